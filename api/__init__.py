@@ -1,0 +1,1 @@
+"""The GraphQL entry point (strawberry on Starlette)."""

@@ -1,0 +1,143 @@
+"""The GraphQL schema: queries, limits and error masking."""
+
+from __future__ import annotations
+
+import strawberry
+from graphql import GraphQLError
+from strawberry.extensions import (
+    MaskErrors,
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
+
+from api.types import (
+    DEFAULT_PAGE,
+    Entity,
+    Event,
+    EventConnection,
+    EventFilterInput,
+    GraphNode,
+    Info,
+    Order,
+    Outlet,
+    Place,
+    SearchResult,
+    UserError,
+    as_graph_node,
+    event_page,
+    page_size,
+    to_filter,
+)
+from graph import keys
+from graph.model import ENTITY_TYPES, Label, Node
+
+MAX_DEPTH = 10
+MAX_TOKENS = 2000
+MAX_ALIASES = 30
+
+
+async def _node(info: Info, node_id: str, label: Label, what: str) -> Node:
+    node = await info.context.nodes.load(node_id)
+    if node is None or node.label is not label:
+        raise UserError(f"no {what} with id '{node_id}'")
+    return node
+
+
+def _by_name(info: Info, found_keys: list[str], what: str, name: str) -> str:
+    owners = info.context.store.lookup_keys(found_keys)
+    ids = list(dict.fromkeys(owners[k] for k in found_keys if k in owners))
+    if not ids:
+        raise UserError(f"no {what} is known by the name '{name}'")
+    if len(ids) > 1:
+        raise UserError(f"'{name}' names {len(ids)} {what}s ({', '.join(ids)}): ask by id")
+    return ids[0]
+
+
+def _one_of(id: strawberry.ID | None, name: str | None) -> None:
+    if (id is None) == (name is None):
+        raise UserError("give exactly one of id and name")
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="One event by id: everything its public page shows.")
+    async def event(self, info: Info, id: strawberry.ID) -> Event | None:
+        return Event.of(await _node(info, id, Label.EVENT, "event"))
+
+    @strawberry.field(description="Events, newest first by default, filtered.")
+    def events(
+        self,
+        info: Info,
+        first: int = DEFAULT_PAGE,
+        after: str | None = None,
+        filter: EventFilterInput | None = None,
+        order: Order = Order.NEWEST_FIRST,
+    ) -> EventConnection:
+        return event_page(info, to_filter(info, filter), first, after, order)
+
+    @strawberry.field(description="An entity by id, or by its name or any alias.")
+    async def entity(
+        self, info: Info, id: strawberry.ID | None = None, name: str | None = None
+    ) -> Entity | None:
+        _one_of(id, name)
+        if name is not None:
+            found = [k for t in ENTITY_TYPES for k in keys.entity_keys(t, [name])]
+            id = strawberry.ID(_by_name(info, found, "entity", name))
+        assert id is not None
+        return Entity.of(await _node(info, id, Label.ENTITY, "entity"))
+
+    @strawberry.field(description="An outlet by id, or by its name or any alias.")
+    async def outlet(
+        self, info: Info, id: strawberry.ID | None = None, name: str | None = None
+    ) -> Outlet | None:
+        _one_of(id, name)
+        if name is not None:
+            id = strawberry.ID(_by_name(info, keys.outlet_keys([name]), "outlet", name))
+        assert id is not None
+        return Outlet.of(await _node(info, id, Label.OUTLET, "outlet"))
+
+    @strawberry.field(description="A place or country by id.")
+    async def place(self, info: Info, id: strawberry.ID) -> Place | None:
+        return Place.of(await _node(info, id, Label.PLACE, "place"))
+
+    @strawberry.field(description="Any node by id, for linked exploration.")
+    async def node(self, info: Info, id: strawberry.ID) -> GraphNode | None:
+        node = await info.context.nodes.load(id)
+        if node is None:
+            raise UserError(f"no node with id '{id}'")
+        return as_graph_node(node)
+
+    @strawberry.field(
+        description="Events (by summary) and entities, outlets and places (by name or alias) "
+        "containing `text`, case-insensitive: events newest first, then the rest by name."
+    )
+    def search(self, info: Info, text: str, first: int = DEFAULT_PAGE) -> list[SearchResult]:
+        if not text.strip():
+            raise UserError("text must not be empty")
+        if len(text) > 200:
+            raise UserError("text is longer than 200 characters")
+        labels = [Label.EVENT, Label.ENTITY, Label.OUTLET, Label.PLACE]
+        found = info.context.store.search(text, labels, page_size(first))
+        return [as_graph_node(n) for n in found]  # type: ignore[misc]
+
+
+def _should_mask(error: GraphQLError) -> bool:
+    """Show the client its own mistakes; hide internal failures behind a generic message."""
+    return error.original_error is not None and not isinstance(error.original_error, UserError)
+
+
+schema = strawberry.Schema(
+    query=Query,
+    types=[Event, Entity, Outlet, Place],
+    extensions=[
+        QueryDepthLimiter(max_depth=MAX_DEPTH),
+        MaxTokensLimiter(max_token_count=MAX_TOKENS),
+        MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
+        ParserCache(maxsize=256),
+        ValidationCache(maxsize=256),
+        MaskErrors(should_mask_error=_should_mask),
+    ],
+)

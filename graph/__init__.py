@@ -1,0 +1,1 @@
+"""The domain model, the store port, its adapters and the graph algorithms."""

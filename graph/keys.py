@@ -1,0 +1,77 @@
+"""Identity keys and stable ids.
+
+A node is found again through its identity keys: the normalised forms of its name and aliases
+(entities, outlets, places) or the fingerprints of the event it stands for. Node ids derive from
+the key that created the node, so reloading the same data gives the same ids (usable in URLs).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections.abc import Iterable
+
+_NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
+_SPACE = re.compile(r"\s+")
+
+
+def normalise(text: str) -> str:
+    """The comparison form of a name: NFKC, case-folded, punctuation and spacing folded.
+
+    `Censor.NET` and `Censor.net`, `Al-Jazeera` and `Al Jazeera` compare equal. A name made only
+    of punctuation or symbols keeps its case-folded, space-folded text so it still has a key.
+    """
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    words = _NON_WORD.sub(" ", folded).strip()
+    return words or _SPACE.sub(" ", folded).strip()
+
+
+def digest(*parts: str) -> str:
+    """A short, stable hex digest of `parts`."""
+    joined = "\x1f".join(parts).encode("utf-8")
+    return hashlib.blake2b(joined, digest_size=8).hexdigest()
+
+
+def node_id(prefix: str, key: str) -> str:
+    """The stable id of a node created for identity key `key`, e.g. `ev_3f2a...`."""
+    return f"{prefix}_{digest(key)}"
+
+
+def entity_keys(entity_type: str, names: Iterable[str]) -> list[str]:
+    """Identity keys of an entity of `entity_type` known by `names` (name first), deduplicated."""
+    return _unique(f"entity:{entity_type}:{normalise(n)}" for n in names)
+
+
+def outlet_keys(names: Iterable[str]) -> list[str]:
+    """Identity keys of an outlet known by `names` (name first), deduplicated."""
+    return _unique(f"outlet:{normalise(n)}" for n in names)
+
+
+def country_key(country: str) -> str:
+    return f"country:{normalise(country)}"
+
+
+def place_key(place: str, country: str | None) -> str:
+    """A place is its name within its country: Moscow, Russia and Moscow, Idaho are two places."""
+    return f"place:{normalise(country or '')}:{normalise(place)}"
+
+
+def event_external_key(external_id: str) -> str:
+    return f"event:id:{external_id.strip()}"
+
+
+def event_participants_key(day: str, category: str, participant_ids: Iterable[str]) -> str:
+    return f"event:participants:{day}:{category}:{','.join(sorted(set(participant_ids)))}"
+
+
+def event_summary_key(day: str, category: str, summary: str) -> str:
+    return f"event:summary:{day}:{category}:{digest(normalise(summary))}"
+
+
+def story_id(outlet_id: str, slug: str) -> str:
+    return node_id("st", f"story:{outlet_id}:{slug.strip()}")
+
+
+def _unique(keys: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(keys))

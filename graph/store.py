@@ -1,0 +1,102 @@
+"""The store port: the few batch-shaped operations every graph store implements.
+
+Loaders and the API's DataLoaders make the same calls, so a page costs a handful of batched
+reads whatever the store. Two adapters implement it: `graph.embedded.EmbeddedStore` (networkx in
+memory, SQLite on disk) and, for larger deployments, a Neo4j store. Both pass the contract suite
+in `tests/test_store_contract.py`; a result never depends on which store served it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from graph.model import Direction, Edge, Label, Node, Rel, WriteBatch
+
+
+class StoreError(Exception):
+    """A store cannot do what was asked; the message says why and what to do."""
+
+
+@dataclass(frozen=True, slots=True)
+class EventFilter:
+    """Which events a listing or timeline shows. Every field narrows; empty means no limit.
+
+    Dates are inclusive `YYYY-MM-DD` bounds on when the event happened. `place`, `country`,
+    `entity` and `outlet` are node ids. `min_confidence` is a rank (`Policy.rank`).
+    """
+
+    categories: tuple[str, ...] = ()
+    date_from: str | None = None
+    date_to: str | None = None
+    place: str | None = None
+    country: str | None = None
+    entity: str | None = None
+    outlet: str | None = None
+    min_confidence: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EventQuery:
+    """One page of events ordered by (occurred_on, id); `after` is the last (occurred_on, id)
+    of the previous page."""
+
+    filter: EventFilter
+    first: int
+    newest_first: bool = True
+    after: tuple[str, str] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class EventPage:
+    events: list[Node]
+    has_next: bool
+
+
+class GraphStore(Protocol):
+    """A graph store. `setup()` opens it (no I/O happens before), `close()` releases it.
+
+    Reads take and return batches keyed by id; ids that do not exist are absent from the
+    result. `write` applies a whole `WriteBatch` atomically: after a crash either all of it is
+    stored or none of it. Every merge rule in a batch is idempotent, so replaying a batch
+    changes nothing.
+    """
+
+    def setup(self) -> None:
+        """Open the store, creating its schema (tables, constraints, indexes) if missing."""
+
+    def close(self) -> None:
+        """Release connections, files and locks."""
+
+    def write(self, batch: WriteBatch) -> None:
+        """Merge `batch` into the store atomically. Relationship ends must exist or be in it."""
+
+    def get_nodes(self, ids: Sequence[str]) -> dict[str, Node]:
+        """The nodes with these ids."""
+
+    def lookup_keys(self, keys: Sequence[str]) -> dict[str, str]:
+        """The node id owning each identity key that has an owner."""
+
+    def edges(
+        self, ids: Sequence[str], rel: Rel, direction: Direction
+    ) -> dict[str, list[Edge]]:
+        """The `rel` relationships leaving (`out`) or entering (`in`) each node, in
+        (type, other end, key) order. Every requested id is in the result."""
+
+    def query_events(self, query: EventQuery) -> EventPage:
+        """A page of events matching `query.filter`, ordered by (occurred_on, id)."""
+
+    def search(self, text: str, labels: Sequence[Label], first: int) -> list[Node]:
+        """Nodes of `labels` whose name, aliases or summary contain `text` (case-insensitive),
+        events newest first, then others by name."""
+
+    def counts(self) -> dict[str, int]:
+        """Node counts per label and relationship counts per type."""
+
+    def get_setting(self, name: str) -> str | None:
+        """An editorial setting (such as the confidence policy), or None."""
+
+    def dump(self) -> Iterator[Node | Edge | tuple[str, str]]:
+        """Everything stored: nodes, relationships and (key, owner) pairs, for copies and
+        content hashes. Order is unspecified."""

@@ -1,0 +1,1 @@
+"""Extractor records and the outlet registry into the graph."""

@@ -1,0 +1,365 @@
+"""Validated records into graph writes: resolve names to nodes, merge events, rate confidence.
+
+One call of `Ingestor.ingest` turns a batch of records into one atomic `WriteBatch`:
+
+1. outlets, entities and places are found by their identity keys (normalised name and every
+   alias), or created with an id derived from the key that created them;
+2. each record's event is found by its fingerprints (see `docs/identity.md`) or created;
+3. nodes and relationships are written with merge rules that are commutative and idempotent,
+   so a replayed batch changes nothing and the result does not depend on record order;
+4. the confidence of every event the batch touched is recomputed from all of its reports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Literal
+
+from graph import keys
+from graph.confidence import Policy, Report, assess, current_policy
+from graph.model import (
+    EdgeWrite,
+    Label,
+    Merge,
+    NodeWrite,
+    Props,
+    Rel,
+    Value,
+    WriteBatch,
+    merge_props,
+    timestamp,
+)
+from graph.store import GraphStore
+from loaders.records import EntityMention, Record
+
+Outcome = Literal["created", "merged"]
+
+
+@dataclass(frozen=True, slots=True)
+class Ingested:
+    """What became of one record: the event it created or merged into."""
+
+    line: int
+    event_id: str
+    outcome: Outcome
+
+
+def day_of(moment: date) -> str:
+    """The UTC calendar day of a date or timestamp."""
+    if isinstance(moment, datetime):
+        return moment.astimezone(UTC).date().isoformat()
+    return moment.isoformat()
+
+
+def moment_text(moment: date) -> str:
+    """A date as `YYYY-MM-DD`, a timestamp as this graph's RFC 3339 string."""
+    return timestamp(moment) if isinstance(moment, datetime) else moment.isoformat()
+
+
+class _Resolver:
+    """Finds the node owning any of a thing's identity keys, or names a new one.
+
+    It sees the store's owners and the claims made earlier in the same batch, so two records
+    of one batch naming the same new entity resolve to one node.
+    """
+
+    def __init__(self, owners: dict[str, str]) -> None:
+        self.owners = owners
+        self.claims: dict[str, str] = {}
+        self.created: set[str] = set()
+
+    def resolve(self, identity: Sequence[str], prefix: str) -> str:
+        for key in identity:
+            owner = self.claims.get(key) or self.owners.get(key)
+            if owner is not None:
+                break
+        else:
+            owner = keys.node_id(prefix, identity[0])
+            self.created.add(owner)
+        for key in identity:
+            if key not in self.owners and key not in self.claims:
+                self.claims[key] = owner
+        return owner
+
+
+@dataclass
+class _Plan:
+    batch: WriteBatch = field(default_factory=WriteBatch)
+
+    def node(self, node_id: str, label: Label, merge: Merge) -> None:
+        self.batch.nodes.append(NodeWrite(node_id, label, merge))
+
+    def edge(self, src: str, rel: Rel, dst: str, merge: Merge, key: str = "") -> None:
+        self.batch.edges.append(EdgeWrite(src, rel, dst, key, merge))
+
+
+class Ingestor:
+    """Writes batches of validated records into a store."""
+
+    def __init__(self, store: GraphStore, now: Callable[[], datetime] | None = None) -> None:
+        self.store = store
+        self._now = now or (lambda: datetime.now(UTC))
+        self._policy: Policy | None = None
+
+    def ingest(self, records: Sequence[tuple[int, Record]]) -> list[Ingested]:
+        """Merge `records` (with their line numbers) into the store in one atomic write."""
+        if not records:
+            return []
+        now = timestamp(self._now())
+        resolver = _Resolver(self.store.lookup_keys(_name_keys(r for _, r in records)))
+        plan = _Plan()
+        event_keys = [_event_identity(record, resolver) for _, record in records]
+        events = _Resolver(self.store.lookup_keys([k for ks in event_keys for k in ks]))
+        results: list[Ingested] = []
+        seen: set[str] = set()
+        for (line, record), identity in zip(records, event_keys, strict=True):
+            event_id = events.resolve(identity, "ev")
+            created = event_id in events.created and event_id not in seen
+            seen.add(event_id)
+            results.append(Ingested(line, event_id, "created" if created else "merged"))
+            _plan_record(plan, record, event_id, resolver, now)
+        plan.batch.keys.update(resolver.claims)
+        plan.batch.keys.update(events.claims)
+        self._rate(plan, sorted(seen))
+        self.store.write(plan.batch)
+        return results
+
+    def policy(self) -> Policy:
+        if self._policy is None:
+            self._policy = current_policy(self.store)
+        return self._policy
+
+    def _rate(self, plan: _Plan, event_ids: list[str]) -> None:
+        rate_events(self.store, plan.batch, event_ids, self.policy())
+
+
+def rate_events(store: GraphStore, batch: WriteBatch, event_ids: Sequence[str], policy: Policy) -> None:
+    """Append to `batch` the confidence of `event_ids` as it stands once `batch` is written."""
+    reports: dict[tuple[str, str, str], Props] = {}
+    for edges in store.edges(event_ids, Rel.REPORTS, "in").values():
+        for edge in edges:
+            reports[(edge.src, edge.dst, edge.key)] = edge.props
+    for write in batch.edges:
+        if write.type is Rel.REPORTS:
+            ident = (write.src, write.dst, write.key)
+            reports[ident] = merge_props(reports.get(ident), write.merge)
+    outlets = pending_nodes(store, batch, {src for src, _, _ in reports})
+    by_event: dict[str, list[Report]] = {e: [] for e in event_ids}
+    for (src, dst, _), props in reports.items():
+        by_event[dst].append(report_view(src, outlets[src], props))
+    for event_id, views in by_event.items():
+        rating = assess(views, policy)
+        batch.nodes.append(NodeWrite(event_id, Label.EVENT, Merge(set=rating.to_props())))
+
+
+def pending_nodes(store: GraphStore, batch: WriteBatch, ids: Iterable[str]) -> dict[str, Props]:
+    """The properties `ids` will have once `batch` is written."""
+    wanted = set(ids)
+    props: dict[str, Props] = {i: n.props for i, n in store.get_nodes(sorted(wanted)).items()}
+    for write in batch.nodes:
+        if write.id in wanted:
+            props[write.id] = merge_props(props.get(write.id), write.merge)
+    return props
+
+
+def report_view(outlet_id: str, outlet: Props, report: Props) -> Report:
+    """What confidence needs of one REPORTS relationship and its outlet."""
+    tier = outlet.get("tier")
+    group = outlet.get("group")
+    tones = report.get("claim_tones")
+    return Report(
+        outlet_id=outlet_id,
+        tier=tier if isinstance(tier, str) else "unknown",
+        group=group if isinstance(group, str) and group else f"outlet:{outlet_id}",
+        tones=tuple(tones) if isinstance(tones, list) else (),
+    )
+
+
+def _entity_identity(mention: EntityMention) -> list[str]:
+    return keys.entity_keys(mention.type, [mention.name, *mention.aliases])
+
+
+def _name_keys(records: Iterable[Record]) -> list[str]:
+    found: list[str] = []
+    for record in records:
+        event = record.event
+        found += keys.outlet_keys([record.source_story.outlet, *(r.outlet for r in event.reports)])
+        for mention in event.entities:
+            found += _entity_identity(mention)
+        location = event.location
+        if location is not None and location.country:
+            found.append(keys.country_key(location.country))
+        if location is not None and location.place:
+            found.append(keys.place_key(location.place, location.country))
+    return found
+
+
+def _event_identity(record: Record, resolver: _Resolver) -> list[str]:
+    """The fingerprints of a record's event, strongest first (see docs/identity.md)."""
+    event = record.event
+    if event.id is not None:
+        return [keys.event_external_key(event.id)]
+    day = day_of(event.occurred_on)
+    participants = [
+        resolver.resolve(_entity_identity(m), "en")
+        for m in event.entities
+        if (m.role or "").casefold() == "participant"
+    ]
+    identity = [keys.event_summary_key(day, event.category, event.summary)]
+    if participants:
+        identity.insert(0, keys.event_participants_key(day, event.category, participants))
+    return identity
+
+
+def _plan_record(plan: _Plan, record: Record, event_id: str, resolver: _Resolver, now: str) -> None:
+    """The writes of one record whose event is `event_id`."""
+    event, story = record.event, record.source_story
+    extracted = timestamp(record.extracted_at)
+    fingerprint = keys.digest(repr(record))
+    rank = f"{extracted}|{fingerprint}"
+
+    story_outlet = _outlet(plan, resolver, story.outlet, now)
+    story_node = keys.story_id(story_outlet, story.slug)
+    plan.node(
+        story_node,
+        Label.STORY,
+        Merge(
+            create={"slug": story.slug, "ingested_at": now},
+            last={
+                "url": story.url,
+                "published_on": moment_text(story.published_on) if story.published_on else None,
+            },
+            rank=rank,
+        ),
+    )
+    plan.edge(story_outlet, Rel.PUBLISHED, story_node, Merge())
+
+    occurred = moment_text(event.occurred_on)
+    plan.node(
+        event_id,
+        Label.EVENT,
+        Merge(
+            create={"ingested_at": now},
+            first={
+                "category": event.category,
+                "summary": event.summary,
+                "occurred_on": occurred,
+                "lat": event.location.lat if event.location else None,
+                "lon": event.location.lon if event.location else None,
+            },
+            rank=rank,
+            union={"external_ids": [event.id] if event.id else []},
+            minimum={"first_extracted_at": extracted},
+            maximum={"last_extracted_at": extracted},
+        ),
+    )
+    plan.edge(
+        story_node,
+        Rel.DESCRIBES,
+        event_id,
+        Merge(
+            create={"ingested_at": now},
+            last={"summary": event.summary, "category": event.category, "occurred_on": occurred},
+            rank=rank,
+            minimum={"first_extracted_at": extracted},
+            maximum={"last_extracted_at": extracted},
+        ),
+    )
+    _plan_location(plan, record, event_id, story_node, rank, resolver)
+
+    for mention in event.entities:
+        entity = resolver.resolve(_entity_identity(mention), "en")
+        plan.node(
+            entity,
+            Label.ENTITY,
+            Merge(
+                create={"type": mention.type, "ingested_at": now},
+                first={"name": mention.name},
+                rank=rank,
+                union={"aliases": [mention.name, *mention.aliases]},
+            ),
+        )
+        plan.edge(
+            event_id,
+            Rel.INVOLVES,
+            entity,
+            Merge(
+                union={
+                    "roles": [mention.role] if mention.role else [],
+                    "names": [mention.name],
+                    "stories": [story_node],
+                }
+            ),
+        )
+
+    for report in event.reports:
+        outlet = _outlet(plan, resolver, report.outlet, now)
+        plan.edge(
+            outlet,
+            Rel.REPORTS,
+            event_id,
+            Merge(
+                create={"story": story_node, "ingested_at": now},
+                last={
+                    "url": report.url,
+                    "claim_texts": [c.text for c in report.claims],
+                    "claim_tones": [c.tone for c in report.claims],
+                    "story_published_on": (
+                        moment_text(story.published_on) if story.published_on else None
+                    ),
+                    "extracted_at": extracted,
+                },
+                rank=rank,
+            ),
+            key=story_node,
+        )
+
+
+def _outlet(plan: _Plan, resolver: _Resolver, name: str, now: str) -> str:
+    outlet = resolver.resolve(keys.outlet_keys([name]), "ou")
+    plan.node(
+        outlet,
+        Label.OUTLET,
+        Merge(
+            create={"name": name, "tier": "unknown", "group": None, "ingested_at": now},
+            union={"aliases": [name]},
+        ),
+    )
+    return outlet
+
+
+def _plan_location(
+    plan: _Plan, record: Record, event_id: str, story_node: str, rank: str, resolver: _Resolver
+) -> None:
+    location = record.event.location
+    if location is None or not (location.place or location.country):
+        return
+    country_id = place_id = None
+    if location.country:
+        country_id = resolver.resolve([keys.country_key(location.country)], "pl")
+        plan.node(country_id, Label.PLACE, _place_merge(location.country, "country", rank))
+    if location.place:
+        place_id = resolver.resolve([keys.place_key(location.place, location.country)], "pl")
+        plan.node(place_id, Label.PLACE, _place_merge(location.place, "place", rank))
+        if country_id is not None:
+            plan.edge(place_id, Rel.IN_COUNTRY, country_id, Merge())
+    target = place_id or country_id
+    assert target is not None
+    plan.edge(
+        event_id,
+        Rel.OCCURRED_IN,
+        target,
+        Merge(minimum={"first_reported": rank}, union={"stories": [story_node]}),
+    )
+    located: dict[str, list[str]] = {
+        "place_ids": [i for i in (place_id, country_id) if i is not None],
+        "country_ids": [country_id] if country_id is not None else [],
+    }
+    plan.node(event_id, Label.EVENT, Merge(union=located))
+
+
+def _place_merge(name: str, kind: str, rank: str) -> Merge:
+    values: dict[str, Value] = {"name": name}
+    return Merge(create={"kind": kind}, first=values, rank=rank, union={"aliases": [name]})

@@ -1,0 +1,246 @@
+"""The extractor's record, version 1 (`shared/extractor/README.md`), validated with pydantic.
+
+`parse_line` turns one JSON Lines line into a `Record` or a `Rejection` whose reason names the
+field and says what is wrong in words a person understands.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainValidator,
+    ValidationError,
+)
+from pydantic_core import ErrorDetails
+
+SCHEMA_VERSION = 1
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROL_NAMES = {0: "NUL", 0x7F: "DEL"}
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
+_TIMESTAMP = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})"
+)
+
+
+def _clean_text(value: Any) -> Any:
+    """Trim strings and refuse control characters (other than tab and newlines)."""
+    if not isinstance(value, str):
+        return value
+    found = _CONTROL.search(value)
+    if found:
+        code = ord(found.group())
+        name = _CONTROL_NAMES.get(code, f"U+{code:04X}")
+        raise ValueError(f"contains the control character {name}")
+    return value.strip()
+
+
+def _timestamp(value: Any) -> datetime:
+    """An RFC 3339 timestamp with its offset, as an aware datetime in UTC."""
+    if not isinstance(value, str) or not _TIMESTAMP.fullmatch(value.strip()):
+        raise ValueError(f"{value!r} is not an RFC 3339 timestamp (like 2026-05-30T04:15:39.113Z)")
+    try:
+        return datetime.fromisoformat(value.strip()).astimezone(UTC)
+    except ValueError as exc:
+        raise ValueError(f"{value!r} is not a real timestamp ({exc})") from None
+
+
+def _day_or_timestamp(value: Any) -> date:
+    """A date (`YYYY-MM-DD`) or an RFC 3339 timestamp (a `datetime`, in UTC)."""
+    if isinstance(value, str) and _DAY.fullmatch(value.strip()):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError as exc:
+            raise ValueError(f"{value!r} is not a real date ({exc})") from None
+    if isinstance(value, str) and _TIMESTAMP.fullmatch(value.strip()):
+        return _timestamp(value)
+    raise ValueError(f"{value!r} is not a date (YYYY-MM-DD) or an RFC 3339 timestamp")
+
+
+Text = Annotated[str, BeforeValidator(_clean_text)]
+Name = Annotated[Text, Field(min_length=1, max_length=500)]
+Timestamp = Annotated[datetime, PlainValidator(_timestamp)]
+DayOrTimestamp = Annotated[date, PlainValidator(_day_or_timestamp)]
+
+Category = Literal[
+    "diplomatic",
+    "military",
+    "political",
+    "economic",
+    "humanitarian",
+    "legal",
+    "cyber",
+    "infrastructure",
+    "other",
+]
+EntityType = Literal["person", "organization", "country", "place", "group", "other"]
+Tone = Literal["certain", "likely", "uncertain", "claimed", "denied"]
+
+
+class _Part(BaseModel):
+    # Unknown extra fields are ignored: the extractor adds fields over time.
+    model_config = ConfigDict(extra="ignore", frozen=True, strict=False)
+
+
+class SourceStory(_Part):
+    slug: Annotated[Text, Field(min_length=1, max_length=500)]
+    outlet: Name
+    url: Annotated[Text, Field(max_length=2000)] | None = None
+    published_on: DayOrTimestamp | None = None
+
+
+class Location(_Part):
+    place: Annotated[Text, Field(max_length=500)] | None = None
+    country: Annotated[Text, Field(max_length=500)] | None = None
+    lat: Annotated[float, Field(ge=-90, le=90)] | None = None
+    lon: Annotated[float, Field(ge=-180, le=180)] | None = None
+
+
+class EntityMention(_Part):
+    name: Name
+    type: EntityType
+    aliases: list[Name] = Field(default_factory=list, max_length=100)
+    role: Annotated[Text, Field(max_length=100)] | None = None
+
+
+class Claim(_Part):
+    text: Annotated[Text, Field(min_length=1, max_length=2000)]
+    tone: Tone
+
+
+class ReportPart(_Part):
+    outlet: Name
+    url: Annotated[Text, Field(max_length=2000)] | None = None
+    claims: list[Claim] = Field(default_factory=list, max_length=200)
+
+
+class EventPart(_Part):
+    id: Annotated[Text, Field(min_length=1, max_length=500)] | None = None
+    category: Category
+    summary: Annotated[Text, Field(min_length=1, max_length=2000)]
+    occurred_on: DayOrTimestamp
+    location: Location | None = None
+    entities: list[EntityMention] = Field(default_factory=list, max_length=500)
+    reports: list[ReportPart] = Field(min_length=1, max_length=500)
+
+
+class Record(_Part):
+    schema_version: Literal[1]
+    extracted_at: Timestamp
+    source_story: SourceStory
+    event: EventPart
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    line: int
+    reason: str
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _DuplicateKey(key)
+        seen[key] = value
+    return seen
+
+
+def parse_line(text: str, line: int) -> Record | Rejection | None:
+    """One JSON Lines line: a `Record`, a `Rejection` with its reason, or None for a blank line."""
+    if not text.strip():
+        return None
+    text = text.rstrip("\r\n")
+    try:
+        raw = json.loads(text, object_pairs_hook=_no_duplicates)
+    except _DuplicateKey as exc:
+        return Rejection(line, f"the key '{exc}' appears twice in one object")
+    except json.JSONDecodeError as exc:
+        truncated = " (the line looks truncated)" if exc.pos >= len(text.rstrip()) else ""
+        return Rejection(line, f"not valid JSON: {exc.msg} at column {exc.colno}{truncated}")
+    return validate(raw, line)
+
+
+def validate(raw: Any, line: int) -> Record | Rejection:
+    """Validate an already-decoded record."""
+    if not isinstance(raw, dict):
+        return Rejection(line, f"a record must be a JSON object, not {_json_type(raw)}")
+    version = raw.get("schema_version")
+    if version != SCHEMA_VERSION and version is not None:
+        return Rejection(
+            line,
+            f"schema_version {version!r} is not supported: this loader reads version "
+            f"{SCHEMA_VERSION}",
+        )
+    try:
+        return Record.model_validate(raw)
+    except ValidationError as exc:
+        return Rejection(line, describe(exc))
+
+
+def describe(exc: ValidationError) -> str:
+    """A validation error in plain words: its first few problems, each naming its field."""
+    return "; ".join(_describe(e) for e in exc.errors()[:5])
+
+
+def _describe(error: ErrorDetails) -> str:
+    """A pydantic error in plain words, naming the field (`event.reports[0].claims[1].tone`)."""
+    where = _path(error["loc"])
+    kind, value = error["type"], error.get("input")
+    if kind == "missing":
+        return f"{where} is required"
+    if kind == "literal_error":
+        expected = error.get("ctx", {}).get("expected", "")
+        return f"{where}: unknown value {value!r}; expected one of {expected}"
+    ctx = error.get("ctx", {})
+    if kind in ("too_short", "string_too_short"):
+        if isinstance(value, list):
+            return f"{where} needs at least {ctx.get('min_length', 1)} item(s)"
+        return f"{where} is empty"
+    if kind in ("too_long", "string_too_long"):
+        unit = "items" if isinstance(value, list) else "characters"
+        return f"{where} is longer than {ctx.get('max_length')} {unit} ({len(value)})"
+    if kind == "model_type" or kind == "dict_type":
+        return f"{where} must be a JSON object, not {_json_type(value)}"
+    if kind in ("greater_than_equal", "less_than_equal"):
+        return f"{where} is out of range: {error['msg'].lower()}, got {value!r}"
+    message = error["msg"]
+    message = message.removeprefix("Value error, ")
+    return f"{where}: {message}"
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += ("." if text else "") + part
+    return text or "record"
+
+
+def _json_type(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"

@@ -1,0 +1,1 @@
+"""newsgraph: the knowledge-graph backend of a news-event verification site."""

@@ -1,0 +1,156 @@
+"""The `newsgraph` command: serve the API, load records and the outlet registry."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from importlib import resources
+from pathlib import Path
+from typing import BinaryIO
+
+import click
+from tqdm import tqdm
+
+from graph.store import GraphStore, StoreError
+from loaders.jsonl import DEFAULT_BATCH, LoadSummary, RejectSink, load_streams
+from loaders.outlets import RegistryError, load_registry, parse_registry
+from newsgraph.settings import Settings, make_store
+
+EXIT_REJECTS = 3
+
+store_option = click.option(
+    "--store",
+    "store_spec",
+    default=None,
+    metavar="PATH",
+    help="Data directory of the embedded store [env NEWSGRAPH_STORE; default ./newsgraph-data].",
+)
+
+
+def _store(spec: str | None) -> GraphStore:
+    return make_store(spec or Settings().store)
+
+
+@contextmanager
+def _opened(spec: str | None) -> Iterator[GraphStore]:
+    store = _store(spec)
+    try:
+        store.setup()
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+@click.group(help=__doc__)
+def main() -> None:
+    pass
+
+
+@main.command()
+@store_option
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--no-samples", is_flag=True, help="Do not load the bundled samples into an empty store.")
+def serve(store_spec: str | None, host: str, port: int, no_samples: bool) -> None:
+    """Serve GraphQL at http://HOST:PORT/graphql (loads bundled samples into an empty store)."""
+    import uvicorn
+
+    from api.app import create_app
+
+    store = _store(store_spec)
+
+    def load_samples_if_empty() -> None:
+        if no_samples or any(store.counts().values()):
+            return
+        summary = load_bundled_samples(store)
+        click.echo(f"empty store: loaded the bundled samples ({summary.loaded} records)", err=True)
+
+    app = create_app(store, on_startup=load_samples_if_empty)
+    click.echo(f"newsgraph: GraphQL at http://{host}:{port}/graphql (store {store!r})", err=True)
+    try:
+        uvicorn.run(app, host=host, port=port, log_level="warning")
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def load_bundled_samples(store: GraphStore) -> LoadSummary:
+    """Load the sample registry and records shipped in `loaders/sample_data`."""
+    data = resources.files("loaders").joinpath("sample_data")
+    load_registry(store, parse_registry(data.joinpath("outlets.json").read_text("utf-8")))
+    with data.joinpath("samples.jsonl").open("rb") as stream:
+        return load_streams(store, [("samples.jsonl", stream)], RejectSink(None))
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(allow_dash=True, dir_okay=False))
+@store_option
+@click.option(
+    "--rejects",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("newsgraph-rejects.jsonl"),
+    show_default=True,
+    help="Where rejected lines go, each with its file, line number, reason and text.",
+)
+@click.option("--batch-size", default=DEFAULT_BATCH, show_default=True, type=click.IntRange(1, 100_000))
+def load(files: tuple[str, ...], store_spec: str | None, rejects: Path, batch_size: int) -> None:
+    """Load extractor records (JSON Lines; - for stdin). Exit status 3 if any line was rejected."""
+    for name in files:
+        if name != "-" and not Path(name).is_file():
+            raise click.BadParameter(f"no such file: {name}", param_hint="FILES")
+    sink = RejectSink(rejects)
+    with _opened(store_spec) as store, ExitStack() as stack:
+        total = sum(Path(f).stat().st_size for f in files if f != "-") if "-" not in files else None
+        bar = stack.enter_context(
+            tqdm(total=total, unit="B", unit_scale=True, desc="loading", disable=None, file=sys.stderr)
+        )
+        streams: list[tuple[str, BinaryIO]] = []
+        for name in files:
+            stream = sys.stdin.buffer if name == "-" else stack.enter_context(open(name, "rb"))
+            streams.append((name, stream))
+        try:
+            summary = load_streams(store, streams, sink, batch_size, progress=bar.update)
+        finally:
+            sink.close()
+    for line in summary.lines():
+        click.echo(line)
+    if summary.rejected:
+        click.echo(f"rejected lines and why: {rejects}")
+        sys.exit(EXIT_REJECTS)
+
+
+@main.group()
+def outlets() -> None:
+    """The outlet registry."""
+
+
+@outlets.command("load")
+@click.argument("file", type=click.File("r", encoding="utf-8"))
+@store_option
+def outlets_load(file: click.utils.LazyFile, store_spec: str | None) -> None:
+    """Load an outlet registry (outlets.json): tiers, independence groups, aliases."""
+    try:
+        registry = parse_registry(file.read())
+    except RegistryError as exc:
+        raise click.ClickException(f"{file.name}: {exc}") from None
+    with _opened(store_spec) as store:
+        summary = load_registry(store, registry)
+    click.echo(f"outlets created: {summary.created}")
+    click.echo(f"outlets updated: {summary.updated}")
+    click.echo(f"events re-rated: {summary.events_rerated}")
+    for conflict in summary.conflicts:
+        click.echo(f"conflict: {conflict}", err=True)
+    if summary.conflicts:
+        sys.exit(EXIT_REJECTS)
+
+
+@main.command()
+@store_option
+def stats(store_spec: str | None) -> None:
+    """Count the nodes and relationships in the store."""
+    with _opened(store_spec) as store:
+        for name, count in store.counts().items():
+            click.echo(f"{name:12} {count}")
