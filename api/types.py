@@ -11,6 +11,7 @@ from typing import Annotated, NewType
 
 import strawberry
 from strawberry.types import Info as _Info
+from strawberry.types.scalar import ScalarDefinition
 
 from api.dataloaders import Loaders
 from graph.model import Edge, Label, Node, Rel
@@ -21,14 +22,22 @@ DEFAULT_PAGE = 20
 
 Info = _Info[Loaders, None]
 
-Timestamp = strawberry.scalar(
-    NewType("Timestamp", str),
-    description="An RFC 3339 timestamp in UTC with milliseconds: 2026-05-30T04:15:39.113Z.",
-)
-DateOrTimestamp = strawberry.scalar(
-    NewType("DateOrTimestamp", str),
-    description="A date (2025-03-13) or, when the source gave a time, an RFC 3339 timestamp.",
-)
+Timestamp = NewType("Timestamp", str)
+DateOrTimestamp = NewType("DateOrTimestamp", str)
+SCALARS: dict[object, ScalarDefinition] = {
+    Timestamp: strawberry.scalar(
+        name="Timestamp",
+        description="An RFC 3339 timestamp in UTC with milliseconds: 2026-05-30T04:15:39.113Z.",
+        serialize=str,
+        parse_value=str,
+    ),
+    DateOrTimestamp: strawberry.scalar(
+        name="DateOrTimestamp",
+        description="A date (2025-03-13) or, when the source gave a time, an RFC 3339 timestamp.",
+        serialize=str,
+        parse_value=str,
+    ),
+}
 
 
 class UserError(Exception):
@@ -101,7 +110,9 @@ class EventFilterInput:
     date_from: dt.date | None = strawberry.field(default=None, name="from")
     date_to: dt.date | None = strawberry.field(default=None, name="to")
     place: strawberry.ID | None = strawberry.field(default=None, description="a Place id")
-    country: strawberry.ID | None = strawberry.field(default=None, description="a country's Place id")
+    country: strawberry.ID | None = strawberry.field(
+        default=None, description="a country's Place id"
+    )
     entity: strawberry.ID | None = None
     outlet: strawberry.ID | None = None
     min_confidence: ConfidenceLevel | None = None
@@ -149,7 +160,9 @@ def to_filter(info: Info, given: EventFilterInput | None, **fixed: str) -> Event
 # -- nodes -------------------------------------------------------------------------------------
 
 
-@strawberry.interface(description="Any node of the graph: events, entities, places, outlets, stories.")
+@strawberry.interface(
+    description="Any node of the graph: events, entities, places, outlets, stories."
+)
 class GraphNode:
     id: strawberry.ID
     node: strawberry.Private[Node]
@@ -220,7 +233,9 @@ class Confidence:
     explanation: str = strawberry.field(description="One sentence: why this level.")
     next_level: ConfidenceLevel | None
     needs: Needs = strawberry.field(description="What the next level still needs.")
-    hint: str = strawberry.field(description="'One more trusted source could elevate it to verified.'")
+    hint: str = strawberry.field(
+        description="'One more trusted source could elevate it to verified.'"
+    )
 
 
 @strawberry.type
@@ -252,15 +267,15 @@ class Event(GraphNode):
 
     @strawberry.field
     def category(self) -> Category:
-        return Category(self.node.str("category"))
+        return Category(self.node.text("category"))
 
     @strawberry.field
     def summary(self) -> str:
-        return self.node.str("summary")
+        return self.node.text("summary")
 
     @strawberry.field(description="When it happened (valid time), not when it was reported.")
     def occurred_on(self) -> DateOrTimestamp:
-        return DateOrTimestamp(self.node.str("occurred_on"))
+        return DateOrTimestamp(self.node.text("occurred_on"))
 
     @strawberry.field
     def latitude(self) -> float | None:
@@ -277,7 +292,9 @@ class Event(GraphNode):
         edges = await info.context.edges(Rel.OCCURRED_IN, "out").load(self.id)
         edges = sorted(edges, key=lambda e: (str(e.props.get("first_reported")), e.dst))
         places = await info.context.nodes.load_many([e.dst for e in edges])
-        countries = await info.context.edges(Rel.IN_COUNTRY, "out").load_many([e.dst for e in edges])
+        countries = await info.context.edges(Rel.IN_COUNTRY, "out").load_many(
+            [e.dst for e in edges]
+        )
         located: list[Location] = []
         for edge, place, country_edges in zip(edges, places, countries, strict=True):
             assert place is not None
@@ -297,7 +314,9 @@ class Event(GraphNode):
         if not located:
             return None
         first = located[0]
-        return first.country or (first.place if first.place.node.str("kind") == "country" else None)
+        return first.country or (
+            first.place if first.place.node.text("kind") == "country" else None
+        )
 
     @strawberry.field
     def confidence(self, info: Info) -> Confidence:
@@ -323,7 +342,7 @@ class Event(GraphNode):
     async def reports(self, info: Info) -> list[Report]:
         edges = await info.context.edges(Rel.REPORTS, "in").load(self.id)
         outlets = await info.context.nodes.load_many([e.src for e in edges])
-        names = {e.src: (o.str("name") if o else "") for e, o in zip(edges, outlets, strict=True)}
+        names = {e.src: (o.text("name") if o else "") for e, o in zip(edges, outlets, strict=True)}
         ordered = sorted(edges, key=lambda e: (names[e.src].casefold(), e.src, e.key))
         return [Report(edge=e) for e in ordered]
 
@@ -332,7 +351,9 @@ class Event(GraphNode):
         edges = await info.context.edges(Rel.REPORTS, "in").load(self.id)
         ids = sorted({e.src for e in edges})
         nodes = [n for n in await info.context.nodes.load_many(ids) if n is not None]
-        return [Outlet.of(n) for n in sorted(nodes, key=lambda n: (n.str("name").casefold(), n.id))]
+        return [
+            Outlet.of(n) for n in sorted(nodes, key=lambda n: (n.text("name").casefold(), n.id))
+        ]
 
     @strawberry.field(description="Who and what it involves, with their roles, by name.")
     async def entities(self, info: Info) -> list[Involvement]:
@@ -343,7 +364,7 @@ class Event(GraphNode):
             for e, n in zip(edges, nodes, strict=True)
             if n is not None
         ]
-        return sorted(found, key=lambda i: (i.entity.node.str("name").casefold(), i.entity.id))
+        return sorted(found, key=lambda i: (i.entity.node.text("name").casefold(), i.entity.id))
 
     @strawberry.field
     async def extraction(self, info: Info) -> Extraction:
@@ -367,15 +388,15 @@ class Entity(GraphNode):
 
     @strawberry.field
     def name(self) -> str:
-        return self.node.str("name")
+        return self.node.text("name")
 
     @strawberry.field
     def type(self) -> EntityType:
-        return EntityType(self.node.str("type"))
+        return EntityType(self.node.text("type"))
 
     @strawberry.field(description="Every spelling seen, the name included.")
     def aliases(self) -> list[str]:
-        return self.node.strs("aliases")
+        return self.node.texts("aliases")
 
     @strawberry.field(description="Its events by date, oldest first unless `order` says otherwise.")
     def timeline(
@@ -390,7 +411,9 @@ class Entity(GraphNode):
         return event_page(info, flt, first, after, order)
 
 
-@strawberry.type(description="A news outlet, think tank or other source, from the registry or seen in records.")
+@strawberry.type(
+    description="A news outlet, think tank or other source, from the registry or seen in records."
+)
 class Outlet(GraphNode):
     @classmethod
     def of(cls, node: Node) -> Outlet:
@@ -398,27 +421,27 @@ class Outlet(GraphNode):
 
     @strawberry.field
     def name(self) -> str:
-        return self.node.str("name")
+        return self.node.text("name")
 
     @strawberry.field
     def aliases(self) -> list[str]:
-        return self.node.strs("aliases")
+        return self.node.texts("aliases")
 
     @strawberry.field
     def tier(self) -> Tier:
-        return Tier(self.node.str("tier") or "unknown")
+        return Tier(self.node.text("tier") or "unknown")
 
     @strawberry.field(description="Independence group; outlets of one group count as one source.")
     def group(self) -> str:
-        return self.node.str("group") or f"outlet:{self.node.id}"
+        return self.node.text("group") or f"outlet:{self.node.id}"
 
     @strawberry.field
     def country(self) -> str | None:
-        return self.node.str("country") or None
+        return self.node.text("country") or None
 
     @strawberry.field
     def kind(self) -> str | None:
-        return self.node.str("kind") or None
+        return self.node.text("kind") or None
 
     @strawberry.field(description="The events it reported, newest first.")
     def events(
@@ -440,15 +463,15 @@ class Place(GraphNode):
 
     @strawberry.field
     def name(self) -> str:
-        return self.node.str("name")
+        return self.node.text("name")
 
     @strawberry.field
     def kind(self) -> str:
-        return self.node.str("kind")
+        return self.node.text("kind")
 
     @strawberry.field
     def aliases(self) -> list[str]:
-        return self.node.strs("aliases")
+        return self.node.texts("aliases")
 
     @strawberry.field(description="The events that took place here, newest first.")
     def events(
@@ -459,7 +482,7 @@ class Place(GraphNode):
         filter: EventFilterInput | None = None,
         order: Order = Order.NEWEST_FIRST,
     ) -> EventConnection:
-        field_name = "country" if self.node.str("kind") == "country" else "place"
+        field_name = "country" if self.node.text("kind") == "country" else "place"
         flt = to_filter(info, filter, **{field_name: self.id})
         return event_page(info, flt, first, after, order)
 
@@ -472,15 +495,15 @@ class Story(GraphNode):
 
     @strawberry.field
     def slug(self) -> str:
-        return self.node.str("slug")
+        return self.node.text("slug")
 
     @strawberry.field
     def url(self) -> str | None:
-        return self.node.str("url") or None
+        return self.node.text("url") or None
 
     @strawberry.field
     def published_on(self) -> DateOrTimestamp | None:
-        value = self.node.str("published_on")
+        value = self.node.text("published_on")
         return DateOrTimestamp(value) if value else None
 
     @strawberry.field
@@ -538,7 +561,7 @@ def event_page(
     )
     page = info.context.store.query_events(query)
     edges = [
-        EventEdge(cursor=encode_cursor(n.str("occurred_on"), n.id), node=Event.of(n))
+        EventEdge(cursor=encode_cursor(n.text("occurred_on"), n.id), node=Event.of(n))
         for n in page.events
     ]
     return EventConnection(
@@ -552,7 +575,9 @@ def event_page(
     )
 
 
-@strawberry.type(description="One link of a node: the relationship, its direction and the node at the other end.")
+@strawberry.type(
+    description="One link of a node: the relationship, its direction and the node at the other end."
+)
 class NeighbourEdge:
     cursor: str
     relationship: str
@@ -625,6 +650,4 @@ async def _country(info: Info, place: Node, country_edges: list[Edge]) -> Place 
     return Place.of(country) if country else None
 
 
-SearchResult = Annotated[
-    Event | Entity | Outlet | Place, strawberry.union("SearchResult")
-]
+SearchResult = Annotated[Event | Entity | Outlet | Place, strawberry.union("SearchResult")]

@@ -177,7 +177,8 @@ def _hint(independent: int, trusted: int, level: str) -> str:
             f"{_count(independent)} more independent {_sources(independent)}, "
             f"{_count(trusted).lower()} of them trusted, could elevate it to {level}."
         )
-    return f"{_count(independent)} more independent {_sources(independent)} could elevate it to {level}."
+    more = f"{_count(independent)} more independent {_sources(independent)}"
+    return f"{more} could elevate it to {level}."
 
 
 def _count(n: int) -> str:

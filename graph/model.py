@@ -60,12 +60,12 @@ class Node:
     label: Label
     props: Props
 
-    def str(self, name: str) -> str:
+    def text(self, name: str) -> str:
         """A string property, or '' when absent."""
         value = self.props.get(name)
         return value if isinstance(value, str) else ""
 
-    def strs(self, name: str) -> list[str]:
+    def texts(self, name: str) -> list[str]:
         """A list-of-strings property, or [] when absent."""
         value = self.props.get(name)
         return list(value) if isinstance(value, list) else []

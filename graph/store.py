@@ -78,9 +78,7 @@ class GraphStore(Protocol):
     def lookup_keys(self, keys: Sequence[str]) -> dict[str, str]:
         """The node id owning each identity key that has an owner."""
 
-    def edges(
-        self, ids: Sequence[str], rel: Rel, direction: Direction
-    ) -> dict[str, list[Edge]]:
+    def edges(self, ids: Sequence[str], rel: Rel, direction: Direction) -> dict[str, list[Edge]]:
         """The `rel` relationships leaving (`out`) or entering (`in`) each node, in
         (type, other end, key) order. Every requested id is in the result."""
 

@@ -135,7 +135,9 @@ class Ingestor:
         rate_events(self.store, plan.batch, event_ids, self.policy())
 
 
-def rate_events(store: GraphStore, batch: WriteBatch, event_ids: Sequence[str], policy: Policy) -> None:
+def rate_events(
+    store: GraphStore, batch: WriteBatch, event_ids: Sequence[str], policy: Policy
+) -> None:
     """Append to `batch` the confidence of `event_ids` as it stands once `batch` is written."""
     reports: dict[tuple[str, str, str], Props] = {}
     for edges in store.edges(event_ids, Rel.REPORTS, "in").values():

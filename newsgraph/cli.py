@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from importlib import resources
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 import click
 from tqdm import tqdm
@@ -54,7 +54,7 @@ def main() -> None:
 @store_option
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
-@click.option("--no-samples", is_flag=True, help="Do not load the bundled samples into an empty store.")
+@click.option("--no-samples", is_flag=True, help="Leave an empty store empty.")
 def serve(store_spec: str | None, host: str, port: int, no_samples: bool) -> None:
     """Serve GraphQL at http://HOST:PORT/graphql (loads bundled samples into an empty store)."""
     import uvicorn
@@ -82,7 +82,7 @@ def load_bundled_samples(store: GraphStore) -> LoadSummary:
     data = resources.files("loaders").joinpath("sample_data")
     load_registry(store, parse_registry(data.joinpath("outlets.json").read_text("utf-8")))
     with data.joinpath("samples.jsonl").open("rb") as stream:
-        return load_streams(store, [("samples.jsonl", stream)], RejectSink(None))
+        return load_streams(store, [("samples.jsonl", cast(BinaryIO, stream))], RejectSink(None))
 
 
 @main.command()
@@ -95,7 +95,9 @@ def load_bundled_samples(store: GraphStore) -> LoadSummary:
     show_default=True,
     help="Where rejected lines go, each with its file, line number, reason and text.",
 )
-@click.option("--batch-size", default=DEFAULT_BATCH, show_default=True, type=click.IntRange(1, 100_000))
+@click.option(
+    "--batch-size", default=DEFAULT_BATCH, show_default=True, type=click.IntRange(1, 100_000)
+)
 def load(files: tuple[str, ...], store_spec: str | None, rejects: Path, batch_size: int) -> None:
     """Load extractor records (JSON Lines; - for stdin). Exit status 3 if any line was rejected."""
     for name in files:
@@ -105,14 +107,14 @@ def load(files: tuple[str, ...], store_spec: str | None, rejects: Path, batch_si
     with _opened(store_spec) as store, ExitStack() as stack:
         total = sum(Path(f).stat().st_size for f in files if f != "-") if "-" not in files else None
         bar = stack.enter_context(
-            tqdm(total=total, unit="B", unit_scale=True, desc="loading", disable=None, file=sys.stderr)
+            tqdm(total=total, unit="B", unit_scale=True, desc="loading", disable=None)
         )
         streams: list[tuple[str, BinaryIO]] = []
         for name in files:
             stream = sys.stdin.buffer if name == "-" else stack.enter_context(open(name, "rb"))
             streams.append((name, stream))
         try:
-            summary = load_streams(store, streams, sink, batch_size, progress=bar.update)
+            summary = load_streams(store, streams, sink, batch_size, progress=bar.update)  # type: ignore[arg-type]
         finally:
             sink.close()
     for line in summary.lines():
@@ -128,14 +130,14 @@ def outlets() -> None:
 
 
 @outlets.command("load")
-@click.argument("file", type=click.File("r", encoding="utf-8"))
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @store_option
-def outlets_load(file: click.utils.LazyFile, store_spec: str | None) -> None:
+def outlets_load(file: Path, store_spec: str | None) -> None:
     """Load an outlet registry (outlets.json): tiers, independence groups, aliases."""
     try:
-        registry = parse_registry(file.read())
-    except RegistryError as exc:
-        raise click.ClickException(f"{file.name}: {exc}") from None
+        registry = parse_registry(file.read_text(encoding="utf-8"))
+    except (RegistryError, UnicodeDecodeError) as exc:
+        raise click.ClickException(f"{file}: {exc}") from None
     with _opened(store_spec) as store:
         summary = load_registry(store, registry)
     click.echo(f"outlets created: {summary.created}")

@@ -196,7 +196,9 @@ class EmbeddedStore:
         self._graph, self._events = nx.MultiDiGraph(), SortedList()
         self._read_all()
 
-    def _stage_nodes(self, writes: Sequence[NodeWrite]) -> dict[str, tuple[Label, dict[str, Value]]]:
+    def _stage_nodes(
+        self, writes: Sequence[NodeWrite]
+    ) -> dict[str, tuple[Label, dict[str, Value]]]:
         """The merged properties of every node the writes change (unchanged ones left out)."""
         staged: dict[str, tuple[Label, dict[str, Value]]] = {}
         for write in writes:
@@ -225,11 +227,17 @@ class EmbeddedStore:
         for write in writes:
             for end in (write.src, write.dst):
                 if end not in nodes and end not in self._graph:
-                    raise StoreError(f"{write.type} relationship names node {end!r}, which does not exist")
+                    raise StoreError(
+                        f"{write.type} relationship names node {end!r}, which does not exist"
+                    )
             edge_id = (write.src, write.type, write.dst, write.key)
             current: Props | None = staged.get(edge_id)
             if current is None:
-                data = adjacency.get(write.src, {}).get(write.dst, {}).get(f"{write.type}\x1f{write.key}")
+                data = (
+                    adjacency.get(write.src, {})
+                    .get(write.dst, {})
+                    .get(f"{write.type}\x1f{write.key}")
+                )
                 current = data["props"] if data is not None else None
             staged[edge_id] = merge_props(current, write.merge)
         unchanged = []
@@ -331,11 +339,11 @@ class EmbeddedStore:
                 hits.append(Node(node_id, data["label"], data["props"]))
         events = sorted(
             (n for n in hits if n.label is Label.EVENT),
-            key=lambda n: (n.str("occurred_on"), n.id),
+            key=lambda n: (n.text("occurred_on"), n.id),
             reverse=True,
         )
         others = sorted(
-            (n for n in hits if n.label is not Label.EVENT), key=lambda n: (n.str("name"), n.id)
+            (n for n in hits if n.label is not Label.EVENT), key=lambda n: (n.text("name"), n.id)
         )
         return (events + others)[:first]
 
@@ -368,15 +376,20 @@ def _matches(props: Props, flt: EventFilter) -> bool:
         return False
     if flt.date_to is not None and day > flt.date_to:
         return False
-    if flt.place is not None and flt.place not in (props.get("place_ids") or []):
+    if flt.place is not None and flt.place not in _strs(props, "place_ids"):
         return False
-    if flt.country is not None and flt.country not in (props.get("country_ids") or []):
+    if flt.country is not None and flt.country not in _strs(props, "country_ids"):
         return False
     if flt.min_confidence is not None:
         rank = props.get("confidence_rank")
         if not isinstance(rank, int) or rank < flt.min_confidence:
             return False
     return True
+
+
+def _strs(props: Props, name: str) -> list[str]:
+    value = props.get(name)
+    return value if isinstance(value, list) else []
 
 
 def _search_text(props: Props) -> str:
@@ -386,4 +399,3 @@ def _search_text(props: Props) -> str:
     if isinstance(aliases, list):
         text += " \x1f " + " \x1f ".join(aliases)
     return text.casefold()
-
