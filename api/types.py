@@ -338,22 +338,19 @@ class Event(GraphNode):
             hint=str(props.get("confidence_hint") or ""),
         )
 
-    @strawberry.field(description="Every report: one per outlet and story, outlets by name.")
+    @strawberry.field(
+        description="Every report, one per outlet and story, in the order the extractor gave "
+        "them: earliest extraction first, then as listed in the record."
+    )
     async def reports(self, info: Info) -> list[Report]:
         edges = await info.context.edges(Rel.REPORTS, "in").load(self.id)
-        outlets = await info.context.nodes.load_many([e.src for e in edges])
-        names = {e.src: (o.text("name") if o else "") for e, o in zip(edges, outlets, strict=True)}
-        ordered = sorted(edges, key=lambda e: (names[e.src].casefold(), e.src, e.key))
-        return [Report(edge=e) for e in ordered]
+        return [Report(edge=e) for e in sorted(edges, key=_report_order)]
 
-    @strawberry.field(description="The distinct outlets that reported it, by name.")
+    @strawberry.field(description="The distinct outlets that reported it, in report order.")
     async def sources(self, info: Info) -> list[Outlet]:
         edges = await info.context.edges(Rel.REPORTS, "in").load(self.id)
-        ids = sorted({e.src for e in edges})
-        nodes = [n for n in await info.context.nodes.load_many(ids) if n is not None]
-        return [
-            Outlet.of(n) for n in sorted(nodes, key=lambda n: (n.text("name").casefold(), n.id))
-        ]
+        ids = list(dict.fromkeys(e.src for e in sorted(edges, key=_report_order)))
+        return [Outlet.of(n) for n in await info.context.nodes.load_many(ids) if n is not None]
 
     @strawberry.field(description="Who and what it involves, with their roles, by name.")
     async def entities(self, info: Info) -> list[Involvement]:
@@ -628,6 +625,16 @@ async def neighbours(info: Info, node: Node, first: int, after: str | None) -> N
             start_cursor=edges[0].cursor if edges else None,
             end_cursor=edges[-1].cursor if edges else None,
         ),
+    )
+
+
+def _report_order(edge: Edge) -> tuple[str, str, int, str]:
+    position = edge.props.get("position")
+    return (
+        str(edge.props.get("extracted_at")),
+        edge.key,
+        position if isinstance(position, int) else 0,
+        edge.src,
     )
 
 

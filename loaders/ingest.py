@@ -296,7 +296,7 @@ def _plan_record(plan: _Plan, record: Record, event_id: str, resolver: _Resolver
             ),
         )
 
-    for report in event.reports:
+    for position, report in enumerate(event.reports):
         outlet = _outlet(plan, resolver, report.outlet, now)
         plan.edge(
             outlet,
@@ -312,6 +312,7 @@ def _plan_record(plan: _Plan, record: Record, event_id: str, resolver: _Resolver
                         moment_text(story.published_on) if story.published_on else None
                     ),
                     "extracted_at": extracted,
+                    "position": position,
                 },
                 rank=rank,
             ),

@@ -156,3 +156,16 @@ def stats(store_spec: str | None) -> None:
     with _opened(store_spec) as store:
         for name, count in store.counts().items():
             click.echo(f"{name:12} {count}")
+
+
+@main.command()
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None)
+def schema(output: Path | None) -> None:
+    """Print the GraphQL SDL, or write it to --output (api/schema.graphql is kept current)."""
+    from api.schema import schema as graphql_schema
+
+    text = graphql_schema.as_str() + "\n"
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        output.write_text(text, encoding="utf-8")
