@@ -32,7 +32,9 @@ def sample_lines() -> list[str]:
 
 
 def write_lines(path: Path, lines: list[str]) -> Path:
-    path.write_text("".join(line if line.endswith("\n") else line + "\n" for line in lines), "utf-8")
+    path.write_text(
+        "".join(line if line.endswith("\n") else line + "\n" for line in lines), "utf-8"
+    )
     return path
 
 
