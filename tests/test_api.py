@@ -245,7 +245,9 @@ def test_syntax_errors_and_bad_arguments_are_not_server_errors(server: Server) -
     bad_date = server.query('{ events(filter: {from: "2025-02-30"}) { edges { cursor } } }')
     assert bad_date.status_code < 500 and "errors" in bad_date.json()
     bad_cursor = server.query('{ events(after: "garbage") { edges { cursor } } }').json()
-    assert bad_cursor["errors"][0]["message"] == "after: 'garbage' is not a cursor this API gave out"
+    assert (
+        bad_cursor["errors"][0]["message"] == "after: 'garbage' is not a cursor this API gave out"
+    )
 
 
 def test_entity_by_alias_and_its_timeline(server: Server) -> None:
@@ -313,6 +315,5 @@ def test_neighbours_page_through_every_link(server: Server) -> None:
 def test_exported_sdl_is_current() -> None:
     exported = (ROOT / "api" / "schema.graphql").read_text("utf-8")
     assert exported.strip() == schema.as_str().strip(), (
-        "api/schema.graphql is stale: run `newsgraph schema "
-        "--output api/schema.graphql`"
+        "api/schema.graphql is stale: run `newsgraph schema --output api/schema.graphql`"
     )

@@ -1,0 +1,164 @@
+"""The store contract: what every GraphStore does, run once per store kind."""
+
+from __future__ import annotations
+
+import pytest
+
+from graph.model import Edge, EdgeWrite, Label, Merge, Node, NodeWrite, Rel, WriteBatch
+from graph.snapshot import canonical
+from graph.store import EventFilter, EventQuery, GraphStore, StoreError
+
+
+def _event(i: int, day: str, **props: object) -> NodeWrite:
+    values = {"occurred_on": day, "summary": f"event {i}", "category": "other", **props}
+    return NodeWrite(f"ev_{i:03d}", Label.EVENT, Merge(set=values))  # type: ignore[arg-type]
+
+
+def _graph(store: GraphStore) -> None:
+    store.write(
+        WriteBatch(
+            nodes=[
+                _event(1, "2025-03-01", confidence_rank=1, category="military"),
+                _event(2, "2025-03-02", confidence_rank=2, place_ids=["pl_a"]),
+                _event(3, "2025-03-02", confidence_rank=3, country_ids=["pl_c"]),
+                _event(4, "2025-03-04T10:00:00.000Z", confidence_rank=0),
+                NodeWrite("en_a", Label.ENTITY, Merge(create={"name": "Alpha", "type": "person"})),
+                NodeWrite("ou_x", Label.OUTLET, Merge(create={"name": "Xpress"})),
+            ],
+            edges=[
+                EdgeWrite("ev_001", Rel.INVOLVES, "en_a", "", Merge(union={"roles": ["party"]})),
+                EdgeWrite("ev_003", Rel.INVOLVES, "en_a", "", Merge()),
+                EdgeWrite("ou_x", Rel.REPORTS, "ev_003", "st_1", Merge(set={"url": "u1"})),
+                EdgeWrite("ou_x", Rel.REPORTS, "ev_003", "st_2", Merge(set={"url": "u2"})),
+            ],
+            keys={"entity:person:alpha": "en_a"},
+        )
+    )
+
+
+def _ids(store: GraphStore, query: EventQuery) -> list[str]:
+    return [n.id for n in store.query_events(query).events]
+
+
+def test_nodes_and_keys_round_trip(store: GraphStore) -> None:
+    _graph(store)
+    found = store.get_nodes(["en_a", "ev_001", "nope"])
+    assert set(found) == {"en_a", "ev_001"}
+    assert found["en_a"] == Node("en_a", Label.ENTITY, {"name": "Alpha", "type": "person"})
+    assert store.lookup_keys(["entity:person:alpha", "entity:person:beta"]) == {
+        "entity:person:alpha": "en_a"
+    }
+
+
+def test_parallel_relationships_are_kept_apart_by_key(store: GraphStore) -> None:
+    _graph(store)
+    reports = store.edges(["ev_003", "ev_001"], Rel.REPORTS, "in")
+    assert reports["ev_001"] == []
+    assert reports["ev_003"] == [
+        Edge("ou_x", Rel.REPORTS, "ev_003", "st_1", {"url": "u1"}),
+        Edge("ou_x", Rel.REPORTS, "ev_003", "st_2", {"url": "u2"}),
+    ]
+    involved = store.edges(["en_a"], Rel.INVOLVES, "in")["en_a"]
+    assert [e.src for e in involved] == ["ev_001", "ev_003"]
+
+
+def test_merge_rules(store: GraphStore) -> None:
+    def write(rank: str, name: str, alias: str, when: str) -> None:
+        merge = Merge(
+            create={"created": when},
+            first={"name": name},
+            last={"latest": name},
+            rank=rank,
+            union={"aliases": [alias]},
+            minimum={"first_seen": when},
+            maximum={"last_seen": when},
+        )
+        store.write(WriteBatch(nodes=[NodeWrite("en_b", Label.ENTITY, merge)]))
+
+    write("2", "Second", "b", "2025-01-02")
+    write("1", "First", "a", "2025-01-01")
+    write("3", "Third", "a", "2025-01-03")
+    props = store.get_nodes(["en_b"])["en_b"].props
+    assert props["created"] == "2025-01-02"
+    assert (props["name"], props["latest"]) == ("First", "Third")
+    assert props["aliases"] == ["a", "b"]
+    assert (props["first_seen"], props["last_seen"]) == ("2025-01-01", "2025-01-03")
+
+
+def test_replaying_a_batch_changes_nothing(store: GraphStore) -> None:
+    _graph(store)
+    before = canonical(store)
+    _graph(store)
+    assert canonical(store) == before
+
+
+def test_a_failing_batch_writes_nothing(store: GraphStore) -> None:
+    _graph(store)
+    before = canonical(store)
+    bad = WriteBatch(
+        nodes=[NodeWrite("en_new", Label.ENTITY, Merge(create={"name": "New"}))],
+        edges=[EdgeWrite("ev_001", Rel.INVOLVES, "en_missing", "", Merge())],
+    )
+    with pytest.raises(StoreError, match="en_missing"):
+        store.write(bad)
+    assert canonical(store) == before
+
+
+def test_events_page_newest_first_with_cursor(store: GraphStore) -> None:
+    _graph(store)
+    first = store.query_events(EventQuery(EventFilter(), first=2))
+    assert [n.id for n in first.events] == ["ev_004", "ev_003"] and first.has_next
+    last = first.events[-1]
+    after = (last.text("occurred_on"), last.id)
+    rest = store.query_events(EventQuery(EventFilter(), first=5, after=after))
+    assert [n.id for n in rest.events] == ["ev_002", "ev_001"] and not rest.has_next
+    oldest = EventQuery(EventFilter(), first=3, newest_first=False)
+    assert _ids(store, oldest) == ["ev_001", "ev_002", "ev_003"]
+
+
+@pytest.mark.parametrize(
+    ("flt", "expected"),
+    [
+        (EventFilter(categories=("military",)), ["ev_001"]),
+        (EventFilter(date_from="2025-03-02", date_to="2025-03-02"), ["ev_003", "ev_002"]),
+        (EventFilter(date_from="2025-03-04"), ["ev_004"]),
+        (EventFilter(place="pl_a"), ["ev_002"]),
+        (EventFilter(country="pl_c"), ["ev_003"]),
+        (EventFilter(entity="en_a"), ["ev_003", "ev_001"]),
+        (EventFilter(outlet="ou_x"), ["ev_003"]),
+        (EventFilter(entity="en_a", outlet="ou_x"), ["ev_003"]),
+        (EventFilter(min_confidence=2), ["ev_003", "ev_002"]),
+        (EventFilter(entity="en_unknown"), []),
+    ],
+)
+def test_event_filters(store: GraphStore, flt: EventFilter, expected: list[str]) -> None:
+    _graph(store)
+    assert _ids(store, EventQuery(flt, first=10)) == expected
+
+
+def test_entity_timeline_pages_in_date_order(store: GraphStore) -> None:
+    _graph(store)
+    flt = EventFilter(entity="en_a")
+    page = store.query_events(EventQuery(flt, first=1, newest_first=False))
+    assert [n.id for n in page.events] == ["ev_001"] and page.has_next
+    after = (page.events[0].text("occurred_on"), "ev_001")
+    rest = store.query_events(EventQuery(flt, first=1, newest_first=False, after=after))
+    assert [n.id for n in rest.events] == ["ev_003"] and not rest.has_next
+
+
+def test_search_is_case_insensitive_events_first(store: GraphStore) -> None:
+    _graph(store)
+    found = store.search("ALPHA", [Label.ENTITY, Label.EVENT], 10)
+    assert [n.id for n in found] == ["en_a"]
+    events = store.search("event", [Label.EVENT], 2)
+    assert [n.id for n in events] == ["ev_004", "ev_003"]
+
+
+def test_counts_and_settings(store: GraphStore) -> None:
+    _graph(store)
+    counts = store.counts()
+    assert (counts["Event"], counts["Entity"], counts["Outlet"]) == (4, 1, 1)
+    assert (counts["REPORTS"], counts["INVOLVES"]) == (2, 2)
+    assert store.get_setting("confidence_policy") is None
+    store.write(WriteBatch(settings={"confidence_policy": "{}"}))
+    assert store.get_setting("confidence_policy") == "{}"
