@@ -29,7 +29,10 @@ store_option = click.option(
 
 
 def _store(spec: str | None) -> GraphStore:
-    return make_store(spec or Settings().store)
+    try:
+        return make_store(spec or Settings().store)
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @contextmanager
@@ -115,6 +118,13 @@ def load(files: tuple[str, ...], store_spec: str | None, rejects: Path, batch_si
             streams.append((name, stream))
         try:
             summary = load_streams(store, streams, sink, batch_size, progress=bar.update)  # type: ignore[arg-type]
+        except KeyboardInterrupt:
+            click.echo(
+                "interrupted: every batch before this point is stored; run the same "
+                "command again to complete the load (it is idempotent)",
+                err=True,
+            )
+            sys.exit(130)
         finally:
             sink.close()
     for line in summary.lines():
