@@ -59,11 +59,15 @@ def load_file(
     store: GraphStore, path: Path, rejects: Path | None = None, batch_size: int = 500
 ) -> LoadSummary:
     """Load a JSON Lines file the way `newsgraph load` does, with a fixed ingest clock."""
-    with shared_file(path).open("rb") as stream:
-        return load_streams(
-            store,
-            [(path.name, stream)],
-            RejectSink(rejects),
-            batch_size=batch_size,
-            ingestor=Ingestor(store, now=lambda: FIXED_NOW),
-        )
+    sink = RejectSink(rejects)
+    try:
+        with shared_file(path).open("rb") as stream:
+            return load_streams(
+                store,
+                [(path.name, stream)],
+                sink,
+                batch_size=batch_size,
+                ingestor=Ingestor(store, now=lambda: FIXED_NOW),
+            )
+    finally:
+        sink.close()

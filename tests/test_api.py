@@ -91,9 +91,12 @@ def _seed_jsonl(tmp: Path) -> Path:
     return path
 
 
-def start_server(directory: Path, port: int) -> subprocess.Popen[bytes]:
+def start_server(directory: Path, port: int, samples: bool = False) -> subprocess.Popen[bytes]:
+    """`newsgraph serve` on `directory`, once it answers; `samples` lets it load the bundled
+    samples into an empty store, as it does for a newcomer."""
+    command = [str(NEWSGRAPH), "serve", "--store", str(directory), "--port", str(port)]
     process = subprocess.Popen(
-        [str(NEWSGRAPH), "serve", "--store", str(directory), "--port", str(port), "--no-samples"],
+        command + ([] if samples else ["--no-samples"]),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
@@ -292,7 +295,8 @@ def test_search_finds_events_and_entities(server: Server) -> None:
 
 
 def test_neighbours_page_through_every_link(server: Server) -> None:
-    query = """query($id: ID!, $after: String) { node(id: $id) { neighbours(first: 4, after: $after) {
+    query = """query($id: ID!, $after: String) { node(id: $id) {
+        neighbours(first: 4, after: $after) {
         edges { cursor relationship direction node { id __typename } }
         pageInfo { hasNextPage endCursor } } } }"""
     seen: list[tuple[str, str]] = []
