@@ -159,19 +159,115 @@ class EdgeWrite:
 
 @dataclass(slots=True)
 class WriteBatch:
-    """Everything one atomic write changes: applied all together or not at all.
+    """Everything one atomic write changes: applied all together or not at all, in this order:
 
-    `keys` claims identity keys (normalised names, aliases, event fingerprints) for node ids;
-    a key already claimed keeps its owner. `settings` stores editorial data such as the policy.
+    1. `deletes`: nodes removed with all their relationships (a merged-away duplicate);
+    2. `nodes`, then `edges`, merged by their rules;
+    3. `rekeys`: identity keys given a new owner, or dropped (None), whoever owned them;
+    4. `keys`: identity keys (normalised names, aliases, event fingerprints) claimed for node
+       ids; a key already claimed keeps its owner. Keys a deleted node owned and nothing
+       re-keyed are dropped.
+    5. `settings`: editorial data such as the confidence policy.
     """
 
     nodes: list[NodeWrite] = field(default_factory=list)
     edges: list[EdgeWrite] = field(default_factory=list)
     keys: dict[str, str] = field(default_factory=dict)
     settings: dict[str, str] = field(default_factory=dict)
+    deletes: list[str] = field(default_factory=list)
+    rekeys: dict[str, str | None] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
-        return bool(self.nodes or self.edges or self.keys or self.settings)
+        return bool(
+            self.nodes or self.edges or self.keys or self.settings or self.deletes or self.rekeys
+        )
+
+
+# How each stored property merges when two nodes (or relationships) turn out to be one. The
+# loaders write with these same rules; properties not listed are derived (confidence) and are
+# recomputed after a merge.
+RULES: dict[Label | Rel, dict[str, str]] = {
+    Label.EVENT: {
+        "category": "first",
+        "summary": "first",
+        "occurred_on": "first",
+        "lat": "first",
+        "lon": "first",
+        "external_ids": "union",
+        "place_ids": "union",
+        "country_ids": "union",
+        "first_extracted_at": "minimum",
+        "last_extracted_at": "maximum",
+        "ingested_at": "minimum",
+    },
+    Label.ENTITY: {"name": "first", "type": "create", "aliases": "union", "ingested_at": "minimum"},
+    Label.OUTLET: {
+        "name": "create",
+        "tier": "create",
+        "group": "create",
+        "country": "create",
+        "kind": "create",
+        "aliases": "union",
+        "ingested_at": "minimum",
+    },
+    Rel.REPORTS: {
+        "story": "create",
+        "url": "last",
+        "claim_texts": "last",
+        "claim_tones": "last",
+        "story_published_on": "last",
+        "extracted_at": "last",
+        "position": "last",
+        "ingested_at": "minimum",
+    },
+    Rel.DESCRIBES: {
+        "summary": "last",
+        "category": "last",
+        "occurred_on": "last",
+        "first_extracted_at": "minimum",
+        "last_extracted_at": "maximum",
+        "ingested_at": "minimum",
+    },
+    Rel.INVOLVES: {"roles": "union", "names": "union", "stories": "union"},
+    Rel.OCCURRED_IN: {"first_reported": "minimum", "stories": "union"},
+    Rel.PUBLISHED: {},
+    Rel.IN_COUNTRY: {},
+}
+
+
+def as_merge(kind: Label | Rel, props: Props) -> Merge:
+    """A write that merges stored `props` of a `kind` node or relationship into another one."""
+    rules = RULES.get(kind, {})
+    parts: dict[str, dict[str, Value]] = {r: {} for r in ("create", "first", "last")}
+    union: dict[str, list[str]] = {}
+    minimum: dict[str, str] = {}
+    maximum: dict[str, str] = {}
+    for name, value in props.items():
+        rule = rules.get(name)
+        if rule in parts:
+            parts[rule][name] = value
+        elif rule == "union" and isinstance(value, list):
+            union[name] = value
+        elif rule == "minimum" and isinstance(value, str):
+            minimum[name] = value
+        elif rule == "maximum" and isinstance(value, str):
+            maximum[name] = value
+    first_rank, last_rank = props.get(FIRST_RANK), props.get(LAST_RANK)
+    first = parts["first"] if isinstance(first_rank, str) else {}
+    last = parts["last"] if isinstance(last_rank, str) else {}
+    if first and last:
+        # One Merge carries one rank; no kind in RULES has both `first` and `last` parts.
+        raise ValueError(f"{kind}: properties with both first and last rules cannot merge")
+    rank = first_rank if first else last_rank
+    return Merge(
+        create=parts["create"],
+        first=first,
+        last=last,
+        rank=rank if isinstance(rank, str) else "",
+        union=union,
+        minimum=minimum,
+        maximum=maximum,
+    )
 
 
 def timestamp(moment: datetime) -> str:

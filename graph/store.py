@@ -70,13 +70,17 @@ class GraphStore(Protocol):
         """Release connections, files and locks."""
 
     def write(self, batch: WriteBatch) -> None:
-        """Merge `batch` into the store atomically. Relationship ends must exist or be in it."""
+        """Apply `batch` atomically, in the order `WriteBatch` documents. Relationship ends
+        must exist or be in the batch; a failing batch writes nothing."""
 
     def get_nodes(self, ids: Sequence[str]) -> dict[str, Node]:
         """The nodes with these ids."""
 
     def lookup_keys(self, keys: Sequence[str]) -> dict[str, str]:
         """The node id owning each identity key that has an owner."""
+
+    def keys_of(self, ids: Sequence[str]) -> dict[str, list[str]]:
+        """The identity keys each node owns, sorted. Every requested id is in the result."""
 
     def edges(self, ids: Sequence[str], rel: Rel, direction: Direction) -> dict[str, list[Edge]]:
         """The `rel` relationships leaving (`out`) or entering (`in`) each node, in

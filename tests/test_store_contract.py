@@ -162,3 +162,62 @@ def test_counts_and_settings(store: GraphStore) -> None:
     assert store.get_setting("confidence_policy") is None
     store.write(WriteBatch(settings={"confidence_policy": "{}"}))
     assert store.get_setting("confidence_policy") == "{}"
+
+
+def test_keys_of_lists_what_each_node_owns(store: GraphStore) -> None:
+    _graph(store)
+    store.write(WriteBatch(keys={"entity:person:a": "en_a", "entity:person:alpha": "ev_001"}))
+    assert store.keys_of(["en_a", "ou_x"]) == {
+        "en_a": ["entity:person:a", "entity:person:alpha"],
+        "ou_x": [],
+    }
+
+
+def test_deleting_a_node_removes_its_relationships_and_frees_its_keys(store: GraphStore) -> None:
+    _graph(store)
+    store.write(WriteBatch(deletes=["en_a"]))
+    assert store.get_nodes(["en_a"]) == {}
+    assert store.edges(["ev_001"], Rel.INVOLVES, "out") == {"ev_001": []}
+    assert store.lookup_keys(["entity:person:alpha"]) == {}
+    assert store.counts()["INVOLVES"] == 0
+    assert _ids(store, EventQuery(EventFilter(entity="en_a"), first=10)) == []
+
+
+def test_a_merge_in_one_batch(store: GraphStore) -> None:
+    """Move en_a's relationships and keys to a new en_b, delete en_a: all at once."""
+    _graph(store)
+    store.write(
+        WriteBatch(
+            deletes=["en_a"],
+            nodes=[NodeWrite("en_b", Label.ENTITY, Merge(create={"name": "Alpha B"}))],
+            edges=[EdgeWrite("ev_003", Rel.INVOLVES, "en_b", "", Merge(union={"roles": ["x"]}))],
+            rekeys={"entity:person:alpha": "en_b", "entity:person:gone": None},
+            keys={"entity:person:alpha": "ev_001", "entity:person:beta": "en_b"},
+        )
+    )
+    assert store.lookup_keys(["entity:person:alpha", "entity:person:beta"]) == {
+        "entity:person:alpha": "en_b",
+        "entity:person:beta": "en_b",
+    }
+    assert [e.src for e in store.edges(["en_b"], Rel.INVOLVES, "in")["en_b"]] == ["ev_003"]
+    assert store.get_nodes(["en_a"]) == {}
+
+
+def test_a_deleted_node_can_be_written_again_in_the_same_batch(store: GraphStore) -> None:
+    _graph(store)
+    store.write(
+        WriteBatch(
+            deletes=["en_a"],
+            nodes=[NodeWrite("en_a", Label.ENTITY, Merge(create={"name": "Again"}))],
+        )
+    )
+    assert store.get_nodes(["en_a"])["en_a"].props == {"name": "Again"}
+    assert store.edges(["en_a"], Rel.INVOLVES, "in") == {"en_a": []}
+
+
+def test_a_key_cannot_name_a_missing_node(store: GraphStore) -> None:
+    _graph(store)
+    before = canonical(store)
+    with pytest.raises(StoreError, match="en_nowhere"):
+        store.write(WriteBatch(rekeys={"entity:person:alpha": "en_nowhere"}))
+    assert canonical(store) == before

@@ -67,6 +67,7 @@ class EmbeddedStore:
         self._lock: IO[str] | None = None
         self._graph: Any = nx.MultiDiGraph()
         self._keys: dict[str, str] = {}
+        self._owned: dict[str, set[str]] = {}  # node id -> the keys it owns
         self._settings: dict[str, str] = {}
         # (occurred_on, id) of every event: listings walk it in order from a cursor.
         self._events: Any = SortedList()
@@ -103,7 +104,7 @@ class EmbeddedStore:
             self._lock.close()  # closing the descriptor releases the flock
             self._lock = None
         self._graph = nx.MultiDiGraph()
-        self._keys, self._settings, self._events = {}, {}, SortedList()
+        self._keys, self._owned, self._settings, self._events = {}, {}, {}, SortedList()
 
     def _acquire_lock(self) -> IO[str]:
         handle = open(self.directory / LOCK_FILE, "a+", encoding="utf-8")  # noqa: SIM115
@@ -144,6 +145,9 @@ class EmbeddedStore:
         )
         graph.add_edges_from(graph_edges)
         self._keys = dict(db.execute("SELECT key, node FROM keys"))
+        self._owned = {}
+        for key, owner in self._keys.items():
+            self._owned.setdefault(owner, set()).add(key)
         self._settings = dict(db.execute("SELECT name, value FROM settings"))
 
     def _conn(self) -> sqlite3.Connection:
@@ -155,17 +159,27 @@ class EmbeddedStore:
 
     def write(self, batch: WriteBatch) -> None:
         db = self._conn()
-        nodes = self._stage_nodes(batch.nodes)
-        edges = self._stage_edges(batch.edges, nodes)
-        keys = {k: v for k, v in batch.keys.items() if k not in self._keys}
-        for key, owner in keys.items():
-            if owner not in nodes and owner not in self._graph:
-                raise StoreError(f"key {key!r} names node {owner!r}, which does not exist")
+        gone = {i for i in batch.deletes if i in self._graph}
+        nodes = self._stage_nodes(batch.nodes, gone)
+        edges = self._stage_edges(batch.edges, nodes, gone)
+        keys = self._stage_keys(batch, gone, nodes)
         settings = {k: v for k, v in batch.settings.items() if self._settings.get(k) != v}
-        if not (nodes or edges or keys or settings):
+        if not (gone or nodes or edges or keys or settings):
             return
+        dead_edges = [
+            (src, data["type"].value, dst, data["rkey"])
+            for node in gone
+            for src, dst, data in (
+                *self._graph.out_edges(node, data=True),
+                *self._graph.in_edges(node, data=True),
+            )
+        ]
         db.execute("BEGIN IMMEDIATE")
         try:
+            db.executemany("DELETE FROM nodes WHERE id = ?", [(i,) for i in gone])
+            db.executemany(
+                "DELETE FROM edges WHERE src = ? AND type = ? AND dst = ? AND key = ?", dead_edges
+            )
             db.executemany(
                 "INSERT OR REPLACE INTO nodes VALUES (?, ?, ?)",
                 [(i, label.value, _dumps(p)) for i, (label, p) in nodes.items()],
@@ -174,30 +188,66 @@ class EmbeddedStore:
                 "INSERT OR REPLACE INTO edges VALUES (?, ?, ?, ?, ?)",
                 [(s, t.value, d, k, _dumps(p)) for (s, t, d, k), p in edges.items()],
             )
-            db.executemany("INSERT OR IGNORE INTO keys VALUES (?, ?)", keys.items())
+            db.executemany(
+                "DELETE FROM keys WHERE key = ?", [(k,) for k, o in keys.items() if o is None]
+            )
+            db.executemany(
+                "INSERT OR REPLACE INTO keys VALUES (?, ?)",
+                [(k, o) for k, o in keys.items() if o is not None],
+            )
             db.executemany("INSERT OR REPLACE INTO settings VALUES (?, ?)", settings.items())
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             raise
         try:
+            for node_id in gone:
+                old = self._graph.nodes[node_id]
+                if old["label"] is Label.EVENT:
+                    self._events.discard((old["props"].get("occurred_on") or "", node_id))
+                self._graph.remove_node(node_id)
             for node_id, (label, props) in nodes.items():
                 self._put_node(node_id, label, props)
             for (src, kind, dst, key), props in edges.items():
                 self._graph.add_edge(src, dst, f"{kind}\x1f{key}", type=kind, rkey=key, props=props)
-            self._keys.update(keys)
+            for key, owner in keys.items():
+                previous = self._keys.pop(key, None)
+                if previous is not None:
+                    self._owned[previous].discard(key)
+                if owner is not None:
+                    self._keys[key] = owner
+                    self._owned.setdefault(owner, set()).add(key)
             self._settings.update(settings)
         except BaseException:
             # The file holds the batch; rebuild memory from it rather than serve half of it.
             self._reload()
             raise
 
+    def _stage_keys(
+        self, batch: WriteBatch, gone: set[str], nodes: dict[str, tuple[Label, dict[str, Value]]]
+    ) -> dict[str, str | None]:
+        """Every key whose owner changes: the new owner, or None when the key is dropped."""
+        owners: dict[str, str | None] = {}
+        for node_id in gone:
+            owners.update(dict.fromkeys(self._owned.get(node_id, ()), None))
+        owners.update(batch.rekeys)
+        for key, claimant in batch.keys.items():
+            current = owners[key] if key in owners else self._keys.get(key)
+            if current is None:
+                owners[key] = claimant
+        for key, new_owner in owners.items():
+            if new_owner is not None and new_owner not in nodes and (
+                new_owner not in self._graph or new_owner in gone
+            ):
+                raise StoreError(f"key {key!r} names node {new_owner!r}, which does not exist")
+        return {k: o for k, o in owners.items() if self._keys.get(k) != o}
+
     def _reload(self) -> None:
         self._graph, self._events = nx.MultiDiGraph(), SortedList()
         self._read_all()
 
     def _stage_nodes(
-        self, writes: Sequence[NodeWrite]
+        self, writes: Sequence[NodeWrite], gone: set[str]
     ) -> dict[str, tuple[Label, dict[str, Value]]]:
         """The merged properties of every node the writes change (unchanged ones left out)."""
         staged: dict[str, tuple[Label, dict[str, Value]]] = {}
@@ -205,7 +255,7 @@ class EmbeddedStore:
             current: Props | None
             if write.id in staged:
                 label, current = staged[write.id]
-            elif write.id in self._graph:
+            elif write.id in self._graph and write.id not in gone:
                 data = self._graph.nodes[write.id]
                 label, current = data["label"], data["props"]
             else:
@@ -216,17 +266,20 @@ class EmbeddedStore:
         return {
             i: (label, props)
             for i, (label, props) in staged.items()
-            if i not in self._graph or self._graph.nodes[i]["props"] != props
+            if i not in self._graph or i in gone or self._graph.nodes[i]["props"] != props
         }
 
     def _stage_edges(
-        self, writes: Sequence[EdgeWrite], nodes: dict[str, tuple[Label, dict[str, Value]]]
+        self,
+        writes: Sequence[EdgeWrite],
+        nodes: dict[str, tuple[Label, dict[str, Value]]],
+        gone: set[str],
     ) -> dict[_EdgeId, dict[str, Value]]:
         staged: dict[_EdgeId, dict[str, Value]] = {}
-        adjacency = self._graph.succ
+        adjacency = self._graph.succ if not gone else _Without(self._graph.succ, gone)
         for write in writes:
             for end in (write.src, write.dst):
-                if end not in nodes and end not in self._graph:
+                if end not in nodes and (end not in self._graph or end in gone):
                     raise StoreError(
                         f"{write.type} relationship names node {end!r}, which does not exist"
                     )
@@ -270,6 +323,9 @@ class EmbeddedStore:
 
     def lookup_keys(self, keys: Sequence[str]) -> dict[str, str]:
         return {k: self._keys[k] for k in keys if k in self._keys}
+
+    def keys_of(self, ids: Sequence[str]) -> dict[str, list[str]]:
+        return {i: sorted(self._owned.get(i, ())) for i in ids}
 
     def edges(self, ids: Sequence[str], rel: Rel, direction: Direction) -> dict[str, list[Edge]]:
         graph = self._graph
@@ -366,6 +422,19 @@ class EmbeddedStore:
             yield Edge(src, data["type"], dst, data["rkey"], data["props"])
         yield from self._keys.items()
         yield from (("setting:" + k, v) for k, v in self._settings.items())
+
+
+class _Without:
+    """An adjacency view that hides the relationships of nodes about to be deleted."""
+
+    def __init__(self, adjacency: Any, gone: set[str]) -> None:
+        self._adjacency, self._gone = adjacency, gone
+
+    def get(self, src: str, default: Any) -> Any:
+        if src in self._gone:
+            return default
+        neighbours = self._adjacency.get(src, default)
+        return {d: e for d, e in neighbours.items() if d not in self._gone}
 
 
 def _matches(props: Props, flt: EventFilter) -> bool:
