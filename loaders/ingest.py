@@ -28,6 +28,7 @@ from graph.model import (
     Rel,
     Value,
     WriteBatch,
+    as_merge,
     merge_props,
     timestamp,
 )
@@ -62,26 +63,48 @@ class _Resolver:
     """Finds the node owning any of a thing's identity keys, or names a new one.
 
     It sees the store's owners and the claims made earlier in the same batch, so two records
-    of one batch naming the same new entity resolve to one node.
+    of one batch naming the same new entity resolve to one node. When one thing's keys are
+    owned by two nodes, the two are one: the owner of its first owned key survives and the
+    other is recorded in `merged` (ids resolve through `find`).
     """
 
     def __init__(self, owners: dict[str, str]) -> None:
         self.owners = owners
         self.claims: dict[str, str] = {}
         self.created: set[str] = set()
+        self.merged: dict[str, str] = {}
 
-    def resolve(self, identity: Sequence[str], prefix: str) -> str:
-        for key in identity:
-            owner = self.claims.get(key) or self.owners.get(key)
-            if owner is not None:
-                break
+    def find(self, node: str) -> str:
+        """The node `node` now is, following merges."""
+        while node in self.merged:
+            node = self.merged[node]
+        return node
+
+    def owner(self, key: str) -> str | None:
+        owner = self.claims.get(key) or self.owners.get(key)
+        return self.find(owner) if owner is not None else None
+
+    def resolve(self, identity: Sequence[str], prefix: str, current: str | None = None) -> str:
+        """The node of a thing with these keys. `current` is the node it already is, if any:
+        it survives only when none of the keys has another owner."""
+        found = [o for k in identity if (o := self.owner(k)) is not None]
+        if current is not None:
+            found.append(self.find(current))
+        if found:
+            survivor = found[0]
+            for other in found[1:]:
+                if other != survivor:
+                    self.merged[other] = survivor
         else:
-            owner = keys.node_id(prefix, identity[0])
-            self.created.add(owner)
+            survivor = keys.node_id(prefix, identity[0])
+            self.created.add(survivor)
         for key in identity:
             if key not in self.owners and key not in self.claims:
-                self.claims[key] = owner
-        return owner
+                self.claims[key] = survivor
+        return survivor
+
+    def final_claims(self) -> dict[str, str]:
+        return {k: self.find(o) for k, o in self.claims.items()}
 
 
 @dataclass
@@ -102,29 +125,111 @@ class Ingestor:
         self.store = store
         self._now = now or (lambda: datetime.now(UTC))
         self._policy: Policy | None = None
+        self.merges: list[tuple[str, str]] = []  # (merged-away node, survivor), in order
 
     def ingest(self, records: Sequence[tuple[int, Record]]) -> list[Ingested]:
         """Merge `records` (with their line numbers) into the store in one atomic write."""
         if not records:
             return []
         now = timestamp(self._now())
-        resolver = _Resolver(self.store.lookup_keys(_name_keys(r for _, r in records)))
+        names = _Resolver(self.store.lookup_keys(_name_keys(r for _, r in records)))
+        # Every mention first, so merges it reveals are known before events are fingerprinted.
+        for _, record in records:
+            for mention in record.event.entities:
+                names.resolve(_entity_identity(mention), "en")
+        absorbed = self._stored(names.merged)
+        affected = self._affected_events(absorbed, names)
+        event_keys = [_event_identity(record, names) for _, record in records]
+        wanted = [k for ks in event_keys for k in ks] + [k for k, _ in affected.values()]
+        events = _Resolver(self.store.lookup_keys(wanted))
+        for event_id, (key, _) in sorted(affected.items()):
+            events.resolve([key], "ev", current=event_id)
         plan = _Plan()
-        event_keys = [_event_identity(record, resolver) for _, record in records]
-        events = _Resolver(self.store.lookup_keys([k for ks in event_keys for k in ks]))
         results: list[Ingested] = []
         seen: set[str] = set()
         for (line, record), identity in zip(records, event_keys, strict=True):
             event_id = events.resolve(identity, "ev")
+            _plan_record(plan, record, event_id, names, now)
+            results.append(Ingested(line, event_id, "created"))
+        stale = {k for _, keys_left in affected.values() for k in keys_left}
+        absorbed_events = self._stored(events.merged)
+        self._absorb(plan.batch, absorbed, Label.ENTITY, names.find, stale)
+        self._absorb(plan.batch, absorbed_events, Label.EVENT, events.find, stale)
+        plan.batch.rekeys.update(dict.fromkeys(stale - plan.batch.rekeys.keys()))
+
+        def find(node: str) -> str:
+            return names.find(events.find(node))
+
+        _redirect(plan.batch, find)
+        plan.batch.keys.update(names.final_claims())
+        plan.batch.keys.update(events.final_claims())
+        final = []
+        for result in results:
+            event_id = events.find(result.event_id)
             created = event_id in events.created and event_id not in seen
             seen.add(event_id)
-            results.append(Ingested(line, event_id, "created" if created else "merged"))
-            _plan_record(plan, record, event_id, resolver, now)
-        plan.batch.keys.update(resolver.claims)
-        plan.batch.keys.update(events.claims)
-        self._rate(plan, sorted(seen))
+            final.append(Ingested(result.line, event_id, "created" if created else "merged"))
+        touched = seen | {events.find(e) for e in affected}
+        self.merges += [(old, find(old)) for old in (*absorbed, *absorbed_events)]
+        self._rate(plan, sorted(touched))
         self.store.write(plan.batch)
-        return results
+        return final
+
+    def _stored(self, merged: dict[str, str]) -> list[str]:
+        """The merged-away nodes that exist in the store (not just in this batch)."""
+        return sorted(self.store.get_nodes(sorted(merged)))
+
+    def _affected_events(
+        self, absorbed: list[str], names: _Resolver
+    ) -> dict[str, tuple[str, list[str]]]:
+        """Stored events involving an entity merged away: each one's participants fingerprint
+        as it is after the merge, and its fingerprint keys that named the old entity."""
+        if not absorbed:
+            return {}
+        gone = set(absorbed)
+        involving = self.store.edges(absorbed, Rel.INVOLVES, "in")
+        event_ids = sorted({e.src for edges in involving.values() for e in edges})
+        nodes = self.store.get_nodes(event_ids)
+        involved = self.store.edges(event_ids, Rel.INVOLVES, "out")
+        owned = self.store.keys_of(event_ids)
+        affected: dict[str, tuple[str, list[str]]] = {}
+        for event_id, node in nodes.items():
+            participants = [
+                names.find(e.dst)
+                for e in involved[event_id]
+                if "participant" in (r.casefold() for r in _strs(e.props, "roles"))
+            ]
+            stale = [k for k in owned[event_id] if _names_any(k, gone)]
+            day, category = node.text("occurred_on")[:10], node.text("category")
+            if participants:
+                key = keys.event_participants_key(day, category, participants)
+                affected[event_id] = (key, stale)
+        return affected
+
+    def _absorb(
+        self,
+        batch: WriteBatch,
+        olds: list[str],
+        label: Label,
+        find: Callable[[str], str],
+        stale: set[str],
+    ) -> None:
+        """Move everything of `olds` (stored nodes merged away) onto their survivors and
+        delete them: properties and relationships merged by their rules, keys re-owned."""
+        if not olds:
+            return
+        for old, node in self.store.get_nodes(olds).items():
+            batch.nodes.append(NodeWrite(find(old), label, as_merge(label, node.props)))
+        for rel in Rel:
+            for direction in ("out", "in"):
+                for edges in self.store.edges(olds, rel, direction).values():
+                    for e in edges:
+                        merge = as_merge(rel, e.props)
+                        batch.edges.append(EdgeWrite(e.src, rel, e.dst, e.key, merge))
+        for old, owned in self.store.keys_of(olds).items():
+            for key in owned:
+                batch.rekeys[key] = None if key in stale else find(old)
+        batch.deletes.extend(olds)
 
     def policy(self) -> Policy:
         if self._policy is None:
@@ -154,6 +259,26 @@ def rate_events(
     for event_id, views in by_event.items():
         rating = assess(views, policy)
         batch.nodes.append(NodeWrite(event_id, Label.EVENT, Merge(set=rating.to_props())))
+
+
+def _redirect(batch: WriteBatch, find: Callable[[str], str]) -> None:
+    """Point every write of `batch` at the survivors of merges."""
+    batch.nodes[:] = [NodeWrite(find(w.id), w.label, w.merge) for w in batch.nodes]
+    batch.edges[:] = [
+        EdgeWrite(find(w.src), w.type, find(w.dst), w.key, w.merge) for w in batch.edges
+    ]
+
+
+def _names_any(key: str, ids: set[str]) -> bool:
+    """Whether a participants fingerprint names any of `ids`."""
+    if not key.startswith("event:participants:"):
+        return False
+    return any(i in ids for i in key.rsplit(":", 1)[-1].split(","))
+
+
+def _strs(props: Props, name: str) -> list[str]:
+    value = props.get(name)
+    return value if isinstance(value, list) else []
 
 
 def pending_nodes(store: GraphStore, batch: WriteBatch, ids: Iterable[str]) -> dict[str, Props]:

@@ -26,15 +26,21 @@ class LoadSummary:
     events_merged: int = 0
     rejected: int = 0
     blank: int = 0
+    duplicates_merged: int = 0  # existing nodes found to be one with another, and merged
 
     def lines(self) -> list[str]:
-        return [
+        lines = [
             f"records read:   {self.records}",
             f"loaded:         {self.loaded}",
             f"events created: {self.events_created}",
             f"events merged:  {self.events_merged}",
             f"rejected:       {self.rejected}",
         ]
+        if self.duplicates_merged:
+            lines.append(
+                f"duplicates merged: {self.duplicates_merged} (nodes a record showed to be one)"
+            )
+        return lines
 
 
 class RejectSink:
@@ -129,4 +135,5 @@ def load_streams(
                 flush()
         flush()
     rejects.flush()
+    summary.duplicates_merged = len(ingestor.merges)
     return summary
