@@ -13,6 +13,7 @@ One call of `Ingestor.ingest` turns a batch of records into one atomic `WriteBat
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Literal
@@ -20,6 +21,7 @@ from typing import Literal
 from graph import keys
 from graph.confidence import Policy, Report, assess, current_policy
 from graph.model import (
+    Direction,
     EdgeWrite,
     Label,
     Merge,
@@ -153,8 +155,8 @@ class Ingestor:
             results.append(Ingested(line, event_id, "created"))
         stale = {k for _, keys_left in affected.values() for k in keys_left}
         absorbed_events = self._stored(events.merged)
-        self._absorb(plan.batch, absorbed, Label.ENTITY, names.find, stale)
-        self._absorb(plan.batch, absorbed_events, Label.EVENT, events.find, stale)
+        absorb(self.store, plan.batch, absorbed, Label.ENTITY, names.find, stale)
+        absorb(self.store, plan.batch, absorbed_events, Label.EVENT, events.find, stale)
         plan.batch.rekeys.update(dict.fromkeys(stale - plan.batch.rekeys.keys()))
 
         def find(node: str) -> str:
@@ -206,31 +208,6 @@ class Ingestor:
                 affected[event_id] = (key, stale)
         return affected
 
-    def _absorb(
-        self,
-        batch: WriteBatch,
-        olds: list[str],
-        label: Label,
-        find: Callable[[str], str],
-        stale: set[str],
-    ) -> None:
-        """Move everything of `olds` (stored nodes merged away) onto their survivors and
-        delete them: properties and relationships merged by their rules, keys re-owned."""
-        if not olds:
-            return
-        for old, node in self.store.get_nodes(olds).items():
-            batch.nodes.append(NodeWrite(find(old), label, as_merge(label, node.props)))
-        for rel in Rel:
-            for direction in ("out", "in"):
-                for edges in self.store.edges(olds, rel, direction).values():
-                    for e in edges:
-                        merge = as_merge(rel, e.props)
-                        batch.edges.append(EdgeWrite(e.src, rel, e.dst, e.key, merge))
-        for old, owned in self.store.keys_of(olds).items():
-            for key in owned:
-                batch.rekeys[key] = None if key in stale else find(old)
-        batch.deletes.extend(olds)
-
     def policy(self) -> Policy:
         if self._policy is None:
             self._policy = current_policy(self.store)
@@ -245,9 +222,11 @@ def rate_events(
 ) -> None:
     """Append to `batch` the confidence of `event_ids` as it stands once `batch` is written."""
     reports: dict[tuple[str, str, str], Props] = {}
+    deleted = set(batch.deletes)
     for edges in store.edges(event_ids, Rel.REPORTS, "in").values():
         for edge in edges:
-            reports[(edge.src, edge.dst, edge.key)] = edge.props
+            if edge.src not in deleted:
+                reports[(edge.src, edge.dst, edge.key)] = edge.props
     for write in batch.edges:
         if write.type is Rel.REPORTS:
             ident = (write.src, write.dst, write.key)
@@ -259,6 +238,57 @@ def rate_events(
     for event_id, views in by_event.items():
         rating = assess(views, policy)
         batch.nodes.append(NodeWrite(event_id, Label.EVENT, Merge(set=rating.to_props())))
+
+
+def absorb(
+    store: GraphStore,
+    batch: WriteBatch,
+    olds: Sequence[str],
+    label: Label,
+    find: Callable[[str], str],
+    stale: AbstractSet[str] = frozenset(),
+) -> None:
+    """Append to `batch` the merge of `olds` (stored nodes found to be one with another) into
+    their survivors `find(old)`: properties and relationships merged by their rules (see
+    `graph.model.RULES`), identity keys re-owned (or dropped when `stale`), `olds` deleted."""
+    if not olds:
+        return
+    for old, node in store.get_nodes(list(olds)).items():
+        batch.nodes.append(NodeWrite(find(old), label, as_merge(label, node.props)))
+    moved: dict[tuple[str, Rel, str, str], list[Props]] = {}
+    for rel in Rel:
+        for direction in ("out", "in"):
+            for edges in store.edges(list(olds), rel, direction).values():
+                for e in edges:
+                    src = find(e.src) if e.src in olds else e.src
+                    dst = find(e.dst) if e.dst in olds else e.dst
+                    moved.setdefault((src, rel, dst, e.key), []).append(e.props)
+    survivors = sorted({find(o) for o in olds})
+    directions: tuple[Direction, ...] = ("out", "in")
+    for direction in directions:
+        for edges in store.edges(survivors, Rel.REPORTS, direction).values():
+            for e in edges:
+                if (e.src, Rel.REPORTS, e.dst, e.key) in moved:
+                    moved[(e.src, Rel.REPORTS, e.dst, e.key)].insert(0, e.props)
+    for (src, rel, dst, key), found in moved.items():
+        for props in found:
+            batch.edges.append(EdgeWrite(src, rel, dst, key, as_merge(rel, props)))
+        if rel is Rel.REPORTS and len(found) > 1:
+            # Two outlets (or events) that are one reported in one story: pool the claims
+            # rather than let one report's claims replace the other's.
+            batch.edges.append(EdgeWrite(src, rel, dst, key, Merge(set=_pool_claims(found))))
+    for old, owned in store.keys_of(list(olds)).items():
+        for key in owned:
+            batch.rekeys[key] = None if key in stale else find(old)
+    batch.deletes.extend(olds)
+
+
+def _pool_claims(reports: list[Props]) -> dict[str, Value]:
+    pooled: list[tuple[str, str]] = []
+    for props in reports:
+        pairs = zip(_strs(props, "claim_texts"), _strs(props, "claim_tones"), strict=True)
+        pooled += [p for p in pairs if p not in pooled]
+    return {"claim_texts": [t for t, _ in pooled], "claim_tones": [t for _, t in pooled]}
 
 
 def _redirect(batch: WriteBatch, find: Callable[[str], str]) -> None:
@@ -421,8 +451,14 @@ def _plan_record(plan: _Plan, record: Record, event_id: str, resolver: _Resolver
             ),
         )
 
+    # One REPORTS per outlet and story: reports of one outlet under two spellings pool claims.
+    pooled: dict[str, tuple[int, str | None, list[tuple[str, str]]]] = {}
     for position, report in enumerate(event.reports):
         outlet = _outlet(plan, resolver, report.outlet, now)
+        first, url, claims = pooled.get(outlet, (position, None, []))
+        claims += [(c.text, c.tone) for c in report.claims if (c.text, c.tone) not in claims]
+        pooled[outlet] = (first, url or report.url, claims)
+    for outlet, (position, url, claims) in pooled.items():
         plan.edge(
             outlet,
             Rel.REPORTS,
@@ -430,9 +466,9 @@ def _plan_record(plan: _Plan, record: Record, event_id: str, resolver: _Resolver
             Merge(
                 create={"story": story_node, "ingested_at": now},
                 last={
-                    "url": report.url,
-                    "claim_texts": [c.text for c in report.claims],
-                    "claim_tones": [c.tone for c in report.claims],
+                    "url": url,
+                    "claim_texts": [text for text, _ in claims],
+                    "claim_tones": [tone for _, tone in claims],
                     "story_published_on": (
                         moment_text(story.published_on) if story.published_on else None
                     ),

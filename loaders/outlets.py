@@ -13,7 +13,7 @@ from graph import keys
 from graph.confidence import current_policy
 from graph.model import Label, Merge, NodeWrite, Rel, WriteBatch, timestamp
 from graph.store import GraphStore
-from loaders.ingest import rate_events
+from loaders.ingest import absorb, rate_events
 from loaders.records import Name, describe
 
 Tier = Literal["trusted", "standard", "state-affiliated", "unknown"]
@@ -45,7 +45,7 @@ class RegistrySummary:
     created: int = 0
     updated: int = 0
     events_rerated: int = 0
-    conflicts: list[str] = field(default_factory=list)
+    merged: list[str] = field(default_factory=list)  # "'Цензор.НЕТ' into 'Censor.NET'"
 
 
 def parse_registry(text: str) -> Registry:
@@ -63,24 +63,30 @@ def load_registry(
 
     An entry is matched to an existing outlet by its name or any alias (normalised), so
     outlets first seen in records as `unknown` gain their tier and group. An entry whose names
-    match two different existing outlets is a conflict: it is reported, not guessed at.
+    match several existing outlets says they are one: they merge into the one its name (or
+    its earliest-listed alias) matched, with all their reports.
     """
     stamp = timestamp((now or (lambda: datetime.now(UTC)))())
     summary = RegistrySummary()
     identities = [keys.outlet_keys([e.name, *e.aliases]) for e in registry.outlets]
     owners = store.lookup_keys([k for ks in identities for k in ks])
     claims: dict[str, str] = {}
+    merged: dict[str, str] = {}
+
+    def find(outlet: str) -> str:
+        while outlet in merged:
+            outlet = merged[outlet]
+        return outlet
+
     batch = WriteBatch()
     touched: list[str] = []
     for entry, identity in zip(registry.outlets, identities, strict=True):
-        matches = sorted({o for k in identity if (o := claims.get(k) or owners.get(k))})
-        if len(matches) > 1:
-            summary.conflicts.append(
-                f"'{entry.name}' names {len(matches)} different outlets ({', '.join(matches)}): "
-                "merge them first; entry skipped"
-            )
-            continue
+        found = (claims.get(k) or owners.get(k) for k in identity)
+        matches = list(dict.fromkeys(find(o) for o in found if o is not None))
         outlet = matches[0] if matches else keys.node_id("ou", identity[0])
+        for other in matches[1:]:
+            merged[other] = outlet
+            summary.merged.append(f"{other} into {outlet} ('{entry.name}')")
         if matches:
             summary.updated += 1
         else:
@@ -105,7 +111,11 @@ def load_registry(
         )
         touched.append(outlet)
     batch.keys.update(claims)
-    reported = store.edges(touched, Rel.REPORTS, "out")
+    olds = sorted(store.get_nodes(sorted(merged)))
+    reported = store.edges(touched + olds, Rel.REPORTS, "out")
+    absorb(store, batch, olds, Label.OUTLET, find)
+    batch.keys = {k: find(o) for k, o in batch.keys.items()}
+    batch.nodes = [NodeWrite(find(w.id), w.label, w.merge) for w in batch.nodes]
     events = sorted({e.dst for edges in reported.values() for e in edges})
     rate_events(store, batch, events, current_policy(store))
     summary.events_rerated = len(events)

@@ -153,10 +153,8 @@ def outlets_load(file: Path, store_spec: str | None) -> None:
     click.echo(f"outlets created: {summary.created}")
     click.echo(f"outlets updated: {summary.updated}")
     click.echo(f"events re-rated: {summary.events_rerated}")
-    for conflict in summary.conflicts:
-        click.echo(f"conflict: {conflict}", err=True)
-    if summary.conflicts:
-        sys.exit(EXIT_REJECTS)
+    for merge in summary.merged:
+        click.echo(f"outlets merged: {merge}")
 
 
 @main.command()
