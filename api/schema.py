@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import Annotated
+
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import (
@@ -14,10 +17,14 @@ from strawberry.extensions import (
 )
 from strawberry.schema.config import StrawberryConfig
 
+from api import analytics
 from api.types import (
     DEFAULT_PAGE,
     SCALARS,
+    Category,
+    ConfidenceLevel,
     Entity,
+    EntityType,
     Event,
     EventConnection,
     EventFilterInput,
@@ -124,6 +131,58 @@ class Query:
         labels = [Label.EVENT, Label.ENTITY, Label.OUTLET, Label.PLACE]
         found = info.context.store.search(text, labels, page_size(first))
         return [as_graph_node(n) for n in found]  # type: ignore[misc]
+
+    @strawberry.field(
+        description="The shortest connections between two entities through shared events "
+        "(entity, event, entity, ...), at most `maxHops` events long (1 to 6), through events of "
+        "at least `minConfidence`; shortest first, at most `first` (100). The search is bounded "
+        "in nodes, relationships and time, and says when it stopped early (`complete`)."
+    )
+    def paths(
+        self,
+        info: Info,
+        source: Annotated[strawberry.ID, strawberry.argument(name="from")],
+        target: Annotated[strawberry.ID, strawberry.argument(name="to")],
+        max_hops: int = 3,
+        min_confidence: ConfidenceLevel | None = None,
+        first: int = 10,
+    ) -> analytics.Paths:
+        return analytics.paths(info, source, target, max_hops, min_confidence, first)
+
+    @strawberry.field(
+        description="The subgraph around any node, for a graph view: typed nodes within `hops` "
+        "(1 to 3) relationships, nearest first, at most `limit` (100), and labelled "
+        "relationships with stable ids."
+    )
+    def neighbourhood(
+        self,
+        info: Info,
+        id: strawberry.ID,
+        hops: int = 1,
+        limit: int = 50,
+        filter: analytics.NeighbourhoodFilter | None = None,
+    ) -> analytics.Neighbourhood:
+        return analytics.neighbourhood(info, id, hops, limit, filter)
+
+    @strawberry.field(
+        description="The most central entities of a date window in the co-occurrence graph "
+        "(entities linked by the events they share), a page at a time, and its communities."
+    )
+    async def rankings(
+        self,
+        info: Info,
+        date_from: Annotated[dt.date | None, strawberry.argument(name="from")] = None,
+        date_to: Annotated[dt.date | None, strawberry.argument(name="to")] = None,
+        metric: analytics.Metric = analytics.Metric.PAGERANK,
+        first: int = DEFAULT_PAGE,
+        after: str | None = None,
+        min_confidence: ConfidenceLevel | None = None,
+        categories: list[Category] | None = None,
+        types: list[EntityType] | None = None,
+    ) -> analytics.Rankings:
+        return await analytics.rankings(
+            info, date_from, date_to, metric, first, after, min_confidence, categories, types
+        )
 
 
 def _should_mask(error: GraphQLError) -> bool:

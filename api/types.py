@@ -7,7 +7,7 @@ import base64
 import binascii
 import datetime as dt
 from enum import Enum
-from typing import Annotated, NewType
+from typing import TYPE_CHECKING, Annotated, NewType
 
 import strawberry
 from strawberry.types import Info as _Info
@@ -16,6 +16,9 @@ from strawberry.types.scalar import ScalarDefinition
 from api.dataloaders import Loaders
 from graph.model import Edge, Label, Node, Rel
 from graph.store import EventFilter, EventQuery
+
+if TYPE_CHECKING:
+    from api.analytics import CoOccurrenceConnection, Interval, TimelineBuckets
 
 MAX_PAGE = 100
 DEFAULT_PAGE = 20
@@ -406,6 +409,46 @@ class Entity(GraphNode):
     ) -> EventConnection:
         flt = to_filter(info, filter, entity=self.id)
         return event_page(info, flt, first, after, order)
+
+    @strawberry.field(
+        description="Its events counted per day, week (default) or month over a date range "
+        "(default: its first to its last event), split by category and by confidence level: "
+        "what a timeline chart draws. `timeline` lists the events themselves."
+    )
+    def timeline_buckets(
+        self,
+        info: Info,
+        interval: Annotated[Interval, strawberry.lazy("api.analytics")] | None = None,
+        date_from: Annotated[dt.date | None, strawberry.argument(name="from")] = None,
+        date_to: Annotated[dt.date | None, strawberry.argument(name="to")] = None,
+        categories: list[Category] | None = None,
+        min_confidence: ConfidenceLevel | None = None,
+    ) -> Annotated[TimelineBuckets, strawberry.lazy("api.analytics")]:
+        from api import analytics
+
+        return analytics.timeline_buckets(
+            info, self.node, interval, date_from, date_to, categories, min_confidence
+        )
+
+    @strawberry.field(
+        description="The entities that share events with it, most shared events first (ties "
+        "by id), each with the count and the shared events."
+    )
+    async def co_occurring(
+        self,
+        info: Info,
+        first: int = DEFAULT_PAGE,
+        after: str | None = None,
+        date_from: Annotated[dt.date | None, strawberry.argument(name="from")] = None,
+        date_to: Annotated[dt.date | None, strawberry.argument(name="to")] = None,
+        min_confidence: ConfidenceLevel | None = None,
+        types: list[EntityType] | None = None,
+    ) -> Annotated[CoOccurrenceConnection, strawberry.lazy("api.analytics")]:
+        from api import analytics
+
+        return await analytics.co_occurring(
+            info, self.node, first, after, date_from, date_to, min_confidence, types
+        )
 
 
 @strawberry.type(
