@@ -1,29 +1,54 @@
-"""Settings from the environment (`NEWSGRAPH_*`), overridable by command-line flags."""
+"""Settings from the environment (`NEWSGRAPH_*`), overridable by command-line flags.
+
+| variable | meaning | default |
+|---|---|---|
+| `NEWSGRAPH_STORE` | a directory (the embedded store) or a `bolt://`, `bolt+s://`, `neo4j://`, `neo4j+s://` URI (Neo4j) | `./newsgraph-data` |
+| `NEWSGRAPH_NEO4J_USER` | the Neo4j user | `neo4j` |
+| `NEWSGRAPH_NEO4J_PASSWORD` | its password | none |
+| `NEWSGRAPH_NEO4J_DATABASE` | the database | the server's default |
+"""  # noqa: E501
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from graph.embedded import EmbeddedStore
+from graph.neo4j import Neo4jStore, is_uri
 from graph.store import GraphStore, StoreError
 
 DEFAULT_STORE = "./newsgraph-data"
+DEFAULT_NEO4J_USER = "neo4j"
 
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="NEWSGRAPH_", extra="ignore")
 
     store: str = DEFAULT_STORE
+    neo4j_user: str = DEFAULT_NEO4J_USER
+    neo4j_password: SecretStr | None = None  # a SecretStr: never printed, logged or repr'd
+    neo4j_database: str | None = None
 
 
-def make_store(spec: str) -> GraphStore:
-    """The store `spec` names: a directory path is the embedded store there. Nothing is opened
-    until the caller runs `setup()`."""
+def make_store(spec: str, settings: Settings | None = None) -> GraphStore:
+    """The store `spec` names: a Neo4j URI is the Neo4j store (user, password and database from
+    `settings`, by default the environment); anything else is the embedded store's directory.
+    Nothing is opened until the caller runs `setup()`."""
+    if is_uri(spec):
+        config = settings if settings is not None else Settings()
+        password = config.neo4j_password
+        return Neo4jStore(
+            spec,
+            user=config.neo4j_user,
+            password=password.get_secret_value() if password is not None else None,
+            database=config.neo4j_database or None,
+        )
     if "://" in spec:
+        scheme = spec.partition("://")[0]
         raise StoreError(
-            f"store {spec!r}: only the embedded store (a directory path) is available so far; "
-            "the Neo4j store (bolt:// and neo4j:// URIs) is not part of this version"
+            f"store {scheme}://...: unknown scheme; use a directory path (the embedded store) or "
+            "a bolt://, bolt+s://, neo4j:// or neo4j+s:// URI (Neo4j)"
         )
     return EmbeddedStore(Path(spec))

@@ -148,8 +148,16 @@ def server(
         store.close()
     # The samples other than the seed's merges live in a second store-independent step:
     # only the seed is loaded, so the page shows exactly what seed-page.txt shows.
+    from typing import cast
+
+    from tests.conftest import serve_target
+
     port = _free_port()
-    process = start_server(tmp / "store", port)
+    spec, env = serve_target(request.param, tmp)  # a directory, or a Bolt URI and credentials
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in env.items():
+            patch.setenv(name, value)
+        process = start_server(cast(Path, spec), port)  # it only passes on str(spec)
     try:
         yield Server(f"http://127.0.0.1:{port}", seed)
     finally:

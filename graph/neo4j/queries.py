@@ -1,0 +1,321 @@
+"""Every Cypher statement of the Neo4j store, as named constants and small builders.
+
+Rules kept here:
+- every value is a parameter (`$rows`, `$ids`, ...); nothing a user typed is pasted into a query;
+- labels and relationship types come only from the fixed enums `Label` and `Rel` (plus the two
+  bookkeeping labels `Key` and `Setting` below);
+- property *names* are pasted only by `node_upsert`/`edge_upsert`, for the `union`, `minimum` and
+  `maximum` merge rules (Cypher 5 before 5.26 cannot assign a property whose name is computed),
+  always quoted with `quote()`; the values still travel as parameters.
+
+How a graph is laid out in Neo4j:
+- a node is `(:<Label> {id, ...props})`; a relationship is `-[:<Rel> {key, _uid, ...props}]->`
+  where `key` tells parallel relationships apart and `_uid` (src, dst and key as JSON) carries a
+  uniqueness constraint so two concurrent MERGEs cannot both create one relationship;
+- Neo4j drops a property set to null, while the store port keeps `{"group": None}`: the names
+  of null-valued properties are kept in the hidden list `_nulls`;
+- identity keys are `(:Key {key, node})`, settings `(:Setting {name, value})`.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from graph.model import FIRST_RANK, LAST_RANK, Label, Rel
+
+ID = "id"  # node identity property
+KEY = "key"  # relationship key (parallel relationships)
+UID = "_uid"  # relationship identity: json [src, dst, key], unique per relationship type
+NULLS = "_nulls"  # names of the properties whose value is null
+NODE_HIDDEN = frozenset({ID, NULLS})
+EDGE_HIDDEN = frozenset({KEY, UID, NULLS})
+
+KEY_LABEL = "Key"
+SETTING_LABEL = "Setting"
+
+LABELS: tuple[Label, ...] = tuple(Label)
+RELS: tuple[Rel, ...] = tuple(Rel)
+
+
+def quote(name: str) -> str:
+    """A label, type or property name as a Cypher identifier (backticks doubled inside)."""
+    return "`" + name.replace("`", "``") + "`"
+
+
+# -- schema --------------------------------------------------------------------------------------
+
+
+def node_id_constraint(label: Label) -> str:
+    name = quote(f"newsgraph_{label.value.lower()}_id")
+    return (
+        f"CREATE CONSTRAINT {name} IF NOT EXISTS "
+        f"FOR (n:{quote(label.value)}) REQUIRE n.{ID} IS UNIQUE"
+    )
+
+
+KEY_CONSTRAINT = (
+    f"CREATE CONSTRAINT newsgraph_key_key IF NOT EXISTS FOR (k:{KEY_LABEL}) REQUIRE k.key IS UNIQUE"
+)
+KEY_OWNER_INDEX = f"CREATE INDEX newsgraph_key_node IF NOT EXISTS FOR (k:{KEY_LABEL}) ON (k.node)"
+SETTING_CONSTRAINT = (
+    f"CREATE CONSTRAINT newsgraph_setting_name IF NOT EXISTS "
+    f"FOR (s:{SETTING_LABEL}) REQUIRE s.name IS UNIQUE"
+)
+
+
+def edge_uid_constraint(rel: Rel) -> str:
+    """Relationship property uniqueness (Neo4j 5.7+, and ArcadeDB)."""
+    name = quote(f"newsgraph_{rel.value.lower()}_uid")
+    return (
+        f"CREATE CONSTRAINT {name} IF NOT EXISTS "
+        f"FOR ()-[r:{quote(rel.value)}]-() REQUIRE r.{UID} IS UNIQUE"
+    )
+
+
+def edge_uid_index(rel: Rel) -> str:
+    """The fallback where relationship uniqueness constraints are missing."""
+    name = quote(f"newsgraph_{rel.value.lower()}_uid_index")
+    return f"CREATE INDEX {name} IF NOT EXISTS FOR ()-[r:{quote(rel.value)}]-() ON (r.{UID})"
+
+
+EVENT_DATE_INDEX = (
+    f"CREATE INDEX newsgraph_event_occurred_on IF NOT EXISTS "
+    f"FOR (n:{quote(Label.EVENT.value)}) ON (n.occurred_on)"
+)
+AWAIT_INDEXES = "CALL db.awaitIndexes(300)"
+SHOW_CONSTRAINTS = "SHOW CONSTRAINTS YIELD name, labelsOrTypes, properties"
+SERVER_PROBE = "RETURN 1 AS ok"
+
+
+# -- reads ---------------------------------------------------------------------------------------
+
+
+def _find_nodes(var: str, ids: str = "$ids") -> str:
+    """`UNWIND ids AS id`, then `var` bound to the node with that id, whatever its label."""
+    optional = "\n".join(
+        f"OPTIONAL MATCH (n{i}:{quote(label.value)} {{{ID}: id}})" for i, label in enumerate(LABELS)
+    )
+    found = ", ".join(f"n{i}" for i in range(len(LABELS)))
+    return (
+        f"UNWIND {ids} AS id\n{optional}\n"
+        f"WITH id, coalesce({found}) AS {var}\nWHERE {var} IS NOT NULL\n"
+    )
+
+
+GET_NODES = _find_nodes("n") + "RETURN id, labels(n) AS labels, properties(n) AS props"
+
+
+def edges_query(rel: Rel, direction: str) -> str:
+    arrow = f"-[r:{quote(rel.value)}]->" if direction == "out" else f"<-[r:{quote(rel.value)}]-"
+    return (
+        _find_nodes("n") + f"MATCH (n){arrow}(m)\nRETURN id, m.id AS other, properties(r) AS props"
+    )
+
+
+LOOKUP_KEYS = (
+    f"UNWIND $keys AS key MATCH (k:{KEY_LABEL} {{key: key}}) RETURN k.key AS key, k.node AS node"
+)
+KEYS_OF = f"UNWIND $ids AS id MATCH (k:{KEY_LABEL} {{node: id}}) RETURN id, k.key AS key"
+GET_SETTING = f"MATCH (s:{SETTING_LABEL} {{name: $name}}) RETURN s.value AS value"
+
+
+def node_labels_query(label: Label) -> str:
+    """Which of `$ids` are nodes of `label`."""
+    return f"UNWIND $ids AS id MATCH (n:{quote(label.value)} {{{ID}: id}}) RETURN n.{ID} AS id"
+
+
+def count_nodes(label: Label) -> str:
+    return f"MATCH (n:{quote(label.value)}) RETURN count(n) AS count"
+
+
+def count_edges(rel: Rel) -> str:
+    return f"MATCH ()-[r:{quote(rel.value)}]->() RETURN count(r) AS count"
+
+
+def search_candidates(label: Label) -> str:
+    """The searchable text of every node of `label` (matching is done in Python: Cypher's
+    `toLower` is not Python's `casefold`)."""
+    return (
+        f"MATCH (n:{quote(label.value)}) "
+        "RETURN n.id AS id, n.name AS name, n.summary AS summary, n.aliases AS aliases, "
+        "n.occurred_on AS occurred_on"
+    )
+
+
+@lru_cache(maxsize=64)
+def events_query(newest_first: bool, entity: Label | None, outlet: Label | None) -> str:
+    """A page of events; `entity`/`outlet` are the labels of the filter's nodes, when given."""
+    lines: list[str] = []
+    if entity is not None:
+        lines.append(f"MATCH (x:{quote(entity.value)} {{{ID}: $entity}})<--(n:{Label.EVENT})")
+    elif outlet is not None:
+        lines.append(f"MATCH (x:{quote(outlet.value)} {{{ID}: $outlet}})-->(n:{Label.EVENT})")
+    else:
+        lines.append(f"MATCH (n:{Label.EVENT})")
+    conditions = [
+        "($categories IS NULL OR n.category IN $categories)",
+        "($date_from IS NULL OR substring(coalesce(n.occurred_on, ''), 0, 10) >= $date_from)",
+        "($date_to IS NULL OR substring(coalesce(n.occurred_on, ''), 0, 10) <= $date_to)",
+        "($place IS NULL OR $place IN coalesce(n.place_ids, []))",
+        "($country IS NULL OR $country IN coalesce(n.country_ids, []))",
+        "($min_confidence IS NULL OR n.confidence_rank >= $min_confidence)",
+    ]
+    if entity is not None and outlet is not None:
+        conditions.append(f"EXISTS {{ MATCH (n)<--(y:{quote(outlet.value)} {{{ID}: $outlet}}) }}")
+    cmp = "<" if newest_first else ">"
+    conditions.append(
+        f"($after_on IS NULL OR coalesce(n.occurred_on, '') {cmp} $after_on "
+        f"OR (coalesce(n.occurred_on, '') = $after_on AND n.{ID} {cmp} $after_id))"
+    )
+    order = "DESC" if newest_first else "ASC"
+    lines.append("WHERE " + "\n  AND ".join(conditions))
+    lines.append("WITH DISTINCT n")
+    lines.append(
+        f"WITH n, coalesce(n.occurred_on, '') AS occurred ORDER BY occurred {order}, n.id {order}"
+    )
+    lines.append("LIMIT $limit")
+    lines.append("RETURN n.id AS id, properties(n) AS props")
+    return "\n".join(lines)
+
+
+# -- dump (keyset pages, for copies and content hashes) -------------------------------------------
+
+
+def dump_nodes(label: Label) -> str:
+    return (
+        f"MATCH (n:{quote(label.value)}) WHERE $after IS NULL OR n.{ID} > $after "
+        f"RETURN n.{ID} AS id, properties(n) AS props ORDER BY n.{ID} LIMIT $limit"
+    )
+
+
+def dump_edges(rel: Rel) -> str:
+    return (
+        f"MATCH (a)-[r:{quote(rel.value)}]->(b) WHERE $after IS NULL OR r.{UID} > $after "
+        f"RETURN r.{UID} AS uid, a.{ID} AS src, b.{ID} AS dst, properties(r) AS props "
+        f"ORDER BY r.{UID} LIMIT $limit"
+    )
+
+
+DUMP_KEYS = (
+    f"MATCH (k:{KEY_LABEL}) WHERE $after IS NULL OR k.key > $after "
+    "RETURN k.key AS key, k.node AS node ORDER BY k.key LIMIT $limit"
+)
+DUMP_SETTINGS = f"MATCH (s:{SETTING_LABEL}) RETURN s.name AS name, s.value AS value"
+
+
+# -- writes --------------------------------------------------------------------------------------
+#
+# One row per NodeWrite/EdgeWrite, in batch order. All the merge rules of one row are applied by
+# one SET clause, whose every item reads the stored values (no read-then-write in Python, so
+# concurrent writers lose nothing). A SET clause sees the rows before it, so two writes of one
+# node in one batch merge exactly as the embedded store merges them.
+#
+# The items are written so that it does not matter whether a server evaluates them all before
+# writing (ArcadeDB) or one after the other: no item reads a property an earlier item writes.
+# (A write whose rules share a property name is split into one row per rule by the store.)
+#
+# Row fields: create, first, last, set (maps applied with +=); rank, has_first, has_last;
+# union/minimum/maximum (lists aligned with the property names the builder was given; null
+# where the row has no value for that name); for `_nulls`: first_keys, first_nulls,
+# last_keys, last_nulls, set_nulls (the names a rule assigns, and those it assigns null) and
+# not_null (the names that are certainly not null after this row).
+
+_SORTED_UNION = (
+    "reduce(acc = [], v IN coalesce({old}, []) + {new} | CASE WHEN v IN acc THEN acc "
+    "ELSE [a IN acc WHERE a < v] + [v] + [a IN acc WHERE a > v] END)"
+)
+
+
+def _rules(
+    v: str, union: tuple[str, ...], minimum: tuple[str, ...], maximum: tuple[str, ...]
+) -> str:
+    """The SET clause applying one row's merge rules to the node or relationship `v`."""
+    first = f"(row.has_first AND ({v}.{FIRST_RANK} IS NULL OR row.rank < {v}.{FIRST_RANK}))"
+    last = f"(row.has_last AND ({v}.{LAST_RANK} IS NULL OR row.rank > {v}.{LAST_RANK}))"
+    old_nulls = f"coalesce({v}.{NULLS}, [])"
+    candidates = (
+        f"reduce(acc = [], k IN {old_nulls} + row.first_nulls + row.last_nulls + row.set_nulls"
+        " | CASE WHEN k IN acc THEN acc ELSE acc + [k] END)"
+    )
+    nulls = (
+        f"[k IN {candidates} WHERE k IN row.set_nulls OR (NOT k IN row.not_null AND "
+        f"CASE WHEN {last} AND k IN row.last_keys THEN k IN row.last_nulls "
+        f"WHEN {first} AND k IN row.first_keys THEN k IN row.first_nulls "
+        f"ELSE k IN {old_nulls} END)]"
+    )
+    items = [
+        f"{v}.{NULLS} = CASE WHEN size({nulls}) = 0 THEN null ELSE {nulls} END",
+        f"{v} += CASE WHEN {first} THEN row.first ELSE {{}} END",
+        f"{v} += CASE WHEN {last} THEN row.last ELSE {{}} END",
+    ]
+    for i, name in enumerate(union):
+        prop = f"{v}.{quote(name)}"
+        merged = _SORTED_UNION.format(old=prop, new=f"row.union[{i}]")
+        items.append(f"{prop} = CASE WHEN row.union[{i}] IS NULL THEN {prop} ELSE {merged} END")
+    for field, names, cmp in (("minimum", minimum, "<"), ("maximum", maximum, ">")):
+        for i, name in enumerate(names):
+            prop, value = f"{v}.{quote(name)}", f"row.{field}[{i}]"
+            items.append(
+                f"{prop} = CASE WHEN {value} IS NOT NULL AND ({prop} IS NULL "
+                f"OR {value} {cmp} {prop}) THEN {value} ELSE {prop} END"
+            )
+    items.append(f"{v} += row.set")
+    items.append(f"{v}.{FIRST_RANK} = CASE WHEN {first} THEN row.rank ELSE {v}.{FIRST_RANK} END")
+    items.append(f"{v}.{LAST_RANK} = CASE WHEN {last} THEN row.rank ELSE {v}.{LAST_RANK} END")
+    return "SET " + ",\n    ".join(items)
+
+
+@lru_cache(maxsize=256)
+def node_upsert(
+    label: Label, union: tuple[str, ...], minimum: tuple[str, ...], maximum: tuple[str, ...]
+) -> str:
+    """MERGE every row's node of `label` and apply its merge rules."""
+    return (
+        f"UNWIND $rows AS row\n"
+        f"MERGE (n:{quote(label.value)} {{{ID}: row.id}})\n"
+        f"ON CREATE SET n += row.create, n.{NULLS} = row.create_nulls\n"
+        + _rules("n", union, minimum, maximum)
+    )
+
+
+@lru_cache(maxsize=256)
+def edge_upsert(
+    rel: Rel,
+    src: Label,
+    dst: Label,
+    union: tuple[str, ...],
+    minimum: tuple[str, ...],
+    maximum: tuple[str, ...],
+) -> str:
+    """MERGE every row's `rel` relationship between existing nodes and apply its merge rules."""
+    return (
+        f"UNWIND $rows AS row\n"
+        f"MATCH (a:{quote(src.value)} {{{ID}: row.src}})\n"
+        f"MATCH (b:{quote(dst.value)} {{{ID}: row.dst}})\n"
+        f"MERGE (a)-[r:{quote(rel.value)} {{{KEY}: row.key, {UID}: row.uid}}]->(b)\n"
+        f"ON CREATE SET r += row.create, r.{NULLS} = row.create_nulls\n"
+        + _rules("r", union, minimum, maximum)
+    )
+
+
+def delete_nodes(label: Label) -> str:
+    """Remove nodes with all their relationships."""
+    return f"UNWIND $ids AS id MATCH (n:{quote(label.value)} {{{ID}: id}}) DETACH DELETE n"
+
+
+# The keys of deleted nodes go with them, except those the same batch gives a new owner.
+DROP_KEYS_OF = (
+    f"UNWIND $ids AS id MATCH (k:{KEY_LABEL} {{node: id}}) WHERE NOT k.key IN $kept DETACH DELETE k"
+)
+REKEY = f"UNWIND $rows AS row MERGE (k:{KEY_LABEL} {{key: row.key}}) SET k.node = row.node"
+DROP_KEYS = f"UNWIND $keys AS key MATCH (k:{KEY_LABEL} {{key: key}}) DETACH DELETE k"
+# A claim never takes a key from its owner: the first claim committed wins.
+CLAIM_KEYS = (
+    f"UNWIND $rows AS row MERGE (k:{KEY_LABEL} {{key: row.key}}) ON CREATE SET k.node = row.node"
+)
+PUT_SETTINGS = (
+    f"UNWIND $rows AS row MERGE (s:{SETTING_LABEL} {{name: row.name}}) SET s.value = row.value"
+)
+
+# For tests and `newsgraph copy` checks: remove everything (constraints and indexes stay).
+DELETE_SOME = "MATCH (n) WITH n LIMIT $limit DETACH DELETE n RETURN count(*) AS deleted"

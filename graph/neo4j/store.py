@@ -1,0 +1,626 @@
+"""The Neo4j store: the store port on the official `neo4j` driver (Neo4j 5, Aura, or any server
+that speaks Bolt and Cypher 5 well enough, such as the ArcadeDB server the tests use).
+
+- Writes: one `WriteBatch` is one managed transaction (`session.execute_write`, which retries
+  transient errors), made of a few `UNWIND $rows` statements. The merge rules run in Cypher,
+  reading and writing the stored values in one statement, so concurrent loaders lose nothing.
+- Reads: `session.execute_read`, batched by id.
+- `setup()` connects, checks the server, detects its capabilities once and creates the
+  uniqueness constraints and indexes (`IF NOT EXISTS`). Nothing happens before it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import neo4j
+from neo4j.exceptions import (
+    AuthError,
+    ClientError,
+    ConstraintError,
+    DatabaseError,
+    DriverError,
+    Neo4jError,
+    ServiceUnavailable,
+)
+
+from graph.model import (
+    FIRST_RANK,
+    LAST_RANK,
+    Direction,
+    Edge,
+    EdgeWrite,
+    Label,
+    Merge,
+    Node,
+    NodeWrite,
+    Props,
+    Rel,
+    Value,
+    WriteBatch,
+)
+from graph.neo4j import queries as q
+from graph.store import EventPage, EventQuery, StoreError
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+SCHEMES = ("bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc")
+# ArcadeDB fails the losing one of two concurrent MERGEs of one key with a ConstraintError
+# instead of waiting and matching (docs/neo4j.md); the retried transaction then matches.
+CONSTRAINT_RETRIES = 8
+DUMP_PAGE = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What `setup()` found out about the server, once."""
+
+    agent: str
+    relationship_uniqueness: bool  # CREATE CONSTRAINT ... FOR ()-[r:T]-() REQUIRE r.p IS UNIQUE
+    await_indexes: bool  # CALL db.awaitIndexes()
+
+
+def is_uri(spec: str) -> bool:
+    """Whether `spec` names a Neo4j server (a bolt:// or neo4j:// URI)."""
+    scheme, sep, _ = spec.partition("://")
+    return bool(sep) and scheme.lower() in SCHEMES
+
+
+class Neo4jStore:
+    """A graph in a Neo4j database. `setup()` opens it; no I/O happens before."""
+
+    def __init__(
+        self,
+        uri: str,
+        user: str | None = None,
+        password: str | None = None,
+        database: str | None = None,
+    ) -> None:
+        if not is_uri(uri):
+            raise StoreError(
+                f"{uri!r} is not a Neo4j URI ({', '.join(s + '://' for s in SCHEMES)})"
+            )
+        self.uri = uri
+        self.database = database
+        self._auth = (user, password or "") if user is not None else None
+        self._driver: neo4j.Driver | None = None
+        self.capabilities: Capabilities | None = None
+
+    def __repr__(self) -> str:
+        parts = urlsplit(self.uri)
+        where = f"{parts.scheme}://{parts.hostname or ''}" + (
+            f":{parts.port}" if parts.port else ""
+        )
+        return f"Neo4jStore({where!r}, database={self.database!r})"
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def setup(self) -> None:
+        if self._driver is not None:
+            return
+        try:
+            driver = neo4j.GraphDatabase.driver(self.uri, auth=self._auth)
+        except (DriverError, ValueError) as exc:
+            raise StoreError(f"cannot use the Neo4j URI {self!r}: {exc}") from exc
+        try:
+            driver.verify_connectivity()
+            self._driver = driver
+            self.capabilities = self._create_schema()
+        except BaseException as exc:
+            self._driver = None
+            driver.close()
+            if isinstance(exc, AuthError):
+                raise StoreError(
+                    f"{self!r} refused the user name or password (NEWSGRAPH_NEO4J_USER, "
+                    "NEWSGRAPH_NEO4J_PASSWORD)"
+                ) from None
+            if isinstance(exc, (ServiceUnavailable, OSError)):
+                raise StoreError(f"cannot reach {self!r}: {exc}") from None
+            if isinstance(exc, Neo4jError):
+                raise StoreError(f"{self!r}: {exc.message or exc}") from None
+            raise
+
+    def close(self) -> None:
+        if self._driver is not None:
+            self._driver.close()
+            self._driver = None
+
+    def _create_schema(self) -> Capabilities:
+        agent = self._driver_or_fail().get_server_info().agent
+        for label in q.LABELS:
+            self._run(q.node_id_constraint(label))
+        self._run(q.KEY_CONSTRAINT)
+        self._run(q.KEY_OWNER_INDEX)
+        self._run(q.SETTING_CONSTRAINT)
+        self._run(q.EVENT_DATE_INDEX)
+        relationship_uniqueness = True
+        for rel in q.RELS:
+            try:
+                self._run(q.edge_uid_constraint(rel))
+            except ClientError as exc:
+                # Neo4j before 5.7 has no relationship uniqueness constraints. Its MERGE locks
+                # both end nodes, so an index on `_uid` is enough there.
+                log.info("no relationship uniqueness constraints (%s); using indexes", exc.code)
+                relationship_uniqueness = False
+                self._run(q.edge_uid_index(rel))
+        try:
+            self._run(q.AWAIT_INDEXES)
+            await_indexes = True
+        except (ClientError, DatabaseError):
+            await_indexes = False  # ArcadeDB: no db.awaitIndexes; its indexes are built at once
+        capabilities = Capabilities(agent, relationship_uniqueness, await_indexes)
+        log.info("connected to %r: %s", self, capabilities)
+        return capabilities
+
+    def _run(self, query: str) -> None:
+        """A schema statement, in its own auto-commit transaction as Neo4j requires."""
+        with self._session() as session:
+            session.run(query).consume()
+
+    def _driver_or_fail(self) -> neo4j.Driver:
+        if self._driver is None:
+            raise StoreError("the store is not open: call setup() first")
+        return self._driver
+
+    def _session(self) -> neo4j.Session:
+        return self._driver_or_fail().session(database=self.database)
+
+    def _read(self, work: Callable[[neo4j.ManagedTransaction], T]) -> T:
+        try:
+            with self._session() as session:
+                return session.execute_read(work)
+        except (ServiceUnavailable, OSError) as exc:
+            raise StoreError(f"lost the connection to {self!r}: {exc}") from exc
+
+    def _write(self, work: Callable[[neo4j.ManagedTransaction], T]) -> T:
+        for attempt in range(1, CONSTRAINT_RETRIES + 1):
+            try:
+                with self._session() as session:
+                    return session.execute_write(work)
+            except ConstraintError:
+                if attempt == CONSTRAINT_RETRIES:
+                    raise
+                time.sleep(random.uniform(0.005, 0.05) * attempt)
+            except (ServiceUnavailable, OSError) as exc:
+                raise StoreError(f"lost the connection to {self!r}: {exc}") from exc
+        raise AssertionError("unreachable")
+
+    # -- writes ------------------------------------------------------------------------------
+
+    def write(self, batch: WriteBatch) -> None:
+        if not batch:
+            return
+        plan = _Plan.of(batch)
+        self._write(plan.run)
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def get_nodes(self, ids: Sequence[str]) -> dict[str, Node]:
+        wanted = list(dict.fromkeys(ids))
+        if not wanted:
+            return {}
+
+        def work(tx: neo4j.ManagedTransaction) -> dict[str, Node]:
+            found: dict[str, Node] = {}
+            for record in tx.run(q.GET_NODES, ids=wanted):
+                found[record["id"]] = _node(record["id"], record["labels"], record["props"])
+            return found
+
+        found = self._read(work)
+        return {i: found[i] for i in wanted if i in found}
+
+    def lookup_keys(self, keys: Sequence[str]) -> dict[str, str]:
+        wanted = list(dict.fromkeys(keys))
+        if not wanted:
+            return {}
+
+        def work(tx: neo4j.ManagedTransaction) -> dict[str, str]:
+            return {r["key"]: r["node"] for r in tx.run(q.LOOKUP_KEYS, keys=wanted)}
+
+        owners = self._read(work)
+        return {k: owners[k] for k in wanted if k in owners}
+
+    def keys_of(self, ids: Sequence[str]) -> dict[str, list[str]]:
+        wanted = list(dict.fromkeys(ids))
+        result: dict[str, list[str]] = {i: [] for i in ids}
+        if not wanted:
+            return result
+
+        def work(tx: neo4j.ManagedTransaction) -> list[tuple[str, str]]:
+            return [(r["id"], r["key"]) for r in tx.run(q.KEYS_OF, ids=wanted)]
+
+        for node_id, key in self._read(work):
+            result[node_id].append(key)
+        for owned in result.values():
+            owned.sort()
+        return result
+
+    def edges(self, ids: Sequence[str], rel: Rel, direction: Direction) -> dict[str, list[Edge]]:
+        wanted = list(dict.fromkeys(ids))
+        result: dict[str, list[Edge]] = {i: [] for i in ids}
+        if not wanted:
+            return result
+        query = q.edges_query(rel, direction)
+
+        def work(tx: neo4j.ManagedTransaction) -> list[tuple[str, str, dict[str, Any]]]:
+            return [(r["id"], r["other"], r["props"]) for r in tx.run(query, ids=wanted)]
+
+        for node_id, other, raw in self._read(work):
+            key, props = _edge_props(raw)
+            src, dst = (node_id, other) if direction == "out" else (other, node_id)
+            result[node_id].append(Edge(src, rel, dst, key, props))
+        for node_id, found in result.items():
+            found.sort(key=lambda e, n=node_id: (e.other(n), e.key))  # type: ignore[misc]
+        return result
+
+    def query_events(self, query: EventQuery) -> EventPage:
+        flt = query.filter
+
+        def work(tx: neo4j.ManagedTransaction) -> EventPage:
+            entity_label = outlet_label = None
+            ends = [i for i in (flt.entity, flt.outlet) if i is not None]
+            if ends:
+                labels = _labels_of(tx, ends)
+                if any(i not in labels for i in ends):
+                    return EventPage([], has_next=False)
+                entity_label = labels[flt.entity] if flt.entity is not None else None
+                outlet_label = labels[flt.outlet] if flt.outlet is not None else None
+            cypher = q.events_query(query.newest_first, entity_label, outlet_label)
+            after_on, after_id = query.after if query.after is not None else (None, None)
+            records = tx.run(
+                cypher,
+                entity=flt.entity,
+                outlet=flt.outlet,
+                categories=list(flt.categories) or None,
+                date_from=flt.date_from,
+                date_to=flt.date_to,
+                place=flt.place,
+                country=flt.country,
+                min_confidence=flt.min_confidence,
+                after_on=after_on,
+                after_id=after_id,
+                limit=query.first + 1,
+            )
+            events = [_node(r["id"], [Label.EVENT.value], r["props"]) for r in records]
+            return EventPage(events[: query.first], has_next=len(events) > query.first)
+
+        return self._read(work)
+
+    def search(self, text: str, labels: Sequence[Label], first: int) -> list[Node]:
+        needle = text.casefold().strip()
+        if not needle or first <= 0:
+            return []
+        wanted = list(dict.fromkeys(labels))
+
+        def work(tx: neo4j.ManagedTransaction) -> list[tuple[Label, dict[str, Any]]]:
+            rows: list[tuple[Label, dict[str, Any]]] = []
+            for label in wanted:
+                rows += [(label, r.data()) for r in tx.run(q.search_candidates(label))]
+            return rows
+
+        events: list[tuple[str, str]] = []
+        others: list[tuple[str, str]] = []
+        for label, row in self._read(work):
+            if needle not in _search_text(row):
+                continue
+            if label is Label.EVENT:
+                events.append((_text(row.get("occurred_on")), row["id"]))
+            else:
+                others.append((_text(row.get("name")), row["id"]))
+        events.sort(reverse=True)
+        others.sort()
+        chosen = [i for _, i in events + others][:first]
+        nodes = self.get_nodes(chosen)
+        return [nodes[i] for i in chosen if i in nodes]
+
+    def counts(self) -> dict[str, int]:
+        def work(tx: neo4j.ManagedTransaction) -> dict[str, int]:
+            counts: dict[str, int] = {}
+            for label in q.LABELS:
+                counts[str(label)] = tx.run(q.count_nodes(label)).single(strict=True)["count"]
+            for rel in q.RELS:
+                counts[str(rel)] = tx.run(q.count_edges(rel)).single(strict=True)["count"]
+            return counts
+
+        return self._read(work)
+
+    def get_setting(self, name: str) -> str | None:
+        def work(tx: neo4j.ManagedTransaction) -> str | None:
+            record = tx.run(q.GET_SETTING, name=name).single()
+            return None if record is None else record["value"]
+
+        return self._read(work)
+
+    def dump(self) -> Iterator[Node | Edge | tuple[str, str]]:
+        for label in q.LABELS:
+            query = q.dump_nodes(label)
+            for row in self._pages(query, "id"):
+                yield _node(row["id"], [label.value], row["props"])
+        for rel in q.RELS:
+            query = q.dump_edges(rel)
+            for row in self._pages(query, "uid"):
+                key, props = _edge_props(row["props"])
+                yield Edge(row["src"], rel, row["dst"], key, props)
+        for row in self._pages(q.DUMP_KEYS, "key"):
+            yield (row["key"], row["node"])
+
+        def settings(tx: neo4j.ManagedTransaction) -> list[tuple[str, str]]:
+            return [(r["name"], r["value"]) for r in tx.run(q.DUMP_SETTINGS)]
+
+        for name, value in self._read(settings):
+            yield ("setting:" + name, value)
+
+    def _pages(self, query: str, cursor: str) -> Iterator[dict[str, Any]]:
+        after: str | None = None
+        while True:
+
+            def work(
+                tx: neo4j.ManagedTransaction, after: str | None = after
+            ) -> list[dict[str, Any]]:
+                return [r.data() for r in tx.run(query, after=after, limit=DUMP_PAGE)]
+
+            rows = self._read(work)
+            yield from rows
+            if len(rows) < DUMP_PAGE:
+                return
+            after = rows[-1][cursor]
+
+
+# -- the write plan ------------------------------------------------------------------------------
+
+
+@dataclass
+class _Plan:
+    """One WriteBatch as parameter rows, checked and written inside one transaction."""
+
+    batch: WriteBatch
+
+    @classmethod
+    def of(cls, batch: WriteBatch) -> _Plan:
+        for write in batch.nodes:
+            _check_names(write.merge, q.NODE_HIDDEN, f"node {write.id}")
+        for edge in batch.edges:
+            _check_names(edge.merge, q.EDGE_HIDDEN, f"{edge.type} relationship")
+        return cls(batch)
+
+    def run(self, tx: neo4j.ManagedTransaction) -> None:
+        batch = self.batch
+        labels, gone = self._check(tx)
+        for label, ids in _by_label(gone).items():
+            tx.run(q.delete_nodes(label), ids=ids).consume()
+        if gone:
+            kept = [k for k, owner in batch.rekeys.items() if owner is not None]
+            tx.run(q.DROP_KEYS_OF, ids=sorted(gone), kept=kept).consume()
+        by_label: dict[Label, list[NodeWrite]] = {}
+        for write in batch.nodes:
+            by_label.setdefault(write.label, []).append(write)
+        for label, writes in by_label.items():
+            union, minimum, maximum = _rule_names(w.merge for w in writes)
+            rows = [
+                _row(part, union, minimum, maximum, id=w.id)
+                for w in writes
+                for part in _parts(w.merge)
+            ]
+            tx.run(q.node_upsert(label, union, minimum, maximum), rows=rows).consume()
+        groups: dict[tuple[Rel, Label, Label], list[EdgeWrite]] = {}
+        for edge in batch.edges:
+            groups.setdefault((edge.type, labels[edge.src], labels[edge.dst]), []).append(edge)
+        for (rel, src, dst), edges in groups.items():
+            union, minimum, maximum = _rule_names(e.merge for e in edges)
+            rows = [
+                _row(
+                    part,
+                    union,
+                    minimum,
+                    maximum,
+                    src=e.src,
+                    dst=e.dst,
+                    key=e.key,
+                    uid=_uid(e.src, e.dst, e.key),
+                )
+                for e in edges
+                for part in _parts(e.merge)
+            ]
+            tx.run(q.edge_upsert(rel, src, dst, union, minimum, maximum), rows=rows).consume()
+        moved = [{"key": k, "node": o} for k, o in batch.rekeys.items() if o is not None]
+        if moved:
+            tx.run(q.REKEY, rows=moved).consume()
+        dropped = [k for k, o in batch.rekeys.items() if o is None]
+        if dropped:
+            tx.run(q.DROP_KEYS, keys=dropped).consume()
+        if batch.keys:
+            rows = [{"key": k, "node": v} for k, v in batch.keys.items()]
+            tx.run(q.CLAIM_KEYS, rows=rows).consume()
+        if batch.settings:
+            rows = [{"name": k, "value": v} for k, v in batch.settings.items()]
+            tx.run(q.PUT_SETTINGS, rows=rows).consume()
+
+    def _check(self, tx: neo4j.ManagedTransaction) -> tuple[dict[str, Label], dict[str, Label]]:
+        """The label every node the batch names will have, and the nodes it deletes (with
+        their labels). Raises the embedded store's StoreError when a node changes label, a
+        relationship end is missing, or a key would name a missing node."""
+        batch = self.batch
+        ids = set(batch.deletes)
+        ids.update(w.id for w in batch.nodes)
+        ids.update(e.src for e in batch.edges)
+        ids.update(e.dst for e in batch.edges)
+        ids.update(batch.keys.values())
+        ids.update(o for o in batch.rekeys.values() if o is not None)
+        stored = _labels_of(tx, sorted(ids))
+        gone = {i: stored.pop(i) for i in dict.fromkeys(batch.deletes) if i in stored}
+        labels = dict(stored)
+        for write in batch.nodes:
+            label = labels.setdefault(write.id, write.label)
+            if label != write.label:
+                raise StoreError(f"node {write.id} is a {label}, not a {write.label}")
+        for edge in batch.edges:
+            for end in (edge.src, edge.dst):
+                if end not in labels:
+                    raise StoreError(
+                        f"{edge.type} relationship names node {end!r}, which does not exist"
+                    )
+        if batch.keys or batch.rekeys:
+            owners: dict[str, str | None] = {}
+            if gone:
+                for record in tx.run(q.KEYS_OF, ids=sorted(gone)):
+                    owners[record["key"]] = None
+            owners.update(batch.rekeys)
+            claimed = {k for k in batch.keys if k not in owners}
+            current = {r["key"]: r["node"] for r in tx.run(q.LOOKUP_KEYS, keys=sorted(claimed))}
+            for key, claimant in batch.keys.items():
+                if (owners[key] if key in owners else current.get(key)) is None:
+                    owners[key] = claimant
+            for key, owner in owners.items():
+                if owner is not None and owner not in labels:
+                    raise StoreError(f"key {key!r} names node {owner!r}, which does not exist")
+        return labels, gone
+
+
+def _by_label(labels: dict[str, Label]) -> dict[Label, list[str]]:
+    grouped: dict[Label, list[str]] = {}
+    for node_id, label in labels.items():
+        grouped.setdefault(label, []).append(node_id)
+    return grouped
+
+
+def _labels_of(tx: neo4j.ManagedTransaction, ids: Sequence[str]) -> dict[str, Label]:
+    found: dict[str, Label] = {}
+    if not ids:
+        return found
+    for label in q.LABELS:
+        for record in tx.run(q.node_labels_query(label), ids=list(ids)):
+            found[record["id"]] = label
+    return found
+
+
+def _check_names(merge: Merge, hidden: frozenset[str], what: str) -> None:
+    for rule in (merge.set, merge.create, merge.first, merge.last):
+        _reject_hidden(rule, hidden, what)
+    for names in (merge.union, merge.minimum, merge.maximum):
+        _reject_hidden(names, hidden, what)
+
+
+def _reject_hidden(names: Iterable[str], hidden: frozenset[str], what: str) -> None:
+    for name in names:
+        if name in hidden:
+            raise StoreError(f"{what}: the property name {name!r} is reserved by the Neo4j store")
+
+
+def _rule_names(
+    merges: Iterable[Merge],
+) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
+    union: set[str] = set()
+    minimum: set[str] = set()
+    maximum: set[str] = set()
+    for merge in merges:
+        union.update(merge.union)
+        minimum.update(merge.minimum)
+        maximum.update(merge.maximum)
+    return tuple(sorted(union)), tuple(sorted(minimum)), tuple(sorted(maximum))
+
+
+def _nulls(props: Props) -> list[str]:
+    return [k for k, v in props.items() if v is None]
+
+
+def _row(
+    merge: Merge,
+    union: tuple[str, ...],
+    minimum: tuple[str, ...],
+    maximum: tuple[str, ...],
+    **ident: str,
+) -> dict[str, Any]:
+    set_nulls = _nulls(merge.set)
+    not_null = (set(merge.union) | set(merge.minimum) | set(merge.maximum)) - set(merge.set)
+    not_null |= set(merge.set) - set(set_nulls)
+    return {
+        **ident,
+        "create": dict(merge.create),
+        "create_nulls": _nulls(merge.create),
+        "rank": merge.rank,
+        "has_first": bool(merge.first),
+        "first": dict(merge.first),
+        "first_keys": list(merge.first),
+        "first_nulls": _nulls(merge.first),
+        "has_last": bool(merge.last),
+        "last": dict(merge.last),
+        "last_keys": list(merge.last),
+        "last_nulls": _nulls(merge.last),
+        "union": [sorted(set(merge.union[n])) if n in merge.union else None for n in union],
+        "minimum": [merge.minimum.get(n) for n in minimum],
+        "maximum": [merge.maximum.get(n) for n in maximum],
+        "set": dict(merge.set),
+        "set_nulls": set_nulls,
+        "not_null": sorted(not_null),
+    }
+
+
+def _parts(merge: Merge) -> list[Merge]:
+    """`merge` as one row, or, when its rules share a property name, as one row per rule in
+    the order the rules apply (a row's SET items must not read what another item writes)."""
+    names: list[str] = list(merge.first) + list(merge.last)
+    names += list(merge.union) + list(merge.minimum) + list(merge.maximum) + list(merge.set)
+    if merge.first:
+        names.append(FIRST_RANK)
+    if merge.last:
+        names.append(LAST_RANK)
+    if len(names) == len(set(names)):
+        return [merge]
+    parts = [
+        Merge(create=merge.create, first=merge.first, rank=merge.rank),
+        Merge(last=merge.last, rank=merge.rank),
+        Merge(union=merge.union),
+        Merge(minimum=merge.minimum),
+        Merge(maximum=merge.maximum),
+        Merge(set=merge.set),
+    ]
+    return [p for p in parts if p != Merge()] or [merge]
+
+
+def _uid(src: str, dst: str, key: str) -> str:
+    return json.dumps([src, dst, key], ensure_ascii=False, separators=(",", ":"))
+
+
+def _props(raw: dict[str, Any], hidden: frozenset[str]) -> dict[str, Value]:
+    props: dict[str, Value] = {k: v for k, v in raw.items() if k not in hidden}
+    for name in raw.get(q.NULLS) or ():
+        props[name] = None
+    return props
+
+
+_LABELS = {label.value: label for label in Label}
+
+
+def _node(node_id: str, labels: Sequence[str], raw: dict[str, Any]) -> Node:
+    label = next((_LABELS[x] for x in labels if x in _LABELS), None)
+    if label is None:
+        raise StoreError(f"node {node_id} has none of the labels {', '.join(Label)}")
+    return Node(node_id, label, _props(raw, q.NODE_HIDDEN))
+
+
+def _edge_props(raw: dict[str, Any]) -> tuple[str, dict[str, Value]]:
+    key = raw.get(q.KEY)
+    return (key if isinstance(key, str) else ""), _props(raw, q.EDGE_HIDDEN)
+
+
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _search_text(row: dict[str, Any]) -> str:
+    """The embedded store's search text: name, summary and aliases, case-folded."""
+    parts = [row.get("name"), row.get("summary")]
+    text = " \x1f ".join(p for p in parts if isinstance(p, str))
+    aliases = row.get("aliases")
+    if isinstance(aliases, list):
+        text += " \x1f " + " \x1f ".join(aliases)
+    return text.casefold()
