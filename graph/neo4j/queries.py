@@ -211,8 +211,10 @@ DUMP_SETTINGS = f"MATCH (s:{SETTING_LABEL}) RETURN s.name AS name, s.value AS va
 # node in one batch merge exactly as the embedded store merges them.
 #
 # The items are written so that it does not matter whether a server evaluates them all before
-# writing (ArcadeDB) or one after the other: no item reads a property an earlier item writes.
-# (A write whose rules share a property name is split into one row per rule by the store.)
+# writing (ArcadeDB) or one after the other: no item reads a property an earlier item writes,
+# and an item whose rule does not apply writes nothing (`+= {}`), so it cannot put back a value
+# an earlier item of the same row changed. (A write whose rules share a property name is split
+# into one row per rule by the store.)
 #
 # Row fields: create, first, last, set (maps applied with +=); rank, has_first, has_last;
 # union/minimum/maximum (lists aligned with the property names the builder was given; null
@@ -249,19 +251,21 @@ def _rules(
         f"{v} += CASE WHEN {last} THEN row.last ELSE {{}} END",
     ]
     for i, name in enumerate(union):
-        prop = f"{v}.{quote(name)}"
-        merged = _SORTED_UNION.format(old=prop, new=f"row.union[{i}]")
-        items.append(f"{prop} = CASE WHEN row.union[{i}] IS NULL THEN {prop} ELSE {merged} END")
+        merged = _SORTED_UNION.format(old=f"{v}.{quote(name)}", new=f"row.union[{i}]")
+        items.append(
+            f"{v} += CASE WHEN row.union[{i}] IS NULL THEN {{}} "
+            f"ELSE {{{quote(name)}: {merged}}} END"
+        )
     for field, names, cmp in (("minimum", minimum, "<"), ("maximum", maximum, ">")):
         for i, name in enumerate(names):
             prop, value = f"{v}.{quote(name)}", f"row.{field}[{i}]"
             items.append(
-                f"{prop} = CASE WHEN {value} IS NOT NULL AND ({prop} IS NULL "
-                f"OR {value} {cmp} {prop}) THEN {value} ELSE {prop} END"
+                f"{v} += CASE WHEN {value} IS NOT NULL AND ({prop} IS NULL "
+                f"OR {value} {cmp} {prop}) THEN {{{quote(name)}: {value}}} ELSE {{}} END"
             )
     items.append(f"{v} += row.set")
-    items.append(f"{v}.{FIRST_RANK} = CASE WHEN {first} THEN row.rank ELSE {v}.{FIRST_RANK} END")
-    items.append(f"{v}.{LAST_RANK} = CASE WHEN {last} THEN row.rank ELSE {v}.{LAST_RANK} END")
+    items.append(f"{v} += CASE WHEN {first} THEN {{{FIRST_RANK}: row.rank}} ELSE {{}} END")
+    items.append(f"{v} += CASE WHEN {last} THEN {{{LAST_RANK}: row.rank}} ELSE {{}} END")
     return "SET " + ",\n    ".join(items)
 
 
