@@ -195,3 +195,11 @@ def copy(source_spec: str, target_spec: str, batch_size: int) -> None:
             raise click.ClickException(str(exc)) from None
     for line in summary.lines():
         click.echo(line)
+
+
+# Analysts (issue 5): `newsgraph export` and `newsgraph timeline`, defined beside their code.
+from newsgraph import export as _export  # noqa: E402
+from newsgraph import timeline_png as _timeline_png  # noqa: E402
+
+main.add_command(_export.command(store_option, _opened))
+main.add_command(_timeline_png.command(store_option, _opened))

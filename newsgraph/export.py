@@ -1,0 +1,742 @@
+"""`newsgraph export`: the graph, or the part of it around some events, for other tools.
+
+- `graphml` and `gexf` (Gephi, yEd, networkx): one node per node and one edge per
+  relationship, with their properties (lists as JSON text; these formats have no lists);
+- `cytoscape-json`: Cytoscape.js elements (`{"elements": {"nodes": [...], "edges": [...]}}`);
+- `jsonl`: extractor records, version 1, rebuilt from each event's stories, reports,
+  involvements and locations, so that `newsgraph load` rebuilds the graph. What survives the
+  round trip is in docs/analytics.md.
+
+Everything is read through the store port: the whole graph with `dump`, or with a filter, the
+matching events (`query_events`) and the relationships around them (`edges`), in batches.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import click
+import networkx as nx
+
+from graph import keys
+from graph.analytics import chunks, edge_id
+from graph.confidence import current_policy
+from graph.model import (
+    CATEGORIES,
+    ENTITY_TYPES,
+    FIRST_RANK,
+    LAST_RANK,
+    LEVELS,
+    Edge,
+    Label,
+    Node,
+    Rel,
+    Value,
+)
+from graph.snapshot import INGEST_CLOCKS
+from graph.store import EventFilter, EventQuery, GraphStore
+
+FORMATS = ("graphml", "gexf", "cytoscape-json", "jsonl")
+# Merge bookkeeping (ranks embed a digest of the record a value came from): not exported.
+INTERNAL = frozenset({FIRST_RANK, LAST_RANK})
+# What a JSONL round trip cannot give back: the ingest clock, and the merge ranks, which hold a
+# digest of the exact original record (entity order, each report's spelling of its outlet, ...)
+# that the graph does not keep. `first_reported` (the earliest rank that gave a location) is
+# one of them. Every other property, node, relationship and identity key comes back the same.
+ROUND_TRIP_IGNORES = INGEST_CLOCKS | INTERNAL | {"first_reported"}
+
+
+@dataclass(frozen=True, slots=True)
+class ExportFilter:
+    """Which events to export (with everything around them); empty exports the whole graph."""
+
+    date_from: str | None = None
+    date_to: str | None = None
+    entity: str | None = None
+    categories: tuple[str, ...] = ()
+    min_confidence: int | None = None
+
+    def is_empty(self) -> bool:
+        return self == ExportFilter()
+
+    def events(self) -> EventFilter:
+        return EventFilter(
+            categories=self.categories,
+            date_from=self.date_from,
+            date_to=self.date_to,
+            entity=self.entity,
+            min_confidence=self.min_confidence,
+        )
+
+
+@dataclass
+class Selection:
+    """Nodes by id and relationships by stable id: what an export writes."""
+
+    nodes: dict[str, Node] = field(default_factory=dict)
+    edges: dict[str, Edge] = field(default_factory=dict)
+
+    def add_edges(self, found: Iterable[Edge]) -> None:
+        for edge in found:
+            self.edges.setdefault(edge_id(edge), edge)
+
+    def by_type(self, rel: Rel) -> list[Edge]:
+        return [self.edges[i] for i in sorted(self.edges) if self.edges[i].type is rel]
+
+
+def select(store: GraphStore, flt: ExportFilter = ExportFilter()) -> Selection:
+    """The whole graph (`dump`), or the events `flt` matches with their reports, outlets,
+    stories, entities, places and countries, and the relationships among those."""
+    chosen = Selection()
+    if flt.is_empty():
+        for item in store.dump():
+            if isinstance(item, Node):
+                chosen.nodes[item.id] = item
+            elif isinstance(item, Edge):
+                chosen.edges[edge_id(item)] = item
+        return chosen
+    events: list[str] = []
+    after: tuple[str, str] | None = None
+    while True:
+        page = store.query_events(EventQuery(flt.events(), 1000, newest_first=False, after=after))
+        events += [e.id for e in page.events]
+        if not page.has_next or not page.events:
+            break
+        after = (page.events[-1].text("occurred_on"), page.events[-1].id)
+    around: list[tuple[Rel, Any]] = [
+        (Rel.REPORTS, "in"),
+        (Rel.DESCRIBES, "in"),
+        (Rel.INVOLVES, "out"),
+        (Rel.OCCURRED_IN, "out"),
+    ]
+    for rel, direction in around:
+        for batch in chunks(events):
+            for found in store.edges(batch, rel, direction).values():
+                chosen.add_edges(found)
+    stories = sorted({e.src for e in chosen.by_type(Rel.DESCRIBES)})
+    places = sorted({e.dst for e in chosen.by_type(Rel.OCCURRED_IN)})
+    for batch in chunks(places):
+        for found in store.edges(batch, Rel.IN_COUNTRY, "out").values():
+            chosen.add_edges(found)
+    for batch in chunks(stories):
+        for found in store.edges(batch, Rel.PUBLISHED, "in").values():
+            chosen.add_edges(found)
+    ids = sorted({end for e in chosen.edges.values() for end in (e.src, e.dst)} | set(events))
+    for batch in chunks(ids):
+        chosen.nodes.update(store.get_nodes(batch))
+    return chosen
+
+
+# -- graph formats -----------------------------------------------------------------------------
+
+
+def display_name(node: Node) -> str:
+    if node.label is Label.EVENT:
+        return node.text("summary")
+    if node.label is Label.STORY:
+        return node.text("slug")
+    return node.text("name")
+
+
+def _flat(props: Iterable[tuple[str, Value]]) -> dict[str, str | int | float | bool]:
+    """Properties as GraphML and GEXF can hold them: no nulls, lists as JSON text."""
+    flat: dict[str, str | int | float | bool] = {}
+    for name, value in props:
+        if name in INTERNAL or value is None:
+            continue
+        flat[name] = json.dumps(value, ensure_ascii=False) if isinstance(value, list) else value
+    return flat
+
+
+def to_networkx(chosen: Selection) -> Any:
+    """A networkx MultiDiGraph: nodes with their properties, `node_type` (Event, Entity, ...)
+    and `label` (what to show); edges keyed by their stable id, with their properties,
+    `relationship` (also as `label`) and `edge_key` (the story of a REPORTS)."""
+    graph: Any = nx.MultiDiGraph()
+    for node_id in sorted(chosen.nodes):
+        node = chosen.nodes[node_id]
+        attrs: dict[str, Any] = _flat(sorted(node.props.items()))
+        attrs.update({"node_type": node.label.value, "label": display_name(node)})
+        graph.add_node(node_id, **attrs)
+    for ident in sorted(chosen.edges):
+        edge = chosen.edges[ident]
+        if edge.src not in chosen.nodes or edge.dst not in chosen.nodes:
+            continue
+        attrs = _flat(sorted(edge.props.items()))
+        attrs.update({"id": ident, "label": edge.type.value, "relationship": edge.type.value})
+        attrs["edge_key"] = edge.key
+        graph.add_edge(edge.src, edge.dst, key=ident, **attrs)
+    return graph
+
+
+def write_graphml(chosen: Selection, out: IO[bytes]) -> None:
+    nx.write_graphml(to_networkx(chosen), out, encoding="utf-8", prettyprint=True)
+
+
+def write_gexf(chosen: Selection, out: IO[bytes]) -> None:
+    nx.write_gexf(to_networkx(chosen), out, encoding="utf-8", prettyprint=True)
+
+
+def cytoscape(chosen: Selection) -> dict[str, Any]:
+    """Cytoscape.js elements; properties keep their JSON types (lists stay lists)."""
+    nodes = []
+    for node_id in sorted(chosen.nodes):
+        node = chosen.nodes[node_id]
+        data: dict[str, Any] = {"id": node_id, "node_type": node.label.value}
+        data["label"] = display_name(node)
+        data["props"] = {k: v for k, v in sorted(node.props.items()) if k not in INTERNAL}
+        nodes.append({"data": data})
+    edges = []
+    for ident in sorted(chosen.edges):
+        edge = chosen.edges[ident]
+        if edge.src not in chosen.nodes or edge.dst not in chosen.nodes:
+            continue
+        props = {k: v for k, v in sorted(edge.props.items()) if k not in INTERNAL}
+        data = {"id": ident, "source": edge.src, "target": edge.dst}
+        data.update({"relationship": edge.type.value, "key": edge.key, "props": props})
+        edges.append({"data": data})
+    return {"format_version": 1, "elements": {"nodes": nodes, "edges": edges}}
+
+
+def write_cytoscape(chosen: Selection, out: IO[bytes]) -> None:
+    text = json.dumps(cytoscape(chosen), ensure_ascii=False, indent=1)
+    out.write(text.encode("utf-8") + b"\n")
+
+
+# -- extractor records -------------------------------------------------------------------------
+
+
+@dataclass
+class RecordsSummary:
+    records: int = 0
+    events: int = 0
+    out_of_order: int = 0  # records no order could place so that ids come back the same
+    skipped: list[str] = field(default_factory=list)  # events that cannot be rebuilt, and why
+
+
+@dataclass
+class _Draft:
+    """One record to write: its JSON, what it names, and what decides its place in the file."""
+
+    sort_key: tuple[str, str, str]
+    event: str
+    event_key: str | None  # the record's first fingerprint, for events without an id
+    data: dict[str, Any]
+    mentions: list[tuple[str, str]]  # (entity id, name) in the order written
+    outlets: list[tuple[str, dict[str, Any], str]]  # (outlet id, the dict naming it, field)
+
+
+def write_records(store: GraphStore, chosen: Selection, out: IO[bytes]) -> RecordsSummary:
+    """Extractor records (version 1) that `newsgraph load` turns back into `chosen`'s events,
+    one line each. See docs/analytics.md for what survives the round trip."""
+    summary = RecordsSummary()
+    for line in records(store, chosen, summary):
+        out.write(json.dumps(line, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+        out.write(b"\n")
+    return summary
+
+
+def records(
+    store: GraphStore, chosen: Selection, summary: RecordsSummary | None = None
+) -> list[dict[str, Any]]:
+    """The records rebuilding `chosen`'s events, in an order that gives back the same ids."""
+    summary = summary if summary is not None else RecordsSummary()
+    builder = _Builder(store, chosen)
+    drafts: list[_Draft] = []
+    events = sorted(i for i, n in chosen.nodes.items() if n.label is Label.EVENT)
+    for event_id in events:
+        built = builder.event_records(event_id)
+        if isinstance(built, str):
+            summary.skipped.append(f"{event_id}: {built}")
+        else:
+            drafts += built
+            summary.events += 1
+    ordered, summary.out_of_order = builder.order(drafts)
+    builder.spell_outlets(ordered)
+    summary.records = len(ordered)
+    return [d.data for d in ordered]
+
+
+def _strs(props: Any, name: str) -> list[str]:
+    value = props.get(name)
+    return [str(v) for v in value] if isinstance(value, list) else []
+
+
+def _is_participant(role: str) -> bool:
+    return role.casefold() == "participant"
+
+
+class _Builder:
+    """Rebuilds records from the relationships of their events."""
+
+    def __init__(self, store: GraphStore, chosen: Selection) -> None:
+        self.store = store
+        self.nodes = chosen.nodes
+        self.incoming: dict[tuple[Rel, str], list[Edge]] = defaultdict(list)
+        self.outgoing: dict[tuple[Rel, str], list[Edge]] = defaultdict(list)
+        for ident in sorted(chosen.edges):
+            edge = chosen.edges[ident]
+            self.incoming[(edge.type, edge.dst)].append(edge)
+            self.outgoing[(edge.type, edge.src)].append(edge)
+        self.owned = self._owned_aliases()
+        self.creating = self._creating_names()
+
+    def _owned_aliases(self) -> dict[str, list[str]]:
+        """Each entity's aliases whose identity key it owns (the spellings that find it)."""
+        wanted: dict[str, tuple[str, str]] = {}
+        for node in self.nodes.values():
+            if node.label is Label.ENTITY:
+                for alias in node.texts("aliases"):
+                    for key in keys.entity_keys(node.text("type"), [alias]):
+                        wanted[key] = (node.id, alias)
+        owners: dict[str, str] = {}
+        for batch in chunks(sorted(wanted), 1000):
+            owners.update(self.store.lookup_keys(batch))
+        owned: dict[str, list[str]] = defaultdict(list)
+        for key, (entity, alias) in sorted(wanted.items()):
+            if owners.get(key) == entity:
+                owned[entity].append(alias)
+        return {e: sorted(set(a)) for e, a in owned.items()}
+
+    def _creating_names(self) -> dict[str, str]:
+        """The spelling whose identity key gave each entity its id, where one did."""
+        found: dict[str, str] = {}
+        for entity, aliases in self.owned.items():
+            kind = self.nodes[entity].text("type")
+            for alias in aliases:
+                if keys.node_id("en", keys.entity_keys(kind, [alias])[0]) == entity:
+                    found[entity] = alias
+                    break
+        return found
+
+    # -- one event -------------------------------------------------------------------------
+
+    def event_records(self, event_id: str) -> list[_Draft] | str:
+        event = self.nodes[event_id]
+        describes = self.incoming[(Rel.DESCRIBES, event_id)]
+        if not describes:
+            return "no story describes it"
+        drafts: list[_Draft] = []
+        external = event.texts("external_ids")
+        for edge in describes:
+            story = self.nodes.get(edge.src)
+            if story is None:
+                return f"its story {edge.src} is not exported"
+            reports = sorted(
+                (e for e in self.incoming[(Rel.REPORTS, event_id)] if e.key == story.id),
+                key=lambda e: (_int(e.props.get("position")), e.src),
+            )
+            if not reports:
+                return f"no report through story {story.id}"
+            last = str(edge.props.get("last_extracted_at") or event.text("last_extracted_at"))
+            first = str(edge.props.get("first_extracted_at") or last)
+            content = {k: edge.props.get(k) for k in ("category", "summary", "occurred_on")}
+            versions = [(last, content, str(edge.props.get(LAST_RANK) or last))]
+            if first < last:
+                # An earlier extraction of the same story: its claims were replaced, but its
+                # time is kept; when it was the event's first, it said what the event says.
+                earlier = content
+                if event.text("first_extracted_at") == first:
+                    earlier = {k: event.props.get(k) for k in content}
+                versions.insert(0, (first, earlier, first + "|"))
+            for extracted, said, rank in versions:
+                drafts.append(self._draft(event, external, story, reports, extracted, said, rank))
+        return drafts
+
+    def _draft(
+        self,
+        event: Node,
+        external: list[str],
+        story: Node,
+        reports: list[Edge],
+        extracted: str,
+        said: dict[str, Value],
+        rank: str,
+    ) -> _Draft:
+        published = next(
+            (
+                str(e.props["story_published_on"])
+                for e in reports
+                if e.props.get("story_published_on")
+            ),
+            story.text("published_on") or None,
+        )
+        publisher = self.outgoing_of_story(story.id)
+        source: dict[str, Any] = {"slug": story.text("slug"), "outlet": ""}
+        if story.text("url"):
+            source["url"] = story.text("url")
+        if published:
+            source["published_on"] = published
+        body: dict[str, Any] = {}
+        if external:
+            body["id"] = external[0]
+        body["category"] = said.get("category") or event.text("category")
+        body["summary"] = said.get("summary") or event.text("summary")
+        body["occurred_on"] = said.get("occurred_on") or event.text("occurred_on")
+        location = self._location(event, story.id)
+        if location:
+            body["location"] = location
+        entities, mentions, participants = self._entities(event, story.id, not external, body)
+        body["entities"] = entities
+        outlets: list[tuple[str, dict[str, Any], str]] = [(publisher, source, "outlet")]
+        written = []
+        for report in _with_pooled(reports):
+            entry: dict[str, Any] = {"outlet": ""}
+            if report is None:  # a report pooled into an earlier one of the same outlet
+                written.append({"outlet": "", "claims": []})
+                outlets.append((reports[0].src, written[-1], "outlet"))
+                continue
+            if report.props.get("url"):
+                entry["url"] = report.props["url"]
+            texts, tones = _strs(report.props, "claim_texts"), _strs(report.props, "claim_tones")
+            entry["claims"] = [{"text": t, "tone": v} for t, v in zip(texts, tones, strict=True)]
+            written.append(entry)
+            outlets.append((report.src, entry, "outlet"))
+        body["reports"] = written
+        data = {
+            "schema_version": 1,
+            "extracted_at": extracted,
+            "source_story": source,
+            "event": body,
+        }
+        event_key = None if external else _first_fingerprint(body, participants)
+        return _Draft((rank, story.id, event.id), event.id, event_key, data, mentions, outlets)
+
+    def outgoing_of_story(self, story_id: str) -> str:
+        published = self.incoming[(Rel.PUBLISHED, story_id)]
+        return published[0].src if published else ""
+
+    def _location(self, event: Node, story_id: str) -> dict[str, Any]:
+        location: dict[str, Any] = {}
+        for edge in sorted(
+            self.outgoing[(Rel.OCCURRED_IN, event.id)],
+            key=lambda e: (str(e.props.get("first_reported")), e.dst),
+        ):
+            if story_id not in _strs(edge.props, "stories"):
+                continue
+            place = self.nodes.get(edge.dst)
+            if place is None:
+                continue
+            if place.text("kind") == "country":
+                location["country"] = place.text("name")
+            else:
+                location["place"] = place.text("name")
+                countries = self.outgoing[(Rel.IN_COUNTRY, place.id)]
+                country = self.nodes.get(countries[0].dst) if countries else None
+                if country is not None:
+                    location["country"] = country.text("name")
+            break
+        for coordinate in ("lat", "lon"):
+            value = event.props.get(coordinate)
+            if isinstance(value, int | float):
+                location[coordinate] = value
+        return location
+
+    def _entities(
+        self, event: Node, story_id: str, fingerprinted: bool, body: dict[str, Any]
+    ) -> tuple[list[dict[str, Any]], list[tuple[str, str]], list[str]]:
+        """The entity mentions of one record: every spelling the event saw of each entity the
+        story named (its display name first), with its roles and owned aliases."""
+        involved = [
+            e
+            for e in self.outgoing[(Rel.INVOLVES, event.id)]
+            if story_id in _strs(e.props, "stories") and e.dst in self.nodes
+        ]
+        mentions: list[dict[str, Any]] = []
+        named: list[tuple[str, str]] = []
+        participants: list[str] = []
+        for edge in involved:
+            entity = self.nodes[edge.dst]
+            roles = _strs(edge.props, "roles")
+            names = _strs(edge.props, "names") or [entity.text("name")]
+            display = entity.text("name")
+            names = sorted(names, key=lambda n: (n != display, n))
+            is_participant = any(_is_participant(r) for r in roles)
+            if is_participant:
+                participants.append(entity.id)
+            spread: list[str | None] = list(roles) or [None]
+            count = max(len(names), len(spread))
+            for i in range(count):
+                name = names[i] if i < len(names) else names[0]
+                role = spread[i] if i < len(spread) else spread[0]
+                mention: dict[str, Any] = {"name": name, "type": entity.text("type")}
+                aliases = [a for a in self.owned.get(entity.id, []) if a != name]
+                if aliases:
+                    mention["aliases"] = aliases
+                if role is not None:
+                    mention["role"] = role
+                mentions.append(mention)
+                named.append((entity.id, name))
+        if fingerprinted:
+            participants = self._participants_of(event, body, involved, participants)
+            # participant status was decided per record: roles follow it
+            for mention, (entity_id, _) in zip(mentions, named, strict=True):
+                role = mention.get("role")
+                if entity_id not in participants and role is not None and _is_participant(role):
+                    others = [
+                        r
+                        for e in involved
+                        if e.dst == entity_id
+                        for r in _strs(e.props, "roles")
+                        if not _is_participant(r)
+                    ]
+                    mention["role"] = others[0] if others else "mentioned"
+        return mentions, named, participants
+
+    def _participants_of(
+        self, event: Node, body: dict[str, Any], involved: list[Edge], candidates: list[str]
+    ) -> list[str]:
+        """Which entities were participants in this record: the event's roles are a union
+        over its records, so for an entity that was a participant in some records and not in
+        others, the choice is the one whose fingerprint the event owns."""
+        ambiguous = [
+            e.dst
+            for e in involved
+            if e.dst in candidates and any(not _is_participant(r) for r in _strs(e.props, "roles"))
+        ]
+        if not ambiguous or len(ambiguous) > 8:
+            return candidates
+        certain = [c for c in candidates if c not in ambiguous]
+        options: list[list[str]] = []
+        for mask in range(2 ** len(ambiguous) - 1, -1, -1):
+            chosen = [a for i, a in enumerate(ambiguous) if mask >> i & 1]
+            options.append(certain + chosen)
+        fingerprints = {_first_fingerprint(body, o): o for o in reversed(options)}
+        owners = self.store.lookup_keys(sorted(fingerprints))
+        for option in options:
+            if owners.get(_first_fingerprint(body, option)) == event.id:
+                return option
+        return candidates
+
+    # -- the whole file --------------------------------------------------------------------
+
+    def order(self, drafts: list[_Draft]) -> tuple[list[_Draft], int]:
+        """The drafts in rank order (earliest extraction first), except that a record waits
+        until the entities and event it names exist, when writing it earlier would create them
+        under another id (a spelling or fingerprint other than the one that made the id)."""
+        pending = sorted(drafts, key=lambda d: d.sort_key)
+        created: set[str] = set()
+        waiting: dict[str, list[_Draft]] = defaultdict(list)
+        ordered: list[_Draft] = []
+
+        def blocker(draft: _Draft) -> str | None:
+            made: set[str] = set()
+            for entity, name in draft.mentions:
+                if entity in created or entity in made:
+                    continue
+                kind = self.nodes[entity].text("type")
+                if keys.node_id("en", keys.entity_keys(kind, [name])[0]) != entity:
+                    return entity
+                made.add(entity)  # this mention makes it; later ones find it
+            key = draft.event_key
+            if (
+                draft.event not in created
+                and key is not None
+                and keys.node_id("ev", key) != draft.event
+            ):
+                return draft.event
+            return None
+
+        def emit(draft: _Draft) -> None:
+            queue = [draft]
+            while queue:
+                current = queue.pop(0)
+                stop = blocker(current)
+                if stop is not None:
+                    waiting[stop].append(current)
+                    continue
+                ordered.append(current)
+                made = {e for e, _ in current.mentions} | {current.event}
+                for node in sorted(made - created):
+                    queue += waiting.pop(node, [])
+                created.update(made)
+
+        for draft in pending:
+            emit(draft)
+        stuck = sorted((d for ds in waiting.values() for d in ds), key=lambda d: d.sort_key)
+        ordered += stuck
+        return ordered, len(stuck)
+
+    def spell_outlets(self, ordered: list[_Draft]) -> None:
+        """Name each outlet as the graph does on its first mention in the file (an outlet's
+        name is the first spelling seen) and use its other spellings on later mentions, or as
+        extra claim-less reports (which pool into the same report) when too few are left."""
+        seen: dict[str, int] = defaultdict(int)
+        spellings: dict[str, list[str]] = {}
+        last_report: dict[str, dict[str, Any]] = {}
+        for draft in ordered:
+            for outlet, holder, name_field in draft.outlets:
+                node = self.nodes.get(outlet)
+                if node is None:
+                    holder[name_field] = outlet
+                    continue
+                if outlet not in spellings:
+                    spellings[outlet] = _outlet_spellings(node)
+                options = spellings[outlet]
+                index = seen[outlet]
+                holder[name_field] = options[index] if index < len(options) else options[0]
+                seen[outlet] += 1
+                if holder is not draft.data["source_story"]:
+                    last_report[outlet] = draft.data
+        for outlet, options in sorted(spellings.items()):
+            data = last_report.get(outlet)
+            if data is None:
+                continue
+            for spelling in options[seen[outlet] :]:
+                data["event"]["reports"].append({"outlet": spelling, "claims": []})
+
+
+def _outlet_spellings(node: Node) -> list[str]:
+    """The outlet's name, then its other spellings that normalise alike (so any of them finds
+    the same outlet, registry or not)."""
+    name = node.text("name")
+    key = keys.outlet_keys([name])[0]
+    others = sorted(
+        a for a in node.texts("aliases") if a != name and keys.outlet_keys([a])[0] == key
+    )
+    return [name, *others]
+
+
+def _with_pooled(reports: list[Edge]) -> list[Edge | None]:
+    """The reports in record order, with None where the record listed an outlet a second time
+    (its claims pooled into its first report, which keeps the first position)."""
+    at = {_int(r.props.get("position")): r for r in reports}
+    last = max(at, default=-1)
+    if len(at) != len(reports) or last >= 4 * len(reports) + 100:
+        return list(reports)
+    return [at.get(i) for i in range(last + 1)]
+
+
+def _first_fingerprint(body: dict[str, Any], participants: Sequence[str]) -> str:
+    day = str(body["occurred_on"])[:10]
+    category = str(body["category"])
+    if participants:
+        return keys.event_participants_key(day, category, participants)
+    return keys.event_summary_key(day, category, str(body["summary"]))
+
+
+def _int(value: Value) -> int:
+    return value if isinstance(value, int) else 0
+
+
+# -- entry point -------------------------------------------------------------------------------
+
+
+def find_entity(store: GraphStore, text: str) -> str:
+    """The id of the entity named `text` (any alias, any type) or with that id; LookupError
+    when none or several are."""
+    node = store.get_nodes([text]).get(text)
+    if node is not None and node.label is Label.ENTITY:
+        return node.id
+    wanted = [k for kind in ENTITY_TYPES for k in keys.entity_keys(kind, [text])]
+    owners = sorted(set(store.lookup_keys(wanted).values()))
+    if not owners:
+        raise LookupError(f"no entity is known by the name '{text}'")
+    if len(owners) > 1:
+        raise LookupError(
+            f"'{text}' names {len(owners)} entities ({', '.join(owners)}): give an id"
+        )
+    return owners[0]
+
+
+def export(
+    store: GraphStore,
+    fmt: str,
+    out: IO[bytes],
+    flt: ExportFilter = ExportFilter(),
+    on_summary: Callable[[str], None] | None = None,
+) -> Selection:
+    """Write the graph (or what `flt` selects) to `out` in format `fmt`."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    chosen = select(store, flt)
+    if fmt == "graphml":
+        write_graphml(chosen, out)
+    elif fmt == "gexf":
+        write_gexf(chosen, out)
+    elif fmt == "cytoscape-json":
+        write_cytoscape(chosen, out)
+    else:
+        summary = write_records(store, chosen, out)
+        if on_summary is not None:
+            for line in _summary_lines(summary):
+                on_summary(line)
+    return chosen
+
+
+def _summary_lines(summary: RecordsSummary) -> Iterator[str]:
+    yield f"records written: {summary.records} ({summary.events} events)"
+    if summary.out_of_order:
+        yield (
+            f"warning: {summary.out_of_order} records could not be ordered so that every id "
+            "comes back the same"
+        )
+    for skipped in summary.skipped:
+        yield f"skipped event {skipped}"
+
+
+def command(
+    store_option: Callable[[Any], Any],
+    opened: Callable[[str | None], AbstractContextManager[GraphStore]],
+) -> click.Command:
+    """The `newsgraph export` command, built on the CLI's store option."""
+
+    @click.command("export")
+    @store_option
+    @click.option("--format", "fmt", type=click.Choice(FORMATS), required=True)
+    @click.option(
+        "--output",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="File to write [default: standard output].",
+    )
+    @click.option("--from", "date_from", type=click.DateTime(["%Y-%m-%d"]), default=None)
+    @click.option("--to", "date_to", type=click.DateTime(["%Y-%m-%d"]), default=None)
+    @click.option("--entity", default=None, help="Only events involving it (name, alias or id).")
+    @click.option("--category", "categories", multiple=True, type=click.Choice(CATEGORIES))
+    @click.option("--min-confidence", type=click.Choice(LEVELS), default=None)
+    def export_command(
+        store_spec: str | None,
+        fmt: str,
+        output: Path | None,
+        date_from: Any,
+        date_to: Any,
+        entity: str | None,
+        categories: tuple[str, ...],
+        min_confidence: str | None,
+    ) -> None:
+        """Write the graph, or the events the filters select with everything around them, as
+        GraphML, GEXF, Cytoscape.js JSON or extractor records (JSONL, for `newsgraph load`)."""
+        with opened(store_spec) as store:
+            try:
+                flt = ExportFilter(
+                    date_from=date_from.date().isoformat() if date_from else None,
+                    date_to=date_to.date().isoformat() if date_to else None,
+                    entity=find_entity(store, entity) if entity else None,
+                    categories=categories,
+                    min_confidence=(
+                        current_policy(store).rank(min_confidence) if min_confidence else None
+                    ),
+                )
+            except LookupError as exc:
+                raise click.ClickException(str(exc)) from None
+            report = lambda line: click.echo(line, err=True)  # noqa: E731
+            if output is None:
+                export(store, fmt, sys.stdout.buffer, flt, report)
+            else:
+                output.parent.mkdir(parents=True, exist_ok=True)
+                with output.open("wb") as out:
+                    chosen = export(store, fmt, out, flt, report)
+                click.echo(
+                    f"{output}: {len(chosen.nodes)} nodes, {len(chosen.edges)} relationships",
+                    err=True,
+                )
+
+    return export_command
