@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from graph.copy import CopyError, copy_graph
 from graph.embedded import EmbeddedStore
-from graph.model import Label, Merge, NodeWrite, WriteBatch
+from graph.model import Label, Merge, NodeWrite, Value, WriteBatch
 from graph.snapshot import canonical, content_hash
 from graph.store import GraphStore
 from newsgraph.cli import main
@@ -73,7 +73,14 @@ def test_null_and_empty_values_survive_the_round_trip(
     source = EmbeddedStore(tmp_path / "nulls")
     source.setup()
     try:
-        props = {"name": "N", "group": None, "aliases": [], "rank": 0, "ok": False, "x": 1.5}
+        props: dict[str, Value] = {
+            "name": "N",
+            "group": None,
+            "aliases": [],
+            "rank": 0,
+            "ok": False,
+            "x": 1.5,
+        }
         source.write(WriteBatch(nodes=[NodeWrite("ou_n", Label.OUTLET, Merge(set=props))]))
         copy_graph(source, neo4j_store)
         assert neo4j_store.get_nodes(["ou_n"])["ou_n"].props == props

@@ -323,3 +323,21 @@ PUT_SETTINGS = (
 
 # For tests and `newsgraph copy` checks: remove everything (constraints and indexes stay).
 DELETE_SOME = "MATCH (n) WITH n LIMIT $limit DETACH DELETE n RETURN count(*) AS deleted"
+
+
+# -- checks (tests and diagnostics) --------------------------------------------------------------
+
+
+def count_node_ids(label: Label) -> str:
+    """Nodes of `label` and their distinct ids: equal unless an id is duplicated."""
+    return f"MATCH (n:{quote(label.value)}) RETURN count(n) AS all, count(DISTINCT n.{ID}) AS ids"
+
+
+def count_edge_uids(rel: Rel) -> str:
+    return (
+        f"MATCH ()-[r:{quote(rel.value)}]->() "
+        f"RETURN count(r) AS all, count(DISTINCT r.{UID}) AS ids"
+    )
+
+
+COUNT_KEYS = f"MATCH (k:{KEY_LABEL}) RETURN count(k) AS all, count(DISTINCT k.key) AS ids"

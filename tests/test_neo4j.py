@@ -1,0 +1,282 @@
+"""What is particular to the Neo4j store: its schema, its connection errors, exact merge rules
+under awkward batches, and two loaders writing into one database at once."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import neo4j
+import pytest
+
+from graph import keys
+from graph.embedded import EmbeddedStore
+from graph.model import EdgeWrite, Label, Merge, NodeWrite, Rel, WriteBatch
+from graph.neo4j import Neo4jStore
+from graph.neo4j import queries as q
+from graph.snapshot import INGEST_CLOCKS, canonical
+from graph.store import GraphStore, StoreError
+from newsgraph.settings import Settings
+from newsgraph.settings import make_store as store_for
+from tests.conftest import BOLT, DATA, EXTRACTOR, load_file, load_outlets, make_store
+
+SAMPLES = EXTRACTOR / "samples.jsonl"
+WIKITIMES = DATA / "wikitimes-2015-09.jsonl"
+
+
+@pytest.fixture
+def neo(tmp_path: Path) -> Iterator[Neo4jStore]:
+    """An empty, open Neo4j store."""
+    store = make_store("neo4j", tmp_path)
+    assert isinstance(store, Neo4jStore)
+    store.setup()
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def second_client(store: Neo4jStore) -> Neo4jStore:
+    """Another store object (its own driver) on the same database as `store`."""
+    server = BOLT.server(0)
+    other = Neo4jStore(store.uri, server.user, server.password, store.database)
+    other.setup()
+    return other
+
+
+def read(store: Neo4jStore, query: str) -> list[dict[str, Any]]:
+    driver = neo4j.GraphDatabase.driver(
+        store.uri, auth=(BOLT.server(0).user, BOLT.server(0).password)
+    )
+    with driver, driver.session(database=store.database) as session:
+        return [r.data() for r in session.run(query)]
+
+
+def test_setup_creates_the_constraints_and_is_repeatable(neo: Neo4jStore) -> None:
+    neo.close()
+    neo.setup()  # IF NOT EXISTS: a second setup changes nothing
+    found = {
+        (tuple(r["labelsOrTypes"]), tuple(r["properties"])) for r in read(neo, q.SHOW_CONSTRAINTS)
+    }
+    for label in Label:
+        assert ((label.value,), ("id",)) in found
+    assert ((q.KEY_LABEL,), ("key",)) in found
+    assert ((q.SETTING_LABEL,), ("name",)) in found
+    assert neo.capabilities is not None
+    if neo.capabilities.relationship_uniqueness:
+        for rel in Rel:
+            assert ((rel.value,), (q.UID,)) in found
+
+
+def test_settings_choose_the_store_and_never_show_the_password(neo: Neo4jStore) -> None:
+    settings = Settings(neo4j_user="someone", neo4j_password="s3cret-pw")
+    store = store_for("neo4j://db.example:7687", settings)
+    assert isinstance(store, Neo4jStore)
+    assert "s3cret-pw" not in repr(store) and "s3cret-pw" not in repr(settings)
+    assert isinstance(store_for(str(Path("some/dir")), settings), EmbeddedStore)
+    with pytest.raises(StoreError, match="unknown scheme"):
+        store_for("http://localhost:7474", settings)
+
+
+def test_a_wrong_password_is_a_clear_error(neo: Neo4jStore) -> None:
+    wrong = Neo4jStore(neo.uri, BOLT.server(0).user, "not-the-password", neo.database)
+    with pytest.raises(StoreError, match="NEWSGRAPH_NEO4J_PASSWORD") as raised:
+        wrong.setup()
+    assert "not-the-password" not in str(raised.value)
+
+
+def test_an_unreachable_server_is_a_clear_error() -> None:
+    store = Neo4jStore("bolt://127.0.0.1:9", "neo4j", "x")
+    with pytest.raises(StoreError, match="cannot reach"):
+        store.setup()
+
+
+def test_reserved_property_names_are_refused(neo: Neo4jStore) -> None:
+    with pytest.raises(StoreError, match="_nulls"):
+        neo.write(WriteBatch(nodes=[NodeWrite("en_x", Label.ENTITY, Merge(set={"_nulls": []}))]))
+
+
+def awkward_batches() -> list[WriteBatch]:
+    """Writes where the order of rules and rows matters, nulls and empty lists included."""
+    entity = Label.ENTITY
+    return [
+        WriteBatch(
+            nodes=[
+                NodeWrite("en_1", entity, Merge(create={"type": "person", "note": None})),
+                NodeWrite("en_1", entity, Merge(first={"name": "B", "x": None}, rank="5")),
+                NodeWrite("en_2", entity, Merge(union={"aliases": []})),
+                NodeWrite("en_1", entity, Merge(first={"name": "A", "x": "a"}, rank="3")),
+                NodeWrite("en_1", entity, Merge(first={"name": "C"}, rank="4")),
+                NodeWrite("en_1", entity, Merge(union={"aliases": ["b", "a"]}, set={"x": None})),
+                NodeWrite(
+                    "en_1",
+                    entity,
+                    Merge(first={"seen": "m"}, minimum={"seen": "k"}, set={"seen": "z"}, rank="1"),
+                ),
+            ],
+        ),
+        WriteBatch(
+            nodes=[
+                NodeWrite(
+                    "en_1",
+                    entity,
+                    Merge(last={"l": None}, rank="9", union={"aliases": ["é", "😀", "Z"]}),
+                ),
+                NodeWrite("en_1", entity, Merge(last={"l": "v"}, rank="8", maximum={"top": "q"})),
+                NodeWrite("en_2", entity, Merge(set={"_rank_first": "manual", "aliases": ["x"]})),
+                NodeWrite(
+                    "en_2", entity, Merge(first={"name": "Two"}, rank="0", minimum={"low": "b"})
+                ),
+                NodeWrite("en_2", entity, Merge(minimum={"low": "a"}, maximum={"low": "c"})),
+            ],
+            edges=[
+                EdgeWrite("en_1", Rel.INVOLVES, "en_2", "k", Merge(create={"a": None})),
+                EdgeWrite("en_1", Rel.INVOLVES, "en_2", "k", Merge(last={"a": 1}, rank="2")),
+                EdgeWrite("en_1", Rel.INVOLVES, "en_2", "", Merge(union={"roles": ["r"]})),
+            ],
+            keys={"entity:person:a": "en_1"},
+        ),
+        WriteBatch(
+            deletes=["en_2"],
+            nodes=[NodeWrite("en_2", entity, Merge(create={"name": "Again", "lat": 1.5}))],
+            rekeys={"entity:person:a": "en_2"},
+            keys={"entity:person:b": "en_1", "entity:person:a": "en_1"},
+        ),
+    ]
+
+
+def test_awkward_batches_merge_exactly_as_on_the_embedded_store(
+    neo: Neo4jStore, tmp_path: Path
+) -> None:
+    embedded = EmbeddedStore(tmp_path / "embedded")
+    embedded.setup()
+    try:
+        for batch in awkward_batches():
+            embedded.write(batch)
+            neo.write(batch)
+            assert canonical(neo) == canonical(embedded)
+        assert neo.get_nodes(["en_1"]) == embedded.get_nodes(["en_1"])
+    finally:
+        embedded.close()
+
+
+# -- two loaders at once ---------------------------------------------------------------------
+
+
+def lines_of(path: Path) -> list[str]:
+    return [line for line in path.read_text("utf-8").splitlines() if line.strip()]
+
+
+def write_lines(path: Path, lines: list[str]) -> Path:
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return path
+
+
+def at_once(*loads: Callable[[], object]) -> None:
+    """Run the loads in threads, released together; re-raises the first failure."""
+    start = threading.Barrier(len(loads))
+
+    def run(load: Callable[[], object]) -> object:
+        start.wait()
+        return load()
+
+    with ThreadPoolExecutor(len(loads)) as pool:
+        for future in [pool.submit(run, load) for load in loads]:
+            future.result()
+
+
+def sequential_embedded(tmp_path: Path, path: Path, registry: bool) -> list[str]:
+    store = EmbeddedStore(tmp_path / "sequential")
+    store.setup()
+    try:
+        if registry:
+            load_outlets(store)
+        load_file(store, path)
+        return canonical(store, ignore=INGEST_CLOCKS)
+    finally:
+        store.close()
+
+
+def assert_no_duplicates(store: Neo4jStore) -> None:
+    checks = [q.count_node_ids(label) for label in Label]
+    checks += [q.count_edge_uids(rel) for rel in Rel]
+    for query in [*checks, q.COUNT_KEYS]:
+        (row,) = read(store, query)
+        assert row["all"] == row["ids"], query
+
+
+def without_outlet_names(lines: list[str]) -> tuple[list[str], dict[str, str]]:
+    """The graph less the outlets' display names, and those names' normalised forms."""
+    kept: list[str] = []
+    names: dict[str, str] = {}
+    for line in lines:
+        item = json.loads(line)
+        if item[0] == "node" and item[2] == Label.OUTLET.value:
+            names[item[1]] = keys.normalise(item[3].pop("name"))
+            line = json.dumps(item, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        kept.append(line)
+    return sorted(kept), names
+
+
+@pytest.mark.parametrize(
+    "split",
+    [(0.0, 0.5, 0.5, 1.0), (0.0, 0.67, 0.33, 1.0)],
+    ids=["halves", "overlapping-thirds"],
+)
+def test_two_loaders_at_once_give_the_sequential_graph(
+    neo: Neo4jStore, tmp_path: Path, split: tuple[float, float, float, float]
+) -> None:
+    """wikitimes in two parts loaded at once, in small batches so the transactions interleave,
+    gives the graph of one sequential embedded load. The one thing that may differ is an
+    outlet's display name: it is a `create` value, the spelling of whichever record created
+    the outlet first (in a concurrent load, first committed), so only its normalised form is
+    compared."""
+    lines = lines_of(WIKITIMES)
+    a0, a1, b0, b1 = (round(f * len(lines)) for f in split)
+    part_a = write_lines(tmp_path / "a.jsonl", lines[a0:a1])
+    part_b = write_lines(tmp_path / "b.jsonl", lines[b0:b1])
+    other = second_client(neo)
+    try:
+        at_once(
+            lambda: load_file(neo, part_a, batch_size=20),
+            lambda: load_file(other, part_b, batch_size=20),
+        )
+    finally:
+        other.close()
+    assert_no_duplicates(neo)
+    expected, expected_names = without_outlet_names(
+        sequential_embedded(tmp_path, WIKITIMES, registry=False)
+    )
+    got, got_names = without_outlet_names(canonical(neo, ignore=INGEST_CLOCKS))
+    assert got == expected
+    assert got_names == expected_names
+
+
+def test_two_loaders_of_the_same_samples_at_once_give_the_sequential_graph(
+    neo: Neo4jStore, tmp_path: Path
+) -> None:
+    """Every node, relationship and key of the samples is MERGEd by both loaders at once."""
+    load_outlets(neo)
+    others = [second_client(neo) for _ in range(2)]
+    try:
+        at_once(*(lambda s=s: load_file(s, SAMPLES) for s in [neo, *others]))
+    finally:
+        for other in others:
+            other.close()
+    assert_no_duplicates(neo)
+    assert canonical(neo, ignore=INGEST_CLOCKS) == sequential_embedded(
+        tmp_path, SAMPLES, registry=True
+    )
+
+
+def test_a_store_made_by_make_store_is_empty(tmp_path: Path) -> None:
+    first: GraphStore = make_store("neo4j", tmp_path)
+    first.setup()
+    try:
+        assert not any(first.counts().values())
+    finally:
+        first.close()
