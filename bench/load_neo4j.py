@@ -1,0 +1,147 @@
+"""Load throughput of the Neo4j store, against a naive one-transaction-per-record writer.
+
+    python -m bench.load_neo4j [--events 1000] [--seed 1] [--batch-size 500]
+
+Runs on the Bolt server that NEWSGRAPH_TEST_NEO4J_URI (with _USER, _PASSWORD, _DATABASE) names,
+or else on an ArcadeDB server it starts (`tests/servers/arcadedb.py`, needs arcadedb-embedded).
+
+Both loads take the same records (from `bench/generate.py`: N events, about 1.5 N records;
+without it, wikitimes repeated with new event ids) into an emptied database holding the outlet
+registry, through the same pipeline as `newsgraph load` (validation, resolution, merging,
+confidence):
+- bulk: `Neo4jStore` with batches of --batch-size records, one transaction and a few
+  `UNWIND $rows` statements per batch;
+- naive: one transaction per record (batch size 1), the way a writer that sends each record as
+  it comes does.
+Prints records per second of each and their ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, BinaryIO, cast
+
+if __package__ in (None, ""):  # run as a file: python bench/load_neo4j.py
+    sys.path.insert(0, str(Path(__file__).absolute().parents[1]))
+
+ROOT = Path(__file__).absolute().parents[1]
+WIKITIMES = ROOT.parent / "shared" / "data" / "wikitimes-2015-09.jsonl"
+ENV = "NEWSGRAPH_TEST_NEO4J_"
+
+
+@contextlib.contextmanager
+def bolt_server(workdir: Path) -> Iterator[tuple[str, str, str, str | None]]:
+    """(uri, user, password, database) of the external server, or of an ArcadeDB started here."""
+    uri = os.environ.get(ENV + "URI")
+    if uri:
+        yield (
+            uri,
+            os.environ.get(ENV + "USER", "neo4j"),
+            os.environ.get(ENV + "PASSWORD", ""),
+            os.environ.get(ENV + "DATABASE") or None,
+        )
+        return
+    from tests.servers.arcadedb import start_arcadedb
+
+    with start_arcadedb(workdir) as server:
+        yield server.uri, server.user, server.password, server.database
+
+
+def records(workdir: Path, events: int, seed: int) -> tuple[Path, Path | None]:
+    """The records file, and the registry that goes with it (None for wikitimes)."""
+    try:
+        from bench.generate import write
+    except ImportError:
+        write = None
+    if write is not None:
+        path, registry = workdir / "records.jsonl", workdir / "outlets.json"
+        with path.open("w", encoding="utf-8") as output:
+            write(events, seed, output, registry)
+        return path, registry
+    lines = [json.loads(x) for x in WIKITIMES.read_text("utf-8").splitlines() if x.strip()]
+    path = workdir / "records.jsonl"
+    with path.open("w", encoding="utf-8") as output:
+        for number in range(events):
+            record = lines[number % len(lines)]
+            record["event"]["id"] = f"bench-{number}"
+            output.write(json.dumps(record, ensure_ascii=False) + "\n")
+    return path, None
+
+
+def empty(store: Any) -> None:
+    from graph.neo4j.queries import DELETE_SOME
+
+    def delete_some(tx: Any) -> int:
+        deleted: int = tx.run(DELETE_SOME, limit=5000).single(strict=True)["deleted"]
+        return deleted
+
+    with store._session() as session:
+        while session.execute_write(delete_some):
+            pass
+
+
+def timed_load(
+    server: tuple[str, str, str, str | None], path: Path, registry: Path | None, batch: int
+) -> tuple[int, float, dict[str, int]]:
+    """(records loaded, seconds, counts) of one load into an emptied database."""
+    from graph.neo4j import Neo4jStore
+    from loaders.jsonl import RejectSink, load_streams
+    from loaders.outlets import load_registry, parse_registry
+
+    store = Neo4jStore(*server)
+    store.setup()
+    try:
+        empty(store)
+        if registry is not None:
+            load_registry(store, parse_registry(registry.read_text("utf-8")))
+        started = time.perf_counter()
+        with path.open("rb") as stream:
+            summary = load_streams(
+                store, [(path.name, cast(BinaryIO, stream))], RejectSink(None), batch_size=batch
+            )
+        seconds = time.perf_counter() - started
+        return summary.loaded, seconds, store.counts()
+    finally:
+        store.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.load_neo4j", description=__doc__)
+    parser.add_argument("--events", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--batch-size", type=int, default=500)
+    parser.add_argument("--warm-up", type=int, default=300, help="records loaded unmeasured")
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="bench-neo4j-") as tmp:
+        workdir = Path(tmp)
+        path, registry = records(workdir, args.events, args.seed)
+        with bolt_server(workdir) as server:
+            print(f"server: {server[0]} (database {server[3] or 'default'})", file=sys.stderr)
+            # The server's JIT (ArcadeDB is a JVM) warms up on a first, unmeasured load.
+            warm = workdir / "warm-up.jsonl"
+            lines = path.read_text("utf-8").splitlines(keepends=True)
+            warm.write_text("".join(lines[: args.warm_up]), encoding="utf-8")
+            timed_load(server, warm, registry, args.batch_size)
+            timed_load(server, warm, registry, 1)
+            bulk_n, bulk_s, bulk_counts = timed_load(server, path, registry, args.batch_size)
+            naive_n, naive_s, naive_counts = timed_load(server, path, registry, 1)
+    if bulk_counts != naive_counts:
+        print(f"warning: the two loads differ: {bulk_counts} vs {naive_counts}", file=sys.stderr)
+    bulk_rate, naive_rate = bulk_n / bulk_s, naive_n / naive_s
+    print(f"records: {bulk_n} ({args.events} events; {sum(bulk_counts.values())} nodes+rels)")
+    print(f"bulk  (batches of {args.batch_size}): {bulk_s:8.2f} s {bulk_rate:10.1f} records/s")
+    print(f"naive (1 record per transaction): {naive_s:8.2f} s {naive_rate:10.1f} records/s")
+    print(f"bulk / naive: {bulk_rate / naive_rate:.1f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
