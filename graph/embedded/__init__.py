@@ -9,9 +9,12 @@ keeps a second process out with a clear error.
 from __future__ import annotations
 
 import fcntl
+import gc
 import json
 import os
 import sqlite3
+import sys
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -54,8 +57,30 @@ CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, value TEXT NOT NULL)
 _EdgeId = tuple[str, Rel, str, str]
 
 
+# One encoder for every write: `json.dumps` with options builds a new one on each call.
+_ENCODER = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+_loads = json.loads
+
+# The networkx key of a relationship is f"{type}\x1f{key}"; most keys are empty, so those
+# names are made once and shared.
+_EDGE_NAMES = {rel: f"{rel}\x1f" for rel in Rel}
+# At most this many (occurred_on, id) pairs are kept in the adjacency cache of `query_events`.
+_NEAR_LIMIT = 2_000_000
+
+
 def _dumps(props: Props) -> str:
-    return json.dumps(props, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return _ENCODER.encode(props)
+
+
+def _edge_name(kind: Rel, key: str) -> str:
+    return f"{kind}\x1f{key}" if key else _EDGE_NAMES[kind]
+
+
+def _intern_keys(props: dict[str, Value]) -> dict[str, Value]:
+    """`props` with its property names shared with every other node's (json.loads makes new
+    strings for the names of every object it decodes)."""
+    intern = sys.intern
+    return {intern(k): v for k, v in props.items()}
 
 
 class EmbeddedStore:
@@ -71,6 +96,10 @@ class EmbeddedStore:
         self._settings: dict[str, str] = {}
         # (occurred_on, id) of every event: listings walk it in order from a cursor.
         self._events: Any = SortedList()
+        # (node id, "in" | "out") -> the sorted (occurred_on, id) of its adjacent events, built
+        # by `query_events` on demand. Every change to the graph empties it (`_changed`).
+        self._near: dict[tuple[str, str], list[tuple[str, str]]] = {}
+        self._near_size = 0
 
     def __repr__(self) -> str:
         return f"EmbeddedStore({str(self.directory)!r})"
@@ -103,8 +132,12 @@ class EmbeddedStore:
         if self._lock is not None:
             self._lock.close()  # closing the descriptor releases the flock
             self._lock = None
+        # Emptied rather than just dropped: the graph's objects are frozen (see `_read_all`),
+        # so only reference counting frees them, and networkx's cached views make a cycle.
+        self._graph.clear()
         self._graph = nx.MultiDiGraph()
         self._keys, self._owned, self._settings, self._events = {}, {}, {}, SortedList()
+        self._changed()
 
     def _acquire_lock(self) -> IO[str]:
         handle = open(self.directory / LOCK_FILE, "a+", encoding="utf-8")  # noqa: SIM115
@@ -135,16 +168,64 @@ class EmbeddedStore:
             )
 
     def _read_all(self) -> None:
+        """Read the whole file into memory.
+
+        Speed and size, since a large store makes millions of objects here: the networkx
+        dictionaries are filled directly (as `add_node` and `add_edge` would fill them); node
+        ids, keys and property names are interned, so each is one string however many
+        relationships name it; a relationship keeps its properties as their JSON text, decoded
+        when read (`edges`, `dump`, writes). The cyclic garbage collector is off meanwhile and
+        then leaves these objects alone for good (`gc.freeze`): they live as long as the store,
+        hold no cycles, and a collection over them would cost seconds at every full pass.
+        """
         db = self._conn()
         graph = self._graph
-        for node_id, label, props in db.execute("SELECT id, label, props FROM nodes"):
-            self._put_node(node_id, Label(label), json.loads(props))
-        graph_edges = (
-            (src, dst, f"{kind}\x1f{key}", {"type": Rel(kind), "rkey": key, "props": json.loads(p)})
-            for src, kind, dst, key, p in db.execute("SELECT src, type, dst, key, props FROM edges")
-        )
-        graph.add_edges_from(graph_edges)
-        self._keys = dict(db.execute("SELECT key, node FROM keys"))
+        intern = sys.intern
+        self._changed()
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            attrs, succ, pred = graph._node, graph._succ, graph._pred
+            labels = {str(label): label for label in Label}
+            events: list[tuple[str, str]] = []
+            for node_id, label, text in db.execute("SELECT id, label, props FROM nodes"):
+                node_id = intern(node_id)
+                props = _intern_keys(_loads(text))
+                kind = labels.get(label) or Label(label)
+                if node_id not in attrs:
+                    succ[node_id], pred[node_id] = {}, {}
+                attrs[node_id] = {"label": kind, "props": props}
+                if kind is Label.EVENT:
+                    events.append((props.get("occurred_on") or "", node_id))  # type: ignore[arg-type]
+            self._events = SortedList(events)
+            rels = {str(rel): rel for rel in Rel}
+            for src, kind, dst, key, text in db.execute(
+                "SELECT src, type, dst, key, props FROM edges"
+            ):
+                rel = rels.get(kind) or Rel(kind)
+                src, dst = intern(src), intern(dst)
+                if key:
+                    key = intern(key)
+                    name = f"{rel}\x1f{key}"
+                else:
+                    name = _EDGE_NAMES[rel]
+                data = {"type": rel, "rkey": key, "json": text}
+                try:
+                    out, into = succ[src], pred[dst]
+                except KeyError:  # an end that is not a node becomes one, as in add_edge
+                    graph.add_edge(src, dst, name, **data)
+                    continue
+                parallel = out.get(dst)
+                if parallel is None:
+                    parallel = out[dst] = into[src] = {}
+                parallel[name] = data
+            self._keys = {
+                intern(key): intern(node) for key, node in db.execute("SELECT key, node FROM keys")
+            }
+        finally:
+            if enabled:
+                gc.enable()
+        gc.freeze()
         self._owned = {}
         for key, owner in self._keys.items():
             self._owned.setdefault(owner, set()).add(key)
@@ -174,6 +255,7 @@ class EmbeddedStore:
                 *self._graph.in_edges(node, data=True),
             )
         ]
+        texts = {edge_id: _dumps(props) for edge_id, props in edges.items()}
         db.execute("BEGIN IMMEDIATE")
         try:
             db.executemany("DELETE FROM nodes WHERE id = ?", [(i,) for i in gone])
@@ -186,7 +268,7 @@ class EmbeddedStore:
             )
             db.executemany(
                 "INSERT OR REPLACE INTO edges VALUES (?, ?, ?, ?, ?)",
-                [(s, t.value, d, k, _dumps(p)) for (s, t, d, k), p in edges.items()],
+                [(s, t.value, d, k, text) for (s, t, d, k), text in texts.items()],
             )
             db.executemany(
                 "DELETE FROM keys WHERE key = ?", [(k,) for k, o in keys.items() if o is None]
@@ -201,6 +283,7 @@ class EmbeddedStore:
             db.execute("ROLLBACK")
             raise
         try:
+            self._changed()
             for node_id in gone:
                 old = self._graph.nodes[node_id]
                 if old["label"] is Label.EVENT:
@@ -208,8 +291,11 @@ class EmbeddedStore:
                 self._graph.remove_node(node_id)
             for node_id, (label, props) in nodes.items():
                 self._put_node(node_id, label, props)
-            for (src, kind, dst, key), props in edges.items():
-                self._graph.add_edge(src, dst, f"{kind}\x1f{key}", type=kind, rkey=key, props=props)
+            intern = sys.intern
+            for (src, kind, dst, key), text in texts.items():
+                src, dst, key = intern(src), intern(dst), intern(key)
+                name = _edge_name(kind, key)
+                self._graph.add_edge(src, dst, name, type=kind, rkey=key, json=text)
             for key, owner in keys.items():
                 previous = self._keys.pop(key, None)
                 if previous is not None:
@@ -222,6 +308,10 @@ class EmbeddedStore:
             # The file holds the batch; rebuild memory from it rather than serve half of it.
             self._reload()
             raise
+        # What this batch added lives as long as the store: keep the collector off it too
+        # (after collecting the young garbage, so that none of it is frozen with it).
+        gc.collect(1)
+        gc.freeze()
 
     def _stage_keys(
         self, batch: WriteBatch, gone: set[str], nodes: dict[str, tuple[Label, dict[str, Value]]]
@@ -243,20 +333,27 @@ class EmbeddedStore:
         return {k: o for k, o in owners.items() if self._keys.get(k) != o}
 
     def _reload(self) -> None:
+        self._graph.clear()
         self._graph, self._events = nx.MultiDiGraph(), SortedList()
         self._read_all()
+
+    def _changed(self) -> None:
+        """Forget what was derived from the graph: call before any change to it."""
+        self._near.clear()
+        self._near_size = 0
 
     def _stage_nodes(
         self, writes: Sequence[NodeWrite], gone: set[str]
     ) -> dict[str, tuple[Label, dict[str, Value]]]:
         """The merged properties of every node the writes change (unchanged ones left out)."""
         staged: dict[str, tuple[Label, dict[str, Value]]] = {}
+        attrs = self._graph._node
         for write in writes:
             current: Props | None
             if write.id in staged:
                 label, current = staged[write.id]
-            elif write.id in self._graph and write.id not in gone:
-                data = self._graph.nodes[write.id]
+            elif write.id in attrs and write.id not in gone:
+                data = attrs[write.id]
                 label, current = data["label"], data["props"]
             else:
                 label, current = write.label, None
@@ -266,7 +363,7 @@ class EmbeddedStore:
         return {
             i: (label, props)
             for i, (label, props) in staged.items()
-            if i not in self._graph or i in gone or self._graph.nodes[i]["props"] != props
+            if i not in attrs or i in gone or attrs[i]["props"] != props
         }
 
     def _stage_edges(
@@ -276,10 +373,12 @@ class EmbeddedStore:
         gone: set[str],
     ) -> dict[_EdgeId, dict[str, Value]]:
         staged: dict[_EdgeId, dict[str, Value]] = {}
-        adjacency = self._graph.succ if not gone else _Without(self._graph.succ, gone)
+        stored: dict[_EdgeId, dict[str, Value]] = {}  # as they are now, for those that exist
+        attrs = self._graph._node
+        adjacency = self._graph._succ if not gone else _Without(self._graph._succ, gone)
         for write in writes:
             for end in (write.src, write.dst):
-                if end not in nodes and (end not in self._graph or end in gone):
+                if end not in nodes and (end not in attrs or end in gone):
                     raise StoreError(
                         f"{write.type} relationship names node {end!r}, which does not exist"
                     )
@@ -289,20 +388,21 @@ class EmbeddedStore:
                 data = (
                     adjacency.get(write.src, {})
                     .get(write.dst, {})
-                    .get(f"{write.type}\x1f{write.key}")
+                    .get(_edge_name(write.type, write.key))
                 )
-                current = data["props"] if data is not None else None
+                if data is not None:
+                    current = stored[edge_id] = _loads(data["json"])
             staged[edge_id] = merge_props(current, write.merge)
         unchanged = []
-        for (src, kind, dst, key), props in staged.items():
-            data = adjacency.get(src, {}).get(dst, {}).get(f"{kind}\x1f{key}")
-            if data is not None and data["props"] == props:
-                unchanged.append((src, kind, dst, key))
+        for edge_id, props in staged.items():
+            if edge_id in stored and stored[edge_id] == props:
+                unchanged.append(edge_id)
         for edge_id in unchanged:
             del staged[edge_id]
         return staged
 
     def _put_node(self, node_id: str, label: Label, props: dict[str, Value]) -> None:
+        node_id = sys.intern(node_id)
         if label is Label.EVENT:
             if node_id in self._graph:
                 old = self._graph.nodes[node_id]["props"].get("occurred_on")
@@ -313,11 +413,11 @@ class EmbeddedStore:
     # -- reads -------------------------------------------------------------------------------
 
     def get_nodes(self, ids: Sequence[str]) -> dict[str, Node]:
-        nodes = self._graph.nodes
+        attrs = self._graph._node
         found: dict[str, Node] = {}
         for node_id in ids:
-            if node_id in nodes:
-                data = nodes[node_id]
+            data = attrs.get(node_id)
+            if data is not None:
                 found[node_id] = Node(node_id, data["label"], data["props"])
         return found
 
@@ -329,60 +429,85 @@ class EmbeddedStore:
 
     def edges(self, ids: Sequence[str], rel: Rel, direction: Direction) -> dict[str, list[Edge]]:
         graph = self._graph
-        adjacency = graph.succ if direction == "out" else graph.pred
+        adjacency = graph._succ if direction == "out" else graph._pred
         result: dict[str, list[Edge]] = {}
         for node_id in ids:
-            found: list[Edge] = []
+            found: list[tuple[str, str, dict[str, Any]]] = []
             for other, parallel in adjacency.get(node_id, {}).items():
                 for data in parallel.values():
                     if data["type"] is rel or data["type"] == rel:
-                        src, dst = (node_id, other) if direction == "out" else (other, node_id)
-                        found.append(Edge(src, rel, dst, data["rkey"], data["props"]))
-            found.sort(key=lambda e: (e.other(node_id), e.key))
-            result[node_id] = found
+                        found.append((other, data["rkey"], data))
+            found.sort(key=lambda item: item[:2])
+            if direction == "out":
+                edges = [Edge(node_id, rel, o, k, _loads(d["json"])) for o, k, d in found]
+            else:
+                edges = [Edge(o, rel, node_id, k, _loads(d["json"])) for o, k, d in found]
+            result[node_id] = edges
         return result
 
     def query_events(self, query: EventQuery) -> EventPage:
+        """Walks the events in order from the cursor, and stops one past the page: all events,
+        or those adjacent to the filter's entity (events involving it) or outlet (events it
+        reported), whichever of them is fewer, checking the other by adjacency."""
         flt = query.filter
-        candidates = self._candidates(flt)
-        if candidates is None:
+        after = query.after
+        graph = self._graph
+        ends: list[tuple[str, str]] = []  # (node, direction of its events)
+        if flt.entity is not None:
+            ends.append((flt.entity, "in"))
+        if flt.outlet is not None:
+            ends.append((flt.outlet, "out"))
+        ordered: Iterator[tuple[str, str]]
+        others: list[dict[str, Any]] = []
+        if not ends:
             if query.newest_first:
-                bound = {"maximum": query.after, "inclusive": (True, False), "reverse": True}
+                bound = {"maximum": after, "inclusive": (True, False), "reverse": True}
             else:
-                bound = {"minimum": query.after, "inclusive": (False, True)}
-            ordered: Iterator[tuple[str, str]] = self._events.irange(**bound)
+                bound = {"minimum": after, "inclusive": (False, True)}
+            ordered = self._events.irange(**bound)
         else:
-            keyed = sorted(candidates, reverse=query.newest_first)
-            if query.after is not None:
-                after = query.after
-                keyed = [k for k in keyed if (k < after if query.newest_first else k > after)]
-            ordered = iter(keyed)
-        nodes = self._graph.nodes
+            nears = self._near_events(ends)
+            fewest = sorted(range(len(ends)), key=lambda i: len(nears[i]))
+            keyed = nears[fewest[0]]
+            for index in fewest[1:]:
+                node, direction = ends[index]
+                others.append((graph._pred if direction == "in" else graph._succ).get(node, {}))
+            if query.newest_first:
+                stop = bisect_left(keyed, after) if after is not None else len(keyed)
+                ordered = (keyed[i] for i in range(stop - 1, -1, -1))
+            else:
+                begin = bisect_right(keyed, after) if after is not None else 0
+                ordered = (keyed[i] for i in range(begin, len(keyed)))
+        attrs = graph._node
         page: list[Node] = []
         for _, event_id in ordered:
-            props = nodes[event_id]["props"]
-            if _matches(props, flt):
+            props = attrs[event_id]["props"]
+            if _matches(props, flt) and all(event_id in other for other in others):
                 if len(page) == query.first:
                     return EventPage(page, has_next=True)
                 page.append(Node(event_id, Label.EVENT, props))
         return EventPage(page, has_next=False)
 
-    def _candidates(self, flt: EventFilter) -> set[tuple[str, str]] | None:
-        """Events adjacent to the filter's entity or outlet (the smaller set), or None."""
-        sets: list[set[str]] = []
-        if flt.entity is not None:
-            sets.append(set(self._graph.pred[flt.entity]) if flt.entity in self._graph else set())
-        if flt.outlet is not None:
-            sets.append(set(self._graph.succ[flt.outlet]) if flt.outlet in self._graph else set())
-        if not sets:
-            return None
-        ids = set.intersection(*sets)
-        nodes = self._graph.nodes
-        return {
-            (nodes[i]["props"].get("occurred_on") or "", i)
-            for i in ids
-            if nodes[i]["label"] is Label.EVENT
-        }
+    def _near_events(self, ends: list[tuple[str, str]]) -> list[list[tuple[str, str]]]:
+        """For each (node, "in" | "out"), the (occurred_on, id) of the events at the other end
+        of its incoming or outgoing relationships, sorted; kept until the graph changes."""
+        found: list[list[tuple[str, str]]] = []
+        attrs = self._graph._node
+        for node, direction in ends:
+            near = self._near.get((node, direction))
+            if near is None:
+                adjacency = self._graph._pred if direction == "in" else self._graph._succ
+                near = sorted(
+                    (attrs[i]["props"].get("occurred_on") or "", i)
+                    for i in adjacency.get(node, ())
+                    if attrs[i]["label"] is Label.EVENT
+                )
+                if self._near_size + len(near) > _NEAR_LIMIT:
+                    self._changed()
+                self._near[(node, direction)] = near
+                self._near_size += len(near)
+            found.append(near)
+        return found
 
     def search(self, text: str, labels: Sequence[Label], first: int) -> list[Node]:
         needle = text.casefold().strip()
@@ -390,7 +515,7 @@ class EmbeddedStore:
             return []
         wanted = set(labels)
         hits: list[Node] = []
-        for node_id, data in self._graph.nodes(data=True):
+        for node_id, data in self._graph._node.items():
             if data["label"] in wanted and needle in _search_text(data["props"]):
                 hits.append(Node(node_id, data["label"], data["props"]))
         events = sorted(
@@ -406,10 +531,12 @@ class EmbeddedStore:
     def counts(self) -> dict[str, int]:
         counts: dict[str, int] = {str(label): 0 for label in Label}
         counts.update({str(rel): 0 for rel in Rel})
-        for _, label in self._graph.nodes(data="label"):
-            counts[str(label)] += 1
-        for _, _, kind in self._graph.edges(data="type"):
-            counts[str(kind)] += 1
+        for data in self._graph._node.values():
+            counts[str(data["label"])] += 1
+        for neighbours in self._graph._succ.values():
+            for parallel in neighbours.values():
+                for data in parallel.values():
+                    counts[str(data["type"])] += 1
         return counts
 
     def get_setting(self, name: str) -> str | None:
@@ -419,7 +546,7 @@ class EmbeddedStore:
         for node_id, data in self._graph.nodes(data=True):
             yield Node(node_id, data["label"], data["props"])
         for src, dst, data in self._graph.edges(data=True):
-            yield Edge(src, data["type"], dst, data["rkey"], data["props"])
+            yield Edge(src, data["type"], dst, data["rkey"], _loads(data["json"]))
         yield from self._keys.items()
         yield from (("setting:" + k, v) for k, v in self._settings.items())
 
