@@ -1,0 +1,168 @@
+"""`newsgraph export` and `newsgraph timeline --png`: every format parses, JSONL reloads into
+the same graph, the picture is written."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import networkx as nx
+import pytest
+
+from graph.embedded import EmbeddedStore
+from graph.model import Edge, Node
+from graph.snapshot import canonical
+from graph.store import GraphStore
+from newsgraph.export import (
+    ROUND_TRIP_IGNORES,
+    ExportFilter,
+    RecordsSummary,
+    export,
+    find_entity,
+    records,
+    select,
+)
+from tests.conftest import DATA, EXTRACTOR, load_file, load_outlets, shared_file
+
+NEWSGRAPH = Path(sys.executable).parent / "newsgraph"
+WIKITIMES = DATA / "wikitimes-2015-09.jsonl"
+
+
+def counts(store: GraphStore) -> tuple[int, int]:
+    items = list(store.dump())
+    return sum(isinstance(i, Node) for i in items), sum(isinstance(i, Edge) for i in items)
+
+
+def exported(store: GraphStore, fmt: str, flt: ExportFilter | None = None) -> bytes:
+    out = io.BytesIO()
+    export(store, fmt, out, flt or ExportFilter())
+    return out.getvalue()
+
+
+def reloaded(path: Path, directory: Path, registry: bool) -> EmbeddedStore:
+    store = EmbeddedStore(directory)
+    store.setup()
+    if registry:
+        load_outlets(store)
+    summary = load_file(store, path)
+    assert summary.rejected == 0
+    return store
+
+
+def assert_same(one: GraphStore, other: GraphStore) -> None:
+    left, right = canonical(one, ROUND_TRIP_IGNORES), canonical(other, ROUND_TRIP_IGNORES)
+    assert sorted(set(left) - set(right))[:5] == sorted(set(right) - set(left))[:5] == []
+    assert left == right
+
+
+def test_every_format_parses(store: GraphStore, tmp_path: Path) -> None:
+    load_outlets(store)
+    load_file(store, EXTRACTOR / "samples.jsonl")
+    nodes, edges = counts(store)
+    graphml = nx.read_graphml(io.BytesIO(exported(store, "graphml")))
+    gexf = nx.read_gexf(io.BytesIO(exported(store, "gexf")))
+    for graph in (graphml, gexf):
+        assert (graph.number_of_nodes(), graph.number_of_edges()) == (nodes, edges)
+    events = [n for n, d in graphml.nodes(data=True) if d["node_type"] == "Event"]
+    assert len(events) == 3
+    involves = [d for _, _, d in graphml.edges(data=True) if d["relationship"] == "INVOLVES"]
+    assert all(isinstance(json.loads(d["roles"]), list) for d in involves)
+    cyto = json.loads(exported(store, "cytoscape-json"))
+    elements = cyto["elements"]
+    assert (len(elements["nodes"]), len(elements["edges"])) == (nodes, edges)
+    ids = {n["data"]["id"] for n in elements["nodes"]}
+    assert all({e["data"]["source"], e["data"]["target"]} <= ids for e in elements["edges"])
+    assert all("_rank_first" not in n["data"]["props"] for n in elements["nodes"])
+    lines = exported(store, "jsonl").decode("utf-8").splitlines()
+    assert len(lines) == 5 and all(json.loads(line)["schema_version"] == 1 for line in lines)
+
+
+def test_jsonl_round_trip_gives_the_same_graph(store: GraphStore, tmp_path: Path) -> None:
+    """The samples (with the registry) loaded in reverse order, so the entity that a record
+    links late (Lukashenko) and the event it merges must come back under the same ids; the
+    reload goes into the embedded store whatever store exported."""
+    lines = shared_file(EXTRACTOR / "samples.jsonl").read_text("utf-8").splitlines()
+    reversed_file = tmp_path / "reversed.jsonl"
+    reversed_file.write_text("\n".join(lines[::-1]) + "\n", encoding="utf-8")
+    load_outlets(store)
+    load_file(store, reversed_file)
+    path = tmp_path / "export.jsonl"
+    path.write_bytes(exported(store, "jsonl"))
+    again = reloaded(path, tmp_path / "again", registry=True)
+    try:
+        assert_same(store, again)
+    finally:
+        again.close()
+
+
+def test_wikitimes_round_trip_through_the_command_line(tmp_path: Path) -> None:
+    """`newsgraph export --format jsonl`, then `newsgraph load` into an empty store."""
+    source = EmbeddedStore(tmp_path / "source")
+    source.setup()
+    load_file(source, shared_file(WIKITIMES))
+    source.close()
+    out = tmp_path / "wikitimes.jsonl"
+    run("export", "--store", str(tmp_path / "source"), "--format", "jsonl", "--output", str(out))
+    assert len(out.read_text("utf-8").splitlines()) == 427
+    loaded = run("load", "--store", str(tmp_path / "again"), str(out), cwd=tmp_path)
+    assert "rejected:       0" in loaded
+    one, other = EmbeddedStore(tmp_path / "source"), EmbeddedStore(tmp_path / "again")
+    one.setup()
+    other.setup()
+    try:
+        assert_same(one, other)
+        # a filtered export: the events of one entity, and everything around them
+        yemen = find_entity(one, "Yemen")
+        summary = RecordsSummary()
+        rebuilt = records(one, select(one, ExportFilter(entity=yemen)), summary)
+        assert (len(rebuilt), summary.events, summary.out_of_order) == (18, 18, 0)
+    finally:
+        one.close()
+        other.close()
+
+
+def test_filters_select_events_and_their_surroundings(tmp_path: Path) -> None:
+    store = EmbeddedStore(tmp_path / "store")
+    store.setup()
+    try:
+        load_file(store, shared_file(WIKITIMES))
+        yemen = find_entity(store, "Yemen")
+        chosen = select(store, ExportFilter(entity=yemen, date_from="2015-09-14"))
+        events = [n for n in chosen.nodes.values() if n.label.value == "Event"]
+        assert events and all(n.text("occurred_on") >= "2015-09-14" for n in events)
+        assert yemen in chosen.nodes
+        ends = {end for e in chosen.edges.values() for end in (e.src, e.dst)}
+        assert ends <= set(chosen.nodes)
+        with pytest.raises(LookupError, match="no entity is known"):
+            find_entity(store, "Nobody Atall")
+    finally:
+        store.close()
+
+
+def test_timeline_png(tmp_path: Path) -> None:
+    store = EmbeddedStore(tmp_path / "store")
+    store.setup()
+    load_file(store, shared_file(WIKITIMES))
+    store.close()
+    png = tmp_path / "pictures" / "yemen.png"
+    said = run("timeline", "Yemen", "--store", str(tmp_path / "store"), "--png", str(png))
+    assert "18 events" in said
+    data = png.read_bytes()
+    assert data.startswith(b"\x89PNG\r\n\x1a\n") and len(data) > 10_000
+    missing = subprocess.run(
+        [str(NEWSGRAPH), "timeline", "Nobody", "--store", str(tmp_path / "store"), "--png", "x"],
+        capture_output=True,
+        text=True,
+    )
+    assert missing.returncode == 1 and "no entity is known" in missing.stderr
+
+
+def run(*args: str, cwd: Path | None = None) -> str:
+    done = subprocess.run(
+        [str(NEWSGRAPH), *args], capture_output=True, text=True, cwd=cwd, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout + done.stderr
