@@ -341,32 +341,33 @@ class _Budget:
     """Counts what a search has read against its bounds; remembers the first bound hit."""
 
     def __init__(self, max_nodes: int, max_edges: int, seconds: float | None) -> None:
-        self.max_nodes, self.max_edges = max_nodes, max_edges
+        self.max_nodes, self.max_edges, self.seconds = max_nodes, max_edges, seconds
         self.deadline = time.monotonic() + seconds if seconds is not None else None
-        self.seconds = seconds
         self.nodes = 0
         self.edges = 0
         self.hit: Bound | None = None
 
-    def spend(self, nodes: int = 0, edges: int = 0) -> bool:
-        """Add to the counts; False once any bound is hit."""
-        self.nodes += nodes
+    def read(self, edges: int) -> None:
+        """Count relationships a port call returned (all of them: the call is already made)."""
         self.edges += edges
-        if self.hit is None:
-            if self.nodes > self.max_nodes:
-                self.hit = Bound(
-                    "nodes", self.max_nodes, f"stopped after visiting {self.max_nodes} nodes"
-                )
-            elif self.edges > self.max_edges:
-                self.hit = Bound(
-                    "edges",
-                    self.max_edges,
-                    f"stopped after reading {self.max_edges} relationships",
-                )
-            elif self.deadline is not None and time.monotonic() > self.deadline:
-                self.hit = Bound(
-                    "seconds", self.seconds or 0, f"stopped after {self.seconds} seconds"
-                )
+        if self.hit is None and self.edges > self.max_edges:
+            self.hit = Bound(
+                "edges", self.max_edges, f"stopped after reading {self.max_edges}+ relationships"
+            )
+
+    def take(self, nodes: list[str]) -> list[str]:
+        """The first of `nodes` that fit in the node bound, counted."""
+        room = max(self.max_nodes - self.nodes, 0)
+        if len(nodes) > room and self.hit is None:
+            self.hit = Bound("nodes", self.max_nodes, f"stopped at {self.max_nodes} nodes visited")
+        taken = nodes[:room]
+        self.nodes += len(taken)
+        return taken
+
+    def ok(self) -> bool:
+        """False once any bound, the time bound included, is hit."""
+        if self.hit is None and self.deadline is not None and time.monotonic() > self.deadline:
+            self.hit = Bound("seconds", self.seconds or 0, f"stopped after {self.seconds} seconds")
         return self.hit is None
 
 
@@ -396,11 +397,14 @@ def paths(
     entity, ...), at most `max_hops` events long, through events in `window` only.
 
     A bidirectional breadth-first search reads the graph level by level from both ends
-    (always widening the smaller frontier, in id order, `BATCH` ids a call) until the two meet
-    or `max_hops` is reached; then networkx lists the simple paths of that projection, shortest
-    first. Every shortest path is found when the result is complete. The search stops early,
-    and says so, when it has visited `max_nodes` nodes, read `max_edges` relationships or run
-    `seconds`: a hub (a country in thousands of events) cannot make it explode.
+    (always widening the smaller frontier, in id order, `BATCH` ids a port call) until the two
+    meet or `max_hops` is reached; then networkx lists the simple paths of that projection,
+    shortest first. When the result is complete, every shortest path is among those it can
+    list. The search stops early, and says so, when it has visited `max_nodes` nodes, read
+    `max_edges` relationships or run `seconds`, and lists the paths it found so far: a hub (a
+    country in thousands of events) cannot make it explode. The node bound is exact; the
+    relationship bound is checked after each port call, which returns every relationship of
+    the nodes asked about, so the count read can pass it by one call.
     """
     if not 1 <= max_hops <= PATH_MAX_HOPS:
         raise AnalyticsError(f"maxHops must be between 1 and {PATH_MAX_HOPS}, got {max_hops}")
@@ -411,59 +415,62 @@ def paths(
     entity_node(store, source)
     entity_node(store, target)
     budget = _Budget(max_nodes, max_edges, seconds)
-    budget.spend(nodes=2)
+    budget.take([source, target])
     projection: set[tuple[str, str]] = set()  # (entity, event) pairs read
     sides = (_Side(source, {source: 0}, [source]), _Side(target, {target: 0}, [target]))
     met = False
     while not met and sides[0].depth + sides[1].depth < 2 * max_hops:
         side = min(sides, key=lambda s: (len(s.frontier), s is sides[1]))
-        if not side.frontier or not _widen(store, side, window, projection, budget):
+        other = sides[1] if side is sides[0] else sides[0]
+        if not side.frontier:
             break
-        met = any(node in sides[1].dist for node in sides[0].dist)
-    found: list[Path] = []
-    if met or budget.hit:
-        found = _simple_paths(projection, source, target, max_hops, first, budget)
+        met = _widen(store, side, other, window, projection, budget)
+        if not budget.ok():
+            break
+    found = _simple_paths(projection, source, target, max_hops, first, budget)
     return PathResult(found, budget.nodes, budget.edges, [budget.hit] if budget.hit else [])
 
 
 def _widen(
     store: GraphStore,
     side: _Side,
+    other: _Side,
     window: Window,
     projection: set[tuple[str, str]],
     budget: _Budget,
 ) -> bool:
-    """Read one more level on `side`; False when a bound stopped it part way."""
+    """Read one more level on `side`, a batch at a time, until done or a bound is hit;
+    whether it reached a node the other side has reached (the two searches met)."""
     direction: Literal["in", "out"] = "in" if side.on_entities else "out"
     filtered = window != Window()
+    met = False
     following: list[str] = []
     for batch in chunks(sorted(side.frontier)):
         found = store.edges(batch, Rel.INVOLVES, direction)
         edges = [e for node in batch for e in found.get(node, [])]
-        if not budget.spend(edges=len(edges)):
-            return False
+        budget.read(len(edges))
         if side.on_entities:  # entities to the events involving them (src)
             reached = sorted({e.src for e in edges} - side.dist.keys())
             if filtered:
-                admitted = set()
+                admitted: set[str] = set()
                 for ids in chunks(reached):
                     admitted |= {i for i, n in store.get_nodes(ids).items() if window.admits(n)}
                 reached = [i for i in reached if i in admitted]
-            usable = set(reached) | side.dist.keys()
-            pairs = [(e.dst, e.src) for e in edges if e.src in usable]
         else:  # events (already admitted) to the entities they involve (dst)
             reached = sorted({e.dst for e in edges} - side.dist.keys())
-            pairs = [(e.dst, e.src) for e in edges]
-        if not budget.spend(nodes=len(reached)):
-            return False
-        projection.update(pairs)
+        reached = budget.take(reached)
         for node in reached:
             side.dist[node] = side.depth + 1
+        end = 1 if side.on_entities else 0  # the end of each edge this side reached
+        projection.update((e.dst, e.src) for e in edges if (e.src, e.dst)[1 - end] in side.dist)
+        met = met or any(node in other.dist for node in reached)
         following += reached
+        if not budget.ok():
+            break
     side.frontier = following
     side.on_entities = not side.on_entities
     side.depth += 1
-    return True
+    return met
 
 
 def _simple_paths(
@@ -484,7 +491,7 @@ def _simple_paths(
             break
         found.append(Path(list(nodes)))
         if budget.deadline is not None and time.monotonic() > budget.deadline:
-            budget.spend()
+            budget.ok()  # records the time bound
             break
     return sorted(found, key=lambda p: (p.hops, p.nodes))
 
