@@ -23,8 +23,9 @@ store_option = click.option(
     "--store",
     "store_spec",
     default=None,
-    metavar="PATH",
-    help="Data directory of the embedded store [env NEWSGRAPH_STORE; default ./newsgraph-data].",
+    metavar="PATH|URI",
+    help="A data directory (the embedded store) or a bolt:// / neo4j:// URI (Neo4j, with "
+    "NEWSGRAPH_NEO4J_USER/PASSWORD/DATABASE) [env NEWSGRAPH_STORE; default ./newsgraph-data].",
 )
 
 
