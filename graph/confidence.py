@@ -10,16 +10,14 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import resources
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from graph.model import Value
+from graph.model import Tier, Tone, Value
 from graph.store import GraphStore
 
 POLICY_SETTING = "confidence_policy"
-Tier = Literal["trusted", "standard", "state-affiliated", "unknown"]
-Tone = Literal["certain", "likely", "uncertain", "claimed", "denied"]
 _NUMBERS = ("no", "One", "Two", "Three", "Four", "Five", "Six", "Seven", "Eight", "Nine", "Ten")
 
 

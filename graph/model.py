@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Literal, TypeAlias
+from typing import Literal, TypeAlias, get_args
 
 Scalar: TypeAlias = str | int | float | bool | None
 Value: TypeAlias = Scalar | list[str]
@@ -37,7 +37,8 @@ class Rel(StrEnum):
 
 Direction: TypeAlias = Literal["out", "in"]
 
-CATEGORIES = (
+# The extractor's vocabularies (shared/extractor/README.md) and the confidence levels.
+Category: TypeAlias = Literal[
     "diplomatic",
     "military",
     "political",
@@ -47,10 +48,14 @@ CATEGORIES = (
     "cyber",
     "infrastructure",
     "other",
-)
-ENTITY_TYPES = ("person", "organization", "country", "place", "group", "other")
-TONES = ("certain", "likely", "uncertain", "claimed", "denied")
-TIERS = ("trusted", "standard", "state-affiliated", "unknown")
+]
+EntityType: TypeAlias = Literal["person", "organization", "country", "place", "group", "other"]
+Tone: TypeAlias = Literal["certain", "likely", "uncertain", "claimed", "denied"]
+Tier: TypeAlias = Literal["trusted", "standard", "state-affiliated", "unknown"]
+CATEGORIES: tuple[str, ...] = get_args(Category)
+ENTITY_TYPES: tuple[str, ...] = get_args(EntityType)
+TONES: tuple[str, ...] = get_args(Tone)
+TIERS: tuple[str, ...] = get_args(Tier)
 LEVELS = ("disputed", "unverified", "likely", "verified")
 
 

@@ -5,18 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from graph import keys
 from graph.confidence import current_policy
-from graph.model import Label, Merge, NodeWrite, Rel, WriteBatch, timestamp
+from graph.model import Label, Merge, NodeWrite, Rel, Tier, WriteBatch, timestamp
 from graph.store import GraphStore
 from loaders.ingest import absorb, rate_events
 from loaders.records import Name, describe
-
-Tier = Literal["trusted", "standard", "state-affiliated", "unknown"]
 
 
 class OutletEntry(BaseModel):

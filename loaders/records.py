@@ -22,6 +22,8 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails
 
+from graph.model import Category, EntityType, Tone
+
 SCHEMA_VERSION = 1
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -69,19 +71,6 @@ Name = Annotated[Text, Field(min_length=1, max_length=500)]
 Timestamp = Annotated[datetime, PlainValidator(_timestamp)]
 DayOrTimestamp = Annotated[date, PlainValidator(_day_or_timestamp)]
 
-Category = Literal[
-    "diplomatic",
-    "military",
-    "political",
-    "economic",
-    "humanitarian",
-    "legal",
-    "cyber",
-    "infrastructure",
-    "other",
-]
-EntityType = Literal["person", "organization", "country", "place", "group", "other"]
-Tone = Literal["certain", "likely", "uncertain", "claimed", "denied"]
 
 
 class _Part(BaseModel):

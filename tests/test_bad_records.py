@@ -14,10 +14,8 @@ from graph import keys
 from graph.model import Label, Node, Rel
 from graph.snapshot import canonical
 from graph.store import GraphStore
-from loaders.ingest import Ingestor
-from loaders.jsonl import LoadSummary, RejectSink, load_streams
 from newsgraph.cli import main
-from tests.conftest import EXTRACTOR, FIXED_NOW, shared_file
+from tests.conftest import EXTRACTOR, load_file, shared_file
 
 BAD = EXTRACTOR / "bad-records.jsonl"
 
@@ -40,22 +38,6 @@ REASON_WORDS: dict[int, tuple[str, ...]] = {
     18: ("extracted_at",),
     20: ("twice", "event"),
 }
-
-
-def load_file(store: GraphStore, path: Path, rejects: Path) -> LoadSummary:
-    """conftest.load_file, but closing the rejects file (conftest's helper leaves it open,
-    which is a ResourceWarning, an error under filterwarnings=error)."""
-    sink = RejectSink(rejects)
-    try:
-        with shared_file(path).open("rb") as stream:
-            return load_streams(
-                store,
-                [(path.name, stream)],
-                sink,
-                ingestor=Ingestor(store, now=lambda: FIXED_NOW),
-            )
-    finally:
-        sink.close()
 
 
 def outcomes() -> dict[int, str]:
