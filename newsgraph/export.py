@@ -231,6 +231,7 @@ class _Draft:
     data: dict[str, Any]
     mentions: list[tuple[str, str]]  # (entity id, name) in the order written
     outlets: list[tuple[str, dict[str, Any], str]]  # (outlet id, the dict naming it, field)
+    places: list[tuple[str, dict[str, Any], str]] = field(default_factory=list)  # likewise
 
 
 def write_records(store: GraphStore, chosen: Selection, out: IO[bytes]) -> RecordsSummary:
@@ -260,6 +261,7 @@ def records(
             summary.events += 1
     ordered, summary.out_of_order = builder.order(drafts)
     builder.spell_outlets(ordered)
+    builder.spell_places(drafts)
     summary.records = len(ordered)
     return [d.data for d in ordered]
 
@@ -323,8 +325,8 @@ class _Builder:
         describes = self.incoming[(Rel.DESCRIBES, event_id)]
         if not describes:
             return "no story describes it"
-        drafts: list[_Draft] = []
         external = event.texts("external_ids")
+        versions: list[tuple[str, Node, list[Edge], str, dict[str, Value]]] = []
         for edge in describes:
             story = self.nodes.get(edge.src)
             if story is None:
@@ -338,17 +340,19 @@ class _Builder:
             last = str(edge.props.get("last_extracted_at") or event.text("last_extracted_at"))
             first = str(edge.props.get("first_extracted_at") or last)
             content = {k: edge.props.get(k) for k in ("category", "summary", "occurred_on")}
-            versions = [(last, content, str(edge.props.get(LAST_RANK) or last))]
+            versions.append((str(edge.props.get(LAST_RANK) or last), story, reports, last, content))
             if first < last:
                 # An earlier extraction of the same story: its claims were replaced, but its
                 # time is kept; when it was the event's first, it said what the event says.
                 earlier = content
                 if event.text("first_extracted_at") == first:
                     earlier = {k: event.props.get(k) for k in content}
-                versions.insert(0, (first, earlier, first + "|"))
-            for extracted, said, rank in versions:
-                drafts.append(self._draft(event, external, story, reports, extracted, said, rank))
-        return drafts
+                versions.append((first + "|", story, reports, first, earlier))
+        covered: set[str] = set()  # the event's fingerprints that records written so far give
+        return [
+            self._draft(event, external, story, reports, extracted, said, rank, covered)
+            for rank, story, reports, extracted, said in sorted(versions, key=lambda v: v[0])
+        ]
 
     def _draft(
         self,
@@ -359,6 +363,7 @@ class _Builder:
         extracted: str,
         said: dict[str, Value],
         rank: str,
+        covered: set[str],
     ) -> _Draft:
         published = next(
             (
@@ -383,7 +388,9 @@ class _Builder:
         location = self._location(event, story.id)
         if location:
             body["location"] = location
-        entities, mentions, participants = self._entities(event, story.id, not external, body)
+        entities, mentions, participants = self._entities(
+            event, story.id, not external, body, covered
+        )
         body["entities"] = entities
         outlets: list[tuple[str, dict[str, Any], str]] = [(publisher, source, "outlet")]
         written = []
@@ -407,7 +414,9 @@ class _Builder:
             "event": body,
         }
         event_key = None if external else _first_fingerprint(body, participants)
-        return _Draft((rank, story.id, event.id), event.id, event_key, data, mentions, outlets)
+        draft = _Draft((rank, story.id, event.id), event.id, event_key, data, mentions, outlets)
+        draft.places = self._named_places
+        return draft
 
     def outgoing_of_story(self, story_id: str) -> str:
         published = self.incoming[(Rel.PUBLISHED, story_id)]
@@ -415,6 +424,7 @@ class _Builder:
 
     def _location(self, event: Node, story_id: str) -> dict[str, Any]:
         location: dict[str, Any] = {}
+        self._named_places: list[tuple[str, dict[str, Any], str]] = []
         for edge in sorted(
             self.outgoing[(Rel.OCCURRED_IN, event.id)],
             key=lambda e: (str(e.props.get("first_reported")), e.dst),
@@ -426,12 +436,15 @@ class _Builder:
                 continue
             if place.text("kind") == "country":
                 location["country"] = place.text("name")
+                self._named_places.append((place.id, location, "country"))
             else:
                 location["place"] = place.text("name")
+                self._named_places.append((place.id, location, "place"))
                 countries = self.outgoing[(Rel.IN_COUNTRY, place.id)]
                 country = self.nodes.get(countries[0].dst) if countries else None
                 if country is not None:
                     location["country"] = country.text("name")
+                    self._named_places.append((country.id, location, "country"))
             break
         for coordinate in ("lat", "lon"):
             value = event.props.get(coordinate)
@@ -440,7 +453,12 @@ class _Builder:
         return location
 
     def _entities(
-        self, event: Node, story_id: str, fingerprinted: bool, body: dict[str, Any]
+        self,
+        event: Node,
+        story_id: str,
+        fingerprinted: bool,
+        body: dict[str, Any],
+        covered: set[str],
     ) -> tuple[list[dict[str, Any]], list[tuple[str, str]], list[str]]:
         """The entity mentions of one record: every spelling the event saw of each entity the
         story named (its display name first), with its roles and owned aliases."""
@@ -475,7 +493,7 @@ class _Builder:
                 mentions.append(mention)
                 named.append((entity.id, name))
         if fingerprinted:
-            participants = self._participants_of(event, body, involved, participants)
+            participants = self._participants_of(event, body, involved, participants, covered)
             # participant status was decided per record: roles follow it
             for mention, (entity_id, _) in zip(mentions, named, strict=True):
                 role = mention.get("role")
@@ -491,11 +509,18 @@ class _Builder:
         return mentions, named, participants
 
     def _participants_of(
-        self, event: Node, body: dict[str, Any], involved: list[Edge], candidates: list[str]
+        self,
+        event: Node,
+        body: dict[str, Any],
+        involved: list[Edge],
+        candidates: list[str],
+        covered: set[str],
     ) -> list[str]:
-        """Which entities were participants in this record: the event's roles are a union
-        over its records, so for an entity that was a participant in some records and not in
-        others, the choice is the one whose fingerprint the event owns."""
+        """Which entities were participants in this record. The event's roles are a union over
+        its records, so an entity that was a participant in some records and not in others
+        makes several fingerprints possible. Each record takes one the event owns, those not
+        yet given by an earlier record first, the one that made the event's id first of all:
+        together the records give back every fingerprint, and the first one the id."""
         ambiguous = [
             e.dst
             for e in involved
@@ -504,16 +529,19 @@ class _Builder:
         if not ambiguous or len(ambiguous) > 8:
             return candidates
         certain = [c for c in candidates if c not in ambiguous]
-        options: list[list[str]] = []
+        options: dict[str, list[str]] = {}
         for mask in range(2 ** len(ambiguous) - 1, -1, -1):
-            chosen = [a for i, a in enumerate(ambiguous) if mask >> i & 1]
-            options.append(certain + chosen)
-        fingerprints = {_first_fingerprint(body, o): o for o in reversed(options)}
-        owners = self.store.lookup_keys(sorted(fingerprints))
-        for option in options:
-            if owners.get(_first_fingerprint(body, option)) == event.id:
-                return option
-        return candidates
+            option = certain + [a for i, a in enumerate(ambiguous) if mask >> i & 1]
+            options.setdefault(_first_fingerprint(body, option), option)
+        owners = self.store.lookup_keys(sorted(options))
+        owned = [k for k in options if owners.get(k) == event.id]
+        if not owned:
+            return candidates
+        chosen = min(
+            owned, key=lambda k: (k in covered, keys.node_id("ev", k) != event.id, owned.index(k))
+        )
+        covered.add(chosen)
+        return options[chosen]
 
     # -- the whole file --------------------------------------------------------------------
 
@@ -526,23 +554,35 @@ class _Builder:
         waiting: dict[str, list[_Draft]] = defaultdict(list)
         ordered: list[_Draft] = []
 
+        first_of: dict[str, tuple[str, str, str]] = {}  # each entity's first-ranked record
+        for draft in pending:
+            for entity, _ in draft.mentions:
+                first_of.setdefault(entity, draft.sort_key)
+
+        def makes(entity: str, name: str) -> bool:
+            kind = self.nodes[entity].text("type")
+            return keys.node_id("en", keys.entity_keys(kind, [name])[0]) == entity
+
         def blocker(draft: _Draft) -> str | None:
             made: set[str] = set()
             for entity, name in draft.mentions:
                 if entity in created or entity in made:
                     continue
-                kind = self.nodes[entity].text("type")
-                if keys.node_id("en", keys.entity_keys(kind, [name])[0]) != entity:
+                made.add(entity)
+                if makes(entity, name):
+                    continue  # this mention makes it; later ones find it
+                # Another spelling in this record makes it: write that one first, unless
+                # this is the record whose first spelling is the entity's name.
+                maker = self.creating.get(entity)
+                naming = first_of[entity] == draft.sort_key
+                if maker is None or (naming and maker != self.nodes[entity].text("name")):
                     return entity
-                made.add(entity)  # this mention makes it; later ones find it
+                if not _put_first(draft, entity, maker):
+                    return entity
             key = draft.event_key
-            if (
-                draft.event not in created
-                and key is not None
-                and keys.node_id("ev", key) != draft.event
-            ):
-                return draft.event
-            return None
+            if draft.event in created or key is None or keys.node_id("ev", key) == draft.event:
+                return None
+            return draft.event
 
         def emit(draft: _Draft) -> None:
             queue = [draft]
@@ -591,6 +631,38 @@ class _Builder:
                 continue
             for spelling in options[seen[outlet] :]:
                 data["event"]["reports"].append({"outlet": spelling, "claims": []})
+
+    def spell_places(self, drafts: list[_Draft]) -> None:
+        """Name each place and country as the graph does in the earliest-ranked record that
+        gives it (a place's name is the first-ranked spelling), and use its other spellings
+        (those that normalise alike) in later records, as far as there are records."""
+        seen: dict[str, int] = defaultdict(int)
+        for draft in sorted(drafts, key=lambda d: d.sort_key):
+            for place, holder, name_field in draft.places:
+                node = self.nodes[place]
+                name = node.text("name")
+                others = sorted(
+                    a
+                    for a in node.texts("aliases")
+                    if a != name and keys.normalise(a) == keys.normalise(name)
+                )
+                options = [name, *others]
+                index = seen[place]
+                holder[name_field] = options[index] if index < len(options) else name
+                seen[place] += 1
+
+
+def _put_first(draft: _Draft, entity: str, name: str) -> bool:
+    """Move the record's mention of `entity` spelled `name` before its other mentions of it."""
+    spots = [i for i, (e, _) in enumerate(draft.mentions) if e == entity]
+    found = [i for i in spots if draft.mentions[i][1] == name]
+    if not found:
+        return False
+    first, chosen = spots[0], found[0]
+    mentions = draft.data["event"]["entities"]
+    mentions[first], mentions[chosen] = mentions[chosen], mentions[first]
+    draft.mentions[first], draft.mentions[chosen] = draft.mentions[chosen], draft.mentions[first]
+    return True
 
 
 def _outlet_spellings(node: Node) -> list[str]:

@@ -166,3 +166,106 @@ def run(*args: str, cwd: Path | None = None) -> str:
     )
     assert done.returncode == 0, done.stderr
     return done.stdout + done.stderr
+
+
+def record(extracted: str, slug: str, outlet: str, event: dict[str, object]) -> str:
+    body = {"category": "military", "occurred_on": "2025-05-01", **event}
+    line = {
+        "schema_version": 1,
+        "extracted_at": extracted,
+        "source_story": {"slug": slug, "outlet": outlet, "published_on": "2025-05-02"},
+        "event": body,
+    }
+    return json.dumps(line)
+
+
+HARD_CASES = [
+    # first in the file, so it makes the entity: 'Zelensky' gives its id
+    record(
+        "2026-01-02T00:00:00Z",
+        "depot",
+        "Kyiv Post",
+        {
+            "summary": "Strike on a depot.",
+            "location": {"place": "Kyiv oblast", "country": "Ukraine", "lat": 50.1, "lon": 30.5},
+            "entities": [
+                {
+                    "name": "Zelensky",
+                    "type": "person",
+                    "aliases": ["Volodymyr Zelensky"],
+                    "role": "participant",
+                },
+                {"name": "Acme Corp", "type": "organization", "role": "mentioned"},
+            ],
+            "reports": [
+                {"outlet": "Kyiv Post", "claims": [{"text": "A depot burned.", "tone": "certain"}]},
+                {"outlet": "KYIV POST", "claims": [{"text": "Two hurt.", "tone": "likely"}]},
+            ],
+        },
+    ),
+    # extracted earlier, so its spelling is the entity's name; joins by the summary
+    record(
+        "2026-01-01T00:00:00Z",
+        "depot-strike",
+        "Reuters",
+        {
+            "summary": "Strike on a depot.",
+            "location": {"place": "Kyiv Oblast", "country": "ukraine"},
+            "entities": [
+                {"name": "Volodymyr Zelensky", "type": "person", "role": "participant"},
+                {"name": "Acme Corp", "type": "organization", "role": "participant"},
+            ],
+            "reports": [{"outlet": "Reuters", "url": "https://example.org/r", "claims": []}],
+        },
+    ),
+    # the first story extracted again: its claims replace the earlier ones
+    record(
+        "2026-01-03T00:00:00Z",
+        "depot",
+        "Kyiv Post",
+        {
+            "summary": "Strike on a depot.",
+            "location": {"place": "Kyiv oblast", "country": "Ukraine"},
+            "entities": [{"name": "Zelensky", "type": "person", "role": "participant"}],
+            "reports": [
+                {"outlet": "Kyiv-Post", "claims": [{"text": "Fire out.", "tone": "certain"}]}
+            ],
+        },
+    ),
+    record(
+        "2026-01-04T00:00:00Z",
+        "address",
+        "Kyiv-Post",
+        {
+            "id": "x-1",
+            "category": "political",
+            "summary": "An address to the nation.",
+            "location": {"country": "Ukraine"},
+            "entities": [{"name": "Volodymyr Zelensky", "type": "person", "role": "subject"}],
+            "reports": [{"outlet": "Kyiv Post", "claims": []}],
+        },
+    ),
+]
+
+
+def test_round_trip_of_spellings_re_extractions_and_mixed_roles(tmp_path: Path) -> None:
+    """Records built to be hard to rebuild: an entity whose id comes from one spelling and
+    whose name from another, spellings of an outlet and a place that normalise alike, a story
+    extracted twice, an entity that is a participant in one record and not in another."""
+    source = tmp_path / "hard.jsonl"
+    source.write_text("\n".join(HARD_CASES) + "\n", encoding="utf-8")
+    original = reloaded(source, tmp_path / "original", registry=False)
+    try:
+        assert original.counts()["Event"] == 2
+        path = tmp_path / "export.jsonl"
+        summary = RecordsSummary()
+        rebuilt = records(original, select(original), summary)
+        assert summary.out_of_order == 0
+        path.write_text("\n".join(json.dumps(r) for r in rebuilt) + "\n", encoding="utf-8")
+        again = reloaded(path, tmp_path / "again", registry=False)
+        try:
+            assert_same(original, again)
+        finally:
+            again.close()
+    finally:
+        original.close()
