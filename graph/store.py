@@ -8,15 +8,20 @@ in `tests/test_store_contract.py`; a result never depends on which store served 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeAlias
 
 from graph.model import Direction, Edge, Label, Node, Rel, WriteBatch
 
 
 class StoreError(Exception):
     """A store cannot do what was asked; the message says why and what to do."""
+
+
+class WriteConflict(StoreError):
+    """A `derive` step read the graph half-changed by a concurrent writer (a relationship whose
+    end it cannot see yet). A store with concurrent writers retries the whole write."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +59,21 @@ class EventPage:
     has_next: bool
 
 
+class GraphReader(Protocol):
+    """The reads a `Derive` step makes, inside the write's own transaction."""
+
+    def get_nodes(self, ids: Sequence[str]) -> dict[str, Node]: ...
+
+    def edges(
+        self, ids: Sequence[str], rel: Rel, direction: Direction
+    ) -> dict[str, list[Edge]]: ...
+
+
+# Values derived from what many writers write (an event's confidence, from all its reports):
+# computed inside the write's transaction, from the graph as that transaction sees it.
+Derive: TypeAlias = Callable[[GraphReader], WriteBatch]
+
+
 class GraphStore(Protocol):
     """A graph store. `setup()` opens it (no I/O happens before), `close()` releases it.
 
@@ -69,9 +89,15 @@ class GraphStore(Protocol):
     def close(self) -> None:
         """Release connections, files and locks."""
 
-    def write(self, batch: WriteBatch) -> None:
+    def write(self, batch: WriteBatch, derive: Derive | None = None) -> None:
         """Apply `batch` atomically, in the order `WriteBatch` documents. Relationship ends
-        must exist or be in the batch; a failing batch writes nothing."""
+        must exist or be in the batch; a failing batch writes nothing.
+
+        `derive`, when given, runs in the same transaction once `batch` is applied, reading the
+        graph as the transaction sees it; the batch it returns is applied in it too. So a
+        derived value cannot miss what another writer committed meanwhile: a store with
+        concurrent writers serialises (or retries) transactions that touch the same nodes.
+        """
 
     def get_nodes(self, ids: Sequence[str]) -> dict[str, Node]:
         """The nodes with these ids."""

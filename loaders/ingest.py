@@ -31,10 +31,9 @@ from graph.model import (
     Value,
     WriteBatch,
     as_merge,
-    merge_props,
     timestamp,
 )
-from graph.store import GraphStore
+from graph.store import Derive, GraphReader, GraphStore, WriteConflict
 from loaders.records import EntityMention, Record
 
 Outcome = Literal["created", "merged"]
@@ -173,8 +172,7 @@ class Ingestor:
             final.append(Ingested(result.line, event_id, "created" if created else "merged"))
         touched = seen | {events.find(e) for e in affected}
         self.merges += [(old, find(old)) for old in (*absorbed, *absorbed_events)]
-        self._rate(plan, sorted(touched))
-        self.store.write(plan.batch)
+        self.store.write(plan.batch, derive=rating(sorted(touched), self.policy()))
         return final
 
     def _stored(self, merged: dict[str, str]) -> list[str]:
@@ -213,31 +211,25 @@ class Ingestor:
             self._policy = current_policy(self.store)
         return self._policy
 
-    def _rate(self, plan: _Plan, event_ids: list[str]) -> None:
-        rate_events(self.store, plan.batch, event_ids, self.policy())
 
+def rating(event_ids: Sequence[str], policy: Policy) -> Derive:
+    """The `derive` step that rates `event_ids` from all their reports, as the write's own
+    transaction sees them (so concurrent loaders' reports all count)."""
 
-def rate_events(
-    store: GraphStore, batch: WriteBatch, event_ids: Sequence[str], policy: Policy
-) -> None:
-    """Append to `batch` the confidence of `event_ids` as it stands once `batch` is written."""
-    reports: dict[tuple[str, str, str], Props] = {}
-    deleted = set(batch.deletes)
-    for edges in store.edges(event_ids, Rel.REPORTS, "in").values():
-        for edge in edges:
-            if edge.src not in deleted:
-                reports[(edge.src, edge.dst, edge.key)] = edge.props
-    for write in batch.edges:
-        if write.type is Rel.REPORTS:
-            ident = (write.src, write.dst, write.key)
-            reports[ident] = merge_props(reports.get(ident), write.merge)
-    outlets = pending_nodes(store, batch, {src for src, _, _ in reports})
-    by_event: dict[str, list[Report]] = {e: [] for e in event_ids}
-    for (src, dst, _), props in reports.items():
-        by_event[dst].append(report_view(src, outlets[src], props))
-    for event_id, views in by_event.items():
-        rating = assess(views, policy)
-        batch.nodes.append(NodeWrite(event_id, Label.EVENT, Merge(set=rating.to_props())))
+    def derive(graph: GraphReader) -> WriteBatch:
+        reports = graph.edges(event_ids, Rel.REPORTS, "in")
+        outlets = graph.get_nodes(sorted({e.src for edges in reports.values() for e in edges}))
+        missing = {e.src for edges in reports.values() for e in edges} - outlets.keys()
+        if missing:
+            raise WriteConflict(f"reports from outlets not visible yet: {sorted(missing)}")
+        batch = WriteBatch()
+        for event_id, edges in reports.items():
+            views = [report_view(e.src, outlets[e.src].props, e.props) for e in edges]
+            rated = assess(views, policy)
+            batch.nodes.append(NodeWrite(event_id, Label.EVENT, Merge(set=rated.to_props())))
+        return batch
+
+    return derive
 
 
 def absorb(
@@ -309,16 +301,6 @@ def _names_any(key: str, ids: set[str]) -> bool:
 def _strs(props: Props, name: str) -> list[str]:
     value = props.get(name)
     return value if isinstance(value, list) else []
-
-
-def pending_nodes(store: GraphStore, batch: WriteBatch, ids: Iterable[str]) -> dict[str, Props]:
-    """The properties `ids` will have once `batch` is written."""
-    wanted = set(ids)
-    props: dict[str, Props] = {i: n.props for i, n in store.get_nodes(sorted(wanted)).items()}
-    for write in batch.nodes:
-        if write.id in wanted:
-            props[write.id] = merge_props(props.get(write.id), write.merge)
-    return props
 
 
 def report_view(outlet_id: str, outlet: Props, report: Props) -> Report:

@@ -13,7 +13,7 @@ from graph import keys
 from graph.confidence import current_policy
 from graph.model import Label, Merge, NodeWrite, Rel, Tier, WriteBatch, timestamp
 from graph.store import GraphStore
-from loaders.ingest import absorb, rate_events
+from loaders.ingest import absorb, rating
 from loaders.records import Name, describe
 
 
@@ -115,7 +115,6 @@ def load_registry(
     batch.keys = {k: find(o) for k, o in batch.keys.items()}
     batch.nodes = [NodeWrite(find(w.id), w.label, w.merge) for w in batch.nodes]
     events = sorted({e.dst for edges in reported.values() for e in edges})
-    rate_events(store, batch, events, current_policy(store))
     summary.events_rerated = len(events)
-    store.write(batch)
+    store.write(batch, derive=rating(events, current_policy(store)))
     return summary

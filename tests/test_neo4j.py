@@ -7,6 +7,7 @@ import json
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from graph.model import EdgeWrite, Label, Merge, NodeWrite, Rel, WriteBatch
 from graph.neo4j import Neo4jStore
 from graph.neo4j import queries as q
 from graph.snapshot import INGEST_CLOCKS, canonical
-from graph.store import GraphStore, StoreError
+from graph.store import EventFilter, EventQuery, GraphStore, StoreError
 from newsgraph.settings import Settings
 from newsgraph.settings import make_store as store_for
 from tests.conftest import BOLT, DATA, EXTRACTOR, load_file, load_outlets, make_store
@@ -280,3 +281,33 @@ def test_a_store_made_by_make_store_is_empty(tmp_path: Path) -> None:
         assert not any(first.counts().values())
     finally:
         first.close()
+
+
+def test_loaders_reporting_one_event_at_once_all_count(neo: Neo4jStore, tmp_path: Path) -> None:
+    """Six loaders each add a different outlet's report to one event at the same moment: the
+    event's confidence must count all six, whatever order their transactions commit in."""
+    outlets = 6
+    clients = [second_client(neo) for _ in range(outlets)]
+    try:
+        paths = []
+        for n in range(outlets):
+            record = {
+                "schema_version": 1,
+                "extracted_at": f"2026-05-30T04:15:0{n}.000Z",
+                "source_story": {"slug": f"story-{n}", "outlet": f"Outlet {n}"},
+                "event": {
+                    "id": "race-1",
+                    "category": "military",
+                    "summary": "One event, six outlets at once.",
+                    "occurred_on": "2025-03-13",
+                    "reports": [{"outlet": f"Outlet {n}", "claims": []}],
+                },
+            }
+            paths.append(write_lines(tmp_path / f"r{n}.jsonl", [json.dumps(record)]))
+        at_once(*(partial(load_file, c, p) for c, p in zip(clients, paths, strict=True)))
+    finally:
+        for client in clients:
+            client.close()
+    (event,) = neo.query_events(EventQuery(EventFilter(), first=5)).events
+    assert event.props["independent_sources"] == outlets
+    assert event.props["confidence"] == "likely"

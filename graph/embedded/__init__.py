@@ -35,7 +35,7 @@ from graph.model import (
     WriteBatch,
     merge_props,
 )
-from graph.store import EventFilter, EventPage, EventQuery, StoreError
+from graph.store import Derive, EventFilter, EventPage, EventQuery, StoreError
 
 FORMAT = 1
 DB_FILE = "graph.sqlite3"
@@ -100,6 +100,7 @@ class EmbeddedStore:
         # by `query_events` on demand. Every change to the graph empties it (`_changed`).
         self._near: dict[tuple[str, str], list[tuple[str, str]]] = {}
         self._near_size = 0
+        self._mutated = False  # memory changed inside the open transaction
 
     def __repr__(self) -> str:
         return f"EmbeddedStore({str(self.directory)!r})"
@@ -238,7 +239,31 @@ class EmbeddedStore:
 
     # -- writes ------------------------------------------------------------------------------
 
-    def write(self, batch: WriteBatch) -> None:
+    def write(self, batch: WriteBatch, derive: Derive | None = None) -> None:
+        db = self._conn()
+        # One process writes (the directory lock), so the derived batch reads this store's
+        # memory, updated before the commit; a failure rolls back and rebuilds memory.
+        db.execute("BEGIN IMMEDIATE")
+        self._mutated = False
+        try:
+            changed = self._apply(batch)
+            if derive is not None:
+                changed = self._apply(derive(self)) or changed
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            if self._mutated:
+                self._reload()
+            raise
+        if changed:
+            # What this batch added lives as long as the store: keep the collector off it too
+            # (after collecting the young garbage, so that none of it is frozen with it).
+            gc.collect(1)
+            gc.freeze()
+
+    def _apply(self, batch: WriteBatch) -> bool:
+        """Write `batch` inside the open transaction, then into memory; False if it changes
+        nothing."""
         db = self._conn()
         gone = {i for i in batch.deletes if i in self._graph}
         nodes = self._stage_nodes(batch.nodes, gone)
@@ -246,7 +271,7 @@ class EmbeddedStore:
         keys = self._stage_keys(batch, gone, nodes)
         settings = {k: v for k, v in batch.settings.items() if self._settings.get(k) != v}
         if not (gone or nodes or edges or keys or settings):
-            return
+            return False
         dead_edges = [
             (src, data["type"].value, dst, data["rkey"])
             for node in gone
@@ -256,62 +281,49 @@ class EmbeddedStore:
             )
         ]
         texts = {edge_id: _dumps(props) for edge_id, props in edges.items()}
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            db.executemany("DELETE FROM nodes WHERE id = ?", [(i,) for i in gone])
-            db.executemany(
-                "DELETE FROM edges WHERE src = ? AND type = ? AND dst = ? AND key = ?", dead_edges
-            )
-            db.executemany(
-                "INSERT OR REPLACE INTO nodes VALUES (?, ?, ?)",
-                [(i, label.value, _dumps(p)) for i, (label, p) in nodes.items()],
-            )
-            db.executemany(
-                "INSERT OR REPLACE INTO edges VALUES (?, ?, ?, ?, ?)",
-                [(s, t.value, d, k, text) for (s, t, d, k), text in texts.items()],
-            )
-            db.executemany(
-                "DELETE FROM keys WHERE key = ?", [(k,) for k, o in keys.items() if o is None]
-            )
-            db.executemany(
-                "INSERT OR REPLACE INTO keys VALUES (?, ?)",
-                [(k, o) for k, o in keys.items() if o is not None],
-            )
-            db.executemany("INSERT OR REPLACE INTO settings VALUES (?, ?)", settings.items())
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        try:
-            self._changed()
-            for node_id in gone:
-                old = self._graph.nodes[node_id]
-                if old["label"] is Label.EVENT:
-                    self._events.discard((old["props"].get("occurred_on") or "", node_id))
-                self._graph.remove_node(node_id)
-            for node_id, (label, props) in nodes.items():
-                self._put_node(node_id, label, props)
-            intern = sys.intern
-            for (src, kind, dst, key), text in texts.items():
-                src, dst, key = intern(src), intern(dst), intern(key)
-                name = _edge_name(kind, key)
-                self._graph.add_edge(src, dst, name, type=kind, rkey=key, json=text)
-            for key, owner in keys.items():
-                previous = self._keys.pop(key, None)
-                if previous is not None:
-                    self._owned[previous].discard(key)
-                if owner is not None:
-                    self._keys[key] = owner
-                    self._owned.setdefault(owner, set()).add(key)
-            self._settings.update(settings)
-        except BaseException:
-            # The file holds the batch; rebuild memory from it rather than serve half of it.
-            self._reload()
-            raise
-        # What this batch added lives as long as the store: keep the collector off it too
-        # (after collecting the young garbage, so that none of it is frozen with it).
-        gc.collect(1)
-        gc.freeze()
+        db.executemany("DELETE FROM nodes WHERE id = ?", [(i,) for i in gone])
+        db.executemany(
+            "DELETE FROM edges WHERE src = ? AND type = ? AND dst = ? AND key = ?", dead_edges
+        )
+        db.executemany(
+            "INSERT OR REPLACE INTO nodes VALUES (?, ?, ?)",
+            [(i, label.value, _dumps(p)) for i, (label, p) in nodes.items()],
+        )
+        db.executemany(
+            "INSERT OR REPLACE INTO edges VALUES (?, ?, ?, ?, ?)",
+            [(s, t.value, d, k, text) for (s, t, d, k), text in texts.items()],
+        )
+        db.executemany(
+            "DELETE FROM keys WHERE key = ?", [(k,) for k, o in keys.items() if o is None]
+        )
+        db.executemany(
+            "INSERT OR REPLACE INTO keys VALUES (?, ?)",
+            [(k, o) for k, o in keys.items() if o is not None],
+        )
+        db.executemany("INSERT OR REPLACE INTO settings VALUES (?, ?)", settings.items())
+        self._mutated = True
+        self._changed()
+        for node_id in gone:
+            old = self._graph.nodes[node_id]
+            if old["label"] is Label.EVENT:
+                self._events.discard((old["props"].get("occurred_on") or "", node_id))
+            self._graph.remove_node(node_id)
+        for node_id, (label, props) in nodes.items():
+            self._put_node(node_id, label, props)
+        intern = sys.intern
+        for (src, kind, dst, key), text in texts.items():
+            src, dst, key = intern(src), intern(dst), intern(key)
+            name = _edge_name(kind, key)
+            self._graph.add_edge(src, dst, name, type=kind, rkey=key, json=text)
+        for key, owner in keys.items():
+            previous = self._keys.pop(key, None)
+            if previous is not None:
+                self._owned[previous].discard(key)
+            if owner is not None:
+                self._keys[key] = owner
+                self._owned.setdefault(owner, set()).add(key)
+        self._settings.update(settings)
+        return True
 
     def _stage_keys(
         self, batch: WriteBatch, gone: set[str], nodes: dict[str, tuple[Label, dict[str, Value]]]
@@ -326,8 +338,10 @@ class EmbeddedStore:
             if current is None:
                 owners[key] = claimant
         for key, new_owner in owners.items():
-            if new_owner is not None and new_owner not in nodes and (
-                new_owner not in self._graph or new_owner in gone
+            if (
+                new_owner is not None
+                and new_owner not in nodes
+                and (new_owner not in self._graph or new_owner in gone)
             ):
                 raise StoreError(f"key {key!r} names node {new_owner!r}, which does not exist")
         return {k: o for k, o in owners.items() if self._keys.get(k) != o}

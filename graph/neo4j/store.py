@@ -48,7 +48,7 @@ from graph.model import (
     WriteBatch,
 )
 from graph.neo4j import queries as q
-from graph.store import EventPage, EventQuery, StoreError
+from graph.store import Derive, EventPage, EventQuery, StoreError, WriteConflict
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +58,7 @@ SCHEMES = ("bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc")
 # ArcadeDB fails the losing one of two concurrent MERGEs of one key with a ConstraintError
 # instead of waiting and matching (docs/neo4j.md); the retried transaction then matches.
 CONSTRAINT_RETRIES = 10
+ENTITY_NOT_FOUND = "Neo.ClientError.Statement.EntityNotFound"
 WRITE_RETRY_TIME = 60.0  # seconds of retrying transient errors before giving up
 FIRST_RETRY_DELAY = 0.01
 MAX_RETRY_DELAY = 0.5
@@ -204,7 +205,11 @@ class Neo4jStore:
                     database=self.database, max_transaction_retry_time=0
                 ) as session:
                     return session.execute_write(work)
-            except ConstraintError as exc:
+            except (ConstraintError, ClientError) as exc:
+                if not isinstance(exc, ConstraintError) and exc.code != ENTITY_NOT_FOUND:
+                    raise
+                # A lost MERGE race, or (ArcadeDB) a record a concurrent transaction created
+                # or moved that this one's snapshot cannot see: the retried write sees it.
                 constraint_failures += 1
                 if constraint_failures >= CONSTRAINT_RETRIES or time.monotonic() > deadline:
                     raise StoreError(
@@ -213,6 +218,11 @@ class Neo4jStore:
                     ) from exc
                 self.constraint_retries += 1
                 log.debug("retrying a write that lost a concurrent MERGE: %s", exc.message)
+            except WriteConflict as exc:
+                if time.monotonic() > deadline:
+                    raise
+                self.transient_retries += 1
+                log.debug("retrying a write whose derive step saw a half-made change: %s", exc)
             except (Neo4jError, DriverError) as exc:
                 if not exc.is_retryable() or time.monotonic() > deadline:
                     if isinstance(exc, ServiceUnavailable | SessionExpired):
@@ -227,27 +237,27 @@ class Neo4jStore:
 
     # -- writes ------------------------------------------------------------------------------
 
-    def write(self, batch: WriteBatch) -> None:
-        if not batch:
+    def write(self, batch: WriteBatch, derive: Derive | None = None) -> None:
+        if not batch and derive is None:
             return
         plan = _Plan.of(batch)
-        self._write(plan.run)
+
+        def work(tx: neo4j.ManagedTransaction) -> None:
+            plan.run(tx)
+            if derive is not None:
+                # Read after this transaction's own writes took their locks (Neo4j) or before
+                # its optimistic commit is checked (ArcadeDB): a concurrent writer's reports
+                # are either committed and seen here, or make this transaction retry.
+                derived = derive(_InTransaction(tx))
+                if derived:
+                    _Plan.of(derived).run(tx)
+
+        self._write(work)
 
     # -- reads -------------------------------------------------------------------------------
 
     def get_nodes(self, ids: Sequence[str]) -> dict[str, Node]:
-        wanted = list(dict.fromkeys(ids))
-        if not wanted:
-            return {}
-
-        def work(tx: neo4j.ManagedTransaction) -> dict[str, Node]:
-            found: dict[str, Node] = {}
-            for record in tx.run(q.GET_NODES, ids=wanted):
-                found[record["id"]] = _node(record["id"], record["labels"], record["props"])
-            return found
-
-        found = self._read(work)
-        return {i: found[i] for i in wanted if i in found}
+        return self._read(lambda tx: _get_nodes(tx, ids))
 
     def lookup_keys(self, keys: Sequence[str]) -> dict[str, str]:
         wanted = list(dict.fromkeys(keys))
@@ -276,22 +286,7 @@ class Neo4jStore:
         return result
 
     def edges(self, ids: Sequence[str], rel: Rel, direction: Direction) -> dict[str, list[Edge]]:
-        wanted = list(dict.fromkeys(ids))
-        result: dict[str, list[Edge]] = {i: [] for i in ids}
-        if not wanted:
-            return result
-        query = q.edges_query(rel, direction)
-
-        def work(tx: neo4j.ManagedTransaction) -> list[tuple[str, str, dict[str, Any]]]:
-            return [(r["id"], r["other"], r["props"]) for r in tx.run(query, ids=wanted)]
-
-        for node_id, other, raw in self._read(work):
-            key, props = _edge_props(raw)
-            src, dst = (node_id, other) if direction == "out" else (other, node_id)
-            result[node_id].append(Edge(src, rel, dst, key, props))
-        for node_id, found in result.items():
-            found.sort(key=lambda e, n=node_id: (e.other(n), e.key))  # type: ignore[misc]
-        return result
+        return self._read(lambda tx: _get_edges(tx, ids, rel, direction))
 
     def query_events(self, query: EventQuery) -> EventPage:
         flt = query.filter
@@ -407,6 +402,46 @@ class Neo4jStore:
 
 
 # -- the write plan ------------------------------------------------------------------------------
+
+
+def _get_nodes(tx: neo4j.ManagedTransaction, ids: Sequence[str]) -> dict[str, Node]:
+    wanted = list(dict.fromkeys(ids))
+    if not wanted:
+        return {}
+    found: dict[str, Node] = {}
+    for record in tx.run(q.GET_NODES, ids=wanted):
+        found[record["id"]] = _node(record["id"], record["labels"], record["props"])
+    return {i: found[i] for i in wanted if i in found}
+
+
+def _get_edges(
+    tx: neo4j.ManagedTransaction, ids: Sequence[str], rel: Rel, direction: Direction
+) -> dict[str, list[Edge]]:
+    wanted = list(dict.fromkeys(ids))
+    result: dict[str, list[Edge]] = {i: [] for i in ids}
+    if not wanted:
+        return result
+    for record in tx.run(q.edges_query(rel, direction), ids=wanted):
+        node_id, other = record["id"], record["other"]
+        key, props = _edge_props(record["props"])
+        src, dst = (node_id, other) if direction == "out" else (other, node_id)
+        result[node_id].append(Edge(src, rel, dst, key, props))
+    for node_id, found in result.items():
+        found.sort(key=lambda e, n=node_id: (e.other(n), e.key))  # type: ignore[misc]
+    return result
+
+
+class _InTransaction:
+    """The reads of a `derive` step, made in the write's own transaction."""
+
+    def __init__(self, tx: neo4j.ManagedTransaction) -> None:
+        self._tx = tx
+
+    def get_nodes(self, ids: Sequence[str]) -> dict[str, Node]:
+        return _get_nodes(self._tx, ids)
+
+    def edges(self, ids: Sequence[str], rel: Rel, direction: Direction) -> dict[str, list[Edge]]:
+        return _get_edges(self._tx, ids, rel, direction)
 
 
 @dataclass
