@@ -72,7 +72,6 @@ Timestamp = Annotated[datetime, PlainValidator(_timestamp)]
 DayOrTimestamp = Annotated[date, PlainValidator(_day_or_timestamp)]
 
 
-
 class _Part(BaseModel):
     # Unknown extra fields are ignored: the extractor adds fields over time.
     model_config = ConfigDict(extra="ignore", frozen=True, strict=False)
