@@ -20,8 +20,9 @@ class StoreError(Exception):
 
 
 class WriteConflict(StoreError):
-    """A `derive` step read the graph half-changed by a concurrent writer (a relationship whose
-    end it cannot see yet). A store with concurrent writers retries the whole write."""
+    """A `derive` step found that a concurrent writer got there first (a key it claimed is
+    another node's, a relationship's end is not visible yet): nothing was written, and the
+    writer should read again and redo the batch."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,6 +64,8 @@ class GraphReader(Protocol):
     """The reads a `Derive` step makes, inside the write's own transaction."""
 
     def get_nodes(self, ids: Sequence[str]) -> dict[str, Node]: ...
+
+    def lookup_keys(self, keys: Sequence[str]) -> dict[str, str]: ...
 
     def edges(
         self, ids: Sequence[str], rel: Rel, direction: Direction

@@ -12,6 +12,7 @@ One call of `Ingestor.ingest` turns a batch of records into one atomic `WriteBat
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
@@ -33,10 +34,12 @@ from graph.model import (
     as_merge,
     timestamp,
 )
-from graph.store import Derive, GraphReader, GraphStore, WriteConflict
+from graph.store import Derive, GraphReader, GraphStore, StoreError, WriteConflict
 from loaders.records import EntityMention, Record
 
 Outcome = Literal["created", "merged"]
+CONFLICT_RETRIES = 10
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,9 +132,26 @@ class Ingestor:
         self.merges: list[tuple[str, str]] = []  # (merged-away node, survivor), in order
 
     def ingest(self, records: Sequence[tuple[int, Record]]) -> list[Ingested]:
-        """Merge `records` (with their line numbers) into the store in one atomic write."""
+        """Merge `records` (with their line numbers) into the store in one atomic write.
+
+        Resolution reads key owners before the write; when a concurrent loader claimed one of
+        the keys first (another spelling of the same entity, say), the write is refused
+        (`WriteConflict`) and the batch is resolved again against what that loader wrote.
+        """
         if not records:
             return []
+        for attempt in range(1, CONFLICT_RETRIES + 1):
+            try:
+                return self._ingest(records)
+            except WriteConflict as exc:
+                if attempt == CONFLICT_RETRIES:
+                    raise StoreError(
+                        f"a batch kept conflicting with concurrent writers: {exc}"
+                    ) from exc
+                log.debug("re-resolving a batch after a concurrent claim: %s", exc)
+        raise AssertionError("unreachable")
+
+    def _ingest(self, records: Sequence[tuple[int, Record]]) -> list[Ingested]:
         now = timestamp(self._now())
         names = _Resolver(self.store.lookup_keys(_name_keys(r for _, r in records)))
         # Every mention first, so merges it reveals are known before events are fingerprinted.
@@ -171,8 +191,9 @@ class Ingestor:
             seen.add(event_id)
             final.append(Ingested(result.line, event_id, "created" if created else "merged"))
         touched = seen | {events.find(e) for e in affected}
+        claims = dict(plan.batch.keys)
+        self.store.write(plan.batch, derive=checked(claims, rating(sorted(touched), self.policy())))
         self.merges += [(old, find(old)) for old in (*absorbed, *absorbed_events)]
-        self.store.write(plan.batch, derive=rating(sorted(touched), self.policy()))
         return final
 
     def _stored(self, merged: dict[str, str]) -> list[str]:
@@ -210,6 +231,20 @@ class Ingestor:
         if self._policy is None:
             self._policy = current_policy(self.store)
         return self._policy
+
+
+def checked(claims: dict[str, str], then: Derive) -> Derive:
+    """`then`, once every key the batch claimed is owned by the node it was claimed for: a
+    key another writer claimed first means the batch was resolved against a stale graph."""
+
+    def derive(graph: GraphReader) -> WriteBatch:
+        owners = graph.lookup_keys(sorted(claims))
+        lost = sorted(k for k, node in claims.items() if owners.get(k) != node)
+        if lost:
+            raise WriteConflict(f"keys claimed meanwhile by another writer: {lost[:5]}")
+        return then(graph)
+
+    return derive
 
 
 def rating(event_ids: Sequence[str], policy: Policy) -> Derive:

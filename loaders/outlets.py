@@ -12,8 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from graph import keys
 from graph.confidence import current_policy
 from graph.model import Label, Merge, NodeWrite, Rel, Tier, WriteBatch, timestamp
-from graph.store import GraphStore
-from loaders.ingest import absorb, rating
+from graph.store import GraphStore, WriteConflict
+from loaders.ingest import CONFLICT_RETRIES, absorb, checked, rating
 from loaders.records import Name, describe
 
 
@@ -55,6 +55,19 @@ def parse_registry(text: str) -> Registry:
 
 
 def load_registry(
+    store: GraphStore, registry: Registry, now: Callable[[], datetime] | None = None
+) -> RegistrySummary:
+    """Load `registry` (see `_load_registry`), resolving again if a concurrent writer got
+    there first."""
+    for _ in range(CONFLICT_RETRIES - 1):
+        try:
+            return _load_registry(store, registry, now)
+        except WriteConflict:
+            continue
+    return _load_registry(store, registry, now)
+
+
+def _load_registry(
     store: GraphStore, registry: Registry, now: Callable[[], datetime] | None = None
 ) -> RegistrySummary:
     """Create or update the registry's outlets in one atomic write and re-rate their events.
@@ -116,5 +129,6 @@ def load_registry(
     batch.nodes = [NodeWrite(find(w.id), w.label, w.merge) for w in batch.nodes]
     events = sorted({e.dst for edges in reported.values() for e in edges})
     summary.events_rerated = len(events)
-    store.write(batch, derive=rating(events, current_policy(store)))
+    claims = {k: find(o) for k, o in claims.items()}
+    store.write(batch, derive=checked(claims, rating(events, current_policy(store))))
     return summary

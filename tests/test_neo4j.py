@@ -311,3 +311,40 @@ def test_loaders_reporting_one_event_at_once_all_count(neo: Neo4jStore, tmp_path
     (event,) = neo.query_events(EventQuery(EventFilter(), first=5)).events
     assert event.props["independent_sources"] == outlets
     assert event.props["confidence"] == "likely"
+
+
+def test_loaders_naming_one_entity_two_ways_at_once_make_one_node(
+    neo: Neo4jStore, tmp_path: Path
+) -> None:
+    """Loaders that first meet one person under different spellings at the same moment would
+    each create a node for their spelling; the loser of the key claim resolves again."""
+    loaders = 6
+    spellings = [("Vladimir Putin", "Putin"), ("Putin", "Vladimir Putin")]
+    clients = [second_client(neo) for _ in range(loaders)]
+    try:
+        paths = []
+        for n in range(loaders):
+            name, alias = spellings[n % 2]
+            record = {
+                "schema_version": 1,
+                "extracted_at": f"2026-05-30T04:15:0{n}.000Z",
+                "source_story": {"slug": f"story-{n}", "outlet": f"Outlet {n}"},
+                "event": {
+                    "id": f"event-{n}",
+                    "category": "diplomatic",
+                    "summary": f"Meeting number {n}.",
+                    "occurred_on": "2025-03-13",
+                    "entities": [{"name": name, "type": "person", "aliases": [alias]}],
+                    "reports": [{"outlet": f"Outlet {n}", "claims": []}],
+                },
+            }
+            paths.append(write_lines(tmp_path / f"r{n}.jsonl", [json.dumps(record)]))
+        at_once(*(partial(load_file, c, p) for c, p in zip(clients, paths, strict=True)))
+    finally:
+        for client in clients:
+            client.close()
+    assert neo.counts()["Entity"] == 1
+    (putin,) = set(
+        neo.lookup_keys(keys.entity_keys("person", ["Putin", "Vladimir Putin"])).values()
+    )
+    assert len(neo.edges([putin], Rel.INVOLVES, "in")[putin]) == loaders

@@ -48,7 +48,7 @@ from graph.model import (
     WriteBatch,
 )
 from graph.neo4j import queries as q
-from graph.store import Derive, EventPage, EventQuery, StoreError, WriteConflict
+from graph.store import Derive, EventPage, EventQuery, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -218,11 +218,6 @@ class Neo4jStore:
                     ) from exc
                 self.constraint_retries += 1
                 log.debug("retrying a write that lost a concurrent MERGE: %s", exc.message)
-            except WriteConflict as exc:
-                if time.monotonic() > deadline:
-                    raise
-                self.transient_retries += 1
-                log.debug("retrying a write whose derive step saw a half-made change: %s", exc)
             except (Neo4jError, DriverError) as exc:
                 if not exc.is_retryable() or time.monotonic() > deadline:
                     if isinstance(exc, ServiceUnavailable | SessionExpired):
@@ -260,15 +255,7 @@ class Neo4jStore:
         return self._read(lambda tx: _get_nodes(tx, ids))
 
     def lookup_keys(self, keys: Sequence[str]) -> dict[str, str]:
-        wanted = list(dict.fromkeys(keys))
-        if not wanted:
-            return {}
-
-        def work(tx: neo4j.ManagedTransaction) -> dict[str, str]:
-            return {r["key"]: r["node"] for r in tx.run(q.LOOKUP_KEYS, keys=wanted)}
-
-        owners = self._read(work)
-        return {k: owners[k] for k in wanted if k in owners}
+        return self._read(lambda tx: _lookup_keys(tx, keys))
 
     def keys_of(self, ids: Sequence[str]) -> dict[str, list[str]]:
         wanted = list(dict.fromkeys(ids))
@@ -414,6 +401,14 @@ def _get_nodes(tx: neo4j.ManagedTransaction, ids: Sequence[str]) -> dict[str, No
     return {i: found[i] for i in wanted if i in found}
 
 
+def _lookup_keys(tx: neo4j.ManagedTransaction, keys: Sequence[str]) -> dict[str, str]:
+    wanted = list(dict.fromkeys(keys))
+    if not wanted:
+        return {}
+    owners = {r["key"]: r["node"] for r in tx.run(q.LOOKUP_KEYS, keys=wanted)}
+    return {k: owners[k] for k in wanted if k in owners}
+
+
 def _get_edges(
     tx: neo4j.ManagedTransaction, ids: Sequence[str], rel: Rel, direction: Direction
 ) -> dict[str, list[Edge]]:
@@ -439,6 +434,9 @@ class _InTransaction:
 
     def get_nodes(self, ids: Sequence[str]) -> dict[str, Node]:
         return _get_nodes(self._tx, ids)
+
+    def lookup_keys(self, keys: Sequence[str]) -> dict[str, str]:
+        return _lookup_keys(self._tx, keys)
 
     def edges(self, ids: Sequence[str], rel: Rel, direction: Direction) -> dict[str, list[Edge]]:
         return _get_edges(self._tx, ids, rel, direction)
