@@ -16,6 +16,7 @@ from strawberry.extensions import (
     ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
+from strawberry.types import ExecutionContext
 
 from api import analytics
 from api.types import (
@@ -185,12 +186,21 @@ class Query:
         )
 
 
-def _should_mask(error: GraphQLError) -> bool:
-    """Show the client its own mistakes; hide internal failures behind a generic message."""
-    return error.original_error is not None and not isinstance(error.original_error, UserError)
+def _is_internal(error: GraphQLError) -> bool:
+    """Whether an error is ours rather than the client's (a bad id, page size or variable)."""
+    original = error.original_error
+    return original is not None and not isinstance(original, UserError | GraphQLError)
 
 
-schema = strawberry.Schema(
+class Schema(strawberry.Schema):
+    def process_errors(
+        self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
+    ) -> None:
+        # The client's mistakes are answered, not logged; internal failures are logged in full.
+        super().process_errors([e for e in errors if _is_internal(e)], execution_context)
+
+
+schema = Schema(
     query=Query,
     types=[Event, Entity, Outlet, Place],
     config=StrawberryConfig(scalar_map=SCALARS),
@@ -201,6 +211,7 @@ schema = strawberry.Schema(
         lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
         lambda: ParserCache(maxsize=256),
         lambda: ValidationCache(maxsize=256),
-        lambda: MaskErrors(should_mask_error=_should_mask),
+        # Internal failures reach the client as "Unexpected error." (and the log, in full).
+        lambda: MaskErrors(should_mask_error=_is_internal),
     ],
 )

@@ -115,15 +115,15 @@ def start_server(directory: Path, port: int, samples: bool = False) -> subproces
     raise AssertionError("newsgraph serve did not answer within 30 s")
 
 
-def stop_server(process: subprocess.Popen[bytes]) -> None:
+def stop_server(process: subprocess.Popen[bytes]) -> str:
+    """Stop the server; what it printed."""
     process.terminate()
     try:
-        process.wait(timeout=10)
+        output, _ = process.communicate(timeout=10)
     except subprocess.TimeoutExpired:
         process.kill()
-        process.wait()
-    if process.stdout is not None:
-        process.stdout.close()
+        output, _ = process.communicate()
+    return output.decode("utf-8", "replace") if output else ""
 
 
 def seed_event_id(store: GraphStore) -> str:

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import httpx
 
+from graph.embedded import EmbeddedStore
+from graph.model import Label, Merge, NodeWrite, WriteBatch
 from tests.test_api import PAGE_QUERY, _free_port, start_server, stop_server
 
 EVENTS = "{ events(first: 100) { edges { node { id summary confidence { level } } } } }"
@@ -45,3 +47,42 @@ def test_an_empty_store_gets_the_bundled_samples_and_a_restart_serves_the_same(
         assert _post(port, PAGE_QUERY, {"id": seed["id"]}) == page
     finally:
         stop_server(process)
+
+
+def test_internal_failures_are_masked_and_logged_client_mistakes_answered(
+    tmp_path: Path,
+) -> None:
+    directory = tmp_path / "store"
+    store = EmbeddedStore(directory)
+    store.setup()
+    try:  # an event the API cannot render: its category is not one it knows
+        store.write(
+            WriteBatch(
+                nodes=[
+                    NodeWrite(
+                        "ev_broken",
+                        Label.EVENT,
+                        Merge(set={"category": "bogus", "occurred_on": "2025-01-01"}),
+                    )
+                ]
+            )
+        )
+    finally:
+        store.close()
+    port = _free_port()
+    process = start_server(directory, port)
+    try:
+        url = f"http://127.0.0.1:{port}/graphql"
+        broken = httpx.post(url, json={"query": '{ event(id: "ev_broken") { category } }'})
+        assert broken.status_code == 200
+        assert broken.json()["errors"][0]["message"] == "Unexpected error."
+        query = "query($id: ID!) { event(id: $id) { id } }"
+        bad = httpx.post(url, json={"query": query, "variables": {"id": [1]}})
+        assert bad.status_code == 200
+        assert "ID cannot represent value: [1]" in bad.json()["errors"][0]["message"]
+        missing = httpx.post(url, json={"query": '{ event(id: "ev_nope") { id } }'})
+        assert missing.json()["errors"][0]["message"] == "no event with id 'ev_nope'"
+    finally:
+        log = stop_server(process)
+    assert "'bogus' is not a valid Category" in log  # the operator sees what went wrong
+    assert "ev_nope" not in log and "cannot represent" not in log  # clients' mistakes are not
