@@ -574,8 +574,21 @@ class _Without:
     def get(self, src: str, default: Any) -> Any:
         if src in self._gone:
             return default
-        neighbours = self._adjacency.get(src, default)
-        return {d: e for d, e in neighbours.items() if d not in self._gone}
+        neighbours = self._adjacency.get(src)
+        return default if neighbours is None else _Hiding(neighbours, self._gone)
+
+
+class _Hiding:
+    """One node's neighbours less those about to be deleted, without copying them (a hub has
+    tens of thousands)."""
+
+    __slots__ = ("_gone", "_neighbours")
+
+    def __init__(self, neighbours: dict[str, Any], gone: set[str]) -> None:
+        self._neighbours, self._gone = neighbours, gone
+
+    def get(self, dst: str, default: Any) -> Any:
+        return default if dst in self._gone else self._neighbours.get(dst, default)
 
 
 def _matches(props: Props, flt: EventFilter) -> bool:
