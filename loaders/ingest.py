@@ -391,11 +391,11 @@ def _plan_record(plan: _Plan, record: Record, event_id: str, resolver: _Resolver
     """The writes of one record whose event is `event_id`."""
     event, story = record.event, record.source_story
     extracted = timestamp(record.extracted_at)
-    fingerprint = keys.digest(repr(record))
-    rank = f"{extracted}|{fingerprint}"
-
     story_outlet = _outlet(plan, resolver, story.outlet, now)
     story_node = keys.story_id(story_outlet, story.slug)
+    # Which record's values win a `first`/`last` rule: the earliest (latest) extraction, ties
+    # broken by story and summary, which the graph keeps, so an export reloads the same.
+    rank = f"{extracted}|{story_node}|{keys.digest(keys.normalise(event.summary))}"
     plan.node(
         story_node,
         Label.STORY,

@@ -46,11 +46,10 @@ from graph.store import EventFilter, EventQuery, GraphStore
 FORMATS = ("graphml", "gexf", "cytoscape-json", "jsonl")
 # Merge bookkeeping (ranks embed a digest of the record a value came from): not exported.
 INTERNAL = frozenset({FIRST_RANK, LAST_RANK})
-# What a JSONL round trip cannot give back: the ingest clock, and the merge ranks, which hold a
-# digest of the exact original record (entity order, each report's spelling of its outlet, ...)
-# that the graph does not keep. `first_reported` (the earliest rank that gave a location) is
-# one of them. Every other property, node, relationship and identity key comes back the same.
-ROUND_TRIP_IGNORES = INGEST_CLOCKS | INTERNAL | {"first_reported"}
+# What a JSONL round trip cannot give back: the ingest clock (when this graph ingested it).
+# Every other property (merge ranks included: they are built from the extraction time, the
+# story and the summary, all kept), node, relationship and identity key comes back the same.
+ROUND_TRIP_IGNORES = INGEST_CLOCKS
 
 
 @dataclass(frozen=True, slots=True)
