@@ -183,12 +183,12 @@ def test_filters_and_bounds_on_wikitimes(store: GraphStore) -> None:
 # -- bounds on a generated graph ---------------------------------------------------------------
 
 # The generated graph: every event involves one of two hubs (alternately) and one of
-# ENTITIES ordinary entities, so the hubs are in half of all events each. Writing it through
-# the port takes about 15 s for 100k events on the embedded store here (2 cores shared), too
-# slow for a unit test; 40k events (about 5 s) keep each hub in 20k events, already past the
-# path search's default node bound (20k). The neo4j store writes over Bolt, far slower, so it
-# gets 2k events and a bound scaled with them: the search must stop on the hub either way.
-EVENTS = {"embedded": 40_000, "neo4j": 2_000}
+# ENTITIES ordinary entities, so the hubs are in half of all events each. The embedded store
+# gets the 100k events (about 8 s to write through the port here), each hub in 50k,
+# past the path search's default node bound (20k). The neo4j store writes over Bolt, far
+# slower, so it gets 2k events and a bound scaled with them: the search must stop on the hub
+# either way.
+EVENTS = {"embedded": 100_000, "neo4j": 2_000}
 ENTITIES = 2_000
 HUBS = ("en_hub_a", "en_hub_b")
 
