@@ -301,7 +301,7 @@ class Event(GraphNode):
         located: list[Location] = []
         for edge, place, country_edges in zip(edges, places, countries, strict=True):
             assert place is not None
-            country = await _country(info, place, country_edges)
+            country = await _country(info, country_edges)
             stories = await _stories(info, edge.props.get("stories"))
             located.append(Location(place=Place.of(place), country=country, stories=stories))
         return located
@@ -693,7 +693,7 @@ async def _stories(info: Info, ids: object) -> list[Story]:
     return [Story.of(n) for n in nodes if n is not None]
 
 
-async def _country(info: Info, place: Node, country_edges: list[Edge]) -> Place | None:
+async def _country(info: Info, country_edges: list[Edge]) -> Place | None:
     if not country_edges:
         return None
     country = await info.context.nodes.load(country_edges[0].dst)
