@@ -223,14 +223,14 @@ class EmbeddedStore:
             self._keys = {
                 intern(key): intern(node) for key, node in db.execute("SELECT key, node FROM keys")
             }
+            self._owned = {}
+            for key, owner in self._keys.items():
+                self._owned.setdefault(owner, set()).add(key)
+            self._settings = dict(db.execute("SELECT name, value FROM settings"))
         finally:
             if enabled:
                 gc.enable()
         gc.freeze()
-        self._owned = {}
-        for key, owner in self._keys.items():
-            self._owned.setdefault(owner, set()).add(key)
-        self._settings = dict(db.execute("SELECT name, value FROM settings"))
 
     def _conn(self) -> sqlite3.Connection:
         if self._db is None:
