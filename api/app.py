@@ -14,7 +14,7 @@ from strawberry.asgi import GraphQL
 
 from api.dataloaders import Loaders
 from api.schema import schema
-from graph.confidence import current_policy
+from graph.confidence import POLICY_SETTING, Policy, current_policy
 from graph.store import GraphStore
 
 
@@ -22,10 +22,18 @@ class GraphQLApp(GraphQL[Loaders, None]):
     def __init__(self, store: GraphStore) -> None:
         super().__init__(schema)
         self.store = store
+        self._cached: tuple[str | None, Policy] | None = None
 
     async def get_context(self, request: Any, response: Any) -> Loaders:
         # Fresh DataLoaders per request: a loader kept across requests would cache forever.
-        return Loaders(self.store, current_policy(self.store))
+        return Loaders(self.store, self._policy())
+
+    def _policy(self) -> Policy:
+        """The store's policy, parsed again only when its stored text changes."""
+        stored = self.store.get_setting(POLICY_SETTING)
+        if self._cached is None or self._cached[0] != stored:
+            self._cached = (stored, current_policy(self.store))
+        return self._cached[1]
 
 
 def create_app(store: GraphStore, on_startup: Callable[[], None] | None = None) -> Starlette:

@@ -8,6 +8,7 @@ from typing import Annotated
 import strawberry
 from graphql import GraphQLError
 from strawberry.extensions import (
+    AddValidationRules,
     MaskErrors,
     MaxAliasesLimiter,
     MaxTokensLimiter,
@@ -200,15 +201,21 @@ class Schema(strawberry.Schema):
         super().process_errors([e for e in errors if _is_internal(e)], execution_context)
 
 
+# The limiters' validation rules, built once: strawberry's limiter extensions build a new rule
+# class per request, and the validation cache keys on the rules, so it would never hit.
+_LIMIT_RULES = [
+    QueryDepthLimiter(max_depth=MAX_DEPTH).validation_rules[0],
+    MaxAliasesLimiter(max_alias_count=MAX_ALIASES).validation_rules[0],
+]
+
 schema = Schema(
     query=Query,
     types=[Event, Entity, Outlet, Place],
     config=StrawberryConfig(scalar_map=SCALARS),
     extensions=[
         # Factories: strawberry builds fresh extensions per request; the caches are shared.
-        lambda: QueryDepthLimiter(max_depth=MAX_DEPTH),
+        lambda: AddValidationRules(_LIMIT_RULES),
         lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
-        lambda: MaxAliasesLimiter(max_alias_count=MAX_ALIASES),
         lambda: ParserCache(maxsize=256),
         lambda: ValidationCache(maxsize=256),
         # Internal failures reach the client as "Unexpected error." (and the log, in full).

@@ -308,18 +308,27 @@ class Event(GraphNode):
 
     @strawberry.field(description="The place of the earliest-extracted record that gave one.")
     async def place(self, info: Info) -> Place | None:
-        located = await self.locations(info)
-        return located[0].place if located else None
+        place, _ = await self._primary(info)
+        return place
 
     @strawberry.field(description="The country of `place`, as the source gave it.")
     async def country(self, info: Info) -> Place | None:
-        located = await self.locations(info)
-        if not located:
+        place, country = await self._primary(info)
+        if place is None:
             return None
-        first = located[0]
-        return first.country or (
-            first.place if first.place.node.text("kind") == "country" else None
-        )
+        return country or (place if place.node.text("kind") == "country" else None)
+
+    async def _primary(self, info: Info) -> tuple[Place | None, Place | None]:
+        """The earliest-extracted location's place and country (no stories loaded)."""
+        edges = await info.context.edges(Rel.OCCURRED_IN, "out").load(self.id)
+        if not edges:
+            return None, None
+        first = min(edges, key=lambda e: (str(e.props.get("first_reported")), e.dst))
+        place = await info.context.nodes.load(first.dst)
+        if place is None:
+            return None, None
+        country_edges = await info.context.edges(Rel.IN_COUNTRY, "out").load(first.dst)
+        return Place.of(place), await _country(info, country_edges)
 
     @strawberry.field
     def confidence(self, info: Info) -> Confidence:

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import sys
 import tempfile
@@ -33,7 +32,6 @@ if __package__ in (None, ""):  # run as a file: python bench/load_neo4j.py
     sys.path.insert(0, str(Path(__file__).absolute().parents[1]))
 
 ROOT = Path(__file__).absolute().parents[1]
-WIKITIMES = ROOT.parent / "shared" / "data" / "wikitimes-2015-09.jsonl"
 ENV = "NEWSGRAPH_TEST_NEO4J_"
 
 
@@ -55,25 +53,14 @@ def bolt_server(workdir: Path) -> Iterator[tuple[str, str, str, str | None]]:
         yield server.uri, server.user, server.password, server.database
 
 
-def records(workdir: Path, events: int, seed: int) -> tuple[Path, Path | None]:
-    """The records file, and the registry that goes with it (None for wikitimes)."""
-    try:
-        from bench.generate import write
-    except ImportError:
-        write = None
-    if write is not None:
-        path, registry = workdir / "records.jsonl", workdir / "outlets.json"
-        with path.open("w", encoding="utf-8") as output:
-            write(events, seed, output, registry)
-        return path, registry
-    lines = [json.loads(x) for x in WIKITIMES.read_text("utf-8").splitlines() if x.strip()]
-    path = workdir / "records.jsonl"
+def records(workdir: Path, events: int, seed: int) -> tuple[Path, Path]:
+    """The generated records file, and the registry that goes with it."""
+    from bench.generate import write
+
+    path, registry = workdir / "records.jsonl", workdir / "outlets.json"
     with path.open("w", encoding="utf-8") as output:
-        for number in range(events):
-            record = lines[number % len(lines)]
-            record["event"]["id"] = f"bench-{number}"
-            output.write(json.dumps(record, ensure_ascii=False) + "\n")
-    return path, None
+        write(events, seed, output, registry)
+    return path, registry
 
 
 def empty(store: Any) -> None:
