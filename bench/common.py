@@ -25,23 +25,8 @@ DEFAULT_WORKDIR = Path("/tmp/newsgraph-bench")
 NEWSGRAPH = Path(sys.executable).parent / "newsgraph"
 SEED = 1
 
-# The seed page's query, exactly as tests/test_api.py sends it.
-PAGE_QUERY = """
-query Page($id: ID!) {
-  event(id: $id) {
-    id category summary occurredOn
-    place { name } country { name }
-    confidence {
-      level label independentSources trustedSources explanation nextLevel hint
-      needs { independentSources trustedSources }
-    }
-    sources { id name tier }
-    reports { outlet { name } claims { text tone } story { slug } }
-    entities { roles entity { id name type aliases } }
-    extraction { firstExtractedAt lastExtractedAt ingestedAt stories { slug outlet { name } } }
-  }
-}
-"""
+# The seed page's query, the one tests/test_api.py sends.
+PAGE_QUERY = (Path(__file__).resolve().parents[1] / "api" / "event_page.graphql").read_text("utf-8")
 
 TIMELINE_QUERY = """
 query Timeline($id: ID!) {

@@ -23,22 +23,7 @@ from tests.conftest import EXTRACTOR, STORE_KINDS, load_file, load_outlets, make
 ROOT = Path(__file__).resolve().parents[1]
 NEWSGRAPH = Path(sys.executable).parent / "newsgraph"
 
-PAGE_QUERY = """
-query Page($id: ID!) {
-  event(id: $id) {
-    id category summary occurredOn
-    place { name } country { name }
-    confidence {
-      level label independentSources trustedSources explanation nextLevel hint
-      needs { independentSources trustedSources }
-    }
-    sources { id name tier }
-    reports { outlet { name } claims { text tone } story { slug } }
-    entities { roles entity { id name type aliases } }
-    extraction { firstExtractedAt lastExtractedAt ingestedAt stories { slug outlet { name } } }
-  }
-}
-"""
+PAGE_QUERY = (ROOT / "api" / "event_page.graphql").read_text("utf-8")
 
 # The page's fixed wording around the data (the UI's chrome, not facts from the graph).
 CHROME = [
