@@ -7,6 +7,7 @@ the key that created the node, so reloading the same data gives the same ids (us
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 import unicodedata
@@ -16,6 +17,7 @@ _NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
 _SPACE = re.compile(r"\s+")
 
 
+@functools.lru_cache(maxsize=1 << 16)  # the same names recur in thousands of records
 def normalise(text: str) -> str:
     """The comparison form of a name: NFKC, case-folded, punctuation and spacing folded.
 
