@@ -416,22 +416,9 @@ class Neighbourhood:
     bounds: list[Bound]
 
 
-def display_name(node: Node) -> str:
-    if node.label is Label.EVENT:
-        return node.text("summary")
-    if node.label is Label.STORY:
-        return node.text("slug")
-    return node.text("name")
-
-
-def _roles(edge: Edge) -> list[str]:
-    roles = edge.props.get("roles")
-    return list(roles) if isinstance(roles, list) else []
-
-
 def _edge_label(edge: Edge) -> str:
     word = edge.type.value.lower().replace("_", " ")
-    roles = _roles(edge)
+    roles = edge.texts("roles")
     return f"{word} ({', '.join(roles)})" if roles else word
 
 
@@ -457,7 +444,7 @@ def neighbourhood(
             ViewNode(
                 id=strawberry.ID(n.id),
                 label=NodeLabel(n.label.value),
-                name=display_name(n),
+                name=n.title(),
                 hops=found.hops[n.id],
                 node=as_graph_node(n),
             )
@@ -470,7 +457,7 @@ def neighbourhood(
                 target=strawberry.ID(e.dst),
                 relationship=Relationship(e.type.value),
                 label=_edge_label(e),
-                roles=_roles(e),
+                roles=e.texts("roles"),
             )
             for e in found.edges
         ],

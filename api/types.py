@@ -356,12 +356,12 @@ class Event(GraphNode):
     )
     async def reports(self, info: Info) -> list[Report]:
         edges = await info.context.edges(Rel.REPORTS, "in").load(self.id)
-        return [Report(edge=e) for e in sorted(edges, key=_report_order)]
+        return [Report(edge=e) for e in sorted(edges, key=report_order)]
 
     @strawberry.field(description="The distinct outlets that reported it, in report order.")
     async def sources(self, info: Info) -> list[Outlet]:
         edges = await info.context.edges(Rel.REPORTS, "in").load(self.id)
-        ids = list(dict.fromkeys(e.src for e in sorted(edges, key=_report_order)))
+        ids = list(dict.fromkeys(e.src for e in sorted(edges, key=report_order)))
         return [Outlet.of(n) for n in await info.context.nodes.load_many(ids) if n is not None]
 
     @strawberry.field(description="Who and what it involves, with their roles, by name.")
@@ -369,7 +369,7 @@ class Event(GraphNode):
         edges = await info.context.edges(Rel.INVOLVES, "out").load(self.id)
         nodes = await info.context.nodes.load_many([e.dst for e in edges])
         found = [
-            Involvement(entity=Entity.of(n), roles=_strs(e, "roles"))
+            Involvement(entity=Entity.of(n), roles=e.texts("roles"))
             for e, n in zip(edges, nodes, strict=True)
             if n is not None
         ]
@@ -663,7 +663,7 @@ async def neighbours(info: Info, node: Node, first: int, after: str | None) -> N
             cursor=encode_cursor(*link[:4]),
             relationship=link[0],
             direction=Direction(link[1]),
-            roles=_strs(link[4], "roles"),
+            roles=link[4].texts("roles"),
             node=as_graph_node(other),
         )
         for link, other in zip(page, others, strict=False)
@@ -680,7 +680,8 @@ async def neighbours(info: Info, node: Node, first: int, after: str | None) -> N
     )
 
 
-def _report_order(edge: Edge) -> tuple[str, str, int, str]:
+def report_order(edge: Edge) -> tuple[str, str, int, str]:
+    """The order the page lists reports in: earliest extraction, then as the record did."""
     position = edge.props.get("position")
     return (
         str(edge.props.get("extracted_at")),
@@ -688,11 +689,6 @@ def _report_order(edge: Edge) -> tuple[str, str, int, str]:
         position if isinstance(position, int) else 0,
         edge.src,
     )
-
-
-def _strs(edge: Edge, name: str) -> list[str]:
-    value = edge.props.get(name)
-    return list(value) if isinstance(value, list) else []
 
 
 async def _stories(info: Info, ids: object) -> list[Story]:

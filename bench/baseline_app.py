@@ -22,30 +22,16 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from api.types import report_order
 from graph.confidence import POLICY_SETTING, Policy, current_policy
 from graph.embedded import EmbeddedStore
-from graph.model import Edge, Node, Rel
+from graph.model import Node, Rel, strings
 from graph.store import GraphStore
 
 
 def _str(props: Any, name: str) -> str:
     value = props.get(name)
     return value if isinstance(value, str) else ""
-
-
-def _strs(props: Any, name: str) -> list[str]:
-    value = props.get(name)
-    return list(value) if isinstance(value, list) else []
-
-
-def _report_order(edge: Edge) -> tuple[str, str, int, str]:
-    position = edge.props.get("position")
-    return (
-        str(edge.props.get("extracted_at")),
-        edge.key,
-        position if isinstance(position, int) else 0,
-        edge.src,
-    )
 
 
 def _enum(value: str) -> str:
@@ -65,7 +51,7 @@ def page(store: GraphStore, policy: Policy, event_id: str) -> dict[str, Any] | N
     (involved,) = store.edges([event_id], Rel.INVOLVES, "out").values()
     (described,) = store.edges([event_id], Rel.DESCRIBES, "in").values()
     located = sorted(located, key=lambda e: (str(e.props.get("first_reported")), e.dst))
-    reported = sorted(reported, key=_report_order)
+    reported = sorted(reported, key=report_order)
     described = sorted(described, key=lambda e: (str(e.props.get("first_extracted_at")), e.src))
     stories = [e.src for e in described]
     published = store.edges(stories, Rel.PUBLISHED, "in")
@@ -87,7 +73,7 @@ def page(store: GraphStore, policy: Policy, event_id: str) -> dict[str, Any] | N
     level = str(props.get("confidence") or "unverified")
     next_level = props.get("confidence_next")
     sources = list(dict.fromkeys(e.src for e in reported))
-    entities = [(nodes[e.dst], _strs(e.props, "roles")) for e in involved if e.dst in nodes]
+    entities = [(nodes[e.dst], strings(e.props, "roles")) for e in involved if e.dst in nodes]
     entities.sort(key=lambda pair: (_str(pair[0].props, "name").casefold(), pair[0].id))
 
     def outlet_of(story: str) -> dict[str, str] | None:
@@ -130,7 +116,9 @@ def page(store: GraphStore, policy: Policy, event_id: str) -> dict[str, Any] | N
                 "claims": [
                     {"text": text, "tone": _enum(tone)}
                     for text, tone in zip(
-                        _strs(e.props, "claim_texts"), _strs(e.props, "claim_tones"), strict=True
+                        strings(e.props, "claim_texts"),
+                        strings(e.props, "claim_tones"),
+                        strict=True,
                     )
                 ],
                 "story": {"slug": _str(nodes[e.key].props, "slug")},
@@ -144,7 +132,7 @@ def page(store: GraphStore, policy: Policy, event_id: str) -> dict[str, Any] | N
                     "id": node.id,
                     "name": _str(node.props, "name"),
                     "type": _enum(_str(node.props, "type")),
-                    "aliases": _strs(node.props, "aliases"),
+                    "aliases": strings(node.props, "aliases"),
                 },
             }
             for node, roles in entities

@@ -72,8 +72,15 @@ class Node:
 
     def texts(self, name: str) -> list[str]:
         """A list-of-strings property, or [] when absent."""
-        value = self.props.get(name)
-        return list(value) if isinstance(value, list) else []
+        return strings(self.props, name)
+
+    def title(self) -> str:
+        """What a person calls it: an event's summary, a story's slug, anything else's name."""
+        if self.label is Label.EVENT:
+            return self.text("summary")
+        if self.label is Label.STORY:
+            return self.text("slug")
+        return self.text("name")
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +94,16 @@ class Edge:
     def other(self, node_id: str) -> str:
         """The node at the other end from `node_id`."""
         return self.dst if node_id == self.src else self.src
+
+    def texts(self, name: str) -> list[str]:
+        """A list-of-strings property, or [] when absent."""
+        return strings(self.props, name)
+
+
+def strings(props: Props, name: str) -> list[str]:
+    """The list-of-strings property `name` of `props` (a copy), or [] when absent."""
+    value = props.get(name)
+    return list(value) if isinstance(value, list) else []
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from typing import Literal
+from typing import Literal, TypeVar
 
 from graph import keys
 from graph.confidence import Policy, Report, assess, current_policy
@@ -32,12 +32,14 @@ from graph.model import (
     Value,
     WriteBatch,
     as_merge,
+    strings,
     timestamp,
 )
 from graph.store import Derive, GraphReader, GraphStore, StoreError, WriteConflict
 from loaders.records import EntityMention, Record
 
 Outcome = Literal["created", "merged"]
+T = TypeVar("T")
 CONFLICT_RETRIES = 10
 log = logging.getLogger(__name__)
 
@@ -140,16 +142,7 @@ class Ingestor:
         """
         if not records:
             return []
-        for attempt in range(1, CONFLICT_RETRIES + 1):
-            try:
-                return self._ingest(records)
-            except WriteConflict as exc:
-                if attempt == CONFLICT_RETRIES:
-                    raise StoreError(
-                        f"a batch kept conflicting with concurrent writers: {exc}"
-                    ) from exc
-                log.debug("re-resolving a batch after a concurrent claim: %s", exc)
-        raise AssertionError("unreachable")
+        return resolving_again(lambda: self._ingest(records))
 
     def _ingest(self, records: Sequence[tuple[int, Record]]) -> list[Ingested]:
         now = timestamp(self._now())
@@ -218,7 +211,7 @@ class Ingestor:
             participants = [
                 names.find(e.dst)
                 for e in involved[event_id]
-                if "participant" in (r.casefold() for r in _strs(e.props, "roles"))
+                if "participant" in (r.casefold() for r in e.texts("roles"))
             ]
             stale = [k for k in owned[event_id] if _names_any(k, gone)]
             day, category = node.text("occurred_on")[:10], node.text("category")
@@ -231,6 +224,21 @@ class Ingestor:
         if self._policy is None:
             self._policy = current_policy(self.store)
         return self._policy
+
+
+def resolving_again(work: Callable[[], T]) -> T:
+    """`work` (read, resolve, write), run again while a concurrent writer got there first
+    (`WriteConflict`), at most CONFLICT_RETRIES times."""
+    for attempt in range(1, CONFLICT_RETRIES + 1):
+        try:
+            return work()
+        except WriteConflict as exc:
+            if attempt == CONFLICT_RETRIES:
+                raise StoreError(
+                    f"a write kept conflicting with concurrent writers: {exc}"
+                ) from exc
+            log.debug("resolving again after a concurrent write: %s", exc)
+    raise AssertionError("unreachable")
 
 
 def checked(claims: dict[str, str], then: Derive) -> Derive:
@@ -313,7 +321,7 @@ def absorb(
 def _pool_claims(reports: list[Props]) -> dict[str, Value]:
     pooled: list[tuple[str, str]] = []
     for props in reports:
-        pairs = zip(_strs(props, "claim_texts"), _strs(props, "claim_tones"), strict=True)
+        pairs = zip(strings(props, "claim_texts"), strings(props, "claim_tones"), strict=True)
         pooled += [p for p in pairs if p not in pooled]
     return {"claim_texts": [t for t, _ in pooled], "claim_tones": [t for _, t in pooled]}
 
@@ -331,11 +339,6 @@ def _names_any(key: str, ids: set[str]) -> bool:
     if not key.startswith("event:participants:"):
         return False
     return any(i in ids for i in key.rsplit(":", 1)[-1].split(","))
-
-
-def _strs(props: Props, name: str) -> list[str]:
-    value = props.get(name)
-    return value if isinstance(value, list) else []
 
 
 def report_view(outlet_id: str, outlet: Props, report: Props) -> Report:

@@ -12,8 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from graph import keys
 from graph.confidence import current_policy
 from graph.model import Label, Merge, NodeWrite, Rel, Tier, WriteBatch, timestamp
-from graph.store import GraphStore, WriteConflict
-from loaders.ingest import CONFLICT_RETRIES, absorb, checked, rating
+from graph.store import GraphStore
+from loaders.ingest import absorb, checked, rating, resolving_again
 from loaders.records import Name, describe
 
 
@@ -59,12 +59,7 @@ def load_registry(
 ) -> RegistrySummary:
     """Load `registry` (see `_load_registry`), resolving again if a concurrent writer got
     there first."""
-    for _ in range(CONFLICT_RETRIES - 1):
-        try:
-            return _load_registry(store, registry, now)
-        except WriteConflict:
-            continue
-    return _load_registry(store, registry, now)
+    return resolving_again(lambda: _load_registry(store, registry, now))
 
 
 def _load_registry(

@@ -39,6 +39,7 @@ from graph.model import (
     Node,
     Rel,
     Value,
+    strings,
 )
 from graph.snapshot import INGEST_CLOCKS
 from graph.store import EventFilter, EventQuery, GraphStore
@@ -136,14 +137,6 @@ def select(store: GraphStore, flt: ExportFilter = ExportFilter()) -> Selection:
 # -- graph formats -----------------------------------------------------------------------------
 
 
-def display_name(node: Node) -> str:
-    if node.label is Label.EVENT:
-        return node.text("summary")
-    if node.label is Label.STORY:
-        return node.text("slug")
-    return node.text("name")
-
-
 def _flat(props: Iterable[tuple[str, Value]]) -> dict[str, str | int | float | bool]:
     """Properties as GraphML and GEXF can hold them: no nulls, lists as JSON text."""
     flat: dict[str, str | int | float | bool] = {}
@@ -162,7 +155,7 @@ def to_networkx(chosen: Selection) -> Any:
     for node_id in sorted(chosen.nodes):
         node = chosen.nodes[node_id]
         attrs: dict[str, Any] = _flat(sorted(node.props.items()))
-        attrs.update({"node_type": node.label.value, "label": display_name(node)})
+        attrs.update({"node_type": node.label.value, "label": node.title()})
         graph.add_node(node_id, **attrs)
     for ident in sorted(chosen.edges):
         edge = chosen.edges[ident]
@@ -189,7 +182,7 @@ def cytoscape(chosen: Selection) -> dict[str, Any]:
     for node_id in sorted(chosen.nodes):
         node = chosen.nodes[node_id]
         data: dict[str, Any] = {"id": node_id, "node_type": node.label.value}
-        data["label"] = display_name(node)
+        data["label"] = node.title()
         data["props"] = {k: v for k, v in sorted(node.props.items()) if k not in INTERNAL}
         nodes.append({"data": data})
     edges = []
@@ -263,11 +256,6 @@ def records(
     builder.spell_places(drafts)
     summary.records = len(ordered)
     return [d.data for d in ordered]
-
-
-def _strs(props: Any, name: str) -> list[str]:
-    value = props.get(name)
-    return [str(v) for v in value] if isinstance(value, list) else []
 
 
 def _is_participant(role: str) -> bool:
@@ -401,7 +389,10 @@ class _Builder:
                 continue
             if report.props.get("url"):
                 entry["url"] = report.props["url"]
-            texts, tones = _strs(report.props, "claim_texts"), _strs(report.props, "claim_tones")
+            texts, tones = (
+                strings(report.props, "claim_texts"),
+                strings(report.props, "claim_tones"),
+            )
             entry["claims"] = [{"text": t, "tone": v} for t, v in zip(texts, tones, strict=True)]
             written.append(entry)
             outlets.append((report.src, entry, "outlet"))
@@ -428,7 +419,7 @@ class _Builder:
             self.outgoing[(Rel.OCCURRED_IN, event.id)],
             key=lambda e: (str(e.props.get("first_reported")), e.dst),
         ):
-            if story_id not in _strs(edge.props, "stories"):
+            if story_id not in strings(edge.props, "stories"):
                 continue
             place = self.nodes.get(edge.dst)
             if place is None:
@@ -464,15 +455,15 @@ class _Builder:
         involved = [
             e
             for e in self.outgoing[(Rel.INVOLVES, event.id)]
-            if story_id in _strs(e.props, "stories") and e.dst in self.nodes
+            if story_id in strings(e.props, "stories") and e.dst in self.nodes
         ]
         mentions: list[dict[str, Any]] = []
         named: list[tuple[str, str]] = []
         participants: list[str] = []
         for edge in involved:
             entity = self.nodes[edge.dst]
-            roles = _strs(edge.props, "roles")
-            names = _strs(edge.props, "names") or [entity.text("name")]
+            roles = strings(edge.props, "roles")
+            names = strings(edge.props, "names") or [entity.text("name")]
             display = entity.text("name")
             names = sorted(names, key=lambda n: (n != display, n))
             is_participant = any(_is_participant(r) for r in roles)
@@ -501,7 +492,7 @@ class _Builder:
                         r
                         for e in involved
                         if e.dst == entity_id
-                        for r in _strs(e.props, "roles")
+                        for r in strings(e.props, "roles")
                         if not _is_participant(r)
                     ]
                     mention["role"] = others[0] if others else "mentioned"
@@ -523,7 +514,8 @@ class _Builder:
         ambiguous = [
             e.dst
             for e in involved
-            if e.dst in candidates and any(not _is_participant(r) for r in _strs(e.props, "roles"))
+            if e.dst in candidates
+            and any(not _is_participant(r) for r in strings(e.props, "roles"))
         ]
         if not ambiguous or len(ambiguous) > 8:
             return candidates

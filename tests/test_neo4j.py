@@ -283,34 +283,39 @@ def test_a_store_made_by_make_store_is_empty(tmp_path: Path) -> None:
         first.close()
 
 
-def test_loaders_reporting_one_event_at_once_all_count(neo: Neo4jStore, tmp_path: Path) -> None:
-    """Six loaders each add a different outlet's report to one event at the same moment: the
-    event's confidence must count all six, whatever order their transactions commit in."""
-    outlets = 6
-    clients = [second_client(neo) for _ in range(outlets)]
+def load_each_at_once(neo: Neo4jStore, tmp_path: Path, events: list[dict[str, Any]]) -> None:
+    """One loader (its own client) per event, record n from story-n by Outlet n, all at once."""
+    clients = [second_client(neo) for _ in events]
     try:
         paths = []
-        for n in range(outlets):
+        for n, event in enumerate(events):
             record = {
                 "schema_version": 1,
                 "extracted_at": f"2026-05-30T04:15:0{n}.000Z",
                 "source_story": {"slug": f"story-{n}", "outlet": f"Outlet {n}"},
-                "event": {
-                    "id": "race-1",
-                    "category": "military",
-                    "summary": "One event, six outlets at once.",
-                    "occurred_on": "2025-03-13",
-                    "reports": [{"outlet": f"Outlet {n}", "claims": []}],
-                },
+                "event": {**event, "reports": [{"outlet": f"Outlet {n}", "claims": []}]},
             }
             paths.append(write_lines(tmp_path / f"r{n}.jsonl", [json.dumps(record)]))
         at_once(*(partial(load_file, c, p) for c, p in zip(clients, paths, strict=True)))
     finally:
         for client in clients:
             client.close()
-    (event,) = neo.query_events(EventQuery(EventFilter(), first=5)).events
-    assert event.props["independent_sources"] == outlets
-    assert event.props["confidence"] == "likely"
+
+
+def test_loaders_reporting_one_event_at_once_all_count(neo: Neo4jStore, tmp_path: Path) -> None:
+    """Six loaders each add a different outlet's report to one event at the same moment: the
+    event's confidence must count all six, whatever order their transactions commit in."""
+    outlets = 6
+    event = {
+        "id": "race-1",
+        "category": "military",
+        "summary": "One event, six outlets at once.",
+        "occurred_on": "2025-03-13",
+    }
+    load_each_at_once(neo, tmp_path, [event] * outlets)
+    (stored,) = neo.query_events(EventQuery(EventFilter(), first=5)).events
+    assert stored.props["independent_sources"] == outlets
+    assert stored.props["confidence"] == "likely"
 
 
 def test_loaders_naming_one_entity_two_ways_at_once_make_one_node(
@@ -320,29 +325,17 @@ def test_loaders_naming_one_entity_two_ways_at_once_make_one_node(
     each create a node for their spelling; the loser of the key claim resolves again."""
     loaders = 6
     spellings = [("Vladimir Putin", "Putin"), ("Putin", "Vladimir Putin")]
-    clients = [second_client(neo) for _ in range(loaders)]
-    try:
-        paths = []
-        for n in range(loaders):
-            name, alias = spellings[n % 2]
-            record = {
-                "schema_version": 1,
-                "extracted_at": f"2026-05-30T04:15:0{n}.000Z",
-                "source_story": {"slug": f"story-{n}", "outlet": f"Outlet {n}"},
-                "event": {
-                    "id": f"event-{n}",
-                    "category": "diplomatic",
-                    "summary": f"Meeting number {n}.",
-                    "occurred_on": "2025-03-13",
-                    "entities": [{"name": name, "type": "person", "aliases": [alias]}],
-                    "reports": [{"outlet": f"Outlet {n}", "claims": []}],
-                },
-            }
-            paths.append(write_lines(tmp_path / f"r{n}.jsonl", [json.dumps(record)]))
-        at_once(*(partial(load_file, c, p) for c, p in zip(clients, paths, strict=True)))
-    finally:
-        for client in clients:
-            client.close()
+    events = [
+        {
+            "id": f"event-{n}",
+            "category": "diplomatic",
+            "summary": f"Meeting number {n}.",
+            "occurred_on": "2025-03-13",
+            "entities": [{"name": name, "type": "person", "aliases": [alias]}],
+        }
+        for n, (name, alias) in enumerate(spellings[n % 2] for n in range(loaders))
+    ]
+    load_each_at_once(neo, tmp_path, events)
     assert neo.counts()["Entity"] == 1
     (putin,) = set(
         neo.lookup_keys(keys.entity_keys("person", ["Putin", "Vladimir Putin"])).values()

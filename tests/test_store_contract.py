@@ -6,7 +6,7 @@ import pytest
 
 from graph.model import Edge, EdgeWrite, Label, Merge, Node, NodeWrite, Rel, WriteBatch
 from graph.snapshot import canonical
-from graph.store import EventFilter, EventQuery, GraphStore, StoreError
+from graph.store import EventFilter, EventQuery, GraphReader, GraphStore, StoreError, WriteConflict
 
 
 def _event(i: int, day: str, **props: object) -> NodeWrite:
@@ -221,3 +221,42 @@ def test_a_key_cannot_name_a_missing_node(store: GraphStore) -> None:
     with pytest.raises(StoreError, match="en_nowhere"):
         store.write(WriteBatch(rekeys={"entity:person:alpha": "en_nowhere"}))
     assert canonical(store) == before
+
+
+def test_derive_reads_the_batch_and_writes_in_the_same_transaction(store: GraphStore) -> None:
+    _graph(store)
+    seen: list[list[str]] = []
+
+    def count_reports(graph: GraphReader) -> WriteBatch:
+        reports = graph.edges(["ev_003"], Rel.REPORTS, "in")["ev_003"]
+        seen.append([e.key for e in reports])
+        owner = graph.lookup_keys(["entity:person:new"])
+        merge = Merge(set={"reports": len(reports), "owner": owner.get("entity:person:new")})
+        return WriteBatch(nodes=[NodeWrite("ev_003", Label.EVENT, merge)])
+
+    store.write(
+        WriteBatch(
+            edges=[EdgeWrite("ou_x", Rel.REPORTS, "ev_003", "st_3", Merge(set={"url": "u3"}))],
+            keys={"entity:person:new": "en_a"},
+        ),
+        derive=count_reports,
+    )
+    assert seen == [["st_1", "st_2", "st_3"]]  # the batch's own relationship is visible
+    props = store.get_nodes(["ev_003"])["ev_003"].props
+    assert (props["reports"], props["owner"]) == (3, "en_a")
+
+
+def test_a_failing_derive_writes_nothing(store: GraphStore) -> None:
+    _graph(store)
+    before = canonical(store)
+
+    def refuse(graph: GraphReader) -> WriteBatch:
+        raise WriteConflict("a concurrent writer got there first")
+
+    batch = WriteBatch(
+        edges=[EdgeWrite("ou_x", Rel.REPORTS, "ev_003", "st_3", Merge(set={"url": "u3"}))]
+    )
+    with pytest.raises(WriteConflict):
+        store.write(batch, derive=refuse)
+    assert canonical(store) == before
+    assert store.edges(["ev_003"], Rel.REPORTS, "in")["ev_003"][-1].key == "st_2"

@@ -34,6 +34,7 @@ from graph.model import (
     Value,
     WriteBatch,
     merge_props,
+    strings,
 )
 from graph.store import Derive, EventFilter, EventPage, EventQuery, StoreError
 
@@ -599,20 +600,15 @@ def _matches(props: Props, flt: EventFilter) -> bool:
         return False
     if flt.date_to is not None and day > flt.date_to:
         return False
-    if flt.place is not None and flt.place not in _strs(props, "place_ids"):
+    if flt.place is not None and flt.place not in strings(props, "place_ids"):
         return False
-    if flt.country is not None and flt.country not in _strs(props, "country_ids"):
+    if flt.country is not None and flt.country not in strings(props, "country_ids"):
         return False
     if flt.min_confidence is not None:
         rank = props.get("confidence_rank")
         if not isinstance(rank, int) or rank < flt.min_confidence:
             return False
     return True
-
-
-def _strs(props: Props, name: str) -> list[str]:
-    value = props.get(name)
-    return value if isinstance(value, list) else []
 
 
 def _search_text(props: Props) -> str:
