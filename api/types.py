@@ -14,6 +14,7 @@ from strawberry.types import Info as _Info
 from strawberry.types.scalar import ScalarDefinition
 
 from api.dataloaders import Loaders
+from graph.history import LevelChange, history
 from graph.model import Edge, Label, Node, Rel
 from graph.store import EventFilter, EventQuery
 
@@ -241,6 +242,43 @@ class Confidence:
     )
 
 
+@strawberry.enum(description="Why an event's confidence level changed.")
+class ChangeCause(Enum):
+    REPORT = "report"
+    APPROVAL = "approval"
+    REGISTRY = "registry"
+    POLICY = "policy"
+    MERGE = "merge"
+
+
+@strawberry.type(description="One change of an event's confidence level: when, why, by whom.")
+class ConfidenceChange:
+    event_id: strawberry.ID
+    at: Timestamp
+    previous: ConfidenceLevel | None = strawberry.field(
+        description="The level before; null for the event's first rating."
+    )
+    level: ConfidenceLevel
+    cause: ChangeCause
+    detail: str = strawberry.field(
+        description="Which report, approval or registry change: 'approved submission su_... "
+        "(Reuters, https://...)'."
+    )
+    by: str = strawberry.field(description="Who: an editor, a loader, or 'cli' for local loads.")
+
+    @classmethod
+    def of(cls, change: LevelChange) -> ConfidenceChange:
+        return cls(
+            event_id=strawberry.ID(change.event_id),
+            at=Timestamp(change.at),
+            previous=ConfidenceLevel(change.previous) if change.previous else None,
+            level=ConfidenceLevel(change.level),
+            cause=ChangeCause(change.cause),
+            detail=change.detail,
+            by=change.by,
+        )
+
+
 @strawberry.type
 class Involvement:
     entity: Entity
@@ -349,6 +387,10 @@ class Event(GraphNode):
             ),
             hint=str(props.get("confidence_hint") or ""),
         )
+
+    @strawberry.field(description="Every change of its confidence level, oldest first.")
+    def confidence_history(self) -> list[ConfidenceChange]:
+        return [ConfidenceChange.of(c) for c in history(self.node.id, self.node.props)]
 
     @strawberry.field(
         description="Every report, one per outlet and story, in the order the extractor gave "

@@ -24,6 +24,8 @@ class Label(StrEnum):
     PLACE = "Place"
     OUTLET = "Outlet"
     STORY = "Story"
+    SUBMISSION = "Submission"  # a source a reader submitted for an event, and its review
+    EDIT = "Edit"  # the editorial log: merges, splits, registry and policy changes, reviews
 
 
 class Rel(StrEnum):
@@ -33,6 +35,7 @@ class Rel(StrEnum):
     IN_COUNTRY = "IN_COUNTRY"  # (Place)-[:IN_COUNTRY]->(Place {kind: 'country'})
     PUBLISHED = "PUBLISHED"  # (Outlet)-[:PUBLISHED]->(Story)
     DESCRIBES = "DESCRIBES"  # (Story)-[:DESCRIBES {extracted_at, ingested_at}]->(Event)
+    SUBMITTED_FOR = "SUBMITTED_FOR"  # (Submission)-[:SUBMITTED_FOR]->(Event)
 
 
 Direction: TypeAlias = Literal["out", "in"]
@@ -179,12 +182,17 @@ class EdgeWrite:
     merge: Merge
 
 
+EdgeId: TypeAlias = tuple[str, Rel, str, str]  # (src, type, dst, key)
+
+
 @dataclass(slots=True)
 class WriteBatch:
     """Everything one atomic write changes: applied all together or not at all, in this order:
 
-    1. `deletes`: nodes removed with all their relationships (a merged-away duplicate);
-    2. `nodes`, then `edges`, merged by their rules;
+    1. `deletes`: nodes removed with all their relationships (a merged-away duplicate), then
+       `unlinks`: relationships removed (an involvement a split moves back);
+    2. `nodes`, then `edges`, merged by their rules (a relationship unlinked and written in one
+       batch is written afresh);
     3. `rekeys`: identity keys given a new owner, or dropped (None), whoever owned them;
     4. `keys`: identity keys (normalised names, aliases, event fingerprints) claimed for node
        ids; a key already claimed keeps its owner. Keys a deleted node owned and nothing
@@ -198,10 +206,17 @@ class WriteBatch:
     settings: dict[str, str] = field(default_factory=dict)
     deletes: list[str] = field(default_factory=list)
     rekeys: dict[str, str | None] = field(default_factory=dict)
+    unlinks: list[EdgeId] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(
-            self.nodes or self.edges or self.keys or self.settings or self.deletes or self.rekeys
+            self.nodes
+            or self.edges
+            or self.keys
+            or self.settings
+            or self.deletes
+            or self.rekeys
+            or self.unlinks
         )
 
 
@@ -221,6 +236,7 @@ RULES: dict[Label | Rel, dict[str, str]] = {
         "first_extracted_at": "minimum",
         "last_extracted_at": "maximum",
         "ingested_at": "minimum",
+        "confidence_history": "union",
     },
     Label.ENTITY: {"name": "first", "type": "create", "aliases": "union", "ingested_at": "minimum"},
     Label.OUTLET: {
@@ -254,6 +270,7 @@ RULES: dict[Label | Rel, dict[str, str]] = {
     Rel.OCCURRED_IN: {"first_reported": "minimum", "stories": "union"},
     Rel.PUBLISHED: {},
     Rel.IN_COUNTRY: {},
+    Rel.SUBMITTED_FOR: {},
 }
 
 

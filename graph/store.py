@@ -8,7 +8,7 @@ in `tests/test_store_contract.py`; a result never depends on which store served 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeAlias
 
@@ -117,6 +117,19 @@ class GraphStore(Protocol):
 
     def query_events(self, query: EventQuery) -> EventPage:
         """A page of events matching `query.filter`, ordered by (occurred_on, id)."""
+
+    def find_nodes(
+        self,
+        label: Label,
+        where: Mapping[str, str],
+        order_by: str,
+        first: int,
+        after: tuple[str, str] | None = None,
+    ) -> list[Node]:
+        """Up to `first` nodes of `label` whose string property `name` equals `value` for
+        every (name, value) of `where`, ordered by (their `order_by` property, id), after the
+        cursor `after`. For the editorial records (submissions, the edit log), not for events.
+        Property names come from the code, never from a user."""
 
     def search(self, text: str, labels: Sequence[Label], first: int) -> list[Node]:
         """Nodes of `labels` whose name, aliases or summary contain `text` (case-insensitive),

@@ -260,3 +260,53 @@ def test_a_failing_derive_writes_nothing(store: GraphStore) -> None:
         store.write(batch, derive=refuse)
     assert canonical(store) == before
     assert store.edges(["ev_003"], Rel.REPORTS, "in")["ev_003"][-1].key == "st_2"
+
+
+def test_unlinking_removes_one_relationship_and_a_rewrite_starts_afresh(store: GraphStore) -> None:
+    _graph(store)
+    involves = ("ev_001", Rel.INVOLVES, "en_a", "")
+    store.write(WriteBatch(unlinks=[("ou_x", Rel.REPORTS, "ev_003", "st_1")]))
+    assert store.edges(["ev_003"], Rel.REPORTS, "in")["ev_003"] == [
+        Edge("ou_x", Rel.REPORTS, "ev_003", "st_2", {"url": "u2"})
+    ]
+    store.write(  # unlinked and written in one batch: the old roles do not survive
+        WriteBatch(
+            unlinks=[involves],
+            edges=[EdgeWrite(*involves, Merge(union={"roles": ["mediator"]}))],
+        )
+    )
+    assert store.edges(["ev_001"], Rel.INVOLVES, "out")["ev_001"] == [
+        Edge("ev_001", Rel.INVOLVES, "en_a", "", {"roles": ["mediator"]})
+    ]
+    store.write(WriteBatch(unlinks=[("ev_009", Rel.INVOLVES, "en_a", "")]))  # absent: no-op
+    assert store.counts()["INVOLVES"] == 2
+
+
+def test_find_nodes_filters_orders_and_pages(store: GraphStore) -> None:
+    def submission(i: int, at: str, status: str, event: str) -> NodeWrite:
+        props = {"submitted_at": at, "status": status, "event_id": event}
+        return NodeWrite(f"su_{i}", Label.SUBMISSION, Merge(set=props))  # type: ignore[arg-type]
+
+    store.write(
+        WriteBatch(
+            nodes=[
+                submission(1, "2026-01-03", "pending", "ev_1"),
+                submission(2, "2026-01-01", "pending", "ev_2"),
+                submission(3, "2026-01-02", "rejected", "ev_1"),
+                submission(4, "2026-01-03", "pending", "ev_1"),
+                submission(5, "2026-01-01", "pending", "ev_1"),
+            ]
+        )
+    )
+
+    def ids(where: dict[str, str], first: int, after: tuple[str, str] | None = None) -> list[str]:
+        found = store.find_nodes(Label.SUBMISSION, where, "submitted_at", first, after)
+        assert all(n.label is Label.SUBMISSION for n in found)
+        return [n.id for n in found]
+
+    assert ids({"status": "pending"}, 10) == ["su_2", "su_5", "su_1", "su_4"]
+    assert ids({"status": "pending"}, 2) == ["su_2", "su_5"]
+    assert ids({"status": "pending"}, 10, ("2026-01-01", "su_5")) == ["su_1", "su_4"]
+    assert ids({"status": "pending", "event_id": "ev_1"}, 10) == ["su_5", "su_1", "su_4"]
+    assert ids({}, 10) == ["su_2", "su_5", "su_3", "su_1", "su_4"]
+    assert store.find_nodes(Label.EDIT, {}, "at", 10) == []

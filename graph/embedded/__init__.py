@@ -15,7 +15,7 @@ import os
 import sqlite3
 import sys
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -267,11 +267,18 @@ class EmbeddedStore:
         nothing."""
         db = self._conn()
         gone = {i for i in batch.deletes if i in self._graph}
+        unlinked = [
+            u
+            for u in dict.fromkeys(batch.unlinks)
+            if u[0] not in gone
+            and u[2] not in gone
+            and self._graph.has_edge(u[0], u[2], _edge_name(u[1], u[3]))
+        ]
         nodes = self._stage_nodes(batch.nodes, gone)
-        edges = self._stage_edges(batch.edges, nodes, gone)
+        edges = self._stage_edges(batch.edges, nodes, gone, set(unlinked))
         keys = self._stage_keys(batch, gone, nodes)
         settings = {k: v for k, v in batch.settings.items() if self._settings.get(k) != v}
-        if not (gone or nodes or edges or keys or settings):
+        if not (gone or unlinked or nodes or edges or keys or settings):
             return False
         dead_edges = [
             (src, data["type"].value, dst, data["rkey"])
@@ -281,6 +288,7 @@ class EmbeddedStore:
                 *self._graph.in_edges(node, data=True),
             )
         ]
+        dead_edges += [(src, kind.value, dst, key) for src, kind, dst, key in unlinked]
         texts = {edge_id: _dumps(props) for edge_id, props in edges.items()}
         db.executemany("DELETE FROM nodes WHERE id = ?", [(i,) for i in gone])
         db.executemany(
@@ -309,6 +317,8 @@ class EmbeddedStore:
             if old["label"] is Label.EVENT:
                 self._events.discard((old["props"].get("occurred_on") or "", node_id))
             self._graph.remove_node(node_id)
+        for src, kind, dst, key in unlinked:
+            self._graph.remove_edge(src, dst, _edge_name(kind, key))
         for node_id, (label, props) in nodes.items():
             self._put_node(node_id, label, props)
         intern = sys.intern
@@ -386,6 +396,7 @@ class EmbeddedStore:
         writes: Sequence[EdgeWrite],
         nodes: dict[str, tuple[Label, dict[str, Value]]],
         gone: set[str],
+        unlinked: set[_EdgeId],
     ) -> dict[_EdgeId, dict[str, Value]]:
         staged: dict[_EdgeId, dict[str, Value]] = {}
         stored: dict[_EdgeId, dict[str, Value]] = {}  # as they are now, for those that exist
@@ -399,7 +410,7 @@ class EmbeddedStore:
                     )
             edge_id = (write.src, write.type, write.dst, write.key)
             current: Props | None = staged.get(edge_id)
-            if current is None:
+            if current is None and edge_id not in unlinked:
                 data = (
                     adjacency.get(write.src, {})
                     .get(write.dst, {})
@@ -523,6 +534,26 @@ class EmbeddedStore:
                 self._near_size += len(near)
             found.append(near)
         return found
+
+    def find_nodes(
+        self,
+        label: Label,
+        where: Mapping[str, str],
+        order_by: str,
+        first: int,
+        after: tuple[str, str] | None = None,
+    ) -> list[Node]:
+        found: list[tuple[str, str, Props]] = []
+        for node_id, data in self._graph._node.items():
+            if data["label"] is not label:
+                continue
+            props = data["props"]
+            if all(props.get(name) == value for name, value in where.items()):
+                position = (str(props.get(order_by) or ""), node_id)
+                if after is None or position > after:
+                    found.append((*position, props))
+        found.sort(key=lambda item: item[:2])
+        return [Node(node_id, label, props) for _, node_id, props in found[:first]]
 
     def search(self, text: str, labels: Sequence[Label], first: int) -> list[Node]:
         needle = text.casefold().strip()

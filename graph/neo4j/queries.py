@@ -307,6 +307,24 @@ def delete_nodes(label: Label) -> str:
     return f"UNWIND $ids AS id MATCH (n:{quote(label.value)} {{{ID}: id}}) DETACH DELETE n"
 
 
+def unlink(rel: Rel) -> str:
+    """Remove relationships of type `rel` by their identity."""
+    return f"UNWIND $uids AS uid MATCH ()-[r:{quote(rel.value)} {{{UID}: uid}}]->() DELETE r"
+
+
+def find_nodes(label: Label, where: tuple[str, ...], order_by: str) -> str:
+    """Nodes of `label` whose properties `where` equal `$w0`, `$w1`, ..., ordered by
+    (`order_by`, id) after (`$after_on`, `$after_id`). The names come from the code."""
+    order = f"coalesce(n.{quote(order_by)}, '')"
+    tests = [f"n.{quote(name)} = $w{i}" for i, name in enumerate(where)]
+    later = f"{order} > $after_on OR ({order} = $after_on AND n.{ID} > $after_id)"
+    tests.append(f"($after_id IS NULL OR {later})")
+    return (
+        f"MATCH (n:{quote(label.value)}) WHERE {' AND '.join(tests)} "
+        f"RETURN n.{ID} AS id, properties(n) AS props ORDER BY {order}, n.{ID} LIMIT $limit"
+    )
+
+
 # The keys of deleted nodes go with them, except those the same batch gives a new owner.
 DROP_KEYS_OF = (
     f"UNWIND $ids AS id MATCH (k:{KEY_LABEL} {{node: id}}) WHERE NOT k.key IN $kept DETACH DELETE k"

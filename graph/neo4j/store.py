@@ -15,7 +15,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -308,6 +308,27 @@ class Neo4jStore:
 
         return self._read(work)
 
+    def find_nodes(
+        self,
+        label: Label,
+        where: Mapping[str, str],
+        order_by: str,
+        first: int,
+        after: tuple[str, str] | None = None,
+    ) -> list[Node]:
+        names = tuple(sorted(where))
+        query = q.find_nodes(label, names, order_by)
+        values = {f"w{i}": where[name] for i, name in enumerate(names)}
+        after_on, after_id = after if after is not None else (None, None)
+
+        def work(tx: neo4j.ManagedTransaction) -> list[Node]:
+            records = tx.run(
+                query, **values, after_on=after_on, after_id=after_id, limit=max(first, 0)
+            )
+            return [_node(r["id"], [label.value], r["props"]) for r in records]
+
+        return self._read(work)
+
     def search(self, text: str, labels: Sequence[Label], first: int) -> list[Node]:
         needle = text.casefold().strip()
         if not needle or first <= 0:
@@ -464,6 +485,11 @@ class _Plan:
         if gone:
             kept = [k for k, owner in batch.rekeys.items() if owner is not None]
             tx.run(q.DROP_KEYS_OF, ids=sorted(gone), kept=kept).consume()
+        unlinks: dict[Rel, list[str]] = {}
+        for src, rel, dst, key in dict.fromkeys(batch.unlinks):
+            unlinks.setdefault(rel, []).append(_uid(src, dst, key))
+        for rel, uids in unlinks.items():
+            tx.run(q.unlink(rel), uids=uids).consume()
         by_label: dict[Label, list[NodeWrite]] = {}
         for write in batch.nodes:
             by_label.setdefault(write.label, []).append(write)

@@ -1,0 +1,58 @@
+"""An event's confidence history: every change of level, when, why and by whom.
+
+Kept on the event itself as the list property `confidence_history`, one JSON object per
+change, merged as a sorted set (`union`): each entry starts with its time, so the list reads
+oldest first, and two events merged into one keep both histories.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Literal, TypeAlias
+
+from graph.model import Props, strings
+
+HISTORY = "confidence_history"
+
+# Why a level changed: a report arrived (a load or `ingest`), an editor approved a submitted
+# source, the outlet registry changed, the policy changed, or two events were merged.
+Cause: TypeAlias = Literal["report", "approval", "registry", "policy", "merge"]
+
+
+@dataclass(frozen=True, slots=True)
+class Why:
+    """The cause of a write that may change events' levels, and who made it."""
+
+    cause: Cause
+    detail: str
+    by: str
+
+
+@dataclass(frozen=True, slots=True)
+class LevelChange:
+    """One change of an event's confidence level. `previous` is None for its first rating."""
+
+    at: str
+    event_id: str
+    previous: str | None
+    level: str
+    cause: Cause
+    detail: str
+    by: str
+
+    def to_entry(self) -> str:
+        """The stored form: JSON, `at` first so entries sort by time."""
+        data = asdict(self)
+        del data["event_id"]
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+    @classmethod
+    def from_entry(cls, event_id: str, entry: str) -> LevelChange:
+        data = json.loads(entry)
+        return cls(event_id=event_id, **data)
+
+
+def history(event_id: str, props: Props) -> list[LevelChange]:
+    """The confidence history of an event with these properties, oldest first."""
+    return [LevelChange.from_entry(event_id, e) for e in strings(props, HISTORY)]
