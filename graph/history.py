@@ -11,13 +11,14 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Literal, TypeAlias
 
-from graph.model import Props, strings
+from graph import keys
+from graph.model import Label, Merge, NodeWrite, Props, Value, strings
 
 HISTORY = "confidence_history"
 
 # Why a level changed: a report arrived (a load or `ingest`), an editor approved a submitted
 # source, the outlet registry changed, the policy changed, or two events were merged.
-Cause: TypeAlias = Literal["report", "approval", "registry", "policy", "merge"]
+Cause: TypeAlias = Literal["report", "approval", "registry", "policy", "merge", "split", "review"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,3 +57,19 @@ class LevelChange:
 def history(event_id: str, props: Props) -> list[LevelChange]:
     """The confidence history of an event with these properties, oldest first."""
     return [LevelChange.from_entry(event_id, e) for e in strings(props, HISTORY)]
+
+
+def edit(action: str, at: str, why: Why, subject: str, **extra: str) -> NodeWrite:
+    """An entry of the editorial log (`Edit` node): what was done (`action`) to which node
+    (`subject`), when, why and by whom; `extra` holds what undoing it needs, as JSON text."""
+    edit_id = keys.node_id("ed", f"{action}|{subject}|{at}|{json.dumps(extra, sort_keys=True)}")
+    props: dict[str, Value] = {
+        "action": action,
+        "at": at,
+        "subject": subject,
+        "cause": why.cause,
+        "detail": why.detail,
+        "by": why.by,
+        **extra,
+    }
+    return NodeWrite(edit_id, Label.EDIT, Merge(create=props))

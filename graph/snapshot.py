@@ -6,20 +6,24 @@ import hashlib
 import json
 from collections.abc import Iterable
 
-from graph.model import Edge, Node
+from graph.model import Edge, Label, Node
 from graph.store import GraphStore
 
-# The clock of this graph's own ingestion differs between two loads of the same data.
-INGEST_CLOCKS = frozenset({"ingested_at"})
+# What records how the graph was built rather than what it says, and so differs between two
+# loads of the same data (in another order, at another time): the ingestion clock, when and
+# in which steps confidence changed, and the editorial log (which merges one order revealed).
+INGEST_CLOCKS = frozenset({"ingested_at", "confidence_history", Label.EDIT.value})
 
 
 def canonical(store: GraphStore, ignore: Iterable[str] = ()) -> list[str]:
     """Every node, relationship and identity key as sorted JSON lines, leaving out `ignore`d
-    properties."""
+    properties and the nodes of `ignore`d labels."""
     skip = frozenset(ignore)
     lines: list[str] = []
     for item in store.dump():
         if isinstance(item, Node):
+            if item.label.value in skip:
+                continue
             props = {k: v for k, v in item.props.items() if k not in skip}
             lines.append(_line(["node", item.id, item.label.value, props]))
         elif isinstance(item, Edge):

@@ -12,8 +12,9 @@ One call of `Ingestor.ingest` turns a batch of records into one atomic `WriteBat
 
 from __future__ import annotations
 
+import json
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -21,11 +22,13 @@ from typing import Literal, TypeVar
 
 from graph import keys
 from graph.confidence import Policy, Report, assess, current_policy
+from graph.history import HISTORY, LevelChange, Why, edit
 from graph.model import (
     Direction,
     EdgeWrite,
     Label,
     Merge,
+    Node,
     NodeWrite,
     Props,
     Rel,
@@ -127,11 +130,15 @@ class _Plan:
 class Ingestor:
     """Writes batches of validated records into a store."""
 
-    def __init__(self, store: GraphStore, now: Callable[[], datetime] | None = None) -> None:
+    def __init__(
+        self, store: GraphStore, now: Callable[[], datetime] | None = None, by: str = "cli"
+    ) -> None:
         self.store = store
         self._now = now or (lambda: datetime.now(UTC))
         self._policy: Policy | None = None
+        self.by = by  # who loads, for confidence histories and the editorial log
         self.merges: list[tuple[str, str]] = []  # (merged-away node, survivor), in order
+        self.changes: list[LevelChange] = []  # confidence changes committed, in order
 
     def ingest(self, records: Sequence[tuple[int, Record]]) -> list[Ingested]:
         """Merge `records` (with their line numbers) into the store in one atomic write.
@@ -142,11 +149,24 @@ class Ingestor:
         """
         if not records:
             return []
-        return resolving_again(lambda: self._ingest(records))
+        why = Why("report", "a load", self.by)
+        return resolving_again(lambda: self._ingest(records, why))
 
-    def _ingest(self, records: Sequence[tuple[int, Record]]) -> list[Ingested]:
+    def merge_entities(self, old: str, survivor: str, why: Why) -> None:
+        """Merge entity `old` into `survivor` (an editor's decision) as a record naming both
+        would: aliases, keys and involvements move, events whose participants now coincide
+        merge too, and the merge is logged so that it can be split again."""
+        resolving_again(lambda: self._ingest([], why, {old: survivor}))
+
+    def _ingest(
+        self,
+        records: Sequence[tuple[int, Record]],
+        why: Why,
+        merge: Mapping[str, str] | None = None,
+    ) -> list[Ingested]:
         now = timestamp(self._now())
         names = _Resolver(self.store.lookup_keys(_name_keys(r for _, r in records)))
+        names.merged.update(merge or {})
         # Every mention first, so merges it reveals are known before events are fingerprinted.
         for _, record in records:
             for mention in record.event.entities:
@@ -167,8 +187,8 @@ class Ingestor:
             results.append(Ingested(line, event_id, "created"))
         stale = {k for _, keys_left in affected.values() for k in keys_left}
         absorbed_events = self._stored(events.merged)
-        absorb(self.store, plan.batch, absorbed, Label.ENTITY, names.find, stale)
-        absorb(self.store, plan.batch, absorbed_events, Label.EVENT, events.find, stale)
+        absorb(self.store, plan.batch, absorbed, Label.ENTITY, names.find, stale, why, now)
+        absorb(self.store, plan.batch, absorbed_events, Label.EVENT, events.find, stale, why, now)
         plan.batch.rekeys.update(dict.fromkeys(stale - plan.batch.rekeys.keys()))
 
         def find(node: str) -> str:
@@ -185,8 +205,24 @@ class Ingestor:
             final.append(Ingested(result.line, event_id, "created" if created else "merged"))
         touched = seen | {events.find(e) for e in affected}
         claims = dict(plan.batch.keys)
-        self.store.write(plan.batch, derive=checked(claims, rating(sorted(touched), self.policy())))
+        details: dict[str, list[str]] = {}
+        for (line, record), result in zip(records, final, strict=True):
+            story = record.source_story
+            details.setdefault(result.event_id, []).append(
+                f"line {line}: {story.outlet} story {story.slug}"
+            )
+        changes: list[LevelChange] = []
+        derive = rating(
+            sorted(touched),
+            self.policy(),
+            why,
+            now,
+            changes,
+            {event: "; ".join(lines[:5]) for event, lines in details.items()},
+        )
+        self.store.write(plan.batch, derive=checked(claims, derive))
         self.merges += [(old, find(old)) for old in (*absorbed, *absorbed_events)]
+        self.changes += changes
         return final
 
     def _stored(self, merged: dict[str, str]) -> list[str]:
@@ -255,21 +291,54 @@ def checked(claims: dict[str, str], then: Derive) -> Derive:
     return derive
 
 
-def rating(event_ids: Sequence[str], policy: Policy) -> Derive:
+def rating(
+    event_ids: Sequence[str],
+    policy: Policy,
+    why: Why,
+    at: str,
+    changes: list[LevelChange] | None = None,
+    details: Mapping[str, str] | None = None,
+) -> Derive:
     """The `derive` step that rates `event_ids` from all their reports, as the write's own
-    transaction sees them (so concurrent loaders' reports all count)."""
+    transaction sees them (so concurrent loaders' reports all count).
+
+    Each change of level is appended to the event's confidence history, saying `why` (with
+    the event's own entry of `details`, if any) and when (`at`), and to `changes`, which the
+    caller publishes once the write has committed."""
 
     def derive(graph: GraphReader) -> WriteBatch:
+        if changes is not None:
+            changes.clear()  # a store may run the transaction again
         reports = graph.edges(event_ids, Rel.REPORTS, "in")
         outlets = graph.get_nodes(sorted({e.src for edges in reports.values() for e in edges}))
         missing = {e.src for edges in reports.values() for e in edges} - outlets.keys()
         if missing:
             raise WriteConflict(f"reports from outlets not visible yet: {sorted(missing)}")
+        events = graph.get_nodes(list(event_ids))
         batch = WriteBatch()
         for event_id, edges in reports.items():
+            event = events.get(event_id)
+            if event is None:
+                continue  # merged away in this very write
             views = [report_view(e.src, outlets[e.src].props, e.props) for e in edges]
             rated = assess(views, policy)
-            batch.nodes.append(NodeWrite(event_id, Label.EVENT, Merge(set=rated.to_props())))
+            merge = Merge(set=rated.to_props())
+            previous = event.props.get("confidence")
+            if previous != rated.level:
+                detail = (details or {}).get(event_id) or why.detail
+                change = LevelChange(
+                    at=at,
+                    event_id=event_id,
+                    previous=previous if isinstance(previous, str) else None,
+                    level=rated.level,
+                    cause=why.cause,
+                    detail=detail,
+                    by=why.by,
+                )
+                merge = Merge(set=merge.set, union={HISTORY: [change.to_entry()]})
+                if changes is not None:
+                    changes.append(change)
+            batch.nodes.append(NodeWrite(event_id, Label.EVENT, merge))
         return batch
 
     return derive
@@ -282,23 +351,34 @@ def absorb(
     label: Label,
     find: Callable[[str], str],
     stale: AbstractSet[str] = frozenset(),
+    why: Why | None = None,
+    at: str = "",
 ) -> None:
     """Append to `batch` the merge of `olds` (stored nodes found to be one with another) into
     their survivors `find(old)`: properties and relationships merged by their rules (see
-    `graph.model.RULES`), identity keys re-owned (or dropped when `stale`), `olds` deleted."""
+    `graph.model.RULES`), identity keys re-owned (or dropped when `stale`), `olds` deleted.
+
+    With `why`, each merge is logged (an `Edit` node, action `merge`) with what a split needs
+    to undo it: the merged-away node as it was (properties, keys, relationships) and the
+    survivor's properties, keys and involvements before the merge."""
     if not olds:
         return
-    for old, node in store.get_nodes(list(olds)).items():
+    nodes = store.get_nodes(list(olds))
+    for old, node in nodes.items():
         batch.nodes.append(NodeWrite(find(old), label, as_merge(label, node.props)))
     moved: dict[tuple[str, Rel, str, str], list[Props]] = {}
+    kept: dict[str, list[list[object]]] = {old: [] for old in olds}
     for rel in Rel:
         for direction in ("out", "in"):
-            for edges in store.edges(list(olds), rel, direction).values():
+            for old, edges in store.edges(list(olds), rel, direction).items():
                 for e in edges:
+                    kept[old].append([e.src, rel.value, e.dst, e.key, dict(e.props)])
                     src = find(e.src) if e.src in olds else e.src
                     dst = find(e.dst) if e.dst in olds else e.dst
                     moved.setdefault((src, rel, dst, e.key), []).append(e.props)
     survivors = sorted({find(o) for o in olds})
+    if why is not None:
+        _log_merges(store, batch, nodes, kept, label, find, why, at)
     directions: tuple[Direction, ...] = ("out", "in")
     for direction in directions:
         for edges in store.edges(survivors, Rel.REPORTS, direction).values():
@@ -316,6 +396,46 @@ def absorb(
         for key in owned:
             batch.rekeys[key] = None if key in stale else find(old)
     batch.deletes.extend(olds)
+
+
+def _log_merges(
+    store: GraphStore,
+    batch: WriteBatch,
+    olds: Mapping[str, Node],
+    kept: Mapping[str, list[list[object]]],
+    label: Label,
+    find: Callable[[str], str],
+    why: Why,
+    at: str,
+) -> None:
+    """One `merge` entry of the editorial log per merged-away node (see `absorb`)."""
+    survivors = sorted({find(o) for o in olds})
+    before = store.get_nodes(survivors)
+    survivor_keys = store.keys_of(survivors)
+    old_keys = store.keys_of(list(olds))
+    involved = store.edges(survivors, Rel.INVOLVES, "in") if label is Label.ENTITY else {}
+    for old, node in sorted(olds.items()):
+        survivor = find(old)
+        state = before.get(survivor)
+        merged = {"id": old, "props": dict(node.props), "keys": old_keys[old], "edges": kept[old]}
+        into = {
+            "id": survivor,
+            "props": dict(state.props) if state is not None else {},
+            "keys": survivor_keys.get(survivor, []),
+            "involved_in": [e.src for e in involved.get(survivor, [])],
+        }
+        batch.nodes.append(
+            edit(
+                "merge",
+                at,
+                why,
+                survivor,
+                label=label.value,
+                merged=old,
+                merged_state=json.dumps(merged, ensure_ascii=False, sort_keys=True),
+                survivor_state=json.dumps(into, ensure_ascii=False, sort_keys=True),
+            )
+        )
 
 
 def _pool_claims(reports: list[Props]) -> dict[str, Value]:

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from graph import keys
 from graph.confidence import current_policy
+from graph.history import Why
 from graph.model import Label, Merge, NodeWrite, Rel, Tier, WriteBatch, timestamp
 from graph.store import GraphStore
 from loaders.ingest import absorb, checked, rating, resolving_again
@@ -55,15 +56,18 @@ def parse_registry(text: str) -> Registry:
 
 
 def load_registry(
-    store: GraphStore, registry: Registry, now: Callable[[], datetime] | None = None
+    store: GraphStore,
+    registry: Registry,
+    now: Callable[[], datetime] | None = None,
+    by: str = "cli",
 ) -> RegistrySummary:
     """Load `registry` (see `_load_registry`), resolving again if a concurrent writer got
     there first."""
-    return resolving_again(lambda: _load_registry(store, registry, now))
+    return resolving_again(lambda: _load_registry(store, registry, now, by))
 
 
 def _load_registry(
-    store: GraphStore, registry: Registry, now: Callable[[], datetime] | None = None
+    store: GraphStore, registry: Registry, now: Callable[[], datetime] | None, by: str
 ) -> RegistrySummary:
     """Create or update the registry's outlets in one atomic write and re-rate their events.
 
@@ -119,11 +123,13 @@ def _load_registry(
     batch.keys.update(claims)
     olds = sorted(store.get_nodes(sorted(merged)))
     reported = store.edges(touched + olds, Rel.REPORTS, "out")
-    absorb(store, batch, olds, Label.OUTLET, find)
+    why = Why("registry", "the outlet registry was loaded", by)
+    absorb(store, batch, olds, Label.OUTLET, find, why=why, at=stamp)
     batch.keys = {k: find(o) for k, o in batch.keys.items()}
     batch.nodes = [NodeWrite(find(w.id), w.label, w.merge) for w in batch.nodes]
     events = sorted({e.dst for edges in reported.values() for e in edges})
     summary.events_rerated = len(events)
     claims = {k: find(o) for k, o in claims.items()}
-    store.write(batch, derive=checked(claims, rating(events, current_policy(store))))
+    derive = rating(events, current_policy(store), why, stamp)
+    store.write(batch, derive=checked(claims, derive))
     return summary

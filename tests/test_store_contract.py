@@ -285,7 +285,7 @@ def test_unlinking_removes_one_relationship_and_a_rewrite_starts_afresh(store: G
 def test_find_nodes_filters_orders_and_pages(store: GraphStore) -> None:
     def submission(i: int, at: str, status: str, event: str) -> NodeWrite:
         props = {"submitted_at": at, "status": status, "event_id": event}
-        return NodeWrite(f"su_{i}", Label.SUBMISSION, Merge(set=props))  # type: ignore[arg-type]
+        return NodeWrite(f"su_{i}", Label.SUBMISSION, Merge(set=props))
 
     store.write(
         WriteBatch(

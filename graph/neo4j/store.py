@@ -318,13 +318,12 @@ class Neo4jStore:
     ) -> list[Node]:
         names = tuple(sorted(where))
         query = q.find_nodes(label, names, order_by)
-        values = {f"w{i}": where[name] for i, name in enumerate(names)}
-        after_on, after_id = after if after is not None else (None, None)
+        params: dict[str, object] = {f"w{i}": where[name] for i, name in enumerate(names)}
+        params["after_on"], params["after_id"] = after if after is not None else (None, None)
+        params["limit"] = max(first, 0)
 
         def work(tx: neo4j.ManagedTransaction) -> list[Node]:
-            records = tx.run(
-                query, **values, after_on=after_on, after_id=after_id, limit=max(first, 0)
-            )
+            records = tx.run(query, params)
             return [_node(r["id"], [label.value], r["props"]) for r in records]
 
         return self._read(work)
