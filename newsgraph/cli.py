@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import secrets
 import sys
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from importlib import resources
 from pathlib import Path
-from typing import BinaryIO, cast
+from typing import TYPE_CHECKING, BinaryIO, cast
 
 import click
 from tqdm import tqdm
@@ -17,7 +18,12 @@ from loaders.jsonl import DEFAULT_BATCH, LoadSummary, RejectSink, load_streams
 from loaders.outlets import RegistryError, load_registry, parse_registry
 from newsgraph.settings import Settings, make_store
 
+if TYPE_CHECKING:
+    from api.auth import TokenEntry
+
 EXIT_REJECTS = 3
+# The roles of `token create --role`, spelled out so the command line need not import the API.
+ROLES = ("reader", "loader", "editor", "admin")
 
 store_option = click.option(
     "--store",
@@ -196,6 +202,116 @@ def copy(source_spec: str, target_spec: str, batch_size: int) -> None:
             raise click.ClickException(str(exc)) from None
     for line in summary.lines():
         click.echo(line)
+
+
+@main.group()
+def token() -> None:
+    """API bearer tokens, kept as hashes in a file outside the checkout (docs/auth.md)."""
+
+
+tokens_file_option = click.option(
+    "--file",
+    "file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="The tokens file, outside the checkout [env NEWSGRAPH_TOKENS_FILE].",
+)
+
+
+def _tokens_file(file: Path | None) -> Path:
+    path = file or Settings().tokens_file
+    if path is None:
+        raise click.UsageError("give --file PATH or set NEWSGRAPH_TOKENS_FILE")
+    return path
+
+
+def _token_entries(path: Path) -> list[TokenEntry]:
+    from api.auth import TokenConfigError, read_token_file
+
+    try:
+        return read_token_file(path)
+    except TokenConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _git_checkout(path: Path) -> Path | None:
+    """The git working tree `path` would be in, if any."""
+    for folder in path.resolve().parents:
+        if (folder / ".git").exists():
+            return folder
+    return None
+
+
+@token.command("create")
+@click.option("--role", required=True, type=click.Choice(ROLES))
+@click.option("--name", required=True, help="Who holds it; history and audit records say so.")
+@tokens_file_option
+def token_create(role: str, name: str, file: Path | None) -> None:
+    """Make a token and add its hash to the tokens file; print the token once, on stdout."""
+    from pydantic import ValidationError
+
+    from api.auth import Role, TokenEntry, token_hash, write_token_file
+
+    path = _tokens_file(file)
+    checkout = _git_checkout(path)
+    if checkout is not None:
+        raise click.ClickException(
+            f"{path} is inside the git checkout {checkout}; keep the tokens file outside it "
+            "(for example ~/.config/newsgraph/tokens.json)"
+        )
+    entries = _token_entries(path) if path.exists() else []
+    if any(entry.name == name for entry in entries):
+        raise click.ClickException(
+            f"{path}: there is a token named {name!r} already; "
+            f"`newsgraph token revoke --name {name}` first to replace it"
+        )
+    secret = secrets.token_urlsafe(32)  # 256 random bits
+    try:
+        entry = TokenEntry(name=name, role=Role(role), sha256=token_hash(secret))
+    except ValidationError as exc:
+        message = exc.errors()[0]["msg"].removeprefix("Value error, ")
+        raise click.BadParameter(message, param_hint="--name") from None
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    write_token_file(path, [*entries, entry])
+    click.echo(secret)
+    click.echo(
+        f"the token of {name} ({role}) is above, on stdout: copy it now. It is not stored "
+        f"anywhere; {path} keeps only its hash.",
+        err=True,
+    )
+
+
+@token.command("list")
+@tokens_file_option
+def token_list(file: Path | None) -> None:
+    """Print the name and role of each token in the tokens file."""
+    path = _tokens_file(file)
+    if not path.exists():
+        raise click.ClickException(f"no tokens file at {path}")
+    entries = _token_entries(path)
+    width = max((len(entry.name) for entry in entries), default=0)
+    for entry in entries:
+        click.echo(f"{entry.name:{width}}  {entry.role}")
+    if not entries:
+        click.echo(f"no tokens in {path}", err=True)
+
+
+@token.command("revoke")
+@click.option("--name", required=True)
+@tokens_file_option
+def token_revoke(name: str, file: Path | None) -> None:
+    """Remove a token from the tokens file (a running server keeps it until restarted)."""
+    from api.auth import write_token_file
+
+    path = _tokens_file(file)
+    if not path.exists():
+        raise click.ClickException(f"no tokens file at {path}")
+    entries = _token_entries(path)
+    kept = [entry for entry in entries if entry.name != name]
+    if len(kept) == len(entries):
+        raise click.ClickException(f"{path}: no token named {name!r}")
+    write_token_file(path, kept)
+    click.echo(f"revoked the token of {name}; restart the server for it to take effect", err=True)
 
 
 # Analysts (issue 5): `newsgraph export` and `newsgraph timeline`, defined beside their code.

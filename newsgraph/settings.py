@@ -6,13 +6,17 @@
 | `NEWSGRAPH_NEO4J_USER` | the Neo4j user | `neo4j` |
 | `NEWSGRAPH_NEO4J_PASSWORD` | its password | none |
 | `NEWSGRAPH_NEO4J_DATABASE` | the database | the server's default |
+| `NEWSGRAPH_TOKENS` | API bearer tokens, comma-separated `role:name:token` entries (docs/auth.md) | none |
+| `NEWSGRAPH_TOKENS_FILE` | a JSON file of token hashes outside the checkout (`newsgraph token create`) | none |
+| `NEWSGRAPH_SUBMIT_RATE` | how often one client may call `submitSource`, e.g. `10/minute`, `100/hour` | `10/minute` |
 """  # noqa: E501
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import SecretStr
+import limits
+from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from graph.embedded import EmbeddedStore
@@ -21,6 +25,7 @@ from graph.store import GraphStore, StoreError
 
 DEFAULT_STORE = "./newsgraph-data"
 DEFAULT_NEO4J_USER = "neo4j"
+DEFAULT_SUBMIT_RATE = "10/minute"
 
 
 class Settings(BaseSettings):
@@ -30,6 +35,24 @@ class Settings(BaseSettings):
     neo4j_user: str = DEFAULT_NEO4J_USER
     neo4j_password: SecretStr | None = None  # a SecretStr: never printed, logged or repr'd
     neo4j_database: str | None = None
+    # Plain tokens, for containers: hashed as soon as they are read (api.auth.Tokens), never logged.
+    tokens: SecretStr | None = None
+    tokens_file: Path | None = None
+    submit_rate: str = DEFAULT_SUBMIT_RATE
+
+    @field_validator("submit_rate")
+    @classmethod
+    def _rate(cls, value: str) -> str:
+        # Checked here so a typo stops `newsgraph serve` at start, not the first submission.
+        try:
+            one = len(limits.parse_many(value)) == 1
+        except ValueError:
+            one = False
+        if not one:
+            raise ValueError(
+                f"{value!r} is not a rate; write one like 10/minute, 100/hour or 5 per second"
+            )
+        return value
 
 
 def make_store(spec: str, settings: Settings | None = None) -> GraphStore:
