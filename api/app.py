@@ -7,26 +7,55 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 
-from api.dataloaders import Loaders
+from api.auth import AuthError, RateLimiter, Tokens, client_key
+from api.dataloaders import Loaders, Services
 from api.schema import schema
 from graph.confidence import POLICY_SETTING, Policy, current_policy
 from graph.store import GraphStore
+from newsgraph.settings import Settings
 
 
 class GraphQLApp(GraphQL[Loaders, None]):
-    def __init__(self, store: GraphStore) -> None:
+    def __init__(self, store: GraphStore, tokens: Tokens, services: Services) -> None:
         super().__init__(schema)
         self.store = store
+        self.tokens = tokens
+        self.services = services
         self._cached: tuple[str | None, Policy] | None = None
 
-    async def get_context(self, request: Any, response: Any) -> Loaders:
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        # A bad bearer token is refused before GraphQL runs: 401, in GraphQL's error shape.
+        headers = Headers(scope=scope)
+        try:
+            self.tokens.authenticate(headers.get("authorization"))
+        except AuthError as exc:
+            if scope["type"] == "websocket":
+                await send({"type": "websocket.close", "code": 4401, "reason": str(exc)})
+                return
+            body = {"data": None, "errors": [{"message": str(exc)}]}
+            response = JSONResponse(body, status_code=401, headers={"WWW-Authenticate": "Bearer"})
+            await response(scope, receive, send)
+            return
+        await super().__call__(scope, receive, send)
+
+    async def get_context(self, request: Request | WebSocket, response: Any) -> Loaders:
         # Fresh DataLoaders per request: a loader kept across requests would cache forever.
-        return Loaders(self.store, self._policy())
+        actor = self.tokens.authenticate(request.headers.get("authorization"))
+        address = request.client.host if request.client is not None else None
+        return Loaders(
+            self.store,
+            self._policy(),
+            actor=actor,
+            client=client_key(actor, address),
+            services=self.services,
+        )
 
     def _policy(self) -> Policy:
         """The store's policy, parsed again only when its stored text changes."""
@@ -36,8 +65,16 @@ class GraphQLApp(GraphQL[Loaders, None]):
         return self._cached[1]
 
 
-def create_app(store: GraphStore, on_startup: Callable[[], None] | None = None) -> Starlette:
-    """The app serving `store`; the lifespan calls `store.setup()` and `store.close()`."""
+def create_app(
+    store: GraphStore,
+    on_startup: Callable[[], None] | None = None,
+    settings: Settings | None = None,
+) -> Starlette:
+    """The app serving `store`; the lifespan calls `store.setup()` and `store.close()`.
+    Tokens and the submission rate come from `settings` (by default the environment)."""
+    config = settings if settings is not None else Settings()
+    tokens = Tokens.from_settings(config)
+    services = Services(submissions=RateLimiter(config.submit_rate))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -52,8 +89,12 @@ def create_app(store: GraphStore, on_startup: Callable[[], None] | None = None) 
     async def health(request: Request) -> Response:
         return JSONResponse({"status": "ok", "counts": store.counts()})
 
-    graphql = GraphQLApp(store)
+    graphql = GraphQLApp(store, tokens, services)
     return Starlette(
-        routes=[Route("/graphql", graphql, methods=["GET", "POST"]), Route("/health", health)],
+        routes=[
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
+            Route("/health", health),
+        ],
         lifespan=lifespan,
     )

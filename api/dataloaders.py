@@ -8,18 +8,43 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from strawberry.dataloader import DataLoader
 
+from api.auth import ANONYMOUS, Actor, RateLimiter
 from graph.confidence import Policy
 from graph.model import Direction, Edge, Node, Rel
 from graph.store import GraphStore
 
+if TYPE_CHECKING:
+    from api.live import Hub
+
+
+def _new_hub() -> Hub:
+    from api.live import Hub  # api.live builds on the types, which build on this module
+
+    return Hub()
+
+
+@dataclass
+class Services:
+    """What the app keeps across requests."""
+
+    hub: Hub = field(default_factory=_new_hub)
+    submissions: RateLimiter = field(default_factory=lambda: RateLimiter("10/minute"))
+
 
 @dataclass
 class Loaders:
+    """The per-request context: the store, the policy, the DataLoaders, who is asking (`actor`,
+    `client` for rate limits) and the app's `Services` (live updates, the submission limit)."""
+
     store: GraphStore
     policy: Policy
+    actor: Actor = ANONYMOUS
+    client: str = "address:unknown"
+    services: Services = field(default_factory=lambda: Services())
     nodes: DataLoader[str, Node | None] = field(init=False)
     _edges: dict[tuple[Rel, Direction], DataLoader[str, list[Edge]]] = field(
         init=False, default_factory=dict
@@ -33,6 +58,10 @@ class Loaders:
             return [found.get(i) for i in ids]
 
         self.nodes = DataLoader(load_fn=load_nodes)
+
+    @property
+    def hub(self) -> Hub:
+        return self.services.hub
 
     def edges(self, rel: Rel, direction: Direction) -> DataLoader[str, list[Edge]]:
         """The loader of `rel` relationships in `direction` for many nodes at once."""

@@ -20,6 +20,8 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from api import analytics
+from api.editorial import EditorialQuery, Mutation
+from api.live import Subscription
 from api.types import (
     DEFAULT_PAGE,
     SCALARS,
@@ -73,7 +75,7 @@ def _one_of(id: strawberry.ID | None, name: str | None) -> None:
 
 
 @strawberry.type
-class Query:
+class Query(EditorialQuery):
     @strawberry.field(description="One event by id: everything its public page shows.")
     async def event(self, info: Info, id: strawberry.ID) -> Event | None:
         return Event.of(await _node(info, id, Label.EVENT, "event"))
@@ -210,6 +212,8 @@ _LIMIT_RULES = [
 
 schema = Schema(
     query=Query,
+    mutation=Mutation,
+    subscription=Subscription,
     types=[Event, Entity, Outlet, Place],
     config=StrawberryConfig(scalar_map=SCALARS),
     extensions=[

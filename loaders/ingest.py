@@ -158,11 +158,33 @@ class Ingestor:
         merge too, and the merge is logged so that it can be split again."""
         resolving_again(lambda: self._ingest([], why, {old: survivor}))
 
+    def ingest_into(
+        self,
+        record: Record,
+        event_id: str,
+        why: Why,
+        also: Sequence[NodeWrite] = (),
+        guard: Callable[[GraphReader], None] | None = None,
+        lock: Sequence[NodeWrite] = (),
+    ) -> Ingested:
+        """Merge `record` into the stored event `event_id` (an approved submission: the editor
+        said which event it reports). In the same transaction, `lock` is written with the
+        record; then `guard` runs (and may refuse the whole write by raising), then `also` is
+        written."""
+        forced = {0: event_id}
+        return resolving_again(
+            lambda: self._ingest([(0, record)], why, None, forced, also, guard, lock)
+        )[0]
+
     def _ingest(
         self,
         records: Sequence[tuple[int, Record]],
         why: Why,
         merge: Mapping[str, str] | None = None,
+        forced: Mapping[int, str] | None = None,
+        also: Sequence[NodeWrite] = (),
+        guard: Callable[[GraphReader], None] | None = None,
+        lock: Sequence[NodeWrite] = (),
     ) -> list[Ingested]:
         now = timestamp(self._now())
         names = _Resolver(self.store.lookup_keys(_name_keys(r for _, r in records)))
@@ -182,7 +204,7 @@ class Ingestor:
         results: list[Ingested] = []
         seen: set[str] = set()
         for (line, record), identity in zip(records, event_keys, strict=True):
-            event_id = events.resolve(identity, "ev")
+            event_id = (forced or {}).get(line) or events.resolve(identity, "ev")
             _plan_record(plan, record, event_id, names, now)
             results.append(Ingested(line, event_id, "created"))
         stale = {k for _, keys_left in affected.values() for k in keys_left}
@@ -218,9 +240,21 @@ class Ingestor:
             why,
             now,
             changes,
-            {event: "; ".join(lines[:5]) for event, lines in details.items()},
+            # a load says which records; an approval or a merge says it in `why`
+            {e: "; ".join(lines[:5]) for e, lines in details.items()}
+            if why.cause == "report"
+            else {},
         )
-        self.store.write(plan.batch, derive=checked(claims, derive))
+        plan.batch.nodes.extend(lock)
+
+        def guarded(graph: GraphReader) -> WriteBatch:
+            if guard is not None:
+                guard(graph)
+            derived = derive(graph)
+            derived.nodes.extend(also)
+            return derived
+
+        self.store.write(plan.batch, derive=checked(claims, guarded))
         self.merges += [(old, find(old)) for old in (*absorbed, *absorbed_events)]
         self.changes += changes
         return final

@@ -76,15 +76,18 @@ def _seed_jsonl(tmp: Path) -> Path:
     return path
 
 
-def start_server(directory: Path, port: int, samples: bool = False) -> subprocess.Popen[bytes]:
+def start_server(
+    directory: Path, port: int, samples: bool = False, env: dict[str, str] | None = None
+) -> subprocess.Popen[bytes]:
     """`newsgraph serve` on `directory`, once it answers; `samples` lets it load the bundled
-    samples into an empty store, as it does for a newcomer."""
+    samples into an empty store, as it does for a newcomer; `env` adds to the environment
+    (tokens, say)."""
     command = [str(NEWSGRAPH), "serve", "--store", str(directory), "--port", str(port)]
     process = subprocess.Popen(
         command + ([] if samples else ["--no-samples"]),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
     )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:

@@ -1,0 +1,514 @@
+"""The editorial API: source submissions and their review, the outlet registry, the confidence
+policy, entity merges and splits, the extractor's `ingest`, and the editorial log.
+
+Every mutation checks its role on the server (`api.auth.requires`; `docs/auth.md` has the
+table); a denied call is a GraphQL error and changes nothing. The work itself is in
+`loaders.editorial` and `loaders.ingest`; after each write commits, what it created and the
+confidence levels it changed are published to live subscribers (`api.live`).
+"""
+
+from __future__ import annotations
+
+import json
+from enum import Enum
+from typing import Annotated, Any
+
+import strawberry
+from strawberry.scalars import JSON
+
+from api.auth import Role, requires
+from api.types import (
+    Entity,
+    Event,
+    Info,
+    Outlet,
+    PageInfo,
+    Tier,
+    Timestamp,
+    Tone,
+    UserError,
+    decode_cursor,
+    encode_cursor,
+    page_size,
+)
+from graph.model import Label, Node, Rel
+from graph.store import StoreError
+from loaders.editorial import Editorial, EditorialError
+from loaders.ingest import Ingestor
+from loaders.records import Rejection, validate
+
+MAX_INGEST = 1000  # records per `ingest` call
+
+EDITORS = requires(Role.EDITOR, Role.ADMIN)
+LOADERS = requires(Role.LOADER, Role.ADMIN)
+ADMINS = requires(Role.ADMIN)
+
+
+@strawberry.enum(description="Where a submitted source stands in review.")
+class SubmissionStatus(Enum):
+    PENDING = "pending"
+    APPROVED = "approved"
+    DUPLICATE = "duplicate"
+    REJECTED = "rejected"
+
+
+@strawberry.type(description="A source a reader submitted for an event, and its review.")
+class Submission:
+    id: strawberry.ID
+    node: strawberry.Private[Node]
+
+    @classmethod
+    def of(cls, node: Node) -> Submission:
+        return cls(id=strawberry.ID(node.id), node=node)
+
+    @strawberry.field
+    def status(self) -> SubmissionStatus:
+        return SubmissionStatus(self.node.text("status"))
+
+    @strawberry.field
+    async def event(self, info: Info) -> Event | None:
+        edges = await info.context.edges(Rel.SUBMITTED_FOR, "out").load(self.id)
+        node = await info.context.nodes.load(edges[0].dst) if edges else None
+        return Event.of(node) if node is not None else None
+
+    @strawberry.field
+    def url(self) -> str:
+        return self.node.text("url")
+
+    @strawberry.field
+    def outlet_name(self) -> str:
+        return self.node.text("outlet_name")
+
+    @strawberry.field
+    def claim(self) -> str | None:
+        return self.node.text("claim") or None
+
+    @strawberry.field
+    def tone(self) -> Tone | None:
+        tone = self.node.text("tone")
+        return Tone(tone) if tone else None
+
+    @strawberry.field
+    def note(self) -> str | None:
+        return self.node.text("note") or None
+
+    @strawberry.field
+    def submitted_at(self) -> Timestamp:
+        return Timestamp(self.node.text("submitted_at"))
+
+    @strawberry.field(description="Who reviewed it (an editor's name), once reviewed.")
+    def reviewed_by(self) -> str | None:
+        return self.node.text("reviewed_by") or None
+
+    @strawberry.field
+    def reviewed_at(self) -> Timestamp | None:
+        return Timestamp(self.node.text("reviewed_at")) or None
+
+    @strawberry.field(description="The editor's note on approval, or the reason for rejection.")
+    def review_note(self) -> str | None:
+        return self.node.text("review_note") or None
+
+    @strawberry.field(description="The report it duplicates, when it was a duplicate.")
+    def duplicate_of(self) -> str | None:
+        return self.node.text("duplicate_of") or None
+
+
+@strawberry.type
+class SubmissionEdge:
+    cursor: str
+    node: Submission
+
+
+@strawberry.type(description="A page of submissions, oldest first.")
+class SubmissionConnection:
+    edges: list[SubmissionEdge]
+    page_info: PageInfo
+
+
+@strawberry.type(description="What an approval did.")
+class Approval:
+    submission: Submission
+    duplicate: bool = strawberry.field(
+        description="True when the event already had a report with this URL: nothing changed."
+    )
+    message: str
+
+
+@strawberry.type(description="One entry of the editorial log: who did what, when and why.")
+class LogEntry:
+    id: strawberry.ID
+    node: strawberry.Private[Node]
+
+    @strawberry.field(
+        description="merge, split, approved, duplicate, rejected, update-outlet, set-policy"
+    )
+    def action(self) -> str:
+        return self.node.text("action")
+
+    @strawberry.field
+    def at(self) -> Timestamp:
+        return Timestamp(self.node.text("at"))
+
+    @strawberry.field
+    def by(self) -> str:
+        return self.node.text("by")
+
+    @strawberry.field(description="The node acted on: a merge's survivor, a submission, ...")
+    def subject(self) -> strawberry.ID:
+        return strawberry.ID(self.node.text("subject"))
+
+    @strawberry.field
+    def detail(self) -> str:
+        return self.node.text("detail")
+
+    @strawberry.field(description="For a merge: the id of the node merged away.")
+    def merged(self) -> strawberry.ID | None:
+        merged = self.node.text("merged")
+        return strawberry.ID(merged) if merged else None
+
+    @strawberry.field(description="For a merge: when it was split again, if it was.")
+    def split_at(self) -> Timestamp | None:
+        return Timestamp(self.node.text("split_at")) or None
+
+
+@strawberry.type
+class LogEntryEdge:
+    cursor: str
+    node: LogEntry
+
+
+@strawberry.type(description="A page of the editorial log, oldest first.")
+class LogConnection:
+    edges: list[LogEntryEdge]
+    page_info: PageInfo
+
+
+@strawberry.type
+class EntityMerge:
+    entity: Entity = strawberry.field(description="The entity both now are.")
+    merge: LogEntry = strawberry.field(description="The log entry; `splitEntity` takes its id.")
+
+
+@strawberry.type
+class EntitySplit:
+    entity: Entity = strawberry.field(description="The entity that had absorbed the other.")
+    restored: Entity = strawberry.field(description="The entity split back out, with its id.")
+
+
+@strawberry.enum
+class IngestStatus(Enum):
+    LOADED = "loaded"  # a new event
+    MERGED = "merged"  # into an event the graph had (or another record of this batch made)
+    REJECTED = "rejected"
+
+
+@strawberry.type(description="What became of one record of an `ingest` call.")
+class IngestResult:
+    index: int = strawberry.field(description="Its position in `records`, from 0.")
+    status: IngestStatus
+    event_id: strawberry.ID | None
+    reason: str | None = strawberry.field(
+        description="Why it was rejected, naming the field: 'event.reports[1].claims[0].tone: "
+        "...'. Keep the record, fix it and send it again."
+    )
+
+
+@strawberry.type
+class IngestReport:
+    results: list[IngestResult]
+    loaded: int
+    merged: int
+    rejected: int
+
+
+@strawberry.type
+class PolicyChange:
+    policy: JSON
+    events_changed: int = strawberry.field(description="Events whose level changed.")
+
+
+def _editorial(info: Info) -> Editorial:
+    return Editorial(info.context.store)
+
+
+def _publish(info: Info, created: list[str], editorial: Editorial | Ingestor) -> None:
+    if created or editorial.changes:
+        info.context.hub.publish(created, editorial.changes)
+
+
+def _done(info: Info, editorial: Editorial) -> None:
+    _publish(info, [], editorial)
+
+
+def _submissions(
+    nodes: list[Node], first: int, has_next: bool, after: str | None
+) -> SubmissionConnection:
+    edges = [
+        SubmissionEdge(cursor=encode_cursor(n.text("submitted_at"), n.id), node=Submission.of(n))
+        for n in nodes[:first]
+    ]
+    return SubmissionConnection(edges=edges, page_info=_page_info(edges, has_next, after))
+
+
+def _page_info(edges: list[Any], has_next: bool, after: str | None) -> PageInfo:
+    return PageInfo(
+        has_next_page=has_next,
+        has_previous_page=after is not None,
+        start_cursor=edges[0].cursor if edges else None,
+        end_cursor=edges[-1].cursor if edges else None,
+    )
+
+
+def _cursor(after: str | None) -> tuple[str, str] | None:
+    if after is None:
+        return None
+    at, node_id = decode_cursor(after, 2)
+    return at, node_id
+
+
+def _user_errors(work: Any) -> Any:
+    try:
+        return work()
+    except EditorialError as exc:
+        raise UserError(str(exc)) from None
+
+
+@strawberry.type
+class EditorialQuery:
+    @strawberry.field(
+        description="Submissions waiting for review, oldest first; only those for `eventId` "
+        "when given. Editors and admins.",
+        permission_classes=[EDITORS],
+    )
+    def pending_submissions(
+        self,
+        info: Info,
+        first: int = 20,
+        after: str | None = None,
+        event_id: strawberry.ID | None = None,
+    ) -> SubmissionConnection:
+        size = page_size(first)
+        found = _editorial(info).pending(size + 1, _cursor(after), event_id)
+        return _submissions(found, size, len(found) > size, after)
+
+    @strawberry.field(
+        description="One submission by id. Editors and admins.", permission_classes=[EDITORS]
+    )
+    def submission(self, info: Info, id: strawberry.ID) -> Submission | None:
+        node = info.context.store.get_nodes([id]).get(id)
+        if node is None or node.label is not Label.SUBMISSION:
+            raise UserError(f"no submission with id '{id}'")
+        return Submission.of(node)
+
+    @strawberry.field(
+        description="The editorial log, oldest first: merges (with what a split needs), "
+        "splits, reviews, registry and policy changes; only entries about `subject` when "
+        "given. Editors and admins.",
+        permission_classes=[EDITORS],
+    )
+    def editorial_log(
+        self,
+        info: Info,
+        first: int = 20,
+        after: str | None = None,
+        subject: strawberry.ID | None = None,
+    ) -> LogConnection:
+        size = page_size(first)
+        where = {"subject": str(subject)} if subject is not None else {}
+        found = info.context.store.find_nodes(Label.EDIT, where, "at", size + 1, _cursor(after))
+        edges = [
+            LogEntryEdge(
+                cursor=encode_cursor(n.text("at"), n.id),
+                node=LogEntry(id=strawberry.ID(n.id), node=n),
+            )
+            for n in found[:size]
+        ]
+        return LogConnection(edges=edges, page_info=_page_info(edges, len(found) > size, after))
+
+    @strawberry.field(description="The confidence policy in force (thresholds, trusted tiers).")
+    def confidence_policy(self, info: Info) -> JSON:
+        policy: JSON = json.loads(info.context.policy.to_json())
+        return policy
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(
+        description="Submit a source for an event, for editorial review. Open to anyone, "
+        "rate-limited per client; nothing about the event changes until an editor approves."
+    )
+    def submit_source(
+        self,
+        info: Info,
+        event_id: strawberry.ID,
+        url: str,
+        outlet_name: str,
+        claim: str | None = None,
+        tone: Tone | None = None,
+        note: str | None = None,
+    ) -> Submission:
+        context = info.context
+        if not context.services.submissions.hit(context.client):
+            raise UserError(
+                f"too many submissions from this client (at most "
+                f"{context.services.submissions.rate}); try again later"
+            )
+        given: dict[str, Any] = {"url": url, "outletName": outlet_name, "claim": claim}
+        given |= {"tone": tone.value if tone else None, "note": note}
+        by = context.actor.name
+        node = _user_errors(lambda: _editorial(info).submit(event_id, given, by))
+        return Submission.of(node)
+
+    @strawberry.mutation(
+        description="Approve a pending submission: it becomes a report by its outlet (found "
+        "by name or alias, or created with tier unknown) and the event is re-rated. A URL the "
+        "event already has is recognised as a duplicate. Editors and admins.",
+        permission_classes=[EDITORS],
+    )
+    def approve_submission(
+        self, info: Info, id: strawberry.ID, note: str | None = None
+    ) -> Approval:
+        editorial = _editorial(info)
+        review = _user_errors(lambda: editorial.approve(id, info.context.actor.name, note))
+        _done(info, editorial)
+        if review.duplicate_of is not None:
+            message = f"duplicate of {review.duplicate_of}: nothing changed"
+        else:
+            message = f"approved: now a report by {review.submission.text('outlet_name')}"
+        return Approval(
+            submission=Submission.of(review.submission),
+            duplicate=review.duplicate_of is not None,
+            message=message,
+        )
+
+    @strawberry.mutation(
+        description="Reject a pending submission, with a reason. Editors and admins.",
+        permission_classes=[EDITORS],
+    )
+    def reject_submission(self, info: Info, id: strawberry.ID, reason: str) -> Submission:
+        by = info.context.actor.name
+        return Submission.of(_user_errors(lambda: _editorial(info).reject(id, reason, by)))
+
+    @strawberry.mutation(
+        description="Change an outlet's tier, independence group or aliases (the full new "
+        "list); every event it reported is re-rated. Editors and admins.",
+        permission_classes=[EDITORS],
+    )
+    def update_outlet(
+        self,
+        info: Info,
+        id: strawberry.ID,
+        tier: Tier | None = None,
+        group: str | None = None,
+        aliases: list[str] | None = None,
+    ) -> Outlet:
+        editorial = _editorial(info)
+        change = {"tier": tier.value if tier else None, "group": group, "aliases": aliases}
+        by = info.context.actor.name
+        node = _user_errors(lambda: editorial.update_outlet(id, change, by))
+        _done(info, editorial)
+        return Outlet.of(node)
+
+    @strawberry.mutation(
+        description="Merge outlet `from` into `into` (one outlet under two names); the events "
+        "either reported are re-rated. Editors and admins.",
+        permission_classes=[EDITORS],
+    )
+    def merge_outlets(
+        self,
+        info: Info,
+        source: Annotated[strawberry.ID, strawberry.argument(name="from")],
+        into: strawberry.ID,
+    ) -> Outlet:
+        editorial = _editorial(info)
+        by = info.context.actor.name
+        node = _user_errors(lambda: editorial.merge_outlets(source, into, by))
+        _done(info, editorial)
+        return Outlet.of(node)
+
+    @strawberry.mutation(
+        description="Merge entity `from` into `into` (one actor under two names): aliases and "
+        "involvements move, and the merge is logged so that `splitEntity` can undo it. "
+        "Editors and admins.",
+        permission_classes=[EDITORS],
+    )
+    def merge_entities(
+        self,
+        info: Info,
+        source: Annotated[strawberry.ID, strawberry.argument(name="from")],
+        into: strawberry.ID,
+    ) -> EntityMerge:
+        editorial = _editorial(info)
+        by = info.context.actor.name
+        entry = _user_errors(lambda: editorial.merge_entities(source, into, by))
+        _done(info, editorial)
+        node = info.context.store.get_nodes([into])[into]
+        return EntityMerge(
+            entity=Entity.of(node), merge=LogEntry(id=strawberry.ID(entry.id), node=entry)
+        )
+
+    @strawberry.mutation(
+        description="Undo a logged entity merge (automatic or an editor's): the merged-away "
+        "entity comes back with its id, aliases and involvements. Editors and admins.",
+        permission_classes=[EDITORS],
+    )
+    def split_entity(self, info: Info, merge_id: strawberry.ID) -> EntitySplit:
+        by = info.context.actor.name
+        kept, restored = _user_errors(lambda: _editorial(info).split(merge_id, by))
+        return EntitySplit(entity=Entity.of(kept), restored=Entity.of(restored))
+
+    @strawberry.mutation(
+        description="Replace the confidence policy (same shape as `confidencePolicy`); every "
+        "event is re-rated and each change of level recorded. Admins.",
+        permission_classes=[ADMINS],
+    )
+    def set_confidence_policy(self, info: Info, policy: JSON) -> PolicyChange:
+        editorial = _editorial(info)
+        text = json.dumps(policy)
+        by = info.context.actor.name
+        applied = _user_errors(lambda: editorial.set_policy(text, by))
+        _done(info, editorial)
+        return PolicyChange(
+            policy=json.loads(applied.to_json()), events_changed=len(editorial.changes)
+        )
+
+    @strawberry.mutation(
+        description=f"Load extractor records (the JSON Lines contract, one object each, at "
+        f"most {MAX_INGEST}) in one atomic write, as `newsgraph load` does: each is loaded, "
+        "merged, or rejected with its reason while the others load. Loaders and admins.",
+        permission_classes=[LOADERS],
+    )
+    def ingest(self, info: Info, records: list[JSON]) -> IngestReport:
+        if len(records) > MAX_INGEST:
+            raise UserError(f"records: at most {MAX_INGEST} per call, got {len(records)}")
+        results: dict[int, IngestResult] = {}
+        good = []
+        for index, raw in enumerate(records):
+            parsed = validate(raw, index)
+            if isinstance(parsed, Rejection):
+                results[index] = IngestResult(
+                    index=index, status=IngestStatus.REJECTED, event_id=None, reason=parsed.reason
+                )
+            else:
+                good.append((index, parsed))
+        ingestor = Ingestor(info.context.store, by=info.context.actor.name)
+        try:
+            ingested = ingestor.ingest(good)
+        except StoreError as exc:
+            raise UserError(f"nothing was loaded: {exc}") from exc
+        created = []
+        for done in ingested:
+            status = IngestStatus.LOADED if done.outcome == "created" else IngestStatus.MERGED
+            if done.outcome == "created":
+                created.append(done.event_id)
+            results[done.line] = IngestResult(
+                index=done.line, status=status, event_id=strawberry.ID(done.event_id), reason=None
+            )
+        _publish(info, created, ingestor)
+        ordered = [results[i] for i in range(len(records))]
+        return IngestReport(
+            results=ordered,
+            loaded=sum(r.status is IngestStatus.LOADED for r in ordered),
+            merged=sum(r.status is IngestStatus.MERGED for r in ordered),
+            rejected=sum(r.status is IngestStatus.REJECTED for r in ordered),
+        )

@@ -1,0 +1,605 @@
+"""Editorial work on the graph: submitted sources and their review, the outlet registry, the
+confidence policy, and merging and splitting entities.
+
+Every operation is one atomic write (the policy's re-rating aside: see `set_policy`) that
+checks, inside its transaction, that what it read still holds, and logs itself as an `Edit`
+node (who, when, what). Changes of confidence are written to each event's history by the
+rating step (`loaders.ingest.rating`) and collected in `Editorial.changes` for live updates.
+Access control is the API's business (`api.auth`): this module trusts its caller's `by`.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError
+
+from graph import keys
+from graph.confidence import POLICY_SETTING, Policy, current_policy
+from graph.history import LevelChange, Why, edit
+from graph.model import (
+    FIRST_RANK,
+    EdgeWrite,
+    Label,
+    Merge,
+    Node,
+    NodeWrite,
+    Rel,
+    Tier,
+    Tone,
+    Value,
+    WriteBatch,
+    timestamp,
+)
+from graph.store import EventFilter, EventQuery, GraphReader, GraphStore, WriteConflict
+from loaders.ingest import Ingestor, absorb, checked, rating, resolving_again
+from loaders.records import Name, Record, describe, validate
+
+Status = Literal["pending", "approved", "duplicate", "rejected"]
+RERATE_CHUNK = 1000  # events re-rated per write after a policy change
+
+
+class EditorialError(ValueError):
+    """The request cannot be done as asked; the message says why (shown to the client)."""
+
+
+class SubmissionInput(BaseModel):
+    """What a reader submits; field names are the GraphQL argument names, so errors name
+    them."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    url: Annotated[HttpUrl, Field(max_length=2000)]
+    outlet_name: Annotated[Name, Field(alias="outletName")]
+    claim: Annotated[str, Field(min_length=1, max_length=2000)] | None = None
+    tone: Tone | None = None
+    note: Annotated[str, Field(max_length=2000)] | None = None
+
+
+class OutletChange(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tier: Tier | None = None
+    group: Annotated[str, Field(max_length=200)] | None = None
+    aliases: Annotated[list[Name], Field(max_length=100)] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Review:
+    """What an approval did: the submission as it is now, and the duplicate it found, if any."""
+
+    submission: Node
+    duplicate_of: str | None = None
+
+
+def normalise_url(url: str) -> str:
+    """A URL as compared for duplicates: scheme and host lower-cased, fragment and trailing
+    slash dropped."""
+    parts = urlsplit(url.strip())
+    path = parts.path.rstrip("/")
+    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), path, parts.query, ""))
+
+
+@dataclass
+class Editorial:
+    """Editorial operations on `store`, each by `by` (an editor's or admin's name)."""
+
+    store: GraphStore
+    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    changes: list[LevelChange] = field(default_factory=list)  # committed, for live updates
+
+    def _stamp(self) -> str:
+        return timestamp(self.now())
+
+    # -- submissions -------------------------------------------------------------------------
+
+    def submit(self, event_id: str, given: dict[str, Any], by: str) -> Node:
+        """A reader's submission of a source for `event_id`: validated, stored as pending.
+        It changes nothing about the event until an editor approves it."""
+        try:
+            value = SubmissionInput.model_validate(given)
+        except ValidationError as exc:
+            raise EditorialError(describe(exc)) from None
+        if self.store.get_nodes([event_id]).get(event_id, _NONE).label is not Label.EVENT:
+            raise EditorialError(f"eventId: no event with id '{event_id}'")
+        at = self._stamp()
+        submission_id = keys.node_id("su", f"{event_id}|{value.url}|{at}|{uuid.uuid4()}")
+        props: dict[str, Value] = {
+            "status": "pending",
+            "url": str(value.url),
+            "outlet_name": value.outlet_name,
+            "claim": value.claim,
+            "tone": value.tone,
+            "note": value.note,
+            "submitted_at": at,
+            "submitted_by": by,
+        }
+        batch = WriteBatch(
+            nodes=[NodeWrite(submission_id, Label.SUBMISSION, Merge(create=props))],
+            edges=[EdgeWrite(submission_id, Rel.SUBMITTED_FOR, event_id, "", Merge())],
+        )
+
+        def event_still_there(graph: GraphReader) -> WriteBatch:
+            if event_id not in graph.get_nodes([event_id]):
+                raise WriteConflict(f"event {event_id} was merged meanwhile")
+            return WriteBatch()
+
+        try:
+            self.store.write(batch, derive=event_still_there)
+        except WriteConflict:
+            raise EditorialError(
+                f"eventId: event '{event_id}' was just merged into another; reload it"
+            ) from None
+        return self.store.get_nodes([submission_id])[submission_id]
+
+    def pending(
+        self, first: int, after: tuple[str, str] | None = None, event_id: str | None = None
+    ) -> list[Node]:
+        """Pending submissions, oldest first, optionally only those for one event."""
+        if event_id is None:
+            where = {"status": "pending"}
+            return self.store.find_nodes(Label.SUBMISSION, where, "submitted_at", first, after)
+        edges = self.store.edges([event_id], Rel.SUBMITTED_FOR, "in")[event_id]
+        nodes = self.store.get_nodes([e.src for e in edges])
+        found = sorted(
+            (n.text("submitted_at"), n.id, n)
+            for n in nodes.values()
+            if n.text("status") == "pending"
+        )
+        return [n for at, i, n in found if after is None or (at, i) > after][:first]
+
+    def approve(self, submission_id: str, by: str, note: str | None = None) -> Review:
+        """Turn a pending submission into a report by its outlet (found by name or alias in
+        the registry, or created with tier `unknown`) and re-rate the event. A URL the event
+        already has a report for is a duplicate: recorded as such, nothing else changes."""
+        submission, event_id = self._pending(submission_id)
+        url = submission.text("url")
+        at = self._stamp()
+        duplicate = self._duplicate(event_id, url)
+        reviewed: dict[str, Value] = {"reviewed_by": by, "reviewed_at": at, "review_note": note}
+        if duplicate is not None:
+            reviewed |= {"status": "duplicate", "duplicate_of": duplicate}
+            why = Why("review", f"duplicate of {duplicate}", by)
+            self._write_review(submission_id, reviewed, why, at)
+            return Review(self._node(submission_id), duplicate)
+        outlet_name = submission.text("outlet_name")
+        why = Why("approval", f"approved submission {submission_id} ({outlet_name}, {url})", by)
+        reviewed["status"] = "approved"
+        ingestor = Ingestor(self.store, self.now, by)
+        record = self._record(submission, event_id, at)
+        ingestor.ingest_into(
+            record,
+            event_id,
+            why,
+            also=[
+                NodeWrite(submission_id, Label.SUBMISSION, Merge(set=reviewed)),
+                edit("approved", at, why, submission_id, event=event_id),
+            ],
+            guard=_still_pending(submission_id),
+            lock=_lock(submission_id, at).nodes,
+        )
+        self.changes += ingestor.changes
+        return Review(self._node(submission_id))
+
+    def reject(self, submission_id: str, reason: str, by: str) -> Node:
+        """Reject a pending submission with a reason (1 to 1000 characters)."""
+        if not 1 <= len(reason.strip()) <= 1000:
+            raise EditorialError("reason: give a reason of 1 to 1000 characters")
+        self._pending(submission_id)
+        at = self._stamp()
+        reviewed: dict[str, Value] = {
+            "status": "rejected",
+            "reviewed_by": by,
+            "reviewed_at": at,
+            "review_note": reason.strip(),
+        }
+        self._write_review(submission_id, reviewed, Why("review", reason.strip(), by), at)
+        return self._node(submission_id)
+
+    def _pending(self, submission_id: str) -> tuple[Node, str]:
+        node = self.store.get_nodes([submission_id]).get(submission_id)
+        if node is None or node.label is not Label.SUBMISSION:
+            raise EditorialError(f"id: no submission with id '{submission_id}'")
+        status = node.text("status")
+        if status != "pending":
+            raise EditorialError(
+                f"submission {submission_id} is already {status} (by "
+                f"{node.text('reviewed_by')} at {node.text('reviewed_at')})"
+            )
+        edges = self.store.edges([submission_id], Rel.SUBMITTED_FOR, "out")[submission_id]
+        if not edges:
+            raise EditorialError(f"submission {submission_id} has lost its event")
+        return node, edges[0].dst
+
+    def _duplicate(self, event_id: str, url: str) -> str | None:
+        """The report of `event_id` with the same URL, described, if there is one."""
+        wanted = normalise_url(url)
+        reports = self.store.edges([event_id], Rel.REPORTS, "in")[event_id]
+        for report in reports:
+            given = report.props.get("url")
+            if isinstance(given, str) and normalise_url(given) == wanted:
+                outlet = self.store.get_nodes([report.src]).get(report.src)
+                name = outlet.text("name") if outlet is not None else report.src
+                return f"the report by {name} ({given})"
+        return None
+
+    def _write_review(
+        self, submission_id: str, reviewed: dict[str, Value], why: Why, at: str
+    ) -> None:
+        guard = _still_pending(submission_id)
+
+        def derive(graph: GraphReader) -> WriteBatch:
+            guard(graph)
+            return WriteBatch(
+                nodes=[
+                    NodeWrite(submission_id, Label.SUBMISSION, Merge(set=reviewed)),
+                    edit(str(reviewed["status"]), at, why, submission_id),
+                ]
+            )
+
+        self.store.write(_lock(submission_id, at), derive=derive)
+
+    def _record(self, submission: Node, event_id: str, at: str) -> Record:
+        """The extractor record an approved submission amounts to: one report, by its outlet,
+        of the stored event (whose summary, category and date it repeats)."""
+        event = self._node(event_id)
+        claim, tone = submission.text("claim"), submission.text("tone")
+        raw = {
+            "schema_version": 1,
+            "extracted_at": at,
+            "source_story": {
+                "slug": f"submission-{submission.id}",
+                "outlet": submission.text("outlet_name"),
+                "url": submission.text("url"),
+            },
+            "event": {
+                "category": event.text("category"),
+                "summary": event.text("summary"),
+                "occurred_on": event.text("occurred_on"),
+                "reports": [
+                    {
+                        "outlet": submission.text("outlet_name"),
+                        "url": submission.text("url"),
+                        "claims": [{"text": claim, "tone": tone or "certain"}] if claim else [],
+                    }
+                ],
+            },
+        }
+        record = validate(raw, 0)
+        if not isinstance(record, Record):
+            raise EditorialError(f"submission {submission.id} cannot become a report: {record}")
+        return record
+
+    # -- the outlet registry -----------------------------------------------------------------
+
+    def update_outlet(self, outlet_id: str, change: dict[str, Any], by: str) -> Node:
+        """Change an outlet's tier, independence group or aliases (the full new list; its
+        name always stays one), and re-rate every event it reported."""
+        try:
+            value = OutletChange.model_validate(change)
+        except ValidationError as exc:
+            raise EditorialError(describe(exc)) from None
+        return resolving_again(lambda: self._update_outlet(outlet_id, value, by))
+
+    def _update_outlet(self, outlet_id: str, value: OutletChange, by: str) -> Node:
+        outlet = self._outlet(outlet_id)
+        name = outlet.text("name")
+        at = self._stamp()
+        changed: dict[str, Value] = {}
+        batch = WriteBatch()
+        claims: dict[str, str] = {}
+        if value.tier is not None and value.tier != outlet.text("tier"):
+            changed["tier"] = value.tier
+        if value.group is not None and (value.group or None) != outlet.props.get("group"):
+            changed["group"] = value.group or None
+        if value.aliases is not None:
+            aliases = sorted({name, *value.aliases})
+            if aliases != outlet.texts("aliases"):
+                changed["aliases"] = aliases
+                wanted = set(keys.outlet_keys(aliases))
+                owners = self.store.lookup_keys(sorted(wanted))
+                taken = {k: o for k, o in owners.items() if o != outlet_id}
+                if taken:
+                    others = self.store.get_nodes(sorted(set(taken.values())))
+                    names = ", ".join(sorted(n.text("name") for n in others.values()))
+                    raise EditorialError(
+                        f"aliases: a name is already another outlet's ({names}); "
+                        "merge the two outlets instead"
+                    )
+                claims = {k: outlet_id for k in wanted if k not in owners}
+                batch.keys.update(claims)
+                owned = self.store.keys_of([outlet_id])[outlet_id]
+                batch.rekeys.update({k: None for k in owned if k not in wanted})
+        if not changed:
+            return outlet
+        before = {k: outlet.props.get(k) for k in changed}
+        detail = f"outlet {name}: " + "; ".join(
+            f"{k} {_show(before[k])} -> {_show(v)}" for k, v in changed.items()
+        )
+        why = Why("registry", detail, by)
+        batch.nodes += [
+            NodeWrite(outlet_id, Label.OUTLET, Merge(set=changed)),
+            edit("update-outlet", at, why, outlet_id, before=json.dumps(before, sort_keys=True)),
+        ]
+        events = self._reported_by([outlet_id])
+        self._write_rated(batch, events, why, at, claims)
+        return self._node(outlet_id)
+
+    def merge_outlets(self, old: str, into: str, by: str) -> Node:
+        """Merge outlet `old` into `into` (two spellings of one outlet): its names, keys and
+        reports move; every event either reported is re-rated."""
+        if old == into:
+            raise EditorialError("from and into are the same outlet")
+        return resolving_again(lambda: self._merge_outlets(old, into, by))
+
+    def _merge_outlets(self, old: str, into: str, by: str) -> Node:
+        gone, kept = self._outlet(old, "from"), self._outlet(into, "into")
+        at = self._stamp()
+        why = Why("registry", f"outlet {gone.text('name')} merged into {kept.text('name')}", by)
+        events = self._reported_by([old, into])
+        batch = WriteBatch()
+        absorb(
+            self.store,
+            batch,
+            [old],
+            Label.OUTLET,
+            lambda o: into if o == old else o,
+            why=why,
+            at=at,
+        )
+        self._write_rated(batch, events, why, at, {})
+        return self._node(into)
+
+    def _outlet(self, outlet_id: str, argument: str = "id") -> Node:
+        node = self.store.get_nodes([outlet_id]).get(outlet_id)
+        if node is None or node.label is not Label.OUTLET:
+            raise EditorialError(f"{argument}: no outlet with id '{outlet_id}'")
+        return node
+
+    def _reported_by(self, outlets: Sequence[str]) -> list[str]:
+        reported = self.store.edges(list(outlets), Rel.REPORTS, "out")
+        return sorted({e.dst for edges in reported.values() for e in edges})
+
+    def _write_rated(
+        self, batch: WriteBatch, events: Sequence[str], why: Why, at: str, claims: dict[str, str]
+    ) -> None:
+        changes: list[LevelChange] = []
+        derive = rating(events, current_policy(self.store), why, at, changes)
+        self.store.write(batch, derive=checked(claims, derive))
+        self.changes += changes
+
+    # -- the confidence policy ---------------------------------------------------------------
+
+    def set_policy(self, text: str, by: str) -> Policy:
+        """Replace the confidence policy and re-rate every event under it.
+
+        The policy is written with the first chunk of events; the rest follow in chunks of
+        RERATE_CHUNK. Should the process stop in between, setting the same policy again
+        finishes the re-rating (events already rated under it do not change)."""
+        try:
+            policy = Policy.from_json(text)
+        except ValidationError as exc:
+            raise EditorialError("policy." + describe(exc)) from None
+        except ValueError as exc:
+            raise EditorialError(f"policy: not valid JSON ({exc})") from None
+        at = self._stamp()
+        previous = current_policy(self.store)
+        why = Why("policy", f"confidence policy version {previous.version} -> {policy.version}", by)
+        first = WriteBatch(
+            settings={POLICY_SETTING: policy.to_json()},
+            nodes=[edit("set-policy", at, why, POLICY_SETTING, before=previous.to_json())],
+        )
+        query = EventQuery(EventFilter(), first=RERATE_CHUNK, newest_first=False)
+        while True:
+            page = self.store.query_events(query)
+            ids = [e.id for e in page.events]
+            changes: list[LevelChange] = []
+            self.store.write(first, derive=rating(ids, policy, why, at, changes))
+            self.changes += changes
+            first = WriteBatch()
+            if not page.has_next:
+                return policy
+            last = page.events[-1]
+            query = EventQuery(
+                EventFilter(),
+                RERATE_CHUNK,
+                newest_first=False,
+                after=(last.text("occurred_on"), last.id),
+            )
+
+    # -- entities ----------------------------------------------------------------------------
+
+    def merge_entities(self, old: str, into: str, by: str) -> Node:
+        """Merge entity `old` into `into`; returns the log entry a split takes."""
+        if old == into:
+            raise EditorialError("from and into are the same entity")
+        gone, kept = self._entity(old, "from"), self._entity(into, "into")
+        why = Why("merge", f"entity {gone.text('name')} merged into {kept.text('name')}", by)
+        ingestor = Ingestor(self.store, self.now, by)
+        ingestor.merge_entities(old, into, why)
+        self.changes += ingestor.changes
+        logged = self.store.find_nodes(Label.EDIT, {"action": "merge", "merged": old}, "at", 100)
+        return logged[-1]
+
+    def split(self, merge_id: str, by: str) -> tuple[Node, Node]:
+        """Undo the entity merge logged as `merge_id`: the merged-away entity comes back with
+        its id, the aliases and keys it brought, and its involvements; the survivor keeps
+        its own. Returns (survivor, restored).
+
+        Involvements are told apart by the log (which events each had at the merge) and, for
+        those recorded since, by the spellings the records used (`names` on INVOLVES). Events
+        the merge caused to merge stay merged: split them by hand if need be."""
+        return resolving_again(lambda: self._split(merge_id, by))
+
+    def _split(self, merge_id: str, by: str) -> tuple[Node, Node]:
+        entry = self.store.get_nodes([merge_id]).get(merge_id)
+        if entry is None or entry.label is not Label.EDIT or entry.text("action") != "merge":
+            raise EditorialError(f"mergeId: no merge with id '{merge_id}' in the editorial log")
+        if entry.text("label") != Label.ENTITY.value:
+            raise EditorialError(
+                f"mergeId: {merge_id} merged {entry.text('label')}s; only entity merges split"
+            )
+        if entry.text("split_at"):
+            raise EditorialError(
+                f"mergeId: {merge_id} was split already, by {entry.text('split_by')} "
+                f"at {entry.text('split_at')}"
+            )
+        merged = json.loads(entry.text("merged_state"))
+        before = json.loads(entry.text("survivor_state"))
+        old, survivor = str(merged["id"]), str(before["id"])
+        current = self.store.get_nodes([old, survivor])
+        if old in current:
+            raise EditorialError(f"mergeId: entity {old} exists again; nothing to split")
+        kept = current.get(survivor)
+        if kept is None:
+            later = self.store.find_nodes(
+                Label.EDIT, {"action": "merge", "merged": survivor}, "at", 1
+            )
+            hint = f" (merge {later[0].id}): split that first" if later else ""
+            raise EditorialError(f"mergeId: entity {survivor} was merged away since{hint}")
+        at = self._stamp()
+        why = Why("split", f"split {merged['props'].get('name')} from {kept.text('name')}", by)
+        batch = WriteBatch()
+
+        # Names: the spellings only the merged-away entity brought go back with it.
+        own = {keys.normalise(a) for a in before["props"].get("aliases", [])}
+        brought = {keys.normalise(a) for a in merged["props"].get("aliases", [])} - own
+        aliases = [a for a in kept.texts("aliases") if keys.normalise(a) not in brought]
+        restored_props: dict[str, Value] = dict(merged["props"])
+        survivor_props: dict[str, Value] = {"aliases": aliases}
+        if keys.normalise(kept.text("name")) in brought:
+            for name in ("name", FIRST_RANK):
+                survivor_props[name] = before["props"].get(name)
+        batch.nodes.append(NodeWrite(old, Label.ENTITY, Merge(create=restored_props)))
+        batch.nodes.append(NodeWrite(survivor, Label.ENTITY, Merge(set=survivor_props)))
+        for key in self.store.keys_of([survivor])[survivor]:
+            if key in merged["keys"] or key.rpartition(":")[2] in brought:
+                batch.rekeys[key] = old
+
+        # Involvements: the log's, plus those recorded since under a spelling it brought.
+        logged = {str(e[0]): e for e in merged["edges"] if e[1] == Rel.INVOLVES.value}
+        had = set(before["involved_in"])
+        events = set(self.store.get_nodes(sorted(logged)))
+        participants_changed: set[str] = set()
+        for edge in self.store.edges([survivor], Rel.INVOLVES, "in")[survivor]:
+            names = edge.texts("names")
+            theirs = [n for n in names if keys.normalise(n) in brought]
+            ours = [n for n in names if keys.normalise(n) not in brought]
+            goes = edge.src in logged or bool(theirs)
+            stays = edge.src in had or bool(ours) or not goes
+            if not goes:
+                continue
+            if edge.src not in logged:
+                props = {
+                    "roles": edge.texts("roles"),
+                    "names": theirs,
+                    "stories": edge.texts("stories"),
+                }
+                batch.edges.append(EdgeWrite(edge.src, Rel.INVOLVES, old, "", Merge(create=props)))
+            batch.unlinks.append((edge.src, Rel.INVOLVES, survivor, ""))
+            if stays:
+                props = {
+                    "roles": edge.texts("roles"),
+                    "names": ours or names,
+                    "stories": edge.texts("stories"),
+                }
+                batch.edges.append(
+                    EdgeWrite(edge.src, Rel.INVOLVES, survivor, "", Merge(create=props))
+                )
+            participants_changed.add(edge.src)
+        for src, _, _, key, props in (logged[e] for e in sorted(events)):
+            batch.edges.append(
+                EdgeWrite(str(src), Rel.INVOLVES, old, str(key), Merge(create=props))
+            )
+            participants_changed.add(str(src))
+        self._refingerprint(batch, sorted(participants_changed), old, survivor)
+        batch.nodes.append(
+            NodeWrite(merge_id, Label.EDIT, Merge(set={"split_at": at, "split_by": by}))
+        )
+        batch.nodes.append(edit("split", at, why, survivor, merge=merge_id, restored=old))
+
+        def unchanged(graph: GraphReader) -> WriteBatch:
+            if graph.get_nodes([merge_id])[merge_id].text("split_at") != at:
+                raise WriteConflict(f"merge {merge_id} was split meanwhile")
+            return WriteBatch()
+
+        self.store.write(batch, derive=unchanged)
+        nodes = self.store.get_nodes([survivor, old])
+        return nodes[survivor], nodes[old]
+
+    def _refingerprint(
+        self, batch: WriteBatch, event_ids: Sequence[str], old: str, survivor: str
+    ) -> None:
+        """Give the events whose participants a split changes their new participants
+        fingerprint (see docs/identity.md), dropping the one naming the survivor wrongly."""
+        nodes = self.store.get_nodes(list(event_ids))
+        involved = self.store.edges(list(event_ids), Rel.INVOLVES, "out")
+        owned = self.store.keys_of(list(event_ids))
+        moved = {(w.src, w.dst): w for w in batch.edges if w.type is Rel.INVOLVES}
+        unlinked = {(src, dst) for src, _, dst, _ in batch.unlinks}
+        for event_id in event_ids:
+            node = nodes.get(event_id)
+            if node is None:
+                continue
+            edges: dict[str, list[str]] = {}
+            for e in involved[event_id]:
+                if (e.src, e.dst) not in unlinked:
+                    edges[e.dst] = e.texts("roles")
+            for (src, dst), write in moved.items():
+                if src == event_id:
+                    edges[dst] = list(write.merge.create.get("roles") or [])  # type: ignore[arg-type]
+            participants = [
+                d for d, roles in edges.items() if "participant" in (r.casefold() for r in roles)
+            ]
+            day, category = node.text("occurred_on")[:10], node.text("category")
+            for key in owned[event_id]:
+                if key.startswith("event:participants:"):
+                    batch.rekeys[key] = None
+            if participants:
+                batch.keys[keys.event_participants_key(day, category, participants)] = event_id
+
+    def _entity(self, entity_id: str, argument: str) -> Node:
+        node = self.store.get_nodes([entity_id]).get(entity_id)
+        if node is None or node.label is not Label.ENTITY:
+            raise EditorialError(f"{argument}: no entity with id '{entity_id}'")
+        return node
+
+    def _node(self, node_id: str) -> Node:
+        return self.store.get_nodes([node_id])[node_id]
+
+
+_NONE = Node("", Label.STORY, {})
+
+
+def _lock(submission_id: str, at: str) -> WriteBatch:
+    """A write to the submission that changes nothing a reader sees: a store with concurrent
+    writers serialises the transactions that write one node, so two editors reviewing one
+    submission at once take turns, and the second one's guard sees the first's review."""
+    return WriteBatch(
+        nodes=[NodeWrite(submission_id, Label.SUBMISSION, Merge(set={"review_started_at": at}))]
+    )
+
+
+def _still_pending(submission_id: str) -> Callable[[GraphReader], None]:
+    """Refuses a review's write when another editor reviewed the submission meanwhile."""
+
+    def guard(graph: GraphReader) -> None:
+        node = graph.get_nodes([submission_id]).get(submission_id)
+        if node is None or node.text("status") != "pending":
+            status = node.text("status") if node is not None else "gone"
+            by = node.text("reviewed_by") if node is not None else "someone"
+            raise EditorialError(f"submission {submission_id} was just {status} by {by}")
+
+    return guard
+
+
+def _show(value: object) -> str:
+    if isinstance(value, list):
+        return "[" + ", ".join(str(v) for v in value) + "]"
+    return "none" if value is None else str(value)
