@@ -1,0 +1,262 @@
+"""Live updates: GraphQL subscriptions fed by an in-process hub of what writes changed.
+
+After a write commits, the app calls `Hub.publish` with the events it created and the
+confidence levels it changed. Each subscription holds an inbox in the hub; its resolver reads
+the store for the details and matches them against the subscriber's filter, so publishing
+never waits for a subscriber. See docs/live.md for the scope and the overflow policy.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import AsyncGenerator, Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import strawberry
+
+from api.dataloaders import Loaders
+from api.types import (
+    ConfidenceChange,
+    Event,
+    EventFilterInput,
+    Info,
+    UserError,
+    to_filter,
+)
+from graph.history import LevelChange
+from graph.model import Label, Node, Rel, strings
+from graph.store import EventFilter, GraphReader
+
+# Writes (publish calls) one subscriber may have pending before the oldest is dropped. A write
+# is one batch of records, so this bounds memory per subscriber to CAPACITY batches of ids.
+CAPACITY = 100
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Update:
+    """What one write changed: the events it created and the confidence level changes."""
+
+    created: tuple[str, ...] = ()
+    changes: tuple[LevelChange, ...] = ()
+
+
+# What a subscriber keeps of an update (None: nothing of interest), chosen when publishing so
+# that writes a subscriber does not care about never take room in its inbox.
+Select = Callable[[Update], Update | None]
+
+
+class FellBehind(UserError):
+    """The subscriber read too slowly and updates were dropped from its inbox."""
+
+    def __init__(self, dropped: int) -> None:
+        super().__init__(
+            f"this subscription fell behind and {dropped} update(s) were dropped; "
+            "query for what changed meanwhile and subscribe again"
+        )
+
+
+class Inbox:
+    """One subscriber's bounded queue of updates: the oldest goes when it is full."""
+
+    def __init__(self, select: Select, capacity: int) -> None:
+        self.select = select
+        self.dropped = 0
+        self._pending: deque[Update] = deque()
+        self._capacity = capacity
+        self._ready = asyncio.Event()
+
+    def put(self, update: Update) -> None:
+        if len(self._pending) >= self._capacity:
+            self._pending.popleft()
+            self.dropped += 1
+            if self.dropped == 1:
+                log.warning("a live subscriber fell behind; dropping its oldest updates")
+        self._pending.append(update)
+        self._ready.set()
+
+    async def take(self) -> tuple[list[Update], int]:
+        """Everything pending, oldest first, once there is something, and how many updates
+        were dropped before it (0 unless the subscriber fell behind)."""
+        while not self._pending and not self.dropped:
+            self._ready.clear()
+            await self._ready.wait()
+        taken = list(self._pending)
+        self._pending.clear()
+        return taken, self.dropped
+
+
+class Hub:
+    """In-process fan-out of what writes changed, to subscribers."""
+
+    def __init__(self, capacity: int = CAPACITY) -> None:
+        self.capacity = capacity
+        self._inboxes: set[Inbox] = set()
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._inboxes)
+
+    def publish(self, created: Sequence[str], changes: Sequence[LevelChange]) -> None:
+        """Hand the ids of the events a committed write created and the level changes it made
+        to every subscriber that wants them. Call it on the event loop thread; it never waits:
+        a full inbox drops its oldest update (docs/live.md)."""
+        if not created and not changes:
+            return
+        update = Update(tuple(created), tuple(changes))
+        for inbox in list(self._inboxes):
+            kept = inbox.select(update)
+            if kept is not None:
+                inbox.put(kept)
+
+    @contextmanager
+    def subscribe(self, select: Select) -> Iterator[Inbox]:
+        """An inbox receiving what `select` keeps of each update until the block ends."""
+        inbox = Inbox(select, self.capacity)
+        self._inboxes.add(inbox)
+        try:
+            yield inbox
+        finally:
+            self._inboxes.discard(inbox)
+
+
+# -- matching ----------------------------------------------------------------------------------
+
+
+def check_filter(reader: GraphReader, flt: EventFilter) -> None:
+    """Refuse a filter naming a node that does not exist or is of the wrong kind."""
+    wanted = {
+        "place": (flt.place, Label.PLACE),
+        "country": (flt.country, Label.PLACE),
+        "entity": (flt.entity, Label.ENTITY),
+        "outlet": (flt.outlet, Label.OUTLET),
+    }
+    ids = [node_id for node_id, _ in wanted.values() if node_id is not None]
+    found = reader.get_nodes(ids) if ids else {}
+    for name, (node_id, label) in wanted.items():
+        if node_id is None:
+            continue
+        node = found.get(node_id)
+        if node is None or node.label is not label:
+            raise UserError(f"filter.{name}: no {name} with id '{node_id}'")
+
+
+def matching_events(reader: GraphReader, flt: EventFilter, ids: Sequence[str]) -> list[Node]:
+    """The events among `ids` that exist and match `flt`, in the order given, each once: the
+    same rule as the store's `query_events`, checked on a few new events."""
+    ids = list(dict.fromkeys(ids))
+    found = reader.get_nodes(ids)
+    events = [found[i] for i in ids if i in found and found[i].label is Label.EVENT]
+    events = [e for e in events if _props_match(e, flt)]
+    if flt.entity is not None and events:
+        involves = reader.edges([e.id for e in events], Rel.INVOLVES, "out")
+        events = [e for e in events if any(x.dst == flt.entity for x in involves.get(e.id, []))]
+    if flt.outlet is not None and events:
+        reports = reader.edges([e.id for e in events], Rel.REPORTS, "in")
+        events = [e for e in events if any(x.src == flt.outlet for x in reports.get(e.id, []))]
+    return events
+
+
+def _props_match(event: Node, flt: EventFilter) -> bool:
+    props = event.props
+    if flt.categories and props.get("category") not in flt.categories:
+        return False
+    day = str(props.get("occurred_on") or "")[:10]
+    if flt.date_from is not None and day < flt.date_from:
+        return False
+    if flt.date_to is not None and day > flt.date_to:
+        return False
+    if flt.place is not None and flt.place not in strings(props, "place_ids"):
+        return False
+    if flt.country is not None and flt.country not in strings(props, "country_ids"):
+        return False
+    if flt.min_confidence is not None:
+        rank = props.get("confidence_rank")
+        if not isinstance(rank, int) or rank < flt.min_confidence:
+            return False
+    return True
+
+
+# -- subscriptions -----------------------------------------------------------------------------
+
+
+def _created(update: Update) -> Update | None:
+    return Update(created=update.created) if update.created else None
+
+
+def _changes_of(event_id: str | None) -> Select:
+    def select(update: Update) -> Update | None:
+        changes = tuple(c for c in update.changes if event_id in (None, c.event_id))
+        return Update(changes=changes) if changes else None
+
+    return select
+
+
+def _forget(context: Loaders) -> None:
+    """Empty the DataLoaders' caches before a result is resolved: a subscription's context
+    lives as long as its connection, and the nested fields of an event load through them."""
+    context.nodes.clear_all()
+    context._edges.clear()
+
+
+async def _events_added(info: Info, flt: EventFilter) -> AsyncGenerator[Event, None]:
+    context = info.context
+    with context.hub.subscribe(_created) as inbox:
+        while True:
+            updates, dropped = await inbox.take()
+            ids = [i for u in updates for i in u.created]
+            for node in matching_events(context.store, flt, ids):
+                _forget(context)
+                yield Event.of(node)
+            if dropped:
+                raise FellBehind(dropped)
+
+
+async def _confidence_changes(
+    info: Info, event_id: str | None
+) -> AsyncGenerator[ConfidenceChange, None]:
+    with info.context.hub.subscribe(_changes_of(event_id)) as inbox:
+        while True:
+            updates, dropped = await inbox.take()
+            for update in updates:
+                for change in update.changes:
+                    yield ConfidenceChange.of(change)
+            if dropped:
+                raise FellBehind(dropped)
+
+
+@strawberry.type
+class Subscription:
+    # Each resolver checks its arguments and then returns the stream (rather than being a
+    # generator itself), so a bad argument is answered with a GraphQL error before the stream
+    # starts, and a subscriber is registered only while its stream runs.
+
+    @strawberry.subscription(
+        description="Events as writes create them, those matching `filter` (as `events` "
+        "filters): an event merged into an existing one is not new. Events are as they are "
+        f"when sent. A subscriber that falls behind by more than {CAPACITY} writes gets an "
+        "error and the subscription ends."
+    )
+    async def event_added(
+        self, info: Info, filter: EventFilterInput | None = None
+    ) -> AsyncGenerator[Event, None]:
+        flt = to_filter(info, filter)
+        check_filter(info.context.store, flt)
+        return _events_added(info, flt)
+
+    @strawberry.subscription(
+        description="Changes of events' confidence levels as writes make them, of one event "
+        "(`eventId`) or of all; a new event's first rating is a change from null."
+    )
+    async def confidence_changed(
+        self, info: Info, event_id: strawberry.ID | None = None
+    ) -> AsyncGenerator[ConfidenceChange, None]:
+        if event_id is not None:
+            found = info.context.store.get_nodes([event_id]).get(event_id)
+            if found is None or found.label is not Label.EVENT:
+                raise UserError(f"no event with id '{event_id}'")
+        return _confidence_changes(info, event_id)
