@@ -383,11 +383,13 @@ class Editorial:
         RERATE_CHUNK. Should the process stop in between, setting the same policy again
         finishes the re-rating (events already rated under it do not change)."""
         try:
-            policy = Policy.from_json(text)
-        except ValidationError as exc:
-            raise EditorialError("policy." + describe(exc)) from None
+            raw = json.loads(text)
         except ValueError as exc:
             raise EditorialError(f"policy: not valid JSON ({exc})") from None
+        try:
+            policy = Policy.model_validate(raw)
+        except ValidationError as exc:
+            raise EditorialError("policy." + describe(exc)) from None
         at = self._stamp()
         previous = current_policy(self.store)
         why = Why("policy", f"confidence policy version {previous.version} -> {policy.version}", by)
