@@ -417,12 +417,13 @@ class Mutation:
     def merge_outlets(
         self,
         info: Info,
-        source: Annotated[strawberry.ID, strawberry.argument(name="from")],
+        # not `source`: strawberry's permission extension takes that name
+        old: Annotated[strawberry.ID, strawberry.argument(name="from")],
         into: strawberry.ID,
     ) -> Outlet:
         editorial = _editorial(info)
         by = info.context.actor.name
-        node = _user_errors(lambda: editorial.merge_outlets(source, into, by))
+        node = _user_errors(lambda: editorial.merge_outlets(old, into, by))
         _done(info, editorial)
         return Outlet.of(node)
 
@@ -435,12 +436,13 @@ class Mutation:
     def merge_entities(
         self,
         info: Info,
-        source: Annotated[strawberry.ID, strawberry.argument(name="from")],
+        # not `source`: strawberry's permission extension takes that name
+        old: Annotated[strawberry.ID, strawberry.argument(name="from")],
         into: strawberry.ID,
     ) -> EntityMerge:
         editorial = _editorial(info)
         by = info.context.actor.name
-        entry = _user_errors(lambda: editorial.merge_entities(source, into, by))
+        entry = _user_errors(lambda: editorial.merge_entities(old, into, by))
         _done(info, editorial)
         node = info.context.store.get_nodes([into])[into]
         return EntityMerge(

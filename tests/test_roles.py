@@ -1,0 +1,311 @@
+"""Role x operation, exhaustively, over HTTP against the real app on both stores: every cell
+either succeeds or is denied with a GraphQL error naming the operation and the roles it needs,
+with the graph exactly as it was."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from pydantic import SecretStr
+
+from api.app import create_app
+from graph import keys
+from graph.confidence import Policy, current_policy
+from graph.model import Label, Rel
+from graph.snapshot import canonical
+from graph.store import GraphStore
+from loaders.editorial import Editorial
+from loaders.ingest import Ingestor
+from loaders.records import Record, validate
+from newsgraph.settings import Settings
+from tests.conftest import load_outlets
+from tests.test_api import _free_port
+
+TOKENS = {
+    "loader": "loader-token-0123456789abcdefghijklmnop",
+    "editor": "editor-token-0123456789abcdefghijklmnop",
+    "admin": "admin-token-0123456789abcdefghijklmnopq",
+}
+ROLES = ["anonymous", "loader", "editor", "admin"]
+ANYONE = set(ROLES)
+EDITORS = {"editor", "admin"}
+counter = itertools.count()
+
+
+def record(outlets: list[str], entities: list[str], tag: str) -> dict[str, Any]:
+    return {
+        "schema_version": 1,
+        "extracted_at": "2026-11-25T12:00:00.000Z",
+        "source_story": {"slug": f"roles-{tag}", "outlet": outlets[0]},
+        "event": {
+            "id": f"roles-{tag}",
+            "category": "political",
+            "summary": f"Role test {tag}.",
+            "occurred_on": "2026-11-24",
+            "entities": [{"name": n, "type": "person", "role": "participant"} for n in entities],
+            "reports": [{"outlet": o, "claims": []} for o in outlets],
+        },
+    }
+
+
+def load(store: GraphStore, raw: dict[str, Any]) -> str:
+    parsed = validate(raw, 1)
+    assert isinstance(parsed, Record)
+    (done,) = Ingestor(store).ingest([(1, parsed)])
+    return done.event_id
+
+
+def owner(store: GraphStore, key: str) -> str:
+    return store.lookup_keys([key])[key]
+
+
+@dataclass(frozen=True)
+class Operation:
+    name: str
+    allowed: set[str]
+    # store -> (document, variables), preparing what the call needs (a fresh submission...)
+    prepare: Callable[[GraphStore], tuple[str, dict[str, Any]]]
+
+
+def _event(store: GraphStore) -> str:
+    return load(store, record(["Reuters"], [], f"event-{next(counter)}"))
+
+
+def _submission(store: GraphStore) -> str:
+    given = {"url": f"https://example.org/{next(counter)}", "outletName": "Reuters"}
+    return Editorial(store).submit(_event(store), given, "anonymous").id
+
+
+def submit_source(store: GraphStore) -> tuple[str, dict[str, Any]]:
+    query = """mutation($e: ID!, $u: String!) {
+      submitSource(eventId: $e, url: $u, outletName: "Reuters") { id } }"""
+    return query, {"e": _event(store), "u": f"https://example.org/s/{next(counter)}"}
+
+
+def approve(store: GraphStore) -> tuple[str, dict[str, Any]]:
+    query = "mutation($id: ID!) { approveSubmission(id: $id) { duplicate } }"
+    return query, {"id": _submission(store)}
+
+
+def reject(store: GraphStore) -> tuple[str, dict[str, Any]]:
+    query = 'mutation($id: ID!) { rejectSubmission(id: $id, reason: "off topic") { status } }'
+    return query, {"id": _submission(store)}
+
+
+def update_outlet(store: GraphStore) -> tuple[str, dict[str, Any]]:
+    outlet = owner(store, keys.outlet_keys(["Kyiv Independent"])[0])
+    tier = store.get_nodes([outlet])[outlet].text("tier")
+    query = "mutation($id: ID!, $t: Tier!) { updateOutlet(id: $id, tier: $t) { tier } }"
+    return query, {"id": outlet, "t": "STANDARD" if tier == "trusted" else "TRUSTED"}
+
+
+def merge_outlets(store: GraphStore) -> tuple[str, dict[str, Any]]:
+    tag = next(counter)
+    load(store, record([f"Gazette {tag}", f"Courier {tag}"], [], f"outlets-{tag}"))
+    ids = [owner(store, keys.outlet_keys([n])[0]) for n in (f"Gazette {tag}", f"Courier {tag}")]
+    query = "mutation($a: ID!, $b: ID!) { mergeOutlets(from: $a, into: $b) { id } }"
+    return query, {"a": ids[0], "b": ids[1]}
+
+
+def _entities(store: GraphStore) -> list[str]:
+    tag = next(counter)
+    names = [f"Ann Example {tag}", f"A. Example {tag}"]
+    load(store, record(["Reuters"], names, f"entities-{tag}"))
+    return [owner(store, keys.entity_keys("person", [n])[0]) for n in names]
+
+
+def merge_entities(store: GraphStore) -> tuple[str, dict[str, Any]]:
+    old, into = _entities(store)
+    query = "mutation($a: ID!, $b: ID!) { mergeEntities(from: $a, into: $b) { merge { id } } }"
+    return query, {"a": old, "b": into}
+
+
+def split_entity(store: GraphStore) -> tuple[str, dict[str, Any]]:
+    old, into = _entities(store)
+    entry = Editorial(store).merge_entities(old, into, "alice")
+    query = "mutation($m: ID!) { splitEntity(mergeId: $m) { restored { id } } }"
+    return query, {"m": entry.id}
+
+
+def set_policy(store: GraphStore) -> tuple[str, dict[str, Any]]:
+    policy = json.loads(current_policy(store).to_json())
+    policy["version"] += 1
+    query = "mutation($p: JSON!) { setConfidencePolicy(policy: $p) { eventsChanged } }"
+    return query, {"p": policy}
+
+
+def ingest(store: GraphStore) -> tuple[str, dict[str, Any]]:
+    query = "mutation($r: [JSON!]!) { ingest(records: $r) { loaded } }"
+    return query, {"r": [record(["Reuters"], [], f"ingest-{next(counter)}")]}
+
+
+def pending(store: GraphStore) -> tuple[str, dict[str, Any]]:
+    return "{ pendingSubmissions { edges { node { id } } } }", {}
+
+
+def log(store: GraphStore) -> tuple[str, dict[str, Any]]:
+    return "{ editorialLog { edges { node { action by } } } }", {}
+
+
+def submission(store: GraphStore) -> tuple[str, dict[str, Any]]:
+    return "query($id: ID!) { submission(id: $id) { status } }", {"id": _submission(store)}
+
+
+OPERATIONS = [
+    Operation("submitSource", ANYONE, submit_source),
+    Operation("approveSubmission", EDITORS, approve),
+    Operation("rejectSubmission", EDITORS, reject),
+    Operation("updateOutlet", EDITORS, update_outlet),
+    Operation("mergeOutlets", EDITORS, merge_outlets),
+    Operation("mergeEntities", EDITORS, merge_entities),
+    Operation("splitEntity", EDITORS, split_entity),
+    Operation("setConfidencePolicy", {"admin"}, set_policy),
+    Operation("ingest", {"loader", "admin"}, ingest),
+    Operation("pendingSubmissions", EDITORS, pending),
+    Operation("submission", EDITORS, submission),
+    Operation("editorialLog", EDITORS, log),
+]
+READS = {"pendingSubmissions", "submission", "editorialLog"}
+
+
+def settings(rate: str = "1000/minute") -> Settings:
+    tokens = ",".join(f"{role}:{role}-user:{token}" for role, token in TOKENS.items())
+    return Settings(tokens=SecretStr(tokens), submit_rate=rate)
+
+
+def serve(store: GraphStore, config: Settings, scenario: Callable[[str], Any]) -> None:
+    """The real app (`api.app.create_app`) on uvicorn in this thread's event loop."""
+    app = create_app(store, settings=config)
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
+
+    async def main() -> None:
+        serving = asyncio.create_task(server.serve())
+        try:
+            while not server.started:
+                assert not serving.done(), "uvicorn stopped"
+                await asyncio.sleep(0.01)
+            await scenario(f"http://127.0.0.1:{port}/graphql")
+        finally:
+            server.should_exit = True
+            await serving
+
+    asyncio.run(main())
+
+
+async def call(url: str, role: str, query: str, variables: dict[str, Any]) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {TOKENS[role]}"} if role in TOKENS else {}
+    async with httpx.AsyncClient(timeout=30) as http:
+        response = await http.post(
+            url, json={"query": query, "variables": variables}, headers=headers
+        )
+    assert response.status_code == 200, response.text
+    payload: dict[str, Any] = response.json()
+    return payload
+
+
+def test_every_role_and_operation(store: GraphStore) -> None:
+    load_outlets(store)
+    cells: list[tuple[str, str, str]] = []
+
+    async def scenario(url: str) -> None:
+        for operation, role in itertools.product(OPERATIONS, ROLES):
+            query, variables = operation.prepare(store)
+            before = canonical(store)
+            answer = await call(url, role, query, variables)
+            if role in operation.allowed:
+                assert "errors" not in answer, (operation.name, role, answer)
+                assert answer["data"][operation.name] is not None
+                changed = canonical(store) != before
+                assert changed is (operation.name not in READS), (operation.name, role)
+                cells.append((operation.name, role, "ok"))
+            else:
+                (error,) = answer["errors"]
+                needs = (
+                    "admin"
+                    if operation.allowed == {"admin"}
+                    else " or ".join(r for r in ROLES if r in operation.allowed)
+                )
+                assert error["message"].startswith(f"{operation.name} needs the {needs} role"), (
+                    error
+                )
+                assert error["extensions"]["code"] == (
+                    "UNAUTHENTICATED" if role == "anonymous" else "FORBIDDEN"
+                )
+                assert canonical(store) == before, (operation.name, role)
+                cells.append((operation.name, role, "denied"))
+
+    serve(store, settings(), scenario)
+    assert len(cells) == len(OPERATIONS) * len(ROLES)
+    assert sum(1 for *_, outcome in cells if outcome == "ok") == sum(
+        len(o.allowed) for o in OPERATIONS
+    )
+
+
+def test_submissions_are_rate_limited_per_client(store: GraphStore) -> None:
+    load_outlets(store)
+    event_id = _event(store)
+    query = """mutation($e: ID!, $u: String!) {
+      submitSource(eventId: $e, url: $u, outletName: "Reuters") { id } }"""
+
+    async def scenario(url: str) -> None:
+        for n in range(2):
+            answer = await call(url, "anonymous", query, {"e": event_id, "u": f"https://a.org/{n}"})
+            assert "errors" not in answer, answer
+        before = canonical(store)
+        refused = await call(url, "anonymous", query, {"e": event_id, "u": "https://a.org/3"})
+        assert refused["errors"][0]["message"] == (
+            "too many submissions from this client (at most 2/minute); try again later"
+        )
+        assert canonical(store) == before
+        # another client (here: a token holder) has its own allowance
+        answer = await call(url, "editor", query, {"e": event_id, "u": "https://a.org/4"})
+        assert "errors" not in answer, answer
+
+    serve(store, settings("2/minute"), scenario)
+    pending = store.find_nodes(Label.SUBMISSION, {"status": "pending"}, "submitted_at", 10)
+    assert len(pending) == 3
+    assert all(store.edges([p.id], Rel.SUBMITTED_FOR, "out")[p.id] for p in pending)
+
+
+@pytest.mark.parametrize(
+    ("variables", "message"),
+    [
+        ({"e": "ev_missing", "u": "https://a.org/x"}, "eventId: no event with id 'ev_missing'"),
+        ({"e": None, "u": "javascript:alert(1)"}, "url: URL scheme should be 'http' or 'https'"),
+    ],
+)
+def test_a_bad_submission_is_refused_naming_the_argument(
+    store: GraphStore, variables: dict[str, Any], message: str
+) -> None:
+    load_outlets(store)
+    variables = {**variables, "e": variables["e"] or _event(store)}
+    query = """mutation($e: ID!, $u: String!) {
+      submitSource(eventId: $e, url: $u, outletName: "Reuters") { id } }"""
+
+    async def scenario(url: str) -> None:
+        before = canonical(store)
+        answer = await call(url, "anonymous", query, variables)
+        assert [e["message"] for e in answer["errors"]] == [message]
+        assert answer["data"] is None
+        assert canonical(store) == before
+
+    serve(store, settings(), scenario)
+
+
+def test_policy_is_public_to_read(store: GraphStore) -> None:
+    async def scenario(url: str) -> None:
+        answer = await call(url, "anonymous", "{ confidencePolicy }", {})
+        assert Policy.model_validate(answer["data"]["confidencePolicy"]) == Policy.default()
+
+    serve(store, settings(), scenario)
