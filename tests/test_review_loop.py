@@ -7,13 +7,19 @@ import asyncio
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
 
-from graph.embedded import EmbeddedStore
-from tests.conftest import EXTRACTOR, load_outlets, shared_file
+from tests.conftest import (
+    EXTRACTOR,
+    STORE_KINDS,
+    load_outlets,
+    make_store,
+    serve_target,
+    shared_file,
+)
 from tests.test_api import PAGE_QUERY, _free_port, start_server, stop_server
 from tests.test_live import CONFIDENCE_CHANGED, websocket
 
@@ -47,18 +53,22 @@ HISTORY = """query($id: ID!) {
 }"""
 
 
-@pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """`newsgraph serve` on a store holding the outlet registry only, with two tokens."""
-    directory = tmp_path_factory.mktemp("loop") / "store"
-    store = EmbeddedStore(directory)
+@pytest.fixture(scope="module", params=STORE_KINDS)
+def served(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """`newsgraph serve` on a store of each kind holding the outlet registry only, with two
+    tokens."""
+    tmp = tmp_path_factory.mktemp(f"loop-{request.param}")
+    store = make_store(request.param, tmp)
     store.setup()
     try:
         load_outlets(store)
     finally:
         store.close()
     port = _free_port()
-    process = start_server(directory, port, env={"NEWSGRAPH_TOKENS": TOKENS})
+    spec, env = serve_target(request.param, tmp)  # a directory, or a Bolt URI and credentials
+    process = start_server(cast(Path, spec), port, env={**env, "NEWSGRAPH_TOKENS": TOKENS})
     try:
         yield f"127.0.0.1:{port}"
     finally:
@@ -170,7 +180,7 @@ def test_a_reader_submits_an_editor_approves_and_the_seed_is_verified(served: st
     asyncio.run(scenario())
 
 
-def test_a_bad_token_is_refused_before_anything_runs(served: str, tmp_path: Path) -> None:
+def test_a_bad_token_is_refused_before_anything_runs(served: str) -> None:
     response = httpx.post(
         f"http://{served}/graphql",
         json={"query": "{ events(first: 1) { edges { cursor } } }"},
