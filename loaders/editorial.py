@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -106,7 +106,8 @@ class Editorial:
             value = SubmissionInput.model_validate(given)
         except ValidationError as exc:
             raise EditorialError(describe(exc)) from None
-        if self.store.get_nodes([event_id]).get(event_id, _NONE).label is not Label.EVENT:
+        found = self.store.get_nodes([event_id]).get(event_id)
+        if found is None or found.label is not Label.EVENT:
             raise EditorialError(f"eventId: no event with id '{event_id}'")
         at = self._stamp()
         submission_id = keys.node_id("su", f"{event_id}|{value.url}|{at}|{uuid.uuid4()}")
@@ -377,11 +378,20 @@ class Editorial:
     # -- the confidence policy ---------------------------------------------------------------
 
     def set_policy(self, text: str, by: str) -> Policy:
-        """Replace the confidence policy and re-rate every event under it.
+        """Replace the confidence policy and re-rate every event under it (see
+        `setting_policy`, whose steps this runs all at once)."""
+        steps = self.setting_policy(text, by)
+        for _ in steps:
+            pass
+        return steps.policy
 
-        The policy is written with the first chunk of events; the rest follow in chunks of
-        RERATE_CHUNK. Should the process stop in between, setting the same policy again
-        finishes the re-rating (events already rated under it do not change)."""
+    def setting_policy(self, text: str, by: str) -> PolicySteps:
+        """The steps of replacing the confidence policy: it is validated at once; iterating
+        writes it with the first RERATE_CHUNK events re-rated, then re-rates the rest, a
+        chunk per step (so a server can answer other requests in between).
+
+        Should the process stop in between, setting the same policy again finishes the
+        re-rating (events already rated under it do not change)."""
         try:
             raw = json.loads(text)
         except ValueError as exc:
@@ -390,30 +400,7 @@ class Editorial:
             policy = Policy.model_validate(raw)
         except ValidationError as exc:
             raise EditorialError("policy." + describe(exc)) from None
-        at = self._stamp()
-        previous = current_policy(self.store)
-        why = Why("policy", f"confidence policy version {previous.version} -> {policy.version}", by)
-        first = WriteBatch(
-            settings={POLICY_SETTING: policy.to_json()},
-            nodes=[edit("set-policy", at, why, POLICY_SETTING, before=previous.to_json())],
-        )
-        query = EventQuery(EventFilter(), first=RERATE_CHUNK, newest_first=False)
-        while True:
-            page = self.store.query_events(query)
-            ids = [e.id for e in page.events]
-            changes: list[LevelChange] = []
-            self.store.write(first, derive=rating(ids, policy, why, at, changes))
-            self.changes += changes
-            first = WriteBatch()
-            if not page.has_next:
-                return policy
-            last = page.events[-1]
-            query = EventQuery(
-                EventFilter(),
-                RERATE_CHUNK,
-                newest_first=False,
-                after=(last.text("occurred_on"), last.id),
-            )
+        return PolicySteps(self, policy, by)
 
     # -- entities ----------------------------------------------------------------------------
 
@@ -576,7 +563,38 @@ class Editorial:
         return self.store.get_nodes([node_id])[node_id]
 
 
-_NONE = Node("", Label.STORY, {})
+class PolicySteps:
+    """Iterating writes a new policy and re-rates every event, RERATE_CHUNK events a step."""
+
+    def __init__(self, editorial: Editorial, policy: Policy, by: str) -> None:
+        self.editorial, self.policy, self.by = editorial, policy, by
+
+    def __iter__(self) -> Iterator[int]:
+        store = self.editorial.store
+        at = self.editorial._stamp()
+        previous = current_policy(store)
+        detail = f"confidence policy version {previous.version} -> {self.policy.version}"
+        why = Why("policy", detail, self.by)
+        batch = WriteBatch(
+            settings={POLICY_SETTING: self.policy.to_json()},
+            nodes=[edit("set-policy", at, why, POLICY_SETTING, before=previous.to_json())],
+        )
+        after: tuple[str, str] | None = None
+        rerated = 0
+        while True:
+            query = EventQuery(EventFilter(), RERATE_CHUNK, newest_first=False, after=after)
+            page = store.query_events(query)
+            changes: list[LevelChange] = []
+            ids = [e.id for e in page.events]
+            store.write(batch, derive=rating(ids, self.policy, why, at, changes))
+            self.editorial.changes += changes
+            rerated += len(ids)
+            yield rerated
+            if not page.has_next:
+                return
+            batch = WriteBatch()
+            last = page.events[-1]
+            after = (last.text("occurred_on"), last.id)
 
 
 def _lock(submission_id: str, at: str) -> WriteBatch:
