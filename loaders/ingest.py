@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Literal, TypeVar
 
@@ -113,15 +113,125 @@ class _Resolver:
         return {k: self.find(o) for k, o in self.claims.items()}
 
 
-@dataclass
 class _Plan:
-    batch: WriteBatch = field(default_factory=WriteBatch)
+    """The writes of a batch being planned. Writes to one node (or relationship) are combined
+    as they come (`_combine`): every mention of an outlet, entity, place or country in a batch
+    would write its node again, and every merge costs the store a copy of its properties."""
+
+    def __init__(self) -> None:
+        self._batch = WriteBatch()
+        # node id -> (label, its writes so far, combined where the rules allow)
+        self._nodes: dict[str, tuple[Label, list[Merge]]] = {}
+        self._edges: dict[tuple[str, Rel, str, str], list[Merge]] = {}
+        self._outlets: set[tuple[str, str]] = set()  # (outlet, name) written already
+
+    @property
+    def batch(self) -> WriteBatch:
+        """The planned writes (appended to the batch when first asked for after planning)."""
+        if self._nodes or self._edges:
+            nodes, edges = self._batch.nodes, self._batch.edges
+            for node_id, (label, merges) in self._nodes.items():
+                nodes += [NodeWrite(node_id, label, m) for m in merges]
+            for (src, rel, dst, key), merges in self._edges.items():
+                edges += [EdgeWrite(src, rel, dst, key, m) for m in merges]
+            self._nodes, self._edges, self._outlets = {}, {}, set()
+        return self._batch
 
     def node(self, node_id: str, label: Label, merge: Merge) -> None:
-        self.batch.nodes.append(NodeWrite(node_id, label, merge))
+        planned = self._nodes.get(node_id)
+        if planned is None or planned[0] is not label:
+            if planned is not None:  # a node of another label: the store refuses it
+                self.batch.nodes.append(NodeWrite(node_id, label, merge))
+                return
+            self._nodes[node_id] = (label, [merge])
+            return
+        merges = planned[1]
+        combined = _combine(merges[-1], merge)
+        if combined is None:
+            merges.append(merge)
+        else:
+            merges[-1] = combined
 
     def edge(self, src: str, rel: Rel, dst: str, merge: Merge, key: str = "") -> None:
-        self.batch.edges.append(EdgeWrite(src, rel, dst, key, merge))
+        merges = self._edges.get((src, rel, dst, key))
+        if merges is None:
+            self._edges[(src, rel, dst, key)] = [merge]
+            return
+        combined = _combine(merges[-1], merge)
+        if combined is None:
+            merges.append(merge)
+        else:
+            merges[-1] = combined
+
+
+_EMPTY = Merge()
+
+
+def _combine(a: Merge, b: Merge) -> Merge | None:
+    """One write with the effect of `a` then `b` on any stored properties, or None when the
+    two must stay apart. The rules are commutative and idempotent, except `create` (the first
+    write of a new node wins: `a`'s) and `set` (order matters: never combined); and `first`
+    and `last` combine when both name the same properties (the lowest / highest rank wins,
+    the earlier write on a tie, as in `merge_props`)."""
+    if b is a or b == _EMPTY:
+        return a
+    if a.set or b.set:
+        return None
+    first, first_rank = a.first, a.rank
+    if b.first:
+        if not first:
+            first, first_rank = b.first, b.rank
+        elif first.keys() != b.first.keys():
+            return None
+        elif b.rank < first_rank:
+            first, first_rank = b.first, b.rank
+    last, last_rank = a.last, a.rank
+    if b.last:
+        if not last:
+            last, last_rank = b.last, b.rank
+        elif last.keys() != b.last.keys():
+            return None
+        elif b.rank > last_rank:
+            last, last_rank = b.last, b.rank
+    if first and last:  # one Merge carries one rank
+        return None
+    union = a.union
+    if b.union:
+        if not union:
+            union = b.union
+        else:
+            union = dict(union)
+            for name, values in b.union.items():
+                known = union.get(name)
+                if known is None:
+                    union[name] = values
+                else:
+                    new = [v for v in values if v not in known]
+                    if new:
+                        union[name] = [*known, *new]
+    minimum = a.minimum
+    if b.minimum:
+        minimum = dict(minimum)
+        for name, value in b.minimum.items():
+            old = minimum.get(name)
+            if old is None or value < old:
+                minimum[name] = value
+    maximum = a.maximum
+    if b.maximum:
+        maximum = dict(maximum)
+        for name, value in b.maximum.items():
+            old = maximum.get(name)
+            if old is None or value > old:
+                maximum[name] = value
+    return Merge(
+        create=a.create,
+        first=first,
+        last=last,
+        rank=first_rank if first else last_rank if last else "",
+        union=union,
+        minimum=minimum,
+        maximum=maximum,
+    )
 
 
 class Ingestor:
@@ -503,6 +613,9 @@ def _plan_record(plan: _Plan, record: Record, event_id: str, resolver: _Resolver
 
 def _outlet(plan: _Plan, resolver: _Resolver, name: str, now: str) -> str:
     outlet = resolver.resolve(keys.outlet_keys([name]), "ou")
+    if (outlet, name) in plan._outlets:  # the same write again
+        return outlet
+    plan._outlets.add((outlet, name))
     plan.node(
         outlet,
         Label.OUTLET,
