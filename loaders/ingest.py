@@ -13,7 +13,7 @@ One call of `Ingestor.ingest` turns a batch of records into one atomic `WriteBat
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -124,6 +124,8 @@ class _Plan:
         self._nodes: dict[str, tuple[Label, list[Merge]]] = {}
         self._edges: dict[tuple[str, Rel, str, str], list[Merge]] = {}
         self._outlets: set[tuple[str, str]] = set()  # (outlet, name) written already
+        # (node id, what a ranked write says but its rank) -> the lowest rank written with it
+        self._ranked: dict[tuple[str, Hashable], str] = {}
 
     @property
     def batch(self) -> WriteBatch:
@@ -134,8 +136,18 @@ class _Plan:
                 nodes += [NodeWrite(node_id, label, m) for m in merges]
             for (src, rel, dst, key), merges in self._edges.items():
                 edges += [EdgeWrite(src, rel, dst, key, m) for m in merges]
-            self._nodes, self._edges, self._outlets = {}, {}, set()
+            self._nodes, self._edges, self._outlets, self._ranked = {}, {}, set(), {}
         return self._batch
+
+    def seen(self, node_id: str, content: Hashable, rank: str) -> bool:
+        """Whether a write of `content` to `node_id` (a `first` rule ranked `rank`, `create`,
+        `union`) would change nothing after those planned: the same content was written with a
+        rank no higher. Else it is noted, and the caller writes it."""
+        known = self._ranked.get((node_id, content))
+        if known is not None and known <= rank:
+            return True
+        self._ranked[(node_id, content)] = rank
+        return False
 
     def node(self, node_id: str, label: Label, merge: Merge) -> None:
         planned = self._nodes.get(node_id)
@@ -521,7 +533,7 @@ def _plan_record(plan: _Plan, record: Record, event_id: str, resolver: _Resolver
             rank=rank,
         ),
     )
-    plan.edge(story_outlet, Rel.PUBLISHED, story_node, Merge())
+    plan.edge(story_outlet, Rel.PUBLISHED, story_node, _EMPTY)
 
     occurred = moment_text(event.occurred_on)
     plan.node(
@@ -558,16 +570,18 @@ def _plan_record(plan: _Plan, record: Record, event_id: str, resolver: _Resolver
 
     for mention in event.entities:
         entity = resolver.resolve(_entity_identity(mention), "en")
-        plan.node(
-            entity,
-            Label.ENTITY,
-            Merge(
-                create={"type": mention.type, "ingested_at": now},
-                first={"name": mention.name},
-                rank=rank,
-                union={"aliases": [mention.name, *mention.aliases]},
-            ),
-        )
+        said = (mention.type, mention.name, *mention.aliases)
+        if not plan.seen(entity, said, rank):
+            plan.node(
+                entity,
+                Label.ENTITY,
+                Merge(
+                    create={"type": mention.type, "ingested_at": now},
+                    first={"name": mention.name},
+                    rank=rank,
+                    union={"aliases": [mention.name, *mention.aliases]},
+                ),
+            )
         plan.edge(
             event_id,
             Rel.INVOLVES,
@@ -636,12 +650,14 @@ def _plan_location(
     country_id = place_id = None
     if location.country:
         country_id = resolver.resolve([keys.country_key(location.country)], "pl")
-        plan.node(country_id, Label.PLACE, _place_merge(location.country, "country", rank))
+        if not plan.seen(country_id, (location.country, "country"), rank):
+            plan.node(country_id, Label.PLACE, _place_merge(location.country, "country", rank))
     if location.place:
         place_id = resolver.resolve([keys.place_key(location.place, location.country)], "pl")
-        plan.node(place_id, Label.PLACE, _place_merge(location.place, "place", rank))
+        if not plan.seen(place_id, (location.place, "place"), rank):
+            plan.node(place_id, Label.PLACE, _place_merge(location.place, "place", rank))
         if country_id is not None:
-            plan.edge(place_id, Rel.IN_COUNTRY, country_id, Merge())
+            plan.edge(place_id, Rel.IN_COUNTRY, country_id, _EMPTY)
     target = place_id or country_id
     assert target is not None
     plan.edge(
@@ -654,7 +670,8 @@ def _plan_location(
         "place_ids": [i for i in (place_id, country_id) if i is not None],
         "country_ids": [country_id] if country_id is not None else [],
     }
-    plan.node(event_id, Label.EVENT, Merge(union=located))
+    if not plan.seen(event_id, (place_id, country_id), ""):
+        plan.node(event_id, Label.EVENT, Merge(union=located))
 
 
 def _place_merge(name: str, kind: str, rank: str) -> Merge:

@@ -130,8 +130,8 @@ class EmbeddedStore:
         self._near: dict[tuple[str, str], list[tuple[str, str]]] = {}
         self._near_size = 0
         self._mutated = False  # memory changed inside the open transaction
-        # rowid -> the properties of a relationship written by the open write, so that the
-        # write's `derive` and later staging read them without decoding their JSON again
+        # rowid -> the properties of a relationship the open write decoded or wrote, so that
+        # its `derive` and later staging read them without decoding their JSON again
         self._fresh: dict[int, dict[str, Value]] = {}
 
     def __repr__(self) -> str:
@@ -522,8 +522,10 @@ class EmbeddedStore:
                     .get(_edge_name(write.type, write.key))
                 )
                 if data is not None:
-                    known = self._fresh.get(data["row"])
-                    current = stored[edge_id] = _loads(data["json"]) if known is None else known
+                    decoded = self._fresh.get(data["row"])
+                    if decoded is None:
+                        decoded = self._fresh[data["row"]] = _loads(data["json"])
+                    current = stored[edge_id] = decoded
             staged[edge_id] = merge_props(current, write.merge)
         unchanged = []
         for edge_id, props in staged.items():
