@@ -199,8 +199,7 @@ def _changes_of(event_id: str | None) -> Select:
 def _forget(context: Loaders) -> None:
     """Empty the DataLoaders' caches before a result is resolved: a subscription's context
     lives as long as its connection, and the nested fields of an event load through them."""
-    context.nodes.clear_all()
-    context._edges.clear()
+    context.clear()
 
 
 async def _events_added(info: Info, flt: EventFilter) -> AsyncGenerator[Event, None]:

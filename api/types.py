@@ -13,7 +13,7 @@ import strawberry
 from strawberry.types import Info as _Info
 from strawberry.types.scalar import ScalarDefinition
 
-from api.dataloaders import Loaders
+from api.dataloaders import Loaders, at_once
 from graph.history import LevelChange, history
 from graph.model import Edge, Label, Node, Rel
 from graph.store import EventFilter, EventQuery
@@ -189,6 +189,7 @@ class Report:
     edge: strawberry.Private[Edge]
 
     @strawberry.field
+    @at_once
     async def outlet(self, info: Info) -> Outlet:
         node = await info.context.nodes.load(self.edge.src)
         assert node is not None
@@ -207,6 +208,7 @@ class Report:
         return value if isinstance(value, str) else None
 
     @strawberry.field(description="The story the extractor read this report in.")
+    @at_once
     async def story(self, info: Info) -> Story:
         node = await info.context.nodes.load(self.edge.key)
         assert node is not None
@@ -329,6 +331,7 @@ class Event(GraphNode):
         return float(value) if isinstance(value, int | float) else None
 
     @strawberry.field(description="Every place sources gave, the earliest-extracted first.")
+    @at_once
     async def locations(self, info: Info) -> list[Location]:
         edges = await info.context.edges(Rel.OCCURRED_IN, "out").load(self.id)
         edges = sorted(edges, key=lambda e: (str(e.props.get("first_reported")), e.dst))
@@ -345,11 +348,13 @@ class Event(GraphNode):
         return located
 
     @strawberry.field(description="The place of the earliest-extracted record that gave one.")
+    @at_once
     async def place(self, info: Info) -> Place | None:
         place, _ = await self._primary(info)
         return place
 
     @strawberry.field(description="The country of `place`, as the source gave it.")
+    @at_once
     async def country(self, info: Info) -> Place | None:
         place, country = await self._primary(info)
         if place is None:
@@ -396,17 +401,20 @@ class Event(GraphNode):
         description="Every report, one per outlet and story, in the order the extractor gave "
         "them: earliest extraction first, then as listed in the record."
     )
+    @at_once
     async def reports(self, info: Info) -> list[Report]:
         edges = await info.context.edges(Rel.REPORTS, "in").load(self.id)
         return [Report(edge=e) for e in sorted(edges, key=report_order)]
 
     @strawberry.field(description="The distinct outlets that reported it, in report order.")
+    @at_once
     async def sources(self, info: Info) -> list[Outlet]:
         edges = await info.context.edges(Rel.REPORTS, "in").load(self.id)
         ids = list(dict.fromkeys(e.src for e in sorted(edges, key=report_order)))
         return [Outlet.of(n) for n in await info.context.nodes.load_many(ids) if n is not None]
 
     @strawberry.field(description="Who and what it involves, with their roles, by name.")
+    @at_once
     async def entities(self, info: Info) -> list[Involvement]:
         edges = await info.context.edges(Rel.INVOLVES, "out").load(self.id)
         nodes = await info.context.nodes.load_many([e.dst for e in edges])
@@ -418,6 +426,7 @@ class Event(GraphNode):
         return sorted(found, key=lambda i: (i.entity.node.text("name").casefold(), i.entity.id))
 
     @strawberry.field
+    @at_once
     async def extraction(self, info: Info) -> Extraction:
         edges = await info.context.edges(Rel.DESCRIBES, "in").load(self.id)
         edges = sorted(edges, key=lambda e: (str(e.props.get("first_extracted_at")), e.src))
@@ -598,6 +607,7 @@ class Story(GraphNode):
         return DateOrTimestamp(value) if value else None
 
     @strawberry.field
+    @at_once
     async def outlet(self, info: Info) -> Outlet | None:
         edges = await info.context.edges(Rel.PUBLISHED, "in").load(self.id)
         if not edges:

@@ -138,9 +138,7 @@ LAST_RANK = "_rank_last"
 
 def merge_props(current: Props | None, change: Merge) -> dict[str, Value]:
     """Apply `change` to `current` (None for a new node) and return the merged properties."""
-    merged: dict[str, Value] = dict(current or {})
-    if current is None:
-        merged.update(change.create)
+    merged: dict[str, Value] = dict(change.create) if current is None else dict(current)
     if change.first:
         stored = merged.get(FIRST_RANK)
         if not isinstance(stored, str) or change.rank < stored:
@@ -151,18 +149,25 @@ def merge_props(current: Props | None, change: Merge) -> dict[str, Value]:
         if not isinstance(stored, str) or change.rank > stored:
             merged.update(change.last)
             merged[LAST_RANK] = change.rank
-    for name, values in change.union.items():
-        old = merged.get(name)
-        merged[name] = sorted(set(old if isinstance(old, list) else []) | set(values))
-    for name, value in change.minimum.items():
-        old = merged.get(name)
-        if not isinstance(old, str) or value < old:
-            merged[name] = value
-    for name, value in change.maximum.items():
-        old = merged.get(name)
-        if not isinstance(old, str) or value > old:
-            merged[name] = value
-    merged.update(change.set)
+    if change.union:
+        for name, values in change.union.items():
+            old = merged.get(name)
+            if isinstance(old, list) and old:
+                merged[name] = sorted({*old, *values})
+            else:
+                merged[name] = sorted(set(values))
+    if change.minimum:
+        for name, value in change.minimum.items():
+            old = merged.get(name)
+            if not isinstance(old, str) or value < old:
+                merged[name] = value
+    if change.maximum:
+        for name, value in change.maximum.items():
+            old = merged.get(name)
+            if not isinstance(old, str) or value > old:
+                merged[name] = value
+    if change.set:
+        merged.update(change.set)
     return merged
 
 

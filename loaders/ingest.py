@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Literal, TypeVar
 
@@ -116,15 +116,137 @@ class _Resolver:
         return {k: self.find(o) for k, o in self.claims.items()}
 
 
-@dataclass
 class _Plan:
-    batch: WriteBatch = field(default_factory=WriteBatch)
+    """The writes of a batch being planned. Writes to one node (or relationship) are combined
+    as they come (`_combine`): every mention of an outlet, entity, place or country in a batch
+    would write its node again, and every merge costs the store a copy of its properties."""
+
+    def __init__(self) -> None:
+        self._batch = WriteBatch()
+        # node id -> (label, its writes so far, combined where the rules allow)
+        self._nodes: dict[str, tuple[Label, list[Merge]]] = {}
+        self._edges: dict[tuple[str, Rel, str, str], list[Merge]] = {}
+        self._outlets: set[tuple[str, str]] = set()  # (outlet, name) written already
+        # (node id, what a ranked write says but its rank) -> the lowest rank written with it
+        self._ranked: dict[tuple[str, Hashable], str] = {}
+
+    @property
+    def batch(self) -> WriteBatch:
+        """The planned writes (appended to the batch when first asked for after planning)."""
+        if self._nodes or self._edges:
+            nodes, edges = self._batch.nodes, self._batch.edges
+            for node_id, (label, merges) in self._nodes.items():
+                nodes += [NodeWrite(node_id, label, m) for m in merges]
+            for (src, rel, dst, key), merges in self._edges.items():
+                edges += [EdgeWrite(src, rel, dst, key, m) for m in merges]
+            self._nodes, self._edges, self._outlets, self._ranked = {}, {}, set(), {}
+        return self._batch
+
+    def seen(self, node_id: str, content: Hashable, rank: str) -> bool:
+        """Whether a write of `content` to `node_id` (a `first` rule ranked `rank`, `create`,
+        `union`) would change nothing after those planned: the same content was written with a
+        rank no higher. Else it is noted, and the caller writes it."""
+        known = self._ranked.get((node_id, content))
+        if known is not None and known <= rank:
+            return True
+        self._ranked[(node_id, content)] = rank
+        return False
 
     def node(self, node_id: str, label: Label, merge: Merge) -> None:
-        self.batch.nodes.append(NodeWrite(node_id, label, merge))
+        planned = self._nodes.get(node_id)
+        if planned is None or planned[0] is not label:
+            if planned is not None:  # a node of another label: the store refuses it
+                self.batch.nodes.append(NodeWrite(node_id, label, merge))
+                return
+            self._nodes[node_id] = (label, [merge])
+            return
+        merges = planned[1]
+        combined = _combine(merges[-1], merge)
+        if combined is None:
+            merges.append(merge)
+        else:
+            merges[-1] = combined
 
     def edge(self, src: str, rel: Rel, dst: str, merge: Merge, key: str = "") -> None:
-        self.batch.edges.append(EdgeWrite(src, rel, dst, key, merge))
+        merges = self._edges.get((src, rel, dst, key))
+        if merges is None:
+            self._edges[(src, rel, dst, key)] = [merge]
+            return
+        combined = _combine(merges[-1], merge)
+        if combined is None:
+            merges.append(merge)
+        else:
+            merges[-1] = combined
+
+
+_EMPTY = Merge()
+
+
+def _combine(a: Merge, b: Merge) -> Merge | None:
+    """One write with the effect of `a` then `b` on any stored properties, or None when the
+    two must stay apart. The rules are commutative and idempotent, except `create` (the first
+    write of a new node wins: `a`'s) and `set` (order matters: never combined); and `first`
+    and `last` combine when both name the same properties (the lowest / highest rank wins,
+    the earlier write on a tie, as in `merge_props`)."""
+    if b is a or b == _EMPTY:
+        return a
+    if a.set or b.set:
+        return None
+    first, first_rank = a.first, a.rank
+    if b.first:
+        if not first:
+            first, first_rank = b.first, b.rank
+        elif first.keys() != b.first.keys():
+            return None
+        elif b.rank < first_rank:
+            first, first_rank = b.first, b.rank
+    last, last_rank = a.last, a.rank
+    if b.last:
+        if not last:
+            last, last_rank = b.last, b.rank
+        elif last.keys() != b.last.keys():
+            return None
+        elif b.rank > last_rank:
+            last, last_rank = b.last, b.rank
+    if first and last:  # one Merge carries one rank
+        return None
+    union = a.union
+    if b.union:
+        if not union:
+            union = b.union
+        else:
+            union = dict(union)
+            for name, values in b.union.items():
+                known = union.get(name)
+                if known is None:
+                    union[name] = values
+                else:
+                    new = [v for v in values if v not in known]
+                    if new:
+                        union[name] = [*known, *new]
+    minimum = a.minimum
+    if b.minimum:
+        minimum = dict(minimum)
+        for name, value in b.minimum.items():
+            old = minimum.get(name)
+            if old is None or value < old:
+                minimum[name] = value
+    maximum = a.maximum
+    if b.maximum:
+        maximum = dict(maximum)
+        for name, value in b.maximum.items():
+            old = maximum.get(name)
+            if old is None or value > old:
+                maximum[name] = value
+    return Merge(
+        create=a.create,
+        first=first,
+        last=last,
+        rank=first_rank if first else last_rank if last else "",
+        union=union,
+        minimum=minimum,
+        maximum=maximum,
+    )
 
 
 class Ingestor:
@@ -565,7 +687,7 @@ def _plan_record(plan: _Plan, record: Record, event_id: str, resolver: _Resolver
             rank=rank,
         ),
     )
-    plan.edge(story_outlet, Rel.PUBLISHED, story_node, Merge())
+    plan.edge(story_outlet, Rel.PUBLISHED, story_node, _EMPTY)
 
     occurred = moment_text(event.occurred_on)
     plan.node(
@@ -602,16 +724,18 @@ def _plan_record(plan: _Plan, record: Record, event_id: str, resolver: _Resolver
 
     for mention in event.entities:
         entity = resolver.resolve(_entity_identity(mention), "en")
-        plan.node(
-            entity,
-            Label.ENTITY,
-            Merge(
-                create={"type": mention.type, "ingested_at": now},
-                first={"name": mention.name},
-                rank=rank,
-                union={"aliases": [mention.name, *mention.aliases]},
-            ),
-        )
+        said = (mention.type, mention.name, *mention.aliases)
+        if not plan.seen(entity, said, rank):
+            plan.node(
+                entity,
+                Label.ENTITY,
+                Merge(
+                    create={"type": mention.type, "ingested_at": now},
+                    first={"name": mention.name},
+                    rank=rank,
+                    union={"aliases": [mention.name, *mention.aliases]},
+                ),
+            )
         plan.edge(
             event_id,
             Rel.INVOLVES,
@@ -657,6 +781,9 @@ def _plan_record(plan: _Plan, record: Record, event_id: str, resolver: _Resolver
 
 def _outlet(plan: _Plan, resolver: _Resolver, name: str, now: str) -> str:
     outlet = resolver.resolve(keys.outlet_keys([name]), "ou")
+    if (outlet, name) in plan._outlets:  # the same write again
+        return outlet
+    plan._outlets.add((outlet, name))
     plan.node(
         outlet,
         Label.OUTLET,
@@ -677,12 +804,14 @@ def _plan_location(
     country_id = place_id = None
     if location.country:
         country_id = resolver.resolve([keys.country_key(location.country)], "pl")
-        plan.node(country_id, Label.PLACE, _place_merge(location.country, "country", rank))
+        if not plan.seen(country_id, (location.country, "country"), rank):
+            plan.node(country_id, Label.PLACE, _place_merge(location.country, "country", rank))
     if location.place:
         place_id = resolver.resolve([keys.place_key(location.place, location.country)], "pl")
-        plan.node(place_id, Label.PLACE, _place_merge(location.place, "place", rank))
+        if not plan.seen(place_id, (location.place, "place"), rank):
+            plan.node(place_id, Label.PLACE, _place_merge(location.place, "place", rank))
         if country_id is not None:
-            plan.edge(place_id, Rel.IN_COUNTRY, country_id, Merge())
+            plan.edge(place_id, Rel.IN_COUNTRY, country_id, _EMPTY)
     target = place_id or country_id
     assert target is not None
     plan.edge(
@@ -695,7 +824,8 @@ def _plan_location(
         "place_ids": [i for i in (place_id, country_id) if i is not None],
         "country_ids": [country_id] if country_id is not None else [],
     }
-    plan.node(event_id, Label.EVENT, Merge(union=located))
+    if not plan.seen(event_id, (place_id, country_id), ""):
+        plan.node(event_id, Label.EVENT, Merge(union=located))
 
 
 def _place_merge(name: str, kind: str, rank: str) -> Merge:

@@ -38,21 +38,43 @@ from graph.model import (
 )
 from graph.store import Derive, EventFilter, EventPage, EventQuery, StoreError
 
-FORMAT = 1
+# Format 2: nodes, relationships and keys are rowid tables without any index, each row's
+# rowid kept in memory beside what it holds (`row`). The in-memory graph is the index: an
+# insert appends (a rowid past the last one) and an update or delete names its rowid, so a
+# batch dirties few B-tree pages. Format 1 (WITHOUT ROWID tables keyed by random ids, whose
+# every insert split a random leaf page) is migrated in place when opened.
+FORMAT = 2
 DB_FILE = "graph.sqlite3"
 LOCK_FILE = "lock"
 
+_META = "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID"
 _SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS nodes (
-    id TEXT PRIMARY KEY, label TEXT NOT NULL, props TEXT NOT NULL
-) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS nodes (id TEXT NOT NULL, label TEXT NOT NULL, props TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS edges (
     src TEXT NOT NULL, type TEXT NOT NULL, dst TEXT NOT NULL, key TEXT NOT NULL,
-    props TEXT NOT NULL, PRIMARY KEY (src, type, dst, key)
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS keys (key TEXT PRIMARY KEY, node TEXT NOT NULL) WITHOUT ROWID;
+    props TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS keys (key TEXT NOT NULL, node TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+"""
+# Format 1 to 2, in one transaction: the same rows in the new tables.
+_MIGRATE_1 = """
+ALTER TABLE nodes RENAME TO nodes_1;
+ALTER TABLE edges RENAME TO edges_1;
+ALTER TABLE keys RENAME TO keys_1;
+CREATE TABLE nodes (id TEXT NOT NULL, label TEXT NOT NULL, props TEXT NOT NULL);
+CREATE TABLE edges (
+    src TEXT NOT NULL, type TEXT NOT NULL, dst TEXT NOT NULL, key TEXT NOT NULL,
+    props TEXT NOT NULL
+);
+CREATE TABLE keys (key TEXT NOT NULL, node TEXT NOT NULL);
+INSERT INTO nodes (id, label, props) SELECT id, label, props FROM nodes_1;
+INSERT INTO edges (src, type, dst, key, props) SELECT src, type, dst, key, props FROM edges_1;
+INSERT INTO keys (key, node) SELECT key, node FROM keys_1;
+DROP TABLE nodes_1;
+DROP TABLE edges_1;
+DROP TABLE keys_1;
+UPDATE meta SET value = '2' WHERE name = 'format';
 """
 
 _EdgeId = tuple[str, Rel, str, str]
@@ -87,12 +109,18 @@ def _intern_keys(props: dict[str, Value]) -> dict[str, Value]:
 class EmbeddedStore:
     """The default store: a data directory holding `graph.sqlite3` and a lock file."""
 
+    # Reads answer from memory, in microseconds: the API reads at once instead of batching
+    # (`api.dataloaders`). Not part of the `GraphStore` protocol; other stores lack it.
+    reads_from_memory = True
+
     def __init__(self, directory: Path) -> None:
         self.directory = directory
         self._db: sqlite3.Connection | None = None
         self._lock: IO[str] | None = None
         self._graph: Any = nx.MultiDiGraph()
         self._keys: dict[str, str] = {}
+        self._key_rows: dict[str, int] = {}  # key -> rowid of its row
+        self._next_node = self._next_edge = self._next_key = 1  # the next rows' rowids
         self._owned: dict[str, set[str]] = {}  # node id -> the keys it owns
         self._settings: dict[str, str] = {}
         # (occurred_on, id) of every event: listings walk it in order from a cursor.
@@ -102,6 +130,9 @@ class EmbeddedStore:
         self._near: dict[tuple[str, str], list[tuple[str, str]]] = {}
         self._near_size = 0
         self._mutated = False  # memory changed inside the open transaction
+        # rowid -> the properties of a relationship the open write decoded or wrote, so that
+        # its `derive` and later staging read them without decoding their JSON again
+        self._fresh: dict[int, dict[str, Value]] = {}
 
     def __repr__(self) -> str:
         return f"EmbeddedStore({str(self.directory)!r})"
@@ -120,7 +151,6 @@ class EmbeddedStore:
             self._db = sqlite3.connect(self.directory / DB_FILE, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
-            self._db.executescript(_SCHEMA)
             self._check_format()
             self._read_all()
         except BaseException:
@@ -139,6 +169,7 @@ class EmbeddedStore:
         self._graph.clear()
         self._graph = nx.MultiDiGraph()
         self._keys, self._owned, self._settings, self._events = {}, {}, {}, SortedList()
+        self._key_rows = {}
         self._changed()
 
     def _acquire_lock(self) -> IO[str]:
@@ -160,14 +191,36 @@ class EmbeddedStore:
         return handle
 
     def _check_format(self) -> None:
+        """Create the tables of a new file, or check the file's format (migrating format 1)."""
         db = self._conn()
+        db.execute(_META)
         row = db.execute("SELECT value FROM meta WHERE name = 'format'").fetchone()
         if row is None:
-            db.execute("INSERT INTO meta VALUES ('format', ?)", (str(FORMAT),))
+            old = db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'nodes'"
+            ).fetchone()
+            if old is not None:  # tables of format 1 made before its format row
+                db.execute("INSERT INTO meta VALUES ('format', '1')")
+                row = ("1",)
+            else:
+                self._script(f"{_SCHEMA}\nINSERT INTO meta VALUES ('format', '{FORMAT}');")
+                return
+        if row[0] == "1":
+            self._script(_MIGRATE_1)
         elif row[0] != str(FORMAT):
             raise StoreError(
                 f"the store {self.directory} has format {row[0]}; this newsgraph reads {FORMAT}"
             )
+
+    def _script(self, script: str) -> None:
+        """Run `script` as one transaction."""
+        db = self._conn()
+        try:
+            db.executescript(f"BEGIN IMMEDIATE;\n{script}\nCOMMIT;")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
 
     def _read_all(self) -> None:
         """Read the whole file into memory.
@@ -179,6 +232,8 @@ class EmbeddedStore:
         when read (`edges`, `dump`, writes). The cyclic garbage collector is off meanwhile and
         then leaves these objects alone for good (`gc.freeze`): they live as long as the store,
         hold no cycles, and a collection over them would cost seconds at every full pass.
+        Every node and relationship keeps its row's rowid (`row`), as the key table's rows do
+        (`_key_rows`): writes name their rows by it.
         """
         db = self._conn()
         graph = self._graph
@@ -190,20 +245,27 @@ class EmbeddedStore:
             attrs, succ, pred = graph._node, graph._succ, graph._pred
             labels = {str(label): label for label in Label}
             events: list[tuple[str, str]] = []
-            for node_id, label, text in db.execute("SELECT id, label, props FROM nodes"):
+            last = 0
+            for row, node_id, label, text in db.execute(
+                "SELECT rowid, id, label, props FROM nodes"
+            ):
                 node_id = intern(node_id)
                 props = _intern_keys(_loads(text))
                 kind = labels.get(label) or Label(label)
                 if node_id not in attrs:
                     succ[node_id], pred[node_id] = {}, {}
-                attrs[node_id] = {"label": kind, "props": props}
+                attrs[node_id] = {"label": kind, "props": props, "row": row}
+                last = row
                 if kind is Label.EVENT:
                     events.append((props.get("occurred_on") or "", node_id))  # type: ignore[arg-type]
+            self._next_node = last + 1
             self._events = SortedList(events)
             rels = {str(rel): rel for rel in Rel}
-            for src, kind, dst, key, text in db.execute(
-                "SELECT src, type, dst, key, props FROM edges"
+            last = 0
+            for row, src, kind, dst, key, text in db.execute(
+                "SELECT rowid, src, type, dst, key, props FROM edges"
             ):
+                last = row
                 rel = rels.get(kind) or Rel(kind)
                 src, dst = intern(src), intern(dst)
                 if key:
@@ -211,7 +273,7 @@ class EmbeddedStore:
                     name = f"{rel}\x1f{key}"
                 else:
                     name = _EDGE_NAMES[rel]
-                data = {"type": rel, "rkey": key, "json": text}
+                data = {"type": rel, "rkey": key, "json": text, "row": row}
                 try:
                     out, into = succ[src], pred[dst]
                 except KeyError:  # an end that is not a node becomes one, as in add_edge
@@ -221,9 +283,14 @@ class EmbeddedStore:
                 if parallel is None:
                     parallel = out[dst] = into[src] = {}
                 parallel[name] = data
-            self._keys = {
-                intern(key): intern(node) for key, node in db.execute("SELECT key, node FROM keys")
-            }
+            self._next_edge = last + 1
+            self._keys, self._key_rows = {}, {}
+            last = 0
+            for row, key, node in db.execute("SELECT rowid, key, node FROM keys"):
+                key = intern(key)
+                self._keys[key] = intern(node)
+                self._key_rows[key] = last = row
+            self._next_key = last + 1
             self._owned = {}
             for key, owner in self._keys.items():
                 self._owned.setdefault(owner, set()).add(key)
@@ -243,36 +310,44 @@ class EmbeddedStore:
     def write(self, batch: WriteBatch, derive: Derive | None = None) -> None:
         db = self._conn()
         # One process writes (the directory lock), so the derived batch reads this store's
-        # memory, updated before the commit; a failure rolls back and rebuilds memory.
+        # memory, updated before the commit; a failure rolls back and rebuilds memory. Memory
+        # changes first and the rows it changed are written once, at the end (an event the
+        # batch writes and `derive` rates again is one row write).
         db.execute("BEGIN IMMEDIATE")
         self._mutated = False
+        dirty = _Dirty()
         try:
-            changed = self._apply(batch)
+            changed = self._apply(batch, dirty)
             if derive is not None:
-                changed = self._apply(derive(self)) or changed
+                changed = self._apply(derive(self), dirty) or changed
+            if changed:
+                self._flush(dirty)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
             if self._mutated:
                 self._reload()
             raise
+        finally:
+            self._fresh = {}
         if changed:
             # What this batch added lives as long as the store: keep the collector off it too
             # (after collecting the young garbage, so that none of it is frozen with it).
             gc.collect(1)
             gc.freeze()
 
-    def _apply(self, batch: WriteBatch) -> bool:
-        """Write `batch` inside the open transaction, then into memory; False if it changes
+    def _apply(self, batch: WriteBatch, dirty: _Dirty) -> bool:
+        """Apply `batch` to memory, noting in `dirty` the rows to write; False if it changes
         nothing."""
-        db = self._conn()
-        gone = {i for i in batch.deletes if i in self._graph}
+        graph = self._graph
+        attrs, succ, pred = graph._node, graph._succ, graph._pred
+        gone = {i for i in batch.deletes if i in attrs}
         unlinked = [
             u
             for u in dict.fromkeys(batch.unlinks)
             if u[0] not in gone
             and u[2] not in gone
-            and self._graph.has_edge(u[0], u[2], _edge_name(u[1], u[3]))
+            and graph.has_edge(u[0], u[2], _edge_name(u[1], u[3]))
         ]
         nodes = self._stage_nodes(batch.nodes, gone)
         edges = self._stage_edges(batch.edges, nodes, gone, set(unlinked))
@@ -280,61 +355,102 @@ class EmbeddedStore:
         settings = {k: v for k, v in batch.settings.items() if self._settings.get(k) != v}
         if not (gone or unlinked or nodes or edges or keys or settings):
             return False
-        dead_edges = [
-            (src, data["type"].value, dst, data["rkey"])
-            for node in gone
-            for src, dst, data in (
-                *self._graph.out_edges(node, data=True),
-                *self._graph.in_edges(node, data=True),
-            )
-        ]
-        dead_edges += [(src, kind.value, dst, key) for src, kind, dst, key in unlinked]
-        texts = {edge_id: _dumps(props) for edge_id, props in edges.items()}
-        db.executemany("DELETE FROM nodes WHERE id = ?", [(i,) for i in gone])
-        db.executemany(
-            "DELETE FROM edges WHERE src = ? AND type = ? AND dst = ? AND key = ?", dead_edges
-        )
-        db.executemany(
-            "INSERT OR REPLACE INTO nodes VALUES (?, ?, ?)",
-            [(i, label.value, _dumps(p)) for i, (label, p) in nodes.items()],
-        )
-        db.executemany(
-            "INSERT OR REPLACE INTO edges VALUES (?, ?, ?, ?, ?)",
-            [(s, t.value, d, k, text) for (s, t, d, k), text in texts.items()],
-        )
-        db.executemany(
-            "DELETE FROM keys WHERE key = ?", [(k,) for k, o in keys.items() if o is None]
-        )
-        db.executemany(
-            "INSERT OR REPLACE INTO keys VALUES (?, ?)",
-            [(k, o) for k, o in keys.items() if o is not None],
-        )
-        db.executemany("INSERT OR REPLACE INTO settings VALUES (?, ?)", settings.items())
         self._mutated = True
         self._changed()
         for node_id in gone:
-            old = self._graph.nodes[node_id]
-            if old["label"] is Label.EVENT:
+            old = attrs[node_id]
+            if old.get("label") is Label.EVENT:
                 self._events.discard((old["props"].get("occurred_on") or "", node_id))
-            self._graph.remove_node(node_id)
+            for adjacency in (succ[node_id], pred[node_id]):
+                for parallel in adjacency.values():
+                    for data in parallel.values():
+                        dirty.drop_edge(data["row"])
+            if "row" in old:
+                dirty.drop_node(old["row"])
+            graph.remove_node(node_id)
         for src, kind, dst, key in unlinked:
-            self._graph.remove_edge(src, dst, _edge_name(kind, key))
-        for node_id, (label, props) in nodes.items():
-            self._put_node(node_id, label, props)
-        intern = sys.intern
-        for (src, kind, dst, key), text in texts.items():
-            src, dst, key = intern(src), intern(dst), intern(key)
             name = _edge_name(kind, key)
-            self._graph.add_edge(src, dst, name, type=kind, rkey=key, json=text)
+            dirty.drop_edge(succ[src][dst][name]["row"])
+            graph.remove_edge(src, dst, name)
+        for node_id, (label, props) in nodes.items():
+            self._put_node(node_id, label, props, dirty)
+        intern = sys.intern
+        for (src, kind, dst, key), props in edges.items():
+            src, dst, key = intern(src), intern(dst), intern(key)
+            text = _dumps(props)
+            name = _edge_name(kind, key)
+            out = succ[src]
+            parallel = out.get(dst)
+            if parallel is None:
+                parallel = out[dst] = pred[dst][src] = {}
+            data = parallel.get(name)
+            if data is None:
+                row = self._next_edge
+                self._next_edge += 1
+                data = parallel[name] = {"type": kind, "rkey": key, "json": text, "row": row}
+                dirty.new_edges.add(row)
+            else:
+                data["json"] = text
+            dirty.edges[data["row"]] = (src, dst, data)
+            self._fresh[data["row"]] = props
         for key, owner in keys.items():
             previous = self._keys.pop(key, None)
             if previous is not None:
                 self._owned[previous].discard(key)
             if owner is not None:
+                key = intern(key)
                 self._keys[key] = owner
                 self._owned.setdefault(owner, set()).add(key)
+                known = self._key_rows.get(key)
+                if known is None:
+                    known = self._key_rows[key] = self._next_key
+                    self._next_key += 1
+                    dirty.new_keys.add(known)
+                dirty.keys[known] = (key, owner)
+            elif key in self._key_rows:
+                dirty.drop_key(self._key_rows.pop(key))
         self._settings.update(settings)
+        dirty.settings.update(settings)
         return True
+
+    def _flush(self, dirty: _Dirty) -> None:
+        """Write the rows `dirty` names, inside the open transaction."""
+        db = self._conn()
+        attrs = self._graph._node
+        db.executemany("DELETE FROM nodes WHERE rowid = ?", [(r,) for r in dirty.dead_nodes])
+        db.executemany("DELETE FROM edges WHERE rowid = ?", [(r,) for r in dirty.dead_edges])
+        db.executemany("DELETE FROM keys WHERE rowid = ?", [(r,) for r in dirty.dead_keys])
+        inserts: list[tuple[Any, ...]] = []
+        updates: list[tuple[Any, ...]] = []
+        for row, node_id in dirty.nodes.items():
+            data = attrs[node_id]
+            text = _dumps(data["props"])
+            if row in dirty.new_nodes:
+                inserts.append((row, node_id, data["label"].value, text))
+            else:
+                updates.append((text, row))
+        db.executemany("INSERT INTO nodes (rowid, id, label, props) VALUES (?, ?, ?, ?)", inserts)
+        db.executemany("UPDATE nodes SET props = ? WHERE rowid = ?", updates)
+        inserts, updates = [], []
+        for row, (src, dst, data) in dirty.edges.items():
+            if row in dirty.new_edges:
+                inserts.append((row, src, data["type"].value, dst, data["rkey"], data["json"]))
+            else:
+                updates.append((data["json"], row))
+        db.executemany(
+            "INSERT INTO edges (rowid, src, type, dst, key, props) VALUES (?, ?, ?, ?, ?, ?)",
+            inserts,
+        )
+        db.executemany("UPDATE edges SET props = ? WHERE rowid = ?", updates)
+        inserts, updates = [], []
+        for row, (key, owner) in dirty.keys.items():
+            if row in dirty.new_keys:
+                inserts.append((row, key, owner))
+            else:
+                updates.append((owner, row))
+        db.executemany("INSERT INTO keys (rowid, key, node) VALUES (?, ?, ?)", inserts)
+        db.executemany("UPDATE keys SET node = ? WHERE rowid = ?", updates)
+        db.executemany("INSERT OR REPLACE INTO settings VALUES (?, ?)", dirty.settings.items())
 
     def _stage_keys(
         self, batch: WriteBatch, gone: set[str], nodes: dict[str, tuple[Label, dict[str, Value]]]
@@ -366,6 +482,7 @@ class EmbeddedStore:
         """Forget what was derived from the graph: call before any change to it."""
         self._near.clear()
         self._near_size = 0
+        self._graph.__networkx_cache__.clear()
 
     def _stage_nodes(
         self, writes: Sequence[NodeWrite], gone: set[str]
@@ -417,7 +534,10 @@ class EmbeddedStore:
                     .get(_edge_name(write.type, write.key))
                 )
                 if data is not None:
-                    current = stored[edge_id] = _loads(data["json"])
+                    decoded = self._fresh.get(data["row"])
+                    if decoded is None:
+                        decoded = self._fresh[data["row"]] = _loads(data["json"])
+                    current = stored[edge_id] = decoded
             staged[edge_id] = merge_props(current, write.merge)
         unchanged = []
         for edge_id, props in staged.items():
@@ -427,14 +547,26 @@ class EmbeddedStore:
             del staged[edge_id]
         return staged
 
-    def _put_node(self, node_id: str, label: Label, props: dict[str, Value]) -> None:
-        node_id = sys.intern(node_id)
+    def _put_node(self, node_id: str, label: Label, props: dict[str, Value], dirty: _Dirty) -> None:
+        graph = self._graph
+        attrs = graph._node
+        data = attrs.get(node_id)
+        if data is None or "row" not in data:
+            node_id = sys.intern(node_id)
+            if node_id not in attrs:
+                graph._succ[node_id], graph._pred[node_id] = {}, {}
+            row = self._next_node
+            self._next_node += 1
+            attrs[node_id] = {"label": label, "props": props, "row": row}
+            dirty.new_nodes.add(row)
+        else:
+            if label is Label.EVENT:
+                self._events.discard((data["props"].get("occurred_on") or "", node_id))
+            data["props"] = props
+            row = data["row"]
         if label is Label.EVENT:
-            if node_id in self._graph:
-                old = self._graph.nodes[node_id]["props"].get("occurred_on")
-                self._events.discard((old, node_id))
             self._events.add((props.get("occurred_on") or "", node_id))
-        self._graph.add_node(node_id, label=label, props=props)
+        dirty.nodes[row] = node_id
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -456,6 +588,7 @@ class EmbeddedStore:
     def edges(self, ids: Sequence[str], rel: Rel, direction: Direction) -> dict[str, list[Edge]]:
         graph = self._graph
         adjacency = graph._succ if direction == "out" else graph._pred
+        fresh = self._fresh
         result: dict[str, list[Edge]] = {}
         for node_id in ids:
             found: list[tuple[str, str, dict[str, Any]]] = []
@@ -464,10 +597,18 @@ class EmbeddedStore:
                     if data["type"] is rel or data["type"] == rel:
                         found.append((other, data["rkey"], data))
             found.sort(key=lambda item: item[:2])
-            if direction == "out":
-                edges = [Edge(node_id, rel, o, k, _loads(d["json"])) for o, k, d in found]
+            if fresh:
+                props = [fresh.get(d["row"]) or _loads(d["json"]) for _, _, d in found]
             else:
-                edges = [Edge(o, rel, node_id, k, _loads(d["json"])) for o, k, d in found]
+                props = [_loads(d["json"]) for _, _, d in found]
+            if direction == "out":
+                edges = [
+                    Edge(node_id, rel, o, k, p) for (o, k, _), p in zip(found, props, strict=True)
+                ]
+            else:
+                edges = [
+                    Edge(o, rel, node_id, k, p) for (o, k, _), p in zip(found, props, strict=True)
+                ]
             result[node_id] = edges
         return result
 
@@ -595,6 +736,56 @@ class EmbeddedStore:
             yield Edge(src, data["type"], dst, data["rkey"], _loads(data["json"]))
         yield from self._keys.items()
         yield from (("setting:" + k, v) for k, v in self._settings.items())
+
+
+class _Dirty:
+    """The rows a write changes, by rowid: written once, when the write commits."""
+
+    __slots__ = (
+        "dead_edges",
+        "dead_keys",
+        "dead_nodes",
+        "edges",
+        "keys",
+        "new_edges",
+        "new_keys",
+        "new_nodes",
+        "nodes",
+        "settings",
+    )
+
+    def __init__(self) -> None:
+        self.nodes: dict[int, str] = {}
+        self.edges: dict[int, tuple[str, str, dict[str, Any]]] = {}
+        self.keys: dict[int, tuple[str, str]] = {}
+        self.settings: dict[str, str] = {}
+        self.new_nodes: set[int] = set()
+        self.new_edges: set[int] = set()
+        self.new_keys: set[int] = set()
+        self.dead_nodes: list[int] = []
+        self.dead_edges: list[int] = []
+        self.dead_keys: list[int] = []
+
+    def drop_node(self, row: int) -> None:
+        self.nodes.pop(row, None)
+        if row in self.new_nodes:
+            self.new_nodes.discard(row)
+        else:
+            self.dead_nodes.append(row)
+
+    def drop_edge(self, row: int) -> None:
+        self.edges.pop(row, None)
+        if row in self.new_edges:
+            self.new_edges.discard(row)
+        else:
+            self.dead_edges.append(row)
+
+    def drop_key(self, row: int) -> None:
+        self.keys.pop(row, None)
+        if row in self.new_keys:
+            self.new_keys.discard(row)
+        else:
+            self.dead_keys.append(row)
 
 
 class _Without:
