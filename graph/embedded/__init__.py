@@ -106,6 +106,11 @@ def _intern_keys(props: dict[str, Value]) -> dict[str, Value]:
     return {intern(k): v for k, v in props.items()}
 
 
+# A write adding this many nodes and relationships (a loader's batch) moves what the store holds
+# out of the garbage collector's sight; smaller writes leave the collector alone.
+FREEZE_AFTER = 1000
+
+
 class EmbeddedStore:
     """The default store: a data directory holding `graph.sqlite3` and a lock file."""
 
@@ -330,9 +335,11 @@ class EmbeddedStore:
             raise
         finally:
             self._fresh = {}
-        if changed:
-            # What this batch added lives as long as the store: keep the collector off it too
-            # (after collecting the young garbage, so that none of it is frozen with it).
+        if changed and len(dirty.new_nodes) + len(dirty.new_edges) >= FREEZE_AFTER:
+            # What a bulk write added lives as long as the store: keep the collector off it
+            # too (after collecting the young garbage, so that none of it is frozen with it).
+            # Not after small writes: a server's editorial writes come between requests, and
+            # old garbage frozen then would never be collected.
             gc.collect(1)
             gc.freeze()
 
