@@ -27,7 +27,7 @@ from api.types import (
     to_filter,
 )
 from graph.history import LevelChange
-from graph.model import Label, Node, Rel, strings
+from graph.model import Label, Node, Rel
 from graph.store import EventFilter, GraphReader
 
 # Writes (publish calls) one subscriber may have pending before the oldest is dropped. A write
@@ -151,7 +151,7 @@ def matching_events(reader: GraphReader, flt: EventFilter, ids: Sequence[str]) -
     ids = list(dict.fromkeys(ids))
     found = reader.get_nodes(ids)
     events = [found[i] for i in ids if i in found and found[i].label is Label.EVENT]
-    events = [e for e in events if _props_match(e, flt)]
+    events = [e for e in events if flt.admits(e.props)]
     if flt.entity is not None and events:
         involves = reader.edges([e.id for e in events], Rel.INVOLVES, "out")
         events = [e for e in events if any(x.dst == flt.entity for x in involves.get(e.id, []))]
@@ -159,26 +159,6 @@ def matching_events(reader: GraphReader, flt: EventFilter, ids: Sequence[str]) -
         reports = reader.edges([e.id for e in events], Rel.REPORTS, "in")
         events = [e for e in events if any(x.src == flt.outlet for x in reports.get(e.id, []))]
     return events
-
-
-def _props_match(event: Node, flt: EventFilter) -> bool:
-    props = event.props
-    if flt.categories and props.get("category") not in flt.categories:
-        return False
-    day = str(props.get("occurred_on") or "")[:10]
-    if flt.date_from is not None and day < flt.date_from:
-        return False
-    if flt.date_to is not None and day > flt.date_to:
-        return False
-    if flt.place is not None and flt.place not in strings(props, "place_ids"):
-        return False
-    if flt.country is not None and flt.country not in strings(props, "country_ids"):
-        return False
-    if flt.min_confidence is not None:
-        rank = props.get("confidence_rank")
-        if not isinstance(rank, int) or rank < flt.min_confidence:
-            return False
-    return True
 
 
 # -- subscriptions -----------------------------------------------------------------------------

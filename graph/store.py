@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeAlias
 
-from graph.model import Direction, Edge, Label, Node, Rel, WriteBatch
+from graph.model import Direction, Edge, Label, Node, Props, Rel, WriteBatch, strings
 
 
 class StoreError(Exception):
@@ -41,6 +41,26 @@ class EventFilter:
     entity: str | None = None
     outlet: str | None = None
     min_confidence: int | None = None
+
+    def admits(self, props: Props) -> bool:
+        """Whether an event with these properties passes every part of the filter that its
+        properties decide (all but `entity` and `outlet`, which take its relationships)."""
+        if self.categories and props.get("category") not in self.categories:
+            return False
+        day = str(props.get("occurred_on") or "")[:10]
+        if self.date_from is not None and day < self.date_from:
+            return False
+        if self.date_to is not None and day > self.date_to:
+            return False
+        if self.place is not None and self.place not in strings(props, "place_ids"):
+            return False
+        if self.country is not None and self.country not in strings(props, "country_ids"):
+            return False
+        if self.min_confidence is not None:
+            rank = props.get("confidence_rank")
+            if not isinstance(rank, int) or rank < self.min_confidence:
+                return False
+        return True
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,9 +34,8 @@ from graph.model import (
     Value,
     WriteBatch,
     merge_props,
-    strings,
 )
-from graph.store import Derive, EventFilter, EventPage, EventQuery, StoreError
+from graph.store import Derive, EventPage, EventQuery, StoreError
 
 # Format 2: nodes, relationships and keys are rowid tables without any index, each row's
 # rowid kept in memory beside what it holds (`row`). The in-memory graph is the index: an
@@ -656,7 +655,7 @@ class EmbeddedStore:
         page: list[Node] = []
         for _, event_id in ordered:
             props = attrs[event_id]["props"]
-            if _matches(props, flt) and all(event_id in other for other in others):
+            if flt.admits(props) and all(event_id in other for other in others):
                 if len(page) == query.first:
                     return EventPage(page, has_next=True)
                 page.append(Node(event_id, Label.EVENT, props))
@@ -819,25 +818,6 @@ class _Hiding:
 
     def get(self, dst: str, default: Any) -> Any:
         return default if dst in self._gone else self._neighbours.get(dst, default)
-
-
-def _matches(props: Props, flt: EventFilter) -> bool:
-    if flt.categories and props.get("category") not in flt.categories:
-        return False
-    day = str(props.get("occurred_on") or "")[:10]
-    if flt.date_from is not None and day < flt.date_from:
-        return False
-    if flt.date_to is not None and day > flt.date_to:
-        return False
-    if flt.place is not None and flt.place not in strings(props, "place_ids"):
-        return False
-    if flt.country is not None and flt.country not in strings(props, "country_ids"):
-        return False
-    if flt.min_confidence is not None:
-        rank = props.get("confidence_rank")
-        if not isinstance(rank, int) or rank < flt.min_confidence:
-            return False
-    return True
 
 
 def _search_text(props: Props) -> str:
