@@ -21,9 +21,20 @@ from graph.neo4j import Neo4jStore
 from graph.neo4j import queries as q
 from graph.snapshot import INGEST_CLOCKS, canonical
 from graph.store import EventFilter, EventQuery, GraphStore, StoreError
+from loaders.editorial import Editorial, EditorialError
+from loaders.ingest import Ingestor
+from loaders.records import Record, validate
 from newsgraph.settings import Settings
 from newsgraph.settings import make_store as store_for
-from tests.conftest import BOLT, DATA, EXTRACTOR, load_file, load_outlets, make_store
+from tests.conftest import (
+    BOLT,
+    DATA,
+    EXTRACTOR,
+    load_file,
+    load_outlets,
+    make_store,
+    shared_file,
+)
 
 SAMPLES = EXTRACTOR / "samples.jsonl"
 WIKITIMES = DATA / "wikitimes-2015-09.jsonl"
@@ -341,3 +352,49 @@ def test_loaders_naming_one_entity_two_ways_at_once_make_one_node(
         neo.lookup_keys(keys.entity_keys("person", ["Putin", "Vladimir Putin"])).values()
     )
     assert len(neo.edges([putin], Rel.INVOLVES, "in")[putin]) == loaders
+
+
+def test_editors_reviewing_one_submission_at_once_review_it_once(neo: Neo4jStore) -> None:
+    """Six editors (each its own client) approve or reject one submission at the same moment:
+    one review wins; the others are told who got there first, and the event has one report.
+
+    ArcadeDB refuses conflicting concurrent writes on its own (the store retries them); on
+    Neo4j, whose transactions read committed data, the review's first write to the submission
+    is what makes the second editor wait and then see the first one's review."""
+    load_outlets(neo)
+    record = validate(json.loads(shared_file(EXTRACTOR / "seed-event.json").read_text()), 1)
+    assert isinstance(record, Record)
+    (seed,) = Ingestor(neo).ingest([(1, record)])
+    url = "https://www.reuters.com/world/europe/treaty-2025-03-13/"
+    given = {"url": url, "outletName": "Reuters"}
+    submission = Editorial(neo).submit(seed.event_id, given, "anonymous")
+    clients = [second_client(neo) for _ in range(6)]
+    outcomes: list[str] = []
+
+    def review(n: int) -> None:
+        editorial = Editorial(clients[n])
+        try:
+            if n % 2:
+                editorial.reject(submission.id, "not this one", f"editor{n}")
+            else:
+                editorial.approve(submission.id, f"editor{n}")
+            outcomes.append(f"editor{n}")
+        except EditorialError as exc:
+            outcomes.append(str(exc))
+
+    try:
+        at_once(*(partial(review, n) for n in range(6)))
+    finally:
+        for client in clients:
+            client.close()
+    winners = [o for o in outcomes if o.startswith("editor")]
+    assert len(winners) == 1, outcomes
+    (stored,) = neo.get_nodes([submission.id]).values()
+    assert stored.props["reviewed_by"] == winners[0]
+    losers = [o for o in outcomes if not o.startswith("editor")]
+    assert all(f"by {winners[0]}" in o for o in losers), outcomes
+    reports = neo.edges([seed.event_id], Rel.REPORTS, "in")[seed.event_id]
+    expected = 1 if stored.props["status"] == "approved" else 0
+    assert len([r for r in reports if r.props.get("url") == url]) == expected
+    reviews = neo.find_nodes(Label.EDIT, {"subject": submission.id}, "at", 10)
+    assert len(reviews) == 1
