@@ -91,15 +91,19 @@ class Selection:
         return [self.edges[i] for i in sorted(self.edges) if self.edges[i].type is rel]
 
 
+EDITORIAL = frozenset({Label.SUBMISSION, Label.EDIT})
+
+
 def select(store: GraphStore, flt: ExportFilter = ExportFilter()) -> Selection:
     """The whole graph (`dump`), or the events `flt` matches with their reports, outlets,
-    stories, entities, places and countries, and the relationships among those."""
+    stories, entities, places and countries, and the relationships among those. Editorial
+    records (submissions, the editorial log) are not part of an export."""
     chosen = Selection()
     if flt.is_empty():
         for item in store.dump():
-            if isinstance(item, Node):
+            if isinstance(item, Node) and item.label not in EDITORIAL:
                 chosen.nodes[item.id] = item
-            elif isinstance(item, Edge):
+            elif isinstance(item, Edge) and item.type is not Rel.SUBMITTED_FOR:
                 chosen.edges[edge_id(item)] = item
         return chosen
     events: list[str] = []

@@ -15,7 +15,8 @@ import pytest
 from graph.embedded import EmbeddedStore
 from graph.model import Edge, Node
 from graph.snapshot import canonical
-from graph.store import GraphStore
+from graph.store import EventFilter, EventQuery, GraphStore
+from loaders.editorial import Editorial
 from newsgraph.export import (
     ROUND_TRIP_IGNORES,
     ExportFilter,
@@ -78,6 +79,26 @@ def test_every_format_parses(store: GraphStore, tmp_path: Path) -> None:
     assert all("_rank_first" not in n["data"]["props"] for n in elements["nodes"])
     lines = exported(store, "jsonl").decode("utf-8").splitlines()
     assert len(lines) == 5 and all(json.loads(line)["schema_version"] == 1 for line in lines)
+
+
+def test_exports_leave_out_editorial_records(store: GraphStore) -> None:
+    """Submissions (what readers sent, with their notes) and the editorial log stay in the
+    store; an approved submission is a report like any other and is exported."""
+    load_outlets(store)
+    load_file(store, EXTRACTOR / "samples.jsonl")
+    nodes, edges = counts(store)
+    (event,) = [e for e in store.query_events(EventQuery(EventFilter(), 5)).events][:1]
+    editorial = Editorial(store)
+    given = {"url": "https://example.org/a", "outletName": "Example", "note": "my cousin"}
+    editorial.submit(event.id, given, "anonymous")
+    approved = editorial.submit(event.id, {**given, "url": "https://example.org/b"}, "anonymous")
+    editorial.approve(approved.id, "alice")
+    graphml = nx.read_graphml(io.BytesIO(exported(store, "graphml")))
+    kinds = {d["node_type"] for _, d in graphml.nodes(data=True)}
+    assert "Submission" not in kinds and "Edit" not in kinds
+    # the approved report: its outlet, its story, and REPORTS, PUBLISHED and DESCRIBES
+    assert (graphml.number_of_nodes(), graphml.number_of_edges()) == (nodes + 2, edges + 3)
+    assert b"my cousin" not in exported(store, "cytoscape-json")
 
 
 def test_jsonl_round_trip_gives_the_same_graph(store: GraphStore, tmp_path: Path) -> None:
