@@ -19,7 +19,7 @@ from api.dataloaders import Loaders, Services
 from api.schema import schema
 from graph.confidence import POLICY_SETTING, Policy, current_policy
 from graph.store import GraphStore
-from newsgraph.settings import Settings
+from newsgraph.settings import Settings, load_settings
 
 
 class GraphQLApp(GraphQL[Loaders, None]):
@@ -72,7 +72,7 @@ def create_app(
 ) -> Starlette:
     """The app serving `store`; the lifespan calls `store.setup()` and `store.close()`.
     Tokens and the submission rate come from `settings` (by default the environment)."""
-    config = settings if settings is not None else Settings()
+    config = settings if settings is not None else load_settings()
     tokens = Tokens.from_settings(config)
     services = Services(submissions=RateLimiter(config.submit_rate))
 

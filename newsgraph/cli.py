@@ -16,7 +16,7 @@ from tqdm import tqdm
 from graph.store import GraphStore, StoreError
 from loaders.jsonl import DEFAULT_BATCH, LoadSummary, RejectSink, load_streams
 from loaders.outlets import RegistryError, load_registry, parse_registry
-from newsgraph.settings import Settings, make_store
+from newsgraph.settings import SettingsError, load_settings, make_store
 
 if TYPE_CHECKING:
     from api.auth import TokenEntry
@@ -37,8 +37,8 @@ store_option = click.option(
 
 def _store(spec: str | None) -> GraphStore:
     try:
-        return make_store(spec or Settings().store)
-    except StoreError as exc:
+        return make_store(spec or load_settings().store)
+    except (StoreError, SettingsError) as exc:
         raise click.ClickException(str(exc)) from None
 
 
@@ -79,7 +79,12 @@ def serve(store_spec: str | None, host: str, port: int, no_samples: bool) -> Non
         summary = load_bundled_samples(store)
         click.echo(f"empty store: loaded the bundled samples ({summary.loaded} records)", err=True)
 
-    app = create_app(store, on_startup=load_samples_if_empty)
+    from api.auth import TokenConfigError
+
+    try:
+        app = create_app(store, on_startup=load_samples_if_empty)
+    except (SettingsError, TokenConfigError) as exc:
+        raise click.ClickException(str(exc)) from None
     click.echo(f"newsgraph: GraphQL at http://{host}:{port}/graphql (store {store!r})", err=True)
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning")
@@ -219,7 +224,10 @@ tokens_file_option = click.option(
 
 
 def _tokens_file(file: Path | None) -> Path:
-    path = file or Settings().tokens_file
+    try:
+        path = file or load_settings().tokens_file
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
     if path is None:
         raise click.UsageError("give --file PATH or set NEWSGRAPH_TOKENS_FILE")
     return path

@@ -16,7 +16,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import limits
-from pydantic import SecretStr, field_validator
+from pydantic import SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from graph.embedded import EmbeddedStore
@@ -55,12 +55,29 @@ class Settings(BaseSettings):
         return value
 
 
+class SettingsError(ValueError):
+    """A `NEWSGRAPH_*` variable is not valid; the message names it."""
+
+
+def load_settings() -> Settings:
+    """The settings from the environment; a bad variable raises SettingsError naming it."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = "NEWSGRAPH_" + "_".join(str(part) for part in error["loc"]).upper()
+            message = str(error["msg"]).removeprefix("Value error, ")
+            problems.append(f"{name}: {message}")
+        raise SettingsError("; ".join(problems)) from None
+
+
 def make_store(spec: str, settings: Settings | None = None) -> GraphStore:
     """The store `spec` names: a Neo4j URI is the Neo4j store (user, password and database from
     `settings`, by default the environment); anything else is the embedded store's directory.
     Nothing is opened until the caller runs `setup()`."""
     if is_uri(spec):
-        config = settings if settings is not None else Settings()
+        config = settings if settings is not None else load_settings()
         password = config.neo4j_password
         return Neo4jStore(
             spec,

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
 from pathlib import Path
 
 import httpx
 
 from graph.embedded import EmbeddedStore
 from graph.model import Label, Merge, NodeWrite, WriteBatch
-from tests.test_api import PAGE_QUERY, _free_port, start_server, stop_server
+from tests.test_api import NEWSGRAPH, PAGE_QUERY, _free_port, start_server, stop_server
 
 EVENTS = "{ events(first: 100) { edges { node { id summary confidence { level } } } } }"
 
@@ -86,3 +88,22 @@ def test_internal_failures_are_masked_and_logged_client_mistakes_answered(
         log = stop_server(process)
     assert "'bogus' is not a valid Category" in log  # the operator sees what went wrong
     assert "ev_nope" not in log and "cannot represent" not in log  # clients' mistakes are not
+
+
+def test_bad_settings_stop_serve_with_a_message_naming_the_variable(tmp_path: Path) -> None:
+    cases = {
+        "NEWSGRAPH_SUBMIT_RATE": ("lots", "Error: NEWSGRAPH_SUBMIT_RATE: 'lots' is not a rate"),
+        "NEWSGRAPH_TOKENS": ("editor:alice:s3cr3t", "Error: NEWSGRAPH_TOKENS entry 1 (alice)"),
+    }
+    for name, (value, message) in cases.items():
+        done = subprocess.run(
+            [str(NEWSGRAPH), "serve", "--store", str(tmp_path / "store"), "--no-samples"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, name: value},
+        )
+        assert done.returncode == 1, done
+        assert done.stderr.splitlines()[-1].startswith(message), done.stderr
+        assert "Traceback" not in done.stderr
+        assert "s3cr3t" not in done.stderr  # a token is never shown
