@@ -123,7 +123,9 @@ class _Plan:
         # node id -> (label, its writes so far, combined where the rules allow)
         self._nodes: dict[str, tuple[Label, list[Merge]]] = {}
         self._edges: dict[tuple[str, Rel, str, str], list[Merge]] = {}
-        self._outlets: set[tuple[str, str]] = set()  # (outlet, name) written already
+        self._outlets: dict[str, str] = {}  # outlet name -> its node, written already
+        # (type, name, aliases) of an entity mention -> its node, resolved already
+        self.entities: dict[tuple[str, ...], str] = {}
         # (node id, what a ranked write says but its rank) -> the lowest rank written with it
         self._ranked: dict[tuple[str, Hashable], str] = {}
 
@@ -136,7 +138,8 @@ class _Plan:
                 nodes += [NodeWrite(node_id, label, m) for m in merges]
             for (src, rel, dst, key), merges in self._edges.items():
                 edges += [EdgeWrite(src, rel, dst, key, m) for m in merges]
-            self._nodes, self._edges, self._outlets, self._ranked = {}, {}, set(), {}
+            self._nodes, self._edges, self._outlets, self._ranked = {}, {}, {}, {}
+            self.entities = {}
         return self._batch
 
     def seen(self, node_id: str, content: Hashable, rank: str) -> bool:
@@ -569,8 +572,12 @@ def _plan_record(plan: _Plan, record: Record, event_id: str, resolver: _Resolver
     _plan_location(plan, record, event_id, story_node, rank, resolver)
 
     for mention in event.entities:
-        entity = resolver.resolve(_entity_identity(mention), "en")
         said = (mention.type, mention.name, *mention.aliases)
+        entity = plan.entities.get(said)  # every mention was resolved before planning
+        if entity is None:
+            entity = plan.entities[said] = resolver.resolve(_entity_identity(mention), "en")
+        else:
+            entity = resolver.find(entity)
         if not plan.seen(entity, said, rank):
             plan.node(
                 entity,
@@ -626,10 +633,10 @@ def _plan_record(plan: _Plan, record: Record, event_id: str, resolver: _Resolver
 
 
 def _outlet(plan: _Plan, resolver: _Resolver, name: str, now: str) -> str:
-    outlet = resolver.resolve(keys.outlet_keys([name]), "ou")
-    if (outlet, name) in plan._outlets:  # the same write again
-        return outlet
-    plan._outlets.add((outlet, name))
+    known = plan._outlets.get(name)
+    if known is not None:  # resolved and written already: one key, so no merge since
+        return resolver.find(known)
+    outlet = plan._outlets[name] = resolver.resolve(keys.outlet_keys([name]), "ou")
     plan.node(
         outlet,
         Label.OUTLET,
