@@ -207,6 +207,7 @@ class EmbeddedStore:
                 return
         if row[0] == "1":
             self._script(_MIGRATE_1)
+            db.execute("VACUUM")  # give back the old tables' pages
         elif row[0] != str(FORMAT):
             raise StoreError(
                 f"the store {self.directory} has format {row[0]}; this newsgraph reads {FORMAT}"
