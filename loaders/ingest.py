@@ -539,6 +539,7 @@ def _plan_record(plan: _Plan, record: Record, event_id: str, resolver: _Resolver
     plan.edge(story_outlet, Rel.PUBLISHED, story_node, _EMPTY)
 
     occurred = moment_text(event.occurred_on)
+    located = _plan_location(plan, record, event_id, story_node, rank, resolver)
     plan.node(
         event_id,
         Label.EVENT,
@@ -552,7 +553,7 @@ def _plan_record(plan: _Plan, record: Record, event_id: str, resolver: _Resolver
                 "lon": event.location.lon if event.location else None,
             },
             rank=rank,
-            union={"external_ids": [event.id] if event.id else []},
+            union={"external_ids": [event.id] if event.id else [], **located},
             minimum={"first_extracted_at": extracted},
             maximum={"last_extracted_at": extracted},
         ),
@@ -569,7 +570,6 @@ def _plan_record(plan: _Plan, record: Record, event_id: str, resolver: _Resolver
             maximum={"last_extracted_at": extracted},
         ),
     )
-    _plan_location(plan, record, event_id, story_node, rank, resolver)
 
     for mention in event.entities:
         said = (mention.type, mention.name, *mention.aliases)
@@ -650,10 +650,11 @@ def _outlet(plan: _Plan, resolver: _Resolver, name: str, now: str) -> str:
 
 def _plan_location(
     plan: _Plan, record: Record, event_id: str, story_node: str, rank: str, resolver: _Resolver
-) -> None:
+) -> dict[str, list[str]]:
+    """The writes of a record's location; what the event's `union` adds for it."""
     location = record.event.location
     if location is None or not (location.place or location.country):
-        return
+        return {}
     country_id = place_id = None
     if location.country:
         country_id = resolver.resolve([keys.country_key(location.country)], "pl")
@@ -673,12 +674,10 @@ def _plan_location(
         target,
         Merge(minimum={"first_reported": rank}, union={"stories": [story_node]}),
     )
-    located: dict[str, list[str]] = {
+    return {
         "place_ids": [i for i in (place_id, country_id) if i is not None],
         "country_ids": [country_id] if country_id is not None else [],
     }
-    if not plan.seen(event_id, (place_id, country_id), ""):
-        plan.node(event_id, Label.EVENT, Merge(union=located))
 
 
 def _place_merge(name: str, kind: str, rank: str) -> Merge:
