@@ -95,3 +95,17 @@ def test_an_unknown_format_is_refused(tmp_path: Path) -> None:
     db.close()
     with pytest.raises(StoreError, match="format 99"):
         EmbeddedStore(directory).setup()
+
+
+def test_the_version_changes_with_every_write_that_changes_something(tmp_path: Path) -> None:
+    store = EmbeddedStore(tmp_path / "store")
+    store.setup()
+    try:
+        before = store.version
+        load_outlets(store)
+        after = store.version
+        assert after > before
+        load_outlets(store)  # the same again: nothing changes
+        assert store.version == after
+    finally:
+        store.close()

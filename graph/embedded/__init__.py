@@ -130,6 +130,10 @@ class EmbeddedStore:
         self._near: dict[tuple[str, str], list[tuple[str, str]]] = {}
         self._near_size = 0
         self._mutated = False  # memory changed inside the open transaction
+        # Counts the changes to what reads see (writes that changed something, reloads): a
+        # cache of answers is good while it stays the same. Not part of the `GraphStore`
+        # protocol.
+        self.version = 0
         # rowid -> the properties of a relationship the open write decoded or wrote, so that
         # its `derive` and later staging read them without decoding their JSON again
         self._fresh: dict[int, dict[str, Value]] = {}
@@ -240,6 +244,7 @@ class EmbeddedStore:
         graph = self._graph
         intern = sys.intern
         self._changed()
+        self.version += 1
         enabled = gc.isenabled()
         gc.disable()
         try:
@@ -331,6 +336,8 @@ class EmbeddedStore:
             raise
         finally:
             self._fresh = {}
+            if self._mutated:
+                self.version += 1
         if changed:
             # What this batch added lives as long as the store: keep the collector off it too
             # (after collecting the young garbage, so that none of it is frozen with it).
