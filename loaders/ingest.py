@@ -123,7 +123,7 @@ class _Plan:
         # node id -> (label, its writes so far, combined where the rules allow)
         self._nodes: dict[str, tuple[Label, list[Merge]]] = {}
         self._edges: dict[tuple[str, Rel, str, str], list[Merge]] = {}
-        self._outlets: dict[str, str] = {}  # outlet name -> its node, written already
+        self.outlets: dict[str, str] = {}  # outlet name -> its node, written already
         # (type, name, aliases) of an entity mention -> its node, resolved already
         self.entities: dict[tuple[str, ...], str] = {}
         # (node id, what a ranked write says but its rank) -> the lowest rank written with it
@@ -138,7 +138,7 @@ class _Plan:
                 nodes += [NodeWrite(node_id, label, m) for m in merges]
             for (src, rel, dst, key), merges in self._edges.items():
                 edges += [EdgeWrite(src, rel, dst, key, m) for m in merges]
-            self._nodes, self._edges, self._outlets, self._ranked = {}, {}, {}, {}
+            self._nodes, self._edges, self.outlets, self._ranked = {}, {}, {}, {}
             self.entities = {}
         return self._batch
 
@@ -633,10 +633,10 @@ def _plan_record(plan: _Plan, record: Record, event_id: str, resolver: _Resolver
 
 
 def _outlet(plan: _Plan, resolver: _Resolver, name: str, now: str) -> str:
-    known = plan._outlets.get(name)
+    known = plan.outlets.get(name)
     if known is not None:  # resolved and written already: one key, so no merge since
         return resolver.find(known)
-    outlet = plan._outlets[name] = resolver.resolve(keys.outlet_keys([name]), "ou")
+    outlet = plan.outlets[name] = resolver.resolve(keys.outlet_keys([name]), "ou")
     plan.node(
         outlet,
         Label.OUTLET,
