@@ -126,7 +126,9 @@ class _Plan:
         # node id -> (label, its writes so far, combined where the rules allow)
         self._nodes: dict[str, tuple[Label, list[Merge]]] = {}
         self._edges: dict[tuple[str, Rel, str, str], list[Merge]] = {}
-        self._outlets: set[tuple[str, str]] = set()  # (outlet, name) written already
+        self.outlets: dict[str, str] = {}  # outlet name -> its node, written already
+        # (type, name, aliases) of an entity mention -> its node, resolved already
+        self.entities: dict[tuple[str, ...], str] = {}
         # (node id, what a ranked write says but its rank) -> the lowest rank written with it
         self._ranked: dict[tuple[str, Hashable], str] = {}
 
@@ -139,7 +141,8 @@ class _Plan:
                 nodes += [NodeWrite(node_id, label, m) for m in merges]
             for (src, rel, dst, key), merges in self._edges.items():
                 edges += [EdgeWrite(src, rel, dst, key, m) for m in merges]
-            self._nodes, self._edges, self._outlets, self._ranked = {}, {}, set(), {}
+            self._nodes, self._edges, self.outlets, self._ranked = {}, {}, {}, {}
+            self.entities = {}
         return self._batch
 
     def seen(self, node_id: str, content: Hashable, rank: str) -> bool:
@@ -690,6 +693,7 @@ def _plan_record(plan: _Plan, record: Record, event_id: str, resolver: _Resolver
     plan.edge(story_outlet, Rel.PUBLISHED, story_node, _EMPTY)
 
     occurred = moment_text(event.occurred_on)
+    located = _plan_location(plan, record, event_id, story_node, rank, resolver)
     plan.node(
         event_id,
         Label.EVENT,
@@ -703,7 +707,7 @@ def _plan_record(plan: _Plan, record: Record, event_id: str, resolver: _Resolver
                 "lon": event.location.lon if event.location else None,
             },
             rank=rank,
-            union={"external_ids": [event.id] if event.id else []},
+            union={"external_ids": [event.id] if event.id else [], **located},
             minimum={"first_extracted_at": extracted},
             maximum={"last_extracted_at": extracted},
         ),
@@ -720,11 +724,14 @@ def _plan_record(plan: _Plan, record: Record, event_id: str, resolver: _Resolver
             maximum={"last_extracted_at": extracted},
         ),
     )
-    _plan_location(plan, record, event_id, story_node, rank, resolver)
 
     for mention in event.entities:
-        entity = resolver.resolve(_entity_identity(mention), "en")
         said = (mention.type, mention.name, *mention.aliases)
+        entity = plan.entities.get(said)  # every mention was resolved before planning
+        if entity is None:
+            entity = plan.entities[said] = resolver.resolve(_entity_identity(mention), "en")
+        else:
+            entity = resolver.find(entity)
         if not plan.seen(entity, said, rank):
             plan.node(
                 entity,
@@ -780,10 +787,10 @@ def _plan_record(plan: _Plan, record: Record, event_id: str, resolver: _Resolver
 
 
 def _outlet(plan: _Plan, resolver: _Resolver, name: str, now: str) -> str:
-    outlet = resolver.resolve(keys.outlet_keys([name]), "ou")
-    if (outlet, name) in plan._outlets:  # the same write again
-        return outlet
-    plan._outlets.add((outlet, name))
+    known = plan.outlets.get(name)
+    if known is not None:  # resolved and written already: one key, so no merge since
+        return resolver.find(known)
+    outlet = plan.outlets[name] = resolver.resolve(keys.outlet_keys([name]), "ou")
     plan.node(
         outlet,
         Label.OUTLET,
@@ -797,10 +804,11 @@ def _outlet(plan: _Plan, resolver: _Resolver, name: str, now: str) -> str:
 
 def _plan_location(
     plan: _Plan, record: Record, event_id: str, story_node: str, rank: str, resolver: _Resolver
-) -> None:
+) -> dict[str, list[str]]:
+    """The writes of a record's location; what the event's `union` adds for it."""
     location = record.event.location
     if location is None or not (location.place or location.country):
-        return
+        return {}
     country_id = place_id = None
     if location.country:
         country_id = resolver.resolve([keys.country_key(location.country)], "pl")
@@ -820,12 +828,10 @@ def _plan_location(
         target,
         Merge(minimum={"first_reported": rank}, union={"stories": [story_node]}),
     )
-    located: dict[str, list[str]] = {
+    return {
         "place_ids": [i for i in (place_id, country_id) if i is not None],
         "country_ids": [country_id] if country_id is not None else [],
     }
-    if not plan.seen(event_id, (place_id, country_id), ""):
-        plan.node(event_id, Label.EVENT, Merge(union=located))
 
 
 def _place_merge(name: str, kind: str, rank: str) -> Merge:
