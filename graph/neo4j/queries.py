@@ -4,9 +4,9 @@ Rules kept here:
 - every value is a parameter (`$rows`, `$ids`, ...); nothing a user typed is pasted into a query;
 - labels and relationship types come only from the fixed enums `Label` and `Rel` (plus the two
   bookkeeping labels `Key` and `Setting` below);
-- property *names* are pasted only by `node_upsert`/`edge_upsert`, for the `union`, `minimum` and
-  `maximum` merge rules (Cypher 5 before 5.26 cannot assign a property whose name is computed),
-  always quoted with `quote()`; the values still travel as parameters.
+- property *names* are pasted only by `node_upsert`/`edge_upsert` (Cypher 5 before 5.26 cannot
+  assign a property whose name is computed, and a row of values alone packs several times
+  faster than a row of maps), always quoted with `quote()`; the values travel as parameters.
 
 How a graph is laid out in Neo4j:
 - a node is `(:<Label> {id, ...props})`; a relationship is `-[:<Rel> {key, _uid, ...props}]->`
@@ -19,6 +19,7 @@ How a graph is laid out in Neo4j:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 
 from graph.model import FIRST_RANK, LAST_RANK, Label, Rel
@@ -205,22 +206,27 @@ DUMP_SETTINGS = f"MATCH (s:{SETTING_LABEL}) RETURN s.name AS name, s.value AS va
 
 # -- writes --------------------------------------------------------------------------------------
 #
-# One row per NodeWrite/EdgeWrite, in batch order. All the merge rules of one row are applied by
-# one SET clause, whose every item reads the stored values (no read-then-write in Python, so
-# concurrent writers lose nothing). A SET clause sees the rows before it, so two writes of one
-# node in one batch merge exactly as the embedded store merges them.
+# A write statement takes the rows of one *shape*: the same label (or relationship type and end
+# labels) and the same property names in each merge rule. The names are pasted into the
+# statement, quoted; a row carries only values, as lists aligned with the names (packing a row
+# is most of the client's time, so it is kept small):
+#   id (nodes) or src, dst, key, uid (relationships); c, f, l, s: the create, first, last and
+#   set values; u: per union name, the sorted distinct values; mn, mx: minimum and maximum
+#   values; r: the rank (first/last); cn, fn, ln, sn: the names among c, f, l, s whose value
+#   is null, absent when there is none.
+# The statement's parameters $fk and $lk are the first and last names (for `_nulls`).
+#
+# All the merge rules of one row are applied by one SET clause, whose every item reads the
+# stored values (no read-then-write in Python, so concurrent writers lose nothing). A statement
+# never has two rows for one node or relationship: the store sends a batch's second write of a
+# node in a later statement (a later "round"), so writes apply in batch order and merge exactly
+# as the embedded store merges them.
 #
 # The items are written so that it does not matter whether a server evaluates them all before
 # writing (ArcadeDB) or one after the other: no item reads a property an earlier item writes,
 # and an item whose rule does not apply writes nothing (`+= {}`), so it cannot put back a value
 # an earlier item of the same row changed. (A write whose rules share a property name is split
-# into one row per rule by the store.)
-#
-# Row fields: create, first, last, set (maps applied with +=); rank, has_first, has_last;
-# union/minimum/maximum (lists aligned with the property names the builder was given; null
-# where the row has no value for that name); for `_nulls`: first_keys, first_nulls,
-# last_keys, last_nulls, set_nulls (the names a rule assigns, and those it assigns null) and
-# not_null (the names that are certainly not null after this row).
+# into one row per rule by the store, each in its own round.)
 
 _SORTED_UNION = (
     "reduce(acc = [], v IN coalesce({old}, []) + {new} | CASE WHEN v IN acc THEN acc "
@@ -228,77 +234,110 @@ _SORTED_UNION = (
 )
 
 
-def _rules(
-    v: str, union: tuple[str, ...], minimum: tuple[str, ...], maximum: tuple[str, ...]
-) -> str:
-    """The SET clause applying one row's merge rules to the node or relationship `v`."""
-    first = f"(row.has_first AND ({v}.{FIRST_RANK} IS NULL OR row.rank < {v}.{FIRST_RANK}))"
-    last = f"(row.has_last AND ({v}.{LAST_RANK} IS NULL OR row.rank > {v}.{LAST_RANK}))"
+@dataclass(frozen=True, slots=True)
+class Shape:
+    """The property names of each merge rule of the rows of one write statement."""
+
+    create: tuple[str, ...] = ()
+    first: tuple[str, ...] = ()
+    last: tuple[str, ...] = ()
+    union: tuple[str, ...] = ()
+    minimum: tuple[str, ...] = ()
+    maximum: tuple[str, ...] = ()
+    set: tuple[str, ...] = ()
+
+
+def _map(names: tuple[str, ...], field: str) -> str:
+    """The Cypher map `{name0: row.field[0], ...}`."""
+    items = ", ".join(f"{quote(name)}: row.{field}[{i}]" for i, name in enumerate(names))
+    return "{" + items + "}"
+
+
+def _rules(v: str, shape: Shape) -> str:
+    """The SET clause applying one row's merge rules to the node or relationship `v` (empty
+    when the shape has no rule but `create`)."""
+    first = f"({v}.{FIRST_RANK} IS NULL OR row.r < {v}.{FIRST_RANK})"
+    last = f"({v}.{LAST_RANK} IS NULL OR row.r > {v}.{LAST_RANK})"
+    written = shape.first + shape.last + shape.union + shape.minimum + shape.maximum + shape.set
+    if not written:
+        return ""
+    items: list[str] = []
+    # `_nulls` after the row: the old names and the row's null ones, less those the row gives
+    # a value. Names outside first/last/set keep their state unless union/minimum/maximum
+    # write them (never null).
     old_nulls = f"coalesce({v}.{NULLS}, [])"
+    added = [
+        f"coalesce(row.{x}, [])"
+        for x, names in (("fn", shape.first), ("ln", shape.last), ("sn", shape.set))
+        if names
+    ]
     candidates = (
-        f"reduce(acc = [], k IN {old_nulls} + row.first_nulls + row.last_nulls + row.set_nulls"
+        f"reduce(acc = [], k IN {' + '.join([old_nulls, *added])}"
         " | CASE WHEN k IN acc THEN acc ELSE acc + [k] END)"
     )
-    nulls = (
-        f"[k IN {candidates} WHERE k IN row.set_nulls OR (NOT k IN row.not_null AND "
-        f"CASE WHEN {last} AND k IN row.last_keys THEN k IN row.last_nulls "
-        f"WHEN {first} AND k IN row.first_keys THEN k IN row.first_nulls "
-        f"ELSE k IN {old_nulls} END)]"
-    )
-    items = [
-        f"{v}.{NULLS} = CASE WHEN size({nulls}) = 0 THEN null ELSE {nulls} END",
-        f"{v} += CASE WHEN {first} THEN row.first ELSE {{}} END",
-        f"{v} += CASE WHEN {last} THEN row.last ELSE {{}} END",
-    ]
-    for i, name in enumerate(union):
-        merged = _SORTED_UNION.format(old=f"{v}.{quote(name)}", new=f"row.union[{i}]")
-        items.append(
-            f"{v} += CASE WHEN row.union[{i}] IS NULL THEN {{}} "
-            f"ELSE {{{quote(name)}: {merged}}} END"
-        )
-    for field, names, cmp in (("minimum", minimum, "<"), ("maximum", maximum, ">")):
+    whens = []
+    if shape.last:
+        whens.append(f"WHEN {last} AND k IN $lk THEN k IN coalesce(row.ln, [])")
+    if shape.first:
+        whens.append(f"WHEN {first} AND k IN $fk THEN k IN coalesce(row.fn, [])")
+    state = f"CASE {' '.join(whens)} ELSE k IN {old_nulls} END" if whens else f"k IN {old_nulls}"
+    keep = state
+    always = shape.union + shape.minimum + shape.maximum + shape.set
+    if always:
+        keep = f"NOT k IN $nn AND {state}"
+    if shape.set:
+        keep = f"k IN coalesce(row.sn, []) OR ({keep})"
+    items.append(f"{v}.{NULLS} = [l IN [[k IN {candidates} WHERE {keep}]] WHERE size(l) > 0][0]")
+    if shape.first:
+        items.append(f"{v} += CASE WHEN {first} THEN {_map(shape.first, 'f')} ELSE {{}} END")
+    if shape.last:
+        items.append(f"{v} += CASE WHEN {last} THEN {_map(shape.last, 'l')} ELSE {{}} END")
+    for i, name in enumerate(shape.union):
+        merged = _SORTED_UNION.format(old=f"{v}.{quote(name)}", new=f"row.u[{i}]")
+        items.append(f"{v}.{quote(name)} = {merged}")
+    for field, names, cmp in (("mn", shape.minimum, "<"), ("mx", shape.maximum, ">")):
         for i, name in enumerate(names):
             prop, value = f"{v}.{quote(name)}", f"row.{field}[{i}]"
             items.append(
                 f"{v} += CASE WHEN {value} IS NOT NULL AND ({prop} IS NULL "
                 f"OR {value} {cmp} {prop}) THEN {{{quote(name)}: {value}}} ELSE {{}} END"
             )
-    items.append(f"{v} += row.set")
-    items.append(f"{v} += CASE WHEN {first} THEN {{{FIRST_RANK}: row.rank}} ELSE {{}} END")
-    items.append(f"{v} += CASE WHEN {last} THEN {{{LAST_RANK}: row.rank}} ELSE {{}} END")
-    return "SET " + ",\n    ".join(items)
+    if shape.set:
+        items.append(f"{v} += {_map(shape.set, 's')}")
+    if shape.first:
+        items.append(f"{v} += CASE WHEN {first} THEN {{{FIRST_RANK}: row.r}} ELSE {{}} END")
+    if shape.last:
+        items.append(f"{v} += CASE WHEN {last} THEN {{{LAST_RANK}: row.r}} ELSE {{}} END")
+    return "\nSET " + ",\n    ".join(items)
 
 
-@lru_cache(maxsize=256)
-def node_upsert(
-    label: Label, union: tuple[str, ...], minimum: tuple[str, ...], maximum: tuple[str, ...]
-) -> str:
+def _on_create(v: str, shape: Shape) -> str:
+    if not shape.create:
+        return ""
+    return f"\nON CREATE SET {v} += {_map(shape.create, 'c')}, {v}.{NULLS} = row.cn"
+
+
+@lru_cache(maxsize=1024)
+def node_upsert(label: Label, shape: Shape) -> str:
     """MERGE every row's node of `label` and apply its merge rules."""
     return (
         f"UNWIND $rows AS row\n"
-        f"MERGE (n:{quote(label.value)} {{{ID}: row.id}})\n"
-        f"ON CREATE SET n += row.create, n.{NULLS} = row.create_nulls\n"
-        + _rules("n", union, minimum, maximum)
+        f"MERGE (n:{quote(label.value)} {{{ID}: row.id}})"
+        + _on_create("n", shape)
+        + _rules("n", shape)
     )
 
 
-@lru_cache(maxsize=256)
-def edge_upsert(
-    rel: Rel,
-    src: Label,
-    dst: Label,
-    union: tuple[str, ...],
-    minimum: tuple[str, ...],
-    maximum: tuple[str, ...],
-) -> str:
+@lru_cache(maxsize=1024)
+def edge_upsert(rel: Rel, src: Label, dst: Label, shape: Shape) -> str:
     """MERGE every row's `rel` relationship between existing nodes and apply its merge rules."""
     return (
         f"UNWIND $rows AS row\n"
         f"MATCH (a:{quote(src.value)} {{{ID}: row.src}})\n"
         f"MATCH (b:{quote(dst.value)} {{{ID}: row.dst}})\n"
-        f"MERGE (a)-[r:{quote(rel.value)} {{{KEY}: row.key, {UID}: row.uid}}]->(b)\n"
-        f"ON CREATE SET r += row.create, r.{NULLS} = row.create_nulls\n"
-        + _rules("r", union, minimum, maximum)
+        f"MERGE (a)-[r:{quote(rel.value)} {{{KEY}: row.key, {UID}: row.uid}}]->(b)"
+        + _on_create("r", shape)
+        + _rules("r", shape)
     )
 
 

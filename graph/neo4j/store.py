@@ -37,11 +37,9 @@ from graph.model import (
     LAST_RANK,
     Direction,
     Edge,
-    EdgeWrite,
     Label,
     Merge,
     Node,
-    NodeWrite,
     Props,
     Rel,
     Value,
@@ -489,37 +487,26 @@ class _Plan:
             unlinks.setdefault(rel, []).append(_uid(src, dst, key))
         for rel, uids in unlinks.items():
             tx.run(q.unlink(rel), uids=uids).consume()
-        by_label: dict[Label, list[NodeWrite]] = {}
+        node_rounds: list[dict[tuple[Label, q.Shape], list[dict[str, Any]]]] = []
+        seen: dict[str, int] = {}
         for write in batch.nodes:
-            by_label.setdefault(write.label, []).append(write)
-        for label, writes in by_label.items():
-            union, minimum, maximum = _rule_names(w.merge for w in writes)
-            rows = [
-                _row(part, union, minimum, maximum, id=w.id)
-                for w in writes
-                for part in _parts(w.merge)
-            ]
-            tx.run(q.node_upsert(label, union, minimum, maximum), rows=rows).consume()
-        groups: dict[tuple[Rel, Label, Label], list[EdgeWrite]] = {}
+            for part in _parts(write.merge):
+                shape, row = _row(part, id=write.id)
+                _add(node_rounds, seen, write.id, (write.label, shape), row)
+        for statements in node_rounds:
+            for (label, shape), rows in statements.items():
+                tx.run(q.node_upsert(label, shape), _params(shape, rows)).consume()
+        edge_rounds: list[dict[tuple[Rel, Label, Label, q.Shape], list[dict[str, Any]]]] = []
+        seen.clear()
         for edge in batch.edges:
-            groups.setdefault((edge.type, labels[edge.src], labels[edge.dst]), []).append(edge)
-        for (rel, src, dst), edges in groups.items():
-            union, minimum, maximum = _rule_names(e.merge for e in edges)
-            rows = [
-                _row(
-                    part,
-                    union,
-                    minimum,
-                    maximum,
-                    src=e.src,
-                    dst=e.dst,
-                    key=e.key,
-                    uid=_uid(e.src, e.dst, e.key),
-                )
-                for e in edges
-                for part in _parts(e.merge)
-            ]
-            tx.run(q.edge_upsert(rel, src, dst, union, minimum, maximum), rows=rows).consume()
+            uid = _uid(edge.src, edge.dst, edge.key)
+            ends = (edge.type, labels[edge.src], labels[edge.dst])
+            for part in _parts(edge.merge):
+                shape, row = _row(part, src=edge.src, dst=edge.dst, key=edge.key, uid=uid)
+                _add(edge_rounds, seen, f"{edge.type}\x00{uid}", (*ends, shape), row)
+        for edge_statements in edge_rounds:
+            for (rel, src, dst, shape), rows in edge_statements.items():
+                tx.run(q.edge_upsert(rel, src, dst, shape), _params(shape, rows)).consume()
         moved = [{"key": k, "node": o} for k, o in batch.rekeys.items() if o is not None]
         if moved:
             tx.run(q.REKEY, rows=moved).consume()
@@ -604,53 +591,77 @@ def _reject_hidden(names: Iterable[str], hidden: frozenset[str], what: str) -> N
             raise StoreError(f"{what}: the property name {name!r} is reserved by the Neo4j store")
 
 
-def _rule_names(
-    merges: Iterable[Merge],
-) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
-    union: set[str] = set()
-    minimum: set[str] = set()
-    maximum: set[str] = set()
-    for merge in merges:
-        union.update(merge.union)
-        minimum.update(merge.minimum)
-        maximum.update(merge.maximum)
-    return tuple(sorted(union)), tuple(sorted(minimum)), tuple(sorted(maximum))
+K = TypeVar("K")
+
+
+def _add(
+    rounds: list[dict[K, list[dict[str, Any]]]],
+    seen: dict[str, int],
+    ident: str,
+    group: K,
+    row: dict[str, Any],
+) -> None:
+    """Put `row` in the first round without a row for `ident`, in its group's statement."""
+    index = seen.get(ident, 0)
+    seen[ident] = index + 1
+    if index == len(rounds):
+        rounds.append({})
+    rounds[index].setdefault(group, []).append(row)
 
 
 def _nulls(props: Props) -> list[str]:
     return [k for k, v in props.items() if v is None]
 
 
-def _row(
-    merge: Merge,
-    union: tuple[str, ...],
-    minimum: tuple[str, ...],
-    maximum: tuple[str, ...],
-    **ident: str,
-) -> dict[str, Any]:
-    set_nulls = _nulls(merge.set)
-    not_null = (set(merge.union) | set(merge.minimum) | set(merge.maximum)) - set(merge.set)
-    not_null |= set(merge.set) - set(set_nulls)
-    return {
-        **ident,
-        "create": dict(merge.create),
-        "create_nulls": _nulls(merge.create),
-        "rank": merge.rank,
-        "has_first": bool(merge.first),
-        "first": dict(merge.first),
-        "first_keys": list(merge.first),
-        "first_nulls": _nulls(merge.first),
-        "has_last": bool(merge.last),
-        "last": dict(merge.last),
-        "last_keys": list(merge.last),
-        "last_nulls": _nulls(merge.last),
-        "union": [sorted(set(merge.union[n])) if n in merge.union else None for n in union],
-        "minimum": [merge.minimum.get(n) for n in minimum],
-        "maximum": [merge.maximum.get(n) for n in maximum],
-        "set": dict(merge.set),
-        "set_nulls": set_nulls,
-        "not_null": sorted(not_null),
-    }
+def _values(props: Props, names: tuple[str, ...]) -> list[Value]:
+    return [props[n] for n in names]
+
+
+def _row(merge: Merge, **ident: str) -> tuple[q.Shape, dict[str, Any]]:
+    """The shape of `merge` and its row of values (see `queries`)."""
+    shape = q.Shape(
+        create=tuple(sorted(merge.create)),
+        first=tuple(sorted(merge.first)),
+        last=tuple(sorted(merge.last)),
+        union=tuple(sorted(merge.union)),
+        minimum=tuple(sorted(merge.minimum)),
+        maximum=tuple(sorted(merge.maximum)),
+        set=tuple(sorted(merge.set)),
+    )
+    row: dict[str, Any] = dict(ident)
+    for field, names, props, nulls in (
+        ("c", shape.create, merge.create, "cn"),
+        ("f", shape.first, merge.first, "fn"),
+        ("l", shape.last, merge.last, "ln"),
+        ("s", shape.set, merge.set, "sn"),
+    ):
+        if names:
+            row[field] = _values(props, names)
+            missing = _nulls(props)
+            if missing:
+                row[nulls] = missing
+    if shape.first or shape.last:
+        row["r"] = merge.rank
+    if shape.union:
+        row["u"] = [sorted(set(merge.union[n])) for n in shape.union]
+    if shape.minimum:
+        row["mn"] = [merge.minimum[n] for n in shape.minimum]
+    if shape.maximum:
+        row["mx"] = [merge.maximum[n] for n in shape.maximum]
+    return shape, row
+
+
+def _params(shape: q.Shape, rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """The parameters of a write statement of `shape` (see `queries`)."""
+    params: dict[str, Any] = {"rows": rows}
+    if shape.first:
+        params["fk"] = list(shape.first)
+    if shape.last:
+        params["lk"] = list(shape.last)
+    always = shape.union + shape.minimum + shape.maximum + shape.set
+    if always:
+        params["nn"] = list(always)
+    return params
 
 
 def _parts(merge: Merge) -> list[Merge]:
