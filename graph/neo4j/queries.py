@@ -113,6 +113,25 @@ def edges_query(rel: Rel, direction: str) -> str:
     )
 
 
+def get_nodes_of(label: Label) -> str:
+    """The nodes of `label` among `$ids`."""
+    return (
+        f"UNWIND $ids AS id MATCH (n:{quote(label.value)} {{{ID}: id}}) "
+        "RETURN id, properties(n) AS props"
+    )
+
+
+def edges_of(label: Label, rel: Rel, direction: str) -> str:
+    """The `rel` relationships of the nodes of `label` among `$ids`: a row per relationship,
+    or one row with a null `other` for a node without any."""
+    arrow = f"-[r:{quote(rel.value)}]->" if direction == "out" else f"<-[r:{quote(rel.value)}]-"
+    return (
+        f"UNWIND $ids AS id MATCH (n:{quote(label.value)} {{{ID}: id}})\n"
+        f"OPTIONAL MATCH (n){arrow}(m)\n"
+        "RETURN id, m.id AS other, properties(r) AS props"
+    )
+
+
 LOOKUP_KEYS = (
     f"UNWIND $keys AS key MATCH (k:{KEY_LABEL} {{key: key}}) RETURN k.key AS key, k.node AS node"
 )

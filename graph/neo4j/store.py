@@ -236,14 +236,15 @@ class Neo4jStore:
         plan = _Plan.of(batch)
 
         def work(tx: neo4j.ManagedTransaction) -> None:
-            plan.run(tx)
+            labels = plan.run(tx)
             if derive is not None:
                 # Read after this transaction's own writes took their locks (Neo4j) or before
                 # its optimistic commit is checked (ArcadeDB): a concurrent writer's reports
                 # are either committed and seen here, or make this transaction retry.
-                derived = derive(_InTransaction(tx))
+                derived = derive(_InTransaction(tx, labels))
                 if derived:
-                    _Plan.of(derived).run(tx)
+                    written = {w.id: labels[w.id] for w in plan.batch.nodes if w.id in labels}
+                    _Plan.of(derived).run(tx, written)
 
         self._write(work)
 
@@ -409,14 +410,40 @@ class Neo4jStore:
 # -- the write plan ------------------------------------------------------------------------------
 
 
-def _get_nodes(tx: neo4j.ManagedTransaction, ids: Sequence[str]) -> dict[str, Node]:
+def _get_nodes(
+    tx: neo4j.ManagedTransaction, ids: Sequence[str], hints: Mapping[str, Label] | None = None
+) -> dict[str, Node]:
+    """The nodes with these ids. `hints` (a node id's likely label) only choose where to
+    look first: a node not found under its hinted label is looked for under every label."""
     wanted = list(dict.fromkeys(ids))
     if not wanted:
         return {}
     found: dict[str, Node] = {}
-    for record in tx.run(q.GET_NODES, ids=wanted):
-        found[record["id"]] = _node(record["id"], record["labels"], record["props"])
+    rest = wanted
+    if hints:
+        rest = []
+        for label, group in _hinted(wanted, hints, rest).items():
+            for record in tx.run(q.get_nodes_of(label), ids=group):
+                found[record["id"]] = _node(record["id"], [label.value], record["props"])
+            rest += [i for i in group if i not in found]
+    if rest:
+        for record in tx.run(q.GET_NODES, ids=rest):
+            found[record["id"]] = _node(record["id"], record["labels"], record["props"])
     return {i: found[i] for i in wanted if i in found}
+
+
+def _hinted(
+    wanted: list[str], hints: Mapping[str, Label], rest: list[str]
+) -> dict[Label, list[str]]:
+    """`wanted` grouped by hinted label; the ids without a hint are appended to `rest`."""
+    grouped: dict[Label, list[str]] = {}
+    for node_id in wanted:
+        label = hints.get(node_id)
+        if label is None:
+            rest.append(node_id)
+        else:
+            grouped.setdefault(label, []).append(node_id)
+    return grouped
 
 
 def _lookup_keys(tx: neo4j.ManagedTransaction, keys: Sequence[str]) -> dict[str, str]:
@@ -428,36 +455,58 @@ def _lookup_keys(tx: neo4j.ManagedTransaction, keys: Sequence[str]) -> dict[str,
 
 
 def _get_edges(
-    tx: neo4j.ManagedTransaction, ids: Sequence[str], rel: Rel, direction: Direction
+    tx: neo4j.ManagedTransaction,
+    ids: Sequence[str],
+    rel: Rel,
+    direction: Direction,
+    hints: Mapping[str, Label] | None = None,
 ) -> dict[str, list[Edge]]:
     wanted = list(dict.fromkeys(ids))
     result: dict[str, list[Edge]] = {i: [] for i in ids}
     if not wanted:
         return result
-    for record in tx.run(q.edges_query(rel, direction), ids=wanted):
-        node_id, other = record["id"], record["other"]
-        key, props = _edge_props(record["props"])
-        src, dst = (node_id, other) if direction == "out" else (other, node_id)
-        result[node_id].append(Edge(src, rel, dst, key, props))
+
+    def add(records: Iterable[neo4j.Record]) -> None:
+        for record in records:
+            node_id, other = record["id"], record["other"]
+            if other is None:
+                continue  # a hinted node without such relationships
+            key, props = _edge_props(record["props"])
+            src, dst = (node_id, other) if direction == "out" else (other, node_id)
+            result[node_id].append(Edge(src, rel, dst, key, props))
+
+    rest = wanted
+    if hints:
+        rest = []
+        for label, group in _hinted(wanted, hints, rest).items():
+            seen: set[str] = set()
+            records = list(tx.run(q.edges_of(label, rel, direction), ids=group))
+            seen.update(r["id"] for r in records)
+            add(records)
+            rest += [i for i in group if i not in seen]
+    if rest:
+        add(tx.run(q.edges_query(rel, direction), ids=rest))
     for node_id, found in result.items():
         found.sort(key=lambda e, n=node_id: (e.other(n), e.key))  # type: ignore[misc]
     return result
 
 
 class _InTransaction:
-    """The reads of a `derive` step, made in the write's own transaction."""
+    """The reads of a `derive` step, made in the write's own transaction. The labels of the
+    nodes the write named (`hints`) spare most lookups under every label."""
 
-    def __init__(self, tx: neo4j.ManagedTransaction) -> None:
+    def __init__(self, tx: neo4j.ManagedTransaction, hints: Mapping[str, Label]) -> None:
         self._tx = tx
+        self._hints = hints
 
     def get_nodes(self, ids: Sequence[str]) -> dict[str, Node]:
-        return _get_nodes(self._tx, ids)
+        return _get_nodes(self._tx, ids, self._hints)
 
     def lookup_keys(self, keys: Sequence[str]) -> dict[str, str]:
         return _lookup_keys(self._tx, keys)
 
     def edges(self, ids: Sequence[str], rel: Rel, direction: Direction) -> dict[str, list[Edge]]:
-        return _get_edges(self._tx, ids, rel, direction)
+        return _get_edges(self._tx, ids, rel, direction, self._hints)
 
 
 @dataclass
@@ -474,9 +523,13 @@ class _Plan:
             _check_names(edge.merge, q.EDGE_HIDDEN, f"{edge.type} relationship")
         return cls(batch)
 
-    def run(self, tx: neo4j.ManagedTransaction) -> None:
+    def run(
+        self, tx: neo4j.ManagedTransaction, written: Mapping[str, Label] | None = None
+    ) -> dict[str, Label]:
+        """Write the batch; return the label of every node it named that exists now (and of
+        `written`: nodes this transaction wrote already, whose labels need no checking)."""
         batch = self.batch
-        labels, gone = self._check(tx)
+        labels, gone = self._check(tx, written or {})
         for label, ids in _by_label(gone).items():
             tx.run(q.delete_nodes(label), ids=ids).consume()
         if gone:
@@ -519,11 +572,15 @@ class _Plan:
         if batch.settings:
             rows = [{"name": k, "value": v} for k, v in batch.settings.items()]
             tx.run(q.PUT_SETTINGS, rows=rows).consume()
+        return {**(written or {}), **labels}
 
-    def _check(self, tx: neo4j.ManagedTransaction) -> tuple[dict[str, Label], dict[str, Label]]:
+    def _check(
+        self, tx: neo4j.ManagedTransaction, written: Mapping[str, Label]
+    ) -> tuple[dict[str, Label], dict[str, Label]]:
         """The label every node the batch names will have, and the nodes it deletes (with
         their labels). Raises the embedded store's StoreError when a node changes label, a
-        relationship end is missing, or a key would name a missing node."""
+        relationship end is missing, or a key would name a missing node. The nodes of
+        `written` (this transaction's own writes) are not looked up."""
         batch = self.batch
         ids = set(batch.deletes)
         ids.update(w.id for w in batch.nodes)
@@ -531,7 +588,8 @@ class _Plan:
         ids.update(e.dst for e in batch.edges)
         ids.update(batch.keys.values())
         ids.update(o for o in batch.rekeys.values() if o is not None)
-        stored = _labels_of(tx, sorted(ids))
+        stored = _labels_of(tx, sorted(ids - written.keys()))
+        stored.update((i, written[i]) for i in ids & written.keys())
         gone = {i: stored.pop(i) for i in dict.fromkeys(batch.deletes) if i in stored}
         labels = dict(stored)
         for write in batch.nodes:
