@@ -236,12 +236,13 @@ class Neo4jStore:
         plan = _Plan.of(batch)
 
         def work(tx: neo4j.ManagedTransaction) -> None:
-            labels = plan.run(tx)
+            owners: dict[str, str] = {}
+            labels = plan.run(tx, owners=owners if derive is not None else None)
             if derive is not None:
                 # Read after this transaction's own writes took their locks (Neo4j) or before
                 # its optimistic commit is checked (ArcadeDB): a concurrent writer's reports
                 # are either committed and seen here, or make this transaction retry.
-                derived = derive(_InTransaction(tx, labels))
+                derived = derive(_InTransaction(tx, labels, owners))
                 if derived:
                     written = {w.id: labels[w.id] for w in plan.batch.nodes if w.id in labels}
                     _Plan.of(derived).run(tx, written)
@@ -493,17 +494,25 @@ def _get_edges(
 
 class _InTransaction:
     """The reads of a `derive` step, made in the write's own transaction. The labels of the
-    nodes the write named (`hints`) spare most lookups under every label."""
+    nodes the write named (`hints`) spare most lookups under every label, and the owners of
+    the keys it claimed (`owners`, as its claims returned them) are not read again."""
 
-    def __init__(self, tx: neo4j.ManagedTransaction, hints: Mapping[str, Label]) -> None:
+    def __init__(
+        self,
+        tx: neo4j.ManagedTransaction,
+        hints: Mapping[str, Label],
+        owners: Mapping[str, str],
+    ) -> None:
         self._tx = tx
         self._hints = hints
+        self._owners = owners
 
     def get_nodes(self, ids: Sequence[str]) -> dict[str, Node]:
         return _get_nodes(self._tx, ids, self._hints)
 
     def lookup_keys(self, keys: Sequence[str]) -> dict[str, str]:
-        return _lookup_keys(self._tx, keys)
+        found = _lookup_keys(self._tx, [k for k in keys if k not in self._owners])
+        return {k: o for k in keys if (o := self._owners.get(k) or found.get(k)) is not None}
 
     def edges(self, ids: Sequence[str], rel: Rel, direction: Direction) -> dict[str, list[Edge]]:
         return _get_edges(self._tx, ids, rel, direction, self._hints)
@@ -524,10 +533,14 @@ class _Plan:
         return cls(batch)
 
     def run(
-        self, tx: neo4j.ManagedTransaction, written: Mapping[str, Label] | None = None
+        self,
+        tx: neo4j.ManagedTransaction,
+        written: Mapping[str, Label] | None = None,
+        owners: dict[str, str] | None = None,
     ) -> dict[str, Label]:
         """Write the batch; return the label of every node it named that exists now (and of
-        `written`: nodes this transaction wrote already, whose labels need no checking)."""
+        `written`: nodes this transaction wrote already, whose labels need no checking).
+        `owners`, when given, gets the owner of every key the batch claimed."""
         batch = self.batch
         labels, gone = self._check(tx, written or {})
         for label, ids in _by_label(gone).items():
@@ -568,7 +581,10 @@ class _Plan:
             tx.run(q.DROP_KEYS, keys=dropped).consume()
         if batch.keys:
             rows = [{"key": k, "node": v} for k, v in batch.keys.items()]
-            tx.run(q.CLAIM_KEYS, rows=rows).consume()
+            if owners is None:
+                tx.run(q.CLAIM_KEYS, rows=rows).consume()
+            else:
+                owners.update((r["key"], r["node"]) for r in tx.run(q.CLAIM_KEYS_OWNERS, rows=rows))
         if batch.settings:
             rows = [{"name": k, "value": v} for k, v in batch.settings.items()]
             tx.run(q.PUT_SETTINGS, rows=rows).consume()
@@ -608,8 +624,9 @@ class _Plan:
                 for record in tx.run(q.KEYS_OF, ids=sorted(gone)):
                     owners[record["key"]] = None
             owners.update(batch.rekeys)
-            claimed = {k for k in batch.keys if k not in owners}
-            current = {r["key"]: r["node"] for r in tx.run(q.LOOKUP_KEYS, keys=sorted(claimed))}
+            # Only a claim whose claimant is missing can fail: the others need no lookup.
+            claimed = {k for k, c in batch.keys.items() if k not in owners and c not in labels}
+            current = _lookup_keys(tx, sorted(claimed))
             for key, claimant in batch.keys.items():
                 if (owners[key] if key in owners else current.get(key)) is None:
                     owners[key] = claimant
@@ -627,13 +644,9 @@ def _by_label(labels: dict[str, Label]) -> dict[Label, list[str]]:
 
 
 def _labels_of(tx: neo4j.ManagedTransaction, ids: Sequence[str]) -> dict[str, Label]:
-    found: dict[str, Label] = {}
     if not ids:
-        return found
-    for label in q.LABELS:
-        for record in tx.run(q.node_labels_query(label), ids=list(ids)):
-            found[record["id"]] = label
-    return found
+        return {}
+    return {r["id"]: q.LABELS[r["label"]] for r in tx.run(q.LABELS_OF, ids=list(ids))}
 
 
 def _check_names(merge: Merge, hidden: frozenset[str], what: str) -> None:
