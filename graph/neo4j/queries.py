@@ -230,13 +230,15 @@ DUMP_SETTINGS = f"MATCH (s:{SETTING_LABEL}) RETURN s.name AS name, s.value AS va
 #
 # A write statement takes the rows of one *shape*: the same label (or relationship type and end
 # labels) and the same property names in each merge rule. The names are pasted into the
-# statement, quoted; a row carries only values, as lists aligned with the names (packing a row
-# is most of the client's time, so it is kept small):
-#   id (nodes) or src, dst, key, uid (relationships); c, f, l, s: the create, first, last and
-#   set values; u: per union name, the sorted distinct values; mn, mx: minimum and maximum
-#   values; r: the rank (first/last); cn, fn, ln, sn: the names among c, f, l, s whose value
-#   is null, absent when there is none.
-# The statement's parameters $fk and $lk are the first and last names (for `_nulls`).
+# statement, quoted; a row is a flat list of values (packing rows is most of the client's
+# time, and a list packs faster than a map), in this order (`Shape.layout`):
+#   id (nodes) or src, dst, key, uid (relationships); the create, first, last and set values,
+#   the sorted distinct values of each union name, the minimum and maximum values, each in the
+#   order of the shape's names; the rank (when first or last); the create names whose value is
+#   null (when create; null if none); the first, last and set names whose value is null (when
+#   first, last or set; null if none).
+# The statement's parameters $fk, $lk, $sk and $nn are the first, last and set names and the
+# union, minimum and maximum names (for `_nulls`).
 #
 # All the merge rules of one row are applied by one SET clause, whose every item reads the
 # stored values (no read-then-write in Python, so concurrent writers lose nothing). A statement
@@ -255,6 +257,9 @@ _SORTED_UNION = (
     "ELSE [a IN acc WHERE a < v] + [v] + [a IN acc WHERE a > v] END)"
 )
 
+NODE_IDENT = 1  # id
+EDGE_IDENT = 4  # src, dst, key, uid
+
 
 @dataclass(frozen=True, slots=True)
 class Shape:
@@ -268,98 +273,125 @@ class Shape:
     maximum: tuple[str, ...] = ()
     set: tuple[str, ...] = ()
 
+    @property
+    def ranked(self) -> bool:
+        return bool(self.first or self.last)
 
-def _map(names: tuple[str, ...], field: str) -> str:
-    """The Cypher map `{name0: row.field[0], ...}`."""
-    items = ", ".join(f"{quote(name)}: row.{field}[{i}]" for i, name in enumerate(names))
-    return "{" + items + "}"
+    @property
+    def nullable(self) -> bool:
+        """Whether a row's first, last or set values can be null (and change `_nulls`)."""
+        return bool(self.first or self.last or self.set)
+
+    def layout(self, start: int) -> dict[str, list[str]]:
+        """`row[i]` for each value of a row whose values start at `start`, by field: c, f,
+        l, s (aligned with the names), u, mn, mx (likewise), r, cn and nulls (one or none)."""
+        fields: dict[str, list[str]] = {}
+        at = start
+        sizes = [
+            ("c", len(self.create)),
+            ("f", len(self.first)),
+            ("l", len(self.last)),
+            ("s", len(self.set)),
+            ("u", len(self.union)),
+            ("mn", len(self.minimum)),
+            ("mx", len(self.maximum)),
+            ("r", 1 if self.ranked else 0),
+            ("cn", 1 if self.create else 0),
+            ("nulls", 1 if self.nullable else 0),
+        ]
+        for field, size in sizes:
+            fields[field] = [f"row[{i}]" for i in range(at, at + size)]
+            at += size
+        return fields
 
 
-def _rules(v: str, shape: Shape) -> str:
+def _map(names: tuple[str, ...], values: list[str]) -> str:
+    """The Cypher map `{name0: value0, ...}`."""
+    return "{" + ", ".join(f"{quote(n)}: {v}" for n, v in zip(names, values, strict=True)) + "}"
+
+
+def _rules(v: str, shape: Shape, row: dict[str, list[str]]) -> str:
     """The SET clause applying one row's merge rules to the node or relationship `v` (empty
     when the shape has no rule but `create`)."""
-    first = f"({v}.{FIRST_RANK} IS NULL OR row.r < {v}.{FIRST_RANK})"
-    last = f"({v}.{LAST_RANK} IS NULL OR row.r > {v}.{LAST_RANK})"
     written = shape.first + shape.last + shape.union + shape.minimum + shape.maximum + shape.set
     if not written:
         return ""
+    rank = row["r"][0] if shape.ranked else ""
+    first = f"({v}.{FIRST_RANK} IS NULL OR {rank} < {v}.{FIRST_RANK})"
+    last = f"({v}.{LAST_RANK} IS NULL OR {rank} > {v}.{LAST_RANK})"
     items: list[str] = []
     # `_nulls` after the row: the old names and the row's null ones, less those the row gives
     # a value. Names outside first/last/set keep their state unless union/minimum/maximum
     # write them (never null).
     old_nulls = f"coalesce({v}.{NULLS}, [])"
-    added = [
-        f"coalesce(row.{x}, [])"
-        for x, names in (("fn", shape.first), ("ln", shape.last), ("sn", shape.set))
-        if names
-    ]
+    new_nulls = f"coalesce({row['nulls'][0]}, [])" if shape.nullable else ""
     candidates = (
-        f"reduce(acc = [], k IN {' + '.join([old_nulls, *added])}"
+        f"reduce(acc = [], k IN {old_nulls}{' + ' + new_nulls if new_nulls else ''}"
         " | CASE WHEN k IN acc THEN acc ELSE acc + [k] END)"
     )
     whens = []
-    if shape.last:
-        whens.append(f"WHEN {last} AND k IN $lk THEN k IN coalesce(row.ln, [])")
-    if shape.first:
-        whens.append(f"WHEN {first} AND k IN $fk THEN k IN coalesce(row.fn, [])")
-    state = f"CASE {' '.join(whens)} ELSE k IN {old_nulls} END" if whens else f"k IN {old_nulls}"
-    keep = state
-    always = shape.union + shape.minimum + shape.maximum + shape.set
-    if always:
-        keep = f"NOT k IN $nn AND {state}"
     if shape.set:
-        keep = f"k IN coalesce(row.sn, []) OR ({keep})"
+        whens.append(f"WHEN k IN $sk THEN k IN {new_nulls}")
+    if shape.union or shape.minimum or shape.maximum:
+        whens.append("WHEN k IN $nn THEN false")
+    if shape.last:
+        whens.append(f"WHEN {last} AND k IN $lk THEN k IN {new_nulls}")
+    if shape.first:
+        whens.append(f"WHEN {first} AND k IN $fk THEN k IN {new_nulls}")
+    keep = f"CASE {' '.join(whens)} ELSE k IN {old_nulls} END"
     items.append(f"{v}.{NULLS} = [l IN [[k IN {candidates} WHERE {keep}]] WHERE size(l) > 0][0]")
     if shape.first:
-        items.append(f"{v} += CASE WHEN {first} THEN {_map(shape.first, 'f')} ELSE {{}} END")
+        items.append(f"{v} += CASE WHEN {first} THEN {_map(shape.first, row['f'])} ELSE {{}} END")
     if shape.last:
-        items.append(f"{v} += CASE WHEN {last} THEN {_map(shape.last, 'l')} ELSE {{}} END")
-    for i, name in enumerate(shape.union):
-        merged = _SORTED_UNION.format(old=f"{v}.{quote(name)}", new=f"row.u[{i}]")
+        items.append(f"{v} += CASE WHEN {last} THEN {_map(shape.last, row['l'])} ELSE {{}} END")
+    for name, value in zip(shape.union, row["u"], strict=True):
+        merged = _SORTED_UNION.format(old=f"{v}.{quote(name)}", new=value)
         items.append(f"{v}.{quote(name)} = {merged}")
     for field, names, cmp in (("mn", shape.minimum, "<"), ("mx", shape.maximum, ">")):
-        for i, name in enumerate(names):
-            prop, value = f"{v}.{quote(name)}", f"row.{field}[{i}]"
+        for name, value in zip(names, row[field], strict=True):
+            prop = f"{v}.{quote(name)}"
             items.append(
                 f"{v} += CASE WHEN {value} IS NOT NULL AND ({prop} IS NULL "
                 f"OR {value} {cmp} {prop}) THEN {{{quote(name)}: {value}}} ELSE {{}} END"
             )
     if shape.set:
-        items.append(f"{v} += {_map(shape.set, 's')}")
+        items.append(f"{v} += {_map(shape.set, row['s'])}")
     if shape.first:
-        items.append(f"{v} += CASE WHEN {first} THEN {{{FIRST_RANK}: row.r}} ELSE {{}} END")
+        items.append(f"{v} += CASE WHEN {first} THEN {{{FIRST_RANK}: {rank}}} ELSE {{}} END")
     if shape.last:
-        items.append(f"{v} += CASE WHEN {last} THEN {{{LAST_RANK}: row.r}} ELSE {{}} END")
+        items.append(f"{v} += CASE WHEN {last} THEN {{{LAST_RANK}: {rank}}} ELSE {{}} END")
     return "\nSET " + ",\n    ".join(items)
 
 
-def _on_create(v: str, shape: Shape) -> str:
+def _on_create(v: str, shape: Shape, row: dict[str, list[str]]) -> str:
     if not shape.create:
         return ""
-    return f"\nON CREATE SET {v} += {_map(shape.create, 'c')}, {v}.{NULLS} = row.cn"
+    return f"\nON CREATE SET {v} += {_map(shape.create, row['c'])}, {v}.{NULLS} = {row['cn'][0]}"
 
 
 @lru_cache(maxsize=1024)
 def node_upsert(label: Label, shape: Shape) -> str:
     """MERGE every row's node of `label` and apply its merge rules."""
+    row = shape.layout(NODE_IDENT)
     return (
         f"UNWIND $rows AS row\n"
-        f"MERGE (n:{quote(label.value)} {{{ID}: row.id}})"
-        + _on_create("n", shape)
-        + _rules("n", shape)
+        f"MERGE (n:{quote(label.value)} {{{ID}: row[0]}})"
+        + _on_create("n", shape, row)
+        + _rules("n", shape, row)
     )
 
 
 @lru_cache(maxsize=1024)
 def edge_upsert(rel: Rel, src: Label, dst: Label, shape: Shape) -> str:
     """MERGE every row's `rel` relationship between existing nodes and apply its merge rules."""
+    row = shape.layout(EDGE_IDENT)
     return (
         f"UNWIND $rows AS row\n"
-        f"MATCH (a:{quote(src.value)} {{{ID}: row.src}})\n"
-        f"MATCH (b:{quote(dst.value)} {{{ID}: row.dst}})\n"
-        f"MERGE (a)-[r:{quote(rel.value)} {{{KEY}: row.key, {UID}: row.uid}}]->(b)"
-        + _on_create("r", shape)
-        + _rules("r", shape)
+        f"MATCH (a:{quote(src.value)} {{{ID}: row[0]}})\n"
+        f"MATCH (b:{quote(dst.value)} {{{ID}: row[1]}})\n"
+        f"MERGE (a)-[r:{quote(rel.value)} {{{KEY}: row[2], {UID}: row[3]}}]->(b)"
+        + _on_create("r", shape, row)
+        + _rules("r", shape, row)
     )
 
 
@@ -393,10 +425,11 @@ DROP_KEYS_OF = (
 REKEY = f"UNWIND $rows AS row MERGE (k:{KEY_LABEL} {{key: row.key}}) SET k.node = row.node"
 DROP_KEYS = f"UNWIND $keys AS key MATCH (k:{KEY_LABEL} {{key: key}}) DETACH DELETE k"
 # A claim never takes a key from its owner: the first claim committed wins.
+# $rows: [key, node] lists.
 CLAIM_KEYS = (
-    f"UNWIND $rows AS row MERGE (k:{KEY_LABEL} {{key: row.key}}) ON CREATE SET k.node = row.node"
+    f"UNWIND $rows AS row MERGE (k:{KEY_LABEL} {{key: row[0]}}) ON CREATE SET k.node = row[1]"
 )
-CLAIM_KEYS_OWNERS = CLAIM_KEYS + " RETURN row.key AS key, k.node AS node"
+CLAIM_KEYS_OWNERS = CLAIM_KEYS + " RETURN row[0] AS key, k.node AS node"
 PUT_SETTINGS = (
     f"UNWIND $rows AS row MERGE (s:{SETTING_LABEL} {{name: row.name}}) SET s.value = row.value"
 )

@@ -553,22 +553,22 @@ class _Plan:
             unlinks.setdefault(rel, []).append(_uid(src, dst, key))
         for rel, uids in unlinks.items():
             tx.run(q.unlink(rel), uids=uids).consume()
-        node_rounds: list[dict[tuple[Label, q.Shape], list[dict[str, Any]]]] = []
+        node_rounds: list[dict[tuple[Label, q.Shape], list[list[Any]]]] = []
         seen: dict[str, int] = {}
         for write in batch.nodes:
             for part in _parts(write.merge):
-                shape, row = _row(part, id=write.id)
+                shape, row = _row(part, write.id)
                 _add(node_rounds, seen, write.id, (write.label, shape), row)
         for statements in node_rounds:
             for (label, shape), rows in statements.items():
                 tx.run(q.node_upsert(label, shape), _params(shape, rows)).consume()
-        edge_rounds: list[dict[tuple[Rel, Label, Label, q.Shape], list[dict[str, Any]]]] = []
+        edge_rounds: list[dict[tuple[Rel, Label, Label, q.Shape], list[list[Any]]]] = []
         seen.clear()
         for edge in batch.edges:
             uid = _uid(edge.src, edge.dst, edge.key)
             ends = (edge.type, labels[edge.src], labels[edge.dst])
             for part in _parts(edge.merge):
-                shape, row = _row(part, src=edge.src, dst=edge.dst, key=edge.key, uid=uid)
+                shape, row = _row(part, edge.src, edge.dst, edge.key, uid)
                 _add(edge_rounds, seen, f"{edge.type}\x00{uid}", (*ends, shape), row)
         for edge_statements in edge_rounds:
             for (rel, src, dst, shape), rows in edge_statements.items():
@@ -580,14 +580,15 @@ class _Plan:
         if dropped:
             tx.run(q.DROP_KEYS, keys=dropped).consume()
         if batch.keys:
-            rows = [{"key": k, "node": v} for k, v in batch.keys.items()]
+            claims = [[k, v] for k, v in batch.keys.items()]
             if owners is None:
-                tx.run(q.CLAIM_KEYS, rows=rows).consume()
+                tx.run(q.CLAIM_KEYS, rows=claims).consume()
             else:
-                owners.update((r["key"], r["node"]) for r in tx.run(q.CLAIM_KEYS_OWNERS, rows=rows))
+                claimed = tx.run(q.CLAIM_KEYS_OWNERS, rows=claims)
+                owners.update((r["key"], r["node"]) for r in claimed)
         if batch.settings:
-            rows = [{"name": k, "value": v} for k, v in batch.settings.items()]
-            tx.run(q.PUT_SETTINGS, rows=rows).consume()
+            settings = [{"name": k, "value": v} for k, v in batch.settings.items()]
+            tx.run(q.PUT_SETTINGS, rows=settings).consume()
         return {**(written or {}), **labels}
 
     def _check(
@@ -666,11 +667,11 @@ K = TypeVar("K")
 
 
 def _add(
-    rounds: list[dict[K, list[dict[str, Any]]]],
+    rounds: list[dict[K, list[list[Any]]]],
     seen: dict[str, int],
     ident: str,
     group: K,
-    row: dict[str, Any],
+    row: list[Any],
 ) -> None:
     """Put `row` in the first round without a row for `ident`, in its group's statement."""
     index = seen.get(ident, 0)
@@ -684,11 +685,7 @@ def _nulls(props: Props) -> list[str]:
     return [k for k, v in props.items() if v is None]
 
 
-def _values(props: Props, names: tuple[str, ...]) -> list[Value]:
-    return [props[n] for n in names]
-
-
-def _row(merge: Merge, **ident: str) -> tuple[q.Shape, dict[str, Any]]:
+def _row(merge: Merge, *ident: str) -> tuple[q.Shape, list[Any]]:
     """The shape of `merge` and its row of values (see `queries`)."""
     shape = q.Shape(
         create=tuple(sorted(merge.create)),
@@ -699,39 +696,34 @@ def _row(merge: Merge, **ident: str) -> tuple[q.Shape, dict[str, Any]]:
         maximum=tuple(sorted(merge.maximum)),
         set=tuple(sorted(merge.set)),
     )
-    row: dict[str, Any] = dict(ident)
-    for field, names, props, nulls in (
-        ("c", shape.create, merge.create, "cn"),
-        ("f", shape.first, merge.first, "fn"),
-        ("l", shape.last, merge.last, "ln"),
-        ("s", shape.set, merge.set, "sn"),
-    ):
-        if names:
-            row[field] = _values(props, names)
-            missing = _nulls(props)
-            if missing:
-                row[nulls] = missing
-    if shape.first or shape.last:
-        row["r"] = merge.rank
-    if shape.union:
-        row["u"] = [sorted(set(merge.union[n])) for n in shape.union]
-    if shape.minimum:
-        row["mn"] = [merge.minimum[n] for n in shape.minimum]
-    if shape.maximum:
-        row["mx"] = [merge.maximum[n] for n in shape.maximum]
+    row: list[Any] = list(ident)
+    row += [merge.create[n] for n in shape.create]
+    row += [merge.first[n] for n in shape.first]
+    row += [merge.last[n] for n in shape.last]
+    row += [merge.set[n] for n in shape.set]
+    row += [sorted(set(merge.union[n])) for n in shape.union]
+    row += [merge.minimum[n] for n in shape.minimum]
+    row += [merge.maximum[n] for n in shape.maximum]
+    if shape.ranked:
+        row.append(merge.rank)
+    if shape.create:
+        row.append(_nulls(merge.create) or None)
+    if shape.nullable:
+        row.append(_nulls(merge.first) + _nulls(merge.last) + _nulls(merge.set) or None)
     return shape, row
 
 
-def _params(shape: q.Shape, rows: list[dict[str, Any]]) -> dict[str, Any]:
+def _params(shape: q.Shape, rows: list[list[Any]]) -> dict[str, Any]:
     """The parameters of a write statement of `shape` (see `queries`)."""
     params: dict[str, Any] = {"rows": rows}
-    if shape.first:
-        params["fk"] = list(shape.first)
-    if shape.last:
-        params["lk"] = list(shape.last)
-    always = shape.union + shape.minimum + shape.maximum + shape.set
-    if always:
-        params["nn"] = list(always)
+    for name, names in (
+        ("fk", shape.first),
+        ("lk", shape.last),
+        ("sk", shape.set),
+        ("nn", shape.union + shape.minimum + shape.maximum),
+    ):
+        if names:
+            params[name] = list(names)
     return params
 
 
