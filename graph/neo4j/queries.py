@@ -381,17 +381,25 @@ def node_upsert(label: Label, shape: Shape) -> str:
     )
 
 
+# The relationship types whose end node has far fewer of them than the start node: an event is
+# reported by a few outlets, an outlet reports thousands of events. ArcadeDB's MERGE looks for
+# an existing relationship by walking the relationships of the pattern's first node, so the
+# MERGE pattern starts from the end with fewer (at 1,000 events, merging REPORTS from the
+# event instead of the outlet took 0.26 s instead of 0.38 s; the gap grows with the graph).
+MERGE_FROM_END = frozenset({Rel.REPORTS, Rel.PUBLISHED})
+
+
 @lru_cache(maxsize=1024)
 def edge_upsert(rel: Rel, src: Label, dst: Label, shape: Shape) -> str:
     """MERGE every row's `rel` relationship between existing nodes and apply its merge rules."""
     row = shape.layout(EDGE_IDENT)
+    pattern = f"[r:{quote(rel.value)} {{{KEY}: row[2], {UID}: row[3]}}]"
+    merge = f"(b)<-{pattern}-(a)" if rel in MERGE_FROM_END else f"(a)-{pattern}->(b)"
     return (
         f"UNWIND $rows AS row\n"
         f"MATCH (a:{quote(src.value)} {{{ID}: row[0]}})\n"
         f"MATCH (b:{quote(dst.value)} {{{ID}: row[1]}})\n"
-        f"MERGE (a)-[r:{quote(rel.value)} {{{KEY}: row[2], {UID}: row[3]}}]->(b)"
-        + _on_create("r", shape, row)
-        + _rules("r", shape, row)
+        f"MERGE {merge}" + _on_create("r", shape, row) + _rules("r", shape, row)
     )
 
 
