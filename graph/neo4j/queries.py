@@ -403,6 +403,42 @@ def edge_upsert(rel: Rel, src: Label, dst: Label, shape: Shape) -> str:
     )
 
 
+# A node or relationship that does not exist yet is created with the properties the store
+# merged from all its writes in the batch: a row is `id` (or src, dst, key, uid), the value of
+# each name (null ones are dropped by `SET v = {...}`), then the null names (or null).
+
+
+def _created(v: str, names: tuple[str, ...], ident: dict[str, int], start: int) -> str:
+    """`SET v = {...}`: the `ident` properties (name: position in the row), then `names`
+    from `start` on, then `_nulls`."""
+    entries = [f"{name}: row[{i}]" for name, i in ident.items()]
+    entries += [f"{quote(name)}: row[{i}]" for i, name in enumerate(names, start=start)]
+    entries.append(f"{NULLS}: row[{start + len(names)}]")
+    return f"SET {v} = {{" + ", ".join(entries) + "}"
+
+
+@lru_cache(maxsize=1024)
+def node_create(label: Label, names: tuple[str, ...]) -> str:
+    """CREATE every row's node of `label` (the id's uniqueness constraint refuses a node that
+    a concurrent writer created meanwhile)."""
+    return f"UNWIND $rows AS row\nCREATE (n:{quote(label.value)})\n" + _created(
+        "n", names, {ID: 0}, 1
+    )
+
+
+@lru_cache(maxsize=1024)
+def edge_create(rel: Rel, src: Label, dst: Label, names: tuple[str, ...]) -> str:
+    """CREATE every row's `rel` relationship between existing nodes (the `_uid` uniqueness
+    constraint refuses one that a concurrent writer created meanwhile). A row starts with
+    src, dst, key and uid."""
+    return (
+        f"UNWIND $rows AS row\n"
+        f"MATCH (a:{quote(src.value)} {{{ID}: row[0]}})\n"
+        f"MATCH (b:{quote(dst.value)} {{{ID}: row[1]}})\n"
+        f"CREATE (a)-[r:{quote(rel.value)}]->(b)\n" + _created("r", names, {KEY: 2, UID: 3}, 4)
+    )
+
+
 def delete_nodes(label: Label) -> str:
     """Remove nodes with all their relationships."""
     return f"UNWIND $ids AS id MATCH (n:{quote(label.value)} {{{ID}: id}}) DETACH DELETE n"

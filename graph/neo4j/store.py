@@ -44,6 +44,7 @@ from graph.model import (
     Rel,
     Value,
     WriteBatch,
+    merge_props,
 )
 from graph.neo4j import queries as q
 from graph.store import Derive, EventPage, EventQuery, StoreError
@@ -234,10 +235,13 @@ class Neo4jStore:
         if not batch and derive is None:
             return
         plan = _Plan.of(batch)
+        create_edges = self.capabilities is not None and self.capabilities.relationship_uniqueness
 
         def work(tx: neo4j.ManagedTransaction) -> None:
             owners: dict[str, str] = {}
-            labels = plan.run(tx, owners=owners if derive is not None else None)
+            labels = plan.run(
+                tx, owners=owners if derive is not None else None, create_edges=create_edges
+            )
             if derive is not None:
                 # Read after this transaction's own writes took their locks (Neo4j) or before
                 # its optimistic commit is checked (ArcadeDB): a concurrent writer's reports
@@ -245,7 +249,7 @@ class Neo4jStore:
                 derived = derive(_InTransaction(tx, labels, owners))
                 if derived:
                     written = {w.id: labels[w.id] for w in plan.batch.nodes if w.id in labels}
-                    _Plan.of(derived).run(tx, written)
+                    _Plan.of(derived).run(tx, written, create_edges=create_edges)
 
         self._write(work)
 
@@ -537,12 +541,20 @@ class _Plan:
         tx: neo4j.ManagedTransaction,
         written: Mapping[str, Label] | None = None,
         owners: dict[str, str] | None = None,
+        create_edges: bool = False,
     ) -> dict[str, Label]:
         """Write the batch; return the label of every node it named that exists now (and of
         `written`: nodes this transaction wrote already, whose labels need no checking).
-        `owners`, when given, gets the owner of every key the batch claimed."""
+        `owners`, when given, gets the owner of every key the batch claimed.
+
+        A node that does not exist yet is CREATEd with its properties merged here, by the
+        embedded store's `merge_props`, from all its writes in the batch: no merge rule has
+        anything stored to read. So is, with `create_edges` (the server enforces the `_uid`
+        uniqueness constraint), a relationship with a new end. A concurrent writer creating
+        the same node or relationship makes the commit fail on a uniqueness constraint, and
+        the retried transaction MERGEs instead."""
         batch = self.batch
-        labels, gone = self._check(tx, written or {})
+        labels, gone, new = self._check(tx, written or {})
         for label, ids in _by_label(gone).items():
             tx.run(q.delete_nodes(label), ids=ids).consume()
         if gone:
@@ -553,26 +565,50 @@ class _Plan:
             unlinks.setdefault(rel, []).append(_uid(src, dst, key))
         for rel, uids in unlinks.items():
             tx.run(q.unlink(rel), uids=uids).consume()
+        created: dict[str, tuple[Label, dict[str, Value]]] = {}
         node_rounds: list[dict[tuple[Label, q.Shape], list[list[Any]]]] = []
         seen: dict[str, int] = {}
         for write in batch.nodes:
+            if write.id in new:
+                props = created[write.id][1] if write.id in created else None
+                created[write.id] = (write.label, merge_props(props, write.merge))
+                continue
             for part in _parts(write.merge):
                 shape, row = _row(part, write.id)
                 _add(node_rounds, seen, write.id, (write.label, shape), row)
+        creates: dict[tuple[Label, tuple[str, ...]], list[list[Any]]] = {}
+        for node_id, (label, props) in created.items():
+            names, row = _created_row(props, node_id)
+            creates.setdefault((label, names), []).append(row)
+        for (label, names), rows in creates.items():
+            tx.run(q.node_create(label, names), rows=rows).consume()
         for statements in node_rounds:
             for (label, shape), rows in statements.items():
                 tx.run(q.node_upsert(label, shape), _params(shape, rows)).consume()
+        created_edges: dict[tuple[Rel, str, str, str], dict[str, Value]] = {}
         edge_rounds: list[dict[tuple[Rel, Label, Label, q.Shape], list[list[Any]]]] = []
         seen.clear()
         for edge in batch.edges:
+            if create_edges and (edge.src in new or edge.dst in new):
+                edge_id = (edge.type, edge.src, edge.dst, edge.key)
+                merged = merge_props(created_edges.get(edge_id), edge.merge)
+                created_edges[edge_id] = merged
+                continue
             uid = _uid(edge.src, edge.dst, edge.key)
             ends = (edge.type, labels[edge.src], labels[edge.dst])
             for part in _parts(edge.merge):
                 shape, row = _row(part, edge.src, edge.dst, edge.key, uid)
                 _add(edge_rounds, seen, f"{edge.type}\x00{uid}", (*ends, shape), row)
+        edge_creates: dict[tuple[Rel, Label, Label, tuple[str, ...]], list[list[Any]]] = {}
+        for (rel, src, dst, key), props in created_edges.items():
+            names, row = _created_row(props, src, dst, key, _uid(src, dst, key))
+            edge_creates.setdefault((rel, labels[src], labels[dst], names), []).append(row)
+        for (rel, src_label, dst_label, names), rows in edge_creates.items():
+            tx.run(q.edge_create(rel, src_label, dst_label, names), rows=rows).consume()
         for edge_statements in edge_rounds:
-            for (rel, src, dst, shape), rows in edge_statements.items():
-                tx.run(q.edge_upsert(rel, src, dst, shape), _params(shape, rows)).consume()
+            for (rel, src_label, dst_label, shape), rows in edge_statements.items():
+                query = q.edge_upsert(rel, src_label, dst_label, shape)
+                tx.run(query, _params(shape, rows)).consume()
         moved = [{"key": k, "node": o} for k, o in batch.rekeys.items() if o is not None]
         if moved:
             tx.run(q.REKEY, rows=moved).consume()
@@ -593,11 +629,12 @@ class _Plan:
 
     def _check(
         self, tx: neo4j.ManagedTransaction, written: Mapping[str, Label]
-    ) -> tuple[dict[str, Label], dict[str, Label]]:
-        """The label every node the batch names will have, and the nodes it deletes (with
-        their labels). Raises the embedded store's StoreError when a node changes label, a
-        relationship end is missing, or a key would name a missing node. The nodes of
-        `written` (this transaction's own writes) are not looked up."""
+    ) -> tuple[dict[str, Label], dict[str, Label], set[str]]:
+        """The label every node the batch names will have, the nodes it deletes (with their
+        labels), and the nodes it writes that do not exist yet. Raises the embedded store's
+        StoreError when a node changes label, a relationship end is missing, or a key would
+        name a missing node. The nodes of `written` (this transaction's own writes) are not
+        looked up."""
         batch = self.batch
         ids = set(batch.deletes)
         ids.update(w.id for w in batch.nodes)
@@ -607,6 +644,7 @@ class _Plan:
         ids.update(o for o in batch.rekeys.values() if o is not None)
         stored = _labels_of(tx, sorted(ids - written.keys()))
         stored.update((i, written[i]) for i in ids & written.keys())
+        new = {w.id for w in batch.nodes if w.id not in stored}
         gone = {i: stored.pop(i) for i in dict.fromkeys(batch.deletes) if i in stored}
         labels = dict(stored)
         for write in batch.nodes:
@@ -634,7 +672,7 @@ class _Plan:
             for key, owner in owners.items():
                 if owner is not None and owner not in labels:
                     raise StoreError(f"key {key!r} names node {owner!r}, which does not exist")
-        return labels, gone
+        return labels, gone, new
 
 
 def _by_label(labels: dict[str, Label]) -> dict[Label, list[str]]:
@@ -711,6 +749,15 @@ def _row(merge: Merge, *ident: str) -> tuple[q.Shape, list[Any]]:
     if shape.nullable:
         row.append(_nulls(merge.first) + _nulls(merge.last) + _nulls(merge.set) or None)
     return shape, row
+
+
+def _created_row(props: Mapping[str, Value], *ident: str) -> tuple[tuple[str, ...], list[Any]]:
+    """The property names of a node or relationship to create and its row: `ident`, the
+    values (nulls included: the statement drops them), and the null names or null."""
+    names = tuple(sorted(props))
+    row: list[Any] = [*ident, *(props[n] for n in names)]
+    row.append([n for n in names if props[n] is None] or None)
+    return names, row
 
 
 def _params(shape: q.Shape, rows: list[list[Any]]) -> dict[str, Any]:
