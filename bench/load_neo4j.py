@@ -1,6 +1,6 @@
 """Load throughput of the Neo4j store, against a naive one-transaction-per-record writer.
 
-    python -m bench.load_neo4j [--events 1000] [--seed 1] [--batch-size 500]
+    python -m bench.load_neo4j [--events 1000] [--seed 1] [--batch-size 500] [--repeat 3]
 
 Runs on the Bolt server that NEWSGRAPH_TEST_NEO4J_URI (with _USER, _PASSWORD, _DATABASE) names,
 or else on an ArcadeDB server it starts (`tests/servers/arcadedb.py`, needs arcadedb-embedded).
@@ -13,7 +13,15 @@ confidence):
   `UNWIND $rows` statements per batch;
 - naive: one transaction per record (batch size 1), the way a writer that sends each record as
   it comes does.
-Prints records per second of each and their ratio.
+Prints records per second of each, their ratio and the load average (the machine is shared:
+rely on the ratio of one run).
+
+The server is a JVM whose JIT keeps compiling for a while: on ArcadeDB at 1,000 events the
+first bulk load spent more server CPU compiling (5 s) than loading, and the rate rose load
+after load until about the sixth (200, 270, 330, 340, 480, 540, 650 records/s). A server in
+service is warm, so the server is warmed first, unmeasured: --warm-up-loads bulk loads of the
+records, then 300 records one by one; then the two loads alternate --repeat times, and the
+medians are printed.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -100,33 +109,59 @@ def timed_load(
         store.close()
 
 
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.load_neo4j", description=__doc__)
     parser.add_argument("--events", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=500)
-    parser.add_argument("--warm-up", type=int, default=300, help="records loaded unmeasured")
+    parser.add_argument(
+        "--warm-up-loads", type=int, default=5, help="unmeasured bulk loads first (default 5)"
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="bulk and naive loads, alternating (default 3)"
+    )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bench-neo4j-") as tmp:
         workdir = Path(tmp)
         path, registry = records(workdir, args.events, args.seed)
         with bolt_server(workdir) as server:
             print(f"server: {server[0]} (database {server[3] or 'default'})", file=sys.stderr)
-            # The server's JIT (ArcadeDB is a JVM) warms up on a first, unmeasured load.
-            warm = workdir / "warm-up.jsonl"
+            # The server's JIT (ArcadeDB is a JVM) warms up on unmeasured loads of both kinds.
+            for _ in range(args.warm_up_loads):
+                warm_n, warm_s, _counts = timed_load(server, path, registry, args.batch_size)
+                print(f"warm-up: bulk {warm_n / warm_s:.1f} records/s", file=sys.stderr)
             lines = path.read_text("utf-8").splitlines(keepends=True)
-            warm.write_text("".join(lines[: args.warm_up]), encoding="utf-8")
-            timed_load(server, warm, registry, args.batch_size)
+            warm = workdir / "warm-up.jsonl"
+            warm.write_text("".join(lines[:300]), encoding="utf-8")
             timed_load(server, warm, registry, 1)
-            bulk_n, bulk_s, bulk_counts = timed_load(server, path, registry, args.batch_size)
-            naive_n, naive_s, naive_counts = timed_load(server, path, registry, 1)
-    if bulk_counts != naive_counts:
-        print(f"warning: the two loads differ: {bulk_counts} vs {naive_counts}", file=sys.stderr)
-    bulk_rate, naive_rate = bulk_n / bulk_s, naive_n / naive_s
+            bulk: list[float] = []
+            naive: list[float] = []
+            for _ in range(max(args.repeat, 1)):
+                bulk_n, bulk_s, bulk_counts = timed_load(server, path, registry, args.batch_size)
+                bulk.append(bulk_n / bulk_s)
+                naive_n, naive_s, naive_counts = timed_load(server, path, registry, 1)
+                naive.append(naive_n / naive_s)
+                if bulk_counts != naive_counts:
+                    print(
+                        f"warning: the two loads differ: {bulk_counts} vs {naive_counts}",
+                        file=sys.stderr,
+                    )
+                print(
+                    f"bulk {bulk[-1]:.1f} records/s, naive {naive[-1]:.1f} records/s, "
+                    f"{bulk[-1] / naive[-1]:.1f}x (load average {_load()})",
+                    file=sys.stderr,
+                )
+    bulk_rate, naive_rate = statistics.median(bulk), statistics.median(naive)
+    runs = f", median of {len(bulk)}" if len(bulk) > 1 else ""
     print(f"records: {bulk_n} ({args.events} events; {sum(bulk_counts.values())} nodes+rels)")
-    print(f"bulk  (batches of {args.batch_size}): {bulk_s:8.2f} s {bulk_rate:10.1f} records/s")
-    print(f"naive (1 record per transaction): {naive_s:8.2f} s {naive_rate:10.1f} records/s")
+    print(f"bulk  (batches of {args.batch_size}{runs}): {bulk_rate:10.1f} records/s")
+    print(f"naive (1 record per transaction{runs}): {naive_rate:10.1f} records/s")
     print(f"bulk / naive: {bulk_rate / naive_rate:.1f}x")
+    print(f"load average: {_load()}")
     return 0
 
 

@@ -37,15 +37,14 @@ from graph.model import (
     LAST_RANK,
     Direction,
     Edge,
-    EdgeWrite,
     Label,
     Merge,
     Node,
-    NodeWrite,
     Props,
     Rel,
     Value,
     WriteBatch,
+    merge_props,
 )
 from graph.neo4j import queries as q
 from graph.store import Derive, EventPage, EventQuery, StoreError
@@ -236,16 +235,21 @@ class Neo4jStore:
         if not batch and derive is None:
             return
         plan = _Plan.of(batch)
+        create_edges = self.capabilities is not None and self.capabilities.relationship_uniqueness
 
         def work(tx: neo4j.ManagedTransaction) -> None:
-            plan.run(tx)
+            owners: dict[str, str] = {}
+            labels = plan.run(
+                tx, owners=owners if derive is not None else None, create_edges=create_edges
+            )
             if derive is not None:
                 # Read after this transaction's own writes took their locks (Neo4j) or before
                 # its optimistic commit is checked (ArcadeDB): a concurrent writer's reports
                 # are either committed and seen here, or make this transaction retry.
-                derived = derive(_InTransaction(tx))
+                derived = derive(_InTransaction(tx, labels, owners))
                 if derived:
-                    _Plan.of(derived).run(tx)
+                    written = {w.id: labels[w.id] for w in plan.batch.nodes if w.id in labels}
+                    _Plan.of(derived).run(tx, written, create_edges=create_edges)
 
         self._write(work)
 
@@ -411,14 +415,40 @@ class Neo4jStore:
 # -- the write plan ------------------------------------------------------------------------------
 
 
-def _get_nodes(tx: neo4j.ManagedTransaction, ids: Sequence[str]) -> dict[str, Node]:
+def _get_nodes(
+    tx: neo4j.ManagedTransaction, ids: Sequence[str], hints: Mapping[str, Label] | None = None
+) -> dict[str, Node]:
+    """The nodes with these ids. `hints` (a node id's likely label) only choose where to
+    look first: a node not found under its hinted label is looked for under every label."""
     wanted = list(dict.fromkeys(ids))
     if not wanted:
         return {}
     found: dict[str, Node] = {}
-    for record in tx.run(q.GET_NODES, ids=wanted):
-        found[record["id"]] = _node(record["id"], record["labels"], record["props"])
+    rest = wanted
+    if hints:
+        rest = []
+        for label, group in _hinted(wanted, hints, rest).items():
+            for record in tx.run(q.get_nodes_of(label), ids=group):
+                found[record["id"]] = _node(record["id"], [label.value], record["props"])
+            rest += [i for i in group if i not in found]
+    if rest:
+        for record in tx.run(q.GET_NODES, ids=rest):
+            found[record["id"]] = _node(record["id"], record["labels"], record["props"])
     return {i: found[i] for i in wanted if i in found}
+
+
+def _hinted(
+    wanted: list[str], hints: Mapping[str, Label], rest: list[str]
+) -> dict[Label, list[str]]:
+    """`wanted` grouped by hinted label; the ids without a hint are appended to `rest`."""
+    grouped: dict[Label, list[str]] = {}
+    for node_id in wanted:
+        label = hints.get(node_id)
+        if label is None:
+            rest.append(node_id)
+        else:
+            grouped.setdefault(label, []).append(node_id)
+    return grouped
 
 
 def _lookup_keys(tx: neo4j.ManagedTransaction, keys: Sequence[str]) -> dict[str, str]:
@@ -430,36 +460,66 @@ def _lookup_keys(tx: neo4j.ManagedTransaction, keys: Sequence[str]) -> dict[str,
 
 
 def _get_edges(
-    tx: neo4j.ManagedTransaction, ids: Sequence[str], rel: Rel, direction: Direction
+    tx: neo4j.ManagedTransaction,
+    ids: Sequence[str],
+    rel: Rel,
+    direction: Direction,
+    hints: Mapping[str, Label] | None = None,
 ) -> dict[str, list[Edge]]:
     wanted = list(dict.fromkeys(ids))
     result: dict[str, list[Edge]] = {i: [] for i in ids}
     if not wanted:
         return result
-    for record in tx.run(q.edges_query(rel, direction), ids=wanted):
-        node_id, other = record["id"], record["other"]
-        key, props = _edge_props(record["props"])
-        src, dst = (node_id, other) if direction == "out" else (other, node_id)
-        result[node_id].append(Edge(src, rel, dst, key, props))
+
+    def add(records: Iterable[neo4j.Record]) -> None:
+        for record in records:
+            node_id, other = record["id"], record["other"]
+            if other is None:
+                continue  # a hinted node without such relationships
+            key, props = _edge_props(record["props"])
+            src, dst = (node_id, other) if direction == "out" else (other, node_id)
+            result[node_id].append(Edge(src, rel, dst, key, props))
+
+    rest = wanted
+    if hints:
+        rest = []
+        for label, group in _hinted(wanted, hints, rest).items():
+            seen: set[str] = set()
+            records = list(tx.run(q.edges_of(label, rel, direction), ids=group))
+            seen.update(r["id"] for r in records)
+            add(records)
+            rest += [i for i in group if i not in seen]
+    if rest:
+        add(tx.run(q.edges_query(rel, direction), ids=rest))
     for node_id, found in result.items():
         found.sort(key=lambda e, n=node_id: (e.other(n), e.key))  # type: ignore[misc]
     return result
 
 
 class _InTransaction:
-    """The reads of a `derive` step, made in the write's own transaction."""
+    """The reads of a `derive` step, made in the write's own transaction. The labels of the
+    nodes the write named (`hints`) spare most lookups under every label, and the owners of
+    the keys it claimed (`owners`, as its claims returned them) are not read again."""
 
-    def __init__(self, tx: neo4j.ManagedTransaction) -> None:
+    def __init__(
+        self,
+        tx: neo4j.ManagedTransaction,
+        hints: Mapping[str, Label],
+        owners: Mapping[str, str],
+    ) -> None:
         self._tx = tx
+        self._hints = hints
+        self._owners = owners
 
     def get_nodes(self, ids: Sequence[str]) -> dict[str, Node]:
-        return _get_nodes(self._tx, ids)
+        return _get_nodes(self._tx, ids, self._hints)
 
     def lookup_keys(self, keys: Sequence[str]) -> dict[str, str]:
-        return _lookup_keys(self._tx, keys)
+        found = _lookup_keys(self._tx, [k for k in keys if k not in self._owners])
+        return {k: o for k in keys if (o := self._owners.get(k) or found.get(k)) is not None}
 
     def edges(self, ids: Sequence[str], rel: Rel, direction: Direction) -> dict[str, list[Edge]]:
-        return _get_edges(self._tx, ids, rel, direction)
+        return _get_edges(self._tx, ids, rel, direction, self._hints)
 
 
 @dataclass
@@ -476,9 +536,25 @@ class _Plan:
             _check_names(edge.merge, q.EDGE_HIDDEN, f"{edge.type} relationship")
         return cls(batch)
 
-    def run(self, tx: neo4j.ManagedTransaction) -> None:
+    def run(
+        self,
+        tx: neo4j.ManagedTransaction,
+        written: Mapping[str, Label] | None = None,
+        owners: dict[str, str] | None = None,
+        create_edges: bool = False,
+    ) -> dict[str, Label]:
+        """Write the batch; return the label of every node it named that exists now (and of
+        `written`: nodes this transaction wrote already, whose labels need no checking).
+        `owners`, when given, gets the owner of every key the batch claimed.
+
+        A node that does not exist yet is CREATEd with its properties merged here, by the
+        embedded store's `merge_props`, from all its writes in the batch: no merge rule has
+        anything stored to read. So is, with `create_edges` (the server enforces the `_uid`
+        uniqueness constraint), a relationship with a new end. A concurrent writer creating
+        the same node or relationship makes the commit fail on a uniqueness constraint, and
+        the retried transaction MERGEs instead."""
         batch = self.batch
-        labels, gone = self._check(tx)
+        labels, gone, new = self._check(tx, written or {})
         for label, ids in _by_label(gone).items():
             tx.run(q.delete_nodes(label), ids=ids).consume()
         if gone:
@@ -489,37 +565,50 @@ class _Plan:
             unlinks.setdefault(rel, []).append(_uid(src, dst, key))
         for rel, uids in unlinks.items():
             tx.run(q.unlink(rel), uids=uids).consume()
-        by_label: dict[Label, list[NodeWrite]] = {}
+        created: dict[str, tuple[Label, dict[str, Value]]] = {}
+        node_rounds: list[dict[tuple[Label, q.Shape], list[list[Any]]]] = []
+        seen: dict[str, int] = {}
         for write in batch.nodes:
-            by_label.setdefault(write.label, []).append(write)
-        for label, writes in by_label.items():
-            union, minimum, maximum = _rule_names(w.merge for w in writes)
-            rows = [
-                _row(part, union, minimum, maximum, id=w.id)
-                for w in writes
-                for part in _parts(w.merge)
-            ]
-            tx.run(q.node_upsert(label, union, minimum, maximum), rows=rows).consume()
-        groups: dict[tuple[Rel, Label, Label], list[EdgeWrite]] = {}
+            if write.id in new:
+                props = created[write.id][1] if write.id in created else None
+                created[write.id] = (write.label, merge_props(props, write.merge))
+                continue
+            for part in _parts(write.merge):
+                shape, row = _row(part, write.id)
+                _add(node_rounds, seen, write.id, (write.label, shape), row)
+        creates: dict[tuple[Label, tuple[str, ...]], list[list[Any]]] = {}
+        for node_id, (label, props) in created.items():
+            names, row = _created_row(props, node_id)
+            creates.setdefault((label, names), []).append(row)
+        for (label, names), rows in creates.items():
+            tx.run(q.node_create(label, names), rows=rows).consume()
+        for statements in node_rounds:
+            for (label, shape), rows in statements.items():
+                tx.run(q.node_upsert(label, shape), _params(shape, rows)).consume()
+        created_edges: dict[tuple[Rel, str, str, str], dict[str, Value]] = {}
+        edge_rounds: list[dict[tuple[Rel, Label, Label, q.Shape], list[list[Any]]]] = []
+        seen.clear()
         for edge in batch.edges:
-            groups.setdefault((edge.type, labels[edge.src], labels[edge.dst]), []).append(edge)
-        for (rel, src, dst), edges in groups.items():
-            union, minimum, maximum = _rule_names(e.merge for e in edges)
-            rows = [
-                _row(
-                    part,
-                    union,
-                    minimum,
-                    maximum,
-                    src=e.src,
-                    dst=e.dst,
-                    key=e.key,
-                    uid=_uid(e.src, e.dst, e.key),
-                )
-                for e in edges
-                for part in _parts(e.merge)
-            ]
-            tx.run(q.edge_upsert(rel, src, dst, union, minimum, maximum), rows=rows).consume()
+            if create_edges and (edge.src in new or edge.dst in new):
+                edge_id = (edge.type, edge.src, edge.dst, edge.key)
+                merged = merge_props(created_edges.get(edge_id), edge.merge)
+                created_edges[edge_id] = merged
+                continue
+            uid = _uid(edge.src, edge.dst, edge.key)
+            ends = (edge.type, labels[edge.src], labels[edge.dst])
+            for part in _parts(edge.merge):
+                shape, row = _row(part, edge.src, edge.dst, edge.key, uid)
+                _add(edge_rounds, seen, f"{edge.type}\x00{uid}", (*ends, shape), row)
+        edge_creates: dict[tuple[Rel, Label, Label, tuple[str, ...]], list[list[Any]]] = {}
+        for (rel, src, dst, key), props in created_edges.items():
+            names, row = _created_row(props, src, dst, key, _uid(src, dst, key))
+            edge_creates.setdefault((rel, labels[src], labels[dst], names), []).append(row)
+        for (rel, src_label, dst_label, names), rows in edge_creates.items():
+            tx.run(q.edge_create(rel, src_label, dst_label, names), rows=rows).consume()
+        for edge_statements in edge_rounds:
+            for (rel, src_label, dst_label, shape), rows in edge_statements.items():
+                query = q.edge_upsert(rel, src_label, dst_label, shape)
+                tx.run(query, _params(shape, rows)).consume()
         moved = [{"key": k, "node": o} for k, o in batch.rekeys.items() if o is not None]
         if moved:
             tx.run(q.REKEY, rows=moved).consume()
@@ -527,16 +616,25 @@ class _Plan:
         if dropped:
             tx.run(q.DROP_KEYS, keys=dropped).consume()
         if batch.keys:
-            rows = [{"key": k, "node": v} for k, v in batch.keys.items()]
-            tx.run(q.CLAIM_KEYS, rows=rows).consume()
+            claims = [[k, v] for k, v in batch.keys.items()]
+            if owners is None:
+                tx.run(q.CLAIM_KEYS, rows=claims).consume()
+            else:
+                claimed = tx.run(q.CLAIM_KEYS_OWNERS, rows=claims)
+                owners.update((r["key"], r["node"]) for r in claimed)
         if batch.settings:
-            rows = [{"name": k, "value": v} for k, v in batch.settings.items()]
-            tx.run(q.PUT_SETTINGS, rows=rows).consume()
+            settings = [{"name": k, "value": v} for k, v in batch.settings.items()]
+            tx.run(q.PUT_SETTINGS, rows=settings).consume()
+        return {**(written or {}), **labels}
 
-    def _check(self, tx: neo4j.ManagedTransaction) -> tuple[dict[str, Label], dict[str, Label]]:
-        """The label every node the batch names will have, and the nodes it deletes (with
-        their labels). Raises the embedded store's StoreError when a node changes label, a
-        relationship end is missing, or a key would name a missing node."""
+    def _check(
+        self, tx: neo4j.ManagedTransaction, written: Mapping[str, Label]
+    ) -> tuple[dict[str, Label], dict[str, Label], set[str]]:
+        """The label every node the batch names will have, the nodes it deletes (with their
+        labels), and the nodes it writes that do not exist yet. Raises the embedded store's
+        StoreError when a node changes label, a relationship end is missing, or a key would
+        name a missing node. The nodes of `written` (this transaction's own writes) are not
+        looked up."""
         batch = self.batch
         ids = set(batch.deletes)
         ids.update(w.id for w in batch.nodes)
@@ -544,7 +642,9 @@ class _Plan:
         ids.update(e.dst for e in batch.edges)
         ids.update(batch.keys.values())
         ids.update(o for o in batch.rekeys.values() if o is not None)
-        stored = _labels_of(tx, sorted(ids))
+        stored = _labels_of(tx, sorted(ids - written.keys()))
+        stored.update((i, written[i]) for i in ids & written.keys())
+        new = {w.id for w in batch.nodes if w.id not in stored}
         gone = {i: stored.pop(i) for i in dict.fromkeys(batch.deletes) if i in stored}
         labels = dict(stored)
         for write in batch.nodes:
@@ -563,15 +663,16 @@ class _Plan:
                 for record in tx.run(q.KEYS_OF, ids=sorted(gone)):
                     owners[record["key"]] = None
             owners.update(batch.rekeys)
-            claimed = {k for k in batch.keys if k not in owners}
-            current = {r["key"]: r["node"] for r in tx.run(q.LOOKUP_KEYS, keys=sorted(claimed))}
+            # Only a claim whose claimant is missing can fail: the others need no lookup.
+            claimed = {k for k, c in batch.keys.items() if k not in owners and c not in labels}
+            current = _lookup_keys(tx, sorted(claimed))
             for key, claimant in batch.keys.items():
                 if (owners[key] if key in owners else current.get(key)) is None:
                     owners[key] = claimant
             for key, owner in owners.items():
                 if owner is not None and owner not in labels:
                     raise StoreError(f"key {key!r} names node {owner!r}, which does not exist")
-        return labels, gone
+        return labels, gone, new
 
 
 def _by_label(labels: dict[str, Label]) -> dict[Label, list[str]]:
@@ -582,13 +683,9 @@ def _by_label(labels: dict[str, Label]) -> dict[Label, list[str]]:
 
 
 def _labels_of(tx: neo4j.ManagedTransaction, ids: Sequence[str]) -> dict[str, Label]:
-    found: dict[str, Label] = {}
     if not ids:
-        return found
-    for label in q.LABELS:
-        for record in tx.run(q.node_labels_query(label), ids=list(ids)):
-            found[record["id"]] = label
-    return found
+        return {}
+    return {r["id"]: q.LABELS[r["label"]] for r in tx.run(q.LABELS_OF, ids=list(ids))}
 
 
 def _check_names(merge: Merge, hidden: frozenset[str], what: str) -> None:
@@ -604,53 +701,77 @@ def _reject_hidden(names: Iterable[str], hidden: frozenset[str], what: str) -> N
             raise StoreError(f"{what}: the property name {name!r} is reserved by the Neo4j store")
 
 
-def _rule_names(
-    merges: Iterable[Merge],
-) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...]]:
-    union: set[str] = set()
-    minimum: set[str] = set()
-    maximum: set[str] = set()
-    for merge in merges:
-        union.update(merge.union)
-        minimum.update(merge.minimum)
-        maximum.update(merge.maximum)
-    return tuple(sorted(union)), tuple(sorted(minimum)), tuple(sorted(maximum))
+K = TypeVar("K")
+
+
+def _add(
+    rounds: list[dict[K, list[list[Any]]]],
+    seen: dict[str, int],
+    ident: str,
+    group: K,
+    row: list[Any],
+) -> None:
+    """Put `row` in the first round without a row for `ident`, in its group's statement."""
+    index = seen.get(ident, 0)
+    seen[ident] = index + 1
+    if index == len(rounds):
+        rounds.append({})
+    rounds[index].setdefault(group, []).append(row)
 
 
 def _nulls(props: Props) -> list[str]:
     return [k for k, v in props.items() if v is None]
 
 
-def _row(
-    merge: Merge,
-    union: tuple[str, ...],
-    minimum: tuple[str, ...],
-    maximum: tuple[str, ...],
-    **ident: str,
-) -> dict[str, Any]:
-    set_nulls = _nulls(merge.set)
-    not_null = (set(merge.union) | set(merge.minimum) | set(merge.maximum)) - set(merge.set)
-    not_null |= set(merge.set) - set(set_nulls)
-    return {
-        **ident,
-        "create": dict(merge.create),
-        "create_nulls": _nulls(merge.create),
-        "rank": merge.rank,
-        "has_first": bool(merge.first),
-        "first": dict(merge.first),
-        "first_keys": list(merge.first),
-        "first_nulls": _nulls(merge.first),
-        "has_last": bool(merge.last),
-        "last": dict(merge.last),
-        "last_keys": list(merge.last),
-        "last_nulls": _nulls(merge.last),
-        "union": [sorted(set(merge.union[n])) if n in merge.union else None for n in union],
-        "minimum": [merge.minimum.get(n) for n in minimum],
-        "maximum": [merge.maximum.get(n) for n in maximum],
-        "set": dict(merge.set),
-        "set_nulls": set_nulls,
-        "not_null": sorted(not_null),
-    }
+def _row(merge: Merge, *ident: str) -> tuple[q.Shape, list[Any]]:
+    """The shape of `merge` and its row of values (see `queries`)."""
+    shape = q.Shape(
+        create=tuple(sorted(merge.create)),
+        first=tuple(sorted(merge.first)),
+        last=tuple(sorted(merge.last)),
+        union=tuple(sorted(merge.union)),
+        minimum=tuple(sorted(merge.minimum)),
+        maximum=tuple(sorted(merge.maximum)),
+        set=tuple(sorted(merge.set)),
+    )
+    row: list[Any] = list(ident)
+    row += [merge.create[n] for n in shape.create]
+    row += [merge.first[n] for n in shape.first]
+    row += [merge.last[n] for n in shape.last]
+    row += [merge.set[n] for n in shape.set]
+    row += [sorted(set(merge.union[n])) for n in shape.union]
+    row += [merge.minimum[n] for n in shape.minimum]
+    row += [merge.maximum[n] for n in shape.maximum]
+    if shape.ranked:
+        row.append(merge.rank)
+    if shape.create:
+        row.append(_nulls(merge.create) or None)
+    if shape.nullable:
+        row.append(_nulls(merge.first) + _nulls(merge.last) + _nulls(merge.set) or None)
+    return shape, row
+
+
+def _created_row(props: Mapping[str, Value], *ident: str) -> tuple[tuple[str, ...], list[Any]]:
+    """The property names of a node or relationship to create and its row: `ident`, the
+    values (nulls included: the statement drops them), and the null names or null."""
+    names = tuple(sorted(props))
+    row: list[Any] = [*ident, *(props[n] for n in names)]
+    row.append([n for n in names if props[n] is None] or None)
+    return names, row
+
+
+def _params(shape: q.Shape, rows: list[list[Any]]) -> dict[str, Any]:
+    """The parameters of a write statement of `shape` (see `queries`)."""
+    params: dict[str, Any] = {"rows": rows}
+    for name, names in (
+        ("fk", shape.first),
+        ("lk", shape.last),
+        ("sk", shape.set),
+        ("nn", shape.union + shape.minimum + shape.maximum),
+    ):
+        if names:
+            params[name] = list(names)
+    return params
 
 
 def _parts(merge: Merge) -> list[Merge]:
