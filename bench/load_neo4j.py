@@ -21,7 +21,8 @@ first bulk load spent more server CPU compiling (5 s) than loading, and the rate
 after load until about the sixth (200, 270, 330, 340, 480, 540, 650 records/s). A server in
 service is warm, so the server is warmed first, unmeasured: --warm-up-loads bulk loads of the
 records, then 300 records one by one; then the two loads alternate --repeat times, and the
-medians are printed.
+medians are printed. --statements adds one bulk load that prints the time of each kind of
+statement (the rest of a load is the loader's planning and the commits).
 """
 
 from __future__ import annotations
@@ -85,7 +86,11 @@ def empty(store: Any) -> None:
 
 
 def timed_load(
-    server: tuple[str, str, str, str | None], path: Path, registry: Path | None, batch: int
+    server: tuple[str, str, str, str | None],
+    path: Path,
+    registry: Path | None,
+    batch: int,
+    times: dict[str, list[float]] | None = None,
 ) -> tuple[int, float, dict[str, int]]:
     """(records loaded, seconds, counts) of one load into an emptied database."""
     from graph.neo4j import Neo4jStore
@@ -99,7 +104,8 @@ def timed_load(
         if registry is not None:
             load_registry(store, parse_registry(registry.read_text("utf-8")))
         started = time.perf_counter()
-        with path.open("rb") as stream:
+        watch = statement_times(times) if times is not None else contextlib.nullcontext()
+        with watch, path.open("rb") as stream:
             summary = load_streams(
                 store, [(path.name, cast(BinaryIO, stream))], RejectSink(None), batch_size=batch
             )
@@ -107,6 +113,39 @@ def timed_load(
         return summary.loaded, seconds, store.counts()
     finally:
         store.close()
+
+
+@contextlib.contextmanager
+def statement_times(times: dict[str, list[float]]) -> Iterator[None]:
+    """Adds to `times`, per statement (its first 110 characters), [count, seconds, client CPU
+    seconds] of every statement the driver runs in a transaction meanwhile, results read in
+    full."""
+    from neo4j._sync.work.transaction import TransactionBase  # the driver's, not public
+
+    original = TransactionBase.run
+
+    def run(self: Any, query: Any, parameters: Any = None, **kwargs: Any) -> Any:
+        started, cpu = time.perf_counter(), time.process_time()
+        result = original(self, query, parameters, **kwargs)
+        result._buffer_all()  # type: ignore[no-untyped-call]
+        entry = times.setdefault(" ".join(str(query).split())[:110], [0, 0.0, 0.0])
+        entry[0] += 1
+        entry[1] += time.perf_counter() - started
+        entry[2] += time.process_time() - cpu
+        return result
+
+    TransactionBase.run = run  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        TransactionBase.run = original  # type: ignore[method-assign]
+
+
+def print_statements(times: dict[str, list[float]], seconds: float) -> None:
+    total = sum(t[1] for t in times.values())
+    print(f"statements: {total:.2f} s of the load's {seconds:.2f} s", file=sys.stderr)
+    for query, (count, wall, cpu) in sorted(times.items(), key=lambda kv: -kv[1][1])[:15]:
+        print(f"  {wall:6.2f} s (client CPU {cpu:5.2f}) {count:5.0f}x  {query}", file=sys.stderr)
 
 
 def _load() -> str:
@@ -123,6 +162,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--repeat", type=int, default=3, help="bulk and naive loads, alternating (default 3)"
+    )
+    parser.add_argument(
+        "--statements",
+        action="store_true",
+        help="one more bulk load, timing each statement (time and client CPU) by its text",
     )
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="bench-neo4j-") as tmp:
@@ -155,6 +199,10 @@ def main(argv: list[str] | None = None) -> int:
                     f"{bulk[-1] / naive[-1]:.1f}x (load average {_load()})",
                     file=sys.stderr,
                 )
+            if args.statements:
+                times: dict[str, list[float]] = {}
+                _n, seconds, _counts = timed_load(server, path, registry, args.batch_size, times)
+                print_statements(times, seconds)
     bulk_rate, naive_rate = statistics.median(bulk), statistics.median(naive)
     runs = f", median of {len(bulk)}" if len(bulk) > 1 else ""
     print(f"records: {bulk_n} ({args.events} events; {sum(bulk_counts.values())} nodes+rels)")
