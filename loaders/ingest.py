@@ -341,7 +341,8 @@ class Ingestor:
         def find(node: str) -> str:
             return names.find(events.find(node))
 
-        _redirect(plan.batch, find)
+        if names.merged or events.merged:
+            _redirect(plan.batch, find)
         plan.batch.keys.update(names.final_claims())
         plan.batch.keys.update(events.final_claims())
         final = []
