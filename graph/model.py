@@ -109,7 +109,7 @@ def strings(props: Props, name: str) -> list[str]:
     return list(value) if isinstance(value, list) else []
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a load builds millions, and frozen init costs 2x
 class Merge:
     """How a write merges into what is stored. Every rule is commutative and idempotent, so
     the stored result does not depend on the order records arrive in, and a replay is a no-op.
@@ -171,14 +171,14 @@ def merge_props(current: Props | None, change: Merge) -> dict[str, Value]:
     return merged
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a load builds millions, and frozen init costs 2x
 class NodeWrite:
     id: str
     label: Label
     merge: Merge
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a load builds millions, and frozen init costs 2x
 class EdgeWrite:
     src: str
     type: Rel
