@@ -12,6 +12,7 @@ One call of `Ingestor.ingest` turns a batch of records into one atomic `WriteBat
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
@@ -635,7 +636,12 @@ def report_view(outlet_id: str, outlet: Props, report: Props) -> Report:
 
 
 def _entity_identity(mention: EntityMention) -> list[str]:
-    return keys.entity_keys(mention.type, [mention.name, *mention.aliases])
+    return list(_identity_of(mention.type, mention.name, tuple(mention.aliases)))
+
+
+@functools.lru_cache(maxsize=1 << 16)  # a batch asks four times per mention; names recur
+def _identity_of(entity_type: str, name: str, aliases: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(keys.entity_keys(entity_type, [name, *aliases]))
 
 
 def _name_keys(records: Iterable[Record]) -> list[str]:
