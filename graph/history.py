@@ -8,7 +8,7 @@ oldest first, and two events merged into one keep both histories.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
 from graph import keys
@@ -44,8 +44,14 @@ class LevelChange:
 
     def to_entry(self) -> str:
         """The stored form: JSON, `at` first so entries sort by time."""
-        data = asdict(self)
-        del data["event_id"]
+        data = {
+            "at": self.at,
+            "previous": self.previous,
+            "level": self.level,
+            "cause": self.cause,
+            "detail": self.detail,
+            "by": self.by,
+        }
         return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
 
     @classmethod
