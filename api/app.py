@@ -14,7 +14,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 
-from api.auth import AuthError, RateLimiter, Tokens, client_key
+from api.auth import Actor, AuthError, RateLimiter, Tokens, client_key
 from api.dataloaders import Loaders, Services
 from api.schema import schema
 from graph.confidence import POLICY_SETTING, Policy, current_policy
@@ -34,7 +34,10 @@ class GraphQLApp(GraphQL[Loaders, None]):
         # A bad bearer token is refused before GraphQL runs: 401, in GraphQL's error shape.
         headers = Headers(scope=scope)
         try:
-            self.tokens.authenticate(headers.get("authorization"))
+            # kept in the request's state for `get_context`
+            scope.setdefault("state", {})["actor"] = self.tokens.authenticate(
+                headers.get("authorization")
+            )
         except AuthError as exc:
             if scope["type"] == "websocket":
                 await send({"type": "websocket.close", "code": 4401, "reason": str(exc)})
@@ -47,7 +50,7 @@ class GraphQLApp(GraphQL[Loaders, None]):
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> Loaders:
         # Fresh DataLoaders per request: a loader kept across requests would cache forever.
-        actor = self.tokens.authenticate(request.headers.get("authorization"))
+        actor: Actor = request.state.actor
         address = request.client.host if request.client is not None else None
         return Loaders(
             self.store,

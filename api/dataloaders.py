@@ -31,6 +31,7 @@ from api.auth import ANONYMOUS, Actor, RateLimiter
 from graph.confidence import Policy
 from graph.model import Direction, Edge, Node, Rel
 from graph.store import GraphStore
+from newsgraph.settings import DEFAULT_SUBMIT_RATE
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -108,7 +109,7 @@ class Services:
     """What the app keeps across requests."""
 
     hub: Hub = field(default_factory=_new_hub)
-    submissions: RateLimiter = field(default_factory=lambda: RateLimiter("10/minute"))
+    submissions: RateLimiter = field(default_factory=lambda: RateLimiter(DEFAULT_SUBMIT_RATE))
 
 
 @dataclass

@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError
@@ -41,7 +41,6 @@ from graph.store import EventFilter, EventQuery, GraphReader, GraphStore, WriteC
 from loaders.ingest import Ingestor, absorb, checked, rating, resolving_again
 from loaders.records import Name, Record, describe, validate
 
-Status = Literal["pending", "approved", "duplicate", "rejected"]
 RERATE_CHUNK = 1000  # events re-rated per write after a policy change
 
 
