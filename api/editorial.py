@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from enum import Enum
 from typing import Annotated, Any, TypeVar
 
@@ -234,13 +234,10 @@ def _editorial(info: Info) -> Editorial:
     return Editorial(info.context.store)
 
 
-def _publish(info: Info, created: list[str], editorial: Editorial | Ingestor) -> None:
-    if created or editorial.changes:
-        info.context.hub.publish(created, editorial.changes)
-
-
-def _done(info: Info, editorial: Editorial) -> None:
-    _publish(info, [], editorial)
+def _publish(info: Info, writer: Editorial | Ingestor, created: Sequence[str] = ()) -> None:
+    """Tell live subscribers what `writer` committed: events created, levels changed."""
+    if created or writer.changes:
+        info.context.hub.publish(created, writer.changes)
 
 
 def _submissions(
@@ -374,7 +371,7 @@ class Mutation:
     ) -> Approval:
         editorial = _editorial(info)
         review = _user_errors(lambda: editorial.approve(id, info.context.actor.name, note))
-        _done(info, editorial)
+        _publish(info, editorial)
         if review.duplicate_of is not None:
             message = f"duplicate of {review.duplicate_of}: nothing changed"
         else:
@@ -410,7 +407,7 @@ class Mutation:
         change = {"tier": tier.value if tier else None, "group": group, "aliases": aliases}
         by = info.context.actor.name
         node = _user_errors(lambda: editorial.update_outlet(id, change, by))
-        _done(info, editorial)
+        _publish(info, editorial)
         return Outlet.of(node)
 
     @strawberry.mutation(
@@ -428,7 +425,7 @@ class Mutation:
         editorial = _editorial(info)
         by = info.context.actor.name
         node = _user_errors(lambda: editorial.merge_outlets(old, into, by))
-        _done(info, editorial)
+        _publish(info, editorial)
         return Outlet.of(node)
 
     @strawberry.mutation(
@@ -447,7 +444,7 @@ class Mutation:
         editorial = _editorial(info)
         by = info.context.actor.name
         entry = _user_errors(lambda: editorial.merge_entities(old, into, by))
-        _done(info, editorial)
+        _publish(info, editorial)
         node = info.context.store.get_nodes([into])[into]
         return EntityMerge(
             entity=Entity.of(node), merge=LogEntry(id=strawberry.ID(entry.id), node=entry)
@@ -477,7 +474,7 @@ class Mutation:
             # Other requests go on between chunks (a second per 10,000 events on the embedded
             # store); each chunk is its own write, rated under the new policy.
             await asyncio.sleep(0)
-        _done(info, editorial)
+        _publish(info, editorial)
         return PolicyChange(
             policy=json.loads(steps.policy.to_json()), events_changed=len(editorial.changes)
         )
@@ -514,7 +511,7 @@ class Mutation:
             results[done.line] = IngestResult(
                 index=done.line, status=status, event_id=strawberry.ID(done.event_id), reason=None
             )
-        _publish(info, created, ingestor)
+        _publish(info, ingestor, created)
         ordered = [results[i] for i in range(len(records))]
         return IngestReport(
             results=ordered,

@@ -63,6 +63,17 @@ class EventFilter:
         return True
 
 
+def search_text(props: Mapping[str, object]) -> str:
+    """What `search` looks in: name, summary and aliases, case-folded (one rule, so both
+    stores find the same nodes)."""
+    parts = [props.get("name"), props.get("summary")]
+    text = " \x1f ".join(p for p in parts if isinstance(p, str))
+    aliases = props.get("aliases")
+    if isinstance(aliases, list):
+        text += " \x1f " + " \x1f ".join(aliases)
+    return text.casefold()
+
+
 @dataclass(frozen=True, slots=True)
 class EventQuery:
     """One page of events ordered by (occurred_on, id); `after` is the last (occurred_on, id)

@@ -105,9 +105,7 @@ class Editorial:
             value = SubmissionInput.model_validate(given)
         except ValidationError as exc:
             raise EditorialError(describe(exc)) from None
-        found = self.store.get_nodes([event_id]).get(event_id)
-        if found is None or found.label is not Label.EVENT:
-            raise EditorialError(f"eventId: no event with id '{event_id}'")
+        self._expect(event_id, Label.EVENT, "eventId")
         at = self._stamp()
         submission_id = keys.node_id("su", f"{event_id}|{value.url}|{at}|{uuid.uuid4()}")
         props: dict[str, Value] = {
@@ -203,9 +201,7 @@ class Editorial:
         return self._node(submission_id)
 
     def _pending(self, submission_id: str) -> tuple[Node, str]:
-        node = self.store.get_nodes([submission_id]).get(submission_id)
-        if node is None or node.label is not Label.SUBMISSION:
-            raise EditorialError(f"id: no submission with id '{submission_id}'")
+        node = self._expect(submission_id, Label.SUBMISSION, "id")
         status = node.text("status")
         if status != "pending":
             raise EditorialError(
@@ -288,7 +284,7 @@ class Editorial:
         return resolving_again(lambda: self._update_outlet(outlet_id, value, by))
 
     def _update_outlet(self, outlet_id: str, value: OutletChange, by: str) -> Node:
-        outlet = self._outlet(outlet_id)
+        outlet = self._expect(outlet_id, Label.OUTLET, "id")
         name = outlet.text("name")
         at = self._stamp()
         changed: dict[str, Value] = {}
@@ -339,7 +335,8 @@ class Editorial:
         return resolving_again(lambda: self._merge_outlets(old, into, by))
 
     def _merge_outlets(self, old: str, into: str, by: str) -> Node:
-        gone, kept = self._outlet(old, "from"), self._outlet(into, "into")
+        gone = self._expect(old, Label.OUTLET, "from")
+        kept = self._expect(into, Label.OUTLET, "into")
         at = self._stamp()
         why = Why("registry", f"outlet {gone.text('name')} merged into {kept.text('name')}", by)
         events = self._reported_by([old, into])
@@ -355,12 +352,6 @@ class Editorial:
         )
         self._write_rated(batch, events, why, at, {})
         return self._node(into)
-
-    def _outlet(self, outlet_id: str, argument: str = "id") -> Node:
-        node = self.store.get_nodes([outlet_id]).get(outlet_id)
-        if node is None or node.label is not Label.OUTLET:
-            raise EditorialError(f"{argument}: no outlet with id '{outlet_id}'")
-        return node
 
     def _reported_by(self, outlets: Sequence[str]) -> list[str]:
         reported = self.store.edges(list(outlets), Rel.REPORTS, "out")
@@ -407,7 +398,8 @@ class Editorial:
         """Merge entity `old` into `into`; returns the log entry a split takes."""
         if old == into:
             raise EditorialError("from and into are the same entity")
-        gone, kept = self._entity(old, "from"), self._entity(into, "into")
+        gone = self._expect(old, Label.ENTITY, "from")
+        kept = self._expect(into, Label.ENTITY, "into")
         why = Why("merge", f"entity {gone.text('name')} merged into {kept.text('name')}", by)
         ingestor = Ingestor(self.store, self.now, by)
         ingestor.merge_entities(old, into, why)
@@ -552,10 +544,12 @@ class Editorial:
             if participants:
                 batch.keys[keys.event_participants_key(day, category, participants)] = event_id
 
-    def _entity(self, entity_id: str, argument: str) -> Node:
-        node = self.store.get_nodes([entity_id]).get(entity_id)
-        if node is None or node.label is not Label.ENTITY:
-            raise EditorialError(f"{argument}: no entity with id '{entity_id}'")
+    def _expect(self, node_id: str, label: Label, argument: str) -> Node:
+        """The node `node_id`, which the request's `argument` says is a `label`, or an error
+        naming the argument."""
+        node = self.store.get_nodes([node_id]).get(node_id)
+        if node is None or node.label is not label:
+            raise EditorialError(f"{argument}: no {label.value.lower()} with id '{node_id}'")
         return node
 
     def _node(self, node_id: str) -> Node:

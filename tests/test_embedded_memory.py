@@ -51,3 +51,19 @@ def test_small_writes_leave_old_garbage_collectable(tmp_path: Path) -> None:
     finally:
         store.close()
         gc.unfreeze()
+
+
+def test_editorial_records_are_found_again_after_reopening(tmp_path: Path) -> None:
+    store = EmbeddedStore(tmp_path / "store")
+    store.setup()
+    props = {"status": "pending", "submitted_at": "2026-01-01"}
+    store.write(entities(3))
+    store.write(WriteBatch(nodes=[NodeWrite("su_1", Label.SUBMISSION, Merge(create=props))]))
+    store.close()
+    store = EmbeddedStore(tmp_path / "store")
+    store.setup()
+    try:
+        found = store.find_nodes(Label.SUBMISSION, {"status": "pending"}, "submitted_at", 10)
+        assert [n.id for n in found] == ["su_1"]
+    finally:
+        store.close()

@@ -310,3 +310,14 @@ def test_find_nodes_filters_orders_and_pages(store: GraphStore) -> None:
     assert ids({"status": "pending", "event_id": "ev_1"}, 10) == ["su_5", "su_1", "su_4"]
     assert ids({}, 10) == ["su_2", "su_5", "su_3", "su_1", "su_4"]
     assert store.find_nodes(Label.EDIT, {}, "at", 10) == []
+
+
+def test_find_nodes_forgets_deleted_nodes(store: GraphStore) -> None:
+    def submission(i: int) -> NodeWrite:
+        props = {"submitted_at": f"2026-01-0{i}", "status": "pending"}
+        return NodeWrite(f"su_{i}", Label.SUBMISSION, Merge(set=props))
+
+    store.write(WriteBatch(nodes=[submission(1), submission(2)]))
+    store.write(WriteBatch(deletes=["su_1"]))
+    found = store.find_nodes(Label.SUBMISSION, {"status": "pending"}, "submitted_at", 10)
+    assert [n.id for n in found] == ["su_2"]

@@ -16,7 +16,7 @@ import os
 import sqlite3
 import sys
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -36,7 +36,7 @@ from graph.model import (
     WriteBatch,
     merge_props,
 )
-from graph.store import Derive, EventPage, EventQuery, StoreError
+from graph.store import Derive, EventPage, EventQuery, StoreError, search_text
 
 # Format 2: nodes, relationships and keys are rowid tables without any index, each row's
 # rowid kept in memory beside what it holds (`row`). The in-memory graph is the index: an
@@ -136,6 +136,9 @@ def _intern_keys(props: dict[str, Value]) -> dict[str, Value]:
     return {intern(k): v for k, v in props.items()}
 
 
+# The labels `find_nodes` is for, kept in an index of their own.
+RECORD_LABELS = (Label.SUBMISSION, Label.EDIT)
+
 # A write adding this many nodes and relationships (a loader's batch) moves what the store holds
 # out of the garbage collector's sight; smaller writes leave the collector alone.
 FREEZE_AFTER = 1000
@@ -160,6 +163,9 @@ class EmbeddedStore:
         self._settings: dict[str, str] = {}
         # (occurred_on, id) of every event: listings walk it in order from a cursor.
         self._events: Any = SortedList()
+        # The ids of the editorial records (submissions, the log), which `find_nodes` lists:
+        # few among hundreds of thousands of nodes.
+        self._records: dict[Label, set[str]] = {label: set() for label in RECORD_LABELS}
         # (node id, "in" | "out") -> the sorted (occurred_on, id) of its adjacent events, built
         # by `query_events` on demand. Every change to the graph empties it (`_changed`).
         self._near: dict[tuple[str, str], list[tuple[str, str]]] = {}
@@ -208,6 +214,7 @@ class EmbeddedStore:
         self._graph.clear()
         self._graph = nx.MultiDiGraph()
         self._keys, self._owned, self._settings, self._events = {}, {}, {}, SortedList()
+        self._records = {label: set() for label in RECORD_LABELS}
         self._key_rows = {}
         self._changed()
 
@@ -286,6 +293,7 @@ class EmbeddedStore:
             attrs, succ, pred = graph._node, graph._succ, graph._pred
             labels = {str(label): label for label in Label}
             events: list[tuple[str, str]] = []
+            records: dict[Label, set[str]] = {label: set() for label in RECORD_LABELS}
             last = 0
             for row, node_id, label, text in db.execute(
                 "SELECT rowid, id, label, props FROM nodes"
@@ -299,8 +307,11 @@ class EmbeddedStore:
                 last = row
                 if kind is Label.EVENT:
                     events.append((props.get("occurred_on") or "", node_id))  # type: ignore[arg-type]
+                elif kind in records:
+                    records[kind].add(node_id)
             self._next_node = last + 1
             self._events = SortedList(events)
+            self._records = records
             rels = {str(rel): rel for rel in Rel}
             last = 0
             for row, src, kind, dst, key, text in db.execute(
@@ -406,6 +417,8 @@ class EmbeddedStore:
             old = attrs[node_id]
             if old.get("label") is Label.EVENT:
                 self._events.discard((old["props"].get("occurred_on") or "", node_id))
+            elif old.get("label") in self._records:
+                self._records[old["label"]].discard(node_id)
             for adjacency in (succ[node_id], pred[node_id]):
                 for parallel in adjacency.values():
                     for data in parallel.values():
@@ -604,6 +617,8 @@ class EmbeddedStore:
             self._next_node += 1
             attrs[node_id] = {"label": label, "props": props, "row": row}
             dirty.new_nodes.add(row)
+            if label in self._records:
+                self._records[label].add(node_id)
         else:
             if label is Label.EVENT:
                 self._events.discard((data["props"].get("occurred_on") or "", node_id))
@@ -729,8 +744,11 @@ class EmbeddedStore:
         first: int,
         after: tuple[str, str] | None = None,
     ) -> list[Node]:
+        attrs = self._graph._node
+        ids: Iterable[str] = self._records.get(label, attrs)
         found: list[tuple[str, str, Props]] = []
-        for node_id, data in self._graph._node.items():
+        for node_id in ids:
+            data = attrs[node_id]
             if data["label"] is not label:
                 continue
             props = data["props"]
@@ -748,7 +766,7 @@ class EmbeddedStore:
         wanted = set(labels)
         hits: list[Node] = []
         for node_id, data in self._graph._node.items():
-            if data["label"] in wanted and needle in _search_text(data["props"]):
+            if data["label"] in wanted and needle in search_text(data["props"]):
                 hits.append(Node(node_id, data["label"], data["props"]))
         events = sorted(
             (n for n in hits if n.label is Label.EVENT),
@@ -857,12 +875,3 @@ class _Hiding:
 
     def get(self, dst: str, default: Any) -> Any:
         return default if dst in self._gone else self._neighbours.get(dst, default)
-
-
-def _search_text(props: Props) -> str:
-    parts = [props.get("name"), props.get("summary")]
-    text = " \x1f ".join(p for p in parts if isinstance(p, str))
-    aliases = props.get("aliases")
-    if isinstance(aliases, list):
-        text += " \x1f " + " \x1f ".join(aliases)
-    return text.casefold()

@@ -47,7 +47,7 @@ from graph.model import (
     merge_props,
 )
 from graph.neo4j import queries as q
-from graph.store import Derive, EventPage, EventQuery, StoreError
+from graph.store import Derive, EventPage, EventQuery, StoreError, search_text
 
 log = logging.getLogger(__name__)
 
@@ -347,7 +347,7 @@ class Neo4jStore:
         events: list[tuple[str, str]] = []
         others: list[tuple[str, str]] = []
         for label, row in self._read(work):
-            if needle not in _search_text(row):
+            if needle not in search_text(row):
                 continue
             if label is Label.EVENT:
                 events.append((_text(row.get("occurred_on")), row["id"]))
@@ -824,13 +824,3 @@ def _edge_props(raw: dict[str, Any]) -> tuple[str, dict[str, Value]]:
 
 def _text(value: object) -> str:
     return value if isinstance(value, str) else ""
-
-
-def _search_text(row: dict[str, Any]) -> str:
-    """The embedded store's search text: name, summary and aliases, case-folded."""
-    parts = [row.get("name"), row.get("summary")]
-    text = " \x1f ".join(p for p in parts if isinstance(p, str))
-    aliases = row.get("aliases")
-    if isinstance(aliases, list):
-        text += " \x1f " + " \x1f ".join(aliases)
-    return text.casefold()
