@@ -20,6 +20,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from api import analytics
+from api.direct import use_direct_resolvers
 from api.editorial import EditorialQuery, Mutation
 from api.live import Subscription
 from api.types import (
@@ -210,19 +211,29 @@ _LIMIT_RULES = [
     MaxAliasesLimiter(max_alias_count=MAX_ALIASES).validation_rules[0],
 ]
 
-schema = Schema(
-    query=Query,
-    mutation=Mutation,
-    subscription=Subscription,
-    types=[Event, Entity, Outlet, Place],
-    config=StrawberryConfig(scalar_map=SCALARS),
-    extensions=[
-        # Factories: strawberry builds fresh extensions per request; the caches are shared.
-        lambda: AddValidationRules(_LIMIT_RULES),
-        lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
-        lambda: ParserCache(maxsize=256),
-        lambda: ValidationCache(maxsize=256),
-        # Internal failures reach the client as "Unexpected error." (and the log, in full).
-        lambda: MaskErrors(should_mask_error=_is_internal),
-    ],
-)
+
+def build_schema(direct: bool = True) -> Schema:
+    """The API's schema; `direct` gives the fields that need nothing of strawberry's per-field
+    wrapper a direct resolver (`api.direct`), which the served schema does."""
+    built = Schema(
+        query=Query,
+        mutation=Mutation,
+        subscription=Subscription,
+        types=[Event, Entity, Outlet, Place],
+        config=StrawberryConfig(scalar_map=SCALARS),
+        extensions=[
+            # Factories: strawberry builds fresh extensions per request; the caches are shared.
+            lambda: AddValidationRules(_LIMIT_RULES),
+            lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
+            lambda: ParserCache(maxsize=256),
+            lambda: ValidationCache(maxsize=256),
+            # Internal failures reach the client as "Unexpected error." (and the log, in full).
+            lambda: MaskErrors(should_mask_error=_is_internal),
+        ],
+    )
+    if direct:
+        use_direct_resolvers(built)
+    return built
+
+
+schema = build_schema()
