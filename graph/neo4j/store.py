@@ -259,10 +259,17 @@ class Neo4jStore:
 
     # -- reads -------------------------------------------------------------------------------
 
+    # A read of nothing opens no transaction (a loader asks for the nodes its batch merged
+    # away, usually none: with one record per batch, that was two round trips per record).
+
     def get_nodes(self, ids: Sequence[str]) -> dict[str, Node]:
+        if not ids:
+            return {}
         return self._read(lambda tx: _get_nodes(tx, ids))
 
     def lookup_keys(self, keys: Sequence[str]) -> dict[str, str]:
+        if not keys:
+            return {}
         return self._read(lambda tx: _lookup_keys(tx, keys))
 
     def keys_of(self, ids: Sequence[str]) -> dict[str, list[str]]:
@@ -281,6 +288,8 @@ class Neo4jStore:
         return result
 
     def edges(self, ids: Sequence[str], rel: Rel, direction: Direction) -> dict[str, list[Edge]]:
+        if not ids:
+            return {}
         return self._read(lambda tx: _get_edges(tx, ids, rel, direction))
 
     def query_events(self, query: EventQuery) -> EventPage:
