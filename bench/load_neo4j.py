@@ -14,7 +14,9 @@ confidence):
 - naive: one transaction per record (batch size 1), the way a writer that sends each record as
   it comes does.
 Prints records per second of each, their ratio and the load average (the machine is shared:
-rely on the ratio of one run).
+rely on the ratio of one run), and, on an ArcadeDB started here, the CPU seconds of the client
+(this process) and of the server (the JVM, from /proc) during each load: less noisy than wall
+time, and a load that is client-bound or server-bound shows it.
 
 The server is a JVM whose JIT keeps compiling for a while: on ArcadeDB at 1,000 events the
 first bulk load spent more server CPU compiling (5 s) than loading, and the rate rose load
@@ -63,6 +65,21 @@ def bolt_server(workdir: Path) -> Iterator[tuple[str, str, str, str | None]]:
         yield server.uri, server.user, server.password, server.database
 
 
+def server_cpu() -> float | None:
+    """CPU seconds used so far by the server started here (a child `java` process), or None."""
+    me = str(os.getpid())
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        name, fields = text[text.find("(") + 1 : text.rfind(")")], text[text.rfind(")") + 2 :]
+        parts = fields.split()
+        if name == "java" and parts[1] == me:
+            return (int(parts[11]) + int(parts[12])) / os.sysconf("SC_CLK_TCK")
+    return None
+
+
 def records(workdir: Path, events: int, seed: int) -> tuple[Path, Path]:
     """The generated records file, and the registry that goes with it."""
     from bench.generate import write
@@ -91,8 +108,10 @@ def timed_load(
     registry: Path | None,
     batch: int,
     times: dict[str, list[float]] | None = None,
+    cpu: list[float] | None = None,
 ) -> tuple[int, float, dict[str, int]]:
-    """(records loaded, seconds, counts) of one load into an emptied database."""
+    """(records loaded, seconds, counts) of one load into an emptied database; `cpu` gets
+    the client's and (when known) the server's CPU seconds during the load."""
     from graph.neo4j import Neo4jStore
     from loaders.jsonl import RejectSink, load_streams
     from loaders.outlets import load_registry, parse_registry
@@ -103,13 +122,18 @@ def timed_load(
         empty(store)
         if registry is not None:
             load_registry(store, parse_registry(registry.read_text("utf-8")))
-        started = time.perf_counter()
+        started, client, server_start = time.perf_counter(), time.process_time(), server_cpu()
         watch = statement_times(times) if times is not None else contextlib.nullcontext()
         with watch, path.open("rb") as stream:
             summary = load_streams(
                 store, [(path.name, cast(BinaryIO, stream))], RejectSink(None), batch_size=batch
             )
         seconds = time.perf_counter() - started
+        if cpu is not None:
+            cpu.append(time.process_time() - client)
+            after = server_cpu()
+            if server_start is not None and after is not None:
+                cpu.append(after - server_start)
         return summary.loaded, seconds, store.counts()
     finally:
         store.close()
@@ -185,9 +209,12 @@ def main(argv: list[str] | None = None) -> int:
             bulk: list[float] = []
             naive: list[float] = []
             for _ in range(max(args.repeat, 1)):
-                bulk_n, bulk_s, bulk_counts = timed_load(server, path, registry, args.batch_size)
+                cpu: list[float] = []
+                bulk_n, bulk_s, bulk_counts = timed_load(
+                    server, path, registry, args.batch_size, cpu=cpu
+                )
                 bulk.append(bulk_n / bulk_s)
-                naive_n, naive_s, naive_counts = timed_load(server, path, registry, 1)
+                naive_n, naive_s, naive_counts = timed_load(server, path, registry, 1, cpu=cpu)
                 naive.append(naive_n / naive_s)
                 if bulk_counts != naive_counts:
                     print(
@@ -199,6 +226,13 @@ def main(argv: list[str] | None = None) -> int:
                     f"{bulk[-1] / naive[-1]:.1f}x (load average {_load()})",
                     file=sys.stderr,
                 )
+                if len(cpu) == 4:
+                    print(
+                        f"  CPU seconds, client / server: bulk {cpu[0]:.2f} / {cpu[1]:.2f} "
+                        f"(wall {bulk_s:.2f}), naive {cpu[2]:.2f} / {cpu[3]:.2f} "
+                        f"(wall {naive_s:.2f})",
+                        file=sys.stderr,
+                    )
             if args.statements:
                 times: dict[str, list[float]] = {}
                 _n, seconds, _counts = timed_load(server, path, registry, args.batch_size, times)

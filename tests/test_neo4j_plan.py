@@ -1,15 +1,19 @@
 """The Neo4j store's write plan: statements per shape, rounds, flat rows, and the derive step's
-reads (label hints, the owners the claims returned), each checked against the embedded store
-or against a plain read."""
+reads (label hints, the owners the claims returned, what the batch created), each checked
+against the embedded store or against a plain read."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from graph.embedded import EmbeddedStore
-from graph.model import EdgeWrite, Label, Merge, NodeWrite, Rel, WriteBatch
+from graph.model import Direction, EdgeWrite, Label, Merge, NodeWrite, Rel, WriteBatch
 from graph.neo4j import Neo4jStore
 from graph.neo4j import queries as q
+from graph.neo4j import store as store_module
 from graph.neo4j.store import _InTransaction
 from graph.snapshot import canonical
 from graph.store import GraphReader
@@ -140,3 +144,55 @@ def test_derive_sees_the_owners_of_the_keys_the_batch_claimed(neo: Neo4jStore) -
     neo.write(claim, derive)
     assert seen["owners"] == {"k:en1": "en_1", "k:ev1": "ev_1", "k:ou1": "ou_1"}
     assert seen["owners"] == neo.lookup_keys(["k:en1", "k:ev1", "k:ou1", "k:none"])
+
+
+def test_derive_reads_of_what_the_batch_created_equal_a_read_after_it(
+    neo: Neo4jStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The derive step's reads of nodes the batch created, and of their relationships, are
+    answered from the batch (no statement), and equal what the server gives after the
+    commit; the other nodes are read, and see the batch's new relationships too."""
+    asked: list[str] = []
+    real_nodes, real_edges = store_module._get_nodes, store_module._get_edges
+
+    def get_nodes(tx: Any, ids: Any, hints: Any = None) -> Any:
+        asked.extend(ids)
+        return real_nodes(tx, ids, hints)
+
+    def get_edges(tx: Any, ids: Any, rel: Any, direction: Any, hints: Any = None) -> Any:
+        asked.extend(ids)
+        return real_edges(tx, ids, rel, direction, hints)
+
+    monkeypatch.setattr(store_module, "_get_nodes", get_nodes)
+    monkeypatch.setattr(store_module, "_get_edges", get_edges)
+    reads: list[tuple[list[str], Rel, Direction]] = [
+        (["ev_1", "missing", "ev_1"], Rel.REPORTS, "in"),
+        (["ou_1"], Rel.REPORTS, "out"),
+        (["ev_1"], Rel.REPORTS, "out"),
+        (["ev_2", "ev_1"], Rel.REPORTS, "in"),
+    ]
+    later = WriteBatch(  # ev_2 is new, ou_1 and ev_1 are not
+        nodes=[
+            NodeWrite("ev_2", Label.EVENT, Merge(create={"n": 1}, set={"x": None})),
+            NodeWrite("ev_2", Label.EVENT, Merge(union={"tags": ["b", "a"]})),
+        ],
+        edges=[
+            EdgeWrite("ou_1", Rel.REPORTS, "ev_2", "st_9", Merge(create={"story": "st_9"})),
+            EdgeWrite("ou_1", Rel.REPORTS, "ev_2", "st_8", Merge(last={"u": None}, rank="1")),
+        ],
+    )
+    seen: list[object] = []
+
+    def derive(graph: GraphReader) -> WriteBatch:
+        seen.append(graph.get_nodes(["ev_1", "ou_1", "ev_2", "missing"]))
+        seen.extend(graph.edges(ids, rel, direction) for ids, rel, direction in reads)
+        return WriteBatch()
+
+    for batch, created in ((batches()[0], ["ev_1", "ou_1"]), (later, ["ev_2"])):
+        seen.clear()
+        asked.clear()
+        neo.write(batch, derive)
+        assert not set(asked) & set(created)  # answered from the batch
+        assert seen[0] == neo.get_nodes(["ev_1", "ou_1", "ev_2", "missing"])
+        assert seen[1:] == [neo.edges(ids, rel, direction) for ids, rel, direction in reads]
+    assert len(neo.edges(["ou_1"], Rel.REPORTS, "out")["ou_1"]) == 4

@@ -16,7 +16,7 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -239,14 +239,18 @@ class Neo4jStore:
 
         def work(tx: neo4j.ManagedTransaction) -> None:
             owners: dict[str, str] = {}
+            created = _Created(edges_known=create_edges)
             labels = plan.run(
-                tx, owners=owners if derive is not None else None, create_edges=create_edges
+                tx,
+                owners=owners if derive is not None else None,
+                create_edges=create_edges,
+                created=created,
             )
             if derive is not None:
                 # Read after this transaction's own writes took their locks (Neo4j) or before
                 # its optimistic commit is checked (ArcadeDB): a concurrent writer's reports
                 # are either committed and seen here, or make this transaction retry.
-                derived = derive(_InTransaction(tx, labels, owners))
+                derived = derive(_InTransaction(tx, labels, owners, created))
                 if derived:
                     written = {w.id: labels[w.id] for w in plan.batch.nodes if w.id in labels}
                     _Plan.of(derived).run(tx, written, create_edges=create_edges)
@@ -255,10 +259,17 @@ class Neo4jStore:
 
     # -- reads -------------------------------------------------------------------------------
 
+    # A read of nothing opens no transaction (a loader asks for the nodes its batch merged
+    # away, usually none: with one record per batch, that was two round trips per record).
+
     def get_nodes(self, ids: Sequence[str]) -> dict[str, Node]:
+        if not ids:
+            return {}
         return self._read(lambda tx: _get_nodes(tx, ids))
 
     def lookup_keys(self, keys: Sequence[str]) -> dict[str, str]:
+        if not keys:
+            return {}
         return self._read(lambda tx: _lookup_keys(tx, keys))
 
     def keys_of(self, ids: Sequence[str]) -> dict[str, list[str]]:
@@ -267,8 +278,8 @@ class Neo4jStore:
         if not wanted:
             return result
 
-        def work(tx: neo4j.ManagedTransaction) -> list[tuple[str, str]]:
-            return [(r["id"], r["key"]) for r in tx.run(q.KEYS_OF, ids=wanted)]
+        def work(tx: neo4j.ManagedTransaction) -> list[list[str]]:
+            return _rows(tx.run(q.KEYS_OF, ids=wanted))
 
         for node_id, key in self._read(work):
             result[node_id].append(key)
@@ -277,6 +288,8 @@ class Neo4jStore:
         return result
 
     def edges(self, ids: Sequence[str], rel: Rel, direction: Direction) -> dict[str, list[Edge]]:
+        if not ids:
+            return {}
         return self._read(lambda tx: _get_edges(tx, ids, rel, direction))
 
     def query_events(self, query: EventQuery) -> EventPage:
@@ -428,12 +441,12 @@ def _get_nodes(
     if hints:
         rest = []
         for label, group in _hinted(wanted, hints, rest).items():
-            for record in tx.run(q.get_nodes_of(label), ids=group):
-                found[record["id"]] = _node(record["id"], [label.value], record["props"])
+            for node_id, props in _rows(tx.run(q.get_nodes_of(label), ids=group)):
+                found[node_id] = _node(node_id, [label.value], props)
             rest += [i for i in group if i not in found]
     if rest:
-        for record in tx.run(q.GET_NODES, ids=rest):
-            found[record["id"]] = _node(record["id"], record["labels"], record["props"])
+        for node_id, labels, props in _rows(tx.run(q.GET_NODES, ids=rest)):
+            found[node_id] = _node(node_id, labels, props)
     return {i: found[i] for i in wanted if i in found}
 
 
@@ -455,7 +468,7 @@ def _lookup_keys(tx: neo4j.ManagedTransaction, keys: Sequence[str]) -> dict[str,
     wanted = list(dict.fromkeys(keys))
     if not wanted:
         return {}
-    owners = {r["key"]: r["node"] for r in tx.run(q.LOOKUP_KEYS, keys=wanted)}
+    owners = {key: node for key, node in _rows(tx.run(q.LOOKUP_KEYS, keys=wanted))}
     return {k: owners[k] for k in wanted if k in owners}
 
 
@@ -471,12 +484,11 @@ def _get_edges(
     if not wanted:
         return result
 
-    def add(records: Iterable[neo4j.Record]) -> None:
-        for record in records:
-            node_id, other = record["id"], record["other"]
+    def add(rows: Iterable[list[Any]]) -> None:
+        for node_id, other, raw in rows:
             if other is None:
                 continue  # a hinted node without such relationships
-            key, props = _edge_props(record["props"])
+            key, props = _edge_props(raw)
             src, dst = (node_id, other) if direction == "out" else (other, node_id)
             result[node_id].append(Edge(src, rel, dst, key, props))
 
@@ -484,42 +496,94 @@ def _get_edges(
     if hints:
         rest = []
         for label, group in _hinted(wanted, hints, rest).items():
-            seen: set[str] = set()
-            records = list(tx.run(q.edges_of(label, rel, direction), ids=group))
-            seen.update(r["id"] for r in records)
-            add(records)
+            rows = _rows(tx.run(q.edges_of(label, rel, direction), ids=group))
+            seen = {row[0] for row in rows}
+            add(rows)
             rest += [i for i in group if i not in seen]
     if rest:
-        add(tx.run(q.edges_query(rel, direction), ids=rest))
+        add(_rows(tx.run(q.edges_query(rel, direction), ids=rest)))
     for node_id, found in result.items():
         found.sort(key=lambda e, n=node_id: (e.other(n), e.key))  # type: ignore[misc]
     return result
 
 
+@dataclass
+class _Created:
+    """What a batch created in its transaction: each new node's label and properties and,
+    when `edges_known` (new relationships are CREATEd: the server enforces `_uid`
+    uniqueness), the properties of every relationship with a new end, by (type, src, dst,
+    key). Nothing else can touch a node the transaction created before it commits (a
+    concurrent creator of the same id fails on the uniqueness constraint), so these are
+    exactly what the transaction would read back."""
+
+    edges_known: bool
+    nodes: dict[str, tuple[Label, dict[str, Value]]] = field(default_factory=dict)
+    edges: dict[tuple[Rel, str, str, str], dict[str, Value]] = field(default_factory=dict)
+    _ends: dict[tuple[Rel, str, Direction], list[Edge]] | None = None
+
+    def node(self, node_id: str) -> Node | None:
+        created = self.nodes.get(node_id)
+        if created is None:
+            return None
+        return Node(node_id, created[0], _copy(created[1]))
+
+    def edges_of(self, node_id: str, rel: Rel, direction: Direction) -> list[Edge] | None:
+        """The `rel` relationships of a new node (None for a node that is not new, or when
+        its relationships are not known)."""
+        if not self.edges_known or node_id not in self.nodes:
+            return None
+        if self._ends is None:
+            self._ends = {}
+            for (type_, src, dst, key), props in self.edges.items():
+                edge = Edge(src, type_, dst, key, props)
+                self._ends.setdefault((type_, src, "out"), []).append(edge)
+                self._ends.setdefault((type_, dst, "in"), []).append(edge)
+        found = self._ends.get((rel, node_id, direction), [])
+        return [Edge(e.src, e.type, e.dst, e.key, _copy(e.props)) for e in found]
+
+
+def _copy(props: Props) -> dict[str, Value]:
+    return {k: list(v) if isinstance(v, list) else v for k, v in props.items()}
+
+
 class _InTransaction:
     """The reads of a `derive` step, made in the write's own transaction. The labels of the
-    nodes the write named (`hints`) spare most lookups under every label, and the owners of
-    the keys it claimed (`owners`, as its claims returned them) are not read again."""
+    nodes the write named (`hints`) spare most lookups under every label, the owners of the
+    keys it claimed (`owners`, as its claims returned them) are not read again, and the nodes
+    it created (and, when known, their relationships) are answered from `created`."""
 
     def __init__(
         self,
         tx: neo4j.ManagedTransaction,
         hints: Mapping[str, Label],
         owners: Mapping[str, str],
+        created: _Created | None = None,
     ) -> None:
         self._tx = tx
         self._hints = hints
         self._owners = owners
+        self._created = created or _Created(edges_known=False)
 
     def get_nodes(self, ids: Sequence[str]) -> dict[str, Node]:
-        return _get_nodes(self._tx, ids, self._hints)
+        wanted = list(dict.fromkeys(ids))
+        known = {i: n for i in wanted if (n := self._created.node(i)) is not None}
+        read = _get_nodes(self._tx, [i for i in wanted if i not in known], self._hints)
+        return {i: n for i in wanted if (n := known.get(i) or read.get(i)) is not None}
 
     def lookup_keys(self, keys: Sequence[str]) -> dict[str, str]:
         found = _lookup_keys(self._tx, [k for k in keys if k not in self._owners])
         return {k: o for k in keys if (o := self._owners.get(k) or found.get(k)) is not None}
 
     def edges(self, ids: Sequence[str], rel: Rel, direction: Direction) -> dict[str, list[Edge]]:
-        return _get_edges(self._tx, ids, rel, direction, self._hints)
+        known: dict[str, list[Edge]] = {}
+        for node_id in dict.fromkeys(ids):
+            edges = self._created.edges_of(node_id, rel, direction)
+            if edges is not None:
+                edges.sort(key=lambda e, n=node_id: (e.other(n), e.key))  # type: ignore[misc]
+                known[node_id] = edges
+        rest = [i for i in ids if i not in known]
+        read = _get_edges(self._tx, rest, rel, direction, self._hints) if rest else {}
+        return {i: known[i] if i in known else read[i] for i in ids}
 
 
 @dataclass
@@ -542,6 +606,7 @@ class _Plan:
         written: Mapping[str, Label] | None = None,
         owners: dict[str, str] | None = None,
         create_edges: bool = False,
+        created: _Created | None = None,
     ) -> dict[str, Label]:
         """Write the batch; return the label of every node it named that exists now (and of
         `written`: nodes this transaction wrote already, whose labels need no checking).
@@ -552,7 +617,8 @@ class _Plan:
         anything stored to read. So is, with `create_edges` (the server enforces the `_uid`
         uniqueness constraint), a relationship with a new end. A concurrent writer creating
         the same node or relationship makes the commit fail on a uniqueness constraint, and
-        the retried transaction MERGEs instead."""
+        the retried transaction MERGEs instead. `created`, when given, gets the nodes and
+        relationships created so."""
         batch = self.batch
         labels, gone, new = self._check(tx, written or {})
         for label, ids in _by_label(gone).items():
@@ -565,19 +631,19 @@ class _Plan:
             unlinks.setdefault(rel, []).append(_uid(src, dst, key))
         for rel, uids in unlinks.items():
             tx.run(q.unlink(rel), uids=uids).consume()
-        created: dict[str, tuple[Label, dict[str, Value]]] = {}
+        created_nodes: dict[str, tuple[Label, dict[str, Value]]] = {}
         node_rounds: list[dict[tuple[Label, q.Shape], list[list[Any]]]] = []
         seen: dict[str, int] = {}
         for write in batch.nodes:
             if write.id in new:
-                props = created[write.id][1] if write.id in created else None
-                created[write.id] = (write.label, merge_props(props, write.merge))
+                props = created_nodes[write.id][1] if write.id in created_nodes else None
+                created_nodes[write.id] = (write.label, merge_props(props, write.merge))
                 continue
             for part in _parts(write.merge):
                 shape, row = _row(part, write.id)
                 _add(node_rounds, seen, write.id, (write.label, shape), row)
         creates: dict[tuple[Label, tuple[str, ...]], list[list[Any]]] = {}
-        for node_id, (label, props) in created.items():
+        for node_id, (label, props) in created_nodes.items():
             names, row = _created_row(props, node_id)
             creates.setdefault((label, names), []).append(row)
         for (label, names), rows in creates.items():
@@ -605,6 +671,9 @@ class _Plan:
             edge_creates.setdefault((rel, labels[src], labels[dst], names), []).append(row)
         for (rel, src_label, dst_label, names), rows in edge_creates.items():
             tx.run(q.edge_create(rel, src_label, dst_label, names), rows=rows).consume()
+        if created is not None:
+            created.nodes.update(created_nodes)
+            created.edges.update(created_edges)
         for edge_statements in edge_rounds:
             for (rel, src_label, dst_label, shape), rows in edge_statements.items():
                 query = q.edge_upsert(rel, src_label, dst_label, shape)
@@ -620,8 +689,10 @@ class _Plan:
             if owners is None:
                 tx.run(q.CLAIM_KEYS, rows=claims).consume()
             else:
-                claimed = tx.run(q.CLAIM_KEYS_OWNERS, rows=claims)
-                owners.update((r["key"], r["node"]) for r in claimed)
+                # Only the keys another node owns come back: the others are their claimant's.
+                owners.update(batch.keys)
+                for key, owner in _rows(tx.run(q.CLAIM_KEYS_OWNERS, rows=claims)):
+                    owners[key] = owner
         if batch.settings:
             settings = [{"name": k, "value": v} for k, v in batch.settings.items()]
             tx.run(q.PUT_SETTINGS, rows=settings).consume()
@@ -660,8 +731,8 @@ class _Plan:
         if batch.keys or batch.rekeys:
             owners: dict[str, str | None] = {}
             if gone:
-                for record in tx.run(q.KEYS_OF, ids=sorted(gone)):
-                    owners[record["key"]] = None
+                for _node_id, key in _rows(tx.run(q.KEYS_OF, ids=sorted(gone))):
+                    owners[key] = None
             owners.update(batch.rekeys)
             # Only a claim whose claimant is missing can fail: the others need no lookup.
             claimed = {k for k, c in batch.keys.items() if k not in owners and c not in labels}
@@ -685,7 +756,19 @@ def _by_label(labels: dict[str, Label]) -> dict[Label, list[str]]:
 def _labels_of(tx: neo4j.ManagedTransaction, ids: Sequence[str]) -> dict[str, Label]:
     if not ids:
         return {}
-    return {r["id"]: q.LABELS[r["label"]] for r in tx.run(q.LABELS_OF, ids=list(ids))}
+    found: dict[str, Label] = {}
+    for record in tx.run(q.LABELS_OF, ids=list(ids)):
+        label = q.LABELS[record["label"]]
+        found.update((node_id, label) for node_id in record["ids"])
+    return found
+
+
+def _rows(result: neo4j.Result) -> list[list[Any]]:
+    """The rows of a collected read (`RETURN collect([...]) AS rows`: one record, or none)."""
+    rows: list[list[Any]] = []
+    for record in result:
+        rows += record[q.ROWS]
+    return rows
 
 
 def _check_names(merge: Merge, hidden: frozenset[str], what: str) -> None:
