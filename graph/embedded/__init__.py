@@ -384,11 +384,14 @@ class EmbeddedStore:
             self._fresh = {}
             if self._mutated:
                 self.version += 1
-        if changed and len(dirty.new_nodes) + len(dirty.new_edges) >= FREEZE_AFTER:
+        big = len(dirty.new_nodes) + len(dirty.new_edges) >= FREEZE_AFTER
+        if changed and big and gc.isenabled():
             # What a bulk write added lives as long as the store: keep the collector off it
             # too (after collecting the young garbage, so that none of it is frozen with it).
             # Not after small writes: a server's editorial writes come between requests, and
-            # old garbage frozen then would never be collected.
+            # old garbage frozen then would never be collected. A caller that turned the
+            # collector off does this itself when its own garbage is gone (a bulk load:
+            # `loaders.jsonl`); here, the batch being written is still alive.
             gc.collect(1)
             gc.freeze()
 
