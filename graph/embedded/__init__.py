@@ -656,7 +656,8 @@ class EmbeddedStore:
         return found
 
     def lookup_keys(self, keys: Sequence[str]) -> dict[str, str]:
-        return {k: self._keys[k] for k in keys if k in self._keys}
+        owner = self._keys.get
+        return {k: o for k in keys if (o := owner(k)) is not None}
 
     def keys_of(self, ids: Sequence[str]) -> dict[str, list[str]]:
         return {i: sorted(self._owned.get(i, ())) for i in ids}
