@@ -173,6 +173,8 @@ def merge_props(current: Props | None, change: Merge) -> dict[str, Value]:
             old = merged.get(name)
             if isinstance(old, list) and old:
                 merged[name] = sorted({*old, *values})
+            elif len(values) < 2:  # most unions write one value (a role, a story, a name)
+                merged[name] = list(values)
             else:
                 merged[name] = sorted(set(values))
     if change.minimum:
