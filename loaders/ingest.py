@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -40,7 +40,7 @@ from graph.model import (
     timestamp,
 )
 from graph.store import Derive, GraphReader, GraphStore, StoreError, WriteConflict
-from loaders.records import EntityMention, Record
+from loaders.records import Record
 
 Outcome = Literal["created", "merged"]
 T = TypeVar("T")
@@ -313,15 +313,20 @@ class Ingestor:
         lock: Sequence[NodeWrite] = (),
     ) -> list[Ingested]:
         now = timestamp(self._now())
-        names = _Resolver(self.store.lookup_keys(_name_keys(r for _, r in records)))
+        # The identity keys of each record's entity mentions, in order: asked for four times.
+        mentions = [_mention_keys(record) for _, record in records]
+        names = _Resolver(self.store.lookup_keys(_name_keys(records, mentions)))
         names.merged.update(merge or {})
         # Every mention first, so merges it reveals are known before events are fingerprinted.
-        for _, record in records:
-            for mention in record.event.entities:
-                names.resolve(_entity_identity(mention), "en")
+        for identities in mentions:
+            for said in identities:
+                names.resolve(said, "en")
         absorbed = self._stored(names.merged)
         affected = self._affected_events(absorbed, names)
-        event_keys = [_event_identity(record, names) for _, record in records]
+        event_keys = [
+            _event_identity(record, names, identities)
+            for (_, record), identities in zip(records, mentions, strict=True)
+        ]
         wanted = [k for ks in event_keys for k in ks] + [k for k, _ in affected.values()]
         events = _Resolver(self.store.lookup_keys(wanted))
         for event_id, (key, _) in sorted(affected.items()):
@@ -329,9 +334,9 @@ class Ingestor:
         plan = _Plan()
         results: list[Ingested] = []
         seen: set[str] = set()
-        for (line, record), identity in zip(records, event_keys, strict=True):
+        for (line, record), identity, identities in zip(records, event_keys, mentions, strict=True):
             event_id = (forced or {}).get(line) or events.resolve(identity, "ev")
-            _plan_record(plan, record, event_id, names, now)
+            _plan_record(plan, record, event_id, names, now, identities)
             results.append(Ingested(line, event_id, "created"))
         stale = {k for _, keys_left in affected.values() for k in keys_left}
         absorbed_events = self._stored(events.merged)
@@ -635,22 +640,25 @@ def report_view(outlet_id: str, outlet: Props, report: Props) -> Report:
     )
 
 
-def _entity_identity(mention: EntityMention) -> list[str]:
-    return list(_identity_of(mention.type, mention.name, tuple(mention.aliases)))
+def _mention_keys(record: Record) -> list[tuple[str, ...]]:
+    """The identity keys of each entity mention of `record`, in order."""
+    return [_identity_of(m.type, m.name, tuple(m.aliases)) for m in record.event.entities]
 
 
-@functools.lru_cache(maxsize=1 << 16)  # a batch asks four times per mention; names recur
+@functools.lru_cache(maxsize=1 << 16)  # names recur in thousands of records
 def _identity_of(entity_type: str, name: str, aliases: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(keys.entity_keys(entity_type, [name, *aliases]))
 
 
-def _name_keys(records: Iterable[Record]) -> list[str]:
+def _name_keys(
+    records: Sequence[tuple[int, Record]], mentions: Sequence[Sequence[tuple[str, ...]]]
+) -> list[str]:
     found: list[str] = []
-    for record in records:
+    for (_, record), identities in zip(records, mentions, strict=True):
         event = record.event
         found += keys.outlet_keys([record.source_story.outlet, *(r.outlet for r in event.reports)])
-        for mention in event.entities:
-            found += _entity_identity(mention)
+        for identity in identities:
+            found += identity
         location = event.location
         if location is not None and location.country:
             found.append(keys.country_key(location.country))
@@ -659,15 +667,18 @@ def _name_keys(records: Iterable[Record]) -> list[str]:
     return found
 
 
-def _event_identity(record: Record, resolver: _Resolver) -> list[str]:
-    """The fingerprints of a record's event, strongest first (see docs/identity.md)."""
+def _event_identity(
+    record: Record, resolver: _Resolver, identities: Sequence[tuple[str, ...]]
+) -> list[str]:
+    """The fingerprints of a record's event, strongest first (see docs/identity.md);
+    `identities`: the keys of its entity mentions."""
     event = record.event
     if event.id is not None:
         return [keys.event_external_key(event.id)]
     day = day_of(event.occurred_on)
     participants = [
-        resolver.resolve(_entity_identity(m), "en")
-        for m in event.entities
+        resolver.resolve(identity, "en")
+        for m, identity in zip(event.entities, identities, strict=True)
         if (m.role or "").casefold() == "participant"
     ]
     identity = [keys.event_summary_key(day, event.category, event.summary)]
@@ -676,8 +687,16 @@ def _event_identity(record: Record, resolver: _Resolver) -> list[str]:
     return identity
 
 
-def _plan_record(plan: _Plan, record: Record, event_id: str, resolver: _Resolver, now: str) -> None:
-    """The writes of one record whose event is `event_id`."""
+def _plan_record(
+    plan: _Plan,
+    record: Record,
+    event_id: str,
+    resolver: _Resolver,
+    now: str,
+    identities: Sequence[tuple[str, ...]],
+) -> None:
+    """The writes of one record whose event is `event_id`; `identities`: the keys of its
+    entity mentions."""
     event, story = record.event, record.source_story
     extracted = timestamp(record.extracted_at)
     story_outlet = _outlet(plan, resolver, story.outlet, now)
@@ -732,11 +751,11 @@ def _plan_record(plan: _Plan, record: Record, event_id: str, resolver: _Resolver
         ),
     )
 
-    for mention in event.entities:
+    for mention, identity in zip(event.entities, identities, strict=True):
         said = (mention.type, mention.name, *mention.aliases)
         entity = plan.entities.get(said)  # every mention was resolved before planning
         if entity is None:
-            entity = plan.entities[said] = resolver.resolve(_entity_identity(mention), "en")
+            entity = plan.entities[said] = resolver.resolve(identity, "en")
         else:
             entity = resolver.find(entity)
         if not plan.seen(entity, said, rank):

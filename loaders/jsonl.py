@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 from collections.abc import Callable, Iterable, Iterator
@@ -111,29 +112,44 @@ def load_streams(
             else:
                 summary.events_merged += 1
         pending.clear()
+        if collecting:
+            # What the batch made and still lives (the graph it added, for a store in memory)
+            # lives as long as the store: out of the collector's sight from now on, once the
+            # young garbage is collected (a load makes none, but a collection makes sure).
+            gc.collect(1)
+            gc.freeze()
 
-    for name, stream in sources:
-        for number, text, size in read_lines(stream):
-            if progress is not None:
-                progress(size)
-            if text is None:
+    # The cyclic garbage collector is off while loading and runs between batches instead: a
+    # load makes no reference cycles, and yet the collector walked each batch's records and
+    # writes again and again while they were alive (a full pass per batch): 30% of a load.
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        for name, stream in sources:
+            for number, text, size in read_lines(stream):
+                if progress is not None:
+                    progress(size)
+                if text is None:
+                    summary.records += 1
+                    summary.rejected += 1
+                    rejects.add(name, Rejection(number, "not valid UTF-8 text"), "")
+                    continue
+                parsed = parse_line(text, number)
+                if parsed is None:
+                    summary.blank += 1
+                    continue
                 summary.records += 1
-                summary.rejected += 1
-                rejects.add(name, Rejection(number, "not valid UTF-8 text"), "")
-                continue
-            parsed = parse_line(text, number)
-            if parsed is None:
-                summary.blank += 1
-                continue
-            summary.records += 1
-            if isinstance(parsed, Rejection):
-                summary.rejected += 1
-                rejects.add(name, parsed, text.rstrip("\r\n"))
-                continue
-            pending.append((number, parsed))
-            if len(pending) >= batch_size:
-                flush()
-        flush()
+                if isinstance(parsed, Rejection):
+                    summary.rejected += 1
+                    rejects.add(name, parsed, text.rstrip("\r\n"))
+                    continue
+                pending.append((number, parsed))
+                if len(pending) >= batch_size:
+                    flush()
+            flush()
+    finally:
+        if collecting:
+            gc.enable()
     rejects.flush()
     summary.duplicates_merged = len(ingestor.merges)
     return summary

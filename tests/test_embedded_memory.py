@@ -1,14 +1,21 @@
 """The embedded store keeps the garbage collector off what it holds (gc.freeze) after opening
-and after bulk writes, and never freezes a long-running server's garbage with it."""
+and after bulk writes (a bulk load: after each batch), and never freezes a long-running
+server's garbage with it."""
 
 from __future__ import annotations
 
 import gc
+import io
 import weakref
+from collections.abc import Sequence
 from pathlib import Path
 
+import loaders
 from graph.embedded import FREEZE_AFTER, EmbeddedStore
 from graph.model import Label, Merge, NodeWrite, WriteBatch
+from loaders.ingest import Ingested, Ingestor
+from loaders.jsonl import RejectSink, load_streams
+from loaders.records import Record
 
 
 class Cycle:
@@ -67,3 +74,39 @@ def test_editorial_records_are_found_again_after_reopening(tmp_path: Path) -> No
         assert [n.id for n in found] == ["su_1"]
     finally:
         store.close()
+
+
+class CyclingIngestor(Ingestor):
+    """An ingestor that leaves a reference cycle behind with every batch."""
+
+    cycles: list[weakref.ref[Cycle]] = []
+
+    def ingest(self, records: Sequence[tuple[int, Record]]) -> list[Ingested]:
+        self.cycles.append(weakref.ref(Cycle()))
+        return super().ingest(records)
+
+
+def test_a_bulk_load_collects_between_batches_and_freezes_what_it_loaded(tmp_path: Path) -> None:
+    store = EmbeddedStore(tmp_path / "store")
+    store.setup()
+    lines = (Path(loaders.__file__).parent / "sample_data" / "samples.jsonl").read_bytes()
+    try:
+        frozen = gc.get_freeze_count()
+        ingestor = CyclingIngestor(store)
+        summary = load_streams(
+            store, [("s", io.BytesIO(lines))], RejectSink(None), 2, None, ingestor
+        )
+        assert summary.loaded > 2
+        assert gc.isenabled()  # on again after the load
+        assert gc.get_freeze_count() > frozen
+        assert len(ingestor.cycles) > 1
+        assert all(cycle() is None for cycle in ingestor.cycles)  # collected, not frozen
+        gc.disable()
+        try:  # a caller's choice to keep the collector off is left as it was
+            load_streams(store, [("s", io.BytesIO(lines))], RejectSink(None))
+            assert not gc.isenabled()
+        finally:
+            gc.enable()
+    finally:
+        store.close()
+        gc.unfreeze()
