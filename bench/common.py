@@ -119,7 +119,7 @@ class BuiltStore:
     def relationships(self) -> int:
         from graph.model import Rel
 
-        return sum(int(self.meta["counts"][str(r)]) for r in Rel)
+        return sum(int(self.meta["counts"].get(str(r), 0)) for r in Rel)
 
 
 def built_store(workdir: Path, data: Dataset) -> BuiltStore:

@@ -79,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         return statistics.median(r[name] for r in runs)
 
     rels = store.relationships
-    nodes = sum(int(store.meta["counts"][str(label)]) for label in _labels())
+    nodes = sum(int(store.meta["counts"].get(str(label), 0)) for label in _labels())
     data_bytes = median(full_runs, "rss") - median(empty_runs, "rss")
     disk = sum(f.stat().st_size for f in store.directory.iterdir() if f.is_file())
     rows = [
