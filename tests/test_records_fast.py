@@ -91,3 +91,12 @@ def test_what_the_fast_models_refuse_is_said_by_the_exact_ones() -> None:
     parsed = parse_line(text, 5)
     assert isinstance(parsed, Rejection)
     assert parsed == exact(text, 5)
+
+
+def test_the_twins_keep_every_constraint_of_the_exact_models() -> None:
+    """The twins differ from the exact models only in how strings are stripped: every field,
+    type, default, length and range limit is the same (a limit changed in one set and not the
+    other would let the twins accept what the exact models refuse)."""
+    exact_schema = Record.model_json_schema()
+    twin_schema = json.loads(json.dumps(_FastRecord.model_json_schema()).replace("_Fast", ""))
+    assert twin_schema == exact_schema
