@@ -3,6 +3,7 @@ under awkward batches, and two loaders writing into one database at once."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 from collections.abc import Callable, Iterator
@@ -161,19 +162,29 @@ def awkward_batches() -> list[WriteBatch]:
     ]
 
 
-def test_awkward_batches_merge_exactly_as_on_the_embedded_store(
-    neo: Neo4jStore, tmp_path: Path
-) -> None:
+@contextlib.contextmanager
+def beside_embedded(
+    neo: Neo4jStore, tmp_path: Path, batches: list[WriteBatch]
+) -> Iterator[EmbeddedStore]:
+    """An embedded store given the same batches as `neo`, in turn; after each, both stores must
+    hold the same graph. Yields the embedded store for further comparisons."""
     embedded = EmbeddedStore(tmp_path / "embedded")
     embedded.setup()
     try:
-        for batch in awkward_batches():
+        for batch in batches:
             embedded.write(batch)
             neo.write(batch)
             assert canonical(neo) == canonical(embedded)
-        assert neo.get_nodes(["en_1"]) == embedded.get_nodes(["en_1"])
+        yield embedded
     finally:
         embedded.close()
+
+
+def test_awkward_batches_merge_exactly_as_on_the_embedded_store(
+    neo: Neo4jStore, tmp_path: Path
+) -> None:
+    with beside_embedded(neo, tmp_path, awkward_batches()) as embedded:
+        assert neo.get_nodes(["en_1"]) == embedded.get_nodes(["en_1"])
 
 
 # -- two loaders at once ---------------------------------------------------------------------

@@ -9,15 +9,13 @@ from typing import Any
 
 import pytest
 
-from graph.embedded import EmbeddedStore
 from graph.model import Direction, EdgeWrite, Label, Merge, NodeWrite, Rel, WriteBatch
 from graph.neo4j import Neo4jStore
 from graph.neo4j import queries as q
 from graph.neo4j import store as store_module
 from graph.neo4j.store import _InTransaction
-from graph.snapshot import canonical
 from graph.store import GraphReader
-from tests.test_neo4j import neo
+from tests.test_neo4j import beside_embedded, neo
 
 __all__ = ["neo"]  # the fixture
 
@@ -84,18 +82,10 @@ def batches() -> list[WriteBatch]:
 def test_writes_of_one_node_in_one_batch_merge_as_on_the_embedded_store(
     neo: Neo4jStore, tmp_path: Path
 ) -> None:
-    embedded = EmbeddedStore(tmp_path / "embedded")
-    embedded.setup()
-    try:
-        for batch in batches():
-            embedded.write(batch)
-            neo.write(batch)
-            assert canonical(neo) == canonical(embedded)
+    with beside_embedded(neo, tmp_path, batches()) as embedded:
         assert neo.get_nodes(["ev_1", "ou_1"]) == embedded.get_nodes(["ev_1", "ou_1"])
         edges = neo.edges(["ev_1"], Rel.REPORTS, "in")
         assert edges == embedded.edges(["ev_1"], Rel.REPORTS, "in")
-    finally:
-        embedded.close()
 
 
 def test_one_statement_per_shape_with_values_only() -> None:

@@ -503,8 +503,14 @@ def _get_edges(
     if rest:
         add(_rows(tx.run(q.edges_query(rel, direction), ids=rest)))
     for node_id, found in result.items():
-        found.sort(key=lambda e, n=node_id: (e.other(n), e.key))  # type: ignore[misc]
+        _in_order(node_id, found)
     return result
+
+
+def _in_order(node_id: str, edges: list[Edge]) -> list[Edge]:
+    """`edges` of `node_id` in the order every store gives them: by the other end, then key."""
+    edges.sort(key=lambda e: (e.other(node_id), e.key))
+    return edges
 
 
 @dataclass
@@ -579,8 +585,7 @@ class _InTransaction:
         for node_id in dict.fromkeys(ids):
             edges = self._created.edges_of(node_id, rel, direction)
             if edges is not None:
-                edges.sort(key=lambda e, n=node_id: (e.other(n), e.key))  # type: ignore[misc]
-                known[node_id] = edges
+                known[node_id] = _in_order(node_id, edges)
         rest = [i for i in ids if i not in known]
         read = _get_edges(self._tx, rest, rel, direction, self._hints) if rest else {}
         return {i: known[i] if i in known else read[i] for i in ids}
