@@ -4,7 +4,7 @@ confidence policy, and merging and splitting entities.
 Every operation is one atomic write (the policy's re-rating aside: see `set_policy`) that
 checks, inside its transaction, that what it read still holds, and logs itself as an `Edit`
 node (who, when, what). Changes of confidence are written to each event's history by the
-rating step (`loaders.ingest.rating`) and collected in `Editorial.changes` for live updates.
+rating step (`services.rating.rating`) and collected in `Editorial.changes` for live updates.
 Access control is the API's business (`api.auth`): this module trusts its caller's `by`.
 """
 
@@ -38,8 +38,11 @@ from graph.model import (
     timestamp,
 )
 from graph.store import EventFilter, EventQuery, GraphReader, GraphStore, WriteConflict
-from loaders.ingest import Ingestor, absorb, checked, rating, resolving_again
 from loaders.records import Name, Record, describe, validate
+from services.conflicts import checked, resolving_again
+from services.ingest import Ingestor
+from services.merging import merge_nodes
+from services.rating import rating
 
 RERATE_CHUNK = 1000  # events re-rated per write after a policy change
 
@@ -341,7 +344,7 @@ class Editorial:
         why = Why("registry", f"outlet {gone.text('name')} merged into {kept.text('name')}", by)
         events = self._reported_by([old, into])
         batch = WriteBatch()
-        absorb(
+        merge_nodes(
             self.store,
             batch,
             [old],

@@ -1,0 +1,44 @@
+"""Writes that resolve against what they read: checking, inside the write's transaction, that
+no concurrent writer claimed the same keys first, and resolving again when one did."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import TypeVar
+
+from graph.model import WriteBatch
+from graph.store import Derive, GraphReader, StoreError, WriteConflict
+
+T = TypeVar("T")
+CONFLICT_RETRIES = 10
+log = logging.getLogger(__name__)
+
+
+def resolving_again(work: Callable[[], T]) -> T:
+    """`work` (read, resolve, write), run again while a concurrent writer got there first
+    (`WriteConflict`), at most CONFLICT_RETRIES times."""
+    for attempt in range(1, CONFLICT_RETRIES + 1):
+        try:
+            return work()
+        except WriteConflict as exc:
+            if attempt == CONFLICT_RETRIES:
+                raise StoreError(
+                    f"a write kept conflicting with concurrent writers: {exc}"
+                ) from exc
+            log.debug("resolving again after a concurrent write: %s", exc)
+    raise AssertionError("unreachable")
+
+
+def checked(claims: dict[str, str], then: Derive) -> Derive:
+    """`then`, once every key the batch claimed is owned by the node it was claimed for: a
+    key another writer claimed first means the batch was resolved against a stale graph."""
+
+    def derive(graph: GraphReader) -> WriteBatch:
+        owners = graph.lookup_keys(sorted(claims))
+        lost = sorted(k for k, node in claims.items() if owners.get(k) != node)
+        if lost:
+            raise WriteConflict(f"keys claimed meanwhile by another writer: {lost[:5]}")
+        return then(graph)
+
+    return derive
