@@ -7,6 +7,14 @@ import logging
 from collections.abc import Callable
 from typing import TypeVar
 
+from tenacity import (
+    RetryCallState,
+    RetryError,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+)
+
 from graph.model import WriteBatch
 from graph.store import Derive, GraphReader, StoreError, WriteConflict
 
@@ -16,18 +24,26 @@ log = logging.getLogger(__name__)
 
 
 def resolving_again(work: Callable[[], T]) -> T:
-    """`work` (read, resolve, write), run again while a concurrent writer got there first
-    (`WriteConflict`), at most CONFLICT_RETRIES times."""
-    for attempt in range(1, CONFLICT_RETRIES + 1):
-        try:
-            return work()
-        except WriteConflict as exc:
-            if attempt == CONFLICT_RETRIES:
-                raise StoreError(
-                    f"a write kept conflicting with concurrent writers: {exc}"
-                ) from exc
-            log.debug("resolving again after a concurrent write: %s", exc)
-    raise AssertionError("unreachable")
+    """`work` (read, resolve, write), run again at once while a concurrent writer got there
+    first (`WriteConflict`), at most CONFLICT_RETRIES times."""
+    again = Retrying(
+        retry=retry_if_exception_type(WriteConflict),
+        stop=stop_after_attempt(CONFLICT_RETRIES),
+        before_sleep=_log_conflict,
+    )
+    try:
+        return again(work)
+    except RetryError as exc:
+        conflict = exc.last_attempt.exception()
+        raise StoreError(
+            f"a write kept conflicting with concurrent writers: {conflict}"
+        ) from conflict
+
+
+def _log_conflict(state: RetryCallState) -> None:
+    outcome = state.outcome
+    conflict = outcome.exception() if outcome is not None else None
+    log.debug("resolving again after a concurrent write: %s", conflict)
 
 
 def checked(claims: dict[str, str], then: Derive) -> Derive:
