@@ -7,6 +7,7 @@ COPY pyproject.toml README.md ./
 COPY graph ./graph
 COPY api ./api
 COPY loaders ./loaders
+COPY services ./services
 COPY newsgraph ./newsgraph
 RUN pip install --no-compile . \
     && useradd --system --uid 10001 --home-dir /app newsgraph

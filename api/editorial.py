@@ -3,7 +3,7 @@ policy, entity merges and splits, the extractor's `ingest`, and the editorial lo
 
 Every mutation checks its role on the server (`api.auth.requires`; `docs/auth.md` has the
 table); a denied call is a GraphQL error and changes nothing. The work itself is in
-`loaders.editorial` and `loaders.ingest`; after each write commits, what it created and the
+`services.editorial` and `services.ingest`; after each write commits, what it created and the
 confidence levels it changed are published to live subscribers (`api.live`).
 """
 
@@ -35,9 +35,9 @@ from api.types import (
 )
 from graph.model import Label, Node, Rel
 from graph.store import StoreError
-from loaders.editorial import Editorial, EditorialError
-from loaders.ingest import Ingestor
 from loaders.records import Rejection, validate
+from services.editorial import Editorial, EditorialError
+from services.ingest import Ingestor
 
 T = TypeVar("T")
 MAX_INGEST = 1000  # records per `ingest` call

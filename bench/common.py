@@ -92,7 +92,8 @@ def count_lines(path: Path) -> int:
 
 
 def load_registry_file(store: Any, path: Path) -> None:
-    from loaders.outlets import load_registry, parse_registry
+    from loaders.outlets import parse_registry
+    from services.registry import load_registry
 
     load_registry(store, parse_registry(path.read_text("utf-8")))
 
@@ -100,7 +101,8 @@ def load_registry_file(store: Any, path: Path) -> None:
 def load_records(store: Any, path: Path) -> Any:
     """Load `path` the way `newsgraph load` does (default batch size), without a progress bar;
     the `LoadSummary`."""
-    from loaders.jsonl import RejectSink, load_streams
+    from loaders.jsonl import RejectSink
+    from services.load import load_streams
 
     with path.open("rb") as stream:
         return load_streams(store, [(path.name, cast(BinaryIO, stream))], RejectSink(None))

@@ -113,8 +113,10 @@ def timed_load(
     """(records loaded, seconds, counts) of one load into an emptied database; `cpu` gets
     the client's and (when known) the server's CPU seconds during the load."""
     from graph.neo4j import Neo4jStore
-    from loaders.jsonl import RejectSink, load_streams
-    from loaders.outlets import load_registry, parse_registry
+    from loaders.jsonl import RejectSink
+    from loaders.outlets import parse_registry
+    from services.load import load_streams
+    from services.registry import load_registry
 
     store = Neo4jStore(*server)
     store.setup()

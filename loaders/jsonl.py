@@ -1,47 +1,24 @@
-"""Stream JSON Lines files into the graph in batches, keeping every rejected line for fixing."""
+"""JSON Lines files into validated records, keeping every rejected line for fixing.
+
+`services.load.load_streams` writes what these read into a store, batch by batch."""
 
 from __future__ import annotations
 
-import gc
 import json
 import os
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, BinaryIO
+from typing import IO, BinaryIO, Protocol
 
-from graph.store import GraphStore
-from loaders.ingest import Ingestor
 from loaders.records import Record, Rejection, parse_line
 
-DEFAULT_BATCH = 500
 
+class LineCounts(Protocol):
+    """Where `read_records` counts lines: non-blank ones (`records`), rejected, blank."""
 
-@dataclass
-class LoadSummary:
-    """What a load did; `records` counts non-blank lines."""
-
-    records: int = 0
-    loaded: int = 0
-    events_created: int = 0
-    events_merged: int = 0
-    rejected: int = 0
-    blank: int = 0
-    duplicates_merged: int = 0  # existing nodes found to be one with another, and merged
-
-    def lines(self) -> list[str]:
-        lines = [
-            f"records read:   {self.records}",
-            f"loaded:         {self.loaded}",
-            f"events created: {self.events_created}",
-            f"events merged:  {self.events_merged}",
-            f"rejected:       {self.rejected}",
-        ]
-        if self.duplicates_merged:
-            lines.append(
-                f"duplicates merged: {self.duplicates_merged} (nodes a record showed to be one)"
-            )
-        return lines
+    records: int
+    rejected: int
+    blank: int
 
 
 class RejectSink:
@@ -85,71 +62,30 @@ def read_lines(stream: BinaryIO) -> Iterator[tuple[int, str | None, int]]:
             yield number, None, len(raw)
 
 
-def load_streams(
-    store: GraphStore,
-    sources: Iterable[tuple[str, BinaryIO]],
+def read_records(
+    name: str,
+    stream: BinaryIO,
     rejects: RejectSink,
-    batch_size: int = DEFAULT_BATCH,
+    counts: LineCounts,
     progress: Callable[[int], None] | None = None,
-    ingestor: Ingestor | None = None,
-) -> LoadSummary:
-    """Load every line of every `(name, stream)` source; bad lines go to `rejects`.
-
-    Each batch of `batch_size` good records is one atomic write, acknowledged only after the
-    rejects before it are on disk: a load killed at any point loses nothing acknowledged, and
-    running it again completes it (writes are idempotent).
-    """
-    ingestor = ingestor or Ingestor(store)
-    summary = LoadSummary()
-    pending: list[tuple[int, Record]] = []
-
-    def flush() -> None:
-        rejects.flush()
-        for result in ingestor.ingest(pending):
-            summary.loaded += 1
-            if result.outcome == "created":
-                summary.events_created += 1
-            else:
-                summary.events_merged += 1
-        pending.clear()
-        if collecting:
-            # What the batch made and still lives (the graph it added, for a store in memory)
-            # lives as long as the store: out of the collector's sight from now on, once the
-            # young garbage is collected (a load makes none, but a collection makes sure).
-            gc.collect(1)
-            gc.freeze()
-
-    # The cyclic garbage collector is off while loading and runs between batches instead: a
-    # load makes no reference cycles, and yet the collector walked each batch's records and
-    # writes again and again while they were alive (a full pass per batch): 30% of a load.
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
-        for name, stream in sources:
-            for number, text, size in read_lines(stream):
-                if progress is not None:
-                    progress(size)
-                if text is None:
-                    summary.records += 1
-                    summary.rejected += 1
-                    rejects.add(name, Rejection(number, "not valid UTF-8 text"), "")
-                    continue
-                parsed = parse_line(text, number)
-                if parsed is None:
-                    summary.blank += 1
-                    continue
-                summary.records += 1
-                if isinstance(parsed, Rejection):
-                    summary.rejected += 1
-                    rejects.add(name, parsed, text.rstrip("\r\n"))
-                    continue
-                pending.append((number, parsed))
-                if len(pending) >= batch_size:
-                    flush()
-            flush()
-    finally:
-        if collecting:
-            gc.enable()
-    rejects.flush()
-    summary.duplicates_merged = len(ingestor.merges)
-    return summary
+) -> Iterator[tuple[int, Record]]:
+    """The valid records of the source `name` with their line numbers; bad lines go to
+    `rejects`, and every line is counted in `counts`. `progress` is told the bytes read."""
+    for number, text, size in read_lines(stream):
+        if progress is not None:
+            progress(size)
+        if text is None:
+            counts.records += 1
+            counts.rejected += 1
+            rejects.add(name, Rejection(number, "not valid UTF-8 text"), "")
+            continue
+        parsed = parse_line(text, number)
+        if parsed is None:
+            counts.blank += 1
+            continue
+        counts.records += 1
+        if isinstance(parsed, Rejection):
+            counts.rejected += 1
+            rejects.add(name, parsed, text.rstrip("\r\n"))
+            continue
+        yield number, parsed

@@ -8,15 +8,21 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO, cast
+from typing import TYPE_CHECKING, Any, BinaryIO, cast
 
 import click
 from tqdm import tqdm
 
-from graph.store import GraphStore, StoreError
-from loaders.jsonl import DEFAULT_BATCH, LoadSummary, RejectSink, load_streams
-from loaders.outlets import RegistryError, load_registry, parse_registry
+from graph.confidence import current_policy
+from graph.model import CATEGORIES, LEVELS
+from graph.store import EventFilter, GraphStore, StoreError
+from loaders.jsonl import RejectSink
+from loaders.outlets import RegistryError, parse_registry
 from newsgraph.settings import SettingsError, load_settings, make_store
+from services.export import FORMATS, export
+from services.load import DEFAULT_BATCH, LoadSummary, load_streams
+from services.registry import load_registry
+from services.selection import find_entity
 
 if TYPE_CHECKING:
     from api.auth import TokenEntry
@@ -198,7 +204,7 @@ def schema(output: Path | None) -> None:
 def copy(source_spec: str, target_spec: str, batch_size: int) -> None:
     """Copy a whole graph into an empty store (nodes, relationships, keys, settings), then
     check both have the same counts and content hash. Credentials come from NEWSGRAPH_NEO4J_*."""
-    from graph.copy import copy_graph
+    from services.copy import copy_graph
 
     with _opened(source_spec) as source, _opened(target_spec) as target:
         try:
@@ -322,9 +328,59 @@ def token_revoke(name: str, file: Path | None) -> None:
     click.echo(f"revoked the token of {name}; restart the server for it to take effect", err=True)
 
 
-# Analysts (issue 5): `newsgraph export` and `newsgraph timeline`, defined beside their code.
-from newsgraph import export as _export  # noqa: E402
+@main.command("export")
+@store_option
+@click.option("--format", "fmt", type=click.Choice(FORMATS), required=True)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="File to write [default: standard output].",
+)
+@click.option("--from", "date_from", type=click.DateTime(["%Y-%m-%d"]), default=None)
+@click.option("--to", "date_to", type=click.DateTime(["%Y-%m-%d"]), default=None)
+@click.option("--entity", default=None, help="Only events involving it (name, alias or id).")
+@click.option("--category", "categories", multiple=True, type=click.Choice(CATEGORIES))
+@click.option("--min-confidence", type=click.Choice(LEVELS), default=None)
+def export_command(
+    store_spec: str | None,
+    fmt: str,
+    output: Path | None,
+    date_from: Any,
+    date_to: Any,
+    entity: str | None,
+    categories: tuple[str, ...],
+    min_confidence: str | None,
+) -> None:
+    """Write the graph, or the events the filters select with everything around them, as
+    GraphML, GEXF, Cytoscape.js JSON or extractor records (JSONL, for `newsgraph load`)."""
+    with _opened(store_spec) as store:
+        try:
+            flt = EventFilter(
+                date_from=date_from.date().isoformat() if date_from else None,
+                date_to=date_to.date().isoformat() if date_to else None,
+                entity=find_entity(store, entity) if entity else None,
+                categories=categories,
+                min_confidence=(
+                    current_policy(store).rank(min_confidence) if min_confidence else None
+                ),
+            )
+        except LookupError as exc:
+            raise click.ClickException(str(exc)) from None
+        report = lambda line: click.echo(line, err=True)  # noqa: E731
+        if output is None:
+            export(store, fmt, sys.stdout.buffer, flt, report)
+        else:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            with output.open("wb") as out:
+                chosen = export(store, fmt, out, flt, report)
+            click.echo(
+                f"{output}: {len(chosen.nodes)} nodes, {len(chosen.edges)} relationships",
+                err=True,
+            )
+
+
+# Analysts (issue 5): `newsgraph timeline`, defined beside its code.
 from newsgraph import timeline_png as _timeline_png  # noqa: E402
 
-main.add_command(_export.command(store_option, _opened))
 main.add_command(_timeline_png.command(store_option, _opened))

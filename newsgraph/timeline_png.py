@@ -20,7 +20,7 @@ from graph import analytics
 from graph.analytics import Interval, Timeline, Window
 from graph.model import CATEGORIES, LEVELS
 from graph.store import GraphStore
-from newsgraph.export import find_entity
+from services.selection import find_entity
 
 # Colours people read without a legend: red for disputed, green for verified.
 LEVEL_COLOURS = {

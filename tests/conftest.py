@@ -27,9 +27,11 @@ from graph.embedded import EmbeddedStore
 from graph.neo4j import Neo4jStore
 from graph.neo4j.queries import DELETE_SOME
 from graph.store import GraphStore
-from loaders.ingest import Ingestor
-from loaders.jsonl import LoadSummary, RejectSink, load_streams
-from loaders.outlets import load_registry, parse_registry
+from loaders.jsonl import RejectSink
+from loaders.outlets import parse_registry
+from services.ingest import Ingestor
+from services.load import LoadSummary, load_streams
+from services.registry import load_registry
 from tests.servers.arcadedb import ArcadeDBError, BoltServer, find_arcadedb, start_arcadedb
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -8,12 +8,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from graph.copy import CopyError, copy_graph
 from graph.embedded import EmbeddedStore
 from graph.model import Label, Merge, NodeWrite, Value, WriteBatch
 from graph.snapshot import canonical, content_hash
 from graph.store import GraphStore
 from newsgraph.cli import main
+from services.copy import CopyError, copy_graph
 from tests.conftest import (
     DATA,
     EXTRACTOR,

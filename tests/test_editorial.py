@@ -14,9 +14,9 @@ from graph.history import LevelChange, history
 from graph.model import Label, Node, Rel
 from graph.snapshot import INGEST_CLOCKS, canonical
 from graph.store import GraphStore
-from loaders.editorial import Editorial, EditorialError
-from loaders.ingest import Ingestor
 from loaders.records import Record, validate
+from services.editorial import Editorial, EditorialError
+from services.ingest import Ingestor
 from tests.conftest import EXTRACTOR, load_file, load_outlets, shared_file
 
 REUTERS = "https://www.reuters.com/world/europe/putin-lukashenko-sign-security-treaty-2025-03-13/"

@@ -13,9 +13,10 @@ from pathlib import Path
 import loaders
 from graph.embedded import FREEZE_AFTER, EmbeddedStore
 from graph.model import Label, Merge, NodeWrite, WriteBatch
-from loaders.ingest import Ingested, Ingestor
-from loaders.jsonl import RejectSink, load_streams
+from loaders.jsonl import RejectSink
 from loaders.records import Record
+from services.ingest import Ingested, Ingestor
+from services.load import load_streams
 
 
 class Cycle:

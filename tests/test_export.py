@@ -16,16 +16,10 @@ from graph.embedded import EmbeddedStore
 from graph.model import Edge, Node
 from graph.snapshot import canonical
 from graph.store import EventFilter, EventQuery, GraphStore
-from loaders.editorial import Editorial
-from newsgraph.export import (
-    ROUND_TRIP_IGNORES,
-    ExportFilter,
-    RecordsSummary,
-    export,
-    find_entity,
-    records,
-    select,
-)
+from services.editorial import Editorial
+from services.export import export
+from services.selection import find_entity, select
+from services.unload import ROUND_TRIP_IGNORES, RecordsSummary, records
 from tests.conftest import DATA, EXTRACTOR, load_file, load_outlets, shared_file
 
 NEWSGRAPH = Path(sys.executable).parent / "newsgraph"
@@ -37,9 +31,9 @@ def counts(store: GraphStore) -> tuple[int, int]:
     return sum(isinstance(i, Node) for i in items), sum(isinstance(i, Edge) for i in items)
 
 
-def exported(store: GraphStore, fmt: str, flt: ExportFilter | None = None) -> bytes:
+def exported(store: GraphStore, fmt: str, flt: EventFilter | None = None) -> bytes:
     out = io.BytesIO()
-    export(store, fmt, out, flt or ExportFilter())
+    export(store, fmt, out, flt or EventFilter())
     return out.getvalue()
 
 
@@ -138,7 +132,7 @@ def test_wikitimes_round_trip_through_the_command_line(tmp_path: Path) -> None:
         # a filtered export: the events of one entity, and everything around them
         yemen = find_entity(one, "Yemen")
         summary = RecordsSummary()
-        rebuilt = records(one, select(one, ExportFilter(entity=yemen)), summary)
+        rebuilt = records(one, select(one, EventFilter(entity=yemen)), summary)
         assert (len(rebuilt), summary.events, summary.out_of_order) == (18, 18, 0)
     finally:
         one.close()
@@ -151,7 +145,7 @@ def test_filters_select_events_and_their_surroundings(tmp_path: Path) -> None:
     try:
         load_file(store, shared_file(WIKITIMES))
         yemen = find_entity(store, "Yemen")
-        chosen = select(store, ExportFilter(entity=yemen, date_from="2015-09-14"))
+        chosen = select(store, EventFilter(entity=yemen, date_from="2015-09-14"))
         events = [n for n in chosen.nodes.values() if n.label.value == "Event"]
         assert events and all(n.text("occurred_on") >= "2015-09-14" for n in events)
         assert yemen in chosen.nodes

@@ -22,11 +22,11 @@ from graph.neo4j import Neo4jStore
 from graph.neo4j import queries as q
 from graph.snapshot import INGEST_CLOCKS, canonical
 from graph.store import EventFilter, EventQuery, GraphStore, StoreError
-from loaders.editorial import Editorial, EditorialError
-from loaders.ingest import Ingestor
 from loaders.records import Record, validate
 from newsgraph.settings import Settings
 from newsgraph.settings import make_store as store_for
+from services.editorial import Editorial, EditorialError
+from services.ingest import Ingestor
 from tests.conftest import (
     BOLT,
     DATA,

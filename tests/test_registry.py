@@ -9,7 +9,8 @@ from graph import keys
 from graph.model import Rel
 from graph.snapshot import INGEST_CLOCKS, canonical
 from graph.store import EventFilter, EventQuery, GraphStore
-from loaders.outlets import load_registry, parse_registry
+from loaders.outlets import parse_registry
+from services.registry import load_registry
 from tests.conftest import FIXED_NOW, load_file
 
 RECORD = {

@@ -22,10 +22,10 @@ from graph.confidence import Policy, current_policy
 from graph.model import Label, Rel
 from graph.snapshot import canonical
 from graph.store import GraphStore
-from loaders.editorial import Editorial
-from loaders.ingest import Ingestor
 from loaders.records import Record, validate
 from newsgraph.settings import Settings
+from services.editorial import Editorial
+from services.ingest import Ingestor
 from tests.conftest import load_outlets
 from tests.test_api import _free_port
 

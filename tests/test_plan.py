@@ -1,4 +1,4 @@
-"""The loader's plan combines writes to one node or relationship (`loaders.ingest._combine`):
+"""The write plan combines writes to one node or relationship (`services.plan.combine`):
 the combined write must leave exactly what the writes one after another leave."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 
 from graph.model import Merge, Props, Value, merge_props
-from loaders.ingest import _combine
+from services.plan import combine
 
 
 def _random_merge(rng: random.Random) -> Merge:
@@ -40,7 +40,7 @@ def test_combined_writes_merge_as_the_writes_in_turn() -> None:
         writes = [_random_merge(rng) for _ in range(rng.randint(1, 5))]
         combined: list[Merge] = [writes[0]]
         for write in writes[1:]:
-            merged = _combine(combined[-1], write)
+            merged = combine(combined[-1], write)
             if merged is None:
                 combined.append(write)
             else:

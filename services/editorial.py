@@ -4,7 +4,7 @@ confidence policy, and merging and splitting entities.
 Every operation is one atomic write (the policy's re-rating aside: see `set_policy`) that
 checks, inside its transaction, that what it read still holds, and logs itself as an `Edit`
 node (who, when, what). Changes of confidence are written to each event's history by the
-rating step (`loaders.ingest.rating`) and collected in `Editorial.changes` for live updates.
+rating step (`services.rating.rating`) and collected in `Editorial.changes` for live updates.
 Access control is the API's business (`api.auth`): this module trusts its caller's `by`.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -21,7 +21,7 @@ from urllib.parse import urlsplit, urlunsplit
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError
 
 from graph import keys
-from graph.confidence import POLICY_SETTING, Policy, current_policy
+from graph.confidence import Policy, current_policy
 from graph.history import LevelChange, Why, edit
 from graph.model import (
     FIRST_RANK,
@@ -37,11 +37,13 @@ from graph.model import (
     WriteBatch,
     timestamp,
 )
-from graph.store import EventFilter, EventQuery, GraphReader, GraphStore, WriteConflict
-from loaders.ingest import Ingestor, absorb, checked, rating, resolving_again
+from graph.store import GraphReader, GraphStore, WriteConflict
 from loaders.records import Name, Record, describe, validate
-
-RERATE_CHUNK = 1000  # events re-rated per write after a policy change
+from services.conflicts import checked, resolving_again
+from services.ingest import Ingestor
+from services.merging import merge_nodes
+from services.policy import PolicySteps
+from services.rating import rating
 
 
 class EditorialError(ValueError):
@@ -341,7 +343,7 @@ class Editorial:
         why = Why("registry", f"outlet {gone.text('name')} merged into {kept.text('name')}", by)
         events = self._reported_by([old, into])
         batch = WriteBatch()
-        absorb(
+        merge_nodes(
             self.store,
             batch,
             [old],
@@ -377,7 +379,7 @@ class Editorial:
 
     def setting_policy(self, text: str, by: str) -> PolicySteps:
         """The steps of replacing the confidence policy: it is validated at once; iterating
-        writes it with the first RERATE_CHUNK events re-rated, then re-rates the rest, a
+        writes it with the first `policy.RERATE_CHUNK` events re-rated, then re-rates the rest, a
         chunk per step (so a server can answer other requests in between).
 
         Should the process stop in between, setting the same policy again finishes the
@@ -390,7 +392,7 @@ class Editorial:
             policy = Policy.model_validate(raw)
         except ValidationError as exc:
             raise EditorialError("policy." + describe(exc)) from None
-        return PolicySteps(self, policy, by)
+        return PolicySteps(self.store, policy, by, self.now, self.changes)
 
     # -- entities ----------------------------------------------------------------------------
 
@@ -554,40 +556,6 @@ class Editorial:
 
     def _node(self, node_id: str) -> Node:
         return self.store.get_nodes([node_id])[node_id]
-
-
-class PolicySteps:
-    """Iterating writes a new policy and re-rates every event, RERATE_CHUNK events a step."""
-
-    def __init__(self, editorial: Editorial, policy: Policy, by: str) -> None:
-        self.editorial, self.policy, self.by = editorial, policy, by
-
-    def __iter__(self) -> Iterator[int]:
-        store = self.editorial.store
-        at = self.editorial._stamp()
-        previous = current_policy(store)
-        detail = f"confidence policy version {previous.version} -> {self.policy.version}"
-        why = Why("policy", detail, self.by)
-        batch = WriteBatch(
-            settings={POLICY_SETTING: self.policy.to_json()},
-            nodes=[edit("set-policy", at, why, POLICY_SETTING, before=previous.to_json())],
-        )
-        after: tuple[str, str] | None = None
-        rerated = 0
-        while True:
-            query = EventQuery(EventFilter(), RERATE_CHUNK, newest_first=False, after=after)
-            page = store.query_events(query)
-            changes: list[LevelChange] = []
-            ids = [e.id for e in page.events]
-            store.write(batch, derive=rating(ids, self.policy, why, at, changes))
-            self.editorial.changes += changes
-            rerated += len(ids)
-            yield rerated
-            if not page.has_next:
-                return
-            batch = WriteBatch()
-            last = page.events[-1]
-            after = (last.text("occurred_on"), last.id)
 
 
 def _lock(submission_id: str, at: str) -> WriteBatch:

@@ -1,0 +1,463 @@
+"""Validated records into graph writes: resolve names to nodes, merge events, rate confidence.
+
+One call of `Ingestor.ingest` turns a batch of records into one atomic `WriteBatch`:
+
+1. outlets, entities and places are found by their identity keys (normalised name and every
+   alias), or created with an id derived from the key that created them;
+2. each record's event is found by its fingerprints (see `docs/identity.md`) or created;
+3. nodes and relationships are written with merge rules that are commutative and idempotent,
+   so a replayed batch changes nothing and the result does not depend on record order;
+4. the confidence of every event the batch touched is recomputed from all of its reports.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Literal
+
+from graph import keys
+from graph.confidence import Policy, current_policy
+from graph.history import LevelChange, Why
+from graph.model import Label, Merge, NodeWrite, Rel, Value, WriteBatch, timestamp
+from graph.store import GraphReader, GraphStore
+from loaders.records import Record
+from services.conflicts import checked, resolving_again
+from services.merging import merge_nodes, redirect
+from services.plan import EMPTY, WritePlan
+from services.rating import rating
+from services.resolve import Resolver
+
+Outcome = Literal["created", "merged"]
+
+
+@dataclass(frozen=True, slots=True)
+class Ingested:
+    """What became of one record: the event it created or merged into."""
+
+    line: int
+    event_id: str
+    outcome: Outcome
+
+
+def day_of(moment: date) -> str:
+    """The UTC calendar day of a date or timestamp."""
+    if isinstance(moment, datetime):
+        return moment.astimezone(UTC).date().isoformat()
+    return moment.isoformat()
+
+
+def moment_text(moment: date) -> str:
+    """A date as `YYYY-MM-DD`, a timestamp as this graph's RFC 3339 string."""
+    return timestamp(moment) if isinstance(moment, datetime) else moment.isoformat()
+
+
+class Ingestor:
+    """Writes batches of validated records into a store."""
+
+    def __init__(
+        self, store: GraphStore, now: Callable[[], datetime] | None = None, by: str = "cli"
+    ) -> None:
+        self.store = store
+        self._now = now or (lambda: datetime.now(UTC))
+        self._policy: Policy | None = None
+        self.by = by  # who loads, for confidence histories and the editorial log
+        self.merges: list[tuple[str, str]] = []  # (merged-away node, survivor), in order
+        self.changes: list[LevelChange] = []  # confidence changes committed, in order
+
+    def ingest(self, records: Sequence[tuple[int, Record]]) -> list[Ingested]:
+        """Merge `records` (with their line numbers) into the store in one atomic write.
+
+        Resolution reads key owners before the write; when a concurrent loader claimed one of
+        the keys first (another spelling of the same entity, say), the write is refused
+        (`WriteConflict`) and the batch is resolved again against what that loader wrote.
+        """
+        if not records:
+            return []
+        why = Why("report", "a load", self.by)
+        return resolving_again(lambda: self._ingest(records, why))
+
+    def merge_entities(self, old: str, survivor: str, why: Why) -> None:
+        """Merge entity `old` into `survivor` (an editor's decision) as a record naming both
+        would: aliases, keys and involvements move, events whose participants now coincide
+        merge too, and the merge is logged so that it can be split again."""
+        resolving_again(lambda: self._ingest([], why, {old: survivor}))
+
+    def ingest_into(
+        self,
+        record: Record,
+        event_id: str,
+        why: Why,
+        also: Sequence[NodeWrite] = (),
+        guard: Callable[[GraphReader], None] | None = None,
+        lock: Sequence[NodeWrite] = (),
+    ) -> Ingested:
+        """Merge `record` into the stored event `event_id` (an approved submission: the editor
+        said which event it reports). In the same transaction, `lock` is written with the
+        record; then `guard` runs (and may refuse the whole write by raising), then `also` is
+        written."""
+        forced = {0: event_id}
+        return resolving_again(
+            lambda: self._ingest([(0, record)], why, None, forced, also, guard, lock)
+        )[0]
+
+    def _ingest(
+        self,
+        records: Sequence[tuple[int, Record]],
+        why: Why,
+        merge: Mapping[str, str] | None = None,
+        forced: Mapping[int, str] | None = None,
+        also: Sequence[NodeWrite] = (),
+        guard: Callable[[GraphReader], None] | None = None,
+        lock: Sequence[NodeWrite] = (),
+    ) -> list[Ingested]:
+        now = timestamp(self._now())
+        # The identity keys of each record's entity mentions, in order: asked for four times.
+        mentions = [_mention_keys(record) for _, record in records]
+        names = Resolver(self.store.lookup_keys(_name_keys(records, mentions)))
+        names.merged.update(merge or {})
+        # Every mention first, so merges it reveals are known before events are fingerprinted.
+        for identities in mentions:
+            for said in identities:
+                names.resolve(said, "en")
+        absorbed = self._stored(names.merged)
+        affected = self._affected_events(absorbed, names)
+        event_keys = [
+            _event_identity(record, names, identities)
+            for (_, record), identities in zip(records, mentions, strict=True)
+        ]
+        wanted = [k for ks in event_keys for k in ks] + [k for k, _ in affected.values()]
+        events = Resolver(self.store.lookup_keys(wanted))
+        for event_id, (key, _) in sorted(affected.items()):
+            events.resolve([key], "ev", current=event_id)
+        plan = WritePlan()
+        results: list[Ingested] = []
+        seen: set[str] = set()
+        for (line, record), identity, identities in zip(records, event_keys, mentions, strict=True):
+            event_id = (forced or {}).get(line) or events.resolve(identity, "ev")
+            _plan_record(plan, record, event_id, names, now, identities)
+            results.append(Ingested(line, event_id, "created"))
+        stale = {k for _, keys_left in affected.values() for k in keys_left}
+        absorbed_events = self._stored(events.merged)
+        batch = plan.batch
+        merge_nodes(self.store, batch, absorbed, Label.ENTITY, names.find, stale, why, now)
+        merge_nodes(self.store, batch, absorbed_events, Label.EVENT, events.find, stale, why, now)
+        plan.batch.rekeys.update(dict.fromkeys(stale - plan.batch.rekeys.keys()))
+
+        def find(node: str) -> str:
+            return names.find(events.find(node))
+
+        if names.merged or events.merged:
+            redirect(plan.batch, find)
+        plan.batch.keys.update(names.final_claims())
+        plan.batch.keys.update(events.final_claims())
+        final = []
+        for result in results:
+            event_id = events.find(result.event_id)
+            created = event_id in events.created and event_id not in seen
+            seen.add(event_id)
+            final.append(Ingested(result.line, event_id, "created" if created else "merged"))
+        touched = seen | {events.find(e) for e in affected}
+        claims = dict(plan.batch.keys)
+        details: dict[str, list[str]] = {}
+        for (line, record), result in zip(records, final, strict=True):
+            story = record.source_story
+            details.setdefault(result.event_id, []).append(
+                f"line {line}: {story.outlet} story {story.slug}"
+            )
+        changes: list[LevelChange] = []
+        derive = rating(
+            sorted(touched),
+            self.policy(),
+            why,
+            now,
+            changes,
+            # a load says which records; an approval or a merge says it in `why`
+            {e: "; ".join(lines[:5]) for e, lines in details.items()}
+            if why.cause == "report"
+            else {},
+        )
+        plan.batch.nodes.extend(lock)
+
+        def guarded(graph: GraphReader) -> WriteBatch:
+            if guard is not None:
+                guard(graph)
+            derived = derive(graph)
+            derived.nodes.extend(also)
+            return derived
+
+        self.store.write(plan.batch, derive=checked(claims, guarded))
+        self.merges += [(old, find(old)) for old in (*absorbed, *absorbed_events)]
+        self.changes += changes
+        return final
+
+    def _stored(self, merged: dict[str, str]) -> list[str]:
+        """The merged-away nodes that exist in the store (not just in this batch)."""
+        return sorted(self.store.get_nodes(sorted(merged)))
+
+    def _affected_events(
+        self, absorbed: list[str], names: Resolver
+    ) -> dict[str, tuple[str, list[str]]]:
+        """Stored events involving an entity merged away: each one's participants fingerprint
+        as it is after the merge, and its fingerprint keys that named the old entity."""
+        if not absorbed:
+            return {}
+        gone = set(absorbed)
+        involving = self.store.edges(absorbed, Rel.INVOLVES, "in")
+        event_ids = sorted({e.src for edges in involving.values() for e in edges})
+        nodes = self.store.get_nodes(event_ids)
+        involved = self.store.edges(event_ids, Rel.INVOLVES, "out")
+        owned = self.store.keys_of(event_ids)
+        affected: dict[str, tuple[str, list[str]]] = {}
+        for event_id, node in nodes.items():
+            participants = [
+                names.find(e.dst)
+                for e in involved[event_id]
+                if "participant" in (r.casefold() for r in e.texts("roles"))
+            ]
+            stale = [k for k in owned[event_id] if _names_any(k, gone)]
+            day, category = node.text("occurred_on")[:10], node.text("category")
+            if participants:
+                key = keys.event_participants_key(day, category, participants)
+                affected[event_id] = (key, stale)
+        return affected
+
+    def policy(self) -> Policy:
+        if self._policy is None:
+            self._policy = current_policy(self.store)
+        return self._policy
+
+
+def _names_any(key: str, ids: set[str]) -> bool:
+    """Whether a participants fingerprint names any of `ids`."""
+    if not key.startswith("event:participants:"):
+        return False
+    return any(i in ids for i in key.rsplit(":", 1)[-1].split(","))
+
+
+def _mention_keys(record: Record) -> list[tuple[str, ...]]:
+    """The identity keys of each entity mention of `record`, in order."""
+    return [_identity_of(m.type, m.name, tuple(m.aliases)) for m in record.event.entities]
+
+
+@functools.lru_cache(maxsize=1 << 16)  # names recur in thousands of records
+def _identity_of(entity_type: str, name: str, aliases: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(keys.entity_keys(entity_type, [name, *aliases]))
+
+
+def _name_keys(
+    records: Sequence[tuple[int, Record]], mentions: Sequence[Sequence[tuple[str, ...]]]
+) -> list[str]:
+    found: list[str] = []
+    for (_, record), identities in zip(records, mentions, strict=True):
+        event = record.event
+        found += keys.outlet_keys([record.source_story.outlet, *(r.outlet for r in event.reports)])
+        for identity in identities:
+            found += identity
+        location = event.location
+        if location is not None and location.country:
+            found.append(keys.country_key(location.country))
+        if location is not None and location.place:
+            found.append(keys.place_key(location.place, location.country))
+    return found
+
+
+def _event_identity(
+    record: Record, resolver: Resolver, identities: Sequence[tuple[str, ...]]
+) -> list[str]:
+    """The fingerprints of a record's event, strongest first (see docs/identity.md);
+    `identities`: the keys of its entity mentions. The one place deciding which event a record
+    reports: it is the owner of the first of these keys that has one, else a new event."""
+    event = record.event
+    if event.id is not None:
+        return [keys.event_external_key(event.id)]
+    day = day_of(event.occurred_on)
+    participants = [
+        resolver.resolve(identity, "en")
+        for m, identity in zip(event.entities, identities, strict=True)
+        if (m.role or "").casefold() == "participant"
+    ]
+    identity = [keys.event_summary_key(day, event.category, event.summary)]
+    if participants:
+        identity.insert(0, keys.event_participants_key(day, event.category, participants))
+    return identity
+
+
+def _plan_record(
+    plan: WritePlan,
+    record: Record,
+    event_id: str,
+    resolver: Resolver,
+    now: str,
+    identities: Sequence[tuple[str, ...]],
+) -> None:
+    """The writes of one record whose event is `event_id`; `identities`: the keys of its
+    entity mentions."""
+    event, story = record.event, record.source_story
+    extracted = timestamp(record.extracted_at)
+    story_outlet = _outlet(plan, resolver, story.outlet, now)
+    story_node = keys.story_id(story_outlet, story.slug)
+    # Which record's values win a `first`/`last` rule: the earliest (latest) extraction, ties
+    # broken by story and summary, which the graph keeps, so an export reloads the same.
+    rank = f"{extracted}|{story_node}|{keys.digest(keys.normalise(event.summary))}"
+    plan.node(
+        story_node,
+        Label.STORY,
+        Merge(
+            create={"slug": story.slug, "ingested_at": now},
+            last={
+                "url": story.url,
+                "published_on": moment_text(story.published_on) if story.published_on else None,
+            },
+            rank=rank,
+        ),
+    )
+    plan.edge(story_outlet, Rel.PUBLISHED, story_node, EMPTY)
+
+    occurred = moment_text(event.occurred_on)
+    located = _plan_location(plan, record, event_id, story_node, rank, resolver)
+    plan.node(
+        event_id,
+        Label.EVENT,
+        Merge(
+            create={"ingested_at": now},
+            first={
+                "category": event.category,
+                "summary": event.summary,
+                "occurred_on": occurred,
+                "lat": event.location.lat if event.location else None,
+                "lon": event.location.lon if event.location else None,
+            },
+            rank=rank,
+            union={"external_ids": [event.id] if event.id else [], **located},
+            minimum={"first_extracted_at": extracted},
+            maximum={"last_extracted_at": extracted},
+        ),
+    )
+    plan.edge(
+        story_node,
+        Rel.DESCRIBES,
+        event_id,
+        Merge(
+            create={"ingested_at": now},
+            last={"summary": event.summary, "category": event.category, "occurred_on": occurred},
+            rank=rank,
+            minimum={"first_extracted_at": extracted},
+            maximum={"last_extracted_at": extracted},
+        ),
+    )
+
+    for mention, identity in zip(event.entities, identities, strict=True):
+        said = (mention.type, mention.name, *mention.aliases)
+        entity = plan.entities.get(said)  # every mention was resolved before planning
+        if entity is None:
+            entity = plan.entities[said] = resolver.resolve(identity, "en")
+        else:
+            entity = resolver.find(entity)
+        if not plan.seen(entity, said, rank):
+            plan.node(
+                entity,
+                Label.ENTITY,
+                Merge(
+                    create={"type": mention.type, "ingested_at": now},
+                    first={"name": mention.name},
+                    rank=rank,
+                    union={"aliases": [mention.name, *mention.aliases]},
+                ),
+            )
+        plan.edge(
+            event_id,
+            Rel.INVOLVES,
+            entity,
+            Merge(
+                union={
+                    "roles": [mention.role] if mention.role else [],
+                    "names": [mention.name],
+                    "stories": [story_node],
+                }
+            ),
+        )
+
+    # One REPORTS per outlet and story: reports of one outlet under two spellings pool claims.
+    pooled: dict[str, tuple[int, str | None, list[tuple[str, str]]]] = {}
+    for position, report in enumerate(event.reports):
+        outlet = _outlet(plan, resolver, report.outlet, now)
+        first, url, claims = pooled.get(outlet, (position, None, []))
+        claims += [(c.text, c.tone) for c in report.claims if (c.text, c.tone) not in claims]
+        pooled[outlet] = (first, url or report.url, claims)
+    for outlet, (position, url, claims) in pooled.items():
+        plan.edge(
+            outlet,
+            Rel.REPORTS,
+            event_id,
+            Merge(
+                create={"story": story_node, "ingested_at": now},
+                last={
+                    "url": url,
+                    "claim_texts": [text for text, _ in claims],
+                    "claim_tones": [tone for _, tone in claims],
+                    "story_published_on": (
+                        moment_text(story.published_on) if story.published_on else None
+                    ),
+                    "extracted_at": extracted,
+                    "position": position,
+                },
+                rank=rank,
+            ),
+            key=story_node,
+        )
+
+
+def _outlet(plan: WritePlan, resolver: Resolver, name: str, now: str) -> str:
+    known = plan.outlets.get(name)
+    if known is not None:  # resolved and written already: one key, so no merge since
+        return resolver.find(known)
+    outlet = plan.outlets[name] = resolver.resolve(keys.outlet_keys([name]), "ou")
+    plan.node(
+        outlet,
+        Label.OUTLET,
+        Merge(
+            create={"name": name, "tier": "unknown", "group": None, "ingested_at": now},
+            union={"aliases": [name]},
+        ),
+    )
+    return outlet
+
+
+def _plan_location(
+    plan: WritePlan, record: Record, event_id: str, story_node: str, rank: str, resolver: Resolver
+) -> dict[str, list[str]]:
+    """The writes of a record's location; what the event's `union` adds for it."""
+    location = record.event.location
+    if location is None or not (location.place or location.country):
+        return {}
+    country_id = place_id = None
+    if location.country:
+        country_id = resolver.resolve([keys.country_key(location.country)], "pl")
+        if not plan.seen(country_id, (location.country, "country"), rank):
+            plan.node(country_id, Label.PLACE, _place_merge(location.country, "country", rank))
+    if location.place:
+        place_id = resolver.resolve([keys.place_key(location.place, location.country)], "pl")
+        if not plan.seen(place_id, (location.place, "place"), rank):
+            plan.node(place_id, Label.PLACE, _place_merge(location.place, "place", rank))
+        if country_id is not None:
+            plan.edge(place_id, Rel.IN_COUNTRY, country_id, EMPTY)
+    target = place_id or country_id
+    assert target is not None
+    plan.edge(
+        event_id,
+        Rel.OCCURRED_IN,
+        target,
+        Merge(minimum={"first_reported": rank}, union={"stories": [story_node]}),
+    )
+    return {
+        "place_ids": [i for i in (place_id, country_id) if i is not None],
+        "country_ids": [country_id] if country_id is not None else [],
+    }
+
+
+def _place_merge(name: str, kind: str, rank: str) -> Merge:
+    values: dict[str, Value] = {"name": name}
+    return Merge(create={"kind": kind}, first=values, rank=rank, union={"aliases": [name]})

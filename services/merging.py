@@ -1,0 +1,139 @@
+"""Merging nodes found to be one (two spellings of an entity, two fingerprints of an event, two
+names of an outlet): the merged-away node's properties, relationships and identity keys move
+to the survivor, and the merge is logged so that a split can undo it.
+
+Not to be confused with `graph.model.Merge`, the rules by which one write changes a node's
+properties."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
+
+from graph.history import Why, edit
+from graph.model import (
+    Direction,
+    EdgeWrite,
+    Label,
+    Merge,
+    Node,
+    NodeWrite,
+    Props,
+    Rel,
+    Value,
+    WriteBatch,
+    as_merge,
+    strings,
+)
+from graph.store import GraphStore
+
+
+def merge_nodes(
+    store: GraphStore,
+    batch: WriteBatch,
+    olds: Sequence[str],
+    label: Label,
+    find: Callable[[str], str],
+    stale: AbstractSet[str] = frozenset(),
+    why: Why | None = None,
+    at: str = "",
+) -> None:
+    """Append to `batch` the merge of `olds` (stored nodes found to be one with another) into
+    their survivors `find(old)`: properties and relationships merged by their rules (see
+    `graph.model.RULES`), identity keys re-owned (or dropped when `stale`), `olds` deleted.
+
+    With `why`, each merge is logged (an `Edit` node, action `merge`) with what a split needs
+    to undo it: the merged-away node as it was (properties, keys, relationships) and the
+    survivor's properties, keys and involvements before the merge."""
+    if not olds:
+        return
+    nodes = store.get_nodes(list(olds))
+    for old, node in nodes.items():
+        batch.nodes.append(NodeWrite(find(old), label, as_merge(label, node.props)))
+    moved: dict[tuple[str, Rel, str, str], list[Props]] = {}
+    kept: dict[str, list[list[object]]] = {old: [] for old in olds}
+    for rel in Rel:
+        for direction in ("out", "in"):
+            for old, edges in store.edges(list(olds), rel, direction).items():
+                for e in edges:
+                    kept[old].append([e.src, rel.value, e.dst, e.key, dict(e.props)])
+                    src = find(e.src) if e.src in olds else e.src
+                    dst = find(e.dst) if e.dst in olds else e.dst
+                    moved.setdefault((src, rel, dst, e.key), []).append(e.props)
+    survivors = sorted({find(o) for o in olds})
+    if why is not None:
+        _log_merges(store, batch, nodes, kept, label, find, why, at)
+    directions: tuple[Direction, ...] = ("out", "in")
+    for direction in directions:
+        for edges in store.edges(survivors, Rel.REPORTS, direction).values():
+            for e in edges:
+                if (e.src, Rel.REPORTS, e.dst, e.key) in moved:
+                    moved[(e.src, Rel.REPORTS, e.dst, e.key)].insert(0, e.props)
+    for (src, rel, dst, key), found in moved.items():
+        for props in found:
+            batch.edges.append(EdgeWrite(src, rel, dst, key, as_merge(rel, props)))
+        if rel is Rel.REPORTS and len(found) > 1:
+            # Two outlets (or events) that are one reported in one story: pool the claims
+            # rather than let one report's claims replace the other's.
+            batch.edges.append(EdgeWrite(src, rel, dst, key, Merge(set=_pool_claims(found))))
+    for old, owned in store.keys_of(list(olds)).items():
+        for key in owned:
+            batch.rekeys[key] = None if key in stale else find(old)
+    batch.deletes.extend(olds)
+
+
+def _log_merges(
+    store: GraphStore,
+    batch: WriteBatch,
+    olds: Mapping[str, Node],
+    kept: Mapping[str, list[list[object]]],
+    label: Label,
+    find: Callable[[str], str],
+    why: Why,
+    at: str,
+) -> None:
+    """One `merge` entry of the editorial log per merged-away node (see `merge_nodes`)."""
+    survivors = sorted({find(o) for o in olds})
+    before = store.get_nodes(survivors)
+    survivor_keys = store.keys_of(survivors)
+    old_keys = store.keys_of(list(olds))
+    involved = store.edges(survivors, Rel.INVOLVES, "in") if label is Label.ENTITY else {}
+    for old, node in sorted(olds.items()):
+        survivor = find(old)
+        state = before.get(survivor)
+        merged = {"id": old, "props": dict(node.props), "keys": old_keys[old], "edges": kept[old]}
+        into = {
+            "id": survivor,
+            "props": dict(state.props) if state is not None else {},
+            "keys": survivor_keys.get(survivor, []),
+            "involved_in": [e.src for e in involved.get(survivor, [])],
+        }
+        batch.nodes.append(
+            edit(
+                "merge",
+                at,
+                why,
+                survivor,
+                label=label.value,
+                merged=old,
+                merged_state=json.dumps(merged, ensure_ascii=False, sort_keys=True),
+                survivor_state=json.dumps(into, ensure_ascii=False, sort_keys=True),
+            )
+        )
+
+
+def _pool_claims(reports: list[Props]) -> dict[str, Value]:
+    pooled: list[tuple[str, str]] = []
+    for props in reports:
+        pairs = zip(strings(props, "claim_texts"), strings(props, "claim_tones"), strict=True)
+        pooled += [p for p in pairs if p not in pooled]
+    return {"claim_texts": [t for t, _ in pooled], "claim_tones": [t for _, t in pooled]}
+
+
+def redirect(batch: WriteBatch, find: Callable[[str], str]) -> None:
+    """Point every write of `batch` at the survivors of merges."""
+    batch.nodes[:] = [NodeWrite(find(w.id), w.label, w.merge) for w in batch.nodes]
+    batch.edges[:] = [
+        EdgeWrite(find(w.src), w.type, find(w.dst), w.key, w.merge) for w in batch.edges
+    ]
