@@ -15,11 +15,11 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 
 from api.auth import Actor, AuthError, RateLimiter, Tokens, client_key
+from api.config import AppConfig
 from api.dataloaders import Loaders, Services
 from api.schema import schema
 from graph.confidence import POLICY_SETTING, Policy, current_policy
 from graph.store import GraphStore
-from newsgraph.settings import Settings, load_settings
 
 
 class GraphQLApp(GraphQL[Loaders, None]):
@@ -70,13 +70,15 @@ class GraphQLApp(GraphQL[Loaders, None]):
 
 def create_app(
     store: GraphStore,
+    tokens: Tokens | None = None,
+    config: AppConfig | None = None,
     on_startup: Callable[[], None] | None = None,
-    settings: Settings | None = None,
 ) -> Starlette:
     """The app serving `store`; the lifespan calls `store.setup()` and `store.close()`.
-    Tokens and the submission rate come from `settings` (by default the environment)."""
-    config = settings if settings is not None else load_settings()
-    tokens = Tokens.from_settings(config)
+    The entry point builds `tokens` (none: every caller is anonymous) and `config` (the
+    submission rate) from its settings (`newsgraph.wiring.app_arguments`)."""
+    tokens = tokens if tokens is not None else Tokens()
+    config = config if config is not None else AppConfig()
     services = Services(submissions=RateLimiter(config.submit_rate))
 
     @contextlib.asynccontextmanager

@@ -14,16 +14,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import limits
 import strawberry
 from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError, field_validator
 from strawberry.exceptions import StrawberryGraphQLError
 from strawberry.permission import BasePermission
-
-if TYPE_CHECKING:
-    from newsgraph.settings import Settings
 
 TOKENS_ENV = "NEWSGRAPH_TOKENS"
 TOKENS_FILE_ENV = "NEWSGRAPH_TOKENS_FILE"
@@ -217,14 +214,15 @@ class Tokens:
         self._entries = [(bytes.fromhex(e.sha256), Actor(e.name, e.role)) for e in entries]
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Tokens:
-        """The tokens of NEWSGRAPH_TOKENS and NEWSGRAPH_TOKENS_FILE together; names are unique
-        across both. Raises `TokenConfigError` naming the variable or file and the entry."""
+    def configured(cls, tokens: str | None = None, tokens_file: Path | None = None) -> Tokens:
+        """The tokens of NEWSGRAPH_TOKENS (`tokens`, its text) and NEWSGRAPH_TOKENS_FILE
+        (`tokens_file`) together; names are unique across both. Raises `TokenConfigError`
+        naming the variable or file and the entry."""
         entries: list[TokenEntry] = []
-        if settings.tokens is not None:
-            entries += parse_token_env(settings.tokens.get_secret_value())
-        if settings.tokens_file is not None:
-            entries += read_token_file(settings.tokens_file)
+        if tokens is not None:
+            entries += parse_token_env(tokens)
+        if tokens_file is not None:
+            entries += read_token_file(tokens_file)
         _check_unique(entries, f"{TOKENS_ENV} and {TOKENS_FILE_ENV}")
         return cls(entries)
 

@@ -28,10 +28,10 @@ from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar
 from strawberry.dataloader import DataLoader
 
 from api.auth import ANONYMOUS, Actor, RateLimiter
+from api.config import DEFAULT_SUBMIT_RATE
 from graph.confidence import Policy
 from graph.model import Direction, Edge, Node, Rel
 from graph.store import GraphStore
-from newsgraph.settings import DEFAULT_SUBMIT_RATE
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")

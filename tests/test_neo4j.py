@@ -26,7 +26,7 @@ from loaders.editorial import Editorial, EditorialError
 from loaders.ingest import Ingestor
 from loaders.records import Record, validate
 from newsgraph.settings import Settings
-from newsgraph.settings import make_store as store_for
+from newsgraph.wiring import make_store as store_for
 from tests.conftest import (
     BOLT,
     DATA,

@@ -26,6 +26,7 @@ from loaders.editorial import Editorial
 from loaders.ingest import Ingestor
 from loaders.records import Record, validate
 from newsgraph.settings import Settings
+from newsgraph.wiring import app_arguments
 from tests.conftest import load_outlets
 from tests.test_api import _free_port
 
@@ -183,7 +184,8 @@ def settings(rate: str = "1000/minute") -> Settings:
 
 def serve(store: GraphStore, config: Settings, scenario: Callable[[str], Any]) -> None:
     """The real app (`api.app.create_app`) on uvicorn in this thread's event loop."""
-    app = create_app(store, settings=config)
+    tokens, options = app_arguments(config)
+    app = create_app(store, tokens, options)
     port = _free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
