@@ -130,7 +130,7 @@ class Loaders:
 
     def __post_init__(self) -> None:
         store = self.store
-        self.immediate = bool(getattr(store, "reads_from_memory", False))
+        self.immediate = store.reads_from_memory
         if self.immediate:
             self.nodes = Immediate(store.get_nodes, _none)
             return
