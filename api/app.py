@@ -16,13 +16,13 @@ from strawberry.asgi import GraphQL
 
 from api.auth import Actor, AuthError, RateLimiter, Tokens, client_key
 from api.config import AppConfig
-from api.dataloaders import Loaders, Services
+from api.context import RequestContext, Services
 from api.schema import schema
 from graph.confidence import POLICY_SETTING, Policy, current_policy
 from graph.store import GraphStore
 
 
-class GraphQLApp(GraphQL[Loaders, None]):
+class GraphQLApp(GraphQL[RequestContext, None]):
     def __init__(self, store: GraphStore, tokens: Tokens, services: Services) -> None:
         super().__init__(schema)
         self.store = store
@@ -48,11 +48,11 @@ class GraphQLApp(GraphQL[Loaders, None]):
             return
         await super().__call__(scope, receive, send)
 
-    async def get_context(self, request: Request | WebSocket, response: Any) -> Loaders:
+    async def get_context(self, request: Request | WebSocket, response: Any) -> RequestContext:
         # Fresh DataLoaders per request: a loader kept across requests would cache forever.
         actor: Actor = request.state.actor
         address = request.client.host if request.client is not None else None
-        return Loaders(
+        return RequestContext(
             self.store,
             self._policy(),
             actor=actor,

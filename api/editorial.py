@@ -19,20 +19,11 @@ import strawberry
 from strawberry.scalars import JSON
 
 from api.auth import Role, requires
-from api.types import (
-    Entity,
-    Event,
-    Info,
-    Outlet,
-    PageInfo,
-    Tier,
-    Timestamp,
-    Tone,
-    UserError,
-    decode_cursor,
-    encode_cursor,
-    page_size,
-)
+from api.context import Info
+from api.errors import UserError
+from api.nodes import Entity, Event, Outlet
+from api.paging import PageInfo, decode_cursor, encode_cursor, page_size
+from api.scalars import Tier, Timestamp, Tone
 from graph.model import Label, Node, Rel
 from graph.store import StoreError
 from loaders.editorial import Editorial, EditorialError

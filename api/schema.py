@@ -20,31 +20,25 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from api import analytics
+from api.context import Info
 from api.direct import use_direct_resolvers
 from api.editorial import EditorialQuery, Mutation
+from api.errors import UserError
+from api.filters import EventFilterInput, to_filter
 from api.live import Subscription
-from api.types import (
-    DEFAULT_PAGE,
-    SCALARS,
-    Category,
-    ConfidenceLevel,
+from api.nodes import (
     Entity,
-    EntityType,
     Event,
     EventConnection,
-    EventFilterInput,
     GraphNode,
-    Info,
-    Order,
     Outlet,
     Place,
     SearchResult,
-    UserError,
     as_graph_node,
     event_page,
-    page_size,
-    to_filter,
 )
+from api.paging import DEFAULT_PAGE, page_size
+from api.scalars import SCALARS, Category, ConfidenceLevel, EntityType, Order
 from graph import keys
 from graph.model import ENTITY_TYPES, Label, Node
 

@@ -21,11 +21,14 @@ from strawberry.schema.config import StrawberryConfig
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.typing import Subprotocol
 
-from api.dataloaders import Loaders, Services
-from api.live import Hub, Inbox, Update, check_filter, matching_events
+from api.context import RequestContext, Services
+from api.errors import UserError
+from api.hub import Hub, Inbox, Update
 from api.live import Subscription as LiveSubscription
+from api.live import check_filter, matching_events
+from api.nodes import Entity, Event, Outlet, Place
+from api.scalars import SCALARS
 from api.schema import Query, Schema
-from api.types import SCALARS, Entity, Event, Outlet, Place, UserError
 from graph import keys
 from graph.confidence import current_policy
 from graph.history import LevelChange
@@ -256,12 +259,12 @@ async def websocket(url: str) -> AsyncIterator[Client]:
         yield client
 
 
-def live_context(store: GraphStore, hub: Hub) -> Loaders:
+def live_context(store: GraphStore, hub: Hub) -> RequestContext:
     """The context `api.app` gives a connection: the loaders, with the app's hub."""
-    return Loaders(store, current_policy(store), services=Services(hub=hub))
+    return RequestContext(store, current_policy(store), services=Services(hub=hub))
 
 
-class LiveApp(GraphQL[Loaders, None]):
+class LiveApp(GraphQL[RequestContext, None]):
     def __init__(self, store: GraphStore, hub: Hub) -> None:
         schema = Schema(
             query=Query,
@@ -272,7 +275,7 @@ class LiveApp(GraphQL[Loaders, None]):
         super().__init__(schema)
         self.store, self.hub = store, hub
 
-    async def get_context(self, request: Any, response: Any) -> Loaders:
+    async def get_context(self, request: Any, response: Any) -> RequestContext:
         return live_context(self.store, self.hub)
 
 
