@@ -33,11 +33,15 @@ class Confidence:
 
 @strawberry.enum(description="Why an event's confidence level changed.")
 class ChangeCause(Enum):
+    # One value per `graph.history.Cause`, which every stored change has (a test checks that
+    # they agree): a cause missing here would make that event's history unanswerable.
     REPORT = "report"
     APPROVAL = "approval"
     REGISTRY = "registry"
     POLICY = "policy"
     MERGE = "merge"
+    SPLIT = "split"
+    REVIEW = "review"
 
 
 @strawberry.type(description="One change of an event's confidence level: when, why, by whom.")

@@ -11,12 +11,14 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import httpx
 import pytest
 
+from api.confidence import ChangeCause
 from api.schema import schema
+from graph.history import Cause
 from graph.store import EventFilter, EventQuery, GraphStore
 from tests.conftest import EXTRACTOR, STORE_KINDS, load_file, load_outlets, make_store, shared_file
 
@@ -317,3 +319,7 @@ def test_exported_sdl_is_current() -> None:
     assert exported.strip() == schema.as_str().strip(), (
         "api/schema.graphql is stale: run `newsgraph schema --output api/schema.graphql`"
     )
+
+
+def test_every_cause_of_a_level_change_has_its_graphql_value() -> None:
+    assert [c.value for c in ChangeCause] == list(get_args(Cause))
