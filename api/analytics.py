@@ -12,7 +12,7 @@ from enum import Enum
 
 import strawberry
 
-from api.bounds import Bound, bounds_of, run, window
+from api.bounds import Bound, bounds_of, window
 from api.context import Info
 from api.nodes import Entity, Event, GraphNode, as_graph_node, entities_of, events_of
 from api.paging import (
@@ -109,7 +109,7 @@ def paths(
     first: int,
 ) -> Paths:
     span = window(info, None, None, min_confidence)
-    found = run(lambda: analytics.paths(info.context.store, source, target, max_hops, span, first))
+    found = analytics.paths(info.context.store, source, target, max_hops, span, first)
     return Paths(
         paths=[
             Path(hops=p.hops, entity_ids=p.entity_ids, event_ids=p.event_ids) for p in found.paths
@@ -186,16 +186,14 @@ def neighbourhood(
 ) -> Neighbourhood:
     flt = flt or NeighbourhoodFilter()
     span = window(info, flt.date_from, flt.date_to, flt.min_confidence, flt.categories)
-    found = run(
-        lambda: analytics.neighbourhood(
-            info.context.store,
-            node_id,
-            hops,
-            limit,
-            relationships=[Rel(r.value) for r in flt.relationships or ()],
-            labels=[Label(lb.value) for lb in flt.labels or ()],
-            window=span,
-        )
+    found = analytics.neighbourhood(
+        info.context.store,
+        node_id,
+        hops,
+        limit,
+        relationships=[Rel(r.value) for r in flt.relationships or ()],
+        labels=[Label(lb.value) for lb in flt.labels or ()],
+        window=span,
     )
     return Neighbourhood(
         center=strawberry.ID(found.center),
@@ -290,9 +288,9 @@ async def rankings(
     size, offset = page_size(first), decode_offset(after)
     span = window(info, date_from, date_to, min_confidence, categories)
     store = info.context.store
-    cograph = run(lambda: analytics.cooccurrence_graph(store, span, [t.value for t in types or ()]))
-    ranked, bounds = run(lambda: analytics.rank(cograph, metric.value))
-    page, has_next = run(lambda: analytics.page_of(ranked, size, offset))
+    cograph = analytics.cooccurrence_graph(store, span, [t.value for t in types or ()])
+    ranked, bounds = analytics.rank(cograph, metric.value)
+    page, has_next = analytics.page_of(ranked, size, offset)
     entities = await entities_of(info, [r.entity_id for r in page])
     cursors = [encode_cursor(str(r.rank)) for r in page]
     return Rankings(

@@ -4,25 +4,12 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
-from typing import TypeVar
 
 import strawberry
 
 from api.context import Info
-from api.errors import UserError
 from api.scalars import Category, ConfidenceLevel
 from graph import analytics
-
-T = TypeVar("T")
-
-
-def run(compute: Callable[[], T]) -> T:
-    """Run an analytics computation, showing its refusals to the client as they are."""
-    try:
-        return compute()
-    except analytics.AnalyticsError as exc:
-        raise UserError(str(exc)) from None
 
 
 @strawberry.type(description="A bound a computation hit: what it cut short and where.")
@@ -46,11 +33,9 @@ def window(
     categories: list[Category] | None = None,
 ) -> analytics.Window:
     policy = info.context.policy
-    return run(
-        lambda: analytics.Window(
-            date_from=date_from.isoformat() if date_from else None,
-            date_to=date_to.isoformat() if date_to else None,
-            min_confidence=policy.rank(min_confidence.value) if min_confidence else None,
-            categories=tuple(c.value for c in categories or ()),
-        )
+    return analytics.Window(
+        date_from=date_from.isoformat() if date_from else None,
+        date_to=date_to.isoformat() if date_to else None,
+        min_confidence=policy.rank(min_confidence.value) if min_confidence else None,
+        categories=tuple(c.value for c in categories or ()),
     )

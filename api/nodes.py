@@ -17,7 +17,7 @@ from typing import Annotated
 
 import strawberry
 
-from api.bounds import Bound, bounds_of, run, window
+from api.bounds import Bound, bounds_of, window
 from api.confidence import Confidence, ConfidenceChange, Needs
 from api.context import Info
 from api.dataloaders import at_once
@@ -620,12 +620,10 @@ async def co_occurring(
 ) -> CoOccurrenceConnection:
     size, offset = page_size(first), decode_offset(after)
     span = window(info, date_from, date_to, min_confidence)
-    found = run(
-        lambda: analytics.co_occurring(
-            info.context.store, entity.id, span, [t.value for t in types or ()]
-        )
+    found = analytics.co_occurring(
+        info.context.store, entity.id, span, [t.value for t in types or ()]
     )
-    page, has_next = run(lambda: analytics.page_of(found.ranked, size, offset))
+    page, has_next = analytics.page_of(found.ranked, size, offset)
     entities = await entities_of(info, [c.entity_id for c in page])
     edges = [
         CoOccurrenceEdge(

@@ -40,6 +40,7 @@ from api.nodes import (
 from api.paging import DEFAULT_PAGE, page_size
 from api.scalars import SCALARS, Category, ConfidenceLevel, EntityType, Order
 from graph import keys
+from graph.errors import DomainError
 from graph.model import ENTITY_TYPES, Label, Node
 
 MAX_DEPTH = 10
@@ -185,9 +186,10 @@ class Query(EditorialQuery):
 
 
 def _is_internal(error: GraphQLError) -> bool:
-    """Whether an error is ours rather than the client's (a bad id, page size or variable)."""
+    """Whether an error is ours rather than the client's (a bad id, page size or variable, or
+    a request the domain refuses: a `DomainError`, whose message is meant for the client)."""
     original = error.original_error
-    return original is not None and not isinstance(original, UserError | GraphQLError)
+    return original is not None and not isinstance(original, UserError | DomainError | GraphQLError)
 
 
 class Schema(strawberry.Schema):
@@ -221,7 +223,8 @@ def build_schema(direct: bool = True) -> Schema:
             lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
             lambda: ParserCache(maxsize=256),
             lambda: ValidationCache(maxsize=256),
-            # Internal failures reach the client as "Unexpected error." (and the log, in full).
+            # Internal failures reach the client as "Unexpected error." (and the log, in full);
+            # the client's mistakes and domain refusals as they are.
             lambda: MaskErrors(should_mask_error=_is_internal),
         ],
     )

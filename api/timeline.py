@@ -8,7 +8,7 @@ from enum import Enum
 
 import strawberry
 
-from api.bounds import Bound, bounds_of, run, window
+from api.bounds import Bound, bounds_of, window
 from api.context import Info
 from api.scalars import Category, ConfidenceLevel
 from graph import analytics
@@ -72,13 +72,11 @@ def timeline_buckets(
 ) -> TimelineBuckets:
     chosen = interval or Interval.WEEK
     span = window(info, date_from, date_to, min_confidence, categories)
-    found = run(
-        lambda: analytics.timeline_buckets(
-            info.context.store,
-            entity.id,
-            chosen.value,
-            span,
-        )
+    found = analytics.timeline_buckets(
+        info.context.store,
+        entity.id,
+        chosen.value,
+        span,
     )
     return TimelineBuckets(
         interval=chosen,

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError
 
 from graph import keys
 from graph.confidence import POLICY_SETTING, Policy, current_policy
+from graph.errors import DomainError
 from graph.history import LevelChange, Why, edit
 from graph.model import (
     FIRST_RANK,
@@ -44,7 +45,7 @@ from loaders.records import Name, Record, describe, validate
 RERATE_CHUNK = 1000  # events re-rated per write after a policy change
 
 
-class EditorialError(ValueError):
+class EditorialError(DomainError):
     """The request cannot be done as asked; the message says why (shown to the client)."""
 
 

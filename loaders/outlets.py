@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from graph import keys
 from graph.confidence import current_policy
+from graph.errors import DomainError
 from graph.history import Why
 from graph.model import Label, Merge, NodeWrite, Rel, Tier, WriteBatch, timestamp
 from graph.store import GraphStore
@@ -35,7 +36,7 @@ class Registry(BaseModel):
     outlets: list[OutletEntry]
 
 
-class RegistryError(ValueError):
+class RegistryError(DomainError):
     """The registry file is not valid; the message names the entry and field."""
 
 
