@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import stat
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from pydantic import ValidationError
 
 from api.auth import (
     ANONYMOUS,
+    SWEEP_AT,
     Actor,
     AuthError,
     RateLimiter,
@@ -440,10 +440,24 @@ def test_the_rate_limiter_allows_n_then_refuses_per_client() -> None:
 
 
 def test_the_rate_limiter_allows_again_once_the_window_has_moved() -> None:
-    limiter = RateLimiter("1/second")
+    now = [1000.0]
+    limiter = RateLimiter("1/second", clock=lambda: now[0])
     assert limiter.hit("a") and not limiter.hit("a")
-    time.sleep(1.1)
+    now[0] += 0.9
+    assert not limiter.hit("a")
+    now[0] += 0.2
     assert limiter.hit("a")
+
+
+def test_the_rate_limiter_forgets_idle_clients() -> None:
+    now = [0.0]
+    limiter = RateLimiter("1/minute", clock=lambda: now[0])
+    for n in range(SWEEP_AT):
+        assert limiter.hit(f"address:{n}")
+    now[0] += 61
+    assert limiter.hit("address:late")  # one more client: the idle ones are forgotten
+    assert len(limiter._hits) == 1
+    assert not limiter.hit("address:late")
 
 
 @pytest.mark.parametrize("rate", ["ten a minute", "10/fortnight", "", "1/second;10/minute"])
