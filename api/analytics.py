@@ -1,55 +1,31 @@
-"""GraphQL types and resolvers of the analyst queries (`graph.analytics` does the work).
-
-`Entity.timelineBuckets` and `Entity.coOccurring` are fields of `Entity` (`api.types`), and
-`paths`, `neighbourhood` and `rankings` fields of `Query` (`api.schema`); both call the
-resolvers here. Every list is capped at 100 or paginated, and every result says whether it is
-`complete` and which `bounds` it hit.
+"""GraphQL types and resolvers of the analyst queries `paths`, `neighbourhood` and `rankings`,
+fields of `Query` (`api.schema`); `graph.analytics` does the work. `Entity.timelineBuckets` is
+in `api.timeline` and `Entity.coOccurring` in `api.nodes` (its answer holds entities). Every
+list is capped at 100 or paginated, and every result says whether it is `complete` and which
+`bounds` it hit.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
 from enum import Enum
-from typing import TypeVar
 
 import strawberry
 
-from api.types import (
+from api.bounds import Bound, bounds_of, window
+from api.context import Info
+from api.nodes import Entity, Event, GraphNode, as_graph_node, entities_of, events_of
+from api.paging import (
     DEFAULT_PAGE,
-    Category,
-    ConfidenceLevel,
-    Entity,
-    EntityType,
-    Event,
-    GraphNode,
-    Info,
     PageInfo,
-    UserError,
-    as_graph_node,
-    decode_cursor,
+    decode_offset,
     encode_cursor,
+    page_info,
     page_size,
 )
+from api.scalars import Category, ConfidenceLevel, EntityType
 from graph import analytics
-from graph.model import Edge, Label, Node, Rel
-
-T = TypeVar("T")
-
-
-def run(compute: Callable[[], T]) -> T:
-    """Run an analytics computation, showing its refusals to the client as they are."""
-    try:
-        return compute()
-    except analytics.AnalyticsError as exc:
-        raise UserError(str(exc)) from None
-
-
-@strawberry.enum(description="The width of a timeline bucket.")
-class Interval(Enum):
-    DAY = "day"
-    WEEK = "week"
-    MONTH = "month"
+from graph.model import Edge, Label, Rel
 
 
 @strawberry.enum(description="How central an entity is in the co-occurrence graph.")
@@ -84,223 +60,6 @@ class Relationship(Enum):
     DESCRIBES = "DESCRIBES"
 
 
-@strawberry.type(description="A bound a computation hit: what it cut short and where.")
-class Bound:
-    name: str = strawberry.field(
-        description="events, buckets, nodes, edges, edges_read, seconds or betweenness_pivots"
-    )
-    limit: float
-    message: str
-
-
-def bounds_of(found: list[analytics.Bound]) -> list[Bound]:
-    return [Bound(name=b.name, limit=b.limit, message=b.message) for b in found]
-
-
-def window(
-    info: Info,
-    date_from: dt.date | None,
-    date_to: dt.date | None,
-    min_confidence: ConfidenceLevel | None,
-    categories: list[Category] | None = None,
-) -> analytics.Window:
-    policy = info.context.policy
-    return run(
-        lambda: analytics.Window(
-            date_from=date_from.isoformat() if date_from else None,
-            date_to=date_to.isoformat() if date_to else None,
-            min_confidence=policy.rank(min_confidence.value) if min_confidence else None,
-            categories=tuple(c.value for c in categories or ()),
-        )
-    )
-
-
-def _offset(after: str | None) -> int:
-    if after is None:
-        return 0
-    (text,) = decode_cursor(after, 1)
-    if not text.isdigit():
-        raise UserError(f"after: {after!r} is not a cursor this API gave out")
-    return int(text)
-
-
-def _page_info(after: str | None, cursors: list[str], has_next: bool) -> PageInfo:
-    return PageInfo(
-        has_next_page=has_next,
-        has_previous_page=after is not None,
-        start_cursor=cursors[0] if cursors else None,
-        end_cursor=cursors[-1] if cursors else None,
-    )
-
-
-async def _events(info: Info, ids: Sequence[str]) -> list[Event]:
-    nodes = await info.context.nodes.load_many(ids)
-    return [Event.of(n) for n in nodes if n is not None]
-
-
-async def _entities(info: Info, ids: Sequence[str]) -> list[Entity]:
-    nodes = await info.context.nodes.load_many(ids)
-    return [Entity.of(n) for n in nodes if n is not None]
-
-
-# -- Entity.timelineBuckets --------------------------------------------------------------------
-
-
-@strawberry.type
-class CategoryCount:
-    category: Category
-    count: int
-
-
-@strawberry.type
-class ConfidenceCount:
-    level: ConfidenceLevel
-    count: int
-
-
-@strawberry.type(description="The events of one day, week (Monday to Sunday) or month.")
-class TimelineBucket:
-    start: dt.date
-    end: dt.date = strawberry.field(description="The bucket's last day (inclusive).")
-    count: int
-    by_category: list[CategoryCount] = strawberry.field(
-        description="Counts per category, only categories with events."
-    )
-    by_confidence: list[ConfidenceCount] = strawberry.field(
-        description="Counts per confidence level, lowest first, only levels with events."
-    )
-
-
-@strawberry.type(description="An entity's events counted per day, week or month.")
-class TimelineBuckets:
-    interval: Interval
-    date_from: dt.date | None = strawberry.field(name="from")
-    date_to: dt.date | None = strawberry.field(name="to")
-    total: int = strawberry.field(description="Events counted (in the range and filters).")
-    buckets: list[TimelineBucket] = strawberry.field(
-        description="Every bucket of the range, empty ones included, earliest first (at most "
-        f"{analytics.MAX_BUCKETS})."
-    )
-    complete: bool
-    bounds: list[Bound]
-
-
-def timeline_buckets(
-    info: Info,
-    entity: Node,
-    interval: Interval | None,
-    date_from: dt.date | None,
-    date_to: dt.date | None,
-    categories: list[Category] | None,
-    min_confidence: ConfidenceLevel | None,
-) -> TimelineBuckets:
-    chosen = interval or Interval.WEEK
-    span = window(info, date_from, date_to, min_confidence, categories)
-    found = run(
-        lambda: analytics.timeline_buckets(
-            info.context.store,
-            entity.id,
-            chosen.value,
-            span,
-        )
-    )
-    return TimelineBuckets(
-        interval=chosen,
-        date_from=found.date_from,
-        date_to=found.date_to,
-        total=found.total,
-        buckets=[
-            TimelineBucket(
-                start=b.start,
-                end=b.end,
-                count=b.count,
-                by_category=[
-                    CategoryCount(category=Category(c), count=n) for c, n in b.by_category.items()
-                ],
-                by_confidence=[
-                    ConfidenceCount(level=ConfidenceLevel(v), count=n)
-                    for v, n in b.by_confidence.items()
-                ],
-            )
-            for b in found.buckets
-        ],
-        complete=found.complete,
-        bounds=bounds_of(found.bounds),
-    )
-
-
-# -- Entity.coOccurring ------------------------------------------------------------------------
-
-
-@strawberry.type(description="An entity that shares events with another, and those events.")
-class CoOccurrence:
-    entity: Entity
-    shared_event_count: int
-    shared_event_ids: list[strawberry.ID] = strawberry.field(
-        description="Every shared event, oldest first."
-    )
-
-    @strawberry.field(description="The shared events, oldest first, at most `first` of them.")
-    async def shared_events(self, info: Info, first: int = DEFAULT_PAGE) -> list[Event]:
-        return await _events(info, self.shared_event_ids[: page_size(first)])
-
-
-@strawberry.type
-class CoOccurrenceEdge:
-    cursor: str
-    node: CoOccurrence
-
-
-@strawberry.type(description="Co-occurring entities, most shared events first, ties by id.")
-class CoOccurrenceConnection:
-    edges: list[CoOccurrenceEdge]
-    page_info: PageInfo
-    total_count: int = strawberry.field(description="Co-occurring entities in all pages.")
-    events_scanned: int = strawberry.field(description="Events of this entity looked at.")
-    complete: bool
-    bounds: list[Bound]
-
-
-async def co_occurring(
-    info: Info,
-    entity: Node,
-    first: int,
-    after: str | None,
-    date_from: dt.date | None,
-    date_to: dt.date | None,
-    min_confidence: ConfidenceLevel | None,
-    types: list[EntityType] | None,
-) -> CoOccurrenceConnection:
-    size, offset = page_size(first), _offset(after)
-    span = window(info, date_from, date_to, min_confidence)
-    found = run(
-        lambda: analytics.co_occurring(
-            info.context.store, entity.id, span, [t.value for t in types or ()]
-        )
-    )
-    page, has_next = run(lambda: analytics.page_of(found.ranked, size, offset))
-    entities = await _entities(info, [c.entity_id for c in page])
-    edges = [
-        CoOccurrenceEdge(
-            cursor=encode_cursor(str(offset + i + 1)),
-            node=CoOccurrence(
-                entity=e,
-                shared_event_count=c.count,
-                shared_event_ids=[strawberry.ID(i) for i in c.event_ids],
-            ),
-        )
-        for i, (c, e) in enumerate(zip(page, entities, strict=True))
-    ]
-    return CoOccurrenceConnection(
-        edges=edges,
-        page_info=_page_info(after, [e.cursor for e in edges], has_next),
-        total_count=len(found.ranked),
-        events_scanned=found.events_scanned,
-        complete=found.complete,
-        bounds=bounds_of(found.bounds),
-    )
-
-
 # -- Query.paths -------------------------------------------------------------------------------
 
 
@@ -312,14 +71,14 @@ class Path:
 
     @strawberry.field(description="The entities along the path, from first to last.")
     async def entities(self, info: Info) -> list[Entity]:
-        return await _entities(info, self.entity_ids)
+        return await entities_of(info, self.entity_ids)
 
     @strawberry.field(
         description="The events linking them: event i involves entities i and i + 1. Each "
         "carries its confidence."
     )
     async def events(self, info: Info) -> list[Event]:
-        return await _events(info, self.event_ids)
+        return await events_of(info, self.event_ids)
 
     @strawberry.field(description="The lowest confidence of the path's events.")
     async def weakest_confidence(self, info: Info) -> ConfidenceLevel:
@@ -350,7 +109,7 @@ def paths(
     first: int,
 ) -> Paths:
     span = window(info, None, None, min_confidence)
-    found = run(lambda: analytics.paths(info.context.store, source, target, max_hops, span, first))
+    found = analytics.paths(info.context.store, source, target, max_hops, span, first)
     return Paths(
         paths=[
             Path(hops=p.hops, entity_ids=p.entity_ids, event_ids=p.event_ids) for p in found.paths
@@ -427,16 +186,14 @@ def neighbourhood(
 ) -> Neighbourhood:
     flt = flt or NeighbourhoodFilter()
     span = window(info, flt.date_from, flt.date_to, flt.min_confidence, flt.categories)
-    found = run(
-        lambda: analytics.neighbourhood(
-            info.context.store,
-            node_id,
-            hops,
-            limit,
-            relationships=[Rel(r.value) for r in flt.relationships or ()],
-            labels=[Label(lb.value) for lb in flt.labels or ()],
-            window=span,
-        )
+    found = analytics.neighbourhood(
+        info.context.store,
+        node_id,
+        hops,
+        limit,
+        relationships=[Rel(r.value) for r in flt.relationships or ()],
+        labels=[Label(lb.value) for lb in flt.labels or ()],
+        window=span,
     )
     return Neighbourhood(
         center=strawberry.ID(found.center),
@@ -487,7 +244,7 @@ class Community:
 
     @strawberry.field(description="Its members by id, at most `first`.")
     async def members(self, info: Info, first: int = DEFAULT_PAGE) -> list[Entity]:
-        return await _entities(info, self.member_ids[: page_size(first)])
+        return await entities_of(info, self.member_ids[: page_size(first)])
 
 
 @strawberry.type(description="The most central entities of a date window, and communities.")
@@ -528,13 +285,13 @@ async def rankings(
     categories: list[Category] | None,
     types: list[EntityType] | None,
 ) -> Rankings:
-    size, offset = page_size(first), _offset(after)
+    size, offset = page_size(first), decode_offset(after)
     span = window(info, date_from, date_to, min_confidence, categories)
     store = info.context.store
-    cograph = run(lambda: analytics.cooccurrence_graph(store, span, [t.value for t in types or ()]))
-    ranked, bounds = run(lambda: analytics.rank(cograph, metric.value))
-    page, has_next = run(lambda: analytics.page_of(ranked, size, offset))
-    entities = await _entities(info, [r.entity_id for r in page])
+    cograph = analytics.cooccurrence_graph(store, span, [t.value for t in types or ()])
+    ranked, bounds = analytics.rank(cograph, metric.value)
+    page, has_next = analytics.page_of(ranked, size, offset)
+    entities = await entities_of(info, [r.entity_id for r in page])
     cursors = [encode_cursor(str(r.rank)) for r in page]
     return Rankings(
         metric=metric,
@@ -553,7 +310,7 @@ async def rankings(
             )
             for r, e in zip(page, entities, strict=True)
         ],
-        page_info=_page_info(after, cursors, has_next),
+        page_info=page_info(after, cursors, has_next),
         complete=not (cograph.bounds or bounds),
         bounds=bounds_of(cograph.bounds + bounds),
         cograph=cograph,

@@ -15,14 +15,14 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 
 from api.auth import Actor, AuthError, RateLimiter, Tokens, client_key
-from api.dataloaders import Loaders, Services
+from api.config import AppConfig
+from api.context import RequestContext, Services
 from api.schema import schema
 from graph.confidence import POLICY_SETTING, Policy, current_policy
 from graph.store import GraphStore
-from newsgraph.settings import Settings, load_settings
 
 
-class GraphQLApp(GraphQL[Loaders, None]):
+class GraphQLApp(GraphQL[RequestContext, None]):
     def __init__(self, store: GraphStore, tokens: Tokens, services: Services) -> None:
         super().__init__(schema)
         self.store = store
@@ -48,11 +48,11 @@ class GraphQLApp(GraphQL[Loaders, None]):
             return
         await super().__call__(scope, receive, send)
 
-    async def get_context(self, request: Request | WebSocket, response: Any) -> Loaders:
+    async def get_context(self, request: Request | WebSocket, response: Any) -> RequestContext:
         # Fresh DataLoaders per request: a loader kept across requests would cache forever.
         actor: Actor = request.state.actor
         address = request.client.host if request.client is not None else None
-        return Loaders(
+        return RequestContext(
             self.store,
             self._policy(),
             actor=actor,
@@ -70,13 +70,15 @@ class GraphQLApp(GraphQL[Loaders, None]):
 
 def create_app(
     store: GraphStore,
+    tokens: Tokens | None = None,
+    config: AppConfig | None = None,
     on_startup: Callable[[], None] | None = None,
-    settings: Settings | None = None,
 ) -> Starlette:
     """The app serving `store`; the lifespan calls `store.setup()` and `store.close()`.
-    Tokens and the submission rate come from `settings` (by default the environment)."""
-    config = settings if settings is not None else load_settings()
-    tokens = Tokens.from_settings(config)
+    The entry point builds `tokens` (none: every caller is anonymous) and `config` (the
+    submission rate) from its settings (`newsgraph.wiring.app_arguments`)."""
+    tokens = tokens if tokens is not None else Tokens()
+    config = config if config is not None else AppConfig()
     services = Services(submissions=RateLimiter(config.submit_rate))
 
     @contextlib.asynccontextmanager

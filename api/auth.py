@@ -10,20 +10,20 @@ import json
 import os
 import secrets
 import stat
-from collections.abc import Iterable, Sequence
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import limits
 import strawberry
 from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError, field_validator
 from strawberry.exceptions import StrawberryGraphQLError
 from strawberry.permission import BasePermission
-
-if TYPE_CHECKING:
-    from newsgraph.settings import Settings
 
 TOKENS_ENV = "NEWSGRAPH_TOKENS"
 TOKENS_FILE_ENV = "NEWSGRAPH_TOKENS_FILE"
@@ -32,6 +32,8 @@ TOKENS_FILE_ENV = "NEWSGRAPH_TOKENS_FILE"
 MIN_TOKEN_LENGTH = 32
 # Names go into history and audit records and into NEWSGRAPH_TOKENS, where ':' and ',' separate.
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$"
+# Clients the rate limiter tracks before it forgets those idle for a whole window.
+SWEEP_AT = 1024
 
 
 class Role(StrEnum):
@@ -217,14 +219,15 @@ class Tokens:
         self._entries = [(bytes.fromhex(e.sha256), Actor(e.name, e.role)) for e in entries]
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> Tokens:
-        """The tokens of NEWSGRAPH_TOKENS and NEWSGRAPH_TOKENS_FILE together; names are unique
-        across both. Raises `TokenConfigError` naming the variable or file and the entry."""
+    def configured(cls, tokens: str | None = None, tokens_file: Path | None = None) -> Tokens:
+        """The tokens of NEWSGRAPH_TOKENS (`tokens`, its text) and NEWSGRAPH_TOKENS_FILE
+        (`tokens_file`) together; names are unique across both. Raises `TokenConfigError`
+        naming the variable or file and the entry."""
         entries: list[TokenEntry] = []
-        if settings.tokens is not None:
-            entries += parse_token_env(settings.tokens.get_secret_value())
-        if settings.tokens_file is not None:
-            entries += read_token_file(settings.tokens_file)
+        if tokens is not None:
+            entries += parse_token_env(tokens)
+        if tokens_file is not None:
+            entries += read_token_file(tokens_file)
         _check_unique(entries, f"{TOKENS_ENV} and {TOKENS_FILE_ENV}")
         return cls(entries)
 
@@ -304,9 +307,13 @@ def client_key(actor: Actor, address: str | None) -> str:
 
 
 class RateLimiter:
-    """At most `rate` hits per client in any moving window (kept in this process's memory)."""
+    """At most `rate` hits per client in any moving window (kept in this process's memory).
 
-    def __init__(self, rate: str) -> None:
+    `limits` parses the rate; the window is kept here because `limits`' storage reads the
+    system clock itself, and `clock` (seconds, monotonic) lets a test move time instead of
+    sleeping."""
+
+    def __init__(self, rate: str, clock: Callable[[], float] = time.monotonic) -> None:
         try:
             items = limits.parse_many(rate)
         except ValueError:
@@ -316,9 +323,29 @@ class RateLimiter:
                 f"rate limit {rate!r}: write one rate like 10/minute, 100/hour or 5 per second"
             )
         self.rate = rate
-        self._item = items[0]
-        self._limiter = limits.strategies.MovingWindowRateLimiter(limits.storage.MemoryStorage())
+        self._amount = items[0].amount
+        self._window = float(items[0].get_expiry())
+        self._clock = clock
+        self._hits: dict[str, deque[float]] = {}
+        self._sweep_at = SWEEP_AT
+        self._lock = threading.Lock()
 
     def hit(self, client: str) -> bool:
         """True if `client` may go ahead (the hit is counted); False once it is over the rate."""
-        return self._limiter.hit(self._item, client)
+        now = self._clock()
+        start = now - self._window
+        with self._lock:
+            hits = self._hits.setdefault(client, deque())
+            while hits and hits[0] < start:
+                hits.popleft()
+            if len(hits) >= self._amount:
+                return False
+            hits.append(now)
+            if len(self._hits) > self._sweep_at:
+                self._sweep(start)
+            return True
+
+    def _sweep(self, start: float) -> None:
+        """Forget the clients with no hit in the window, so memory follows the active ones."""
+        self._hits = {c: hits for c, hits in self._hits.items() if hits[-1] >= start}
+        self._sweep_at = max(SWEEP_AT, 2 * len(self._hits))

@@ -1,13 +1,13 @@
 """Per-request loaders over the store port: every field of a page batches into a few calls.
 
-Built fresh for each request in `api.app.GraphQLApp.get_context` (a module-level loader would
-cache forever). Named `dataloaders` so nobody confuses them with the top-level `loaders/`.
+Built fresh for each request's context (`api.context.RequestContext`; a module-level loader
+would cache forever). Named `dataloaders` so nobody confuses them with the top-level `loaders/`.
 
 A store that answers reads from memory (`reads_from_memory`, the embedded store) gets
 immediate loaders instead of DataLoaders: a read costs microseconds there, less than the task
 and future a batched load costs, so `load` answers at once (memoised for the request) and an
 `await` of it never suspends. Resolvers written as coroutines then run to completion without
-the event loop (`now_or_later` in `api.types`), and the page executes synchronously.
+the event loop (`at_once`, below), and the page executes synchronously.
 """
 
 from __future__ import annotations
@@ -22,16 +22,7 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, Protocol, TypeVar
-
-from strawberry.dataloader import DataLoader
-
-from api.auth import ANONYMOUS, Actor, RateLimiter
-from graph.confidence import Policy
-from graph.model import Direction, Edge, Node, Rel
-from graph.store import GraphStore
-from newsgraph.settings import DEFAULT_SUBMIT_RATE
+from typing import Any, Generic, ParamSpec, Protocol, TypeVar
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -92,88 +83,6 @@ class Immediate(Generic[K, V]):
 
     def load_many(self, keys: Sequence[K]) -> Ready[list[V]]:
         return Ready(self.get_many(keys))
-
-
-if TYPE_CHECKING:
-    from api.live import Hub
-
-
-def _new_hub() -> Hub:
-    from api.live import Hub  # api.live builds on the types, which build on this module
-
-    return Hub()
-
-
-@dataclass
-class Services:
-    """What the app keeps across requests."""
-
-    hub: Hub = field(default_factory=_new_hub)
-    submissions: RateLimiter = field(default_factory=lambda: RateLimiter(DEFAULT_SUBMIT_RATE))
-
-
-@dataclass
-class Loaders:
-    """The per-request context: the store, the policy, the DataLoaders, who is asking (`actor`,
-    `client` for rate limits) and the app's `Services` (live updates, the submission limit)."""
-
-    store: GraphStore
-    policy: Policy
-    actor: Actor = ANONYMOUS
-    client: str = "address:unknown"
-    services: Services = field(default_factory=lambda: Services())
-    nodes: Loader[str, Node | None] = field(init=False)
-    _edges: dict[tuple[Rel, Direction], Loader[str, list[Edge]]] = field(
-        init=False, default_factory=dict
-    )
-    immediate: bool = field(init=False, default=False)
-
-    def __post_init__(self) -> None:
-        store = self.store
-        self.immediate = bool(getattr(store, "reads_from_memory", False))
-        if self.immediate:
-            self.nodes = Immediate(store.get_nodes, _none)
-            return
-
-        async def load_nodes(ids: Sequence[str]) -> list[Node | None]:
-            found = store.get_nodes(list(ids))
-            return [found.get(i) for i in ids]
-
-        self.nodes = DataLoader(load_fn=load_nodes)
-
-    @property
-    def hub(self) -> Hub:
-        return self.services.hub
-
-    def clear(self) -> None:
-        """Forget what this context has read (a subscription's context lives as long as its
-        connection, and the graph changes meanwhile)."""
-        self._edges.clear()
-        self.__post_init__()
-
-    def edges(self, rel: Rel, direction: Direction) -> Loader[str, list[Edge]]:
-        """The loader of `rel` relationships in `direction` for many nodes at once."""
-        loader = self._edges.get((rel, direction))
-        if loader is None:
-            store = self.store
-            if self.immediate:
-
-                def fetch(ids: list[str]) -> Mapping[str, list[Edge]]:
-                    return store.edges(ids, rel, direction)
-
-                loader = self._edges[(rel, direction)] = Immediate(fetch, list)
-                return loader
-
-            async def load(ids: Sequence[str]) -> list[list[Edge]]:
-                found = store.edges(list(ids), rel, direction)
-                return [found.get(i, []) for i in ids]
-
-            loader = self._edges[(rel, direction)] = DataLoader(load_fn=load)
-        return loader
-
-
-def _none() -> None:
-    return None
 
 
 def at_once(resolver: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, T]:

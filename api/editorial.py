@@ -11,35 +11,25 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from enum import Enum
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import strawberry
 from strawberry.scalars import JSON
 
 from api.auth import Role, requires
-from api.types import (
-    Entity,
-    Event,
-    Info,
-    Outlet,
-    PageInfo,
-    Tier,
-    Timestamp,
-    Tone,
-    UserError,
-    decode_cursor,
-    encode_cursor,
-    page_size,
-)
+from api.context import Info
+from api.errors import UserError
+from api.nodes import Entity, Event, Outlet
+from api.paging import PageInfo, decode_cursor, encode_cursor, page_size
+from api.scalars import Tier, Timestamp, Tone
 from graph.model import Label, Node, Rel
 from graph.store import StoreError
 from loaders.records import Rejection, validate
-from services.editorial import Editorial, EditorialError
+from services.editorial import Editorial
 from services.ingest import Ingestor
 
-T = TypeVar("T")
 MAX_INGEST = 1000  # records per `ingest` call
 
 EDITORS = requires(Role.EDITOR, Role.ADMIN)
@@ -266,14 +256,6 @@ def _cursor(after: str | None) -> tuple[str, str] | None:
     return at, node_id
 
 
-def _user_errors(work: Callable[[], T]) -> T:
-    """`work()`, its EditorialError shown to the client as it is."""
-    try:
-        return work()
-    except EditorialError as exc:
-        raise UserError(str(exc)) from None
-
-
 @strawberry.type
 class EditorialQuery:
     @strawberry.field(
@@ -357,7 +339,7 @@ class Mutation:
         given: dict[str, Any] = {"url": url, "outletName": outlet_name, "claim": claim}
         given |= {"tone": tone.value if tone else None, "note": note}
         by = context.actor.name
-        node = _user_errors(lambda: _editorial(info).submit(event_id, given, by))
+        node = _editorial(info).submit(event_id, given, by)
         return Submission.of(node)
 
     @strawberry.mutation(
@@ -370,7 +352,7 @@ class Mutation:
         self, info: Info, id: strawberry.ID, note: str | None = None
     ) -> Approval:
         editorial = _editorial(info)
-        review = _user_errors(lambda: editorial.approve(id, info.context.actor.name, note))
+        review = editorial.approve(id, info.context.actor.name, note)
         _publish(info, editorial)
         if review.duplicate_of is not None:
             message = f"duplicate of {review.duplicate_of}: nothing changed"
@@ -388,7 +370,7 @@ class Mutation:
     )
     def reject_submission(self, info: Info, id: strawberry.ID, reason: str) -> Submission:
         by = info.context.actor.name
-        return Submission.of(_user_errors(lambda: _editorial(info).reject(id, reason, by)))
+        return Submission.of(_editorial(info).reject(id, reason, by))
 
     @strawberry.mutation(
         description="Change an outlet's tier, independence group or aliases (the full new "
@@ -406,7 +388,7 @@ class Mutation:
         editorial = _editorial(info)
         change = {"tier": tier.value if tier else None, "group": group, "aliases": aliases}
         by = info.context.actor.name
-        node = _user_errors(lambda: editorial.update_outlet(id, change, by))
+        node = editorial.update_outlet(id, change, by)
         _publish(info, editorial)
         return Outlet.of(node)
 
@@ -424,7 +406,7 @@ class Mutation:
     ) -> Outlet:
         editorial = _editorial(info)
         by = info.context.actor.name
-        node = _user_errors(lambda: editorial.merge_outlets(old, into, by))
+        node = editorial.merge_outlets(old, into, by)
         _publish(info, editorial)
         return Outlet.of(node)
 
@@ -443,7 +425,7 @@ class Mutation:
     ) -> EntityMerge:
         editorial = _editorial(info)
         by = info.context.actor.name
-        entry = _user_errors(lambda: editorial.merge_entities(old, into, by))
+        entry = editorial.merge_entities(old, into, by)
         _publish(info, editorial)
         node = info.context.store.get_nodes([into])[into]
         return EntityMerge(
@@ -457,7 +439,7 @@ class Mutation:
     )
     def split_entity(self, info: Info, merge_id: strawberry.ID) -> EntitySplit:
         by = info.context.actor.name
-        kept, restored = _user_errors(lambda: _editorial(info).split(merge_id, by))
+        kept, restored = _editorial(info).split(merge_id, by)
         return EntitySplit(entity=Entity.of(kept), restored=Entity.of(restored))
 
     @strawberry.mutation(
@@ -469,7 +451,7 @@ class Mutation:
         editorial = _editorial(info)
         text = json.dumps(policy)
         by = info.context.actor.name
-        steps = _user_errors(lambda: editorial.setting_policy(text, by))
+        steps = editorial.setting_policy(text, by)
         for _ in steps:
             # Other requests go on between chunks (a second per 10,000 events on the embedded
             # store); each chunk is its own write, rated under the new policy.

@@ -20,32 +20,27 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from api import analytics
+from api.context import Info
 from api.direct import use_direct_resolvers
 from api.editorial import EditorialQuery, Mutation
+from api.errors import UserError
+from api.filters import EventFilterInput, to_filter
 from api.live import Subscription
-from api.types import (
-    DEFAULT_PAGE,
-    SCALARS,
-    Category,
-    ConfidenceLevel,
+from api.nodes import (
     Entity,
-    EntityType,
     Event,
     EventConnection,
-    EventFilterInput,
     GraphNode,
-    Info,
-    Order,
     Outlet,
     Place,
     SearchResult,
-    UserError,
     as_graph_node,
     event_page,
-    page_size,
-    to_filter,
 )
+from api.paging import DEFAULT_PAGE, page_size
+from api.scalars import SCALARS, Category, ConfidenceLevel, EntityType, Order
 from graph import keys
+from graph.errors import DomainError
 from graph.model import ENTITY_TYPES, Label, Node
 
 MAX_DEPTH = 10
@@ -191,9 +186,10 @@ class Query(EditorialQuery):
 
 
 def _is_internal(error: GraphQLError) -> bool:
-    """Whether an error is ours rather than the client's (a bad id, page size or variable)."""
+    """Whether an error is ours rather than the client's (a bad id, page size or variable, or
+    a request the domain refuses: a `DomainError`, whose message is meant for the client)."""
     original = error.original_error
-    return original is not None and not isinstance(original, UserError | GraphQLError)
+    return original is not None and not isinstance(original, UserError | DomainError | GraphQLError)
 
 
 class Schema(strawberry.Schema):
@@ -227,7 +223,8 @@ def build_schema(direct: bool = True) -> Schema:
             lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
             lambda: ParserCache(maxsize=256),
             lambda: ValidationCache(maxsize=256),
-            # Internal failures reach the client as "Unexpected error." (and the log, in full).
+            # Internal failures reach the client as "Unexpected error." (and the log, in full);
+            # the client's mistakes and domain refusals as they are.
             lambda: MaskErrors(should_mask_error=_is_internal),
         ],
     )

@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from api.types import report_order
+from api.order import report_order
 from graph.confidence import POLICY_SETTING, Policy, current_policy
 from graph.embedded import EmbeddedStore
 from graph.model import Node, Rel, strings

@@ -22,6 +22,7 @@ from typing import Any, Literal, TypeAlias
 
 import networkx as nx
 
+from graph.errors import DomainError
 from graph.model import CATEGORIES, LEVELS, Edge, Label, Node, Rel
 from graph.store import EventFilter, EventQuery, GraphStore
 
@@ -46,7 +47,7 @@ BETWEENNESS_PIVOTS = 300
 SEED = 20_250_313  # every seeded algorithm (Louvain, betweenness sampling) uses it
 
 
-class AnalyticsError(ValueError):
+class AnalyticsError(DomainError):
     """A request an analytics function cannot answer; the message says why (shown to users)."""
 
 

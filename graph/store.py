@@ -117,6 +117,11 @@ class GraphStore(Protocol):
     changes nothing.
     """
 
+    # True when every read answers from memory, in microseconds, never waiting on I/O: a caller
+    # may then read at once, one call per item, instead of batching reads (the API does,
+    # `api.dataloaders`). False when a read may wait on a disk or a server.
+    reads_from_memory: bool
+
     def setup(self) -> None:
         """Open the store, creating its schema (tables, constraints, indexes) if missing."""
 

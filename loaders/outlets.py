@@ -8,6 +8,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from graph.errors import DomainError
 from graph.model import Tier
 from loaders.records import Name, describe
 
@@ -29,7 +30,7 @@ class Registry(BaseModel):
     outlets: list[OutletEntry]
 
 
-class RegistryError(ValueError):
+class RegistryError(DomainError):
     """The registry file is not valid; the message names the entry and field."""
 
 

@@ -13,12 +13,14 @@ from typing import TYPE_CHECKING, Any, BinaryIO, cast
 import click
 from tqdm import tqdm
 
+from api.auth import TokenConfigError
 from graph.confidence import current_policy
 from graph.model import CATEGORIES, LEVELS
 from graph.store import EventFilter, GraphStore, StoreError
 from loaders.jsonl import RejectSink
 from loaders.outlets import RegistryError, parse_registry
-from newsgraph.settings import SettingsError, load_settings, make_store
+from newsgraph.settings import SettingsError, load_settings
+from newsgraph.wiring import app_arguments, make_store
 from services.export import FORMATS, export
 from services.load import DEFAULT_BATCH, LoadSummary, load_streams
 from services.registry import load_registry
@@ -28,7 +30,7 @@ if TYPE_CHECKING:
     from api.auth import TokenEntry
 
 EXIT_REJECTS = 3
-# The roles of `token create --role`, spelled out so the command line need not import the API.
+# The roles of `token create --role` (tests/test_auth.py checks they are `api.auth.Role`'s).
 ROLES = ("reader", "loader", "editor", "admin")
 
 store_option = click.option(
@@ -85,12 +87,11 @@ def serve(store_spec: str | None, host: str, port: int, no_samples: bool) -> Non
         summary = load_bundled_samples(store)
         click.echo(f"empty store: loaded the bundled samples ({summary.loaded} records)", err=True)
 
-    from api.auth import TokenConfigError
-
     try:
-        app = create_app(store, on_startup=load_samples_if_empty)
+        tokens, config = app_arguments(load_settings())
     except (SettingsError, TokenConfigError) as exc:
         raise click.ClickException(str(exc)) from None
+    app = create_app(store, tokens, config, on_startup=load_samples_if_empty)
     click.echo(f"newsgraph: GraphQL at http://{host}:{port}/graphql (store {store!r})", err=True)
     try:
         uvicorn.run(app, host=host, port=port, log_level="warning")

@@ -19,13 +19,10 @@ import limits
 from pydantic import SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from graph.embedded import EmbeddedStore
-from graph.neo4j import Neo4jStore, is_uri
-from graph.store import GraphStore, StoreError
+from api.config import DEFAULT_SUBMIT_RATE
 
 DEFAULT_STORE = "./newsgraph-data"
 DEFAULT_NEO4J_USER = "neo4j"
-DEFAULT_SUBMIT_RATE = "10/minute"
 
 
 class Settings(BaseSettings):
@@ -70,25 +67,3 @@ def load_settings() -> Settings:
             message = str(error["msg"]).removeprefix("Value error, ")
             problems.append(f"{name}: {message}")
         raise SettingsError("; ".join(problems)) from None
-
-
-def make_store(spec: str, settings: Settings | None = None) -> GraphStore:
-    """The store `spec` names: a Neo4j URI is the Neo4j store (user, password and database from
-    `settings`, by default the environment); anything else is the embedded store's directory.
-    Nothing is opened until the caller runs `setup()`."""
-    if is_uri(spec):
-        config = settings if settings is not None else load_settings()
-        password = config.neo4j_password
-        return Neo4jStore(
-            spec,
-            user=config.neo4j_user,
-            password=password.get_secret_value() if password is not None else None,
-            database=config.neo4j_database or None,
-        )
-    if "://" in spec:
-        scheme = spec.partition("://")[0]
-        raise StoreError(
-            f"store {scheme}://...: unknown scheme; use a directory path (the embedded store) or "
-            "a bolt://, bolt+s://, neo4j:// or neo4j+s:// URI (Neo4j)"
-        )
-    return EmbeddedStore(Path(spec))

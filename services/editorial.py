@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError
 
 from graph import keys
 from graph.confidence import Policy, current_policy
+from graph.errors import DomainError
 from graph.history import LevelChange, Why, edit
 from graph.model import (
     FIRST_RANK,
@@ -46,7 +47,7 @@ from services.policy import PolicySteps
 from services.rating import rating
 
 
-class EditorialError(ValueError):
+class EditorialError(DomainError):
     """The request cannot be done as asked; the message says why (shown to the client)."""
 
 

@@ -1,19 +1,20 @@
-"""The analyst queries over HTTP, against a real `newsgraph serve` on each store kind holding
-the wikitimes data."""
+"""The analyst queries over HTTP, the app called in process on each store kind holding the
+wikitimes data."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import pytest
 
-from tests.conftest import DATA, STORE_KINDS, load_file, make_store, serve_target, shared_file
-from tests.test_api import Server, _free_port, start_server, stop_server
+from api.app import create_app
+from tests.conftest import DATA, STORE_KINDS, load_file, make_store, shared_file
+from tests.support.graphql import GraphQLClient
 
 WIKITIMES = DATA / "wikitimes-2015-09.jsonl"
+Server = GraphQLClient
 
 
 @pytest.fixture(scope="module", params=STORE_KINDS)
@@ -25,18 +26,13 @@ def server(
     store.setup()
     try:
         load_file(store, WIKITIMES)
+        client = GraphQLClient(create_app(store))
+        try:
+            yield client
+        finally:
+            client.close()
     finally:
         store.close()
-    port = _free_port()
-    spec, env = serve_target(request.param, tmp)
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in env.items():
-            patch.setenv(name, value)
-        process = start_server(cast(Path, spec), port)
-    try:
-        yield Server(f"http://127.0.0.1:{port}", "")
-    finally:
-        stop_server(process)
 
 
 def facts() -> dict[str, Any]:

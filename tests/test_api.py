@@ -1,72 +1,33 @@
-"""The GraphQL API over HTTP, against a real `newsgraph serve` process on each store."""
+"""The GraphQL API over HTTP, the app called in process (`tests/support/graphql.py`) on each
+store kind."""
 
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
+import logging
+import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
-import httpx
 import pytest
 
+from api.app import create_app
+from api.confidence import ChangeCause
 from api.schema import schema
+from graph.history import Cause
+from graph.model import Label, Merge, NodeWrite, WriteBatch
 from graph.store import EventFilter, EventQuery, GraphStore
 from tests.conftest import EXTRACTOR, STORE_KINDS, load_file, load_outlets, make_store, shared_file
-
-ROOT = Path(__file__).resolve().parents[1]
-NEWSGRAPH = Path(sys.executable).parent / "newsgraph"
-
-PAGE_QUERY = (ROOT / "api" / "event_page.graphql").read_text("utf-8")
-
-# The page's fixed wording around the data (the UI's chrome, not facts from the graph).
-CHROME = [
-    "How we assess confidence →",
-    "Entities",
-    "Source Reports",
-    'What each source reports. "Source tone" reflects the language used by the outlet — it is '
-    "not an independent verification.",
-    "Share This Event",
-    "Know another source?",
-    "If you've seen this event covered by another news outlet, submit it for editorial review. "
-    "Approved sources improve our confidence ratings.",
-    "Submissions are reviewed by an editor before integration.",
-    "Extraction metadata",
-]
-ICONS = {"diplomatic": "🤝"}
+from tests.support.graphql import PAGE_QUERY, ROOT, GraphQLClient
 
 
-@dataclass(frozen=True)
-class Server:
-    url: str
-    seed_id: str
+class Server(GraphQLClient):
+    """The app over a store holding the registry and the seed event (`seed_id`)."""
 
-    def query(self, query: str, variables: dict[str, Any] | None = None) -> httpx.Response:
-        body: dict[str, Any] = {"query": query}
-        if variables is not None:
-            body["variables"] = variables
-        return httpx.post(f"{self.url}/graphql", json=body, timeout=10)
-
-    def data(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
-        response = self.query(query, variables)
-        assert response.status_code == 200, response.text
-        payload = response.json()
-        assert "errors" not in payload, payload
-        result: dict[str, Any] = payload["data"]
-        return result
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    def __init__(self, store: GraphStore, seed_id: str) -> None:
+        super().__init__(create_app(store))
+        self.seed_id = seed_id
 
 
 def _seed_jsonl(tmp: Path) -> Path:
@@ -74,44 +35,6 @@ def _seed_jsonl(tmp: Path) -> Path:
     path = tmp / "seed.jsonl"
     path.write_text(json.dumps(record, ensure_ascii=False) + "\n", encoding="utf-8")
     return path
-
-
-def start_server(
-    directory: Path, port: int, samples: bool = False, env: dict[str, str] | None = None
-) -> subprocess.Popen[bytes]:
-    """`newsgraph serve` on `directory`, once it answers; `samples` lets it load the bundled
-    samples into an empty store, as it does for a newcomer; `env` adds to the environment
-    (tokens, say)."""
-    command = [str(NEWSGRAPH), "serve", "--store", str(directory), "--port", str(port)]
-    process = subprocess.Popen(
-        command + ([] if samples else ["--no-samples"]),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            output = process.stdout.read().decode() if process.stdout else ""
-            raise AssertionError(f"newsgraph serve exited: {output}")
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                return process
-        except httpx.TransportError:
-            time.sleep(0.1)
-    process.kill()
-    raise AssertionError("newsgraph serve did not answer within 30 s")
-
-
-def stop_server(process: subprocess.Popen[bytes]) -> str:
-    """Stop the server; what it printed."""
-    process.terminate()
-    try:
-        output, _ = process.communicate(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        output, _ = process.communicate()
-    return output.decode("utf-8", "replace") if output else ""
 
 
 def seed_event_id(store: GraphStore) -> str:
@@ -124,66 +47,91 @@ def seed_event_id(store: GraphStore) -> str:
 def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
-    """A running `newsgraph serve` over a store holding the registry, the seed and samples."""
+    """The app over a store holding the registry and the seed only, so the page shows exactly
+    what seed-page.txt shows."""
     tmp = tmp_path_factory.mktemp(f"api-{request.param}")
     store = make_store(request.param, tmp)
     store.setup()
     try:
         load_outlets(store)
         load_file(store, _seed_jsonl(tmp))
-        seed = seed_event_id(store)
+        served = Server(store, seed_event_id(store))
+        try:
+            yield served
+        finally:
+            served.close()
     finally:
         store.close()
-    # The samples other than the seed's merges live in a second store-independent step:
-    # only the seed is loaded, so the page shows exactly what seed-page.txt shows.
-    from typing import cast
-
-    from tests.conftest import serve_target
-
-    port = _free_port()
-    spec, env = serve_target(request.param, tmp)  # a directory, or a Bolt URI and credentials
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in env.items():
-            patch.setenv(name, value)
-        process = start_server(cast(Path, spec), port)  # it only passes on str(spec)
-    try:
-        yield Server(f"http://127.0.0.1:{port}", seed)
-    finally:
-        stop_server(process)
 
 
-def render_page(event: dict[str, Any]) -> str:
-    """The public event page as plain text, rendered from one `event` response like the UI."""
-    confidence = event["confidence"]
-    category = event["category"].lower()
-    lines = [
-        f"{ICONS.get(category, '')} {category.capitalize()}".strip(),
-        event["summary"],
-        f"{event['place']['name']}, {event['country']['name']}",
-        f"{confidence['label']} Reported by {confidence['independentSources']} independent sources",
-        " ".join(s["name"] for s in event["sources"]),
-        confidence["explanation"],
-    ]
-    lines += CHROME[:4]
-    for report in event["reports"]:
-        for claim in report["claims"]:
-            lines.append(claim["text"])
-            lines.append(f"{report['outlet']['name']} → Source tone: {claim['tone'].lower()}")
-    lines += CHROME[4:7]
-    lines.append(f"This event is rated {confidence['level'].lower()}. {confidence['hint']}")
-    lines += CHROME[7:]
-    lines.append(f"Extracted: {event['extraction']['firstExtractedAt']}")
-    lines.append(f"Source story: {event['extraction']['stories'][0]['slug']}")
-    return "\n".join(lines)
+def seed_page_facts(text: str) -> dict[str, Any]:
+    """What the public page (seed-page.txt) shows of the event: its data, without the page's
+    fixed wording. The layout: category, summary, place, level and source count, sources,
+    explanation; then each claim followed by its outlet and tone (the copy lacks the last
+    claim's); then the rating sentence and the extraction metadata."""
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    icon_and_category, summary, place, rated, sources, explanation = lines[:6]
+    label, independent = re.fullmatch(
+        r"(\w+) Reported by (\d+) independent sources", rated
+    ).groups()  # type: ignore[union-attr]
+    first = next(i for i, line in enumerate(lines) if line.startswith("What each source reports"))
+    last = lines.index("Share This Event")
+    claims: list[tuple[str, str | None, str | None]] = []
+    for line in lines[first + 1 : last]:
+        told = re.fullmatch(r"(.+) → Source tone: (\w+)", line)
+        if told is None:
+            claims.append((line, None, None))
+        else:
+            claims[-1] = (claims[-1][0], told[1], told[2])
+    level, hint = re.fullmatch(  # type: ignore[union-attr]
+        r"This event is rated (\w+)\. (.+)",
+        next(line for line in lines if line.startswith("This event is rated")),
+    ).groups()
+    return {
+        "category": icon_and_category.split()[-1],
+        "summary": summary,
+        "place": place,
+        "label": label,
+        "independent": int(independent),
+        "sources": sources,
+        "explanation": explanation,
+        "claims": claims,
+        "level": level,
+        "hint": hint,
+        "extracted": next(x for x in lines if x.startswith("Extracted: ")).removeprefix(
+            "Extracted: "
+        ),
+        "story": next(x for x in lines if x.startswith("Source story: ")).removeprefix(
+            "Source story: "
+        ),
+    }
 
 
 def test_seed_page_renders_from_one_query(server: Server) -> None:
-    data = server.data(PAGE_QUERY, {"id": server.seed_id})
-    event = data["event"]
-    page = render_page(event)
-    for line in shared_file(EXTRACTOR / "seed-page.txt").read_text("utf-8").splitlines():
-        if line.strip():
-            assert line.strip() in page, f"seed page line not rendered: {line!r}"
+    event = server.data(PAGE_QUERY, {"id": server.seed_id})["event"]
+    page = seed_page_facts(shared_file(EXTRACTOR / "seed-page.txt").read_text("utf-8"))
+    confidence = event["confidence"]
+    # everything the page shows, from the one answer
+    assert event["category"].capitalize() == page["category"]
+    assert event["summary"] == page["summary"]
+    assert f"{event['place']['name']}, {event['country']['name']}" == page["place"]
+    assert confidence["label"] == page["label"]
+    assert confidence["independentSources"] == page["independent"]
+    assert " ".join(s["name"] for s in event["sources"]) == page["sources"]
+    assert confidence["explanation"] == page["explanation"]
+    answered = [
+        (c["text"], r["outlet"]["name"], c["tone"]) for r in event["reports"] for c in r["claims"]
+    ]
+    assert len(answered) == len(page["claims"])
+    for (text, outlet, tone), (shown, shown_outlet, shown_tone) in zip(
+        answered, page["claims"], strict=True
+    ):
+        assert text == shown
+        if shown_outlet is not None:
+            assert (outlet, tone.lower()) == (shown_outlet, shown_tone)
+    assert (confidence["level"].lower(), confidence["hint"]) == (page["level"], page["hint"])
+    assert event["extraction"]["firstExtractedAt"] == page["extracted"]
+    assert event["extraction"]["stories"][0]["slug"] == page["story"]
     # the facts the page shows, straight from the response
     assert event["category"] == "DIPLOMATIC"
     assert (event["place"]["name"], event["country"]["name"]) == ("Moscow", "Ukraine")
@@ -317,3 +265,36 @@ def test_exported_sdl_is_current() -> None:
     assert exported.strip() == schema.as_str().strip(), (
         "api/schema.graphql is stale: run `newsgraph schema --output api/schema.graphql`"
     )
+
+
+def test_every_cause_of_a_level_change_has_its_graphql_value() -> None:
+    assert [c.value for c in ChangeCause] == list(get_args(Cause))
+
+
+def test_internal_failures_are_masked_and_logged_client_mistakes_answered(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = make_store("embedded", tmp_path)
+    store.setup()
+    # an event the API cannot render: its category is not one it knows
+    node = NodeWrite(
+        "ev_broken", Label.EVENT, Merge(set={"category": "bogus", "occurred_on": "2025-01-01"})
+    )
+    store.write(WriteBatch(nodes=[node]))
+    client = GraphQLClient(create_app(store))
+    try:
+        with caplog.at_level(logging.ERROR):
+            broken = client.query('{ event(id: "ev_broken") { category } }')
+            assert broken.status_code == 200
+            assert broken.json()["errors"][0]["message"] == "Unexpected error."
+            bad = client.query("query($id: ID!) { event(id: $id) { id } }", {"id": [1]})
+            assert bad.status_code == 200
+            assert "ID cannot represent value: [1]" in bad.json()["errors"][0]["message"]
+            missing = client.query('{ event(id: "ev_nope") { id } }')
+            assert missing.json()["errors"][0]["message"] == "no event with id 'ev_nope'"
+    finally:
+        client.close()
+        store.close()
+    log = caplog.text
+    assert "'bogus' is not a valid Category" in log  # the operator sees what went wrong
+    assert "ev_nope" not in log and "cannot represent" not in log  # clients' mistakes are not

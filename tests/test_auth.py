@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import stat
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from pydantic import ValidationError
 
 from api.auth import (
     ANONYMOUS,
+    SWEEP_AT,
     Actor,
     AuthError,
     RateLimiter,
@@ -28,6 +28,7 @@ from api.auth import (
 )
 from newsgraph.cli import ROLES, main
 from newsgraph.settings import Settings
+from newsgraph.wiring import make_tokens
 
 ALICE_TOKEN = "alice-" + "a" * 40
 EXTRACTOR_TOKEN = "extractor-" + "e" * 40
@@ -65,7 +66,7 @@ def test_tokens_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(
         "NEWSGRAPH_TOKENS", f"editor:alice:{ALICE_TOKEN}, loader:extractor:{EXTRACTOR_TOKEN},"
     )
-    tokens = Tokens.from_settings(Settings())
+    tokens = make_tokens(Settings())
     assert len(tokens) == 2
     assert tokens.authenticate(f"Bearer {ALICE_TOKEN}") == Actor("alice", Role.EDITOR)
     assert tokens.authenticate(f"Bearer {EXTRACTOR_TOKEN}") == Actor("extractor", Role.LOADER)
@@ -98,7 +99,7 @@ def test_a_bad_environment_entry_is_named_and_its_token_is_not_shown(
     value: str, message: str
 ) -> None:
     with pytest.raises(TokenConfigError) as error:
-        Tokens.from_settings(settings(tokens=value))
+        make_tokens(settings(tokens=value))
     assert "NEWSGRAPH_TOKENS" in str(error.value)
     assert message in str(error.value)
     assert ALICE_TOKEN not in str(error.value) and EXTRACTOR_TOKEN not in str(error.value)
@@ -114,7 +115,7 @@ def test_tokens_from_a_file_of_hashes(tmp_path: Path, monkeypatch: pytest.Monkey
     )
     monkeypatch.setenv("NEWSGRAPH_TOKENS_FILE", str(path))
     monkeypatch.setenv("NEWSGRAPH_TOKENS", f"loader:extractor:{EXTRACTOR_TOKEN}")
-    tokens = Tokens.from_settings(Settings())
+    tokens = make_tokens(Settings())
     assert tokens.authenticate(f"Bearer {ALICE_TOKEN}") == Actor("alice", Role.EDITOR)
     assert tokens.authenticate(f"Bearer {EXTRACTOR_TOKEN}") == Actor("extractor", Role.LOADER)
 
@@ -154,7 +155,7 @@ def test_a_bad_tokens_file_is_named_with_its_entry(tmp_path: Path, data: Any, me
     else:
         write_json(path, data)
     with pytest.raises(TokenConfigError) as error:
-        Tokens.from_settings(settings(tokens_file=path))
+        make_tokens(settings(tokens_file=path))
     assert str(error.value).startswith(f"tokens file {path}: ")
     assert message in str(error.value)
     # A plain token put in the file by mistake is rejected, and not repeated in the message.
@@ -163,7 +164,7 @@ def test_a_bad_tokens_file_is_named_with_its_entry(tmp_path: Path, data: Any, me
 
 def test_a_missing_tokens_file_is_named(tmp_path: Path) -> None:
     with pytest.raises(TokenConfigError, match="tokens file .*nowhere.json: cannot read it"):
-        Tokens.from_settings(settings(tokens_file=tmp_path / "nowhere.json"))
+        make_tokens(settings(tokens_file=tmp_path / "nowhere.json"))
 
 
 def test_a_name_in_both_the_environment_and_the_file_is_refused(tmp_path: Path) -> None:
@@ -172,7 +173,7 @@ def test_a_name_in_both_the_environment_and_the_file_is_refused(tmp_path: Path) 
         {"tokens": [{"name": "alice", "role": "admin", "sha256": token_hash(EXTRACTOR_TOKEN)}]},
     )
     with pytest.raises(TokenConfigError, match=r"entry 2 \(alice\): duplicate name"):
-        Tokens.from_settings(settings(tokens=f"editor:alice:{ALICE_TOKEN}", tokens_file=path))
+        make_tokens(settings(tokens=f"editor:alice:{ALICE_TOKEN}", tokens_file=path))
 
 
 # --- the Authorization header --------------------------------------------------------------
@@ -180,7 +181,7 @@ def test_a_name_in_both_the_environment_and_the_file_is_refused(tmp_path: Path) 
 
 @pytest.fixture
 def tokens() -> Tokens:
-    return Tokens.from_settings(
+    return make_tokens(
         settings(tokens=f"editor:alice:{ALICE_TOKEN},loader:extractor:{EXTRACTOR_TOKEN}")
     )
 
@@ -205,7 +206,7 @@ def test_a_wrong_token_is_refused(tokens: Tokens, header: str) -> None:
 
 def test_no_token_is_valid_when_none_is_configured() -> None:
     with pytest.raises(AuthError, match="^the bearer token is not valid$"):
-        Tokens.from_settings(settings()).authenticate(f"Bearer {ALICE_TOKEN}")
+        make_tokens(settings()).authenticate(f"Bearer {ALICE_TOKEN}")
 
 
 @pytest.mark.parametrize(
@@ -232,7 +233,7 @@ def test_token_create_prints_a_token_that_authenticates(tmp_path: Path) -> None:
     token = result.stdout.strip()
     assert len(token) >= 43 and "\n" not in token
     assert "not stored" in result.stderr
-    tokens = Tokens.from_settings(settings(tokens_file=path))
+    tokens = make_tokens(settings(tokens_file=path))
     assert tokens.authenticate(f"Bearer {token}") == Actor("alice", Role.EDITOR)
     # The file holds the hash only, and only its owner may read it.
     text = path.read_text(encoding="utf-8")
@@ -250,7 +251,7 @@ def test_token_create_adds_to_the_file_and_refuses_a_duplicate_name(tmp_path: Pa
     again = create(path, "alice", "admin")
     assert again.exit_code != 0
     assert "there is a token named 'alice' already" in again.output
-    tokens = Tokens.from_settings(settings(tokens_file=path))
+    tokens = make_tokens(settings(tokens_file=path))
     assert tokens.authenticate(f"Bearer {first}") == Actor("alice", Role.EDITOR)
     assert tokens.authenticate(f"Bearer {second}") == Actor("extractor", Role.LOADER)
 
@@ -267,7 +268,7 @@ def test_token_create_takes_the_file_from_the_environment(tmp_path: Path) -> Non
         env={"NEWSGRAPH_TOKENS_FILE": str(path)},
     )
     assert result.exit_code == 0, result.output
-    assert Tokens.from_settings(settings(tokens_file=path)).authenticate(
+    assert make_tokens(settings(tokens_file=path)).authenticate(
         f"Bearer {result.stdout.strip()}"
     ) == Actor("root", Role.ADMIN)
     without = CliRunner().invoke(main, ["token", "list"], env={"NEWSGRAPH_TOKENS_FILE": None})
@@ -298,7 +299,7 @@ def test_token_revoke(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["token", "revoke", "--name", "alice", "--file", str(path)])
     assert result.exit_code == 0, result.output
     with pytest.raises(AuthError):
-        Tokens.from_settings(settings(tokens_file=path)).authenticate(f"Bearer {token}")
+        make_tokens(settings(tokens_file=path)).authenticate(f"Bearer {token}")
     assert stat.S_IMODE(path.stat().st_mode) == 0o640
     again = CliRunner().invoke(main, ["token", "revoke", "--name", "alice", "--file", str(path)])
     assert again.exit_code == 1
@@ -439,10 +440,24 @@ def test_the_rate_limiter_allows_n_then_refuses_per_client() -> None:
 
 
 def test_the_rate_limiter_allows_again_once_the_window_has_moved() -> None:
-    limiter = RateLimiter("1/second")
+    now = [1000.0]
+    limiter = RateLimiter("1/second", clock=lambda: now[0])
     assert limiter.hit("a") and not limiter.hit("a")
-    time.sleep(1.1)
+    now[0] += 0.9
+    assert not limiter.hit("a")
+    now[0] += 0.2
     assert limiter.hit("a")
+
+
+def test_the_rate_limiter_forgets_idle_clients() -> None:
+    now = [0.0]
+    limiter = RateLimiter("1/minute", clock=lambda: now[0])
+    for n in range(SWEEP_AT):
+        assert limiter.hit(f"address:{n}")
+    now[0] += 61
+    assert limiter.hit("address:late")  # one more client: the idle ones are forgotten
+    assert len(limiter._hits) == 1
+    assert not limiter.hit("address:late")
 
 
 @pytest.mark.parametrize("rate", ["ten a minute", "10/fortnight", "", "1/second;10/minute"])

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from graphql import GraphQLObjectType
 
-from api.dataloaders import Loaders
+from api.context import RequestContext
 from api.schema import Schema, build_schema, schema
 from graph.confidence import current_policy
 from graph.model import Label, Node
@@ -61,7 +61,7 @@ query Node($id: ID!) {
 
 def _run(built: Schema, store: GraphStore, query: str, node_id: str) -> dict[str, Any]:
     async def run() -> dict[str, Any]:
-        context = Loaders(store, current_policy(store))
+        context = RequestContext(store, current_policy(store))
         result = await built.execute(query, variable_values={"id": node_id}, context_value=context)
         return {
             "data": result.data,

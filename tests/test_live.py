@@ -1,49 +1,43 @@
 """Live updates: the hub, the filter matcher, and GraphQL subscriptions over a real WebSocket
-(graphql-transport-ws), in-process and against a real `newsgraph serve`."""
+(graphql-transport-ws), on a test app and on the real app, both served by uvicorn in the test's
+event loop (a subscription needs a socket; nothing here starts a process)."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.routing import Route, WebSocketRoute
 from strawberry.asgi import GraphQL
 from strawberry.schema.config import StrawberryConfig
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.typing import Subprotocol
 
-from api.dataloaders import Loaders, Services
-from api.live import Hub, Inbox, Update, check_filter, matching_events
+from api.app import create_app
+from api.auth import Tokens
+from api.context import RequestContext, Services
+from api.errors import UserError
+from api.hub import Hub, Inbox, Update
 from api.live import Subscription as LiveSubscription
+from api.live import check_filter, matching_events
+from api.nodes import Entity, Event, Outlet, Place
+from api.scalars import SCALARS
 from api.schema import Query, Schema
-from api.types import SCALARS, Entity, Event, Outlet, Place, UserError
 from graph import keys
 from graph.confidence import current_policy
+from graph.embedded import EmbeddedStore
 from graph.history import LevelChange
 from graph.model import Label
 from graph.store import EventFilter, EventQuery, GraphStore
+from newsgraph.cli import load_bundled_samples
 from tests.conftest import EXTRACTOR, load_file, load_outlets
-from tests.test_api import _free_port, start_server, stop_server
-
-PROTOCOL = Subprotocol("graphql-transport-ws")
-WAIT = 10.0  # seconds to wait for a message that should come
-QUIET = 0.5  # seconds of silence that show a message does not come
-
-EVENT_ADDED = """subscription($filter: EventFilterInput) {
-  eventAdded(filter: $filter) { id category summary occurredOn confidence { level } }
-}"""
-CONFIDENCE_CHANGED = """subscription($eventId: ID) {
-  confidenceChanged(eventId: $eventId) { eventId at previous level cause detail by }
-}"""
+from tests.support.graphql import bearer, serving
+from tests.support.websocket import CONFIDENCE_CHANGED, EVENT_ADDED, WAIT, websocket
 
 
 def record(event_id: str, category: str, outlet: str, summary: str) -> dict[str, Any]:
@@ -202,66 +196,12 @@ def test_a_filter_naming_a_missing_or_wrong_node_is_refused(loaded: GraphStore) 
 # -- subscriptions over a WebSocket, in this process -------------------------------------------
 
 
-class Client:
-    """A graphql-transport-ws client over one WebSocket connection."""
-
-    def __init__(self, socket: ClientConnection) -> None:
-        self.socket = socket
-        self.early: list[dict[str, Any]] = []  # what came before the pong `subscribe` awaited
-
-    async def send(self, message: dict[str, Any]) -> None:
-        await self.socket.send(json.dumps(message))
-
-    async def receive(self, timeout: float = WAIT) -> dict[str, Any]:
-        if self.early:
-            return self.early.pop(0)
-        message: dict[str, Any] = json.loads(await asyncio.wait_for(self.socket.recv(), timeout))
-        return message
-
-    async def quiet(self) -> None:
-        """Nothing arrives for a while."""
-        with pytest.raises(TimeoutError):
-            message = await self.receive(QUIET)
-            raise AssertionError(f"unexpected message: {message}")
-
-    async def subscribe(self, query: str, variables: dict[str, Any] | None = None) -> str:
-        """Subscribe; a ping answered shows the server has read the subscribe message."""
-        operation = uuid.uuid4().hex
-        payload = {"query": query, "variables": variables or {}}
-        await self.send({"id": operation, "type": "subscribe", "payload": payload})
-        await self.send({"type": "ping"})
-        while (message := json.loads(await asyncio.wait_for(self.socket.recv(), WAIT))) != {
-            "type": "pong"
-        }:
-            self.early.append(message)
-        return operation
-
-    async def next(self, operation: str) -> dict[str, Any]:
-        """The data of the operation's next result."""
-        message = await self.receive()
-        assert message["type"] == "next" and message["id"] == operation, message
-        assert "errors" not in message["payload"], message
-        data: dict[str, Any] = message["payload"]["data"]
-        return data
-
-
-@contextlib.asynccontextmanager
-async def websocket(url: str) -> AsyncIterator[Client]:
-    """A connection that has been acknowledged (connection_init / connection_ack)."""
-    async with connect(url, subprotocols=[PROTOCOL], open_timeout=WAIT) as socket:
-        assert socket.subprotocol == PROTOCOL
-        client = Client(socket)
-        await client.send({"type": "connection_init", "payload": {}})
-        assert await client.receive() == {"type": "connection_ack"}
-        yield client
-
-
-def live_context(store: GraphStore, hub: Hub) -> Loaders:
+def live_context(store: GraphStore, hub: Hub) -> RequestContext:
     """The context `api.app` gives a connection: the loaders, with the app's hub."""
-    return Loaders(store, current_policy(store), services=Services(hub=hub))
+    return RequestContext(store, current_policy(store), services=Services(hub=hub))
 
 
-class LiveApp(GraphQL[Loaders, None]):
+class LiveApp(GraphQL[RequestContext, None]):
     def __init__(self, store: GraphStore, hub: Hub) -> None:
         schema = Schema(
             query=Query,
@@ -272,7 +212,7 @@ class LiveApp(GraphQL[Loaders, None]):
         super().__init__(schema)
         self.store, self.hub = store, hub
 
-    async def get_context(self, request: Any, response: Any) -> Loaders:
+    async def get_context(self, request: Any, response: Any) -> RequestContext:
         return live_context(self.store, self.hub)
 
 
@@ -280,33 +220,24 @@ Scenario = Callable[[str, Hub], Awaitable[None]]
 
 
 def run_live(store: GraphStore, scenario: Scenario, capacity: int = 100) -> Hub:
-    """Serve `store` with uvicorn in this event loop, run `scenario(ws_url, hub)`, stop."""
+    """Serve `store` in this event loop, run `scenario(ws_url, hub)`, stop."""
     hub = Hub(capacity)
     graphql = LiveApp(store, hub)
     app = Starlette(routes=[Route("/graphql", graphql), WebSocketRoute("/graphql", graphql)])
-    port = _free_port()
-    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
 
     async def main() -> None:
-        serving = asyncio.create_task(server.serve())
-        try:
-            while not server.started:
-                assert not serving.done(), "uvicorn stopped"
-                await asyncio.sleep(0.01)
-            await scenario(f"ws://127.0.0.1:{port}/graphql", hub)
-        finally:
-            server.should_exit = True
-            await serving
+        async with serving(app) as address:
+            await scenario(f"ws://{address}/graphql", hub)
 
     asyncio.run(main())
     return hub
 
 
 async def until(condition: Callable[[], bool]) -> None:
+    """Let the server's tasks run until `condition` holds (no sleeping: each turn yields once)."""
     async with asyncio.timeout(WAIT):
         while not condition():
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0)
 
 
 def write(store: GraphStore, tmp_path: Path, *records: dict[str, Any]) -> list[str]:
@@ -320,8 +251,6 @@ def write(store: GraphStore, tmp_path: Path, *records: dict[str, Any]) -> list[s
 
 @pytest.fixture
 def embedded(tmp_path: Path) -> Iterator[GraphStore]:
-    from graph.embedded import EmbeddedStore
-
     store = EmbeddedStore(tmp_path / "store")
     store.setup()
     try:
@@ -354,9 +283,9 @@ def test_a_filtered_subscriber_sees_matching_new_events_only(
             assert event["category"] == "CYBER"
             assert event["summary"] == "A cyber event."
             assert event["confidence"] == {"level": "UNVERIFIED"}
-            await client.quiet()
             hub.publish([military], [])  # matches no filter: nothing to send
-            await client.quiet()
+            hub.publish([cyber], [])  # ...so the next message is this one's
+            assert (await client.next(operation))["eventAdded"]["id"] == cyber
 
     run_live(embedded, scenario)
 
@@ -381,8 +310,9 @@ def test_confidence_changes_of_one_event_reach_every_subscriber(embedded: GraphS
                 "detail": "a test report",
                 "by": "tester",
             }
+            # the first message `first` gets is the second change: the other event's, published
+            # before it, was not sent to it
             assert (await first.next(one))["confidenceChanged"] == expected
-            await first.quiet()
             received = [(await second.next(every))["confidenceChanged"] for _ in range(2)]
             assert [c["eventId"] for c in received] == [other, watched]
             assert received[1] == expected
@@ -466,17 +396,15 @@ INGEST = """mutation($records: [JSON!]!) {
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """The base URL of `newsgraph serve` over the bundled samples, with a loader's token."""
-    directory = tmp_path_factory.mktemp("live") / "store"
-    port = _free_port()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("NEWSGRAPH_TOKENS", f"loader:extractor:{TOKEN}")
-        process = start_server(directory, port, samples=True)
+def live_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Starlette]:
+    """The real app over the bundled samples, with a loader's token."""
+    store = EmbeddedStore(tmp_path_factory.mktemp("live") / "store")
+    store.setup()
     try:
-        yield f"127.0.0.1:{port}"
+        load_bundled_samples(store)
+        yield create_app(store, Tokens.configured(f"loader:extractor:{TOKEN}"))
     finally:
-        stop_server(process)
+        store.close()
 
 
 async def ingest(served: str, *records: dict[str, Any]) -> list[dict[str, Any]]:
@@ -485,7 +413,7 @@ async def ingest(served: str, *records: dict[str, Any]) -> list[dict[str, Any]]:
         response = await http.post(
             f"http://{served}/graphql",
             json={"query": INGEST, "variables": {"records": list(records)}},
-            headers={"Authorization": f"Bearer {TOKEN}"},
+            headers=bearer(TOKEN),
         )
     assert response.status_code == 200, response.text
     payload = response.json()
@@ -497,10 +425,16 @@ async def ingest(served: str, *records: dict[str, Any]) -> list[dict[str, Any]]:
     return results
 
 
-def test_served_new_events_reach_a_filtered_subscriber(served: str) -> None:
+async def run_served(app: Starlette, scenario: Callable[[str], Awaitable[None]]) -> None:
+    """`scenario("127.0.0.1:PORT")` with `app` served in this event loop."""
+    async with serving(app) as address:
+        await scenario(address)
+
+
+def test_served_new_events_reach_a_filtered_subscriber(live_app: Starlette) -> None:
     tag = uuid.uuid4().hex[:8]
 
-    async def scenario() -> None:
+    async def scenario(served: str) -> None:
         async with websocket(f"ws://{served}/graphql") as client:
             operation = await client.subscribe(EVENT_ADDED, {"filter": {"categories": ["CYBER"]}})
             (military,) = await ingest(
@@ -511,16 +445,16 @@ def test_served_new_events_reach_a_filtered_subscriber(served: str) -> None:
             )
             assert military["status"] == cyber["status"] == "loaded"  # new events
             event = (await client.next(operation))["eventAdded"]
+            # the first event sent is the second one loaded: the military one was not sent
             assert (event["id"], event["summary"]) == (cyber["eventId"], f"Cyber {tag}.")
-            await client.quiet()
 
-    asyncio.run(scenario())
+    asyncio.run(run_served(live_app, scenario))
 
 
-def test_served_confidence_changes_reach_two_subscribers(served: str) -> None:
+def test_served_confidence_changes_reach_two_subscribers(live_app: Starlette) -> None:
     tag = uuid.uuid4().hex[:8]
 
-    async def scenario() -> None:
+    async def scenario(served: str) -> None:
         (first,) = await ingest(
             served, record(f"rated-{tag}", "political", f"Gazette {tag}", f"Vote {tag}.")
         )
@@ -545,13 +479,12 @@ def test_served_confidence_changes_reach_two_subscribers(served: str) -> None:
             )
             assert "extractor" in got["by"]  # the token's name
             assert (await two.next(everything))["confidenceChanged"] == got
-            await one.quiet()
 
-    asyncio.run(scenario())
+    asyncio.run(run_served(live_app, scenario))
 
 
-def test_served_bad_filter_is_an_error_message(served: str) -> None:
-    async def scenario() -> None:
+def test_served_bad_filter_is_an_error_message(live_app: Starlette) -> None:
+    async def scenario(served: str) -> None:
         async with websocket(f"ws://{served}/graphql") as client:
             operation = await client.subscribe(EVENT_ADDED, {"filter": {"outlet": "nope"}})
             message = await client.receive()
@@ -560,4 +493,4 @@ def test_served_bad_filter_is_an_error_message(served: str) -> None:
                 "filter.outlet: no outlet with id 'nope'"
             ]
 
-    asyncio.run(scenario())
+    asyncio.run(run_served(live_app, scenario))

@@ -24,7 +24,7 @@ from graph.snapshot import INGEST_CLOCKS, canonical
 from graph.store import EventFilter, EventQuery, GraphStore, StoreError
 from loaders.records import Record, validate
 from newsgraph.settings import Settings
-from newsgraph.settings import make_store as store_for
+from newsgraph.wiring import make_store as store_for
 from services.editorial import Editorial, EditorialError
 from services.ingest import Ingestor
 from tests.conftest import (

@@ -1,6 +1,6 @@
-"""Role x operation, exhaustively, over HTTP against the real app on both stores: every cell
-either succeeds or is denied with a GraphQL error naming the operation and the roles it needs,
-with the graph exactly as it was."""
+"""Role x operation, exhaustively, over HTTP against the real app (in process) on both stores:
+every cell either succeeds or is denied with a GraphQL error naming the operation and the roles
+it needs, with the graph exactly as it was."""
 
 from __future__ import annotations
 
@@ -11,9 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import httpx
 import pytest
-import uvicorn
+from httpx import AsyncClient as Client
 from pydantic import SecretStr
 
 from api.app import create_app
@@ -24,10 +23,11 @@ from graph.snapshot import canonical
 from graph.store import GraphStore
 from loaders.records import Record, validate
 from newsgraph.settings import Settings
+from newsgraph.wiring import app_arguments
 from services.editorial import Editorial
 from services.ingest import Ingestor
 from tests.conftest import load_outlets
-from tests.test_api import _free_port
+from tests.support.graphql import asgi_client, bearer
 
 TOKENS = {
     "loader": "loader-token-0123456789abcdefghijklmnop",
@@ -181,34 +181,25 @@ def settings(rate: str = "1000/minute") -> Settings:
     return Settings(tokens=SecretStr(tokens), submit_rate=rate)
 
 
-def serve(store: GraphStore, config: Settings, scenario: Callable[[str], Any]) -> None:
-    """The real app (`api.app.create_app`) on uvicorn in this thread's event loop."""
-    app = create_app(store, settings=config)
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    )
+def serve(store: GraphStore, config: Settings, scenario: Callable[[Client], Any]) -> None:
+    """The real app (`api.app.create_app`, wired as `newsgraph serve` wires it), called in
+    process."""
+    tokens, options = app_arguments(config)
+    app = create_app(store, tokens, options)
 
     async def main() -> None:
-        serving = asyncio.create_task(server.serve())
-        try:
-            while not server.started:
-                assert not serving.done(), "uvicorn stopped"
-                await asyncio.sleep(0.01)
-            await scenario(f"http://127.0.0.1:{port}/graphql")
-        finally:
-            server.should_exit = True
-            await serving
+        async with asgi_client(app) as http:
+            await scenario(http)
 
     asyncio.run(main())
 
 
-async def call(url: str, role: str, query: str, variables: dict[str, Any]) -> dict[str, Any]:
-    headers = {"Authorization": f"Bearer {TOKENS[role]}"} if role in TOKENS else {}
-    async with httpx.AsyncClient(timeout=30) as http:
-        response = await http.post(
-            url, json={"query": query, "variables": variables}, headers=headers
-        )
+async def call(http: Client, role: str, query: str, variables: dict[str, Any]) -> dict[str, Any]:
+    response = await http.post(
+        "/graphql",
+        json={"query": query, "variables": variables},
+        headers=bearer(TOKENS.get(role)),
+    )
     assert response.status_code == 200, response.text
     payload: dict[str, Any] = response.json()
     return payload
@@ -218,11 +209,11 @@ def test_every_role_and_operation(store: GraphStore) -> None:
     load_outlets(store)
     cells: list[tuple[str, str, str]] = []
 
-    async def scenario(url: str) -> None:
+    async def scenario(http: Client) -> None:
         for operation, role in itertools.product(OPERATIONS, ROLES):
             query, variables = operation.prepare(store)
             before = canonical(store)
-            answer = await call(url, role, query, variables)
+            answer = await call(http, role, query, variables)
             if role in operation.allowed:
                 assert "errors" not in answer, (operation.name, role, answer)
                 assert answer["data"][operation.name] is not None
@@ -258,18 +249,20 @@ def test_submissions_are_rate_limited_per_client(store: GraphStore) -> None:
     query = """mutation($e: ID!, $u: String!) {
       submitSource(eventId: $e, url: $u, outletName: "Reuters") { id } }"""
 
-    async def scenario(url: str) -> None:
+    async def scenario(http: Client) -> None:
         for n in range(2):
-            answer = await call(url, "anonymous", query, {"e": event_id, "u": f"https://a.org/{n}"})
+            answer = await call(
+                http, "anonymous", query, {"e": event_id, "u": f"https://a.org/{n}"}
+            )
             assert "errors" not in answer, answer
         before = canonical(store)
-        refused = await call(url, "anonymous", query, {"e": event_id, "u": "https://a.org/3"})
+        refused = await call(http, "anonymous", query, {"e": event_id, "u": "https://a.org/3"})
         assert refused["errors"][0]["message"] == (
             "too many submissions from this client (at most 2/minute); try again later"
         )
         assert canonical(store) == before
         # another client (here: a token holder) has its own allowance
-        answer = await call(url, "editor", query, {"e": event_id, "u": "https://a.org/4"})
+        answer = await call(http, "editor", query, {"e": event_id, "u": "https://a.org/4"})
         assert "errors" not in answer, answer
 
     serve(store, settings("2/minute"), scenario)
@@ -293,9 +286,9 @@ def test_a_bad_submission_is_refused_naming_the_argument(
     query = """mutation($e: ID!, $u: String!) {
       submitSource(eventId: $e, url: $u, outletName: "Reuters") { id } }"""
 
-    async def scenario(url: str) -> None:
+    async def scenario(http: Client) -> None:
         before = canonical(store)
-        answer = await call(url, "anonymous", query, variables)
+        answer = await call(http, "anonymous", query, variables)
         assert [e["message"] for e in answer["errors"]] == [message]
         assert answer["data"] is None
         assert canonical(store) == before
@@ -304,8 +297,8 @@ def test_a_bad_submission_is_refused_naming_the_argument(
 
 
 def test_policy_is_public_to_read(store: GraphStore) -> None:
-    async def scenario(url: str) -> None:
-        answer = await call(url, "anonymous", "{ confidencePolicy }", {})
+    async def scenario(http: Client) -> None:
+        answer = await call(http, "anonymous", "{ confidencePolicy }", {})
         assert Policy.model_validate(answer["data"]["confidencePolicy"]) == Policy.default()
 
     serve(store, settings(), scenario)

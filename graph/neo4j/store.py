@@ -82,6 +82,8 @@ def is_uri(spec: str) -> bool:
 class Neo4jStore:
     """A graph in a Neo4j database. `setup()` opens it; no I/O happens before."""
 
+    reads_from_memory = False
+
     def __init__(
         self,
         uri: str,

@@ -1,27 +1,23 @@
-"""The whole editorial loop over HTTP and a WebSocket, against a real `newsgraph serve`, as the
-site, a reader, an editor and the extractor see it, with the seed event."""
+"""The whole editorial loop over HTTP and a WebSocket, against the real app (served in the
+test's event loop: the subscriber needs a socket), as the site, a reader, an editor and the
+extractor see it, with the seed event."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 from collections.abc import Iterator
-from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import httpx
 import pytest
+from starlette.applications import Starlette
 
-from tests.conftest import (
-    EXTRACTOR,
-    STORE_KINDS,
-    load_outlets,
-    make_store,
-    serve_target,
-    shared_file,
-)
-from tests.test_api import PAGE_QUERY, _free_port, start_server, stop_server
-from tests.test_live import CONFIDENCE_CHANGED, websocket
+from api.app import create_app
+from api.auth import Tokens
+from tests.conftest import EXTRACTOR, STORE_KINDS, load_outlets, make_store, shared_file
+from tests.support.graphql import PAGE_QUERY, asgi_client, bearer, serving
+from tests.support.websocket import CONFIDENCE_CHANGED, websocket
 
 LOADER = "loader-token-0123456789abcdefghijklmnop"
 EDITOR = "editor-token-0123456789abcdefghijklmnop"
@@ -54,36 +50,28 @@ HISTORY = """query($id: ID!) {
 
 
 @pytest.fixture(scope="module", params=STORE_KINDS)
-def served(
+def app(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[str]:
-    """`newsgraph serve` on a store of each kind holding the outlet registry only, with two
-    tokens."""
+) -> Iterator[Starlette]:
+    """The app over a store of each kind holding the outlet registry only, with two tokens."""
     tmp = tmp_path_factory.mktemp(f"loop-{request.param}")
     store = make_store(request.param, tmp)
     store.setup()
     try:
         load_outlets(store)
+        yield create_app(store, Tokens.configured(TOKENS))
     finally:
         store.close()
-    port = _free_port()
-    spec, env = serve_target(request.param, tmp)  # a directory, or a Bolt URI and credentials
-    process = start_server(cast(Path, spec), port, env={**env, "NEWSGRAPH_TOKENS": TOKENS})
-    try:
-        yield f"127.0.0.1:{port}"
-    finally:
-        stop_server(process)
 
 
 async def post(
     served: str, query: str, variables: dict[str, Any], token: str | None = None
 ) -> dict[str, Any]:
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
     async with httpx.AsyncClient(timeout=30) as http:
         response = await http.post(
             f"http://{served}/graphql",
             json={"query": query, "variables": variables},
-            headers=headers,
+            headers=bearer(token),
         )
     assert response.status_code == 200, response.text
     payload: dict[str, Any] = response.json()
@@ -92,10 +80,10 @@ async def post(
     return data
 
 
-def test_a_reader_submits_an_editor_approves_and_the_seed_is_verified(served: str) -> None:
+def test_a_reader_submits_an_editor_approves_and_the_seed_is_verified(app: Starlette) -> None:
     seed = json.loads(shared_file(EXTRACTOR / "seed-event.json").read_text("utf-8"))
 
-    async def scenario() -> None:
+    async def scenario(served: str) -> None:
         # The extractor loads the seed over HTTP: likely, one trusted source short.
         loaded = (await post(served, INGEST, {"records": [seed]}, LOADER))["ingest"]
         assert (loaded["loaded"], loaded["merged"], loaded["rejected"]) == (1, 0, 0)
@@ -123,7 +111,6 @@ def test_a_reader_submits_an_editor_approves_and_the_seed_is_verified(served: st
             submission = submitted["submitSource"]
             assert submission["status"] == "PENDING"
             assert await post(served, PAGE_QUERY, {"id": event_id}) == page
-            await subscriber.quiet()
 
             # An editor finds it waiting and approves it.
             pending = await post(served, PENDING, {"event": event_id}, EDITOR)
@@ -142,7 +129,8 @@ def test_a_reader_submits_an_editor_approves_and_the_seed_is_verified(served: st
                 },
             }
 
-            # The subscriber saw the change, with the approver.
+            # The subscriber saw the change, with the approver (and nothing of the submission
+            # before it).
             change = (await subscriber.next(watching))["confidenceChanged"]
             assert (change["eventId"], change["previous"], change["level"]) == (
                 event_id,
@@ -177,16 +165,23 @@ def test_a_reader_submits_an_editor_approves_and_the_seed_is_verified(served: st
         assert duplicate["submission"]["status"] == "DUPLICATE"
         assert duplicate["message"].startswith("duplicate of the report by Reuters")
 
-    asyncio.run(scenario())
+    async def main() -> None:
+        async with serving(app) as served:
+            await scenario(served)
+
+    asyncio.run(main())
 
 
-def test_a_bad_token_is_refused_before_anything_runs(served: str) -> None:
-    response = httpx.post(
-        f"http://{served}/graphql",
-        json={"query": "{ events(first: 1) { edges { cursor } } }"},
-        headers={"Authorization": "Bearer not-a-token-anyone-was-given-0123456789"},
-        timeout=10,
-    )
+def test_a_bad_token_is_refused_before_anything_runs(app: Starlette) -> None:
+    async def call() -> httpx.Response:
+        async with asgi_client(app) as http:
+            return await http.post(
+                "/graphql",
+                json={"query": "{ events(first: 1) { edges { cursor } } }"},
+                headers=bearer("not-a-token-anyone-was-given-0123456789"),
+            )
+
+    response = asyncio.run(call())
     assert response.status_code == 401
     assert response.json() == {
         "data": None,

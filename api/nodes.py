@@ -1,167 +1,53 @@
-"""GraphQL types, mapped by hand from domain nodes (kept in a `strawberry.Private` field)."""
+"""The graph's node types (`Event`, `Entity`, `Outlet`, `Place`, `Story`, behind the `GraphNode`
+interface), mapped by hand from domain nodes (kept in a `strawberry.Private` field), with what
+they list: reports, locations, involvements, and the connections that page through events
+(`EventConnection`), links (`NeighbourConnection`) and co-occurring entities.
+
+One module: these types refer to each other in a circle (an event lists its outlets, an outlet
+pages its events, an entity its co-occurring entities), so splitting them would need lazy
+references. The leaf types are in `api.scalars`, `api.paging` and `api.confidence`.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import binascii
 import datetime as dt
-from enum import Enum
-from typing import TYPE_CHECKING, Annotated, NewType
+from collections.abc import Sequence
+from typing import Annotated
 
 import strawberry
-from strawberry.types import Info as _Info
-from strawberry.types.scalar import ScalarDefinition
 
-from api.dataloaders import Loaders, at_once
-from graph.history import LevelChange, history
+from api.bounds import Bound, bounds_of, window
+from api.confidence import Confidence, ConfidenceChange, Needs
+from api.context import Info
+from api.dataloaders import at_once
+from api.filters import EventFilterInput, to_filter
+from api.order import report_order
+from api.paging import (
+    DEFAULT_PAGE,
+    PageInfo,
+    decode_cursor,
+    decode_offset,
+    encode_cursor,
+    page_info,
+    page_size,
+)
+from api.scalars import (
+    Category,
+    ConfidenceLevel,
+    DateOrTimestamp,
+    Direction,
+    EntityType,
+    Order,
+    Tier,
+    Timestamp,
+    Tone,
+)
+from api.timeline import Interval, TimelineBuckets, timeline_buckets
+from graph import analytics
+from graph.history import history
 from graph.model import Edge, Label, Node, Rel
 from graph.store import EventFilter, EventQuery
-
-if TYPE_CHECKING:
-    from api.analytics import CoOccurrenceConnection, Interval, TimelineBuckets
-
-MAX_PAGE = 100
-DEFAULT_PAGE = 20
-
-Info = _Info[Loaders, None]
-
-Timestamp = NewType("Timestamp", str)
-DateOrTimestamp = NewType("DateOrTimestamp", str)
-SCALARS: dict[object, ScalarDefinition] = {
-    Timestamp: strawberry.scalar(
-        name="Timestamp",
-        description="An RFC 3339 timestamp in UTC with milliseconds: 2026-05-30T04:15:39.113Z.",
-        serialize=str,
-        parse_value=str,
-    ),
-    DateOrTimestamp: strawberry.scalar(
-        name="DateOrTimestamp",
-        description="A date (2025-03-13) or, when the source gave a time, an RFC 3339 timestamp.",
-        serialize=str,
-        parse_value=str,
-    ),
-}
-
-
-class UserError(Exception):
-    """A problem with the request itself; its message is shown to the client as is."""
-
-
-@strawberry.enum(description="What kind of event it is, as the extractor classified it.")
-class Category(Enum):
-    DIPLOMATIC = "diplomatic"
-    MILITARY = "military"
-    POLITICAL = "political"
-    ECONOMIC = "economic"
-    HUMANITARIAN = "humanitarian"
-    LEGAL = "legal"
-    CYBER = "cyber"
-    INFRASTRUCTURE = "infrastructure"
-    OTHER = "other"
-
-
-@strawberry.enum(description="Confidence levels, lowest first: DISPUTED ranks below UNVERIFIED.")
-class ConfidenceLevel(Enum):
-    DISPUTED = "disputed"
-    UNVERIFIED = "unverified"
-    LIKELY = "likely"
-    VERIFIED = "verified"
-
-
-@strawberry.enum
-class EntityType(Enum):
-    PERSON = "person"
-    ORGANIZATION = "organization"
-    COUNTRY = "country"
-    PLACE = "place"
-    GROUP = "group"
-    OTHER = "other"
-
-
-@strawberry.enum(description="The language an outlet uses; not a verification.")
-class Tone(Enum):
-    CERTAIN = "certain"
-    LIKELY = "likely"
-    UNCERTAIN = "uncertain"
-    CLAIMED = "claimed"
-    DENIED = "denied"
-
-
-@strawberry.enum
-class Tier(Enum):
-    TRUSTED = "trusted"
-    STANDARD = "standard"
-    STATE_AFFILIATED = "state-affiliated"
-    UNKNOWN = "unknown"
-
-
-@strawberry.enum
-class Order(Enum):
-    NEWEST_FIRST = "newest_first"
-    OLDEST_FIRST = "oldest_first"
-
-
-@strawberry.enum
-class Direction(Enum):
-    OUT = "out"
-    IN = "in"
-
-
-@strawberry.input(description="Narrows a list of events; every field given must match.")
-class EventFilterInput:
-    categories: list[Category] | None = None
-    date_from: dt.date | None = strawberry.field(default=None, name="from")
-    date_to: dt.date | None = strawberry.field(default=None, name="to")
-    place: strawberry.ID | None = strawberry.field(default=None, description="a Place id")
-    country: strawberry.ID | None = strawberry.field(
-        default=None, description="a country's Place id"
-    )
-    entity: strawberry.ID | None = None
-    outlet: strawberry.ID | None = None
-    min_confidence: ConfidenceLevel | None = None
-
-
-def page_size(first: int) -> int:
-    if not 1 <= first <= MAX_PAGE:
-        raise UserError(f"first must be between 1 and {MAX_PAGE}, got {first}")
-    return first
-
-
-def encode_cursor(*parts: str) -> str:
-    return base64.urlsafe_b64encode("\x1f".join(parts).encode()).decode()
-
-
-def decode_cursor(cursor: str, size: int) -> tuple[str, ...]:
-    try:
-        parts = tuple(base64.urlsafe_b64decode(cursor.encode()).decode().split("\x1f"))
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        parts = ()
-    if len(parts) != size:
-        raise UserError(f"after: {cursor!r} is not a cursor this API gave out")
-    return parts
-
-
-def to_filter(info: Info, given: EventFilterInput | None, **fixed: str) -> EventFilter:
-    given = given or EventFilterInput()
-    if given.date_from and given.date_to and given.date_from > given.date_to:
-        raise UserError("filter.from is after filter.to")
-    policy = info.context.policy
-    values: dict[str, object] = {
-        "categories": tuple(c.value for c in given.categories or ()),
-        "date_from": given.date_from.isoformat() if given.date_from else None,
-        "date_to": given.date_to.isoformat() if given.date_to else None,
-        "place": given.place,
-        "country": given.country,
-        "entity": given.entity,
-        "outlet": given.outlet,
-        "min_confidence": policy.rank(given.min_confidence.value) if given.min_confidence else None,
-    }
-    values.update(fixed)
-    return EventFilter(**values)  # type: ignore[arg-type]
-
-
-# -- nodes -------------------------------------------------------------------------------------
 
 
 @strawberry.interface(
@@ -222,63 +108,6 @@ class Report:
     @strawberry.field
     def extracted_at(self) -> Timestamp:
         return Timestamp(str(self.edge.props.get("extracted_at")))
-
-
-@strawberry.type
-class Needs:
-    independent_sources: int
-    trusted_sources: int
-
-
-@strawberry.type(description="How sure the site is that the event happened, and why.")
-class Confidence:
-    level: ConfidenceLevel
-    label: str = strawberry.field(description="The level as the page shows it: 'Likely'.")
-    independent_sources: int
-    trusted_sources: int
-    explanation: str = strawberry.field(description="One sentence: why this level.")
-    next_level: ConfidenceLevel | None
-    needs: Needs = strawberry.field(description="What the next level still needs.")
-    hint: str = strawberry.field(
-        description="'One more trusted source could elevate it to verified.'"
-    )
-
-
-@strawberry.enum(description="Why an event's confidence level changed.")
-class ChangeCause(Enum):
-    REPORT = "report"
-    APPROVAL = "approval"
-    REGISTRY = "registry"
-    POLICY = "policy"
-    MERGE = "merge"
-
-
-@strawberry.type(description="One change of an event's confidence level: when, why, by whom.")
-class ConfidenceChange:
-    event_id: strawberry.ID
-    at: Timestamp
-    previous: ConfidenceLevel | None = strawberry.field(
-        description="The level before; null for the event's first rating."
-    )
-    level: ConfidenceLevel
-    cause: ChangeCause
-    detail: str = strawberry.field(
-        description="Which report, approval or registry change: 'approved submission su_... "
-        "(Reuters, https://...)'."
-    )
-    by: str = strawberry.field(description="Who: an editor, a loader, or 'cli' for local loads.")
-
-    @classmethod
-    def of(cls, change: LevelChange) -> ConfidenceChange:
-        return cls(
-            event_id=strawberry.ID(change.event_id),
-            at=Timestamp(change.at),
-            previous=ConfidenceLevel(change.previous) if change.previous else None,
-            level=ConfidenceLevel(change.level),
-            cause=ChangeCause(change.cause),
-            detail=change.detail,
-            by=change.by,
-        )
 
 
 @strawberry.type
@@ -478,15 +307,13 @@ class Entity(GraphNode):
     def timeline_buckets(
         self,
         info: Info,
-        interval: Annotated[Interval, strawberry.lazy("api.analytics")] | None = None,
+        interval: Interval | None = None,
         date_from: Annotated[dt.date | None, strawberry.argument(name="from")] = None,
         date_to: Annotated[dt.date | None, strawberry.argument(name="to")] = None,
         categories: list[Category] | None = None,
         min_confidence: ConfidenceLevel | None = None,
-    ) -> Annotated[TimelineBuckets, strawberry.lazy("api.analytics")]:
-        from api import analytics
-
-        return analytics.timeline_buckets(
+    ) -> TimelineBuckets:
+        return timeline_buckets(
             info, self.node, interval, date_from, date_to, categories, min_confidence
         )
 
@@ -503,10 +330,8 @@ class Entity(GraphNode):
         date_to: Annotated[dt.date | None, strawberry.argument(name="to")] = None,
         min_confidence: ConfidenceLevel | None = None,
         types: list[EntityType] | None = None,
-    ) -> Annotated[CoOccurrenceConnection, strawberry.lazy("api.analytics")]:
-        from api import analytics
-
-        return await analytics.co_occurring(
+    ) -> CoOccurrenceConnection:
+        return await co_occurring(
             info, self.node, first, after, date_from, date_to, min_confidence, types
         )
 
@@ -631,14 +456,6 @@ def as_graph_node(node: Node) -> GraphNode:
 
 
 @strawberry.type
-class PageInfo:
-    has_next_page: bool
-    has_previous_page: bool
-    start_cursor: str | None
-    end_cursor: str | None
-
-
-@strawberry.type
 class EventEdge:
     cursor: str
     node: Event
@@ -732,17 +549,6 @@ async def neighbours(info: Info, node: Node, first: int, after: str | None) -> N
     )
 
 
-def report_order(edge: Edge) -> tuple[str, str, int, str]:
-    """The order the page lists reports in: earliest extraction, then as the record did."""
-    position = edge.props.get("position")
-    return (
-        str(edge.props.get("extracted_at")),
-        edge.key,
-        position if isinstance(position, int) else 0,
-        edge.src,
-    )
-
-
 async def _stories(info: Info, ids: object) -> list[Story]:
     if not isinstance(ids, list):
         return []
@@ -758,3 +564,83 @@ async def _country(info: Info, country_edges: list[Edge]) -> Place | None:
 
 
 SearchResult = Annotated[Event | Entity | Outlet | Place, strawberry.union("SearchResult")]
+
+
+async def events_of(info: Info, ids: Sequence[str]) -> list[Event]:
+    nodes = await info.context.nodes.load_many(ids)
+    return [Event.of(n) for n in nodes if n is not None]
+
+
+async def entities_of(info: Info, ids: Sequence[str]) -> list[Entity]:
+    nodes = await info.context.nodes.load_many(ids)
+    return [Entity.of(n) for n in nodes if n is not None]
+
+
+# -- Entity.coOccurring ------------------------------------------------------------------------
+
+
+@strawberry.type(description="An entity that shares events with another, and those events.")
+class CoOccurrence:
+    entity: Entity
+    shared_event_count: int
+    shared_event_ids: list[strawberry.ID] = strawberry.field(
+        description="Every shared event, oldest first."
+    )
+
+    @strawberry.field(description="The shared events, oldest first, at most `first` of them.")
+    async def shared_events(self, info: Info, first: int = DEFAULT_PAGE) -> list[Event]:
+        return await events_of(info, self.shared_event_ids[: page_size(first)])
+
+
+@strawberry.type
+class CoOccurrenceEdge:
+    cursor: str
+    node: CoOccurrence
+
+
+@strawberry.type(description="Co-occurring entities, most shared events first, ties by id.")
+class CoOccurrenceConnection:
+    edges: list[CoOccurrenceEdge]
+    page_info: PageInfo
+    total_count: int = strawberry.field(description="Co-occurring entities in all pages.")
+    events_scanned: int = strawberry.field(description="Events of this entity looked at.")
+    complete: bool
+    bounds: list[Bound]
+
+
+async def co_occurring(
+    info: Info,
+    entity: Node,
+    first: int,
+    after: str | None,
+    date_from: dt.date | None,
+    date_to: dt.date | None,
+    min_confidence: ConfidenceLevel | None,
+    types: list[EntityType] | None,
+) -> CoOccurrenceConnection:
+    size, offset = page_size(first), decode_offset(after)
+    span = window(info, date_from, date_to, min_confidence)
+    found = analytics.co_occurring(
+        info.context.store, entity.id, span, [t.value for t in types or ()]
+    )
+    page, has_next = analytics.page_of(found.ranked, size, offset)
+    entities = await entities_of(info, [c.entity_id for c in page])
+    edges = [
+        CoOccurrenceEdge(
+            cursor=encode_cursor(str(offset + i + 1)),
+            node=CoOccurrence(
+                entity=e,
+                shared_event_count=c.count,
+                shared_event_ids=[strawberry.ID(i) for i in c.event_ids],
+            ),
+        )
+        for i, (c, e) in enumerate(zip(page, entities, strict=True))
+    ]
+    return CoOccurrenceConnection(
+        edges=edges,
+        page_info=page_info(after, [e.cursor for e in edges], has_next),
+        total_count=len(found.ranked),
+        events_scanned=found.events_scanned,
+        complete=found.complete,
+        bounds=bounds_of(found.bounds),
+    )

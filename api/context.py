@@ -1,0 +1,95 @@
+"""The per-request context resolvers get as `info.context`, and what the app keeps across
+requests (`Services`). Nothing here is a GraphQL type: the types build on this module."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from strawberry.dataloader import DataLoader
+from strawberry.types import Info as _Info
+
+from api.auth import ANONYMOUS, Actor, RateLimiter
+from api.config import DEFAULT_SUBMIT_RATE
+from api.dataloaders import Immediate, Loader
+from api.hub import Hub
+from graph.confidence import Policy
+from graph.model import Direction, Edge, Node, Rel
+from graph.store import GraphStore
+
+
+@dataclass
+class Services:
+    """What the app keeps across requests."""
+
+    hub: Hub = field(default_factory=Hub)
+    submissions: RateLimiter = field(default_factory=lambda: RateLimiter(DEFAULT_SUBMIT_RATE))
+
+
+@dataclass
+class RequestContext:
+    """The per-request context: the store, the policy, the DataLoaders, who is asking (`actor`,
+    `client` for rate limits) and the app's `Services` (live updates, the submission limit).
+    Built fresh for each request in `api.app.GraphQLApp.get_context`."""
+
+    store: GraphStore
+    policy: Policy
+    actor: Actor = ANONYMOUS
+    client: str = "address:unknown"
+    services: Services = field(default_factory=lambda: Services())
+    nodes: Loader[str, Node | None] = field(init=False)
+    _edges: dict[tuple[Rel, Direction], Loader[str, list[Edge]]] = field(
+        init=False, default_factory=dict
+    )
+    immediate: bool = field(init=False, default=False)
+
+    def __post_init__(self) -> None:
+        store = self.store
+        self.immediate = store.reads_from_memory
+        if self.immediate:
+            self.nodes = Immediate(store.get_nodes, _none)
+            return
+
+        async def load_nodes(ids: Sequence[str]) -> list[Node | None]:
+            found = store.get_nodes(list(ids))
+            return [found.get(i) for i in ids]
+
+        self.nodes = DataLoader(load_fn=load_nodes)
+
+    @property
+    def hub(self) -> Hub:
+        return self.services.hub
+
+    def clear(self) -> None:
+        """Forget what this context has read (a subscription's context lives as long as its
+        connection, and the graph changes meanwhile)."""
+        self._edges.clear()
+        self.__post_init__()
+
+    def edges(self, rel: Rel, direction: Direction) -> Loader[str, list[Edge]]:
+        """The loader of `rel` relationships in `direction` for many nodes at once."""
+        loader = self._edges.get((rel, direction))
+        if loader is None:
+            store = self.store
+            if self.immediate:
+
+                def fetch(ids: list[str]) -> Mapping[str, list[Edge]]:
+                    return store.edges(ids, rel, direction)
+
+                loader = self._edges[(rel, direction)] = Immediate(fetch, list)
+                return loader
+
+            async def load(ids: Sequence[str]) -> list[list[Edge]]:
+                found = store.edges(list(ids), rel, direction)
+                return [found.get(i, []) for i in ids]
+
+            loader = self._edges[(rel, direction)] = DataLoader(load_fn=load)
+        return loader
+
+
+def _none() -> None:
+    return None
+
+
+# What resolvers are given: `info.context` is the request's context.
+Info = _Info[RequestContext, None]

@@ -1,0 +1,86 @@
+"""The schema's leaf types: its own scalars and the enums every other module uses."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import NewType
+
+import strawberry
+from strawberry.types.scalar import ScalarDefinition
+
+Timestamp = NewType("Timestamp", str)
+DateOrTimestamp = NewType("DateOrTimestamp", str)
+SCALARS: dict[object, ScalarDefinition] = {
+    Timestamp: strawberry.scalar(
+        name="Timestamp",
+        description="An RFC 3339 timestamp in UTC with milliseconds: 2026-05-30T04:15:39.113Z.",
+        serialize=str,
+        parse_value=str,
+    ),
+    DateOrTimestamp: strawberry.scalar(
+        name="DateOrTimestamp",
+        description="A date (2025-03-13) or, when the source gave a time, an RFC 3339 timestamp.",
+        serialize=str,
+        parse_value=str,
+    ),
+}
+
+
+@strawberry.enum(description="What kind of event it is, as the extractor classified it.")
+class Category(Enum):
+    DIPLOMATIC = "diplomatic"
+    MILITARY = "military"
+    POLITICAL = "political"
+    ECONOMIC = "economic"
+    HUMANITARIAN = "humanitarian"
+    LEGAL = "legal"
+    CYBER = "cyber"
+    INFRASTRUCTURE = "infrastructure"
+    OTHER = "other"
+
+
+@strawberry.enum(description="Confidence levels, lowest first: DISPUTED ranks below UNVERIFIED.")
+class ConfidenceLevel(Enum):
+    DISPUTED = "disputed"
+    UNVERIFIED = "unverified"
+    LIKELY = "likely"
+    VERIFIED = "verified"
+
+
+@strawberry.enum
+class EntityType(Enum):
+    PERSON = "person"
+    ORGANIZATION = "organization"
+    COUNTRY = "country"
+    PLACE = "place"
+    GROUP = "group"
+    OTHER = "other"
+
+
+@strawberry.enum(description="The language an outlet uses; not a verification.")
+class Tone(Enum):
+    CERTAIN = "certain"
+    LIKELY = "likely"
+    UNCERTAIN = "uncertain"
+    CLAIMED = "claimed"
+    DENIED = "denied"
+
+
+@strawberry.enum
+class Tier(Enum):
+    TRUSTED = "trusted"
+    STANDARD = "standard"
+    STATE_AFFILIATED = "state-affiliated"
+    UNKNOWN = "unknown"
+
+
+@strawberry.enum
+class Order(Enum):
+    NEWEST_FIRST = "newest_first"
+    OLDEST_FIRST = "oldest_first"
+
+
+@strawberry.enum
+class Direction(Enum):
+    OUT = "out"
+    IN = "in"

@@ -1,0 +1,59 @@
+"""The wiring of the entry points: the store a spec names, and what `api.create_app` is given,
+both built from the settings (`newsgraph.settings`). The only module of `newsgraph` that names a
+store adapter."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import NamedTuple
+
+from api.auth import Tokens
+from api.config import AppConfig
+from graph.embedded import EmbeddedStore
+from graph.neo4j import Neo4jStore, is_uri
+from graph.store import GraphStore, StoreError
+from newsgraph.settings import Settings, load_settings
+
+
+def make_store(spec: str, settings: Settings | None = None) -> GraphStore:
+    """The store `spec` names: a Neo4j URI is the Neo4j store (user, password and database from
+    `settings`, by default the environment); anything else is the embedded store's directory.
+    Nothing is opened until the caller runs `setup()`."""
+    if is_uri(spec):
+        config = settings if settings is not None else load_settings()
+        password = config.neo4j_password
+        return Neo4jStore(
+            spec,
+            user=config.neo4j_user,
+            password=password.get_secret_value() if password is not None else None,
+            database=config.neo4j_database or None,
+        )
+    if "://" in spec:
+        scheme = spec.partition("://")[0]
+        raise StoreError(
+            f"store {scheme}://...: unknown scheme; use a directory path (the embedded store) or "
+            "a bolt://, bolt+s://, neo4j:// or neo4j+s:// URI (Neo4j)"
+        )
+    return EmbeddedStore(Path(spec))
+
+
+def make_tokens(settings: Settings) -> Tokens:
+    """The API tokens of NEWSGRAPH_TOKENS and NEWSGRAPH_TOKENS_FILE; a bad entry raises
+    `api.auth.TokenConfigError` naming the variable or file and the entry."""
+    given = settings.tokens
+    return Tokens.configured(
+        given.get_secret_value() if given is not None else None, settings.tokens_file
+    )
+
+
+class AppArguments(NamedTuple):
+    """What `api.app.create_app` takes besides the store."""
+
+    tokens: Tokens
+    config: AppConfig
+
+
+def app_arguments(settings: Settings) -> AppArguments:
+    """The app's tokens and options from `settings`, for `newsgraph serve` and for tests that
+    start the app."""
+    return AppArguments(make_tokens(settings), AppConfig(submit_rate=settings.submit_rate))

@@ -1,0 +1,1 @@
+"""Helpers the test modules share (fixtures are in `tests/conftest.py`)."""
