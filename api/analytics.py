@@ -169,7 +169,7 @@ class Neighbourhood:
     )
     edges: list[ViewEdge] = strawberry.field(
         description="The relationships each node was reached by, then the others between "
-        f"shown nodes; at most {analytics.MAX_PAGE}."
+        f"shown nodes; at most {analytics.MAX_ITEMS}."
     )
     complete: bool
     bounds: list[Bound]

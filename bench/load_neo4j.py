@@ -3,7 +3,7 @@
     python -m bench.load_neo4j [--events 1000] [--seed 1] [--batch-size 500] [--repeat 3]
 
 Runs on the Bolt server that NEWSGRAPH_TEST_NEO4J_URI (with _USER, _PASSWORD, _DATABASE) names,
-or else on an ArcadeDB server it starts (`tests/servers/arcadedb.py`, needs arcadedb-embedded).
+or else on an ArcadeDB server it starts (`tools/arcadedb.py`, needs arcadedb-embedded).
 
 Both loads take the same records (from `bench/generate.py`: N events, about 1.5 N records;
 without it, wikitimes repeated with new event ids) into an emptied database holding the outlet
@@ -59,7 +59,7 @@ def bolt_server(workdir: Path) -> Iterator[tuple[str, str, str, str | None]]:
             os.environ.get(ENV + "DATABASE") or None,
         )
         return
-    from tests.servers.arcadedb import start_arcadedb
+    from tools.arcadedb import start_arcadedb
 
     with start_arcadedb(workdir) as server:
         yield server.uri, server.user, server.password, server.database
@@ -91,15 +91,10 @@ def records(workdir: Path, events: int, seed: int) -> tuple[Path, Path]:
 
 
 def empty(store: Any) -> None:
-    from graph.neo4j.queries import DELETE_SOME
-
-    def delete_some(tx: Any) -> int:
-        deleted: int = tx.run(DELETE_SOME, limit=5000).single(strict=True)["deleted"]
-        return deleted
+    from tools.bolt import empty_database
 
     with store._session() as session:
-        while session.execute_write(delete_some):
-            pass
+        empty_database(session)
 
 
 def timed_load(

@@ -5,7 +5,7 @@ store whose server is not available is skipped with the reason; CI makes them al
 
 The "neo4j" kind runs on the Bolt server that `NEWSGRAPH_TEST_NEO4J_URI` (with `_USER`,
 `_PASSWORD`, `_DATABASE`) names, such as a real Neo4j 5; without it, on ArcadeDB servers started
-here for the session (`tests/servers/arcadedb.py`, from the `arcadedb-embedded` package). Each
+here for the session (`tools/arcadedb.py`, from the `arcadedb-embedded` package). Each
 test gets an empty database. When no server can be had the neo4j runs are skipped with the
 reason, except under CI (the `CI` variable set), where they fail.
 """
@@ -25,14 +25,14 @@ import pytest
 
 from graph.embedded import EmbeddedStore
 from graph.neo4j import Neo4jStore
-from graph.neo4j.queries import DELETE_SOME
 from graph.store import GraphStore
 from loaders.jsonl import RejectSink
 from loaders.outlets import parse_registry
 from services.ingest import Ingestor
 from services.load import LoadSummary, load_streams
 from services.registry import load_registry
-from tests.servers.arcadedb import ArcadeDBError, BoltServer, find_arcadedb, start_arcadedb
+from tools.arcadedb import ArcadeDBError, BoltServer, find_arcadedb, start_arcadedb
+from tools.bolt import empty_database
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -111,13 +111,8 @@ class BoltServers:
             driver = neo4j.GraphDatabase.driver(server.uri, auth=(server.user, server.password))
             self._drivers[slot] = driver
 
-        def delete_some(tx: neo4j.ManagedTransaction) -> int:
-            deleted: int = tx.run(DELETE_SOME, limit=5000).single(strict=True)["deleted"]
-            return deleted
-
         with driver.session(database=server.database) as session:
-            while session.execute_write(delete_some):
-                pass
+            empty_database(session)
         return server
 
     def _start(self, slot: int) -> BoltServer:

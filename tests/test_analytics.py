@@ -4,9 +4,9 @@ buckets checked by hand, determinism across stores, and the bounds on a generate
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import random
-import time
 from collections import Counter
 from datetime import date, timedelta
 from typing import Any
@@ -18,10 +18,9 @@ from graph.analytics import Window
 from graph.embedded import EmbeddedStore
 from graph.model import EdgeWrite, Label, Merge, NodeWrite, Rel, Value, WriteBatch
 from graph.store import GraphStore
-from tests.conftest import DATA, load_file, shared_file
+from tests.conftest import DATA, STORE_KINDS, load_file, make_store, shared_file
 
 WIKITIMES = DATA / "wikitimes-2015-09.jsonl"
-ANSWERS: dict[str, str] = {}  # every analytics answer on wikitimes, per store kind
 
 
 def expected() -> dict[str, Any]:
@@ -71,21 +70,94 @@ def as_json(value: object) -> str:
     return json.dumps(value, default=plain, sort_keys=True)
 
 
-def test_wikitimes_facts(store: GraphStore, request: pytest.FixtureRequest) -> None:
+@dataclasses.dataclass
+class Answers:
+    """The analytics answers on wikitimes that the facts are checked on and that every store
+    kind must give alike."""
+
+    timelines: dict[str, analytics.Timeline]  # monthly, by entity name (the facts' entities)
+    co_occurring: dict[str, analytics.CoOccurrence]  # by entity name
+    direct: analytics.PathResult  # Saudi Arabia to Yemen, one hop
+    longer: analytics.PathResult  # Syria to Yemen, up to three hops
+    cograph: analytics.CoGraph
+    rankings: list[tuple[list[analytics.Ranked], list[analytics.Bound]]]  # the top 20 of each
+    communities: list[list[str]]  # the first 10
+    around: analytics.Neighbourhood  # Yemen's, two hops
+
+    def as_json(self) -> str:
+        answers: list[object] = []
+        for name, timeline in self.timelines.items():
+            answers += [timeline, self.co_occurring[name]]
+        answers += [self.direct, self.longer, *self.rankings, self.communities, self.around]
+        return as_json(answers)
+
+
+def answers_of(store: GraphStore) -> Answers:
+    """The answers on wikitimes, loaded in `store`."""
+    names = list(expected()["events_involving"])
+    entities = {name: entity_id(store, name) for name in names}
+    saudi, yemen = entity_id(store, "Saudi Arabia"), entity_id(store, "Yemen")
+    syria = entity_id(store, "Syria")
+    cograph = analytics.cooccurrence_graph(store)
+    rankings = []
+    for metric in ("degree", "pagerank", "betweenness"):
+        ranked, bounds = analytics.rank(cograph, metric)
+        rankings.append((ranked[:20], bounds))
+    return Answers(
+        timelines={n: analytics.timeline_buckets(store, e, "month") for n, e in entities.items()},
+        co_occurring={n: analytics.co_occurring(store, e) for n, e in entities.items()},
+        direct=analytics.paths(store, saudi, yemen, max_hops=1, first=100),
+        longer=analytics.paths(store, syria, yemen, max_hops=3, first=10),
+        cograph=cograph,
+        rankings=rankings,
+        communities=analytics.communities(cograph)[:10],
+        around=analytics.neighbourhood(store, yemen, hops=2, limit=60),
+    )
+
+
+class WikitimesAnswers:
+    """The answers on wikitimes of each store kind (`answers_of`), computed once in this
+    module: recorded by a test that loaded wikitimes, or loaded here when none did."""
+
+    def __init__(self, tmp_path_factory: pytest.TempPathFactory) -> None:
+        self._tmp_path_factory = tmp_path_factory
+        self._answers: dict[str, str] = {}
+
+    def record(self, kind: str, answers: Answers) -> None:
+        self._answers[kind] = answers.as_json()
+
+    def of(self, kind: str) -> str:
+        if kind not in self._answers:
+            store = make_store(kind, self._tmp_path_factory.mktemp(f"wikitimes-{kind}"))
+            store.setup()
+            try:
+                load_file(store, WIKITIMES)
+                self.record(kind, answers_of(store))
+            finally:
+                store.close()
+        return self._answers[kind]
+
+
+@pytest.fixture(scope="module")
+def wikitimes_answers(tmp_path_factory: pytest.TempPathFactory) -> WikitimesAnswers:
+    return WikitimesAnswers(tmp_path_factory)
+
+
+def test_wikitimes_facts(
+    store: GraphStore, request: pytest.FixtureRequest, wikitimes_answers: WikitimesAnswers
+) -> None:
     """One load per store kind, every fact of wikitimes-2015-09.expected.json checked."""
     load_file(store, WIKITIMES)
     facts = expected()
-    answers: list[object] = []
+    answers = answers_of(store)
 
     # events per entity: the timeline counts them, co-occurrence scans them
     for name, count in facts["events_involving"].items():
-        entity = entity_id(store, name)
-        timeline = analytics.timeline_buckets(store, entity, "month")
+        timeline = answers.timelines[name]
         assert (timeline.total, sum(b.count for b in timeline.buckets)) == (count, count)
         assert timeline.complete
-        found = analytics.co_occurring(store, entity)
+        found = answers.co_occurring[name]
         assert found.events_scanned == count
-        answers += [timeline, found]
 
     # the most shared pairs, from either side, and as the heaviest links of the whole graph
     for first, second, shared in facts["most_shared_events"]:
@@ -93,7 +165,7 @@ def test_wikitimes_facts(store: GraphStore, request: pytest.FixtureRequest) -> N
         for a, b in ((one, other), (other, one)):
             top = analytics.co_occurring(store, a).ranked[0]
             assert (top.entity_id, top.count, len(top.event_ids)) == (b, shared, shared)
-    cograph = analytics.cooccurrence_graph(store)
+    cograph = answers.cograph
     heaviest = sorted(cograph.graph.edges(data="weight"), key=lambda e: (-e[2], e[0], e[1]))
     want = {
         (entity_id(store, a), entity_id(store, b), n) for a, b, n in facts["most_shared_events"]
@@ -105,14 +177,14 @@ def test_wikitimes_facts(store: GraphStore, request: pytest.FixtureRequest) -> N
 
     # a path between two entities through a shared event: Saudi Arabia and Yemen, one hop
     saudi, yemen = entity_id(store, "Saudi Arabia"), entity_id(store, "Yemen")
-    direct = analytics.paths(store, saudi, yemen, max_hops=1, first=100)
+    direct = answers.direct
     assert direct.complete and len(direct.paths) == 10
     shared_events = set(analytics.co_occurring(store, saudi).ranked[0].event_ids)
     assert {p.event_ids[0] for p in direct.paths} == shared_events
     assert all(p.entity_ids == [saudi, yemen] for p in direct.paths)
     # and a longer one: Syria and Yemen share no event; every path found is a real chain
     syria = entity_id(store, "Syria")
-    longer = analytics.paths(store, syria, yemen, max_hops=3, first=10)
+    longer = answers.longer
     hops = [p.hops for p in longer.paths]
     assert longer.complete and hops[0] == 2 and hops == sorted(hops)  # shortest first
     two = analytics.paths(store, syria, yemen, max_hops=2, first=100)
@@ -123,7 +195,6 @@ def test_wikitimes_facts(store: GraphStore, request: pytest.FixtureRequest) -> N
         for i, event in enumerate(path.event_ids):
             ends = {e.dst for e in involved[event]}
             assert {path.entity_ids[i], path.entity_ids[i + 1]} <= ends
-    answers += [direct, longer]
 
     # a timeline bucket checked by hand against the file
     week = date(2015, 9, 14)
@@ -137,21 +208,15 @@ def test_wikitimes_facts(store: GraphStore, request: pytest.FixtureRequest) -> N
     )
     assert bucket.end == date(2015, 9, 20)
 
-    # rankings, communities and a neighbourhood: recorded for the comparison across stores
-    for metric in ("degree", "pagerank", "betweenness"):
-        ranked, bounds = analytics.rank(cograph, metric)
-        answers.append((ranked[:20], bounds))
-    answers.append(analytics.communities(cograph)[:10])
-    answers.append(analytics.neighbourhood(store, yemen, hops=2, limit=60))
-    ANSWERS[request.node.callspec.params["store"]] = as_json(answers)
+    # the answers (rankings, communities and a neighbourhood too), for the comparison
+    # across stores
+    wikitimes_answers.record(request.node.callspec.params["store"], answers)
 
 
-def test_every_store_gives_the_same_answers() -> None:
-    """The answers of `test_wikitimes_facts` on each store kind, compared (ties are broken by
-    id and projections built in id order, so they are identical, floats included)."""
-    if len(ANSWERS) < 2:
-        pytest.skip(f"only {sorted(ANSWERS)} ran test_wikitimes_facts in this session")
-    first, *others = ANSWERS.values()
+def test_every_store_gives_the_same_answers(wikitimes_answers: WikitimesAnswers) -> None:
+    """The answers on wikitimes of each store kind, compared (ties are broken by id and
+    projections built in id order, so they are identical, floats included)."""
+    first, *others = [wikitimes_answers.of(kind) for kind in STORE_KINDS]
     assert all(o == first for o in others)
 
 
@@ -176,7 +241,10 @@ def test_filters_and_bounds_on_wikitimes(store: GraphStore) -> None:
     assert window_graph.events_scanned == 50 and window_graph.bounds[0].name == "events"
     with pytest.raises(analytics.AnalyticsError, match="between 1 and 6"):
         analytics.paths(store, yemen, entity_id(store, "Syria"), max_hops=7)
-    timed = analytics.paths(store, yemen, entity_id(store, "Syria"), seconds=0.0)
+    ticks = itertools.count()  # a clock one second on at each reading
+    timed = analytics.paths(
+        store, yemen, entity_id(store, "Syria"), seconds=0.0, clock=lambda: float(next(ticks))
+    )
     assert timed.bounds[0].name == "seconds"
 
 
@@ -227,15 +295,16 @@ def test_path_between_two_hubs_stops_at_its_bound(store: GraphStore) -> None:
     events = EVENTS["embedded" if isinstance(store, EmbeddedStore) else "neo4j"]
     generate(store, events)
     max_nodes = min(analytics.PATH_MAX_NODES, events // 4)
-    started = time.monotonic()
-    found = analytics.paths(store, *HUBS, max_hops=3, max_nodes=max_nodes, seconds=10.0)
-    elapsed = time.monotonic() - started
+    # a clock that stands still: the search must stop on its node bound, not on time
+    found = analytics.paths(
+        store, *HUBS, max_hops=3, max_nodes=max_nodes, seconds=10.0, clock=lambda: 0.0
+    )
     assert not found.complete
     assert [b.name for b in found.bounds] == ["nodes"]
     assert "stopped at" in found.bounds[0].message
     assert found.nodes_visited == max_nodes  # the node bound is exact
-    assert elapsed < 10.0
+    assert found.edges_read <= events // 2  # one hub's relationships, read once
     # an ordinary entity's neighbourhood stays within its caps too
     around = analytics.neighbourhood(store, HUBS[0], hops=2, limit=100)
-    assert len(around.nodes) == 100 and len(around.edges) <= analytics.MAX_PAGE
+    assert len(around.nodes) == 100 and len(around.edges) <= analytics.MAX_ITEMS
     assert {b.name for b in around.bounds} >= {"nodes"}

@@ -3,10 +3,9 @@ under awkward batches, and two loaders writing into one database at once."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
@@ -36,21 +35,12 @@ from tests.conftest import (
     make_store,
     shared_file,
 )
+from tests.support.neo4j import beside_embedded, neo
+
+__all__ = ["neo"]  # the fixture
 
 SAMPLES = EXTRACTOR / "samples.jsonl"
 WIKITIMES = DATA / "wikitimes-2015-09.jsonl"
-
-
-@pytest.fixture
-def neo(tmp_path: Path) -> Iterator[Neo4jStore]:
-    """An empty, open Neo4j store."""
-    store = make_store("neo4j", tmp_path)
-    assert isinstance(store, Neo4jStore)
-    store.setup()
-    try:
-        yield store
-    finally:
-        store.close()
 
 
 def second_client(store: Neo4jStore) -> Neo4jStore:
@@ -160,24 +150,6 @@ def awkward_batches() -> list[WriteBatch]:
             keys={"entity:person:b": "en_1", "entity:person:a": "en_1"},
         ),
     ]
-
-
-@contextlib.contextmanager
-def beside_embedded(
-    neo: Neo4jStore, tmp_path: Path, batches: list[WriteBatch]
-) -> Iterator[EmbeddedStore]:
-    """An embedded store given the same batches as `neo`, in turn; after each, both stores must
-    hold the same graph. Yields the embedded store for further comparisons."""
-    embedded = EmbeddedStore(tmp_path / "embedded")
-    embedded.setup()
-    try:
-        for batch in batches:
-            embedded.write(batch)
-            neo.write(batch)
-            assert canonical(neo) == canonical(embedded)
-        yield embedded
-    finally:
-        embedded.close()
 
 
 def test_awkward_batches_merge_exactly_as_on_the_embedded_store(

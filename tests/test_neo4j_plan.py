@@ -12,10 +12,10 @@ import pytest
 from graph.model import Direction, EdgeWrite, Label, Merge, NodeWrite, Rel, WriteBatch
 from graph.neo4j import Neo4jStore
 from graph.neo4j import queries as q
-from graph.neo4j import store as store_module
-from graph.neo4j.store import _InTransaction
+from graph.neo4j import reads as neo4j_reads
+from graph.neo4j.transaction import InTransaction
 from graph.store import GraphReader
-from tests.test_neo4j import beside_embedded, neo
+from tests.support.neo4j import beside_embedded, neo
 
 __all__ = ["neo"]  # the fixture
 
@@ -110,7 +110,7 @@ def test_derive_reads_find_nodes_whatever_the_hints(neo: Neo4jStore) -> None:
         return WriteBatch()
 
     def work(tx: object) -> None:
-        derive(_InTransaction(tx, hints, {}))  # type: ignore[arg-type]
+        derive(InTransaction(tx, hints, {}))  # type: ignore[arg-type]
 
     neo._write(work)
     assert seen["nodes"] == neo.get_nodes(["ev_1", "ou_1"])
@@ -143,7 +143,7 @@ def test_derive_reads_of_what_the_batch_created_equal_a_read_after_it(
     answered from the batch (no statement), and equal what the server gives after the
     commit; the other nodes are read, and see the batch's new relationships too."""
     asked: list[str] = []
-    real_nodes, real_edges = store_module._get_nodes, store_module._get_edges
+    real_nodes, real_edges = neo4j_reads.get_nodes, neo4j_reads.get_edges
 
     def get_nodes(tx: Any, ids: Any, hints: Any = None) -> Any:
         asked.extend(ids)
@@ -153,8 +153,8 @@ def test_derive_reads_of_what_the_batch_created_equal_a_read_after_it(
         asked.extend(ids)
         return real_edges(tx, ids, rel, direction, hints)
 
-    monkeypatch.setattr(store_module, "_get_nodes", get_nodes)
-    monkeypatch.setattr(store_module, "_get_edges", get_edges)
+    monkeypatch.setattr(neo4j_reads, "get_nodes", get_nodes)
+    monkeypatch.setattr(neo4j_reads, "get_edges", get_edges)
     reads: list[tuple[list[str], Rel, Direction]] = [
         (["ev_1", "missing", "ev_1"], Rel.REPORTS, "in"),
         (["ou_1"], Rel.REPORTS, "out"),

@@ -492,9 +492,6 @@ PUT_SETTINGS = (
     f"UNWIND $rows AS row MERGE (s:{SETTING_LABEL} {{name: row.name}}) SET s.value = row.value"
 )
 
-# For tests and `newsgraph copy` checks: remove everything (constraints and indexes stay).
-DELETE_SOME = "MATCH (n) WITH n LIMIT $limit DETACH DELETE n RETURN count(*) AS deleted"
-
 
 # -- checks (tests and diagnostics) --------------------------------------------------------------
 

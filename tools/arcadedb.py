@@ -1,4 +1,4 @@
-"""Start a throwaway ArcadeDB server that speaks Bolt, for the Neo4j store's tests.
+"""Start a throwaway ArcadeDB server that speaks Bolt, for the Neo4j store's tests and bench.
 
 ArcadeDB comes from the PyPI package ``arcadedb-embedded``, which ships the server
 jars (``arcadedb_embedded/jars/*.jar``, Bolt plugin included) and a JRE
@@ -14,7 +14,7 @@ In a test::
 From a shell (CI), prints ``NEWSGRAPH_TEST_NEO4J_*=...`` lines and runs until
 SIGTERM/SIGINT::
 
-    python -m tests.servers.arcadedb --workdir /tmp/arcadedb
+    python -m tools.arcadedb --workdir /tmp/arcadedb
 
 See docs/arcadedb.md for what ArcadeDB's Cypher does differently from Neo4j 5.
 """
@@ -342,7 +342,7 @@ def start_arcadedb(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m tests.servers.arcadedb",
+        prog="python -m tools.arcadedb",
         description="Run ArcadeDB with Bolt on 127.0.0.1 until SIGTERM or SIGINT, "
         f"after printing {ENV_PREFIX}* lines for the tests.",
     )

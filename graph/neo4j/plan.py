@@ -1,0 +1,214 @@
+"""The Neo4j store's statement planner: one `WriteBatch` as a few `UNWIND $rows` statements
+(one per label or relationship type and merge-rule shape, in rounds so that no statement has
+two rows for one node), checked against what is stored and run inside one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import neo4j
+
+from graph.model import Label, Merge, Rel, Value, WriteBatch, merge_props
+from graph.neo4j import codec, reads
+from graph.neo4j import queries as q
+from graph.neo4j.transaction import Created
+from graph.store import StoreError
+
+K = TypeVar("K")
+
+
+@dataclass
+class StatementPlan:
+    """One WriteBatch as parameter rows, checked and written inside one transaction."""
+
+    batch: WriteBatch
+
+    @classmethod
+    def of(cls, batch: WriteBatch) -> StatementPlan:
+        for write in batch.nodes:
+            _check_names(write.merge, q.NODE_HIDDEN, f"node {write.id}")
+        for edge in batch.edges:
+            _check_names(edge.merge, q.EDGE_HIDDEN, f"{edge.type} relationship")
+        return cls(batch)
+
+    def run(
+        self,
+        tx: neo4j.ManagedTransaction,
+        written: Mapping[str, Label] | None = None,
+        owners: dict[str, str] | None = None,
+        create_edges: bool = False,
+        created: Created | None = None,
+    ) -> dict[str, Label]:
+        """Write the batch; return the label of every node it named that exists now (and of
+        `written`: nodes this transaction wrote already, whose labels need no checking).
+        `owners`, when given, gets the owner of every key the batch claimed.
+
+        A node that does not exist yet is CREATEd with its properties merged here, by the
+        embedded store's `merge_props`, from all its writes in the batch: no merge rule has
+        anything stored to read. So is, with `create_edges` (the server enforces the `_uid`
+        uniqueness constraint), a relationship with a new end. A concurrent writer creating
+        the same node or relationship makes the commit fail on a uniqueness constraint, and
+        the retried transaction MERGEs instead. `created`, when given, gets the nodes and
+        relationships created so."""
+        batch = self.batch
+        labels, gone, new = self._check(tx, written or {})
+        for label, ids in _by_label(gone).items():
+            tx.run(q.delete_nodes(label), ids=ids).consume()
+        if gone:
+            kept = [k for k, owner in batch.rekeys.items() if owner is not None]
+            tx.run(q.DROP_KEYS_OF, ids=sorted(gone), kept=kept).consume()
+        unlinks: dict[Rel, list[str]] = {}
+        for src, rel, dst, key in dict.fromkeys(batch.unlinks):
+            unlinks.setdefault(rel, []).append(codec.uid(src, dst, key))
+        for rel, uids in unlinks.items():
+            tx.run(q.unlink(rel), uids=uids).consume()
+        created_nodes: dict[str, tuple[Label, dict[str, Value]]] = {}
+        node_rounds: list[dict[tuple[Label, q.Shape], list[list[Any]]]] = []
+        seen: dict[str, int] = {}
+        for write in batch.nodes:
+            if write.id in new:
+                props = created_nodes[write.id][1] if write.id in created_nodes else None
+                created_nodes[write.id] = (write.label, merge_props(props, write.merge))
+                continue
+            for part in codec.parts(write.merge):
+                shape, row = codec.merge_row(part, write.id)
+                _add(node_rounds, seen, write.id, (write.label, shape), row)
+        creates: dict[tuple[Label, tuple[str, ...]], list[list[Any]]] = {}
+        for node_id, (label, props) in created_nodes.items():
+            names, row = codec.created_row(props, node_id)
+            creates.setdefault((label, names), []).append(row)
+        for (label, names), rows in creates.items():
+            tx.run(q.node_create(label, names), rows=rows).consume()
+        for statements in node_rounds:
+            for (label, shape), rows in statements.items():
+                tx.run(q.node_upsert(label, shape), codec.params(shape, rows)).consume()
+        created_edges: dict[tuple[Rel, str, str, str], dict[str, Value]] = {}
+        edge_rounds: list[dict[tuple[Rel, Label, Label, q.Shape], list[list[Any]]]] = []
+        seen.clear()
+        for edge in batch.edges:
+            if create_edges and (edge.src in new or edge.dst in new):
+                edge_id = (edge.type, edge.src, edge.dst, edge.key)
+                merged = merge_props(created_edges.get(edge_id), edge.merge)
+                created_edges[edge_id] = merged
+                continue
+            uid = codec.uid(edge.src, edge.dst, edge.key)
+            ends = (edge.type, labels[edge.src], labels[edge.dst])
+            for part in codec.parts(edge.merge):
+                shape, row = codec.merge_row(part, edge.src, edge.dst, edge.key, uid)
+                _add(edge_rounds, seen, f"{edge.type}\x00{uid}", (*ends, shape), row)
+        edge_creates: dict[tuple[Rel, Label, Label, tuple[str, ...]], list[list[Any]]] = {}
+        for (rel, src, dst, key), props in created_edges.items():
+            names, row = codec.created_row(props, src, dst, key, codec.uid(src, dst, key))
+            edge_creates.setdefault((rel, labels[src], labels[dst], names), []).append(row)
+        for (rel, src_label, dst_label, names), rows in edge_creates.items():
+            tx.run(q.edge_create(rel, src_label, dst_label, names), rows=rows).consume()
+        if created is not None:
+            created.nodes.update(created_nodes)
+            created.edges.update(created_edges)
+        for edge_statements in edge_rounds:
+            for (rel, src_label, dst_label, shape), rows in edge_statements.items():
+                query = q.edge_upsert(rel, src_label, dst_label, shape)
+                tx.run(query, codec.params(shape, rows)).consume()
+        moved = [{"key": k, "node": o} for k, o in batch.rekeys.items() if o is not None]
+        if moved:
+            tx.run(q.REKEY, rows=moved).consume()
+        dropped = [k for k, o in batch.rekeys.items() if o is None]
+        if dropped:
+            tx.run(q.DROP_KEYS, keys=dropped).consume()
+        if batch.keys:
+            claims = [[k, v] for k, v in batch.keys.items()]
+            if owners is None:
+                tx.run(q.CLAIM_KEYS, rows=claims).consume()
+            else:
+                # Only the keys another node owns come back: the others are their claimant's.
+                owners.update(batch.keys)
+                for key, owner in codec.rows(tx.run(q.CLAIM_KEYS_OWNERS, rows=claims)):
+                    owners[key] = owner
+        if batch.settings:
+            settings = [{"name": k, "value": v} for k, v in batch.settings.items()]
+            tx.run(q.PUT_SETTINGS, rows=settings).consume()
+        return {**(written or {}), **labels}
+
+    def _check(
+        self, tx: neo4j.ManagedTransaction, written: Mapping[str, Label]
+    ) -> tuple[dict[str, Label], dict[str, Label], set[str]]:
+        """The label every node the batch names will have, the nodes it deletes (with their
+        labels), and the nodes it writes that do not exist yet. Raises the embedded store's
+        StoreError when a node changes label, a relationship end is missing, or a key would
+        name a missing node. The nodes of `written` (this transaction's own writes) are not
+        looked up."""
+        batch = self.batch
+        ids = set(batch.deletes)
+        ids.update(w.id for w in batch.nodes)
+        ids.update(e.src for e in batch.edges)
+        ids.update(e.dst for e in batch.edges)
+        ids.update(batch.keys.values())
+        ids.update(o for o in batch.rekeys.values() if o is not None)
+        stored = reads.labels_of(tx, sorted(ids - written.keys()))
+        stored.update((i, written[i]) for i in ids & written.keys())
+        new = {w.id for w in batch.nodes if w.id not in stored}
+        gone = {i: stored.pop(i) for i in dict.fromkeys(batch.deletes) if i in stored}
+        labels = dict(stored)
+        for write in batch.nodes:
+            label = labels.setdefault(write.id, write.label)
+            if label != write.label:
+                raise StoreError(f"node {write.id} is a {label}, not a {write.label}")
+        for edge in batch.edges:
+            for end in (edge.src, edge.dst):
+                if end not in labels:
+                    raise StoreError(
+                        f"{edge.type} relationship names node {end!r}, which does not exist"
+                    )
+        if batch.keys or batch.rekeys:
+            owners: dict[str, str | None] = {}
+            if gone:
+                for _node_id, key in codec.rows(tx.run(q.KEYS_OF, ids=sorted(gone))):
+                    owners[key] = None
+            owners.update(batch.rekeys)
+            # Only a claim whose claimant is missing can fail: the others need no lookup.
+            claimed = {k for k, c in batch.keys.items() if k not in owners and c not in labels}
+            current = reads.lookup_keys(tx, sorted(claimed))
+            for key, claimant in batch.keys.items():
+                if (owners[key] if key in owners else current.get(key)) is None:
+                    owners[key] = claimant
+            for key, owner in owners.items():
+                if owner is not None and owner not in labels:
+                    raise StoreError(f"key {key!r} names node {owner!r}, which does not exist")
+        return labels, gone, new
+
+
+def _by_label(labels: dict[str, Label]) -> dict[Label, list[str]]:
+    grouped: dict[Label, list[str]] = {}
+    for node_id, label in labels.items():
+        grouped.setdefault(label, []).append(node_id)
+    return grouped
+
+
+def _check_names(merge: Merge, hidden: frozenset[str], what: str) -> None:
+    for rule in (merge.set, merge.create, merge.first, merge.last):
+        _reject_hidden(rule, hidden, what)
+    for names in (merge.union, merge.minimum, merge.maximum):
+        _reject_hidden(names, hidden, what)
+
+
+def _reject_hidden(names: Iterable[str], hidden: frozenset[str], what: str) -> None:
+    for name in names:
+        if name in hidden:
+            raise StoreError(f"{what}: the property name {name!r} is reserved by the Neo4j store")
+
+
+def _add(
+    rounds: list[dict[K, list[list[Any]]]],
+    seen: dict[str, int],
+    ident: str,
+    group: K,
+    row: list[Any],
+) -> None:
+    """Put `row` in the first round without a row for `ident`, in its group's statement."""
+    index = seen.get(ident, 0)
+    seen[ident] = index + 1
+    if index == len(rounds):
+        rounds.append({})
+    rounds[index].setdefault(group, []).append(row)

@@ -1,0 +1,113 @@
+"""The Neo4j store's reads inside a transaction: node labels, nodes, key owners and
+relationships, each batched by id; shared by the store's own reads and the in-transaction
+reader of a `derive` step (`graph.neo4j.transaction`)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import neo4j
+
+from graph.model import Direction, Edge, Label, Node, Rel
+from graph.neo4j import codec
+from graph.neo4j import queries as q
+
+
+def labels_of(tx: neo4j.ManagedTransaction, ids: Sequence[str]) -> dict[str, Label]:
+    """The label of each of these nodes that exists."""
+    if not ids:
+        return {}
+    found: dict[str, Label] = {}
+    for record in tx.run(q.LABELS_OF, ids=list(ids)):
+        label = q.LABELS[record["label"]]
+        found.update((node_id, label) for node_id in record["ids"])
+    return found
+
+
+def get_nodes(
+    tx: neo4j.ManagedTransaction, ids: Sequence[str], hints: Mapping[str, Label] | None = None
+) -> dict[str, Node]:
+    """The nodes with these ids. `hints` (a node id's likely label) only choose where to
+    look first: a node not found under its hinted label is looked for under every label."""
+    wanted = list(dict.fromkeys(ids))
+    if not wanted:
+        return {}
+    found: dict[str, Node] = {}
+    rest = wanted
+    if hints:
+        rest = []
+        for label, group in _hinted(wanted, hints, rest).items():
+            for node_id, props in codec.rows(tx.run(q.get_nodes_of(label), ids=group)):
+                found[node_id] = codec.node(node_id, [label.value], props)
+            rest += [i for i in group if i not in found]
+    if rest:
+        for node_id, labels, props in codec.rows(tx.run(q.GET_NODES, ids=rest)):
+            found[node_id] = codec.node(node_id, labels, props)
+    return {i: found[i] for i in wanted if i in found}
+
+
+def _hinted(
+    wanted: list[str], hints: Mapping[str, Label], rest: list[str]
+) -> dict[Label, list[str]]:
+    """`wanted` grouped by hinted label; the ids without a hint are appended to `rest`."""
+    grouped: dict[Label, list[str]] = {}
+    for node_id in wanted:
+        label = hints.get(node_id)
+        if label is None:
+            rest.append(node_id)
+        else:
+            grouped.setdefault(label, []).append(node_id)
+    return grouped
+
+
+def lookup_keys(tx: neo4j.ManagedTransaction, keys: Sequence[str]) -> dict[str, str]:
+    """The owner of each of these identity keys that has one."""
+    wanted = list(dict.fromkeys(keys))
+    if not wanted:
+        return {}
+    owners = {key: node for key, node in codec.rows(tx.run(q.LOOKUP_KEYS, keys=wanted))}
+    return {k: owners[k] for k in wanted if k in owners}
+
+
+def get_edges(
+    tx: neo4j.ManagedTransaction,
+    ids: Sequence[str],
+    rel: Rel,
+    direction: Direction,
+    hints: Mapping[str, Label] | None = None,
+) -> dict[str, list[Edge]]:
+    """The `rel` relationships of each node, `direction` from it, in `in_order`. `hints` as
+    for `get_nodes`."""
+    wanted = list(dict.fromkeys(ids))
+    result: dict[str, list[Edge]] = {i: [] for i in ids}
+    if not wanted:
+        return result
+
+    def add(rows: Iterable[list[Any]]) -> None:
+        for node_id, other, raw in rows:
+            if other is None:
+                continue  # a hinted node without such relationships
+            key, props = codec.edge_props(raw)
+            src, dst = (node_id, other) if direction == "out" else (other, node_id)
+            result[node_id].append(Edge(src, rel, dst, key, props))
+
+    rest = wanted
+    if hints:
+        rest = []
+        for label, group in _hinted(wanted, hints, rest).items():
+            rows = codec.rows(tx.run(q.edges_of(label, rel, direction), ids=group))
+            seen = {row[0] for row in rows}
+            add(rows)
+            rest += [i for i in group if i not in seen]
+    if rest:
+        add(codec.rows(tx.run(q.edges_query(rel, direction), ids=rest)))
+    for node_id, found in result.items():
+        in_order(node_id, found)
+    return result
+
+
+def in_order(node_id: str, edges: list[Edge]) -> list[Edge]:
+    """`edges` of `node_id` in the order every store gives them: by the other end, then key."""
+    edges.sort(key=lambda e: (e.other(node_id), e.key))
+    return edges
