@@ -10,6 +10,7 @@ import strawberry
 from api.context import Info
 from api.scalars import Category, ConfidenceLevel
 from graph import analytics
+from graph.store import EventFilter
 
 
 @strawberry.type(description="A bound a computation hit: what it cut short and where.")
@@ -31,9 +32,9 @@ def window(
     date_to: dt.date | None,
     min_confidence: ConfidenceLevel | None,
     categories: list[Category] | None = None,
-) -> analytics.Window:
+) -> EventFilter:
     policy = info.context.policy
-    return analytics.Window(
+    return analytics.window(
         date_from=date_from.isoformat() if date_from else None,
         date_to=date_to.isoformat() if date_to else None,
         min_confidence=policy.rank(min_confidence.value) if min_confidence else None,

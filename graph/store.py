@@ -63,6 +63,9 @@ class EventFilter:
         return True
 
 
+EVERYTHING = EventFilter()  # no filter: every event
+
+
 def search_text(props: Mapping[str, object]) -> str:
     """What `search` looks in: name, summary and aliases, case-folded (one rule, so both
     stores find the same nodes)."""

@@ -17,9 +17,9 @@ from typing import Any
 import click
 
 from graph import analytics
-from graph.analytics import Interval, Timeline, Window
+from graph.analytics import Interval, Timeline
 from graph.model import CATEGORIES, LEVELS
-from graph.store import GraphStore
+from graph.store import EVERYTHING, EventFilter, GraphStore
 from services.selection import find_entity
 
 # Colours people read without a legend: red for disputed, green for verified.
@@ -36,7 +36,7 @@ def render(
     entity_id: str,
     png: Path,
     interval: Interval = "week",
-    window: Window | None = None,
+    window: EventFilter = EVERYTHING,
 ) -> Timeline:
     """Draw the entity's timeline into `png`; returns the buckets drawn."""
     import matplotlib
@@ -44,7 +44,7 @@ def render(
     matplotlib.use("Agg")
     from matplotlib.figure import Figure
 
-    timeline = analytics.timeline_buckets(store, entity_id, interval, window or Window())
+    timeline = analytics.timeline_buckets(store, entity_id, interval, window)
     entity = analytics.entity_node(store, entity_id)
     figure = Figure(figsize=(11, 7), dpi=100, layout="constrained")
     by_category, by_level = figure.subplots(2, 1, sharex=True)
@@ -132,7 +132,7 @@ def command(
         with opened(store_spec) as store:
             try:
                 entity = find_entity(store, name)
-                window = Window(
+                window = analytics.window(
                     date_from=date_from.date().isoformat() if date_from else None,
                     date_to=date_to.date().isoformat() if date_to else None,
                 )

@@ -18,8 +18,8 @@ from typing import IO, Any
 import networkx as nx
 
 from graph.model import FIRST_RANK, LAST_RANK, Value
-from graph.store import EventFilter, GraphStore
-from services.selection import EVERYTHING, Selection, select
+from graph.store import EVERYTHING, EventFilter, GraphStore
+from services.selection import Selection, select
 from services.unload import RecordsSummary, write_records
 
 FORMATS = ("graphml", "gexf", "cytoscape-json", "jsonl")

@@ -11,7 +11,7 @@ from typing import Any
 from graph import keys
 from graph.analytics import chunks, edge_id
 from graph.model import ENTITY_TYPES, Edge, Label, Node, Rel
-from graph.store import EventFilter, EventQuery, GraphStore
+from graph.store import EVERYTHING, EventFilter, EventQuery, GraphStore
 
 
 @dataclass
@@ -30,7 +30,6 @@ class Selection:
 
 
 EDITORIAL = frozenset({Label.SUBMISSION, Label.EDIT})
-EVERYTHING = EventFilter()  # no filter: the whole graph
 
 
 def select(store: GraphStore, flt: EventFilter = EVERYTHING) -> Selection:

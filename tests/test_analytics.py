@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from graph import analytics, keys
-from graph.analytics import Window
+from graph.analytics import window as analytics_window
 from graph.embedded import EmbeddedStore
 from graph.model import EdgeWrite, Label, Merge, NodeWrite, Rel, Value, WriteBatch
 from graph.store import GraphStore
@@ -224,7 +224,7 @@ def test_filters_and_bounds_on_wikitimes(store: GraphStore) -> None:
     load_file(store, WIKITIMES)
     yemen = entity_id(store, "Yemen")
     # a date window narrows everything; empty buckets inside it are listed
-    window = Window(date_from="2015-09-14", date_to="2015-09-20")
+    window = analytics_window(date_from="2015-09-14", date_to="2015-09-20")
     timeline = analytics.timeline_buckets(store, yemen, "day", window)
     assert [b.start for b in timeline.buckets][0] == date(2015, 9, 14)
     assert len(timeline.buckets) == 7 and timeline.total == by_hand("Yemen", date(2015, 9, 14))[0]

@@ -10,10 +10,11 @@ random numbers are seeded, and ties are broken by id, so every store gives the s
 (A time bound is the one exception: when it is hit, how far the search got depends on the
 machine. It is reported like any other bound.)
 
-One module per concept: `bounds` (the error, `Bound`, pages), `scan` (`Window` and the batched
-reads of events and entities), `timeline`, `cooccurrence`, `path_search`, `neighbourhoods` and
-`rankings` (with communities). Each function takes its own bounds as parameters; the module
-constants are their defaults, the ones the API uses.
+One module per concept: `bounds` (the error, `Bound`, pages), `scan` (`window`, the event
+filter of a query, and the batched reads of events and entities), `timeline`,
+`cooccurrence`, `path_search`, `neighbourhoods` and `rankings` (with communities). Each
+function takes its own bounds as parameters; the module constants are their defaults, the
+ones the API uses.
 """
 
 from graph.analytics.bounds import MAX_ITEMS, AnalyticsError, Bound, page_of
@@ -50,11 +51,11 @@ from graph.analytics.scan import (
     BATCH,
     EVENT_PAGE,
     MAX_EVENTS,
-    Window,
     chunks,
     entity_node,
     involved,
     scan_events,
+    window,
 )
 from graph.analytics.timeline import (
     MAX_BUCKETS,
@@ -95,7 +96,7 @@ __all__ = [
     "PathResult",
     "Ranked",
     "Timeline",
-    "Window",
+    "window",
     "bucket_start",
     "chunks",
     "co_occurring",

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from graph.analytics.bounds import Bound
-from graph.analytics.scan import MAX_EVENTS, Window, chunks, entity_node, involved, scan_events
+from graph.analytics.scan import MAX_EVENTS, chunks, entity_node, involved, scan_events
 from graph.model import Node
-from graph.store import GraphStore
+from graph.store import EVERYTHING, EventFilter, GraphStore
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,14 +36,14 @@ class CoOccurrence:
 def co_occurring(
     store: GraphStore,
     entity_id: str,
-    window: Window = Window(),
+    window: EventFilter = EVERYTHING,
     types: Sequence[str] = (),
     max_events: int = MAX_EVENTS,
 ) -> CoOccurrence:
     """Every entity that shares an event (in `window`) with `entity_id`, optionally only of
     entity `types`, ranked by the number of shared events, then by id."""
     entity_node(store, entity_id)
-    events, bound = scan_events(store, window.filter(entity=entity_id), max_events)
+    events, bound = scan_events(store, replace(window, entity=entity_id), max_events)
     shared: dict[str, list[str]] = defaultdict(list)
     by_event = involved(store, [e.id for e in events])
     for event in events:  # oldest first, so each list of shared events is too

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 from graph.analytics.bounds import MAX_ITEMS, AnalyticsError, Bound
-from graph.analytics.scan import Window, chunks
+from graph.analytics.scan import chunks
 from graph.model import Edge, Label, Node, Rel
-from graph.store import GraphStore
+from graph.store import EVERYTHING, EventFilter, GraphStore
 
 NEIGHBOURHOOD_MAX_HOPS = 3
 NEIGHBOURHOOD_MAX_EDGES_READ = 50_000  # relationships a neighbourhood may read
@@ -49,7 +49,7 @@ def neighbourhood(
     limit: int = 50,
     relationships: Sequence[Rel] = (),
     labels: Sequence[Label] = (),
-    window: Window = Window(),
+    window: EventFilter = EVERYTHING,
     max_edges: int = MAX_ITEMS,
     max_edges_read: int = NEIGHBOURHOOD_MAX_EDGES_READ,
 ) -> Neighbourhood:
@@ -106,7 +106,7 @@ def neighbourhood(
             node = found.get(other)
             if node is None or (wanted and node.label not in wanted):
                 continue
-            if node.label is Label.EVENT and not window.admits(node):
+            if node.label is Label.EVENT and not window.admits(node.props):
                 continue
             if len(nodes) == limit:
                 full = True

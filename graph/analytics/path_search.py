@@ -11,9 +11,9 @@ from typing import Any, Literal
 import networkx as nx
 
 from graph.analytics.bounds import MAX_ITEMS, AnalyticsError, Bound
-from graph.analytics.scan import Window, chunks, entity_node
+from graph.analytics.scan import chunks, entity_node
 from graph.model import Rel
-from graph.store import GraphStore
+from graph.store import EVERYTHING, EventFilter, GraphStore
 
 # Default bounds of one path search (each is also a parameter of `paths`).
 PATH_MAX_HOPS = 6  # events on one path
@@ -111,7 +111,7 @@ def paths(
     source: str,
     target: str,
     max_hops: int = 3,
-    window: Window = Window(),
+    window: EventFilter = EVERYTHING,
     first: int = 10,
     max_nodes: int = PATH_MAX_NODES,
     max_edges: int = PATH_MAX_EDGES,
@@ -161,14 +161,14 @@ def _widen(
     store: GraphStore,
     side: _Side,
     other: _Side,
-    window: Window,
+    window: EventFilter,
     projection: set[tuple[str, str]],
     budget: _Budget,
 ) -> bool:
     """Read one more level on `side`, a batch at a time, until done or a bound is hit;
     whether it reached a node the other side has reached (the two searches met)."""
     direction: Literal["in", "out"] = "in" if side.on_entities else "out"
-    filtered = window != Window()
+    filtered = window != EVERYTHING
     met = False
     following: list[str] = []
     for batch in chunks(sorted(side.frontier)):
@@ -180,7 +180,9 @@ def _widen(
             if filtered:
                 admitted: set[str] = set()
                 for ids in chunks(reached):
-                    admitted |= {i for i, n in store.get_nodes(ids).items() if window.admits(n)}
+                    admitted |= {
+                        i for i, n in store.get_nodes(ids).items() if window.admits(n.props)
+                    }
                 reached = [i for i in reached if i in admitted]
         else:  # events (already admitted) to the entities they involve (dst)
             reached = sorted({e.dst for e in edges} - side.dist.keys())

@@ -10,8 +10,8 @@ from typing import Any, Literal, TypeAlias
 import networkx as nx
 
 from graph.analytics.bounds import AnalyticsError, Bound
-from graph.analytics.scan import MAX_EVENTS, Window, chunks, involved, scan_events
-from graph.store import GraphStore
+from graph.analytics.scan import MAX_EVENTS, chunks, involved, scan_events
+from graph.store import EVERYTHING, EventFilter, GraphStore
 
 Metric: TypeAlias = Literal["degree", "pagerank", "betweenness"]
 
@@ -45,14 +45,14 @@ class CoGraph:
 
 def cooccurrence_graph(
     store: GraphStore,
-    window: Window = Window(),
+    window: EventFilter = EVERYTHING,
     types: Sequence[str] = (),
     max_events: int = MAX_EVENTS,
 ) -> CoGraph:
     """The co-occurrence graph of the events in `window` (at most `max_events`, oldest first),
     among entities of `types` (all when empty). Entities alone in their events are nodes
     without links."""
-    events, bound = scan_events(store, window.filter(), max_events)
+    events, bound = scan_events(store, window, max_events)
     by_event = involved(store, [e.id for e in events])
     members = sorted({m for ms in by_event.values() for m in ms})
     if types:

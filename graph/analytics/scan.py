@@ -1,11 +1,10 @@
-"""Which events an analytics query counts (`Window`) and the batched reads of the store every
-query makes: events in a window, oldest first, up to a bound; an entity; the entities each
-event involves."""
+"""Which events an analytics query counts (`window`, an `EventFilter`) and the batched reads
+of the store every query makes: events in a window, oldest first, up to a bound; an entity;
+the entities each event involves."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 
 from graph.analytics.bounds import AnalyticsError, Bound
 from graph.model import Label, Node, Rel
@@ -16,43 +15,20 @@ EVENT_PAGE = 1000  # events per `query_events` call
 MAX_EVENTS = 20_000  # default bound of events scanned by timelines, co-occurrence and rankings
 
 
-@dataclass(frozen=True, slots=True)
-class Window:
-    """Which events count: inclusive `YYYY-MM-DD` dates, a minimum confidence rank
-    (`Policy.rank`) and categories (empty: all)."""
-
-    date_from: str | None = None
-    date_to: str | None = None
-    min_confidence: int | None = None
-    categories: tuple[str, ...] = ()
-
-    def __post_init__(self) -> None:
-        if self.date_from and self.date_to and self.date_from > self.date_to:
-            raise AnalyticsError("from is after to")
-
-    def filter(self, entity: str | None = None) -> EventFilter:
-        return EventFilter(
-            categories=self.categories,
-            date_from=self.date_from,
-            date_to=self.date_to,
-            entity=entity,
-            min_confidence=self.min_confidence,
-        )
-
-    def admits(self, event: Node) -> bool:
-        """Whether `event` is in this window (the same test `query_events` applies)."""
-        if self.categories and event.text("category") not in self.categories:
-            return False
-        day = event.text("occurred_on")[:10]
-        if self.date_from is not None and day < self.date_from:
-            return False
-        if self.date_to is not None and day > self.date_to:
-            return False
-        if self.min_confidence is not None:
-            rank = event.props.get("confidence_rank")
-            if not isinstance(rank, int) or rank < self.min_confidence:
-                return False
-        return True
+def window(
+    date_from: str | None = None,
+    date_to: str | None = None,
+    min_confidence: int | None = None,
+    categories: tuple[str, ...] = (),
+) -> EventFilter:
+    """Which events an analytics query counts: the event filter of inclusive `YYYY-MM-DD`
+    dates, a minimum confidence rank (`Policy.rank`) and categories (empty: all); refused when
+    `date_from` is after `date_to`."""
+    if date_from and date_to and date_from > date_to:
+        raise AnalyticsError("from is after to")
+    return EventFilter(
+        categories=categories, date_from=date_from, date_to=date_to, min_confidence=min_confidence
+    )
 
 
 def chunks(ids: Sequence[str], size: int = BATCH) -> Iterator[Sequence[str]]:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Literal, TypeAlias
 
 from graph.analytics.bounds import Bound
-from graph.analytics.scan import MAX_EVENTS, Window, entity_node, scan_events
+from graph.analytics.scan import MAX_EVENTS, entity_node, scan_events
 from graph.model import CATEGORIES, LEVELS, Node
-from graph.store import GraphStore
+from graph.store import EVERYTHING, EventFilter, GraphStore
 
 Interval: TypeAlias = Literal["day", "week", "month"]
 
@@ -63,7 +63,7 @@ def timeline_buckets(
     store: GraphStore,
     entity_id: str,
     interval: Interval = "week",
-    window: Window = Window(),
+    window: EventFilter = EVERYTHING,
     max_events: int = MAX_EVENTS,
     max_buckets: int = MAX_BUCKETS,
 ) -> Timeline:
@@ -71,7 +71,7 @@ def timeline_buckets(
     by confidence level. The range is the window's dates, or the first and last event's days;
     every bucket in it is listed, empty ones included, earliest first."""
     entity_node(store, entity_id)
-    events, bound = scan_events(store, window.filter(entity=entity_id), max_events)
+    events, bound = scan_events(store, replace(window, entity=entity_id), max_events)
     bounds = [bound] if bound else []
     days = [date.fromisoformat(e.text("occurred_on")[:10]) for e in events]
     first = date.fromisoformat(window.date_from) if window.date_from else min(days, default=None)
