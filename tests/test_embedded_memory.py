@@ -11,7 +11,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import loaders
-from graph.embedded import FREEZE_AFTER, EmbeddedStore
+from graph.embedded import EmbeddedStore
+from graph.embedded.store import FREEZE_AFTER
 from graph.model import Label, Merge, NodeWrite, WriteBatch
 from loaders.ingest import Ingested, Ingestor
 from loaders.jsonl import RejectSink, load_streams

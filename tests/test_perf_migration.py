@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from graph.embedded import DB_FILE, FORMAT, EmbeddedStore
+from graph.embedded import EmbeddedStore
+from graph.embedded.fileformat import DB_FILE, FORMAT
 from graph.model import Edge, Node
 from graph.snapshot import canonical
 from graph.store import StoreError

@@ -1,5 +1,6 @@
-"""The embedded store (see `graph.embedded.store`): networkx in memory, one SQLite file on disk."""
+"""The embedded store (see `graph.embedded.store`): the graph in memory on networkx, made
+durable in one SQLite file (`graph.embedded.fileformat`)."""
 
-from graph.embedded.store import DB_FILE, FORMAT, FREEZE_AFTER, EmbeddedStore
+from graph.embedded.store import EmbeddedStore
 
-__all__ = ["DB_FILE", "FORMAT", "FREEZE_AFTER", "EmbeddedStore"]
+__all__ = ["EmbeddedStore"]

@@ -1,32 +1,43 @@
-"""The embedded store: the graph in memory on networkx, made durable in one SQLite file.
+"""The embedded store: the graph in memory on networkx, made durable in one SQLite file
+(`graph.embedded.fileformat`).
 
-Every `write` is one SQLite transaction (WAL journal, synchronous FULL): committed before the
-in-memory graph changes, so a process killed at any point leaves the file at the last
-acknowledged batch and a restart reads exactly that. An exclusive lock on the data directory
+Every `write` is one SQLite transaction (WAL journal, synchronous FULL). Memory changes
+first: the batch (and what `derive` computes from it) is applied to the in-memory graph, then
+the rows it changed are written (`graph.embedded.rows`) and the transaction commits. If
+anything fails before the commit, the transaction rolls back and memory is read again from
+the file, so memory never keeps a batch the file lacks; until then, reads in this process
+see the batch being written. A process killed at any point leaves the file at the last
+committed batch, and a restart reads exactly that. An exclusive lock on the data directory
 keeps a second process out with a clear error.
 """
 
 from __future__ import annotations
 
-import fcntl
 import gc
-import json
-import json.scanner
-import os
 import sqlite3
 import sys
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
-import msgspec
-import networkx as nx
-from sortedcontainers import SortedList
-
+from graph.embedded import fileformat, rows
+from graph.embedded.codec import decode_props, encode_props
+from graph.embedded.memory import (
+    EdgeData,
+    EventKey,
+    Neighbours,
+    edge_name,
+    new_event_index,
+    new_graph,
+    new_record_index,
+)
+from graph.embedded.rows import Dirty
+from graph.embedded.views import Without
 from graph.model import (
     Direction,
     Edge,
+    EdgeId,
     EdgeWrite,
     Label,
     Node,
@@ -39,118 +50,8 @@ from graph.model import (
 )
 from graph.store import Derive, EventPage, EventQuery, StoreError, search_text
 
-# Format 2: nodes, relationships and keys are rowid tables without any index, each row's
-# rowid kept in memory beside what it holds (`row`). The in-memory graph is the index: an
-# insert appends (a rowid past the last one) and an update or delete names its rowid, so a
-# batch dirties few B-tree pages. Format 1 (WITHOUT ROWID tables keyed by random ids, whose
-# every insert split a random leaf page) is migrated in place when opened.
-FORMAT = 2
-DB_FILE = "graph.sqlite3"
-LOCK_FILE = "lock"
-
-_META = "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID"
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS nodes (id TEXT NOT NULL, label TEXT NOT NULL, props TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS edges (
-    src TEXT NOT NULL, type TEXT NOT NULL, dst TEXT NOT NULL, key TEXT NOT NULL,
-    props TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS keys (key TEXT NOT NULL, node TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
-"""
-# Format 1 to 2, in one transaction: the same rows in the new tables.
-_MIGRATE_1 = """
-ALTER TABLE nodes RENAME TO nodes_1;
-ALTER TABLE edges RENAME TO edges_1;
-ALTER TABLE keys RENAME TO keys_1;
-CREATE TABLE nodes (id TEXT NOT NULL, label TEXT NOT NULL, props TEXT NOT NULL);
-CREATE TABLE edges (
-    src TEXT NOT NULL, type TEXT NOT NULL, dst TEXT NOT NULL, key TEXT NOT NULL,
-    props TEXT NOT NULL
-);
-CREATE TABLE keys (key TEXT NOT NULL, node TEXT NOT NULL);
-INSERT INTO nodes (id, label, props) SELECT id, label, props FROM nodes_1;
-INSERT INTO edges (src, type, dst, key, props) SELECT src, type, dst, key, props FROM edges_1;
-INSERT INTO keys (key, node) SELECT key, node FROM keys_1;
-DROP TABLE nodes_1;
-DROP TABLE edges_1;
-DROP TABLE keys_1;
-UPDATE meta SET value = '2' WHERE name = 'format';
-"""
-
-_EdgeId = tuple[str, Rel, str, str]
-
-
-# One encoder for every write: `json.dumps` with options builds a new one on each call.
-_ENCODER = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-_MAKE_SCANNER: Any = getattr(json.scanner, "c_make_scanner", None)
-_SCAN: Any = _MAKE_SCANNER(json.JSONDecoder()) if _MAKE_SCANNER is not None else None
-
-
-def _loads(text: str) -> Any:
-    """The value of JSON this store wrote: the decoder's C scanner called directly, without
-    `json.loads`'s wrappers (half the cost of decoding a relationship's properties); anything
-    else, or an error, goes through `json.loads`."""
-    if _SCAN is not None:
-        try:
-            value, end = _SCAN(text, 0)
-        except StopIteration:
-            return json.loads(text)
-        if end == len(text):
-            return value
-    return json.loads(text)
-
-
-# The same encoder's C core, made once: `JSONEncoder.encode` builds a new one on every call
-# (a third of its cost for a relationship's properties). Without the check for circular
-# references, which flat property values cannot have.
-_MAKE_ENCODER: Any = getattr(json.encoder, "c_make_encoder", None)
-_C_ENCODE: Any = (
-    _MAKE_ENCODER(
-        None, _ENCODER.default, json.encoder.encode_basestring, None, ":", ",", True, False, True
-    )
-    if _MAKE_ENCODER is not None
-    else None
-)
-
-# The networkx key of a relationship is f"{type}\x1f{key}"; most keys are empty, so those
-# names are made once and shared.
-_EDGE_NAMES = {rel: f"{rel}\x1f" for rel in Rel}
 # At most this many (occurred_on, id) pairs are kept in the adjacency cache of `query_events`.
 _NEAR_LIMIT = 2_000_000
-
-
-# msgspec's encoder writes the same text as `_ENCODER` (keys sorted, compact, UTF-8 as it is)
-# three times faster, except for floats: it writes exponents its own way (1e16, not 1e+16)
-# and NaN as null. Properties holding a float (an event's lat/lon) keep to `json`; lists hold
-# strings only (`graph.model.Value`).
-_FAST_ENCODE = msgspec.json.Encoder(order="sorted").encode
-
-
-def _dumps(props: Props) -> str:
-    if float not in map(type, props.values()):
-        try:
-            return _FAST_ENCODE(props).decode()
-        except (TypeError, ValueError, OverflowError):  # what json may still write, or fail on
-            pass
-    if _C_ENCODE is None:
-        return _ENCODER.encode(props)
-    return "".join(_C_ENCODE(props, 0))
-
-
-def _edge_name(kind: Rel, key: str) -> str:
-    return f"{kind}\x1f{key}" if key else _EDGE_NAMES[kind]
-
-
-def _intern_keys(props: dict[str, Value]) -> dict[str, Value]:
-    """`props` with its property names shared with every other node's (json.loads makes new
-    strings for the names of every object it decodes)."""
-    intern = sys.intern
-    return {intern(k): v for k, v in props.items()}
-
-
-# The labels `find_nodes` is for, kept in an index of their own.
-RECORD_LABELS = (Label.SUBMISSION, Label.EDIT)
 
 # A write adding this many nodes and relationships (a loader's batch) moves what the store holds
 # out of the garbage collector's sight; smaller writes leave the collector alone.
@@ -168,20 +69,20 @@ class EmbeddedStore:
         self.directory = directory
         self._db: sqlite3.Connection | None = None
         self._lock: IO[str] | None = None
-        self._graph: Any = nx.MultiDiGraph()
+        self._graph = new_graph()
         self._keys: dict[str, str] = {}
         self._key_rows: dict[str, int] = {}  # key -> rowid of its row
         self._next_node = self._next_edge = self._next_key = 1  # the next rows' rowids
         self._owned: dict[str, set[str]] = {}  # node id -> the keys it owns
         self._settings: dict[str, str] = {}
         # (occurred_on, id) of every event: listings walk it in order from a cursor.
-        self._events: Any = SortedList()
+        self._events = new_event_index()
         # The ids of the editorial records (submissions, the log), which `find_nodes` lists:
         # few among hundreds of thousands of nodes.
-        self._records: dict[Label, set[str]] = {label: set() for label in RECORD_LABELS}
+        self._records = new_record_index()
         # (node id, "in" | "out") -> the sorted (occurred_on, id) of its adjacent events, built
         # by `query_events` on demand. Every change to the graph empties it (`_changed`).
-        self._near: dict[tuple[str, str], list[tuple[str, str]]] = {}
+        self._near: dict[tuple[str, Direction], list[EventKey]] = {}
         self._near_size = 0
         self._mutated = False  # memory changed inside the open transaction
         # Counts the changes to what reads see (writes that changed something, reloads): a
@@ -204,12 +105,9 @@ class EmbeddedStore:
             self.directory.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise StoreError(f"cannot create the data directory {self.directory}: {exc}") from exc
-        self._lock = self._acquire_lock()
+        self._lock = fileformat.acquire_lock(self.directory)
         try:
-            self._db = sqlite3.connect(self.directory / DB_FILE, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._check_format()
+            self._db = fileformat.connect(self.directory)
             self._read_all()
         except BaseException:
             self.close()
@@ -225,145 +123,27 @@ class EmbeddedStore:
         # Emptied rather than just dropped: the graph's objects are frozen (see `_read_all`),
         # so only reference counting frees them, and networkx's cached views make a cycle.
         self._graph.clear()
-        self._graph = nx.MultiDiGraph()
-        self._keys, self._owned, self._settings, self._events = {}, {}, {}, SortedList()
-        self._records = {label: set() for label in RECORD_LABELS}
+        self._graph = new_graph()
+        self._keys, self._owned, self._settings, self._events = {}, {}, {}, new_event_index()
+        self._records = new_record_index()
         self._key_rows = {}
         self._changed()
 
-    def _acquire_lock(self) -> IO[str]:
-        handle = open(self.directory / LOCK_FILE, "a+", encoding="utf-8")  # noqa: SIM115
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "unknown"
-            handle.close()
-            raise StoreError(
-                f"the store {self.directory} is in use by another newsgraph process "
-                f"(pid {holder}); stop it first, or give this command another --store"
-            ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
-        return handle
-
-    def _check_format(self) -> None:
-        """Create the tables of a new file, or check the file's format (migrating format 1)."""
-        db = self._conn()
-        db.execute(_META)
-        row = db.execute("SELECT value FROM meta WHERE name = 'format'").fetchone()
-        if row is None:
-            old = db.execute(
-                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'nodes'"
-            ).fetchone()
-            if old is not None:  # tables of format 1 made before its format row
-                db.execute("INSERT INTO meta VALUES ('format', '1')")
-                row = ("1",)
-            else:
-                self._script(f"{_SCHEMA}\nINSERT INTO meta VALUES ('format', '{FORMAT}');")
-                return
-        if row[0] == "1":
-            self._script(_MIGRATE_1)
-            db.execute("VACUUM")  # give back the old tables' pages
-        elif row[0] != str(FORMAT):
-            raise StoreError(
-                f"the store {self.directory} has format {row[0]}; this newsgraph reads {FORMAT}"
-            )
-
-    def _script(self, script: str) -> None:
-        """Run `script` as one transaction."""
-        db = self._conn()
-        try:
-            db.executescript(f"BEGIN IMMEDIATE;\n{script}\nCOMMIT;")
-        except BaseException:
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            raise
-
     def _read_all(self) -> None:
-        """Read the whole file into memory.
-
-        Speed and size, since a large store makes millions of objects here: the networkx
-        dictionaries are filled directly (as `add_node` and `add_edge` would fill them); node
-        ids, keys and property names are interned, so each is one string however many
-        relationships name it; a relationship keeps its properties as their JSON text, decoded
-        when read (`edges`, `dump`, writes). The cyclic garbage collector is off meanwhile and
-        then leaves these objects alone for good (`gc.freeze`): they live as long as the store,
-        hold no cycles, and a collection over them would cost seconds at every full pass.
-        Every node and relationship keeps its row's rowid (`row`), as the key table's rows do
-        (`_key_rows`): writes name their rows by it.
-        """
-        db = self._conn()
-        graph = self._graph
-        intern = sys.intern
+        """Read the whole file into memory (`graph.embedded.rows.read_all`)."""
         self._changed()
         self.version += 1
-        enabled = gc.isenabled()
-        gc.disable()
-        try:
-            attrs, succ, pred = graph._node, graph._succ, graph._pred
-            labels = {str(label): label for label in Label}
-            events: list[tuple[str, str]] = []
-            records: dict[Label, set[str]] = {label: set() for label in RECORD_LABELS}
-            last = 0
-            for row, node_id, label, text in db.execute(
-                "SELECT rowid, id, label, props FROM nodes"
-            ):
-                node_id = intern(node_id)
-                props = _intern_keys(_loads(text))
-                kind = labels.get(label) or Label(label)
-                if node_id not in attrs:
-                    succ[node_id], pred[node_id] = {}, {}
-                attrs[node_id] = {"label": kind, "props": props, "row": row}
-                last = row
-                if kind is Label.EVENT:
-                    events.append((props.get("occurred_on") or "", node_id))  # type: ignore[arg-type]
-                elif kind in records:
-                    records[kind].add(node_id)
-            self._next_node = last + 1
-            self._events = SortedList(events)
-            self._records = records
-            rels = {str(rel): rel for rel in Rel}
-            last = 0
-            for row, src, kind, dst, key, text in db.execute(
-                "SELECT rowid, src, type, dst, key, props FROM edges"
-            ):
-                last = row
-                rel = rels.get(kind) or Rel(kind)
-                src, dst = intern(src), intern(dst)
-                if key:
-                    key = intern(key)
-                    name = f"{rel}\x1f{key}"
-                else:
-                    name = _EDGE_NAMES[rel]
-                data = {"type": rel, "rkey": key, "json": text, "row": row}
-                try:
-                    out, into = succ[src], pred[dst]
-                except KeyError:  # an end that is not a node becomes one, as in add_edge
-                    graph.add_edge(src, dst, name, **data)
-                    continue
-                parallel = out.get(dst)
-                if parallel is None:
-                    parallel = out[dst] = into[src] = {}
-                parallel[name] = data
-            self._next_edge = last + 1
-            self._keys, self._key_rows = {}, {}
-            last = 0
-            for row, key, node in db.execute("SELECT rowid, key, node FROM keys"):
-                key = intern(key)
-                self._keys[key] = intern(node)
-                self._key_rows[key] = last = row
-            self._next_key = last + 1
-            self._owned = {}
-            for key, owner in self._keys.items():
-                self._owned.setdefault(owner, set()).add(key)
-            self._settings = dict(db.execute("SELECT name, value FROM settings"))
-        finally:
-            if enabled:
-                gc.enable()
-        gc.freeze()
+        contents = rows.read_all(self._conn())
+        self._graph, self._events, self._records = (
+            contents.graph,
+            contents.events,
+            contents.records,
+        )
+        self._keys, self._key_rows, self._owned = contents.keys, contents.key_rows, contents.owned
+        self._settings = contents.settings
+        self._next_node = contents.next_node
+        self._next_edge = contents.next_edge
+        self._next_key = contents.next_key
 
     def _conn(self) -> sqlite3.Connection:
         if self._db is None:
@@ -380,13 +160,13 @@ class EmbeddedStore:
         # batch writes and `derive` rates again is one row write).
         db.execute("BEGIN IMMEDIATE")
         self._mutated = False
-        dirty = _Dirty()
+        dirty = Dirty()
         try:
             changed = self._apply(batch, dirty)
             if derive is not None:
                 changed = self._apply(derive(self), dirty) or changed
             if changed:
-                self._flush(dirty)
+                rows.write_dirty(db, dirty, self._graph._node)
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -408,7 +188,7 @@ class EmbeddedStore:
             gc.collect(1)
             gc.freeze()
 
-    def _apply(self, batch: WriteBatch, dirty: _Dirty) -> bool:
+    def _apply(self, batch: WriteBatch, dirty: Dirty) -> bool:
         """Apply `batch` to memory, noting in `dirty` the rows to write; False if it changes
         nothing."""
         graph = self._graph
@@ -419,7 +199,7 @@ class EmbeddedStore:
             for u in dict.fromkeys(batch.unlinks)
             if u[0] not in gone
             and u[2] not in gone
-            and graph.has_edge(u[0], u[2], _edge_name(u[1], u[3]))
+            and graph.has_edge(u[0], u[2], edge_name(u[1], u[3]))
         ]
         nodes = self._stage_nodes(batch.nodes, gone)
         edges = self._stage_edges(batch.edges, nodes, gone, set(unlinked))
@@ -435,15 +215,15 @@ class EmbeddedStore:
                 self._events.discard((old["props"].get("occurred_on") or "", node_id))
             elif old.get("label") in self._records:
                 self._records[old["label"]].discard(node_id)
-            for adjacency in (succ[node_id], pred[node_id]):
-                for parallel in adjacency.values():
-                    for data in parallel.values():
-                        dirty.drop_edge(data["row"])
+            for neighbours in (succ[node_id], pred[node_id]):
+                for between in neighbours.values():
+                    for edge in between.values():
+                        dirty.drop_edge(edge["row"])
             if "row" in old:
                 dirty.drop_node(old["row"])
             graph.remove_node(node_id)
         for src, kind, dst, key in unlinked:
-            name = _edge_name(kind, key)
+            name = edge_name(kind, key)
             dirty.drop_edge(succ[src][dst][name]["row"])
             graph.remove_edge(src, dst, name)
         for node_id, (label, props) in nodes.items():
@@ -451,8 +231,8 @@ class EmbeddedStore:
         intern = sys.intern
         for (src, kind, dst, key), props in edges.items():
             src, dst, key = intern(src), intern(dst), intern(key)
-            text = _dumps(props)
-            name = _edge_name(kind, key)
+            text = encode_props(props)
+            name = edge_name(kind, key)
             out = succ[src]
             parallel = out.get(dst)
             if parallel is None:
@@ -487,45 +267,6 @@ class EmbeddedStore:
         dirty.settings.update(settings)
         return True
 
-    def _flush(self, dirty: _Dirty) -> None:
-        """Write the rows `dirty` names, inside the open transaction."""
-        db = self._conn()
-        attrs = self._graph._node
-        db.executemany("DELETE FROM nodes WHERE rowid = ?", [(r,) for r in dirty.dead_nodes])
-        db.executemany("DELETE FROM edges WHERE rowid = ?", [(r,) for r in dirty.dead_edges])
-        db.executemany("DELETE FROM keys WHERE rowid = ?", [(r,) for r in dirty.dead_keys])
-        inserts: list[tuple[Any, ...]] = []
-        updates: list[tuple[Any, ...]] = []
-        for row, node_id in dirty.nodes.items():
-            data = attrs[node_id]
-            text = _dumps(data["props"])
-            if row in dirty.new_nodes:
-                inserts.append((row, node_id, data["label"].value, text))
-            else:
-                updates.append((text, row))
-        db.executemany("INSERT INTO nodes (rowid, id, label, props) VALUES (?, ?, ?, ?)", inserts)
-        db.executemany("UPDATE nodes SET props = ? WHERE rowid = ?", updates)
-        inserts, updates = [], []
-        for row, (src, dst, data) in dirty.edges.items():
-            if row in dirty.new_edges:
-                inserts.append((row, src, data["type"].value, dst, data["rkey"], data["json"]))
-            else:
-                updates.append((data["json"], row))
-        db.executemany(
-            "INSERT INTO edges (rowid, src, type, dst, key, props) VALUES (?, ?, ?, ?, ?, ?)",
-            inserts,
-        )
-        db.executemany("UPDATE edges SET props = ? WHERE rowid = ?", updates)
-        inserts, updates = [], []
-        for row, (key, owner) in dirty.keys.items():
-            if row in dirty.new_keys:
-                inserts.append((row, key, owner))
-            else:
-                updates.append((owner, row))
-        db.executemany("INSERT INTO keys (rowid, key, node) VALUES (?, ?, ?)", inserts)
-        db.executemany("UPDATE keys SET node = ? WHERE rowid = ?", updates)
-        db.executemany("INSERT OR REPLACE INTO settings VALUES (?, ?)", dirty.settings.items())
-
     def _stage_keys(
         self, batch: WriteBatch, gone: set[str], nodes: dict[str, tuple[Label, dict[str, Value]]]
     ) -> dict[str, str | None]:
@@ -549,7 +290,7 @@ class EmbeddedStore:
 
     def _reload(self) -> None:
         self._graph.clear()
-        self._graph, self._events = nx.MultiDiGraph(), SortedList()
+        self._graph, self._events = new_graph(), new_event_index()
         self._read_all()
 
     def _changed(self) -> None:
@@ -587,12 +328,12 @@ class EmbeddedStore:
         writes: Sequence[EdgeWrite],
         nodes: dict[str, tuple[Label, dict[str, Value]]],
         gone: set[str],
-        unlinked: set[_EdgeId],
-    ) -> dict[_EdgeId, dict[str, Value]]:
-        staged: dict[_EdgeId, dict[str, Value]] = {}
-        stored: dict[_EdgeId, dict[str, Value]] = {}  # as they are now, for those that exist
+        unlinked: set[EdgeId],
+    ) -> dict[EdgeId, dict[str, Value]]:
+        staged: dict[EdgeId, dict[str, Value]] = {}
+        stored: dict[EdgeId, dict[str, Value]] = {}  # as they are now, for those that exist
         attrs = self._graph._node
-        adjacency = self._graph._succ if not gone else _Without(self._graph._succ, gone)
+        adjacency = self._graph._succ if not gone else Without(self._graph._succ, gone)
         for write in writes:
             for end in (write.src, write.dst):
                 if end not in nodes and (end not in attrs or end in gone):
@@ -605,12 +346,12 @@ class EmbeddedStore:
                 data = (
                     adjacency.get(write.src, {})
                     .get(write.dst, {})
-                    .get(_edge_name(write.type, write.key))
+                    .get(edge_name(write.type, write.key))
                 )
                 if data is not None:
                     decoded = self._fresh.get(data["row"])
                     if decoded is None:
-                        decoded = self._fresh[data["row"]] = _loads(data["json"])
+                        decoded = self._fresh[data["row"]] = decode_props(data["json"])
                     current = stored[edge_id] = decoded
             staged[edge_id] = merge_props(current, write.merge)
         unchanged = []
@@ -621,7 +362,7 @@ class EmbeddedStore:
             del staged[edge_id]
         return staged
 
-    def _put_node(self, node_id: str, label: Label, props: dict[str, Value], dirty: _Dirty) -> None:
+    def _put_node(self, node_id: str, label: Label, props: dict[str, Value], dirty: Dirty) -> None:
         graph = self._graph
         attrs = graph._node
         data = attrs.get(node_id)
@@ -668,16 +409,16 @@ class EmbeddedStore:
         fresh = self._fresh
         result: dict[str, list[Edge]] = {}
         for node_id in ids:
-            found: list[tuple[str, str, dict[str, Any]]] = []
+            found: list[tuple[str, str, EdgeData]] = []
             for other, parallel in adjacency.get(node_id, {}).items():
                 for data in parallel.values():
                     if data["type"] is rel or data["type"] == rel:
                         found.append((other, data["rkey"], data))
             found.sort(key=lambda item: item[:2])
             if fresh:
-                props = [fresh.get(d["row"]) or _loads(d["json"]) for _, _, d in found]
+                props = [fresh.get(d["row"]) or decode_props(d["json"]) for _, _, d in found]
             else:
-                props = [_loads(d["json"]) for _, _, d in found]
+                props = [decode_props(d["json"]) for _, _, d in found]
             if direction == "out":
                 edges = [
                     Edge(node_id, rel, o, k, p) for (o, k, _), p in zip(found, props, strict=True)
@@ -696,19 +437,18 @@ class EmbeddedStore:
         flt = query.filter
         after = query.after
         graph = self._graph
-        ends: list[tuple[str, str]] = []  # (node, direction of its events)
+        ends: list[tuple[str, Direction]] = []  # (node, direction of its events)
         if flt.entity is not None:
             ends.append((flt.entity, "in"))
         if flt.outlet is not None:
             ends.append((flt.outlet, "out"))
-        ordered: Iterator[tuple[str, str]]
-        others: list[dict[str, Any]] = []
+        ordered: Iterator[EventKey]
+        others: list[Neighbours] = []
         if not ends:
             if query.newest_first:
-                bound = {"maximum": after, "inclusive": (True, False), "reverse": True}
+                ordered = self._events.irange(maximum=after, inclusive=(True, False), reverse=True)
             else:
-                bound = {"minimum": after, "inclusive": (False, True)}
-            ordered = self._events.irange(**bound)
+                ordered = self._events.irange(minimum=after, inclusive=(False, True))
         else:
             nears = self._near_events(ends)
             fewest = sorted(range(len(ends)), key=lambda i: len(nears[i]))
@@ -732,10 +472,10 @@ class EmbeddedStore:
                 page.append(Node(event_id, Label.EVENT, props))
         return EventPage(page, has_next=False)
 
-    def _near_events(self, ends: list[tuple[str, str]]) -> list[list[tuple[str, str]]]:
+    def _near_events(self, ends: list[tuple[str, Direction]]) -> list[list[EventKey]]:
         """For each (node, "in" | "out"), the (occurred_on, id) of the events at the other end
         of its incoming or outgoing relationships, sorted; kept until the graph changes."""
-        found: list[list[tuple[str, str]]] = []
+        found: list[list[EventKey]] = []
         attrs = self._graph._node
         for node, direction in ends:
             near = self._near.get((node, direction))
@@ -802,93 +542,20 @@ class EmbeddedStore:
             counts[str(data["label"])] += 1
         for neighbours in self._graph._succ.values():
             for parallel in neighbours.values():
-                for data in parallel.values():
-                    counts[str(data["type"])] += 1
+                for edge in parallel.values():
+                    counts[str(edge["type"])] += 1
         return counts
 
     def get_setting(self, name: str) -> str | None:
         return self._settings.get(name)
 
     def dump(self) -> Iterator[Node | Edge | tuple[str, str]]:
-        for node_id, data in self._graph.nodes(data=True):
+        # In networkx's order (`nodes(data=True)`, then `edges(data=True)`), read directly.
+        for node_id, data in self._graph._node.items():
             yield Node(node_id, data["label"], data["props"])
-        for src, dst, data in self._graph.edges(data=True):
-            yield Edge(src, data["type"], dst, data["rkey"], _loads(data["json"]))
+        for src, neighbours in self._graph._succ.items():
+            for dst, parallel in neighbours.items():
+                for edge in parallel.values():
+                    yield Edge(src, edge["type"], dst, edge["rkey"], decode_props(edge["json"]))
         yield from self._keys.items()
         yield from (("setting:" + k, v) for k, v in self._settings.items())
-
-
-class _Dirty:
-    """The rows a write changes, by rowid: written once, when the write commits."""
-
-    __slots__ = (
-        "dead_edges",
-        "dead_keys",
-        "dead_nodes",
-        "edges",
-        "keys",
-        "new_edges",
-        "new_keys",
-        "new_nodes",
-        "nodes",
-        "settings",
-    )
-
-    def __init__(self) -> None:
-        self.nodes: dict[int, str] = {}
-        self.edges: dict[int, tuple[str, str, dict[str, Any]]] = {}
-        self.keys: dict[int, tuple[str, str]] = {}
-        self.settings: dict[str, str] = {}
-        self.new_nodes: set[int] = set()
-        self.new_edges: set[int] = set()
-        self.new_keys: set[int] = set()
-        self.dead_nodes: list[int] = []
-        self.dead_edges: list[int] = []
-        self.dead_keys: list[int] = []
-
-    def drop_node(self, row: int) -> None:
-        self.nodes.pop(row, None)
-        if row in self.new_nodes:
-            self.new_nodes.discard(row)
-        else:
-            self.dead_nodes.append(row)
-
-    def drop_edge(self, row: int) -> None:
-        self.edges.pop(row, None)
-        if row in self.new_edges:
-            self.new_edges.discard(row)
-        else:
-            self.dead_edges.append(row)
-
-    def drop_key(self, row: int) -> None:
-        self.keys.pop(row, None)
-        if row in self.new_keys:
-            self.new_keys.discard(row)
-        else:
-            self.dead_keys.append(row)
-
-
-class _Without:
-    """An adjacency view that hides the relationships of nodes about to be deleted."""
-
-    def __init__(self, adjacency: Any, gone: set[str]) -> None:
-        self._adjacency, self._gone = adjacency, gone
-
-    def get(self, src: str, default: Any) -> Any:
-        if src in self._gone:
-            return default
-        neighbours = self._adjacency.get(src)
-        return default if neighbours is None else _Hiding(neighbours, self._gone)
-
-
-class _Hiding:
-    """One node's neighbours less those about to be deleted, without copying them (a hub has
-    tens of thousands)."""
-
-    __slots__ = ("_gone", "_neighbours")
-
-    def __init__(self, neighbours: dict[str, Any], gone: set[str]) -> None:
-        self._neighbours, self._gone = neighbours, gone
-
-    def get(self, dst: str, default: Any) -> Any:
-        return default if dst in self._gone else self._neighbours.get(dst, default)
