@@ -2,28 +2,28 @@
 
 Every row holds its properties as compact JSON with sorted keys, UTF-8 as it is; a
 relationship keeps that text in memory too and is decoded when read, so encoding and decoding
-are on the hot path of every load and every read of relationships.
+are on the hot path of every load, every start and every read of relationships.
 
-Speed, measured on the properties of a relationship (an involvement, a report):
-- encoding: msgspec writes the same text as `json` three times faster (0.44 against 1.28 us;
-  see docs/benchmarks.md). It writes floats its own way (1e16, not 1e+16; NaN as null), so
-  properties holding a float (an event's lat/lon) keep to `json`, through the C encoder of
-  `json.encoder.c_make_encoder` made once: `JSONEncoder.encode` builds a new one on every
-  call, a third of its cost.
-- decoding: the C scanner of `json.scanner.c_make_scanner`, called directly without
-  `json.loads`'s wrappers, costs half as much.
-Both hooks are private to CPython. Where one is missing (another Python, or a CPython built
-without `_json`), the same text is written and read by the public `json` functions
-(`JSONEncoder.encode`, `json.loads`): slower, the same results.
+- Encoding: msgspec writes the same text as `json` three times faster (0.44 against 1.28 us a
+  relationship; docs/benchmarks.md). It writes floats its own way (1e16, not 1e+16; NaN as
+  null), so properties holding a float (an event's lat/lon) keep to one `json.JSONEncoder`.
+  (Its private C core, `json.encoder.c_make_encoder`, made once, was used here too: it saved
+  0.2% of the instructions of a bulk load of 10,000 events, as only events hold floats, so
+  the public `JSONEncoder.encode` does it now.)
+- Decoding: the decoder's C scanner, `json.scanner.c_make_scanner`, private to CPython,
+  called directly without `json.loads`'s wrappers. Why it stays: opening a store of 10,000
+  events and reading all its relationships (`dump`) takes 17% more instructions without it
+  (8.97 G against 7.69 G, cachegrind). Where it is missing (another Python, or a CPython
+  built without its `_json` module), `json.loads` reads the same text: slower, the same
+  values.
 """
 
 from __future__ import annotations
 
 import json
-import json.encoder
 import json.scanner
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any, TypeAlias
 
 import msgspec
@@ -41,18 +41,6 @@ _ENCODER = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",",
 _Scan: TypeAlias = Callable[[str, int], tuple[Decoded, int]]
 _MAKE_SCANNER: Any = getattr(json.scanner, "c_make_scanner", None)
 _SCAN: _Scan | None = _MAKE_SCANNER(json.JSONDecoder()) if _MAKE_SCANNER is not None else None
-
-# The encoder's C core: (value, indent level) -> the text in pieces. Without the check for
-# circular references, which flat property values cannot have.
-_Encode: TypeAlias = Callable[[Props, int], Iterable[str]]
-_MAKE_ENCODER: Any = getattr(json.encoder, "c_make_encoder", None)
-_C_ENCODE: _Encode | None = (
-    _MAKE_ENCODER(
-        None, _ENCODER.default, json.encoder.encode_basestring, None, ":", ",", True, False, True
-    )
-    if _MAKE_ENCODER is not None
-    else None
-)
 
 # msgspec's encoder: the same text as `_ENCODER` (keys sorted, compact, UTF-8 as it is) but
 # for floats. Lists hold strings only (`graph.model.Value`).
@@ -82,9 +70,7 @@ def encode_props(props: Props) -> str:
             return _FAST_ENCODE(props).decode()
         except (TypeError, ValueError, OverflowError):  # what json may still write, or fail on
             pass
-    if _C_ENCODE is None:
-        return _ENCODER.encode(props)
-    return "".join(_C_ENCODE(props, 0))
+    return _ENCODER.encode(props)
 
 
 def intern_keys(props: Decoded) -> Decoded:
