@@ -120,7 +120,7 @@ class EmbeddedStore:
         if self._lock is not None:
             self._lock.close()  # closing the descriptor releases the flock
             self._lock = None
-        # Emptied rather than just dropped: the graph's objects are frozen (see `_read_all`),
+        # Emptied rather than just dropped: the graph's objects are frozen (`rows.read_all`),
         # so only reference counting frees them, and networkx's cached views make a cycle.
         self._graph.clear()
         self._graph = new_graph()
