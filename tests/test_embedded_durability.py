@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from graph.embedded import DB_FILE, EmbeddedStore
+from graph.embedded import EmbeddedStore
+from graph.embedded.fileformat import DB_FILE
 from graph.model import Edge, Label, Node, Rel
 from graph.snapshot import INGEST_CLOCKS, canonical
 from graph.store import StoreError

@@ -1,6 +1,7 @@
-"""The embedded store keeps the garbage collector off what it holds (gc.freeze) after opening
-and after bulk writes (a bulk load: after each batch), and never freezes a long-running
-server's garbage with it."""
+"""The embedded store beyond the store contract (`graph.embedded.store`): it keeps the garbage
+collector off what it holds (gc.freeze) after opening and after bulk writes (a bulk load: after
+each batch), and never freezes a long-running server's garbage with it; it finds editorial
+records again after reopening; its `version` counts the writes that change something."""
 
 from __future__ import annotations
 
@@ -11,12 +12,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import loaders
-from graph.embedded import FREEZE_AFTER, EmbeddedStore
+from graph.embedded import EmbeddedStore
+from graph.embedded.store import FREEZE_AFTER
 from graph.model import Label, Merge, NodeWrite, WriteBatch
 from loaders.jsonl import RejectSink
 from loaders.records import Record
 from services.ingest import Ingested, Ingestor
 from services.load import load_streams
+from tests.conftest import load_outlets
 
 
 class Cycle:
@@ -111,3 +114,17 @@ def test_a_bulk_load_collects_between_batches_and_freezes_what_it_loaded(tmp_pat
     finally:
         store.close()
         gc.unfreeze()
+
+
+def test_the_version_changes_with_every_write_that_changes_something(tmp_path: Path) -> None:
+    store = EmbeddedStore(tmp_path / "store")
+    store.setup()
+    try:
+        before = store.version
+        load_outlets(store)
+        after = store.version
+        assert after > before
+        load_outlets(store)  # the same again: nothing changes
+        assert store.version == after
+    finally:
+        store.close()

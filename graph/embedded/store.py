@@ -1,0 +1,561 @@
+"""The embedded store: the graph in memory on networkx, made durable in one SQLite file
+(`graph.embedded.fileformat`).
+
+Every `write` is one SQLite transaction (WAL journal, synchronous FULL). Memory changes
+first: the batch (and what `derive` computes from it) is applied to the in-memory graph, then
+the rows it changed are written (`graph.embedded.rows`) and the transaction commits. If
+anything fails before the commit, the transaction rolls back and memory is read again from
+the file, so memory never keeps a batch the file lacks; until then, reads in this process
+see the batch being written. A process killed at any point leaves the file at the last
+committed batch, and a restart reads exactly that. An exclusive lock on the data directory
+keeps a second process out with a clear error.
+"""
+
+from __future__ import annotations
+
+import gc
+import sqlite3
+import sys
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import IO
+
+from graph.embedded import fileformat, rows
+from graph.embedded.codec import decode_props, encode_props
+from graph.embedded.memory import (
+    EdgeData,
+    EventKey,
+    Neighbours,
+    edge_name,
+    new_event_index,
+    new_graph,
+    new_record_index,
+)
+from graph.embedded.rows import Dirty
+from graph.embedded.views import Without
+from graph.model import (
+    Direction,
+    Edge,
+    EdgeId,
+    EdgeWrite,
+    Label,
+    Node,
+    NodeWrite,
+    Props,
+    Rel,
+    Value,
+    WriteBatch,
+    merge_props,
+)
+from graph.store import Derive, EventPage, EventQuery, StoreError, search_text
+
+# At most this many (occurred_on, id) pairs are kept in the adjacency cache of `query_events`.
+_NEAR_LIMIT = 2_000_000
+
+# A write adding this many nodes and relationships (a loader's batch) moves what the store holds
+# out of the garbage collector's sight; smaller writes leave the collector alone.
+FREEZE_AFTER = 1000
+
+
+class EmbeddedStore:
+    """The default store: a data directory holding `graph.sqlite3` and a lock file."""
+
+    # Reads answer from memory, in microseconds: the API reads at once instead of batching
+    # (`api.dataloaders`). Not part of the `GraphStore` protocol; other stores lack it.
+    reads_from_memory = True
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self._db: sqlite3.Connection | None = None
+        self._lock: IO[str] | None = None
+        self._graph = new_graph()
+        self._keys: dict[str, str] = {}
+        self._key_rows: dict[str, int] = {}  # key -> rowid of its row
+        self._next_node = self._next_edge = self._next_key = 1  # the next rows' rowids
+        self._owned: dict[str, set[str]] = {}  # node id -> the keys it owns
+        self._settings: dict[str, str] = {}
+        # (occurred_on, id) of every event: listings walk it in order from a cursor.
+        self._events = new_event_index()
+        # The ids of the editorial records (submissions, the log), which `find_nodes` lists:
+        # few among hundreds of thousands of nodes.
+        self._records = new_record_index()
+        # (node id, "in" | "out") -> the sorted (occurred_on, id) of its adjacent events, built
+        # by `query_events` on demand. Every change to the graph empties it (`_changed`).
+        self._near: dict[tuple[str, Direction], list[EventKey]] = {}
+        self._near_size = 0
+        self._mutated = False  # memory changed inside the open transaction
+        # Counts the changes to what reads see (writes that changed something, reloads): a
+        # cache of answers is good while it stays the same. Not part of the `GraphStore`
+        # protocol.
+        self.version = 0
+        # rowid -> the properties of a relationship the open write decoded or wrote, so that
+        # its `derive` and later staging read them without decoding their JSON again
+        self._fresh: dict[int, dict[str, Value]] = {}
+
+    def __repr__(self) -> str:
+        return f"EmbeddedStore({str(self.directory)!r})"
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def setup(self) -> None:
+        if self._db is not None:
+            return
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot create the data directory {self.directory}: {exc}") from exc
+        self._lock = fileformat.acquire_lock(self.directory)
+        try:
+            self._db = fileformat.connect(self.directory)
+            self._read_all()
+        except BaseException:
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+        if self._lock is not None:
+            self._lock.close()  # closing the descriptor releases the flock
+            self._lock = None
+        # Emptied rather than just dropped: the graph's objects are frozen (`rows.read_all`),
+        # so only reference counting frees them, and networkx's cached views make a cycle.
+        self._graph.clear()
+        self._graph = new_graph()
+        self._keys, self._owned, self._settings, self._events = {}, {}, {}, new_event_index()
+        self._records = new_record_index()
+        self._key_rows = {}
+        self._changed()
+
+    def _read_all(self) -> None:
+        """Read the whole file into memory (`graph.embedded.rows.read_all`)."""
+        self._changed()
+        self.version += 1
+        contents = rows.read_all(self._conn())
+        self._graph, self._events, self._records = (
+            contents.graph,
+            contents.events,
+            contents.records,
+        )
+        self._keys, self._key_rows, self._owned = contents.keys, contents.key_rows, contents.owned
+        self._settings = contents.settings
+        self._next_node = contents.next_node
+        self._next_edge = contents.next_edge
+        self._next_key = contents.next_key
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise StoreError("the store is not open: call setup() first")
+        return self._db
+
+    # -- writes ------------------------------------------------------------------------------
+
+    def write(self, batch: WriteBatch, derive: Derive | None = None) -> None:
+        db = self._conn()
+        # One process writes (the directory lock), so the derived batch reads this store's
+        # memory, updated before the commit; a failure rolls back and rebuilds memory. Memory
+        # changes first and the rows it changed are written once, at the end (an event the
+        # batch writes and `derive` rates again is one row write).
+        db.execute("BEGIN IMMEDIATE")
+        self._mutated = False
+        dirty = Dirty()
+        try:
+            changed = self._apply(batch, dirty)
+            if derive is not None:
+                changed = self._apply(derive(self), dirty) or changed
+            if changed:
+                rows.write_dirty(db, dirty, self._graph._node)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            if self._mutated:
+                self._reload()
+            raise
+        finally:
+            self._fresh = {}
+            if self._mutated:
+                self.version += 1
+        big = len(dirty.new_nodes) + len(dirty.new_edges) >= FREEZE_AFTER
+        if changed and big and gc.isenabled():
+            # What a bulk write added lives as long as the store: keep the collector off it
+            # too (after collecting the young garbage, so that none of it is frozen with it).
+            # Not after small writes: a server's editorial writes come between requests, and
+            # old garbage frozen then would never be collected. A caller that turned the
+            # collector off does this itself when its own garbage is gone (a bulk load:
+            # `loaders.jsonl`); here, the batch being written is still alive.
+            gc.collect(1)
+            gc.freeze()
+
+    def _apply(self, batch: WriteBatch, dirty: Dirty) -> bool:
+        """Apply `batch` to memory, noting in `dirty` the rows to write; False if it changes
+        nothing."""
+        graph = self._graph
+        attrs, succ, pred = graph._node, graph._succ, graph._pred
+        gone = {i for i in batch.deletes if i in attrs}
+        unlinked = [
+            u
+            for u in dict.fromkeys(batch.unlinks)
+            if u[0] not in gone
+            and u[2] not in gone
+            and graph.has_edge(u[0], u[2], edge_name(u[1], u[3]))
+        ]
+        nodes = self._stage_nodes(batch.nodes, gone)
+        edges = self._stage_edges(batch.edges, nodes, gone, set(unlinked))
+        keys = self._stage_keys(batch, gone, nodes)
+        settings = {k: v for k, v in batch.settings.items() if self._settings.get(k) != v}
+        if not (gone or unlinked or nodes or edges or keys or settings):
+            return False
+        self._mutated = True
+        self._changed()
+        for node_id in gone:
+            old = attrs[node_id]
+            if old.get("label") is Label.EVENT:
+                self._events.discard((old["props"].get("occurred_on") or "", node_id))
+            elif old.get("label") in self._records:
+                self._records[old["label"]].discard(node_id)
+            for neighbours in (succ[node_id], pred[node_id]):
+                for between in neighbours.values():
+                    for edge in between.values():
+                        dirty.drop_edge(edge["row"])
+            if "row" in old:
+                dirty.drop_node(old["row"])
+            graph.remove_node(node_id)
+        for src, kind, dst, key in unlinked:
+            name = edge_name(kind, key)
+            dirty.drop_edge(succ[src][dst][name]["row"])
+            graph.remove_edge(src, dst, name)
+        for node_id, (label, props) in nodes.items():
+            self._put_node(node_id, label, props, dirty)
+        intern = sys.intern
+        for (src, kind, dst, key), props in edges.items():
+            src, dst, key = intern(src), intern(dst), intern(key)
+            text = encode_props(props)
+            name = edge_name(kind, key)
+            out = succ[src]
+            parallel = out.get(dst)
+            if parallel is None:
+                parallel = out[dst] = pred[dst][src] = {}
+            data = parallel.get(name)
+            if data is None:
+                row = self._next_edge
+                self._next_edge += 1
+                data = parallel[name] = {"type": kind, "rkey": key, "json": text, "row": row}
+                dirty.new_edges.add(row)
+            else:
+                data["json"] = text
+            dirty.edges[data["row"]] = (src, dst, data)
+            self._fresh[data["row"]] = props
+        for key, owner in keys.items():
+            previous = self._keys.pop(key, None)
+            if previous is not None:
+                self._owned[previous].discard(key)
+            if owner is not None:
+                key = intern(key)
+                self._keys[key] = owner
+                self._owned.setdefault(owner, set()).add(key)
+                known = self._key_rows.get(key)
+                if known is None:
+                    known = self._key_rows[key] = self._next_key
+                    self._next_key += 1
+                    dirty.new_keys.add(known)
+                dirty.keys[known] = (key, owner)
+            elif key in self._key_rows:
+                dirty.drop_key(self._key_rows.pop(key))
+        self._settings.update(settings)
+        dirty.settings.update(settings)
+        return True
+
+    def _stage_keys(
+        self, batch: WriteBatch, gone: set[str], nodes: dict[str, tuple[Label, dict[str, Value]]]
+    ) -> dict[str, str | None]:
+        """Every key whose owner changes: the new owner, or None when the key is dropped."""
+        owners: dict[str, str | None] = {}
+        for node_id in gone:
+            owners.update(dict.fromkeys(self._owned.get(node_id, ()), None))
+        owners.update(batch.rekeys)
+        for key, claimant in batch.keys.items():
+            current = owners[key] if key in owners else self._keys.get(key)
+            if current is None:
+                owners[key] = claimant
+        for key, new_owner in owners.items():
+            if (
+                new_owner is not None
+                and new_owner not in nodes
+                and (new_owner not in self._graph or new_owner in gone)
+            ):
+                raise StoreError(f"key {key!r} names node {new_owner!r}, which does not exist")
+        return {k: o for k, o in owners.items() if self._keys.get(k) != o}
+
+    def _reload(self) -> None:
+        self._graph.clear()
+        self._graph, self._events = new_graph(), new_event_index()
+        self._read_all()
+
+    def _changed(self) -> None:
+        """Forget what was derived from the graph: call before any change to it."""
+        self._near.clear()
+        self._near_size = 0
+        self._graph.__networkx_cache__.clear()
+
+    def _stage_nodes(
+        self, writes: Sequence[NodeWrite], gone: set[str]
+    ) -> dict[str, tuple[Label, dict[str, Value]]]:
+        """The merged properties of every node the writes change (unchanged ones left out)."""
+        staged: dict[str, tuple[Label, dict[str, Value]]] = {}
+        attrs = self._graph._node
+        for write in writes:
+            current: Props | None
+            if write.id in staged:
+                label, current = staged[write.id]
+            elif write.id in attrs and write.id not in gone:
+                data = attrs[write.id]
+                label, current = data["label"], data["props"]
+            else:
+                label, current = write.label, None
+            if label != write.label:
+                raise StoreError(f"node {write.id} is a {label}, not a {write.label}")
+            staged[write.id] = (label, merge_props(current, write.merge))
+        return {
+            i: (label, props)
+            for i, (label, props) in staged.items()
+            if i not in attrs or i in gone or attrs[i]["props"] != props
+        }
+
+    def _stage_edges(
+        self,
+        writes: Sequence[EdgeWrite],
+        nodes: dict[str, tuple[Label, dict[str, Value]]],
+        gone: set[str],
+        unlinked: set[EdgeId],
+    ) -> dict[EdgeId, dict[str, Value]]:
+        staged: dict[EdgeId, dict[str, Value]] = {}
+        stored: dict[EdgeId, dict[str, Value]] = {}  # as they are now, for those that exist
+        attrs = self._graph._node
+        adjacency = self._graph._succ if not gone else Without(self._graph._succ, gone)
+        for write in writes:
+            for end in (write.src, write.dst):
+                if end not in nodes and (end not in attrs or end in gone):
+                    raise StoreError(
+                        f"{write.type} relationship names node {end!r}, which does not exist"
+                    )
+            edge_id = (write.src, write.type, write.dst, write.key)
+            current: Props | None = staged.get(edge_id)
+            if current is None and edge_id not in unlinked:
+                data = (
+                    adjacency.get(write.src, {})
+                    .get(write.dst, {})
+                    .get(edge_name(write.type, write.key))
+                )
+                if data is not None:
+                    decoded = self._fresh.get(data["row"])
+                    if decoded is None:
+                        decoded = self._fresh[data["row"]] = decode_props(data["json"])
+                    current = stored[edge_id] = decoded
+            staged[edge_id] = merge_props(current, write.merge)
+        unchanged = []
+        for edge_id, props in staged.items():
+            if edge_id in stored and stored[edge_id] == props:
+                unchanged.append(edge_id)
+        for edge_id in unchanged:
+            del staged[edge_id]
+        return staged
+
+    def _put_node(self, node_id: str, label: Label, props: dict[str, Value], dirty: Dirty) -> None:
+        graph = self._graph
+        attrs = graph._node
+        data = attrs.get(node_id)
+        if data is None or "row" not in data:
+            node_id = sys.intern(node_id)
+            if node_id not in attrs:
+                graph._succ[node_id], graph._pred[node_id] = {}, {}
+            row = self._next_node
+            self._next_node += 1
+            attrs[node_id] = {"label": label, "props": props, "row": row}
+            dirty.new_nodes.add(row)
+            if label in self._records:
+                self._records[label].add(node_id)
+        else:
+            if label is Label.EVENT:
+                self._events.discard((data["props"].get("occurred_on") or "", node_id))
+            data["props"] = props
+            row = data["row"]
+        if label is Label.EVENT:
+            self._events.add((props.get("occurred_on") or "", node_id))
+        dirty.nodes[row] = node_id
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def get_nodes(self, ids: Sequence[str]) -> dict[str, Node]:
+        attrs = self._graph._node
+        found: dict[str, Node] = {}
+        for node_id in ids:
+            data = attrs.get(node_id)
+            if data is not None:
+                found[node_id] = Node(node_id, data["label"], data["props"])
+        return found
+
+    def lookup_keys(self, keys: Sequence[str]) -> dict[str, str]:
+        owner = self._keys.get
+        return {k: o for k in keys if (o := owner(k)) is not None}
+
+    def keys_of(self, ids: Sequence[str]) -> dict[str, list[str]]:
+        return {i: sorted(self._owned.get(i, ())) for i in ids}
+
+    def edges(self, ids: Sequence[str], rel: Rel, direction: Direction) -> dict[str, list[Edge]]:
+        graph = self._graph
+        adjacency = graph._succ if direction == "out" else graph._pred
+        fresh = self._fresh
+        result: dict[str, list[Edge]] = {}
+        for node_id in ids:
+            found: list[tuple[str, str, EdgeData]] = []
+            for other, parallel in adjacency.get(node_id, {}).items():
+                for data in parallel.values():
+                    if data["type"] is rel or data["type"] == rel:
+                        found.append((other, data["rkey"], data))
+            found.sort(key=lambda item: item[:2])
+            if fresh:
+                props = [fresh.get(d["row"]) or decode_props(d["json"]) for _, _, d in found]
+            else:
+                props = [decode_props(d["json"]) for _, _, d in found]
+            if direction == "out":
+                edges = [
+                    Edge(node_id, rel, o, k, p) for (o, k, _), p in zip(found, props, strict=True)
+                ]
+            else:
+                edges = [
+                    Edge(o, rel, node_id, k, p) for (o, k, _), p in zip(found, props, strict=True)
+                ]
+            result[node_id] = edges
+        return result
+
+    def query_events(self, query: EventQuery) -> EventPage:
+        """Walks the events in order from the cursor, and stops one past the page: all events,
+        or those adjacent to the filter's entity (events involving it) or outlet (events it
+        reported), whichever of them is fewer, checking the other by adjacency."""
+        flt = query.filter
+        after = query.after
+        graph = self._graph
+        ends: list[tuple[str, Direction]] = []  # (node, direction of its events)
+        if flt.entity is not None:
+            ends.append((flt.entity, "in"))
+        if flt.outlet is not None:
+            ends.append((flt.outlet, "out"))
+        ordered: Iterator[EventKey]
+        others: list[Neighbours] = []
+        if not ends:
+            if query.newest_first:
+                ordered = self._events.irange(maximum=after, inclusive=(True, False), reverse=True)
+            else:
+                ordered = self._events.irange(minimum=after, inclusive=(False, True))
+        else:
+            nears = self._near_events(ends)
+            fewest = sorted(range(len(ends)), key=lambda i: len(nears[i]))
+            keyed = nears[fewest[0]]
+            for index in fewest[1:]:
+                node, direction = ends[index]
+                others.append((graph._pred if direction == "in" else graph._succ).get(node, {}))
+            if query.newest_first:
+                stop = bisect_left(keyed, after) if after is not None else len(keyed)
+                ordered = (keyed[i] for i in range(stop - 1, -1, -1))
+            else:
+                begin = bisect_right(keyed, after) if after is not None else 0
+                ordered = (keyed[i] for i in range(begin, len(keyed)))
+        attrs = graph._node
+        page: list[Node] = []
+        for _, event_id in ordered:
+            props = attrs[event_id]["props"]
+            if flt.admits(props) and all(event_id in other for other in others):
+                if len(page) == query.first:
+                    return EventPage(page, has_next=True)
+                page.append(Node(event_id, Label.EVENT, props))
+        return EventPage(page, has_next=False)
+
+    def _near_events(self, ends: list[tuple[str, Direction]]) -> list[list[EventKey]]:
+        """For each (node, "in" | "out"), the (occurred_on, id) of the events at the other end
+        of its incoming or outgoing relationships, sorted; kept until the graph changes."""
+        found: list[list[EventKey]] = []
+        attrs = self._graph._node
+        for node, direction in ends:
+            near = self._near.get((node, direction))
+            if near is None:
+                adjacency = self._graph._pred if direction == "in" else self._graph._succ
+                near = sorted(
+                    (attrs[i]["props"].get("occurred_on") or "", i)
+                    for i in adjacency.get(node, ())
+                    if attrs[i]["label"] is Label.EVENT
+                )
+                if self._near_size + len(near) > _NEAR_LIMIT:
+                    self._changed()
+                self._near[(node, direction)] = near
+                self._near_size += len(near)
+            found.append(near)
+        return found
+
+    def find_nodes(
+        self,
+        label: Label,
+        where: Mapping[str, str],
+        order_by: str,
+        first: int,
+        after: tuple[str, str] | None = None,
+    ) -> list[Node]:
+        attrs = self._graph._node
+        ids: Iterable[str] = self._records.get(label, attrs)
+        found: list[tuple[str, str, Props]] = []
+        for node_id in ids:
+            data = attrs[node_id]
+            if data["label"] is not label:
+                continue
+            props = data["props"]
+            if all(props.get(name) == value for name, value in where.items()):
+                position = (str(props.get(order_by) or ""), node_id)
+                if after is None or position > after:
+                    found.append((*position, props))
+        found.sort(key=lambda item: item[:2])
+        return [Node(node_id, label, props) for _, node_id, props in found[:first]]
+
+    def search(self, text: str, labels: Sequence[Label], first: int) -> list[Node]:
+        needle = text.casefold().strip()
+        if not needle:
+            return []
+        wanted = set(labels)
+        hits: list[Node] = []
+        for node_id, data in self._graph._node.items():
+            if data["label"] in wanted and needle in search_text(data["props"]):
+                hits.append(Node(node_id, data["label"], data["props"]))
+        events = sorted(
+            (n for n in hits if n.label is Label.EVENT),
+            key=lambda n: (n.text("occurred_on"), n.id),
+            reverse=True,
+        )
+        others = sorted(
+            (n for n in hits if n.label is not Label.EVENT), key=lambda n: (n.text("name"), n.id)
+        )
+        return (events + others)[:first]
+
+    def counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {str(label): 0 for label in Label}
+        counts.update({str(rel): 0 for rel in Rel})
+        for data in self._graph._node.values():
+            counts[str(data["label"])] += 1
+        for neighbours in self._graph._succ.values():
+            for parallel in neighbours.values():
+                for edge in parallel.values():
+                    counts[str(edge["type"])] += 1
+        return counts
+
+    def get_setting(self, name: str) -> str | None:
+        return self._settings.get(name)
+
+    def dump(self) -> Iterator[Node | Edge | tuple[str, str]]:
+        # In networkx's order (`nodes(data=True)`, then `edges(data=True)`), read directly.
+        for node_id, data in self._graph._node.items():
+            yield Node(node_id, data["label"], data["props"])
+        for src, neighbours in self._graph._succ.items():
+            for dst, parallel in neighbours.items():
+                for edge in parallel.values():
+                    yield Edge(src, edge["type"], dst, edge["rkey"], decode_props(edge["json"]))
+        yield from self._keys.items()
+        yield from (("setting:" + k, v) for k, v in self._settings.items())
