@@ -167,6 +167,7 @@ class Mention:
     _names: tuple[frozenset[str], ...] = field(init=False, repr=False, compare=False)
     _outlets: frozenset[str] = field(init=False, repr=False, compare=False)
     _texts: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    _record: str = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -184,6 +185,7 @@ class Mention:
         set_(self, "_outlets", frozenset(k for k in map(name_key, self.outlets) if k))
         texts = (self.summary, *self.claims)[:MAX_MENTION_TEXTS]
         set_(self, "_texts", tuple(dict.fromkeys(t for t in map(text_key, texts) if t)))
+        set_(self, "_record", self._record_key())
 
     @property
     def has_point(self) -> bool:
@@ -191,6 +193,9 @@ class Mention:
 
     def record_key(self) -> str:
         """The same record loaded again has the same key (a reload joins its event again)."""
+        return self._record
+
+    def _record_key(self) -> str:
         names = sorted("|".join(sorted(n)) for n in self._names)
         point = _point_text(self.lat, self.lon) if self.lat is not None and self.lon is not None else ""
         return digest(
@@ -222,6 +227,15 @@ class Mention:
         )
 
 
+def _add_days(
+    days: tuple[tuple[str, int], ...], more: tuple[tuple[str, int], ...]
+) -> tuple[tuple[str, int], ...]:
+    counts = dict(days)
+    for day, count in more:
+        counts[day] = counts.get(day, 0) + count
+    return tuple(sorted(counts.items()))
+
+
 def story_key(outlet: str, slug: str) -> str:
     return f"{name_key(outlet)}/{slug.strip()}"
 
@@ -244,7 +258,7 @@ class EventProfile:
     same records give the same profile in any order (texts keep the `MAX_TEXTS` with the
     smallest digests, not the first ones)."""
 
-    days: frozenset[str]
+    days: tuple[tuple[str, int], ...]  # (day, how many of its records give it), by day
     categories: frozenset[str]
     places: frozenset[str]  # place keys (generic words dropped)
     points: frozenset[tuple[float, float]]  # (lat, lon), 5 decimals
@@ -258,9 +272,13 @@ class EventProfile:
     def of(cls, mention: Mention) -> EventProfile:
         """The profile of a new event made by one record."""
         empty: frozenset[Any] = frozenset()
-        return cls(empty, empty, empty, empty, empty, empty, empty, empty, empty).with_mention(
+        return cls((), empty, empty, empty, empty, empty, empty, empty, empty).with_mention(
             mention
         )
+
+    def main_day(self) -> str:
+        """The day most of its records give (the earliest of equals)."""
+        return min(self.days, key=lambda dc: (-dc[1], dc[0]))[0]
 
     def with_mention(self, m: Mention) -> EventProfile:
         """The profile once `m` has joined the event."""
@@ -269,9 +287,9 @@ class EventProfile:
             points = points | {(round(m.lat, 5), round(m.lon, 5))}
         texts = self.texts | set(m._texts)
         if len(texts) > MAX_TEXTS:
-            texts = frozenset(sorted(texts, key=lambda t: (digest(t), t))[:MAX_TEXTS])
+            texts = frozenset(sorted(texts, key=_text_rank)[:MAX_TEXTS])
         return EventProfile(
-            days=self.days | {m.day},
+            days=_add_days(self.days, ((m.day, 1),)),
             categories=self.categories | {m.category},
             places=self.places | {m._place} if m._place else self.places,
             points=points,
@@ -279,16 +297,16 @@ class EventProfile:
             texts=texts,
             outlets=self.outlets | m._outlets,
             stories=self.stories | {m.story} if m.story else self.stories,
-            records=self.records | {m.record_key()},
+            records=self.records | {m._record},
         )
 
     def merged(self, other: EventProfile) -> EventProfile:
         """The profile of two events an editor merged."""
         texts = self.texts | other.texts
         if len(texts) > MAX_TEXTS:
-            texts = frozenset(sorted(texts, key=lambda t: (digest(t), t))[:MAX_TEXTS])
+            texts = frozenset(sorted(texts, key=_text_rank)[:MAX_TEXTS])
         return EventProfile(
-            self.days | other.days,
+            _add_days(self.days, other.days),
             self.categories | other.categories,
             self.places | other.places,
             self.points | other.points,
@@ -303,7 +321,7 @@ class EventProfile:
         """The blocking keys this event is indexed by: each of its days with each of its entity
         names, place names and geographic cells, and its records' keys."""
         found = {f"r|{r}" for r in self.records}
-        for day in self.days:
+        for day, _ in self.days:
             found.update(f"e|{day}|{n}" for n in self.names)
             found.update(f"p|{day}|{p}" for p in self.places)
             found.update(f"c|{day}|{i}|{j}" for i, j in {_cell(*pt) for pt in self.points})
@@ -313,7 +331,7 @@ class EventProfile:
         """The profile as node properties (lists of strings, sorted: the same text in any order
         and in both stores)."""
         return {
-            "identity_days": sorted(self.days),
+            "identity_days": [f"{day}={count}" for day, count in self.days],
             "identity_categories": sorted(self.categories),
             "identity_places": sorted(self.places),
             "identity_points": sorted(_point_text(*p) for p in self.points),
@@ -333,7 +351,7 @@ class EventProfile:
             return frozenset(str(v) for v in value)
 
         return cls(
-            days=texts("identity_days"),
+            days=tuple(sorted((d, int(c)) for d, c in (t.split("=") for t in texts("identity_days")))),
             categories=texts("identity_categories"),
             places=texts("identity_places"),
             points=frozenset(_point(p) for p in texts("identity_points")),
@@ -355,14 +373,18 @@ def mention_keys(m: Mention) -> frozenset[str]:
 
 def lookup_keys(m: Mention) -> list[str]:
     """The keys to look candidate events up by: the mention's day and a day either side, with
-    each of its entity names, its place name and the 3x3 geographic cells around its point;
-    and its record key (the same record loaded again)."""
-    found = [f"r|{m.record_key()}"]
-    names = sorted(set().union(*m._names)) if m._names else []
+    its place name, and either the 3x3 geographic cells around its point or, when it has no
+    point, each of its entity names; and its record key (the same record loaded again). A
+    record with a point does not look events up by its sides: the sides' other events that
+    day are elsewhere (beyond the cells: more than 10 km away) or at a place of the same name."""
+    found = [f"r|{m._record}"]
     cells: list[tuple[int, int]] = []
+    names: list[str] = []
     if m.lat is not None and m.lon is not None:
         ci, cj = _cell(m.lat, m.lon)
         cells = [(ci + di, cj + dj) for di in (-1, 0, 1) for dj in (-1, 0, 1)]
+    elif m._names:
+        names = sorted(set().union(*m._names))
     for offset in range(-WINDOW_DAYS, WINDOW_DAYS + 1):
         day = _day_text(m._day + offset)
         found.extend(f"e|{day}|{n}" for n in names)
@@ -381,16 +403,20 @@ FEATURES: tuple[str, ...] = (
     "other_place_name",  # both name a place, unlike names, and no coordinates say otherwise
     "shared_entities",  # share of the record's entities the event already involves
     "no_shared_entity",  # both name entities and none is shared
-    "similar_text",  # best token-set similarity of the record's words with the event's
+    "similar_text",  # best word-set overlap of the record's texts with the event's
     "other_category",  # the record's category is not the event's
-    "day_apart",  # the record's day is a day off the event's
+    "day_after",  # the record's day is the day after the event's main day (a late report?)
+    "day_before",  # the record's day is the day before the event's main day
+    "off_day_again",  # off the main day, and another record already gave that day
+    "crowded",  # other candidate events look as alike (same place, same sides): how many, 0..1
     "same_story",  # the event already has a record of this story: another event of the story
     "same_outlet",  # an outlet of the record already reported the event
+    "event_size",  # how many records the event has: log(1 + n) / log(11), at most 1
 )
 
 
 def _day_gaps(m: Mention, p: EventProfile) -> tuple[int, int]:
-    gaps = [abs(m._day - day_number(d)) for d in p.days]
+    gaps = [abs(m._day - day_number(d)) for d, _ in p.days]
     return (min(gaps), max(gaps)) if gaps else (0, 0)
 
 
@@ -430,12 +456,32 @@ def place_similarity(m: Mention, p: EventProfile) -> float | None:
     return max(fuzz.ratio(m._place, other) for other in p.places) / 100.0
 
 
+@functools.lru_cache(maxsize=1 << 14)
+def _words(text: str) -> frozenset[str]:
+    return frozenset(w for w in text.split() if len(w) > 1)
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def _text_rank(text: str) -> tuple[str, str]:
+    return digest(text), text
+
+
 def text_similarity(m: Mention, p: EventProfile) -> float:
+    """The best word-set overlap of one of the record's texts with one of the event's: shared
+    words over the words of the shorter text (1 when one text's words are all in the other),
+    as rapidfuzz's token-set ratio has it, on words split once and kept."""
     best = 0.0
     for text in m._texts:
+        words = _words(text)
+        if not words:
+            continue
         for other in p.texts:
-            best = max(best, fuzz.token_set_ratio(text, other))
-    return best / 100.0
+            other_words = _words(other)
+            if other_words:
+                shared = len(words & other_words) / min(len(words), len(other_words))
+                if shared > best:
+                    best = shared
+    return best
 
 
 def evidence(m: Mention, p: EventProfile, *, words: bool = True) -> tuple[list[float], list[str]]:
@@ -463,7 +509,8 @@ def evidence(m: Mention, p: EventProfile, *, words: bool = True) -> tuple[list[f
         shared = none_shared = 0.0
         notes.append("no entities to compare")
     text = text_similarity(m, p) if words else 0.0
-    low, _ = _day_gaps(m, p)
+    main = day_number(p.main_day()) if p.days else m._day
+    again = main != m._day and any(d == m.day for d, _ in p.days)
     values = [
         near,
         far,
@@ -473,8 +520,31 @@ def evidence(m: Mention, p: EventProfile, *, words: bool = True) -> tuple[list[f
         none_shared,
         text,
         0.0 if m.category in p.categories else 1.0,
-        1.0 if low >= 1 else 0.0,
+        1.0 if m._day > main else 0.0,
+        1.0 if m._day < main else 0.0,
+        1.0 if again else 0.0,
+        0.0,  # crowded: set by `crowd` once every candidate is known
         1.0 if m.story and m.story in p.stories else 0.0,
         0.0 if m._outlets.isdisjoint(p.outlets) else 1.0,
+        min(1.0, math.log1p(len(p.records)) / math.log(11.0)),
     ]
     return values, notes
+
+
+def alike(values: list[float]) -> bool:
+    """Whether a candidate looks like the record's event on place and sides alone."""
+    at = FEATURES.index
+    return (values[at("near")] >= 1.0 or values[at("same_place_name")] > 0.0) and values[
+        at("shared_entities")
+    ] >= 1.0
+
+
+def crowd(rows: list[list[float]]) -> None:
+    """Set `crowded` in each candidate's values: the share (0, 1/3, 2/3, 1 for 3 or more) of the
+    *other* candidates that look as alike. When the same sides have several events at one place
+    around that day, looking alike says less about which one a record is."""
+    at = FEATURES.index("crowded")
+    flags = [alike(v) for v in rows]
+    total = sum(flags)
+    for values, flag in zip(rows, flags, strict=True):
+        values[at] = min(3, total - flag) / 3.0

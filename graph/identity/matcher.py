@@ -26,6 +26,7 @@ from graph.identity.features import (
     FEATURES,
     EventProfile,
     Mention,
+    crowd,
     evidence,
     in_window,
     lookup_keys,
@@ -149,19 +150,12 @@ class Decision:
         }
 
 
-def score(
-    m: Mention, profile: EventProfile, weights: Weights, *, floor: float | None = None
-) -> tuple[float, list[float], list[str]]:
-    """The score of `m` against one event, the feature values and the notes. With `floor`, the
-    words are compared only when they could lift the score to it (they are the slow part)."""
-    values, notes = evidence(m, profile, words=False)
+def score(m: Mention, profile: EventProfile, weights: Weights) -> tuple[float, list[float]]:
+    """The score of `m` against one event alone (no other candidate: `crowded` is 0) and the
+    feature values."""
+    values, _ = evidence(m, profile)
     total = weights.bias + sum(w * v for w, v in zip(weights.weights, values, strict=True))
-    text_at = FEATURES.index("similar_text")
-    text_weight = weights.weights[text_at]
-    if floor is None or total + max(0.0, text_weight) >= floor:
-        values[text_at] = text_similarity(m, profile)
-        total += text_weight * values[text_at]
-    return total, values, notes
+    return total, values
 
 
 def decide(
@@ -177,8 +171,7 @@ def decide(
     id, so the decision does not depend on the candidates' order."""
     weights = weights or default_weights()
     record = m.record_key()
-    best: tuple[float, str, EventProfile, list[float], list[str]] | None = None
-    seen = 0
+    scored: list[tuple[str, EventProfile, list[float], list[str]]] = []
     for event_id, profile in candidates:
         if event_id in apart:
             continue
@@ -186,15 +179,26 @@ def decide(
             return Decision("merge", event_id, float("inf"), (), 1, (SAME_RECORD,))
         if not in_window(m, profile):
             continue
-        seen += 1
-        total, values, notes = score(m, profile, weights, floor=weights.review_at)
+        values, notes = evidence(m, profile, words=False)
+        scored.append((event_id, profile, values, notes))
+    if not scored:
+        return Decision("new", None, float("-inf"), (), 0, ("no candidate event",))
+    crowd([values for _, _, values, _ in scored])
+    text_at = FEATURES.index("similar_text")
+    text_weight = max(0.0, weights.weights[text_at])
+    best: tuple[float, str, EventProfile, list[float], list[str]] | None = None
+    for event_id, profile, values, notes in scored:
+        total = weights.bias + sum(w * v for w, v in zip(weights.weights, values, strict=True))
+        if total + text_weight >= weights.review_at:  # the words are the slow part
+            values[text_at] = text_similarity(m, profile)
+            total += weights.weights[text_at] * values[text_at]
         if best is None or total > best[0] or (total == best[0] and event_id < best[1]):
             best = (total, event_id, profile, values, notes)
-    if best is None:
-        return Decision("new", None, float("-inf"), (), 0, ("no candidate event",))
+    assert best is not None
     total, event_id, profile, values, notes = best
-    if total < weights.review_at:  # the words were perhaps not compared: for the explanation
-        total, values, notes = score(m, profile, weights)
+    if values[text_at] == 0.0 and total < weights.review_at:  # for the explanation
+        values[text_at] = text_similarity(m, profile)
+        total += weights.weights[text_at] * values[text_at]
     outcome: Outcome = (
         "merge"
         if total >= weights.merge_at
@@ -207,7 +211,7 @@ def decide(
         for name, value, weight in zip(FEATURES, values, weights.weights, strict=True)
     ]
     found.sort(key=lambda e: -abs(e.contribution))
-    return Decision(outcome, event_id, total, tuple(found), seen, tuple(notes))
+    return Decision(outcome, event_id, total, tuple(found), len(scored), tuple(notes))
 
 
 @dataclass
