@@ -213,10 +213,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=WEIGHTS_FILE)
     parser.add_argument("--l2", type=float, default=L2, help=f"regularisation [{L2}]")
     parser.add_argument("--whole", action="store_true", help="fit on all records only, no CV")
+    parser.add_argument(
+        "--extra-records",
+        type=Path,
+        help="more training records (e.g. generated, another seed), added to every training "
+        "fold and never measured: they teach records without a place or a point",
+    )
+    parser.add_argument("--extra-truth", type=Path)
     args = parser.parse_args(argv)
     items = [Item(i.mention, None, i.raw) for i in read_records(args.records)]
     truth = read_truth(args.truth)
     fold = folds_of(items, truth, args.folds)
+    extra: tuple[list[Item], list[str]] = ([], [])
+    if args.extra_records is not None and args.extra_truth is not None:
+        extra_items = [Item(i.mention, None, i.raw) for i in read_records(args.extra_records)]
+        extra = (extra_items, [f"extra:{t}" for t in read_truth(args.extra_truth)])
 
     print(f"{len(items)} records, {len(set(truth))} true events, {args.folds} folds of weeks")
     parts: dict[str, list[Quality]] = defaultdict(list)
@@ -224,7 +235,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for k in range(0 if args.whole else args.folds):
         train = subset(items, truth, [f != k for f in fold])
         test = subset(items, truth, [f == k for f in fold])
-        fitted = fit(*train, args.queue_precision, args.l2)
+        fitted = fit(train[0] + extra[0], train[1] + extra[1], args.queue_precision, args.l2)
         w = Weights(fitted.bias, tuple(fitted.weights), fitted.merge_at, fitted.review_at)
         run = run_matcher(test[0], w)
         q = quality(run.labels, test[1])
@@ -251,7 +262,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(line(label, cv[name]))
     print(f"possible duplicates queued {queued}, of them true pairs {true}")
 
-    final = fit(items, truth, args.queue_precision, args.l2)
+    final = fit(items + extra[0], truth + extra[1], args.queue_precision, args.l2)
     pairs = candidate_pairs(items, truth)
     print(
         f"all records: {len(pairs.y)} candidate pairs ({int(pairs.y.sum())} true), "
@@ -280,6 +291,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     data["fitted"] = {
         "by": "bench/identity_fit.py",
         "records": args.records.name,
+        "extra_records": args.extra_records.name if args.extra_records else None,
         "l2": args.l2,
         "folds": f"{args.folds} blocks of consecutive weeks",
         "queue_precision": args.queue_precision,

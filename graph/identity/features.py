@@ -429,15 +429,20 @@ def _entity_match(names: frozenset[str], event_names: frozenset[str]) -> bool:
     if not names.isdisjoint(event_names):
         return True
     # a short name inside a long one: "Syria" in "Government of Syria"
+    each = _each_tokens(event_names)
     for name in names:
         tokens = _name_tokens(name)
-        if not tokens:
-            continue
-        for other in event_names:
-            other_tokens = _name_tokens(other)
-            if other_tokens and (tokens <= other_tokens or other_tokens <= tokens):
-                return True
+        if tokens:
+            for other_tokens in each:
+                if tokens <= other_tokens or other_tokens <= tokens:
+                    return True
     return False
+
+
+@functools.lru_cache(maxsize=1 << 12)
+def _each_tokens(names: frozenset[str]) -> tuple[frozenset[str], ...]:
+    """Each of an event's names as its words."""
+    return tuple(t for t in map(_name_tokens, names) if t)
 
 
 def distance_km(m: Mention, p: EventProfile) -> float | None:

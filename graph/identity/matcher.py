@@ -110,15 +110,27 @@ class Evidence:
 class Decision:
     """What to do with one record. `event` is the event it joins (merge), the event it may
     duplicate (possible_duplicate), or the best candidate it was kept apart from (new; None
-    when there was no candidate). `evidence` is the best candidate's features, the largest
-    contributions first; `notes` say what could not be compared."""
+    when there was no candidate). `values` are the best candidate's feature values (in the
+    order of `FEATURES`) and `weights` theirs: `evidence` lists them, the largest contributions
+    first. `notes` say what could not be compared."""
 
     outcome: Outcome
     event: str | None
     score: float
-    evidence: tuple[Evidence, ...] = ()
+    values: tuple[float, ...] = ()
+    weights: tuple[float, ...] = ()
     candidates: int = 0
     notes: tuple[str, ...] = ()
+
+    @property
+    def evidence(self) -> tuple[Evidence, ...]:
+        """Each feature's value, weight and contribution, the largest contributions first."""
+        found = [
+            Evidence(name, value, weight, weight * value)
+            for name, value, weight in zip(FEATURES, self.values, self.weights, strict=True)
+        ]
+        found.sort(key=lambda e: (-abs(e.contribution), e.name))
+        return tuple(found)
 
     def drivers(self, count: int = 3) -> list[str]:
         """The features that drove the decision, in words: `near=1.00 (+2.31)`."""
@@ -130,7 +142,7 @@ class Decision:
         if self.event is None:
             return f"{self.outcome}: no candidate event ({', '.join(self.notes) or 'none found'})"
         words = f"{self.outcome} (score {self.score:+.2f} against {self.event}): "
-        words += ", ".join(self.drivers(len(self.evidence))) or "no evidence"
+        words += ", ".join(self.drivers(len(self.values))) or "no evidence"
         if self.notes:
             words += "; " + "; ".join(self.notes)
         return words
@@ -176,13 +188,13 @@ def decide(
         if event_id in apart:
             continue
         if record in profile.records:  # the same record, loaded again
-            return Decision("merge", event_id, float("inf"), (), 1, (SAME_RECORD,))
+            return Decision("merge", event_id, float("inf"), (), (), 1, (SAME_RECORD,))
         if not in_window(m, profile):
             continue
         values, notes = evidence(m, profile, words=False)
         scored.append((event_id, profile, values, notes))
     if not scored:
-        return Decision("new", None, float("-inf"), (), 0, ("no candidate event",))
+        return Decision("new", None, float("-inf"), (), (), 0, ("no candidate event",))
     crowd([values for _, _, values, _ in scored])
     text_at = FEATURES.index("similar_text")
     text_weight = max(0.0, weights.weights[text_at])
@@ -206,12 +218,9 @@ def decide(
         if total >= weights.review_at
         else "new"
     )
-    found = [
-        Evidence(name, value, weight, weight * value)
-        for name, value, weight in zip(FEATURES, values, weights.weights, strict=True)
-    ]
-    found.sort(key=lambda e: -abs(e.contribution))
-    return Decision(outcome, event_id, total, tuple(found), len(scored), tuple(notes))
+    return Decision(
+        outcome, event_id, total, tuple(values), weights.weights, len(scored), tuple(notes)
+    )
 
 
 @dataclass
