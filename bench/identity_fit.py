@@ -194,8 +194,24 @@ class Fit:
     train: Quality
 
 
-def fit(items: Sequence[Item], truth: Sequence[str], queue_precision: float, l2: float) -> Fit:
+def fit(
+    items: Sequence[Item],
+    truth: Sequence[str],
+    queue_precision: float,
+    l2: float,
+    extra: tuple[list[Item], list[str]] = ([], []),
+) -> Fit:
+    """Weights from the pairs of `items` and `extra`; thresholds on `items` alone (real
+    reporting: the floor's precision there is the bar)."""
     pairs = candidate_pairs(items, truth)
+    if extra[0]:
+        more = candidate_pairs(*extra)
+        pairs = Pairs(
+            np.vstack([pairs.x, more.x]),
+            np.concatenate([pairs.y, more.y]),
+            pairs.records + more.records,
+            pairs.blocked_out + more.blocked_out,
+        )
     bias, weights = logistic(pairs, l2)
     floor = quality(floor_rule(items), truth)
     merge_at, review_at, q = thresholds(
@@ -235,7 +251,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for k in range(0 if args.whole else args.folds):
         train = subset(items, truth, [f != k for f in fold])
         test = subset(items, truth, [f == k for f in fold])
-        fitted = fit(train[0] + extra[0], train[1] + extra[1], args.queue_precision, args.l2)
+        fitted = fit(*train, args.queue_precision, args.l2, extra)
         w = Weights(fitted.bias, tuple(fitted.weights), fitted.merge_at, fitted.review_at)
         run = run_matcher(test[0], w)
         q = quality(run.labels, test[1])
@@ -262,7 +278,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(line(label, cv[name]))
     print(f"possible duplicates queued {queued}, of them true pairs {true}")
 
-    final = fit(items + extra[0], truth + extra[1], args.queue_precision, args.l2)
+    final = fit(items, truth, args.queue_precision, args.l2, extra)
     pairs = candidate_pairs(items, truth)
     print(
         f"all records: {len(pairs.y)} candidate pairs ({int(pairs.y.sum())} true), "
