@@ -111,9 +111,7 @@ def add_up(parts: Sequence[Quality]) -> Quality:
     total = sum(weights) or 1
     bp = sum(q.bcubed_precision * w for q, w in zip(parts, weights, strict=True)) / total
     br = sum(q.bcubed_recall * w for q, w in zip(parts, weights, strict=True)) / total
-    return Quality(
-        sum(q.events for q in parts), total, precision, recall, f1, bp, br, tp, pp, tt
-    )
+    return Quality(sum(q.events for q in parts), total, precision, recall, f1, bp, br, tp, pp, tt)
 
 
 # -- today's rule, offline (docs/identity.md, loaders/ingest.py `_event_identity`) --------------
@@ -171,7 +169,9 @@ def todays_rule(items: Sequence[Item]) -> list[str]:
         else:
             participants = sorted({entities.find(k) for k, role in found if role == "participant"})
             if participants:
-                events.union(me, f"event:participants:{m.day}:{m.category}:{','.join(participants)}")
+                events.union(
+                    me, f"event:participants:{m.day}:{m.category}:{','.join(participants)}"
+                )
             events.union(me, f"event:summary:{m.day}:{m.category}:{digest(normalise(m.summary))}")
         labels.append(me)
     return [events.find(label) for label in labels]

@@ -139,7 +139,9 @@ def thresholds(
             best = (merge_at, q.f1, q)
     if best is None:  # nothing as precise as the floor: the most precise threshold
         merge_at = max(GRID)
-        q = quality(run_matcher(items, Weights(bias, tuple(weights), merge_at, merge_at)).labels, truth)
+        q = quality(
+            run_matcher(items, Weights(bias, tuple(weights), merge_at, merge_at)).labels, truth
+        )
         best = (merge_at, q.f1, q)
     merge_at, _, q = best
     review_at = merge_at
@@ -178,7 +180,9 @@ def folds_of(items: Sequence[Item], truth: Sequence[str], k: int) -> list[int]:
     return [fold_of_week[w] for w in week]
 
 
-def subset(items: Sequence[Item], truth: Sequence[str], keep: Sequence[bool]) -> tuple[list[Item], list[str]]:
+def subset(
+    items: Sequence[Item], truth: Sequence[str], keep: Sequence[bool]
+) -> tuple[list[Item], list[str]]:
     return (
         [i for i, k in zip(items, keep, strict=True) if k],
         [t for t, k in zip(truth, keep, strict=True) if k],
@@ -269,11 +273,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     print("cross-validated (pair counts added up over the test folds):")
     print(HEADER)
     cv = {name: add_up(qs) for name, qs in parts.items()}
-    for name, label in () if args.whole else (
-        ("today", "today's rule"),
-        ("floor", "floor (same day)"),
-        ("floor_1", "floor (a day either side)"),
-        ("matcher", "matcher"),
+    for name, label in (
+        ()
+        if args.whole
+        else (
+            ("today", "today's rule"),
+            ("floor", "floor (same day)"),
+            ("floor_1", "floor (a day either side)"),
+            ("matcher", "matcher"),
+        )
     ):
         print(line(label, cv[name]))
     print(f"possible duplicates queued {queued}, of them true pairs {true}")
@@ -284,8 +292,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"all records: {len(pairs.y)} candidate pairs ({int(pairs.y.sum())} true), "
         f"{pairs.blocked_out} records whose true event the blocking missed"
     )
-    print(f"fitted on all records: bias {final.bias:+.3f}, merge_at {final.merge_at:+.2f}, "
-          f"review_at {final.review_at:+.2f}")
+    print(
+        f"fitted on all records: bias {final.bias:+.3f}, merge_at {final.merge_at:+.2f}, "
+        f"review_at {final.review_at:+.2f}"
+    )
     for name, weight in zip(FEATURES, final.weights, strict=True):
         print(f"  {name:<18} {weight:+.3f}")
     print(line("matcher (in sample)", final.train))

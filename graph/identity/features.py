@@ -197,7 +197,9 @@ class Mention:
 
     def _record_key(self) -> str:
         names = sorted("|".join(sorted(n)) for n in self._names)
-        point = _point_text(self.lat, self.lon) if self.lat is not None and self.lon is not None else ""
+        point = (
+            _point_text(self.lat, self.lon) if self.lat is not None and self.lon is not None else ""
+        )
         return digest(
             self.story, self.day, self.category, text_key(self.summary), self._place, point, *names
         )
@@ -219,10 +221,14 @@ class Mention:
             lat=location.get("lat"),
             lon=location.get("lon"),
             entities=tuple(
-                EntityName(str(e["name"]), str(e.get("type", "other")), tuple(e.get("aliases") or ()))
+                EntityName(
+                    str(e["name"]), str(e.get("type", "other")), tuple(e.get("aliases") or ())
+                )
                 for e in event.get("entities") or []
             ),
-            outlets=tuple(dict.fromkeys([str(story["outlet"]), *(str(r["outlet"]) for r in reports)])),
+            outlets=tuple(
+                dict.fromkeys([str(story["outlet"]), *(str(r["outlet"]) for r in reports)])
+            ),
             story=story_key(str(story["outlet"]), str(story["slug"])),
         )
 
@@ -272,9 +278,7 @@ class EventProfile:
     def of(cls, mention: Mention) -> EventProfile:
         """The profile of a new event made by one record."""
         empty: frozenset[Any] = frozenset()
-        return cls((), empty, empty, empty, empty, empty, empty, empty, empty).with_mention(
-            mention
-        )
+        return cls((), empty, empty, empty, empty, empty, empty, empty, empty).with_mention(mention)
 
     def main_day(self) -> str:
         """The day most of its records give (the earliest of equals)."""
@@ -351,7 +355,9 @@ class EventProfile:
             return frozenset(str(v) for v in value)
 
         return cls(
-            days=tuple(sorted((d, int(c)) for d, c in (t.split("=") for t in texts("identity_days")))),
+            days=tuple(
+                sorted((d, int(c)) for d, c in (t.split("=") for t in texts("identity_days")))
+            ),
             categories=texts("identity_categories"),
             places=texts("identity_places"),
             points=frozenset(_point(p) for p in texts("identity_points")),
