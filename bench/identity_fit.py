@@ -61,7 +61,7 @@ from graph.identity.features import crowd, evidence, in_window
 
 WEIGHTS_FILE = Path(__file__).resolve().parents[1] / "graph" / "identity" / "weights.json"
 L2 = 1.0  # regularisation strength (sum of squared weights, against the summed log-loss)
-GRID = [x / 2 for x in range(-8, 13)]  # merge thresholds tried: -4 .. 6 in half steps
+GRID = [x / 4 for x in range(-12, 9)]  # merge thresholds tried: -3 .. 2 in quarter steps
 
 
 @dataclass

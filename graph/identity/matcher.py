@@ -124,7 +124,10 @@ class Decision:
 
     @property
     def evidence(self) -> tuple[Evidence, ...]:
-        """Each feature's value, weight and contribution, the largest contributions first."""
+        """Each feature's value, weight and contribution, the largest contributions first
+        (none when there was no candidate)."""
+        if not self.values:
+            return ()
         found = [
             Evidence(name, value, weight, weight * value)
             for name, value, weight in zip(FEATURES, self.values, self.weights, strict=True)
