@@ -855,6 +855,7 @@ class Generator:
         self.events = events
         self.fingerprints: set[str] = set()
         self.records = 0
+        self.truth: list[str] = []  # each line's event (`--truth`), after `generate`
 
     def _free(self, key: str) -> bool:
         return key not in self.fingerprints
@@ -986,7 +987,7 @@ class Generator:
 
     def generate(self) -> list[str]:
         """Every record as a JSON line, in extraction order."""
-        timed: list[tuple[str, int, str]] = []
+        timed: list[tuple[str, int, str, int]] = []
         for number in range(self.events):
             event = self.event(number)
             copies = 1
@@ -994,9 +995,10 @@ class Generator:
                 copies += _weighted(self.rng, EXTRA_RECORDS)
             for extracted, record in self.records_of(event, copies):
                 line = json.dumps(record, ensure_ascii=False, separators=(", ", ": "))
-                timed.append((extracted, len(timed), line))
+                timed.append((extracted, len(timed), line, number))
         timed.sort()
-        return [line for _, _, line in timed]
+        self.truth = [f"g{number}" for _, _, _, number in timed]
+        return [line for _, _, line, _ in timed]
 
 
 def _mention(entity: Entity, name: str, aliases: list[str], role: str) -> dict[str, Any]:
@@ -1007,12 +1009,21 @@ def _mention(entity: Entity, name: str, aliases: list[str], role: str) -> dict[s
     return mention
 
 
-def write(events: int, seed: int, output: IO[str], registry_path: Path | None) -> int:
-    """Write the records to `output` and the registry to `registry_path`; the record count."""
+def write(
+    events: int,
+    seed: int,
+    output: IO[str],
+    registry_path: Path | None,
+    truth_path: Path | None = None,
+) -> int:
+    """Write the records to `output` and the registry to `registry_path`; the record count.
+    With `truth_path`, each line's event too (a JSON list, as bench/identity.py reads it)."""
     generator = Generator(seed, events)
     lines = generator.generate()
     for line in lines:
         output.write(line + "\n")
+    if truth_path is not None:
+        truth_path.write_text(json.dumps(generator.truth) + "\n", encoding="utf-8")
     if registry_path is not None:
         text = json.dumps(registry(generator.world), ensure_ascii=False, indent=1)
         registry_path.write_text(text + "\n", encoding="utf-8")
@@ -1043,15 +1054,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--registry", type=Path, help="the outlet registry [outlets.json beside --output]"
     )
     parser.add_argument("--check", action="store_true", help="validate every line afterwards")
+    parser.add_argument(
+        "--truth", type=Path, help="also write each line's event (a JSON list) to this file"
+    )
     args = parser.parse_args(argv)
     registry_path: Path | None = args.registry
     if args.output is None:
-        count = write(args.events, args.seed, sys.stdout, registry_path)
+        count = write(args.events, args.seed, sys.stdout, registry_path, args.truth)
     else:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         registry_path = registry_path or args.output.parent / "outlets.json"
         with args.output.open("w", encoding="utf-8") as output:
-            count = write(args.events, args.seed, output, registry_path)
+            count = write(args.events, args.seed, output, registry_path, args.truth)
     print(f"{count} records of {args.events} events", file=sys.stderr)
     if args.check and args.output is not None:
         bad = check(args.output)

@@ -1,0 +1,333 @@
+"""Fit the event matcher's weights and thresholds on records with truth, cross-validated.
+
+    python -m bench.identity_fit --records ../shared/data/ged-syria-2017h1-no-ids.jsonl \\
+        --truth ../shared/data/ged-syria-2017h1-truth.json [--folds 5] [--output W]
+
+- **Pairs**: the records are taken in file order; each is compared with the candidate events
+  the blocking finds among the events made so far *as the truth groups them* (the profile an
+  event would have if every earlier decision had been right). Label 1 for its own event, 0 for
+  the others. A record whose true event is not among its candidates is a miss of the blocking
+  (counted, not learnt from).
+- **Weights**: L2-regularised logistic regression on those pairs (scipy's L-BFGS, the bias not
+  regularised). Few features, one regularisation strength, no feature selection.
+- **Merge threshold**: the matcher is run on the training records as a load would run it (its
+  own decisions, not the truth), for each threshold of a grid; the one with the best pairwise F1
+  whose precision is not below the floor's on the same records is kept.
+- **Review threshold**: possible duplicates do not change the grouping, only the editors'
+  queue: the lowest score at which at least `--queue-precision` of the queued pairs are true.
+- **Cross-validation**: folds are blocks of consecutive weeks (by the first day of each true
+  event), so no true event is split across folds and each test fold is a stretch of time the
+  fit has not seen, as a later data set would be. Each fold is fitted on the others and
+  measured alone; pair counts are added up over folds.
+
+Writes the weights fitted on all records to `--output` (graph/identity/weights.json), with the
+cross-validated figures beside them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.optimize import minimize
+
+if __package__ in (None, ""):  # run as a file: python bench/identity_fit.py
+    sys.path.insert(0, str(Path(__file__).absolute().parents[1]))
+
+from bench.identity import (
+    HEADER,
+    Item,
+    Quality,
+    add_up,
+    floor_rule,
+    line,
+    quality,
+    read_records,
+    read_truth,
+    run_matcher,
+    todays_rule,
+    true_queued,
+)
+from graph.identity import FEATURES, EventProfile, Weights, lookup_keys
+from graph.identity.features import crowd, evidence, in_window
+
+WEIGHTS_FILE = Path(__file__).resolve().parents[1] / "graph" / "identity" / "weights.json"
+L2 = 1.0  # regularisation strength (sum of squared weights, against the summed log-loss)
+GRID = [x / 4 for x in range(-12, 9)]  # merge thresholds tried: -3 .. 2 in quarter steps
+
+
+@dataclass
+class Pairs:
+    x: np.ndarray[Any, np.dtype[np.float64]]
+    y: np.ndarray[Any, np.dtype[np.float64]]
+    records: int
+    blocked_out: int  # records whose true event existed but was not among the candidates
+
+
+def candidate_pairs(items: Sequence[Item], truth: Sequence[str]) -> Pairs:
+    """The (record, candidate event) pairs of the blocking, events grouped by the truth."""
+    profiles: dict[str, EventProfile] = {}
+    index: dict[str, set[str]] = defaultdict(set)
+    rows: list[list[float]] = []
+    labels: list[float] = []
+    missed = 0
+    for item, true in zip(items, truth, strict=True):
+        m = item.mention
+        found: set[str] = set()
+        for key in lookup_keys(m):
+            found |= index.get(key, set())
+        candidates = [e for e in sorted(found) if in_window(m, profiles[e])]
+        if true in profiles and true not in candidates:
+            missed += 1
+        found_rows = [evidence(m, profiles[event])[0] for event in candidates]
+        crowd(found_rows)
+        rows.extend(found_rows)
+        labels.extend(1.0 if event == true else 0.0 for event in candidates)
+        before = profiles.get(true)
+        after = EventProfile.of(m) if before is None else before.with_mention(m)
+        for key in after.keys() - (before.keys() if before else frozenset()):
+            index[key].add(true)
+        profiles[true] = after
+    x = np.array(rows, dtype=np.float64).reshape(-1, len(FEATURES))
+    return Pairs(x, np.array(labels, dtype=np.float64), len(items), missed)
+
+
+def logistic(pairs: Pairs, l2: float) -> tuple[float, list[float]]:
+    """Bias and weights of an L2-regularised logistic regression (bias not regularised)."""
+    x, y = pairs.x, pairs.y
+    design = np.hstack([np.ones((len(x), 1)), x])
+
+    def loss(theta: np.ndarray[Any, np.dtype[np.float64]]) -> tuple[float, Any]:
+        z = design @ theta
+        # log(1 + e^z) - y z, stably
+        value = float(np.sum(np.logaddexp(0.0, z) - y * z)) + l2 * float(theta[1:] @ theta[1:])
+        p = 1.0 / (1.0 + np.exp(-z))
+        grad = design.T @ (p - y)
+        grad[1:] += 2 * l2 * theta[1:]
+        return value, grad
+
+    result = minimize(loss, np.zeros(design.shape[1]), jac=True, method="L-BFGS-B")
+    theta = result.x
+    return float(theta[0]), [float(w) for w in theta[1:]]
+
+
+def thresholds(
+    items: Sequence[Item],
+    truth: Sequence[str],
+    bias: float,
+    weights: Sequence[float],
+    floor_precision: float,
+    queue_precision: float,
+) -> tuple[float, float, Quality]:
+    """The merge threshold (best F1 with precision at least the floor's) and the review
+    threshold (lowest score whose queue is at least `queue_precision` true), on `items`."""
+    best: tuple[float, float, Quality] | None = None
+    for merge_at in GRID:
+        w = Weights(bias, tuple(weights), merge_at, min(GRID))
+        q = quality(run_matcher(items, w).labels, truth)
+        if q.precision < floor_precision:
+            continue
+        if best is None or q.f1 > best[2].f1:
+            best = (merge_at, q.f1, q)
+    if best is None:  # nothing as precise as the floor: the most precise threshold
+        merge_at = max(GRID)
+        q = quality(
+            run_matcher(items, Weights(bias, tuple(weights), merge_at, merge_at)).labels, truth
+        )
+        best = (merge_at, q.f1, q)
+    merge_at, _, q = best
+    review_at = merge_at
+    for candidate in sorted((g for g in GRID if g < merge_at), reverse=True):
+        run = run_matcher(items, Weights(bias, tuple(weights), merge_at, candidate))
+        if not run.queue:
+            review_at = candidate
+            continue
+        if true_queued(run, truth) / len(run.queue) < queue_precision:
+            break
+        review_at = candidate
+    return merge_at, review_at, q
+
+
+def weeks(items: Sequence[Item], truth: Sequence[str]) -> list[int]:
+    """Each record's week: the week of its true event's first day, from the data's first."""
+    first: dict[str, int] = {}
+    for item, true in zip(items, truth, strict=True):
+        day = date.fromisoformat(item.mention.day).toordinal()
+        first[true] = min(first.get(true, day), day)
+    start = min(first.values())
+    return [(first[true] - start) // 7 for true in truth]
+
+
+def folds_of(items: Sequence[Item], truth: Sequence[str], k: int) -> list[int]:
+    """Each record's fold: k blocks of consecutive weeks, about equal in records."""
+    week = weeks(items, truth)
+    per_week: dict[int, int] = defaultdict(int)
+    for w in week:
+        per_week[w] += 1
+    fold_of_week: dict[int, int] = {}
+    done = 0
+    for w in sorted(per_week):
+        fold_of_week[w] = min(k - 1, done * k // len(items))
+        done += per_week[w]
+    return [fold_of_week[w] for w in week]
+
+
+def subset(
+    items: Sequence[Item], truth: Sequence[str], keep: Sequence[bool]
+) -> tuple[list[Item], list[str]]:
+    return (
+        [i for i, k in zip(items, keep, strict=True) if k],
+        [t for t, k in zip(truth, keep, strict=True) if k],
+    )
+
+
+@dataclass
+class Fit:
+    bias: float
+    weights: list[float]
+    merge_at: float
+    review_at: float
+    train: Quality
+
+
+def fit(
+    items: Sequence[Item],
+    truth: Sequence[str],
+    queue_precision: float,
+    l2: float,
+    extra: tuple[list[Item], list[str]] = ([], []),
+) -> Fit:
+    """Weights from the pairs of `items` and `extra`; thresholds on `items` alone (real
+    reporting: the floor's precision there is the bar)."""
+    pairs = candidate_pairs(items, truth)
+    if extra[0]:
+        more = candidate_pairs(*extra)
+        pairs = Pairs(
+            np.vstack([pairs.x, more.x]),
+            np.concatenate([pairs.y, more.y]),
+            pairs.records + more.records,
+            pairs.blocked_out + more.blocked_out,
+        )
+    bias, weights = logistic(pairs, l2)
+    floor = quality(floor_rule(items), truth)
+    merge_at, review_at, q = thresholds(
+        items, truth, bias, weights, floor.precision, queue_precision
+    )
+    return Fit(bias, weights, merge_at, review_at, q)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--records", type=Path, required=True)
+    parser.add_argument("--truth", type=Path, required=True)
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--queue-precision", type=float, default=0.25)
+    parser.add_argument("--output", type=Path, default=WEIGHTS_FILE)
+    parser.add_argument("--l2", type=float, default=L2, help=f"regularisation [{L2}]")
+    parser.add_argument("--whole", action="store_true", help="fit on all records only, no CV")
+    parser.add_argument(
+        "--extra-records",
+        type=Path,
+        help="more training records (e.g. generated, another seed), added to every training "
+        "fold and never measured: they teach records without a place or a point",
+    )
+    parser.add_argument("--extra-truth", type=Path)
+    args = parser.parse_args(argv)
+    items = [Item(i.mention, None, i.raw) for i in read_records(args.records)]
+    truth = read_truth(args.truth)
+    fold = folds_of(items, truth, args.folds)
+    extra: tuple[list[Item], list[str]] = ([], [])
+    if args.extra_records is not None and args.extra_truth is not None:
+        extra_items = [Item(i.mention, None, i.raw) for i in read_records(args.extra_records)]
+        extra = (extra_items, [f"extra:{t}" for t in read_truth(args.extra_truth)])
+
+    print(f"{len(items)} records, {len(set(truth))} true events, {args.folds} folds of weeks")
+    parts: dict[str, list[Quality]] = defaultdict(list)
+    queued = true = 0
+    for k in range(0 if args.whole else args.folds):
+        train = subset(items, truth, [f != k for f in fold])
+        test = subset(items, truth, [f == k for f in fold])
+        fitted = fit(*train, args.queue_precision, args.l2, extra)
+        w = Weights(fitted.bias, tuple(fitted.weights), fitted.merge_at, fitted.review_at)
+        run = run_matcher(test[0], w)
+        q = quality(run.labels, test[1])
+        parts["matcher"].append(q)
+        parts["today"].append(quality(todays_rule(test[0]), test[1]))
+        parts["floor"].append(quality(floor_rule(test[0]), test[1]))
+        parts["floor_1"].append(quality(floor_rule(test[0], window=1), test[1]))
+        queued += len(run.queue)
+        true += true_queued(run, test[1])
+        print(
+            f"fold {k}: {len(test[0])} records; merge_at {fitted.merge_at:+.2f} review_at "
+            f"{fitted.review_at:+.2f}; test P {q.precision:.3f} R {q.recall:.3f} F1 {q.f1:.3f} "
+            f"(floor P {parts['floor'][-1].precision:.3f} R {parts['floor'][-1].recall:.3f})"
+        )
+    print("cross-validated (pair counts added up over the test folds):")
+    print(HEADER)
+    cv = {name: add_up(qs) for name, qs in parts.items()}
+    for name, label in (
+        ()
+        if args.whole
+        else (
+            ("today", "today's rule"),
+            ("floor", "floor (same day)"),
+            ("floor_1", "floor (a day either side)"),
+            ("matcher", "matcher"),
+        )
+    ):
+        print(line(label, cv[name]))
+    print(f"possible duplicates queued {queued}, of them true pairs {true}")
+
+    final = fit(items, truth, args.queue_precision, args.l2, extra)
+    pairs = candidate_pairs(items, truth)
+    print(
+        f"all records: {len(pairs.y)} candidate pairs ({int(pairs.y.sum())} true), "
+        f"{pairs.blocked_out} records whose true event the blocking missed"
+    )
+    print(
+        f"fitted on all records: bias {final.bias:+.3f}, merge_at {final.merge_at:+.2f}, "
+        f"review_at {final.review_at:+.2f}"
+    )
+    for name, weight in zip(FEATURES, final.weights, strict=True):
+        print(f"  {name:<18} {weight:+.3f}")
+    print(line("matcher (in sample)", final.train))
+
+    def rounded(q: Quality) -> dict[str, float]:
+        return {
+            "precision": round(q.precision, 3),
+            "recall": round(q.recall, 3),
+            "f1": round(q.f1, 3),
+            "bcubed_precision": round(q.bcubed_precision, 3),
+            "bcubed_recall": round(q.bcubed_recall, 3),
+        }
+
+    data: dict[str, Any] = Weights(
+        final.bias, tuple(final.weights), final.merge_at, final.review_at
+    ).to_dict()
+    data = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in data.items()}
+    data["features"] = {k: round(v, 4) for k, v in data["features"].items()}
+    data["fitted"] = {
+        "by": "bench/identity_fit.py",
+        "records": args.records.name,
+        "extra_records": args.extra_records.name if args.extra_records else None,
+        "l2": args.l2,
+        "folds": f"{args.folds} blocks of consecutive weeks",
+        "queue_precision": args.queue_precision,
+        "cross_validated": {name: rounded(q) for name, q in cv.items()},
+        "possible_duplicates": {"queued": queued, "true_pairs": true},
+    }
+    args.output.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

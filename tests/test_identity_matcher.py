@@ -1,0 +1,224 @@
+"""The event matcher (graph/identity) as an editor judges it: which records are one event."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from dataclasses import replace
+
+import pytest
+
+from graph.identity import (
+    FEATURES,
+    EntityName,
+    EventProfile,
+    Matcher,
+    Mention,
+    Weights,
+    decide,
+    default_weights,
+    lookup_keys,
+)
+from tests.conftest import EXTRACTOR, shared_file
+
+GOVERNMENT = EntityName("Government of Syria", "organization")
+REBELS = EntityName("Syrian insurgents", "organization")
+
+
+def clash(**changes: object) -> Mention:
+    """A record of fighting between the government and rebels at Khan Shaykhun town."""
+    base = Mention(
+        day="2017-02-07",
+        category="military",
+        summary="Clashes between regime forces and rebel factions at Khan Shaykhun",
+        claims=("Clashes between regime forces and rebel factions at Khan Shaykhun",),
+        place="Khan Shaykhun town",
+        country="Syria",
+        lat=35.44208,
+        lon=36.65095,
+        entities=(GOVERNMENT, REBELS),
+        outlets=("Observatory",),
+        story="observatory/clashes-khan-shaykhun",
+    )
+    return replace(base, **changes)  # type: ignore[arg-type]
+
+
+def test_same_sides_same_day_30_km_apart_are_two_events() -> None:
+    matcher = Matcher()
+    first, _ = matcher.add(clash())
+    elsewhere = clash(
+        place="Maarat al-Numan town",
+        lat=35.64806,
+        lon=36.67452,  # about 23 km north
+        summary="Regime forces and rebels clash near Maarat al-Numan",
+        claims=(),
+        outlets=("Another Wire",),
+        story="another-wire/maarat-clashes",
+    )
+    second, decision = matcher.add(elsewhere)
+    assert second != first
+    assert decision.outcome == "new"
+    # not even a candidate (its cells are too far), or one that is far
+    assert decision.event is None or dict((e.name, e.value) for e in decision.evidence)["far"]
+
+
+def test_a_record_with_a_short_name_and_no_town_joins_the_event_and_a_day_late_is_queued() -> None:
+    matcher = Matcher()
+    first, _ = matcher.add(clash())
+    other_words = clash(
+        place="Khan Shaykhun",  # without "town"
+        lat=None,
+        lon=None,
+        entities=(EntityName("Syria", "organization"), REBELS),  # the government in short
+        summary="Regime forces fight rebel factions in Khan Shaykhun, killing several",
+        claims=(),
+        outlets=("Another Wire",),
+        story="another-wire/khan-shaykhun-fighting",
+    )
+    second, decision = matcher.add(other_words)
+    assert decision.outcome == "merge", decision.explain()
+    assert second == first
+    # the same a day late: on real reporting a lone match a day off is as often the same sides'
+    # fighting of the next day, so it is at least put to editors against that event
+    _, decision = matcher.add(replace(other_words, day="2017-02-08", story="third/late"))
+    assert decision.event == first
+    assert decision.outcome in ("merge", "possible_duplicate"), decision.explain()
+
+
+def test_a_round_up_shared_by_two_events_does_not_merge_them() -> None:
+    headline = "45 were killed yesterday across the country including 12 civilians"
+    roundup = {"summary": headline, "claims": (headline,), "story": "observatory/daily-roundup"}
+    matcher = Matcher()
+    first, _ = matcher.add(clash(**roundup))
+    # the same round-up, cited for fighting between other sides in another town that day
+    other = clash(
+        **roundup,
+        place="Al Bab town",
+        lat=36.37051,
+        lon=37.5157,
+        entities=(
+            EntityName("IS", "organization"),
+            EntityName("Government of Turkey", "organization"),
+        ),
+    )
+    second, decision = matcher.add(other)
+    assert second != first
+    # and another event of the same sides at the same town from the same round-up stays apart
+    third, decision = matcher.add(clash(**roundup, day="2017-02-08"))
+    assert third != first
+    assert dict((e.name, e.value) for e in decision.evidence)["same_story"] == 1.0
+
+
+def test_the_three_outcomes_are_reachable() -> None:
+    weights = default_weights()
+    profile = EventProfile.of(clash())
+    m = clash(
+        summary="Regime forces and rebel factions fight in Khan Shaykhun",
+        story="another-wire/x",
+        outlets=("Another Wire",),
+    )
+    reached = set()
+    for merge_at, review_at in ((-50.0, -60.0), (50.0, -50.0), (60.0, 50.0)):
+        w = replace(weights, merge_at=merge_at, review_at=review_at)
+        reached.add(decide(m, [("ev1", profile)], w).outcome)
+    assert reached == {"merge", "possible_duplicate", "new"}
+
+
+def test_the_decision_explains_itself() -> None:
+    matcher = Matcher()
+    first, _ = matcher.add(clash())
+    _, decision = matcher.add(
+        clash(story="another-wire/x", outlets=("Another Wire",), lat=None, lon=None)
+    )
+    assert decision.event == first
+    assert {e.name for e in decision.evidence} == set(FEATURES)
+    assert decision.evidence[0].contribution != 0.0
+    assert "no coordinates to compare" in decision.notes
+    text = decision.explain()
+    assert decision.outcome in text and "same_place_name" in text
+    logged = decision.to_dict()
+    assert set(logged["features"]) == set(FEATURES)
+    json.dumps(logged)  # JSON-compatible
+
+
+def test_records_without_place_or_entities_still_get_a_decision() -> None:
+    bare = Mention(day="2017-02-07", category="military", summary="Shelling reported")
+    matcher = Matcher()
+    matcher.add(clash())
+    _, decision = matcher.add(bare)
+    assert decision.outcome in ("new", "possible_duplicate", "merge")
+    assert decision.notes
+
+
+def test_a_record_loaded_again_joins_its_event_again() -> None:
+    matcher = Matcher()
+    first, _ = matcher.add(clash())
+    again, decision = matcher.add(clash())
+    assert again == first
+    assert decision.outcome == "merge"
+
+
+def test_the_profile_round_trips_through_json() -> None:
+    profile = EventProfile.of(clash()).with_mention(
+        clash(day="2017-02-08", place="Khan Shaykhun", lat=35.45, lon=36.66, story="w/2")
+    )
+    props = json.loads(json.dumps(profile.to_props()))
+    assert all(isinstance(v, list) and all(isinstance(x, str) for x in v) for v in props.values())
+    assert EventProfile.from_props(props) == profile
+    assert EventProfile.from_props(props).keys() == profile.keys()
+
+
+def test_the_profile_does_not_depend_on_the_order_records_joined() -> None:
+    mentions = [
+        clash(summary=f"Report number {n} on the fighting", story=f"s/{n}") for n in range(12)
+    ]
+    forward = EventProfile.of(mentions[0])
+    for m in mentions[1:]:
+        forward = forward.with_mention(m)
+    backward = EventProfile.of(mentions[-1])
+    for m in reversed(mentions[:-1]):
+        backward = backward.with_mention(m)
+    assert forward == backward
+
+
+def test_blocking_finds_the_event_by_its_keys() -> None:
+    profile = EventProfile.of(clash())
+    late = clash(day="2017-02-08", lat=None, lon=None, story="w/2")
+    assert set(lookup_keys(late)) & profile.keys()
+    far_later = clash(day="2017-02-10", story="w/3")
+    assert not set(lookup_keys(far_later)) & profile.keys()
+
+
+def test_weights_are_data() -> None:
+    weights = default_weights()
+    assert weights.review_at <= weights.merge_at
+    again = Weights.from_dict(json.loads(json.dumps(weights.to_dict())))
+    assert again == weights
+    with pytest.raises(ValueError, match="unknown features"):
+        Weights.from_dict({**weights.to_dict(), "features": {"colour": 1.0}})
+
+
+def _groups(order: list[int], lines: list[dict[str, object]]) -> set[frozenset[int]]:
+    matcher = Matcher()
+    events: dict[str, set[int]] = {}
+    for number in order:
+        event, _ = matcher.add(Mention.from_record(lines[number]))
+        events.setdefault(event, set()).add(number)
+    return {frozenset(g) for g in events.values()}
+
+
+@pytest.mark.xfail(
+    reason="issue 12: with weights fitted on the Syria file (place and sides weigh most), the seed "
+    "record, naming 7 entities of which 3 are TASS's, shares too few to join TASS's record when "
+    "TASS comes first; the entity overlap should count the smaller side (not done yet)",
+    strict=True,
+)
+def test_the_samples_group_as_expected_in_every_order() -> None:
+    samples = shared_file(EXTRACTOR / "samples.jsonl")
+    lines = [json.loads(line) for line in samples.read_text("utf-8").splitlines() if line.strip()]
+    assert len(lines) == 5
+    # lines 1, 2 and 5 report the Putin-Lukashenko treaty; line 3 (Witkoff met Putin, the same
+    # story as line 1) and line 4 (drones over Kyiv Oblast) are events of their own
+    expected = {frozenset({0, 1, 4}), frozenset({2}), frozenset({3})}
+    for order in itertools.permutations(range(5)):
+        assert _groups(list(order), lines) == expected, order
