@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Literal, TypeAlias
 
 from graph import keys
-from graph.model import Label, Merge, NodeWrite, Props, Value, strings
+from graph.model import Label, NodeWrite, PropertyWrite, Props, Value, strings
 
 HISTORY = "confidence_history"
 
@@ -78,4 +78,4 @@ def edit(action: str, at: str, why: Why, subject: str, **extra: str) -> NodeWrit
         "by": why.by,
         **extra,
     }
-    return NodeWrite(edit_id, Label.EDIT, Merge(create=props))
+    return NodeWrite(edit_id, Label.EDIT, PropertyWrite(create=props))

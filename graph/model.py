@@ -111,7 +111,7 @@ def strings(props: Props, name: str) -> list[str]:
 
 class _NoProps(dict[str, Any]):
     """The empty properties every write leaves out share: one dictionary, which refuses to
-    change (a `Merge` built without a part then costs no new dictionary)."""
+    change (a `PropertyWrite` built without a part then costs no new dictionary)."""
 
     __slots__ = ()
 
@@ -119,7 +119,7 @@ class _NoProps(dict[str, Any]):
         return 0
 
     def _refuse(self, *args: object, **kwargs: object) -> NoReturn:
-        raise TypeError("the shared empty properties of a Merge cannot change")
+        raise TypeError("the shared empty properties of a PropertyWrite cannot change")
 
     __setitem__ = __delitem__ = __ior__ = update = setdefault = _refuse
     pop = popitem = clear = _refuse
@@ -129,7 +129,7 @@ NO_PROPS: Any = _NoProps()
 
 
 @dataclass(slots=True)  # not frozen: a load builds millions, and frozen init costs 2x
-class Merge:
+class PropertyWrite:
     """How a write merges into what is stored. Every rule is commutative and idempotent, so
     the stored result does not depend on the order records arrive in, and a replay is a no-op.
 
@@ -155,7 +155,7 @@ FIRST_RANK = "_rank_first"
 LAST_RANK = "_rank_last"
 
 
-def merge_props(current: Props | None, change: Merge) -> dict[str, Value]:
+def apply_write(current: Props | None, change: PropertyWrite) -> dict[str, Value]:
     """Apply `change` to `current` (None for a new node) and return the merged properties."""
     merged: dict[str, Value] = dict(change.create) if current is None else dict(current)
     if change.first:
@@ -196,7 +196,7 @@ def merge_props(current: Props | None, change: Merge) -> dict[str, Value]:
 class NodeWrite:
     id: str
     label: Label
-    merge: Merge
+    change: PropertyWrite
 
 
 @dataclass(slots=True)  # not frozen: a load builds millions, and frozen init costs 2x
@@ -205,7 +205,7 @@ class EdgeWrite:
     type: Rel
     dst: str
     key: str
-    merge: Merge
+    change: PropertyWrite
 
 
 EdgeId: TypeAlias = tuple[str, Rel, str, str]  # (src, type, dst, key)
@@ -300,7 +300,7 @@ RULES: dict[Label | Rel, dict[str, str]] = {
 }
 
 
-def as_merge(kind: Label | Rel, props: Props) -> Merge:
+def as_property_write(kind: Label | Rel, props: Props) -> PropertyWrite:
     """A write that merges stored `props` of a `kind` node or relationship into another one."""
     rules = RULES.get(kind, {})
     parts: dict[str, dict[str, Value]] = {r: {} for r in ("create", "first", "last")}
@@ -321,10 +321,10 @@ def as_merge(kind: Label | Rel, props: Props) -> Merge:
     first = parts["first"] if isinstance(first_rank, str) else {}
     last = parts["last"] if isinstance(last_rank, str) else {}
     if first and last:
-        # One Merge carries one rank; no kind in RULES has both `first` and `last` parts.
+        # One PropertyWrite carries one rank; no kind in RULES has both `first` and `last` parts.
         raise ValueError(f"{kind}: properties with both first and last rules cannot merge")
     rank = first_rank if first else last_rank
-    return Merge(
+    return PropertyWrite(
         create=parts["create"],
         first=first,
         last=last,

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from graph.model import Edge, EdgeWrite, Merge, Node, NodeWrite, WriteBatch
+from graph.model import Edge, EdgeWrite, Node, NodeWrite, PropertyWrite, WriteBatch
 from graph.snapshot import content_hash
 from graph.store import GraphStore, StoreError
 
@@ -68,14 +68,16 @@ def copy_graph(
     # last (their owners must exist); relationships wait in memory until the nodes are in.
     for item in source.dump():
         if isinstance(item, Node):
-            nodes.append(NodeWrite(item.id, item.label, Merge(set=dict(item.props))))
+            nodes.append(NodeWrite(item.id, item.label, PropertyWrite(set=dict(item.props))))
             counted["nodes"] += 1
             if len(nodes) >= batch_size:
                 flush(WriteBatch(nodes=nodes), len(nodes))
                 nodes = []
         elif isinstance(item, Edge):
             edges.append(
-                EdgeWrite(item.src, item.type, item.dst, item.key, Merge(set=dict(item.props)))
+                EdgeWrite(
+                    item.src, item.type, item.dst, item.key, PropertyWrite(set=dict(item.props))
+                )
             )
             counted["relationships"] += 1
         elif item[0].startswith(SETTING_PREFIX):

@@ -28,9 +28,9 @@ from graph.model import (
     FIRST_RANK,
     EdgeWrite,
     Label,
-    Merge,
     Node,
     NodeWrite,
+    PropertyWrite,
     Rel,
     Tier,
     Tone,
@@ -122,8 +122,8 @@ class Editorial:
             "submitted_by": by,
         }
         batch = WriteBatch(
-            nodes=[NodeWrite(submission_id, Label.SUBMISSION, Merge(create=props))],
-            edges=[EdgeWrite(submission_id, Rel.SUBMITTED_FOR, event_id, "", Merge())],
+            nodes=[NodeWrite(submission_id, Label.SUBMISSION, PropertyWrite(create=props))],
+            edges=[EdgeWrite(submission_id, Rel.SUBMITTED_FOR, event_id, "", PropertyWrite())],
         )
 
         def event_still_there(graph: GraphReader) -> WriteBatch:
@@ -179,7 +179,7 @@ class Editorial:
             event_id,
             why,
             also=[
-                NodeWrite(submission_id, Label.SUBMISSION, Merge(set=reviewed)),
+                NodeWrite(submission_id, Label.SUBMISSION, PropertyWrite(set=reviewed)),
                 edit("approved", at, why, submission_id, event=event_id),
             ],
             guard=_still_pending(submission_id),
@@ -237,7 +237,7 @@ class Editorial:
             guard(graph)
             return WriteBatch(
                 nodes=[
-                    NodeWrite(submission_id, Label.SUBMISSION, Merge(set=reviewed)),
+                    NodeWrite(submission_id, Label.SUBMISSION, PropertyWrite(set=reviewed)),
                     edit(str(reviewed["status"]), at, why, submission_id),
                 ]
             )
@@ -323,7 +323,7 @@ class Editorial:
         )
         why = Why("registry", detail, by)
         batch.nodes += [
-            NodeWrite(outlet_id, Label.OUTLET, Merge(set=changed)),
+            NodeWrite(outlet_id, Label.OUTLET, PropertyWrite(set=changed)),
             edit("update-outlet", at, why, outlet_id, before=json.dumps(before, sort_keys=True)),
         ]
         events = self._reported_by([outlet_id])
@@ -459,8 +459,8 @@ class Editorial:
         if keys.normalise(kept.text("name")) in brought:
             for name in ("name", FIRST_RANK):
                 survivor_props[name] = before["props"].get(name)
-        batch.nodes.append(NodeWrite(old, Label.ENTITY, Merge(create=restored_props)))
-        batch.nodes.append(NodeWrite(survivor, Label.ENTITY, Merge(set=survivor_props)))
+        batch.nodes.append(NodeWrite(old, Label.ENTITY, PropertyWrite(create=restored_props)))
+        batch.nodes.append(NodeWrite(survivor, Label.ENTITY, PropertyWrite(set=survivor_props)))
         for key in self.store.keys_of([survivor])[survivor]:
             if key in merged["keys"] or key.rpartition(":")[2] in brought:
                 batch.rekeys[key] = old
@@ -484,7 +484,9 @@ class Editorial:
                     "names": theirs,
                     "stories": edge.texts("stories"),
                 }
-                batch.edges.append(EdgeWrite(edge.src, Rel.INVOLVES, old, "", Merge(create=props)))
+                batch.edges.append(
+                    EdgeWrite(edge.src, Rel.INVOLVES, old, "", PropertyWrite(create=props))
+                )
             batch.unlinks.append((edge.src, Rel.INVOLVES, survivor, ""))
             if stays:
                 props = {
@@ -493,17 +495,17 @@ class Editorial:
                     "stories": edge.texts("stories"),
                 }
                 batch.edges.append(
-                    EdgeWrite(edge.src, Rel.INVOLVES, survivor, "", Merge(create=props))
+                    EdgeWrite(edge.src, Rel.INVOLVES, survivor, "", PropertyWrite(create=props))
                 )
             participants_changed.add(edge.src)
         for src, _, _, key, props in (logged[e] for e in sorted(events)):
             batch.edges.append(
-                EdgeWrite(str(src), Rel.INVOLVES, old, str(key), Merge(create=props))
+                EdgeWrite(str(src), Rel.INVOLVES, old, str(key), PropertyWrite(create=props))
             )
             participants_changed.add(str(src))
         self._refingerprint(batch, sorted(participants_changed), old, survivor)
         batch.nodes.append(
-            NodeWrite(merge_id, Label.EDIT, Merge(set={"split_at": at, "split_by": by}))
+            NodeWrite(merge_id, Label.EDIT, PropertyWrite(set={"split_at": at, "split_by": by}))
         )
         batch.nodes.append(edit("split", at, why, survivor, merge=merge_id, restored=old))
 
@@ -536,7 +538,7 @@ class Editorial:
                     edges[e.dst] = e.texts("roles")
             for (src, dst), write in moved.items():
                 if src == event_id:
-                    edges[dst] = list(write.merge.create.get("roles") or [])  # type: ignore[arg-type]
+                    edges[dst] = list(write.change.create.get("roles") or [])  # type: ignore[arg-type]
             participants = [
                 d for d, roles in edges.items() if "participant" in (r.casefold() for r in roles)
             ]
@@ -564,7 +566,9 @@ def _lock(submission_id: str, at: str) -> WriteBatch:
     writers serialises the transactions that write one node, so two editors reviewing one
     submission at once take turns, and the second one's guard sees the first's review."""
     return WriteBatch(
-        nodes=[NodeWrite(submission_id, Label.SUBMISSION, Merge(set={"review_started_at": at}))]
+        nodes=[
+            NodeWrite(submission_id, Label.SUBMISSION, PropertyWrite(set={"review_started_at": at}))
+        ]
     )
 
 

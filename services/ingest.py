@@ -21,7 +21,7 @@ from typing import Literal
 from graph import keys
 from graph.confidence import Policy, current_policy
 from graph.history import LevelChange, Why
-from graph.model import Label, Merge, NodeWrite, Rel, Value, WriteBatch, timestamp
+from graph.model import Label, NodeWrite, PropertyWrite, Rel, Value, WriteBatch, timestamp
 from graph.store import GraphReader, GraphStore
 from loaders.records import Record
 from services.conflicts import checked, resolving_again
@@ -305,7 +305,7 @@ def _plan_record(
     plan.node(
         story_node,
         Label.STORY,
-        Merge(
+        PropertyWrite(
             create={"slug": story.slug, "ingested_at": now},
             last={
                 "url": story.url,
@@ -321,7 +321,7 @@ def _plan_record(
     plan.node(
         event_id,
         Label.EVENT,
-        Merge(
+        PropertyWrite(
             create={"ingested_at": now},
             first={
                 "category": event.category,
@@ -340,7 +340,7 @@ def _plan_record(
         story_node,
         Rel.DESCRIBES,
         event_id,
-        Merge(
+        PropertyWrite(
             create={"ingested_at": now},
             last={"summary": event.summary, "category": event.category, "occurred_on": occurred},
             rank=rank,
@@ -360,7 +360,7 @@ def _plan_record(
             plan.node(
                 entity,
                 Label.ENTITY,
-                Merge(
+                PropertyWrite(
                     create={"type": mention.type, "ingested_at": now},
                     first={"name": mention.name},
                     rank=rank,
@@ -371,7 +371,7 @@ def _plan_record(
             event_id,
             Rel.INVOLVES,
             entity,
-            Merge(
+            PropertyWrite(
                 union={
                     "roles": [mention.role] if mention.role else [],
                     "names": [mention.name],
@@ -392,7 +392,7 @@ def _plan_record(
             outlet,
             Rel.REPORTS,
             event_id,
-            Merge(
+            PropertyWrite(
                 create={"story": story_node, "ingested_at": now},
                 last={
                     "url": url,
@@ -418,7 +418,7 @@ def _outlet(plan: WritePlan, resolver: Resolver, name: str, now: str) -> str:
     plan.node(
         outlet,
         Label.OUTLET,
-        Merge(
+        PropertyWrite(
             create={"name": name, "tier": "unknown", "group": None, "ingested_at": now},
             union={"aliases": [name]},
         ),
@@ -450,7 +450,7 @@ def _plan_location(
         event_id,
         Rel.OCCURRED_IN,
         target,
-        Merge(minimum={"first_reported": rank}, union={"stories": [story_node]}),
+        PropertyWrite(minimum={"first_reported": rank}, union={"stories": [story_node]}),
     )
     return {
         "place_ids": [i for i in (place_id, country_id) if i is not None],
@@ -458,6 +458,6 @@ def _plan_location(
     }
 
 
-def _place_merge(name: str, kind: str, rank: str) -> Merge:
+def _place_merge(name: str, kind: str, rank: str) -> PropertyWrite:
     values: dict[str, Value] = {"name": name}
-    return Merge(create={"kind": kind}, first=values, rank=rank, union={"aliases": [name]})
+    return PropertyWrite(create={"kind": kind}, first=values, rank=rank, union={"aliases": [name]})

@@ -2,7 +2,7 @@
 names of an outlet): the merged-away node's properties, relationships and identity keys move
 to the survivor, and the merge is logged so that a split can undo it.
 
-Not to be confused with `graph.model.Merge`, the rules by which one write changes a node's
+Not to be confused with `graph.model.PropertyWrite`, the rules by which one write changes a node's
 properties."""
 
 from __future__ import annotations
@@ -16,14 +16,14 @@ from graph.model import (
     Direction,
     EdgeWrite,
     Label,
-    Merge,
     Node,
     NodeWrite,
+    PropertyWrite,
     Props,
     Rel,
     Value,
     WriteBatch,
-    as_merge,
+    as_property_write,
     strings,
 )
 from graph.store import GraphStore
@@ -50,7 +50,7 @@ def merge_nodes(
         return
     nodes = store.get_nodes(list(olds))
     for old, node in nodes.items():
-        batch.nodes.append(NodeWrite(find(old), label, as_merge(label, node.props)))
+        batch.nodes.append(NodeWrite(find(old), label, as_property_write(label, node.props)))
     moved: dict[tuple[str, Rel, str, str], list[Props]] = {}
     kept: dict[str, list[list[object]]] = {old: [] for old in olds}
     for rel in Rel:
@@ -72,11 +72,13 @@ def merge_nodes(
                     moved[(e.src, Rel.REPORTS, e.dst, e.key)].insert(0, e.props)
     for (src, rel, dst, key), found in moved.items():
         for props in found:
-            batch.edges.append(EdgeWrite(src, rel, dst, key, as_merge(rel, props)))
+            batch.edges.append(EdgeWrite(src, rel, dst, key, as_property_write(rel, props)))
         if rel is Rel.REPORTS and len(found) > 1:
             # Two outlets (or events) that are one reported in one story: pool the claims
             # rather than let one report's claims replace the other's.
-            batch.edges.append(EdgeWrite(src, rel, dst, key, Merge(set=_pool_claims(found))))
+            batch.edges.append(
+                EdgeWrite(src, rel, dst, key, PropertyWrite(set=_pool_claims(found)))
+            )
     for old, owned in store.keys_of(list(olds)).items():
         for key in owned:
             batch.rekeys[key] = None if key in stale else find(old)
@@ -133,7 +135,7 @@ def _pool_claims(reports: list[Props]) -> dict[str, Value]:
 
 def redirect(batch: WriteBatch, find: Callable[[str], str]) -> None:
     """Point every write of `batch` at the survivors of merges."""
-    batch.nodes[:] = [NodeWrite(find(w.id), w.label, w.merge) for w in batch.nodes]
+    batch.nodes[:] = [NodeWrite(find(w.id), w.label, w.change) for w in batch.nodes]
     batch.edges[:] = [
-        EdgeWrite(find(w.src), w.type, find(w.dst), w.key, w.merge) for w in batch.edges
+        EdgeWrite(find(w.src), w.type, find(w.dst), w.key, w.change) for w in batch.edges
     ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Hashable
 
-from graph.model import EdgeWrite, Label, Merge, NodeWrite, Rel, WriteBatch
+from graph.model import EdgeWrite, Label, NodeWrite, PropertyWrite, Rel, WriteBatch
 
 
 class WritePlan:
@@ -16,8 +16,8 @@ class WritePlan:
     def __init__(self) -> None:
         self._batch = WriteBatch()
         # node id -> (label, its writes so far, combined where the rules allow)
-        self._nodes: dict[str, tuple[Label, list[Merge]]] = {}
-        self._edges: dict[tuple[str, Rel, str, str], list[Merge]] = {}
+        self._nodes: dict[str, tuple[Label, list[PropertyWrite]]] = {}
+        self._edges: dict[tuple[str, Rel, str, str], list[PropertyWrite]] = {}
         self.outlets: dict[str, str] = {}  # outlet name -> its node, written already
         # (type, name, aliases) of an entity mention -> its node, resolved already
         self.entities: dict[tuple[str, ...], str] = {}
@@ -47,7 +47,7 @@ class WritePlan:
         self._ranked[(node_id, content)] = rank
         return False
 
-    def node(self, node_id: str, label: Label, merge: Merge) -> None:
+    def node(self, node_id: str, label: Label, merge: PropertyWrite) -> None:
         planned = self._nodes.get(node_id)
         if planned is None or planned[0] is not label:
             if planned is not None:  # a node of another label: the store refuses it
@@ -62,7 +62,7 @@ class WritePlan:
         else:
             merges[-1] = combined
 
-    def edge(self, src: str, rel: Rel, dst: str, merge: Merge, key: str = "") -> None:
+    def edge(self, src: str, rel: Rel, dst: str, merge: PropertyWrite, key: str = "") -> None:
         merges = self._edges.get((src, rel, dst, key))
         if merges is None:
             self._edges[(src, rel, dst, key)] = [merge]
@@ -74,15 +74,15 @@ class WritePlan:
             merges[-1] = combined
 
 
-EMPTY = Merge()
+EMPTY = PropertyWrite()
 
 
-def combine(a: Merge, b: Merge) -> Merge | None:
+def combine(a: PropertyWrite, b: PropertyWrite) -> PropertyWrite | None:
     """One write with the effect of `a` then `b` on any stored properties, or None when the
     two must stay apart. The rules are commutative and idempotent, except `create` (the first
     write of a new node wins: `a`'s) and `set` (order matters: never combined); and `first`
     and `last` combine when both name the same properties (the lowest / highest rank wins,
-    the earlier write on a tie, as in `merge_props`)."""
+    the earlier write on a tie, as in `apply_write`)."""
     if b is a or b == EMPTY:
         return a
     if a.set or b.set:
@@ -103,7 +103,7 @@ def combine(a: Merge, b: Merge) -> Merge | None:
             return None
         elif b.rank > last_rank:
             last, last_rank = b.last, b.rank
-    if first and last:  # one Merge carries one rank
+    if first and last:  # one PropertyWrite carries one rank
         return None
     union = a.union
     if b.union:
@@ -133,7 +133,7 @@ def combine(a: Merge, b: Merge) -> Merge | None:
             old = maximum.get(name)
             if old is None or value > old:
                 maximum[name] = value
-    return Merge(
+    return PropertyWrite(
         create=a.create,
         first=first,
         last=last,

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 
 from graph.confidence import Policy, Report, assess
 from graph.history import HISTORY, LevelChange, Why
-from graph.model import Label, Merge, NodeWrite, Props, Rel, WriteBatch
+from graph.model import Label, NodeWrite, PropertyWrite, Props, Rel, WriteBatch
 from graph.store import Derive, GraphReader, WriteConflict
 
 
@@ -42,7 +42,7 @@ def rating(
                 continue  # merged away in this very write
             views = [report_view(e.src, outlets[e.src].props, e.props) for e in edges]
             rated = assess(views, policy)
-            merge = Merge(set=rated.to_props())
+            merge = PropertyWrite(set=rated.to_props())
             previous = event.props.get("confidence")
             if previous != rated.level:
                 detail = (details or {}).get(event_id) or why.detail
@@ -55,7 +55,7 @@ def rating(
                     detail=detail,
                     by=why.by,
                 )
-                merge = Merge(set=merge.set, union={HISTORY: [change.to_entry()]})
+                merge = PropertyWrite(set=merge.set, union={HISTORY: [change.to_entry()]})
                 if changes is not None:
                     changes.append(change)
             batch.nodes.append(NodeWrite(event_id, Label.EVENT, merge))

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from graph import keys
 from graph.confidence import current_policy
 from graph.history import Why
-from graph.model import Label, Merge, NodeWrite, Rel, WriteBatch, timestamp
+from graph.model import Label, NodeWrite, PropertyWrite, Rel, WriteBatch, timestamp
 from graph.store import GraphStore
 from loaders.outlets import Registry
 from services.conflicts import checked, resolving_again
@@ -77,7 +77,7 @@ def _load_registry(
             NodeWrite(
                 outlet,
                 Label.OUTLET,
-                Merge(
+                PropertyWrite(
                     create={"ingested_at": stamp},
                     set={
                         "name": entry.name,
@@ -97,7 +97,7 @@ def _load_registry(
     why = Why("registry", "the outlet registry was loaded", by)
     merge_nodes(store, batch, olds, Label.OUTLET, find, why=why, at=stamp)
     batch.keys = {k: find(o) for k, o in batch.keys.items()}
-    batch.nodes = [NodeWrite(find(w.id), w.label, w.merge) for w in batch.nodes]
+    batch.nodes = [NodeWrite(find(w.id), w.label, w.change) for w in batch.nodes]
     events = sorted({e.dst for edges in reported.values() for e in edges})
     summary.events_rerated = len(events)
     claims = {k: find(o) for k, o in claims.items()}

@@ -16,7 +16,7 @@ import pytest
 from graph import analytics, keys
 from graph.analytics import window as analytics_window
 from graph.embedded import EmbeddedStore
-from graph.model import EdgeWrite, Label, Merge, NodeWrite, Rel, Value, WriteBatch
+from graph.model import EdgeWrite, Label, NodeWrite, PropertyWrite, Rel, Value, WriteBatch
 from graph.store import GraphStore
 from tests.conftest import DATA, STORE_KINDS, load_file, make_store, shared_file
 
@@ -268,7 +268,7 @@ def generate(store: GraphStore, events: int, batch: int = 5_000, seed: int = 5) 
     store.write(
         WriteBatch(
             nodes=[
-                NodeWrite(n, Label.ENTITY, Merge(create={"name": n, "type": "other"}))
+                NodeWrite(n, Label.ENTITY, PropertyWrite(create={"name": n, "type": "other"}))
                 for n in names
             ]
         )
@@ -284,9 +284,9 @@ def generate(store: GraphStore, events: int, batch: int = 5_000, seed: int = 5) 
                 "confidence": "unverified",
                 "confidence_rank": 1,
             }
-            writes.nodes.append(NodeWrite(event, Label.EVENT, Merge(create=props)))
+            writes.nodes.append(NodeWrite(event, Label.EVENT, PropertyWrite(create=props)))
             for entity in (HUBS[i % 2], names[chance.randrange(ENTITIES)]):
-                merge = Merge(union={"roles": ["mentioned"]})
+                merge = PropertyWrite(union={"roles": ["mentioned"]})
                 writes.edges.append(EdgeWrite(event, Rel.INVOLVES, entity, "", merge))
         store.write(writes)
 

@@ -16,7 +16,7 @@ from api.app import create_app
 from api.confidence import ChangeCause
 from api.schema import schema
 from graph.history import Cause
-from graph.model import Label, Merge, NodeWrite, WriteBatch
+from graph.model import Label, NodeWrite, PropertyWrite, WriteBatch
 from graph.store import EventFilter, EventQuery, GraphStore
 from tests.conftest import EXTRACTOR, STORE_KINDS, load_file, load_outlets, make_store, shared_file
 from tests.support.graphql import PAGE_QUERY, ROOT, GraphQLClient
@@ -278,7 +278,9 @@ def test_internal_failures_are_masked_and_logged_client_mistakes_answered(
     store.setup()
     # an event the API cannot render: its category is not one it knows
     node = NodeWrite(
-        "ev_broken", Label.EVENT, Merge(set={"category": "bogus", "occurred_on": "2025-01-01"})
+        "ev_broken",
+        Label.EVENT,
+        PropertyWrite(set={"category": "bogus", "occurred_on": "2025-01-01"}),
     )
     store.write(WriteBatch(nodes=[node]))
     client = GraphQLClient(create_app(store))

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from graph.embedded import EmbeddedStore
-from graph.model import Label, Merge, NodeWrite, Value, WriteBatch
+from graph.model import Label, NodeWrite, PropertyWrite, Value, WriteBatch
 from graph.snapshot import canonical, content_hash
 from graph.store import GraphStore
 from newsgraph.cli import main
@@ -81,7 +81,7 @@ def test_null_and_empty_values_survive_the_round_trip(
             "ok": False,
             "x": 1.5,
         }
-        source.write(WriteBatch(nodes=[NodeWrite("ou_n", Label.OUTLET, Merge(set=props))]))
+        source.write(WriteBatch(nodes=[NodeWrite("ou_n", Label.OUTLET, PropertyWrite(set=props))]))
         copy_graph(source, neo4j_store)
         assert neo4j_store.get_nodes(["ou_n"])["ou_n"].props == props
     finally:

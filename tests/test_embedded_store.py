@@ -14,7 +14,7 @@ from pathlib import Path
 import loaders
 from graph.embedded import EmbeddedStore
 from graph.embedded.store import FREEZE_AFTER
-from graph.model import Label, Merge, NodeWrite, WriteBatch
+from graph.model import Label, NodeWrite, PropertyWrite, WriteBatch
 from loaders.jsonl import RejectSink
 from loaders.records import Record
 from services.ingest import Ingested, Ingestor
@@ -40,7 +40,7 @@ def old_garbage() -> weakref.ref[Cycle]:
 def entities(count: int, start: int = 0) -> WriteBatch:
     return WriteBatch(
         nodes=[
-            NodeWrite(f"en_{i}", Label.ENTITY, Merge(create={"name": f"E{i}"}))
+            NodeWrite(f"en_{i}", Label.ENTITY, PropertyWrite(create={"name": f"E{i}"}))
             for i in range(start, start + count)
         ]
     )
@@ -69,7 +69,9 @@ def test_editorial_records_are_found_again_after_reopening(tmp_path: Path) -> No
     store.setup()
     props = {"status": "pending", "submitted_at": "2026-01-01"}
     store.write(entities(3))
-    store.write(WriteBatch(nodes=[NodeWrite("su_1", Label.SUBMISSION, Merge(create=props))]))
+    store.write(
+        WriteBatch(nodes=[NodeWrite("su_1", Label.SUBMISSION, PropertyWrite(create=props))])
+    )
     store.close()
     store = EmbeddedStore(tmp_path / "store")
     store.setup()

@@ -16,7 +16,7 @@ import pytest
 
 from graph import keys
 from graph.embedded import EmbeddedStore
-from graph.model import EdgeWrite, Label, Merge, NodeWrite, Rel, WriteBatch
+from graph.model import EdgeWrite, Label, NodeWrite, PropertyWrite, Rel, WriteBatch
 from graph.neo4j import Neo4jStore
 from graph.neo4j import queries as q
 from graph.snapshot import INGEST_CLOCKS, canonical
@@ -100,7 +100,9 @@ def test_an_unreachable_server_is_a_clear_error() -> None:
 
 def test_reserved_property_names_are_refused(neo: Neo4jStore) -> None:
     with pytest.raises(StoreError, match="_nulls"):
-        neo.write(WriteBatch(nodes=[NodeWrite("en_x", Label.ENTITY, Merge(set={"_nulls": []}))]))
+        neo.write(
+            WriteBatch(nodes=[NodeWrite("en_x", Label.ENTITY, PropertyWrite(set={"_nulls": []}))])
+        )
 
 
 def awkward_batches() -> list[WriteBatch]:
@@ -109,16 +111,20 @@ def awkward_batches() -> list[WriteBatch]:
     return [
         WriteBatch(
             nodes=[
-                NodeWrite("en_1", entity, Merge(create={"type": "person", "note": None})),
-                NodeWrite("en_1", entity, Merge(first={"name": "B", "x": None}, rank="5")),
-                NodeWrite("en_2", entity, Merge(union={"aliases": []})),
-                NodeWrite("en_1", entity, Merge(first={"name": "A", "x": "a"}, rank="3")),
-                NodeWrite("en_1", entity, Merge(first={"name": "C"}, rank="4")),
-                NodeWrite("en_1", entity, Merge(union={"aliases": ["b", "a"]}, set={"x": None})),
+                NodeWrite("en_1", entity, PropertyWrite(create={"type": "person", "note": None})),
+                NodeWrite("en_1", entity, PropertyWrite(first={"name": "B", "x": None}, rank="5")),
+                NodeWrite("en_2", entity, PropertyWrite(union={"aliases": []})),
+                NodeWrite("en_1", entity, PropertyWrite(first={"name": "A", "x": "a"}, rank="3")),
+                NodeWrite("en_1", entity, PropertyWrite(first={"name": "C"}, rank="4")),
+                NodeWrite(
+                    "en_1", entity, PropertyWrite(union={"aliases": ["b", "a"]}, set={"x": None})
+                ),
                 NodeWrite(
                     "en_1",
                     entity,
-                    Merge(first={"seen": "m"}, minimum={"seen": "k"}, set={"seen": "z"}, rank="1"),
+                    PropertyWrite(
+                        first={"seen": "m"}, minimum={"seen": "k"}, set={"seen": "z"}, rank="1"
+                    ),
                 ),
             ],
         ),
@@ -127,25 +133,35 @@ def awkward_batches() -> list[WriteBatch]:
                 NodeWrite(
                     "en_1",
                     entity,
-                    Merge(last={"l": None}, rank="9", union={"aliases": ["é", "😀", "Z"]}),
+                    PropertyWrite(last={"l": None}, rank="9", union={"aliases": ["é", "😀", "Z"]}),
                 ),
-                NodeWrite("en_1", entity, Merge(last={"l": "v"}, rank="8", maximum={"top": "q"})),
-                NodeWrite("en_2", entity, Merge(set={"_rank_first": "manual", "aliases": ["x"]})),
                 NodeWrite(
-                    "en_2", entity, Merge(first={"name": "Two"}, rank="0", minimum={"low": "b"})
+                    "en_1", entity, PropertyWrite(last={"l": "v"}, rank="8", maximum={"top": "q"})
                 ),
-                NodeWrite("en_2", entity, Merge(minimum={"low": "a"}, maximum={"low": "c"})),
+                NodeWrite(
+                    "en_2", entity, PropertyWrite(set={"_rank_first": "manual", "aliases": ["x"]})
+                ),
+                NodeWrite(
+                    "en_2",
+                    entity,
+                    PropertyWrite(first={"name": "Two"}, rank="0", minimum={"low": "b"}),
+                ),
+                NodeWrite(
+                    "en_2", entity, PropertyWrite(minimum={"low": "a"}, maximum={"low": "c"})
+                ),
             ],
             edges=[
-                EdgeWrite("en_1", Rel.INVOLVES, "en_2", "k", Merge(create={"a": None})),
-                EdgeWrite("en_1", Rel.INVOLVES, "en_2", "k", Merge(last={"a": 1}, rank="2")),
-                EdgeWrite("en_1", Rel.INVOLVES, "en_2", "", Merge(union={"roles": ["r"]})),
+                EdgeWrite("en_1", Rel.INVOLVES, "en_2", "k", PropertyWrite(create={"a": None})),
+                EdgeWrite(
+                    "en_1", Rel.INVOLVES, "en_2", "k", PropertyWrite(last={"a": 1}, rank="2")
+                ),
+                EdgeWrite("en_1", Rel.INVOLVES, "en_2", "", PropertyWrite(union={"roles": ["r"]})),
             ],
             keys={"entity:person:a": "en_1"},
         ),
         WriteBatch(
             deletes=["en_2"],
-            nodes=[NodeWrite("en_2", entity, Merge(create={"name": "Again", "lat": 1.5}))],
+            nodes=[NodeWrite("en_2", entity, PropertyWrite(create={"name": "Again", "lat": 1.5}))],
             rekeys={"entity:person:a": "en_2"},
             keys={"entity:person:b": "en_1", "entity:person:a": "en_1"},
         ),

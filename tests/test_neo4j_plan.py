@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from graph.model import Direction, EdgeWrite, Label, Merge, NodeWrite, Rel, WriteBatch
+from graph.model import Direction, EdgeWrite, Label, NodeWrite, PropertyWrite, Rel, WriteBatch
 from graph.neo4j import Neo4jStore
 from graph.neo4j import queries as q
 from graph.neo4j import reads as neo4j_reads
@@ -27,11 +27,11 @@ def batches() -> list[WriteBatch]:
     shape (so in other statements and rounds), with nulls coming and going."""
     first = WriteBatch(
         nodes=[
-            NodeWrite("ou_1", Label.OUTLET, Merge(create={"name": "A", "group": None})),
+            NodeWrite("ou_1", Label.OUTLET, PropertyWrite(create={"name": "A", "group": None})),
             NodeWrite(
                 "ev_1",
                 Label.EVENT,
-                Merge(
+                PropertyWrite(
                     create={"ingested_at": "t0"},
                     first={"summary": "s2", "lat": None, ODD: "x"},
                     rank="2",
@@ -39,13 +39,15 @@ def batches() -> list[WriteBatch]:
                     minimum={"first_extracted_at": "2"},
                 ),
             ),
-            NodeWrite("ev_1", Label.EVENT, Merge(set={"confidence": None, "lon": 1.5})),
+            NodeWrite("ev_1", Label.EVENT, PropertyWrite(set={"confidence": None, "lon": 1.5})),
             NodeWrite(
                 "ev_1",
                 Label.EVENT,
-                Merge(first={"summary": "s1", "lat": 3.0}, rank="1", union={ODD + "s": ["z"]}),
+                PropertyWrite(
+                    first={"summary": "s1", "lat": 3.0}, rank="1", union={ODD + "s": ["z"]}
+                ),
             ),
-            NodeWrite("ev_1", Label.EVENT, Merge(set={"confidence": "high"})),
+            NodeWrite("ev_1", Label.EVENT, PropertyWrite(set={"confidence": "high"})),
         ],
         edges=[
             EdgeWrite(
@@ -53,10 +55,12 @@ def batches() -> list[WriteBatch]:
                 Rel.REPORTS,
                 "ev_1",
                 "st_1",
-                Merge(create={"story": "st_1"}, last={"url": None}, rank="1"),
+                PropertyWrite(create={"story": "st_1"}, last={"url": None}, rank="1"),
             ),
-            EdgeWrite("ou_1", Rel.REPORTS, "ev_1", "st_1", Merge(last={"url": "u2"}, rank="2")),
-            EdgeWrite("ou_1", Rel.REPORTS, "ev_1", "st_2", Merge(maximum={ODD: "m"})),
+            EdgeWrite(
+                "ou_1", Rel.REPORTS, "ev_1", "st_1", PropertyWrite(last={"url": "u2"}, rank="2")
+            ),
+            EdgeWrite("ou_1", Rel.REPORTS, "ev_1", "st_2", PropertyWrite(maximum={ODD: "m"})),
         ],
         keys={"k:ev1": "ev_1", "k:ou1": "ou_1"},
     )
@@ -65,15 +69,21 @@ def batches() -> list[WriteBatch]:
             NodeWrite(
                 "ev_1",
                 Label.EVENT,
-                Merge(first={"summary": "s0", "lat": None}, rank="0", maximum={ODD + "m": "y"}),
+                PropertyWrite(
+                    first={"summary": "s0", "lat": None}, rank="0", maximum={ODD + "m": "y"}
+                ),
             ),
-            NodeWrite("ev_1", Label.EVENT, Merge(set={"lon": None})),
-            NodeWrite("ou_1", Label.OUTLET, Merge(set={"group": "g"})),
+            NodeWrite("ev_1", Label.EVENT, PropertyWrite(set={"lon": None})),
+            NodeWrite("ou_1", Label.OUTLET, PropertyWrite(set={"group": "g"})),
         ],
         edges=[
-            EdgeWrite("ou_1", Rel.REPORTS, "ev_1", "st_1", Merge(last={"url": None}, rank="3")),
+            EdgeWrite(
+                "ou_1", Rel.REPORTS, "ev_1", "st_1", PropertyWrite(last={"url": None}, rank="3")
+            ),
             # the same relationship again in the same batch, in a later round
-            EdgeWrite("ou_1", Rel.REPORTS, "ev_1", "st_1", Merge(last={"url": "u1"}, rank="0")),
+            EdgeWrite(
+                "ou_1", Rel.REPORTS, "ev_1", "st_1", PropertyWrite(last={"url": "u1"}, rank="0")
+            ),
         ],
     )
     return [first, second]
@@ -122,7 +132,7 @@ def test_derive_reads_find_nodes_whatever_the_hints(neo: Neo4jStore) -> None:
 def test_derive_sees_the_owners_of_the_keys_the_batch_claimed(neo: Neo4jStore) -> None:
     neo.write(batches()[0])
     claim = WriteBatch(
-        nodes=[NodeWrite("en_1", Label.ENTITY, Merge(create={"name": "P"}))],
+        nodes=[NodeWrite("en_1", Label.ENTITY, PropertyWrite(create={"name": "P"}))],
         keys={"k:ev1": "en_1", "k:en1": "en_1"},  # the first is ev_1's already: not taken
     )
     seen: dict[str, dict[str, str]] = {}
@@ -163,12 +173,14 @@ def test_derive_reads_of_what_the_batch_created_equal_a_read_after_it(
     ]
     later = WriteBatch(  # ev_2 is new, ou_1 and ev_1 are not
         nodes=[
-            NodeWrite("ev_2", Label.EVENT, Merge(create={"n": 1}, set={"x": None})),
-            NodeWrite("ev_2", Label.EVENT, Merge(union={"tags": ["b", "a"]})),
+            NodeWrite("ev_2", Label.EVENT, PropertyWrite(create={"n": 1}, set={"x": None})),
+            NodeWrite("ev_2", Label.EVENT, PropertyWrite(union={"tags": ["b", "a"]})),
         ],
         edges=[
-            EdgeWrite("ou_1", Rel.REPORTS, "ev_2", "st_9", Merge(create={"story": "st_9"})),
-            EdgeWrite("ou_1", Rel.REPORTS, "ev_2", "st_8", Merge(last={"u": None}, rank="1")),
+            EdgeWrite("ou_1", Rel.REPORTS, "ev_2", "st_9", PropertyWrite(create={"story": "st_9"})),
+            EdgeWrite(
+                "ou_1", Rel.REPORTS, "ev_2", "st_8", PropertyWrite(last={"u": None}, rank="1")
+            ),
         ],
     )
     seen: list[object] = []

@@ -5,16 +5,16 @@ from __future__ import annotations
 
 import random
 
-from graph.model import Merge, Props, Value, merge_props
+from graph.model import PropertyWrite, Props, Value, apply_write
 from services.plan import combine
 
 
-def _random_merge(rng: random.Random) -> Merge:
+def _random_merge(rng: random.Random) -> PropertyWrite:
     def pick(names: list[str]) -> dict[str, Value]:
         return {n: rng.choice(["a", "b", "c"]) for n in names}
 
     ranked = rng.choice(["first", "last", "none"])
-    return Merge(
+    return PropertyWrite(
         create=pick(rng.sample(["x", "y"], rng.randint(0, 2))),
         first=pick(["f1", "f2"]) if ranked == "first" else {},
         last=pick(["l1"]) if ranked == "last" else {},
@@ -26,9 +26,9 @@ def _random_merge(rng: random.Random) -> Merge:
     )
 
 
-def _apply(current: Props | None, merges: list[Merge]) -> Props | None:
+def _apply(current: Props | None, merges: list[PropertyWrite]) -> Props | None:
     for merge in merges:
-        current = merge_props(current, merge)
+        current = apply_write(current, merge)
     return current
 
 
@@ -38,7 +38,7 @@ def test_combined_writes_merge_as_the_writes_in_turn() -> None:
     starts.append({"l1": "z", "_rank_last": "2", "lo": "5", "hi": "5", "x": "old"})
     for _ in range(3000):
         writes = [_random_merge(rng) for _ in range(rng.randint(1, 5))]
-        combined: list[Merge] = [writes[0]]
+        combined: list[PropertyWrite] = [writes[0]]
         for write in writes[1:]:
             merged = combine(combined[-1], write)
             if merged is None:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from graph.model import Edge, EdgeWrite, Label, Merge, Node, NodeWrite, Rel, WriteBatch
+from graph.model import Edge, EdgeWrite, Label, Node, NodeWrite, PropertyWrite, Rel, WriteBatch
 from graph.snapshot import canonical
 from graph.store import EventFilter, EventQuery, GraphReader, GraphStore, StoreError, WriteConflict
 
 
 def _event(i: int, day: str, **props: object) -> NodeWrite:
     values = {"occurred_on": day, "summary": f"event {i}", "category": "other", **props}
-    return NodeWrite(f"ev_{i:03d}", Label.EVENT, Merge(set=values))  # type: ignore[arg-type]
+    return NodeWrite(f"ev_{i:03d}", Label.EVENT, PropertyWrite(set=values))  # type: ignore[arg-type]
 
 
 def _graph(store: GraphStore) -> None:
@@ -22,14 +22,18 @@ def _graph(store: GraphStore) -> None:
                 _event(2, "2025-03-02", confidence_rank=2, place_ids=["pl_a"]),
                 _event(3, "2025-03-02", confidence_rank=3, country_ids=["pl_c"]),
                 _event(4, "2025-03-04T10:00:00.000Z", confidence_rank=0),
-                NodeWrite("en_a", Label.ENTITY, Merge(create={"name": "Alpha", "type": "person"})),
-                NodeWrite("ou_x", Label.OUTLET, Merge(create={"name": "Xpress"})),
+                NodeWrite(
+                    "en_a", Label.ENTITY, PropertyWrite(create={"name": "Alpha", "type": "person"})
+                ),
+                NodeWrite("ou_x", Label.OUTLET, PropertyWrite(create={"name": "Xpress"})),
             ],
             edges=[
-                EdgeWrite("ev_001", Rel.INVOLVES, "en_a", "", Merge(union={"roles": ["party"]})),
-                EdgeWrite("ev_003", Rel.INVOLVES, "en_a", "", Merge()),
-                EdgeWrite("ou_x", Rel.REPORTS, "ev_003", "st_1", Merge(set={"url": "u1"})),
-                EdgeWrite("ou_x", Rel.REPORTS, "ev_003", "st_2", Merge(set={"url": "u2"})),
+                EdgeWrite(
+                    "ev_001", Rel.INVOLVES, "en_a", "", PropertyWrite(union={"roles": ["party"]})
+                ),
+                EdgeWrite("ev_003", Rel.INVOLVES, "en_a", "", PropertyWrite()),
+                EdgeWrite("ou_x", Rel.REPORTS, "ev_003", "st_1", PropertyWrite(set={"url": "u1"})),
+                EdgeWrite("ou_x", Rel.REPORTS, "ev_003", "st_2", PropertyWrite(set={"url": "u2"})),
             ],
             keys={"entity:person:alpha": "en_a"},
         )
@@ -64,7 +68,7 @@ def test_parallel_relationships_are_kept_apart_by_key(store: GraphStore) -> None
 
 def test_merge_rules(store: GraphStore) -> None:
     def write(rank: str, name: str, alias: str, when: str) -> None:
-        merge = Merge(
+        merge = PropertyWrite(
             create={"created": when},
             first={"name": name},
             last={"latest": name},
@@ -96,8 +100,8 @@ def test_a_failing_batch_writes_nothing(store: GraphStore) -> None:
     _graph(store)
     before = canonical(store)
     bad = WriteBatch(
-        nodes=[NodeWrite("en_new", Label.ENTITY, Merge(create={"name": "New"}))],
-        edges=[EdgeWrite("ev_001", Rel.INVOLVES, "en_missing", "", Merge())],
+        nodes=[NodeWrite("en_new", Label.ENTITY, PropertyWrite(create={"name": "New"}))],
+        edges=[EdgeWrite("ev_001", Rel.INVOLVES, "en_missing", "", PropertyWrite())],
     )
     with pytest.raises(StoreError, match="en_missing"):
         store.write(bad)
@@ -189,8 +193,10 @@ def test_a_merge_in_one_batch(store: GraphStore) -> None:
     store.write(
         WriteBatch(
             deletes=["en_a"],
-            nodes=[NodeWrite("en_b", Label.ENTITY, Merge(create={"name": "Alpha B"}))],
-            edges=[EdgeWrite("ev_003", Rel.INVOLVES, "en_b", "", Merge(union={"roles": ["x"]}))],
+            nodes=[NodeWrite("en_b", Label.ENTITY, PropertyWrite(create={"name": "Alpha B"}))],
+            edges=[
+                EdgeWrite("ev_003", Rel.INVOLVES, "en_b", "", PropertyWrite(union={"roles": ["x"]}))
+            ],
             rekeys={"entity:person:alpha": "en_b", "entity:person:gone": None},
             keys={"entity:person:alpha": "ev_001", "entity:person:beta": "en_b"},
         )
@@ -208,7 +214,7 @@ def test_a_deleted_node_can_be_written_again_in_the_same_batch(store: GraphStore
     store.write(
         WriteBatch(
             deletes=["en_a"],
-            nodes=[NodeWrite("en_a", Label.ENTITY, Merge(create={"name": "Again"}))],
+            nodes=[NodeWrite("en_a", Label.ENTITY, PropertyWrite(create={"name": "Again"}))],
         )
     )
     assert store.get_nodes(["en_a"])["en_a"].props == {"name": "Again"}
@@ -231,12 +237,16 @@ def test_derive_reads_the_batch_and_writes_in_the_same_transaction(store: GraphS
         reports = graph.edges(["ev_003"], Rel.REPORTS, "in")["ev_003"]
         seen.append([e.key for e in reports])
         owner = graph.lookup_keys(["entity:person:new"])
-        merge = Merge(set={"reports": len(reports), "owner": owner.get("entity:person:new")})
+        merge = PropertyWrite(
+            set={"reports": len(reports), "owner": owner.get("entity:person:new")}
+        )
         return WriteBatch(nodes=[NodeWrite("ev_003", Label.EVENT, merge)])
 
     store.write(
         WriteBatch(
-            edges=[EdgeWrite("ou_x", Rel.REPORTS, "ev_003", "st_3", Merge(set={"url": "u3"}))],
+            edges=[
+                EdgeWrite("ou_x", Rel.REPORTS, "ev_003", "st_3", PropertyWrite(set={"url": "u3"}))
+            ],
             keys={"entity:person:new": "en_a"},
         ),
         derive=count_reports,
@@ -254,7 +264,7 @@ def test_a_failing_derive_writes_nothing(store: GraphStore) -> None:
         raise WriteConflict("a concurrent writer got there first")
 
     batch = WriteBatch(
-        edges=[EdgeWrite("ou_x", Rel.REPORTS, "ev_003", "st_3", Merge(set={"url": "u3"}))]
+        edges=[EdgeWrite("ou_x", Rel.REPORTS, "ev_003", "st_3", PropertyWrite(set={"url": "u3"}))]
     )
     with pytest.raises(WriteConflict):
         store.write(batch, derive=refuse)
@@ -272,7 +282,7 @@ def test_unlinking_removes_one_relationship_and_a_rewrite_starts_afresh(store: G
     store.write(  # unlinked and written in one batch: the old roles do not survive
         WriteBatch(
             unlinks=[involves],
-            edges=[EdgeWrite(*involves, Merge(union={"roles": ["mediator"]}))],
+            edges=[EdgeWrite(*involves, PropertyWrite(union={"roles": ["mediator"]}))],
         )
     )
     assert store.edges(["ev_001"], Rel.INVOLVES, "out")["ev_001"] == [
@@ -285,7 +295,7 @@ def test_unlinking_removes_one_relationship_and_a_rewrite_starts_afresh(store: G
 def test_find_nodes_filters_orders_and_pages(store: GraphStore) -> None:
     def submission(i: int, at: str, status: str, event: str) -> NodeWrite:
         props = {"submitted_at": at, "status": status, "event_id": event}
-        return NodeWrite(f"su_{i}", Label.SUBMISSION, Merge(set=props))
+        return NodeWrite(f"su_{i}", Label.SUBMISSION, PropertyWrite(set=props))
 
     store.write(
         WriteBatch(
@@ -315,7 +325,7 @@ def test_find_nodes_filters_orders_and_pages(store: GraphStore) -> None:
 def test_find_nodes_forgets_deleted_nodes(store: GraphStore) -> None:
     def submission(i: int) -> NodeWrite:
         props = {"submitted_at": f"2026-01-0{i}", "status": "pending"}
-        return NodeWrite(f"su_{i}", Label.SUBMISSION, Merge(set=props))
+        return NodeWrite(f"su_{i}", Label.SUBMISSION, PropertyWrite(set=props))
 
     store.write(WriteBatch(nodes=[submission(1), submission(2)]))
     store.write(WriteBatch(deletes=["su_1"]))

@@ -46,7 +46,7 @@ from graph.model import (
     Rel,
     Value,
     WriteBatch,
-    merge_props,
+    apply_write,
 )
 from graph.store import Derive, EventPage, EventQuery, StoreError, search_text
 
@@ -316,7 +316,7 @@ class EmbeddedStore:
                 label, current = write.label, None
             if label != write.label:
                 raise StoreError(f"node {write.id} is a {label}, not a {write.label}")
-            staged[write.id] = (label, merge_props(current, write.merge))
+            staged[write.id] = (label, apply_write(current, write.change))
         return {
             i: (label, props)
             for i, (label, props) in staged.items()
@@ -353,7 +353,7 @@ class EmbeddedStore:
                     if decoded is None:
                         decoded = self._fresh[data["row"]] = decode_props(data["json"])
                     current = stored[edge_id] = decoded
-            staged[edge_id] = merge_props(current, write.merge)
+            staged[edge_id] = apply_write(current, write.change)
         unchanged = []
         for edge_id, props in staged.items():
             if edge_id in stored and stored[edge_id] == props:

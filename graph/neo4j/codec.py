@@ -10,7 +10,7 @@ from typing import Any
 
 import neo4j
 
-from graph.model import FIRST_RANK, LAST_RANK, Label, Merge, Node, Props, Value
+from graph.model import FIRST_RANK, LAST_RANK, Label, Node, PropertyWrite, Props, Value
 from graph.neo4j import queries as q
 from graph.store import StoreError
 
@@ -27,7 +27,7 @@ def _nulls(props: Props) -> list[str]:
     return [k for k, v in props.items() if v is None]
 
 
-def merge_row(merge: Merge, *ident: str) -> tuple[q.Shape, list[Any]]:
+def merge_row(merge: PropertyWrite, *ident: str) -> tuple[q.Shape, list[Any]]:
     """The shape of `merge` and its row of values (see `queries`)."""
     shape = q.Shape(
         create=tuple(sorted(merge.create)),
@@ -78,7 +78,7 @@ def params(shape: q.Shape, rows: list[list[Any]]) -> dict[str, Any]:
     return found
 
 
-def parts(merge: Merge) -> list[Merge]:
+def parts(merge: PropertyWrite) -> list[PropertyWrite]:
     """`merge` as one row, or, when its rules share a property name, as one row per rule in
     the order the rules apply (a row's SET items must not read what another item writes)."""
     names: list[str] = list(merge.first) + list(merge.last)
@@ -90,14 +90,14 @@ def parts(merge: Merge) -> list[Merge]:
     if len(names) == len(set(names)):
         return [merge]
     split = [
-        Merge(create=merge.create, first=merge.first, rank=merge.rank),
-        Merge(last=merge.last, rank=merge.rank),
-        Merge(union=merge.union),
-        Merge(minimum=merge.minimum),
-        Merge(maximum=merge.maximum),
-        Merge(set=merge.set),
+        PropertyWrite(create=merge.create, first=merge.first, rank=merge.rank),
+        PropertyWrite(last=merge.last, rank=merge.rank),
+        PropertyWrite(union=merge.union),
+        PropertyWrite(minimum=merge.minimum),
+        PropertyWrite(maximum=merge.maximum),
+        PropertyWrite(set=merge.set),
     ]
-    return [p for p in split if p != Merge()] or [merge]
+    return [p for p in split if p != PropertyWrite()] or [merge]
 
 
 def uid(src: str, dst: str, key: str) -> str:

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import neo4j
 
-from graph.model import Label, Merge, Rel, Value, WriteBatch, merge_props
+from graph.model import Label, PropertyWrite, Rel, Value, WriteBatch, apply_write
 from graph.neo4j import codec, reads
 from graph.neo4j import queries as q
 from graph.neo4j.transaction import Created
@@ -28,9 +28,9 @@ class StatementPlan:
     @classmethod
     def of(cls, batch: WriteBatch) -> StatementPlan:
         for write in batch.nodes:
-            _check_names(write.merge, q.NODE_HIDDEN, f"node {write.id}")
+            _check_names(write.change, q.NODE_HIDDEN, f"node {write.id}")
         for edge in batch.edges:
-            _check_names(edge.merge, q.EDGE_HIDDEN, f"{edge.type} relationship")
+            _check_names(edge.change, q.EDGE_HIDDEN, f"{edge.type} relationship")
         return cls(batch)
 
     def run(
@@ -46,7 +46,7 @@ class StatementPlan:
         `owners`, when given, gets the owner of every key the batch claimed.
 
         A node that does not exist yet is CREATEd with its properties merged here, by the
-        embedded store's `merge_props`, from all its writes in the batch: no merge rule has
+        embedded store's `apply_write`, from all its writes in the batch: no merge rule has
         anything stored to read. So is, with `create_edges` (the server enforces the `_uid`
         uniqueness constraint), a relationship with a new end. A concurrent writer creating
         the same node or relationship makes the commit fail on a uniqueness constraint, and
@@ -70,9 +70,9 @@ class StatementPlan:
         for write in batch.nodes:
             if write.id in new:
                 props = created_nodes[write.id][1] if write.id in created_nodes else None
-                created_nodes[write.id] = (write.label, merge_props(props, write.merge))
+                created_nodes[write.id] = (write.label, apply_write(props, write.change))
                 continue
-            for part in codec.parts(write.merge):
+            for part in codec.parts(write.change):
                 shape, row = codec.merge_row(part, write.id)
                 _add(node_rounds, seen, write.id, (write.label, shape), row)
         creates: dict[tuple[Label, tuple[str, ...]], list[list[Any]]] = {}
@@ -90,12 +90,12 @@ class StatementPlan:
         for edge in batch.edges:
             if create_edges and (edge.src in new or edge.dst in new):
                 edge_id = (edge.type, edge.src, edge.dst, edge.key)
-                merged = merge_props(created_edges.get(edge_id), edge.merge)
+                merged = apply_write(created_edges.get(edge_id), edge.change)
                 created_edges[edge_id] = merged
                 continue
             uid = codec.uid(edge.src, edge.dst, edge.key)
             ends = (edge.type, labels[edge.src], labels[edge.dst])
-            for part in codec.parts(edge.merge):
+            for part in codec.parts(edge.change):
                 shape, row = codec.merge_row(part, edge.src, edge.dst, edge.key, uid)
                 _add(edge_rounds, seen, f"{edge.type}\x00{uid}", (*ends, shape), row)
         edge_creates: dict[tuple[Rel, Label, Label, tuple[str, ...]], list[list[Any]]] = {}
@@ -186,7 +186,7 @@ def _by_label(labels: dict[str, Label]) -> dict[Label, list[str]]:
     return grouped
 
 
-def _check_names(merge: Merge, hidden: frozenset[str], what: str) -> None:
+def _check_names(merge: PropertyWrite, hidden: frozenset[str], what: str) -> None:
     for rule in (merge.set, merge.create, merge.first, merge.last):
         _reject_hidden(rule, hidden, what)
     for names in (merge.union, merge.minimum, merge.maximum):
