@@ -133,7 +133,7 @@ class Record(_Part):
 # validate: every other line is validated by the models above, which give each rejection its
 # words. pydantic strips the Unicode White_Space that `str.strip` strips, but for \x1c-\x1f,
 # which are control characters. The twins keep every other constraint of the models above
-# (`tests/test_records_fast.py` compares their JSON schemas): change both together.
+# (`tests/test_records.py` compares their JSON schemas): change both together.
 _ESCAPED_CONTROL = re.compile(r"\\(?:[bf]|u00[01]|u007[fF])")
 
 
