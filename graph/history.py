@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Literal, TypeAlias
+from typing import Final, Literal, TypeAlias
 
 from graph import keys
 from graph.model import Label, NodeWrite, PropertyWrite, Props, Value, strings
 
-HISTORY = "confidence_history"
+HISTORY: Final = "confidence_history"
 
 # Why a level changed: a report arrived (a load or `ingest`), an editor approved a submitted
 # source, the outlet registry changed, the policy changed, or two events were merged.

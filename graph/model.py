@@ -62,18 +62,41 @@ TIERS: tuple[str, ...] = get_args(Tier)
 LEVELS = ("disputed", "unverified", "likely", "verified")
 
 
+# The property names the code reads by name, per label. `Node.text`, `Node.texts`,
+# `Edge.texts` and `strings` take only these, so mypy checks every such read: a misspelt or
+# retired property name is a type error, not an empty string at run time. Zero cost at run time.
+EventProp: TypeAlias = Literal[
+    "category", "summary", "occurred_on", "lat", "lon", "external_ids", "place_ids",
+    "country_ids", "first_extracted_at", "last_extracted_at", "ingested_at", "confidence",
+    "confidence_rank", "confidence_history", "kept_apart",
+]  # fmt: skip
+NamedProp: TypeAlias = Literal["name", "aliases", "type", "tier", "group", "kind", "country"]
+StoryProp: TypeAlias = Literal["slug", "url", "published_on"]
+EditorialProp: TypeAlias = Literal[
+    "status", "url", "outlet_name", "claim", "tone", "note", "submitted_at", "submitted_by",
+    "reviewed_at", "reviewed_by", "review_note", "duplicate_of", "action", "at", "subject",
+    "cause", "detail", "by", "label", "merged", "merged_state", "survivor_state", "split_at",
+    "split_by", "other", "score", "evidence",
+]  # fmt: skip
+EdgeProp: TypeAlias = Literal[
+    "roles", "names", "stories", "story", "claim_texts", "claim_tones", "first_reported",
+    "mention", "identity",
+]  # fmt: skip
+Prop: TypeAlias = EventProp | NamedProp | StoryProp | EditorialProp | EdgeProp
+
+
 @dataclass(frozen=True, slots=True)
 class Node:
     id: str
     label: Label
     props: Props
 
-    def text(self, name: str) -> str:
+    def text(self, name: Prop) -> str:
         """A string property, or '' when absent."""
         value = self.props.get(name)
         return value if isinstance(value, str) else ""
 
-    def texts(self, name: str) -> list[str]:
+    def texts(self, name: Prop) -> list[str]:
         """A list-of-strings property, or [] when absent."""
         return strings(self.props, name)
 
@@ -98,12 +121,12 @@ class Edge:
         """The node at the other end from `node_id`."""
         return self.dst if node_id == self.src else self.src
 
-    def texts(self, name: str) -> list[str]:
+    def texts(self, name: Prop) -> list[str]:
         """A list-of-strings property, or [] when absent."""
         return strings(self.props, name)
 
 
-def strings(props: Props, name: str) -> list[str]:
+def strings(props: Props, name: Prop) -> list[str]:
     """The list-of-strings property `name` of `props` (a copy), or [] when absent."""
     value = props.get(name)
     return list(value) if isinstance(value, list) else []
