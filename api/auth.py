@@ -10,10 +10,7 @@ import json
 import os
 import secrets
 import stat
-import threading
-import time
-from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
@@ -32,8 +29,6 @@ TOKENS_FILE_ENV = "NEWSGRAPH_TOKENS_FILE"
 MIN_TOKEN_LENGTH = 32
 # Names go into history and audit records and into NEWSGRAPH_TOKENS, where ':' and ',' separate.
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$"
-# Clients the rate limiter tracks before it forgets those idle for a whole window.
-SWEEP_AT = 1024
 
 
 class Role(StrEnum):
@@ -307,13 +302,10 @@ def client_key(actor: Actor, address: str | None) -> str:
 
 
 class RateLimiter:
-    """At most `rate` hits per client in any moving window (kept in this process's memory).
+    """At most `rate` hits per client in any moving window (`limits`' moving window, kept in
+    this process's memory; the library expires idle clients)."""
 
-    `limits` parses the rate; the window is kept here because `limits`' storage reads the
-    system clock itself, and `clock` (seconds, monotonic) lets a test move time instead of
-    sleeping."""
-
-    def __init__(self, rate: str, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, rate: str) -> None:
         try:
             items = limits.parse_many(rate)
         except ValueError:
@@ -323,29 +315,11 @@ class RateLimiter:
                 f"rate limit {rate!r}: write one rate like 10/minute, 100/hour or 5 per second"
             )
         self.rate = rate
-        self._amount = items[0].amount
-        self._window = float(items[0].get_expiry())
-        self._clock = clock
-        self._hits: dict[str, deque[float]] = {}
-        self._sweep_at = SWEEP_AT
-        self._lock = threading.Lock()
+        self._item = items[0]
+        self._limiter = limits.strategies.MovingWindowRateLimiter(limits.storage.MemoryStorage())
 
     def hit(self, client: str) -> bool:
         """True if `client` may go ahead (the hit is counted); False once it is over the rate."""
-        now = self._clock()
-        start = now - self._window
-        with self._lock:
-            hits = self._hits.setdefault(client, deque())
-            while hits and hits[0] < start:
-                hits.popleft()
-            if len(hits) >= self._amount:
-                return False
-            hits.append(now)
-            if len(self._hits) > self._sweep_at:
-                self._sweep(start)
-            return True
+        return self._limiter.hit(self._item, client)
 
-    def _sweep(self, start: float) -> None:
-        """Forget the clients with no hit in the window, so memory follows the active ones."""
-        self._hits = {c: hits for c, hits in self._hits.items() if hits[-1] >= start}
-        self._sweep_at = max(SWEEP_AT, 2 * len(self._hits))
+

@@ -6,8 +6,10 @@ import json
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
+import limits.storage.memory
 import pytest
 import strawberry
 from click.testing import CliRunner
@@ -15,7 +17,6 @@ from pydantic import ValidationError
 
 from api.auth import (
     ANONYMOUS,
-    SWEEP_AT,
     Actor,
     AuthError,
     RateLimiter,
@@ -439,25 +440,19 @@ def test_the_rate_limiter_allows_n_then_refuses_per_client() -> None:
     assert not limiter.hit("address:10.0.0.1")
 
 
-def test_the_rate_limiter_allows_again_once_the_window_has_moved() -> None:
+def test_the_rate_limiter_allows_again_once_the_window_has_moved(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # limits' memory storage reads the clock through its module's `time`: a still clock
+    # moved by hand stands in for it there (nothing else sees it), so no test sleeps.
     now = [1000.0]
-    limiter = RateLimiter("1/second", clock=lambda: now[0])
+    monkeypatch.setattr(limits.storage.memory, "time", SimpleNamespace(time=lambda: now[0]))
+    limiter = RateLimiter("1/second")
     assert limiter.hit("a") and not limiter.hit("a")
     now[0] += 0.9
     assert not limiter.hit("a")
     now[0] += 0.2
     assert limiter.hit("a")
-
-
-def test_the_rate_limiter_forgets_idle_clients() -> None:
-    now = [0.0]
-    limiter = RateLimiter("1/minute", clock=lambda: now[0])
-    for n in range(SWEEP_AT):
-        assert limiter.hit(f"address:{n}")
-    now[0] += 61
-    assert limiter.hit("address:late")  # one more client: the idle ones are forgotten
-    assert len(limiter._hits) == 1
-    assert not limiter.hit("address:late")
 
 
 @pytest.mark.parametrize("rate", ["ten a minute", "10/fortnight", "", "1/second;10/minute"])
