@@ -14,10 +14,11 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 
-from api.auth import Actor, AuthError, RateLimiter, Tokens, client_key
+from api.auth import RateLimiter
 from api.config import AppConfig
 from api.context import RequestContext, Services
 from api.schema import schema
+from api.tokens import Actor, AuthError, Tokens, client_key
 from graph.confidence import POLICY_SETTING, Policy, current_policy
 from graph.store import GraphStore
 

@@ -9,10 +9,11 @@ from dataclasses import dataclass, field
 from strawberry.dataloader import DataLoader
 from strawberry.types import Info as _Info
 
-from api.auth import ANONYMOUS, Actor, RateLimiter
+from api.auth import RateLimiter
 from api.config import DEFAULT_SUBMIT_RATE
 from api.dataloaders import Immediate, Loader
 from api.hub import Hub
+from api.tokens import ANONYMOUS, Actor
 from graph.confidence import Policy
 from graph.model import Direction, Edge, Node, Rel
 from graph.store import GraphStore

@@ -18,12 +18,13 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.scalars import JSON
 
-from api.auth import Role, requires
+from api.auth import requires
 from api.context import Info
 from api.errors import UserError
 from api.nodes import Entity, Event, Outlet
 from api.paging import PageInfo, decode_cursor, encode_cursor, page_size
 from api.scalars import Tier, Timestamp, Tone
+from api.tokens import Role
 from graph.model import Label, Node, Rel
 from graph.store import StoreError
 from loaders.records import Rejection, validate

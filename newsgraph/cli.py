@@ -8,12 +8,20 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, cast
+from typing import Any, BinaryIO, cast
 
 import click
+from pydantic import ValidationError
 from tqdm import tqdm
 
-from api.auth import TokenConfigError
+from api.tokens import (
+    Role,
+    TokenConfigError,
+    TokenEntry,
+    read_token_file,
+    token_hash,
+    write_token_file,
+)
 from graph.confidence import current_policy
 from graph.model import CATEGORIES, LEVELS
 from graph.store import EventFilter, GraphStore, StoreError
@@ -26,12 +34,9 @@ from services.load import DEFAULT_BATCH, LoadSummary, load_streams
 from services.registry import load_registry
 from services.selection import find_entity
 
-if TYPE_CHECKING:
-    from api.auth import TokenEntry
-
 EXIT_REJECTS = 3
-# The roles of `token create --role` (tests/test_auth.py checks they are `api.auth.Role`'s).
-ROLES = ("reader", "loader", "editor", "admin")
+# The roles of `token create --role`.
+ROLES = tuple(role.value for role in Role)
 
 store_option = click.option(
     "--store",
@@ -241,8 +246,6 @@ def _tokens_file(file: Path | None) -> Path:
 
 
 def _token_entries(path: Path) -> list[TokenEntry]:
-    from api.auth import TokenConfigError, read_token_file
-
     try:
         return read_token_file(path)
     except TokenConfigError as exc:
@@ -263,10 +266,6 @@ def _git_checkout(path: Path) -> Path | None:
 @tokens_file_option
 def token_create(role: str, name: str, file: Path | None) -> None:
     """Make a token and add its hash to the tokens file; print the token once, on stdout."""
-    from pydantic import ValidationError
-
-    from api.auth import Role, TokenEntry, token_hash, write_token_file
-
     path = _tokens_file(file)
     checkout = _git_checkout(path)
     if checkout is not None:
@@ -316,8 +315,6 @@ def token_list(file: Path | None) -> None:
 @tokens_file_option
 def token_revoke(name: str, file: Path | None) -> None:
     """Remove a token from the tokens file (a running server keeps it until restarted)."""
-    from api.auth import write_token_file
-
     path = _tokens_file(file)
     if not path.exists():
         raise click.ClickException(f"no tokens file at {path}")

@@ -32,7 +32,7 @@ class Settings(BaseSettings):
     neo4j_user: str = DEFAULT_NEO4J_USER
     neo4j_password: SecretStr | None = None  # a SecretStr: never printed, logged or repr'd
     neo4j_database: str | None = None
-    # Plain tokens, for containers: hashed as soon as they are read (api.auth.Tokens), never logged.
+    # Plain tokens, for containers: hashed as soon as they are read (api.tokens.Tokens), never logged.
     tokens: SecretStr | None = None
     tokens_file: Path | None = None
     submit_rate: str = DEFAULT_SUBMIT_RATE

@@ -7,8 +7,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import NamedTuple
 
-from api.auth import Tokens
 from api.config import AppConfig
+from api.tokens import Tokens
 from graph.embedded import EmbeddedStore
 from graph.neo4j import Neo4jStore, is_uri
 from graph.store import GraphStore, StoreError
@@ -39,7 +39,7 @@ def make_store(spec: str, settings: Settings | None = None) -> GraphStore:
 
 def make_tokens(settings: Settings) -> Tokens:
     """The API tokens of NEWSGRAPH_TOKENS and NEWSGRAPH_TOKENS_FILE; a bad entry raises
-    `api.auth.TokenConfigError` naming the variable or file and the entry."""
+    `api.tokens.TokenConfigError` naming the variable or file and the entry."""
     given = settings.tokens
     return Tokens.configured(
         given.get_secret_value() if given is not None else None, settings.tokens_file

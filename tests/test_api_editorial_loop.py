@@ -14,7 +14,7 @@ import pytest
 from starlette.applications import Starlette
 
 from api.app import create_app
-from api.auth import Tokens
+from api.tokens import Tokens
 from tests.conftest import EXTRACTOR, STORE_KINDS, load_outlets, make_store, shared_file
 from tests.support.graphql import PAGE_QUERY, asgi_client, bearer, serving
 from tests.support.websocket import CONFIDENCE_CHANGED, websocket

@@ -19,7 +19,6 @@ from strawberry.asgi import GraphQL
 from strawberry.schema.config import StrawberryConfig
 
 from api.app import create_app
-from api.auth import Tokens
 from api.context import RequestContext, Services
 from api.errors import UserError
 from api.hub import Hub, Inbox, Update
@@ -28,6 +27,7 @@ from api.live import check_filter, matching_events
 from api.nodes import Entity, Event, Outlet, Place
 from api.scalars import SCALARS
 from api.schema import Query, Schema
+from api.tokens import Tokens
 from graph import keys
 from graph.confidence import current_policy
 from graph.embedded import EmbeddedStore
