@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -20,6 +21,31 @@ from api.context import RequestContext, Services
 from api.schema import schema
 from graph.confidence import POLICY_SETTING, Policy, current_policy
 from graph.store import GraphStore
+from loaders.records import nested_deeper_than
+
+# How deep the arrays and objects of a request's JSON may nest (an `ingest` of records needs 9):
+# deeper, Python's parser would recurse until RecursionError, a crash.
+MAX_JSON_DEPTH = 64
+
+
+class Refused(Exception):
+    """A request refused before GraphQL runs: its status and message, sent in GraphQL's error
+    shape by `GraphQLApp.__call__`."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class _TooDeep(json.JSONDecodeError):
+    """JSON nested deeper than MAX_JSON_DEPTH; a JSONDecodeError, so that strawberry's
+    WebSocket handlers refuse such a message as they refuse one that is not JSON."""
+
+
+def _refusal(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    return JSONResponse(
+        {"data": None, "errors": [{"message": message}]}, status_code=status, headers=headers
+    )
 
 
 class GraphQLApp(GraphQL[RequestContext, None]):
@@ -42,11 +68,31 @@ class GraphQLApp(GraphQL[RequestContext, None]):
             if scope["type"] == "websocket":
                 await send({"type": "websocket.close", "code": 4401, "reason": str(exc)})
                 return
-            body = {"data": None, "errors": [{"message": str(exc)}]}
-            response = JSONResponse(body, status_code=401, headers={"WWW-Authenticate": "Bearer"})
+            response = _refusal(401, str(exc), {"WWW-Authenticate": "Bearer"})
             await response(scope, receive, send)
             return
-        await super().__call__(scope, receive, send)
+        try:
+            await super().__call__(scope, receive, send)
+        except Refused as exc:  # raised while reading the request: nothing was sent yet
+            await _refusal(exc.status, str(exc))(scope, receive, send)
+
+    def decode_json(self, data: str | bytes) -> object:
+        # Checked before parsing: Python's parser would recurse until RecursionError.
+        text = data.decode("utf-8") if isinstance(data, bytes) else data
+        if nested_deeper_than(text, MAX_JSON_DEPTH):
+            message = f"arrays and objects nested deeper than {MAX_JSON_DEPTH} levels"
+            raise _TooDeep(message, text[:80], 0)
+        return json.loads(text)
+
+    def parse_json(self, data: str | bytes) -> object:
+        try:
+            return self.decode_json(data)
+        except _TooDeep as exc:
+            raise Refused(400, f"the request's JSON has {exc.msg}") from None
+        except UnicodeDecodeError:
+            raise Refused(400, "the request body is not UTF-8 text") from None
+        except json.JSONDecodeError as exc:
+            raise Refused(400, f"the request body is not JSON: {exc.msg}") from None
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> RequestContext:
         # Fresh DataLoaders per request: a loader kept across requests would cache forever.

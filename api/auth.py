@@ -321,5 +321,3 @@ class RateLimiter:
     def hit(self, client: str) -> bool:
         """True if `client` may go ahead (the hit is counted); False once it is over the rate."""
         return self._limiter.hit(self._item, client)
-
-

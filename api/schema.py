@@ -21,6 +21,7 @@ from strawberry.types import ExecutionContext
 
 from api import analytics
 from api.context import Info
+from api.dates import DATE, DateRangeRule
 from api.direct import use_direct_resolvers
 from api.editorial import EditorialQuery, Mutation
 from api.errors import UserError
@@ -205,6 +206,7 @@ class Schema(strawberry.Schema):
 _LIMIT_RULES = [
     QueryDepthLimiter(max_depth=MAX_DEPTH).validation_rules[0],
     MaxAliasesLimiter(max_alias_count=MAX_ALIASES).validation_rules[0],
+    DateRangeRule,
 ]
 
 
@@ -216,7 +218,7 @@ def build_schema(direct: bool = True) -> Schema:
         mutation=Mutation,
         subscription=Subscription,
         types=[Event, Entity, Outlet, Place],
-        config=StrawberryConfig(scalar_map=SCALARS),
+        config=StrawberryConfig(scalar_map={**SCALARS, dt.date: DATE}),
         extensions=[
             # Factories: strawberry builds fresh extensions per request; the caches are shared.
             lambda: AddValidationRules(_LIMIT_RULES),

@@ -1,0 +1,223 @@
+"""Issue 16's abuse cases, on the real components: the loader (`newsgraph load`'s own path) and
+the app called in process over HTTP. What once crashed (OverflowError, RecursionError, an HTTP
+500, "Unexpected error.") is refused with a message naming what was wrong and what the limit
+is, and ordinary input is answered as before."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+from api.app import create_app
+from api.auth import Tokens
+from graph.store import GraphStore
+from loaders.records import MAX_DEPTH, Record, Rejection, parse_line
+from tests.conftest import EXTRACTOR, load_file, make_store, shared_file
+from tests.support.graphql import asgi_client, bearer
+
+LOADER = "loader-token-0123456789abcdefghijklmnop"
+RANGE = "(1000-01-01 to 9998-12-31)"
+INGEST = """mutation($records: [JSON!]!) {
+  ingest(records: $records) { loaded rejected results { index status reason } }
+}"""
+
+
+def seed() -> dict[str, Any]:
+    record: dict[str, Any] = json.loads(shared_file(EXTRACTOR / "seed-event.json").read_text())
+    return record
+
+
+def with_value(path: str, value: object) -> dict[str, Any]:
+    """The seed record with the field at the dotted `path` set to `value`."""
+    record = seed()
+    *parents, last = path.split(".")
+    where = record
+    for part in parents:
+        where = where[part]
+    where[last] = value
+    return record
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[GraphStore]:
+    # Every case here is refused or answered before any store-specific code runs.
+    opened = make_store("embedded", tmp_path)
+    opened.setup()
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+@pytest.fixture
+def app(store: GraphStore) -> Starlette:
+    return create_app(store, Tokens.configured(f"loader:extractor:{LOADER}"))
+
+
+def post(app: Starlette, body: dict[str, Any] | bytes, token: str | None = None) -> httpx.Response:
+    async def call() -> httpx.Response:
+        async with asgi_client(app) as client:
+            if isinstance(body, bytes):
+                headers = {"content-type": "application/json", **bearer(token)}
+                return await client.post("/graphql", content=body, headers=headers)
+            return await client.post("/graphql", json=body, headers=bearer(token))
+
+    return asyncio.run(call())
+
+
+def errors(response: httpx.Response) -> list[str]:
+    return [e["message"] for e in response.json()["errors"]]
+
+
+# -- dates outside the range: a rejection naming the field, not OverflowError -----------------
+
+OUTSIDE = [
+    ("extracted_at", "9999-12-31T23:59:59-23:59"),  # OverflowError in UTC, before
+    ("extracted_at", "0001-01-01T00:00:00+00:01"),  # the same at the other end
+    ("extracted_at", "9998-12-31T23:00:00-23:00"),  # in range as given, year 9999 in UTC
+    ("extracted_at", "1000-01-01T00:30:00+01:00"),  # year 999 in UTC
+    ("event.occurred_on", "9999-06-01"),
+    ("event.occurred_on", "0999-12-31"),
+    ("source_story.published_on", "9999-12-31T23:59:59-23:59"),
+]
+
+
+@pytest.mark.parametrize(("field", "value"), OUTSIDE)
+def test_a_date_outside_the_range_is_a_rejection_naming_the_field(field: str, value: str) -> None:
+    found = parse_line(json.dumps(with_value(field, value)), 7)
+    assert found == Rejection(7, f"{field}: {value!r} is outside the supported dates {RANGE}")
+
+
+@pytest.mark.parametrize("value", ["1000-01-01T00:00:00Z", "9998-12-31T23:59:59.999Z"])
+def test_the_ends_of_the_range_are_accepted(value: str) -> None:
+    assert isinstance(parse_line(json.dumps(with_value("extracted_at", value)), 1), Record)
+
+
+def test_newsgraph_load_rejects_the_line_and_loads_the_others(
+    store: GraphStore, tmp_path: Path
+) -> None:
+    lines = [seed(), with_value("extracted_at", "9999-12-31T23:59:59-23:59")]
+    source = tmp_path / "records.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in lines), encoding="utf-8")
+    rejects = tmp_path / "rejects.jsonl"
+    summary = load_file(store, source, rejects)
+    assert (summary.loaded, summary.rejected) == (1, 1)
+    (rejected,) = [json.loads(line) for line in rejects.read_text("utf-8").splitlines()]
+    assert rejected["line"] == 2
+    assert rejected["reason"].startswith("extracted_at: '9999-12-31T23:59:59-23:59' is outside")
+
+
+def test_an_ingest_of_good_and_bad_loads_the_good_and_rejects_the_bad(app: Starlette) -> None:
+    records = [seed(), with_value("extracted_at", "9999-12-31T23:59:59-23:59")]
+    response = post(app, {"query": INGEST, "variables": {"records": records}}, LOADER)
+    assert response.status_code == 200, response.text
+    report = response.json()["data"]["ingest"]
+    assert (report["loaded"], report["rejected"]) == (1, 1)
+    good, bad = report["results"]
+    assert good["status"] == "LOADED"
+    assert bad == {
+        "index": 1,
+        "status": "REJECTED",
+        "reason": f"extracted_at: '9999-12-31T23:59:59-23:59' is outside the supported dates "
+        f"{RANGE}",
+    }
+
+
+# -- nesting: refused before parsing, not RecursionError ----------------------------------------
+
+
+def test_a_line_nested_200000_deep_is_a_rejection_naming_the_limit() -> None:
+    line = "[" * 200_000 + "]" * 200_000
+    assert parse_line(line, 3) == Rejection(3, "arrays and objects nested deeper than 64 levels")
+
+
+def test_nesting_is_counted_outside_strings_only() -> None:
+    deep = with_value("unknown_field", json.loads("[" * MAX_DEPTH + "]" * MAX_DEPTH))
+    assert isinstance(parse_line(json.dumps(deep), 1), Rejection)
+    shallower = with_value(
+        "unknown_field", json.loads("[" * (MAX_DEPTH - 1) + "]" * (MAX_DEPTH - 1))
+    )
+    assert isinstance(parse_line(json.dumps(shallower), 1), Record)  # the record is one level
+    bracketed = with_value("event.summary", '\\"[{' * 400 + " a summary")
+    assert isinstance(parse_line(json.dumps(bracketed), 1), Record)
+
+
+def test_a_truncated_line_is_still_said_to_be_truncated() -> None:
+    line = json.dumps(seed())
+    cut = line[: line.index('"entities"') + 40]
+    found = parse_line(cut, 1)
+    assert isinstance(found, Rejection) and "truncated" in found.reason
+
+
+def test_a_request_nested_200000_deep_is_a_400_naming_the_limit(app: Starlette) -> None:
+    nested = "[" * 200_000 + "]" * 200_000
+    body = f'{{"query": "{{ __typename }}", "variables": {{"v": {nested}}}}}'.encode()
+    response = post(app, body)
+    assert response.status_code == 400
+    assert errors(response) == [
+        "the request's JSON has arrays and objects nested deeper than 64 levels"
+    ]
+    # and an ingest of ordinary records is far inside it
+    records = [seed()]
+    assert post(app, {"query": INGEST, "variables": {"records": records}}, LOADER).is_success
+
+
+def test_a_body_that_is_not_json_or_not_utf8_is_a_400(app: Starlette) -> None:
+    assert errors(post(app, b"{not json")) == [
+        "the request body is not JSON: Expecting property name enclosed in double quotes"
+    ]
+    assert errors(post(app, b'{"query": "\xff"}')) == ["the request body is not UTF-8 text"]
+
+
+# -- dates in queries: refused naming the argument, not "Unexpected error." ---------------------
+
+
+def test_timeline_buckets_in_year_9999_is_refused_naming_the_argument(
+    app: Starlette, store: GraphStore, tmp_path: Path
+) -> None:
+    source = tmp_path / "seed.jsonl"
+    source.write_text(json.dumps(seed()) + "\n", encoding="utf-8")
+    load_file(store, source)
+    query = """{ entity(name: "Lukashenko") {
+      timelineBuckets(from: "9999-01-01", to: "9999-12-31") { total } } }"""
+    assert errors(post(app, {"query": query})) == [
+        f"argument 'from' of timelineBuckets: 9999-01-01 is outside the supported dates {RANGE}",
+        f"argument 'to' of timelineBuckets: 9999-12-31 is outside the supported dates {RANGE}",
+    ]
+    inside = """{ entity(name: "Lukashenko") {
+      timelineBuckets(from: "2025-03-01", to: "2025-03-31") { total } } }"""
+    response = post(app, {"query": inside})
+    assert response.json() == {"data": {"entity": {"timelineBuckets": {"total": 1}}}}
+
+
+@pytest.mark.parametrize(
+    ("query", "variables", "message"),
+    [
+        (
+            '{ events(filter: {from: "0999-12-31"}) { edges { cursor } } }',
+            None,
+            "argument 'filter.from' of events: 0999-12-31 is outside the supported dates",
+        ),
+        (
+            "query($d: Date) { rankings(to: $d) { complete } }",
+            {"d": "9999-12-31"},
+            "Variable '$d' has invalid value: 9999-12-31 is outside the supported dates",
+        ),
+        (
+            '{ neighbourhood(id: "x", filter: {to: "9999-01-01"}) { complete } }',
+            None,
+            "argument 'filter.to' of neighbourhood: 9999-01-01 is outside the supported dates",
+        ),
+    ],
+)
+def test_every_date_argument_is_refused_outside_the_range(
+    app: Starlette, query: str, variables: dict[str, str] | None, message: str
+) -> None:
+    assert errors(post(app, {"query": query, "variables": variables})) == [f"{message} {RANGE}"]
