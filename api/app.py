@@ -12,10 +12,11 @@ from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
+from starlette.types import Message, Receive
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 
-from api.auth import Actor, AuthError, RateLimiter, Tokens, client_key
+from api.auth import ANONYMOUS, Actor, AuthError, RateLimiter, Tokens, client_key
 from api.config import AppConfig
 from api.context import RequestContext, Services
 from api.schema import schema
@@ -42,6 +43,28 @@ class _TooDeep(json.JSONDecodeError):
     WebSocket handlers refuse such a message as they refuse one that is not JSON."""
 
 
+def _too_large(limit: int, actor: Actor) -> str:
+    who = "without a token" if actor is ANONYMOUS else "with a token"
+    return f"the request body is larger than {limit:,} bytes, the limit for a request {who}"
+
+
+def _limited(receive: Receive, limit: int, actor: Actor) -> Receive:
+    """`receive`, raising `Refused` (413) as soon as the body it has passed on is over `limit`
+    bytes: a body without Content-Length (chunked), or longer than it said."""
+    seen = 0
+
+    async def limited() -> Message:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise Refused(413, _too_large(limit, actor))
+        return message
+
+    return limited
+
+
 def _refusal(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
     return JSONResponse(
         {"data": None, "errors": [{"message": message}]}, status_code=status, headers=headers
@@ -60,10 +83,8 @@ class GraphQLApp(GraphQL[RequestContext, None]):
         # A bad bearer token is refused before GraphQL runs: 401, in GraphQL's error shape.
         headers = Headers(scope=scope)
         try:
-            # kept in the request's state for `get_context`
-            scope.setdefault("state", {})["actor"] = self.tokens.authenticate(
-                headers.get("authorization")
-            )
+            actor = self.tokens.authenticate(headers.get("authorization"))
+            scope.setdefault("state", {})["actor"] = actor  # for `get_context`
         except AuthError as exc:
             if scope["type"] == "websocket":
                 await send({"type": "websocket.close", "code": 4401, "reason": str(exc)})
@@ -71,6 +92,16 @@ class GraphQLApp(GraphQL[RequestContext, None]):
             response = _refusal(401, str(exc), {"WWW-Authenticate": "Bearer"})
             await response(scope, receive, send)
             return
+        if scope["type"] == "http":
+            config = self.services.config
+            limit = (
+                config.max_body_bytes if actor is ANONYMOUS else config.max_body_bytes_with_token
+            )
+            declared = headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > limit:  # refused before reading any of it
+                await _refusal(413, _too_large(limit, actor))(scope, receive, send)
+                return
+            receive = _limited(receive, limit, actor)  # counted as it streams in, too
         try:
             await super().__call__(scope, receive, send)
         except Refused as exc:  # raised while reading the request: nothing was sent yet
@@ -125,7 +156,7 @@ def create_app(
     submission rate) from its settings (`newsgraph.wiring.app_arguments`)."""
     tokens = tokens if tokens is not None else Tokens()
     config = config if config is not None else AppConfig()
-    services = Services(submissions=RateLimiter(config.submit_rate))
+    services = Services(submissions=RateLimiter(config.submit_rate), config=config)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

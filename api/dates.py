@@ -15,10 +15,7 @@ from typing import Any
 
 import strawberry
 from graphql import (
-    ArgumentNode,
-    FieldNode,
     GraphQLError,
-    ObjectFieldNode,
     StringValueNode,
     ValidationRule,
     ValueNode,
@@ -27,6 +24,7 @@ from graphql import (
 from strawberry.exceptions import StrawberryInputCoercionError
 from strawberry.types.scalar import ScalarDefinition
 
+from api.limits import argument_named
 from graph.dates import out_of_range
 
 
@@ -83,8 +81,4 @@ class DateRangeRule(ValidationRule):
         problem = out_of_range(day)
         if problem is None:
             return
-        above = [*ancestors, parent]  # the argument or input field is the parent
-        names = [a.name.value for a in above if isinstance(a, ArgumentNode | ObjectFieldNode)]
-        fields = [a.name.value for a in above if isinstance(a, FieldNode)]
-        where = f" of {fields[-1]}" if fields else ""
-        self.report_error(GraphQLError(f"argument '{'.'.join(names)}'{where}: {problem}", node))
+        self.report_error(GraphQLError(f"{argument_named(parent, ancestors)}: {problem}", node))

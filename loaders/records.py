@@ -31,6 +31,7 @@ SCHEMA_VERSION = 1
 # How deep arrays and objects may nest in one line (a record needs 6): a deeper line is refused
 # before it is parsed, as Python's parser would recurse until RecursionError, a crash.
 MAX_DEPTH = 64
+MAX_NAME_LENGTH = 500  # of a name or alias of an entity or outlet
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _CONTROL_NAMES = {0: "NUL", 0x7F: "DEL"}
@@ -87,7 +88,7 @@ def _day_or_timestamp(value: Any) -> date:
 
 
 Text = Annotated[str, BeforeValidator(_clean_text)]
-Name = Annotated[Text, Field(min_length=1, max_length=500)]
+Name = Annotated[Text, Field(min_length=1, max_length=MAX_NAME_LENGTH)]
 Timestamp = Annotated[datetime, PlainValidator(_timestamp)]
 DayOrTimestamp = Annotated[date, PlainValidator(_day_or_timestamp)]
 
@@ -164,7 +165,7 @@ def _maybe_control(line: str) -> bool:
 
 
 _Stripped = Annotated[str, StringConstraints(strip_whitespace=True)]
-_StrippedName = Annotated[_Stripped, Field(min_length=1, max_length=500)]
+_StrippedName = Annotated[_Stripped, Field(min_length=1, max_length=MAX_NAME_LENGTH)]
 
 
 class _FastSourceStory(SourceStory):

@@ -7,18 +7,23 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from starlette.applications import Starlette
+from strawberry.extensions.parser_cache import _get_parse_cache
+from strawberry.extensions.validation_cache import _get_validate_cache
 
 from api.app import create_app
 from api.auth import Tokens
 from graph.store import GraphStore
 from loaders.records import MAX_DEPTH, Record, Rejection, parse_line
+from newsgraph.settings import Settings
+from newsgraph.wiring import app_arguments
 from tests.conftest import EXTRACTOR, load_file, make_store, shared_file
 from tests.support.graphql import asgi_client, bearer
 
@@ -159,7 +164,7 @@ def test_a_truncated_line_is_still_said_to_be_truncated() -> None:
 def test_a_request_nested_200000_deep_is_a_400_naming_the_limit(app: Starlette) -> None:
     nested = "[" * 200_000 + "]" * 200_000
     body = f'{{"query": "{{ __typename }}", "variables": {{"v": {nested}}}}}'.encode()
-    response = post(app, body)
+    response = post(app, body, LOADER)  # 400 kB: a body a caller with a token may send
     assert response.status_code == 400
     assert errors(response) == [
         "the request's JSON has arrays and objects nested deeper than 64 levels"
@@ -221,3 +226,125 @@ def test_every_date_argument_is_refused_outside_the_range(
     app: Starlette, query: str, variables: dict[str, str] | None, message: str
 ) -> None:
     assert errors(post(app, {"query": query, "variables": variables})) == [f"{message} {RANGE}"]
+
+
+# -- size limits: each refused naming the limit, ordinary requests unaffected ------------------
+
+
+def test_a_body_over_the_limit_is_a_413_before_it_is_read(app: Starlette) -> None:
+    query = "{ __typename }" + " " * (64 * 1024)
+    response = post(app, {"query": query})
+    assert response.status_code == 413
+    assert errors(response) == [
+        "the request body is larger than 65,536 bytes, the limit for a request without a token"
+    ]
+    assert post(app, {"query": "{ __typename }"}).json() == {"data": {"__typename": "Query"}}
+
+
+def test_a_body_without_a_length_is_counted_as_it_streams(app: Starlette) -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b'{"query": "{ __typename }", "pad": "'
+        for _ in range(100):
+            yield b"x" * 1024
+        yield b'"}'
+
+    async def call() -> httpx.Response:
+        async with asgi_client(app) as client:
+            headers = {"content-type": "application/json"}
+            return await client.post("/graphql", content=chunks(), headers=headers)
+
+    response = asyncio.run(call())
+    assert "content-length" not in response.request.headers
+    assert response.status_code == 413, response.text
+    assert errors(response)[0].startswith("the request body is larger than 65,536 bytes")
+
+
+def test_a_caller_with_a_token_has_the_larger_body_limit(app: Starlette) -> None:
+    records = [seed()] * 40  # 110 kB: over the anonymous limit
+    body = {"query": INGEST, "variables": {"records": records}}
+    assert post(app, body).status_code == 413
+    response = post(app, body, LOADER)
+    assert response.status_code == 200, response.text
+    assert response.json()["data"]["ingest"]["loaded"] == 1  # one event, merged 39 times
+
+
+LONG = "x" * 3000
+
+
+@pytest.mark.parametrize(
+    ("query", "variables", "message"),
+    [
+        (
+            f'{{ entity(name: "{LONG}") {{ id }} }}',
+            None,
+            "argument 'name' of entity is longer than 2,000 characters (3,000)",
+        ),
+        (
+            "query($n: String) { outlet(name: $n) { id } }",
+            {"n": LONG},
+            "variable '$n' is longer than 2,000 characters (3,000)",
+        ),
+        (
+            f'{{ events(filter: {{place: "{LONG}"}}) {{ edges {{ cursor }} }} }}',
+            None,
+            "argument 'filter.place' of events is longer than 2,000 characters (3,000)",
+        ),
+        (
+            "query($f: EventFilterInput) { events(filter: $f) { edges { cursor } } }",
+            {"f": {"entity": LONG}},
+            "variable '$f.entity' is longer than 2,000 characters (3,000)",
+        ),
+        (
+            'mutation($a: [String!]) { updateOutlet(id: "o", aliases: $a) { __typename } }',
+            {"a": ["a", LONG]},
+            "variable '$a[1]' is longer than 2,000 characters (3,000)",
+        ),
+        (
+            f'{{ entity(name: "{LONG[:1000]}") {{ id }} }}',
+            None,
+            "name is longer than 500 characters (1,000)",
+        ),
+    ],
+)
+def test_a_string_argument_over_the_limit_is_refused_naming_it(
+    app: Starlette, query: str, variables: dict[str, Any] | None, message: str
+) -> None:
+    response = post(app, {"query": query, "variables": variables})
+    assert response.status_code == 200
+    assert message in errors(response)
+    assert LONG not in response.text  # not echoed back
+
+
+def test_the_limits_are_settings(store: GraphStore) -> None:
+    settings = Settings(max_string_length=10, max_variables=2, max_body_bytes=200)
+    small = create_app(store, *app_arguments(settings))
+    assert errors(post(small, {"query": '{ search(text: "Lukashenko!") { __typename } }'})) == [
+        "argument 'text' of search is longer than 10 characters (11)"
+    ]
+    three = {"query": "{ __typename }", "variables": {"a": 1, "b": 2, "c": 3}}
+    assert errors(post(small, three)) == ["3 variables: at most 2 per request"]
+    assert post(small, {"query": "{ __typename }", "variables": {"a": 1, "b": 2}}).is_success
+    assert post(small, {"query": "{ __typename }" + " " * 200}).status_code == 413
+
+
+def test_too_many_variables_are_refused(app: Starlette) -> None:
+    variables = {f"v{i}": i for i in range(51)}
+    response = post(app, {"query": "{ __typename }", "variables": variables})
+    assert errors(response) == ["51 variables: at most 50 per request"]
+
+
+def test_query_texts_over_the_size_limit_are_not_cached(app: Starlette) -> None:
+    # strawberry's caches, shared by every request (module-level, one per maxsize)
+    parsed, validated = _get_parse_cache(256), _get_validate_cache(256)
+
+    def sizes() -> tuple[int, int]:
+        info = parsed.cache_info(), validated.cache_info()  # type: ignore[attr-defined]
+        return info[0].currsize, info[1].currsize
+
+    before = sizes()
+    long = "# " + "x" * 10_000 + "\n{ __typename }"
+    assert post(app, {"query": long}).json() == {"data": {"__typename": "Query"}}
+    assert sizes() == before
+    unique = "{ __typename } # " + uuid.uuid4().hex
+    assert post(app, {"query": unique}).json() == {"data": {"__typename": "Query"}}
+    assert sizes() in {(before[0] + 1, before[1] + 1), (256, 256)}
