@@ -73,7 +73,8 @@ def _refusal(status: int, message: str, headers: dict[str, str] | None = None) -
 
 class GraphQLApp(GraphQL[RequestContext, None]):
     def __init__(self, store: GraphStore, tokens: Tokens, services: Services) -> None:
-        super().__init__(schema)
+        # GraphiQL for a browser's GET, unless the config turns it off (then 404).
+        super().__init__(schema, graphql_ide="graphiql" if services.config.graphiql else None)
         self.store = store
         self.tokens = tokens
         self.services = services

@@ -36,3 +36,7 @@ class AppConfig:
     max_variables: int = DEFAULT_MAX_VARIABLES
     # The longest query text the parser and validation caches keep.
     max_cached_query_length: int = DEFAULT_MAX_CACHED_QUERY_LENGTH
+    # Whether `__schema` and `__type` are answered (from a cache: api.introspection), and
+    # whether GraphiQL is served to a browser at /graphql; on for the quick start.
+    introspection: bool = True
+    graphiql: bool = True

@@ -24,6 +24,7 @@ from api.direct import use_direct_resolvers
 from api.editorial import EditorialQuery, Mutation
 from api.errors import UserError
 from api.filters import EventFilterInput, to_filter
+from api.introspection import IntrospectionCache
 from api.limits import BoundedParserCache, BoundedValidationCache, RequestLimits
 from api.live import Subscription
 from api.nodes import (
@@ -233,6 +234,8 @@ def build_schema(direct: bool = True) -> Schema:
             lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
             # String arguments, variables (AppConfig's limits, read from the request's context).
             RequestLimits,
+            # Introspection answered from a cache, or refused (AppConfig.introspection).
+            IntrospectionCache,
             # Bounded in entries, and in size: longer query texts are not kept (api.limits).
             lambda: BoundedParserCache(maxsize=256),
             lambda: BoundedValidationCache(maxsize=256),

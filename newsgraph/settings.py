@@ -14,6 +14,8 @@
 | `NEWSGRAPH_MAX_STRING_LENGTH` | the longest String or ID argument, literal or variable, in characters | 2000 |
 | `NEWSGRAPH_MAX_VARIABLES` | the most variables one request may send | 50 |
 | `NEWSGRAPH_MAX_CACHED_QUERY_LENGTH` | the longest query text the parser and validation caches keep | 10000 |
+| `NEWSGRAPH_INTROSPECTION` | whether `__schema` and `__type` queries are answered (off for production) | `true` |
+| `NEWSGRAPH_GRAPHIQL` | whether GraphiQL is served to a browser at /graphql (off for production) | `true` |
 
 docs/security.md says what each limit guards.
 """  # noqa: E501
@@ -55,6 +57,8 @@ class Settings(BaseSettings):
     max_string_length: PositiveInt = DEFAULT_MAX_STRING_LENGTH
     max_variables: PositiveInt = DEFAULT_MAX_VARIABLES
     max_cached_query_length: PositiveInt = DEFAULT_MAX_CACHED_QUERY_LENGTH
+    introspection: bool = True
+    graphiql: bool = True
 
     @field_validator("submit_rate")
     @classmethod

@@ -63,5 +63,7 @@ def app_arguments(settings: Settings) -> AppArguments:
         max_string_length=settings.max_string_length,
         max_variables=settings.max_variables,
         max_cached_query_length=settings.max_cached_query_length,
+        introspection=settings.introspection,
+        graphiql=settings.graphiql,
     )
     return AppArguments(make_tokens(settings), config)

@@ -14,12 +14,15 @@ from typing import Any
 
 import httpx
 import pytest
+from graphql import SchemaMetaFieldDef, get_introspection_query, graphql_sync
 from starlette.applications import Starlette
 from strawberry.extensions.parser_cache import _get_parse_cache
 from strawberry.extensions.validation_cache import _get_validate_cache
 
+from api import introspection
 from api.app import create_app
 from api.auth import Tokens
+from api.schema import schema
 from graph.store import GraphStore
 from loaders.records import MAX_DEPTH, Record, Rejection, parse_line
 from newsgraph.settings import Settings
@@ -348,3 +351,55 @@ def test_query_texts_over_the_size_limit_are_not_cached(app: Starlette) -> None:
     unique = "{ __typename } # " + uuid.uuid4().hex
     assert post(app, {"query": unique}).json() == {"data": {"__typename": "Query"}}
     assert sizes() in {(before[0] + 1, before[1] + 1), (256, 256)}
+
+
+# -- introspection and GraphiQL -----------------------------------------------------------------
+
+
+def get_page(app: Starlette) -> httpx.Response:
+    async def call() -> httpx.Response:
+        async with asgi_client(app) as client:
+            return await client.get("/graphql", headers={"accept": "text/html"})
+
+    return asyncio.run(call())
+
+
+def test_introspection_is_computed_once_and_equals_graphql_cores_own(
+    app: Starlette, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    query = get_introspection_query()
+    own = graphql_sync(schema._schema, query)
+    assert own.errors is None
+    resolve = SchemaMetaFieldDef.resolve
+    assert resolve is not None
+    calls = []
+
+    def counted(*args: Any) -> Any:
+        calls.append(1)
+        return resolve(*args)
+
+    monkeypatch.setattr(SchemaMetaFieldDef, "resolve", counted)
+    introspection._answers.clear()
+    first, second = post(app, {"query": query}), post(app, {"query": query})
+    assert first.json() == second.json() == {"data": own.data}
+    assert len(calls) == 1
+    # a query that is not only introspection is executed as usual
+    mixed = post(app, {"query": "{ __schema { queryType { name } } events { edges { cursor } } }"})
+    assert mixed.json()["data"]["__schema"] == {"queryType": {"name": "Query"}}
+    assert len(calls) == 2
+
+
+def test_graphiql_is_served_by_default(app: Starlette) -> None:
+    page = get_page(app)
+    assert page.status_code == 200
+    assert "graphiql" in page.text.lower()
+
+
+def test_introspection_and_graphiql_can_be_turned_off(store: GraphStore) -> None:
+    settings = Settings(introspection=False, graphiql=False)
+    closed = create_app(store, *app_arguments(settings))
+    for query in [get_introspection_query(), '{ __type(name: "Event") { name } }']:
+        found = errors(post(closed, {"query": query}))
+        assert found and all(m.startswith("GraphQL introspection has been disabled") for m in found)
+    assert post(closed, {"query": "{ __typename }"}).json() == {"data": {"__typename": "Query"}}
+    assert get_page(closed).status_code == 404
