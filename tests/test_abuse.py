@@ -18,6 +18,7 @@ from graphql import SchemaMetaFieldDef, get_introspection_query, graphql_sync
 from starlette.applications import Starlette
 from strawberry.extensions.parser_cache import _get_parse_cache
 from strawberry.extensions.validation_cache import _get_validate_cache
+from websockets.exceptions import ConnectionClosed
 
 from api import introspection
 from api.app import create_app
@@ -28,7 +29,8 @@ from loaders.records import MAX_DEPTH, Record, Rejection, parse_line
 from newsgraph.settings import Settings
 from newsgraph.wiring import app_arguments
 from tests.conftest import EXTRACTOR, load_file, make_store, shared_file
-from tests.support.graphql import asgi_client, bearer
+from tests.support.graphql import asgi_client, bearer, serving
+from tests.support.websocket import WAIT, websocket
 
 LOADER = "loader-token-0123456789abcdefghijklmnop"
 RANGE = "(1000-01-01 to 9998-12-31)"
@@ -403,3 +405,17 @@ def test_introspection_and_graphiql_can_be_turned_off(store: GraphStore) -> None
         assert found and all(m.startswith("GraphQL introspection has been disabled") for m in found)
     assert post(closed, {"query": "{ __typename }"}).json() == {"data": {"__typename": "Query"}}
     assert get_page(closed).status_code == 404
+
+
+def test_a_websocket_message_nested_too_deep_closes_the_socket_as_not_json(app: Starlette) -> None:
+    async def scenario() -> tuple[int | None, str | None]:
+        async with serving(app) as served, websocket(f"ws://{served}/graphql") as client:
+            await client.socket.send(
+                '{"type": "ping", "payload": ' + "[" * 200_000 + "]" * 200_000 + "}"
+            )
+            with pytest.raises(ConnectionClosed):
+                await asyncio.wait_for(client.socket.recv(), WAIT)
+            close = client.socket.close_code, client.socket.close_reason
+        return close
+
+    assert asyncio.run(scenario()) == (4400, "WebSocket message must be valid JSON")
