@@ -1,11 +1,24 @@
 """The app's options, built by the entry point (`newsgraph.wiring`) and handed to
-`api.app.create_app`; `api` reads no environment and no settings of its own."""
+`api.app.create_app`; `api` reads no environment and no settings of its own.
+
+Each is a `NEWSGRAPH_*` setting (`newsgraph.settings`); docs/security.md says what each guards.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 DEFAULT_SUBMIT_RATE = "10/minute"
+# An event page's request is 1.5 kB; 2,000 tokens of query with long strings fit in 64 KiB.
+DEFAULT_MAX_BODY_BYTES = 64 * 1024
+# An `ingest` of 1,000 records (api.editorial.MAX_INGEST) of up to 8 kB each.
+DEFAULT_MAX_BODY_BYTES_WITH_TOKEN = 8 * 1024 * 1024
+# The longest string argument any field needs: a claim, a URL or a note (2,000, as records).
+DEFAULT_MAX_STRING_LENGTH = 2000
+DEFAULT_MAX_VARIABLES = 50
+# Longer query texts are parsed and validated every time instead of being kept in the caches
+# (256 entries each): the caches hold at most 256 x 10,000 characters of query text.
+DEFAULT_MAX_CACHED_QUERY_LENGTH = 10_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,3 +27,16 @@ class AppConfig:
 
     # How often one client may call `submitSource` (a `limits` rate: 10/minute, 100/hour).
     submit_rate: str = DEFAULT_SUBMIT_RATE
+    # The largest body of a request to /graphql, without a token and with one (413 over it).
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_body_bytes_with_token: int = DEFAULT_MAX_BODY_BYTES_WITH_TOKEN
+    # The longest String or ID argument, literal or variable, in characters.
+    max_string_length: int = DEFAULT_MAX_STRING_LENGTH
+    # The most variables one request may send.
+    max_variables: int = DEFAULT_MAX_VARIABLES
+    # The longest query text the parser and validation caches keep.
+    max_cached_query_length: int = DEFAULT_MAX_CACHED_QUERY_LENGTH
+    # Whether `__schema` and `__type` are answered (from a cache: api.introspection), and
+    # whether GraphiQL is served to a browser at /graphql; on for the quick start.
+    introspection: bool = True
+    graphiql: bool = True

@@ -10,7 +10,7 @@ from strawberry.dataloader import DataLoader
 from strawberry.types import Info as _Info
 
 from api.auth import RateLimiter
-from api.config import DEFAULT_SUBMIT_RATE
+from api.config import DEFAULT_SUBMIT_RATE, AppConfig
 from api.dataloaders import Immediate, Loader
 from api.hub import Hub
 from api.tokens import ANONYMOUS, Actor
@@ -25,6 +25,7 @@ class Services:
 
     hub: Hub = field(default_factory=Hub)
     submissions: RateLimiter = field(default_factory=lambda: RateLimiter(DEFAULT_SUBMIT_RATE))
+    config: AppConfig = field(default_factory=AppConfig)  # the limits `api.limits` applies
 
 
 @dataclass

@@ -12,19 +12,20 @@ from strawberry.extensions import (
     MaskErrors,
     MaxAliasesLimiter,
     MaxTokensLimiter,
-    ParserCache,
     QueryDepthLimiter,
-    ValidationCache,
 )
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from api import analytics
 from api.context import Info
+from api.dates import DATE, DateRangeRule
 from api.direct import use_direct_resolvers
 from api.editorial import EditorialQuery, Mutation
 from api.errors import UserError
 from api.filters import EventFilterInput, to_filter
+from api.introspection import IntrospectionCache
+from api.limits import BoundedParserCache, BoundedValidationCache, RequestLimits
 from api.live import Subscription
 from api.nodes import (
     Entity,
@@ -42,6 +43,7 @@ from api.scalars import SCALARS, Category, ConfidenceLevel, EntityType, Order
 from graph import keys
 from graph.errors import DomainError
 from graph.model import ENTITY_TYPES, Label, Node
+from loaders.records import MAX_NAME_LENGTH
 
 MAX_DEPTH = 10
 MAX_TOKENS = 2000
@@ -53,6 +55,12 @@ async def _node(info: Info, node_id: str, label: Label, what: str) -> Node:
     if node is None or node.label is not label:
         raise UserError(f"no {what} with id '{node_id}'")
     return node
+
+
+def _check_name(name: str) -> None:
+    # No record may give a longer name, so none could match; refused before it is normalised.
+    if len(name) > MAX_NAME_LENGTH:
+        raise UserError(f"name is longer than {MAX_NAME_LENGTH} characters ({len(name):,})")
 
 
 def _by_name(info: Info, found_keys: list[str], what: str, name: str) -> str:
@@ -93,6 +101,7 @@ class Query(EditorialQuery):
     ) -> Entity | None:
         _one_of(id, name)
         if name is not None:
+            _check_name(name)
             found = [k for t in ENTITY_TYPES for k in keys.entity_keys(t, [name])]
             id = strawberry.ID(_by_name(info, found, "entity", name))
         assert id is not None
@@ -104,6 +113,7 @@ class Query(EditorialQuery):
     ) -> Outlet | None:
         _one_of(id, name)
         if name is not None:
+            _check_name(name)
             id = strawberry.ID(_by_name(info, keys.outlet_keys([name]), "outlet", name))
         assert id is not None
         return Outlet.of(await _node(info, id, Label.OUTLET, "outlet"))
@@ -205,6 +215,7 @@ class Schema(strawberry.Schema):
 _LIMIT_RULES = [
     QueryDepthLimiter(max_depth=MAX_DEPTH).validation_rules[0],
     MaxAliasesLimiter(max_alias_count=MAX_ALIASES).validation_rules[0],
+    DateRangeRule,
 ]
 
 
@@ -216,13 +227,18 @@ def build_schema(direct: bool = True) -> Schema:
         mutation=Mutation,
         subscription=Subscription,
         types=[Event, Entity, Outlet, Place],
-        config=StrawberryConfig(scalar_map=SCALARS),
+        config=StrawberryConfig(scalar_map={**SCALARS, dt.date: DATE}),
         extensions=[
             # Factories: strawberry builds fresh extensions per request; the caches are shared.
             lambda: AddValidationRules(_LIMIT_RULES),
             lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
-            lambda: ParserCache(maxsize=256),
-            lambda: ValidationCache(maxsize=256),
+            # String arguments, variables (AppConfig's limits, read from the request's context).
+            RequestLimits,
+            # Introspection answered from a cache, or refused (AppConfig.introspection).
+            IntrospectionCache,
+            # Bounded in entries, and in size: longer query texts are not kept (api.limits).
+            lambda: BoundedParserCache(maxsize=256),
+            lambda: BoundedValidationCache(maxsize=256),
             # Internal failures reach the client as "Unexpected error." (and the log, in full);
             # the client's mistakes and domain refusals as they are.
             lambda: MaskErrors(should_mask_error=_is_internal),

@@ -10,6 +10,7 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from itertools import accumulate
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -23,9 +24,14 @@ from pydantic import (
 )
 from pydantic_core import ErrorDetails
 
+from graph.dates import out_of_range
 from graph.model import Category, EntityType, Tone
 
 SCHEMA_VERSION = 1
+# How deep arrays and objects may nest in one line (a record needs 6): a deeper line is refused
+# before it is parsed, as Python's parser would recurse until RecursionError, a crash.
+MAX_DEPTH = 64
+MAX_NAME_LENGTH = 500  # of a name or alias of an entity or outlet
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _CONTROL_NAMES = {0: "NUL", 0x7F: "DEL"}
@@ -45,30 +51,44 @@ def _clean_text(value: Any) -> Any:
     return value.strip()
 
 
+def _in_range(value: date, given: str) -> None:
+    problem = out_of_range(value, repr(given))
+    if problem is not None:
+        raise ValueError(problem)
+
+
 def _timestamp(value: Any) -> datetime:
-    """An RFC 3339 timestamp with its offset, as an aware datetime in UTC."""
+    """An RFC 3339 timestamp with its offset, as an aware datetime in UTC, within the graph's
+    dates (`graph.dates`)."""
     if not isinstance(value, str) or not _TIMESTAMP.fullmatch(value.strip()):
         raise ValueError(f"{value!r} is not an RFC 3339 timestamp (like 2026-05-30T04:15:39.113Z)")
     try:
-        return datetime.fromisoformat(value.strip()).astimezone(UTC)
+        given = datetime.fromisoformat(value.strip())
     except ValueError as exc:
         raise ValueError(f"{value!r} is not a real timestamp ({exc})") from None
+    _in_range(given, value)  # in its own zone: in UTC, 9999-12-31T23:59:59-23:59 overflows
+    moment = given.astimezone(UTC)
+    _in_range(moment, value)
+    return moment
 
 
 def _day_or_timestamp(value: Any) -> date:
-    """A date (`YYYY-MM-DD`) or an RFC 3339 timestamp (a `datetime`, in UTC)."""
+    """A date (`YYYY-MM-DD`) or an RFC 3339 timestamp (a `datetime`, in UTC), within the
+    graph's dates."""
     if isinstance(value, str) and _DAY.fullmatch(value.strip()):
         try:
-            return date.fromisoformat(value.strip())
+            day = date.fromisoformat(value.strip())
         except ValueError as exc:
             raise ValueError(f"{value!r} is not a real date ({exc})") from None
+        _in_range(day, value)
+        return day
     if isinstance(value, str) and _TIMESTAMP.fullmatch(value.strip()):
         return _timestamp(value)
     raise ValueError(f"{value!r} is not a date (YYYY-MM-DD) or an RFC 3339 timestamp")
 
 
 Text = Annotated[str, BeforeValidator(_clean_text)]
-Name = Annotated[Text, Field(min_length=1, max_length=500)]
+Name = Annotated[Text, Field(min_length=1, max_length=MAX_NAME_LENGTH)]
 Timestamp = Annotated[datetime, PlainValidator(_timestamp)]
 DayOrTimestamp = Annotated[date, PlainValidator(_day_or_timestamp)]
 
@@ -145,7 +165,7 @@ def _maybe_control(line: str) -> bool:
 
 
 _Stripped = Annotated[str, StringConstraints(strip_whitespace=True)]
-_StrippedName = Annotated[_Stripped, Field(min_length=1, max_length=500)]
+_StrippedName = Annotated[_Stripped, Field(min_length=1, max_length=MAX_NAME_LENGTH)]
 
 
 class _FastSourceStory(SourceStory):
@@ -207,11 +227,28 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return seen
 
 
+_STRING = re.compile(r'"(?:[^"\\]++|\\.)*+"')
+_NOT_BRACKET = re.compile(r"[^\[\]{}]++")
+_STEP = {"[": 1, "{": 1, "]": -1, "}": -1}
+
+
+def nested_deeper_than(text: str, limit: int) -> bool:
+    """Whether the arrays and objects of the JSON `text` nest deeper than `limit`, found without
+    parsing it (strings are skipped: their brackets are text). A line with no more than `limit`
+    brackets that open, most records, is counted only; others are scanned at C speed."""
+    if text.count("[") + text.count("{") <= limit:
+        return False
+    brackets = _NOT_BRACKET.sub("", _STRING.sub("", text))
+    return max(accumulate(map(_STEP.__getitem__, brackets)), default=0) > limit
+
+
 def parse_line(text: str, line: int) -> Record | Rejection | None:
     """One JSON Lines line: a `Record`, a `Rejection` with its reason, or None for a blank line."""
     if not text or text.isspace():  # as `not text.strip()`, without copying the line
         return None
     text = text.rstrip("\r\n")
+    if nested_deeper_than(text, MAX_DEPTH):
+        return Rejection(line, f"arrays and objects nested deeper than {MAX_DEPTH} levels")
     try:
         raw = json.loads(text, object_pairs_hook=_no_duplicates)
     except _DuplicateKey as exc:

@@ -9,6 +9,15 @@
 | `NEWSGRAPH_TOKENS` | API bearer tokens, comma-separated `role:name:token` entries (docs/auth.md) | none |
 | `NEWSGRAPH_TOKENS_FILE` | a JSON file of token hashes outside the checkout (`newsgraph token create`) | none |
 | `NEWSGRAPH_SUBMIT_RATE` | how often one client may call `submitSource`, e.g. `10/minute`, `100/hour` | `10/minute` |
+| `NEWSGRAPH_MAX_BODY_BYTES` | the largest request body to /graphql without a token (413 over it) | 65536 |
+| `NEWSGRAPH_MAX_BODY_BYTES_WITH_TOKEN` | the same with a token (an `ingest` of 1,000 records) | 8388608 |
+| `NEWSGRAPH_MAX_STRING_LENGTH` | the longest String or ID argument, literal or variable, in characters | 2000 |
+| `NEWSGRAPH_MAX_VARIABLES` | the most variables one request may send | 50 |
+| `NEWSGRAPH_MAX_CACHED_QUERY_LENGTH` | the longest query text the parser and validation caches keep | 10000 |
+| `NEWSGRAPH_INTROSPECTION` | whether `__schema` and `__type` queries are answered (off for production) | `true` |
+| `NEWSGRAPH_GRAPHIQL` | whether GraphiQL is served to a browser at /graphql (off for production) | `true` |
+
+docs/security.md says what each limit guards.
 """  # noqa: E501
 
 from __future__ import annotations
@@ -16,10 +25,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import limits
-from pydantic import SecretStr, ValidationError, field_validator
+from pydantic import PositiveInt, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from api.config import DEFAULT_SUBMIT_RATE
+from api.config import (
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_BODY_BYTES_WITH_TOKEN,
+    DEFAULT_MAX_CACHED_QUERY_LENGTH,
+    DEFAULT_MAX_STRING_LENGTH,
+    DEFAULT_MAX_VARIABLES,
+    DEFAULT_SUBMIT_RATE,
+)
 
 DEFAULT_STORE = "./newsgraph-data"
 DEFAULT_NEO4J_USER = "neo4j"
@@ -32,10 +48,17 @@ class Settings(BaseSettings):
     neo4j_user: str = DEFAULT_NEO4J_USER
     neo4j_password: SecretStr | None = None  # a SecretStr: never printed, logged or repr'd
     neo4j_database: str | None = None
-    # Plain tokens, for containers: hashed as soon as they are read (api.tokens.Tokens), never logged.
+    # Plain tokens, for containers: hashed as soon as read (api.tokens.Tokens), never logged.
     tokens: SecretStr | None = None
     tokens_file: Path | None = None
     submit_rate: str = DEFAULT_SUBMIT_RATE
+    max_body_bytes: PositiveInt = DEFAULT_MAX_BODY_BYTES
+    max_body_bytes_with_token: PositiveInt = DEFAULT_MAX_BODY_BYTES_WITH_TOKEN
+    max_string_length: PositiveInt = DEFAULT_MAX_STRING_LENGTH
+    max_variables: PositiveInt = DEFAULT_MAX_VARIABLES
+    max_cached_query_length: PositiveInt = DEFAULT_MAX_CACHED_QUERY_LENGTH
+    introspection: bool = True
+    graphiql: bool = True
 
     @field_validator("submit_rate")
     @classmethod

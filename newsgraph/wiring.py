@@ -56,4 +56,14 @@ class AppArguments(NamedTuple):
 def app_arguments(settings: Settings) -> AppArguments:
     """The app's tokens and options from `settings`, for `newsgraph serve` and for tests that
     start the app."""
-    return AppArguments(make_tokens(settings), AppConfig(submit_rate=settings.submit_rate))
+    config = AppConfig(
+        submit_rate=settings.submit_rate,
+        max_body_bytes=settings.max_body_bytes,
+        max_body_bytes_with_token=settings.max_body_bytes_with_token,
+        max_string_length=settings.max_string_length,
+        max_variables=settings.max_variables,
+        max_cached_query_length=settings.max_cached_query_length,
+        introspection=settings.introspection,
+        graphiql=settings.graphiql,
+    )
+    return AppArguments(make_tokens(settings), config)
