@@ -263,6 +263,7 @@ RULES: dict[Label | Rel, dict[str, str]] = {
         "last_extracted_at": "maximum",
         "ingested_at": "minimum",
         "confidence_history": "union",
+        "kept_apart": "union",  # events editors said are not this one (services.matching)
     },
     Label.ENTITY: {"name": "first", "type": "create", "aliases": "union", "ingested_at": "minimum"},
     Label.OUTLET: {
@@ -285,6 +286,8 @@ RULES: dict[Label | Rel, dict[str, str]] = {
         "ingested_at": "minimum",
     },
     Rel.DESCRIBES: {
+        "mention": "create",  # what the record said of its event, as the matcher reads it
+        "identity": "create",  # the matcher's decision for the record, for editors
         "summary": "last",
         "category": "last",
         "occurred_on": "last",

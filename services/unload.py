@@ -13,9 +13,11 @@ from typing import IO, Any
 
 from graph import keys
 from graph.analytics import chunks
+from graph.identity import Mention
 from graph.model import LAST_RANK, Edge, Label, Node, Rel, Value, strings
 from graph.snapshot import INGEST_CLOCKS
 from graph.store import GraphStore
+from services.matching import mention_of_edge
 from services.selection import Selection
 
 # What a JSONL round trip cannot give back: the ingest clock (when this graph ingested it).
@@ -155,10 +157,17 @@ class _Builder:
                     earlier = {k: event.props.get(k) for k in content}
                 versions.append((first + "|", story, reports, first, earlier))
         covered: set[str] = set()  # the event's fingerprints that records written so far give
-        return [
+        mentions = {e.src: m for e in describes if (m := mention_of_edge(e)) is not None}
+        drafts = [
             self._draft(event, external, story, reports, extracted, said, rank, covered)
             for rank, story, reports, extracted, said in sorted(versions, key=lambda v: v[0])
         ]
+        for draft in drafts:
+            mention = mentions.get(draft.sort_key[1])
+            if mention is not None:  # placed by the matcher: its id is its first record's key
+                draft.event_key = keys.event_record_key(mention.record_key())
+                _as_mentioned(draft.data["event"], mention)
+        return drafts
 
     def _draft(
         self,
@@ -494,6 +503,20 @@ def _with_pooled(reports: list[Edge]) -> list[Edge | None]:
     if len(at) != len(reports) or last >= 4 * len(reports) + 100:
         return list(reports)
     return [at.get(i) for i in range(last + 1)]
+
+
+def _as_mentioned(body: dict[str, Any], mention: Mention) -> None:
+    """Where the record said its event was, as its mention keeps it (the event's coordinates
+    are its first record's): the matcher reads the same record again."""
+    location = body.setdefault("location", {})
+    for name in ("lat", "lon"):
+        value = getattr(mention, name)
+        if value is None:
+            location.pop(name, None)
+        else:
+            location[name] = value
+    if not location:
+        del body["location"]
 
 
 def _first_fingerprint(body: dict[str, Any], participants: Sequence[str]) -> str:
