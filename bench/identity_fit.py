@@ -42,6 +42,7 @@ from scipy.optimize import minimize
 if __package__ in (None, ""):  # run as a file: python bench/identity_fit.py
     sys.path.insert(0, str(Path(__file__).absolute().parents[1]))
 
+from bench.generate import Generator
 from bench.identity import (
     HEADER,
     Item,
@@ -56,11 +57,12 @@ from bench.identity import (
     todays_rule,
     true_queued,
 )
-from graph.identity import FEATURES, EventProfile, Weights, lookup_keys
+from graph.identity import FEATURES, EventProfile, Mention, Weights, lookup_keys
 from graph.identity.features import crowd, evidence, in_window
 
 WEIGHTS_FILE = Path(__file__).resolve().parents[1] / "graph" / "identity" / "weights.json"
 L2 = 0.3  # regularisation strength (sum of squared weights, against the summed log-loss)
+EXTRA_GENERATED = "2:10000"  # generated records teaching the weights without a place
 GRID = [x / 4 for x in range(-12, 9)]  # merge thresholds tried: -3 .. 2 in quarter steps
 
 
@@ -264,6 +266,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         "fold and never measured: they teach records without a place or a point",
     )
     parser.add_argument("--extra-truth", type=Path)
+    parser.add_argument(
+        "--extra-generated",
+        metavar="SEED:EVENTS",
+        default=EXTRA_GENERATED,
+        help="the extra records made by bench/generate.py (this seed and number of events, "
+        "with their truth) unless --extra-records is given; only their candidate pairs with no "
+        "place to compare are used, for the weights without a place; '' for none "
+        f"[{EXTRA_GENERATED}: another seed than the one measured]",
+    )
     args = parser.parse_args(argv)
     items = [Item(i.mention, None, i.raw) for i in read_records(args.records)]
     truth = read_truth(args.truth)
@@ -273,6 +284,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         extra_items = [Item(i.mention, None, i.raw) for i in read_records(args.extra_records)]
         extra = (extra_items, [f"extra:{t}" for t in read_truth(args.extra_truth)])
 
+    extra_name = args.extra_records.name if args.extra_records else None
+    if args.extra_generated and args.extra_records is None:
+        seed, events = (int(x) for x in args.extra_generated.split(":"))
+        generator = Generator(seed, events)
+        lines = generator.generate()
+        made = [Mention.from_record(json.loads(text)) for text in lines]
+        extra = ([Item(m, None, {}) for m in made], [f"extra:{t}" for t in generator.truth])
+        extra_name = f"bench/generate.py --seed {seed} --events {events}"
     print(f"{len(items)} records, {len(set(truth))} true events, {args.folds} folds of weeks")
     parts: dict[str, list[Quality]] = defaultdict(list)
     queued = true = 0
@@ -354,7 +373,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     data["fitted"] = {
         "by": "bench/identity_fit.py",
         "records": args.records.name,
-        "extra_records": args.extra_records.name if args.extra_records else None,
+        "extra_records": extra_name,
         "l2": args.l2,
         "folds": f"{args.folds} blocks of consecutive weeks",
         "queue_precision": args.queue_precision,

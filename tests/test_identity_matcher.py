@@ -63,7 +63,7 @@ def test_same_sides_same_day_30_km_apart_are_two_events() -> None:
     assert decision.event is None or dict((e.name, e.value) for e in decision.evidence)["far"]
 
 
-def test_a_record_with_a_short_name_and_no_town_joins_the_event_and_a_day_late_is_queued() -> None:
+def test_a_record_with_a_short_name_and_no_town_joins_the_event_and_a_day_late_does_not() -> None:
     matcher = Matcher()
     first, _ = matcher.add(clash())
     other_words = clash(
@@ -79,11 +79,13 @@ def test_a_record_with_a_short_name_and_no_town_joins_the_event_and_a_day_late_i
     second, decision = matcher.add(other_words)
     assert decision.outcome == "merge", decision.explain()
     assert second == first
-    # the same a day late: on real reporting a lone match a day off is as often the same sides'
-    # fighting of the next day, so it is at least put to editors against that event
+    # the same a day late: on real reporting a lone match a day off is more often the same
+    # sides' fighting of the next day (Syria file: 17%), so it is not merged on place and sides
+    # alone; it is decided against that event, and the day is what held it back
     _, decision = matcher.add(replace(other_words, day="2017-02-08", story="third/late"))
     assert decision.event == first
-    assert decision.outcome in ("merge", "possible_duplicate"), decision.explain()
+    assert decision.outcome in ("new", "possible_duplicate"), decision.explain()
+    assert "day_after" in decision.explain()
 
 
 def test_a_round_up_shared_by_two_events_does_not_merge_them() -> None:

@@ -452,7 +452,7 @@ FEATURES: tuple[str, ...] = (
     "day_after",  # the record's day is the day after the event's main day (a late report?)
     "day_before",  # the record's day is the day before the event's main day
     "off_day_again",  # off the main day, and another record already gave that day
-    "crowded",  # other candidate events look as alike (same place, same sides): how many, 0..1
+    "crowded",  # no place to compare, other candidates look as alike (same sides): how many, 0..1
     "same_outlet",  # an outlet of the record already reported the event
     "event_size",  # how many records the event has: log(1 + n) / log(11), at most 1
 )
@@ -609,11 +609,16 @@ def alike(values: list[float]) -> bool:
 
 
 def crowd(rows: list[list[float]]) -> None:
-    """Set `crowded` in each candidate's values: the share (0, 1/3, 2/3, 1 for 3 or more) of the
-    *other* candidates that look as alike. When the same sides have several events at one place
-    around that day, looking alike says less about which one a record is."""
+    """Set `crowded` in the values of each candidate with no place to compare: the share (0,
+    1/3, 2/3, 1 for 3 or more) of the *other* candidates that look as alike. Without a place,
+    when the same sides have several events around that day, sharing the sides says little
+    about which one a record is; when they have one, it says much. With a place to compare it
+    stays 0: the place tells the sides' events apart as far as the records can, and a crowd of
+    look-alikes at one place is still best met by merging with the likeliest (measured on the
+    Syria file, cross-validated: F1 0.59 with it, 0.65 without)."""
     at = FEATURES.index("crowded")
+    no_place = FEATURES.index("no_place")
     flags = [alike(v) for v in rows]
     total = sum(flags)
     for values, flag in zip(rows, flags, strict=True):
-        values[at] = min(3, total - flag) / 3.0
+        values[at] = min(3, total - flag) / 3.0 if values[no_place] >= 1.0 else 0.0
