@@ -30,8 +30,8 @@ import argparse
 import json
 import sys
 from collections import defaultdict
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -42,6 +42,7 @@ from scipy.optimize import minimize
 if __package__ in (None, ""):  # run as a file: python bench/identity_fit.py
     sys.path.insert(0, str(Path(__file__).absolute().parents[1]))
 
+from bench.generate import Generator
 from bench.identity import (
     HEADER,
     Item,
@@ -56,11 +57,12 @@ from bench.identity import (
     todays_rule,
     true_queued,
 )
-from graph.identity import FEATURES, EventProfile, Weights, lookup_keys
+from graph.identity import FEATURES, EventProfile, Mention, Weights, lookup_keys
 from graph.identity.features import crowd, evidence, in_window
 
 WEIGHTS_FILE = Path(__file__).resolve().parents[1] / "graph" / "identity" / "weights.json"
-L2 = 1.0  # regularisation strength (sum of squared weights, against the summed log-loss)
+L2 = 0.3  # regularisation strength (sum of squared weights, against the summed log-loss)
+EXTRA_GENERATED = "2:10000"  # generated records teaching the weights without a place
 GRID = [x / 4 for x in range(-12, 9)]  # merge thresholds tried: -3 .. 2 in quarter steps
 
 
@@ -122,31 +124,28 @@ def logistic(pairs: Pairs, l2: float) -> tuple[float, list[float]]:
 def thresholds(
     items: Sequence[Item],
     truth: Sequence[str],
-    bias: float,
-    weights: Sequence[float],
+    make: Callable[[float, float], Weights],
     floor_precision: float,
     queue_precision: float,
 ) -> tuple[float, float, Quality]:
     """The merge threshold (best F1 with precision at least the floor's) and the review
-    threshold (lowest score whose queue is at least `queue_precision` true), on `items`."""
+    threshold (lowest score whose queue is at least `queue_precision` true), on `items`;
+    `make(merge_at, review_at)` gives the weights to run with."""
     best: tuple[float, float, Quality] | None = None
     for merge_at in GRID:
-        w = Weights(bias, tuple(weights), merge_at, min(GRID))
-        q = quality(run_matcher(items, w).labels, truth)
+        q = quality(run_matcher(items, make(merge_at, min(GRID))).labels, truth)
         if q.precision < floor_precision:
             continue
         if best is None or q.f1 > best[2].f1:
             best = (merge_at, q.f1, q)
     if best is None:  # nothing as precise as the floor: the most precise threshold
         merge_at = max(GRID)
-        q = quality(
-            run_matcher(items, Weights(bias, tuple(weights), merge_at, merge_at)).labels, truth
-        )
+        q = quality(run_matcher(items, make(merge_at, merge_at)).labels, truth)
         best = (merge_at, q.f1, q)
     merge_at, _, q = best
     review_at = merge_at
     for candidate in sorted((g for g in GRID if g < merge_at), reverse=True):
-        run = run_matcher(items, Weights(bias, tuple(weights), merge_at, candidate))
+        run = run_matcher(items, make(merge_at, candidate))
         if not run.queue:
             review_at = candidate
             continue
@@ -154,6 +153,14 @@ def thresholds(
             break
         review_at = candidate
     return merge_at, review_at, q
+
+
+def without_place(items: Sequence[Item]) -> list[Item]:
+    """The records with their places hidden (no place name, no point; the country kept)."""
+    return [
+        Item(replace(i.mention, place=None, lat=None, lon=None), i.external_id, i.raw)
+        for i in items
+    ]
 
 
 def weeks(items: Sequence[Item], truth: Sequence[str]) -> list[int]:
@@ -191,11 +198,9 @@ def subset(
 
 @dataclass
 class Fit:
-    bias: float
-    weights: list[float]
-    merge_at: float
-    review_at: float
+    weights: Weights
     train: Quality
+    train_without_place: Quality | None
 
 
 def fit(
@@ -204,24 +209,45 @@ def fit(
     queue_precision: float,
     l2: float,
     extra: tuple[list[Item], list[str]] = ([], []),
+    place_hidden: bool = True,
 ) -> Fit:
     """Weights from the pairs of `items` and `extra`; thresholds on `items` alone (real
-    reporting: the floor's precision there is the bar)."""
-    pairs = candidate_pairs(items, truth)
-    if extra[0]:
-        more = candidate_pairs(*extra)
-        pairs = Pairs(
-            np.vstack([pairs.x, more.x]),
-            np.concatenate([pairs.y, more.y]),
-            pairs.records + more.records,
-            pairs.blocked_out + more.blocked_out,
-        )
-    bias, weights = logistic(pairs, l2)
+    reporting: the floor's precision there is the bar). With `place_hidden`, also the weights
+    for candidates with no place to compare, fitted the same way on `items` with their places
+    hidden (the same bar: the floor's precision on `items` as they are)."""
+    bias, weights = logistic(candidate_pairs(items, truth), l2)
     floor = quality(floor_rule(items), truth)
-    merge_at, review_at, q = thresholds(
-        items, truth, bias, weights, floor.precision, queue_precision
-    )
-    return Fit(bias, weights, merge_at, review_at, q)
+    hidden_q: Quality | None = None
+    hidden_bias, hidden_weights = 0.0, tuple(0.0 for _ in FEATURES)
+    if place_hidden:
+        hidden = without_place(items)
+        pairs = candidate_pairs(hidden, truth)
+        if extra[0]:  # the extra records' candidate pairs without a place to compare
+            more = candidate_pairs(*extra)
+            keep = more.x[:, FEATURES.index("no_place")] >= 1.0
+            pairs = Pairs(
+                np.vstack([pairs.x, more.x[keep]]),
+                np.concatenate([pairs.y, more.y[keep]]),
+                pairs.records + more.records,
+                pairs.blocked_out + more.blocked_out,
+            )
+        h_bias, h_weights = logistic(pairs, l2)
+        hidden_bias, hidden_weights = h_bias, tuple(h_weights)
+
+    def make(merge_at: float, review_at: float) -> Weights:
+        # both scores are log-odds of one thing (the record describes the event), fitted the
+        # same way: the same thresholds. (Fitted on records with their places hidden, no
+        # threshold reaches the floor's precision: one conflict's sides fight in many places a
+        # day, which the `crowded` evidence, not a threshold, must tell apart.)
+        inner = Weights(hidden_bias, hidden_weights, merge_at, review_at) if place_hidden else None
+        return Weights(bias, tuple(weights), merge_at, review_at, inner)
+
+    merge_at, review_at, q = thresholds(items, truth, make, floor.precision, queue_precision)
+    if place_hidden:
+        hidden_q = quality(
+            run_matcher(without_place(items), make(merge_at, review_at)).labels, truth
+        )
+    return Fit(make(merge_at, review_at), q, hidden_q)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -240,6 +266,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         "fold and never measured: they teach records without a place or a point",
     )
     parser.add_argument("--extra-truth", type=Path)
+    parser.add_argument(
+        "--extra-generated",
+        metavar="SEED:EVENTS",
+        default=EXTRA_GENERATED,
+        help="the extra records made by bench/generate.py (this seed and number of events, "
+        "with their truth) unless --extra-records is given; only their candidate pairs with no "
+        "place to compare are used, for the weights without a place; '' for none "
+        f"[{EXTRA_GENERATED}: another seed than the one measured]",
+    )
     args = parser.parse_args(argv)
     items = [Item(i.mention, None, i.raw) for i in read_records(args.records)]
     truth = read_truth(args.truth)
@@ -249,6 +284,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         extra_items = [Item(i.mention, None, i.raw) for i in read_records(args.extra_records)]
         extra = (extra_items, [f"extra:{t}" for t in read_truth(args.extra_truth)])
 
+    extra_name = args.extra_records.name if args.extra_records else None
+    if args.extra_generated and args.extra_records is None:
+        seed, events = (int(x) for x in args.extra_generated.split(":"))
+        generator = Generator(seed, events)
+        lines = generator.generate()
+        made = [Mention.from_record(json.loads(text)) for text in lines]
+        extra = ([Item(m, None, {}) for m in made], [f"extra:{t}" for t in generator.truth])
+        extra_name = f"bench/generate.py --seed {seed} --events {events}"
     print(f"{len(items)} records, {len(set(truth))} true events, {args.folds} folds of weeks")
     parts: dict[str, list[Quality]] = defaultdict(list)
     queued = true = 0
@@ -256,7 +299,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         train = subset(items, truth, [f != k for f in fold])
         test = subset(items, truth, [f == k for f in fold])
         fitted = fit(*train, args.queue_precision, args.l2, extra)
-        w = Weights(fitted.bias, tuple(fitted.weights), fitted.merge_at, fitted.review_at)
+        w = fitted.weights
         run = run_matcher(test[0], w)
         q = quality(run.labels, test[1])
         parts["matcher"].append(q)
@@ -266,8 +309,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         queued += len(run.queue)
         true += true_queued(run, test[1])
         print(
-            f"fold {k}: {len(test[0])} records; merge_at {fitted.merge_at:+.2f} review_at "
-            f"{fitted.review_at:+.2f}; test P {q.precision:.3f} R {q.recall:.3f} F1 {q.f1:.3f} "
+            f"fold {k}: {len(test[0])} records; merge_at {w.merge_at:+.2f} review_at "
+            f"{w.review_at:+.2f}; test P {q.precision:.3f} R {q.recall:.3f} F1 {q.f1:.3f} "
             f"(floor P {parts['floor'][-1].precision:.3f} R {parts['floor'][-1].recall:.3f})"
         )
     print("cross-validated (pair counts added up over the test folds):")
@@ -292,13 +335,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"all records: {len(pairs.y)} candidate pairs ({int(pairs.y.sum())} true), "
         f"{pairs.blocked_out} records whose true event the blocking missed"
     )
+    fw, hw = final.weights, final.weights.without_place
     print(
-        f"fitted on all records: bias {final.bias:+.3f}, merge_at {final.merge_at:+.2f}, "
-        f"review_at {final.review_at:+.2f}"
+        f"fitted on all records: bias {fw.bias:+.3f}, merge_at {fw.merge_at:+.2f}, "
+        f"review_at {fw.review_at:+.2f}"
+        + (
+            ""
+            if hw is None
+            else f"; without a place: bias {hw.bias:+.3f}, merge_at {hw.merge_at:+.2f}, "
+            f"review_at {hw.review_at:+.2f}"
+        )
     )
-    for name, weight in zip(FEATURES, final.weights, strict=True):
-        print(f"  {name:<18} {weight:+.3f}")
+    for number, name in enumerate(FEATURES):
+        hidden = "" if hw is None else f"   without a place {hw.weights[number]:+.3f}"
+        print(f"  {name:<18} {fw.weights[number]:+.3f}{hidden}")
     print(line("matcher (in sample)", final.train))
+    if final.train_without_place is not None:
+        print(line("... places hidden (in sample)", final.train_without_place))
 
     def rounded(q: Quality) -> dict[str, float]:
         return {
@@ -309,15 +362,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             "bcubed_recall": round(q.bcubed_recall, 3),
         }
 
-    data: dict[str, Any] = Weights(
-        final.bias, tuple(final.weights), final.merge_at, final.review_at
-    ).to_dict()
-    data = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in data.items()}
-    data["features"] = {k: round(v, 4) for k, v in data["features"].items()}
+    def rounded_weights(weights: dict[str, Any]) -> dict[str, Any]:
+        done = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in weights.items()}
+        done["features"] = {k: round(v, 4) for k, v in weights["features"].items()}
+        if "without_place" in weights:
+            done["without_place"] = rounded_weights(weights["without_place"])
+        return done
+
+    data: dict[str, Any] = rounded_weights(fw.to_dict())
     data["fitted"] = {
         "by": "bench/identity_fit.py",
         "records": args.records.name,
-        "extra_records": args.extra_records.name if args.extra_records else None,
+        "extra_records": extra_name,
         "l2": args.l2,
         "folds": f"{args.folds} blocks of consecutive weeks",
         "queue_precision": args.queue_precision,
