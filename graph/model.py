@@ -286,8 +286,9 @@ RULES: dict[Label | Rel, dict[str, str]] = {
         "ingested_at": "minimum",
     },
     Rel.DESCRIBES: {
-        "mention": "create",  # what the record said of its event, as the matcher reads it
-        "identity": "create",  # the matcher's decision for the record, for editors
+        # what each extraction of the story said of its event, as the matcher reads it (JSON)
+        "mention": "union",
+        "identity": "last",  # the matcher's decision for the story's latest extraction
         "summary": "last",
         "category": "last",
         "occurred_on": "last",

@@ -29,6 +29,7 @@ from services.conflicts import checked, resolving_again
 from services.matching import (
     IDENTITY,
     MENTION,
+    SAME_RECORD,
     BatchMatcher,
     Queued,
     decision_json,
@@ -163,11 +164,13 @@ class Ingestor:
             if line in forced:
                 event_id = forced[line]
             elif mention is not None:
-                decision, target = matcher.decide(mention, events.owner(identity[0]))
+                extracted = timestamp(record.extracted_at)
+                decision, target = matcher.decide(mention, events.owner(identity[0]), extracted)
                 event_id = events.resolve(identity, "ev", current=target)
-                matcher.joined(mention, event_id, decision)
+                matcher.joined(mention, event_id, decision, extracted)
                 matched_events.add(event_id)
-                decided = decision_json(decision)
+                # a record loaded again keeps the decision that placed it
+                decided = None if SAME_RECORD in decision.notes else decision_json(decision)
             else:
                 event_id = events.resolve(identity, "ev")
             _plan_record(plan, record, event_id, names, now, identities, mention, decided)
@@ -408,11 +411,11 @@ def _plan_record(
         Rel.DESCRIBES,
         event_id,
         PropertyWrite(
-            create={"ingested_at": now}
-            if matched is None
-            else {"ingested_at": now, MENTION: mention_json(matched), IDENTITY: decided},
-            last={"summary": event.summary, "category": event.category, "occurred_on": occurred},
+            create={"ingested_at": now},
+            last={"summary": event.summary, "category": event.category, "occurred_on": occurred}
+            | ({IDENTITY: decided} if decided is not None else {}),
             rank=rank,
+            union={MENTION: [mention_json(matched, record)]} if matched is not None else {},
             minimum={"first_extracted_at": extracted},
             maximum={"last_extracted_at": extracted},
         ),

@@ -23,12 +23,31 @@ import json
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from graph import keys
-from graph.identity import Decision, EntityName, EventProfile, Mention, decide, lookup_keys
-from graph.model import Edge, Label, Node, NodeWrite, PropertyWrite, Props, Rel, WriteBatch
+from graph.identity import (
+    Decision,
+    EntityName,
+    EventProfile,
+    Mention,
+    decide,
+    decide_again,
+    lookup_keys,
+)
+from graph.identity.features import name_key
+from graph.model import (
+    Edge,
+    Label,
+    Node,
+    NodeWrite,
+    PropertyWrite,
+    Props,
+    Rel,
+    WriteBatch,
+    timestamp,
+)
 from graph.store import GraphReader, GraphStore, WriteConflict
 from loaders.records import Record
 
@@ -36,7 +55,11 @@ MENTION = "mention"  # on DESCRIBES: the record's mention, JSON
 IDENTITY = "identity"  # on DESCRIBES: the matcher's decision for the record, JSON
 KEPT_APART = "kept_apart"  # on Event: events editors said are other events
 PROFILE_PROPS = tuple(EventProfile.from_props({}).to_props())  # identity_days, ...
-RECORD_BLOCK = "r|"  # the blocking keys that name one record (an identity key of their own)
+RECORD_BLOCK = "r|"
+# records of one story extracted less than this apart are one extraction (one record per event)
+SAME_EXTRACTION = timedelta(
+    minutes=1
+)  # the blocking keys that name one record (an identity key of their own)
 
 
 # -- mentions ------------------------------------------------------------------------------------
@@ -73,8 +96,11 @@ def _utc_day(moment: date) -> str:
     return moment.isoformat()
 
 
-def mention_json(m: Mention) -> str:
-    """The stored form of a mention (read back by `mention_from_json`)."""
+def mention_json(m: Mention, record: Record | None = None) -> str:
+    """The stored form of a mention (read back by `mention_from_json`). With its `record`, also
+    what an export needs to write that record again: when it was extracted, the day as the
+    record gave it, and each entity's role."""
+    roles: list[str | None] = [None] * len(m.entities)
     data: dict[str, Any] = {
         "day": m.day,
         "category": m.category,
@@ -84,11 +110,23 @@ def mention_json(m: Mention) -> str:
         "country": m.country,
         "lat": m.lat,
         "lon": m.lon,
-        "entities": [[e.name, e.type, list(e.aliases)] for e in m.entities],
-        "outlets": list(m.outlets),
+        # as compared (spellings of one outlet are one: an export may spell it otherwise)
+        "outlets": sorted({k for k in map(name_key, m.outlets) if k}),
         "story": m.story,
     }
+    if record is not None:
+        data["extracted_at"] = timestamp(record.extracted_at)
+        data["occurred_on"] = _moment_text(record.event.occurred_on)
+        roles = [e.role for e in record.event.entities]
+    data["entities"] = [
+        [e.name, e.type, list(e.aliases), *([role] if role else [])]
+        for e, role in zip(m.entities, roles, strict=True)
+    ]
     return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def _moment_text(moment: date) -> str:
+    return timestamp(moment) if isinstance(moment, datetime) else moment.isoformat()
 
 
 def mention_from_json(text: str) -> Mention:
@@ -102,16 +140,27 @@ def mention_from_json(text: str) -> Mention:
         country=data.get("country"),
         lat=data.get("lat"),
         lon=data.get("lon"),
-        entities=tuple(EntityName(n, t, tuple(a)) for n, t, a in data.get("entities") or ()),
+        entities=tuple(EntityName(e[0], e[1], tuple(e[2])) for e in data.get("entities") or ()),
         outlets=tuple(data.get("outlets") or ()),
         story=data.get("story") or "",
     )
 
 
-def mention_of_edge(edge: Edge) -> Mention | None:
-    """The mention a DESCRIBES relationship keeps, if its record had no `event.id`."""
-    text = edge.props.get(MENTION)
-    return mention_from_json(text) if isinstance(text, str) and text else None
+def mention_texts(edge: Edge) -> list[str]:
+    """The mentions (JSON) a DESCRIBES relationship keeps: one per extraction of its story
+    without `event.id` (a single string in graphs written before extractions were kept)."""
+    value = edge.props.get(MENTION)
+    if isinstance(value, str):
+        return [value] if value else []
+    if isinstance(value, list):
+        return [v for v in value if isinstance(v, str) and v]
+    return []
+
+
+def mentions_of_edge(edge: Edge) -> list[Mention]:
+    """The mentions a DESCRIBES relationship keeps, one per extraction (none for records with
+    `event.id`)."""
+    return [mention_from_json(t) for t in mention_texts(edge)]
 
 
 def profile_of(mentions: Iterable[Mention]) -> EventProfile | None:
@@ -195,6 +244,9 @@ class BatchMatcher:
     queued: list[Queued] = field(default_factory=list)
     _stored: dict[str, list[str]] = field(default_factory=dict)  # prefix -> stored owners
     _index: dict[str, set[str]] = field(default_factory=dict)  # blocking key -> batch events
+    # (story, event) -> the times the story was extracted at, of its records in the event
+    _extracted: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+    _read_extractions: set[str] = field(default_factory=set)  # stored events read for those
 
     def prepare(self, mentions: Sequence[Mention]) -> None:
         """Read, at once, every stored candidate of `mentions` and its profile."""
@@ -224,27 +276,63 @@ class BatchMatcher:
             found.update(self.find(e) for e in self._index.get(block, ()))
         return [(e, self.profiles[e]) for e in sorted(found) if e in self.profiles]
 
-    def decide(self, m: Mention, holder: str | None) -> tuple[Decision, str | None]:
-        """The decision for `m`, and the event it joins (None: a new event). `holder` is the
-        event that holds this very record already (a reload), if any."""
+    def decide(
+        self, m: Mention, holder: str | None, extracted: str = ""
+    ) -> tuple[Decision, str | None]:
+        """The decision for `m` (extracted at `extracted`), and the event it joins (None: a
+        new event). `holder` is the event that holds this very record already (a reload), if
+        any. A record whose story a candidate event holds from another extraction (another
+        `extracted_at`) is that story extracted again: it joins the event holding it, chosen
+        by score among several (`decide_again`); from the same extraction, a candidate holding
+        the story is another event of the story (a round-up's), left out by `decide`."""
         if holder is not None:
             holder = self.find(holder)
             self.read([holder])
             return Decision("merge", holder, math.inf, (), (), 1, (SAME_RECORD,)), holder
         candidates = self.candidates(m)
         self.seen.update(e for e, _ in candidates)
+        holding = [(e, p) for e, p in candidates if m.story and m.story in p.stories]
+        if holding and extracted:
+            times = self.extractions(m.story, [e for e, _ in holding])
+            again = [
+                (e, p)
+                for e, p in holding
+                if times.get(e) and not _same_extraction(extracted, times[e])
+            ]
+            if again:
+                decision = decide_again(m, again)
+                return decision, decision.event
         apart: set[str] = set()
-        for event_id, profile in candidates:
-            if m.story and m.story in profile.stories:  # the story's event: not the others'
-                apart |= self.apart.get(event_id, frozenset())
+        for event_id, _ in holding:  # the story's event: not the others'
+            apart |= self.apart.get(event_id, frozenset())
         decision = decide(m, candidates, apart=apart)
         if decision.outcome == "merge" and decision.event is not None:
             return decision, decision.event
         return decision, None
 
-    def joined(self, m: Mention, event_id: str, decision: Decision) -> None:
-        """Record that `m` is now a record of `event_id` (new or not)."""
+    def extractions(self, story: str, event_ids: Sequence[str]) -> dict[str, set[str]]:
+        """When `story` was extracted, for each of `event_ids` holding it: the stored records'
+        times (read once per event) and this batch's."""
+        unread = [e for e in event_ids if e not in self._read_extractions and e not in self.created]
+        if unread:
+            self._read_extractions.update(unread)
+            for event_id, edges in self.store.edges(unread, Rel.DESCRIBES, "in").items():
+                for edge in edges:
+                    for text in mention_texts(edge):
+                        data = json.loads(text)
+                        at = data.get("extracted_at") or edge.props.get("first_extracted_at")
+                        if isinstance(at, str):
+                            key = (str(data.get("story") or ""), self.find(event_id))
+                            self._extracted.setdefault(key, set()).add(at)
+        return {e: self._extracted.get((story, e), set()) for e in event_ids}
+
+    def joined(self, m: Mention, event_id: str, decision: Decision, extracted: str = "") -> None:
+        """Record that `m` (extracted at `extracted`) is now a record of `event_id` (new or
+        not)."""
         self.seen.add(event_id)
+        if m.story and extracted:
+            self.extractions(m.story, [event_id])  # the stored times first
+            self._extracted.setdefault((m.story, event_id), set()).add(extracted)
         before = self.profiles.get(event_id)
         if before is not None and m.record_key() in before.records:
             return
@@ -259,6 +347,18 @@ class BatchMatcher:
         for block in new:
             if not block.startswith(RECORD_BLOCK):
                 self._index.setdefault(block, set()).add(event_id)
+
+
+def _same_extraction(extracted: str, times: Iterable[str]) -> bool:
+    """Whether a record extracted at `extracted` comes from the same extraction of its story as
+    a record extracted at one of `times`: within `SAME_EXTRACTION` of it (an extractor emits the
+    records of one extraction milliseconds apart; a re-extraction is a later run)."""
+    moment = _moment(extracted)
+    return any(abs(moment - _moment(t)) < SAME_EXTRACTION for t in times)
+
+
+def _moment(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 def _blocks(m: Mention) -> list[str]:
@@ -311,7 +411,7 @@ def reprofile(graph: GraphReader, event_ids: Sequence[str]) -> WriteBatch:
         node = nodes[event_id]
         if node.label is not Label.EVENT:
             continue
-        mentions = [m for e in edges if (m := mention_of_edge(e)) is not None]
+        mentions = [m for e in edges for m in mentions_of_edge(e)]
         profile = profile_of(mentions)
         before = stored_profile(node.props)
         if profile is None and before is None:

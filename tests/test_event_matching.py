@@ -116,7 +116,8 @@ def test_each_record_keeps_its_mention_and_the_decision(store: GraphStore, tmp_p
     assert second["score"] > 0 and {"feature", "value", "weight", "contribution"} <= set(
         second["evidence"][0]
     )
-    mention = json.loads(str(described["b-1"].props["mention"]))
+    (said,) = described["b-1"].texts("mention")  # one mention per extraction of the story
+    mention = json.loads(str(said))
     assert (mention["place"], mention["day"]) == ("Raqqa town", "2017-03-01")
     # the event's profile, rebuilt from both records, and the keys it is found by
     assert set(event.texts("identity_places")) == {"raqqa"}
@@ -182,3 +183,56 @@ def test_records_with_an_id_keep_the_trusted_id_rule(store: GraphStore, tmp_path
             assert not event.texts("identity_records")
             owned = store.keys_of([event.id])[event.id]
             assert not [k for k in owned if k.startswith("match:")]
+
+
+def test_a_story_extracted_again_joins_the_event_holding_it(
+    store: GraphStore, tmp_path: Path
+) -> None:
+    """A later extraction of a story (another `extracted_at`) is the same story again: it joins
+    the event holding the story even when it says less (no point, one side), the decision says
+    so, and the event keeps both extractions' mentions; a reload changes nothing."""
+    again = {
+        **FIRST,
+        "extracted_at": "2017-03-04T08:00:00Z",
+        "event": {
+            **FIRST["event"],
+            "location": {"place": "Raqqa", "country": "Syria"},
+            "entities": SIDES[:1],
+        },
+    }
+    load(store, tmp_path, [FIRST, again])
+    (event,) = events(store)
+    (edge,) = store.edges([event.id], Rel.DESCRIBES, "in")[event.id]
+    assert len(edge.texts("mention")) == 2
+    assert len(event.texts("identity_records")) == 2
+    before = canonical(store)
+    assert load(store, tmp_path, [FIRST, again]).events_created == 0
+    assert canonical(store) == before
+    decided = json.loads(str(edge.props["identity"]))
+    assert decided["outcome"] == "merge"
+    assert "re-extraction of story outlet a/a-1" in decided["notes"]
+
+
+def test_a_story_extracted_again_in_reverse_order_gives_one_event(
+    store: GraphStore, tmp_path: Path
+) -> None:
+    later = {
+        **FIRST,
+        "extracted_at": "2017-03-04T08:00:00Z",
+        "event": {**FIRST["event"], "location": {"place": "Raqqa", "country": "Syria"}},
+    }
+    load(store, tmp_path, [later], batch=1)
+    load(store, tmp_path, [FIRST], batch=1)
+    assert grouping(store) == [["a-1"]]
+
+
+def test_one_extraction_of_a_round_up_gives_one_event_per_record(
+    store: GraphStore, tmp_path: Path
+) -> None:
+    """Two records of one extraction of a story (milliseconds apart) are two events of the
+    story, however alike."""
+    first = {**FIRST, "extracted_at": "2017-03-01T20:00:00.100Z"}
+    second = {**FIRST, "extracted_at": "2017-03-01T20:00:00.200Z"}
+    second = {**second, "event": {**FIRST["event"], "summary": "Shelling of Raqqa by the army"}}
+    load(store, tmp_path, [first, second])
+    assert grouping(store) == [["a-1"], ["a-1"]]

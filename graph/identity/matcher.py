@@ -112,6 +112,7 @@ class Weights:
 _NO_PLACE = FEATURES.index("no_place")
 WITHOUT_PLACE_NOTE = "no place to compare: scored by the weights for records without a place"
 SAME_STORY_NOTE = "candidate events already holding a record of this story left out: {}"
+AGAIN_NOTE = "re-extraction of story {}"
 
 
 _DEFAULT: list[Weights] = []
@@ -259,6 +260,40 @@ def decide(
         notes = [*notes, WITHOUT_PLACE_NOTE]
     return Decision(
         outcome, event_id, total, tuple(values), used.weights, len(scored), (*notes, *excluded)
+    )
+
+
+def decide_again(
+    m: Mention, holders: Iterable[tuple[str, EventProfile]], weights: Weights | None = None
+) -> Decision:
+    """The decision for a later (or earlier) extraction of a story that `holders` already
+    hold (an extraction of a story gives one record per event, so another extraction of it
+    describes one of the events it described): a merge into the holder the record scores
+    best against (the story exclusion lifted, no day window: the same story's event; ties to
+    the smaller id), its notes saying so."""
+    weights = weights or default_weights()
+    best: tuple[float, str, list[float], list[str], Weights] | None = None
+    count = 0
+    for event_id, profile in holders:
+        count += 1
+        values, notes = evidence(m, profile)
+        used = weights.scoring(values)
+        total = used.total(values)
+        if best is None or total > best[0] or (total == best[0] and event_id < best[1]):
+            best = (total, event_id, values, notes, used)
+    if best is None:
+        raise ValueError("a re-extraction needs an event holding its story")
+    total, event_id, values, notes, used = best
+    if used is not weights:
+        notes = [*notes, WITHOUT_PLACE_NOTE]
+    return Decision(
+        "merge",
+        event_id,
+        total,
+        tuple(values),
+        used.weights,
+        count,
+        (AGAIN_NOTE.format(m.story), *notes),
     )
 
 
