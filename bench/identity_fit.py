@@ -14,7 +14,8 @@
   own decisions, not the truth), for each threshold of a grid; the one with the best pairwise F1
   whose precision is not below the floor's on the same records is kept.
 - **Review threshold**: possible duplicates do not change the grouping, only the editors'
-  queue: the lowest score at which at least `--queue-precision` of the queued pairs are true.
+  queue: the lowest score (grid -8 .. merge threshold) above which at least `--queue-precision`
+  (0.1: a pair in ten worth merging) of the pairs the matcher keeps apart are true.
 - **Cross-validation**: folds are blocks of consecutive weeks (by the first day of each true
   event), so no true event is split across folds and each test fold is a stretch of time the
   fit has not seen, as a later data set would be. Each fold is fitted on the others and
@@ -63,7 +64,9 @@ from graph.identity.features import crowd, evidence, in_window
 WEIGHTS_FILE = Path(__file__).resolve().parents[1] / "graph" / "identity" / "weights.json"
 L2 = 0.3  # regularisation strength (sum of squared weights, against the summed log-loss)
 EXTRA_GENERATED = "2:10000"  # generated records teaching the weights without a place
+QUEUE_PRECISION = 0.1  # the review band: at least one pair in ten worth merging
 GRID = [x / 4 for x in range(-12, 9)]  # merge thresholds tried: -3 .. 2 in quarter steps
+REVIEW_GRID = [x / 4 for x in range(-32, 9)]  # review thresholds tried: -8 .. 2
 
 
 @dataclass
@@ -143,16 +146,27 @@ def thresholds(
         q = quality(run_matcher(items, make(merge_at, merge_at)).labels, truth)
         best = (merge_at, q.f1, q)
     merge_at, _, q = best
-    review_at = merge_at
-    for candidate in sorted((g for g in GRID if g < merge_at), reverse=True):
-        run = run_matcher(items, make(merge_at, candidate))
-        if not run.queue:
-            review_at = candidate
-            continue
-        if true_queued(run, truth) / len(run.queue) < queue_precision:
-            break
-        review_at = candidate
-    return merge_at, review_at, q
+    widest = make(merge_at, min(REVIEW_GRID))
+    return merge_at, review_threshold(items, truth, widest, queue_precision), q
+
+
+def review_threshold(
+    items: Sequence[Item], truth: Sequence[str], weights: Weights, queue_precision: float
+) -> float:
+    """The review threshold: the lowest score of the grid above which (up to the merge
+    threshold) at least `queue_precision` of the pairs the matcher keeps apart are true, i.e.
+    worth an editor's look. Measured in one run with every kept-apart best candidate queued
+    (`weights.review_at` the lowest of `REVIEW_GRID`); `weights.merge_at` when none does."""
+    run = run_matcher(items, weights)
+    members: dict[str, set[str]] = defaultdict(set)
+    for label, true in zip(run.labels, truth, strict=True):
+        members[label].add(true)
+    pairs = [(score, truth[number] in members[event]) for number, event, score in run.queue_scores]
+    for candidate in sorted(g for g in REVIEW_GRID if g < weights.merge_at):
+        band = [is_true for score, is_true in pairs if score >= candidate]
+        if band and sum(band) / len(band) >= queue_precision:
+            return candidate
+    return weights.merge_at
 
 
 def without_place(items: Sequence[Item]) -> list[Item]:
@@ -255,7 +269,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--records", type=Path, required=True)
     parser.add_argument("--truth", type=Path, required=True)
     parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--queue-precision", type=float, default=0.25)
+    parser.add_argument(
+        "--queue-precision",
+        type=float,
+        default=QUEUE_PRECISION,
+        help=f"the review band: at least this share of its pairs true [{QUEUE_PRECISION}]",
+    )
     parser.add_argument("--output", type=Path, default=WEIGHTS_FILE)
     parser.add_argument("--l2", type=float, default=L2, help=f"regularisation [{L2}]")
     parser.add_argument("--whole", action="store_true", help="fit on all records only, no CV")
