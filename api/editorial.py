@@ -21,7 +21,7 @@ from strawberry.scalars import JSON
 from api.auth import requires
 from api.context import Info
 from api.errors import UserError
-from api.nodes import Entity, Event, Outlet
+from api.nodes import Entity, Event, IdentityDecision, IdentityEvidence, Outlet
 from api.paging import PageInfo, decode_cursor, encode_cursor, page_size
 from api.scalars import Tier, Timestamp, Tone
 from api.tokens import Role
@@ -177,6 +177,58 @@ class LogConnection:
     page_info: PageInfo
 
 
+@strawberry.type(
+    description="A record's new event that the matcher found may be another event: pending "
+    "until an editor merges the two (`mergeEvents`) or keeps them apart (`keepApart`)."
+)
+class PossibleDuplicate:
+    id: strawberry.ID = strawberry.field(description="Its entry in the editorial log.")
+    node: strawberry.Private[Node]
+
+    @strawberry.field(description="The new event the record made.")
+    async def event(self, info: Info) -> Event | None:
+        node = await info.context.nodes.load(self.node.text("subject"))
+        return Event.of(node) if node is not None else None
+
+    @strawberry.field(description="The event it may be.")
+    async def other(self, info: Info) -> Event | None:
+        node = await info.context.nodes.load(self.node.text("other"))
+        return Event.of(node) if node is not None else None
+
+    @strawberry.field
+    def score(self) -> float:
+        return float(self.node.text("score") or "nan")
+
+    @strawberry.field(description="pending, merged or kept-apart")
+    def status(self) -> str:
+        return self.node.text("status")
+
+    @strawberry.field
+    def at(self) -> Timestamp:
+        return Timestamp(self.node.text("at"))
+
+    @strawberry.field(description="The decision in words: outcome, score and drivers.")
+    def detail(self) -> str:
+        return self.node.text("detail")
+
+    @strawberry.field(description="Each feature's value, weight and contribution.")
+    def evidence(self) -> list[IdentityEvidence]:
+        data = json.loads(self.node.text("evidence") or "{}")
+        return IdentityDecision.of(data, None).evidence
+
+
+@strawberry.type
+class PossibleDuplicateEdge:
+    cursor: str
+    node: PossibleDuplicate
+
+
+@strawberry.type(description="A page of possible duplicates, oldest first.")
+class PossibleDuplicateConnection:
+    edges: list[PossibleDuplicateEdge]
+    page_info: PageInfo
+
+
 @strawberry.type
 class EntityMerge:
     entity: Entity = strawberry.field(description="The entity both now are.")
@@ -274,6 +326,28 @@ class EditorialQuery:
         size = page_size(first)
         found = _editorial(info).pending(size + 1, _cursor(after), event_id)
         return _submissions(found, size, len(found) > size, after)
+
+    @strawberry.field(
+        description="Pairs of events the matcher queued as possible duplicates, still "
+        "pending, oldest first. Editors and admins.",
+        permission_classes=[EDITORS],
+    )
+    def possible_duplicates(
+        self, info: Info, first: int = 20, after: str | None = None
+    ) -> PossibleDuplicateConnection:
+        size = page_size(first)
+        where = {"action": "possible-duplicate", "status": "pending"}
+        found = info.context.store.find_nodes(Label.EDIT, where, "at", size + 1, _cursor(after))
+        edges = [
+            PossibleDuplicateEdge(
+                cursor=encode_cursor(n.text("at"), n.id),
+                node=PossibleDuplicate(id=strawberry.ID(n.id), node=n),
+            )
+            for n in found[:size]
+        ]
+        return PossibleDuplicateConnection(
+            edges=edges, page_info=_page_info(edges, len(found) > size, after)
+        )
 
     @strawberry.field(
         description="One submission by id. Editors and admins.", permission_classes=[EDITORS]

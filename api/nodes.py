@@ -13,10 +13,11 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 from collections.abc import Sequence
-from typing import Annotated
+from typing import Annotated, Any
 
 import strawberry
 
+from api.auth import Role, requires
 from api.bounds import Bound, bounds_of, window
 from api.confidence import Confidence, ConfidenceChange, Needs
 from api.context import Info
@@ -48,6 +49,7 @@ from graph import analytics
 from graph.history import history
 from graph.model import Edge, Label, Node, Rel
 from graph.store import EventFilter, EventQuery
+from services.matching import decisions
 
 
 @strawberry.interface(
@@ -221,6 +223,21 @@ class Event(GraphNode):
             ),
             hint=str(props.get("confidence_hint") or ""),
         )
+
+    @strawberry.field(
+        description="How the event matcher placed each of its records (records without an "
+        "extractor id): the outcome, the score, the candidate event and the evidence, feature "
+        "by feature. Editors and admins.",
+        permission_classes=[requires(Role.EDITOR, Role.ADMIN)],
+    )
+    async def identity(self, info: Info) -> list[IdentityDecision]:
+        edges = await info.context.edges(Rel.DESCRIBES, "in").load(self.id)
+        found = decisions(sorted(edges, key=lambda e: e.src))
+        stories = await info.context.nodes.load_many([e.src for e, _ in found])
+        return [
+            IdentityDecision.of(data, Story.of(story) if story is not None else None)
+            for (_, data), story in zip(found, stories, strict=True)
+        ]
 
     @strawberry.field(description="Every change of its confidence level, oldest first.")
     def confidence_history(self) -> list[ConfidenceChange]:
@@ -439,6 +456,52 @@ class Story(GraphNode):
             return None
         node = await info.context.nodes.load(edges[0].src)
         return Outlet.of(node) if node else None
+
+
+@strawberry.type(description="One feature of a matcher decision: value x weight = contribution.")
+class IdentityEvidence:
+    feature: str
+    value: float
+    weight: float
+    contribution: float
+
+
+@strawberry.type(description="How the event matcher placed one record of an event (editors).")
+class IdentityDecision:
+    story: Story | None = strawberry.field(description="The story whose record it was.")
+    outcome: str = strawberry.field(description="merge, new or possible_duplicate")
+    score: float | None = strawberry.field(
+        description="Log-odds that the record describes the candidate; null when none."
+    )
+    candidate: strawberry.ID | None = strawberry.field(
+        description="The best candidate event: joined (merge), maybe the same (possible "
+        "duplicate), or kept apart from (new)."
+    )
+    evidence: list[IdentityEvidence] = strawberry.field(
+        description="Every feature, the largest contributions first."
+    )
+    notes: list[str] = strawberry.field(description="What could not be compared.")
+
+    @classmethod
+    def of(cls, data: dict[str, Any], story: Story | None) -> IdentityDecision:
+        candidate = data.get("candidate")
+        score = data.get("score")
+        return cls(
+            story=story,
+            outcome=str(data.get("outcome")),
+            score=float(score) if isinstance(score, int | float) else None,
+            candidate=strawberry.ID(candidate) if isinstance(candidate, str) else None,
+            evidence=[
+                IdentityEvidence(
+                    feature=str(row["feature"]),
+                    value=float(row["value"]),
+                    weight=float(row["weight"]),
+                    contribution=float(row["contribution"]),
+                )
+                for row in data.get("evidence") or []
+            ],
+            notes=[str(n) for n in data.get("notes") or []],
+        )
 
 
 def as_graph_node(node: Node) -> GraphNode:

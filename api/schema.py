@@ -125,7 +125,7 @@ class Query(EditorialQuery):
     @strawberry.field(description="Any node by id, for linked exploration.")
     async def node(self, info: Info, id: strawberry.ID) -> GraphNode | None:
         node = await info.context.nodes.load(id)
-        if node is None:
+        if node is None or node.label in (Label.EDIT, Label.SUBMISSION):  # editorial records
             raise UserError(f"no node with id '{id}'")
         return as_graph_node(node)
 

@@ -28,7 +28,7 @@ import json
 import random
 import sys
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from itertools import accumulate
 from pathlib import Path
@@ -848,11 +848,20 @@ def _slug(text: str, number: int) -> str:
     return "-".join(words) + f"-{number:x}"
 
 
+HARD_SHARE = 0.1  # with --hard: the share of event numbers that start a hard case
+ROUND_UP = [
+    "Daily round-up: {n} incidents reported across the country",
+    "Overnight summary: {n} developments recorded by our correspondents",
+    "What happened today: {n} reports from the field",
+]
+
+
 class Generator:
-    def __init__(self, seed: int, events: int) -> None:
+    def __init__(self, seed: int, events: int, hard: bool = False) -> None:
         self.rng = random.Random(seed)
         self.world = build_world(self.rng, events)
         self.events = events
+        self.hard = hard
         self.fingerprints: set[str] = set()
         self.records = 0
         self.truth: list[str] = []  # each line's event (`--truth`), after `generate`
@@ -987,18 +996,86 @@ class Generator:
 
     def generate(self) -> list[str]:
         """Every record as a JSON line, in extraction order."""
-        timed: list[tuple[str, int, str, int]] = []
+        timed: list[tuple[str, int, str, str]] = []
         for number in range(self.events):
+            if self.hard and self.rng.random() < HARD_SHARE:
+                for extracted, record, truth in self.hard_case(number):
+                    line = json.dumps(record, ensure_ascii=False, separators=(", ", ": "))
+                    timed.append((extracted, len(timed), line, truth))
+                continue
             event = self.event(number)
             copies = 1
             if self.rng.random() < 1 / 3:
                 copies += _weighted(self.rng, EXTRA_RECORDS)
             for extracted, record in self.records_of(event, copies):
                 line = json.dumps(record, ensure_ascii=False, separators=(", ", ": "))
-                timed.append((extracted, len(timed), line, number))
+                timed.append((extracted, len(timed), line, f"g{number}"))
         timed.sort()
-        self.truth = [f"g{number}" for _, _, _, number in timed]
+        self.truth = [truth for _, _, _, truth in timed]
         return [line for _, _, line, _ in timed]
+
+    # -- hard cases (--hard): what real reporting does and the plain generator avoids --------
+
+    def _hard_event(self, number: int) -> Event:
+        """An event with two or more participants, a place and no extractor id (the matcher's)."""
+        for _ in range(50):
+            event = make_event(self.rng, self.world, number)
+            if len(event.participants) >= 2 and event.place is not None:
+                break
+        else:
+            event.participants = _distinct(
+                self.rng, self.world.entities, self.world.entity_weights, 2
+            )
+            event.place = self.rng.choices(self.world.places, cum_weights=self.world.place_weights)[
+                0
+            ]
+        event.external_id = None
+        return event
+
+    def hard_case(self, number: int) -> Iterator[tuple[str, dict[str, Any], str]]:
+        """One hard case, each record with its true event: (a) the same sides on the same day
+        in two to four different places (two to four events); (b) one event re-worded by
+        several outlets, some giving the day after; (c) a round-up story naming two to four
+        events, one record per event it covers (the same outlet, slug and headline), each
+        event also reported on its own."""
+        rng = self.rng
+        kind = rng.choice("abc")
+        base = self._hard_event(number)
+        if kind == "a":
+            places = [base.place] + _distinct(
+                rng, self.world.places, self.world.place_weights, rng.randint(1, 3)
+            )
+            seen: set[int] = set()
+            for k, place in enumerate(places):
+                if place is None or id(place) in seen:
+                    continue
+                seen.add(id(place))
+                event = replace(base, number=number, place=place, outlets=list(base.outlets))
+                copies = 1 + (rng.random() < 0.5)
+                for extracted, record in self.records_of(event, copies):
+                    yield extracted, record, f"g{number}.{k}"
+        elif kind == "b":
+            for copy, (extracted, record) in enumerate(self.records_of(base, rng.randint(2, 4))):
+                if copy > 0 and rng.random() < 0.5:
+                    later = base.day + timedelta(days=1)
+                    record["event"]["occurred_on"] = later.isoformat()
+                yield extracted, record, f"g{number}"
+        else:
+            events = [base] + [self._hard_event(number) for _ in range(rng.randint(1, 3))]
+            for event in events[1:]:
+                event.day, event.occurred_on = base.day, base.occurred_on
+            outlet = self._outlet_name(rng.choice(self.world.outlets[:20]))
+            headline = rng.choice(ROUND_UP).format(n=len(events))
+            self.records += 1
+            slug = _slug(headline, self.records)
+            for k, event in enumerate(events):
+                records = list(self.records_of(event, 2))
+                yield records[0][0], records[0][1], f"g{number}.{k}"
+                extracted, record = records[1]
+                record["source_story"] = {**record["source_story"], "slug": slug, "outlet": outlet}
+                record["source_story"].pop("url", None)
+                record["event"]["summary"] = headline
+                yield extracted, record, f"g{number}.{k}"
 
 
 def _mention(entity: Entity, name: str, aliases: list[str], role: str) -> dict[str, Any]:
@@ -1015,10 +1092,11 @@ def write(
     output: IO[str],
     registry_path: Path | None,
     truth_path: Path | None = None,
+    hard: bool = False,
 ) -> int:
     """Write the records to `output` and the registry to `registry_path`; the record count.
     With `truth_path`, each line's event too (a JSON list, as bench/identity.py reads it)."""
-    generator = Generator(seed, events)
+    generator = Generator(seed, events, hard)
     lines = generator.generate()
     for line in lines:
         output.write(line + "\n")
@@ -1057,15 +1135,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--truth", type=Path, help="also write each line's event (a JSON list) to this file"
     )
+    parser.add_argument(
+        "--hard",
+        action="store_true",
+        help="a tenth of the events start a hard case for the identity matcher (no event.id): "
+        "the same sides on one day in different places, one event re-worded by several outlets "
+        "a day apart, round-ups naming several events; use with --truth",
+    )
     args = parser.parse_args(argv)
     registry_path: Path | None = args.registry
     if args.output is None:
-        count = write(args.events, args.seed, sys.stdout, registry_path, args.truth)
+        count = write(args.events, args.seed, sys.stdout, registry_path, args.truth, args.hard)
     else:
         args.output.parent.mkdir(parents=True, exist_ok=True)
         registry_path = registry_path or args.output.parent / "outlets.json"
         with args.output.open("w", encoding="utf-8") as output:
-            count = write(args.events, args.seed, output, registry_path, args.truth)
+            count = write(args.events, args.seed, output, registry_path, args.truth, args.hard)
     print(f"{count} records of {args.events} events", file=sys.stderr)
     if args.check and args.output is not None:
         bad = check(args.output)

@@ -217,6 +217,7 @@ def floor_rule(items: Sequence[Item], window: int = 0) -> list[str]:
 class Run:
     labels: list[str]
     queue: list[tuple[int, str]]  # (record number, the event it may duplicate)
+    queue_scores: list[tuple[int, str, float]]  # the same with each pair's score
     seconds: float
     matched: int  # records the matcher decided for (without event.id)
     outcomes: Counter[str]
@@ -227,6 +228,7 @@ def run_matcher(items: Sequence[Item], weights: Weights | None = None) -> Run:
     matcher = Matcher(weights) if weights is not None else Matcher()
     labels: list[str] = []
     queue: list[tuple[int, str]] = []
+    scores: list[tuple[int, str, float]] = []
     outcomes: Counter[str] = Counter()
     matched = 0
     # the records read beforehand are not the matcher's: keep the garbage collector from
@@ -243,10 +245,11 @@ def run_matcher(items: Sequence[Item], weights: Weights | None = None) -> Run:
         outcomes[decision.outcome] += 1
         if decision.outcome == "possible_duplicate" and decision.event is not None:
             queue.append((number, decision.event))
+            scores.append((number, decision.event, decision.score))
         labels.append(event)
     seconds = time.perf_counter() - started
     gc.unfreeze()
-    return Run(labels, queue, seconds, matched, outcomes)
+    return Run(labels, queue, scores, seconds, matched, outcomes)
 
 
 def true_queued(run: Run, truth: Sequence[str]) -> int:

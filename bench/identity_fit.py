@@ -14,7 +14,8 @@
   own decisions, not the truth), for each threshold of a grid; the one with the best pairwise F1
   whose precision is not below the floor's on the same records is kept.
 - **Review threshold**: possible duplicates do not change the grouping, only the editors'
-  queue: the lowest score at which at least `--queue-precision` of the queued pairs are true.
+  queue: the lowest score (grid -8 .. merge threshold) above which at least `--queue-precision`
+  (0.1: a pair in ten worth merging) of the pairs the matcher keeps apart are true.
 - **Cross-validation**: folds are blocks of consecutive weeks (by the first day of each true
   event), so no true event is split across folds and each test fold is a stretch of time the
   fit has not seen, as a later data set would be. Each fold is fitted on the others and
@@ -30,8 +31,8 @@ import argparse
 import json
 import sys
 from collections import defaultdict
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,7 @@ from scipy.optimize import minimize
 if __package__ in (None, ""):  # run as a file: python bench/identity_fit.py
     sys.path.insert(0, str(Path(__file__).absolute().parents[1]))
 
+from bench.generate import Generator
 from bench.identity import (
     HEADER,
     Item,
@@ -56,12 +58,15 @@ from bench.identity import (
     todays_rule,
     true_queued,
 )
-from graph.identity import FEATURES, EventProfile, Weights, lookup_keys
+from graph.identity import FEATURES, EventProfile, Mention, Weights, lookup_keys
 from graph.identity.features import crowd, evidence, in_window
 
 WEIGHTS_FILE = Path(__file__).resolve().parents[1] / "graph" / "identity" / "weights.json"
-L2 = 1.0  # regularisation strength (sum of squared weights, against the summed log-loss)
+L2 = 0.3  # regularisation strength (sum of squared weights, against the summed log-loss)
+EXTRA_GENERATED = "2:10000"  # generated records teaching the weights without a place
+QUEUE_PRECISION = 0.1  # the review band: at least one pair in ten worth merging
 GRID = [x / 4 for x in range(-12, 9)]  # merge thresholds tried: -3 .. 2 in quarter steps
+REVIEW_GRID = [x / 4 for x in range(-32, 9)]  # review thresholds tried: -8 .. 2
 
 
 @dataclass
@@ -122,38 +127,54 @@ def logistic(pairs: Pairs, l2: float) -> tuple[float, list[float]]:
 def thresholds(
     items: Sequence[Item],
     truth: Sequence[str],
-    bias: float,
-    weights: Sequence[float],
+    make: Callable[[float, float], Weights],
     floor_precision: float,
     queue_precision: float,
 ) -> tuple[float, float, Quality]:
     """The merge threshold (best F1 with precision at least the floor's) and the review
-    threshold (lowest score whose queue is at least `queue_precision` true), on `items`."""
+    threshold (lowest score whose queue is at least `queue_precision` true), on `items`;
+    `make(merge_at, review_at)` gives the weights to run with."""
     best: tuple[float, float, Quality] | None = None
     for merge_at in GRID:
-        w = Weights(bias, tuple(weights), merge_at, min(GRID))
-        q = quality(run_matcher(items, w).labels, truth)
+        q = quality(run_matcher(items, make(merge_at, min(GRID))).labels, truth)
         if q.precision < floor_precision:
             continue
         if best is None or q.f1 > best[2].f1:
             best = (merge_at, q.f1, q)
     if best is None:  # nothing as precise as the floor: the most precise threshold
         merge_at = max(GRID)
-        q = quality(
-            run_matcher(items, Weights(bias, tuple(weights), merge_at, merge_at)).labels, truth
-        )
+        q = quality(run_matcher(items, make(merge_at, merge_at)).labels, truth)
         best = (merge_at, q.f1, q)
     merge_at, _, q = best
-    review_at = merge_at
-    for candidate in sorted((g for g in GRID if g < merge_at), reverse=True):
-        run = run_matcher(items, Weights(bias, tuple(weights), merge_at, candidate))
-        if not run.queue:
-            review_at = candidate
-            continue
-        if true_queued(run, truth) / len(run.queue) < queue_precision:
-            break
-        review_at = candidate
-    return merge_at, review_at, q
+    widest = make(merge_at, min(REVIEW_GRID))
+    return merge_at, review_threshold(items, truth, widest, queue_precision), q
+
+
+def review_threshold(
+    items: Sequence[Item], truth: Sequence[str], weights: Weights, queue_precision: float
+) -> float:
+    """The review threshold: the lowest score of the grid above which (up to the merge
+    threshold) at least `queue_precision` of the pairs the matcher keeps apart are true, i.e.
+    worth an editor's look. Measured in one run with every kept-apart best candidate queued
+    (`weights.review_at` the lowest of `REVIEW_GRID`); `weights.merge_at` when none does."""
+    run = run_matcher(items, weights)
+    members: dict[str, set[str]] = defaultdict(set)
+    for label, true in zip(run.labels, truth, strict=True):
+        members[label].add(true)
+    pairs = [(score, truth[number] in members[event]) for number, event, score in run.queue_scores]
+    for candidate in sorted(g for g in REVIEW_GRID if g < weights.merge_at):
+        band = [is_true for score, is_true in pairs if score >= candidate]
+        if band and sum(band) / len(band) >= queue_precision:
+            return candidate
+    return weights.merge_at
+
+
+def without_place(items: Sequence[Item]) -> list[Item]:
+    """The records with their places hidden (no place name, no point; the country kept)."""
+    return [
+        Item(replace(i.mention, place=None, lat=None, lon=None), i.external_id, i.raw)
+        for i in items
+    ]
 
 
 def weeks(items: Sequence[Item], truth: Sequence[str]) -> list[int]:
@@ -191,11 +212,9 @@ def subset(
 
 @dataclass
 class Fit:
-    bias: float
-    weights: list[float]
-    merge_at: float
-    review_at: float
+    weights: Weights
     train: Quality
+    train_without_place: Quality | None
 
 
 def fit(
@@ -204,24 +223,45 @@ def fit(
     queue_precision: float,
     l2: float,
     extra: tuple[list[Item], list[str]] = ([], []),
+    place_hidden: bool = True,
 ) -> Fit:
     """Weights from the pairs of `items` and `extra`; thresholds on `items` alone (real
-    reporting: the floor's precision there is the bar)."""
-    pairs = candidate_pairs(items, truth)
-    if extra[0]:
-        more = candidate_pairs(*extra)
-        pairs = Pairs(
-            np.vstack([pairs.x, more.x]),
-            np.concatenate([pairs.y, more.y]),
-            pairs.records + more.records,
-            pairs.blocked_out + more.blocked_out,
-        )
-    bias, weights = logistic(pairs, l2)
+    reporting: the floor's precision there is the bar). With `place_hidden`, also the weights
+    for candidates with no place to compare, fitted the same way on `items` with their places
+    hidden (the same bar: the floor's precision on `items` as they are)."""
+    bias, weights = logistic(candidate_pairs(items, truth), l2)
     floor = quality(floor_rule(items), truth)
-    merge_at, review_at, q = thresholds(
-        items, truth, bias, weights, floor.precision, queue_precision
-    )
-    return Fit(bias, weights, merge_at, review_at, q)
+    hidden_q: Quality | None = None
+    hidden_bias, hidden_weights = 0.0, tuple(0.0 for _ in FEATURES)
+    if place_hidden:
+        hidden = without_place(items)
+        pairs = candidate_pairs(hidden, truth)
+        if extra[0]:  # the extra records' candidate pairs without a place to compare
+            more = candidate_pairs(*extra)
+            keep = more.x[:, FEATURES.index("no_place")] >= 1.0
+            pairs = Pairs(
+                np.vstack([pairs.x, more.x[keep]]),
+                np.concatenate([pairs.y, more.y[keep]]),
+                pairs.records + more.records,
+                pairs.blocked_out + more.blocked_out,
+            )
+        h_bias, h_weights = logistic(pairs, l2)
+        hidden_bias, hidden_weights = h_bias, tuple(h_weights)
+
+    def make(merge_at: float, review_at: float) -> Weights:
+        # both scores are log-odds of one thing (the record describes the event), fitted the
+        # same way: the same thresholds. (Fitted on records with their places hidden, no
+        # threshold reaches the floor's precision: one conflict's sides fight in many places a
+        # day, which the `crowded` evidence, not a threshold, must tell apart.)
+        inner = Weights(hidden_bias, hidden_weights, merge_at, review_at) if place_hidden else None
+        return Weights(bias, tuple(weights), merge_at, review_at, inner)
+
+    merge_at, review_at, q = thresholds(items, truth, make, floor.precision, queue_precision)
+    if place_hidden:
+        hidden_q = quality(
+            run_matcher(without_place(items), make(merge_at, review_at)).labels, truth
+        )
+    return Fit(make(merge_at, review_at), q, hidden_q)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -229,7 +269,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--records", type=Path, required=True)
     parser.add_argument("--truth", type=Path, required=True)
     parser.add_argument("--folds", type=int, default=5)
-    parser.add_argument("--queue-precision", type=float, default=0.25)
+    parser.add_argument(
+        "--queue-precision",
+        type=float,
+        default=QUEUE_PRECISION,
+        help=f"the review band: at least this share of its pairs true [{QUEUE_PRECISION}]",
+    )
     parser.add_argument("--output", type=Path, default=WEIGHTS_FILE)
     parser.add_argument("--l2", type=float, default=L2, help=f"regularisation [{L2}]")
     parser.add_argument("--whole", action="store_true", help="fit on all records only, no CV")
@@ -240,6 +285,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         "fold and never measured: they teach records without a place or a point",
     )
     parser.add_argument("--extra-truth", type=Path)
+    parser.add_argument(
+        "--extra-generated",
+        metavar="SEED:EVENTS",
+        default=EXTRA_GENERATED,
+        help="the extra records made by bench/generate.py (this seed and number of events, "
+        "with their truth) unless --extra-records is given; only their candidate pairs with no "
+        "place to compare are used, for the weights without a place; '' for none "
+        f"[{EXTRA_GENERATED}: another seed than the one measured]",
+    )
     args = parser.parse_args(argv)
     items = [Item(i.mention, None, i.raw) for i in read_records(args.records)]
     truth = read_truth(args.truth)
@@ -249,6 +303,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         extra_items = [Item(i.mention, None, i.raw) for i in read_records(args.extra_records)]
         extra = (extra_items, [f"extra:{t}" for t in read_truth(args.extra_truth)])
 
+    extra_name = args.extra_records.name if args.extra_records else None
+    if args.extra_generated and args.extra_records is None:
+        seed, events = (int(x) for x in args.extra_generated.split(":"))
+        generator = Generator(seed, events)
+        lines = generator.generate()
+        made = [Mention.from_record(json.loads(text)) for text in lines]
+        extra = ([Item(m, None, {}) for m in made], [f"extra:{t}" for t in generator.truth])
+        extra_name = f"bench/generate.py --seed {seed} --events {events}"
     print(f"{len(items)} records, {len(set(truth))} true events, {args.folds} folds of weeks")
     parts: dict[str, list[Quality]] = defaultdict(list)
     queued = true = 0
@@ -256,7 +318,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         train = subset(items, truth, [f != k for f in fold])
         test = subset(items, truth, [f == k for f in fold])
         fitted = fit(*train, args.queue_precision, args.l2, extra)
-        w = Weights(fitted.bias, tuple(fitted.weights), fitted.merge_at, fitted.review_at)
+        w = fitted.weights
         run = run_matcher(test[0], w)
         q = quality(run.labels, test[1])
         parts["matcher"].append(q)
@@ -266,8 +328,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         queued += len(run.queue)
         true += true_queued(run, test[1])
         print(
-            f"fold {k}: {len(test[0])} records; merge_at {fitted.merge_at:+.2f} review_at "
-            f"{fitted.review_at:+.2f}; test P {q.precision:.3f} R {q.recall:.3f} F1 {q.f1:.3f} "
+            f"fold {k}: {len(test[0])} records; merge_at {w.merge_at:+.2f} review_at "
+            f"{w.review_at:+.2f}; test P {q.precision:.3f} R {q.recall:.3f} F1 {q.f1:.3f} "
             f"(floor P {parts['floor'][-1].precision:.3f} R {parts['floor'][-1].recall:.3f})"
         )
     print("cross-validated (pair counts added up over the test folds):")
@@ -292,13 +354,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"all records: {len(pairs.y)} candidate pairs ({int(pairs.y.sum())} true), "
         f"{pairs.blocked_out} records whose true event the blocking missed"
     )
+    fw, hw = final.weights, final.weights.without_place
     print(
-        f"fitted on all records: bias {final.bias:+.3f}, merge_at {final.merge_at:+.2f}, "
-        f"review_at {final.review_at:+.2f}"
+        f"fitted on all records: bias {fw.bias:+.3f}, merge_at {fw.merge_at:+.2f}, "
+        f"review_at {fw.review_at:+.2f}"
+        + (
+            ""
+            if hw is None
+            else f"; without a place: bias {hw.bias:+.3f}, merge_at {hw.merge_at:+.2f}, "
+            f"review_at {hw.review_at:+.2f}"
+        )
     )
-    for name, weight in zip(FEATURES, final.weights, strict=True):
-        print(f"  {name:<18} {weight:+.3f}")
+    for number, name in enumerate(FEATURES):
+        hidden = "" if hw is None else f"   without a place {hw.weights[number]:+.3f}"
+        print(f"  {name:<18} {fw.weights[number]:+.3f}{hidden}")
     print(line("matcher (in sample)", final.train))
+    if final.train_without_place is not None:
+        print(line("... places hidden (in sample)", final.train_without_place))
 
     def rounded(q: Quality) -> dict[str, float]:
         return {
@@ -309,15 +381,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             "bcubed_recall": round(q.bcubed_recall, 3),
         }
 
-    data: dict[str, Any] = Weights(
-        final.bias, tuple(final.weights), final.merge_at, final.review_at
-    ).to_dict()
-    data = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in data.items()}
-    data["features"] = {k: round(v, 4) for k, v in data["features"].items()}
+    def rounded_weights(weights: dict[str, Any]) -> dict[str, Any]:
+        done = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in weights.items()}
+        done["features"] = {k: round(v, 4) for k, v in weights["features"].items()}
+        if "without_place" in weights:
+            done["without_place"] = rounded_weights(weights["without_place"])
+        return done
+
+    data: dict[str, Any] = rounded_weights(fw.to_dict())
     data["fitted"] = {
         "by": "bench/identity_fit.py",
         "records": args.records.name,
-        "extra_records": args.extra_records.name if args.extra_records else None,
+        "extra_records": extra_name,
         "l2": args.l2,
         "folds": f"{args.folds} blocks of consecutive weeks",
         "queue_precision": args.queue_precision,

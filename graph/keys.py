@@ -71,6 +71,23 @@ def event_summary_key(day: str, category: str, summary: str) -> str:
     return f"event:summary:{day}:{category}:{digest(normalise(summary))}"
 
 
+def event_record_key(record_key: str) -> str:
+    """The identity key of one record without `event.id` (the matcher's `Mention.record_key`):
+    owned by the event the record describes, so a reload finds that event again."""
+    return f"event:record:{record_key}"
+
+
+def match_prefix(block: str) -> str:
+    """What an event indexed under the matcher's blocking key `block` is found by
+    (`GraphStore.lookup_key_prefixes`). Blocking keys are normalised text: no `#` in them."""
+    return f"match:{block}#"
+
+
+def match_key(block: str, event_id: str) -> str:
+    """The identity key by which `event_id` is indexed under blocking key `block`."""
+    return f"match:{block}#{event_id}"
+
+
 def story_id(outlet_id: str, slug: str) -> str:
     return node_id("st", f"story:{outlet_id}:{slug.strip()}")
 

@@ -286,6 +286,7 @@ RULES: dict[Label | Rel, dict[str, str]] = {
         "last_extracted_at": "maximum",
         "ingested_at": "minimum",
         "confidence_history": "union",
+        "kept_apart": "union",  # events editors said are not this one (services.matching)
     },
     Label.ENTITY: {"name": "first", "type": "create", "aliases": "union", "ingested_at": "minimum"},
     Label.OUTLET: {
@@ -308,6 +309,9 @@ RULES: dict[Label | Rel, dict[str, str]] = {
         "ingested_at": "minimum",
     },
     Rel.DESCRIBES: {
+        # what each extraction of the story said of its event, as the matcher reads it (JSON)
+        "mention": "union",
+        "identity": "last",  # the matcher's decision for the story's latest extraction
         "summary": "last",
         "category": "last",
         "occurred_on": "last",

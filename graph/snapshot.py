@@ -11,8 +11,9 @@ from graph.store import GraphStore
 
 # What records how the graph was built rather than what it says, and so differs between two
 # loads of the same data (in another order, at another time): the ingestion clock, when and
-# in which steps confidence changed, and the editorial log (which merges one order revealed).
-INGEST_CLOCKS = frozenset({"ingested_at", "confidence_history", Label.EDIT.value})
+# in which steps confidence changed, the editorial log (which merges one order revealed), and
+# the matcher's decision for each record (`identity` on DESCRIBES: which event was there first).
+INGEST_CLOCKS = frozenset({"ingested_at", "confidence_history", "identity", Label.EDIT.value})
 
 
 def canonical(store: GraphStore, ignore: Iterable[str] = ()) -> list[str]:

@@ -19,6 +19,16 @@ class StoreError(Exception):
     """A store cannot do what was asked; the message says why and what to do."""
 
 
+def check_prefixes(prefixes: Sequence[str]) -> None:
+    """Refuses a prefix `lookup_key_prefixes` does not answer (see there)."""
+    for prefix in prefixes:
+        if not (prefix.startswith(MATCH) and prefix.endswith("#")):
+            raise StoreError(f"not a matching key prefix (match:...#): {prefix!r}")
+
+
+MATCH = "match:"  # the keys `lookup_key_prefixes` answers for: match:{blocking key}#{owner}
+
+
 class WriteConflict(StoreError):
     """A `derive` step found that a concurrent writer got there first (a key it claimed is
     another node's, a relationship's end is not visible yet): nothing was written, and the
@@ -101,6 +111,8 @@ class GraphReader(Protocol):
 
     def lookup_keys(self, keys: Sequence[str]) -> dict[str, str]: ...
 
+    def lookup_key_prefixes(self, prefixes: Sequence[str]) -> dict[str, list[str]]: ...
+
     def edges(
         self, ids: Sequence[str], rel: Rel, direction: Direction
     ) -> dict[str, list[Edge]]: ...
@@ -146,6 +158,12 @@ class GraphStore(Protocol):
 
     def lookup_keys(self, keys: Sequence[str]) -> dict[str, str]:
         """The node id owning each identity key that has an owner."""
+
+    def lookup_key_prefixes(self, prefixes: Sequence[str]) -> dict[str, list[str]]:
+        """The sorted distinct owners of the keys starting with each prefix; every requested
+        prefix is in the result. A prefix is a matching key's text up to and including its
+        last `#` (`graph.keys.match_prefix`): the event matcher's candidates by blocking key.
+        Costs what the owners found cost, not the number of keys."""
 
     def keys_of(self, ids: Sequence[str]) -> dict[str, list[str]]:
         """The identity keys each node owns, sorted. Every requested id is in the result."""

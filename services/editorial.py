@@ -46,6 +46,8 @@ from services.merging import merge_nodes
 from services.policy import PolicySteps
 from services.rating import rating
 
+PARTICIPANTS = "event:participants:"  # the participants fingerprints of the old event rule
+
 
 class EditorialError(DomainError):
     """The request cannot be done as asked; the message says why (shown to the client)."""
@@ -530,8 +532,8 @@ class Editorial:
         unlinked = {(src, dst) for src, _, dst, _ in batch.unlinks}
         for event_id in event_ids:
             node = nodes.get(event_id)
-            if node is None:
-                continue
+            if node is None or not any(k.startswith(PARTICIPANTS) for k in owned[event_id]):
+                continue  # an event of the matcher or of an id: no participants fingerprint
             edges: dict[str, list[str]] = {}
             for e in involved[event_id]:
                 if (e.src, e.dst) not in unlinked:
@@ -544,7 +546,7 @@ class Editorial:
             ]
             day, category = node.text("occurred_on")[:10], node.text("category")
             for key in owned[event_id]:
-                if key.startswith("event:participants:"):
+                if key.startswith(PARTICIPANTS):
                     batch.rekeys[key] = None
             if participants:
                 batch.keys[keys.event_participants_key(day, category, participants)] = event_id

@@ -20,11 +20,23 @@ from typing import Literal
 
 from graph import keys
 from graph.confidence import Policy, current_policy
-from graph.history import LevelChange, Why
+from graph.history import LevelChange, Why, edit
+from graph.identity import Mention
 from graph.model import Label, NodeWrite, PropertyWrite, Rel, Value, WriteBatch, timestamp
-from graph.store import GraphReader, GraphStore
+from graph.store import MATCH, GraphReader, GraphStore
 from loaders.records import Record
 from services.conflicts import checked, resolving_again
+from services.matching import (
+    IDENTITY,
+    MENTION,
+    SAME_RECORD,
+    BatchMatcher,
+    Queued,
+    decision_json,
+    mention_json,
+    mention_of,
+    profiling,
+)
 from services.merging import merge_nodes, redirect
 from services.plan import EMPTY, WritePlan
 from services.rating import rating
@@ -124,23 +136,50 @@ class Ingestor:
                 names.resolve(said, "en")
         absorbed = self._stored(names.merged)
         affected = self._affected_events(absorbed, names)
+        forced = forced or {}
+        # Records without `event.id` (and not forced into an event) go through the matcher.
+        matched: dict[int, Mention] = {
+            i: mention_of(record)
+            for i, (line, record) in enumerate(records)
+            if record.event.id is None and line not in forced
+        }
         event_keys = [
-            _event_identity(record, names, identities)
-            for (_, record), identities in zip(records, mentions, strict=True)
+            _event_identity(record, matched.get(i)) for i, (_, record) in enumerate(records)
         ]
         wanted = [k for ks in event_keys for k in ks] + [k for k, _ in affected.values()]
         events = Resolver(self.store.lookup_keys(wanted))
         for event_id, (key, _) in sorted(affected.items()):
             events.resolve([key], "ev", current=event_id)
+        matcher = BatchMatcher(self.store, events.find)
+        matcher.prepare(list(matched.values()))
         plan = WritePlan()
         results: list[Ingested] = []
         seen: set[str] = set()
-        for (line, record), identity, identities in zip(records, event_keys, mentions, strict=True):
-            event_id = (forced or {}).get(line) or events.resolve(identity, "ev")
-            _plan_record(plan, record, event_id, names, now, identities)
+        matched_events: set[str] = set()
+        for i, ((line, record), identity, identities) in enumerate(
+            zip(records, event_keys, mentions, strict=True)
+        ):
+            mention = matched.get(i)
+            decided: str | None = None
+            if line in forced:
+                event_id = forced[line]
+            elif mention is not None:
+                extracted = timestamp(record.extracted_at)
+                decision, target = matcher.decide(mention, events.owner(identity[0]), extracted)
+                event_id = events.resolve(identity, "ev", current=target)
+                matcher.joined(mention, event_id, decision, extracted)
+                matched_events.add(event_id)
+                # a record loaded again keeps the decision that placed it
+                decided = None if SAME_RECORD in decision.notes else decision_json(decision)
+            else:
+                event_id = events.resolve(identity, "ev")
+            _plan_record(plan, record, event_id, names, now, identities, mention, decided)
             results.append(Ingested(line, event_id, "created"))
         stale = {k for _, keys_left in affected.values() for k in keys_left}
         absorbed_events = self._stored(events.merged)
+        if absorbed_events:  # their matching keys go: the survivor's profile makes its own
+            owned = self.store.keys_of(absorbed_events)
+            stale |= {k for ks in owned.values() for k in ks if k.startswith(MATCH)}
         batch = plan.batch
         merge_nodes(self.store, batch, absorbed, Label.ENTITY, names.find, stale, why, now)
         merge_nodes(self.store, batch, absorbed_events, Label.EVENT, events.find, stale, why, now)
@@ -153,6 +192,8 @@ class Ingestor:
             redirect(plan.batch, find)
         plan.batch.keys.update(names.final_claims())
         plan.batch.keys.update(events.final_claims())
+        for queued in matcher.queued:
+            plan.batch.nodes.append(_possible_duplicate(queued, find, why, now))
         final = []
         for result in results:
             event_id = events.find(result.event_id)
@@ -160,6 +201,12 @@ class Ingestor:
             seen.add(event_id)
             final.append(Ingested(result.line, event_id, "created" if created else "merged"))
         touched = seen | {events.find(e) for e in affected}
+        profiled = {find(e) for e in matched_events} | {find(e) for e in absorbed_events}
+        reprofiled = profiling(
+            sorted(profiled),
+            {find(e): ms for e, ms in matcher.created.items()},
+            {find(e) for e in matcher.seen} | touched,
+        )
         claims = dict(plan.batch.keys)
         details: dict[str, list[str]] = {}
         for (line, record), result in zip(records, final, strict=True):
@@ -184,7 +231,11 @@ class Ingestor:
         def guarded(graph: GraphReader) -> WriteBatch:
             if guard is not None:
                 guard(graph)
+            profiles = reprofiled(graph)
             derived = derive(graph)
+            derived.nodes.extend(profiles.nodes)
+            derived.keys.update(profiles.keys)
+            derived.rekeys.update(profiles.rekeys)
             derived.nodes.extend(also)
             return derived
 
@@ -217,6 +268,8 @@ class Ingestor:
                 for e in involved[event_id]
                 if "participant" in (r.casefold() for r in e.texts("roles"))
             ]
+            if not any(k.startswith("event:participants:") for k in owned[event_id]):
+                continue  # an event of the matcher or of an id: no participants fingerprint
             stale = [k for k in owned[event_id] if _names_any(k, gone)]
             day, category = node.text("occurred_on")[:10], node.text("category")
             if participants:
@@ -264,25 +317,39 @@ def _name_keys(
     return found
 
 
-def _event_identity(
-    record: Record, resolver: Resolver, identities: Sequence[tuple[str, ...]]
-) -> list[str]:
-    """The fingerprints of a record's event, strongest first (see docs/identity.md);
-    `identities`: the keys of its entity mentions. The one place deciding which event a record
-    reports: it is the owner of the first of these keys that has one, else a new event."""
+def _event_identity(record: Record, mention: Mention | None) -> list[str]:
+    """The identity key of a record's event (see docs/identity.md). The one place deciding
+    which event a record reports, with `services.matching`:
+    - a record with `event.id`: the event owning `event:id:{id}` (the extractor's id is
+      trusted), else a new one;
+    - a record without (its `mention`): the event owning its record key (the same record,
+      loaded again), else the event the matcher chooses (`BatchMatcher.decide`), else a new
+      one whose id derives from the record key;
+    - a record forced into an event (an approved submission): none."""
     event = record.event
     if event.id is not None:
         return [keys.event_external_key(event.id)]
-    day = day_of(event.occurred_on)
-    participants = [
-        resolver.resolve(identity, "en")
-        for m, identity in zip(event.entities, identities, strict=True)
-        if (m.role or "").casefold() == "participant"
-    ]
-    identity = [keys.event_summary_key(day, event.category, event.summary)]
-    if participants:
-        identity.insert(0, keys.event_participants_key(day, event.category, participants))
-    return identity
+    if mention is None:
+        return []  # forced into an event (an approved submission): no identity of its own
+    return [keys.event_record_key(mention.record_key())]
+
+
+def _possible_duplicate(queued: Queued, find: Callable[[str], str], why: Why, at: str) -> NodeWrite:
+    """The editorial log's entry for a possible duplicate: pending until an editor merges the
+    two events or keeps them apart."""
+    event, other = find(queued.event), find(queued.candidate)
+    decision = queued.decision
+    detail = f"possible duplicate of {other}: {decision.explain()}"
+    return edit(
+        "possible-duplicate",
+        at,
+        Why(why.cause, detail, why.by),
+        event,
+        other=other,
+        score=f"{decision.score:.4f}",
+        evidence=decision_json(decision, other),
+        status="pending",
+    )
 
 
 def _plan_record(
@@ -292,9 +359,12 @@ def _plan_record(
     resolver: Resolver,
     now: str,
     identities: Sequence[tuple[str, ...]],
+    matched: Mention | None = None,
+    decided: str | None = None,
 ) -> None:
     """The writes of one record whose event is `event_id`; `identities`: the keys of its
-    entity mentions."""
+    entity mentions; `matched` and `decided`: for a record the matcher placed, its mention
+    and the decision (JSON), kept on its DESCRIBES."""
     event, story = record.event, record.source_story
     extracted = timestamp(record.extracted_at)
     story_outlet = _outlet(plan, resolver, story.outlet, now)
@@ -342,8 +412,10 @@ def _plan_record(
         event_id,
         PropertyWrite(
             create={"ingested_at": now},
-            last={"summary": event.summary, "category": event.category, "occurred_on": occurred},
+            last={"summary": event.summary, "category": event.category, "occurred_on": occurred}
+            | ({IDENTITY: decided} if decided is not None else {}),
             rank=rank,
+            union={MENTION: [mention_json(matched, record)]} if matched is not None else {},
             minimum={"first_extracted_at": extracted},
             maximum={"last_extracted_at": extracted},
         ),

@@ -16,6 +16,7 @@ from graph.analytics import chunks
 from graph.model import LAST_RANK, Edge, Label, Node, Rel, Value, strings
 from graph.snapshot import INGEST_CLOCKS
 from graph.store import GraphStore
+from services.matching import mention_from_json, mention_texts
 from services.selection import Selection
 
 # What a JSONL round trip cannot give back: the ingest clock (when this graph ingested it).
@@ -155,10 +156,16 @@ class _Builder:
                     earlier = {k: event.props.get(k) for k in content}
                 versions.append((first + "|", story, reports, first, earlier))
         covered: set[str] = set()  # the event's fingerprints that records written so far give
-        return [
+        drafts = [
             self._draft(event, external, story, reports, extracted, said, rank, covered)
             for rank, story, reports, extracted, said in sorted(versions, key=lambda v: v[0])
         ]
+        said_by = {e.src: mention_texts(e) for e in describes}
+        for draft in drafts:
+            texts = said_by.get(draft.sort_key[1])
+            if texts:  # placed by the matcher: write the record as its mention keeps it
+                self._as_mentioned(event_id, draft, texts)
+        return drafts
 
     def _draft(
         self,
@@ -226,6 +233,80 @@ class _Builder:
         draft = _Draft((rank, story.id, event.id), event.id, event_key, data, mentions, outlets)
         draft.places = self._named_places
         return draft
+
+    def _as_mentioned(self, event_id: str, draft: _Draft, texts: list[str]) -> None:
+        """The record as the mention of its extraction keeps it (what the matcher read: its
+        words, day, point and entities as said, with their roles), so that a reload finds the
+        same record key, hence the same event id, and the same profile. Without `event.id`."""
+        extracted = draft.data["extracted_at"]
+        chosen = sorted(texts)[0]
+        for text in sorted(texts):
+            if json.loads(text).get("extracted_at") == extracted:
+                chosen = text
+                break
+        data = json.loads(chosen)
+        mention = mention_from_json(chosen)
+        body = draft.data["event"]
+        body["summary"], body["category"] = mention.summary, mention.category
+        occurred = data.get("occurred_on")
+        if isinstance(occurred, str):
+            body["occurred_on"] = occurred
+        elif str(body.get("occurred_on"))[:10] != mention.day:
+            body["occurred_on"] = mention.day
+        location = body.setdefault("location", {})
+        if location.get("place") or location.get("country"):
+            # the place as this record spelt it (the graph's first spelling is another's)
+            for name in ("place", "country"):
+                value = getattr(mention, name)
+                if value:
+                    location[name] = value
+            draft.places = []
+        for name in ("lat", "lon"):
+            value = getattr(mention, name)
+            if value is None:
+                location.pop(name, None)
+            else:
+                location[name] = value
+        if not location:
+            del body["location"]
+        latest = max(str(json.loads(t).get("extracted_at") or "") for t in texts)
+        if extracted < latest and mention.claims:
+            # an earlier extraction: its claims were replaced in the graph, its mention kept them
+            reports = body.get("reports") or []
+            for number, report in enumerate(reports):
+                report["claims"] = (
+                    [{"text": t, "tone": "certain"} for t in mention.claims] if number == 0 else []
+                )
+        story = draft.sort_key[1]
+        involved = [
+            e
+            for e in self.outgoing[(Rel.INVOLVES, event_id)]
+            if story in strings(e.props, "stories") and e.dst in self.nodes
+        ]
+        entities: list[dict[str, Any]] = []
+        named: list[tuple[str, str]] = []
+        for row in data.get("entities") or []:
+            name, kind, aliases = str(row[0]), str(row[1]), [str(a) for a in row[2]]
+            entity = next(
+                (
+                    e.dst
+                    for e in involved
+                    if name in strings(e.props, "names") and self.nodes[e.dst].text("type") == kind
+                ),
+                None,
+            )
+            if entity is None:  # not as stored (an editor moved it): as the graph says
+                return
+            said: dict[str, Any] = {"name": name, "type": kind}
+            if aliases:
+                said["aliases"] = aliases
+            if len(row) > 3 and row[3]:
+                said["role"] = row[3]
+            entities.append(said)
+            named.append((entity, name))
+        body["entities"] = entities
+        draft.mentions = named
+        draft.event_key = keys.event_record_key(mention.record_key())
 
     def outgoing_of_story(self, story_id: str) -> str:
         published = self.incoming[(Rel.PUBLISHED, story_id)]

@@ -130,3 +130,17 @@ def test_the_version_changes_with_every_write_that_changes_something(tmp_path: P
         assert store.version == after
     finally:
         store.close()
+
+
+def test_key_prefixes_are_found_again_after_reopening(tmp_path: Path) -> None:
+    store = EmbeddedStore(tmp_path / "store")
+    store.setup()
+    node = NodeWrite("ev_1", Label.EVENT, PropertyWrite(create={"summary": "x"}))
+    store.write(WriteBatch(nodes=[node], keys={"match:p|2025-01-01|raqqa#ev_1": "ev_1"}))
+    store.close()
+    store.setup()
+    try:
+        prefix = "match:p|2025-01-01|raqqa#"
+        assert store.lookup_key_prefixes([prefix]) == {prefix: ["ev_1"]}
+    finally:
+        store.close()

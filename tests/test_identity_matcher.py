@@ -17,6 +17,7 @@ from graph.identity import (
     Weights,
     decide,
     default_weights,
+    evidence,
     lookup_keys,
 )
 from tests.conftest import EXTRACTOR, shared_file
@@ -62,7 +63,7 @@ def test_same_sides_same_day_30_km_apart_are_two_events() -> None:
     assert decision.event is None or dict((e.name, e.value) for e in decision.evidence)["far"]
 
 
-def test_a_record_with_a_short_name_and_no_town_joins_the_event_and_a_day_late_is_queued() -> None:
+def test_a_record_with_a_short_name_and_no_town_joins_the_event_and_a_day_late_does_not() -> None:
     matcher = Matcher()
     first, _ = matcher.add(clash())
     other_words = clash(
@@ -78,11 +79,13 @@ def test_a_record_with_a_short_name_and_no_town_joins_the_event_and_a_day_late_i
     second, decision = matcher.add(other_words)
     assert decision.outcome == "merge", decision.explain()
     assert second == first
-    # the same a day late: on real reporting a lone match a day off is as often the same sides'
-    # fighting of the next day, so it is at least put to editors against that event
+    # the same a day late: on real reporting a lone match a day off is more often the same
+    # sides' fighting of the next day (Syria file: 17%), so it is not merged on place and sides
+    # alone; it is decided against that event, and the day is what held it back
     _, decision = matcher.add(replace(other_words, day="2017-02-08", story="third/late"))
     assert decision.event == first
-    assert decision.outcome in ("merge", "possible_duplicate"), decision.explain()
+    assert decision.outcome in ("new", "possible_duplicate"), decision.explain()
+    assert "day_after" in decision.explain()
 
 
 def test_a_round_up_shared_by_two_events_does_not_merge_them() -> None:
@@ -106,7 +109,7 @@ def test_a_round_up_shared_by_two_events_does_not_merge_them() -> None:
     # and another event of the same sides at the same town from the same round-up stays apart
     third, decision = matcher.add(clash(**roundup, day="2017-02-08"))
     assert third != first
-    assert dict((e.name, e.value) for e in decision.evidence)["same_story"] == 1.0
+    assert any("this story left out" in note for note in decision.notes), decision.notes
 
 
 def test_the_three_outcomes_are_reachable() -> None:
@@ -207,12 +210,6 @@ def _groups(order: list[int], lines: list[dict[str, object]]) -> set[frozenset[i
     return {frozenset(g) for g in events.values()}
 
 
-@pytest.mark.xfail(
-    reason="issue 12: with weights fitted on the Syria file (place and sides weigh most), the seed "
-    "record, naming 7 entities of which 3 are TASS's, shares too few to join TASS's record when "
-    "TASS comes first; the entity overlap should count the smaller side (not done yet)",
-    strict=True,
-)
 def test_the_samples_group_as_expected_in_every_order() -> None:
     samples = shared_file(EXTRACTOR / "samples.jsonl")
     lines = [json.loads(line) for line in samples.read_text("utf-8").splitlines() if line.strip()]
@@ -222,3 +219,85 @@ def test_the_samples_group_as_expected_in_every_order() -> None:
     expected = {frozenset({0, 1, 4}), frozenset({2}), frozenset({3})}
     for order in itertools.permutations(range(5)):
         assert _groups(list(order), lines) == expected, order
+
+
+def test_a_record_naming_more_entities_than_the_event_still_overlaps_it_fully() -> None:
+    event = EventProfile.of(clash())
+    wide = clash(
+        entities=(
+            GOVERNMENT,
+            REBELS,
+            EntityName("Russia", "country"),
+            EntityName("Turkey", "country"),
+            EntityName("United Nations", "organization"),
+        ),
+        story="w/wide",
+    )
+    values, _ = evidence(wide, event)
+    assert values[FEATURES.index("shared_entities")] == 1.0
+    one_of_two = clash(entities=(GOVERNMENT, EntityName("Russia", "country")), story="w/one")
+    values, _ = evidence(one_of_two, event)
+    assert values[FEATURES.index("shared_entities")] == 0.5
+
+
+def _mentions() -> list[Mention]:
+    return [
+        clash(),
+        clash(day="2017-02-08", place="Khan Shaykhun", lat=35.45, lon=36.66, story="w/2"),
+        clash(summary="Another wording of the clashes", story="w/3", outlets=("Wire",)),
+        clash(entities=(EntityName("Syria", "organization", ("Government of Syria",)),)),
+    ] + [clash(summary=f"Report number {n} on the fighting", story=f"s/{n}") for n in range(10)]
+
+
+def test_the_profile_is_a_function_of_the_set_of_its_records() -> None:
+    mentions = _mentions()
+    reference = EventProfile.of_all(mentions)
+    assert reference is not None
+    for order in (list(reversed(mentions)), mentions[5:] + mentions[:5]):
+        assert EventProfile.of_all(order) == reference
+    # any grouping, merged
+    for cut in (1, 4, 9):
+        left, right = EventProfile.of_all(mentions[:cut]), EventProfile.of_all(mentions[cut:])
+        assert left is not None and right is not None
+        assert left.merged(right) == reference
+        assert right.merged(left) == reference
+    # the same record twice is one record
+    assert EventProfile.of_all([*mentions, mentions[0]]) == reference
+    assert EventProfile.of_all([]) is None
+    one = EventProfile.of_all([mentions[0]])
+    assert one == EventProfile.of(mentions[0])
+
+
+def test_the_profile_props_are_lists_of_strings_and_round_trip() -> None:
+    profile = EventProfile.of_all(_mentions())
+    assert profile is not None
+    props = profile.to_props()
+    assert all(isinstance(v, list) and all(isinstance(x, str) for x in v) for v in props.values())
+    assert EventProfile.from_props(props) == profile
+    assert EventProfile.from_props(json.loads(json.dumps(props))) == profile
+
+
+def test_a_record_without_a_place_merges_on_what_it_has_and_says_so() -> None:
+    day, sides = "2024-05-02", (EntityName("Vladimir Putin", "person"), EntityName("Xi Jinping"))
+    first = Mention(
+        day=day,
+        category="diplomatic",
+        summary="Vladimir Putin and Xi Jinping met to discuss grain exports.",
+        entities=sides,
+        outlets=("Wire",),
+        story="wire/putin-xi",
+    )
+    second = Mention(
+        day=day,
+        category="diplomatic",
+        summary="Talks on grain exports were held with Putin and Xi Jinping.",
+        entities=(EntityName("Putin", "person", ("Vladimir Putin",)), sides[1]),
+        outlets=("Other Paper",),
+        story="other-paper/talks",
+    )
+    matcher = Matcher()
+    event, _ = matcher.add(first)
+    again, decision = matcher.add(second)
+    assert decision.outcome == "merge", decision.explain()
+    assert again == event
+    assert any("no place to compare" in note for note in decision.notes)

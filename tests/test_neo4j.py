@@ -397,3 +397,50 @@ def test_editors_reviewing_one_submission_at_once_review_it_once(neo: Neo4jStore
     assert len([r for r in reports if r.props.get("url") == url]) == expected
     reviews = neo.find_nodes(Label.EDIT, {"subject": submission.id}, "at", 10)
     assert len(reviews) == 1
+
+
+def test_two_loaders_racing_on_records_without_ids_give_one_event_each(
+    neo: Neo4jStore, tmp_path: Path
+) -> None:
+    """Each event is reported twice, once to each of two loaders running at once in batches
+    of two, so both may decide "new" for one event at the same moment. The loser's derive
+    step finds the winner's event among its candidates and resolves its batch again: one
+    event per pair, as a sequential load gives."""
+    pairs = 12
+    lines: tuple[list[str], list[str]] = ([], [])
+    for n in range(pairs):
+        day = f"2017-04-{n + 1:02d}"
+        lat, lon = 33.0 + n * 0.5, 36.0 + n * 0.3
+        for side, outlet in enumerate(("Outlet A", "Outlet B")):
+            record = {
+                "schema_version": 1,
+                "extracted_at": f"{day}T2{side}:00:00Z",
+                "source_story": {"slug": f"story-{n}-{side}", "outlet": outlet},
+                "event": {
+                    "category": "military",
+                    "summary": f"Shelling of town {n} by the army",
+                    "occurred_on": day,
+                    "location": {"place": f"Town {n}", "country": "Syria", "lat": lat, "lon": lon},
+                    "entities": [
+                        {"name": "Government of Syria", "type": "organization", "role": "party"},
+                        {"name": f"Brigade {n}", "type": "group", "role": "party"},
+                    ],
+                    "reports": [{"outlet": outlet, "claims": []}],
+                },
+            }
+            lines[side].append(json.dumps(record))
+    part_a = write_lines(tmp_path / "a.jsonl", lines[0])
+    part_b = write_lines(tmp_path / "b.jsonl", lines[1])
+    other = second_client(neo)
+    try:
+        at_once(
+            lambda: load_file(neo, part_a, batch_size=2),
+            lambda: load_file(other, part_b, batch_size=2),
+        )
+    finally:
+        other.close()
+    assert_no_duplicates(neo)
+    events = neo.query_events(EventQuery(EventFilter(), first=100)).events
+    assert len(events) == pairs
+    described = neo.edges([e.id for e in events], Rel.DESCRIBES, "in")
+    assert all(len(edges) == 2 for edges in described.values())

@@ -83,6 +83,24 @@ def confidences(store: GraphStore) -> dict[str, tuple[object, ...]]:
     }
 
 
+def up_to_event_ids(store: GraphStore, lines: list[str]) -> list[str]:
+    """`lines` (a canonical graph) with each event's id replaced by the stories describing it:
+    the matcher names a new event after the record that made it, which depends on order."""
+    events = [e.id for e in all_events(store)]
+    described = store.edges(events, Rel.DESCRIBES, "in")
+    names = {e: "event[" + ",".join(sorted(d.src for d in described[e])) + "]" for e in events}
+    renamed = []
+    for line in lines:
+        for event_id, name in names.items():
+            line = line.replace(event_id, name)
+        renamed.append(line)
+    return sorted(renamed)
+
+
+def merges_logged(store: GraphStore) -> int:
+    return len(store.find_nodes(Label.EDIT, {"action": "merge"}, "at", 1000))
+
+
 def assert_same_graph(left: list[str], right: list[str]) -> None:
     only_left = sorted(set(left) - set(right))
     only_right = sorted(set(right) - set(left))
@@ -197,20 +215,24 @@ def test_reverse_order_gives_the_same_graph(
     loaded: GraphStore, another_store: GraphStore, tmp_path: Path, batch_size: int
 ) -> None:
     """In reverse order 'Aleksandr Lukashenko' (TASS) arrives before anything links it to
-    'Alexander Lukashenko' (Reuters): two nodes, and TASS's report a second event, until the
-    seed record names both spellings. Then they merge, and so do the two events."""
+    'Alexander Lukashenko' (Reuters): two nodes until the seed record names both spellings, then
+    they merge. The matcher compares names as said, so the events group as in the forward
+    load; an event made by another first record has another id, so ids are compared up to
+    that."""
     load_outlets(another_store)
     reversed_file = write_lines(tmp_path / "reversed.jsonl", sample_lines()[::-1])
     summary = load_file(another_store, reversed_file, batch_size=batch_size)
-    # one entity and, with a batch per record, the event it split merged afterwards
-    assert summary.duplicates_merged == (0 if batch_size > 1 else 2)
-    counts, expected = another_store.counts(), loaded.counts()
+    # one entity, merged when the seed record names both spellings in a later batch
+    assert summary.duplicates_merged == (0 if batch_size > 1 else 1)
     # every merge is in the editorial log, so that an editor can split it again
-    assert counts.pop("Edit") == summary.duplicates_merged
-    assert expected.pop("Edit") == 0
+    assert merges_logged(another_store) == summary.duplicates_merged
+    assert merges_logged(loaded) == 0
+    counts, expected = another_store.counts(), loaded.counts()
+    counts.pop("Edit"), expected.pop("Edit")  # merges, and possible duplicates queued
     assert counts == expected
     assert_same_graph(
-        canonical(another_store, ignore=INGEST_CLOCKS), canonical(loaded, ignore=INGEST_CLOCKS)
+        up_to_event_ids(another_store, canonical(another_store, ignore=INGEST_CLOCKS)),
+        up_to_event_ids(loaded, canonical(loaded, ignore=INGEST_CLOCKS)),
     )
 
 

@@ -331,3 +331,75 @@ def test_find_nodes_forgets_deleted_nodes(store: GraphStore) -> None:
     store.write(WriteBatch(deletes=["su_1"]))
     found = store.find_nodes(Label.SUBMISSION, {"status": "pending"}, "submitted_at", 10)
     assert [n.id for n in found] == ["su_2"]
+
+
+# -- the matcher's candidates: keys by prefix ---------------------------------------------------
+
+
+def _events_with_match_keys(store: GraphStore) -> None:
+    store.write(
+        WriteBatch(
+            nodes=[_event(1, "2025-03-01"), _event(2, "2025-03-01"), _event(3, "2025-03-02")],
+            keys={
+                "match:p|2025-03-01|idlib#ev_001": "ev_001",
+                "match:p|2025-03-01|idlib#ev_002": "ev_002",
+                "match:p|2025-03-01|idlib city#ev_003": "ev_003",
+                "match:e|2025-03-01|syria#ev_001": "ev_001",
+                "entity:person:alpha": "ev_003",
+            },
+        )
+    )
+
+
+def test_key_prefixes_give_their_owners(store: GraphStore) -> None:
+    _events_with_match_keys(store)
+    found = store.lookup_key_prefixes(
+        ["match:p|2025-03-01|idlib#", "match:e|2025-03-01|syria#", "match:p|2025-03-09|x#"]
+    )
+    # "idlib city" is another blocking key: a prefix ends at its `#`
+    assert found == {
+        "match:p|2025-03-01|idlib#": ["ev_001", "ev_002"],
+        "match:e|2025-03-01|syria#": ["ev_001"],
+        "match:p|2025-03-09|x#": [],
+    }
+    with pytest.raises(StoreError, match="prefix"):
+        store.lookup_key_prefixes(["entity:person:"])
+
+
+def test_key_prefixes_follow_rekeys_deletes_and_merges(store: GraphStore) -> None:
+    _events_with_match_keys(store)
+    prefix = "match:p|2025-03-01|idlib#"
+    # ev_002 merged into ev_001: its key re-owned, the node deleted
+    store.write(
+        WriteBatch(deletes=["ev_002"], rekeys={"match:p|2025-03-01|idlib#ev_002": "ev_001"})
+    )
+    assert store.lookup_key_prefixes([prefix]) == {prefix: ["ev_001"]}
+    # a key dropped; the owner keeps the other
+    store.write(WriteBatch(rekeys={"match:p|2025-03-01|idlib#ev_001": None}))
+    assert store.lookup_key_prefixes([prefix]) == {prefix: ["ev_001"]}
+    # the owner deleted: its keys go with it
+    store.write(WriteBatch(deletes=["ev_001"]))
+    assert store.lookup_key_prefixes([prefix, "match:e|2025-03-01|syria#"]) == {
+        prefix: [],
+        "match:e|2025-03-01|syria#": [],
+    }
+    # claimed again, by another event
+    store.write(WriteBatch(keys={"match:p|2025-03-01|idlib#ev_003": "ev_003"}))
+    assert store.lookup_key_prefixes([prefix]) == {prefix: ["ev_003"]}
+
+
+def test_key_prefixes_in_a_derive_step_see_the_write(store: GraphStore) -> None:
+    _events_with_match_keys(store)
+    seen: list[dict[str, list[str]]] = []
+
+    def derive(graph: GraphReader) -> WriteBatch:
+        seen.append(graph.lookup_key_prefixes(["match:p|2025-03-02|homs#"]))
+        return WriteBatch()
+
+    store.write(
+        WriteBatch(
+            nodes=[_event(4, "2025-03-02")], keys={"match:p|2025-03-02|homs#ev_004": "ev_004"}
+        ),
+        derive=derive,
+    )
+    assert seen[-1] == {"match:p|2025-03-02|homs#": ["ev_004"]}

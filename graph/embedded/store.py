@@ -48,7 +48,15 @@ from graph.model import (
     WriteBatch,
     apply_write,
 )
-from graph.store import Derive, EventPage, EventQuery, StoreError, search_text
+from graph.store import (
+    MATCH,
+    Derive,
+    EventPage,
+    EventQuery,
+    StoreError,
+    check_prefixes,
+    search_text,
+)
 
 # At most this many (occurred_on, id) pairs are kept in the adjacency cache of `query_events`.
 _NEAR_LIMIT = 2_000_000
@@ -74,6 +82,10 @@ class EmbeddedStore:
         self._key_rows: dict[str, int] = {}  # key -> rowid of its row
         self._next_node = self._next_edge = self._next_key = 1  # the next rows' rowids
         self._owned: dict[str, set[str]] = {}  # node id -> the keys it owns
+        # The matcher's keys (`match:{blocking key}#{event}`) by prefix (up to the last `#`):
+        # prefix -> {owner: how many of its keys with that prefix it owns}. Answers
+        # `lookup_key_prefixes` in the time its owners take, never by a scan.
+        self._match: dict[str, dict[str, int]] = {}
         self._settings: dict[str, str] = {}
         # (occurred_on, id) of every event: listings walk it in order from a cursor.
         self._events = new_event_index()
@@ -125,6 +137,7 @@ class EmbeddedStore:
         self._graph.clear()
         self._graph = new_graph()
         self._keys, self._owned, self._settings, self._events = {}, {}, {}, new_event_index()
+        self._match = {}
         self._records = new_record_index()
         self._key_rows = {}
         self._changed()
@@ -140,6 +153,10 @@ class EmbeddedStore:
             contents.records,
         )
         self._keys, self._key_rows, self._owned = contents.keys, contents.key_rows, contents.owned
+        self._match = {}
+        for key, owner in self._keys.items():
+            if key.startswith(MATCH):
+                self._index_match(key, owner, 1)
         self._settings = contents.settings
         self._next_node = contents.next_node
         self._next_edge = contents.next_edge
@@ -249,11 +266,16 @@ class EmbeddedStore:
             self._fresh[data["row"]] = props
         for key, owner in keys.items():
             previous = self._keys.pop(key, None)
+            matching = key.startswith(MATCH)
             if previous is not None:
                 self._owned[previous].discard(key)
+                if matching:
+                    self._index_match(key, previous, -1)
             if owner is not None:
                 key = intern(key)
                 self._keys[key] = owner
+                if matching:
+                    self._index_match(key, owner, 1)
                 self._owned.setdefault(owner, set()).add(key)
                 known = self._key_rows.get(key)
                 if known is None:
@@ -266,6 +288,18 @@ class EmbeddedStore:
         self._settings.update(settings)
         dirty.settings.update(settings)
         return True
+
+    def _index_match(self, key: str, owner: str, change: int) -> None:
+        """Count `owner` in (1) or out (-1) of the owners of `key`'s prefix."""
+        prefix = key[: key.rfind("#") + 1]
+        owners = self._match.setdefault(prefix, {})
+        count = owners.get(owner, 0) + change
+        if count > 0:
+            owners[owner] = count
+        else:
+            owners.pop(owner, None)
+            if not owners:
+                del self._match[prefix]
 
     def _stage_keys(
         self, batch: WriteBatch, gone: set[str], nodes: dict[str, tuple[Label, dict[str, Value]]]
@@ -399,6 +433,11 @@ class EmbeddedStore:
     def lookup_keys(self, keys: Sequence[str]) -> dict[str, str]:
         owner = self._keys.get
         return {k: o for k in keys if (o := owner(k)) is not None}
+
+    def lookup_key_prefixes(self, prefixes: Sequence[str]) -> dict[str, list[str]]:
+        check_prefixes(prefixes)
+        index = self._match
+        return {p: sorted(index.get(p, ())) for p in prefixes}
 
     def keys_of(self, ids: Sequence[str]) -> dict[str, list[str]]:
         return {i: sorted(self._owned.get(i, ())) for i in ids}

@@ -21,6 +21,7 @@ from graph.identity.matcher import (
     Outcome,
     Weights,
     decide,
+    decide_again,
     default_weights,
     score,
 )
@@ -37,6 +38,7 @@ __all__ = [
     "Outcome",
     "Weights",
     "decide",
+    "decide_again",
     "default_weights",
     "evidence",
     "lookup_keys",

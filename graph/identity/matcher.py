@@ -16,7 +16,7 @@ The decision is made against events (profiles), never by chaining record-to-reco
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -40,18 +40,24 @@ SAME_RECORD = "same_record"  # the decision's only evidence when a record is loa
 
 @dataclass(frozen=True, slots=True)
 class Weights:
-    """Each feature's weight, the bias, and the two thresholds (in score units, log-odds)."""
+    """Each feature's weight, the bias, and the two thresholds (in score units, log-odds).
+    `without_place`, when given, scores the candidates with no place to compare (neither both
+    points nor both place names): fitted on the same records with their places hidden, so a
+    missing place is neither for nor against a merge, and the rest of the evidence decides."""
 
     bias: float
     weights: tuple[float, ...]  # in the order of `FEATURES`
     merge_at: float
     review_at: float
+    without_place: Weights | None = None
 
     def __post_init__(self) -> None:
         if len(self.weights) != len(FEATURES):
             raise ValueError(f"{len(self.weights)} weights for {len(FEATURES)} features")
         if self.review_at > self.merge_at:
             raise ValueError("review_at must not be above merge_at")
+        if self.without_place is not None and self.without_place.without_place is not None:
+            raise ValueError("without_place weights have no without_place of their own")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Weights:
@@ -62,20 +68,36 @@ class Weights:
         missing = set(FEATURES) - set(features)
         if missing:
             raise ValueError(f"features without a weight: {sorted(missing)}")
+        other = data.get("without_place")
         return cls(
             bias=float(data["bias"]),
             weights=tuple(float(features[name]) for name in FEATURES),
             merge_at=float(data["merge_at"]),
             review_at=float(data["review_at"]),
+            without_place=None if other is None else cls.from_dict(other),
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "bias": self.bias,
             "features": dict(zip(FEATURES, self.weights, strict=True)),
             "merge_at": self.merge_at,
             "review_at": self.review_at,
         }
+        if self.without_place is not None:
+            data["without_place"] = self.without_place.to_dict()
+        return data
+
+    def scoring(self, values: Sequence[float]) -> Weights:
+        """The weights that score a candidate with these feature values: `without_place` when
+        there is no place to compare and such weights exist, else these."""
+        if self.without_place is not None and values[_NO_PLACE] >= 1.0:
+            return self.without_place
+        return self
+
+    def total(self, values: Sequence[float]) -> float:
+        """The bias plus each value times its weight."""
+        return self.bias + sum(w * v for w, v in zip(self.weights, values, strict=True))
 
     @classmethod
     def load(cls, path: Path | None = None) -> Weights:
@@ -85,6 +107,12 @@ class Weights:
         else:
             text = path.read_text("utf-8")
         return cls.from_dict(json.loads(text))
+
+
+_NO_PLACE = FEATURES.index("no_place")
+WITHOUT_PLACE_NOTE = "no place to compare: scored by the weights for records without a place"
+SAME_STORY_NOTE = "candidate events already holding a record of this story left out: {}"
+AGAIN_NOTE = "re-extraction of story {}"
 
 
 _DEFAULT: list[Weights] = []
@@ -187,6 +215,7 @@ def decide(
     weights = weights or default_weights()
     record = m.record_key()
     scored: list[tuple[str, EventProfile, list[float], list[str]]] = []
+    same_story = 0
     for event_id, profile in candidates:
         if event_id in apart:
             continue
@@ -194,35 +223,77 @@ def decide(
             return Decision("merge", event_id, float("inf"), (), (), 1, (SAME_RECORD,))
         if not in_window(m, profile):
             continue
+        if m.story and m.story in profile.stories:
+            # one story gives one record per event it covers: an event already holding a
+            # record of this story is another event of the story (a round-up's)
+            same_story += 1
+            continue
         values, notes = evidence(m, profile, words=False)
         scored.append((event_id, profile, values, notes))
+    excluded = (SAME_STORY_NOTE.format(same_story),) if same_story else ()
     if not scored:
-        return Decision("new", None, float("-inf"), (), (), 0, ("no candidate event",))
+        return Decision("new", None, float("-inf"), (), (), 0, ("no candidate event", *excluded))
     crowd([values for _, _, values, _ in scored])
     text_at = FEATURES.index("similar_text")
-    text_weight = max(0.0, weights.weights[text_at])
-    best: tuple[float, str, EventProfile, list[float], list[str]] | None = None
+    best: tuple[float, str, EventProfile, list[float], list[str], Weights] | None = None
     for event_id, profile, values, notes in scored:
-        total = weights.bias + sum(w * v for w, v in zip(weights.weights, values, strict=True))
-        if total + text_weight >= weights.review_at:  # the words are the slow part
+        used = weights.scoring(values)
+        total = used.total(values)
+        if total + max(0.0, used.weights[text_at]) >= used.review_at:  # words are the slow part
             values[text_at] = text_similarity(m, profile)
-            total += weights.weights[text_at] * values[text_at]
+            total += used.weights[text_at] * values[text_at]
         if best is None or total > best[0] or (total == best[0] and event_id < best[1]):
-            best = (total, event_id, profile, values, notes)
+            best = (total, event_id, profile, values, notes, used)
     assert best is not None
-    total, event_id, profile, values, notes = best
-    if values[text_at] == 0.0 and total < weights.review_at:  # for the explanation
+    total, event_id, profile, values, notes, used = best
+    if values[text_at] == 0.0 and total < used.review_at:  # for the explanation
         values[text_at] = text_similarity(m, profile)
-        total += weights.weights[text_at] * values[text_at]
+        total += used.weights[text_at] * values[text_at]
     outcome: Outcome = (
         "merge"
-        if total >= weights.merge_at
+        if total >= used.merge_at
         else "possible_duplicate"
-        if total >= weights.review_at
+        if total >= used.review_at
         else "new"
     )
+    if used is not weights:
+        notes = [*notes, WITHOUT_PLACE_NOTE]
     return Decision(
-        outcome, event_id, total, tuple(values), weights.weights, len(scored), tuple(notes)
+        outcome, event_id, total, tuple(values), used.weights, len(scored), (*notes, *excluded)
+    )
+
+
+def decide_again(
+    m: Mention, holders: Iterable[tuple[str, EventProfile]], weights: Weights | None = None
+) -> Decision:
+    """The decision for a later (or earlier) extraction of a story that `holders` already
+    hold (an extraction of a story gives one record per event, so another extraction of it
+    describes one of the events it described): a merge into the holder the record scores
+    best against (the story exclusion lifted, no day window: the same story's event; ties to
+    the smaller id), its notes saying so."""
+    weights = weights or default_weights()
+    best: tuple[float, str, list[float], list[str], Weights] | None = None
+    count = 0
+    for event_id, profile in holders:
+        count += 1
+        values, notes = evidence(m, profile)
+        used = weights.scoring(values)
+        total = used.total(values)
+        if best is None or total > best[0] or (total == best[0] and event_id < best[1]):
+            best = (total, event_id, values, notes, used)
+    if best is None:
+        raise ValueError("a re-extraction needs an event holding its story")
+    total, event_id, values, notes, used = best
+    if used is not weights:
+        notes = [*notes, WITHOUT_PLACE_NOTE]
+    return Decision(
+        "merge",
+        event_id,
+        total,
+        tuple(values),
+        used.weights,
+        count,
+        (AGAIN_NOTE.format(m.story), *notes),
     )
 
 

@@ -141,6 +141,12 @@ LOOKUP_KEYS = (
     f"UNWIND $keys AS key MATCH (k:{KEY_LABEL} {{key: key}}) "
     "RETURN collect([k.key, k.node]) AS rows"
 )
+# The owners of the keys starting with each prefix (the matcher's candidates): the unique
+# constraint's index on `Key.key` serves STARTS WITH on Neo4j 5.
+LOOKUP_KEY_PREFIXES = (
+    f"UNWIND $prefixes AS p MATCH (k:{KEY_LABEL}) WHERE k.key STARTS WITH p "
+    "WITH p, collect(DISTINCT k.node) AS owners RETURN collect([p, owners]) AS rows"
+)
 KEYS_OF = (
     f"UNWIND $ids AS id MATCH (k:{KEY_LABEL} {{node: id}}) RETURN collect([id, k.key]) AS rows"
 )

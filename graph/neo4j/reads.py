@@ -12,6 +12,7 @@ import neo4j
 from graph.model import Direction, Edge, Label, Node, Rel
 from graph.neo4j import codec
 from graph.neo4j import queries as q
+from graph.store import check_prefixes
 
 
 def labels_of(tx: neo4j.ManagedTransaction, ids: Sequence[str]) -> dict[str, Label]:
@@ -68,6 +69,20 @@ def lookup_keys(tx: neo4j.ManagedTransaction, keys: Sequence[str]) -> dict[str, 
         return {}
     owners = {key: node for key, node in codec.rows(tx.run(q.LOOKUP_KEYS, keys=wanted))}
     return {k: owners[k] for k in wanted if k in owners}
+
+
+def lookup_key_prefixes(
+    tx: neo4j.ManagedTransaction, prefixes: Sequence[str]
+) -> dict[str, list[str]]:
+    """The sorted distinct owners of the keys starting with each prefix (every prefix in the
+    result)."""
+    check_prefixes(prefixes)
+    wanted = list(dict.fromkeys(prefixes))
+    found: dict[str, list[str]] = {}
+    if wanted:
+        for prefix, owners in codec.rows(tx.run(q.LOOKUP_KEY_PREFIXES, prefixes=wanted)):
+            found[prefix] = sorted(set(owners))
+    return {p: found.get(p, []) for p in prefixes}
 
 
 def get_edges(

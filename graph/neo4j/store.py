@@ -238,6 +238,11 @@ class Neo4jStore:
             return {}
         return self._read(lambda tx: reads.lookup_keys(tx, keys))
 
+    def lookup_key_prefixes(self, prefixes: Sequence[str]) -> dict[str, list[str]]:
+        if not prefixes:
+            return {}
+        return self._read(lambda tx: reads.lookup_key_prefixes(tx, prefixes))
+
     def keys_of(self, ids: Sequence[str]) -> dict[str, list[str]]:
         wanted = list(dict.fromkeys(ids))
         result: dict[str, list[str]] = {i: [] for i in ids}

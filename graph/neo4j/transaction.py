@@ -75,6 +75,9 @@ class InTransaction:
         found = reads.lookup_keys(self._tx, [k for k in keys if k not in self._owners])
         return {k: o for k in keys if (o := self._owners.get(k) or found.get(k)) is not None}
 
+    def lookup_key_prefixes(self, prefixes: Sequence[str]) -> dict[str, list[str]]:
+        return reads.lookup_key_prefixes(self._tx, prefixes)
+
     def edges(self, ids: Sequence[str], rel: Rel, direction: Direction) -> dict[str, list[Edge]]:
         known: dict[str, list[Edge]] = {}
         for node_id in dict.fromkeys(ids):

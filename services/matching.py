@@ -1,0 +1,452 @@
+"""Which event a record without `event.id` describes: the event matcher (`graph.identity`)
+against the events the store holds, for one ingest batch (see docs/identity.md).
+
+- **Mentions in the graph.** Each record is one DESCRIBES relationship (story -> event); it
+  keeps the record's mention (`mention`, JSON) and the matcher's decision (`identity`, JSON).
+  An event's profile is a function of the set of its mentions, so it can be rebuilt from its
+  DESCRIBES at any time: after a batch, a merge or a split (`profiling`).
+- **Candidates.** An event owns a key `match:{blocking key}#{event id}` for each blocking key
+  of its profile; a record looks candidates up by the prefixes of its lookup keys
+  (`GraphStore.lookup_key_prefixes`), and the record key as the identity key
+  `event:record:{record key}`, owned by the event that holds the record (a reload finds it).
+- **In one batch** (`BatchMatcher`) records meet the events earlier records of the batch made
+  or joined: an in-memory index of those events' blocking keys, beside the store's.
+- **Derived in the write** (`profiling`): inside the write's transaction, each touched event's
+  profile is rebuilt from its DESCRIBES, written (`identity_*`), and its matching keys made
+  to follow it. An event this batch created whose lookup finds an event the planning did not
+  see (a concurrent writer's) refuses the write: the batch is resolved again.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from graph import keys
+from graph.identity import (
+    Decision,
+    EntityName,
+    EventProfile,
+    Mention,
+    decide,
+    decide_again,
+    lookup_keys,
+)
+from graph.identity.features import name_key
+from graph.model import (
+    Edge,
+    Label,
+    Node,
+    NodeWrite,
+    PropertyWrite,
+    Props,
+    Rel,
+    WriteBatch,
+    timestamp,
+)
+from graph.store import GraphReader, GraphStore, WriteConflict
+from loaders.records import Record
+
+MENTION = "mention"  # on DESCRIBES: the record's mention, JSON
+IDENTITY = "identity"  # on DESCRIBES: the matcher's decision for the record, JSON
+KEPT_APART = "kept_apart"  # on Event: events editors said are other events
+PROFILE_PROPS = tuple(EventProfile.from_props({}).to_props())  # identity_days, ...
+RECORD_BLOCK = "r|"
+# records of one story extracted less than this apart are one extraction (one record per event)
+SAME_EXTRACTION = timedelta(
+    minutes=1
+)  # the blocking keys that name one record (an identity key of their own)
+
+
+# -- mentions ------------------------------------------------------------------------------------
+
+
+def story_key(outlet: str, slug: str) -> str:
+    """A story as mentions name it: its outlet's normalised name and its slug."""
+    return f"{keys.normalise(outlet)}/{slug.strip()}"
+
+
+def mention_of(record: Record) -> Mention:
+    """What a validated record says of its event."""
+    event, story = record.event, record.source_story
+    location = event.location
+    return Mention(
+        day=_utc_day(event.occurred_on),
+        category=event.category,
+        summary=event.summary,
+        claims=tuple(c.text for r in event.reports for c in r.claims),
+        place=location.place if location else None,
+        country=location.country if location else None,
+        lat=location.lat if location else None,
+        lon=location.lon if location else None,
+        entities=tuple(EntityName(e.name, e.type, tuple(e.aliases)) for e in event.entities),
+        outlets=tuple(dict.fromkeys([story.outlet, *(r.outlet for r in event.reports)])),
+        story=story_key(story.outlet, story.slug),
+    )
+
+
+def _utc_day(moment: date) -> str:
+    """The UTC calendar day of a date or timestamp."""
+    if isinstance(moment, datetime):
+        return moment.astimezone(UTC).date().isoformat()
+    return moment.isoformat()
+
+
+def mention_json(m: Mention, record: Record | None = None) -> str:
+    """The stored form of a mention (read back by `mention_from_json`). With its `record`, also
+    what an export needs to write that record again: when it was extracted, the day as the
+    record gave it, and each entity's role."""
+    roles: list[str | None] = [None] * len(m.entities)
+    data: dict[str, Any] = {
+        "day": m.day,
+        "category": m.category,
+        "summary": m.summary,
+        "claims": list(m.claims),
+        "place": m.place,
+        "country": m.country,
+        "lat": m.lat,
+        "lon": m.lon,
+        # as compared (spellings of one outlet are one: an export may spell it otherwise)
+        "outlets": sorted({k for k in map(name_key, m.outlets) if k}),
+        "story": m.story,
+    }
+    if record is not None:
+        data["extracted_at"] = timestamp(record.extracted_at)
+        data["occurred_on"] = _moment_text(record.event.occurred_on)
+        roles = [e.role for e in record.event.entities]
+    data["entities"] = [
+        [e.name, e.type, list(e.aliases), *([role] if role else [])]
+        for e, role in zip(m.entities, roles, strict=True)
+    ]
+    return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+def _moment_text(moment: date) -> str:
+    return timestamp(moment) if isinstance(moment, datetime) else moment.isoformat()
+
+
+def mention_from_json(text: str) -> Mention:
+    data = json.loads(text)
+    return Mention(
+        day=data["day"],
+        category=data["category"],
+        summary=data["summary"],
+        claims=tuple(data.get("claims") or ()),
+        place=data.get("place"),
+        country=data.get("country"),
+        lat=data.get("lat"),
+        lon=data.get("lon"),
+        entities=tuple(EntityName(e[0], e[1], tuple(e[2])) for e in data.get("entities") or ()),
+        outlets=tuple(data.get("outlets") or ()),
+        story=data.get("story") or "",
+    )
+
+
+def mention_texts(edge: Edge) -> list[str]:
+    """The mentions (JSON) a DESCRIBES relationship keeps: one per extraction of its story
+    without `event.id` (a single string in graphs written before extractions were kept)."""
+    value = edge.props.get(MENTION)
+    if isinstance(value, str):
+        return [value] if value else []
+    if isinstance(value, list):
+        return [v for v in value if isinstance(v, str) and v]
+    return []
+
+
+def mentions_of_edge(edge: Edge) -> list[Mention]:
+    """The mentions a DESCRIBES relationship keeps, one per extraction (none for records with
+    `event.id`)."""
+    return [mention_from_json(t) for t in mention_texts(edge)]
+
+
+def profile_of(mentions: Iterable[Mention]) -> EventProfile | None:
+    """The profile of an event holding these mentions (None for none): the same set gives the
+    same profile in any order."""
+    profile: EventProfile | None = None
+    for m in sorted(mentions, key=lambda m: m.record_key()):
+        profile = EventProfile.of(m) if profile is None else profile.with_mention(m)
+    return profile
+
+
+def stored_profile(props: Props) -> EventProfile | None:
+    """The profile an event's properties hold, if it has one."""
+    if not props.get("identity_records"):
+        return None
+    return EventProfile.from_props(props)
+
+
+def match_keys(profile: EventProfile, event_id: str) -> set[str]:
+    """The matching keys an event with `profile` owns (its record keys are identity keys)."""
+    blocks = profile.keys()
+    return {keys.match_key(k, event_id) for k in blocks if not k.startswith(RECORD_BLOCK)}
+
+
+def record_keys(profile: EventProfile) -> list[str]:
+    return sorted(keys.event_record_key(r) for r in profile.records)
+
+
+# -- decisions -----------------------------------------------------------------------------------
+
+
+def _finite(value: float) -> float | None:
+    return round(value, 4) if math.isfinite(value) else None
+
+
+def decision_json(decision: Decision, candidate: str | None = None) -> str:
+    """The stored form of a decision, for editors (`Event.identity`): outcome, score, the
+    candidate event, each feature's value, weight and contribution, and notes."""
+    data = {
+        "outcome": decision.outcome,
+        "score": _finite(decision.score),
+        "candidate": candidate if candidate is not None else decision.event,
+        "candidates": decision.candidates,
+        "evidence": [
+            {
+                "feature": e.name,
+                "value": round(e.value, 4),
+                "weight": round(e.weight, 4),
+                "contribution": round(e.contribution, 4),
+            }
+            for e in decision.evidence
+        ],
+        "notes": list(decision.notes),
+    }
+    return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+
+SAME_RECORD = "same_record"
+
+
+@dataclass
+class Queued:
+    """A possible duplicate: the new event a record made, and the event it may be."""
+
+    event: str
+    candidate: str
+    decision: Decision
+
+
+@dataclass
+class BatchMatcher:
+    """The matcher's decisions for the records of one batch, against the store's events and
+    those the batch made or joined so far."""
+
+    store: GraphStore
+    find: Callable[[str], str] = lambda e: e
+    profiles: dict[str, EventProfile] = field(default_factory=dict)
+    apart: dict[str, frozenset[str]] = field(default_factory=dict)  # event -> kept apart
+    seen: set[str] = field(default_factory=set)  # every event the planning looked at
+    created: dict[str, list[Mention]] = field(default_factory=dict)  # new event -> mentions
+    queued: list[Queued] = field(default_factory=list)
+    _stored: dict[str, list[str]] = field(default_factory=dict)  # prefix -> stored owners
+    _index: dict[str, set[str]] = field(default_factory=dict)  # blocking key -> batch events
+    # (story, event) -> the times the story was extracted at, of its records in the event
+    _extracted: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+    _read_extractions: set[str] = field(default_factory=set)  # stored events read for those
+
+    def prepare(self, mentions: Sequence[Mention]) -> None:
+        """Read, at once, every stored candidate of `mentions` and its profile."""
+        prefixes = sorted(
+            {keys.match_prefix(k) for m in mentions for k in _blocks(m)} - self._stored.keys()
+        )
+        if not prefixes:
+            return
+        found = self.store.lookup_key_prefixes(prefixes)
+        self._stored.update(found)
+        self.read(sorted({o for owners in found.values() for o in owners}))
+
+    def read(self, event_ids: Sequence[str]) -> None:
+        """Read the profiles of these stored events (those not read yet)."""
+        wanted = [e for e in event_ids if e not in self.profiles]
+        for event_id, node in self.store.get_nodes(wanted).items():
+            self.seen.add(event_id)
+            profile = stored_profile(node.props)
+            if profile is not None:
+                self.profiles[event_id] = profile
+            self.apart[event_id] = frozenset(node.texts(KEPT_APART))
+
+    def candidates(self, m: Mention) -> list[tuple[str, EventProfile]]:
+        found: set[str] = set()
+        for block in _blocks(m):
+            found.update(self.find(e) for e in self._stored.get(keys.match_prefix(block), ()))
+            found.update(self.find(e) for e in self._index.get(block, ()))
+        return [(e, self.profiles[e]) for e in sorted(found) if e in self.profiles]
+
+    def decide(
+        self, m: Mention, holder: str | None, extracted: str = ""
+    ) -> tuple[Decision, str | None]:
+        """The decision for `m` (extracted at `extracted`), and the event it joins (None: a
+        new event). `holder` is the event that holds this very record already (a reload), if
+        any. A record whose story a candidate event holds from another extraction (another
+        `extracted_at`) is that story extracted again: it joins the event holding it, chosen
+        by score among several (`decide_again`); from the same extraction, a candidate holding
+        the story is another event of the story (a round-up's), left out by `decide`."""
+        if holder is not None:
+            holder = self.find(holder)
+            self.read([holder])
+            return Decision("merge", holder, math.inf, (), (), 1, (SAME_RECORD,)), holder
+        candidates = self.candidates(m)
+        self.seen.update(e for e, _ in candidates)
+        holding = [(e, p) for e, p in candidates if m.story and m.story in p.stories]
+        if holding and extracted:
+            times = self.extractions(m.story, [e for e, _ in holding])
+            again = [
+                (e, p)
+                for e, p in holding
+                if times.get(e) and not _same_extraction(extracted, times[e])
+            ]
+            if again:
+                decision = decide_again(m, again)
+                return decision, decision.event
+        apart: set[str] = set()
+        for event_id, _ in holding:  # the story's event: not the others'
+            apart |= self.apart.get(event_id, frozenset())
+        decision = decide(m, candidates, apart=apart)
+        if decision.outcome == "merge" and decision.event is not None:
+            return decision, decision.event
+        return decision, None
+
+    def extractions(self, story: str, event_ids: Sequence[str]) -> dict[str, set[str]]:
+        """When `story` was extracted, for each of `event_ids` holding it: the stored records'
+        times (read once per event) and this batch's."""
+        unread = [e for e in event_ids if e not in self._read_extractions and e not in self.created]
+        if unread:
+            self._read_extractions.update(unread)
+            for event_id, edges in self.store.edges(unread, Rel.DESCRIBES, "in").items():
+                for edge in edges:
+                    for text in mention_texts(edge):
+                        data = json.loads(text)
+                        at = data.get("extracted_at") or edge.props.get("first_extracted_at")
+                        if isinstance(at, str):
+                            key = (str(data.get("story") or ""), self.find(event_id))
+                            self._extracted.setdefault(key, set()).add(at)
+        return {e: self._extracted.get((story, e), set()) for e in event_ids}
+
+    def joined(self, m: Mention, event_id: str, decision: Decision, extracted: str = "") -> None:
+        """Record that `m` (extracted at `extracted`) is now a record of `event_id` (new or
+        not)."""
+        self.seen.add(event_id)
+        if m.story and extracted:
+            self.extractions(m.story, [event_id])  # the stored times first
+            self._extracted.setdefault((m.story, event_id), set()).add(extracted)
+        before = self.profiles.get(event_id)
+        if before is not None and m.record_key() in before.records:
+            return
+        after = EventProfile.of(m) if before is None else before.with_mention(m)
+        self.profiles[event_id] = after
+        if before is None:
+            self.created.setdefault(event_id, []).append(m)
+            self.apart.setdefault(event_id, frozenset())
+            if decision.outcome == "possible_duplicate" and decision.event is not None:
+                self.queued.append(Queued(event_id, decision.event, decision))
+        new = after.keys() - (before.keys() if before is not None else frozenset())
+        for block in new:
+            if not block.startswith(RECORD_BLOCK):
+                self._index.setdefault(block, set()).add(event_id)
+
+
+def _same_extraction(extracted: str, times: Iterable[str]) -> bool:
+    """Whether a record extracted at `extracted` comes from the same extraction of its story as
+    a record extracted at one of `times`: within `SAME_EXTRACTION` of it (an extractor emits the
+    records of one extraction milliseconds apart; a re-extraction is a later run)."""
+    moment = _moment(extracted)
+    return any(abs(moment - _moment(t)) < SAME_EXTRACTION for t in times)
+
+
+def _moment(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def _blocks(m: Mention) -> list[str]:
+    return [k for k in lookup_keys(m) if not k.startswith(RECORD_BLOCK)]
+
+
+# -- the derive step -----------------------------------------------------------------------------
+
+
+def profiling(
+    event_ids: Sequence[str],
+    created: Mapping[str, Sequence[Mention]] | None = None,
+    seen: Iterable[str] = (),
+) -> Callable[[GraphReader], WriteBatch]:
+    """The `derive` step that rebuilds the profiles of `event_ids` from their DESCRIBES as the
+    write's transaction sees them, writes them (`identity_*`) and makes each event own the
+    matching keys and record keys of its profile (and no stale ones).
+
+    `created`: the events this batch made, with their records' mentions. If a lookup by those
+    mentions now finds an event outside `seen` (the events the planning knew), another writer
+    made it meanwhile: `WriteConflict`, and the batch is resolved again."""
+    known = set(seen)
+    made = dict(created or {})
+
+    def derive(graph: GraphReader) -> WriteBatch:
+        if made:
+            prefixes = sorted(
+                {keys.match_prefix(k) for ms in made.values() for m in ms for k in _blocks(m)}
+            )
+            found = graph.lookup_key_prefixes(prefixes)
+            others = {o for owners in found.values() for o in owners} - known - made.keys()
+            if others:
+                raise WriteConflict(f"events made meanwhile by another writer: {sorted(others)}")
+        return reprofile(graph, event_ids)
+
+    return derive
+
+
+def reprofile(graph: GraphReader, event_ids: Sequence[str]) -> WriteBatch:
+    """The writes that bring the profiles and matching keys of `event_ids` in line with their
+    DESCRIBES (see `profiling`)."""
+    batch = WriteBatch()
+    ids = sorted(set(event_ids))
+    if not ids:
+        return batch
+    nodes = graph.get_nodes(ids)
+    described = graph.edges([i for i in ids if i in nodes], Rel.DESCRIBES, "in")
+    wanted_records: dict[str, str] = {}
+    for event_id, edges in described.items():
+        node = nodes[event_id]
+        if node.label is not Label.EVENT:
+            continue
+        mentions = [m for e in edges for m in mentions_of_edge(e)]
+        profile = profile_of(mentions)
+        before = stored_profile(node.props)
+        if profile is None and before is None:
+            continue
+        old = match_keys(before, event_id) if before is not None else set()
+        new = match_keys(profile, event_id) if profile is not None else set()
+        for key in sorted(new - old):
+            batch.keys[key] = event_id
+        for key in sorted(old - new):
+            batch.rekeys[key] = None
+        props = (profile or EventProfile.from_props({})).to_props()
+        if before is None or before.to_props() != props:
+            batch.nodes.append(NodeWrite(event_id, Label.EVENT, PropertyWrite(set=dict(props))))
+        if profile is not None:
+            wanted_records.update(dict.fromkeys(record_keys(profile), event_id))
+    if wanted_records:
+        owners = graph.lookup_keys(sorted(wanted_records))
+        for key, event_id in wanted_records.items():
+            owner = owners.get(key)
+            if owner is None:
+                batch.keys[key] = event_id
+            elif owner != event_id:
+                batch.rekeys[key] = event_id
+    return batch
+
+
+def decisions(edges: Sequence[Edge]) -> list[tuple[Edge, dict[str, Any]]]:
+    """The matcher's decisions kept on an event's DESCRIBES, each with its relationship."""
+    found = []
+    for edge in edges:
+        text = edge.props.get(IDENTITY)
+        if isinstance(text, str) and text:
+            found.append((edge, json.loads(text)))
+    return found
+
+
+def node_apart(node: Node) -> list[str]:
+    return node.texts(KEPT_APART)
