@@ -9,12 +9,15 @@ from typing import Any
 
 import pytest
 
+from api.app import create_app
+from api.auth import Tokens
 from graph.history import Why, edit, history
 from graph.model import Label, Node, Rel, WriteBatch
 from graph.snapshot import INGEST_CLOCKS, canonical
 from graph.store import GraphStore
 from services.editorial import EditorialError
 from services.event_editing import EventEditing
+from tests.support.graphql import GraphQLClient
 from tests.test_event_matching import ELSEWHERE, FIRST, SAME, events, load, stories_of
 
 # What an editor sees of an event: its stories, the outlets reporting it, its confidence.
@@ -218,3 +221,82 @@ def test_an_edit_is_undone_after_the_later_ones(store: GraphStore, tmp_path: Pat
     assert sorted(json.dumps(e.text("undid")) for e in log) == sorted(
         json.dumps(e) for e in (merging.id, splitting.id)
     )
+
+
+# -- over GraphQL ----------------------------------------------------------------------------
+
+EDITOR = "editor-token-0123456789abcdefghijklmnop"
+PAGE = """query($id: ID!) { event(id: $id) { id confidence { level }
+  reports { outlet { name } } confidenceHistory { level cause by } } }"""
+
+
+def test_editors_merge_split_keep_apart_and_undo_over_graphql(
+    store: GraphStore, tmp_path: Path
+) -> None:
+    load(store, tmp_path, [FIRST, SAME, ELSEWHERE])
+    raqqa, homs = by_stories(store, ["a-1", "b-1"]), by_stories(store, ["c-1"])
+    client = GraphQLClient(create_app(store, Tokens.configured(f"editor:alice:{EDITOR}")))
+
+    def call(query: str, **variables: Any) -> dict[str, Any]:
+        answer = client.query(query, variables, token=EDITOR).json()
+        assert "errors" not in answer, answer
+        data: dict[str, Any] = answer["data"]
+        return data
+
+    def page(event_id: str) -> tuple[str, list[str]]:
+        event = call(PAGE, id=event_id)["event"]
+        outlets = sorted(r["outlet"]["name"] for r in event["reports"])
+        return event["confidence"]["level"], outlets
+
+    try:
+        b1 = story_ids(store, raqqa.id)["b-1"]
+        split = call(
+            """mutation($e: ID!, $s: [ID!]!) { splitEvent(eventId: $e, storyIds: $s) {
+                 event { id confidence { level } } split { id confidence { level } }
+                 edit { id action by } } }""",
+            e=raqqa.id,
+            s=[b1],
+        )["splitEvent"]
+        new = split["split"]["id"]
+        assert (split["event"]["confidence"]["level"], split["split"]["confidence"]["level"]) == (
+            "UNVERIFIED",
+            "UNVERIFIED",
+        )
+        assert (split["edit"]["action"], split["edit"]["by"]) == ("split-event", "alice")
+        assert page(new) == ("UNVERIFIED", ["Outlet B"])
+
+        merged = call(
+            """mutation($a: ID!, $b: ID!) { mergeEvents(from: $a, into: $b) {
+                 event { id confidence { level } } edit { id action merged } } }""",
+            a=homs.id,
+            b=new,
+        )["mergeEvents"]
+        assert merged["event"] == {"id": new, "confidence": {"level": "LIKELY"}}
+        assert page(new) == ("LIKELY", ["Outlet B", "Outlet C"])
+        history = call(PAGE, id=new)["event"]["confidenceHistory"]
+        assert history[-1] == {"level": "LIKELY", "cause": "MERGE", "by": "alice"}
+
+        # the split keeps the two apart already
+        keep = "mutation($a: ID!, $b: ID!) { keepApart(eventA: $a, eventB: $b) { edit { id } } }"
+        answer = client.query(keep, {"a": raqqa.id, "b": new}, token=EDITOR).json()
+        assert answer["errors"][0]["message"].startswith("eventB: ")
+        assert "kept apart already" in answer["errors"][0]["message"]
+        undo = "mutation($e: ID!) { undoEdit(editId: $e) { edit { action undid } events { id } } }"
+        entry = merged["edit"]["id"]
+        assert call(undo, e=entry)["undoEdit"]["edit"] == {"action": "undo", "undid": entry}
+        assert page(homs.id) == ("UNVERIFIED", ["Outlet C"])
+        call(undo, e=split["edit"]["id"])
+        assert page(raqqa.id) == ("LIKELY", ["Outlet A", "Outlet B"])
+
+        # errors name the argument, and readers may not edit
+        answer = client.query(undo, {"e": split["edit"]["id"]}, token=EDITOR).json()
+        assert answer["errors"][0]["message"].startswith("editId: ")
+        answer = client.query(undo, {"e": "ed_nope"}, token=EDITOR).json()
+        assert (
+            answer["errors"][0]["message"]
+            == "editId: no edit with id 'ed_nope' in the editorial log"
+        )
+        answer = client.query(undo, {"e": "ed_nope"}).json()
+        assert answer["errors"][0]["message"].startswith("undoEdit needs the editor or admin role")
+    finally:
+        client.close()
