@@ -1,10 +1,12 @@
 """The editorial API: source submissions and their review, the outlet registry, the confidence
-policy, entity merges and splits, the extractor's `ingest`, and the editorial log.
+policy, entity merges and splits, event merges, splits and keep-aparts (and their undo), the
+extractor's `ingest`, and the editorial log.
 
 Every mutation checks its role on the server (`api.auth.requires`; `docs/auth.md` has the
 table); a denied call is a GraphQL error and changes nothing. The work itself is in
-`services.editorial` and `services.ingest`; after each write commits, what it created and the
-confidence levels it changed are published to live subscribers (`api.live`).
+`services.editorial`, `services.event_editing` and `services.ingest`; after each write
+commits, what it created and the confidence levels it changed are published to live
+subscribers (`api.live`).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from graph.model import Label, Node, Rel
 from graph.store import StoreError
 from loaders.records import Rejection, validate
 from services.editorial import Editorial
+from services.event_editing import EventEditing
 from services.ingest import Ingestor
 
 MAX_INGEST = 1000  # records per `ingest` call
@@ -134,7 +137,8 @@ class LogEntry:
     node: strawberry.Private[Node]
 
     @strawberry.field(
-        description="merge, split, approved, duplicate, rejected, update-outlet, set-policy"
+        description="merge, split, split-event, keep-apart, undo, possible-duplicate, "
+        "approved, duplicate, rejected, update-outlet, set-policy"
     )
     def action(self) -> str:
         return self.node.text("action")
@@ -163,6 +167,18 @@ class LogEntry:
     @strawberry.field(description="For a merge: when it was split again, if it was.")
     def split_at(self) -> Timestamp | None:
         return Timestamp(self.node.text("split_at")) or None
+
+    @strawberry.field(
+        description="For an event merge, an event split or a keep-apart: when it was undone "
+        "(`undoEdit`), if it was."
+    )
+    def undone_at(self) -> Timestamp | None:
+        return Timestamp(self.node.text("undone_at")) or None
+
+    @strawberry.field(description="For an undo: the id of the edit it undid.")
+    def undid(self) -> strawberry.ID | None:
+        undid = self.node.text("undid")
+        return strawberry.ID(undid) if undid else None
 
 
 @strawberry.type
@@ -241,6 +257,37 @@ class EntitySplit:
     restored: Entity = strawberry.field(description="The entity split back out, with its id.")
 
 
+@strawberry.type
+class EventMerge:
+    event: Event = strawberry.field(description="The event both now are (`into`).")
+    edit: LogEntry = strawberry.field(description="The log entry; `undoEdit` takes its id.")
+
+
+@strawberry.type
+class EventSplit:
+    event: Event = strawberry.field(description="The event the stories were split out of.")
+    split: Event = strawberry.field(
+        description="The new event holding the chosen stories, kept apart from `event`."
+    )
+    edit: LogEntry = strawberry.field(description="The log entry; `undoEdit` takes its id.")
+
+
+@strawberry.type
+class KeptApart:
+    events: list[Event] = strawberry.field(description="The two events, now kept apart.")
+    edit: LogEntry = strawberry.field(description="The log entry; `undoEdit` takes its id.")
+
+
+@strawberry.type
+class UndoneEdit:
+    edit: LogEntry = strawberry.field(description="The undo's own log entry.")
+    events: list[Event] = strawberry.field(description="The events as they are now.")
+
+
+def _entry(node: Node) -> LogEntry:
+    return LogEntry(id=strawberry.ID(node.id), node=node)
+
+
 @strawberry.enum
 class IngestStatus(Enum):
     LOADED = "loaded"  # a new event
@@ -277,7 +324,9 @@ def _editorial(info: Info) -> Editorial:
     return Editorial(info.context.store)
 
 
-def _publish(info: Info, writer: Editorial | Ingestor, created: Sequence[str] = ()) -> None:
+def _publish(
+    info: Info, writer: Editorial | EventEditing | Ingestor, created: Sequence[str] = ()
+) -> None:
     """Tell live subscribers what `writer` committed: events created, levels changed."""
     if created or writer.changes:
         info.context.hub.publish(created, writer.changes)
@@ -516,6 +565,66 @@ class Mutation:
         by = info.context.actor.name
         kept, restored = _editorial(info).split(merge_id, by)
         return EntitySplit(entity=Entity.of(kept), restored=Entity.of(restored))
+
+    @strawberry.mutation(
+        description="Merge event `from` into `into` (one event the matcher kept as two): "
+        "reports, stories, involvements, places and submissions move, `from` disappears, "
+        "`into` is re-rated (cause MERGE) and a pending possible duplicate of the pair is "
+        "resolved. `undoEdit` restores both. Editors and admins.",
+        permission_classes=[EDITORS],
+    )
+    def merge_events(
+        self,
+        info: Info,
+        # not `source`: strawberry's permission extension takes that name
+        old: Annotated[strawberry.ID, strawberry.argument(name="from")],
+        into: strawberry.ID,
+    ) -> EventMerge:
+        editing = EventEditing(info.context.store)
+        entry = editing.merge_events(old, into, info.context.actor.name)
+        _publish(info, editing)
+        node = info.context.store.get_nodes([into])[into]
+        return EventMerge(event=Event.of(node), edit=_entry(entry))
+
+    @strawberry.mutation(
+        description="Split the stories `storyIds` of an event (their reports, and the "
+        "involvements and places only they gave) out into a new event, kept apart from it "
+        "so that no reload merges them again; both are re-rated. Editors and admins.",
+        permission_classes=[EDITORS],
+    )
+    def split_event(
+        self, info: Info, event_id: strawberry.ID, story_ids: list[strawberry.ID]
+    ) -> EventSplit:
+        editing = EventEditing(info.context.store)
+        kept, split, entry = editing.split_event(
+            event_id, [str(s) for s in story_ids], info.context.actor.name
+        )
+        _publish(info, editing, [split.id])
+        return EventSplit(event=Event.of(kept), split=Event.of(split), edit=_entry(entry))
+
+    @strawberry.mutation(
+        description="Say two events are two: remembered on both, so that no reload or later "
+        "record merges them; a pending possible duplicate of the pair is resolved. Editors "
+        "and admins.",
+        permission_classes=[EDITORS],
+    )
+    def keep_apart(self, info: Info, event_a: strawberry.ID, event_b: strawberry.ID) -> KeptApart:
+        editing = EventEditing(info.context.store)
+        entry = editing.keep_apart(event_a, event_b, info.context.actor.name)
+        nodes = info.context.store.get_nodes([event_a, event_b])
+        return KeptApart(events=[Event.of(n) for n in nodes.values()], edit=_entry(entry))
+
+    @strawberry.mutation(
+        description="Undo a `mergeEvents` (the merged event comes back with its id), a "
+        "`splitEvent` (the new event is merged back) or a `keepApart`, by its log entry. An "
+        "edit is undone once, and after the later edits of its events. Editors and admins.",
+        permission_classes=[EDITORS],
+    )
+    def undo_edit(self, info: Info, edit_id: strawberry.ID) -> UndoneEdit:
+        editing = EventEditing(info.context.store)
+        entry, events = editing.undo(edit_id, info.context.actor.name)
+        _publish(info, editing)
+        return UndoneEdit(edit=_entry(entry), events=[Event.of(n) for n in events])
 
     @strawberry.mutation(
         description="Replace the confidence policy (same shape as `confidencePolicy`); every "

@@ -101,16 +101,21 @@ def _log_merges(
     survivor_keys = store.keys_of(survivors)
     old_keys = store.keys_of(list(olds))
     involved = store.edges(survivors, Rel.INVOLVES, "in") if label is Label.ENTITY else {}
+    # An event merge keeps the survivor's relationships too: undoing it restores both events
+    # exactly, including relationships both had (whose properties the merge combined).
+    own = _edges_of(store, survivors) if label is Label.EVENT else {}
     for old, node in sorted(olds.items()):
         survivor = find(old)
         state = before.get(survivor)
         merged = {"id": old, "props": dict(node.props), "keys": old_keys[old], "edges": kept[old]}
-        into = {
+        into: dict[str, object] = {
             "id": survivor,
             "props": dict(state.props) if state is not None else {},
             "keys": survivor_keys.get(survivor, []),
             "involved_in": [e.src for e in involved.get(survivor, [])],
         }
+        if label is Label.EVENT:
+            into["edges"] = own.get(survivor, [])
         batch.nodes.append(
             edit(
                 "merge",
@@ -123,6 +128,17 @@ def _log_merges(
                 survivor_state=json.dumps(into, ensure_ascii=False, sort_keys=True),
             )
         )
+
+
+def _edges_of(store: GraphStore, ids: Sequence[str]) -> dict[str, list[list[object]]]:
+    """Every relationship of each of `ids`, as the log keeps them: [src, type, dst, key,
+    properties]."""
+    found: dict[str, list[list[object]]] = {i: [] for i in ids}
+    for rel in Rel:
+        for direction in ("out", "in"):
+            for node, edges in store.edges(list(ids), rel, direction).items():
+                found[node] += [[e.src, rel.value, e.dst, e.key, dict(e.props)] for e in edges]
+    return found
 
 
 def _pool_claims(reports: list[Props]) -> dict[str, Value]:

@@ -25,6 +25,7 @@ from loaders.records import Record, validate
 from newsgraph.settings import Settings
 from newsgraph.wiring import app_arguments
 from services.editorial import Editorial
+from services.event_editing import EventEditing
 from services.ingest import Ingestor
 from tests.conftest import load_outlets
 from tests.support.graphql import asgi_client, bearer
@@ -135,6 +136,45 @@ def split_entity(store: GraphStore) -> tuple[str, dict[str, Any]]:
     return query, {"m": entry.id}
 
 
+def _events(store: GraphStore, count: int) -> list[str]:
+    tag = next(counter)
+    return [
+        load(store, record([f"Herald {tag}-{i}"], [], f"events-{tag}-{i}")) for i in range(count)
+    ]
+
+
+def merge_events(store: GraphStore) -> tuple[str, dict[str, Any]]:
+    old, into = _events(store, 2)
+    query = "mutation($a: ID!, $b: ID!) { mergeEvents(from: $a, into: $b) { edit { id } } }"
+    return query, {"a": old, "b": into}
+
+
+def split_event(store: GraphStore) -> tuple[str, dict[str, Any]]:
+    tag = next(counter)
+    first = record([f"Herald {tag}"], [], f"split-{tag}")
+    second = {**first, "source_story": {"slug": f"split-{tag}-b", "outlet": f"Tribune {tag}"}}
+    event_id = load(store, first)
+    load(store, second)
+    stories = store.edges([event_id], Rel.DESCRIBES, "in")[event_id]
+    query = (
+        "mutation($e: ID!, $s: [ID!]!) { splitEvent(eventId: $e, storyIds: $s) { split { id } } }"
+    )
+    return query, {"e": event_id, "s": [stories[0].src]}
+
+
+def keep_apart(store: GraphStore) -> tuple[str, dict[str, Any]]:
+    a, b = _events(store, 2)
+    query = "mutation($a: ID!, $b: ID!) { keepApart(eventA: $a, eventB: $b) { edit { id } } }"
+    return query, {"a": a, "b": b}
+
+
+def undo_edit(store: GraphStore) -> tuple[str, dict[str, Any]]:
+    a, b = _events(store, 2)
+    entry = EventEditing(store).keep_apart(a, b, "alice")
+    query = "mutation($e: ID!) { undoEdit(editId: $e) { edit { id } } }"
+    return query, {"e": entry.id}
+
+
 def set_policy(store: GraphStore) -> tuple[str, dict[str, Any]]:
     policy = json.loads(current_policy(store).to_json())
     policy["version"] += 1
@@ -167,6 +207,10 @@ OPERATIONS = [
     Operation("mergeOutlets", EDITORS, merge_outlets),
     Operation("mergeEntities", EDITORS, merge_entities),
     Operation("splitEntity", EDITORS, split_entity),
+    Operation("mergeEvents", EDITORS, merge_events),
+    Operation("splitEvent", EDITORS, split_event),
+    Operation("keepApart", EDITORS, keep_apart),
+    Operation("undoEdit", EDITORS, undo_edit),
     Operation("setConfidencePolicy", {"admin"}, set_policy),
     Operation("ingest", {"loader", "admin"}, ingest),
     Operation("pendingSubmissions", EDITORS, pending),
