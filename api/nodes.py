@@ -17,7 +17,7 @@ from typing import Annotated, Any
 
 import strawberry
 
-from api.auth import Role, requires
+from api.auth import requires
 from api.bounds import Bound, bounds_of, window
 from api.confidence import Confidence, ConfidenceChange, Needs
 from api.context import Info
@@ -45,6 +45,7 @@ from api.scalars import (
     Tone,
 )
 from api.timeline import Interval, TimelineBuckets, timeline_buckets
+from api.tokens import Role
 from graph import analytics
 from graph.history import history
 from graph.model import Edge, Label, Node, Rel

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, Literal, NoReturn, TypeAlias, get_args
+from typing import Any, Final, Literal, NoReturn, TypeAlias, get_args
 
 Scalar: TypeAlias = str | int | float | bool | None
 Value: TypeAlias = Scalar | list[str]
@@ -62,13 +62,17 @@ TIERS: tuple[str, ...] = get_args(Tier)
 LEVELS = ("disputed", "unverified", "likely", "verified")
 
 
-# The property names the code reads by name, per label. `Node.text`, `Node.texts`,
-# `Edge.texts` and `strings` take only these, so mypy checks every such read: a misspelt or
-# retired property name is a type error, not an empty string at run time. Zero cost at run time.
+# The property names the code reads by name, per label. `Node.text`, `Node.texts` and
+# `Edge.texts` take only these (`strings` also takes a name computed at run time), so mypy
+# checks every such read: a misspelt or retired property name is a type error, not an empty
+# string at run time. Zero cost at run time.
 EventProp: TypeAlias = Literal[
     "category", "summary", "occurred_on", "lat", "lon", "external_ids", "place_ids",
     "country_ids", "first_extracted_at", "last_extracted_at", "ingested_at", "confidence",
-    "confidence_rank", "confidence_history", "kept_apart",
+    "confidence_rank", "confidence_history", "kept_apart", "_rank_first", "_rank_last",
+    "identity_days", "identity_categories", "identity_places", "identity_points",
+    "identity_names", "identity_texts", "identity_outlets", "identity_stories",
+    "identity_records", "identity_entities", "identity_dated",
 ]  # fmt: skip
 NamedProp: TypeAlias = Literal["name", "aliases", "type", "tier", "group", "kind", "country"]
 StoryProp: TypeAlias = Literal["slug", "url", "published_on"]
@@ -76,7 +80,8 @@ EditorialProp: TypeAlias = Literal[
     "status", "url", "outlet_name", "claim", "tone", "note", "submitted_at", "submitted_by",
     "reviewed_at", "reviewed_by", "review_note", "duplicate_of", "action", "at", "subject",
     "cause", "detail", "by", "label", "merged", "merged_state", "survivor_state", "split_at",
-    "split_by", "other", "score", "evidence",
+    "split_by", "other", "score", "evidence", "undone_at", "undone_by", "undid", "apart_before",
+    "created", "resolved",
 ]  # fmt: skip
 EdgeProp: TypeAlias = Literal[
     "roles", "names", "stories", "story", "claim_texts", "claim_tones", "first_reported",
@@ -126,7 +131,7 @@ class Edge:
         return strings(self.props, name)
 
 
-def strings(props: Props, name: Prop) -> list[str]:
+def strings(props: Props, name: str) -> list[str]:
     """The list-of-strings property `name` of `props` (a copy), or [] when absent."""
     value = props.get(name)
     return list(value) if isinstance(value, list) else []
@@ -174,8 +179,8 @@ class PropertyWrite:
     maximum: Mapping[str, str] = NO_PROPS
 
 
-FIRST_RANK = "_rank_first"
-LAST_RANK = "_rank_last"
+FIRST_RANK: Final = "_rank_first"
+LAST_RANK: Final = "_rank_last"
 
 
 def apply_write(current: Props | None, change: PropertyWrite) -> dict[str, Value]:

@@ -42,7 +42,7 @@ from graph.model import (
 from graph.store import MATCH, GraphReader, GraphStore, WriteConflict
 from services.conflicts import resolving_again
 from services.editorial import EditorialError
-from services.matching import KEPT_APART, PROFILE_PROPS, mention_of_edge, reprofile
+from services.matching import KEPT_APART, PROFILE_PROPS, latest_mention, reprofile
 from services.merging import merge_nodes
 from services.rating import rating
 
@@ -522,7 +522,7 @@ def _firsts(described: Sequence[Edge], event: Node) -> dict[str, Value]:
     it holds: the values of the one ranked first. A record without a mention (it had an
     extractor's event id) gives no coordinates: the event's own are kept."""
     best = min(described, key=lambda e: (str(e.props.get(LAST_RANK) or ""), e.src))
-    mention: Mention | None = mention_of_edge(best)
+    mention: Mention | None = latest_mention(best)
     values: dict[str, Value] = {
         "category": best.props.get("category"),
         "summary": best.props.get("summary"),

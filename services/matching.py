@@ -24,7 +24,7 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 from graph import keys
 from graph.identity import (
@@ -51,9 +51,9 @@ from graph.model import (
 from graph.store import GraphReader, GraphStore, WriteConflict
 from loaders.records import Record
 
-MENTION = "mention"  # on DESCRIBES: the record's mention, JSON
-IDENTITY = "identity"  # on DESCRIBES: the matcher's decision for the record, JSON
-KEPT_APART = "kept_apart"  # on Event: events editors said are other events
+MENTION: Final = "mention"  # on DESCRIBES: the record's mention, JSON
+IDENTITY: Final = "identity"  # on DESCRIBES: the matcher's decision for the record, JSON
+KEPT_APART: Final = "kept_apart"  # on Event: events editors said are other events
 PROFILE_PROPS = tuple(EventProfile.from_props({}).to_props())  # identity_days, ...
 RECORD_BLOCK = "r|"
 # records of one story extracted less than this apart are one extraction (one record per event)
@@ -161,6 +161,15 @@ def mentions_of_edge(edge: Edge) -> list[Mention]:
     """The mentions a DESCRIBES relationship keeps, one per extraction (none for records with
     `event.id`)."""
     return [mention_from_json(t) for t in mention_texts(edge)]
+
+
+def latest_mention(edge: Edge) -> Mention | None:
+    """The mention of the latest extraction a DESCRIBES relationship keeps (None for a record
+    with `event.id`)."""
+    texts = mention_texts(edge)
+    if not texts:
+        return None
+    return mention_from_json(max(texts, key=lambda t: str(json.loads(t).get("extracted_at", ""))))
 
 
 def profile_of(mentions: Iterable[Mention]) -> EventProfile | None:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from api.app import create_app
-from api.auth import Tokens
+from api.tokens import Tokens
 from graph.store import GraphStore
 from tests.support.graphql import PAGE_QUERY, GraphQLClient
 from tests.test_event_matching import DAY_AFTER, FIRST, SAME, events, load, stories_of

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from api.app import create_app
-from api.auth import Tokens
+from api.tokens import Tokens
 from graph.history import Why, edit, history
 from graph.model import Label, Node, Rel, WriteBatch
 from graph.snapshot import INGEST_CLOCKS, canonical
