@@ -31,7 +31,7 @@ if __package__ in (None, ""):  # run as a file: python bench/identity.py
     sys.path.insert(0, str(Path(__file__).absolute().parents[1]))
 
 from graph.identity import Matcher, Mention, Weights
-from graph.identity.features import haversine_km, place_key
+from graph.identity.normalise import haversine_km, place_key
 from graph.keys import digest, normalise
 
 # -- data -------------------------------------------------------------------------------------

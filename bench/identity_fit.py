@@ -59,7 +59,7 @@ from bench.identity import (
     true_queued,
 )
 from graph.identity import FEATURES, EventProfile, Mention, Weights, lookup_keys
-from graph.identity.features import crowd, evidence, in_window
+from graph.identity.evidence import crowd, evidence, in_window
 
 WEIGHTS_FILE = Path(__file__).resolve().parents[1] / "graph" / "identity" / "weights.json"
 L2 = 0.3  # regularisation strength (sum of squared weights, against the summed log-loss)

@@ -36,7 +36,7 @@ from graph.identity import (
     decide_again,
     lookup_keys,
 )
-from graph.identity.features import name_key
+from graph.identity.normalise import name_key
 from graph.model import (
     Edge,
     Label,

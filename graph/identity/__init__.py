@@ -1,18 +1,14 @@
 """Event identity for records without `event.id`: which existing event a record describes.
 
-Pure domain code (no store, no loader): `features` (mentions, event profiles, blocking keys,
-evidence) and `matcher` (weights, the three-way decision, an in-memory matcher).
+Pure domain code (no store, no loader), one module per concept: `normalise` (how names,
+places, words, days and points compare), `mention` (what a record says of its event),
+`profile` (what an event is known by), `blocking` (how candidates are found), `evidence` (the
+features comparing a record with an event) and `matcher` (weights, the three-way decision, an
+in-memory matcher). docs/identity-matcher.md describes the rule and its figures.
 """
 
-from graph.identity.features import (
-    FEATURES,
-    EntityName,
-    EventProfile,
-    Mention,
-    evidence,
-    lookup_keys,
-    mention_keys,
-)
+from graph.identity.blocking import lookup_keys, mention_keys
+from graph.identity.evidence import FEATURES, evidence
 from graph.identity.matcher import (
     OUTCOMES,
     Decision,
@@ -25,6 +21,8 @@ from graph.identity.matcher import (
     default_weights,
     score,
 )
+from graph.identity.mention import EntityName, Mention
+from graph.identity.profile import EventProfile
 
 __all__ = [
     "FEATURES",

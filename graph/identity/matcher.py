@@ -22,16 +22,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal, TypeAlias
 
-from graph.identity.features import (
-    FEATURES,
-    EventProfile,
-    Mention,
-    crowd,
-    evidence,
-    in_window,
-    lookup_keys,
-    text_similarity,
-)
+from graph.identity.blocking import lookup_keys
+from graph.identity.evidence import FEATURES, crowd, evidence, in_window, text_similarity
+from graph.identity.mention import Mention
+from graph.identity.profile import EventProfile
 
 Outcome: TypeAlias = Literal["merge", "new", "possible_duplicate"]
 OUTCOMES: tuple[Outcome, ...] = ("merge", "possible_duplicate", "new")

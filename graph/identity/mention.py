@@ -1,0 +1,147 @@
+"""What one extractor record says of its event (`Mention`): day, category, words, place, sides,
+outlets and story, normalised once. `Mention.from_record` reads an extractor record v1 as
+decoded JSON."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from graph.identity.normalise import (
+    MAX_MENTION_TEXTS,
+    day_number,
+    name_key,
+    place_key,
+    point_text,
+    text_key,
+)
+from graph.keys import digest
+
+# -- a record's mention of its event -----------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class EntityName:
+    """One entity as a record names it. The type is kept but not compared: extractors disagree
+    on it ("Russia" a country here, an organization there). Roles are not identity."""
+
+    name: str
+    type: str = "other"
+    aliases: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Mention:
+    """What one record says of its event. `day` is the UTC day (YYYY-MM-DD) it occurred on;
+    `story` identifies the source story (e.g. its outlet and slug, or the story node's id);
+    `outlets` are the reporting outlets (the story's outlet and each report's)."""
+
+    day: str
+    category: str
+    summary: str
+    claims: tuple[str, ...] = ()
+    place: str | None = None
+    country: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+    entities: tuple[EntityName, ...] = ()
+    outlets: tuple[str, ...] = ()
+    story: str = ""
+    # derived once, when the mention is made
+    _day: int = field(init=False, repr=False, compare=False)
+    _place: str = field(init=False, repr=False, compare=False)
+    _names: tuple[frozenset[str], ...] = field(init=False, repr=False, compare=False)
+    _outlets: frozenset[str] = field(init=False, repr=False, compare=False)
+    _texts: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    _record: str = field(init=False, repr=False, compare=False)
+    _entity_keys: frozenset[str] = field(init=False, repr=False, compare=False)
+    _all_names: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        set_(self, "_day", day_number(self.day))
+        place = place_key(self.place) if self.place else ""
+        if place and self.country and place == place_key(self.country):
+            place = ""  # "Syria, Syria": a country, not a place
+        set_(self, "_place", place)
+        names = []
+        for entity in self.entities:
+            keys = frozenset(k for k in map(name_key, (entity.name, *entity.aliases)) if k)
+            if keys:
+                names.append(keys)
+        set_(self, "_names", tuple(names))
+        set_(self, "_entity_keys", frozenset("|".join(sorted(n)) for n in names))
+        set_(self, "_all_names", frozenset().union(*names))
+        set_(self, "_outlets", frozenset(k for k in map(name_key, self.outlets) if k))
+        texts = (self.summary, *self.claims)[:MAX_MENTION_TEXTS]
+        set_(self, "_texts", tuple(dict.fromkeys(t for t in map(text_key, texts) if t)))
+        set_(self, "_record", self._record_key())
+
+    @property
+    def has_point(self) -> bool:
+        return self.lat is not None and self.lon is not None
+
+    def record_key(self) -> str:
+        """The same record loaded again has the same key (a reload joins its event again)."""
+        return self._record
+
+    def _record_key(self) -> str:
+        names = sorted("|".join(sorted(n)) for n in self._names)
+        point = (
+            point_text(self.lat, self.lon) if self.lat is not None and self.lon is not None else ""
+        )
+        return digest(
+            self.story, self.day, self.category, text_key(self.summary), self._place, point, *names
+        )
+
+    @classmethod
+    def from_record(cls, raw: Mapping[str, Any]) -> Mention:
+        """The mention of an extractor record (version 1) as decoded JSON. The day is the UTC
+        day of `occurred_on`; the story is `outlet` + `slug`."""
+        event, story = raw["event"], raw["source_story"]
+        location = event.get("location") or {}
+        reports = event.get("reports") or []
+        return cls(
+            day=utc_day(str(event["occurred_on"])),
+            category=str(event["category"]),
+            summary=str(event["summary"]),
+            claims=tuple(str(c["text"]) for r in reports for c in r.get("claims") or []),
+            place=location.get("place"),
+            country=location.get("country"),
+            lat=location.get("lat"),
+            lon=location.get("lon"),
+            entities=tuple(
+                EntityName(
+                    str(e["name"]), str(e.get("type", "other")), tuple(e.get("aliases") or ())
+                )
+                for e in event.get("entities") or []
+            ),
+            outlets=tuple(
+                dict.fromkeys([str(story["outlet"]), *(str(r["outlet"]) for r in reports)])
+            ),
+            story=story_key(str(story["outlet"]), str(story["slug"])),
+        )
+
+
+def add_days(
+    days: tuple[tuple[str, int], ...], more: tuple[tuple[str, int], ...]
+) -> tuple[tuple[str, int], ...]:
+    counts = dict(days)
+    for day, count in more:
+        counts[day] = counts.get(day, 0) + count
+    return tuple(sorted(counts.items()))
+
+
+def story_key(outlet: str, slug: str) -> str:
+    return f"{name_key(outlet)}/{slug.strip()}"
+
+
+def utc_day(occurred_on: str) -> str:
+    """The UTC day of a date or an RFC 3339 timestamp."""
+    text = occurred_on.strip()
+    if len(text) == 10:
+        return text
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    return moment.astimezone(UTC).date().isoformat()

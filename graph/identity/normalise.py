@@ -1,0 +1,116 @@
+"""How names, places, words, days and points are compared: normalised forms (case, accents and
+scripts folded, generic place words dropped), day numbers, distances and geographic cells; and
+the constants of the rule (the day window, the distances that make one place or two)."""
+
+from __future__ import annotations
+
+import functools
+import math
+import re
+import unicodedata
+from datetime import date
+
+from anyascii import anyascii
+
+from graph.keys import digest
+
+# The words that say what kind of place a name is, not which place: "Khan Shaykhun town" and
+# "Khan Shaykhun" are one place. Kept short: "countryside", "camp", "airbase" or "oblast" name
+# another place than the bare name does.
+GENERIC_PLACE_WORDS = frozenset(
+    {
+        "village",
+        "town",
+        "city",
+        "district",
+        "subdistrict",
+        "governorate",
+        "province",
+        "municipality",
+        "county",
+        "region",
+    }
+)
+# Words that never identify a side on their own ("Government of Syria" contains "Syria", not
+# "of"): left out of token containment.
+_NAME_STOPWORDS = frozenset({"the", "of", "and", "for", "de", "la", "le", "el"})
+
+WINDOW_DAYS = 1  # candidates: events with a day within one day of the mention's day
+MAX_SPAN_DAYS = 1  # an event's days are at most this far apart (so: one day, or two in a row)
+CELL_DEGREES = 0.1  # geographic cells: 0.1 degree (11 km north-south); a lookup takes the 3x3
+NEAR_KM = 3.0  # within this distance two reports are at one place
+FAR_KM = 10.0  # beyond this distance two reports are at two places
+PLACE_SIMILAR = 0.85  # place names at least this similar (after normalisation) name one place
+PLACE_OTHER = 0.6  # place names less similar than this name two places
+MAX_TEXTS = 8  # texts an event keeps to compare words with (the same 8 in any order)
+MAX_MENTION_TEXTS = 3  # the summary and the first two claims of a record
+
+_NON_WORD = re.compile(r"[\W_]+", re.UNICODE)
+
+
+# -- normalisation -----------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def name_key(text: str) -> str:
+    """A name as compared: transliterated to ASCII, case-folded, punctuation and spaces folded
+    ("Ḥalab" = "halab", "al-Jinah" = "al jinah")."""
+    ascii_text = anyascii(unicodedata.normalize("NFKC", text)).casefold()
+    return _NON_WORD.sub(" ", ascii_text).strip()
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def place_key(place: str) -> str:
+    """A place name without its generic words ("Khan Shaykhun town" = "Khan Shaykhun"); a name
+    made only of generic words keeps them."""
+    words = name_key(place).split()
+    kept = [w for w in words if w not in GENERIC_PLACE_WORDS]
+    return " ".join(kept or words)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def name_tokens(key: str) -> frozenset[str]:
+    return frozenset(w for w in key.split() if w not in _NAME_STOPWORDS)
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def text_key(text: str) -> str:
+    """Words as compared: case-folded, punctuation folded (no transliteration: it is slow on
+    long texts and both sides of a comparison get the same treatment)."""
+    return _NON_WORD.sub(" ", text.casefold()).strip()
+
+
+@functools.lru_cache(maxsize=1 << 12)
+def day_number(day: str) -> int:
+    return date.fromisoformat(day).toordinal()
+
+
+def day_text(number: int) -> str:
+    return date.fromordinal(number).isoformat()
+
+
+def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance in km."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * 6371.0088 * math.asin(min(1.0, math.sqrt(h)))
+
+
+def cell(lat: float, lon: float) -> tuple[int, int]:
+    return math.floor(lat / CELL_DEGREES), math.floor(lon / CELL_DEGREES)
+
+
+def point_text(lat: float, lon: float) -> str:
+    return f"{lat:.5f},{lon:.5f}"
+
+
+def point(text: str) -> tuple[float, float]:
+    lat, lon = text.split(",")
+    return float(lat), float(lon)
+
+
+@functools.lru_cache(maxsize=1 << 14)
+def text_rank(text: str) -> tuple[str, str]:
+    """The order an event's kept texts are chosen in (by digest: the same ones in any order)."""
+    return digest(text), text

@@ -1,0 +1,158 @@
+"""What an event is known by (`EventProfile`): the aggregate of the records it holds, a
+function of the set of its mentions (any order, any grouping), stored as node properties
+(lists of strings) by `to_props` and read back by `from_props`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from graph.identity.mention import Mention, add_days
+from graph.identity.normalise import MAX_TEXTS, cell, point, point_text, text_rank
+
+# -- an event's profile ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class EventProfile:
+    """What an event is known by: the union of its records' mentions, in normalised form. The
+    same records give the same profile in any order (texts keep the `MAX_TEXTS` with the
+    smallest digests, not the first ones)."""
+
+    days: tuple[tuple[str, int], ...]  # (day, how many of its records give it), by day
+    categories: frozenset[str]
+    places: frozenset[str]  # place keys (generic words dropped)
+    points: frozenset[tuple[float, float]]  # (lat, lon), 5 decimals
+    names: frozenset[str]  # every entity name and alias, as `name_key`
+    texts: frozenset[str]  # summaries and claims, as `text_key`, at most MAX_TEXTS
+    outlets: frozenset[str]  # as `name_key`
+    stories: frozenset[str]
+    records: frozenset[str]  # `Mention.record_key()` of each record
+    # each record's entities, one string each: its name and aliases as `name_key`, sorted,
+    # joined by "|" (how many entities the event involves, for overlap counted both ways)
+    entities: frozenset[str] = frozenset()
+    # each record's day and key, "day|record key": the day counts are of distinct records, so
+    # the same record twice, or in both of two merged events, is counted once
+    dated: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, mention: Mention) -> EventProfile:
+        """The profile of a new event made by one record."""
+        empty: frozenset[Any] = frozenset()
+        return cls((), empty, empty, empty, empty, empty, empty, empty, empty).with_mention(mention)
+
+    @classmethod
+    def of_all(cls, mentions: Iterable[Mention]) -> EventProfile | None:
+        """The profile of exactly these records (e.g. each side of a split); None for none. The
+        same set of records gives the same profile in any order."""
+        profile: EventProfile | None = None
+        for m in mentions:
+            profile = cls.of(m) if profile is None else profile.with_mention(m)
+        return profile
+
+    def main_day(self) -> str:
+        """The day most of its records give (the earliest of equals)."""
+        return min(self.days, key=lambda dc: (-dc[1], dc[0]))[0]
+
+    def with_mention(self, m: Mention) -> EventProfile:
+        """The profile once `m` has joined the event."""
+        points = self.points
+        if m.lat is not None and m.lon is not None:
+            points = points | {(round(m.lat, 5), round(m.lon, 5))}
+        texts = self.texts | set(m._texts)
+        if len(texts) > MAX_TEXTS:
+            texts = frozenset(sorted(texts, key=text_rank)[:MAX_TEXTS])
+        dated = f"{m.day}|{m._record}"
+        return EventProfile(
+            days=self.days if dated in self.dated else add_days(self.days, ((m.day, 1),)),
+            categories=self.categories | {m.category},
+            places=self.places | {m._place} if m._place else self.places,
+            points=points,
+            names=self.names.union(*m._names),
+            texts=texts,
+            outlets=self.outlets | m._outlets,
+            stories=self.stories | {m.story} if m.story else self.stories,
+            records=self.records | {m._record},
+            entities=self.entities.union(m._entity_keys),
+            dated=self.dated | {dated},
+        )
+
+    def merged(self, other: EventProfile) -> EventProfile:
+        """The profile of two events an editor merged."""
+        texts = self.texts | other.texts
+        if len(texts) > MAX_TEXTS:
+            texts = frozenset(sorted(texts, key=text_rank)[:MAX_TEXTS])
+        dated = self.dated | other.dated
+        if self.dated and other.dated:  # counted again from the records (no double counts)
+            counts: dict[str, int] = {}
+            for text in dated:
+                day = text.partition("|")[0]
+                counts[day] = counts.get(day, 0) + 1
+            days = tuple(sorted(counts.items()))
+        else:  # stored before the records' days were kept
+            days = add_days(self.days, other.days)
+        return EventProfile(
+            days,
+            self.categories | other.categories,
+            self.places | other.places,
+            self.points | other.points,
+            self.names | other.names,
+            texts,
+            self.outlets | other.outlets,
+            self.stories | other.stories,
+            self.records | other.records,
+            self.entities | other.entities,
+            dated,
+        )
+
+    def keys(self) -> frozenset[str]:
+        """The blocking keys this event is indexed by: each of its days with each of its entity
+        names, place names and geographic cells, and its records' keys."""
+        found = {f"r|{r}" for r in self.records}
+        for day, _ in self.days:
+            found.update(f"e|{day}|{n}" for n in self.names)
+            found.update(f"p|{day}|{p}" for p in self.places)
+            found.update(f"c|{day}|{i}|{j}" for i, j in {cell(*pt) for pt in self.points})
+        return frozenset(found)
+
+    def to_props(self) -> dict[str, list[str]]:
+        """The profile as node properties (lists of strings, sorted: the same text in any order
+        and in both stores)."""
+        return {
+            "identity_days": [f"{day}={count}" for day, count in self.days],
+            "identity_categories": sorted(self.categories),
+            "identity_places": sorted(self.places),
+            "identity_points": sorted(point_text(*p) for p in self.points),
+            "identity_names": sorted(self.names),
+            "identity_texts": sorted(self.texts),
+            "identity_outlets": sorted(self.outlets),
+            "identity_stories": sorted(self.stories),
+            "identity_records": sorted(self.records),
+            "identity_entities": sorted(self.entities),
+            "identity_dated": sorted(self.dated),
+        }
+
+    @classmethod
+    def from_props(cls, props: Mapping[str, Any]) -> EventProfile:
+        """The profile stored by `to_props` (missing properties are empty)."""
+
+        def texts(name: str) -> frozenset[str]:
+            value = props.get(name) or []
+            return frozenset(str(v) for v in value)
+
+        return cls(
+            days=tuple(
+                sorted((d, int(c)) for d, c in (t.split("=") for t in texts("identity_days")))
+            ),
+            categories=texts("identity_categories"),
+            places=texts("identity_places"),
+            points=frozenset(point(p) for p in texts("identity_points")),
+            names=texts("identity_names"),
+            texts=texts("identity_texts"),
+            outlets=texts("identity_outlets"),
+            stories=texts("identity_stories"),
+            records=texts("identity_records"),
+            entities=texts("identity_entities"),
+            dated=texts("identity_dated"),
+        )
