@@ -99,7 +99,7 @@ class Report:
     @strawberry.field(description="The story the extractor read this report in.")
     @at_once
     async def story(self, info: Info) -> Story:
-        node = await info.context.nodes.load(self.edge.key)
+        node = await info.context.nodes.load(self.edge.discriminator)
         assert node is not None
         return Story.of(node)
 
@@ -583,7 +583,7 @@ async def neighbours(info: Info, node: Node, first: int, after: str | None) -> N
         *(info.context.edges(rel, d).load(node.id) for rel, d in pairs)  # type: ignore[arg-type]
     )
     links = sorted(
-        (rel.value, d, e.other(node.id), e.key, e)
+        (rel.value, d, e.other(node.id), e.discriminator, e)
         for (rel, d), edges in zip(pairs, loaded, strict=True)
         for e in edges
     )

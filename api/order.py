@@ -11,7 +11,7 @@ def report_order(edge: Edge) -> tuple[str, str, int, str]:
     position = edge.props.get("position")
     return (
         str(edge.props.get("extracted_at")),
-        edge.key,
+        edge.discriminator,
         position if isinstance(position, int) else 0,
         edge.src,
     )

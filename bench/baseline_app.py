@@ -58,7 +58,9 @@ def page(store: GraphStore, policy: Policy, event_id: str) -> dict[str, Any] | N
     countries = store.edges([e.dst for e in located[:1]], Rel.IN_COUNTRY, "out")
     wanted: list[str] = [e.dst for e in located[:1]]
     wanted += [e.dst for es in countries.values() for e in es[:1]]
-    wanted += [e.src for e in reported] + [e.key for e in reported] + [e.dst for e in involved]
+    wanted += (
+        [e.src for e in reported] + [e.discriminator for e in reported] + [e.dst for e in involved]
+    )
     wanted += stories + [es[0].src for es in published.values() if es]
     nodes = store.get_nodes(list(dict.fromkeys(wanted)))
 
@@ -121,7 +123,7 @@ def page(store: GraphStore, policy: Policy, event_id: str) -> dict[str, Any] | N
                         strict=True,
                     )
                 ],
-                "story": {"slug": _str(nodes[e.key].props, "slug")},
+                "story": {"slug": _str(nodes[e.discriminator].props, "slug")},
             }
             for e in reported
         ],

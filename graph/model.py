@@ -119,7 +119,7 @@ class Edge:
     src: str
     type: Rel
     dst: str
-    key: str  # tells apart parallel relationships of one type between the same two nodes
+    discriminator: str  # tells apart parallel relationships of one type between two nodes
     props: Props
 
     def other(self, node_id: str) -> str:
@@ -232,7 +232,7 @@ class EdgeWrite:
     src: str
     type: Rel
     dst: str
-    key: str
+    discriminator: str
     change: PropertyWrite
 
 

@@ -29,7 +29,9 @@ def canonical(store: GraphStore, ignore: Iterable[str] = ()) -> list[str]:
             lines.append(_line(["node", item.id, item.label.value, props]))
         elif isinstance(item, Edge):
             props = {k: v for k, v in item.props.items() if k not in skip}
-            lines.append(_line(["edge", item.src, item.type.value, item.dst, item.key, props]))
+            lines.append(
+                _line(["edge", item.src, item.type.value, item.dst, item.discriminator, props])
+            )
         else:
             lines.append(_line(["key", *item]))
     return sorted(lines)

@@ -76,7 +76,11 @@ def copy_graph(
         elif isinstance(item, Edge):
             edges.append(
                 EdgeWrite(
-                    item.src, item.type, item.dst, item.key, PropertyWrite(set=dict(item.props))
+                    item.src,
+                    item.type,
+                    item.dst,
+                    item.discriminator,
+                    PropertyWrite(set=dict(item.props)),
                 )
             )
             counted["relationships"] += 1

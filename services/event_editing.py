@@ -134,7 +134,7 @@ class EventEditing:
         for e in moved:
             _move(batch, e, e.src, new_id)
         for e in self.store.edges([event_id], Rel.REPORTS, "in")[event_id]:
-            if e.key in moving:
+            if e.discriminator in moving:
                 _move(batch, e, e.src, new_id)
         places: dict[str, list[str]] = {event_id: [], new_id: []}
         for rel in SPLIT_RELS:
@@ -150,13 +150,19 @@ class EventEditing:
                     continue
                 props = {**e.props, "stories": theirs}
                 write = PropertyWrite(create=props)
-                batch.edges.append(EdgeWrite(new_id, rel, e.dst, e.key, write))
+                batch.edges.append(EdgeWrite(new_id, rel, e.dst, e.discriminator, write))
                 if rest:
                     batch.edges.append(
-                        EdgeWrite(event_id, rel, e.dst, e.key, PropertyWrite(set={"stories": rest}))
+                        EdgeWrite(
+                            event_id,
+                            rel,
+                            e.dst,
+                            e.discriminator,
+                            PropertyWrite(set={"stories": rest}),
+                        )
                     )
                 else:
-                    batch.unlinks.append((event_id, rel, e.dst, e.key))
+                    batch.unlinks.append((event_id, rel, e.dst, e.discriminator))
         place_ids, country_ids = self._places(places)
         created: dict[str, Value] = {
             **_firsts(moved, node),
@@ -502,8 +508,10 @@ def _exists(ids: Iterable[str]) -> Callable[[GraphReader], WriteBatch]:
 
 def _move(batch: WriteBatch, edge: Edge, src: str, dst: str) -> None:
     """Move a relationship of the split event to the new one, as it is."""
-    batch.unlinks.append((edge.src, edge.type, edge.dst, edge.key))
-    batch.edges.append(EdgeWrite(src, edge.type, dst, edge.key, PropertyWrite(create=edge.props)))
+    batch.unlinks.append((edge.src, edge.type, edge.dst, edge.discriminator))
+    batch.edges.append(
+        EdgeWrite(src, edge.type, dst, edge.discriminator, PropertyWrite(create=edge.props))
+    )
 
 
 def _edge_ids(store: GraphStore, node_id: str) -> list[EdgeId]:
@@ -513,7 +521,7 @@ def _edge_ids(store: GraphStore, node_id: str) -> list[EdgeId]:
             store.edges([node_id], rel, "out")[node_id],
             store.edges([node_id], rel, "in")[node_id],
         ):
-            found += [(e.src, e.type, e.dst, e.key) for e in edges]
+            found += [(e.src, e.type, e.dst, e.discriminator) for e in edges]
     return found
 
 

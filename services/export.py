@@ -53,7 +53,7 @@ def to_networkx(chosen: Selection) -> Any:
             continue
         attrs = _flat(sorted(edge.props.items()))
         attrs.update({"id": ident, "label": edge.type.value, "relationship": edge.type.value})
-        attrs["edge_key"] = edge.key
+        attrs["edge_key"] = edge.discriminator
         graph.add_edge(edge.src, edge.dst, key=ident, **attrs)
     return graph
 
@@ -82,7 +82,7 @@ def cytoscape(chosen: Selection) -> dict[str, Any]:
             continue
         props = {k: v for k, v in sorted(edge.props.items()) if k not in INTERNAL}
         data = {"id": ident, "source": edge.src, "target": edge.dst}
-        data.update({"relationship": edge.type.value, "key": edge.key, "props": props})
+        data.update({"relationship": edge.type.value, "key": edge.discriminator, "props": props})
         edges.append({"data": data})
     return {"format_version": 1, "elements": {"nodes": nodes, "edges": edges}}
 

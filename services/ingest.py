@@ -478,7 +478,7 @@ def _plan_record(
                 },
                 rank=rank,
             ),
-            key=story_node,
+            discriminator=story_node,
         )
 
 

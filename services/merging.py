@@ -57,10 +57,10 @@ def merge_nodes(
         for direction in ("out", "in"):
             for old, edges in store.edges(list(olds), rel, direction).items():
                 for e in edges:
-                    kept[old].append([e.src, rel.value, e.dst, e.key, dict(e.props)])
+                    kept[old].append([e.src, rel.value, e.dst, e.discriminator, dict(e.props)])
                     src = find(e.src) if e.src in olds else e.src
                     dst = find(e.dst) if e.dst in olds else e.dst
-                    moved.setdefault((src, rel, dst, e.key), []).append(e.props)
+                    moved.setdefault((src, rel, dst, e.discriminator), []).append(e.props)
     survivors = sorted({find(o) for o in olds})
     if why is not None:
         _log_merges(store, batch, nodes, kept, label, find, why, at)
@@ -68,8 +68,8 @@ def merge_nodes(
     for direction in directions:
         for edges in store.edges(survivors, Rel.REPORTS, direction).values():
             for e in edges:
-                if (e.src, Rel.REPORTS, e.dst, e.key) in moved:
-                    moved[(e.src, Rel.REPORTS, e.dst, e.key)].insert(0, e.props)
+                if (e.src, Rel.REPORTS, e.dst, e.discriminator) in moved:
+                    moved[(e.src, Rel.REPORTS, e.dst, e.discriminator)].insert(0, e.props)
     for (src, rel, dst, key), found in moved.items():
         for props in found:
             batch.edges.append(EdgeWrite(src, rel, dst, key, as_property_write(rel, props)))
@@ -137,7 +137,9 @@ def _edges_of(store: GraphStore, ids: Sequence[str]) -> dict[str, list[list[obje
     for rel in Rel:
         for direction in ("out", "in"):
             for node, edges in store.edges(list(ids), rel, direction).items():
-                found[node] += [[e.src, rel.value, e.dst, e.key, dict(e.props)] for e in edges]
+                found[node] += [
+                    [e.src, rel.value, e.dst, e.discriminator, dict(e.props)] for e in edges
+                ]
     return found
 
 
@@ -153,5 +155,5 @@ def redirect(batch: WriteBatch, find: Callable[[str], str]) -> None:
     """Point every write of `batch` at the survivors of merges."""
     batch.nodes[:] = [NodeWrite(find(w.id), w.label, w.change) for w in batch.nodes]
     batch.edges[:] = [
-        EdgeWrite(find(w.src), w.type, find(w.dst), w.key, w.change) for w in batch.edges
+        EdgeWrite(find(w.src), w.type, find(w.dst), w.discriminator, w.change) for w in batch.edges
     ]

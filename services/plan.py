@@ -62,10 +62,13 @@ class WritePlan:
         else:
             merges[-1] = combined
 
-    def edge(self, src: str, rel: Rel, dst: str, merge: PropertyWrite, key: str = "") -> None:
-        merges = self._edges.get((src, rel, dst, key))
+    def edge(
+        self, src: str, rel: Rel, dst: str, merge: PropertyWrite, discriminator: str = ""
+    ) -> None:
+        edge_id = (src, rel, dst, discriminator)
+        merges = self._edges.get(edge_id)
         if merges is None:
-            self._edges[(src, rel, dst, key)] = [merge]
+            self._edges[edge_id] = [merge]
             return
         combined = combine(merges[-1], merge)
         if combined is None:

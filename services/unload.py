@@ -139,7 +139,7 @@ class _Builder:
             if story is None:
                 return f"its story {edge.src} is not exported"
             reports = sorted(
-                (e for e in self.incoming[(Rel.REPORTS, event_id)] if e.key == story.id),
+                (e for e in self.incoming[(Rel.REPORTS, event_id)] if e.discriminator == story.id),
                 key=lambda e: (_int(e.props.get("position")), e.src),
             )
             if not reports:

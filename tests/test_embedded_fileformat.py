@@ -39,7 +39,7 @@ def _as_format_1(store: EmbeddedStore, directory: Path) -> None:
         if isinstance(item, Node):
             db.execute("INSERT INTO nodes VALUES (?, ?, ?)", (item.id, item.label, _text(item)))
         elif isinstance(item, Edge):
-            row = (item.src, item.type, item.dst, item.key, _text(item))
+            row = (item.src, item.type, item.dst, item.discriminator, _text(item))
             db.execute("INSERT INTO edges VALUES (?, ?, ?, ?, ?)", row)
         elif item[0].startswith("setting:"):
             db.execute("INSERT INTO settings VALUES (?, ?)", (item[0][8:], item[1]))

@@ -235,7 +235,7 @@ def test_derive_reads_the_batch_and_writes_in_the_same_transaction(store: GraphS
 
     def count_reports(graph: GraphReader) -> WriteBatch:
         reports = graph.edges(["ev_003"], Rel.REPORTS, "in")["ev_003"]
-        seen.append([e.key for e in reports])
+        seen.append([e.discriminator for e in reports])
         owner = graph.lookup_keys(["entity:person:new"])
         merge = PropertyWrite(
             set={"reports": len(reports), "owner": owner.get("entity:person:new")}
@@ -269,7 +269,7 @@ def test_a_failing_derive_writes_nothing(store: GraphStore) -> None:
     with pytest.raises(WriteConflict):
         store.write(batch, derive=refuse)
     assert canonical(store) == before
-    assert store.edges(["ev_003"], Rel.REPORTS, "in")["ev_003"][-1].key == "st_2"
+    assert store.edges(["ev_003"], Rel.REPORTS, "in")["ev_003"][-1].discriminator == "st_2"
 
 
 def test_unlinking_removes_one_relationship_and_a_rewrite_starts_afresh(store: GraphStore) -> None:

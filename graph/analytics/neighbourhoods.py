@@ -19,7 +19,7 @@ NEIGHBOURHOOD_MAX_EDGES_READ = 50_000  # relationships a neighbourhood may read
 
 def edge_id(edge: Edge) -> str:
     """A stable id of one relationship: its type, ends and key."""
-    return f"{edge.type.value}:{edge.src}:{edge.dst}:{edge.key}"
+    return f"{edge.type.value}:{edge.src}:{edge.dst}:{edge.discriminator}"
 
 
 @dataclass(frozen=True, slots=True)

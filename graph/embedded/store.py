@@ -374,13 +374,13 @@ class EmbeddedStore:
                     raise StoreError(
                         f"{write.type} relationship names node {end!r}, which does not exist"
                     )
-            edge_id = (write.src, write.type, write.dst, write.key)
+            edge_id = (write.src, write.type, write.dst, write.discriminator)
             current: Props | None = staged.get(edge_id)
             if current is None and edge_id not in unlinked:
                 data = (
                     adjacency.get(write.src, {})
                     .get(write.dst, {})
-                    .get(edge_name(write.type, write.key))
+                    .get(edge_name(write.type, write.discriminator))
                 )
                 if data is not None:
                     decoded = self._fresh.get(data["row"])

@@ -89,14 +89,14 @@ class StatementPlan:
         seen.clear()
         for edge in batch.edges:
             if create_edges and (edge.src in new or edge.dst in new):
-                edge_id = (edge.type, edge.src, edge.dst, edge.key)
+                edge_id = (edge.type, edge.src, edge.dst, edge.discriminator)
                 merged = apply_write(created_edges.get(edge_id), edge.change)
                 created_edges[edge_id] = merged
                 continue
-            uid = codec.uid(edge.src, edge.dst, edge.key)
+            uid = codec.uid(edge.src, edge.dst, edge.discriminator)
             ends = (edge.type, labels[edge.src], labels[edge.dst])
             for part in codec.parts(edge.change):
-                shape, row = codec.merge_row(part, edge.src, edge.dst, edge.key, uid)
+                shape, row = codec.merge_row(part, edge.src, edge.dst, edge.discriminator, uid)
                 _add(edge_rounds, seen, f"{edge.type}\x00{uid}", (*ends, shape), row)
         edge_creates: dict[tuple[Rel, Label, Label, tuple[str, ...]], list[list[Any]]] = {}
         for (rel, src, dst, key), props in created_edges.items():

@@ -124,5 +124,5 @@ def get_edges(
 
 def in_order(node_id: str, edges: list[Edge]) -> list[Edge]:
     """`edges` of `node_id` in the order every store gives them: by the other end, then key."""
-    edges.sort(key=lambda e: (e.other(node_id), e.key))
+    edges.sort(key=lambda e: (e.other(node_id), e.discriminator))
     return edges

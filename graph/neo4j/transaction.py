@@ -44,7 +44,9 @@ class Created:
                 self._ends.setdefault((type_, src, "out"), []).append(edge)
                 self._ends.setdefault((type_, dst, "in"), []).append(edge)
         found = self._ends.get((rel, node_id, direction), [])
-        return [Edge(e.src, e.type, e.dst, e.key, codec.copy_props(e.props)) for e in found]
+        return [
+            Edge(e.src, e.type, e.dst, e.discriminator, codec.copy_props(e.props)) for e in found
+        ]
 
 
 class InTransaction:
