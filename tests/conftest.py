@@ -50,7 +50,7 @@ def shared_file(path: Path) -> Path:
     return path
 
 
-def make_store(kind: str, tmp_path: Path) -> GraphStore:
+def fresh_store(kind: str, tmp_path: Path) -> GraphStore:
     """A new, empty store of `kind` (not yet set up). Two neo4j stores made in one test get two
     databases."""
     if kind == "embedded":
@@ -63,7 +63,7 @@ def make_store(kind: str, tmp_path: Path) -> GraphStore:
 
 
 def serve_target(kind: str, tmp_path: Path) -> tuple[str, dict[str, str]]:
-    """`newsgraph serve --store` of the first store `make_store(kind, tmp_path)` made in this
+    """`newsgraph serve --store` of the first store `fresh_store(kind, tmp_path)` made in this
     test, and the environment variables it needs (credentials are never on a command line)."""
     if kind != "neo4j":
         return str(tmp_path / "store"), {}
@@ -184,7 +184,7 @@ def _bolt_slots() -> Iterator[None]:
 @pytest.fixture(params=STORE_KINDS)
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[GraphStore]:
     """An empty, open store of each kind."""
-    opened = make_store(request.param, tmp_path)
+    opened = fresh_store(request.param, tmp_path)
     opened.setup()
     try:
         yield opened

@@ -28,7 +28,7 @@ from graph.store import GraphStore
 from loaders.records import MAX_DEPTH, Record, Rejection, parse_line
 from newsgraph.settings import Settings
 from newsgraph.wiring import app_arguments
-from tests.conftest import EXTRACTOR, load_file, make_store, shared_file
+from tests.conftest import EXTRACTOR, fresh_store, load_file, shared_file
 from tests.support.graphql import asgi_client, bearer, serving
 from tests.support.websocket import WAIT, websocket
 
@@ -58,7 +58,7 @@ def with_value(path: str, value: object) -> dict[str, Any]:
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[GraphStore]:
     # Every case here is refused or answered before any store-specific code runs.
-    opened = make_store("embedded", tmp_path)
+    opened = fresh_store("embedded", tmp_path)
     opened.setup()
     try:
         yield opened

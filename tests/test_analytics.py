@@ -18,7 +18,7 @@ from graph.analytics import window as analytics_window
 from graph.embedded import EmbeddedStore
 from graph.model import EdgeWrite, Label, NodeWrite, PropertyWrite, Rel, Value, WriteBatch
 from graph.store import GraphStore
-from tests.conftest import DATA, STORE_KINDS, load_file, make_store, shared_file
+from tests.conftest import DATA, STORE_KINDS, fresh_store, load_file, shared_file
 
 WIKITIMES = DATA / "wikitimes-2015-09.jsonl"
 
@@ -128,7 +128,7 @@ class WikitimesAnswers:
 
     def of(self, kind: str) -> str:
         if kind not in self._answers:
-            store = make_store(kind, self._tmp_path_factory.mktemp(f"wikitimes-{kind}"))
+            store = fresh_store(kind, self._tmp_path_factory.mktemp(f"wikitimes-{kind}"))
             store.setup()
             try:
                 load_file(store, WIKITIMES)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from api.app import create_app
-from tests.conftest import DATA, STORE_KINDS, load_file, make_store, shared_file
+from tests.conftest import DATA, STORE_KINDS, fresh_store, load_file, shared_file
 from tests.support.graphql import GraphQLClient
 
 WIKITIMES = DATA / "wikitimes-2015-09.jsonl"
@@ -22,7 +22,7 @@ def server(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Server]:
     tmp = tmp_path_factory.mktemp(f"analytics-{request.param}")
-    store = make_store(request.param, tmp)
+    store = fresh_store(request.param, tmp)
     store.setup()
     try:
         load_file(store, WIKITIMES)

@@ -18,7 +18,7 @@ from api.schema import schema
 from graph.history import Cause
 from graph.model import Label, NodeWrite, PropertyWrite, WriteBatch
 from graph.store import EventFilter, EventQuery, GraphStore
-from tests.conftest import EXTRACTOR, STORE_KINDS, load_file, load_outlets, make_store, shared_file
+from tests.conftest import EXTRACTOR, STORE_KINDS, fresh_store, load_file, load_outlets, shared_file
 from tests.support.graphql import PAGE_QUERY, ROOT, GraphQLClient
 
 
@@ -50,7 +50,7 @@ def server(
     """The app over a store holding the registry and the seed only, so the page shows exactly
     what seed-page.txt shows."""
     tmp = tmp_path_factory.mktemp(f"api-{request.param}")
-    store = make_store(request.param, tmp)
+    store = fresh_store(request.param, tmp)
     store.setup()
     try:
         load_outlets(store)
@@ -155,7 +155,7 @@ def test_seed_page_renders_from_one_query(server: Server) -> None:
 
 
 def test_event_ids_are_stable_across_reloads(server: Server, tmp_path: Path) -> None:
-    store = make_store("embedded", tmp_path)
+    store = fresh_store("embedded", tmp_path)
     store.setup()
     try:
         load_outlets(store)
@@ -274,7 +274,7 @@ def test_every_cause_of_a_level_change_has_its_graphql_value() -> None:
 def test_internal_failures_are_masked_and_logged_client_mistakes_answered(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    store = make_store("embedded", tmp_path)
+    store = fresh_store("embedded", tmp_path)
     store.setup()
     # an event the API cannot render: its category is not one it knows
     node = NodeWrite(

@@ -15,7 +15,7 @@ from starlette.applications import Starlette
 
 from api.app import create_app
 from api.tokens import Tokens
-from tests.conftest import EXTRACTOR, STORE_KINDS, load_outlets, make_store, shared_file
+from tests.conftest import EXTRACTOR, STORE_KINDS, fresh_store, load_outlets, shared_file
 from tests.support.graphql import PAGE_QUERY, asgi_client, bearer, serving
 from tests.support.websocket import CONFIDENCE_CHANGED, websocket
 
@@ -55,7 +55,7 @@ def app(
 ) -> Iterator[Starlette]:
     """The app over a store of each kind holding the outlet registry only, with two tokens."""
     tmp = tmp_path_factory.mktemp(f"loop-{request.param}")
-    store = make_store(request.param, tmp)
+    store = fresh_store(request.param, tmp)
     store.setup()
     try:
         load_outlets(store)

@@ -17,9 +17,9 @@ from services.copy import CopyError, copy_graph
 from tests.conftest import (
     DATA,
     EXTRACTOR,
+    fresh_store,
     load_file,
     load_outlets,
-    make_store,
     serve_target,
 )
 
@@ -41,7 +41,7 @@ def loaded(tmp_path: Path) -> Iterator[GraphStore]:
 
 @pytest.fixture
 def neo4j_store(tmp_path: Path) -> Iterator[GraphStore]:
-    store = make_store("neo4j", tmp_path)
+    store = fresh_store("neo4j", tmp_path)
     store.setup()
     try:
         yield store

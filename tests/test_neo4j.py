@@ -30,9 +30,9 @@ from tests.conftest import (
     BOLT,
     DATA,
     EXTRACTOR,
+    fresh_store,
     load_file,
     load_outlets,
-    make_store,
     shared_file,
 )
 from tests.support.neo4j import beside_embedded, neo
@@ -284,8 +284,8 @@ def test_two_loaders_of_the_same_samples_at_once_give_the_sequential_graph(
     )
 
 
-def test_a_store_made_by_make_store_is_empty(tmp_path: Path) -> None:
-    first: GraphStore = make_store("neo4j", tmp_path)
+def test_a_fresh_test_store_is_empty(tmp_path: Path) -> None:
+    first: GraphStore = fresh_store("neo4j", tmp_path)
     first.setup()
     try:
         assert not any(first.counts().values())

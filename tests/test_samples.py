@@ -13,7 +13,7 @@ from graph import keys
 from graph.model import Label, Node, Rel
 from graph.snapshot import INGEST_CLOCKS, canonical
 from graph.store import EventFilter, EventQuery, GraphStore
-from tests.conftest import EXTRACTOR, load_file, load_outlets, make_store, shared_file
+from tests.conftest import EXTRACTOR, fresh_store, load_file, load_outlets, shared_file
 
 SAMPLES = EXTRACTOR / "samples.jsonl"
 SEED_PREFIX = "Russian President Vladimir Putin and Belarusian President"
@@ -112,7 +112,7 @@ def assert_same_graph(left: list[str], right: list[str]) -> None:
 def another_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[GraphStore]:
     """A second empty store of the same kind as `store`, in its own directory."""
     kind = request.node.callspec.params["store"]
-    opened = make_store(kind, tmp_path / "another")
+    opened = fresh_store(kind, tmp_path / "another")
     opened.setup()
     try:
         yield opened

@@ -13,13 +13,13 @@ from graph.embedded import EmbeddedStore
 from graph.model import WriteBatch
 from graph.neo4j import Neo4jStore
 from graph.snapshot import canonical
-from tests.conftest import make_store
+from tests.conftest import fresh_store
 
 
 @pytest.fixture
 def neo(tmp_path: Path) -> Iterator[Neo4jStore]:
     """An empty, open Neo4j store."""
-    store = make_store("neo4j", tmp_path)
+    store = fresh_store("neo4j", tmp_path)
     assert isinstance(store, Neo4jStore)
     store.setup()
     try:
