@@ -41,7 +41,7 @@ from graph.model import (
 )
 from graph.store import MATCH, GraphReader, GraphStore, WriteConflict
 from services.conflicts import resolving_again
-from services.editorial import EditorialError
+from services.editing import EditorialError
 from services.matching import KEPT_APART, PROFILE_PROPS, latest_mention, reprofile
 from services.merging import merge_nodes
 from services.rating import rating

@@ -15,7 +15,8 @@ from graph.model import Label, Node, Rel
 from graph.snapshot import INGEST_CLOCKS, canonical
 from graph.store import GraphStore
 from loaders.records import Record, validate
-from services.editorial import Editorial, EditorialError
+from services.editing import EditorialError
+from services.editorial import Editorial
 from services.ingest import Ingestor
 from tests.conftest import EXTRACTOR, load_file, load_outlets, shared_file
 

@@ -15,7 +15,7 @@ from graph.history import Why, edit, history
 from graph.model import Label, Node, Rel, WriteBatch
 from graph.snapshot import INGEST_CLOCKS, canonical
 from graph.store import GraphStore
-from services.editorial import EditorialError
+from services.editing import EditorialError
 from services.event_editing import EventEditing
 from tests.support.graphql import GraphQLClient
 from tests.test_event_matching import ELSEWHERE, FIRST, SAME, events, load, stories_of

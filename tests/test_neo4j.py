@@ -24,7 +24,8 @@ from graph.store import EventFilter, EventQuery, GraphStore, StoreError
 from loaders.records import Record, validate
 from newsgraph.settings import Settings
 from newsgraph.wiring import make_store as store_for
-from services.editorial import Editorial, EditorialError
+from services.editing import EditorialError
+from services.editorial import Editorial
 from services.ingest import Ingestor
 from tests.conftest import (
     BOLT,
