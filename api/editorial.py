@@ -1,6 +1,6 @@
 """The editorial API: source submissions and their review, the outlet registry, the confidence
-policy, entity merges and splits, event merges, splits and keep-aparts (and their undo), the
-extractor's `ingest`, and the editorial log.
+policy, the extractor's `ingest`, and the editorial log. Correcting the graph (entity and
+event merges and splits, keeping events apart, undo, possible duplicates) is `api.corrections`.
 
 Every mutation checks its role on the server (`api.auth.requires`; `docs/auth.md` has the
 table); a denied call is a GraphQL error and changes nothing. The work itself is in
@@ -23,7 +23,7 @@ from strawberry.scalars import JSON
 from api.auth import requires
 from api.context import Info
 from api.errors import UserError
-from api.nodes import Entity, Event, IdentityDecision, IdentityEvidence, Outlet
+from api.nodes import Event, Outlet
 from api.paging import PageInfo, decode_cursor, encode_cursor, page_size
 from api.scalars import Tier, Timestamp, Tone
 from api.tokens import Role
@@ -193,98 +193,7 @@ class LogConnection:
     page_info: PageInfo
 
 
-@strawberry.type(
-    description="A record's new event that the matcher found may be another event: pending "
-    "until an editor merges the two (`mergeEvents`) or keeps them apart (`keepApart`)."
-)
-class PossibleDuplicate:
-    id: strawberry.ID = strawberry.field(description="Its entry in the editorial log.")
-    node: strawberry.Private[Node]
-
-    @strawberry.field(description="The new event the record made.")
-    async def event(self, info: Info) -> Event | None:
-        node = await info.context.nodes.load(self.node.text("subject"))
-        return Event.of(node) if node is not None else None
-
-    @strawberry.field(description="The event it may be.")
-    async def other(self, info: Info) -> Event | None:
-        node = await info.context.nodes.load(self.node.text("other"))
-        return Event.of(node) if node is not None else None
-
-    @strawberry.field
-    def score(self) -> float:
-        return float(self.node.text("score") or "nan")
-
-    @strawberry.field(description="pending, merged or kept-apart")
-    def status(self) -> str:
-        return self.node.text("status")
-
-    @strawberry.field
-    def at(self) -> Timestamp:
-        return Timestamp(self.node.text("at"))
-
-    @strawberry.field(description="The decision in words: outcome, score and drivers.")
-    def detail(self) -> str:
-        return self.node.text("detail")
-
-    @strawberry.field(description="Each feature's value, weight and contribution.")
-    def evidence(self) -> list[IdentityEvidence]:
-        data = json.loads(self.node.text("evidence") or "{}")
-        return IdentityDecision.of(data, None).evidence
-
-
-@strawberry.type
-class PossibleDuplicateEdge:
-    cursor: str
-    node: PossibleDuplicate
-
-
-@strawberry.type(description="A page of possible duplicates, oldest first.")
-class PossibleDuplicateConnection:
-    edges: list[PossibleDuplicateEdge]
-    page_info: PageInfo
-
-
-@strawberry.type
-class EntityMerge:
-    entity: Entity = strawberry.field(description="The entity both now are.")
-    merge: LogEntry = strawberry.field(description="The log entry; `splitEntity` takes its id.")
-
-
-@strawberry.type
-class EntitySplit:
-    entity: Entity = strawberry.field(description="The entity that had absorbed the other.")
-    restored: Entity = strawberry.field(description="The entity split back out, with its id.")
-
-
-@strawberry.type
-class EventMerge:
-    event: Event = strawberry.field(description="The event both now are (`into`).")
-    edit: LogEntry = strawberry.field(description="The log entry; `undoEdit` takes its id.")
-
-
-@strawberry.type
-class EventSplit:
-    event: Event = strawberry.field(description="The event the stories were split out of.")
-    split: Event = strawberry.field(
-        description="The new event holding the chosen stories, kept apart from `event`."
-    )
-    edit: LogEntry = strawberry.field(description="The log entry; `undoEdit` takes its id.")
-
-
-@strawberry.type
-class KeptApart:
-    events: list[Event] = strawberry.field(description="The two events, now kept apart.")
-    edit: LogEntry = strawberry.field(description="The log entry; `undoEdit` takes its id.")
-
-
-@strawberry.type
-class UndoneEdit:
-    edit: LogEntry = strawberry.field(description="The undo's own log entry.")
-    events: list[Event] = strawberry.field(description="The events as they are now.")
-
-
-def _entry(node: Node) -> LogEntry:
+def entry_of(node: Node) -> LogEntry:
     return LogEntry(id=strawberry.ID(node.id), node=node)
 
 
@@ -320,11 +229,11 @@ class PolicyChange:
     events_changed: int = strawberry.field(description="Events whose level changed.")
 
 
-def _editorial(info: Info) -> Editorial:
+def editorial_of(info: Info) -> Editorial:
     return Editorial(info.context.store)
 
 
-def _publish(
+def publish(
     info: Info, writer: Editorial | EventEditing | Ingestor, created: Sequence[str] = ()
 ) -> None:
     """Tell live subscribers what `writer` committed: events created, levels changed."""
@@ -339,10 +248,10 @@ def _submissions(
         SubmissionEdge(cursor=encode_cursor(n.text("submitted_at"), n.id), node=Submission.of(n))
         for n in nodes[:first]
     ]
-    return SubmissionConnection(edges=edges, page_info=_page_info(edges, has_next, after))
+    return SubmissionConnection(edges=edges, page_info=log_page_info(edges, has_next, after))
 
 
-def _page_info(edges: list[Any], has_next: bool, after: str | None) -> PageInfo:
+def log_page_info(edges: list[Any], has_next: bool, after: str | None) -> PageInfo:
     return PageInfo(
         has_next_page=has_next,
         has_previous_page=after is not None,
@@ -351,7 +260,7 @@ def _page_info(edges: list[Any], has_next: bool, after: str | None) -> PageInfo:
     )
 
 
-def _cursor(after: str | None) -> tuple[str, str] | None:
+def log_cursor(after: str | None) -> tuple[str, str] | None:
     if after is None:
         return None
     at, node_id = decode_cursor(after, 2)
@@ -373,30 +282,8 @@ class EditorialQuery:
         event_id: strawberry.ID | None = None,
     ) -> SubmissionConnection:
         size = page_size(first)
-        found = _editorial(info).pending(size + 1, _cursor(after), event_id)
+        found = editorial_of(info).pending(size + 1, log_cursor(after), event_id)
         return _submissions(found, size, len(found) > size, after)
-
-    @strawberry.field(
-        description="Pairs of events the matcher queued as possible duplicates, still "
-        "pending, oldest first. Editors and admins.",
-        permission_classes=[EDITORS],
-    )
-    def possible_duplicates(
-        self, info: Info, first: int = 20, after: str | None = None
-    ) -> PossibleDuplicateConnection:
-        size = page_size(first)
-        where = {"action": "possible-duplicate", "status": "pending"}
-        found = info.context.store.find_nodes(Label.EDIT, where, "at", size + 1, _cursor(after))
-        edges = [
-            PossibleDuplicateEdge(
-                cursor=encode_cursor(n.text("at"), n.id),
-                node=PossibleDuplicate(id=strawberry.ID(n.id), node=n),
-            )
-            for n in found[:size]
-        ]
-        return PossibleDuplicateConnection(
-            edges=edges, page_info=_page_info(edges, len(found) > size, after)
-        )
 
     @strawberry.field(
         description="One submission by id. Editors and admins.", permission_classes=[EDITORS]
@@ -422,7 +309,7 @@ class EditorialQuery:
     ) -> LogConnection:
         size = page_size(first)
         where = {"subject": str(subject)} if subject is not None else {}
-        found = info.context.store.find_nodes(Label.EDIT, where, "at", size + 1, _cursor(after))
+        found = info.context.store.find_nodes(Label.EDIT, where, "at", size + 1, log_cursor(after))
         edges = [
             LogEntryEdge(
                 cursor=encode_cursor(n.text("at"), n.id),
@@ -430,7 +317,7 @@ class EditorialQuery:
             )
             for n in found[:size]
         ]
-        return LogConnection(edges=edges, page_info=_page_info(edges, len(found) > size, after))
+        return LogConnection(edges=edges, page_info=log_page_info(edges, len(found) > size, after))
 
     @strawberry.field(description="The confidence policy in force (thresholds, trusted tiers).")
     def confidence_policy(self, info: Info) -> JSON:
@@ -439,7 +326,7 @@ class EditorialQuery:
 
 
 @strawberry.type
-class Mutation:
+class EditorialMutation:
     @strawberry.mutation(
         description="Submit a source for an event, for editorial review. Open to anyone, "
         "rate-limited per client; nothing about the event changes until an editor approves."
@@ -463,7 +350,7 @@ class Mutation:
         given: dict[str, Any] = {"url": url, "outletName": outlet_name, "claim": claim}
         given |= {"tone": tone.value if tone else None, "note": note}
         by = context.actor.name
-        node = _editorial(info).submit(event_id, given, by)
+        node = editorial_of(info).submit(event_id, given, by)
         return Submission.of(node)
 
     @strawberry.mutation(
@@ -475,9 +362,9 @@ class Mutation:
     def approve_submission(
         self, info: Info, id: strawberry.ID, note: str | None = None
     ) -> Approval:
-        editorial = _editorial(info)
+        editorial = editorial_of(info)
         review = editorial.approve(id, info.context.actor.name, note)
-        _publish(info, editorial)
+        publish(info, editorial)
         if review.duplicate_of is not None:
             message = f"duplicate of {review.duplicate_of}: nothing changed"
         else:
@@ -494,7 +381,7 @@ class Mutation:
     )
     def reject_submission(self, info: Info, id: strawberry.ID, reason: str) -> Submission:
         by = info.context.actor.name
-        return Submission.of(_editorial(info).reject(id, reason, by))
+        return Submission.of(editorial_of(info).reject(id, reason, by))
 
     @strawberry.mutation(
         description="Change an outlet's tier, independence group or aliases (the full new "
@@ -509,11 +396,11 @@ class Mutation:
         group: str | None = None,
         aliases: list[str] | None = None,
     ) -> Outlet:
-        editorial = _editorial(info)
+        editorial = editorial_of(info)
         change = {"tier": tier.value if tier else None, "group": group, "aliases": aliases}
         by = info.context.actor.name
         node = editorial.update_outlet(id, change, by)
-        _publish(info, editorial)
+        publish(info, editorial)
         return Outlet.of(node)
 
     @strawberry.mutation(
@@ -528,103 +415,11 @@ class Mutation:
         old: Annotated[strawberry.ID, strawberry.argument(name="from")],
         into: strawberry.ID,
     ) -> Outlet:
-        editorial = _editorial(info)
+        editorial = editorial_of(info)
         by = info.context.actor.name
         node = editorial.merge_outlets(old, into, by)
-        _publish(info, editorial)
+        publish(info, editorial)
         return Outlet.of(node)
-
-    @strawberry.mutation(
-        description="Merge entity `from` into `into` (one actor under two names): aliases and "
-        "involvements move, and the merge is logged so that `splitEntity` can undo it. "
-        "Editors and admins.",
-        permission_classes=[EDITORS],
-    )
-    def merge_entities(
-        self,
-        info: Info,
-        # not `source`: strawberry's permission extension takes that name
-        old: Annotated[strawberry.ID, strawberry.argument(name="from")],
-        into: strawberry.ID,
-    ) -> EntityMerge:
-        editorial = _editorial(info)
-        by = info.context.actor.name
-        entry = editorial.merge_entities(old, into, by)
-        _publish(info, editorial)
-        node = info.context.store.get_nodes([into])[into]
-        return EntityMerge(
-            entity=Entity.of(node), merge=LogEntry(id=strawberry.ID(entry.id), node=entry)
-        )
-
-    @strawberry.mutation(
-        description="Undo a logged entity merge (automatic or an editor's): the merged-away "
-        "entity comes back with its id, aliases and involvements. Editors and admins.",
-        permission_classes=[EDITORS],
-    )
-    def split_entity(self, info: Info, merge_id: strawberry.ID) -> EntitySplit:
-        by = info.context.actor.name
-        kept, restored = _editorial(info).split(merge_id, by)
-        return EntitySplit(entity=Entity.of(kept), restored=Entity.of(restored))
-
-    @strawberry.mutation(
-        description="Merge event `from` into `into` (one event the matcher kept as two): "
-        "reports, stories, involvements, places and submissions move, `from` disappears, "
-        "`into` is re-rated (cause MERGE) and a pending possible duplicate of the pair is "
-        "resolved. `undoEdit` restores both. Editors and admins.",
-        permission_classes=[EDITORS],
-    )
-    def merge_events(
-        self,
-        info: Info,
-        # not `source`: strawberry's permission extension takes that name
-        old: Annotated[strawberry.ID, strawberry.argument(name="from")],
-        into: strawberry.ID,
-    ) -> EventMerge:
-        editing = EventEditing(info.context.store)
-        entry = editing.merge_events(old, into, info.context.actor.name)
-        _publish(info, editing)
-        node = info.context.store.get_nodes([into])[into]
-        return EventMerge(event=Event.of(node), edit=_entry(entry))
-
-    @strawberry.mutation(
-        description="Split the stories `storyIds` of an event (their reports, and the "
-        "involvements and places only they gave) out into a new event, kept apart from it "
-        "so that no reload merges them again; both are re-rated. Editors and admins.",
-        permission_classes=[EDITORS],
-    )
-    def split_event(
-        self, info: Info, event_id: strawberry.ID, story_ids: list[strawberry.ID]
-    ) -> EventSplit:
-        editing = EventEditing(info.context.store)
-        kept, split, entry = editing.split_event(
-            event_id, [str(s) for s in story_ids], info.context.actor.name
-        )
-        _publish(info, editing, [split.id])
-        return EventSplit(event=Event.of(kept), split=Event.of(split), edit=_entry(entry))
-
-    @strawberry.mutation(
-        description="Say two events are two: remembered on both, so that no reload or later "
-        "record merges them; a pending possible duplicate of the pair is resolved. Editors "
-        "and admins.",
-        permission_classes=[EDITORS],
-    )
-    def keep_apart(self, info: Info, event_a: strawberry.ID, event_b: strawberry.ID) -> KeptApart:
-        editing = EventEditing(info.context.store)
-        entry = editing.keep_apart(event_a, event_b, info.context.actor.name)
-        nodes = info.context.store.get_nodes([event_a, event_b])
-        return KeptApart(events=[Event.of(n) for n in nodes.values()], edit=_entry(entry))
-
-    @strawberry.mutation(
-        description="Undo a `mergeEvents` (the merged event comes back with its id), a "
-        "`splitEvent` (the new event is merged back) or a `keepApart`, by its log entry. An "
-        "edit is undone once, and after the later edits of its events. Editors and admins.",
-        permission_classes=[EDITORS],
-    )
-    def undo_edit(self, info: Info, edit_id: strawberry.ID) -> UndoneEdit:
-        editing = EventEditing(info.context.store)
-        entry, events = editing.undo(edit_id, info.context.actor.name)
-        _publish(info, editing)
-        return UndoneEdit(edit=_entry(entry), events=[Event.of(n) for n in events])
 
     @strawberry.mutation(
         description="Replace the confidence policy (same shape as `confidencePolicy`); every "
@@ -632,7 +427,7 @@ class Mutation:
         permission_classes=[ADMINS],
     )
     async def set_confidence_policy(self, info: Info, policy: JSON) -> PolicyChange:
-        editorial = _editorial(info)
+        editorial = editorial_of(info)
         text = json.dumps(policy)
         by = info.context.actor.name
         steps = editorial.setting_policy(text, by)
@@ -640,7 +435,7 @@ class Mutation:
             # Other requests go on between chunks (a second per 10,000 events on the embedded
             # store); each chunk is its own write, rated under the new policy.
             await asyncio.sleep(0)
-        _publish(info, editorial)
+        publish(info, editorial)
         return PolicyChange(
             policy=json.loads(steps.policy.to_json()), events_changed=len(editorial.changes)
         )
@@ -677,7 +472,7 @@ class Mutation:
             results[done.line] = IngestResult(
                 index=done.line, status=status, event_id=strawberry.ID(done.event_id), reason=None
             )
-        _publish(info, ingestor, created)
+        publish(info, ingestor, created)
         ordered = [results[i] for i in range(len(records))]
         return IngestReport(
             results=ordered,

@@ -19,9 +19,10 @@ from strawberry.types import ExecutionContext
 
 from api import analytics
 from api.context import Info
+from api.corrections import CorrectionsMutation, CorrectionsQuery
 from api.dates import DATE, DateRangeRule
 from api.direct import use_direct_resolvers
-from api.editorial import EditorialQuery, Mutation
+from api.editorial import EditorialMutation, EditorialQuery
 from api.errors import UserError
 from api.filters import EventFilterInput, to_filter
 from api.introspection import IntrospectionCache
@@ -79,7 +80,7 @@ def _one_of(id: strawberry.ID | None, name: str | None) -> None:
 
 
 @strawberry.type
-class Query(EditorialQuery):
+class Query(EditorialQuery, CorrectionsQuery):
     @strawberry.field(description="One event by id: everything its public page shows.")
     async def event(self, info: Info, id: strawberry.ID) -> Event | None:
         return Event.of(await _node(info, id, Label.EVENT, "event"))
@@ -193,6 +194,11 @@ class Query(EditorialQuery):
         return await analytics.rankings(
             info, date_from, date_to, metric, first, after, min_confidence, categories, types
         )
+
+
+@strawberry.type
+class Mutation(EditorialMutation, CorrectionsMutation):
+    """Every mutation: the editorial ones and the corrections."""
 
 
 def _is_internal(error: GraphQLError) -> bool:

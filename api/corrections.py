@@ -1,0 +1,238 @@
+"""Correcting the graph: entity merges and splits, event merges, splits and keep-aparts, their
+undo, and the possible duplicates the event matcher queued for editors. Every field is for
+editors and admins (`api.auth.requires`); the work is in `services.entity_editing` and
+`services.event_editing`."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import strawberry
+
+from api.context import Info
+from api.editorial import (
+    EDITORS,
+    LogEntry,
+    editorial_of,
+    entry_of,
+    log_cursor,
+    log_page_info,
+    publish,
+)
+from api.nodes import Entity, Event, IdentityDecision, IdentityEvidence
+from api.paging import PageInfo, encode_cursor, page_size
+from api.scalars import Timestamp
+from graph.model import Label, Node
+from services.event_editing import EventEditing
+
+
+@strawberry.type(
+    description="A record's new event that the matcher found may be another event: pending "
+    "until an editor merges the two (`mergeEvents`) or keeps them apart (`keepApart`)."
+)
+class PossibleDuplicate:
+    id: strawberry.ID = strawberry.field(description="Its entry in the editorial log.")
+    node: strawberry.Private[Node]
+
+    @strawberry.field(description="The new event the record made.")
+    async def event(self, info: Info) -> Event | None:
+        node = await info.context.nodes.load(self.node.text("subject"))
+        return Event.of(node) if node is not None else None
+
+    @strawberry.field(description="The event it may be.")
+    async def other(self, info: Info) -> Event | None:
+        node = await info.context.nodes.load(self.node.text("other"))
+        return Event.of(node) if node is not None else None
+
+    @strawberry.field
+    def score(self) -> float:
+        return float(self.node.text("score") or "nan")
+
+    @strawberry.field(description="pending, merged or kept-apart")
+    def status(self) -> str:
+        return self.node.text("status")
+
+    @strawberry.field
+    def at(self) -> Timestamp:
+        return Timestamp(self.node.text("at"))
+
+    @strawberry.field(description="The decision in words: outcome, score and drivers.")
+    def detail(self) -> str:
+        return self.node.text("detail")
+
+    @strawberry.field(description="Each feature's value, weight and contribution.")
+    def evidence(self) -> list[IdentityEvidence]:
+        data = json.loads(self.node.text("evidence") or "{}")
+        return IdentityDecision.of(data, None).evidence
+
+
+@strawberry.type
+class PossibleDuplicateEdge:
+    cursor: str
+    node: PossibleDuplicate
+
+
+@strawberry.type(description="A page of possible duplicates, oldest first.")
+class PossibleDuplicateConnection:
+    edges: list[PossibleDuplicateEdge]
+    page_info: PageInfo
+
+
+@strawberry.type
+class EntityMerge:
+    entity: Entity = strawberry.field(description="The entity both now are.")
+    merge: LogEntry = strawberry.field(description="The log entry; `splitEntity` takes its id.")
+
+
+@strawberry.type
+class EntitySplit:
+    entity: Entity = strawberry.field(description="The entity that had absorbed the other.")
+    restored: Entity = strawberry.field(description="The entity split back out, with its id.")
+
+
+@strawberry.type
+class EventMerge:
+    event: Event = strawberry.field(description="The event both now are (`into`).")
+    edit: LogEntry = strawberry.field(description="The log entry; `undoEdit` takes its id.")
+
+
+@strawberry.type
+class EventSplit:
+    event: Event = strawberry.field(description="The event the stories were split out of.")
+    split: Event = strawberry.field(
+        description="The new event holding the chosen stories, kept apart from `event`."
+    )
+    edit: LogEntry = strawberry.field(description="The log entry; `undoEdit` takes its id.")
+
+
+@strawberry.type
+class KeptApart:
+    events: list[Event] = strawberry.field(description="The two events, now kept apart.")
+    edit: LogEntry = strawberry.field(description="The log entry; `undoEdit` takes its id.")
+
+
+@strawberry.type
+class UndoneEdit:
+    edit: LogEntry = strawberry.field(description="The undo's own log entry.")
+    events: list[Event] = strawberry.field(description="The events as they are now.")
+
+
+@strawberry.type
+class CorrectionsQuery:
+    @strawberry.field(
+        description="Pairs of events the matcher queued as possible duplicates, still "
+        "pending, oldest first. Editors and admins.",
+        permission_classes=[EDITORS],
+    )
+    def possible_duplicates(
+        self, info: Info, first: int = 20, after: str | None = None
+    ) -> PossibleDuplicateConnection:
+        size = page_size(first)
+        where = {"action": "possible-duplicate", "status": "pending"}
+        found = info.context.store.find_nodes(Label.EDIT, where, "at", size + 1, log_cursor(after))
+        edges = [
+            PossibleDuplicateEdge(
+                cursor=encode_cursor(n.text("at"), n.id),
+                node=PossibleDuplicate(id=strawberry.ID(n.id), node=n),
+            )
+            for n in found[:size]
+        ]
+        return PossibleDuplicateConnection(
+            edges=edges, page_info=log_page_info(edges, len(found) > size, after)
+        )
+
+
+@strawberry.type
+class CorrectionsMutation:
+    @strawberry.mutation(
+        description="Merge entity `from` into `into` (one actor under two names): aliases and "
+        "involvements move, and the merge is logged so that `splitEntity` can undo it. "
+        "Editors and admins.",
+        permission_classes=[EDITORS],
+    )
+    def merge_entities(
+        self,
+        info: Info,
+        # not `source`: strawberry's permission extension takes that name
+        old: Annotated[strawberry.ID, strawberry.argument(name="from")],
+        into: strawberry.ID,
+    ) -> EntityMerge:
+        editorial = editorial_of(info)
+        by = info.context.actor.name
+        entry = editorial.merge_entities(old, into, by)
+        publish(info, editorial)
+        node = info.context.store.get_nodes([into])[into]
+        return EntityMerge(
+            entity=Entity.of(node), merge=LogEntry(id=strawberry.ID(entry.id), node=entry)
+        )
+
+    @strawberry.mutation(
+        description="Undo a logged entity merge (automatic or an editor's): the merged-away "
+        "entity comes back with its id, aliases and involvements. Editors and admins.",
+        permission_classes=[EDITORS],
+    )
+    def split_entity(self, info: Info, merge_id: strawberry.ID) -> EntitySplit:
+        by = info.context.actor.name
+        kept, restored = editorial_of(info).split(merge_id, by)
+        return EntitySplit(entity=Entity.of(kept), restored=Entity.of(restored))
+
+    @strawberry.mutation(
+        description="Merge event `from` into `into` (one event the matcher kept as two): "
+        "reports, stories, involvements, places and submissions move, `from` disappears, "
+        "`into` is re-rated (cause MERGE) and a pending possible duplicate of the pair is "
+        "resolved. `undoEdit` restores both. Editors and admins.",
+        permission_classes=[EDITORS],
+    )
+    def merge_events(
+        self,
+        info: Info,
+        # not `source`: strawberry's permission extension takes that name
+        old: Annotated[strawberry.ID, strawberry.argument(name="from")],
+        into: strawberry.ID,
+    ) -> EventMerge:
+        editing = EventEditing(info.context.store)
+        entry = editing.merge_events(old, into, info.context.actor.name)
+        publish(info, editing)
+        node = info.context.store.get_nodes([into])[into]
+        return EventMerge(event=Event.of(node), edit=entry_of(entry))
+
+    @strawberry.mutation(
+        description="Split the stories `storyIds` of an event (their reports, and the "
+        "involvements and places only they gave) out into a new event, kept apart from it "
+        "so that no reload merges them again; both are re-rated. Editors and admins.",
+        permission_classes=[EDITORS],
+    )
+    def split_event(
+        self, info: Info, event_id: strawberry.ID, story_ids: list[strawberry.ID]
+    ) -> EventSplit:
+        editing = EventEditing(info.context.store)
+        kept, split, entry = editing.split_event(
+            event_id, [str(s) for s in story_ids], info.context.actor.name
+        )
+        publish(info, editing, [split.id])
+        return EventSplit(event=Event.of(kept), split=Event.of(split), edit=entry_of(entry))
+
+    @strawberry.mutation(
+        description="Say two events are two: remembered on both, so that no reload or later "
+        "record merges them; a pending possible duplicate of the pair is resolved. Editors "
+        "and admins.",
+        permission_classes=[EDITORS],
+    )
+    def keep_apart(self, info: Info, event_a: strawberry.ID, event_b: strawberry.ID) -> KeptApart:
+        editing = EventEditing(info.context.store)
+        entry = editing.keep_apart(event_a, event_b, info.context.actor.name)
+        nodes = info.context.store.get_nodes([event_a, event_b])
+        return KeptApart(events=[Event.of(n) for n in nodes.values()], edit=entry_of(entry))
+
+    @strawberry.mutation(
+        description="Undo a `mergeEvents` (the merged event comes back with its id), a "
+        "`splitEvent` (the new event is merged back) or a `keepApart`, by its log entry. An "
+        "edit is undone once, and after the later edits of its events. Editors and admins.",
+        permission_classes=[EDITORS],
+    )
+    def undo_edit(self, info: Info, edit_id: strawberry.ID) -> UndoneEdit:
+        editing = EventEditing(info.context.store)
+        entry, events = editing.undo(edit_id, info.context.actor.name)
+        publish(info, editing)
+        return UndoneEdit(edit=entry_of(entry), events=[Event.of(n) for n in events])
