@@ -255,8 +255,9 @@ class BatchMatcher:
     seen: set[str] = field(default_factory=set)  # every event the planning looked at
     created: dict[str, list[Mention]] = field(default_factory=dict)  # new event -> mentions
     queued: list[Queued] = field(default_factory=list)
-    _stored: dict[str, list[str]] = field(default_factory=dict)  # prefix -> stored owners
-    _index: dict[str, set[str]] = field(default_factory=dict)  # blocking key -> batch events
+    _stored: set[str] = field(default_factory=set)  # prefixes looked up in the store
+    # blocking key -> the stored events indexed under it and the batch's
+    _index: dict[str, set[str]] = field(default_factory=dict)
     # (story, event) -> the times the story was extracted at, of its records in the event
     _extracted: dict[tuple[str, str], set[str]] = field(default_factory=dict)
     _read_extractions: set[str] = field(default_factory=set)  # stored events read for those
@@ -273,7 +274,10 @@ class BatchMatcher:
         record = m.record_key()
         found = self._blocks.get(record)
         if found is None:
-            found = self._blocks[record] = tuple((k, keys.match_prefix(k)) for k in _blocks(m))
+            prefix = keys.match_prefix  # "match:{block}#"
+            found = self._blocks[record] = tuple(
+                [(k, prefix(k)) for k in lookup_keys(m) if not k.startswith(RECORD_BLOCK)]
+            )
         return found
 
     def prefixes(self, mentions: Iterable[Mention]) -> list[str]:
@@ -285,7 +289,11 @@ class BatchMatcher:
         if not prefixes:
             return
         found = self.store.lookup_key_prefixes(prefixes)
-        self._stored.update(found)
+        self._stored.update(prefixes)
+        index = self._index
+        for prefix, owners in found.items():
+            if owners:  # "match:{block}#" (keys.match_prefix)
+                index.setdefault(prefix[6:-1], set()).update(owners)
         self.read(sorted({o for owners in found.values() for o in owners}))
 
     def read(self, event_ids: Sequence[str]) -> None:
@@ -301,11 +309,8 @@ class BatchMatcher:
 
     def candidates(self, m: Mention) -> list[tuple[str, EventProfile]]:
         found: set[str] = set()
-        stored, index = self._stored, self._index
-        for block, prefix in self.blocks(m):
-            owners = stored.get(prefix)
-            if owners:
-                found.update(owners)
+        index = self._index
+        for block, _ in self.blocks(m):
             events = index.get(block)
             if events:
                 found |= events
