@@ -202,10 +202,14 @@ class Ingestor:
             final.append(Ingested(result.line, event_id, "created" if created else "merged"))
         touched = seen | {events.find(e) for e in affected}
         profiled = {find(e) for e in matched_events} | {find(e) for e in absorbed_events}
+        made = {find(e): ms for e, ms in matcher.created.items()}
         reprofiled = profiling(
             sorted(profiled),
-            {find(e): ms for e, ms in matcher.created.items()},
+            made,
             {find(e) for e in matcher.seen} | touched,
+            matcher.prefixes(m for ms in made.values() for m in ms),
+            # when no event merged, the planning's profiles are the events' (else rebuilt)
+            matcher.planned() if not events.merged and not absorbed_events else None,
         )
         claims = dict(plan.batch.keys)
         details: dict[str, list[str]] = {}

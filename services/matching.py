@@ -57,6 +57,10 @@ KEPT_APART: Final = "kept_apart"  # on Event: events editors said are other even
 PROFILE_PROPS = tuple(EventProfile.from_props({}).to_props())  # identity_days, ...
 RECORD_BLOCK = "r|"
 # records of one story extracted less than this apart are one extraction (one record per event)
+# the stored JSON texts (mentions, decisions): one encoder, built once (json.dumps with options
+# builds one per call); the same text as json.dumps(..., ensure_ascii=False, sort_keys=True,
+# separators=(",", ":"))
+_encode = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode
 SAME_EXTRACTION = timedelta(
     minutes=1
 )  # the blocking keys that name one record (an identity key of their own)
@@ -122,7 +126,7 @@ def mention_json(m: Mention, record: Record | None = None) -> str:
         [e.name, e.type, list(e.aliases), *([role] if role else [])]
         for e, role in zip(m.entities, roles, strict=True)
     ]
-    return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return _encode(data)
 
 
 def _moment_text(moment: date) -> str:
@@ -224,7 +228,7 @@ def decision_json(decision: Decision, candidate: str | None = None) -> str:
         ],
         "notes": list(decision.notes),
     }
-    return json.dumps(data, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    return _encode(data)
 
 
 SAME_RECORD = "same_record"
@@ -251,21 +255,45 @@ class BatchMatcher:
     seen: set[str] = field(default_factory=set)  # every event the planning looked at
     created: dict[str, list[Mention]] = field(default_factory=dict)  # new event -> mentions
     queued: list[Queued] = field(default_factory=list)
-    _stored: dict[str, list[str]] = field(default_factory=dict)  # prefix -> stored owners
-    _index: dict[str, set[str]] = field(default_factory=dict)  # blocking key -> batch events
+    _stored: set[str] = field(default_factory=set)  # prefixes looked up in the store
+    # blocking key -> the stored events indexed under it and the batch's
+    _index: dict[str, set[str]] = field(default_factory=dict)
     # (story, event) -> the times the story was extracted at, of its records in the event
     _extracted: dict[tuple[str, str], set[str]] = field(default_factory=dict)
     _read_extractions: set[str] = field(default_factory=set)  # stored events read for those
+    # record key -> the record's blocking keys and their prefixes (`keys.match_prefix`)
+    _blocks: dict[str, tuple[tuple[str, str], ...]] = field(default_factory=dict)
+    # each event read: its profile properties as stored, and that profile
+    _base: dict[str, tuple[dict[str, Any], EventProfile | None]] = field(default_factory=dict)
+    # each event the batch's records joined: every mention the batch adds to it
+    added: dict[str, list[Mention]] = field(default_factory=dict)
+
+    def blocks(self, m: Mention) -> tuple[tuple[str, str], ...]:
+        """(blocking key, its lookup prefix) of each of `m`'s lookup keys but its record key,
+        computed once per record (they follow from the record key's parts)."""
+        record = m.record_key()
+        found = self._blocks.get(record)
+        if found is None:
+            prefix = keys.match_prefix  # "match:{block}#"
+            found = self._blocks[record] = tuple(
+                [(k, prefix(k)) for k in lookup_keys(m) if not k.startswith(RECORD_BLOCK)]
+            )
+        return found
+
+    def prefixes(self, mentions: Iterable[Mention]) -> list[str]:
+        return sorted({p for m in mentions for _, p in self.blocks(m)})
 
     def prepare(self, mentions: Sequence[Mention]) -> None:
         """Read, at once, every stored candidate of `mentions` and its profile."""
-        prefixes = sorted(
-            {keys.match_prefix(k) for m in mentions for k in _blocks(m)} - self._stored.keys()
-        )
+        prefixes = [p for p in self.prefixes(mentions) if p not in self._stored]
         if not prefixes:
             return
         found = self.store.lookup_key_prefixes(prefixes)
-        self._stored.update(found)
+        self._stored.update(prefixes)
+        index = self._index
+        for prefix, owners in found.items():
+            if owners:  # "match:{block}#" (keys.match_prefix)
+                index.setdefault(prefix[6:-1], set()).update(owners)
         self.read(sorted({o for owners in found.values() for o in owners}))
 
     def read(self, event_ids: Sequence[str]) -> None:
@@ -276,14 +304,18 @@ class BatchMatcher:
             profile = stored_profile(node.props)
             if profile is not None:
                 self.profiles[event_id] = profile
+            self._base[event_id] = (_profile_props(node.props), profile)
             self.apart[event_id] = frozenset(node.texts(KEPT_APART))
 
     def candidates(self, m: Mention) -> list[tuple[str, EventProfile]]:
         found: set[str] = set()
-        for block in _blocks(m):
-            found.update(self.find(e) for e in self._stored.get(keys.match_prefix(block), ()))
-            found.update(self.find(e) for e in self._index.get(block, ()))
-        return [(e, self.profiles[e]) for e in sorted(found) if e in self.profiles]
+        index = self._index
+        for block, _ in self.blocks(m):
+            events = index.get(block)
+            if events:
+                found |= events
+        find, profiles = self.find, self.profiles
+        return [(e, profiles[e]) for e in sorted({find(e) for e in found}) if e in profiles]
 
     def decide(
         self, m: Mention, holder: str | None, extracted: str = ""
@@ -339,6 +371,7 @@ class BatchMatcher:
         """Record that `m` (extracted at `extracted`) is now a record of `event_id` (new or
         not)."""
         self.seen.add(event_id)
+        self.added.setdefault(event_id, []).append(m)
         if m.story and extracted:
             self.extractions(m.story, [event_id])  # the stored times first
             self._extracted.setdefault((m.story, event_id), set()).add(extracted)
@@ -356,6 +389,38 @@ class BatchMatcher:
         for block in new:
             if not block.startswith(RECORD_BLOCK):
                 self._index.setdefault(block, set()).add(event_id)
+
+    def planned(self) -> dict[str, Planned]:
+        """Each event the batch's records joined, as the planning saw it: its stored profile
+        properties and profile (all None for an event the batch made), and its profile once
+        every mention of the batch has joined (`EventProfile.with_mention` in any order: what
+        `profile_of` makes of the same set)."""
+        found: dict[str, Planned] = {}
+        for event_id, mentions in self.added.items():
+            props, before = self._base.get(event_id, (_NO_PROFILE, None))
+            after = before
+            for m in mentions:
+                after = EventProfile.of(m) if after is None else after.with_mention(m)
+            found[event_id] = Planned(props, before, after, [m.record_key() for m in mentions])
+        return found
+
+
+_NO_PROFILE: Final[dict[str, Any]] = dict.fromkeys(PROFILE_PROPS)
+
+
+def _profile_props(props: Props) -> dict[str, Any]:
+    """An event's stored profile properties (None where it has none)."""
+    return {name: props.get(name) for name in PROFILE_PROPS}
+
+
+@dataclass(frozen=True)
+class Planned:
+    """An event's profile before and after a batch, as the batch's planning saw it."""
+
+    props: dict[str, Any]  # its stored profile properties, as read (all None: none)
+    before: EventProfile | None
+    after: EventProfile | None
+    records: list[str]  # the record keys of the batch's mentions
 
 
 def _same_extraction(extracted: str, times: Iterable[str]) -> bool:
@@ -381,48 +446,73 @@ def profiling(
     event_ids: Sequence[str],
     created: Mapping[str, Sequence[Mention]] | None = None,
     seen: Iterable[str] = (),
+    prefixes: Sequence[str] | None = None,
+    planned: Mapping[str, Planned] | None = None,
 ) -> Callable[[GraphReader], WriteBatch]:
     """The `derive` step that rebuilds the profiles of `event_ids` from their DESCRIBES as the
     write's transaction sees them, writes them (`identity_*`) and makes each event own the
     matching keys and record keys of its profile (and no stale ones).
 
-    `created`: the events this batch made, with their records' mentions. If a lookup by those
-    mentions now finds an event outside `seen` (the events the planning knew), another writer
-    made it meanwhile: `WriteConflict`, and the batch is resolved again."""
+    `created`: the events this batch made, with their records' mentions (`prefixes`: their
+    lookup prefixes, if known). If a lookup by those mentions now finds an event outside `seen`
+    (the events the planning knew), another writer made it meanwhile: `WriteConflict`, and the
+    batch is resolved again.
+
+    `planned`: the profiles the planning made (`BatchMatcher.planned`); an event whose stored
+    profile is still the one the planning read takes its planned profile instead of one rebuilt
+    from every mention of its DESCRIBES (the same profile: it is a function of the set)."""
     known = set(seen)
     made = dict(created or {})
 
     def derive(graph: GraphReader) -> WriteBatch:
         if made:
-            prefixes = sorted(
-                {keys.match_prefix(k) for ms in made.values() for m in ms for k in _blocks(m)}
-            )
-            found = graph.lookup_key_prefixes(prefixes)
+            wanted = prefixes
+            if wanted is None:
+                wanted = sorted(
+                    {keys.match_prefix(k) for ms in made.values() for m in ms for k in _blocks(m)}
+                )
+            found = graph.lookup_key_prefixes(wanted)
             others = {o for owners in found.values() for o in owners} - known - made.keys()
             if others:
                 raise WriteConflict(f"events made meanwhile by another writer: {sorted(others)}")
-        return reprofile(graph, event_ids)
+        return reprofile(graph, event_ids, planned)
 
     return derive
 
 
-def reprofile(graph: GraphReader, event_ids: Sequence[str]) -> WriteBatch:
+def reprofile(
+    graph: GraphReader, event_ids: Sequence[str], planned: Mapping[str, Planned] | None = None
+) -> WriteBatch:
     """The writes that bring the profiles and matching keys of `event_ids` in line with their
-    DESCRIBES (see `profiling`)."""
+    DESCRIBES (see `profiling`). An event of `planned` whose stored profile properties are
+    those the planning read takes its planned profile (the profile of its stored mentions and
+    the batch's, without decoding them again); the others are rebuilt from their DESCRIBES."""
     batch = WriteBatch()
     ids = sorted(set(event_ids))
     if not ids:
         return batch
     nodes = graph.get_nodes(ids)
-    described = graph.edges([i for i in ids if i in nodes], Rel.DESCRIBES, "in")
+    planned = planned or {}
+    fast: dict[str, Planned] = {}
+    for event_id in ids:
+        plan = planned.get(event_id)
+        node = nodes.get(event_id)
+        if plan is not None and node is not None and _profile_props(node.props) == plan.props:
+            fast[event_id] = plan
+    rebuilt = [i for i in ids if i in nodes and i not in fast]
+    described = graph.edges(rebuilt, Rel.DESCRIBES, "in") if rebuilt else {}
     wanted_records: dict[str, str] = {}
-    for event_id, edges in described.items():
-        node = nodes[event_id]
-        if node.label is not Label.EVENT:
+    for event_id in ids:
+        node = nodes.get(event_id)
+        if node is None or node.label is not Label.EVENT:
             continue
-        mentions = [m for e in edges for m in mentions_of_edge(e)]
-        profile = profile_of(mentions)
-        before = stored_profile(node.props)
+        plan = fast.get(event_id)
+        if plan is not None:
+            before, profile = plan.before, plan.after
+        else:
+            mentions = [m for e in described.get(event_id, ()) for m in mentions_of_edge(e)]
+            profile = profile_of(mentions)
+            before = stored_profile(node.props)
         if profile is None and before is None:
             continue
         old = match_keys(before, event_id) if before is not None else set()
@@ -434,7 +524,10 @@ def reprofile(graph: GraphReader, event_ids: Sequence[str]) -> WriteBatch:
         props = (profile or EventProfile.from_props({})).to_props()
         if before is None or before.to_props() != props:
             batch.nodes.append(NodeWrite(event_id, Label.EVENT, PropertyWrite(set=dict(props))))
-        if profile is not None:
+        if plan is not None:  # the stored records' keys are the event's already
+            records = [keys.event_record_key(r) for r in plan.records]
+            wanted_records.update(dict.fromkeys(records, event_id))
+        elif profile is not None:
             wanted_records.update(dict.fromkeys(record_keys(profile), event_id))
     if wanted_records:
         owners = graph.lookup_keys(sorted(wanted_records))

@@ -437,7 +437,7 @@ class EmbeddedStore:
     def lookup_key_prefixes(self, prefixes: Sequence[str]) -> dict[str, list[str]]:
         check_prefixes(prefixes)
         index = self._match
-        return {p: sorted(index.get(p, ())) for p in prefixes}
+        return {p: sorted(owners) if (owners := index.get(p)) else [] for p in prefixes}
 
     def keys_of(self, ids: Sequence[str]) -> dict[str, list[str]]:
         return {i: sorted(self._owned.get(i, ())) for i in ids}
