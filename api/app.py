@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -22,8 +23,10 @@ from api.context import RequestContext, Services
 from api.schema import schema
 from api.tokens import ANONYMOUS, Actor, AuthError, Tokens, client_key
 from graph.confidence import POLICY_SETTING, Policy, current_policy
-from graph.store import GraphStore
+from graph.store import GraphStore, StoreError
 from loaders.records import nested_deeper_than
+
+log = logging.getLogger(__name__)
 
 # How deep the arrays and objects of a request's JSON may nest (an `ingest` of records needs 9):
 # deeper, Python's parser would recurse until RecursionError, a crash.
@@ -171,7 +174,21 @@ def create_app(
             store.close()
 
     async def health(request: Request) -> Response:
-        return JSONResponse({"status": "ok", "counts": store.counts()})
+        # Liveness: the process answers. Constant time; the store is not read (that is /ready).
+        return JSONResponse({"status": "ok"})
+
+    def ready(request: Request) -> Response:
+        # Readiness: the store answers a cheap read (`GraphStore.ping`). Not async, so Starlette
+        # runs it in its thread pool: a store that is slow to refuse never holds the event loop.
+        try:
+            store.ping()
+        except StoreError as exc:
+            return JSONResponse({"status": "unavailable", "reason": str(exc)}, status_code=503)
+        except Exception as exc:
+            log.exception("the readiness check failed")
+            reason = f"the store's check failed unexpectedly ({type(exc).__name__}); see the log"
+            return JSONResponse({"status": "unavailable", "reason": reason}, status_code=503)
+        return JSONResponse({"status": "ready"})
 
     graphql = GraphQLApp(store, tokens, services)
     return Starlette(
@@ -179,6 +196,7 @@ def create_app(
             Route("/graphql", graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             Route("/health", health),
+            Route("/ready", ready),
         ],
         lifespan=lifespan,
     )

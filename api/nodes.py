@@ -48,7 +48,7 @@ from api.timeline import Interval, TimelineBuckets, timeline_buckets
 from api.tokens import Role
 from graph import analytics
 from graph.history import history
-from graph.model import Edge, Label, Node, Rel
+from graph.model import PUBLIC_RELS, Edge, Label, Node, Rel, is_public
 from graph.store import EventFilter, EventQuery
 from services.matching import decisions
 
@@ -575,10 +575,11 @@ class NeighbourConnection:
 
 
 async def neighbours(info: Info, node: Node, first: int, after: str | None) -> NeighbourConnection:
-    """Every relationship of `node` in (relationship, direction, other id, key) order."""
+    """Every public relationship of `node` (`graph.model.PUBLIC_RELS`: never a submission's)
+    in (relationship, direction, other id, key) order."""
     size = page_size(first)
     start = decode_cursor(after, 4) if after is not None else None
-    pairs = [(rel, d) for rel in Rel for d in ("out", "in")]
+    pairs = [(rel, d) for rel in PUBLIC_RELS for d in ("out", "in")]
     loaded = await asyncio.gather(
         *(info.context.edges(rel, d).load(node.id) for rel, d in pairs)  # type: ignore[arg-type]
     )
@@ -600,7 +601,7 @@ async def neighbours(info: Info, node: Node, first: int, after: str | None) -> N
             node=as_graph_node(other),
         )
         for link, other in zip(page, others, strict=False)
-        if other is not None
+        if other is not None and is_public(other)
     ]
     return NeighbourConnection(
         edges=edges,

@@ -43,7 +43,7 @@ from api.paging import DEFAULT_PAGE, page_size
 from api.scalars import SCALARS, Category, ConfidenceLevel, EntityType, Order
 from graph import keys
 from graph.errors import DomainError
-from graph.model import ENTITY_TYPES, Label, Node
+from graph.model import ENTITY_TYPES, PUBLIC_LABELS, Label, Node, is_public
 from loaders.records import MAX_NAME_LENGTH
 
 MAX_DEPTH = 10
@@ -126,7 +126,7 @@ class Query(EditorialQuery, CorrectionsQuery):
     @strawberry.field(description="Any node by id, for linked exploration.")
     async def node(self, info: Info, id: strawberry.ID) -> GraphNode | None:
         node = await info.context.nodes.load(id)
-        if node is None or node.label in (Label.EDIT, Label.SUBMISSION):  # editorial records
+        if node is None or not is_public(node):  # an editorial id answers as an unknown one
             raise UserError(f"no node with id '{id}'")
         return as_graph_node(node)
 
@@ -139,9 +139,10 @@ class Query(EditorialQuery, CorrectionsQuery):
             raise UserError("text must not be empty")
         if len(text) > 200:
             raise UserError("text is longer than 200 characters")
-        labels = [Label.EVENT, Label.ENTITY, Label.OUTLET, Label.PLACE]
+        # The kinds a SearchResult holds; all public (graph.model.PUBLIC_LABELS).
+        labels = [lb for lb in PUBLIC_LABELS if lb is not Label.STORY]
         found = info.context.store.search(text, labels, page_size(first))
-        return [as_graph_node(n) for n in found]  # type: ignore[misc]
+        return [as_graph_node(n) for n in found if n.label in labels]  # type: ignore[misc]
 
     @strawberry.field(
         description="The shortest connections between two entities through shared events "

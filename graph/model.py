@@ -40,6 +40,24 @@ class Rel(StrEnum):
 
 Direction: TypeAlias = Literal["out", "in"]
 
+# What the public may see. Editorial records (a reader's submission and its review, the
+# editorial log) and the relationships that reach them are private: public traversal
+# (`neighbours`, `neighbourhood`, paths), `search` and `node` go only through PUBLIC_RELS into
+# nodes of PUBLIC_LABELS, and answer for an editorial id exactly as for an unknown one. Every
+# traversal takes its relationships and labels from here (docs/security.md), so a new label or
+# relationship is private until it is listed as public.
+EDITORIAL_LABELS: Final = frozenset({Label.SUBMISSION, Label.EDIT})
+EDITORIAL_RELS: Final = frozenset({Rel.SUBMITTED_FOR})
+PUBLIC_LABELS: Final = (Label.EVENT, Label.ENTITY, Label.PLACE, Label.OUTLET, Label.STORY)
+PUBLIC_RELS: Final = (
+    Rel.REPORTS,
+    Rel.INVOLVES,
+    Rel.OCCURRED_IN,
+    Rel.IN_COUNTRY,
+    Rel.PUBLISHED,
+    Rel.DESCRIBES,
+)
+
 # The extractor's vocabularies (shared/extractor/README.md) and the confidence levels.
 Category: TypeAlias = Literal[
     "diplomatic",
@@ -129,6 +147,11 @@ class Edge:
     def texts(self, name: Prop) -> list[str]:
         """A list-of-strings property, or [] when absent."""
         return strings(self.props, name)
+
+
+def is_public(node: Node) -> bool:
+    """Whether the public may see `node`: its label is public (PUBLIC_LABELS)."""
+    return node.label in PUBLIC_LABELS
 
 
 def strings(props: Props, name: str) -> list[str]:

@@ -193,7 +193,13 @@ class GraphStore(Protocol):
         events newest first, then others by name."""
 
     def counts(self) -> dict[str, int]:
-        """Node counts per label and relationship counts per type."""
+        """Node counts per label and relationship counts per type. Reads everything: not for
+        a health check (`ping` is)."""
+
+    def ping(self) -> None:
+        """A cheap check that the store can be read now: raises `StoreError`, saying why, when
+        it is not open or cannot be reached. Costs the same whatever the graph holds, and
+        never retries (the readiness check, `/ready`)."""
 
     def get_setting(self, name: str) -> str | None:
         """An editorial setting (such as the confidence policy), or None."""

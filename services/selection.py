@@ -10,7 +10,7 @@ from typing import Any
 
 from graph import keys
 from graph.analytics import chunks, edge_id
-from graph.model import ENTITY_TYPES, Edge, Label, Node, Rel
+from graph.model import EDITORIAL_LABELS, EDITORIAL_RELS, ENTITY_TYPES, Edge, Label, Node, Rel
 from graph.store import EVERYTHING, EventFilter, EventQuery, GraphStore
 
 
@@ -29,9 +29,6 @@ class Selection:
         return [self.edges[i] for i in sorted(self.edges) if self.edges[i].type is rel]
 
 
-EDITORIAL = frozenset({Label.SUBMISSION, Label.EDIT})
-
-
 def select(store: GraphStore, flt: EventFilter = EVERYTHING) -> Selection:
     """The whole graph (`dump`), or the events `flt` matches with their reports, outlets,
     stories, entities, places and countries, and the relationships among those. Editorial
@@ -39,9 +36,9 @@ def select(store: GraphStore, flt: EventFilter = EVERYTHING) -> Selection:
     chosen = Selection()
     if flt == EVERYTHING:
         for item in store.dump():
-            if isinstance(item, Node) and item.label not in EDITORIAL:
+            if isinstance(item, Node) and item.label not in EDITORIAL_LABELS:
                 chosen.nodes[item.id] = item
-            elif isinstance(item, Edge) and item.type is not Rel.SUBMITTED_FOR:
+            elif isinstance(item, Edge) and item.type not in EDITORIAL_RELS:
                 chosen.edges[edge_id(item)] = item
         return chosen
     events: list[str] = []

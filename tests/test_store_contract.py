@@ -168,6 +168,15 @@ def test_counts_and_settings(store: GraphStore) -> None:
     assert store.get_setting("confidence_policy") == "{}"
 
 
+def test_ping_answers_while_open_and_refuses_once_closed(store: GraphStore) -> None:
+    store.ping()
+    _graph(store)
+    store.ping()
+    store.close()
+    with pytest.raises(StoreError, match="not open"):
+        store.ping()
+
+
 def test_keys_of_lists_what_each_node_owns(store: GraphStore) -> None:
     _graph(store)
     store.write(WriteBatch(keys={"entity:person:a": "en_a", "entity:person:alpha": "ev_001"}))

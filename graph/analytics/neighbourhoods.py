@@ -10,7 +10,7 @@ from typing import Literal
 
 from graph.analytics.bounds import MAX_ITEMS, AnalyticsError, Bound
 from graph.analytics.scan import chunks
-from graph.model import Edge, Label, Node, Rel
+from graph.model import PUBLIC_RELS, Edge, Label, Node, Rel, is_public
 from graph.store import EVERYTHING, EventFilter, GraphStore
 
 NEIGHBOURHOOD_MAX_HOPS = 3
@@ -37,8 +37,10 @@ class Neighbourhood:
         return not self.bounds
 
 
+# Only public relationships, into public nodes (`graph.model.PUBLIC_RELS`): a submission and
+# the editorial log never show, and an editorial id is an unknown one.
 _LINKS: tuple[tuple[Rel, Literal["out", "in"]], ...] = tuple(
-    (rel, d) for rel in sorted(Rel, key=lambda r: r.value) for d in ("out", "in")
+    (rel, d) for rel in sorted(PUBLIC_RELS, key=lambda r: r.value) for d in ("out", "in")
 )
 
 
@@ -63,7 +65,7 @@ def neighbourhood(
     if not 1 <= limit <= MAX_ITEMS:
         raise AnalyticsError(f"limit must be between 1 and {MAX_ITEMS}, got {limit}")
     center = store.get_nodes([node_id]).get(node_id)
-    if center is None:
+    if center is None or not is_public(center):  # an editorial id is an unknown one
         raise AnalyticsError(f"no node with id '{node_id}'")
     links = [(r, d) for r, d in _LINKS if not relationships or r in relationships]
     wanted = set(labels)
@@ -104,7 +106,7 @@ def neighbourhood(
                 shown_edges.setdefault(edge_id(edge), edge)
                 continue
             node = found.get(other)
-            if node is None or (wanted and node.label not in wanted):
+            if node is None or not is_public(node) or (wanted and node.label not in wanted):
                 continue
             if node.label is Label.EVENT and not window.admits(node.props):
                 continue

@@ -588,6 +588,12 @@ class EmbeddedStore:
     def get_setting(self, name: str) -> str | None:
         return self._settings.get(name)
 
+    def ping(self) -> None:
+        # Reads answer from memory once open; the file they were read from must still be there.
+        self._conn()
+        if not (self.directory / fileformat.DB_FILE).is_file():
+            raise StoreError(f"the store's file is gone from {self.directory}")
+
     def dump(self) -> Iterator[Node | Edge | tuple[str, str]]:
         # In networkx's order (`nodes(data=True)`, then `edges(data=True)`), read directly.
         for node_id, data in self._graph._node.items():

@@ -354,6 +354,15 @@ class Neo4jStore:
 
         return self._read(work)
 
+    def ping(self) -> None:
+        # The driver connects (or checks a pooled connection) and says hello: no query, no
+        # retries, the same cost whatever the graph holds.
+        driver = self._driver_or_fail()
+        try:
+            driver.verify_connectivity()
+        except (DriverError, Neo4jError, OSError) as exc:
+            raise StoreError(f"cannot reach {self!r}: {exc}") from exc
+
     def get_setting(self, name: str) -> str | None:
         def work(tx: neo4j.ManagedTransaction) -> str | None:
             record = tx.run(q.GET_SETTING, name=name).single()

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 
 NEWSGRAPH = Path(sys.executable).parent / "newsgraph"
-START_TRIES = 300  # health checks, each waiting up to a second for an answer
+START_TRIES = 300  # readiness checks, each waiting up to a second for an answer
 
 
 def free_port() -> int:
@@ -39,14 +39,14 @@ def start_server(
             output = process.stdout.read().decode() if process.stdout else ""
             raise AssertionError(f"newsgraph serve exited: {output}")
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+            if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=1).status_code == 200:
                 return process
         except httpx.TransportError:
             # Not listening yet: give the process a moment (returning at once if it exits).
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=0.1)
     process.kill()
-    raise AssertionError(f"newsgraph serve did not answer {START_TRIES} health checks")
+    raise AssertionError(f"newsgraph serve was not ready after {START_TRIES} checks")
 
 
 def stop_server(process: subprocess.Popen[bytes]) -> str:
