@@ -77,6 +77,7 @@ class Ingestor:
         self._policy: Policy | None = None
         self.by = by  # who loads, for confidence histories and the editorial log
         self.merges: list[tuple[str, str]] = []  # (merged-away node, survivor), in order
+        self.possible_duplicates = 0  # pairs queued for editors by the writes committed
         self.changes: list[LevelChange] = []  # confidence changes committed, in order
 
     def ingest(self, records: Sequence[tuple[int, Record]]) -> list[Ingested]:
@@ -245,6 +246,7 @@ class Ingestor:
 
         self.store.write(plan.batch, derive=checked(claims, guarded))
         self.merges += [(old, find(old)) for old in (*absorbed, *absorbed_events)]
+        self.possible_duplicates += len(matcher.queued)
         self.changes += changes
         return final
 

@@ -26,6 +26,7 @@ class LoadSummary:
     rejected: int = 0
     blank: int = 0
     duplicates_merged: int = 0  # existing nodes found to be one with another, and merged
+    possible_duplicates: int = 0  # new events queued for editors beside the event they may be
 
     def lines(self) -> list[str]:
         lines = [
@@ -38,6 +39,11 @@ class LoadSummary:
         if self.duplicates_merged:
             lines.append(
                 f"duplicates merged: {self.duplicates_merged} (nodes a record showed to be one)"
+            )
+        if self.possible_duplicates:
+            lines.append(
+                f"possible duplicates: {self.possible_duplicates} (queued for editors: "
+                "possibleDuplicates)"
             )
         return lines
 
@@ -93,4 +99,5 @@ def load_streams(
             gc.enable()
     rejects.flush()
     summary.duplicates_merged = len(ingestor.merges)
+    summary.possible_duplicates = ingestor.possible_duplicates
     return summary

@@ -147,9 +147,13 @@ def test_a_day_late_look_alike_is_queued_as_a_possible_duplicate(
     store: GraphStore, tmp_path: Path
 ) -> None:
     load(store, tmp_path, [FIRST])
-    load(store, tmp_path, [DAY_AFTER])
+    summary = load(store, tmp_path, [DAY_AFTER])
     assert grouping(store) == [["a-1"], ["d-1"]]
     (queued,) = store.find_nodes(Label.EDIT, {"action": "possible-duplicate"}, "at", 10)
+    # the load says so, and a reload of the same record queues nothing more
+    assert summary.possible_duplicates == 1
+    assert "possible duplicates: 1 (queued for editors: possibleDuplicates)" in summary.lines()
+    assert load(store, tmp_path, [DAY_AFTER]).possible_duplicates == 0
     first = next(e for e in events(store) if stories_of(store, e) == ["a-1"])
     late = next(e for e in events(store) if stories_of(store, e) == ["d-1"])
     assert (queued.text("subject"), queued.text("other")) == (late.id, first.id)
