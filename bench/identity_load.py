@@ -178,11 +178,11 @@ def extracted_again(store: GraphStore, events: Sequence[str]) -> int:
 
 
 def loader_record_keys(data: bytes) -> list[str]:
-    """Each line's record key as the loader makes it (`services.matching.mention_of` of the
+    """Each line's record key as the loader makes it (`services.mentions.mention_of` of the
     validated record: its story key is the outlet's `graph.keys.normalise`d name, where the
     offline mention's is `name_key`, transliterated)."""
     from loaders.records import Record, parse_line
-    from services.matching import mention_of
+    from services.mentions import mention_of
 
     found = []
     for number, text in enumerate(data.decode("utf-8").splitlines(), 1):

@@ -42,7 +42,8 @@ from graph.model import (
 from graph.store import MATCH, GraphReader, GraphStore, WriteConflict
 from services.conflicts import resolving_again
 from services.editing import EditorialError
-from services.matching import KEPT_APART, PROFILE_PROPS, latest_mention, reprofile
+from services.matching import KEPT_APART, PROFILE_PROPS, reprofile
+from services.mentions import latest_mention
 from services.merging import merge_nodes
 from services.rating import rating
 

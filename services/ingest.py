@@ -28,15 +28,13 @@ from loaders.records import Record
 from services.conflicts import checked, resolving_again
 from services.matching import (
     IDENTITY,
-    MENTION,
     SAME_RECORD,
     BatchMatcher,
     Queued,
     decision_json,
-    mention_json,
-    mention_of,
     profiling,
 )
+from services.mentions import MENTION, mention_json, mention_of
 from services.merging import merge_nodes, redirect
 from services.plan import EMPTY, WritePlan
 from services.rating import rating

@@ -16,7 +16,7 @@ from graph.analytics import chunks
 from graph.model import LAST_RANK, Edge, Label, Node, Rel, Value, strings
 from graph.snapshot import INGEST_CLOCKS
 from graph.store import GraphStore
-from services.matching import mention_from_json, mention_texts
+from services.mentions import mention_from_json, mention_texts
 from services.selection import Selection
 
 # What a JSONL round trip cannot give back: the ingest clock (when this graph ingested it).
