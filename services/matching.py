@@ -248,8 +248,7 @@ class BatchMatcher:
             self.apart.setdefault(event_id, frozenset())
             if decision.outcome == "possible_duplicate" and decision.event is not None:
                 self.queued.append(Queued(event_id, decision.event, decision))
-        new = after.keys() - (before.keys() if before is not None else frozenset())
-        for block in new:
+        for block in after.keys_added(before):
             if not block.startswith(RECORD_BLOCK):
                 self._index.setdefault(block, set()).add(event_id)
 
@@ -378,8 +377,12 @@ def reprofile(
             before = stored_profile(node.props)
         if profile is None and before is None:
             continue
-        old = match_keys(before, event_id) if before is not None else set()
-        new = match_keys(profile, event_id) if profile is not None else set()
+        if plan is not None:  # grown from `before` by the batch's mentions: keys only added
+            old = set()
+            new = match_keys(profile, event_id, before) if profile is not None else set()
+        else:
+            old = match_keys(before, event_id) if before is not None else set()
+            new = match_keys(profile, event_id) if profile is not None else set()
         for key in sorted(new - old):
             batch.keys[key] = event_id
         for key in sorted(old - new):

@@ -154,9 +154,12 @@ def stored_profile(props: Props) -> EventProfile | None:
     return EventProfile.from_props(props)
 
 
-def match_keys(profile: EventProfile, event_id: str) -> set[str]:
-    """The matching keys an event with `profile` owns (its record keys are identity keys)."""
-    blocks = profile.keys()
+def match_keys(
+    profile: EventProfile, event_id: str, grown_from: EventProfile | None = None
+) -> set[str]:
+    """The matching keys an event with `profile` owns (its record keys are identity keys);
+    with `grown_from` (a profile `profile` grew from), only those that one does not own."""
+    blocks = profile.keys() if grown_from is None else profile.keys_added(grown_from)
     return {keys.match_key(k, event_id) for k in blocks if not k.startswith(RECORD_BLOCK)}
 
 
