@@ -80,12 +80,13 @@ def decision_json(decision: Decision, candidate: str | None = None) -> str:
         "score": _finite(decision.score),
         "candidate": candidate if candidate is not None else decision.event,
         "candidates": decision.candidates,
+        # (a zero is its own rounding: most features are zero for most records)
         "evidence": [
             {
                 "feature": e.name,
-                "value": round(e.value, 4),
-                "weight": round(e.weight, 4),
-                "contribution": round(e.contribution, 4),
+                "value": round(e.value, 4) if e.value else e.value,
+                "weight": round(e.weight, 4) if e.weight else e.weight,
+                "contribution": round(e.contribution, 4) if e.contribution else e.contribution,
             }
             for e in decision.evidence
         ],
@@ -137,9 +138,9 @@ class BatchMatcher:
         record = m.record_key()
         found = self._blocks.get(record)
         if found is None:
-            prefix = keys.match_prefix  # "match:{block}#"
+            # `keys.match_prefix`, inline: "match:{block}#"
             found = self._blocks[record] = tuple(
-                [(k, prefix(k)) for k in lookup_keys(m) if not k.startswith(RECORD_BLOCK)]
+                [(k, f"match:{k}#") for k in lookup_keys(m) if not k.startswith(RECORD_BLOCK)]
             )
         return found
 
@@ -387,8 +388,8 @@ def reprofile(
             batch.keys[key] = event_id
         for key in sorted(old - new):
             batch.rekeys[key] = None
-        props = (profile or EventProfile.from_props({})).to_props()
-        if before is None or before.to_props() != props:
+        if before is None or before != profile:  # (equal profiles: equal properties)
+            props = (profile or EventProfile.from_props({})).to_props()
             batch.nodes.append(NodeWrite(event_id, Label.EVENT, PropertyWrite(set=dict(props))))
         if plan is not None:  # the stored records' keys are the event's already
             records = [keys.event_record_key(r) for r in plan.records]
