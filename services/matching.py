@@ -131,6 +131,8 @@ class BatchMatcher:
     _base: dict[str, tuple[dict[str, Any], EventProfile | None]] = field(default_factory=dict)
     # each event the batch's records joined: every mention the batch adds to it
     added: dict[str, list[Mention]] = field(default_factory=dict)
+    # the store's `write_count()` before the candidates were looked up (None: it cannot tell)
+    looked_up_at: int | None = None
 
     def blocks(self, m: Mention) -> tuple[tuple[str, str], ...]:
         """(blocking key, its lookup prefix) of each of `m`'s lookup keys but its record key,
@@ -149,6 +151,7 @@ class BatchMatcher:
 
     def prepare(self, mentions: Sequence[Mention]) -> None:
         """Read, at once, every stored candidate of `mentions` and its profile."""
+        self.looked_up_at = self.store.write_count()
         prefixes = [p for p in self.prefixes(mentions) if p not in self._stored]
         if not prefixes:
             return
@@ -309,8 +312,9 @@ def profiling(
     event_ids: Sequence[str],
     created: Mapping[str, Sequence[Mention]] | None = None,
     seen: Iterable[str] = (),
-    prefixes: Sequence[str] | None = None,
+    prefixes: Callable[[], Sequence[str]] | None = None,
     planned: Mapping[str, Planned] | None = None,
+    looked_up_at: int | None = None,
 ) -> Callable[[GraphReader], WriteBatch]:
     """The `derive` step that rebuilds the profiles of `event_ids` from their DESCRIBES as the
     write's transaction sees them, writes them (`identity_*`) and makes each event own the
@@ -319,7 +323,9 @@ def profiling(
     `created`: the events this batch made, with their records' mentions (`prefixes`: their
     lookup prefixes, if known). If a lookup by those mentions now finds an event outside `seen`
     (the events the planning knew), another writer made it meanwhile: `WriteConflict`, and the
-    batch is resolved again.
+    batch is resolved again. `looked_up_at`: the store's `write_count()` when the planning
+    looked its candidates up; the same count in the write means no writer came in between (no
+    lookup needed).
 
     `planned`: the profiles the planning made (`BatchMatcher.planned`); an event whose stored
     profile is still the one the planning read takes its planned profile instead of one rebuilt
@@ -328,8 +334,9 @@ def profiling(
     made = dict(created or {})
 
     def derive(graph: GraphReader) -> WriteBatch:
-        if made:
-            wanted = prefixes
+        unchanged = looked_up_at is not None and graph.write_count() == looked_up_at
+        if made and not unchanged:
+            wanted = prefixes() if prefixes is not None else None
             if wanted is None:
                 wanted = sorted(
                     {keys.match_prefix(k) for ms in made.values() for m in ms for k in _blocks(m)}
