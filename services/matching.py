@@ -260,13 +260,15 @@ class BatchMatcher:
         """Each event the batch's records joined, as the planning saw it: its stored profile
         properties and profile (all None for an event the batch made), and its profile once
         every mention of the batch has joined (`EventProfile.with_mention` in any order: what
-        `profile_of` makes of the same set)."""
+        `profile_of` makes of the same set; the one `joined` made)."""
         found: dict[str, Planned] = {}
         for event_id, mentions in self.added.items():
             props, before = self._base.get(event_id, (_NO_PROFILE, None))
-            after = before
-            for m in mentions:
-                after = EventProfile.of(m) if after is None else after.with_mention(m)
+            after = self.profiles.get(event_id)  # each mention joined it (`joined`)
+            if after is None:
+                after = before
+                for m in mentions:
+                    after = EventProfile.of(m) if after is None else after.with_mention(m)
             found[event_id] = Planned(props, before, after, [m.record_key() for m in mentions])
         return found
 
