@@ -113,6 +113,8 @@ class GraphReader(Protocol):
 
     def lookup_key_prefixes(self, prefixes: Sequence[str]) -> dict[str, list[str]]: ...
 
+    def write_count(self) -> int | None: ...
+
     def edges(
         self, ids: Sequence[str], rel: Rel, direction: Direction
     ) -> dict[str, list[Edge]]: ...
@@ -164,6 +166,12 @@ class GraphStore(Protocol):
         prefix is in the result. A prefix is a matching key's text up to and including its
         last `#` (`graph.keys.match_prefix`): the event matcher's candidates by blocking key.
         Costs what the owners found cost, not the number of keys."""
+
+    def write_count(self) -> int | None:
+        """A number that changes whenever what reads see changes (each write that changed
+        something, a reload), when this process is the store's only writer; None when others
+        may write (a server). Inside a `derive` step, the number before the write: the same as
+        at an earlier read means nothing was written in between."""
 
     def keys_of(self, ids: Sequence[str]) -> dict[str, list[str]]:
         """The identity keys each node owns, sorted. Every requested id is in the result."""

@@ -206,9 +206,10 @@ class Ingestor:
             sorted(profiled),
             made,
             {find(e) for e in matcher.seen} | touched,
-            matcher.prefixes(m for ms in made.values() for m in ms),
+            lambda: matcher.prefixes(m for ms in made.values() for m in ms),
             # when no event merged, the planning's profiles are the events' (else rebuilt)
             matcher.planned() if not events.merged and not absorbed_events else None,
+            matcher.looked_up_at,
         )
         claims = dict(plan.batch.keys)
         details: dict[str, list[str]] = {}

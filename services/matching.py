@@ -80,12 +80,13 @@ def decision_json(decision: Decision, candidate: str | None = None) -> str:
         "score": _finite(decision.score),
         "candidate": candidate if candidate is not None else decision.event,
         "candidates": decision.candidates,
+        # (a zero is its own rounding: most features are zero for most records)
         "evidence": [
             {
                 "feature": e.name,
-                "value": round(e.value, 4),
-                "weight": round(e.weight, 4),
-                "contribution": round(e.contribution, 4),
+                "value": round(e.value, 4) if e.value else e.value,
+                "weight": round(e.weight, 4) if e.weight else e.weight,
+                "contribution": round(e.contribution, 4) if e.contribution else e.contribution,
             }
             for e in decision.evidence
         ],
@@ -130,6 +131,8 @@ class BatchMatcher:
     _base: dict[str, tuple[dict[str, Any], EventProfile | None]] = field(default_factory=dict)
     # each event the batch's records joined: every mention the batch adds to it
     added: dict[str, list[Mention]] = field(default_factory=dict)
+    # the store's `write_count()` before the candidates were looked up (None: it cannot tell)
+    looked_up_at: int | None = None
 
     def blocks(self, m: Mention) -> tuple[tuple[str, str], ...]:
         """(blocking key, its lookup prefix) of each of `m`'s lookup keys but its record key,
@@ -137,9 +140,9 @@ class BatchMatcher:
         record = m.record_key()
         found = self._blocks.get(record)
         if found is None:
-            prefix = keys.match_prefix  # "match:{block}#"
+            # `keys.match_prefix`, inline: "match:{block}#"
             found = self._blocks[record] = tuple(
-                [(k, prefix(k)) for k in lookup_keys(m) if not k.startswith(RECORD_BLOCK)]
+                [(k, f"match:{k}#") for k in lookup_keys(m) if not k.startswith(RECORD_BLOCK)]
             )
         return found
 
@@ -148,6 +151,7 @@ class BatchMatcher:
 
     def prepare(self, mentions: Sequence[Mention]) -> None:
         """Read, at once, every stored candidate of `mentions` and its profile."""
+        self.looked_up_at = self.store.write_count()
         prefixes = [p for p in self.prefixes(mentions) if p not in self._stored]
         if not prefixes:
             return
@@ -248,8 +252,7 @@ class BatchMatcher:
             self.apart.setdefault(event_id, frozenset())
             if decision.outcome == "possible_duplicate" and decision.event is not None:
                 self.queued.append(Queued(event_id, decision.event, decision))
-        new = after.keys() - (before.keys() if before is not None else frozenset())
-        for block in new:
+        for block in after.keys_added(before):
             if not block.startswith(RECORD_BLOCK):
                 self._index.setdefault(block, set()).add(event_id)
 
@@ -257,13 +260,15 @@ class BatchMatcher:
         """Each event the batch's records joined, as the planning saw it: its stored profile
         properties and profile (all None for an event the batch made), and its profile once
         every mention of the batch has joined (`EventProfile.with_mention` in any order: what
-        `profile_of` makes of the same set)."""
+        `profile_of` makes of the same set; the one `joined` made)."""
         found: dict[str, Planned] = {}
         for event_id, mentions in self.added.items():
             props, before = self._base.get(event_id, (_NO_PROFILE, None))
-            after = before
-            for m in mentions:
-                after = EventProfile.of(m) if after is None else after.with_mention(m)
+            after = self.profiles.get(event_id)  # each mention joined it (`joined`)
+            if after is None:
+                after = before
+                for m in mentions:
+                    after = EventProfile.of(m) if after is None else after.with_mention(m)
             found[event_id] = Planned(props, before, after, [m.record_key() for m in mentions])
         return found
 
@@ -309,8 +314,9 @@ def profiling(
     event_ids: Sequence[str],
     created: Mapping[str, Sequence[Mention]] | None = None,
     seen: Iterable[str] = (),
-    prefixes: Sequence[str] | None = None,
+    prefixes: Callable[[], Sequence[str]] | None = None,
     planned: Mapping[str, Planned] | None = None,
+    looked_up_at: int | None = None,
 ) -> Callable[[GraphReader], WriteBatch]:
     """The `derive` step that rebuilds the profiles of `event_ids` from their DESCRIBES as the
     write's transaction sees them, writes them (`identity_*`) and makes each event own the
@@ -319,7 +325,9 @@ def profiling(
     `created`: the events this batch made, with their records' mentions (`prefixes`: their
     lookup prefixes, if known). If a lookup by those mentions now finds an event outside `seen`
     (the events the planning knew), another writer made it meanwhile: `WriteConflict`, and the
-    batch is resolved again.
+    batch is resolved again. `looked_up_at`: the store's `write_count()` when the planning
+    looked its candidates up; the same count in the write means no writer came in between (no
+    lookup needed).
 
     `planned`: the profiles the planning made (`BatchMatcher.planned`); an event whose stored
     profile is still the one the planning read takes its planned profile instead of one rebuilt
@@ -328,8 +336,9 @@ def profiling(
     made = dict(created or {})
 
     def derive(graph: GraphReader) -> WriteBatch:
-        if made:
-            wanted = prefixes
+        unchanged = looked_up_at is not None and graph.write_count() == looked_up_at
+        if made and not unchanged:
+            wanted = prefixes() if prefixes is not None else None
             if wanted is None:
                 wanted = sorted(
                     {keys.match_prefix(k) for ms in made.values() for m in ms for k in _blocks(m)}
@@ -378,14 +387,18 @@ def reprofile(
             before = stored_profile(node.props)
         if profile is None and before is None:
             continue
-        old = match_keys(before, event_id) if before is not None else set()
-        new = match_keys(profile, event_id) if profile is not None else set()
+        if plan is not None:  # grown from `before` by the batch's mentions: keys only added
+            old = set()
+            new = match_keys(profile, event_id, before) if profile is not None else set()
+        else:
+            old = match_keys(before, event_id) if before is not None else set()
+            new = match_keys(profile, event_id) if profile is not None else set()
         for key in sorted(new - old):
             batch.keys[key] = event_id
         for key in sorted(old - new):
             batch.rekeys[key] = None
-        props = (profile or EventProfile.from_props({})).to_props()
-        if before is None or before.to_props() != props:
+        if before is None or before != profile:  # (equal profiles: equal properties)
+            props = (profile or EventProfile.from_props({})).to_props()
             batch.nodes.append(NodeWrite(event_id, Label.EVENT, PropertyWrite(set=dict(props))))
         if plan is not None:  # the stored records' keys are the event's already
             records = [keys.event_record_key(r) for r in plan.records]

@@ -9,6 +9,8 @@ from collections.abc import Iterable
 from datetime import UTC, date, datetime
 from typing import Any, Final
 
+import msgspec
+
 from graph import keys
 from graph.identity import (
     EntityName,
@@ -25,10 +27,14 @@ from loaders.records import Record
 
 MENTION: Final = "mention"  # on DESCRIBES: the record's mention, JSON (one per extraction)
 RECORD_BLOCK = "r|"  # the blocking keys that name one record (an identity key of their own)
-# the stored JSON texts (mentions, decisions): one encoder, built once (json.dumps with options
-# builds one per call); the same text as json.dumps(..., ensure_ascii=False, sort_keys=True,
-# separators=(",", ":"))
-encode = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode
+# the stored JSON texts (mentions, decisions): compact, keys sorted, not ASCII-escaped; msgspec
+# (several times faster than the json module). Numbers may be spelled otherwise than json.dumps
+# spells them (1e16, not 1e+16): the same values for every JSON reader (json.loads)
+_ENCODER: Final = msgspec.json.Encoder(order="sorted")
+
+
+def encode(data: Any) -> str:
+    return _ENCODER.encode(data).decode()
 
 
 def story_key(outlet: str, slug: str) -> str:
@@ -154,9 +160,12 @@ def stored_profile(props: Props) -> EventProfile | None:
     return EventProfile.from_props(props)
 
 
-def match_keys(profile: EventProfile, event_id: str) -> set[str]:
-    """The matching keys an event with `profile` owns (its record keys are identity keys)."""
-    blocks = profile.keys()
+def match_keys(
+    profile: EventProfile, event_id: str, grown_from: EventProfile | None = None
+) -> set[str]:
+    """The matching keys an event with `profile` owns (its record keys are identity keys);
+    with `grown_from` (a profile `profile` grew from), only those that one does not own."""
+    blocks = profile.keys() if grown_from is None else profile.keys_added(grown_from)
     return {keys.match_key(k, event_id) for k in blocks if not k.startswith(RECORD_BLOCK)}
 
 

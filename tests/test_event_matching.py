@@ -8,10 +8,14 @@ import json
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from graph import keys
-from graph.model import Label, Node, Rel
+from graph.identity import Mention
+from graph.model import Label, Node, NodeWrite, PropertyWrite, Rel, WriteBatch
 from graph.snapshot import canonical
-from graph.store import EventFilter, EventQuery, GraphStore
+from graph.store import EventFilter, EventQuery, GraphStore, WriteConflict
+from services.matching import profiling
 from tests.conftest import load_file
 
 RAQQA = {"place": "Raqqa", "country": "Syria", "lat": 35.95, "lon": 39.01}
@@ -240,3 +244,15 @@ def test_one_extraction_of_a_round_up_gives_one_event_per_record(
     second = {**second, "event": {**FIRST["event"], "summary": "Shelling of Raqqa by the army"}}
     load(store, tmp_path, [first, second])
     assert grouping(store) == [["a-1"], ["a-1"]]
+
+
+def test_an_event_made_between_planning_and_write_refuses_the_write(store: GraphStore) -> None:
+    made = {"ev_new": [Mention("2025-03-02", "military", "Shelling", place="Homs")]}
+    planned_at = store.write_count()
+    other = NodeWrite("ev_other", Label.EVENT, PropertyWrite(set={"occurred_on": "2025-03-02"}))
+    store.write(WriteBatch(nodes=[other], keys={"match:p|2025-03-02|homs#ev_other": "ev_other"}))
+    with pytest.raises(WriteConflict):
+        store.write(WriteBatch(), derive=profiling([], made, (), looked_up_at=planned_at))
+    if store.write_count() is not None:  # nothing written since the planning: no lookup
+        derive = profiling([], made, (), looked_up_at=store.write_count())
+        store.write(WriteBatch(), derive=derive)

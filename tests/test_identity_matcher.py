@@ -184,6 +184,23 @@ def test_the_profile_does_not_depend_on_the_order_records_joined() -> None:
     assert forward == backward
 
 
+def test_the_keys_a_mention_adds_are_the_difference_of_the_key_sets() -> None:
+    joining = [
+        clash(),
+        clash(story="w/2"),  # the same day, place and point: only its record key
+        clash(day="2017-02-08", place="Khan Shaykhun", lat=35.45, lon=36.66, story="w/3"),
+        clash(lat=None, lon=None, place="Idlib", entities=(REBELS,), story="w/4"),
+        clash(lat=35.9, lon=36.9, entities=(EntityName("HTS", "organization", ("Tahrir",)),)),
+        clash(day="2017-02-08", story="w/5"),
+    ]
+    before: EventProfile | None = None
+    for m in joining:
+        after = EventProfile.of(m) if before is None else before.with_mention(m)
+        expected = after.keys() - (before.keys() if before is not None else frozenset())
+        assert after.keys_added(before) == expected
+        before = after
+
+
 def test_blocking_finds_the_event_by_its_keys() -> None:
     profile = EventProfile.of(clash())
     late = clash(day="2017-02-08", lat=None, lon=None, story="w/2")

@@ -412,3 +412,18 @@ def test_key_prefixes_in_a_derive_step_see_the_write(store: GraphStore) -> None:
         derive=derive,
     )
     assert seen[-1] == {"match:p|2025-03-02|homs#": ["ev_004"]}
+
+
+def test_the_write_count_tells_whether_anything_was_written(store: GraphStore) -> None:
+    before = store.write_count()
+    counts: list[int | None] = []
+
+    def derive(graph: GraphReader) -> WriteBatch:
+        counts.append(graph.write_count())
+        return WriteBatch()
+
+    store.write(WriteBatch(nodes=[_event(1, "2025-03-01")]), derive=derive)
+    if before is None:  # a server's graph: other processes write it
+        assert counts == [None] and store.write_count() is None
+    else:  # in the derive step, the count before the write; after it, another
+        assert counts == [before] and store.write_count() != before

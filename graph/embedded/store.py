@@ -439,6 +439,9 @@ class EmbeddedStore:
         index = self._match
         return {p: sorted(owners) if (owners := index.get(p)) else [] for p in prefixes}
 
+    def write_count(self) -> int | None:
+        return self.version
+
     def keys_of(self, ids: Sequence[str]) -> dict[str, list[str]]:
         return {i: sorted(self._owned.get(i, ())) for i in ids}
 

@@ -116,6 +116,31 @@ class EventProfile:
             found.update(f"c|{day}|{i}|{j}" for i, j in {cell(*pt) for pt in self.points})
         return frozenset(found)
 
+    def keys_added(self, before: EventProfile | None) -> frozenset[str]:
+        """`self.keys() - before.keys()` without making either whole, for a profile grown from
+        `before` (each of its sets holds `before`'s: `with_mention`); all keys for None."""
+        if before is None:
+            return self.keys()
+        found = {f"r|{r}" for r in self.records - before.records}
+        names, places = self.names - before.names, self.places - before.places
+        cells: set[tuple[int, int]] = set()
+        if self.points != before.points:
+            cells = {cell(*pt) for pt in self.points - before.points}
+            cells -= {cell(*pt) for pt in before.points}
+        known = {day for day, _ in before.days}
+        all_cells: set[tuple[int, int]] | None = None
+        for day, _ in self.days:
+            if day in known:
+                day_names, day_places, day_cells = names, places, cells
+            else:
+                if all_cells is None:
+                    all_cells = {cell(*pt) for pt in self.points}
+                day_names, day_places, day_cells = self.names, self.places, all_cells
+            found.update(f"e|{day}|{n}" for n in day_names)
+            found.update(f"p|{day}|{p}" for p in day_places)
+            found.update(f"c|{day}|{i}|{j}" for i, j in day_cells)
+        return frozenset(found)
+
     def to_props(self) -> dict[str, list[str]]:
         """The profile as node properties (lists of strings, sorted: the same text in any order
         and in both stores)."""

@@ -238,6 +238,9 @@ class Neo4jStore:
             return {}
         return self._read(lambda tx: reads.lookup_keys(tx, keys))
 
+    def write_count(self) -> int | None:
+        return None  # other processes write the server's graph
+
     def lookup_key_prefixes(self, prefixes: Sequence[str]) -> dict[str, list[str]]:
         if not prefixes:
             return {}

@@ -77,6 +77,9 @@ class InTransaction:
         found = reads.lookup_keys(self._tx, [k for k in keys if k not in self._owners])
         return {k: o for k in keys if (o := self._owners.get(k) or found.get(k)) is not None}
 
+    def write_count(self) -> int | None:
+        return None  # other processes write the server's graph
+
     def lookup_key_prefixes(self, prefixes: Sequence[str]) -> dict[str, list[str]]:
         return reads.lookup_key_prefixes(self._tx, prefixes)
 
