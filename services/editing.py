@@ -1,10 +1,16 @@
-"""What every editorial use case shares: the error an editor can fix, and finding the node a
-request names or refusing with an error that names the argument."""
+"""What every editorial use case shares: the error an editor can fix, finding the node a
+request names (or refusing with an error that names the argument), and the store, clock and
+committed confidence changes each editorial class works with (`EditorialWork`)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
 from graph.errors import DomainError
-from graph.model import Label, Node
+from graph.history import LevelChange
+from graph.model import Label, Node, timestamp
 from graph.store import GraphStore
 
 
@@ -19,3 +25,22 @@ def expect(store: GraphStore, node_id: str, label: Label, argument: str) -> Node
     if node is None or node.label is not label:
         raise EditorialError(f"{argument}: no {label.value.lower()} with id '{node_id}'")
     return node
+
+
+@dataclass
+class EditorialWork:
+    """Editorial work on `store`, each operation by `by` (an editor's or admin's name), stamped
+    by `now`; the confidence changes it committed are collected in `changes` for live updates."""
+
+    store: GraphStore
+    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    changes: list[LevelChange] = field(default_factory=list)
+
+    def _stamp(self) -> str:
+        return timestamp(self.now())
+
+    def _expect(self, node_id: str, label: Label, argument: str) -> Node:
+        return expect(self.store, node_id, label, argument)
+
+    def _node(self, node_id: str) -> Node:
+        return self.store.get_nodes([node_id])[node_id]

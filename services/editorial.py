@@ -14,8 +14,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -35,12 +34,11 @@ from graph.model import (
     Tone,
     Value,
     WriteBatch,
-    timestamp,
 )
-from graph.store import GraphReader, GraphStore, WriteConflict
+from graph.store import GraphReader, WriteConflict
 from loaders.records import Name, Record, describe, validate
 from services.conflicts import checked, resolving_again
-from services.editing import EditorialError, expect
+from services.editing import EditorialError, EditorialWork
 from services.entity_editing import EntityEditing
 from services.ingest import Ingestor
 from services.merging import merge_nodes
@@ -86,15 +84,8 @@ def normalise_url(url: str) -> str:
 
 
 @dataclass
-class Editorial:
+class Editorial(EditorialWork):
     """Editorial operations on `store`, each by `by` (an editor's or admin's name)."""
-
-    store: GraphStore
-    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
-    changes: list[LevelChange] = field(default_factory=list)  # committed, for live updates
-
-    def _stamp(self) -> str:
-        return timestamp(self.now())
 
     # -- submissions -------------------------------------------------------------------------
 
@@ -404,12 +395,6 @@ class Editorial:
 
     def _entities(self) -> EntityEditing:
         return EntityEditing(self.store, self.now, self.changes)
-
-    def _expect(self, node_id: str, label: Label, argument: str) -> Node:
-        return expect(self.store, node_id, label, argument)
-
-    def _node(self, node_id: str) -> Node:
-        return self.store.get_nodes([node_id])[node_id]
 
 
 def _lock(submission_id: str, at: str) -> WriteBatch:

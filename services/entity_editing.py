@@ -6,12 +6,11 @@ involvements."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from graph import keys
-from graph.history import LevelChange, Why, edit
+from graph.history import Why, edit
 from graph.model import (
     FIRST_RANK,
     EdgeWrite,
@@ -22,29 +21,18 @@ from graph.model import (
     Rel,
     Value,
     WriteBatch,
-    timestamp,
 )
-from graph.store import GraphReader, GraphStore, WriteConflict
+from graph.store import GraphReader, WriteConflict
 from services.conflicts import resolving_again
-from services.editing import EditorialError, expect
+from services.editing import EditorialError, EditorialWork
 from services.ingest import Ingestor
 
 PARTICIPANTS = "event:participants:"  # the participants fingerprints of the old event rule
 
 
 @dataclass
-class EntityEditing:
+class EntityEditing(EditorialWork):
     """Entity merges and splits on `store`, each by `by` (an editor's or admin's name)."""
-
-    store: GraphStore
-    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
-    changes: list[LevelChange] = field(default_factory=list)  # committed, for live updates
-
-    def _stamp(self) -> str:
-        return timestamp(self.now())
-
-    def _expect(self, node_id: str, label: Label, argument: str) -> Node:
-        return expect(self.store, node_id, label, argument)
 
     def merge_entities(self, old: str, into: str, by: str) -> Node:
         """Merge entity `old` into `into`; returns the log entry a split takes."""

@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from typing import Any
 
 from graph import keys
@@ -37,11 +36,10 @@ from graph.model import (
     Value,
     WriteBatch,
     strings,
-    timestamp,
 )
 from graph.store import MATCH, GraphReader, GraphStore, WriteConflict
 from services.conflicts import resolving_again
-from services.editing import EditorialError
+from services.editing import EditorialError, EditorialWork
 from services.matching import KEPT_APART, PROFILE_PROPS, reprofile
 from services.mentions import latest_mention
 from services.merging import merge_nodes
@@ -56,12 +54,8 @@ SPLIT_RELS = (Rel.INVOLVES, Rel.OCCURRED_IN)  # an event's, shared out by their 
 
 
 @dataclass
-class EventEditing:
+class EventEditing(EditorialWork):
     """The editorial actions on events of `store`, each by `by` (an editor's or admin's name)."""
-
-    store: GraphStore
-    now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
-    changes: list[LevelChange] = field(default_factory=list)  # committed, for live updates
 
     # -- merge ---------------------------------------------------------------------------------
 
@@ -460,10 +454,7 @@ class EventEditing:
         self.changes += changes
 
     def _event(self, event_id: str, argument: str) -> Node:
-        node = self.store.get_nodes([event_id]).get(event_id)
-        if node is None or node.label is not Label.EVENT:
-            raise EditorialError(f"{argument}: no event with id '{event_id}'")
-        return node
+        return self._expect(event_id, Label.EVENT, argument)
 
     def _events(self, ids: Sequence[str]) -> list[Node]:
         nodes = self.store.get_nodes(list(ids))
@@ -472,12 +463,6 @@ class EventEditing:
     def _slugs(self, story_ids: Sequence[str]) -> list[str]:
         nodes = self.store.get_nodes(list(story_ids))
         return [nodes[s].text("slug") if s in nodes else s for s in story_ids]
-
-    def _node(self, node_id: str) -> Node:
-        return self.store.get_nodes([node_id])[node_id]
-
-    def _stamp(self) -> str:
-        return timestamp(self.now())
 
 
 def _to(old: str, into: str) -> Callable[[str], str]:

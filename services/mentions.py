@@ -120,13 +120,8 @@ def mention_from_json(text: str) -> Mention:
 
 def mention_texts(edge: Edge) -> list[str]:
     """The mentions (JSON) a DESCRIBES relationship keeps: one per extraction of its story
-    without `event.id` (a single string in graphs written before extractions were kept)."""
-    value = edge.props.get(MENTION)
-    if isinstance(value, str):
-        return [value] if value else []
-    if isinstance(value, list):
-        return [v for v in value if isinstance(v, str) and v]
-    return []
+    without `event.id` (none for a record with one)."""
+    return edge.texts(MENTION)
 
 
 def mentions_of_edge(edge: Edge) -> list[Mention]:

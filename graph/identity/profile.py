@@ -84,14 +84,11 @@ class EventProfile:
         if len(texts) > MAX_TEXTS:
             texts = frozenset(sorted(texts, key=text_rank)[:MAX_TEXTS])
         dated = self.dated | other.dated
-        if self.dated and other.dated:  # counted again from the records (no double counts)
-            counts: dict[str, int] = {}
-            for text in dated:
-                day = text.partition("|")[0]
-                counts[day] = counts.get(day, 0) + 1
-            days = tuple(sorted(counts.items()))
-        else:  # stored before the records' days were kept
-            days = add_days(self.days, other.days)
+        counts: dict[str, int] = {}  # counted again from the records (no double counts)
+        for text in dated:
+            day = text.partition("|")[0]
+            counts[day] = counts.get(day, 0) + 1
+        days = tuple(sorted(counts.items()))
         return EventProfile(
             days,
             self.categories | other.categories,
