@@ -15,6 +15,7 @@ The decision is made against events (profiles), never by chaining record-to-reco
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -109,13 +110,10 @@ SAME_STORY_NOTE = "candidate events already holding a record of this story left 
 AGAIN_NOTE = "re-extraction of story {}"
 
 
-_DEFAULT: list[Weights] = []
-
-
+@functools.cache
 def default_weights() -> Weights:
-    if not _DEFAULT:
-        _DEFAULT.append(Weights.load())
-    return _DEFAULT[0]
+    """The shipped weights (`weights.json`), read once."""
+    return Weights.load()
 
 
 @dataclass(frozen=True, slots=True)
