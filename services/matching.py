@@ -60,7 +60,7 @@ from services.mentions import (
 
 IDENTITY: Final = "identity"  # on DESCRIBES: the matcher's decision for the record, JSON
 KEPT_APART: Final = "kept_apart"  # on Event: events editors said are other events
-PROFILE_PROPS = tuple(EventProfile.from_props({}).to_props())  # identity_days, ...
+PROFILE_PROPS = tuple(EventProfile.from_props({}).to_props())  # identity_categories, ...
 # records of one story extracted less than this apart are one extraction (one record per event)
 SAME_EXTRACTION = timedelta(minutes=1)
 

@@ -84,11 +84,7 @@ class EventProfile:
         if len(texts) > MAX_TEXTS:
             texts = frozenset(sorted(texts, key=text_rank)[:MAX_TEXTS])
         dated = self.dated | other.dated
-        counts: dict[str, int] = {}  # counted again from the records (no double counts)
-        for text in dated:
-            day = text.partition("|")[0]
-            counts[day] = counts.get(day, 0) + 1
-        days = tuple(sorted(counts.items()))
+        days = days_of(dated)  # counted again from the records (no double counts)
         return EventProfile(
             days,
             self.categories | other.categories,
@@ -142,7 +138,6 @@ class EventProfile:
         """The profile as node properties (lists of strings, sorted: the same text in any order
         and in both stores)."""
         return {
-            "identity_days": [f"{day}={count}" for day, count in self.days],
             "identity_categories": sorted(self.categories),
             "identity_places": sorted(self.places),
             "identity_points": sorted(point_text(*p) for p in self.points),
@@ -164,9 +159,7 @@ class EventProfile:
             return frozenset(str(v) for v in value)
 
         return cls(
-            days=tuple(
-                sorted((d, int(c)) for d, c in (t.split("=") for t in texts("identity_days")))
-            ),
+            days=days_of(texts("identity_dated")),
             categories=texts("identity_categories"),
             places=texts("identity_places"),
             points=frozenset(point(p) for p in texts("identity_points")),
@@ -178,3 +171,12 @@ class EventProfile:
             entities=texts("identity_entities"),
             dated=texts("identity_dated"),
         )
+
+
+def days_of(dated: Iterable[str]) -> tuple[tuple[str, int], ...]:
+    """(day, how many records give it), by day, from the records' `day|record key` entries."""
+    counts: dict[str, int] = {}
+    for text in dated:
+        day = text.partition("|")[0]
+        counts[day] = counts.get(day, 0) + 1
+    return tuple(sorted(counts.items()))
