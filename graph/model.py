@@ -275,6 +275,10 @@ class WriteBatch:
        ids; a key already claimed keeps its owner. Keys a deleted node owned and nothing
        re-keyed are dropped.
     5. `settings`: editorial data such as the confidence policy.
+
+    `created` and `level_changes` write nothing: they say what the write means, and the store
+    copies them into its change log entry (`graph.store.Change`), from which every process's
+    live updates are published, whoever wrote.
     """
 
     nodes: list[NodeWrite] = field(default_factory=list)
@@ -284,6 +288,10 @@ class WriteBatch:
     deletes: list[str] = field(default_factory=list)
     rekeys: dict[str, str | None] = field(default_factory=dict)
     unlinks: list[EdgeId] = field(default_factory=list)
+    # the events this write creates (new to the graph, not merged into one it holds)
+    created: list[str] = field(default_factory=list)
+    # (event id, confidence history entry) of each change of an event's level it makes
+    level_changes: list[tuple[str, str]] = field(default_factory=list)
 
     def __bool__(self) -> bool:
         return bool(

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol, TypeAlias
 
-from graph.model import Direction, Edge, Label, Node, Props, Rel, WriteBatch, strings
+from graph.model import Direction, Edge, EdgeId, Label, Node, Props, Rel, WriteBatch, strings
 
 
 class StoreError(Exception):
@@ -33,6 +33,40 @@ class WriteConflict(StoreError):
     """A `derive` step found that a concurrent writer got there first (a key it claimed is
     another node's, a relationship's end is not visible yet): nothing was written, and the
     writer should read again and redo the batch."""
+
+
+class ChangeLogTruncated(StoreError):
+    """The change log no longer holds the entries after the position asked for: they were
+    truncated (`CHANGE_LOG_KEEP`). A follower that far behind reads the store afresh."""
+
+
+# The change log keeps at least this many of its latest entries; older ones are truncated as
+# writes append (docs/changes.md). A reader further behind than that rebuilds.
+CHANGE_LOG_KEEP = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One entry of the store's change log: what one committed write changed, in commit order.
+
+    `seq` numbers the entries from 1 without gaps; `at` is when the write committed (ISO 8601,
+    UTC). `nodes` are the ids of the nodes written (created or changed), `deleted` those
+    removed; `relationships` those written and `unlinked` those removed (explicitly, or with a
+    deleted node); `settings` the names of the settings written. `created` and
+    `level_changes` are what the writer said the write means (`WriteBatch.created`,
+    `WriteBatch.level_changes`): the events it created and each (event id, confidence history
+    entry) of a level it changed, from which live updates are published.
+    """
+
+    seq: int
+    at: str
+    nodes: tuple[str, ...] = ()
+    deleted: tuple[str, ...] = ()
+    relationships: tuple[EdgeId, ...] = ()
+    unlinked: tuple[EdgeId, ...] = ()
+    settings: tuple[str, ...] = ()
+    created: tuple[str, ...] = ()
+    level_changes: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,6 +245,21 @@ class GraphStore(Protocol):
 
     def get_setting(self, name: str) -> str | None:
         """An editorial setting (such as the confidence policy), or None."""
+
+    def last_change(self) -> int:
+        """The `seq` of the change log's latest entry (0 when nothing was ever written)."""
+
+    def changes(self, after: int, limit: int = 1000) -> list[Change]:
+        """Up to `limit` change log entries with `seq` greater than `after`, oldest first.
+        Raises `ChangeLogTruncated` when entries after `after` were truncated."""
+
+    def catch_up(self) -> list[Change]:
+        """Bring what this process's reads see up to the latest committed write, and return
+        the change log entries committed since the previous call (or since `setup`), oldest
+        first. A store that reads from memory applies them to it, each entry whole: a read
+        never sees part of a write. Writes call it first, so a write always builds on every
+        write committed before it, by any process. Raises `ChangeLogTruncated` never: a
+        follower too far behind reads the store afresh and returns what it can still name."""
 
     def dump(self) -> Iterator[Node | Edge | tuple[str, str]]:
         """Everything stored: nodes, relationships and (key, owner) pairs, for copies and
