@@ -1,29 +1,32 @@
-"""The embedded store's data directory: its SQLite file (tables, format number, migration) and
-the lock that keeps a second process out.
+"""The embedded store's data directory: its SQLite file (tables, format number, migration).
 
-Format 2: nodes, relationships and keys are rowid tables without any index, each row's rowid
-kept in memory beside what it holds (`row`). The in-memory graph is the index: an insert
-appends (a rowid past the last one) and an update or delete names its rowid, so a batch
-dirties few B-tree pages. Format 1 (WITHOUT ROWID tables keyed by random ids, whose every
-insert split a random leaf page) is migrated in place when opened.
+Format 3 is format 2 with the change log (`changes`, `graph.embedded.changelog`); a format-2
+file gains the empty table when a writer opens it. Format 2: nodes, relationships and keys
+are rowid tables without any index, each row's rowid kept in memory beside what it holds
+(`row`). The in-memory graph is the index: an insert appends (a rowid past the last one) and
+an update or delete names its rowid, so a batch dirties few B-tree pages. Format 1 (WITHOUT
+ROWID tables keyed by random ids, whose every insert split a random leaf page) is migrated in
+place when opened.
 """
 
 from __future__ import annotations
 
-import fcntl
-import os
 import sqlite3
 from pathlib import Path
-from typing import IO
 
+from graph.embedded.changelog import TABLE as CHANGES_TABLE
 from graph.store import StoreError
 
-FORMAT = 2
+FORMAT = 3
 DB_FILE = "graph.sqlite3"
-LOCK_FILE = "lock"
+
+# How long a write waits for another process's write to finish (SQLite's busy timeout): a
+# loader's batch takes about a second; an editor's write, milliseconds.
+WRITE_WAIT_SECONDS = 60.0
 
 _META = "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID"
-_SCHEMA = """
+_SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS nodes (id TEXT NOT NULL, label TEXT NOT NULL, props TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS edges (
     src TEXT NOT NULL, type TEXT NOT NULL, dst TEXT NOT NULL, key TEXT NOT NULL,
@@ -32,6 +35,9 @@ CREATE TABLE IF NOT EXISTS edges (
 CREATE TABLE IF NOT EXISTS keys (key TEXT NOT NULL, node TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
 """
+    + CHANGES_TABLE
+    + ";\n"
+)
 # Format 1 to 2, in one transaction: the same rows in the new tables.
 _MIGRATE_1 = """
 ALTER TABLE nodes RENAME TO nodes_1;
@@ -51,45 +57,54 @@ DROP TABLE edges_1;
 DROP TABLE keys_1;
 UPDATE meta SET value = '2' WHERE name = 'format';
 """
+# Format 2 to 3: the change log, empty (its first entry is the next write's).
+_MIGRATE_2 = CHANGES_TABLE + ";\nUPDATE meta SET value = '3' WHERE name = 'format';"
 
 
-def acquire_lock(directory: Path) -> IO[str]:
-    """An exclusive lock on the data directory, held while the returned file is open; it
-    holds this process's id, which a refused process names."""
-    handle = open(directory / LOCK_FILE, "a+", encoding="utf-8")  # noqa: SIM115
-    try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        handle.seek(0)
-        holder = handle.read().strip() or "unknown"
-        handle.close()
-        raise StoreError(
-            f"the store {directory} is in use by another newsgraph process "
-            f"(pid {holder}); stop it first, or give this command another --store"
-        ) from None
-    handle.seek(0)
-    handle.truncate()
-    handle.write(str(os.getpid()))
-    handle.flush()
-    return handle
-
-
-def connect(directory: Path) -> sqlite3.Connection:
+def connect(directory: Path, read_only: bool = False) -> sqlite3.Connection:
     """The directory's file, opened (WAL journal, synchronous FULL, transactions begun
-    explicitly), its tables created if new or its format checked (format 1 is migrated)."""
-    db = sqlite3.connect(directory / DB_FILE, isolation_level=None)
+    explicitly), its tables created if new or its format checked (formats 1 and 2 are
+    migrated). `read_only`: the file must exist and have this format; nothing is written."""
+    path = directory / DB_FILE
+    if read_only:
+        if not path.is_file():
+            raise StoreError(
+                f"no store at {directory}: nothing was ever written there (load records first, "
+                "or check --store)"
+            )
+        db = sqlite3.connect(
+            f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None, timeout=5.0
+        )
+    else:
+        db = sqlite3.connect(path, isolation_level=None, timeout=WRITE_WAIT_SECONDS)
     try:
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=FULL")
-        _check_format(db, directory)
+        if read_only:
+            _check_readable(db, directory)
+        else:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=FULL")
+            _check_format(db, directory)
+    except sqlite3.DatabaseError as exc:
+        db.close()
+        raise StoreError(f"cannot open the store {directory}: {exc}") from exc
     except BaseException:
         db.close()
         raise
     return db
 
 
+def _check_readable(db: sqlite3.Connection, directory: Path) -> None:
+    row = db.execute("SELECT value FROM meta WHERE name = 'format'").fetchone()
+    if row is None or row[0] != str(FORMAT):
+        found = row[0] if row is not None else "unknown"
+        raise StoreError(
+            f"the store {directory} has format {found}; this newsgraph reads {FORMAT}: a "
+            "command that writes (newsgraph load, outlets load, serve) upgrades it"
+        )
+
+
 def _check_format(db: sqlite3.Connection, directory: Path) -> None:
-    """Create the tables of a new file, or check the file's format (migrating format 1)."""
+    """Create the tables of a new file, or check the file's format (migrating formats 1, 2)."""
     db.execute(_META)
     row = db.execute("SELECT value FROM meta WHERE name = 'format'").fetchone()
     if row is None:
@@ -100,11 +115,15 @@ def _check_format(db: sqlite3.Connection, directory: Path) -> None:
             db.execute("INSERT INTO meta VALUES ('format', '1')")
             row = ("1",)
         else:
-            _script(db, f"{_SCHEMA}\nINSERT INTO meta VALUES ('format', '{FORMAT}');")
+            # OR IGNORE: two processes creating one store at once both succeed
+            _script(db, f"{_SCHEMA}\nINSERT OR IGNORE INTO meta VALUES ('format', '{FORMAT}');")
             return
     if row[0] == "1":
         _script(db, _MIGRATE_1)
         db.execute("VACUUM")  # give back the old tables' pages
+        row = ("2",)
+    if row[0] == "2":
+        _script(db, _MIGRATE_2)
     elif row[0] != str(FORMAT):
         raise StoreError(
             f"the store {directory} has format {row[0]}; this newsgraph reads {FORMAT}"

@@ -23,7 +23,7 @@ from graph.embedded.memory import (
     new_graph,
     new_record_index,
 )
-from graph.model import Label, Rel
+from graph.model import EdgeId, Label, Rel
 
 
 @dataclass(slots=True)
@@ -133,7 +133,9 @@ def read_all(db: sqlite3.Connection) -> Contents:
 
 
 class Dirty:
-    """The rows a write changes, by rowid: written once, when the write commits."""
+    """The rows a write changes, by rowid: written once, when the write commits. A row the
+    write removes keeps what names it (a node's id, a relationship's ends, type and key, a
+    key's text): the change log says what went (`graph.embedded.changelog`)."""
 
     __slots__ = (
         "dead_edges",
@@ -156,30 +158,30 @@ class Dirty:
         self.new_nodes: set[int] = set()
         self.new_edges: set[int] = set()
         self.new_keys: set[int] = set()
-        self.dead_nodes: list[int] = []
-        self.dead_edges: list[int] = []
-        self.dead_keys: list[int] = []
+        self.dead_nodes: dict[int, str] = {}  # rowid -> node id
+        self.dead_edges: dict[int, EdgeId] = {}  # rowid -> (src, type, dst, key)
+        self.dead_keys: dict[int, str] = {}  # rowid -> key
 
-    def drop_node(self, row: int) -> None:
+    def drop_node(self, row: int, node_id: str) -> None:
         self.nodes.pop(row, None)
         if row in self.new_nodes:
             self.new_nodes.discard(row)
         else:
-            self.dead_nodes.append(row)
+            self.dead_nodes[row] = node_id
 
-    def drop_edge(self, row: int) -> None:
+    def drop_edge(self, row: int, edge: EdgeId) -> None:
         self.edges.pop(row, None)
         if row in self.new_edges:
             self.new_edges.discard(row)
         else:
-            self.dead_edges.append(row)
+            self.dead_edges[row] = edge
 
-    def drop_key(self, row: int) -> None:
+    def drop_key(self, row: int, key: str) -> None:
         self.keys.pop(row, None)
         if row in self.new_keys:
             self.new_keys.discard(row)
         else:
-            self.dead_keys.append(row)
+            self.dead_keys[row] = key
 
 
 def write_dirty(db: sqlite3.Connection, dirty: Dirty, attrs: dict[str, NodeData]) -> None:

@@ -1,27 +1,34 @@
 """The embedded store: the graph in memory on networkx, made durable in one SQLite file
-(`graph.embedded.fileformat`).
+(`graph.embedded.fileformat`), shared by any number of processes: one writes at a time,
+every one reads from its own memory and follows the change log (`graph.embedded.changelog`).
 
-Every `write` is one SQLite transaction (WAL journal, synchronous FULL). Memory changes
-first: the batch (and what `derive` computes from it) is applied to the in-memory graph, then
-the rows it changed are written (`graph.embedded.rows`) and the transaction commits. If
-anything fails before the commit, the transaction rolls back and memory is read again from
-the file, so memory never keeps a batch the file lacks; until then, reads in this process
-see the batch being written. A process killed at any point leaves the file at the last
-committed batch, and a restart reads exactly that. An exclusive lock on the data directory
-keeps a second process out with a clear error.
+Every `write` is one SQLite transaction (WAL journal, synchronous FULL), begun with SQLite's
+write lock (`BEGIN IMMEDIATE`: a second writer waits for it). It first applies what other
+processes committed since this one last looked (`catch_up`), so it always builds on the
+latest graph; then memory changes: the batch (and what `derive` computes from it) is applied
+to the in-memory graph, the rows it changed are written (`graph.embedded.rows`), the change
+log gains its entry, and the transaction commits. If anything fails before the commit, the
+transaction rolls back and the rows the write touched are read again from the file, so memory
+never keeps a batch the file lacks; until then, reads in this process see the batch being
+written. A process killed at any point leaves the file at the last committed batch, and a
+restart or a follower reads exactly that.
+
+A store opened `read_only` never writes: it reads the file once, then `catch_up` applies each
+committed write whole, between reads (docs/changes.md).
 """
 
 from __future__ import annotations
 
 import gc
+import logging
 import sqlite3
 import sys
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import IO
 
-from graph.embedded import fileformat, rows
+from graph.embedded import changelog, fileformat, rows
+from graph.embedded.changelog import Pending
 from graph.embedded.codec import decode_props, encode_props
 from graph.embedded.memory import (
     EdgeData,
@@ -50,6 +57,7 @@ from graph.model import (
 )
 from graph.store import (
     MATCH,
+    Change,
     Derive,
     EventPage,
     EventQuery,
@@ -57,6 +65,8 @@ from graph.store import (
     check_prefixes,
     search_text,
 )
+
+log = logging.getLogger(__name__)
 
 # At most this many (occurred_on, id) pairs are kept in the adjacency cache of `query_events`.
 _NEAR_LIMIT = 2_000_000
@@ -67,16 +77,19 @@ FREEZE_AFTER = 1000
 
 
 class EmbeddedStore:
-    """The default store: a data directory holding `graph.sqlite3` and a lock file."""
+    """The default store: a data directory holding `graph.sqlite3`. `read_only`: this process
+    only reads (and follows what writers commit); `write` refuses."""
 
     # Reads answer from memory, in microseconds: the API reads at once instead of batching
     # (`api.dataloaders`). Not part of the `GraphStore` protocol; other stores lack it.
     reads_from_memory = True
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, read_only: bool = False) -> None:
         self.directory = directory
+        self.read_only = read_only
         self._db: sqlite3.Connection | None = None
-        self._lock: IO[str] | None = None
+        # the change log entry memory is at: every entry up to it is applied, none after
+        self._seq = 0
         self._graph = new_graph()
         self._keys: dict[str, str] = {}
         self._key_rows: dict[str, int] = {}  # key -> rowid of its row
@@ -106,6 +119,8 @@ class EmbeddedStore:
         self._fresh: dict[int, dict[str, Value]] = {}
 
     def __repr__(self) -> str:
+        if self.read_only:
+            return f"EmbeddedStore({str(self.directory)!r}, read_only=True)"
         return f"EmbeddedStore({str(self.directory)!r})"
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -113,13 +128,15 @@ class EmbeddedStore:
     def setup(self) -> None:
         if self._db is not None:
             return
+        if not self.read_only:
+            try:
+                self.directory.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(
+                    f"cannot create the data directory {self.directory}: {exc}"
+                ) from exc
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise StoreError(f"cannot create the data directory {self.directory}: {exc}") from exc
-        self._lock = fileformat.acquire_lock(self.directory)
-        try:
-            self._db = fileformat.connect(self.directory)
+            self._db = fileformat.connect(self.directory, self.read_only)
             self._read_all()
         except BaseException:
             self.close()
@@ -129,9 +146,6 @@ class EmbeddedStore:
         if self._db is not None:
             self._db.close()
             self._db = None
-        if self._lock is not None:
-            self._lock.close()  # closing the descriptor releases the flock
-            self._lock = None
         # Emptied rather than just dropped: the graph's objects are frozen (`rows.read_all`),
         # so only reference counting frees them, and networkx's cached views make a cycle.
         self._graph.clear()
@@ -143,10 +157,14 @@ class EmbeddedStore:
         self._changed()
 
     def _read_all(self) -> None:
-        """Read the whole file into memory (`graph.embedded.rows.read_all`)."""
+        """Read the whole file into memory (`graph.embedded.rows.read_all`) and the change log
+        entry it is at, in one snapshot."""
         self._changed()
         self.version += 1
-        contents = rows.read_all(self._conn())
+        db = self._conn()
+        with changelog.snapshot(db):
+            contents = rows.read_all(db)
+            self._seq = changelog.last_seq(db)
         self._graph, self._events, self._records = (
             contents.graph,
             contents.events,
@@ -171,29 +189,48 @@ class EmbeddedStore:
 
     def write(self, batch: WriteBatch, derive: Derive | None = None) -> None:
         db = self._conn()
-        # One process writes (the directory lock), so the derived batch reads this store's
-        # memory, updated before the commit; a failure rolls back and rebuilds memory. Memory
-        # changes first and the rows it changed are written once, at the end (an event the
-        # batch writes and `derive` rates again is one row write).
-        db.execute("BEGIN IMMEDIATE")
+        if self.read_only:
+            raise StoreError(
+                f"the store {self.directory} was opened read-only here; writes go through a "
+                "process that opened it to write"
+            )
+        # The write lock first (another process's write finishes before), then what others
+        # committed meanwhile, so the derived batch reads the latest graph. Memory changes
+        # first and the rows it changed are written once, at the end (an event the batch
+        # writes and `derive` rates again is one row write); a failure rolls back and reads
+        # the touched rows again.
+        self._begin_write(db)
         self._mutated = False
         dirty = Dirty()
+        changed = False
         try:
+            self._absorb(changelog.fetch(db, self._seq))
+            created, levels = list(batch.created), list(batch.level_changes)
             changed = self._apply(batch, dirty)
             if derive is not None:
-                changed = self._apply(derive(self), dirty) or changed
+                derived = derive(self)
+                created += derived.created
+                levels += derived.level_changes
+                changed = self._apply(derived, dirty) or changed
             if changed:
                 rows.write_dirty(db, dirty, self._graph._node)
+                changelog.append(db, self._seq + 1, changelog.entry_of(dirty, created, levels))
             db.execute("COMMIT")
+        except sqlite3.Error as exc:  # a full disk, an I/O error
+            self._roll_back(db, dirty)
+            raise StoreError(
+                f"the write to the store {self.directory} failed and nothing of it was "
+                f"stored: {exc}"
+            ) from exc
         except BaseException:
-            db.execute("ROLLBACK")
-            if self._mutated:
-                self._reload()
+            self._roll_back(db, dirty)
             raise
         finally:
             self._fresh = {}
             if self._mutated:
                 self.version += 1
+        if changed:
+            self._seq += 1
         big = len(dirty.new_nodes) + len(dirty.new_edges) >= FREEZE_AFTER
         if changed and big and gc.isenabled():
             # What a bulk write added lives as long as the store: keep the collector off it
@@ -204,6 +241,146 @@ class EmbeddedStore:
             # `loaders.jsonl`); here, the batch being written is still alive.
             gc.collect(1)
             gc.freeze()
+
+    def _begin_write(self, db: sqlite3.Connection) -> None:
+        try:
+            db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise StoreError(f"cannot write to the store {self.directory}: {exc}") from exc
+            raise StoreError(
+                f"another process has been writing to the store {self.directory} for "
+                f"{fileformat.WRITE_WAIT_SECONDS:.0f} s and this write could not start; try "
+                "again when it has finished"
+            ) from exc
+
+    def _roll_back(self, db: sqlite3.Connection, dirty: Dirty) -> None:
+        """After a failed write: roll the transaction back (SQLite may have done so already,
+        on a full disk or an I/O error) and bring memory back to what the file holds."""
+        try:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+        except sqlite3.Error:
+            log.exception("rolling back a failed write failed too")
+        if not self._mutated:
+            return
+        try:
+            self._absorb(changelog.restore(db, dirty, self._seq))
+        except Exception:
+            log.exception("reading back the rows of a failed write failed; reading the store again")
+            try:
+                self._reload()
+            except Exception:
+                # Memory can no longer be trusted to match the file: close rather than serve it.
+                log.exception("the store %s cannot be read; closing it", self.directory)
+                self.close()
+
+    def catch_up(self) -> list[Change]:
+        pending = changelog.fetch(self._conn(), self._seq)
+        self._absorb(pending)
+        return pending.changes
+
+    def last_change(self) -> int:
+        return changelog.last_seq(self._conn())
+
+    def changes(self, after: int, limit: int = 1000) -> list[Change]:
+        return changelog.read(self._conn(), after, limit)
+
+    def _absorb(self, pending: Pending) -> None:
+        """Apply what the file holds and memory lacks (`changelog.fetch`, or the rows a failed
+        write touched, `changelog.restore`): removals first, then the rows as they are."""
+        if pending.rebuild:
+            log.warning(
+                "%s: this process fell behind the change log's retention; reading the store again",
+                self.directory,
+            )
+            self._reload()
+            return
+        if not pending.touches():
+            self._seq = max(self._seq, pending.last)
+            return
+        self._changed()
+        self.version += 1
+        graph = self._graph
+        attrs, succ = graph._node, graph._succ
+        for node_id in pending.deleted_nodes:
+            old = attrs.get(node_id)
+            if old is None:
+                continue
+            if old.get("label") is Label.EVENT:
+                self._events.discard((old["props"].get("occurred_on") or "", node_id))
+            elif old.get("label") in self._records:
+                self._records[old["label"]].discard(node_id)
+            graph.remove_node(node_id)
+        for src, kind, dst, key in pending.deleted_edges:
+            name = edge_name(kind, key)
+            if name in succ.get(src, {}).get(dst, {}):
+                graph.remove_edge(src, dst, name)
+        for key in pending.deleted_keys:
+            self._drop_key(key)
+        intern = sys.intern
+        for row, node_id, label, props in pending.nodes:
+            node_id = intern(node_id)
+            data = attrs.get(node_id)
+            if data is None or "row" not in data:
+                if node_id not in attrs:
+                    graph._succ[node_id], graph._pred[node_id] = {}, {}
+                attrs[node_id] = {"label": label, "props": props, "row": row}
+                if label in self._records:
+                    self._records[label].add(node_id)
+            else:
+                if label is Label.EVENT:
+                    self._events.discard((data["props"].get("occurred_on") or "", node_id))
+                data["props"] = props
+                data["row"] = row
+            if label is Label.EVENT:
+                self._events.add((props.get("occurred_on") or "", node_id))
+        for row, src, kind, dst, key, text in pending.edges:
+            src, dst, key = intern(src), intern(dst), intern(key)
+            name = edge_name(kind, key)
+            for end in (src, dst):
+                if end not in attrs:  # an end that is not a node becomes one, as in add_edge
+                    graph._succ[end], graph._pred[end] = {}, {}
+                    attrs[end] = {}  # type: ignore[typeddict-item]
+            parallel = succ[src].get(dst)
+            if parallel is None:
+                parallel = succ[src][dst] = graph._pred[dst][src] = {}
+            parallel[name] = {"type": kind, "rkey": key, "json": text, "row": row}
+        for row, key, owner in pending.keys:
+            key, owner = intern(key), intern(owner)
+            if self._keys.get(key) != owner:
+                self._drop_key(key)
+                self._keys[key] = owner
+                self._owned.setdefault(owner, set()).add(key)
+                if key.startswith(MATCH):
+                    self._index_match(key, owner, 1)
+            self._key_rows[key] = row
+        for name, value in pending.settings.items():
+            if value is None:
+                self._settings.pop(name, None)
+            else:
+                self._settings[name] = value
+        self._next_node = max(self._next_node, pending.top_node + 1)
+        self._next_edge = max(self._next_edge, pending.top_edge + 1)
+        self._next_key = max(self._next_key, pending.top_key + 1)
+        self._seq = max(self._seq, pending.last)
+        if len(pending.nodes) + len(pending.edges) >= FREEZE_AFTER and gc.isenabled():
+            gc.collect(1)  # as after a bulk write (`write`)
+            gc.freeze()
+
+    def _drop_key(self, key: str) -> None:
+        """Forget `key` and its owner, if it has one."""
+        owner = self._keys.pop(key, None)
+        self._key_rows.pop(key, None)
+        if owner is None:
+            return
+        owned = self._owned.get(owner)
+        if owned is not None:
+            owned.discard(key)
+            if not owned:
+                del self._owned[owner]
+        if key.startswith(MATCH):
+            self._index_match(key, owner, -1)
 
     def _apply(self, batch: WriteBatch, dirty: Dirty) -> bool:
         """Apply `batch` to memory, noting in `dirty` the rows to write; False if it changes
@@ -232,16 +409,18 @@ class EmbeddedStore:
                 self._events.discard((old["props"].get("occurred_on") or "", node_id))
             elif old.get("label") in self._records:
                 self._records[old["label"]].discard(node_id)
-            for neighbours in (succ[node_id], pred[node_id]):
-                for between in neighbours.values():
-                    for edge in between.values():
-                        dirty.drop_edge(edge["row"])
+            for other, between in succ[node_id].items():
+                for edge in between.values():
+                    dirty.drop_edge(edge["row"], (node_id, edge["type"], other, edge["rkey"]))
+            for other, between in pred[node_id].items():
+                for edge in between.values():
+                    dirty.drop_edge(edge["row"], (other, edge["type"], node_id, edge["rkey"]))
             if "row" in old:
-                dirty.drop_node(old["row"])
+                dirty.drop_node(old["row"], node_id)
             graph.remove_node(node_id)
         for src, kind, dst, key in unlinked:
             name = edge_name(kind, key)
-            dirty.drop_edge(succ[src][dst][name]["row"])
+            dirty.drop_edge(succ[src][dst][name]["row"], (src, kind, dst, key))
             graph.remove_edge(src, dst, name)
         for node_id, (label, props) in nodes.items():
             self._put_node(node_id, label, props, dirty)
@@ -284,7 +463,7 @@ class EmbeddedStore:
                     dirty.new_keys.add(known)
                 dirty.keys[known] = (key, owner)
             elif key in self._key_rows:
-                dirty.drop_key(self._key_rows.pop(key))
+                dirty.drop_key(self._key_rows.pop(key), key)
         self._settings.update(settings)
         dirty.settings.update(settings)
         return True

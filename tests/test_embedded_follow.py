@@ -1,0 +1,261 @@
+"""The embedded store shared by processes: one writer at a time, readers following the change
+log, and memory that never runs ahead of the file (issue 14)."""
+
+from __future__ import annotations
+
+import random
+import signal
+import sqlite3
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from graph import store as port
+from graph.embedded import EmbeddedStore, changelog
+from graph.model import EdgeWrite, Label, NodeWrite, PropertyWrite, Rel, WriteBatch
+from graph.snapshot import canonical
+from graph.store import ChangeLogTruncated, GraphReader, StoreError
+from tests.conftest import EXTRACTOR, load_file, load_outlets
+from tests.test_embedded_durability import NEWSGRAPH, assert_consistent, big_input
+
+
+def _open(directory: Path, read_only: bool = False) -> EmbeddedStore:
+    store = EmbeddedStore(directory, read_only=read_only)
+    store.setup()
+    return store
+
+
+def _fresh(directory: Path) -> object:
+    """What a process opening the store now would read."""
+    store = _open(directory, read_only=True)
+    try:
+        return canonical(store)
+    finally:
+        store.close()
+
+
+def _random_batch(rng: random.Random, step: int, known: list[str]) -> WriteBatch:
+    """Writes, rewrites, deletes, unlinks and re-keys over a small id space, so that entries
+    remove what earlier ones wrote and write again what they removed."""
+    batch = WriteBatch()
+    for _ in range(rng.randint(1, 4)):
+        node = f"n{rng.randint(0, 12)}"
+        label = Label.ENTITY if node < "n6" else Label.EVENT
+        props: dict[str, object] = {
+            "name": f"{node}-{step}",
+            "occurred_on": f"2025-01-{step % 28 + 1:02d}",
+        }
+        batch.nodes.append(NodeWrite(node, label, PropertyWrite(set=props)))  # type: ignore[arg-type]
+        known.append(node)
+    ids = sorted({w.id for w in batch.nodes})
+    for _ in range(rng.randint(0, 3)):
+        src, dst = rng.choice(ids), rng.choice(ids)
+        batch.edges.append(
+            EdgeWrite(src, Rel.INVOLVES, dst, rng.choice(["", "a"]), PropertyWrite(set={"w": step}))
+        )
+    if rng.random() < 0.5:
+        batch.keys[f"match:k{rng.randint(0, 5)}#{ids[0]}"] = ids[0]
+        batch.keys[f"entity:{rng.randint(0, 5)}"] = ids[-1]
+    if rng.random() < 0.3 and known:
+        gone = rng.choice(known)
+        if gone not in ids:
+            batch.deletes.append(gone)
+    if rng.random() < 0.2:
+        batch.rekeys[f"entity:{rng.randint(0, 5)}"] = None
+    if rng.random() < 0.2:
+        batch.settings[f"s{rng.randint(0, 2)}"] = str(step)
+    return batch
+
+
+def test_readers_following_random_writes_from_two_writers_match_the_file(tmp_path: Path) -> None:
+    directory = tmp_path / "store"
+    writers = [_open(directory), _open(directory)]
+    reader = _open(directory, read_only=True)
+    rng = random.Random(14)
+    known: list[str] = []
+    try:
+        for step in range(120):
+            writer = writers[rng.randint(0, 1)]
+            try:
+                writer.write(_random_batch(rng, step, known))
+            except StoreError:
+                continue  # a relationship to a node deleted meanwhile: refused whole
+            if rng.random() < 0.4:
+                reader.catch_up()
+                assert canonical(reader) == _fresh(directory), f"reader differs after {step}"
+        for store in (*writers, reader):
+            store.catch_up()
+        expected = _fresh(directory)
+        assert all(canonical(store) == expected for store in (*writers, reader))
+        assert reader.last_change() == writers[0].last_change() > 50
+    finally:
+        for store in (*writers, reader):
+            store.close()
+
+
+def test_catch_up_returns_each_committed_write_once_with_what_it_changed(tmp_path: Path) -> None:
+    directory = tmp_path / "store"
+    writer = _open(directory)
+    reader = _open(directory, read_only=True)
+    try:
+        assert reader.catch_up() == []
+        event = NodeWrite("ev_1", Label.EVENT, PropertyWrite(set={"occurred_on": "2025-01-01"}))
+        writer.write(WriteBatch(nodes=[event], created=["ev_1"], level_changes=[("ev_1", "{}")]))
+        writer.write(WriteBatch(nodes=[event]))  # the same values: no change, no entry
+        writer.write(WriteBatch(deletes=["ev_1"]))
+        changes = reader.catch_up()
+        assert [c.seq for c in changes] == [1, 2]
+        assert changes[0].nodes == ("ev_1",) and changes[0].created == ("ev_1",)
+        assert changes[0].level_changes == (("ev_1", "{}"),)
+        assert changes[1].deleted == ("ev_1",)
+        assert reader.catch_up() == []
+        assert reader.get_nodes(["ev_1"]) == {}
+    finally:
+        writer.close()
+        reader.close()
+
+
+def test_a_read_only_store_refuses_writes_and_a_missing_one_is_named(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="no store at"):
+        _open(tmp_path / "nothing", read_only=True)
+    assert not (tmp_path / "nothing").exists()  # a reader creates nothing
+    _open(tmp_path / "store").close()
+    reader = _open(tmp_path / "store", read_only=True)
+    try:
+        with pytest.raises(StoreError, match="read-only"):
+            reader.write(WriteBatch(settings={"a": "b"}))
+    finally:
+        reader.close()
+
+
+def test_a_reader_behind_the_retained_log_reads_the_store_afresh(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(port, "CHANGE_LOG_KEEP", 5)
+    monkeypatch.setattr(changelog, "TRUNCATE_EVERY", 2)
+    directory = tmp_path / "store"
+    writer = _open(directory)
+    reader = _open(directory, read_only=True)
+    try:
+        for step in range(20):
+            writer.write(WriteBatch(settings={"step": str(step)}))
+        with pytest.raises(ChangeLogTruncated, match="no longer holds"):
+            reader.changes(0)
+        assert [c.seq for c in reader.changes(15)] == [16, 17, 18, 19, 20]
+        reader.catch_up()  # far behind: rebuilt
+        assert reader.get_setting("step") == "19"
+        assert canonical(reader) == canonical(writer)
+    finally:
+        writer.close()
+        reader.close()
+
+
+def _failing_derive(graph: GraphReader) -> WriteBatch:
+    raise RuntimeError("the derive step failed")
+
+
+def test_a_write_failing_after_memory_changed_leaves_memory_as_the_file(tmp_path: Path) -> None:
+    directory = tmp_path / "store"
+    store = _open(directory)
+    try:
+        load_outlets(store)
+        load_file(store, EXTRACTOR / "samples.jsonl")
+        before = canonical(store)
+        seq = store.last_change()
+        events = [n for n in store.dump() if getattr(n, "label", None) is Label.EVENT]
+        doomed = WriteBatch(
+            nodes=[NodeWrite("ev_new", Label.EVENT, PropertyWrite(set={"summary": "x"}))],
+            deletes=[events[0].id],  # type: ignore[union-attr]
+            settings={"policy": "changed"},
+        )
+        with pytest.raises(RuntimeError):
+            store.write(doomed, derive=_failing_derive)
+        assert canonical(store) == before == _fresh(directory)
+        assert store.last_change() == seq
+    finally:
+        store.close()
+
+
+def test_a_full_disk_leaves_every_process_at_what_was_committed(tmp_path: Path) -> None:
+    directory = tmp_path / "store"
+    store = _open(directory)
+    reader = _open(directory, read_only=True)
+    try:
+        load_outlets(store)
+        committed = canonical(store)
+        seq = store.last_change()
+        # SQLite's own limit on the file's pages stands for a full disk: the next pages fail
+        pages = store._conn().execute("PRAGMA page_count").fetchone()[0]
+        store._conn().execute(f"PRAGMA max_page_count = {pages}")
+        with pytest.raises(StoreError, match="full"):
+            load_file(store, EXTRACTOR / "samples.jsonl")
+        assert canonical(store) == committed == _fresh(directory)
+        assert store.last_change() == seq
+        reader.catch_up()
+        assert canonical(reader) == committed
+        store._conn().execute("PRAGMA max_page_count = 1073741823")  # room again
+        load_file(store, EXTRACTOR / "samples.jsonl")
+        reader.catch_up()
+        assert canonical(reader) == canonical(store) == _fresh(directory)
+    finally:
+        store.close()
+        reader.close()
+
+
+def test_a_reader_never_shows_part_of_a_batch_of_a_writer_killed_mid_load(
+    tmp_path: Path,
+) -> None:
+    source, total = big_input(tmp_path)
+    directory = tmp_path / "store"
+    _open(directory).close()
+    reader = _open(directory, read_only=True)
+    args = [str(NEWSGRAPH), "load", str(source), "--store", str(directory)]
+    args += ["--batch-size", "20", "--rejects", str(tmp_path / "rejects.jsonl")]
+    loading = subprocess.Popen(args, cwd=tmp_path, stderr=subprocess.PIPE)
+    try:
+        seen = 0
+        deadline = time.monotonic() + 30
+        while seen < total // 4:
+            assert loading.poll() is None, "the load ended before it could be killed"
+            assert time.monotonic() < deadline, "the load did not get a quarter way in 30 s"
+            reader.catch_up()
+            assert_consistent(reader)  # every event with its reports and rating: whole batches
+            seen = reader.counts()["Event"]
+        loading.send_signal(signal.SIGKILL)
+        loading.wait(timeout=10)
+        reader.catch_up()
+        assert_consistent(reader)
+        assert canonical(reader) == _fresh(directory)
+        rerun = subprocess.run(args, cwd=tmp_path, capture_output=True, timeout=300)
+        assert rerun.returncode == 0, rerun.stderr.decode()
+        reader.catch_up()
+        assert reader.counts()["Event"] == total
+        assert canonical(reader) == _fresh(directory)
+    finally:
+        loading.kill()
+        loading.communicate(timeout=10)
+        reader.close()
+
+
+def test_a_store_of_format_2_gains_its_change_log_when_a_writer_opens_it(tmp_path: Path) -> None:
+    directory = tmp_path / "store"
+    store = _open(directory)
+    load_outlets(store)
+    before = canonical(store)
+    store.close()
+    db = sqlite3.connect(directory / "graph.sqlite3")
+    db.execute("DROP TABLE changes")
+    db.execute("UPDATE meta SET value = '2' WHERE name = 'format'")
+    db.commit()
+    db.close()
+    with pytest.raises(StoreError, match="format 2"):
+        _open(directory, read_only=True)
+    store = _open(directory)
+    try:
+        assert canonical(store) == before and store.last_change() == 0
+    finally:
+        store.close()
+    reader = _open(directory, read_only=True)
+    reader.close()
