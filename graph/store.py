@@ -253,13 +253,13 @@ class GraphStore(Protocol):
         """Up to `limit` change log entries with `seq` greater than `after`, oldest first.
         Raises `ChangeLogTruncated` when entries after `after` were truncated."""
 
-    def catch_up(self) -> list[Change]:
-        """Bring what this process's reads see up to the latest committed write, and return
-        the change log entries committed since the previous call (or since `setup`), oldest
-        first. A store that reads from memory applies them to it, each entry whole: a read
-        never sees part of a write. Writes call it first, so a write always builds on every
-        write committed before it, by any process. Raises `ChangeLogTruncated` never: a
-        follower too far behind reads the store afresh and returns what it can still name."""
+    def catch_up(self) -> int:
+        """Bring what this process's reads see up to the latest committed write, by any
+        process, and return the `seq` of the latest change log entry they now see (live
+        updates publish the entries up to it, `changes`). A store that reads from memory
+        applies each entry whole: a read never sees part of a write; one too far behind the
+        log's retention reads the store afresh. A store without memory (Neo4j) reads the
+        latest committed state anyway and returns `last_change()`."""
 
     def dump(self) -> Iterator[Node | Edge | tuple[str, str]]:
         """Everything stored: nodes, relationships and (key, owner) pairs, for copies and

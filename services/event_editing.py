@@ -168,6 +168,7 @@ class EventEditing(EditorialWork):
             KEPT_APART: [event_id],
         }
         batch.nodes.append(NodeWrite(new_id, Label.EVENT, PropertyWrite(create=created)))
+        batch.created.append(new_id)
         left: dict[str, Value] = {
             "place_ids": place_ids[event_id],
             "country_ids": country_ids[event_id],

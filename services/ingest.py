@@ -243,6 +243,7 @@ class Ingestor:
             derived.nodes.extend(also)
             return derived
 
+        plan.batch.created = [r.event_id for r in final if r.outcome == "created"]
         self.store.write(plan.batch, derive=checked(claims, guarded))
         self.merges += [(old, find(old)) for old in (*absorbed, *absorbed_events)]
         self.possible_duplicates += len(matcher.queued)

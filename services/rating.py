@@ -55,7 +55,9 @@ def rating(
                     detail=detail,
                     by=why.by,
                 )
-                merge = PropertyWrite(set=merge.set, union={HISTORY: [change.to_entry()]})
+                entry = change.to_entry()
+                merge = PropertyWrite(set=merge.set, union={HISTORY: [entry]})
+                batch.level_changes.append((event_id, entry))  # for the change log
                 if changes is not None:
                     changes.append(change)
             batch.nodes.append(NodeWrite(event_id, Label.EVENT, merge))

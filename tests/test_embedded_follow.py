@@ -95,22 +95,23 @@ def test_readers_following_random_writes_from_two_writers_match_the_file(tmp_pat
             store.close()
 
 
-def test_catch_up_returns_each_committed_write_once_with_what_it_changed(tmp_path: Path) -> None:
+def test_the_log_has_each_committed_write_once_with_what_it_changed(tmp_path: Path) -> None:
     directory = tmp_path / "store"
     writer = _open(directory)
     reader = _open(directory, read_only=True)
     try:
-        assert reader.catch_up() == []
+        assert reader.catch_up() == 0
         event = NodeWrite("ev_1", Label.EVENT, PropertyWrite(set={"occurred_on": "2025-01-01"}))
         writer.write(WriteBatch(nodes=[event], created=["ev_1"], level_changes=[("ev_1", "{}")]))
         writer.write(WriteBatch(nodes=[event]))  # the same values: no change, no entry
         writer.write(WriteBatch(deletes=["ev_1"]))
-        changes = reader.catch_up()
+        assert reader.catch_up() == 2
+        changes = reader.changes(0)
         assert [c.seq for c in changes] == [1, 2]
         assert changes[0].nodes == ("ev_1",) and changes[0].created == ("ev_1",)
         assert changes[0].level_changes == (("ev_1", "{}"),)
         assert changes[1].deleted == ("ev_1",)
-        assert reader.catch_up() == []
+        assert reader.catch_up() == 2 and reader.changes(2) == []
         assert reader.get_nodes(["ev_1"]) == {}
     finally:
         writer.close()

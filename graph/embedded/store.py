@@ -275,10 +275,9 @@ class EmbeddedStore:
                 log.exception("the store %s cannot be read; closing it", self.directory)
                 self.close()
 
-    def catch_up(self) -> list[Change]:
-        pending = changelog.fetch(self._conn(), self._seq)
-        self._absorb(pending)
-        return pending.changes
+    def catch_up(self) -> int:
+        self._absorb(changelog.fetch(self._conn(), self._seq))
+        return self._seq
 
     def last_change(self) -> int:
         return changelog.last_seq(self._conn())
