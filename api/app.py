@@ -13,13 +13,24 @@ from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
-from starlette.types import Message, Receive
+from starlette.types import Message, Receive, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 
 from api.auth import RateLimiter
 from api.config import AppConfig
 from api.context import RequestContext, Services
+from api.follow import Follower
+from api.forward import (
+    CATCH_UP_TIMEOUT,
+    CHANGE_HEADER,
+    CLIENT_HEADER,
+    RETRY_AFTER,
+    Writer,
+    WriterBusy,
+    WriterUnavailable,
+    is_mutation,
+)
 from api.schema import schema
 from api.tokens import ANONYMOUS, Actor, AuthError, Tokens, client_key
 from graph.confidence import POLICY_SETTING, Policy, current_policy
@@ -69,6 +80,37 @@ def _limited(receive: Receive, limit: int, actor: Actor) -> Receive:
     return limited
 
 
+async def _body(receive: Receive) -> bytes:
+    """The whole request body (its size already limited by `_limited`)."""
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _replay(body: bytes) -> Receive:
+    """A `receive` giving `body` again, then waiting for the client to go."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return {"type": "http.disconnect"}
+
+    return replay
+
+
+async def _empty() -> Message:
+    return {"type": "http.disconnect"}
+
+
 def _refusal(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
     return JSONResponse(
         {"data": None, "errors": [{"message": message}]}, status_code=status, headers=headers
@@ -76,12 +118,23 @@ def _refusal(status: int, message: str, headers: dict[str, str] | None = None) -
 
 
 class GraphQLApp(GraphQL[RequestContext, None]):
-    def __init__(self, store: GraphStore, tokens: Tokens, services: Services) -> None:
+    def __init__(
+        self,
+        store: GraphStore,
+        tokens: Tokens,
+        services: Services,
+        writer: Writer | None = None,
+        behind_workers: bool = False,
+    ) -> None:
         # GraphiQL for a browser's GET, unless the config turns it off (then 404).
         super().__init__(schema, graphql_ide="graphiql" if services.config.graphiql else None)
         self.store = store
         self.tokens = tokens
         self.services = services
+        # a reader worker's way to the writer process (`api.forward`), which answers mutations
+        self.writer = writer
+        # the writer process: its callers are workers, who say who their client is
+        self.behind_workers = behind_workers
         self._cached: tuple[str | None, Policy] | None = None
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
@@ -108,9 +161,74 @@ class GraphQLApp(GraphQL[RequestContext, None]):
                 return
             receive = _limited(receive, limit, actor)  # counted as it streams in, too
         try:
-            await super().__call__(scope, receive, send)
+            if scope["type"] != "http":
+                # A subscription's socket lives long: it holds no lease (docs/changes.md).
+                self._follower()
+                await super().__call__(scope, receive, send)
+                return
+            if self.writer is not None and scope["method"] == "POST":
+                body = await _body(receive)
+                if is_mutation(body):
+                    await self._forward(scope, body, actor, send)
+                    return
+                receive = _replay(body)
+            follower = self._follower()
+            async with follower.reading():
+                await super().__call__(scope, receive, self._stamped(send, follower))
         except Refused as exc:  # raised while reading the request: nothing was sent yet
             await _refusal(exc.status, str(exc))(scope, receive, send)
+
+    def _follower(self) -> Follower:
+        """The app's follower of the change log: started by the lifespan, or here by the first
+        request when whoever runs the app has turned the lifespan off (then it stops with the
+        event loop, and another loop running the app gets its own)."""
+        follower = self.services.follower
+        if follower is None or not follower.runs_here():
+            follower = self.services.follower = Follower(self.store, self.services.hub)
+            follower.start()
+        return follower
+
+    def _stamped(self, send: Send, follower: Follower) -> Send:
+        """`send`, adding to the answer the change log entry it includes (`CHANGE_HEADER`):
+        the writer process names the latest commit (its own write's or later)."""
+
+        async def stamped(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                seq = self.store.last_change() if self.behind_workers else follower.position
+                headers = list(message.get("headers", []))
+                headers.append((CHANGE_HEADER.encode(), str(seq).encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        return stamped
+
+    async def _forward(self, scope: Any, body: bytes, actor: Actor, send: Send) -> None:
+        """Send a mutation to the writer process; answer with its answer once this worker's
+        memory shows the write."""
+        assert self.writer is not None
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
+        address = scope["client"][0] if scope.get("client") else None
+        try:
+            answer = await self.writer.send(body, headers, client_key(actor, address))
+        except WriterBusy:
+            message = (
+                f"{self.writer.queue} writes from this server are waiting already; "
+                f"try again in {RETRY_AFTER} s"
+            )
+            await _refusal(429, message, {"Retry-After": str(RETRY_AFTER)})(scope, _empty, send)
+            return
+        except WriterUnavailable as exc:
+            log.error("the writer process cannot be reached: %s", exc)
+            message = "the writer is not available now; try again shortly"
+            await _refusal(503, message, {"Retry-After": str(RETRY_AFTER)})(scope, _empty, send)
+            return
+        follower = self.services.follower
+        if follower is not None and answer.seq:
+            await follower.reach(answer.seq, CATCH_UP_TIMEOUT)
+        response = Response(answer.body, status_code=answer.status)
+        for name, value in answer.headers:
+            response.headers.append(name, value)
+        await response(scope, _empty, send)
 
     def decode_json(self, data: str | bytes) -> object:
         # Checked before parsing: Python's parser would recurse until RecursionError.
@@ -134,12 +252,11 @@ class GraphQLApp(GraphQL[RequestContext, None]):
         # Fresh DataLoaders per request: a loader kept across requests would cache forever.
         actor: Actor = request.state.actor
         address = request.client.host if request.client is not None else None
+        client = client_key(actor, address)
+        if self.behind_workers:  # the worker says who its client is
+            client = request.headers.get(CLIENT_HEADER) or client
         return RequestContext(
-            self.store,
-            self._policy(),
-            actor=actor,
-            client=client_key(actor, address),
-            services=self.services,
+            self.store, self._policy(), actor=actor, client=client, services=self.services
         )
 
     def _policy(self) -> Policy:
@@ -155,10 +272,15 @@ def create_app(
     tokens: Tokens | None = None,
     config: AppConfig | None = None,
     on_startup: Callable[[], None] | None = None,
+    writer: Writer | None = None,
+    behind_workers: bool = False,
 ) -> Starlette:
-    """The app serving `store`; the lifespan calls `store.setup()` and `store.close()`.
+    """The app serving `store`; the lifespan calls `store.setup()` and `store.close()`, and
+    follows the store's change log meanwhile (`api.follow`).
     The entry point builds `tokens` (none: every caller is anonymous) and `config` (the
-    submission rate) from its settings (`newsgraph.wiring.app_arguments`)."""
+    submission rate) from its settings (`newsgraph.wiring.app_arguments`). A reader worker of
+    `newsgraph serve --workers` gets `writer` (mutations go there); the writer process,
+    `behind_workers`."""
     tokens = tokens if tokens is not None else Tokens()
     config = config if config is not None else AppConfig()
     services = Services(submissions=RateLimiter(config.submit_rate), config=config)
@@ -168,9 +290,15 @@ def create_app(
         store.setup()
         if on_startup is not None:
             on_startup()
+        follower = services.follower = Follower(store, services.hub)
+        follower.start()
         try:
             yield
         finally:
+            await follower.stop()
+            services.follower = None
+            if writer is not None:
+                await writer.close()
             store.close()
 
     async def health(request: Request) -> Response:
@@ -190,7 +318,7 @@ def create_app(
             return JSONResponse({"status": "unavailable", "reason": reason}, status_code=503)
         return JSONResponse({"status": "ready"})
 
-    graphql = GraphQLApp(store, tokens, services)
+    graphql = GraphQLApp(store, tokens, services, writer, behind_workers)
     return Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),

@@ -12,6 +12,7 @@ from strawberry.types import Info as _Info
 from api.auth import RateLimiter
 from api.config import DEFAULT_SUBMIT_RATE, AppConfig
 from api.dataloaders import Immediate, Loader
+from api.follow import Follower
 from api.hub import Hub
 from api.tokens import ANONYMOUS, Actor
 from graph.confidence import Policy
@@ -26,6 +27,13 @@ class Services:
     hub: Hub = field(default_factory=Hub)
     submissions: RateLimiter = field(default_factory=lambda: RateLimiter(DEFAULT_SUBMIT_RATE))
     config: AppConfig = field(default_factory=AppConfig)  # the limits `api.limits` applies
+    # follows the store's change log while the app runs (set in the app's lifespan)
+    follower: Follower | None = None
+
+    def wrote(self) -> None:
+        """This process committed a write: publish it from the log before answering."""
+        if self.follower is not None:
+            self.follower.wrote()
 
 
 @dataclass

@@ -18,7 +18,7 @@ from api.editorial import (
     entry_of,
     log_cursor,
     log_page_info,
-    publish,
+    wrote,
 )
 from api.nodes import Entity, Event, IdentityDecision, IdentityEvidence
 from api.paging import PageInfo, encode_cursor, page_size
@@ -161,7 +161,7 @@ class CorrectionsMutation:
         editorial = editorial_of(info)
         by = info.context.actor.name
         entry = editorial.merge_entities(old, into, by)
-        publish(info, editorial)
+        wrote(info)
         node = info.context.store.get_nodes([into])[into]
         return EntityMerge(
             entity=Entity.of(node), merge=LogEntry(id=strawberry.ID(entry.id), node=entry)
@@ -193,7 +193,7 @@ class CorrectionsMutation:
     ) -> EventMerge:
         editing = EventEditing(info.context.store)
         entry = editing.merge_events(old, into, info.context.actor.name)
-        publish(info, editing)
+        wrote(info)
         node = info.context.store.get_nodes([into])[into]
         return EventMerge(event=Event.of(node), edit=entry_of(entry))
 
@@ -210,7 +210,7 @@ class CorrectionsMutation:
         kept, split, entry = editing.split_event(
             event_id, [str(s) for s in story_ids], info.context.actor.name
         )
-        publish(info, editing, [split.id])
+        wrote(info)
         return EventSplit(event=Event.of(kept), split=Event.of(split), edit=entry_of(entry))
 
     @strawberry.mutation(
@@ -234,5 +234,5 @@ class CorrectionsMutation:
     def undo_edit(self, info: Info, edit_id: strawberry.ID) -> UndoneEdit:
         editing = EventEditing(info.context.store)
         entry, events = editing.undo(edit_id, info.context.actor.name)
-        publish(info, editing)
+        wrote(info)
         return UndoneEdit(edit=entry_of(entry), events=[Event.of(n) for n in events])

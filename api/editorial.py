@@ -4,16 +4,15 @@ event merges and splits, keeping events apart, undo, possible duplicates) is `ap
 
 Every mutation checks its role on the server (`api.auth.requires`; `docs/auth.md` has the
 table); a denied call is a GraphQL error and changes nothing. The work itself is in
-`services.editorial`, `services.event_editing` and `services.ingest`; after each write
-commits, what it created and the confidence levels it changed are published to live
-subscribers (`api.live`).
+`services.editorial`, `services.event_editing` and `services.ingest`; what each write
+created and the confidence levels it changed reach live subscribers from the store's change
+log (`api.follow`, `api.live`), as every other process's writes do.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Sequence
 from enum import Enum
 from typing import Annotated, Any
 
@@ -31,7 +30,6 @@ from graph.model import Label, Node, Rel
 from graph.store import StoreError
 from loaders.records import Rejection, validate
 from services.editorial import Editorial
-from services.event_editing import EventEditing
 from services.ingest import Ingestor
 
 MAX_INGEST = 1000  # records per `ingest` call
@@ -233,12 +231,10 @@ def editorial_of(info: Info) -> Editorial:
     return Editorial(info.context.store)
 
 
-def publish(
-    info: Info, writer: Editorial | EventEditing | Ingestor, created: Sequence[str] = ()
-) -> None:
-    """Tell live subscribers what `writer` committed: events created, levels changed."""
-    if created or writer.changes:
-        info.context.hub.publish(created, writer.changes)
+def wrote(info: Info) -> None:
+    """This process committed a write: live subscribers hear of it from the change log now
+    (`api.follow`) rather than at the follower's next look."""
+    info.context.services.wrote()
 
 
 def _submissions(
@@ -364,7 +360,7 @@ class EditorialMutation:
     ) -> Approval:
         editorial = editorial_of(info)
         review = editorial.approve(id, info.context.actor.name, note)
-        publish(info, editorial)
+        wrote(info)
         if review.duplicate_of is not None:
             message = f"duplicate of {review.duplicate_of}: nothing changed"
         else:
@@ -400,7 +396,7 @@ class EditorialMutation:
         change = {"tier": tier.value if tier else None, "group": group, "aliases": aliases}
         by = info.context.actor.name
         node = editorial.update_outlet(id, change, by)
-        publish(info, editorial)
+        wrote(info)
         return Outlet.of(node)
 
     @strawberry.mutation(
@@ -418,7 +414,7 @@ class EditorialMutation:
         editorial = editorial_of(info)
         by = info.context.actor.name
         node = editorial.merge_outlets(old, into, by)
-        publish(info, editorial)
+        wrote(info)
         return Outlet.of(node)
 
     @strawberry.mutation(
@@ -435,7 +431,7 @@ class EditorialMutation:
             # Other requests go on between chunks (a second per 10,000 events on the embedded
             # store); each chunk is its own write, rated under the new policy.
             await asyncio.sleep(0)
-        publish(info, editorial)
+        wrote(info)
         return PolicyChange(
             policy=json.loads(steps.policy.to_json()), events_changed=len(editorial.changes)
         )
@@ -472,7 +468,7 @@ class EditorialMutation:
             results[done.line] = IngestResult(
                 index=done.line, status=status, event_id=strawberry.ID(done.event_id), reason=None
             )
-        publish(info, ingestor, created)
+        wrote(info)
         ordered = [results[i] for i in range(len(records))]
         return IngestReport(
             results=ordered,

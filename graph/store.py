@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol, TypeAlias
+from typing import Protocol, TypeAlias, runtime_checkable
 
 from graph.model import Direction, Edge, EdgeId, Label, Node, Props, Rel, WriteBatch, strings
 
@@ -136,6 +136,31 @@ class EventQuery:
 class EventPage:
     events: list[Node]
     has_next: bool
+
+
+class PendingChanges(Protocol):
+    """Committed writes read from the store but not applied to this process's memory yet."""
+
+    @property
+    def base(self) -> int:
+        """The entry memory was at when they were read: they apply on top of it only."""
+
+    @property
+    def last(self) -> int:
+        """The latest entry they bring memory to (`base` when nothing was new)."""
+
+
+@runtime_checkable
+class Prefetching(Protocol):
+    """A store that reads from memory and can split `catch_up` in two: reading what was
+    committed (I/O and decoding, in any thread, memory untouched) and applying it (quick,
+    between reads). The API reads in a worker thread and applies between pages."""
+
+    def fetch_changes(self) -> PendingChanges: ...
+
+    def apply_changes(self, pending: PendingChanges) -> int:
+        """Apply `pending` and return the entry memory is at; if memory moved since it was
+        read (this process wrote meanwhile), catch up afresh instead."""
 
 
 class GraphReader(Protocol):

@@ -142,6 +142,7 @@ class Pending:
     holds them at the last of those, the rows they name. `rebuild` when the log no longer
     holds them all (the follower reads the whole file again)."""
 
+    base: int
     last: int
     changes: list[Change] = field(default_factory=list)
     deleted_nodes: list[str] = field(default_factory=list)
@@ -192,17 +193,17 @@ def fetch(db: sqlite3.Connection, after: int) -> Pending:
     with snapshot(db):
         latest = last_seq(db)
         if latest == after:
-            return Pending(last=after)
+            return Pending(base=after, last=after)
         if latest < after:  # not the file this process read (replaced since)
-            return Pending(last=latest, rebuild=True)
+            return Pending(base=after, last=latest, rebuild=True)
         try:
             _check_held(db, after)
         except ChangeLogTruncated:
-            return Pending(last=latest, rebuild=True)
+            return Pending(base=after, last=latest, rebuild=True)
         found = db.execute(
             "SELECT seq, at, entry FROM changes WHERE seq > ? ORDER BY seq", (after,)
         ).fetchall()
-        pending = Pending(last=latest)
+        pending = Pending(base=after, last=latest)
         node_rows: set[int] = set()
         edge_rows: set[int] = set()
         key_rows: set[int] = set()
@@ -228,7 +229,7 @@ def restore(db: sqlite3.Connection, dirty: Dirty, seq: int) -> Pending:
     """What brings memory back to the file after a write that failed before committing: the
     rows it created removed, the rows it changed or removed read again as the file holds
     them."""
-    pending = Pending(last=seq)
+    pending = Pending(base=seq, last=seq)
     pending.deleted_nodes = [i for row, i in dirty.nodes.items() if row in dirty.new_nodes]
     pending.deleted_edges = [
         (src, data["type"], dst, data["rkey"])

@@ -61,10 +61,14 @@ UPDATE meta SET value = '2' WHERE name = 'format';
 _MIGRATE_2 = CHANGES_TABLE + ";\nUPDATE meta SET value = '3' WHERE name = 'format';"
 
 
-def connect(directory: Path, read_only: bool = False) -> sqlite3.Connection:
+def connect(
+    directory: Path, read_only: bool = False, any_thread: bool = False
+) -> sqlite3.Connection:
     """The directory's file, opened (WAL journal, synchronous FULL, transactions begun
     explicitly), its tables created if new or its format checked (formats 1 and 2 are
-    migrated). `read_only`: the file must exist and have this format; nothing is written."""
+    migrated). `read_only`: the file must exist and have this format; nothing is written.
+    `any_thread`: the connection may be used from another thread than the one opening it
+    (one at a time)."""
     path = directory / DB_FILE
     if read_only:
         if not path.is_file():
@@ -73,7 +77,11 @@ def connect(directory: Path, read_only: bool = False) -> sqlite3.Connection:
                 "or check --store)"
             )
         db = sqlite3.connect(
-            f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None, timeout=5.0
+            f"{path.resolve().as_uri()}?mode=ro",
+            uri=True,
+            isolation_level=None,
+            timeout=5.0,
+            check_same_thread=not any_thread,
         )
     else:
         db = sqlite3.connect(path, isolation_level=None, timeout=WRITE_WAIT_SECONDS)

@@ -61,6 +61,7 @@ from graph.store import (
     Derive,
     EventPage,
     EventQuery,
+    PendingChanges,
     StoreError,
     check_prefixes,
     search_text,
@@ -88,6 +89,8 @@ class EmbeddedStore:
         self.directory = directory
         self.read_only = read_only
         self._db: sqlite3.Connection | None = None
+        # read-only, for `fetch_changes` in a worker thread (never inside this one's writes)
+        self._fetch_db: sqlite3.Connection | None = None
         # the change log entry memory is at: every entry up to it is applied, none after
         self._seq = 0
         self._graph = new_graph()
@@ -146,6 +149,9 @@ class EmbeddedStore:
         if self._db is not None:
             self._db.close()
             self._db = None
+        if self._fetch_db is not None:
+            self._fetch_db.close()
+            self._fetch_db = None
         # Emptied rather than just dropped: the graph's objects are frozen (`rows.read_all`),
         # so only reference counting frees them, and networkx's cached views make a cycle.
         self._graph.clear()
@@ -277,6 +283,18 @@ class EmbeddedStore:
 
     def catch_up(self) -> int:
         self._absorb(changelog.fetch(self._conn(), self._seq))
+        return self._seq
+
+    def fetch_changes(self) -> Pending:
+        self._conn()
+        if self._fetch_db is None:
+            self._fetch_db = fileformat.connect(self.directory, read_only=True, any_thread=True)
+        return changelog.fetch(self._fetch_db, self._seq)
+
+    def apply_changes(self, pending: PendingChanges) -> int:
+        if not isinstance(pending, Pending) or pending.base != self._seq:
+            return self.catch_up()
+        self._absorb(pending)
         return self._seq
 
     def last_change(self) -> int:

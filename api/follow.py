@@ -1,0 +1,152 @@
+"""Following the store's change log: this process's memory kept current, and every committed
+write published to live subscribers once, whoever made it (a `newsgraph load`, another
+worker, another API process on Neo4j).
+
+A `Follower` runs beside the app for its whole life. Every `interval` (or at once when this
+process wrote, `wake`) it brings the store up to the latest commit (`GraphStore.catch_up`)
+and hands each new change log entry to the hub (`api.hub`). A page reads one state: requests
+hold a shared lease on a readers-writer lock while they run (`reading`), and memory changes
+only under the exclusive side, between pages. The store's entries are applied whole, so a
+page never shows part of a write. docs/changes.md has the guarantees and the figures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import aiorwlock
+
+from api.hub import Hub
+from graph.history import LevelChange
+from graph.store import ChangeLogTruncated, GraphStore, Prefetching, StoreError
+
+log = logging.getLogger(__name__)
+
+# How often the log is looked at when nothing wakes the follower: the bound on how late a
+# reader shows a commit made by another process, beside the time to apply it.
+INTERVAL = 0.05
+# Entries read from the log per call.
+PAGE = 500
+
+
+class Follower:
+    """Keeps `store` (already set up) at the latest commit and publishes each entry to `hub`."""
+
+    def __init__(self, store: GraphStore, hub: Hub, interval: float = INTERVAL) -> None:
+        self.store = store
+        self.hub = hub
+        self.interval = interval
+        # the latest entry published (and applied: reads see everything up to it)
+        self.position = store.last_change()
+        self._lock = aiorwlock.RWLock()
+        self._woken = asyncio.Event()
+        self._moved = asyncio.Event()  # set (and replaced) each time `position` moves
+        self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @contextlib.asynccontextmanager
+    async def reading(self) -> AsyncIterator[None]:
+        """Hold while a request reads: memory does not change meanwhile."""
+        async with self._lock.reader_lock:
+            yield
+
+    def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._task = self._loop.create_task(self._run(), name="change-log")
+
+    def runs_here(self) -> bool:
+        """Whether it runs on the running event loop."""
+        return self._loop is asyncio.get_running_loop() and not self._loop.is_closed()
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    def wake(self) -> None:
+        """This process committed a write: publish it now rather than at the next tick."""
+        self._woken.set()
+
+    async def reach(self, seq: int, timeout: float) -> bool:
+        """Wait until reads here show every entry up to `seq` (a write another process made
+        for this one: read your writes); False if `timeout` passed first."""
+        try:
+            async with asyncio.timeout(timeout):
+                while self.position < seq:
+                    self.wake()
+                    await self._moved.wait()
+        except TimeoutError:
+            return False
+        return True
+
+    def wrote(self) -> None:
+        """This process committed a write, on the event loop: apply what else was committed
+        and publish it all before the writer answers, so that a subscription made after the
+        answer never hears of that write."""
+        self._publish(self.store.catch_up())
+
+    async def _run(self) -> None:
+        while True:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.interval):
+                    await self._woken.wait()
+            self._woken.clear()
+            try:
+                await self.tick()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a store that cannot be read now: try again at the next tick
+                log.exception("following the change log failed; trying again")
+
+    async def tick(self) -> None:
+        """Apply what was committed since the last tick and publish it."""
+        store = self.store
+        if isinstance(store, Prefetching):
+            # Read and decode in a worker thread; memory changes only between pages, applying
+            # what was read (a bulk batch: milliseconds).
+            pending = await asyncio.to_thread(store.fetch_changes)
+            if pending.last == pending.base:
+                seen = pending.base
+            else:
+                async with self._lock.writer_lock:
+                    seen = store.apply_changes(pending)
+        elif store.reads_from_memory:
+            async with self._lock.writer_lock:
+                seen = store.catch_up()
+        else:
+            seen = await asyncio.to_thread(store.catch_up)
+        self._publish(seen)
+
+    def _publish(self, seen: int) -> None:
+        """Hand the hub every entry up to `seen` not handed yet."""
+        if seen <= self.position:
+            return
+        store = self.store
+        try:
+            while self.position < seen:
+                changes = store.changes(self.position, PAGE)
+                if not changes:
+                    break
+                for change in changes:
+                    if change.seq > seen:
+                        break
+                    self.hub.publish(
+                        change.created,
+                        [LevelChange.from_entry(e, entry) for e, entry in change.level_changes],
+                    )
+                    self.position = change.seq
+                if changes[-1].seq >= seen:
+                    break
+        except ChangeLogTruncated:
+            log.warning("live updates skipped entries truncated from the change log")
+        except StoreError:
+            log.exception("reading the change log failed")
+            return
+        self.position = max(self.position, seen)
+        self._moved.set()
+        self._moved = asyncio.Event()
