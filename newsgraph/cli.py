@@ -78,29 +78,41 @@ def main() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--no-samples", is_flag=True, help="Leave an empty store empty.")
-def serve(store_spec: str | None, host: str, port: int, no_samples: bool) -> None:
-    """Serve GraphQL at http://HOST:PORT/graphql (loads bundled samples into an empty store)."""
-    import uvicorn
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="Reader processes serving the port, each with the graph in its own memory; on the "
+    "embedded store one more process takes every write.",
+)
+def serve(store_spec: str | None, host: str, port: int, no_samples: bool, workers: int) -> None:
+    """Serve GraphQL at http://HOST:PORT/graphql (loads bundled samples into an empty store).
 
-    from api.app import create_app
+    The store stays open to other commands meanwhile: `newsgraph load` writes beside the
+    server and the workers show each batch once it commits (docs/changes.md)."""
+    from newsgraph import serving
 
-    store = _store(store_spec)
-
-    def load_samples_if_empty() -> None:
+    def load_samples_if_empty(store: GraphStore) -> None:
         if no_samples or any(store.counts().values()):
             return
         summary = load_bundled_samples(store)
         click.echo(f"empty store: loaded the bundled samples ({summary.loaded} records)", err=True)
 
     try:
-        tokens, config = app_arguments(load_settings())
-    except (SettingsError, TokenConfigError) as exc:
+        settings = load_settings()
+        app_arguments(settings)  # bad settings stop the command here, naming the variable
+        spec = store_spec or settings.store
+        make_store(spec, settings)
+    except (SettingsError, TokenConfigError, StoreError) as exc:
         raise click.ClickException(str(exc)) from None
-    app = create_app(store, tokens, config, on_startup=load_samples_if_empty)
-    click.echo(f"newsgraph: GraphQL at http://{host}:{port}/graphql (store {store!r})", err=True)
+    click.echo(
+        f"newsgraph: GraphQL at http://{host}:{port}/graphql ({workers} worker(s), store {spec})",
+        err=True,
+    )
     try:
-        uvicorn.run(app, host=host, port=port, log_level="warning")
-    except StoreError as exc:
+        serving.serve(spec, host, port, workers, load_samples_if_empty)
+    except (StoreError, OSError) as exc:
         raise click.ClickException(str(exc)) from None
 
 

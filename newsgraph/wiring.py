@@ -37,6 +37,14 @@ def make_store(spec: str, settings: Settings | None = None) -> GraphStore:
     return EmbeddedStore(Path(spec))
 
 
+def reads_only(spec: str) -> GraphStore | None:
+    """The store `spec` names opened only to read, following what writers commit (the
+    embedded store); None for Neo4j, whose readers need nothing of the kind."""
+    if is_uri(spec) or "://" in spec:
+        return None
+    return EmbeddedStore(Path(spec), read_only=True)
+
+
 def make_tokens(settings: Settings) -> Tokens:
     """The API tokens of NEWSGRAPH_TOKENS and NEWSGRAPH_TOKENS_FILE; a bad entry raises
     `api.tokens.TokenConfigError` naming the variable or file and the entry."""

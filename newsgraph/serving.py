@@ -1,0 +1,223 @@
+"""`newsgraph serve`: reader workers on one port and, on the embedded store, one writer process.
+
+The process started by `newsgraph serve` binds the port, then:
+- on the embedded store it is the **writer**: it opens the store to write and serves the
+  GraphQL app on a private Unix socket, where only the workers send mutations (one at a time,
+  off the workers' event loops);
+- it starts `--workers` **reader workers** (`python -m newsgraph.serving`), each a process of
+  its own that opens the store read-only, follows its change log (`api.follow`) and serves
+  pages from its own memory on the shared port; a worker that dies is started again and
+  catches up from the log;
+- on Neo4j there is no writer process: every worker writes to the database itself.
+
+The settings (tokens, limits) are read by each process from the same environment.
+docs/changes.md says what a worker costs and what the processes share.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+
+import uvicorn
+
+from api.app import create_app
+from api.forward import Writer
+from graph.store import GraphStore
+from newsgraph.settings import load_settings
+from newsgraph.wiring import app_arguments, make_store, reads_only
+
+log = logging.getLogger(__name__)
+
+# A worker that exits is started again, but not more often than this (seconds).
+RESTART_PAUSE = 1.0
+# Mutations one worker keeps waiting on the writer before refusing more with 429.
+WRITE_QUEUE = 16
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """The shared listening socket the workers accept on."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+class Workers:
+    """The reader workers: started, watched (a worker that exits is started again) and
+    stopped."""
+
+    def __init__(self, command: Callable[[int], list[str]], count: int, fd: int) -> None:
+        self.command = command
+        self.count = count
+        self.fd = fd
+        self.processes: list[subprocess.Popen[bytes]] = []
+        self._stopping = threading.Event()
+        self._watcher: threading.Thread | None = None
+
+    def start(self) -> None:
+        self.processes = [self._spawn(i) for i in range(self.count)]
+        self._watcher = threading.Thread(target=self._watch, name="workers", daemon=True)
+        self._watcher.start()
+
+    def _spawn(self, index: int) -> subprocess.Popen[bytes]:
+        return subprocess.Popen(self.command(index), pass_fds=(self.fd,))
+
+    def _watch(self) -> None:
+        while not self._stopping.wait(RESTART_PAUSE):
+            for index, process in enumerate(self.processes):
+                code = process.poll()
+                if code is not None and not self._stopping.is_set():
+                    log.warning(
+                        "worker %d (pid %d) exited with %s; starting it again",
+                        index,
+                        process.pid,
+                        code,
+                    )
+                    self.processes[index] = self._spawn(index)
+
+    def stop(self) -> None:
+        if self._stopping.is_set():
+            return
+        self._stopping.set()
+        for process in self.processes:
+            with contextlib.suppress(ProcessLookupError):
+                process.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        for process in self.processes:
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def serve(
+    spec: str,
+    host: str,
+    port: int,
+    workers: int,
+    on_startup: Callable[[GraphStore], None],
+) -> None:
+    """Serve `spec` on host:port with `workers` reader workers (and, on the embedded store,
+    this process as the writer). `on_startup` runs once the writer's store is open (the
+    bundled samples for an empty store)."""
+    settings = load_settings()
+    tokens, config = app_arguments(settings)
+    sock = listen(host, port)
+    store = make_store(spec, settings)
+    private = tempfile.mkdtemp(prefix="newsgraph-")
+    writer_socket = os.path.join(private, "writer.sock")
+    with_writer = reads_only(spec) is not None
+
+    def command(index: int) -> list[str]:
+        args = [sys.executable, "-m", "newsgraph.serving", "--fd", str(sock.fileno())]
+        args += ["--store", spec]
+        if with_writer:
+            args += ["--writer", writer_socket]
+        return args
+
+    pool = Workers(command, workers, sock.fileno())
+    try:
+        if not with_writer:  # Neo4j: the workers write themselves
+            store.setup()
+            try:
+                on_startup(store)
+            finally:
+                store.close()
+            pool.start()
+            _wait_for_signal()
+            return
+
+        def listening() -> None:
+            os.chmod(writer_socket, 0o600)  # only this user's processes send it writes
+            pool.start()
+
+        app = create_app(
+            store, tokens, config, on_startup=lambda: on_startup(store), behind_workers=True
+        )
+        server = _WriterServer(uvicorn.Config(app, uds=writer_socket, log_level="warning"))
+        server.after_startup = listening
+        server.before_exit = pool.stop  # uvicorn ends the process with the signal it got
+        server.run()
+    finally:
+        pool.stop()
+        sock.close()
+        with contextlib.suppress(OSError):
+            os.unlink(writer_socket)
+            os.rmdir(private)
+
+
+class _WriterServer(uvicorn.Server):
+    """The writer's server, which starts the workers once it listens."""
+
+    after_startup: Callable[[], None] = staticmethod(lambda: None)
+    before_exit: Callable[[], None] = staticmethod(lambda: None)
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if not self.should_exit:
+            self.after_startup()
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        self.before_exit()
+        await super().shutdown(sockets)
+
+
+def _wait_for_signal() -> None:
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    stop.wait()
+
+
+def worker(fd: int, spec: str, writer_socket: str | None) -> None:
+    """One reader worker: the app on the shared socket `fd`, its store read-only when a
+    writer process takes the mutations."""
+    _exit_with_parent()
+    settings = load_settings()
+    tokens, config = app_arguments(settings)
+    store = reads_only(spec) if writer_socket is not None else None
+    if store is None:
+        store = make_store(spec, settings)
+    writer = Writer(writer_socket, WRITE_QUEUE) if writer_socket is not None else None
+    uvicorn.run(create_app(store, tokens, config, writer=writer), fd=fd, log_level="warning")
+
+
+def _exit_with_parent() -> None:
+    """Stop this worker (as SIGTERM would) if the process that started it goes, however it
+    went: a worker never outlives its server."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(RESTART_PAUSE)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="parent", daemon=True).start()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="newsgraph-worker", description=__doc__)
+    parser.add_argument("--fd", type=int, required=True)
+    parser.add_argument("--store", required=True)
+    parser.add_argument("--writer", default=None)
+    args = parser.parse_args(argv)
+    worker(args.fd, args.store, args.writer)
+
+
+if __name__ == "__main__":
+    main()
