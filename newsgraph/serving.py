@@ -41,8 +41,6 @@ log = logging.getLogger(__name__)
 
 # A worker that exits is started again, but not more often than this (seconds).
 RESTART_PAUSE = 1.0
-# Mutations one worker keeps waiting on the writer before refusing more with 429.
-WRITE_QUEUE = 16
 
 
 def listen(host: str, port: int) -> socket.socket:
@@ -193,7 +191,8 @@ def worker(fd: int, spec: str, writer_socket: str | None) -> None:
     store = reads_only(spec) if writer_socket is not None else None
     if store is None:
         store = make_store(spec, settings)
-    writer = Writer(writer_socket, WRITE_QUEUE) if writer_socket is not None else None
+    queue = settings.write_queue
+    writer = Writer(writer_socket, queue) if writer_socket is not None else None
     uvicorn.run(create_app(store, tokens, config, writer=writer), fd=fd, log_level="warning")
 
 

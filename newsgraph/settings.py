@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     max_cached_query_length: PositiveInt = DEFAULT_MAX_CACHED_QUERY_LENGTH
     introspection: bool = True
     graphiql: bool = True
+    # `serve --workers`: the mutations one worker keeps waiting on the writer (429 past it)
+    write_queue: PositiveInt = 16
 
     @field_validator("submit_rate")
     @classmethod

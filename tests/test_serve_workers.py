@@ -1,0 +1,209 @@
+"""`newsgraph serve --workers 2` on the embedded store, as production runs it: the CLI loads
+beside the server, mutations go through the writer process, a worker killed is started again,
+live updates come from whoever wrote, and a full write queue is refused with 429 (issue 14)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.conftest import DATA, shared_file
+from tests.support.serve import NEWSGRAPH, free_port, stop_server
+from tests.support.websocket import EVENT_ADDED, WAIT, websocket
+from tests.test_live import INGEST, TOKEN, record
+
+WORKERS = 2
+EVENTS = "{ events(first: 100) { edges { node { id } } } }"
+
+
+def _start(directory: Path, port: int, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    command = [str(NEWSGRAPH), "serve", "--store", str(directory), "--port", str(port)]
+    process = subprocess.Popen(
+        [*command, "--workers", str(WORKERS)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
+    )
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.stdout.read().decode() if process.stdout else ""
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/ready", timeout=1).status_code == 200:
+                return process
+        except httpx.TransportError:
+            time.sleep(0.1)
+    process.kill()
+    raise AssertionError("newsgraph serve --workers was not ready in 120 s")
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
+    directory = tmp_path_factory.mktemp("workers") / "store"
+    port = free_port()
+    env = {"NEWSGRAPH_TOKENS": f"loader:extractor:{TOKEN}", "NEWSGRAPH_WRITE_QUEUE": "1"}
+    process = _start(directory, port, env)
+    try:
+        yield f"127.0.0.1:{port}", directory
+    finally:
+        output = stop_server(process)
+        assert "Traceback" not in output, output
+        assert not _workers(directory), "a worker outlived its server"
+
+
+def _workers(directory: Path) -> list[int]:
+    found = subprocess.run(
+        ["pgrep", "-f", f"newsgraph.serving --fd .* --store {directory}"],
+        capture_output=True,
+        text=True,
+    )
+    return [int(pid) for pid in found.stdout.split()]
+
+
+def _post(
+    address: str,
+    query: str,
+    variables: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
+    body = {"query": query, "variables": variables or {}}
+    return httpx.post(f"http://{address}/graphql", json=body, headers=headers, timeout=WAIT)
+
+
+def _event_ids(address: str) -> set[str]:
+    response = _post(address, EVENTS)
+    assert response.status_code == 200, response.text
+    return {e["node"]["id"] for e in response.json()["data"]["events"]["edges"]}
+
+
+def _until(check: Any, seconds: float = 10.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline, "not within the time allowed"
+        time.sleep(0.05)
+
+
+def _every_worker_shows(address: str, wanted: set[str]) -> None:
+    """Asked on fresh connections (spread over the workers), every answer shows `wanted`."""
+    _until(lambda: all(wanted <= _event_ids(address) for _ in range(3 * WORKERS)))
+
+
+def test_a_cli_load_beside_the_server_reaches_every_worker(served: tuple[str, Path]) -> None:
+    address, directory = served
+    before = _event_ids(address)
+    source = shared_file(DATA / "wikitimes-2015-09.jsonl")
+    loaded = subprocess.run(
+        [str(NEWSGRAPH), "load", str(source), "--store", str(directory), "--batch-size", "50"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=directory.parent,
+    )
+    assert loaded.returncode == 0, loaded.stderr  # no "store in use": it writes beside serve
+    stats = subprocess.run(
+        [str(NEWSGRAPH), "stats", "--store", str(directory)], capture_output=True, text=True
+    )
+    assert stats.returncode == 0, stats.stderr  # a reader, beside both
+    response = _post(address, "{ events(first: 1) { edges { node { id } } } }")
+    assert int(response.headers["x-newsgraph-change"]) >= 1
+    _until(lambda: len(_event_ids(address) - before) >= 50)
+
+
+def test_a_mutation_through_a_worker_answers_with_its_own_write(served: tuple[str, Path]) -> None:
+    address, _ = served
+    tag = uuid.uuid4().hex[:8]
+    records = [record(f"rw-{tag}", "cyber", "Reuters", f"Written {tag}.")]
+    response = _post(
+        address,
+        INGEST,
+        variables={"records": records},
+        headers={"Authorization": f"Bearer {TOKEN}"},
+    )
+    assert response.status_code == 200, response.text
+    (result,) = response.json()["data"]["ingest"]["results"]
+    event_id = result["eventId"]
+    # the worker that answered shows the write already; every worker soon does
+    seq = int(response.headers["x-newsgraph-change"])
+    assert seq >= 1
+    query = "query($id: ID!) { event(id: $id) { summary } }"
+    _until(
+        lambda: all(
+            _post(address, query, variables={"id": event_id}).json()["data"]["event"]
+            for _ in range(3 * WORKERS)
+        )
+    )
+
+
+def test_a_worker_killed_is_started_again_and_catches_up(served: tuple[str, Path]) -> None:
+    address, directory = served
+    victim = _workers(directory)[0]
+    os.kill(victim, signal.SIGKILL)
+    # the other keeps serving meanwhile
+    for _ in range(10):
+        assert _post(address, EVENTS).status_code == 200
+    _until(lambda: len(_workers(directory)) == WORKERS and victim not in _workers(directory), 30)
+    everything = _event_ids(address)
+    _every_worker_shows(address, everything)
+
+
+def test_a_cli_load_reaches_a_live_subscriber(served: tuple[str, Path]) -> None:
+    address, directory = served
+    tag = uuid.uuid4().hex[:8]
+    source = directory.parent / f"live-{tag}.jsonl"
+    source.write_text(json.dumps(record(f"cli-{tag}", "cyber", "Reuters", f"CLI {tag}.")) + "\n")
+
+    async def scenario() -> None:
+        async with websocket(f"ws://{address}/graphql") as client:
+            operation = await client.subscribe(EVENT_ADDED, {"filter": {"categories": ["CYBER"]}})
+            loading = await asyncio.create_subprocess_exec(
+                str(NEWSGRAPH),
+                "load",
+                str(source),
+                "--store",
+                str(directory),
+                cwd=directory.parent,
+            )
+            assert await loading.wait() == 0
+            event = (await client.next(operation))["eventAdded"]
+            assert event["summary"] == f"CLI {tag}."
+
+    asyncio.run(scenario())
+
+
+def test_a_full_write_queue_is_refused_with_429_and_retry_after(served: tuple[str, Path]) -> None:
+    address, _ = served
+    records = [
+        record(f"q-{i}-{uuid.uuid4().hex[:6]}", "cyber", "Reuters", f"Q {i}.") for i in range(300)
+    ]
+
+    async def burst() -> list[httpx.Response]:
+        async with httpx.AsyncClient(timeout=120) as http:
+            return await asyncio.gather(
+                *(
+                    http.post(
+                        f"http://{address}/graphql",
+                        json={"query": INGEST, "variables": {"records": records[i::12]}},
+                        headers={"Authorization": f"Bearer {TOKEN}"},
+                    )
+                    for i in range(12)
+                )
+            )
+
+    responses = asyncio.run(burst())
+    statuses = [r.status_code for r in responses]
+    assert set(statuses) <= {200, 429}, statuses
+    refused = [r for r in responses if r.status_code == 429]
+    assert refused, f"12 writes at once with a queue of 1 per worker: {statuses}"
+    assert refused[0].headers["retry-after"] == "1"
+    assert "try again" in refused[0].json()["errors"][0]["message"]
+    assert 200 in statuses  # the queue was full, not the writer gone
