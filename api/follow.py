@@ -144,6 +144,7 @@ class Follower:
                     break
         except ChangeLogTruncated:
             log.warning("live updates skipped entries truncated from the change log")
+            self.hub.lost()
         except StoreError:
             log.exception("reading the change log failed")
             return

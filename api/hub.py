@@ -89,6 +89,13 @@ class Hub:
             if kept is not None:
                 inbox.put(kept)
 
+    def lost(self) -> None:
+        """Updates were lost before they could be published (the change log was truncated
+        past them): every subscriber is told it fell behind, as when its inbox overflows."""
+        for inbox in list(self._inboxes):
+            inbox.dropped += 1
+            inbox._ready.set()
+
     @contextmanager
     def subscribe(self, select: Select) -> Iterator[Inbox]:
         """An inbox receiving what `select` keeps of each update until the block ends."""

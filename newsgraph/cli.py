@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import secrets
 import sys
 from collections.abc import Iterator
@@ -28,7 +29,7 @@ from graph.store import EventFilter, GraphStore, StoreError
 from loaders.jsonl import RejectSink
 from loaders.outlets import RegistryError, parse_registry
 from newsgraph.settings import SettingsError, load_settings
-from newsgraph.wiring import app_arguments, make_store
+from newsgraph.wiring import app_arguments, make_store, reads_only
 from services.export import FORMATS, export
 from services.load import DEFAULT_BATCH, LoadSummary, load_streams
 from services.registry import load_registry
@@ -48,16 +49,20 @@ store_option = click.option(
 )
 
 
-def _store(spec: str | None) -> GraphStore:
+def _store(spec: str | None, read_only: bool = False) -> GraphStore:
     try:
-        return make_store(spec or load_settings().store)
+        spec = spec or load_settings().store
+        store = reads_only(spec) if read_only else None
+        return store if store is not None else make_store(spec)
     except (StoreError, SettingsError) as exc:
         raise click.ClickException(str(exc)) from None
 
 
 @contextmanager
-def _opened(spec: str | None) -> Iterator[GraphStore]:
-    store = _store(spec)
+def _opened(spec: str | None, read_only: bool = False) -> Iterator[GraphStore]:
+    """The store `spec` names, open; `read_only` for commands that only read (the embedded
+    store is then opened as a reader: it runs beside a server and a load)."""
+    store = _store(spec, read_only)
     try:
         store.setup()
     except StoreError as exc:
@@ -197,7 +202,7 @@ def outlets_load(file: Path, store_spec: str | None) -> None:
 @store_option
 def stats(store_spec: str | None) -> None:
     """Count the nodes and relationships in the store."""
-    with _opened(store_spec) as store:
+    with _opened(store_spec, read_only=True) as store:
         for name, count in store.counts().items():
             click.echo(f"{name:12} {count}")
 
@@ -224,7 +229,7 @@ def copy(source_spec: str, target_spec: str, batch_size: int) -> None:
     check both have the same counts and content hash. Credentials come from NEWSGRAPH_NEO4J_*."""
     from services.copy import copy_graph
 
-    with _opened(source_spec) as source, _opened(target_spec) as target:
+    with _opened(source_spec, read_only=True) as source, _opened(target_spec) as target:
         try:
             summary = copy_graph(source, target, batch_size)
         except StoreError as exc:
@@ -364,7 +369,7 @@ def export_command(
 ) -> None:
     """Write the graph, or the events the filters select with everything around them, as
     GraphML, GEXF, Cytoscape.js JSON or extractor records (JSONL, for `newsgraph load`)."""
-    with _opened(store_spec) as store:
+    with _opened(store_spec, read_only=True) as store:
         try:
             flt = EventFilter(
                 date_from=date_from.date().isoformat() if date_from else None,
@@ -393,4 +398,4 @@ def export_command(
 # Analysts (issue 5): `newsgraph timeline`, defined beside its code.
 from newsgraph import timeline_png as _timeline_png  # noqa: E402
 
-main.add_command(_timeline_png.command(store_option, _opened))
+main.add_command(_timeline_png.command(store_option, functools.partial(_opened, read_only=True)))

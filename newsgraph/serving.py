@@ -193,7 +193,11 @@ def worker(fd: int, spec: str, writer_socket: str | None) -> None:
         store = make_store(spec, settings)
     queue = settings.write_queue
     writer = Writer(writer_socket, queue) if writer_socket is not None else None
-    uvicorn.run(create_app(store, tokens, config, writer=writer), fd=fd, log_level="warning")
+    # The socket as it is (uvicorn's own `fd=` takes any descriptor for a Unix socket, and
+    # asyncio then leaves Nagle's algorithm on: 40 ms per answer with delayed ACKs).
+    sock = socket.socket(fileno=fd)
+    app = create_app(store, tokens, config, writer=writer)
+    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
 
 
 def _exit_with_parent() -> None:
