@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -178,6 +179,17 @@ class GraphQLApp(GraphQL[RequestContext, None]):
         except Refused as exc:  # raised while reading the request: nothing was sent yet
             await _refusal(exc.status, str(exc))(scope, receive, send)
 
+    async def writer_ready(self) -> str | None:
+        """Why this worker is not ready to serve (the writer process is not, or this worker's
+        memory does not show the writer's latest commit yet), or None."""
+        assert self.writer is not None
+        seq = await self.writer.ready()
+        if seq is None:
+            return "the writer process is not ready yet"
+        if not await self._follower().reach(seq, CATCH_UP_TIMEOUT):
+            return "this worker has not caught up with the writer yet"
+        return None
+
     def _follower(self) -> Follower:
         """The app's follower of the change log: started by the lifespan, or here by the first
         request when whoever runs the app has turned the lifespan off (then it stops with the
@@ -305,9 +317,9 @@ def create_app(
         # Liveness: the process answers. Constant time; the store is not read (that is /ready).
         return JSONResponse({"status": "ok"})
 
-    def ready(request: Request) -> Response:
-        # Readiness: the store answers a cheap read (`GraphStore.ping`). Not async, so Starlette
-        # runs it in its thread pool: a store that is slow to refuse never holds the event loop.
+    def check_store() -> Response | None:
+        # A cheap read (`GraphStore.ping`), in a worker thread: a store that is slow to refuse
+        # never holds the event loop.
         try:
             store.ping()
         except StoreError as exc:
@@ -316,6 +328,20 @@ def create_app(
             log.exception("the readiness check failed")
             reason = f"the store's check failed unexpectedly ({type(exc).__name__}); see the log"
             return JSONResponse({"status": "unavailable", "reason": reason}, status_code=503)
+        return None
+
+    async def ready(request: Request) -> Response:
+        # Readiness: the store answers; the writer process names the latest commit (workers
+        # wait for it); a worker is ready once the writer is and its memory shows that commit.
+        refused = await asyncio.to_thread(check_store)
+        if refused is not None:
+            return refused
+        if behind_workers:
+            return JSONResponse({"status": "ready", "change": store.last_change()})
+        if writer is not None:
+            reason = await graphql.writer_ready()
+            if reason is not None:
+                return JSONResponse({"status": "unavailable", "reason": reason}, status_code=503)
         return JSONResponse({"status": "ready"})
 
     graphql = GraphQLApp(store, tokens, services, writer, behind_workers)

@@ -99,6 +99,17 @@ class Writer:
             await self._client.aclose()
             self._client = None
 
+    async def ready(self) -> int | None:
+        """The writer's latest commit when it is ready, else None."""
+        try:
+            response = await self.client().get("/ready", timeout=5.0)
+        except httpx.TransportError:
+            return None
+        if response.status_code != 200:
+            return None
+        change = response.json().get("change")
+        return change if isinstance(change, int) else None
+
     async def send(self, body: bytes, headers: list[tuple[str, str]], client: str) -> Answer:
         """The writer's answer to the mutation in `body`; `WriterBusy` when `queue`
         mutations of this worker are waiting already, `WriterUnavailable` when the writer

@@ -35,7 +35,7 @@ from api.app import create_app
 from api.forward import Writer
 from graph.store import GraphStore
 from newsgraph.settings import load_settings
-from newsgraph.wiring import app_arguments, make_store, reads_only
+from newsgraph.wiring import app_arguments, make_store, prepare, reads_only
 
 log = logging.getLogger(__name__)
 
@@ -142,7 +142,6 @@ def serve(
 
         def listening() -> None:
             os.chmod(writer_socket, 0o600)  # only this user's processes send it writes
-            pool.start()
 
         app = create_app(
             store, tokens, config, on_startup=lambda: on_startup(store), behind_workers=True
@@ -150,6 +149,11 @@ def serve(
         server = _WriterServer(uvicorn.Config(app, uds=writer_socket, log_level="warning"))
         server.after_startup = listening
         server.before_exit = pool.stop  # uvicorn ends the process with the signal it got
+        # The workers read the store while this process does: they follow the log from
+        # wherever they start (the samples an empty store gets come to them that way), and a
+        # mutation sent before the writer listens is a 503 with Retry-After.
+        prepare(spec)
+        pool.start()
         server.run()
     finally:
         pool.stop()

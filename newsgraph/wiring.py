@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 from api.config import AppConfig
 from api.tokens import Tokens
-from graph.embedded import EmbeddedStore
+from graph.embedded import EmbeddedStore, fileformat
 from graph.neo4j import Neo4jStore, is_uri
 from graph.store import GraphStore, StoreError
 from newsgraph.settings import Settings, load_settings
@@ -43,6 +43,19 @@ def reads_only(spec: str) -> GraphStore | None:
     if is_uri(spec) or "://" in spec:
         return None
     return EmbeddedStore(Path(spec), read_only=True)
+
+
+def prepare(spec: str) -> None:
+    """Make the embedded store `spec` names ready for readers before a writer has read it:
+    created, or upgraded to this format (readers refuse an older one). Nothing for Neo4j."""
+    if reads_only(spec) is None:
+        return
+    directory = Path(spec)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreError(f"cannot create the data directory {directory}: {exc}") from exc
+    fileformat.connect(directory).close()
 
 
 def make_tokens(settings: Settings) -> Tokens:

@@ -14,10 +14,10 @@ import pytest
 
 from graph import store as port
 from graph.embedded import EmbeddedStore, changelog
-from graph.model import EdgeWrite, Label, NodeWrite, PropertyWrite, Rel, WriteBatch
-from graph.snapshot import canonical
+from graph.model import EdgeWrite, Label, Node, NodeWrite, PropertyWrite, Rel, WriteBatch
+from graph.snapshot import INGEST_CLOCKS, canonical
 from graph.store import ChangeLogTruncated, GraphReader, StoreError
-from tests.conftest import EXTRACTOR, load_file, load_outlets
+from tests.conftest import DATA, EXTRACTOR, load_file, load_outlets, shared_file
 from tests.test_embedded_durability import NEWSGRAPH, assert_consistent, big_input
 
 
@@ -260,3 +260,44 @@ def test_a_store_of_format_2_gains_its_change_log_when_a_writer_opens_it(tmp_pat
         store.close()
     reader = _open(directory, read_only=True)
     reader.close()
+
+
+def test_two_loads_at_once_end_where_one_after_the_other_ends(tmp_path: Path) -> None:
+    """Two `newsgraph load` processes on one store, started together, interleave batch by
+    batch (each waits for the other's write) and leave the graph that loading the two files
+    one after the other leaves, but for which spelling of a name came first (the rule of a
+    name is "first": the batches' order decides it)."""
+    lines = shared_file(DATA / "wikitimes-2015-09.jsonl").read_text("utf-8").splitlines()
+    halves = [tmp_path / "first.jsonl", tmp_path / "second.jsonl"]
+    halves[0].write_text("\n".join(lines[0::2]) + "\n", "utf-8")  # sharing outlets, entities
+    halves[1].write_text("\n".join(lines[1::2]) + "\n", "utf-8")
+
+    def load(directory: Path, source: Path) -> subprocess.Popen[bytes]:
+        args = [str(NEWSGRAPH), "load", str(source), "--store", str(directory)]
+        args += ["--batch-size", "25", "--rejects", str(tmp_path / "rejects.jsonl")]
+        return subprocess.Popen(args, cwd=tmp_path, stderr=subprocess.PIPE)
+
+    together = tmp_path / "together"
+    _open(together).close()
+    running = [load(together, half) for half in halves]
+    for process in running:
+        _, stderr = process.communicate(timeout=300)
+        assert process.returncode == 0, stderr.decode()
+    apart = tmp_path / "apart"
+    for half in halves:
+        process = load(apart, half)
+        _, stderr = process.communicate(timeout=300)
+        assert process.returncode == 0, stderr.decode()
+    one, other = _open(together, read_only=True), _open(apart, read_only=True)
+    try:
+        assert one.counts()["Event"] == len(lines) > 400
+        assert canonical(one, INGEST_CLOCKS | {"name"}) == canonical(
+            other, INGEST_CLOCKS | {"name"}
+        )
+        for node in one.dump():
+            if isinstance(node, Node) and node.label is Label.OUTLET:
+                assert node.text("name") in node.texts("aliases")
+        assert_consistent(one)
+    finally:
+        one.close()
+        other.close()
