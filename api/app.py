@@ -9,6 +9,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
+from graphql import GraphQLError
 from starlette.applications import Starlette
 from starlette.datastructures import Headers
 from starlette.requests import Request
@@ -17,6 +18,11 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import Message, Receive, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
+    BaseGraphQLTransportWSHandler,
+)
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
 
 from api.auth import RateLimiter
 from api.config import AppConfig
@@ -30,6 +36,7 @@ from api.forward import (
     Writer,
     WriterBusy,
     WriterUnavailable,
+    asks_mutation,
     is_mutation,
 )
 from api.schema import schema
@@ -118,7 +125,32 @@ def _refusal(status: int, message: str, headers: dict[str, str] | None = None) -
     )
 
 
+class _TransportWS(BaseGraphQLTransportWSHandler[RequestContext, None]):
+    """graphql-transport-ws, refusing mutations on a reader worker: they go over HTTP, where
+    the worker sends them to the writer process (`api.forward`)."""
+
+    async def handle_subscribe(self, message: SubscribeMessage) -> None:
+        view = self.view
+        payload = message["payload"]
+        if (
+            isinstance(view, GraphQLApp)
+            and view.writer is not None
+            and asks_mutation(payload.get("query"), payload.get("operationName"))
+        ):
+            error = GraphQLError(
+                "mutations are not taken over WebSocket by this server (it runs workers): "
+                "send them with an HTTP POST to the same /graphql"
+            )
+            await self.send_message(
+                {"id": message["id"], "type": "error", "payload": [error.formatted]}
+            )
+            return
+        await super().handle_subscribe(message)
+
+
 class GraphQLApp(GraphQL[RequestContext, None]):
+    graphql_transport_ws_handler_class = _TransportWS
+
     def __init__(
         self,
         store: GraphStore,
@@ -127,8 +159,15 @@ class GraphQLApp(GraphQL[RequestContext, None]):
         writer: Writer | None = None,
         behind_workers: bool = False,
     ) -> None:
-        # GraphiQL for a browser's GET, unless the config turns it off (then 404).
-        super().__init__(schema, graphql_ide="graphiql" if services.config.graphiql else None)
+        # GraphiQL for a browser's GET, unless the config turns it off (then 404). A worker
+        # speaks graphql-transport-ws only, where it refuses mutations (`_TransportWS`).
+        super().__init__(
+            schema,
+            graphql_ide="graphiql" if services.config.graphiql else None,
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,)
+            if writer is not None
+            else (GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
+        )
         self.store = store
         self.tokens = tokens
         self.services = services

@@ -64,7 +64,12 @@ def is_mutation(body: bytes) -> bool:
         return False
     if not isinstance(request, dict):
         return False
-    query, name = request.get("query"), request.get("operationName")
+    return asks_mutation(request.get("query"), request.get("operationName"))
+
+
+def asks_mutation(query: object, name: object) -> bool:
+    """Whether the operation `name` (or the one operation) of the document `query` is a
+    mutation; False for anything that is not a GraphQL document."""
     if not isinstance(query, str) or (name is not None and not isinstance(name, str)):
         return False
     try:

@@ -207,3 +207,20 @@ def test_a_full_write_queue_is_refused_with_429_and_retry_after(served: tuple[st
     assert refused[0].headers["retry-after"] == "1"
     assert "try again" in refused[0].json()["errors"][0]["message"]
     assert 200 in statuses  # the queue was full, not the writer gone
+
+
+def test_a_mutation_over_websocket_is_refused_naming_http(served: tuple[str, Path]) -> None:
+    address, _ = served
+
+    async def scenario() -> None:
+        async with websocket(f"ws://{address}/graphql") as client:
+            mutation = (
+                'mutation { submitSource(eventId: "x", url: "https://e.org", outletName: "E") '
+                "{ id } }"
+            )
+            operation = await client.subscribe(mutation)
+            message = await client.receive()
+            assert message["type"] == "error" and message["id"] == operation, message
+            assert "HTTP POST" in message["payload"][0]["message"]
+
+    asyncio.run(scenario())
