@@ -206,14 +206,43 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def rss(self) -> tuple[int, int]:
-        """(resident, peak resident) bytes of the server process."""
-        return _rss(self.process.pid)
+        """(resident, peak resident) bytes of the largest process of the server (`newsgraph
+        serve` is a writer process and its reader workers, each with the graph in memory)."""
+        sizes = [_rss(pid) for pid in _tree(self.process.pid)]
+        return max(r for r, _ in sizes), max(p for _, p in sizes)
+
+    def total_rss(self) -> int:
+        """Resident bytes of all the server's processes together."""
+        return sum(_rss(pid)[0] for pid in _tree(self.process.pid))
 
     def cpu_seconds(self) -> float:
-        """User and system CPU time the server process has used so far."""
-        with open(f"/proc/{self.process.pid}/stat", encoding="ascii") as stat:
-            fields = stat.read().rpartition(")")[2].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        """User and system CPU time the server's processes have used so far."""
+        total = 0
+        for pid in _tree(self.process.pid):
+            with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+                fields = stat.read().rpartition(")")[2].split()
+            total += int(fields[11]) + int(fields[12])
+        return total / os.sysconf("SC_CLK_TCK")
+
+
+def _tree(pid: int) -> list[int]:
+    """`pid` and its descendants."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii") as stat:
+                parent = int(stat.read().rpartition(")")[2].split()[1])
+        except (OSError, ValueError):
+            continue
+        children.setdefault(parent, []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        found.append(current)
+        todo += children.get(current, [])
+    return found
 
 
 def _rss(pid: int) -> tuple[int, int]:
