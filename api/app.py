@@ -236,7 +236,7 @@ class GraphQLApp(GraphQL[RequestContext, None]):
         follower = self.services.follower
         if follower is None or not follower.runs_here():
             follower = self.services.follower = Follower(self.store, self.services.hub)
-            follower.start()
+            follower.start(ticking=not self.behind_workers)
         return follower
 
     def _stamped(self, send: Send, follower: Follower) -> Send:
@@ -342,7 +342,7 @@ def create_app(
         if on_startup is not None:
             on_startup()
         follower = services.follower = Follower(store, services.hub)
-        follower.start()
+        follower.start(ticking=not behind_workers)
         try:
             yield
         finally:

@@ -53,9 +53,14 @@ class Follower:
         async with self._lock.reader_lock:
             yield
 
-    def start(self) -> None:
+    def start(self, ticking: bool = True) -> None:
+        """Follow from now on, on the running event loop. `ticking=False`: only when this
+        process writes (`wrote`) or waits for an entry (`reach`); the writer process of
+        `serve --workers` follows so, since its writes catch up first anyway and nobody reads
+        from its memory: it spends no CPU applying a load's batches it will never serve."""
         self._loop = asyncio.get_running_loop()
-        self._task = self._loop.create_task(self._run(), name="change-log")
+        if ticking:
+            self._task = self._loop.create_task(self._run(), name="change-log")
 
     def runs_here(self) -> bool:
         """Whether it runs on the running event loop."""
@@ -78,8 +83,13 @@ class Follower:
         try:
             async with asyncio.timeout(timeout):
                 while self.position < seq:
-                    self.wake()
-                    await self._moved.wait()
+                    if self._task is None:  # not ticking on its own
+                        await self.tick()
+                        if self.position < seq:
+                            await asyncio.sleep(0.01)
+                    else:
+                        self.wake()
+                        await self._moved.wait()
         except TimeoutError:
             return False
         return True
