@@ -17,6 +17,7 @@ later entry's rows. docs/changes.md has the format, the retention and the guaran
 from __future__ import annotations
 
 import sqlite3
+import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -260,13 +261,16 @@ def _read_rows(
         db, "SELECT rowid, id, label, props FROM nodes", node_rows
     ):
         kind = labels.get(label) or Label(label)
-        pending.nodes.append((row, node_id, kind, intern_keys(decode_props(text))))
+        pending.nodes.append((row, sys.intern(node_id), kind, intern_keys(decode_props(text))))
+    # Interned here, in the reading thread, so that applying is only dictionary updates.
+    intern = sys.intern
     for row, src, kind, dst, key, text in _rows(
         db, "SELECT rowid, src, type, dst, key, props FROM edges", edge_rows
     ):
-        pending.edges.append((row, src, rels.get(kind) or Rel(kind), dst, key, text))
+        rel = rels.get(kind) or Rel(kind)
+        pending.edges.append((row, intern(src), rel, intern(dst), intern(key), text))
     for row, key, owner in _rows(db, "SELECT rowid, key, node FROM keys", key_rows):
-        pending.keys.append((row, key, owner))
+        pending.keys.append((row, intern(key), intern(owner)))
     if names:
         stored = dict(
             db.execute(

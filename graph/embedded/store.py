@@ -335,9 +335,7 @@ class EmbeddedStore:
                 graph.remove_edge(src, dst, name)
         for key in pending.deleted_keys:
             self._drop_key(key)
-        intern = sys.intern
-        for row, node_id, label, props in pending.nodes:
-            node_id = intern(node_id)
+        for row, node_id, label, props in pending.nodes:  # ids interned when read
             data = attrs.get(node_id)
             if data is None or "row" not in data:
                 if node_id not in attrs:
@@ -353,7 +351,6 @@ class EmbeddedStore:
             if label is Label.EVENT:
                 self._events.add((props.get("occurred_on") or "", node_id))
         for row, src, kind, dst, key, text in pending.edges:
-            src, dst, key = intern(src), intern(dst), intern(key)
             name = edge_name(kind, key)
             for end in (src, dst):
                 if end not in attrs:  # an end that is not a node becomes one, as in add_edge
@@ -364,7 +361,6 @@ class EmbeddedStore:
                 parallel = succ[src][dst] = graph._pred[dst][src] = {}
             parallel[name] = {"type": kind, "rkey": key, "json": text, "row": row}
         for row, key, owner in pending.keys:
-            key, owner = intern(key), intern(owner)
             if self._keys.get(key) != owner:
                 self._drop_key(key)
                 self._keys[key] = owner
