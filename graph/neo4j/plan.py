@@ -1,6 +1,7 @@
 """The Neo4j store's statement planner: one `WriteBatch` as a few `UNWIND $rows` statements
 (one per label or relationship type and merge-rule shape, in rounds so that no statement has
-two rows for one node), checked against what is stored and run inside one transaction."""
+two rows for one node), checked against what is stored and run inside one transaction, noting
+what each statement changed (`graph.neo4j.changelog.Changed`)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from typing import Any, TypeVar
 
 import neo4j
 
-from graph.model import Label, PropertyWrite, Rel, Value, WriteBatch, apply_write
+from graph.model import EdgeId, Label, PropertyWrite, Rel, Value, WriteBatch, apply_write
 from graph.neo4j import codec, reads
 from graph.neo4j import queries as q
+from graph.neo4j.changelog import Changed, stored_edge
 from graph.neo4j.transaction import Created
 from graph.store import StoreError
 
@@ -40,6 +42,7 @@ class StatementPlan:
         owners: dict[str, str] | None = None,
         create_edges: bool = False,
         created: Created | None = None,
+        changed: Changed | None = None,
     ) -> dict[str, Label]:
         """Write the batch; return the label of every node it named that exists now (and of
         `written`: nodes this transaction wrote already, whose labels need no checking).
@@ -51,19 +54,25 @@ class StatementPlan:
         uniqueness constraint), a relationship with a new end. A concurrent writer creating
         the same node or relationship makes the commit fail on a uniqueness constraint, and
         the retried transaction MERGEs instead. `created`, when given, gets the nodes and
-        relationships created so."""
+        relationships created so. `changed`, when given, gets what the batch changed: what a
+        statement writes without changing any stored value is not in it."""
         batch = self.batch
+        changed = changed if changed is not None else Changed()
         labels, gone, new = self._check(tx, written or {})
         for label, ids in _by_label(gone).items():
+            removed = codec.rows(tx.run(q.edges_of_deleted(label), ids=ids))
+            changed.unlinked_edges(e for row in removed if (e := stored_edge(*row)) is not None)
             tx.run(q.delete_nodes(label), ids=ids).consume()
+        changed.deleted_nodes(gone)
         if gone:
             kept = [k for k, owner in batch.rekeys.items() if owner is not None]
             tx.run(q.DROP_KEYS_OF, ids=sorted(gone), kept=kept).consume()
-        unlinks: dict[Rel, list[str]] = {}
+        unlinks: dict[Rel, dict[str, EdgeId]] = {}
         for src, rel, dst, key in dict.fromkeys(batch.unlinks):
-            unlinks.setdefault(rel, []).append(codec.uid(src, dst, key))
-        for rel, uids in unlinks.items():
-            tx.run(q.unlink(rel), uids=uids).consume()
+            unlinks.setdefault(rel, {})[codec.uid(src, dst, key)] = (src, rel, dst, key)
+        for rel, by_uid in unlinks.items():
+            removed_uids = _reported(tx.run(q.unlink(rel), uids=list(by_uid)))
+            changed.unlinked_edges(by_uid[uid] for uid in removed_uids)
         created_nodes: dict[str, tuple[Label, dict[str, Value]]] = {}
         node_rounds: list[dict[tuple[Label, q.Shape], list[list[Any]]]] = []
         seen: dict[str, int] = {}
@@ -81,9 +90,14 @@ class StatementPlan:
             creates.setdefault((label, names), []).append(row)
         for (label, names), rows in creates.items():
             tx.run(q.node_create(label, names), rows=rows).consume()
+        changed.wrote_nodes(created_nodes)
         for statements in node_rounds:
             for (label, shape), rows in statements.items():
-                tx.run(q.node_upsert(label, shape), codec.params(shape, rows)).consume()
+                result = tx.run(q.node_upsert(label, shape), codec.params(shape, rows))
+                ids = _reported(result)
+                if result.consume().counters.nodes_created:
+                    ids = [row[0] for row in rows]  # MERGE created some: which, it cannot say
+                changed.wrote_nodes(ids)
         created_edges: dict[tuple[Rel, str, str, str], dict[str, Value]] = {}
         edge_rounds: list[dict[tuple[Rel, Label, Label, q.Shape], list[list[Any]]]] = []
         seen.clear()
@@ -104,31 +118,43 @@ class StatementPlan:
             edge_creates.setdefault((rel, labels[src], labels[dst], names), []).append(row)
         for (rel, src_label, dst_label, names), rows in edge_creates.items():
             tx.run(q.edge_create(rel, src_label, dst_label, names), rows=rows).consume()
+        changed.wrote_edges((src, rel, dst, key) for rel, src, dst, key in created_edges)
         if created is not None:
             created.nodes.update(created_nodes)
             created.edges.update(created_edges)
         for edge_statements in edge_rounds:
             for (rel, src_label, dst_label, shape), rows in edge_statements.items():
                 query = q.edge_upsert(rel, src_label, dst_label, shape)
-                tx.run(query, codec.params(shape, rows)).consume()
+                result = tx.run(query, codec.params(shape, rows))
+                uids = _reported(result)
+                if result.consume().counters.relationships_created:
+                    uids = [row[3] for row in rows]  # MERGE created some: which, it cannot say
+                row_of = {row[3]: row for row in rows}
+                changed.wrote_edges((row_of[u][0], rel, row_of[u][1], row_of[u][2]) for u in uids)
         moved = [{"key": k, "node": o} for k, o in batch.rekeys.items() if o is not None]
         if moved:
-            tx.run(q.REKEY, rows=moved).consume()
+            for new_owner, old_owner in codec.rows(tx.run(q.REKEY, rows=moved)):
+                changed.touched_nodes((new_owner, old_owner))
         dropped = [k for k, o in batch.rekeys.items() if o is None]
         if dropped:
-            tx.run(q.DROP_KEYS, keys=dropped).consume()
+            changed.touched_nodes(_reported(tx.run(q.DROP_KEYS, keys=dropped)))
         if batch.keys:
             claims = [[k, v] for k, v in batch.keys.items()]
             if owners is None:
-                tx.run(q.CLAIM_KEYS, rows=claims).consume()
+                result = tx.run(q.CLAIM_KEYS, rows=claims)
             else:
                 # Only the keys another node owns come back: the others are their claimant's.
                 owners.update(batch.keys)
-                for key, owner in codec.rows(tx.run(q.CLAIM_KEYS_OWNERS, rows=claims)):
+                result = tx.run(q.CLAIM_KEYS_OWNERS, rows=claims)
+                for key, owner in codec.rows(result):
                     owners[key] = owner
+            if result.consume().counters.nodes_created:
+                # A claim changes something only by creating its key; which did, the MERGE
+                # cannot say, so every claimant counts as written.
+                changed.touched_nodes(batch.keys.values())
         if batch.settings:
             settings = [{"name": k, "value": v} for k, v in batch.settings.items()]
-            tx.run(q.PUT_SETTINGS, rows=settings).consume()
+            changed.wrote_settings(_reported(tx.run(q.PUT_SETTINGS, rows=settings)))
         return {**(written or {}), **labels}
 
     def _check(
@@ -177,6 +203,15 @@ class StatementPlan:
                 if owner is not None and owner not in labels:
                     raise StoreError(f"key {key!r} names node {owner!r}, which does not exist")
         return labels, gone, new
+
+
+def _reported(result: neo4j.Result) -> list[Any]:
+    """What a write statement says it changed: its collected `rows` (none when it returns
+    nothing)."""
+    found: list[Any] = []
+    for record in result:
+        found += record[q.ROWS]
+    return found
 
 
 def _by_label(labels: dict[str, Label]) -> dict[Label, list[str]]:

@@ -2,8 +2,9 @@
 
 Rules kept here:
 - every value is a parameter (`$rows`, `$ids`, ...); nothing a user typed is pasted into a query;
-- labels and relationship types come only from the fixed enums `Label` and `Rel` (plus the two
-  bookkeeping labels `Key` and `Setting` below);
+- labels and relationship types come only from the fixed enums `Label` and `Rel` (plus the
+  bookkeeping labels `Key`, `Setting`, `Change` and `ChangeLog` below, which no read of the
+  graph names: they are invisible to `dump`, `counts`, `search` and every traversal);
 - property *names* are pasted only by `node_upsert`/`edge_upsert` (Cypher 5 before 5.26 cannot
   assign a property whose name is computed, and a row of values alone packs several times
   faster than a row of maps), always quoted with `quote()`; the values travel as parameters.
@@ -14,7 +15,14 @@ How a graph is laid out in Neo4j:
   uniqueness constraint so two concurrent MERGEs cannot both create one relationship;
 - Neo4j drops a property set to null, while the store port keeps `{"group": None}`: the names
   of null-valued properties are kept in the hidden list `_nulls`;
-- identity keys are `(:Key {key, node})`, settings `(:Setting {name, value})`.
+- identity keys are `(:Key {key, node})`, settings `(:Setting {name, value})`;
+- the change log (`graph.neo4j.changelog`, docs/changes-neo4j.md) is one `(:Change {seq, at,
+  ...})` per committed write that changed something, and one head `(:ChangeLog {id: 'head',
+  seq, oldest})`: the latest `seq` given and the oldest entry kept.
+
+A write statement returns what it changed (`RETURN collect(...) AS rows`: the ids of the nodes
+whose properties it changed, the `_uid`s of the relationships, the keys' owners, the settings'
+names), so that a write which changes nothing appends no entry to the change log.
 """
 
 from __future__ import annotations
@@ -33,6 +41,8 @@ EDGE_HIDDEN = frozenset({KEY, UID, NULLS})
 
 KEY_LABEL = "Key"
 SETTING_LABEL = "Setting"
+CHANGE_LABEL = "Change"  # an entry of the change log
+CHANGE_LOG_LABEL = "ChangeLog"  # the change log's head
 
 LABELS: tuple[Label, ...] = tuple(Label)
 RELS: tuple[Rel, ...] = tuple(Rel)
@@ -61,6 +71,16 @@ KEY_OWNER_INDEX = f"CREATE INDEX newsgraph_key_node IF NOT EXISTS FOR (k:{KEY_LA
 SETTING_CONSTRAINT = (
     f"CREATE CONSTRAINT newsgraph_setting_name IF NOT EXISTS "
     f"FOR (s:{SETTING_LABEL}) REQUIRE s.name IS UNIQUE"
+)
+
+
+CHANGE_SEQ_CONSTRAINT = (
+    f"CREATE CONSTRAINT newsgraph_change_seq IF NOT EXISTS "
+    f"FOR (c:{CHANGE_LABEL}) REQUIRE c.seq IS UNIQUE"
+)
+CHANGE_LOG_CONSTRAINT = (
+    f"CREATE CONSTRAINT newsgraph_changelog_id IF NOT EXISTS "
+    f"FOR (h:{CHANGE_LOG_LABEL}) REQUIRE h.id IS UNIQUE"
 )
 
 
@@ -384,15 +404,30 @@ def _on_create(v: str, shape: Shape, row: dict[str, list[str]]) -> str:
     return f"\nON CREATE SET {v} += {_map(shape.create, row['c'])}, {v}.{NULLS} = {row['cn'][0]}"
 
 
+def _reporting(v: str, ident: str, rules: str) -> str:
+    """The SET clause `rules`, applied so that the statement returns `ident` of every row whose
+    properties it changed (`rows`): a rewrite of the stored values returns nothing. Empty when
+    there are no rules: a MERGE alone changes something only by creating, which the
+    statement's counters tell (`nodes_created`, `relationships_created`)."""
+    if not rules:
+        return ""
+    return (
+        f"\nWITH row, {v}, properties({v}) AS before"
+        + rules
+        + f"\nWITH {v}, before WHERE properties({v}) <> before\nRETURN collect({ident}) AS rows"
+    )
+
+
 @lru_cache(maxsize=1024)
 def node_upsert(label: Label, shape: Shape) -> str:
-    """MERGE every row's node of `label` and apply its merge rules."""
+    """MERGE every row's node of `label` and apply its merge rules; rows: the ids of the nodes
+    whose properties changed."""
     row = shape.layout(NODE_IDENT)
     return (
         f"UNWIND $rows AS row\n"
         f"MERGE (n:{quote(label.value)} {{{ID}: row[0]}})"
         + _on_create("n", shape, row)
-        + _rules("n", shape, row)
+        + _reporting("n", f"n.{ID}", _rules("n", shape, row))
     )
 
 
@@ -406,7 +441,8 @@ MERGE_FROM_END = frozenset({Rel.REPORTS, Rel.PUBLISHED})
 
 @lru_cache(maxsize=1024)
 def edge_upsert(rel: Rel, src: Label, dst: Label, shape: Shape) -> str:
-    """MERGE every row's `rel` relationship between existing nodes and apply its merge rules."""
+    """MERGE every row's `rel` relationship between existing nodes and apply its merge rules;
+    rows: the `_uid`s of the relationships whose properties changed."""
     row = shape.layout(EDGE_IDENT)
     pattern = f"[r:{quote(rel.value)} {{{KEY}: row[2], {UID}: row[3]}}]"
     merge = f"(b)<-{pattern}-(a)" if rel in MERGE_FROM_END else f"(a)-{pattern}->(b)"
@@ -414,7 +450,9 @@ def edge_upsert(rel: Rel, src: Label, dst: Label, shape: Shape) -> str:
         f"UNWIND $rows AS row\n"
         f"MATCH (a:{quote(src.value)} {{{ID}: row[0]}})\n"
         f"MATCH (b:{quote(dst.value)} {{{ID}: row[1]}})\n"
-        f"MERGE {merge}" + _on_create("r", shape, row) + _rules("r", shape, row)
+        f"MERGE {merge}"
+        + _on_create("r", shape, row)
+        + _reporting("r", f"r.{UID}", _rules("r", shape, row))
     )
 
 
@@ -459,9 +497,25 @@ def delete_nodes(label: Label) -> str:
     return f"UNWIND $ids AS id MATCH (n:{quote(label.value)} {{{ID}: id}}) DETACH DELETE n"
 
 
+def edges_of_deleted(label: Label) -> str:
+    """The relationships of the nodes of `label` among `$ids`, which a write is about to delete
+    with them: rows [src, type, dst, key] (a relationship between two of them comes twice)."""
+    node = f"(n:{quote(label.value)} {{{ID}: id}})"
+    return (
+        f"UNWIND $ids AS id MATCH {node}-[r]->(m) "
+        f"RETURN collect([id, type(r), m.{ID}, r.{KEY}]) AS rows\n"
+        "UNION ALL\n"
+        f"UNWIND $ids AS id MATCH {node}<-[r]-(m) "
+        f"RETURN collect([m.{ID}, type(r), id, r.{KEY}]) AS rows"
+    )
+
+
 def unlink(rel: Rel) -> str:
-    """Remove relationships of type `rel` by their identity."""
-    return f"UNWIND $uids AS uid MATCH ()-[r:{quote(rel.value)} {{{UID}: uid}}]->() DELETE r"
+    """Remove relationships of type `rel` by their identity; rows: the `_uid`s removed."""
+    return (
+        f"UNWIND $uids AS uid MATCH ()-[r:{quote(rel.value)} {{{UID}: uid}}]->() "
+        "DELETE r RETURN collect(uid) AS rows"
+    )
 
 
 def find_nodes(label: Label, where: tuple[str, ...], order_by: str) -> str:
@@ -481,8 +535,18 @@ def find_nodes(label: Label, where: tuple[str, ...], order_by: str) -> str:
 DROP_KEYS_OF = (
     f"UNWIND $ids AS id MATCH (k:{KEY_LABEL} {{node: id}}) WHERE NOT k.key IN $kept DETACH DELETE k"
 )
-REKEY = f"UNWIND $rows AS row MERGE (k:{KEY_LABEL} {{key: row.key}}) SET k.node = row.node"
-DROP_KEYS = f"UNWIND $keys AS key MATCH (k:{KEY_LABEL} {{key: key}}) DETACH DELETE k"
+# rows: [new owner, old owner or null] of each key whose owner changed.
+REKEY = (
+    f"UNWIND $rows AS row MERGE (k:{KEY_LABEL} {{key: row.key}}) "
+    "WITH row, k, k.node AS before SET k.node = row.node "
+    "WITH k, before WHERE before IS NULL OR before <> k.node "
+    "RETURN collect([k.node, before]) AS rows"
+)
+# rows: the owners of the keys dropped.
+DROP_KEYS = (
+    f"UNWIND $keys AS key MATCH (k:{KEY_LABEL} {{key: key}}) "
+    "WITH k, k.node AS owner DETACH DELETE k RETURN collect(owner) AS rows"
+)
 # A claim never takes a key from its owner: the first claim committed wins.
 # $rows: [key, node] lists.
 CLAIM_KEYS = (
@@ -494,8 +558,39 @@ CLAIM_KEYS_OWNERS = (
     CLAIM_KEYS + " WITH row, k WHERE NOT coalesce(k.node = row[1], false) "
     "RETURN collect([row[0], k.node]) AS rows"
 )
+# rows: the names of the settings whose value changed.
 PUT_SETTINGS = (
-    f"UNWIND $rows AS row MERGE (s:{SETTING_LABEL} {{name: row.name}}) SET s.value = row.value"
+    f"UNWIND $rows AS row MERGE (s:{SETTING_LABEL} {{name: row.name}}) "
+    "WITH row, s, s.value AS before SET s.value = row.value "
+    "WITH s, before WHERE before IS NULL OR before <> s.value RETURN collect(s.name) AS rows"
+)
+
+
+# -- the change log (graph.neo4j.changelog) -------------------------------------------------------
+#
+# Appending takes the head's write lock (a SET reading the property it writes locks first, on
+# Neo4j) until the write commits: writers append one after the other, in commit order, and `seq`
+# has no gaps. On ArcadeDB two writers appending at once conflict and one is retried. The unique
+# constraint on `Change.seq` refuses a duplicate whatever the server.
+
+CHANGE_HEAD = "head"  # the `id` of the one ChangeLog node
+# $entry: the entry's properties but `seq`. Returns the new entry's seq and the oldest kept.
+APPEND_CHANGE = (
+    f"MERGE (h:{CHANGE_LOG_LABEL} {{id: $head}}) ON CREATE SET h.seq = 0, h.oldest = 1\n"
+    "SET h.seq = h.seq + 1\n"
+    f"CREATE (c:{CHANGE_LABEL} {{seq: h.seq}}) SET c += $entry\n"
+    "RETURN h.seq AS seq, h.oldest AS oldest"
+)
+# Truncation: the entries $first..$last (the oldest kept, onwards) deleted, one index lookup each.
+DROP_CHANGES = f"UNWIND range($first, $last) AS s MATCH (c:{CHANGE_LABEL} {{seq: s}}) DELETE c"
+SET_OLDEST_CHANGE = f"MATCH (h:{CHANGE_LOG_LABEL} {{id: $head}}) SET h.oldest = $oldest"
+CHANGE_LOG_HEAD = (
+    f"MATCH (h:{CHANGE_LOG_LABEL} {{id: $head}}) RETURN h.seq AS seq, h.oldest AS oldest"
+)
+# The entries $first..$last: `seq` has no gaps, so one index lookup each (no range scan).
+GET_CHANGES = (
+    f"UNWIND range($first, $last) AS s MATCH (c:{CHANGE_LABEL} {{seq: s}}) "
+    "RETURN collect(properties(c)) AS rows"
 )
 
 

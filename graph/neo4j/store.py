@@ -10,6 +10,9 @@ that speaks Bolt and Cypher 5 well enough, such as the ArcadeDB server the tests
   step are made in the write's own transaction (`graph.neo4j.transaction`).
 - `setup()` connects, checks the server, detects its capabilities once and creates the
   uniqueness constraints and indexes (`IF NOT EXISTS`). Nothing happens before it.
+- The change log (`graph.neo4j.changelog`, docs/changes-neo4j.md): a write that changed
+  something appends one entry in its own transaction; `changes` reads them, and `catch_up`
+  returns those committed since its previous call, from a position this object keeps.
 
 All of its Cypher is in `graph.neo4j.queries`; `graph.neo4j.codec` turns rows into values and
 back.
@@ -18,6 +21,7 @@ back.
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -33,13 +37,23 @@ from neo4j.exceptions import (
     ServiceUnavailable,
 )
 
+from graph import store as port
 from graph.model import Direction, Edge, Label, Node, Rel, WriteBatch
-from graph.neo4j import codec, reads
+from graph.neo4j import changelog, codec, reads
 from graph.neo4j import queries as q
+from graph.neo4j.changelog import Changed
 from graph.neo4j.plan import StatementPlan
 from graph.neo4j.retry import WriteRetry
 from graph.neo4j.transaction import Created, InTransaction
-from graph.store import Derive, EventPage, EventQuery, StoreError, search_text
+from graph.store import (
+    Change,
+    ChangeLogTruncated,
+    Derive,
+    EventPage,
+    EventQuery,
+    StoreError,
+    search_text,
+)
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +61,7 @@ T = TypeVar("T")
 
 SCHEMES = ("bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc")
 DUMP_PAGE = 2000
+CATCH_UP_PAGE = 1000  # change log entries read per transaction by `catch_up`
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +101,9 @@ class Neo4jStore:
         self._driver: neo4j.Driver | None = None
         self.capabilities: Capabilities | None = None
         self._retry = WriteRetry(self)
+        # The change log entries `catch_up` has returned: up to this seq (set by `setup`).
+        self._position = 0
+        self._catching_up = threading.Lock()
 
     def __repr__(self) -> str:
         parts = urlsplit(self.uri)
@@ -117,6 +135,7 @@ class Neo4jStore:
             driver.verify_connectivity()
             self._driver = driver
             self.capabilities = self._create_schema()
+            self._position = self.last_change()
         except BaseException as exc:
             self._driver = None
             driver.close()
@@ -143,6 +162,8 @@ class Neo4jStore:
         self._run(q.KEY_CONSTRAINT)
         self._run(q.KEY_OWNER_INDEX)
         self._run(q.SETTING_CONSTRAINT)
+        self._run(q.CHANGE_SEQ_CONSTRAINT)
+        self._run(q.CHANGE_LOG_CONSTRAINT)
         self._run(q.EVENT_DATE_INDEX)
         relationship_uniqueness = True
         for rel in q.RELS:
@@ -206,12 +227,15 @@ class Neo4jStore:
         def work(tx: neo4j.ManagedTransaction) -> None:
             owners: dict[str, str] = {}
             created = Created(edges_known=create_edges)
+            changed = Changed()  # afresh in each try: a retried transaction starts over
             labels = plan.run(
                 tx,
                 owners=owners if derive is not None else None,
                 create_edges=create_edges,
                 created=created,
+                changed=changed,
             )
+            announced, levels = list(batch.created), list(batch.level_changes)
             if derive is not None:
                 # Read after this transaction's own writes took their locks (Neo4j) or before
                 # its optimistic commit is checked (ArcadeDB): a concurrent writer's reports
@@ -219,9 +243,70 @@ class Neo4jStore:
                 derived = derive(InTransaction(tx, labels, owners, created))
                 if derived:
                     written = {w.id: labels[w.id] for w in plan.batch.nodes if w.id in labels}
-                    StatementPlan.of(derived).run(tx, written, create_edges=create_edges)
+                    StatementPlan.of(derived).run(
+                        tx, written, create_edges=create_edges, changed=changed
+                    )
+                announced += derived.created
+                levels += derived.level_changes
+            if changed:
+                # Last, so the head's lock is held only from here to the commit.
+                changelog.append(tx, changed, announced, levels, keep=port.CHANGE_LOG_KEEP)
 
         self._write(work)
+
+    # -- the change log ----------------------------------------------------------------------
+
+    def last_change(self) -> int:
+        return self._read(lambda tx: changelog.read(tx, 0, 0)).latest
+
+    def changes(self, after: int, limit: int = 1000) -> list[Change]:
+        if after < 0:
+            raise StoreError(f"no change log position {after}: positions start at 0")
+        if limit <= 0:
+            return []
+        page = self._read(lambda tx: changelog.read(tx, after, limit))
+        if after < page.oldest - 1 or (page.entries and page.entries[0].seq != after + 1):
+            # (the second: truncated between this read's look at the head and at the entries)
+            raise ChangeLogTruncated(
+                f"the change log holds the entries from {page.oldest} on (it keeps the latest "
+                f"{port.CHANGE_LOG_KEEP}): those after {after} are gone; read the store afresh"
+            )
+        return page.entries
+
+    def catch_up(self) -> list[Change]:
+        """The entries committed since the previous call (or since `setup`), oldest first.
+        Reads answer from the server, so there is nothing to bring up to date here. Writes
+        do not call it: only this moves the position, so no entry is lost to its caller.
+        Fallen behind the log's truncation, it says so in the log and returns what the log
+        still holds after the position."""
+        found: list[Change] = []
+        with self._catching_up:
+            while True:
+                page = self._read(lambda tx: changelog.read(tx, self._position, CATCH_UP_PAGE))
+                if page.latest < self._position:
+                    log.warning(
+                        "the change log of %r restarted (its latest entry is %d, this process "
+                        "had read up to %d): following it from its start",
+                        self,
+                        page.latest,
+                        self._position,
+                    )
+                    self._position = 0
+                    continue
+                if page.entries and page.entries[0].seq != self._position + 1:
+                    skipped = page.entries[0].seq - self._position - 1
+                    log.warning(
+                        "%r truncated %d change log entries this process had not read yet "
+                        "(after %d): what they changed is not returned",
+                        self,
+                        skipped,
+                        self._position,
+                    )
+                found += page.entries
+                if page.entries:
+                    self._position = page.entries[-1].seq
+                if len(page.entries) < CATCH_UP_PAGE:
+                    return found
 
     # -- reads -------------------------------------------------------------------------------
 
