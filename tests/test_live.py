@@ -38,6 +38,7 @@ from newsgraph.cli import load_bundled_samples
 from tests.conftest import EXTRACTOR, load_file, load_outlets
 from tests.support.graphql import bearer, serving
 from tests.support.websocket import CONFIDENCE_CHANGED, EVENT_ADDED, WAIT, websocket
+from tests.test_change_log import _another
 
 
 def record(event_id: str, category: str, outlet: str, summary: str) -> dict[str, Any]:
@@ -494,3 +495,32 @@ def test_served_bad_filter_is_an_error_message(live_app: Starlette) -> None:
             ]
 
     asyncio.run(run_served(live_app, scenario))
+
+
+def test_a_write_by_another_process_reaches_a_subscriber(store: GraphStore, tmp_path: Path) -> None:
+    """Live updates come from the store's change log: a load made through another store
+    object (another process: the CLI, another API process on Neo4j) reaches a subscriber of
+    this app, once."""
+    tag = uuid.uuid4().hex[:8]
+    source = tmp_path / "other.jsonl"
+    source.write_text(json.dumps(record(f"far-{tag}", "cyber", "Reuters", f"Far {tag}.")) + "\n")
+    app = create_app(store)
+
+    def load_elsewhere() -> None:  # a store object of its own, in a thread of its own
+        other = _another(store)
+        other.setup()
+        try:
+            load_file(other, source)
+        finally:
+            other.close()
+
+    async def scenario(served: str) -> None:
+        async with websocket(f"ws://{served}/graphql") as client:
+            operation = await client.subscribe(EVENT_ADDED)
+            await asyncio.to_thread(load_elsewhere)
+            event = (await client.next(operation))["eventAdded"]
+            assert event["summary"] == f"Far {tag}."
+            await client.send({"type": "ping"})  # nothing else came before the pong
+            assert await client.receive() == {"type": "pong"}
+
+    asyncio.run(run_served(app, scenario))

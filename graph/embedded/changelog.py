@@ -37,7 +37,8 @@ TABLE = (
     "(seq INTEGER PRIMARY KEY, at TEXT NOT NULL, entry TEXT NOT NULL)"
 )
 
-# Truncation runs once in this many appends (a range delete at the log's old end).
+# Truncation runs once in this many appends (or `CHANGE_LOG_KEEP`, if fewer): a range delete
+# at the log's old end.
 TRUNCATE_EVERY = 100
 
 
@@ -87,8 +88,9 @@ def append(db: sqlite3.Connection, seq: int, entry: Entry) -> None:
     entries, drop those older than the latest `CHANGE_LOG_KEEP`."""
     text = _encode(entry).decode()
     db.execute("INSERT INTO changes (seq, at, entry) VALUES (?, ?, ?)", (seq, now(), text))
-    if seq % TRUNCATE_EVERY == 0:
-        db.execute("DELETE FROM changes WHERE seq <= ?", (seq - port.CHANGE_LOG_KEEP,))
+    keep = port.CHANGE_LOG_KEEP
+    if seq % min(TRUNCATE_EVERY, keep) == 0:
+        db.execute("DELETE FROM changes WHERE seq <= ?", (seq - keep,))
 
 
 def last_seq(db: sqlite3.Connection) -> int:
