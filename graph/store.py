@@ -41,8 +41,10 @@ class ChangeLogTruncated(StoreError):
 
 
 # The change log keeps at least this many of its latest entries; older ones are truncated as
-# writes append (docs/changes.md). A reader further behind than that rebuilds.
-CHANGE_LOG_KEEP = 10_000
+# writes append (docs/changes.md). A reader further behind than that rebuilds. 1,000 batches
+# of a load are 500,000 records; an entry of such a batch is tens of kB on the embedded store
+# and hundreds on Neo4j, so the log stays within about 100 MB and a few hundred.
+CHANGE_LOG_KEEP = 1000
 
 
 @dataclass(frozen=True, slots=True)
