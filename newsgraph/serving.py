@@ -146,7 +146,11 @@ def serve(
         app = create_app(
             store, tokens, config, on_startup=lambda: on_startup(store), behind_workers=True
         )
-        server = _WriterServer(uvicorn.Config(app, uds=writer_socket, log_level="warning"))
+        # The writer trusts only the client key a worker sends (`api.forward.CLIENT_HEADER`).
+        writer_config = uvicorn.Config(
+            app, uds=writer_socket, log_level="warning", proxy_headers=False
+        )
+        server = _WriterServer(writer_config)
         server.after_startup = listening
         server.before_exit = pool.stop  # uvicorn ends the process with the signal it got
         # The workers read the store while this process does: they follow the log from
@@ -201,7 +205,16 @@ def worker(fd: int, spec: str, writer_socket: str | None) -> None:
     # asyncio then leaves Nagle's algorithm on: 40 ms per answer with delayed ACKs).
     sock = socket.socket(fileno=fd)
     app = create_app(store, tokens, config, writer=writer)
-    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
+    # X-Forwarded-For is the app's to read, from NEWSGRAPH_TRUSTED_PROXIES only (uvicorn's own
+    # proxy headers are off); a WebSocket message is held to the largest body a request may
+    # have (the app holds each to its actor's limit).
+    server_config = uvicorn.Config(
+        app,
+        log_level="warning",
+        proxy_headers=False,
+        ws_max_size=max(config.max_body_bytes, config.max_body_bytes_with_token),
+    )
+    uvicorn.Server(server_config).run(sockets=[sock])
 
 
 def _exit_with_parent() -> None:
