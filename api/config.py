@@ -20,6 +20,17 @@ DEFAULT_MAX_VARIABLES = 50
 # (256 entries each): the caches hold at most 256 x 10,000 characters of query text.
 DEFAULT_MAX_CACHED_QUERY_LENGTH = 10_000
 
+# -- WebSocket and submissions (issue 16: docs/security.md, docs/auth.md, docs/live.md) --------
+# Open WebSockets one client (its address, or its token's name) may hold at once.
+DEFAULT_WS_MAX_SOCKETS_PER_CLIENT = 8
+# Operations (subscriptions, or queries sent over the socket) one WebSocket may run at once.
+DEFAULT_WS_MAX_OPERATIONS = 20
+# Pending submissions one event, and one client, may have at once.
+DEFAULT_MAX_PENDING_PER_EVENT = 50
+DEFAULT_MAX_PENDING_PER_CLIENT = 10
+# Days after which a pending submission expires (no longer listed, reviewed or counted).
+DEFAULT_SUBMISSION_TTL_DAYS = 30
+
 
 @dataclass(frozen=True, slots=True)
 class AppConfig:
@@ -40,3 +51,14 @@ class AppConfig:
     # whether GraphiQL is served to a browser at /graphql; on for the quick start.
     introspection: bool = True
     graphiql: bool = True
+    # -- WebSocket and submissions (issue 16) --
+    # Open WebSockets per client, and operations running at once on one WebSocket.
+    ws_max_sockets_per_client: int = DEFAULT_WS_MAX_SOCKETS_PER_CLIENT
+    ws_max_operations: int = DEFAULT_WS_MAX_OPERATIONS
+    # Proxies whose X-Forwarded-For names the client (addresses or networks, already
+    # parsed by `api.auth.parse_networks`); none: the connection's address is the client.
+    trusted_proxies: tuple[str, ...] = ()
+    # Pending submissions per event and per client, and the days a pending one lives.
+    max_pending_per_event: int = DEFAULT_MAX_PENDING_PER_EVENT
+    max_pending_per_client: int = DEFAULT_MAX_PENDING_PER_CLIENT
+    submission_ttl_days: int = DEFAULT_SUBMISSION_TTL_DAYS

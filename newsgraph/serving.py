@@ -165,7 +165,11 @@ def serve(
         app = create_app(
             store, tokens, config, on_startup=lambda: on_startup(store), behind_workers=True
         )
-        server = _WriterServer(uvicorn.Config(app, uds=writer_socket, log_level="warning"))
+        # The writer trusts only the client key a worker sends (`api.forward.CLIENT_HEADER`).
+        writer_config = uvicorn.Config(
+            app, uds=writer_socket, log_level="warning", proxy_headers=False
+        )
+        server = _WriterServer(writer_config)
         server.after_startup = listening
         server.before_exit = pool.stop  # uvicorn ends the process with the signal it got
         # The workers read the store while this process does: they follow the log from
@@ -218,7 +222,16 @@ def worker(host: str, port: int, spec: str, writer_socket: str | None) -> None:
     queue = settings.write_queue
     writer = Writer(writer_socket, queue) if writer_socket is not None else None
     app = create_app(store, tokens, config, writer=writer)
-    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[listen(host, port)])
+    # X-Forwarded-For is the app's to read, from NEWSGRAPH_TRUSTED_PROXIES only (uvicorn's own
+    # proxy headers are off); a WebSocket message is held to the largest body a request may
+    # have (the app holds each to its actor's limit).
+    server_config = uvicorn.Config(
+        app,
+        log_level="warning",
+        proxy_headers=False,
+        ws_max_size=max(config.max_body_bytes, config.max_body_bytes_with_token),
+    )
+    uvicorn.Server(server_config).run(sockets=[listen(host, port)])
 
 
 def _exit_with_parent() -> None:
