@@ -20,6 +20,7 @@ import argparse
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -33,7 +34,9 @@ import uvicorn
 
 from api.app import create_app
 from api.forward import Writer
+from api.metrics import MULTIPROCESS_DIR, process_gone
 from graph.store import GraphStore
+from newsgraph import logs
 from newsgraph.settings import load_settings
 from newsgraph.wiring import app_arguments, make_store, prepare, reads_only
 
@@ -85,6 +88,7 @@ class Workers:
                         process.pid,
                         code,
                     )
+                    process_gone(process.pid)
                     self.processes[index] = self._spawn(index)
 
     def stop(self) -> None:
@@ -113,6 +117,11 @@ def serve(
     """Serve `spec` on host:port with `workers` reader workers (and, on the embedded store,
     this process as the writer). `on_startup` runs once the writer's store is open (the
     bundled samples for an empty store)."""
+    logs.configure()
+    # Every process writes its metrics here; /metrics, on any worker, adds them up (api.metrics).
+    metrics = None if os.environ.get(MULTIPROCESS_DIR) else tempfile.mkdtemp(prefix="newsgraph-")
+    if metrics is not None:
+        os.environ[MULTIPROCESS_DIR] = metrics
     settings = load_settings()
     tokens, config = app_arguments(settings)
     sock = listen(host, port)
@@ -146,7 +155,9 @@ def serve(
         app = create_app(
             store, tokens, config, on_startup=lambda: on_startup(store), behind_workers=True
         )
-        server = _WriterServer(uvicorn.Config(app, uds=writer_socket, log_level="warning"))
+        server = _WriterServer(
+            uvicorn.Config(app, uds=writer_socket, log_level="warning", log_config=logs.config())
+        )
         server.after_startup = listening
         server.before_exit = pool.stop  # uvicorn ends the process with the signal it got
         # The workers read the store while this process does: they follow the log from
@@ -161,6 +172,8 @@ def serve(
         with contextlib.suppress(OSError):
             os.unlink(writer_socket)
             os.rmdir(private)
+        if metrics is not None:
+            shutil.rmtree(metrics, ignore_errors=True)
 
 
 class _WriterServer(uvicorn.Server):
@@ -190,6 +203,7 @@ def worker(fd: int, spec: str, writer_socket: str | None) -> None:
     """One reader worker: the app on the shared socket `fd`, its store read-only when a
     writer process takes the mutations."""
     _exit_with_parent()
+    logs.configure()
     settings = load_settings()
     tokens, config = app_arguments(settings)
     store = reads_only(spec) if writer_socket is not None else None
@@ -201,7 +215,8 @@ def worker(fd: int, spec: str, writer_socket: str | None) -> None:
     # asyncio then leaves Nagle's algorithm on: 40 ms per answer with delayed ACKs).
     sock = socket.socket(fileno=fd)
     app = create_app(store, tokens, config, writer=writer)
-    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
+    server = uvicorn.Config(app, log_level="warning", log_config=logs.config())
+    uvicorn.Server(server).run(sockets=[sock])
 
 
 def _exit_with_parent() -> None:
