@@ -162,8 +162,8 @@ class Metrics:
             operation = operation_of(params.get("query"), params.get("operationName"))
         else:
             try:
-                data: Any = json.loads(await request.body())
-            except ValueError:
+                data: Any = json.loads(await request.body())  # read once already: kept
+            except (ValueError, RuntimeError):
                 data = None
             if isinstance(data, dict):
                 operation = operation_of(data.get("query"), data.get("operationName"))
