@@ -4,6 +4,7 @@ requests, refusals and errors; the log is JSON lines, with no traceback for a cl
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -11,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 
 import httpx
@@ -20,6 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from api.metrics import limit_of, operation_of
 from newsgraph.logs import JsonFormatter
 from tests.support.serve import NEWSGRAPH, free_port, stop_server
+from tests.test_live import INGEST, record
 
 TOKEN = "t" * 40
 WORKERS = 2
@@ -39,7 +42,12 @@ def served(
         [*command, "--workers", str(WORKERS)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-        env={**env, "PYTHONUNBUFFERED": "1", "NEWSGRAPH_TOKENS": f"loader:extractor:{TOKEN}"},
+        env={
+            **env,
+            "PYTHONUNBUFFERED": "1",
+            "NEWSGRAPH_TOKENS": f"loader:extractor:{TOKEN}",
+            "NEWSGRAPH_WRITE_QUEUE": "1",
+        },
     )
     deadline = time.monotonic() + 120
     while True:
@@ -112,6 +120,43 @@ def test_every_worker_reports_the_requests_of_all(
         )
         assert latency == 13
         assert _value(samples, "newsgraph_write_queue") == 0
+
+
+def test_a_full_write_queue_is_counted_as_refusals(
+    served: tuple[str, subprocess.Popen[bytes]],
+) -> None:
+    address, _ = served
+    records = [
+        record(f"m-{i}-{uuid.uuid4().hex[:6]}", "cyber", "Reuters", f"M {i}.") for i in range(300)
+    ]
+    before = _scrape(address)
+
+    async def burst() -> list[int]:
+        async with httpx.AsyncClient(timeout=120) as http:
+            responses = await asyncio.gather(
+                *(
+                    http.post(
+                        f"http://{address}/graphql",
+                        json={"query": INGEST, "variables": {"records": records[i::12]}},
+                        headers={"Authorization": f"Bearer {TOKEN}"},
+                    )
+                    for i in range(12)
+                )
+            )
+        return [r.status_code for r in responses]
+
+    statuses = asyncio.run(burst())
+    assert 429 in statuses and set(statuses) <= {200, 429}, statuses
+    after = _scrape(address)
+
+    def grew(name: str, **labels: str) -> float:
+        return _value(after, name, **labels) - _value(before, name, **labels)
+
+    assert grew("newsgraph_refusals_total", reason="too_many") == statuses.count(429)
+    assert grew(
+        "newsgraph_requests_total", route="/graphql", operation="mutation", status="200"
+    ) == statuses.count(200)
+    assert _value(after, "newsgraph_write_queue") == 0  # all answered: none waiting
 
 
 def test_the_log_is_json_lines_without_tracebacks_of_client_mistakes(
