@@ -14,12 +14,14 @@ from typing import Any
 from graphql import GraphQLError
 from starlette.applications import Starlette
 from starlette.datastructures import Headers
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import Message, Receive, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLHTTPResponse
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
@@ -28,6 +30,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
     ConnectionInitMessage,
     SubscribeMessage,
 )
+from strawberry.types import ExecutionResult
 
 from api.auth import RateLimiter
 from api.config import AppConfig
@@ -44,6 +47,8 @@ from api.forward import (
     asks_mutation,
     is_mutation,
 )
+from api.media import Negotiated, answer
+from api.metrics import Counted, Metrics
 from api.schema import schema
 from api.tokens import (
     ANONYMOUS,
@@ -301,6 +306,8 @@ class GraphQLApp(GraphQL[RequestContext, None]):
         self._trusted = parse_networks(services.config.trusted_proxies)
         # open WebSockets by client key (`_Socket.client`)
         self._sockets: dict[str, int] = {}
+        # /metrics (api.metrics); the writer process counts errors, its workers the requests
+        self.metrics = Metrics(clients=not behind_workers, writer=writer)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         # A bad bearer token is refused before GraphQL runs: 401, in GraphQL's error shape.
@@ -478,6 +485,14 @@ class GraphQLApp(GraphQL[RequestContext, None]):
         except json.JSONDecodeError as exc:
             raise Refused(400, f"the request body is not JSON: {exc.msg}") from None
 
+    async def process_result(
+        self, request: Request, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
+        # GraphQL over HTTP: the answer as the client's Accept asks (api.media), counted.
+        response = answer(request, await super().process_result(request, result), result)
+        await self.metrics.answered(request, result)
+        return response
+
     async def get_context(self, request: Request | WebSocket, response: Any) -> RequestContext:
         # Fresh DataLoaders per request: a loader kept across requests would cache forever.
         actor: Actor = request.state.actor
@@ -564,10 +579,13 @@ def create_app(
     graphql = GraphQLApp(store, tokens, services, writer, behind_workers)
     return Starlette(
         routes=[
-            Route("/graphql", graphql, methods=["GET", "POST"]),
+            # GraphQL over HTTP: the answer's media type and status from Accept (api.media)
+            Route("/graphql", Negotiated(graphql), methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             Route("/health", health),
             Route("/ready", ready),
+            Route("/metrics", graphql.metrics.endpoint),  # Prometheus (api.metrics)
         ],
+        middleware=[Middleware(Counted, metrics=graphql.metrics)],
         lifespan=lifespan,
     )

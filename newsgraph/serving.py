@@ -21,6 +21,7 @@ import argparse
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -34,7 +35,9 @@ import uvicorn
 
 from api.app import create_app
 from api.forward import Writer
+from api.metrics import MULTIPROCESS_DIR, process_gone
 from graph.store import GraphStore
+from newsgraph import logs
 from newsgraph.settings import load_settings
 from newsgraph.wiring import app_arguments, make_store, prepare, reads_only
 
@@ -103,6 +106,7 @@ class Workers:
                         process.pid,
                         code,
                     )
+                    process_gone(process.pid)
                     self.processes[index] = self._spawn(index)
 
     def stop(self) -> None:
@@ -131,6 +135,11 @@ def serve(
     """Serve `spec` on host:port with `workers` reader workers (and, on the embedded store,
     this process as the writer). `on_startup` runs once the writer's store is open (the
     bundled samples for an empty store)."""
+    logs.configure()
+    # Every process writes its metrics here; /metrics, on any worker, adds them up (api.metrics).
+    metrics = None if os.environ.get(MULTIPROCESS_DIR) else tempfile.mkdtemp(prefix="newsgraph-")
+    if metrics is not None:
+        os.environ[MULTIPROCESS_DIR] = metrics
     settings = load_settings()
     tokens, config = app_arguments(settings)
     held = reserve(host, port)
@@ -167,7 +176,11 @@ def serve(
         )
         # The writer trusts only the client key a worker sends (`api.forward.CLIENT_HEADER`).
         writer_config = uvicorn.Config(
-            app, uds=writer_socket, log_level="warning", proxy_headers=False
+            app,
+            uds=writer_socket,
+            log_level="warning",
+            proxy_headers=False,
+            log_config=logs.config(),
         )
         server = _WriterServer(writer_config)
         server.after_startup = listening
@@ -184,6 +197,8 @@ def serve(
         with contextlib.suppress(OSError):
             os.unlink(writer_socket)
             os.rmdir(private)
+        if metrics is not None:
+            shutil.rmtree(metrics, ignore_errors=True)
 
 
 class _WriterServer(uvicorn.Server):
@@ -213,6 +228,7 @@ def worker(host: str, port: int, spec: str, writer_socket: str | None) -> None:
     """One reader worker: the app on the server's port (a socket of its own, listening once
     its store is read), its store read-only when a writer process takes the mutations."""
     _exit_with_parent()
+    logs.configure()
     settings = load_settings()
     tokens, config = app_arguments(settings)
     store = reads_only(spec) if writer_socket is not None else None
@@ -230,6 +246,7 @@ def worker(host: str, port: int, spec: str, writer_socket: str | None) -> None:
         log_level="warning",
         proxy_headers=False,
         ws_max_size=max(config.max_body_bytes, config.max_body_bytes_with_token),
+        log_config=logs.config(),
     )
     uvicorn.Server(server_config).run(sockets=[listen(host, port)])
 
