@@ -20,6 +20,16 @@ DEFAULT_MAX_VARIABLES = 50
 # (256 entries each): the caches hold at most 256 x 10,000 characters of query text.
 DEFAULT_MAX_CACHED_QUERY_LENGTH = 10_000
 
+# -- Cost and time budgets (api.cost, api.heavy; issue 16) --------------------------------------
+# One operation's budget (api.cost): an event page costs 28, a rankings 500 and more.
+DEFAULT_MAX_COST = 5000
+# A client's budget of analytics cost over time (a `limits` rate; empty: none).
+DEFAULT_CLIENT_COST_RATE = "20000/minute"
+# How long one analytics field may run before it answers `complete: false` or a timeout error.
+DEFAULT_HEAVY_SECONDS = 5.0
+# The threads analytics run in, off the event loop: at most this many at once.
+DEFAULT_HEAVY_THREADS = 2
+
 
 @dataclass(frozen=True, slots=True)
 class AppConfig:
@@ -40,3 +50,12 @@ class AppConfig:
     # whether GraphiQL is served to a browser at /graphql; on for the quick start.
     introspection: bool = True
     graphiql: bool = True
+    # -- Cost and time budgets (api.cost, api.heavy; docs/security.md) --
+    # The most an operation may cost; over it, it is refused before it runs.
+    max_cost: int = DEFAULT_MAX_COST
+    # A client's budget of analytics cost over time ("" for none).
+    client_cost_rate: str = DEFAULT_CLIENT_COST_RATE
+    # How long one analytics field may run, in seconds, in its thread.
+    heavy_seconds: float = DEFAULT_HEAVY_SECONDS
+    # How many analytics fields run at once (the rest wait, within their time).
+    heavy_threads: int = DEFAULT_HEAVY_THREADS

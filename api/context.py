@@ -29,6 +29,8 @@ class Services:
     config: AppConfig = field(default_factory=AppConfig)  # the limits `api.limits` applies
     # follows the store's change log while the app runs (set in the app's lifespan)
     follower: Follower | None = None
+    # the clients' budgets of analytics cost over time (`api.cost`; made by its first request)
+    cost_budget: object | None = None
 
     def wrote(self) -> None:
         """This process committed a write: publish it from the log before answering."""

@@ -17,6 +17,7 @@ from typing import Annotated, Any
 
 import strawberry
 
+from api import heavy
 from api.auth import requires
 from api.bounds import Bound, bounds_of, window
 from api.confidence import Confidence, ConfidenceChange, Needs
@@ -322,7 +323,7 @@ class Entity(GraphNode):
         "(default: its first to its last event), split by category and by confidence level: "
         "what a timeline chart draws. `timeline` lists the events themselves."
     )
-    def timeline_buckets(
+    async def timeline_buckets(
         self,
         info: Info,
         interval: Interval | None = None,
@@ -331,7 +332,7 @@ class Entity(GraphNode):
         categories: list[Category] | None = None,
         min_confidence: ConfidenceLevel | None = None,
     ) -> TimelineBuckets:
-        return timeline_buckets(
+        return await timeline_buckets(
             info, self.node, interval, date_from, date_to, categories, min_confidence
         )
 
@@ -685,8 +686,10 @@ async def co_occurring(
 ) -> CoOccurrenceConnection:
     size, offset = page_size(first), decode_offset(after)
     span = window(info, date_from, date_to, min_confidence)
-    found = analytics.co_occurring(
-        info.context.store, entity.id, span, [t.value for t in types or ()]
+    store, wanted, until = info.context.store, [t.value for t in types or ()], heavy.deadline(info)
+    # Off the event loop; reading stops at the time budget, answering `complete: false`.
+    found = await heavy.read(
+        info, lambda: analytics.co_occurring(store, entity.id, span, wanted, deadline=until)
     )
     page, has_next = analytics.page_of(found.ranked, size, offset)
     entities = await entities_of(info, [c.entity_id for c in page])

@@ -86,5 +86,9 @@ def app_arguments(settings: Settings) -> AppArguments:
         max_cached_query_length=settings.max_cached_query_length,
         introspection=settings.introspection,
         graphiql=settings.graphiql,
+        max_cost=settings.max_cost,
+        client_cost_rate=settings.client_cost_rate,
+        heavy_seconds=settings.heavy_seconds,
+        heavy_threads=settings.heavy_threads,
     )
     return AppArguments(make_tokens(settings), config)
