@@ -111,8 +111,10 @@ async def paths(
 ) -> Paths:
     span = window(info, None, None, min_confidence)
     store = info.context.store
-    # Its own time bound (`seconds`), at most the field's budget, in a heavy thread (api.heavy).
-    seconds = heavy.deadline(info, analytics.PATH_SECONDS).seconds
+    # Its own time bound (`seconds`), at most what is left of the request's, in a heavy thread
+    # (api.heavy).
+    left = heavy.deadline(info).left()
+    seconds = analytics.PATH_SECONDS if left is None else min(left, analytics.PATH_SECONDS)
     found = await heavy.read(
         info,
         lambda: analytics.paths(store, source, target, max_hops, span, first, seconds=seconds),
@@ -279,13 +281,9 @@ class Rankings:
         first: int = 10,
         method: CommunityMethod = CommunityMethod.LOUVAIN,
     ) -> list[Community]:
-        # On the projection `rankings` read, in a heavy thread, within its own time budget.
-        cograph = self.cograph
+        # On the projection `rankings` read, in a heavy process, within its own time budget.
         found = await heavy.compute(
-            info,
-            "communities",
-            lambda: analytics.communities(cograph, method.value),
-            heavy.deadline(info),
+            info, "communities", analytics.communities, self.cograph, method.value
         )
         return [Community(size=len(g), member_ids=g) for g in found[: page_size(first)]]
 
@@ -305,19 +303,19 @@ async def rankings(
     span = window(info, date_from, date_to, min_confidence, categories)
     store = info.context.store
     wanted = [t.value for t in types or ()]
-    # Reading stops at the time budget (`complete: false`); the algorithm then runs on what was
-    # read, with a time budget of its own, and answers a timeout error past it. Both in heavy
-    # threads (api.heavy).
+    # Reading stops at the time budget (`complete: false`), in a heavy thread; the algorithm then
+    # runs on what was read in a heavy process, with a time budget of its own, and answers a
+    # timeout error past it (api.heavy).
     until = heavy.deadline(info)
     cograph = await heavy.read(
         info, lambda: analytics.cooccurrence_graph(store, span, wanted, deadline=until)
     )
-    ranked, bounds = await heavy.compute(
-        info,
-        f"rankings by {metric.name}",
-        lambda: analytics.rank(cograph, metric.value),
-        heavy.deadline(info),
-    )
+    if metric is Metric.DEGREE:  # one pass over the links: in the thread
+        ranked, bounds = await heavy.read(info, lambda: analytics.rank(cograph, metric.value))
+    else:
+        ranked, bounds = await heavy.compute(
+            info, f"rankings by {metric.name}", analytics.rank, cograph, metric.value
+        )
     page, has_next = analytics.page_of(ranked, size, offset)
     entities = await entities_of(info, [r.entity_id for r in page])
     cursors = [encode_cursor(str(r.rank)) for r in page]

@@ -3,6 +3,7 @@ requests (`Services`). Nothing here is a GraphQL type: the types build on this m
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -54,6 +55,8 @@ class RequestContext:
         init=False, default_factory=dict
     )
     immediate: bool = field(init=False, default=False)
+    # when the request began: the time budget of its heavy fields counts from here (api.heavy)
+    started: float = field(init=False, default_factory=time.monotonic)
 
     def __post_init__(self) -> None:
         store = self.store

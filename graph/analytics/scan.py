@@ -21,10 +21,17 @@ class Deadline:
     between port calls and stops; `bound` is then the `seconds` bound to report. `seconds`
     None: no time budget."""
 
-    def __init__(self, seconds: float | None, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        seconds: float | None,
+        clock: Callable[[], float] = time.monotonic,
+        start: float | None = None,
+    ) -> None:
+        """`seconds` from `start` (a time of `clock`; now if None)."""
         self.seconds = seconds
         self.clock = clock
-        self.at = clock() + seconds if seconds is not None else None
+        begun = clock() if start is None else start
+        self.at = begun + seconds if seconds is not None else None
         self.bound: Bound | None = None
 
     def passed(self) -> bool:
@@ -38,6 +45,10 @@ class Deadline:
 
     def bounds(self) -> list[Bound]:
         return [self.bound] if self.bound is not None else []
+
+    def left(self) -> float | None:
+        """Seconds left (never negative), or None without a budget."""
+        return None if self.at is None else max(self.at - self.clock(), 0.0)
 
 
 NO_DEADLINE = Deadline(None)
