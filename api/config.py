@@ -27,8 +27,10 @@ DEFAULT_MAX_COST = 5000
 DEFAULT_CLIENT_COST_RATE = "20000/minute"
 # How long one analytics field may run before it answers `complete: false` or a timeout error.
 DEFAULT_HEAVY_SECONDS = 5.0
-# The threads analytics run in, off the event loop: at most this many at once.
-DEFAULT_HEAVY_THREADS = 2
+# The threads analytics read in, off the event loop (and the processes their algorithms run in):
+# at most this many at once. One: a reading thread shares the GIL with the event loop, and each
+# more takes a larger share of it from pages.
+DEFAULT_HEAVY_THREADS = 1
 
 
 @dataclass(frozen=True, slots=True)

@@ -92,9 +92,9 @@ async def compute(
     """`fn(*args)`, a module-level function of picklable arguments that reads nothing of the
     store (a graph algorithm on a projection), in a process of the heavy pool (no GIL shared
     with the event loop); a timeout error naming `what` and the budget when it takes longer
-    than `seconds` (`AppConfig.heavy_seconds`). A computation past its time is left to end
-    on its own in its process, which keeps its place in the pool until then, so the pool still
-    bounds how many run; one waiting for a process is dropped."""
+    than `seconds` (`AppConfig.heavy_seconds`, counted from when it is handed to the pool).
+    A timer stops the computation in its process `GRACE` seconds later (the process stays
+    and takes the next); one still waiting for a process is dropped."""
     config = info.context.services.config
     budget = config.heavy_seconds if seconds is None else seconds
     future = _processes(config.heavy_threads).submit(_within, budget + GRACE, fn, *args)

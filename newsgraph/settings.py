@@ -19,7 +19,7 @@
 | `NEWSGRAPH_MAX_COST` | the most one operation may cost (api/cost.py); over it, refused before it runs | 5000 |
 | `NEWSGRAPH_CLIENT_COST_RATE` | a client's budget of analytics cost over time, e.g. `20000/minute`; empty for none | `20000/minute` |
 | `NEWSGRAPH_HEAVY_SECONDS` | how long one analytics field or search may run (off the event loop) | 5 |
-| `NEWSGRAPH_HEAVY_THREADS` | how many analytics fields run at once, each in its thread | 2 |
+| `NEWSGRAPH_HEAVY_THREADS` | how many analytics fields run at once (threads reading, processes computing) | 1 |
 
 docs/security.md says what each limit guards.
 """  # noqa: E501

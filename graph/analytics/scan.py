@@ -35,6 +35,7 @@ class Deadline:
         self.bound: Bound | None = None
 
     def passed(self) -> bool:
+        time.sleep(0)  # between port calls: another thread (a server's event loop) may run
         if self.at is None or self.clock() < self.at:
             return False
         if self.bound is None:
