@@ -7,6 +7,8 @@ import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any
 
 from graphql import GraphQLError
@@ -18,11 +20,14 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import Message, Receive, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
-from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
 )
-from strawberry.subscriptions.protocols.graphql_transport_ws.types import SubscribeMessage
+from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
+    ConnectionInitMessage,
+    SubscribeMessage,
+)
 
 from api.auth import RateLimiter
 from api.config import AppConfig
@@ -40,7 +45,15 @@ from api.forward import (
     is_mutation,
 )
 from api.schema import schema
-from api.tokens import ANONYMOUS, Actor, AuthError, Tokens, client_key
+from api.tokens import (
+    ANONYMOUS,
+    Actor,
+    AuthError,
+    Tokens,
+    client_address,
+    client_key,
+    parse_networks,
+)
 from graph.confidence import POLICY_SETTING, Policy, current_policy
 from graph.store import GraphStore, StoreError
 from loaders.records import nested_deeper_than
@@ -50,6 +63,8 @@ log = logging.getLogger(__name__)
 # How deep the arrays and objects of a request's JSON may nest (an `ingest` of records needs 9):
 # deeper, Python's parser would recurse until RecursionError, a crash.
 MAX_JSON_DEPTH = 64
+# Seconds between two looks at whether an open WebSocket's token was revoked.
+REVOCATION_CHECK = 1.0
 
 
 class Refused(Exception):
@@ -125,27 +140,134 @@ def _refusal(status: int, message: str, headers: dict[str, str] | None = None) -
     )
 
 
+class _MessageTooLarge(Exception):
+    """A WebSocket message over the body limit of its connection's actor: the socket is
+    closed with 1009 (message too big), the reason naming the limit."""
+
+
+@dataclass(eq=False)
+class _Socket:
+    """One open WebSocket: who is on it (the actor of `connection_init`, else of the
+    upgrade's header), where from, and why it is refused (too many sockets)."""
+
+    actor: Actor
+    address: str | None
+    client: str  # the key its sockets are counted by (the upgrade's actor and address)
+    refused: str | None = None
+
+
+# The socket the current task serves (set by `GraphQLApp._websocket`, read by the handler
+# and by `decode_json`, which strawberry calls for each message).
+_SOCKET: ContextVar[_Socket | None] = ContextVar("newsgraph_socket", default=None)
+
+
 class _TransportWS(BaseGraphQLTransportWSHandler[RequestContext, None]):
-    """graphql-transport-ws, refusing mutations on a reader worker: they go over HTTP, where
-    the worker sends them to the writer process (`api.forward`)."""
+    """graphql-transport-ws with newsgraph's rules: a context of its own for each operation,
+    authentication by the `connection_init` payload, a cap on the operations of one socket,
+    the socket closed when its token is revoked; mutations refused on a reader worker (they
+    go over HTTP, where the worker sends them to the writer process, `api.forward`)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        socket = _SOCKET.get()
+        assert socket is not None
+        self.socket = socket
+        super().__init__(*args, **kwargs)
+        assert isinstance(self.view, GraphQLApp)
+        self.app: GraphQLApp = self.view
+        self._watcher: asyncio.Task[None] | None = None
+
+    # strawberry reads `self.context` once for each operation it starts (and hands the
+    # connection's to `on_ws_connect`): each read is a fresh context, as the socket's actor
+    # now, so no operation's DataLoaders outlive it or serve another's stale reads.
+    @property
+    def context(self) -> RequestContext:
+        return self.app.operation_context(self.socket)
+
+    @context.setter
+    def context(self, value: RequestContext) -> None:
+        pass  # the connection's context, built by `get_context`: each operation has its own
+
+    async def handle(self) -> None:
+        if self.socket.refused is not None:
+            await self.websocket.close(code=4429, reason=self.socket.refused)
+            return
+        self._watch()
+        try:
+            await super().handle()
+        finally:
+            if self._watcher is not None:
+                self._watcher.cancel()
+
+    def _watch(self) -> None:
+        """Close the socket once its token is revoked (the tokens file is looked at every
+        `REVOCATION_CHECK` seconds meanwhile); nothing to watch for the anonymous."""
+        if self._watcher is not None or self.socket.actor.digest is None:
+            return
+
+        async def watch() -> None:
+            while True:
+                await asyncio.sleep(REVOCATION_CHECK)
+                if not self.app.tokens.valid(self.socket.actor):
+                    await self.websocket.close(code=4401, reason="the token was revoked")
+                    return
+
+        self._watcher = asyncio.create_task(watch())
+
+    async def handle_connection_init(self, message: ConnectionInitMessage) -> None:
+        payload = message.get("payload")
+        if isinstance(payload, dict) and not self.connection_init_received:
+            try:
+                actor = _payload_actor(self.app.tokens, payload)
+            except AuthError as exc:
+                await self.websocket.close(code=4401, reason=str(exc)[:120])
+                return
+            if actor is not None:
+                self.socket.actor = actor
+                self._watch()
+        await super().handle_connection_init(message)
 
     async def handle_subscribe(self, message: SubscribeMessage) -> None:
-        view = self.view
         payload = message["payload"]
-        if (
-            isinstance(view, GraphQLApp)
-            and view.writer is not None
-            and asks_mutation(payload.get("query"), payload.get("operationName"))
+        if not self.connection_acknowledged or message["id"] in self.operations:
+            await super().handle_subscribe(message)  # closes the socket, as the protocol says
+            return
+        cap = self.app.services.config.ws_max_operations
+        refusal: str | None = None
+        if len(self.operations) >= cap:
+            refusal = (
+                f"this WebSocket runs {cap} operations already, the most one may run at once: "
+                "complete one first, or open another connection"
+            )
+        elif self.app.writer is not None and asks_mutation(
+            payload.get("query"), payload.get("operationName")
         ):
-            error = GraphQLError(
+            refusal = (
                 "mutations are not taken over WebSocket by this server (it runs workers): "
                 "send them with an HTTP POST to the same /graphql"
             )
+        if refusal is not None:
+            error = GraphQLError(refusal)
             await self.send_message(
                 {"id": message["id"], "type": "error", "payload": [error.formatted]}
             )
             return
         await super().handle_subscribe(message)
+
+
+def _payload_actor(tokens: Tokens, payload: dict[str, object]) -> Actor | None:
+    """The actor a `connection_init` payload names: `{"Authorization": "Bearer ..."}` (any
+    case) or `{"token": "..."}`; None when it names none. A bad one is an `AuthError`."""
+    given = next((v for k, v in payload.items() if k.lower() == "authorization"), None)
+    token = payload.get("token")
+    if given is None and token is None:
+        return None
+    if given is not None:
+        if not isinstance(given, str):
+            raise AuthError("connection_init: Authorization must be 'Bearer <token>'")
+        return tokens.authenticate(given)
+    if not isinstance(token, str) or not token:
+        raise AuthError("connection_init: token must be a string")
+    return tokens.token_actor(token)
 
 
 class GraphQLApp(GraphQL[RequestContext, None]):
@@ -159,14 +281,14 @@ class GraphQLApp(GraphQL[RequestContext, None]):
         writer: Writer | None = None,
         behind_workers: bool = False,
     ) -> None:
-        # GraphiQL for a browser's GET, unless the config turns it off (then 404). A worker
-        # speaks graphql-transport-ws only, where it refuses mutations (`_TransportWS`).
+        # GraphiQL for a browser's GET, unless the config turns it off (then 404). WebSockets
+        # speak graphql-transport-ws only (`_TransportWS`); the legacy graphql-ws protocol is
+        # not offered: its handler would bypass the rules above.
         super().__init__(
             schema,
             graphql_ide="graphiql" if services.config.graphiql else None,
-            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,)
-            if writer is not None
-            else (GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL),
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            max_subscriptions_per_connection=services.config.ws_max_operations,
         )
         self.store = store
         self.tokens = tokens
@@ -176,6 +298,9 @@ class GraphQLApp(GraphQL[RequestContext, None]):
         # the writer process: its callers are workers, who say who their client is
         self.behind_workers = behind_workers
         self._cached: tuple[str | None, Policy] | None = None
+        self._trusted = parse_networks(services.config.trusted_proxies)
+        # open WebSockets by client key (`_Socket.client`)
+        self._sockets: dict[str, int] = {}
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         # A bad bearer token is refused before GraphQL runs: 401, in GraphQL's error shape.
@@ -200,12 +325,10 @@ class GraphQLApp(GraphQL[RequestContext, None]):
                 await _refusal(413, _too_large(limit, actor))(scope, receive, send)
                 return
             receive = _limited(receive, limit, actor)  # counted as it streams in, too
+        if scope["type"] == "websocket":
+            await self._websocket(scope, receive, send, actor)
+            return
         try:
-            if scope["type"] != "http":
-                # A subscription's socket lives long: it holds no lease (docs/changes.md).
-                self._follower()
-                await super().__call__(scope, receive, send)
-                return
             if self.writer is not None and scope["method"] == "POST":
                 body = await _body(receive)
                 if is_mutation(body):
@@ -217,6 +340,54 @@ class GraphQLApp(GraphQL[RequestContext, None]):
                 await super().__call__(scope, receive, self._stamped(send, follower))
         except Refused as exc:  # raised while reading the request: nothing was sent yet
             await _refusal(exc.status, str(exc))(scope, receive, send)
+
+    async def _websocket(self, scope: Any, receive: Receive, send: Send, actor: Actor) -> None:
+        """A WebSocket, counted against its client's cap (refused past it by the handler,
+        once accepted, so that the client sees why); a message over its actor's body limit
+        closes it (1009)."""
+        address = self._address(scope)
+        socket = _Socket(actor, address, client_key(actor, address))
+        cap = self.services.config.ws_max_sockets_per_client
+        held = self._sockets.get(socket.client, 0)
+        if held >= cap:
+            socket.refused = f"too many WebSockets from this client (at most {cap} at once)"
+        else:
+            self._sockets[socket.client] = held + 1
+        token = _SOCKET.set(socket)
+        try:
+            # A subscription's socket lives long: it holds no lease (docs/changes.md).
+            self._follower()
+            await super().__call__(scope, receive, send)
+        except _MessageTooLarge as exc:
+            with contextlib.suppress(Exception):
+                await send({"type": "websocket.close", "code": 1009, "reason": str(exc)})
+        finally:
+            _SOCKET.reset(token)
+            if socket.refused is None:
+                left = self._sockets[socket.client] - 1
+                if left:
+                    self._sockets[socket.client] = left
+                else:
+                    del self._sockets[socket.client]
+
+    def operation_context(self, socket: _Socket) -> RequestContext:
+        """A fresh context for one operation of a WebSocket, as the socket's actor now."""
+        return RequestContext(
+            self.store,
+            self._policy(),
+            actor=socket.actor,
+            client=client_key(socket.actor, socket.address),
+            services=self.services,
+        )
+
+    def _address(self, scope: Any) -> str | None:
+        """The client's address: the connection's, or, from a trusted proxy
+        (`NEWSGRAPH_TRUSTED_PROXIES`), what its X-Forwarded-For says."""
+        peer = scope["client"][0] if scope.get("client") else None
+        if not self._trusted:
+            return peer
+        forwarded = Headers(scope=scope).get("x-forwarded-for")
+        return client_address(peer, forwarded, self._trusted)
 
     async def writer_ready(self) -> str | None:
         """Why this worker is not ready to serve (the writer process is not, or this worker's
@@ -258,9 +429,8 @@ class GraphQLApp(GraphQL[RequestContext, None]):
         memory shows the write."""
         assert self.writer is not None
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
-        address = scope["client"][0] if scope.get("client") else None
         try:
-            answer = await self.writer.send(body, headers, client_key(actor, address))
+            answer = await self.writer.send(body, headers, client_key(actor, self._address(scope)))
         except WriterBusy:
             message = (
                 f"{self.writer.queue} writes from this server are waiting already; "
@@ -282,6 +452,15 @@ class GraphQLApp(GraphQL[RequestContext, None]):
         await response(scope, _empty, send)
 
     def decode_json(self, data: str | bytes) -> object:
+        socket = _SOCKET.get()
+        if socket is not None:  # a WebSocket message: held to its actor's body limit
+            config = self.services.config
+            anonymous = socket.actor.digest is None
+            limit = config.max_body_bytes if anonymous else config.max_body_bytes_with_token
+            size = len(data) if isinstance(data, bytes) else len(data.encode("utf-8"))
+            if size > limit:
+                who = "without a token" if anonymous else "with a token"
+                raise _MessageTooLarge(f"message over {limit:,} bytes, the limit {who}")
         # Checked before parsing: Python's parser would recurse until RecursionError.
         text = data.decode("utf-8") if isinstance(data, bytes) else data
         if nested_deeper_than(text, MAX_JSON_DEPTH):
@@ -302,8 +481,7 @@ class GraphQLApp(GraphQL[RequestContext, None]):
     async def get_context(self, request: Request | WebSocket, response: Any) -> RequestContext:
         # Fresh DataLoaders per request: a loader kept across requests would cache forever.
         actor: Actor = request.state.actor
-        address = request.client.host if request.client is not None else None
-        client = client_key(actor, address)
+        client = client_key(actor, self._address(request.scope))
         if self.behind_workers:  # the worker says who its client is
             client = request.headers.get(CLIENT_HEADER) or client
         return RequestContext(
@@ -334,7 +512,7 @@ def create_app(
     `behind_workers`."""
     tokens = tokens if tokens is not None else Tokens()
     config = config if config is not None else AppConfig()
-    services = Services(submissions=RateLimiter(config.submit_rate), config=config)
+    services = Services(submissions=RateLimiter(config.submit_rate), config=config, tokens=tokens)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -7,6 +7,7 @@ from enum import Enum
 
 import strawberry
 
+from api.context import Info
 from api.scalars import ConfidenceLevel, Timestamp
 from graph.history import LevelChange
 
@@ -57,7 +58,14 @@ class ConfidenceChange:
         description="Which report, approval or registry change: 'approved submission su_... "
         "(Reuters, https://...)'."
     )
-    by: str = strawberry.field(description="Who: an editor, a loader, or 'cli' for local loads.")
+    name: strawberry.Private[str]
+
+    @strawberry.field(
+        description="Who: to editors and admins the token's name, to everyone else its role "
+        "(loader, editor, admin); 'cli' for the local command line."
+    )
+    def by(self, info: Info) -> str:
+        return info.context.shown_actor(self.name, self.cause.value)
 
     @classmethod
     def of(cls, change: LevelChange) -> ConfidenceChange:
@@ -68,5 +76,5 @@ class ConfidenceChange:
             level=ConfidenceLevel(change.level),
             cause=ChangeCause(change.cause),
             detail=change.detail,
-            by=change.by,
+            name=change.by,
         )

@@ -31,6 +31,16 @@ DEFAULT_HEAVY_SECONDS = 5.0
 # at most this many at once. One: a reading thread shares the GIL with the event loop, and each
 # more takes a larger share of it from pages.
 DEFAULT_HEAVY_THREADS = 1
+# -- WebSocket and submissions (issue 16: docs/security.md, docs/auth.md, docs/live.md) --------
+# Open WebSockets one client (its address, or its token's name) may hold at once.
+DEFAULT_WS_MAX_SOCKETS_PER_CLIENT = 8
+# Operations (subscriptions, or queries sent over the socket) one WebSocket may run at once.
+DEFAULT_WS_MAX_OPERATIONS = 20
+# Pending submissions one event, and one client, may have at once.
+DEFAULT_MAX_PENDING_PER_EVENT = 50
+DEFAULT_MAX_PENDING_PER_CLIENT = 10
+# Days after which a pending submission expires (no longer listed, reviewed or counted).
+DEFAULT_SUBMISSION_TTL_DAYS = 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,3 +71,14 @@ class AppConfig:
     heavy_seconds: float = DEFAULT_HEAVY_SECONDS
     # How many analytics fields run at once (the rest wait, within their time).
     heavy_threads: int = DEFAULT_HEAVY_THREADS
+    # -- WebSocket and submissions (issue 16) --
+    # Open WebSockets per client, and operations running at once on one WebSocket.
+    ws_max_sockets_per_client: int = DEFAULT_WS_MAX_SOCKETS_PER_CLIENT
+    ws_max_operations: int = DEFAULT_WS_MAX_OPERATIONS
+    # Proxies whose X-Forwarded-For names the client (addresses or networks, already
+    # parsed by `api.auth.parse_networks`); none: the connection's address is the client.
+    trusted_proxies: tuple[str, ...] = ()
+    # Pending submissions per event and per client, and the days a pending one lives.
+    max_pending_per_event: int = DEFAULT_MAX_PENDING_PER_EVENT
+    max_pending_per_client: int = DEFAULT_MAX_PENDING_PER_CLIENT
+    submission_ttl_days: int = DEFAULT_SUBMISSION_TTL_DAYS

@@ -15,7 +15,7 @@ from api.config import DEFAULT_SUBMIT_RATE, AppConfig
 from api.dataloaders import Immediate, Loader
 from api.follow import Follower
 from api.hub import Hub
-from api.tokens import ANONYMOUS, Actor
+from api.tokens import ANONYMOUS, Actor, Role, Tokens
 from graph.confidence import Policy
 from graph.model import Direction, Edge, Node, Rel
 from graph.store import GraphStore
@@ -32,6 +32,8 @@ class Services:
     follower: Follower | None = None
     # the clients' budgets of analytics cost over time (`api.cost`; made by its first request)
     cost_budget: object | None = None
+    # the API's tokens: who may still use a socket, and the roles the public history shows
+    tokens: Tokens = field(default_factory=Tokens)
 
     def wrote(self) -> None:
         """This process committed a write: publish it from the log before answering."""
@@ -75,6 +77,17 @@ class RequestContext:
     def hub(self) -> Hub:
         return self.services.hub
 
+    def shown_actor(self, name: str, cause: str) -> str:
+        """Who made a change, as this caller may see it: editors and admins see the token's
+        name; everyone else its role (a name may be an email), from the tokens configured
+        now, else the role that `cause` needs; `cli` (the local command line) stays."""
+        if self.actor.can(Role.EDITOR) or name == "cli":
+            return name
+        role = self.services.tokens.role_of(name)
+        if role is not None:
+            return str(role)
+        return _CAUSE_ROLES.get(cause, str(Role.EDITOR))
+
     def clear(self) -> None:
         """Forget what this context has read (a subscription's context lives as long as its
         connection, and the graph changes meanwhile)."""
@@ -100,6 +113,10 @@ class RequestContext:
 
             loader = self._edges[(rel, direction)] = DataLoader(load_fn=load)
         return loader
+
+
+# The least role that can make a change of each cause, for a name no token has any more.
+_CAUSE_ROLES = {"report": str(Role.LOADER), "policy": str(Role.ADMIN)}
 
 
 def _none() -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import timedelta
 from enum import Enum
 from typing import Annotated, Any
 
@@ -29,7 +30,7 @@ from api.tokens import Role
 from graph.model import Label, Node, Rel
 from graph.store import StoreError
 from loaders.records import Rejection, validate
-from services.editorial import Editorial
+from services.editorial import Editorial, SubmissionLimits
 from services.ingest import Ingestor
 
 MAX_INGEST = 1000  # records per `ingest` call
@@ -228,7 +229,13 @@ class PolicyChange:
 
 
 def editorial_of(info: Info) -> Editorial:
-    return Editorial(info.context.store)
+    config = info.context.services.config
+    limits = SubmissionLimits(
+        per_event=config.max_pending_per_event,
+        per_client=config.max_pending_per_client,
+        ttl=timedelta(days=config.submission_ttl_days),
+    )
+    return Editorial(info.context.store, limits=limits)
 
 
 def wrote(info: Info) -> None:
@@ -346,7 +353,7 @@ class EditorialMutation:
         given: dict[str, Any] = {"url": url, "outletName": outlet_name, "claim": claim}
         given |= {"tone": tone.value if tone else None, "note": note}
         by = context.actor.name
-        node = editorial_of(info).submit(event_id, given, by)
+        node = editorial_of(info).submit(event_id, given, by, client=context.client)
         return Submission.of(node)
 
     @strawberry.mutation(

@@ -39,8 +39,9 @@ class Follower:
         self.store = store
         self.hub = hub
         self.interval = interval
-        # the latest entry published (and applied: reads see everything up to it)
-        self.position = store.last_change()
+        # the latest entry published (and applied: reads see everything up to it); entries
+        # before the follower starts are not published (nobody subscribed yet)
+        self.position = store.catch_up()
         self._lock = aiorwlock.RWLock()
         self._woken = asyncio.Event()
         self._moved = asyncio.Event()  # set (and replaced) each time `position` moves

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import ipaddress
 import json
+import logging
 import os
 import secrets
 import stat
+import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
@@ -25,6 +28,10 @@ TOKENS_FILE_ENV = "NEWSGRAPH_TOKENS_FILE"
 MIN_TOKEN_LENGTH = 32
 # Names go into history and audit records and into NEWSGRAPH_TOKENS, where ':' and ',' separate.
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$"
+# IPv6 clients are keyed by their /64: one host commonly holds a whole /64.
+IPV6_CLIENT_PREFIX = 64
+
+log = logging.getLogger(__name__)
 
 
 class Role(StrEnum):
@@ -40,6 +47,9 @@ class Actor:
 
     name: str
     role: Role
+    # The SHA-256 of the token it came with (None: anonymous); not part of its identity, but
+    # what tells a revoked token from one made again under the same name.
+    digest: bytes | None = field(default=None, compare=False, repr=False)
 
     def can(self, *roles: Role) -> bool:
         """Whether this actor may do what `roles` may do; an admin may do everything."""
@@ -204,10 +214,22 @@ def _entry_problem(exc: ValueError, role: str) -> str:
 
 
 class Tokens:
-    """The configured tokens, kept only as SHA-256 hashes."""
+    """The configured tokens, kept only as SHA-256 hashes. Those of the tokens file are read
+    again when the file changes (its size, time or inode: checked on each use, at most
+    every `CHECK_EVERY` seconds), so a revoked token stops working without a restart."""
 
-    def __init__(self, entries: Iterable[TokenEntry] = ()) -> None:
-        self._entries = [(bytes.fromhex(e.sha256), Actor(e.name, e.role)) for e in entries]
+    CHECK_EVERY = 0.5
+
+    def __init__(self, entries: Iterable[TokenEntry] = (), path: Path | None = None) -> None:
+        self._fixed = [(bytes.fromhex(e.sha256), Actor(e.name, e.role)) for e in entries]
+        self._path = path
+        self._seen: tuple[int, int, int] | None = None
+        self._checked = 0.0
+        self._from_file: list[tuple[bytes, Actor]] = []
+        # bumped whenever the file's tokens are read again (open sockets check theirs then)
+        self.generation = 0
+        if path is not None:
+            self._from_file = self._read(path, strict=True)
 
     @classmethod
     def configured(cls, tokens: str | None = None, tokens_file: Path | None = None) -> Tokens:
@@ -218,9 +240,62 @@ class Tokens:
         if tokens is not None:
             entries += parse_token_env(tokens)
         if tokens_file is not None:
-            entries += read_token_file(tokens_file)
-        _check_unique(entries, f"{TOKENS_ENV} and {TOKENS_FILE_ENV}")
-        return cls(entries)
+            _check_unique(
+                entries + read_token_file(tokens_file), f"{TOKENS_ENV} and {TOKENS_FILE_ENV}"
+            )
+        return cls(entries, tokens_file)
+
+    def _read(self, path: Path, strict: bool) -> list[tuple[bytes, Actor]]:
+        """The file's tokens; `strict` (at start) raises on a bad file, otherwise (a file
+        changed under a running server) a bad file is logged and gives no tokens at all: a
+        revocation never leaves a token working because the file could not be read."""
+        try:
+            status = path.stat()
+            self._seen = (status.st_mtime_ns, status.st_size, status.st_ino)
+            check_permissions(path, status.st_mode)
+            entries = read_token_file(path)
+            names = {actor.name for _, actor in self._fixed}
+            for entry in entries:
+                if entry.name in names:
+                    raise TokenConfigError(
+                        f"{TOKENS_ENV} and {TOKENS_FILE_ENV}: {entry.name}: duplicate name"
+                    )
+        except (OSError, TokenConfigError) as exc:
+            if strict:
+                if isinstance(exc, OSError):
+                    raise TokenConfigError(f"tokens file {path}: cannot read it: {exc}") from None
+                raise
+            log.error("%s; no token of the file is accepted until it is fixed", exc)
+            return []
+        return [(bytes.fromhex(e.sha256), Actor(e.name, e.role)) for e in entries]
+
+    def refresh(self) -> bool:
+        """Read the tokens file again if it changed since it was read; True when it was."""
+        path = self._path
+        if path is None:
+            return False
+        now = time.monotonic()
+        if now - self._checked < self.CHECK_EVERY:
+            return False
+        self._checked = now
+        try:
+            status = path.stat()
+            seen: tuple[int, int, int] | None = (
+                status.st_mtime_ns,
+                status.st_size,
+                status.st_ino,
+            )
+        except OSError:
+            seen = None
+        if seen is not None and seen == self._seen:
+            return False
+        self._from_file = self._read(path, strict=False)
+        self.generation += 1
+        return True
+
+    @property
+    def _entries(self) -> list[tuple[bytes, Actor]]:
+        return self._fixed + self._from_file
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -237,20 +312,120 @@ class Tokens:
         # The scheme is case-insensitive (RFC 9110, section 11.1).
         if len(parts) != 2 or parts[0].lower() != "bearer":
             raise AuthError("Authorization header must be 'Bearer <token>'")
-        presented = hashlib.sha256(parts[1].encode("utf-8")).digest()
+        return self.token_actor(parts[1])
+
+    def token_actor(self, token: str) -> Actor:
+        """The actor of a bearer token; an `AuthError` for an unknown one."""
+        self.refresh()
+        presented = hashlib.sha256(token.encode("utf-8")).digest()
         found: Actor | None = None
         # Every entry is compared, in constant time, so the time taken says nothing about which
         # entry (or which prefix of a hash) matched.
         for digest, actor in self._entries:
             if hmac.compare_digest(presented, digest):
-                found = actor
+                found = Actor(actor.name, actor.role, presented)
         if found is None:
             raise AuthError("the bearer token is not valid")
         return found
 
+    def valid(self, actor: Actor) -> bool:
+        """Whether `actor` (as `authenticate` gave it) still stands: anonymous, or its token
+        is still configured (not revoked since)."""
+        if actor.digest is None:
+            return True
+        self.refresh()
+        return any(hmac.compare_digest(actor.digest, digest) for digest, _ in self._entries)
+
+    def role_of(self, name: str) -> Role | None:
+        """The role of the token named `name`, if one is configured."""
+        self.refresh()
+        for _, actor in self._entries:
+            if actor.name == name:
+                return actor.role
+        return None
+
+
+def check_permissions(path: Path, mode: int) -> None:
+    """Refuse a tokens file others may write (they could add an admin token); warn when
+    others may read it (it holds hashes and names, not tokens, but there is no reason to)."""
+    if mode & (stat.S_IWGRP | stat.S_IWOTH):
+        raise TokenConfigError(
+            f"tokens file {path}: others may write it (mode {stat.S_IMODE(mode):04o}); "
+            f"run chmod 600 {path}"
+        )
+    if mode & (stat.S_IRGRP | stat.S_IROTH):
+        log.warning(
+            "tokens file %s: others may read it (mode %04o); run chmod 600 on it",
+            path,
+            stat.S_IMODE(mode),
+        )
+
 
 def client_key(actor: Actor, address: str | None) -> str:
-    """The rate limiter's key for a caller: its token's name, else its network address."""
+    """The rate limiter's key for a caller: its token's name, else its network address (an
+    IPv6 address by its /64, an IPv4-mapped one as the IPv4 address)."""
     if actor != ANONYMOUS:
         return f"token:{actor.name}"
-    return f"address:{address or 'unknown'}"
+    return f"address:{address_key(address)}"
+
+
+def address_key(address: str | None) -> str:
+    """A client address as limits count it: IPv4 as is, IPv6 by its /64."""
+    if not address:
+        return "unknown"
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        network = ipaddress.IPv6Network((ip, IPV6_CLIENT_PREFIX), strict=False)
+        return str(network)
+    return str(ip)
+
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def parse_networks(text: str | Iterable[str]) -> list[Network]:
+    """Addresses and networks, comma-separated (`10.0.0.1, 172.16.0.0/12, ::1`); a
+    ValueError names the bad one."""
+    parts = text.split(",") if isinstance(text, str) else list(text)
+    networks: list[Network] = []
+    for part in (p.strip() for p in parts):
+        if not part:
+            continue
+        try:
+            networks.append(ipaddress.ip_network(part, strict=False))
+        except ValueError:
+            raise ValueError(f"{part!r} is not an IP address or network") from None
+    return networks
+
+
+def client_address(
+    peer: str | None, forwarded_for: str | None, trusted: Sequence[Network]
+) -> str | None:
+    """The client's address: the connection's (`peer`), unless it is a trusted proxy; then
+    the rightmost address of `X-Forwarded-For` that is not a trusted proxy (each proxy
+    appends the address it got the request from, so the entries left of an untrusted one
+    are whatever the client chose to write)."""
+    if peer is None or not trusted or not _trusted(peer, trusted) or not forwarded_for:
+        return peer
+    hops = [hop.strip() for hop in forwarded_for.split(",")]
+    for hop in reversed(hops):
+        if not hop:
+            continue
+        if not _trusted(hop, trusted):
+            return hop
+    return hops[0] or peer
+
+
+def _trusted(address: str, trusted: Sequence[Network]) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return any(ip in network for network in trusted)

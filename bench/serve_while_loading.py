@@ -207,6 +207,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--idle-requests", type=int, default=4000, help="idle baseline [4000]")
     parser.add_argument("--load-timeout", type=float, default=3600, help="seconds [3600]")
     parser.add_argument("--peer-dir", type=Path, default=PEER_DIR)
+    parser.add_argument(
+        "--batch-size", type=int, default=None, help="newsgraph load --batch-size [its default]"
+    )
     args = parser.parse_args(argv)
     stop_on_sigterm()
     check_workers_flag(args.workers)
@@ -240,6 +243,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             )
             load = [str(NEWSGRAPH), "load", str(second.records), "--store", str(served)]
             load += ["--rejects", str(args.workdir / "swl-rejects.jsonl")]
+            if args.batch_size is not None:
+                load += ["--batch-size", str(args.batch_size)]
             log(f"newsgraph load of {records:,} records beside the server")
             asyncio.run(load_beside(pages, load, served, args.load_timeout, load_run))
         during = summary(load_run.samples, load_run.seconds)
@@ -252,7 +257,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         copy_store(preloaded.directory, alone)
         log(f"the same load into a copy of the preloaded store, no server: {alone}")
         alone_seconds, alone_status, alone_output = run_load(
-            alone, second.records, args.workdir / "swl-rejects-alone.jsonl"
+            alone, second.records, args.workdir / "swl-rejects-alone.jsonl", args.batch_size
         )
         if alone_status not in (0, 3):
             raise SystemExit(f"newsgraph load failed ({alone_status}):\n{alone_output[-3000:]}")
@@ -265,7 +270,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         ):
             log(f"the same load beside an idle server ({workers} readers following): {alone}")
             attached_seconds, attached_status, attached_output = run_load(
-                alone, second.records, args.workdir / "swl-rejects-attached.jsonl"
+                alone, second.records, args.workdir / "swl-rejects-attached.jsonl", args.batch_size
             )
         if attached_status not in (0, 3):
             raise SystemExit(

@@ -107,10 +107,14 @@ class LoadedStore:
     meta: dict[str, Any]
 
 
-def run_load(store: Path, records: Path, rejects: Path) -> tuple[float, int, str]:
+def run_load(
+    store: Path, records: Path, rejects: Path, batch_size: int | None = None
+) -> tuple[float, int, str]:
     """`newsgraph load RECORDS --store STORE`: (wall seconds, exit status, its output)."""
     command = [str(NEWSGRAPH), "load", str(records), "--store", str(store)]
     command += ["--rejects", str(rejects)]
+    if batch_size is not None:
+        command += ["--batch-size", str(batch_size)]
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True)
     return time.perf_counter() - started, done.returncode, done.stdout + done.stderr

@@ -331,7 +331,8 @@ def token_list(file: Path | None) -> None:
 @click.option("--name", required=True)
 @tokens_file_option
 def token_revoke(name: str, file: Path | None) -> None:
-    """Remove a token from the tokens file (a running server keeps it until restarted)."""
+    """Remove a token from the tokens file (a running server stops taking it within a second,
+    and closes the WebSockets opened with it)."""
     path = _tokens_file(file)
     if not path.exists():
         raise click.ClickException(f"no tokens file at {path}")
@@ -340,7 +341,11 @@ def token_revoke(name: str, file: Path | None) -> None:
     if len(kept) == len(entries):
         raise click.ClickException(f"{path}: no token named {name!r}")
     write_token_file(path, kept)
-    click.echo(f"revoked the token of {name}; restart the server for it to take effect", err=True)
+    click.echo(
+        f"revoked the token of {name}; a server reading {path} refuses it within a second "
+        "and closes the WebSockets opened with it",
+        err=True,
+    )
 
 
 @main.command("export")

@@ -1,13 +1,14 @@
 """`newsgraph serve`: reader workers on one port and, on the embedded store, one writer process.
 
-The process started by `newsgraph serve` binds the port, then:
+The process started by `newsgraph serve` reserves the port (`reserve`), then:
 - on the embedded store it is the **writer**: it opens the store to write and serves the
   GraphQL app on a private Unix socket, where only the workers send mutations (one at a time,
   off the workers' event loops);
 - it starts `--workers` **reader workers** (`python -m newsgraph.serving`), each a process of
   its own that opens the store read-only, follows its change log (`api.follow`) and serves
-  pages from its own memory on the shared port; a worker that dies is started again and
-  catches up from the log;
+  pages from its own memory on the port (its own SO_REUSEPORT socket: the kernel spreads
+  connections over the workers); a worker that dies is started again and catches up from
+  the log;
 - on Neo4j there is no writer process: every worker writes to the database itself.
 
 The settings (tokens, limits) are read by each process from the same environment.
@@ -43,14 +44,32 @@ log = logging.getLogger(__name__)
 RESTART_PAUSE = 1.0
 
 
-def listen(host: str, port: int) -> socket.socket:
-    """The shared listening socket the workers accept on."""
+def _socket(host: str, port: int, reuse_port: bool) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.bind((host, port))
+    return sock
+
+
+def reserve(host: str, port: int) -> socket.socket:
+    """The port, held for the workers (bound, not listening: it gets no connections). Each
+    worker listens on a socket of its own bound to it with SO_REUSEPORT, once its store is
+    read, and the kernel spreads connections over the workers listening (a shared socket
+    gave a burst of connections to whichever worker woke first); a worker that dies takes
+    its socket with it, so new connections go to the others at once. A port that another
+    process holds, a second `newsgraph serve` among them, is refused here."""
+    with _socket(host, port, reuse_port=False) as probe:  # raises if the port is taken
+        port = probe.getsockname()[1]
+    return _socket(host, port, reuse_port=True)
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A worker's listening socket on the port the server reserved."""
+    sock = _socket(host, port, reuse_port=True)
     sock.listen(2048)
-    sock.set_inheritable(True)
     return sock
 
 
@@ -58,10 +77,9 @@ class Workers:
     """The reader workers: started, watched (a worker that exits is started again) and
     stopped."""
 
-    def __init__(self, command: Callable[[int], list[str]], count: int, fd: int) -> None:
+    def __init__(self, command: Callable[[int], list[str]], count: int) -> None:
         self.command = command
         self.count = count
-        self.fd = fd
         self.processes: list[subprocess.Popen[bytes]] = []
         self._stopping = threading.Event()
         self._watcher: threading.Thread | None = None
@@ -72,7 +90,7 @@ class Workers:
         self._watcher.start()
 
     def _spawn(self, index: int) -> subprocess.Popen[bytes]:
-        return subprocess.Popen(self.command(index), pass_fds=(self.fd,))
+        return subprocess.Popen(self.command(index))
 
     def _watch(self) -> None:
         while not self._stopping.wait(RESTART_PAUSE):
@@ -115,20 +133,21 @@ def serve(
     bundled samples for an empty store)."""
     settings = load_settings()
     tokens, config = app_arguments(settings)
-    sock = listen(host, port)
+    held = reserve(host, port)
+    port = held.getsockname()[1]
     store = make_store(spec, settings)
     private = tempfile.mkdtemp(prefix="newsgraph-")
     writer_socket = os.path.join(private, "writer.sock")
     with_writer = reads_only(spec) is not None
 
     def command(index: int) -> list[str]:
-        args = [sys.executable, "-m", "newsgraph.serving", "--fd", str(sock.fileno())]
+        args = [sys.executable, "-m", "newsgraph.serving", "--host", host, "--port", str(port)]
         args += ["--store", spec]
         if with_writer:
             args += ["--writer", writer_socket]
         return args
 
-    pool = Workers(command, workers, sock.fileno())
+    pool = Workers(command, workers)
     try:
         if not with_writer:  # Neo4j: the workers write themselves
             store.setup()
@@ -146,7 +165,11 @@ def serve(
         app = create_app(
             store, tokens, config, on_startup=lambda: on_startup(store), behind_workers=True
         )
-        server = _WriterServer(uvicorn.Config(app, uds=writer_socket, log_level="warning"))
+        # The writer trusts only the client key a worker sends (`api.forward.CLIENT_HEADER`).
+        writer_config = uvicorn.Config(
+            app, uds=writer_socket, log_level="warning", proxy_headers=False
+        )
+        server = _WriterServer(writer_config)
         server.after_startup = listening
         server.before_exit = pool.stop  # uvicorn ends the process with the signal it got
         # The workers read the store while this process does: they follow the log from
@@ -157,7 +180,7 @@ def serve(
         server.run()
     finally:
         pool.stop()
-        sock.close()
+        held.close()
         with contextlib.suppress(OSError):
             os.unlink(writer_socket)
             os.rmdir(private)
@@ -186,22 +209,29 @@ def _wait_for_signal() -> None:
     stop.wait()
 
 
-def worker(fd: int, spec: str, writer_socket: str | None) -> None:
-    """One reader worker: the app on the shared socket `fd`, its store read-only when a
-    writer process takes the mutations."""
+def worker(host: str, port: int, spec: str, writer_socket: str | None) -> None:
+    """One reader worker: the app on the server's port (a socket of its own, listening once
+    its store is read), its store read-only when a writer process takes the mutations."""
     _exit_with_parent()
     settings = load_settings()
     tokens, config = app_arguments(settings)
     store = reads_only(spec) if writer_socket is not None else None
     if store is None:
         store = make_store(spec, settings)
+    store.setup()  # before listening: no connection waits on a worker still reading
     queue = settings.write_queue
     writer = Writer(writer_socket, queue) if writer_socket is not None else None
-    # The socket as it is (uvicorn's own `fd=` takes any descriptor for a Unix socket, and
-    # asyncio then leaves Nagle's algorithm on: 40 ms per answer with delayed ACKs).
-    sock = socket.socket(fileno=fd)
     app = create_app(store, tokens, config, writer=writer)
-    uvicorn.Server(uvicorn.Config(app, log_level="warning")).run(sockets=[sock])
+    # X-Forwarded-For is the app's to read, from NEWSGRAPH_TRUSTED_PROXIES only (uvicorn's own
+    # proxy headers are off); a WebSocket message is held to the largest body a request may
+    # have (the app holds each to its actor's limit).
+    server_config = uvicorn.Config(
+        app,
+        log_level="warning",
+        proxy_headers=False,
+        ws_max_size=max(config.max_body_bytes, config.max_body_bytes_with_token),
+    )
+    uvicorn.Server(server_config).run(sockets=[listen(host, port)])
 
 
 def _exit_with_parent() -> None:
@@ -219,11 +249,12 @@ def _exit_with_parent() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="newsgraph-worker", description=__doc__)
-    parser.add_argument("--fd", type=int, required=True)
+    parser.add_argument("--host", required=True)
+    parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--store", required=True)
     parser.add_argument("--writer", default=None)
     args = parser.parse_args(argv)
-    worker(args.fd, args.store, args.writer)
+    worker(args.host, args.port, args.store, args.writer)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,12 @@
 | `NEWSGRAPH_CLIENT_COST_RATE` | a client's budget of analytics cost over time, e.g. `20000/minute`; empty for none | `20000/minute` |
 | `NEWSGRAPH_HEAVY_SECONDS` | how long one analytics field or search may run (off the event loop) | 5 |
 | `NEWSGRAPH_HEAVY_THREADS` | how many analytics fields run at once (threads reading, processes computing) | 1 |
+| `NEWSGRAPH_WS_MAX_SOCKETS_PER_CLIENT` | open WebSockets one client may hold at once | 8 |
+| `NEWSGRAPH_WS_MAX_OPERATIONS` | operations one WebSocket may run at once | 20 |
+| `NEWSGRAPH_TRUSTED_PROXIES` | comma-separated proxy addresses or networks whose `X-Forwarded-For` names the client | none |
+| `NEWSGRAPH_MAX_PENDING_PER_EVENT` | pending submissions one event may have | 50 |
+| `NEWSGRAPH_MAX_PENDING_PER_CLIENT` | pending submissions one client may have | 10 |
+| `NEWSGRAPH_SUBMISSION_TTL_DAYS` | days after which a pending submission expires | 30 |
 
 docs/security.md says what each limit guards.
 """  # noqa: E501
@@ -40,10 +46,16 @@ from api.config import (
     DEFAULT_MAX_BODY_BYTES_WITH_TOKEN,
     DEFAULT_MAX_CACHED_QUERY_LENGTH,
     DEFAULT_MAX_COST,
+    DEFAULT_MAX_PENDING_PER_CLIENT,
+    DEFAULT_MAX_PENDING_PER_EVENT,
     DEFAULT_MAX_STRING_LENGTH,
     DEFAULT_MAX_VARIABLES,
+    DEFAULT_SUBMISSION_TTL_DAYS,
     DEFAULT_SUBMIT_RATE,
+    DEFAULT_WS_MAX_OPERATIONS,
+    DEFAULT_WS_MAX_SOCKETS_PER_CLIENT,
 )
+from api.tokens import parse_networks
 
 DEFAULT_STORE = "./newsgraph-data"
 DEFAULT_NEO4J_USER = "neo4j"
@@ -74,6 +86,19 @@ class Settings(BaseSettings):
     heavy_threads: PositiveInt = DEFAULT_HEAVY_THREADS
     # `serve --workers`: the mutations one worker keeps waiting on the writer (429 past it)
     write_queue: PositiveInt = 16
+    # -- WebSocket and submissions (issue 16) --
+    ws_max_sockets_per_client: PositiveInt = DEFAULT_WS_MAX_SOCKETS_PER_CLIENT
+    ws_max_operations: PositiveInt = DEFAULT_WS_MAX_OPERATIONS
+    trusted_proxies: str = ""
+    max_pending_per_event: PositiveInt = DEFAULT_MAX_PENDING_PER_EVENT
+    max_pending_per_client: PositiveInt = DEFAULT_MAX_PENDING_PER_CLIENT
+    submission_ttl_days: PositiveInt = DEFAULT_SUBMISSION_TTL_DAYS
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: str) -> str:
+        parse_networks(value)  # a bad address stops `newsgraph serve` at start
+        return value
 
     @field_validator("client_cost_rate")
     @classmethod

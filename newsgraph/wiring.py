@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from api.config import AppConfig
-from api.tokens import Tokens
+from api.tokens import Tokens, parse_networks
 from graph.embedded import EmbeddedStore, fileformat
 from graph.neo4j import Neo4jStore, is_uri
 from graph.store import GraphStore, StoreError
@@ -90,5 +90,11 @@ def app_arguments(settings: Settings) -> AppArguments:
         client_cost_rate=settings.client_cost_rate,
         heavy_seconds=settings.heavy_seconds,
         heavy_threads=settings.heavy_threads,
+        ws_max_sockets_per_client=settings.ws_max_sockets_per_client,
+        ws_max_operations=settings.ws_max_operations,
+        trusted_proxies=tuple(str(n) for n in parse_networks(settings.trusted_proxies)),
+        max_pending_per_event=settings.max_pending_per_event,
+        max_pending_per_client=settings.max_pending_per_client,
+        submission_ttl_days=settings.submission_ttl_days,
     )
     return AppArguments(make_tokens(settings), config)

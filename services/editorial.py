@@ -11,10 +11,12 @@ Access control is the API's business (`api.auth`): this module trusts its caller
 
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Annotated, Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -34,6 +36,7 @@ from graph.model import (
     Tone,
     Value,
     WriteBatch,
+    timestamp,
 )
 from graph.store import GraphReader, WriteConflict
 from loaders.records import Name, Record, describe, validate
@@ -75,6 +78,17 @@ class Review:
     duplicate_of: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class SubmissionLimits:
+    """How many submissions may wait for review, for one event and from one client, and how
+    long one waits before it expires. Expiry is applied when submissions are read: an expired
+    one stays stored (status pending) but is no longer listed, counted or reviewable."""
+
+    per_event: int = 50
+    per_client: int = 10
+    ttl: timedelta = timedelta(days=30)
+
+
 def normalise_url(url: str) -> str:
     """A URL as compared for duplicates: scheme and host lower-cased, fragment and trailing
     slash dropped."""
@@ -87,17 +101,36 @@ def normalise_url(url: str) -> str:
 class Editorial(EditorialWork):
     """Editorial operations on `store`, each by `by` (an editor's or admin's name)."""
 
+    limits: SubmissionLimits = field(default_factory=SubmissionLimits)
+
     # -- submissions -------------------------------------------------------------------------
 
-    def submit(self, event_id: str, given: dict[str, Any], by: str) -> Node:
+    def submit(
+        self, event_id: str, given: dict[str, Any], by: str, client: str | None = None
+    ) -> Node:
         """A reader's submission of a source for `event_id`: validated, stored as pending.
-        It changes nothing about the event until an editor approves it."""
+        It changes nothing about the event until an editor approves it. `client` (the rate
+        limiter's key) is kept only as a hash, to count the client's pending submissions;
+        past `limits` for the event or the client it is refused."""
         try:
             value = SubmissionInput.model_validate(given)
         except ValidationError as exc:
             raise EditorialError(describe(exc)) from None
         self._expect(event_id, Label.EVENT, "eventId")
         at = self._stamp()
+        cutoff = self._cutoff()
+        source = _client_hash(client) if client is not None else None
+        if source is not None:
+            cap = self.limits.per_client
+            where = {"status": "pending", "submitted_from": source}
+            waiting = self.store.find_nodes(
+                Label.SUBMISSION, where, "submitted_at", cap, (cutoff, "")
+            )
+            if len(waiting) >= cap:
+                raise EditorialError(
+                    f"this client has {cap} submissions waiting for review already, the most "
+                    "one client may have; try again once editors have reviewed them"
+                )
         submission_id = keys.node_id("su", f"{event_id}|{value.url}|{at}|{uuid.uuid4()}")
         props: dict[str, Value] = {
             "status": "pending",
@@ -108,15 +141,28 @@ class Editorial(EditorialWork):
             "note": value.note,
             "submitted_at": at,
             "submitted_by": by,
+            "submitted_from": source,
         }
         batch = WriteBatch(
             nodes=[NodeWrite(submission_id, Label.SUBMISSION, PropertyWrite(create=props))],
             edges=[EdgeWrite(submission_id, Rel.SUBMITTED_FOR, event_id, "", PropertyWrite())],
         )
 
+        per_event = self.limits.per_event
+
         def event_still_there(graph: GraphReader) -> WriteBatch:
             if event_id not in graph.get_nodes([event_id]):
                 raise WriteConflict(f"event {event_id} was merged meanwhile")
+            # counted inside the write, so simultaneous submissions cannot pass the cap
+            edges = graph.edges([event_id], Rel.SUBMITTED_FOR, "in").get(event_id, [])
+            others = graph.get_nodes([e.src for e in edges if e.src != submission_id])
+            waiting = [n for n in others.values() if _waiting(n, cutoff)]
+            if len(waiting) >= per_event:
+                raise EditorialError(
+                    f"eventId: event '{event_id}' has {per_event} submissions waiting for "
+                    "review already, the most one event may have; try again once editors "
+                    "have reviewed them"
+                )
             return WriteBatch()
 
         try:
@@ -130,16 +176,17 @@ class Editorial(EditorialWork):
     def pending(
         self, first: int, after: tuple[str, str] | None = None, event_id: str | None = None
     ) -> list[Node]:
-        """Pending submissions, oldest first, optionally only those for one event."""
+        """Pending submissions that have not expired, oldest first, optionally only those for
+        one event."""
+        cutoff = self._cutoff()
         if event_id is None:
             where = {"status": "pending"}
+            after = max(after, (cutoff, "")) if after is not None else (cutoff, "")
             return self.store.find_nodes(Label.SUBMISSION, where, "submitted_at", first, after)
         edges = self.store.edges([event_id], Rel.SUBMITTED_FOR, "in")[event_id]
         nodes = self.store.get_nodes([e.src for e in edges])
         found = sorted(
-            (n.text("submitted_at"), n.id, n)
-            for n in nodes.values()
-            if n.text("status") == "pending"
+            (n.text("submitted_at"), n.id, n) for n in nodes.values() if _waiting(n, cutoff)
         )
         return [n for at, i, n in found if after is None or (at, i) > after][:first]
 
@@ -191,6 +238,10 @@ class Editorial(EditorialWork):
         self._write_review(submission_id, reviewed, Why("review", reason.strip(), by), at)
         return self._node(submission_id)
 
+    def _cutoff(self) -> str:
+        """Pending submissions made at or before this time have expired."""
+        return timestamp(self.now() - self.limits.ttl)
+
     def _pending(self, submission_id: str) -> tuple[Node, str]:
         node = self._expect(submission_id, Label.SUBMISSION, "id")
         status = node.text("status")
@@ -198,6 +249,12 @@ class Editorial(EditorialWork):
             raise EditorialError(
                 f"submission {submission_id} is already {status} (by "
                 f"{node.text('reviewed_by')} at {node.text('reviewed_at')})"
+            )
+        if not _waiting(node, self._cutoff()):
+            raise EditorialError(
+                f"submission {submission_id} has expired: a pending submission expires "
+                f"{self.limits.ttl.days} days after it is made (this one "
+                f"{node.text('submitted_at')})"
             )
         edges = self.store.edges([submission_id], Rel.SUBMITTED_FOR, "out")[submission_id]
         if not edges:
@@ -419,6 +476,16 @@ def _still_pending(submission_id: str) -> Callable[[GraphReader], None]:
             raise EditorialError(f"submission {submission_id} was just {status} by {by}")
 
     return guard
+
+
+def _waiting(node: Node, cutoff: str) -> bool:
+    """Whether a submission is pending and has not expired."""
+    return node.text("status") == "pending" and node.text("submitted_at") > cutoff
+
+
+def _client_hash(client: str) -> str:
+    """What a submission keeps of its client: enough to count, not the address itself."""
+    return hashlib.sha256(client.encode("utf-8")).hexdigest()[:32]
 
 
 def _show(value: object) -> str:

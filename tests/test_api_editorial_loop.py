@@ -137,7 +137,8 @@ def test_a_reader_submits_an_editor_approves_and_the_seed_is_verified(app: Starl
                 "LIKELY",
                 "VERIFIED",
             )
-            assert (change["cause"], change["by"]) == ("APPROVAL", "alice")
+            # an anonymous subscriber sees the approver's role, not the token's name
+            assert (change["cause"], change["by"]) == ("APPROVAL", "editor")
             assert submission["id"] in change["detail"]
 
         # The page is verified; its history says when, why and by whom.
@@ -145,10 +146,13 @@ def test_a_reader_submits_an_editor_approves_and_the_seed_is_verified(app: Starl
         assert after["confidence"]["level"] == "VERIFIED"
         assert {"name": "Reuters", "tier": "TRUSTED"} in after["sources"]
         history = after["confidenceHistory"]
+        # the public sees roles; editors see the tokens' names
         assert [(h["previous"], h["level"], h["cause"], h["by"]) for h in history] == [
-            (None, "LIKELY", "REPORT", "extractor"),
-            ("LIKELY", "VERIFIED", "APPROVAL", "alice"),
+            (None, "LIKELY", "REPORT", "loader"),
+            ("LIKELY", "VERIFIED", "APPROVAL", "editor"),
         ]
+        named = (await post(served, HISTORY, {"id": event_id}, EDITOR))["event"]
+        assert [h["by"] for h in named["confidenceHistory"]] == ["extractor", "alice"]
         assert REUTERS in history[-1]["detail"]
         assert await post(served, PENDING, {"event": event_id}, EDITOR) == {
             "pendingSubmissions": {"edges": []}

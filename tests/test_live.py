@@ -309,7 +309,7 @@ def test_confidence_changes_of_one_event_reach_every_subscriber(embedded: GraphS
                 "level": "VERIFIED",
                 "cause": "REPORT",
                 "detail": "a test report",
-                "by": "tester",
+                "by": "loader",  # to the public, the role a report needs, not the name
             }
             # the first message `first` gets is the second change: the other event's, published
             # before it, was not sent to it
@@ -478,7 +478,7 @@ def test_served_confidence_changes_reach_two_subscribers(live_app: Starlette) ->
                 "VERIFIED",
                 "REPORT",
             )
-            assert "extractor" in got["by"]  # the token's name
+            assert got["by"] == "loader"  # to the public, the token's role, not its name
             assert (await two.next(everything))["confidenceChanged"] == got
 
     asyncio.run(run_served(live_app, scenario))

@@ -63,7 +63,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
 
 def _workers(directory: Path) -> list[int]:
     found = subprocess.run(
-        ["pgrep", "-f", f"newsgraph.serving --fd .* --store {directory}"],
+        ["pgrep", "-f", f"newsgraph.serving .*--store {directory}"],
         capture_output=True,
         text=True,
     )
@@ -224,3 +224,17 @@ def test_a_mutation_over_websocket_is_refused_naming_http(served: tuple[str, Pat
             assert "HTTP POST" in message["payload"][0]["message"]
 
     asyncio.run(scenario())
+
+
+def test_a_second_server_on_the_same_port_is_refused(served: tuple[str, Path]) -> None:
+    address, directory = served
+    port = address.rpartition(":")[2]
+    second = subprocess.run(
+        [str(NEWSGRAPH), "serve", "--store", str(directory.parent / "other"), "--port", port],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert second.returncode != 0
+    assert "address already in use" in second.stderr.lower(), second.stderr
+    assert _post(address, EVENTS).status_code == 200  # the first one still serves

@@ -366,20 +366,7 @@ class EmbeddedStore:
         for key in pending.deleted_keys:
             self._drop_key(key)
         for row, node_id, label, props in pending.nodes:  # ids interned when read
-            data = attrs.get(node_id)
-            if data is None or "row" not in data:
-                if node_id not in attrs:
-                    graph._succ[node_id], graph._pred[node_id] = {}, {}
-                attrs[node_id] = {"label": label, "props": props, "row": row}
-                if label in self._records:
-                    self._records[label].add(node_id)
-            else:
-                if label is Label.EVENT:
-                    self._events.discard((data["props"].get("occurred_on") or "", node_id))
-                data["props"] = props
-                data["row"] = row
-            if label is Label.EVENT:
-                self._events.add((props.get("occurred_on") or "", node_id))
+            self._place_node(node_id, label, props, row)
         for row, src, kind, dst, key, text in pending.edges:
             out = succ.get(src)
             into = pred.get(dst)
@@ -619,27 +606,43 @@ class EmbeddedStore:
         return staged
 
     def _put_node(self, node_id: str, label: Label, props: dict[str, Value], dirty: Dirty) -> None:
+        row, new = self._place_node(node_id, label, props, None)
+        if new:
+            dirty.new_nodes.add(row)
+        dirty.nodes[row] = node_id
+
+    def _place_node(
+        self, node_id: str, label: Label, props: dict[str, Value], row: int | None
+    ) -> tuple[int, bool]:
+        """Memory's node `node_id` set to `props`, with the indexes beside it: a node new to
+        memory gets `row` (None: the next rowid, for a row to insert); a known one keeps its
+        own unless `row` is given (a row read from the file). Its row, and whether it is
+        new."""
         graph = self._graph
         attrs = graph._node
         data = attrs.get(node_id)
+        new = data is None or "row" not in data
         if data is None or "row" not in data:
             node_id = sys.intern(node_id)
             if node_id not in attrs:
                 graph._succ[node_id], graph._pred[node_id] = {}, {}
-            row = self._next_node
-            self._next_node += 1
+            if row is None:
+                row = self._next_node
+                self._next_node += 1
             attrs[node_id] = {"label": label, "props": props, "row": row}
-            dirty.new_nodes.add(row)
             if label in self._records:
                 self._records[label].add(node_id)
         else:
             if label is Label.EVENT:
                 self._events.discard((data["props"].get("occurred_on") or "", node_id))
             data["props"] = props
-            row = data["row"]
+            if row is None:
+                row = data["row"]
+            else:
+                data["row"] = row
         if label is Label.EVENT:
             self._events.add((props.get("occurred_on") or "", node_id))
-        dirty.nodes[row] = node_id
+        return row, new
 
     # -- reads -------------------------------------------------------------------------------
 
