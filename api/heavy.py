@@ -33,6 +33,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -143,6 +144,16 @@ def _within(seconds: float, fn: Callable[..., T], *args: Any) -> T:
 
 def _start_process() -> None:
     os.nice(NICENESS)
+    # A pool's processes outlive a parent that ends without shutting the pool down (killed, or
+    # an interpreter exiting past atexit): each ends itself when its parent is gone.
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent", daemon=True).start()
     # What the algorithms import lazily, imported before any timer can interrupt an import
     # (a module left half-imported would break every later computation of the process).
     for module in PRELOADED:

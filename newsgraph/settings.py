@@ -18,7 +18,7 @@
 | `NEWSGRAPH_GRAPHIQL` | whether GraphiQL is served to a browser at /graphql (off for production) | `true` |
 | `NEWSGRAPH_MAX_COST` | the most one operation may cost (api/cost.py); over it, refused before it runs | 5000 |
 | `NEWSGRAPH_CLIENT_COST_RATE` | a client's budget of analytics cost over time, e.g. `20000/minute`; empty for none | `20000/minute` |
-| `NEWSGRAPH_HEAVY_SECONDS` | how long one analytics field or search may run (off the event loop) | 5 |
+| `NEWSGRAPH_HEAVY_SECONDS` | how long a request's analytics and search may run (off the event loop), from its start | 5 |
 | `NEWSGRAPH_HEAVY_THREADS` | how many analytics fields run at once (threads reading, processes computing) | 1 |
 | `NEWSGRAPH_WS_MAX_SOCKETS_PER_CLIENT` | open WebSockets one client may hold at once | 8 |
 | `NEWSGRAPH_WS_MAX_OPERATIONS` | operations one WebSocket may run at once | 20 |
