@@ -12,6 +12,7 @@ from enum import Enum
 
 import strawberry
 
+from api import heavy
 from api.bounds import Bound, bounds_of, window
 from api.context import Info
 from api.nodes import Entity, Event, GraphNode, as_graph_node, entities_of, events_of
@@ -100,7 +101,7 @@ class Paths:
     bounds: list[Bound]
 
 
-def paths(
+async def paths(
     info: Info,
     source: str,
     target: str,
@@ -109,7 +110,15 @@ def paths(
     first: int,
 ) -> Paths:
     span = window(info, None, None, min_confidence)
-    found = analytics.paths(info.context.store, source, target, max_hops, span, first)
+    store = info.context.store
+    # Its own time bound (`seconds`), at most what is left of the request's, in a heavy thread
+    # (api.heavy).
+    left = heavy.deadline(info).left()
+    seconds = analytics.PATH_SECONDS if left is None else min(left, analytics.PATH_SECONDS)
+    found = await heavy.read(
+        info,
+        lambda: analytics.paths(store, source, target, max_hops, span, first, seconds=seconds),
+    )
     return Paths(
         paths=[
             Path(hops=p.hops, entity_ids=p.entity_ids, event_ids=p.event_ids) for p in found.paths
@@ -181,19 +190,20 @@ def _edge_label(edge: Edge) -> str:
     return f"{word} ({', '.join(roles)})" if roles else word
 
 
-def neighbourhood(
+async def neighbourhood(
     info: Info, node_id: str, hops: int, limit: int, flt: NeighbourhoodFilter | None
 ) -> Neighbourhood:
     flt = flt or NeighbourhoodFilter()
     span = window(info, flt.date_from, flt.date_to, flt.min_confidence, flt.categories)
-    found = analytics.neighbourhood(
-        info.context.store,
-        node_id,
-        hops,
-        limit,
-        relationships=[Rel(r.value) for r in flt.relationships or ()],
-        labels=[Label(lb.value) for lb in flt.labels or ()],
-        window=span,
+    store = info.context.store
+    relationships = [Rel(r.value) for r in flt.relationships or ()]
+    labels = [Label(lb.value) for lb in flt.labels or ()]
+    # Bounded by the relationships it reads (`edges_read`); off the event loop (api.heavy).
+    found = await heavy.read(
+        info,
+        lambda: analytics.neighbourhood(
+            store, node_id, hops, limit, relationships=relationships, labels=labels, window=span
+        ),
     )
     return Neighbourhood(
         center=strawberry.ID(found.center),
@@ -265,12 +275,16 @@ class Rankings:
         description="Communities of the same graph (entities with links only), largest first, "
         "at most `first`."
     )
-    def communities(
+    async def communities(
         self,
+        info: Info,
         first: int = 10,
         method: CommunityMethod = CommunityMethod.LOUVAIN,
     ) -> list[Community]:
-        found = analytics.communities(self.cograph, method.value)
+        # On the projection `rankings` read, in a heavy process, within its own time budget.
+        found = await heavy.compute(
+            info, "communities", analytics.communities, self.cograph, method.value
+        )
         return [Community(size=len(g), member_ids=g) for g in found[: page_size(first)]]
 
 
@@ -288,8 +302,20 @@ async def rankings(
     size, offset = page_size(first), decode_offset(after)
     span = window(info, date_from, date_to, min_confidence, categories)
     store = info.context.store
-    cograph = analytics.cooccurrence_graph(store, span, [t.value for t in types or ()])
-    ranked, bounds = analytics.rank(cograph, metric.value)
+    wanted = [t.value for t in types or ()]
+    # Reading stops at the time budget (`complete: false`), in a heavy thread; the algorithm then
+    # runs on what was read in a heavy process, with a time budget of its own, and answers a
+    # timeout error past it (api.heavy).
+    until = heavy.deadline(info)
+    cograph = await heavy.read(
+        info, lambda: analytics.cooccurrence_graph(store, span, wanted, deadline=until)
+    )
+    if metric is Metric.DEGREE:  # one pass over the links: in the thread
+        ranked, bounds = await heavy.read(info, lambda: analytics.rank(cograph, metric.value))
+    else:
+        ranked, bounds = await heavy.compute(
+            info, f"rankings by {metric.name}", analytics.rank, cograph, metric.value
+        )
     page, has_next = analytics.page_of(ranked, size, offset)
     entities = await entities_of(info, [r.entity_id for r in page])
     cursors = [encode_cursor(str(r.rank)) for r in page]

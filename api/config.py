@@ -20,6 +20,19 @@ DEFAULT_MAX_VARIABLES = 50
 # (256 entries each): the caches hold at most 256 x 10,000 characters of query text.
 DEFAULT_MAX_CACHED_QUERY_LENGTH = 10_000
 
+# -- Cost and time budgets (api.cost, api.heavy; issue 16) --------------------------------------
+# One operation's budget (api.cost): an event page costs 35, a rankings 500 and more.
+DEFAULT_MAX_COST = 5000
+# A client's budget of analytics cost over time (a `limits` rate; empty: none).
+DEFAULT_CLIENT_COST_RATE = "20000/minute"
+# How long a request's analytics may run (from its start) before they answer `complete: false`
+# or a timeout error.
+DEFAULT_HEAVY_SECONDS = 5.0
+# The threads analytics read in, off the event loop (and the processes their algorithms run in):
+# at most this many at once. One: a reading thread shares the GIL with the event loop, and each
+# more takes a larger share of it from pages.
+DEFAULT_HEAVY_THREADS = 1
+
 # -- WebSocket and submissions (issue 16: docs/security.md, docs/auth.md, docs/live.md) --------
 # Open WebSockets one client (its address, or its token's name) may hold at once.
 DEFAULT_WS_MAX_SOCKETS_PER_CLIENT = 8
@@ -51,6 +64,16 @@ class AppConfig:
     # whether GraphiQL is served to a browser at /graphql; on for the quick start.
     introspection: bool = True
     graphiql: bool = True
+    # -- Cost and time budgets (api.cost, api.heavy; docs/security.md) --
+    # The most an operation may cost; over it, it is refused before it runs.
+    max_cost: int = DEFAULT_MAX_COST
+    # A client's budget of analytics cost over time ("" for none).
+    client_cost_rate: str = DEFAULT_CLIENT_COST_RATE
+    # How long a request's analytics may run, in seconds, from its start (api.heavy).
+    heavy_seconds: float = DEFAULT_HEAVY_SECONDS
+    # How many analytics fields read at once in threads, and compute in processes (the rest
+    # wait, within their time).
+    heavy_threads: int = DEFAULT_HEAVY_THREADS
     # -- WebSocket and submissions (issue 16) --
     # Open WebSockets per client, and operations running at once on one WebSocket.
     ws_max_sockets_per_client: int = DEFAULT_WS_MAX_SOCKETS_PER_CLIENT

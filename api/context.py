@@ -3,6 +3,7 @@ requests (`Services`). Nothing here is a GraphQL type: the types build on this m
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -29,6 +30,8 @@ class Services:
     config: AppConfig = field(default_factory=AppConfig)  # the limits `api.limits` applies
     # follows the store's change log while the app runs (set in the app's lifespan)
     follower: Follower | None = None
+    # the clients' budgets of analytics cost over time (`api.cost`; made by its first request)
+    cost_budget: object | None = None
     # the API's tokens: who may still use a socket, and the roles the public history shows
     tokens: Tokens = field(default_factory=Tokens)
 
@@ -54,6 +57,8 @@ class RequestContext:
         init=False, default_factory=dict
     )
     immediate: bool = field(init=False, default=False)
+    # when the request began: the time budget of its heavy fields counts from here (api.heavy)
+    started: float = field(init=False, default_factory=time.monotonic)
 
     def __post_init__(self) -> None:
         store = self.store

@@ -10,13 +10,13 @@ references. The leaf types are in `api.scalars`, `api.paging` and `api.confidenc
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 from collections.abc import Sequence
 from typing import Annotated, Any
 
 import strawberry
 
+from api import heavy
 from api.auth import requires
 from api.bounds import Bound, bounds_of, window
 from api.confidence import Confidence, ConfidenceChange, Needs
@@ -322,7 +322,7 @@ class Entity(GraphNode):
         "(default: its first to its last event), split by category and by confidence level: "
         "what a timeline chart draws. `timeline` lists the events themselves."
     )
-    def timeline_buckets(
+    async def timeline_buckets(
         self,
         info: Info,
         interval: Interval | None = None,
@@ -331,7 +331,7 @@ class Entity(GraphNode):
         categories: list[Category] | None = None,
         min_confidence: ConfidenceLevel | None = None,
     ) -> TimelineBuckets:
-        return timeline_buckets(
+        return await timeline_buckets(
             info, self.node, interval, date_from, date_to, categories, min_confidence
         )
 
@@ -580,17 +580,21 @@ async def neighbours(info: Info, node: Node, first: int, after: str | None) -> N
     size = page_size(first)
     start = decode_cursor(after, 4) if after is not None else None
     pairs = [(rel, d) for rel in PUBLIC_RELS for d in ("out", "in")]
-    loaded = await asyncio.gather(
-        *(info.context.edges(rel, d).load(node.id) for rel, d in pairs)  # type: ignore[arg-type]
-    )
-    links = sorted(
-        (rel.value, d, e.other(node.id), e.discriminator, e)
-        for (rel, d), edges in zip(pairs, loaded, strict=True)
-        for e in edges
-    )
-    if start is not None:
-        links = [link for link in links if link[:4] > start]
-    page = links[: size + 1]
+    store = info.context.store
+
+    def read_page() -> list[tuple[str, str, str, str, Edge]]:
+        # Every relationship of the node is read and sorted (a hub's thousands): in a heavy
+        # thread (api.heavy), so nested neighbours of hubs cannot hold the event loop.
+        links = sorted(
+            (rel.value, d, e.other(node.id), e.discriminator, e)
+            for rel, d in pairs
+            for e in store.edges([node.id], rel, d).get(node.id, [])  # type: ignore[arg-type]
+        )
+        if start is not None:
+            links = [link for link in links if link[:4] > start]
+        return links[: size + 1]
+
+    page = await heavy.read(info, read_page)
     others = await info.context.nodes.load_many([link[2] for link in page[:size]])
     edges = [
         NeighbourEdge(
@@ -685,8 +689,10 @@ async def co_occurring(
 ) -> CoOccurrenceConnection:
     size, offset = page_size(first), decode_offset(after)
     span = window(info, date_from, date_to, min_confidence)
-    found = analytics.co_occurring(
-        info.context.store, entity.id, span, [t.value for t in types or ()]
+    store, wanted, until = info.context.store, [t.value for t in types or ()], heavy.deadline(info)
+    # Off the event loop; reading stops at the time budget, answering `complete: false`.
+    found = await heavy.read(
+        info, lambda: analytics.co_occurring(store, entity.id, span, wanted, deadline=until)
     )
     page, has_next = analytics.page_of(found.ranked, size, offset)
     entities = await entities_of(info, [c.entity_id for c in page])

@@ -17,9 +17,10 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
-from api import analytics
+from api import analytics, heavy
 from api.context import Info
 from api.corrections import CorrectionsMutation, CorrectionsQuery
+from api.cost import CostLimiter
 from api.dates import DATE, DateRangeRule
 from api.direct import use_direct_resolvers
 from api.editorial import EditorialMutation, EditorialQuery
@@ -134,14 +135,16 @@ class Query(EditorialQuery, CorrectionsQuery):
         description="Events (by summary) and entities, outlets and places (by name or alias) "
         "containing `text`, case-insensitive: events newest first, then the rest by name."
     )
-    def search(self, info: Info, text: str, first: int = DEFAULT_PAGE) -> list[SearchResult]:
+    async def search(self, info: Info, text: str, first: int = DEFAULT_PAGE) -> list[SearchResult]:
         if not text.strip():
             raise UserError("text must not be empty")
         if len(text) > 200:
             raise UserError("text is longer than 200 characters")
         # The kinds a SearchResult holds; all public (graph.model.PUBLIC_LABELS).
         labels = [lb for lb in PUBLIC_LABELS if lb is not Label.STORY]
-        found = info.context.store.search(text, labels, page_size(first))
+        store, size = info.context.store, page_size(first)
+        # It reads every node: off the event loop (api.heavy).
+        found = await heavy.read(info, lambda: store.search(text, labels, size))
         return [as_graph_node(n) for n in found if n.label in labels]  # type: ignore[misc]
 
     @strawberry.field(
@@ -150,7 +153,7 @@ class Query(EditorialQuery, CorrectionsQuery):
         "at least `minConfidence`; shortest first, at most `first` (100). The search is bounded "
         "in nodes, relationships and time, and says when it stopped early (`complete`)."
     )
-    def paths(
+    async def paths(
         self,
         info: Info,
         source: Annotated[strawberry.ID, strawberry.argument(name="from")],
@@ -159,14 +162,14 @@ class Query(EditorialQuery, CorrectionsQuery):
         min_confidence: ConfidenceLevel | None = None,
         first: int = 10,
     ) -> analytics.Paths:
-        return analytics.paths(info, source, target, max_hops, min_confidence, first)
+        return await analytics.paths(info, source, target, max_hops, min_confidence, first)
 
     @strawberry.field(
         description="The subgraph around any node, for a graph view: typed nodes within `hops` "
         "(1 to 3) relationships, nearest first, at most `limit` (100), and labelled "
         "relationships with stable ids."
     )
-    def neighbourhood(
+    async def neighbourhood(
         self,
         info: Info,
         id: strawberry.ID,
@@ -174,7 +177,7 @@ class Query(EditorialQuery, CorrectionsQuery):
         limit: int = 50,
         filter: analytics.NeighbourhoodFilter | None = None,
     ) -> analytics.Neighbourhood:
-        return analytics.neighbourhood(info, id, hops, limit, filter)
+        return await analytics.neighbourhood(info, id, hops, limit, filter)
 
     @strawberry.field(
         description="The most central entities of a date window in the co-occurrence graph "
@@ -241,6 +244,9 @@ def build_schema(direct: bool = True) -> Schema:
             lambda: MaxTokensLimiter(max_token_count=MAX_TOKENS),
             # String arguments, variables (AppConfig's limits, read from the request's context).
             RequestLimits,
+            # The operation's cost against its budget and its client's (api.cost), before it
+            # runs; after the checks above, so a refused request is not charged.
+            CostLimiter,
             # Introspection answered from a cache, or refused (AppConfig.introspection).
             IntrospectionCache,
             # Bounded in entries, and in size: longer query texts are not kept (api.limits).

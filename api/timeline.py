@@ -8,6 +8,7 @@ from enum import Enum
 
 import strawberry
 
+from api import heavy
 from api.bounds import Bound, bounds_of, window
 from api.context import Info
 from api.scalars import Category, ConfidenceLevel
@@ -61,7 +62,7 @@ class TimelineBuckets:
     bounds: list[Bound]
 
 
-def timeline_buckets(
+async def timeline_buckets(
     info: Info,
     entity: Node,
     interval: Interval | None,
@@ -72,11 +73,12 @@ def timeline_buckets(
 ) -> TimelineBuckets:
     chosen = interval or Interval.WEEK
     span = window(info, date_from, date_to, min_confidence, categories)
-    found = analytics.timeline_buckets(
-        info.context.store,
-        entity.id,
-        chosen.value,
-        span,
+    store = info.context.store
+    until = heavy.deadline(info)
+    # Off the event loop; reading stops at the time budget, answering `complete: false`.
+    found = await heavy.read(
+        info,
+        lambda: analytics.timeline_buckets(store, entity.id, chosen.value, span, deadline=until),
     )
     return TimelineBuckets(
         interval=chosen,

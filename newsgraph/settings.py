@@ -16,6 +16,10 @@
 | `NEWSGRAPH_MAX_CACHED_QUERY_LENGTH` | the longest query text the parser and validation caches keep | 10000 |
 | `NEWSGRAPH_INTROSPECTION` | whether `__schema` and `__type` queries are answered (off for production) | `true` |
 | `NEWSGRAPH_GRAPHIQL` | whether GraphiQL is served to a browser at /graphql (off for production) | `true` |
+| `NEWSGRAPH_MAX_COST` | the most one operation may cost (api/cost.py); over it, refused before it runs | 5000 |
+| `NEWSGRAPH_CLIENT_COST_RATE` | a client's budget of analytics cost over time, e.g. `20000/minute`; empty for none | `20000/minute` |
+| `NEWSGRAPH_HEAVY_SECONDS` | how long a request's analytics and search may run (off the event loop), from its start | 5 |
+| `NEWSGRAPH_HEAVY_THREADS` | how many analytics fields run at once (threads reading, processes computing) | 1 |
 | `NEWSGRAPH_WS_MAX_SOCKETS_PER_CLIENT` | open WebSockets one client may hold at once | 8 |
 | `NEWSGRAPH_WS_MAX_OPERATIONS` | operations one WebSocket may run at once | 20 |
 | `NEWSGRAPH_TRUSTED_PROXIES` | comma-separated proxy addresses or networks whose `X-Forwarded-For` names the client | none |
@@ -31,13 +35,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import limits
-from pydantic import PositiveInt, SecretStr, ValidationError, field_validator
+from pydantic import PositiveFloat, PositiveInt, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from api.config import (
+    DEFAULT_CLIENT_COST_RATE,
+    DEFAULT_HEAVY_SECONDS,
+    DEFAULT_HEAVY_THREADS,
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_MAX_BODY_BYTES_WITH_TOKEN,
     DEFAULT_MAX_CACHED_QUERY_LENGTH,
+    DEFAULT_MAX_COST,
     DEFAULT_MAX_PENDING_PER_CLIENT,
     DEFAULT_MAX_PENDING_PER_EVENT,
     DEFAULT_MAX_STRING_LENGTH,
@@ -71,6 +79,11 @@ class Settings(BaseSettings):
     max_cached_query_length: PositiveInt = DEFAULT_MAX_CACHED_QUERY_LENGTH
     introspection: bool = True
     graphiql: bool = True
+    # -- Cost and time budgets (api.cost, api.heavy) --
+    max_cost: PositiveInt = DEFAULT_MAX_COST
+    client_cost_rate: str = DEFAULT_CLIENT_COST_RATE
+    heavy_seconds: PositiveFloat = DEFAULT_HEAVY_SECONDS
+    heavy_threads: PositiveInt = DEFAULT_HEAVY_THREADS
     # `serve --workers`: the mutations one worker keeps waiting on the writer (429 past it)
     write_queue: PositiveInt = 16
     # -- WebSocket and submissions (issue 16) --
@@ -87,19 +100,29 @@ class Settings(BaseSettings):
         parse_networks(value)  # a bad address stops `newsgraph serve` at start
         return value
 
+    @field_validator("client_cost_rate")
+    @classmethod
+    def _cost_rate(cls, value: str) -> str:
+        return _check_rate(value) if value.strip() else ""
+
     @field_validator("submit_rate")
     @classmethod
     def _rate(cls, value: str) -> str:
-        # Checked here so a typo stops `newsgraph serve` at start, not the first submission.
-        try:
-            one = len(limits.parse_many(value)) == 1
-        except ValueError:
-            one = False
-        if not one:
-            raise ValueError(
-                f"{value!r} is not a rate; write one like 10/minute, 100/hour or 5 per second"
-            )
-        return value
+        return _check_rate(value)
+
+
+def _check_rate(value: str) -> str:
+    """A `limits` rate, checked at start so a typo stops `newsgraph serve` there rather than at
+    the first request it applies to."""
+    try:
+        one = len(limits.parse_many(value)) == 1
+    except ValueError:
+        one = False
+    if not one:
+        raise ValueError(
+            f"{value!r} is not a rate; write one like 10/minute, 100/hour or 5 per second"
+        )
+    return value
 
 
 class SettingsError(ValueError):

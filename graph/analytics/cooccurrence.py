@@ -7,7 +7,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from graph.analytics.bounds import Bound
-from graph.analytics.scan import MAX_EVENTS, chunks, entity_node, involved, scan_events
+from graph.analytics.scan import (
+    MAX_EVENTS,
+    NO_DEADLINE,
+    Deadline,
+    chunks,
+    entity_node,
+    involved,
+    scan_events,
+)
 from graph.model import Node
 from graph.store import EVERYTHING, EventFilter, GraphStore
 
@@ -39,13 +47,16 @@ def co_occurring(
     window: EventFilter = EVERYTHING,
     types: Sequence[str] = (),
     max_events: int = MAX_EVENTS,
+    deadline: Deadline = NO_DEADLINE,
 ) -> CoOccurrence:
     """Every entity that shares an event (in `window`) with `entity_id`, optionally only of
     entity `types`, ranked by the number of shared events, then by id."""
     entity_node(store, entity_id)
-    events, bound = scan_events(store, replace(window, entity=entity_id), max_events)
+    events, bound = scan_events(store, replace(window, entity=entity_id), max_events, deadline)
     shared: dict[str, list[str]] = defaultdict(list)
-    by_event = involved(store, [e.id for e in events])
+    by_event = involved(store, [e.id for e in events], deadline)
+    if deadline.bound is not None:  # only the events read whole count
+        events = [e for e in events if e.id in by_event]
     for event in events:  # oldest first, so each list of shared events is too
         for other in by_event.get(event.id, []):
             if other != entity_id:
@@ -60,4 +71,5 @@ def co_occurring(
         (CoOccurring(other, len(ids), ids) for other, ids in shared.items()),
         key=lambda c: (-c.count, c.entity_id),
     )
-    return CoOccurrence(entity_id, ranked, len(events), [bound] if bound else [])
+    bounds = ([bound] if bound else []) + deadline.bounds()
+    return CoOccurrence(entity_id, ranked, len(events), bounds)

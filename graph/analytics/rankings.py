@@ -10,7 +10,7 @@ from typing import Any, Literal, TypeAlias
 import networkx as nx
 
 from graph.analytics.bounds import AnalyticsError, Bound
-from graph.analytics.scan import MAX_EVENTS, chunks, involved, scan_events
+from graph.analytics.scan import MAX_EVENTS, NO_DEADLINE, Deadline, chunks, involved, scan_events
 from graph.store import EVERYTHING, EventFilter, GraphStore
 
 Metric: TypeAlias = Literal["degree", "pagerank", "betweenness"]
@@ -48,12 +48,15 @@ def cooccurrence_graph(
     window: EventFilter = EVERYTHING,
     types: Sequence[str] = (),
     max_events: int = MAX_EVENTS,
+    deadline: Deadline = NO_DEADLINE,
 ) -> CoGraph:
-    """The co-occurrence graph of the events in `window` (at most `max_events`, oldest first),
-    among entities of `types` (all when empty). Entities alone in their events are nodes
-    without links."""
-    events, bound = scan_events(store, window, max_events)
-    by_event = involved(store, [e.id for e in events])
+    """The co-occurrence graph of the events in `window` (at most `max_events`, oldest first,
+    and those read before `deadline`), among entities of `types` (all when empty). Entities
+    alone in their events are nodes without links."""
+    events, bound = scan_events(store, window, max_events, deadline)
+    by_event = involved(store, [e.id for e in events], deadline)
+    if deadline.bound is not None:  # only the events read whole count
+        events = [e for e in events if e.id in by_event]
     members = sorted({m for ms in by_event.values() for m in ms})
     if types:
         wanted = set(types)
@@ -70,7 +73,7 @@ def cooccurrence_graph(
     graph.add_edges_from(
         (a, b, {"weight": w, "distance": 1.0 / w}) for (a, b), w in sorted(weights.items())
     )
-    return CoGraph(graph, len(events), [bound] if bound else [])
+    return CoGraph(graph, len(events), ([bound] if bound else []) + deadline.bounds())
 
 
 def rank(cograph: CoGraph, metric: Metric) -> tuple[list[Ranked], list[Bound]]:

@@ -4,7 +4,8 @@ the entities each event involves."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 
 from graph.analytics.bounds import AnalyticsError, Bound
 from graph.model import Label, Node, Rel
@@ -13,6 +14,45 @@ from graph.store import EventFilter, EventQuery, GraphStore
 BATCH = 500  # ids per port call
 EVENT_PAGE = 1000  # events per `query_events` call
 MAX_EVENTS = 20_000  # default bound of events scanned by timelines, co-occurrence and rankings
+
+
+class Deadline:
+    """A time budget shared by the reads of one computation: each read loop asks `passed()`
+    between port calls and stops; `bound` is then the `seconds` bound to report. `seconds`
+    None: no time budget."""
+
+    def __init__(
+        self,
+        seconds: float | None,
+        clock: Callable[[], float] = time.monotonic,
+        start: float | None = None,
+    ) -> None:
+        """`seconds` from `start` (a time of `clock`; now if None)."""
+        self.seconds = seconds
+        self.clock = clock
+        begun = clock() if start is None else start
+        self.at = begun + seconds if seconds is not None else None
+        self.bound: Bound | None = None
+
+    def passed(self) -> bool:
+        time.sleep(0)  # between port calls: another thread (a server's event loop) may run
+        if self.at is None or self.clock() < self.at:
+            return False
+        if self.bound is None:
+            self.bound = Bound(
+                "seconds", self.seconds or 0, f"stopped after its time budget of {self.seconds} s"
+            )
+        return True
+
+    def bounds(self) -> list[Bound]:
+        return [self.bound] if self.bound is not None else []
+
+    def left(self) -> float | None:
+        """Seconds left (never negative), or None without a budget."""
+        return None if self.at is None else max(self.at - self.clock(), 0.0)
+
+
+NO_DEADLINE = Deadline(None)
 
 
 def window(
@@ -36,11 +76,16 @@ def chunks(ids: Sequence[str], size: int = BATCH) -> Iterator[Sequence[str]]:
         yield ids[start : start + size]
 
 
-def scan_events(store: GraphStore, flt: EventFilter, limit: int) -> tuple[list[Node], Bound | None]:
-    """Up to `limit` events matching `flt`, oldest first (by occurred_on, then id)."""
+def scan_events(
+    store: GraphStore, flt: EventFilter, limit: int, deadline: Deadline = NO_DEADLINE
+) -> tuple[list[Node], Bound | None]:
+    """Up to `limit` events matching `flt`, oldest first (by occurred_on, then id); only those
+    read before `deadline` passes (the bound is then `deadline.bound`)."""
     found: list[Node] = []
     after: tuple[str, str] | None = None
     while True:
+        if found and deadline.passed():
+            return found, None
         size = min(EVENT_PAGE, limit + 1 - len(found))
         page = store.query_events(EventQuery(flt, first=size, newest_first=False, after=after))
         found += page.events
@@ -60,10 +105,16 @@ def entity_node(store: GraphStore, entity_id: str) -> Node:
     return node
 
 
-def involved(store: GraphStore, event_ids: Sequence[str]) -> dict[str, list[str]]:
-    """The distinct entity ids each event involves, sorted, fetched in batches."""
+def involved(
+    store: GraphStore, event_ids: Sequence[str], deadline: Deadline = NO_DEADLINE
+) -> dict[str, list[str]]:
+    """The distinct entity ids each event involves, sorted, fetched in batches; only of the
+    batches read before `deadline` passes."""
     result: dict[str, list[str]] = {}
     for batch in chunks(event_ids):
+        if result and deadline.passed():
+            break
+        result.update((event_id, []) for event_id in batch)
         for event_id, edges in store.edges(batch, Rel.INVOLVES, "out").items():
             result[event_id] = sorted({e.dst for e in edges})
     return result

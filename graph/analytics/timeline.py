@@ -9,7 +9,7 @@ from datetime import date, timedelta
 from typing import Literal, TypeAlias
 
 from graph.analytics.bounds import Bound
-from graph.analytics.scan import MAX_EVENTS, entity_node, scan_events
+from graph.analytics.scan import MAX_EVENTS, NO_DEADLINE, Deadline, entity_node, scan_events
 from graph.model import CATEGORIES, LEVELS, Node
 from graph.store import EVERYTHING, EventFilter, GraphStore
 
@@ -66,13 +66,14 @@ def timeline_buckets(
     window: EventFilter = EVERYTHING,
     max_events: int = MAX_EVENTS,
     max_buckets: int = MAX_BUCKETS,
+    deadline: Deadline = NO_DEADLINE,
 ) -> Timeline:
     """How many of the entity's events fall in each day, week or month, split by category and
     by confidence level. The range is the window's dates, or the first and last event's days;
     every bucket in it is listed, empty ones included, earliest first."""
     entity_node(store, entity_id)
-    events, bound = scan_events(store, replace(window, entity=entity_id), max_events)
-    bounds = [bound] if bound else []
+    events, bound = scan_events(store, replace(window, entity=entity_id), max_events, deadline)
+    bounds = ([bound] if bound else []) + deadline.bounds()
     days = [date.fromisoformat(e.text("occurred_on")[:10]) for e in events]
     first = date.fromisoformat(window.date_from) if window.date_from else min(days, default=None)
     last = date.fromisoformat(window.date_to) if window.date_to else max(days, default=None)
