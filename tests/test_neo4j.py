@@ -445,3 +445,23 @@ def test_two_loaders_racing_on_records_without_ids_give_one_event_each(
     assert len(events) == pairs
     described = neo.edges([e.id for e in events], Rel.DESCRIBES, "in")
     assert all(len(edges) == 2 for edges in described.values())
+
+
+def test_matching_keys_of_an_older_graph_get_their_prefix_at_setup(neo: Neo4jStore) -> None:
+    """The matcher's candidates are looked up by a matching key's prefix, kept as an indexed
+    property; a graph written before it existed gets it when the store is set up."""
+    event = NodeWrite("ev_a", Label.EVENT, PropertyWrite(set={"summary": "a"}))
+    neo.write(WriteBatch(nodes=[event], keys={"match:d|2025-01-01|kyiv#ev_a": "ev_a"}))
+    assert neo.lookup_key_prefixes(["match:d|2025-01-01|kyiv#"]) == {
+        "match:d|2025-01-01|kyiv#": ["ev_a"]
+    }
+    read(neo, "MATCH (k:Key) REMOVE k.prefix RETURN count(k) AS n")  # as an older graph
+    assert neo.lookup_key_prefixes(["match:d|2025-01-01|kyiv#"])["match:d|2025-01-01|kyiv#"] == []
+    neo.close()
+    neo.setup()
+    assert neo.lookup_key_prefixes(["match:d|2025-01-01|kyiv#"]) == {
+        "match:d|2025-01-01|kyiv#": ["ev_a"]
+    }
+    assert neo.lookup_keys(["match:d|2025-01-01|kyiv#ev_a"]) == {
+        "match:d|2025-01-01|kyiv#ev_a": "ev_a"
+    }

@@ -16,7 +16,7 @@ from graph.neo4j import codec, reads
 from graph.neo4j import queries as q
 from graph.neo4j.changelog import Changed, stored_edge
 from graph.neo4j.transaction import Created
-from graph.store import StoreError
+from graph.store import MATCH, StoreError
 
 K = TypeVar("K")
 
@@ -131,7 +131,11 @@ class StatementPlan:
                     uids = [row[3] for row in rows]  # MERGE created some: which, it cannot say
                 row_of = {row[3]: row for row in rows}
                 changed.wrote_edges((row_of[u][0], rel, row_of[u][1], row_of[u][2]) for u in uids)
-        moved = [{"key": k, "node": o} for k, o in batch.rekeys.items() if o is not None]
+        moved = [
+            {"key": k, "node": o, "prefix": key_prefix(k)}
+            for k, o in batch.rekeys.items()
+            if o is not None
+        ]
         if moved:
             for new_owner, old_owner in codec.rows(tx.run(q.REKEY, rows=moved)):
                 changed.touched_nodes((new_owner, old_owner))
@@ -139,7 +143,7 @@ class StatementPlan:
         if dropped:
             changed.touched_nodes(_reported(tx.run(q.DROP_KEYS, keys=dropped)))
         if batch.keys:
-            claims = [[k, v] for k, v in batch.keys.items()]
+            claims = [[k, v, key_prefix(k)] for k, v in batch.keys.items()]
             if owners is None:
                 result = tx.run(q.CLAIM_KEYS, rows=claims)
             else:
@@ -247,3 +251,8 @@ def _add(
     if index == len(rounds):
         rounds.append({})
     rounds[index].setdefault(group, []).append(row)
+
+
+def key_prefix(key: str) -> str | None:
+    """A matching key's prefix, kept as a property of its own (`queries.KEY_PREFIX_INDEX`)."""
+    return key[: key.rfind("#") + 1] if key.startswith(MATCH) else None

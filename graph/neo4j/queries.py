@@ -68,6 +68,20 @@ KEY_CONSTRAINT = (
     f"CREATE CONSTRAINT newsgraph_key_key IF NOT EXISTS FOR (k:{KEY_LABEL}) REQUIRE k.key IS UNIQUE"
 )
 KEY_OWNER_INDEX = f"CREATE INDEX newsgraph_key_node IF NOT EXISTS FOR (k:{KEY_LABEL}) ON (k.node)"
+# A matching key's prefix (`match:{blocking key}#`, graph.store.MATCH) as a property of its
+# own, so that the matcher's candidates are an equality look-up in an index: a STARTS WITH on
+# `key` is served by Neo4j 5's range index but not by every Bolt server (ArcadeDB scans).
+KEY_PREFIX_INDEX = (
+    f"CREATE INDEX newsgraph_key_prefix IF NOT EXISTS FOR (k:{KEY_LABEL}) ON (k.prefix)"
+)
+# Matching keys written before the property existed, a page at a time (setup fills them).
+KEYS_WITHOUT_PREFIX = (
+    f"MATCH (k:{KEY_LABEL}) WHERE k.prefix IS NULL AND k.key STARTS WITH $match "
+    "RETURN k.key AS key LIMIT $limit"
+)
+SET_KEY_PREFIXES = (
+    f"UNWIND $rows AS row MATCH (k:{KEY_LABEL} {{key: row[0]}}) SET k.prefix = row[1]"
+)
 SETTING_CONSTRAINT = (
     f"CREATE CONSTRAINT newsgraph_setting_name IF NOT EXISTS "
     f"FOR (s:{SETTING_LABEL}) REQUIRE s.name IS UNIQUE"
@@ -161,10 +175,9 @@ LOOKUP_KEYS = (
     f"UNWIND $keys AS key MATCH (k:{KEY_LABEL} {{key: key}}) "
     "RETURN collect([k.key, k.node]) AS rows"
 )
-# The owners of the keys starting with each prefix (the matcher's candidates): the unique
-# constraint's index on `Key.key` serves STARTS WITH on Neo4j 5.
+# The owners of the keys with each prefix (the matcher's candidates), by the prefix's index.
 LOOKUP_KEY_PREFIXES = (
-    f"UNWIND $prefixes AS p MATCH (k:{KEY_LABEL}) WHERE k.key STARTS WITH p "
+    f"UNWIND $prefixes AS p MATCH (k:{KEY_LABEL} {{prefix: p}}) "
     "WITH p, collect(DISTINCT k.node) AS owners RETURN collect([p, owners]) AS rows"
 )
 KEYS_OF = (
@@ -538,7 +551,7 @@ DROP_KEYS_OF = (
 # rows: [new owner, old owner or null] of each key whose owner changed.
 REKEY = (
     f"UNWIND $rows AS row MERGE (k:{KEY_LABEL} {{key: row.key}}) "
-    "WITH row, k, k.node AS before SET k.node = row.node "
+    "WITH row, k, k.node AS before SET k.node = row.node, k.prefix = row.prefix "
     "WITH k, before WHERE before IS NULL OR before <> k.node "
     "RETURN collect([k.node, before]) AS rows"
 )
@@ -548,9 +561,10 @@ DROP_KEYS = (
     "WITH k, k.node AS owner DETACH DELETE k RETURN collect(owner) AS rows"
 )
 # A claim never takes a key from its owner: the first claim committed wins.
-# $rows: [key, node] lists.
+# $rows: [key, node, matching prefix or null] lists.
 CLAIM_KEYS = (
-    f"UNWIND $rows AS row MERGE (k:{KEY_LABEL} {{key: row[0]}}) ON CREATE SET k.node = row[1]"
+    f"UNWIND $rows AS row MERGE (k:{KEY_LABEL} {{key: row[0]}}) "
+    "ON CREATE SET k.node = row[1], k.prefix = row[2]"
 )
 # The same, returning [key, owner] of each key that another node owns (rows): the others are
 # owned by their claimant.

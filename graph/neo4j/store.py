@@ -24,6 +24,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
@@ -42,10 +43,11 @@ from graph.model import Direction, Edge, Label, Node, Rel, WriteBatch
 from graph.neo4j import changelog, codec, reads
 from graph.neo4j import queries as q
 from graph.neo4j.changelog import Changed
-from graph.neo4j.plan import StatementPlan
+from graph.neo4j.plan import StatementPlan, key_prefix
 from graph.neo4j.retry import WriteRetry
 from graph.neo4j.transaction import Created, InTransaction
 from graph.store import (
+    MATCH,
     Change,
     ChangeLogTruncated,
     Derive,
@@ -56,6 +58,11 @@ from graph.store import (
 )
 
 log = logging.getLogger(__name__)
+
+
+def _set_prefixes(rows: list[list[str | None]], tx: neo4j.ManagedTransaction) -> None:
+    tx.run(q.SET_KEY_PREFIXES, rows=rows).consume()
+
 
 T = TypeVar("T")
 
@@ -161,6 +168,8 @@ class Neo4jStore:
             self._run(q.node_id_constraint(label))
         self._run(q.KEY_CONSTRAINT)
         self._run(q.KEY_OWNER_INDEX)
+        self._run(q.KEY_PREFIX_INDEX)
+        self._fill_key_prefixes()
         self._run(q.SETTING_CONSTRAINT)
         self._run(q.CHANGE_SEQ_CONSTRAINT)
         self._run(q.CHANGE_LOG_CONSTRAINT)
@@ -183,6 +192,19 @@ class Neo4jStore:
         capabilities = Capabilities(agent, relationship_uniqueness, await_indexes)
         log.info("connected to %r: %s", self, capabilities)
         return capabilities
+
+    def _fill_key_prefixes(self) -> None:
+        """Give the matching keys of a graph written before `Key.prefix` existed their prefix
+        (once: later writes set it), a page at a time."""
+        while True:
+            keys = self._read(
+                lambda tx: [
+                    str(r["key"]) for r in tx.run(q.KEYS_WITHOUT_PREFIX, match=MATCH, limit=10_000)
+                ]
+            )
+            if not keys:
+                return
+            self._write(partial(_set_prefixes, [[k, key_prefix(k)] for k in keys]))
 
     def _run(self, query: str) -> None:
         """A schema statement, in its own auto-commit transaction as Neo4j requires."""
