@@ -210,6 +210,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument(
         "--batch-size", type=int, default=None, help="newsgraph load --batch-size [its default]"
     )
+    parser.add_argument(
+        "--nice", type=int, default=None, help="run the load beside the server under nice -n N"
+    )
     args = parser.parse_args(argv)
     stop_on_sigterm()
     check_workers_flag(args.workers)
@@ -242,6 +245,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                 f"errors {idle['errors']}"
             )
             load = [str(NEWSGRAPH), "load", str(second.records), "--store", str(served)]
+            if args.nice is not None:
+                load = ["nice", "-n", str(args.nice), *load]
             load += ["--rejects", str(args.workdir / "swl-rejects.jsonl")]
             if args.batch_size is not None:
                 load += ["--batch-size", str(args.batch_size)]
