@@ -42,6 +42,9 @@ class Follower:
         # the latest entry published (and applied: reads see everything up to it); entries
         # before the follower starts are not published (nobody subscribed yet)
         self.position = store.catch_up()
+        # the store, when it reads from memory and can read what was committed in another
+        # thread (checked once: a Protocol's isinstance is slow)
+        self._prefetching: Prefetching | None = store if isinstance(store, Prefetching) else None
         self._lock = aiorwlock.RWLock()
         self._woken = asyncio.Event()
         self._moved = asyncio.Event()  # set (and replaced) each time `position` moves
@@ -117,15 +120,16 @@ class Follower:
     async def tick(self) -> None:
         """Apply what was committed since the last tick and publish it."""
         store = self.store
-        if isinstance(store, Prefetching):
+        prefetching = self._prefetching
+        if prefetching is not None:
             # Read and decode in a worker thread; memory changes only between pages, applying
             # what was read (a bulk batch: milliseconds).
-            pending = await asyncio.to_thread(store.fetch_changes)
+            pending = await asyncio.to_thread(prefetching.fetch_changes)
             if pending.last == pending.base:
                 seen = pending.base
             else:
                 async with self._lock.writer_lock:
-                    seen = store.apply_changes(pending)
+                    seen = prefetching.apply_changes(pending)
         elif store.reads_from_memory:
             async with self._lock.writer_lock:
                 seen = store.catch_up()

@@ -55,6 +55,11 @@ class Inbox:
         self._pending.append(update)
         self._ready.set()
 
+    def lose(self) -> None:
+        """An update meant for it was lost before it could be put here."""
+        self.dropped += 1
+        self._ready.set()
+
     async def take(self) -> tuple[list[Update], int]:
         """Everything pending, oldest first, once there is something, and how many updates
         were dropped before it (0 unless the subscriber fell behind)."""
@@ -93,8 +98,7 @@ class Hub:
         """Updates were lost before they could be published (the change log was truncated
         past them): every subscriber is told it fell behind, as when its inbox overflows."""
         for inbox in list(self._inboxes):
-            inbox.dropped += 1
-            inbox._ready.set()
+            inbox.lose()
 
     @contextmanager
     def subscribe(self, select: Select) -> Iterator[Inbox]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, Self
 
 import strawberry
 
@@ -59,6 +59,11 @@ from services.matching import decisions
 class GraphNode:
     id: strawberry.ID
     node: strawberry.Private[Node]
+
+    @classmethod
+    def of(cls, node: Node) -> Self:
+        """The GraphQL type of `node` (called on the concrete type: `Event.of(node)`)."""
+        return cls(id=strawberry.ID(node.id), node=node)
 
     @strawberry.field(description="The nodes linked to this one, a page at a time.")
     async def neighbours(
@@ -136,10 +141,6 @@ class Location:
 
 @strawberry.type(description="One real-world event, however many records and outlets reported it.")
 class Event(GraphNode):
-    @classmethod
-    def of(cls, node: Node) -> Event:
-        return cls(id=strawberry.ID(node.id), node=node)
-
     @strawberry.field
     def category(self) -> Category:
         return Category(self.node.text("category"))
@@ -289,10 +290,6 @@ class Event(GraphNode):
 
 @strawberry.type(description="A person, organisation, country, group or other actor.")
 class Entity(GraphNode):
-    @classmethod
-    def of(cls, node: Node) -> Entity:
-        return cls(id=strawberry.ID(node.id), node=node)
-
     @strawberry.field
     def name(self) -> str:
         return self.node.text("name")
@@ -358,10 +355,6 @@ class Entity(GraphNode):
     description="A news outlet, think tank or other source, from the registry or seen in records."
 )
 class Outlet(GraphNode):
-    @classmethod
-    def of(cls, node: Node) -> Outlet:
-        return cls(id=strawberry.ID(node.id), node=node)
-
     @strawberry.field
     def name(self) -> str:
         return self.node.text("name")
@@ -400,10 +393,6 @@ class Outlet(GraphNode):
 
 @strawberry.type(description="A city, region or site, or a country (kind 'country').")
 class Place(GraphNode):
-    @classmethod
-    def of(cls, node: Node) -> Place:
-        return cls(id=strawberry.ID(node.id), node=node)
-
     @strawberry.field
     def name(self) -> str:
         return self.node.text("name")
@@ -432,10 +421,6 @@ class Place(GraphNode):
 
 @strawberry.type(description="A source story the extractor read.")
 class Story(GraphNode):
-    @classmethod
-    def of(cls, node: Node) -> Story:
-        return cls(id=strawberry.ID(node.id), node=node)
-
     @strawberry.field
     def slug(self) -> str:
         return self.node.text("slug")

@@ -162,6 +162,14 @@ def test_an_entry_names_what_its_write_changed(store: GraphStore) -> None:
     assert entry.created == () and entry.level_changes == () and entry.settings == ()
 
 
+def test_an_entry_still_names_the_relationships_a_later_write_removed(store: GraphStore) -> None:
+    store.write(_graph())
+    store.write(WriteBatch(unlinks=[("ou_x", Rel.REPORTS, "ev_1", "st_1")]))
+    first, second = store.changes(0)
+    assert ("ou_x", Rel.REPORTS, "ev_1", "st_1") in first.relationships
+    assert second.unlinked == (("ou_x", Rel.REPORTS, "ev_1", "st_1"),)
+
+
 def test_a_write_that_changes_nothing_appends_nothing(store: GraphStore) -> None:
     store.write(_graph())
     store.write(_graph())  # every value as stored already

@@ -26,7 +26,7 @@ from hypothesis import strategies as st
 from hypothesis_graphql import from_schema, nodes
 
 from api.media import GRAPHQL_RESPONSE, JSON
-from tests.support.serve import free_port, start_server, stop_server
+from tests.support.serve import graphql_url
 
 SDL = (Path(__file__).parent.parent / "api" / "schema.graphql").read_text("utf-8")
 EXAMPLES = int(os.environ.get("NEWSGRAPH_FUZZ_EXAMPLES", "2000"))
@@ -56,12 +56,8 @@ SCALARS = {
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`newsgraph serve` on a throwaway store with the bundled samples (mutations change it)."""
-    port = free_port()
-    process = start_server(tmp_path_factory.mktemp("store"), port, samples=True)
-    try:
-        yield f"http://127.0.0.1:{port}/graphql"
-    finally:
-        stop_server(process)
+    with graphql_url(tmp_path_factory.mktemp("store")) as url:
+        yield url
 
 
 def _problems(response: httpx.Response, query: str, media: str) -> list[str]:

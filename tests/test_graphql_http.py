@@ -14,7 +14,7 @@ import httpx
 import pytest
 
 from api.media import GRAPHQL_RESPONSE, JSON, preferred
-from tests.support.serve import free_port, start_server, stop_server
+from tests.support.serve import graphql_url
 
 # The audit's version (its count of audits changes between releases) and the graphql it runs on.
 GRAPHQL_HTTP = "graphql-http@1.23.1"
@@ -54,12 +54,8 @@ def test_the_media_type_follows_the_accept_header(accept: str | None, media: str
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """`newsgraph serve` (a writer and a reader worker) with the bundled samples."""
-    port = free_port()
-    process = start_server(tmp_path_factory.mktemp("store"), port, samples=True)
-    try:
-        yield f"http://127.0.0.1:{port}/graphql"
-    finally:
-        stop_server(process)
+    with graphql_url(tmp_path_factory.mktemp("store")) as url:
+        yield url
 
 
 def _post(url: str, body: object, headers: dict[str, str]) -> httpx.Response:

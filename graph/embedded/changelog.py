@@ -49,9 +49,10 @@ class Entry(msgspec.Struct, omit_defaults=True):
 
     n: list[tuple[int, str]] = []  # node rows written: (rowid, id)
     dn: list[str] = []  # nodes removed
-    # relationship rows written, by rowid only: a bulk batch writes tens of thousands, and
-    # their ids would make most of the entry; `read` names them from their rows
-    e: list[int] = []
+    # relationship rows written: (rowid, src, type, dst, key); named here, not read from the
+    # rows later, so that an entry names what it wrote even once a later one removes it (as on
+    # Neo4j); the ids compress well
+    e: list[tuple[int, str, str, str, str]] = []
     de: list[tuple[str, str, str, str]] = []  # relationships removed: (src, type, dst, key)
     k: list[int] = []  # key rows written
     dk: list[str] = []  # keys removed
@@ -80,7 +81,10 @@ def entry_of(dirty: Dirty, created: Sequence[str], levels: Sequence[tuple[str, s
     return Entry(
         n=list(dirty.nodes.items()),
         dn=list(dirty.dead_nodes.values()),
-        e=list(dirty.edges),
+        e=[
+            (row, src, data["type"].value, dst, data["rkey"])
+            for row, (src, dst, data) in dirty.edges.items()
+        ],
         de=[(src, str(kind), dst, key) for src, kind, dst, key in dirty.dead_edges.values()],
         k=list(dirty.keys),
         dk=list(dirty.dead_keys.values()),
@@ -104,38 +108,35 @@ def append(db: sqlite3.Connection, seq: int, entry: Entry) -> None:
 
 
 def last_seq(db: sqlite3.Connection) -> int:
-    row = db.execute("SELECT max(seq) FROM changes").fetchone()
-    return int(row[0]) if row is not None and row[0] is not None else 0
+    return _bounds(db)[1]
 
 
-def _oldest(db: sqlite3.Connection) -> int | None:
-    row = db.execute("SELECT min(seq) FROM changes").fetchone()
-    return int(row[0]) if row is not None and row[0] is not None else None
+def _bounds(db: sqlite3.Connection) -> tuple[int | None, int]:
+    """The oldest entry the log holds (None: none) and the latest (0: none ever)."""
+    oldest, latest = db.execute("SELECT min(seq), max(seq) FROM changes").fetchone()
+    return (None if oldest is None else int(oldest)), (0 if latest is None else int(latest))
 
 
-def _check_held(db: sqlite3.Connection, after: int) -> None:
-    """Raise `ChangeLogTruncated` when entries after `after` are gone from the log."""
-    oldest = _oldest(db)
-    latest = last_seq(db)
+def _check_held(db: sqlite3.Connection, after: int) -> int:
+    """The latest entry; `ChangeLogTruncated` when entries after `after` are gone from the
+    log."""
+    oldest, latest = _bounds(db)
     if after < latest and (oldest is None or oldest > after + 1):
         raise ChangeLogTruncated(
             f"the change log no longer holds the entries after {after} (it keeps the latest "
             f"{port.CHANGE_LOG_KEEP:,}; its oldest is {oldest}): read the store afresh"
         )
+    return latest
 
 
-def change_of(
-    seq: int, at: str, entry: Entry, relationships: dict[int, EdgeId] | None = None
-) -> Change:
-    """The port's view of an entry; `relationships` names the rows it wrote that still exist
-    (a row removed since is named by the entry that removed it)."""
-    named = relationships or {}
+def change_of(seq: int, at: str, entry: Entry) -> Change:
+    """The port's view of an entry."""
     return Change(
         seq=seq,
         at=at,
         nodes=tuple(node_id for _, node_id in entry.n),
         deleted=tuple(entry.dn),
-        relationships=tuple(named[row] for row in entry.e if row in named),
+        relationships=tuple((src, Rel(kind), dst, key) for _, src, kind, dst, key in entry.e),
         unlinked=tuple((src, Rel(kind), dst, key) for src, kind, dst, key in entry.de),
         settings=tuple(entry.s),
         created=tuple(entry.c),
@@ -151,15 +152,7 @@ def read(db: sqlite3.Connection, after: int, limit: int) -> list[Change]:
             "SELECT seq, at, entry FROM changes WHERE seq > ? ORDER BY seq LIMIT ?",
             (after, limit),
         ).fetchall()
-        entries = [(seq, at, _decode(text)) for seq, at, text in found]
-        rows = {row for _, _, entry in entries for row in entry.e}
-        named: dict[int, EdgeId] = {
-            row: (src, Rel(kind), dst, key)
-            for row, src, kind, dst, key in _rows(
-                db, "SELECT rowid, src, type, dst, key FROM edges", rows
-            )
-        }
-    return [change_of(seq, at, entry, named) for seq, at, entry in entries]
+    return [change_of(seq, at, _decode(text)) for seq, at, text in found]
 
 
 @dataclass(slots=True)
@@ -170,7 +163,6 @@ class Pending:
 
     base: int
     last: int
-    changes: list[Change] = field(default_factory=list)
     deleted_nodes: list[str] = field(default_factory=list)
     deleted_edges: list[EdgeId] = field(default_factory=list)
     deleted_keys: list[str] = field(default_factory=list)
@@ -217,31 +209,27 @@ def fetch(db: sqlite3.Connection, after: int) -> Pending:
     """Every entry after `after` and the rows they name, read in one snapshot of the file.
     Reads and decodes only: nothing in memory changes (`EmbeddedStore.catch_up` applies it)."""
     with snapshot(db):
-        latest = last_seq(db)
+        oldest, latest = _bounds(db)
         if latest == after:
             return Pending(base=after, last=after)
-        if latest < after:  # not the file this process read (replaced since)
-            return Pending(base=after, last=latest, rebuild=True)
-        try:
-            _check_held(db, after)
-        except ChangeLogTruncated:
+        if latest < after or oldest is None or oldest > after + 1:
+            # not the file this process read (replaced since), or truncated past `after`
             return Pending(base=after, last=latest, rebuild=True)
         found = db.execute(
-            "SELECT seq, at, entry FROM changes WHERE seq > ? ORDER BY seq", (after,)
+            "SELECT entry FROM changes WHERE seq > ? ORDER BY seq", (after,)
         ).fetchall()
         pending = Pending(base=after, last=latest)
         node_rows: set[int] = set()
         edge_rows: set[int] = set()
         key_rows: set[int] = set()
         names: set[str] = set()
-        for seq, at, text in found:
+        for (text,) in found:
             entry = _decode(text)
-            pending.changes.append(change_of(seq, at, entry))
             pending.deleted_nodes += entry.dn
             pending.deleted_edges += [(s, Rel(t), d, k) for s, t, d, k in entry.de]
             pending.deleted_keys += entry.dk
             node_rows.update(row for row, _ in entry.n)
-            edge_rows.update(entry.e)
+            edge_rows.update(row for row, *_ in entry.e)
             key_rows.update(entry.k)
             names.update(entry.s)
         pending.top_node = max(node_rows, default=0)

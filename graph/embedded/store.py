@@ -621,7 +621,6 @@ class EmbeddedStore:
         graph = self._graph
         attrs = graph._node
         data = attrs.get(node_id)
-        new = data is None or "row" not in data
         if data is None or "row" not in data:
             node_id = sys.intern(node_id)
             if node_id not in attrs:
@@ -632,6 +631,7 @@ class EmbeddedStore:
             attrs[node_id] = {"label": label, "props": props, "row": row}
             if label in self._records:
                 self._records[label].add(node_id)
+            new = True
         else:
             if label is Label.EVENT:
                 self._events.discard((data["props"].get("occurred_on") or "", node_id))
@@ -640,6 +640,7 @@ class EmbeddedStore:
                 row = data["row"]
             else:
                 data["row"] = row
+            new = False
         if label is Label.EVENT:
             self._events.add((props.get("occurred_on") or "", node_id))
         return row, new

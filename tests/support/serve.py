@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -58,3 +59,15 @@ def stop_server(process: subprocess.Popen[bytes]) -> str:
         process.kill()
         output, _ = process.communicate()
     return output.decode("utf-8", "replace") if output else ""
+
+
+@contextlib.contextmanager
+def graphql_url(directory: Path, samples: bool = True) -> Iterator[str]:
+    """`newsgraph serve` (a writer and a reader worker) on `directory`, for as long as the
+    block runs: its GraphQL address."""
+    port = free_port()
+    process = start_server(directory, port, samples=samples)
+    try:
+        yield f"http://127.0.0.1:{port}/graphql"
+    finally:
+        stop_server(process)
