@@ -36,6 +36,7 @@ from strawberry.types import ExecutionResult
 from api.auth import RateLimiter
 from api.config import AppConfig
 from api.context import RequestContext, Services
+from api.exports import export_endpoint
 from api.follow import Follower
 from api.forward import (
     CATCH_UP_TIMEOUT,
@@ -643,6 +644,8 @@ def create_app(
             Route("/health", health),
             Route("/ready", ready),
             Route("/metrics", graphql.metrics.endpoint),  # Prometheus (api.metrics)
+            # files for analysts and editors (api.exports)
+            Route("/export/{format}", export_endpoint(store, tokens), methods=["GET"]),
         ],
         middleware=[Middleware(Counted, metrics=graphql.metrics)],
         lifespan=lifespan,
