@@ -499,9 +499,12 @@ class GraphQLApp(GraphQL[RequestContext, None]):
         client = client_key(actor, self._address(request.scope))
         if self.behind_workers:  # the worker says who its client is
             client = request.headers.get(CLIENT_HEADER) or client
-        return RequestContext(
-            self.store, self._policy(), actor=actor, client=client, services=self.services
+        # A store that reads from a server: the policy's read in a worker thread, off the loop.
+        store = self.store
+        policy = (
+            self._policy() if store.reads_from_memory else await asyncio.to_thread(self._policy)
         )
+        return RequestContext(store, policy, actor=actor, client=client, services=self.services)
 
     def _policy(self) -> Policy:
         """The store's policy, parsed again only when its stored text changes."""
