@@ -59,8 +59,8 @@ from api.tokens import (
     client_key,
     parse_networks,
 )
-from graph.confidence import POLICY_SETTING, Policy, current_policy
-from graph.store import GraphStore, StoreError
+from graph.confidence import POLICY_SETTING, Policy
+from graph.store import GraphStore, StoreError, StoreUnavailable
 from loaders.records import nested_deeper_than
 
 log = logging.getLogger(__name__)
@@ -508,9 +508,15 @@ class GraphQLApp(GraphQL[RequestContext, None]):
 
     def _policy(self) -> Policy:
         """The store's policy, parsed again only when its stored text changes."""
-        stored = self.store.get_setting(POLICY_SETTING)
+        try:
+            stored = self.store.get_setting(POLICY_SETTING)
+        except StoreUnavailable:
+            # The server is down: the policy last read (the default before any), so that the
+            # request reaches its fields, which answer the outage as a GraphQL error.
+            return self._cached[1] if self._cached is not None else Policy.default()
         if self._cached is None or self._cached[0] != stored:
-            self._cached = (stored, current_policy(self.store))
+            policy = Policy.from_json(stored) if stored is not None else Policy.default()
+            self._cached = (stored, policy)
         return self._cached[1]
 
 
