@@ -18,6 +18,8 @@ from graph.embedded import EmbeddedStore
 from graph.model import EdgeWrite, Label, Node, NodeWrite, PropertyWrite, Rel, WriteBatch
 from graph.neo4j import Neo4jStore
 from graph.store import PAGE_PARTS, GraphStore, PageReading, event_neighbourhood
+from newsgraph.settings import load_settings
+from newsgraph.wiring import make_store
 from tests.conftest import EXTRACTOR, load_file, load_outlets
 from tests.support.graphql import PAGE_QUERY, GraphQLClient, asgi_client, payload
 from tests.support.neo4j import neo
@@ -192,3 +194,14 @@ def test_the_seed_page_on_the_embedded_store_reads_no_neighbourhood(
     finally:
         client.close()
         embedded.close()
+
+
+def test_the_pool_and_timeouts_come_from_the_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NEWSGRAPH_NEO4J_POOL_SIZE", "7")
+    monkeypatch.setenv("NEWSGRAPH_NEO4J_READ_TIMEOUT", "2.5")
+    store = make_store("bolt://127.0.0.1:7687", load_settings())  # nothing opened
+    assert isinstance(store, Neo4jStore)
+    assert (store.pool_size, store.read_timeout, store.write_timeout) == (7, 2.5, 120.0)
+    monkeypatch.setenv("NEWSGRAPH_NEO4J_READ_TIMEOUT", "0")
+    with pytest.raises(ValueError, match="NEWSGRAPH_NEO4J_READ_TIMEOUT"):
+        load_settings()

@@ -112,9 +112,9 @@ class Neo4jStore:
         password: str | None = None,
         database: str | None = None,
         *,
-        pool_size: int = DEFAULT_POOL_SIZE,
-        read_timeout: float = DEFAULT_READ_TIMEOUT,
-        write_timeout: float = DEFAULT_WRITE_TIMEOUT,
+        pool_size: int | None = None,
+        read_timeout: float | None = None,
+        write_timeout: float | None = None,
     ) -> None:
         if not is_uri(uri):
             raise StoreError(
@@ -124,9 +124,10 @@ class Neo4jStore:
         self.database = database
         self._auth = (user, password or "") if user is not None else None
         self._driver: neo4j.Driver | None = None
-        self.pool_size = pool_size
-        self.read_timeout = read_timeout
-        self.write_timeout = write_timeout
+        # (None: the defaults above)
+        self.pool_size = pool_size or DEFAULT_POOL_SIZE
+        self.read_timeout = read_timeout or DEFAULT_READ_TIMEOUT
+        self.write_timeout = write_timeout or DEFAULT_WRITE_TIMEOUT
         # Transactions begun (reads, writes), for tests and benchmarks: a read transaction is
         # at least one round trip to the server.
         self._counted = threading.Lock()
