@@ -13,7 +13,7 @@ from strawberry.types import Info as _Info
 
 from api.auth import RateLimiter
 from api.config import DEFAULT_SUBMIT_RATE, AppConfig
-from api.dataloaders import Immediate, Loader
+from api.dataloaders import Immediate, Loader, Primed
 from api.follow import Follower
 from api.hub import Hub
 from api.tokens import ANONYMOUS, Actor, Role, Tokens
@@ -54,7 +54,7 @@ class RequestContext:
     client: str = "address:unknown"
     services: Services = field(default_factory=lambda: Services())
     nodes: Loader[str, Node | None] = field(init=False)
-    _node_loader: DataLoader[str, Node | None] = field(init=False, repr=False)
+    _read_ahead: Primed[str, Node | None] = field(init=False, repr=False)
     _edges: dict[tuple[Rel, Direction], Loader[str, list[Edge]]] = field(
         init=False, default_factory=dict
     )
@@ -75,7 +75,7 @@ class RequestContext:
             found = await asyncio.to_thread(store.get_nodes, list(ids))
             return [found.get(i) for i in ids]
 
-        self.nodes = self._node_loader = DataLoader(load_fn=load_nodes)
+        self.nodes = self._read_ahead = Primed(DataLoader(load_fn=load_nodes))
 
     @property
     def hub(self) -> Hub:
@@ -115,7 +115,7 @@ class RequestContext:
                 found = await asyncio.to_thread(store.edges, list(ids), rel, direction)
                 return [found.get(i, []) for i in ids]
 
-            loader = self._edges[(rel, direction)] = DataLoader(load_fn=load)
+            loader = self._edges[(rel, direction)] = Primed(DataLoader(load_fn=load))
         return loader
 
     async def read_event_page(self, event_id: str, parts: frozenset[PagePart]) -> None:
@@ -127,10 +127,10 @@ class RequestContext:
         if self.immediate or not parts or not isinstance(store, PageReading):
             return
         found = await asyncio.to_thread(store.read_event_neighbourhood, event_id, parts)
-        self._node_loader.prime_many(found.nodes)
+        self._read_ahead.prime_many(found.nodes)
         for (node_id, rel, direction), edges in found.edges.items():
             loader = self.edges(rel, direction)
-            assert isinstance(loader, DataLoader)
+            assert isinstance(loader, Primed)
             loader.prime(node_id, edges)
 
 

@@ -9,8 +9,15 @@ was read. Anything the neighbourhood does not hold is loaded as before, batched 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Iterable, Mapping
+
+from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    InlineFragmentNode,
+    SelectionNode,
+)
 
 from api.context import Info
 from graph.store import PagePart
@@ -29,15 +36,22 @@ FIELD_PARTS: dict[str, frozenset[PagePart]] = {
 }
 
 
-def page_parts(selections: Iterable[Any]) -> frozenset[PagePart]:
-    """The parts of the neighbourhood that the fields selected on an event read (fragments
-    included)."""
+def page_parts(
+    selections: Iterable[SelectionNode], fragments: Mapping[str, FragmentDefinitionNode]
+) -> frozenset[PagePart]:
+    """The parts of the neighbourhood that the fields selected on an event read (inline
+    fragments and named ones included), from the operation's syntax tree: strawberry's
+    `selected_fields` would convert the whole selection first."""
     parts: set[PagePart] = set()
     for selection in selections:
-        name = getattr(selection, "name", None)
-        if isinstance(name, str) and name in FIELD_PARTS:
-            parts |= FIELD_PARTS[name]
-        parts |= page_parts(getattr(selection, "selections", None) or ())
+        if isinstance(selection, FieldNode):
+            parts |= FIELD_PARTS.get(selection.name.value, frozenset())
+        elif isinstance(selection, InlineFragmentNode):
+            parts |= page_parts(selection.selection_set.selections, fragments)
+        elif isinstance(selection, FragmentSpreadNode):
+            fragment = fragments.get(selection.name.value)
+            if fragment is not None:
+                parts |= page_parts(fragment.selection_set.selections, fragments)
     return frozenset(parts)
 
 
@@ -46,6 +60,9 @@ async def event_page(info: Info, event_id: str) -> None:
     that reads from memory does nothing)."""
     if info.context.immediate:
         return
-    fields = info.selected_fields
-    parts = page_parts(fields[0].selections if fields else ())
+    raw = info._raw_info
+    parts: frozenset[PagePart] = frozenset()
+    for node in raw.field_nodes:
+        if node.selection_set is not None:
+            parts |= page_parts(node.selection_set.selections, raw.fragments)
     await info.context.read_event_page(event_id, parts)

@@ -8,9 +8,9 @@ import asyncio
 import itertools
 import threading
 from pathlib import Path
-from typing import Any
 
 import pytest
+from graphql import FieldNode, FragmentDefinitionNode, OperationDefinitionNode, parse
 
 from api.app import create_app
 from api.prefetch import page_parts
@@ -55,21 +55,24 @@ def test_the_neighbourhood_in_one_statement_equals_the_port_reads(neo: Neo4jStor
         assert found == event_neighbourhood(neo, not_an_event, everything)
 
 
-def test_page_parts_follow_the_selection() -> None:
-    class Field:
-        def __init__(self, name: str, *selections: Any) -> None:
-            self.name, self.selections = name, list(selections)
-
-    class Fragment:
-        def __init__(self, *selections: Any) -> None:
-            self.selections = list(selections)
-
-    assert page_parts([Field("id"), Field("summary"), Field("confidence")]) == frozenset()
-    assert page_parts([Field("sources", Field("name"))]) == {"reports"}
-    assert page_parts([Fragment(Field("entities")), Field("place")]) == {
-        "involves",
-        "occurred_in",
+def _parts(query: str) -> frozenset[str]:
+    document = parse(query)
+    operation = next(d for d in document.definitions if isinstance(d, OperationDefinitionNode))
+    fragments = {
+        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
     }
+    (event,) = operation.selection_set.selections
+    assert isinstance(event, FieldNode) and event.selection_set is not None
+    return page_parts(event.selection_set.selections, fragments)
+
+
+def test_page_parts_follow_the_selection() -> None:
+    assert _parts("{ event(id: 1) { id summary confidence { level } } }") == frozenset()
+    assert _parts("{ event(id: 1) { sources { name } } }") == {"reports"}
+    fragments = "{ event(id: 1) { ... on Event { entities { roles } } ...P } } "
+    fragments += "fragment P on Event { place { name } }"
+    assert _parts(fragments) == {"involves", "occurred_in"}
+    assert _parts(PAGE_QUERY) == set(PAGE_PARTS)
 
 
 def _read_transactions(
