@@ -303,6 +303,7 @@ class GraphQLApp(GraphQL[RequestContext, None]):
         # the writer process: its callers are workers, who say who their client is
         self.behind_workers = behind_workers
         self._cached: tuple[str | None, Policy] | None = None
+        self._policy_at: int | None = None  # the change log entry it was read at (Neo4j)
         self._trusted = parse_networks(services.config.trusted_proxies)
         # open WebSockets by client key (`_Socket.client`)
         self._sockets: dict[str, int] = {}
@@ -499,11 +500,20 @@ class GraphQLApp(GraphQL[RequestContext, None]):
         client = client_key(actor, self._address(request.scope))
         if self.behind_workers:  # the worker says who its client is
             client = request.headers.get(CLIENT_HEADER) or client
-        # A store that reads from a server: the policy's read in a worker thread, off the loop.
         store = self.store
-        policy = (
-            self._policy() if store.reads_from_memory else await asyncio.to_thread(self._policy)
-        )
+        if store.reads_from_memory:
+            policy = self._policy()
+        else:
+            # A store that reads from a server: the policy is read again only when the change
+            # log moved since it was read (the follower looks every 50 ms; a policy change
+            # made here moves it before the mutation answers), off the event loop.
+            follower = self.services.follower
+            at = follower.position if follower is not None and follower.ticking else None
+            if at is not None and at == self._policy_at and self._cached is not None:
+                policy = self._cached[1]
+            else:
+                policy = await asyncio.to_thread(self._policy)
+                self._policy_at = at
         return RequestContext(store, policy, actor=actor, client=client, services=self.services)
 
     def _policy(self) -> Policy:
