@@ -133,6 +133,9 @@ class _Continued(Generic[T]):
     def __await__(self) -> Generator[Any, Any, T]:
         work, pending = self._work, self._pending
         while True:
+            if hasattr(pending, "_asyncio_future_blocking"):
+                # an asyncio future: handed to the awaiting task, as `await` hands it
+                pending._asyncio_future_blocking = True
             try:
                 value = yield pending
             except BaseException as exc:  # thrown in by the awaiting task: cancelled
@@ -161,6 +164,10 @@ def at_once(resolver: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, T]:
             pending = work.send(None)
         except StopIteration as done:
             return done.value  # type: ignore[no-any-return]
+        if hasattr(pending, "_asyncio_future_blocking"):
+            # No task took the future it waits for (as a task would, it is released here), so
+            # that another resolver may await the same one (a DataLoader's cached load).
+            pending._asyncio_future_blocking = False
         info = kwargs.get("info")
         if info is None or not getattr(info.context, "immediate", False):  # type: ignore[attr-defined]
             return _Continued(work, pending)  # type: ignore[return-value]  # awaited by GraphQL

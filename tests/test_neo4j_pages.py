@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from graphql import FieldNode, FragmentDefinitionNode, OperationDefinitionNode, parse
 
+from api import prefetch
 from api.app import create_app
 from api.prefetch import page_parts
 from graph.confidence import POLICY_SETTING, current_policy
@@ -126,6 +127,26 @@ def test_an_event_page_is_one_round_trip(
         on_neo4j.close()
         on_embedded.close()
         embedded.close()
+
+
+def test_the_loaders_alone_give_the_same_page(
+    neo: Neo4jStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With nothing read ahead (every field reads through the DataLoaders, batched per level,
+    several resolvers awaiting one batch), the page is the same, in more round trips."""
+    events = _loaded(neo)
+    client = GraphQLClient(create_app(neo))
+    try:
+        read_ahead = {
+            e: [client.data(q, {"id": e}) for q in (PAGE_QUERY, EVERYTHING)] for e in events
+        }
+        monkeypatch.setattr(prefetch, "FIELD_PARTS", {})
+        for event_id in events:
+            assert _read_transactions(neo, client, PAGE_QUERY, event_id, monkeypatch) > 2
+            alone = [client.data(q, {"id": event_id}) for q in (PAGE_QUERY, EVERYTHING)]
+            assert alone == read_ahead[event_id]
+    finally:
+        client.close()
 
 
 ROUNDS = 25
