@@ -17,7 +17,7 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
-from api import analytics, heavy
+from api import analytics, heavy, prefetch
 from api.context import Info
 from api.corrections import CorrectionsMutation, CorrectionsQuery
 from api.cost import CostLimiter
@@ -45,6 +45,7 @@ from api.scalars import SCALARS, Category, ConfidenceLevel, EntityType, Order
 from graph import keys
 from graph.errors import DomainError
 from graph.model import ENTITY_TYPES, PUBLIC_LABELS, Label, Node, is_public
+from graph.store import StoreUnavailable
 from loaders.records import MAX_NAME_LENGTH
 
 MAX_DEPTH = 10
@@ -85,6 +86,7 @@ def _one_of(id: strawberry.ID | None, name: str | None) -> None:
 class Query(EditorialQuery, CorrectionsQuery):
     @strawberry.field(description="One event by id: everything its public page shows.")
     async def event(self, info: Info, id: strawberry.ID) -> Event | None:
+        await prefetch.event_page(info, id)  # one round trip on Neo4j (api.prefetch)
         return Event.of(await _node(info, id, Label.EVENT, "event"))
 
     @strawberry.field(description="Events, newest first by default, filtered.")
@@ -208,9 +210,13 @@ class Mutation(EditorialMutation, CorrectionsMutation):
 
 def _is_internal(error: GraphQLError) -> bool:
     """Whether an error is ours rather than the client's (a bad id, page size or variable, or
-    a request the domain refuses: a `DomainError`, whose message is meant for the client)."""
+    a request the domain refuses: a `DomainError`, whose message is meant for the client). A
+    store that cannot be reached now (`StoreUnavailable`) is answered as it says, naming no
+    host: the client may try again (the store logs the cause)."""
     original = error.original_error
-    return original is not None and not isinstance(original, UserError | DomainError | GraphQLError)
+    return original is not None and not isinstance(
+        original, UserError | DomainError | GraphQLError | StoreUnavailable
+    )
 
 
 class Schema(strawberry.Schema):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol, TypeAlias, runtime_checkable
+from typing import Literal, Protocol, TypeAlias, runtime_checkable
 
 from graph.model import Direction, Edge, EdgeId, Label, Node, Props, Rel, WriteBatch, strings
 
@@ -27,6 +27,11 @@ def check_prefixes(prefixes: Sequence[str]) -> None:
 
 
 MATCH = "match:"  # the keys `lookup_key_prefixes` answers for: match:{blocking key}#{owner}
+
+
+class StoreUnavailable(StoreError):
+    """The store cannot be reached now (a server down or restarting): nothing is wrong with
+    the request, and the same request may succeed shortly. The message names no host."""
 
 
 class WriteConflict(StoreError):
@@ -163,6 +168,76 @@ class Prefetching(Protocol):
     def apply_changes(self, pending: PendingChanges) -> int:
         """Apply `pending` and return the entry memory is at; if memory moved since it was
         read (this process wrote meanwhile), catch up afresh instead."""
+
+
+# What an event page shows around its event, named by the relationship of the event it starts
+# from (`EventNeighbourhood`).
+PagePart: TypeAlias = Literal["reports", "involves", "describes", "occurred_in"]
+PAGE_PARTS: tuple[PagePart, ...] = ("reports", "involves", "describes", "occurred_in")
+_PART_RELS: dict[PagePart, tuple[Rel, Direction]] = {
+    "reports": (Rel.REPORTS, "in"),
+    "involves": (Rel.INVOLVES, "out"),
+    "describes": (Rel.DESCRIBES, "in"),
+    "occurred_in": (Rel.OCCURRED_IN, "out"),
+}
+
+# The second level, from the ends of two parts: the stories' outlets, the places' countries.
+_SECOND_LEVEL: dict[PagePart, tuple[Rel, Direction]] = {
+    "describes": (Rel.PUBLISHED, "in"),
+    "occurred_in": (Rel.IN_COUNTRY, "out"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class EventNeighbourhood:
+    """What an event page reads around one event, read at once: the event, the relationships
+    of each asked part (`PagePart`: `REPORTS` in, `INVOLVES` out, `DESCRIBES` in, `OCCURRED_IN`
+    out) and the nodes at their other ends, the `PUBLISHED` relationships (in) of the stories that
+    describe it with their outlets, and the `IN_COUNTRY` relationships (out) of the places it
+    occurred in with their countries. `nodes` by id; `edges` by (node id, type, direction), each
+    list in the port's order, exactly as `GraphStore.edges` gives it. Empty when there is no
+    event with that id."""
+
+    nodes: dict[str, Node]
+    edges: dict[tuple[str, Rel, Direction], list[Edge]]
+
+
+@runtime_checkable
+class PageReading(Protocol):
+    """A store that reads from a server and can read an event's neighbourhood in one round
+    trip (Neo4j); the API primes its loaders with it. Its answer equals
+    `event_neighbourhood(store, ...)`, made of the port's batch reads."""
+
+    def read_event_neighbourhood(
+        self, event_id: str, parts: frozenset[PagePart]
+    ) -> EventNeighbourhood: ...
+
+
+def event_neighbourhood(
+    store: GraphStore, event_id: str, parts: frozenset[PagePart]
+) -> EventNeighbourhood:
+    """`EventNeighbourhood` through the port's batch reads (a read per level and kind): what
+    a `PageReading` store's one read must equal."""
+    event = store.get_nodes([event_id]).get(event_id)
+    if event is None or event.label is not Label.EVENT:
+        return EventNeighbourhood({}, {})
+    nodes: dict[str, Node] = {event_id: event}
+    edges: dict[tuple[str, Rel, Direction], list[Edge]] = {}
+    ends: dict[PagePart, list[str]] = {}
+    for part in PAGE_PARTS:
+        if part in parts:
+            rel, direction = _PART_RELS[part]
+            found = store.edges([event_id], rel, direction)[event_id]
+            edges[(event_id, rel, direction)] = found
+            ends[part] = list(dict.fromkeys(e.other(event_id) for e in found))
+    nodes |= store.get_nodes([i for found in ends.values() for i in found])
+    for part, (rel, direction) in _SECOND_LEVEL.items():
+        ids = [i for i in ends.get(part, []) if i in nodes]
+        found_of = store.edges(ids, rel, direction)
+        for node_id in ids:
+            edges[(node_id, rel, direction)] = found_of[node_id]
+        nodes |= store.get_nodes([e.other(i) for i in ids for e in found_of[i]])
+    return EventNeighbourhood(nodes, edges)
 
 
 class GraphReader(Protocol):

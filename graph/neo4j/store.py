@@ -36,6 +36,7 @@ from neo4j.exceptions import (
     DriverError,
     Neo4jError,
     ServiceUnavailable,
+    SessionExpired,
 )
 
 from graph import store as port
@@ -51,9 +52,12 @@ from graph.store import (
     Change,
     ChangeLogTruncated,
     Derive,
+    EventNeighbourhood,
     EventPage,
     EventQuery,
+    PagePart,
     StoreError,
+    StoreUnavailable,
     search_text,
 )
 
@@ -69,6 +73,16 @@ T = TypeVar("T")
 SCHEMES = ("bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc")
 DUMP_PAGE = 2000
 CATCH_UP_PAGE = 1000  # change log entries read per transaction by `catch_up`
+
+# The driver's pool of Bolt connections (its own default is 100), and how long a transaction
+# may run on the server before it is stopped (a read: a page; a write: a loader's batch).
+DEFAULT_POOL_SIZE = 100
+DEFAULT_READ_TIMEOUT = 10.0
+DEFAULT_WRITE_TIMEOUT = 120.0
+# How long the driver may retry a read that failed for a lost connection or a transient error:
+# long enough to replace a pooled connection the server closed (it restarted), short enough
+# that a page answers quickly while the server is down.
+READ_RETRY_SECONDS = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +111,10 @@ class Neo4jStore:
         user: str | None = None,
         password: str | None = None,
         database: str | None = None,
+        *,
+        pool_size: int | None = None,
+        read_timeout: float | None = None,
+        write_timeout: float | None = None,
     ) -> None:
         if not is_uri(uri):
             raise StoreError(
@@ -106,6 +124,15 @@ class Neo4jStore:
         self.database = database
         self._auth = (user, password or "") if user is not None else None
         self._driver: neo4j.Driver | None = None
+        # (None: the defaults above)
+        self.pool_size = pool_size or DEFAULT_POOL_SIZE
+        self.read_timeout = read_timeout or DEFAULT_READ_TIMEOUT
+        self.write_timeout = write_timeout or DEFAULT_WRITE_TIMEOUT
+        # Transactions begun (reads, writes), for tests and benchmarks: a read transaction is
+        # at least one round trip to the server.
+        self._counted = threading.Lock()
+        self.read_transactions = 0
+        self.write_transactions = 0
         self.capabilities: Capabilities | None = None
         self._retry = WriteRetry(self)
         # The change log entries `catch_up` has returned: up to this seq (set by `setup`).
@@ -135,7 +162,9 @@ class Neo4jStore:
         if self._driver is not None:
             return
         try:
-            driver = neo4j.GraphDatabase.driver(self.uri, auth=self._auth)
+            driver = neo4j.GraphDatabase.driver(
+                self.uri, auth=self._auth, max_connection_pool_size=self.pool_size
+            )
         except (DriverError, ValueError) as exc:
             raise StoreError(f"cannot use the Neo4j URI {self!r}: {exc}") from exc
         try:
@@ -220,21 +249,36 @@ class Neo4jStore:
         return self._driver_or_fail().session(database=self.database)
 
     def _read(self, work: Callable[[neo4j.ManagedTransaction], T]) -> T:
+        """`work` in a managed read transaction with the read timeout. A server that cannot
+        be reached is a `StoreUnavailable` (the API answers it as such; the next read tries
+        again: the driver reconnects by itself)."""
+        with self._counted:
+            self.read_transactions += 1
         try:
-            with self._session() as session:
-                return session.execute_read(work)
-        except (ServiceUnavailable, OSError) as exc:
-            raise StoreError(f"lost the connection to {self!r}: {exc}") from exc
+            with self._driver_or_fail().session(
+                database=self.database, max_transaction_retry_time=READ_RETRY_SECONDS
+            ) as session:
+                return session.execute_read(neo4j.unit_of_work(timeout=self.read_timeout)(work))
+        except (ServiceUnavailable, SessionExpired, OSError) as exc:
+            log.warning("lost the connection to %r: %s", self, exc)
+            raise StoreUnavailable(
+                f"the graph database cannot be reached now ({type(exc).__name__}); "
+                "try again shortly"
+            ) from exc
 
     def _write(self, work: Callable[[neo4j.ManagedTransaction], T]) -> T:
         """`work` in a managed write transaction, retried by `graph.neo4j.retry` (not by the
         driver: its sessions here have `max_transaction_retry_time=0`)."""
 
+        timed = neo4j.unit_of_work(timeout=self.write_timeout)(work)
+
         def attempt() -> T:
+            with self._counted:
+                self.write_transactions += 1
             with self._driver_or_fail().session(
                 database=self.database, max_transaction_retry_time=0
             ) as session:
-                return session.execute_write(work)
+                return session.execute_write(timed)
 
         return self._retry(attempt)
 
@@ -341,6 +385,14 @@ class Neo4jStore:
         if not ids:
             return {}
         return self._read(lambda tx: reads.get_edges(tx, ids, rel, direction))
+
+    def read_event_neighbourhood(
+        self, event_id: str, parts: frozenset[PagePart]
+    ) -> EventNeighbourhood:
+        """An event page's neighbourhood in one statement, one transaction (`PageReading`):
+        one round trip and one consistent read of the page, where the loaders made one
+        transaction per level and kind of relationship."""
+        return self._read(lambda tx: reads.event_neighbourhood(tx, event_id, parts))
 
     def query_events(self, query: EventQuery) -> EventPage:
         flt = query.filter
