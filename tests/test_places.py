@@ -1,0 +1,93 @@
+"""Places you can trust: the gazetteer, the place-country check, the event's place chosen by
+evidence and countries as one thing (docs/places.md), on both stores."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from graph.gazetteer import check, distance_km
+from graph.model import Label, Node, Rel
+from graph.store import EventFilter, EventQuery, GraphStore
+from tests.conftest import EXTRACTOR, load_file, load_outlets, shared_file
+
+SEED = EXTRACTOR / "seed-event.json"
+SAMPLES = EXTRACTOR / "samples.jsonl"
+SEED_PREFIX = "Russian President Vladimir Putin and Belarusian President"
+
+
+def seed_only(tmp_path: Path) -> Path:
+    record = json.loads(shared_file(SEED).read_text("utf-8"))
+    path = tmp_path / "seed.jsonl"
+    path.write_text(json.dumps(record) + "\n", "utf-8")
+    return path
+
+
+def seed_event(store: GraphStore) -> Node:
+    page = store.query_events(EventQuery(EventFilter(), first=100))
+    found = [e for e in page.events if e.text("summary").startswith(SEED_PREFIX)]
+    assert len(found) == 1
+    return found[0]
+
+
+def country_named(store: GraphStore, event: Node) -> str:
+    ids = event.texts("country_ids")
+    assert len(ids) == 1, ids
+    return store.get_nodes(ids)[ids[0]].text("canonical_name")
+
+
+def test_the_gazetteer_resolves_names_in_any_spelling() -> None:
+    for name in ("Kyiv", "Kiev", "Київ"):
+        found = check(name, "Ukraine")
+        assert found.status == "resolved" and found.entry is not None
+        assert (found.entry.name, found.entry.country) == ("Kyiv", "UA")
+        assert found.entry.lat is not None and found.entry.lon is not None
+
+
+def test_an_ambiguous_name_goes_by_country_then_point_then_population() -> None:
+    assert check("Moscow", "Russia").entry.country == "RU"  # type: ignore[union-attr]
+    assert check("Moscow", "United States").entry.admin1 == "US.ID"  # type: ignore[union-attr]
+    near_idaho = check("Moscow", None, 46.73, -117.0).entry
+    assert near_idaho is not None and near_idaho.country == "US"
+    assert check("Moscow", None).entry.country == "RU"  # type: ignore[union-attr]
+
+
+def test_a_place_in_the_wrong_country_is_flagged_with_a_suggestion() -> None:
+    found = check("Moscow", "Ukraine")
+    assert found.status == "conflict"
+    assert found.reason == "Moscow is in Russia, not Ukraine"
+    assert found.suggestion == "Moscow, Russia"
+
+
+def test_the_seed_alone_carries_the_conflict(store: GraphStore, tmp_path: Path) -> None:
+    load_outlets(store)
+    load_file(store, seed_only(tmp_path))
+    event = seed_event(store)
+    assert event.text("location_check") == "conflict"
+    assert event.text("location_reason") == "Moscow is in Russia, not Ukraine"
+    assert event.text("location_suggestion") == "Moscow, Russia"
+
+
+def test_after_the_samples_the_seed_is_in_moscow_russia_only(store: GraphStore) -> None:
+    load_outlets(store)
+    load_file(store, SAMPLES)
+    event = seed_event(store)
+    assert event.text("location_check") == "ok"
+    place = store.get_nodes([event.text("place_id")])[event.text("place_id")]
+    assert (place.text("canonical_name"), place.text("country_code")) == ("Moscow", "RU")
+    assert country_named(store, event) == "Russia"
+    ukraine = [
+        n for n in store.get_nodes(event.texts("place_ids")).values() if n.text("iso") == "UA"
+    ]
+    assert ukraine, "the Ukraine the records gave is still one of the reported locations"
+    filed = EventFilter(country=ukraine[0].id)
+    ids = [e.id for e in store.query_events(EventQuery(filed, first=100)).events]
+    assert event.id not in ids
+    lat, lon = event.props["geo_lat"], event.props["geo_lon"]
+    assert isinstance(lat, float) and isinstance(lon, float)
+    assert distance_km(lat, lon, 55.75, 37.62) < 5
+    # every reported location stays, with its sources
+    located = store.edges([event.id], Rel.OCCURRED_IN, "out")[event.id]
+    assert len(located) == 2
+    assert sum(len(e.texts("stories")) for e in located) == 3
+    assert all(n.label is Label.PLACE for n in store.get_nodes([e.dst for e in located]).values())
