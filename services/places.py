@@ -28,7 +28,9 @@ from loaders.records import Location
 from services.plan import EMPTY, WritePlan
 from services.resolve import Resolver
 
-CORRECTED: Final = "location_corrected"  # an editor's choice of the event's place: later records keep it
+CORRECTED: Final = (
+    "location_corrected"  # an editor's choice of the event's place: later records keep it
+)
 
 
 def iso_key(iso: str) -> str:

@@ -9,7 +9,7 @@ from pathlib import Path
 from graph.gazetteer import check, distance_km
 from graph.model import Label, Node, Rel
 from graph.store import EventFilter, EventQuery, GraphStore
-from tests.conftest import EXTRACTOR, load_file, load_outlets, shared_file
+from tests.conftest import DATA, EXTRACTOR, load_file, load_outlets, shared_file
 
 SEED = EXTRACTOR / "seed-event.json"
 SAMPLES = EXTRACTOR / "samples.jsonl"
@@ -91,3 +91,29 @@ def test_after_the_samples_the_seed_is_in_moscow_russia_only(store: GraphStore) 
     assert len(located) == 2
     assert sum(len(e.texts("stories")) for e in located) == 3
     assert all(n.label is Label.PLACE for n in store.get_nodes([e.dst for e in located]).values())
+
+
+def test_geographic_filters_answer_alike_on_both_stores(store: GraphStore) -> None:
+    load_outlets(store)
+    load_file(store, SAMPLES)
+    load_file(store, shared_file(DATA / "ged-syria-2017h1-no-ids.jsonl"))
+
+    def ids(flt: EventFilter) -> list[str]:
+        return [e.id for e in store.query_events(EventQuery(flt, first=5000)).events]
+
+    everything = store.query_events(EventQuery(EventFilter(), first=5000)).events
+    aleppo = (36.20124, 37.16117)
+    near = ids(EventFilter(near=(*aleppo, 30.0)))
+    expected = [
+        e.id
+        for e in everything
+        if isinstance(e.props.get("geo_lat"), float)
+        and distance_km(*aleppo, float(e.props["geo_lat"]), float(e.props["geo_lon"])) <= 30.0  # type: ignore[arg-type]
+    ]
+    assert near == expected and 10 < len(near) < len(everything)
+    box = ids(EventFilter(box=(35.0, 36.0, 36.5, 37.5)))
+    assert box and all(35.0 <= float(e.props["geo_lat"]) <= 36.5 for e in everything if e.id in box)  # type: ignore[arg-type]
+    moscow = ids(EventFilter(box=(55.0, 37.0, 56.5, 38.5)))
+    assert seed_event(store).id in moscow
+    # a box across 180° holds nothing here, and does not fail
+    assert ids(EventFilter(box=(-10.0, 170.0, 10.0, -170.0))) == []
