@@ -41,6 +41,7 @@ from api.nodes import (
     event_page,
 )
 from api.paging import DEFAULT_PAGE, page_size
+from api.places import PlacesMutation, PlacesQuery
 from api.scalars import SCALARS, Category, ConfidenceLevel, EntityType, Order
 from graph import keys
 from graph.errors import DomainError
@@ -81,7 +82,7 @@ def _one_of(id: strawberry.ID | None, name: str | None) -> None:
 
 
 @strawberry.type
-class Query(EditorialQuery, CorrectionsQuery):
+class Query(EditorialQuery, CorrectionsQuery, PlacesQuery):
     @strawberry.field(description="One event by id: everything its public page shows.")
     async def event(self, info: Info, id: strawberry.ID) -> Event | None:
         return Event.of(await _node(info, id, Label.EVENT, "event"))
@@ -201,7 +202,7 @@ class Query(EditorialQuery, CorrectionsQuery):
 
 
 @strawberry.type
-class Mutation(EditorialMutation, CorrectionsMutation):
+class Mutation(EditorialMutation, CorrectionsMutation, PlacesMutation):
     """Every mutation: the editorial ones and the corrections."""
 
 

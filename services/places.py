@@ -22,12 +22,15 @@ from typing import Final
 
 from graph import keys
 from graph.gazetteer import Check, Country, Entry, Flag, check
+from graph.history import Why, edit
 from graph.model import Edge, Label, Node, NodeWrite, PropertyWrite, Rel, Value, WriteBatch
-from graph.store import Derive, GraphReader
+from graph.store import Derive, GraphReader, GraphStore
 from loaders.records import Location
+from services.editing import EditorialError
 from services.plan import EMPTY, WritePlan
 from services.resolve import Resolver
 
+MAX_NAME = 500  # as a record's place (loaders.records)
 CORRECTED: Final = (
     "location_corrected"  # an editor's choice of the event's place: later records keep it
 )
@@ -97,7 +100,7 @@ def plan_location(
     plan: WritePlan,
     located: Located | None,
     event_id: str,
-    story_node: str,
+    story_node: str | None,
     rank: str,
     resolver: Resolver,
     reported: Location | None,
@@ -129,7 +132,10 @@ def plan_location(
         target,
         PropertyWrite(
             minimum={"first_reported": rank},
-            union={"stories": [story_node], "flags": [flag_json(f) for f in found.flags]},
+            union={
+                "stories": [story_node] if story_node else [],
+                "flags": [flag_json(f) for f in found.flags],
+            },
         ),
     )
     return {
@@ -332,3 +338,38 @@ def _num(node: Node, name: str) -> float | None:
 def _text(node: Node, name: str) -> str | None:
     value = node.props.get(name)
     return value if isinstance(value, str) and value else None
+
+
+def correct_location(
+    store: GraphStore, event_id: str, place: str, country: str, by: str, at: str
+) -> tuple[Node, Node]:
+    """An editor's place and country for an event: written as a location of its own, chosen
+    over what records say (later records do not overwrite it), the event filed under that
+    country, and logged. Returns the event and the log entry."""
+    place, country = place.strip(), country.strip()
+    if not place or len(place) > MAX_NAME:
+        raise EditorialError(f"place: give a place name of 1 to {MAX_NAME} characters")
+    if check(None, country).named is None:
+        raise EditorialError(f"country: '{country[:60]}' is not a country (ISO 3166)")
+    event = store.get_nodes([event_id]).get(event_id)
+    if event is None or event.label is not Label.EVENT:
+        raise EditorialError(f"eventId: no event with id '{event_id}'")
+    location = Location(place=place, country=country)
+    located = locate(location)
+    assert located is not None
+    resolver = Resolver(store.lookup_keys([*located.country_keys, *located.place_keys]))
+    plan = WritePlan()
+    union = plan_location(plan, located, event_id, None, "", resolver, location)
+    place_id = resolver.find(claim(resolver, located.place_keys, "pl"))
+    was = event.text("place_id")
+    plan.node(
+        event_id,
+        Label.EVENT,
+        PropertyWrite(set={CORRECTED: place_id}, union={"place_ids": union["place_ids"]}),
+    )
+    why = Why("review", f"location corrected to {place}, {country} (was place {was or 'none'})", by)
+    logged = edit("correct-location", at, why, event_id, place=place_id, previous=was)
+    plan.batch.nodes.append(logged)
+    plan.batch.keys.update(resolver.final_claims())
+    store.write(plan.batch, derive=placing([event_id]))
+    return store.get_nodes([event_id])[event_id], store.get_nodes([logged.id])[logged.id]
