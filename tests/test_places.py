@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
+from api.app import create_app
+from api.tokens import Tokens
 from graph.gazetteer import check, distance_km
 from graph.model import Label, Node, Rel
 from graph.store import EventFilter, EventQuery, GraphStore
 from tests.conftest import DATA, EXTRACTOR, load_file, load_outlets, shared_file
+from tests.support.graphql import PAGE_QUERY, GraphQLClient
 
 SEED = EXTRACTOR / "seed-event.json"
 SAMPLES = EXTRACTOR / "samples.jsonl"
@@ -117,3 +121,77 @@ def test_geographic_filters_answer_alike_on_both_stores(store: GraphStore) -> No
     assert seed_event(store).id in moscow
     # a box across 180° holds nothing here, and does not fail
     assert ids(EventFilter(box=(-10.0, 170.0, 10.0, -170.0))) == []
+
+
+EDITOR = "editor-token-0123456789abcdefghijklmnop"
+CHECKED = """query($id: ID!) { event(id: $id) {
+  place { name canonicalName countryCode latitude longitude gazetteerId }
+  country { name canonicalName }
+  locationCheck { status reason suggestion }
+  locations { place { name } country { name } flags { field reason suggestion }
+              stories { slug } } } }"""
+QUEUE = "{ flaggedLocations { edges { node { id } } } }"
+CORRECT = """mutation($e: ID!, $p: String!, $c: String!) {
+  correctLocation(eventId: $e, place: $p, country: $c) {
+    event { id place { name } country { name } locationCheck { status } }
+    edit { action by } } }"""
+
+
+def test_editors_see_the_conflict_and_correct_it_for_good(
+    store: GraphStore, tmp_path: Path
+) -> None:
+    load_outlets(store)
+    load_file(store, seed_only(tmp_path))
+    client = GraphQLClient(create_app(store, Tokens.configured(f"editor:alice:{EDITOR}")))
+
+    def call(query: str, **variables: Any) -> dict[str, Any]:
+        answer = client.query(query, variables, token=EDITOR).json()
+        assert "errors" not in answer, answer
+        data: dict[str, Any] = answer["data"]
+        return data
+
+    try:
+        event_id = seed_event(store).id
+        page = client.data(PAGE_QUERY, {"id": event_id})["event"]
+        assert (page["place"]["name"], page["country"]["name"]) == ("Moscow", "Ukraine")
+        assert page["locationCheck"] == {
+            "status": "conflict",
+            "reason": "Moscow is in Russia, not Ukraine",
+            "suggestion": "Moscow, Russia",
+        }
+        shown = client.data(CHECKED, {"id": event_id})["event"]
+        assert shown["place"]["canonicalName"] == "Moscow"
+        assert shown["place"]["countryCode"] == "RU"
+        assert abs(shown["place"]["latitude"] - 55.75) < 0.1
+        assert shown["locations"][0]["flags"] == [
+            {
+                "field": "location.country",
+                "reason": "Moscow is in Russia, not Ukraine",
+                "suggestion": "Moscow, Russia",
+            }
+        ]
+        queue = call(QUEUE)["flaggedLocations"]["edges"]
+        assert [e["node"]["id"] for e in queue] == [event_id]
+        # readers may not read the queue nor correct
+        refused = client.query(QUEUE).json()
+        assert refused["errors"][0]["message"].startswith("flaggedLocations needs the editor")
+        wrong = client.query(CORRECT, {"e": event_id, "p": "Moscow", "c": "Narnia"}, EDITOR)
+        assert wrong.json()["errors"][0]["message"].startswith("country: 'Narnia' is not a")
+        missing = client.query(CORRECT, {"e": "ev_nope", "p": "Moscow", "c": "RU"}, EDITOR)
+        assert missing.json()["errors"][0]["message"].startswith("eventId: ")
+
+        fixed = call(CORRECT, e=event_id, p="Moscow", c="Russia")["correctLocation"]
+        assert fixed["event"]["place"] == {"name": "Moscow"}
+        assert fixed["event"]["country"] == {"name": "Russia"}
+        assert fixed["event"]["locationCheck"] == {"status": "corrected"}
+        assert fixed["edit"] == {"action": "correct-location", "by": "alice"}
+        assert call(QUEUE)["flaggedLocations"]["edges"] == []
+        # later records saying Ukraine do not overwrite the editor
+        load_file(store, SAMPLES)
+        again = client.data(CHECKED, {"id": event_id})["event"]
+        assert again["country"]["name"] == "Russia"
+        assert again["locationCheck"]["status"] == "corrected"
+        # the editor's place is the one TASS gives; the ones saying Ukraine stay, with sources
+        assert sorted(loc["country"]["name"] for loc in again["locations"]) == ["Russia", "Ukraine"]
+    finally:
+        client.close()
