@@ -195,3 +195,52 @@ def test_editors_see_the_conflict_and_correct_it_for_good(
         assert sorted(loc["country"]["name"] for loc in again["locations"]) == ["Russia", "Ukraine"]
     finally:
         client.close()
+
+
+def bad_location(day: int, slug: str, location: dict[str, Any]) -> str:
+    record = json.loads(shared_file(SEED).read_text("utf-8"))
+    record["source_story"]["slug"] = slug
+    record["event"]["summary"] = f"An event in {slug}"
+    record["event"]["location"] = location
+    # a day each, so the event matcher keeps them apart
+    record["event"]["occurred_on"] = f"2025-03-{day:02d}"
+    return json.dumps(record)
+
+
+def test_bad_locations_are_flagged_resolved_or_rejected_naming_the_field(
+    store: GraphStore, tmp_path: Path
+) -> None:
+    lines = [
+        bad_location(
+            1, "swapped", {"place": "Aleppo", "country": "Syria", "lat": 37.16, "lon": 36.2}
+        ),
+        bad_location(
+            2, "elsewhere", {"place": "Aleppo", "country": "Syria", "lat": 41.0, "lon": 29.0}
+        ),
+        bad_location(3, "narnia", {"place": "Aleppo", "country": "Narnia"}),
+        bad_location(4, "nameless", {"lat": 36.2, "lon": 37.16}),
+        bad_location(5, "long", {"place": "x" * 2000, "country": "Syria"}),
+        bad_location(6, "range", {"place": "Aleppo", "country": "Syria", "lat": 95.0, "lon": 37.0}),
+    ]
+    path = tmp_path / "bad.jsonl"
+    path.write_text("\n".join(lines) + "\n", "utf-8")
+    rejects = tmp_path / "rejects.jsonl"
+    summary = load_file(store, path, rejects)
+    assert (summary.loaded, summary.rejected) == (4, 2)
+    reasons = [json.loads(line)["reason"] for line in rejects.read_text("utf-8").splitlines()]
+    assert any("location.place" in r for r in reasons), reasons
+    assert any("location.lat" in r for r in reasons), reasons
+
+    events = {
+        e.text("summary").removeprefix("An event in "): e
+        for e in store.query_events(EventQuery(EventFilter(), first=10)).events
+    }
+    swapped = events["swapped"]
+    assert (swapped.props["lat"], swapped.props["lon"]) == (36.2, 37.16)
+    assert "swapped" in swapped.text("location_reason")
+    assert "lie in Turkey, not Syria" in events["elsewhere"].text("location_reason")
+    assert events["narnia"].text("location_reason") == "'Narnia' is not a country"
+    nameless = events["nameless"]
+    place = store.get_nodes([nameless.text("place_id")])[nameless.text("place_id")]
+    assert place.text("canonical_name") == "Aleppo"
+    assert country_named(store, nameless) == "Syria"
