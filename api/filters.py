@@ -11,6 +11,7 @@ from api.context import Info
 from api.errors import UserError
 from api.scalars import Category, ConfidenceLevel
 from graph.store import EventFilter
+from services.places import iso_key
 
 
 @strawberry.input(description="Narrows a list of events; every field given must match.")
@@ -20,7 +21,7 @@ class EventFilterInput:
     date_to: dt.date | None = strawberry.field(default=None, name="to")
     place: strawberry.ID | None = strawberry.field(default=None, description="a Place id")
     country: strawberry.ID | None = strawberry.field(
-        default=None, description="a country's Place id"
+        default=None, description="a country's Place id, or its ISO 3166-1 alpha-2 code (RU)"
     )
     entity: strawberry.ID | None = None
     outlet: strawberry.ID | None = None
@@ -94,7 +95,7 @@ def to_filter(info: Info, given: EventFilterInput | None, **fixed: str | bool) -
         "date_from": given.date_from.isoformat() if given.date_from else None,
         "date_to": given.date_to.isoformat() if given.date_to else None,
         "place": given.place,
-        "country": given.country,
+        "country": _country(info, given.country),
         "entity": given.entity,
         "outlet": given.outlet,
         "min_confidence": policy.rank(given.min_confidence.value) if given.min_confidence else None,
@@ -104,3 +105,11 @@ def to_filter(info: Info, given: EventFilterInput | None, **fixed: str | bool) -
     values["flagged"] = given.flagged
     values.update(fixed)
     return EventFilter(**values)  # type: ignore[arg-type]
+
+
+def _country(info: Info, given: str | None) -> str | None:
+    """A country Place id; an ISO code names the Place keyed by it (none: matches nothing)."""
+    if given is None or not (len(given) == 2 and given.isalpha()):
+        return given
+    key = iso_key(given)
+    return info.context.store.lookup_keys([key]).get(key) or f"iso:{given.upper()}"

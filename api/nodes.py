@@ -47,11 +47,12 @@ from api.scalars import (
 from api.timeline import Interval, TimelineBuckets, timeline_buckets
 from api.tokens import Role
 from graph import analytics
+from graph.gazetteer import check
 from graph.history import history
 from graph.model import PUBLIC_RELS, Edge, Label, Node, Prop, Rel, is_public
 from graph.store import EventFilter, EventQuery
 from services.matching import decisions
-from services.places import flags_of
+from services.places import flags_of, iso_key
 
 
 @strawberry.interface(
@@ -357,6 +358,16 @@ class Entity(GraphNode):
     def aliases(self) -> list[str]:
         return self.node.texts("aliases")
 
+    @strawberry.field(
+        description="For an entity of type country: the country's Place, the one events are "
+        "filed under (null when the gazetteer does not know the name or no event names it)."
+    )
+    async def country(self, info: Info) -> Place | None:
+        if self.node.text("type") != "country":
+            return None
+        named = check(None, self.node.text("name")).named
+        return await country_place(info, named.iso if named else None)
+
     @strawberry.field(description="Its events by date, oldest first unless `order` says otherwise.")
     def timeline(
         self,
@@ -421,6 +432,10 @@ class Outlet(GraphNode):
     @strawberry.field
     def tier(self) -> Tier:
         return Tier(self.node.text("tier") or "unknown")
+
+    @strawberry.field(description="The Place of its country (`country`, an ISO code), if known.")
+    async def country_place(self, info: Info) -> Place | None:
+        return await country_place(info, self.node.text("country") or None)
 
     @strawberry.field(description="Independence group; outlets of one group count as one source.")
     def group(self) -> str:
@@ -800,3 +815,13 @@ async def co_occurring(
 def _number(node: Node, name: Prop) -> float | None:
     value = node.props.get(name)
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+async def country_place(info: Info, iso: str | None) -> Place | None:
+    """The country Place of ISO 3166-1 code `iso` (services.places keys it so)."""
+    if not iso:
+        return None
+    key = iso_key(iso)
+    owner = info.context.store.lookup_keys([key]).get(key)
+    node = await info.context.nodes.load(owner) if owner else None
+    return Place.of(node) if node is not None else None

@@ -41,7 +41,7 @@ from api.nodes import (
     event_page,
 )
 from api.paging import DEFAULT_PAGE, page_size
-from api.places import PlacesMutation, PlacesQuery
+from api.places import EventCounts, PlacesMutation, PlacesQuery, event_counts
 from api.scalars import SCALARS, Category, ConfidenceLevel, EntityType, Order
 from graph import keys
 from graph.errors import DomainError
@@ -179,6 +179,20 @@ class Query(EditorialQuery, CorrectionsQuery, PlacesQuery):
         filter: analytics.NeighbourhoodFilter | None = None,
     ) -> analytics.Neighbourhood:
         return await analytics.neighbourhood(info, id, hops, limit, filter)
+
+    @strawberry.field(
+        description="Events of a date window counted by the country they are filed under "
+        "(one per event: the country of its chosen place) and by first-level region."
+    )
+    async def event_counts(
+        self,
+        info: Info,
+        date_from: Annotated[dt.date | None, strawberry.argument(name="from")] = None,
+        date_to: Annotated[dt.date | None, strawberry.argument(name="to")] = None,
+        min_confidence: ConfidenceLevel | None = None,
+        categories: list[Category] | None = None,
+    ) -> EventCounts:
+        return await event_counts(info, date_from, date_to, min_confidence, categories)
 
     @strawberry.field(
         description="The most central entities of a date window in the co-occurrence graph "

@@ -244,3 +244,46 @@ def test_bad_locations_are_flagged_resolved_or_rejected_naming_the_field(
     place = store.get_nodes([nameless.text("place_id")])[nameless.text("place_id")]
     assert place.text("canonical_name") == "Aleppo"
     assert country_named(store, nameless) == "Syria"
+
+
+COUNTRIES = """query($id: ID!) {
+  eventCounts { countries { count place { canonicalName } } regions { count region }
+                eventsScanned unplaced complete }
+  events(filter: {country: "RU"}) { edges { node { id } } }
+  ukraine: events(filter: {country: "UA"}) { edges { node { id } } }
+  near: events(filter: {near: {latitude: 55.75, longitude: 37.62, km: 50}}) {
+    edges { node { id latitude longitude } } }
+  event(id: $id) { entities { entity { name country { id canonicalName } } }
+                   country { id } sources { name country countryPlace { id } } } }"""
+
+
+def test_countries_are_one_thing_and_counted(store: GraphStore) -> None:
+    load_outlets(store)
+    load_file(store, SAMPLES)
+    client = GraphQLClient(create_app(store, Tokens.configured(f"editor:alice:{EDITOR}")))
+    try:
+        event_id = seed_event(store).id
+        data = client.data(COUNTRIES, {"id": event_id})
+        counts = {c["place"]["canonicalName"]: c["count"] for c in data["eventCounts"]["countries"]}
+        assert counts == {"Russia": 2, "Ukraine": 1}
+        assert data["eventCounts"]["complete"] is True
+        assert sum(r["count"] for r in data["eventCounts"]["regions"]) == 3
+        in_russia = [e["node"]["id"] for e in data["events"]["edges"]]
+        assert event_id in in_russia and len(in_russia) == 2
+        assert event_id not in [e["node"]["id"] for e in data["ukraine"]["edges"]]
+        assert event_id in [e["node"]["id"] for e in data["near"]["edges"]]
+        russia = data["event"]["country"]["id"]
+        entities = {i["entity"]["name"]: i["entity"]["country"] for i in data["event"]["entities"]}
+        assert entities["Russia"] == {"id": russia, "canonicalName": "Russia"}
+        assert entities["Vladimir Putin"] is None
+        places = {s["name"]: (s["country"], s["countryPlace"]) for s in data["event"]["sources"]}
+        assert places["TASS"] == ("RU", {"id": russia})
+        bad = client.query(
+            "{ events(filter: {near: {latitude: 95, longitude: 0, km: 5}}) { edges { cursor } } }"
+        ).json()
+        assert (
+            bad["errors"][0]["message"]
+            == "filter.near.latitude must be between -90 and 90 (got 95.0)"
+        )
+    finally:
+        client.close()
