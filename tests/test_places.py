@@ -3,15 +3,19 @@ evidence and countries as one thing (docs/places.md), on both stores."""
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Any
+
+import geojson
 
 from api.app import create_app
 from api.tokens import Tokens
 from graph.gazetteer import check, distance_km
 from graph.model import Label, Node, Rel
 from graph.store import EventFilter, EventQuery, GraphStore
+from services.export import export
 from tests.conftest import DATA, EXTRACTOR, load_file, load_outlets, shared_file
 from tests.support.graphql import PAGE_QUERY, GraphQLClient
 
@@ -287,3 +291,20 @@ def test_countries_are_one_thing_and_counted(store: GraphStore) -> None:
         )
     finally:
         client.close()
+
+
+def test_the_geojson_export_is_a_valid_map_layer(store: GraphStore) -> None:
+    load_outlets(store)
+    load_file(store, SAMPLES)
+    out = io.BytesIO()
+    said: list[str] = []
+    export(store, "geojson", out, on_summary=said.append)
+    layer = geojson.loads(out.getvalue().decode("utf-8"))
+    assert layer.is_valid, layer.errors()
+    assert layer["type"] == "FeatureCollection"
+    by_place = {f["properties"]["place"]: f for f in layer["features"]}
+    moscow = by_place["Moscow"]
+    lon, lat = moscow["geometry"]["coordinates"]
+    assert distance_km(lat, lon, 55.75, 37.62) < 5
+    assert moscow["properties"]["country_code"] == "RU"
+    assert said == [f"features written: {len(layer['features'])} (0 events without a point)"]
