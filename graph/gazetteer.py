@@ -40,6 +40,7 @@ BORDER_KM = 50.0
 # a city of this size or the coordinates agree with it: small homonyms elsewhere are common
 # (a village missing from the gazetteer, a town of the same name abroad), Moscow is not.
 WELL_KNOWN = 100_000
+WORLD_CITY = 1_000_000  # ... or, known by another of its names, a city of this size
 # Words a source adds to a place name that the gazetteer does not ("Daraa town").
 _SUFFIXES = re.compile(
     r"\s+(town|city|village|governorate|province|district|subdistrict|area|region|oblast|"
@@ -287,8 +288,10 @@ class Gazetteer:
         best = _best(inside or candidates, point)
         if named is None or inside:
             return best, "resolved"
-        agrees = point is not None and _km(point, best) <= NEAR_KM
-        if not agrees and best.population < WELL_KNOWN:
+        if point is not None:
+            if _km(point, best) > NEAR_KM:
+                return None, "unresolved"  # the point is elsewhere: a homonym, not this place
+        elif not self._well_known(place, best):
             return None, "unresolved"  # a small homonym abroad says nothing
         where = self._country_name(best.country)
         flags.append(
@@ -299,6 +302,12 @@ class Gazetteer:
             )
         )
         return best, "conflict"
+
+    def _well_known(self, place: str, entry: Entry) -> bool:
+        """Whether `place` can only mean `entry`: a large city called so by its own name, or a
+        very large one by any of its names (Karama is a name of Calama, Chile, among others)."""
+        own = fold(place) == fold(entry.name) or fold(_SUFFIXES.sub("", place)) == fold(entry.name)
+        return entry.population >= (WELL_KNOWN if own else WORLD_CITY)
 
     def _unswapped(
         self, point: tuple[float, float], named: Country, flags: list[Flag]
