@@ -21,10 +21,11 @@ from __future__ import annotations
 
 import gc
 import logging
+import math
 import sqlite3
 import sys
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from graph.embedded import changelog, fileformat, rows
@@ -56,9 +57,11 @@ from graph.model import (
     apply_write,
 )
 from graph.store import (
+    EARTH_KM,
     MATCH,
     Change,
     Derive,
+    EventFilter,
     EventPage,
     EventQuery,
     PendingChanges,
@@ -112,6 +115,9 @@ class EmbeddedStore:
         # by `query_events` on demand. Every change to the graph empties it (`_changed`).
         self._near: dict[tuple[str, Direction], list[EventKey]] = {}
         self._near_size = 0
+        # (geo_lat, geo_lon, event key) of every event with coordinates, by latitude: the band
+        # a box or near filter reads (built on first use, forgotten on change like `_near`)
+        self._located: list[tuple[float, float, EventKey]] | None = None
         self._mutated = False  # memory changed inside the open transaction
         # Counts the changes to what reads see (writes that changed something, reloads): a
         # cache of answers is good while it stays the same. Not part of the `GraphStore`
@@ -540,6 +546,7 @@ class EmbeddedStore:
         """Forget what was derived from the graph: call before any change to it."""
         self._near.clear()
         self._near_size = 0
+        self._located = None
         self._graph.__networkx_cache__.clear()
 
     def _stage_nodes(
@@ -712,18 +719,22 @@ class EmbeddedStore:
             ends.append((flt.outlet, "out"))
         ordered: Iterator[EventKey]
         others: list[Neighbours] = []
-        if not ends:
+        band = _latitudes(flt) if not ends else None
+        if not ends and band is None:
             if query.newest_first:
                 ordered = self._events.irange(maximum=after, inclusive=(True, False), reverse=True)
             else:
                 ordered = self._events.irange(minimum=after, inclusive=(False, True))
         else:
-            nears = self._near_events(ends)
-            fewest = sorted(range(len(ends)), key=lambda i: len(nears[i]))
-            keyed = nears[fewest[0]]
-            for index in fewest[1:]:
-                node, direction = ends[index]
-                others.append((graph._pred if direction == "in" else graph._succ).get(node, {}))
+            if band is not None:  # a box or near filter: the events in its band of latitudes
+                keyed = self._in_band(*band)
+            else:
+                nears = self._near_events(ends)
+                fewest = sorted(range(len(ends)), key=lambda i: len(nears[i]))
+                keyed = nears[fewest[0]]
+                for index in fewest[1:]:
+                    node, direction = ends[index]
+                    others.append((graph._pred if direction == "in" else graph._succ).get(node, {}))
             if query.newest_first:
                 stop = bisect_left(keyed, after) if after is not None else len(keyed)
                 ordered = (keyed[i] for i in range(stop - 1, -1, -1))
@@ -739,6 +750,26 @@ class EmbeddedStore:
                     return EventPage(page, has_next=True)
                 page.append(Node(event_id, Label.EVENT, props))
         return EventPage(page, has_next=False)
+
+    def _in_band(
+        self, south: float, north: float, lon_in: Callable[[float], bool]
+    ) -> list[EventKey]:
+        """The keys of the events with coordinates between two latitudes whose longitude
+        passes `lon_in`, sorted."""
+        if self._located is None:
+            located = []
+            attrs = self._graph._node
+            for key in self._events.irange():
+                props = attrs[key[1]]["props"]
+                lat, lon = props.get("geo_lat"), props.get("geo_lon")
+                if isinstance(lat, int | float) and isinstance(lon, int | float):
+                    located.append((float(lat), float(lon), key))
+            located.sort()
+            self._located = located
+        located = self._located
+        begin = bisect_left(located, (south,))
+        end = bisect_right(located, (north, float("inf")))
+        return sorted(entry[2] for entry in located[begin:end] if lon_in(entry[1]))
 
     def _near_events(self, ends: list[tuple[str, Direction]]) -> list[list[EventKey]]:
         """For each (node, "in" | "out"), the (occurred_on, id) of the events at the other end
@@ -833,3 +864,30 @@ class EmbeddedStore:
                     yield Edge(src, edge["type"], dst, edge["rkey"], decode_props(edge["json"]))
         yield from self._keys.items()
         yield from (("setting:" + k, v) for k, v in self._settings.items())
+
+
+def _latitudes(flt: EventFilter) -> tuple[float, float, Callable[[float], bool]] | None:
+    """The band of latitudes, and a test of longitudes, that a box or near filter keeps events
+    from (a superset: `EventFilter.admits` decides), or None (no such filter). A degree of
+    circle of angular radius r around latitude φ spans asin(sin r / cos φ) of longitude."""
+    south, north = -90.0, 90.0
+    tests: list[Callable[[float], bool]] = []
+    if flt.box is not None:
+        b_south, west, b_north, east = flt.box
+        south, north = max(south, b_south), min(north, b_north)
+        if west <= east:
+            tests.append(lambda lon: west <= lon <= east)
+        else:
+            tests.append(lambda lon: lon >= west or lon <= east)
+    if flt.near is not None:
+        lat, at_lon, km = flt.near
+        arc = km / EARTH_KM  # the radius as an angle, in radians
+        reach = math.degrees(arc) + 1e-6
+        south, north = max(south, lat - reach), min(north, lat + reach)
+        if math.radians(abs(lat)) + arc < math.pi / 2:  # the circle holds no pole
+            ratio = math.sin(arc) / math.cos(math.radians(lat))
+            span = math.degrees(math.asin(min(1.0, ratio))) + 1e-6
+            tests.append(lambda lon: abs((lon - at_lon + 180.0) % 360.0 - 180.0) <= span)
+    if flt.box is None and flt.near is None:
+        return None
+    return south, north, lambda lon: all(test(lon) for test in tests)
