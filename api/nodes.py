@@ -46,8 +46,7 @@ from api.scalars import (
 )
 from api.timeline import Interval, TimelineBuckets, timeline_buckets
 from api.tokens import Role
-from graph import analytics
-from graph.gazetteer import check
+from graph import analytics, gazetteer
 from graph.history import history
 from graph.model import PUBLIC_RELS, Edge, Label, Node, Prop, Rel, is_public
 from graph.store import EventFilter, EventQuery
@@ -365,7 +364,7 @@ class Entity(GraphNode):
     async def country(self, info: Info) -> Place | None:
         if self.node.text("type") != "country":
             return None
-        named = check(None, self.node.text("name")).named
+        named = gazetteer.country(self.node.text("name"))
         return await country_place(info, named.iso if named else None)
 
     @strawberry.field(description="Its events by date, oldest first unless `order` says otherwise.")

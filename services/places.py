@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from graph import keys
+from graph import gazetteer, keys
 from graph.gazetteer import Check, Country, Entry, Flag, check
 from graph.history import Why, edit
 from graph.model import Edge, Label, Node, NodeWrite, PropertyWrite, Rel, Value, WriteBatch
@@ -349,7 +349,7 @@ def correct_location(
     place, country = place.strip(), country.strip()
     if not place or len(place) > MAX_NAME:
         raise EditorialError(f"place: give a place name of 1 to {MAX_NAME} characters")
-    if check(None, country).named is None:
+    if gazetteer.country(country) is None:
         raise EditorialError(f"country: '{country[:60]}' is not a country (ISO 3166)")
     event = store.get_nodes([event_id]).get(event_id)
     if event is None or event.label is not Label.EVENT:
