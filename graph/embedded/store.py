@@ -25,7 +25,7 @@ import math
 import sqlite3
 import sys
 from bisect import bisect_left, bisect_right
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from graph.embedded import changelog, fileformat, rows
@@ -115,9 +115,10 @@ class EmbeddedStore:
         # by `query_events` on demand. Every change to the graph empties it (`_changed`).
         self._near: dict[tuple[str, Direction], list[EventKey]] = {}
         self._near_size = 0
-        # (geo_lat, geo_lon, event key) of every event with coordinates, by latitude: the band
-        # a box or near filter reads (built on first use, forgotten on change like `_near`)
-        self._located: list[tuple[float, float, EventKey]] | None = None
+        # the keys of the events with coordinates by cell of one degree (floor of geo_lat,
+        # geo_lon): what a box or near filter reads (built on first use, forgotten on change
+        # like `_near`)
+        self._located: dict[tuple[int, int], list[EventKey]] | None = None
         self._mutated = False  # memory changed inside the open transaction
         # Counts the changes to what reads see (writes that changed something, reloads): a
         # cache of answers is good while it stays the same. Not part of the `GraphStore`
@@ -719,15 +720,15 @@ class EmbeddedStore:
             ends.append((flt.outlet, "out"))
         ordered: Iterator[EventKey]
         others: list[Neighbours] = []
-        band = _latitudes(flt) if not ends else None
-        if not ends and band is None:
+        area = _area(flt) if not ends else None
+        if not ends and area is None:
             if query.newest_first:
                 ordered = self._events.irange(maximum=after, inclusive=(True, False), reverse=True)
             else:
                 ordered = self._events.irange(minimum=after, inclusive=(False, True))
         else:
-            if band is not None:  # a box or near filter: the events in its band of latitudes
-                keyed = self._in_band(*band)
+            if area is not None:  # a box or near filter: the events of the cells it covers
+                keyed = self._in_area(*area)
             else:
                 nears = self._near_events(ends)
                 fewest = sorted(range(len(ends)), key=lambda i: len(nears[i]))
@@ -751,25 +752,34 @@ class EmbeddedStore:
                 page.append(Node(event_id, Label.EVENT, props))
         return EventPage(page, has_next=False)
 
-    def _in_band(
-        self, south: float, north: float, lon_in: Callable[[float], bool]
+    def _in_area(
+        self, south: float, north: float, spans: list[tuple[float, float]]
     ) -> list[EventKey]:
-        """The keys of the events with coordinates between two latitudes whose longitude
-        passes `lon_in`, sorted."""
+        """The keys of the events in the cells between two latitudes and within the spans of
+        longitude, sorted: a superset of what the filter admits, which decides."""
         if self._located is None:
-            located = []
+            located: dict[tuple[int, int], list[EventKey]] = {}
             attrs = self._graph._node
             for key in self._events.irange():
                 props = attrs[key[1]]["props"]
                 lat, lon = props.get("geo_lat"), props.get("geo_lon")
                 if isinstance(lat, int | float) and isinstance(lon, int | float):
-                    located.append((float(lat), float(lon), key))
-            located.sort()
+                    located.setdefault((math.floor(lat), math.floor(lon)), []).append(key)
             self._located = located
         located = self._located
-        begin = bisect_left(located, (south,))
-        end = bisect_right(located, (north, float("inf")))
-        return sorted(entry[2] for entry in located[begin:end] if lon_in(entry[1]))
+        rows = range(math.floor(south), math.floor(north) + 1)
+        columns = {c for w, e in spans for c in range(math.floor(w), math.floor(e) + 1)}
+        found: list[EventKey] = []
+        if len(rows) * len(columns) <= len(located):
+            for row in rows:
+                for column in columns:
+                    found += located.get((row, column), ())
+        else:  # a wide area: fewer cells hold events than it covers
+            for (row, column), keys in located.items():
+                if row in rows and column in columns:
+                    found += keys
+        found.sort()
+        return found
 
     def _near_events(self, ends: list[tuple[str, Direction]]) -> list[list[EventKey]]:
         """For each (node, "in" | "out"), the (occurred_on, id) of the events at the other end
@@ -866,19 +876,18 @@ class EmbeddedStore:
         yield from (("setting:" + k, v) for k, v in self._settings.items())
 
 
-def _latitudes(flt: EventFilter) -> tuple[float, float, Callable[[float], bool]] | None:
-    """The band of latitudes, and a test of longitudes, that a box or near filter keeps events
-    from (a superset: `EventFilter.admits` decides), or None (no such filter). A degree of
+def _area(flt: EventFilter) -> tuple[float, float, list[tuple[float, float]]] | None:
+    """The band of latitudes and the spans of longitude (west <= east) that a box or near
+    filter keeps events from, a superset of what it admits; None without such a filter. A
     circle of angular radius r around latitude φ spans asin(sin r / cos φ) of longitude."""
+    if flt.box is None and flt.near is None:
+        return None
     south, north = -90.0, 90.0
-    tests: list[Callable[[float], bool]] = []
+    spans = [(-180.0, 180.0)]
     if flt.box is not None:
         b_south, west, b_north, east = flt.box
         south, north = max(south, b_south), min(north, b_north)
-        if west <= east:
-            tests.append(lambda lon: west <= lon <= east)
-        else:
-            tests.append(lambda lon: lon >= west or lon <= east)
+        spans = [(west, east)] if west <= east else [(west, 180.0), (-180.0, east)]
     if flt.near is not None:
         lat, at_lon, km = flt.near
         arc = km / EARTH_KM  # the radius as an angle, in radians
@@ -887,7 +896,19 @@ def _latitudes(flt: EventFilter) -> tuple[float, float, Callable[[float], bool]]
         if math.radians(abs(lat)) + arc < math.pi / 2:  # the circle holds no pole
             ratio = math.sin(arc) / math.cos(math.radians(lat))
             span = math.degrees(math.asin(min(1.0, ratio))) + 1e-6
-            tests.append(lambda lon: abs((lon - at_lon + 180.0) % 360.0 - 180.0) <= span)
-    if flt.box is None and flt.near is None:
-        return None
-    return south, north, lambda lon: all(test(lon) for test in tests)
+            west, east = at_lon - span, at_lon + span
+            around = [(max(west, -180.0), min(east, 180.0))]
+            if west < -180.0:
+                around.append((west + 360.0, 180.0))
+            if east > 180.0:
+                around.append((-180.0, east - 360.0))
+            spans = _overlap(spans, around)
+    return south, north, spans
+
+
+def _overlap(
+    one: list[tuple[float, float]], other: list[tuple[float, float]]
+) -> list[tuple[float, float]]:
+    """The spans of longitude in both lists."""
+    both = [(max(a, c), min(b, d)) for a, b in one for c, d in other]
+    return [(w, e) for w, e in both if w <= e]
