@@ -166,7 +166,7 @@ def _xyz(lat: float, lon: float) -> tuple[float, float, float]:
     return (math.cos(p) * math.cos(lam), math.cos(p) * math.sin(lam), math.sin(p))
 
 
-@dataclass
+@dataclass(eq=False)  # hashed by identity: `_near16` caches by it
 class Gazetteer:
     """The loaded gazetteer: entries by folded name, countries by name and code, a k-d tree of
     the cities for "what is near this point"."""
@@ -203,6 +203,15 @@ class Gazetteer:
 
     def near(self, lat: float, lon: float, k: int = 16) -> list[tuple[float, Entry]]:
         """The `k` cities nearest to a point, nearest first, with their distances in km."""
+        if k == 16:  # the checks ask this of each point two or three times
+            return self._near16(lat, lon)
+        return self._nearest(lat, lon, k)
+
+    @functools.lru_cache(maxsize=1 << 12)  # noqa: B019  # the gazetteer lives as long as the process
+    def _near16(self, lat: float, lon: float) -> list[tuple[float, Entry]]:
+        return self._nearest(lat, lon, 16)
+
+    def _nearest(self, lat: float, lon: float, k: int) -> list[tuple[float, Entry]]:
         _, found = self.tree.query(_xyz(lat, lon), k=min(k, len(self.entries)))
         indexes = [found] if isinstance(found, int) else list(found)
         near = [(self.entries[i], i) for i in indexes if i < len(self.entries)]
