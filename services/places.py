@@ -113,10 +113,15 @@ def plan_location(
     if located.country_keys:
         country_id = claim(resolver, located.country_keys, "pl")
         name = reported.country or (found.country.name if found.country else "")
+        # the country the record named; with none, the one the gazetteer found from the point
+        named = found.named if reported.country else found.country
         if not plan.seen(country_id, (name, "country"), rank):
-            plan.node(country_id, Label.PLACE, _country_merge(name, found, rank))
+            plan.node(country_id, Label.PLACE, _country_merge(name, named, rank))
     if located.place_keys:
         place_id = claim(resolver, located.place_keys, "pl")
+        if place_id == country_id:  # "Syria, Syria": the place is the country
+            place_id = None
+    if place_id is not None:
         name = reported.place or (found.entry.name if found.entry else "")
         if not plan.seen(place_id, (name, reported.country, "place"), rank):
             by_name = check(reported.place, reported.country) if reported.place else found
@@ -195,8 +200,7 @@ def _place_merge(name: str, found: Check, rank: str) -> PropertyWrite:
     )
 
 
-def _country_merge(name: str, found: Check, rank: str) -> PropertyWrite:
-    named: Country | None = found.named or (found.country if not found.named else None)
+def _country_merge(name: str, named: Country | None, rank: str) -> PropertyWrite:
     props: dict[str, Value] = {"resolution": "unresolved", "check_reason": None}
     if named is not None:
         props = {

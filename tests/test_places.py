@@ -224,13 +224,14 @@ def test_bad_locations_are_flagged_resolved_or_rejected_naming_the_field(
         bad_location(3, "narnia", {"place": "Aleppo", "country": "Narnia"}),
         bad_location(4, "nameless", {"lat": 36.2, "lon": 37.16}),
         bad_location(5, "long", {"place": "x" * 2000, "country": "Syria"}),
+        bad_location(7, "itself", {"place": "Syria", "country": "Syria"}),
         bad_location(6, "range", {"place": "Aleppo", "country": "Syria", "lat": 95.0, "lon": 37.0}),
     ]
     path = tmp_path / "bad.jsonl"
     path.write_text("\n".join(lines) + "\n", "utf-8")
     rejects = tmp_path / "rejects.jsonl"
     summary = load_file(store, path, rejects)
-    assert (summary.loaded, summary.rejected) == (4, 2)
+    assert (summary.loaded, summary.rejected) == (5, 2)
     reasons = [json.loads(line)["reason"] for line in rejects.read_text("utf-8").splitlines()]
     assert any("location.place" in r for r in reasons), reasons
     assert any("location.lat" in r for r in reasons), reasons
@@ -243,7 +244,19 @@ def test_bad_locations_are_flagged_resolved_or_rejected_naming_the_field(
     assert (swapped.props["lat"], swapped.props["lon"]) == (36.2, 37.16)
     assert "swapped" in swapped.text("location_reason")
     assert "lie in Turkey, not Syria" in events["elsewhere"].text("location_reason")
-    assert events["narnia"].text("location_reason") == "'Narnia' is not a country"
+    narnia = events["narnia"]
+    assert narnia.text("location_reason") == "'Narnia' is not a country"
+    (filed,) = store.get_nodes(narnia.texts("country_ids")).values()
+    assert (filed.text("name"), filed.text("iso"), filed.text("resolution")) == (
+        "Narnia",
+        "",
+        "unresolved",
+    )
+    itself = events["itself"]  # a place that is its country is the country, not inside it
+    assert itself.texts("place_ids") == itself.texts("country_ids") == [itself.text("place_id")]
+    assert not store.edges([itself.text("place_id")], Rel.IN_COUNTRY, "out").get(
+        itself.text("place_id")
+    )
     nameless = events["nameless"]
     place = store.get_nodes([nameless.text("place_id")])[nameless.text("place_id")]
     assert place.text("canonical_name") == "Aleppo"
