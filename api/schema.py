@@ -41,6 +41,7 @@ from api.nodes import (
     event_page,
 )
 from api.paging import DEFAULT_PAGE, page_size
+from api.places import EventCounts, PlacesMutation, PlacesQuery, event_counts
 from api.scalars import SCALARS, Category, ConfidenceLevel, EntityType, Order
 from graph import keys
 from graph.errors import DomainError
@@ -83,7 +84,7 @@ def _one_of(id: strawberry.ID | None, name: str | None) -> None:
 
 
 @strawberry.type
-class Query(EditorialQuery, CorrectionsQuery):
+class Query(EditorialQuery, CorrectionsQuery, PlacesQuery):
     @strawberry.field(description="One event by id: everything its public page shows.")
     async def event(self, info: Info, id: strawberry.ID) -> Event | None:
         await prefetch.event_page(info, id)  # one round trip on Neo4j (api.prefetch)
@@ -183,6 +184,20 @@ class Query(EditorialQuery, CorrectionsQuery):
         return await analytics.neighbourhood(info, id, hops, limit, filter)
 
     @strawberry.field(
+        description="Events of a date window counted by the country they are filed under "
+        "(one per event: the country of its chosen place) and by first-level region."
+    )
+    async def event_counts(
+        self,
+        info: Info,
+        date_from: Annotated[dt.date | None, strawberry.argument(name="from")] = None,
+        date_to: Annotated[dt.date | None, strawberry.argument(name="to")] = None,
+        min_confidence: ConfidenceLevel | None = None,
+        categories: list[Category] | None = None,
+    ) -> EventCounts:
+        return await event_counts(info, date_from, date_to, min_confidence, categories)
+
+    @strawberry.field(
         description="The most central entities of a date window in the co-occurrence graph "
         "(entities linked by the events they share), a page at a time, and its communities."
     )
@@ -204,7 +219,7 @@ class Query(EditorialQuery, CorrectionsQuery):
 
 
 @strawberry.type
-class Mutation(EditorialMutation, CorrectionsMutation):
+class Mutation(EditorialMutation, CorrectionsMutation, PlacesMutation):
     """Every mutation: the editorial ones and the corrections."""
 
 

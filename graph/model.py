@@ -91,8 +91,15 @@ EventProp: TypeAlias = Literal[
     "identity_categories", "identity_places", "identity_points",
     "identity_names", "identity_texts", "identity_outlets", "identity_stories",
     "identity_records", "identity_entities", "identity_dated", "identity_published",
+    "place_id", "location_check", "location_reason", "location_suggestion",
+    "location_corrected", "geo_lat", "geo_lon",
 ]  # fmt: skip
-NamedProp: TypeAlias = Literal["name", "aliases", "type", "tier", "group", "kind", "country"]
+NamedProp: TypeAlias = Literal[
+    "name", "aliases", "type", "tier", "group", "kind", "country",
+    # a Place as the gazetteer knows it (services.places)
+    "gazetteer_id", "canonical_name", "country_code", "admin1", "alternate_names",
+    "population", "resolution", "check_reason", "suggestion", "iso",
+]  # fmt: skip
 StoryProp: TypeAlias = Literal["slug", "url", "published_on"]
 EditorialProp: TypeAlias = Literal[
     "status", "url", "outlet_name", "claim", "tone", "note", "submitted_at", "submitted_by",
@@ -103,7 +110,7 @@ EditorialProp: TypeAlias = Literal[
 ]  # fmt: skip
 EdgeProp: TypeAlias = Literal[
     "roles", "names", "stories", "story", "claim_texts", "claim_tones", "first_reported",
-    "mention", "identity",
+    "mention", "identity", "flags",
 ]  # fmt: skip
 Prop: TypeAlias = EventProp | NamedProp | StoryProp | EditorialProp | EdgeProp
 
@@ -323,6 +330,7 @@ RULES: dict[Label | Rel, dict[str, str]] = {
         "ingested_at": "minimum",
         "confidence_history": "union",
         "kept_apart": "union",  # events editors said are not this one (services.matching)
+        "location_corrected": "first",  # an editor's choice of place (services.places)
     },
     Label.ENTITY: {"name": "first", "type": "create", "aliases": "union", "ingested_at": "minimum"},
     Label.OUTLET: {
@@ -356,7 +364,7 @@ RULES: dict[Label | Rel, dict[str, str]] = {
         "ingested_at": "minimum",
     },
     Rel.INVOLVES: {"roles": "union", "names": "union", "stories": "union"},
-    Rel.OCCURRED_IN: {"first_reported": "minimum", "stories": "union"},
+    Rel.OCCURRED_IN: {"first_reported": "minimum", "stories": "union", "flags": "union"},
     Rel.PUBLISHED: {},
     Rel.IN_COUNTRY: {},
     Rel.SUBMITTED_FOR: {},

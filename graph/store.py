@@ -8,6 +8,7 @@ in `tests/test_store_contract.py`; a result never depends on which store served 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol, TypeAlias, runtime_checkable
@@ -92,6 +93,13 @@ class EventFilter:
     entity: str | None = None
     outlet: str | None = None
     min_confidence: int | None = None
+    # the place-country check (services.places): True, events whose place is contradicted
+    flagged: bool | None = None
+    # (latitude, longitude, km): events within km of the point (great-circle, by `geo_lat`
+    # and `geo_lon`, the event's coordinates or its place's)
+    near: tuple[float, float, float] | None = None
+    # (south, west, north, east) in degrees: events inside; west > east crosses 180°
+    box: tuple[float, float, float, float] | None = None
 
     def admits(self, props: Props) -> bool:
         """Whether an event with these properties passes every part of the filter that its
@@ -111,7 +119,40 @@ class EventFilter:
             rank = props.get("confidence_rank")
             if not isinstance(rank, int) or rank < self.min_confidence:
                 return False
+        if self.flagged is not None and (props.get("location_check") == "conflict") != (
+            self.flagged
+        ):
+            return False
+        if self.near is not None or self.box is not None:
+            return self._located(props)
         return True
+
+    def _located(self, props: Props) -> bool:
+        lat, lon = props.get("geo_lat"), props.get("geo_lon")
+        if not isinstance(lat, int | float) or not isinstance(lon, int | float):
+            return False
+        if self.box is not None:
+            south, west, north, east = self.box
+            if not south <= lat <= north:
+                return False
+            if not (west <= lon <= east if west <= east else lon >= west or lon <= east):
+                return False
+        if self.near is not None:
+            at_lat, at_lon, km = self.near
+            if haversine_km(at_lat, at_lon, float(lat), float(lon)) > km:
+                return False
+        return True
+
+
+EARTH_KM = 6371.0088
+
+
+def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """The great-circle distance in km; the Neo4j store's query computes the same formula."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_KM * math.asin(min(1.0, math.sqrt(h)))
 
 
 EVERYTHING = EventFilter()  # no filter: every event

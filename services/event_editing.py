@@ -43,6 +43,7 @@ from services.editing import EditorialError, EditorialWork
 from services.matching import KEPT_APART, PROFILE_PROPS, reprofile
 from services.mentions import latest_mention
 from services.merging import merge_nodes
+from services.places import place_events
 from services.rating import rating
 
 POSSIBLE_DUPLICATE = "possible-duplicate"
@@ -447,6 +448,7 @@ class EventEditing(EditorialWork):
             profiles = reprofile(graph, events)
             derived = rate(graph)
             derived.nodes.extend(profiles.nodes)
+            derived.nodes.extend(place_events(graph, events))
             derived.keys.update(profiles.keys)
             derived.rekeys.update(profiles.rekeys)
             return derived

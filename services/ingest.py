@@ -22,7 +22,7 @@ from graph import keys
 from graph.confidence import Policy, current_policy
 from graph.history import LevelChange, Why, edit
 from graph.identity import Mention
-from graph.model import Label, NodeWrite, PropertyWrite, Rel, Value, WriteBatch, timestamp
+from graph.model import Label, NodeWrite, PropertyWrite, Rel, WriteBatch, timestamp
 from graph.store import MATCH, GraphReader, GraphStore
 from loaders.records import Record
 from services.conflicts import checked, resolving_again
@@ -36,6 +36,7 @@ from services.matching import (
 )
 from services.mentions import MENTION, mention_json, mention_of
 from services.merging import merge_nodes, redirect
+from services.places import locate, place_events, plan_location
 from services.plan import EMPTY, WritePlan
 from services.rating import rating
 from services.resolve import Resolver
@@ -237,6 +238,7 @@ class Ingestor:
                 guard(graph)
             profiles = reprofiled(graph)
             derived = derive(graph)
+            derived.nodes.extend(place_events(graph, sorted(touched)))
             derived.nodes.extend(profiles.nodes)
             derived.keys.update(profiles.keys)
             derived.rekeys.update(profiles.rekeys)
@@ -315,11 +317,9 @@ def _name_keys(
         found += keys.outlet_keys([record.source_story.outlet, *(r.outlet for r in event.reports)])
         for identity in identities:
             found += identity
-        location = event.location
-        if location is not None and location.country:
-            found.append(keys.country_key(location.country))
-        if location is not None and location.place:
-            found.append(keys.place_key(location.place, location.country))
+        located = locate(event.location)
+        if located is not None:
+            found += [*located.country_keys, *located.place_keys]
     return found
 
 
@@ -393,7 +393,7 @@ def _plan_record(
     plan.edge(story_outlet, Rel.PUBLISHED, story_node, EMPTY)
 
     occurred = moment_text(event.occurred_on)
-    located = _plan_location(plan, record, event_id, story_node, rank, resolver)
+    located, point = _plan_location(plan, record, event_id, story_node, rank, resolver)
     plan.node(
         event_id,
         Label.EVENT,
@@ -403,8 +403,8 @@ def _plan_record(
                 "category": event.category,
                 "summary": event.summary,
                 "occurred_on": occurred,
-                "lat": event.location.lat if event.location else None,
-                "lon": event.location.lon if event.location else None,
+                "lat": point[0] if point else None,
+                "lon": point[1] if point else None,
             },
             rank=rank,
             union={"external_ids": [event.id] if event.id else [], **located},
@@ -506,36 +506,10 @@ def _outlet(plan: WritePlan, resolver: Resolver, name: str, now: str) -> str:
 
 def _plan_location(
     plan: WritePlan, record: Record, event_id: str, story_node: str, rank: str, resolver: Resolver
-) -> dict[str, list[str]]:
-    """The writes of a record's location; what the event's `union` adds for it."""
+) -> tuple[dict[str, list[str]], tuple[float, float] | None]:
+    """The writes of a record's location (services.places); what the event's `union` adds for
+    it, and the record's point (swapped back when the gazetteer says it was swapped)."""
     location = record.event.location
-    if location is None or not (location.place or location.country):
-        return {}
-    country_id = place_id = None
-    if location.country:
-        country_id = resolver.resolve([keys.country_key(location.country)], "pl")
-        if not plan.seen(country_id, (location.country, "country"), rank):
-            plan.node(country_id, Label.PLACE, _place_merge(location.country, "country", rank))
-    if location.place:
-        place_id = resolver.resolve([keys.place_key(location.place, location.country)], "pl")
-        if not plan.seen(place_id, (location.place, "place"), rank):
-            plan.node(place_id, Label.PLACE, _place_merge(location.place, "place", rank))
-        if country_id is not None:
-            plan.edge(place_id, Rel.IN_COUNTRY, country_id, EMPTY)
-    target = place_id or country_id
-    assert target is not None
-    plan.edge(
-        event_id,
-        Rel.OCCURRED_IN,
-        target,
-        PropertyWrite(minimum={"first_reported": rank}, union={"stories": [story_node]}),
-    )
-    return {
-        "place_ids": [i for i in (place_id, country_id) if i is not None],
-        "country_ids": [country_id] if country_id is not None else [],
-    }
-
-
-def _place_merge(name: str, kind: str, rank: str) -> PropertyWrite:
-    values: dict[str, Value] = {"name": name}
-    return PropertyWrite(create={"kind": kind}, first=values, rank=rank, union={"aliases": [name]})
+    located = locate(location)
+    union = plan_location(plan, located, event_id, story_node, rank, resolver, location)
+    return union, located.check.point if located is not None else None

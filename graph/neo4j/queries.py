@@ -265,6 +265,18 @@ def events_query(newest_first: bool, entity: Label | None, outlet: Label | None)
         "($place IS NULL OR $place IN coalesce(n.place_ids, []))",
         "($country IS NULL OR $country IN coalesce(n.country_ids, []))",
         "($min_confidence IS NULL OR n.confidence_rank >= $min_confidence)",
+        "($flagged IS NULL OR (coalesce(n.location_check, '') = 'conflict') = $flagged)",
+        # a box, then the distance from a point, on plain numbers: portable to servers
+        # without Neo4j's point type (ArcadeDB's Bolt server); the formula is
+        # graph.store.haversine_km's, so both stores admit the same events
+        "($south IS NULL OR (n.geo_lat IS NOT NULL AND n.geo_lat >= $south"
+        " AND n.geo_lat <= $north AND ((($west <= $east) AND n.geo_lon >= $west"
+        " AND n.geo_lon <= $east) OR (($west > $east) AND (n.geo_lon >= $west"
+        " OR n.geo_lon <= $east)))))",
+        "($near_lat IS NULL OR (n.geo_lat IS NOT NULL AND 2 * 6371.0088 * asin(sqrt("
+        "sin(radians(n.geo_lat - $near_lat) / 2) ^ 2 + cos(radians($near_lat))"
+        " * cos(radians(n.geo_lat)) * sin(radians(n.geo_lon - $near_lon) / 2) ^ 2))"
+        " <= $near_km))",
     ]
     if entity is not None and outlet is not None:
         conditions.append(f"EXISTS {{ MATCH (n)<--(y:{quote(outlet.value)} {{{ID}: $outlet}}) }}")

@@ -52,6 +52,7 @@ from graph.store import (
     Change,
     ChangeLogTruncated,
     Derive,
+    EventFilter,
     EventNeighbourhood,
     EventPage,
     EventQuery,
@@ -418,6 +419,8 @@ class Neo4jStore:
                 place=flt.place,
                 country=flt.country,
                 min_confidence=flt.min_confidence,
+                flagged=flt.flagged,
+                **_geo(flt),
                 after_on=after_on,
                 after_id=after_id,
                 limit=query.first + 1,
@@ -534,3 +537,18 @@ class Neo4jStore:
             if len(rows) < DUMP_PAGE:
                 return
             after = rows[-1][cursor]
+
+
+def _geo(flt: EventFilter) -> dict[str, Any]:
+    """The parameters of the filter's box and point (None when not given)."""
+    south, west, north, east = flt.box if flt.box is not None else (None,) * 4
+    near_lat, near_lon, near_km = flt.near if flt.near is not None else (None,) * 3
+    return {
+        "south": south,
+        "west": west,
+        "north": north,
+        "east": east,
+        "near_lat": near_lat,
+        "near_lon": near_lon,
+        "near_km": near_km,
+    }
