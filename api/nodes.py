@@ -59,11 +59,19 @@ from services.matching import decisions
 class GraphNode:
     id: strawberry.ID
     node: strawberry.Private[Node]
+    redirected_from: strawberry.ID | None = strawberry.field(
+        default=None,
+        description="The id asked for, when it was merged away (by the loader or an editor) "
+        "and this node is what it merged into; null when asked by this node's own id. Links "
+        "to merged-away ids keep working: update them to `id`.",
+    )
 
     @classmethod
-    def of(cls, node: Node) -> Self:
-        """The GraphQL type of `node` (called on the concrete type: `Event.of(node)`)."""
-        return cls(id=strawberry.ID(node.id), node=node)
+    def of(cls, node: Node, redirected_from: str | None = None) -> Self:
+        """The GraphQL type of `node` (called on the concrete type: `Event.of(node)`),
+        reached through the merged-away id `redirected_from` when given."""
+        moved = strawberry.ID(redirected_from) if redirected_from is not None else None
+        return cls(id=strawberry.ID(node.id), node=node, redirected_from=moved)
 
     @strawberry.field(description="The nodes linked to this one, a page at a time.")
     async def neighbours(
@@ -490,7 +498,7 @@ class IdentityDecision:
         )
 
 
-def as_graph_node(node: Node) -> GraphNode:
+def as_graph_node(node: Node, redirected_from: str | None = None) -> GraphNode:
     kinds: dict[Label, type[Event | Entity | Outlet | Place | Story]] = {
         Label.EVENT: Event,
         Label.ENTITY: Entity,
@@ -498,7 +506,7 @@ def as_graph_node(node: Node) -> GraphNode:
         Label.PLACE: Place,
         Label.STORY: Story,
     }
-    return kinds[node.label].of(node)
+    return kinds[node.label].of(node, redirected_from)
 
 
 # -- connections -------------------------------------------------------------------------------

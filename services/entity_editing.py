@@ -99,7 +99,9 @@ class EntityEditing(EditorialWork):
         batch.nodes.append(NodeWrite(old, Label.ENTITY, PropertyWrite(create=restored_props)))
         batch.nodes.append(NodeWrite(survivor, Label.ENTITY, PropertyWrite(set=survivor_props)))
         for key in self.store.keys_of([survivor])[survivor]:
-            if key in merged["keys"] or key.rpartition(":")[2] in brought:
+            if key == keys.merged_key(old):
+                batch.rekeys[key] = None  # its id is its own again
+            elif key in merged["keys"] or key.rpartition(":")[2] in brought:
                 batch.rekeys[key] = old
 
         # Involvements: the log's, plus those recorded since under a spelling it brought.

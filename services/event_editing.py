@@ -304,6 +304,7 @@ class EventEditing(EditorialWork):
         for key in merged["keys"]:
             if key in owned and not key.startswith(MATCH):
                 batch.rekeys[key] = old
+        batch.rekeys[keys.merged_key(old)] = None  # its id is its own again
         # Events kept apart from `old` before the merge are again.
         apart_before: dict[str, list[str]] = json.loads(entry.text("apart_before") or "{}")
         others = self.store.get_nodes(sorted(apart_before))
