@@ -137,7 +137,7 @@ class LogEntry:
 
     @strawberry.field(
         description="merge, split, split-event, keep-apart, undo, possible-duplicate, "
-        "approved, duplicate, rejected, update-outlet, set-policy"
+        "approved, duplicate, rejected, update-outlet, set-policy, retract, correct, unpin"
     )
     def action(self) -> str:
         return self.node.text("action")

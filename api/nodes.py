@@ -48,9 +48,11 @@ from api.timeline import Interval, TimelineBuckets, timeline_buckets
 from api.tokens import Role
 from graph import analytics
 from graph.history import history
-from graph.model import PUBLIC_RELS, Edge, Label, Node, Rel, is_public
+from graph.model import PUBLIC_RELS, RETRACTED_ON, Edge, Label, Node, Rel, is_public
 from graph.store import EventFilter, EventQuery
+from services.corrections import report_id
 from services.matching import decisions
+from services.pins import pins_of
 
 
 @strawberry.interface(
@@ -86,9 +88,41 @@ class Claim:
     tone: Tone
 
 
+@strawberry.type(
+    description="Its outlet withdrew the report: shown, no longer counted as a source."
+)
+class Retraction:
+    retracted_on: DateOrTimestamp = strawberry.field(description="When the outlet retracted it.")
+    reasons: list[str]
+    by: list[str] = strawberry.field(
+        description="Who said so: 'extractor' (the record did) or the editors' names (to "
+        "editors and admins; others see 'editor')."
+    )
+
+
 @strawberry.type(description="What one outlet says about an event, through one story.")
 class Report:
     edge: strawberry.Private[Edge]
+
+    @strawberry.field(
+        description="Its stable id (REPORTS:<outlet>:<event>:<story>), which `retractReport` takes."
+    )
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(report_id(self.edge))
+
+    @strawberry.field(description="Set when its outlet retracted it; null otherwise.")
+    def retraction(self, info: Info) -> Retraction | None:
+        day = self.edge.props.get(RETRACTED_ON)
+        if not isinstance(day, str) or not day:
+            return None
+        editor = info.context.actor.can(Role.EDITOR, Role.ADMIN)
+        by = self.edge.texts("retracted_by")
+        shown = by if editor else sorted({b if b == "extractor" else "editor" for b in by})
+        return Retraction(
+            retracted_on=DateOrTimestamp(day),
+            reasons=self.edge.texts("retraction_reasons"),
+            by=shown,
+        )
 
     @strawberry.field
     @at_once
@@ -124,6 +158,21 @@ class Report:
     @strawberry.field
     def extracted_at(self) -> Timestamp:
         return Timestamp(str(self.edge.props.get("extracted_at")))
+
+
+_ARGUMENT = {"occurred_on": "occurredOn"}
+
+
+@strawberry.type(description="An event property an editor corrected (pinned).")
+class Correction:
+    property: str = strawberry.field(description="summary, category or occurredOn")
+    value: str = strawberry.field(description="What the editor gave, which the event shows.")
+    corrected_from: str | None = strawberry.field(
+        description="What the records say (said before the correction, or since)."
+    )
+    at: Timestamp
+    by: str
+    reason: str
 
 
 @strawberry.type
@@ -247,6 +296,25 @@ class Event(GraphNode):
         return [
             IdentityDecision.of(data, Story.of(story) if story is not None else None)
             for (_, data), story in zip(found, stories, strict=True)
+        ]
+
+    @strawberry.field(
+        description="The properties editors corrected, pinned against later records until "
+        "unpinned (`unpinEvent`): each with what the records say ('corrected from ...'), who "
+        "and why. Editors and admins.",
+        permission_classes=[requires(Role.EDITOR, Role.ADMIN)],
+    )
+    def corrections(self) -> list[Correction]:
+        return [
+            Correction(
+                property=_ARGUMENT.get(p.prop, p.prop),
+                value=str(p.value),
+                corrected_from=None if p.was is None else str(p.was),
+                at=Timestamp(p.at),
+                by=p.by,
+                reason=p.reason,
+            )
+            for p in pins_of(self.node).values()
         ]
 
     @strawberry.field(description="Every change of its confidence level, oldest first.")

@@ -39,14 +39,16 @@ from graph.model import (
 )
 from graph.store import MATCH, GraphReader, GraphStore, WriteConflict
 from services.conflicts import resolving_again
+from services.corrections import Corrections
 from services.editing import EditorialError, EditorialWork
 from services.matching import KEPT_APART, PROFILE_PROPS, reprofile
 from services.mentions import latest_mention
 from services.merging import merge_nodes
+from services.pins import repin
 from services.rating import rating
 
 POSSIBLE_DUPLICATE = "possible-duplicate"
-UNDOABLE = "mergeEvents, splitEvent and keepApart"
+UNDOABLE = "mergeEvents, splitEvent, keepApart, retractReport and correctEvent"
 FIRSTS = tuple(k for k, rule in RULES[Label.EVENT].items() if rule == "first")
 UNIONS = ("external_ids", "place_ids", "country_ids")
 BOUNDS = ("first_extracted_at", "last_extracted_at", "ingested_at")
@@ -264,6 +266,8 @@ class EventEditing(EditorialWork):
             return self._unsplit(entry, by)
         if action == "keep-apart":
             return self._unapart(entry, by)
+        if action in ("retract", "correct"):
+            return Corrections(self.store, self.now, self.changes).undo(entry, by)
         what = f"{action} of an entity (splitEntity undoes it)" if action == "merge" else action
         raise EditorialError(f"editId: {edit_id} is a {what}; undoEdit undoes {UNDOABLE}")
 
@@ -450,6 +454,7 @@ class EventEditing(EditorialWork):
             derived.nodes.extend(profiles.nodes)
             derived.keys.update(profiles.keys)
             derived.rekeys.update(profiles.rekeys)
+            derived.nodes.extend(repin(graph, events))  # editors' corrections stand
             return derived
 
         self.store.write(batch, derive=derive)

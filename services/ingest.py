@@ -22,9 +22,18 @@ from graph import keys
 from graph.confidence import Policy, current_policy
 from graph.history import LevelChange, Why, edit
 from graph.identity import Mention
-from graph.model import Label, NodeWrite, PropertyWrite, Rel, Value, WriteBatch, timestamp
+from graph.model import (
+    RETRACTED_ON,
+    Label,
+    NodeWrite,
+    PropertyWrite,
+    Rel,
+    Value,
+    WriteBatch,
+    timestamp,
+)
 from graph.store import MATCH, GraphReader, GraphStore
-from loaders.records import Record
+from loaders.records import Record, Retraction
 from services.conflicts import checked, resolving_again
 from services.matching import (
     IDENTITY,
@@ -36,6 +45,7 @@ from services.matching import (
 )
 from services.mentions import MENTION, mention_json, mention_of
 from services.merging import merge_nodes, redirect
+from services.pins import repin
 from services.plan import EMPTY, WritePlan
 from services.rating import rating
 from services.resolve import Resolver
@@ -241,6 +251,7 @@ class Ingestor:
             derived.keys.update(profiles.keys)
             derived.rekeys.update(profiles.rekeys)
             derived.nodes.extend(also)
+            derived.nodes.extend(repin(graph, sorted(touched)))  # editors' corrections stand
             return derived
 
         plan.batch.created = [r.event_id for r in final if r.outcome == "created"]
@@ -460,8 +471,11 @@ def _plan_record(
 
     # One REPORTS per outlet and story: reports of one outlet under two spellings pool claims.
     pooled: dict[str, tuple[int, str | None, list[tuple[str, str]]]] = {}
+    retracted: dict[str, Retraction] = {}
     for position, report in enumerate(event.reports):
         outlet = _outlet(plan, resolver, report.outlet, now)
+        if report.retracted is not None:  # docs/editorial.md, "Retractions"
+            retracted.setdefault(outlet, report.retracted)
         first, url, claims = pooled.get(outlet, (position, None, []))
         claims += [(c.text, c.tone) for c in report.claims if (c.text, c.tone) not in claims]
         pooled[outlet] = (first, url or report.url, claims)
@@ -486,6 +500,24 @@ def _plan_record(
             ),
             discriminator=story_node,
         )
+        if outlet in retracted:  # after the report's own write, whose `create` comes first
+            plan.edge(
+                outlet,
+                Rel.REPORTS,
+                event_id,
+                retraction(retracted[outlet].on, retracted[outlet].reason),
+                story_node,
+            )
+
+
+def retraction(on: date, reason: str | None, by: str = "extractor") -> PropertyWrite:
+    """The write that marks a report retracted (`graph.model.RULES`: the earliest date, every
+    reason and who said it stand until an editor undoes them)."""
+    reasons = [reason] if reason else []
+    return PropertyWrite(
+        minimum={RETRACTED_ON: moment_text(on)},
+        union={"retraction_reasons": reasons, "retracted_by": [by]},
+    )
 
 
 def _outlet(plan: WritePlan, resolver: Resolver, name: str, now: str) -> str:
