@@ -180,8 +180,8 @@ def retract_report(store: GraphStore) -> tuple[str, dict[str, Any]]:
     (event_id,) = _events(store, 1)
     (edge,) = store.edges([event_id], Rel.REPORTS, "in")[event_id]
     query = (
-        "mutation($r: ID!) { retractReport(reportId: $r, reason: \"withdrawn\", "
-        "retractedOn: \"2026-11-25\") { edit { id } } }"
+        'mutation($r: ID!) { retractReport(reportId: $r, reason: "withdrawn", '
+        'retractedOn: "2026-11-25") { edit { id } } }'
     )
     return query, {"r": f"REPORTS:{edge.src}:{edge.dst}:{edge.discriminator}"}
 
@@ -189,7 +189,7 @@ def retract_report(store: GraphStore) -> tuple[str, dict[str, Any]]:
 def correct_event(store: GraphStore) -> tuple[str, dict[str, Any]]:
     (event_id,) = _events(store, 1)
     query = (
-        "mutation($e: ID!) { correctEvent(id: $e, summary: \"Fixed.\", reason: \"typo\") "
+        'mutation($e: ID!) { correctEvent(id: $e, summary: "Fixed.", reason: "typo") '
         "{ edit { id } } }"
     )
     return query, {"e": event_id}
