@@ -104,6 +104,7 @@ EditorialProp: TypeAlias = Literal[
 EdgeProp: TypeAlias = Literal[
     "roles", "names", "stories", "story", "claim_texts", "claim_tones", "first_reported",
     "mention", "identity", "retracted_on", "retraction_reasons", "retracted_by",
+    "story_extractions",
 ]  # fmt: skip
 Prop: TypeAlias = EventProp | NamedProp | StoryProp | EditorialProp | EdgeProp
 
@@ -362,8 +363,18 @@ RULES: dict[Label | Rel, dict[str, str]] = {
         "last_extracted_at": "maximum",
         "ingested_at": "minimum",
     },
-    Rel.INVOLVES: {"roles": "union", "names": "union", "stories": "union"},
-    Rel.OCCURRED_IN: {"first_reported": "minimum", "stories": "union"},
+    # story_extractions: which extraction of each story named it (services.replacement)
+    Rel.INVOLVES: {
+        "roles": "union",
+        "names": "union",
+        "stories": "union",
+        "story_extractions": "union",
+    },
+    Rel.OCCURRED_IN: {
+        "first_reported": "minimum",
+        "stories": "union",
+        "story_extractions": "union",
+    },
     Rel.PUBLISHED: {},
     Rel.IN_COUNTRY: {},
     Rel.SUBMITTED_FOR: {},

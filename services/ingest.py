@@ -48,6 +48,7 @@ from services.merging import merge_nodes, redirect
 from services.pins import repin
 from services.plan import EMPTY, WritePlan
 from services.rating import rating
+from services.replacement import MARKS, Hiding, mark, replaced
 from services.resolve import Resolver
 
 Outcome = Literal["created", "merged"]
@@ -229,24 +230,26 @@ class Ingestor:
                 f"line {line}: {story.outlet} story {story.slug}"
             )
         changes: list[LevelChange] = []
-        derive = rating(
-            sorted(touched),
-            self.policy(),
-            why,
-            now,
-            changes,
-            # a load says which records; an approval or a merge says it in `why`
-            {e: "; ".join(lines[:5]) for e, lines in details.items()}
-            if why.cause == "report"
-            else {},
-        )
+        # a load says which records; an approval or a merge says it in `why`
+        which = {e: "; ".join(lines[:5]) for e, lines in details.items()}
+        detail_of: dict[str, str] = dict(which) if why.cause == "report" else {}
+        derive = rating(sorted(touched), self.policy(), why, now, changes, detail_of)
+        described = [(w.src, w.dst) for w in plan.batch.edges if w.type is Rel.DESCRIBES]
         plan.batch.nodes.extend(lock)
 
         def guarded(graph: GraphReader) -> WriteBatch:
             if guard is not None:
                 guard(graph)
             profiles = reprofiled(graph)
-            derived = derive(graph)
+            # a story extracted again: what its latest extraction no longer names goes
+            replacing = replaced(graph, described)
+            for event_id, dropped in replacing.dropped.items():
+                before = which.get(event_id) if why.cause == "report" else None
+                detail_of[event_id] = "; ".join(x for x in (before, *dropped) if x)
+            derived = derive(Hiding(graph, replacing.batch.unlinks))
+            derived.unlinks += replacing.batch.unlinks
+            derived.edges += replacing.batch.edges
+            derived.nodes += replacing.batch.nodes
             derived.nodes.extend(profiles.nodes)
             derived.keys.update(profiles.keys)
             derived.rekeys.update(profiles.rekeys)
@@ -465,6 +468,7 @@ def _plan_record(
                     "roles": [mention.role] if mention.role else [],
                     "names": [mention.name],
                     "stories": [story_node],
+                    MARKS: [mark(story_node, extracted)],
                 }
             ),
         )
@@ -560,7 +564,11 @@ def _plan_location(
         event_id,
         Rel.OCCURRED_IN,
         target,
-        PropertyWrite(minimum={"first_reported": rank}, union={"stories": [story_node]}),
+        PropertyWrite(
+            minimum={"first_reported": rank},
+            # the extraction that named it: the rank starts with it (services.replacement)
+            union={"stories": [story_node], MARKS: [mark(story_node, rank.partition("|")[0])]},
+        ),
     )
     return {
         "place_ids": [i for i in (place_id, country_id) if i is not None],

@@ -110,7 +110,7 @@ def test_bad_corrections_name_the_argument_and_change_nothing(
     (event,) = store.find_nodes(Label.EVENT, {}, "occurred_on", 10)
     before = canonical(store)
     corrections = Corrections(store)
-    cases = [
+    cases: list[tuple[str, dict[str, str | None], str, str]] = [
         ("ev_nope", {"summary": "x"}, "why", "id: no event with id 'ev_nope'"),
         (event.id, {"occurred_on": "2017-02-30"}, "why", "occurredOn: '2017-02-30' is not a real"),
         (event.id, {"occurred_on": "yesterday"}, "why", "occurredOn: 'yesterday' is not a date"),
