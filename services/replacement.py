@@ -7,7 +7,8 @@ mark `<story id>|<extracted_at>` in `story_extractions`. Inside the load's own t
 once the batch is applied, `replaced` compares each story's relationships with the story's
 latest extraction (the DESCRIBES's `last_extracted_at`): what only older extractions named goes
 (a report is removed; the story leaves an involvement's or a location's `stories`, and the
-relationship goes when no story is left), and the event's places are recomputed. An older
+relationship goes when no story is left; an entity or place nothing links to any more goes
+too), and the event's places are recomputed. An older
 extraction arriving after a newer one is thus undone in the same write: it changes nothing.
 Relationships written before the marks existed carry none and are left as they are.
 """
@@ -87,6 +88,7 @@ def replaced(graph: GraphReader, described: Iterable[tuple[str, str]]) -> Replac
                     if rel is Rel.OCCURRED_IN:
                         relocated.add(event_id)
     found.dropped = {e: d for e, d in found.dropped.items() if d}
+    found.batch.deletes += _orphans(graph, found.batch.unlinks)
     if relocated:
         gone = set(found.batch.unlinks)
         found.batch.nodes += _places(graph, sorted(relocated), located, gone)
@@ -115,6 +117,21 @@ def _unnamed(batch: WriteBatch, rel: Rel, edge: Edge, story: str, newest: str) -
     kept = [m for m in marks if m not in mine]
     batch.edges.append(EdgeWrite(*ident, PropertyWrite(set={"stories": stories, MARKS: kept})))
     return "changed"
+
+
+def _orphans(graph: GraphReader, gone: Sequence[EdgeId]) -> list[str]:
+    """The entities and places only the relationships `gone` linked to anything: nothing
+    names them any more (outlets stay: the registry may know them)."""
+    ends = sorted({dst for _, rel, dst, _ in gone if rel in (Rel.INVOLVES, Rel.OCCURRED_IN)})
+    if not ends:
+        return []
+    removed = set(gone)
+    linked: set[str] = set()
+    for rel in (Rel.INVOLVES, Rel.OCCURRED_IN, Rel.IN_COUNTRY):
+        for node, edges in graph.edges(ends, rel, "in").items():
+            if any((e.src, e.type, e.dst, e.discriminator) not in removed for e in edges):
+                linked.add(node)
+    return [n for n in ends if n not in linked]
 
 
 def _places(

@@ -298,13 +298,18 @@ class _Builder:
                 ),
                 None,
             )
-            if entity is None:  # not as stored (an editor moved it): as the graph says
-                return
             said: dict[str, Any] = {"name": name, "type": kind}
             if aliases:
                 said["aliases"] = aliases
             if len(row) > 3 and row[3]:
                 said["role"] = row[3]
+            if entity is None and extracted < latest:
+                # an earlier extraction naming what its story's latest no longer names (gone
+                # from the graph: services.replacement): written as said, the reload drops it
+                entities.append(said)
+                continue
+            if entity is None:  # not as stored (an editor moved it): as the graph says
+                return
             entities.append(said)
             named.append((entity, name))
         body["entities"] = entities
