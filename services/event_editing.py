@@ -46,6 +46,7 @@ from services.mentions import latest_mention
 from services.merging import merge_nodes
 from services.pins import repin
 from services.rating import rating
+from services.replacement import MARKS
 
 POSSIBLE_DUPLICATE = "possible-duplicate"
 UNDOABLE = "mergeEvents, splitEvent, keepApart, retractReport and correctEvent"
@@ -146,6 +147,11 @@ class EventEditing(EditorialWork):
                 if not theirs:
                     continue
                 props = {**e.props, "stories": theirs}
+                rest_props: dict[str, Value] = {"stories": rest}
+                if MARKS in e.props:  # each side keeps its stories' extraction marks
+                    marks = e.texts(MARKS)
+                    props[MARKS] = [m for m in marks if m.rpartition("|")[0] in theirs]
+                    rest_props[MARKS] = [m for m in marks if m.rpartition("|")[0] in rest]
                 write = PropertyWrite(create=props)
                 batch.edges.append(EdgeWrite(new_id, rel, e.dst, e.discriminator, write))
                 if rest:
@@ -155,7 +161,7 @@ class EventEditing(EditorialWork):
                             rel,
                             e.dst,
                             e.discriminator,
-                            PropertyWrite(set={"stories": rest}),
+                            PropertyWrite(set=rest_props),
                         )
                     )
                 else:
