@@ -5,22 +5,24 @@ back; bad requests name the argument and change nothing."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from api.app import create_app
 from api.tokens import Tokens
-from graph.model import Label
+from graph.model import Label, WriteBatch
 from graph.snapshot import canonical
-from graph.store import GraphStore
+from graph.store import Derive, GraphStore
 from services.corrections import Corrections
 from services.editing import EditorialError
 from services.event_editing import EventEditing
+from services.pins import Pin
 from tests.support.graphql import GraphQLClient
 from tests.test_event_editing import by_stories
-from tests.test_event_matching import FIRST, SAME, load
+from tests.test_event_matching import FIRST, SAME, load, stories_of
 
 EDITOR = "editor-token-0123456789abcdefghijklmnop"
 PAGE = """query($id: ID!) { event(id: $id) { summary category occurredOn
@@ -34,6 +36,12 @@ UNPIN = """mutation($id: ID!, $p: [String!]) { unpinEvent(id: $id, properties: $
 RAQQA_SUMMARY = "Clashes between the army and IS in Raqqa"
 # The same story as SAME, extracted earlier: the earliest extraction's summary wins.
 EARLIER = {**SAME, "extracted_at": "2017-03-01T08:00:00Z"}
+# Another story of the same event, extracted earlier still.
+EARLIEST = {
+    **SAME,
+    "source_story": {"slug": "e-1", "outlet": "Outlet E"},
+    "extracted_at": "2017-03-01T06:00:00Z",
+}
 
 
 def test_a_correction_is_pinned_until_unpinned(store: GraphStore, tmp_path: Path) -> None:
@@ -140,3 +148,47 @@ def test_a_correction_is_undone_by_undo_edit(store: GraphStore, tmp_path: Path) 
     assert (logged.text("action"), logged.text("undid")) == ("undo", entry.id)
     with pytest.raises(EditorialError, match="was undone already, by bob"):
         EventEditing(store).undo(entry.id, "bob")
+
+
+class Interleaved:
+    """`store`, whose next write first lets `meanwhile` commit: a writer that read the graph
+    before `meanwhile` commits after it (a race, made to happen)."""
+
+    def __init__(self, store: GraphStore, meanwhile: Callable[[], object]) -> None:
+        self._store = store
+        self._meanwhile: Callable[[], object] | None = meanwhile
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    def write(self, batch: WriteBatch, derive: Derive | None = None) -> None:
+        if self._meanwhile is not None:
+            meanwhile, self._meanwhile = self._meanwhile, None
+            meanwhile()
+        self._store.write(batch, derive)
+
+
+def test_a_correction_racing_a_load_of_the_event_loses_nothing(
+    store: GraphStore, tmp_path: Path
+) -> None:
+    load(store, tmp_path, [FIRST])
+    (event,) = store.find_nodes(Label.EVENT, {}, "occurred_on", 10)
+
+    def correct() -> None:
+        Corrections(store).correct_event(event.id, {"summary": "Fixed."}, "typo", "alice")
+
+    # the load read the graph before the correction committed, and commits after it
+    load(cast(GraphStore, Interleaved(store, correct)), tmp_path, [EARLIER])
+    landed = by_stories(store, ["a-1", "b-1"])
+    assert (landed.id, landed.text("summary")) == (event.id, "Fixed.")
+    assert Pin.of(landed.texts("pins")[0]).was == "Army and IS fight in Raqqa"
+
+    # the correction read the event before a load committed, and commits after it
+    def reload() -> None:
+        load(store, tmp_path, [EARLIEST])
+
+    racing = Corrections(cast(GraphStore, Interleaved(store, reload)))
+    racing.correct_event(event.id, {"category": "political"}, "typo", "alice")
+    now = store.get_nodes([event.id])[event.id]
+    assert (now.text("summary"), now.text("category")) == ("Fixed.", "political")
+    assert stories_of(store, now) == ["a-1", "b-1", "e-1"]
