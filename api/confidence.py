@@ -45,6 +45,7 @@ class ChangeCause(Enum):
     REVIEW = "review"
     RETRACTION = "retraction"
     CORRECTION = "correction"
+    TAKEDOWN = "takedown"
 
 
 @strawberry.type(description="One change of an event's confidence level: when, why, by whom.")

@@ -10,6 +10,7 @@ from typing import Annotated
 
 import strawberry
 
+from api.auth import requires
 from api.context import Info
 from api.editorial import (
     EDITORS,
@@ -23,9 +24,11 @@ from api.editorial import (
 from api.nodes import Entity, Event, IdentityDecision, IdentityEvidence
 from api.paging import PageInfo, encode_cursor, page_size
 from api.scalars import Timestamp
+from api.tokens import Role
 from graph.model import Label, Node
 from services.corrections import ARGUMENTS, Corrections
 from services.event_editing import EventEditing
+from services.takedown import Takedowns
 
 
 @strawberry.type(
@@ -131,6 +134,14 @@ class Corrected:
     edit: LogEntry = strawberry.field(
         description="The log entry; `undoEdit` takes a correction's id."
     )
+
+
+@strawberry.type
+class TakenDown:
+    edit: LogEntry = strawberry.field(
+        description="The audit entry: the target's id and the SHA-256 of each text removed."
+    )
+    events: list[Event] = strawberry.field(description="The events re-rated.")
 
 
 @strawberry.type
@@ -305,3 +316,17 @@ class CorrectionsMutation:
         event, entry = corrections.unpin_event(id, props, info.context.actor.name)
         wrote(info)
         return Corrected(event=Event.of(event), edit=entry_of(entry))
+
+    @strawberry.mutation(
+        description="Take down a story, a report (`Report.id`), one claim (`Claim.id`) or a "
+        "submission for a legal reason: its texts are removed from every node and relationship "
+        "of the graph (claims, summaries, the matcher's mentions, the log's merged states, the "
+        "confidence history), the events it was about re-rated, and the audit entry keeps ids "
+        "and hashes only. Not undoable. Admins.",
+        permission_classes=[requires(Role.ADMIN)],
+    )
+    def takedown(self, info: Info, target: strawberry.ID, reason: str) -> TakenDown:
+        takedowns = Takedowns(info.context.store)
+        entry, events = takedowns.takedown(target, reason, info.context.actor.name)
+        wrote(info)
+        return TakenDown(edit=entry_of(entry), events=[Event.of(n) for n in events])

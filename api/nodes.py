@@ -84,6 +84,9 @@ class GraphNode:
 
 @strawberry.type
 class Claim:
+    id: strawberry.ID = strawberry.field(
+        description="Its report's id and its position (REPORTS:...#0), which `takedown` takes."
+    )
     text: str
     tone: Tone
 
@@ -136,7 +139,11 @@ class Report:
         props = self.edge.props
         texts, tones = props.get("claim_texts") or [], props.get("claim_tones") or []
         assert isinstance(texts, list) and isinstance(tones, list)
-        return [Claim(text=t, tone=Tone(tone)) for t, tone in zip(texts, tones, strict=True)]
+        report = report_id(self.edge)
+        return [
+            Claim(id=strawberry.ID(f"{report}#{i}"), text=t, tone=Tone(tone))
+            for i, (t, tone) in enumerate(zip(texts, tones, strict=True))
+        ]
 
     @strawberry.field
     def url(self) -> str | None:

@@ -29,6 +29,7 @@ Cause: TypeAlias = Literal[
     "review",
     "retraction",
     "correction",
+    "takedown",
 ]
 
 

@@ -201,6 +201,11 @@ def unpin_event(store: GraphStore) -> tuple[str, dict[str, Any]]:
     return "mutation($e: ID!) { unpinEvent(id: $e) { edit { id } } }", {"e": event_id}
 
 
+def takedown(store: GraphStore) -> tuple[str, dict[str, Any]]:
+    query = 'mutation($t: ID!) { takedown(target: $t, reason: "court order") { edit { id } } }'
+    return query, {"t": _submission(store)}
+
+
 def set_policy(store: GraphStore) -> tuple[str, dict[str, Any]]:
     policy = json.loads(current_policy(store).to_json())
     policy["version"] += 1
@@ -241,6 +246,7 @@ OPERATIONS = [
     Operation("correctEvent", EDITORS, correct_event),
     Operation("unpinEvent", EDITORS, unpin_event),
     Operation("setConfidencePolicy", {"admin"}, set_policy),
+    Operation("takedown", {"admin"}, takedown),
     Operation("ingest", {"loader", "admin"}, ingest),
     Operation("pendingSubmissions", EDITORS, pending),
     Operation("submission", EDITORS, submission),
