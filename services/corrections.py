@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, get_args
 
+from graph import keys
 from graph.confidence import current_policy
 from graph.history import LevelChange, Why, edit
 from graph.model import (
@@ -103,6 +104,7 @@ class Corrections(EditorialWork):
                 "as Report.id gives it)"
             )
         outlet, event, story = parts
+        event = self._current(event)
         for edge in self.store.edges([event], Rel.REPORTS, "in")[event]:
             if (edge.src, edge.discriminator) == (outlet, story):
                 return edge
@@ -121,6 +123,7 @@ class Corrections(EditorialWork):
     def _correct(
         self, event_id: str, values: Mapping[str, str | None], reason: str, by: str
     ) -> tuple[Node, Node]:
+        event_id = self._current(event_id)
         event = self._expect(event_id, Label.EVENT, "id")
         reason = _reason(reason)
         given = {p: _checked(p, v) for p, v in values.items() if v is not None}
@@ -153,6 +156,7 @@ class Corrections(EditorialWork):
         self, event_id: str, props: Sequence[str], by: str, undid: Node | None
     ) -> tuple[Node, Node]:
         argument = "editId" if undid is not None else "id"
+        event_id = self._current(event_id)
         event = self._expect(event_id, Label.EVENT, argument)
         pinned = pins_of(event)
         unknown = [p for p in props if p not in ARGUMENTS]
@@ -192,7 +196,7 @@ class Corrections(EditorialWork):
         return resolving_again(lambda: self._undo(entry, by))
 
     def _undo(self, entry: Node, by: str) -> tuple[Node, list[Node]]:
-        event_id = entry.text("subject")
+        event_id = self._current(entry.text("subject"))
         if entry.text("action") == "correct":
             pinned = pins_of(self._expect(event_id, Label.EVENT, "editId"))
             mine = [Pin.of(e) for e in json.loads(entry.text("pins"))]
@@ -223,6 +227,14 @@ class Corrections(EditorialWork):
         return self._node(undo.id), [self._node(event_id)]
 
     # -- shared --------------------------------------------------------------------------------
+
+    def _current(self, event_id: str) -> str:
+        """`event_id`, or the event it was merged into since (docs/identity.md, "Links that
+        survive merges"): a report id or an edit names the event as it was then."""
+        if self.store.get_nodes([event_id]):
+            return event_id
+        key = keys.merged_key(event_id)
+        return self.store.lookup_keys([key]).get(key, event_id)
 
     def _write(self, batch: WriteBatch, event_id: str, why: Why, at: str, guard: Any) -> None:
         changes: list[LevelChange] = []

@@ -24,7 +24,7 @@ from services.event_editing import EventEditing
 from services.export import export
 from tests.support.graphql import GraphQLClient
 from tests.test_event_editing import by_stories
-from tests.test_event_matching import FIRST, SAME, load
+from tests.test_event_matching import ELSEWHERE, FIRST, SAME, load
 
 EDITOR = "editor-token-0123456789abcdefghijklmnop"
 PAGE = """query($id: ID!) { event(id: $id) {
@@ -155,3 +155,25 @@ def test_an_editors_retraction_is_refused_twice_and_undone_once(
     EventEditing(store).undo(entry.id, "bob")
     with pytest.raises(EditorialError, match="was undone already, by bob"):
         EventEditing(store).undo(entry.id, "bob")
+
+
+def test_a_retraction_follows_its_report_through_an_event_merge(
+    store: GraphStore, tmp_path: Path
+) -> None:
+    load(store, tmp_path, [FIRST, SAME, ELSEWHERE])
+    raqqa, homs = by_stories(store, ["a-1", "b-1"]), by_stories(store, ["c-1"])
+    report = report_of(store, homs.id, "Outlet C")
+    corrections = Corrections(store)
+    _, entry = corrections.retract_report(report, "withdrawn", "2017-03-02", "alice")
+    EventEditing(store).merge_events(homs.id, raqqa.id, "alice")
+    # the mark moved with the report; the old report id still names it
+    moved = report_of(store, raqqa.id, "Outlet C")
+    (edge,) = [
+        e for e in store.edges([raqqa.id], Rel.REPORTS, "in")[raqqa.id] if report_id(e) == moved
+    ]
+    assert edge.props["retracted_on"] == "2017-03-02"
+    assert store.get_nodes([raqqa.id])[raqqa.id].props["independent_sources"] == 2
+    with pytest.raises(EditorialError, match="is retracted already"):
+        corrections.retract_report(report, "again", "2017-03-02", "alice")
+    EventEditing(store).undo(entry.id, "bob")
+    assert store.get_nodes([raqqa.id])[raqqa.id].props["independent_sources"] == 3
