@@ -46,6 +46,7 @@ from graph import keys
 from graph.errors import DomainError
 from graph.model import ENTITY_TYPES, PUBLIC_LABELS, Label, Node, is_public
 from loaders.records import MAX_NAME_LENGTH
+from services.redirects import survivor
 
 MAX_DEPTH = 10
 MAX_TOKENS = 2000
@@ -58,7 +59,7 @@ async def _found(info: Info, node_id: str) -> tuple[Node | None, str | None]:
     node = await info.context.nodes.load(node_id)
     if node is not None:
         return node, None
-    owner = info.context.store.lookup_keys([keys.merged_key(node_id)]).get(keys.merged_key(node_id))
+    owner = survivor(info.context.store, node_id)
     if owner is None:
         return None, None
     return await info.context.nodes.load(owner), node_id

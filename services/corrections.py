@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, get_args
 
-from graph import keys
 from graph.confidence import current_policy
 from graph.history import LevelChange, Why, edit
 from graph.model import (
@@ -38,6 +37,7 @@ from services.editing import EditorialError, EditorialWork
 from services.ingest import moment_text, retraction
 from services.pins import PINNABLE, PINS, Pin, pins_of
 from services.rating import rating
+from services.redirects import current
 
 RETRACTION_PROPS = (RETRACTED_ON, "retraction_reasons", "retracted_by")
 # The arguments of `correctEvent`, by the property each corrects.
@@ -229,12 +229,9 @@ class Corrections(EditorialWork):
     # -- shared --------------------------------------------------------------------------------
 
     def _current(self, event_id: str) -> str:
-        """`event_id`, or the event it was merged into since (docs/identity.md, "Links that
-        survive merges"): a report id or an edit names the event as it was then."""
-        if self.store.get_nodes([event_id]):
-            return event_id
-        key = keys.merged_key(event_id)
-        return self.store.lookup_keys([key]).get(key, event_id)
+        """`event_id`, or the event it was merged into since: a report id or an edit names
+        the event as it was then."""
+        return current(self.store, event_id)
 
     def _write(self, batch: WriteBatch, event_id: str, why: Why, at: str, guard: Any) -> None:
         changes: list[LevelChange] = []

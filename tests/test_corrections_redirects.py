@@ -67,6 +67,9 @@ def test_an_event_merged_by_an_editor_answers_by_its_old_id(
             "id": raqqa.id,
             "redirectedFrom": homs.id,
         }
+        # the graph view and path search take old ids too
+        around = "query($id: ID!) { neighbourhood(id: $id) { center } }"
+        assert ask(client, around, id=homs.id) == {"center": raqqa.id}
         # asked by its own id, nothing is redirected
         assert ask(client, EVENT, id=raqqa.id)["redirectedFrom"] is None
         # a redirect keeps its kind: the old event id is no entity
