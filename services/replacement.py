@@ -52,42 +52,48 @@ class Replaced:
 
 def replaced(graph: GraphReader, described: Iterable[tuple[str, str]]) -> Replaced:
     """What the stories of `described` ((story id, event id) pairs the batch wrote) no longer
-    name in their latest extraction, as the transaction sees the graph."""
+    name in their latest extraction, as the transaction sees the graph. Costs one read when
+    no story of the batch has two extractions (a first load, a reload)."""
     found = Replaced()
-    pairs = sorted(set(described))
+    pairs = set(described)
     if not pairs:
         return found
-    events = sorted({e for _, e in pairs})
     latest: dict[tuple[str, str], str] = {}
+    events = sorted({e for _, e in pairs})
     for event_id, edges in graph.edges(events, Rel.DESCRIBES, "in").items():
         for e in edges:
-            if (e.src, event_id) in set(pairs):
-                latest[(e.src, event_id)] = str(e.props.get("last_extracted_at") or "")
+            newest = str(e.props.get("last_extracted_at") or "")
+            earliest = str(e.props.get("first_extracted_at") or "")
+            if (e.src, event_id) in pairs and newest and earliest < newest:
+                latest[(e.src, event_id)] = newest
+    if not latest:
+        return found
+    events = sorted({e for _, e in latest})
     reports = graph.edges(events, Rel.REPORTS, "in")
     involved = graph.edges(events, Rel.INVOLVES, "out")
     located = graph.edges(events, Rel.OCCURRED_IN, "out")
-    names = _names(graph, [reports, involved, located])
+    drops: list[tuple[str, str, str, str]] = []  # (event, story, what, the node dropped)
     relocated: set[str] = set()
     for (story, event_id), newest in sorted(latest.items()):
-        if not newest:
-            continue
-        slug = names.get(story, story)
-        said = found.dropped.setdefault(event_id, [])
         for e in reports[event_id]:
             if e.discriminator == story and str(e.props.get("extracted_at") or "") < newest:
                 found.batch.unlinks.append((e.src, Rel.REPORTS, e.dst, e.discriminator))
-                said.append(f"re-extraction of story {slug} dropped outlet {names[e.src]}")
+                drops.append((event_id, story, "outlet", e.src))
         for rel, edges, what in (
             (Rel.INVOLVES, involved[event_id], "entity"),
             (Rel.OCCURRED_IN, located[event_id], "place"),
         ):
             for e in edges:
-                outcome = _unnamed(found.batch, rel, e, story, newest)
-                if outcome == "unlinked":
-                    said.append(f"re-extraction of story {slug} dropped {what} {names[e.dst]}")
+                if _unnamed(found.batch, rel, e, story, newest) == "unlinked":
+                    drops.append((event_id, story, what, e.dst))
                     if rel is Rel.OCCURRED_IN:
                         relocated.add(event_id)
-    found.dropped = {e: d for e, d in found.dropped.items() if d}
+    if drops:
+        named = graph.get_nodes(sorted({n for _, s, _, d in drops for n in (s, d)}))
+        for event_id, story, what, node in drops:
+            slug, name = (named[i].title() if i in named else i for i in (story, node))
+            text = f"re-extraction of story {slug} dropped {what} {name}"
+            found.dropped.setdefault(event_id, []).append(text)
     found.batch.deletes += _orphans(graph, found.batch.unlinks)
     if relocated:
         gone = set(found.batch.unlinks)
@@ -160,18 +166,6 @@ def _places(
         props = {"place_ids": sorted(place_ids), "country_ids": sorted(country_ids)}
         writes.append(NodeWrite(event_id, Label.EVENT, PropertyWrite(set=dict(props))))
     return writes
-
-
-def _names(graph: GraphReader, groups: Sequence[dict[str, list[Edge]]]) -> dict[str, str]:
-    """What a person calls each end and story of these relationships (for the history)."""
-    ids: set[str] = set()
-    for group in groups:
-        for edges in group.values():
-            for e in edges:
-                ids |= {e.src, e.dst, e.discriminator}
-    ids.discard("")
-    nodes: dict[str, Node] = graph.get_nodes(sorted(ids))
-    return {i: n.title() or i for i, n in nodes.items()}
 
 
 class Hiding:
