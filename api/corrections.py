@@ -280,8 +280,9 @@ class CorrectionsMutation:
         return Retracted(event=Event.of(event), edit=entry_of(entry))
 
     @strawberry.mutation(
-        description="Correct an event's summary, category or date (occurredOn: YYYY-MM-DD or "
-        "an RFC 3339 timestamp): each property given is pinned, so later records do not "
+        description="Correct an event's summary, category, date (occurredOn: YYYY-MM-DD or "
+        "an RFC 3339 timestamp) or place (a place name, within `country` if given; found or "
+        "made as a record would): each property given is pinned, so later records do not "
         "overwrite it until `unpinEvent`; editors see it in `Event.corrections`, with what the "
         "records say. Logged with who and why; `undoEdit` takes it back. Editors and admins.",
         permission_classes=[EDITORS],
@@ -294,16 +295,24 @@ class CorrectionsMutation:
         summary: str | None = None,
         category: str | None = None,
         occurred_on: str | None = None,
+        place: str | None = None,
+        country: str | None = None,
     ) -> Corrected:
         corrections = Corrections(info.context.store)
-        values = {"summary": summary, "category": category, "occurred_on": occurred_on}
+        values = {
+            "summary": summary,
+            "category": category,
+            "occurred_on": occurred_on,
+            "place": place,
+            "country": country,
+        }
         event, entry = corrections.correct_event(id, values, reason, info.context.actor.name)
         wrote(info)
         return Corrected(event=Event.of(event), edit=entry_of(entry))
 
     @strawberry.mutation(
         description="Take editors' pins off an event's properties (summary, category, "
-        "occurredOn; all when none is named): each shows what the records say again. "
+        "occurredOn, place; all when none is named): each shows what the records say again. "
         "Editors and admins.",
         permission_classes=[EDITORS],
     )

@@ -172,7 +172,7 @@ _ARGUMENT = {"occurred_on": "occurredOn"}
 
 @strawberry.type(description="An event property an editor corrected (pinned).")
 class Correction:
-    property: str = strawberry.field(description="summary, category or occurredOn")
+    property: str = strawberry.field(description="summary, category, occurredOn or place")
     value: str = strawberry.field(description="What the editor gave, which the event shows.")
     corrected_from: str | None = strawberry.field(
         description="What the records say (said before the correction, or since)."

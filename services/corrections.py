@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, get_args
 
+from graph import keys
 from graph.confidence import current_policy
 from graph.history import LevelChange, Why, edit
 from graph.model import (
@@ -38,10 +39,21 @@ from services.ingest import moment_text, retraction
 from services.pins import PINNABLE, PINS, Pin, pins_of
 from services.rating import rating
 from services.redirects import current
+from services.replacement import event_places
 
 RETRACTION_PROPS = (RETRACTED_ON, "retraction_reasons", "retracted_by")
 # The arguments of `correctEvent`, by the property each corrects.
-ARGUMENTS = {"summary": "summary", "category": "category", "occurred_on": "occurredOn"}
+ARGUMENTS = {
+    "summary": "summary",
+    "category": "category",
+    "occurred_on": "occurredOn",
+    "place": "place",
+}
+# The discriminator of the location an editor gave (`correctEvent(place: ...)`): its own
+# OCCURRED_IN, reported first (`first_reported` ""), so it is the event's place whatever
+# records say later, until unpinned.
+CORRECTED = "correction"
+MAX_PLACE = 500
 MAX_REASON = 2000
 MAX_SUMMARY = 2000
 
@@ -126,18 +138,29 @@ class Corrections(EditorialWork):
         event_id = self._current(event_id)
         event = self._expect(event_id, Label.EVENT, "id")
         reason = _reason(reason)
-        given = {p: _checked(p, v) for p, v in values.items() if v is not None}
-        if not given:
-            raise EditorialError("give at least one of summary, category and occurredOn")
+        place, country = values.get("place"), values.get("country")
+        given = {
+            p: _checked(p, v)
+            for p, v in values.items()
+            if v is not None and p not in ("place", "country")
+        }
+        if country is not None and place is None:
+            raise EditorialError("country: give it with place")
+        if not given and place is None:
+            raise EditorialError("give at least one of summary, category, occurredOn and place")
         at = self._stamp()
         pinned = pins_of(event)  # what the records say is kept from an earlier pin
         pins = [
             Pin(p, v, pinned[p].was if p in pinned else event.props.get(p), at, by, reason)
             for p, v in sorted(given.items())
         ]
+        batch = WriteBatch()
+        if place is not None:
+            shown = self._relocate(batch, event_id, place, country)
+            was = pinned["place"].was if "place" in pinned else self._place_of(event_id)
+            pins.append(Pin("place", shown, was, at, by, reason))
         changed = ", ".join(f"{p.prop} from {p.was!r} to {p.value!r}" for p in pins)
         why = Why("correction", f"event {event_id}: {changed} ({reason})", by)
-        batch = WriteBatch()
         entries = [p.to_entry() for p in pins]
         batch.nodes.append(
             NodeWrite(event_id, Label.EVENT, PropertyWrite(set=dict(given), union={PINS: entries}))
@@ -174,9 +197,13 @@ class Corrections(EditorialWork):
         at = self._stamp()
         why = Why("correction", f"event {event_id}: unpinned {', '.join(chosen)}", by)
         left = [e for e in event.texts(PINS) if Pin.of(e).prop not in chosen]
-        back: dict[str, Value] = {p: pinned[p].was for p in chosen}
+        back: dict[str, Value] = {p: pinned[p].was for p in chosen if p != "place"}
         back[PINS] = left
         batch = WriteBatch(nodes=[NodeWrite(event_id, Label.EVENT, PropertyWrite(set=back))])
+        if "place" in chosen:  # the editor's location goes; the records' are the event's again
+            for e in self.store.edges([event_id], Rel.OCCURRED_IN, "out")[event_id]:
+                if e.discriminator == CORRECTED:
+                    batch.unlinks.append((e.src, Rel.OCCURRED_IN, e.dst, e.discriminator))
         if undid is None:
             entry = edit("unpin", at, why, event_id, props=_dumps(chosen))
         else:
@@ -226,6 +253,47 @@ class Corrections(EditorialWork):
         self._write(batch, event_id, why, at, _exists(event_id))
         return self._node(undo.id), [self._node(event_id)]
 
+    # -- the place -----------------------------------------------------------------------------
+
+    def _relocate(self, batch: WriteBatch, event_id: str, place: str, country: str | None) -> str:
+        """Writes the editor's location of `event_id` (the place, found or made as a record
+        would make it, within `country`); returns it as shown: 'Tabqa, Syria'."""
+        place = _name(place, "place")
+        country = _name(country, "country") if country is not None else None
+        country_id = (
+            self._place_node(batch, country, "country", keys.country_key(country))
+            if (country)
+            else None
+        )
+        place_id = self._place_node(batch, place, "place", keys.place_key(place, country))
+        if country_id is not None:
+            batch.edges.append(EdgeWrite(place_id, Rel.IN_COUNTRY, country_id, "", PropertyWrite()))
+        for e in self.store.edges([event_id], Rel.OCCURRED_IN, "out")[event_id]:
+            if e.discriminator == CORRECTED:  # an earlier correction of the place
+                batch.unlinks.append((e.src, Rel.OCCURRED_IN, e.dst, e.discriminator))
+        first = PropertyWrite(create={"first_reported": "", "stories": []})
+        batch.edges.append(EdgeWrite(event_id, Rel.OCCURRED_IN, place_id, CORRECTED, first))
+        return f"{place}, {country}" if country else place
+
+    def _place_node(self, batch: WriteBatch, name: str, kind: str, key: str) -> str:
+        owner = self.store.lookup_keys([key]).get(key)
+        if owner is not None:
+            return owner
+        node_id = keys.node_id("pl", key)  # as the loader names a place it makes
+        made = PropertyWrite(create={"kind": kind, "name": name}, union={"aliases": [name]})
+        batch.nodes.append(NodeWrite(node_id, Label.PLACE, made))
+        batch.keys[key] = node_id
+        return node_id
+
+    def _place_of(self, event_id: str) -> str | None:
+        """The event's place as the page shows it (its earliest-reported location)."""
+        located = self.store.edges([event_id], Rel.OCCURRED_IN, "out")[event_id]
+        if not located:
+            return None
+        first = min(located, key=lambda e: (str(e.props.get("first_reported")), e.dst))
+        place = self.store.get_nodes([first.dst]).get(first.dst)
+        return place.text("name") if place is not None else None
+
     # -- shared --------------------------------------------------------------------------------
 
     def _current(self, event_id: str) -> str:
@@ -239,7 +307,12 @@ class Corrections(EditorialWork):
 
         def derive(graph: GraphReader) -> WriteBatch:
             guard(graph)
-            return rate(graph)
+            derived = rate(graph)
+            if any(w.type is Rel.OCCURRED_IN for w in batch.edges) or any(
+                u[1] is Rel.OCCURRED_IN for u in batch.unlinks
+            ):  # the place corrected or unpinned: the event's places follow its locations
+                derived.nodes += event_places(graph, [event_id])
+            return derived
 
         self.store.write(batch, derive=derive)
         self.changes += changes
@@ -252,6 +325,15 @@ def _reason(reason: str) -> str:
     if len(reason) > MAX_REASON:
         raise EditorialError(f"reason is longer than {MAX_REASON} characters ({len(reason):,})")
     return reason
+
+
+def _name(value: str, argument: str) -> str:
+    text = value.strip()
+    if not text:
+        raise EditorialError(f"{argument} is empty")
+    if len(text) > MAX_PLACE:
+        raise EditorialError(f"{argument} is longer than {MAX_PLACE} characters ({len(text):,})")
+    return text
 
 
 def _moment(value: str, argument: str) -> date:

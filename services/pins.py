@@ -77,6 +77,8 @@ def repin(graph: GraphReader, event_ids: Sequence[str]) -> list[NodeWrite]:
         entries = event.texts(PINS)
         values: dict[str, Value] = {}
         for prop, pin in pins_of(event).items():
+            if prop not in PINNABLE:
+                continue  # the place: a location of its own, first by rank (services.corrections)
             current = event.props.get(prop)
             if current == pin.value:
                 continue

@@ -140,6 +140,11 @@ def _orphans(graph: GraphReader, gone: Sequence[EdgeId]) -> list[str]:
     return [n for n in ends if n not in linked]
 
 
+def event_places(graph: GraphReader, events: Sequence[str]) -> list[NodeWrite]:
+    """The places and countries of `events` recomputed from their locations."""
+    return _places(graph, events, graph.edges(list(events), Rel.OCCURRED_IN, "out"), set())
+
+
 def _places(
     graph: GraphReader, events: Sequence[str], located: dict[str, list[Edge]], gone: set[EdgeId]
 ) -> list[NodeWrite]:

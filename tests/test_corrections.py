@@ -13,6 +13,7 @@ import pytest
 
 from api.app import create_app
 from api.tokens import Tokens
+from graph import keys
 from graph.model import Label, WriteBatch
 from graph.snapshot import canonical
 from graph.store import Derive, GraphStore
@@ -131,7 +132,9 @@ def test_bad_corrections_name_the_argument_and_change_nothing(
         with pytest.raises(EditorialError) as refused:
             corrections.correct_event(event_id, values, why, "alice")
         assert str(refused.value).startswith(message), (values, str(refused.value))
-    with pytest.raises(EditorialError, match="^properties: 'place' cannot be pinned"):
+    with pytest.raises(EditorialError, match="^properties: 'lat' cannot be pinned"):
+        corrections.unpin_event(event.id, ["lat"], "alice")
+    with pytest.raises(EditorialError, match=f"^properties: place of event {event.id} is not"):
         corrections.unpin_event(event.id, ["place"], "alice")
     assert canonical(store) == before
 
@@ -192,3 +195,50 @@ def test_a_correction_racing_a_load_of_the_event_loses_nothing(
     now = store.get_nodes([event.id])[event.id]
     assert (now.text("summary"), now.text("category")) == ("Fixed.", "political")
     assert stories_of(store, now) == ["a-1", "b-1", "e-1"]
+
+
+PLACE = """query($id: ID!) { event(id: $id) { place { name } country { name }
+  locations { place { name } } corrections { property value correctedFrom } } }"""
+
+
+def test_a_corrected_place_is_the_events_place_until_unpinned(
+    store: GraphStore, tmp_path: Path
+) -> None:
+    load(store, tmp_path, [FIRST])
+    (event,) = store.find_nodes(Label.EVENT, {}, "occurred_on", 10)
+    corrections = Corrections(store)
+    with pytest.raises(EditorialError, match="^country: give it with place"):
+        corrections.correct_event(event.id, {"country": "Syria"}, "w", "alice")
+    with pytest.raises(EditorialError, match="^place is empty"):
+        corrections.correct_event(event.id, {"place": " "}, "w", "alice")
+    client = GraphQLClient(create_app(store, Tokens.configured(f"editor:alice:{EDITOR}")))
+    try:
+        corrected, entry = corrections.correct_event(
+            event.id, {"place": "Tabqa", "country": "Syria"}, "the town", "alice"
+        )
+        assert set(corrected.texts("place_ids")) >= {
+            store.lookup_keys([keys.place_key("Tabqa", "Syria")])[keys.place_key("Tabqa", "Syria")]
+        }
+        page = client.query(PLACE, {"id": event.id}, token=EDITOR).json()["data"]["event"]
+        assert (page["place"], page["country"]) == ({"name": "Tabqa"}, {"name": "Syria"})
+        assert page["corrections"] == [
+            {"property": "place", "value": "Tabqa, Syria", "correctedFrom": "Raqqa"}
+        ]
+        # a later record at Raqqa does not move it back
+        load(store, tmp_path, [EARLIER])
+        page = client.query(PLACE, {"id": event.id}, token=EDITOR).json()["data"]["event"]
+        assert page["place"] == {"name": "Tabqa"}
+
+        Corrections(store).unpin_event(event.id, ["place"], "bob")
+        page = client.query(PLACE, {"id": event.id}, token=EDITOR).json()["data"]["event"]
+        assert page["place"] != {"name": "Tabqa"}
+        assert "Tabqa" not in [loc["place"]["name"] for loc in page["locations"]]
+        now = store.get_nodes([event.id])[event.id]
+        tabqa = store.lookup_keys([keys.place_key("Tabqa", "Syria")])[
+            keys.place_key("Tabqa", "Syria")
+        ]
+        assert tabqa not in now.texts("place_ids")
+        assert now.texts("pins") == []
+        assert entry.text("action") == "correct"
+    finally:
+        client.close()
