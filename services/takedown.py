@@ -88,6 +88,7 @@ class Takedowns(EditorialWork):
             reason = _scrub_text(reason, text)
         why = Why("takedown", f"takedown of {content.kind} {target}: {reason}", by)
         batch = _scrubbed(self.store.dump(), texts)
+        self._summaries_again(batch, texts)
         hashes = json.dumps(sorted(sha256(t) for t in texts))
         entry = edit("takedown", at, why, target, kind=content.kind, removed=hashes)
         batch.nodes.append(entry)
@@ -109,6 +110,19 @@ class Takedowns(EditorialWork):
         self.changes += changes
         nodes = self.store.get_nodes(events)
         return self._node(entry.id), [nodes[e] for e in events if e in nodes]
+
+    def _summaries_again(self, batch: WriteBatch, texts: Sequence[str]) -> None:
+        """An event whose summary was the text taken down takes another of its stories'
+        summaries (the earliest extracted) rather than `[removed]`, where one is left."""
+        for write in batch.nodes:
+            if write.label is not Label.EVENT or write.change.set.get("summary") != REMOVED:
+                continue
+            described = self.store.edges([write.id], Rel.DESCRIBES, "in")[write.id]
+            for d in sorted(described, key=lambda e: str(e.props.get("first_extracted_at"))):
+                summary = d.props.get("summary")
+                if isinstance(summary, str) and _scrub_value(summary, texts) == summary:
+                    write.change.set = {**write.change.set, "summary": summary}
+                    break
 
     def _content(self, target: str) -> Content:
         if target.startswith(f"{Rel.REPORTS.value}:"):

@@ -109,3 +109,17 @@ def test_one_claim_of_a_report_can_be_taken_down(store: GraphStore, tmp_path: Pa
     assert report.texts("claim_texts") == [FIRST["event"]["summary"]]
     assert report.texts("claim_tones") == ["certain"]
     assert found_anywhere(store, CLAIM) == []
+
+
+def test_an_event_whose_summary_is_taken_down_takes_another_storys(
+    store: GraphStore, tmp_path: Path
+) -> None:
+    load(store, tmp_path, [FIRST, SAME])
+    event = by_stories(store, ["a-1", "b-1"])
+    summary = event.text("summary")
+    described = store.edges([event.id], Rel.DESCRIBES, "in")[event.id]
+    (story,) = [d.src for d in described if d.props.get("summary") == summary]
+    (other,) = [d.props["summary"] for d in described if d.src != story]
+    Takedowns(store).takedown(story, "court order", "root")
+    assert store.get_nodes([event.id])[event.id].text("summary") == other
+    assert found_anywhere(store, summary) == []
