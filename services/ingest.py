@@ -248,6 +248,7 @@ class Ingestor:
                 detail_of[event_id] = "; ".join(x for x in (before, *dropped) if x)
             derived = derive(Hiding(graph, replacing.batch.unlinks))
             derived.unlinks += replacing.batch.unlinks
+            derived.deletes += replacing.batch.deletes
             derived.edges += replacing.batch.edges
             derived.nodes += replacing.batch.nodes
             derived.nodes.extend(profiles.nodes)

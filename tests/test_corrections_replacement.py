@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from graph import keys
 from graph.history import history
 from graph.model import Label, Node, Rel
 from graph.snapshot import INGEST_CLOCKS, canonical
@@ -71,6 +72,10 @@ def test_a_later_extraction_replaces_what_the_story_contributed(
     assert outlets_of(store, event.id) == ["Outlet A", "Outlet B"]
     # Russia only story a-1's older extraction named; the sides story b-1 names too
     assert entities_of(store, event.id) == {"Government of Syria": 2, "IS": 2}
+    # nothing names Russia any more: its entity goes too (Outlet X stays: outlets may be the
+    # registry's)
+    assert store.lookup_keys(keys.entity_keys("country", ["Russia"])) == {}
+    assert store.lookup_keys(keys.outlet_keys(["Outlet X"]))
     assert event.text("confidence") == "likely"  # A and B: still two independent sources
     # an older extraction, or the same files again, change nothing
     after = canonical(store)
