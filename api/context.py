@@ -135,7 +135,7 @@ class RequestContext:
 
 
 # The least role that can make a change of each cause, for a name no token has any more.
-_CAUSE_ROLES = {"report": str(Role.LOADER), "policy": str(Role.ADMIN)}
+_CAUSE_ROLES = {"report": str(Role.LOADER), "policy": str(Role.ADMIN), "takedown": str(Role.ADMIN)}
 
 
 def _none() -> None:

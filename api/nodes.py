@@ -48,9 +48,11 @@ from api.timeline import Interval, TimelineBuckets, timeline_buckets
 from api.tokens import Role
 from graph import analytics, gazetteer
 from graph.history import history
-from graph.model import PUBLIC_RELS, Edge, Label, Node, Prop, Rel, is_public
+from graph.model import PUBLIC_RELS, RETRACTED_ON, Edge, Label, Node, Prop, Rel, is_public
 from graph.store import EventFilter, EventQuery
+from services.corrections import report_id
 from services.matching import decisions
+from services.pins import pins_of
 from services.places import flags_of, iso_key
 
 
@@ -60,11 +62,19 @@ from services.places import flags_of, iso_key
 class GraphNode:
     id: strawberry.ID
     node: strawberry.Private[Node]
+    redirected_from: strawberry.ID | None = strawberry.field(
+        default=None,
+        description="The id asked for, when it was merged away (by the loader or an editor) "
+        "and this node is what it merged into; null when asked by this node's own id. Links "
+        "to merged-away ids keep working: update them to `id`.",
+    )
 
     @classmethod
-    def of(cls, node: Node) -> Self:
-        """The GraphQL type of `node` (called on the concrete type: `Event.of(node)`)."""
-        return cls(id=strawberry.ID(node.id), node=node)
+    def of(cls, node: Node, redirected_from: str | None = None) -> Self:
+        """The GraphQL type of `node` (called on the concrete type: `Event.of(node)`),
+        reached through the merged-away id `redirected_from` when given."""
+        moved = strawberry.ID(redirected_from) if redirected_from is not None else None
+        return cls(id=strawberry.ID(node.id), node=node, redirected_from=moved)
 
     @strawberry.field(description="The nodes linked to this one, a page at a time.")
     async def neighbours(
@@ -75,13 +85,48 @@ class GraphNode:
 
 @strawberry.type
 class Claim:
+    id: strawberry.ID = strawberry.field(
+        description="Its report's id and its position (REPORTS:...#0), which `takedown` takes."
+    )
     text: str
     tone: Tone
+
+
+@strawberry.type(
+    description="Its outlet withdrew the report: shown, no longer counted as a source."
+)
+class Retraction:
+    retracted_on: DateOrTimestamp = strawberry.field(description="When the outlet retracted it.")
+    reasons: list[str]
+    by: list[str] = strawberry.field(
+        description="Who said so: 'extractor' (the record did) or the editors' names (to "
+        "editors and admins; others see 'editor')."
+    )
 
 
 @strawberry.type(description="What one outlet says about an event, through one story.")
 class Report:
     edge: strawberry.Private[Edge]
+
+    @strawberry.field(
+        description="Its stable id (REPORTS:<outlet>:<event>:<story>), which `retractReport` takes."
+    )
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(report_id(self.edge))
+
+    @strawberry.field(description="Set when its outlet retracted it; null otherwise.")
+    def retraction(self, info: Info) -> Retraction | None:
+        day = self.edge.props.get(RETRACTED_ON)
+        if not isinstance(day, str) or not day:
+            return None
+        editor = info.context.actor.can(Role.EDITOR, Role.ADMIN)
+        by = self.edge.texts("retracted_by")
+        shown = by if editor else sorted({b if b == "extractor" else "editor" for b in by})
+        return Retraction(
+            retracted_on=DateOrTimestamp(day),
+            reasons=self.edge.texts("retraction_reasons"),
+            by=shown,
+        )
 
     @strawberry.field
     @at_once
@@ -95,7 +140,11 @@ class Report:
         props = self.edge.props
         texts, tones = props.get("claim_texts") or [], props.get("claim_tones") or []
         assert isinstance(texts, list) and isinstance(tones, list)
-        return [Claim(text=t, tone=Tone(tone)) for t, tone in zip(texts, tones, strict=True)]
+        report = report_id(self.edge)
+        return [
+            Claim(id=strawberry.ID(f"{report}#{i}"), text=t, tone=Tone(tone))
+            for i, (t, tone) in enumerate(zip(texts, tones, strict=True))
+        ]
 
     @strawberry.field
     def url(self) -> str | None:
@@ -117,6 +166,21 @@ class Report:
     @strawberry.field
     def extracted_at(self) -> Timestamp:
         return Timestamp(str(self.edge.props.get("extracted_at")))
+
+
+_ARGUMENT = {"occurred_on": "occurredOn"}
+
+
+@strawberry.type(description="An event property an editor corrected (pinned).")
+class Correction:
+    property: str = strawberry.field(description="summary, category, occurredOn or place")
+    value: str = strawberry.field(description="What the editor gave, which the event shows.")
+    corrected_from: str | None = strawberry.field(
+        description="What the records say (said before the correction, or since)."
+    )
+    at: Timestamp
+    by: str
+    reason: str
 
 
 @strawberry.type
@@ -294,6 +358,25 @@ class Event(GraphNode):
         return [
             IdentityDecision.of(data, Story.of(story) if story is not None else None)
             for (_, data), story in zip(found, stories, strict=True)
+        ]
+
+    @strawberry.field(
+        description="The properties editors corrected, pinned against later records until "
+        "unpinned (`unpinEvent`): each with what the records say ('corrected from ...'), who "
+        "and why. Editors and admins.",
+        permission_classes=[requires(Role.EDITOR, Role.ADMIN)],
+    )
+    def corrections(self) -> list[Correction]:
+        return [
+            Correction(
+                property=_ARGUMENT.get(p.prop, p.prop),
+                value=str(p.value),
+                corrected_from=None if p.was is None else str(p.was),
+                at=Timestamp(p.at),
+                by=p.by,
+                reason=p.reason,
+            )
+            for p in pins_of(self.node).values()
         ]
 
     @strawberry.field(description="Every change of its confidence level, oldest first.")
@@ -599,7 +682,7 @@ class IdentityDecision:
         )
 
 
-def as_graph_node(node: Node) -> GraphNode:
+def as_graph_node(node: Node, redirected_from: str | None = None) -> GraphNode:
     kinds: dict[Label, type[Event | Entity | Outlet | Place | Story]] = {
         Label.EVENT: Event,
         Label.ENTITY: Entity,
@@ -607,7 +690,7 @@ def as_graph_node(node: Node) -> GraphNode:
         Label.PLACE: Place,
         Label.STORY: Story,
     }
-    return kinds[node.label].of(node)
+    return kinds[node.label].of(node, redirected_from)
 
 
 # -- connections -------------------------------------------------------------------------------

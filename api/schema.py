@@ -48,17 +48,30 @@ from graph.errors import DomainError
 from graph.model import ENTITY_TYPES, PUBLIC_LABELS, Label, Node, is_public
 from graph.store import StoreUnavailable
 from loaders.records import MAX_NAME_LENGTH
+from services.redirects import survivor
 
 MAX_DEPTH = 10
 MAX_TOKENS = 2000
 MAX_ALIASES = 30
 
 
-async def _node(info: Info, node_id: str, label: Label, what: str) -> Node:
+async def _found(info: Info, node_id: str) -> tuple[Node | None, str | None]:
+    """The node with id `node_id`, or the survivor it was merged into (docs/identity.md), with
+    `node_id` as the id it was reached from."""
     node = await info.context.nodes.load(node_id)
+    if node is not None:
+        return node, None
+    owner = survivor(info.context.store, node_id)
+    if owner is None:
+        return None, None
+    return await info.context.nodes.load(owner), node_id
+
+
+async def _node(info: Info, node_id: str, label: Label, what: str) -> tuple[Node, str | None]:
+    node, redirected = await _found(info, node_id)
     if node is None or node.label is not label:
         raise UserError(f"no {what} with id '{node_id}'")
-    return node
+    return node, redirected
 
 
 def _check_name(name: str) -> None:
@@ -88,7 +101,7 @@ class Query(EditorialQuery, CorrectionsQuery, PlacesQuery):
     @strawberry.field(description="One event by id: everything its public page shows.")
     async def event(self, info: Info, id: strawberry.ID) -> Event | None:
         await prefetch.event_page(info, id)  # one round trip on Neo4j (api.prefetch)
-        return Event.of(await _node(info, id, Label.EVENT, "event"))
+        return Event.of(*await _node(info, id, Label.EVENT, "event"))
 
     @strawberry.field(description="Events, newest first by default, filtered.")
     def events(
@@ -111,7 +124,7 @@ class Query(EditorialQuery, CorrectionsQuery, PlacesQuery):
             found = [k for t in ENTITY_TYPES for k in keys.entity_keys(t, [name])]
             id = strawberry.ID(_by_name(info, found, "entity", name))
         assert id is not None
-        return Entity.of(await _node(info, id, Label.ENTITY, "entity"))
+        return Entity.of(*await _node(info, id, Label.ENTITY, "entity"))
 
     @strawberry.field(description="An outlet by id, or by its name or any alias.")
     async def outlet(
@@ -122,18 +135,18 @@ class Query(EditorialQuery, CorrectionsQuery, PlacesQuery):
             _check_name(name)
             id = strawberry.ID(_by_name(info, keys.outlet_keys([name]), "outlet", name))
         assert id is not None
-        return Outlet.of(await _node(info, id, Label.OUTLET, "outlet"))
+        return Outlet.of(*await _node(info, id, Label.OUTLET, "outlet"))
 
     @strawberry.field(description="A place or country by id.")
     async def place(self, info: Info, id: strawberry.ID) -> Place | None:
-        return Place.of(await _node(info, id, Label.PLACE, "place"))
+        return Place.of(*await _node(info, id, Label.PLACE, "place"))
 
     @strawberry.field(description="Any node by id, for linked exploration.")
     async def node(self, info: Info, id: strawberry.ID) -> GraphNode | None:
-        node = await info.context.nodes.load(id)
+        node, redirected = await _found(info, id)
         if node is None or not is_public(node):  # an editorial id answers as an unknown one
             raise UserError(f"no node with id '{id}'")
-        return as_graph_node(node)
+        return as_graph_node(node, redirected)
 
     @strawberry.field(
         description="Events (by summary) and entities, outlets and places (by name or alias) "

@@ -2,7 +2,9 @@
 
 - `graphml` and `gexf` (Gephi, yEd, networkx): one node per node and one edge per
   relationship, with their properties (lists as JSON text; these formats have no lists);
-- `cytoscape-json`: Cytoscape.js elements (`{"elements": {"nodes": [...], "edges": [...]}}`);
+- `cytoscape-json`: Cytoscape.js elements (`{"elements": {"nodes": [...], "edges": [...]}}`),
+  and `redirects`: each id merged away (by the loader or an editor) and the node it merged into;
+  graphml and gexf give a node the ids merged into it as `merged_ids` (JSON text);
 - `jsonl`: extractor records, version 1, that `newsgraph load` turns back into the graph
   (`services.unload`; what survives the round trip is in docs/analytics.md);
 - `geojson`: a GeoJSON FeatureCollection (RFC 7946) of the events that have coordinates (their
@@ -45,10 +47,15 @@ def to_networkx(chosen: Selection) -> Any:
     and `label` (what to show); edges keyed by their stable id, with their properties,
     `relationship` (also as `label`) and `edge_key` (the story of a REPORTS)."""
     graph: Any = nx.MultiDiGraph()
+    merged_into: dict[str, list[str]] = {}
+    for old, survivor in chosen.redirects.items():
+        merged_into.setdefault(survivor, []).append(old)
     for node_id in sorted(chosen.nodes):
         node = chosen.nodes[node_id]
         attrs: dict[str, Any] = _flat(sorted(node.props.items()))
         attrs.update({"node_type": node.label.value, "label": node.title()})
+        if node_id in merged_into:  # ids merged into it, which links may still name
+            attrs["merged_ids"] = json.dumps(merged_into[node_id])
         graph.add_node(node_id, **attrs)
     for ident in sorted(chosen.edges):
         edge = chosen.edges[ident]
@@ -124,7 +131,9 @@ def cytoscape(chosen: Selection) -> dict[str, Any]:
         data = {"id": ident, "source": edge.src, "target": edge.dst}
         data.update({"relationship": edge.type.value, "key": edge.discriminator, "props": props})
         edges.append({"data": data})
-    return {"format_version": 1, "elements": {"nodes": nodes, "edges": edges}}
+    elements = {"nodes": nodes, "edges": edges}
+    # Ids merged away, each with the node it merged into: links to them still resolve.
+    return {"format_version": 1, "elements": elements, "redirects": chosen.redirects}
 
 
 def write_cytoscape(chosen: Selection, out: IO[bytes]) -> None:

@@ -104,8 +104,10 @@ def plan_location(
     rank: str,
     resolver: Resolver,
     reported: Location | None,
+    also: dict[str, list[str]] | None = None,
 ) -> dict[str, list[str]]:
-    """The writes of a record's location; what the event's `union` adds for it."""
+    """The writes of a record's location; what the event's `union` adds for it. `also` adds
+    to the union of its OCCURRED_IN relationship (the extraction that named it)."""
     if located is None or reported is None:
         return {}
     found = located.check
@@ -140,6 +142,7 @@ def plan_location(
             union={
                 "stories": [story_node] if story_node else [],
                 "flags": [flag_json(f) for f in found.flags],
+                **(also or {}),
             },
         ),
     )

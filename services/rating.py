@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 
 from graph.confidence import Policy, Report, assess
 from graph.history import HISTORY, LevelChange, Why
-from graph.model import Label, NodeWrite, PropertyWrite, Props, Rel, WriteBatch
+from graph.model import RETRACTED_ON, Label, NodeWrite, PropertyWrite, Props, Rel, WriteBatch
 from graph.store import Derive, GraphReader, WriteConflict
 
 
@@ -76,4 +76,5 @@ def report_view(outlet_id: str, outlet: Props, report: Props) -> Report:
         tier=tier if isinstance(tier, str) else "unknown",
         group=group if isinstance(group, str) and group else f"outlet:{outlet_id}",
         tones=tuple(tones) if isinstance(tones, list) else (),
+        retracted=bool(report.get(RETRACTED_ON)),
     )
