@@ -115,6 +115,12 @@ async def find_results(
 
 
 async def search_list(info: Info, text: str, first: int) -> list[SearchResult]:
-    """The older `search` field: the first page of `find` over every type, without scores."""
-    page = await _run(info, _query(text, None, page_size(first), 0))
-    return [node for _, _, node in await _nodes(info, page.hits)]
+    """The older `search` field, kept for its clients: events first (as it always listed them),
+    then entities, places and outlets, each part ranked as `find` ranks it."""
+    size = page_size(first)
+    events = await _run(info, _query(text, [SearchType.EVENT], size, 0))
+    hits = events.hits
+    if len(hits) < size:
+        others = [SearchType.ENTITY, SearchType.PLACE, SearchType.OUTLET]
+        hits += (await _run(info, _query(text, others, size - len(hits), 0))).hits
+    return [node for _, _, node in await _nodes(info, hits)]

@@ -3,9 +3,12 @@ search answers the same whichever store serves it."""
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
+
 import pytest
 
-from graph.embedded import EmbeddedStore
+from graph.embedded import EmbeddedStore, fileformat
 from graph.model import (
     EdgeWrite,
     Label,
@@ -15,7 +18,7 @@ from graph.model import (
     WriteBatch,
 )
 from graph.search import SearchError, SearchQuery, find, search
-from graph.store import GraphStore
+from graph.store import GraphStore, StoreError
 from tests.conftest import ROOT, load_file, load_outlets
 
 SAMPLES = ROOT / "loaders" / "sample_data"
@@ -159,3 +162,34 @@ def test_bad_searches_are_refused_saying_why(
 def test_punctuation_alone_finds_nothing(store: GraphStore) -> None:
     store.write(WriteBatch(nodes=[_entity("en_a", "Putin")]))
     assert search(store, SearchQuery("?!")).hits == []
+
+
+def test_a_format_3_file_gains_its_index_when_a_writer_opens_it(tmp_path: Path) -> None:
+    old = EmbeddedStore(tmp_path)
+    old.setup()
+    old.write(
+        WriteBatch(nodes=[_entity("en_a", "Lukashenko"), _event("ev_1", "A summit", "2025-01-01")])
+    )
+    old.close()
+    with sqlite3.connect(tmp_path / fileformat.DB_FILE) as db:  # as format 3 left it
+        db.executescript(
+            "DROP TABLE search_vocab; DROP TABLE search_fts; DROP TABLE search_docs;"
+            "UPDATE meta SET value = '3' WHERE name = 'format';"
+        )
+    db.close()
+    reader = EmbeddedStore(tmp_path, read_only=True)
+    with pytest.raises(StoreError, match="format 3"):
+        reader.setup()
+    store = EmbeddedStore(tmp_path)
+    store.setup()
+    try:
+        assert ids(store, "lukashenka") == ["en_a"]
+        assert ids(store, "summit") == ["ev_1"]
+    finally:
+        store.close()
+    reopened = EmbeddedStore(tmp_path, read_only=True)
+    reopened.setup()
+    try:
+        assert ids(reopened, "summit") == ["ev_1"]
+    finally:
+        reopened.close()
