@@ -292,13 +292,18 @@ def _words(index: SearchIndex, text: str) -> tuple[list[_Word], dict[str, int]]:
     if not found:
         return [], {}
     typing = not text[-1:].isspace()
-    pools = {w: w[:3] if len(w) >= 4 else w[:2] for w in found}
-    vocabulary = index.search_vocabulary(sorted(set(pools.values()) | set(found)), VOCABULARY)
+    # fuzzy variants are looked for among the terms sharing a word's first three letters and
+    # its first two (a listing each, in term order)
+    pools = {w: [w[:3], w[:2]] if len(w) >= 4 else [] for w in found}
+    listed_prefixes = {p for ps in pools.values() for p in ps} | set(found)
+    vocabulary = index.search_vocabulary(sorted(listed_prefixes), VOCABULARY)
     words: list[_Word] = []
     dfs: dict[str, int] = {}
     for position, word in enumerate(found):
         prefix = typing and position == len(found) - 1 and len(word) >= PREFIX_MIN
-        listed = dict(vocabulary.get(pools[word], [])) | dict(vocabulary.get(word, []))
+        listed = dict(vocabulary.get(word, []))
+        for pool in pools[word]:
+            listed.update(vocabulary.get(pool, []))
         dfs.update(listed)
         variants: dict[str, float] = {}
         if word in listed:
