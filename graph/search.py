@@ -57,7 +57,10 @@ _FUZZY_WEIGHT = 0.7  # times the similarity (0.8 to 1) of a fuzzy variant
 _LABEL_CODE: Final = {Label.EVENT: 1, Label.ENTITY: 2, Label.PLACE: 3, Label.OUTLET: 4}
 _HASH_BITS = 39
 
-Lookup: TypeAlias = tuple[Label, str, bool]  # (type, term, whether the term is a prefix)
+# (type, terms, whether the last term is a prefix): the documents of that type holding every
+# one of the terms (the last one, or a term it starts, when a prefix). One term mostly; all the
+# query's words at once for the documents that hold them all, however many hold each.
+Lookup: TypeAlias = tuple[Label, tuple[str, ...], bool]
 
 
 class SearchError(DomainError):
@@ -181,9 +184,9 @@ class SearchIndex(Protocol):
         ...
 
     def search_postings(self, lookups: Sequence[Lookup], limit: int) -> dict[Lookup, list[str]]:
-        """For each (type, term, prefix) the ids of at most `limit` documents of that type
-        holding the term (or, for a prefix, a term starting with it), by `IndexedDoc.order`
-        greatest first, then id."""
+        """For each (type, terms, prefix) the ids of at most `limit` documents of that type
+        holding every term (the last, when a prefix: a term starting with it), by
+        `IndexedDoc.order` greatest first, then id."""
         ...
 
     def search_documents(self, ids: Sequence[str]) -> dict[str, IndexedDoc]:
@@ -261,13 +264,21 @@ def search(index: SearchIndex, query: SearchQuery) -> SearchPage:
         return SearchPage([], False)
     types = tuple(dict.fromkeys(query.types))
     lookups: list[Lookup] = []
+    # the documents holding every word (each as spelt, or its closest variant), then those
+    # holding each word or variant: the newest events and most popular names of each
+    spelt = [_spelling(w) for w in words]
+    last = [spelt.pop()] if words[-1].prefix else []
+    # rarest first: a store may read the documents of the first term and check the others
+    every = tuple(sorted(spelt, key=lambda t: (dfs.get(t, 0), t)) + last)
     for label in types:
+        if len(words) > 1 and all(every):
+            lookups.append((label, every, words[-1].prefix))
         for word in words:
             if word.prefix:
-                lookups.append((label, word.text, True))
-            lookups += [(label, t, False) for t in word.variants if not t.startswith(word.text)]
+                lookups.append((label, (word.text,), True))
+            lookups += [(label, (t,), False) for t in word.variants if not t.startswith(word.text)]
             if not word.prefix and word.text in word.variants:
-                lookups.append((label, word.text, False))
+                lookups.append((label, (word.text,), False))
     lookups = list(dict.fromkeys(lookups))
     found = index.search_postings(lookups, POSTINGS)
     ids = list(dict.fromkeys(i for lookup in lookups for i in found.get(lookup, [])))
@@ -277,6 +288,14 @@ def search(index: SearchIndex, query: SearchQuery) -> SearchPage:
     page = ranked[query.offset : end]
     hits = [Hit(doc, score, _highlights(doc, words)) for score, doc in page]
     return SearchPage(hits, len(ranked) > end)
+
+
+def _spelling(word: _Word) -> str:
+    """The form of `word` a lookup of every word uses: as typed when indexed (or a prefix),
+    else its closest variant ('' when it has none)."""
+    if word.prefix or word.text in word.variants:
+        return word.text
+    return max(word.variants.items(), key=lambda v: (v[1], v[0]), default=("", 0.0))[0]
 
 
 def find(index: SearchIndex, text: str, types: Sequence[Label], first: int) -> list[IndexedDoc]:
@@ -311,7 +330,7 @@ def _words(index: SearchIndex, text: str) -> tuple[list[_Word], dict[str, int]]:
         if prefix:
             for term, _ in vocabulary.get(word, []):
                 variants.setdefault(term, _PREFIX_WEIGHT)
-        if len(word) >= 4:
+        if len(word) >= 4 and word not in listed:  # an indexed word is taken as spelt
             close = process.extract(
                 word,
                 [t for t in listed if t != word and abs(len(t) - len(word)) <= 2],
@@ -403,20 +422,27 @@ def _ordinal(day: str) -> int:
         return 0
 
 
-def _matches(token: str, words: list[_Word]) -> bool:
-    for word in words:
-        if token in word.variants or (word.prefix and token.startswith(word.text)):
-            return True
-    return False
+class _Matcher:
+    """Whether a term of a document's text is one the query matched."""
+
+    def __init__(self, words: list[_Word]) -> None:
+        self.exact = frozenset(t for w in words for t in w.variants)
+        self.prefixes = tuple(w.text for w in words if w.prefix)
+
+    def __call__(self, token: str) -> bool:
+        return token in self.exact or token.startswith(self.prefixes)
 
 
 _FRAGMENT = 160  # characters of a long field shown around its first match
+_HIGHLIGHTS = 3  # fields highlighted per result
 
 
-def _highlight(field: str, text: str, words: list[_Word]) -> Highlight | None:
+def _highlight(field: str, text: str, matches: _Matcher) -> Highlight | None:
+    if not any(matches(t) for t in terms(text)):
+        return None
     spans: list[tuple[int, int]] = []
     for found in _ORIGINAL_WORD.finditer(text):
-        if any(_matches(t, words) for t in terms(found.group())):
+        if any(matches(t) for t in terms(found.group())):
             spans.append(found.span())
     if not spans:
         return None
@@ -431,10 +457,16 @@ def _highlight(field: str, text: str, words: list[_Word]) -> Highlight | None:
 
 
 def _highlights(doc: IndexedDoc, words: list[_Word]) -> tuple[Highlight, ...]:
-    fields: list[tuple[str, str]] = []
     if doc.label is Label.EVENT:
         fields = [("summary" if i == 0 else "claim", t) for i, t in enumerate(doc.body)]
     else:
         fields = [("name" if i == 0 else "alias", t) for i, t in enumerate(doc.names)]
-    found = [h for f, t in fields if (h := _highlight(f, t, words)) is not None]
-    return tuple(found[:3])
+    matches = _Matcher(words)
+    found: list[Highlight] = []
+    for field, text in fields:
+        highlight = _highlight(field, text, matches)
+        if highlight is not None:
+            found.append(highlight)
+            if len(found) == _HIGHLIGHTS:
+                break
+    return tuple(found)

@@ -145,12 +145,13 @@ def postings(
 ) -> dict[Lookup, list[str]]:
     result: dict[Lookup, list[str]] = {}
     for lookup in lookups:
-        label, term, prefix = lookup
-        if not term.isascii() or not term.isalnum() or term.lower() != term:
-            result[lookup] = []  # not a term the index could hold
+        label, terms, prefix = lookup
+        if not terms or not all(t.isascii() and t.isalnum() and t.lower() == t for t in terms):
+            result[lookup] = []  # not terms the index could hold
             continue
         low, high = label_range(label)
-        expression = f'"{term}"*' if prefix else f'"{term}"'
+        # terms are [a-z0-9]: quoted, they are plain FTS5 strings (and a parameter anyway)
+        expression = " AND ".join(f'"{t}"' for t in terms) + ("*" if prefix else "")
         rows = db.execute(
             "SELECT d.doc FROM (SELECT rowid FROM search_fts WHERE search_fts MATCH ? "
             "AND rowid BETWEEN ? AND ? ORDER BY rowid DESC LIMIT ?) AS f "

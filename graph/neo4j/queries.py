@@ -693,6 +693,16 @@ SEARCH_PREFIX_POSTINGS = (
     "WITH DISTINCT p.doc AS doc, p.ord AS ord "
     "RETURN doc, ord ORDER BY ord DESC, doc DESC LIMIT $limit"
 )
+# The documents holding every one of several terms: those holding the lead term, each kept if
+# its postings hold the other exact terms and (when `$prefix` is not '') one starting with it.
+SEARCH_EVERY_POSTINGS = (
+    f"MATCH (p:{SEARCH_POSTING_LABEL} {{term: $lead}}) WHERE p.label = $label "
+    f"MATCH (o:{SEARCH_POSTING_LABEL} {{doc: p.doc}}) "
+    "WITH p.doc AS doc, p.ord AS ord, collect(o.term) AS held "
+    "WHERE all(t IN $exact WHERE t IN held) "
+    "AND ($prefix = '' OR any(h IN held WHERE h STARTS WITH $prefix)) "
+    "RETURN doc, ord ORDER BY ord DESC, doc DESC LIMIT $limit"
+)
 # A graph written before the index existed: its searchable nodes, a page at a time by id.
 SEARCH_INDEX_MARK = f"MATCH (t:{SEARCH_TERM_LABEL} {{term: ''}}) RETURN t.df AS version"
 SEARCH_SET_INDEX_MARK = f"MERGE (t:{SEARCH_TERM_LABEL} {{term: ''}}) SET t.df = $version"

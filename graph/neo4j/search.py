@@ -159,8 +159,24 @@ def postings(
 ) -> dict[Lookup, list[str]]:
     result: dict[Lookup, list[str]] = {}
     for lookup in lookups:
-        label, term, prefix = lookup
-        query = q.SEARCH_PREFIX_POSTINGS if prefix else q.SEARCH_TERM_POSTINGS
-        records = tx.run(query, term=term, label=label.value, limit=max(limit, 0))
+        label, terms, prefix = lookup
+        if not terms:
+            result[lookup] = []
+            continue
+        if len(terms) == 1:
+            query = q.SEARCH_PREFIX_POSTINGS if prefix else q.SEARCH_TERM_POSTINGS
+            records = tx.run(query, term=terms[0], label=label.value, limit=max(limit, 0))
+        else:
+            # led by the first exact term; every other one checked among the document's terms
+            exact = list(terms[:-1] if prefix else terms)
+            lead = exact[0]
+            records = tx.run(
+                q.SEARCH_EVERY_POSTINGS,
+                lead=lead,
+                label=label.value,
+                exact=exact[1:],
+                prefix=terms[-1] if prefix else "",
+                limit=max(limit, 0),
+            )
         result[lookup] = [str(r["doc"]) for r in records]
     return result
