@@ -22,7 +22,6 @@ from __future__ import annotations
 import hashlib
 import math
 import re
-from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -355,24 +354,23 @@ def _field(tf: float, length: int, avg: float) -> float:
     return tf * (_K1 + 1) / (tf + _K1 * (1 - _B + _B * length / avg))
 
 
-def _word_score(word: _Word, names: Counter[str], body: Counter[str], sizes: tuple[int, int],
-                dfs: Mapping[str, int]) -> float:  # fmt: skip
+def _word_score(word: _Word, names: list[str], body: list[str], dfs: Mapping[str, int]) -> float:
     best = 0.0
     candidates = dict(word.variants)
     if word.prefix:
-        for term in (*names, *body):
+        for term in {*names, *body}:
             if term.startswith(word.text):
                 candidates.setdefault(term, 1.0 if term == word.text else _PREFIX_WEIGHT)
     for term, weight in candidates.items():
-        tf_names, tf_body = names.get(term, 0), body.get(term, 0)
+        tf_names, tf_body = names.count(term), body.count(term)
         if not tf_names and not tf_body:
             continue
         score = (
             weight
             * _idf(term, dfs)
             * (
-                _NAMES_WEIGHT * _field(tf_names, sizes[0], _AVG_NAMES)
-                + _field(tf_body, sizes[1], _AVG_BODY)
+                _NAMES_WEIGHT * _field(tf_names, len(names), _AVG_NAMES)
+                + _field(tf_body, len(body), _AVG_BODY)
             )
         )
         best = max(best, score)
@@ -390,10 +388,8 @@ def _rank(
     phrase = " ".join(w.text for w in words)
     scored: list[tuple[float, IndexedDoc]] = []
     for doc in docs:
-        name_terms, body_terms = doc.terms_names.split(), doc.terms_body.split()
-        names, body = Counter(name_terms), Counter(body_terms)
-        sizes = (len(name_terms), len(body_terms))
-        parts = [_word_score(w, names, body, sizes, dfs) for w in words]
+        names, body = doc.terms_names.split(), doc.terms_body.split()
+        parts = [_word_score(w, names, body, dfs) for w in words]
         matched = sum(1 for p in parts if p > 0)
         if not matched:
             continue
@@ -438,11 +434,11 @@ _HIGHLIGHTS = 3  # fields highlighted per result
 
 
 def _highlight(field: str, text: str, matches: _Matcher) -> Highlight | None:
-    if not any(matches(t) for t in terms(text)):
-        return None
     spans: list[tuple[int, int]] = []
     for found in _ORIGINAL_WORD.finditer(text):
-        if any(matches(t) for t in terms(found.group())):
+        word = found.group()
+        parts = _WORD.findall(word.casefold()) if word.isascii() else terms(word)
+        if any(matches(t) for t in parts):
             spans.append(found.span())
     if not spans:
         return None
