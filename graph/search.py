@@ -3,7 +3,8 @@
 A store keeps one *search document* (`IndexedDoc`) per event, entity, place and outlet,
 written in the same transaction as the batch that changed it: an event's summary and the
 claims its reports quote, a named node's name and aliases, and what the ranking boosts by (an
-event's date, a named node's popularity: how many nodes it is linked to). Its text is indexed
+event's date, a named node's popularity: the order of magnitude of how many nodes it is linked
+to). Its text is indexed
 as *terms*: transliterated to ASCII (anyascii: "Путин" is "putin"), case-folded, split on
 anything but letters and digits.
 
@@ -25,6 +26,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 from typing import Final, Protocol, TypeAlias
 
 from anyascii import anyascii
@@ -70,7 +72,9 @@ class SearchError(DomainError):
 class IndexedDoc:
     """What a store's search index holds of one node. `names`: a named node's name, then its
     aliases; `body`: an event's summary, then the claims its reports quote (sorted). `day`: an
-    event's date (`YYYY-MM-DD`, or ''); `popularity`: a named node's distinct neighbours.
+    event's date (`YYYY-MM-DD`, or ''); `popularity`: the bit length of a named node's count of
+    distinct neighbours (0 for none, 1 for one, 2 for 2-3, ... 13 for 4,096-8,191): it changes
+    seldom, so a write linking a popular entity once more rewrites nothing of the index.
     `terms_names` and `terms_body` are their terms, space-separated (`terms`)."""
 
     id: str
@@ -92,14 +96,14 @@ class IndexedDoc:
             except ValueError:
                 within = 0
         else:
-            within = min(self.popularity.bit_length(), 255)
+            within = min(self.popularity, 255)
         digest = hashlib.blake2b(self.id.encode(), digest_size=8).digest()
         low = int.from_bytes(digest, "big") >> (64 - _HASH_BITS)
         return (_LABEL_CODE[self.label] << 59) | (within << _HASH_BITS) | low
 
     def same_index(self, other: IndexedDoc) -> bool:
-        """Whether `other` indexes the same terms at the same place (only its popularity may
-        differ within an order of magnitude)."""
+        """Whether `other` indexes the same terms at the same place (only the spelling of its
+        names, or an event's date within a day, may differ)."""
         return (
             self.terms_names == other.terms_names
             and self.terms_body == other.terms_body
@@ -120,7 +124,13 @@ def normalise(text: str) -> str:
 
 def terms(text: str) -> list[str]:
     """The terms of `text`, in order: its words, transliterated and case-folded."""
-    return _WORD.findall(normalise(text))
+    return list(_terms(text))
+
+
+@lru_cache(maxsize=16384)
+def _terms(text: str) -> tuple[str, ...]:
+    # a write recomputes the documents of the events it touches: their texts mostly the same
+    return tuple(_WORD.findall(normalise(text)))
 
 
 def document(
@@ -134,6 +144,7 @@ def document(
     event's claim texts from all its reports."""
     if label not in _LABEL_CODE:
         return None
+    popularity = popularity.bit_length()
     names: tuple[str, ...] = ()
     body: tuple[str, ...] = ()
     day = ""
@@ -405,7 +416,7 @@ def _rank(
                 age = max(newest_day - _ordinal(doc.day), 0)
                 score *= 1 + 0.5 * 0.5 ** (age / 180)
         else:
-            score *= 1 + 0.3 * math.log2(1 + doc.popularity)
+            score *= 1 + 0.3 * doc.popularity  # about log2 of its neighbours
         scored.append((round(score, 9), doc))
     scored.sort(key=lambda s: (-s[0], _LABEL_CODE[s[1].label], s[1].id))
     return scored
