@@ -6,6 +6,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
+import neo4j
 import pytest
 
 from graph.embedded import EmbeddedStore, fileformat
@@ -17,9 +18,11 @@ from graph.model import (
     Rel,
     WriteBatch,
 )
+from graph.neo4j import Neo4jStore
+from graph.neo4j import queries as q
 from graph.search import SearchError, SearchQuery, find, search
 from graph.store import GraphStore, StoreError
-from tests.conftest import ROOT, load_file, load_outlets
+from tests.conftest import BOLT, ROOT, load_file, load_outlets
 
 SAMPLES = ROOT / "loaders" / "sample_data"
 
@@ -193,3 +196,21 @@ def test_a_format_3_file_gains_its_index_when_a_writer_opens_it(tmp_path: Path) 
         assert ids(reopened, "summit") == ["ev_1"]
     finally:
         reopened.close()
+
+
+def test_a_neo4j_graph_written_before_the_index_gains_it_on_setup(store: GraphStore) -> None:
+    if not isinstance(store, Neo4jStore):
+        return  # the embedded store's older files: the format-3 test above
+    store.write(WriteBatch(nodes=[_entity("en_a", "Lukashenko")]))
+    server = BOLT.server(0)
+    driver = neo4j.GraphDatabase.driver(store.uri, auth=(server.user, server.password))
+    with driver, driver.session(database=store.database) as session:
+        for label in (q.SEARCH_DOC_LABEL, q.SEARCH_POSTING_LABEL, q.SEARCH_TERM_LABEL):
+            session.run(f"MATCH (n:{label}) DETACH DELETE n").consume()
+    assert ids(store, "lukashenko") == []
+    again = Neo4jStore(store.uri, server.user, server.password, store.database)
+    again.setup()
+    try:
+        assert ids(again, "lukashenka") == ["en_a"]
+    finally:
+        again.close()
