@@ -642,23 +642,25 @@ _DOC_FIELDS = (
     "d.body AS body, d.terms_names AS terms_names, d.terms_body AS terms_body"
 )
 SEARCH_DOCS = f"UNWIND $ids AS id MATCH (d:{SEARCH_DOC_LABEL} {{id: id}}) RETURN {_DOC_FIELDS}"
-# What a search document is made of: an event's summary, date and claims; a named node's
-# name, aliases and distinct neighbours.
-SEARCH_EVENT_SOURCES = (
-    f"UNWIND $ids AS id MATCH (n:{quote(Label.EVENT.value)} {{{ID}: id}}) "
-    f"OPTIONAL MATCH (n)<-[r:{quote(Rel.REPORTS.value)}]-() "
-    "RETURN n.id AS id, n.summary AS summary, n.occurred_on AS occurred_on, "
-    "collect(r.claim_texts) AS claims"
-)
-
-
-def search_named_sources(label: Label) -> str:
-    return (
+# What a search document is made of, for each of `$ids` that is a searchable node, in one
+# round trip: an event's summary, date and claims; a named node's name, aliases and distinct
+# neighbours.
+SEARCH_SOURCES = "\nUNION ALL\n".join(
+    [
+        f"UNWIND $ids AS id MATCH (n:{quote(Label.EVENT.value)} {{{ID}: id}}) "
+        f"OPTIONAL MATCH (n)<-[r:{quote(Rel.REPORTS.value)}]-() "
+        f"RETURN n.id AS id, '{Label.EVENT.value}' AS label, n.summary AS summary, "
+        "n.occurred_on AS occurred_on, collect(r.claim_texts) AS claims, null AS name, "
+        "null AS aliases, 0 AS popularity"
+    ]
+    + [
         f"UNWIND $ids AS id MATCH (n:{quote(label.value)} {{{ID}: id}}) "
         "OPTIONAL MATCH (n)--(m) "
-        "RETURN n.id AS id, n.name AS name, n.aliases AS aliases, count(DISTINCT m) AS popularity"
-    )
-
+        f"RETURN n.id AS id, '{label.value}' AS label, null AS summary, null AS occurred_on, "
+        "[] AS claims, n.name AS name, n.aliases AS aliases, count(DISTINCT m) AS popularity"
+        for label in (Label.ENTITY, Label.PLACE, Label.OUTLET)
+    ]
+)
 
 SEARCH_PUT_DOCS = (
     f"UNWIND $rows AS row MERGE (d:{SEARCH_DOC_LABEL} {{id: row.id}}) "

@@ -20,7 +20,7 @@ import neo4j
 from graph.model import Label
 from graph.neo4j import codec
 from graph.neo4j import queries as q
-from graph.search import SEARCHABLE, IndexedDoc, Lookup, document
+from graph.search import IndexedDoc, Lookup, document
 
 _SEP = "\n"
 INDEX_VERSION = 1  # the index's layout; a graph whose mark is older (or missing) is indexed again
@@ -53,16 +53,15 @@ def sources(tx: neo4j.ManagedTransaction, ids: Sequence[str]) -> dict[str, Index
     docs: dict[str, IndexedDoc | None] = dict.fromkeys(ids)
     if not ids:
         return docs
-    for record in tx.run(q.SEARCH_EVENT_SOURCES, ids=list(ids)):
-        claims: list[str] = []
-        for texts in record["claims"] or []:
-            claims += [t for t in texts or [] if isinstance(t, str)]
-        props = {"summary": record["summary"], "occurred_on": record["occurred_on"]}
-        docs[record["id"]] = document(record["id"], Label.EVENT, props, claims)
-    for label in SEARCHABLE:
+    for record in tx.run(q.SEARCH_SOURCES, ids=list(ids)):
+        label = Label(record["label"])
         if label is Label.EVENT:
-            continue
-        for record in tx.run(q.search_named_sources(label), ids=list(ids)):
+            claims: list[str] = []
+            for texts in record["claims"] or []:
+                claims += [t for t in texts or [] if isinstance(t, str)]
+            props = {"summary": record["summary"], "occurred_on": record["occurred_on"]}
+            docs[record["id"]] = document(record["id"], label, props, claims)
+        else:
             props = {"name": record["name"], "aliases": record["aliases"]}
             popularity = int(record["popularity"] or 0)
             docs[record["id"]] = document(record["id"], label, props, popularity=popularity)
