@@ -142,11 +142,12 @@ def _within(seconds: float, fn: Callable[..., T], *args: Any) -> T:
         signal.setitimer(signal.ITIMER_REAL, 0)
 
 
-def _start_process() -> None:
+def _start_process(parent: int) -> None:
     os.nice(NICENESS)
     # A pool's processes outlive a parent that ends without shutting the pool down (killed, or
-    # an interpreter exiting past atexit): each ends itself when its parent is gone.
-    parent = os.getppid()
+    # an interpreter exiting past atexit): each ends itself when its parent is gone. The
+    # parent's pid comes from the parent: a process started as its parent exits would find
+    # itself a child of init already, and wait for init to go.
 
     def watch() -> None:
         while os.getppid() == parent:
@@ -170,6 +171,7 @@ def _processes(count: int) -> concurrent.futures.ProcessPoolExecutor:
                 max_workers=count,
                 mp_context=multiprocessing.get_context("spawn"),
                 initializer=_start_process,
+                initargs=(os.getpid(),),
             )
             # at exit, computations past their time are not waited for
             atexit.register(pool.shutdown, wait=False, cancel_futures=True)

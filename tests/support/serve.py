@@ -57,7 +57,12 @@ def stop_server(process: subprocess.Popen[bytes]) -> str:
         output, _ = process.communicate(timeout=10)
     except subprocess.TimeoutExpired:
         process.kill()
-        output, _ = process.communicate()
+        try:  # a child it left behind may hold its output open: not waited for past this
+            output, _ = process.communicate(timeout=10)
+        except subprocess.TimeoutExpired as exc:
+            output = exc.output or b""
+            note = b"\n[the server's output stayed open: a process it started outlived it]"
+            output += note
     return output.decode("utf-8", "replace") if output else ""
 
 
