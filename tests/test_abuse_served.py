@@ -139,8 +139,8 @@ def test_heavy_analytics_are_bounded_not_failed(server: str) -> None:
     response = post(server, {"query": query})
     found = messages(response)
     # answered, or refused by a time budget naming it: never a validation slip or a crash
-    assert response.json().get("data") is not None, found
-    assert all("budget" in m for m in found), found
+    assert response.json().get("data") is not None or found, response.text
+    assert all("time budget" in m for m in found), found
     assert response.headers.get("x-newsgraph-process") in ("analyst", "reader")
 
 

@@ -198,13 +198,17 @@ _PART_PATTERNS = {
 
 @lru_cache(maxsize=32)
 def event_neighbourhood(parts: frozenset[str]) -> str:
-    """The event `$id` (properties `event`) and one column per part of `parts` (in
+    """The change log's head as the statement began (`before`: `$head` names it), the event
+    `$id` (properties `event`) and one column per part of `parts` (in
     `graph.store.PAGE_PARTS`), named after it: its items as above."""
-    columns = [f"properties(e) AS {quote('event')}"]
+    columns = ["before", f"properties(e) AS {quote('event')}"]
     for part, (pattern, nested) in _PART_PATTERNS.items():
         if part in parts:
             columns.append(f"[{pattern} | {_END.format(m='m', r='r')}{nested}]] AS {part}")
-    return f"MATCH (e:{quote(Label.EVENT.value)} {{{ID}: $id}})\nRETURN " + ",\n  ".join(columns)
+    return (
+        f"OPTIONAL MATCH (h:{CHANGE_LOG_LABEL} {{id: $head}}) WITH coalesce(h.seq, 0) AS before\n"
+        f"MATCH (e:{quote(Label.EVENT.value)} {{{ID}: $id}})\nRETURN " + ",\n  ".join(columns)
+    )
 
 
 LOOKUP_KEYS = (

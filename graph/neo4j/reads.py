@@ -143,15 +143,31 @@ _PARTS: dict[PagePart, tuple[Rel, Direction, tuple[Rel, Direction] | None]] = {
 }
 
 
+# How many times a page read that a commit overlapped is read again before it is returned as
+# it is (a page of an event written without pause).
+TORN_RETRIES = 5
+
+
 def event_neighbourhood(
     tx: neo4j.ManagedTransaction, event_id: str, parts: frozenset[PagePart]
 ) -> EventNeighbourhood:
     """An event page's neighbourhood of `event_id` in one statement
     (`queries.event_neighbourhood`)."""
     wanted = frozenset(p for p in PAGE_PARTS if p in parts)
-    record = tx.run(q.event_neighbourhood(wanted), id=event_id).single()
-    if record is None:
-        return EventNeighbourhood({}, {})
+    statement = q.event_neighbourhood(wanted)
+    # Neo4j reads committed data, statement by statement: a write committing while the
+    # statement reads could show half of it. Every write moves the change log's head, so the
+    # head read before the statement and again after it says whether one did; then the page
+    # is read again (rarely: a second round trip in all, the head's, otherwise).
+    record: neo4j.Record | None = None
+    for _ in range(TORN_RETRIES):
+        record = tx.run(statement, id=event_id, head=q.CHANGE_HEAD).single()
+        if record is None:
+            return EventNeighbourhood({}, {})
+        after = tx.run(q.CHANGE_LOG_HEAD, head=q.CHANGE_HEAD).single()
+        if record["before"] == (after["seq"] if after is not None else 0):
+            break
+    assert record is not None
     nodes: dict[str, Node] = {event_id: codec.node(event_id, [Label.EVENT.value], record["event"])}
     edges: dict[tuple[str, Rel, Direction], list[Edge]] = {}
 
