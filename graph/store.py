@@ -140,6 +140,62 @@ class EventPage:
     has_next: bool
 
 
+# The directories (`list_nodes`): the labels listed, the properties each sorts by (a node whose
+# property is not a string is not in that order's listing) and the string properties each
+# filters on by equality. `DIRECTORY_NEAR`: the one relationship a listing may be narrowed by,
+# (its type, its direction from the listed node, the label at its other end): a country's
+# places (Place -IN_COUNTRY-> Place), an outlet's stories (Outlet -PUBLISHED-> Story).
+DIRECTORY_ORDERS: Mapping[Label, tuple[str, ...]] = {
+    Label.ENTITY: ("name",),
+    Label.PLACE: ("name",),
+    Label.OUTLET: ("name",),
+    Label.STORY: ("slug", "published_on"),
+}
+DIRECTORY_FILTERS: Mapping[Label, tuple[str, ...]] = {
+    Label.ENTITY: ("type",),
+    Label.PLACE: ("kind",),
+    Label.OUTLET: ("tier", "country", "kind"),
+    Label.STORY: (),
+}
+DIRECTORY_NEAR: Mapping[Label, tuple[Rel, Direction, Label]] = {
+    Label.PLACE: (Rel.IN_COUNTRY, "out", Label.PLACE),
+    Label.STORY: (Rel.PUBLISHED, "in", Label.OUTLET),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class NodeQuery:
+    """One page of a directory: the nodes of `label` whose string property equals the value for
+    every (name, value) of `where`, and, with `near`, linked to that node by the label's
+    `DIRECTORY_NEAR` relationship; ordered by (their `order_by` property, id), ascending or
+    `descending`, strictly after the position `after` in that order. Names come from
+    `DIRECTORY_ORDERS` and `DIRECTORY_FILTERS`, never from a user."""
+
+    label: Label
+    order_by: str
+    first: int
+    where: tuple[tuple[str, str], ...] = ()
+    near: str | None = None
+    after: tuple[str, str] | None = None
+    descending: bool = False
+
+    def check(self) -> None:
+        """Refuses a query naming what the directories do not list (a programming error)."""
+        if self.order_by not in DIRECTORY_ORDERS.get(self.label, ()):
+            raise StoreError(f"{self.label} is not listed by {self.order_by!r}")
+        for name, _ in self.where:
+            if name not in DIRECTORY_FILTERS[self.label]:
+                raise StoreError(f"{self.label} is not filtered by {name!r}")
+        if self.near is not None and self.label not in DIRECTORY_NEAR:
+            raise StoreError(f"{self.label} has no `near` relationship")
+
+    def admits(self, props: Props) -> bool:
+        """Whether a node with these properties is in the listing (all but `near`)."""
+        return isinstance(props.get(self.order_by), str) and all(
+            props.get(name) == value for name, value in self.where
+        )
+
+
 class PendingChanges(Protocol):
     """Committed writes read from the store but not applied to this process's memory yet."""
 
@@ -256,6 +312,16 @@ class GraphStore(Protocol):
         every (name, value) of `where`, ordered by (their `order_by` property, id), after the
         cursor `after`. For the editorial records (submissions, the edit log), not for events.
         Property names come from the code, never from a user."""
+
+    def list_nodes(self, query: NodeQuery) -> list[Node]:
+        """A page of a directory (`NodeQuery`): up to `query.first` nodes. Costs the page,
+        not the label's size: the embedded store keeps each order (and each filter value's)
+        sorted as it writes; Neo4j reads its indexes."""
+
+    def count_nodes(self, query: NodeQuery) -> int:
+        """How many nodes the listing of `query` holds in all (its label, `where`, `near` and
+        `order_by`; not its page). Exact; the embedded store keeps the counts as it writes,
+        Neo4j counts through its indexes."""
 
     def search(self, text: str, labels: Sequence[Label], first: int) -> list[Node]:
         """Nodes of `labels` whose name, aliases or summary contain `text` (case-insensitive),

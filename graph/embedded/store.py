@@ -30,6 +30,7 @@ from pathlib import Path
 from graph.embedded import changelog, fileformat, rows
 from graph.embedded.changelog import Pending
 from graph.embedded.codec import decode_props, encode_props
+from graph.embedded.directory import Directory, near_page
 from graph.embedded.memory import (
     EdgeData,
     EventKey,
@@ -56,11 +57,13 @@ from graph.model import (
     apply_write,
 )
 from graph.store import (
+    DIRECTORY_NEAR,
     MATCH,
     Change,
     Derive,
     EventPage,
     EventQuery,
+    NodeQuery,
     PendingChanges,
     StoreError,
     check_prefixes,
@@ -108,6 +111,8 @@ class EmbeddedStore:
         # The ids of the editorial records (submissions, the log), which `find_nodes` lists:
         # few among hundreds of thousands of nodes.
         self._records = new_record_index()
+        # Every order of the directories (`list_nodes`), whole and per filter value.
+        self._directory = Directory()
         # (node id, "in" | "out") -> the sorted (occurred_on, id) of its adjacent events, built
         # by `query_events` on demand. Every change to the graph empties it (`_changed`).
         self._near: dict[tuple[str, Direction], list[EventKey]] = {}
@@ -159,6 +164,7 @@ class EmbeddedStore:
         self._keys, self._owned, self._settings, self._events = {}, {}, {}, new_event_index()
         self._match = {}
         self._records = new_record_index()
+        self._directory = Directory()
         self._key_rows = {}
         self._changed()
 
@@ -182,6 +188,12 @@ class EmbeddedStore:
             if key.startswith(MATCH):
                 self._index_match(key, owner, 1)
         self._settings = contents.settings
+        self._directory = Directory()
+        self._directory.fill(
+            (node_id, data["label"], data["props"])
+            for node_id, data in self._graph._node.items()
+            if "label" in data
+        )
         self._next_node = contents.next_node
         self._next_edge = contents.next_edge
         self._next_key = contents.next_key
@@ -347,6 +359,8 @@ class EmbeddedStore:
                 self._events.discard((old["props"].get("occurred_on") or "", node_id))
             elif old.get("label") in self._records:
                 self._records[old["label"]].discard(node_id)
+            elif "label" in old:
+                self._directory.discard(node_id, old["label"], old["props"])
             for other in succ.pop(node_id, {}):
                 into = pred.get(other)
                 if into is not None:
@@ -439,6 +453,8 @@ class EmbeddedStore:
                 self._events.discard((old["props"].get("occurred_on") or "", node_id))
             elif old.get("label") in self._records:
                 self._records[old["label"]].discard(node_id)
+            elif "label" in old:
+                self._directory.discard(node_id, old["label"], old["props"])
             for other, between in succ[node_id].items():
                 for edge in between.values():
                     dirty.drop_edge(edge["row"], (node_id, edge["type"], other, edge["rkey"]))
@@ -631,10 +647,13 @@ class EmbeddedStore:
             attrs[node_id] = {"label": label, "props": props, "row": row}
             if label in self._records:
                 self._records[label].add(node_id)
+            self._directory.add(node_id, label, props)
             new = True
         else:
             if label is Label.EVENT:
                 self._events.discard((data["props"].get("occurred_on") or "", node_id))
+            self._directory.discard(node_id, label, data["props"])
+            self._directory.add(node_id, label, props)
             data["props"] = props
             if row is None:
                 row = data["row"]
@@ -783,6 +802,38 @@ class EmbeddedStore:
                     found.append((*position, props))
         found.sort(key=lambda item: item[:2])
         return [Node(node_id, label, props) for _, node_id, props in found[:first]]
+
+    def list_nodes(self, query: NodeQuery) -> list[Node]:
+        query.check()
+        if query.near is None:
+            return self._directory.page(query, self._graph._node)
+        return near_page(query, self._near_nodes(query))
+
+    def count_nodes(self, query: NodeQuery) -> int:
+        query.check()
+        if query.near is None:
+            return self._directory.count(query, self._graph._node)
+        return sum(1 for _, props in self._near_nodes(query) if query.admits(props))
+
+    def _near_nodes(self, query: NodeQuery) -> Iterator[tuple[str, Props]]:
+        """The nodes of `query.label` linked to `query.near` by the label's `DIRECTORY_NEAR`
+        relationship, with their properties."""
+        rel, direction, near_label = DIRECTORY_NEAR[query.label]
+        graph = self._graph
+        attrs = graph._node
+        near = attrs.get(query.near or "")
+        if near is None or near.get("label") is not near_label:
+            return
+        # seen from the `near` node, the relationship points the other way
+        adjacency = graph._pred if direction == "out" else graph._succ
+        for other, parallel in adjacency.get(query.near or "", {}).items():
+            data = attrs.get(other)
+            if (
+                data is not None
+                and data.get("label") is query.label
+                and any(e["type"] is rel for e in parallel.values())
+            ):
+                yield other, data["props"]
 
     def search(self, text: str, labels: Sequence[Label], first: int) -> list[Node]:
         needle = text.casefold().strip()

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from graph.model import FIRST_RANK, LAST_RANK, Label, Rel
+from graph.store import DIRECTORY_FILTERS, DIRECTORY_NEAR, DIRECTORY_ORDERS
 
 ID = "id"  # node identity property
 KEY = "key"  # relationship key (parallel relationships)
@@ -117,6 +118,21 @@ EVENT_DATE_INDEX = (
     f"CREATE INDEX newsgraph_event_occurred_on IF NOT EXISTS "
     f"FOR (n:{quote(Label.EVENT.value)}) ON (n.occurred_on)"
 )
+
+
+def directory_indexes() -> list[str]:
+    """An index on every property the directories sort or filter by (`list_nodes`)."""
+    made: list[str] = []
+    for label, orders in DIRECTORY_ORDERS.items():
+        for name in (*orders, *DIRECTORY_FILTERS[label]):
+            index = quote(f"newsgraph_{label.value.lower()}_{name}")
+            made.append(
+                f"CREATE INDEX {index} IF NOT EXISTS FOR (n:{quote(label.value)}) "
+                f"ON (n.{quote(name)})"
+            )
+    return made
+
+
 AWAIT_INDEXES = "CALL db.awaitIndexes(300)"
 SHOW_CONSTRAINTS = "SHOW CONSTRAINTS YIELD name, labelsOrTypes, properties"
 SERVER_PROBE = "RETURN 1 AS ok"
@@ -542,6 +558,42 @@ def find_nodes(label: Label, where: tuple[str, ...], order_by: str) -> str:
         f"MATCH (n:{quote(label.value)}) WHERE {' AND '.join(tests)} "
         f"RETURN n.{ID} AS id, properties(n) AS props ORDER BY {order}, n.{ID} LIMIT $limit"
     )
+
+
+def _directory_match(label: Label, where: tuple[str, ...], order_by: str, near: bool) -> str:
+    """The MATCH and WHERE of a directory listing (`list_nodes`, `count_nodes`): the nodes of
+    `label` whose `order_by` is a string, whose properties `where` equal `$w0`, `$w1`, ...,
+    and, with `near`, linked to the node `$near` (`DIRECTORY_NEAR`)."""
+    node = f"(n:{quote(label.value)})"
+    if near:
+        rel, direction, other = DIRECTORY_NEAR[label]
+        arrow = f"-[:{quote(rel.value)}]->" if direction == "out" else f"<-[:{quote(rel.value)}]-"
+        match = f"MATCH {node}{arrow}(:{quote(other.value)} {{{ID}: $near}})"
+    else:
+        match = f"MATCH {node}"
+    tests = [f"n.{quote(order_by)} >= ''"]  # a string (a number or a list is not listed)
+    tests += [f"n.{quote(name)} = $w{i}" for i, name in enumerate(where)]
+    return f"{match} WHERE {' AND '.join(tests)}"
+
+
+@lru_cache(maxsize=64)
+def list_nodes(
+    label: Label, where: tuple[str, ...], order_by: str, near: bool, descending: bool
+) -> str:
+    """A page of a directory, ordered by (`order_by`, id), after (`$after_on`, `$after_id`)."""
+    order = f"n.{quote(order_by)}"
+    cmp, way = ("<", " DESC") if descending else (">", "")
+    later = f"{order} {cmp} $after_on OR ({order} = $after_on AND n.{ID} {cmp} $after_id)"
+    return (
+        f"{_directory_match(label, where, order_by, near)} AND ($after_id IS NULL OR {later}) "
+        f"RETURN n.{ID} AS id, properties(n) AS props "
+        f"ORDER BY {order}{way}, n.{ID}{way} LIMIT $limit"
+    )
+
+
+@lru_cache(maxsize=64)
+def count_listed(label: Label, where: tuple[str, ...], order_by: str, near: bool) -> str:
+    return f"{_directory_match(label, where, order_by, near)} RETURN count(n) AS count"
 
 
 # The keys of deleted nodes go with them, except those the same batch gives a new owner.

@@ -53,6 +53,7 @@ from graph.store import (
     Derive,
     EventPage,
     EventQuery,
+    NodeQuery,
     StoreError,
     search_text,
 )
@@ -174,6 +175,8 @@ class Neo4jStore:
         self._run(q.CHANGE_SEQ_CONSTRAINT)
         self._run(q.CHANGE_LOG_CONSTRAINT)
         self._run(q.EVENT_DATE_INDEX)
+        for index in q.directory_indexes():
+            self._run(index)
         relationship_uniqueness = True
         for rel in q.RELS:
             try:
@@ -394,6 +397,42 @@ class Neo4jStore:
             return [codec.node(r["id"], [label.value], r["props"]) for r in records]
 
         return self._read(work)
+
+    def list_nodes(self, query: NodeQuery) -> list[Node]:
+        query.check()
+        if query.first <= 0:
+            return []
+        names = tuple(name for name, _ in query.where)
+        cypher = q.list_nodes(
+            query.label, names, query.order_by, query.near is not None, query.descending
+        )
+        params = self._directory_params(query)
+        params["after_on"], params["after_id"] = query.after or (None, None)
+        params["limit"] = query.first
+
+        def work(tx: neo4j.ManagedTransaction) -> list[Node]:
+            records = tx.run(cypher, params)
+            return [codec.node(r["id"], [query.label.value], r["props"]) for r in records]
+
+        return self._read(work)
+
+    def count_nodes(self, query: NodeQuery) -> int:
+        query.check()
+        names = tuple(name for name, _ in query.where)
+        cypher = q.count_listed(query.label, names, query.order_by, query.near is not None)
+        params = self._directory_params(query)
+
+        def work(tx: neo4j.ManagedTransaction) -> int:
+            count: int = tx.run(cypher, params).single(strict=True)["count"]
+            return count
+
+        return self._read(work)
+
+    @staticmethod
+    def _directory_params(query: NodeQuery) -> dict[str, object]:
+        params: dict[str, object] = {f"w{i}": value for i, (_, value) in enumerate(query.where)}
+        params["near"] = query.near
+        return params
 
     def search(self, text: str, labels: Sequence[Label], first: int) -> list[Node]:
         needle = text.casefold().strip()

@@ -1,0 +1,122 @@
+"""The directories' indexes: every listed node's position in each order, kept sorted as the
+store writes, whole and per filter value, so a page of a directory (`list_nodes`) walks from
+its cursor and a count (`count_nodes`) is a length, whatever the label's size."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+
+from sortedcontainers import SortedList
+
+from graph.embedded.memory import NodeData
+from graph.model import Label, Node, Props
+from graph.store import DIRECTORY_FILTERS, DIRECTORY_ORDERS, NodeQuery
+
+# (label, order property, filter property or None, its value or None)
+Slice = tuple[Label, str, str | None, str | None]
+Position = tuple[str, str]  # (the order property's value, id)
+
+
+class Directory:
+    """For each listed label and order: the sorted positions of all its nodes, and of those
+    with each value of each filter property. A node is in an order's lists only when that
+    property is a string (`NodeQuery.admits`)."""
+
+    def __init__(self) -> None:
+        self._slices: dict[Slice, SortedList] = {}
+
+    def _keys(self, node_id: str, label: Label, props: Props) -> Iterator[tuple[Slice, Position]]:
+        for order in DIRECTORY_ORDERS.get(label, ()):
+            value = props.get(order)
+            if not isinstance(value, str):
+                continue
+            position = (value, node_id)
+            yield (label, order, None, None), position
+            for name in DIRECTORY_FILTERS[label]:
+                wanted = props.get(name)
+                if isinstance(wanted, str):
+                    yield (label, order, name, wanted), position
+
+    def add(self, node_id: str, label: Label, props: Props) -> None:
+        for key, position in self._keys(node_id, label, props):
+            found = self._slices.get(key)
+            if found is None:
+                found = self._slices[key] = SortedList()
+            found.add(position)
+
+    def discard(self, node_id: str, label: Label, props: Props) -> None:
+        for key, position in self._keys(node_id, label, props):
+            found = self._slices.get(key)
+            if found is not None:
+                found.discard(position)
+                if not found:
+                    del self._slices[key]
+
+    def fill(self, nodes: Iterable[tuple[str, Label, Props]]) -> None:
+        """Index every listed node of `nodes` (a store read from its file)."""
+        gathered: dict[Slice, list[Position]] = {}
+        for node_id, label, props in nodes:
+            if label in DIRECTORY_ORDERS:
+                for key, position in self._keys(node_id, label, props):
+                    gathered.setdefault(key, []).append(position)
+        self._slices = {key: SortedList(positions) for key, positions in gathered.items()}
+
+    def _smallest(self, query: NodeQuery) -> SortedList | None:
+        """The shortest list holding every node of the listing (the others are checked)."""
+        keys: list[Slice] = [(query.label, query.order_by, None, None)]
+        keys += [(query.label, query.order_by, name, value) for name, value in query.where]
+        lists: list[SortedList] = []
+        for key in keys:
+            found = self._slices.get(key)
+            if found is None:
+                return None
+            lists.append(found)
+        return min(lists, key=len)
+
+    def page(self, query: NodeQuery, nodes: Mapping[str, NodeData]) -> list[Node]:
+        """`query`'s page, walking the shortest list from the cursor (no `near`)."""
+        found = self._smallest(query)
+        if found is None:
+            return []
+        walk: Iterator[Position]
+        if query.descending:
+            walk = found.irange(maximum=query.after, inclusive=(True, False), reverse=True)
+        else:
+            walk = found.irange(minimum=query.after, inclusive=(False, True))
+        page: list[Node] = []
+        for _, node_id in walk:
+            if len(page) == query.first:
+                break
+            props = nodes[node_id]["props"]
+            if query.admits(props):
+                page.append(Node(node_id, query.label, props))
+        return page
+
+    def count(self, query: NodeQuery, nodes: Mapping[str, NodeData]) -> int:
+        """How many nodes the listing holds (no `near`): a length for one filter or none; for
+        several, the shortest list checked node by node."""
+        found = self._smallest(query)
+        if found is None:
+            return 0
+        if len(query.where) <= 1:
+            return len(found)
+        return sum(1 for _, node_id in found if query.admits(nodes[node_id]["props"]))
+
+
+def near_page(query: NodeQuery, candidates: Iterable[tuple[str, Props]]) -> list[Node]:
+    """`query`'s page among the nodes linked to its `near` node (as many as that node's
+    relationships of the kind: sorted here)."""
+    positions = sorted(
+        (str(props[query.order_by]), node_id, props)
+        for node_id, props in candidates
+        if query.admits(props)
+    )
+    if query.descending:
+        positions.reverse()
+    after = query.after
+    if after is not None:
+        if query.descending:
+            positions = [p for p in positions if p[:2] < after]
+        else:
+            positions = [p for p in positions if p[:2] > after]
+    return [Node(node_id, query.label, props) for _, node_id, props in positions[: query.first]]

@@ -1,0 +1,115 @@
+"""The directories through the store port (`list_nodes`, `count_nodes`), on every store."""
+
+from __future__ import annotations
+
+import pytest
+
+from graph.model import EdgeWrite, Label, NodeWrite, PropertyWrite, Rel, WriteBatch
+from graph.store import GraphStore, NodeQuery, StoreError
+
+
+def _node(node_id: str, label: Label, **props: object) -> NodeWrite:
+    return NodeWrite(node_id, label, PropertyWrite(set=props))  # type: ignore[arg-type]
+
+
+def _graph(store: GraphStore) -> None:
+    store.write(
+        WriteBatch(
+            nodes=[
+                _node("en_1", Label.ENTITY, name="Charlie", type="person"),
+                _node("en_2", Label.ENTITY, name="Alpha", type="organization"),
+                _node("en_3", Label.ENTITY, name="Bravo", type="person"),
+                _node("en_4", Label.ENTITY, name="Alpha", type="person"),
+                _node("ou_1", Label.OUTLET, name="Wire", tier="trusted", country="GB"),
+                _node("ou_2", Label.OUTLET, name="Echo", tier="trusted", country="US"),
+                _node("ou_3", Label.OUTLET, name="Daily", tier="unknown", country="GB"),
+                _node("pl_c", Label.PLACE, name="Ukraine", kind="country"),
+                _node("pl_k", Label.PLACE, name="Kyiv", kind="place"),
+                _node("pl_l", Label.PLACE, name="Lviv", kind="place"),
+                _node("pl_p", Label.PLACE, name="Paris", kind="place"),
+                _node("st_1", Label.STORY, slug="b-story", published_on="2026-01-02"),
+                _node("st_2", Label.STORY, slug="a-story", published_on="2026-01-03"),
+                _node("st_3", Label.STORY, slug="c-story", published_on=None),
+            ],
+            edges=[
+                EdgeWrite("pl_k", Rel.IN_COUNTRY, "pl_c", "", PropertyWrite()),
+                EdgeWrite("pl_l", Rel.IN_COUNTRY, "pl_c", "", PropertyWrite()),
+                EdgeWrite("ou_1", Rel.PUBLISHED, "st_1", "", PropertyWrite()),
+                EdgeWrite("ou_1", Rel.PUBLISHED, "st_2", "", PropertyWrite()),
+                EdgeWrite("ou_1", Rel.PUBLISHED, "st_3", "", PropertyWrite()),
+                EdgeWrite("ou_2", Rel.PUBLISHED, "st_3", "", PropertyWrite()),
+            ],
+        )
+    )
+
+
+def _ids(store: GraphStore, query: NodeQuery) -> list[str]:
+    found = store.list_nodes(query)
+    assert all(n.label is query.label for n in found)
+    return [n.id for n in found]
+
+
+def test_a_directory_is_ordered_filtered_and_paged_both_ways(store: GraphStore) -> None:
+    _graph(store)
+    everyone = NodeQuery(Label.ENTITY, "name", 10)
+    assert _ids(store, everyone) == ["en_2", "en_4", "en_3", "en_1"]
+    assert store.count_nodes(everyone) == 4
+    people = NodeQuery(Label.ENTITY, "name", 2, where=(("type", "person"),))
+    assert _ids(store, people) == ["en_4", "en_3"]
+    assert _ids(store, NodeQuery(**{**_fields(people), "after": ("Bravo", "en_3")})) == ["en_1"]
+    assert store.count_nodes(people) == 3
+    backward = NodeQuery(Label.ENTITY, "name", 2, descending=True)
+    assert _ids(store, backward) == ["en_1", "en_3"]
+    before = NodeQuery(Label.ENTITY, "name", 5, after=("Bravo", "en_3"), descending=True)
+    assert _ids(store, before) == ["en_4", "en_2"]
+
+
+def _fields(query: NodeQuery) -> dict[str, object]:
+    return {name: getattr(query, name) for name in query.__slots__}
+
+
+def test_filters_combine_and_unknown_values_list_nothing(store: GraphStore) -> None:
+    _graph(store)
+    trusted_gb = NodeQuery(Label.OUTLET, "name", 10, where=(("tier", "trusted"), ("country", "GB")))
+    assert _ids(store, trusted_gb) == ["ou_1"]
+    assert store.count_nodes(trusted_gb) == 1
+    nowhere = NodeQuery(Label.OUTLET, "name", 10, where=(("country", "ZZ"),))
+    assert _ids(store, nowhere) == []
+    assert store.count_nodes(nowhere) == 0
+
+
+def test_near_lists_a_countrys_places_and_an_outlets_stories(store: GraphStore) -> None:
+    _graph(store)
+    in_ukraine = NodeQuery(Label.PLACE, "name", 10, near="pl_c")
+    assert _ids(store, in_ukraine) == ["pl_k", "pl_l"]
+    assert store.count_nodes(in_ukraine) == 2
+    assert store.count_nodes(NodeQuery(Label.PLACE, "name", 10, where=(("kind", "place"),))) == 3
+    wire = NodeQuery(Label.STORY, "published_on", 10, near="ou_1", descending=True)
+    # a story without a publication date is not in that order, only in the slug's
+    assert _ids(store, wire) == ["st_2", "st_1"]
+    assert store.count_nodes(wire) == 2
+    by_slug = NodeQuery(Label.STORY, "slug", 1, near="ou_1", after=("a-story", "st_2"))
+    assert _ids(store, by_slug) == ["st_1"]
+    assert store.count_nodes(NodeQuery(Label.STORY, "slug", 1, near="ou_1")) == 3
+    assert _ids(store, NodeQuery(Label.STORY, "slug", 10, near="nope")) == []
+    assert _ids(store, NodeQuery(Label.STORY, "slug", 10, near="pl_c")) == []
+
+
+def test_the_directories_follow_writes_and_deletes(store: GraphStore) -> None:
+    _graph(store)
+    store.write(
+        WriteBatch(nodes=[_node("en_3", Label.ENTITY, name="Zulu", type="group")], deletes=["en_2"])
+    )
+    assert _ids(store, NodeQuery(Label.ENTITY, "name", 10)) == ["en_4", "en_1", "en_3"]
+    people = NodeQuery(Label.ENTITY, "name", 10, where=(("type", "person"),))
+    assert _ids(store, people) == ["en_4", "en_1"]
+    assert store.count_nodes(people) == 2
+    groups = NodeQuery(Label.ENTITY, "name", 10, where=(("type", "group"),))
+    assert store.count_nodes(groups) == 1
+
+
+def test_a_query_naming_what_is_not_listed_is_refused(store: GraphStore) -> None:
+    with pytest.raises(StoreError):
+        store.list_nodes(NodeQuery(Label.ENTITY, "summary", 10))
+    with pytest.raises(StoreError):
+        store.count_nodes(NodeQuery(Label.ENTITY, "name", 10, where=(("tier", "x"),)))
