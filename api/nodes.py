@@ -443,6 +443,13 @@ class Story(GraphNode):
         node = await info.context.nodes.load(edges[0].src)
         return Outlet.of(node) if node else None
 
+    @strawberry.field(description="The events it describes, newest first.")
+    @at_once
+    async def events(self, info: Info) -> list[Event]:
+        edges = await info.context.edges(Rel.DESCRIBES, "out").load(self.id)
+        events = await events_of(info, [e.dst for e in edges])
+        return sorted(events, key=lambda e: (e.node.text("occurred_on"), e.node.id), reverse=True)
+
 
 @strawberry.type(description="One feature of a matcher decision: value x weight = contribution.")
 class IdentityEvidence:

@@ -23,6 +23,7 @@ from api.corrections import CorrectionsMutation, CorrectionsQuery
 from api.cost import CostLimiter
 from api.dates import DATE, DateRangeRule
 from api.direct import use_direct_resolvers
+from api.directories import DirectoryQuery
 from api.editorial import EditorialMutation, EditorialQuery
 from api.errors import UserError
 from api.filters import EventFilterInput, to_filter
@@ -81,7 +82,7 @@ def _one_of(id: strawberry.ID | None, name: str | None) -> None:
 
 
 @strawberry.type
-class Query(EditorialQuery, CorrectionsQuery):
+class Query(EditorialQuery, CorrectionsQuery, DirectoryQuery):
     @strawberry.field(description="One event by id: everything its public page shows.")
     async def event(self, info: Info, id: strawberry.ID) -> Event | None:
         return Event.of(await _node(info, id, Label.EVENT, "event"))
