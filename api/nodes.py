@@ -517,10 +517,35 @@ class EventEdge:
     node: Event
 
 
+# `EventConnection.totalCount` counts up to this many (a bounded count: docs/site.md).
+EVENT_COUNT_CAP = 10_000
+
+
 @strawberry.type(description="A page of events (Relay cursor connection).")
 class EventConnection:
     edges: list[EventEdge]
     page_info: PageInfo
+    filter: strawberry.Private[EventFilter]
+    counted: strawberry.Private[list[int]]  # the count, once asked (one per connection)
+
+    @strawberry.field(
+        description="How many events the whole listing holds (every page, this filter), "
+        "counted up to 10,000: a bounded count, so 10,000 means at least that many "
+        "(`totalCountIsExact` false). Free without a filter; with an entity or outlet it "
+        "counts their events, with dates the window's, else it walks the events until 10,000 "
+        "match."
+    )
+    def total_count(self, info: Info) -> int:
+        return self._count(info)
+
+    @strawberry.field(description="Whether `totalCount` is exact (below 10,000).")
+    def total_count_is_exact(self, info: Info) -> bool:
+        return self._count(info) < EVENT_COUNT_CAP
+
+    def _count(self, info: Info) -> int:
+        if not self.counted:
+            self.counted.append(info.context.store.count_events(self.filter, EVENT_COUNT_CAP))
+        return self.counted[0]
 
 
 def event_page(
@@ -539,6 +564,8 @@ def event_page(
         for n in page.events
     ]
     return EventConnection(
+        filter=flt,
+        counted=[],
         edges=edges,
         page_info=PageInfo(
             has_next_page=page.has_next,

@@ -313,6 +313,11 @@ class GraphStore(Protocol):
         cursor `after`. For the editorial records (submissions, the edit log), not for events.
         Property names come from the code, never from a user."""
 
+    def count_events(self, filter: EventFilter, cap: int) -> int:
+        """How many events match `filter`, counted up to `cap` (so `cap` means at least
+        that many). Costs no walk without a filter, the entity's or outlet's events with one,
+        else the events of the date window (all, without dates) until `cap` match."""
+
     def list_nodes(self, query: NodeQuery) -> list[Node]:
         """A page of a directory (`NodeQuery`): up to `query.first` nodes. Costs the page,
         not the label's size: the embedded store keeps each order (and each filter value's)

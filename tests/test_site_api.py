@@ -171,3 +171,13 @@ def test_a_cursor_of_another_order_is_refused(site: GraphQLClient) -> None:
     cursor = page["stories"]["pageInfo"]["endCursor"]
     _, message = _error(site, f'{{ stories(after: "{cursor}") {{ totalCount }} }}')
     assert message == "after: the cursor is from another order of the listing"
+
+
+def test_event_listings_say_how_many_they_hold(site: GraphQLClient) -> None:
+    data = site.data(
+        "{ all: events(first: 100) { totalCount totalCountIsExact edges { cursor } }"
+        "  diplomatic: events(first: 1, filter: {categories: [DIPLOMATIC]}) { totalCount } }"
+    )
+    assert data["all"]["totalCount"] == len(data["all"]["edges"]) >= 2
+    assert data["all"]["totalCountIsExact"] is True
+    assert 1 <= data["diplomatic"]["totalCount"] < data["all"]["totalCount"]

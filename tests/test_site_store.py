@@ -7,7 +7,7 @@ from dataclasses import replace
 import pytest
 
 from graph.model import EdgeWrite, Label, NodeWrite, PropertyWrite, Rel, WriteBatch
-from graph.store import GraphStore, NodeQuery, StoreError
+from graph.store import EventFilter, GraphStore, NodeQuery, StoreError
 
 
 def _node(node_id: str, label: Label, **props: object) -> NodeWrite:
@@ -111,3 +111,35 @@ def test_a_query_naming_what_is_not_listed_is_refused(store: GraphStore) -> None
         store.list_nodes(NodeQuery(Label.ENTITY, "summary", 10))
     with pytest.raises(StoreError):
         store.count_nodes(NodeQuery(Label.ENTITY, "name", 10, where=(("tier", "x"),)))
+
+
+def test_events_are_counted_up_to_a_cap(store: GraphStore) -> None:
+    def event(i: int, day: str, category: str) -> NodeWrite:
+        props = {"occurred_on": day, "summary": f"e{i}", "category": category}
+        return _node(f"ev_{i}", Label.EVENT, **props)
+
+    store.write(
+        WriteBatch(
+            nodes=[
+                event(1, "2025-03-01", "military"),
+                event(2, "2025-03-02T10:00:00.000Z", "military"),
+                event(3, "2025-03-03", "political"),
+                event(4, "2025-03-04", "military"),
+                _node("en_1", Label.ENTITY, name="A", type="person"),
+            ],
+            edges=[
+                EdgeWrite("ev_2", Rel.INVOLVES, "en_1", "", PropertyWrite()),
+                EdgeWrite("ev_3", Rel.INVOLVES, "en_1", "", PropertyWrite()),
+            ],
+        )
+    )
+    assert store.count_events(EventFilter(), 100) == 4
+    assert store.count_events(EventFilter(), 3) == 3
+    military = EventFilter(categories=("military",))
+    assert store.count_events(military, 100) == 3
+    assert store.count_events(military, 2) == 2
+    window = EventFilter(categories=("military",), date_from="2025-03-02", date_to="2025-03-03")
+    assert store.count_events(window, 100) == 1
+    assert store.count_events(EventFilter(entity="en_1"), 100) == 2
+    assert store.count_events(EventFilter(entity="en_1", categories=("military",)), 100) == 1
+    assert store.count_events(EventFilter(entity="en_nope"), 100) == 0

@@ -58,9 +58,11 @@ from graph.model import (
 )
 from graph.store import (
     DIRECTORY_NEAR,
+    EVERYTHING,
     MATCH,
     Change,
     Derive,
+    EventFilter,
     EventPage,
     EventQuery,
     NodeQuery,
@@ -758,6 +760,38 @@ class EmbeddedStore:
                     return EventPage(page, has_next=True)
                 page.append(Node(event_id, Label.EVENT, props))
         return EventPage(page, has_next=False)
+
+    def count_events(self, filter: EventFilter, cap: int) -> int:
+        if filter == EVERYTHING:
+            return min(len(self._events), cap)
+        ends: list[tuple[str, Direction]] = []
+        if filter.entity is not None:
+            ends.append((filter.entity, "in"))
+        if filter.outlet is not None:
+            ends.append((filter.outlet, "out"))
+        walk: Iterable[EventKey]
+        others: list[Neighbours] = []
+        graph = self._graph
+        if ends:
+            nears = self._near_events(ends)
+            fewest = sorted(range(len(ends)), key=lambda i: len(nears[i]))
+            walk = nears[fewest[0]]
+            for index in fewest[1:]:
+                node, direction = ends[index]
+                others.append((graph._pred if direction == "in" else graph._succ).get(node, {}))
+        else:
+            # the date window's events only: the index is in (occurred_on, id) order
+            low = (filter.date_from, "") if filter.date_from is not None else None
+            high = (filter.date_to + "\uffff", "") if filter.date_to is not None else None
+            walk = self._events.irange(minimum=low, maximum=high)
+        attrs = graph._node
+        count = 0
+        for _, event_id in walk:
+            if filter.admits(attrs[event_id]["props"]) and all(event_id in o for o in others):
+                count += 1
+                if count >= cap:
+                    break
+        return count
 
     def _near_events(self, ends: list[tuple[str, Direction]]) -> list[list[EventKey]]:
         """For each (node, "in" | "out"), the (occurred_on, id) of the events at the other end

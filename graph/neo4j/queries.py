@@ -265,6 +265,13 @@ def events_query(newest_first: bool, entity: Label | None, outlet: Label | None)
     return "\n".join(lines)
 
 
+@lru_cache(maxsize=16)
+def count_events_query(entity: Label | None, outlet: Label | None) -> str:
+    """How many events match: the page's MATCH and WHERE (`$after_on` null), up to `$cap`."""
+    head = events_query(True, entity, outlet).split("\nWITH DISTINCT n\n")[0]
+    return head + "\nWITH DISTINCT n LIMIT $cap\nRETURN count(n) AS count"
+
+
 # -- dump (keyset pages, for copies and content hashes) -------------------------------------------
 
 

@@ -378,6 +378,37 @@ class Neo4jStore:
 
         return self._read(work)
 
+    def count_events(self, filter: port.EventFilter, cap: int) -> int:
+        flt = filter
+
+        def work(tx: neo4j.ManagedTransaction) -> int:
+            ends = [i for i in (flt.entity, flt.outlet) if i is not None]
+            labels = reads.labels_of(tx, ends) if ends else {}
+            if any(i not in labels for i in ends):
+                return 0
+            cypher = q.count_events_query(
+                labels[flt.entity] if flt.entity is not None else None,
+                labels[flt.outlet] if flt.outlet is not None else None,
+            )
+            record = tx.run(
+                cypher,
+                entity=flt.entity,
+                outlet=flt.outlet,
+                categories=list(flt.categories) or None,
+                date_from=flt.date_from,
+                date_to=flt.date_to,
+                place=flt.place,
+                country=flt.country,
+                min_confidence=flt.min_confidence,
+                after_on=None,
+                after_id=None,
+                cap=cap,
+            ).single(strict=True)
+            count: int = record["count"]
+            return count
+
+        return self._read(work)
+
     def find_nodes(
         self,
         label: Label,
