@@ -347,6 +347,11 @@ class GraphStore(Protocol):
     def last_change(self) -> int:
         """The `seq` of the change log's latest entry (0 when nothing was ever written)."""
 
+    def read_position(self) -> int:
+        """A change log entry this process's reads include (each entry up to it), for
+        validators such as an answer's ETag (api.delivery): the entry the embedded store's
+        memory is at (without I/O); `last_change()` on Neo4j, whose reads see every commit."""
+
     def changes(self, after: int, limit: int = 1000) -> list[Change]:
         """Up to `limit` change log entries with `seq` greater than `after`, oldest first.
         Raises `ChangeLogTruncated` when entries after `after` were truncated."""

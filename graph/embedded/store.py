@@ -314,6 +314,9 @@ class EmbeddedStore:
     def last_change(self) -> int:
         return changelog.last_seq(self._conn())
 
+    def read_position(self) -> int:
+        return self._seq
+
     def changes(self, after: int, limit: int = 1000) -> list[Change]:
         return changelog.read(self._conn(), after, limit)
 

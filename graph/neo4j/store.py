@@ -284,6 +284,9 @@ class Neo4jStore:
     def last_change(self) -> int:
         return self._read(lambda tx: changelog.read(tx, 0, 0)).latest
 
+    def read_position(self) -> int:
+        return self.last_change()
+
     def changes(self, after: int, limit: int = 1000) -> list[Change]:
         if after < 0:
             raise StoreError(f"no change log position {after}: positions start at 0")
