@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
+from graph.embedded import EmbeddedStore
 from graph.model import EdgeWrite, Label, NodeWrite, PropertyWrite, Rel, WriteBatch
 from graph.store import EventFilter, GraphStore, NodeQuery, StoreError
 
@@ -143,3 +145,43 @@ def test_events_are_counted_up_to_a_cap(store: GraphStore) -> None:
     assert store.count_events(EventFilter(entity="en_1"), 100) == 2
     assert store.count_events(EventFilter(entity="en_1", categories=("military",)), 100) == 1
     assert store.count_events(EventFilter(entity="en_nope"), 100) == 0
+
+
+def test_event_counts_follow_changes_and_deletes(store: GraphStore) -> None:
+    def event(i: int, category: str, rank: int) -> NodeWrite:
+        props = {"occurred_on": "2025-01-01", "category": category, "confidence_rank": rank}
+        return _node(f"ev_{i}", Label.EVENT, **props)
+
+    store.write(
+        WriteBatch(nodes=[event(1, "legal", 0), event(2, "legal", 2), event(3, "cyber", 3)])
+    )
+    legal = EventFilter(categories=("legal",))
+    assert store.count_events(legal, 100) == 2
+    assert store.count_events(EventFilter(categories=("legal",), min_confidence=1), 100) == 1
+    assert store.count_events(EventFilter(min_confidence=2), 100) == 2
+    store.write(WriteBatch(nodes=[event(2, "cyber", 3)], deletes=["ev_1"]))
+    assert store.count_events(legal, 100) == 0
+    assert store.count_events(EventFilter(categories=("cyber", "legal")), 100) == 2
+
+
+def test_an_embedded_reader_lists_and_counts_what_another_process_wrote(tmp_path: Path) -> None:
+    writer, reader = EmbeddedStore(tmp_path), EmbeddedStore(tmp_path, read_only=True)
+    writer.setup()
+    reader.setup()
+    try:
+        _graph(writer)
+        writer.write(WriteBatch(nodes=[_node("en_5", Label.ENTITY, name="Aaron", type="person")]))
+        writer.write(WriteBatch(deletes=["en_1"]))
+        reader.catch_up()
+        people = NodeQuery(Label.ENTITY, "name", 10, where=(("type", "person"),))
+        assert _ids(reader, people) == _ids(writer, people) == ["en_5", "en_4", "en_3"]
+        assert reader.count_nodes(people) == 3
+        reopened = EmbeddedStore(tmp_path, read_only=True)
+        reopened.setup()
+        try:
+            assert _ids(reopened, people) == ["en_5", "en_4", "en_3"]
+        finally:
+            reopened.close()
+    finally:
+        reader.close()
+        writer.close()

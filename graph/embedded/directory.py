@@ -9,8 +9,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from sortedcontainers import SortedList
 
 from graph.embedded.memory import NodeData
-from graph.model import Label, Node, Props
-from graph.store import DIRECTORY_FILTERS, DIRECTORY_ORDERS, NodeQuery
+from graph.model import Label, Node, Props, Value
+from graph.store import DIRECTORY_FILTERS, DIRECTORY_ORDERS, EventFilter, NodeQuery
 
 # (label, order property, filter property or None, its value or None)
 Slice = tuple[Label, str, str | None, str | None]
@@ -52,11 +52,14 @@ class Directory:
                 if not found:
                     del self._slices[key]
 
-    def fill(self, nodes: Iterable[tuple[str, Label, Props]]) -> None:
-        """Index every listed node of `nodes` (a store read from its file)."""
+    def fill(self, nodes: Iterable[tuple[str, Label, Props]], tally: EventTally) -> None:
+        """Index every listed node of `nodes` (a store read from its file), and count its
+        events in `tally`."""
         gathered: dict[Slice, list[Position]] = {}
         for node_id, label, props in nodes:
-            if label in DIRECTORY_ORDERS:
+            if label is Label.EVENT:
+                tally.add(props)
+            elif label in DIRECTORY_ORDERS:
                 for key, position in self._keys(node_id, label, props):
                     gathered.setdefault(key, []).append(position)
         self._slices = {key: SortedList(positions) for key, positions in gathered.items()}
@@ -120,3 +123,39 @@ def near_page(query: NodeQuery, candidates: Iterable[tuple[str, Props]]) -> list
         else:
             positions = [p for p in positions if p[:2] > after]
     return [Node(node_id, query.label, props) for _, node_id, props in positions[: query.first]]
+
+
+class EventTally:
+    """How many events there are of each (category, confidence rank), kept as the store
+    writes: a listing filtered by nothing else is counted without a walk."""
+
+    def __init__(self) -> None:
+        self._cells: dict[tuple[Value, Value], int] = {}
+
+    def _move(self, props: Props, change: int) -> None:
+        cell = (props.get("category"), props.get("confidence_rank"))
+        count = self._cells.get(cell, 0) + change
+        if count:
+            self._cells[cell] = count
+        else:
+            self._cells.pop(cell, None)
+
+    def add(self, props: Props) -> None:
+        self._move(props, 1)
+
+    def discard(self, props: Props) -> None:
+        self._move(props, -1)
+
+    def count(self, filter: EventFilter) -> int | None:
+        """How many events `filter` admits, when it filters by category and level only."""
+        if filter != EventFilter(
+            categories=filter.categories, min_confidence=filter.min_confidence
+        ):
+            return None
+        probe: dict[str, Value] = {}
+        total = 0
+        for (category, rank), count in self._cells.items():
+            probe["category"], probe["confidence_rank"] = category, rank
+            if filter.admits(probe):
+                total += count
+        return total

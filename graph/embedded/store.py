@@ -30,7 +30,7 @@ from pathlib import Path
 from graph.embedded import changelog, fileformat, rows
 from graph.embedded.changelog import Pending
 from graph.embedded.codec import decode_props, encode_props
-from graph.embedded.directory import Directory, near_page
+from graph.embedded.directory import Directory, EventTally, near_page
 from graph.embedded.memory import (
     EdgeData,
     EventKey,
@@ -115,6 +115,7 @@ class EmbeddedStore:
         self._records = new_record_index()
         # Every order of the directories (`list_nodes`), whole and per filter value.
         self._directory = Directory()
+        self._tally = EventTally()  # events by (category, confidence rank)
         # (node id, "in" | "out") -> the sorted (occurred_on, id) of its adjacent events, built
         # by `query_events` on demand. Every change to the graph empties it (`_changed`).
         self._near: dict[tuple[str, Direction], list[EventKey]] = {}
@@ -167,6 +168,7 @@ class EmbeddedStore:
         self._match = {}
         self._records = new_record_index()
         self._directory = Directory()
+        self._tally = EventTally()
         self._key_rows = {}
         self._changed()
 
@@ -190,11 +192,14 @@ class EmbeddedStore:
             if key.startswith(MATCH):
                 self._index_match(key, owner, 1)
         self._settings = contents.settings
-        self._directory = Directory()
+        self._directory, self._tally = Directory(), EventTally()
         self._directory.fill(
-            (node_id, data["label"], data["props"])
-            for node_id, data in self._graph._node.items()
-            if "label" in data
+            (
+                (node_id, data["label"], data["props"])
+                for node_id, data in self._graph._node.items()
+                if "label" in data
+            ),
+            self._tally,
         )
         self._next_node = contents.next_node
         self._next_edge = contents.next_edge
@@ -362,6 +367,7 @@ class EmbeddedStore:
                 continue
             if old.get("label") is Label.EVENT:
                 self._events.discard((old["props"].get("occurred_on") or "", node_id))
+                self._tally.discard(old["props"])
             elif old.get("label") in self._records:
                 self._records[old["label"]].discard(node_id)
             elif "label" in old:
@@ -456,6 +462,7 @@ class EmbeddedStore:
             old = attrs[node_id]
             if old.get("label") is Label.EVENT:
                 self._events.discard((old["props"].get("occurred_on") or "", node_id))
+                self._tally.discard(old["props"])
             elif old.get("label") in self._records:
                 self._records[old["label"]].discard(node_id)
             elif "label" in old:
@@ -652,11 +659,15 @@ class EmbeddedStore:
             attrs[node_id] = {"label": label, "props": props, "row": row}
             if label in self._records:
                 self._records[label].add(node_id)
+            elif label is Label.EVENT:
+                self._tally.add(props)
             self._directory.add(node_id, label, props)
             new = True
         else:
             if label is Label.EVENT:
                 self._events.discard((data["props"].get("occurred_on") or "", node_id))
+                self._tally.discard(data["props"])
+                self._tally.add(props)
             self._directory.discard(node_id, label, data["props"])
             self._directory.add(node_id, label, props)
             data["props"] = props
@@ -767,6 +778,9 @@ class EmbeddedStore:
     def count_events(self, filter: EventFilter, cap: int) -> int:
         if filter == EVERYTHING:
             return min(len(self._events), cap)
+        tallied = self._tally.count(filter)
+        if tallied is not None:
+            return min(tallied, cap)
         ends: list[tuple[str, Direction]] = []
         if filter.entity is not None:
             ends.append((filter.entity, "in"))

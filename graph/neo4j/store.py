@@ -175,6 +175,7 @@ class Neo4jStore:
         self._run(q.CHANGE_SEQ_CONSTRAINT)
         self._run(q.CHANGE_LOG_CONSTRAINT)
         self._run(q.EVENT_DATE_INDEX)
+        self._run(q.EVENT_CATEGORY_INDEX)
         for index in q.directory_indexes():
             self._run(index)
         relationship_uniqueness = True
