@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Annotated, Any, Self
 
 import strawberry
@@ -22,6 +23,7 @@ from api.bounds import Bound, bounds_of, window
 from api.confidence import Confidence, ConfidenceChange, Needs
 from api.context import Info
 from api.dataloaders import at_once
+from api.errors import UserError
 from api.filters import EventFilterInput, to_filter
 from api.order import report_order
 from api.paging import (
@@ -548,19 +550,51 @@ class EventConnection:
         return self.counted[0]
 
 
+# The orders but when events happened: (their property, the level they fix, if any).
+_ORDERS: dict[Order, tuple[str, str | None]] = {
+    Order.RECENTLY_UPDATED: ("last_extracted_at", None),
+    Order.LEVEL_CHANGED: ("level_since", None),
+    Order.RECENTLY_VERIFIED: ("level_since", "verified"),
+    Order.NEWLY_DISPUTED: ("level_since", "disputed"),
+}
+
+
+def _ordered(info: Info, flt: EventFilter, order: Order) -> tuple[str, EventFilter]:
+    """The property `order` sorts by, and `flt` narrowed to the level it fixes."""
+    order_by, level = _ORDERS.get(order, ("occurred_on", None))
+    if level is None:
+        return order_by, flt
+    rank = info.context.policy.rank(level)
+    if flt.levels and rank not in flt.levels:
+        raise UserError(f"order {order.name} lists {level} events: filter.confidence excludes them")
+    return order_by, replace(flt, levels=(rank,))
+
+
 def event_page(
     info: Info, flt: EventFilter, first: int, after: str | None, order: Order
 ) -> EventConnection:
-    occurred_after = decode_cursor(after, 2) if after is not None else None
+    order_by, flt = _ordered(info, flt, order)
+    position: tuple[str, ...] | None = None
+    if after is not None:
+        # a cursor of the occurred_on orders is (date, id); of another, (its order, value, id)
+        position = decode_cursor(after, 2 if order_by == "occurred_on" else 3)
+        if order_by != "occurred_on":
+            if position[0] != order_by:
+                raise UserError("after: the cursor is from another order of the listing")
+            position = position[1:]
     query = EventQuery(
         filter=flt,
         first=page_size(first),
-        newest_first=order is Order.NEWEST_FIRST,
-        after=(occurred_after[0], occurred_after[1]) if occurred_after else None,
+        newest_first=order is not Order.OLDEST_FIRST,
+        after=(position[0], position[1]) if position else None,
+        order_by=order_by,
     )
     page = info.context.store.query_events(query)
+    prefix = () if order_by == "occurred_on" else (order_by,)
     edges = [
-        EventEdge(cursor=encode_cursor(n.text("occurred_on"), n.id), node=Event.of(n))
+        EventEdge(
+            cursor=encode_cursor(*prefix, str(n.props.get(order_by) or ""), n.id), node=Event.of(n)
+        )
         for n in page.events
     ]
     return EventConnection(

@@ -76,7 +76,8 @@ class EventFilter:
     """Which events a listing or timeline shows. Every field narrows; empty means no limit.
 
     Dates are inclusive `YYYY-MM-DD` bounds on when the event happened. `place`, `country`,
-    `entity` and `outlet` are node ids. `min_confidence` is a rank (`Policy.rank`).
+    `entity` and `outlet` are node ids. `min_confidence` is a rank (`Policy.rank`); `levels`
+    the exact ranks admitted (any of them).
     """
 
     categories: tuple[str, ...] = ()
@@ -87,6 +88,7 @@ class EventFilter:
     entity: str | None = None
     outlet: str | None = None
     min_confidence: int | None = None
+    levels: tuple[int, ...] = ()
 
     def admits(self, props: Props) -> bool:
         """Whether an event with these properties passes every part of the filter that its
@@ -106,7 +108,7 @@ class EventFilter:
             rank = props.get("confidence_rank")
             if not isinstance(rank, int) or rank < self.min_confidence:
                 return False
-        return True
+        return not self.levels or props.get("confidence_rank") in self.levels
 
 
 EVERYTHING = EventFilter()  # no filter: every event
@@ -123,15 +125,22 @@ def search_text(props: Mapping[str, object]) -> str:
     return text.casefold()
 
 
+# The orders events are listed in (`EventQuery.order_by`): when they happened; when the newest
+# record about them was extracted; when their confidence level last changed (written by the
+# rating step, `services.rating`). An event without a string value is not in that order.
+EVENT_ORDERS = ("occurred_on", "last_extracted_at", "level_since")
+
+
 @dataclass(frozen=True, slots=True)
 class EventQuery:
-    """One page of events ordered by (occurred_on, id); `after` is the last (occurred_on, id)
-    of the previous page."""
+    """One page of events ordered by (`order_by`, id); `after` is the last (value, id) of the
+    previous page. Every event is in the `occurred_on` order (a missing date sorts as '')."""
 
     filter: EventFilter
     first: int
     newest_first: bool = True
     after: tuple[str, str] | None = None
+    order_by: str = "occurred_on"
 
 
 @dataclass(frozen=True, slots=True)

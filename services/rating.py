@@ -56,7 +56,8 @@ def rating(
                     by=why.by,
                 )
                 entry = change.to_entry()
-                merge = PropertyWrite(set=merge.set, union={HISTORY: [entry]})
+                # `level_since`: the events' "level changed" order (graph.store.EVENT_ORDERS)
+                merge = PropertyWrite(set={**merge.set, "level_since": at}, union={HISTORY: [entry]})
                 batch.level_changes.append((event_id, entry))  # for the change log
                 if changes is not None:
                     changes.append(change)

@@ -181,3 +181,51 @@ def test_event_listings_say_how_many_they_hold(site: GraphQLClient) -> None:
     assert data["all"]["totalCount"] == len(data["all"]["edges"]) >= 2
     assert data["all"]["totalCountIsExact"] is True
     assert 1 <= data["diplomatic"]["totalCount"] < data["all"]["totalCount"]
+
+
+def test_feeds_in_level_order_and_of_exact_levels(site: GraphQLClient) -> None:
+    page = "{ totalCount edges { cursor node { id confidence { level } } } }"
+    data = site.data(
+        "{ changed: events(order: LEVEL_CHANGED, first: 100) " + page + " all: events(first: 100) "
+        "{ totalCount } verified: events(order: RECENTLY_VERIFIED, first: 100) " + page + " "
+        "exact: events(filter: {confidence: [VERIFIED, DISPUTED]}, first: 100) " + page + " }"
+    )
+    # every sample event was rated when loaded: all are in the order of level changes
+    assert data["changed"]["totalCount"] == data["all"]["totalCount"]
+    assert len(data["changed"]["edges"]) == data["all"]["totalCount"]
+    levels = {e["node"]["confidence"]["level"] for e in data["verified"]["edges"]}
+    assert levels == {"VERIFIED"}  # the samples hold one verified and one disputed event
+    exact = {e["node"]["confidence"]["level"] for e in data["exact"]["edges"]}
+    assert exact == {"VERIFIED", "DISPUTED"}
+    verified = [
+        e["node"]["id"]
+        for e in data["exact"]["edges"]
+        if e["node"]["confidence"]["level"] == "VERIFIED"
+    ]
+    assert sorted(verified) == sorted(e["node"]["id"] for e in data["verified"]["edges"])
+    first = site.data("{ events(order: LEVEL_CHANGED, first: 1) " + page + " }")["events"]
+    cursor = first["edges"][0]["cursor"]
+    second = site.data(
+        f'{{ events(order: LEVEL_CHANGED, first: 1, after: "{cursor}") ' + page + " }"
+    )["events"]
+    assert second["edges"][0]["node"]["id"] == data["changed"]["edges"][1]["node"]["id"]
+    dated = site.data("{ events(first: 1) { edges { cursor } } }")["events"]["edges"][0]["cursor"]
+    _, message = _error(
+        site, f'{{ events(order: LEVEL_CHANGED, after: "{dated}") {{ totalCount }} }}'
+    )
+    assert "is not a cursor this API gave out" in message
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        ("filter: {confidence: []}", "filter.confidence must name at least one level"),
+        (
+            "order: RECENTLY_VERIFIED, filter: {confidence: [DISPUTED]}",
+            "order RECENTLY_VERIFIED lists verified events: filter.confidence excludes them",
+        ),
+    ],
+)
+def test_bad_feed_arguments_are_named(site: GraphQLClient, arguments: str, message: str) -> None:
+    _, said = _error(site, f"{{ events({arguments}) {{ totalCount }} }}")
+    assert said == message

@@ -9,7 +9,7 @@ import pytest
 
 from graph.embedded import EmbeddedStore
 from graph.model import EdgeWrite, Label, NodeWrite, PropertyWrite, Rel, WriteBatch
-from graph.store import EventFilter, GraphStore, NodeQuery, StoreError
+from graph.store import EventFilter, EventQuery, GraphStore, NodeQuery, StoreError
 
 
 def _node(node_id: str, label: Label, **props: object) -> NodeWrite:
@@ -185,3 +185,48 @@ def test_an_embedded_reader_lists_and_counts_what_another_process_wrote(tmp_path
     finally:
         reader.close()
         writer.close()
+
+
+def test_events_in_other_orders_and_of_exact_levels(store: GraphStore) -> None:
+    def event(i: int, extracted: str, since: str | None, rank: int) -> NodeWrite:
+        props: dict[str, object] = {
+            "occurred_on": f"2025-01-0{i}",
+            "category": "other",
+            "last_extracted_at": extracted,
+            "confidence_rank": rank,
+        }
+        if since is not None:
+            props["level_since"] = since
+        return _node(f"ev_{i}", Label.EVENT, **props)
+
+    store.write(
+        WriteBatch(
+            nodes=[
+                event(1, "2026-01-05", "2026-01-01", 3),
+                event(2, "2026-01-02", "2026-01-04", 0),
+                event(3, "2026-01-03", None, 3),
+                event(4, "2026-01-04", "2026-01-03", 3),
+                _node("en_1", Label.ENTITY, name="A", type="person"),
+            ],
+            edges=[
+                EdgeWrite(f"ev_{i}", Rel.INVOLVES, "en_1", "", PropertyWrite()) for i in (1, 2, 4)
+            ],
+        )
+    )
+
+    def ids(flt: EventFilter, order_by: str, first: int = 10, **more: object) -> list[str]:
+        page = store.query_events(EventQuery(flt, first, order_by=order_by, **more))  # type: ignore[arg-type]
+        return [n.id for n in page.events]
+
+    everything = EventFilter()
+    assert ids(everything, "last_extracted_at") == ["ev_1", "ev_4", "ev_3", "ev_2"]
+    assert ids(everything, "level_since") == ["ev_2", "ev_4", "ev_1"]  # ev_3 never changed
+    assert ids(everything, "level_since", newest_first=False) == ["ev_1", "ev_4", "ev_2"]
+    verified = EventFilter(levels=(3,))
+    assert ids(verified, "level_since") == ["ev_4", "ev_1"]
+    assert ids(verified, "level_since", 1, after=("2026-01-03", "ev_4")) == ["ev_1"]
+    assert ids(EventFilter(levels=(0, 3), entity="en_1"), "level_since") == ["ev_2", "ev_4", "ev_1"]
+    assert ids(EventFilter(levels=(3,), entity="en_1"), "last_extracted_at", 1) == ["ev_1"]
+    assert ids(EventFilter(levels=(0,)), "occurred_on") == ["ev_2"]
+    assert store.count_events(verified, 100) == 3
+    assert store.count_events(EventFilter(levels=(0,), entity="en_1"), 100) == 1

@@ -10,10 +10,18 @@ from sortedcontainers import SortedList
 
 from graph.embedded.memory import NodeData
 from graph.model import Label, Node, Props, Value
-from graph.store import DIRECTORY_FILTERS, DIRECTORY_ORDERS, EventFilter, NodeQuery
+from graph.store import (
+    DIRECTORY_FILTERS,
+    DIRECTORY_ORDERS,
+    EVENT_ORDERS,
+    EventFilter,
+    EventQuery,
+    NodeQuery,
+)
 
 # (label, order property, filter property or None, its value or None)
 Slice = tuple[Label, str, str | None, str | None]
+OTHER_ORDERS = tuple(name for name in EVENT_ORDERS if name != "occurred_on")
 Position = tuple[str, str]  # (the order property's value, id)
 
 
@@ -52,17 +60,22 @@ class Directory:
                 if not found:
                     del self._slices[key]
 
-    def fill(self, nodes: Iterable[tuple[str, Label, Props]], tally: EventTally) -> None:
-        """Index every listed node of `nodes` (a store read from its file), and count its
-        events in `tally`."""
+    def fill(
+        self, nodes: Iterable[tuple[str, Label, Props]], tally: EventTally, orders: EventOrders
+    ) -> None:
+        """Index every listed node of `nodes` (a store read from its file), and count and
+        order its events in `tally` and `orders`."""
         gathered: dict[Slice, list[Position]] = {}
+        events: list[tuple[str, Props]] = []
         for node_id, label, props in nodes:
             if label is Label.EVENT:
                 tally.add(props)
+                events.append((node_id, props))
             elif label in DIRECTORY_ORDERS:
                 for key, position in self._keys(node_id, label, props):
                     gathered.setdefault(key, []).append(position)
         self._slices = {key: SortedList(positions) for key, positions in gathered.items()}
+        orders.fill(events)
 
     def _smallest(self, query: NodeQuery) -> SortedList | None:
         """The shortest list holding every node of the listing (the others are checked)."""
@@ -148,9 +161,10 @@ class EventTally:
 
     def count(self, filter: EventFilter) -> int | None:
         """How many events `filter` admits, when it filters by category and level only."""
-        if filter != EventFilter(
-            categories=filter.categories, min_confidence=filter.min_confidence
-        ):
+        alike = EventFilter(
+            categories=filter.categories, min_confidence=filter.min_confidence, levels=filter.levels
+        )
+        if filter != alike:
             return None
         probe: dict[str, Value] = {}
         total = 0
@@ -159,3 +173,56 @@ class EventTally:
             if filter.admits(probe):
                 total += count
         return total
+
+
+class EventOrders:
+    """Every event's position in each order but `occurred_on` (the store's own event index):
+    (value, id), sorted, for the events whose property is a string (`EVENT_ORDERS`)."""
+
+    def __init__(self) -> None:
+        self._orders: dict[str, SortedList] = {name: SortedList() for name in OTHER_ORDERS}
+
+    def add(self, node_id: str, props: Props) -> None:
+        for name, order in self._orders.items():
+            value = props.get(name)
+            if isinstance(value, str):
+                order.add((value, node_id))
+
+    def discard(self, node_id: str, props: Props) -> None:
+        for name, order in self._orders.items():
+            value = props.get(name)
+            if isinstance(value, str):
+                order.discard((value, node_id))
+
+    def fill(self, events: Iterable[tuple[str, Props]]) -> None:
+        gathered: dict[str, list[Position]] = {name: [] for name in OTHER_ORDERS}
+        for node_id, props in events:
+            for name, positions in gathered.items():
+                value = props.get(name)
+                if isinstance(value, str):
+                    positions.append((value, node_id))
+        self._orders = {name: SortedList(p) for name, p in gathered.items()}
+
+    def walk(self, query: EventQuery) -> Iterator[Position]:
+        """The positions of `query.order_by` from its cursor, in its direction."""
+        order = self._orders[query.order_by]
+        walk: Iterator[Position]
+        if query.newest_first:
+            walk = order.irange(maximum=query.after, inclusive=(True, False), reverse=True)
+        else:
+            walk = order.irange(minimum=query.after, inclusive=(False, True))
+        return walk
+
+
+def sorted_positions(query: EventQuery, events: Iterable[tuple[str, Props]]) -> list[Position]:
+    """The positions of `events` in `query.order_by` from its cursor, in its direction (the
+    events near an entity or outlet, sorted here: as many as its relationships)."""
+    found = sorted(
+        (value, node_id)
+        for node_id, props in events
+        if isinstance(value := props.get(query.order_by), str)
+    )
+    if query.newest_first:
+        found.reverse()
+        return [p for p in found if query.after is None or p < query.after]
+    return [p for p in found if query.after is None or p > query.after]

@@ -30,7 +30,13 @@ from pathlib import Path
 from graph.embedded import changelog, fileformat, rows
 from graph.embedded.changelog import Pending
 from graph.embedded.codec import decode_props, encode_props
-from graph.embedded.directory import Directory, EventTally, near_page
+from graph.embedded.directory import (
+    Directory,
+    EventOrders,
+    EventTally,
+    near_page,
+    sorted_positions,
+)
 from graph.embedded.memory import (
     EdgeData,
     EventKey,
@@ -58,6 +64,7 @@ from graph.model import (
 )
 from graph.store import (
     DIRECTORY_NEAR,
+    EVENT_ORDERS,
     EVERYTHING,
     MATCH,
     Change,
@@ -116,6 +123,7 @@ class EmbeddedStore:
         # Every order of the directories (`list_nodes`), whole and per filter value.
         self._directory = Directory()
         self._tally = EventTally()  # events by (category, confidence rank)
+        self._orders = EventOrders()  # events in each order but occurred_on
         # (node id, "in" | "out") -> the sorted (occurred_on, id) of its adjacent events, built
         # by `query_events` on demand. Every change to the graph empties it (`_changed`).
         self._near: dict[tuple[str, Direction], list[EventKey]] = {}
@@ -168,7 +176,7 @@ class EmbeddedStore:
         self._match = {}
         self._records = new_record_index()
         self._directory = Directory()
-        self._tally = EventTally()
+        self._tally, self._orders = EventTally(), EventOrders()
         self._key_rows = {}
         self._changed()
 
@@ -192,7 +200,7 @@ class EmbeddedStore:
             if key.startswith(MATCH):
                 self._index_match(key, owner, 1)
         self._settings = contents.settings
-        self._directory, self._tally = Directory(), EventTally()
+        self._directory, self._tally, self._orders = Directory(), EventTally(), EventOrders()
         self._directory.fill(
             (
                 (node_id, data["label"], data["props"])
@@ -200,6 +208,7 @@ class EmbeddedStore:
                 if "label" in data
             ),
             self._tally,
+            self._orders,
         )
         self._next_node = contents.next_node
         self._next_edge = contents.next_edge
@@ -368,6 +377,7 @@ class EmbeddedStore:
             if old.get("label") is Label.EVENT:
                 self._events.discard((old["props"].get("occurred_on") or "", node_id))
                 self._tally.discard(old["props"])
+                self._orders.discard(node_id, old["props"])
             elif old.get("label") in self._records:
                 self._records[old["label"]].discard(node_id)
             elif "label" in old:
@@ -463,6 +473,7 @@ class EmbeddedStore:
             if old.get("label") is Label.EVENT:
                 self._events.discard((old["props"].get("occurred_on") or "", node_id))
                 self._tally.discard(old["props"])
+                self._orders.discard(node_id, old["props"])
             elif old.get("label") in self._records:
                 self._records[old["label"]].discard(node_id)
             elif "label" in old:
@@ -661,6 +672,7 @@ class EmbeddedStore:
                 self._records[label].add(node_id)
             elif label is Label.EVENT:
                 self._tally.add(props)
+                self._orders.add(node_id, props)
             self._directory.add(node_id, label, props)
             new = True
         else:
@@ -668,6 +680,8 @@ class EmbeddedStore:
                 self._events.discard((data["props"].get("occurred_on") or "", node_id))
                 self._tally.discard(data["props"])
                 self._tally.add(props)
+                self._orders.discard(node_id, data["props"])
+                self._orders.add(node_id, props)
             self._directory.discard(node_id, label, data["props"])
             self._directory.add(node_id, label, props)
             data["props"] = props
@@ -737,6 +751,8 @@ class EmbeddedStore:
         """Walks the events in order from the cursor, and stops one past the page: all events,
         or those adjacent to the filter's entity (events involving it) or outlet (events it
         reported), whichever of them is fewer, checking the other by adjacency."""
+        if query.order_by != "occurred_on":
+            return self._query_events_by(query)
         flt = query.filter
         after = query.after
         graph = self._graph
@@ -768,6 +784,36 @@ class EmbeddedStore:
         attrs = graph._node
         page: list[Node] = []
         for _, event_id in ordered:
+            props = attrs[event_id]["props"]
+            if flt.admits(props) and all(event_id in other for other in others):
+                if len(page) == query.first:
+                    return EventPage(page, has_next=True)
+                page.append(Node(event_id, Label.EVENT, props))
+        return EventPage(page, has_next=False)
+
+    def _query_events_by(self, query: EventQuery) -> EventPage:
+        """`query_events` in an order but `occurred_on` (`EventOrders`): its index walked from
+        the cursor, or the entity's or outlet's events sorted."""
+        if query.order_by not in EVENT_ORDERS:
+            raise StoreError(f"events are not ordered by {query.order_by!r}")
+        flt = query.filter
+        graph = self._graph
+        attrs = graph._node
+        walk: Iterable[tuple[str, str]]
+        others: list[Neighbours] = []
+        ends: list[Neighbours] = []
+        if flt.entity is not None:
+            ends.append(graph._pred.get(flt.entity, {}))
+        if flt.outlet is not None:
+            ends.append(graph._succ.get(flt.outlet, {}))
+        if ends:
+            ends.sort(key=len)
+            near = ((i, attrs[i]["props"]) for i in ends[0] if attrs[i].get("label") is Label.EVENT)
+            walk, others = sorted_positions(query, near), ends[1:]
+        else:
+            walk = self._orders.walk(query)
+        page: list[Node] = []
+        for _, event_id in walk:
             props = attrs[event_id]["props"]
             if flt.admits(props) and all(event_id in other for other in others):
                 if len(page) == query.first:

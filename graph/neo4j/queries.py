@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from graph.model import FIRST_RANK, LAST_RANK, Label, Rel
-from graph.store import DIRECTORY_FILTERS, DIRECTORY_NEAR, DIRECTORY_ORDERS
+from graph.store import DIRECTORY_FILTERS, DIRECTORY_NEAR, DIRECTORY_ORDERS, EVENT_ORDERS
 
 ID = "id"  # node identity property
 KEY = "key"  # relationship key (parallel relationships)
@@ -133,10 +133,12 @@ def directory_indexes() -> list[str]:
     return made
 
 
-# `count_events` by category (and level) reads this index rather than every event.
-EVENT_CATEGORY_INDEX = (
-    f"CREATE INDEX newsgraph_event_category IF NOT EXISTS "
-    f"FOR (n:{quote(Label.EVENT.value)}) ON (n.category)"
+# `count_events` by category (and level) reads an index rather than every event; the events'
+# other orders (graph.store.EVENT_ORDERS) have theirs.
+EVENT_INDEXES = tuple(
+    f"CREATE INDEX newsgraph_event_{name} IF NOT EXISTS "
+    f"FOR (n:{quote(Label.EVENT.value)}) ON (n.{quote(name)})"
+    for name in ("category", "last_extracted_at", "level_since")
 )
 AWAIT_INDEXES = "CALL db.awaitIndexes(300)"
 SHOW_CONSTRAINTS = "SHOW CONSTRAINTS YIELD name, labelsOrTypes, properties"
@@ -235,8 +237,14 @@ def search_candidates(label: Label) -> str:
 
 
 @lru_cache(maxsize=64)
-def events_query(newest_first: bool, entity: Label | None, outlet: Label | None) -> str:
-    """A page of events; `entity`/`outlet` are the labels of the filter's nodes, when given."""
+def events_query(
+    newest_first: bool, entity: Label | None, outlet: Label | None, order_by: str = "occurred_on"
+) -> str:
+    """A page of events; `entity`/`outlet` are the labels of the filter's nodes, when given;
+    `order_by` one of `EVENT_ORDERS` (an event without a string value of it is not listed,
+    but for `occurred_on`, where it sorts as '')."""
+    if order_by not in EVENT_ORDERS:
+        raise ValueError(f"events are not ordered by {order_by!r}")
     lines: list[str] = []
     if entity is not None:
         lines.append(f"MATCH (x:{quote(entity.value)} {{{ID}: $entity}})<--(n:{Label.EVENT})")
@@ -251,20 +259,24 @@ def events_query(newest_first: bool, entity: Label | None, outlet: Label | None)
         "($place IS NULL OR $place IN coalesce(n.place_ids, []))",
         "($country IS NULL OR $country IN coalesce(n.country_ids, []))",
         "($min_confidence IS NULL OR n.confidence_rank >= $min_confidence)",
+        "($levels IS NULL OR n.confidence_rank IN $levels)",
     ]
+    if order_by == "occurred_on":
+        key = "coalesce(n.occurred_on, '')"
+    else:
+        key = f"n.{quote(order_by)}"
+        conditions.append(f"{key} >= ''")  # a string
     if entity is not None and outlet is not None:
         conditions.append(f"EXISTS {{ MATCH (n)<--(y:{quote(outlet.value)} {{{ID}: $outlet}}) }}")
     cmp = "<" if newest_first else ">"
     conditions.append(
-        f"($after_on IS NULL OR coalesce(n.occurred_on, '') {cmp} $after_on "
-        f"OR (coalesce(n.occurred_on, '') = $after_on AND n.{ID} {cmp} $after_id))"
+        f"($after_on IS NULL OR {key} {cmp} $after_on "
+        f"OR ({key} = $after_on AND n.{ID} {cmp} $after_id))"
     )
     order = "DESC" if newest_first else "ASC"
     lines.append("WHERE " + "\n  AND ".join(conditions))
     lines.append("WITH DISTINCT n")
-    lines.append(
-        f"WITH n, coalesce(n.occurred_on, '') AS occurred ORDER BY occurred {order}, n.id {order}"
-    )
+    lines.append(f"WITH n, {key} AS position ORDER BY position {order}, n.id {order}")
     lines.append("LIMIT $limit")
     lines.append("RETURN n.id AS id, properties(n) AS props")
     return "\n".join(lines)

@@ -175,7 +175,8 @@ class Neo4jStore:
         self._run(q.CHANGE_SEQ_CONSTRAINT)
         self._run(q.CHANGE_LOG_CONSTRAINT)
         self._run(q.EVENT_DATE_INDEX)
-        self._run(q.EVENT_CATEGORY_INDEX)
+        for index in q.EVENT_INDEXES:
+            self._run(index)
         for index in q.directory_indexes():
             self._run(index)
         relationship_uniqueness = True
@@ -361,7 +362,7 @@ class Neo4jStore:
                     return EventPage([], has_next=False)
                 entity_label = labels[flt.entity] if flt.entity is not None else None
                 outlet_label = labels[flt.outlet] if flt.outlet is not None else None
-            cypher = q.events_query(query.newest_first, entity_label, outlet_label)
+            cypher = q.events_query(query.newest_first, entity_label, outlet_label, query.order_by)
             after_on, after_id = query.after if query.after is not None else (None, None)
             records = tx.run(
                 cypher,
@@ -373,6 +374,7 @@ class Neo4jStore:
                 place=flt.place,
                 country=flt.country,
                 min_confidence=flt.min_confidence,
+                levels=list(flt.levels) or None,
                 after_on=after_on,
                 after_id=after_id,
                 limit=query.first + 1,
@@ -404,6 +406,7 @@ class Neo4jStore:
                 place=flt.place,
                 country=flt.country,
                 min_confidence=flt.min_confidence,
+                levels=list(flt.levels) or None,
                 after_on=None,
                 after_id=None,
                 cap=cap,
