@@ -57,7 +57,8 @@ def rating(
                 )
                 entry = change.to_entry()
                 # `level_since`: the events' "level changed" order (graph.store.EVENT_ORDERS)
-                merge = PropertyWrite(set={**merge.set, "level_since": at}, union={HISTORY: [entry]})
+                since = {**merge.set, "level_since": at}
+                merge = PropertyWrite(set=since, union={HISTORY: [entry]})
                 batch.level_changes.append((event_id, entry))  # for the change log
                 if changes is not None:
                     changes.append(change)
