@@ -38,6 +38,7 @@ from api.auth import RateLimiter
 from api.config import AppConfig
 from api.context import RequestContext, Services
 from api.delivery import Cacheable, PersistedQueries, PersistedQueryError
+from api.feeds import feed_endpoint
 from api.follow import Follower
 from api.forward import (
     CATCH_UP_TIMEOUT,
@@ -527,6 +528,10 @@ class GraphQLApp(GraphQL[RequestContext, None]):
             self.store, self._policy(), actor=actor, client=client, services=self.services
         )
 
+    def policy(self) -> Policy:
+        """The store's policy, parsed again only when its stored text changes."""
+        return self._policy()
+
     def _policy(self) -> Policy:
         """The store's policy, parsed again only when its stored text changes."""
         stored = self.store.get_setting(POLICY_SETTING)
@@ -630,6 +635,8 @@ def create_app(
                 methods=["GET", "POST"],
             ),
             WebSocketRoute("/graphql", graphql),
+            # Atom feeds of newly verified and disputed events (api.feeds)
+            Route("/feeds/{level}.atom", feed_endpoint(store, graphql.policy)),
             Route("/health", health),
             Route("/ready", ready),
             Route("/metrics", graphql.metrics.endpoint),  # Prometheus (api.metrics)
