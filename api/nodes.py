@@ -25,6 +25,7 @@ from api.context import Info
 from api.dataloaders import at_once
 from api.errors import UserError
 from api.filters import EventFilterInput, to_filter
+from api.labels import found
 from api.order import report_order
 from api.paging import (
     DEFAULT_PAGE,
@@ -146,6 +147,21 @@ class Event(GraphNode):
     @strawberry.field
     def category(self) -> Category:
         return Category(self.node.text("category"))
+
+    @strawberry.field(
+        description="The category's display label in `locale` (English when it has none: "
+        "`labels(locale)` says whether it fell back)."
+    )
+    def category_label(self, locale: str = "en") -> str:
+        return found(locale).labels.categories.get(self.node.text("category"), "")
+
+    @strawberry.field(
+        description="When its confidence level last changed (the LEVEL_CHANGED order); null "
+        "when it has not changed since that order exists."
+    )
+    def level_changed_at(self) -> Timestamp | None:
+        value = self.node.text("level_since")
+        return Timestamp(value) if value else None
 
     @strawberry.field
     def summary(self) -> str:

@@ -28,6 +28,7 @@ from api.editorial import EditorialMutation, EditorialQuery
 from api.errors import UserError
 from api.filters import EventFilterInput, to_filter
 from api.introspection import IntrospectionCache
+from api.labels import LabelsQuery
 from api.limits import BoundedParserCache, BoundedValidationCache, RequestLimits
 from api.live import Subscription
 from api.nodes import (
@@ -82,7 +83,7 @@ def _one_of(id: strawberry.ID | None, name: str | None) -> None:
 
 
 @strawberry.type
-class Query(EditorialQuery, CorrectionsQuery, DirectoryQuery):
+class Query(EditorialQuery, CorrectionsQuery, DirectoryQuery, LabelsQuery):
     @strawberry.field(description="One event by id: everything its public page shows.")
     async def event(self, info: Info, id: strawberry.ID) -> Event | None:
         return Event.of(await _node(info, id, Label.EVENT, "event"))

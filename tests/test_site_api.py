@@ -229,3 +229,31 @@ def test_feeds_in_level_order_and_of_exact_levels(site: GraphQLClient) -> None:
 def test_bad_feed_arguments_are_named(site: GraphQLClient, arguments: str, message: str) -> None:
     _, said = _error(site, f"{{ events({arguments}) {{ totalCount }} }}")
     assert said == message
+
+
+def test_display_labels_in_english_and_the_fallback_said(site: GraphQLClient) -> None:
+    fields = "locale requestedLocale fellBack message categories { value text } " + (
+        "levels { value text explanation }"
+    )
+    data = site.data(
+        f'{{ en: labels {{ {fields} }} gb: labels(locale: "en-GB") {{ {fields} }} '
+        f'fr: labels(locale: "fr-CA") {{ {fields} }} '
+        f'odd: labels(locale: "../policy") {{ {fields} }} '
+        "  events(first: 1, filter: {categories: [DIPLOMATIC]}) { edges { node { "
+        '    categoryLabel(locale: "de") } } } }'
+    )
+    english = data["en"]
+    assert english["fellBack"] is False and english["message"] is None
+    assert {"value": "MILITARY", "text": "Military"} in english["categories"]
+    verified = next(level for level in english["levels"] if level["value"] == "VERIFIED")
+    assert verified["text"] == "Verified" and "trusted source" in verified["explanation"]
+    assert data["gb"]["fellBack"] is False and data["gb"]["locale"] == "en"
+    for other, asked in ((data["fr"], "fr-CA"), (data["odd"], "../policy")):
+        assert other["fellBack"] is True and other["locale"] == "en"
+        assert other["requestedLocale"] == asked
+        assert other["message"] == f"no labels for the locale '{asked}': shown in English"
+        assert other["categories"] == english["categories"]
+    (edge,) = data["events"]["edges"]
+    assert edge["node"]["categoryLabel"] == "Diplomacy"
+    _, message = _error(site, '{ labels(locale: "' + "x" * 40 + '") { locale } }')
+    assert message == "locale is longer than 35 characters"
