@@ -397,6 +397,20 @@ class Outlet(GraphNode):
     def kind(self) -> str | None:
         return self.node.text("kind") or None
 
+    @strawberry.field(
+        description="What its reports came to, over every event it reported (docs/site.md): "
+        "kept as events are rated, not counted when asked."
+    )
+    def track_record(self, info: Info) -> TrackRecord:
+        record = info.context.store.track_records([self.node.id])[self.node.id]
+        return TrackRecord(
+            reports=record.reports,
+            corroborated=record.corroborated,
+            sole_source=record.sole_source,
+            disputed=record.disputed,
+            first_to_report=record.first,
+        )
+
     @strawberry.field(description="The events it reported, newest first.")
     def events(
         self,
@@ -407,6 +421,35 @@ class Outlet(GraphNode):
         order: Order = Order.NEWEST_FIRST,
     ) -> EventConnection:
         return event_page(info, to_filter(info, filter, outlet=self.id), first, after, order)
+
+
+@strawberry.type(description="What an outlet's reports came to (docs/site.md has each count).")
+class TrackRecord:
+    reports: int = strawberry.field(description="Events it reported.")
+    corroborated: int = strawberry.field(
+        description="Of those, events another independent group (outlet group) reported too."
+    )
+    sole_source: int = strawberry.field(
+        description="Of those, events no other independent group reported."
+    )
+    disputed: int = strawberry.field(description="Of those, events whose level is disputed.")
+    first_to_report: int = strawberry.field(
+        description="Of those, events it reported first: its earliest report (the story's "
+        "publication date, else when it was extracted) is the event's earliest; ties count "
+        "for each."
+    )
+
+    @strawberry.field(description="corroborated / reports (0 without reports).")
+    def corroboration_rate(self) -> float:
+        return self.corroborated / self.reports if self.reports else 0.0
+
+    @strawberry.field(description="disputed / reports (0 without reports).")
+    def dispute_rate(self) -> float:
+        return self.disputed / self.reports if self.reports else 0.0
+
+    @strawberry.field(description="firstToReport / reports (0 without reports).")
+    def first_rate(self) -> float:
+        return self.first_to_report / self.reports if self.reports else 0.0
 
 
 @strawberry.type(description="A city, region or site, or a country (kind 'country').")

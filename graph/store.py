@@ -143,6 +143,47 @@ class EventQuery:
     order_by: str = "occurred_on"
 
 
+# An event's `track` property: what it adds to the track record of each outlet that reported
+# it, one entry per outlet, "{outlet id}|{flags}" with the flags of TRACK_FLAGS it earns
+# (written by the rating step, `services.rating`; docs/site.md defines each).
+TRACK = "track"
+TRACK_FLAGS = {"c": "corroborated", "d": "disputed", "f": "first"}
+
+
+@dataclass(frozen=True, slots=True)
+class TrackRecord:
+    """What an outlet's reports came to, over every event it reported (docs/site.md)."""
+
+    reports: int = 0  # events it reported
+    corroborated: int = 0  # ... that another independent group reported too
+    disputed: int = 0  # ... whose level is disputed
+    first: int = 0  # ... that it reported first (earliest report; ties count for each)
+
+    @property
+    def sole_source(self) -> int:
+        """Events it reported that no other independent group did."""
+        return self.reports - self.corroborated
+
+    def plus(self, flags: str, sign: int = 1) -> TrackRecord:
+        """This record with one event of `flags` added (or taken away, `sign` -1)."""
+        return TrackRecord(
+            self.reports + sign,
+            self.corroborated + sign * ("c" in flags),
+            self.disputed + sign * ("d" in flags),
+            self.first + sign * ("f" in flags),
+        )
+
+
+def track_entries(props: Props) -> list[tuple[str, str]]:
+    """The (outlet id, flags) entries of an event's `track`."""
+    found: list[tuple[str, str]] = []
+    for entry in strings(props, TRACK):
+        outlet, _, flags = entry.rpartition("|")
+        if outlet:
+            found.append((outlet, flags))
+    return found
+
+
 @dataclass(frozen=True, slots=True)
 class EventPage:
     events: list[Node]
@@ -326,6 +367,12 @@ class GraphStore(Protocol):
         """How many events match `filter`, counted up to `cap` (so `cap` means at least
         that many). Costs no walk without a filter, the entity's or outlet's events with one,
         else the events of the date window (all, without dates) until `cap` match."""
+
+    def track_records(self, outlet_ids: Sequence[str]) -> dict[str, TrackRecord]:
+        """The track record of each outlet: the sum of its entries in the `track` of every
+        event (`TRACK`). Every requested id is in the result (an empty record when unknown).
+        The embedded store keeps the sums as it writes; Neo4j adds up the outlet's events'
+        entries (as many as it reported)."""
 
     def list_nodes(self, query: NodeQuery) -> list[Node]:
         """A page of a directory (`NodeQuery`): up to `query.first` nodes. Costs the page,

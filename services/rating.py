@@ -7,8 +7,8 @@ from collections.abc import Mapping, Sequence
 
 from graph.confidence import Policy, Report, assess
 from graph.history import HISTORY, LevelChange, Why
-from graph.model import Label, NodeWrite, PropertyWrite, Props, Rel, WriteBatch
-from graph.store import Derive, GraphReader, WriteConflict
+from graph.model import Edge, Label, NodeWrite, PropertyWrite, Props, Rel, WriteBatch
+from graph.store import TRACK, Derive, GraphReader, WriteConflict
 
 
 def rating(
@@ -42,7 +42,8 @@ def rating(
                 continue  # merged away in this very write
             views = [report_view(e.src, outlets[e.src].props, e.props) for e in edges]
             rated = assess(views, policy)
-            merge = PropertyWrite(set=rated.to_props())
+            derived = {**rated.to_props(), TRACK: track(edges, views, rated.level, policy)}
+            merge = PropertyWrite(set=derived)
             previous = event.props.get("confidence")
             if previous != rated.level:
                 detail = (details or {}).get(event_id) or why.detail
@@ -57,7 +58,7 @@ def rating(
                 )
                 entry = change.to_entry()
                 # `level_since`: the events' "level changed" order (graph.store.EVENT_ORDERS)
-                since = {**merge.set, "level_since": at}
+                since = {**derived, "level_since": at}
                 merge = PropertyWrite(set=since, union={HISTORY: [entry]})
                 batch.level_changes.append((event_id, entry))  # for the change log
                 if changes is not None:
@@ -66,6 +67,30 @@ def rating(
         return batch
 
     return derive
+
+
+def track(edges: Sequence[Edge], views: Sequence[Report], level: str, policy: Policy) -> list[str]:
+    """What an event adds to the track record of each outlet that reported it (`TRACK`): one
+    entry per outlet, its flags: `c` another independent group reported it too; `d` its level
+    is disputed; `f` the outlet reported it first (its earliest report, by the story's
+    publication date or else the extraction time, is the event's earliest; ties: each)."""
+    groups: dict[str, set[str]] = {}
+    earliest: dict[str, str] = {}
+    for edge, view in zip(edges, views, strict=True):
+        groups.setdefault(edge.src, set()).add(view.group)
+        when = edge.props.get("story_published_on") or edge.props.get("extracted_at")
+        moment = when if isinstance(when, str) else "~"  # unknown: after any known time
+        earliest[edge.src] = min(earliest.get(edge.src, moment), moment)
+    every_group = {view.group for view in views}
+    first = min(earliest.values(), default="")
+    disputed = level == policy.disputed.level
+    entries = []
+    for outlet in sorted(groups):
+        flags = "c" if every_group - groups[outlet] else ""
+        flags += "d" if disputed else ""
+        flags += "f" if earliest[outlet] == first else ""
+        entries.append(f"{outlet}|{flags}")
+    return entries
 
 
 def report_view(outlet_id: str, outlet: Props, report: Props) -> Report:

@@ -257,3 +257,28 @@ def test_display_labels_in_english_and_the_fallback_said(site: GraphQLClient) ->
     assert edge["node"]["categoryLabel"] == "Diplomacy"
     _, message = _error(site, '{ labels(locale: "' + "x" * 40 + '") { locale } }')
     assert message == "locale is longer than 35 characters"
+
+
+def test_every_outlets_track_record_agrees_with_its_events(site: GraphQLClient) -> None:
+    record = "reports corroborated soleSource disputed firstToReport corroborationRate"
+    outlets = site.data(
+        "{ outlets(first: 100) { edges { node { id name trackRecord { " + record + " } } } } }"
+    )["outlets"]["edges"]
+    reported = 0
+    for edge in outlets:
+        outlet = edge["node"]
+        track = outlet["trackRecord"]
+        counts = site.data(
+            "query($o: ID!) { all: events(filter: {outlet: $o}) { totalCount } "
+            "disputed: events(filter: {outlet: $o, confidence: [DISPUTED]}) { totalCount } }",
+            {"o": outlet["id"]},
+        )
+        assert track["reports"] == counts["all"]["totalCount"], outlet["name"]
+        assert track["disputed"] == counts["disputed"]["totalCount"], outlet["name"]
+        assert track["corroborated"] + track["soleSource"] == track["reports"]
+        assert track["firstToReport"] <= track["reports"]
+        reported += track["reports"]
+    assert reported > 0
+    isw = next(e["node"] for e in outlets if e["node"]["name"] == "Institute for the Study of War")
+    assert isw["trackRecord"]["corroborated"] >= 1  # the seed event: several groups reported it
+    assert 0 < isw["trackRecord"]["corroborationRate"] <= 1

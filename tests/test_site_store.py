@@ -9,7 +9,14 @@ import pytest
 
 from graph.embedded import EmbeddedStore
 from graph.model import EdgeWrite, Label, NodeWrite, PropertyWrite, Rel, WriteBatch
-from graph.store import EventFilter, EventQuery, GraphStore, NodeQuery, StoreError
+from graph.store import (
+    EventFilter,
+    EventQuery,
+    GraphStore,
+    NodeQuery,
+    StoreError,
+    TrackRecord,
+)
 
 
 def _node(node_id: str, label: Label, **props: object) -> NodeWrite:
@@ -230,3 +237,32 @@ def test_events_in_other_orders_and_of_exact_levels(store: GraphStore) -> None:
     assert ids(EventFilter(levels=(0,)), "occurred_on") == ["ev_2"]
     assert store.count_events(verified, 100) == 3
     assert store.count_events(EventFilter(levels=(0,), entity="en_1"), 100) == 1
+
+
+def test_track_records_add_up_the_events_entries(store: GraphStore) -> None:
+    def event(i: int, *track: str) -> NodeWrite:
+        props = {"occurred_on": "2025-01-01", "category": "other", "track": list(track)}
+        return _node(f"ev_{i}", Label.EVENT, **props)
+
+    def reports(i: int, *outlets: str) -> list[EdgeWrite]:
+        return [EdgeWrite(o, Rel.REPORTS, f"ev_{i}", "st", PropertyWrite()) for o in outlets]
+
+    store.write(
+        WriteBatch(
+            nodes=[
+                _node("ou_a", Label.OUTLET, name="A"),
+                _node("ou_ab", Label.OUTLET, name="AB"),
+                event(1, "ou_a|cf", "ou_ab|c"),
+                event(2, "ou_a|df"),
+                event(3, "ou_ab|f"),
+            ],
+            edges=reports(1, "ou_a", "ou_ab") + reports(2, "ou_a") + reports(3, "ou_ab"),
+        )
+    )
+    found = store.track_records(["ou_a", "ou_ab", "ou_nope"])
+    assert found["ou_a"] == TrackRecord(reports=2, corroborated=1, disputed=1, first=2)
+    assert found["ou_a"].sole_source == 1
+    assert found["ou_ab"] == TrackRecord(reports=2, corroborated=1, disputed=0, first=1)
+    assert found["ou_nope"] == TrackRecord()
+    store.write(WriteBatch(nodes=[event(2, "ou_a|c")], deletes=["ev_1"]))
+    assert store.track_records(["ou_a"])["ou_a"] == TrackRecord(reports=1, corroborated=1)

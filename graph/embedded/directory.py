@@ -14,9 +14,12 @@ from graph.store import (
     DIRECTORY_FILTERS,
     DIRECTORY_ORDERS,
     EVENT_ORDERS,
+    TRACK,
     EventFilter,
     EventQuery,
     NodeQuery,
+    TrackRecord,
+    track_entries,
 )
 
 # (label, order property, filter property or None, its value or None)
@@ -61,7 +64,11 @@ class Directory:
                     del self._slices[key]
 
     def fill(
-        self, nodes: Iterable[tuple[str, Label, Props]], tally: EventTally, orders: EventOrders
+        self,
+        nodes: Iterable[tuple[str, Label, Props]],
+        tally: EventTally,
+        orders: EventOrders,
+        tracks: OutletTracks,
     ) -> None:
         """Index every listed node of `nodes` (a store read from its file), and count and
         order its events in `tally` and `orders`."""
@@ -70,6 +77,7 @@ class Directory:
         for node_id, label, props in nodes:
             if label is Label.EVENT:
                 tally.add(props)
+                tracks.add(props)
                 events.append((node_id, props))
             elif label in DIRECTORY_ORDERS:
                 for key, position in self._keys(node_id, label, props):
@@ -173,6 +181,36 @@ class EventTally:
             if filter.admits(probe):
                 total += count
         return total
+
+
+class OutletTracks:
+    """Every outlet's track record, the sum of the entries of every event's `track`, kept as
+    the store writes: an event written or deleted moves its entries in or out."""
+
+    def __init__(self) -> None:
+        self._records: dict[str, TrackRecord] = {}
+
+    def _move(self, props: Props, sign: int) -> None:
+        for outlet, flags in track_entries(props):
+            record = self._records.get(outlet, NO_RECORD).plus(flags, sign)
+            if record == NO_RECORD:
+                self._records.pop(outlet, None)
+            else:
+                self._records[outlet] = record
+
+    def add(self, props: Props) -> None:
+        if TRACK in props:
+            self._move(props, 1)
+
+    def discard(self, props: Props) -> None:
+        if TRACK in props:
+            self._move(props, -1)
+
+    def get(self, outlet: str) -> TrackRecord:
+        return self._records.get(outlet, NO_RECORD)
+
+
+NO_RECORD = TrackRecord()
 
 
 class EventOrders:

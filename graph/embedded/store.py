@@ -34,6 +34,7 @@ from graph.embedded.directory import (
     Directory,
     EventOrders,
     EventTally,
+    OutletTracks,
     near_page,
     sorted_positions,
 )
@@ -75,6 +76,7 @@ from graph.store import (
     NodeQuery,
     PendingChanges,
     StoreError,
+    TrackRecord,
     check_prefixes,
     search_text,
 )
@@ -124,6 +126,7 @@ class EmbeddedStore:
         self._directory = Directory()
         self._tally = EventTally()  # events by (category, confidence rank)
         self._orders = EventOrders()  # events in each order but occurred_on
+        self._tracks = OutletTracks()  # outlets' track records, from the events' `track`
         # (node id, "in" | "out") -> the sorted (occurred_on, id) of its adjacent events, built
         # by `query_events` on demand. Every change to the graph empties it (`_changed`).
         self._near: dict[tuple[str, Direction], list[EventKey]] = {}
@@ -176,7 +179,7 @@ class EmbeddedStore:
         self._match = {}
         self._records = new_record_index()
         self._directory = Directory()
-        self._tally, self._orders = EventTally(), EventOrders()
+        self._tally, self._orders, self._tracks = EventTally(), EventOrders(), OutletTracks()
         self._key_rows = {}
         self._changed()
 
@@ -201,6 +204,7 @@ class EmbeddedStore:
                 self._index_match(key, owner, 1)
         self._settings = contents.settings
         self._directory, self._tally, self._orders = Directory(), EventTally(), EventOrders()
+        self._tracks = OutletTracks()
         self._directory.fill(
             (
                 (node_id, data["label"], data["props"])
@@ -209,6 +213,7 @@ class EmbeddedStore:
             ),
             self._tally,
             self._orders,
+            self._tracks,
         )
         self._next_node = contents.next_node
         self._next_edge = contents.next_edge
@@ -378,6 +383,7 @@ class EmbeddedStore:
                 self._events.discard((old["props"].get("occurred_on") or "", node_id))
                 self._tally.discard(old["props"])
                 self._orders.discard(node_id, old["props"])
+                self._tracks.discard(old["props"])
             elif old.get("label") in self._records:
                 self._records[old["label"]].discard(node_id)
             elif "label" in old:
@@ -474,6 +480,7 @@ class EmbeddedStore:
                 self._events.discard((old["props"].get("occurred_on") or "", node_id))
                 self._tally.discard(old["props"])
                 self._orders.discard(node_id, old["props"])
+                self._tracks.discard(old["props"])
             elif old.get("label") in self._records:
                 self._records[old["label"]].discard(node_id)
             elif "label" in old:
@@ -673,6 +680,7 @@ class EmbeddedStore:
             elif label is Label.EVENT:
                 self._tally.add(props)
                 self._orders.add(node_id, props)
+                self._tracks.add(props)
             self._directory.add(node_id, label, props)
             new = True
         else:
@@ -682,6 +690,8 @@ class EmbeddedStore:
                 self._tally.add(props)
                 self._orders.discard(node_id, data["props"])
                 self._orders.add(node_id, props)
+                self._tracks.discard(data["props"])
+                self._tracks.add(props)
             self._directory.discard(node_id, label, data["props"])
             self._directory.add(node_id, label, props)
             data["props"] = props
@@ -790,6 +800,9 @@ class EmbeddedStore:
                     return EventPage(page, has_next=True)
                 page.append(Node(event_id, Label.EVENT, props))
         return EventPage(page, has_next=False)
+
+    def track_records(self, outlet_ids: Sequence[str]) -> dict[str, TrackRecord]:
+        return {i: self._tracks.get(i) for i in outlet_ids}
 
     def _query_events_by(self, query: EventQuery) -> EventPage:
         """`query_events` in an order but `occurred_on` (`EventOrders`): its index walked from

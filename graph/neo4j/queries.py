@@ -289,6 +289,15 @@ def count_events_query(entity: Label | None, outlet: Label | None) -> str:
     return head + "\nWITH DISTINCT n LIMIT $cap\nRETURN count(n) AS count"
 
 
+# rows: [outlet id, its entries in the `track` of the events it reported] (graph.store.TRACK)
+TRACK_ENTRIES = (
+    f"UNWIND $ids AS id MATCH (:{Label.OUTLET.value} {{{ID}: id}})-[:{Rel.REPORTS.value}]->"
+    f"(e:{Label.EVENT.value}) WITH DISTINCT id, e "
+    "UNWIND coalesce(e.track, []) AS entry WITH id, entry WHERE entry STARTS WITH id + '|' "
+    "RETURN collect([id, entry]) AS rows"
+)
+
+
 # -- dump (keyset pages, for copies and content hashes) -------------------------------------------
 
 

@@ -416,6 +416,19 @@ class Neo4jStore:
 
         return self._read(work)
 
+    def track_records(self, outlet_ids: Sequence[str]) -> dict[str, port.TrackRecord]:
+        records = {i: port.TrackRecord() for i in outlet_ids}
+        wanted = list(records)
+        if not wanted:
+            return records
+
+        def work(tx: neo4j.ManagedTransaction) -> list[list[str]]:
+            return codec.rows(tx.run(q.TRACK_ENTRIES, ids=wanted))
+
+        for outlet, entry in self._read(work):
+            records[outlet] = records[outlet].plus(entry.rpartition("|")[2])
+        return records
+
     def find_nodes(
         self,
         label: Label,
