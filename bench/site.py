@@ -58,6 +58,10 @@ PAGES: dict[str, str] = {
     + " } }",
     "a story page": "query($o: ID!, $s: String!) { story(outlet: $o, slug: $s) { slug url "
     "publishedOn outlet { name } events { id summary occurredOn confidence { level } } } }",
+    "outlet track record": "query($o: ID!) { outlet(id: $o) { name tier trackRecord { "
+    "reports corroborated soleSource disputed firstToReport corroborationRate } } }",
+    "recently verified feed": "{ events(order: RECENTLY_VERIFIED, first: 20) { totalCount "
+    "edges { node { id summary levelChangedAt } } } }",
     "event feed with total": "{ events(first: 20) { totalCount edges { node { id summary } } } }",
     "category feed with total": "{ events(first: 20, filter: {categories: [MILITARY]}) { "
     "totalCount totalCountIsExact edges { node { id summary } } } }",
@@ -110,7 +114,7 @@ def _variables(name: str, sample: Sample, i: int) -> dict[str, Any]:
         return {"id": sample.events[i % len(sample.events)]}
     if name == "places of a country":
         return {"c": sample.countries[i % len(sample.countries)]}
-    if name == "an outlet's stories":
+    if name in ("an outlet's stories", "outlet track record"):
         return {"o": sample.outlets[i % len(sample.outlets)]}
     if name == "a story page":
         outlet, slug = sample.stories[i % len(sample.stories)]
