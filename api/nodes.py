@@ -684,6 +684,10 @@ class NeighbourEdge:
 class NeighbourConnection:
     edges: list[NeighbourEdge]
     page_info: PageInfo
+    total_count: int = strawberry.field(
+        description="How many links the node has in all (every page): exact, from the same "
+        "read as the page."
+    )
 
 
 async def neighbours(info: Info, node: Node, first: int, after: str | None) -> NeighbourConnection:
@@ -694,7 +698,7 @@ async def neighbours(info: Info, node: Node, first: int, after: str | None) -> N
     pairs = [(rel, d) for rel in PUBLIC_RELS for d in ("out", "in")]
     store = info.context.store
 
-    def read_page() -> list[tuple[str, str, str, str, Edge]]:
+    def read_page() -> tuple[list[tuple[str, str, str, str, Edge]], int]:
         # Every relationship of the node is read and sorted (a hub's thousands): in a heavy
         # thread (api.heavy), so nested neighbours of hubs cannot hold the event loop.
         links = sorted(
@@ -702,11 +706,12 @@ async def neighbours(info: Info, node: Node, first: int, after: str | None) -> N
             for rel, d in pairs
             for e in store.edges([node.id], rel, d).get(node.id, [])  # type: ignore[arg-type]
         )
+        total = len(links)
         if start is not None:
             links = [link for link in links if link[:4] > start]
-        return links[: size + 1]
+        return links[: size + 1], total
 
-    page = await heavy.read(info, read_page)
+    page, total = await heavy.read(info, read_page)
     others = await info.context.nodes.load_many([link[2] for link in page[:size]])
     edges = [
         NeighbourEdge(
@@ -720,6 +725,7 @@ async def neighbours(info: Info, node: Node, first: int, after: str | None) -> N
         if other is not None and is_public(other)
     ]
     return NeighbourConnection(
+        total_count=total,
         edges=edges,
         page_info=PageInfo(
             has_next_page=len(page) > size,

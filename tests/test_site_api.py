@@ -282,3 +282,19 @@ def test_every_outlets_track_record_agrees_with_its_events(site: GraphQLClient) 
     isw = next(e["node"] for e in outlets if e["node"]["name"] == "Institute for the Study of War")
     assert isw["trackRecord"]["corroborated"] >= 1  # the seed event: several groups reported it
     assert 0 < isw["trackRecord"]["corroborationRate"] <= 1
+
+
+def test_neighbours_say_how_many_links_in_all(site: GraphQLClient) -> None:
+    isw = site.data('{ outlet(name: "ISW") { id } }')["outlet"]["id"]
+    seen, after = 0, None
+    while True:
+        page = site.data(
+            "query($id: ID!, $after: String) { node(id: $id) { neighbours(first: 2, after: "
+            "$after) { totalCount edges { cursor } pageInfo { hasNextPage endCursor } } } }",
+            {"id": isw, "after": after},
+        )["node"]["neighbours"]
+        seen += len(page["edges"])
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    assert page["totalCount"] == seen >= 2
