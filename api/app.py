@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import parse_qs
 
 from graphql import GraphQLError
 from starlette.applications import Starlette
@@ -38,17 +39,22 @@ from api.auth import RateLimiter
 from api.config import AppConfig
 from api.context import RequestContext, Services
 from api.delivery import Cacheable, PersistedQueries, PersistedQueryError
+from api.exports import export_endpoint
 from api.feeds import feed_endpoint
 from api.follow import Follower
 from api.forward import (
     CATCH_UP_TIMEOUT,
     CHANGE_HEADER,
     CLIENT_HEADER,
+    PROCESS_HEADER,
     RETRY_AFTER,
+    Analyst,
+    UpstreamBusy,
+    UpstreamUnavailable,
     Writer,
-    WriterBusy,
-    WriterUnavailable,
+    asks_heavy,
     asks_mutation,
+    is_heavy,
     is_mutation,
 )
 from api.media import Negotiated, answer
@@ -289,6 +295,8 @@ class GraphQLApp(GraphQL[RequestContext, None]):
         services: Services,
         writer: Writer | None = None,
         behind_workers: bool = False,
+        analyst: Analyst | None = None,
+        follows_log: bool | None = None,
     ) -> None:
         # GraphiQL for a browser's GET, unless the config turns it off (then 404). WebSockets
         # speak graphql-transport-ws only (`_TransportWS`); the legacy graphql-ws protocol is
@@ -306,6 +314,13 @@ class GraphQLApp(GraphQL[RequestContext, None]):
         self.writer = writer
         # the writer process: its callers are workers, who say who their client is
         self.behind_workers = behind_workers
+        # a reader worker's way to the analyst process (`api.forward`), which answers queries
+        # selecting heavy fields
+        self.analyst = analyst
+        # whether this process follows the change log (every reader, the analyst among them)
+        # or writes it (the writer process)
+        self.follows_log = not behind_workers if follows_log is None else follows_log
+        self.role = "writer" if not self.follows_log else "analyst" if behind_workers else "reader"
         self._cached: tuple[str | None, Policy] | None = None
         self._trusted = parse_networks(services.config.trusted_proxies)
         # open WebSockets by client key (`_Socket.client`)
@@ -342,10 +357,18 @@ class GraphQLApp(GraphQL[RequestContext, None]):
             await self._websocket(scope, receive, send, actor)
             return
         try:
-            if self.writer is not None and scope["method"] == "POST":
+            if self.analyst is not None and scope["method"] == "GET":
+                params = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+                query, name = params.get("query", [None])[0], params.get("operationName", [None])
+                if asks_heavy(query, name[0]) and await self._to_analyst(scope, None, actor, send):
+                    return
+            if (self.writer is not None or self.analyst is not None) and scope["method"] == "POST":
                 body = await _body(receive)
-                if is_mutation(body):
+                if self.writer is not None and is_mutation(body):
                     await self._forward(scope, body, actor, send)
+                    return
+                heavy = self.analyst is not None and is_heavy(body)
+                if heavy and await self._to_analyst(scope, body, actor, send):
                     return
                 receive = _replay(body)
             follower = self._follower()
@@ -439,7 +462,7 @@ class GraphQLApp(GraphQL[RequestContext, None]):
         follower = self.services.follower
         if follower is None or not follower.runs_here():
             follower = self.services.follower = Follower(self.store, self.services.hub)
-            follower.start(ticking=not self.behind_workers)
+            follower.start(ticking=self.follows_log)
         return follower
 
     def _stamped(self, send: Send, follower: Follower) -> Send:
@@ -448,9 +471,10 @@ class GraphQLApp(GraphQL[RequestContext, None]):
 
         async def stamped(message: Message) -> None:
             if message["type"] == "http.response.start":
-                seq = self.store.last_change() if self.behind_workers else follower.position
+                seq = follower.position if self.follows_log else self.store.last_change()
                 headers = list(message.get("headers", []))
                 headers.append((CHANGE_HEADER.encode(), str(seq).encode()))
+                headers.append((PROCESS_HEADER.encode(), self.role.encode()))
                 message = {**message, "headers": headers}
             await send(message)
 
@@ -463,14 +487,14 @@ class GraphQLApp(GraphQL[RequestContext, None]):
         headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
         try:
             answer = await self.writer.send(body, headers, client_key(actor, self._address(scope)))
-        except WriterBusy:
+        except UpstreamBusy:
             message = (
                 f"{self.writer.queue} writes from this server are waiting already; "
                 f"try again in {RETRY_AFTER} s"
             )
             await _refusal(429, message, {"Retry-After": str(RETRY_AFTER)})(scope, _empty, send)
             return
-        except WriterUnavailable as exc:
+        except UpstreamUnavailable as exc:
             log.error("the writer process cannot be reached: %s", exc)
             message = "the writer is not available now; try again shortly"
             await _refusal(503, message, {"Retry-After": str(RETRY_AFTER)})(scope, _empty, send)
@@ -482,6 +506,33 @@ class GraphQLApp(GraphQL[RequestContext, None]):
         for name, value in answer.headers:
             response.headers.append(name, value)
         await response(scope, _empty, send)
+
+    async def _to_analyst(self, scope: Any, body: bytes | None, actor: Actor, send: Send) -> bool:
+        """Send a query selecting heavy fields to the analyst process (a POST of `body`, or
+        the GET of the request's query string) and answer with its answer; False when the
+        analyst cannot be reached (restarting): the worker answers it itself then."""
+        assert self.analyst is not None
+        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
+        client = client_key(actor, self._address(scope))
+        try:
+            answer = await self.analyst.send(
+                body, headers, client, query_string=scope.get("query_string", b"")
+            )
+        except UpstreamBusy:
+            message = (
+                f"{self.analyst.queue} analytics requests from this server are waiting already; "
+                f"try again in {RETRY_AFTER} s"
+            )
+            await _refusal(429, message, {"Retry-After": str(RETRY_AFTER)})(scope, _empty, send)
+            return True
+        except UpstreamUnavailable as exc:
+            log.warning("the analyst process cannot be reached (%s): answered here", exc)
+            return False
+        response = Response(answer.body, status_code=answer.status)
+        for name, value in answer.headers:
+            response.headers.append(name, value)
+        await response(scope, _empty, send)
+        return True
 
     def decode_json(self, data: str | bytes) -> object:
         socket = _SOCKET.get()
@@ -566,13 +617,16 @@ def create_app(
     on_startup: Callable[[], None] | None = None,
     writer: Writer | None = None,
     behind_workers: bool = False,
+    analyst: Analyst | None = None,
+    follows_log: bool | None = None,
 ) -> Starlette:
     """The app serving `store`; the lifespan calls `store.setup()` and `store.close()`, and
     follows the store's change log meanwhile (`api.follow`).
     The entry point builds `tokens` (none: every caller is anonymous) and `config` (the
     submission rate) from its settings (`newsgraph.wiring.app_arguments`). A reader worker of
-    `newsgraph serve --workers` gets `writer` (mutations go there); the writer process,
-    `behind_workers`."""
+    `newsgraph serve --workers` gets `writer` (mutations go there) and `analyst` (queries
+    selecting heavy fields go there); the writer process, `behind_workers`; the analyst
+    process, `behind_workers` and `follows_log` (it reads, as a worker does)."""
     tokens = tokens if tokens is not None else Tokens()
     config = config if config is not None else AppConfig()
     services = Services(submissions=RateLimiter(config.submit_rate), config=config, tokens=tokens)
@@ -583,7 +637,7 @@ def create_app(
         if on_startup is not None:
             on_startup()
         follower = services.follower = Follower(store, services.hub)
-        follower.start(ticking=not behind_workers)
+        follower.start(ticking=graphql.follows_log)
         try:
             yield
         finally:
@@ -591,6 +645,8 @@ def create_app(
             services.follower = None
             if writer is not None:
                 await writer.close()
+            if analyst is not None:
+                await analyst.close()
             store.close()
 
     async def health(request: Request) -> Response:
@@ -617,14 +673,17 @@ def create_app(
         if refused is not None:
             return refused
         if behind_workers:
-            return JSONResponse({"status": "ready", "change": store.last_change()})
+            follower = services.follower
+            following = graphql.follows_log and follower is not None
+            change = follower.position if following and follower else store.last_change()
+            return JSONResponse({"status": "ready", "change": change})
         if writer is not None:
             reason = await graphql.writer_ready()
             if reason is not None:
                 return JSONResponse({"status": "unavailable", "reason": reason}, status_code=503)
         return JSONResponse({"status": "ready"})
 
-    graphql = GraphQLApp(store, tokens, services, writer, behind_workers)
+    graphql = GraphQLApp(store, tokens, services, writer, behind_workers, analyst, follows_log)
     return Starlette(
         routes=[
             # GraphQL over HTTP: the answer's media type and status from Accept (api.media)
@@ -640,6 +699,8 @@ def create_app(
             Route("/health", health),
             Route("/ready", ready),
             Route("/metrics", graphql.metrics.endpoint),  # Prometheus (api.metrics)
+            # files for analysts and editors (api.exports)
+            Route("/export/{format}", export_endpoint(store, tokens), methods=["GET"]),
         ],
         middleware=_middleware(config, graphql.metrics),
         lifespan=lifespan,

@@ -29,6 +29,7 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.forward import CHANGE_HEADER, PROCESS_HEADER
 from graph.store import GraphStore
 
 # The message and code Apollo's clients (and its server) use for a hash the server lacks.
@@ -133,7 +134,7 @@ class Cacheable:
                 )
                 return
         # read before the answer is: its reads include this entry at least
-        tag = f'W/"{await self._read(self.store.read_position)}-{digest}"'
+        seen = await self._read(self.store.read_position)
 
         async def tagged(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -141,13 +142,25 @@ class Cacheable:
                 if any(k.lower() == b"cache-control" for k, _ in headers):
                     pass  # the answer says already (a refusal: not to be kept)
                 elif message["status"] == 200:
-                    headers += self._headers(scope, tag)
+                    headers += self._headers(scope, f'W/"{_answered_at(headers, seen)}-{digest}"')
                 else:
                     headers.append((b"cache-control", b"no-store"))
                 message = {**message, "headers": headers}
             await send(message)
 
         await self.app(scope, receive, tagged)
+
+
+def _answered_at(headers: list[tuple[bytes, bytes]], seen: int) -> int:
+    """The change log entry an answer's reads include: `seen`, or, for an answer another
+    process made (the analyst process of `serve --workers`, api.forward), the entry that
+    process says it was at, if earlier."""
+    found = Headers(raw=headers)
+    if found.get(PROCESS_HEADER) == "analyst":
+        stamped = found.get(CHANGE_HEADER, "")
+        if stamped.isdigit():
+            return min(seen, int(stamped))
+    return seen
 
 
 def _decoded(headers: list[tuple[bytes, bytes]]) -> list[tuple[str, str]]:

@@ -1,11 +1,17 @@
-"""Mutations sent by a reader worker to the writer process (`newsgraph serve --workers N`).
+"""Requests a reader worker sends to another process of `newsgraph serve --workers N`.
 
-A worker reads from its own memory and never writes: a request whose operation is a mutation
-is sent whole, with its headers, to the writer process over a Unix socket; the writer's
-answer comes back as it is, once this worker's memory shows the write (read your writes: the
-writer says which change log entry its answer includes, `CHANGE_HEADER`). A worker keeps at
-most `queue` mutations waiting on the writer; past that it refuses at once with 429 and
-`Retry-After`, so a burst of writes never turns into an unbounded wait. docs/changes.md.
+- **Mutations go to the writer process.** A worker reads from its own memory and never writes:
+  a request whose operation is a mutation is sent whole, with its headers, to the writer
+  process over a Unix socket; the writer's answer comes back as it is, once this worker's
+  memory shows the write (read your writes: the writer says which change log entry its answer
+  includes, `CHANGE_HEADER`). docs/changes.md.
+- **Heavy reads go to the analyst process.** An operation that selects a field whose resolver
+  scans the graph or runs a graph algorithm (`HEAVY_FIELDS`, `api.heavy`) is sent whole to the
+  analyst: a reader of its own, at a lower CPU priority, so that no scan shares a worker's
+  GIL with the pages it serves. docs/security.md.
+
+A worker keeps at most `queue` requests waiting on each; past that it refuses at once with 429
+and `Retry-After`, so a burst never turns into an unbounded wait.
 """
 
 from __future__ import annotations
@@ -15,25 +21,55 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import httpx
-from graphql import GraphQLError, OperationDefinitionNode, OperationType, parse
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionSetNode,
+    parse,
+)
 
 # Every GraphQL answer over HTTP names the latest change log entry it includes.
 CHANGE_HEADER = "x-newsgraph-change"
+# Every GraphQL answer over HTTP names the process that answered it: "writer", "analyst" or
+# "reader" (a worker, or a server of one process).
+PROCESS_HEADER = "x-newsgraph-process"
 # The writer trusts the client key a worker sends (it listens only on a private socket).
 CLIENT_HEADER = "x-newsgraph-client"
 # How long a worker waits for the writer's answer, and then for its own memory to show it.
 WRITER_TIMEOUT = 300.0
 CATCH_UP_TIMEOUT = 10.0
+# How long a worker waits for the analyst's answer (its fields keep to their own time budget).
+ANALYST_TIMEOUT = 120.0
 # Seconds a refused client is told to wait.
 RETRY_AFTER = 1
 
 
-class WriterBusy(Exception):
-    """The queue of mutations waiting on the writer is full."""
+# The fields whose resolvers scan the graph or run a graph algorithm (each reads through
+# `api.heavy`): an operation selecting one of them, at any depth, goes to the analyst process.
+HEAVY_FIELDS = frozenset(
+    {"rankings", "paths", "neighbourhood", "neighbours", "coOccurring", "timelineBuckets", "search"}
+)
+# The longest document looked at (a longer one is refused by the app's limits anyway).
+MAX_DOCUMENT = 100_000
 
 
-class WriterUnavailable(Exception):
-    """The writer process does not answer (restarting, or gone)."""
+class UpstreamBusy(Exception):
+    """The queue of requests waiting on the other process is full."""
+
+
+class UpstreamUnavailable(Exception):
+    """The other process does not answer (restarting, or gone)."""
+
+
+# the names the app has always used for the writer's
+WriterBusy = UpstreamBusy
+WriterUnavailable = UpstreamUnavailable
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,45 +80,111 @@ class Answer:
     seq: int  # the change log entry the answer includes (0: unknown)
 
 
+@dataclass(frozen=True, slots=True)
+class _Operation:
+    kind: OperationType
+    heavy: bool  # selects a field of HEAVY_FIELDS, at any depth, fragments included
+
+
 @lru_cache(maxsize=256)
-def _kinds(query: str) -> dict[str | None, OperationType]:
+def _operations(query: str) -> dict[str | None, _Operation]:
     """Each operation of a document by name (None: the one anonymous operation)."""
     document = parse(query, max_tokens=20_000)
     return {
-        (op.name.value if op.name is not None else None): op.operation
+        (op.name.value if op.name is not None else None): _Operation(
+            op.operation, _selects_heavy(op.selection_set, _fragments(document), set())
+        )
         for op in document.definitions
         if isinstance(op, OperationDefinitionNode)
     }
 
 
-def is_mutation(body: bytes) -> bool:
-    """Whether a POST body asks for a mutation. A body that is not a GraphQL request is not:
-    it is answered (and refused) where it is, with the usual errors."""
+def _fragments(document: DocumentNode) -> dict[str, FragmentDefinitionNode]:
+    return {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+
+
+def _selects_heavy(
+    selections: SelectionSetNode | None,
+    fragments: dict[str, FragmentDefinitionNode],
+    seen: set[str],
+) -> bool:
+    if selections is None:
+        return False
+    for node in selections.selections:
+        if isinstance(node, FieldNode):
+            if node.name.value in HEAVY_FIELDS:
+                return True
+            if _selects_heavy(node.selection_set, fragments, seen):
+                return True
+        elif isinstance(node, InlineFragmentNode):
+            if _selects_heavy(node.selection_set, fragments, seen):
+                return True
+        elif isinstance(node, FragmentSpreadNode):
+            name = node.name.value
+            if name not in seen and name in fragments:
+                seen.add(name)  # a fragment spread in a cycle is refused by validation later
+                if _selects_heavy(fragments[name].selection_set, fragments, seen):
+                    return True
+    return False
+
+
+def _operation(query: object, name: object) -> _Operation | None:
+    """The operation `name` (or the one operation) of the document `query`; None for anything
+    that is not a GraphQL document naming one operation (answered, and refused, where it is)."""
+    if not isinstance(query, str) or (name is not None and not isinstance(name, str)):
+        return None
+    try:
+        operations = _operations(query) if len(query) <= MAX_DOCUMENT else {}
+    except GraphQLError:
+        return None
+    if name is None:
+        return next(iter(operations.values())) if len(operations) == 1 else None
+    return operations.get(name)
+
+
+def _posted(body: bytes) -> tuple[object, object]:
+    """The document and operation name of a POST body (None, None when it is not JSON)."""
     try:
         request = json.loads(body)
     except ValueError:
-        return False
+        return None, None
     if not isinstance(request, dict):
-        return False
-    return asks_mutation(request.get("query"), request.get("operationName"))
+        return None, None
+    return request.get("query"), request.get("operationName")
+
+
+def is_mutation(body: bytes) -> bool:
+    """Whether a POST body asks for a mutation. A body that is not a GraphQL request is not:
+    it is answered (and refused) where it is, with the usual errors."""
+    return asks_mutation(*_posted(body))
 
 
 def asks_mutation(query: object, name: object) -> bool:
     """Whether the operation `name` (or the one operation) of the document `query` is a
     mutation; False for anything that is not a GraphQL document."""
-    if not isinstance(query, str) or (name is not None and not isinstance(name, str)):
-        return False
-    try:
-        kinds = _kinds(query) if len(query) <= 100_000 else {}
-    except GraphQLError:
-        return False
-    if name is None:
-        return len(kinds) == 1 and next(iter(kinds.values())) is OperationType.MUTATION
-    return kinds.get(name) is OperationType.MUTATION
+    operation = _operation(query, name)
+    return operation is not None and operation.kind is OperationType.MUTATION
 
 
-class Writer:
-    """The writer process, as a worker reaches it."""
+def is_heavy(body: bytes) -> bool:
+    """Whether a POST body asks for a query that selects a heavy field (`HEAVY_FIELDS`)."""
+    return asks_heavy(*_posted(body))
+
+
+def asks_heavy(query: object, name: object) -> bool:
+    """Whether the operation `name` (or the one operation) of `query` is a query or a
+    subscription selecting a field of `HEAVY_FIELDS`, at any depth."""
+    operation = _operation(query, name)
+    return (
+        operation is not None and operation.heavy and operation.kind is not OperationType.MUTATION
+    )
+
+
+class Upstream:
+    """Another process of the server, as a worker reaches it over its Unix socket."""
+
+    name = "upstream"
+    timeout = WRITER_TIMEOUT
 
     def __init__(self, socket: str, queue: int) -> None:
         self.socket = socket
@@ -94,8 +196,8 @@ class Writer:
         if self._client is None:
             self._client = httpx.AsyncClient(
                 transport=httpx.AsyncHTTPTransport(uds=self.socket),
-                base_url="http://writer",
-                timeout=WRITER_TIMEOUT,
+                base_url=f"http://{self.name}",
+                timeout=self.timeout,
             )
         return self._client
 
@@ -105,7 +207,7 @@ class Writer:
             self._client = None
 
     async def ready(self) -> int | None:
-        """The writer's latest commit when it is ready, else None."""
+        """The process's latest commit when it is ready, else None."""
         try:
             response = await self.client().get("/ready", timeout=5.0)
         except httpx.TransportError:
@@ -115,19 +217,29 @@ class Writer:
         change = response.json().get("change")
         return change if isinstance(change, int) else None
 
-    async def send(self, body: bytes, headers: list[tuple[str, str]], client: str) -> Answer:
-        """The writer's answer to the mutation in `body`; `WriterBusy` when `queue`
-        mutations of this worker are waiting already, `WriterUnavailable` when the writer
-        cannot be reached."""
+    async def send(
+        self,
+        body: bytes | None,
+        headers: list[tuple[str, str]],
+        client: str,
+        query_string: bytes = b"",
+    ) -> Answer:
+        """The other process's answer to the request: a POST of `body`, or with None a GET
+        of `query_string`; `UpstreamBusy` when `queue` requests of this worker are waiting
+        already, `UpstreamUnavailable` when the process cannot be reached."""
         if self.waiting >= self.queue:
-            raise WriterBusy
+            raise UpstreamBusy
         self.waiting += 1
         try:
             sent = [(k, v) for k, v in headers if k.lower() in _PASSED]
             sent.append((CLIENT_HEADER, client))
-            response = await self.client().post("/graphql", content=body, headers=sent)
+            if body is None:
+                url = "/graphql?" + query_string.decode("latin-1")
+                response = await self.client().get(url, headers=sent)
+            else:
+                response = await self.client().post("/graphql", content=body, headers=sent)
         except httpx.TransportError as exc:
-            raise WriterUnavailable(str(exc) or type(exc).__name__) from exc
+            raise UpstreamUnavailable(str(exc) or type(exc).__name__) from exc
         finally:
             self.waiting -= 1
         kept = [(k, v) for k, v in response.headers.items() if k.lower() in _RETURNED]
@@ -137,6 +249,19 @@ class Writer:
         )
 
 
-# What a worker passes on to the writer, and back.
+class Writer(Upstream):
+    """The writer process, which takes every mutation."""
+
+    name = "writer"
+
+
+class Analyst(Upstream):
+    """The analyst process, which takes every query selecting a heavy field."""
+
+    name = "analyst"
+    timeout = ANALYST_TIMEOUT
+
+
+# What a worker passes on to the other processes, and back.
 _PASSED = {"authorization", "content-type", "accept"}
-_RETURNED = {"content-type", "www-authenticate", "retry-after", CHANGE_HEADER}
+_RETURNED = {"content-type", "www-authenticate", "retry-after", CHANGE_HEADER, PROCESS_HEADER}

@@ -73,7 +73,8 @@ def _by_name(info: Info, found_keys: list[str], what: str, name: str) -> str:
     if not ids:
         raise UserError(f"no {what} is known by the name '{name}'")
     if len(ids) > 1:
-        raise UserError(f"'{name}' names {len(ids)} {what}s ({', '.join(ids)}): ask by id")
+        many = "entities" if what == "entity" else f"{what}s"
+        raise UserError(f"'{name}' names {len(ids)} {many} ({', '.join(ids)}): ask by id")
     return ids[0]
 
 

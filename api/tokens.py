@@ -37,6 +37,7 @@ log = logging.getLogger(__name__)
 class Role(StrEnum):
     READER = "reader"
     LOADER = "loader"
+    ANALYST = "analyst"
     EDITOR = "editor"
     ADMIN = "admin"
 

@@ -2,7 +2,8 @@
 
     python -m bench.abuse [--events 20000] [--duration 5] [--attackers 4]
 
-Serves a store of N generated events with `newsgraph serve` (one process, the per-client
+Serves a store of N generated events with `newsgraph serve` (one worker, the writer and, unless
+`--no-analyst`, the analyst process that takes the heavy queries; the per-client
 budget of analytics cost off, so that every attack's heavy work really runs; the per-operation
 budget and every other limit as shipped). For each attack: the idle figure, the seed page of
 sampled events from 8 concurrent clients (wrk) for `--duration` seconds, its p99; then the same
@@ -206,6 +207,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser = arguments(__doc__.split("\n\n")[0], events=20_000)
     parser.add_argument("--duration", type=float, default=5, help="seconds per figure [5]")
     parser.add_argument("--attackers", type=int, default=4, help="attack connections [4]")
+    parser.add_argument(
+        "--no-analyst",
+        action="store_true",
+        help="serve without the analyst process (heavy queries answered in the worker's threads)",
+    )
     args = parser.parse_args(argv)
 
     data = dataset(args.workdir, args.events, args.seed)
@@ -215,6 +221,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     os.environ["NEWSGRAPH_CLIENT_COST_RATE"] = ""  # the server's: every attack's work runs
+    os.environ["NEWSGRAPH_ANALYST"] = "false" if args.no_analyst else "true"
     server = start(serve_command(store.directory, port), port, (GRAPHQL, page_body(ids[0])))
     rows: list[Row] = []
     results: dict[str, Any] = {"events": store.events, "attacks": {}}
@@ -260,7 +267,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         f"{args.attackers} attack connections, {args.duration:g} s each",
         rows,
     )
-    save_results(args.workdir, f"abuse-{args.events}", results)
+    analyst = "-no-analyst" if args.no_analyst else ""
+    save_results(args.workdir, f"abuse-{args.events}{analyst}", results)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,9 @@ trusted-id rule: their id is their event, and the matcher never sees them.
 
 Printed for each rule: events found against true events, pairwise precision, recall and F1
 (over pairs of records), B-cubed precision and recall, and for the matcher records/s and the
-possible duplicates queued (how many of them are true pairs).
+possible duplicates queued (how many of them are true pairs). Two ceilings read the truth: the
+metadata's (records are one event when their true events share day, place and sides: what no
+rule on those can beat) and the matcher given each record's true day (no late reports).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import sys
 import time
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +33,7 @@ if __package__ in (None, ""):  # run as a file: python bench/identity.py
     sys.path.insert(0, str(Path(__file__).absolute().parents[1]))
 
 from graph.identity import Matcher, Mention, Weights
-from graph.identity.normalise import haversine_km, place_key
+from graph.identity.normalise import day_text, haversine_km, place_key
 from graph.keys import digest, normalise
 
 # -- data -------------------------------------------------------------------------------------
@@ -210,6 +212,47 @@ def floor_rule(items: Sequence[Item], window: int = 0) -> list[str]:
     return labels
 
 
+# -- ceilings: what the records' day, place and sides can give at best -------------------------
+
+
+def _true_days(items: Sequence[Item], truth: Sequence[str]) -> dict[str, int]:
+    """Each true event's day: the earliest its records give (a late report gives the day after)."""
+    days: dict[str, int] = {}
+    for item, true in zip(items, truth, strict=True):
+        day = item.mention._day
+        days[true] = min(days.get(true, day), day)
+    return days
+
+
+def metadata_ceiling(items: Sequence[Item], truth: Sequence[str]) -> list[str]:
+    """The oracle of the metadata: records are one event exactly when their true events share
+    the day, the place (the name most of their records give, generic words dropped) and the
+    sides (resolved as the loader does). No rule reading day, place and sides can do better:
+    what it still merges, only words (or nothing in the records) tell apart."""
+    entities, per_record = _entities(items)
+    days = _true_days(items, truth)
+    places: dict[str, Counter[str]] = defaultdict(Counter)
+    sides: dict[str, set[str]] = defaultdict(set)
+    for item, found, true in zip(items, per_record, truth, strict=True):
+        places[true][item.mention._place] += 1
+        sides[true].update(entities.find(k) for k, _ in found)
+    keys = {
+        true: digest(str(days[true]), places[true].most_common(1)[0][0], *sorted(sides[true]))
+        for true in days
+    }
+    return [keys[true] for true in truth]
+
+
+def with_true_days(items: Sequence[Item], truth: Sequence[str]) -> list[Item]:
+    """The records with each one's day set to its true event's (no late reports)."""
+    days = _true_days(items, truth)
+    out = []
+    for item, true in zip(items, truth, strict=True):
+        day = day_text(days[true])
+        out.append(Item(replace(item.mention, day=day), item.external_id, item.raw))
+    return out
+
+
 # -- the matcher ------------------------------------------------------------------------------
 
 
@@ -306,6 +349,10 @@ def report(
         f"matcher outcomes: {dict(run.outcomes)}; possible duplicates queued {queued}, "
         f"of them true pairs {true_queued(run, truth)}"
     )
+    results["ceiling"] = quality(metadata_ceiling(items, truth), truth)
+    out(line("ceiling: day, place, sides", results["ceiling"]))
+    results["true_days"] = quality(run_matcher(with_true_days(items, truth), weights).labels, truth)
+    out(line("matcher, true days given", results["true_days"]))
     rate = run.matched / run.seconds if run.seconds else float("inf")
     out(
         f"matcher speed: {rate:,.0f} records/s ({1e6 / rate:.1f} us per record: candidates, "

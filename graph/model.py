@@ -91,7 +91,7 @@ EventProp: TypeAlias = Literal[
     "_rank_last",
     "identity_categories", "identity_places", "identity_points",
     "identity_names", "identity_texts", "identity_outlets", "identity_stories",
-    "identity_records", "identity_entities", "identity_dated",
+    "identity_records", "identity_entities", "identity_dated", "identity_published",
 ]  # fmt: skip
 NamedProp: TypeAlias = Literal["name", "aliases", "type", "tier", "group", "kind", "country"]
 StoryProp: TypeAlias = Literal["slug", "url", "published_on"]

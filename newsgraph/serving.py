@@ -9,7 +9,11 @@ The process started by `newsgraph serve` reserves the port (`reserve`), then:
   pages from its own memory on the port (its own SO_REUSEPORT socket: the kernel spreads
   connections over the workers); a worker that dies is started again and catches up from
   the log;
-- on Neo4j there is no writer process: every worker writes to the database itself.
+- on Neo4j there is no writer process: every worker writes to the database itself;
+- unless `NEWSGRAPH_ANALYST` is false, it starts one **analyst** process: a reader like the
+  workers (its own memory, following the log), on a private Unix socket, at a lower CPU
+  priority; the workers send it every query that selects a heavy field (`api.forward`), so no
+  scan or graph algorithm shares a worker's GIL with the pages it serves.
 
 The settings (tokens, limits) are read by each process from the same environment.
 docs/changes.md says what a worker costs and what the processes share.
@@ -34,7 +38,7 @@ from collections.abc import Callable
 import uvicorn
 
 from api.app import create_app
-from api.forward import Writer
+from api.forward import Analyst, Writer
 from api.metrics import MULTIPROCESS_DIR, process_gone
 from graph.store import GraphStore
 from newsgraph import logs
@@ -45,6 +49,8 @@ log = logging.getLogger(__name__)
 
 # A worker that exits is started again, but not more often than this (seconds).
 RESTART_PAUSE = 1.0
+# The analyst's niceness: the workers serving pages come first for the CPU.
+ANALYST_NICENESS = 10
 
 
 def _socket(host: str, port: int, reuse_port: bool) -> socket.socket:
@@ -147,6 +153,7 @@ def serve(
     store = make_store(spec, settings)
     private = tempfile.mkdtemp(prefix="newsgraph-")
     writer_socket = os.path.join(private, "writer.sock")
+    analyst_socket = os.path.join(private, "analyst.sock") if settings.analyst else None
     with_writer = reads_only(spec) is not None
 
     def command(index: int) -> list[str]:
@@ -154,9 +161,20 @@ def serve(
         args += ["--store", spec]
         if with_writer:
             args += ["--writer", writer_socket]
+        if analyst_socket is not None:
+            args += ["--analyst", analyst_socket]
+        return args
+
+    def analyst_command(index: int) -> list[str]:
+        assert analyst_socket is not None
+        args = [sys.executable, "-m", "newsgraph.serving", "--serve-analyst", analyst_socket]
+        args += ["--store", spec]
+        if with_writer:
+            args += ["--writer", writer_socket]
         return args
 
     pool = Workers(command, workers)
+    analysts = Workers(analyst_command, 1 if analyst_socket is not None else 0)
     try:
         if not with_writer:  # Neo4j: the workers write themselves
             store.setup()
@@ -164,6 +182,7 @@ def serve(
                 on_startup(store)
             finally:
                 store.close()
+            analysts.start()
             pool.start()
             _wait_for_signal()
             return
@@ -184,19 +203,25 @@ def serve(
         )
         server = _WriterServer(writer_config)
         server.after_startup = listening
-        server.before_exit = pool.stop  # uvicorn ends the process with the signal it got
+
+        def stop() -> None:
+            pool.stop()
+            analysts.stop()
+
+        server.before_exit = stop  # uvicorn ends the process with the signal it got
         # The workers read the store while this process does: they follow the log from
         # wherever they start (the samples an empty store gets come to them that way), and a
         # mutation sent before the writer listens is a 503 with Retry-After.
         prepare(spec)
+        analysts.start()
         pool.start()
         server.run()
     finally:
         pool.stop()
+        analysts.stop()
         held.close()
         with contextlib.suppress(OSError):
-            os.unlink(writer_socket)
-            os.rmdir(private)
+            shutil.rmtree(private)
         if metrics is not None:
             shutil.rmtree(metrics, ignore_errors=True)
 
@@ -224,9 +249,12 @@ def _wait_for_signal() -> None:
     stop.wait()
 
 
-def worker(host: str, port: int, spec: str, writer_socket: str | None) -> None:
+def worker(
+    host: str, port: int, spec: str, writer_socket: str | None, analyst_socket: str | None
+) -> None:
     """One reader worker: the app on the server's port (a socket of its own, listening once
-    its store is read), its store read-only when a writer process takes the mutations."""
+    its store is read), its store read-only when a writer process takes the mutations; the
+    queries selecting heavy fields go to the analyst process, if there is one."""
     _exit_with_parent()
     logs.configure()
     settings = load_settings()
@@ -237,7 +265,8 @@ def worker(host: str, port: int, spec: str, writer_socket: str | None) -> None:
     store.setup()  # before listening: no connection waits on a worker still reading
     queue = settings.write_queue
     writer = Writer(writer_socket, queue) if writer_socket is not None else None
-    app = create_app(store, tokens, config, writer=writer)
+    analyst = Analyst(analyst_socket, settings.analyst_queue) if analyst_socket else None
+    app = create_app(store, tokens, config, writer=writer, analyst=analyst)
     # X-Forwarded-For is the app's to read, from NEWSGRAPH_TRUSTED_PROXIES only (uvicorn's own
     # proxy headers are off); a WebSocket message is held to the largest body a request may
     # have (the app holds each to its actor's limit).
@@ -249,6 +278,34 @@ def worker(host: str, port: int, spec: str, writer_socket: str | None) -> None:
         log_config=logs.config(),
     )
     uvicorn.Server(server_config).run(sockets=[listen(host, port)])
+
+
+def analyst(socket_path: str, spec: str, writer_socket: str | None) -> None:
+    """The analyst process: a reader like a worker (its store read-only when a writer process
+    takes the mutations, following the change log), serving the workers' heavy queries on a
+    private Unix socket, at a lower CPU priority than theirs."""
+    _exit_with_parent()
+    os.nice(ANALYST_NICENESS)
+    logs.configure()
+    settings = load_settings()
+    tokens, config = app_arguments(settings)
+    store = reads_only(spec) if writer_socket is not None else None
+    if store is None:
+        store = make_store(spec, settings)
+    store.setup()
+    # Its callers are the workers, who say who their client is (`api.forward.CLIENT_HEADER`).
+    app = create_app(store, tokens, config, behind_workers=True, follows_log=True)
+    server = _WriterServer(
+        uvicorn.Config(
+            app,
+            uds=socket_path,
+            log_level="warning",
+            proxy_headers=False,
+            log_config=logs.config(),
+        )
+    )
+    server.after_startup = lambda: os.chmod(socket_path, 0o600)
+    server.run()
 
 
 def _exit_with_parent() -> None:
@@ -266,12 +323,19 @@ def _exit_with_parent() -> None:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="newsgraph-worker", description=__doc__)
-    parser.add_argument("--host", required=True)
-    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--host")
+    parser.add_argument("--port", type=int)
     parser.add_argument("--store", required=True)
     parser.add_argument("--writer", default=None)
+    parser.add_argument("--analyst", default=None, help="the analyst's socket (for a worker)")
+    parser.add_argument("--serve-analyst", default=None, help="be the analyst, on this socket")
     args = parser.parse_args(argv)
-    worker(args.host, args.port, args.store, args.writer)
+    if args.serve_analyst:
+        analyst(args.serve_analyst, args.store, args.writer)
+        return
+    if args.host is None or args.port is None:
+        parser.error("a worker needs --host and --port")
+    worker(args.host, args.port, args.store, args.writer, args.analyst)
 
 
 if __name__ == "__main__":

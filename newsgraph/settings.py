@@ -100,6 +100,10 @@ class Settings(BaseSettings):
     heavy_threads: PositiveInt = DEFAULT_HEAVY_THREADS
     # `serve --workers`: the mutations one worker keeps waiting on the writer (429 past it)
     write_queue: PositiveInt = 16
+    # `serve`: queries selecting heavy fields go to an analyst process (docs/security.md), and
+    # one worker keeps at most this many of them waiting on it (429 past it)
+    analyst: bool = True
+    analyst_queue: PositiveInt = 16
     # -- WebSocket and submissions (issue 16) --
     ws_max_sockets_per_client: PositiveInt = DEFAULT_WS_MAX_SOCKETS_PER_CLIENT
     ws_max_operations: PositiveInt = DEFAULT_WS_MAX_OPERATIONS

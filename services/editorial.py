@@ -82,11 +82,13 @@ class Review:
 class SubmissionLimits:
     """How many submissions may wait for review, for one event and from one client, and how
     long one waits before it expires. Expiry is applied when submissions are read: an expired
-    one stays stored (status pending) but is no longer listed, counted or reviewable."""
+    one is no longer listed, counted or reviewable; each new submission then removes up to
+    `sweep` expired ones from the store (`Editorial.sweep_expired`)."""
 
     per_event: int = 50
     per_client: int = 10
     ttl: timedelta = timedelta(days=30)
+    sweep: int = 20
 
 
 def normalise_url(url: str) -> str:
@@ -171,7 +173,45 @@ class Editorial(EditorialWork):
             raise EditorialError(
                 f"eventId: event '{event_id}' was just merged into another; reload it"
             ) from None
+        self.sweep_expired(self.limits.sweep)
         return self.store.get_nodes([submission_id])[submission_id]
+
+    def sweep_expired(self, limit: int) -> list[str]:
+        """Remove up to `limit` pending submissions that have expired, oldest first, with their
+        link to the event, in one write logged as `expired` (the log keeps their ids and when
+        they were made, not what they held). One reviewed meanwhile stays: the write checks
+        each is still pending and expired inside its transaction, and otherwise removes none
+        (the next sweep takes them). The ids removed."""
+        if limit <= 0:
+            return []
+        cutoff = self._cutoff()
+        oldest = self.store.find_nodes(
+            Label.SUBMISSION, {"status": "pending"}, "submitted_at", limit, None
+        )
+        expired = [n for n in oldest if n.text("submitted_at") <= cutoff]
+        if not expired:
+            return []
+        ids = [n.id for n in expired]
+        at = self._stamp()
+        days = self.limits.ttl.days
+        why = Why(
+            "review", f"{len(ids)} pending submissions expired after {days} days", "newsgraph"
+        )
+        made = json.dumps({n.id: n.text("submitted_at") for n in expired}, sort_keys=True)
+        batch = WriteBatch(nodes=[edit("expired", at, why, ids[0], removed=made)])
+
+        def still_expired(graph: GraphReader) -> WriteBatch:
+            # read in the write's transaction: removed only if none was reviewed meanwhile
+            now = graph.get_nodes(ids)
+            if any(i not in now or not _expired(now[i], cutoff) for i in ids):
+                raise WriteConflict("a submission was reviewed meanwhile")
+            return WriteBatch(deletes=ids)
+
+        try:
+            self.store.write(batch, derive=still_expired)
+        except WriteConflict:
+            return []
+        return ids
 
     def pending(
         self, first: int, after: tuple[str, str] | None = None, event_id: str | None = None
@@ -476,6 +516,11 @@ def _still_pending(submission_id: str) -> Callable[[GraphReader], None]:
             raise EditorialError(f"submission {submission_id} was just {status} by {by}")
 
     return guard
+
+
+def _expired(node: Node, cutoff: str) -> bool:
+    """Whether a submission is pending and has expired."""
+    return node.text("status") == "pending" and node.text("submitted_at") <= cutoff
 
 
 def _waiting(node: Node, cutoff: str) -> bool:

@@ -63,7 +63,44 @@ def write_graphml(chosen: Selection, out: IO[bytes]) -> None:
 
 
 def write_gexf(chosen: Selection, out: IO[bytes]) -> None:
-    nx.write_gexf(to_networkx(chosen), out, encoding="utf-8", prettyprint=True)
+    """GEXF with time spans, so that Gephi's timeline plays the graph: an event lives on the
+    day it occurred; any other node from the first to the last day of the events it touches
+    (through any relationship, a story through the events it describes); a relationship on
+    its event's day (or, between two other nodes, over the span they share)."""
+    graph = to_networkx(chosen)
+    add_time_spans(graph)
+    nx.write_gexf(graph, out, encoding="utf-8", prettyprint=True)
+
+
+def add_time_spans(graph: Any) -> None:
+    """Set `start` and `end` (YYYY-MM-DD) on the nodes and edges of an exported graph."""
+    days: dict[str, list[str]] = {}
+    for node_id, attrs in graph.nodes(data=True):
+        if attrs.get("node_type") == "Event" and attrs.get("occurred_on"):
+            days[node_id] = [str(attrs["occurred_on"])[:10]]
+    for src, dst in graph.edges():
+        for one, other in ((src, dst), (dst, src)):
+            if one in days and len(days[one]) == 1 and graph.nodes[one]["node_type"] == "Event":
+                days.setdefault(other, []).append(days[one][0])
+    # what touches no event directly (a country through its places, an outlet through its
+    # stories) takes the days of what it touches
+    for src, dst in graph.edges():
+        for one, other in ((src, dst), (dst, src)):
+            if other not in days and one in days:
+                days[other] = list(days[one])
+    spans = {node_id: (min(found), max(found)) for node_id, found in days.items() if found}
+    for node_id, (start, end) in spans.items():
+        graph.nodes[node_id]["start"] = start
+        graph.nodes[node_id]["end"] = end
+    for src, dst, attrs in graph.edges(data=True):
+        ends = [n for n in (src, dst) if graph.nodes[n].get("node_type") == "Event"]
+        if ends and ends[0] in spans:
+            attrs["start"], attrs["end"] = spans[ends[0]]
+        elif src in spans and dst in spans:
+            start = max(spans[src][0], spans[dst][0])
+            end = min(spans[src][1], spans[dst][1])
+            if start <= end:
+                attrs["start"], attrs["end"] = start, end
 
 
 def cytoscape(chosen: Selection) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from graph.identity import (
     EventProfile,
     Mention,
 )
-from graph.identity.normalise import name_key
+from graph.identity.normalise import name_key, story_day
 from graph.model import (
     Edge,
     Props,
@@ -58,6 +58,11 @@ def mention_of(record: Record) -> Mention:
         entities=tuple(EntityName(e.name, e.type, tuple(e.aliases)) for e in event.entities),
         outlets=tuple(dict.fromkeys([story.outlet, *(r.outlet for r in event.reports)])),
         story=story_key(story.outlet, story.slug),
+        published=(
+            _utc_day(story.published_on)
+            if story.published_on is not None
+            else story_day(story.url, story.slug)
+        ),
     )
 
 
@@ -85,6 +90,7 @@ def mention_json(m: Mention, record: Record | None = None) -> str:
         # as compared (spellings of one outlet are one: an export may spell it otherwise)
         "outlets": sorted({k for k in map(name_key, m.outlets) if k}),
         "story": m.story,
+        "published": m.published,
     }
     if record is not None:
         data["extracted_at"] = timestamp(record.extracted_at)
@@ -115,6 +121,8 @@ def mention_from_json(text: str) -> Mention:
         entities=tuple(EntityName(e[0], e[1], tuple(e[2])) for e in data.get("entities") or ()),
         outlets=tuple(data.get("outlets") or ()),
         story=data.get("story") or "",
+        # mentions stored before the story's day was kept: the date in its slug, if any
+        published=data.get("published") or story_day(data.get("story")),
     )
 
 

@@ -127,7 +127,8 @@ def test_tokens_from_a_file_of_hashes(tmp_path: Path, monkeypatch: pytest.Monkey
         ),
         (
             {"tokens": [{"name": "alice", "role": "boss", "sha256": token_hash("x")}]},
-            "entry 1 (alice) role: Input should be 'reader', 'loader', 'editor' or 'admin'",
+            "entry 1 (alice) role: Input should be "
+            "'reader', 'loader', 'analyst', 'editor' or 'admin'",
         ),
         (
             {"tokens": [{"name": "alice", "role": "editor", "sha256": ALICE_TOKEN}]},

@@ -20,6 +20,8 @@ from graph.identity import (
     evidence,
     lookup_keys,
 )
+from graph.identity.mention import published_day
+from graph.identity.normalise import story_day
 from tests.conftest import EXTRACTOR, shared_file
 
 GOVERNMENT = EntityName("Government of Syria", "organization")
@@ -318,3 +320,58 @@ def test_a_record_without_a_place_merges_on_what_it_has_and_says_so() -> None:
     assert decision.outcome == "merge", decision.explain()
     assert again == event
     assert any("no place to compare" in note for note in decision.notes)
+
+
+def test_the_day_a_story_was_published_is_read_from_its_address() -> None:
+    assert story_day("sohr-2017-02-07-tension-prevails") == "2017-02-07"
+    assert story_day(None, "https://example.org/world/2017/02/07/strike") == "2017-02-07"
+    assert story_day("https://example.org/a/2017_02_07_b") == "2017-02-07"
+    assert story_day("report-2017-02-31-x") is None  # no such day
+    assert story_day("id-120170207", "12017-02-07") is None  # digits of something else
+    assert story_day("clashes-at-khan-shaykhun", None, "") is None
+    # published_on, when the record gives it, wins over the address
+    assert published_day("2017-02-06T23:30:00-02:00", None, "x-2017-02-01-y") == "2017-02-07"
+    assert published_day(None, None, "x-2017-02-01-y") == "2017-02-01"
+
+
+def test_a_record_a_day_late_joins_when_its_story_was_published_on_the_events_day() -> None:
+    """A story cannot report what had not happened yet: a record dated the day after its own
+    story's date is a late date, and the event of the story's day is its event. The same record
+    whose story is dated its own day is kept apart (a new event, queued for editors), as before."""
+    late = clash(
+        day="2017-02-08",
+        place="Khan Shaykhun",
+        lat=None,
+        lon=None,
+        summary="Regime forces fight rebel factions in Khan Shaykhun, killing several",
+        claims=(),
+        outlets=("Another Wire",),
+    )
+    for story, outcome in (
+        ("another-wire/2017-02-07-khan-shaykhun-fighting", "merge"),
+        ("another-wire/2017-02-08-khan-shaykhun-fighting", "kept apart"),
+    ):
+        matcher = Matcher()
+        first, _ = matcher.add(clash(story="observatory/2017-02-07-clashes"))
+        record = replace(late, story=story, published=story_day(story))
+        second, decision = matcher.add(record)
+        if outcome == "merge":
+            assert decision.outcome == "merge" and second == first, decision.explain()
+        else:
+            assert decision.outcome in ("new", "possible_duplicate"), decision.explain()
+            assert second != first
+        dated = dict((e.name, e.value) for e in decision.evidence)["dated_late"]
+        assert dated == (1.0 if outcome == "merge" else 0.0)
+
+
+def test_an_event_made_by_a_late_record_takes_the_records_of_its_true_day() -> None:
+    """The late record came first: the event's day is a day late, but its story was published
+    the day before, so a record of that day joins it."""
+    matcher = Matcher()
+    late_story = "another-wire/2017-02-07-khan-shaykhun-fighting"
+    first, _ = matcher.add(
+        clash(day="2017-02-08", story=late_story, published=story_day(late_story))
+    )
+    on_time, decision = matcher.add(clash(story="observatory/x", outlets=("Observatory",)))
+    assert on_time == first, decision.explain()
+    assert dict((e.name, e.value) for e in decision.evidence)["dated_early"] == 1.0

@@ -1,6 +1,8 @@
 """`newsgraph serve --workers 2` on the embedded store, as production runs it: the CLI loads
 beside the server, mutations go through the writer process, a worker killed is started again,
-live updates come from whoever wrote, and a full write queue is refused with 429 (issue 14)."""
+live updates come from whoever wrote, and a full write queue is refused with 429 (issue 14);
+queries selecting heavy fields are answered by the analyst process, and by the workers while
+it is gone (issue 16)."""
 
 from __future__ import annotations
 
@@ -59,15 +61,20 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
         output = stop_server(process)
         assert "Traceback" not in output, output
         assert not _workers(directory), "a worker outlived its server"
+        assert not _analysts(directory), "the analyst outlived its server"
+
+
+def _processes(pattern: str) -> list[int]:
+    found = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True)
+    return [int(pid) for pid in found.stdout.split()]
 
 
 def _workers(directory: Path) -> list[int]:
-    found = subprocess.run(
-        ["pgrep", "-f", f"newsgraph.serving .*--store {directory}"],
-        capture_output=True,
-        text=True,
-    )
-    return [int(pid) for pid in found.stdout.split()]
+    return _processes(f"newsgraph.serving --host .*--store {directory}")
+
+
+def _analysts(directory: Path) -> list[int]:
+    return _processes(f"newsgraph.serving --serve-analyst .*--store {directory}")
 
 
 def _post(
@@ -243,3 +250,68 @@ def test_a_second_server_on_the_same_port_is_refused(served: tuple[str, Path]) -
     assert second.returncode != 0
     assert "address already in use" in second.stderr.lower(), second.stderr
     assert _post(address, EVENTS).status_code == 200  # the first one still serves
+
+
+RANKINGS = "{ rankings(metric: DEGREE, first: 5) { entities { entity { name } } complete } }"
+HIDDEN = """
+query Hub { ...Top }
+fragment Top on Query { ... on Query { search(text: "Putin", first: 2) { __typename } } }
+"""
+
+
+def _process(response: httpx.Response) -> str:
+    assert response.status_code == 200, response.text
+    assert "errors" not in response.json(), response.text
+    return response.headers["x-newsgraph-process"]
+
+
+def test_heavy_queries_are_answered_by_the_analyst(served: tuple[str, Path]) -> None:
+    address, _ = served
+    _until(lambda: len(_analysts(served[1])) == 1, 30)
+    _until(lambda: _process(_post(address, RANKINGS)) == "analyst", 60)
+    assert _post(address, RANKINGS).json()["data"]["rankings"]["complete"] is True
+    # a heavy field behind a fragment; a GET; the analyst's niceness is above the workers'
+    assert _process(_post(address, HIDDEN)) == "analyst"
+    get = httpx.get(
+        f"http://{address}/graphql",
+        params={"query": '{ search(text: "Putin", first: 3) { __typename } }'},
+        headers={"accept": "application/graphql-response+json"},
+        timeout=WAIT,
+    )
+    assert _process(get) == "analyst"
+    (analyst,) = _analysts(served[1])
+    assert os.getpriority(os.PRIO_PROCESS, analyst) > os.getpriority(
+        os.PRIO_PROCESS, _workers(served[1])[0]
+    )
+    # pages stay with the workers, mutations with the writer
+    assert _process(_post(address, EVENTS)) == "reader"
+
+
+def test_the_analyst_follows_writes(served: tuple[str, Path]) -> None:
+    address, _ = served
+    tag = uuid.uuid4().hex[:8]
+    records = [record(f"an-{tag}", "cyber", "Reuters", f"Analysed {tag} today.")]
+    bearer = {"Authorization": f"Bearer {TOKEN}"}
+    written = _post(address, INGEST, variables={"records": records}, headers=bearer)
+    assert _process(written) == "writer"
+    search = f'{{ search(text: "{tag}", first: 5) {{ ... on Event {{ summary }} }} }}'
+
+    def found() -> bool:
+        response = _post(address, search)
+        hits = response.json()["data"]["search"]
+        return _process(response) == "analyst" and any(tag in h.get("summary", "") for h in hits)
+
+    _until(found, 30)
+
+
+def test_without_the_analyst_workers_answer_heavy_queries(served: tuple[str, Path]) -> None:
+    address, directory = served
+    _until(lambda: len(_analysts(directory)) == 1, 30)
+    (victim,) = _analysts(directory)
+    os.kill(victim, signal.SIGKILL)
+    _until(lambda: victim not in _analysts(directory))
+    # answered all the same, by a worker, while the analyst is started again
+    answered = {_process(_post(address, RANKINGS)) for _ in range(3)}
+    assert answered <= {"reader", "analyst"}
+    _until(lambda: len(_analysts(directory)) == 1, 30)
+    _until(lambda: _process(_post(address, RANKINGS)) == "analyst", 60)

@@ -15,6 +15,7 @@ import pytest
 
 from api.app import create_app
 from api.config import AppConfig
+from api.delivery import _answered_at
 from graph.model import Label, NodeWrite, PropertyWrite, WriteBatch
 from graph.store import GraphStore
 from tests.conftest import load_outlets
@@ -144,3 +145,13 @@ def test_without_origins_no_cors_headers(store: GraphStore, tmp_path: Path) -> N
         assert "access-control-allow-origin" not in page.headers
     finally:
         client.close()
+
+
+def test_an_answer_from_the_analyst_process_is_tagged_with_its_own_position() -> None:
+    # the analyst process (serve --workers) may be behind the worker relaying its answer
+    behind = [(b"x-newsgraph-process", b"analyst"), (b"x-newsgraph-change", b"7")]
+    assert _answered_at(behind, 9) == 7
+    assert (
+        _answered_at([(b"x-newsgraph-process", b"reader"), (b"x-newsgraph-change", b"7")], 9) == 9
+    )
+    assert _answered_at([], 9) == 9

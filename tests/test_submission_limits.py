@@ -5,6 +5,7 @@ real `newsgraph serve`, where a worker works out the client and the writer proce
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -24,6 +25,7 @@ from api.tokens import (
     client_key,
     parse_networks,
 )
+from graph.model import Label, Rel
 from graph.store import GraphStore
 from services.editing import EditorialError
 from services.editorial import Editorial, SubmissionLimits
@@ -137,10 +139,38 @@ def test_pending_submissions_expire_when_read(seeded: tuple[GraphStore, str]) ->
     assert later.pending(10) == [] and later.pending(10, event_id=event_id) == []
     with pytest.raises(EditorialError, match=f"submission {early} has expired: .* 30 days"):
         later.approve(early, "alice")
+    assert early in [n.id for n in editorial(store, days=29).pending(10)]  # not expired yet
     # an expired submission no longer counts against its client
     fresh = submit(later, event_id, 2, "address:198.51.100.1")
     assert [n.id for n in later.pending(10)] == [fresh]
-    assert early in [n.id for n in editorial(store, days=29).pending(10)]  # not expired yet
+
+
+def test_expired_submissions_are_removed_by_later_ones(seeded: tuple[GraphStore, str]) -> None:
+    """What a reader submitted does not stay stored for ever: once expired, the next
+    submissions remove it (a few at a time) and the editorial log says so, by id only."""
+    store, event_id = seeded
+    old = [
+        submit(editorial(store, days=day), event_id, day, f"address:198.51.100.{day}")
+        for day in (0, 1, 2)
+    ]
+    reviewed = old[2]
+    editorial(store, days=2).reject(reviewed, "not a source", "alice")
+    recent = submit(editorial(store, days=20), event_id, 4, "address:198.51.100.4")
+    # all three 30 days old: each submission removes at most `sweep` (here 1) expired ones,
+    # oldest first
+    later = editorial(store, days=33, sweep=1)
+    submit(later, event_id, 5, "address:198.51.100.5")
+    assert set(store.get_nodes(old)) == {old[1], reviewed}  # the oldest went first
+    submit(later, event_id, 6, "address:198.51.100.6")
+    assert set(store.get_nodes(old)) == {reviewed}  # a reviewed one is kept, as its log is
+    assert recent in store.get_nodes([recent])  # not expired
+    edges = store.edges([event_id], Rel.SUBMITTED_FOR, "in")[event_id]
+    assert not {e.src for e in edges} & set(old[:2])  # no link to a removed one is left
+    log = store.find_nodes(Label.EDIT, {"action": "expired"}, "at", 10, None)
+    removed = [json.loads(str(n.props["removed"])) for n in log]
+    assert sorted(i for r in removed for i in r) == sorted(old[:2])
+    assert all("example.org" not in str(n.props) for n in log)  # ids and times, not content
+    assert later.sweep_expired(10) == []  # nothing left to remove
 
 
 # -- through the API ---------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from graph.identity.normalise import (
     name_key,
     place_key,
     point_text,
+    story_day,
     text_key,
 )
 from graph.keys import digest
@@ -36,7 +37,9 @@ class EntityName:
 class Mention:
     """What one record says of its event. `day` is the UTC day (YYYY-MM-DD) it occurred on;
     `story` identifies the source story (e.g. its outlet and slug, or the story node's id);
-    `outlets` are the reporting outlets (the story's outlet and each report's)."""
+    `outlets` are the reporting outlets (the story's outlet and each report's); `published` is
+    the UTC day the story was published, when known (its `published_on`, or a date in its
+    address: `published_day`)."""
 
     day: str
     category: str
@@ -49,6 +52,7 @@ class Mention:
     entities: tuple[EntityName, ...] = ()
     outlets: tuple[str, ...] = ()
     story: str = ""
+    published: str | None = None
     # derived once, when the mention is made
     _day: int = field(init=False, repr=False, compare=False)
     _place: str = field(init=False, repr=False, compare=False)
@@ -58,6 +62,7 @@ class Mention:
     _record: str = field(init=False, repr=False, compare=False)
     _entity_keys: frozenset[str] = field(init=False, repr=False, compare=False)
     _all_names: frozenset[str] = field(init=False, repr=False, compare=False)
+    _published: int | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -78,6 +83,7 @@ class Mention:
         texts = (self.summary, *self.claims)[:MAX_MENTION_TEXTS]
         set_(self, "_texts", tuple(dict.fromkeys(t for t in map(text_key, texts) if t)))
         set_(self, "_record", self._record_key())
+        set_(self, "_published", day_number(self.published) if self.published else None)
 
     @property
     def has_point(self) -> bool:
@@ -122,6 +128,7 @@ class Mention:
                 dict.fromkeys([str(story["outlet"]), *(str(r["outlet"]) for r in reports)])
             ),
             story=story_key(str(story["outlet"]), str(story["slug"])),
+            published=published_day(story.get("published_on"), story.get("url"), story["slug"]),
         )
 
 
@@ -136,6 +143,14 @@ def add_days(
 
 def story_key(outlet: str, slug: str) -> str:
     return f"{name_key(outlet)}/{slug.strip()}"
+
+
+def published_day(published_on: object, url: object, slug: object) -> str | None:
+    """The UTC day a story was published: its `published_on` when given, else a date written in
+    its URL or slug (`story_day`), else None."""
+    if published_on:
+        return utc_day(str(published_on))
+    return story_day(str(url) if url else None, str(slug) if slug else None)
 
 
 def utc_day(occurred_on: str) -> str:

@@ -80,6 +80,27 @@ def text_key(text: str) -> str:
     return _NON_WORD.sub(" ", text.casefold()).strip()
 
 
+# a date in a story's URL or slug, as outlets write them: 2017-02-07, 2017/02/07, 2017_02_07
+_STORY_DATE = re.compile(
+    r"(?<!\d)((?:19|20)\d\d)([-/_.])(0[1-9]|1[0-2])\2(0[1-9]|[12]\d|3[01])(?!\d)"
+)
+
+
+def story_day(*texts: str | None) -> str | None:
+    """The first calendar date written in one of `texts` (a story's URL or slug), as
+    YYYY-MM-DD, or None. Outlets put the day they published a story in its address."""
+    for text in texts:
+        if not text:
+            continue
+        for found in _STORY_DATE.finditer(text):
+            year, _, month, day = found.groups()
+            try:
+                return date(int(year), int(month), int(day)).isoformat()
+            except ValueError:  # 2017-02-31
+                continue
+    return None
+
+
 @functools.lru_cache(maxsize=1 << 12)
 def day_number(day: str) -> int:
     return date.fromisoformat(day).toordinal()

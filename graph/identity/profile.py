@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from graph.identity.mention import Mention, add_days
-from graph.identity.normalise import MAX_TEXTS, cell, point, point_text, text_rank
+from graph.identity.normalise import MAX_TEXTS, cell, point, point_text, story_day, text_rank
 
 # -- an event's profile ------------------------------------------------------------------------
 
@@ -35,6 +35,8 @@ class EventProfile:
     # each record's day and key, "day|record key": the day counts are of distinct records, so
     # the same record twice, or in both of two merged events, is counted once
     dated: frozenset[str] = frozenset()
+    # the earliest day one of its records' stories was published (`Mention.published`), if known
+    published: str | None = None
 
     @classmethod
     def of(cls, mention: Mention) -> EventProfile:
@@ -76,6 +78,7 @@ class EventProfile:
             records=self.records | {m._record},
             entities=self.entities.union(m._entity_keys),
             dated=self.dated | {dated},
+            published=_earliest(self.published, m.published),
         )
 
     def merged(self, other: EventProfile) -> EventProfile:
@@ -97,6 +100,7 @@ class EventProfile:
             self.records | other.records,
             self.entities | other.entities,
             dated,
+            _earliest(self.published, other.published),
         )
 
     def keys(self) -> frozenset[str]:
@@ -148,6 +152,7 @@ class EventProfile:
             "identity_records": sorted(self.records),
             "identity_entities": sorted(self.entities),
             "identity_dated": sorted(self.dated),
+            "identity_published": [self.published] if self.published else [],
         }
 
     @classmethod
@@ -170,7 +175,14 @@ class EventProfile:
             records=texts("identity_records"),
             entities=texts("identity_entities"),
             dated=texts("identity_dated"),
+            # events stored before the day was kept: the earliest date in their stories' slugs
+            published=min(texts("identity_published"), default=None)
+            or min(filter(None, map(story_day, texts("identity_stories"))), default=None),
         )
+
+
+def _earliest(a: str | None, b: str | None) -> str | None:
+    return b if a is None else a if b is None else min(a, b)
 
 
 def days_of(dated: Iterable[str]) -> tuple[tuple[str, int], ...]:

@@ -1,0 +1,193 @@
+"""Events as a table, one row per event, in the shape conflict-event data takes (UCDP GED,
+ACLED): its day, category, summary, confidence, actors and their roles, place, country and
+coordinates, sources and outlets. Written as CSV (always) or Parquet (with pyarrow, the
+`tables` extra). `rows(selection)` gives the rows of the events an export selected.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import IO, Any
+
+from graph.model import Label, Node, Rel
+from graph.store import EventFilter, GraphStore
+from services.selection import Selection, select
+
+# The columns, in order, with their types (for Parquet; CSV writes them as text).
+COLUMNS: tuple[tuple[str, str], ...] = (
+    ("event_id", "string"),
+    ("date", "string"),  # YYYY-MM-DD, when it happened (as the graph holds it)
+    ("category", "string"),
+    ("summary", "string"),
+    ("confidence", "string"),  # the level: unverified, likely, verified, disputed, ...
+    ("sources", "int"),  # reporting outlets, each counted once
+    ("outlets", "list"),  # their names
+    ("first_reported", "string"),  # the first story's extraction time, when known
+    ("actors", "list"),  # every entity involved, by name
+    ("actor_types", "list"),  # in the order of `actors`
+    ("actor_roles", "list"),  # in the order of `actors`: roles joined by "|"
+    ("place", "string"),
+    ("country", "string"),
+    ("latitude", "float"),
+    ("longitude", "float"),
+    ("external_ids", "list"),
+)
+NAMES = tuple(name for name, _ in COLUMNS)
+# How a list is written in a CSV cell: its items joined by this (an item holding it is kept
+# whole; the Parquet column is a real list).
+LIST_SEPARATOR = "; "
+
+
+def select_events(store: GraphStore, flt: EventFilter, with_all: Sequence[str] = ()) -> Selection:
+    """The events `flt` matches that also involve every entity id of `with_all` (an entity
+    pair's events: `flt.entity` one of them, `with_all` the other), with what is around them."""
+    chosen = select(store, flt)
+    if not with_all:
+        return chosen
+    involved: dict[str, set[str]] = defaultdict(set)
+    for edge in chosen.by_type(Rel.INVOLVES):
+        involved[edge.src].add(edge.dst)
+    wanted = set(with_all)
+    dropped = {
+        node_id
+        for node_id, node in chosen.nodes.items()
+        if node.label is Label.EVENT and not wanted <= involved[node_id]
+    }
+    kept = Selection()
+    kept.nodes = {i: n for i, n in chosen.nodes.items() if i not in dropped}
+    kept.edges = {
+        i: e for i, e in chosen.edges.items() if e.src not in dropped and e.dst not in dropped
+    }
+    return kept
+
+
+def rows(chosen: Selection) -> list[dict[str, Any]]:
+    """One row per event of `chosen`, oldest first (then by id), with `COLUMNS`."""
+    nodes = chosen.nodes
+    reports: dict[str, list[Any]] = defaultdict(list)
+    for edge in chosen.by_type(Rel.REPORTS):
+        reports[edge.dst].append(edge)
+    involves: dict[str, list[Any]] = defaultdict(list)
+    for edge in chosen.by_type(Rel.INVOLVES):
+        involves[edge.src].append(edge)
+    places: dict[str, list[str]] = defaultdict(list)
+    for edge in chosen.by_type(Rel.OCCURRED_IN):
+        places[edge.src].append(edge.dst)
+    countries: dict[str, str] = {e.src: e.dst for e in chosen.by_type(Rel.IN_COUNTRY)}
+    events = sorted(
+        (n for n in nodes.values() if n.label is Label.EVENT),
+        key=lambda n: (n.text("occurred_on"), n.id),
+    )
+    out = []
+    for event in events:
+        outlets = sorted(
+            {nodes[e.src].title() for e in reports[event.id] if e.src in nodes}, key=str.casefold
+        )
+        # a report's first_reported is "extracted_at|story|digest": the time comes first
+        firsts = [str(e.props.get("first_reported") or "") for e in reports[event.id]]
+        firsts = [f.partition("|")[0] for f in firsts if f]
+        actors = sorted(
+            (e for e in involves[event.id] if e.dst in nodes),
+            key=lambda e: (nodes[e.dst].title().casefold(), e.dst),
+        )
+        place = _place(event, places[event.id], nodes)
+        country = _country(place, countries, nodes)
+        out.append(
+            {
+                "event_id": event.id,
+                "date": event.text("occurred_on")[:10],
+                "category": event.text("category"),
+                "summary": event.text("summary"),
+                "confidence": event.text("confidence"),
+                "sources": len(outlets),
+                "outlets": outlets,
+                "first_reported": _first(firsts),
+                "actors": [nodes[e.dst].title() for e in actors],
+                "actor_types": [nodes[e.dst].text("type") for e in actors],
+                "actor_roles": ["|".join(sorted(e.texts("roles"))) for e in actors],
+                "place": nodes[place].title() if place else None,
+                "country": nodes[country].title() if country else None,
+                "latitude": _number(event.props.get("lat")),
+                "longitude": _number(event.props.get("lon")),
+                "external_ids": sorted(event.texts("external_ids")),
+            }
+        )
+    return out
+
+
+def _place(event: Node, linked: list[str], nodes: dict[str, Node]) -> str | None:
+    """The event's place: the first of its `place_ids` (the place the page shows) that the
+    selection holds, else any it occurred in."""
+    for place_id in event.texts("place_ids"):
+        if place_id in nodes and place_id in linked:
+            return place_id
+    return min(linked) if linked else None
+
+
+def _country(place: str | None, countries: dict[str, str], nodes: dict[str, Node]) -> str | None:
+    if place is None:
+        return None
+    if nodes[place].text("kind") == "country":
+        return place
+    country = countries.get(place)
+    return country if country in nodes else None
+
+
+def _first(values: Iterable[str]) -> str | None:
+    found = sorted(values)
+    return found[0] if found else None
+
+
+def _number(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def write_csv(table: list[dict[str, Any]], out: IO[bytes]) -> None:
+    """The rows as CSV (RFC 4180, UTF-8, a header row); lists joined by `LIST_SEPARATOR`."""
+    text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True)
+    writer = csv.writer(text)
+    writer.writerow(NAMES)
+    for row in table:
+        writer.writerow([_cell(row[name]) for name in NAMES])
+    text.detach()
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return LIST_SEPARATOR.join(str(v) for v in value)
+    return str(value)
+
+
+def parquet_available() -> bool:
+    try:
+        import pyarrow  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def write_parquet(table: list[dict[str, Any]], out: IO[bytes]) -> None:
+    """The rows as Parquet (pyarrow: the `tables` extra), lists as list columns."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    kinds = {
+        "string": pa.string(),
+        "int": pa.int64(),
+        "float": pa.float64(),
+        "list": pa.list_(pa.string()),
+    }
+    schema = pa.schema([(name, kinds[kind]) for name, kind in COLUMNS])
+    pq.write_table(pa.Table.from_pylist(table, schema=schema), out)
+
+
+def write_json_rows(table: list[dict[str, Any]], out: IO[bytes]) -> None:
+    """The rows as JSON Lines (one object per event)."""
+    for row in table:
+        out.write(json.dumps(row, ensure_ascii=False).encode("utf-8") + b"\n")
