@@ -27,6 +27,7 @@ from api.paging import (
 from api.scalars import Category, ConfidenceLevel, EntityType
 from graph import analytics
 from graph.model import Edge, Label, Rel
+from services.redirects import current
 
 
 @strawberry.enum(description="How central an entity is in the co-occurrence graph.")
@@ -117,7 +118,16 @@ async def paths(
     seconds = analytics.PATH_SECONDS if left is None else min(left, analytics.PATH_SECONDS)
     found = await heavy.read(
         info,
-        lambda: analytics.paths(store, source, target, max_hops, span, first, seconds=seconds),
+        # ids merged away name their survivors (docs/identity.md)
+        lambda: analytics.paths(
+            store,
+            current(store, source),
+            current(store, target),
+            max_hops,
+            span,
+            first,
+            seconds=seconds,
+        ),
     )
     return Paths(
         paths=[
@@ -202,7 +212,13 @@ async def neighbourhood(
     found = await heavy.read(
         info,
         lambda: analytics.neighbourhood(
-            store, node_id, hops, limit, relationships=relationships, labels=labels, window=span
+            store,
+            current(store, node_id),  # an id merged away names its survivor
+            hops,
+            limit,
+            relationships=relationships,
+            labels=labels,
+            window=span,
         ),
     )
     return Neighbourhood(

@@ -69,8 +69,8 @@ from api.tokens import (
     client_key,
     parse_networks,
 )
-from graph.confidence import POLICY_SETTING, Policy, current_policy
-from graph.store import GraphStore, StoreError
+from graph.confidence import POLICY_SETTING, Policy
+from graph.store import GraphStore, StoreError, StoreUnavailable
 from loaders.records import nested_deeper_than
 
 log = logging.getLogger(__name__)
@@ -322,6 +322,7 @@ class GraphQLApp(GraphQL[RequestContext, None]):
         self.follows_log = not behind_workers if follows_log is None else follows_log
         self.role = "writer" if not self.follows_log else "analyst" if behind_workers else "reader"
         self._cached: tuple[str | None, Policy] | None = None
+        self._policy_at: int | None = None  # the change log entry it was read at (Neo4j)
         self._trusted = parse_networks(services.config.trusted_proxies)
         # open WebSockets by client key (`_Socket.client`)
         self._sockets: dict[str, int] = {}
@@ -575,9 +576,21 @@ class GraphQLApp(GraphQL[RequestContext, None]):
         client = client_key(actor, self._address(request.scope))
         if self.behind_workers:  # the worker says who its client is
             client = request.headers.get(CLIENT_HEADER) or client
-        return RequestContext(
-            self.store, self._policy(), actor=actor, client=client, services=self.services
-        )
+        store = self.store
+        if store.reads_from_memory:
+            policy = self._policy()
+        else:
+            # A store that reads from a server: the policy is read again only when the change
+            # log moved since it was read (the follower looks every 50 ms; a policy change
+            # made here moves it before the mutation answers), off the event loop.
+            follower = self.services.follower
+            at = follower.position if follower is not None and follower.ticking else None
+            if at is not None and at == self._policy_at and self._cached is not None:
+                policy = self._cached[1]
+            else:
+                policy = await asyncio.to_thread(self._policy)
+                self._policy_at = at
+        return RequestContext(store, policy, actor=actor, client=client, services=self.services)
 
     def policy(self) -> Policy:
         """The store's policy, parsed again only when its stored text changes."""
@@ -585,9 +598,15 @@ class GraphQLApp(GraphQL[RequestContext, None]):
 
     def _policy(self) -> Policy:
         """The store's policy, parsed again only when its stored text changes."""
-        stored = self.store.get_setting(POLICY_SETTING)
+        try:
+            stored = self.store.get_setting(POLICY_SETTING)
+        except StoreUnavailable:
+            # The server is down: the policy last read (the default before any), so that the
+            # request reaches its fields, which answer the outage as a GraphQL error.
+            return self._cached[1] if self._cached is not None else Policy.default()
         if self._cached is None or self._cached[0] != stored:
-            self._cached = (stored, current_policy(self.store))
+            policy = Policy.from_json(stored) if stored is not None else Policy.default()
+            self._cached = (stored, policy)
         return self._cached[1]
 
 

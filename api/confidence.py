@@ -43,6 +43,9 @@ class ChangeCause(Enum):
     MERGE = "merge"
     SPLIT = "split"
     REVIEW = "review"
+    RETRACTION = "retraction"
+    CORRECTION = "correction"
+    TAKEDOWN = "takedown"
 
 
 @strawberry.type(description="One change of an event's confidence level: when, why, by whom.")

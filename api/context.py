@@ -3,6 +3,7 @@ requests (`Services`). Nothing here is a GraphQL type: the types build on this m
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -12,13 +13,13 @@ from strawberry.types import Info as _Info
 
 from api.auth import RateLimiter
 from api.config import DEFAULT_SUBMIT_RATE, AppConfig
-from api.dataloaders import Immediate, Loader
+from api.dataloaders import Immediate, Loader, Primed
 from api.follow import Follower
 from api.hub import Hub
 from api.tokens import ANONYMOUS, Actor, Role, Tokens
 from graph.confidence import Policy
 from graph.model import Direction, Edge, Node, Rel
-from graph.store import GraphStore
+from graph.store import GraphStore, PagePart, PageReading
 
 
 @dataclass
@@ -53,6 +54,7 @@ class RequestContext:
     client: str = "address:unknown"
     services: Services = field(default_factory=lambda: Services())
     nodes: Loader[str, Node | None] = field(init=False)
+    _read_ahead: Primed[str, Node | None] = field(init=False, repr=False)
     _edges: dict[tuple[Rel, Direction], Loader[str, list[Edge]]] = field(
         init=False, default_factory=dict
     )
@@ -67,11 +69,13 @@ class RequestContext:
             self.nodes = Immediate(store.get_nodes, _none)
             return
 
+        # A store that reads from a server (Neo4j) is read in worker threads: a round trip
+        # never holds the event loop, and other requests run meanwhile (docs/neo4j.md).
         async def load_nodes(ids: Sequence[str]) -> list[Node | None]:
-            found = store.get_nodes(list(ids))
+            found = await asyncio.to_thread(store.get_nodes, list(ids))
             return [found.get(i) for i in ids]
 
-        self.nodes = DataLoader(load_fn=load_nodes)
+        self.nodes = self._read_ahead = Primed(DataLoader(load_fn=load_nodes))
 
     @property
     def hub(self) -> Hub:
@@ -108,15 +112,30 @@ class RequestContext:
                 return loader
 
             async def load(ids: Sequence[str]) -> list[list[Edge]]:
-                found = store.edges(list(ids), rel, direction)
+                found = await asyncio.to_thread(store.edges, list(ids), rel, direction)
                 return [found.get(i, []) for i in ids]
 
-            loader = self._edges[(rel, direction)] = DataLoader(load_fn=load)
+            loader = self._edges[(rel, direction)] = Primed(DataLoader(load_fn=load))
         return loader
+
+    async def read_event_page(self, event_id: str, parts: frozenset[PagePart]) -> None:
+        """Read an event page's neighbourhood at once, where the store can (`PageReading`:
+        Neo4j, one statement), and prime the loaders with it: the page's fields then find
+        what they load, and the page is read in one round trip and one transaction. Nothing
+        on a store that reads from memory, or when no part is asked for."""
+        store = self.store
+        if self.immediate or not parts or not isinstance(store, PageReading):
+            return
+        found = await asyncio.to_thread(store.read_event_neighbourhood, event_id, parts)
+        self._read_ahead.prime_many(found.nodes)
+        for (node_id, rel, direction), edges in found.edges.items():
+            loader = self.edges(rel, direction)
+            assert isinstance(loader, Primed)
+            loader.prime(node_id, edges)
 
 
 # The least role that can make a change of each cause, for a name no token has any more.
-_CAUSE_ROLES = {"report": str(Role.LOADER), "policy": str(Role.ADMIN)}
+_CAUSE_ROLES = {"report": str(Role.LOADER), "policy": str(Role.ADMIN), "takedown": str(Role.ADMIN)}
 
 
 def _none() -> None:

@@ -1,7 +1,7 @@
-"""Correcting the graph: entity merges and splits, event merges, splits and keep-aparts, their
-undo, and the possible duplicates the event matcher queued for editors. Every field is for
-editors and admins (`api.auth.requires`); the work is in `services.entity_editing` and
-`services.event_editing`."""
+"""Correcting the graph: entity merges and splits, event merges, splits and keep-aparts,
+retractions of reports and corrections of events, their undo, and the possible duplicates the
+event matcher queued for editors. Every field is for editors and admins (`api.auth.requires`);
+the work is in `services.entity_editing`, `services.event_editing` and `services.corrections`."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Annotated
 
 import strawberry
 
+from api.auth import requires
 from api.context import Info
 from api.editorial import (
     EDITORS,
@@ -23,8 +24,11 @@ from api.editorial import (
 from api.nodes import Entity, Event, IdentityDecision, IdentityEvidence
 from api.paging import PageInfo, encode_cursor, page_size
 from api.scalars import Timestamp
+from api.tokens import Role
 from graph.model import Label, Node
+from services.corrections import ARGUMENTS, Corrections
 from services.event_editing import EventEditing
+from services.takedown import Takedowns
 
 
 @strawberry.type(
@@ -116,6 +120,28 @@ class KeptApart:
 class UndoneEdit:
     edit: LogEntry = strawberry.field(description="The undo's own log entry.")
     events: list[Event] = strawberry.field(description="The events as they are now.")
+
+
+@strawberry.type
+class Retracted:
+    event: Event = strawberry.field(description="The event, re-rated without the report.")
+    edit: LogEntry = strawberry.field(description="The log entry; `undoEdit` takes its id.")
+
+
+@strawberry.type
+class Corrected:
+    event: Event = strawberry.field(description="The event as it is now.")
+    edit: LogEntry = strawberry.field(
+        description="The log entry; `undoEdit` takes a correction's id."
+    )
+
+
+@strawberry.type
+class TakenDown:
+    edit: LogEntry = strawberry.field(
+        description="The audit entry: the target's id and the SHA-256 of each text removed."
+    )
+    events: list[Event] = strawberry.field(description="The events re-rated.")
 
 
 @strawberry.type
@@ -227,7 +253,8 @@ class CorrectionsMutation:
 
     @strawberry.mutation(
         description="Undo a `mergeEvents` (the merged event comes back with its id), a "
-        "`splitEvent` (the new event is merged back) or a `keepApart`, by its log entry. An "
+        "`splitEvent` (the new event is merged back), a `keepApart`, a `retractReport` (the "
+        "report counts again) or a `correctEvent` (its pins come off), by its log entry. An "
         "edit is undone once, and after the later edits of its events. Editors and admins.",
         permission_classes=[EDITORS],
     )
@@ -236,3 +263,79 @@ class CorrectionsMutation:
         entry, events = editing.undo(edit_id, info.context.actor.name)
         wrote(info)
         return UndoneEdit(edit=entry_of(entry), events=[Event.of(n) for n in events])
+
+    @strawberry.mutation(
+        description="Mark a report retracted by its outlet (`Report.id`): it stays on the page, "
+        "marked, and no longer counts as a source; its event is re-rated (cause RETRACTION). "
+        "`undoEdit` takes it back. Editors and admins.",
+        permission_classes=[EDITORS],
+    )
+    def retract_report(
+        self, info: Info, report_id: strawberry.ID, reason: str, retracted_on: str
+    ) -> Retracted:
+        corrections = Corrections(info.context.store)
+        by = info.context.actor.name
+        event, entry = corrections.retract_report(report_id, reason, retracted_on, by)
+        wrote(info)
+        return Retracted(event=Event.of(event), edit=entry_of(entry))
+
+    @strawberry.mutation(
+        description="Correct an event's summary, category, date (occurredOn: YYYY-MM-DD or "
+        "an RFC 3339 timestamp) or place (a place name, within `country` if given; found or "
+        "made as a record would): each property given is pinned, so later records do not "
+        "overwrite it until `unpinEvent`; editors see it in `Event.corrections`, with what the "
+        "records say. Logged with who and why; `undoEdit` takes it back. Editors and admins.",
+        permission_classes=[EDITORS],
+    )
+    def correct_event(
+        self,
+        info: Info,
+        id: strawberry.ID,
+        reason: str,
+        summary: str | None = None,
+        category: str | None = None,
+        occurred_on: str | None = None,
+        place: str | None = None,
+        country: str | None = None,
+    ) -> Corrected:
+        corrections = Corrections(info.context.store)
+        values = {
+            "summary": summary,
+            "category": category,
+            "occurred_on": occurred_on,
+            "place": place,
+            "country": country,
+        }
+        event, entry = corrections.correct_event(id, values, reason, info.context.actor.name)
+        wrote(info)
+        return Corrected(event=Event.of(event), edit=entry_of(entry))
+
+    @strawberry.mutation(
+        description="Take editors' pins off an event's properties (summary, category, "
+        "occurredOn, place; all when none is named): each shows what the records say again. "
+        "Editors and admins.",
+        permission_classes=[EDITORS],
+    )
+    def unpin_event(
+        self, info: Info, id: strawberry.ID, properties: list[str] | None = None
+    ) -> Corrected:
+        names = {v: k for k, v in ARGUMENTS.items()}
+        props = [names.get(p, p) for p in properties or []]
+        corrections = Corrections(info.context.store)
+        event, entry = corrections.unpin_event(id, props, info.context.actor.name)
+        wrote(info)
+        return Corrected(event=Event.of(event), edit=entry_of(entry))
+
+    @strawberry.mutation(
+        description="Take down a story, a report (`Report.id`), one claim (`Claim.id`) or a "
+        "submission for a legal reason: its texts are removed from every node and relationship "
+        "of the graph (claims, summaries, the matcher's mentions, the log's merged states, the "
+        "confidence history), the events it was about re-rated, and the audit entry keeps ids "
+        "and hashes only. Not undoable. Admins.",
+        permission_classes=[requires(Role.ADMIN)],
+    )
+    def takedown(self, info: Info, target: strawberry.ID, reason: str) -> TakenDown:
+        takedowns = Takedowns(info.context.store)
+        entry, events = takedowns.takedown(target, reason, info.context.actor.name)
+        wrote(info)
+        return TakenDown(edit=entry_of(entry), events=[Event.of(n) for n in events])

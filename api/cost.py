@@ -70,6 +70,7 @@ SCAN_COST: Mapping[str, int] = {
     "neighbourhood": 50,
     "coOccurring": 50,
     "timelineBuckets": 20,
+    "eventCounts": 20,  # reads up to 20,000 events, like a timeline's buckets
     "search": 20,
     "events": 5,
     "timeline": 5,

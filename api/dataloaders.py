@@ -8,6 +8,11 @@ immediate loaders instead of DataLoaders: a read costs microseconds there, less 
 and future a batched load costs, so `load` answers at once (memoised for the request) and an
 `await` of it never suspends. Resolvers written as coroutines then run to completion without
 the event loop (`at_once`, below), and the page executes synchronously.
+
+A store that reads from a server gets DataLoaders, batched per level, that read in worker
+threads; `Primed` in front of each answers at once what was read ahead (an event page's
+neighbourhood, `api.prefetch`), so the fields of such a page run to completion at once too, and
+only a field whose data was not read ahead waits for its batch.
 """
 
 from __future__ import annotations
@@ -85,22 +90,87 @@ class Immediate(Generic[K, V]):
         return Ready(self.get_many(keys))
 
 
+class Primed(Generic[K, V]):
+    """A DataLoader with values read ahead: `load` of a key given to `prime` answers at once
+    (an awaitable that never suspends); any other key goes to the DataLoader's batch."""
+
+    __slots__ = ("_known", "_loader")
+
+    def __init__(self, loader: Loader[K, V]) -> None:
+        self._loader = loader
+        self._known: dict[K, V] = {}
+
+    def prime(self, key: K, value: V) -> None:
+        self._known.setdefault(key, value)
+
+    def prime_many(self, values: Mapping[K, V]) -> None:
+        for key, value in values.items():
+            self._known.setdefault(key, value)
+
+    def load(self, key: K) -> Awaitable[V]:
+        known = self._known
+        if key in known:
+            return Ready(known[key])
+        return self._loader.load(key)
+
+    def load_many(self, keys: Sequence[K]) -> Awaitable[list[V]]:
+        known = self._known
+        if all(k in known for k in keys):
+            return Ready([known[k] for k in keys])
+        return self._loader.load_many(keys)
+
+
+class _Continued(Generic[T]):
+    """The rest of a coroutine that `at_once` began and that suspended on `pending` (a batch
+    not read yet): awaiting it waits for that and runs the coroutine on."""
+
+    __slots__ = ("_pending", "_work")
+
+    def __init__(self, work: Coroutine[Any, Any, T], pending: Any) -> None:
+        self._work = work
+        self._pending = pending
+
+    def __await__(self) -> Generator[Any, Any, T]:
+        work, pending = self._work, self._pending
+        while True:
+            if hasattr(pending, "_asyncio_future_blocking"):
+                # an asyncio future: handed to the awaiting task, as `await` hands it
+                pending._asyncio_future_blocking = True
+            try:
+                value = yield pending
+            except BaseException as exc:  # thrown in by the awaiting task: cancelled
+                try:
+                    pending = work.throw(exc)
+                except StopIteration as done:
+                    return done.value  # type: ignore[no-any-return]
+                continue
+            try:
+                pending = work.send(value)
+            except StopIteration as done:
+                return done.value  # type: ignore[no-any-return]
+
+
 def at_once(resolver: Callable[P, Coroutine[Any, Any, T]]) -> Callable[P, T]:
-    """A resolver written as a coroutine, run to completion at once when the request's loaders
-    are immediate (it cannot suspend then), so GraphQL sees a plain value; otherwise the
-    coroutine, which GraphQL awaits. Strawberry takes the wrapper for a synchronous resolver
-    with the coroutine's signature and annotations."""
+    """A resolver written as a coroutine, begun at once: when what it loads is at hand
+    (immediate loaders, or values `Primed` ahead) it runs to completion and GraphQL sees a plain
+    value; when it waits for a batch, GraphQL gets an awaitable of the rest. With immediate
+    loaders it never waits (a store that reads from memory). Strawberry takes the wrapper for a
+    synchronous resolver with the coroutine's signature and annotations."""
 
     @functools.wraps(resolver)
     def resolve(*args: P.args, **kwargs: P.kwargs) -> T:
         work = resolver(*args, **kwargs)
-        info = kwargs.get("info")
-        if info is None or not getattr(info.context, "immediate", False):  # type: ignore[attr-defined]
-            return work  # type: ignore[return-value]  # awaited by GraphQL
         try:
-            work.send(None)
+            pending = work.send(None)
         except StopIteration as done:
             return done.value  # type: ignore[no-any-return]
+        if hasattr(pending, "_asyncio_future_blocking"):
+            # No task took the future it waits for (as a task would, it is released here), so
+            # that another resolver may await the same one (a DataLoader's cached load).
+            pending._asyncio_future_blocking = False
+        info = kwargs.get("info")
+        if info is None or not getattr(info.context, "immediate", False):  # type: ignore[attr-defined]
+            return _Continued(work, pending)  # type: ignore[return-value]  # awaited by GraphQL
         work.close()
         raise RuntimeError(f"{resolver.__qualname__} suspended while reading from memory")
 

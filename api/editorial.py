@@ -137,8 +137,8 @@ class LogEntry:
 
     @strawberry.field(
         description="merge, split, split-event, keep-apart, undo, possible-duplicate, "
-        "approved, duplicate, rejected, update-outlet, set-policy, expired (pending "
-        "submissions removed)"
+        "approved, duplicate, rejected, update-outlet, set-policy, retract, correct, unpin, "
+        "expired (pending submissions removed)"
     )
     def action(self) -> str:
         return self.node.text("action")

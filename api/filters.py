@@ -11,6 +11,7 @@ from api.context import Info
 from api.errors import UserError
 from api.scalars import Category, ConfidenceLevel
 from graph.store import EventFilter
+from services.places import iso_key
 
 
 @strawberry.input(description="Narrows a list of events; every field given must match.")
@@ -20,7 +21,7 @@ class EventFilterInput:
     date_to: dt.date | None = strawberry.field(default=None, name="to")
     place: strawberry.ID | None = strawberry.field(default=None, description="a Place id")
     country: strawberry.ID | None = strawberry.field(
-        default=None, description="a country's Place id"
+        default=None, description="a country's Place id, or its ISO 3166-1 alpha-2 code (RU)"
     )
     entity: strawberry.ID | None = None
     outlet: strawberry.ID | None = None
@@ -28,9 +29,66 @@ class EventFilterInput:
     confidence: list[ConfidenceLevel] | None = strawberry.field(
         default=None, description="Exactly these levels (any of them), e.g. [DISPUTED]."
     )
+    near: NearInput | None = strawberry.field(
+        default=None, description="events within a distance of a point"
+    )
+    box: BoxInput | None = strawberry.field(default=None, description="events inside a box")
+    flagged: bool | None = strawberry.field(
+        default=None,
+        description="true: events whose place the gazetteer contradicts; false: the others",
+    )
 
 
-def to_filter(info: Info, given: EventFilterInput | None, **fixed: str) -> EventFilter:
+@strawberry.input(description="A point and a distance: events within `km` of it (great circle).")
+class NearInput:
+    latitude: float
+    longitude: float
+    km: float
+
+
+@strawberry.input(
+    description="A bounding box in degrees; `west` greater than `east` crosses the 180th meridian."
+)
+class BoxInput:
+    south: float
+    west: float
+    north: float
+    east: float
+
+
+def _near(near: NearInput | None) -> tuple[float, float, float] | None:
+    if near is None:
+        return None
+    _latitude("filter.near.latitude", near.latitude)
+    _longitude("filter.near.longitude", near.longitude)
+    if not (0 <= near.km <= 20_100):  # half the Earth's circumference: everything
+        raise UserError(f"filter.near.km must be between 0 and 20100 (got {near.km})")
+    return (near.latitude, near.longitude, near.km)
+
+
+def _box(box: BoxInput | None) -> tuple[float, float, float, float] | None:
+    if box is None:
+        return None
+    _latitude("filter.box.south", box.south)
+    _latitude("filter.box.north", box.north)
+    _longitude("filter.box.west", box.west)
+    _longitude("filter.box.east", box.east)
+    if box.south > box.north:
+        raise UserError("filter.box.south is north of filter.box.north")
+    return (box.south, box.west, box.north, box.east)
+
+
+def _latitude(name: str, value: float) -> None:
+    if not -90 <= value <= 90:
+        raise UserError(f"{name} must be between -90 and 90 (got {value})")
+
+
+def _longitude(name: str, value: float) -> None:
+    if not -180 <= value <= 180:
+        raise UserError(f"{name} must be between -180 and 180 (got {value})")
+
+
+def to_filter(info: Info, given: EventFilterInput | None, **fixed: str | bool) -> EventFilter:
     given = given or EventFilterInput()
     if given.date_from and given.date_to and given.date_from > given.date_to:
         raise UserError("filter.from is after filter.to")
@@ -40,13 +98,24 @@ def to_filter(info: Info, given: EventFilterInput | None, **fixed: str) -> Event
         "date_from": given.date_from.isoformat() if given.date_from else None,
         "date_to": given.date_to.isoformat() if given.date_to else None,
         "place": given.place,
-        "country": given.country,
+        "country": _country(info, given.country),
         "entity": given.entity,
         "outlet": given.outlet,
         "min_confidence": policy.rank(given.min_confidence.value) if given.min_confidence else None,
         "levels": tuple(sorted({policy.rank(c.value) for c in given.confidence or ()})),
     }
+    values["near"] = _near(given.near)
+    values["box"] = _box(given.box)
+    values["flagged"] = given.flagged
     if given.confidence is not None and not given.confidence:
         raise UserError("filter.confidence must name at least one level")
     values.update(fixed)
     return EventFilter(**values)  # type: ignore[arg-type]
+
+
+def _country(info: Info, given: str | None) -> str | None:
+    """A country Place id; an ISO code names the Place keyed by it (none: matches nothing)."""
+    if given is None or not (len(given) == 2 and given.isalpha()):
+        return given
+    key = iso_key(given)
+    return info.context.store.lookup_keys([key]).get(key) or f"iso:{given.upper()}"

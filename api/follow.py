@@ -66,6 +66,11 @@ class Follower:
         if ticking:
             self._task = self._loop.create_task(self._run(), name="change-log")
 
+    @property
+    def ticking(self) -> bool:
+        """Whether it looks at the log on its own, every `interval` (not only when woken)."""
+        return self._task is not None and not self._task.done()
+
     def runs_here(self) -> bool:
         """Whether it runs on the running event loop."""
         return self._loop is asyncio.get_running_loop() and not self._loop.is_closed()

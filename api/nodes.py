@@ -49,11 +49,14 @@ from api.scalars import (
 )
 from api.timeline import Interval, TimelineBuckets, timeline_buckets
 from api.tokens import Role
-from graph import analytics
+from graph import analytics, gazetteer
 from graph.history import history
-from graph.model import PUBLIC_RELS, Edge, Label, Node, Rel, is_public
+from graph.model import PUBLIC_RELS, RETRACTED_ON, Edge, Label, Node, Prop, Rel, is_public
 from graph.store import EventFilter, EventQuery
+from services.corrections import report_id
 from services.matching import decisions
+from services.pins import pins_of
+from services.places import flags_of, iso_key
 
 
 @strawberry.interface(
@@ -62,11 +65,19 @@ from services.matching import decisions
 class GraphNode:
     id: strawberry.ID
     node: strawberry.Private[Node]
+    redirected_from: strawberry.ID | None = strawberry.field(
+        default=None,
+        description="The id asked for, when it was merged away (by the loader or an editor) "
+        "and this node is what it merged into; null when asked by this node's own id. Links "
+        "to merged-away ids keep working: update them to `id`.",
+    )
 
     @classmethod
-    def of(cls, node: Node) -> Self:
-        """The GraphQL type of `node` (called on the concrete type: `Event.of(node)`)."""
-        return cls(id=strawberry.ID(node.id), node=node)
+    def of(cls, node: Node, redirected_from: str | None = None) -> Self:
+        """The GraphQL type of `node` (called on the concrete type: `Event.of(node)`),
+        reached through the merged-away id `redirected_from` when given."""
+        moved = strawberry.ID(redirected_from) if redirected_from is not None else None
+        return cls(id=strawberry.ID(node.id), node=node, redirected_from=moved)
 
     @strawberry.field(description="The nodes linked to this one, a page at a time.")
     async def neighbours(
@@ -77,13 +88,48 @@ class GraphNode:
 
 @strawberry.type
 class Claim:
+    id: strawberry.ID = strawberry.field(
+        description="Its report's id and its position (REPORTS:...#0), which `takedown` takes."
+    )
     text: str
     tone: Tone
+
+
+@strawberry.type(
+    description="Its outlet withdrew the report: shown, no longer counted as a source."
+)
+class Retraction:
+    retracted_on: DateOrTimestamp = strawberry.field(description="When the outlet retracted it.")
+    reasons: list[str]
+    by: list[str] = strawberry.field(
+        description="Who said so: 'extractor' (the record did) or the editors' names (to "
+        "editors and admins; others see 'editor')."
+    )
 
 
 @strawberry.type(description="What one outlet says about an event, through one story.")
 class Report:
     edge: strawberry.Private[Edge]
+
+    @strawberry.field(
+        description="Its stable id (REPORTS:<outlet>:<event>:<story>), which `retractReport` takes."
+    )
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(report_id(self.edge))
+
+    @strawberry.field(description="Set when its outlet retracted it; null otherwise.")
+    def retraction(self, info: Info) -> Retraction | None:
+        day = self.edge.props.get(RETRACTED_ON)
+        if not isinstance(day, str) or not day:
+            return None
+        editor = info.context.actor.can(Role.EDITOR, Role.ADMIN)
+        by = self.edge.texts("retracted_by")
+        shown = by if editor else sorted({b if b == "extractor" else "editor" for b in by})
+        return Retraction(
+            retracted_on=DateOrTimestamp(day),
+            reasons=self.edge.texts("retraction_reasons"),
+            by=shown,
+        )
 
     @strawberry.field
     @at_once
@@ -97,7 +143,11 @@ class Report:
         props = self.edge.props
         texts, tones = props.get("claim_texts") or [], props.get("claim_tones") or []
         assert isinstance(texts, list) and isinstance(tones, list)
-        return [Claim(text=t, tone=Tone(tone)) for t, tone in zip(texts, tones, strict=True)]
+        report = report_id(self.edge)
+        return [
+            Claim(id=strawberry.ID(f"{report}#{i}"), text=t, tone=Tone(tone))
+            for i, (t, tone) in enumerate(zip(texts, tones, strict=True))
+        ]
 
     @strawberry.field
     def url(self) -> str | None:
@@ -121,6 +171,21 @@ class Report:
         return Timestamp(str(self.edge.props.get("extracted_at")))
 
 
+_ARGUMENT = {"occurred_on": "occurredOn"}
+
+
+@strawberry.type(description="An event property an editor corrected (pinned).")
+class Correction:
+    property: str = strawberry.field(description="summary, category, occurredOn or place")
+    value: str = strawberry.field(description="What the editor gave, which the event shows.")
+    corrected_from: str | None = strawberry.field(
+        description="What the records say (said before the correction, or since)."
+    )
+    at: Timestamp
+    by: str
+    reason: str
+
+
 @strawberry.type
 class Involvement:
     entity: Entity
@@ -135,11 +200,32 @@ class Extraction:
     ingested_at: Timestamp = strawberry.field(description="When this graph first ingested it.")
 
 
+@strawberry.type(description="What the gazetteer says a reported location gets wrong.")
+class LocationFlag:
+    field: str = strawberry.field(description="The record's field: location.country, ...")
+    reason: str = strawberry.field(description="e.g. 'Moscow is in Russia, not Ukraine'")
+    suggestion: str | None = strawberry.field(description="e.g. 'Moscow, Russia'")
+
+
+@strawberry.type(description="Whether the event's place agrees with the gazetteer.")
+class LocationCheck:
+    status: str = strawberry.field(
+        description="ok; conflict (the gazetteer contradicts the place chosen: see reason "
+        "and suggestion, and the editors' queue `flaggedLocations`); corrected (an editor "
+        "chose it with `correctLocation`); none (no location)"
+    )
+    reason: str | None
+    suggestion: str | None
+
+
 @strawberry.type(description="Where one or more sources place the event.")
 class Location:
     place: Place
     country: Place | None
     stories: list[Story]
+    flags: list[LocationFlag] = strawberry.field(
+        description="What the gazetteer found wrong in the records giving this location."
+    )
 
 
 @strawberry.type(description="One real-world event, however many records and outlets reported it.")
@@ -171,15 +257,21 @@ class Event(GraphNode):
     def occurred_on(self) -> DateOrTimestamp:
         return DateOrTimestamp(self.node.text("occurred_on"))
 
-    @strawberry.field
+    @strawberry.field(description="Where it happened: the records' point, else its place's.")
     def latitude(self) -> float | None:
-        value = self.node.props.get("lat")
-        return float(value) if isinstance(value, int | float) else None
+        return (
+            _number(self.node, "geo_lat")
+            if "geo_lat" in self.node.props
+            else _number(self.node, "lat")
+        )
 
-    @strawberry.field
+    @strawberry.field(description="Where it happened: the records' point, else its place's.")
     def longitude(self) -> float | None:
-        value = self.node.props.get("lon")
-        return float(value) if isinstance(value, int | float) else None
+        return (
+            _number(self.node, "geo_lon")
+            if "geo_lon" in self.node.props
+            else _number(self.node, "lon")
+        )
 
     @strawberry.field(description="Every place sources gave, the earliest-extracted first.")
     @at_once
@@ -195,16 +287,39 @@ class Event(GraphNode):
             assert place is not None
             country = await _country(info, country_edges)
             stories = await _stories(info, edge.props.get("stories"))
-            located.append(Location(place=Place.of(place), country=country, stories=stories))
+            flags = [
+                LocationFlag(field=f.field, reason=f.reason, suggestion=f.suggestion)
+                for f in flags_of(edge)
+            ]
+            located.append(
+                Location(place=Place.of(place), country=country, stories=stories, flags=flags)
+            )
         return located
 
-    @strawberry.field(description="The place of the earliest-extracted record that gave one.")
+    @strawberry.field(
+        description="The place chosen by evidence: an editor's correction, else the place "
+        "most of its stories agree on (by gazetteer entry), one the gazetteer does not "
+        "contradict before one it does. Every reported place is in `locations`."
+    )
     @at_once
     async def place(self, info: Info) -> Place | None:
         place, _ = await self._primary(info)
         return place
 
-    @strawberry.field(description="The country of `place`, as the source gave it.")
+    @strawberry.field(description="Whether `place` agrees with the gazetteer, and if not why.")
+    def location_check(self) -> LocationCheck:
+        props = self.node.props
+        status = str(props.get("location_check") or "none")
+        if props.get("location_corrected") and status == "ok":
+            status = "corrected"
+        reason, suggestion = props.get("location_reason"), props.get("location_suggestion")
+        return LocationCheck(
+            status=status,
+            reason=reason if isinstance(reason, str) else None,
+            suggestion=suggestion if isinstance(suggestion, str) else None,
+        )
+
+    @strawberry.field(description="The country `place` is in, as the graph files the event.")
     @at_once
     async def country(self, info: Info) -> Place | None:
         place, country = await self._primary(info)
@@ -213,11 +328,15 @@ class Event(GraphNode):
         return country or (place if place.node.text("kind") == "country" else None)
 
     async def _primary(self, info: Info) -> tuple[Place | None, Place | None]:
-        """The earliest-extracted location's place and country (no stories loaded)."""
+        """The chosen location's place and country (no stories loaded); the earliest-extracted
+        one for an event placed before the gazetteer."""
         edges = await info.context.edges(Rel.OCCURRED_IN, "out").load(self.id)
         if not edges:
             return None, None
-        first = min(edges, key=lambda e: (str(e.props.get("first_reported")), e.dst))
+        chosen = self.node.text("place_id")
+        first = next((e for e in edges if e.dst == chosen), None) or min(
+            edges, key=lambda e: (str(e.props.get("first_reported")), e.dst)
+        )
         place = await info.context.nodes.load(first.dst)
         if place is None:
             return None, None
@@ -257,6 +376,25 @@ class Event(GraphNode):
         return [
             IdentityDecision.of(data, Story.of(story) if story is not None else None)
             for (_, data), story in zip(found, stories, strict=True)
+        ]
+
+    @strawberry.field(
+        description="The properties editors corrected, pinned against later records until "
+        "unpinned (`unpinEvent`): each with what the records say ('corrected from ...'), who "
+        "and why. Editors and admins.",
+        permission_classes=[requires(Role.EDITOR, Role.ADMIN)],
+    )
+    def corrections(self) -> list[Correction]:
+        return [
+            Correction(
+                property=_ARGUMENT.get(p.prop, p.prop),
+                value=str(p.value),
+                corrected_from=None if p.was is None else str(p.was),
+                at=Timestamp(p.at),
+                by=p.by,
+                reason=p.reason,
+            )
+            for p in pins_of(self.node).values()
         ]
 
     @strawberry.field(description="Every change of its confidence level, oldest first.")
@@ -319,6 +457,16 @@ class Entity(GraphNode):
     @strawberry.field(description="Every spelling seen, the name included.")
     def aliases(self) -> list[str]:
         return self.node.texts("aliases")
+
+    @strawberry.field(
+        description="For an entity of type country: the country's Place, the one events are "
+        "filed under (null when the gazetteer does not know the name or no event names it)."
+    )
+    async def country(self, info: Info) -> Place | None:
+        if self.node.text("type") != "country":
+            return None
+        named = gazetteer.country(self.node.text("name"))
+        return await country_place(info, named.iso if named else None)
 
     @strawberry.field(description="Its events by date, oldest first unless `order` says otherwise.")
     def timeline(
@@ -385,6 +533,10 @@ class Outlet(GraphNode):
     def tier(self) -> Tier:
         return Tier(self.node.text("tier") or "unknown")
 
+    @strawberry.field(description="The Place of its country (`country`, an ISO code), if known.")
+    async def country_place(self, info: Info) -> Place | None:
+        return await country_place(info, self.node.text("country") or None)
+
     @strawberry.field(description="Independence group; outlets of one group count as one source.")
     def group(self) -> str:
         return self.node.text("group") or f"outlet:{self.node.id}"
@@ -409,6 +561,7 @@ class Outlet(GraphNode):
             sole_source=record.sole_source,
             disputed=record.disputed,
             first_to_report=record.first,
+            retracted=record.retracted,
         )
 
     @strawberry.field(description="The events it reported, newest first.")
@@ -430,13 +583,18 @@ class TrackRecord:
         description="Of those, events another independent group (outlet group) reported too."
     )
     sole_source: int = strawberry.field(
-        description="Of those, events no other independent group reported."
+        description="Of those it did not retract, events no other independent group reported."
     )
     disputed: int = strawberry.field(description="Of those, events whose level is disputed.")
     first_to_report: int = strawberry.field(
         description="Of those, events it reported first: its earliest report (the story's "
         "publication date, else when it was extracted) is the event's earliest; ties count "
         "for each."
+    )
+
+    retracted: int = strawberry.field(
+        description="Of those, events whose every report by it is retracted (a retracted "
+        "report corroborates nothing and is nobody's first)."
     )
 
     @strawberry.field(description="corroborated / reports (0 without reports).")
@@ -465,6 +623,46 @@ class Place(GraphNode):
     @strawberry.field
     def aliases(self) -> list[str]:
         return self.node.texts("aliases")
+
+    @strawberry.field(description="The gazetteer's name (GeoNames), when the place resolves.")
+    def canonical_name(self) -> str | None:
+        return self.node.text("canonical_name") or None
+
+    @strawberry.field(description="The gazetteer entry: geonames:<id>; null when unresolved.")
+    def gazetteer_id(self) -> str | None:
+        return self.node.text("gazetteer_id") or None
+
+    @strawberry.field(description="ISO 3166-1 alpha-2 code of its country (the gazetteer's).")
+    def country_code(self) -> str | None:
+        return self.node.text("country_code") or None
+
+    @strawberry.field(description="First-level region: GeoNames' admin-1 code, e.g. RU.48.")
+    def region(self) -> str | None:
+        return self.node.text("admin1") or None
+
+    @strawberry.field(description="Other names and transliterations (Kyiv: Kiev, Київ, ...).")
+    def alternate_names(self) -> list[str]:
+        return self.node.texts("alternate_names")
+
+    @strawberry.field
+    def latitude(self) -> float | None:
+        return _number(self.node, "lat")
+
+    @strawberry.field
+    def longitude(self) -> float | None:
+        return _number(self.node, "lon")
+
+    @strawberry.field(description="resolved, unresolved or conflict (see checkReason).")
+    def resolution(self) -> str:
+        return self.node.text("resolution") or "unresolved"
+
+    @strawberry.field(description="Why the name and country disagree with the gazetteer.")
+    def check_reason(self) -> str | None:
+        return self.node.text("check_reason") or None
+
+    @strawberry.field(description="What the gazetteer suggests instead, e.g. 'Moscow, Russia'.")
+    def suggestion(self) -> str | None:
+        return self.node.text("suggestion") or None
 
     @strawberry.field(description="The events that took place here, newest first.")
     def events(
@@ -558,7 +756,7 @@ class IdentityDecision:
         )
 
 
-def as_graph_node(node: Node) -> GraphNode:
+def as_graph_node(node: Node, redirected_from: str | None = None) -> GraphNode:
     kinds: dict[Label, type[Event | Entity | Outlet | Place | Story]] = {
         Label.EVENT: Event,
         Label.ENTITY: Entity,
@@ -566,7 +764,7 @@ def as_graph_node(node: Node) -> GraphNode:
         Label.PLACE: Place,
         Label.STORY: Story,
     }
-    return kinds[node.label].of(node)
+    return kinds[node.label].of(node, redirected_from)
 
 
 # -- connections -------------------------------------------------------------------------------
@@ -833,3 +1031,18 @@ async def co_occurring(
         complete=found.complete,
         bounds=bounds_of(found.bounds),
     )
+
+
+def _number(node: Node, name: Prop) -> float | None:
+    value = node.props.get(name)
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+async def country_place(info: Info, iso: str | None) -> Place | None:
+    """The country Place of ISO 3166-1 code `iso` (services.places keys it so)."""
+    if not iso:
+        return None
+    key = iso_key(iso)
+    owner = info.context.store.lookup_keys([key]).get(key)
+    node = await info.context.nodes.load(owner) if owner else None
+    return Place.of(node) if node is not None else None

@@ -17,7 +17,7 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
-from api import analytics, heavy
+from api import analytics, heavy, prefetch
 from api.context import Info
 from api.corrections import CorrectionsMutation, CorrectionsQuery
 from api.cost import CostLimiter
@@ -43,22 +43,37 @@ from api.nodes import (
     event_page,
 )
 from api.paging import DEFAULT_PAGE, page_size
+from api.places import EventCounts, PlacesMutation, PlacesQuery, event_counts
 from api.scalars import SCALARS, Category, ConfidenceLevel, EntityType, Order
 from graph import keys
 from graph.errors import DomainError
 from graph.model import ENTITY_TYPES, PUBLIC_LABELS, Label, Node, is_public
+from graph.store import StoreUnavailable
 from loaders.records import MAX_NAME_LENGTH
+from services.redirects import survivor
 
 MAX_DEPTH = 10
 MAX_TOKENS = 2000
 MAX_ALIASES = 30
 
 
-async def _node(info: Info, node_id: str, label: Label, what: str) -> Node:
+async def _found(info: Info, node_id: str) -> tuple[Node | None, str | None]:
+    """The node with id `node_id`, or the survivor it was merged into (docs/identity.md), with
+    `node_id` as the id it was reached from."""
     node = await info.context.nodes.load(node_id)
+    if node is not None:
+        return node, None
+    owner = survivor(info.context.store, node_id)
+    if owner is None:
+        return None, None
+    return await info.context.nodes.load(owner), node_id
+
+
+async def _node(info: Info, node_id: str, label: Label, what: str) -> tuple[Node, str | None]:
+    node, redirected = await _found(info, node_id)
     if node is None or node.label is not label:
         raise UserError(f"no {what} with id '{node_id}'")
-    return node
+    return node, redirected
 
 
 def _check_name(name: str) -> None:
@@ -84,10 +99,11 @@ def _one_of(id: strawberry.ID | None, name: str | None) -> None:
 
 
 @strawberry.type
-class Query(EditorialQuery, CorrectionsQuery, DirectoryQuery, LabelsQuery):
+class Query(EditorialQuery, CorrectionsQuery, PlacesQuery, DirectoryQuery, LabelsQuery):
     @strawberry.field(description="One event by id: everything its public page shows.")
     async def event(self, info: Info, id: strawberry.ID) -> Event | None:
-        return Event.of(await _node(info, id, Label.EVENT, "event"))
+        await prefetch.event_page(info, id)  # one round trip on Neo4j (api.prefetch)
+        return Event.of(*await _node(info, id, Label.EVENT, "event"))
 
     @strawberry.field(description="Events, newest first by default, filtered.")
     def events(
@@ -110,7 +126,7 @@ class Query(EditorialQuery, CorrectionsQuery, DirectoryQuery, LabelsQuery):
             found = [k for t in ENTITY_TYPES for k in keys.entity_keys(t, [name])]
             id = strawberry.ID(_by_name(info, found, "entity", name))
         assert id is not None
-        return Entity.of(await _node(info, id, Label.ENTITY, "entity"))
+        return Entity.of(*await _node(info, id, Label.ENTITY, "entity"))
 
     @strawberry.field(description="An outlet by id, or by its name or any alias.")
     async def outlet(
@@ -121,18 +137,18 @@ class Query(EditorialQuery, CorrectionsQuery, DirectoryQuery, LabelsQuery):
             _check_name(name)
             id = strawberry.ID(_by_name(info, keys.outlet_keys([name]), "outlet", name))
         assert id is not None
-        return Outlet.of(await _node(info, id, Label.OUTLET, "outlet"))
+        return Outlet.of(*await _node(info, id, Label.OUTLET, "outlet"))
 
     @strawberry.field(description="A place or country by id.")
     async def place(self, info: Info, id: strawberry.ID) -> Place | None:
-        return Place.of(await _node(info, id, Label.PLACE, "place"))
+        return Place.of(*await _node(info, id, Label.PLACE, "place"))
 
     @strawberry.field(description="Any node by id, for linked exploration.")
     async def node(self, info: Info, id: strawberry.ID) -> GraphNode | None:
-        node = await info.context.nodes.load(id)
+        node, redirected = await _found(info, id)
         if node is None or not is_public(node):  # an editorial id answers as an unknown one
             raise UserError(f"no node with id '{id}'")
-        return as_graph_node(node)
+        return as_graph_node(node, redirected)
 
     @strawberry.field(
         description="Events (by summary) and entities, outlets and places (by name or alias) "
@@ -183,6 +199,20 @@ class Query(EditorialQuery, CorrectionsQuery, DirectoryQuery, LabelsQuery):
         return await analytics.neighbourhood(info, id, hops, limit, filter)
 
     @strawberry.field(
+        description="Events of a date window counted by the country they are filed under "
+        "(one per event: the country of its chosen place) and by first-level region."
+    )
+    async def event_counts(
+        self,
+        info: Info,
+        date_from: Annotated[dt.date | None, strawberry.argument(name="from")] = None,
+        date_to: Annotated[dt.date | None, strawberry.argument(name="to")] = None,
+        min_confidence: ConfidenceLevel | None = None,
+        categories: list[Category] | None = None,
+    ) -> EventCounts:
+        return await event_counts(info, date_from, date_to, min_confidence, categories)
+
+    @strawberry.field(
         description="The most central entities of a date window in the co-occurrence graph "
         "(entities linked by the events they share), a page at a time, and its communities."
     )
@@ -204,15 +234,19 @@ class Query(EditorialQuery, CorrectionsQuery, DirectoryQuery, LabelsQuery):
 
 
 @strawberry.type
-class Mutation(EditorialMutation, CorrectionsMutation):
+class Mutation(EditorialMutation, CorrectionsMutation, PlacesMutation):
     """Every mutation: the editorial ones and the corrections."""
 
 
 def _is_internal(error: GraphQLError) -> bool:
     """Whether an error is ours rather than the client's (a bad id, page size or variable, or
-    a request the domain refuses: a `DomainError`, whose message is meant for the client)."""
+    a request the domain refuses: a `DomainError`, whose message is meant for the client). A
+    store that cannot be reached now (`StoreUnavailable`) is answered as it says, naming no
+    host: the client may try again (the store logs the cause)."""
     original = error.original_error
-    return original is not None and not isinstance(original, UserError | DomainError | GraphQLError)
+    return original is not None and not isinstance(
+        original, UserError | DomainError | GraphQLError | StoreUnavailable
+    )
 
 
 class Schema(strawberry.Schema):

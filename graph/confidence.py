@@ -84,6 +84,8 @@ class Report:
     tier: str
     group: str  # independence group; an outlet outside any group is its own group
     tones: tuple[str, ...]
+    # Retracted by its outlet (the extractor said so, or an editor did): shown, not counted.
+    retracted: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,8 +117,9 @@ class Confidence:
 
 
 def assess(reports: Iterable[Report], policy: Policy) -> Confidence:
-    """The confidence of an event reported by `reports` under `policy`."""
-    reports = list(reports)
+    """The confidence of an event reported by `reports` under `policy`. A retracted report
+    is no source: it neither counts nor disputes."""
+    reports = [r for r in reports if not r.retracted]
     groups = {r.group for r in reports}
     trusted_groups = {r.group for r in reports if r.tier in policy.trusted_tiers}
     independent, trusted = len(groups), len(trusted_groups)

@@ -18,7 +18,19 @@ HISTORY: Final = "confidence_history"
 
 # Why a level changed: a report arrived (a load or `ingest`), an editor approved a submitted
 # source, the outlet registry changed, the policy changed, or two events were merged.
-Cause: TypeAlias = Literal["report", "approval", "registry", "policy", "merge", "split", "review"]
+# A retraction (an outlet withdrew its report) or an editor's correction of an event.
+Cause: TypeAlias = Literal[
+    "report",
+    "approval",
+    "registry",
+    "policy",
+    "merge",
+    "split",
+    "review",
+    "retraction",
+    "correction",
+    "takedown",
+]
 
 
 @dataclass(frozen=True, slots=True)

@@ -88,6 +88,16 @@ def match_key(block: str, event_id: str) -> str:
     return f"match:{block}#{event_id}"
 
 
+MERGED = "merged:"  # the keys `merged_key` makes: a merged-away id, owned by its survivor
+
+
+def merged_key(node_id: str) -> str:
+    """The identity key by which a node merged away (by the loader or an editor) still finds
+    its survivor: owned by the survivor, re-owned with its other keys when it merges in turn,
+    so a chain of merges ends at the node that holds everything now (share links survive)."""
+    return f"{MERGED}{node_id}"
+
+
 def story_id(outlet_id: str, slug: str) -> str:
     return node_id("st", f"story:{outlet_id}:{slug.strip()}")
 

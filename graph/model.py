@@ -91,20 +91,28 @@ EventProp: TypeAlias = Literal[
     "_rank_last",
     "identity_categories", "identity_places", "identity_points",
     "identity_names", "identity_texts", "identity_outlets", "identity_stories",
-    "identity_records", "identity_entities", "identity_dated", "identity_published",
+    "identity_records", "identity_entities", "identity_dated", "identity_published", "pins",
+    "place_id", "location_check", "location_reason", "location_suggestion",
+    "location_corrected", "geo_lat", "geo_lon",
 ]  # fmt: skip
-NamedProp: TypeAlias = Literal["name", "aliases", "type", "tier", "group", "kind", "country"]
+NamedProp: TypeAlias = Literal[
+    "name", "aliases", "type", "tier", "group", "kind", "country",
+    # a Place as the gazetteer knows it (services.places)
+    "gazetteer_id", "canonical_name", "country_code", "admin1", "alternate_names",
+    "population", "resolution", "check_reason", "suggestion", "iso",
+]  # fmt: skip
 StoryProp: TypeAlias = Literal["slug", "url", "published_on"]
 EditorialProp: TypeAlias = Literal[
     "status", "url", "outlet_name", "claim", "tone", "note", "submitted_at", "submitted_by",
     "reviewed_at", "reviewed_by", "review_note", "duplicate_of", "action", "at", "subject",
     "cause", "detail", "by", "label", "merged", "merged_state", "survivor_state", "split_at",
     "split_by", "other", "score", "evidence", "undone_at", "undone_by", "undid", "apart_before",
-    "created", "resolved",
+    "created", "resolved", "report", "before", "pins",
 ]  # fmt: skip
 EdgeProp: TypeAlias = Literal[
     "roles", "names", "stories", "story", "claim_texts", "claim_tones", "first_reported",
-    "mention", "identity",
+    "mention", "identity", "flags", "retracted_on", "retraction_reasons", "retracted_by",
+    "story_extractions",
 ]  # fmt: skip
 Prop: TypeAlias = EventProp | NamedProp | StoryProp | EditorialProp | EdgeProp
 
@@ -203,6 +211,7 @@ class PropertyWrite:
     maximum: Mapping[str, str] = NO_PROPS
 
 
+RETRACTED_ON: Final = "retracted_on"  # on a REPORTS: the day its outlet retracted it
 FIRST_RANK: Final = "_rank_first"
 LAST_RANK: Final = "_rank_last"
 
@@ -324,6 +333,8 @@ RULES: dict[Label | Rel, dict[str, str]] = {
         "ingested_at": "minimum",
         "confidence_history": "union",
         "kept_apart": "union",  # events editors said are not this one (services.matching)
+        "location_corrected": "first",  # an editor's choice of place (services.places)
+        "pins": "union",  # properties editors corrected (services.pins)
     },
     Label.ENTITY: {"name": "first", "type": "create", "aliases": "union", "ingested_at": "minimum"},
     Label.OUTLET: {
@@ -344,6 +355,11 @@ RULES: dict[Label | Rel, dict[str, str]] = {
         "extracted_at": "last",
         "position": "last",
         "ingested_at": "minimum",
+        # a retraction, once said (by the extractor or an editor), stands until an editor
+        # undoes it: the earliest date given, every reason and who said it
+        "retracted_on": "minimum",
+        "retraction_reasons": "union",
+        "retracted_by": "union",
     },
     Rel.DESCRIBES: {
         # what each extraction of the story said of its event, as the matcher reads it (JSON)
@@ -356,8 +372,19 @@ RULES: dict[Label | Rel, dict[str, str]] = {
         "last_extracted_at": "maximum",
         "ingested_at": "minimum",
     },
-    Rel.INVOLVES: {"roles": "union", "names": "union", "stories": "union"},
-    Rel.OCCURRED_IN: {"first_reported": "minimum", "stories": "union"},
+    # story_extractions: which extraction of each story named it (services.replacement)
+    Rel.INVOLVES: {
+        "roles": "union",
+        "names": "union",
+        "stories": "union",
+        "story_extractions": "union",
+    },
+    Rel.OCCURRED_IN: {
+        "first_reported": "minimum",
+        "stories": "union",
+        "flags": "union",
+        "story_extractions": "union",
+    },
     Rel.PUBLISHED: {},
     Rel.IN_COUNTRY: {},
     Rel.SUBMITTED_FOR: {},

@@ -6,6 +6,7 @@ import hashlib
 import json
 from collections.abc import Iterable
 
+from graph.keys import MERGED
 from graph.model import Edge, Label, Node
 from graph.store import GraphStore
 
@@ -21,8 +22,10 @@ INGEST_CLOCKS = frozenset(
 
 def canonical(store: GraphStore, ignore: Iterable[str] = ()) -> list[str]:
     """Every node, relationship and identity key as sorted JSON lines, leaving out `ignore`d
-    properties and the nodes of `ignore`d labels."""
+    properties and the nodes of `ignore`d labels. Ignoring the editorial log (`Edit`) ignores
+    the redirects its merges left too (`graph.keys.merged_key`)."""
     skip = frozenset(ignore)
+    logless = Label.EDIT.value in skip
     lines: list[str] = []
     for item in store.dump():
         if isinstance(item, Node):
@@ -35,7 +38,7 @@ def canonical(store: GraphStore, ignore: Iterable[str] = ()) -> list[str]:
             lines.append(
                 _line(["edge", item.src, item.type.value, item.dst, item.discriminator, props])
             )
-        else:
+        elif not (logless and item[0].startswith(MERGED)):
             lines.append(_line(["key", *item]))
     return sorted(lines)
 

@@ -8,9 +8,10 @@ in `tests/test_store_contract.py`; a result never depends on which store served 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol, TypeAlias, runtime_checkable
+from typing import Literal, Protocol, TypeAlias, runtime_checkable
 
 from graph.model import Direction, Edge, EdgeId, Label, Node, Props, Rel, WriteBatch, strings
 
@@ -27,6 +28,11 @@ def check_prefixes(prefixes: Sequence[str]) -> None:
 
 
 MATCH = "match:"  # the keys `lookup_key_prefixes` answers for: match:{blocking key}#{owner}
+
+
+class StoreUnavailable(StoreError):
+    """The store cannot be reached now (a server down or restarting): nothing is wrong with
+    the request, and the same request may succeed shortly. The message names no host."""
 
 
 class WriteConflict(StoreError):
@@ -89,6 +95,13 @@ class EventFilter:
     outlet: str | None = None
     min_confidence: int | None = None
     levels: tuple[int, ...] = ()
+    # the place-country check (services.places): True, events whose place is contradicted
+    flagged: bool | None = None
+    # (latitude, longitude, km): events within km of the point (great-circle, by `geo_lat`
+    # and `geo_lon`, the event's coordinates or its place's)
+    near: tuple[float, float, float] | None = None
+    # (south, west, north, east) in degrees: events inside; west > east crosses 180°
+    box: tuple[float, float, float, float] | None = None
 
     def admits(self, props: Props) -> bool:
         """Whether an event with these properties passes every part of the filter that its
@@ -108,7 +121,42 @@ class EventFilter:
             rank = props.get("confidence_rank")
             if not isinstance(rank, int) or rank < self.min_confidence:
                 return False
-        return not self.levels or props.get("confidence_rank") in self.levels
+        if self.levels and props.get("confidence_rank") not in self.levels:
+            return False
+        if self.flagged is not None and (props.get("location_check") == "conflict") != (
+            self.flagged
+        ):
+            return False
+        if self.near is not None or self.box is not None:
+            return self._located(props)
+        return True
+
+    def _located(self, props: Props) -> bool:
+        lat, lon = props.get("geo_lat"), props.get("geo_lon")
+        if not isinstance(lat, int | float) or not isinstance(lon, int | float):
+            return False
+        if self.box is not None:
+            south, west, north, east = self.box
+            if not south <= lat <= north:
+                return False
+            if not (west <= lon <= east if west <= east else lon >= west or lon <= east):
+                return False
+        if self.near is not None:
+            at_lat, at_lon, km = self.near
+            if haversine_km(at_lat, at_lon, float(lat), float(lon)) > km:
+                return False
+        return True
+
+
+EARTH_KM = 6371.0088
+
+
+def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """The great-circle distance in km; the Neo4j store's query computes the same formula."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_KM * math.asin(min(1.0, math.sqrt(h)))
 
 
 EVERYTHING = EventFilter()  # no filter: every event
@@ -147,7 +195,7 @@ class EventQuery:
 # it, one entry per outlet, "{outlet id}|{flags}" with the flags of TRACK_FLAGS it earns
 # (written by the rating step, `services.rating`; docs/site.md defines each).
 TRACK = "track"
-TRACK_FLAGS = {"c": "corroborated", "d": "disputed", "f": "first"}
+TRACK_FLAGS = {"c": "corroborated", "d": "disputed", "f": "first", "r": "retracted"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,11 +206,12 @@ class TrackRecord:
     corroborated: int = 0  # ... that another independent group reported too
     disputed: int = 0  # ... whose level is disputed
     first: int = 0  # ... that it reported first (earliest report; ties count for each)
+    retracted: int = 0  # ... whose every report by it is retracted
 
     @property
     def sole_source(self) -> int:
-        """Events it reported that no other independent group did."""
-        return self.reports - self.corroborated
+        """Events it reported (and did not retract) that no other independent group did."""
+        return self.reports - self.retracted - self.corroborated
 
     def plus(self, flags: str, sign: int = 1) -> TrackRecord:
         """This record with one event of `flags` added (or taken away, `sign` -1)."""
@@ -171,6 +220,7 @@ class TrackRecord:
             self.corroborated + sign * ("c" in flags),
             self.disputed + sign * ("d" in flags),
             self.first + sign * ("f" in flags),
+            self.retracted + sign * ("r" in flags),
         )
 
 
@@ -269,6 +319,76 @@ class Prefetching(Protocol):
     def apply_changes(self, pending: PendingChanges) -> int:
         """Apply `pending` and return the entry memory is at; if memory moved since it was
         read (this process wrote meanwhile), catch up afresh instead."""
+
+
+# What an event page shows around its event, named by the relationship of the event it starts
+# from (`EventNeighbourhood`).
+PagePart: TypeAlias = Literal["reports", "involves", "describes", "occurred_in"]
+PAGE_PARTS: tuple[PagePart, ...] = ("reports", "involves", "describes", "occurred_in")
+_PART_RELS: dict[PagePart, tuple[Rel, Direction]] = {
+    "reports": (Rel.REPORTS, "in"),
+    "involves": (Rel.INVOLVES, "out"),
+    "describes": (Rel.DESCRIBES, "in"),
+    "occurred_in": (Rel.OCCURRED_IN, "out"),
+}
+
+# The second level, from the ends of two parts: the stories' outlets, the places' countries.
+_SECOND_LEVEL: dict[PagePart, tuple[Rel, Direction]] = {
+    "describes": (Rel.PUBLISHED, "in"),
+    "occurred_in": (Rel.IN_COUNTRY, "out"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class EventNeighbourhood:
+    """What an event page reads around one event, read at once: the event, the relationships
+    of each asked part (`PagePart`: `REPORTS` in, `INVOLVES` out, `DESCRIBES` in, `OCCURRED_IN`
+    out) and the nodes at their other ends, the `PUBLISHED` relationships (in) of the stories that
+    describe it with their outlets, and the `IN_COUNTRY` relationships (out) of the places it
+    occurred in with their countries. `nodes` by id; `edges` by (node id, type, direction), each
+    list in the port's order, exactly as `GraphStore.edges` gives it. Empty when there is no
+    event with that id."""
+
+    nodes: dict[str, Node]
+    edges: dict[tuple[str, Rel, Direction], list[Edge]]
+
+
+@runtime_checkable
+class PageReading(Protocol):
+    """A store that reads from a server and can read an event's neighbourhood in one round
+    trip (Neo4j); the API primes its loaders with it. Its answer equals
+    `event_neighbourhood(store, ...)`, made of the port's batch reads."""
+
+    def read_event_neighbourhood(
+        self, event_id: str, parts: frozenset[PagePart]
+    ) -> EventNeighbourhood: ...
+
+
+def event_neighbourhood(
+    store: GraphStore, event_id: str, parts: frozenset[PagePart]
+) -> EventNeighbourhood:
+    """`EventNeighbourhood` through the port's batch reads (a read per level and kind): what
+    a `PageReading` store's one read must equal."""
+    event = store.get_nodes([event_id]).get(event_id)
+    if event is None or event.label is not Label.EVENT:
+        return EventNeighbourhood({}, {})
+    nodes: dict[str, Node] = {event_id: event}
+    edges: dict[tuple[str, Rel, Direction], list[Edge]] = {}
+    ends: dict[PagePart, list[str]] = {}
+    for part in PAGE_PARTS:
+        if part in parts:
+            rel, direction = _PART_RELS[part]
+            found = store.edges([event_id], rel, direction)[event_id]
+            edges[(event_id, rel, direction)] = found
+            ends[part] = list(dict.fromkeys(e.other(event_id) for e in found))
+    nodes |= store.get_nodes([i for found in ends.values() for i in found])
+    for part, (rel, direction) in _SECOND_LEVEL.items():
+        ids = [i for i in ends.get(part, []) if i in nodes]
+        found_of = store.edges(ids, rel, direction)
+        for node_id in ids:
+            edges[(node_id, rel, direction)] = found_of[node_id]
+        nodes |= store.get_nodes([e.other(i) for i in ids for e in found_of[i]])
+    return EventNeighbourhood(nodes, edges)
 
 
 class GraphReader(Protocol):

@@ -87,6 +87,12 @@ def _day_or_timestamp(value: Any) -> date:
     raise ValueError(f"{value!r} is not a date (YYYY-MM-DD) or an RFC 3339 timestamp")
 
 
+def parse_moment(value: str) -> date:
+    """A date or an RFC 3339 timestamp as a record gives one (ValueError saying what is wrong),
+    for editors' arguments that take what a record's dates take."""
+    return _day_or_timestamp(value)
+
+
 Text = Annotated[str, BeforeValidator(_clean_text)]
 Name = Annotated[Text, Field(min_length=1, max_length=MAX_NAME_LENGTH)]
 Timestamp = Annotated[datetime, PlainValidator(_timestamp)]
@@ -124,10 +130,17 @@ class Claim(_Part):
     tone: Tone
 
 
+# The outlet withdrew this report (optional; version 1 records without it stay valid).
+class Retraction(_Part):
+    on: DayOrTimestamp
+    reason: Annotated[Text, Field(max_length=2000)] | None = None
+
+
 class ReportPart(_Part):
     outlet: Name
     url: Annotated[Text, Field(max_length=2000)] | None = None
     claims: list[Claim] = Field(default_factory=list, max_length=200)
+    retracted: Retraction | None = None
 
 
 class EventPart(_Part):
@@ -189,10 +202,15 @@ class _FastClaim(Claim):
     text: Annotated[_Stripped, Field(min_length=1, max_length=2000)]
 
 
+class _FastRetraction(Retraction):
+    reason: Annotated[_Stripped, Field(max_length=2000)] | None = None
+
+
 class _FastReportPart(ReportPart):
     outlet: _StrippedName
     url: Annotated[_Stripped, Field(max_length=2000)] | None = None
     claims: list[_FastClaim] = Field(default_factory=list, max_length=200)  # type: ignore[assignment]
+    retracted: _FastRetraction | None = None
 
 
 class _FastEventPart(EventPart):

@@ -373,7 +373,8 @@ def export_command(
     min_confidence: str | None,
 ) -> None:
     """Write the graph, or the events the filters select with everything around them, as
-    GraphML, GEXF, Cytoscape.js JSON or extractor records (JSONL, for `newsgraph load`)."""
+    GraphML, GEXF, Cytoscape.js JSON, extractor records (JSONL, for `newsgraph load`) or
+    GeoJSON (the events with coordinates, for a map)."""
     with _opened(store_spec, read_only=True) as store:
         try:
             flt = EventFilter(

@@ -6,6 +6,9 @@
 | `NEWSGRAPH_NEO4J_USER` | the Neo4j user | `neo4j` |
 | `NEWSGRAPH_NEO4J_PASSWORD` | its password | none |
 | `NEWSGRAPH_NEO4J_DATABASE` | the database | the server's default |
+| `NEWSGRAPH_NEO4J_POOL_SIZE` | the most Bolt connections one process keeps to Neo4j | 100 |
+| `NEWSGRAPH_NEO4J_READ_TIMEOUT` | seconds a read transaction (a page) may run on the server before it is stopped | 10 |
+| `NEWSGRAPH_NEO4J_WRITE_TIMEOUT` | seconds a write transaction (a loader's batch) may run on the server | 120 |
 | `NEWSGRAPH_TOKENS` | API bearer tokens, comma-separated `role:name:token` entries (docs/auth.md) | none |
 | `NEWSGRAPH_TOKENS_FILE` | a JSON file of token hashes outside the checkout (`newsgraph token create`) | none |
 | `NEWSGRAPH_SUBMIT_RATE` | how often one client may call `submitSource`, e.g. `10/minute`, `100/hour` | `10/minute` |
@@ -82,6 +85,10 @@ class Settings(BaseSettings):
     neo4j_user: str = DEFAULT_NEO4J_USER
     neo4j_password: SecretStr | None = None  # a SecretStr: never printed, logged or repr'd
     neo4j_database: str | None = None
+    # The Neo4j store's pool and transaction timeouts; unset: its defaults (graph.neo4j.store)
+    neo4j_pool_size: PositiveInt | None = None
+    neo4j_read_timeout: PositiveFloat | None = None
+    neo4j_write_timeout: PositiveFloat | None = None
     # Plain tokens, for containers: hashed as soon as read (api.tokens.Tokens), never logged.
     tokens: SecretStr | None = None
     tokens_file: Path | None = None

@@ -27,6 +27,9 @@ def make_store(spec: str, settings: Settings | None = None) -> GraphStore:
             user=config.neo4j_user,
             password=password.get_secret_value() if password is not None else None,
             database=config.neo4j_database or None,
+            pool_size=config.neo4j_pool_size,
+            read_timeout=config.neo4j_read_timeout,
+            write_timeout=config.neo4j_write_timeout,
         )
     if "://" in spec:
         scheme = spec.partition("://")[0]

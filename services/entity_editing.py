@@ -13,6 +13,7 @@ from graph import keys
 from graph.history import Why, edit
 from graph.model import (
     FIRST_RANK,
+    Edge,
     EdgeWrite,
     Label,
     Node,
@@ -26,6 +27,7 @@ from graph.store import GraphReader, WriteConflict
 from services.conflicts import resolving_again
 from services.editing import EditorialError, EditorialWork
 from services.ingest import Ingestor
+from services.replacement import MARKS
 
 PARTICIPANTS = "event:participants:"  # the participants fingerprints of the old event rule
 
@@ -99,7 +101,9 @@ class EntityEditing(EditorialWork):
         batch.nodes.append(NodeWrite(old, Label.ENTITY, PropertyWrite(create=restored_props)))
         batch.nodes.append(NodeWrite(survivor, Label.ENTITY, PropertyWrite(set=survivor_props)))
         for key in self.store.keys_of([survivor])[survivor]:
-            if key in merged["keys"] or key.rpartition(":")[2] in brought:
+            if key == keys.merged_key(old):
+                batch.rekeys[key] = None  # its id is its own again
+            elif key in merged["keys"] or key.rpartition(":")[2] in brought:
                 batch.rekeys[key] = old
 
         # Involvements: the log's, plus those recorded since under a spelling it brought.
@@ -120,6 +124,7 @@ class EntityEditing(EditorialWork):
                     "roles": edge.texts("roles"),
                     "names": theirs,
                     "stories": edge.texts("stories"),
+                    **_marks(edge),
                 }
                 batch.edges.append(
                     EdgeWrite(edge.src, Rel.INVOLVES, old, "", PropertyWrite(create=props))
@@ -130,6 +135,7 @@ class EntityEditing(EditorialWork):
                     "roles": edge.texts("roles"),
                     "names": ours or names,
                     "stories": edge.texts("stories"),
+                    **_marks(edge),
                 }
                 batch.edges.append(
                     EdgeWrite(edge.src, Rel.INVOLVES, survivor, "", PropertyWrite(create=props))
@@ -185,3 +191,8 @@ class EntityEditing(EditorialWork):
                     batch.rekeys[key] = None
             if participants:
                 batch.keys[keys.event_participants_key(day, category, participants)] = event_id
+
+
+def _marks(edge: Edge) -> dict[str, Value]:
+    """An involvement's extraction marks (services.replacement), when it has them."""
+    return {MARKS: edge.texts(MARKS)} if MARKS in edge.props else {}

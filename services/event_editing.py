@@ -39,14 +39,18 @@ from graph.model import (
 )
 from graph.store import MATCH, GraphReader, GraphStore, WriteConflict
 from services.conflicts import resolving_again
+from services.corrections import Corrections
 from services.editing import EditorialError, EditorialWork
 from services.matching import KEPT_APART, PROFILE_PROPS, reprofile
 from services.mentions import latest_mention
 from services.merging import merge_nodes
+from services.pins import repin
+from services.places import place_events
 from services.rating import rating
+from services.replacement import MARKS
 
 POSSIBLE_DUPLICATE = "possible-duplicate"
-UNDOABLE = "mergeEvents, splitEvent and keepApart"
+UNDOABLE = "mergeEvents, splitEvent, keepApart, retractReport and correctEvent"
 FIRSTS = tuple(k for k, rule in RULES[Label.EVENT].items() if rule == "first")
 UNIONS = ("external_ids", "place_ids", "country_ids")
 BOUNDS = ("first_extracted_at", "last_extracted_at", "ingested_at")
@@ -144,6 +148,11 @@ class EventEditing(EditorialWork):
                 if not theirs:
                     continue
                 props = {**e.props, "stories": theirs}
+                rest_props: dict[str, Value] = {"stories": rest}
+                if MARKS in e.props:  # each side keeps its stories' extraction marks
+                    marks = e.texts(MARKS)
+                    props[MARKS] = [m for m in marks if m.rpartition("|")[0] in theirs]
+                    rest_props[MARKS] = [m for m in marks if m.rpartition("|")[0] in rest]
                 write = PropertyWrite(create=props)
                 batch.edges.append(EdgeWrite(new_id, rel, e.dst, e.discriminator, write))
                 if rest:
@@ -153,7 +162,7 @@ class EventEditing(EditorialWork):
                             rel,
                             e.dst,
                             e.discriminator,
-                            PropertyWrite(set={"stories": rest}),
+                            PropertyWrite(set=rest_props),
                         )
                     )
                 else:
@@ -264,6 +273,8 @@ class EventEditing(EditorialWork):
             return self._unsplit(entry, by)
         if action == "keep-apart":
             return self._unapart(entry, by)
+        if action in ("retract", "correct"):
+            return Corrections(self.store, self.now, self.changes).undo(entry, by)
         what = f"{action} of an entity (splitEntity undoes it)" if action == "merge" else action
         raise EditorialError(f"editId: {edit_id} is a {what}; undoEdit undoes {UNDOABLE}")
 
@@ -304,6 +315,7 @@ class EventEditing(EditorialWork):
         for key in merged["keys"]:
             if key in owned and not key.startswith(MATCH):
                 batch.rekeys[key] = old
+        batch.rekeys[keys.merged_key(old)] = None  # its id is its own again
         # Events kept apart from `old` before the merge are again.
         apart_before: dict[str, list[str]] = json.loads(entry.text("apart_before") or "{}")
         others = self.store.get_nodes(sorted(apart_before))
@@ -447,8 +459,10 @@ class EventEditing(EditorialWork):
             profiles = reprofile(graph, events)
             derived = rate(graph)
             derived.nodes.extend(profiles.nodes)
+            derived.nodes.extend(place_events(graph, events))
             derived.keys.update(profiles.keys)
             derived.rekeys.update(profiles.rekeys)
+            derived.nodes.extend(repin(graph, events))  # editors' corrections stand
             return derived
 
         self.store.write(batch, derive=derive)

@@ -2,9 +2,14 @@
 
 - `graphml` and `gexf` (Gephi, yEd, networkx): one node per node and one edge per
   relationship, with their properties (lists as JSON text; these formats have no lists);
-- `cytoscape-json`: Cytoscape.js elements (`{"elements": {"nodes": [...], "edges": [...]}}`);
+- `cytoscape-json`: Cytoscape.js elements (`{"elements": {"nodes": [...], "edges": [...]}}`),
+  and `redirects`: each id merged away (by the loader or an editor) and the node it merged into;
+  graphml and gexf give a node the ids merged into it as `merged_ids` (JSON text);
 - `jsonl`: extractor records, version 1, that `newsgraph load` turns back into the graph
-  (`services.unload`; what survives the round trip is in docs/analytics.md).
+  (`services.unload`; what survives the round trip is in docs/analytics.md);
+- `geojson`: a GeoJSON FeatureCollection (RFC 7946) of the events that have coordinates (their
+  records' point, else their place's), one Point feature each, for a map library as is
+  (Leaflet's `L.geoJSON`, MapLibre's `geojson` source); docs/places.md.
 
 What is exported is chosen by `services.selection.select`.
 """
@@ -17,12 +22,12 @@ from typing import IO, Any
 
 import networkx as nx
 
-from graph.model import FIRST_RANK, LAST_RANK, Value
+from graph.model import FIRST_RANK, LAST_RANK, Label, Value
 from graph.store import EVERYTHING, EventFilter, GraphStore
 from services.selection import Selection, select
 from services.unload import RecordsSummary, write_records
 
-FORMATS = ("graphml", "gexf", "cytoscape-json", "jsonl")
+FORMATS = ("graphml", "gexf", "cytoscape-json", "jsonl", "geojson")
 # Merge bookkeeping (ranks embed a digest of the record a value came from): not exported.
 INTERNAL = frozenset({FIRST_RANK, LAST_RANK})
 
@@ -42,10 +47,15 @@ def to_networkx(chosen: Selection) -> Any:
     and `label` (what to show); edges keyed by their stable id, with their properties,
     `relationship` (also as `label`) and `edge_key` (the story of a REPORTS)."""
     graph: Any = nx.MultiDiGraph()
+    merged_into: dict[str, list[str]] = {}
+    for old, survivor in chosen.redirects.items():
+        merged_into.setdefault(survivor, []).append(old)
     for node_id in sorted(chosen.nodes):
         node = chosen.nodes[node_id]
         attrs: dict[str, Any] = _flat(sorted(node.props.items()))
         attrs.update({"node_type": node.label.value, "label": node.title()})
+        if node_id in merged_into:  # ids merged into it, which links may still name
+            attrs["merged_ids"] = json.dumps(merged_into[node_id])
         graph.add_node(node_id, **attrs)
     for ident in sorted(chosen.edges):
         edge = chosen.edges[ident]
@@ -121,12 +131,55 @@ def cytoscape(chosen: Selection) -> dict[str, Any]:
         data = {"id": ident, "source": edge.src, "target": edge.dst}
         data.update({"relationship": edge.type.value, "key": edge.discriminator, "props": props})
         edges.append({"data": data})
-    return {"format_version": 1, "elements": {"nodes": nodes, "edges": edges}}
+    elements = {"nodes": nodes, "edges": edges}
+    # Ids merged away, each with the node it merged into: links to them still resolve.
+    return {"format_version": 1, "elements": elements, "redirects": chosen.redirects}
 
 
 def write_cytoscape(chosen: Selection, out: IO[bytes]) -> None:
     text = json.dumps(cytoscape(chosen), ensure_ascii=False, indent=1)
     out.write(text.encode("utf-8") + b"\n")
+
+
+def geojson(chosen: Selection) -> dict[str, Any]:
+    """The events of `chosen` that have coordinates as a GeoJSON FeatureCollection: a Point
+    ([longitude, latitude], as RFC 7946 orders them) with what a map's popup shows."""
+    features: list[dict[str, Any]] = []
+    for event_id in sorted(chosen.nodes):
+        event = chosen.nodes[event_id]
+        if event.label is not Label.EVENT:
+            continue
+        lat, lon = event.props.get("geo_lat"), event.props.get("geo_lon")
+        if lat is None or lon is None:
+            lat, lon = event.props.get("lat"), event.props.get("lon")
+        if not isinstance(lat, int | float) or not isinstance(lon, int | float):
+            continue
+        place = chosen.nodes.get(event.text("place_id"))
+        countries = event.texts("country_ids")
+        country = chosen.nodes.get(countries[0]) if countries else None
+        properties: dict[str, Value] = {
+            "id": event_id,
+            "summary": event.text("summary"),
+            "category": event.text("category"),
+            "occurred_on": event.text("occurred_on"),
+            "confidence": event.text("confidence") or None,
+            "place": (place.text("canonical_name") or place.text("name")) if place else None,
+            "country": (country.text("canonical_name") or country.text("name"))
+            if country
+            else None,
+            "country_code": country.text("iso") or None if country else None,
+            "location_check": event.text("location_check") or None,
+            "location_reason": event.text("location_reason") or None,
+        }
+        features.append(
+            {
+                "type": "Feature",
+                "id": event_id,
+                "geometry": {"type": "Point", "coordinates": [float(lon), float(lat)]},
+                "properties": properties,
+            }
+        )
+    return {"type": "FeatureCollection", "features": features}
 
 
 def export(
@@ -146,6 +199,13 @@ def export(
         write_gexf(chosen, out)
     elif fmt == "cytoscape-json":
         write_cytoscape(chosen, out)
+    elif fmt == "geojson":
+        collection = geojson(chosen)
+        out.write(json.dumps(collection, ensure_ascii=False).encode("utf-8") + b"\n")
+        if on_summary is not None:
+            placed = len(collection["features"])
+            events = sum(1 for n in chosen.nodes.values() if n.label is Label.EVENT)
+            on_summary(f"features written: {placed} ({events - placed} events without a point)")
     else:
         summary = write_records(store, chosen, out)
         if on_summary is not None:

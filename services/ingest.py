@@ -22,9 +22,17 @@ from graph import keys
 from graph.confidence import Policy, current_policy
 from graph.history import LevelChange, Why, edit
 from graph.identity import Mention
-from graph.model import Label, NodeWrite, PropertyWrite, Rel, Value, WriteBatch, timestamp
+from graph.model import (
+    RETRACTED_ON,
+    Label,
+    NodeWrite,
+    PropertyWrite,
+    Rel,
+    WriteBatch,
+    timestamp,
+)
 from graph.store import MATCH, GraphReader, GraphStore
-from loaders.records import Record
+from loaders.records import Record, Retraction
 from services.conflicts import checked, resolving_again
 from services.matching import (
     IDENTITY,
@@ -36,8 +44,11 @@ from services.matching import (
 )
 from services.mentions import MENTION, mention_json, mention_of
 from services.merging import merge_nodes, redirect
+from services.pins import repin
+from services.places import locate, place_events, plan_location
 from services.plan import EMPTY, WritePlan
 from services.rating import rating
+from services.replacement import MARKS, Hiding, mark, replaced
 from services.resolve import Resolver
 
 Outcome = Literal["created", "merged"]
@@ -219,28 +230,35 @@ class Ingestor:
                 f"line {line}: {story.outlet} story {story.slug}"
             )
         changes: list[LevelChange] = []
-        derive = rating(
-            sorted(touched),
-            self.policy(),
-            why,
-            now,
-            changes,
-            # a load says which records; an approval or a merge says it in `why`
-            {e: "; ".join(lines[:5]) for e, lines in details.items()}
-            if why.cause == "report"
-            else {},
-        )
+        # a load says which records; an approval or a merge says it in `why`
+        which = {e: "; ".join(lines[:5]) for e, lines in details.items()}
+        detail_of: dict[str, str] = dict(which) if why.cause == "report" else {}
+        derive = rating(sorted(touched), self.policy(), why, now, changes, detail_of)
+        described = [(w.src, w.dst) for w in plan.batch.edges if w.type is Rel.DESCRIBES]
         plan.batch.nodes.extend(lock)
 
         def guarded(graph: GraphReader) -> WriteBatch:
             if guard is not None:
                 guard(graph)
             profiles = reprofiled(graph)
-            derived = derive(graph)
+            # a story extracted again: what its latest extraction no longer names goes
+            replacing = replaced(graph, described)
+            for event_id, dropped in replacing.dropped.items():
+                before = which.get(event_id) if why.cause == "report" else None
+                detail_of[event_id] = "; ".join(x for x in (before, *dropped) if x)
+            derived = derive(Hiding(graph, replacing.batch.unlinks))
+            derived.unlinks += replacing.batch.unlinks
+            derived.deletes += replacing.batch.deletes
+            derived.edges += replacing.batch.edges
+            derived.nodes += replacing.batch.nodes
+            derived.nodes.extend(
+                place_events(Hiding(graph, replacing.batch.unlinks), sorted(touched))
+            )
             derived.nodes.extend(profiles.nodes)
             derived.keys.update(profiles.keys)
             derived.rekeys.update(profiles.rekeys)
             derived.nodes.extend(also)
+            derived.nodes.extend(repin(graph, sorted(touched)))  # editors' corrections stand
             return derived
 
         plan.batch.created = [r.event_id for r in final if r.outcome == "created"]
@@ -315,11 +333,9 @@ def _name_keys(
         found += keys.outlet_keys([record.source_story.outlet, *(r.outlet for r in event.reports)])
         for identity in identities:
             found += identity
-        location = event.location
-        if location is not None and location.country:
-            found.append(keys.country_key(location.country))
-        if location is not None and location.place:
-            found.append(keys.place_key(location.place, location.country))
+        located = locate(event.location)
+        if located is not None:
+            found += [*located.country_keys, *located.place_keys]
     return found
 
 
@@ -393,7 +409,7 @@ def _plan_record(
     plan.edge(story_outlet, Rel.PUBLISHED, story_node, EMPTY)
 
     occurred = moment_text(event.occurred_on)
-    located = _plan_location(plan, record, event_id, story_node, rank, resolver)
+    located, point = _plan_location(plan, record, event_id, story_node, rank, resolver)
     plan.node(
         event_id,
         Label.EVENT,
@@ -403,8 +419,8 @@ def _plan_record(
                 "category": event.category,
                 "summary": event.summary,
                 "occurred_on": occurred,
-                "lat": event.location.lat if event.location else None,
-                "lon": event.location.lon if event.location else None,
+                "lat": point[0] if point else None,
+                "lon": point[1] if point else None,
             },
             rank=rank,
             union={"external_ids": [event.id] if event.id else [], **located},
@@ -454,14 +470,18 @@ def _plan_record(
                     "roles": [mention.role] if mention.role else [],
                     "names": [mention.name],
                     "stories": [story_node],
+                    MARKS: [mark(story_node, extracted)],
                 }
             ),
         )
 
     # One REPORTS per outlet and story: reports of one outlet under two spellings pool claims.
     pooled: dict[str, tuple[int, str | None, list[tuple[str, str]]]] = {}
+    retracted: dict[str, Retraction] = {}
     for position, report in enumerate(event.reports):
         outlet = _outlet(plan, resolver, report.outlet, now)
+        if report.retracted is not None:  # docs/editorial.md, "Retractions"
+            retracted.setdefault(outlet, report.retracted)
         first, url, claims = pooled.get(outlet, (position, None, []))
         claims += [(c.text, c.tone) for c in report.claims if (c.text, c.tone) not in claims]
         pooled[outlet] = (first, url or report.url, claims)
@@ -486,6 +506,24 @@ def _plan_record(
             ),
             discriminator=story_node,
         )
+        if outlet in retracted:  # after the report's own write, whose `create` comes first
+            plan.edge(
+                outlet,
+                Rel.REPORTS,
+                event_id,
+                retraction(retracted[outlet].on, retracted[outlet].reason),
+                story_node,
+            )
+
+
+def retraction(on: date, reason: str | None, by: str = "extractor") -> PropertyWrite:
+    """The write that marks a report retracted (`graph.model.RULES`: the earliest date, every
+    reason and who said it stand until an editor undoes them)."""
+    reasons = [reason] if reason else []
+    return PropertyWrite(
+        minimum={RETRACTED_ON: moment_text(on)},
+        union={"retraction_reasons": reasons, "retracted_by": [by]},
+    )
 
 
 def _outlet(plan: WritePlan, resolver: Resolver, name: str, now: str) -> str:
@@ -506,36 +544,12 @@ def _outlet(plan: WritePlan, resolver: Resolver, name: str, now: str) -> str:
 
 def _plan_location(
     plan: WritePlan, record: Record, event_id: str, story_node: str, rank: str, resolver: Resolver
-) -> dict[str, list[str]]:
-    """The writes of a record's location; what the event's `union` adds for it."""
+) -> tuple[dict[str, list[str]], tuple[float, float] | None]:
+    """The writes of a record's location (services.places); what the event's `union` adds for
+    it, and the record's point (swapped back when the gazetteer says it was swapped)."""
     location = record.event.location
-    if location is None or not (location.place or location.country):
-        return {}
-    country_id = place_id = None
-    if location.country:
-        country_id = resolver.resolve([keys.country_key(location.country)], "pl")
-        if not plan.seen(country_id, (location.country, "country"), rank):
-            plan.node(country_id, Label.PLACE, _place_merge(location.country, "country", rank))
-    if location.place:
-        place_id = resolver.resolve([keys.place_key(location.place, location.country)], "pl")
-        if not plan.seen(place_id, (location.place, "place"), rank):
-            plan.node(place_id, Label.PLACE, _place_merge(location.place, "place", rank))
-        if country_id is not None:
-            plan.edge(place_id, Rel.IN_COUNTRY, country_id, EMPTY)
-    target = place_id or country_id
-    assert target is not None
-    plan.edge(
-        event_id,
-        Rel.OCCURRED_IN,
-        target,
-        PropertyWrite(minimum={"first_reported": rank}, union={"stories": [story_node]}),
-    )
-    return {
-        "place_ids": [i for i in (place_id, country_id) if i is not None],
-        "country_ids": [country_id] if country_id is not None else [],
-    }
-
-
-def _place_merge(name: str, kind: str, rank: str) -> PropertyWrite:
-    values: dict[str, Value] = {"name": name}
-    return PropertyWrite(create={"kind": kind}, first=values, rank=rank, union={"aliases": [name]})
+    located = locate(location)
+    # the extraction that named it: the rank starts with it (services.replacement)
+    marks = {MARKS: [mark(story_node, rank.partition("|")[0])]}
+    union = plan_location(plan, located, event_id, story_node, rank, resolver, location, marks)
+    return union, located.check.point if located is not None else None

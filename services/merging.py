@@ -11,6 +11,7 @@ import json
 from collections.abc import Callable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 
+from graph import keys
 from graph.history import Why, edit
 from graph.model import (
     Direction,
@@ -43,7 +44,8 @@ def merge_nodes(
     their survivors `find(old)`: properties and relationships merged by their rules (see
     `graph.model.RULES`), identity keys re-owned (or dropped when `stale`), `olds` deleted.
 
-    With `why`, each merge is logged (an `Edit` node, action `merge`) with what a split needs
+    With `why`, each merge is logged (an `Edit` node, action `merge`; the old id's
+    `graph.keys.merged_key` goes to the survivor, so links to it resolve) with what a split needs
     to undo it: the merged-away node as it was (properties, keys, relationships) and the
     survivor's properties, keys and involvements before the merge."""
     if not olds:
@@ -82,6 +84,8 @@ def merge_nodes(
     for old, owned in store.keys_of(list(olds)).items():
         for key in owned:
             batch.rekeys[key] = None if key in stale else find(old)
+        if why is not None:  # a logged merge: the old id keeps resolving, to its survivor
+            batch.rekeys[keys.merged_key(old)] = find(old)
     batch.deletes.extend(olds)
 
 

@@ -7,7 +7,16 @@ from collections.abc import Mapping, Sequence
 
 from graph.confidence import Policy, Report, assess
 from graph.history import HISTORY, LevelChange, Why
-from graph.model import Edge, Label, NodeWrite, PropertyWrite, Props, Rel, WriteBatch
+from graph.model import (
+    RETRACTED_ON,
+    Edge,
+    Label,
+    NodeWrite,
+    PropertyWrite,
+    Props,
+    Rel,
+    WriteBatch,
+)
 from graph.store import TRACK, Derive, GraphReader, WriteConflict
 
 
@@ -73,19 +82,28 @@ def track(edges: Sequence[Edge], views: Sequence[Report], level: str, policy: Po
     """What an event adds to the track record of each outlet that reported it (`TRACK`): one
     entry per outlet, its flags: `c` another independent group reported it too; `d` its level
     is disputed; `f` the outlet reported it first (its earliest report, by the story's
-    publication date or else the extraction time, is the event's earliest; ties: each)."""
+    publication date or else the extraction time, is the event's earliest; ties: each); `r`
+    every report of it by the outlet is retracted. A retracted report corroborates nothing and
+    is nobody's first, as it counts for no level (`graph.confidence.assess`)."""
+    outlets: set[str] = set()
     groups: dict[str, set[str]] = {}
     earliest: dict[str, str] = {}
     for edge, view in zip(edges, views, strict=True):
+        outlets.add(edge.src)
+        if view.retracted:
+            continue
         groups.setdefault(edge.src, set()).add(view.group)
         when = edge.props.get("story_published_on") or edge.props.get("extracted_at")
         moment = when if isinstance(when, str) else "~"  # unknown: after any known time
         earliest[edge.src] = min(earliest.get(edge.src, moment), moment)
-    every_group = {view.group for view in views}
+    every_group = {group for found in groups.values() for group in found}
     first = min(earliest.values(), default="")
     disputed = level == policy.disputed.level
     entries = []
-    for outlet in sorted(groups):
+    for outlet in sorted(outlets):
+        if outlet not in groups:
+            entries.append(f"{outlet}|r" + ("d" if disputed else ""))
+            continue
         flags = "c" if every_group - groups[outlet] else ""
         flags += "d" if disputed else ""
         flags += "f" if earliest[outlet] == first else ""
@@ -103,4 +121,5 @@ def report_view(outlet_id: str, outlet: Props, report: Props) -> Report:
         tier=tier if isinstance(tier, str) else "unknown",
         group=group if isinstance(group, str) and group else f"outlet:{outlet_id}",
         tones=tuple(tones) if isinstance(tones, list) else (),
+        retracted=bool(report.get(RETRACTED_ON)),
     )

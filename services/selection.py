@@ -16,10 +16,13 @@ from graph.store import EVERYTHING, EventFilter, EventQuery, GraphStore
 
 @dataclass
 class Selection:
-    """Nodes by id and relationships by stable id: what an export writes."""
+    """Nodes by id and relationships by stable id: what an export writes; and `redirects`,
+    each id merged away into one of the nodes and the node it merged into (so links to old ids
+    keep working downstream)."""
 
     nodes: dict[str, Node] = field(default_factory=dict)
     edges: dict[str, Edge] = field(default_factory=dict)
+    redirects: dict[str, str] = field(default_factory=dict)
 
     def add_edges(self, found: Iterable[Edge]) -> None:
         for edge in found:
@@ -40,6 +43,9 @@ def select(store: GraphStore, flt: EventFilter = EVERYTHING) -> Selection:
                 chosen.nodes[item.id] = item
             elif isinstance(item, Edge) and item.type not in EDITORIAL_RELS:
                 chosen.edges[edge_id(item)] = item
+            elif isinstance(item, tuple) and item[0].startswith(keys.MERGED):
+                chosen.redirects[item[0].removeprefix(keys.MERGED)] = item[1]
+        chosen.redirects = dict(sorted(chosen.redirects.items()))
         return chosen
     events: list[str] = []
     after: tuple[str, str] | None = None
@@ -70,6 +76,11 @@ def select(store: GraphStore, flt: EventFilter = EVERYTHING) -> Selection:
     ids = sorted({end for e in chosen.edges.values() for end in (e.src, e.dst)} | set(events))
     for batch in chunks(ids):
         chosen.nodes.update(store.get_nodes(batch))
+        for owner, owned in store.keys_of(batch).items():
+            for key in owned:
+                if key.startswith(keys.MERGED):
+                    chosen.redirects[key.removeprefix(keys.MERGED)] = owner
+    chosen.redirects = dict(sorted(chosen.redirects.items()))
     return chosen
 
 

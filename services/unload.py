@@ -13,7 +13,7 @@ from typing import IO, Any
 
 from graph import keys
 from graph.analytics import chunks
-from graph.model import LAST_RANK, Edge, Label, Node, Rel, Value, strings
+from graph.model import LAST_RANK, RETRACTED_ON, Edge, Label, Node, Rel, Value, strings
 from graph.snapshot import INGEST_CLOCKS
 from graph.store import GraphStore
 from services.mentions import mention_from_json, mention_texts
@@ -220,6 +220,9 @@ class _Builder:
                 strings(report.props, "claim_tones"),
             )
             entry["claims"] = [{"text": t, "tone": v} for t, v in zip(texts, tones, strict=True)]
+            withdrawn = _retraction(report)
+            if withdrawn is not None:
+                entry["retracted"] = withdrawn
             written.append(entry)
             outlets.append((report.src, entry, "outlet"))
         body["reports"] = written
@@ -295,13 +298,18 @@ class _Builder:
                 ),
                 None,
             )
-            if entity is None:  # not as stored (an editor moved it): as the graph says
-                return
             said: dict[str, Any] = {"name": name, "type": kind}
             if aliases:
                 said["aliases"] = aliases
             if len(row) > 3 and row[3]:
                 said["role"] = row[3]
+            if entity is None and extracted < latest:
+                # an earlier extraction naming what its story's latest no longer names (gone
+                # from the graph: services.replacement): written as said, the reload drops it
+                entities.append(said)
+                continue
+            if entity is None:  # not as stored (an editor moved it): as the graph says
+                return
             entities.append(said)
             named.append((entity, name))
         body["entities"] = entities
@@ -565,6 +573,19 @@ def _outlet_spellings(node: Node) -> list[str]:
         a for a in node.texts("aliases") if a != name and keys.outlet_keys([a])[0] == key
     )
     return [name, *others]
+
+
+def _retraction(report: Edge) -> dict[str, str] | None:
+    """The record's `retracted` of a report the extractor said was retracted. An editor's
+    retraction is the editorial log's (`newsgraph copy` carries it), not the records'."""
+    day = report.props.get(RETRACTED_ON)
+    if not isinstance(day, str) or "extractor" not in report.texts("retracted_by"):
+        return None
+    said = {"on": day}
+    reasons = report.texts("retraction_reasons")
+    if reasons:
+        said["reason"] = reasons[0]
+    return said
 
 
 def _with_pooled(reports: list[Edge]) -> list[Edge | None]:

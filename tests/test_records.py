@@ -100,3 +100,19 @@ def test_the_twins_keep_every_constraint_of_the_exact_models() -> None:
     exact_schema = Record.model_json_schema()
     twin_schema = json.loads(json.dumps(_FastRecord.model_json_schema()).replace("_Fast", ""))
     assert twin_schema == exact_schema
+
+
+def test_a_report_may_say_it_was_retracted_and_version_1_records_stay_valid() -> None:
+    record = good()
+    assert "retracted" not in json.dumps(record)  # a record without it is as valid as before
+    record["event"]["reports"][0]["retracted"] = {"on": "2025-03-20", "reason": " withdrawn "}
+    text = json.dumps(record)
+    parsed = parse_line(text, 1)
+    assert isinstance(parsed, _FastRecord) and same(parsed, exact(text, 1))
+    retraction = parsed.event.reports[0].retracted
+    assert retraction is not None
+    assert (retraction.on.isoformat(), retraction.reason) == ("2025-03-20", "withdrawn")
+    record["event"]["reports"][0]["retracted"] = {"reason": "no date"}
+    bad = parse_line(json.dumps(record), 2)
+    assert isinstance(bad, Rejection)
+    assert bad.reason == "event.reports[0].retracted.on is required"

@@ -24,6 +24,7 @@ from graph.store import GraphStore
 from loaders.records import Record, validate
 from newsgraph.settings import Settings
 from newsgraph.wiring import app_arguments
+from services.corrections import Corrections
 from services.editorial import Editorial
 from services.event_editing import EventEditing
 from services.ingest import Ingestor
@@ -175,6 +176,36 @@ def undo_edit(store: GraphStore) -> tuple[str, dict[str, Any]]:
     return query, {"e": entry.id}
 
 
+def retract_report(store: GraphStore) -> tuple[str, dict[str, Any]]:
+    (event_id,) = _events(store, 1)
+    (edge,) = store.edges([event_id], Rel.REPORTS, "in")[event_id]
+    query = (
+        'mutation($r: ID!) { retractReport(reportId: $r, reason: "withdrawn", '
+        'retractedOn: "2026-11-25") { edit { id } } }'
+    )
+    return query, {"r": f"REPORTS:{edge.src}:{edge.dst}:{edge.discriminator}"}
+
+
+def correct_event(store: GraphStore) -> tuple[str, dict[str, Any]]:
+    (event_id,) = _events(store, 1)
+    query = (
+        'mutation($e: ID!) { correctEvent(id: $e, summary: "Fixed.", reason: "typo") '
+        "{ edit { id } } }"
+    )
+    return query, {"e": event_id}
+
+
+def unpin_event(store: GraphStore) -> tuple[str, dict[str, Any]]:
+    (event_id,) = _events(store, 1)
+    Corrections(store).correct_event(event_id, {"summary": "Fixed."}, "typo", "alice")
+    return "mutation($e: ID!) { unpinEvent(id: $e) { edit { id } } }", {"e": event_id}
+
+
+def takedown(store: GraphStore) -> tuple[str, dict[str, Any]]:
+    query = 'mutation($t: ID!) { takedown(target: $t, reason: "court order") { edit { id } } }'
+    return query, {"t": _submission(store)}
+
+
 def set_policy(store: GraphStore) -> tuple[str, dict[str, Any]]:
     policy = json.loads(current_policy(store).to_json())
     policy["version"] += 1
@@ -211,7 +242,11 @@ OPERATIONS = [
     Operation("splitEvent", EDITORS, split_event),
     Operation("keepApart", EDITORS, keep_apart),
     Operation("undoEdit", EDITORS, undo_edit),
+    Operation("retractReport", EDITORS, retract_report),
+    Operation("correctEvent", EDITORS, correct_event),
+    Operation("unpinEvent", EDITORS, unpin_event),
     Operation("setConfidencePolicy", {"admin"}, set_policy),
+    Operation("takedown", {"admin"}, takedown),
     Operation("ingest", {"loader", "admin"}, ingest),
     Operation("pendingSubmissions", EDITORS, pending),
     Operation("submission", EDITORS, submission),

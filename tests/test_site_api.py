@@ -260,7 +260,7 @@ def test_display_labels_in_english_and_the_fallback_said(site: GraphQLClient) ->
 
 
 def test_every_outlets_track_record_agrees_with_its_events(site: GraphQLClient) -> None:
-    record = "reports corroborated soleSource disputed firstToReport corroborationRate"
+    record = "reports corroborated soleSource disputed firstToReport retracted corroborationRate"
     outlets = site.data(
         "{ outlets(first: 100) { edges { node { id name trackRecord { " + record + " } } } } }"
     )["outlets"]["edges"]
@@ -275,7 +275,7 @@ def test_every_outlets_track_record_agrees_with_its_events(site: GraphQLClient) 
         )
         assert track["reports"] == counts["all"]["totalCount"], outlet["name"]
         assert track["disputed"] == counts["disputed"]["totalCount"], outlet["name"]
-        assert track["corroborated"] + track["soleSource"] == track["reports"]
+        assert track["corroborated"] + track["soleSource"] + track["retracted"] == track["reports"]
         assert track["firstToReport"] <= track["reports"]
         reported += track["reports"]
     assert reported > 0

@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from graph.confidence import Policy, Report
 from graph.embedded import EmbeddedStore
-from graph.model import EdgeWrite, Label, NodeWrite, PropertyWrite, Rel, WriteBatch
+from graph.model import Edge, EdgeWrite, Label, NodeWrite, PropertyWrite, Rel, WriteBatch
 from graph.store import (
     EventFilter,
     EventQuery,
@@ -17,6 +18,7 @@ from graph.store import (
     StoreError,
     TrackRecord,
 )
+from services.rating import track
 
 
 def _node(node_id: str, label: Label, **props: object) -> NodeWrite:
@@ -254,15 +256,35 @@ def test_track_records_add_up_the_events_entries(store: GraphStore) -> None:
                 _node("ou_ab", Label.OUTLET, name="AB"),
                 event(1, "ou_a|cf", "ou_ab|c"),
                 event(2, "ou_a|df"),
-                event(3, "ou_ab|f"),
+                event(3, "ou_ab|f", "ou_a|r"),
             ],
-            edges=reports(1, "ou_a", "ou_ab") + reports(2, "ou_a") + reports(3, "ou_ab"),
+            edges=reports(1, "ou_a", "ou_ab") + reports(2, "ou_a") + reports(3, "ou_ab", "ou_a"),
         )
     )
     found = store.track_records(["ou_a", "ou_ab", "ou_nope"])
-    assert found["ou_a"] == TrackRecord(reports=2, corroborated=1, disputed=1, first=2)
+    assert found["ou_a"] == TrackRecord(reports=3, corroborated=1, disputed=1, first=2, retracted=1)
     assert found["ou_a"].sole_source == 1
     assert found["ou_ab"] == TrackRecord(reports=2, corroborated=1, disputed=0, first=1)
     assert found["ou_nope"] == TrackRecord()
     store.write(WriteBatch(nodes=[event(2, "ou_a|c")], deletes=["ev_1"]))
-    assert store.track_records(["ou_a"])["ou_a"] == TrackRecord(reports=1, corroborated=1)
+    assert store.track_records(["ou_a"])["ou_a"] == TrackRecord(
+        reports=2, corroborated=1, retracted=1
+    )
+
+
+def test_an_events_track_flags_each_outlet() -> None:
+    def report(outlet: str, group: str, on: str, retracted: bool = False) -> tuple[Edge, Report]:
+        edge = Edge(outlet, Rel.REPORTS, "ev_1", f"st_{outlet}", {"story_published_on": on})
+        return edge, Report(outlet, "standard", group, (), retracted=retracted)
+
+    pairs = [
+        report("ou_a", "wire", "2025-01-02"),
+        report("ou_b", "wire", "2025-01-01"),  # same group as ou_a: no corroboration
+        report("ou_c", "daily", "2025-01-03"),
+        report("ou_d", "state", "2024-12-31", retracted=True),  # first, but retracted
+    ]
+    edges, views = [e for e, _ in pairs], [v for _, v in pairs]
+    policy = Policy.default()
+    assert track(edges, views, "likely", policy) == ["ou_a|c", "ou_b|cf", "ou_c|c", "ou_d|r"]
+    alone = track(edges[:2], views[:2], "disputed", policy)
+    assert alone == ["ou_a|d", "ou_b|df"]

@@ -45,6 +45,7 @@ __all__ = [
     "ArcadeDBError",
     "ArcadeDBInstall",
     "BoltServer",
+    "RestartableArcadeDB",
     "find_arcadedb",
     "main",
     "start_arcadedb",
@@ -338,6 +339,70 @@ def start_arcadedb(
         workdir, startup_timeout=startup_timeout, stop_timeout=stop_timeout, heap=heap
     ) as (server, _process):
         yield server
+
+
+class RestartableArcadeDB:
+    """An ArcadeDB server that can be stopped and started again on the same ports, files and
+    password (a Bolt server going away and coming back, for the outage tests). `start()` the
+    first time creates it as `start_arcadedb` does; `close()` stops it for good."""
+
+    def __init__(
+        self, workdir: Path, *, startup_timeout: float = 60.0, stop_timeout: float = 15.0
+    ) -> None:
+        self._workdir = workdir
+        self._startup_timeout = startup_timeout
+        self._stop_timeout = stop_timeout
+        self._command: list[str] | None = None
+        self._root: Path | None = None
+        self._ports = (0, 0)
+        self._process: subprocess.Popen[bytes] | None = None
+        self.server: BoltServer | None = None
+
+    def start(self) -> BoltServer:
+        """Start the server (again); returns where it is, the same every time."""
+        if self._process is not None and self._process.poll() is None:
+            raise ArcadeDBError("the server is running already")
+        if self._command is None:
+            install = find_arcadedb()
+            self._workdir.mkdir(parents=True, exist_ok=True)
+            self._root = Path(tempfile.mkdtemp(prefix="arcadedb-", dir=self._workdir)).resolve()
+            password = secrets.token_urlsafe(24)
+            password_file = self._root / "root-password"
+            fd = os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                handle.write(password)
+            http_port, bolt_port = _free_ports(2)
+            self._ports = (http_port, bolt_port)
+            self._command = _command(
+                install, self._root, password_file, http_port, bolt_port, "512m"
+            )
+            self.server = BoltServer(f"bolt://127.0.0.1:{bolt_port}", USER, password, DATABASE)
+        assert self._root is not None and self.server is not None
+        log = self._root / "server.out"
+        with log.open("ab") as out:
+            offset = out.tell()
+            self._process = subprocess.Popen(
+                self._command,
+                cwd=self._root,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                preexec_fn=_parent_death_signal(),
+            )
+        failure = _wait_ready(self._process, log, offset, *self._ports, self._startup_timeout)
+        if failure is not None:
+            self.stop()
+            raise ArcadeDBError(f"ArcadeDB {failure}; last lines of {log}:\n{_tail(log)}")
+        return self.server
+
+    def stop(self) -> None:
+        """Stop the server (SIGTERM, then SIGKILL); its files stay for the next `start()`."""
+        if self._process is not None:
+            _stop(self._process, self._stop_timeout)
+            self._process = None
+
+    def close(self) -> None:
+        self.stop()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -36,6 +36,7 @@ from graph.analytics.path_search import (
     PathResult,
     paths,
 )
+from graph.analytics.places import PlaceCounts, place_counts
 from graph.analytics.rankings import (
     BETWEENNESS_EXACT_MAX,
     BETWEENNESS_PIVOTS,
@@ -70,6 +71,8 @@ from graph.analytics.timeline import (
 )
 
 __all__ = [
+    "PlaceCounts",
+    "place_counts",
     "BATCH",
     "BETWEENNESS_EXACT_MAX",
     "BETWEENNESS_PIVOTS",

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import math
 import sqlite3
 import sys
 from bisect import bisect_left, bisect_right
@@ -65,6 +66,7 @@ from graph.model import (
 )
 from graph.store import (
     DIRECTORY_NEAR,
+    EARTH_KM,
     EVENT_ORDERS,
     EVERYTHING,
     MATCH,
@@ -131,6 +133,10 @@ class EmbeddedStore:
         # by `query_events` on demand. Every change to the graph empties it (`_changed`).
         self._near: dict[tuple[str, Direction], list[EventKey]] = {}
         self._near_size = 0
+        # the keys of the events with coordinates by cell of one degree (floor of geo_lat,
+        # geo_lon): what a box or near filter reads (built on first use, forgotten on change
+        # like `_near`)
+        self._located: dict[tuple[int, int], list[EventKey]] | None = None
         self._mutated = False  # memory changed inside the open transaction
         # Counts the changes to what reads see (writes that changed something, reloads): a
         # cache of answers is good while it stays the same. Not part of the `GraphStore`
@@ -586,6 +592,7 @@ class EmbeddedStore:
         """Forget what was derived from the graph: call before any change to it."""
         self._near.clear()
         self._near_size = 0
+        self._located = None
         self._graph.__networkx_cache__.clear()
 
     def _stage_nodes(
@@ -773,18 +780,22 @@ class EmbeddedStore:
             ends.append((flt.outlet, "out"))
         ordered: Iterator[EventKey]
         others: list[Neighbours] = []
-        if not ends:
+        area = _area(flt) if not ends else None
+        if not ends and area is None:
             if query.newest_first:
                 ordered = self._events.irange(maximum=after, inclusive=(True, False), reverse=True)
             else:
                 ordered = self._events.irange(minimum=after, inclusive=(False, True))
         else:
-            nears = self._near_events(ends)
-            fewest = sorted(range(len(ends)), key=lambda i: len(nears[i]))
-            keyed = nears[fewest[0]]
-            for index in fewest[1:]:
-                node, direction = ends[index]
-                others.append((graph._pred if direction == "in" else graph._succ).get(node, {}))
+            if area is not None:  # a box or near filter: the events of the cells it covers
+                keyed = self._in_area(*area)
+            else:
+                nears = self._near_events(ends)
+                fewest = sorted(range(len(ends)), key=lambda i: len(nears[i]))
+                keyed = nears[fewest[0]]
+                for index in fewest[1:]:
+                    node, direction = ends[index]
+                    others.append((graph._pred if direction == "in" else graph._succ).get(node, {}))
             if query.newest_first:
                 stop = bisect_left(keyed, after) if after is not None else len(keyed)
                 ordered = (keyed[i] for i in range(stop - 1, -1, -1))
@@ -868,6 +879,35 @@ class EmbeddedStore:
                 if count >= cap:
                     break
         return count
+
+    def _in_area(
+        self, south: float, north: float, spans: list[tuple[float, float]]
+    ) -> list[EventKey]:
+        """The keys of the events in the cells between two latitudes and within the spans of
+        longitude, sorted: a superset of what the filter admits, which decides."""
+        if self._located is None:
+            located: dict[tuple[int, int], list[EventKey]] = {}
+            attrs = self._graph._node
+            for key in self._events.irange():
+                props = attrs[key[1]]["props"]
+                lat, lon = props.get("geo_lat"), props.get("geo_lon")
+                if isinstance(lat, int | float) and isinstance(lon, int | float):
+                    located.setdefault((math.floor(lat), math.floor(lon)), []).append(key)
+            self._located = located
+        located = self._located
+        rows = range(math.floor(south), math.floor(north) + 1)
+        columns = {c for w, e in spans for c in range(math.floor(w), math.floor(e) + 1)}
+        found: list[EventKey] = []
+        if len(rows) * len(columns) <= len(located):
+            for row in rows:
+                for column in columns:
+                    found += located.get((row, column), ())
+        else:  # a wide area: fewer cells hold events than it covers
+            for (row, column), keys in located.items():
+                if row in rows and column in columns:
+                    found += keys
+        found.sort()
+        return found
 
     def _near_events(self, ends: list[tuple[str, Direction]]) -> list[list[EventKey]]:
         """For each (node, "in" | "out"), the (occurred_on, id) of the events at the other end
@@ -994,3 +1034,41 @@ class EmbeddedStore:
                     yield Edge(src, edge["type"], dst, edge["rkey"], decode_props(edge["json"]))
         yield from self._keys.items()
         yield from (("setting:" + k, v) for k, v in self._settings.items())
+
+
+def _area(flt: EventFilter) -> tuple[float, float, list[tuple[float, float]]] | None:
+    """The band of latitudes and the spans of longitude (west <= east) that a box or near
+    filter keeps events from, a superset of what it admits; None without such a filter. A
+    circle of angular radius r around latitude φ spans asin(sin r / cos φ) of longitude."""
+    if flt.box is None and flt.near is None:
+        return None
+    south, north = -90.0, 90.0
+    spans = [(-180.0, 180.0)]
+    if flt.box is not None:
+        b_south, west, b_north, east = flt.box
+        south, north = max(south, b_south), min(north, b_north)
+        spans = [(west, east)] if west <= east else [(west, 180.0), (-180.0, east)]
+    if flt.near is not None:
+        lat, at_lon, km = flt.near
+        arc = km / EARTH_KM  # the radius as an angle, in radians
+        reach = math.degrees(arc) + 1e-6
+        south, north = max(south, lat - reach), min(north, lat + reach)
+        if math.radians(abs(lat)) + arc < math.pi / 2:  # the circle holds no pole
+            ratio = math.sin(arc) / math.cos(math.radians(lat))
+            span = math.degrees(math.asin(min(1.0, ratio))) + 1e-6
+            west, east = at_lon - span, at_lon + span
+            around = [(max(west, -180.0), min(east, 180.0))]
+            if west < -180.0:
+                around.append((west + 360.0, 180.0))
+            if east > 180.0:
+                around.append((-180.0, east - 360.0))
+            spans = _overlap(spans, around)
+    return south, north, spans
+
+
+def _overlap(
+    one: list[tuple[float, float]], other: list[tuple[float, float]]
+) -> list[tuple[float, float]]:
+    """The spans of longitude in both lists."""
+    both = [(max(a, c), min(b, d)) for a, b in one for c, d in other]
+    return [(w, e) for w, e in both if w <= e]

@@ -194,6 +194,41 @@ def edges_of(label: Label, rel: Rel, direction: str) -> str:
     )
 
 
+# -- an event page's neighbourhood in one statement (`reads.event_neighbourhood`) -------------
+#
+# The event and, for each asked part, its relationships with the node at the other end, as
+# nested pattern comprehensions: one statement, one record, one round trip, whatever the page
+# holds. The other end's label is not named (it is read: `labels(m)`), so a relationship is never
+# missed for ending at an unexpected label. Each item is [id, labels, node properties,
+# relationship properties], and an item of `describes` or `occurred_in` carries one more
+# list: the stories' `PUBLISHED` (in) and the places' `IN_COUNTRY` (out), items alike.
+
+_END = "[{m}.id, labels({m}), properties({m}), properties({r})"
+_PART_PATTERNS = {
+    "reports": ("(e)<-[r:REPORTS]-(m)", ""),
+    "involves": ("(e)-[r:INVOLVES]->(m)", ""),
+    "describes": (
+        "(e)<-[r:DESCRIBES]-(m)",
+        ", [(m)<-[r2:PUBLISHED]-(m2) | " + _END.format(m="m2", r="r2") + "]]",
+    ),
+    "occurred_in": (
+        "(e)-[r:OCCURRED_IN]->(m)",
+        ", [(m)-[r2:IN_COUNTRY]->(m2) | " + _END.format(m="m2", r="r2") + "]]",
+    ),
+}
+
+
+@lru_cache(maxsize=32)
+def event_neighbourhood(parts: frozenset[str]) -> str:
+    """The event `$id` (properties `event`) and one column per part of `parts` (in
+    `graph.store.PAGE_PARTS`), named after it: its items as above."""
+    columns = [f"properties(e) AS {quote('event')}"]
+    for part, (pattern, nested) in _PART_PATTERNS.items():
+        if part in parts:
+            columns.append(f"[{pattern} | {_END.format(m='m', r='r')}{nested}]] AS {part}")
+    return f"MATCH (e:{quote(Label.EVENT.value)} {{{ID}: $id}})\nRETURN " + ",\n  ".join(columns)
+
+
 LOOKUP_KEYS = (
     f"UNWIND $keys AS key MATCH (k:{KEY_LABEL} {{key: key}}) "
     "RETURN collect([k.key, k.node]) AS rows"
@@ -260,6 +295,18 @@ def events_query(
         "($country IS NULL OR $country IN coalesce(n.country_ids, []))",
         "($min_confidence IS NULL OR n.confidence_rank >= $min_confidence)",
         "($levels IS NULL OR n.confidence_rank IN $levels)",
+        "($flagged IS NULL OR (coalesce(n.location_check, '') = 'conflict') = $flagged)",
+        # a box, then the distance from a point, on plain numbers: portable to servers
+        # without Neo4j's point type (ArcadeDB's Bolt server); the formula is
+        # graph.store.haversine_km's, so both stores admit the same events
+        "($south IS NULL OR (n.geo_lat IS NOT NULL AND n.geo_lat >= $south"
+        " AND n.geo_lat <= $north AND ((($west <= $east) AND n.geo_lon >= $west"
+        " AND n.geo_lon <= $east) OR (($west > $east) AND (n.geo_lon >= $west"
+        " OR n.geo_lon <= $east)))))",
+        "($near_lat IS NULL OR (n.geo_lat IS NOT NULL AND 2 * 6371.0088 * asin(sqrt("
+        "sin(radians(n.geo_lat - $near_lat) / 2) ^ 2 + cos(radians($near_lat))"
+        " * cos(radians(n.geo_lat)) * sin(radians(n.geo_lon - $near_lon) / 2) ^ 2))"
+        " <= $near_km))",
     ]
     if order_by == "occurred_on":
         key = "coalesce(n.occurred_on, '')"

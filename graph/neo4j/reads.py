@@ -12,7 +12,12 @@ import neo4j
 from graph.model import Direction, Edge, Label, Node, Rel
 from graph.neo4j import codec
 from graph.neo4j import queries as q
-from graph.store import check_prefixes
+from graph.store import (
+    PAGE_PARTS,
+    EventNeighbourhood,
+    PagePart,
+    check_prefixes,
+)
 
 
 def labels_of(tx: neo4j.ManagedTransaction, ids: Sequence[str]) -> dict[str, Label]:
@@ -126,3 +131,50 @@ def in_order(node_id: str, edges: list[Edge]) -> list[Edge]:
     """`edges` of `node_id` in the order every store gives them: by the other end, then key."""
     edges.sort(key=lambda e: (e.other(node_id), e.discriminator))
     return edges
+
+
+# Each part of an event page's neighbourhood: the relationship from the event, and the one of
+# the second level from its other ends (`graph.store.EventNeighbourhood`).
+_PARTS: dict[PagePart, tuple[Rel, Direction, tuple[Rel, Direction] | None]] = {
+    "reports": (Rel.REPORTS, "in", None),
+    "involves": (Rel.INVOLVES, "out", None),
+    "describes": (Rel.DESCRIBES, "in", (Rel.PUBLISHED, "in")),
+    "occurred_in": (Rel.OCCURRED_IN, "out", (Rel.IN_COUNTRY, "out")),
+}
+
+
+def event_neighbourhood(
+    tx: neo4j.ManagedTransaction, event_id: str, parts: frozenset[PagePart]
+) -> EventNeighbourhood:
+    """An event page's neighbourhood of `event_id` in one statement
+    (`queries.event_neighbourhood`)."""
+    wanted = frozenset(p for p in PAGE_PARTS if p in parts)
+    record = tx.run(q.event_neighbourhood(wanted), id=event_id).single()
+    if record is None:
+        return EventNeighbourhood({}, {})
+    nodes: dict[str, Node] = {event_id: codec.node(event_id, [Label.EVENT.value], record["event"])}
+    edges: dict[tuple[str, Rel, Direction], list[Edge]] = {}
+
+    def add(node_id: str, rel: Rel, direction: Direction, items: list[list[Any]]) -> list[Any]:
+        found: list[Edge] = []
+        nested: list[Any] = []
+        for item in items:
+            other, labels, props, raw = item[:4]
+            nodes.setdefault(other, codec.node(other, labels, props))
+            key, edge_props = codec.edge_props(raw)
+            src, dst = (node_id, other) if direction == "out" else (other, node_id)
+            found.append(Edge(src, rel, dst, key, edge_props))
+            if len(item) > 4:
+                nested.append((other, item[4]))
+        edges[(node_id, rel, direction)] = in_order(node_id, found)
+        return nested
+
+    for part in PAGE_PARTS:
+        if part not in wanted:
+            continue
+        rel, direction, second = _PARTS[part]
+        nested = add(event_id, rel, direction, record[part])
+        if second is not None:
+            for other, items in dict(nested).items():
+                add(other, second[0], second[1], items)
+    return EventNeighbourhood(nodes, edges)

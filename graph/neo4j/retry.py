@@ -28,7 +28,7 @@ from neo4j.exceptions import (
 )
 from tenacity import RetryCallState, Retrying, stop_after_delay, wait_exponential
 
-from graph.store import StoreError
+from graph.store import StoreError, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +103,11 @@ class WriteRetry:
                 f"{lost} tries: {exc.message or exc}"
             ) from exc
         except (ServiceUnavailable, SessionExpired, OSError) as exc:
-            raise StoreError(f"lost the connection to {self._target!r}: {exc}") from exc
+            log.warning("lost the connection to %r: %s", self._target, exc)
+            raise StoreUnavailable(
+                f"the graph database cannot be reached now ({type(exc).__name__}); "
+                "try again shortly"
+            ) from exc
 
     def _count(self, state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome is not None else None

@@ -36,6 +36,7 @@ from neo4j.exceptions import (
     DriverError,
     Neo4jError,
     ServiceUnavailable,
+    SessionExpired,
 )
 
 from graph import store as port
@@ -51,10 +52,14 @@ from graph.store import (
     Change,
     ChangeLogTruncated,
     Derive,
+    EventFilter,
+    EventNeighbourhood,
     EventPage,
     EventQuery,
     NodeQuery,
+    PagePart,
     StoreError,
+    StoreUnavailable,
     search_text,
 )
 
@@ -70,6 +75,16 @@ T = TypeVar("T")
 SCHEMES = ("bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc")
 DUMP_PAGE = 2000
 CATCH_UP_PAGE = 1000  # change log entries read per transaction by `catch_up`
+
+# The driver's pool of Bolt connections (its own default is 100), and how long a transaction
+# may run on the server before it is stopped (a read: a page; a write: a loader's batch).
+DEFAULT_POOL_SIZE = 100
+DEFAULT_READ_TIMEOUT = 10.0
+DEFAULT_WRITE_TIMEOUT = 120.0
+# How long the driver may retry a read that failed for a lost connection or a transient error:
+# long enough to replace a pooled connection the server closed (it restarted), short enough
+# that a page answers quickly while the server is down.
+READ_RETRY_SECONDS = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +113,10 @@ class Neo4jStore:
         user: str | None = None,
         password: str | None = None,
         database: str | None = None,
+        *,
+        pool_size: int | None = None,
+        read_timeout: float | None = None,
+        write_timeout: float | None = None,
     ) -> None:
         if not is_uri(uri):
             raise StoreError(
@@ -107,6 +126,15 @@ class Neo4jStore:
         self.database = database
         self._auth = (user, password or "") if user is not None else None
         self._driver: neo4j.Driver | None = None
+        # (None: the defaults above)
+        self.pool_size = pool_size or DEFAULT_POOL_SIZE
+        self.read_timeout = read_timeout or DEFAULT_READ_TIMEOUT
+        self.write_timeout = write_timeout or DEFAULT_WRITE_TIMEOUT
+        # Transactions begun (reads, writes), for tests and benchmarks: a read transaction is
+        # at least one round trip to the server.
+        self._counted = threading.Lock()
+        self.read_transactions = 0
+        self.write_transactions = 0
         self.capabilities: Capabilities | None = None
         self._retry = WriteRetry(self)
         # The change log entries `catch_up` has returned: up to this seq (set by `setup`).
@@ -136,7 +164,9 @@ class Neo4jStore:
         if self._driver is not None:
             return
         try:
-            driver = neo4j.GraphDatabase.driver(self.uri, auth=self._auth)
+            driver = neo4j.GraphDatabase.driver(
+                self.uri, auth=self._auth, max_connection_pool_size=self.pool_size
+            )
         except (DriverError, ValueError) as exc:
             raise StoreError(f"cannot use the Neo4j URI {self!r}: {exc}") from exc
         try:
@@ -225,21 +255,36 @@ class Neo4jStore:
         return self._driver_or_fail().session(database=self.database)
 
     def _read(self, work: Callable[[neo4j.ManagedTransaction], T]) -> T:
+        """`work` in a managed read transaction with the read timeout. A server that cannot
+        be reached is a `StoreUnavailable` (the API answers it as such; the next read tries
+        again: the driver reconnects by itself)."""
+        with self._counted:
+            self.read_transactions += 1
         try:
-            with self._session() as session:
-                return session.execute_read(work)
-        except (ServiceUnavailable, OSError) as exc:
-            raise StoreError(f"lost the connection to {self!r}: {exc}") from exc
+            with self._driver_or_fail().session(
+                database=self.database, max_transaction_retry_time=READ_RETRY_SECONDS
+            ) as session:
+                return session.execute_read(neo4j.unit_of_work(timeout=self.read_timeout)(work))
+        except (ServiceUnavailable, SessionExpired, OSError) as exc:
+            log.warning("lost the connection to %r: %s", self, exc)
+            raise StoreUnavailable(
+                f"the graph database cannot be reached now ({type(exc).__name__}); "
+                "try again shortly"
+            ) from exc
 
     def _write(self, work: Callable[[neo4j.ManagedTransaction], T]) -> T:
         """`work` in a managed write transaction, retried by `graph.neo4j.retry` (not by the
         driver: its sessions here have `max_transaction_retry_time=0`)."""
 
+        timed = neo4j.unit_of_work(timeout=self.write_timeout)(work)
+
         def attempt() -> T:
+            with self._counted:
+                self.write_transactions += 1
             with self._driver_or_fail().session(
                 database=self.database, max_transaction_retry_time=0
             ) as session:
-                return session.execute_write(work)
+                return session.execute_write(timed)
 
         return self._retry(attempt)
 
@@ -350,6 +395,14 @@ class Neo4jStore:
             return {}
         return self._read(lambda tx: reads.get_edges(tx, ids, rel, direction))
 
+    def read_event_neighbourhood(
+        self, event_id: str, parts: frozenset[PagePart]
+    ) -> EventNeighbourhood:
+        """An event page's neighbourhood in one statement, one transaction (`PageReading`):
+        one round trip and one consistent read of the page, where the loaders made one
+        transaction per level and kind of relationship."""
+        return self._read(lambda tx: reads.event_neighbourhood(tx, event_id, parts))
+
     def query_events(self, query: EventQuery) -> EventPage:
         flt = query.filter
 
@@ -375,6 +428,8 @@ class Neo4jStore:
                 country=flt.country,
                 min_confidence=flt.min_confidence,
                 levels=list(flt.levels) or None,
+                flagged=flt.flagged,
+                **_geo(flt),
                 after_on=after_on,
                 after_id=after_id,
                 limit=query.first + 1,
@@ -407,6 +462,8 @@ class Neo4jStore:
                 country=flt.country,
                 min_confidence=flt.min_confidence,
                 levels=list(flt.levels) or None,
+                flagged=flt.flagged,
+                **_geo(flt),
                 after_on=None,
                 after_id=None,
                 cap=cap,
@@ -572,3 +629,18 @@ class Neo4jStore:
             if len(rows) < DUMP_PAGE:
                 return
             after = rows[-1][cursor]
+
+
+def _geo(flt: EventFilter) -> dict[str, Any]:
+    """The parameters of the filter's box and point (None when not given)."""
+    south, west, north, east = flt.box if flt.box is not None else (None,) * 4
+    near_lat, near_lon, near_km = flt.near if flt.near is not None else (None,) * 3
+    return {
+        "south": south,
+        "west": west,
+        "north": north,
+        "east": east,
+        "near_lat": near_lat,
+        "near_lon": near_lon,
+        "near_km": near_km,
+    }

@@ -1,0 +1,65 @@
+"""A bounding-box and a near-point query against the timeline query, on one generated store.
+
+    python -m bench.geo_queries [--events 100000] [--repeat 200] [--workdir DIR]
+
+On an embedded store of `--events` generated events (built once, cached in `--workdir`), the
+first page of 50 events is read straight from the store (`query_events`, in process) for: the
+timeline of the most frequent entity (the baseline, as bench.timeline), events in a box of
+20° by 20°, and events within 1,000 km of a point; p50 and p99 of `--repeat` reads each. The
+target (issue 13): both geographic p50s within 2x the timeline's, measured in the same run.
+A store built before the gazetteer has no `geo_lat`; use a fresh `--workdir`.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a file: python bench/geo_queries.py
+    sys.path.insert(0, str(Path(__file__).absolute().parents[1]))
+
+from bench.common import arguments, built_store, dataset, log
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = arguments(__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=200, help="reads per query [200]")
+    args = parser.parse_args(argv)
+    from graph.embedded import EmbeddedStore
+    from graph.store import EventFilter, EventQuery
+
+    built = built_store(args.workdir, dataset(args.workdir, args.events, args.seed))
+    store = EmbeddedStore(built.directory)
+    store.setup()
+    try:
+        queries = {
+            "timeline (baseline)": EventFilter(entity=built.meta["top_entity"]["id"]),
+            "box 20x20 deg": EventFilter(box=(30.0, 20.0, 50.0, 40.0)),
+            "near 1000 km": EventFilter(near=(40.0, 30.0, 1000.0)),
+        }
+        rows = []
+        for name, flt in queries.items():
+            query = EventQuery(flt, first=50, newest_first=False)
+            found = len(store.query_events(query).events)
+            times = []
+            for _ in range(args.repeat):
+                started = time.perf_counter()
+                store.query_events(query)
+                times.append((time.perf_counter() - started) * 1000)
+            times.sort()
+            rows.append((name, found, statistics.median(times), times[int(len(times) * 0.99)]))
+    finally:
+        store.close()
+    base = rows[0][2]
+    print(f"{built.events:,} events, first page of 50, {args.repeat} reads each, in process")
+    print(f"{'query':<22}{'events':>7}{'p50 ms':>10}{'p99 ms':>10}{'x timeline':>12}")
+    for name, found, p50, p99 in rows:
+        print(f"{name:<22}{found:>7}{p50:>10.3f}{p99:>10.3f}{p50 / base:>12.2f}")
+    log("target: each geographic p50 within 2x the timeline's")
+
+
+if __name__ == "__main__":
+    main()
