@@ -10,7 +10,7 @@ How an operation is costed (`operation_cost`):
 - any other list of objects (an event's `reports`, a path's `entities`) is counted as
   `UNPAGED_LIST` items;
 - the fields that scan or run a graph algorithm carry their own cost on top (`SCAN_COST`):
-  `rankings`, `communities`, `paths`, `neighbourhood`, `search`, `coOccurring`,
+  `rankings`, `communities`, `paths`, `neighbourhood`, `search`, `find`, `coOccurring`,
   `timelineBuckets`, `neighbours`, the event lists; that part is also the operation's
   "analytics cost", what the per-client budget counts;
 - introspection (`__schema`, `__type`, answered from a cache) costs nothing.
@@ -62,7 +62,8 @@ PAGE_ARGUMENTS = ("first", "last", "limit")
 # What the fields that scan or run a graph algorithm cost on top of their place in the tree
 # (by field name, on any type); an event page costs 35. A `rankings` over a wide window reads
 # up to 20,000 events and runs networkx on their co-occurrence graph, `paths` reads up to
-# 100,000 relationships, `search` reads every node.
+# 100,000 relationships, `search` and `find` read up to a few hundred indexed documents
+# (docs/search.md).
 SCAN_COST: Mapping[str, int] = {
     "rankings": 500,
     "communities": 500,
@@ -72,6 +73,7 @@ SCAN_COST: Mapping[str, int] = {
     "timelineBuckets": 20,
     "eventCounts": 20,  # reads up to 20,000 events, like a timeline's buckets
     "search": 20,
+    "find": 20,
     "events": 5,
     "timeline": 5,
     "neighbours": 2,

@@ -52,8 +52,9 @@ RETRY_AFTER = 1
 
 # The fields whose resolvers scan the graph or run a graph algorithm (each reads through
 # `api.heavy`): an operation selecting one of them, at any depth, goes to the analyst process.
+# `search` and `find` read a bounded part of the search index (docs/search.md): they stay.
 HEAVY_FIELDS = frozenset(
-    {"rankings", "paths", "neighbourhood", "neighbours", "coOccurring", "timelineBuckets", "search"}
+    {"rankings", "paths", "neighbourhood", "neighbours", "coOccurring", "timelineBuckets"}
 )
 # The longest document looked at (a longer one is refused by the app's limits anyway).
 MAX_DOCUMENT = 100_000

@@ -17,7 +17,7 @@ from strawberry.extensions import (
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
-from api import analytics, heavy, prefetch
+from api import analytics, prefetch
 from api.context import Info
 from api.corrections import CorrectionsMutation, CorrectionsQuery
 from api.cost import CostLimiter
@@ -42,12 +42,13 @@ from api.nodes import (
     as_graph_node,
     event_page,
 )
-from api.paging import DEFAULT_PAGE, page_size
+from api.paging import DEFAULT_PAGE
 from api.places import EventCounts, PlacesMutation, PlacesQuery, event_counts
 from api.scalars import SCALARS, Category, ConfidenceLevel, EntityType, Order
+from api.search import SearchConnection, SearchType, find_results, search_list
 from graph import keys
 from graph.errors import DomainError
-from graph.model import ENTITY_TYPES, PUBLIC_LABELS, Label, Node, is_public
+from graph.model import ENTITY_TYPES, Label, Node, is_public
 from graph.store import StoreUnavailable
 from loaders.records import MAX_NAME_LENGTH
 from services.redirects import survivor
@@ -151,20 +152,27 @@ class Query(EditorialQuery, CorrectionsQuery, PlacesQuery, DirectoryQuery, Label
         return as_graph_node(node, redirected)
 
     @strawberry.field(
-        description="Events (by summary) and entities, outlets and places (by name or alias) "
-        "containing `text`, case-insensitive: events newest first, then the rest by name."
+        description="Events (by summary and claims) and entities, outlets and places (by name "
+        "or alias) matching `text`, best first (as `find`, without scores or paging)."
     )
     async def search(self, info: Info, text: str, first: int = DEFAULT_PAGE) -> list[SearchResult]:
-        if not text.strip():
-            raise UserError("text must not be empty")
-        if len(text) > 200:
-            raise UserError("text is longer than 200 characters")
-        # The kinds a SearchResult holds; all public (graph.model.PUBLIC_LABELS).
-        labels = [lb for lb in PUBLIC_LABELS if lb is not Label.STORY]
-        store, size = info.context.store, page_size(first)
-        # It reads every node: off the event loop (api.heavy).
-        found = await heavy.read(info, lambda: store.search(text, labels, size))
-        return [as_graph_node(n) for n in found if n.label in labels]  # type: ignore[misc]
+        return await search_list(info, text, first)
+
+    @strawberry.field(
+        description="Ranked search (docs/search.md): events by summary and claims, entities, "
+        "places and outlets by name and alias; words match transliterated (Путин finds Putin), "
+        "misspelt (Lukashenka finds Lukashenko) and, the last one, as a prefix (type-ahead). "
+        "`types` narrows the kinds; a page at a time (`after` a cursor), with highlights."
+    )
+    async def find(
+        self,
+        info: Info,
+        text: str,
+        types: list[SearchType] | None = None,
+        first: int = DEFAULT_PAGE,
+        after: str | None = None,
+    ) -> SearchConnection:
+        return await find_results(info, text, types, first, after)
 
     @strawberry.field(
         description="The shortest connections between two entities through shared events "

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol, TypeAlias, runtime_checkable
 
 from graph.model import Direction, Edge, EdgeId, Label, Node, Props, Rel, WriteBatch, strings
+from graph.search import IndexedDoc, Lookup
 
 
 class StoreError(Exception):
@@ -160,17 +161,6 @@ def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 
 
 EVERYTHING = EventFilter()  # no filter: every event
-
-
-def search_text(props: Mapping[str, object]) -> str:
-    """What `search` looks in: name, summary and aliases, case-folded (one rule, so both
-    stores find the same nodes)."""
-    parts = [props.get("name"), props.get("summary")]
-    text = " \x1f ".join(p for p in parts if isinstance(p, str))
-    aliases = props.get("aliases")
-    if isinstance(aliases, list):
-        text += " \x1f " + " \x1f ".join(aliases)
-    return text.casefold()
 
 
 # The orders events are listed in (`EventQuery.order_by`): when they happened; when the newest
@@ -504,9 +494,22 @@ class GraphStore(Protocol):
         `order_by`; not its page). Exact; the embedded store keeps the counts as it writes,
         Neo4j counts through its indexes."""
 
-    def search(self, text: str, labels: Sequence[Label], first: int) -> list[Node]:
-        """Nodes of `labels` whose name, aliases or summary contain `text` (case-insensitive),
-        events newest first, then others by name."""
+    def search_vocabulary(
+        self, prefixes: Sequence[str], limit: int
+    ) -> dict[str, list[tuple[str, int]]]:
+        """The search index's terms (`graph.search`): for each prefix, the terms starting with
+        it in term order, at most `limit`, each with the number of documents holding it. Every
+        requested prefix is in the result."""
+
+    def search_postings(self, lookups: Sequence[Lookup], limit: int) -> dict[Lookup, list[str]]:
+        """For each (label, term, is_prefix), the ids of at most `limit` search documents of
+        that label holding the term (or a term starting with it), greatest
+        `IndexedDoc.order` first, then greatest id. Every requested lookup is in the result.
+        Costs what the documents returned cost, not the number of nodes."""
+
+    def search_documents(self, ids: Sequence[str]) -> dict[str, IndexedDoc]:
+        """The search documents with these ids, as the index holds them: every write keeps
+        them current in its own transaction (`graph.search.document`)."""
 
     def counts(self) -> dict[str, int]:
         """Node counts per label and relationship counts per type. Reads everything: not for

@@ -19,6 +19,7 @@ import graph.store
 from graph.embedded import EmbeddedStore
 from graph.model import EdgeWrite, Label, Node, NodeWrite, PropertyWrite, Rel, WriteBatch
 from graph.neo4j import Neo4jStore, changelog
+from graph.search import SEARCHABLE, find
 from graph.store import Change, ChangeLogTruncated, GraphReader, GraphStore, StoreError
 from tests.conftest import BOLT
 from tests.support.neo4j import neo
@@ -300,7 +301,7 @@ def test_the_change_log_is_not_part_of_the_graph(store: GraphStore) -> None:
     counts = store.counts()
     assert sum(counts[label] for label in Label) == 3
     assert counts[Label.ENTITY] == 1 and counts[Label.EVENT] == 1
-    assert store.search("name", list(Label), 10) == [store.get_nodes(["en_a"])["en_a"]]
+    assert [d.id for d in find(store, "name", SEARCHABLE, 10)] == ["en_a"]
     assert store.get_nodes(["1", "2", "3", "head"]) == {}
 
 

@@ -17,6 +17,7 @@ from api.config import DEFAULT_MAX_COST, AppConfig
 from api.cost import operation_cost
 from api.schema import schema
 from graph.model import Label
+from graph.search import find
 from graph.store import GraphStore
 from newsgraph.cli import load_bundled_samples
 from newsgraph.settings import Settings, SettingsError, load_settings
@@ -60,7 +61,7 @@ def app(samples: GraphStore) -> Iterator[GraphQLClient]:
 
 
 def some_event(store: GraphStore) -> str:
-    found = store.search("Lukashenko", [Label.EVENT], 1)
+    found = find(store, "Lukashenko", [Label.EVENT], 1)
     return found[0].id
 
 

@@ -19,6 +19,7 @@ from api.config import AppConfig
 from graph import keys
 from graph.analytics import scan
 from graph.model import Label
+from graph.search import find
 from graph.store import EventFilter, EventQuery, GraphStore
 from newsgraph.cli import load_bundled_samples
 from tests.support.graphql import PAGE_QUERY, asgi_client
@@ -47,7 +48,7 @@ def release() -> Iterator[threading.Event]:
 
 
 def some_event(store: GraphStore) -> str:
-    return store.search("Lukashenko", [Label.EVENT], 1)[0].id
+    return find(store, "Lukashenko", [Label.EVENT], 1)[0].id
 
 
 def blocking(fn: Callable[..., Any], started: threading.Event, release: threading.Event) -> Any:
@@ -76,7 +77,9 @@ def test_a_page_is_answered_while_a_search_runs(
 ) -> None:
     event_id = some_event(samples)
     started = threading.Event()
-    monkeypatch.setattr(samples, "search", blocking(samples.search, started, release))
+    monkeypatch.setattr(
+        samples, "search_postings", blocking(samples.search_postings, started, release)
+    )
 
     async def run() -> None:
         async with asgi_client(create_app(samples)) as http:

@@ -17,7 +17,8 @@ PAGE = '{ event(id: "ev_1") { summary reports { edges { node { outlet { name } }
     [
         (PAGE, None, False),
         ("{ rankings(metric: DEGREE) { complete } }", None, True),
-        ('{ search(text: "Putin") { __typename } }', None, True),
+        ('{ search(text: "Putin") { __typename } }', None, False),  # the index: cheap
+        ('{ find(text: "Putin") { __typename } }', None, False),
         # nested under an ordinary field
         ('{ entity(name: "X") { coOccurring { edges { node { shared } } } } }', None, True),
         ('{ event(id: "e") { neighbours(first: 3) { edges { cursor } } } }', None, True),
@@ -30,7 +31,7 @@ PAGE = '{ event(id: "ev_1") { summary reports { edges { node { outlet { name } }
         # several operations and no name: answered (and refused) where it is
         ("query P { events { edges { cursor } } } query R { rankings { complete } }", None, False),
         # a mutation goes to the writer, whatever it selects
-        ('mutation { submitSource(eventId: "e", url: "u") { search } }', None, False),
+        ('mutation { submitSource(eventId: "e", url: "u") { rankings } }', None, False),
         # not GraphQL, or not a string: answered (and refused) where it is
         ("{ rankings(", None, False),
         (42, None, False),

@@ -33,6 +33,7 @@ from graph.confidence import current_policy
 from graph.embedded import EmbeddedStore
 from graph.history import LevelChange
 from graph.model import Label
+from graph.search import find
 from graph.store import EventFilter, EventQuery, GraphStore
 from newsgraph.cli import load_bundled_samples
 from tests.conftest import EXTRACTOR, load_file, load_outlets
@@ -143,7 +144,7 @@ def loaded(store: GraphStore) -> GraphStore:
 
 
 def _ids_of(store: GraphStore, label: Label, name: str) -> str:
-    (node,) = [n for n in store.search(name, [label], 100) if n.text("name") == name]
+    (node,) = [n for n in find(store, name, [label], 100) if n.names[0] == name]
     return node.id
 
 
@@ -154,7 +155,7 @@ def test_the_matcher_agrees_with_query_events(loaded: GraphStore) -> None:
     policy = current_policy(loaded)
     russia = _ids_of(loaded, Label.ENTITY, "Russia")
     tass = _ids_of(loaded, Label.OUTLET, "TASS")
-    moscow = [n for n in loaded.search("Moscow", [Label.PLACE], 100)]
+    moscow = find(loaded, "Moscow", [Label.PLACE], 100)
     ukraine = _ids_of(loaded, Label.PLACE, "Ukraine")
     filters = [
         EventFilter(),

@@ -150,14 +150,6 @@ def test_entity_timeline_pages_in_date_order(store: GraphStore) -> None:
     assert [n.id for n in rest.events] == ["ev_003"] and not rest.has_next
 
 
-def test_search_is_case_insensitive_events_first(store: GraphStore) -> None:
-    _graph(store)
-    found = store.search("ALPHA", [Label.ENTITY, Label.EVENT], 10)
-    assert [n.id for n in found] == ["en_a"]
-    events = store.search("event", [Label.EVENT], 2)
-    assert [n.id for n in events] == ["ev_004", "ev_003"]
-
-
 def test_counts_and_settings(store: GraphStore) -> None:
     _graph(store)
     counts = store.counts()

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from graph.model import Edge, Label, Node, Rel
+from graph.search import find
 from graph.snapshot import canonical
 from graph.store import GraphStore
 from services.corrections import report_id
@@ -53,9 +54,15 @@ def test_a_story_taken_down_leaves_no_copy(store: GraphStore, tmp_path: Path) ->
         if store.get_nodes([e.src])[e.src].text("slug") == "c-1"
     )
 
+    holding = find(store, "Army IS fight Homs", [Label.EVENT], 20)
+    assert [d for d in holding if any(HOMS in text for text in d.body)]  # indexed, before
+
     entry, events = Takedowns(store).takedown(story, "court order 12/3", "root")
 
     assert found_anywhere(store, HOMS) == []
+    # nor in the search index: no document holds it, and its words find nothing of it
+    docs = find(store, "Army IS fight Homs", [Label.EVENT], 20)
+    assert not [d for d in docs if any(HOMS in text for text in d.body)]
     assert [e.id for e in events] == [raqqa.id]
     assert (entry.text("action"), entry.text("subject"), entry.text("by")) == (
         "takedown",

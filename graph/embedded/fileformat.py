@@ -1,5 +1,10 @@
 """The embedded store's data directory: its SQLite file (tables, format number, migration).
 
+Format 4 is format 3 with the search index (`search_docs`, `search_fts`, `search_vocab`:
+`graph.embedded.search`); a format-3 file gains the empty tables when a writer opens it, and
+the row `search_stale` in `meta`, which has the writer fill them from the graph (`stale_search`,
+then `search_built`) before it serves or writes.
+
 Format 3 is format 2 with the change log (`changes`, `graph.embedded.changelog`); a format-2
 file gains the empty table when a writer opens it. Format 2: nodes, relationships and keys
 are rowid tables without any index, each row's rowid kept in memory beside what it holds
@@ -15,9 +20,10 @@ import sqlite3
 from pathlib import Path
 
 from graph.embedded.changelog import TABLE as CHANGES_TABLE
+from graph.embedded.search import SCHEMA as SEARCH_SCHEMA
 from graph.store import StoreError
 
-FORMAT = 3
+FORMAT = 4
 DB_FILE = "graph.sqlite3"
 
 # How long a write waits for another process's write to finish (SQLite's busy timeout): a
@@ -37,6 +43,7 @@ CREATE TABLE IF NOT EXISTS settings (name TEXT PRIMARY KEY, value TEXT NOT NULL)
 """
     + CHANGES_TABLE
     + ";\n"
+    + SEARCH_SCHEMA
 )
 # Format 1 to 2, in one transaction: the same rows in the new tables.
 _MIGRATE_1 = """
@@ -59,13 +66,19 @@ UPDATE meta SET value = '2' WHERE name = 'format';
 """
 # Format 2 to 3: the change log, empty (its first entry is the next write's).
 _MIGRATE_2 = CHANGES_TABLE + ";\nUPDATE meta SET value = '3' WHERE name = 'format';"
+# Format 3 to 4: the search index, empty and marked stale (filled from the graph on opening).
+_MIGRATE_3 = (
+    SEARCH_SCHEMA
+    + "INSERT OR REPLACE INTO meta VALUES ('search_stale', '1');\n"
+    + "UPDATE meta SET value = '4' WHERE name = 'format';"
+)
 
 
 def connect(
     directory: Path, read_only: bool = False, any_thread: bool = False
 ) -> sqlite3.Connection:
     """The directory's file, opened (WAL journal, synchronous FULL, transactions begun
-    explicitly), its tables created if new or its format checked (formats 1 and 2 are
+    explicitly), its tables created if new or its format checked (formats 1 to 3 are
     migrated). `read_only`: the file must exist and have this format; nothing is written.
     `any_thread`: the connection may be used from another thread than the one opening it
     (one at a time)."""
@@ -132,10 +145,22 @@ def _check_format(db: sqlite3.Connection, directory: Path) -> None:
         row = ("2",)
     if row[0] == "2":
         _script(db, _MIGRATE_2)
+        row = ("3",)
+    if row[0] == "3":
+        _script(db, _MIGRATE_3)
     elif row[0] != str(FORMAT):
         raise StoreError(
             f"the store {directory} has format {row[0]}; this newsgraph reads {FORMAT}"
         )
+
+
+def stale_search(db: sqlite3.Connection) -> bool:
+    """Whether the search index must be filled from the graph (a migrated format-3 file)."""
+    row = db.execute("SELECT 1 FROM meta WHERE name = 'search_stale'").fetchone()
+    return row is not None
+
+
+SEARCH_BUILT = "DELETE FROM meta WHERE name = 'search_stale'"  # in the filling transaction
 
 
 def _script(db: sqlite3.Connection, script: str) -> None:

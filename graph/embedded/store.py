@@ -24,11 +24,13 @@ import logging
 import math
 import sqlite3
 import sys
+import threading
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from graph.embedded import changelog, fileformat, rows
+from graph.embedded import search as index
 from graph.embedded.changelog import Pending
 from graph.embedded.codec import decode_props, encode_props
 from graph.embedded.directory import (
@@ -63,7 +65,9 @@ from graph.model import (
     Value,
     WriteBatch,
     apply_write,
+    strings,
 )
+from graph.search import SEARCHABLE, IndexedDoc, Lookup, document
 from graph.store import (
     DIRECTORY_NEAR,
     EARTH_KM,
@@ -80,7 +84,6 @@ from graph.store import (
     StoreError,
     TrackRecord,
     check_prefixes,
-    search_text,
 )
 
 log = logging.getLogger(__name__)
@@ -107,6 +110,9 @@ class EmbeddedStore:
         self._db: sqlite3.Connection | None = None
         # read-only, for `fetch_changes` in a worker thread (never inside this one's writes)
         self._fetch_db: sqlite3.Connection | None = None
+        # read-only, for the search index's reads from any thread, one at a time
+        self._search_db: sqlite3.Connection | None = None
+        self._searching = threading.Lock()
         # the change log entry memory is at: every entry up to it is applied, none after
         self._seq = 0
         self._graph = new_graph()
@@ -166,6 +172,8 @@ class EmbeddedStore:
         try:
             self._db = fileformat.connect(self.directory, self.read_only)
             self._read_all()
+            if not self.read_only and fileformat.stale_search(self._db):
+                self._fill_search_index(self._db)
         except BaseException:
             self.close()
             raise
@@ -177,6 +185,10 @@ class EmbeddedStore:
         if self._fetch_db is not None:
             self._fetch_db.close()
             self._fetch_db = None
+        with self._searching:
+            if self._search_db is not None:
+                self._search_db.close()
+                self._search_db = None
         # Emptied rather than just dropped: the graph's objects are frozen (`rows.read_all`),
         # so only reference counting frees them, and networkx's cached views make a cycle.
         self._graph.clear()
@@ -259,6 +271,7 @@ class EmbeddedStore:
                 changed = self._apply(derived, dirty) or changed
             if changed:
                 rows.write_dirty(db, dirty, self._graph._node)
+                index.update(db, self._search_docs(dirty))
                 changelog.append(db, self._seq + 1, changelog.entry_of(dirty, created, levels))
             db.execute("COMMIT")
         except sqlite3.Error as exc:  # a full disk, an I/O error
@@ -985,24 +998,78 @@ class EmbeddedStore:
             ):
                 yield other, data["props"]
 
-    def search(self, text: str, labels: Sequence[Label], first: int) -> list[Node]:
-        needle = text.casefold().strip()
-        if not needle:
-            return []
-        wanted = set(labels)
-        hits: list[Node] = []
-        for node_id, data in self._graph._node.items():
-            if data["label"] in wanted and needle in search_text(data["props"]):
-                hits.append(Node(node_id, data["label"], data["props"]))
-        events = sorted(
-            (n for n in hits if n.label is Label.EVENT),
-            key=lambda n: (n.text("occurred_on"), n.id),
-            reverse=True,
-        )
-        others = sorted(
-            (n for n in hits if n.label is not Label.EVENT), key=lambda n: (n.text("name"), n.id)
-        )
-        return (events + others)[:first]
+    # -- the search index (graph.embedded.search) -------------------------------------------
+
+    def _fill_search_index(self, db: sqlite3.Connection) -> None:
+        """Fill the index of a file migrated from format 3 from the graph, in one write."""
+        self._begin_write(db)
+        try:
+            attrs = self._graph._node
+            docs = (
+                doc
+                for node_id, data in attrs.items()
+                if data.get("label") in SEARCHABLE
+                and (doc := self._search_doc(node_id, data["label"], data["props"])) is not None
+            )
+            index.rebuild(db, docs)
+            db.execute(fileformat.SEARCH_BUILT)
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+
+    def _search_docs(self, dirty: Dirty) -> dict[str, IndexedDoc | None]:
+        """The search documents a write's rows change: of the nodes it wrote or removed, and
+        of both ends of the relationships it wrote or removed (an event's claims, a named
+        node's popularity); None for a node that is gone."""
+        ids: dict[str, None] = dict.fromkeys(dirty.nodes.values())
+        ids.update(dict.fromkeys(dirty.dead_nodes.values()))
+        for src, dst, _ in dirty.edges.values():
+            ids[src] = ids[dst] = None
+        for src, _, dst, _ in dirty.dead_edges.values():
+            ids[src] = ids[dst] = None
+        attrs = self._graph._node
+        docs: dict[str, IndexedDoc | None] = {}
+        for node_id in ids:
+            data = attrs.get(node_id)
+            if data is None or "label" not in data:
+                docs[node_id] = None
+            elif data["label"] in SEARCHABLE:
+                docs[node_id] = self._search_doc(node_id, data["label"], data["props"])
+        return docs
+
+    def _search_doc(self, node_id: str, label: Label, props: Props) -> IndexedDoc | None:
+        graph = self._graph
+        if label is Label.EVENT:
+            claims: list[str] = []
+            for parallel in graph._pred.get(node_id, {}).values():
+                for edge in parallel.values():
+                    if edge["type"] is Rel.REPORTS:
+                        claims += strings(decode_props(edge["json"]), "claim_texts")
+            return document(node_id, label, props, claims)
+        near = graph._succ.get(node_id, {}).keys() | graph._pred.get(node_id, {}).keys()
+        return document(node_id, label, props, popularity=len(near))
+
+    def _search_conn(self) -> sqlite3.Connection:
+        self._conn()
+        if self._search_db is None:
+            self._search_db = fileformat.connect(self.directory, read_only=True, any_thread=True)
+        return self._search_db
+
+    def search_vocabulary(
+        self, prefixes: Sequence[str], limit: int
+    ) -> dict[str, list[tuple[str, int]]]:
+        with self._searching:
+            return index.vocabulary(self._search_conn(), prefixes, limit)
+
+    def search_postings(self, lookups: Sequence[Lookup], limit: int) -> dict[Lookup, list[str]]:
+        with self._searching:
+            return index.postings(self._search_conn(), lookups, limit)
+
+    def search_documents(self, ids: Sequence[str]) -> dict[str, IndexedDoc]:
+        with self._searching:
+            return index.documents(self._search_conn(), ids)
 
     def counts(self) -> dict[str, int]:
         counts: dict[str, int] = {str(label): 0 for label in Label}

@@ -3,8 +3,9 @@
 Rules kept here:
 - every value is a parameter (`$rows`, `$ids`, ...); nothing a user typed is pasted into a query;
 - labels and relationship types come only from the fixed enums `Label` and `Rel` (plus the
-  bookkeeping labels `Key`, `Setting`, `Change` and `ChangeLog` below, which no read of the
-  graph names: they are invisible to `dump`, `counts`, `search` and every traversal);
+  bookkeeping labels `Key`, `Setting`, `Change`, `ChangeLog` and the search index's
+  `SearchDoc`, `SearchPosting` and `SearchTerm` below, which no read of the graph names: they
+  are invisible to `dump`, `counts` and every traversal);
 - property *names* are pasted only by `node_upsert`/`edge_upsert` (Cypher 5 before 5.26 cannot
   assign a property whose name is computed, and a row of values alone packs several times
   faster than a row of maps), always quoted with `quote()`; the values travel as parameters.
@@ -259,16 +260,6 @@ def count_nodes(label: Label) -> str:
 
 def count_edges(rel: Rel) -> str:
     return f"MATCH ()-[r:{quote(rel.value)}]->() RETURN count(r) AS count"
-
-
-def search_candidates(label: Label) -> str:
-    """The searchable text of every node of `label` (matching is done in Python: Cypher's
-    `toLower` is not Python's `casefold`)."""
-    return (
-        f"MATCH (n:{quote(label.value)}) "
-        "RETURN n.id AS id, n.name AS name, n.summary AS summary, n.aliases AS aliases, "
-        "n.occurred_on AS occurred_on"
-    )
 
 
 @lru_cache(maxsize=64)
@@ -756,3 +747,103 @@ def count_edge_uids(rel: Rel) -> str:
 
 
 COUNT_KEYS = f"MATCH (k:{KEY_LABEL}) RETURN count(k) AS all, count(DISTINCT k.key) AS ids"
+
+
+# -- the search index (graph.neo4j.search, docs/search.md) ---------------------------------------
+# One (:SearchDoc {id, label, ord, day, popularity, names, body, terms_names, terms_body}) per
+# searchable node, one (:SearchPosting {term, label, ord, doc}) per distinct term of it, and one
+# (:SearchTerm {term, df}) per term indexed: what `graph.search.SearchIndex` asks, as equality
+# and prefix look-ups in ordinary indexes (the Bolt server the tests use has no full-text
+# index). Written in the batch's own transaction.
+
+SEARCH_DOC_LABEL = "SearchDoc"
+SEARCH_POSTING_LABEL = "SearchPosting"
+SEARCH_TERM_LABEL = "SearchTerm"
+SEARCH_SCHEMA = (
+    f"CREATE CONSTRAINT newsgraph_search_doc IF NOT EXISTS "
+    f"FOR (d:{SEARCH_DOC_LABEL}) REQUIRE d.id IS UNIQUE",
+    f"CREATE CONSTRAINT newsgraph_search_term IF NOT EXISTS "
+    f"FOR (t:{SEARCH_TERM_LABEL}) REQUIRE t.term IS UNIQUE",
+    f"CREATE INDEX newsgraph_search_posting_term IF NOT EXISTS "
+    f"FOR (p:{SEARCH_POSTING_LABEL}) ON (p.term)",
+    f"CREATE INDEX newsgraph_search_posting_doc IF NOT EXISTS "
+    f"FOR (p:{SEARCH_POSTING_LABEL}) ON (p.doc)",
+)
+_DOC_FIELDS = (
+    "d.id AS id, d.label AS label, d.day AS day, d.popularity AS popularity, d.names AS names, "
+    "d.body AS body, d.terms_names AS terms_names, d.terms_body AS terms_body"
+)
+SEARCH_DOCS = f"UNWIND $ids AS id MATCH (d:{SEARCH_DOC_LABEL} {{id: id}}) RETURN {_DOC_FIELDS}"
+# What a search document is made of, for each of `$ids` that is a searchable node, in one
+# round trip: an event's summary, date and claims; a named node's name, aliases and distinct
+# neighbours.
+SEARCH_SOURCES = "\nUNION ALL\n".join(
+    [
+        f"UNWIND $ids AS id MATCH (n:{quote(Label.EVENT.value)} {{{ID}: id}}) "
+        f"OPTIONAL MATCH (n)<-[r:{quote(Rel.REPORTS.value)}]-() "
+        f"RETURN n.id AS id, '{Label.EVENT.value}' AS label, n.summary AS summary, "
+        "n.occurred_on AS occurred_on, collect(r.claim_texts) AS claims, null AS name, "
+        "null AS aliases, 0 AS popularity"
+    ]
+    + [
+        f"UNWIND $ids AS id MATCH (n:{quote(label.value)} {{{ID}: id}}) "
+        "OPTIONAL MATCH (n)--(m) "
+        f"RETURN n.id AS id, '{label.value}' AS label, null AS summary, null AS occurred_on, "
+        "[] AS claims, n.name AS name, n.aliases AS aliases, count(DISTINCT m) AS popularity"
+        for label in (Label.ENTITY, Label.PLACE, Label.OUTLET)
+    ]
+)
+
+SEARCH_PUT_DOCS = (
+    f"UNWIND $rows AS row MERGE (d:{SEARCH_DOC_LABEL} {{id: row.id}}) "
+    "SET d.label = row.label, d.ord = row.ord, d.day = row.day, d.popularity = row.popularity, "
+    "d.names = row.names, d.body = row.body, d.terms_names = row.terms_names, "
+    "d.terms_body = row.terms_body"
+)
+SEARCH_DROP_DOCS = f"UNWIND $ids AS id MATCH (d:{SEARCH_DOC_LABEL} {{id: id}}) DELETE d"
+SEARCH_DROP_POSTINGS = f"UNWIND $ids AS id MATCH (p:{SEARCH_POSTING_LABEL} {{doc: id}}) DELETE p"
+SEARCH_PUT_POSTINGS = (
+    f"UNWIND $rows AS row CREATE (:{SEARCH_POSTING_LABEL} "
+    "{term: row[0], label: row[1], ord: row[2], doc: row[3]})"
+)
+# Document counts: each row a term and how many documents gained (or lost) it.
+SEARCH_COUNT_TERMS = (
+    f"UNWIND $rows AS row MERGE (t:{SEARCH_TERM_LABEL} {{term: row[0]}}) "
+    "ON CREATE SET t.df = 0 SET t.df = t.df + row[1]"
+)
+SEARCH_DROP_UNUSED_TERMS = (
+    f"UNWIND $terms AS term MATCH (t:{SEARCH_TERM_LABEL} {{term: term}}) WHERE t.df <= 0 DELETE t"
+)
+SEARCH_VOCABULARY = (
+    f"MATCH (t:{SEARCH_TERM_LABEL}) WHERE t.term STARTS WITH $prefix "
+    "RETURN t.term AS term, t.df AS df ORDER BY term LIMIT $limit"
+)
+SEARCH_TERM_POSTINGS = (
+    f"MATCH (p:{SEARCH_POSTING_LABEL} {{term: $term}}) WHERE p.label = $label "
+    "RETURN p.doc AS doc, p.ord AS ord ORDER BY ord DESC, doc DESC LIMIT $limit"
+)
+SEARCH_PREFIX_POSTINGS = (
+    f"MATCH (p:{SEARCH_POSTING_LABEL}) WHERE p.term STARTS WITH $term AND p.label = $label "
+    "WITH DISTINCT p.doc AS doc, p.ord AS ord "
+    "RETURN doc, ord ORDER BY ord DESC, doc DESC LIMIT $limit"
+)
+# The documents holding every one of several terms: those holding the lead term, each kept if
+# its postings hold the other exact terms and (when `$prefix` is not '') one starting with it.
+SEARCH_EVERY_POSTINGS = (
+    f"MATCH (p:{SEARCH_POSTING_LABEL} {{term: $lead}}) WHERE p.label = $label "
+    f"MATCH (o:{SEARCH_POSTING_LABEL} {{doc: p.doc}}) "
+    "WITH p.doc AS doc, p.ord AS ord, collect(o.term) AS held "
+    "WHERE all(t IN $exact WHERE t IN held) "
+    "AND ($prefix = '' OR any(h IN held WHERE h STARTS WITH $prefix)) "
+    "RETURN doc, ord ORDER BY ord DESC, doc DESC LIMIT $limit"
+)
+# A graph written before the index existed: its searchable nodes, a page at a time by id.
+SEARCH_INDEX_MARK = f"MATCH (t:{SEARCH_TERM_LABEL} {{term: ''}}) RETURN t.df AS version"
+SEARCH_SET_INDEX_MARK = f"MERGE (t:{SEARCH_TERM_LABEL} {{term: ''}}) SET t.df = $version"
+
+
+def search_ids_after(label: Label) -> str:
+    return (
+        f"MATCH (n:{quote(label.value)}) WHERE n.{ID} > $after "
+        f"RETURN n.{ID} AS id ORDER BY id LIMIT $limit"
+    )

@@ -43,10 +43,12 @@ from graph import store as port
 from graph.model import Direction, Edge, Label, Node, Rel, WriteBatch
 from graph.neo4j import changelog, codec, reads
 from graph.neo4j import queries as q
+from graph.neo4j import search as index
 from graph.neo4j.changelog import Changed
 from graph.neo4j.plan import StatementPlan, key_prefix
 from graph.neo4j.retry import WriteRetry
 from graph.neo4j.transaction import Created, InTransaction
+from graph.search import SEARCHABLE, IndexedDoc, Lookup
 from graph.store import (
     MATCH,
     Change,
@@ -60,10 +62,28 @@ from graph.store import (
     PagePart,
     StoreError,
     StoreUnavailable,
-    search_text,
 )
 
 log = logging.getLogger(__name__)
+
+
+def _ids_after(label: Label, after: str, tx: neo4j.ManagedTransaction) -> list[str]:
+    records = tx.run(q.search_ids_after(label), after=after, limit=SEARCH_FILL_PAGE)
+    return [str(r["id"]) for r in records]
+
+
+def _index_nodes(ids: list[str], tx: neo4j.ManagedTransaction) -> None:
+    index.update(tx, ids)
+
+
+def _search_ids(changed: Changed) -> list[str]:
+    """The nodes whose search documents a write may have changed: those it wrote or deleted,
+    and both ends of each relationship it wrote or removed (claims, popularity)."""
+    ids: dict[str, None] = dict(changed.nodes)
+    ids.update(changed.deleted)
+    for src, _, dst, _ in (*changed.relationships, *changed.unlinked):
+        ids[src] = ids[dst] = None
+    return list(ids)
 
 
 def _set_prefixes(rows: list[list[str | None]], tx: neo4j.ManagedTransaction) -> None:
@@ -75,6 +95,7 @@ T = TypeVar("T")
 SCHEMES = ("bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc")
 DUMP_PAGE = 2000
 CATCH_UP_PAGE = 1000  # change log entries read per transaction by `catch_up`
+SEARCH_FILL_PAGE = 500  # nodes indexed per transaction when a graph is indexed afresh
 
 # The driver's pool of Bolt connections (its own default is 100), and how long a transaction
 # may run on the server before it is stopped (a read: a page; a write: a loader's batch).
@@ -205,10 +226,10 @@ class Neo4jStore:
         self._run(q.CHANGE_SEQ_CONSTRAINT)
         self._run(q.CHANGE_LOG_CONSTRAINT)
         self._run(q.EVENT_DATE_INDEX)
-        for index in q.EVENT_INDEXES:
-            self._run(index)
-        for index in q.directory_indexes():
-            self._run(index)
+        for statement in (*q.EVENT_INDEXES, *q.directory_indexes()):
+            self._run(statement)
+        for statement in q.SEARCH_SCHEMA:
+            self._run(statement)
         relationship_uniqueness = True
         for rel in q.RELS:
             try:
@@ -224,6 +245,7 @@ class Neo4jStore:
             await_indexes = True
         except (ClientError, DatabaseError):
             await_indexes = False  # ArcadeDB: no db.awaitIndexes; its indexes are built at once
+        self._fill_search_index()
         capabilities = Capabilities(agent, relationship_uniqueness, await_indexes)
         log.info("connected to %r: %s", self, capabilities)
         return capabilities
@@ -240,6 +262,24 @@ class Neo4jStore:
             if not keys:
                 return
             self._write(partial(_set_prefixes, [[k, key_prefix(k)] for k in keys]))
+
+    def _fill_search_index(self) -> None:
+        """Index a graph written before the search index existed (or with an older layout), a
+        page of nodes at a time, then mark it indexed (once: later writes keep it)."""
+        mark = self._read(lambda tx: [r["version"] for r in tx.run(q.SEARCH_INDEX_MARK)])
+        if mark and mark[0] == index.INDEX_VERSION:
+            return
+        for label in SEARCHABLE:
+            after = ""
+            while True:
+                ids = self._read(partial(_ids_after, label, after))
+                if not ids:
+                    break
+                self._write(partial(_index_nodes, ids))
+                after = ids[-1]
+        self._write(
+            lambda tx: tx.run(q.SEARCH_SET_INDEX_MARK, version=index.INDEX_VERSION).consume()
+        )
 
     def _run(self, query: str) -> None:
         """A schema statement, in its own auto-commit transaction as Neo4j requires."""
@@ -321,6 +361,7 @@ class Neo4jStore:
                 announced += derived.created
                 levels += derived.level_changes
             if changed:
+                index.update(tx, _search_ids(changed))
                 # Last, so the head's lock is held only from here to the commit.
                 changelog.append(tx, changed, announced, levels, keep=port.CHANGE_LOG_KEEP)
 
@@ -542,32 +583,22 @@ class Neo4jStore:
         params["near"] = query.near
         return params
 
-    def search(self, text: str, labels: Sequence[Label], first: int) -> list[Node]:
-        needle = text.casefold().strip()
-        if not needle or first <= 0:
-            return []
-        wanted = list(dict.fromkeys(labels))
+    def search_vocabulary(
+        self, prefixes: Sequence[str], limit: int
+    ) -> dict[str, list[tuple[str, int]]]:
+        if not prefixes:
+            return {}
+        return self._read(lambda tx: index.vocabulary(tx, prefixes, limit))
 
-        def work(tx: neo4j.ManagedTransaction) -> list[tuple[Label, dict[str, Any]]]:
-            rows: list[tuple[Label, dict[str, Any]]] = []
-            for label in wanted:
-                rows += [(label, r.data()) for r in tx.run(q.search_candidates(label))]
-            return rows
+    def search_postings(self, lookups: Sequence[Lookup], limit: int) -> dict[Lookup, list[str]]:
+        if not lookups:
+            return {}
+        return self._read(lambda tx: index.postings(tx, lookups, limit))
 
-        events: list[tuple[str, str]] = []
-        others: list[tuple[str, str]] = []
-        for label, row in self._read(work):
-            if needle not in search_text(row):
-                continue
-            if label is Label.EVENT:
-                events.append((codec.text(row.get("occurred_on")), row["id"]))
-            else:
-                others.append((codec.text(row.get("name")), row["id"]))
-        events.sort(reverse=True)
-        others.sort()
-        chosen = [i for _, i in events + others][:first]
-        nodes = self.get_nodes(chosen)
-        return [nodes[i] for i in chosen if i in nodes]
+    def search_documents(self, ids: Sequence[str]) -> dict[str, IndexedDoc]:
+        if not ids:
+            return {}
+        return self._read(lambda tx: index.stored(tx, list(dict.fromkeys(ids))))
 
     def counts(self) -> dict[str, int]:
         def work(tx: neo4j.ManagedTransaction) -> dict[str, int]:
