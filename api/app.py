@@ -16,13 +16,15 @@ from graphql import GraphQLError
 from starlette.applications import Starlette
 from starlette.datastructures import Headers
 from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import Message, Receive, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
-from strawberry.http import GraphQLHTTPResponse
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import (
     BaseGraphQLTransportWSHandler,
@@ -36,7 +38,9 @@ from strawberry.types import ExecutionResult
 from api.auth import RateLimiter
 from api.config import AppConfig
 from api.context import RequestContext, Services
+from api.delivery import Cacheable, PersistedQueries, PersistedQueryError
 from api.exports import export_endpoint
+from api.feeds import feed_endpoint
 from api.follow import Follower
 from api.forward import (
     CATCH_UP_TIMEOUT,
@@ -324,6 +328,8 @@ class GraphQLApp(GraphQL[RequestContext, None]):
         self._sockets: dict[str, int] = {}
         # /metrics (api.metrics); the writer process counts errors, its workers the requests
         self.metrics = Metrics(clients=not behind_workers, writer=writer)
+        # automatic persisted queries (api.delivery)
+        self.persisted = PersistedQueries(services.config.persisted_queries)
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         # A bad bearer token is refused before GraphQL runs: 401, in GraphQL's error shape.
@@ -371,6 +377,25 @@ class GraphQLApp(GraphQL[RequestContext, None]):
                 await super().__call__(scope, receive, self._stamped(send, follower))
         except Refused as exc:  # raised while reading the request: nothing was sent yet
             await _refusal(exc.status, str(exc))(scope, receive, send)
+        except PersistedQueryError as exc:
+            # As Apollo's server answers it (200, the code in the error's extensions), so its
+            # clients send the query again; never kept by a cache.
+            error = {"message": str(exc), "extensions": {"code": exc.code}}
+            refusal = JSONResponse({"errors": [error]}, headers={"Cache-Control": "no-store"})
+            await refusal(scope, receive, send)
+
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        # A GET naming a persisted query (no `query` of its own) is an operation, not a
+        # browser asking for GraphiQL.
+        if request.query_params.get("extensions") is not None:
+            return False
+        return super().should_render_graphql_ide(request)
+
+    async def parse_http_body(self, request: Any) -> GraphQLRequestData | list[GraphQLRequestData]:
+        parsed = await super().parse_http_body(request)
+        if isinstance(parsed, GraphQLRequestData):
+            parsed.query = self.persisted.resolve(parsed.query, parsed.extensions)
+        return parsed
 
     async def _websocket(self, scope: Any, receive: Receive, send: Send, actor: Actor) -> None:
         """A WebSocket, counted against its client's cap (refused past it by the handler,
@@ -567,6 +592,10 @@ class GraphQLApp(GraphQL[RequestContext, None]):
                 self._policy_at = at
         return RequestContext(store, policy, actor=actor, client=client, services=self.services)
 
+    def policy(self) -> Policy:
+        """The store's policy, parsed again only when its stored text changes."""
+        return self._policy()
+
     def _policy(self) -> Policy:
         """The store's policy, parsed again only when its stored text changes."""
         try:
@@ -579,6 +608,25 @@ class GraphQLApp(GraphQL[RequestContext, None]):
             policy = Policy.from_json(stored) if stored is not None else Policy.default()
             self._cached = (stored, policy)
         return self._cached[1]
+
+
+def _middleware(config: AppConfig, metrics: Metrics) -> list[Middleware]:
+    """Counting, compression (starlette's GZipMiddleware: answers over `gzip_minimum_size`
+    bytes to clients that accept gzip) and, for a site on other origins, CORS."""
+    stack = [Middleware(Counted, metrics=metrics)]
+    if config.cors_origins:
+        stack.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(config.cors_origins),
+                allow_methods=["GET", "POST"],
+                allow_headers=["Authorization", "Content-Type", "Accept", "If-None-Match"],
+                expose_headers=["ETag", CHANGE_HEADER],
+                max_age=600,
+            )
+        )
+    stack.append(Middleware(GZipMiddleware, minimum_size=config.gzip_minimum_size))
+    return stack
 
 
 def create_app(
@@ -658,14 +706,21 @@ def create_app(
     return Starlette(
         routes=[
             # GraphQL over HTTP: the answer's media type and status from Accept (api.media)
-            Route("/graphql", Negotiated(graphql), methods=["GET", "POST"]),
+            # GET answers with validators and cache headers (api.delivery)
+            Route(
+                "/graphql",
+                Cacheable(Negotiated(graphql), store, config.cache_max_age),
+                methods=["GET", "POST"],
+            ),
             WebSocketRoute("/graphql", graphql),
+            # Atom feeds of newly verified and disputed events (api.feeds)
+            Route("/feeds/{level}.atom", feed_endpoint(store, graphql.policy)),
             Route("/health", health),
             Route("/ready", ready),
             Route("/metrics", graphql.metrics.endpoint),  # Prometheus (api.metrics)
             # files for analysts and editors (api.exports)
             Route("/export/{format}", export_endpoint(store, tokens), methods=["GET"]),
         ],
-        middleware=[Middleware(Counted, metrics=graphql.metrics)],
+        middleware=_middleware(config, graphql.metrics),
         lifespan=lifespan,
     )

@@ -44,6 +44,12 @@ DEFAULT_MAX_PENDING_PER_CLIENT = 10
 # Days after which a pending submission expires (no longer listed, reviewed or counted).
 DEFAULT_SUBMISSION_TTL_DAYS = 30
 
+# -- Delivery (issue 17: api.delivery) ---------------------------------------------------------
+# A cache may serve an anonymous GET page this long before asking again (304 when unchanged).
+DEFAULT_CACHE_MAX_AGE = 5
+DEFAULT_GZIP_MINIMUM_SIZE = 1000
+DEFAULT_PERSISTED_QUERIES = 1000
+
 
 @dataclass(frozen=True, slots=True)
 class AppConfig:
@@ -85,3 +91,12 @@ class AppConfig:
     max_pending_per_event: int = DEFAULT_MAX_PENDING_PER_EVENT
     max_pending_per_client: int = DEFAULT_MAX_PENDING_PER_CLIENT
     submission_ttl_days: int = DEFAULT_SUBMISSION_TTL_DAYS
+    # -- Delivery (issue 17: api.delivery, docs/site.md) --
+    # Origins a browser may call the API from (CORS); none: same origin only.
+    cors_origins: tuple[str, ...] = ()
+    # Seconds a cache may serve an anonymous GET answer before revalidating it (its ETag).
+    cache_max_age: int = DEFAULT_CACHE_MAX_AGE
+    # Answers at least this large are gzipped for clients that accept it.
+    gzip_minimum_size: int = DEFAULT_GZIP_MINIMUM_SIZE
+    # Automatic persisted queries kept per process (least recently used forgotten first).
+    persisted_queries: int = DEFAULT_PERSISTED_QUERIES

@@ -4,7 +4,7 @@ client's over time (`AppConfig.client_cost_rate`, of the analytics part of the c
 
 How an operation is costed (`operation_cost`):
 - every field that returns an object or a list costs 1 (a scalar or enum costs nothing);
-- a field with a page size (`first`, or `limit` of `neighbourhood`) multiplies what is under
+- a field with a page size (`first`, `last`, or `limit` of `neighbourhood`) multiplies what is under
   it by that size, from the literal, the variable or the schema's default; the lists directly
   under it are that page and count once;
 - any other list of objects (an event's `reports`, a path's `entities`) is counted as
@@ -58,7 +58,7 @@ UNPAGED_LIST = 5
 # The page size of a paged field when no value can be read (the schema's defaults are 20).
 DEFAULT_PAGE_SIZE = 20
 # Arguments that set a page size.
-PAGE_ARGUMENTS = ("first", "limit")
+PAGE_ARGUMENTS = ("first", "last", "limit")
 # What the fields that scan or run a graph algorithm cost on top of their place in the tree
 # (by field name, on any type); an event page costs 35. A `rankings` over a wide window reads
 # up to 20,000 events and runs networkx on their co-occurrence graph, `paths` reads up to
@@ -205,7 +205,9 @@ class _Walk:
         names = [a for a in PAGE_ARGUMENTS if a in field.args]
         if not names:
             return None
-        name = names[0]
+        given = {a.name.value for a in node.arguments or ()}
+        # the argument given (`last` on a backward page), else the first one's default
+        name = next((a for a in names if a in given), names[0])
         size: Any = field.args[name].default_value
         for argument in node.arguments or ():
             if argument.name.value != name:

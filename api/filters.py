@@ -26,6 +26,9 @@ class EventFilterInput:
     entity: strawberry.ID | None = None
     outlet: strawberry.ID | None = None
     min_confidence: ConfidenceLevel | None = None
+    confidence: list[ConfidenceLevel] | None = strawberry.field(
+        default=None, description="Exactly these levels (any of them), e.g. [DISPUTED]."
+    )
     near: NearInput | None = strawberry.field(
         default=None, description="events within a distance of a point"
     )
@@ -99,10 +102,13 @@ def to_filter(info: Info, given: EventFilterInput | None, **fixed: str | bool) -
         "entity": given.entity,
         "outlet": given.outlet,
         "min_confidence": policy.rank(given.min_confidence.value) if given.min_confidence else None,
+        "levels": tuple(sorted({policy.rank(c.value) for c in given.confidence or ()})),
     }
     values["near"] = _near(given.near)
     values["box"] = _box(given.box)
     values["flagged"] = given.flagged
+    if given.confidence is not None and not given.confidence:
+        raise UserError("filter.confidence must name at least one level")
     values.update(fixed)
     return EventFilter(**values)  # type: ignore[arg-type]
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Annotated, Any, Self
 
 import strawberry
@@ -22,7 +23,9 @@ from api.bounds import Bound, bounds_of, window
 from api.confidence import Confidence, ConfidenceChange, Needs
 from api.context import Info
 from api.dataloaders import at_once
+from api.errors import UserError
 from api.filters import EventFilterInput, to_filter
+from api.labels import found
 from api.order import report_order
 from api.paging import (
     DEFAULT_PAGE,
@@ -230,6 +233,21 @@ class Event(GraphNode):
     @strawberry.field
     def category(self) -> Category:
         return Category(self.node.text("category"))
+
+    @strawberry.field(
+        description="The category's display label in `locale` (English when it has none: "
+        "`labels(locale)` says whether it fell back)."
+    )
+    def category_label(self, locale: str = "en") -> str:
+        return found(locale).labels.categories.get(self.node.text("category"), "")
+
+    @strawberry.field(
+        description="When its confidence level last changed (the LEVEL_CHANGED order); null "
+        "when it has not changed since that order exists."
+    )
+    def level_changed_at(self) -> Timestamp | None:
+        value = self.node.text("level_since")
+        return Timestamp(value) if value else None
 
     @strawberry.field
     def summary(self) -> str:
@@ -531,6 +549,21 @@ class Outlet(GraphNode):
     def kind(self) -> str | None:
         return self.node.text("kind") or None
 
+    @strawberry.field(
+        description="What its reports came to, over every event it reported (docs/site.md): "
+        "kept as events are rated, not counted when asked."
+    )
+    def track_record(self, info: Info) -> TrackRecord:
+        record = info.context.store.track_records([self.node.id])[self.node.id]
+        return TrackRecord(
+            reports=record.reports,
+            corroborated=record.corroborated,
+            sole_source=record.sole_source,
+            disputed=record.disputed,
+            first_to_report=record.first,
+            retracted=record.retracted,
+        )
+
     @strawberry.field(description="The events it reported, newest first.")
     def events(
         self,
@@ -541,6 +574,40 @@ class Outlet(GraphNode):
         order: Order = Order.NEWEST_FIRST,
     ) -> EventConnection:
         return event_page(info, to_filter(info, filter, outlet=self.id), first, after, order)
+
+
+@strawberry.type(description="What an outlet's reports came to (docs/site.md has each count).")
+class TrackRecord:
+    reports: int = strawberry.field(description="Events it reported.")
+    corroborated: int = strawberry.field(
+        description="Of those, events another independent group (outlet group) reported too."
+    )
+    sole_source: int = strawberry.field(
+        description="Of those it did not retract, events no other independent group reported."
+    )
+    disputed: int = strawberry.field(description="Of those, events whose level is disputed.")
+    first_to_report: int = strawberry.field(
+        description="Of those, events it reported first: its earliest report (the story's "
+        "publication date, else when it was extracted) is the event's earliest; ties count "
+        "for each."
+    )
+
+    retracted: int = strawberry.field(
+        description="Of those, events whose every report by it is retracted (a retracted "
+        "report corroborates nothing and is nobody's first)."
+    )
+
+    @strawberry.field(description="corroborated / reports (0 without reports).")
+    def corroboration_rate(self) -> float:
+        return self.corroborated / self.reports if self.reports else 0.0
+
+    @strawberry.field(description="disputed / reports (0 without reports).")
+    def dispute_rate(self) -> float:
+        return self.disputed / self.reports if self.reports else 0.0
+
+    @strawberry.field(description="firstToReport / reports (0 without reports).")
+    def first_rate(self) -> float:
+        return self.first_to_report / self.reports if self.reports else 0.0
 
 
 @strawberry.type(description="A city, region or site, or a country (kind 'country').")
@@ -635,6 +702,13 @@ class Story(GraphNode):
         node = await info.context.nodes.load(edges[0].src)
         return Outlet.of(node) if node else None
 
+    @strawberry.field(description="The events it describes, newest first.")
+    @at_once
+    async def events(self, info: Info) -> list[Event]:
+        edges = await info.context.edges(Rel.DESCRIBES, "out").load(self.id)
+        events = await events_of(info, [e.dst for e in edges])
+        return sorted(events, key=lambda e: (e.node.text("occurred_on"), e.node.id), reverse=True)
+
 
 @strawberry.type(description="One feature of a matcher decision: value x weight = contribution.")
 class IdentityEvidence:
@@ -702,28 +776,87 @@ class EventEdge:
     node: Event
 
 
+# `EventConnection.totalCount` counts up to this many (a bounded count: docs/site.md).
+EVENT_COUNT_CAP = 10_000
+
+
 @strawberry.type(description="A page of events (Relay cursor connection).")
 class EventConnection:
     edges: list[EventEdge]
     page_info: PageInfo
+    filter: strawberry.Private[EventFilter]
+    counted: strawberry.Private[list[int]]  # the count, once asked (one per connection)
+
+    @strawberry.field(
+        description="How many events the whole listing holds (every page, this filter), "
+        "counted up to 10,000: a bounded count, so 10,000 means at least that many "
+        "(`totalCountIsExact` false). Free without a filter; with an entity or outlet it "
+        "counts their events, with dates the window's, else it walks the events until 10,000 "
+        "match."
+    )
+    def total_count(self, info: Info) -> int:
+        return self._count(info)
+
+    @strawberry.field(description="Whether `totalCount` is exact (below 10,000).")
+    def total_count_is_exact(self, info: Info) -> bool:
+        return self._count(info) < EVENT_COUNT_CAP
+
+    def _count(self, info: Info) -> int:
+        if not self.counted:
+            self.counted.append(info.context.store.count_events(self.filter, EVENT_COUNT_CAP))
+        return self.counted[0]
+
+
+# The orders but when events happened: (their property, the level they fix, if any).
+_ORDERS: dict[Order, tuple[str, str | None]] = {
+    Order.RECENTLY_UPDATED: ("last_extracted_at", None),
+    Order.LEVEL_CHANGED: ("level_since", None),
+    Order.RECENTLY_VERIFIED: ("level_since", "verified"),
+    Order.NEWLY_DISPUTED: ("level_since", "disputed"),
+}
+
+
+def _ordered(info: Info, flt: EventFilter, order: Order) -> tuple[str, EventFilter]:
+    """The property `order` sorts by, and `flt` narrowed to the level it fixes."""
+    order_by, level = _ORDERS.get(order, ("occurred_on", None))
+    if level is None:
+        return order_by, flt
+    rank = info.context.policy.rank(level)
+    if flt.levels and rank not in flt.levels:
+        raise UserError(f"order {order.name} lists {level} events: filter.confidence excludes them")
+    return order_by, replace(flt, levels=(rank,))
 
 
 def event_page(
     info: Info, flt: EventFilter, first: int, after: str | None, order: Order
 ) -> EventConnection:
-    occurred_after = decode_cursor(after, 2) if after is not None else None
+    order_by, flt = _ordered(info, flt, order)
+    position: tuple[str, ...] | None = None
+    if after is not None:
+        # a cursor of the occurred_on orders is (date, id); of another, (its order, value, id)
+        position = decode_cursor(after, 2 if order_by == "occurred_on" else 3)
+        if order_by != "occurred_on":
+            if position[0] != order_by:
+                raise UserError("after: the cursor is from another order of the listing")
+            position = position[1:]
     query = EventQuery(
         filter=flt,
         first=page_size(first),
-        newest_first=order is Order.NEWEST_FIRST,
-        after=(occurred_after[0], occurred_after[1]) if occurred_after else None,
+        newest_first=order is not Order.OLDEST_FIRST,
+        after=(position[0], position[1]) if position else None,
+        order_by=order_by,
     )
     page = info.context.store.query_events(query)
+    prefix = () if order_by == "occurred_on" else (order_by,)
     edges = [
-        EventEdge(cursor=encode_cursor(n.text("occurred_on"), n.id), node=Event.of(n))
+        EventEdge(
+            cursor=encode_cursor(*prefix, str(n.props.get(order_by) or ""), n.id), node=Event.of(n)
+        )
         for n in page.events
     ]
     return EventConnection(
+        filter=flt,
+        counted=[],
         edges=edges,
         page_info=PageInfo(
             has_next_page=page.has_next,
@@ -749,6 +882,10 @@ class NeighbourEdge:
 class NeighbourConnection:
     edges: list[NeighbourEdge]
     page_info: PageInfo
+    total_count: int = strawberry.field(
+        description="How many links the node has in all (every page): exact, from the same "
+        "read as the page."
+    )
 
 
 async def neighbours(info: Info, node: Node, first: int, after: str | None) -> NeighbourConnection:
@@ -759,7 +896,7 @@ async def neighbours(info: Info, node: Node, first: int, after: str | None) -> N
     pairs = [(rel, d) for rel in PUBLIC_RELS for d in ("out", "in")]
     store = info.context.store
 
-    def read_page() -> list[tuple[str, str, str, str, Edge]]:
+    def read_page() -> tuple[list[tuple[str, str, str, str, Edge]], int]:
         # Every relationship of the node is read and sorted (a hub's thousands): in a heavy
         # thread (api.heavy), so nested neighbours of hubs cannot hold the event loop.
         links = sorted(
@@ -767,11 +904,12 @@ async def neighbours(info: Info, node: Node, first: int, after: str | None) -> N
             for rel, d in pairs
             for e in store.edges([node.id], rel, d).get(node.id, [])  # type: ignore[arg-type]
         )
+        total = len(links)
         if start is not None:
             links = [link for link in links if link[:4] > start]
-        return links[: size + 1]
+        return links[: size + 1], total
 
-    page = await heavy.read(info, read_page)
+    page, total = await heavy.read(info, read_page)
     others = await info.context.nodes.load_many([link[2] for link in page[:size]])
     edges = [
         NeighbourEdge(
@@ -785,6 +923,7 @@ async def neighbours(info: Info, node: Node, first: int, after: str | None) -> N
         if other is not None and is_public(other)
     ]
     return NeighbourConnection(
+        total_count=total,
         edges=edges,
         page_info=PageInfo(
             has_next_page=len(page) > size,

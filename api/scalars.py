@@ -74,10 +74,24 @@ class Tier(Enum):
     UNKNOWN = "unknown"
 
 
-@strawberry.enum
+@strawberry.enum(description="The order of a list of events (docs/site.md).")
 class Order(Enum):
-    NEWEST_FIRST = "newest_first"
+    NEWEST_FIRST = strawberry.enum_value("newest_first", description="When it happened.")
     OLDEST_FIRST = "oldest_first"
+    RECENTLY_UPDATED = strawberry.enum_value(
+        "recently_updated", description="The newest extracted record about it first."
+    )
+    LEVEL_CHANGED = strawberry.enum_value(
+        "level_changed",
+        description="The latest change of its confidence level first (events whose level "
+        "has not changed since this order exists are not listed).",
+    )
+    RECENTLY_VERIFIED = strawberry.enum_value(
+        "recently_verified", description="Verified events, the most recently verified first."
+    )
+    NEWLY_DISPUTED = strawberry.enum_value(
+        "newly_disputed", description="Disputed events, the most recently disputed first."
+    )
 
 
 @strawberry.enum

@@ -23,10 +23,12 @@ from api.corrections import CorrectionsMutation, CorrectionsQuery
 from api.cost import CostLimiter
 from api.dates import DATE, DateRangeRule
 from api.direct import use_direct_resolvers
+from api.directories import DirectoryQuery
 from api.editorial import EditorialMutation, EditorialQuery
 from api.errors import UserError
 from api.filters import EventFilterInput, to_filter
 from api.introspection import IntrospectionCache
+from api.labels import LabelsQuery
 from api.limits import BoundedParserCache, BoundedValidationCache, RequestLimits
 from api.live import Subscription
 from api.nodes import (
@@ -98,7 +100,7 @@ def _one_of(id: strawberry.ID | None, name: str | None) -> None:
 
 
 @strawberry.type
-class Query(EditorialQuery, CorrectionsQuery, PlacesQuery):
+class Query(EditorialQuery, CorrectionsQuery, PlacesQuery, DirectoryQuery, LabelsQuery):
     @strawberry.field(description="One event by id: everything its public page shows.")
     async def event(self, info: Info, id: strawberry.ID) -> Event | None:
         await prefetch.event_page(info, id)  # one round trip on Neo4j (api.prefetch)

@@ -87,7 +87,8 @@ LEVELS = ("disputed", "unverified", "likely", "verified")
 EventProp: TypeAlias = Literal[
     "category", "summary", "occurred_on", "lat", "lon", "external_ids", "place_ids",
     "country_ids", "first_extracted_at", "last_extracted_at", "ingested_at", "confidence",
-    "confidence_rank", "confidence_history", "kept_apart", "_rank_first", "_rank_last",
+    "confidence_rank", "confidence_history", "level_since", "kept_apart", "_rank_first",
+    "_rank_last",
     "identity_categories", "identity_places", "identity_points",
     "identity_names", "identity_texts", "identity_outlets", "identity_stories",
     "identity_records", "identity_entities", "identity_dated", "identity_published", "pins",

@@ -12,9 +12,12 @@ from graph.store import GraphStore
 
 # What records how the graph was built rather than what it says, and so differs between two
 # loads of the same data (in another order, at another time): the ingestion clock, when and
-# in which steps confidence changed, the editorial log (which merges one order revealed), and
-# the matcher's decision for each record (`identity` on DESCRIBES: which event was there first).
-INGEST_CLOCKS = frozenset({"ingested_at", "confidence_history", "identity", Label.EDIT.value})
+# in which steps confidence changed (and when it last did, `level_since`), the editorial log
+# (which merges one order revealed), and the matcher's decision for each record (`identity` on
+# DESCRIBES: which event was there first).
+INGEST_CLOCKS = frozenset(
+    {"ingested_at", "confidence_history", "level_since", "identity", Label.EDIT.value}
+)
 
 
 def canonical(store: GraphStore, ignore: Iterable[str] = ()) -> list[str]:

@@ -83,7 +83,8 @@ class EventFilter:
     """Which events a listing or timeline shows. Every field narrows; empty means no limit.
 
     Dates are inclusive `YYYY-MM-DD` bounds on when the event happened. `place`, `country`,
-    `entity` and `outlet` are node ids. `min_confidence` is a rank (`Policy.rank`).
+    `entity` and `outlet` are node ids. `min_confidence` is a rank (`Policy.rank`); `levels`
+    the exact ranks admitted (any of them).
     """
 
     categories: tuple[str, ...] = ()
@@ -94,6 +95,7 @@ class EventFilter:
     entity: str | None = None
     outlet: str | None = None
     min_confidence: int | None = None
+    levels: tuple[int, ...] = ()
     # the place-country check (services.places): True, events whose place is contradicted
     flagged: bool | None = None
     # (latitude, longitude, km): events within km of the point (great-circle, by `geo_lat`
@@ -120,6 +122,8 @@ class EventFilter:
             rank = props.get("confidence_rank")
             if not isinstance(rank, int) or rank < self.min_confidence:
                 return False
+        if self.levels and props.get("confidence_rank") not in self.levels:
+            return False
         if self.flagged is not None and (props.get("location_check") == "conflict") != (
             self.flagged
         ):
@@ -159,21 +163,127 @@ def haversine_km(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
 EVERYTHING = EventFilter()  # no filter: every event
 
 
+# The orders events are listed in (`EventQuery.order_by`): when they happened; when the newest
+# record about them was extracted; when their confidence level last changed (written by the
+# rating step, `services.rating`). An event without a string value is not in that order.
+EVENT_ORDERS = ("occurred_on", "last_extracted_at", "level_since")
+
+
 @dataclass(frozen=True, slots=True)
 class EventQuery:
-    """One page of events ordered by (occurred_on, id); `after` is the last (occurred_on, id)
-    of the previous page."""
+    """One page of events ordered by (`order_by`, id); `after` is the last (value, id) of the
+    previous page. Every event is in the `occurred_on` order (a missing date sorts as '')."""
 
     filter: EventFilter
     first: int
     newest_first: bool = True
     after: tuple[str, str] | None = None
+    order_by: str = "occurred_on"
+
+
+# An event's `track` property: what it adds to the track record of each outlet that reported
+# it, one entry per outlet, "{outlet id}|{flags}" with the flags of TRACK_FLAGS it earns
+# (written by the rating step, `services.rating`; docs/site.md defines each).
+TRACK = "track"
+TRACK_FLAGS = {"c": "corroborated", "d": "disputed", "f": "first", "r": "retracted"}
+
+
+@dataclass(frozen=True, slots=True)
+class TrackRecord:
+    """What an outlet's reports came to, over every event it reported (docs/site.md)."""
+
+    reports: int = 0  # events it reported
+    corroborated: int = 0  # ... that another independent group reported too
+    disputed: int = 0  # ... whose level is disputed
+    first: int = 0  # ... that it reported first (earliest report; ties count for each)
+    retracted: int = 0  # ... whose every report by it is retracted
+
+    @property
+    def sole_source(self) -> int:
+        """Events it reported (and did not retract) that no other independent group did."""
+        return self.reports - self.retracted - self.corroborated
+
+    def plus(self, flags: str, sign: int = 1) -> TrackRecord:
+        """This record with one event of `flags` added (or taken away, `sign` -1)."""
+        return TrackRecord(
+            self.reports + sign,
+            self.corroborated + sign * ("c" in flags),
+            self.disputed + sign * ("d" in flags),
+            self.first + sign * ("f" in flags),
+            self.retracted + sign * ("r" in flags),
+        )
+
+
+def track_entries(props: Props) -> list[tuple[str, str]]:
+    """The (outlet id, flags) entries of an event's `track`."""
+    found: list[tuple[str, str]] = []
+    for entry in strings(props, TRACK):
+        outlet, _, flags = entry.rpartition("|")
+        if outlet:
+            found.append((outlet, flags))
+    return found
 
 
 @dataclass(frozen=True, slots=True)
 class EventPage:
     events: list[Node]
     has_next: bool
+
+
+# The directories (`list_nodes`): the labels listed, the properties each sorts by (a node whose
+# property is not a string is not in that order's listing) and the string properties each
+# filters on by equality. `DIRECTORY_NEAR`: the one relationship a listing may be narrowed by,
+# (its type, its direction from the listed node, the label at its other end): a country's
+# places (Place -IN_COUNTRY-> Place), an outlet's stories (Outlet -PUBLISHED-> Story).
+DIRECTORY_ORDERS: Mapping[Label, tuple[str, ...]] = {
+    Label.ENTITY: ("name",),
+    Label.PLACE: ("name",),
+    Label.OUTLET: ("name",),
+    Label.STORY: ("slug", "published_on"),
+}
+DIRECTORY_FILTERS: Mapping[Label, tuple[str, ...]] = {
+    Label.ENTITY: ("type",),
+    Label.PLACE: ("kind",),
+    Label.OUTLET: ("tier", "country", "kind"),
+    Label.STORY: (),
+}
+DIRECTORY_NEAR: Mapping[Label, tuple[Rel, Direction, Label]] = {
+    Label.PLACE: (Rel.IN_COUNTRY, "out", Label.PLACE),
+    Label.STORY: (Rel.PUBLISHED, "in", Label.OUTLET),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class NodeQuery:
+    """One page of a directory: the nodes of `label` whose string property equals the value for
+    every (name, value) of `where`, and, with `near`, linked to that node by the label's
+    `DIRECTORY_NEAR` relationship; ordered by (their `order_by` property, id), ascending or
+    `descending`, strictly after the position `after` in that order. Names come from
+    `DIRECTORY_ORDERS` and `DIRECTORY_FILTERS`, never from a user."""
+
+    label: Label
+    order_by: str
+    first: int
+    where: tuple[tuple[str, str], ...] = ()
+    near: str | None = None
+    after: tuple[str, str] | None = None
+    descending: bool = False
+
+    def check(self) -> None:
+        """Refuses a query naming what the directories do not list (a programming error)."""
+        if self.order_by not in DIRECTORY_ORDERS.get(self.label, ()):
+            raise StoreError(f"{self.label} is not listed by {self.order_by!r}")
+        for name, _ in self.where:
+            if name not in DIRECTORY_FILTERS[self.label]:
+                raise StoreError(f"{self.label} is not filtered by {name!r}")
+        if self.near is not None and self.label not in DIRECTORY_NEAR:
+            raise StoreError(f"{self.label} has no `near` relationship")
+
+    def admits(self, props: Props) -> bool:
+        """Whether a node with these properties is in the listing (all but `near`)."""
+        return isinstance(props.get(self.order_by), str) and all(
+            props.get(name) == value for name, value in self.where
+        )
 
 
 class PendingChanges(Protocol):
@@ -363,6 +473,27 @@ class GraphStore(Protocol):
         cursor `after`. For the editorial records (submissions, the edit log), not for events.
         Property names come from the code, never from a user."""
 
+    def count_events(self, filter: EventFilter, cap: int) -> int:
+        """How many events match `filter`, counted up to `cap` (so `cap` means at least
+        that many). Costs no walk without a filter, the entity's or outlet's events with one,
+        else the events of the date window (all, without dates) until `cap` match."""
+
+    def track_records(self, outlet_ids: Sequence[str]) -> dict[str, TrackRecord]:
+        """The track record of each outlet: the sum of its entries in the `track` of every
+        event (`TRACK`). Every requested id is in the result (an empty record when unknown).
+        The embedded store keeps the sums as it writes; Neo4j adds up the outlet's events'
+        entries (as many as it reported)."""
+
+    def list_nodes(self, query: NodeQuery) -> list[Node]:
+        """A page of a directory (`NodeQuery`): up to `query.first` nodes. Costs the page,
+        not the label's size: the embedded store keeps each order (and each filter value's)
+        sorted as it writes; Neo4j reads its indexes."""
+
+    def count_nodes(self, query: NodeQuery) -> int:
+        """How many nodes the listing of `query` holds in all (its label, `where`, `near` and
+        `order_by`; not its page). Exact; the embedded store keeps the counts as it writes,
+        Neo4j counts through its indexes."""
+
     def search_vocabulary(
         self, prefixes: Sequence[str], limit: int
     ) -> dict[str, list[tuple[str, int]]]:
@@ -394,6 +525,11 @@ class GraphStore(Protocol):
 
     def last_change(self) -> int:
         """The `seq` of the change log's latest entry (0 when nothing was ever written)."""
+
+    def read_position(self) -> int:
+        """A change log entry this process's reads include (each entry up to it), for
+        validators such as an answer's ETag (api.delivery): the entry the embedded store's
+        memory is at (without I/O); `last_change()` on Neo4j, whose reads see every commit."""
 
     def changes(self, after: int, limit: int = 1000) -> list[Change]:
         """Up to `limit` change log entries with `seq` greater than `after`, oldest first.

@@ -29,6 +29,10 @@
 | `NEWSGRAPH_MAX_PENDING_PER_EVENT` | pending submissions one event may have | 50 |
 | `NEWSGRAPH_MAX_PENDING_PER_CLIENT` | pending submissions one client may have | 10 |
 | `NEWSGRAPH_SUBMISSION_TTL_DAYS` | days after which a pending submission expires | 30 |
+| `NEWSGRAPH_CORS_ORIGINS` | comma-separated origins a browser may call the API from (CORS), e.g. `https://site.example` | none |
+| `NEWSGRAPH_CACHE_MAX_AGE` | seconds a cache may serve an anonymous GET answer before revalidating its `ETag` (docs/site.md) | 5 |
+| `NEWSGRAPH_GZIP_MINIMUM_SIZE` | answers at least this many bytes are gzipped for clients that accept it | 1000 |
+| `NEWSGRAPH_PERSISTED_QUERIES` | automatic persisted queries kept per process (least recently used forgotten) | 1000 |
 
 docs/security.md says what each limit guards.
 """  # noqa: E501
@@ -38,11 +42,20 @@ from __future__ import annotations
 from pathlib import Path
 
 import limits
-from pydantic import PositiveFloat, PositiveInt, SecretStr, ValidationError, field_validator
+from pydantic import (
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from api.config import (
+    DEFAULT_CACHE_MAX_AGE,
     DEFAULT_CLIENT_COST_RATE,
+    DEFAULT_GZIP_MINIMUM_SIZE,
     DEFAULT_HEAVY_SECONDS,
     DEFAULT_HEAVY_THREADS,
     DEFAULT_MAX_BODY_BYTES,
@@ -53,6 +66,7 @@ from api.config import (
     DEFAULT_MAX_PENDING_PER_EVENT,
     DEFAULT_MAX_STRING_LENGTH,
     DEFAULT_MAX_VARIABLES,
+    DEFAULT_PERSISTED_QUERIES,
     DEFAULT_SUBMISSION_TTL_DAYS,
     DEFAULT_SUBMIT_RATE,
     DEFAULT_WS_MAX_OPERATIONS,
@@ -104,6 +118,12 @@ class Settings(BaseSettings):
     max_pending_per_event: PositiveInt = DEFAULT_MAX_PENDING_PER_EVENT
     max_pending_per_client: PositiveInt = DEFAULT_MAX_PENDING_PER_CLIENT
     submission_ttl_days: PositiveInt = DEFAULT_SUBMISSION_TTL_DAYS
+    # -- Delivery (issue 17) --
+    # Comma-separated origins a browser may call from (CORS), e.g. https://site.example
+    cors_origins: str = ""
+    cache_max_age: NonNegativeInt = DEFAULT_CACHE_MAX_AGE
+    gzip_minimum_size: NonNegativeInt = DEFAULT_GZIP_MINIMUM_SIZE
+    persisted_queries: PositiveInt = DEFAULT_PERSISTED_QUERIES
 
     @field_validator("trusted_proxies")
     @classmethod

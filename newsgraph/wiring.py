@@ -99,5 +99,9 @@ def app_arguments(settings: Settings) -> AppArguments:
         max_pending_per_event=settings.max_pending_per_event,
         max_pending_per_client=settings.max_pending_per_client,
         submission_ttl_days=settings.submission_ttl_days,
+        cors_origins=tuple(o.strip() for o in settings.cors_origins.split(",") if o.strip()),
+        cache_max_age=settings.cache_max_age,
+        gzip_minimum_size=settings.gzip_minimum_size,
+        persisted_queries=settings.persisted_queries,
     )
     return AppArguments(make_tokens(settings), config)

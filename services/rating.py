@@ -7,8 +7,17 @@ from collections.abc import Mapping, Sequence
 
 from graph.confidence import Policy, Report, assess
 from graph.history import HISTORY, LevelChange, Why
-from graph.model import RETRACTED_ON, Label, NodeWrite, PropertyWrite, Props, Rel, WriteBatch
-from graph.store import Derive, GraphReader, WriteConflict
+from graph.model import (
+    RETRACTED_ON,
+    Edge,
+    Label,
+    NodeWrite,
+    PropertyWrite,
+    Props,
+    Rel,
+    WriteBatch,
+)
+from graph.store import TRACK, Derive, GraphReader, WriteConflict
 
 
 def rating(
@@ -42,7 +51,8 @@ def rating(
                 continue  # merged away in this very write
             views = [report_view(e.src, outlets[e.src].props, e.props) for e in edges]
             rated = assess(views, policy)
-            merge = PropertyWrite(set=rated.to_props())
+            derived = {**rated.to_props(), TRACK: track(edges, views, rated.level, policy)}
+            merge = PropertyWrite(set=derived)
             previous = event.props.get("confidence")
             if previous != rated.level:
                 detail = (details or {}).get(event_id) or why.detail
@@ -56,7 +66,9 @@ def rating(
                     by=why.by,
                 )
                 entry = change.to_entry()
-                merge = PropertyWrite(set=merge.set, union={HISTORY: [entry]})
+                # `level_since`: the events' "level changed" order (graph.store.EVENT_ORDERS)
+                since = {**derived, "level_since": at}
+                merge = PropertyWrite(set=since, union={HISTORY: [entry]})
                 batch.level_changes.append((event_id, entry))  # for the change log
                 if changes is not None:
                     changes.append(change)
@@ -64,6 +76,39 @@ def rating(
         return batch
 
     return derive
+
+
+def track(edges: Sequence[Edge], views: Sequence[Report], level: str, policy: Policy) -> list[str]:
+    """What an event adds to the track record of each outlet that reported it (`TRACK`): one
+    entry per outlet, its flags: `c` another independent group reported it too; `d` its level
+    is disputed; `f` the outlet reported it first (its earliest report, by the story's
+    publication date or else the extraction time, is the event's earliest; ties: each); `r`
+    every report of it by the outlet is retracted. A retracted report corroborates nothing and
+    is nobody's first, as it counts for no level (`graph.confidence.assess`)."""
+    outlets: set[str] = set()
+    groups: dict[str, set[str]] = {}
+    earliest: dict[str, str] = {}
+    for edge, view in zip(edges, views, strict=True):
+        outlets.add(edge.src)
+        if view.retracted:
+            continue
+        groups.setdefault(edge.src, set()).add(view.group)
+        when = edge.props.get("story_published_on") or edge.props.get("extracted_at")
+        moment = when if isinstance(when, str) else "~"  # unknown: after any known time
+        earliest[edge.src] = min(earliest.get(edge.src, moment), moment)
+    every_group = {group for found in groups.values() for group in found}
+    first = min(earliest.values(), default="")
+    disputed = level == policy.disputed.level
+    entries = []
+    for outlet in sorted(outlets):
+        if outlet not in groups:
+            entries.append(f"{outlet}|r" + ("d" if disputed else ""))
+            continue
+        flags = "c" if every_group - groups[outlet] else ""
+        flags += "d" if disputed else ""
+        flags += "f" if earliest[outlet] == first else ""
+        entries.append(f"{outlet}|{flags}")
+    return entries
 
 
 def report_view(outlet_id: str, outlet: Props, report: Props) -> Report:

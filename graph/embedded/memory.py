@@ -86,6 +86,8 @@ class EventIndex(Protocol):
 
     def discard(self, value: EventKey) -> None: ...
 
+    def __len__(self) -> int: ...
+
     def irange(
         self,
         minimum: EventKey | None = None,

@@ -33,6 +33,14 @@ from graph.embedded import changelog, fileformat, rows
 from graph.embedded import search as index
 from graph.embedded.changelog import Pending
 from graph.embedded.codec import decode_props, encode_props
+from graph.embedded.directory import (
+    Directory,
+    EventOrders,
+    EventTally,
+    OutletTracks,
+    near_page,
+    sorted_positions,
+)
 from graph.embedded.memory import (
     EdgeData,
     EventKey,
@@ -61,15 +69,20 @@ from graph.model import (
 )
 from graph.search import SEARCHABLE, IndexedDoc, Lookup, document
 from graph.store import (
+    DIRECTORY_NEAR,
     EARTH_KM,
+    EVENT_ORDERS,
+    EVERYTHING,
     MATCH,
     Change,
     Derive,
     EventFilter,
     EventPage,
     EventQuery,
+    NodeQuery,
     PendingChanges,
     StoreError,
+    TrackRecord,
     check_prefixes,
 )
 
@@ -117,6 +130,11 @@ class EmbeddedStore:
         # The ids of the editorial records (submissions, the log), which `find_nodes` lists:
         # few among hundreds of thousands of nodes.
         self._records = new_record_index()
+        # Every order of the directories (`list_nodes`), whole and per filter value.
+        self._directory = Directory()
+        self._tally = EventTally()  # events by (category, confidence rank)
+        self._orders = EventOrders()  # events in each order but occurred_on
+        self._tracks = OutletTracks()  # outlets' track records, from the events' `track`
         # (node id, "in" | "out") -> the sorted (occurred_on, id) of its adjacent events, built
         # by `query_events` on demand. Every change to the graph empties it (`_changed`).
         self._near: dict[tuple[str, Direction], list[EventKey]] = {}
@@ -178,6 +196,8 @@ class EmbeddedStore:
         self._keys, self._owned, self._settings, self._events = {}, {}, {}, new_event_index()
         self._match = {}
         self._records = new_record_index()
+        self._directory = Directory()
+        self._tally, self._orders, self._tracks = EventTally(), EventOrders(), OutletTracks()
         self._key_rows = {}
         self._changed()
 
@@ -201,6 +221,18 @@ class EmbeddedStore:
             if key.startswith(MATCH):
                 self._index_match(key, owner, 1)
         self._settings = contents.settings
+        self._directory, self._tally, self._orders = Directory(), EventTally(), EventOrders()
+        self._tracks = OutletTracks()
+        self._directory.fill(
+            (
+                (node_id, data["label"], data["props"])
+                for node_id, data in self._graph._node.items()
+                if "label" in data
+            ),
+            self._tally,
+            self._orders,
+            self._tracks,
+        )
         self._next_node = contents.next_node
         self._next_edge = contents.next_edge
         self._next_key = contents.next_key
@@ -320,6 +352,9 @@ class EmbeddedStore:
     def last_change(self) -> int:
         return changelog.last_seq(self._conn())
 
+    def read_position(self) -> int:
+        return self._seq
+
     def changes(self, after: int, limit: int = 1000) -> list[Change]:
         return changelog.read(self._conn(), after, limit)
 
@@ -365,8 +400,13 @@ class EmbeddedStore:
                 continue
             if old.get("label") is Label.EVENT:
                 self._events.discard((old["props"].get("occurred_on") or "", node_id))
+                self._tally.discard(old["props"])
+                self._orders.discard(node_id, old["props"])
+                self._tracks.discard(old["props"])
             elif old.get("label") in self._records:
                 self._records[old["label"]].discard(node_id)
+            elif "label" in old:
+                self._directory.discard(node_id, old["label"], old["props"])
             for other in succ.pop(node_id, {}):
                 into = pred.get(other)
                 if into is not None:
@@ -457,8 +497,13 @@ class EmbeddedStore:
             old = attrs[node_id]
             if old.get("label") is Label.EVENT:
                 self._events.discard((old["props"].get("occurred_on") or "", node_id))
+                self._tally.discard(old["props"])
+                self._orders.discard(node_id, old["props"])
+                self._tracks.discard(old["props"])
             elif old.get("label") in self._records:
                 self._records[old["label"]].discard(node_id)
+            elif "label" in old:
+                self._directory.discard(node_id, old["label"], old["props"])
             for other, between in succ[node_id].items():
                 for edge in between.values():
                     dirty.drop_edge(edge["row"], (node_id, edge["type"], other, edge["rkey"]))
@@ -652,10 +697,23 @@ class EmbeddedStore:
             attrs[node_id] = {"label": label, "props": props, "row": row}
             if label in self._records:
                 self._records[label].add(node_id)
+            elif label is Label.EVENT:
+                self._tally.add(props)
+                self._orders.add(node_id, props)
+                self._tracks.add(props)
+            self._directory.add(node_id, label, props)
             new = True
         else:
             if label is Label.EVENT:
                 self._events.discard((data["props"].get("occurred_on") or "", node_id))
+                self._tally.discard(data["props"])
+                self._tally.add(props)
+                self._orders.discard(node_id, data["props"])
+                self._orders.add(node_id, props)
+                self._tracks.discard(data["props"])
+                self._tracks.add(props)
+            self._directory.discard(node_id, label, data["props"])
+            self._directory.add(node_id, label, props)
             data["props"] = props
             if row is None:
                 row = data["row"]
@@ -723,6 +781,8 @@ class EmbeddedStore:
         """Walks the events in order from the cursor, and stops one past the page: all events,
         or those adjacent to the filter's entity (events involving it) or outlet (events it
         reported), whichever of them is fewer, checking the other by adjacency."""
+        if query.order_by != "occurred_on":
+            return self._query_events_by(query)
         flt = query.filter
         after = query.after
         graph = self._graph
@@ -764,6 +824,74 @@ class EmbeddedStore:
                     return EventPage(page, has_next=True)
                 page.append(Node(event_id, Label.EVENT, props))
         return EventPage(page, has_next=False)
+
+    def track_records(self, outlet_ids: Sequence[str]) -> dict[str, TrackRecord]:
+        return {i: self._tracks.get(i) for i in outlet_ids}
+
+    def _query_events_by(self, query: EventQuery) -> EventPage:
+        """`query_events` in an order but `occurred_on` (`EventOrders`): its index walked from
+        the cursor, or the entity's or outlet's events sorted."""
+        if query.order_by not in EVENT_ORDERS:
+            raise StoreError(f"events are not ordered by {query.order_by!r}")
+        flt = query.filter
+        graph = self._graph
+        attrs = graph._node
+        walk: Iterable[tuple[str, str]]
+        others: list[Neighbours] = []
+        ends: list[Neighbours] = []
+        if flt.entity is not None:
+            ends.append(graph._pred.get(flt.entity, {}))
+        if flt.outlet is not None:
+            ends.append(graph._succ.get(flt.outlet, {}))
+        if ends:
+            ends.sort(key=len)
+            near = ((i, attrs[i]["props"]) for i in ends[0] if attrs[i].get("label") is Label.EVENT)
+            walk, others = sorted_positions(query, near), ends[1:]
+        else:
+            walk = self._orders.walk(query)
+        page: list[Node] = []
+        for _, event_id in walk:
+            props = attrs[event_id]["props"]
+            if flt.admits(props) and all(event_id in other for other in others):
+                if len(page) == query.first:
+                    return EventPage(page, has_next=True)
+                page.append(Node(event_id, Label.EVENT, props))
+        return EventPage(page, has_next=False)
+
+    def count_events(self, filter: EventFilter, cap: int) -> int:
+        if filter == EVERYTHING:
+            return min(len(self._events), cap)
+        tallied = self._tally.count(filter)
+        if tallied is not None:
+            return min(tallied, cap)
+        ends: list[tuple[str, Direction]] = []
+        if filter.entity is not None:
+            ends.append((filter.entity, "in"))
+        if filter.outlet is not None:
+            ends.append((filter.outlet, "out"))
+        walk: Iterable[EventKey]
+        others: list[Neighbours] = []
+        graph = self._graph
+        if ends:
+            nears = self._near_events(ends)
+            fewest = sorted(range(len(ends)), key=lambda i: len(nears[i]))
+            walk = nears[fewest[0]]
+            for index in fewest[1:]:
+                node, direction = ends[index]
+                others.append((graph._pred if direction == "in" else graph._succ).get(node, {}))
+        else:
+            # the date window's events only: the index is in (occurred_on, id) order
+            low = (filter.date_from, "") if filter.date_from is not None else None
+            high = (filter.date_to + "\uffff", "") if filter.date_to is not None else None
+            walk = self._events.irange(minimum=low, maximum=high)
+        attrs = graph._node
+        count = 0
+        for _, event_id in walk:
+            if filter.admits(attrs[event_id]["props"]) and all(event_id in o for o in others):
+                count += 1
+                if count >= cap:
+                    break
+        return count
 
     def _in_area(
         self, south: float, north: float, spans: list[tuple[float, float]]
@@ -837,6 +965,38 @@ class EmbeddedStore:
                     found.append((*position, props))
         found.sort(key=lambda item: item[:2])
         return [Node(node_id, label, props) for _, node_id, props in found[:first]]
+
+    def list_nodes(self, query: NodeQuery) -> list[Node]:
+        query.check()
+        if query.near is None:
+            return self._directory.page(query, self._graph._node)
+        return near_page(query, self._near_nodes(query))
+
+    def count_nodes(self, query: NodeQuery) -> int:
+        query.check()
+        if query.near is None:
+            return self._directory.count(query, self._graph._node)
+        return sum(1 for _, props in self._near_nodes(query) if query.admits(props))
+
+    def _near_nodes(self, query: NodeQuery) -> Iterator[tuple[str, Props]]:
+        """The nodes of `query.label` linked to `query.near` by the label's `DIRECTORY_NEAR`
+        relationship, with their properties."""
+        rel, direction, near_label = DIRECTORY_NEAR[query.label]
+        graph = self._graph
+        attrs = graph._node
+        near = attrs.get(query.near or "")
+        if near is None or near.get("label") is not near_label:
+            return
+        # seen from the `near` node, the relationship points the other way
+        adjacency = graph._pred if direction == "out" else graph._succ
+        for other, parallel in adjacency.get(query.near or "", {}).items():
+            data = attrs.get(other)
+            if (
+                data is not None
+                and data.get("label") is query.label
+                and any(e["type"] is rel for e in parallel.values())
+            ):
+                yield other, data["props"]
 
     # -- the search index (graph.embedded.search) -------------------------------------------
 

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from graph.model import FIRST_RANK, LAST_RANK, Label, Rel
+from graph.store import DIRECTORY_FILTERS, DIRECTORY_NEAR, DIRECTORY_ORDERS, EVENT_ORDERS
 
 ID = "id"  # node identity property
 KEY = "key"  # relationship key (parallel relationships)
@@ -117,6 +118,28 @@ def edge_uid_index(rel: Rel) -> str:
 EVENT_DATE_INDEX = (
     f"CREATE INDEX newsgraph_event_occurred_on IF NOT EXISTS "
     f"FOR (n:{quote(Label.EVENT.value)}) ON (n.occurred_on)"
+)
+
+
+def directory_indexes() -> list[str]:
+    """An index on every property the directories sort or filter by (`list_nodes`)."""
+    made: list[str] = []
+    for label, orders in DIRECTORY_ORDERS.items():
+        for name in (*orders, *DIRECTORY_FILTERS[label]):
+            index = quote(f"newsgraph_{label.value.lower()}_{name}")
+            made.append(
+                f"CREATE INDEX {index} IF NOT EXISTS FOR (n:{quote(label.value)}) "
+                f"ON (n.{quote(name)})"
+            )
+    return made
+
+
+# `count_events` by category (and level) reads an index rather than every event; the events'
+# other orders (graph.store.EVENT_ORDERS) have theirs.
+EVENT_INDEXES = tuple(
+    f"CREATE INDEX newsgraph_event_{name} IF NOT EXISTS "
+    f"FOR (n:{quote(Label.EVENT.value)}) ON (n.{quote(name)})"
+    for name in ("category", "last_extracted_at", "level_since")
 )
 AWAIT_INDEXES = "CALL db.awaitIndexes(300)"
 SHOW_CONSTRAINTS = "SHOW CONSTRAINTS YIELD name, labelsOrTypes, properties"
@@ -244,8 +267,14 @@ def count_edges(rel: Rel) -> str:
 
 
 @lru_cache(maxsize=64)
-def events_query(newest_first: bool, entity: Label | None, outlet: Label | None) -> str:
-    """A page of events; `entity`/`outlet` are the labels of the filter's nodes, when given."""
+def events_query(
+    newest_first: bool, entity: Label | None, outlet: Label | None, order_by: str = "occurred_on"
+) -> str:
+    """A page of events; `entity`/`outlet` are the labels of the filter's nodes, when given;
+    `order_by` one of `EVENT_ORDERS` (an event without a string value of it is not listed,
+    but for `occurred_on`, where it sorts as '')."""
+    if order_by not in EVENT_ORDERS:
+        raise ValueError(f"events are not ordered by {order_by!r}")
     lines: list[str] = []
     if entity is not None:
         lines.append(f"MATCH (x:{quote(entity.value)} {{{ID}: $entity}})<--(n:{Label.EVENT})")
@@ -260,6 +289,7 @@ def events_query(newest_first: bool, entity: Label | None, outlet: Label | None)
         "($place IS NULL OR $place IN coalesce(n.place_ids, []))",
         "($country IS NULL OR $country IN coalesce(n.country_ids, []))",
         "($min_confidence IS NULL OR n.confidence_rank >= $min_confidence)",
+        "($levels IS NULL OR n.confidence_rank IN $levels)",
         "($flagged IS NULL OR (coalesce(n.location_check, '') = 'conflict') = $flagged)",
         # a box, then the distance from a point, on plain numbers: portable to servers
         # without Neo4j's point type (ArcadeDB's Bolt server); the formula is
@@ -273,22 +303,41 @@ def events_query(newest_first: bool, entity: Label | None, outlet: Label | None)
         " * cos(radians(n.geo_lat)) * sin(radians(n.geo_lon - $near_lon) / 2) ^ 2))"
         " <= $near_km))",
     ]
+    if order_by == "occurred_on":
+        key = "coalesce(n.occurred_on, '')"
+    else:
+        key = f"n.{quote(order_by)}"
+        conditions.append(f"{key} >= ''")  # a string
     if entity is not None and outlet is not None:
         conditions.append(f"EXISTS {{ MATCH (n)<--(y:{quote(outlet.value)} {{{ID}: $outlet}}) }}")
     cmp = "<" if newest_first else ">"
     conditions.append(
-        f"($after_on IS NULL OR coalesce(n.occurred_on, '') {cmp} $after_on "
-        f"OR (coalesce(n.occurred_on, '') = $after_on AND n.{ID} {cmp} $after_id))"
+        f"($after_on IS NULL OR {key} {cmp} $after_on "
+        f"OR ({key} = $after_on AND n.{ID} {cmp} $after_id))"
     )
     order = "DESC" if newest_first else "ASC"
     lines.append("WHERE " + "\n  AND ".join(conditions))
     lines.append("WITH DISTINCT n")
-    lines.append(
-        f"WITH n, coalesce(n.occurred_on, '') AS occurred ORDER BY occurred {order}, n.id {order}"
-    )
+    lines.append(f"WITH n, {key} AS position ORDER BY position {order}, n.id {order}")
     lines.append("LIMIT $limit")
     lines.append("RETURN n.id AS id, properties(n) AS props")
     return "\n".join(lines)
+
+
+@lru_cache(maxsize=16)
+def count_events_query(entity: Label | None, outlet: Label | None) -> str:
+    """How many events match: the page's MATCH and WHERE (`$after_on` null), up to `$cap`."""
+    head = events_query(True, entity, outlet).split("\nWITH DISTINCT n\n")[0]
+    return head + "\nWITH DISTINCT n LIMIT $cap\nRETURN count(n) AS count"
+
+
+# rows: [outlet id, its entries in the `track` of the events it reported] (graph.store.TRACK)
+TRACK_ENTRIES = (
+    f"UNWIND $ids AS id MATCH (:{Label.OUTLET.value} {{{ID}: id}})-[:{Rel.REPORTS.value}]->"
+    f"(e:{Label.EVENT.value}) WITH DISTINCT id, e "
+    "UNWIND coalesce(e.track, []) AS entry WITH id, entry WHERE entry STARTS WITH id + '|' "
+    "RETURN collect([id, entry]) AS rows"
+)
 
 
 # -- dump (keyset pages, for copies and content hashes) -------------------------------------------
@@ -584,6 +633,42 @@ def find_nodes(label: Label, where: tuple[str, ...], order_by: str) -> str:
         f"MATCH (n:{quote(label.value)}) WHERE {' AND '.join(tests)} "
         f"RETURN n.{ID} AS id, properties(n) AS props ORDER BY {order}, n.{ID} LIMIT $limit"
     )
+
+
+def _directory_match(label: Label, where: tuple[str, ...], order_by: str, near: bool) -> str:
+    """The MATCH and WHERE of a directory listing (`list_nodes`, `count_nodes`): the nodes of
+    `label` whose `order_by` is a string, whose properties `where` equal `$w0`, `$w1`, ...,
+    and, with `near`, linked to the node `$near` (`DIRECTORY_NEAR`)."""
+    node = f"(n:{quote(label.value)})"
+    if near:
+        rel, direction, other = DIRECTORY_NEAR[label]
+        arrow = f"-[:{quote(rel.value)}]->" if direction == "out" else f"<-[:{quote(rel.value)}]-"
+        match = f"MATCH {node}{arrow}(:{quote(other.value)} {{{ID}: $near}})"
+    else:
+        match = f"MATCH {node}"
+    tests = [f"n.{quote(order_by)} >= ''"]  # a string (a number or a list is not listed)
+    tests += [f"n.{quote(name)} = $w{i}" for i, name in enumerate(where)]
+    return f"{match} WHERE {' AND '.join(tests)}"
+
+
+@lru_cache(maxsize=64)
+def list_nodes(
+    label: Label, where: tuple[str, ...], order_by: str, near: bool, descending: bool
+) -> str:
+    """A page of a directory, ordered by (`order_by`, id), after (`$after_on`, `$after_id`)."""
+    order = f"n.{quote(order_by)}"
+    cmp, way = ("<", " DESC") if descending else (">", "")
+    later = f"{order} {cmp} $after_on OR ({order} = $after_on AND n.{ID} {cmp} $after_id)"
+    return (
+        f"{_directory_match(label, where, order_by, near)} AND ($after_id IS NULL OR {later}) "
+        f"RETURN n.{ID} AS id, properties(n) AS props "
+        f"ORDER BY {order}{way}, n.{ID}{way} LIMIT $limit"
+    )
+
+
+@lru_cache(maxsize=64)
+def count_listed(label: Label, where: tuple[str, ...], order_by: str, near: bool) -> str:
+    return f"{_directory_match(label, where, order_by, near)} RETURN count(n) AS count"
 
 
 # The keys of deleted nodes go with them, except those the same batch gives a new owner.

@@ -58,6 +58,7 @@ from graph.store import (
     EventNeighbourhood,
     EventPage,
     EventQuery,
+    NodeQuery,
     PagePart,
     StoreError,
     StoreUnavailable,
@@ -225,6 +226,8 @@ class Neo4jStore:
         self._run(q.CHANGE_SEQ_CONSTRAINT)
         self._run(q.CHANGE_LOG_CONSTRAINT)
         self._run(q.EVENT_DATE_INDEX)
+        for statement in (*q.EVENT_INDEXES, *q.directory_indexes()):
+            self._run(statement)
         for statement in q.SEARCH_SCHEMA:
             self._run(statement)
         relationship_uniqueness = True
@@ -369,6 +372,9 @@ class Neo4jStore:
     def last_change(self) -> int:
         return self._read(lambda tx: changelog.read(tx, 0, 0)).latest
 
+    def read_position(self) -> int:
+        return self.last_change()
+
     def changes(self, after: int, limit: int = 1000) -> list[Change]:
         if after < 0:
             raise StoreError(f"no change log position {after}: positions start at 0")
@@ -450,7 +456,7 @@ class Neo4jStore:
                     return EventPage([], has_next=False)
                 entity_label = labels[flt.entity] if flt.entity is not None else None
                 outlet_label = labels[flt.outlet] if flt.outlet is not None else None
-            cypher = q.events_query(query.newest_first, entity_label, outlet_label)
+            cypher = q.events_query(query.newest_first, entity_label, outlet_label, query.order_by)
             after_on, after_id = query.after if query.after is not None else (None, None)
             records = tx.run(
                 cypher,
@@ -462,6 +468,7 @@ class Neo4jStore:
                 place=flt.place,
                 country=flt.country,
                 min_confidence=flt.min_confidence,
+                levels=list(flt.levels) or None,
                 flagged=flt.flagged,
                 **_geo(flt),
                 after_on=after_on,
@@ -472,6 +479,53 @@ class Neo4jStore:
             return EventPage(events[: query.first], has_next=len(events) > query.first)
 
         return self._read(work)
+
+    def count_events(self, filter: port.EventFilter, cap: int) -> int:
+        flt = filter
+
+        def work(tx: neo4j.ManagedTransaction) -> int:
+            ends = [i for i in (flt.entity, flt.outlet) if i is not None]
+            labels = reads.labels_of(tx, ends) if ends else {}
+            if any(i not in labels for i in ends):
+                return 0
+            cypher = q.count_events_query(
+                labels[flt.entity] if flt.entity is not None else None,
+                labels[flt.outlet] if flt.outlet is not None else None,
+            )
+            record = tx.run(
+                cypher,
+                entity=flt.entity,
+                outlet=flt.outlet,
+                categories=list(flt.categories) or None,
+                date_from=flt.date_from,
+                date_to=flt.date_to,
+                place=flt.place,
+                country=flt.country,
+                min_confidence=flt.min_confidence,
+                levels=list(flt.levels) or None,
+                flagged=flt.flagged,
+                **_geo(flt),
+                after_on=None,
+                after_id=None,
+                cap=cap,
+            ).single(strict=True)
+            count: int = record["count"]
+            return count
+
+        return self._read(work)
+
+    def track_records(self, outlet_ids: Sequence[str]) -> dict[str, port.TrackRecord]:
+        records = {i: port.TrackRecord() for i in outlet_ids}
+        wanted = list(records)
+        if not wanted:
+            return records
+
+        def work(tx: neo4j.ManagedTransaction) -> list[list[str]]:
+            return codec.rows(tx.run(q.TRACK_ENTRIES, ids=wanted))
+
+        for outlet, entry in self._read(work):
+            records[outlet] = records[outlet].plus(entry.rpartition("|")[2])
+        return records
 
     def find_nodes(
         self,
@@ -492,6 +546,42 @@ class Neo4jStore:
             return [codec.node(r["id"], [label.value], r["props"]) for r in records]
 
         return self._read(work)
+
+    def list_nodes(self, query: NodeQuery) -> list[Node]:
+        query.check()
+        if query.first <= 0:
+            return []
+        names = tuple(name for name, _ in query.where)
+        cypher = q.list_nodes(
+            query.label, names, query.order_by, query.near is not None, query.descending
+        )
+        params = self._directory_params(query)
+        params["after_on"], params["after_id"] = query.after or (None, None)
+        params["limit"] = query.first
+
+        def work(tx: neo4j.ManagedTransaction) -> list[Node]:
+            records = tx.run(cypher, params)
+            return [codec.node(r["id"], [query.label.value], r["props"]) for r in records]
+
+        return self._read(work)
+
+    def count_nodes(self, query: NodeQuery) -> int:
+        query.check()
+        names = tuple(name for name, _ in query.where)
+        cypher = q.count_listed(query.label, names, query.order_by, query.near is not None)
+        params = self._directory_params(query)
+
+        def work(tx: neo4j.ManagedTransaction) -> int:
+            count: int = tx.run(cypher, params).single(strict=True)["count"]
+            return count
+
+        return self._read(work)
+
+    @staticmethod
+    def _directory_params(query: NodeQuery) -> dict[str, object]:
+        params: dict[str, object] = {f"w{i}": value for i, (_, value) in enumerate(query.where)}
+        params["near"] = query.near
+        return params
 
     def search_vocabulary(
         self, prefixes: Sequence[str], limit: int

@@ -1,0 +1,211 @@
+"""The site's other pages against the event page, in the same run: directories, a story page,
+feeds with totals, an outlet's track record, and a revalidated GET (304).
+
+    python -m bench.site [--events 100000] [--calls 300]
+
+Builds (once, cached) a store of N generated events, opens it and calls the app in process
+(httpx's ASGI transport: no server, no socket, one request at a time), so the figures are the
+app's and the store's work per page, not the network's. Each page is asked `--calls` times over
+a rotating sample (events, outlets, countries); p50 and p99 per page, and each p50's ratio to
+the event page's (the seed page's query over sampled events), measured in the same run. The
+issue's target: every directory page and the track record within 2x of the event page.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a file: python bench/site.py
+    sys.path.insert(0, str(Path(__file__).absolute().parents[1]))
+
+from bench.common import (
+    PAGE_QUERY,
+    Row,
+    arguments,
+    built_store,
+    dataset,
+    log,
+    print_table,
+    save_results,
+)
+
+DIRECTORY = "edges {{ cursor node {{ id {fields} }} }} pageInfo {{ hasNextPage endCursor }}"
+PAGES: dict[str, str] = {
+    "entities (A-Z)": "{ entities(first: 20) { totalCount "
+    + DIRECTORY.format(fields="name type")
+    + " } }",
+    "entities of a type": "{ entities(type: PERSON, first: 20) { totalCount "
+    + DIRECTORY.format(fields="name")
+    + " } }",
+    "entities, last page": "{ entities(last: 20) { totalCount "
+    + DIRECTORY.format(fields="name")
+    + " } }",
+    "outlets of a tier": "{ outlets(tier: STANDARD, first: 20) { totalCount "
+    + DIRECTORY.format(fields="name tier country")
+    + " } }",
+    "places of a country": "query($c: ID) { places(country: $c, first: 20) { totalCount "
+    + DIRECTORY.format(fields="name")
+    + " } }",
+    "an outlet's stories": "query($o: ID) { stories(outlet: $o, first: 20) { totalCount "
+    + DIRECTORY.format(fields="slug publishedOn")
+    + " } }",
+    "a story page": "query($o: ID!, $s: String!) { story(outlet: $o, slug: $s) { slug url "
+    "publishedOn outlet { name } events { id summary occurredOn confidence { level } } } }",
+    "outlet track record": "query($o: ID!) { outlet(id: $o) { name tier trackRecord { "
+    "reports corroborated soleSource disputed firstToReport corroborationRate } } }",
+    "recently verified feed": "{ events(order: RECENTLY_VERIFIED, first: 20) { totalCount "
+    "edges { node { id summary levelChangedAt } } } }",
+    "event feed with total": "{ events(first: 20) { totalCount edges { node { id summary } } } }",
+    "category feed with total": "{ events(first: 20, filter: {categories: [MILITARY]}) { "
+    "totalCount totalCountIsExact edges { node { id summary } } } }",
+}
+
+
+@dataclass
+class Sample:
+    events: list[str]
+    outlets: list[str]
+    countries: list[str]
+    stories: list[tuple[str, str]]  # (outlet id, slug)
+
+
+def _sample(client: Any, runner: asyncio.Runner, events: list[str]) -> Sample:
+    def data(query: str) -> Any:
+        answer = runner.run(client.post("/graphql", json={"query": query})).json()
+        if "errors" in answer:
+            raise SystemExit(f"{query}: {answer['errors']}")
+        return answer["data"]
+
+    outlets = [
+        e["node"]["id"]
+        for e in data("{ outlets(first: 50) { edges { node { id } } } }")["outlets"]["edges"]
+    ]
+    countries = [
+        e["node"]["id"]
+        for e in data('{ places(kind: "country", first: 50) { edges { node { id } } } }')["places"][
+            "edges"
+        ]
+    ]
+    stories: list[tuple[str, str]] = []
+    for outlet in outlets[:20]:
+        found = runner.run(
+            client.post(
+                "/graphql",
+                json={
+                    "query": "query($o: ID) { stories(outlet: $o, first: 1) "
+                    "{ edges { node { slug } } } }",
+                    "variables": {"o": outlet},
+                },
+            )
+        ).json()["data"]["stories"]["edges"]
+        stories += [(outlet, e["node"]["slug"]) for e in found]
+    return Sample(events, outlets, countries, stories)
+
+
+def _variables(name: str, sample: Sample, i: int) -> dict[str, Any]:
+    if name == "event page":
+        return {"id": sample.events[i % len(sample.events)]}
+    if name == "places of a country":
+        return {"c": sample.countries[i % len(sample.countries)]}
+    if name in ("an outlet's stories", "outlet track record"):
+        return {"o": sample.outlets[i % len(sample.outlets)]}
+    if name == "a story page":
+        outlet, slug = sample.stories[i % len(sample.stories)]
+        return {"o": outlet, "s": slug}
+    return {}
+
+
+def _timed(calls: int, call: Callable[[int], None]) -> tuple[float, float]:
+    times: list[float] = []
+    for i in range(calls):
+        started = time.perf_counter()
+        call(i)
+        times.append((time.perf_counter() - started) * 1000)
+    times.sort()
+    return statistics.median(times), times[min(len(times) - 1, int(len(times) * 0.99))]
+
+
+def measure(directory: Path, events: list[str], calls: int) -> dict[str, tuple[float, float]]:
+    import httpx
+
+    from api.app import create_app
+    from graph.embedded import EmbeddedStore
+
+    store = EmbeddedStore(directory, read_only=True)
+    store.setup()
+    runner = asyncio.Runner()
+    client = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=create_app(store)), base_url="http://bench"
+    )
+    try:
+        sample = _sample(client, runner, events)
+        queries = {"event page": PAGE_QUERY, **PAGES}
+        figures: dict[str, tuple[float, float]] = {}
+        for name, query in queries.items():
+
+            def call(i: int, name: str = name, query: str = query) -> None:
+                body = {"query": query, "variables": _variables(name, sample, i)}
+                answer = runner.run(client.post("/graphql", json=body))
+                if answer.status_code != 200 or "errors" in answer.json():
+                    raise SystemExit(f"{name}: {answer.text[:500]}")
+
+            _timed(min(calls, 50), call)  # warm-up
+            figures[name] = _timed(calls, call)
+            log(f"  {name}: p50 {figures[name][0]:.2f} ms, p99 {figures[name][1]:.2f} ms")
+        tagged = runner.run(client.get("/graphql", params={"query": PAGES["entities (A-Z)"]}))
+        etag = tagged.headers["etag"]
+
+        def revalidate(i: int) -> None:
+            answer = runner.run(
+                client.get(
+                    "/graphql",
+                    params={"query": PAGES["entities (A-Z)"]},
+                    headers={"If-None-Match": etag},
+                )
+            )
+            if answer.status_code != 304:
+                raise SystemExit(f"revalidation answered {answer.status_code}")
+
+        figures["GET revalidated (304)"] = _timed(calls, revalidate)
+        log(f"  304: p50 {figures['GET revalidated (304)'][0]:.2f} ms")
+        return figures
+    finally:
+        runner.run(client.aclose())
+        runner.close()
+        store.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = arguments(__doc__ or "")
+    parser.add_argument("--calls", type=int, default=300, help="requests per page [300]")
+    args = parser.parse_args(argv)
+    data = dataset(args.workdir, args.events, args.seed)
+    store = built_store(args.workdir, data)
+    log(f"store of {store.events:,} events: measuring {args.calls} calls per page")
+    figures = measure(store.directory, list(store.meta["sample_events"]), args.calls)
+    base = figures["event page"][0]
+    rows = [Row("event page p50", base, "ms", None, "the baseline", "-", None)]
+    for name, (p50, _) in figures.items():
+        if name == "event page":
+            continue
+        target = "<= 2x" if name != "GET revalidated (304)" else "< 1x"
+        limit = 2.0 if name != "GET revalidated (304)" else 1.0
+        rows.append(Row(f"{name} p50", p50, "ms", base, "event page", target, p50 <= base * limit))
+    print_table(f"Site pages, {store.events:,} events, in process", rows)
+    save_results(
+        args.workdir,
+        f"site-{args.events}",
+        {"events": store.events, "calls": args.calls, "figures": figures},
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,266 @@
+"""The directories' indexes: every listed node's position in each order, kept sorted as the
+store writes, whole and per filter value, so a page of a directory (`list_nodes`) walks from
+its cursor and a count (`count_nodes`) is a length, whatever the label's size."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+
+from sortedcontainers import SortedList
+
+from graph.embedded.memory import NodeData
+from graph.model import Label, Node, Props, Value
+from graph.store import (
+    DIRECTORY_FILTERS,
+    DIRECTORY_ORDERS,
+    EVENT_ORDERS,
+    TRACK,
+    EventFilter,
+    EventQuery,
+    NodeQuery,
+    TrackRecord,
+    track_entries,
+)
+
+# (label, order property, filter property or None, its value or None)
+Slice = tuple[Label, str, str | None, str | None]
+OTHER_ORDERS = tuple(name for name in EVENT_ORDERS if name != "occurred_on")
+Position = tuple[str, str]  # (the order property's value, id)
+
+
+class Directory:
+    """For each listed label and order: the sorted positions of all its nodes, and of those
+    with each value of each filter property. A node is in an order's lists only when that
+    property is a string (`NodeQuery.admits`)."""
+
+    def __init__(self) -> None:
+        self._slices: dict[Slice, SortedList] = {}
+
+    def _keys(self, node_id: str, label: Label, props: Props) -> Iterator[tuple[Slice, Position]]:
+        for order in DIRECTORY_ORDERS.get(label, ()):
+            value = props.get(order)
+            if not isinstance(value, str):
+                continue
+            position = (value, node_id)
+            yield (label, order, None, None), position
+            for name in DIRECTORY_FILTERS[label]:
+                wanted = props.get(name)
+                if isinstance(wanted, str):
+                    yield (label, order, name, wanted), position
+
+    def add(self, node_id: str, label: Label, props: Props) -> None:
+        for key, position in self._keys(node_id, label, props):
+            found = self._slices.get(key)
+            if found is None:
+                found = self._slices[key] = SortedList()
+            found.add(position)
+
+    def discard(self, node_id: str, label: Label, props: Props) -> None:
+        for key, position in self._keys(node_id, label, props):
+            found = self._slices.get(key)
+            if found is not None:
+                found.discard(position)
+                if not found:
+                    del self._slices[key]
+
+    def fill(
+        self,
+        nodes: Iterable[tuple[str, Label, Props]],
+        tally: EventTally,
+        orders: EventOrders,
+        tracks: OutletTracks,
+    ) -> None:
+        """Index every listed node of `nodes` (a store read from its file), and count and
+        order its events in `tally` and `orders`."""
+        gathered: dict[Slice, list[Position]] = {}
+        events: list[tuple[str, Props]] = []
+        for node_id, label, props in nodes:
+            if label is Label.EVENT:
+                tally.add(props)
+                tracks.add(props)
+                events.append((node_id, props))
+            elif label in DIRECTORY_ORDERS:
+                for key, position in self._keys(node_id, label, props):
+                    gathered.setdefault(key, []).append(position)
+        self._slices = {key: SortedList(positions) for key, positions in gathered.items()}
+        orders.fill(events)
+
+    def _smallest(self, query: NodeQuery) -> SortedList | None:
+        """The shortest list holding every node of the listing (the others are checked)."""
+        keys: list[Slice] = [(query.label, query.order_by, None, None)]
+        keys += [(query.label, query.order_by, name, value) for name, value in query.where]
+        lists: list[SortedList] = []
+        for key in keys:
+            found = self._slices.get(key)
+            if found is None:
+                return None
+            lists.append(found)
+        return min(lists, key=len)
+
+    def page(self, query: NodeQuery, nodes: Mapping[str, NodeData]) -> list[Node]:
+        """`query`'s page, walking the shortest list from the cursor (no `near`)."""
+        found = self._smallest(query)
+        if found is None:
+            return []
+        walk: Iterator[Position]
+        if query.descending:
+            walk = found.irange(maximum=query.after, inclusive=(True, False), reverse=True)
+        else:
+            walk = found.irange(minimum=query.after, inclusive=(False, True))
+        page: list[Node] = []
+        for _, node_id in walk:
+            if len(page) == query.first:
+                break
+            props = nodes[node_id]["props"]
+            if query.admits(props):
+                page.append(Node(node_id, query.label, props))
+        return page
+
+    def count(self, query: NodeQuery, nodes: Mapping[str, NodeData]) -> int:
+        """How many nodes the listing holds (no `near`): a length for one filter or none; for
+        several, the shortest list checked node by node."""
+        found = self._smallest(query)
+        if found is None:
+            return 0
+        if len(query.where) <= 1:
+            return len(found)
+        return sum(1 for _, node_id in found if query.admits(nodes[node_id]["props"]))
+
+
+def near_page(query: NodeQuery, candidates: Iterable[tuple[str, Props]]) -> list[Node]:
+    """`query`'s page among the nodes linked to its `near` node (as many as that node's
+    relationships of the kind: sorted here)."""
+    positions = sorted(
+        (str(props[query.order_by]), node_id, props)
+        for node_id, props in candidates
+        if query.admits(props)
+    )
+    if query.descending:
+        positions.reverse()
+    after = query.after
+    if after is not None:
+        if query.descending:
+            positions = [p for p in positions if p[:2] < after]
+        else:
+            positions = [p for p in positions if p[:2] > after]
+    return [Node(node_id, query.label, props) for _, node_id, props in positions[: query.first]]
+
+
+class EventTally:
+    """How many events there are of each (category, confidence rank), kept as the store
+    writes: a listing filtered by nothing else is counted without a walk."""
+
+    def __init__(self) -> None:
+        self._cells: dict[tuple[Value, Value], int] = {}
+
+    def _move(self, props: Props, change: int) -> None:
+        cell = (props.get("category"), props.get("confidence_rank"))
+        count = self._cells.get(cell, 0) + change
+        if count:
+            self._cells[cell] = count
+        else:
+            self._cells.pop(cell, None)
+
+    def add(self, props: Props) -> None:
+        self._move(props, 1)
+
+    def discard(self, props: Props) -> None:
+        self._move(props, -1)
+
+    def count(self, filter: EventFilter) -> int | None:
+        """How many events `filter` admits, when it filters by category and level only."""
+        alike = EventFilter(
+            categories=filter.categories, min_confidence=filter.min_confidence, levels=filter.levels
+        )
+        if filter != alike:
+            return None
+        probe: dict[str, Value] = {}
+        total = 0
+        for (category, rank), count in self._cells.items():
+            probe["category"], probe["confidence_rank"] = category, rank
+            if filter.admits(probe):
+                total += count
+        return total
+
+
+class OutletTracks:
+    """Every outlet's track record, the sum of the entries of every event's `track`, kept as
+    the store writes: an event written or deleted moves its entries in or out."""
+
+    def __init__(self) -> None:
+        self._records: dict[str, TrackRecord] = {}
+
+    def _move(self, props: Props, sign: int) -> None:
+        for outlet, flags in track_entries(props):
+            record = self._records.get(outlet, NO_RECORD).plus(flags, sign)
+            if record == NO_RECORD:
+                self._records.pop(outlet, None)
+            else:
+                self._records[outlet] = record
+
+    def add(self, props: Props) -> None:
+        if TRACK in props:
+            self._move(props, 1)
+
+    def discard(self, props: Props) -> None:
+        if TRACK in props:
+            self._move(props, -1)
+
+    def get(self, outlet: str) -> TrackRecord:
+        return self._records.get(outlet, NO_RECORD)
+
+
+NO_RECORD = TrackRecord()
+
+
+class EventOrders:
+    """Every event's position in each order but `occurred_on` (the store's own event index):
+    (value, id), sorted, for the events whose property is a string (`EVENT_ORDERS`)."""
+
+    def __init__(self) -> None:
+        self._orders: dict[str, SortedList] = {name: SortedList() for name in OTHER_ORDERS}
+
+    def add(self, node_id: str, props: Props) -> None:
+        for name, order in self._orders.items():
+            value = props.get(name)
+            if isinstance(value, str):
+                order.add((value, node_id))
+
+    def discard(self, node_id: str, props: Props) -> None:
+        for name, order in self._orders.items():
+            value = props.get(name)
+            if isinstance(value, str):
+                order.discard((value, node_id))
+
+    def fill(self, events: Iterable[tuple[str, Props]]) -> None:
+        gathered: dict[str, list[Position]] = {name: [] for name in OTHER_ORDERS}
+        for node_id, props in events:
+            for name, positions in gathered.items():
+                value = props.get(name)
+                if isinstance(value, str):
+                    positions.append((value, node_id))
+        self._orders = {name: SortedList(p) for name, p in gathered.items()}
+
+    def walk(self, query: EventQuery) -> Iterator[Position]:
+        """The positions of `query.order_by` from its cursor, in its direction."""
+        order = self._orders[query.order_by]
+        walk: Iterator[Position]
+        if query.newest_first:
+            walk = order.irange(maximum=query.after, inclusive=(True, False), reverse=True)
+        else:
+            walk = order.irange(minimum=query.after, inclusive=(False, True))
+        return walk
+
+
+def sorted_positions(query: EventQuery, events: Iterable[tuple[str, Props]]) -> list[Position]:
+    """The positions of `events` in `query.order_by` from its cursor, in its direction (the
+    events near an entity or outlet, sorted here: as many as its relationships)."""
+    found = sorted(
+        (value, node_id)
+        for node_id, props in events
+        if isinstance(value := props.get(query.order_by), str)
+    )
+    if query.newest_first:
+        found.reverse()
+        return [p for p in found if query.after is None or p < query.after]
+    return [p for p in found if query.after is None or p > query.after]
