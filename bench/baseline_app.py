@@ -51,6 +51,9 @@ def page(store: GraphStore, policy: Policy, event_id: str) -> dict[str, Any] | N
     (involved,) = store.edges([event_id], Rel.INVOLVES, "out").values()
     (described,) = store.edges([event_id], Rel.DESCRIBES, "in").values()
     located = sorted(located, key=lambda e: (str(e.props.get("first_reported")), e.dst))
+    # the place chosen by evidence (services.places), else the earliest reported
+    chosen = props.get("place_id")
+    located = sorted(located, key=lambda e: e.dst != chosen)
     reported = sorted(reported, key=report_order)
     described = sorted(described, key=lambda e: (str(e.props.get("first_extracted_at")), e.src))
     stories = [e.src for e in described]
@@ -72,6 +75,16 @@ def page(store: GraphStore, policy: Policy, event_id: str) -> dict[str, Any] | N
         if country is None and _str(place.props, "kind") == "country":
             country = place
 
+    status = str(props.get("location_check") or "none")
+    if props.get("location_corrected") and status == "ok":
+        status = "corrected"
+    reason, suggestion = props.get("location_reason"), props.get("location_suggestion")
+    check = {
+        "status": status,
+        "reason": reason if isinstance(reason, str) else None,
+        "suggestion": suggestion if isinstance(suggestion, str) else None,
+    }
+
     level = str(props.get("confidence") or "unverified")
     next_level = props.get("confidence_next")
     sources = list(dict.fromkeys(e.src for e in reported))
@@ -90,6 +103,7 @@ def page(store: GraphStore, policy: Policy, event_id: str) -> dict[str, Any] | N
         "occurredOn": _str(props, "occurred_on"),
         "place": {"name": _str(place.props, "name")} if place is not None else None,
         "country": {"name": _str(country.props, "name")} if country is not None else None,
+        "locationCheck": check,
         "confidence": {
             "level": _enum(level),
             "label": policy.label(level),
