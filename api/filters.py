@@ -4,6 +4,7 @@ translation from the one to the other (event listings, timelines, subscriptions)
 from __future__ import annotations
 
 import datetime as dt
+from enum import Enum
 
 import strawberry
 
@@ -12,6 +13,15 @@ from api.errors import UserError
 from api.scalars import Category, ConfidenceLevel
 from graph.store import EventFilter
 from services.places import iso_key
+
+# At most this many entities in `filter.entities`.
+MAX_ENTITIES = 10
+
+
+@strawberry.enum(description="How `filter.entities` match: every one of them, or any one.")
+class EntitiesMatch(Enum):
+    ALL = "all"
+    ANY = "any"
 
 
 @strawberry.input(description="Narrows a list of events; every field given must match.")
@@ -37,6 +47,12 @@ class EventFilterInput:
         default=None,
         description="true: events whose place the gazetteer contradicts; false: the others",
     )
+    entities: list[strawberry.ID] | None = strawberry.field(
+        default=None,
+        description=f"Entity ids (at most {MAX_ENTITIES}): events involving every one of them "
+        "(`entitiesMatch: ALL`, the default: an entity pair's events) or any one (`ANY`).",
+    )
+    entities_match: EntitiesMatch = EntitiesMatch.ALL
 
 
 @strawberry.input(description="A point and a distance: events within `km` of it (great circle).")
@@ -109,6 +125,14 @@ def to_filter(info: Info, given: EventFilterInput | None, **fixed: str | bool) -
     values["flagged"] = given.flagged
     if given.confidence is not None and not given.confidence:
         raise UserError("filter.confidence must name at least one level")
+    if given.entities is not None:
+        named = tuple(dict.fromkeys(str(e) for e in given.entities))
+        if not named:
+            raise UserError("filter.entities must name at least one entity")
+        if len(named) > MAX_ENTITIES:
+            raise UserError(f"filter.entities names {len(named)} entities, at most {MAX_ENTITIES}")
+        key = "all_entities" if given.entities_match is EntitiesMatch.ALL else "any_entities"
+        values[key] = named
     values.update(fixed)
     return EventFilter(**values)  # type: ignore[arg-type]
 

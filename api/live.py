@@ -43,7 +43,8 @@ def check_filter(reader: GraphReader, flt: EventFilter) -> None:
         "entity": (flt.entity, Label.ENTITY),
         "outlet": (flt.outlet, Label.OUTLET),
     }
-    ids = [node_id for node_id, _ in wanted.values() if node_id is not None]
+    entities = [*flt.all_entities, *flt.any_entities]
+    ids = [node_id for node_id, _ in wanted.values() if node_id is not None] + entities
     found = reader.get_nodes(ids) if ids else {}
     for name, (node_id, label) in wanted.items():
         if node_id is None:
@@ -51,6 +52,10 @@ def check_filter(reader: GraphReader, flt: EventFilter) -> None:
         node = found.get(node_id)
         if node is None or node.label is not label:
             raise UserError(f"filter.{name}: no {name} with id '{node_id}'")
+    for node_id in entities:
+        node = found.get(node_id)
+        if node is None or node.label is not Label.ENTITY:
+            raise UserError(f"filter.entities: no entity with id '{node_id}'")
 
 
 def matching_events(reader: GraphReader, flt: EventFilter, ids: Sequence[str]) -> list[Node]:
@@ -60,9 +65,16 @@ def matching_events(reader: GraphReader, flt: EventFilter, ids: Sequence[str]) -
     found = reader.get_nodes(ids)
     events = [found[i] for i in ids if i in found and found[i].label is Label.EVENT]
     events = [e for e in events if flt.admits(e.props)]
-    if flt.entity is not None and events:
+    if (flt.entity is not None or flt.all_entities or flt.any_entities) and events:
         involves = reader.edges([e.id for e in events], Rel.INVOLVES, "out")
-        events = [e for e in events if any(x.dst == flt.entity for x in involves.get(e.id, []))]
+        every = {*flt.all_entities, *([flt.entity] if flt.entity is not None else [])}
+        some = set(flt.any_entities)
+
+        def involved(event: Node) -> bool:
+            ends = {x.dst for x in involves.get(event.id, [])}
+            return every <= ends and (not some or not some.isdisjoint(ends))
+
+        events = [e for e in events if involved(e)]
     if flt.outlet is not None and events:
         reports = reader.edges([e.id for e in events], Rel.REPORTS, "in")
         events = [e for e in events if any(x.src == flt.outlet for x in reports.get(e.id, []))]

@@ -84,7 +84,8 @@ class EventFilter:
 
     Dates are inclusive `YYYY-MM-DD` bounds on when the event happened. `place`, `country`,
     `entity` and `outlet` are node ids. `min_confidence` is a rank (`Policy.rank`); `levels`
-    the exact ranks admitted (any of them).
+    the exact ranks admitted (any of them). `all_entities`: entity ids the event involves every
+    one of (beside `entity`: an entity pair's events); `any_entities`: at least one of.
     """
 
     categories: tuple[str, ...] = ()
@@ -103,10 +104,13 @@ class EventFilter:
     near: tuple[float, float, float] | None = None
     # (south, west, north, east) in degrees: events inside; west > east crosses 180°
     box: tuple[float, float, float, float] | None = None
+    all_entities: tuple[str, ...] = ()
+    any_entities: tuple[str, ...] = ()
 
     def admits(self, props: Props) -> bool:
         """Whether an event with these properties passes every part of the filter that its
-        properties decide (all but `entity` and `outlet`, which take its relationships)."""
+        properties decide (all but `entity`, `outlet`, `all_entities` and `any_entities`, which
+        take its relationships)."""
         if self.categories and props.get("category") not in self.categories:
             return False
         day = str(props.get("occurred_on") or "")[:10]

@@ -96,6 +96,8 @@ class Client:
         self,
         *,
         entity: str | None = None,
+        entities: Sequence[str] = (),
+        any_of: bool = False,
         date_from: dt.date | str | None = None,
         date_to: dt.date | str | None = None,
         categories: Sequence[str] = (),
@@ -105,8 +107,12 @@ class Client:
         limit: int | None = None,
     ) -> list[dict[str, Any]]:
         """Events as the API gives them (dicts), every page read, at most `limit`; `entity` is
-        an entity id, `country` a country's Place id."""
+        an entity id, `entities` entity ids the events involve every one of (any one with
+        `any_of`), `country` a country's Place id or ISO code."""
         flt = _filter(entity, date_from, date_to, categories, min_confidence, country)
+        if entities:
+            flt["entities"] = list(entities)
+            flt["entitiesMatch"] = "ANY" if any_of else "ALL"
         return list(self._pages(EVENTS, ("events",), {"filter": flt, "order": order}, limit))
 
     def timeline(

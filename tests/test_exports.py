@@ -156,6 +156,11 @@ def test_the_client_gives_a_data_frame_of_a_pair_against_a_real_server(tmp_path:
             named = {e["id"]: {i["entity"]["name"] for i in e["entities"]} for e in events}
             pair = {event for event, names in named.items() if set(PAIR) <= names}
             assert set(frame["event_id"]) == pair and len(frame) == len(pair) >= 1
+            by_name = {
+                i["entity"]["name"]: i["entity"]["id"] for e in events for i in e["entities"]
+            }
+            both = nc.events(entities=[by_name[PAIR[0]], by_name[PAIR[1]]])
+            assert {e["id"] for e in both} == pair  # the same pair through GraphQL
             assert list(frame.columns)[:3] == ["event_id", "date", "category"]
             timeline = nc.timeline(PAIR[0])
             assert [e["occurredOn"] for e in timeline] == sorted(e["occurredOn"] for e in timeline)

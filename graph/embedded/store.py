@@ -786,13 +786,9 @@ class EmbeddedStore:
         flt = query.filter
         after = query.after
         graph = self._graph
-        ends: list[tuple[str, Direction]] = []  # (node, direction of its events)
-        if flt.entity is not None:
-            ends.append((flt.entity, "in"))
-        if flt.outlet is not None:
-            ends.append((flt.outlet, "out"))
+        ends = _ends(flt)  # (node, direction of its events)
         ordered: Iterator[EventKey]
-        others: list[Neighbours] = []
+        others: list[Neighbours] = self._any_of(flt)
         area = _area(flt) if not ends else None
         if not ends and area is None:
             if query.newest_first:
@@ -828,6 +824,16 @@ class EmbeddedStore:
     def track_records(self, outlet_ids: Sequence[str]) -> dict[str, TrackRecord]:
         return {i: self._tracks.get(i) for i in outlet_ids}
 
+    def _any_of(self, flt: EventFilter) -> list[Neighbours]:
+        """For `any_entities`: the events involving one of them (one set to check against)."""
+        if not flt.any_entities:
+            return []
+        pred = self._graph._pred
+        events: Neighbours = {}
+        for entity in flt.any_entities:
+            events.update(pred.get(entity, {}))
+        return [events]
+
     def _query_events_by(self, query: EventQuery) -> EventPage:
         """`query_events` in an order but `occurred_on` (`EventOrders`): its index walked from
         the cursor, or the entity's or outlet's events sorted."""
@@ -838,17 +844,17 @@ class EmbeddedStore:
         attrs = graph._node
         walk: Iterable[tuple[str, str]]
         others: list[Neighbours] = []
-        ends: list[Neighbours] = []
-        if flt.entity is not None:
-            ends.append(graph._pred.get(flt.entity, {}))
-        if flt.outlet is not None:
-            ends.append(graph._succ.get(flt.outlet, {}))
+        ends: list[Neighbours] = [
+            (graph._pred if direction == "in" else graph._succ).get(node, {})
+            for node, direction in _ends(flt)
+        ]
         if ends:
             ends.sort(key=len)
             near = ((i, attrs[i]["props"]) for i in ends[0] if attrs[i].get("label") is Label.EVENT)
             walk, others = sorted_positions(query, near), ends[1:]
         else:
             walk = self._orders.walk(query)
+        others += self._any_of(flt)
         page: list[Node] = []
         for _, event_id in walk:
             props = attrs[event_id]["props"]
@@ -864,13 +870,9 @@ class EmbeddedStore:
         tallied = self._tally.count(filter)
         if tallied is not None:
             return min(tallied, cap)
-        ends: list[tuple[str, Direction]] = []
-        if filter.entity is not None:
-            ends.append((filter.entity, "in"))
-        if filter.outlet is not None:
-            ends.append((filter.outlet, "out"))
+        ends = _ends(filter)
         walk: Iterable[EventKey]
-        others: list[Neighbours] = []
+        others: list[Neighbours] = self._any_of(filter)
         graph = self._graph
         if ends:
             nears = self._near_events(ends)
@@ -1101,6 +1103,17 @@ class EmbeddedStore:
                     yield Edge(src, edge["type"], dst, edge["rkey"], decode_props(edge["json"]))
         yield from self._keys.items()
         yield from (("setting:" + k, v) for k, v in self._settings.items())
+
+
+def _ends(flt: EventFilter) -> list[tuple[str, Direction]]:
+    """The nodes whose events the filter keeps to, with the direction of their events: the
+    entity and every one of `all_entities` (events involve them), the outlet (it reports them)."""
+    ends: list[tuple[str, Direction]] = []
+    for entity in dict.fromkeys([*([flt.entity] if flt.entity else []), *flt.all_entities]):
+        ends.append((entity, "in"))
+    if flt.outlet is not None:
+        ends.append((flt.outlet, "out"))
+    return ends
 
 
 def _area(flt: EventFilter) -> tuple[float, float, list[tuple[float, float]]] | None:

@@ -291,6 +291,12 @@ def events_query(
         "($min_confidence IS NULL OR n.confidence_rank >= $min_confidence)",
         "($levels IS NULL OR n.confidence_rank IN $levels)",
         "($flagged IS NULL OR (coalesce(n.location_check, '') = 'conflict') = $flagged)",
+        # every entity of $all_entities, one of $any_entities (pattern comprehensions: ArcadeDB's
+        # Bolt server takes them)
+        f"($all_entities IS NULL OR all(x IN $all_entities WHERE x IN "
+        f"[(n)-[:{Rel.INVOLVES.value}]->(m:{Label.ENTITY.value}) | m.{ID}]))",
+        f"($any_entities IS NULL OR any(x IN $any_entities WHERE x IN "
+        f"[(n)-[:{Rel.INVOLVES.value}]->(m:{Label.ENTITY.value}) | m.{ID}]))",
         # a box, then the distance from a point, on plain numbers: portable to servers
         # without Neo4j's point type (ArcadeDB's Bolt server); the formula is
         # graph.store.haversine_km's, so both stores admit the same events
