@@ -460,19 +460,7 @@ class Neo4jStore:
             after_on, after_id = query.after if query.after is not None else (None, None)
             records = tx.run(
                 cypher,
-                entity=flt.entity,
-                outlet=flt.outlet,
-                categories=list(flt.categories) or None,
-                date_from=flt.date_from,
-                date_to=flt.date_to,
-                place=flt.place,
-                country=flt.country,
-                min_confidence=flt.min_confidence,
-                levels=list(flt.levels) or None,
-                flagged=flt.flagged,
-                all_entities=list(flt.all_entities) or None,
-                any_entities=list(flt.any_entities) or None,
-                **_geo(flt),
+                **_filter_parameters(flt),
                 after_on=after_on,
                 after_id=after_id,
                 limit=query.first + 1,
@@ -496,19 +484,7 @@ class Neo4jStore:
             )
             record = tx.run(
                 cypher,
-                entity=flt.entity,
-                outlet=flt.outlet,
-                categories=list(flt.categories) or None,
-                date_from=flt.date_from,
-                date_to=flt.date_to,
-                place=flt.place,
-                country=flt.country,
-                min_confidence=flt.min_confidence,
-                levels=list(flt.levels) or None,
-                flagged=flt.flagged,
-                all_entities=list(flt.all_entities) or None,
-                any_entities=list(flt.any_entities) or None,
-                **_geo(flt),
+                **_filter_parameters(flt),
                 after_on=None,
                 after_id=None,
                 cap=cap,
@@ -666,11 +642,23 @@ class Neo4jStore:
             after = rows[-1][cursor]
 
 
-def _geo(flt: EventFilter) -> dict[str, Any]:
-    """The parameters of the filter's box and point (None when not given)."""
+def _filter_parameters(flt: EventFilter) -> dict[str, Any]:
+    """The parameters of `queries.events_query`'s conditions (None for a part not given)."""
     south, west, north, east = flt.box if flt.box is not None else (None,) * 4
     near_lat, near_lon, near_km = flt.near if flt.near is not None else (None,) * 3
     return {
+        "entity": flt.entity,
+        "outlet": flt.outlet,
+        "categories": list(flt.categories) or None,
+        "date_from": flt.date_from,
+        "date_to": flt.date_to,
+        "place": flt.place,
+        "country": flt.country,
+        "min_confidence": flt.min_confidence,
+        "levels": list(flt.levels) or None,
+        "flagged": flt.flagged,
+        "all_entities": list(flt.all_entities) or None,
+        "any_entities": list(flt.any_entities) or None,
         "south": south,
         "west": west,
         "north": north,
