@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import pytest
 
-from graph.model import Edge, EdgeWrite, Label, Node, NodeWrite, PropertyWrite, Rel, WriteBatch
+from graph.model import (
+    Edge,
+    EdgeWrite,
+    Label,
+    Node,
+    NodeWrite,
+    PropertyWrite,
+    Rel,
+    Value,
+    WriteBatch,
+)
 from graph.snapshot import canonical
 from graph.store import EventFilter, EventQuery, GraphReader, GraphStore, StoreError, WriteConflict
 
@@ -419,3 +429,39 @@ def test_the_write_count_tells_whether_anything_was_written(store: GraphStore) -
         assert counts == [None] and store.write_count() is None
     else:  # in the derive step, the count before the write; after it, another
         assert counts == [before] and store.write_count() != before
+
+
+def test_a_box_and_a_circle_page_through_events_of_many_cells(store: GraphStore) -> None:
+    """Events spread over many one-degree cells: each page of a box or circle filter, oldest or
+    newest first, with cursors, lists exactly the events the filter admits, in order."""
+    events = []
+    written: dict[str, dict[str, Value]] = {}
+    for n in range(60):
+        lat, lon = 30.0 + (n * 7 % 23) * 0.9, 20.0 + (n * 11 % 29) * 0.7
+        day = f"2025-0{1 + n % 9}-{10 + n % 19:02d}"
+        props: dict[str, Value] = {"category": "military", "summary": f"e{n}", "occurred_on": day}
+        props |= {"geo_lat": lat, "geo_lon": lon}
+        written[f"ev_geo{n:03d}"] = props
+        events.append(NodeWrite(f"ev_geo{n:03d}", Label.EVENT, PropertyWrite(create=props)))
+    store.write(WriteBatch(nodes=events))
+    for flt in (
+        EventFilter(box=(32.0, 22.0, 45.0, 35.0)),
+        EventFilter(near=(38.0, 28.0, 500.0)),
+    ):
+        admitted = sorted(
+            (str(props["occurred_on"]), event_id)
+            for event_id, props in written.items()
+            if flt.admits(props)
+        )
+        assert 10 < len(admitted) < 60  # several cells, not all of them
+        for newest_first in (False, True):
+            wanted = admitted[::-1] if newest_first else admitted
+            seen: list[tuple[str, str]] = []
+            after: tuple[str, str] | None = None
+            while True:
+                page = store.query_events(EventQuery(flt, 7, newest_first, after))
+                seen += [(e.text("occurred_on"), e.id) for e in page.events]
+                if not page.has_next:
+                    break
+                after = seen[-1]
+            assert seen == wanted

@@ -20,6 +20,7 @@ committed write whole, between reads (docs/changes.md).
 from __future__ import annotations
 
 import gc
+import heapq
 import logging
 import math
 import sqlite3
@@ -795,22 +796,15 @@ class EmbeddedStore:
                 ordered = self._events.irange(maximum=after, inclusive=(True, False), reverse=True)
             else:
                 ordered = self._events.irange(minimum=after, inclusive=(False, True))
+        elif area is not None:  # a box or near filter: the events of the cells it covers
+            ordered = _merged(self._in_area(*area), after, query.newest_first)
         else:
-            if area is not None:  # a box or near filter: the events of the cells it covers
-                keyed = self._in_area(*area)
-            else:
-                nears = self._near_events(ends)
-                fewest = sorted(range(len(ends)), key=lambda i: len(nears[i]))
-                keyed = nears[fewest[0]]
-                for index in fewest[1:]:
-                    node, direction = ends[index]
-                    others.append((graph._pred if direction == "in" else graph._succ).get(node, {}))
-            if query.newest_first:
-                stop = bisect_left(keyed, after) if after is not None else len(keyed)
-                ordered = (keyed[i] for i in range(stop - 1, -1, -1))
-            else:
-                begin = bisect_right(keyed, after) if after is not None else 0
-                ordered = (keyed[i] for i in range(begin, len(keyed)))
+            nears = self._near_events(ends)
+            fewest = sorted(range(len(ends)), key=lambda i: len(nears[i]))
+            for index in fewest[1:]:
+                node, direction = ends[index]
+                others.append((graph._pred if direction == "in" else graph._succ).get(node, {}))
+            ordered = _merged([nears[fewest[0]]], after, query.newest_first)
         attrs = graph._node
         page: list[Node] = []
         for _, event_id in ordered:
@@ -897,9 +891,10 @@ class EmbeddedStore:
 
     def _in_area(
         self, south: float, north: float, spans: list[tuple[float, float]]
-    ) -> list[EventKey]:
-        """The keys of the events in the cells between two latitudes and within the spans of
-        longitude, sorted: a superset of what the filter admits, which decides."""
+    ) -> list[list[EventKey]]:
+        """The keys of the events of each cell between two latitudes and within the spans of
+        longitude, each cell's sorted: a superset of what the filter admits, which decides.
+        A page merges them lazily (`_merged`): it reads as many as it shows, not the area."""
         if self._located is None:
             located: dict[tuple[int, int], list[EventKey]] = {}
             attrs = self._graph._node
@@ -912,16 +907,17 @@ class EmbeddedStore:
         located = self._located
         rows = range(math.floor(south), math.floor(north) + 1)
         columns = {c for w, e in spans for c in range(math.floor(w), math.floor(e) + 1)}
-        found: list[EventKey] = []
+        found: list[list[EventKey]] = []
         if len(rows) * len(columns) <= len(located):
             for row in rows:
                 for column in columns:
-                    found += located.get((row, column), ())
+                    keys = located.get((row, column))
+                    if keys:
+                        found.append(keys)
         else:  # a wide area: fewer cells hold events than it covers
             for (row, column), keys in located.items():
                 if row in rows and column in columns:
-                    found += keys
-        found.sort()
+                    found.append(keys)
         return found
 
     def _near_events(self, ends: list[tuple[str, Direction]]) -> list[list[EventKey]]:
@@ -1103,6 +1099,25 @@ class EmbeddedStore:
                     yield Edge(src, edge["type"], dst, edge["rkey"], decode_props(edge["json"]))
         yield from self._keys.items()
         yield from (("setting:" + k, v) for k, v in self._settings.items())
+
+
+def _merged(
+    lists: list[list[EventKey]], after: EventKey | None, newest_first: bool
+) -> Iterator[EventKey]:
+    """The keys of sorted `lists` after the cursor, in page order, merged as they are read."""
+    walks = [_walk(keys, after, newest_first) for keys in lists]
+    if len(walks) == 1:
+        return walks[0]
+    return heapq.merge(*walks, reverse=newest_first)
+
+
+def _walk(keys: list[EventKey], after: EventKey | None, newest_first: bool) -> Iterator[EventKey]:
+    """The keys of one sorted list after the cursor, in page order."""
+    if newest_first:
+        stop = bisect_left(keys, after) if after is not None else len(keys)
+        return (keys[i] for i in range(stop - 1, -1, -1))
+    begin = bisect_right(keys, after) if after is not None else 0
+    return (keys[i] for i in range(begin, len(keys)))
 
 
 def _ends(flt: EventFilter) -> list[tuple[str, Direction]]:
