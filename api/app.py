@@ -10,11 +10,10 @@ from collections.abc import AsyncIterator, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import parse_qs
 
 from graphql import GraphQLError
 from starlette.applications import Starlette
-from starlette.datastructures import Headers
+from starlette.datastructures import Headers, QueryParams
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.middleware.gzip import GZipMiddleware
@@ -49,6 +48,7 @@ from api.forward import (
     PROCESS_HEADER,
     RETRY_AFTER,
     Analyst,
+    Answer,
     UpstreamBusy,
     UpstreamUnavailable,
     Writer,
@@ -147,6 +147,25 @@ def _replay(body: bytes) -> Receive:
 
 async def _empty() -> Message:
     return {"type": "http.disconnect"}
+
+
+def _headers(scope: Any) -> list[tuple[str, str]]:
+    """The request's headers, as another process of the server is sent them (`api.forward`)."""
+    return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
+
+
+async def _busy(waiting: str, scope: Any, send: Send) -> None:
+    """429: `waiting` (e.g. "16 writes") from this server wait on another process already."""
+    message = f"{waiting} from this server are waiting already; try again in {RETRY_AFTER} s"
+    await _refusal(429, message, {"Retry-After": str(RETRY_AFTER)})(scope, _empty, send)
+
+
+async def _relayed(answer: Answer, scope: Any, send: Send) -> None:
+    """Another process's answer, as it gave it."""
+    response = Response(answer.body, status_code=answer.status)
+    for name, value in answer.headers:
+        response.headers.append(name, value)
+    await response(scope, _empty, send)
 
 
 def _refusal(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
@@ -359,9 +378,9 @@ class GraphQLApp(GraphQL[RequestContext, None]):
             return
         try:
             if self.analyst is not None and scope["method"] == "GET":
-                params = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-                query, name = params.get("query", [None])[0], params.get("operationName", [None])
-                if asks_heavy(query, name[0]) and await self._to_analyst(scope, None, actor, send):
+                params = QueryParams(scope.get("query_string", b""))
+                heavy = asks_heavy(params.get("query"), params.get("operationName"))
+                if heavy and await self._to_analyst(scope, None, actor, send):
                     return
             if (self.writer is not None or self.analyst is not None) and scope["method"] == "POST":
                 body = await _body(receive)
@@ -485,15 +504,11 @@ class GraphQLApp(GraphQL[RequestContext, None]):
         """Send a mutation to the writer process; answer with its answer once this worker's
         memory shows the write."""
         assert self.writer is not None
-        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
+        client = client_key(actor, self._address(scope))
         try:
-            answer = await self.writer.send(body, headers, client_key(actor, self._address(scope)))
+            answer = await self.writer.send(body, _headers(scope), client)
         except UpstreamBusy:
-            message = (
-                f"{self.writer.queue} writes from this server are waiting already; "
-                f"try again in {RETRY_AFTER} s"
-            )
-            await _refusal(429, message, {"Retry-After": str(RETRY_AFTER)})(scope, _empty, send)
+            await _busy(f"{self.writer.queue} writes", scope, send)
             return
         except UpstreamUnavailable as exc:
             log.error("the writer process cannot be reached: %s", exc)
@@ -503,36 +518,25 @@ class GraphQLApp(GraphQL[RequestContext, None]):
         follower = self.services.follower
         if follower is not None and answer.seq:
             await follower.reach(answer.seq, CATCH_UP_TIMEOUT)
-        response = Response(answer.body, status_code=answer.status)
-        for name, value in answer.headers:
-            response.headers.append(name, value)
-        await response(scope, _empty, send)
+        await _relayed(answer, scope, send)
 
     async def _to_analyst(self, scope: Any, body: bytes | None, actor: Actor, send: Send) -> bool:
         """Send a query selecting heavy fields to the analyst process (a POST of `body`, or
         the GET of the request's query string) and answer with its answer; False when the
         analyst cannot be reached (restarting): the worker answers it itself then."""
         assert self.analyst is not None
-        headers = [(k.decode("latin-1"), v.decode("latin-1")) for k, v in scope["headers"]]
         client = client_key(actor, self._address(scope))
         try:
             answer = await self.analyst.send(
-                body, headers, client, query_string=scope.get("query_string", b"")
+                body, _headers(scope), client, query_string=scope.get("query_string", b"")
             )
         except UpstreamBusy:
-            message = (
-                f"{self.analyst.queue} analytics requests from this server are waiting already; "
-                f"try again in {RETRY_AFTER} s"
-            )
-            await _refusal(429, message, {"Retry-After": str(RETRY_AFTER)})(scope, _empty, send)
+            await _busy(f"{self.analyst.queue} analytics requests", scope, send)
             return True
         except UpstreamUnavailable as exc:
             log.warning("the analyst process cannot be reached (%s): answered here", exc)
             return False
-        response = Response(answer.body, status_code=answer.status)
-        for name, value in answer.headers:
-            response.headers.append(name, value)
-        await response(scope, _empty, send)
+        await _relayed(answer, scope, send)
         return True
 
     def decode_json(self, data: str | bytes) -> object:

@@ -28,11 +28,10 @@ from graph.model import CATEGORIES, Label
 from graph.store import EventFilter, GraphStore
 from services.export import FORMATS as GRAPH_FORMATS
 from services.export import write_cytoscape, write_gexf, write_graphml
-from services.selection import Selection, find_entity
+from services.selection import Selection, find_entity, select
 from services.table import (
     parquet_available,
     rows,
-    select_events,
     write_csv,
     write_parquet,
 )
@@ -79,9 +78,9 @@ def _day(name: str, value: str) -> str:
     return day.isoformat()
 
 
-def event_filter(store: GraphStore, request: Request) -> tuple[EventFilter, list[str]]:
-    """The filter the query parameters ask for, and the entities every event must involve
-    beyond the filter's own; `BadParameter` naming the first bad one."""
+def event_filter(store: GraphStore, request: Request) -> EventFilter:
+    """The filter the query parameters ask for (several entities: events involving every
+    one); `BadParameter` naming the first bad one."""
     params = request.query_params
     unknown = sorted(set(params) - PARAMETERS)
     if unknown:
@@ -130,10 +129,11 @@ def event_filter(store: GraphStore, request: Request) -> tuple[EventFilter, list
         place=single["place"],
         country=single["country"],
         entity=entities[0] if entities else None,
+        all_entities=tuple(entities[1:]),
         outlet=single["outlet"],
         min_confidence=rank,
     )
-    return flt, entities[1:]
+    return flt
 
 
 def _writer(fmt: str, store: GraphStore) -> Callable[[Selection, IO[bytes]], object]:
@@ -170,9 +170,9 @@ def export_endpoint(store: GraphStore, tokens: Tokens) -> Callable[[Request], ob
             return _refusal(501, needs)
 
         def produce() -> IO[bytes]:
-            flt, with_all = event_filter(store, request)
+            flt = event_filter(store, request)
             out: IO[bytes] = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115
-            _writer(fmt, store)(select_events(store, flt, with_all), out)
+            _writer(fmt, store)(select(store, flt), out)
             out.seek(0)
             return out
 

@@ -68,11 +68,6 @@ class UpstreamUnavailable(Exception):
     """The other process does not answer (restarting, or gone)."""
 
 
-# the names the app has always used for the writer's
-WriterBusy = UpstreamBusy
-WriterUnavailable = UpstreamUnavailable
-
-
 @dataclass(frozen=True, slots=True)
 class Answer:
     status: int

@@ -38,11 +38,13 @@ from collections.abc import Callable
 import uvicorn
 
 from api.app import create_app
+from api.config import AppConfig
 from api.forward import Analyst, Writer
 from api.metrics import MULTIPROCESS_DIR, process_gone
+from api.tokens import Tokens
 from graph.store import GraphStore
 from newsgraph import logs
-from newsgraph.settings import load_settings
+from newsgraph.settings import Settings, load_settings
 from newsgraph.wiring import app_arguments, make_store, prepare, reads_only
 
 log = logging.getLogger(__name__)
@@ -255,14 +257,7 @@ def worker(
     """One reader worker: the app on the server's port (a socket of its own, listening once
     its store is read), its store read-only when a writer process takes the mutations; the
     queries selecting heavy fields go to the analyst process, if there is one."""
-    _exit_with_parent()
-    logs.configure()
-    settings = load_settings()
-    tokens, config = app_arguments(settings)
-    store = reads_only(spec) if writer_socket is not None else None
-    if store is None:
-        store = make_store(spec, settings)
-    store.setup()  # before listening: no connection waits on a worker still reading
+    settings, tokens, config, store = _reader(spec, writer_socket)
     queue = settings.write_queue
     writer = Writer(writer_socket, queue) if writer_socket is not None else None
     analyst = Analyst(analyst_socket, settings.analyst_queue) if analyst_socket else None
@@ -284,15 +279,8 @@ def analyst(socket_path: str, spec: str, writer_socket: str | None) -> None:
     """The analyst process: a reader like a worker (its store read-only when a writer process
     takes the mutations, following the change log), serving the workers' heavy queries on a
     private Unix socket, at a lower CPU priority than theirs."""
-    _exit_with_parent()
     os.nice(ANALYST_NICENESS)
-    logs.configure()
-    settings = load_settings()
-    tokens, config = app_arguments(settings)
-    store = reads_only(spec) if writer_socket is not None else None
-    if store is None:
-        store = make_store(spec, settings)
-    store.setup()
+    _, tokens, config, store = _reader(spec, writer_socket)
     # Its callers are the workers, who say who their client is (`api.forward.CLIENT_HEADER`).
     app = create_app(store, tokens, config, behind_workers=True, follows_log=True)
     server = _WriterServer(
@@ -306,6 +294,21 @@ def analyst(socket_path: str, spec: str, writer_socket: str | None) -> None:
     )
     server.after_startup = lambda: os.chmod(socket_path, 0o600)
     server.run()
+
+
+def _reader(spec: str, writer_socket: str | None) -> tuple[Settings, Tokens, AppConfig, GraphStore]:
+    """What a worker and the analyst start alike: ending with the server, logs, settings, and
+    the store opened (read-only when a writer process takes the mutations) before serving, so
+    that no request waits on a process still reading it."""
+    _exit_with_parent()
+    logs.configure()
+    settings = load_settings()
+    tokens, config = app_arguments(settings)
+    store = reads_only(spec) if writer_socket is not None else None
+    if store is None:
+        store = make_store(spec, settings)
+    store.setup()
+    return settings, tokens, config, store
 
 
 def _exit_with_parent() -> None:

@@ -8,14 +8,11 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
 from typing import IO, Any
 
 from graph.model import Label, Node, Rel
-from graph.store import EventFilter, GraphStore
-from services.selection import Selection, select
+from services.selection import Selection
 
 # The columns, in order, with their types (for Parquet; CSV writes them as text).
 COLUMNS: tuple[tuple[str, str], ...] = (
@@ -40,29 +37,6 @@ NAMES = tuple(name for name, _ in COLUMNS)
 # How a list is written in a CSV cell: its items joined by this (an item holding it is kept
 # whole; the Parquet column is a real list).
 LIST_SEPARATOR = "; "
-
-
-def select_events(store: GraphStore, flt: EventFilter, with_all: Sequence[str] = ()) -> Selection:
-    """The events `flt` matches that also involve every entity id of `with_all` (an entity
-    pair's events: `flt.entity` one of them, `with_all` the other), with what is around them."""
-    chosen = select(store, flt)
-    if not with_all:
-        return chosen
-    involved: dict[str, set[str]] = defaultdict(set)
-    for edge in chosen.by_type(Rel.INVOLVES):
-        involved[edge.src].add(edge.dst)
-    wanted = set(with_all)
-    dropped = {
-        node_id
-        for node_id, node in chosen.nodes.items()
-        if node.label is Label.EVENT and not wanted <= involved[node_id]
-    }
-    kept = Selection()
-    kept.nodes = {i: n for i, n in chosen.nodes.items() if i not in dropped}
-    kept.edges = {
-        i: e for i, e in chosen.edges.items() if e.src not in dropped and e.dst not in dropped
-    }
-    return kept
 
 
 def rows(chosen: Selection) -> list[dict[str, Any]]:
@@ -105,7 +79,7 @@ def rows(chosen: Selection) -> list[dict[str, Any]]:
                 "confidence": event.text("confidence"),
                 "sources": len(outlets),
                 "outlets": outlets,
-                "first_reported": _first(firsts),
+                "first_reported": min(firsts, default=None),
                 "actors": [nodes[e.dst].title() for e in actors],
                 "actor_types": [nodes[e.dst].text("type") for e in actors],
                 "actor_roles": ["|".join(sorted(e.texts("roles"))) for e in actors],
@@ -135,11 +109,6 @@ def _country(place: str | None, countries: dict[str, str], nodes: dict[str, Node
         return place
     country = countries.get(place)
     return country if country in nodes else None
-
-
-def _first(values: Iterable[str]) -> str | None:
-    found = sorted(values)
-    return found[0] if found else None
 
 
 def _number(value: object) -> float | None:
@@ -185,9 +154,3 @@ def write_parquet(table: list[dict[str, Any]], out: IO[bytes]) -> None:
     }
     schema = pa.schema([(name, kinds[kind]) for name, kind in COLUMNS])
     pq.write_table(pa.Table.from_pylist(table, schema=schema), out)
-
-
-def write_json_rows(table: list[dict[str, Any]], out: IO[bytes]) -> None:
-    """The rows as JSON Lines (one object per event)."""
-    for row in table:
-        out.write(json.dumps(row, ensure_ascii=False).encode("utf-8") + b"\n")
