@@ -545,8 +545,9 @@ class Outlet(GraphNode):
         description="What its reports came to, over every event it reported (docs/site.md): "
         "kept as events are rated, not counted when asked."
     )
-    def track_record(self, info: Info) -> TrackRecord:
-        record = info.context.store.track_records([self.node.id])[self.node.id]
+    @at_once
+    async def track_record(self, info: Info) -> TrackRecord:
+        record = await info.context.track_records.load(self.node.id)
         return TrackRecord(
             reports=record.reports,
             corroborated=record.corroborated,
