@@ -19,7 +19,7 @@ from api.hub import Hub
 from api.tokens import ANONYMOUS, Actor, Role, Tokens
 from graph.confidence import Policy
 from graph.model import Direction, Edge, Node, Rel
-from graph.store import GraphStore, PagePart, PageReading
+from graph.store import GraphStore, PagePart, PageReading, TrackRecord
 
 
 @dataclass
@@ -54,6 +54,8 @@ class RequestContext:
     client: str = "address:unknown"
     services: Services = field(default_factory=lambda: Services())
     nodes: Loader[str, Node | None] = field(init=False)
+    # outlets' track records, many per read (a directory page of outlets: one read, not one each)
+    track_records: Loader[str, TrackRecord] = field(init=False)
     _read_ahead: Primed[str, Node | None] = field(init=False, repr=False)
     _edges: dict[tuple[Rel, Direction], Loader[str, list[Edge]]] = field(
         init=False, default_factory=dict
@@ -67,6 +69,7 @@ class RequestContext:
         self.immediate = store.reads_from_memory
         if self.immediate:
             self.nodes = Immediate(store.get_nodes, _none)
+            self.track_records = Immediate(store.track_records, TrackRecord)
             return
 
         # A store that reads from a server (Neo4j) is read in worker threads: a round trip
@@ -76,6 +79,12 @@ class RequestContext:
             return [found.get(i) for i in ids]
 
         self.nodes = self._read_ahead = Primed(DataLoader(load_fn=load_nodes))
+
+        async def load_track_records(ids: Sequence[str]) -> list[TrackRecord]:
+            found = await asyncio.to_thread(store.track_records, list(ids))
+            return [found.get(i, TrackRecord()) for i in ids]
+
+        self.track_records = DataLoader(load_fn=load_track_records)
 
     @property
     def hub(self) -> Hub:

@@ -128,7 +128,8 @@ class Cacheable:
         if asked is not None:
             latest = await self._read(self.store.last_change)
             tag = f'W/"{latest}-{digest}"'
-            if tag in _tags(asked) or "*" in _tags(asked):
+            tags = set(_tags(asked))
+            if tag in tags or "*" in tags:
                 await Response(status_code=304, headers=dict(_decoded(self._headers(scope, tag))))(
                     scope, receive, send
                 )

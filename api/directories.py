@@ -7,6 +7,7 @@ costs the page, a total a count the store keeps (embedded) or reads from its ind
 
 from __future__ import annotations
 
+from dataclasses import replace
 from enum import Enum
 from typing import Generic, TypeVar
 
@@ -81,14 +82,8 @@ def _page(
         if order_by != base.order_by:
             raise UserError(f"{argument}: the cursor is from another order of the listing")
         after = (on, node_id)
-    query = NodeQuery(
-        label=base.label,
-        order_by=base.order_by,
-        first=asked.size + 1,
-        where=base.where,
-        near=base.near,
-        after=after,
-        descending=descending != asked.backward,
+    query = replace(
+        base, first=asked.size + 1, after=after, descending=descending != asked.backward
     )
     found = info.context.store.list_nodes(query)
     more = len(found) > asked.size
@@ -189,9 +184,8 @@ class DirectoryQuery:
         asked = window(first, after, last, before)
         if country is not None:
             await _known(info, country, Label.PLACE, "country", kind="country")
-        base = NodeQuery(Label.PLACE, "name", 0, where=_where(kind=_text("kind", kind)))
-        if country is not None:
-            base = NodeQuery(Label.PLACE, "name", 0, where=base.where, near=country)
+        where = _where(kind=_text("kind", kind))
+        base = NodeQuery(Label.PLACE, "name", 0, where=where, near=country)
         return _page(info, base, asked, order is NameOrder.NAME_DESCENDING, Place)
 
     @strawberry.field(

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
 from datetime import UTC, datetime
 
 from feedgen.feed import FeedGenerator
@@ -75,8 +74,8 @@ def feed_endpoint(
         if asked is not None and asked == f'W/"{store.last_change()}-{level}"':
             return Response(status_code=304, headers={"ETag": asked})
         tag = f'W/"{store.read_position()}-{level}"'  # before the read: it includes this
-        query = EventQuery(EventFilter(levels=(policy().rank(level),)), ENTRIES)
-        events = store.query_events(replace(query, order_by="level_since")).events
+        flt = EventFilter(levels=(policy().rank(level),))
+        events = store.query_events(EventQuery(flt, ENTRIES, order_by="level_since")).events
         headers = {"ETag": tag, "Cache-Control": "public, max-age=60, must-revalidate"}
         return Response(atom(level, events, base), headers=headers, media_type=ATOM)
 

@@ -37,25 +37,22 @@ class FellBehind(UserError):
 
 def check_filter(reader: GraphReader, flt: EventFilter) -> None:
     """Refuse a filter naming a node that does not exist or is of the wrong kind."""
-    wanted = {
-        "place": (flt.place, Label.PLACE),
-        "country": (flt.country, Label.PLACE),
-        "entity": (flt.entity, Label.ENTITY),
-        "outlet": (flt.outlet, Label.OUTLET),
-    }
-    entities = [*flt.all_entities, *flt.any_entities]
-    ids = [node_id for node_id, _ in wanted.values() if node_id is not None] + entities
-    found = reader.get_nodes(ids) if ids else {}
-    for name, (node_id, label) in wanted.items():
-        if node_id is None:
-            continue
+    entities = [
+        ("entities", "entity", e, Label.ENTITY) for e in (*flt.all_entities, *flt.any_entities)
+    ]
+    named = [
+        ("place", "place", flt.place, Label.PLACE),
+        ("country", "country", flt.country, Label.PLACE),
+        ("entity", "entity", flt.entity, Label.ENTITY),
+        ("outlet", "outlet", flt.outlet, Label.OUTLET),
+        *entities,
+    ]
+    wanted = [(argument, what, i, label) for argument, what, i, label in named if i is not None]
+    found = reader.get_nodes([i for _, _, i, _ in wanted]) if wanted else {}
+    for argument, what, node_id, label in wanted:
         node = found.get(node_id)
         if node is None or node.label is not label:
-            raise UserError(f"filter.{name}: no {name} with id '{node_id}'")
-    for node_id in entities:
-        node = found.get(node_id)
-        if node is None or node.label is not Label.ENTITY:
-            raise UserError(f"filter.entities: no entity with id '{node_id}'")
+            raise UserError(f"filter.{argument}: no {what} with id '{node_id}'")
 
 
 def matching_events(reader: GraphReader, flt: EventFilter, ids: Sequence[str]) -> list[Node]:

@@ -259,19 +259,11 @@ class Event(GraphNode):
 
     @strawberry.field(description="Where it happened: the records' point, else its place's.")
     def latitude(self) -> float | None:
-        return (
-            _number(self.node, "geo_lat")
-            if "geo_lat" in self.node.props
-            else _number(self.node, "lat")
-        )
+        return _number(self.node, "geo_lat" if "geo_lat" in self.node.props else "lat")
 
     @strawberry.field(description="Where it happened: the records' point, else its place's.")
     def longitude(self) -> float | None:
-        return (
-            _number(self.node, "geo_lon")
-            if "geo_lon" in self.node.props
-            else _number(self.node, "lon")
-        )
+        return _number(self.node, "geo_lon" if "geo_lon" in self.node.props else "lon")
 
     @strawberry.field(description="Every place sources gave, the earliest-extracted first.")
     @at_once
@@ -553,8 +545,9 @@ class Outlet(GraphNode):
         description="What its reports came to, over every event it reported (docs/site.md): "
         "kept as events are rated, not counted when asked."
     )
-    def track_record(self, info: Info) -> TrackRecord:
-        record = info.context.store.track_records([self.node.id])[self.node.id]
+    @at_once
+    async def track_record(self, info: Info) -> TrackRecord:
+        record = await info.context.track_records.load(self.node.id)
         return TrackRecord(
             reports=record.reports,
             corroborated=record.corroborated,
