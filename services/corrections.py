@@ -16,6 +16,7 @@ from datetime import date
 from typing import Any, get_args
 
 from graph import keys
+from graph.analytics import edge_id
 from graph.confidence import current_policy
 from graph.history import LevelChange, Why, edit
 from graph.model import (
@@ -63,7 +64,7 @@ MAX_SUMMARY = 2000
 def report_id(edge: Edge) -> str:
     """A report's id: its outlet, event and story (`REPORTS:ou_...:ev_...:st_...`), the stable
     id `neighbourhood` gives the relationship too."""
-    return f"{Rel.REPORTS.value}:{edge.src}:{edge.dst}:{edge.discriminator}"
+    return edge_id(edge)
 
 
 @dataclass
@@ -190,7 +191,7 @@ class Corrections(EditorialWork):
                 f"properties: '{unknown[0]}' cannot be pinned; one of "
                 f"{', '.join(ARGUMENTS.values())}"
             )
-        chosen = [p for p in props] or sorted(pinned)
+        chosen = list(props) or sorted(pinned)
         loose = [p for p in chosen if p not in pinned]
         if loose:
             raise EditorialError(
@@ -205,9 +206,7 @@ class Corrections(EditorialWork):
         back[PINS] = left
         batch = WriteBatch(nodes=[NodeWrite(event_id, Label.EVENT, PropertyWrite(set=back))])
         if "place" in chosen:  # the editor's location goes; the records' are the event's again
-            for e in self.store.edges([event_id], Rel.OCCURRED_IN, "out")[event_id]:
-                if e.discriminator == CORRECTED:
-                    batch.unlinks.append((e.src, Rel.OCCURRED_IN, e.dst, e.discriminator))
+            self._uncorrect(batch, event_id)
         if undid is None:
             entry = edit("unpin", at, why, event_id, props=_dumps(chosen))
         else:
@@ -272,15 +271,19 @@ class Corrections(EditorialWork):
         place_id = self._place_node(batch, place, "place", keys.place_key(place, country))
         if country_id is not None:
             batch.edges.append(EdgeWrite(place_id, Rel.IN_COUNTRY, country_id, "", PropertyWrite()))
-        for e in self.store.edges([event_id], Rel.OCCURRED_IN, "out")[event_id]:
-            if e.discriminator == CORRECTED:  # an earlier correction of the place
-                batch.unlinks.append((e.src, Rel.OCCURRED_IN, e.dst, e.discriminator))
+        self._uncorrect(batch, event_id)  # an earlier correction of the place
         first = PropertyWrite(create={"first_reported": "", "stories": []})
         batch.edges.append(EdgeWrite(event_id, Rel.OCCURRED_IN, place_id, CORRECTED, first))
         # the place the event is shown at and filed under (services.places chooses it)
         chosen = PropertyWrite(set={PLACE_CORRECTED: place_id})
         batch.nodes.append(NodeWrite(event_id, Label.EVENT, chosen))
         return f"{place}, {country}" if country else place
+
+    def _uncorrect(self, batch: WriteBatch, event_id: str) -> None:
+        """Unlinks the editor's location of `event_id` (its OCCURRED_IN `CORRECTED`), if any."""
+        for e in self.store.edges([event_id], Rel.OCCURRED_IN, "out")[event_id]:
+            if e.discriminator == CORRECTED:
+                batch.unlinks.append((e.src, Rel.OCCURRED_IN, e.dst, e.discriminator))
 
     def _place_node(self, batch: WriteBatch, name: str, kind: str, key: str) -> str:
         owner = self.store.lookup_keys([key]).get(key)
@@ -326,22 +329,23 @@ class Corrections(EditorialWork):
         self.changes += changes
 
 
+def _text(value: str, argument: str, limit: int, empty: str = "") -> str:
+    """`value` stripped, or an error naming `argument` when it is empty (`empty` says what
+    then, when given) or longer than `limit`."""
+    text = value.strip()
+    if not text:
+        raise EditorialError(empty or f"{argument} is empty")
+    if len(text) > limit:
+        raise EditorialError(f"{argument} is longer than {limit} characters ({len(text):,})")
+    return text
+
+
 def _reason(reason: str) -> str:
-    reason = reason.strip()
-    if not reason:
-        raise EditorialError("reason is empty: say why")
-    if len(reason) > MAX_REASON:
-        raise EditorialError(f"reason is longer than {MAX_REASON} characters ({len(reason):,})")
-    return reason
+    return _text(reason, "reason", MAX_REASON, "reason is empty: say why")
 
 
 def _name(value: str, argument: str) -> str:
-    text = value.strip()
-    if not text:
-        raise EditorialError(f"{argument} is empty")
-    if len(text) > MAX_PLACE:
-        raise EditorialError(f"{argument} is longer than {MAX_PLACE} characters ({len(text):,})")
-    return text
+    return _text(value, argument, MAX_PLACE)
 
 
 def _moment(value: str, argument: str) -> date:
@@ -365,12 +369,7 @@ def _checked(prop: str, value: str) -> Value:
         return value
     if prop == "occurred_on":
         return moment_text(_moment(value, argument))
-    text = value.strip()
-    if not text:
-        raise EditorialError("summary is empty")
-    if len(text) > MAX_SUMMARY:
-        raise EditorialError(f"summary is longer than {MAX_SUMMARY} characters ({len(text):,})")
-    return text
+    return _text(value, argument, MAX_SUMMARY)
 
 
 def _exists(event_id: str) -> Any:

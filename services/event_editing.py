@@ -47,7 +47,7 @@ from services.merging import merge_nodes
 from services.pins import repin
 from services.places import place_events
 from services.rating import rating
-from services.replacement import MARKS
+from services.replacement import MARKS, marked_story
 
 POSSIBLE_DUPLICATE = "possible-duplicate"
 UNDOABLE = "mergeEvents, splitEvent, keepApart, retractReport and correctEvent"
@@ -151,8 +151,8 @@ class EventEditing(EditorialWork):
                 rest_props: dict[str, Value] = {"stories": rest}
                 if MARKS in e.props:  # each side keeps its stories' extraction marks
                     marks = e.texts(MARKS)
-                    props[MARKS] = [m for m in marks if m.rpartition("|")[0] in theirs]
-                    rest_props[MARKS] = [m for m in marks if m.rpartition("|")[0] in rest]
+                    props[MARKS] = [m for m in marks if marked_story(m) in theirs]
+                    rest_props[MARKS] = [m for m in marks if marked_story(m) in rest]
                 write = PropertyWrite(create=props)
                 batch.edges.append(EdgeWrite(new_id, rel, e.dst, e.discriminator, write))
                 if rest:

@@ -246,14 +246,13 @@ class Ingestor:
             for event_id, dropped in replacing.dropped.items():
                 before = which.get(event_id) if why.cause == "report" else None
                 detail_of[event_id] = "; ".join(x for x in (before, *dropped) if x)
-            derived = derive(Hiding(graph, replacing.batch.unlinks))
+            hidden = Hiding(graph, replacing.batch.unlinks)
+            derived = derive(hidden)
             derived.unlinks += replacing.batch.unlinks
             derived.deletes += replacing.batch.deletes
             derived.edges += replacing.batch.edges
             derived.nodes += replacing.batch.nodes
-            derived.nodes.extend(
-                place_events(Hiding(graph, replacing.batch.unlinks), sorted(touched))
-            )
+            derived.nodes.extend(place_events(hidden, sorted(touched)))
             derived.nodes.extend(profiles.nodes)
             derived.keys.update(profiles.keys)
             derived.rekeys.update(profiles.rekeys)

@@ -41,6 +41,11 @@ def mark(story_id: str, extracted: str) -> str:
     return f"{story_id}|{extracted}"
 
 
+def marked_story(marked: str) -> str:
+    """The story whose extraction left the mark `marked` (`mark`'s first part)."""
+    return marked.rpartition("|")[0]
+
+
 @dataclass
 class Replaced:
     """What the latest extractions of the batch's stories removed: the writes, and per event
@@ -105,7 +110,7 @@ def _unnamed(batch: WriteBatch, rel: Rel, edge: Edge, story: str, newest: str) -
     """Takes `story` off `edge` when its latest extraction did not name it ("unlinked" when no
     story is left, "changed"), and its older marks; "" when nothing changes."""
     marks = edge.texts(MARKS)
-    mine = [m for m in marks if m.rpartition("|")[0] == story]
+    mine = [m for m in marks if marked_story(m) == story]
     if story not in edge.texts("stories") or not mine:
         return ""  # not this story's, or written before the marks
     current = mark(story, newest)

@@ -114,11 +114,19 @@ class Takedowns(EditorialWork):
     def _summaries_again(self, batch: WriteBatch, texts: Sequence[str]) -> None:
         """An event whose summary was the text taken down takes another of its stories'
         summaries (the earliest extracted) rather than `[removed]`, where one is left."""
-        for write in batch.nodes:
-            if write.label is not Label.EVENT or write.change.set.get("summary") != REMOVED:
-                continue
-            described = self.store.edges([write.id], Rel.DESCRIBES, "in")[write.id]
-            for d in sorted(described, key=lambda e: str(e.props.get("first_extracted_at"))):
+        blanked = [
+            w
+            for w in batch.nodes
+            if w.label is Label.EVENT and w.change.set.get("summary") == REMOVED
+        ]
+        if not blanked:
+            return
+        described = self.store.edges([w.id for w in blanked], Rel.DESCRIBES, "in")
+        for write in blanked:
+            by_first = sorted(
+                described[write.id], key=lambda e: str(e.props.get("first_extracted_at"))
+            )
+            for d in by_first:
                 summary = d.props.get("summary")
                 if isinstance(summary, str) and _scrub_value(summary, texts) == summary:
                     write.change.set = {**write.change.set, "summary": summary}
