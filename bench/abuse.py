@@ -39,10 +39,9 @@ from bench.common import (
     log,
     page_body,
     print_table,
+    running,
     save_results,
     serve_command,
-    start,
-    stop,
     wrk,
 )
 
@@ -222,10 +221,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     url = f"http://127.0.0.1:{port}"
     os.environ["NEWSGRAPH_CLIENT_COST_RATE"] = ""  # the server's: every attack's work runs
     os.environ["NEWSGRAPH_ANALYST"] = "false" if args.no_analyst else "true"
-    server = start(serve_command(store.directory, port), port, (GRAPHQL, page_body(ids[0])))
     rows: list[Row] = []
     results: dict[str, Any] = {"events": store.events, "attacks": {}}
-    try:
+    with running(serve_command(store.directory, port), port, (GRAPHQL, page_body(ids[0]))):
         facts = facts_of(url + GRAPHQL, store.meta)
         for attack in ATTACKS:
             parse(json.loads(attack.body(facts))["query"])  # each attack is valid GraphQL
@@ -260,8 +258,6 @@ def main(argv: Sequence[str] | None = None) -> None:
                 )
             )
             time.sleep(args.duration)  # what the attack left running ends (time budgets)
-    finally:
-        stop(server)
     print_table(
         f"Event page p99 under attack: {store.events:,} events, {CLIENTS} page clients (wrk), "
         f"{args.attackers} attack connections, {args.duration:g} s each",

@@ -262,7 +262,8 @@ def _pythonpath() -> str:
     return f"{root}{os.pathsep}{rest}" if rest else root
 
 
-def serve_command(store: Path, port: int) -> list[str]:
+def serve_command(store: Path | str, port: int) -> list[str]:
+    """`newsgraph serve` on `store`: a directory, or a `bolt://` URI (a str, kept as given)."""
     return [str(NEWSGRAPH), "serve", "--store", str(store), "--port", str(port), "--no-samples"]
 
 

@@ -33,7 +33,6 @@ if __package__ in (None, ""):  # run as a file: python bench/neo4j_page.py
     sys.path.insert(0, str(Path(__file__).absolute().parents[1]))
 
 from bench.common import (
-    NEWSGRAPH,
     Row,
     WrkResult,
     arguments,
@@ -44,20 +43,15 @@ from bench.common import (
     median_result,
     page_body,
     print_table,
+    running,
     save_results,
-    start,
-    stop,
     wrk,
 )
 from bench.load_neo4j import bolt_server, empty
+from bench.serving import serve_with_workers
 
 GRAPHQL = "/graphql"
 COUNTED_PAGES = 50
-
-
-def serve(spec: str, port: int, workers: int) -> list[str]:
-    command = [str(NEWSGRAPH), "serve", "--store", spec, "--port", str(port), "--no-samples"]
-    return command + (["--workers", str(workers)] if workers > 1 else [])
 
 
 @contextmanager
@@ -152,13 +146,12 @@ def check_same_pages(specs: dict[str, str], ids: Sequence[str]) -> None:
     answers: dict[str, list[Any]] = {}
     for name, spec in specs.items():
         port = free_port()
-        server = start(serve(spec, port, 1), port, (GRAPHQL, page_body(ids[0])))
-        try:
-            with httpx.Client(timeout=30) as client:
-                url = f"http://127.0.0.1:{port}{GRAPHQL}"
-                answers[name] = [client.post(url, json=page_body(i)).json() for i in ids]
-        finally:
-            stop(server)
+        with (
+            running(serve_with_workers(spec, port, 1), port, (GRAPHQL, page_body(ids[0]))),
+            httpx.Client(timeout=30) as client,
+        ):
+            url = f"http://127.0.0.1:{port}{GRAPHQL}"
+            answers[name] = [client.post(url, json=page_body(i)).json() for i in ids]
     first, second = answers.values()
     for event_id, a, b in zip(ids, first, second, strict=True):
         if a != b:
@@ -171,9 +164,8 @@ def measure(
 ) -> dict[int, WrkResult]:
     """wrk at 1 and at 8 connections against one `newsgraph serve`; medians of `repeat`."""
     port = free_port()
-    server = start(serve(spec, port, workers), port, (GRAPHQL, json.loads(bodies[0])))
     results: dict[int, WrkResult] = {}
-    try:
+    with running(serve_with_workers(spec, port, workers), port, (GRAPHQL, json.loads(bodies[0]))):
         url = f"http://127.0.0.1:{port}"
         wrk(url, GRAPHQL, bodies, 8, 2)  # warm-up
         for connections in (1, 8):
@@ -184,8 +176,6 @@ def measure(
                 f"  c={connections}: {r.throughput:,.0f} req/s, p50 {r.p50_ms:.2f} ms, "
                 f"p99 {r.p99_ms:.2f} ms, errors {r.errors}"
             )
-    finally:
-        stop(server)
     return results
 
 

@@ -31,7 +31,6 @@ if __package__ in (None, ""):  # run as a file: python bench/peer.py
     sys.path.insert(0, str(Path(__file__).absolute().parents[1]))
 
 from bench.common import (
-    DEFAULT_WORKDIR,
     Row,
     free_port,
     log,
@@ -42,15 +41,14 @@ from bench.common import (
 )
 from bench.serving import (
     PAGE_QUERY_FILE,
-    PEER_DIR,
     Peer,
-    check_workers_flag,
     newsgraph_store,
+    parse_serving,
     peer_data,
     registry_file,
     run_main,
     serve_with_workers,
-    stop_on_sigterm,
+    serving_arguments,
 )
 
 WARMUP = 5000
@@ -102,23 +100,13 @@ def medians(rounds: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    import argparse
-
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR)
-    parser.add_argument("--events", type=int, default=100_000, help="events [100000]")
-    parser.add_argument("--workers", type=int, default=None, help="newsgraph serve --workers N")
+    parser = serving_arguments(__doc__.split("\n\n")[0], "events [100000]")
     parser.add_argument("--rounds", type=int, default=5, help="rounds per side [5]")
     parser.add_argument("--requests", type=int, default=2000, help="requests per round [2000]")
-    parser.add_argument("--concurrency", type=int, default=8, help="concurrent clients [8]")
-    parser.add_argument("--peer-dir", type=Path, default=PEER_DIR)
     parser.add_argument(
         "--reload-peer", action="store_true", help="load PostgreSQL again even if it holds the data"
     )
-    args = parser.parse_args(argv)
-    stop_on_sigterm()
-    check_workers_flag(args.workers)
-    workers = args.workers if args.workers and args.workers > 1 else 1
+    args, workers = parse_serving(parser, argv)
 
     peer = Peer(directory=args.peer_dir)
     registry = registry_file(args.peer_dir)

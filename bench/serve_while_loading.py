@@ -41,7 +41,6 @@ if __package__ in (None, ""):  # run as a file: python bench/serve_while_loading
     sys.path.insert(0, str(Path(__file__).absolute().parents[1]))
 
 from bench.common import (
-    DEFAULT_WORKDIR,
     NEWSGRAPH,
     PAGE_QUERY,
     Row,
@@ -55,13 +54,12 @@ from bench.common import (
 )
 from bench.serving import (
     CHANGE_HEADER,
-    PEER_DIR,
     REFUSED,
     RawClient,
     Sample,
-    check_workers_flag,
     lags,
     newsgraph_store,
+    parse_serving,
     pct,
     peer_data,
     problem,
@@ -70,7 +68,7 @@ from bench.serving import (
     run_load,
     run_main,
     serve_with_workers,
-    stop_on_sigterm,
+    serving_arguments,
     summary,
 )
 
@@ -197,26 +195,16 @@ def text_row(figure: str, value: str, target: str) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    import argparse
-
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR)
-    parser.add_argument("--events", type=int, default=100_000, help="events per file [100000]")
-    parser.add_argument("--workers", type=int, default=None, help="newsgraph serve --workers N")
-    parser.add_argument("--concurrency", type=int, default=8, help="concurrent clients [8]")
+    parser = serving_arguments(__doc__.split("\n\n")[0], "events per file [100000]")
     parser.add_argument("--idle-requests", type=int, default=4000, help="idle baseline [4000]")
     parser.add_argument("--load-timeout", type=float, default=3600, help="seconds [3600]")
-    parser.add_argument("--peer-dir", type=Path, default=PEER_DIR)
     parser.add_argument(
         "--batch-size", type=int, default=None, help="newsgraph load --batch-size [its default]"
     )
     parser.add_argument(
         "--nice", type=int, default=None, help="run the load beside the server under nice -n N"
     )
-    args = parser.parse_args(argv)
-    stop_on_sigterm()
-    check_workers_flag(args.workers)
-    workers = args.workers if args.workers and args.workers > 1 else 1
+    args, workers = parse_serving(parser, argv)
 
     registry = registry_file(args.peer_dir)
     first = peer_data(args.workdir, args.events, 1, args.peer_dir)

@@ -9,6 +9,7 @@ records; the outlet registry is the one the peer loads (`shared/extractor/outlet
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import datetime as dt
 import json
@@ -26,7 +27,7 @@ from types import FrameType
 from typing import Any
 from urllib.parse import urlsplit
 
-from bench.common import NEWSGRAPH, count_lines, log, serve_command
+from bench.common import DEFAULT_WORKDIR, NEWSGRAPH, count_lines, log, serve_command
 
 ROOT = Path(__file__).resolve().parents[1]
 PEER_DIR = Path(
@@ -193,7 +194,30 @@ def readonly(directory: Path) -> Iterator[sqlite3.Connection]:
 # -- newsgraph serve --------------------------------------------------------------------------
 
 
-def serve_with_workers(store: Path, port: int, workers: int | None) -> list[str]:
+def serving_arguments(description: str, events_help: str) -> argparse.ArgumentParser:
+    """The options both benchmarks take: --workdir, --events, --workers, --concurrency and
+    --peer-dir."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR)
+    parser.add_argument("--events", type=int, default=100_000, help=events_help)
+    parser.add_argument("--workers", type=int, default=None, help="newsgraph serve --workers N")
+    parser.add_argument("--concurrency", type=int, default=8, help="concurrent clients [8]")
+    parser.add_argument("--peer-dir", type=Path, default=PEER_DIR)
+    return parser
+
+
+def parse_serving(
+    parser: argparse.ArgumentParser, argv: Sequence[str] | None
+) -> tuple[argparse.Namespace, int]:
+    """The arguments and the reader workers to serve with (at least 1), after checking that
+    `serve` takes `--workers` when more were asked for; SIGTERM unwinds from then on."""
+    args = parser.parse_args(argv)
+    stop_on_sigterm()
+    check_workers_flag(args.workers)
+    return args, args.workers if args.workers and args.workers > 1 else 1
+
+
+def serve_with_workers(store: Path | str, port: int, workers: int | None) -> list[str]:
     """`newsgraph serve`, with `--workers N` only when N > 1 was asked for."""
     command = serve_command(store, port)
     if workers is not None and workers > 1:

@@ -37,25 +37,22 @@ from bench.common import (
 )
 
 DIRECTORY = "edges {{ cursor node {{ id {fields} }} }} pageInfo {{ hasNextPage endCursor }}"
+
+
+def _directory(opening: str, fields: str) -> str:
+    """A directory page: `opening` (up to the field and its arguments), its total and edges."""
+    return opening + " { totalCount " + DIRECTORY.format(fields=fields) + " } }"
+
+
 PAGES: dict[str, str] = {
-    "entities (A-Z)": "{ entities(first: 20) { totalCount "
-    + DIRECTORY.format(fields="name type")
-    + " } }",
-    "entities of a type": "{ entities(type: PERSON, first: 20) { totalCount "
-    + DIRECTORY.format(fields="name")
-    + " } }",
-    "entities, last page": "{ entities(last: 20) { totalCount "
-    + DIRECTORY.format(fields="name")
-    + " } }",
-    "outlets of a tier": "{ outlets(tier: STANDARD, first: 20) { totalCount "
-    + DIRECTORY.format(fields="name tier country")
-    + " } }",
-    "places of a country": "query($c: ID) { places(country: $c, first: 20) { totalCount "
-    + DIRECTORY.format(fields="name")
-    + " } }",
-    "an outlet's stories": "query($o: ID) { stories(outlet: $o, first: 20) { totalCount "
-    + DIRECTORY.format(fields="slug publishedOn")
-    + " } }",
+    "entities (A-Z)": _directory("{ entities(first: 20)", "name type"),
+    "entities of a type": _directory("{ entities(type: PERSON, first: 20)", "name"),
+    "entities, last page": _directory("{ entities(last: 20)", "name"),
+    "outlets of a tier": _directory("{ outlets(tier: STANDARD, first: 20)", "name tier country"),
+    "places of a country": _directory("query($c: ID) { places(country: $c, first: 20)", "name"),
+    "an outlet's stories": _directory(
+        "query($o: ID) { stories(outlet: $o, first: 20)", "slug publishedOn"
+    ),
     "a story page": "query($o: ID!, $s: String!) { story(outlet: $o, slug: $s) { slug url "
     "publishedOn outlet { name } events { id summary occurredOn confidence { level } } } }",
     "outlet track record": "query($o: ID!) { outlet(id: $o) { name tier trackRecord { "
@@ -183,7 +180,7 @@ def measure(directory: Path, events: list[str], calls: int) -> dict[str, tuple[f
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = arguments(__doc__ or "")
+    parser = arguments(__doc__.split("\n\n")[0])
     parser.add_argument("--calls", type=int, default=300, help="requests per page [300]")
     args = parser.parse_args(argv)
     data = dataset(args.workdir, args.events, args.seed)

@@ -256,6 +256,36 @@ def _stop(process: subprocess.Popen[bytes], timeout: float) -> None:
         process.wait(timeout=timeout)
 
 
+def _new_root(workdir: Path) -> tuple[Path, str, Path]:
+    """A new server root under `workdir`, a random root password and the file that holds it."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    # A fresh root on each start: ArcadeDB keeps the root password of its first start
+    # (config/server-users.jsonl), so a reused root would ignore the new password.
+    root = Path(tempfile.mkdtemp(prefix="arcadedb-", dir=workdir)).resolve()
+    password = secrets.token_urlsafe(24)
+    # Passed as a file (mode 0600), not on the command line where `ps` shows it.
+    password_file = root / "root-password"
+    fd = os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(password)
+    return root, password, password_file
+
+
+def _spawn(command: list[str], root: Path, log: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """The server started in `root`, its output appended to `log`; and where in `log` it starts."""
+    with log.open("ab") as out:
+        offset = out.tell()
+        process = subprocess.Popen(
+            command,
+            cwd=root,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            preexec_fn=_parent_death_signal(),
+        )
+    return process, offset
+
+
 @contextlib.contextmanager
 def _running(
     workdir: Path,
@@ -265,31 +295,13 @@ def _running(
     heap: str,
 ) -> Iterator[tuple[BoltServer, subprocess.Popen[bytes]]]:
     install = find_arcadedb()
-    workdir.mkdir(parents=True, exist_ok=True)
-    # A fresh root on each start: ArcadeDB keeps the root password of its first start
-    # (config/server-users.jsonl), so a reused root would ignore the new password.
-    root = Path(tempfile.mkdtemp(prefix="arcadedb-", dir=workdir)).resolve()
+    root, password, password_file = _new_root(workdir)
     log = root / "server.out"
-    password = secrets.token_urlsafe(24)
-    # Passed as a file (mode 0600), not on the command line where `ps` shows it.
-    password_file = root / "root-password"
-    fd = os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(password)
 
     for attempt in range(1, _PORT_ATTEMPTS + 1):
         http_port, bolt_port = _free_ports(2)
         command = _command(install, root, password_file, http_port, bolt_port, heap)
-        with log.open("ab") as out:
-            offset = out.tell()
-            process = subprocess.Popen(
-                command,
-                cwd=root,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                preexec_fn=_parent_death_signal(),
-            )
+        process, offset = _spawn(command, root, log)
         try:
             failure = _wait_ready(process, log, offset, http_port, bolt_port, startup_timeout)
         except BaseException:
@@ -364,13 +376,7 @@ class RestartableArcadeDB:
             raise ArcadeDBError("the server is running already")
         if self._command is None:
             install = find_arcadedb()
-            self._workdir.mkdir(parents=True, exist_ok=True)
-            self._root = Path(tempfile.mkdtemp(prefix="arcadedb-", dir=self._workdir)).resolve()
-            password = secrets.token_urlsafe(24)
-            password_file = self._root / "root-password"
-            fd = os.open(password_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(password)
+            self._root, password, password_file = _new_root(self._workdir)
             http_port, bolt_port = _free_ports(2)
             self._ports = (http_port, bolt_port)
             self._command = _command(
@@ -379,16 +385,7 @@ class RestartableArcadeDB:
             self.server = BoltServer(f"bolt://127.0.0.1:{bolt_port}", USER, password, DATABASE)
         assert self._root is not None and self.server is not None
         log = self._root / "server.out"
-        with log.open("ab") as out:
-            offset = out.tell()
-            self._process = subprocess.Popen(
-                self._command,
-                cwd=self._root,
-                stdin=subprocess.DEVNULL,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                preexec_fn=_parent_death_signal(),
-            )
+        self._process, offset = _spawn(self._command, self._root, log)
         failure = _wait_ready(self._process, log, offset, *self._ports, self._startup_timeout)
         if failure is not None:
             self.stop()
