@@ -17,6 +17,7 @@ from graph.identity import (
     EventProfile,
     Mention,
 )
+from graph.identity.mention import published_day
 from graph.identity.normalise import name_key, story_day
 from graph.model import (
     Edge,
@@ -58,11 +59,7 @@ def mention_of(record: Record) -> Mention:
         entities=tuple(EntityName(e.name, e.type, tuple(e.aliases)) for e in event.entities),
         outlets=tuple(dict.fromkeys([story.outlet, *(r.outlet for r in event.reports)])),
         story=story_key(story.outlet, story.slug),
-        published=(
-            _utc_day(story.published_on)
-            if story.published_on is not None
-            else story_day(story.url, story.slug)
-        ),
+        published=published_day(story.published_on, story.url, story.slug),
     )
 
 
