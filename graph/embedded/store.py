@@ -46,6 +46,7 @@ from graph.embedded.memory import (
     EdgeData,
     EventKey,
     Neighbours,
+    NodeData,
     edge_name,
     new_event_index,
     new_graph,
@@ -399,15 +400,7 @@ class EmbeddedStore:
             old = attrs.pop(node_id, None)
             if old is None:
                 continue
-            if old.get("label") is Label.EVENT:
-                self._events.discard((old["props"].get("occurred_on") or "", node_id))
-                self._tally.discard(old["props"])
-                self._orders.discard(node_id, old["props"])
-                self._tracks.discard(old["props"])
-            elif old.get("label") in self._records:
-                self._records[old["label"]].discard(node_id)
-            elif "label" in old:
-                self._directory.discard(node_id, old["label"], old["props"])
+            self._unindex(node_id, old)
             for other in succ.pop(node_id, {}):
                 into = pred.get(other)
                 if into is not None:
@@ -496,15 +489,7 @@ class EmbeddedStore:
         self._changed()
         for node_id in gone:
             old = attrs[node_id]
-            if old.get("label") is Label.EVENT:
-                self._events.discard((old["props"].get("occurred_on") or "", node_id))
-                self._tally.discard(old["props"])
-                self._orders.discard(node_id, old["props"])
-                self._tracks.discard(old["props"])
-            elif old.get("label") in self._records:
-                self._records[old["label"]].discard(node_id)
-            elif "label" in old:
-                self._directory.discard(node_id, old["label"], old["props"])
+            self._unindex(node_id, old)
             for other, between in succ[node_id].items():
                 for edge in between.values():
                     dirty.drop_edge(edge["row"], (node_id, edge["type"], other, edge["rkey"]))
@@ -699,20 +684,13 @@ class EmbeddedStore:
             if label in self._records:
                 self._records[label].add(node_id)
             elif label is Label.EVENT:
-                self._tally.add(props)
-                self._orders.add(node_id, props)
-                self._tracks.add(props)
+                self._index_event(node_id, props)
             self._directory.add(node_id, label, props)
             new = True
         else:
             if label is Label.EVENT:
-                self._events.discard((data["props"].get("occurred_on") or "", node_id))
-                self._tally.discard(data["props"])
-                self._tally.add(props)
-                self._orders.discard(node_id, data["props"])
-                self._orders.add(node_id, props)
-                self._tracks.discard(data["props"])
-                self._tracks.add(props)
+                self._unindex_event(node_id, data["props"])
+                self._index_event(node_id, props)
             self._directory.discard(node_id, label, data["props"])
             self._directory.add(node_id, label, props)
             data["props"] = props
@@ -721,9 +699,34 @@ class EmbeddedStore:
             else:
                 data["row"] = row
             new = False
-        if label is Label.EVENT:
-            self._events.add((props.get("occurred_on") or "", node_id))
         return row, new
+
+    def _index_event(self, node_id: str, props: Props) -> None:
+        """An event into the indexes kept beside the graph: by day, the tally, the other
+        orders and the outlets' track records."""
+        self._events.add((props.get("occurred_on") or "", node_id))
+        self._tally.add(props)
+        self._orders.add(node_id, props)
+        self._tracks.add(props)
+
+    def _unindex_event(self, node_id: str, props: Props) -> None:
+        """An event with these properties out of the indexes `_index_event` put it in."""
+        self._events.discard((props.get("occurred_on") or "", node_id))
+        self._tally.discard(props)
+        self._orders.discard(node_id, props)
+        self._tracks.discard(props)
+
+    def _unindex(self, node_id: str, old: NodeData) -> None:
+        """A node being removed out of the indexes kept beside the graph."""
+        if "label" not in old:  # an end of a relationship only
+            return
+        label = old["label"]
+        if label is Label.EVENT:
+            self._unindex_event(node_id, old["props"])
+        elif label in self._records:
+            self._records[label].discard(node_id)
+        else:
+            self._directory.discard(node_id, label, old["props"])
 
     # -- reads -------------------------------------------------------------------------------
 
