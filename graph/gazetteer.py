@@ -385,8 +385,9 @@ def _countries() -> tuple[dict[str, Country], dict[str, str]]:
     names: dict[str, str] = {}
 
     def name(text: str | None, iso: str) -> None:
-        if text and fold(text) and fold(text) not in names:
-            names[fold(text)] = iso
+        folded = fold(text) if text else ""
+        if folded:
+            names.setdefault(folded, iso)
 
     for known_country in pycountry.countries:
         iso = known_country.alpha_2

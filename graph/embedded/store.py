@@ -46,6 +46,7 @@ from graph.embedded.memory import (
     EdgeData,
     EventKey,
     Neighbours,
+    NodeData,
     edge_name,
     new_event_index,
     new_graph,
@@ -399,15 +400,7 @@ class EmbeddedStore:
             old = attrs.pop(node_id, None)
             if old is None:
                 continue
-            if old.get("label") is Label.EVENT:
-                self._events.discard((old["props"].get("occurred_on") or "", node_id))
-                self._tally.discard(old["props"])
-                self._orders.discard(node_id, old["props"])
-                self._tracks.discard(old["props"])
-            elif old.get("label") in self._records:
-                self._records[old["label"]].discard(node_id)
-            elif "label" in old:
-                self._directory.discard(node_id, old["label"], old["props"])
+            self._unindex(node_id, old)
             for other in succ.pop(node_id, {}):
                 into = pred.get(other)
                 if into is not None:
@@ -496,15 +489,7 @@ class EmbeddedStore:
         self._changed()
         for node_id in gone:
             old = attrs[node_id]
-            if old.get("label") is Label.EVENT:
-                self._events.discard((old["props"].get("occurred_on") or "", node_id))
-                self._tally.discard(old["props"])
-                self._orders.discard(node_id, old["props"])
-                self._tracks.discard(old["props"])
-            elif old.get("label") in self._records:
-                self._records[old["label"]].discard(node_id)
-            elif "label" in old:
-                self._directory.discard(node_id, old["label"], old["props"])
+            self._unindex(node_id, old)
             for other, between in succ[node_id].items():
                 for edge in between.values():
                     dirty.drop_edge(edge["row"], (node_id, edge["type"], other, edge["rkey"]))
@@ -699,20 +684,13 @@ class EmbeddedStore:
             if label in self._records:
                 self._records[label].add(node_id)
             elif label is Label.EVENT:
-                self._tally.add(props)
-                self._orders.add(node_id, props)
-                self._tracks.add(props)
+                self._index_event(node_id, props)
             self._directory.add(node_id, label, props)
             new = True
         else:
             if label is Label.EVENT:
-                self._events.discard((data["props"].get("occurred_on") or "", node_id))
-                self._tally.discard(data["props"])
-                self._tally.add(props)
-                self._orders.discard(node_id, data["props"])
-                self._orders.add(node_id, props)
-                self._tracks.discard(data["props"])
-                self._tracks.add(props)
+                self._unindex_event(node_id, data["props"])
+                self._index_event(node_id, props)
             self._directory.discard(node_id, label, data["props"])
             self._directory.add(node_id, label, props)
             data["props"] = props
@@ -721,9 +699,34 @@ class EmbeddedStore:
             else:
                 data["row"] = row
             new = False
-        if label is Label.EVENT:
-            self._events.add((props.get("occurred_on") or "", node_id))
         return row, new
+
+    def _index_event(self, node_id: str, props: Props) -> None:
+        """An event into the indexes kept beside the graph: by day, the tally, the other
+        orders and the outlets' track records."""
+        self._events.add((props.get("occurred_on") or "", node_id))
+        self._tally.add(props)
+        self._orders.add(node_id, props)
+        self._tracks.add(props)
+
+    def _unindex_event(self, node_id: str, props: Props) -> None:
+        """An event with these properties out of the indexes `_index_event` put it in."""
+        self._events.discard((props.get("occurred_on") or "", node_id))
+        self._tally.discard(props)
+        self._orders.discard(node_id, props)
+        self._tracks.discard(props)
+
+    def _unindex(self, node_id: str, old: NodeData) -> None:
+        """A node being removed out of the indexes kept beside the graph."""
+        if "label" not in old:  # an end of a relationship only
+            return
+        label = old["label"]
+        if label is Label.EVENT:
+            self._unindex_event(node_id, old["props"])
+        elif label in self._records:
+            self._records[label].discard(node_id)
+        else:
+            self._directory.discard(node_id, label, old["props"])
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -786,7 +789,6 @@ class EmbeddedStore:
             return self._query_events_by(query)
         flt = query.filter
         after = query.after
-        graph = self._graph
         ends = _ends(flt)  # (node, direction of its events)
         ordered: Iterator[EventKey]
         others: list[Neighbours] = self._any_of(flt)
@@ -799,21 +801,8 @@ class EmbeddedStore:
         elif area is not None:  # a box or near filter: the events of the cells it covers
             ordered = _merged(self._in_area(*area), after, query.newest_first)
         else:
-            nears = self._near_events(ends)
-            fewest = sorted(range(len(ends)), key=lambda i: len(nears[i]))
-            for index in fewest[1:]:
-                node, direction = ends[index]
-                others.append((graph._pred if direction == "in" else graph._succ).get(node, {}))
-            ordered = _merged([nears[fewest[0]]], after, query.newest_first)
-        attrs = graph._node
-        page: list[Node] = []
-        for _, event_id in ordered:
-            props = attrs[event_id]["props"]
-            if flt.admits(props) and all(event_id in other for other in others):
-                if len(page) == query.first:
-                    return EventPage(page, has_next=True)
-                page.append(Node(event_id, Label.EVENT, props))
-        return EventPage(page, has_next=False)
+            ordered = _merged([self._fewest(ends, others)], after, query.newest_first)
+        return self._page(ordered, flt, others, query.first)
 
     def track_records(self, outlet_ids: Sequence[str]) -> dict[str, TrackRecord]:
         return {i: self._tracks.get(i) for i in outlet_ids}
@@ -834,14 +823,10 @@ class EmbeddedStore:
         if query.order_by not in EVENT_ORDERS:
             raise StoreError(f"events are not ordered by {query.order_by!r}")
         flt = query.filter
-        graph = self._graph
-        attrs = graph._node
+        attrs = self._graph._node
         walk: Iterable[tuple[str, str]]
         others: list[Neighbours] = []
-        ends: list[Neighbours] = [
-            (graph._pred if direction == "in" else graph._succ).get(node, {})
-            for node, direction in _ends(flt)
-        ]
+        ends = [self._neighbours(node, direction) for node, direction in _ends(flt)]
         if ends:
             ends.sort(key=len)
             near = ((i, attrs[i]["props"]) for i in ends[0] if attrs[i].get("label") is Label.EVENT)
@@ -849,14 +834,41 @@ class EmbeddedStore:
         else:
             walk = self._orders.walk(query)
         others += self._any_of(flt)
+        return self._page(walk, flt, others, query.first)
+
+    def _page(
+        self,
+        walk: Iterable[tuple[Value, str]],
+        flt: EventFilter,
+        others: list[Neighbours],
+        first: int,
+    ) -> EventPage:
+        """The first `first` events of `walk` that the filter admits and that are in every one
+        of `others` (checked by adjacency), and whether one more follows."""
+        attrs = self._graph._node
         page: list[Node] = []
         for _, event_id in walk:
             props = attrs[event_id]["props"]
             if flt.admits(props) and all(event_id in other for other in others):
-                if len(page) == query.first:
+                if len(page) == first:
                     return EventPage(page, has_next=True)
                 page.append(Node(event_id, Label.EVENT, props))
         return EventPage(page, has_next=False)
+
+    def _fewest(
+        self, ends: list[tuple[str, Direction]], others: list[Neighbours]
+    ) -> list[EventKey]:
+        """The sorted events of the end with the fewest; the other ends' neighbours are added
+        to `others`, to check by adjacency."""
+        nears = self._near_events(ends)
+        fewest = sorted(range(len(ends)), key=lambda i: len(nears[i]))
+        for i in fewest[1:]:
+            others.append(self._neighbours(*ends[i]))
+        return nears[fewest[0]]
+
+    def _neighbours(self, node: str, direction: Direction) -> Neighbours:
+        """The nodes at the other end of `node`'s incoming ("in") or outgoing relationships."""
+        return (self._graph._pred if direction == "in" else self._graph._succ).get(node, {})
 
     def count_events(self, filter: EventFilter, cap: int) -> int:
         if filter == EVERYTHING:
@@ -867,20 +879,14 @@ class EmbeddedStore:
         ends = _ends(filter)
         walk: Iterable[EventKey]
         others: list[Neighbours] = self._any_of(filter)
-        graph = self._graph
         if ends:
-            nears = self._near_events(ends)
-            fewest = sorted(range(len(ends)), key=lambda i: len(nears[i]))
-            walk = nears[fewest[0]]
-            for index in fewest[1:]:
-                node, direction = ends[index]
-                others.append((graph._pred if direction == "in" else graph._succ).get(node, {}))
+            walk = self._fewest(ends, others)
         else:
             # the date window's events only: the index is in (occurred_on, id) order
             low = (filter.date_from, "") if filter.date_from is not None else None
             high = (filter.date_to + "\uffff", "") if filter.date_to is not None else None
             walk = self._events.irange(minimum=low, maximum=high)
-        attrs = graph._node
+        attrs = self._graph._node
         count = 0
         for _, event_id in walk:
             if filter.admits(attrs[event_id]["props"]) and all(event_id in o for o in others):

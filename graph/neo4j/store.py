@@ -448,15 +448,10 @@ class Neo4jStore:
         flt = query.filter
 
         def work(tx: neo4j.ManagedTransaction) -> EventPage:
-            entity_label = outlet_label = None
-            ends = [i for i in (flt.entity, flt.outlet) if i is not None]
-            if ends:
-                labels = reads.labels_of(tx, ends)
-                if any(i not in labels for i in ends):
-                    return EventPage([], has_next=False)
-                entity_label = labels[flt.entity] if flt.entity is not None else None
-                outlet_label = labels[flt.outlet] if flt.outlet is not None else None
-            cypher = q.events_query(query.newest_first, entity_label, outlet_label, query.order_by)
+            labels = _end_labels(tx, flt)
+            if labels is None:
+                return EventPage([], has_next=False)
+            cypher = q.events_query(query.newest_first, *labels, query.order_by)
             after_on, after_id = query.after if query.after is not None else (None, None)
             records = tx.run(
                 cypher,
@@ -474,16 +469,11 @@ class Neo4jStore:
         flt = filter
 
         def work(tx: neo4j.ManagedTransaction) -> int:
-            ends = [i for i in (flt.entity, flt.outlet) if i is not None]
-            labels = reads.labels_of(tx, ends) if ends else {}
-            if any(i not in labels for i in ends):
+            labels = _end_labels(tx, flt)
+            if labels is None:
                 return 0
-            cypher = q.count_events_query(
-                labels[flt.entity] if flt.entity is not None else None,
-                labels[flt.outlet] if flt.outlet is not None else None,
-            )
             record = tx.run(
-                cypher,
+                q.count_events_query(*labels),
                 **_filter_parameters(flt),
                 after_on=None,
                 after_id=None,
@@ -640,6 +630,21 @@ class Neo4jStore:
             if len(rows) < DUMP_PAGE:
                 return
             after = rows[-1][cursor]
+
+
+def _end_labels(
+    tx: neo4j.ManagedTransaction, flt: EventFilter
+) -> tuple[Label | None, Label | None] | None:
+    """The labels of the filter's entity and outlet (None where not given), which
+    `queries.events_query` matches by; None when one given does not exist: no event then."""
+    ends = [i for i in (flt.entity, flt.outlet) if i is not None]
+    labels = reads.labels_of(tx, ends)
+    if any(i not in labels for i in ends):
+        return None
+    return (
+        labels[flt.entity] if flt.entity is not None else None,
+        labels[flt.outlet] if flt.outlet is not None else None,
+    )
 
 
 def _filter_parameters(flt: EventFilter) -> dict[str, Any]:
