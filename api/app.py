@@ -20,7 +20,7 @@ from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
-from starlette.types import Message, Receive, Send
+from starlette.types import ASGIApp, Message, Receive, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
@@ -59,6 +59,7 @@ from api.forward import (
 )
 from api.media import Negotiated, answer
 from api.metrics import Counted, Metrics
+from api.response_cache import READS, Cached, ResponseCache, recording
 from api.schema import schema
 from api.tokens import (
     ANONYMOUS,
@@ -349,6 +350,12 @@ class GraphQLApp(GraphQL[RequestContext, None]):
         self.metrics = Metrics(clients=not behind_workers, writer=writer)
         # automatic persisted queries (api.delivery)
         self.persisted = PersistedQueries(services.config.persisted_queries)
+        # anonymous answers kept in memory (api.response_cache); not in the writer process,
+        # which answers only mutations
+        size = services.config.response_cache_bytes
+        self.response_cache = (
+            ResponseCache(store, size, self.metrics) if size and self.role != "writer" else None
+        )
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         # A bad bearer token is refused before GraphQL runs: 401, in GraphQL's error shape.
@@ -571,6 +578,9 @@ class GraphQLApp(GraphQL[RequestContext, None]):
     ) -> GraphQLHTTPResponse:
         # GraphQL over HTTP: the answer as the client's Accept asks (api.media), counted.
         response = answer(request, await super().process_result(request, result), result)
+        reads = request.scope.get("state", {}).get(READS)
+        if reads is not None and result.errors:
+            reads.errors = True  # an answer with errors is not kept (api.response_cache)
         await self.metrics.answered(request, result)
         return response
 
@@ -594,6 +604,9 @@ class GraphQLApp(GraphQL[RequestContext, None]):
             else:
                 policy = await asyncio.to_thread(self._policy)
                 self._policy_at = at
+        reads = request.scope.get("state", {}).get(READS)
+        if reads is not None:  # an answer the response cache may keep: its reads noted
+            store = recording(store, reads)
         return RequestContext(store, policy, actor=actor, client=client, services=self.services)
 
     def policy(self) -> Policy:
@@ -631,6 +644,14 @@ def _middleware(config: AppConfig, metrics: Metrics) -> list[Middleware]:
         )
     stack.append(Middleware(GZipMiddleware, minimum_size=config.gzip_minimum_size))
     return stack
+
+
+def _cached(graphql: GraphQLApp, app: ASGIApp) -> ASGIApp:
+    """`app`, in front of it the response cache when `graphql` has one."""
+    cache = graphql.response_cache
+    if cache is None:
+        return app
+    return Cached(app, cache, graphql.persisted.kept, graphql.services.config.max_body_bytes)
 
 
 def create_app(
@@ -711,9 +732,11 @@ def create_app(
         routes=[
             # GraphQL over HTTP: the answer's media type and status from Accept (api.media)
             # GET answers with validators and cache headers (api.delivery)
+            # anonymous queries answered from memory while nothing they read changed
+            # (api.response_cache)
             Route(
                 "/graphql",
-                Cacheable(Negotiated(graphql), store, config.cache_max_age),
+                Cacheable(_cached(graphql, Negotiated(graphql)), store, config.cache_max_age),
                 methods=["GET", "POST"],
             ),
             WebSocketRoute("/graphql", graphql),

@@ -49,6 +49,8 @@ DEFAULT_SUBMISSION_TTL_DAYS = 30
 DEFAULT_CACHE_MAX_AGE = 5
 DEFAULT_GZIP_MINIMUM_SIZE = 1000
 DEFAULT_PERSISTED_QUERIES = 1000
+# The bytes of answers the response cache keeps per process (api.response_cache); 0: none.
+DEFAULT_RESPONSE_CACHE_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,3 +102,5 @@ class AppConfig:
     gzip_minimum_size: int = DEFAULT_GZIP_MINIMUM_SIZE
     # Automatic persisted queries kept per process (least recently used forgotten first).
     persisted_queries: int = DEFAULT_PERSISTED_QUERIES
+    # The bytes of anonymous answers kept in memory, per process (0: no response cache).
+    response_cache_bytes: int = DEFAULT_RESPONSE_CACHE_BYTES

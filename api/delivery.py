@@ -54,6 +54,10 @@ class PersistedQueries:
     def __init__(self, size: int) -> None:
         self._queries: LRUCache[str, str] = LRUCache(maxsize=size)
 
+    def kept(self, digest: str) -> str | None:
+        """The query kept under `digest` (lower-case hex), if any."""
+        return self._queries.get(digest)
+
     def resolve(self, query: str | None, extensions: dict[str, Any] | None) -> str | None:
         """The query a request runs: its own (kept under its hash when it sends one), or the
         one kept under the hash it sends instead."""

@@ -14,6 +14,9 @@
   `malformed` (a 4xx before GraphQL: not JSON, no query, a mutation over GET), and the query
   limits by name (`depth`, `aliases`, `tokens`, `string_length`, `variables`,
   `introspection`, `dates`, `cost`);
+- `newsgraph_response_cache_total{outcome}`: anonymous queries answered from the response cache
+  (`hit`) or made (`miss`), answers `stored`, dropped for room (`eviction`) and dropped by a
+  write that changed what they read (`invalidation`) (api.response_cache);
 - `newsgraph_write_queue`: mutations a reader worker has waiting on the writer process
   (`api.forward.Writer.waiting`), summed over the live workers.
 
@@ -146,6 +149,13 @@ class Metrics:
             ["reason"],
             registry=registry,
         )
+        self.response_cache = prom.Counter(
+            "newsgraph_response_cache",
+            "Anonymous queries answered from the response cache (hit) or made (miss); answers "
+            "stored, evicted for room, and dropped by a write (invalidation)",
+            ["outcome"],
+            registry=registry,
+        )
         self.write_queue = prom.Gauge(
             "newsgraph_write_queue",
             "Mutations waiting on the writer process (serve --workers), over the live workers",
@@ -182,6 +192,11 @@ class Metrics:
             self.errors.labels(kind).inc()
         for limit in limits:
             self.refusals.labels(limit).inc()
+
+    def note(self, state: dict[str, Any], operation: str) -> None:
+        """Note the operation type of a request answered without GraphQL running (a cached
+        answer, api.response_cache), for its count."""
+        state[OUTCOME] = _Outcome(operation)
 
     def middleware(self, app: ASGIApp) -> ASGIApp:
         """`app`, its requests counted and timed."""

@@ -67,6 +67,7 @@ from api.config import (
     DEFAULT_MAX_STRING_LENGTH,
     DEFAULT_MAX_VARIABLES,
     DEFAULT_PERSISTED_QUERIES,
+    DEFAULT_RESPONSE_CACHE_BYTES,
     DEFAULT_SUBMISSION_TTL_DAYS,
     DEFAULT_SUBMIT_RATE,
     DEFAULT_WS_MAX_OPERATIONS,
@@ -124,6 +125,8 @@ class Settings(BaseSettings):
     cache_max_age: NonNegativeInt = DEFAULT_CACHE_MAX_AGE
     gzip_minimum_size: NonNegativeInt = DEFAULT_GZIP_MINIMUM_SIZE
     persisted_queries: PositiveInt = DEFAULT_PERSISTED_QUERIES
+    # bytes of anonymous answers each process keeps (api.response_cache); 0 turns it off
+    response_cache_bytes: NonNegativeInt = DEFAULT_RESPONSE_CACHE_BYTES
 
     @field_validator("trusted_proxies")
     @classmethod

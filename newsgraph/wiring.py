@@ -103,5 +103,6 @@ def app_arguments(settings: Settings) -> AppArguments:
         cache_max_age=settings.cache_max_age,
         gzip_minimum_size=settings.gzip_minimum_size,
         persisted_queries=settings.persisted_queries,
+        response_cache_bytes=settings.response_cache_bytes,
     )
     return AppArguments(make_tokens(settings), config)

@@ -1,0 +1,498 @@
+"""The response cache: answers to anonymous queries kept in this process's memory, each dropped
+as soon as a committed write changes something it read (docs/site.md).
+
+- **What is kept**: the answer (status, headers, body) of a query, GET or POST, sent without an
+  Authorization header (an editor's or an admin's answer is never kept, nor served from here),
+  that selects no heavy field (those answer within a time budget, `api.forward.HEAVY_FIELDS`),
+  is not a mutation or a subscription, and answered 200 without any error. The key is the
+  query text (or the persisted query its hash names), its variables, its operation name and
+  the Accept header (the media type of the answer); a locale is an argument, so it is in the
+  key too.
+- **What it read**: while a kept answer is made, its context reads through `Recording`, which
+  notes the ids of the nodes whose properties or relationships it read (`get_nodes`, `edges`,
+  an event page's neighbourhood). Any other read (a listing, a total, a key lookup, a search,
+  a track record: what a write to any node may change) makes the answer *wide*.
+- **Dropped exactly by the change log**: the cache follows the store's change log
+  (`GraphStore.changes`) up to what this process's reads include (`read_position`) before it
+  answers anything. An entry drops every kept answer that read a node it names (written,
+  deleted, or an end of a relationship written or removed), and every wide answer; one that
+  writes a setting (the policy) drops them all. An answer made while a write committed is kept
+  only if the entries it might have missed touch nothing it read. So a kept answer is always
+  the answer the query would get now, and a page is never stale after a write.
+- **Bounded**: by the bytes of the bodies kept (`AppConfig.response_cache_bytes`, cachetools'
+  LRU with a size function), the least recently used dropped first. Hits, misses, answers
+  stored, evictions and invalidations are counted (`/metrics`, `ResponseCache.stats`).
+
+Each process of `serve --workers` has a cache of its own and follows the log itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from cachetools import LRUCache
+from starlette.datastructures import Headers, QueryParams
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.forward import CHANGE_HEADER, asks_heavy, asks_mutation
+from api.metrics import Metrics, operation_of
+from graph.model import Direction, Edge, Node, Rel
+from graph.store import (
+    Change,
+    ChangeLogTruncated,
+    EventNeighbourhood,
+    GraphStore,
+    PagePart,
+    PageReading,
+)
+from loaders.records import nested_deeper_than
+
+# The scope's state key under which a kept answer's reads are noted (`api.app.get_context`).
+READS = "newsgraph.response_cache_reads"
+# The header naming whether the answer came from the cache ("hit") or was made ("miss").
+CACHE_HEADER = "x-newsgraph-cache"
+# Change log entries remembered, for answers made while writes committed (`ResponseCache.keep`).
+RECENT = 512
+# JSON nested deeper is not looked at here (the app refuses it, `api.app.MAX_JSON_DEPTH`).
+_JSON_DEPTH = 64
+# Headers of an answer not kept: they belong to one request.
+_PER_REQUEST = frozenset({b"set-cookie", CACHE_HEADER.encode(), CHANGE_HEADER.encode()})
+
+
+@dataclass(slots=True)
+class Reads:
+    """What one answer read: node ids, or everything (`wide`); whether it had errors."""
+
+    ids: set[str] = field(default_factory=set)
+    wide: bool = False
+    errors: bool = False
+
+
+class Recording:
+    """A store that notes what is read through it into `reads` (see the module): the keyed
+    reads by id, anything else as wide."""
+
+    def __init__(self, store: GraphStore, reads: Reads) -> None:
+        self._store = store
+        self._reads = reads
+        self.reads_from_memory = store.reads_from_memory
+
+    def get_nodes(self, ids: Sequence[str]) -> dict[str, Node]:
+        self._reads.ids.update(ids)
+        return self._store.get_nodes(ids)
+
+    def edges(self, ids: Sequence[str], rel: Rel, direction: Direction) -> dict[str, list[Edge]]:
+        self._reads.ids.update(ids)
+        return self._store.edges(ids, rel, direction)
+
+    def __getattr__(self, name: str) -> Any:
+        found = getattr(self._store, name)
+        if not callable(found):
+            return found
+        reads = self._reads
+
+        def read(*args: Any, **kwargs: Any) -> Any:
+            reads.wide = True  # a read that no node id bounds
+            return found(*args, **kwargs)
+
+        return read
+
+
+class RecordingPages(Recording):
+    """`Recording` of a store that reads an event page's neighbourhood at once (Neo4j)."""
+
+    def read_event_neighbourhood(
+        self, event_id: str, parts: frozenset[PagePart]
+    ) -> EventNeighbourhood:
+        found = cast(PageReading, self._store).read_event_neighbourhood(event_id, parts)
+        self._reads.ids.add(event_id)
+        self._reads.ids.update(found.nodes)
+        self._reads.ids.update(node_id for node_id, _, _ in found.edges)
+        return found
+
+
+def recording(store: GraphStore, reads: Reads) -> GraphStore:
+    """`store`, its reads noted into `reads`."""
+    kind = RecordingPages if isinstance(store, PageReading) else Recording
+    return cast(GraphStore, kind(store, reads))
+
+
+def touched(change: Change) -> frozenset[str] | None:
+    """The node ids a change log entry names; None when it may change any answer (a setting)."""
+    if change.settings:
+        return None
+    ids = {*change.nodes, *change.deleted}
+    for src, _, dst, _ in (*change.relationships, *change.unlinked):
+        ids.add(src)
+        ids.add(dst)
+    return frozenset(ids)
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    status: int
+    headers: tuple[tuple[bytes, bytes], ...]
+    body: bytes
+    ids: frozenset[str] | None  # None: wide
+
+    @property
+    def size(self) -> int:
+        return len(self.body) + 200  # the body and about what the rest takes
+
+
+class _Entries(LRUCache[str, Entry]):
+    """The LRU of kept answers, calling `evicted` for each one dropped to make room."""
+
+    def __init__(self, maxsize: int, evicted: Callable[[str, Entry], None]) -> None:
+        super().__init__(maxsize=maxsize, getsizeof=lambda entry: entry.size)
+        self._evicted = evicted
+
+    def popitem(self) -> tuple[str, Entry]:
+        key, entry = super().popitem()
+        self._evicted(key, entry)
+        return key, entry
+
+
+@dataclass(slots=True)
+class Stats:
+    hits: int = 0
+    misses: int = 0
+    stored: int = 0
+    evictions: int = 0
+    invalidations: int = 0
+
+
+class ResponseCache:
+    """Kept answers by key, the change log entry up to which they were checked (`position`),
+    and which node ids each one read."""
+
+    def __init__(self, store: GraphStore, max_bytes: int, metrics: Metrics | None = None) -> None:
+        self.store = store
+        self.metrics = metrics
+        self.stats = Stats()
+        self._entries = _Entries(max_bytes, self._evicted)
+        self._by_id: dict[str, set[str]] = {}
+        self._wide: set[str] = set()
+        # the entry up to which kept answers were checked; None before the first look (no I/O
+        # before the app runs)
+        self.position: int | None = None
+        # (seq, the ids it touched or None for all) of the latest entries checked
+        self._recent: deque[tuple[int, frozenset[str] | None]] = deque(maxlen=RECENT)
+
+    @property
+    def size(self) -> int:
+        """The bytes the kept answers take (as `Entry.size` counts them)."""
+        return int(self._entries.currsize)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    # -- following the change log -----------------------------------------------------------
+
+    async def follow(self) -> int:
+        """Check the kept answers against every entry up to what this process's reads
+        include, and return that entry."""
+        store = self.store
+        if store.reads_from_memory:
+            head = store.read_position()
+            if self.position is None or head > self.position:
+                self._apply(head, self._read_changes)
+            return head
+        head = await asyncio.to_thread(store.read_position)
+        if self.position is None or head > self.position:
+            at = self.position
+            if at is None:
+                self._apply(head, lambda after: [])
+            else:
+                found = await asyncio.to_thread(self._read_changes, at)
+                self._apply(head, lambda after: [c for c in found if c.seq > after])
+        return head
+
+    def _read_changes(self, after: int) -> list[Change]:
+        found: list[Change] = []
+        while True:
+            page = self.store.changes(after, 1000)
+            found += page
+            if len(page) < 1000:
+                return found
+            after = page[-1].seq
+
+    def _apply(self, head: int, read: Callable[[int], list[Change]]) -> None:
+        if self.position is None:
+            self.position = head  # nothing kept yet: nothing to check
+            return
+        try:
+            changes = read(self.position)
+        except ChangeLogTruncated:
+            self.clear()
+            self.position = head
+            return
+        for change in changes:
+            if change.seq <= self.position:
+                continue
+            ids = touched(change)
+            self._recent.append((change.seq, ids))
+            self._drop(ids)
+            self.position = change.seq
+        self.position = max(self.position, head)
+
+    def _drop(self, ids: Iterable[str] | None) -> None:
+        """Drop the kept answers that read any of `ids` (None: all), and the wide ones."""
+        if ids is None:
+            self.stats.invalidations += len(self._entries)
+            self._count("invalidation", len(self._entries))
+            self.clear()
+            return
+        keys = set(self._wide)
+        for node_id in ids:
+            keys |= self._by_id.pop(node_id, set())
+        dropped = 0
+        for key in keys:
+            entry = self._entries.pop(key, None)
+            if entry is not None:
+                self._forget(key, entry)
+                dropped += 1
+        self.stats.invalidations += dropped
+        self._count("invalidation", dropped)
+
+    def clear(self) -> None:
+        self._entries.clear()
+        self._by_id.clear()
+        self._wide.clear()
+        self._recent.clear()
+
+    # -- answers ----------------------------------------------------------------------------
+
+    def get(self, key: str) -> Entry | None:
+        entry = self._entries.get(key)
+        if entry is None:
+            self.stats.misses += 1
+            self._count("miss")
+        else:
+            self.stats.hits += 1
+            self._count("hit")
+        return entry
+
+    def keep(self, key: str, entry: Entry, seen: int) -> bool:
+        """Keep an answer whose reads include the change log entry `seen`, unless an entry
+        after it that was checked already touched what it read (or is too far back to tell)."""
+        if self.position is None or seen > self.position:
+            return False  # not checked up to its reads: made again next time
+        if seen < self.position:
+            if not self._recent or self._recent[0][0] > seen + 1:
+                return False
+            for seq, ids in self._recent:
+                if seq > seen and _overlap(ids, entry.ids):
+                    return False
+        if entry.size > self._entries.maxsize:
+            return False
+        old = self._entries.pop(key, None)
+        if old is not None:
+            self._forget(key, old)
+        self._entries[key] = entry
+        if entry.ids is None:
+            self._wide.add(key)
+        else:
+            for node_id in entry.ids:
+                self._by_id.setdefault(node_id, set()).add(key)
+        self.stats.stored += 1
+        self._count("stored")
+        return True
+
+    def _evicted(self, key: str, entry: Entry) -> None:
+        self._forget(key, entry)
+        self.stats.evictions += 1
+        self._count("eviction")
+
+    def _forget(self, key: str, entry: Entry) -> None:
+        if entry.ids is None:
+            self._wide.discard(key)
+            return
+        for node_id in entry.ids:
+            keys = self._by_id.get(node_id)
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del self._by_id[node_id]
+
+    def _count(self, outcome: str, n: int = 1) -> None:
+        if self.metrics is not None and n:
+            self.metrics.response_cache.labels(outcome).inc(n)
+
+
+def _overlap(touched: frozenset[str] | None, read: frozenset[str] | None) -> bool:
+    """Whether an entry that touched `touched` may change an answer that read `read` (None:
+    everything)."""
+    return touched is None or read is None or not touched.isdisjoint(read)
+
+
+# -- the ASGI layer ---------------------------------------------------------------------------
+
+
+def request_key(query: str, variables: object, operation: object, accept: str | None) -> str:
+    """The key of an answer: what decides it, for the anonymous."""
+    text = json.dumps([query, variables, operation, accept or ""], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class Cached:
+    """The GraphQL route, its anonymous queries answered from `cache` when it holds them."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        cache: ResponseCache,
+        persisted: Callable[[str], str | None],
+        max_body: int,
+    ) -> None:
+        self.app = app
+        self.cache = cache
+        self.persisted = persisted  # the query kept under a hash, if any (api.delivery)
+        self.max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or Headers(scope=scope).get("authorization") is not None:
+            await self.app(scope, receive, send)
+            return
+        asked, receive = await self._request(scope, receive)
+        if asked is None:
+            await self.app(scope, receive, send)
+            return
+        cache = self.cache
+        seen = await cache.follow()
+        entry = cache.get(asked)
+        if entry is not None:
+            await _answer(entry, cache.position or seen, send)
+            state = scope.setdefault("state", {})
+            if cache.metrics is not None:
+                cache.metrics.note(state, "query")
+            return
+        reads = Reads()
+        scope.setdefault("state", {})[READS] = reads
+        start: Message | None = None
+        chunks: list[bytes] = []
+
+        async def keeping(message: Message) -> None:
+            nonlocal start
+            if message["type"] == "http.response.start":
+                start = message
+                headers = [*message.get("headers", []), (CACHE_HEADER.encode(), b"miss")]
+                message = {**message, "headers": headers}
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+            await send(message)
+
+        await self.app(scope, receive, keeping)
+        if start is None or start["status"] != 200 or reads.errors:
+            return
+        headers = tuple(
+            (k, v) for k, v in start.get("headers", []) if k.lower() not in _PER_REQUEST
+        )
+        ids = None if reads.wide else frozenset(reads.ids)
+        cache.keep(asked, Entry(200, headers, b"".join(chunks), ids), seen)
+
+    async def _request(self, scope: Scope, receive: Receive) -> tuple[str | None, Receive]:
+        """The key of a request the cache may answer, or None; and the `receive` to pass on
+        (a POST's body read here is given again)."""
+        headers = Headers(scope=scope)
+        accept = headers.get("accept")
+        if scope["method"] == "GET":
+            params = QueryParams(scope.get("query_string", b""))
+            fields: dict[str, Any] = {k: params.get(k) for k in ("query", "operationName")}
+            try:
+                for name in ("variables", "extensions"):
+                    text = params.get(name)
+                    fields[name] = _json(text) if text is not None else None
+            except ValueError:
+                return None, receive
+            return self._keyed(fields, accept), receive
+        if scope["method"] != "POST":
+            return None, receive
+        declared = headers.get("content-length", "")
+        if not declared.isdigit() or int(declared) > self.max_body:
+            return None, receive
+        body, receive = await _read(receive, self.max_body)
+        if body is None:
+            return None, receive
+        try:
+            posted = _json(body.decode("utf-8"))
+        except ValueError:
+            return None, receive
+        if not isinstance(posted, dict):
+            return None, receive
+        return self._keyed(posted, accept), receive
+
+    def _keyed(self, fields: dict[str, Any], accept: str | None) -> str | None:
+        query, operation = fields.get("query"), fields.get("operationName")
+        variables = fields.get("variables")
+        if query is None:
+            persisted = (fields.get("extensions") or {}).get("persistedQuery")
+            digest = persisted.get("sha256Hash") if isinstance(persisted, dict) else None
+            query = self.persisted(digest.lower()) if isinstance(digest, str) else None
+        if not isinstance(query, str) or (operation is not None and not isinstance(operation, str)):
+            return None
+        if variables is not None and not isinstance(variables, dict):
+            return None
+        if operation_of(query, operation) != "query" or asks_mutation(query, operation):
+            return None
+        if asks_heavy(query, operation):
+            return None
+        return request_key(query, variables or {}, operation, accept)
+
+
+def _json(text: str) -> Any:
+    if nested_deeper_than(text, _JSON_DEPTH):
+        raise ValueError("nested too deep")
+    return json.loads(text)
+
+
+async def _read(receive: Receive, limit: int) -> tuple[bytes | None, Receive]:
+    """The request's body, if at most `limit` bytes, and a `receive` giving it again (then
+    what follows); None and a `receive` giving what was read, then the rest, when longer."""
+    chunks: list[bytes] = []
+    size = 0
+    more = True
+    while more:
+        message = await receive()
+        if message["type"] != "http.request":
+            return None, _again([message], receive)
+        chunk = message.get("body", b"")
+        chunks.append(chunk)
+        size += len(chunk)
+        more = bool(message.get("more_body", False))
+        if size > limit and more:
+            read: list[Message] = [
+                {"type": "http.request", "body": c, "more_body": True} for c in chunks
+            ]
+            return None, _again(read, receive)
+    body = b"".join(chunks)
+    if size > limit:
+        return None, _again([{"type": "http.request", "body": body, "more_body": False}], receive)
+    return body, _again([{"type": "http.request", "body": body, "more_body": False}], receive)
+
+
+def _again(messages: list[Message], receive: Receive) -> Receive:
+    left = list(messages)
+
+    async def again() -> Message:
+        if left:
+            return left.pop(0)
+        return await receive()
+
+    return again
+
+
+async def _answer(entry: Entry, position: int, send: Send) -> None:
+    headers = [
+        *entry.headers,
+        (CHANGE_HEADER.encode(), str(position).encode()),
+        (CACHE_HEADER.encode(), b"hit"),
+    ]
+    await send({"type": "http.response.start", "status": entry.status, "headers": headers})
+    await send({"type": "http.response.body", "body": entry.body})

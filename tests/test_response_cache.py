@@ -1,0 +1,199 @@
+"""The response cache (api.response_cache), on each store kind: an anonymous query answered again
+from memory with the same body; a write, through the API or straight to the store, makes the
+next read fresh; an editor's answer is never kept or served from it; room is bounded."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from api.app import create_app
+from api.config import AppConfig
+from api.response_cache import CACHE_HEADER, Entry, ResponseCache
+from api.tokens import Tokens
+from graph.model import Label, NodeWrite, PropertyWrite, WriteBatch
+from graph.store import GraphStore
+from tests.conftest import EXTRACTOR, load_file, load_outlets, shared_file
+from tests.support.graphql import PAGE_QUERY, GraphQLClient, bearer
+
+LOADER = "loader-token-0123456789abcdefghijklmnop"
+EDITOR = "editor-token-0123456789abcdefghijklmnop"
+INGEST = """mutation($records: [JSON!]!) {
+  ingest(records: $records) { loaded merged rejected results { index status eventId reason } }
+}"""
+EVENTS = "{ events(first: 10) { totalCount edges { node { id summary } } } }"
+
+
+class Client(GraphQLClient):
+    def post(self, body: dict[str, Any], token: str | None = None) -> httpx.Response:
+        return self._runner.run(self._http.post("/graphql", json=body, headers=bearer(token)))
+
+    def get(self, params: dict[str, Any]) -> httpx.Response:
+        query = {k: v if isinstance(v, str) else json.dumps(v) for k, v in params.items()}
+        return self._runner.run(self._http.get("/graphql", params=query))
+
+    def page(self, event_id: str, token: str | None = None) -> httpx.Response:
+        answer = self.post({"query": PAGE_QUERY, "variables": {"id": event_id}}, token)
+        assert answer.status_code == 200, answer.text
+        assert "errors" not in answer.json(), answer.text
+        return answer
+
+    def metrics(self) -> str:
+        return self._runner.run(self._http.get("/metrics")).text
+
+
+def _app(store: GraphStore, size: int | None = None) -> Client:
+    config = AppConfig() if size is None else AppConfig(response_cache_bytes=size)
+    tokens = Tokens.configured(f"loader:extractor:{LOADER},editor:alice:{EDITOR}")
+    return Client(create_app(store, tokens, config))
+
+
+@pytest.fixture
+def site(store: GraphStore) -> Iterator[Client]:
+    load_outlets(store)
+    load_file(store, shared_file(EXTRACTOR / "samples.jsonl"))
+    client = _app(store)
+    try:
+        yield client
+    finally:
+        client.close()
+
+
+def _event(site: Client, summary: str) -> str:
+    edges = site.data(EVENTS)["events"]["edges"]
+    return str(next(e["node"]["id"] for e in edges if summary in e["node"]["summary"]))
+
+
+def _sources(answer: httpx.Response) -> list[str]:
+    return sorted(s["name"] for s in answer.json()["data"]["event"]["sources"])
+
+
+def test_a_hit_answers_the_same_body(site: Client) -> None:
+    event_id = _event(site, "Witkoff")
+    first = site.page(event_id)
+    assert first.headers[CACHE_HEADER] == "miss"
+    again = site.page(event_id)
+    assert again.headers[CACHE_HEADER] == "hit"
+    assert again.content == first.content
+    assert again.headers["content-type"] == first.headers["content-type"]
+    # a GET of the same query and variables is the same answer: kept once
+    got = site.get({"query": PAGE_QUERY, "variables": {"id": event_id}})
+    assert got.headers[CACHE_HEADER] == "hit"
+    assert got.content == first.content
+    assert got.headers["etag"]
+    # other variables, another answer
+    other = site.page(_event(site, "Kyiv"))
+    assert other.headers[CACHE_HEADER] == "miss"
+    assert other.content != first.content
+    counted = site.metrics()
+    # two page hits and the listing asked again by `_event`
+    assert 'newsgraph_response_cache_total{outcome="hit"} 3.0' in counted
+    assert 'newsgraph_response_cache_total{outcome="stored"}' in counted
+
+
+def test_a_write_through_the_api_makes_the_next_read_fresh(site: Client) -> None:
+    event_id = _event(site, "Lukashenko met")
+    before = site.page(event_id)
+    assert site.page(event_id).headers[CACHE_HEADER] == "hit"
+    assert "Associated Press" not in _sources(before)
+    # the extractor reports the same event from another outlet
+    lines = shared_file(EXTRACTOR / "samples.jsonl").read_text("utf-8").splitlines()
+    records = [json.loads(line) for line in lines if line.strip()]
+    record = records[0]
+    story = {**record["source_story"], "outlet": "Associated Press", "slug": "treaty-2"}
+    record["source_story"] = story
+    record["event"]["reports"] = [{"outlet": "Associated Press", "claims": []}]
+    loaded = site.post({"query": INGEST, "variables": {"records": [record]}}, LOADER)
+    result = loaded.json()["data"]["ingest"]["results"][0]
+    assert result["eventId"] == event_id, loaded.text
+    after = site.page(event_id)
+    assert after.headers[CACHE_HEADER] == "miss"
+    assert "Associated Press" in _sources(after)
+    assert site.page(event_id).content == after.content
+
+
+def test_a_write_to_the_store_makes_the_next_read_fresh(site: Client, store: GraphStore) -> None:
+    """Another process's write (a `newsgraph load`): the cache follows the change log."""
+    event_id = _event(site, "Witkoff")
+    site.page(event_id)
+    listing = site.data(EVENTS)
+    assert site.post({"query": EVENTS}).headers[CACHE_HEADER] == "hit"
+    entity = next(e["entity"] for e in site.page(event_id).json()["data"]["event"]["entities"])
+    renamed = PropertyWrite(set={"name": "Renamed Person"})
+    store.write(WriteBatch(nodes=[NodeWrite(entity["id"], Label.ENTITY, renamed)]))
+    after = site.page(event_id)
+    assert after.headers[CACHE_HEADER] == "miss"
+    names = [e["entity"]["name"] for e in after.json()["data"]["event"]["entities"]]
+    assert "Renamed Person" in names
+    # a listing is dropped by any write (it may list what the write added)
+    assert site.post({"query": EVENTS}).headers[CACHE_HEADER] == "miss"
+    assert site.data(EVENTS) == listing
+
+
+def test_an_untouched_page_stays_kept_across_a_write(site: Client, store: GraphStore) -> None:
+    kept, other = _event(site, "Witkoff"), _event(site, "Kyiv")
+    site.page(kept)
+    other_page = site.page(other).json()["data"]["event"]
+    entity = other_page["entities"][0]["entity"]["id"]
+    assert entity not in json.dumps(site.page(kept).json())
+    store.write(
+        WriteBatch(nodes=[NodeWrite(entity, Label.ENTITY, PropertyWrite(set={"name": "X"}))])
+    )
+    assert site.page(kept).headers[CACHE_HEADER] == "hit"
+    assert site.page(other).headers[CACHE_HEADER] == "miss"
+
+
+def test_an_editors_answer_is_never_kept_or_served(site: Client) -> None:
+    event_id = _event(site, "Witkoff")
+    edited = site.page(event_id, EDITOR)
+    assert CACHE_HEADER not in edited.headers
+    assert CACHE_HEADER not in site.page(event_id, EDITOR).headers
+    assert site.page(event_id).headers[CACHE_HEADER] == "miss"  # the editor's was not kept
+    assert site.page(event_id).headers[CACHE_HEADER] == "hit"
+    assert CACHE_HEADER not in site.page(event_id, EDITOR).headers  # nor served to them
+
+
+def test_errors_mutations_and_heavy_fields_are_not_kept(site: Client) -> None:
+    unknown = {"query": PAGE_QUERY, "variables": {"id": "ev_missing"}}
+    assert site.post(unknown).headers[CACHE_HEADER] == "miss"
+    assert site.post(unknown).headers[CACHE_HEADER] == "miss"
+    heavy = {"query": "{ rankings(first: 3) { entity { name } } }"}
+    assert CACHE_HEADER not in site.post(heavy).headers
+
+
+def test_room_is_bounded_and_evictions_counted(store: GraphStore) -> None:
+    load_outlets(store)
+    load_file(store, shared_file(EXTRACTOR / "samples.jsonl"))
+    site = _app(store, size=6000)
+    try:
+        ids = [e["node"]["id"] for e in site.data(EVENTS)["events"]["edges"]]
+        for event_id in ids:
+            site.page(event_id)
+        assert 'newsgraph_response_cache_total{outcome="eviction"}' in site.metrics()
+        assert site.page(ids[-1]).headers[CACHE_HEADER] == "hit"  # the latest stays
+    finally:
+        site.close()
+
+
+def test_an_answer_made_while_a_write_committed_is_kept_only_if_untouched(
+    store: GraphStore,
+) -> None:
+    cache = ResponseCache(store, 1_000_000)
+    cache.position = 0
+    batch = WriteBatch(nodes=[NodeWrite("en_a", Label.ENTITY, PropertyWrite(set={"name": "A"}))])
+    store.write(batch)
+    store.catch_up()
+    head = store.read_position()
+
+    def entry(ids: frozenset[str] | None) -> Entry:
+        return Entry(200, (), b"{}", ids)
+
+    cache._apply(head, cache._read_changes)
+    assert not cache.keep("read-a", entry(frozenset({"en_a"})), seen=0)
+    assert not cache.keep("wide", entry(None), seen=0)
+    assert cache.keep("read-b", entry(frozenset({"en_b"})), seen=0)
+    assert cache.keep("read-a-after", entry(frozenset({"en_a"})), seen=head)
