@@ -10,6 +10,7 @@ references. The leaf types are in `api.scalars`, `api.paging` and `api.confidenc
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import Sequence
 from dataclasses import replace
@@ -50,6 +51,7 @@ from api.scalars import (
 from api.timeline import Interval, TimelineBuckets, timeline_buckets
 from api.tokens import Role
 from graph import analytics, gazetteer
+from graph.analytics.related import related_events
 from graph.history import history
 from graph.model import PUBLIC_RELS, RETRACTED_ON, Edge, Label, Node, Prop, Rel, is_public
 from graph.store import EventFilter, EventQuery
@@ -434,6 +436,70 @@ class Event(GraphNode):
             last_extracted_at=Timestamp(str(props.get("last_extracted_at"))),
             ingested_at=Timestamp(str(props.get("ingested_at"))),
         )
+
+    @strawberry.field(
+        description="Events sharing its entities or places, near it in time (within 30 days), "
+        "best first, each with what it shares (docs/site.md: bounded reads, no scan)."
+    )
+    async def related(self, info: Info, first: int = 5) -> list[RelatedEvent]:
+        if not 1 <= first <= MAX_RELATED:
+            raise UserError(f"first must be between 1 and {MAX_RELATED} (got {first})")
+        context = info.context
+        if context.immediate:
+            found = related_events(context.store, self.id, first)
+        else:  # a store behind a server: its round trips off the event loop
+            found = await asyncio.to_thread(related_events, context.store, self.id, first)
+        wanted = [r.event_id for r in found]
+        wanted += [i for r in found for i in (*r.entities, *r.places)]
+        nodes = dict(zip(wanted, await context.nodes.load_many(wanted), strict=True))
+        related: list[RelatedEvent] = []
+        for r in found:
+            event = nodes.get(r.event_id)
+            if event is None:
+                continue
+            entities = [Entity.of(n) for i in r.entities if (n := nodes.get(i)) is not None]
+            places = [Place.of(n) for i in r.places if (n := nodes.get(i)) is not None]
+            reasons = [f"both involve {e.node.text('name')}" for e in entities]
+            reasons += [f"both occurred in {p.node.text('name')}" for p in places]
+            if r.days_apart is not None:
+                reasons.append(_apart(r.days_apart))
+            related.append(
+                RelatedEvent(
+                    event=Event.of(event),
+                    score=round(r.score, 4),
+                    shared_entities=entities,
+                    shared_places=places,
+                    days_apart=r.days_apart,
+                    reasons=reasons,
+                )
+            )
+        return related
+
+
+MAX_RELATED = 20
+
+
+def _apart(days: int) -> str:
+    if days == 0:
+        return "the same day"
+    return f"{days} day{'s' if days != 1 else ''} apart"
+
+
+@strawberry.type(description="An event related to another, and what they share.")
+class RelatedEvent:
+    event: Event
+    score: float = strawberry.field(
+        description="1 per shared entity, 1 per shared place, and up to 1 for nearness in "
+        "time (1 / (1 + days apart / 7))."
+    )
+    shared_entities: list[Entity] = strawberry.field(description="Entities both involve.")
+    shared_places: list[Place] = strawberry.field(description="Places both occurred in.")
+    days_apart: int | None = strawberry.field(
+        description="Days between when they occurred (null when either has no date)."
+    )
+    reasons: list[str] = strawberry.field(
+        description="What they share, in words (English): each entity, each place, the time."
+    )
 
 
 @strawberry.type(description="A person, organisation, country, group or other actor.")

@@ -83,7 +83,9 @@ class EventFilter:
     """Which events a listing or timeline shows. Every field narrows; empty means no limit.
 
     Dates are inclusive `YYYY-MM-DD` bounds on when the event happened. `place`, `country`,
-    `entity` and `outlet` are node ids. `min_confidence` is a rank (`Policy.rank`); `levels`
+    `entity` and `outlet` are node ids; `entity` keeps the events with a relationship to that
+    node (an entity they involve; `graph.analytics.related` passes a place they occurred in:
+    read from the node's own relationships on both stores, not by a walk of every event). `min_confidence` is a rank (`Policy.rank`); `levels`
     the exact ranks admitted (any of them). `all_entities`: entity ids the event involves every
     one of (beside `entity`: an entity pair's events); `any_entities`: at least one of.
     """

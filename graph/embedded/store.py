@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import gc
 import heapq
+import itertools
 import logging
 import math
 import sqlite3
@@ -788,7 +789,7 @@ class EmbeddedStore:
         if query.order_by != "occurred_on":
             return self._query_events_by(query)
         flt = query.filter
-        after = query.after
+        after = _window_start(flt, query.after, query.newest_first)
         ends = _ends(flt)  # (node, direction of its events)
         ordered: Iterator[EventKey]
         others: list[Neighbours] = self._any_of(flt)
@@ -802,7 +803,7 @@ class EmbeddedStore:
             ordered = _merged(self._in_area(*area), after, query.newest_first)
         else:
             ordered = _merged([self._fewest(ends, others)], after, query.newest_first)
-        return self._page(ordered, flt, others, query.first)
+        return self._page(_window_end(ordered, flt, query.newest_first), flt, others, query.first)
 
     def track_records(self, outlet_ids: Sequence[str]) -> dict[str, TrackRecord]:
         return {i: self._tracks.get(i) for i in outlet_ids}
@@ -1115,6 +1116,32 @@ def _merged(
     if len(walks) == 1:
         return walks[0]
     return heapq.merge(*walks, reverse=newest_first)
+
+
+def _window_start(flt: EventFilter, after: EventKey | None, newest_first: bool) -> EventKey | None:
+    """The cursor a walk in (occurred_on, id) order starts from: `after`, or the filter's date
+    window's edge when that comes later in the walk (nothing before it is admitted)."""
+    if newest_first and flt.date_to is not None:
+        edge = (flt.date_to + "\uffff", "")
+        return edge if after is None or edge < after else after
+    if not newest_first and flt.date_from is not None:
+        edge = (flt.date_from, "")
+        return edge if after is None or edge > after else after
+    return after
+
+
+def _window_end(
+    walk: Iterator[EventKey], flt: EventFilter, newest_first: bool
+) -> Iterator[EventKey]:
+    """`walk` in (occurred_on, id) order, stopped where it leaves the filter's date window:
+    a page with fewer events in the window than it holds reads no event outside it."""
+    if newest_first and flt.date_from is not None:
+        low = flt.date_from
+        return itertools.takewhile(lambda key: str(key[0])[:10] >= low, walk)
+    if not newest_first and flt.date_to is not None:
+        high = flt.date_to
+        return itertools.takewhile(lambda key: str(key[0])[:10] <= high, walk)
+    return walk
 
 
 def _walk(keys: list[EventKey], after: EventKey | None, newest_first: bool) -> Iterator[EventKey]:
