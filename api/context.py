@@ -19,7 +19,7 @@ from api.hub import Hub
 from api.tokens import ANONYMOUS, Actor, Role, Tokens
 from graph.confidence import Policy
 from graph.model import Direction, Edge, Node, Rel
-from graph.store import GraphStore, PagePart, PageReading, TrackRecord
+from graph.store import GraphStore, Months, PagePart, PageReading, TrackRecord
 
 
 @dataclass
@@ -60,6 +60,8 @@ class RequestContext:
     _edges: dict[tuple[Rel, Direction], Loader[str, list[Edge]]] = field(
         init=False, default_factory=dict
     )
+    # track records over a window of months, a loader per window
+    _windows: dict[Months, Loader[str, TrackRecord]] = field(init=False, default_factory=dict)
     immediate: bool = field(init=False, default=False)
     # when the request began: the time budget of its heavy fields counts from here (api.heavy)
     started: float = field(init=False, default_factory=time.monotonic)
@@ -105,7 +107,30 @@ class RequestContext:
         """Forget what this context has read (a subscription's context lives as long as its
         connection, and the graph changes meanwhile)."""
         self._edges.clear()
+        self._windows.clear()
         self.__post_init__()
+
+    def track_records_in(self, months: Months) -> Loader[str, TrackRecord]:
+        """The loader of outlets' track records over a window of months, many per read."""
+        if months.whole:
+            return self.track_records
+        loader = self._windows.get(months)
+        if loader is None:
+            store = self.store
+            if self.immediate:
+
+                def fetch(ids: list[str]) -> Mapping[str, TrackRecord]:
+                    return store.track_records(ids, months)
+
+                loader = self._windows[months] = Immediate(fetch, TrackRecord)
+                return loader
+
+            async def load(ids: Sequence[str]) -> list[TrackRecord]:
+                found = await asyncio.to_thread(store.track_records, list(ids), months)
+                return [found.get(i, TrackRecord()) for i in ids]
+
+            loader = self._windows[months] = DataLoader(load_fn=load)
+        return loader
 
     def edges(self, rel: Rel, direction: Direction) -> Loader[str, list[Edge]]:
         """The loader of `rel` relationships in `direction` for many nodes at once."""

@@ -54,7 +54,7 @@ from graph import analytics, gazetteer
 from graph.analytics.related import related_events
 from graph.history import history
 from graph.model import PUBLIC_RELS, RETRACTED_ON, Edge, Label, Node, Prop, Rel, is_public
-from graph.store import EventFilter, EventQuery
+from graph.store import EventFilter, EventQuery, Months
 from services.corrections import report_id
 from services.matching import decisions
 from services.pins import pins_of
@@ -608,12 +608,18 @@ class Outlet(GraphNode):
         return self.node.text("kind") or None
 
     @strawberry.field(
-        description="What its reports came to, over every event it reported (docs/site.md): "
-        "kept as events are rated, not counted when asked."
+        description="What its reports came to, over every event it reported, or over the "
+        "events that occurred in the months `fromMonth` to `toMonth` (YYYY-MM, inclusive; "
+        "docs/site.md): kept as events are rated, by month, not counted when asked."
     )
     @at_once
-    async def track_record(self, info: Info) -> TrackRecord:
-        record = await info.context.track_records.load(self.node.id)
+    async def track_record(
+        self, info: Info, from_month: str | None = None, to_month: str | None = None
+    ) -> TrackRecord:
+        months = Months(_month("fromMonth", from_month), _month("toMonth", to_month))
+        if months.since and months.until and months.since > months.until:
+            raise UserError("fromMonth is after toMonth")
+        record = await info.context.track_records_in(months).load(self.node.id)
         return TrackRecord(
             reports=record.reports,
             corroborated=record.corroborated,
@@ -633,6 +639,19 @@ class Outlet(GraphNode):
         order: Order = Order.NEWEST_FIRST,
     ) -> EventConnection:
         return event_page(info, to_filter(info, filter, outlet=self.id), first, after, order)
+
+
+def _month(argument: str, value: str | None) -> str | None:
+    """A `YYYY-MM` argument checked, or None."""
+    if value is None:
+        return None
+    try:
+        dt.date.fromisoformat(f"{value}-01")
+    except ValueError:
+        raise UserError(f"{argument} must be a month, YYYY-MM (got {value[:20]!r})") from None
+    if len(value) != 7:
+        raise UserError(f"{argument} must be a month, YYYY-MM (got {value[:20]!r})")
+    return value
 
 
 @strawberry.type(description="What an outlet's reports came to (docs/site.md has each count).")

@@ -85,9 +85,10 @@ class EventFilter:
     Dates are inclusive `YYYY-MM-DD` bounds on when the event happened. `place`, `country`,
     `entity` and `outlet` are node ids; `entity` keeps the events with a relationship to that
     node (an entity they involve; `graph.analytics.related` passes a place they occurred in:
-    read from the node's own relationships on both stores, not by a walk of every event). `min_confidence` is a rank (`Policy.rank`); `levels`
-    the exact ranks admitted (any of them). `all_entities`: entity ids the event involves every
-    one of (beside `entity`: an entity pair's events); `any_entities`: at least one of.
+    read from the node's own relationships on both stores, not by a walk of every event).
+    `min_confidence` is a rank (`Policy.rank`); `levels` the exact ranks admitted (any of
+    them). `all_entities`: entity ids the event involves every one of (beside `entity`: an
+    entity pair's events); `any_entities`: at least one of.
     """
 
     categories: tuple[str, ...] = ()
@@ -209,6 +210,16 @@ class TrackRecord:
         """Events it reported (and did not retract) that no other independent group did."""
         return self.reports - self.retracted - self.corroborated
 
+    def combined(self, other: TrackRecord) -> TrackRecord:
+        """The two records added up (two windows, two months)."""
+        return TrackRecord(
+            self.reports + other.reports,
+            self.corroborated + other.corroborated,
+            self.disputed + other.disputed,
+            self.first + other.first,
+            self.retracted + other.retracted,
+        )
+
     def plus(self, flags: str, sign: int = 1) -> TrackRecord:
         """This record with one event of `flags` added (or taken away, `sign` -1)."""
         return TrackRecord(
@@ -218,6 +229,33 @@ class TrackRecord:
             self.first + sign * ("f" in flags),
             self.retracted + sign * ("r" in flags),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Months:
+    """A window of months (`YYYY-MM`, inclusive; None: unbounded on that side) of when events
+    occurred, for a track record over them. An event without a date is in no window but the
+    whole (`ALL_MONTHS`)."""
+
+    since: str | None = None
+    until: str | None = None
+
+    @property
+    def whole(self) -> bool:
+        return self.since is None and self.until is None
+
+    def admits(self, month: str) -> bool:
+        """Whether an event of `month` (its `occurred_on`'s first 7 characters) is in it."""
+        if self.whole:
+            return True
+        if not month:
+            return False
+        return (self.since is None or month >= self.since) and (
+            self.until is None or month <= self.until
+        )
+
+
+ALL_MONTHS = Months()
 
 
 def track_entries(props: Props) -> list[tuple[str, str]]:
@@ -484,11 +522,14 @@ class GraphStore(Protocol):
         that many). Costs no walk without a filter, the entity's or outlet's events with one,
         else the events of the date window (all, without dates) until `cap` match."""
 
-    def track_records(self, outlet_ids: Sequence[str]) -> dict[str, TrackRecord]:
+    def track_records(
+        self, outlet_ids: Sequence[str], months: Months = ALL_MONTHS
+    ) -> dict[str, TrackRecord]:
         """The track record of each outlet: the sum of its entries in the `track` of every
-        event (`TRACK`). Every requested id is in the result (an empty record when unknown).
-        The embedded store keeps the sums as it writes; Neo4j adds up the outlet's events'
-        entries (as many as it reported)."""
+        event (`TRACK`) that occurred in `months`. Every requested id is in the result (an
+        empty record when unknown). The embedded store keeps the sums, whole and by month, as
+        it writes (a window adds up the outlet's months in it); Neo4j adds up the outlet's
+        events' entries (as many as it reported)."""
 
     def list_nodes(self, query: NodeQuery) -> list[Node]:
         """A page of a directory (`NodeQuery`): up to `query.first` nodes. Costs the page,

@@ -284,6 +284,27 @@ def test_every_outlets_track_record_agrees_with_its_events(site: GraphQLClient) 
     assert 0 < isw["trackRecord"]["corroborationRate"] <= 1
 
 
+def test_a_track_record_over_a_window_of_months(site: GraphQLClient) -> None:
+    query = (
+        'query($from: String, $to: String) { outlet(name: "ISW") { '
+        "all: trackRecord { reports } "
+        "window: trackRecord(fromMonth: $from, toMonth: $to) { reports corroborated } } }"
+    )
+    march = site.data(query, {"from": "2025-03", "to": "2025-03"})["outlet"]
+    assert march["window"]["reports"] == march["all"]["reports"] > 0  # every sample is March 2025
+    later = site.data(query, {"from": "2025-04"})["outlet"]
+    assert later["window"] == {"reports": 0, "corroborated": 0}
+    earlier = site.data(query, {"to": "2025-02"})["outlet"]
+    assert earlier["window"]["reports"] == 0
+    for variables, message in [
+        ({"from": "2025-3"}, "fromMonth must be a month, YYYY-MM (got '2025-3')"),
+        ({"to": "2025-13"}, "toMonth must be a month, YYYY-MM (got '2025-13')"),
+        ({"from": "2025-04", "to": "2025-03"}, "fromMonth is after toMonth"),
+    ]:
+        answer = site.query(query, variables).json()
+        assert answer["errors"][0]["message"] == message
+
+
 def test_neighbours_say_how_many_links_in_all(site: GraphQLClient) -> None:
     isw = site.data('{ outlet(name: "ISW") { id } }')["outlet"]["id"]
     seen, after = 0, None

@@ -14,6 +14,7 @@ from graph.store import (
     EventFilter,
     EventQuery,
     GraphStore,
+    Months,
     NodeQuery,
     StoreError,
     TrackRecord,
@@ -270,6 +271,45 @@ def test_track_records_add_up_the_events_entries(store: GraphStore) -> None:
     assert store.track_records(["ou_a"])["ou_a"] == TrackRecord(
         reports=2, corroborated=1, retracted=1
     )
+
+
+def test_track_records_over_a_window_of_months(store: GraphStore) -> None:
+    def event(i: int, on: str | None, *track: str) -> NodeWrite:
+        props: dict[str, object] = {"category": "other", "track": list(track)}
+        if on is not None:
+            props["occurred_on"] = on
+        return _node(f"ev_{i}", Label.EVENT, **props)
+
+    store.write(
+        WriteBatch(
+            nodes=[
+                _node("ou_a", Label.OUTLET, name="A"),
+                event(1, "2024-12-31", "ou_a|c"),
+                event(2, "2025-01-01", "ou_a|d"),
+                event(3, "2025-01-31", "ou_a|f"),
+                event(4, "2025-03-02", "ou_a|c"),
+                event(5, None, "ou_a|r"),  # no date: in the whole record only
+            ],
+            edges=[
+                EdgeWrite("ou_a", Rel.REPORTS, f"ev_{i}", "st", PropertyWrite())
+                for i in range(1, 6)
+            ],
+        )
+    )
+
+    def record(since: str | None, until: str | None) -> TrackRecord:
+        return store.track_records(["ou_a", "ou_x"], Months(since, until))["ou_a"]
+
+    assert record(None, None).reports == 5
+    assert record("2025-01", "2025-01") == TrackRecord(reports=2, disputed=1, first=1)
+    assert record("2025-01", None) == TrackRecord(reports=3, corroborated=1, disputed=1, first=1)
+    assert record(None, "2025-02") == TrackRecord(reports=3, corroborated=1, disputed=1, first=1)
+    assert record("2025-04", None) == TrackRecord()
+    assert store.track_records(["ou_x"], Months("2025-01", None))["ou_x"] == TrackRecord()
+    # an event moved to another month moves its entry with it
+    store.write(WriteBatch(nodes=[event(4, "2025-01-15", "ou_a|c")]))
+    assert record("2025-03", "2025-03") == TrackRecord()
+    assert record("2025-01", "2025-01").corroborated == 1
 
 
 def test_an_events_track_flags_each_outlet() -> None:

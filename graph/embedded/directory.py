@@ -6,17 +6,19 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Mapping
 
-from sortedcontainers import SortedList
+from sortedcontainers import SortedDict, SortedList
 
 from graph.embedded.memory import NodeData
 from graph.model import Label, Node, Props, Value
 from graph.store import (
+    ALL_MONTHS,
     DIRECTORY_FILTERS,
     DIRECTORY_ORDERS,
     EVENT_ORDERS,
     TRACK,
     EventFilter,
     EventQuery,
+    Months,
     NodeQuery,
     TrackRecord,
     track_entries,
@@ -189,14 +191,25 @@ class OutletTracks:
 
     def __init__(self) -> None:
         self._records: dict[str, TrackRecord] = {}
+        # by outlet, by month the events occurred in (`YYYY-MM`; '' without a date), sorted
+        self._months: dict[str, SortedDict] = {}
 
     def _move(self, props: Props, sign: int) -> None:
+        month = str(props.get("occurred_on") or "")[:7]
         for outlet, flags in track_entries(props):
             record = self._records.get(outlet, NO_RECORD).plus(flags, sign)
             if record == NO_RECORD:
                 self._records.pop(outlet, None)
             else:
                 self._records[outlet] = record
+            months = self._months.setdefault(outlet, SortedDict())
+            record = months.get(month, NO_RECORD).plus(flags, sign)
+            if record == NO_RECORD:
+                months.pop(month, None)
+                if not months:
+                    del self._months[outlet]
+            else:
+                months[month] = record
 
     def add(self, props: Props) -> None:
         if TRACK in props:
@@ -206,8 +219,20 @@ class OutletTracks:
         if TRACK in props:
             self._move(props, -1)
 
-    def get(self, outlet: str) -> TrackRecord:
-        return self._records.get(outlet, NO_RECORD)
+    def get(self, outlet: str, months: Months = ALL_MONTHS) -> TrackRecord:
+        """The outlet's record: whole, or the sum of its months in the window (as many as it
+        has events in: at most one a month)."""
+        if months.whole:
+            return self._records.get(outlet, NO_RECORD)
+        by_month = self._months.get(outlet)
+        total = NO_RECORD
+        if by_month is None:
+            return total
+        # '' (no date) sorts before every month: never in a window
+        for month in by_month.irange(minimum=months.since or "0", maximum=months.until):
+            if month:
+                total = total.combined(by_month[month])
+        return total
 
 
 NO_RECORD = TrackRecord()

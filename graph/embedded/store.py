@@ -72,6 +72,7 @@ from graph.model import (
 )
 from graph.search import SEARCHABLE, IndexedDoc, Lookup, document
 from graph.store import (
+    ALL_MONTHS,
     DIRECTORY_NEAR,
     EARTH_KM,
     EVENT_ORDERS,
@@ -82,6 +83,7 @@ from graph.store import (
     EventFilter,
     EventPage,
     EventQuery,
+    Months,
     NodeQuery,
     PendingChanges,
     StoreError,
@@ -805,8 +807,10 @@ class EmbeddedStore:
             ordered = _merged([self._fewest(ends, others)], after, query.newest_first)
         return self._page(_window_end(ordered, flt, query.newest_first), flt, others, query.first)
 
-    def track_records(self, outlet_ids: Sequence[str]) -> dict[str, TrackRecord]:
-        return {i: self._tracks.get(i) for i in outlet_ids}
+    def track_records(
+        self, outlet_ids: Sequence[str], months: Months = ALL_MONTHS
+    ) -> dict[str, TrackRecord]:
+        return {i: self._tracks.get(i, months) for i in outlet_ids}
 
     def _any_of(self, flt: EventFilter) -> list[Neighbours]:
         """For `any_entities`: the events involving one of them (one set to check against)."""

@@ -337,10 +337,14 @@ def count_events_query(entity: Label | None, outlet: Label | None) -> str:
     return head + "\nWITH DISTINCT n LIMIT $cap\nRETURN count(n) AS count"
 
 
-# rows: [outlet id, its entries in the `track` of the events it reported] (graph.store.TRACK)
+# rows: [outlet id, its entries in the `track` of the events it reported] (graph.store.TRACK),
+# of the events that occurred in the months $since to $until unless $whole (graph.store.Months:
+# an event without a date is in no window)
 TRACK_ENTRIES = (
     f"UNWIND $ids AS id MATCH (:{Label.OUTLET.value} {{{ID}: id}})-[:{Rel.REPORTS.value}]->"
     f"(e:{Label.EVENT.value}) WITH DISTINCT id, e "
+    "WITH id, e, substring(coalesce(e.occurred_on, ''), 0, 7) AS month "
+    "WHERE $whole OR (month >= $since AND month <= $until) "
     "UNWIND coalesce(e.track, []) AS entry WITH id, entry WHERE entry STARTS WITH id + '|' "
     "RETURN collect([id, entry]) AS rows"
 )

@@ -484,14 +484,18 @@ class Neo4jStore:
 
         return self._read(work)
 
-    def track_records(self, outlet_ids: Sequence[str]) -> dict[str, port.TrackRecord]:
+    def track_records(
+        self, outlet_ids: Sequence[str], months: port.Months = port.ALL_MONTHS
+    ) -> dict[str, port.TrackRecord]:
         records = {i: port.TrackRecord() for i in outlet_ids}
         wanted = list(records)
         if not wanted:
             return records
+        since, until = months.since or "0", months.until or "9999-99"
 
         def work(tx: neo4j.ManagedTransaction) -> list[list[str]]:
-            return codec.rows(tx.run(q.TRACK_ENTRIES, ids=wanted))
+            rows = tx.run(q.TRACK_ENTRIES, ids=wanted, whole=months.whole, since=since, until=until)
+            return codec.rows(rows)
 
         for outlet, entry in self._read(work):
             records[outlet] = records[outlet].plus(entry.rpartition("|")[2])
