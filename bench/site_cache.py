@@ -131,6 +131,7 @@ class Writer:
     rate: float = 0.0
     written: list[tuple[str, str]] = field(default_factory=list)  # (newsgraph id, slug)
     errors: list[str] = field(default_factory=list)
+    seconds: list[float] = field(default_factory=list)  # each write's, to its answer
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
     _count: itertools.count[int] = field(default_factory=itertools.count)
@@ -165,11 +166,13 @@ class Writer:
             record = json.loads(json.dumps(self.mix.records[key]))
             record["source_story"]["slug"] = slug
             record["extracted_at"] = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+            sent = time.perf_counter()
             try:
                 self.send(record)
             except Exception as exc:  # a failed write is counted, the round goes on
                 self.errors.append(f"{type(exc).__name__}: {exc}"[:300])
                 continue
+            self.seconds.append(time.perf_counter() - sent)
             self.written.append((ours, slug))
 
     def _hot_event(self) -> tuple[str, str]:
@@ -316,7 +319,13 @@ def main(argv: Sequence[str] | None = None) -> None:
                     writes = len(write[side].written) - made
                     result["writes"] = writes
                     result["writes_per_100_reads"] = 100 * writes / result["requests"]
-                    log(f"    {writes} writes ({result['writes_per_100_reads']:.2f} per 100 reads)")
+                    took = write[side].seconds[-writes:] if writes else [0.0]
+                    result["write_ms_median"] = 1000 * statistics.median(took)
+                    log(
+                        f"    {writes} writes ({result['writes_per_100_reads']:.2f} per 100 "
+                        f"reads), each answered in {result['write_ms_median']:.0f} ms (median), "
+                        f"at most {1000 * max(took):.0f} ms"
+                    )
                     rounds[side].append(result)
                     rate[side] = result["throughput_rps"] * args.writes_per_100 / 100
             after = cache_counts(server.url)

@@ -33,6 +33,7 @@
 | `NEWSGRAPH_CACHE_MAX_AGE` | seconds a cache may serve an anonymous GET answer before revalidating its `ETag` (docs/site.md) | 5 |
 | `NEWSGRAPH_GZIP_MINIMUM_SIZE` | answers at least this many bytes are gzipped for clients that accept it | 1000 |
 | `NEWSGRAPH_PERSISTED_QUERIES` | automatic persisted queries kept per process (least recently used forgotten) | 1000 |
+| `NEWSGRAPH_RESPONSE_CACHE_BYTES` | bytes of anonymous answers each process keeps in memory, dropped by the writes that change them (docs/site.md); 0 turns the cache off | 67108864 |
 
 docs/security.md says what each limit guards.
 """  # noqa: E501
