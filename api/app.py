@@ -579,8 +579,9 @@ class GraphQLApp(GraphQL[RequestContext, None]):
         # GraphQL over HTTP: the answer as the client's Accept asks (api.media), counted.
         response = answer(request, await super().process_result(request, result), result)
         reads = request.scope.get("state", {}).get(READS)
-        if reads is not None and result.errors:
-            reads.errors = True  # an answer with errors is not kept (api.response_cache)
+        if reads is not None:  # an answer with errors is not kept (api.response_cache)
+            reads.answered = True
+            reads.errors = bool(result.errors)
         await self.metrics.answered(request, result)
         return response
 

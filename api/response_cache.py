@@ -50,6 +50,7 @@ from graph.store import (
     GraphStore,
     PagePart,
     PageReading,
+    StoreError,
 )
 from loaders.records import nested_deeper_than
 
@@ -71,6 +72,7 @@ class Reads:
 
     ids: set[str] = field(default_factory=set)
     wide: bool = False
+    answered: bool = False  # GraphQL ran and answered (`api.app.process_result`)
     errors: bool = False
 
 
@@ -365,7 +367,11 @@ class Cached:
             await self.app(scope, receive, send)
             return
         cache = self.cache
-        seen = await cache.follow()
+        try:
+            seen = await cache.follow()
+        except StoreError:  # the log cannot be read now: answered as if there were no cache
+            await self.app(scope, receive, send)
+            return
         entry = cache.get(asked)
         if entry is not None:
             await _answer(entry, cache.position or seen, send)
@@ -389,7 +395,7 @@ class Cached:
             await send(message)
 
         await self.app(scope, receive, keeping)
-        if start is None or start["status"] != 200 or reads.errors:
+        if start is None or start["status"] != 200 or not reads.answered or reads.errors:
             return
         headers = tuple(
             (k, v) for k, v in start.get("headers", []) if k.lower() not in _PER_REQUEST

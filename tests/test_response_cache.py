@@ -4,6 +4,7 @@ next read fresh; an editor's answer is never kept or served from it; room is bou
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -197,3 +198,15 @@ def test_an_answer_made_while_a_write_committed_is_kept_only_if_untouched(
     assert not cache.keep("wide", entry(None), seen=0)
     assert cache.keep("read-b", entry(frozenset({"en_b"})), seen=0)
     assert cache.keep("read-a-after", entry(frozenset({"en_a"})), seen=head)
+
+
+def test_a_persisted_query_is_answered_from_the_cache(site: Client) -> None:
+    digest = hashlib.sha256(PAGE_QUERY.encode()).hexdigest()
+    event_id = _event(site, "Witkoff")
+    persisted = {"persistedQuery": {"version": 1, "sha256Hash": digest}}
+    variables = {"id": event_id}
+    first = site.post({"query": PAGE_QUERY, "variables": variables, "extensions": persisted})
+    assert first.headers[CACHE_HEADER] == "miss"
+    short = site.get({"variables": variables, "extensions": persisted})
+    assert short.headers[CACHE_HEADER] == "hit"
+    assert short.content == first.content
