@@ -420,6 +420,9 @@ class Cached:
             return self._keyed(fields, accept), receive
         if scope["method"] != "POST":
             return None, receive
+        media = (headers.get("content-type") or "").split(";")[0].strip().lower()
+        if media != "application/json":  # the app answers anything else (a 4xx, multipart)
+            return None, receive
         declared = headers.get("content-length", "")
         if not declared.isdigit() or int(declared) > self.max_body:
             return None, receive
