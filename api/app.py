@@ -59,7 +59,7 @@ from api.forward import (
 )
 from api.media import Negotiated, answer
 from api.metrics import Counted, Metrics
-from api.response_cache import READS, Cached, ResponseCache, recording
+from api.response_cache import POSITION, READS, Cached, ResponseCache, recording
 from api.schema import schema
 from api.tokens import (
     ANONYMOUS,
@@ -600,6 +600,12 @@ class GraphQLApp(GraphQL[RequestContext, None]):
             # made here moves it before the mutation answers), off the event loop.
             follower = self.services.follower
             at = follower.position if follower is not None and follower.ticking else None
+            state = request.scope.get("state", {})
+            kept_at = state.get(POSITION) if state.get(READS) is not None else None
+            if kept_at is not None and (at is None or at < kept_at):
+                # an answer the response cache may keep: its policy must include every entry
+                # its reads do (the follower may not have looked at the log since)
+                at = kept_at
             if at is not None and at == self._policy_at and self._cached is not None:
                 policy = self._cached[1]
             else:

@@ -30,6 +30,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.forward import CHANGE_HEADER, PROCESS_HEADER
+from api.response_cache import POSITION
 from graph.store import GraphStore
 
 # The message and code Apollo's clients (and its server) use for a hash the server lacks.
@@ -138,8 +139,10 @@ class Cacheable:
                     scope, receive, send
                 )
                 return
-        # read before the answer is: its reads include this entry at least
+        # read before the answer is: its reads include this entry at least (and the response
+        # cache follows the log up to it, api.response_cache)
         seen = await self._read(self.store.read_position)
+        scope.setdefault("state", {})[POSITION] = seen
 
         async def tagged(message: Message) -> None:
             if message["type"] == "http.response.start":

@@ -9,14 +9,17 @@ as soon as a committed write changes something it read (docs/site.md).
   the Accept header (the media type of the answer); a locale is an argument, so it is in the
   key too.
 - **What it read**: while a kept answer is made, its context reads through `Recording`, which
-  notes the ids of the nodes whose properties or relationships it read (`get_nodes`, `edges`,
-  an event page's neighbourhood). Any other read (a listing, a total, a key lookup, a search,
-  a track record: what a write to any node may change) makes the answer *wide*.
+  notes the nodes whose properties it read (`get_nodes`) and the nodes whose relationships of
+  a type and direction it read (`edges`, an event page's neighbourhood). Any other read (a
+  listing, a total, a key lookup, a search, a track record: what a write to any node may
+  change) makes the answer *wide*.
 - **Dropped exactly by the change log**: the cache follows the store's change log
   (`GraphStore.changes`) up to what this process's reads include (`read_position`) before it
-  answers anything. An entry drops every kept answer that read a node it names (written,
-  deleted, or an end of a relationship written or removed), and every wide answer; one that
-  writes a setting (the policy) drops them all. An answer made while a write committed is kept
+  answers anything. An entry drops every kept answer that read the properties of a node it
+  wrote or deleted, or the relationships (of that type, that way) of an end of a relationship
+  it wrote or removed, and every wide answer; one that writes a setting (the policy) drops
+  them all. So a new report by an outlet drops the page of the event reported, not every page
+  showing that outlet's name. An answer made while a write committed is kept
   only if the entries it might have missed touch nothing it read. So a kept answer is always
   the answer the query would get now, and a page is never stale after a write.
 - **Bounded**: by the bytes of the bodies kept (`AppConfig.response_cache_bytes`, cachetools'
@@ -56,6 +59,8 @@ from loaders.records import nested_deeper_than
 
 # The scope's state key under which a kept answer's reads are noted (`api.app.get_context`).
 READS = "newsgraph.response_cache_reads"
+# The scope's state key under which `api.delivery.Cacheable` notes the `read_position` it read.
+POSITION = "newsgraph.read_position"
 # The header naming whether the answer came from the cache ("hit") or was made ("miss").
 CACHE_HEADER = "x-newsgraph-cache"
 # Change log entries remembered, for answers made while writes committed (`ResponseCache.keep`).
@@ -66,9 +71,21 @@ _JSON_DEPTH = 64
 _PER_REQUEST = frozenset({b"set-cookie", CACHE_HEADER.encode(), CHANGE_HEADER.encode()})
 
 
+def node_read(node_id: str) -> str:
+    """What reading a node's properties reads (see `touched`)."""
+    return f"n\x1f{node_id}"
+
+
+def edges_read(node_id: str, rel: Rel | str, direction: str) -> str:
+    """What reading a node's `rel` relationships in `direction` reads (see `touched`)."""
+    name = rel.value if isinstance(rel, Rel) else str(rel)
+    return f"e\x1f{node_id}\x1f{name}\x1f{direction}"
+
+
 @dataclass(slots=True)
 class Reads:
-    """What one answer read: node ids, or everything (`wide`); whether it had errors."""
+    """What one answer read (`node_read`, `edges_read`), or everything (`wide`); whether GraphQL
+    answered it, and with errors."""
 
     ids: set[str] = field(default_factory=set)
     wide: bool = False
@@ -86,11 +103,11 @@ class Recording:
         self.reads_from_memory = store.reads_from_memory
 
     def get_nodes(self, ids: Sequence[str]) -> dict[str, Node]:
-        self._reads.ids.update(ids)
+        self._reads.ids.update(node_read(i) for i in ids)
         return self._store.get_nodes(ids)
 
     def edges(self, ids: Sequence[str], rel: Rel, direction: Direction) -> dict[str, list[Edge]]:
-        self._reads.ids.update(ids)
+        self._reads.ids.update(edges_read(i, rel, direction) for i in ids)
         return self._store.edges(ids, rel, direction)
 
     def __getattr__(self, name: str) -> Any:
@@ -113,9 +130,10 @@ class RecordingPages(Recording):
         self, event_id: str, parts: frozenset[PagePart]
     ) -> EventNeighbourhood:
         found = cast(PageReading, self._store).read_event_neighbourhood(event_id, parts)
-        self._reads.ids.add(event_id)
-        self._reads.ids.update(found.nodes)
-        self._reads.ids.update(node_id for node_id, _, _ in found.edges)
+        reads = self._reads.ids
+        reads.add(node_read(event_id))
+        reads.update(node_read(i) for i in found.nodes)
+        reads.update(edges_read(i, rel, direction) for i, rel, direction in found.edges)
         return found
 
 
@@ -126,13 +144,16 @@ def recording(store: GraphStore, reads: Reads) -> GraphStore:
 
 
 def touched(change: Change) -> frozenset[str] | None:
-    """The node ids a change log entry names; None when it may change any answer (a setting)."""
+    """What a change log entry changed, as reads name it: the properties of each node written
+    or deleted, and each relationship written or removed in the lists of both its ends (a
+    node's relationships removed with it are among `unlinked`); None when it may change any
+    answer (a setting: the policy)."""
     if change.settings:
         return None
-    ids = {*change.nodes, *change.deleted}
-    for src, _, dst, _ in (*change.relationships, *change.unlinked):
-        ids.add(src)
-        ids.add(dst)
+    ids = {node_read(i) for i in (*change.nodes, *change.deleted)}
+    for src, rel, dst, _ in (*change.relationships, *change.unlinked):
+        ids.add(edges_read(src, rel, "out"))
+        ids.add(edges_read(dst, rel, "in"))
     return frozenset(ids)
 
 
@@ -197,16 +218,17 @@ class ResponseCache:
 
     # -- following the change log -----------------------------------------------------------
 
-    async def follow(self) -> int:
+    async def follow(self, head: int | None = None) -> int:
         """Check the kept answers against every entry up to what this process's reads
-        include, and return that entry."""
+        include (`head`, when the caller read it already), and return that entry."""
         store = self.store
         if store.reads_from_memory:
-            head = store.read_position()
+            head = store.read_position() if head is None else head
             if self.position is None or head > self.position:
                 self._apply(head, self._read_changes)
             return head
-        head = await asyncio.to_thread(store.read_position)
+        if head is None:
+            head = await asyncio.to_thread(store.read_position)
         if self.position is None or head > self.position:
             at = self.position
             if at is None:
@@ -367,8 +389,8 @@ class Cached:
             await self.app(scope, receive, send)
             return
         cache = self.cache
-        try:
-            seen = await cache.follow()
+        try:  # the entry a GET's validator was read at already (api.delivery), if any
+            seen = await cache.follow(scope.get("state", {}).get(POSITION))
         except StoreError:  # the log cannot be read now: answered as if there were no cache
             await self.app(scope, receive, send)
             return
@@ -380,7 +402,9 @@ class Cached:
                 cache.metrics.note(state, "query")
             return
         reads = Reads()
-        scope.setdefault("state", {})[READS] = reads
+        state = scope.setdefault("state", {})
+        state[READS] = reads
+        state[POSITION] = seen  # what the answer's reads include at least (its policy too)
         start: Message | None = None
         chunks: list[bytes] = []
 

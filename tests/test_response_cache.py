@@ -14,9 +14,9 @@ import pytest
 
 from api.app import create_app
 from api.config import AppConfig
-from api.response_cache import CACHE_HEADER, Entry, ResponseCache
+from api.response_cache import CACHE_HEADER, Entry, ResponseCache, node_read
 from api.tokens import Tokens
-from graph.model import Label, NodeWrite, PropertyWrite, WriteBatch
+from graph.model import EdgeWrite, Label, NodeWrite, PropertyWrite, Rel, WriteBatch
 from graph.store import GraphStore
 from tests.conftest import EXTRACTOR, load_file, load_outlets, shared_file
 from tests.support.graphql import PAGE_QUERY, GraphQLClient, bearer
@@ -146,6 +146,15 @@ def test_an_untouched_page_stays_kept_across_a_write(site: Client, store: GraphS
     )
     assert site.page(kept).headers[CACHE_HEADER] == "hit"
     assert site.page(other).headers[CACHE_HEADER] == "miss"
+    # an outlet of the kept page reports the other event: the other page changes, not this one
+    outlet = site.page(kept).json()["data"]["event"]["sources"][0]["id"]
+    story = store.edges([other], Rel.DESCRIBES, "in")[other][0].src
+    report = EdgeWrite(outlet, Rel.REPORTS, other, story, PropertyWrite())
+    store.write(WriteBatch(edges=[report]))
+    assert site.page(kept).headers[CACHE_HEADER] == "hit"
+    fresh = site.page(other)
+    assert fresh.headers[CACHE_HEADER] == "miss"
+    assert outlet in [s["id"] for s in fresh.json()["data"]["event"]["sources"]]
 
 
 def test_an_editors_answer_is_never_kept_or_served(site: Client) -> None:
@@ -190,14 +199,14 @@ def test_an_answer_made_while_a_write_committed_is_kept_only_if_untouched(
     store.catch_up()
     head = store.read_position()
 
-    def entry(ids: frozenset[str] | None) -> Entry:
-        return Entry(200, (), b"{}", ids)
+    def entry(*ids: str) -> Entry:
+        return Entry(200, (), b"{}", frozenset(node_read(i) for i in ids))
 
     cache._apply(head, cache._read_changes)
-    assert not cache.keep("read-a", entry(frozenset({"en_a"})), seen=0)
-    assert not cache.keep("wide", entry(None), seen=0)
-    assert cache.keep("read-b", entry(frozenset({"en_b"})), seen=0)
-    assert cache.keep("read-a-after", entry(frozenset({"en_a"})), seen=head)
+    assert not cache.keep("read-a", entry("en_a"), seen=0)
+    assert not cache.keep("wide", Entry(200, (), b"{}", None), seen=0)
+    assert cache.keep("read-b", entry("en_b"), seen=0)
+    assert cache.keep("read-a-after", entry("en_a"), seen=head)
 
 
 def test_a_persisted_query_is_answered_from_the_cache(site: Client) -> None:
