@@ -182,22 +182,39 @@ def measure(directory: Path, events: list[str], calls: int) -> dict[str, tuple[f
 
         figures["GET revalidated (304)"] = _timed(calls, revalidate)
         log(f"  304: p50 {figures['GET revalidated (304)'][0]:.2f} ms")
-        cached = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=create_app(store)), base_url="http://bench"
-        )
-        try:
+        return figures
+    finally:
+        runner.run(client.aclose())
+        runner.close()  # its app's follower of the change log stops with it
+        store.close()
 
-            def hit(i: int) -> None:
-                body = {"query": PAGE_QUERY, "variables": _variables("event page", sample, i)}
-                answer = runner.run(cached.post("/graphql", json=body))
-                if answer.status_code != 200 or "errors" in answer.json():
-                    raise SystemExit(f"cached event page: {answer.text[:500]}")
 
-            _timed(len(sample.events), hit)  # every sampled page made once, then kept
-            figures[CACHED] = _timed(calls, hit)
-            log(f"  {CACHED}: p50 {figures[CACHED][0]:.2f} ms")
-        finally:
-            runner.run(cached.aclose())
+def measure_cached(directory: Path, events: list[str], calls: int) -> tuple[float, float]:
+    """The event page answered from the response cache, once every sampled page was made:
+    an app of its own (on an event loop of its own, so one follower reads the log)."""
+    import httpx
+
+    from api.app import create_app
+    from graph.embedded import EmbeddedStore
+
+    store = EmbeddedStore(directory, read_only=True)
+    store.setup()
+    runner = asyncio.Runner()
+    client = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=create_app(store)), base_url="http://bench"
+    )
+    sample = Sample(events, [], [], [])
+    try:
+
+        def hit(i: int) -> None:
+            body = {"query": PAGE_QUERY, "variables": _variables("event page", sample, i)}
+            answer = runner.run(client.post("/graphql", json=body))
+            if answer.status_code != 200 or "errors" in answer.json():
+                raise SystemExit(f"cached event page: {answer.text[:500]}")
+
+        _timed(len(events), hit)  # every sampled page made once, then kept
+        figures = _timed(calls, hit)
+        log(f"  {CACHED}: p50 {figures[0]:.2f} ms")
         return figures
     finally:
         runner.run(client.aclose())
@@ -213,6 +230,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     store = built_store(args.workdir, data)
     log(f"store of {store.events:,} events: measuring {args.calls} calls per page")
     figures = measure(store.directory, list(store.meta["sample_events"]), args.calls)
+    figures[CACHED] = measure_cached(store.directory, list(store.meta["sample_events"]), args.calls)
     base = figures["event page"][0]
     rows = [Row("event page p50", base, "ms", None, "the baseline", "-", None)]
     for name, (p50, _) in figures.items():
