@@ -18,6 +18,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from api import analytics, prefetch
+from api.compiled import PlannedExecutor
 from api.context import Info
 from api.corrections import CorrectionsMutation, CorrectionsQuery
 from api.cost import CostLimiter
@@ -274,9 +275,10 @@ _LIMIT_RULES = [
 ]
 
 
-def build_schema(direct: bool = True) -> Schema:
+def build_schema(direct: bool = True, planned: bool = True) -> Schema:
     """The API's schema; `direct` gives the fields that need nothing of strawberry's per-field
-    wrapper a direct resolver (`api.direct`), which the served schema does."""
+    wrapper a direct resolver (`api.direct`), `planned` runs queries by a plan made once per
+    document (`api.compiled`); the served schema does both."""
     built = Schema(
         query=Query,
         mutation=Mutation,
@@ -301,6 +303,7 @@ def build_schema(direct: bool = True) -> Schema:
             # the client's mistakes and domain refusals as they are.
             lambda: MaskErrors(should_mask_error=_is_internal),
         ],
+        execution_context_class=PlannedExecutor if planned else None,
     )
     if direct:
         use_direct_resolvers(built)

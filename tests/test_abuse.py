@@ -17,11 +17,11 @@ import pytest
 from graphql import SchemaMetaFieldDef, get_introspection_query, graphql_sync
 from starlette.applications import Starlette
 from strawberry.extensions.parser_cache import _get_parse_cache
-from strawberry.extensions.validation_cache import _get_validate_cache
 from websockets.exceptions import ConnectionClosed
 
 from api import introspection
 from api.app import create_app
+from api.limits import VALIDATED
 from api.schema import schema
 from api.tokens import Tokens
 from graph.store import GraphStore
@@ -339,12 +339,12 @@ def test_too_many_variables_are_refused(app: Starlette) -> None:
 
 
 def test_query_texts_over_the_size_limit_are_not_cached(app: Starlette) -> None:
-    # strawberry's caches, shared by every request (module-level, one per maxsize)
-    parsed, validated = _get_parse_cache(256), _get_validate_cache(256)
+    # strawberry's parser cache and the validation cache (api.limits), shared by every request
+    parsed = _get_parse_cache(256)
 
     def sizes() -> tuple[int, int]:
-        info = parsed.cache_info(), validated.cache_info()  # type: ignore[attr-defined]
-        return info[0].currsize, info[1].currsize
+        info = parsed.cache_info()  # type: ignore[attr-defined]
+        return int(info.currsize), len(VALIDATED)
 
     before = sizes()
     long = "# " + "x" * 10_000 + "\n{ __typename }"
