@@ -17,7 +17,8 @@ everything else, unchanged:
   the operation or its fragments (`@skip`, `@include`, `@defer` depend on variables or deliver
   later) and no resolver middleware;
 - every type the selection reaches is an object type (an interface or a union is decided per
-  value: `node(id:)`, search hits);
+  value: `node(id:)`, search hits), and below the root no field's resolver is a coroutine
+  function (those may really wait: the heavy fields of `api.heavy`);
 - the request's reads answer at once (`RequestContext.immediate`: the embedded store; Neo4j's
   DataLoaders batch a level's reads across sibling values, which a plan walked depth-first
   would not);
@@ -58,6 +59,8 @@ from graphql.execution.values import get_argument_values
 from graphql.language import Visitor
 from graphql.pyutils import Path, is_iterable
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.schema.schema_converter import GraphQLCoreConverter
+from strawberry.types.field import StrawberryField
 
 from api.direct import IGNORE_INFO
 
@@ -241,7 +244,7 @@ class PlannedExecutor(StrawberryGraphQLCoreExecutionContext):
         for key, details in grouped_field_set.items():
             first = details[0].node
             field = self.schema.get_field(parent, first.name.value)
-            if field is None:
+            if field is None or (parent is not self.schema.query_type and _waits(field)):
                 return None
             complete = self._completion(field.type, details)
             if complete is None:
@@ -278,6 +281,14 @@ class PlannedExecutor(StrawberryGraphQLCoreExecutionContext):
             selection = self._selection(return_type, grouped)
             return None if selection is None else _object(return_type, selection)
         return None  # an interface or a union: decided per value
+
+
+def _waits(field: GraphQLField) -> bool:
+    """Whether a field's resolver is a coroutine function: a root field's is awaited, but below
+    the root one may really wait (heavy work in a thread or a process, `api.heavy`), and a
+    plan that left there would have started that work for nothing."""
+    definition = (field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
+    return isinstance(definition, StrawberryField) and definition.is_async
 
 
 def _at_once(awaitable: Any) -> Any:

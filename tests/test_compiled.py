@@ -61,6 +61,10 @@ query Directive($id: ID!, $with: Boolean = true) {
 # An interface: its type is decided per value, so never planned.
 NODE = "query Node($id: ID!) { node(id: $id) { __typename id ... on Event { summary } } }"
 
+# A field below the root whose resolver may really wait (heavy work in a thread): not planned,
+# so that a plan never starts work it would leave.
+NEIGHBOURS = "query Near($id: ID!) { event(id: $id) { id neighbours(first: 2) { totalCount } } }"
+
 # A resolver's error part way (an entity asked for by neither id nor name): the plan leaves,
 # graphql-core answers with the error at its path and the rest of the data.
 REFUSED = """
@@ -96,8 +100,9 @@ def graphql_core() -> Schema:
         (SHAPES, True),
         (DIRECTIVE, False),
         (NODE, False),
+        (NEIGHBOURS, False),
     ],
-    ids=["page", "everything", "shapes", "directive", "interface"],
+    ids=["page", "everything", "shapes", "directive", "interface", "waits"],
 )
 def test_a_plan_answers_as_graphql_core_does(
     store: GraphStore, graphql_core: Schema, query: str, planned: bool
