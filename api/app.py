@@ -60,6 +60,7 @@ from api.forward import (
 from api.media import Negotiated, answer
 from api.metrics import Counted, Metrics
 from api.schema import schema
+from api.sockets import LocalSockets, SocketCount
 from api.tokens import (
     ANONYMOUS,
     Actor,
@@ -316,6 +317,7 @@ class GraphQLApp(GraphQL[RequestContext, None]):
         behind_workers: bool = False,
         analyst: Analyst | None = None,
         follows_log: bool | None = None,
+        sockets: SocketCount | None = None,
     ) -> None:
         # GraphiQL for a browser's GET, unless the config turns it off (then 404). WebSockets
         # speak graphql-transport-ws only (`_TransportWS`); the legacy graphql-ws protocol is
@@ -343,8 +345,9 @@ class GraphQLApp(GraphQL[RequestContext, None]):
         self._cached: tuple[str | None, Policy] | None = None
         self._policy_at: int | None = None  # the change log entry it was read at (Neo4j)
         self._trusted = parse_networks(services.config.trusted_proxies)
-        # open WebSockets by client key (`_Socket.client`)
-        self._sockets: dict[str, int] = {}
+        # open WebSockets by client key (`_Socket.client`): this process's, or shared by the
+        # workers of `serve --workers` (api.sockets)
+        self.sockets: SocketCount = sockets if sockets is not None else LocalSockets()
         # /metrics (api.metrics); the writer process counts errors, its workers the requests
         self.metrics = Metrics(clients=not behind_workers, writer=writer)
         # automatic persisted queries (api.delivery)
@@ -423,11 +426,9 @@ class GraphQLApp(GraphQL[RequestContext, None]):
         address = self._address(scope)
         socket = _Socket(actor, address, client_key(actor, address))
         cap = self.services.config.ws_max_sockets_per_client
-        held = self._sockets.get(socket.client, 0)
-        if held >= cap:
+        taken = await self._sockets_call(self.sockets.take, socket.client, cap)
+        if not taken:
             socket.refused = f"too many WebSockets from this client (at most {cap} at once)"
-        else:
-            self._sockets[socket.client] = held + 1
         token = _SOCKET.set(socket)
         try:
             # A subscription's socket lives long: it holds no lease (docs/changes.md).
@@ -438,12 +439,15 @@ class GraphQLApp(GraphQL[RequestContext, None]):
                 await send({"type": "websocket.close", "code": 1009, "reason": str(exc)})
         finally:
             _SOCKET.reset(token)
-            if socket.refused is None:
-                left = self._sockets[socket.client] - 1
-                if left:
-                    self._sockets[socket.client] = left
-                else:
-                    del self._sockets[socket.client]
+            if taken:
+                await self._sockets_call(self.sockets.give_back, socket.client)
+
+    async def _sockets_call(self, call: Callable[..., Any], *args: Any) -> Any:
+        """A call of the socket count: at once from memory, else off the event loop (it may
+        wait for another process's lock)."""
+        if self.sockets.in_memory:
+            return call(*args)
+        return await asyncio.to_thread(call, *args)
 
     def operation_context(self, socket: _Socket) -> RequestContext:
         """A fresh context for one operation of a WebSocket, as the socket's actor now."""
@@ -642,6 +646,7 @@ def create_app(
     behind_workers: bool = False,
     analyst: Analyst | None = None,
     follows_log: bool | None = None,
+    sockets: SocketCount | None = None,
 ) -> Starlette:
     """The app serving `store`; the lifespan calls `store.setup()` and `store.close()`, and
     follows the store's change log meanwhile (`api.follow`).
@@ -649,7 +654,8 @@ def create_app(
     submission rate) from its settings (`newsgraph.wiring.app_arguments`). A reader worker of
     `newsgraph serve --workers` gets `writer` (mutations go there) and `analyst` (queries
     selecting heavy fields go there); the writer process, `behind_workers`; the analyst
-    process, `behind_workers` and `follows_log` (it reads, as a worker does)."""
+    process, `behind_workers` and `follows_log` (it reads, as a worker does). The workers
+    share `sockets`, the count of open WebSockets (api.sockets); else the app counts its own."""
     tokens = tokens if tokens is not None else Tokens()
     config = config if config is not None else AppConfig()
     services = Services(submissions=RateLimiter(config.submit_rate), config=config, tokens=tokens)
@@ -706,7 +712,9 @@ def create_app(
                 return JSONResponse({"status": "unavailable", "reason": reason}, status_code=503)
         return JSONResponse({"status": "ready"})
 
-    graphql = GraphQLApp(store, tokens, services, writer, behind_workers, analyst, follows_log)
+    graphql = GraphQLApp(
+        store, tokens, services, writer, behind_workers, analyst, follows_log, sockets
+    )
     return Starlette(
         routes=[
             # GraphQL over HTTP: the answer's media type and status from Accept (api.media)

@@ -7,6 +7,7 @@ it is gone (issue 16)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -19,10 +20,13 @@ from typing import Any
 
 import httpx
 import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
+from api.config import DEFAULT_WS_MAX_SOCKETS_PER_CLIENT
 from tests.conftest import DATA, shared_file
 from tests.support.serve import NEWSGRAPH, free_port, stop_server
-from tests.support.websocket import EVENT_ADDED, WAIT, websocket
+from tests.support.websocket import EVENT_ADDED, PROTOCOL, WAIT, Client, websocket
 from tests.test_live import INGEST, TOKEN, record
 
 WORKERS = 2
@@ -234,6 +238,42 @@ def test_a_mutation_over_websocket_is_refused_naming_http(served: tuple[str, Pat
             message = await client.receive()
             assert message["type"] == "error" and message["id"] == operation, message
             assert "HTTP POST" in message["payload"][0]["message"]
+
+    asyncio.run(scenario())
+
+
+async def _open_sockets(url: str, count: int, stack: contextlib.AsyncExitStack) -> list[object]:
+    """`count` WebSockets opened one after another (the kernel spreads them over the workers),
+    each kept open in `stack`: "connection_ack", or the code the server closed it with."""
+    outcomes: list[object] = []
+    for _ in range(count):
+        raw = await stack.enter_async_context(
+            connect(url, subprotocols=[PROTOCOL], open_timeout=WAIT)
+        )
+        client = Client(raw)
+        try:
+            await client.send({"type": "connection_init", "payload": {}})
+            outcomes.append((await client.receive())["type"])
+        except ConnectionClosed:
+            outcomes.append(raw.close_code)
+    return outcomes
+
+
+def test_websockets_per_client_are_capped_across_the_workers(served: tuple[str, Path]) -> None:
+    # The cap is one count shared by the workers (api.sockets): with a count per worker, the
+    # 12 sockets, spread over 2 workers, would all be taken.
+    address, _ = served
+    url = f"ws://{address}/graphql"
+    cap = DEFAULT_WS_MAX_SOCKETS_PER_CLIENT
+
+    async def scenario() -> None:
+        async with contextlib.AsyncExitStack() as stack:
+            outcomes = await _open_sockets(url, cap + 4, stack)
+            assert outcomes.count("connection_ack") == cap, outcomes
+            assert outcomes.count(4429) == 4, outcomes
+        # closed, they count no more, in whichever worker they were
+        async with contextlib.AsyncExitStack() as stack:
+            assert await _open_sockets(url, cap, stack) == ["connection_ack"] * cap
 
     asyncio.run(scenario())
 
