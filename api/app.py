@@ -34,6 +34,8 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 )
 from strawberry.types import ExecutionResult
 
+from api.audit import AuditLog, AuditRecord
+from api.audit import now as audit_now
 from api.auth import RateLimiter
 from api.config import AppConfig
 from api.context import RequestContext, Services
@@ -243,6 +245,12 @@ class _TransportWS(BaseGraphQLTransportWSHandler[RequestContext, None]):
             while True:
                 await asyncio.sleep(REVOCATION_CHECK)
                 if not self.app.tokens.valid(self.socket.actor):
+                    self.app.refused_token(
+                        self.socket.address,
+                        "websocket",
+                        "the token was revoked: the socket was closed",
+                        self.socket.actor,
+                    )
                     await self.websocket.close(code=4401, reason="the token was revoked")
                     return
 
@@ -254,6 +262,7 @@ class _TransportWS(BaseGraphQLTransportWSHandler[RequestContext, None]):
             try:
                 actor = _payload_actor(self.app.tokens, payload)
             except AuthError as exc:
+                self.app.refused_token(self.socket.address, "websocket connection_init", str(exc))
                 await self.websocket.close(code=4401, reason=str(exc)[:120])
                 return
             if actor is not None:
@@ -360,6 +369,7 @@ class GraphQLApp(GraphQL[RequestContext, None]):
             actor = self.tokens.authenticate(headers.get("authorization"))
             scope.setdefault("state", {})["actor"] = actor  # for `get_context`
         except AuthError as exc:
+            self.refused_token(self._address(scope), "authenticate", str(exc))
             if scope["type"] == "websocket":
                 await send({"type": "websocket.close", "code": 4401, "reason": str(exc)})
                 return
@@ -448,6 +458,27 @@ class GraphQLApp(GraphQL[RequestContext, None]):
         if self.sockets.in_memory:
             return call(*args)
         return await asyncio.to_thread(call, *args)
+
+    def refused_token(
+        self, address: str | None, action: str, reason: str, who: Actor | None = None
+    ) -> None:
+        """Record in the audit a token refused to a client at `address` (`who` None: one
+        that names nobody) or a socket closed because the token of `who` was revoked."""
+        audit = self.services.audit
+        if audit is None:
+            return
+        audit.record(
+            AuditRecord(
+                at=audit_now(),
+                actor=who.name if who is not None else "unknown",
+                role=str(who.role) if who is not None else "none",
+                client=client_key(who or ANONYMOUS, address),
+                action=action,
+                outcome="refused",
+                reason=reason,
+                process=self.role,
+            )
+        )
 
     def operation_context(self, socket: _Socket) -> RequestContext:
         """A fresh context for one operation of a WebSocket, as the socket's actor now."""
@@ -658,7 +689,14 @@ def create_app(
     share `sockets`, the count of open WebSockets (api.sockets); else the app counts its own."""
     tokens = tokens if tokens is not None else Tokens()
     config = config if config is not None else AppConfig()
-    services = Services(submissions=RateLimiter(config.submit_rate), config=config, tokens=tokens)
+    audit = (
+        AuditLog(config.audit_file, config.audit_days, config.audit_max_refusals)
+        if config.audit_file
+        else None
+    )
+    services = Services(
+        submissions=RateLimiter(config.submit_rate), config=config, tokens=tokens, audit=audit
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -676,6 +714,8 @@ def create_app(
                 await writer.close()
             if analyst is not None:
                 await analyst.close()
+            if audit is not None:
+                await asyncio.to_thread(audit.close)
             store.close()
 
     async def health(request: Request) -> Response:
@@ -715,6 +755,7 @@ def create_app(
     graphql = GraphQLApp(
         store, tokens, services, writer, behind_workers, analyst, follows_log, sockets
     )
+    services.process = graphql.role
     return Starlette(
         routes=[
             # GraphQL over HTTP: the answer's media type and status from Accept (api.media)

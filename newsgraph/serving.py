@@ -150,7 +150,7 @@ def serve(
     if metrics is not None:
         os.environ[MULTIPROCESS_DIR] = metrics
     settings = load_settings()
-    tokens, config = app_arguments(settings)
+    tokens, config = app_arguments(settings, spec)
     held = reserve(host, port)
     port = held.getsockname()[1]
     store = make_store(spec, settings)
@@ -313,7 +313,7 @@ def _reader(spec: str, writer_socket: str | None) -> tuple[Settings, Tokens, App
     _exit_with_parent()
     logs.configure()
     settings = load_settings()
-    tokens, config = app_arguments(settings)
+    tokens, config = app_arguments(settings, spec)
     store = reads_only(spec) if writer_socket is not None else None
     if store is None:
         store = make_store(spec, settings)
