@@ -30,6 +30,7 @@ from tests.support.websocket import EVENT_ADDED, PROTOCOL, WAIT, Client, websock
 from tests.test_live import INGEST, TOKEN, record
 
 WORKERS = 2
+ADMIN = "workers-admin-token-0123456789abcdefghij"
 EVENTS = "{ events(first: 100) { edges { node { id } } } }"
 
 
@@ -57,7 +58,10 @@ def _start(directory: Path, port: int, env: dict[str, str]) -> subprocess.Popen[
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     directory = tmp_path_factory.mktemp("workers") / "store"
     port = free_port()
-    env = {"NEWSGRAPH_TOKENS": f"loader:extractor:{TOKEN}", "NEWSGRAPH_WRITE_QUEUE": "1"}
+    env = {
+        "NEWSGRAPH_TOKENS": f"loader:extractor:{TOKEN},admin:root:{ADMIN}",
+        "NEWSGRAPH_WRITE_QUEUE": "1",
+    }
     process = _start(directory, port, env)
     try:
         yield f"127.0.0.1:{port}", directory
@@ -276,6 +280,40 @@ def test_websockets_per_client_are_capped_across_the_workers(served: tuple[str, 
             assert await _open_sockets(url, cap, stack) == ["connection_ack"] * cap
 
     asyncio.run(scenario())
+
+
+def test_every_process_records_into_one_audit(served: tuple[str, Path]) -> None:
+    # a token refused by a worker, a loader's mutation answered by the writer process: one
+    # record, in the store's directory, which an admin reads from any worker
+    address, directory = served
+    bad = httpx.post(
+        f"http://{address}/graphql",
+        json={"query": "{ __typename }"},
+        headers={"Authorization": "Bearer no-such-token-0123456789abcdefghijklmn"},
+    )
+    assert bad.status_code == 401
+    tag = uuid.uuid4().hex[:8]
+    ingest = {"records": [record(f"audit-{tag}", "cyber", "Reuters", f"Audit {tag}.")]}
+    loader = {"Authorization": f"Bearer {TOKEN}"}
+    assert "errors" not in _post(address, INGEST, ingest, loader).json()
+    assert (directory / "audit.sqlite3").is_file()
+    query = "{ auditLog(first: 20) { edges { node { actor action outcome process } } } }"
+
+    def recorded() -> bool:
+        answer = httpx.post(
+            f"http://{address}/graphql",
+            json={"query": query},
+            headers={"Authorization": f"Bearer {ADMIN}"},
+        ).json()
+        nodes = [e["node"] for e in answer["data"]["auditLog"]["edges"]]
+        kinds = {(n["actor"], n["action"].split("(")[0], n["outcome"], n["process"]) for n in nodes}
+        wanted = {
+            ("unknown", "authenticate", "REFUSED", "reader"),
+            ("extractor", "mutation ingest", "OK", "writer"),
+        }
+        return wanted <= kinds
+
+    _until(recorded)
 
 
 def test_a_second_server_on_the_same_port_is_refused(served: tuple[str, Path]) -> None:
