@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -480,6 +480,49 @@ class GraphQLApp(GraphQL[RequestContext, None]):
             )
         )
 
+    def audited(
+        self, endpoint: Callable[[Request], Awaitable[Response]]
+    ) -> Callable[[Request], Awaitable[Response]]:
+        """`endpoint` (the exports'), its answers recorded in the audit: a token holder's, and
+        every refusal (api.audit)."""
+
+        async def wrapped(request: Request) -> Response:
+            response = await endpoint(request)
+            audit = self.services.audit
+            if audit is None:
+                return response
+            try:
+                actor: Actor | None = self.tokens.authenticate(request.headers.get("authorization"))
+            except AuthError:
+                actor = None
+            refused = response.status_code >= 400
+            if actor is ANONYMOUS and not refused:
+                return response
+            reason = ""
+            if refused and isinstance(response, JSONResponse):
+                with contextlib.suppress(ValueError, KeyError, IndexError, TypeError):
+                    reason = json.loads(bytes(response.body))["errors"][0]["message"]
+            query = request.url.query
+            audit.record(
+                AuditRecord(
+                    at=audit_now(),
+                    actor=actor.name if actor is not None else "unknown",
+                    role=str(actor.role) if actor is not None else "none",
+                    client=client_key(actor or ANONYMOUS, self._address(request.scope)),
+                    action=f"GET {request.url.path}" + (f"?{query}" if query else ""),
+                    outcome="failed"
+                    if response.status_code >= 500
+                    else "refused"
+                    if refused
+                    else "ok",
+                    reason=reason,
+                    process=self.role,
+                )
+            )
+            return response
+
+        return wrapped
+
     def operation_context(self, socket: _Socket) -> RequestContext:
         """A fresh context for one operation of a WebSocket, as the socket's actor now."""
         return RequestContext(
@@ -772,7 +815,11 @@ def create_app(
             Route("/ready", ready),
             Route("/metrics", graphql.metrics.endpoint),  # Prometheus (api.metrics)
             # files for analysts and editors (api.exports)
-            Route("/export/{format}", export_endpoint(store, tokens), methods=["GET"]),
+            Route(
+                "/export/{format}",
+                graphql.audited(export_endpoint(store, tokens)),  # type: ignore[arg-type]
+                methods=["GET"],
+            ),
         ],
         middleware=_middleware(config, graphql.metrics),
         lifespan=lifespan,

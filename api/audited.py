@@ -119,8 +119,10 @@ class Audited(SchemaExtension):
         if not isinstance(context, RequestContext):
             return
         audit = context.services.audit
-        if audit is None:
-            return
+        result = self.execution_context.result
+        errors = list(result.errors or []) if result is not None else []
+        if audit is None or (context.actor == ANONYMOUS and not errors):
+            return  # a page: nothing to record, and nothing more to look at
         found = _root_fields(self.execution_context)
         if found is None:
             return
@@ -136,8 +138,6 @@ class Audited(SchemaExtension):
         )
         if parent is None:
             return
-        result = self.execution_context.result
-        errors = list(result.errors or []) if result is not None else []
         outcome, reason, refused = _outcome(errors)
         actor = context.actor
         mutation = kind is OperationType.MUTATION

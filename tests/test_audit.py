@@ -102,6 +102,22 @@ def test_only_admins_read_the_audit(site: tuple[GraphQLClient, str]) -> None:
     assert _log(client, actor="alice")[0]["outcome"] == "REFUSED"
 
 
+def test_exports_are_recorded(site: tuple[GraphQLClient, str]) -> None:
+    client, _ = site
+    http = client._http
+    fetch = client._runner.run
+    assert fetch(http.get("/export/csv")).status_code == 401
+    answer = fetch(
+        http.get("/export/csv?category=cyber", headers={"Authorization": f"Bearer {EDITOR}"})
+    )
+    assert answer.status_code == 200
+    seen = [(e["actor"], e["action"], e["outcome"]) for e in _log(client)]
+    assert seen == [
+        ("alice", "GET /export/csv?category=cyber", "OK"),
+        ("anonymous", "GET /export/csv", "REFUSED"),
+    ]
+
+
 def _record(at: str, actor: str = "unknown", client: str = "address:192.0.2.1") -> AuditRecord:
     return AuditRecord(at, actor, "none", client, "authenticate", "refused", "bad token")
 
