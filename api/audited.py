@@ -234,8 +234,12 @@ class AuditQuery:
             raise UserError(f"after: not a cursor of auditLog: {after!r}")
         before = int(after) if after is not None else None
         wanted = outcome.value if outcome is not None else None
-        audit.flush()  # this process's own records, the latest among them, are in
-        found = await asyncio.to_thread(audit.read, first + 1, before, actor, wanted)
+
+        def read() -> list[tuple[int, AuditRecord]]:
+            audit.flush()  # this process's own records, the latest among them, are in
+            return audit.read(first + 1, before, actor, wanted)
+
+        found = await asyncio.to_thread(read)
         edges = [
             AuditEdge(
                 cursor=str(i),
