@@ -18,6 +18,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from api import analytics, prefetch
+from api.audited import Audited, AuditQuery
 from api.compiled import PlannedExecutor
 from api.context import Info
 from api.corrections import CorrectionsMutation, CorrectionsQuery
@@ -101,7 +102,7 @@ def _one_of(id: strawberry.ID | None, name: str | None) -> None:
 
 
 @strawberry.type
-class Query(EditorialQuery, CorrectionsQuery, PlacesQuery, DirectoryQuery, LabelsQuery):
+class Query(EditorialQuery, CorrectionsQuery, PlacesQuery, DirectoryQuery, LabelsQuery, AuditQuery):
     @strawberry.field(description="One event by id: everything its public page shows.")
     async def event(self, info: Info, id: strawberry.ID) -> Event | None:
         await prefetch.event_page(info, id)  # one round trip on Neo4j (api.prefetch)
@@ -302,6 +303,8 @@ def build_schema(direct: bool = True, planned: bool = True) -> Schema:
             # Internal failures reach the client as "Unexpected error." (and the log, in full);
             # the client's mistakes and domain refusals as they are.
             lambda: MaskErrors(should_mask_error=_is_internal),
+            # Who did what: privileged and refused operations, once they have run (api.audit).
+            Audited,
         ],
         execution_context_class=PlannedExecutor if planned else None,
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Literal, Protocol, TypeAlias, runtime_checkable
 
 from graph.model import Direction, Edge, EdgeId, Label, Node, Props, Rel, WriteBatch, strings
@@ -526,6 +527,15 @@ class GraphStore(Protocol):
 
     def get_setting(self, name: str) -> str | None:
         """An editorial setting (such as the confidence policy), or None."""
+
+    def hit(self, key: str, at: datetime, window: timedelta, limit: int) -> bool:
+        """A rate limit's count, kept in the store so that every process using it (the
+        workers of `serve --workers` on Neo4j) keeps one: count a hit of `key` (a limit and its
+        client, e.g. `submit:<client hash>`) at `at` and return True, unless `limit` hits of
+        it fall in the `window` before `at` already (then count nothing, return False).
+        Atomic: concurrent hits of one key are counted one after the other. Its own
+        transaction, in no change log entry: it changes nothing a read of the graph sees.
+        A key whose hits have all left their window is removed as later hits come."""
 
     def last_change(self) -> int:
         """The `seq` of the change log's latest entry (0 when nothing was ever written)."""

@@ -419,3 +419,19 @@ def test_a_websocket_message_nested_too_deep_closes_the_socket_as_not_json(app: 
         return close
 
     assert asyncio.run(scenario()) == (4400, "WebSocket message must be valid JSON")
+
+
+def test_too_many_variables_are_refused_when_each_is_used(app: Starlette) -> None:
+    # bench.abuse's attack: 51 declared and used variables pass validation, so it is the
+    # variables' limit that refuses them (not "variable never used")
+    names = [f"v{i}" for i in range(51)]
+    used = ", ".join(f"${n}" for n in names)
+    query = (
+        "query(" + ", ".join(f"${n}: ID!" for n in names) + ") "
+        f"{{ events(filter: {{entities: [{used}]}}) {{ edges {{ node {{ id }} }} }} }}"
+    )
+    response = post(app, {"query": query, "variables": {n: "y" * 1000 for n in names}})
+    assert errors(response) == ["51 variables: at most 50 per request"]
+    fifty = {n: "y" * 1000 for n in names[:50]}
+    unused = query.replace(", $v50: ID!", "").replace(", $v50]", "]")
+    assert "variables: at most" not in post(app, {"query": unused, "variables": fifty}).text

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from graph.model import (
@@ -17,6 +20,7 @@ from graph.model import (
 )
 from graph.snapshot import canonical
 from graph.store import EventFilter, EventQuery, GraphReader, GraphStore, StoreError, WriteConflict
+from tests.test_change_log import _another
 
 
 def _event(i: int, day: str, **props: object) -> NodeWrite:
@@ -465,3 +469,46 @@ def test_a_box_and_a_circle_page_through_events_of_many_cells(store: GraphStore)
                     break
                 after = seen[-1]
             assert seen == wanted
+
+
+# -- rate limits' counts (GraphStore.hit) ------------------------------------------------------
+
+MINUTE = timedelta(minutes=1)
+T0 = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
+
+
+def test_hits_are_counted_per_key_within_their_window(store: GraphStore) -> None:
+    assert [store.hit("submit:a", T0, MINUTE, 2) for _ in range(3)] == [True, True, False]
+    assert store.hit("submit:b", T0, MINUTE, 2)  # another key counts apart
+    later = T0 + timedelta(seconds=30)
+    assert not store.hit("submit:a", later, MINUTE, 2)  # a refused hit is not counted
+    # a minute after the first two, they have left the window: two more fit
+    after = T0 + timedelta(seconds=61)
+    assert [store.hit("submit:a", after, MINUTE, 2) for _ in range(3)] == [True, True, False]
+    before = canonical(store)
+    assert store.hit("submit:c", after, MINUTE, 1)
+    assert canonical(store) == before  # not graph data: no node, no change log entry
+    assert store.last_change() == 0
+
+
+def test_simultaneous_hits_from_two_processes_keep_one_count(store: GraphStore) -> None:
+    # two store objects on one store (two workers of `serve --workers` on Neo4j), hitting one
+    # key at once: exactly `limit` hits are counted in all
+    counted: list[bool] = []
+    start = threading.Barrier(2)
+
+    def worker() -> None:
+        handle = _another(store)
+        handle.setup()
+        try:
+            start.wait()
+            counted.extend(handle.hit("submit:x", T0, MINUTE, 5) for _ in range(5))
+        finally:
+            handle.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(counted) == [False] * 5 + [True] * 5

@@ -28,9 +28,10 @@ import sys
 import threading
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 
-from graph.embedded import changelog, fileformat, rows
+from graph.embedded import changelog, fileformat, rates, rows
 from graph.embedded import search as index
 from graph.embedded.changelog import Pending
 from graph.embedded.codec import decode_props, encode_props
@@ -68,6 +69,7 @@ from graph.model import (
     WriteBatch,
     apply_write,
     strings,
+    timestamp,
 )
 from graph.search import SEARCHABLE, IndexedDoc, Lookup, document
 from graph.store import (
@@ -1088,6 +1090,30 @@ class EmbeddedStore:
 
     def get_setting(self, name: str) -> str | None:
         return self._settings.get(name)
+
+    def hit(self, key: str, at: datetime, window: timedelta, limit: int) -> bool:
+        db = self._conn()
+        if self.read_only:
+            raise StoreError(
+                f"the store {self.directory} was opened read-only here; rate limits are "
+                "counted by a process that opened it to write"
+            )
+        self._begin_write(db)
+        try:
+            allowed = rates.hit(
+                db,
+                key,
+                timestamp(at),
+                timestamp(at - window),
+                timestamp(at + window),
+                limit,
+            )
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        return allowed
 
     def ping(self) -> None:
         # Reads answer from memory once open; the file they were read from must still be there.

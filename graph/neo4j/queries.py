@@ -3,7 +3,7 @@
 Rules kept here:
 - every value is a parameter (`$rows`, `$ids`, ...); nothing a user typed is pasted into a query;
 - labels and relationship types come only from the fixed enums `Label` and `Rel` (plus the
-  bookkeeping labels `Key`, `Setting`, `Change`, `ChangeLog` and the search index's
+  bookkeeping labels `Key`, `Setting`, `Change`, `ChangeLog`, `RateHits` and the search index's
   `SearchDoc`, `SearchPosting` and `SearchTerm` below, which no read of the graph names: they
   are invisible to `dump`, `counts` and every traversal);
 - property *names* are pasted only by `node_upsert`/`edge_upsert` (Cypher 5 before 5.26 cannot
@@ -43,6 +43,7 @@ EDGE_HIDDEN = frozenset({KEY, UID, NULLS})
 
 KEY_LABEL = "Key"
 SETTING_LABEL = "Setting"
+RATE_LABEL = "RateHits"  # a rate limit's count of one key (`GraphStore.hit`)
 CHANGE_LABEL = "Change"  # an entry of the change log
 CHANGE_LOG_LABEL = "ChangeLog"  # the change log's head
 
@@ -247,6 +248,30 @@ KEYS_OF = (
     f"UNWIND $ids AS id MATCH (k:{KEY_LABEL} {{node: id}}) RETURN collect([id, k.key]) AS rows"
 )
 GET_SETTING = f"MATCH (s:{SETTING_LABEL} {{name: $name}}) RETURN s.value AS value"
+
+# -- rate limits (`GraphStore.hit`) -----------------------------------------------------------
+RATE_CONSTRAINT = (
+    f"CREATE CONSTRAINT newsgraph_rate_key IF NOT EXISTS "
+    f"FOR (r:{RATE_LABEL}) REQUIRE r.key IS UNIQUE"
+)
+RATE_EXPIRES_INDEX = (
+    f"CREATE INDEX newsgraph_rate_expires IF NOT EXISTS FOR (r:{RATE_LABEL}) ON (r.expires)"
+)
+# One hit of $key at $now, unless $limit hits are after $since already. The first SET takes the
+# node's write lock before its hits are read (Neo4j's way to avoid a lost update), so that
+# concurrent hits of one key count one after the other; ArcadeDB's optimistic commit makes the
+# later of two retry instead.
+HIT = f"""
+MERGE (r:{RATE_LABEL} {{key: $key}})
+SET r.locked = $now
+WITH r, [t IN coalesce(r.hits, []) WHERE t > $since] AS recent
+WITH r, recent, size(recent) < $limit AS allowed
+SET r.hits = CASE WHEN allowed THEN recent + [$now] ELSE recent END,
+    r.expires = CASE WHEN allowed OR r.expires IS NULL THEN $expires ELSE r.expires END
+RETURN allowed
+"""
+# Keys whose every hit has left its window.
+EXPIRED_RATES = f"MATCH (r:{RATE_LABEL}) WHERE r.expires < $now WITH r LIMIT $limit DETACH DELETE r"
 
 
 # Which of `$ids` are nodes of each label (`label`: its index in LABELS; `ids`, or no record

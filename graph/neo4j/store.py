@@ -24,6 +24,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -40,7 +41,7 @@ from neo4j.exceptions import (
 )
 
 from graph import store as port
-from graph.model import Direction, Edge, Label, Node, Rel, WriteBatch
+from graph.model import Direction, Edge, Label, Node, Rel, WriteBatch, timestamp
 from graph.neo4j import changelog, codec, reads
 from graph.neo4j import queries as q
 from graph.neo4j import search as index
@@ -96,6 +97,7 @@ SCHEMES = ("bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc")
 DUMP_PAGE = 2000
 CATCH_UP_PAGE = 1000  # change log entries read per transaction by `catch_up`
 SEARCH_FILL_PAGE = 500  # nodes indexed per transaction when a graph is indexed afresh
+RATE_SWEEP = 100  # keys whose hits have all left their window, removed at each hit
 
 # The driver's pool of Bolt connections (its own default is 100), and how long a transaction
 # may run on the server before it is stopped (a read: a page; a write: a loader's batch).
@@ -223,6 +225,8 @@ class Neo4jStore:
         self._run(q.KEY_PREFIX_INDEX)
         self._fill_key_prefixes()
         self._run(q.SETTING_CONSTRAINT)
+        self._run(q.RATE_CONSTRAINT)
+        self._run(q.RATE_EXPIRES_INDEX)
         self._run(q.CHANGE_SEQ_CONSTRAINT)
         self._run(q.CHANGE_LOG_CONSTRAINT)
         self._run(q.EVENT_DATE_INDEX)
@@ -596,6 +600,19 @@ class Neo4jStore:
             return None if record is None else record["value"]
 
         return self._read(work)
+
+    def hit(self, key: str, at: datetime, window: timedelta, limit: int) -> bool:
+        now = timestamp(at)
+        since, expires = timestamp(at - window), timestamp(at + window)
+
+        def work(tx: neo4j.ManagedTransaction) -> bool:
+            record = tx.run(
+                q.HIT, key=key, now=now, since=since, expires=expires, limit=limit
+            ).single(strict=True)
+            tx.run(q.EXPIRED_RATES, now=now, limit=RATE_SWEEP).consume()
+            return bool(record["allowed"])
+
+        return self._write(work)
 
     def dump(self) -> Iterator[Node | Edge | tuple[str, str]]:
         for label in q.LABELS:
