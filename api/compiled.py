@@ -19,9 +19,11 @@ everything else, unchanged:
 - every type the selection reaches is an object type (an interface or a union is decided per
   value: `node(id:)`, search hits), and below the root no field's resolver is a coroutine
   function (those may really wait: the heavy fields of `api.heavy`);
-- the request's reads answer at once (`RequestContext.immediate`: the embedded store; Neo4j's
-  DataLoaders batch a level's reads across sibling values, which a plan walked depth-first
-  would not);
+- the request's reads answer at once: always on the embedded store (`RequestContext.immediate`);
+  on Neo4j when the root field read ahead what the page needs (`api.prefetch`: the event page
+  in one statement primes the DataLoaders). A read below the root that has to wait (a
+  DataLoader's batch, which graphql-core gathers across sibling values level by level) leaves
+  the plan, and that plan is not tried again on a store whose reads wait;
 - and the request itself goes as planned: a resolver that raises, a value that cannot be
   coerced, a null where the schema says non-null, a resolver that really waits: the plan stops
   and graphql-core executes the whole operation again from the start, so errors, their paths
@@ -33,6 +35,7 @@ everything else, unchanged:
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -72,6 +75,10 @@ class Unplanned(Exception):
     """The request left its plan: graphql-core runs the operation instead."""
 
 
+class Waited(Unplanned):
+    """A read below the root had to wait (a DataLoader's batch not read yet)."""
+
+
 class _Planned:
     """One field of a selection: what graphql-core works out for it per request."""
 
@@ -109,11 +116,25 @@ class _Selection:
         self.fields: list[_Planned] = []
 
 
+class _Plan:
+    """An operation's plan: its root selection (None: the operation has none), and whether a
+    request that had to wait for a read left it (`waits`: then a store whose reads wait, Neo4j,
+    no longer runs it; its reads are DataLoaders, primed for some pages, `api.prefetch`)."""
+
+    __slots__ = ("operation", "root", "schema", "waits")
+
+    def __init__(
+        self, schema: GraphQLSchema, operation: OperationDefinitionNode, root: _Selection | None
+    ) -> None:
+        self.schema = schema  # kept with the operation: the plan is found by their identity
+        self.operation = operation
+        self.root = root
+        self.waits = False
+
+
 # Plans by schema and operation identity (strawberry's parser cache shares a query's document
-# between schemas): the schema and the operation, kept so that their ids are not reused while
-# the entry lives, and the root selection, None if the operation has no plan. Bounded like
-# the parser cache (`api.schema`), whose documents they are.
-_PLANS: dict[tuple[int, int], tuple[GraphQLSchema, OperationDefinitionNode, _Selection | None]] = {}
+# between schemas), bounded like the parser cache (`api.schema`), whose documents they are.
+_PLANS: dict[tuple[int, int], _Plan] = {}
 _MAX_PLANS = 512
 
 
@@ -153,42 +174,46 @@ class PlannedExecutor(StrawberryGraphQLCoreExecutionContext):
         serially: bool,
         new_defer_usages: Sequence[Any],
     ) -> Any:
-        selection = None
+        plan = None
         if not serially and not new_defer_usages:
-            selection = self._plan(root_type, grouped_field_set)
-        if selection is None:
+            plan = self._plan(root_type, grouped_field_set)
+        if plan is None:
             return super().execute_collected_root_fields(
                 root_type, root_value, grouped_field_set, serially, new_defer_usages
             )
-        return self._run_root(selection, root_value, grouped_field_set, new_defer_usages)
+        return self._run_root(plan, root_value, grouped_field_set, new_defer_usages)
 
-    def _plan(self, root_type: GraphQLObjectType, grouped_field_set: Any) -> _Selection | None:
-        if not getattr(self.context_value, "immediate", False):
-            return None
+    def _plan(self, root_type: GraphQLObjectType, grouped_field_set: Any) -> _Plan | None:
         manager = self.middleware_manager
         if manager is not None and manager.middlewares:
             return None
         operation = self.operation
         key = (id(self.schema), id(operation))
-        known = _PLANS.get(key)
-        if known is not None and known[0] is self.schema and known[1] is operation:
-            return known[2]
-        fragments = [f.definition for f in self.fragments.values()]
-        selection = None
-        if _plannable(operation, fragments):
-            selection = self._selection(root_type, grouped_field_set)
-        if len(_PLANS) >= _MAX_PLANS:
-            _PLANS.clear()
-        _PLANS[key] = (self.schema, operation, selection)
-        return selection
+        plan = _PLANS.get(key)
+        if plan is None or plan.schema is not self.schema or plan.operation is not operation:
+            fragments = [f.definition for f in self.fragments.values()]
+            selection = None
+            if _plannable(operation, fragments):
+                selection = self._selection(root_type, grouped_field_set)
+            if len(_PLANS) >= _MAX_PLANS:
+                _PLANS.clear()
+            plan = _PLANS[key] = _Plan(self.schema, operation, selection)
+        if plan.root is None or (plan.waits and not self._immediate()):
+            return None
+        return plan
+
+    def _immediate(self) -> bool:
+        return bool(getattr(self.context_value, "immediate", False))
 
     async def _run_root(
         self,
-        selection: _Selection,
+        plan: _Plan,
         root_value: Any,
         grouped_field_set: Any,
         new_defer_usages: Sequence[Any],
     ) -> Any:
+        selection = plan.root
+        assert selection is not None  # `_plan` gives only plans that have one
         root_type = selection.type
         try:
             results: dict[str, Any] = {}
@@ -199,6 +224,10 @@ class PlannedExecutor(StrawberryGraphQLCoreExecutionContext):
                 if self.is_awaitable(value):
                     value = await value
                 results[planned.key] = planned.complete(self, info, path, value)
+        except Waited:
+            # graphql-core batches the reads; its loads find the ones this started
+            plan.waits = plan.waits or not self._immediate()
+            Counts.left += 1
         except Exception:  # Unplanned, or a resolver's error: graphql-core's to answer
             Counts.left += 1
         else:
@@ -294,18 +323,19 @@ def _waits(field: GraphQLField) -> bool:
 def _at_once(awaitable: Any) -> Any:
     """The value of an awaitable that never waits (the embedded store's loaders); one that
     does wait leaves the plan."""
+    if isinstance(awaitable, asyncio.Future):
+        if awaitable.done() and not awaitable.cancelled() and awaitable.exception() is None:
+            return awaitable.result()
+        raise Waited  # (graphql-core awaits the same future again)
     send = getattr(awaitable, "send", None)
     if send is None:
-        close = getattr(awaitable, "close", None)
-        if close is not None:
-            close()
-        raise Unplanned
+        raise Waited
     try:
         send(None)
     except StopIteration as done:
         return done.value
     awaitable.close()
-    raise Unplanned
+    raise Waited
 
 
 def _non_null(inner: Complete) -> Complete:

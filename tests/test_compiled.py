@@ -3,9 +3,9 @@
 The served schema runs a query by a plan made once per document where it can; a schema built
 with `planned=False` runs every query through graphql-core's executor. Both answer the same
 documents on the same loaded store, each store kind, and their data, errors and error paths
-must be equal, whether the plan ran (the embedded store), left for graphql-core half way (a
-resolver's error, a missing non-null value) or was never made (directives, interfaces, the
-Neo4j store's batched loaders).
+must be equal, whether the plan ran (the embedded store; Neo4j's event page, read ahead in
+one statement), left for graphql-core half way (a resolver's error, a missing non-null value,
+a Neo4j read that waits) or was never made (directives, interfaces, fields that may wait).
 """
 
 from __future__ import annotations
@@ -93,33 +93,38 @@ def graphql_core() -> Schema:
 
 
 @pytest.mark.parametrize(
-    ("query", "planned"),
+    # planned: on the embedded store; read ahead: on Neo4j too (the event's page in one read)
+    ("query", "planned", "read_ahead"),
     [
-        (PAGE, True),
-        (EVERYTHING, True),
-        (SHAPES, True),
-        (DIRECTIVE, False),
-        (NODE, False),
-        (NEIGHBOURS, False),
+        (PAGE, True, True),
+        (EVERYTHING, True, True),
+        (SHAPES, True, False),
+        (DIRECTIVE, False, False),
+        (NODE, False, False),
+        (NEIGHBOURS, False, False),
     ],
     ids=["page", "everything", "shapes", "directive", "interface", "waits"],
 )
 def test_a_plan_answers_as_graphql_core_does(
-    store: GraphStore, graphql_core: Schema, query: str, planned: bool
+    store: GraphStore, graphql_core: Schema, query: str, planned: bool, read_ahead: bool
 ) -> None:
     load_outlets(store)
     load_file(store, EXTRACTOR / "samples.jsonl")
     ids = sorted(n.id for n in store.dump() if isinstance(n, Node) and n.label is Label.EVENT)
     assert len(ids) >= 3
-    before = Counts.planned
+    before, left = Counts.planned, Counts.left
     for event_id in ids:
         variables = {"id": event_id, "first": 4}
         answer = _run(schema, store, query, variables)
         assert answer == _run(graphql_core, store, query, variables), event_id
         assert answer["data"] is not None and not answer["errors"], answer
     ran = Counts.planned - before
-    # the plan ran for every request it could, and only there: an embedded store's request
-    assert ran == (len(ids) if planned and store.reads_from_memory else 0)
+    # the plan ran for every request it could, and only there; on Neo4j, where a read that
+    # waits leaves the plan, a plan left that way is not tried again
+    expected = planned if store.reads_from_memory else read_ahead
+    assert ran == (len(ids) if expected else 0)
+    if planned and not expected:
+        assert 1 <= Counts.left - left <= 2
     # an unknown id (an error, or a null): the same answer too
     missing = {"id": "ev_missing", "first": 4}
     assert _run(schema, store, query, missing) == _run(graphql_core, store, query, missing)
@@ -137,7 +142,7 @@ def test_a_request_that_leaves_its_plan_is_answered_by_graphql_core(
     assert answer["data"]["event"]["id"] == event_id
     [(message, path)] = answer["errors"]
     assert path == ["entity"] and answer["data"]["entity"] is None, message
-    assert Counts.left == left + (1 if store.reads_from_memory else 0)
+    assert Counts.left == left + 1  # planned (on Neo4j too: its root fields read), then left
 
 
 def test_a_plan_follows_the_graph_as_it_changes(store: GraphStore, tmp_path: Path) -> None:
