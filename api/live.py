@@ -19,7 +19,7 @@ from api.filters import EventFilterInput, to_filter
 from api.hub import CAPACITY, Select, Update
 from api.nodes import Event
 from graph.model import Label, Node, Rel
-from graph.store import EventFilter, GraphReader
+from graph.store import EventFilter, GraphReader, Involvement, admits_around, reporting_outlets
 
 
 class FellBehind(UserError):
@@ -75,7 +75,37 @@ def matching_events(reader: GraphReader, flt: EventFilter, ids: Sequence[str]) -
     if flt.outlet is not None and events:
         reports = reader.edges([e.id for e in events], Rel.REPORTS, "in")
         events = [e for e in events if any(x.src == flt.outlet for x in reports.get(e.id, []))]
+    if flt.around and events:
+        events = _around(reader, flt, events)
     return events
+
+
+def _around(reader: GraphReader, flt: EventFilter, events: list[Node]) -> list[Node]:
+    """The events passing the parts of `flt` their relationships decide (roles, entity
+    types, tones, tiers, groups), read in a batch per kind."""
+    ids = [e.id for e in events]
+    involves = reader.edges(ids, Rel.INVOLVES, "out")
+    reports = reader.edges(ids, Rel.REPORTS, "in")
+    outlet_ids = {o for e in events for o in reporting_outlets(e.props)}
+    others = reader.get_nodes(sorted({x.dst for found in involves.values() for x in found}))
+    outlets = {i: n.props for i, n in reader.get_nodes(sorted(outlet_ids)).items()}
+
+    def admitted(event: Node) -> bool:
+        def involvements() -> list[Involvement]:
+            return [
+                (x.dst, others[x.dst].props if x.dst in others else None, x.texts("roles"))
+                for x in involves.get(event.id, [])
+            ]
+
+        return admits_around(
+            flt,
+            event.props,
+            involvements,
+            lambda: [x.props for x in reports.get(event.id, [])],
+            lambda wanted: {i: outlets[i] for i in wanted if i in outlets},
+        )
+
+    return [e for e in events if admitted(e)]
 
 
 # -- subscriptions -----------------------------------------------------------------------------

@@ -81,11 +81,16 @@ from graph.store import (
     EventFilter,
     EventPage,
     EventQuery,
+    EventTallies,
+    Involvement,
     NodeQuery,
     PendingChanges,
     StoreError,
+    TallyKey,
     TrackRecord,
+    admits_around,
     check_prefixes,
+    tally_key,
 )
 
 log = logging.getLogger(__name__)
@@ -847,9 +852,14 @@ class EmbeddedStore:
         of `others` (checked by adjacency), and whether one more follows."""
         attrs = self._graph._node
         page: list[Node] = []
+        around = flt.around
         for _, event_id in walk:
             props = attrs[event_id]["props"]
-            if flt.admits(props) and all(event_id in other for other in others):
+            if (
+                flt.admits(props)
+                and all(event_id in other for other in others)
+                and (not around or self._around(flt, event_id, props))
+            ):
                 if len(page) == first:
                     return EventPage(page, has_next=True)
                 page.append(Node(event_id, Label.EVENT, props))
@@ -876,6 +886,28 @@ class EmbeddedStore:
         tallied = self._tally.count(filter)
         if tallied is not None:
             return min(tallied, cap)
+        count = 0
+        for _ in self._matching(filter):
+            count += 1
+            if count >= cap:
+                break
+        return count
+
+    def tally_events(self, filter: EventFilter, cap: int) -> EventTallies:
+        counts: dict[TallyKey, int] = {}
+        events = 0
+        for props in self._matching(filter):
+            if events == cap:
+                return EventTallies(counts, events, capped=True)
+            key = tally_key(props)
+            counts[key] = counts.get(key, 0) + 1
+            events += 1
+        return EventTallies(counts, events, capped=False)
+
+    def _matching(self, filter: EventFilter) -> Iterator[Props]:
+        """The properties of the events `filter` matches, in (occurred_on, id) order: the
+        fewest of its entities' and outlet's events, else the date window's (all, without
+        dates), checked one by one."""
         ends = _ends(filter)
         walk: Iterable[EventKey]
         others: list[Neighbours] = self._any_of(filter)
@@ -887,13 +919,51 @@ class EmbeddedStore:
             high = (filter.date_to + "\uffff", "") if filter.date_to is not None else None
             walk = self._events.irange(minimum=low, maximum=high)
         attrs = self._graph._node
-        count = 0
+        around = filter.around
         for _, event_id in walk:
-            if filter.admits(attrs[event_id]["props"]) and all(event_id in o for o in others):
-                count += 1
-                if count >= cap:
-                    break
-        return count
+            props = attrs[event_id]["props"]
+            if (
+                filter.admits(props)
+                and all(event_id in o for o in others)
+                and (not around or self._around(filter, event_id, props))
+            ):
+                yield props
+
+    def _around(self, flt: EventFilter, event_id: str, props: Props) -> bool:
+        """`admits_around` on the event's relationships in memory; a relationship's
+        properties are decoded only when a part of the filter reads them."""
+        graph = self._graph
+        attrs = graph._node
+        fresh = self._fresh
+
+        def decoded(data: EdgeData) -> Props:
+            return fresh.get(data["row"]) or decode_props(data["json"])
+
+        def involvements() -> list[Involvement]:
+            found: list[Involvement] = []
+            for other, parallel in graph._succ.get(event_id, {}).items():
+                node = attrs.get(other)
+                entity = node["props"] if node is not None and "props" in node else None
+                # roles are read of the filter's entity only when it names one
+                wanted = bool(flt.roles) and flt.entity in (None, other)
+                for data in parallel.values():
+                    if data["type"] == Rel.INVOLVES:
+                        roles = strings(decoded(data), "roles") if wanted else []
+                        found.append((other, entity, roles))
+            return found
+
+        def reports() -> list[Props]:
+            return [
+                decoded(data)
+                for parallel in graph._pred.get(event_id, {}).values()
+                for data in parallel.values()
+                if data["type"] == Rel.REPORTS
+            ]
+
+        def outlets(ids: Sequence[str]) -> dict[str, Props]:
+            return {i: node["props"] for i in ids if (node := attrs.get(i)) and "props" in node}
+
+        return admits_around(flt, props, involvements, reports, outlets)
 
     def _in_area(
         self, south: float, north: float, spans: list[tuple[float, float]]
