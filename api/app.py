@@ -38,7 +38,7 @@ from api.auth import RateLimiter
 from api.config import AppConfig
 from api.context import RequestContext, Services
 from api.delivery import Cacheable, PersistedQueries, PersistedQueryError
-from api.exports import export_endpoint
+from api.exports import counts_endpoint, export_endpoint
 from api.feeds import feed_endpoint
 from api.follow import Follower
 from api.forward import (
@@ -724,6 +724,7 @@ def create_app(
             Route("/metrics", graphql.metrics.endpoint),  # Prometheus (api.metrics)
             # files for analysts and editors (api.exports)
             Route("/export/{format}", export_endpoint(store, tokens), methods=["GET"]),
+            Route("/export/counts/{format}", counts_endpoint(store, tokens), methods=["GET"]),
         ],
         middleware=_middleware(config, graphql.metrics),
         lifespan=lifespan,
