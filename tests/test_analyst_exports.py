@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,11 +15,13 @@ from typing import Any
 import httpx
 import pyarrow.parquet as pq
 import pytest
+from click.testing import CliRunner
 
 from api.app import create_app
 from api.tokens import Tokens
 from graph.embedded import EmbeddedStore
-from graph.store import GraphStore
+from graph.store import EventFilter, EventQuery, GraphStore
+from newsgraph.cli import main
 from newsgraph.client import Client, NewsgraphError
 from tests.conftest import load_file, load_outlets
 from tests.support.analyst import write_records
@@ -49,7 +52,8 @@ def served(store: GraphStore, tmp_path: Path) -> Iterator[tuple[GraphQLClient, h
 
 
 def _get(http: httpx.AsyncClient, path: str, params: list[tuple[str, str]]) -> httpx.Response:
-    return asyncio.run(http.get(path, params=params, headers=bearer(ANALYST)))
+    query: list[tuple[str, str | int | float | bool | None]] = list(params)
+    return asyncio.run(http.get(path, params=query, headers=bearer(ANALYST)))
 
 
 def _ids(client: GraphQLClient, flt: dict[str, Any]) -> set[str]:
@@ -203,3 +207,23 @@ def test_the_client_filters_and_counts_against_a_real_server(tmp_path: Path) -> 
     finally:
         output = stop_server(process)
         assert "Traceback" not in output, output
+
+
+def test_the_command_line_export_takes_the_filters(tmp_path: Path) -> None:
+    store = EmbeddedStore(tmp_path / "store")
+    store.setup()
+    try:
+        load_outlets(store)
+        load_file(store, write_records(tmp_path / "analyst.jsonl"))
+        flt = EventFilter(tiers=("state-affiliated",), roles=("target",))
+        expected = {e.id for e in store.query_events(EventQuery(flt, first=100)).events}
+    finally:
+        store.close()
+    assert expected
+    out = tmp_path / "chosen.json"
+    args = ["export", "--store", str(tmp_path / "store"), "--format", "cytoscape-json"]
+    args += ["--output", str(out), "--tier", "state-affiliated", "--role", "Target"]
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 0, result.output
+    nodes = json.loads(out.read_text("utf-8"))["elements"]["nodes"]
+    assert {n["data"]["id"] for n in nodes if n["data"]["id"].startswith("ev_")} == expected

@@ -190,3 +190,32 @@ def test_a_bad_value_is_refused_naming_it(
 ) -> None:
     answer = client.query(EVENTS, {"f": flt, "order": "NEWEST_FIRST"}).json()
     assert [e["message"] for e in answer["errors"]] == [message]
+
+
+def test_timeline_buckets_take_the_same_filter(client: GraphQLClient) -> None:
+    events = _events(client)
+    putin = next(
+        i["entity"]["id"]
+        for e in events
+        for i in e["entities"]
+        if i["entity"]["name"] == "Vladimir Putin"
+    )
+    query = """query($id: ID!, $f: EventFilterInput) { entity(id: $id) {
+      timelineBuckets(interval: MONTH, filter: $f) { total buckets { count } } } }"""
+    for flt in ({"roles": ["target", "participant"]}, {"tiers": ["TRUSTED"], "from": "2025-02-01"}):
+        listed = client.data(TIMELINE, {"id": putin, "f": flt})["entity"]["timeline"]
+        buckets = client.data(query, {"id": putin, "f": flt})["entity"]["timelineBuckets"]
+        assert (
+            buckets["total"] == listed["totalCount"] == sum(b["count"] for b in buckets["buckets"])
+        )
+        assert (
+            0
+            < listed["totalCount"]
+            < len([e for e in events if any(i["entity"]["id"] == putin for i in e["entities"])])
+        )
+    both = """query($id: ID!) { entity(id: $id) {
+      timelineBuckets(from: "2025-01-01", filter: {tones: [DENIED]}) { total } } }"""
+    answer = client.query(both, {"id": putin}).json()
+    assert [e["message"] for e in answer["errors"]] == [
+        "timelineBuckets: with `filter`, give from, to, minConfidence and categories inside it"
+    ]
