@@ -219,3 +219,33 @@ def test_timeline_buckets_take_the_same_filter(client: GraphQLClient) -> None:
     assert [e["message"] for e in answer["errors"]] == [
         "timelineBuckets: with `filter`, give from, to, minConfidence and categories inside it"
     ]
+
+
+def _paged(store: GraphStore, flt: EventFilter, newest_first: bool) -> list[str]:
+    found: list[str] = []
+    after: tuple[str, str] | None = None
+    while True:
+        page = store.query_events(EventQuery(flt, 3, newest_first=newest_first, after=after))
+        found += [e.id for e in page.events]
+        if not page.has_next:
+            return found
+        after = (page.events[-1].text("occurred_on"), page.events[-1].id)
+
+
+def test_pages_of_a_tier_or_group_walk_every_event_once(store: GraphStore, tmp_path: Path) -> None:
+    load_outlets(store)
+    load_file(store, write_records(tmp_path / "analyst.jsonl", count=60, seed=3))
+    every = store.query_events(EventQuery(EventFilter(), first=1000, newest_first=False)).events
+    ids = [e.id for e in every]
+    for flt in (
+        EventFilter(tiers=("trusted",)),
+        EventFilter(tiers=("unknown",), date_from="2025-02-01"),
+        EventFilter(groups=("russian-state-media", "reuters")),
+        EventFilter(groups=("ap",), tones=("certain",)),
+    ):
+        expected = [e.id for e in matching_events(store, flt, ids)]
+        assert expected, flt
+        assert _paged(store, flt, newest_first=False) == expected
+        assert _paged(store, flt, newest_first=True) == expected[::-1]
+        assert store.count_events(flt, 1000) == len(expected)
+        assert store.tally_events(flt, 1000).events == len(expected)

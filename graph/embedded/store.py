@@ -90,6 +90,7 @@ from graph.store import (
     TrackRecord,
     admits_around,
     check_prefixes,
+    outlet_tier,
     tally_key,
 )
 
@@ -798,7 +799,11 @@ class EmbeddedStore:
         ordered: Iterator[EventKey]
         others: list[Neighbours] = self._any_of(flt)
         area = _area(flt) if not ends else None
-        if not ends and area is None:
+        reporters = self._reporters(flt) if not ends and area is None else None
+        if reporters is not None:  # the events of the outlets of the filter's tiers or groups
+            lists = self._near_events([(outlet, "out") for outlet in reporters])
+            ordered = _distinct(_merged(lists, after, query.newest_first))
+        elif not ends and area is None:
             if query.newest_first:
                 ordered = self._events.irange(maximum=after, inclusive=(True, False), reverse=True)
             else:
@@ -911,8 +916,12 @@ class EmbeddedStore:
         ends = _ends(filter)
         walk: Iterable[EventKey]
         others: list[Neighbours] = self._any_of(filter)
+        reporters = self._reporters(filter) if not ends else None
         if ends:
             walk = self._fewest(ends, others)
+        elif reporters is not None:
+            lists = self._near_events([(outlet, "out") for outlet in reporters])
+            walk = _distinct(_merged(lists, None, newest_first=False))
         else:
             # the date window's events only: the index is in (occurred_on, id) order
             low = (filter.date_from, "") if filter.date_from is not None else None
@@ -929,6 +938,27 @@ class EmbeddedStore:
             ):
                 yield props
 
+    def _reporters(self, flt: EventFilter) -> list[str] | None:
+        """For a filter by tier (else by group): the outlets of those tiers (groups), whose
+        events hold every event it admits, when they report fewer than half the events
+        (counted by their relationships, stories included); None otherwise: a walk of every
+        event costs less."""
+        if not flt.tiers and not flt.groups:
+            return None
+        attrs, succ = self._graph._node, self._graph._succ
+        found: list[str] = []
+        reach = 0
+        for outlet in self._directory.ids(Label.OUTLET, "name"):
+            outlet_props = attrs[outlet]["props"]
+            if (
+                outlet_tier(outlet_props) in flt.tiers
+                if flt.tiers
+                else outlet_props.get("group") in flt.groups
+            ):
+                found.append(outlet)
+                reach += len(succ.get(outlet, ()))
+        return found if reach < len(self._events) // 2 else None
+
     def _around(self, flt: EventFilter, event_id: str, props: Props) -> bool:
         """`admits_around` on the event's relationships in memory; a relationship's
         properties are decoded only when a part of the filter reads them."""
@@ -939,17 +969,30 @@ class EmbeddedStore:
         def decoded(data: EdgeData) -> Props:
             return fresh.get(data["row"]) or decode_props(data["json"])
 
+        typed, only = bool(flt.entity_types), flt.entity
+        # A role can only be in the relationship's JSON when its text is (lower-cased): most
+        # are not decoded. Roles JSON would escape, or that change length when lower-cased,
+        # are looked for by decoding.
+        needles = [r for r in flt.roles if r.isascii() and r.isprintable() and '"' not in r]
+        sure = len(needles) == len(flt.roles) and "\\" not in "".join(needles)
+
         def involvements() -> list[Involvement]:
             found: list[Involvement] = []
             for other, parallel in graph._succ.get(event_id, {}).items():
-                node = attrs.get(other)
-                entity = node["props"] if node is not None and "props" in node else None
-                # roles are read of the filter's entity only when it names one
-                wanted = bool(flt.roles) and flt.entity in (None, other)
                 for data in parallel.values():
-                    if data["type"] == Rel.INVOLVES:
-                        roles = strings(decoded(data), "roles") if wanted else []
-                        found.append((other, entity, roles))
+                    if data["type"] is not Rel.INVOLVES:
+                        continue
+                    entity: Props | None = None
+                    if typed:
+                        node = attrs.get(other)
+                        entity = node["props"] if node is not None and "props" in node else None
+                    roles: Sequence[str] = ()
+                    # roles are read of the filter's entity only when it names one
+                    if flt.roles and only in (None, other):
+                        text = data["json"]
+                        if not sure or any(n in text.lower() for n in needles):
+                            roles = strings(decoded(data), "roles")
+                    found.append((other, entity, roles))
             return found
 
         def reports() -> list[Props]:
@@ -957,7 +1000,7 @@ class EmbeddedStore:
                 decoded(data)
                 for parallel in graph._pred.get(event_id, {}).values()
                 for data in parallel.values()
-                if data["type"] == Rel.REPORTS
+                if data["type"] is Rel.REPORTS
             ]
 
         def outlets(ids: Sequence[str]) -> dict[str, Props]:
@@ -1185,6 +1228,16 @@ def _merged(
     if len(walks) == 1:
         return walks[0]
     return heapq.merge(*walks, reverse=newest_first)
+
+
+def _distinct(keys: Iterator[EventKey]) -> Iterator[EventKey]:
+    """Sorted keys, each once (a merge of several nodes' events holds an event once per
+    node)."""
+    last: EventKey | None = None
+    for key in keys:
+        if key != last:
+            yield key
+            last = key
 
 
 def _walk(keys: list[EventKey], after: EventKey | None, newest_first: bool) -> Iterator[EventKey]:
