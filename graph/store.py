@@ -185,30 +185,37 @@ def outlet_tier(props: Props | None) -> str:
     return tier if isinstance(tier, str) and tier else "unknown"
 
 
-def admits_around(
-    flt: EventFilter,
-    event: Props,
-    involvements: Callable[[], Sequence[Involvement]],
-    reports: Callable[[], Sequence[Props]],
-    outlets: Callable[[Sequence[str]], Mapping[str, Props]],
-) -> bool:
+class Surroundings(Protocol):
+    """What `admits_around` reads of an event's relationships, each only when a part of the
+    filter needs it."""
+
+    def involvements(self, event_id: str) -> Sequence[Involvement]:
+        """Its INVOLVES (roles may be left out where the filter's parts cannot need them)."""
+
+    def reports(self, event_id: str) -> Sequence[Props]:
+        """The properties of its REPORTS (those that cannot hold the filter's tones may be
+        left out)."""
+
+    def outlets(self, ids: Sequence[str]) -> Mapping[str, Props]:
+        """The properties of the outlets with these ids that exist."""
+
+
+def admits_around(flt: EventFilter, event_id: str, event: Props, around: Surroundings) -> bool:
     """Whether an event passes the parts of `flt` its relationships decide (`roles`,
-    `entity_types`, `tones`, `tiers`, `groups`), given its properties and, read only when a
-    part needs them: its INVOLVES (`involvements`), the properties of its REPORTS (`reports`)
-    and the properties of outlets by id (`outlets`). The one rule of every store: the embedded
-    store and the live updates call it, Neo4j's query says the same in Cypher."""
-    if flt.roles or flt.entity_types:
-        found = involvements()
-        types = set(flt.entity_types)
+    `entity_types`, `tones`, `tiers`, `groups`), given its properties and what `around` reads.
+    The one rule of every store: the embedded store and the live updates call it, Neo4j's
+    query says the same in Cypher."""
+    types = flt.entity_types
+    if flt.roles or types:
+        found = around.involvements(event_id)
 
         def typed(entity: Props | None) -> bool:
-            kind = entity.get("type") if entity is not None else None
-            return kind in types
+            return entity is not None and entity.get("type") in types
 
         if types and not any(typed(entity) for _, entity, _ in found):
             return False
         if flt.roles:
-            roles = set(flt.roles)
+            roles = flt.roles
             holders = [
                 (entity_id, entity)
                 for entity_id, entity, held in found
@@ -221,15 +228,16 @@ def admits_around(
             if not holders:
                 return False
     if flt.tones:
-        tones = set(flt.tones)
+        tones = flt.tones
         if not any(
-            not report.get("retracted_on") and not tones.isdisjoint(strings(report, "claim_tones"))
-            for report in reports()
+            not report.get("retracted_on")
+            and any(t in tones for t in strings(report, "claim_tones"))
+            for report in around.reports(event_id)
         ):
             return False
     if flt.tiers or flt.groups:
         ids = reporting_outlets(event)
-        read = outlets(ids) if ids else {}
+        read = around.outlets(ids) if ids else {}
         visible = [read[i] for i in ids if i in read]  # an outlet not visible: no tier
         if flt.tiers and all(outlet_tier(outlet) not in flt.tiers for outlet in visible):
             return False
@@ -326,7 +334,10 @@ def tally_key(props: Props) -> TallyKey:
         value = props.get(name)
         return value if isinstance(value, str) else ""
 
-    countries = tuple(sorted(set(strings(props, "country_ids"))))
+    filed = props.get("country_ids")
+    countries: tuple[str, ...] = ()
+    if isinstance(filed, list) and filed:  # one, as a rule
+        countries = tuple(sorted({c for c in filed if isinstance(c, str)}))
     return (
         text("occurred_on")[:10],
         text("category"),

@@ -105,18 +105,28 @@ def rolled_up(
     """The store's tallies summed into the groups of `group_by`, in `aggregate`'s order."""
     by = set(group_by)
     counts: Counter[Key] = Counter()
+    starts: dict[str, date | None] = {}  # a period's start by day: few days, many tallies
     for (day, category, level, countries, _), count in tallies.counts.items():
-        start = _start(day, interval) if "period" in by else None
+        start = None
+        if "period" in by:
+            start = starts.get(day, date.min)
+            if start == date.min:
+                start = starts[day] = _start(day, interval)
         kind = category if "category" in by else None
         confidence = (level or NO_LEVEL) if "confidence" in by else None
         filed: Sequence[str | None] = (countries or (None,)) if "country" in by else (None,)
         for country in filed:
             counts[(start, kind, confidence, country)] += count
+    ends = {
+        start: next_bucket(start, interval) - timedelta(days=1)
+        for start in starts.values()
+        if start
+    }
     groups = [
         Group(
             count=count,
             start=start,
-            end=next_bucket(start, interval) - timedelta(days=1) if start else None,
+            end=ends[start] if start else None,
             category=category,
             confidence=confidence,
             country=country,

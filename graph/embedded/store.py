@@ -32,6 +32,7 @@ from pathlib import Path
 
 from graph.embedded import changelog, fileformat, rows
 from graph.embedded import search as index
+from graph.embedded.around import InMemory
 from graph.embedded.changelog import Pending
 from graph.embedded.codec import decode_props, encode_props
 from graph.embedded.directory import (
@@ -82,7 +83,6 @@ from graph.store import (
     EventPage,
     EventQuery,
     EventTallies,
-    Involvement,
     NodeQuery,
     PendingChanges,
     StoreError,
@@ -857,13 +857,13 @@ class EmbeddedStore:
         of `others` (checked by adjacency), and whether one more follows."""
         attrs = self._graph._node
         page: list[Node] = []
-        around = flt.around
+        around = InMemory(self._graph, self._fresh, flt) if flt.around else None
         for _, event_id in walk:
             props = attrs[event_id]["props"]
             if (
                 flt.admits(props)
                 and all(event_id in other for other in others)
-                and (not around or self._around(flt, event_id, props))
+                and (around is None or admits_around(flt, event_id, props, around))
             ):
                 if len(page) == first:
                     return EventPage(page, has_next=True)
@@ -928,13 +928,13 @@ class EmbeddedStore:
             high = (filter.date_to + "\uffff", "") if filter.date_to is not None else None
             walk = self._events.irange(minimum=low, maximum=high)
         attrs = self._graph._node
-        around = filter.around
+        around = InMemory(self._graph, self._fresh, filter) if filter.around else None
         for _, event_id in walk:
             props = attrs[event_id]["props"]
             if (
                 filter.admits(props)
                 and all(event_id in o for o in others)
-                and (not around or self._around(filter, event_id, props))
+                and (around is None or admits_around(filter, event_id, props, around))
             ):
                 yield props
 
@@ -958,55 +958,6 @@ class EmbeddedStore:
                 found.append(outlet)
                 reach += len(succ.get(outlet, ()))
         return found if reach < len(self._events) // 2 else None
-
-    def _around(self, flt: EventFilter, event_id: str, props: Props) -> bool:
-        """`admits_around` on the event's relationships in memory; a relationship's
-        properties are decoded only when a part of the filter reads them."""
-        graph = self._graph
-        attrs = graph._node
-        fresh = self._fresh
-
-        def decoded(data: EdgeData) -> Props:
-            return fresh.get(data["row"]) or decode_props(data["json"])
-
-        typed, only = bool(flt.entity_types), flt.entity
-        # A role can only be in the relationship's JSON when its text is (lower-cased): most
-        # are not decoded. Roles JSON would escape, or that change length when lower-cased,
-        # are looked for by decoding.
-        needles = [r for r in flt.roles if r.isascii() and r.isprintable() and '"' not in r]
-        sure = len(needles) == len(flt.roles) and "\\" not in "".join(needles)
-
-        def involvements() -> list[Involvement]:
-            found: list[Involvement] = []
-            for other, parallel in graph._succ.get(event_id, {}).items():
-                for data in parallel.values():
-                    if data["type"] is not Rel.INVOLVES:
-                        continue
-                    entity: Props | None = None
-                    if typed:
-                        node = attrs.get(other)
-                        entity = node["props"] if node is not None and "props" in node else None
-                    roles: Sequence[str] = ()
-                    # roles are read of the filter's entity only when it names one
-                    if flt.roles and only in (None, other):
-                        text = data["json"]
-                        if not sure or any(n in text.lower() for n in needles):
-                            roles = strings(decoded(data), "roles")
-                    found.append((other, entity, roles))
-            return found
-
-        def reports() -> list[Props]:
-            return [
-                decoded(data)
-                for parallel in graph._pred.get(event_id, {}).values()
-                for data in parallel.values()
-                if data["type"] is Rel.REPORTS
-            ]
-
-        def outlets(ids: Sequence[str]) -> dict[str, Props]:
-            return {i: node["props"] for i in ids if (node := attrs.get(i)) and "props" in node}
-
-        return admits_around(flt, props, involvements, reports, outlets)
 
     def _in_area(
         self, south: float, north: float, spans: list[tuple[float, float]]
