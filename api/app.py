@@ -40,7 +40,7 @@ from api.auth import RateLimiter
 from api.config import AppConfig
 from api.context import RequestContext, Services
 from api.delivery import Cacheable, PersistedQueries, PersistedQueryError
-from api.exports import export_endpoint
+from api.exports import counts_endpoint, export_endpoint
 from api.feeds import feed_endpoint
 from api.follow import Follower
 from api.forward import (
@@ -818,6 +818,11 @@ def create_app(
             Route(
                 "/export/{format}",
                 graphql.audited(export_endpoint(store, tokens)),  # type: ignore[arg-type]
+                methods=["GET"],
+            ),
+            Route(
+                "/export/counts/{format}",
+                graphql.audited(counts_endpoint(store, tokens)),  # type: ignore[arg-type]
                 methods=["GET"],
             ),
         ],

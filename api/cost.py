@@ -72,7 +72,7 @@ SCAN_COST: Mapping[str, int] = {
     "neighbourhood": 50,
     "coOccurring": 50,
     "timelineBuckets": 20,
-    "eventCounts": 20,  # reads up to 20,000 events, like a timeline's buckets
+    "eventCounts": 20,  # one read of the store's tallies (up to 200,000 events), like buckets
     "search": 20,
     "find": 20,
     "events": 5,

@@ -475,7 +475,9 @@ class Entity(GraphNode):
     @strawberry.field(
         description="Its events counted per day, week (default) or month over a date range "
         "(default: its first to its last event), split by category and by confidence level: "
-        "what a timeline chart draws. `timeline` lists the events themselves."
+        "what a timeline chart draws. `timeline` lists the events themselves. `filter` narrows "
+        "the events like `timeline`'s (then `from`, `to`, `categories` and `minConfidence` go "
+        "inside it)."
     )
     async def timeline_buckets(
         self,
@@ -485,9 +487,10 @@ class Entity(GraphNode):
         date_to: Annotated[dt.date | None, strawberry.argument(name="to")] = None,
         categories: list[Category] | None = None,
         min_confidence: ConfidenceLevel | None = None,
+        filter: EventFilterInput | None = None,
     ) -> TimelineBuckets:
         return await timeline_buckets(
-            info, self.node, interval, date_from, date_to, categories, min_confidence
+            info, self.node, interval, date_from, date_to, categories, min_confidence, filter
         )
 
     @strawberry.field(

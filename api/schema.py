@@ -45,10 +45,12 @@ from api.nodes import (
     event_page,
 )
 from api.paging import DEFAULT_PAGE
-from api.places import EventCounts, PlacesMutation, PlacesQuery, event_counts
+from api.places import CountBy, EventCounts, PlacesMutation, PlacesQuery, event_counts
 from api.scalars import SCALARS, Category, ConfidenceLevel, EntityType, Order
 from api.search import SearchConnection, SearchType, find_results, search_list
+from api.timeline import Interval
 from graph import keys
+from graph.analytics import AGGREGATE_MAX_EVENTS
 from graph.errors import DomainError
 from graph.model import ENTITY_TYPES, Label, Node, is_public
 from graph.store import StoreUnavailable
@@ -209,8 +211,12 @@ class Query(EditorialQuery, CorrectionsQuery, PlacesQuery, DirectoryQuery, Label
         return await analytics.neighbourhood(info, id, hops, limit, filter)
 
     @strawberry.field(
-        description="Events of a date window counted by the country they are filed under "
-        "(one per event: the country of its chosen place) and by first-level region."
+        description="The events of a filter counted by the country they are filed under (one "
+        "per event: the country of its chosen place), by first-level region and, with "
+        "`groupBy`, by any combination of period (`interval`: DAY, WEEK or MONTH, the "
+        "default), category, confidence level and country (`groups`). `from`, `to`, "
+        "`minConfidence` and `categories` are shorthands for the same in `filter`. Counts "
+        f"the oldest {AGGREGATE_MAX_EVENTS:,} events at most (`complete: false` past it)."
     )
     async def event_counts(
         self,
@@ -219,8 +225,13 @@ class Query(EditorialQuery, CorrectionsQuery, PlacesQuery, DirectoryQuery, Label
         date_to: Annotated[dt.date | None, strawberry.argument(name="to")] = None,
         min_confidence: ConfidenceLevel | None = None,
         categories: list[Category] | None = None,
+        filter: EventFilterInput | None = None,
+        group_by: list[CountBy] | None = None,
+        interval: Interval = Interval.MONTH,
     ) -> EventCounts:
-        return await event_counts(info, date_from, date_to, min_confidence, categories)
+        return await event_counts(
+            info, date_from, date_to, min_confidence, categories, filter, group_by, interval
+        )
 
     @strawberry.field(
         description="The most central entities of a date window in the co-occurrence graph "

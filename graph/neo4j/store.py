@@ -459,7 +459,7 @@ class Neo4jStore:
             after_on, after_id = query.after if query.after is not None else (None, None)
             records = tx.run(
                 cypher,
-                **_filter_parameters(flt),
+                **_filter_parameters(flt, tx),
                 after_on=after_on,
                 after_id=after_id,
                 limit=query.first + 1,
@@ -478,13 +478,47 @@ class Neo4jStore:
                 return 0
             record = tx.run(
                 q.count_events_query(*labels),
-                **_filter_parameters(flt),
+                **_filter_parameters(flt, tx),
                 after_on=None,
                 after_id=None,
                 cap=cap,
             ).single(strict=True)
             count: int = record["count"]
             return count
+
+        return self._read(work)
+
+    def tally_events(self, filter: port.EventFilter, cap: int) -> port.EventTallies:
+        flt = filter
+
+        def work(tx: neo4j.ManagedTransaction) -> port.EventTallies:
+            counts: dict[port.TallyKey, int] = {}
+            labels = _end_labels(tx, flt)
+            if labels is None:
+                return port.EventTallies(counts, 0, capped=False)
+            records = tx.run(
+                q.tally_events_query(*labels),
+                **_filter_parameters(flt, tx),
+                after_on=None,
+                after_id=None,
+                cap=cap,
+            )
+            events, capped = 0, False
+            for record in records:
+                capped = capped or bool(record["capped"])
+                if record["day"] is None:
+                    continue
+                countries = tuple(sorted({c for c in record["countries"] if isinstance(c, str)}))
+                key = (
+                    _text(record["day"]),
+                    _text(record["category"]),
+                    _text(record["level"]),
+                    countries,
+                    _text(record["place"]),
+                )
+                counts[key] = counts.get(key, 0) + record["count"]
+                events += record["count"]
+            return port.EventTallies(counts, events, capped)
 
         return self._read(work)
 
@@ -664,8 +698,23 @@ def _end_labels(
     )
 
 
-def _filter_parameters(flt: EventFilter) -> dict[str, Any]:
-    """The parameters of `queries.events_query`'s conditions (None for a part not given)."""
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _outlets_of(
+    tx: neo4j.ManagedTransaction, query: str, values: Sequence[str]
+) -> list[str] | None:
+    """The ids of the outlets `query` finds for `values` (None when none are asked for)."""
+    if not values:
+        return None
+    ids: list[str] = tx.run(query, values=list(values)).single(strict=True)["ids"]
+    return ids
+
+
+def _filter_parameters(flt: EventFilter, tx: neo4j.ManagedTransaction) -> dict[str, Any]:
+    """The parameters of `queries.events_query`'s conditions (None for a part not given);
+    the outlets of the filter's tiers and groups are read with `tx` first."""
     south, west, north, east = flt.box if flt.box is not None else (None,) * 4
     near_lat, near_lon, near_km = flt.near if flt.near is not None else (None,) * 3
     return {
@@ -681,6 +730,11 @@ def _filter_parameters(flt: EventFilter) -> dict[str, Any]:
         "flagged": flt.flagged,
         "all_entities": list(flt.all_entities) or None,
         "any_entities": list(flt.any_entities) or None,
+        "roles": list(flt.roles) or None,
+        "entity_types": list(flt.entity_types) or None,
+        "tones": list(flt.tones) or None,
+        "tier_outlets": _outlets_of(tx, q.OUTLETS_OF_TIERS, flt.tiers),
+        "group_outlets": _outlets_of(tx, q.OUTLETS_OF_GROUPS, flt.groups),
         "south": south,
         "west": west,
         "north": north,
