@@ -230,7 +230,11 @@ class Corrections(EditorialWork):
         if entry.text("action") == "correct":
             pinned = pins_of(self._expect(event_id, Label.EVENT, "editId"))
             mine = [Pin.of(e) for e in json.loads(entry.text("pins"))]
-            stale = [p.prop for p in mine if pinned.get(p.prop) != p]
+            stale = [
+                p.prop
+                for p in mine
+                if p.prop not in pinned or not pinned[p.prop].same_correction(p)
+            ]
             if stale:
                 raise EditorialError(
                     f"editId: {stale[0]} of event {event_id} was corrected or unpinned since; "

@@ -44,6 +44,17 @@ class Pin:
         }
         return json.dumps(data, ensure_ascii=False, sort_keys=True)
 
+    def same_correction(self, other: Pin) -> bool:
+        """Whether `other` is this pin, whatever each says the records say (`was`, which every
+        load may rewrite: `repin`)."""
+        return (self.prop, self.value, self.at, self.by, self.reason) == (
+            other.prop,
+            other.value,
+            other.at,
+            other.by,
+            other.reason,
+        )
+
     @classmethod
     def of(cls, entry: str) -> Pin:
         data = json.loads(entry)

@@ -242,3 +242,19 @@ def test_a_corrected_place_is_the_events_place_until_unpinned(
         assert entry.text("action") == "correct"
     finally:
         client.close()
+
+
+def test_a_correction_is_undone_after_a_load_rewrote_what_the_records_say(
+    store: GraphStore, tmp_path: Path
+) -> None:
+    load(store, tmp_path, [FIRST])
+    (event,) = store.find_nodes(Label.EVENT, {}, "occurred_on", 10)
+    corrections = Corrections(store)
+    _, entry = corrections.correct_event(event.id, {"summary": "Fixed."}, "typo", "alice")
+    # an earlier extraction joins the event: the records now say another summary, which the
+    # pin keeps as "corrected from"
+    load(store, tmp_path, [EARLIER])
+    pinned = store.get_nodes([event.id])[event.id]
+    assert Pin.of(pinned.texts("pins")[0]).was == "Army and IS fight in Raqqa"
+    _, (now,) = EventEditing(store).undo(entry.id, "bob")
+    assert (now.text("summary"), now.texts("pins")) == ("Army and IS fight in Raqqa", [])
