@@ -53,10 +53,11 @@ from graph import analytics, gazetteer
 from graph.history import history
 from graph.model import PUBLIC_RELS, RETRACTED_ON, Edge, Label, Node, Prop, Rel, is_public
 from graph.store import EventFilter, EventQuery
-from services.corrections import CORRECTED, report_id
+from services.corrections import CORRECTED
 from services.matching import decisions
 from services.pins import pins_of
 from services.places import flags_of, iso_key
+from services.redirects import report_id
 
 
 @strawberry.interface(

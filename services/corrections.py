@@ -16,7 +16,6 @@ from datetime import date
 from typing import Any, get_args
 
 from graph import gazetteer
-from graph.analytics import edge_id
 from graph.confidence import current_policy
 from graph.gazetteer import check
 from graph.history import LevelChange, Why, edit
@@ -43,7 +42,7 @@ from services.places import CORRECTED as PLACE_CORRECTED
 from services.places import locate, place_events, plan_place
 from services.plan import WritePlan
 from services.rating import rating
-from services.redirects import current
+from services.redirects import current, find_report, report_id
 from services.replacement import event_places
 from services.resolve import Resolver
 
@@ -66,12 +65,6 @@ LOCATION_REASON = "place corrected (correctLocation)"
 MAX_PLACE = 500
 MAX_REASON = 2000
 MAX_SUMMARY = 2000
-
-
-def report_id(edge: Edge) -> str:
-    """A report's id: its outlet, event and story (`REPORTS:ou_...:ev_...:st_...`), the stable
-    id `neighbourhood` gives the relationship too."""
-    return edge_id(edge)
 
 
 @dataclass
@@ -118,19 +111,7 @@ class Corrections(EditorialWork):
         return self._node(edge.dst), self._node(entry.id)
 
     def _report(self, report: str) -> Edge:
-        kind, _, rest = report.partition(":")
-        parts = rest.split(":")
-        if kind != Rel.REPORTS.value or len(parts) != 3 or not all(parts):
-            raise EditorialError(
-                f"reportId: '{report}' is not a report id (REPORTS:<outlet>:<event>:<story>, "
-                "as Report.id gives it)"
-            )
-        outlet, event, story = parts
-        event = self._current(event)
-        for edge in self.store.edges([event], Rel.REPORTS, "in")[event]:
-            if (edge.src, edge.discriminator) == (outlet, story):
-                return edge
-        raise EditorialError(f"reportId: no report with id '{report}'")
+        return find_report(self.store, report, "reportId")
 
     # -- corrections ---------------------------------------------------------------------------
 
