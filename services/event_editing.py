@@ -178,6 +178,9 @@ class EventEditing(EditorialWork):
         }
         batch.nodes.append(NodeWrite(new_id, Label.EVENT, PropertyWrite(create=created)))
         batch.created.append(new_id)
+        redirect = keys.merged_key(new_id)
+        if self.store.lookup_keys([redirect]):  # split before, and undone: its id is its own
+            batch.rekeys[redirect] = None
         left: dict[str, Value] = {
             "place_ids": place_ids[event_id],
             "country_ids": country_ids[event_id],
@@ -348,6 +351,8 @@ class EventEditing(EditorialWork):
         for other in self.store.get_nodes(sorted(set(split_off) - {event_id})).values():
             moved = (set(other.texts(KEPT_APART)) - {new_id}) | {event_id}
             batch.nodes.append(_set(other.id, {KEPT_APART: sorted(moved)}))
+        # a link to the new event, shared while the split stood, names the event again
+        batch.rekeys[keys.merged_key(new_id)] = event_id
         logged = self._undone(batch, entry, at, why, event_id, merged=new_id)
         self._write(batch, [event_id], why, at, _exists([event_id]))
         return self._node(logged), self._events([event_id])
