@@ -257,7 +257,8 @@ class Ingestor:
             derived.keys.update(profiles.keys)
             derived.rekeys.update(profiles.rekeys)
             derived.nodes.extend(also)
-            derived.nodes.extend(repin(graph, sorted(touched)))  # editors' corrections stand
+            # editors' corrections stand, over the values a re-extraction gives back too
+            derived.nodes.extend(repin(graph, sorted(touched), replacing.firsts))
             return derived
 
         plan.batch.created = [r.event_id for r in final if r.outcome == "created"]

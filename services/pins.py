@@ -12,7 +12,7 @@ from ..."), and the property keeps the editor's value until an editor unpins it.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -77,12 +77,18 @@ def pins_of(event: Node) -> dict[str, Pin]:
     return found
 
 
-def repin(graph: GraphReader, event_ids: Sequence[str]) -> list[NodeWrite]:
+def repin(
+    graph: GraphReader,
+    event_ids: Sequence[str],
+    pending: Mapping[str, Mapping[str, Value]] | None = None,
+) -> list[NodeWrite]:
     """The writes that give each pinned property of `event_ids` its editor's value again, as
-    the transaction sees them, keeping what the records now say in the pin; none when every
-    pinned property holds its value already (so a reload stays a no-op)."""
+    the transaction sees them (with `pending`, per event, the values the same step writes
+    before these), keeping what the records now say in the pin; none when every pinned
+    property holds its value already (so a reload stays a no-op)."""
     writes: list[NodeWrite] = []
     for event in graph.get_nodes(list(event_ids)).values():
+        coming = (pending or {}).get(event.id, {})
         if event.label is not Label.EVENT or not event.props.get(PINS):
             continue
         entries = event.texts(PINS)
@@ -90,7 +96,7 @@ def repin(graph: GraphReader, event_ids: Sequence[str]) -> list[NodeWrite]:
         for prop, pin in pins_of(event).items():
             if prop not in PINNABLE:
                 continue  # the place: a location of its own, first by rank (services.corrections)
-            current = event.props.get(prop)
+            current = coming[prop] if prop in coming else event.props.get(prop)
             if current == pin.value:
                 continue
             values[prop] = pin.value
