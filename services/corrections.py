@@ -34,7 +34,7 @@ from graph.model import (
 )
 from graph.store import GraphReader, WriteConflict
 from loaders.records import Location, parse_moment
-from services.conflicts import resolving_again
+from services.conflicts import checked, resolving_again
 from services.editing import EditorialError, EditorialWork
 from services.ingest import moment_text, retraction
 from services.pins import PINNABLE, PINS, Pin, pins_of
@@ -340,7 +340,9 @@ class Corrections(EditorialWork):
                 derived.nodes += place_events(graph, [event_id])
             return derived
 
-        self.store.write(batch, derive=derive)
+        # a Place or country the correction made: its keys must still be its own (a load may
+        # have made the same place meanwhile: then the correction is resolved again)
+        self.store.write(batch, derive=checked(dict(batch.keys), derive) if batch.keys else derive)
         self.changes += changes
 
 

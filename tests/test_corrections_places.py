@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import io
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pyarrow.parquet as pq
 import pytest
@@ -27,6 +27,7 @@ from services.selection import select
 from services.table import rows, write_csv, write_parquet
 from tests.conftest import load_file, load_outlets
 from tests.support.graphql import GraphQLClient
+from tests.test_corrections import Interleaved
 from tests.test_event_matching import FIRST, load, record
 from tests.test_places import SAMPLES, seed_event, seed_only
 
@@ -187,3 +188,24 @@ def test_correct_location_is_pinned_logged_and_undone(store: GraphStore, tmp_pat
         assert [e["node"]["id"] for e in call(QUEUE)["flaggedLocations"]["edges"]] == [event_id]
     finally:
         client.close()
+
+
+def test_a_place_correction_racing_a_load_of_the_same_place_makes_one_place(
+    store: GraphStore, tmp_path: Path
+) -> None:
+    load(store, tmp_path, [FIRST])
+    event = only_event(store)
+    tabqa = record("Outlet T", "t-1", "2017-05-01", "Dam seized at Tabqa", {"place": "Tabqa"})
+    tabqa["event"]["location"]["country"] = "Syria"
+
+    # the correction read the graph before a load made Tabqa, and commits after it
+    racing = Corrections(
+        cast(GraphStore, Interleaved(store, lambda: load(store, tmp_path, [tabqa])))
+    )
+    corrected, _ = racing.correct_event(event.id, {"place": "Tabqa"}, "w", "alice")
+    named = [p for p in store.find_nodes(Label.PLACE, {}, "name", 100) if "Tabqa" in p.text("name")]
+    assert [p.id for p in named] == [corrected.text("place_id")]
+    other = next(
+        e for e in store.find_nodes(Label.EVENT, {}, "occurred_on", 10) if e.id != event.id
+    )
+    assert other.text("place_id") == corrected.text("place_id")
