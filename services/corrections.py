@@ -290,6 +290,9 @@ class Corrections(EditorialWork):
         # the place the event is shown at and filed under (services.places chooses it)
         chosen = PropertyWrite(set={PLACE_CORRECTED: target})
         batch.nodes.append(NodeWrite(event_id, Label.EVENT, chosen))
+        known = self.store.get_nodes([target]).get(target)
+        if known is not None:  # as the page will show it: a record may have named it
+            return target, self._label(known)
         if place_id is None or not location.country:  # a country, or a place in none
             return target, str(location.place or location.country)
         return target, f"{location.place}, {location.country}"
@@ -311,8 +314,10 @@ class Corrections(EditorialWork):
         if first is None:
             return None
         place = self.store.get_nodes([first.dst]).get(first.dst)
-        if place is None:
-            return None
+        return self._label(place) if place is not None else None
+
+    def _label(self, place: Node) -> str:
+        """A Place as the page shows it, with its country: 'Moscow, Russia'."""
         within = self.store.edges([place.id], Rel.IN_COUNTRY, "out")[place.id]
         country = self.store.get_nodes([within[0].dst]).get(within[0].dst) if within else None
         if country is None:
