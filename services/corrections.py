@@ -39,7 +39,14 @@ from services.editing import EditorialError, EditorialWork
 from services.ingest import moment_text, retraction
 from services.pins import PINNABLE, PINS, Pin, pins_of
 from services.places import CORRECTED as PLACE_CORRECTED
-from services.places import locate, place_events, plan_place
+from services.places import (
+    EDITOR_LOCATION,
+    locate,
+    place_events,
+    place_label,
+    plan_place,
+    records_place,
+)
 from services.plan import WritePlan
 from services.rating import rating
 from services.redirects import current, find_report, report_id
@@ -57,7 +64,7 @@ ARGUMENTS = {
 # The discriminator of the location an editor gave (`correctEvent(place: ...)`): its own
 # OCCURRED_IN, reported first (`first_reported` ""), so it is the event's place whatever
 # records say later, until unpinned.
-CORRECTED = "correction"
+CORRECTED = EDITOR_LOCATION
 # The rank of the names an editor's location gives a Place or country (merge rule `first`):
 # after every record's (an extraction time), so a record's spelling names a Place they share.
 EDITOR_RANK = "~"
@@ -153,7 +160,8 @@ class Corrections(EditorialWork):
         batch = WriteBatch()
         if place is not None:
             _, shown = self._relocate(batch, event_id, place, country)
-            was = pinned["place"].was if "place" in pinned else self._place_of(event)
+            # what the records choose (the page's place, `place_id`, unless corrected before)
+            was = pinned["place"].was if "place" in pinned else records_place(self.store, event)
             pins.append(Pin("place", shown, was, at, by, reason))
         changed = ", ".join(f"{p.prop} from {p.was!r} to {p.value!r}" for p in pins)
         why = Why("correction", f"event {event_id}: {changed} ({reason})", by)
@@ -303,26 +311,8 @@ class Corrections(EditorialWork):
             if e.discriminator == CORRECTED:
                 batch.unlinks.append((e.src, Rel.OCCURRED_IN, e.dst, e.discriminator))
 
-    def _place_of(self, event: Node) -> str | None:
-        """The event's place as the page shows it ('Moscow, Russia'): the one chosen by
-        evidence (`place_id`), else, for an event placed before that, the earliest reported."""
-        located = self.store.edges([event.id], Rel.OCCURRED_IN, "out")[event.id]
-        chosen = event.text("place_id")
-        first = next((e for e in located if e.dst == chosen), None) or min(
-            located, key=lambda e: (str(e.props.get("first_reported")), e.dst), default=None
-        )
-        if first is None:
-            return None
-        place = self.store.get_nodes([first.dst]).get(first.dst)
-        return self._label(place) if place is not None else None
-
     def _label(self, place: Node) -> str:
-        """A Place as the page shows it, with its country: 'Moscow, Russia'."""
-        within = self.store.edges([place.id], Rel.IN_COUNTRY, "out")[place.id]
-        country = self.store.get_nodes([within[0].dst]).get(within[0].dst) if within else None
-        if country is None:
-            return place.text("name")
-        return f"{place.text('name')}, {country.text('name')}"
+        return place_label(self.store, place.id) or place.text("name")
 
     # -- shared --------------------------------------------------------------------------------
 

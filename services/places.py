@@ -32,6 +32,9 @@ MAX_NAME = 500  # as a record's place (loaders.records)
 CORRECTED: Final = (
     "location_corrected"  # an editor's choice of the event's place: later records keep it
 )
+# The key of the editor's own location of an event (an OCCURRED_IN with no stories, written by
+# services.corrections): the place of `CORRECTED`.
+EDITOR_LOCATION: Final = "correction"
 
 
 def iso_key(iso: str) -> str:
@@ -352,3 +355,28 @@ def _num(node: Node, name: str) -> float | None:
 def _text(node: Node, name: str) -> str | None:
     value = node.props.get(name)
     return value if isinstance(value, str) and value else None
+
+
+def place_label(graph: GraphReader, place_id: str) -> str | None:
+    """A Place as the page shows it, with its country ('Moscow, Russia'); None when gone."""
+    place = graph.get_nodes([place_id]).get(place_id)
+    if place is None:
+        return None
+    within = graph.edges([place_id], Rel.IN_COUNTRY, "out")[place_id]
+    country = graph.get_nodes([within[0].dst]).get(within[0].dst) if within else None
+    if country is None:
+        return place.text("name")
+    return f"{place.text('name')}, {country.text('name')}"
+
+
+def records_place(graph: GraphReader, event: Node) -> str | None:
+    """The place the records choose for `event`, an editor's correction aside (`choose`), as
+    `place_label` shows it: what a corrected place was corrected from."""
+    located = graph.edges([event.id], Rel.OCCURRED_IN, "out")[event.id]
+    edges = [e for e in located if e.discriminator != EDITOR_LOCATION]
+    targets = sorted({e.dst for e in edges})
+    places = graph.get_nodes(targets)
+    countries = graph.edges(targets, Rel.IN_COUNTRY, "out")
+    bare = Node(event.id, event.label, {k: v for k, v in event.props.items() if k != CORRECTED})
+    placed = choose(bare, edges, places, countries)
+    return place_label(graph, placed.place) if placed.place is not None else None

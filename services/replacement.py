@@ -15,7 +15,7 @@ Relationships written before the marks existed carry none and are left as they a
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -225,15 +225,28 @@ def _places(
 
 
 class Hiding:
-    """`graph` without the relationships `gone` (what `replaced` removes, not yet written):
-    the rating step of the same transaction reads through it."""
+    """`graph` without the relationships `gone` and with the node properties `props` (what
+    `replaced` removes and sets, not yet written): the steps after it in the same transaction
+    (rating, placing, pins) read through it."""
 
-    def __init__(self, graph: GraphReader, gone: Iterable[EdgeId]) -> None:
+    def __init__(
+        self,
+        graph: GraphReader,
+        gone: Iterable[EdgeId],
+        props: Mapping[str, Mapping[str, Value]] | None = None,
+    ) -> None:
         self._graph = graph
         self._gone = set(gone)
+        self._props = props or {}
 
     def get_nodes(self, ids: Sequence[str]) -> dict[str, Node]:
-        return self._graph.get_nodes(ids)
+        found = self._graph.get_nodes(ids)
+        if not self._props:
+            return found
+        return {
+            i: Node(n.id, n.label, {**n.props, **self._props[i]}) if i in self._props else n
+            for i, n in found.items()
+        }
 
     def lookup_keys(self, keys: Sequence[str]) -> dict[str, str]:
         return self._graph.lookup_keys(keys)

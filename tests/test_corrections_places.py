@@ -5,6 +5,7 @@ undone by `undoEdit`; "corrected from" and the CSV/Parquet table read the place 
 
 from __future__ import annotations
 
+import copy
 import csv
 import io
 from pathlib import Path
@@ -17,11 +18,13 @@ from api.app import create_app
 from api.tokens import Tokens
 from graph import keys
 from graph.model import Label, Node, Rel
+from graph.snapshot import INGEST_CLOCKS, canonical
 from graph.store import GraphStore
 from loaders.records import Location
 from services.corrections import Corrections
 from services.editing import EditorialError
 from services.event_editing import EventEditing
+from services.pins import Pin
 from services.places import locate
 from services.selection import select
 from services.table import rows, write_csv, write_parquet
@@ -209,3 +212,23 @@ def test_a_place_correction_racing_a_load_of_the_same_place_makes_one_place(
         e for e in store.find_nodes(Label.EVENT, {}, "occurred_on", 10) if e.id != event.id
     )
     assert other.text("place_id") == corrected.text("place_id")
+
+
+def test_corrected_from_follows_the_place_the_records_choose_since(
+    store: GraphStore, tmp_path: Path
+) -> None:
+    load(store, tmp_path, [FIRST])
+    event = only_event(store)
+    Corrections(store).correct_event(event.id, {"place": "Tabqa"}, "w", "alice")
+    # story a-1 extracted again, at a spot the gazetteer does not name: the records now place
+    # the event there, and the editor's place stands
+    moved = copy.deepcopy(FIRST)
+    moved["extracted_at"] = "2017-03-02T09:00:00Z"
+    moved["event"]["location"] = {"place": "Raqqa outskirts", "country": "Syria"}
+    load(store, tmp_path, [moved])
+    assert place_of(store, event.id).text("name") == "Al-Tabqa"
+    (pin,) = [Pin.of(e) for e in store.get_nodes([event.id])[event.id].texts("pins")]
+    assert (pin.value, pin.was) == ("Al-Tabqa, Syria", "Raqqa outskirts, Syria")
+    before = canonical(store, ignore=INGEST_CLOCKS)
+    load(store, tmp_path, [moved])  # a reload changes nothing
+    assert canonical(store, ignore=INGEST_CLOCKS) == before
