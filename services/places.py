@@ -10,7 +10,9 @@ Place per ISO 3166 code, whatever the source called it.
 `placing` is a `derive` step: inside the write, it chooses each touched event's place from all of
 its reported locations (an editor's correction first, then the gazetteer entry most stories
 agree on, a location the gazetteer contradicts last) and files the event under that place's
-country only. docs/places.md.
+country only. `records_place` is what the records choose with an editor's correction aside
+(what a corrected place was corrected from; the correction itself is services.corrections).
+docs/places.md.
 """
 
 from __future__ import annotations
@@ -28,7 +30,6 @@ from loaders.records import Location
 from services.plan import EMPTY, WritePlan
 from services.resolve import Resolver
 
-MAX_NAME = 500  # as a record's place (loaders.records)
 CORRECTED: Final = (
     "location_corrected"  # an editor's choice of the event's place: later records keep it
 )
