@@ -1,7 +1,8 @@
 """Editors correcting what the records say: a report its outlet retracted (`retract_report`),
-an event's summary, category or date (`correct_event`, pinned against later records until
-`unpin_event`), and undoing either (`undo`, reached through `undoEdit`). See
-docs/editorial.md, "Retractions" and "Correcting an event".
+an event's summary, category, date or place (`correct_event`, pinned against later records
+until `unpin_event`; `correct_location`, `correctLocation`, is its correction of the place,
+resolved through the gazetteer alike), and undoing either (`undo`, reached through
+`undoEdit`). See docs/editorial.md, "Retractions" and "Correcting an event".
 
 Each is one atomic write on either store, logged as an `Edit` node; a retraction re-rates its
 event (`services.rating`, cause `retraction`), so its confidence history shows the change.
