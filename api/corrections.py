@@ -281,8 +281,9 @@ class CorrectionsMutation:
 
     @strawberry.mutation(
         description="Correct an event's summary, category, date (occurredOn: YYYY-MM-DD or "
-        "an RFC 3339 timestamp) or place (a place name, within `country` if given; found or "
-        "made as a record would): each property given is pinned, so later records do not "
+        "an RFC 3339 timestamp) or place (a place name, within `country` if given, resolved "
+        "through the gazetteer: 'Kiev' is Kyiv; the same correction as `correctLocation`): "
+        "each property given is pinned, so later records do not "
         "overwrite it until `unpinEvent`; editors see it in `Event.corrections`, with what the "
         "records say. Logged with who and why; `undoEdit` takes it back. Editors and admins.",
         permission_classes=[EDITORS],
