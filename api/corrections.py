@@ -253,9 +253,10 @@ class CorrectionsMutation:
 
     @strawberry.mutation(
         description="Undo a `mergeEvents` (the merged event comes back with its id), a "
-        "`splitEvent` (the new event is merged back), a `keepApart`, a `retractReport` (the "
-        "report counts again) or a `correctEvent` (its pins come off), by its log entry. An "
-        "edit is undone once, and after the later edits of its events. Editors and admins.",
+        "`splitEvent` (the new event is merged back; its id then names the event), a "
+        "`keepApart`, a `retractReport` (the report counts again) or a `correctEvent` or "
+        "`correctLocation` (its pins come off), by its log entry. An edit is undone once, and "
+        "after the later edits of its events. Editors and admins.",
         permission_classes=[EDITORS],
     )
     def undo_edit(self, info: Info, edit_id: strawberry.ID) -> UndoneEdit:

@@ -46,7 +46,7 @@ from services.rating import rating
 from services.replacement import FIRSTS, MARKS, firsts_of, marked_story
 
 POSSIBLE_DUPLICATE = "possible-duplicate"
-UNDOABLE = "mergeEvents, splitEvent, keepApart, retractReport and correctEvent"
+UNDOABLE = "mergeEvents, splitEvent, keepApart, retractReport, correctEvent and correctLocation"
 UNIONS = ("external_ids", "place_ids", "country_ids")
 BOUNDS = ("first_extracted_at", "last_extracted_at", "ingested_at")
 SPLIT_RELS = (Rel.INVOLVES, Rel.OCCURRED_IN)  # an event's, shared out by their `stories`
