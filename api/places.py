@@ -1,10 +1,10 @@
 """Places editors can trust: the queue of events whose place the gazetteer contradicts, and
-`correctLocation`, an editor's place and country for an event (services.places; docs/places.md)."""
+`correctLocation`, an editor's place and country for an event (`correctEvent`'s correction of
+the place: services.corrections; docs/places.md)."""
 
 from __future__ import annotations
 
 import datetime as dt
-from datetime import UTC, datetime
 from enum import Enum
 
 import strawberry
@@ -19,8 +19,7 @@ from api.nodes import Event, EventConnection, Place, event_page
 from api.scalars import Category, ConfidenceLevel, Order
 from api.timeline import Interval
 from graph import analytics
-from graph.model import timestamp
-from services.places import correct_location
+from services.corrections import Corrections
 
 
 @strawberry.type(description="An event placed by an editor, and the entry of the log.")
@@ -48,17 +47,24 @@ class PlacesQuery:
 class PlacesMutation:
     @strawberry.mutation(
         description="Say where an event happened: `place` in `country` (a name or ISO code), "
-        "chosen over what records say, now and for every later record; the event is filed "
-        "under that country only, and the change is logged. Editors and admins.",
+        "resolved through the gazetteer ('Kiev' is Kyiv) and chosen over what records say, "
+        "now and for every later record; the event is filed under that country only. The "
+        "same correction as `correctEvent(place:, country:)`: pinned (`Event.corrections`, "
+        "`unpinEvent`), logged (`correct`, with `reason` if given) and undone by `undoEdit`. "
+        "Editors and admins.",
         permission_classes=[EDITORS],
     )
     def correct_location(
-        self, info: Info, event_id: strawberry.ID, place: str, country: str
+        self,
+        info: Info,
+        event_id: strawberry.ID,
+        place: str,
+        country: str,
+        reason: str | None = None,
     ) -> CorrectedLocation:
-        at = timestamp(datetime.now(UTC))
-        event, entry = correct_location(
-            info.context.store, str(event_id), place, country, info.context.actor.name, at
-        )
+        corrections = Corrections(info.context.store)
+        by = info.context.actor.name
+        event, entry = corrections.correct_location(str(event_id), place, country, reason, by)
         wrote(info)
         return CorrectedLocation(event=Event.of(event), edit=entry_of(entry))
 

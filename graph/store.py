@@ -278,6 +278,13 @@ class EventQuery:
     after: tuple[str, str] | None = None
     order_by: str = "occurred_on"
 
+    def __post_init__(self) -> None:
+        # one check for every store: an order no store keeps is a programming error
+        if self.order_by not in EVENT_ORDERS:
+            raise StoreError(
+                f"events are not ordered by {self.order_by!r} (one of {', '.join(EVENT_ORDERS)})"
+            )
+
 
 # An event's `track` property: what it adds to the track record of each outlet that reported
 # it, one entry per outlet, "{outlet id}|{flags}" with the flags of TRACK_FLAGS it earns

@@ -97,8 +97,12 @@ def rows(chosen: Selection) -> list[dict[str, Any]]:
 
 
 def _place(event: Node, linked: list[str], nodes: dict[str, Node]) -> str | None:
-    """The event's place: the first of its `place_ids` (the place the page shows) that the
-    selection holds, else any it occurred in."""
+    """The event's place as the page shows it: the one chosen by evidence (`place_id`: an
+    editor's correction, else what most stories agree on), when the selection holds it; for
+    an event placed before that, the first of its `place_ids` it occurred in, else any."""
+    chosen = event.text("place_id")
+    if chosen in nodes and chosen in linked:
+        return chosen
     for place_id in event.texts("place_ids"):
         if place_id in nodes and place_id in linked:
             return place_id

@@ -81,7 +81,8 @@ def _run(built: Schema, store: GraphStore, query: str, variables: dict[str, Any]
         result = await built.execute(query, variable_values=variables, context_value=context)
         return {
             "data": result.data,
-            "errors": [(e.message, e.path) for e in result.errors or []],
+            # in the order they came: sibling root fields are awaited together (a Neo4j read)
+            "errors": sorted((e.message, e.path or []) for e in result.errors or []),
         }
 
     return asyncio.run(run())

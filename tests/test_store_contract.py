@@ -512,3 +512,25 @@ def test_simultaneous_hits_from_two_processes_keep_one_count(store: GraphStore) 
     for thread in threads:
         thread.join()
     assert sorted(counted) == [False] * 5 + [True] * 5
+
+
+def test_an_unknown_event_order_is_refused_alike(store: GraphStore) -> None:
+    _graph(store)
+    with pytest.raises(StoreError, match="events are not ordered by 'summary'"):
+        store.query_events(EventQuery(EventFilter(), first=10, order_by="summary"))
+    ordered = store.query_events(EventQuery(EventFilter(), first=10, order_by="occurred_on"))
+    assert len(ordered.events) == 4
+
+
+def test_what_no_index_term_starts_with_finds_nothing_alike(store: GraphStore) -> None:
+    """The empty prefix, or one no term can start with, names no term: every store answers
+    the same (nothing), however many terms the index holds."""
+    _graph(store)
+    assert store.search_vocabulary(["alpha"], 10) == {"alpha": [("alpha", 1)]}
+    odd = ["", "Alpha", "al pha", "é"]
+    assert store.search_vocabulary(odd, 10) == {p: [] for p in odd}
+    lookups = [(Label.ENTITY, ("",), True), (Label.ENTITY, ("Alpha",), False)]
+    assert store.search_postings(lookups, 10) == {lookup: [] for lookup in lookups}
+    assert store.search_postings([(Label.ENTITY, ("al",), True)], 10) == {
+        (Label.ENTITY, ("al",), True): ["en_a"]
+    }

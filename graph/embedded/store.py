@@ -76,7 +76,6 @@ from graph.search import SEARCHABLE, IndexedDoc, Lookup, document
 from graph.store import (
     DIRECTORY_NEAR,
     EARTH_KM,
-    EVENT_ORDERS,
     EVERYTHING,
     MATCH,
     Change,
@@ -832,8 +831,6 @@ class EmbeddedStore:
     def _query_events_by(self, query: EventQuery) -> EventPage:
         """`query_events` in an order but `occurred_on` (`EventOrders`): its index walked from
         the cursor, or the entity's or outlet's events sorted."""
-        if query.order_by not in EVENT_ORDERS:
-            raise StoreError(f"events are not ordered by {query.order_by!r}")
         flt = query.filter
         attrs = self._graph._node
         walk: Iterable[tuple[str, str]]
