@@ -139,8 +139,8 @@ _MAX_PLANS = 512
 
 
 class Counts:
-    """How many operations ran by plan and how many left it for graphql-core (for tests and
-    the metrics): per process."""
+    """How many operations ran by plan and how many left it for graphql-core, in this process
+    (what the tests and benchmarks look at)."""
 
     planned = 0
     left = 0
