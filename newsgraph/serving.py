@@ -45,6 +45,7 @@ from api.sockets import SharedSockets
 from api.tokens import Tokens
 from graph.store import GraphStore
 from newsgraph import logs
+from newsgraph.http import HeldHeadersProtocol
 from newsgraph.settings import Settings, load_settings
 from newsgraph.wiring import app_arguments, make_store, prepare, reads_only
 
@@ -277,6 +278,7 @@ def worker(
     # have (the app holds each to its actor's limit).
     server_config = uvicorn.Config(
         app,
+        http=HeldHeadersProtocol,  # an answer in one write, not two (newsgraph.http)
         log_level="warning",
         proxy_headers=False,
         ws_max_size=max(config.max_body_bytes, config.max_body_bytes_with_token),
