@@ -365,17 +365,21 @@ def _field(tf: float, length: int, avg: float) -> float:
     return tf * (_K1 + 1) / (tf + _K1 * (1 - _B + _B * length / avg))
 
 
-def _word_score(word: _Word, names: list[str], body: list[str], dfs: Mapping[str, int]) -> float:
+def _word_score(
+    word: _Word, names: list[str], body: list[str], held: set[str], dfs: Mapping[str, int]
+) -> float:
+    """The best score of the terms `held` by a document (`names` and `body`) that count as
+    `word`: its variants, and, for a prefix, every term it starts. A document's terms are
+    checked against the variants (a prefix of three letters may have hundreds)."""
     best = 0.0
-    candidates = dict(word.variants)
-    if word.prefix:
-        for term in {*names, *body}:
-            if term.startswith(word.text):
-                candidates.setdefault(term, 1.0 if term == word.text else _PREFIX_WEIGHT)
-    for term, weight in candidates.items():
+    variants = word.variants
+    for term in held:
+        weight = variants.get(term)
+        if weight is None:
+            if not (word.prefix and term.startswith(word.text)):
+                continue
+            weight = 1.0 if term == word.text else _PREFIX_WEIGHT
         tf_names, tf_body = names.count(term), body.count(term)
-        if not tf_names and not tf_body:
-            continue
         score = (
             weight
             * _idf(term, dfs)
@@ -400,7 +404,8 @@ def _rank(
     scored: list[tuple[float, IndexedDoc]] = []
     for doc in docs:
         names, body = doc.terms_names.split(), doc.terms_body.split()
-        parts = [_word_score(w, names, body, dfs) for w in words]
+        held = {*names, *body}
+        parts = [_word_score(w, names, body, held, dfs) for w in words]
         matched = sum(1 for p in parts if p > 0)
         if not matched:
             continue
