@@ -178,6 +178,31 @@ def test_the_terms_document_counts_follow_writes_and_deletes(store: GraphStore) 
     }
 
 
+def test_a_named_nodes_popularity_counts_each_neighbour_once(store: GraphStore) -> None:
+    def place(node_id: str, name: str) -> NodeWrite:
+        return NodeWrite(node_id, Label.PLACE, PropertyWrite(first={"name": name}, rank="1"))
+
+    def link(src: str, rel: Rel, dst: str, key: str = "") -> EdgeWrite:
+        return EdgeWrite(src, rel, dst, key, PropertyWrite())
+
+    events = [_event(f"ev_{i}", "Shelling", "2025-01-01") for i in range(2)]
+    store.write(
+        WriteBatch(
+            nodes=[place("pl_r", "Donetsk"), place("pl_c", "Ukraine"), *events],
+            edges=[
+                *(link(e.id, Rel.OCCURRED_IN, "pl_r") for e in events),
+                link("pl_r", Rel.IN_COUNTRY, "pl_c"),
+                link("pl_c", Rel.IN_COUNTRY, "pl_r"),  # a neighbour on both sides
+                link("ev_0", Rel.OCCURRED_IN, "pl_r", "again"),  # a second relationship
+            ],
+        )
+    )
+    docs = store.search_documents(["pl_r", "pl_c"])
+    # two events and the country: 3 (2 bits), where counting one twice would make 4 (3 bits)
+    assert docs["pl_r"].popularity == (3).bit_length() == 2
+    assert docs["pl_c"].popularity == (1).bit_length()
+
+
 def test_a_reader_of_the_store_sees_the_index(store: GraphStore) -> None:
     store.write(WriteBatch(nodes=[_entity("en_a", "Ursula von der Leyen")]))
     if not isinstance(store, EmbeddedStore):

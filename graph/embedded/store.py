@@ -1052,8 +1052,12 @@ class EmbeddedStore:
                     if edge["type"] is Rel.REPORTS:
                         claims += strings(decode_props(edge["json"]), "claim_texts")
             return document(node_id, label, props, claims)
-        near = graph._succ.get(node_id, {}).keys() | graph._pred.get(node_id, {}).keys()
-        return document(node_id, label, props, popularity=len(near))
+        # its distinct neighbours, counted in the time the fewer of its two sides take (not
+        # its degree: a country or a busy outlet is an end of most writes' relationships)
+        out, into = graph._succ.get(node_id, {}), graph._pred.get(node_id, {})
+        few, many = (out, into) if len(out) <= len(into) else (into, out)
+        popularity = len(many) + sum(1 for other in few if other not in many)
+        return document(node_id, label, props, popularity=popularity)
 
     def _search_conn(self) -> sqlite3.Connection:
         self._conn()
