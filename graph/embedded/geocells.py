@@ -56,11 +56,6 @@ class _Cell:
     mid_lon: float = 0.0
     radius_km: float = 0.0
 
-    def add(self, key: EventKey, lat: float, lon: float) -> None:
-        self.keys.append(key)
-        self.south, self.north = min(self.south, lat), max(self.north, lat)
-        self.west, self.east = min(self.west, lon), max(self.east, lon)
-
     def measure(self) -> None:
         """Its middle and radius, once its events are all in."""
         self.mid_lat, self.mid_lon = (self.south + self.north) / 2, (self.west + self.east) / 2
@@ -71,30 +66,56 @@ class _Cell:
         )
 
 
+def _parent(children: list[_Cell]) -> _Cell:
+    """The cell holding these smaller ones."""
+    keys = [key for child in children for key in child.keys]
+    keys.sort()
+    return _Cell(
+        keys,
+        min(c.south for c in children),
+        max(c.north for c in children),
+        min(c.west for c in children),
+        max(c.east for c in children),
+        children,
+    )
+
+
 class GeoCells:
     """The events with coordinates by cell (see the module)."""
 
     def __init__(self, located: Iterable[tuple[EventKey, float, float]]) -> None:
         """`located`: each event's key and coordinates, in key order."""
-        levels: list[dict[tuple[int, int], _Cell]] = [{} for _ in SIZES]
+        # the 1° cells first, their keys appended in order; then each larger size from the
+        # smaller one's cells (their keys merged by a sort of sorted runs, in C)
+        points: dict[tuple[int, int], tuple[list[EventKey], list[float], list[float]]] = {}
+        floor, finite = math.floor, math.isfinite
         for key, lat, lon in located:
-            if not (math.isfinite(lat) and math.isfinite(lon)):
+            if not (finite(lat) and finite(lon)):
                 continue  # no filter admits it
-            for cells, size in zip(levels, SIZES, strict=True):
-                at = (math.floor(lat / size), math.floor(lon / size))
-                cell = cells.get(at)
-                if cell is None:
-                    cells[at] = _Cell([key], lat, lat, lon, lon)
-                else:
-                    cell.add(key, lat, lon)
-        for upper, lower, size, smaller in zip(levels, levels[1:], SIZES, SIZES[1:], strict=False):
+            at = (floor(lat), floor(lon))
+            found = points.get(at)
+            if found is None:
+                points[at] = ([key], [lat], [lon])
+            else:
+                found[0].append(key)
+                found[1].append(lat)
+                found[2].append(lon)
+        level = {
+            at: _Cell(keys, min(lats), max(lats), min(lons), max(lons))
+            for at, (keys, lats, lons) in points.items()
+        }
+        levels = [level]
+        for size, smaller in zip(SIZES[-2::-1], SIZES[:0:-1], strict=True):
             ratio = size // smaller
-            for (row, column), cell in lower.items():
-                upper[(row // ratio, column // ratio)].children.append(cell)
+            grouped: dict[tuple[int, int], list[_Cell]] = {}
+            for (row, column), cell in level.items():
+                grouped.setdefault((row // ratio, column // ratio), []).append(cell)
+            level = {at: _parent(children) for at, children in grouped.items()}
+            levels.append(level)
         for cells in levels:
             for cell in cells.values():
                 cell.measure()
-        self._top = list(levels[0].values())
+        self._top = list(levels[-1].values())
         self.events = sum(len(c.keys) for c in self._top)
         # (box, near, newest first) -> that area's events merged as far as pages read them
         self._areas: dict[AreaKey, _Merged] = {}
