@@ -373,12 +373,17 @@ def _word_score(
     checked against the variants (a prefix of three letters may have hundreds)."""
     best = 0.0
     variants = word.variants
-    for term in held:
-        weight = variants.get(term)
-        if weight is None:
-            if not (word.prefix and term.startswith(word.text)):
-                continue
-            weight = 1.0 if term == word.text else _PREFIX_WEIGHT
+    found: list[tuple[str, float]] = []
+    if word.prefix:
+        for term in held:
+            weight = variants.get(term)
+            if weight is None and term.startswith(word.text):
+                weight = 1.0 if term == word.text else _PREFIX_WEIGHT
+            if weight is not None:
+                found.append((term, weight))
+    else:  # its few variants: a prefix's may be hundreds, a document's terms dozens
+        found = [(term, weight) for term, weight in variants.items() if term in held]
+    for term, weight in found:
         tf_names, tf_body = names.count(term), body.count(term)
         score = (
             weight
