@@ -264,6 +264,8 @@ class _Word:
     text: str
     prefix: bool
     variants: dict[str, float]
+    # a prefix whose every indexed term is among `variants` (its listing was not cut short)
+    listed: bool = False
 
 
 def search(index: SearchIndex, query: SearchQuery) -> SearchPage:
@@ -350,7 +352,8 @@ def _words(index: SearchIndex, text: str) -> tuple[list[_Word], dict[str, int]]:
             )
             for term, score, _ in sorted(close, key=lambda c: (-c[1], c[0])):
                 variants.setdefault(term, _FUZZY_WEIGHT * score / 100)
-        words.append(_Word(word, prefix, variants))
+        listed_all = prefix and len(vocabulary.get(word, [])) < VOCABULARY
+        words.append(_Word(word, prefix, variants, listed_all))
     return words, dfs
 
 
@@ -374,15 +377,17 @@ def _word_score(
     best = 0.0
     variants = word.variants
     found: list[tuple[str, float]] = []
-    if word.prefix:
+    if not word.prefix or word.listed:
+        # the terms that count as it are its variants: those the document holds (a set
+        # intersection; a prefix's variants may be hundreds, a document's terms dozens)
+        found = [(term, variants[term]) for term in variants.keys() & held]
+    else:  # a prefix whose listing was cut short: the document's terms it starts
         for term in held:
             weight = variants.get(term)
             if weight is None and term.startswith(word.text):
                 weight = 1.0 if term == word.text else _PREFIX_WEIGHT
             if weight is not None:
                 found.append((term, weight))
-    else:  # its few variants: a prefix's may be hundreds, a document's terms dozens
-        found = [(term, weight) for term, weight in variants.items() if term in held]
     for term, weight in found:
         tf_names, tf_body = names.count(term), body.count(term)
         score = (
