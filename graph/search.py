@@ -122,6 +122,13 @@ def normalise(text: str) -> str:
     return anyascii(text).casefold()
 
 
+def is_term(text: str) -> bool:
+    """Whether `text` can be a term of the index, or begin one: the stores answer a prefix or
+    a lookup that cannot with nothing, without asking their index (the empty prefix would
+    otherwise list every term on one store and none on another)."""
+    return _WORD.fullmatch(text) is not None
+
+
 def terms(text: str) -> list[str]:
     """The terms of `text`, in order: its words, transliterated and case-folded."""
     return list(_terms(text))

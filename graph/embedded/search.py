@@ -22,7 +22,7 @@ import sqlite3
 from collections.abc import Iterator, Mapping, Sequence
 
 from graph.model import Label
-from graph.search import IndexedDoc, Lookup, label_range
+from graph.search import IndexedDoc, Lookup, is_term, label_range
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS search_docs (
@@ -176,6 +176,9 @@ def vocabulary(
 ) -> dict[str, list[tuple[str, int]]]:
     result: dict[str, list[tuple[str, int]]] = {}
     for prefix in prefixes:
+        if not is_term(prefix):
+            result[prefix] = []
+            continue
         # terms are [a-z0-9]: '{' sorts after every letter and digit
         rows = db.execute(
             "SELECT term, docs FROM search_terms WHERE term >= ? AND term < ? ORDER BY term "
@@ -193,7 +196,7 @@ def postings(
     expanded: dict[str, str | None] = {}  # prefix -> its FTS5 expression (None: no term)
     for lookup in lookups:
         label, terms, prefix = lookup
-        if not terms or not all(t.isascii() and t.isalnum() and t.lower() == t for t in terms):
+        if not terms or not all(is_term(t) for t in terms):
             result[lookup] = []  # not terms the index could hold
             continue
         low, high = label_range(label)

@@ -28,10 +28,12 @@ import threading
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import replace
+from datetime import datetime, timedelta
 from pathlib import Path
 
-from graph.embedded import changelog, fileformat, rows
+from graph.embedded import changelog, fileformat, rates, rows
 from graph.embedded import search as index
+from graph.embedded.around import InMemory
 from graph.embedded.changelog import Pending
 from graph.embedded.codec import decode_props, encode_props
 from graph.embedded.directory import (
@@ -69,11 +71,11 @@ from graph.model import (
     WriteBatch,
     apply_write,
     strings,
+    timestamp,
 )
 from graph.search import SEARCHABLE, IndexedDoc, Lookup, document
 from graph.store import (
     DIRECTORY_NEAR,
-    EVENT_ORDERS,
     EVERYTHING,
     MATCH,
     Change,
@@ -81,11 +83,16 @@ from graph.store import (
     EventFilter,
     EventPage,
     EventQuery,
+    EventTallies,
     NodeQuery,
     PendingChanges,
     StoreError,
+    TallyKey,
     TrackRecord,
+    admits_around,
     check_prefixes,
+    outlet_tier,
+    tally_key,
 )
 
 log = logging.getLogger(__name__)
@@ -795,7 +802,11 @@ class EmbeddedStore:
             # a box or near filter: the events of the cells it covers (`GeoCells`)
             walk = self._geo_cells().walk(flt, after, query.newest_first, query.first)
             return self._area_page(walk, flt, others, query.first)
-        if not ends:
+        reporters = self._reporters(flt) if not ends else None
+        if reporters is not None:  # the events of the outlets of the filter's tiers or groups
+            lists = self._near_events([(outlet, "out") for outlet in reporters])
+            ordered = _distinct(_merged(lists, after, query.newest_first))
+        elif not ends:
             if query.newest_first:
                 ordered = self._events.irange(maximum=after, inclusive=(True, False), reverse=True)
             else:
@@ -820,8 +831,6 @@ class EmbeddedStore:
     def _query_events_by(self, query: EventQuery) -> EventPage:
         """`query_events` in an order but `occurred_on` (`EventOrders`): its index walked from
         the cursor, or the entity's or outlet's events sorted."""
-        if query.order_by not in EVENT_ORDERS:
-            raise StoreError(f"events are not ordered by {query.order_by!r}")
         flt = query.filter
         attrs = self._graph._node
         walk: Iterable[tuple[str, str]]
@@ -847,9 +856,14 @@ class EmbeddedStore:
         of `others` (checked by adjacency), and whether one more follows."""
         attrs = self._graph._node
         page: list[Node] = []
+        around = InMemory(self._graph, self._fresh, flt) if flt.around else None
         for _, event_id in walk:
             props = attrs[event_id]["props"]
-            if flt.admits(props) and all(event_id in other for other in others):
+            if (
+                flt.admits(props)
+                and all(event_id in other for other in others)
+                and (around is None or admits_around(flt, event_id, props, around))
+            ):
                 if len(page) == first:
                     return EventPage(page, has_next=True)
                 page.append(Node(event_id, Label.EVENT, props))
@@ -867,9 +881,14 @@ class EmbeddedStore:
         attrs = self._graph._node
         rest = replace(flt, box=None, near=None)
         page: list[Node] = []
+        around = InMemory(self._graph, self._fresh, flt) if flt.around else None
         for (_, event_id), inside in walk:
             props = attrs[event_id]["props"]
-            if (rest if inside else flt).admits(props) and all(event_id in o for o in others):
+            if (
+                (rest if inside else flt).admits(props)
+                and all(event_id in o for o in others)
+                and (around is None or admits_around(flt, event_id, props, around))
+            ):
                 if len(page) == first:
                     return EventPage(page, has_next=True)
                 page.append(Node(event_id, Label.EVENT, props))
@@ -896,24 +915,73 @@ class EmbeddedStore:
         tallied = self._tally.count(filter)
         if tallied is not None:
             return min(tallied, cap)
+        count = 0
+        for _ in self._matching(filter):
+            count += 1
+            if count >= cap:
+                break
+        return count
+
+    def tally_events(self, filter: EventFilter, cap: int) -> EventTallies:
+        counts: dict[TallyKey, int] = {}
+        events = 0
+        for props in self._matching(filter):
+            if events == cap:
+                return EventTallies(counts, events, capped=True)
+            key = tally_key(props)
+            counts[key] = counts.get(key, 0) + 1
+            events += 1
+        return EventTallies(counts, events, capped=False)
+
+    def _matching(self, filter: EventFilter) -> Iterator[Props]:
+        """The properties of the events `filter` matches, in (occurred_on, id) order: the
+        fewest of its entities' and outlet's events, else the date window's (all, without
+        dates), checked one by one."""
         ends = _ends(filter)
         walk: Iterable[EventKey]
         others: list[Neighbours] = self._any_of(filter)
+        reporters = self._reporters(filter) if not ends else None
         if ends:
             walk = self._fewest(ends, others)
+        elif reporters is not None:
+            lists = self._near_events([(outlet, "out") for outlet in reporters])
+            walk = _distinct(_merged(lists, None, newest_first=False))
         else:
             # the date window's events only: the index is in (occurred_on, id) order
             low = (filter.date_from, "") if filter.date_from is not None else None
             high = (filter.date_to + "\uffff", "") if filter.date_to is not None else None
             walk = self._events.irange(minimum=low, maximum=high)
         attrs = self._graph._node
-        count = 0
+        around = InMemory(self._graph, self._fresh, filter) if filter.around else None
         for _, event_id in walk:
-            if filter.admits(attrs[event_id]["props"]) and all(event_id in o for o in others):
-                count += 1
-                if count >= cap:
-                    break
-        return count
+            props = attrs[event_id]["props"]
+            if (
+                filter.admits(props)
+                and all(event_id in o for o in others)
+                and (around is None or admits_around(filter, event_id, props, around))
+            ):
+                yield props
+
+    def _reporters(self, flt: EventFilter) -> list[str] | None:
+        """For a filter by tier (else by group): the outlets of those tiers (groups), whose
+        events hold every event it admits, when they report fewer than half the events
+        (counted by their relationships, stories included); None otherwise: a walk of every
+        event costs less."""
+        if not flt.tiers and not flt.groups:
+            return None
+        attrs, succ = self._graph._node, self._graph._succ
+        found: list[str] = []
+        reach = 0
+        for outlet in self._directory.ids(Label.OUTLET, "name"):
+            outlet_props = attrs[outlet]["props"]
+            if (
+                outlet_tier(outlet_props) in flt.tiers
+                if flt.tiers
+                else outlet_props.get("group") in flt.groups
+            ):
+                found.append(outlet)
+                reach += len(succ.get(outlet, ()))
+        return found if reach < len(self._events) // 2 else None
 
     def _geo_cells(self) -> GeoCells:
         """The events with coordinates by cell, built now if a change made them forgotten."""
@@ -1096,6 +1164,30 @@ class EmbeddedStore:
     def get_setting(self, name: str) -> str | None:
         return self._settings.get(name)
 
+    def hit(self, key: str, at: datetime, window: timedelta, limit: int) -> bool:
+        db = self._conn()
+        if self.read_only:
+            raise StoreError(
+                f"the store {self.directory} was opened read-only here; rate limits are "
+                "counted by a process that opened it to write"
+            )
+        self._begin_write(db)
+        try:
+            allowed = rates.hit(
+                db,
+                key,
+                timestamp(at),
+                timestamp(at - window),
+                timestamp(at + window),
+                limit,
+            )
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        return allowed
+
     def ping(self) -> None:
         # Reads answer from memory once open; the file they were read from must still be there.
         self._conn()
@@ -1122,6 +1214,16 @@ def _merged(
     if len(walks) == 1:
         return walks[0]
     return heapq.merge(*walks, reverse=newest_first)
+
+
+def _distinct(keys: Iterator[EventKey]) -> Iterator[EventKey]:
+    """Sorted keys, each once (a merge of several nodes' events holds an event once per
+    node)."""
+    last: EventKey | None = None
+    for key in keys:
+        if key != last:
+            yield key
+            last = key
 
 
 def _walk(keys: list[EventKey], after: EventKey | None, newest_first: bool) -> Iterator[EventKey]:
