@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from graph.embedded import EmbeddedStore, geocells
-from graph.model import Label, NodeWrite, PropertyWrite, Value, WriteBatch
+from graph.model import EdgeWrite, Label, NodeWrite, PropertyWrite, Rel, Value, WriteBatch
 from graph.store import EventFilter, EventQuery
 
 
@@ -135,3 +136,24 @@ def test_a_write_is_seen_by_the_next_page(store: EmbeddedStore) -> None:
     store.write(WriteBatch(deletes=["ev_new"]))
     del events["ev_new"]
     assert _pages(store, flt, True, 10) == _admitted(events, flt, True)
+
+
+def test_an_area_with_a_role_keeps_the_events_of_both(store: EmbeddedStore) -> None:
+    rng = random.Random(3)
+    events = _located(rng, 300)
+    _write(store, events)
+    entity = NodeWrite("en_a", Label.ENTITY, PropertyWrite(create={"name": "A", "type": "person"}))
+    roles = {i: ("target" if n % 3 == 0 else "actor") for n, i in enumerate(sorted(events))}
+    edges = [
+        EdgeWrite(i, Rel.INVOLVES, "en_a", "", PropertyWrite(union={"roles": [role]}))
+        for i, role in roles.items()
+    ]
+    store.write(WriteBatch(nodes=[entity], edges=edges))
+    for area in (
+        EventFilter(box=(-90.0, -180.0, 90.0, 180.0)),
+        EventFilter(near=(50.45, 30.52, 900.0)),
+    ):
+        flt = replace(area, roles=("target",))
+        wanted = [i for i in _admitted(events, area, False) if roles[i] == "target"]
+        assert wanted
+        assert _pages(store, flt, False, 9) == wanted
