@@ -428,7 +428,8 @@ def _rank(
             continue
         score = sum(parts) * (matched / len(words)) ** 2
         if len(words) > 1 and (
-            f" {phrase} " in f" {doc.terms_names} " or f" {phrase} " in f" {doc.terms_body} "
+            (phrase in doc.terms_names and f" {phrase} " in f" {doc.terms_names} ")
+            or (phrase in doc.terms_body and f" {phrase} " in f" {doc.terms_body} ")
         ):
             score *= 1.5
         if any(" ".join(terms(n)) == phrase for n in doc.names):

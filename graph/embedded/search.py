@@ -59,11 +59,14 @@ def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
         yield items[start : start + _CHUNK]
 
 
+_LABELS = {label.value: label for label in Label}  # faster than calling the enum
+
+
 def _doc(row: tuple[int, str, str, str, int, str, str, str, str]) -> IndexedDoc:
     _, doc, label, day, popularity, names, body, terms_names, terms_body = row
     return IndexedDoc(
         id=doc,
-        label=Label(label),
+        label=_LABELS[label],
         names=tuple(names.split(_SEP)) if names else (),
         body=tuple(body.split(_SEP)) if body else (),
         day=day,
