@@ -126,12 +126,28 @@ class BuiltStore:
 
 def built_store(workdir: Path, data: Dataset) -> BuiltStore:
     """A store holding `data` (registry, then records), built once and cached with what the
-    benchmarks need to know about it (counts, the most frequent entity, sample event ids)."""
-    from graph.embedded import EmbeddedStore
+    benchmarks need to know about it (counts, the most frequent entity, sample event ids).
 
-    directory = workdir / f"store-{data.events}-s{data.seed}"
-    meta_file = workdir / f"store-{data.events}-s{data.seed}.json"
+    The cache is named with the store's file format (`store-100000-s1-f5`), so that a checkout
+    of another format never opens it to write (which would upgrade it under the feet of the
+    others using it). A cache of format 4 or before (`store-100000-s1`, named before the format
+    was) is copied and the copy upgraded, rather than the store built again."""
+    from graph.embedded import EmbeddedStore
+    from graph.embedded.fileformat import FORMAT
+
+    stem = f"store-{data.events}-s{data.seed}"
+    directory = workdir / f"{stem}-f{FORMAT}"
+    meta_file = workdir / f"{stem}-f{FORMAT}.json"
     if meta_file.exists() and directory.exists():
+        return BuiltStore(directory, json.loads(meta_file.read_text("utf-8")))
+    older, older_meta = workdir / stem, workdir / f"{stem}.json"
+    if older_meta.exists() and (older / "graph.sqlite3").exists():
+        log(f"copying {older} to {directory} and upgrading the copy to format {FORMAT}")
+        snapshot_store(older, directory)
+        store = EmbeddedStore(directory)
+        store.setup()  # the upgrade, in the copy only
+        store.close()
+        shutil.copyfile(older_meta, meta_file)
         return BuiltStore(directory, json.loads(meta_file.read_text("utf-8")))
     shutil.rmtree(directory, ignore_errors=True)
     log(f"building the store {directory} from {data.records}")
@@ -181,6 +197,25 @@ def copy_store(source: Path, target: Path) -> Path:
     for name in ("graph.sqlite3", "graph.sqlite3-wal"):
         if (source / name).exists():
             shutil.copy2(source / name, target / name)
+    return target
+
+
+def snapshot_store(source: Path, target: Path) -> Path:
+    """A copy of a store directory another process may be using (SQLite's online backup: one
+    consistent state, whatever its WAL holds)."""
+    import sqlite3
+
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    source_db = sqlite3.connect(
+        f"{(source / 'graph.sqlite3').resolve().as_uri()}?mode=ro", uri=True
+    )
+    target_db = sqlite3.connect(target / "graph.sqlite3")
+    try:
+        source_db.backup(target_db)
+    finally:
+        target_db.close()
+        source_db.close()
     return target
 
 

@@ -22,12 +22,12 @@ from __future__ import annotations
 import gc
 import heapq
 import logging
-import math
 import sqlite3
 import sys
 import threading
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -44,6 +44,7 @@ from graph.embedded.directory import (
     near_page,
     sorted_positions,
 )
+from graph.embedded.geocells import GeoCells
 from graph.embedded.memory import (
     EdgeData,
     EventKey,
@@ -75,7 +76,6 @@ from graph.model import (
 from graph.search import SEARCHABLE, IndexedDoc, Lookup, document
 from graph.store import (
     DIRECTORY_NEAR,
-    EARTH_KM,
     EVERYTHING,
     MATCH,
     Change,
@@ -148,10 +148,9 @@ class EmbeddedStore:
         # by `query_events` on demand. Every change to the graph empties it (`_changed`).
         self._near: dict[tuple[str, Direction], list[EventKey]] = {}
         self._near_size = 0
-        # the keys of the events with coordinates by cell of one degree (floor of geo_lat,
-        # geo_lon): what a box or near filter reads (built on first use, forgotten on change
-        # like `_near`)
-        self._located: dict[tuple[int, int], list[EventKey]] | None = None
+        # the events with coordinates by cell (`GeoCells`): what a box or near filter reads
+        # (built on first use, forgotten on change like `_near`)
+        self._located: GeoCells | None = None
         self._mutated = False  # memory changed inside the open transaction
         # Counts the changes to what reads see (writes that changed something, reloads): a
         # cache of answers is good while it stays the same. Not part of the `GraphStore`
@@ -799,18 +798,19 @@ class EmbeddedStore:
         ends = _ends(flt)  # (node, direction of its events)
         ordered: Iterator[EventKey]
         others: list[Neighbours] = self._any_of(flt)
-        area = _area(flt) if not ends else None
-        reporters = self._reporters(flt) if not ends and area is None else None
+        if not ends and (flt.box is not None or flt.near is not None):
+            # a box or near filter: the events of the cells it covers (`GeoCells`)
+            walk = self._geo_cells().walk(flt, after, query.newest_first, query.first)
+            return self._area_page(walk, flt, others, query.first)
+        reporters = self._reporters(flt) if not ends else None
         if reporters is not None:  # the events of the outlets of the filter's tiers or groups
             lists = self._near_events([(outlet, "out") for outlet in reporters])
             ordered = _distinct(_merged(lists, after, query.newest_first))
-        elif not ends and area is None:
+        elif not ends:
             if query.newest_first:
                 ordered = self._events.irange(maximum=after, inclusive=(True, False), reverse=True)
             else:
                 ordered = self._events.irange(minimum=after, inclusive=(False, True))
-        elif area is not None:  # a box or near filter: the events of the cells it covers
-            ordered = _merged(self._in_area(*area), after, query.newest_first)
         else:
             ordered = _merged([self._fewest(ends, others)], after, query.newest_first)
         return self._page(ordered, flt, others, query.first)
@@ -862,6 +862,31 @@ class EmbeddedStore:
             if (
                 flt.admits(props)
                 and all(event_id in other for other in others)
+                and (around is None or admits_around(flt, event_id, props, around))
+            ):
+                if len(page) == first:
+                    return EventPage(page, has_next=True)
+                page.append(Node(event_id, Label.EVENT, props))
+        return EventPage(page, has_next=False)
+
+    def _area_page(
+        self,
+        walk: Iterable[tuple[EventKey, bool]],
+        flt: EventFilter,
+        others: list[Neighbours],
+        first: int,
+    ) -> EventPage:
+        """`_page` for the events of the cells a box or near filter covers (`GeoCells.walk`):
+        one known to be inside the area is checked by the rest of the filter only."""
+        attrs = self._graph._node
+        rest = replace(flt, box=None, near=None)
+        page: list[Node] = []
+        around = InMemory(self._graph, self._fresh, flt) if flt.around else None
+        for (_, event_id), inside in walk:
+            props = attrs[event_id]["props"]
+            if (
+                (rest if inside else flt).admits(props)
+                and all(event_id in o for o in others)
                 and (around is None or admits_around(flt, event_id, props, around))
             ):
                 if len(page) == first:
@@ -958,36 +983,19 @@ class EmbeddedStore:
                 reach += len(succ.get(outlet, ()))
         return found if reach < len(self._events) // 2 else None
 
-    def _in_area(
-        self, south: float, north: float, spans: list[tuple[float, float]]
-    ) -> list[list[EventKey]]:
-        """The keys of the events of each cell between two latitudes and within the spans of
-        longitude, each cell's sorted: a superset of what the filter admits, which decides.
-        A page merges them lazily (`_merged`): it reads as many as it shows, not the area."""
+    def _geo_cells(self) -> GeoCells:
+        """The events with coordinates by cell, built now if a change made them forgotten."""
         if self._located is None:
-            located: dict[tuple[int, int], list[EventKey]] = {}
             attrs = self._graph._node
-            for key in self._events.irange():
-                props = attrs[key[1]]["props"]
-                lat, lon = props.get("geo_lat"), props.get("geo_lon")
-                if isinstance(lat, int | float) and isinstance(lon, int | float):
-                    located.setdefault((math.floor(lat), math.floor(lon)), []).append(key)
-            self._located = located
-        located = self._located
-        rows = range(math.floor(south), math.floor(north) + 1)
-        columns = {c for w, e in spans for c in range(math.floor(w), math.floor(e) + 1)}
-        found: list[list[EventKey]] = []
-        if len(rows) * len(columns) <= len(located):
-            for row in rows:
-                for column in columns:
-                    keys = located.get((row, column))
-                    if keys:
-                        found.append(keys)
-        else:  # a wide area: fewer cells hold events than it covers
-            for (row, column), keys in located.items():
-                if row in rows and column in columns:
-                    found.append(keys)
-        return found
+            located = (
+                (key, lat, lon)
+                for key in self._events.irange()
+                for props in (attrs[key[1]]["props"],)
+                if isinstance(lat := props.get("geo_lat"), int | float)
+                and isinstance(lon := props.get("geo_lon"), int | float)
+            )
+            self._located = GeoCells(located)
+        return self._located
 
     def _near_events(self, ends: list[tuple[str, Direction]]) -> list[list[EventKey]]:
         """For each (node, "in" | "out"), the (occurred_on, id) of the events at the other end
@@ -1115,8 +1123,12 @@ class EmbeddedStore:
                     if edge["type"] is Rel.REPORTS:
                         claims += strings(decode_props(edge["json"]), "claim_texts")
             return document(node_id, label, props, claims)
-        near = graph._succ.get(node_id, {}).keys() | graph._pred.get(node_id, {}).keys()
-        return document(node_id, label, props, popularity=len(near))
+        # its distinct neighbours, counted in the time the fewer of its two sides take (not
+        # its degree: a country or a busy outlet is an end of most writes' relationships)
+        out, into = graph._succ.get(node_id, {}), graph._pred.get(node_id, {})
+        few, many = (out, into) if len(out) <= len(into) else (into, out)
+        popularity = len(many) + sum(1 for other in few if other not in many)
+        return document(node_id, label, props, popularity=popularity)
 
     def _search_conn(self) -> sqlite3.Connection:
         self._conn()
@@ -1232,41 +1244,3 @@ def _ends(flt: EventFilter) -> list[tuple[str, Direction]]:
     if flt.outlet is not None:
         ends.append((flt.outlet, "out"))
     return ends
-
-
-def _area(flt: EventFilter) -> tuple[float, float, list[tuple[float, float]]] | None:
-    """The band of latitudes and the spans of longitude (west <= east) that a box or near
-    filter keeps events from, a superset of what it admits; None without such a filter. A
-    circle of angular radius r around latitude φ spans asin(sin r / cos φ) of longitude."""
-    if flt.box is None and flt.near is None:
-        return None
-    south, north = -90.0, 90.0
-    spans = [(-180.0, 180.0)]
-    if flt.box is not None:
-        b_south, west, b_north, east = flt.box
-        south, north = max(south, b_south), min(north, b_north)
-        spans = [(west, east)] if west <= east else [(west, 180.0), (-180.0, east)]
-    if flt.near is not None:
-        lat, at_lon, km = flt.near
-        arc = km / EARTH_KM  # the radius as an angle, in radians
-        reach = math.degrees(arc) + 1e-6
-        south, north = max(south, lat - reach), min(north, lat + reach)
-        if math.radians(abs(lat)) + arc < math.pi / 2:  # the circle holds no pole
-            ratio = math.sin(arc) / math.cos(math.radians(lat))
-            span = math.degrees(math.asin(min(1.0, ratio))) + 1e-6
-            west, east = at_lon - span, at_lon + span
-            around = [(max(west, -180.0), min(east, 180.0))]
-            if west < -180.0:
-                around.append((west + 360.0, 180.0))
-            if east > 180.0:
-                around.append((-180.0, east - 360.0))
-            spans = _overlap(spans, around)
-    return south, north, spans
-
-
-def _overlap(
-    one: list[tuple[float, float]], other: list[tuple[float, float]]
-) -> list[tuple[float, float]]:
-    """The spans of longitude in both lists."""
-    both = [(max(a, c), min(b, d)) for a, b in one for c, d in other]
-    return [(w, e) for w, e in both if w <= e]
