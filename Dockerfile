@@ -10,7 +10,10 @@ COPY loaders ./loaders
 COPY services ./services
 COPY newsgraph ./newsgraph
 RUN pip install --no-compile . \
-    && useradd --system --uid 10001 --home-dir /app newsgraph
+    && useradd --system --uid 10001 --home-dir /app newsgraph \
+    && mkdir -p /var/lib/newsgraph && chown newsgraph /var/lib/newsgraph
+# the audit record (docs/security.md), on a volume of its own in compose.yaml
+ENV NEWSGRAPH_AUDIT_FILE=/var/lib/newsgraph/audit.sqlite3
 USER newsgraph
 
 EXPOSE 8000

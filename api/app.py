@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
@@ -34,11 +34,13 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 )
 from strawberry.types import ExecutionResult
 
+from api.audit import AuditLog, AuditRecord
+from api.audit import now as audit_now
 from api.auth import RateLimiter
 from api.config import AppConfig
 from api.context import RequestContext, Services
 from api.delivery import Cacheable, PersistedQueries, PersistedQueryError
-from api.exports import export_endpoint
+from api.exports import counts_endpoint, export_endpoint
 from api.feeds import feed_endpoint
 from api.follow import Follower
 from api.forward import (
@@ -61,6 +63,7 @@ from api.media import Negotiated, answer
 from api.metrics import Counted, Metrics
 from api.response_cache import POSITION, READS, Cached, ResponseCache, recording
 from api.schema import schema
+from api.sockets import LocalSockets, SocketCount
 from api.tokens import (
     ANONYMOUS,
     Actor,
@@ -243,6 +246,12 @@ class _TransportWS(BaseGraphQLTransportWSHandler[RequestContext, None]):
             while True:
                 await asyncio.sleep(REVOCATION_CHECK)
                 if not self.app.tokens.valid(self.socket.actor):
+                    self.app.refused_token(
+                        self.socket.address,
+                        "websocket",
+                        "the token was revoked: the socket was closed",
+                        self.socket.actor,
+                    )
                     await self.websocket.close(code=4401, reason="the token was revoked")
                     return
 
@@ -254,6 +263,7 @@ class _TransportWS(BaseGraphQLTransportWSHandler[RequestContext, None]):
             try:
                 actor = _payload_actor(self.app.tokens, payload)
             except AuthError as exc:
+                self.app.refused_token(self.socket.address, "websocket connection_init", str(exc))
                 await self.websocket.close(code=4401, reason=str(exc)[:120])
                 return
             if actor is not None:
@@ -317,6 +327,7 @@ class GraphQLApp(GraphQL[RequestContext, None]):
         behind_workers: bool = False,
         analyst: Analyst | None = None,
         follows_log: bool | None = None,
+        sockets: SocketCount | None = None,
     ) -> None:
         # GraphiQL for a browser's GET, unless the config turns it off (then 404). WebSockets
         # speak graphql-transport-ws only (`_TransportWS`); the legacy graphql-ws protocol is
@@ -344,8 +355,9 @@ class GraphQLApp(GraphQL[RequestContext, None]):
         self._cached: tuple[str | None, Policy] | None = None
         self._policy_at: int | None = None  # the change log entry it was read at (Neo4j)
         self._trusted = parse_networks(services.config.trusted_proxies)
-        # open WebSockets by client key (`_Socket.client`)
-        self._sockets: dict[str, int] = {}
+        # open WebSockets by client key (`_Socket.client`): this process's, or shared by the
+        # workers of `serve --workers` (api.sockets)
+        self.sockets: SocketCount = sockets if sockets is not None else LocalSockets()
         # /metrics (api.metrics); the writer process counts errors, its workers the requests
         self.metrics = Metrics(clients=not behind_workers, writer=writer)
         # automatic persisted queries (api.delivery)
@@ -364,6 +376,7 @@ class GraphQLApp(GraphQL[RequestContext, None]):
             actor = self.tokens.authenticate(headers.get("authorization"))
             scope.setdefault("state", {})["actor"] = actor  # for `get_context`
         except AuthError as exc:
+            self.refused_token(self._address(scope), "authenticate", str(exc))
             if scope["type"] == "websocket":
                 await send({"type": "websocket.close", "code": 4401, "reason": str(exc)})
                 return
@@ -430,11 +443,9 @@ class GraphQLApp(GraphQL[RequestContext, None]):
         address = self._address(scope)
         socket = _Socket(actor, address, client_key(actor, address))
         cap = self.services.config.ws_max_sockets_per_client
-        held = self._sockets.get(socket.client, 0)
-        if held >= cap:
+        taken = await self._sockets_call(self.sockets.take, socket.client, cap)
+        if not taken:
             socket.refused = f"too many WebSockets from this client (at most {cap} at once)"
-        else:
-            self._sockets[socket.client] = held + 1
         token = _SOCKET.set(socket)
         try:
             # A subscription's socket lives long: it holds no lease (docs/changes.md).
@@ -445,12 +456,79 @@ class GraphQLApp(GraphQL[RequestContext, None]):
                 await send({"type": "websocket.close", "code": 1009, "reason": str(exc)})
         finally:
             _SOCKET.reset(token)
-            if socket.refused is None:
-                left = self._sockets[socket.client] - 1
-                if left:
-                    self._sockets[socket.client] = left
-                else:
-                    del self._sockets[socket.client]
+            if taken:
+                await self._sockets_call(self.sockets.give_back, socket.client)
+
+    async def _sockets_call(self, call: Callable[..., Any], *args: Any) -> Any:
+        """A call of the socket count: at once from memory, else off the event loop (it may
+        wait for another process's lock)."""
+        if self.sockets.in_memory:
+            return call(*args)
+        return await asyncio.to_thread(call, *args)
+
+    def refused_token(
+        self, address: str | None, action: str, reason: str, who: Actor | None = None
+    ) -> None:
+        """Record in the audit a token refused to a client at `address` (`who` None: one
+        that names nobody) or a socket closed because the token of `who` was revoked."""
+        audit = self.services.audit
+        if audit is None:
+            return
+        audit.record(
+            AuditRecord(
+                at=audit_now(),
+                actor=who.name if who is not None else "unknown",
+                role=str(who.role) if who is not None else "none",
+                client=client_key(who or ANONYMOUS, address),
+                action=action,
+                outcome="refused",
+                reason=reason,
+                process=self.role,
+            )
+        )
+
+    def audited(
+        self, endpoint: Callable[[Request], Awaitable[Response]]
+    ) -> Callable[[Request], Awaitable[Response]]:
+        """`endpoint` (the exports'), its answers recorded in the audit: a token holder's, and
+        every refusal (api.audit)."""
+
+        async def wrapped(request: Request) -> Response:
+            response = await endpoint(request)
+            audit = self.services.audit
+            if audit is None:
+                return response
+            try:
+                actor: Actor | None = self.tokens.authenticate(request.headers.get("authorization"))
+            except AuthError:
+                actor = None
+            refused = response.status_code >= 400
+            if actor is ANONYMOUS and not refused:
+                return response
+            reason = ""
+            if refused and isinstance(response, JSONResponse):
+                with contextlib.suppress(ValueError, KeyError, IndexError, TypeError):
+                    reason = json.loads(bytes(response.body))["errors"][0]["message"]
+            query = request.url.query
+            audit.record(
+                AuditRecord(
+                    at=audit_now(),
+                    actor=actor.name if actor is not None else "unknown",
+                    role=str(actor.role) if actor is not None else "none",
+                    client=client_key(actor or ANONYMOUS, self._address(request.scope)),
+                    action=f"GET {request.url.path}" + (f"?{query}" if query else ""),
+                    outcome="failed"
+                    if response.status_code >= 500
+                    else "refused"
+                    if refused
+                    else "ok",
+                    reason=reason,
+                    process=self.role,
+                )
+            )
+            return response
+
+        return wrapped
 
     def operation_context(self, socket: _Socket) -> RequestContext:
         """A fresh context for one operation of a WebSocket, as the socket's actor now."""
@@ -670,6 +748,7 @@ def create_app(
     behind_workers: bool = False,
     analyst: Analyst | None = None,
     follows_log: bool | None = None,
+    sockets: SocketCount | None = None,
 ) -> Starlette:
     """The app serving `store`; the lifespan calls `store.setup()` and `store.close()`, and
     follows the store's change log meanwhile (`api.follow`).
@@ -677,10 +756,18 @@ def create_app(
     submission rate) from its settings (`newsgraph.wiring.app_arguments`). A reader worker of
     `newsgraph serve --workers` gets `writer` (mutations go there) and `analyst` (queries
     selecting heavy fields go there); the writer process, `behind_workers`; the analyst
-    process, `behind_workers` and `follows_log` (it reads, as a worker does)."""
+    process, `behind_workers` and `follows_log` (it reads, as a worker does). The workers
+    share `sockets`, the count of open WebSockets (api.sockets); else the app counts its own."""
     tokens = tokens if tokens is not None else Tokens()
     config = config if config is not None else AppConfig()
-    services = Services(submissions=RateLimiter(config.submit_rate), config=config, tokens=tokens)
+    audit = (
+        AuditLog(config.audit_file, config.audit_days, config.audit_max_refusals)
+        if config.audit_file
+        else None
+    )
+    services = Services(
+        submissions=RateLimiter(config.submit_rate), config=config, tokens=tokens, audit=audit
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -698,6 +785,8 @@ def create_app(
                 await writer.close()
             if analyst is not None:
                 await analyst.close()
+            if audit is not None:
+                await asyncio.to_thread(audit.close)
             store.close()
 
     async def health(request: Request) -> Response:
@@ -734,7 +823,10 @@ def create_app(
                 return JSONResponse({"status": "unavailable", "reason": reason}, status_code=503)
         return JSONResponse({"status": "ready"})
 
-    graphql = GraphQLApp(store, tokens, services, writer, behind_workers, analyst, follows_log)
+    graphql = GraphQLApp(
+        store, tokens, services, writer, behind_workers, analyst, follows_log, sockets
+    )
+    services.process = graphql.role
     return Starlette(
         routes=[
             # GraphQL over HTTP: the answer's media type and status from Accept (api.media)
@@ -753,7 +845,16 @@ def create_app(
             Route("/ready", ready),
             Route("/metrics", graphql.metrics.endpoint),  # Prometheus (api.metrics)
             # files for analysts and editors (api.exports)
-            Route("/export/{format}", export_endpoint(store, tokens), methods=["GET"]),
+            Route(
+                "/export/{format}",
+                graphql.audited(export_endpoint(store, tokens)),  # type: ignore[arg-type]
+                methods=["GET"],
+            ),
+            Route(
+                "/export/counts/{format}",
+                graphql.audited(counts_endpoint(store, tokens)),  # type: ignore[arg-type]
+                methods=["GET"],
+            ),
         ],
         middleware=_middleware(config, graphql.metrics),
         lifespan=lifespan,

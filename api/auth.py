@@ -1,9 +1,11 @@
-"""What each role may do: the permission check of each mutation, and the per-client rate limit
-of anonymous submissions (docs/auth.md). Who the caller is comes from `api.tokens`."""
+"""What each role may do: the permission check of each mutation, and the `limits` rate that
+anonymous submissions are held to (docs/auth.md; counted in the store, `services.editorial`).
+Who the caller is comes from `api.tokens`."""
 
 from __future__ import annotations
 
 import functools
+from datetime import timedelta
 from typing import Any
 
 import limits
@@ -71,6 +73,16 @@ class RateLimiter:
         self.rate = rate
         self._item = items[0]
         self._limiter = limits.strategies.MovingWindowRateLimiter(limits.storage.MemoryStorage())
+
+    @property
+    def amount(self) -> int:
+        """The hits allowed in each window."""
+        return int(self._item.amount)
+
+    @property
+    def window(self) -> timedelta:
+        """The window's length."""
+        return timedelta(seconds=self._item.get_expiry())
 
     def hit(self, client: str) -> bool:
         """True if `client` may go ahead (the hit is counted); False once it is over the rate."""

@@ -44,6 +44,10 @@ DEFAULT_MAX_PENDING_PER_CLIENT = 10
 # Days after which a pending submission expires (no longer listed, reviewed or counted).
 DEFAULT_SUBMISSION_TTL_DAYS = 30
 
+# -- The audit record (issue 16: api.audit, docs/security.md) ----------------------------------
+DEFAULT_AUDIT_DAYS = 90
+DEFAULT_AUDIT_MAX_REFUSALS = 100_000
+
 # -- Delivery (issue 17: api.delivery) ---------------------------------------------------------
 # A cache may serve an anonymous GET page this long before asking again (304 when unchanged).
 DEFAULT_CACHE_MAX_AGE = 5
@@ -93,6 +97,12 @@ class AppConfig:
     max_pending_per_event: int = DEFAULT_MAX_PENDING_PER_EVENT
     max_pending_per_client: int = DEFAULT_MAX_PENDING_PER_CLIENT
     submission_ttl_days: int = DEFAULT_SUBMISSION_TTL_DAYS
+    # -- The audit record (issue 16: api.audit) --
+    # Its SQLite file, which every process of the server appends to (None: no record kept);
+    # the days a record is kept, and the most refusals of callers without a token kept.
+    audit_file: str | None = None
+    audit_days: int = DEFAULT_AUDIT_DAYS
+    audit_max_refusals: int = DEFAULT_AUDIT_MAX_REFUSALS
     # -- Delivery (issue 17: api.delivery, docs/site.md) --
     # Origins a browser may call the API from (CORS); none: same origin only.
     cors_origins: tuple[str, ...] = ()

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from strawberry.dataloader import DataLoader
 from strawberry.types import Info as _Info
 
+from api.audit import AuditLog
 from api.auth import RateLimiter
 from api.config import DEFAULT_SUBMIT_RATE, AppConfig
 from api.dataloaders import Immediate, Loader, Primed
@@ -35,6 +36,10 @@ class Services:
     cost_budget: object | None = None
     # the API's tokens: who may still use a socket, and the roles the public history shows
     tokens: Tokens = field(default_factory=Tokens)
+    # the audit record (api.audit; None: kept nowhere), and which process of the server this
+    # is, as the record names it
+    audit: AuditLog | None = None
+    process: str = "reader"
 
     def wrote(self) -> None:
         """This process committed a write: publish it from the log before answering."""

@@ -253,9 +253,10 @@ class CorrectionsMutation:
 
     @strawberry.mutation(
         description="Undo a `mergeEvents` (the merged event comes back with its id), a "
-        "`splitEvent` (the new event is merged back), a `keepApart`, a `retractReport` (the "
-        "report counts again) or a `correctEvent` (its pins come off), by its log entry. An "
-        "edit is undone once, and after the later edits of its events. Editors and admins.",
+        "`splitEvent` (the new event is merged back; its id then names the event), a "
+        "`keepApart`, a `retractReport` (the report counts again) or a `correctEvent` or "
+        "`correctLocation` (its pins come off), by its log entry. An edit is undone once, and "
+        "after the later edits of its events. Editors and admins.",
         permission_classes=[EDITORS],
     )
     def undo_edit(self, info: Info, edit_id: strawberry.ID) -> UndoneEdit:
@@ -281,8 +282,9 @@ class CorrectionsMutation:
 
     @strawberry.mutation(
         description="Correct an event's summary, category, date (occurredOn: YYYY-MM-DD or "
-        "an RFC 3339 timestamp) or place (a place name, within `country` if given; found or "
-        "made as a record would): each property given is pinned, so later records do not "
+        "an RFC 3339 timestamp) or place (a place name, within `country` if given, resolved "
+        "through the gazetteer: 'Kiev' is Kyiv; the same correction as `correctLocation`): "
+        "each property given is pinned, so later records do not "
         "overwrite it until `unpinEvent`; editors see it in `Event.corrections`, with what the "
         "records say. Logged with who and why; `undoEdit` takes it back. Editors and admins.",
         permission_classes=[EDITORS],

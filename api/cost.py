@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import limits
+from cachetools import LRUCache
 from graphql import (
     DocumentNode,
     ExecutionResult,
@@ -71,7 +72,7 @@ SCAN_COST: Mapping[str, int] = {
     "neighbourhood": 50,
     "coOccurring": 50,
     "timelineBuckets": 20,
-    "eventCounts": 20,  # reads up to 20,000 events, like a timeline's buckets
+    "eventCounts": 20,  # one read of the store's tallies (up to 200,000 events), like buckets
     "search": 20,
     "find": 20,
     "events": 5,
@@ -120,6 +121,44 @@ def operation_cost(
     walk = _Walk(schema, fragments, given)
     total, scans = walk.selections(operation.selection_set, root, None, frozenset())
     return Cost(_clip(total), _clip(scans))
+
+
+# Costs by (query text, operation, the variables' page sizes): a cost depends on the variables
+# only through the ones that are whole numbers (any other value of a page-size variable counts
+# as `DEFAULT_PAGE_SIZE`, as an absent one does unless it has a default), so an event page
+# asked for by each of its ids is costed once.
+_COSTS: LRUCache[tuple[str, str | None, tuple[tuple[str, int | None], ...]], Cost] = LRUCache(512)
+
+
+def cached_cost(
+    schema: GraphQLSchema,
+    query: str,
+    document: DocumentNode,
+    variables: Mapping[str, Any] | None,
+    operation_name: str | None,
+) -> Cost:
+    """`operation_cost`, kept for the query text and what of its variables can change it."""
+    sizes = tuple(
+        sorted(
+            (name, value if isinstance(value, int) and not isinstance(value, bool) else None)
+            for name, value in (variables or {}).items()
+        )
+    )
+    key = (query, operation_name, sizes)
+    cost = _COSTS.get(key)
+    if cost is None:
+        cost = _COSTS[key] = operation_cost(schema, document, variables, operation_name)
+    return cost
+
+
+def _uncached(
+    schema: GraphQLSchema,
+    query: str,
+    document: DocumentNode,
+    variables: Mapping[str, Any] | None,
+    operation_name: str | None,
+) -> Cost:
+    return operation_cost(schema, document, variables, operation_name)
 
 
 def _clip(value: float) -> int:
@@ -287,8 +326,11 @@ class CostLimiter(SchemaExtension):
             yield
             return
         config = config_of(context)
-        cost = operation_cost(
+        query = context.query or ""
+        costed = cached_cost if len(query) <= config.max_cached_query_length else _uncached
+        cost = costed(
             context.schema._schema,
+            query,
             context.graphql_document,
             context.variables,
             context.operation_name,

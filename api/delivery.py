@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 from cachetools import LRUCache
@@ -29,6 +29,7 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.conditional import none_match
 from api.forward import CHANGE_HEADER, PROCESS_HEADER
 from api.response_cache import POSITION
 from graph.store import GraphStore
@@ -96,10 +97,6 @@ def _digest(scope: Scope) -> str:
     return request.hexdigest()[:24]
 
 
-def _tags(header: str) -> Iterable[str]:
-    return (tag.strip() for tag in header.split(","))
-
-
 class Cacheable:
     """The GraphQL route, GET answers given validators and cache headers (see the module)."""
 
@@ -133,8 +130,7 @@ class Cacheable:
         if asked is not None:
             latest = await self._read(self.store.last_change)
             tag = f'W/"{latest}-{digest}"'
-            tags = set(_tags(asked))
-            if tag in tags or "*" in tags:
+            if none_match(asked, tag):
                 await Response(status_code=304, headers=dict(_decoded(self._headers(scope, tag))))(
                     scope, receive, send
                 )

@@ -72,10 +72,16 @@ def _direct(schema: strawberry.Schema, graphql_field: GraphQLField) -> Resolver 
     return _with_info(function, info_parameter.name, schema.config.info_class, definition)
 
 
+# The direct resolvers that never read their `info`: a plan (`api.compiled`) calls them
+# without building one.
+IGNORE_INFO: set[Resolver] = set()
+
+
 def _attribute(default: Callable[[Any, str], Any], name: str) -> Resolver:
     def resolve(source: Any, info: RawInfo) -> Any:
         return default(source, name)
 
+    IGNORE_INFO.add(resolve)
     return resolve
 
 
@@ -83,6 +89,7 @@ def _plain(function: Callable[[Any], Any]) -> Resolver:
     def resolve(source: Any, info: RawInfo) -> Any:
         return function(source)
 
+    IGNORE_INFO.add(resolve)
     return resolve
 
 

@@ -18,6 +18,7 @@ from feedgen.feed import FeedGenerator
 from starlette.requests import Request
 from starlette.responses import Response
 
+from api.conditional import none_match
 from graph.confidence import Policy
 from graph.history import history
 from graph.model import Node
@@ -71,8 +72,10 @@ def feed_endpoint(
     """The /feeds/{level}.atom endpoint over `store`; `policy` ranks the levels."""
 
     def answer(level: str, asked: str | None, base: str) -> Response:
-        if asked is not None and asked == f'W/"{store.last_change()}-{level}"':
-            return Response(status_code=304, headers={"ETag": asked})
+        if asked is not None:
+            latest = f'W/"{store.last_change()}-{level}"'
+            if none_match(asked, latest):
+                return Response(status_code=304, headers={"ETag": latest})
         tag = f'W/"{store.read_position()}-{level}"'  # before the read: it includes this
         flt = EventFilter(levels=(policy().rank(level),))
         events = store.query_events(EventQuery(flt, ENTRIES, order_by="level_since")).events

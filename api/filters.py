@@ -10,12 +10,15 @@ import strawberry
 
 from api.context import Info
 from api.errors import UserError
-from api.scalars import Category, ConfidenceLevel
+from api.scalars import Category, ConfidenceLevel, EntityType, Tier, Tone
 from graph.store import EventFilter
 from services.places import iso_key
 
 # At most this many entities in `filter.entities`.
 MAX_ENTITIES = 10
+# At most this many roles, or outlet groups, in a filter, each at most `MAX_NAME` characters.
+MAX_NAMES = 20
+MAX_NAME = 100
 
 
 @strawberry.enum(description="How `filter.entities` match: every one of them, or any one.")
@@ -53,6 +56,29 @@ class EventFilterInput:
         "(`entitiesMatch: ALL`, the default: an entity pair's events) or any one (`ANY`).",
     )
     entities_match: EntitiesMatch = EntitiesMatch.ALL
+    roles: list[str] | None = strawberry.field(
+        default=None,
+        description="Roles (any of; case does not matter): events in which `entity` (a "
+        'timeline\'s entity) is involved in one of them, e.g. ["target"]; without `entity`, '
+        "events in which any entity is (of `entityTypes`, when given).",
+    )
+    entity_types: list[EntityType] | None = strawberry.field(
+        default=None, description="Events involving an entity of one of these types."
+    )
+    tones: list[Tone] | None = strawberry.field(
+        default=None,
+        description="Events with a report (not retracted) holding a claim of one of these tones.",
+    )
+    tiers: list[Tier] | None = strawberry.field(
+        default=None,
+        description="Events reported (not every report retracted) by an outlet of one of "
+        "these tiers.",
+    )
+    groups: list[str] | None = strawberry.field(
+        default=None,
+        description="Events reported (not every report retracted) by an outlet of one of these "
+        "independence groups (`Outlet.group`).",
+    )
 
 
 @strawberry.input(description="A point and a distance: events within `km` of it (great circle).")
@@ -133,8 +159,36 @@ def to_filter(info: Info, given: EventFilterInput | None, **fixed: str | bool) -
             raise UserError(f"filter.entities names {len(named)} entities, at most {MAX_ENTITIES}")
         key = "all_entities" if given.entities_match is EntitiesMatch.ALL else "any_entities"
         values[key] = named
+    values["roles"] = tuple(sorted({r.lower() for r in names("filter.roles", given.roles)}))
+    values["entity_types"] = tuple(sorted({t.value for t in given.entity_types or ()}))
+    values["tones"] = tuple(sorted({t.value for t in given.tones or ()}))
+    values["tiers"] = tuple(sorted({t.value for t in given.tiers or ()}))
+    values["groups"] = names("filter.groups", given.groups)
+    for name, chosen in (
+        ("entityTypes", given.entity_types),
+        ("tones", given.tones),
+        ("tiers", given.tiers),
+    ):
+        if chosen is not None and not chosen:
+            raise UserError(f"filter.{name} must name at least one value")
     values.update(fixed)
     return EventFilter(**values)  # type: ignore[arg-type]
+
+
+def names(argument: str, given: list[str] | None) -> tuple[str, ...]:
+    """Roles or group names as a filter takes them: distinct, sorted, stripped; refused
+    (naming `argument`) when empty, blank, too long or too many."""
+    if given is None:
+        return ()
+    found = sorted({n.strip() for n in given})
+    if not found:
+        raise UserError(f"{argument} must name at least one value")
+    if len(found) > MAX_NAMES:
+        raise UserError(f"{argument} names {len(found)} values, at most {MAX_NAMES}")
+    for name in found:
+        if not name or len(name) > MAX_NAME:
+            raise UserError(f"{argument}: each value must have 1 to {MAX_NAME} characters")
+    return tuple(found)
 
 
 def _country(info: Info, given: str | None) -> str | None:

@@ -18,8 +18,8 @@ from api.errors import UserError
 from api.filters import EventFilterInput, to_filter
 from api.hub import CAPACITY, Select, Update
 from api.nodes import Event
-from graph.model import Label, Node, Rel
-from graph.store import EventFilter, GraphReader
+from graph.model import Label, Node, Props, Rel
+from graph.store import EventFilter, GraphReader, Involvement, admits_around, reporting_outlets
 
 
 class FellBehind(UserError):
@@ -75,7 +75,42 @@ def matching_events(reader: GraphReader, flt: EventFilter, ids: Sequence[str]) -
     if flt.outlet is not None and events:
         reports = reader.edges([e.id for e in events], Rel.REPORTS, "in")
         events = [e for e in events if any(x.src == flt.outlet for x in reports.get(e.id, []))]
+    if flt.around and events:
+        events = _around(reader, flt, events)
     return events
+
+
+def _around(reader: GraphReader, flt: EventFilter, events: list[Node]) -> list[Node]:
+    """The events passing the parts of `flt` their relationships decide (roles, entity
+    types, tones, tiers, groups), read in a batch per kind."""
+    read = _Read(
+        reader, [e.id for e in events], {o for e in events for o in reporting_outlets(e.props)}
+    )
+    return [e for e in events if admits_around(flt, e.id, e.props, read)]
+
+
+class _Read:
+    """The `Surroundings` of a few events, read at once through a `GraphReader`."""
+
+    def __init__(self, reader: GraphReader, ids: list[str], outlet_ids: set[str]) -> None:
+        self._involves = reader.edges(ids, Rel.INVOLVES, "out")
+        self._reports = reader.edges(ids, Rel.REPORTS, "in")
+        ends = sorted({x.dst for found in self._involves.values() for x in found})
+        self._entities = reader.get_nodes(ends)
+        self._outlets = {i: n.props for i, n in reader.get_nodes(sorted(outlet_ids)).items()}
+
+    def involvements(self, event_id: str) -> list[Involvement]:
+        entities = self._entities
+        return [
+            (x.dst, entities[x.dst].props if x.dst in entities else None, x.texts("roles"))
+            for x in self._involves.get(event_id, [])
+        ]
+
+    def reports(self, event_id: str) -> list[Props]:
+        return [x.props for x in self._reports.get(event_id, [])]
+
+    def outlets(self, ids: Sequence[str]) -> dict[str, Props]:
+        return {i: self._outlets[i] for i in ids if i in self._outlets}
 
 
 # -- subscriptions -----------------------------------------------------------------------------

@@ -55,10 +55,11 @@ from graph.analytics.related import related_events
 from graph.history import history
 from graph.model import PUBLIC_RELS, RETRACTED_ON, Edge, Label, Node, Prop, Rel, is_public
 from graph.store import EventFilter, EventQuery, Months
-from services.corrections import report_id
+from services.corrections import CORRECTED
 from services.matching import decisions
 from services.pins import pins_of
 from services.places import flags_of, iso_key
+from services.redirects import report_id
 
 
 @strawberry.interface(
@@ -267,11 +268,19 @@ class Event(GraphNode):
     def longitude(self) -> float | None:
         return _number(self.node, "geo_lon" if "geo_lon" in self.node.props else "lon")
 
-    @strawberry.field(description="Every place sources gave, the earliest-extracted first.")
+    @strawberry.field(
+        description="Every place sources gave, the earliest-extracted first; an editor's "
+        "corrected place first of all, unless a source gave it too."
+    )
     @at_once
     async def locations(self, info: Info) -> list[Location]:
         edges = await info.context.edges(Rel.OCCURRED_IN, "out").load(self.id)
-        edges = sorted(edges, key=lambda e: (str(e.props.get("first_reported")), e.dst))
+        reported = {e.dst for e in edges if e.discriminator != CORRECTED}
+        # an editor's location (services.corrections) is listed unless a record names it too
+        edges = sorted(
+            (e for e in edges if e.discriminator != CORRECTED or e.dst not in reported),
+            key=lambda e: (str(e.props.get("first_reported")), e.dst),
+        )
         places = await info.context.nodes.load_many([e.dst for e in edges])
         countries = await info.context.edges(Rel.IN_COUNTRY, "out").load_many(
             [e.dst for e in edges]
@@ -541,7 +550,9 @@ class Entity(GraphNode):
     @strawberry.field(
         description="Its events counted per day, week (default) or month over a date range "
         "(default: its first to its last event), split by category and by confidence level: "
-        "what a timeline chart draws. `timeline` lists the events themselves."
+        "what a timeline chart draws. `timeline` lists the events themselves. `filter` narrows "
+        "the events like `timeline`'s (then `from`, `to`, `categories` and `minConfidence` go "
+        "inside it)."
     )
     async def timeline_buckets(
         self,
@@ -551,9 +562,10 @@ class Entity(GraphNode):
         date_to: Annotated[dt.date | None, strawberry.argument(name="to")] = None,
         categories: list[Category] | None = None,
         min_confidence: ConfidenceLevel | None = None,
+        filter: EventFilterInput | None = None,
     ) -> TimelineBuckets:
         return await timeline_buckets(
-            info, self.node, interval, date_from, date_to, categories, min_confidence
+            info, self.node, interval, date_from, date_to, categories, min_confidence, filter
         )
 
     @strawberry.field(

@@ -18,6 +18,8 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from api import analytics, prefetch
+from api.audited import Audited, AuditQuery
+from api.compiled import PlannedExecutor
 from api.context import Info
 from api.corrections import CorrectionsMutation, CorrectionsQuery
 from api.cost import CostLimiter
@@ -43,10 +45,12 @@ from api.nodes import (
     event_page,
 )
 from api.paging import DEFAULT_PAGE
-from api.places import EventCounts, PlacesMutation, PlacesQuery, event_counts
+from api.places import CountBy, EventCounts, PlacesMutation, PlacesQuery, event_counts
 from api.scalars import SCALARS, Category, ConfidenceLevel, EntityType, Order
 from api.search import SearchConnection, SearchType, find_results, search_list
+from api.timeline import Interval
 from graph import keys
+from graph.analytics import AGGREGATE_MAX_EVENTS
 from graph.errors import DomainError
 from graph.model import ENTITY_TYPES, Label, Node, is_public
 from graph.store import StoreUnavailable
@@ -100,7 +104,7 @@ def _one_of(id: strawberry.ID | None, name: str | None) -> None:
 
 
 @strawberry.type
-class Query(EditorialQuery, CorrectionsQuery, PlacesQuery, DirectoryQuery, LabelsQuery):
+class Query(EditorialQuery, CorrectionsQuery, PlacesQuery, DirectoryQuery, LabelsQuery, AuditQuery):
     @strawberry.field(description="One event by id: everything its public page shows.")
     async def event(self, info: Info, id: strawberry.ID) -> Event | None:
         await prefetch.event_page(info, id)  # one round trip on Neo4j (api.prefetch)
@@ -207,8 +211,12 @@ class Query(EditorialQuery, CorrectionsQuery, PlacesQuery, DirectoryQuery, Label
         return await analytics.neighbourhood(info, id, hops, limit, filter)
 
     @strawberry.field(
-        description="Events of a date window counted by the country they are filed under "
-        "(one per event: the country of its chosen place) and by first-level region."
+        description="The events of a filter counted by the country they are filed under (one "
+        "per event: the country of its chosen place), by first-level region and, with "
+        "`groupBy`, by any combination of period (`interval`: DAY, WEEK or MONTH, the "
+        "default), category, confidence level and country (`groups`). `from`, `to`, "
+        "`minConfidence` and `categories` are shorthands for the same in `filter`. Counts "
+        f"the oldest {AGGREGATE_MAX_EVENTS:,} events at most (`complete: false` past it)."
     )
     async def event_counts(
         self,
@@ -217,8 +225,13 @@ class Query(EditorialQuery, CorrectionsQuery, PlacesQuery, DirectoryQuery, Label
         date_to: Annotated[dt.date | None, strawberry.argument(name="to")] = None,
         min_confidence: ConfidenceLevel | None = None,
         categories: list[Category] | None = None,
+        filter: EventFilterInput | None = None,
+        group_by: list[CountBy] | None = None,
+        interval: Interval = Interval.MONTH,
     ) -> EventCounts:
-        return await event_counts(info, date_from, date_to, min_confidence, categories)
+        return await event_counts(
+            info, date_from, date_to, min_confidence, categories, filter, group_by, interval
+        )
 
     @strawberry.field(
         description="The most central entities of a date window in the co-occurrence graph "
@@ -274,9 +287,10 @@ _LIMIT_RULES = [
 ]
 
 
-def build_schema(direct: bool = True) -> Schema:
+def build_schema(direct: bool = True, planned: bool = True) -> Schema:
     """The API's schema; `direct` gives the fields that need nothing of strawberry's per-field
-    wrapper a direct resolver (`api.direct`), which the served schema does."""
+    wrapper a direct resolver (`api.direct`), `planned` runs queries by a plan made once per
+    document (`api.compiled`); the served schema does both."""
     built = Schema(
         query=Query,
         mutation=Mutation,
@@ -300,7 +314,10 @@ def build_schema(direct: bool = True) -> Schema:
             # Internal failures reach the client as "Unexpected error." (and the log, in full);
             # the client's mistakes and domain refusals as they are.
             lambda: MaskErrors(should_mask_error=_is_internal),
+            # Who did what: privileged and refused operations, once they have run (api.audit).
+            Audited,
         ],
+        execution_context_class=PlannedExecutor if planned else None,
     )
     if direct:
         use_direct_resolvers(built)

@@ -11,6 +11,8 @@ import strawberry
 from api import heavy
 from api.bounds import Bound, bounds_of, window
 from api.context import Info
+from api.errors import UserError
+from api.filters import EventFilterInput, to_filter
 from api.scalars import Category, ConfidenceLevel
 from graph import analytics
 from graph.model import Node
@@ -70,9 +72,17 @@ async def timeline_buckets(
     date_to: dt.date | None,
     categories: list[Category] | None,
     min_confidence: ConfidenceLevel | None,
+    filter: EventFilterInput | None = None,
 ) -> TimelineBuckets:
     chosen = interval or Interval.WEEK
-    span = window(info, date_from, date_to, min_confidence, categories)
+    if filter is None:
+        span = window(info, date_from, date_to, min_confidence, categories)
+    elif date_from or date_to or min_confidence or categories is not None:
+        raise UserError(
+            "timelineBuckets: with `filter`, give from, to, minConfidence and categories inside it"
+        )
+    else:
+        span = to_filter(info, filter)
     store = info.context.store
     until = heavy.deadline(info)
     # Off the event loop; reading stops at the time budget, answering `complete: false`.

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,12 +126,28 @@ class BuiltStore:
 
 def built_store(workdir: Path, data: Dataset) -> BuiltStore:
     """A store holding `data` (registry, then records), built once and cached with what the
-    benchmarks need to know about it (counts, the most frequent entity, sample event ids)."""
-    from graph.embedded import EmbeddedStore
+    benchmarks need to know about it (counts, the most frequent entity, sample event ids).
 
-    directory = workdir / f"store-{data.events}-s{data.seed}"
-    meta_file = workdir / f"store-{data.events}-s{data.seed}.json"
+    The cache is named with the store's file format (`store-100000-s1-f5`), so that a checkout
+    of another format never opens it to write (which would upgrade it under the feet of the
+    others using it). A cache of format 4 or before (`store-100000-s1`, named before the format
+    was) is copied and the copy upgraded, rather than the store built again."""
+    from graph.embedded import EmbeddedStore
+    from graph.embedded.fileformat import FORMAT
+
+    stem = f"store-{data.events}-s{data.seed}"
+    directory = workdir / f"{stem}-f{FORMAT}"
+    meta_file = workdir / f"{stem}-f{FORMAT}.json"
     if meta_file.exists() and directory.exists():
+        return BuiltStore(directory, json.loads(meta_file.read_text("utf-8")))
+    older, older_meta = workdir / stem, workdir / f"{stem}.json"
+    if older_meta.exists() and (older / "graph.sqlite3").exists():
+        log(f"copying {older} to {directory} and upgrading the copy to format {FORMAT}")
+        snapshot_store(older, directory)
+        store = EmbeddedStore(directory)
+        store.setup()  # the upgrade, in the copy only
+        store.close()
+        shutil.copyfile(older_meta, meta_file)
         return BuiltStore(directory, json.loads(meta_file.read_text("utf-8")))
     shutil.rmtree(directory, ignore_errors=True)
     log(f"building the store {directory} from {data.records}")
@@ -184,6 +200,25 @@ def copy_store(source: Path, target: Path) -> Path:
     return target
 
 
+def snapshot_store(source: Path, target: Path) -> Path:
+    """A copy of a store directory another process may be using (SQLite's online backup: one
+    consistent state, whatever its WAL holds)."""
+    import sqlite3
+
+    shutil.rmtree(target, ignore_errors=True)
+    target.mkdir(parents=True)
+    source_db = sqlite3.connect(
+        f"{(source / 'graph.sqlite3').resolve().as_uri()}?mode=ro", uri=True
+    )
+    target_db = sqlite3.connect(target / "graph.sqlite3")
+    try:
+        source_db.backup(target_db)
+    finally:
+        target_db.close()
+        source_db.close()
+    return target
+
+
 # -- servers ---------------------------------------------------------------------------------
 
 
@@ -223,6 +258,27 @@ class Server:
                 fields = stat.read().rpartition(")")[2].split()
             total += int(fields[11]) + int(fields[12])
         return total / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_of(match: Callable[[str, str], bool]) -> float:
+    """User and system CPU seconds used so far by the live processes `match(name, command
+    line)` accepts (a peer's server processes, which this run did not start itself)."""
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as stat:
+                text = stat.read()
+            with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
+                command = cmdline.read().replace(b"\0", b" ").decode("utf-8", "replace")
+        except OSError:
+            continue
+        name = text[text.find("(") + 1 : text.rfind(")")]
+        if match(name, command):
+            fields = text.rpartition(")")[2].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def _tree(pid: int) -> list[int]:

@@ -14,6 +14,10 @@ alternate between the two (whose turn is first alternates too), so a busy spell 
 machine does not land on one side only. Figures are the medians over the rounds; the baseline
 of each is the peer's, measured in the same run. Raw figures: WORKDIR/result-peer.json.
 Every server the run started is stopped at the end, on failure and on Ctrl-C too.
+
+Beside the latencies, the CPU each side's server processes used per page (newsgraph's writer,
+workers and analyst; PostGraphile's Node process and PostgreSQL's): what a page costs, which a
+busy machine changes much less than it changes the latencies.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ if __package__ in (None, ""):  # run as a file: python bench/peer.py
 
 from bench.common import (
     Row,
+    cpu_of,
     free_port,
     log,
     page_body,
@@ -52,7 +57,12 @@ from bench.serving import (
 )
 
 WARMUP = 5000
-KEYS = ("p50_ms", "p90_ms", "p99_ms", "max_ms", "throughput_rps")
+KEYS = ("p50_ms", "p90_ms", "p99_ms", "max_ms", "throughput_rps", "server_cpu_ms")
+
+
+def _peer_process(name: str, command: str) -> bool:
+    """PostgreSQL's processes and PostGraphile's (Node running postgraphile)."""
+    return name.startswith("postgres") or (name == "node" and "postgraphile" in command)
 
 
 def latency(
@@ -128,9 +138,13 @@ def main(argv: Sequence[str] | None = None) -> None:
                 "newsgraph": (f"{server.url}/graphql", PAGE_QUERY_FILE, store.ids),
             }
 
+            def cpu(side: str) -> float:
+                return server.cpu_seconds() if side == "newsgraph" else cpu_of(_peer_process)
+
             def measure(side: str, requests: int, seed: int, label: str) -> dict[str, Any]:
                 url, query, ids = sides[side]
-                return latency(
+                before = cpu(side)
+                figures = latency(
                     peer,
                     url,
                     query,
@@ -140,6 +154,9 @@ def main(argv: Sequence[str] | None = None) -> None:
                     requests=requests,
                     seed=seed,
                 )
+                figures["server_cpu_ms"] = (cpu(side) - before) * 1000 / requests
+                log(f"    server CPU {figures['server_cpu_ms']:.3f} ms a page")
+                return figures
 
             log(f"warming both with {WARMUP:,} requests")
             for side in sides:
@@ -171,6 +188,15 @@ def main(argv: Sequence[str] | None = None) -> None:
             ours["p50_ms"],
             "ms",
             theirs["p50_ms"],
+            "PostgreSQL + PostGraphile",
+            "-",
+            None,
+        ),
+        Row(
+            f"server CPU per page, {processes}",
+            ours["server_cpu_ms"],
+            "ms",
+            theirs["server_cpu_ms"],
             "PostgreSQL + PostGraphile",
             "-",
             None,

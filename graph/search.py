@@ -122,6 +122,13 @@ def normalise(text: str) -> str:
     return anyascii(text).casefold()
 
 
+def is_term(text: str) -> bool:
+    """Whether `text` can be a term of the index, or begin one: the stores answer a prefix or
+    a lookup that cannot with nothing, without asking their index (the empty prefix would
+    otherwise list every term on one store and none on another)."""
+    return _WORD.fullmatch(text) is not None
+
+
 def terms(text: str) -> list[str]:
     """The terms of `text`, in order: its words, transliterated and case-folded."""
     return list(_terms(text))
@@ -264,6 +271,8 @@ class _Word:
     text: str
     prefix: bool
     variants: dict[str, float]
+    # a prefix whose every indexed term is among `variants` (its listing was not cut short)
+    listed: bool = False
 
 
 def search(index: SearchIndex, query: SearchQuery) -> SearchPage:
@@ -350,7 +359,8 @@ def _words(index: SearchIndex, text: str) -> tuple[list[_Word], dict[str, int]]:
             )
             for term, score, _ in sorted(close, key=lambda c: (-c[1], c[0])):
                 variants.setdefault(term, _FUZZY_WEIGHT * score / 100)
-        words.append(_Word(word, prefix, variants))
+        listed_all = prefix and len(vocabulary.get(word, [])) < VOCABULARY
+        words.append(_Word(word, prefix, variants, listed_all))
     return words, dfs
 
 
@@ -365,17 +375,28 @@ def _field(tf: float, length: int, avg: float) -> float:
     return tf * (_K1 + 1) / (tf + _K1 * (1 - _B + _B * length / avg))
 
 
-def _word_score(word: _Word, names: list[str], body: list[str], dfs: Mapping[str, int]) -> float:
+def _word_score(
+    word: _Word, names: list[str], body: list[str], held: set[str], dfs: Mapping[str, int]
+) -> float:
+    """The best score of the terms `held` by a document (`names` and `body`) that count as
+    `word`: its variants, and, for a prefix, every term it starts. A document's terms are
+    checked against the variants (a prefix of three letters may have hundreds)."""
     best = 0.0
-    candidates = dict(word.variants)
-    if word.prefix:
-        for term in {*names, *body}:
-            if term.startswith(word.text):
-                candidates.setdefault(term, 1.0 if term == word.text else _PREFIX_WEIGHT)
-    for term, weight in candidates.items():
+    variants = word.variants
+    found: list[tuple[str, float]] = []
+    if not word.prefix or word.listed:
+        # the terms that count as it are its variants: those the document holds (a set
+        # intersection; a prefix's variants may be hundreds, a document's terms dozens)
+        found = [(term, variants[term]) for term in variants.keys() & held]
+    else:  # a prefix whose listing was cut short: the document's terms it starts
+        for term in held:
+            weight = variants.get(term)
+            if weight is None and term.startswith(word.text):
+                weight = 1.0 if term == word.text else _PREFIX_WEIGHT
+            if weight is not None:
+                found.append((term, weight))
+    for term, weight in found:
         tf_names, tf_body = names.count(term), body.count(term)
-        if not tf_names and not tf_body:
-            continue
         score = (
             weight
             * _idf(term, dfs)
@@ -400,13 +421,15 @@ def _rank(
     scored: list[tuple[float, IndexedDoc]] = []
     for doc in docs:
         names, body = doc.terms_names.split(), doc.terms_body.split()
-        parts = [_word_score(w, names, body, dfs) for w in words]
+        held = {*names, *body}
+        parts = [_word_score(w, names, body, held, dfs) for w in words]
         matched = sum(1 for p in parts if p > 0)
         if not matched:
             continue
         score = sum(parts) * (matched / len(words)) ** 2
         if len(words) > 1 and (
-            f" {phrase} " in f" {doc.terms_names} " or f" {phrase} " in f" {doc.terms_body} "
+            (phrase in doc.terms_names and f" {phrase} " in f" {doc.terms_names} ")
+            or (phrase in doc.terms_body and f" {phrase} " in f" {doc.terms_body} ")
         ):
             score *= 1.5
         if any(" ".join(terms(n)) == phrase for n in doc.names):

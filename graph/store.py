@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Literal, Protocol, TypeAlias, runtime_checkable
 
 from graph.model import Direction, Edge, EdgeId, Label, Node, Props, Rel, WriteBatch, strings
@@ -109,11 +110,27 @@ class EventFilter:
     box: tuple[float, float, float, float] | None = None
     all_entities: tuple[str, ...] = ()
     any_entities: tuple[str, ...] = ()
+    # What the event's relationships decide (`admits_around`; docs/analytics.md):
+    # `roles` (lower case): an involvement in one of them, of `entity` when given, else of any
+    # entity (of one of `entity_types` when given); `entity_types`: it involves an entity of
+    # one of them; `tones`: a report not retracted holds a claim of one of them; `tiers`,
+    # `groups`: an outlet that reported it (not every report retracted, by its `track`) is of
+    # one of these tiers (an outlet without one: "unknown") or independence groups.
+    roles: tuple[str, ...] = ()
+    entity_types: tuple[str, ...] = ()
+    tones: tuple[str, ...] = ()
+    tiers: tuple[str, ...] = ()
+    groups: tuple[str, ...] = ()
+
+    @property
+    def around(self) -> bool:
+        """Whether a part of the filter reads the event's relationships (`admits_around`)."""
+        return bool(self.roles or self.entity_types or self.tones or self.tiers or self.groups)
 
     def admits(self, props: Props) -> bool:
         """Whether an event with these properties passes every part of the filter that its
         properties decide (all but `entity`, `outlet`, `all_entities` and `any_entities`, which
-        take its relationships)."""
+        take its relationships, and the parts `admits_around` decides)."""
         if self.categories and props.get("category") not in self.categories:
             return False
         day = str(props.get("occurred_on") or "")[:10]
@@ -156,6 +173,83 @@ class EventFilter:
         return True
 
 
+# One involvement of an event, as `admits_around` reads it: the entity's id, its properties
+# (None when it is not visible) and the involvement's `roles`.
+Involvement: TypeAlias = tuple[str, Props | None, Sequence[str]]
+
+
+def reporting_outlets(props: Props) -> list[str]:
+    """The outlets of an event's `track` that reported it and did not retract every report."""
+    return [outlet for outlet, flags in track_entries(props) if "r" not in flags]
+
+
+def outlet_tier(props: Props | None) -> str:
+    """An outlet's tier, "unknown" without one (as the confidence rules read it)."""
+    tier = props.get("tier") if props is not None else None
+    return tier if isinstance(tier, str) and tier else "unknown"
+
+
+class Surroundings(Protocol):
+    """What `admits_around` reads of an event's relationships, each only when a part of the
+    filter needs it."""
+
+    def involvements(self, event_id: str) -> Sequence[Involvement]:
+        """Its INVOLVES (roles may be left out where the filter's parts cannot need them)."""
+
+    def reports(self, event_id: str) -> Sequence[Props]:
+        """The properties of its REPORTS (those that cannot hold the filter's tones may be
+        left out)."""
+
+    def outlets(self, ids: Sequence[str]) -> Mapping[str, Props]:
+        """The properties of the outlets with these ids that exist."""
+
+
+def admits_around(flt: EventFilter, event_id: str, event: Props, around: Surroundings) -> bool:
+    """Whether an event passes the parts of `flt` its relationships decide (`roles`,
+    `entity_types`, `tones`, `tiers`, `groups`), given its properties and what `around` reads.
+    The one rule of every store: the embedded store and the live updates call it, Neo4j's
+    query says the same in Cypher."""
+    types = flt.entity_types
+    if flt.roles or types:
+        found = around.involvements(event_id)
+
+        def typed(entity: Props | None) -> bool:
+            return entity is not None and entity.get("type") in types
+
+        if types and not any(typed(entity) for _, entity, _ in found):
+            return False
+        if flt.roles:
+            roles = flt.roles
+            holders = [
+                (entity_id, entity)
+                for entity_id, entity, held in found
+                if any(r.lower() in roles for r in held if isinstance(r, str))
+            ]
+            if flt.entity is not None:
+                holders = [(i, entity) for i, entity in holders if i == flt.entity]
+            elif types:
+                holders = [(i, entity) for i, entity in holders if typed(entity)]
+            if not holders:
+                return False
+    if flt.tones:
+        tones = flt.tones
+        if not any(
+            not report.get("retracted_on")
+            and any(t in tones for t in strings(report, "claim_tones"))
+            for report in around.reports(event_id)
+        ):
+            return False
+    if flt.tiers or flt.groups:
+        ids = reporting_outlets(event)
+        read = around.outlets(ids) if ids else {}
+        visible = [read[i] for i in ids if i in read]  # an outlet not visible: no tier
+        if flt.tiers and all(outlet_tier(outlet) not in flt.tiers for outlet in visible):
+            return False
+        if flt.groups and all(outlet.get("group") not in flt.groups for outlet in visible):
+            return False
+    return True
+
+
 EARTH_KM = 6371.0088
 
 
@@ -186,6 +280,13 @@ class EventQuery:
     newest_first: bool = True
     after: tuple[str, str] | None = None
     order_by: str = "occurred_on"
+
+    def __post_init__(self) -> None:
+        # one check for every store: an order no store keeps is a programming error
+        if self.order_by not in EVENT_ORDERS:
+            raise StoreError(
+                f"events are not ordered by {self.order_by!r} (one of {', '.join(EVENT_ORDERS)})"
+            )
 
 
 # An event's `track` property: what it adds to the track record of each outlet that reported
@@ -266,6 +367,42 @@ def track_entries(props: Props) -> list[tuple[str, str]]:
         if outlet:
             found.append((outlet, flags))
     return found
+
+
+# An event as the aggregates count it (`GraphStore.tally_events`): its day (the first ten
+# characters of `occurred_on`), `category`, `confidence` (the level), the countries it is filed
+# under (`country_ids`, sorted) and its chosen place (`place_id`); "" for a missing value.
+TallyKey: TypeAlias = tuple[str, str, str, tuple[str, ...], str]
+
+
+def tally_key(props: Props) -> TallyKey:
+    """Where an event with these properties is counted (`TallyKey`)."""
+
+    def text(name: str) -> str:
+        value = props.get(name)
+        return value if isinstance(value, str) else ""
+
+    filed = props.get("country_ids")
+    countries: tuple[str, ...] = ()
+    if isinstance(filed, list) and filed:  # one, as a rule
+        countries = tuple(sorted({c for c in filed if isinstance(c, str)}))
+    return (
+        text("occurred_on")[:10],
+        text("category"),
+        text("confidence"),
+        countries,
+        text("place_id"),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class EventTallies:
+    """The events a filter matches, counted by `TallyKey`: `events` counted in all, and
+    `capped` when more matched than the cap (only the oldest, by (occurred_on, id), count)."""
+
+    counts: dict[TallyKey, int]
+    events: int
+    capped: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -522,6 +659,12 @@ class GraphStore(Protocol):
         that many). Costs no walk without a filter, the entity's or outlet's events with one,
         else the events of the date window (all, without dates) until `cap` match."""
 
+    def tally_events(self, filter: EventFilter, cap: int) -> EventTallies:
+        """The events matching `filter`, oldest first by (occurred_on, id), at most `cap`,
+        counted by `tally_key` (the aggregates, `graph.analytics.aggregate`). Costs the walk
+        `count_events` makes (the embedded store, in memory) or one aggregating query (Neo4j),
+        bounded by `cap`."""
+
     def track_records(
         self, outlet_ids: Sequence[str], months: Months = ALL_MONTHS
     ) -> dict[str, TrackRecord]:
@@ -569,6 +712,15 @@ class GraphStore(Protocol):
 
     def get_setting(self, name: str) -> str | None:
         """An editorial setting (such as the confidence policy), or None."""
+
+    def hit(self, key: str, at: datetime, window: timedelta, limit: int) -> bool:
+        """A rate limit's count, kept in the store so that every process using it (the
+        workers of `serve --workers` on Neo4j) keeps one: count a hit of `key` (a limit and its
+        client, e.g. `submit:<client hash>`) at `at` and return True, unless `limit` hits of
+        it fall in the `window` before `at` already (then count nothing, return False).
+        Atomic: concurrent hits of one key are counted one after the other. Its own
+        transaction, in no change log entry: it changes nothing a read of the graph sees.
+        A key whose hits have all left their window is removed as later hits come."""
 
     def last_change(self) -> int:
         """The `seq` of the change log's latest entry (0 when nothing was ever written)."""

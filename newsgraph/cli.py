@@ -24,7 +24,7 @@ from api.tokens import (
     write_token_file,
 )
 from graph.confidence import current_policy
-from graph.model import CATEGORIES, LEVELS
+from graph.model import CATEGORIES, ENTITY_TYPES, LEVELS, TIERS, TONES
 from graph.store import EventFilter, GraphStore, StoreError
 from loaders.jsonl import RejectSink
 from loaders.outlets import RegistryError, parse_registry
@@ -362,6 +362,11 @@ def token_revoke(name: str, file: Path | None) -> None:
 @click.option("--entity", default=None, help="Only events involving it (name, alias or id).")
 @click.option("--category", "categories", multiple=True, type=click.Choice(CATEGORIES))
 @click.option("--min-confidence", type=click.Choice(LEVELS), default=None)
+@click.option("--role", "roles", multiple=True, help="An involvement in it (of --entity if given).")
+@click.option("--entity-type", "entity_types", multiple=True, type=click.Choice(ENTITY_TYPES))
+@click.option("--tone", "tones", multiple=True, type=click.Choice(TONES))
+@click.option("--tier", "tiers", multiple=True, type=click.Choice(TIERS))
+@click.option("--group", "groups", multiple=True, help="An outlet independence group.")
 def export_command(
     store_spec: str | None,
     fmt: str,
@@ -371,6 +376,11 @@ def export_command(
     entity: str | None,
     categories: tuple[str, ...],
     min_confidence: str | None,
+    roles: tuple[str, ...],
+    entity_types: tuple[str, ...],
+    tones: tuple[str, ...],
+    tiers: tuple[str, ...],
+    groups: tuple[str, ...],
 ) -> None:
     """Write the graph, or the events the filters select with everything around them, as
     GraphML, GEXF, Cytoscape.js JSON, extractor records (JSONL, for `newsgraph load`) or
@@ -385,6 +395,11 @@ def export_command(
                 min_confidence=(
                     current_policy(store).rank(min_confidence) if min_confidence else None
                 ),
+                roles=tuple(sorted({r.strip().lower() for r in roles if r.strip()})),
+                entity_types=tuple(sorted(set(entity_types))),
+                tones=tuple(sorted(set(tones))),
+                tiers=tuple(sorted(set(tiers))),
+                groups=tuple(sorted(set(groups))),
             )
         except LookupError as exc:
             raise click.ClickException(str(exc)) from None

@@ -5,9 +5,14 @@
     df = nc.frame(entities=["Vladimir Putin", "Alexander Lukashenko"])  # pandas, one row an event
 
 `events` and `timeline` read GraphQL (anyone may); `export`, `table` and `frame` read the
-server's exports (`/export/{format}`: the analyst, editor or admin role). `table` and `frame`
-need the `tables` extra (`pip install 'newsgraph[tables]'`: pyarrow, pandas); `frame(library=
-"polars")` takes polars if it is installed. Only httpx is needed otherwise.
+server's exports (`/export/{format}`: the analyst, editor or admin role), and `counts` and
+`counts_frame` its event counts (`/export/counts/{format}`, the same role):
+
+    nc.counts_frame(by=["period", "category"], interval="week", tiers=["trusted"])
+
+`table`, `frame` and `counts_frame` need the `tables` extra (`pip install
+'newsgraph[tables]'`: pyarrow, pandas); `library="polars"` takes polars if it is installed.
+Only httpx is needed otherwise.
 """
 
 from __future__ import annotations
@@ -47,6 +52,7 @@ query Timeline($id: ID, $name: String, $first: Int!, $after: String,
 """
 PAGE = 100  # the server's largest page
 Order = Literal["NEWEST_FIRST", "OLDEST_FIRST"]
+Count = Literal["period", "category", "confidence", "country"]
 
 
 class NewsgraphError(Exception):
@@ -103,13 +109,21 @@ class Client:
         categories: Sequence[str] = (),
         min_confidence: str | None = None,
         country: str | None = None,
+        roles: Sequence[str] = (),
+        entity_types: Sequence[str] = (),
+        tones: Sequence[str] = (),
+        tiers: Sequence[str] = (),
+        groups: Sequence[str] = (),
         order: Order = "OLDEST_FIRST",
         limit: int | None = None,
     ) -> list[dict[str, Any]]:
         """Events as the API gives them (dicts), every page read, at most `limit`; `entity` is
         an entity id, `entities` entity ids the events involve every one of (any one with
-        `any_of`), `country` a country's Place id or ISO code."""
+        `any_of`), `country` a country's Place id or ISO code. `roles` (of `entity` when
+        given), `entity_types`, `tones`, `tiers`, `groups`: any of them, as docs/analytics.md
+        says ("target", "organization", "denied", "state-affiliated", an outlet group)."""
         flt = _filter(entity, date_from, date_to, categories, min_confidence, country)
+        flt |= _around(roles, entity_types, tones, tiers, groups)
         if entities:
             flt["entities"] = list(entities)
             flt["entitiesMatch"] = "ANY" if any_of else "ALL"
@@ -123,12 +137,19 @@ class Client:
         date_to: dt.date | str | None = None,
         categories: Sequence[str] = (),
         min_confidence: str | None = None,
+        roles: Sequence[str] = (),
+        entity_types: Sequence[str] = (),
+        tones: Sequence[str] = (),
+        tiers: Sequence[str] = (),
+        groups: Sequence[str] = (),
         order: Order = "OLDEST_FIRST",
         limit: int | None = None,
     ) -> list[dict[str, Any]]:
-        """The events of one entity (its id, or its name or an alias), oldest first."""
+        """The events of one entity (its id, or its name or an alias), oldest first; `roles`:
+        those where it holds one of them."""
         by = {"id": entity} if entity.startswith("en_") else {"name": entity}
         flt = _filter(None, date_from, date_to, categories, min_confidence, None)
+        flt |= _around(roles, entity_types, tones, tiers, groups)
         variables = {**by, "filter": flt, "order": order}
         return list(self._pages(TIMELINE, ("entity", "timeline"), variables, limit))
 
@@ -165,30 +186,78 @@ class Client:
         min_confidence: str | None = None,
         country: str | None = None,
         outlet: str | None = None,
+        roles: Sequence[str] = (),
+        entity_types: Sequence[str] = (),
+        tones: Sequence[str] = (),
+        tiers: Sequence[str] = (),
+        groups: Sequence[str] = (),
     ) -> bytes:
         """The server's export in `fmt` (csv, parquet, jsonl, graphml, gexf, cytoscape-json)
-        of the events involving every one of `entities` (ids or names) within the filter."""
-        params: list[tuple[str, str | int | float | bool | None]] = [
-            ("entity", e) for e in entities
-        ]
-        params += [("category", c) for c in categories]
-        for name, value in (
-            ("from", date_from),
-            ("to", date_to),
-            ("minConfidence", min_confidence),
-            ("country", country),
-            ("outlet", outlet),
-        ):
-            if value is not None:
-                params.append((name, str(value)))
-        response = self._http.get(f"/export/{fmt}", params=params)
+        of the events involving every one of `entities` (ids or names) within the filter
+        (`roles`: of the first entity when given)."""
+        params = _parameters(
+            entities, date_from, date_to, categories, min_confidence, country, outlet
+        )
+        params += _around_parameters(roles, entity_types, tones, tiers, groups)
+        return self._get(f"/export/{fmt}", params).content
+
+    def _get(self, path: str, params: list[tuple[str, str]]) -> httpx.Response:
+        query: list[tuple[str, str | int | float | bool | None]] = list(params)
+        response = self._http.get(path, params=query)
         if response.status_code != 200:
             try:
                 message = "; ".join(e["message"] for e in response.json()["errors"])
             except (ValueError, KeyError, TypeError):
                 message = response.text[:200]
             raise NewsgraphError(f"HTTP {response.status_code}: {message}")
-        return response.content
+        if response.headers.get("X-Complete") == "false":
+            counted = response.headers.get("X-Events-Counted")
+            raise NewsgraphError(
+                f"the counts are incomplete: only the oldest {counted} events were counted; "
+                "narrow the filter"
+            )
+        return response
+
+    def counts(
+        self,
+        by: Sequence[Count] = ("period",),
+        interval: Literal["day", "week", "month"] = "month",
+        **filters: Any,
+    ) -> list[dict[str, Any]]:
+        """Event counts, one dict per group with a key per dimension of `by` (period,
+        category, confidence, country; `period_start`, `period_end`, `country_id` and
+        `country`) and `count`, for the events of `filters` (those of `export`). Raises
+        `NewsgraphError` when the server counted only part of them (a bound)."""
+        params = self._count_parameters(by, interval, filters)
+        answer = self._get("/export/counts/json", params).json()
+        groups: list[dict[str, Any]] = answer["groups"]
+        return groups
+
+    def counts_frame(
+        self,
+        by: Sequence[Count] = ("period",),
+        interval: Literal["day", "week", "month"] = "month",
+        library: Literal["pandas", "polars"] = "pandas",
+        **filters: Any,
+    ) -> Any:
+        """`counts` as a pandas (or polars) data frame, one row a group (read as Parquet)."""
+        import pyarrow.parquet as pq
+
+        params = self._count_parameters(by, interval, filters)
+        table = pq.read_table(io.BytesIO(self._get("/export/counts/parquet", params).content))
+        return _frame(table, library)
+
+    @staticmethod
+    def _count_parameters(
+        by: Sequence[str], interval: str, filters: dict[str, Any]
+    ) -> list[tuple[str, str]]:
+        around = {
+            k: filters.pop(k, ()) for k in ("roles", "entity_types", "tones", "tiers", "groups")
+        }
+        params = [("by", b) for b in by] + [("interval", interval)]
+        params += _parameters(**filters)
+        params += _around_parameters(**around)
+        return params
 
     def table(self, **filters: Any) -> Any:
         """The events as a pyarrow Table (one row an event: the columns of
@@ -199,12 +268,75 @@ class Client:
 
     def frame(self, library: Literal["pandas", "polars"] = "pandas", **filters: Any) -> Any:
         """The events as a pandas (or polars) data frame, one row an event."""
-        table = self.table(**filters)
-        if library == "polars":
-            import polars
+        return _frame(self.table(**filters), library)
 
-            return polars.from_arrow(table)
-        return table.to_pandas()
+
+def _frame(table: Any, library: Literal["pandas", "polars"]) -> Any:
+    if library == "polars":
+        import polars
+
+        return polars.from_arrow(table)
+    return table.to_pandas()
+
+
+def _enum(value: str) -> str:
+    """A vocabulary's value as GraphQL names it: state-affiliated -> STATE_AFFILIATED."""
+    return value.upper().replace("-", "_")
+
+
+def _around(
+    roles: Sequence[str],
+    entity_types: Sequence[str],
+    tones: Sequence[str],
+    tiers: Sequence[str],
+    groups: Sequence[str],
+) -> dict[str, Any]:
+    """The relationship parts of a GraphQL `EventFilterInput` (those given)."""
+    given = {
+        "roles": list(roles),
+        "entityTypes": [_enum(t) for t in entity_types],
+        "tones": [_enum(t) for t in tones],
+        "tiers": [_enum(t) for t in tiers],
+        "groups": list(groups),
+    }
+    return {name: values for name, values in given.items() if values}
+
+
+def _around_parameters(
+    roles: Sequence[str] = (),
+    entity_types: Sequence[str] = (),
+    tones: Sequence[str] = (),
+    tiers: Sequence[str] = (),
+    groups: Sequence[str] = (),
+) -> list[tuple[str, str]]:
+    """The same as an export's query parameters (lower case, as the records say)."""
+    params = [("role", r) for r in roles] + [("entityType", t.lower()) for t in entity_types]
+    params += [("tone", t.lower()) for t in tones]
+    params += [("tier", t.lower().replace("_", "-")) for t in tiers]
+    return params + [("group", g) for g in groups]
+
+
+def _parameters(
+    entities: Sequence[str] = (),
+    date_from: dt.date | str | None = None,
+    date_to: dt.date | str | None = None,
+    categories: Sequence[str] = (),
+    min_confidence: str | None = None,
+    country: str | None = None,
+    outlet: str | None = None,
+) -> list[tuple[str, str]]:
+    """An export's filter as query parameters."""
+    params = [("entity", e) for e in entities] + [("category", c) for c in categories]
+    for name, value in (
+        ("from", date_from),
+        ("to", date_to),
+        ("minConfidence", min_confidence),
+        ("country", country),
+        ("outlet", outlet),
+    ):
+        if value is not None:
+            params.append((name, str(value)))
+    return params
 
 
 def _filter(

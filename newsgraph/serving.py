@@ -41,9 +41,11 @@ from api.app import create_app
 from api.config import AppConfig
 from api.forward import Analyst, Writer
 from api.metrics import MULTIPROCESS_DIR, process_gone
+from api.sockets import SharedSockets
 from api.tokens import Tokens
 from graph.store import GraphStore
 from newsgraph import logs
+from newsgraph.http import HeldHeadersProtocol
 from newsgraph.settings import Settings, load_settings
 from newsgraph.wiring import app_arguments, make_store, prepare, reads_only
 
@@ -149,7 +151,7 @@ def serve(
     if metrics is not None:
         os.environ[MULTIPROCESS_DIR] = metrics
     settings = load_settings()
-    tokens, config = app_arguments(settings)
+    tokens, config = app_arguments(settings, spec)
     held = reserve(host, port)
     port = held.getsockname()[1]
     store = make_store(spec, settings)
@@ -157,10 +159,12 @@ def serve(
     writer_socket = os.path.join(private, "writer.sock")
     analyst_socket = os.path.join(private, "analyst.sock") if settings.analyst else None
     with_writer = reads_only(spec) is not None
+    # the workers' shared count of open WebSockets per client (api.sockets)
+    sockets = os.path.join(private, "sockets.sqlite")
 
     def command(index: int) -> list[str]:
         args = [sys.executable, "-m", "newsgraph.serving", "--host", host, "--port", str(port)]
-        args += ["--store", spec]
+        args += ["--store", spec, "--sockets", sockets]
         if with_writer:
             args += ["--writer", writer_socket]
         if analyst_socket is not None:
@@ -252,21 +256,29 @@ def _wait_for_signal() -> None:
 
 
 def worker(
-    host: str, port: int, spec: str, writer_socket: str | None, analyst_socket: str | None
+    host: str,
+    port: int,
+    spec: str,
+    writer_socket: str | None,
+    analyst_socket: str | None,
+    sockets: str | None = None,
 ) -> None:
     """One reader worker: the app on the server's port (a socket of its own, listening once
     its store is read), its store read-only when a writer process takes the mutations; the
-    queries selecting heavy fields go to the analyst process, if there is one."""
+    queries selecting heavy fields go to the analyst process, if there is one; open
+    WebSockets counted with the other workers' in the file `sockets` (api.sockets)."""
     settings, tokens, config, store = _reader(spec, writer_socket)
     queue = settings.write_queue
     writer = Writer(writer_socket, queue) if writer_socket is not None else None
     analyst = Analyst(analyst_socket, settings.analyst_queue) if analyst_socket else None
-    app = create_app(store, tokens, config, writer=writer, analyst=analyst)
+    shared = SharedSockets(sockets) if sockets is not None else None
+    app = create_app(store, tokens, config, writer=writer, analyst=analyst, sockets=shared)
     # X-Forwarded-For is the app's to read, from NEWSGRAPH_TRUSTED_PROXIES only (uvicorn's own
     # proxy headers are off); a WebSocket message is held to the largest body a request may
     # have (the app holds each to its actor's limit).
     server_config = uvicorn.Config(
         app,
+        http=HeldHeadersProtocol,  # an answer in one write, not two (newsgraph.http)
         log_level="warning",
         proxy_headers=False,
         ws_max_size=max(config.max_body_bytes, config.max_body_bytes_with_token),
@@ -303,7 +315,7 @@ def _reader(spec: str, writer_socket: str | None) -> tuple[Settings, Tokens, App
     _exit_with_parent()
     logs.configure()
     settings = load_settings()
-    tokens, config = app_arguments(settings)
+    tokens, config = app_arguments(settings, spec)
     store = reads_only(spec) if writer_socket is not None else None
     if store is None:
         store = make_store(spec, settings)
@@ -332,13 +344,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--writer", default=None)
     parser.add_argument("--analyst", default=None, help="the analyst's socket (for a worker)")
     parser.add_argument("--serve-analyst", default=None, help="be the analyst, on this socket")
+    parser.add_argument("--sockets", default=None, help="the workers' shared WebSocket count")
     args = parser.parse_args(argv)
     if args.serve_analyst:
         analyst(args.serve_analyst, args.store, args.writer)
         return
     if args.host is None or args.port is None:
         parser.error("a worker needs --host and --port")
-    worker(args.host, args.port, args.store, args.writer, args.analyst)
+    worker(args.host, args.port, args.store, args.writer, args.analyst, args.sockets)
 
 
 if __name__ == "__main__":

@@ -54,6 +54,8 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from api.config import (
+    DEFAULT_AUDIT_DAYS,
+    DEFAULT_AUDIT_MAX_REFUSALS,
     DEFAULT_CACHE_MAX_AGE,
     DEFAULT_CLIENT_COST_RATE,
     DEFAULT_GZIP_MINIMUM_SIZE,
@@ -120,6 +122,12 @@ class Settings(BaseSettings):
     max_pending_per_event: PositiveInt = DEFAULT_MAX_PENDING_PER_EVENT
     max_pending_per_client: PositiveInt = DEFAULT_MAX_PENDING_PER_CLIENT
     submission_ttl_days: PositiveInt = DEFAULT_SUBMISSION_TTL_DAYS
+    # -- The audit record (issue 16: api.audit) --
+    # Its SQLite file; unset: `audit.sqlite3` in the embedded store's directory, or
+    # `newsgraph-audit.sqlite3` in the working directory beside a Neo4j store; "" keeps none.
+    audit_file: str | None = None
+    audit_days: PositiveInt = DEFAULT_AUDIT_DAYS
+    audit_max_refusals: PositiveInt = DEFAULT_AUDIT_MAX_REFUSALS
     # -- Delivery (issue 17) --
     # Comma-separated origins a browser may call from (CORS), e.g. https://site.example
     cors_origins: str = ""

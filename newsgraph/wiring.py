@@ -77,9 +77,26 @@ class AppArguments(NamedTuple):
     config: AppConfig
 
 
-def app_arguments(settings: Settings) -> AppArguments:
-    """The app's tokens and options from `settings`, for `newsgraph serve` and for tests that
-    start the app."""
+# The audit record's file: in the embedded store's directory, or the working directory.
+AUDIT_FILE = "audit.sqlite3"
+AUDIT_FILE_NEO4J = "newsgraph-audit.sqlite3"
+
+
+def audit_file(settings: Settings, spec: str | None) -> str | None:
+    """The audit record's file for a server of the store `spec` (None: none is kept; so for
+    an app without a store spec, as tests start it, unless the setting names one)."""
+    if settings.audit_file is not None:
+        return settings.audit_file or None
+    if spec is None:
+        return None
+    if reads_only(spec) is None:
+        return AUDIT_FILE_NEO4J
+    return str(Path(spec) / AUDIT_FILE)
+
+
+def app_arguments(settings: Settings, spec: str | None = None) -> AppArguments:
+    """The app's tokens and options from `settings`, for `newsgraph serve` (of the store
+    `spec`) and for tests that start the app."""
     config = AppConfig(
         submit_rate=settings.submit_rate,
         max_body_bytes=settings.max_body_bytes,
@@ -104,5 +121,8 @@ def app_arguments(settings: Settings) -> AppArguments:
         gzip_minimum_size=settings.gzip_minimum_size,
         persisted_queries=settings.persisted_queries,
         response_cache_bytes=settings.response_cache_bytes,
+        audit_file=audit_file(settings, spec),
+        audit_days=settings.audit_days,
+        audit_max_refusals=settings.audit_max_refusals,
     )
     return AppArguments(make_tokens(settings), config)

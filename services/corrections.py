@@ -1,7 +1,8 @@
 """Editors correcting what the records say: a report its outlet retracted (`retract_report`),
-an event's summary, category or date (`correct_event`, pinned against later records until
-`unpin_event`), and undoing either (`undo`, reached through `undoEdit`). See
-docs/editorial.md, "Retractions" and "Correcting an event".
+an event's summary, category, date or place (`correct_event`, pinned against later records
+until `unpin_event`; `correct_location`, `correctLocation`, is its correction of the place,
+resolved through the gazetteer alike), and undoing either (`undo`, reached through
+`undoEdit`). See docs/editorial.md, "Retractions" and "Correcting an event".
 
 Each is one atomic write on either store, logged as an `Edit` node; a retraction re-rates its
 event (`services.rating`, cause `retraction`), so its confidence history shows the change.
@@ -15,9 +16,9 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, get_args
 
-from graph import keys
-from graph.analytics import edge_id
+from graph import gazetteer
 from graph.confidence import current_policy
+from graph.gazetteer import check
 from graph.history import LevelChange, Why, edit
 from graph.model import (
     RETRACTED_ON,
@@ -33,16 +34,25 @@ from graph.model import (
     WriteBatch,
 )
 from graph.store import GraphReader, WriteConflict
-from loaders.records import parse_moment
-from services.conflicts import resolving_again
+from loaders.records import Location, parse_moment
+from services.conflicts import checked, resolving_again
 from services.editing import EditorialError, EditorialWork
 from services.ingest import moment_text, retraction
 from services.pins import PINNABLE, PINS, Pin, pins_of
 from services.places import CORRECTED as PLACE_CORRECTED
-from services.places import place_events
+from services.places import (
+    EDITOR_LOCATION,
+    locate,
+    place_events,
+    place_label,
+    plan_place,
+    records_place,
+)
+from services.plan import WritePlan
 from services.rating import rating
-from services.redirects import current
+from services.redirects import current, find_report, report_id
 from services.replacement import event_places
+from services.resolve import Resolver
 
 RETRACTION_PROPS = (RETRACTED_ON, "retraction_reasons", "retracted_by")
 # The arguments of `correctEvent`, by the property each corrects.
@@ -55,16 +65,14 @@ ARGUMENTS = {
 # The discriminator of the location an editor gave (`correctEvent(place: ...)`): its own
 # OCCURRED_IN, reported first (`first_reported` ""), so it is the event's place whatever
 # records say later, until unpinned.
-CORRECTED = "correction"
+CORRECTED = EDITOR_LOCATION
+# The rank of the names an editor's location gives a Place or country (merge rule `first`):
+# after every record's (an extraction time), so a record's spelling names a Place they share.
+EDITOR_RANK = "~"
+LOCATION_REASON = "place corrected (correctLocation)"
 MAX_PLACE = 500
 MAX_REASON = 2000
 MAX_SUMMARY = 2000
-
-
-def report_id(edge: Edge) -> str:
-    """A report's id: its outlet, event and story (`REPORTS:ou_...:ev_...:st_...`), the stable
-    id `neighbourhood` gives the relationship too."""
-    return edge_id(edge)
 
 
 @dataclass
@@ -111,19 +119,7 @@ class Corrections(EditorialWork):
         return self._node(edge.dst), self._node(entry.id)
 
     def _report(self, report: str) -> Edge:
-        kind, _, rest = report.partition(":")
-        parts = rest.split(":")
-        if kind != Rel.REPORTS.value or len(parts) != 3 or not all(parts):
-            raise EditorialError(
-                f"reportId: '{report}' is not a report id (REPORTS:<outlet>:<event>:<story>, "
-                "as Report.id gives it)"
-            )
-        outlet, event, story = parts
-        event = self._current(event)
-        for edge in self.store.edges([event], Rel.REPORTS, "in")[event]:
-            if (edge.src, edge.discriminator) == (outlet, story):
-                return edge
-        raise EditorialError(f"reportId: no report with id '{report}'")
+        return find_report(self.store, report, "reportId")
 
     # -- corrections ---------------------------------------------------------------------------
 
@@ -133,13 +129,18 @@ class Corrections(EditorialWork):
         """Give event `event_id` the properties `values` (summary, category, occurred_on; None
         leaves one as it is), each pinned against later records until unpinned. Returns (the
         event, the log entry)."""
-        return resolving_again(lambda: self._correct(event_id, values, reason, by))
+        return resolving_again(lambda: self._correct(event_id, values, reason, by, "id"))
 
     def _correct(
-        self, event_id: str, values: Mapping[str, str | None], reason: str, by: str
+        self,
+        event_id: str,
+        values: Mapping[str, str | None],
+        reason: str,
+        by: str,
+        argument: str,
     ) -> tuple[Node, Node]:
         event_id = self._current(event_id)
-        event = self._expect(event_id, Label.EVENT, "id")
+        event = self._expect(event_id, Label.EVENT, argument)
         reason = _reason(reason)
         place, country = values.get("place"), values.get("country")
         given = {
@@ -159,8 +160,9 @@ class Corrections(EditorialWork):
         ]
         batch = WriteBatch()
         if place is not None:
-            shown = self._relocate(batch, event_id, place, country)
-            was = pinned["place"].was if "place" in pinned else self._place_of(event_id)
+            _, shown = self._relocate(batch, event_id, place, country)
+            # what the records choose (the page's place, `place_id`, unless corrected before)
+            was = pinned["place"].was if "place" in pinned else records_place(self.store, event)
             pins.append(Pin("place", shown, was, at, by, reason))
         changed = ", ".join(f"{p.prop} from {p.was!r} to {p.value!r}" for p in pins)
         why = Why("correction", f"event {event_id}: {changed} ({reason})", by)
@@ -230,7 +232,11 @@ class Corrections(EditorialWork):
         if entry.text("action") == "correct":
             pinned = pins_of(self._expect(event_id, Label.EVENT, "editId"))
             mine = [Pin.of(e) for e in json.loads(entry.text("pins"))]
-            stale = [p.prop for p in mine if pinned.get(p.prop) != p]
+            stale = [
+                p.prop
+                for p in mine
+                if p.prop not in pinned or not pinned[p.prop].same_correction(p)
+            ]
             if stale:
                 raise EditorialError(
                     f"editId: {stale[0]} of event {event_id} was corrected or unpinned since; "
@@ -258,26 +264,47 @@ class Corrections(EditorialWork):
 
     # -- the place -----------------------------------------------------------------------------
 
-    def _relocate(self, batch: WriteBatch, event_id: str, place: str, country: str | None) -> str:
-        """Writes the editor's location of `event_id` (the place, found or made as a record
-        would make it, within `country`); returns it as shown: 'Tabqa, Syria'."""
-        place = _name(place, "place")
-        country = _name(country, "country") if country is not None else None
-        country_id = (
-            self._place_node(batch, country, "country", keys.country_key(country))
-            if (country)
-            else None
-        )
-        place_id = self._place_node(batch, place, "place", keys.place_key(place, country))
-        if country_id is not None:
-            batch.edges.append(EdgeWrite(place_id, Rel.IN_COUNTRY, country_id, "", PropertyWrite()))
+    def correct_location(
+        self, event_id: str, place: str, country: str, reason: str | None, by: str
+    ) -> tuple[Node, Node]:
+        """`correctLocation`: `correct_event` of the place alone, its errors naming `eventId`
+        (a reason is optional there). Returns (the event, the log entry)."""
+        values = {"place": place, "country": country}
+        why = reason if reason is not None and reason.strip() else LOCATION_REASON
+        return resolving_again(lambda: self._correct(event_id, values, why, by, "eventId"))
+
+    def _relocate(
+        self, batch: WriteBatch, event_id: str, place: str, country: str | None
+    ) -> tuple[str, str]:
+        """Writes the editor's location of `event_id`: the place the gazetteer resolves it to
+        ("Kiev" is Kyiv, found by the keys a record's location would use, or made as a record
+        would make it), within `country` (else the gazetteer's country of the place). Returns
+        its id and the place as shown: 'Kyiv, Ukraine'."""
+        location = _location(_name(place, "place"), country)
+        located = locate(location)
+        assert located is not None  # it names a place
+        resolver = Resolver(self.store.lookup_keys([*located.country_keys, *located.place_keys]))
+        plan = WritePlan()
+        # ranked after every record's extraction time: a record's spelling names the Place
+        place_id, country_id = plan_place(plan, located, resolver, location, EDITOR_RANK)
+        target = place_id or country_id
+        assert target is not None  # it names a place
+        planned = plan.batch
+        batch.nodes += planned.nodes
+        batch.edges += planned.edges
+        batch.keys.update(resolver.final_claims())
         self._uncorrect(batch, event_id)  # an earlier correction of the place
         first = PropertyWrite(create={"first_reported": "", "stories": []})
-        batch.edges.append(EdgeWrite(event_id, Rel.OCCURRED_IN, place_id, CORRECTED, first))
+        batch.edges.append(EdgeWrite(event_id, Rel.OCCURRED_IN, target, CORRECTED, first))
         # the place the event is shown at and filed under (services.places chooses it)
-        chosen = PropertyWrite(set={PLACE_CORRECTED: place_id})
+        chosen = PropertyWrite(set={PLACE_CORRECTED: target})
         batch.nodes.append(NodeWrite(event_id, Label.EVENT, chosen))
-        return f"{place}, {country}" if country else place
+        known = self.store.get_nodes([target]).get(target)
+        if known is not None:  # as the page will show it: a record may have named it
+            return target, self._label(known)
+        if place_id is None or not location.country:  # a country, or a place in none
+            return target, str(location.place or location.country)
+        return target, f"{location.place}, {location.country}"
 
     def _uncorrect(self, batch: WriteBatch, event_id: str) -> None:
         """Unlinks the editor's location of `event_id` (its OCCURRED_IN `CORRECTED`), if any."""
@@ -285,24 +312,8 @@ class Corrections(EditorialWork):
             if e.discriminator == CORRECTED:
                 batch.unlinks.append((e.src, Rel.OCCURRED_IN, e.dst, e.discriminator))
 
-    def _place_node(self, batch: WriteBatch, name: str, kind: str, key: str) -> str:
-        owner = self.store.lookup_keys([key]).get(key)
-        if owner is not None:
-            return owner
-        node_id = keys.node_id("pl", key)  # as the loader names a place it makes
-        made = PropertyWrite(create={"kind": kind, "name": name}, union={"aliases": [name]})
-        batch.nodes.append(NodeWrite(node_id, Label.PLACE, made))
-        batch.keys[key] = node_id
-        return node_id
-
-    def _place_of(self, event_id: str) -> str | None:
-        """The event's place as the page shows it (its earliest-reported location)."""
-        located = self.store.edges([event_id], Rel.OCCURRED_IN, "out")[event_id]
-        if not located:
-            return None
-        first = min(located, key=lambda e: (str(e.props.get("first_reported")), e.dst))
-        place = self.store.get_nodes([first.dst]).get(first.dst)
-        return place.text("name") if place is not None else None
+    def _label(self, place: Node) -> str:
+        return place_label(self.store, place.id) or place.text("name")
 
     # -- shared --------------------------------------------------------------------------------
 
@@ -325,7 +336,9 @@ class Corrections(EditorialWork):
                 derived.nodes += place_events(graph, [event_id])
             return derived
 
-        self.store.write(batch, derive=derive)
+        # a Place or country the correction made: its keys must still be its own (a load may
+        # have made the same place meanwhile: then the correction is resolved again)
+        self.store.write(batch, derive=checked(dict(batch.keys), derive) if batch.keys else derive)
         self.changes += changes
 
 
@@ -346,6 +359,29 @@ def _reason(reason: str) -> str:
 
 def _name(value: str, argument: str) -> str:
     return _text(value, argument, MAX_PLACE)
+
+
+def _location(place: str, country: str | None) -> Location:
+    """The location an editor gave, as the gazetteer has it: a place it resolves by its
+    canonical name, in its country ("Kiev" is Kyiv, Ukraine); else as given, within `country`
+    (a country the gazetteer knows) if given. A place the gazetteer says is not in `country`
+    is refused, naming `place`."""
+    named = None
+    if country is not None:
+        country = _name(country, "country")
+        named = gazetteer.country(country)
+        if named is None:
+            raise EditorialError(f"country: '{country[:60]}' is not a country (ISO 3166)")
+    found = check(place, country)
+    if found.status == "conflict":
+        better = f" (did you mean {found.suggestion}?)" if found.suggestion else ""
+        raise EditorialError(f"place: {found.reason}{better}")
+    if found.status == "resolved" and found.entry is not None and found.country is not None:
+        home = found.country.name
+        return Location(
+            place=home if found.entry.kind == "country" else found.entry.name, country=home
+        )
+    return Location(place=place, country=named.name if named is not None else None)
 
 
 def _moment(value: str, argument: str) -> date:

@@ -89,6 +89,16 @@ class SubmissionLimits:
     per_client: int = 10
     ttl: timedelta = timedelta(days=30)
     sweep: int = 20
+    # At most `rate` submissions from one client in any `rate_window` (None: no rate),
+    # counted in the store (`GraphStore.hit`), so one count holds for every process writing to
+    # it; `rate_text` is the setting as written, for the refusal.
+    rate: int | None = None
+    rate_window: timedelta = timedelta(minutes=1)
+    rate_text: str = ""
+
+
+# The rate's key in the store (`GraphStore.hit`), before the client's hash.
+RATE_KEY = "submit:"
 
 
 def normalise_url(url: str) -> str:
@@ -113,7 +123,7 @@ class Editorial(EditorialWork):
         """A reader's submission of a source for `event_id`: validated, stored as pending.
         It changes nothing about the event until an editor approves it. `client` (the rate
         limiter's key) is kept only as a hash, to count the client's pending submissions;
-        past `limits` for the event or the client it is refused."""
+        past `limits` for the event or the client (pending, or its rate) it is refused."""
         try:
             value = SubmissionInput.model_validate(given)
         except ValidationError as exc:
@@ -132,6 +142,13 @@ class Editorial(EditorialWork):
                 raise EditorialError(
                     f"this client has {cap} submissions waiting for review already, the most "
                     "one client may have; try again once editors have reviewed them"
+                )
+            rate = self.limits.rate
+            window = self.limits.rate_window
+            if rate is not None and not self.store.hit(RATE_KEY + source, self.now(), window, rate):
+                text = self.limits.rate_text or f"{rate} in {window}"
+                raise EditorialError(
+                    f"too many submissions from this client (at most {text}); try again later"
                 )
         submission_id = keys.node_id("su", f"{event_id}|{value.url}|{at}|{uuid.uuid4()}")
         props: dict[str, Value] = {

@@ -19,11 +19,8 @@ from typing import Any
 from graph import keys
 from graph.confidence import current_policy
 from graph.history import HISTORY, LevelChange, Why, edit
-from graph.identity import Mention
 from graph.model import (
     FIRST_RANK,
-    LAST_RANK,
-    RULES,
     Edge,
     EdgeId,
     EdgeWrite,
@@ -42,16 +39,14 @@ from services.conflicts import resolving_again
 from services.corrections import Corrections
 from services.editing import EditorialError, EditorialWork
 from services.matching import KEPT_APART, PROFILE_PROPS, reprofile
-from services.mentions import latest_mention
 from services.merging import merge_nodes
 from services.pins import repin
 from services.places import place_events
 from services.rating import rating
-from services.replacement import MARKS, marked_story
+from services.replacement import FIRSTS, MARKS, firsts_of, marked_story
 
 POSSIBLE_DUPLICATE = "possible-duplicate"
-UNDOABLE = "mergeEvents, splitEvent, keepApart, retractReport and correctEvent"
-FIRSTS = tuple(k for k, rule in RULES[Label.EVENT].items() if rule == "first")
+UNDOABLE = "mergeEvents, splitEvent, keepApart, retractReport, correctEvent and correctLocation"
 UNIONS = ("external_ids", "place_ids", "country_ids")
 BOUNDS = ("first_extracted_at", "last_extracted_at", "ingested_at")
 SPLIT_RELS = (Rel.INVOLVES, Rel.OCCURRED_IN)  # an event's, shared out by their `stories`
@@ -169,7 +164,7 @@ class EventEditing(EditorialWork):
                     batch.unlinks.append((event_id, rel, e.dst, e.discriminator))
         place_ids, country_ids = self._places(places)
         created: dict[str, Value] = {
-            **_firsts(moved, node),
+            **firsts_of(moved, node),
             **_bounds(moved),
             "external_ids": [],
             "place_ids": place_ids[new_id],
@@ -178,12 +173,15 @@ class EventEditing(EditorialWork):
         }
         batch.nodes.append(NodeWrite(new_id, Label.EVENT, PropertyWrite(create=created)))
         batch.created.append(new_id)
+        redirect = keys.merged_key(new_id)
+        if self.store.lookup_keys([redirect]):  # split before, and undone: its id is its own
+            batch.rekeys[redirect] = None
         left: dict[str, Value] = {
             "place_ids": place_ids[event_id],
             "country_ids": country_ids[event_id],
             **{k: v for k, v in _bounds(staying).items() if k != "ingested_at"},
         }
-        firsts = _firsts(staying, node)
+        firsts = firsts_of(staying, node)
         if firsts[FIRST_RANK] != node.text(FIRST_RANK):
             left.update(firsts)  # the values the event had came from a story split out
         batch.nodes.append(_set(event_id, left))
@@ -348,6 +346,8 @@ class EventEditing(EditorialWork):
         for other in self.store.get_nodes(sorted(set(split_off) - {event_id})).values():
             moved = (set(other.texts(KEPT_APART)) - {new_id}) | {event_id}
             batch.nodes.append(_set(other.id, {KEPT_APART: sorted(moved)}))
+        # a link to the new event, shared while the split stood, names the event again
+        batch.rekeys[keys.merged_key(new_id)] = event_id
         logged = self._undone(batch, entry, at, why, event_id, merged=new_id)
         self._write(batch, [event_id], why, at, _exists([event_id]))
         return self._node(logged), self._events([event_id])
@@ -524,23 +524,6 @@ def _edge_ids(store: GraphStore, node_id: str) -> list[EdgeId]:
         ):
             found += [(e.src, e.type, e.dst, e.discriminator) for e in edges]
     return found
-
-
-def _firsts(described: Sequence[Edge], event: Node) -> dict[str, Value]:
-    """An event's `first` properties as the loader gives them, from the records (DESCRIBES)
-    it holds: the values of the one ranked first. A record without a mention (it had an
-    extractor's event id) gives no coordinates: the event's own are kept."""
-    best = min(described, key=lambda e: (str(e.props.get(LAST_RANK) or ""), e.src))
-    mention: Mention | None = latest_mention(best)
-    values: dict[str, Value] = {
-        "category": best.props.get("category"),
-        "summary": best.props.get("summary"),
-        "occurred_on": best.props.get("occurred_on"),
-        "lat": mention.lat if mention is not None else event.props.get("lat"),
-        "lon": mention.lon if mention is not None else event.props.get("lon"),
-        FIRST_RANK: best.props.get(LAST_RANK),
-    }
-    return {k: v for k, v in values.items() if k in FIRSTS or k == FIRST_RANK}
 
 
 def _bounds(described: Sequence[Edge]) -> dict[str, Value]:

@@ -246,7 +246,7 @@ class Ingestor:
             for event_id, dropped in replacing.dropped.items():
                 before = which.get(event_id) if why.cause == "report" else None
                 detail_of[event_id] = "; ".join(x for x in (before, *dropped) if x)
-            hidden = Hiding(graph, replacing.batch.unlinks)
+            hidden = Hiding(graph, replacing.batch.unlinks, replacing.firsts)
             derived = derive(hidden)
             derived.unlinks += replacing.batch.unlinks
             derived.deletes += replacing.batch.deletes
@@ -257,7 +257,8 @@ class Ingestor:
             derived.keys.update(profiles.keys)
             derived.rekeys.update(profiles.rekeys)
             derived.nodes.extend(also)
-            derived.nodes.extend(repin(graph, sorted(touched)))  # editors' corrections stand
+            # editors' corrections stand, over the values a re-extraction gives back too
+            derived.nodes.extend(repin(hidden, sorted(touched)))
             return derived
 
         plan.batch.created = [r.event_id for r in final if r.outcome == "created"]

@@ -18,6 +18,7 @@ from typing import Final
 
 from graph.model import Label, Node, NodeWrite, PropertyWrite, Value
 from graph.store import GraphReader
+from services.places import records_place
 
 PINS: Final = "pins"
 # What an editor may correct: the event's own properties (`correctEvent`'s arguments).
@@ -44,6 +45,17 @@ class Pin:
         }
         return json.dumps(data, ensure_ascii=False, sort_keys=True)
 
+    def same_correction(self, other: Pin) -> bool:
+        """Whether `other` is this pin, whatever each says the records say (`was`, which every
+        load may rewrite: `repin`)."""
+        return (self.prop, self.value, self.at, self.by, self.reason) == (
+            other.prop,
+            other.value,
+            other.at,
+            other.by,
+            other.reason,
+        )
+
     @classmethod
     def of(cls, entry: str) -> Pin:
         data = json.loads(entry)
@@ -68,24 +80,32 @@ def pins_of(event: Node) -> dict[str, Pin]:
 
 def repin(graph: GraphReader, event_ids: Sequence[str]) -> list[NodeWrite]:
     """The writes that give each pinned property of `event_ids` its editor's value again, as
-    the transaction sees them, keeping what the records now say in the pin; none when every
-    pinned property holds its value already (so a reload stays a no-op)."""
+    the transaction sees them, keeping what the records now say in the pin (for the place:
+    the place they choose); none when every pinned property holds its value already (so a
+    reload stays a no-op)."""
     writes: list[NodeWrite] = []
     for event in graph.get_nodes(list(event_ids)).values():
         if event.label is not Label.EVENT or not event.props.get(PINS):
             continue
         entries = event.texts(PINS)
+        before = list(entries)
         values: dict[str, Value] = {}
         for prop, pin in pins_of(event).items():
+            if prop == "place":  # a location of its own, chosen first (services.corrections)
+                said = records_place(graph, event)
+                if said != pin.was:
+                    moved = Pin(prop, pin.value, said, pin.at, pin.by, pin.reason)
+                    entries = [moved.to_entry() if e == pin.to_entry() else e for e in entries]
+                continue
             if prop not in PINNABLE:
-                continue  # the place: a location of its own, first by rank (services.corrections)
+                continue
             current = event.props.get(prop)
             if current == pin.value:
                 continue
             values[prop] = pin.value
             moved = Pin(prop, pin.value, current, pin.at, pin.by, pin.reason)
             entries = [moved.to_entry() if e == pin.to_entry() else e for e in entries]
-        if values:
+        if values or entries != before:
             values[PINS] = sorted(entries)
             writes.append(NodeWrite(event.id, Label.EVENT, PropertyWrite(set=values)))
     return writes

@@ -10,7 +10,9 @@ Place per ISO 3166 code, whatever the source called it.
 `placing` is a `derive` step: inside the write, it chooses each touched event's place from all of
 its reported locations (an editor's correction first, then the gazetteer entry most stories
 agree on, a location the gazetteer contradicts last) and files the event under that place's
-country only. docs/places.md.
+country only. `records_place` is what the records choose with an editor's correction aside
+(what a corrected place was corrected from; the correction itself is services.corrections).
+docs/places.md.
 """
 
 from __future__ import annotations
@@ -20,20 +22,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from graph import gazetteer, keys
+from graph import keys
 from graph.gazetteer import Check, Country, Entry, Flag, check
-from graph.history import Why, edit
 from graph.model import Edge, Label, Node, NodeWrite, PropertyWrite, Rel, Value, WriteBatch
-from graph.store import Derive, GraphReader, GraphStore
+from graph.store import Derive, GraphReader
 from loaders.records import Location
-from services.editing import EditorialError
 from services.plan import EMPTY, WritePlan
 from services.resolve import Resolver
 
-MAX_NAME = 500  # as a record's place (loaders.records)
 CORRECTED: Final = (
     "location_corrected"  # an editor's choice of the event's place: later records keep it
 )
+# The key of the editor's own location of an event (an OCCURRED_IN with no stories, written by
+# services.corrections): the place of `CORRECTED`.
+EDITOR_LOCATION: Final = "correction"
 
 
 def iso_key(iso: str) -> str:
@@ -110,6 +112,34 @@ def plan_location(
     to the union of its OCCURRED_IN relationship (the extraction that named it)."""
     if located is None or reported is None:
         return {}
+    place_id, country_id = plan_place(plan, located, resolver, reported, rank)
+    target = place_id or country_id
+    if target is None:
+        return {}
+    plan.edge(
+        event_id,
+        Rel.OCCURRED_IN,
+        target,
+        PropertyWrite(
+            minimum={"first_reported": rank},
+            union={
+                "stories": [story_node] if story_node else [],
+                "flags": [flag_json(f) for f in located.check.flags],
+                **(also or {}),
+            },
+        ),
+    )
+    return {
+        "place_ids": [i for i in (place_id, country_id) if i is not None],
+        "country_ids": [country_id] if country_id is not None else [],
+    }
+
+
+def plan_place(
+    plan: WritePlan, located: Located, resolver: Resolver, reported: Location, rank: str
+) -> tuple[str | None, str | None]:
+    """The writes of the Place and country a location names, found by their keys or made
+    (`rank` ranks the name it gives them); their ids (the place None when it is the country)."""
     found = located.check
     country_id = place_id = None
     if located.country_keys:
@@ -130,26 +160,7 @@ def plan_location(
             plan.node(place_id, Label.PLACE, _place_merge(name, by_name, rank))
         if country_id is not None:
             plan.edge(place_id, Rel.IN_COUNTRY, country_id, EMPTY)
-    target = place_id or country_id
-    if target is None:
-        return {}
-    plan.edge(
-        event_id,
-        Rel.OCCURRED_IN,
-        target,
-        PropertyWrite(
-            minimum={"first_reported": rank},
-            union={
-                "stories": [story_node] if story_node else [],
-                "flags": [flag_json(f) for f in found.flags],
-                **(also or {}),
-            },
-        ),
-    )
-    return {
-        "place_ids": [i for i in (place_id, country_id) if i is not None],
-        "country_ids": [country_id] if country_id is not None else [],
-    }
+    return place_id, country_id
 
 
 def flag_json(flag: Flag) -> str:
@@ -347,36 +358,26 @@ def _text(node: Node, name: str) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def correct_location(
-    store: GraphStore, event_id: str, place: str, country: str, by: str, at: str
-) -> tuple[Node, Node]:
-    """An editor's place and country for an event: written as a location of its own, chosen
-    over what records say (later records do not overwrite it), the event filed under that
-    country, and logged. Returns the event and the log entry."""
-    place, country = place.strip(), country.strip()
-    if not place or len(place) > MAX_NAME:
-        raise EditorialError(f"place: give a place name of 1 to {MAX_NAME} characters")
-    if gazetteer.country(country) is None:
-        raise EditorialError(f"country: '{country[:60]}' is not a country (ISO 3166)")
-    event = store.get_nodes([event_id]).get(event_id)
-    if event is None or event.label is not Label.EVENT:
-        raise EditorialError(f"eventId: no event with id '{event_id}'")
-    location = Location(place=place, country=country)
-    located = locate(location)
-    assert located is not None
-    resolver = Resolver(store.lookup_keys([*located.country_keys, *located.place_keys]))
-    plan = WritePlan()
-    union = plan_location(plan, located, event_id, None, "", resolver, location)
-    place_id = resolver.find(claim(resolver, located.place_keys, "pl"))
-    was = event.text("place_id")
-    plan.node(
-        event_id,
-        Label.EVENT,
-        PropertyWrite(set={CORRECTED: place_id}, union={"place_ids": union["place_ids"]}),
-    )
-    why = Why("review", f"location corrected to {place}, {country} (was place {was or 'none'})", by)
-    logged = edit("correct-location", at, why, event_id, place=place_id, previous=was)
-    plan.batch.nodes.append(logged)
-    plan.batch.keys.update(resolver.final_claims())
-    store.write(plan.batch, derive=placing([event_id]))
-    return store.get_nodes([event_id])[event_id], store.get_nodes([logged.id])[logged.id]
+def place_label(graph: GraphReader, place_id: str) -> str | None:
+    """A Place as the page shows it, with its country ('Moscow, Russia'); None when gone."""
+    place = graph.get_nodes([place_id]).get(place_id)
+    if place is None:
+        return None
+    within = graph.edges([place_id], Rel.IN_COUNTRY, "out")[place_id]
+    country = graph.get_nodes([within[0].dst]).get(within[0].dst) if within else None
+    if country is None:
+        return place.text("name")
+    return f"{place.text('name')}, {country.text('name')}"
+
+
+def records_place(graph: GraphReader, event: Node) -> str | None:
+    """The place the records choose for `event`, an editor's correction aside (`choose`), as
+    `place_label` shows it: what a corrected place was corrected from."""
+    located = graph.edges([event.id], Rel.OCCURRED_IN, "out")[event.id]
+    edges = [e for e in located if e.discriminator != EDITOR_LOCATION]
+    targets = sorted({e.dst for e in edges})
+    places = graph.get_nodes(targets)
+    countries = graph.edges(targets, Rel.IN_COUNTRY, "out")
+    bare = Node(event.id, event.label, {k: v for k, v in event.props.items() if k != CORRECTED})
+    placed = choose(bare, edges, places, countries)
+    return place_label(graph, placed.place) if placed.place is not None else None

@@ -1,9 +1,13 @@
-"""Ids merged away still name their survivor (docs/identity.md, "Links that survive merges")."""
+"""Ids merged away still name their survivor (docs/identity.md, "Links that survive merges"),
+and so do the ids that embed them: a report's (`find_report`)."""
 
 from __future__ import annotations
 
 from graph import keys
+from graph.analytics import edge_id
+from graph.model import Edge, Rel
 from graph.store import GraphReader, GraphStore
+from services.editing import EditorialError
 
 
 def survivor(store: GraphStore | GraphReader, node_id: str) -> str | None:
@@ -18,3 +22,26 @@ def current(store: GraphStore | GraphReader, node_id: str) -> str:
     if store.get_nodes([node_id]):
         return node_id
     return survivor(store, node_id) or node_id
+
+
+def report_id(edge: Edge) -> str:
+    """A report's id: its outlet, event and story (`REPORTS:ou_...:ev_...:st_...`), the stable
+    id `neighbourhood` gives the relationship too."""
+    return edge_id(edge)
+
+
+def find_report(store: GraphStore, report: str, argument: str) -> Edge:
+    """The report with id `report` (`report_id`), its outlet and event followed to their
+    survivors if merged away since; or an error naming `argument`."""
+    kind, _, rest = report.partition(":")
+    parts = rest.split(":")
+    if kind != Rel.REPORTS.value or len(parts) != 3 or not all(parts):
+        raise EditorialError(
+            f"{argument}: '{report}' is not a report id (REPORTS:<outlet>:<event>:<story>, "
+            "as Report.id gives it)"
+        )
+    outlet, event, story = (current(store, p) for p in parts)
+    for edge in store.edges([event], Rel.REPORTS, "in")[event]:
+        if (edge.src, edge.discriminator) == (outlet, story):
+            return edge
+    raise EditorialError(f"{argument}: no report with id '{report}'")

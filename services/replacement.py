@@ -15,11 +15,15 @@ Relationships written before the marks existed carry none and are left as they a
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Final
 
+from graph.identity import Mention
 from graph.model import (
+    FIRST_RANK,
+    LAST_RANK,
+    RULES,
     Direction,
     Edge,
     EdgeId,
@@ -29,11 +33,16 @@ from graph.model import (
     NodeWrite,
     PropertyWrite,
     Rel,
+    Value,
     WriteBatch,
 )
 from graph.store import GraphReader
+from services.mentions import latest_mention
 
 MARKS: Final = "story_extractions"  # on INVOLVES and OCCURRED_IN: <story id>|<extracted_at>
+# An event's properties its earliest record gives (merge rule `first`): summary, category, day
+# and coordinates.
+FIRSTS = tuple(k for k, rule in RULES[Label.EVENT].items() if rule == "first")
 
 
 def mark(story_id: str, extracted: str) -> str:
@@ -53,6 +62,8 @@ class Replaced:
 
     batch: WriteBatch = field(default_factory=WriteBatch)
     dropped: dict[str, list[str]] = field(default_factory=dict)
+    # per event, the earliest-record properties it takes again (`batch` writes them)
+    firsts: dict[str, dict[str, Value]] = field(default_factory=dict)
 
 
 def replaced(graph: GraphReader, described: Iterable[tuple[str, str]]) -> Replaced:
@@ -74,6 +85,7 @@ def replaced(graph: GraphReader, described: Iterable[tuple[str, str]]) -> Replac
     if not latest:
         return found
     events = sorted({e for _, e in latest})
+    _firsts_again(graph, found, events)
     reports = graph.edges(events, Rel.REPORTS, "in")
     involved = graph.edges(events, Rel.INVOLVES, "out")
     located = graph.edges(events, Rel.OCCURRED_IN, "out")
@@ -104,6 +116,40 @@ def replaced(graph: GraphReader, described: Iterable[tuple[str, str]]) -> Replac
         gone = set(found.batch.unlinks)
         found.batch.nodes += _places(graph, sorted(relocated), located, gone)
     return found
+
+
+def firsts_of(described: Sequence[Edge], event: Node) -> dict[str, Value]:
+    """An event's `first` properties as the loader gives them, from the records (DESCRIBES)
+    it holds, each as its story's latest extraction said it: the values of the one ranked
+    first. A record without a mention (it had an extractor's event id) gives no coordinates:
+    the event's own are kept."""
+    best = min(described, key=lambda e: (str(e.props.get(LAST_RANK) or ""), e.src))
+    mention: Mention | None = latest_mention(best)
+    values: dict[str, Value] = {
+        "category": best.props.get("category"),
+        "summary": best.props.get("summary"),
+        "occurred_on": best.props.get("occurred_on"),
+        "lat": mention.lat if mention is not None else event.props.get("lat"),
+        "lon": mention.lon if mention is not None else event.props.get("lon"),
+        FIRST_RANK: best.props.get(LAST_RANK),
+    }
+    return {k: v for k, v in values.items() if k in FIRSTS or k == FIRST_RANK}
+
+
+def _firsts_again(graph: GraphReader, found: Replaced, events: Sequence[str]) -> None:
+    """The earliest-record properties of `events`, one of whose stories was extracted again,
+    from each story's latest extraction: an older extraction no longer counts (the `first`
+    rule kept its values, ranked earlier), whichever order the two arrived in."""
+    nodes = graph.get_nodes(list(events))
+    for event_id, described in graph.edges(list(events), Rel.DESCRIBES, "in").items():
+        event = nodes.get(event_id)
+        if event is None or not described or not all(e.props.get(LAST_RANK) for e in described):
+            continue  # records written before their rank was kept: left as they are
+        values = firsts_of(described, event)
+        changed = {k: v for k, v in values.items() if event.props.get(k) != v}
+        if changed:
+            found.firsts[event_id] = changed
+            found.batch.nodes.append(NodeWrite(event_id, Label.EVENT, PropertyWrite(set=changed)))
 
 
 def _unnamed(batch: WriteBatch, rel: Rel, edge: Edge, story: str, newest: str) -> str:
@@ -179,15 +225,28 @@ def _places(
 
 
 class Hiding:
-    """`graph` without the relationships `gone` (what `replaced` removes, not yet written):
-    the rating step of the same transaction reads through it."""
+    """`graph` without the relationships `gone` and with the node properties `props` (what
+    `replaced` removes and sets, not yet written): the steps after it in the same transaction
+    (rating, placing, pins) read through it."""
 
-    def __init__(self, graph: GraphReader, gone: Iterable[EdgeId]) -> None:
+    def __init__(
+        self,
+        graph: GraphReader,
+        gone: Iterable[EdgeId],
+        props: Mapping[str, Mapping[str, Value]] | None = None,
+    ) -> None:
         self._graph = graph
         self._gone = set(gone)
+        self._props = props or {}
 
     def get_nodes(self, ids: Sequence[str]) -> dict[str, Node]:
-        return self._graph.get_nodes(ids)
+        found = self._graph.get_nodes(ids)
+        if not self._props:
+            return found
+        return {
+            i: Node(n.id, n.label, {**n.props, **self._props[i]}) if i in self._props else n
+            for i, n in found.items()
+        }
 
     def lookup_keys(self, keys: Sequence[str]) -> dict[str, str]:
         return self._graph.lookup_keys(keys)

@@ -1,7 +1,8 @@
 """Events as a table, one row per event, in the shape conflict-event data takes (UCDP GED,
 ACLED): its day, category, summary, confidence, actors and their roles, place, country and
 coordinates, sources and outlets. Written as CSV (always) or Parquet (with pyarrow, the
-`tables` extra). `rows(selection)` gives the rows of the events an export selected.
+`tables` extra). `rows(selection)` gives the rows of the events an export selected;
+`count_rows` a table of event counts (`graph.analytics.aggregate`).
 """
 
 from __future__ import annotations
@@ -11,7 +12,9 @@ import io
 from collections import defaultdict
 from typing import IO, Any
 
+from graph.analytics import Aggregate, Dimension
 from graph.model import Label, Node, Rel
+from graph.store import GraphStore
 from services.selection import Selection
 
 # The columns, in order, with their types (for Parquet; CSV writes them as text).
@@ -94,8 +97,12 @@ def rows(chosen: Selection) -> list[dict[str, Any]]:
 
 
 def _place(event: Node, linked: list[str], nodes: dict[str, Node]) -> str | None:
-    """The event's place: the first of its `place_ids` (the place the page shows) that the
-    selection holds, else any it occurred in."""
+    """The event's place as the page shows it: the one chosen by evidence (`place_id`: an
+    editor's correction, else what most stories agree on), when the selection holds it; for
+    an event placed before that, the first of its `place_ids` it occurred in, else any."""
+    chosen = event.text("place_id")
+    if chosen in nodes and chosen in linked:
+        return chosen
     for place_id in event.texts("place_ids"):
         if place_id in nodes and place_id in linked:
             return place_id
@@ -115,13 +122,50 @@ def _number(value: object) -> float | None:
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
-def write_csv(table: list[dict[str, Any]], out: IO[bytes]) -> None:
+# The columns of a table of event counts (`count_rows`), the dimensions' first.
+COUNT_COLUMNS: dict[Dimension, tuple[tuple[str, str], ...]] = {
+    "period": (("period_start", "string"), ("period_end", "string")),
+    "category": (("category", "string"),),
+    "confidence": (("confidence", "string"),),
+    "country": (("country_id", "string"), ("country", "string")),
+}
+
+
+def count_rows(
+    store: GraphStore, counted: Aggregate
+) -> tuple[tuple[tuple[str, str], ...], list[dict[str, Any]]]:
+    """The columns and rows of a table of event counts: one row per group, a column per
+    dimension counted by (in `group_by` order; a country by id and name) and `count`."""
+    columns = tuple(c for d in counted.group_by for c in COUNT_COLUMNS[d]) + (("count", "int"),)
+    countries = sorted({g.country for g in counted.groups if g.country is not None})
+    named = store.get_nodes(countries)
+    table = []
+    for group in counted.groups:
+        row: dict[str, Any] = {
+            "period_start": group.start.isoformat() if group.start else None,
+            "period_end": group.end.isoformat() if group.end else None,
+            "category": group.category,
+            "confidence": group.confidence,
+            "country_id": group.country,
+            "country": named[group.country].title() if group.country in named else None,
+            "count": group.count,
+        }
+        table.append({name: row[name] for name, _ in columns})
+    return columns, table
+
+
+def write_csv(
+    table: list[dict[str, Any]],
+    out: IO[bytes],
+    columns: tuple[tuple[str, str], ...] = COLUMNS,
+) -> None:
     """The rows as CSV (RFC 4180, UTF-8, a header row); lists joined by `LIST_SEPARATOR`."""
+    names = [name for name, _ in columns]
     text = io.TextIOWrapper(out, encoding="utf-8", newline="", write_through=True)
     writer = csv.writer(text)
-    writer.writerow(NAMES)
+    writer.writerow(names)
     for row in table:
-        writer.writerow([_cell(row[name]) for name in NAMES])
+        writer.writerow([_cell(row[name]) for name in names])
     text.detach()
 
 
@@ -141,7 +185,11 @@ def parquet_available() -> bool:
     return True
 
 
-def write_parquet(table: list[dict[str, Any]], out: IO[bytes]) -> None:
+def write_parquet(
+    table: list[dict[str, Any]],
+    out: IO[bytes],
+    columns: tuple[tuple[str, str], ...] = COLUMNS,
+) -> None:
     """The rows as Parquet (pyarrow: the `tables` extra), lists as list columns."""
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -152,5 +200,5 @@ def write_parquet(table: list[dict[str, Any]], out: IO[bytes]) -> None:
         "float": pa.float64(),
         "list": pa.list_(pa.string()),
     }
-    schema = pa.schema([(name, kinds[kind]) for name, kind in COLUMNS])
+    schema = pa.schema([(name, kinds[kind]) for name, kind in columns])
     pq.write_table(pa.Table.from_pylist(table, schema=schema), out)

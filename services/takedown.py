@@ -37,6 +37,7 @@ from services.conflicts import resolving_again
 from services.editing import EditorialError, EditorialWork
 from services.matching import reprofile
 from services.rating import rating
+from services.redirects import find_report
 
 REMOVED = "[removed]"
 # A text shorter than this is removed where a whole value equals it; longer ones wherever
@@ -169,13 +170,7 @@ class Takedowns(EditorialWork):
         )
 
     def _report(self, report: str) -> Edge:
-        parts = report.split(":")
-        if len(parts) == 4 and all(parts):
-            _, outlet, event, story = parts
-            for edge in self.store.edges([event], Rel.REPORTS, "in")[event]:
-                if (edge.src, edge.discriminator) == (outlet, story):
-                    return edge
-        raise EditorialError(f"target: no report with id '{report}'")
+        return find_report(self.store, report, "target")
 
 
 def _str(value: Value) -> list[str]:

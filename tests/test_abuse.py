@@ -17,11 +17,11 @@ import pytest
 from graphql import SchemaMetaFieldDef, get_introspection_query, graphql_sync
 from starlette.applications import Starlette
 from strawberry.extensions.parser_cache import _get_parse_cache
-from strawberry.extensions.validation_cache import _get_validate_cache
 from websockets.exceptions import ConnectionClosed
 
 from api import introspection
 from api.app import create_app
+from api.limits import VALIDATED
 from api.schema import schema
 from api.tokens import Tokens
 from graph.store import GraphStore
@@ -339,12 +339,12 @@ def test_too_many_variables_are_refused(app: Starlette) -> None:
 
 
 def test_query_texts_over_the_size_limit_are_not_cached(app: Starlette) -> None:
-    # strawberry's caches, shared by every request (module-level, one per maxsize)
-    parsed, validated = _get_parse_cache(256), _get_validate_cache(256)
+    # strawberry's parser cache and the validation cache (api.limits), shared by every request
+    parsed = _get_parse_cache(256)
 
     def sizes() -> tuple[int, int]:
-        info = parsed.cache_info(), validated.cache_info()  # type: ignore[attr-defined]
-        return info[0].currsize, info[1].currsize
+        info = parsed.cache_info()  # type: ignore[attr-defined]
+        return int(info.currsize), len(VALIDATED)
 
     before = sizes()
     long = "# " + "x" * 10_000 + "\n{ __typename }"
@@ -419,3 +419,19 @@ def test_a_websocket_message_nested_too_deep_closes_the_socket_as_not_json(app: 
         return close
 
     assert asyncio.run(scenario()) == (4400, "WebSocket message must be valid JSON")
+
+
+def test_too_many_variables_are_refused_when_each_is_used(app: Starlette) -> None:
+    # bench.abuse's attack: 51 declared and used variables pass validation, so it is the
+    # variables' limit that refuses them (not "variable never used")
+    names = [f"v{i}" for i in range(51)]
+    used = ", ".join(f"${n}" for n in names)
+    query = (
+        "query(" + ", ".join(f"${n}: ID!" for n in names) + ") "
+        f"{{ events(filter: {{entities: [{used}]}}) {{ edges {{ node {{ id }} }} }} }}"
+    )
+    response = post(app, {"query": query, "variables": {n: "y" * 1000 for n in names}})
+    assert errors(response) == ["51 variables: at most 50 per request"]
+    fifty = {n: "y" * 1000 for n in names[:50]}
+    unused = query.replace(", $v50: ID!", "").replace(", $v50]", "]")
+    assert "variables: at most" not in post(app, {"query": unused, "variables": fifty}).text

@@ -12,7 +12,7 @@ from typing import Any
 from api.app import create_app
 from api.tokens import Tokens
 from graph import keys
-from graph.model import Label
+from graph.model import Label, Rel
 from graph.store import GraphStore
 from services.editorial import Editorial
 from services.event_editing import EventEditing
@@ -127,5 +127,34 @@ def test_an_entity_merged_by_the_loader_answers_by_its_old_id_until_split(
         Editorial(store).split(entry.id, "alice")
         found = ask(client, ENTITY, id=old)
         assert (found["id"], found["redirectedFrom"]) == (old, None)
+    finally:
+        client.close()
+
+
+def test_a_split_undone_leaves_the_new_id_naming_the_event(
+    store: GraphStore, tmp_path: Path
+) -> None:
+    load(store, tmp_path, [FIRST, SAME])
+    raqqa = by_stories(store, ["a-1", "b-1"])
+    editing = EventEditing(store)
+    story = next(
+        e.src
+        for e in store.edges([raqqa.id], Rel.DESCRIBES, "in")[raqqa.id]
+        if store.get_nodes([e.src])[e.src].text("slug") == "b-1"
+    )
+    _, split, entry = editing.split_event(raqqa.id, [story], "alice")
+    client = client_of(store)
+    try:
+        assert ask(client, EVENT, id=split.id)["redirectedFrom"] is None
+        # a link shared while the split stood still answers once it is undone
+        editing.undo(entry.id, "bob")
+        found = ask(client, EVENT, id=split.id)
+        assert (found["id"], found["redirectedFrom"]) == (raqqa.id, split.id)
+        # split again, the id is its own again
+        _, again, _ = editing.split_event(raqqa.id, [story], "alice")
+        assert again.id == split.id
+        found = ask(client, EVENT, id=split.id)
+        assert (found["id"], found["redirectedFrom"]) == (split.id, None)
+        assert store.lookup_keys([keys.merged_key(split.id)]) == {}
     finally:
         client.close()

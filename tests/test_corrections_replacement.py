@@ -15,6 +15,8 @@ from graph.history import history
 from graph.model import Label, Node, Rel
 from graph.snapshot import INGEST_CLOCKS, canonical
 from graph.store import GraphStore
+from services.corrections import Corrections
+from services.pins import Pin
 from tests.conftest import fresh_store
 from tests.test_event_matching import FIRST, SAME, load
 from tests.test_samples import up_to_event_ids
@@ -153,3 +155,57 @@ def test_a_location_the_story_no_longer_names_goes(store: GraphStore, tmp_path: 
     assert sorted(p.text("name") for p in places.values()) == ["Raqqa outskirts"]
     assert set(event.texts("place_ids")) != set(raqqa)
     assert len(event.texts("country_ids")) == 1
+
+
+def _said(at: str, summary: str, category: str) -> dict[str, Any]:
+    """Story a-1 extracted at `at`, saying `summary` and `category`."""
+    record = extraction(at, ["Outlet A"], [])
+    record["event"]["summary"] = summary
+    record["event"]["category"] = category
+    return record
+
+
+def test_a_stories_older_extraction_no_longer_gives_the_events_first_values(
+    store: GraphStore, tmp_path: Path
+) -> None:
+    old = _said("2017-03-01T06:00:00Z", "Clashes reported in Raqqa", "military")
+    new = _said("2017-03-02T09:00:00Z", "Talks held in Raqqa", "political")
+    # another story, extracted between the two extractions of a-1
+    between = copy.deepcopy(SAME)
+    between["extracted_at"] = "2017-03-01T12:00:00Z"
+    load(store, tmp_path, [old, between])
+    assert the_event(store).text("summary") == "Clashes reported in Raqqa"
+    # a-1's latest extraction is now the latest record: the earliest is story b-1's
+    load(store, tmp_path, [new])
+    event = the_event(store)
+    said = (event.text("summary"), event.text("category"))
+    assert said == (SAME["event"]["summary"], SAME["event"]["category"])
+    before = canonical(store, ignore=INGEST_CLOCKS)
+    load(store, tmp_path, [new, between])  # a reload changes nothing
+    load(store, tmp_path, [old])  # nor does the older extraction arriving again
+    assert canonical(store, ignore=INGEST_CLOCKS) == before
+
+
+@pytest.mark.parametrize("order", ["older first", "newer first"])
+def test_one_storys_latest_extraction_gives_the_events_values_in_either_order(
+    store: GraphStore, tmp_path: Path, order: str
+) -> None:
+    old = _said("2017-03-01T06:00:00Z", "Clashes reported in Raqqa", "military")
+    new = _said("2017-03-02T09:00:00Z", "Talks held in Raqqa", "political")
+    for record in [old, new] if order == "older first" else [new, old]:
+        load(store, tmp_path, [record])
+    event = the_event(store)
+    assert (event.text("summary"), event.text("category")) == ("Talks held in Raqqa", "political")
+
+
+def test_a_pinned_summary_stands_when_a_re_extraction_changes_the_first_record(
+    store: GraphStore, tmp_path: Path
+) -> None:
+    load(store, tmp_path, [_said("2017-03-01T06:00:00Z", "Clashes reported in Raqqa", "military")])
+    event = the_event(store)
+    Corrections(store).correct_event(event.id, {"summary": "Fixed."}, "typo", "alice")
+    load(store, tmp_path, [_said("2017-03-02T09:00:00Z", "Talks held in Raqqa", "political")])
+    event = the_event(store)
+    assert (event.text("summary"), event.text("category")) == ("Fixed.", "political")
+    (pin,) = [Pin.of(e) for e in event.texts("pins")]
+    assert (pin.value, pin.was) == ("Fixed.", "Talks held in Raqqa")

@@ -1,9 +1,10 @@
 """Direct resolvers (`api.direct`) answer exactly what strawberry's own resolver chain answers.
 
 The served schema resolves argument-free fields straight from graphql-core; a schema built
-without them (`build_schema(direct=False)`) is strawberry's untouched. Both run the same queries
-on the same loaded store, on each store kind (the Neo4j store's loaders are DataLoaders, so its
-resolvers hand graphql-core coroutines to await), and their answers and errors must be equal.
+without them (`build_schema(direct=False, planned=False)`) is strawberry's untouched. Both run
+the same queries on the same loaded store, on each store kind (the Neo4j store's loaders are
+DataLoaders, so its resolvers hand graphql-core coroutines to await), and their answers and
+errors must be equal.
 """
 
 from __future__ import annotations
@@ -90,7 +91,7 @@ def test_the_served_schema_resolves_plain_fields_directly() -> None:
 def test_direct_resolvers_answer_as_strawberry_does(store: GraphStore, query: str) -> None:
     load_outlets(store)
     load_file(store, EXTRACTOR / "samples.jsonl")
-    plain = build_schema(direct=False)
+    plain = build_schema(direct=False, planned=False)
     # the graph's nodes (the editorial records, such as a possible duplicate queued by the
     # load, are not `node`s)
     labels = {Label.EVENT} if query is EVERYTHING else set(Label) - {Label.EDIT, Label.SUBMISSION}

@@ -188,7 +188,7 @@ def test_editors_see_the_conflict_and_correct_it_for_good(
         assert fixed["event"]["place"] == {"name": "Moscow"}
         assert fixed["event"]["country"] == {"name": "Russia"}
         assert fixed["event"]["locationCheck"] == {"status": "corrected"}
-        assert fixed["edit"] == {"action": "correct-location", "by": "alice"}
+        assert fixed["edit"] == {"action": "correct", "by": "alice"}  # undoable: undoEdit
         assert call(QUEUE)["flaggedLocations"]["edges"] == []
         # later records saying Ukraine do not overwrite the editor
         load_file(store, SAMPLES)

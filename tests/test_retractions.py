@@ -18,10 +18,12 @@ from graph.history import history
 from graph.model import Rel
 from graph.snapshot import canonical
 from graph.store import GraphStore
-from services.corrections import Corrections, report_id
+from services.corrections import Corrections
 from services.editing import EditorialError
+from services.editorial import Editorial
 from services.event_editing import EventEditing
 from services.export import export
+from services.redirects import report_id
 from tests.support.graphql import GraphQLClient
 from tests.test_event_editing import by_stories
 from tests.test_event_matching import ELSEWHERE, FIRST, SAME, load
@@ -177,3 +179,20 @@ def test_a_retraction_follows_its_report_through_an_event_merge(
         corrections.retract_report(report, "again", "2017-03-02", "alice")
     EventEditing(store).undo(entry.id, "bob")
     assert store.get_nodes([raqqa.id])[raqqa.id].props["independent_sources"] == 3
+
+
+def test_a_retraction_follows_its_report_through_an_outlet_merge(
+    store: GraphStore, tmp_path: Path
+) -> None:
+    load(store, tmp_path, [FIRST, SAME])
+    event = by_stories(store, ["a-1", "b-1"])
+    report = report_of(store, event.id, "Outlet B")
+    kept = report_of(store, event.id, "Outlet A").split(":")[1]
+    Editorial(store).merge_outlets(report.split(":")[1], kept, "alice")
+    Corrections(store).retract_report(report, "withdrawn", "2017-03-02", "alice")
+    marked = [
+        e
+        for e in store.edges([event.id], Rel.REPORTS, "in")[event.id]
+        if e.props.get("retracted_on")
+    ]
+    assert [e.src for e in marked] == [kept]

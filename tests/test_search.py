@@ -129,6 +129,80 @@ def test_the_index_follows_writes_renames_and_deletes(store: GraphStore) -> None
     assert store.search_vocabulary(["zel"], 10) == {"zel": []}
 
 
+def test_a_long_prefix_finds_every_term_it_starts_few_or_many(store: GraphStore) -> None:
+    # The embedded store asks a prefix of 4+ letters as the OR of the terms it starts (up to
+    # 64), and past that as an FTS5 prefix: both must find the same documents as Neo4j.
+    many = [_entity(f"en_m{i:02d}", f"Prodx{i:02d}") for i in range(70)]
+    few = [
+        _entity("en_a", "Production Alpha"),
+        _entity("en_b", "Productions Beta"),
+        _entity("en_c", "Productive Alpha"),
+    ]
+    store.write(WriteBatch(nodes=[*few, *many]))
+    lookups = [
+        (Label.ENTITY, ("produc",), True),
+        (Label.ENTITY, ("productio",), True),
+        (Label.ENTITY, ("prod",), True),
+        (Label.ENTITY, ("prodx",), True),
+        (Label.ENTITY, ("alpha", "produc"), True),
+        (Label.ENTITY, ("prodz",), True),
+        (Label.EVENT, ("produc",), True),
+    ]
+    found = {k: sorted(v) for k, v in store.search_postings(lookups, 100).items()}
+    assert found[lookups[0]] == ["en_a", "en_b", "en_c"]
+    assert found[lookups[1]] == ["en_a", "en_b"]
+    assert found[lookups[2]] == sorted(["en_a", "en_b", "en_c", *(e.id for e in many)])
+    assert found[lookups[3]] == sorted(e.id for e in many)
+    assert found[lookups[4]] == ["en_a", "en_c"]
+    assert found[lookups[5]] == found[lookups[6]] == []
+
+
+def test_the_terms_document_counts_follow_writes_and_deletes(store: GraphStore) -> None:
+    store.write(
+        WriteBatch(
+            nodes=[
+                _entity("en_a", "Kallas Kallas"),
+                _entity("en_b", "Kaja Kallas"),
+                _event("ev_1", "Kallas met Kaja", "2025-01-01"),
+            ]
+        )
+    )
+    assert store.search_vocabulary(["ka"], 10) == {"ka": [("kaja", 2), ("kallas", 3)]}
+    store.write(WriteBatch(deletes=["en_b"]))
+    store.write(WriteBatch(nodes=[_entity("en_a", "Ignored", ["Kalle"])]))  # an alias added
+    assert store.search_vocabulary(["ka"], 10) == {"ka": [("kaja", 1), ("kallas", 2), ("kalle", 1)]}
+    store.write(WriteBatch(deletes=["ev_1"]))
+    assert store.search_vocabulary(["ka", "kaj"], 10) == {
+        "ka": [("kallas", 1), ("kalle", 1)],
+        "kaj": [],
+    }
+
+
+def test_a_named_nodes_popularity_counts_each_neighbour_once(store: GraphStore) -> None:
+    def place(node_id: str, name: str) -> NodeWrite:
+        return NodeWrite(node_id, Label.PLACE, PropertyWrite(first={"name": name}, rank="1"))
+
+    def link(src: str, rel: Rel, dst: str, key: str = "") -> EdgeWrite:
+        return EdgeWrite(src, rel, dst, key, PropertyWrite())
+
+    events = [_event(f"ev_{i}", "Shelling", "2025-01-01") for i in range(2)]
+    store.write(
+        WriteBatch(
+            nodes=[place("pl_r", "Donetsk"), place("pl_c", "Ukraine"), *events],
+            edges=[
+                *(link(e.id, Rel.OCCURRED_IN, "pl_r") for e in events),
+                link("pl_r", Rel.IN_COUNTRY, "pl_c"),
+                link("pl_c", Rel.IN_COUNTRY, "pl_r"),  # a neighbour on both sides
+                link("ev_0", Rel.OCCURRED_IN, "pl_r", "again"),  # a second relationship
+            ],
+        )
+    )
+    docs = store.search_documents(["pl_r", "pl_c"])
+    # two events and the country: 3 (2 bits), where counting one twice would make 4 (3 bits)
+    assert docs["pl_r"].popularity == (3).bit_length() == 2
+    assert docs["pl_c"].popularity == (1).bit_length()
+
+
 def test_a_reader_of_the_store_sees_the_index(store: GraphStore) -> None:
     store.write(WriteBatch(nodes=[_entity("en_a", "Ursula von der Leyen")]))
     if not isinstance(store, EmbeddedStore):
@@ -196,6 +270,35 @@ def test_a_format_3_file_gains_its_index_when_a_writer_opens_it(tmp_path: Path) 
         assert ids(reopened, "summit") == ["ev_1"]
     finally:
         reopened.close()
+
+
+def test_a_format_4_file_gains_its_terms_counts_when_a_writer_opens_it(tmp_path: Path) -> None:
+    old = EmbeddedStore(tmp_path)
+    old.setup()
+    old.write(
+        WriteBatch(
+            nodes=[_entity("en_a", "Lukashenko"), _event("ev_1", "Lukashenko met", "2025-01-01")]
+        )
+    )
+    old.close()
+    with sqlite3.connect(tmp_path / fileformat.DB_FILE) as db:  # as format 4 left it
+        db.executescript(
+            "DROP TABLE search_terms; UPDATE meta SET value = '4' WHERE name = 'format';"
+        )
+    db.close()
+    reader = EmbeddedStore(tmp_path, read_only=True)
+    with pytest.raises(StoreError, match="format 4"):
+        reader.setup()
+    store = EmbeddedStore(tmp_path)
+    store.setup()
+    try:
+        assert store.search_vocabulary(["luk", "met"], 5) == {
+            "luk": [("lukashenko", 2)],
+            "met": [("met", 1)],
+        }
+        assert ids(store, "lukashenka") == ["en_a", "ev_1"]
+    finally:
+        store.close()
 
 
 def test_a_neo4j_graph_written_before_the_index_gains_it_on_setup(store: GraphStore) -> None:

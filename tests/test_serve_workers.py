@@ -7,6 +7,7 @@ it is gone (issue 16)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -19,13 +20,17 @@ from typing import Any
 
 import httpx
 import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
+from api.config import DEFAULT_WS_MAX_SOCKETS_PER_CLIENT
 from tests.conftest import DATA, shared_file
 from tests.support.serve import NEWSGRAPH, free_port, stop_server
-from tests.support.websocket import EVENT_ADDED, WAIT, websocket
+from tests.support.websocket import EVENT_ADDED, PROTOCOL, WAIT, Client, websocket
 from tests.test_live import INGEST, TOKEN, record
 
 WORKERS = 2
+ADMIN = "workers-admin-token-0123456789abcdefghij"
 EVENTS = "{ events(first: 100) { edges { node { id } } } }"
 
 
@@ -53,7 +58,10 @@ def _start(directory: Path, port: int, env: dict[str, str]) -> subprocess.Popen[
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]:
     directory = tmp_path_factory.mktemp("workers") / "store"
     port = free_port()
-    env = {"NEWSGRAPH_TOKENS": f"loader:extractor:{TOKEN}", "NEWSGRAPH_WRITE_QUEUE": "1"}
+    env = {
+        "NEWSGRAPH_TOKENS": f"loader:extractor:{TOKEN},admin:root:{ADMIN}",
+        "NEWSGRAPH_WRITE_QUEUE": "1",
+    }
     process = _start(directory, port, env)
     try:
         yield f"127.0.0.1:{port}", directory
@@ -236,6 +244,76 @@ def test_a_mutation_over_websocket_is_refused_naming_http(served: tuple[str, Pat
             assert "HTTP POST" in message["payload"][0]["message"]
 
     asyncio.run(scenario())
+
+
+async def _open_sockets(url: str, count: int, stack: contextlib.AsyncExitStack) -> list[object]:
+    """`count` WebSockets opened one after another (the kernel spreads them over the workers),
+    each kept open in `stack`: "connection_ack", or the code the server closed it with."""
+    outcomes: list[object] = []
+    for _ in range(count):
+        raw = await stack.enter_async_context(
+            connect(url, subprotocols=[PROTOCOL], open_timeout=WAIT)
+        )
+        client = Client(raw)
+        try:
+            await client.send({"type": "connection_init", "payload": {}})
+            outcomes.append((await client.receive())["type"])
+        except ConnectionClosed:
+            outcomes.append(raw.close_code)
+    return outcomes
+
+
+def test_websockets_per_client_are_capped_across_the_workers(served: tuple[str, Path]) -> None:
+    # The cap is one count shared by the workers (api.sockets): with a count per worker, the
+    # 12 sockets, spread over 2 workers, would all be taken.
+    address, _ = served
+    url = f"ws://{address}/graphql"
+    cap = DEFAULT_WS_MAX_SOCKETS_PER_CLIENT
+
+    async def scenario() -> None:
+        async with contextlib.AsyncExitStack() as stack:
+            outcomes = await _open_sockets(url, cap + 4, stack)
+            assert outcomes.count("connection_ack") == cap, outcomes
+            assert outcomes.count(4429) == 4, outcomes
+        # closed, they count no more, in whichever worker they were
+        async with contextlib.AsyncExitStack() as stack:
+            assert await _open_sockets(url, cap, stack) == ["connection_ack"] * cap
+
+    asyncio.run(scenario())
+
+
+def test_every_process_records_into_one_audit(served: tuple[str, Path]) -> None:
+    # a token refused by a worker, a loader's mutation answered by the writer process: one
+    # record, in the store's directory, which an admin reads from any worker
+    address, directory = served
+    bad = httpx.post(
+        f"http://{address}/graphql",
+        json={"query": "{ __typename }"},
+        headers={"Authorization": "Bearer no-such-token-0123456789abcdefghijklmn"},
+    )
+    assert bad.status_code == 401
+    tag = uuid.uuid4().hex[:8]
+    ingest = {"records": [record(f"audit-{tag}", "cyber", "Reuters", f"Audit {tag}.")]}
+    loader = {"Authorization": f"Bearer {TOKEN}"}
+    assert "errors" not in _post(address, INGEST, ingest, loader).json()
+    assert (directory / "audit.sqlite3").is_file()
+    query = "{ auditLog(first: 20) { edges { node { actor action outcome process } } } }"
+
+    def recorded() -> bool:
+        answer = httpx.post(
+            f"http://{address}/graphql",
+            json={"query": query},
+            headers={"Authorization": f"Bearer {ADMIN}"},
+        ).json()
+        nodes = [e["node"] for e in answer["data"]["auditLog"]["edges"]]
+        kinds = {(n["actor"], n["action"].split("(")[0], n["outcome"], n["process"]) for n in nodes}
+        wanted = {
+            ("unknown", "authenticate", "REFUSED", "reader"),
+            ("extractor", "mutation ingest", "OK", "writer"),
+        }
+        return wanted <= kinds
+
+    _until(recorded)
 
 
 def test_a_second_server_on_the_same_port_is_refused(served: tuple[str, Path]) -> None:

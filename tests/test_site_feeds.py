@@ -66,6 +66,18 @@ def test_a_feed_is_revalidated_until_a_write(site: Client, store: GraphStore) ->
     assert again.headers["etag"] != tag
 
 
+def test_a_feed_takes_if_none_match_as_graphql_gets_do(site: Client) -> None:
+    # One rule for every answer with validators (api.conditional): a list of tags, `*`, and
+    # weak comparison, as the GraphQL GETs of api.delivery.
+    tag = site.fetch("/feeds/disputed.atom").headers["etag"]
+    for asked in (f'"other", {tag}', "*", tag.removeprefix("W/")):
+        answer = site.fetch("/feeds/disputed.atom", {"If-None-Match": asked})
+        assert answer.status_code == 304, asked
+        assert answer.headers["etag"] == tag
+    other = site.fetch("/feeds/disputed.atom", {"If-None-Match": '"other", W/"0-disputed"'})
+    assert other.status_code == 200
+
+
 def test_an_unknown_feed_is_not_found(site: Client) -> None:
     answer = site.fetch("/feeds/likely.atom")
     assert answer.status_code == 404

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from datetime import UTC, datetime, timedelta
+
 import pytest
 
 from graph.model import (
@@ -17,6 +20,7 @@ from graph.model import (
 )
 from graph.snapshot import canonical
 from graph.store import EventFilter, EventQuery, GraphReader, GraphStore, StoreError, WriteConflict
+from tests.test_change_log import _another
 
 
 def _event(i: int, day: str, **props: object) -> NodeWrite:
@@ -465,3 +469,68 @@ def test_a_box_and_a_circle_page_through_events_of_many_cells(store: GraphStore)
                     break
                 after = seen[-1]
             assert seen == wanted
+
+
+# -- rate limits' counts (GraphStore.hit) ------------------------------------------------------
+
+MINUTE = timedelta(minutes=1)
+T0 = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
+
+
+def test_hits_are_counted_per_key_within_their_window(store: GraphStore) -> None:
+    assert [store.hit("submit:a", T0, MINUTE, 2) for _ in range(3)] == [True, True, False]
+    assert store.hit("submit:b", T0, MINUTE, 2)  # another key counts apart
+    later = T0 + timedelta(seconds=30)
+    assert not store.hit("submit:a", later, MINUTE, 2)  # a refused hit is not counted
+    # a minute after the first two, they have left the window: two more fit
+    after = T0 + timedelta(seconds=61)
+    assert [store.hit("submit:a", after, MINUTE, 2) for _ in range(3)] == [True, True, False]
+    before = canonical(store)
+    assert store.hit("submit:c", after, MINUTE, 1)
+    assert canonical(store) == before  # not graph data: no node, no change log entry
+    assert store.last_change() == 0
+
+
+def test_simultaneous_hits_from_two_processes_keep_one_count(store: GraphStore) -> None:
+    # two store objects on one store (two workers of `serve --workers` on Neo4j), hitting one
+    # key at once: exactly `limit` hits are counted in all
+    counted: list[bool] = []
+    start = threading.Barrier(2)
+
+    def worker() -> None:
+        handle = _another(store)
+        handle.setup()
+        try:
+            start.wait()
+            counted.extend(handle.hit("submit:x", T0, MINUTE, 5) for _ in range(5))
+        finally:
+            handle.close()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(counted) == [False] * 5 + [True] * 5
+
+
+def test_an_unknown_event_order_is_refused_alike(store: GraphStore) -> None:
+    _graph(store)
+    with pytest.raises(StoreError, match="events are not ordered by 'summary'"):
+        store.query_events(EventQuery(EventFilter(), first=10, order_by="summary"))
+    ordered = store.query_events(EventQuery(EventFilter(), first=10, order_by="occurred_on"))
+    assert len(ordered.events) == 4
+
+
+def test_what_no_index_term_starts_with_finds_nothing_alike(store: GraphStore) -> None:
+    """The empty prefix, or one no term can start with, names no term: every store answers
+    the same (nothing), however many terms the index holds."""
+    _graph(store)
+    assert store.search_vocabulary(["alpha"], 10) == {"alpha": [("alpha", 1)]}
+    odd = ["", "Alpha", "al pha", "é"]
+    assert store.search_vocabulary(odd, 10) == {p: [] for p in odd}
+    lookups = [(Label.ENTITY, ("",), True), (Label.ENTITY, ("Alpha",), False)]
+    assert store.search_postings(lookups, 10) == {lookup: [] for lookup in lookups}
+    assert store.search_postings([(Label.ENTITY, ("al",), True)], 10) == {
+        (Label.ENTITY, ("al",), True): ["en_a"]
+    }

@@ -32,6 +32,7 @@ from services.editorial import Editorial, SubmissionLimits
 from services.ingest import Ingestor
 from tests.conftest import FIXED_NOW, load_outlets
 from tests.support.serve import free_port, start_server, stop_server
+from tests.test_change_log import _another
 from tests.test_editorial import seed_record
 
 SUBMIT = """mutation($event: ID!, $url: String!) {
@@ -171,6 +172,40 @@ def test_expired_submissions_are_removed_by_later_ones(seeded: tuple[GraphStore,
     assert sorted(i for r in removed for i in r) == sorted(old[:2])
     assert all("example.org" not in str(n.props) for n in log)  # ids and times, not content
     assert later.sweep_expired(10) == []  # nothing left to remove
+
+
+# -- the rate per client, counted in the store -------------------------------------------------
+
+
+def test_a_clients_rate_is_one_count_in_the_store(seeded: tuple[GraphStore, str]) -> None:
+    store, event_id = seeded
+    rate = SubmissionLimits(per_client=50, rate=3, rate_text="3/minute")
+    work = Editorial(store, now=lambda: FIXED_NOW, limits=rate)
+    client = "address:198.51.100.1"
+    first = submit(work, event_id, 1, client)
+    for n in (2, 3):
+        submit(work, event_id, n, client)
+    before = store.last_change()
+    message = r"too many submissions from this client \(at most 3/minute\); try again later"
+    with pytest.raises(EditorialError, match=message):
+        submit(work, event_id, 4, client)
+    assert store.last_change() == before  # refused: nothing written to the graph
+    work.reject(first, "not a source", "alice")  # the rate counts submissions, reviewed or not
+    with pytest.raises(EditorialError, match=message):
+        submit(work, event_id, 4, client)
+    submit(work, event_id, 4, "address:198.51.100.2")  # another client
+    # another process writing to the same store sees the same count
+    other = _another(store)
+    other.setup()
+    try:
+        elsewhere = Editorial(other, now=lambda: FIXED_NOW, limits=rate)
+        with pytest.raises(EditorialError, match=message):
+            submit(elsewhere, event_id, 5, client)
+    finally:
+        other.close()
+    # once the window has passed them, the client may submit again
+    later = Editorial(store, now=lambda: FIXED_NOW + timedelta(minutes=1, seconds=1), limits=rate)
+    submit(later, event_id, 6, client)
 
 
 # -- through the API ---------------------------------------------------------------------------

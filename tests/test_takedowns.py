@@ -14,10 +14,10 @@ from graph.model import Edge, Label, Node, Rel
 from graph.search import find
 from graph.snapshot import canonical
 from graph.store import GraphStore
-from services.corrections import report_id
 from services.editing import EditorialError
 from services.editorial import Editorial
 from services.event_editing import EventEditing
+from services.redirects import report_id
 from services.takedown import Takedowns, sha256
 from tests.test_event_editing import by_stories
 from tests.test_event_matching import ELSEWHERE, FIRST, SAME, load
@@ -130,3 +130,22 @@ def test_an_event_whose_summary_is_taken_down_takes_another_storys(
     Takedowns(store).takedown(story, "court order", "root")
     assert store.get_nodes([event.id])[event.id].text("summary") == other
     assert found_anywhere(store, summary) == []
+
+
+def test_a_report_is_taken_down_by_its_id_from_before_merges(
+    store: GraphStore, tmp_path: Path
+) -> None:
+    load(store, tmp_path, [FIRST, SAME, ELSEWHERE])
+    raqqa, homs = by_stories(store, ["a-1", "b-1"]), by_stories(store, ["c-1"])
+    (report,) = store.edges([homs.id], Rel.REPORTS, "in")[homs.id]
+    shared = report_id(report)  # as a page showed it before the merges
+    outlets = {e.src for e in store.edges([raqqa.id], Rel.REPORTS, "in")[raqqa.id]}
+    # its event and its outlet are both merged away since
+    EventEditing(store).merge_events(homs.id, raqqa.id, "alice")
+    Editorial(store).merge_outlets(report.src, sorted(outlets)[0], "alice")
+    with pytest.raises(EditorialError, match="^target: report .* has no claim #7"):
+        Takedowns(store).takedown(f"{shared}#7", "why", "root")
+    Takedowns(store).takedown(f"{shared}#0", "court order", "root")
+    assert found_anywhere(store, HOMS) == []
+    with pytest.raises(EditorialError, match="^target: no report with id 'REPORTS:ou_x:"):
+        Takedowns(store).takedown(f"REPORTS:ou_x:{raqqa.id}:st_x", "why", "root")

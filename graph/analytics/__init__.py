@@ -11,12 +11,24 @@ random numbers are seeded, and ties are broken by id, so every store gives the s
 machine. It is reported like any other bound.)
 
 One module per concept: `bounds` (the error, `Bound`, pages), `scan` (`window`, the event
-filter of a query, and the batched reads of events and entities), `timeline`,
+filter of a query, and the batched reads of events and entities), `timeline`, `aggregate`
+(event counts by period, category, confidence and country), `places`,
 `cooccurrence`, `path_search`, `neighbourhoods` and `rankings` (with communities). Each
 function takes its own bounds as parameters; the module constants are their defaults, the
 ones the API uses.
 """
 
+from graph.analytics.aggregate import (
+    AGGREGATE_MAX_EVENTS,
+    DIMENSIONS,
+    MAX_GROUPS,
+    Aggregate,
+    Dimension,
+    Group,
+    aggregate,
+    rolled_up,
+    summed,
+)
 from graph.analytics.bounds import MAX_ITEMS, AnalyticsError, Bound, page_of
 from graph.analytics.cooccurrence import CoOccurrence, CoOccurring, co_occurring
 from graph.analytics.neighbourhoods import (
@@ -71,6 +83,15 @@ from graph.analytics.timeline import (
 )
 
 __all__ = [
+    "AGGREGATE_MAX_EVENTS",
+    "DIMENSIONS",
+    "MAX_GROUPS",
+    "Aggregate",
+    "Dimension",
+    "Group",
+    "aggregate",
+    "rolled_up",
+    "summed",
     "PlaceCounts",
     "place_counts",
     "BATCH",

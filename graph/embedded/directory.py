@@ -50,6 +50,12 @@ class Directory:
                 if isinstance(wanted, str):
                     yield (label, order, name, wanted), position
 
+    def ids(self, label: Label, order: str) -> list[str]:
+        """The ids of every node of `label` in the order `order` (those whose property is a
+        string), in that order."""
+        found = self._slices.get((label, order, None, None))
+        return [node_id for _, node_id in found] if found is not None else []
+
     def add(self, node_id: str, label: Label, props: Props) -> None:
         for key, position in self._keys(node_id, label, props):
             found = self._slices.get(key)

@@ -23,16 +23,18 @@ import gc
 import heapq
 import itertools
 import logging
-import math
 import sqlite3
 import sys
 import threading
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import replace
+from datetime import datetime, timedelta
 from pathlib import Path
 
-from graph.embedded import changelog, fileformat, rows
+from graph.embedded import changelog, fileformat, rates, rows
 from graph.embedded import search as index
+from graph.embedded.around import InMemory
 from graph.embedded.changelog import Pending
 from graph.embedded.codec import decode_props, encode_props
 from graph.embedded.directory import (
@@ -43,6 +45,7 @@ from graph.embedded.directory import (
     near_page,
     sorted_positions,
 )
+from graph.embedded.geocells import GeoCells
 from graph.embedded.memory import (
     EdgeData,
     EventKey,
@@ -69,13 +72,12 @@ from graph.model import (
     WriteBatch,
     apply_write,
     strings,
+    timestamp,
 )
 from graph.search import SEARCHABLE, IndexedDoc, Lookup, document
 from graph.store import (
     ALL_MONTHS,
     DIRECTORY_NEAR,
-    EARTH_KM,
-    EVENT_ORDERS,
     EVERYTHING,
     MATCH,
     Change,
@@ -83,12 +85,17 @@ from graph.store import (
     EventFilter,
     EventPage,
     EventQuery,
+    EventTallies,
     Months,
     NodeQuery,
     PendingChanges,
     StoreError,
+    TallyKey,
     TrackRecord,
+    admits_around,
     check_prefixes,
+    outlet_tier,
+    tally_key,
 )
 
 log = logging.getLogger(__name__)
@@ -144,10 +151,9 @@ class EmbeddedStore:
         # by `query_events` on demand. Every change to the graph empties it (`_changed`).
         self._near: dict[tuple[str, Direction], list[EventKey]] = {}
         self._near_size = 0
-        # the keys of the events with coordinates by cell of one degree (floor of geo_lat,
-        # geo_lon): what a box or near filter reads (built on first use, forgotten on change
-        # like `_near`)
-        self._located: dict[tuple[int, int], list[EventKey]] | None = None
+        # the events with coordinates by cell (`GeoCells`): what a box or near filter reads
+        # (built on first use, forgotten on change like `_near`)
+        self._located: GeoCells | None = None
         self._mutated = False  # memory changed inside the open transaction
         # Counts the changes to what reads see (writes that changed something, reloads): a
         # cache of answers is good while it stays the same. Not part of the `GraphStore`
@@ -795,14 +801,19 @@ class EmbeddedStore:
         ends = _ends(flt)  # (node, direction of its events)
         ordered: Iterator[EventKey]
         others: list[Neighbours] = self._any_of(flt)
-        area = _area(flt) if not ends else None
-        if not ends and area is None:
+        if not ends and (flt.box is not None or flt.near is not None):
+            # a box or near filter: the events of the cells it covers (`GeoCells`)
+            walk = self._geo_cells().walk(flt, after, query.newest_first, query.first)
+            return self._area_page(walk, flt, others, query.first)
+        reporters = self._reporters(flt) if not ends else None
+        if reporters is not None:  # the events of the outlets of the filter's tiers or groups
+            lists = self._near_events([(outlet, "out") for outlet in reporters])
+            ordered = _distinct(_merged(lists, after, query.newest_first))
+        elif not ends:
             if query.newest_first:
                 ordered = self._events.irange(maximum=after, inclusive=(True, False), reverse=True)
             else:
                 ordered = self._events.irange(minimum=after, inclusive=(False, True))
-        elif area is not None:  # a box or near filter: the events of the cells it covers
-            ordered = _merged(self._in_area(*area), after, query.newest_first)
         else:
             ordered = _merged([self._fewest(ends, others)], after, query.newest_first)
         return self._page(_window_end(ordered, flt, query.newest_first), flt, others, query.first)
@@ -825,8 +836,6 @@ class EmbeddedStore:
     def _query_events_by(self, query: EventQuery) -> EventPage:
         """`query_events` in an order but `occurred_on` (`EventOrders`): its index walked from
         the cursor, or the entity's or outlet's events sorted."""
-        if query.order_by not in EVENT_ORDERS:
-            raise StoreError(f"events are not ordered by {query.order_by!r}")
         flt = query.filter
         attrs = self._graph._node
         walk: Iterable[tuple[str, str]]
@@ -852,9 +861,39 @@ class EmbeddedStore:
         of `others` (checked by adjacency), and whether one more follows."""
         attrs = self._graph._node
         page: list[Node] = []
+        around = InMemory(self._graph, self._fresh, flt) if flt.around else None
         for _, event_id in walk:
             props = attrs[event_id]["props"]
-            if flt.admits(props) and all(event_id in other for other in others):
+            if (
+                flt.admits(props)
+                and all(event_id in other for other in others)
+                and (around is None or admits_around(flt, event_id, props, around))
+            ):
+                if len(page) == first:
+                    return EventPage(page, has_next=True)
+                page.append(Node(event_id, Label.EVENT, props))
+        return EventPage(page, has_next=False)
+
+    def _area_page(
+        self,
+        walk: Iterable[tuple[EventKey, bool]],
+        flt: EventFilter,
+        others: list[Neighbours],
+        first: int,
+    ) -> EventPage:
+        """`_page` for the events of the cells a box or near filter covers (`GeoCells.walk`):
+        one known to be inside the area is checked by the rest of the filter only."""
+        attrs = self._graph._node
+        rest = replace(flt, box=None, near=None)
+        page: list[Node] = []
+        around = InMemory(self._graph, self._fresh, flt) if flt.around else None
+        for (_, event_id), inside in walk:
+            props = attrs[event_id]["props"]
+            if (
+                (rest if inside else flt).admits(props)
+                and all(event_id in o for o in others)
+                and (around is None or admits_around(flt, event_id, props, around))
+            ):
                 if len(page) == first:
                     return EventPage(page, has_next=True)
                 page.append(Node(event_id, Label.EVENT, props))
@@ -881,55 +920,87 @@ class EmbeddedStore:
         tallied = self._tally.count(filter)
         if tallied is not None:
             return min(tallied, cap)
+        count = 0
+        for _ in self._matching(filter):
+            count += 1
+            if count >= cap:
+                break
+        return count
+
+    def tally_events(self, filter: EventFilter, cap: int) -> EventTallies:
+        counts: dict[TallyKey, int] = {}
+        events = 0
+        for props in self._matching(filter):
+            if events == cap:
+                return EventTallies(counts, events, capped=True)
+            key = tally_key(props)
+            counts[key] = counts.get(key, 0) + 1
+            events += 1
+        return EventTallies(counts, events, capped=False)
+
+    def _matching(self, filter: EventFilter) -> Iterator[Props]:
+        """The properties of the events `filter` matches, in (occurred_on, id) order: the
+        fewest of its entities' and outlet's events, else the date window's (all, without
+        dates), checked one by one."""
         ends = _ends(filter)
         walk: Iterable[EventKey]
         others: list[Neighbours] = self._any_of(filter)
+        reporters = self._reporters(filter) if not ends else None
         if ends:
             walk = self._fewest(ends, others)
+        elif reporters is not None:
+            lists = self._near_events([(outlet, "out") for outlet in reporters])
+            walk = _distinct(_merged(lists, None, newest_first=False))
         else:
             # the date window's events only: the index is in (occurred_on, id) order
             low = (filter.date_from, "") if filter.date_from is not None else None
             high = (filter.date_to + "\uffff", "") if filter.date_to is not None else None
             walk = self._events.irange(minimum=low, maximum=high)
         attrs = self._graph._node
-        count = 0
+        around = InMemory(self._graph, self._fresh, filter) if filter.around else None
         for _, event_id in walk:
-            if filter.admits(attrs[event_id]["props"]) and all(event_id in o for o in others):
-                count += 1
-                if count >= cap:
-                    break
-        return count
+            props = attrs[event_id]["props"]
+            if (
+                filter.admits(props)
+                and all(event_id in o for o in others)
+                and (around is None or admits_around(filter, event_id, props, around))
+            ):
+                yield props
 
-    def _in_area(
-        self, south: float, north: float, spans: list[tuple[float, float]]
-    ) -> list[list[EventKey]]:
-        """The keys of the events of each cell between two latitudes and within the spans of
-        longitude, each cell's sorted: a superset of what the filter admits, which decides.
-        A page merges them lazily (`_merged`): it reads as many as it shows, not the area."""
+    def _reporters(self, flt: EventFilter) -> list[str] | None:
+        """For a filter by tier (else by group): the outlets of those tiers (groups), whose
+        events hold every event it admits, when they report fewer than half the events
+        (counted by their relationships, stories included); None otherwise: a walk of every
+        event costs less."""
+        if not flt.tiers and not flt.groups:
+            return None
+        attrs, succ = self._graph._node, self._graph._succ
+        found: list[str] = []
+        reach = 0
+        for outlet in self._directory.ids(Label.OUTLET, "name"):
+            outlet_props = attrs[outlet]["props"]
+            if (
+                outlet_tier(outlet_props) in flt.tiers
+                if flt.tiers
+                else outlet_props.get("group") in flt.groups
+            ):
+                found.append(outlet)
+                reach += len(succ.get(outlet, ()))
+        return found if reach < len(self._events) // 2 else None
+
+    def _geo_cells(self) -> GeoCells:
+        """The events with coordinates by cell, built now if a change made them forgotten."""
         if self._located is None:
-            located: dict[tuple[int, int], list[EventKey]] = {}
             attrs = self._graph._node
-            for key in self._events.irange():
-                props = attrs[key[1]]["props"]
-                lat, lon = props.get("geo_lat"), props.get("geo_lon")
-                if isinstance(lat, int | float) and isinstance(lon, int | float):
-                    located.setdefault((math.floor(lat), math.floor(lon)), []).append(key)
-            self._located = located
-        located = self._located
-        rows = range(math.floor(south), math.floor(north) + 1)
-        columns = {c for w, e in spans for c in range(math.floor(w), math.floor(e) + 1)}
-        found: list[list[EventKey]] = []
-        if len(rows) * len(columns) <= len(located):
-            for row in rows:
-                for column in columns:
-                    keys = located.get((row, column))
-                    if keys:
-                        found.append(keys)
-        else:  # a wide area: fewer cells hold events than it covers
-            for (row, column), keys in located.items():
-                if row in rows and column in columns:
-                    found.append(keys)
-        return found
+            located = (
+                (key, lat, lon)
+                for key in self._events.irange()
+                for props in (attrs[key[1]]["props"],)
+                if isinstance(lat := props.get("geo_lat"), int | float)
+                and isinstance(lon := props.get("geo_lon"), int | float)
+            )
+            self._located = GeoCells(located)
+        return self._located
 
     def _near_events(self, ends: list[tuple[str, Direction]]) -> list[list[EventKey]]:
         """For each (node, "in" | "out"), the (occurred_on, id) of the events at the other end
@@ -1057,8 +1128,12 @@ class EmbeddedStore:
                     if edge["type"] is Rel.REPORTS:
                         claims += strings(decode_props(edge["json"]), "claim_texts")
             return document(node_id, label, props, claims)
-        near = graph._succ.get(node_id, {}).keys() | graph._pred.get(node_id, {}).keys()
-        return document(node_id, label, props, popularity=len(near))
+        # its distinct neighbours, counted in the time the fewer of its two sides take (not
+        # its degree: a country or a busy outlet is an end of most writes' relationships)
+        out, into = graph._succ.get(node_id, {}), graph._pred.get(node_id, {})
+        few, many = (out, into) if len(out) <= len(into) else (into, out)
+        popularity = len(many) + sum(1 for other in few if other not in many)
+        return document(node_id, label, props, popularity=popularity)
 
     def _search_conn(self) -> sqlite3.Connection:
         self._conn()
@@ -1093,6 +1168,30 @@ class EmbeddedStore:
 
     def get_setting(self, name: str) -> str | None:
         return self._settings.get(name)
+
+    def hit(self, key: str, at: datetime, window: timedelta, limit: int) -> bool:
+        db = self._conn()
+        if self.read_only:
+            raise StoreError(
+                f"the store {self.directory} was opened read-only here; rate limits are "
+                "counted by a process that opened it to write"
+            )
+        self._begin_write(db)
+        try:
+            allowed = rates.hit(
+                db,
+                key,
+                timestamp(at),
+                timestamp(at - window),
+                timestamp(at + window),
+                limit,
+            )
+            db.execute("COMMIT")
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        return allowed
 
     def ping(self) -> None:
         # Reads answer from memory once open; the file they were read from must still be there.
@@ -1148,6 +1247,16 @@ def _window_end(
     return walk
 
 
+def _distinct(keys: Iterator[EventKey]) -> Iterator[EventKey]:
+    """Sorted keys, each once (a merge of several nodes' events holds an event once per
+    node)."""
+    last: EventKey | None = None
+    for key in keys:
+        if key != last:
+            yield key
+            last = key
+
+
 def _walk(keys: list[EventKey], after: EventKey | None, newest_first: bool) -> Iterator[EventKey]:
     """The keys of one sorted list after the cursor, in page order."""
     if newest_first:
@@ -1166,41 +1275,3 @@ def _ends(flt: EventFilter) -> list[tuple[str, Direction]]:
     if flt.outlet is not None:
         ends.append((flt.outlet, "out"))
     return ends
-
-
-def _area(flt: EventFilter) -> tuple[float, float, list[tuple[float, float]]] | None:
-    """The band of latitudes and the spans of longitude (west <= east) that a box or near
-    filter keeps events from, a superset of what it admits; None without such a filter. A
-    circle of angular radius r around latitude φ spans asin(sin r / cos φ) of longitude."""
-    if flt.box is None and flt.near is None:
-        return None
-    south, north = -90.0, 90.0
-    spans = [(-180.0, 180.0)]
-    if flt.box is not None:
-        b_south, west, b_north, east = flt.box
-        south, north = max(south, b_south), min(north, b_north)
-        spans = [(west, east)] if west <= east else [(west, 180.0), (-180.0, east)]
-    if flt.near is not None:
-        lat, at_lon, km = flt.near
-        arc = km / EARTH_KM  # the radius as an angle, in radians
-        reach = math.degrees(arc) + 1e-6
-        south, north = max(south, lat - reach), min(north, lat + reach)
-        if math.radians(abs(lat)) + arc < math.pi / 2:  # the circle holds no pole
-            ratio = math.sin(arc) / math.cos(math.radians(lat))
-            span = math.degrees(math.asin(min(1.0, ratio))) + 1e-6
-            west, east = at_lon - span, at_lon + span
-            around = [(max(west, -180.0), min(east, 180.0))]
-            if west < -180.0:
-                around.append((west + 360.0, 180.0))
-            if east > 180.0:
-                around.append((-180.0, east - 360.0))
-            spans = _overlap(spans, around)
-    return south, north, spans
-
-
-def _overlap(
-    one: list[tuple[float, float]], other: list[tuple[float, float]]
-) -> list[tuple[float, float]]:
-    """The spans of longitude in both lists."""
-    both = [(max(a, c), min(b, d)) for a, b in one for c, d in other]
-    return [(w, e) for w, e in both if w <= e]

@@ -3,7 +3,7 @@
 Rules kept here:
 - every value is a parameter (`$rows`, `$ids`, ...); nothing a user typed is pasted into a query;
 - labels and relationship types come only from the fixed enums `Label` and `Rel` (plus the
-  bookkeeping labels `Key`, `Setting`, `Change`, `ChangeLog` and the search index's
+  bookkeeping labels `Key`, `Setting`, `Change`, `ChangeLog`, `RateHits` and the search index's
   `SearchDoc`, `SearchPosting` and `SearchTerm` below, which no read of the graph names: they
   are invisible to `dump`, `counts` and every traversal);
 - property *names* are pasted only by `node_upsert`/`edge_upsert` (Cypher 5 before 5.26 cannot
@@ -43,6 +43,7 @@ EDGE_HIDDEN = frozenset({KEY, UID, NULLS})
 
 KEY_LABEL = "Key"
 SETTING_LABEL = "Setting"
+RATE_LABEL = "RateHits"  # a rate limit's count of one key (`GraphStore.hit`)
 CHANGE_LABEL = "Change"  # an entry of the change log
 CHANGE_LOG_LABEL = "ChangeLog"  # the change log's head
 
@@ -248,6 +249,30 @@ KEYS_OF = (
 )
 GET_SETTING = f"MATCH (s:{SETTING_LABEL} {{name: $name}}) RETURN s.value AS value"
 
+# -- rate limits (`GraphStore.hit`) -----------------------------------------------------------
+RATE_CONSTRAINT = (
+    f"CREATE CONSTRAINT newsgraph_rate_key IF NOT EXISTS "
+    f"FOR (r:{RATE_LABEL}) REQUIRE r.key IS UNIQUE"
+)
+RATE_EXPIRES_INDEX = (
+    f"CREATE INDEX newsgraph_rate_expires IF NOT EXISTS FOR (r:{RATE_LABEL}) ON (r.expires)"
+)
+# One hit of $key at $now, unless $limit hits are after $since already. The first SET takes the
+# node's write lock before its hits are read (Neo4j's way to avoid a lost update), so that
+# concurrent hits of one key count one after the other; ArcadeDB's optimistic commit makes the
+# later of two retry instead.
+HIT = f"""
+MERGE (r:{RATE_LABEL} {{key: $key}})
+SET r.locked = $now
+WITH r, [t IN coalesce(r.hits, []) WHERE t > $since] AS recent
+WITH r, recent, size(recent) < $limit AS allowed
+SET r.hits = CASE WHEN allowed THEN recent + [$now] ELSE recent END,
+    r.expires = CASE WHEN allowed OR r.expires IS NULL THEN $expires ELSE r.expires END
+RETURN allowed
+"""
+# Keys whose every hit has left its window.
+EXPIRED_RATES = f"MATCH (r:{RATE_LABEL}) WHERE r.expires < $now WITH r LIMIT $limit DETACH DELETE r"
+
 
 # Which of `$ids` are nodes of each label (`label`: its index in LABELS; `ids`, or no record
 # when none): one index lookup per label, in one statement (the ids travel once).
@@ -297,6 +322,25 @@ def events_query(
         f"[(n)-[:{Rel.INVOLVES.value}]->(m:{Label.ENTITY.value}) | m.{ID}]))",
         f"($any_entities IS NULL OR any(x IN $any_entities WHERE x IN "
         f"[(n)-[:{Rel.INVOLVES.value}]->(m:{Label.ENTITY.value}) | m.{ID}]))",
+        # what the event's relationships decide (graph.store.admits_around, the same rule):
+        # an involvement in a role (of $entity when given, else of an entity of
+        # $entity_types when given), an entity of a type, a report not retracted with a claim
+        # of a tone, an outlet of a tier or group among those that reported it ($tier_outlets
+        # and $group_outlets: read first) by its `track` (an entry "{outlet}|r..." is an
+        # outlet that retracted every report)
+        f"($roles IS NULL OR any(rs IN [(n)-[i:{Rel.INVOLVES.value}]->(m:{Label.ENTITY.value})"
+        f" WHERE ($entity IS NULL OR m.{ID} = $entity) AND ($entity IS NOT NULL"
+        " OR $entity_types IS NULL OR m.type IN $entity_types) | coalesce(i.roles, [])]"
+        " WHERE any(r IN rs WHERE toLower(r) IN $roles)))",
+        f"($entity_types IS NULL OR any(t IN [(n)-[:{Rel.INVOLVES.value}]->"
+        f"(m:{Label.ENTITY.value}) | m.type] WHERE t IN $entity_types))",
+        f"($tones IS NULL OR any(ts IN [(n)<-[r:{Rel.REPORTS.value}]-()"
+        " WHERE coalesce(r.retracted_on, '') = '' | coalesce(r.claim_tones, [])]"
+        " WHERE any(t IN ts WHERE t IN $tones)))",
+        "($tier_outlets IS NULL OR any(t IN coalesce(n.track, []) WHERE NOT t CONTAINS '|r'"
+        " AND split(t, '|')[0] IN $tier_outlets))",
+        "($group_outlets IS NULL OR any(t IN coalesce(n.track, []) WHERE NOT t CONTAINS '|r'"
+        " AND split(t, '|')[0] IN $group_outlets))",
         # a box, then the distance from a point, on plain numbers: portable to servers
         # without Neo4j's point type (ArcadeDB's Bolt server); the formula is
         # graph.store.haversine_km's, so both stores admit the same events
@@ -335,6 +379,40 @@ def count_events_query(entity: Label | None, outlet: Label | None) -> str:
     """How many events match: the page's MATCH and WHERE (`$after_on` null), up to `$cap`."""
     head = events_query(True, entity, outlet).split("\nWITH DISTINCT n\n")[0]
     return head + "\nWITH DISTINCT n LIMIT $cap\nRETURN count(n) AS count"
+
+
+@lru_cache(maxsize=16)
+def tally_events_query(entity: Label | None, outlet: Label | None) -> str:
+    """The matching events counted by `graph.store.tally_key`'s parts: the page's MATCH and
+    WHERE (`$after_on` null), the oldest `$cap` by (occurred_on, id); `capped` when more
+    matched (one row with a null day when none did)."""
+    head = events_query(True, entity, outlet).split("\nWITH DISTINCT n\n")[0]
+    return (
+        head
+        + """
+WITH DISTINCT n
+WITH n ORDER BY coalesce(n.occurred_on, ''), n.id LIMIT $cap + 1
+WITH collect(n) AS found
+WITH found[0..$cap] AS counted, size(found) > $cap AS capped
+UNWIND (CASE WHEN size(counted) = 0 THEN [null] ELSE counted END) AS n
+WITH capped, n
+RETURN capped,
+  CASE WHEN n IS NULL THEN null ELSE substring(coalesce(n.occurred_on, ''), 0, 10) END AS day,
+  coalesce(n.category, '') AS category, coalesce(n.confidence, '') AS level,
+  coalesce(n.country_ids, []) AS countries, coalesce(n.place_id, '') AS place,
+  count(*) AS count"""
+    )
+
+
+# The outlets of some tiers (one without a tier is "unknown", graph.store.outlet_tier) or of
+# some independence groups: what a filter by tier or group reads first (`$tier_outlets`).
+OUTLETS_OF_TIERS = (
+    f"MATCH (o:{Label.OUTLET.value}) WHERE (CASE WHEN o.tier IS NULL OR o.tier = '' "
+    "THEN 'unknown' ELSE o.tier END) IN $values RETURN collect(o.id) AS ids"
+)
+OUTLETS_OF_GROUPS = (
+    f"MATCH (o:{Label.OUTLET.value}) WHERE o.group IN $values RETURN collect(o.id) AS ids"
+)
 
 
 # rows: [outlet id, its entries in the `track` of the events it reported] (graph.store.TRACK),

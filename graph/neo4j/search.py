@@ -20,7 +20,7 @@ import neo4j
 from graph.model import Label
 from graph.neo4j import codec
 from graph.neo4j import queries as q
-from graph.search import IndexedDoc, Lookup, document
+from graph.search import IndexedDoc, Lookup, document, is_term
 
 _SEP = "\n"
 INDEX_VERSION = 1  # the index's layout; a graph whose mark is older (or missing) is indexed again
@@ -145,8 +145,8 @@ def vocabulary(
 ) -> dict[str, list[tuple[str, int]]]:
     result: dict[str, list[tuple[str, int]]] = {}
     for prefix in prefixes:
-        if not prefix:
-            result[prefix] = []  # the empty term is the index's mark, not a term
+        if not is_term(prefix):  # the empty term is the index's mark, not a term
+            result[prefix] = []
             continue
         records = tx.run(q.SEARCH_VOCABULARY, prefix=prefix, limit=max(limit, 0))
         result[prefix] = [(str(r["term"]), int(r["df"])) for r in records]
@@ -159,7 +159,7 @@ def postings(
     result: dict[Lookup, list[str]] = {}
     for lookup in lookups:
         label, terms, prefix = lookup
-        if not terms:
+        if not terms or not all(is_term(t) for t in terms):
             result[lookup] = []
             continue
         if len(terms) == 1:

@@ -24,6 +24,7 @@ import logging
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -40,7 +41,7 @@ from neo4j.exceptions import (
 )
 
 from graph import store as port
-from graph.model import Direction, Edge, Label, Node, Rel, WriteBatch
+from graph.model import Direction, Edge, Label, Node, Rel, WriteBatch, timestamp
 from graph.neo4j import changelog, codec, reads
 from graph.neo4j import queries as q
 from graph.neo4j import search as index
@@ -96,6 +97,7 @@ SCHEMES = ("bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc")
 DUMP_PAGE = 2000
 CATCH_UP_PAGE = 1000  # change log entries read per transaction by `catch_up`
 SEARCH_FILL_PAGE = 500  # nodes indexed per transaction when a graph is indexed afresh
+RATE_SWEEP = 100  # keys whose hits have all left their window, removed at each hit
 
 # The driver's pool of Bolt connections (its own default is 100), and how long a transaction
 # may run on the server before it is stopped (a read: a page; a write: a loader's batch).
@@ -223,6 +225,8 @@ class Neo4jStore:
         self._run(q.KEY_PREFIX_INDEX)
         self._fill_key_prefixes()
         self._run(q.SETTING_CONSTRAINT)
+        self._run(q.RATE_CONSTRAINT)
+        self._run(q.RATE_EXPIRES_INDEX)
         self._run(q.CHANGE_SEQ_CONSTRAINT)
         self._run(q.CHANGE_LOG_CONSTRAINT)
         self._run(q.EVENT_DATE_INDEX)
@@ -455,7 +459,7 @@ class Neo4jStore:
             after_on, after_id = query.after if query.after is not None else (None, None)
             records = tx.run(
                 cypher,
-                **_filter_parameters(flt),
+                **_filter_parameters(flt, tx),
                 after_on=after_on,
                 after_id=after_id,
                 limit=query.first + 1,
@@ -474,13 +478,47 @@ class Neo4jStore:
                 return 0
             record = tx.run(
                 q.count_events_query(*labels),
-                **_filter_parameters(flt),
+                **_filter_parameters(flt, tx),
                 after_on=None,
                 after_id=None,
                 cap=cap,
             ).single(strict=True)
             count: int = record["count"]
             return count
+
+        return self._read(work)
+
+    def tally_events(self, filter: port.EventFilter, cap: int) -> port.EventTallies:
+        flt = filter
+
+        def work(tx: neo4j.ManagedTransaction) -> port.EventTallies:
+            counts: dict[port.TallyKey, int] = {}
+            labels = _end_labels(tx, flt)
+            if labels is None:
+                return port.EventTallies(counts, 0, capped=False)
+            records = tx.run(
+                q.tally_events_query(*labels),
+                **_filter_parameters(flt, tx),
+                after_on=None,
+                after_id=None,
+                cap=cap,
+            )
+            events, capped = 0, False
+            for record in records:
+                capped = capped or bool(record["capped"])
+                if record["day"] is None:
+                    continue
+                countries = tuple(sorted({c for c in record["countries"] if isinstance(c, str)}))
+                key = (
+                    _text(record["day"]),
+                    _text(record["category"]),
+                    _text(record["level"]),
+                    countries,
+                    _text(record["place"]),
+                )
+                counts[key] = counts.get(key, 0) + record["count"]
+                events += record["count"]
+            return port.EventTallies(counts, events, capped)
 
         return self._read(work)
 
@@ -601,6 +639,19 @@ class Neo4jStore:
 
         return self._read(work)
 
+    def hit(self, key: str, at: datetime, window: timedelta, limit: int) -> bool:
+        now = timestamp(at)
+        since, expires = timestamp(at - window), timestamp(at + window)
+
+        def work(tx: neo4j.ManagedTransaction) -> bool:
+            record = tx.run(
+                q.HIT, key=key, now=now, since=since, expires=expires, limit=limit
+            ).single(strict=True)
+            tx.run(q.EXPIRED_RATES, now=now, limit=RATE_SWEEP).consume()
+            return bool(record["allowed"])
+
+        return self._write(work)
+
     def dump(self) -> Iterator[Node | Edge | tuple[str, str]]:
         for label in q.LABELS:
             query = q.dump_nodes(label)
@@ -651,8 +702,23 @@ def _end_labels(
     )
 
 
-def _filter_parameters(flt: EventFilter) -> dict[str, Any]:
-    """The parameters of `queries.events_query`'s conditions (None for a part not given)."""
+def _text(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _outlets_of(
+    tx: neo4j.ManagedTransaction, query: str, values: Sequence[str]
+) -> list[str] | None:
+    """The ids of the outlets `query` finds for `values` (None when none are asked for)."""
+    if not values:
+        return None
+    ids: list[str] = tx.run(query, values=list(values)).single(strict=True)["ids"]
+    return ids
+
+
+def _filter_parameters(flt: EventFilter, tx: neo4j.ManagedTransaction) -> dict[str, Any]:
+    """The parameters of `queries.events_query`'s conditions (None for a part not given);
+    the outlets of the filter's tiers and groups are read with `tx` first."""
     south, west, north, east = flt.box if flt.box is not None else (None,) * 4
     near_lat, near_lon, near_km = flt.near if flt.near is not None else (None,) * 3
     return {
@@ -668,6 +734,11 @@ def _filter_parameters(flt: EventFilter) -> dict[str, Any]:
         "flagged": flt.flagged,
         "all_entities": list(flt.all_entities) or None,
         "any_entities": list(flt.any_entities) or None,
+        "roles": list(flt.roles) or None,
+        "entity_types": list(flt.entity_types) or None,
+        "tones": list(flt.tones) or None,
+        "tier_outlets": _outlets_of(tx, q.OUTLETS_OF_TIERS, flt.tiers),
+        "group_outlets": _outlets_of(tx, q.OUTLETS_OF_GROUPS, flt.groups),
         "south": south,
         "west": west,
         "north": north,

@@ -1,0 +1,400 @@
+"""Planned execution: a query's selection worked out once per document, then run as a plan.
+
+graphql-core executes every request from the document: for each field it collects the
+selections again through fragments, looks the field up, wraps its resolver, and for each value
+walks the return type's wrappers (`complete_value`, the list, the non-null) before it gets to
+the resolver and the value's coercion. For the event page that is about 100 fields and 270
+completions a request, half the CPU of a page. Nothing of it depends on the request but the
+values: `PlannedExecutor` works it out once per operation (which fields, with which resolver,
+which arguments, how each value is completed) and keeps the plan with the parsed document, so
+a request runs the plan: the same resolvers, called with the same arguments and the same
+`info` (built by strawberry's executor, so `info.context`, `info.path` and the selection are
+what graphql-core would give), and the same coercion of every value.
+
+A plan is used only where it answers exactly what graphql-core answers, and graphql-core runs
+everything else, unchanged:
+- queries only (mutations run serially, subscriptions per event), with no directive anywhere in
+  the operation or its fragments (`@skip`, `@include`, `@defer` depend on variables or deliver
+  later) and no resolver middleware;
+- every type the selection reaches is an object type (an interface or a union is decided per
+  value: `node(id:)`, search hits), and below the root no field's resolver is a coroutine
+  function (those may really wait: the heavy fields of `api.heavy`);
+- the request's reads answer at once: always on the embedded store (`RequestContext.immediate`);
+  on Neo4j when the root field read ahead what the page needs (`api.prefetch`: the event page
+  in one statement primes the DataLoaders). A read below the root that has to wait (a
+  DataLoader's batch, which graphql-core gathers across sibling values level by level) leaves
+  the plan, and that plan is not tried again on a store whose reads wait;
+- and the request itself goes as planned: a resolver that raises, a value that cannot be
+  coerced, a null where the schema says non-null, a resolver that really waits: the plan stops
+  and graphql-core executes the whole operation again from the start, so errors, their paths
+  and the nulls they leave are graphql-core's own. Query resolvers only read, so running one
+  twice changes nothing.
+
+`tests/test_compiled.py` compares every answer with graphql-core's on both stores.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from graphql import (
+    DirectiveNode,
+    FieldNode,
+    GraphQLEnumType,
+    GraphQLField,
+    GraphQLList,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLOutputType,
+    GraphQLScalarType,
+    GraphQLSchema,
+    Node,
+    OperationDefinitionNode,
+    OperationType,
+    Undefined,
+    get_named_type,
+    visit,
+)
+from graphql.execution.collect_fields import FieldDetails, collect_subfields
+from graphql.execution.values import get_argument_values
+from graphql.language import Visitor
+from graphql.pyutils import Path, is_iterable
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.schema.schema_converter import GraphQLCoreConverter
+from strawberry.types.field import StrawberryField
+
+from api.direct import IGNORE_INFO
+
+# A completion: the executor, the field's info, the value's path, the value; the answer.
+Complete = Callable[["PlannedExecutor", Any, Path, Any], Any]
+
+
+class Unplanned(Exception):
+    """The request left its plan: graphql-core runs the operation instead."""
+
+
+class Waited(Unplanned):
+    """A read below the root had to wait (a DataLoader's batch not read yet)."""
+
+
+class _Planned:
+    """One field of a selection: what graphql-core works out for it per request."""
+
+    __slots__ = ("args", "complete", "details", "field", "informed", "key", "nodes", "resolve")
+
+    def __init__(
+        self,
+        key: str,
+        field: GraphQLField,
+        details: Sequence[FieldDetails],
+        resolve: Callable[..., Any],
+        complete: Complete,
+        leaf: bool,
+    ) -> None:
+        self.key = key
+        self.field = field
+        self.details = details[0]
+        self.nodes: list[FieldNode] = [d.node for d in details]
+        self.resolve = resolve
+        self.complete = complete
+        first = self.details.node
+        self.args = bool(field.args or first.arguments)
+        # whether the field needs an `info`: its resolver reads one, or its value is an
+        # object (whose type check takes one); a leaf read from an attribute needs none
+        self.informed = not leaf or resolve not in IGNORE_INFO
+
+
+class _Selection:
+    """The fields selected on one object type, in response order."""
+
+    __slots__ = ("fields", "type")
+
+    def __init__(self, parent: GraphQLObjectType) -> None:
+        self.type = parent
+        self.fields: list[_Planned] = []
+
+
+class _Plan:
+    """An operation's plan: its root selection (None: the operation has none), and whether a
+    request that had to wait for a read left it (`waits`: then a store whose reads wait, Neo4j,
+    no longer runs it; its reads are DataLoaders, primed for some pages, `api.prefetch`)."""
+
+    __slots__ = ("operation", "root", "schema", "waits")
+
+    def __init__(
+        self, schema: GraphQLSchema, operation: OperationDefinitionNode, root: _Selection | None
+    ) -> None:
+        self.schema = schema  # kept with the operation: the plan is found by their identity
+        self.operation = operation
+        self.root = root
+        self.waits = False
+
+
+# Plans by schema and operation identity (strawberry's parser cache shares a query's document
+# between schemas), bounded like the parser cache (`api.schema`), whose documents they are.
+_PLANS: dict[tuple[int, int], _Plan] = {}
+_MAX_PLANS = 512
+
+
+class Counts:
+    """How many operations ran by plan and how many left it for graphql-core, in this process
+    (what the tests and benchmarks look at)."""
+
+    planned = 0
+    left = 0
+
+
+def _plannable(operation: OperationDefinitionNode, fragments: Iterable[Node]) -> bool:
+    if operation.operation is not OperationType.QUERY:
+        return False
+    found: list[bool] = []
+
+    class Directives(Visitor):
+        def enter_directive(self, node: DirectiveNode, *_: Any) -> Any:
+            found.append(True)
+            return Visitor.BREAK
+
+    for node in (operation, *fragments):
+        visit(node, Directives())
+        if found:
+            return False
+    return True
+
+
+class PlannedExecutor(StrawberryGraphQLCoreExecutionContext):
+    """Strawberry's executor, running a query by its plan where it can (module docstring)."""
+
+    def execute_collected_root_fields(
+        self,
+        root_type: GraphQLObjectType,
+        root_value: Any,
+        grouped_field_set: Any,
+        serially: bool,
+        new_defer_usages: Sequence[Any],
+    ) -> Any:
+        plan = None
+        if not serially and not new_defer_usages:
+            plan = self._plan(root_type, grouped_field_set)
+        if plan is None:
+            return super().execute_collected_root_fields(
+                root_type, root_value, grouped_field_set, serially, new_defer_usages
+            )
+        return self._run_root(plan, root_value, grouped_field_set, new_defer_usages)
+
+    def _plan(self, root_type: GraphQLObjectType, grouped_field_set: Any) -> _Plan | None:
+        manager = self.middleware_manager
+        if manager is not None and manager.middlewares:
+            return None
+        operation = self.operation
+        key = (id(self.schema), id(operation))
+        plan = _PLANS.get(key)
+        if plan is None or plan.schema is not self.schema or plan.operation is not operation:
+            fragments = [f.definition for f in self.fragments.values()]
+            selection = None
+            if _plannable(operation, fragments):
+                selection = self._selection(root_type, grouped_field_set)
+            if len(_PLANS) >= _MAX_PLANS:
+                _PLANS.clear()
+            plan = _PLANS[key] = _Plan(self.schema, operation, selection)
+        if plan.root is None or (plan.waits and not self._immediate()):
+            return None
+        return plan
+
+    def _immediate(self) -> bool:
+        return bool(getattr(self.context_value, "immediate", False))
+
+    async def _run_root(
+        self,
+        plan: _Plan,
+        root_value: Any,
+        grouped_field_set: Any,
+        new_defer_usages: Sequence[Any],
+    ) -> Any:
+        selection = plan.root
+        assert selection is not None  # `_plan` gives only plans that have one
+        root_type = selection.type
+        try:
+            results: dict[str, Any] = {}
+            for planned in selection.fields:
+                path = Path(None, planned.key, root_type.name)
+                info = self.build_resolve_info(planned.field, planned.nodes, root_type, path)
+                value = self._resolve(planned, root_value, info)
+                if self.is_awaitable(value):
+                    value = await value
+                results[planned.key] = planned.complete(self, info, path, value)
+        except Waited:
+            # graphql-core batches the reads; its loads find the ones this started
+            plan.waits = plan.waits or not self._immediate()
+            Counts.left += 1
+        except Exception:  # Unplanned, or a resolver's error: graphql-core's to answer
+            Counts.left += 1
+        else:
+            Counts.planned += 1
+            return results
+        answer = super().execute_collected_root_fields(
+            root_type, root_value, grouped_field_set, False, new_defer_usages
+        )
+        return await answer if self.is_awaitable(answer) else answer
+
+    def _resolve(self, planned: _Planned, source: Any, info: Any) -> Any:
+        if planned.args:
+            args = get_argument_values(
+                planned.field,
+                planned.details.node,
+                self.variable_values,
+                planned.details.fragment_variable_values,
+                self.hide_suggestions,
+            )
+            return planned.resolve(source, info, **args)
+        return planned.resolve(source, info)
+
+    def run_fields(self, selection: _Selection, source: Any, path: Path) -> dict[str, Any]:
+        results: dict[str, Any] = {}
+        parent = selection.type
+        name = parent.name
+        is_awaitable = self.is_awaitable
+        for planned in selection.fields:
+            field_path = Path(path, planned.key, name)
+            info = None
+            if planned.informed:
+                info = self.build_resolve_info(planned.field, planned.nodes, parent, field_path)
+            value = self._resolve(planned, source, info)
+            if is_awaitable(value):
+                value = _at_once(value)
+            results[planned.key] = planned.complete(self, info, field_path, value)
+        return results
+
+    # Building a plan: graphql-core's own collection of fields, once per operation.
+
+    def _selection(self, parent: GraphQLObjectType, grouped_field_set: Any) -> _Selection | None:
+        selection = _Selection(parent)
+        for key, details in grouped_field_set.items():
+            first = details[0].node
+            field = self.schema.get_field(parent, first.name.value)
+            if field is None or (parent is not self.schema.query_type and _waits(field)):
+                return None
+            complete = self._completion(field.type, details)
+            if complete is None:
+                return None
+            resolve = field.resolve or self.field_resolver
+            leaf = isinstance(get_named_type(field.type), GraphQLScalarType | GraphQLEnumType)
+            selection.fields.append(_Planned(key, field, details, resolve, complete, leaf))
+        return selection
+
+    def _completion(
+        self, return_type: GraphQLOutputType, details: Sequence[FieldDetails]
+    ) -> Complete | None:
+        if isinstance(return_type, GraphQLNonNull):
+            inner = self._completion(return_type.of_type, details)
+            return None if inner is None else _non_null(inner)
+        if isinstance(return_type, GraphQLList):
+            item = self._completion(return_type.of_type, details)
+            return None if item is None else _list(item)
+        if isinstance(return_type, GraphQLScalarType | GraphQLEnumType):
+            return _leaf(return_type.coerce_output_value)
+        if isinstance(return_type, GraphQLObjectType):
+            collected = collect_subfields(
+                self.schema,
+                self.fragments,
+                self.variable_values,
+                self.operation,
+                return_type,
+                list(details),
+                self.hide_suggestions,
+            )
+            grouped, defers, _forbidden = collected
+            if defers:
+                return None
+            selection = self._selection(return_type, grouped)
+            return None if selection is None else _object(return_type, selection)
+        return None  # an interface or a union: decided per value
+
+
+def _waits(field: GraphQLField) -> bool:
+    """Whether a field's resolver is a coroutine function: a root field's is awaited, but below
+    the root one may really wait (heavy work in a thread or a process, `api.heavy`), and a
+    plan that left there would have started that work for nothing."""
+    definition = (field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
+    return isinstance(definition, StrawberryField) and definition.is_async
+
+
+def _at_once(awaitable: Any) -> Any:
+    """The value of an awaitable that never waits (the embedded store's loaders); one that
+    does wait leaves the plan."""
+    if isinstance(awaitable, asyncio.Future):
+        if awaitable.done() and not awaitable.cancelled() and awaitable.exception() is None:
+            return awaitable.result()
+        raise Waited  # (graphql-core awaits the same future again)
+    send = getattr(awaitable, "send", None)
+    if send is None:
+        raise Waited
+    try:
+        send(None)
+    except StopIteration as done:
+        return done.value
+    awaitable.close()
+    raise Waited
+
+
+def _non_null(inner: Complete) -> Complete:
+    def complete(executor: PlannedExecutor, info: Any, path: Path, value: Any) -> Any:
+        if value is None or isinstance(value, Exception):
+            raise Unplanned
+        answer = inner(executor, info, path, value)
+        if answer is None:
+            raise Unplanned
+        return answer
+
+    return complete
+
+
+def _list(item: Complete) -> Complete:
+    def complete(executor: PlannedExecutor, info: Any, path: Path, value: Any) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, Exception) or not is_iterable(value):
+            raise Unplanned
+        if executor.is_async_iterable(value):
+            raise Unplanned
+        is_awaitable = executor.is_awaitable
+        answers = []
+        for index, each in enumerate(value):
+            if is_awaitable(each):
+                each = _at_once(each)
+            answers.append(item(executor, info, Path(path, index, None), each))
+        return answers
+
+    return complete
+
+
+def _leaf(coerce: Callable[[Any], Any]) -> Complete:
+    def complete(executor: PlannedExecutor, info: Any, path: Path, value: Any) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, Exception):
+            raise Unplanned
+        coerced = coerce(value)
+        if coerced is Undefined or coerced is None:
+            raise Unplanned
+        return coerced
+
+    return complete
+
+
+def _object(parent: GraphQLObjectType, selection: _Selection) -> Complete:
+    is_type_of = parent.is_type_of
+
+    def complete(executor: PlannedExecutor, info: Any, path: Path, value: Any) -> Any:
+        if value is None:
+            return None
+        if isinstance(value, Exception):
+            raise Unplanned
+        if is_type_of is not None:
+            matches = is_type_of(value, info)
+            if not matches or executor.is_awaitable(matches):
+                raise Unplanned
+        return executor.run_fields(selection, value, path)
+
+    return complete

@@ -1,0 +1,338 @@
+"""The embedded store's geographic index: the events with coordinates by cell, at four sizes.
+
+A box or near filter reads the events of the cells that cover its area, each cell's in
+`EventKey` order, merged as a page reads them (`merged`). With cells of one size, a wide area
+covers hundreds of cells (a page then merges as many lists) and a small one reads cells it
+only touches; so cells come in sizes of 64°, 16°, 4° and 1°, each holding the 16 of the next
+size inside it (only those with events), and each knowing the box its events span (not the
+cell's: a cell whose events all fall inside the area is read whole, however far the cell
+reaches outside it). `cover` walks them from the largest: a cell whose events are all inside
+is read whole, one the area misses is left out, one it cuts is split into its smaller cells,
+down to 1°, which is read whole. What it reads is a superset of what the filter admits: the
+filter decides every event (`graph.store.EventFilter.admits`), so the cover only sets the
+cost, never the answer.
+
+Built from the event index on first use and forgotten on any change, as the store's other
+derived indexes are; each event's key is in four lists (about 32 bytes an event).
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+import threading
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from itertools import islice
+from typing import TypeAlias
+
+from graph.embedded.memory import EventKey
+from graph.store import EARTH_KM, EventFilter, haversine_km
+
+SIZES = (64, 16, 4, 1)  # the cells' sizes in degrees, largest first; 16 of each in the one above
+# A cell the area cuts that holds at most this many events is read whole, not split: reading a
+# few events the filter turns away costs less than merging more lists.
+_WHOLE = 24
+
+# (south, north, spans of longitude (west, east) with west <= east): where a filter's events lie
+Area: TypeAlias = tuple[float, float, list[tuple[float, float]]]
+
+
+@dataclass(slots=True)
+class _Cell:
+    """A cell's events in `EventKey` order, the box they span, and its smaller cells."""
+
+    keys: list[EventKey]
+    south: float
+    north: float
+    west: float
+    east: float
+    children: list[_Cell] = field(default_factory=list)
+    # the middle of the box of its events, and how far its farthest event can be from it (its
+    # farthest corner: the farthest point of a box of latitudes and longitudes from a point
+    # within 90° of longitude of all of it is one of its corners)
+    mid_lat: float = 0.0
+    mid_lon: float = 0.0
+    radius_km: float = 0.0
+
+    def measure(self) -> None:
+        """Its middle and radius, once its events are all in."""
+        self.mid_lat, self.mid_lon = (self.south + self.north) / 2, (self.west + self.east) / 2
+        self.radius_km = max(
+            haversine_km(self.mid_lat, self.mid_lon, lat, lon)
+            for lat in (self.south, self.north)
+            for lon in (self.west, self.east)
+        )
+
+
+def _parent(children: list[_Cell]) -> _Cell:
+    """The cell holding these smaller ones."""
+    keys = [key for child in children for key in child.keys]
+    keys.sort()
+    return _Cell(
+        keys,
+        min(c.south for c in children),
+        max(c.north for c in children),
+        min(c.west for c in children),
+        max(c.east for c in children),
+        children,
+    )
+
+
+class GeoCells:
+    """The events with coordinates by cell (see the module)."""
+
+    def __init__(self, located: Iterable[tuple[EventKey, float, float]]) -> None:
+        """`located`: each event's key and coordinates, in key order."""
+        # the 1° cells first, their keys appended in order; then each larger size from the
+        # smaller one's cells (their keys merged by a sort of sorted runs, in C)
+        points: dict[tuple[int, int], tuple[list[EventKey], list[float], list[float]]] = {}
+        floor, finite = math.floor, math.isfinite
+        for key, lat, lon in located:
+            if not (finite(lat) and finite(lon)):
+                continue  # no filter admits it
+            at = (floor(lat), floor(lon))
+            found = points.get(at)
+            if found is None:
+                points[at] = ([key], [lat], [lon])
+            else:
+                found[0].append(key)
+                found[1].append(lat)
+                found[2].append(lon)
+        level = {
+            at: _Cell(keys, min(lats), max(lats), min(lons), max(lons))
+            for at, (keys, lats, lons) in points.items()
+        }
+        levels = [level]
+        for size, smaller in zip(SIZES[-2::-1], SIZES[:0:-1], strict=True):
+            ratio = size // smaller
+            grouped: dict[tuple[int, int], list[_Cell]] = {}
+            for (row, column), cell in level.items():
+                grouped.setdefault((row // ratio, column // ratio), []).append(cell)
+            level = {at: _parent(children) for at, children in grouped.items()}
+            levels.append(level)
+        for cells in levels:
+            for cell in cells.values():
+                cell.measure()
+        self._top = list(levels[-1].values())
+        self.events = sum(len(c.keys) for c in self._top)
+        # (box, near, newest first) -> that area's events merged as far as pages read them
+        self._areas: dict[AreaKey, _Merged] = {}
+        self._lock = threading.Lock()
+
+    def walk(
+        self, flt: EventFilter, after: EventKey | None, newest_first: bool, page: int
+    ) -> Iterator[tuple[EventKey, bool]]:
+        """The keys of the events in the filter's area (a superset: the filter decides) after
+        the cursor, in page order, each with whether it is inside for sure. An area's merge is
+        kept for the next page and the next reader (`_AREAS` areas, `_PREFIX` events each), as
+        the store keeps an entity's sorted events for its timeline."""
+        key = (flt.box, flt.near, newest_first)
+        found = self._areas.get(key)
+        if found is None:
+            found = _Merged(self.cover(flt), newest_first)
+            with self._lock:
+                if len(self._areas) >= _AREAS:
+                    del self._areas[next(iter(self._areas))]  # the oldest
+                self._areas[key] = found
+        return found.walk(after, page + 1)
+
+    def cover(self, flt: EventFilter) -> list[tuple[list[EventKey], bool]]:
+        """The sorted keys of each cell the filter's area is covered by, each with whether all
+        its events are inside the area (a page need not check their coordinates again); [] for
+        a filter without an area."""
+        area = area_of(flt)
+        if area is None:
+            return []
+        south, north, spans = area
+        circle = flt.near if flt.near is not None and flt.near[2] <= _FAR_KM else None
+        found: list[tuple[list[EventKey], bool]] = []
+        todo = list(self._top)
+        while todo:
+            cell = todo.pop()
+            if cell.north < south or cell.south > north:
+                continue
+            if not any(w <= cell.east and cell.west <= e for w, e in spans):
+                continue
+            inside = _in_band(cell, south, north, spans) and flt.near is None
+            if circle is not None:  # how far its middle is from the centre decides it
+                lat, lon, km = circle
+                apart = haversine_km(lat, lon, cell.mid_lat, cell.mid_lon)
+                if apart - cell.radius_km > km + _SURE_KM:
+                    continue  # none of its events is within reach
+                inside = apart + cell.radius_km <= km * (1 - 1e-9) - _SURE_KM and _in_band(
+                    cell, south, north, spans
+                )
+            if inside:
+                found.append((cell.keys, True))
+            elif (
+                not cell.children
+                or len(cell.keys) <= _WHOLE
+                or (flt.near is None and _mostly_inside(cell, south, north, spans))
+            ):
+                found.append((cell.keys, False))
+            else:
+                todo += cell.children
+        return found
+
+
+def _in_band(cell: _Cell, south: float, north: float, spans: list[tuple[float, float]]) -> bool:
+    """Whether the box of the cell's events lies in the band of latitudes and a span."""
+    return (
+        south <= cell.south
+        and cell.north <= north
+        and any(w <= cell.west and cell.east <= e for w, e in spans)
+    )
+
+
+# A circle wider than this has its every event measured: distances near half the Earth's
+# circumference lose precision (asin near 1), and the margins below would not hold.
+_FAR_KM = 9000.0
+# How much surer than rounding errors (well under a millimetre below _FAR_KM) a cell must be
+# to be read whole without measuring its events, or left out.
+_SURE_KM = 1e-3
+
+
+def _mostly_inside(
+    cell: _Cell, south: float, north: float, spans: list[tuple[float, float]]
+) -> bool:
+    """Whether the area's band and spans hold at least `_MOSTLY` of the box of the cell's
+    events (of each side's length): read whole, it costs a few events turned away, where its
+    smaller cells would each be a list to merge."""
+    height = cell.north - cell.south
+    width = cell.east - cell.west
+    inner_height = min(cell.north, north) - max(cell.south, south)
+    inner_width = sum(max(0.0, min(cell.east, e) - max(cell.west, w)) for w, e in spans)
+    return (
+        inner_height >= _MOSTLY * height
+        and inner_width >= _MOSTLY * width
+        and inner_height * inner_width >= _MOSTLY * height * width
+    )
+
+
+_MOSTLY = 0.8
+
+
+def area_of(flt: EventFilter) -> Area | None:
+    """The band of latitudes and the spans of longitude (west <= east) that a box or near
+    filter keeps events from, a superset of what it admits; None without such a filter. A
+    circle of angular radius r around latitude φ spans asin(sin r / cos φ) of longitude."""
+    if flt.box is None and flt.near is None:
+        return None
+    south, north = -90.0, 90.0
+    spans = [(-180.0, 180.0)]
+    if flt.box is not None:
+        b_south, west, b_north, east = flt.box
+        south, north = max(south, b_south), min(north, b_north)
+        spans = [(west, east)] if west <= east else [(west, 180.0), (-180.0, east)]
+    if flt.near is not None:
+        lat, at_lon, km = flt.near
+        arc = km / EARTH_KM  # the radius as an angle, in radians
+        reach = math.degrees(arc) + 1e-6
+        south, north = max(south, lat - reach), min(north, lat + reach)
+        if math.radians(abs(lat)) + arc < math.pi / 2:  # the circle holds no pole
+            ratio = math.sin(arc) / math.cos(math.radians(lat))
+            span = math.degrees(math.asin(min(1.0, ratio))) + 1e-6
+            west, east = at_lon - span, at_lon + span
+            around = [(max(west, -180.0), min(east, 180.0))]
+            if west < -180.0:
+                around.append((west + 360.0, 180.0))
+            if east > 180.0:
+                around.append((-180.0, east - 360.0))
+            spans = _overlap(spans, around)
+    return south, north, spans
+
+
+def _overlap(
+    one: list[tuple[float, float]], other: list[tuple[float, float]]
+) -> list[tuple[float, float]]:
+    """The spans of longitude in both lists."""
+    both = [(max(a, c), min(b, d)) for a, b in one for c, d in other]
+    return [(w, e) for w, e in both if w <= e]
+
+
+_AREAS = 64  # areas whose merge is kept
+_PREFIX = 1000  # events kept merged per area (20 pages of 50)
+AreaKey: TypeAlias = tuple[
+    tuple[float, float, float, float] | None, tuple[float, float, float] | None, bool
+]
+
+
+class _Merged:
+    """An area's events in page order, merged from its cells (`cover`) as far as pages have
+    read them, up to `_PREFIX`; a page past that, or whose cursor is past what was read, is
+    merged afresh from its cursor."""
+
+    __slots__ = ("_lock", "_rest", "cover", "items", "newest_first")
+
+    def __init__(self, cover: list[tuple[list[EventKey], bool]], newest_first: bool) -> None:
+        self.cover, self.newest_first = cover, newest_first
+        self.items: list[tuple[EventKey, bool]] = []
+        self._rest: Iterator[tuple[EventKey, bool]] | None = merged(cover, None, newest_first)
+        self._lock = threading.Lock()  # readers in threads extend `items` one at a time
+
+    def walk(self, after: EventKey | None, read: int) -> Iterator[tuple[EventKey, bool]]:
+        """From the cursor on, merging `read` more events at a time when past what was read
+        (a page and the event that says another follows)."""
+        start = 0 if after is None else self._position(after)
+        if start is None:
+            return merged(self.cover, after, self.newest_first)
+        return self._from(start, max(read, 1))
+
+    def _position(self, after: EventKey) -> int | None:
+        """The index of the first item past the cursor, when what was read reaches it."""
+        items, newest = self.items, self.newest_first
+        if not items or (after < items[-1][0] if newest else after > items[-1][0]):
+            return None
+        low, high = 0, len(items)
+        while low < high:  # the first item past the cursor in page order
+            middle = (low + high) // 2
+            if (items[middle][0] < after) if newest else (items[middle][0] > after):
+                high = middle
+            else:
+                low = middle + 1
+        return low
+
+    def _from(self, start: int, read: int) -> Iterator[tuple[EventKey, bool]]:
+        items, at = self.items, start
+        while True:
+            if at < len(items):
+                end = len(items)
+                yield from islice(items, at, end)
+                at = end
+                continue
+            with self._lock:
+                if at < len(items):
+                    continue  # another reader read further meanwhile
+                rest = self._rest
+                if rest is not None and at < _PREFIX:
+                    items.extend(islice(rest, read))
+                    if at < len(items):
+                        continue
+                    self._rest = None  # every event of the area is read
+            break
+        if self._rest is not None and items:  # past the prefix: merged afresh
+            yield from merged(self.cover, items[-1][0], self.newest_first)
+
+
+def merged(
+    cover: list[tuple[list[EventKey], bool]], after: EventKey | None, newest_first: bool
+) -> Iterator[tuple[EventKey, bool]]:
+    """The keys of the `cover`'s lists after the cursor, in page order, merged as they are
+    read, each with whether its list's events are all inside the area."""
+    walks = [_walk(keys, after, newest_first, inside) for keys, inside in cover]
+    if len(walks) == 1:
+        return walks[0]
+    return heapq.merge(*walks, reverse=newest_first)
+
+
+def _walk(
+    keys: list[EventKey], after: EventKey | None, newest_first: bool, inside: bool
+) -> Iterator[tuple[EventKey, bool]]:
+    """The keys of one sorted list after the cursor, in page order, each with `inside`."""
+    if newest_first:
+        stop = bisect_left(keys, after) if after is not None else len(keys)
+        return ((keys[i], inside) for i in range(stop - 1, -1, -1))
+    begin = bisect_right(keys, after) if after is not None else 0
+    return ((keys[i], inside) for i in range(begin, len(keys)))
