@@ -14,12 +14,13 @@ from pathlib import Path
 import loaders
 from graph.embedded import EmbeddedStore
 from graph.embedded.store import FREEZE_AFTER
-from graph.model import Label, NodeWrite, PropertyWrite, WriteBatch
+from graph.model import CATEGORIES, Label, Node, NodeWrite, PropertyWrite, WriteBatch
+from graph.store import EVENT_ORDERS, EventFilter, EventQuery, Months
 from loaders.jsonl import RejectSink
 from loaders.records import Record
 from services.ingest import Ingested, Ingestor
 from services.load import load_streams
-from tests.conftest import load_outlets
+from tests.conftest import EXTRACTOR, load_file, load_outlets
 
 
 class Cycle:
@@ -142,5 +143,52 @@ def test_key_prefixes_are_found_again_after_reopening(tmp_path: Path) -> None:
     try:
         prefix = "match:p|2025-01-01|raqqa#"
         assert store.lookup_key_prefixes([prefix]) == {prefix: ["ev_1"]}
+    finally:
+        store.close()
+
+
+def _indexed(store: EmbeddedStore) -> object:
+    """What the store's indexes beside the graph answer: every event order both ways, the
+    counts by category and level, and every outlet's track record, all and by month."""
+    every = EventFilter()
+    orders = {
+        (order, newest): [
+            e.id
+            for e in store.query_events(
+                EventQuery(every, 1000, order_by=order, newest_first=newest)
+            ).events
+        ]
+        for order in EVENT_ORDERS
+        for newest in (False, True)
+    }
+    counts = {
+        (category, level): store.count_events(
+            EventFilter(categories=(category,), levels=(level,)), 10_000
+        )
+        for category in CATEGORIES
+        for level in range(-1, 4)
+    }
+    outlets = sorted(n.id for n in store.dump() if isinstance(n, Node) and n.label is Label.OUTLET)
+    months = {m: store.track_records(outlets, Months(m, m)) for m in ("2025-03", "2026-01")}
+    return orders, counts, store.track_records(outlets), months
+
+
+def test_indexes_kept_as_events_are_rewritten_equal_indexes_built_from_the_file(
+    tmp_path: Path,
+) -> None:
+    """A load rewrites an event for every record it gains (its day, level, orders and track
+    change, or not): what the store keeps as it writes equals what it builds when opened."""
+    store = EmbeddedStore(tmp_path / "store")
+    store.setup()
+    try:
+        load_outlets(store)
+        load_file(store, EXTRACTOR / "samples.jsonl", batch_size=1)
+        load_file(store, EXTRACTOR / "samples.jsonl", batch_size=1)  # again: nothing changes
+        kept = _indexed(store)
+    finally:
+        store.close()
+    store.setup()
+    try:
+        assert _indexed(store) == kept
     finally:
         store.close()

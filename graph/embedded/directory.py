@@ -263,6 +263,18 @@ class EventOrders:
             if isinstance(value, str):
                 order.discard((value, node_id))
 
+    def move(self, node_id: str, old: Props, new: Props) -> None:
+        """An event's positions from its `old` properties to its `new` ones, in the orders
+        whose property changed."""
+        for name, order in self._orders.items():
+            before, after = old.get(name), new.get(name)
+            if before == after:
+                continue
+            if isinstance(before, str):
+                order.discard((before, node_id))
+            if isinstance(after, str):
+                order.add((after, node_id))
+
     def fill(self, events: Iterable[tuple[str, Props]]) -> None:
         gathered: dict[str, list[Position]] = {name: [] for name in OTHER_ORDERS}
         for node_id, props in events:

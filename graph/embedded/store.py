@@ -80,6 +80,7 @@ from graph.store import (
     DIRECTORY_NEAR,
     EVERYTHING,
     MATCH,
+    TRACK,
     Change,
     Derive,
     EventFilter,
@@ -698,8 +699,7 @@ class EmbeddedStore:
             new = True
         else:
             if label is Label.EVENT:
-                self._unindex_event(node_id, data["props"])
-                self._index_event(node_id, props)
+                self._reindex_event(node_id, data["props"], props)
             self._directory.discard(node_id, label, data["props"])
             self._directory.add(node_id, label, props)
             data["props"] = props
@@ -717,6 +717,23 @@ class EmbeddedStore:
         self._tally.add(props)
         self._orders.add(node_id, props)
         self._tracks.add(props)
+
+    def _reindex_event(self, node_id: str, old: Props, new: Props) -> None:
+        """An event's indexes moved from its `old` properties to its `new` ones: only those
+        whose properties changed (a load rewrites an event for each record it gains)."""
+        before, after = str(old.get("occurred_on") or ""), str(new.get("occurred_on") or "")
+        if before != after:
+            self._events.discard((before, node_id))
+            self._events.add((after, node_id))
+        if old.get("category") != new.get("category") or old.get("confidence_rank") != new.get(
+            "confidence_rank"
+        ):
+            self._tally.discard(old)
+            self._tally.add(new)
+        self._orders.move(node_id, old, new)
+        if old.get(TRACK) != new.get(TRACK) or before[:7] != after[:7]:
+            self._tracks.discard(old)
+            self._tracks.add(new)
 
     def _unindex_event(self, node_id: str, props: Props) -> None:
         """An event with these properties out of the indexes `_index_event` put it in."""
