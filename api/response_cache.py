@@ -73,15 +73,21 @@ _JSON_DEPTH = 64
 _PER_REQUEST = frozenset({b"set-cookie", CACHE_HEADER.encode(), CHANGE_HEADER.encode()})
 
 
-def node_read(node_id: str) -> str:
+# What an answer read: a node's properties (its id), or a node's relationships of one type in
+# one direction ((id, type, direction)); tuples and plain ids, not formatted strings: an event
+# page notes about a hundred.
+Read = str | tuple[str, str, str]
+_REL_NAMES: dict[Rel | str, str] = {rel: rel.value for rel in Rel}
+
+
+def node_read(node_id: str) -> Read:
     """What reading a node's properties reads (see `touched`)."""
-    return f"n\x1f{node_id}"
+    return node_id
 
 
-def edges_read(node_id: str, rel: Rel | str, direction: str) -> str:
+def edges_read(node_id: str, rel: Rel | str, direction: str) -> Read:
     """What reading a node's `rel` relationships in `direction` reads (see `touched`)."""
-    name = rel.value if isinstance(rel, Rel) else str(rel)
-    return f"e\x1f{node_id}\x1f{name}\x1f{direction}"
+    return (node_id, _REL_NAMES.get(rel) or str(rel), direction)
 
 
 @dataclass(slots=True)
@@ -89,7 +95,7 @@ class Reads:
     """What one answer read (`node_read`, `edges_read`), or everything (`wide`); whether GraphQL
     answered it, and with errors."""
 
-    ids: set[str] = field(default_factory=set)
+    ids: set[Read] = field(default_factory=set)
     wide: bool = False
     answered: bool = False  # GraphQL ran and answered (`api.app.process_result`)
     errors: bool = False
@@ -105,11 +111,12 @@ class Recording:
         self.reads_from_memory = store.reads_from_memory
 
     def get_nodes(self, ids: Sequence[str]) -> dict[str, Node]:
-        self._reads.ids.update(node_read(i) for i in ids)
+        self._reads.ids.update(ids)  # node_read(id) is the id
         return self._store.get_nodes(ids)
 
     def edges(self, ids: Sequence[str], rel: Rel, direction: Direction) -> dict[str, list[Edge]]:
-        self._reads.ids.update(edges_read(i, rel, direction) for i in ids)
+        name = _REL_NAMES.get(rel) or str(rel)
+        self._reads.ids.update([(i, name, direction) for i in ids])  # edges_read
         return self._store.edges(ids, rel, direction)
 
     def __getattr__(self, name: str) -> Any:
@@ -145,14 +152,14 @@ def recording(store: GraphStore, reads: Reads) -> GraphStore:
     return cast(GraphStore, kind(store, reads))
 
 
-def touched(change: Change) -> frozenset[str] | None:
+def touched(change: Change) -> frozenset[Read] | None:
     """What a change log entry changed, as reads name it: the properties of each node written
     or deleted, and each relationship written or removed in the lists of both its ends (a
     node's relationships removed with it are among `unlinked`); None when it may change any
     answer (a setting: the policy)."""
     if change.settings:
         return None
-    ids = {node_read(i) for i in (*change.nodes, *change.deleted)}
+    ids: set[Read] = {node_read(i) for i in (*change.nodes, *change.deleted)}
     for src, rel, dst, _ in (*change.relationships, *change.unlinked):
         ids.add(edges_read(src, rel, "out"))
         ids.add(edges_read(dst, rel, "in"))
@@ -164,7 +171,7 @@ class Entry:
     status: int
     headers: tuple[tuple[bytes, bytes], ...]
     body: bytes
-    ids: frozenset[str] | None  # None: wide
+    ids: frozenset[Read] | None  # None: wide
 
     @property
     def size(self) -> int:
@@ -202,13 +209,13 @@ class ResponseCache:
         self.metrics = metrics
         self.stats = Stats()
         self._entries = _Entries(max_bytes, self._evicted)
-        self._by_id: dict[str, set[str]] = {}
+        self._by_id: dict[Read, set[str]] = {}
         self._wide: set[str] = set()
         # the entry up to which kept answers were checked; None before the first look (no I/O
         # before the app runs)
         self.position: int | None = None
         # (seq, the ids it touched or None for all) of the latest entries checked
-        self._recent: deque[tuple[int, frozenset[str] | None]] = deque(maxlen=RECENT)
+        self._recent: deque[tuple[int, frozenset[Read] | None]] = deque(maxlen=RECENT)
 
     @property
     def size(self) -> int:
@@ -268,7 +275,7 @@ class ResponseCache:
             self.position = change.seq
         self.position = max(self.position, head)
 
-    def _drop(self, ids: Iterable[str] | None) -> None:
+    def _drop(self, ids: Iterable[Read] | None) -> None:
         """Drop the kept answers that read any of `ids` (None: all), and the wide ones."""
         if ids is None:
             self.stats.invalidations += len(self._entries)
@@ -352,7 +359,7 @@ class ResponseCache:
             self.metrics.response_cache.labels(outcome).inc(n)
 
 
-def _overlap(touched: frozenset[str] | None, read: frozenset[str] | None) -> bool:
+def _overlap(touched: frozenset[Read] | None, read: frozenset[Read] | None) -> bool:
     """Whether an entry that touched `touched` may change an answer that read `read` (None:
     everything)."""
     return touched is None or read is None or not touched.isdisjoint(read)
