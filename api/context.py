@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from strawberry.dataloader import DataLoader
 from strawberry.types import Info as _Info
@@ -21,6 +22,8 @@ from api.tokens import ANONYMOUS, Actor, Role, Tokens
 from graph.confidence import Policy
 from graph.model import Direction, Edge, Node, Rel
 from graph.store import GraphStore, Months, PagePart, PageReading, TrackRecord
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -107,6 +110,15 @@ class RequestContext:
         if role is not None:
             return str(role)
         return _CAUSE_ROLES.get(cause, str(Role.EDITOR))
+
+    async def read(self, read: Callable[..., T], *args: Any) -> T:
+        """`read(*args)`, a read of the store: at once when the store reads from memory, else
+        in a worker thread, so that a round trip to the server never holds the event loop (a
+        resolver awaiting it under `at_once` still runs to completion at once on the embedded
+        store)."""
+        if self.immediate:
+            return read(*args)
+        return await asyncio.to_thread(read, *args)
 
     def clear(self) -> None:
         """Forget what this context has read (a subscription's context lives as long as its

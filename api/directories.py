@@ -14,6 +14,7 @@ from typing import Generic, TypeVar
 import strawberry
 
 from api.context import Info
+from api.dataloaders import at_once
 from api.errors import UserError
 from api.nodes import Entity, Outlet, Place, Story
 from api.paging import PageInfo, Window, decode_cursor, encode_cursor, page_info_of, window
@@ -62,11 +63,12 @@ class DirectoryConnection(Generic[T]):
         "count the store keeps as it writes (embedded; with two filters, the nodes of the "
         "narrower one are checked), or counted through its indexes (Neo4j); never a scan."
     )
-    def total_count(self, info: Info) -> int:
-        return info.context.store.count_nodes(self.query)
+    @at_once
+    async def total_count(self, info: Info) -> int:
+        return await info.context.read(info.context.store.count_nodes, self.query)
 
 
-def _page(
+async def _page(
     info: Info,
     base: NodeQuery,
     asked: Window,
@@ -85,7 +87,7 @@ def _page(
     query = replace(
         base, first=asked.size + 1, after=after, descending=descending != asked.backward
     )
-    found = info.context.store.list_nodes(query)
+    found = await info.context.read(info.context.store.list_nodes, query)
     more = len(found) > asked.size
     nodes: list[Node] = found[: asked.size]
     if asked.backward:
@@ -126,7 +128,8 @@ class DirectoryQuery:
     """The directories' fields of `Query`."""
 
     @strawberry.field(description="Every entity, by name, optionally of one type.")
-    def entities(
+    @at_once
+    async def entities(
         self,
         info: Info,
         type: EntityType | None = None,
@@ -139,13 +142,14 @@ class DirectoryQuery:
         where = _where(type=type.value if type is not None else None)
         base = NodeQuery(Label.ENTITY, "name", 0, where=where)
         descending = order is NameOrder.NAME_DESCENDING
-        return _page(info, base, window(first, after, last, before), descending, Entity)
+        return await _page(info, base, window(first, after, last, before), descending, Entity)
 
     @strawberry.field(
         description="Every outlet, by name, optionally of one tier, country (as the registry "
         "gives it) or kind."
     )
-    def outlets(
+    @at_once
+    async def outlets(
         self,
         info: Info,
         tier: Tier | None = None,
@@ -164,7 +168,7 @@ class DirectoryQuery:
         )
         base = NodeQuery(Label.OUTLET, "name", 0, where=where)
         descending = order is NameOrder.NAME_DESCENDING
-        return _page(info, base, window(first, after, last, before), descending, Outlet)
+        return await _page(info, base, window(first, after, last, before), descending, Outlet)
 
     @strawberry.field(
         description="Every place and country, by name: of one kind ('country' or 'place'), "
@@ -186,7 +190,7 @@ class DirectoryQuery:
             await _known(info, country, Label.PLACE, "country", kind="country")
         where = _where(kind=_text("kind", kind))
         base = NodeQuery(Label.PLACE, "name", 0, where=where, near=country)
-        return _page(info, base, asked, order is NameOrder.NAME_DESCENDING, Place)
+        return await _page(info, base, asked, order is NameOrder.NAME_DESCENDING, Place)
 
     @strawberry.field(
         description="Stories, newest first by default, optionally those of one outlet (its id)."
@@ -206,7 +210,7 @@ class DirectoryQuery:
             await _known(info, outlet, Label.OUTLET, "outlet")
         order_by = "slug" if order is StoryOrder.SLUG else "published_on"
         base = NodeQuery(Label.STORY, order_by, 0, near=outlet)
-        return _page(info, base, asked, order is StoryOrder.NEWEST_FIRST, Story)
+        return await _page(info, base, asked, order is StoryOrder.NEWEST_FIRST, Story)
 
     @strawberry.field(description="One story by its outlet's id and its slug.")
     async def story(self, info: Info, outlet: strawberry.ID, slug: str) -> Story | None:

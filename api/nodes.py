@@ -536,7 +536,8 @@ class Entity(GraphNode):
         return await country_place(info, named.iso if named else None)
 
     @strawberry.field(description="Its events by date, oldest first unless `order` says otherwise.")
-    def timeline(
+    @at_once
+    async def timeline(
         self,
         info: Info,
         first: int = DEFAULT_PAGE,
@@ -545,7 +546,7 @@ class Entity(GraphNode):
         order: Order = Order.OLDEST_FIRST,
     ) -> EventConnection:
         flt = to_filter(info, filter, entity=self.id)
-        return event_page(info, flt, first, after, order)
+        return await event_page(info, flt, first, after, order)
 
     @strawberry.field(
         description="Its events counted per day, week (default) or month over a date range "
@@ -642,7 +643,8 @@ class Outlet(GraphNode):
         )
 
     @strawberry.field(description="The events it reported, newest first.")
-    def events(
+    @at_once
+    async def events(
         self,
         info: Info,
         first: int = DEFAULT_PAGE,
@@ -650,7 +652,7 @@ class Outlet(GraphNode):
         filter: EventFilterInput | None = None,
         order: Order = Order.NEWEST_FIRST,
     ) -> EventConnection:
-        return event_page(info, to_filter(info, filter, outlet=self.id), first, after, order)
+        return await event_page(info, to_filter(info, filter, outlet=self.id), first, after, order)
 
 
 def _month(argument: str, value: str | None) -> str | None:
@@ -755,7 +757,8 @@ class Place(GraphNode):
         return self.node.text("suggestion") or None
 
     @strawberry.field(description="The events that took place here, newest first.")
-    def events(
+    @at_once
+    async def events(
         self,
         info: Info,
         first: int = DEFAULT_PAGE,
@@ -765,7 +768,7 @@ class Place(GraphNode):
     ) -> EventConnection:
         field_name = "country" if self.node.text("kind") == "country" else "place"
         flt = to_filter(info, filter, **{field_name: self.id})
-        return event_page(info, flt, first, after, order)
+        return await event_page(info, flt, first, after, order)
 
 
 @strawberry.type(description="A source story the extractor read.")
@@ -884,16 +887,20 @@ class EventConnection:
         "counts their events, with dates the window's, else it walks the events until 10,000 "
         "match."
     )
-    def total_count(self, info: Info) -> int:
-        return self._count(info)
+    @at_once
+    async def total_count(self, info: Info) -> int:
+        return await self._count(info)
 
     @strawberry.field(description="Whether `totalCount` is exact (below 10,000).")
-    def total_count_is_exact(self, info: Info) -> bool:
-        return self._count(info) < EVENT_COUNT_CAP
+    @at_once
+    async def total_count_is_exact(self, info: Info) -> bool:
+        return await self._count(info) < EVENT_COUNT_CAP
 
-    def _count(self, info: Info) -> int:
+    async def _count(self, info: Info) -> int:
         if not self.counted:
-            self.counted.append(info.context.store.count_events(self.filter, EVENT_COUNT_CAP))
+            store = info.context.store
+            counted = await info.context.read(store.count_events, self.filter, EVENT_COUNT_CAP)
+            self.counted[:] = [counted]
         return self.counted[0]
 
 
@@ -917,7 +924,7 @@ def _ordered(info: Info, flt: EventFilter, order: Order) -> tuple[str, EventFilt
     return order_by, replace(flt, levels=(rank,))
 
 
-def event_page(
+async def event_page(
     info: Info, flt: EventFilter, first: int, after: str | None, order: Order
 ) -> EventConnection:
     order_by, flt = _ordered(info, flt, order)
@@ -936,7 +943,7 @@ def event_page(
         after=(position[0], position[1]) if position else None,
         order_by=order_by,
     )
-    page = info.context.store.query_events(query)
+    page = await info.context.read(info.context.store.query_events, query)
     prefix = () if order_by == "occurred_on" else (order_by,)
     edges = [
         EventEdge(
@@ -1133,6 +1140,6 @@ async def country_place(info: Info, iso: str | None) -> Place | None:
     if not iso:
         return None
     key = iso_key(iso)
-    owner = info.context.store.lookup_keys([key]).get(key)
+    owner = (await info.context.read(info.context.store.lookup_keys, [key])).get(key)
     node = await info.context.nodes.load(owner) if owner else None
     return Place.of(node) if node is not None else None

@@ -12,6 +12,7 @@ import strawberry
 from api import heavy
 from api.bounds import Bound, bounds_of
 from api.context import Info
+from api.dataloaders import at_once
 from api.editorial import EDITORS, LogEntry, entry_of, wrote
 from api.errors import UserError
 from api.filters import EventFilterInput, to_filter
@@ -36,11 +37,12 @@ class PlacesQuery:
         "Editors and admins.",
         permission_classes=[EDITORS],
     )
-    def flagged_locations(
+    @at_once
+    async def flagged_locations(
         self, info: Info, first: int = 20, after: str | None = None
     ) -> EventConnection:
         flt = to_filter(info, None, flagged=True)
-        return event_page(info, flt, first, after, Order.OLDEST_FIRST)
+        return await event_page(info, flt, first, after, Order.OLDEST_FIRST)
 
 
 @strawberry.type

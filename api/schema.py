@@ -23,6 +23,7 @@ from api.compiled import PlannedExecutor
 from api.context import Info
 from api.corrections import CorrectionsMutation, CorrectionsQuery
 from api.cost import CostLimiter
+from api.dataloaders import at_once
 from api.dates import DATE, DateRangeRule
 from api.direct import use_direct_resolvers
 from api.directories import DirectoryQuery
@@ -87,8 +88,8 @@ def _check_name(name: str) -> None:
         raise UserError(f"name is longer than {MAX_NAME_LENGTH} characters ({len(name):,})")
 
 
-def _by_name(info: Info, found_keys: list[str], what: str, name: str) -> str:
-    owners = info.context.store.lookup_keys(found_keys)
+async def _by_name(info: Info, found_keys: list[str], what: str, name: str) -> str:
+    owners = await info.context.read(info.context.store.lookup_keys, found_keys)
     ids = list(dict.fromkeys(owners[k] for k in found_keys if k in owners))
     if not ids:
         raise UserError(f"no {what} is known by the name '{name}'")
@@ -111,7 +112,8 @@ class Query(EditorialQuery, CorrectionsQuery, PlacesQuery, DirectoryQuery, Label
         return Event.of(*await _node(info, id, Label.EVENT, "event"))
 
     @strawberry.field(description="Events, newest first by default, filtered.")
-    def events(
+    @at_once
+    async def events(
         self,
         info: Info,
         first: int = DEFAULT_PAGE,
@@ -119,7 +121,7 @@ class Query(EditorialQuery, CorrectionsQuery, PlacesQuery, DirectoryQuery, Label
         filter: EventFilterInput | None = None,
         order: Order = Order.NEWEST_FIRST,
     ) -> EventConnection:
-        return event_page(info, to_filter(info, filter), first, after, order)
+        return await event_page(info, to_filter(info, filter), first, after, order)
 
     @strawberry.field(description="An entity by id, or by its name or any alias.")
     async def entity(
@@ -129,7 +131,7 @@ class Query(EditorialQuery, CorrectionsQuery, PlacesQuery, DirectoryQuery, Label
         if name is not None:
             _check_name(name)
             found = [k for t in ENTITY_TYPES for k in keys.entity_keys(t, [name])]
-            id = strawberry.ID(_by_name(info, found, "entity", name))
+            id = strawberry.ID(await _by_name(info, found, "entity", name))
         assert id is not None
         return Entity.of(*await _node(info, id, Label.ENTITY, "entity"))
 
@@ -140,7 +142,7 @@ class Query(EditorialQuery, CorrectionsQuery, PlacesQuery, DirectoryQuery, Label
         _one_of(id, name)
         if name is not None:
             _check_name(name)
-            id = strawberry.ID(_by_name(info, keys.outlet_keys([name]), "outlet", name))
+            id = strawberry.ID(await _by_name(info, keys.outlet_keys([name]), "outlet", name))
         assert id is not None
         return Outlet.of(*await _node(info, id, Label.OUTLET, "outlet"))
 
