@@ -32,8 +32,11 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("actor_roles", "list"),  # in the order of `actors`: roles joined by "|"
     ("place", "string"),
     ("country", "string"),
-    ("latitude", "float"),
+    ("country_code", "string"),  # ISO 3166-1 alpha-2, when the gazetteer knows the country
+    ("admin1", "string"),  # the place's first-level region (GeoNames admin-1 code: SY.09)
+    ("latitude", "float"),  # the records' point, else the place's (as the page shows it)
     ("longitude", "float"),
+    ("geo_precision", "string"),  # point: a record gave it; place: the gazetteer's, for the place
     ("external_ids", "list"),
 )
 NAMES = tuple(name for name, _ in COLUMNS)
@@ -88,8 +91,9 @@ def rows(chosen: Selection) -> list[dict[str, Any]]:
                 "actor_roles": ["|".join(sorted(e.texts("roles"))) for e in actors],
                 "place": nodes[place].title() if place else None,
                 "country": nodes[country].title() if country else None,
-                "latitude": _number(event.props.get("lat")),
-                "longitude": _number(event.props.get("lon")),
+                "country_code": _code(place, country, nodes),
+                "admin1": (nodes[place].text("admin1") or None) if place else None,
+                **_point(event),
                 "external_ids": sorted(event.texts("external_ids")),
             }
         )
@@ -116,6 +120,28 @@ def _country(place: str | None, countries: dict[str, str], nodes: dict[str, Node
         return place
     country = countries.get(place)
     return country if country in nodes else None
+
+
+def _code(place: str | None, country: str | None, nodes: dict[str, Node]) -> str | None:
+    """The ISO code of the event's country: the country node's, else its place's."""
+    if country is not None and nodes[country].text("iso"):
+        return nodes[country].text("iso")
+    if place is not None and nodes[place].text("country_code"):
+        return nodes[place].text("country_code")
+    return None
+
+
+def _point(event: Node) -> dict[str, Any]:
+    """The event's coordinates as its page gives them (`Event.latitude`): the records' point,
+    else its place's from the gazetteer (`geo_lat`), and which of the two it is."""
+    given = _number(event.props.get("lat")), _number(event.props.get("lon"))
+    shown = _number(event.props.get("geo_lat")), _number(event.props.get("geo_lon"))
+    if "geo_lat" not in event.props:
+        shown = given
+    precision = None
+    if shown[0] is not None and shown[1] is not None:
+        precision = "point" if given == shown else "place"
+    return {"latitude": shown[0], "longitude": shown[1], "geo_precision": precision}
 
 
 def _number(value: object) -> float | None:

@@ -175,3 +175,38 @@ def test_the_client_gives_a_data_frame_of_a_pair_against_a_real_server(tmp_path:
     finally:
         output = stop_server(process)
         assert "Traceback" not in output, output
+
+
+PLACED = """{ events(first: 100) { edges { node { id latitude longitude
+  place { name countryCode region } country { name countryCode } } } } }"""
+
+
+def test_a_rows_place_and_point_are_the_pages(served: Any) -> None:
+    """The conflict-data columns say where as the event's page does: its chosen place and
+    country, the country's ISO code, the place's region, and the point with its precision (a
+    record's point, else its place's from the gazetteer)."""
+    client, http = served
+    pages = {e["node"]["id"]: e["node"] for e in client.data(PLACED)["events"]["edges"]}
+    table = list(csv.DictReader(io.StringIO(_get(http, "/export/csv").text)))
+    assert {row["event_id"] for row in table} == set(pages)
+    for row in table:
+        page = pages[row["event_id"]]
+        place, country = page["place"] or {}, page["country"] or {}
+        assert row["place"] == (place.get("name") or "")
+        assert row["country"] == (country.get("name") or "")
+        code = country.get("countryCode") or place.get("countryCode") or ""
+        assert row["country_code"] == code
+        assert row["admin1"] == (place.get("region") or "")
+        shown = (page["latitude"], page["longitude"])
+        if None in shown:
+            assert (row["latitude"], row["longitude"], row["geo_precision"]) == ("", "", "")
+        else:
+            assert (float(row["latitude"]), float(row["longitude"])) == shown
+            assert row["geo_precision"] in {"point", "place"}
+    # the seed event: Moscow, Russia; no record gives a point, so the gazetteer's for Moscow
+    [seed] = [r for r in table if "Union State" in r["summary"]]
+    assert (seed["country"], seed["country_code"], seed["geo_precision"]) == (
+        "Russia",
+        "RU",
+        "place",
+    )
