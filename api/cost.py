@@ -151,16 +151,6 @@ def cached_cost(
     return cost
 
 
-def _uncached(
-    schema: GraphQLSchema,
-    query: str,
-    document: DocumentNode,
-    variables: Mapping[str, Any] | None,
-    operation_name: str | None,
-) -> Cost:
-    return operation_cost(schema, document, variables, operation_name)
-
-
 def _clip(value: float) -> int:
     return int(min(value, 10**12))
 
@@ -326,15 +316,16 @@ class CostLimiter(SchemaExtension):
             yield
             return
         config = config_of(context)
-        query = context.query or ""
-        costed = cached_cost if len(query) <= config.max_cached_query_length else _uncached
-        cost = costed(
-            context.schema._schema,
-            query,
+        schema, query = context.schema._schema, context.query or ""
+        document, variables, name = (
             context.graphql_document,
             context.variables,
             context.operation_name,
         )
+        if len(query) <= config.max_cached_query_length:
+            cost = cached_cost(schema, query, document, variables, name)
+        else:  # a text too long to keep (api.limits): costed each time
+            cost = operation_cost(schema, document, variables, name)
         problem = None
         if cost.total > config.max_cost:
             problem = (
