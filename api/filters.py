@@ -130,7 +130,7 @@ def _longitude(name: str, value: float) -> None:
         raise UserError(f"{name} must be between -180 and 180 (got {value})")
 
 
-def to_filter(info: Info, given: EventFilterInput | None, **fixed: str | bool) -> EventFilter:
+async def to_filter(info: Info, given: EventFilterInput | None, **fixed: str | bool) -> EventFilter:
     given = given or EventFilterInput()
     if given.date_from and given.date_to and given.date_from > given.date_to:
         raise UserError("filter.from is after filter.to")
@@ -140,7 +140,7 @@ def to_filter(info: Info, given: EventFilterInput | None, **fixed: str | bool) -
         "date_from": given.date_from.isoformat() if given.date_from else None,
         "date_to": given.date_to.isoformat() if given.date_to else None,
         "place": given.place,
-        "country": _country(info, given.country),
+        "country": await _country(info, given.country),
         "entity": given.entity,
         "outlet": given.outlet,
         "min_confidence": policy.rank(given.min_confidence.value) if given.min_confidence else None,
@@ -191,9 +191,10 @@ def names(argument: str, given: list[str] | None) -> tuple[str, ...]:
     return tuple(found)
 
 
-def _country(info: Info, given: str | None) -> str | None:
+async def _country(info: Info, given: str | None) -> str | None:
     """A country Place id; an ISO code names the Place keyed by it (none: matches nothing)."""
     if given is None or not (len(given) == 2 and given.isalpha()):
         return given
     key = iso_key(given)
-    return info.context.store.lookup_keys([key]).get(key) or f"iso:{given.upper()}"
+    owners = await info.context.read(info.context.store.lookup_keys, [key])
+    return owners.get(key) or f"iso:{given.upper()}"

@@ -175,7 +175,7 @@ class Subscription:
     async def event_added(
         self, info: Info, filter: EventFilterInput | None = None
     ) -> AsyncGenerator[Event, None]:
-        flt = to_filter(info, filter)
+        flt = await to_filter(info, filter)
         check_filter(info.context.store, flt)
         return _events_added(info, flt)
 

@@ -545,7 +545,7 @@ class Entity(GraphNode):
         filter: EventFilterInput | None = None,
         order: Order = Order.OLDEST_FIRST,
     ) -> EventConnection:
-        flt = to_filter(info, filter, entity=self.id)
+        flt = await to_filter(info, filter, entity=self.id)
         return await event_page(info, flt, first, after, order)
 
     @strawberry.field(
@@ -652,7 +652,9 @@ class Outlet(GraphNode):
         filter: EventFilterInput | None = None,
         order: Order = Order.NEWEST_FIRST,
     ) -> EventConnection:
-        return await event_page(info, to_filter(info, filter, outlet=self.id), first, after, order)
+        return await event_page(
+            info, await to_filter(info, filter, outlet=self.id), first, after, order
+        )
 
 
 def _month(argument: str, value: str | None) -> str | None:
@@ -767,7 +769,7 @@ class Place(GraphNode):
         order: Order = Order.NEWEST_FIRST,
     ) -> EventConnection:
         field_name = "country" if self.node.text("kind") == "country" else "place"
-        flt = to_filter(info, filter, **{field_name: self.id})
+        flt = await to_filter(info, filter, **{field_name: self.id})
         return await event_page(info, flt, first, after, order)
 
 

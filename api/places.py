@@ -41,7 +41,7 @@ class PlacesQuery:
     async def flagged_locations(
         self, info: Info, first: int = 20, after: str | None = None
     ) -> EventConnection:
-        flt = to_filter(info, None, flagged=True)
+        flt = await to_filter(info, None, flagged=True)
         return await event_page(info, flt, first, after, Order.OLDEST_FIRST)
 
 
@@ -161,7 +161,7 @@ async def event_counts(
         raise UserError(
             "eventCounts: with `filter`, give from, to, minConfidence and categories inside it"
         )
-    flt = to_filter(info, filter)
+    flt = await to_filter(info, filter)
     store = info.context.store
     dimensions = tuple(dict.fromkeys(DIMENSIONS[b] for b in group_by or ()))
 

@@ -121,7 +121,7 @@ class Query(EditorialQuery, CorrectionsQuery, PlacesQuery, DirectoryQuery, Label
         filter: EventFilterInput | None = None,
         order: Order = Order.NEWEST_FIRST,
     ) -> EventConnection:
-        return await event_page(info, to_filter(info, filter), first, after, order)
+        return await event_page(info, await to_filter(info, filter), first, after, order)
 
     @strawberry.field(description="An entity by id, or by its name or any alias.")
     async def entity(

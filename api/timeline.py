@@ -82,7 +82,7 @@ async def timeline_buckets(
             "timelineBuckets: with `filter`, give from, to, minConfidence and categories inside it"
         )
     else:
-        span = to_filter(info, filter)
+        span = await to_filter(info, filter)
     store = info.context.store
     until = heavy.deadline(info)
     # Off the event loop; reading stops at the time budget, answering `complete: false`.

@@ -1,6 +1,7 @@
 """A store that reads from a server (Neo4j) is never read on the event loop's thread by the
 public listings (`RequestContext.read`): the events and their totals, timelines, directories
-and their totals, a name's lookup. The embedded store reads from memory, at once, on the loop.
+and their totals, a name's lookup, a country filter's. The embedded store reads from memory,
+at once, on the loop.
 
 The store is the real one, watched: each call of a port method notes the thread it ran on.
 """
@@ -26,6 +27,7 @@ QUERIES = [
     "{ outlets(first: 2) { totalCount edges { node { name } } } }",
     "{ places(first: 2) { totalCount edges { node { name } } } }",
     "{ stories(first: 2) { totalCount edges { node { slug } } } }",
+    '{ events(first: 2, filter: {country: "RU"}) { totalCount edges { node { id } } } }',
 ]
 
 # The port's reads these listings make; others (a node's relationships) go through DataLoaders,
