@@ -55,7 +55,9 @@ def test_small_writes_leave_old_garbage_collectable(tmp_path: Path) -> None:
         garbage = old_garbage()
         for i in range(5):  # an editor's submissions, approvals, ... between requests
             store.write(entities(1, start=i))
-        assert gc.get_freeze_count() == frozen
+        # nothing frozen by them (objects frozen before, by earlier tests, may die meanwhile:
+        # the count can only fall)
+        assert gc.get_freeze_count() <= frozen
         gc.collect()
         assert garbage() is None
         store.write(entities(FREEZE_AFTER, start=100))  # a loader's batch
