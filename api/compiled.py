@@ -39,6 +39,7 @@ import asyncio
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from cachetools import LRUCache
 from graphql import (
     DirectiveNode,
     FieldNode,
@@ -62,10 +63,8 @@ from graphql.execution.values import get_argument_values
 from graphql.language import Visitor
 from graphql.pyutils import Path, is_iterable
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
-from strawberry.schema.schema_converter import GraphQLCoreConverter
-from strawberry.types.field import StrawberryField
 
-from api.direct import IGNORE_INFO
+from api.direct import IGNORE_INFO, definition_of
 
 # A completion: the executor, the field's info, the value's path, the value; the answer.
 Complete = Callable[["PlannedExecutor", Any, Path, Any], Any]
@@ -133,9 +132,9 @@ class _Plan:
 
 
 # Plans by schema and operation identity (strawberry's parser cache shares a query's document
-# between schemas), bounded like the parser cache (`api.schema`), whose documents they are.
-_PLANS: dict[tuple[int, int], _Plan] = {}
-_MAX_PLANS = 512
+# between schemas), the most recently used kept, as many as the parser cache keeps documents
+# (`api.schema`) and then some.
+_PLANS: LRUCache[tuple[int, int], _Plan] = LRUCache(512)
 
 
 class Counts:
@@ -195,8 +194,6 @@ class PlannedExecutor(StrawberryGraphQLCoreExecutionContext):
             selection = None
             if _plannable(operation, fragments):
                 selection = self._selection(root_type, grouped_field_set)
-            if len(_PLANS) >= _MAX_PLANS:
-                _PLANS.clear()
             plan = _PLANS[key] = _Plan(self.schema, operation, selection)
         if plan.root is None or (plan.waits and not self._immediate()):
             return None
@@ -316,8 +313,8 @@ def _waits(field: GraphQLField) -> bool:
     """Whether a field's resolver is a coroutine function: a root field's is awaited, but below
     the root one may really wait (heavy work in a thread or a process, `api.heavy`), and a
     plan that left there would have started that work for nothing."""
-    definition = (field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
-    return isinstance(definition, StrawberryField) and definition.is_async
+    definition = definition_of(field)
+    return definition is not None and definition.is_async
 
 
 def _at_once(awaitable: Any) -> Any:

@@ -47,9 +47,15 @@ def use_direct_resolvers(schema: strawberry.Schema) -> int:
     return changed
 
 
-def _direct(schema: strawberry.Schema, graphql_field: GraphQLField) -> Resolver | None:
+def definition_of(graphql_field: GraphQLField) -> StrawberryField | None:
+    """The strawberry field a graphql-core field was built from, if any."""
     definition = (graphql_field.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
-    if not isinstance(definition, StrawberryField):
+    return definition if isinstance(definition, StrawberryField) else None
+
+
+def _direct(schema: strawberry.Schema, graphql_field: GraphQLField) -> Resolver | None:
+    definition = definition_of(graphql_field)
+    if definition is None:
         return None
     if graphql_field.args or definition.extensions or definition.permission_classes:
         return None
