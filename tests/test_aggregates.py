@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-from api.app import create_app
 from graph import analytics
 from graph.store import EventFilter, EventQuery, GraphStore, tally_key
 from tests.conftest import load_file, load_outlets
 from tests.support.analyst import write_records
 from tests.support.graphql import GraphQLClient
+from tests.support.served import served
 
 EVERY = """query($f: EventFilterInput) { events(first: 100, filter: $f) { edges { node {
   id occurredOn category confidence { level } country { id } } } } }"""
@@ -30,13 +30,7 @@ COUNTS = """query($f: EventFilterInput, $by: [CountBy!], $interval: Interval!) {
 
 @pytest.fixture
 def client(store: GraphStore, tmp_path: Path) -> Iterator[GraphQLClient]:
-    load_outlets(store)
-    load_file(store, write_records(tmp_path / "analyst.jsonl"))
-    served = GraphQLClient(create_app(store))
-    try:
-        yield served
-    finally:
-        served.close()
+    yield from served(store, write_records(tmp_path / "analyst.jsonl"))
 
 
 def _start(day: str, interval: str) -> str:

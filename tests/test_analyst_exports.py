@@ -17,16 +17,15 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
-from api.app import create_app
-from api.tokens import Tokens
 from graph.embedded import EmbeddedStore
 from graph.store import EventFilter, EventQuery, GraphStore
 from newsgraph.cli import main
 from newsgraph.client import Client, NewsgraphError
 from tests.conftest import load_file, load_outlets
 from tests.support.analyst import write_records
-from tests.support.graphql import GraphQLClient, asgi_client, bearer
+from tests.support.graphql import GraphQLClient, bearer
 from tests.support.serve import free_port, start_server, stop_server
+from tests.support.served import with_http
 
 ANALYST = "analyst-token-0123456789abcdefghijklmnop"
 TOKENS = f"analyst:ana:{ANALYST}"
@@ -39,16 +38,7 @@ COUNTS = """query($f: EventFilterInput, $by: [CountBy!], $interval: Interval!) {
 
 @pytest.fixture
 def served(store: GraphStore, tmp_path: Path) -> Iterator[tuple[GraphQLClient, httpx.AsyncClient]]:
-    load_outlets(store)
-    load_file(store, write_records(tmp_path / "analyst.jsonl"))
-    app = create_app(store, Tokens.configured(TOKENS))
-    client = GraphQLClient(app)
-    http = asgi_client(app)
-    try:
-        yield client, http
-    finally:
-        client.close()
-        asyncio.run(http.aclose())
+    yield from with_http(store, write_records(tmp_path / "analyst.jsonl"), TOKENS)
 
 
 def _get(http: httpx.AsyncClient, path: str, params: list[tuple[str, str]]) -> httpx.Response:

@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
-from api.app import create_app
 from api.live import matching_events
 from graph.store import EventFilter, EventQuery, GraphStore
 from tests.conftest import load_file, load_outlets
 from tests.support.analyst import write_records
 from tests.support.graphql import GraphQLClient
+from tests.support.served import served
 
 EVERY = """{ events(first: 100) { totalCount edges { node {
   id entities { roles entity { id name type } }
@@ -30,13 +30,7 @@ Event = dict[str, Any]
 
 @pytest.fixture
 def client(store: GraphStore, tmp_path: Path) -> Iterator[GraphQLClient]:
-    load_outlets(store)
-    load_file(store, write_records(tmp_path / "analyst.jsonl"))
-    served = GraphQLClient(create_app(store))
-    try:
-        yield served
-    finally:
-        served.close()
+    yield from served(store, write_records(tmp_path / "analyst.jsonl"))
 
 
 def _events(client: GraphQLClient) -> list[Event]:

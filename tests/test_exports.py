@@ -15,13 +15,12 @@ import networkx as nx
 import pyarrow.parquet as pq
 import pytest
 
-from api.app import create_app
-from api.tokens import Tokens
 from graph.store import GraphStore
 from newsgraph.client import Client, NewsgraphError
-from tests.conftest import EXTRACTOR, load_file, load_outlets
-from tests.support.graphql import GraphQLClient, asgi_client, bearer
+from tests.conftest import EXTRACTOR
+from tests.support.graphql import GraphQLClient, bearer
 from tests.support.serve import free_port, start_server, stop_server
+from tests.support.served import with_http
 
 ANALYST = "analyst-token-0123456789abcdefghijklmnop"
 LOADER = "loader-token-0123456789abcdefghijklmnopq"
@@ -43,16 +42,7 @@ def _with_all(client: GraphQLClient, names: tuple[str, ...]) -> set[str]:
 
 @pytest.fixture
 def served(store: GraphStore) -> Iterator[tuple[GraphQLClient, httpx.AsyncClient]]:
-    load_outlets(store)
-    load_file(store, EXTRACTOR / "samples.jsonl")
-    app = create_app(store, Tokens.configured(TOKENS))
-    client = GraphQLClient(app)
-    http = asgi_client(app)
-    try:
-        yield client, http
-    finally:
-        client.close()
-        asyncio.run(http.aclose())
+    yield from with_http(store, EXTRACTOR / "samples.jsonl", TOKENS)
 
 
 def _get(http: httpx.AsyncClient, path: str, token: str | None = ANALYST, **params: Any) -> Any:

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from api.app import create_app
-from tests.conftest import EXTRACTOR, STORE_KINDS, fresh_store, load_file, load_outlets, shared_file
+from tests.conftest import EXTRACTOR, STORE_KINDS, fresh_store, shared_file
 from tests.support.graphql import GraphQLClient
+from tests.support.served import served
 
 RELATED = """query($id: ID!, $first: Int) {
   event(id: $id) {
@@ -31,13 +31,7 @@ def site(
     store = fresh_store(request.param, tmp_path_factory.mktemp(f"related-{request.param}"))
     store.setup()
     try:
-        load_outlets(store)
-        load_file(store, shared_file(EXTRACTOR / "samples.jsonl"))
-        client = GraphQLClient(create_app(store))
-        try:
-            yield client
-        finally:
-            client.close()
+        yield from served(store, shared_file(EXTRACTOR / "samples.jsonl"))
     finally:
         store.close()
 
