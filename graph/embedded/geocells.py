@@ -116,7 +116,6 @@ class GeoCells:
             for cell in cells.values():
                 cell.measure()
         self._top = list(levels[-1].values())
-        self.events = sum(len(c.keys) for c in self._top)
         # (box, near, newest first) -> that area's events merged as far as pages read them
         self._areas: dict[AreaKey, _Merged] = {}
         self._lock = threading.Lock()

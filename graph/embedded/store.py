@@ -876,20 +876,7 @@ class EmbeddedStore:
     ) -> EventPage:
         """The first `first` events of `walk` that the filter admits and that are in every one
         of `others` (checked by adjacency), and whether one more follows."""
-        attrs = self._graph._node
-        page: list[Node] = []
-        around = InMemory(self._graph, self._fresh, flt) if flt.around else None
-        for _, event_id in walk:
-            props = attrs[event_id]["props"]
-            if (
-                flt.admits(props)
-                and all(event_id in other for other in others)
-                and (around is None or admits_around(flt, event_id, props, around))
-            ):
-                if len(page) == first:
-                    return EventPage(page, has_next=True)
-                page.append(Node(event_id, Label.EVENT, props))
-        return EventPage(page, has_next=False)
+        return self._area_page(((key, False) for key in walk), flt, others, first)
 
     def _area_page(
         self,
