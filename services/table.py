@@ -39,7 +39,6 @@ COLUMNS: tuple[tuple[str, str], ...] = (
     ("geo_precision", "string"),  # point: a record gave it; place: the gazetteer's, for the place
     ("external_ids", "list"),
 )
-NAMES = tuple(name for name, _ in COLUMNS)
 # How a list is written in a CSV cell: its items joined by this (an item holding it is kept
 # whole; the Parquet column is a real list).
 LIST_SEPARATOR = "; "
