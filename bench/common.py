@@ -252,33 +252,36 @@ class Server:
 
     def cpu_seconds(self) -> float:
         """User and system CPU time the server's processes have used so far."""
-        total = 0
-        for pid in _tree(self.process.pid):
-            with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
-                fields = stat.read().rpartition(")")[2].split()
-            total += int(fields[11]) + int(fields[12])
-        return total / os.sysconf("SC_CLK_TCK")
+        return sum(_cpu(_stat(pid)) for pid in _tree(self.process.pid))
 
 
 def cpu_of(match: Callable[[str, str], bool]) -> float:
     """User and system CPU seconds used so far by the live processes `match(name, command
     line)` accepts (a peer's server processes, which this run did not start itself)."""
-    total = 0
+    total = 0.0
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
-            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as stat:
-                text = stat.read()
+            text = _stat(int(entry))
             with open(f"/proc/{entry}/cmdline", "rb") as cmdline:
                 command = cmdline.read().replace(b"\0", b" ").decode("utf-8", "replace")
         except OSError:
             continue
-        name = text[text.find("(") + 1 : text.rfind(")")]
-        if match(name, command):
-            fields = text.rpartition(")")[2].split()
-            total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
+        if match(text[text.find("(") + 1 : text.rfind(")")], command):
+            total += _cpu(text)
+    return total
+
+
+def _stat(pid: int) -> str:
+    with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as stat:
+        return stat.read()
+
+
+def _cpu(stat: str) -> float:
+    """User and system CPU seconds of a process, from its /proc/PID/stat text."""
+    fields = stat.rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _tree(pid: int) -> list[int]:
