@@ -232,6 +232,16 @@ def _streamed(written: IO[bytes], fmt: str, name: str) -> StreamingResponse:
     return StreamingResponse(chunks(), media_type=MEDIA[fmt], headers=headers)
 
 
+def _unservable(fmt: str, known: tuple[str, ...]) -> JSONResponse | None:
+    """The refusal of a format not in `known` (404) or of parquet without pyarrow (501)."""
+    if fmt not in known:
+        return _refusal(404, f"unknown format '{fmt[:40]}'; known: {', '.join(known)}")
+    if fmt == "parquet" and not parquet_available():
+        needs = "parquet needs pyarrow on the server: pip install 'newsgraph[tables]'"
+        return _refusal(501, needs)
+    return None
+
+
 def counts_endpoint(store: GraphStore, tokens: Tokens) -> Callable[[Request], object]:
     """The `/export/counts/{format}` endpoint: event counts as a table (csv, parquet) or JSON,
     by the `by` parameters (period, category, confidence, country; repeatable) and `interval`
@@ -242,12 +252,9 @@ def counts_endpoint(store: GraphStore, tokens: Tokens) -> Callable[[Request], ob
         if refused is not None:
             return refused
         fmt = request.path_params["format"]
-        if fmt not in COUNT_FORMATS:
-            known = ", ".join(COUNT_FORMATS)
-            return _refusal(404, f"unknown format '{fmt[:40]}'; known: {known}")
-        if fmt == "parquet" and not parquet_available():
-            needs = "parquet needs pyarrow on the server: pip install 'newsgraph[tables]'"
-            return _refusal(501, needs)
+        unservable = _unservable(fmt, COUNT_FORMATS)
+        if unservable is not None:
+            return unservable
 
         def produce() -> tuple[IO[bytes], Aggregate]:
             flt = event_filter(store, request, COUNT_PARAMETERS)
@@ -316,11 +323,9 @@ def export_endpoint(store: GraphStore, tokens: Tokens) -> Callable[[Request], ob
         if refused is not None:
             return refused
         fmt = request.path_params["format"]
-        if fmt not in FORMATS:
-            return _refusal(404, f"unknown format '{fmt[:40]}'; known: {', '.join(FORMATS)}")
-        if fmt == "parquet" and not parquet_available():
-            needs = "parquet needs pyarrow on the server: pip install 'newsgraph[tables]'"
-            return _refusal(501, needs)
+        unservable = _unservable(fmt, FORMATS)
+        if unservable is not None:
+            return unservable
 
         def produce() -> IO[bytes]:
             flt = event_filter(store, request)
