@@ -36,7 +36,7 @@ from graph.model import (
 from graph.store import GraphReader, WriteConflict
 from loaders.records import Location, parse_moment
 from services.conflicts import checked, resolving_again
-from services.editing import EditorialError, EditorialWork
+from services.editing import MAX_REASON, EditorialError, EditorialWork
 from services.ingest import moment_text, retraction
 from services.pins import PINNABLE, PINS, Pin, pins_of
 from services.places import CORRECTED as PLACE_CORRECTED
@@ -71,7 +71,6 @@ CORRECTED = EDITOR_LOCATION
 EDITOR_RANK = "~"
 LOCATION_REASON = "place corrected (correctLocation)"
 MAX_PLACE = 500
-MAX_REASON = 2000
 MAX_SUMMARY = 2000
 
 

@@ -13,6 +13,9 @@ from graph.history import LevelChange
 from graph.model import Label, Node, timestamp
 from graph.store import GraphStore
 
+# The longest reason an editor may give for a change (a correction, a takedown).
+MAX_REASON = 2000
+
 
 class EditorialError(DomainError):
     """The request cannot be done as asked; the message says why (shown to the client)."""

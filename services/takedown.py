@@ -34,7 +34,7 @@ from graph.model import (
 )
 from graph.store import GraphReader, WriteConflict
 from services.conflicts import resolving_again
-from services.editing import EditorialError, EditorialWork
+from services.editing import MAX_REASON, EditorialError, EditorialWork
 from services.matching import reprofile
 from services.rating import rating
 from services.redirects import find_report
@@ -43,7 +43,6 @@ REMOVED = "[removed]"
 # A text shorter than this is removed where a whole value equals it; longer ones wherever
 # they occur inside a value too (a two-letter claim must not blank every word containing it).
 SUBSTRING_FROM = 6
-MAX_REASON = 2000
 
 
 def sha256(text: str) -> str:
