@@ -34,6 +34,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 )
 from strawberry.types import ExecutionResult
 
+from api import fastlane
 from api.audit import AuditLog, AuditRecord
 from api.audit import now as audit_now
 from api.auth import RateLimiter
@@ -397,6 +398,14 @@ class GraphQLApp(GraphQL[RequestContext, None]):
             await self._websocket(scope, receive, send, actor)
             return
         try:
+            fast = self.services.config.fast_lane and actor is ANONYMOUS
+            if fast and fastlane.takes(scope, headers):
+                body = await _body(receive)
+                follower = self._follower()
+                async with follower.reading():
+                    if await fastlane.answer(self, scope, body, self._stamped(send, follower)):
+                        return
+                receive = _replay(body)
             if self.analyst is not None and scope["method"] == "GET":
                 params = QueryParams(scope.get("query_string", b""))
                 heavy = asks_heavy(params.get("query"), params.get("operationName"))

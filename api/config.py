@@ -114,3 +114,6 @@ class AppConfig:
     persisted_queries: int = DEFAULT_PERSISTED_QUERIES
     # The bytes of anonymous answers kept in memory, per process (0: no response cache).
     response_cache_bytes: int = DEFAULT_RESPONSE_CACHE_BYTES
+    # Whether a query document answered before is run without strawberry's HTTP view
+    # (api.fastlane: the same answer, less CPU); off: every request takes the whole way.
+    fast_lane: bool = True

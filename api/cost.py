@@ -280,6 +280,12 @@ class ClientBudget:
     def amount(self) -> int:
         return int(self._item.amount)
 
+    def could_take(self, client: str, cost: int) -> bool:
+        """Whether `take` would let `cost` go ahead now (nothing is charged)."""
+        if cost <= 0:
+            return True
+        return cost <= self.amount and self._limiter.test(self._item, client, cost=cost)
+
     def take(self, client: str, cost: int) -> float | None:
         """Charge `cost` to `client`; None if it may go ahead, or else the seconds to wait
         before it may (nothing is charged then)."""

@@ -29,6 +29,7 @@ from api.direct import use_direct_resolvers
 from api.directories import DirectoryQuery
 from api.editorial import EditorialMutation, EditorialQuery
 from api.errors import UserError
+from api.fastlane import Learn
 from api.filters import EventFilterInput, to_filter
 from api.introspection import IntrospectionCache
 from api.labels import LabelsQuery
@@ -318,6 +319,8 @@ def build_schema(direct: bool = True, planned: bool = True) -> Schema:
             lambda: MaskErrors(should_mask_error=_is_internal),
             # Who did what: privileged and refused operations, once they have run (api.audit).
             Audited,
+            # The documents the fast lane may answer (api.fastlane), once one has run.
+            Learn,
         ],
         execution_context_class=PlannedExecutor if planned else None,
     )

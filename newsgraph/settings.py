@@ -136,6 +136,8 @@ class Settings(BaseSettings):
     persisted_queries: PositiveInt = DEFAULT_PERSISTED_QUERIES
     # bytes of anonymous answers each process keeps (api.response_cache); 0 turns it off
     response_cache_bytes: NonNegativeInt = DEFAULT_RESPONSE_CACHE_BYTES
+    # a query document answered before runs without strawberry's HTTP view (api.fastlane)
+    fast_lane: bool = True
 
     @field_validator("trusted_proxies")
     @classmethod

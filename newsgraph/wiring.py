@@ -121,6 +121,7 @@ def app_arguments(settings: Settings, spec: str | None = None) -> AppArguments:
         gzip_minimum_size=settings.gzip_minimum_size,
         persisted_queries=settings.persisted_queries,
         response_cache_bytes=settings.response_cache_bytes,
+        fast_lane=settings.fast_lane,
         audit_file=audit_file(settings, spec),
         audit_days=settings.audit_days,
         audit_max_refusals=settings.audit_max_refusals,

@@ -1,0 +1,200 @@
+"""The fast lane (api.fastlane) answers exactly what the whole way answers, on each store kind.
+
+Two apps serve one loaded store: one with the fast lane (the default), one with it off. Every
+request goes to the second, then twice to the first (the whole way's answer teaches the fast
+lane the document: the documents known are the process's), then to the second again; status,
+body and headers must be equal each time, and the tests check which requests the fast lane answered:
+an anonymous POST of a document answered before, and nothing else (tokens, GETs, other media
+types, persisted queries, errors, refusals by the variables' limits or the cost budget).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from api.app import create_app
+from api.config import AppConfig
+from api.fastlane import KNOWN, Counts
+from api.tokens import Tokens
+from graph.store import GraphStore
+from tests.conftest import EXTRACTOR, load_file, load_outlets, shared_file
+from tests.support.graphql import PAGE_QUERY, GraphQLClient, bearer
+
+EDITOR = "editor-token-0123456789abcdefghijklmnop"
+EVENTS = """query Events($first: Int!, $after: String) {
+  events(first: $first, after: $after) {
+    totalCount
+    edges { cursor node { id summary occurredOn entities { entity { name type } roles } } }
+    pageInfo { hasNextPage endCursor }
+  }
+}"""
+TWO = """
+query One($id: ID!) { event(id: $id) { id summary } }
+query Two($id: ID!) { event(id: $id) { id category sources { name } } }
+"""
+# Headers that say when or how an answer was made, not what it is.
+VARYING = {"date", "server"}
+
+
+class Client(GraphQLClient):
+    def send(self, method: str, body: Any, headers: dict[str, str]) -> httpx.Response:
+        if method == "GET":
+            params = {k: v if isinstance(v, str) else json.dumps(v) for k, v in body.items()}
+            request = self._http.get("/graphql", params=params, headers=headers)
+        elif isinstance(body, bytes):
+            request = self._http.post("/graphql", content=body, headers=headers)
+        else:
+            request = self._http.post("/graphql", json=body, headers=headers)
+        return self._runner.run(request)
+
+
+def _client(store: GraphStore, fast: bool, **config: Any) -> Client:
+    tokens = Tokens.configured(f"editor:alice:{EDITOR}")
+    settings = AppConfig(response_cache_bytes=0, fast_lane=fast, **config)
+    return Client(create_app(store, tokens, settings))
+
+
+@pytest.fixture
+def loaded(store: GraphStore) -> GraphStore:
+    load_outlets(store)
+    load_file(store, shared_file(EXTRACTOR / "samples.jsonl"))
+    return store
+
+
+@pytest.fixture
+def lanes(loaded: GraphStore) -> Iterator[tuple[Client, Client]]:
+    KNOWN.clear()
+    fast, whole = _client(loaded, True), _client(loaded, False)
+    try:
+        yield fast, whole
+    finally:
+        fast.close()
+        whole.close()
+
+
+def _answer(response: httpx.Response) -> tuple[int, dict[str, str], Any]:
+    headers = {k: v for k, v in response.headers.items() if k not in VARYING}
+    try:
+        body = response.json()
+    except ValueError:  # strawberry's refusals are plain text
+        body = response.text
+    return response.status_code, headers, body
+
+
+def _both(
+    lanes: tuple[Client, Client],
+    body: Any,
+    *,
+    method: str = "POST",
+    headers: dict[str, str] | None = None,
+) -> tuple[Any, int]:
+    """The answer of both apps, asked twice each (equal every time), and how many of the two
+    asks of the fast app the fast lane answered."""
+    fast, whole = lanes
+    sent = headers or {}
+    expected = _answer(whole.send(method, body, sent))
+    before = Counts.answered
+    for _ in range(2):
+        assert _answer(fast.send(method, body, sent)) == expected
+    assert _answer(whole.send(method, body, sent)) == expected
+    return expected, Counts.answered - before
+
+
+def _events(lanes: tuple[Client, Client]) -> list[str]:
+    data = lanes[1].data(EVENTS, {"first": 50})["events"]
+    return [edge["node"]["id"] for edge in data["edges"]]
+
+
+def test_every_page_answers_the_same_in_the_fast_lane(lanes: tuple[Client, Client]) -> None:
+    ids = _events(lanes)
+    assert len(ids) >= 3
+    taken = 0
+    for event_id in ids:
+        (status, headers, answer), fast = _both(
+            lanes, {"query": PAGE_QUERY, "variables": {"id": event_id}}
+        )
+        assert status == 200 and "errors" not in answer
+        assert answer["data"]["event"]["id"] == event_id
+        assert headers["content-type"] == "application/json"
+        taken += fast
+    # the whole way's first answer taught the fast lane: every ask of the fast app is its
+    assert taken == 2 * len(ids)
+
+
+def test_listings_aliases_and_operations_by_name(lanes: tuple[Client, Client]) -> None:
+    ids = _events(lanes)
+    first, _ = _both(lanes, {"query": EVENTS, "variables": {"first": 2}})
+    cursor = first[2]["data"]["events"]["pageInfo"]["endCursor"]
+    _, fast = _both(lanes, {"query": EVENTS, "variables": {"first": 2, "after": cursor}})
+    assert fast == 2
+    for name in ("One", "Two"):
+        body = {"query": TWO, "variables": {"id": ids[0]}, "operationName": name}
+        (status, _, answer), fast = _both(lanes, body)
+        assert status == 200 and answer["data"]["event"]["id"] == ids[0]
+        assert fast == 2  # each operation of the document is learnt on its own
+    # no operation name in a document of two operations: strawberry's to decide (it runs the
+    # first), the fast lane leaves it alone
+    _, fast = _both(lanes, {"query": TWO, "variables": {"id": ids[0]}})
+    assert fast == 0
+
+
+def test_errors_and_unknown_ids_take_the_whole_way(lanes: tuple[Client, Client]) -> None:
+    ids = _events(lanes)
+    _both(lanes, {"query": PAGE_QUERY, "variables": {"id": ids[0]}})
+    (status, _, answer), fast = _both(lanes, {"query": PAGE_QUERY, "variables": {"id": "ev_nope"}})
+    assert fast == 0 and status == 200
+    assert "no event with id 'ev_nope'" in answer["errors"][0]["message"]
+    # a variable of the wrong type, a missing one, one too long
+    for variables in ({"id": 5}, {}, {"id": "x" * 20_000}):
+        (_, _, answer), fast = _both(lanes, {"query": PAGE_QUERY, "variables": variables})
+        assert fast == 0 and answer["errors"], variables
+
+
+def test_the_cost_budget_holds_in_the_fast_lane(loaded: GraphStore) -> None:
+    fast, whole = _client(loaded, True, max_cost=400), _client(loaded, False, max_cost=400)
+    try:
+        lanes = (fast, whole)
+        (_, _, answer), taken = _both(lanes, {"query": EVENTS, "variables": {"first": 2}})
+        assert "errors" not in answer and taken == 2
+        (_, _, answer), taken = _both(lanes, {"query": EVENTS, "variables": {"first": 100}})
+        assert taken == 0
+        assert answer["errors"][0]["extensions"]["code"] == "COST_LIMIT"
+    finally:
+        fast.close()
+        whole.close()
+
+
+def test_only_anonymous_json_posts_take_the_fast_lane(lanes: tuple[Client, Client]) -> None:
+    ids = _events(lanes)
+    page = {"query": PAGE_QUERY, "variables": {"id": ids[0]}}
+    _both(lanes, page)  # learnt
+    # what strawberry alone handles: tokens, GETs, persisted queries, batches, other bodies
+    for method, body, headers in (
+        ("POST", page, bearer(EDITOR)),
+        ("GET", page, {}),
+        ("POST", {**page, "extensions": {}}, {}),
+        ("POST", [page], {}),
+        ("POST", json.dumps(page).encode(), {"content-type": "text/plain"}),
+        ("POST", page, {"accept": "text/event-stream"}),
+    ):
+        (status, _, answer), fast = _both(lanes, body, method=method, headers=headers)
+        assert fast == 0, (method, headers, answer)
+    # the media type asked for is answered by the same middleware on both lanes
+    (_, answered, _), fast = _both(
+        lanes, page, headers={"accept": "application/graphql-response+json"}
+    )
+    assert answered["content-type"].startswith("application/graphql-response+json")
+    assert fast == 2
+
+
+def test_bad_bodies_are_refused_alike(lanes: tuple[Client, Client]) -> None:
+    ids = _events(lanes)
+    _both(lanes, {"query": PAGE_QUERY, "variables": {"id": ids[0]}})
+    for body in (b"{", b"[]", b'{"query": 5}', b'{"query": "{ event(id: \\"x\\") { id } }", '):
+        (status, _, answer), fast = _both(lanes, body, headers={"content-type": "application/json"})
+        assert fast == 0 and status == 400, (body, answer)
