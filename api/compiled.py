@@ -81,7 +81,17 @@ class Waited(Unplanned):
 class _Planned:
     """One field of a selection: what graphql-core works out for it per request."""
 
-    __slots__ = ("args", "complete", "details", "field", "informed", "key", "nodes", "resolve")
+    __slots__ = (
+        "args",
+        "complete",
+        "details",
+        "field",
+        "informed",
+        "key",
+        "nodes",
+        "plain",
+        "resolve",
+    )
 
     def __init__(
         self,
@@ -103,6 +113,9 @@ class _Planned:
         # whether the field needs an `info`: its resolver reads one, or its value is an
         # object (whose type check takes one); a leaf read from an attribute needs none
         self.informed = not leaf or resolve not in IGNORE_INFO
+        # a leaf read without an `info` or arguments: answered from its source alone, with no
+        # path (a leaf's completion reads none) and no `info` built
+        self.plain = None if self.informed or self.args else _plain_leaf(resolve, complete)
 
 
 class _Selection:
@@ -253,6 +266,10 @@ class PlannedExecutor(StrawberryGraphQLCoreExecutionContext):
         name = parent.name
         is_awaitable = self.is_awaitable
         for planned in selection.fields:
+            plain = planned.plain
+            if plain is not None:
+                results[planned.key] = plain(self, source)
+                continue
             field_path = Path(path, planned.key, name)
             info = None
             if planned.informed:
@@ -333,6 +350,22 @@ def _at_once(awaitable: Any) -> Any:
         return done.value
     awaitable.close()
     raise Waited
+
+
+# Values that are never awaitable: a leaf's attribute is one of these but for enums.
+_PLAIN_TYPES = frozenset({str, int, float, bool, type(None)})
+
+
+def _plain_leaf(
+    resolve: Callable[..., Any], complete: Complete
+) -> Callable[[PlannedExecutor, Any], Any]:
+    def answer(executor: PlannedExecutor, source: Any) -> Any:
+        value = resolve(source, None)
+        if type(value) not in _PLAIN_TYPES and executor.is_awaitable(value):
+            value = _at_once(value)
+        return complete(executor, None, None, value)  # type: ignore[arg-type]
+
+    return answer
 
 
 def _non_null(inner: Complete) -> Complete:
