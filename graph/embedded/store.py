@@ -183,6 +183,8 @@ class EmbeddedStore:
                 ) from exc
         try:
             self._db = fileformat.connect(self.directory, self.read_only)
+            if not self.read_only:
+                rates.create(self._db)
             self._read_all()
             if not self.read_only and fileformat.stale_search(self._db):
                 self._fill_search_index(self._db)
