@@ -275,7 +275,10 @@ class GeoCells:
             cell = todo.pop()
             if cell.north < south or cell.south > north:
                 continue
-            if not any(w <= cell.east and cell.west <= e for w, e in spans):
+            for w, e in spans:  # (a loop, not `any`: no generator made per cell)
+                if w <= cell.east and cell.west <= e:
+                    break
+            else:
                 continue
             if circle is not None:  # how far its middle is from the centre decides it
                 apart = _apart(centre, cell)
