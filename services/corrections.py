@@ -36,7 +36,7 @@ from graph.model import (
 from graph.store import GraphReader, WriteConflict
 from loaders.records import Location, parse_moment
 from services.conflicts import checked, resolving_again
-from services.editing import MAX_REASON, EditorialError, EditorialWork
+from services.editing import MAX_REASON, EditorialError, EditorialWork, events_still_there
 from services.ingest import moment_text, retraction
 from services.pins import PINNABLE, PINS, Pin, pins_of
 from services.places import CORRECTED as PLACE_CORRECTED
@@ -171,7 +171,7 @@ class Corrections(EditorialWork):
         )
         entry = edit("correct", at, why, event_id, pins=_dumps(entries))
         batch.nodes.append(entry)
-        self._write(batch, event_id, why, at, _exists(event_id))
+        self._write(batch, event_id, why, at, events_still_there([event_id]))
         return self._node(event_id), self._node(entry.id)
 
     def unpin_event(self, event_id: str, props: Sequence[str], by: str) -> tuple[Node, Node]:
@@ -215,7 +215,7 @@ class Corrections(EditorialWork):
             batch.nodes.append(NodeWrite(undid.id, Label.EDIT, PropertyWrite(set=done)))
             entry = edit("undo", at, why, event_id, undid=undid.id, undid_action="correct")
         batch.nodes.append(entry)
-        self._write(batch, event_id, why, at, _exists(event_id))
+        self._write(batch, event_id, why, at, events_still_there([event_id]))
         return self._node(event_id), self._node(entry.id)
 
     # -- undo ----------------------------------------------------------------------------------
@@ -258,7 +258,7 @@ class Corrections(EditorialWork):
         batch.nodes.append(NodeWrite(entry.id, Label.EDIT, PropertyWrite(set=done)))
         undo = edit("undo", at, why, event_id, undid=entry.id, undid_action="retract")
         batch.nodes.append(undo)
-        self._write(batch, event_id, why, at, _exists(event_id))
+        self._write(batch, event_id, why, at, events_still_there([event_id]))
         return self._node(undo.id), [self._node(event_id)]
 
     # -- the place -----------------------------------------------------------------------------
@@ -405,15 +405,6 @@ def _checked(prop: str, value: str) -> Value:
     if prop == "occurred_on":
         return moment_text(_moment(value, argument))
     return _text(value, argument, MAX_SUMMARY)
-
-
-def _exists(event_id: str) -> Any:
-    def guard(graph: GraphReader) -> WriteBatch:
-        if event_id not in graph.get_nodes([event_id]):
-            raise WriteConflict(f"event {event_id} was merged away meanwhile")
-        return WriteBatch()
-
-    return guard
 
 
 def _unretracted(edge: Edge) -> Any:

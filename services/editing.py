@@ -4,14 +4,14 @@ committed confidence changes each editorial class works with (`EditorialWork`)."
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from graph.errors import DomainError
 from graph.history import LevelChange
-from graph.model import Label, Node, timestamp
-from graph.store import GraphStore
+from graph.model import Label, Node, WriteBatch, timestamp
+from graph.store import GraphReader, GraphStore, WriteConflict
 
 # The longest reason an editor may give for a change (a correction, a takedown).
 MAX_REASON = 2000
@@ -28,6 +28,22 @@ def expect(store: GraphStore, node_id: str, label: Label, argument: str) -> Node
     if node is None or node.label is not label:
         raise EditorialError(f"{argument}: no {label.value.lower()} with id '{node_id}'")
     return node
+
+
+def events_still_there(ids: Iterable[str]) -> Callable[[GraphReader], WriteBatch]:
+    """A guard (a write's `derive` step, or called first in one) refusing the write when one
+    of the events `ids` was merged away meanwhile: the write would have made it anew, without
+    the rating it had (no `confidence`)."""
+    wanted = sorted(set(ids))
+
+    def guard(graph: GraphReader) -> WriteBatch:
+        found = graph.get_nodes(wanted)
+        missing = {i for i in wanted if i not in found or "confidence" not in found[i].props}
+        if missing:
+            raise WriteConflict(f"events merged away meanwhile: {sorted(missing)}")
+        return WriteBatch()
+
+    return guard
 
 
 @dataclass

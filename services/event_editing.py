@@ -12,7 +12,7 @@ level to the event's confidence history). Access control is the API's business.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,10 +34,10 @@ from graph.model import (
     WriteBatch,
     strings,
 )
-from graph.store import MATCH, GraphReader, GraphStore, WriteConflict
+from graph.store import MATCH, GraphReader, GraphStore
 from services.conflicts import resolving_again
 from services.corrections import Corrections
-from services.editing import EditorialError, EditorialWork
+from services.editing import EditorialError, EditorialWork, events_still_there
 from services.matching import KEPT_APART, PROFILE_PROPS, reprofile
 from services.merging import merge_nodes
 from services.pins import repin
@@ -89,7 +89,7 @@ class EventEditing(EditorialWork):
         resolved = self._resolve_pairs(batch, old, into, "merged", entry.id, by, at)
         extra = {"resolved": json.dumps(resolved), "apart_before": _dumps(rewritten)}
         batch.nodes.append(NodeWrite(entry.id, Label.EDIT, PropertyWrite(set=extra)))
-        self._write(batch, [into], why, at, _exists([into]))
+        self._write(batch, [into], why, at, events_still_there([into]))
         return self._node(entry.id)
 
     # -- split ---------------------------------------------------------------------------------
@@ -190,7 +190,7 @@ class EventEditing(EditorialWork):
         )
         logged = edit("split-event", at, why, event_id, created=new_id, stories=json.dumps(chosen))
         batch.nodes.append(logged)
-        self._write(batch, [event_id, new_id], why, at, _exists([event_id]))
+        self._write(batch, [event_id, new_id], why, at, events_still_there([event_id]))
         nodes = self.store.get_nodes([event_id, new_id, logged.id])
         return nodes[event_id], nodes[new_id], nodes[logged.id]
 
@@ -245,7 +245,7 @@ class EventEditing(EditorialWork):
         batch.nodes.append(
             NodeWrite(logged.id, Label.EDIT, PropertyWrite(set={"resolved": json.dumps(resolved)}))
         )
-        self.store.write(batch, derive=_exists([a, b]))
+        self.store.write(batch, derive=events_still_there([a, b]))
         return self._node(logged.id)
 
     # -- undo ----------------------------------------------------------------------------------
@@ -324,7 +324,7 @@ class EventEditing(EditorialWork):
             batch.nodes.append(_set(other.id, {KEPT_APART: sorted(apart)}))
         self._reopen(batch, entry)
         logged = self._undone(batch, entry, at, why, survivor, restored=old)
-        self._write(batch, [survivor, old], why, at, _exists([survivor]))
+        self._write(batch, [survivor, old], why, at, events_still_there([survivor]))
         return self._node(logged), self._events([survivor, old])
 
     def _unsplit(self, entry: Node, by: str) -> tuple[Node, list[Node]]:
@@ -349,7 +349,7 @@ class EventEditing(EditorialWork):
         # a link to the new event, shared while the split stood, names the event again
         batch.rekeys[keys.merged_key(new_id)] = event_id
         logged = self._undone(batch, entry, at, why, event_id, merged=new_id)
-        self._write(batch, [event_id], why, at, _exists([event_id]))
+        self._write(batch, [event_id], why, at, events_still_there([event_id]))
         return self._node(logged), self._events([event_id])
 
     def _unapart(self, entry: Node, by: str) -> tuple[Node, list[Node]]:
@@ -367,7 +367,7 @@ class EventEditing(EditorialWork):
             batch.nodes.append(_set(one, {KEPT_APART: apart}))
         self._reopen(batch, entry)
         logged = self._undone(batch, entry, at, why, a, other=b)
-        self.store.write(batch, derive=_exists([a, b]))
+        self.store.write(batch, derive=events_still_there([a, b]))
         return self._node(logged), self._events([a, b])
 
     def _undone(
@@ -490,21 +490,6 @@ def _set(event_id: str, props: Mapping[str, Value]) -> NodeWrite:
 
 def _dumps(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
-
-
-def _exists(ids: Iterable[str]) -> Callable[[GraphReader], WriteBatch]:
-    """A guard refusing the write when one of the events `ids` was merged away meanwhile (the
-    write would have made it anew, without the rating it had: no `confidence`)."""
-    wanted = sorted(set(ids))
-
-    def guard(graph: GraphReader) -> WriteBatch:
-        found = graph.get_nodes(wanted)
-        missing = {i for i in wanted if i not in found or "confidence" not in found[i].props}
-        if missing:
-            raise WriteConflict(f"events merged away meanwhile: {sorted(missing)}")
-        return WriteBatch()
-
-    return guard
 
 
 def _move(batch: WriteBatch, edge: Edge, src: str, dst: str) -> None:

@@ -3,6 +3,8 @@ and so do the ids that embed them: a report's (`find_report`)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from graph import keys
 from graph.analytics import edge_id
 from graph.model import Edge, Rel
@@ -19,9 +21,16 @@ def survivor(store: GraphStore | GraphReader, node_id: str) -> str | None:
 
 def current(store: GraphStore | GraphReader, node_id: str) -> str:
     """`node_id` when it exists, else its survivor, else `node_id` (unknown: the caller says)."""
-    if store.get_nodes([node_id]):
-        return node_id
-    return survivor(store, node_id) or node_id
+    return currents(store, [node_id])[node_id]
+
+
+def currents(store: GraphStore | GraphReader, ids: Sequence[str]) -> dict[str, str]:
+    """`current` of each of `ids`, in two reads at most: the nodes, then the survivors of
+    those that do not exist (one key lookup)."""
+    found = store.get_nodes(list(dict.fromkeys(ids)))
+    gone = {i: keys.merged_key(i) for i in ids if i not in found}
+    survivors = store.lookup_keys(sorted(set(gone.values()))) if gone else {}
+    return {i: survivors.get(gone[i], i) if i in gone else i for i in ids}
 
 
 def report_id(edge: Edge) -> str:
@@ -40,7 +49,8 @@ def find_report(store: GraphStore, report: str, argument: str) -> Edge:
             f"{argument}: '{report}' is not a report id (REPORTS:<outlet>:<event>:<story>, "
             "as Report.id gives it)"
         )
-    outlet, event, story = (current(store, p) for p in parts)
+    now = currents(store, parts)
+    outlet, event, story = (now[p] for p in parts)
     for edge in store.edges([event], Rel.REPORTS, "in")[event]:
         if (edge.src, edge.discriminator) == (outlet, story):
             return edge

@@ -8,12 +8,17 @@ import random
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from graph.embedded import EmbeddedStore, geocells
-from graph.model import EdgeWrite, Label, NodeWrite, PropertyWrite, Rel, Value, WriteBatch
+from graph.model import EdgeWrite, Label, Node, NodeWrite, PropertyWrite, Rel, Value, WriteBatch
 from graph.store import EventFilter, EventQuery
+from services.corrections import Corrections
+from services.event_editing import EventEditing
+from services.takedown import Takedowns
+from tests.test_event_matching import load, record
 
 
 def _located(rng: random.Random, count: int) -> dict[str, dict[str, Value]]:
@@ -157,3 +162,193 @@ def test_an_area_with_a_role_keeps_the_events_of_both(store: EmbeddedStore) -> N
         wanted = [i for i in _admitted(events, area, False) if roles[i] == "target"]
         assert wanted
         assert _pages(store, flt, False, 9) == wanted
+
+
+# -- the cells follow writes -------------------------------------------------------------------
+
+AREAS = [
+    EventFilter(box=(30.0, 20.0, 50.0, 40.0)),
+    EventFilter(box=(-90.0, -180.0, 90.0, 180.0)),
+    EventFilter(box=(-60.0, 170.0, 70.0, -170.0)),  # across the 180° meridian
+    EventFilter(near=(50.45, 30.52, 300.0)),
+    EventFilter(near=(34.73, 36.71, 250.0)),  # Homs
+    EventFilter(near=(0.0, 179.0, 2500.0)),
+    EventFilter(near=(40.0, 30.0, 1000.0), box=(35.0, 25.0, 45.0, 50.0)),
+]
+
+
+def _plain(store: EmbeddedStore, flt: EventFilter, newest_first: bool) -> list[str]:
+    """The events the filter admits, every event of the store checked, in page order."""
+    keys = sorted(
+        (item.text("occurred_on"), item.id)
+        for item in store.dump()
+        if isinstance(item, Node) and item.label is Label.EVENT and flt.admits(item.props)
+    )
+    return [i for _, i in (keys[::-1] if newest_first else keys)]
+
+
+def _same_as_plain(store: EmbeddedStore, areas: list[EventFilter] = AREAS) -> None:
+    for flt in areas:
+        for newest_first in (False, True):
+            wanted = _plain(store, flt, newest_first)
+            assert _pages(store, flt, newest_first, 9) == wanted, (flt, newest_first)
+
+
+def _failing(graph: object) -> WriteBatch:
+    raise RuntimeError("the derive step fails after memory changed")
+
+
+def test_the_cells_follow_every_kind_of_write_without_being_built_again(
+    store: EmbeddedStore,
+) -> None:
+    rng = random.Random(21)
+    events = _located(rng, 600)
+    _write(store, events)
+    _same_as_plain(store)  # the cells are built here
+    cells = store._located  # the cells the writes below must keep up to date
+    assert cells is not None
+    for step in range(40):
+        ids = sorted(events)
+        kind = step % 8
+        if kind == 0:  # new events, some at points no cell held
+            new = _located(rng, 5)
+            new = {f"ev_s{step}_{i}": p for i, p in new.items()}
+            new[f"ev_s{step}_far"] = {"occurred_on": "2025-06-01", "geo_lat": -77.7, "geo_lon": 5.5}
+            _write(store, new)
+            events |= new
+        elif kind == 1:  # moved within its cell, and to another continent
+            one, two = rng.sample(ids, 2)
+            lat = events[one]["geo_lat"]
+            assert isinstance(lat, float)
+            moved = {
+                one: {**events[one], "geo_lat": lat + 0.01 if lat < 89 else lat - 0.01},
+                two: {**events[two], "geo_lat": -33.9, "geo_lon": 151.2},
+            }
+            _write(store, moved)
+            events |= moved
+        elif kind == 2:  # another day: its key moves
+            one = rng.choice(ids)
+            events[one] = {**events[one], "occurred_on": f"2024-0{rng.randrange(1, 9)}-15"}
+            _write(store, {one: events[one]})
+        elif kind == 3:  # deleted, one of them the last event of its cell
+            gone = rng.sample(ids, 3)
+            far = [i for i in ids if i.endswith("_far")]
+            store.write(WriteBatch(deletes=gone + far))
+            for i in gone + far:
+                events.pop(i, None)
+        elif kind == 4:  # its point dropped, and given back
+            one = rng.choice(ids)
+            store.write(
+                WriteBatch(
+                    nodes=[
+                        NodeWrite(
+                            one, Label.EVENT, PropertyWrite(set={"geo_lat": None, "geo_lon": None})
+                        )
+                    ]
+                )
+            )
+            _same_as_plain(store, AREAS[:2])
+            _write(store, {one: events[one]})
+        elif kind == 5:  # a write that fails after memory changed is undone, cells too
+            one = rng.choice(ids)
+            batch = WriteBatch(
+                nodes=[
+                    NodeWrite(
+                        one, Label.EVENT, PropertyWrite(set={"geo_lat": 10.0, "geo_lon": 10.0})
+                    )
+                ],
+                deletes=[rng.choice(ids)],
+            )
+            with pytest.raises(RuntimeError):
+                store.write(batch, derive=_failing)
+        elif kind == 6:  # many at once: a cell's list sorted anew rather than one by one
+            moved = {
+                i: {**events[i], "geo_lat": 50.0 + rng.uniform(-2, 2), "geo_lon": 30.5}
+                for i in rng.sample(ids, 40)
+            }
+            _write(store, moved)
+            events |= moved
+        else:  # a write that moves nothing the cells hold
+            one = rng.choice(ids)
+            _write(store, {one: {**events[one], "summary": f"step {step}"}})
+        _same_as_plain(store)
+    assert store._located is cells
+
+
+def test_a_bulk_write_builds_the_cells_again(
+    store: EmbeddedStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(geocells, "_FOLLOWED", 10)
+    rng = random.Random(22)
+    _write(store, _located(rng, 200))
+    _same_as_plain(store)
+    _write(store, {f"ev_bulk_{i}": p for i, p in _located(rng, 300).items()})
+    _same_as_plain(store)
+
+
+def test_a_reader_following_the_writer_keeps_its_cells_up_to_date(
+    store: EmbeddedStore, tmp_path: Path
+) -> None:
+    rng = random.Random(23)
+    events = _located(rng, 300)
+    _write(store, events)
+    reader = EmbeddedStore(tmp_path, read_only=True)
+    reader.setup()
+    try:
+        _same_as_plain(reader)
+        moved = {i: {**events[i], "geo_lat": 34.7, "geo_lon": 36.7} for i in sorted(events)[:30]}
+        _write(
+            store,
+            moved | {"ev_added": {"occurred_on": "2025-01-01", "geo_lat": 34.0, "geo_lon": 36.0}},
+        )
+        store.write(WriteBatch(deletes=sorted(events)[30:40]))
+        reader.catch_up()
+        _same_as_plain(reader)
+        assert _pages(reader, AREAS[4], False, 50) == _pages(store, AREAS[4], False, 50)
+    finally:
+        reader.close()
+
+
+def _city(outlet: str, slug: str, day: str, place: str, country: str) -> dict[str, Any]:
+    """A record placed by name only: its event's point is its place's (the gazetteer's)."""
+    summary = f"Shelling reported in {place} by {outlet}"
+    return record(outlet, slug, day, summary, {"place": place, "country": country})
+
+
+def test_the_cells_follow_loads_corrections_merges_and_takedowns(
+    store: EmbeddedStore, tmp_path: Path
+) -> None:
+    cities = [("Homs", "Syria"), ("Aleppo", "Syria"), ("Kyiv", "Ukraine"), ("Raqqa", "Syria")]
+    first = [
+        _city(f"Outlet {n}", f"s-{n}", f"2017-03-{1 + n:02d}", *cities[n % len(cities)])
+        for n in range(8)
+    ]
+    load(store, tmp_path, first)
+    _same_as_plain(store)  # the cells are built here
+    cells = store._located
+    assert cells is not None and _plain(store, AREAS[4], False)  # events around Homs
+
+    load(store, tmp_path, [_city("Outlet X", "x-1", "2017-04-01", "Lviv", "Ukraine")])  # added
+    _same_as_plain(store)
+
+    homs = next(e for e in store.dump() if isinstance(e, Node) and "Homs" in e.text("summary"))
+    before = (homs.props["geo_lat"], homs.props["geo_lon"])
+    Corrections(store).correct_location(homs.id, "Odesa", "Ukraine", None, "alice")  # moved
+    moved = store.get_nodes([homs.id])[homs.id]
+    assert (moved.props["geo_lat"], moved.props["geo_lon"]) != before
+    _same_as_plain(store)
+
+    aleppo = sorted(
+        e.id for e in store.dump() if isinstance(e, Node) and "Aleppo" in e.text("summary")
+    )
+    EventEditing(store).merge_events(aleppo[0], aleppo[1], "alice")  # one removed
+    _same_as_plain(store)
+
+    story = next(n.id for n in store.dump() if isinstance(n, Node) and n.label is Label.STORY)
+    Takedowns(store).takedown(story, "court order", "root")
+    _same_as_plain(store)
+
+    kyiv = next(e for e in store.dump() if isinstance(e, Node) and "Kyiv" in e.text("summary"))
+    store.write(WriteBatch(deletes=[kyiv.id]))
+    _same_as_plain(store)
+    assert store._located is cells

@@ -12,8 +12,13 @@ down to 1°, which is read whole. What it reads is a superset of what the filter
 filter decides every event (`graph.store.EventFilter.admits`), so the cover only sets the
 cost, never the answer.
 
-Built from the event index on first use and forgotten on any change, as the store's other
-derived indexes are; each event's key is in four lists (about 32 bytes an event).
+Built from the event index on first use, then kept up to date: the store tells it of every
+event added, moved (its day or its point) or removed (`added`, `moved`, `removed`), and the
+next read applies what it was told to the cells those events are in, at each size, and to the
+boxes those cells know (`_catch_up`). A box only grows (an event removed leaves it as it
+was): a box too big costs a cell split that need not be, never a wrong answer. Told of more
+changes than a quarter of its events before a read (a bulk load), it says it is `stale`, and
+the store builds it anew. Each event's key is in four lists (about 32 bytes an event).
 """
 
 from __future__ import annotations
@@ -21,16 +26,19 @@ from __future__ import annotations
 import heapq
 import math
 import threading
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left, bisect_right, insort
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from itertools import islice
+from itertools import islice, repeat
 from typing import TypeAlias
 
 from graph.embedded.memory import EventKey
+from graph.model import Props
 from graph.store import EARTH_KM, EventFilter, haversine_km
 
 SIZES = (64, 16, 4, 1)  # the cells' sizes in degrees, largest first; 16 of each in the one above
+# each size's cell of a point, smallest first: (floor(lat) // ratio, floor(lon) // ratio)
+_RATIOS = tuple(size // SIZES[-1] for size in reversed(SIZES))
 # A cell the area cuts that holds at most this many events is read whole, not split: reading a
 # few events the filter turns away costs less than merging more lists.
 _WHOLE = 24
@@ -39,7 +47,7 @@ _WHOLE = 24
 Area: TypeAlias = tuple[float, float, list[tuple[float, float]]]
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class _Cell:
     """A cell's events in `EventKey` order, the box they span, and its smaller cells."""
 
@@ -55,6 +63,10 @@ class _Cell:
     mid_lat: float = 0.0
     mid_lon: float = 0.0
     radius_km: float = 0.0
+    # its middle in radians and the cosine of its latitude: what `_apart` needs of it
+    mid_phi: float = 0.0
+    mid_lambda: float = 0.0
+    mid_cos: float = 1.0
 
     def measure(self) -> None:
         """Its middle and radius, once its events are all in."""
@@ -64,6 +76,8 @@ class _Cell:
             for lat in (self.south, self.north)
             for lon in (self.west, self.east)
         )
+        self.mid_phi, self.mid_lambda = math.radians(self.mid_lat), math.radians(self.mid_lon)
+        self.mid_cos = math.cos(self.mid_phi)
 
 
 def _parent(children: list[_Cell]) -> _Cell:
@@ -115,10 +129,108 @@ class GeoCells:
         for cells in levels:
             for cell in cells.values():
                 cell.measure()
-        self._top = list(levels[-1].values())
+        # each size's cells by where they are, smallest first (`_RATIOS`)
+        self._levels = levels
+        self._size = sum(len(cell.keys) for cell in levels[-1].values())
+        # what the store told of since the last read: (+1 added or -1 removed, key, lat, lon)
+        self._pending: list[tuple[int, EventKey, float, float]] = []
+        # told of too many changes to follow them: the store builds the cells anew
+        self.stale = False
         # (box, near, newest first) -> that area's events merged as far as pages read them
         self._areas: dict[AreaKey, _Merged] = {}
+        # held to change the pending changes, the cells or the areas, and to read the cells
+        # (`cover`): readers in threads and the writer's hooks take turns. A cell's list of
+        # keys is never changed in place, but replaced, so a merge being read stays whole.
         self._lock = threading.Lock()
+
+    # -- following writes ----------------------------------------------------------------------
+
+    def added(self, key: EventKey, props: Props) -> None:
+        """An event the store added (with `props`)."""
+        self._note(1, key, props)
+
+    def removed(self, key: EventKey, props: Props) -> None:
+        """An event the store removed (it had `props`)."""
+        self._note(-1, key, props)
+
+    def moved(self, old_key: EventKey, old: Props, new_key: EventKey, new: Props) -> None:
+        """An event the store wrote again: followed when its key (its day) or its point
+        changed."""
+        if old_key != new_key or _point(old) != _point(new):
+            self._note(-1, old_key, old)
+            self._note(1, new_key, new)
+
+    def _note(self, sign: int, key: EventKey, props: Props) -> None:
+        point = _point(props)
+        if point is None:
+            return  # not in any cell, before or after
+        with self._lock:
+            if self.stale:
+                return
+            if self._areas:
+                self._areas.clear()  # their merges read the cells as they were
+            self._pending.append((sign, key, *point))
+            if len(self._pending) > max(_FOLLOWED, self._size // 4):
+                # a bulk write: building anew reads each event once, where following would
+                # merge every cell's list again
+                self.stale, self._pending = True, []
+
+    def _catch_up(self) -> None:
+        """Apply the pending changes to the cells of each size (hold `_lock`): each cell a
+        change falls in gets its keys anew, its box grown to the points added (and measured
+        again), or is dropped once empty; a new cell is made and joined to the one above."""
+        pending, self._pending = self._pending, []
+        if not pending:
+            return
+        floor = math.floor
+        points = [(sign, key, floor(lat), floor(lon), lat, lon) for sign, key, lat, lon in pending]
+        made: list[tuple[int, tuple[int, int], _Cell]] = []  # (size's index, where, cell)
+        emptied: list[tuple[int, tuple[int, int], _Cell]] = []
+        for depth, ratio in enumerate(_RATIOS):
+            # where -> (the net change of each key, the points added)
+            changes: dict[tuple[int, int], tuple[dict[EventKey, int], list[tuple[float, float]]]]
+            changes = {}
+            for sign, key, row, column, lat, lon in points:
+                at = (row // ratio, column // ratio)
+                found = changes.get(at)
+                if found is None:
+                    found = changes[at] = ({}, [])
+                found[0][key] = found[0].get(key, 0) + sign
+                if sign > 0:
+                    found[1].append((lat, lon))
+            level = self._levels[depth]
+            for at, (net, added) in changes.items():
+                cell = level.get(at)
+                keys = [key for key, n in net.items() if n > 0]
+                gone = {key for key, n in net.items() if n < 0}
+                if cell is None:
+                    if keys:
+                        keys.sort()
+                        lats, lons = [p[0] for p in added], [p[1] for p in added]
+                        cell = _Cell(keys, min(lats), max(lats), min(lons), max(lons))
+                        cell.measure()
+                        level[at] = cell
+                        made.append((depth, at, cell))
+                    continue
+                if keys or gone:
+                    cell.keys = _changed(cell.keys, keys, gone)
+                if not cell.keys:
+                    del level[at]
+                    emptied.append((depth, at, cell))
+                elif added:
+                    _grow(cell, added)
+        last = len(self._levels) - 1
+        for depth, (row, column), cell in made:
+            parent = self._levels[depth + 1].get((row // 4, column // 4)) if depth < last else None
+            if parent is not None:
+                parent.children.append(cell)
+        for depth, (row, column), cell in emptied:
+            parent = self._levels[depth + 1].get((row // 4, column // 4)) if depth < last else None
+            if parent is not None:
+                parent.children = [c for c in parent.children if c is not cell]
+        self._size = sum(len(cell.keys) for cell in self._levels[-1].values())
+
+    # -- reading -------------------------------------------------------------------------------
 
     def walk(
         self, flt: EventFilter, after: EventKey | None, newest_first: bool, page: int
@@ -128,10 +240,10 @@ class GeoCells:
         kept for the next page and the next reader (`_AREAS` areas, `_PREFIX` events each), as
         the store keeps an entity's sorted events for its timeline."""
         key = (flt.box, flt.near, newest_first)
-        found = self._areas.get(key)
-        if found is None:
-            found = _Merged(self.cover(flt), newest_first)
-            with self._lock:
+        with self._lock:
+            found = self._areas.get(key)
+            if found is None:
+                found = _Merged(self._cover(flt), newest_first)
                 if len(self._areas) >= _AREAS:
                     del self._areas[next(iter(self._areas))]  # the oldest
                 self._areas[key] = found
@@ -141,28 +253,42 @@ class GeoCells:
         """The sorted keys of each cell the filter's area is covered by, each with whether all
         its events are inside the area (a page need not check their coordinates again); [] for
         a filter without an area."""
+        with self._lock:
+            return self._cover(flt)
+
+    def _cover(self, flt: EventFilter) -> list[tuple[list[EventKey], bool]]:
+        """`cover`, holding `_lock`."""
+        self._catch_up()
         area = area_of(flt)
         if area is None:
             return []
         south, north, spans = area
         circle = flt.near if flt.near is not None and flt.near[2] <= _FAR_KM else None
+        boxed = flt.box is not None  # else a circle's events are within its band and spans
+        if circle is not None:  # the centre as `_apart` takes it, and the radius's bounds
+            phi = math.radians(circle[0])
+            centre = (phi, math.radians(circle[1]), math.cos(phi))
+            reach, within = circle[2] + _SURE_KM, circle[2] * (1 - 1e-9) - _SURE_KM
         found: list[tuple[list[EventKey], bool]] = []
-        todo = list(self._top)
+        todo = list(self._levels[-1].values())
         while todo:
             cell = todo.pop()
             if cell.north < south or cell.south > north:
                 continue
-            if not any(w <= cell.east and cell.west <= e for w, e in spans):
+            for w, e in spans:  # (a loop, not `any`: no generator made per cell)
+                if w <= cell.east and cell.west <= e:
+                    break
+            else:
                 continue
-            inside = _in_band(cell, south, north, spans) and flt.near is None
             if circle is not None:  # how far its middle is from the centre decides it
-                lat, lon, km = circle
-                apart = haversine_km(lat, lon, cell.mid_lat, cell.mid_lon)
-                if apart - cell.radius_km > km + _SURE_KM:
+                apart = _apart(centre, cell)
+                if apart - cell.radius_km > reach:
                     continue  # none of its events is within reach
-                inside = apart + cell.radius_km <= km * (1 - 1e-9) - _SURE_KM and _in_band(
-                    cell, south, north, spans
+                inside = apart + cell.radius_km <= within and (
+                    not boxed or _in_band(cell, south, north, spans)
                 )
+            else:
+                inside = flt.near is None and _in_band(cell, south, north, spans)
             if inside:
                 found.append((cell.keys, True))
             elif (
@@ -174,6 +300,68 @@ class GeoCells:
             else:
                 todo += cell.children
         return found
+
+
+# Changes followed before the cells are built anew instead (or a quarter of their events, if more).
+_FOLLOWED = 4096
+# Changes to one cell's keys made one by one (a bisect each); more, and its list is sorted anew.
+_ONE_BY_ONE = 16
+
+
+def _point(props: Props) -> tuple[float, float] | None:
+    """An event's point, as the cells hold it (finite coordinates only: no filter admits
+    another)."""
+    lat, lon = props.get("geo_lat"), props.get("geo_lon")
+    if (
+        isinstance(lat, int | float)
+        and isinstance(lon, int | float)
+        and math.isfinite(lat)
+        and math.isfinite(lon)
+    ):
+        return float(lat), float(lon)
+    return None
+
+
+def _changed(keys: list[EventKey], added: list[EventKey], gone: set[EventKey]) -> list[EventKey]:
+    """A new sorted list: `keys` with those `added` (once each) and without those `gone`."""
+    if len(added) + len(gone) <= _ONE_BY_ONE:
+        found = keys.copy()
+        for key in gone:
+            at = bisect_left(found, key)
+            if at < len(found) and found[at] == key:
+                del found[at]
+        for key in added:
+            at = bisect_left(found, key)
+            if at == len(found) or found[at] != key:
+                insort(found, key, lo=at)
+        return found
+    drop = gone.union(added)
+    found = [key for key in keys if key not in drop]
+    found += added
+    found.sort()
+    return found
+
+
+def _grow(cell: _Cell, points: list[tuple[float, float]]) -> None:
+    """The cell's box grown to hold `points`, and measured again if it grew."""
+    lats, lons = [p[0] for p in points], [p[1] for p in points]
+    south, north = min(cell.south, *lats), max(cell.north, *lats)
+    west, east = min(cell.west, *lons), max(cell.east, *lons)
+    if (south, north, west, east) != (cell.south, cell.north, cell.west, cell.east):
+        cell.south, cell.north, cell.west, cell.east = south, north, west, east
+        cell.measure()
+
+
+def _apart(centre: tuple[float, float, float], cell: _Cell) -> float:
+    """`haversine_km` from the centre (its latitude and longitude in radians, and the cosine
+    of its latitude) to the middle of the cell, with what is known of each computed once:
+    the same distance to well under the margin `_SURE_KM`."""
+    phi, lam, cos_phi = centre
+    h = (
+        math.sin((cell.mid_phi - phi) / 2) ** 2
+        + cos_phi * cell.mid_cos * math.sin((cell.mid_lambda - lam) / 2) ** 2
+    )
+    return 2 * EARTH_KM * math.asin(min(1.0, math.sqrt(h)))
 
 
 def _in_band(cell: _Cell, south: float, north: float, spans: list[tuple[float, float]]) -> bool:
@@ -319,19 +507,23 @@ def merged(
     cover: list[tuple[list[EventKey], bool]], after: EventKey | None, newest_first: bool
 ) -> Iterator[tuple[EventKey, bool]]:
     """The keys of the `cover`'s lists after the cursor, in page order, merged as they are
-    read, each with whether its list's events are all inside the area."""
-    walks = [_walk(keys, after, newest_first, inside) for keys, inside in cover]
-    if len(walks) == 1:
-        return walks[0]
+    read, each with whether its list's events are all inside the area. Lists alike in that
+    (a circle's, often) are merged by their keys alone: fewer comparisons of tuples."""
+    flags = {inside for _, inside in cover}
+    if len(flags) == 1:
+        (inside,) = flags
+        keys = [_keys(keys, after, newest_first) for keys, _ in cover]
+        one = keys[0] if len(keys) == 1 else heapq.merge(*keys, reverse=newest_first)
+        return zip(one, repeat(inside))
+    walks = [zip(_keys(keys, after, newest_first), repeat(inside)) for keys, inside in cover]
     return heapq.merge(*walks, reverse=newest_first)
 
 
-def _walk(
-    keys: list[EventKey], after: EventKey | None, newest_first: bool, inside: bool
-) -> Iterator[tuple[EventKey, bool]]:
-    """The keys of one sorted list after the cursor, in page order, each with `inside`."""
+def _keys(keys: list[EventKey], after: EventKey | None, newest_first: bool) -> Iterator[EventKey]:
+    """The keys of one sorted list after the cursor, in page order (read by C's iterators, no
+    Python frame per key)."""
     if newest_first:
         stop = bisect_left(keys, after) if after is not None else len(keys)
-        return ((keys[i], inside) for i in range(stop - 1, -1, -1))
+        return map(keys.__getitem__, range(stop - 1, -1, -1))
     begin = bisect_right(keys, after) if after is not None else 0
-    return ((keys[i], inside) for i in range(begin, len(keys)))
+    return map(keys.__getitem__, range(begin, len(keys)))

@@ -153,7 +153,7 @@ class EmbeddedStore:
         self._near: dict[tuple[str, Direction], list[EventKey]] = {}
         self._near_size = 0
         # the events with coordinates by cell (`GeoCells`): what a box or near filter reads
-        # (built on first use, forgotten on change like `_near`)
+        # (built on first use, then told of every event indexed, moved or unindexed)
         self._located: GeoCells | None = None
         self._mutated = False  # memory changed inside the open transaction
         # Counts the changes to what reads see (writes that changed something, reloads): a
@@ -183,6 +183,8 @@ class EmbeddedStore:
                 ) from exc
         try:
             self._db = fileformat.connect(self.directory, self.read_only)
+            if not self.read_only:
+                rates.create(self._db)
             self._read_all()
             if not self.read_only and fileformat.stale_search(self._db):
                 self._fill_search_index(self._db)
@@ -212,11 +214,13 @@ class EmbeddedStore:
         self._tally, self._orders, self._tracks = EventTally(), EventOrders(), OutletTracks()
         self._key_rows = {}
         self._changed()
+        self._located = None
 
     def _read_all(self) -> None:
         """Read the whole file into memory (`graph.embedded.rows.read_all`) and the change log
         entry it is at, in one snapshot."""
         self._changed()
+        self._located = None
         self.version += 1
         db = self._conn()
         with changelog.snapshot(db):
@@ -601,7 +605,6 @@ class EmbeddedStore:
         """Forget what was derived from the graph: call before any change to it."""
         self._near.clear()
         self._near_size = 0
-        self._located = None
         self._graph.__networkx_cache__.clear()
 
     def _stage_nodes(
@@ -713,10 +716,12 @@ class EmbeddedStore:
     def _index_event(self, node_id: str, props: Props) -> None:
         """An event into the indexes kept beside the graph: by day, the tally, the other
         orders and the outlets' track records."""
-        self._events.add((props.get("occurred_on") or "", node_id))
+        self._events.add(key := (props.get("occurred_on") or "", node_id))
         self._tally.add(props)
         self._orders.add(node_id, props)
         self._tracks.add(props)
+        if self._located is not None:
+            self._located.added(key, props)
 
     def _reindex_event(self, node_id: str, old: Props, new: Props) -> None:
         """An event's indexes moved from its `old` properties to its `new` ones: only those
@@ -734,13 +739,17 @@ class EmbeddedStore:
         if old.get(TRACK) != new.get(TRACK) or before[:7] != after[:7]:
             self._tracks.discard(old)
             self._tracks.add(new)
+        if self._located is not None:
+            self._located.moved((before, node_id), old, (after, node_id), new)
 
     def _unindex_event(self, node_id: str, props: Props) -> None:
         """An event with these properties out of the indexes `_index_event` put it in."""
-        self._events.discard((props.get("occurred_on") or "", node_id))
+        self._events.discard(key := (props.get("occurred_on") or "", node_id))
         self._tally.discard(props)
         self._orders.discard(node_id, props)
         self._tracks.discard(props)
+        if self._located is not None:
+            self._located.removed(key, props)
 
     def _unindex(self, node_id: str, old: NodeData) -> None:
         """A node being removed out of the indexes kept beside the graph."""
@@ -993,8 +1002,9 @@ class EmbeddedStore:
         return found if reach < len(self._events) // 2 else None
 
     def _geo_cells(self) -> GeoCells:
-        """The events with coordinates by cell, built now if a change made them forgotten."""
-        if self._located is None:
+        """The events with coordinates by cell, built now if not yet, or again after a bulk
+        write (`GeoCells.stale`)."""
+        if self._located is None or self._located.stale:
             attrs = self._graph._node
             located = (
                 (key, lat, lon)
