@@ -11,6 +11,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
 from graphql import GraphQLError
 from starlette.applications import Starlette
 from starlette.datastructures import Headers, QueryParams
@@ -85,6 +86,9 @@ log = logging.getLogger(__name__)
 MAX_JSON_DEPTH = 64
 # Seconds between two looks at whether an open WebSocket's token was revoked.
 REVOCATION_CHECK = 1.0
+
+
+_ENCODE = msgspec.json.Encoder().encode
 
 
 class Refused(Exception):
@@ -632,6 +636,11 @@ class GraphQLApp(GraphQL[RequestContext, None]):
             return False
         await _relayed(answer, scope, send)
         return True
+
+    def encode_json(self, data: object) -> bytes:
+        # What json.dumps(separators=(",", ":")) writes, but UTF-8 as it is (no \u escapes),
+        # several times faster: msgspec, the store's encoder already (graph.embedded.codec)
+        return _ENCODE(data)
 
     def decode_json(self, data: str | bytes) -> object:
         socket = _SOCKET.get()
