@@ -68,6 +68,7 @@ if TYPE_CHECKING:
     from strawberry.schema.base import BaseSchema
 
     from api.context import Services
+    from api.metrics import Metrics
 
 
 class View(Protocol):
@@ -76,6 +77,7 @@ class View(Protocol):
 
     schema: BaseSchema
     services: Services
+    metrics: Metrics
 
     def parse_json(self, data: str | bytes) -> object: ...
 
@@ -249,6 +251,7 @@ async def answer(app: View, scope: Any, body: bytes, send: Send) -> bool:
         return False
     if budget is not None and budget.take(context.client, cost.analytics) is not None:
         return False  # another request spent the budget meanwhile: refused the whole way
+    app.metrics.note(scope.setdefault("state", {}), "query")  # counted as the whole way does
     processed = await app.process_result(request, ExecutionResult(data=result.data, errors=None))
     response = app.create_response(processed, await app.get_sub_response(request))
     await response(scope, _nothing, send)

@@ -124,6 +124,7 @@ class Metrics:
 
         self.clients = clients
         self.writer = writer
+        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self.registry = registry = prom.CollectorRegistry()
         self.requests = prom.Counter(
             "newsgraph_requests",
@@ -163,21 +164,38 @@ class Metrics:
             multiprocess_mode="livesum",
         )
 
+    def request(self, route: str, operation: str, status: int, seconds: float) -> None:
+        """Count a request and its time; each label set's children kept (prometheus' `labels`
+        looks them up under a lock, each request)."""
+        key = (route, operation, status)
+        children = self._children.get(key)
+        if children is None:
+            children = self._children[key] = (
+                self.requests.labels(route, operation, str(status)),
+                self.latency.labels(route, operation),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
+
     async def answered(self, request: Request, result: ExecutionResult) -> None:
         """Count a GraphQL answer: its errors, a limit's refusal, and note its operation type
         for the request's count."""
-        operation = "unknown"
-        if request.method == "GET":
+        state = request.scope.setdefault("state", {})
+        if isinstance(state.get(OUTCOME), _Outcome):
+            pass  # noted already (a query of the fast lane, api.fastlane): nothing to parse
+        elif request.method == "GET":
             params = request.query_params
             operation = operation_of(params.get("query"), params.get("operationName"))
+            state[OUTCOME] = _Outcome(operation)
         else:
+            operation = "unknown"
             try:
                 data: Any = json.loads(await request.body())  # read once already: kept
             except (ValueError, RuntimeError):
                 data = None
             if isinstance(data, dict):
                 operation = operation_of(data.get("query"), data.get("operationName"))
-        request.scope.setdefault("state", {})[OUTCOME] = _Outcome(operation)
+            state[OUTCOME] = _Outcome(operation)
         kinds: set[str] = set()
         limits: set[str] = set()
         for error in result.errors or ():
@@ -294,5 +312,4 @@ class Counted:
                     reason = "malformed"
                 if reason is not None and route == "/graphql":
                     metrics.refusals.labels(reason).inc()
-            metrics.requests.labels(route, operation, str(status)).inc()
-            metrics.latency.labels(route, operation).observe(time.perf_counter() - start)
+            metrics.request(route, operation, status, time.perf_counter() - start)

@@ -43,7 +43,9 @@ VARYING = {"date", "server"}
 
 class Client(GraphQLClient):
     def send(self, method: str, body: Any, headers: dict[str, str]) -> httpx.Response:
-        if method == "GET":
+        if method == "GET_METRICS":
+            request = self._http.get("/metrics")
+        elif method == "GET":
             params = {k: v if isinstance(v, str) else json.dumps(v) for k, v in body.items()}
             request = self._http.get("/graphql", params=params, headers=headers)
         elif isinstance(body, bytes):
@@ -105,6 +107,20 @@ def _both(
     return expected, Counts.answered - before
 
 
+def _counts(client: Client) -> dict[tuple[str, str], float]:
+    """/graphql requests by operation type and status, from the app's /metrics."""
+    text = client.send("GET_METRICS", None, {}).text
+    counts: dict[tuple[str, str], float] = {}
+    for line in text.splitlines():
+        if line.startswith("newsgraph_requests_total{") and 'route="/graphql"' in line:
+            labels = dict(
+                part.split("=") for part in line[line.index("{") + 1 : line.index("}")].split(",")
+            )
+            key = (labels["operation"].strip('"'), labels["status"].strip('"'))
+            counts[key] = float(line.rsplit(" ", 1)[1])
+    return counts
+
+
 def _events(lanes: tuple[Client, Client]) -> list[str]:
     data = lanes[1].data(EVENTS, {"first": 50})["events"]
     return [edge["node"]["id"] for edge in data["edges"]]
@@ -124,6 +140,10 @@ def test_every_page_answers_the_same_in_the_fast_lane(lanes: tuple[Client, Clien
         taken += fast
     # the whole way's first answer taught the fast lane: every ask of the fast app is its
     assert taken == 2 * len(ids)
+    # and /metrics counts them as it counts the whole way's (both apps got the same requests,
+    # the whole one once more for the list of events)
+    counted, whole_counted = (_counts(client) for client in lanes)
+    assert counted["query", "200"] == whole_counted["query", "200"] - 1 == 2 * len(ids)
 
 
 def test_listings_aliases_and_operations_by_name(lanes: tuple[Client, Client]) -> None:
