@@ -18,6 +18,8 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from newsgraph.balance import Balance
+
 _STATUS_LINE = b"HTTP/1.1 "
 _INTERIM = b"HTTP/1.1 1"  # 100 Continue and other 1xx: the client waits for them
 _HEADERS_END = b"\r\n\r\n"
@@ -59,12 +61,40 @@ class HeldHeaders:
 
 
 class HeldHeadersProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol over `HeldHeaders` (`uvicorn.Config(http=...)`)."""
+    """uvicorn's httptools protocol over `HeldHeaders` (`uvicorn.Config(http=...)`); under
+    `serve --workers`, its connections counted and spread over the workers (`balance`)."""
+
+    # the worker's share of the spreading of connections (newsgraph.balance), if any
+    balance: Balance | None = None
+    _counted = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self._raw = transport
         self.transport = HeldHeaders(transport)  # type: ignore[assignment]
+        balance = self.balance
+        if balance is None:
+            return
+        balance.opened()
+        self._counted = True
+        target = balance.target()
+        sock = transport.get_extra_info("socket")
+        if target is None or sock is None:
+            return
+        transport.pause_reading()  # nothing of it read here: the other worker reads it all
+        if balance.hand_off(sock.fileno(), target):
+            transport.abort()  # this process's descriptor only: the connection lives on there
+        else:
+            transport.resume_reading()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._uncount()
+        super().connection_lost(exc)
+
+    def _uncount(self) -> None:
+        if self._counted and self.balance is not None:
+            self._counted = False
+            self.balance.closed()
 
     def on_response_complete(self) -> None:
         transport = self.transport
@@ -73,6 +103,8 @@ class HeldHeadersProtocol(HttpToolsProtocol):
         super().on_response_complete()
 
     def handle_websocket_upgrade(self) -> None:
-        # the WebSocket protocol takes the connection over with the transport itself
+        # the WebSocket protocol takes the connection over with the transport itself (and
+        # this protocol hears no more of it: it stops counting now)
+        self._uncount()
         self.transport = self._raw
         super().handle_websocket_upgrade()

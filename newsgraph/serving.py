@@ -7,7 +7,8 @@ The process started by `newsgraph serve` reserves the port (`reserve`), then:
 - it starts `--workers` **reader workers** (`python -m newsgraph.serving`), each a process of
   its own that opens the store read-only, follows its change log (`api.follow`) and serves
   pages from its own memory on the port (its own SO_REUSEPORT socket: the kernel spreads
-  connections over the workers); a worker that dies is started again and catches up from
+  connections over the workers, and the workers even out what it spreads unevenly,
+  `newsgraph.balance`); a worker that dies is started again and catches up from
   the log;
 - on Neo4j there is no writer process: every worker writes to the database itself;
 - unless `NEWSGRAPH_ANALYST` is false, it starts one **analyst** process: a reader like the
@@ -22,6 +23,7 @@ docs/changes.md says what a worker costs and what the processes share.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import contextlib
 import logging
 import os
@@ -44,7 +46,8 @@ from api.metrics import MULTIPROCESS_DIR, process_gone
 from api.sockets import SharedSockets
 from api.tokens import Tokens
 from graph.store import GraphStore
-from newsgraph import logs
+from newsgraph import balance, logs
+from newsgraph.balance import Balance
 from newsgraph.http import HeldHeadersProtocol
 from newsgraph.settings import Settings, load_settings
 from newsgraph.wiring import app_arguments, make_store, prepare, reads_only
@@ -161,10 +164,13 @@ def serve(
     with_writer = reads_only(spec) is not None
     # the workers' shared count of open WebSockets per client (api.sockets)
     sockets = os.path.join(private, "sockets.sqlite")
+    # the workers' open connections, spread evenly (newsgraph.balance)
+    balance.prepare(private, workers)
 
     def command(index: int) -> list[str]:
         args = [sys.executable, "-m", "newsgraph.serving", "--host", host, "--port", str(port)]
         args += ["--store", spec, "--sockets", sockets]
+        args += ["--balance", private, str(index), str(workers)]
         if with_writer:
             args += ["--writer", writer_socket]
         if analyst_socket is not None:
@@ -262,11 +268,14 @@ def worker(
     writer_socket: str | None,
     analyst_socket: str | None,
     sockets: str | None = None,
+    balance: tuple[str, int, int] | None = None,
 ) -> None:
     """One reader worker: the app on the server's port (a socket of its own, listening once
     its store is read), its store read-only when a writer process takes the mutations; the
     queries selecting heavy fields go to the analyst process, if there is one; open
-    WebSockets counted with the other workers' in the file `sockets` (api.sockets)."""
+    WebSockets counted with the other workers' in the file `sockets` (api.sockets); its
+    connections spread with theirs (`balance`: the directory of newsgraph.balance, this
+    worker's index and the number of workers)."""
     settings, tokens, config, store = _reader(spec, writer_socket)
     queue = settings.write_queue
     writer = Writer(writer_socket, queue) if writer_socket is not None else None
@@ -284,7 +293,43 @@ def worker(
         ws_max_size=max(config.max_body_bytes, config.max_body_bytes_with_token),
         log_config=logs.config(),
     )
-    uvicorn.Server(server_config).run(sockets=[listen(host, port)])
+    server = _WorkerServer(server_config)
+    if balance is not None:
+        directory, index, count = balance
+        server.balance = HeldHeadersProtocol.balance = Balance(directory, index, count)
+    server.run(sockets=[listen(host, port)])
+
+
+class _WorkerServer(uvicorn.Server):
+    """A reader worker's server: it adopts the connections other workers hand it
+    (newsgraph.balance) as if it had accepted them."""
+
+    balance: Balance | None = None
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        balance = self.balance
+        if balance is None or self.should_exit:
+            return
+        loop = asyncio.get_running_loop()
+        config = self.config
+
+        def protocol() -> asyncio.Protocol:  # as uvicorn makes one for what it accepts
+            made: asyncio.Protocol = config.http_protocol_class(  # type: ignore[call-arg]
+                config=config, server_state=self.server_state, app_state=self.lifespan.state
+            )
+            return made
+
+        def adopt(sock: socket.socket) -> None:
+            sock.setblocking(False)
+            loop.create_task(loop.connect_accepted_socket(protocol, sock))
+
+        balance.receive(adopt)
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if self.balance is not None:
+            self.balance.close()
+        await super().shutdown(sockets)
 
 
 def analyst(socket_path: str, spec: str, writer_socket: str | None) -> None:
@@ -345,13 +390,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--analyst", default=None, help="the analyst's socket (for a worker)")
     parser.add_argument("--serve-analyst", default=None, help="be the analyst, on this socket")
     parser.add_argument("--sockets", default=None, help="the workers' shared WebSocket count")
+    parser.add_argument(
+        "--balance",
+        nargs=3,
+        metavar=("DIR", "INDEX", "WORKERS"),
+        default=None,
+        help="spread connections with the other workers (newsgraph.balance)",
+    )
     args = parser.parse_args(argv)
     if args.serve_analyst:
         analyst(args.serve_analyst, args.store, args.writer)
         return
     if args.host is None or args.port is None:
         parser.error("a worker needs --host and --port")
-    worker(args.host, args.port, args.store, args.writer, args.analyst, args.sockets)
+    balance = None
+    if args.balance is not None:
+        directory, index, count = args.balance
+        balance = (directory, int(index), int(count))
+    worker(args.host, args.port, args.store, args.writer, args.analyst, args.sockets, balance)
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import subprocess
 import time
 import uuid
@@ -396,3 +397,61 @@ def test_without_the_analyst_workers_answer_heavy_queries(served: tuple[str, Pat
     assert answered <= {"reader", "analyst"}
     _until(lambda: len(_analysts(directory)) == 1, 30)
     _until(lambda: _process(_post(address, RANKINGS)) == "analyst", 60)
+
+
+def _established(pids: list[int], port: int) -> dict[int, int]:
+    """Each process's established TCP connections on `port` (/proc: its socket descriptors
+    matched against the kernel's table)."""
+    inodes = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[3] == "01" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+            inodes.add(f"socket:[{fields[9]}]")
+    counts = {}
+    for pid in pids:
+        descriptors = Path(f"/proc/{pid}/fd")
+        counts[pid] = sum(1 for fd in descriptors.iterdir() if _link(fd) in inodes)
+    return counts
+
+
+def _link(path: Path) -> str:
+    try:
+        return os.readlink(path)
+    except OSError:  # closed meanwhile
+        return ""
+
+
+def test_connections_are_spread_evenly_over_the_workers(served: tuple[str, Path]) -> None:
+    """Kept-alive connections opened one after another: after each, the workers hold as many
+    as each other (one apart at most), though the kernel's hash alone would often not; and
+    every answer, on a connection handed from one worker to the other or not, is right."""
+    address, directory = served
+    host, port = address.split(":")
+    pids = _workers(directory)
+    assert len(pids) == WORKERS
+    wanted = _event_ids(address)
+    body = json.dumps({"query": EVENTS}).encode()
+    request = (
+        f"POST /graphql HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+    with contextlib.ExitStack() as stack:
+        clients = []
+        for _ in range(16):
+            client = stack.enter_context(socket.create_connection((host, int(port)), timeout=WAIT))
+            with client.makefile("rb") as answers:
+                for _ in range(2):  # twice: the connection stays where it was answered
+                    client.sendall(request)
+                    status = answers.readline()
+                    assert status.startswith(b"HTTP/1.1 200"), status
+                    length = 0
+                    while (line := answers.readline()) not in (b"\r\n", b""):
+                        name, _, value = line.decode().partition(":")
+                        if name.lower() == "content-length":
+                            length = int(value)
+                    answer = json.loads(answers.read(length))
+                    assert {e["node"]["id"] for e in answer["data"]["events"]["edges"]} == wanted
+            clients.append(client)
+            counts = _established(pids, int(port))
+            assert sum(counts.values()) == len(clients), counts
+            assert max(counts.values()) - min(counts.values()) <= 1, counts
