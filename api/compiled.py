@@ -63,6 +63,7 @@ from graphql.execution.values import get_argument_values
 from graphql.language import Visitor
 from graphql.pyutils import Path, is_iterable
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+from strawberry.schema.schema_converter import CustomGraphQLEnumType
 
 from api.direct import IGNORE_INFO, definition_of
 
@@ -306,6 +307,8 @@ class PlannedExecutor(StrawberryGraphQLCoreExecutionContext):
         if isinstance(return_type, GraphQLList):
             item = self._completion(return_type.of_type, details)
             return None if item is None else _list(item)
+        if isinstance(return_type, CustomGraphQLEnumType):
+            return _leaf(_enum_names(return_type))
         if isinstance(return_type, GraphQLScalarType | GraphQLEnumType):
             return _leaf(return_type.coerce_output_value)
         if isinstance(return_type, GraphQLObjectType):
@@ -324,6 +327,27 @@ class PlannedExecutor(StrawberryGraphQLCoreExecutionContext):
             selection = self._selection(return_type, grouped)
             return None if selection is None else _object(return_type, selection)
         return None  # an interface or a union: decided per value
+
+
+def _enum_names(enum: CustomGraphQLEnumType) -> Callable[[Any], Any]:
+    """strawberry's coercion of an enum's member to its name, by a dict: strawberry compares
+    the member's value with each of the enum's in turn (the first that matches names it)."""
+    members, coerce = enum.wrapped_cls, enum.coerce_output_value
+    names: dict[Any, str] = {}
+    try:
+        for name, value in enum.values.items():
+            names.setdefault(value.value, name)
+    except TypeError:  # a value that cannot be a key: strawberry's own way
+        return coerce
+
+    def coerced(value: Any) -> Any:
+        if isinstance(value, members):
+            name = names.get(value.value)
+            if name is not None:
+                return name
+        return coerce(value)  # anything else as strawberry has it (and its errors)
+
+    return coerced
 
 
 def _waits(field: GraphQLField) -> bool:
