@@ -302,15 +302,17 @@ class PlannedExecutor(StrawberryGraphQLCoreExecutionContext):
         self, return_type: GraphQLOutputType, details: Sequence[FieldDetails]
     ) -> Complete | None:
         if isinstance(return_type, GraphQLNonNull):
+            coerce = _coercion(return_type.of_type)
+            if coerce is not None:  # a non-null leaf: one completion, not two
+                return _non_null_leaf(coerce)
             inner = self._completion(return_type.of_type, details)
             return None if inner is None else _non_null(inner)
         if isinstance(return_type, GraphQLList):
             item = self._completion(return_type.of_type, details)
             return None if item is None else _list(item)
-        if isinstance(return_type, CustomGraphQLEnumType):
-            return _leaf(_enum_names(return_type))
-        if isinstance(return_type, GraphQLScalarType | GraphQLEnumType):
-            return _leaf(return_type.coerce_output_value)
+        coerce = _coercion(return_type)
+        if coerce is not None:
+            return _leaf(coerce)
         if isinstance(return_type, GraphQLObjectType):
             collected = collect_subfields(
                 self.schema,
@@ -327,6 +329,15 @@ class PlannedExecutor(StrawberryGraphQLCoreExecutionContext):
             selection = self._selection(return_type, grouped)
             return None if selection is None else _object(return_type, selection)
         return None  # an interface or a union: decided per value
+
+
+def _coercion(leaf: GraphQLOutputType) -> Callable[[Any], Any] | None:
+    """How a value of a leaf type is coerced for the answer; None for any other type."""
+    if isinstance(leaf, CustomGraphQLEnumType):
+        return _enum_names(leaf)
+    if isinstance(leaf, GraphQLScalarType | GraphQLEnumType):
+        return leaf.coerce_output_value
+    return None
 
 
 def _enum_names(enum: CustomGraphQLEnumType) -> Callable[[Any], Any]:
@@ -400,6 +411,20 @@ def _non_null(inner: Complete) -> Complete:
         if answer is None:
             raise Unplanned
         return answer
+
+    return complete
+
+
+def _non_null_leaf(coerce: Callable[[Any], Any]) -> Complete:
+    """`_non_null(_leaf(coerce))` in one step."""
+
+    def complete(executor: PlannedExecutor, info: Any, path: Path, value: Any) -> Any:
+        if value is None or isinstance(value, Exception):
+            raise Unplanned
+        coerced = coerce(value)
+        if coerced is Undefined or coerced is None:
+            raise Unplanned
+        return coerced
 
     return complete
 
