@@ -44,10 +44,10 @@ class Services:
     audit: AuditLog | None = None
     process: str = "reader"
 
-    def wrote(self) -> None:
+    async def wrote(self) -> None:
         """This process committed a write: publish it from the log before answering."""
         if self.follower is not None:
-            self.follower.wrote()
+            await self.follower.wrote()
 
 
 @dataclass

@@ -195,7 +195,7 @@ class CorrectionsMutation:
             return entry, store.get_nodes([into])[into]
 
         entry, node = await info.context.call(merge)
-        wrote(info)
+        await wrote(info)
         return EntityMerge(
             entity=Entity.of(node), merge=LogEntry(id=strawberry.ID(entry.id), node=entry)
         )
@@ -233,7 +233,7 @@ class CorrectionsMutation:
             return entry, store.get_nodes([into])[into]
 
         entry, node = await info.context.call(merge)
-        wrote(info)
+        await wrote(info)
         return EventMerge(event=Event.of(node), edit=entry_of(entry))
 
     @strawberry.mutation(
@@ -249,7 +249,7 @@ class CorrectionsMutation:
         kept, split, entry = await info.context.call(
             editing.split_event, event_id, [str(s) for s in story_ids], info.context.actor.name
         )
-        wrote(info)
+        await wrote(info)
         return EventSplit(event=Event.of(kept), split=Event.of(split), edit=entry_of(entry))
 
     @strawberry.mutation(
@@ -283,7 +283,7 @@ class CorrectionsMutation:
     async def undo_edit(self, info: Info, edit_id: strawberry.ID) -> UndoneEdit:
         editing = EventEditing(info.context.store)
         entry, events = await info.context.call(editing.undo, edit_id, info.context.actor.name)
-        wrote(info)
+        await wrote(info)
         return UndoneEdit(edit=entry_of(entry), events=[Event.of(n) for n in events])
 
     @strawberry.mutation(
@@ -300,7 +300,7 @@ class CorrectionsMutation:
         event, entry = await info.context.call(
             corrections.retract_report, report_id, reason, retracted_on, by
         )
-        wrote(info)
+        await wrote(info)
         return Retracted(event=Event.of(event), edit=entry_of(entry))
 
     @strawberry.mutation(
@@ -334,7 +334,7 @@ class CorrectionsMutation:
         event, entry = await info.context.call(
             corrections.correct_event, id, values, reason, info.context.actor.name
         )
-        wrote(info)
+        await wrote(info)
         return Corrected(event=Event.of(event), edit=entry_of(entry))
 
     @strawberry.mutation(
@@ -352,7 +352,7 @@ class CorrectionsMutation:
         event, entry = await info.context.call(
             corrections.unpin_event, id, props, info.context.actor.name
         )
-        wrote(info)
+        await wrote(info)
         return Corrected(event=Event.of(event), edit=entry_of(entry))
 
     @strawberry.mutation(
@@ -368,5 +368,5 @@ class CorrectionsMutation:
         entry, events = await info.context.call(
             takedowns.takedown, target, reason, info.context.actor.name
         )
-        wrote(info)
+        await wrote(info)
         return TakenDown(edit=entry_of(entry), events=[Event.of(n) for n in events])

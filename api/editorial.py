@@ -243,10 +243,10 @@ def editorial_of(info: Info) -> Editorial:
     return Editorial(info.context.store, limits=limits)
 
 
-def wrote(info: Info) -> None:
+async def wrote(info: Info) -> None:
     """This process committed a write: live subscribers hear of it from the change log now
     (`api.follow`) rather than at the follower's next look."""
-    info.context.services.wrote()
+    await info.context.services.wrote()
 
 
 def _submissions(
@@ -373,7 +373,7 @@ class EditorialMutation:
     ) -> Approval:
         editorial = editorial_of(info)
         review = await info.context.call(editorial.approve, id, info.context.actor.name, note)
-        wrote(info)
+        await wrote(info)
         if review.duplicate_of is not None:
             message = f"duplicate of {review.duplicate_of}: nothing changed"
         else:
@@ -409,7 +409,7 @@ class EditorialMutation:
         change = {"tier": tier.value if tier else None, "group": group, "aliases": aliases}
         by = info.context.actor.name
         node = await info.context.call(editorial.update_outlet, id, change, by)
-        wrote(info)
+        await wrote(info)
         return Outlet.of(node)
 
     @strawberry.mutation(
@@ -427,7 +427,7 @@ class EditorialMutation:
         editorial = editorial_of(info)
         by = info.context.actor.name
         node = await info.context.call(editorial.merge_outlets, old, into, by)
-        wrote(info)
+        await wrote(info)
         return Outlet.of(node)
 
     @strawberry.mutation(
@@ -445,7 +445,7 @@ class EditorialMutation:
             # Other requests go on between chunks (a second per 10,000 events on the embedded
             # store); each chunk is its own write, rated under the new policy.
             await asyncio.sleep(0)
-        wrote(info)
+        await wrote(info)
         return PolicyChange(
             policy=json.loads(steps.policy.to_json()), events_changed=len(editorial.changes)
         )
@@ -482,7 +482,7 @@ class EditorialMutation:
             results[done.line] = IngestResult(
                 index=done.line, status=status, event_id=strawberry.ID(done.event_id), reason=None
             )
-        wrote(info)
+        await wrote(info)
         ordered = [results[i] for i in range(len(records))]
         return IngestReport(
             results=ordered,

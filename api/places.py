@@ -69,7 +69,7 @@ class PlacesMutation:
         event, entry = await info.context.call(
             corrections.correct_location, str(event_id), place, country, reason, by
         )
-        wrote(info)
+        await wrote(info)
         return CorrectedLocation(event=Event.of(event), edit=entry_of(entry))
 
 

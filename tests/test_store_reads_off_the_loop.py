@@ -19,10 +19,12 @@ from collections.abc import AsyncGenerator
 from typing import Any
 
 from api.context import RequestContext
+from api.follow import Follower
+from api.hub import Hub
 from api.schema import schema
 from api.tokens import Actor, Role
 from graph.confidence import current_policy
-from graph.model import Label
+from graph.model import Label, NodeWrite, PropertyWrite, WriteBatch
 from graph.store import GraphStore
 from tests.conftest import EXTRACTOR, load_file, load_outlets, shared_file
 
@@ -258,3 +260,35 @@ async def _subscribed(context: RequestContext) -> None:
     """Wait until the subscription's stream holds its inbox (its arguments checked)."""
     while not context.hub.subscribers:
         await asyncio.sleep(0.01)
+
+
+def test_the_follower_reads_a_servers_log_off_the_event_loop(store: GraphStore) -> None:
+    """What a mutation awaits before it answers (`Follower.wrote`: the log's head and its new
+    entries, published) and the follower's look every interval (`tick`): in worker threads on
+    Neo4j; at once on the embedded store's `wrote`."""
+    load_outlets(store)
+
+    async def run() -> None:
+        watched = Watched(store, threading.get_ident(), None)
+        hub = Hub()
+        follower = Follower(watched, hub)
+        with hub.subscribe(lambda update: update) as inbox:
+            for look in ("wrote", "tick"):
+                watched.on_loop.clear()
+                watched.off_loop.clear()
+                before = follower.position
+                if look == "wrote":
+                    load_file(store, EXTRACTOR / "samples.jsonl")
+                else:  # another process's write: a new event
+                    new = NodeWrite("ev_new", Label.EVENT, PropertyWrite(set={"summary": "new"}))
+                    store.write(WriteBatch(nodes=[new], created=["ev_new"]))
+                await (follower.wrote() if look == "wrote" else follower.tick())
+                assert follower.position > before, look
+                updates, dropped = await inbox.take()
+                assert updates and not dropped, look
+                if not store.reads_from_memory:
+                    assert watched.off_loop and not watched.on_loop, (look, watched.on_loop)
+                elif look == "wrote":
+                    assert watched.on_loop and not watched.off_loop, watched.off_loop
+
+    asyncio.run(run())
