@@ -112,7 +112,11 @@ class Follower:
         if store.reads_from_memory:
             self._publish(store.catch_up())
             return
-        seen = await asyncio.to_thread(store.catch_up)
+        try:
+            seen = await asyncio.to_thread(store.catch_up)
+        except StoreError:  # the write committed: the next look publishes it
+            log.exception("reading the change log failed")
+            return
         await self._publish_read(seen)
 
     async def _run(self) -> None:
