@@ -1,9 +1,11 @@
-"""The Neo4j store's spatial points (docs/neo4j.md, "Geographic filters"): on a server with
-Neo4j's `point` type and a POINT index (Neo4j 5; the ArcadeDB Bolt server answers the same
-functions), every event with coordinates carries them as a hidden point that follows its
-`geo_lat` and `geo_lon`, the box and circle filters are sought by it, and the answers are
-those of the plain numbers (and of the embedded store's rule, `EventFilter.admits`) in every
-case: on a box's edges, at a circle's radius, across 180°, at the poles."""
+"""The Neo4j store's spatial points (docs/neo4j.md, "Geographic filters"). Where the server's
+POINT index is a spatial one (Neo4j 5), every event with coordinates carries them as a
+hidden point that follows its `geo_lat` and `geo_lon`, and the box and circle filters are
+sought by it; the answers are those of the plain numbers (and of the embedded store's rule,
+`EventFilter.admits`) in every case: on a box's edges, at a circle's radius, across 180°, at
+the poles. ArcadeDB answers the same point functions but keeps the index as a range index,
+so the store leaves points off there by itself; these tests ask for them (`points=True`) so
+that the conditions run on it."""
 
 from __future__ import annotations
 
@@ -51,7 +53,7 @@ def _event(event_id: str, day: str, lat: Value, lon: Value) -> NodeWrite:
 
 @contextlib.contextmanager
 def _numbers_only(store: Neo4jStore) -> Iterator[None]:
-    """The store as on a server without points: the filters read the plain numbers only."""
+    """As on a server without points: writes keep none, filters read the plain numbers."""
     assert store.capabilities is not None
     kept = store.capabilities
     store.capabilities = dataclasses.replace(kept, points=False)
@@ -62,15 +64,23 @@ def _numbers_only(store: Neo4jStore) -> Iterator[None]:
 
 
 @pytest.fixture
-def pointed(neo: Neo4jStore) -> Neo4jStore:
-    """`neo`, on a server with points (the tests' ArcadeDB has them, as Neo4j 5 does; an older
-    Neo4j reads numbers only: skipped)."""
-    capabilities = neo.capabilities
-    assert capabilities is not None
-    if not capabilities.points:
-        assert "ArcadeDB" not in capabilities.agent, capabilities
-        pytest.skip(f"{capabilities.agent} has no spatial points: the filters read numbers")
-    return neo
+def pointed(neo: Neo4jStore) -> Iterator[Neo4jStore]:
+    """A store on `neo`'s database that keeps points wherever the server's point functions
+    answer (`points=True`): on ArcadeDB too, whose POINT index is not a spatial one (so the
+    store would not by itself), for the conditions to run here. A server without the
+    functions (an older Neo4j) reads numbers only: skipped."""
+    server = BOLT.server(0)
+    store = Neo4jStore(neo.uri, server.user, server.password, neo.database, points=True)
+    store.setup()
+    try:
+        capabilities = store.capabilities
+        assert capabilities is not None
+        if not capabilities.points:
+            assert "ArcadeDB" not in capabilities.agent, capabilities
+            pytest.skip(f"{capabilities.agent} has no spatial points: the filters read numbers")
+        yield store
+    finally:
+        store.close()
 
 
 @pytest.fixture
@@ -132,10 +142,19 @@ FILTERS = [
 ]
 
 
-def test_the_server_has_points_and_each_event_carries_its_coordinates(
-    neo: Neo4jStore, located: dict[str, dict[str, Value]]
+def test_the_store_keeps_points_where_the_server_indexes_them(neo: Neo4jStore) -> None:
+    """Left to itself, the store keeps points where the server's POINT index is a spatial one
+    (Neo4j 5), not on ArcadeDB, which keeps it as a range index: there the filters read the
+    numbers alone, as the points would only add work to the same scan."""
+    capabilities = neo.capabilities
+    assert capabilities is not None
+    assert capabilities.points is ("ArcadeDB" not in capabilities.agent), capabilities
+
+
+def test_each_event_carries_its_coordinates_as_a_point(
+    pointed: Neo4jStore, located: dict[str, dict[str, Value]]
 ) -> None:
-    assert neo.capabilities is not None and neo.capabilities.points, neo.capabilities
+    neo = pointed
     points = _points(neo)
     for event_id, props in located.items():
         lat, lon = props["geo_lat"], props["geo_lon"]
@@ -162,11 +181,12 @@ def test_the_server_has_points_and_each_event_carries_its_coordinates(
 
 
 def test_points_and_numbers_answer_alike(
-    neo: Neo4jStore, located: dict[str, dict[str, Value]]
+    pointed: Neo4jStore, located: dict[str, dict[str, Value]]
 ) -> None:
     """Each filter, by points and by numbers alone: the same events in the same order, the
     same count and tallies, and exactly those `EventFilter.admits` (the embedded store's rule)
     lets through."""
+    neo = pointed
     for flt in FILTERS:
         wanted = sorted(
             ((str(p["occurred_on"]), i) for i, p in located.items() if flt.admits(p)),

@@ -156,10 +156,14 @@ POINTS_CHECK = (
     "point.distance(point({latitude: 0.0, longitude: 0.0}), "
     "point({latitude: 1.0, longitude: 0.0})) AS metres"
 )
+EVENT_POINT_INDEX_NAME = "newsgraph_event_geo"
 EVENT_POINT_INDEX = (
-    f"CREATE POINT INDEX newsgraph_event_geo IF NOT EXISTS "
+    f"CREATE POINT INDEX {EVENT_POINT_INDEX_NAME} IF NOT EXISTS "
     f"FOR (n:{quote(Label.EVENT.value)}) ON (n.{GEO})"
 )
+# the type the server gave it: POINT on Neo4j (a spatial index its planner seeks); ArcadeDB
+# keeps it as a RANGE index, which answers no spatial condition
+SHOW_INDEX_TYPES = "SHOW INDEXES YIELD name, type"
 # an event's point: null without numbers in range (Neo4j refuses a latitude past 90)
 _POINT_OF = (
     "CASE WHEN n.geo_lat >= -90 AND n.geo_lat <= 90 AND n.geo_lon >= -180 AND n.geo_lon <= 180"

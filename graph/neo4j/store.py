@@ -117,8 +117,10 @@ class Capabilities:
     agent: str
     relationship_uniqueness: bool  # CREATE CONSTRAINT ... FOR ()-[r:T]-() REQUIRE r.p IS UNIQUE
     await_indexes: bool  # CALL db.awaitIndexes()
-    # point(), point.withinBBox, point.distance and a POINT index on events' `_geo`: the box
-    # and circle filters are sought by points too (queries.BOX_POINTS; docs/neo4j.md)
+    # point(), point.withinBBox and point.distance answer right and the POINT index on events'
+    # `_geo` is a spatial one (Neo4j 5; not ArcadeDB's, unless asked for): events keep their
+    # point (queries.SET_EVENT_POINTS) and the box and circle filters are sought by it too
+    # (queries.BOX_POINTS; docs/neo4j.md)
     points: bool = False
 
 
@@ -143,6 +145,7 @@ class Neo4jStore:
         pool_size: int | None = None,
         read_timeout: float | None = None,
         write_timeout: float | None = None,
+        points: bool | None = None,
     ) -> None:
         if not is_uri(uri):
             raise StoreError(
@@ -156,6 +159,10 @@ class Neo4jStore:
         self.pool_size = pool_size or DEFAULT_POOL_SIZE
         self.read_timeout = read_timeout or DEFAULT_READ_TIMEOUT
         self.write_timeout = write_timeout or DEFAULT_WRITE_TIMEOUT
+        # events' points (`Capabilities.points`): None, where the server keeps a spatial index
+        # of them; True, wherever its point functions answer (the tests, on ArcadeDB); False,
+        # never
+        self.want_points = points
         # Transactions begun (reads, writes), for tests and benchmarks: a read transaction is
         # at least one round trip to the server.
         self._counted = threading.Lock()
@@ -261,22 +268,30 @@ class Neo4jStore:
         return capabilities
 
     def _points(self) -> bool:
-        """Whether the server has Neo4j's spatial type (its functions answer right) and took
-        the POINT index of events' `_geo`; without it the box and circle filters read the plain
-        numbers only, as before."""
+        """Whether events keep points: the server has Neo4j's spatial type (its functions
+        answer right), took the POINT index of events' `_geo`, and keeps it as a spatial
+        index (or `points=True` asked for them anyway). Otherwise the box and circle filters
+        read the plain numbers only, as before: on ArcadeDB, whose POINT index is a range
+        index, the points would only add work to the same scan (and a statement to writes)."""
+        if self.want_points is False:
+            return False
         try:
             record = self._read(lambda tx: tx.run(q.POINTS_CHECK).single(strict=True).data())
             works = record["inside"] is True and abs(float(record["metres"]) - 111_195) < 1_000
-            if works:
-                self._run(q.EVENT_POINT_INDEX)
-        except (ClientError, DatabaseError, TypeError, ValueError) as exc:
-            log.info("no spatial points on %r (%s); box and circle filters read numbers", self, exc)
-            return False
-        if not works:
-            log.info(
-                "%r answers point functions wrongly; box and circle filters read numbers", self
+            if not works:
+                log.info("%r answers point functions wrongly: filters read numbers", self)
+                return False
+            self._run(q.EVENT_POINT_INDEX)
+            types = self._read(
+                lambda tx: {str(r["name"]): str(r["type"]) for r in tx.run(q.SHOW_INDEX_TYPES)}
             )
-        return works
+        except (ClientError, DatabaseError, TypeError, ValueError) as exc:
+            log.info("no spatial points on %r (%s): filters read numbers", self, exc)
+            return False
+        if types.get(q.EVENT_POINT_INDEX_NAME, "").upper() == "POINT" or self.want_points:
+            return True
+        log.info("%r keeps no spatial index: box and circle filters read numbers", self)
+        return False
 
     def _fill_event_points(self) -> None:
         """Give events written before the store kept points (or while the server had none)
@@ -566,9 +581,9 @@ class Neo4jStore:
         return self._read(work)
 
     def _sought_by_points(self, flt: EventFilter) -> tuple[bool, bool]:
-        """Whether the filter's box and its circle are sought by points too: on a server with
-        them, a box that does not cross 180° (Neo4j's and ArcadeDB's boxes across it agree,
-        but the plain numbers' condition covers that rare box alone) and any circle."""
+        """Whether the filter's box and its circle are sought by points too: where events
+        keep them, a box that does not cross 180° (Neo4j's and ArcadeDB's boxes across it
+        agree, but the plain numbers' condition covers that rare box alone) and any circle."""
         if self.capabilities is None or not self.capabilities.points:
             return False, False
         box = flt.box is not None and flt.box[1] <= flt.box[3]
