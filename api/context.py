@@ -44,10 +44,10 @@ class Services:
     audit: AuditLog | None = None
     process: str = "reader"
 
-    def wrote(self) -> None:
+    async def wrote(self) -> None:
         """This process committed a write: publish it from the log before answering."""
         if self.follower is not None:
-            self.follower.wrote()
+            await self.follower.wrote()
 
 
 @dataclass
@@ -119,6 +119,15 @@ class RequestContext:
         if self.immediate:
             return read(*args)
         return await asyncio.to_thread(read, *args)
+
+    async def call(self, work: Callable[..., T], *args: Any) -> T:
+        """`work(*args)`, a use case that writes the store and reads what it wrote (a
+        mutation's): at once when the store reads from memory (its writes apply there, one
+        at a time, as before), else in a worker thread, so that the round trips of a write
+        never hold the event loop either (docs/neo4j.md)."""
+        if self.immediate:
+            return work(*args)
+        return await asyncio.to_thread(work, *args)
 
     def clear(self) -> None:
         """Forget what this context has read (a subscription's context lives as long as its

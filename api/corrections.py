@@ -151,12 +151,14 @@ class CorrectionsQuery:
         "pending, oldest first. Editors and admins.",
         permission_classes=[EDITORS],
     )
-    def possible_duplicates(
+    async def possible_duplicates(
         self, info: Info, first: int = 20, after: str | None = None
     ) -> PossibleDuplicateConnection:
         size = page_size(first)
         where = {"action": "possible-duplicate", "status": "pending"}
-        found = info.context.store.find_nodes(Label.EDIT, where, "at", size + 1, log_cursor(after))
+        found = await info.context.read(
+            info.context.store.find_nodes, Label.EDIT, where, "at", size + 1, log_cursor(after)
+        )
         edges = [
             PossibleDuplicateEdge(
                 cursor=encode_cursor(n.text("at"), n.id),
@@ -177,7 +179,7 @@ class CorrectionsMutation:
         "Editors and admins.",
         permission_classes=[EDITORS],
     )
-    def merge_entities(
+    async def merge_entities(
         self,
         info: Info,
         # not `source`: strawberry's permission extension takes that name
@@ -186,9 +188,14 @@ class CorrectionsMutation:
     ) -> EntityMerge:
         editorial = editorial_of(info)
         by = info.context.actor.name
-        entry = editorial.merge_entities(old, into, by)
-        wrote(info)
-        node = info.context.store.get_nodes([into])[into]
+        store = info.context.store
+
+        def merge() -> tuple[Node, Node]:
+            entry = editorial.merge_entities(old, into, by)
+            return entry, store.get_nodes([into])[into]
+
+        entry, node = await info.context.call(merge)
+        await wrote(info)
         return EntityMerge(
             entity=Entity.of(node), merge=LogEntry(id=strawberry.ID(entry.id), node=entry)
         )
@@ -198,9 +205,9 @@ class CorrectionsMutation:
         "entity comes back with its id, aliases and involvements. Editors and admins.",
         permission_classes=[EDITORS],
     )
-    def split_entity(self, info: Info, merge_id: strawberry.ID) -> EntitySplit:
+    async def split_entity(self, info: Info, merge_id: strawberry.ID) -> EntitySplit:
         by = info.context.actor.name
-        kept, restored = editorial_of(info).split(merge_id, by)
+        kept, restored = await info.context.call(editorial_of(info).split, merge_id, by)
         return EntitySplit(entity=Entity.of(kept), restored=Entity.of(restored))
 
     @strawberry.mutation(
@@ -210,17 +217,23 @@ class CorrectionsMutation:
         "resolved. `undoEdit` restores both. Editors and admins.",
         permission_classes=[EDITORS],
     )
-    def merge_events(
+    async def merge_events(
         self,
         info: Info,
         # not `source`: strawberry's permission extension takes that name
         old: Annotated[strawberry.ID, strawberry.argument(name="from")],
         into: strawberry.ID,
     ) -> EventMerge:
-        editing = EventEditing(info.context.store)
-        entry = editing.merge_events(old, into, info.context.actor.name)
-        wrote(info)
-        node = info.context.store.get_nodes([into])[into]
+        store = info.context.store
+        editing = EventEditing(store)
+        by = info.context.actor.name
+
+        def merge() -> tuple[Node, Node]:
+            entry = editing.merge_events(old, into, by)
+            return entry, store.get_nodes([into])[into]
+
+        entry, node = await info.context.call(merge)
+        await wrote(info)
         return EventMerge(event=Event.of(node), edit=entry_of(entry))
 
     @strawberry.mutation(
@@ -229,14 +242,14 @@ class CorrectionsMutation:
         "so that no reload merges them again; both are re-rated. Editors and admins.",
         permission_classes=[EDITORS],
     )
-    def split_event(
+    async def split_event(
         self, info: Info, event_id: strawberry.ID, story_ids: list[strawberry.ID]
     ) -> EventSplit:
         editing = EventEditing(info.context.store)
-        kept, split, entry = editing.split_event(
-            event_id, [str(s) for s in story_ids], info.context.actor.name
+        kept, split, entry = await info.context.call(
+            editing.split_event, event_id, [str(s) for s in story_ids], info.context.actor.name
         )
-        wrote(info)
+        await wrote(info)
         return EventSplit(event=Event.of(kept), split=Event.of(split), edit=entry_of(entry))
 
     @strawberry.mutation(
@@ -245,10 +258,18 @@ class CorrectionsMutation:
         "and admins.",
         permission_classes=[EDITORS],
     )
-    def keep_apart(self, info: Info, event_a: strawberry.ID, event_b: strawberry.ID) -> KeptApart:
-        editing = EventEditing(info.context.store)
-        entry = editing.keep_apart(event_a, event_b, info.context.actor.name)
-        nodes = info.context.store.get_nodes([event_a, event_b])
+    async def keep_apart(
+        self, info: Info, event_a: strawberry.ID, event_b: strawberry.ID
+    ) -> KeptApart:
+        store = info.context.store
+        editing = EventEditing(store)
+        by = info.context.actor.name
+
+        def keep() -> tuple[Node, dict[str, Node]]:
+            entry = editing.keep_apart(event_a, event_b, by)
+            return entry, store.get_nodes([event_a, event_b])
+
+        entry, nodes = await info.context.call(keep)
         return KeptApart(events=[Event.of(n) for n in nodes.values()], edit=entry_of(entry))
 
     @strawberry.mutation(
@@ -259,10 +280,10 @@ class CorrectionsMutation:
         "after the later edits of its events. Editors and admins.",
         permission_classes=[EDITORS],
     )
-    def undo_edit(self, info: Info, edit_id: strawberry.ID) -> UndoneEdit:
+    async def undo_edit(self, info: Info, edit_id: strawberry.ID) -> UndoneEdit:
         editing = EventEditing(info.context.store)
-        entry, events = editing.undo(edit_id, info.context.actor.name)
-        wrote(info)
+        entry, events = await info.context.call(editing.undo, edit_id, info.context.actor.name)
+        await wrote(info)
         return UndoneEdit(edit=entry_of(entry), events=[Event.of(n) for n in events])
 
     @strawberry.mutation(
@@ -271,13 +292,15 @@ class CorrectionsMutation:
         "`undoEdit` takes it back. Editors and admins.",
         permission_classes=[EDITORS],
     )
-    def retract_report(
+    async def retract_report(
         self, info: Info, report_id: strawberry.ID, reason: str, retracted_on: str
     ) -> Retracted:
         corrections = Corrections(info.context.store)
         by = info.context.actor.name
-        event, entry = corrections.retract_report(report_id, reason, retracted_on, by)
-        wrote(info)
+        event, entry = await info.context.call(
+            corrections.retract_report, report_id, reason, retracted_on, by
+        )
+        await wrote(info)
         return Retracted(event=Event.of(event), edit=entry_of(entry))
 
     @strawberry.mutation(
@@ -289,7 +312,7 @@ class CorrectionsMutation:
         "records say. Logged with who and why; `undoEdit` takes it back. Editors and admins.",
         permission_classes=[EDITORS],
     )
-    def correct_event(
+    async def correct_event(
         self,
         info: Info,
         id: strawberry.ID,
@@ -308,8 +331,10 @@ class CorrectionsMutation:
             "place": place,
             "country": country,
         }
-        event, entry = corrections.correct_event(id, values, reason, info.context.actor.name)
-        wrote(info)
+        event, entry = await info.context.call(
+            corrections.correct_event, id, values, reason, info.context.actor.name
+        )
+        await wrote(info)
         return Corrected(event=Event.of(event), edit=entry_of(entry))
 
     @strawberry.mutation(
@@ -318,14 +343,16 @@ class CorrectionsMutation:
         "Editors and admins.",
         permission_classes=[EDITORS],
     )
-    def unpin_event(
+    async def unpin_event(
         self, info: Info, id: strawberry.ID, properties: list[str] | None = None
     ) -> Corrected:
         names = {v: k for k, v in ARGUMENTS.items()}
         props = [names.get(p, p) for p in properties or []]
         corrections = Corrections(info.context.store)
-        event, entry = corrections.unpin_event(id, props, info.context.actor.name)
-        wrote(info)
+        event, entry = await info.context.call(
+            corrections.unpin_event, id, props, info.context.actor.name
+        )
+        await wrote(info)
         return Corrected(event=Event.of(event), edit=entry_of(entry))
 
     @strawberry.mutation(
@@ -336,8 +363,10 @@ class CorrectionsMutation:
         "and hashes only. Not undoable. Admins.",
         permission_classes=[requires(Role.ADMIN)],
     )
-    def takedown(self, info: Info, target: strawberry.ID, reason: str) -> TakenDown:
+    async def takedown(self, info: Info, target: strawberry.ID, reason: str) -> TakenDown:
         takedowns = Takedowns(info.context.store)
-        entry, events = takedowns.takedown(target, reason, info.context.actor.name)
-        wrote(info)
+        entry, events = await info.context.call(
+            takedowns.takedown, target, reason, info.context.actor.name
+        )
+        await wrote(info)
         return TakenDown(edit=entry_of(entry), events=[Event.of(n) for n in events])

@@ -243,10 +243,10 @@ def editorial_of(info: Info) -> Editorial:
     return Editorial(info.context.store, limits=limits)
 
 
-def wrote(info: Info) -> None:
+async def wrote(info: Info) -> None:
     """This process committed a write: live subscribers hear of it from the change log now
     (`api.follow`) rather than at the follower's next look."""
-    info.context.services.wrote()
+    await info.context.services.wrote()
 
 
 def _submissions(
@@ -282,7 +282,7 @@ class EditorialQuery:
         "when given. Editors and admins.",
         permission_classes=[EDITORS],
     )
-    def pending_submissions(
+    async def pending_submissions(
         self,
         info: Info,
         first: int = 20,
@@ -290,14 +290,15 @@ class EditorialQuery:
         event_id: strawberry.ID | None = None,
     ) -> SubmissionConnection:
         size = page_size(first)
-        found = editorial_of(info).pending(size + 1, log_cursor(after), event_id)
+        pending = editorial_of(info).pending
+        found = await info.context.read(pending, size + 1, log_cursor(after), event_id)
         return _submissions(found, size, len(found) > size, after)
 
     @strawberry.field(
         description="One submission by id. Editors and admins.", permission_classes=[EDITORS]
     )
-    def submission(self, info: Info, id: strawberry.ID) -> Submission | None:
-        node = info.context.store.get_nodes([id]).get(id)
+    async def submission(self, info: Info, id: strawberry.ID) -> Submission | None:
+        node = await info.context.nodes.load(str(id))
         if node is None or node.label is not Label.SUBMISSION:
             raise UserError(f"no submission with id '{id}'")
         return Submission.of(node)
@@ -308,7 +309,7 @@ class EditorialQuery:
         "given. Editors and admins.",
         permission_classes=[EDITORS],
     )
-    def editorial_log(
+    async def editorial_log(
         self,
         info: Info,
         first: int = 20,
@@ -317,7 +318,9 @@ class EditorialQuery:
     ) -> LogConnection:
         size = page_size(first)
         where = {"subject": str(subject)} if subject is not None else {}
-        found = info.context.store.find_nodes(Label.EDIT, where, "at", size + 1, log_cursor(after))
+        found = await info.context.read(
+            info.context.store.find_nodes, Label.EDIT, where, "at", size + 1, log_cursor(after)
+        )
         edges = [
             LogEntryEdge(
                 cursor=encode_cursor(n.text("at"), n.id),
@@ -339,7 +342,7 @@ class EditorialMutation:
         description="Submit a source for an event, for editorial review. Open to anyone, "
         "rate-limited per client; nothing about the event changes until an editor approves."
     )
-    def submit_source(
+    async def submit_source(
         self,
         info: Info,
         event_id: strawberry.ID,
@@ -355,7 +358,8 @@ class EditorialMutation:
         given: dict[str, Any] = {"url": url, "outletName": outlet_name, "claim": claim}
         given |= {"tone": tone.value if tone else None, "note": note}
         by = context.actor.name
-        node = editorial_of(info).submit(event_id, given, by, client=context.client)
+        submit = editorial_of(info).submit
+        node = await context.call(submit, event_id, given, by, context.client)
         return Submission.of(node)
 
     @strawberry.mutation(
@@ -364,12 +368,12 @@ class EditorialMutation:
         "event already has is recognised as a duplicate. Editors and admins.",
         permission_classes=[EDITORS],
     )
-    def approve_submission(
+    async def approve_submission(
         self, info: Info, id: strawberry.ID, note: str | None = None
     ) -> Approval:
         editorial = editorial_of(info)
-        review = editorial.approve(id, info.context.actor.name, note)
-        wrote(info)
+        review = await info.context.call(editorial.approve, id, info.context.actor.name, note)
+        await wrote(info)
         if review.duplicate_of is not None:
             message = f"duplicate of {review.duplicate_of}: nothing changed"
         else:
@@ -384,16 +388,16 @@ class EditorialMutation:
         description="Reject a pending submission, with a reason. Editors and admins.",
         permission_classes=[EDITORS],
     )
-    def reject_submission(self, info: Info, id: strawberry.ID, reason: str) -> Submission:
+    async def reject_submission(self, info: Info, id: strawberry.ID, reason: str) -> Submission:
         by = info.context.actor.name
-        return Submission.of(editorial_of(info).reject(id, reason, by))
+        return Submission.of(await info.context.call(editorial_of(info).reject, id, reason, by))
 
     @strawberry.mutation(
         description="Change an outlet's tier, independence group or aliases (the full new "
         "list); every event it reported is re-rated. Editors and admins.",
         permission_classes=[EDITORS],
     )
-    def update_outlet(
+    async def update_outlet(
         self,
         info: Info,
         id: strawberry.ID,
@@ -404,8 +408,8 @@ class EditorialMutation:
         editorial = editorial_of(info)
         change = {"tier": tier.value if tier else None, "group": group, "aliases": aliases}
         by = info.context.actor.name
-        node = editorial.update_outlet(id, change, by)
-        wrote(info)
+        node = await info.context.call(editorial.update_outlet, id, change, by)
+        await wrote(info)
         return Outlet.of(node)
 
     @strawberry.mutation(
@@ -413,7 +417,7 @@ class EditorialMutation:
         "either reported are re-rated. Editors and admins.",
         permission_classes=[EDITORS],
     )
-    def merge_outlets(
+    async def merge_outlets(
         self,
         info: Info,
         # not `source`: strawberry's permission extension takes that name
@@ -422,8 +426,8 @@ class EditorialMutation:
     ) -> Outlet:
         editorial = editorial_of(info)
         by = info.context.actor.name
-        node = editorial.merge_outlets(old, into, by)
-        wrote(info)
+        node = await info.context.call(editorial.merge_outlets, old, into, by)
+        await wrote(info)
         return Outlet.of(node)
 
     @strawberry.mutation(
@@ -436,11 +440,12 @@ class EditorialMutation:
         text = json.dumps(policy)
         by = info.context.actor.name
         steps = editorial.setting_policy(text, by)
-        for _ in steps:
+        chunks = iter(steps)
+        while await info.context.call(next, chunks, None) is not None:
             # Other requests go on between chunks (a second per 10,000 events on the embedded
             # store); each chunk is its own write, rated under the new policy.
             await asyncio.sleep(0)
-        wrote(info)
+        await wrote(info)
         return PolicyChange(
             policy=json.loads(steps.policy.to_json()), events_changed=len(editorial.changes)
         )
@@ -451,7 +456,7 @@ class EditorialMutation:
         "merged, or rejected with its reason while the others load. Loaders and admins.",
         permission_classes=[LOADERS],
     )
-    def ingest(self, info: Info, records: list[JSON]) -> IngestReport:
+    async def ingest(self, info: Info, records: list[JSON]) -> IngestReport:
         if len(records) > MAX_INGEST:
             raise UserError(f"records: at most {MAX_INGEST} per call, got {len(records)}")
         results: dict[int, IngestResult] = {}
@@ -466,7 +471,7 @@ class EditorialMutation:
                 good.append((index, parsed))
         ingestor = Ingestor(info.context.store, by=info.context.actor.name)
         try:
-            ingested = ingestor.ingest(good)
+            ingested = await info.context.call(ingestor.ingest, good)
         except StoreError as exc:
             raise UserError(f"nothing was loaded: {exc}") from exc
         created = []
@@ -477,7 +482,7 @@ class EditorialMutation:
             results[done.line] = IngestResult(
                 index=done.line, status=status, event_id=strawberry.ID(done.event_id), reason=None
             )
-        wrote(info)
+        await wrote(info)
         ordered = [results[i] for i in range(len(records))]
         return IngestReport(
             results=ordered,

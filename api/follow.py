@@ -21,7 +21,7 @@ import aiorwlock
 
 from api.hub import Hub
 from graph.history import LevelChange
-from graph.store import ChangeLogTruncated, GraphStore, Prefetching, StoreError
+from graph.store import Change, ChangeLogTruncated, GraphStore, Prefetching, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -103,11 +103,21 @@ class Follower:
             return False
         return True
 
-    def wrote(self) -> None:
-        """This process committed a write, on the event loop: apply what else was committed
-        and publish it all before the writer answers, so that a subscription made after the
-        answer never hears of that write."""
-        self._publish(self.store.catch_up())
+    async def wrote(self) -> None:
+        """This process committed a write: apply what else was committed and publish it all
+        before the writer answers, so that a subscription made after the answer never hears
+        of that write. At once on a store that reads from memory; a server's log is read in
+        worker threads (a round trip never holds the event loop)."""
+        store = self.store
+        if store.reads_from_memory:
+            self._publish(store.catch_up())
+            return
+        try:
+            seen = await asyncio.to_thread(store.catch_up)
+        except StoreError:  # the write committed: the next look publishes it
+            log.exception("reading the change log failed")
+            return
+        await self._publish_read(seen)
 
     async def _run(self) -> None:
         while True:
@@ -140,7 +150,53 @@ class Follower:
                 seen = store.catch_up()
         else:
             seen = await asyncio.to_thread(store.catch_up)
+            await self._publish_read(seen)
+            return
         self._publish(seen)
+
+    async def _publish_read(self, seen: int) -> None:
+        """`_publish`, the entries read in a worker thread (a server's log: round trips)."""
+        if seen <= self.position:
+            return
+        try:
+            changes = await asyncio.to_thread(self._entries, self.position, seen)
+        except ChangeLogTruncated:
+            log.warning("live updates skipped entries truncated from the change log")
+            self.hub.lost()
+        except StoreError:
+            log.exception("reading the change log failed")
+            return
+        else:
+            self._hand(changes)
+        self._moved_to(seen)
+
+    def _entries(self, after: int, seen: int) -> list[Change]:
+        """The log's entries after `after` up to `seen`, oldest first."""
+        found: list[Change] = []
+        while after < seen:
+            changes = self.store.changes(after, PAGE)
+            found += [c for c in changes if c.seq <= seen]
+            if not changes or changes[-1].seq >= seen:
+                break
+            after = changes[-1].seq
+        return found
+
+    def _hand(self, changes: list[Change]) -> None:
+        """Hand the hub each of `changes` not handed yet (another look may have, meanwhile)."""
+        for change in changes:
+            if change.seq <= self.position:
+                continue
+            self.hub.publish(
+                change.created,
+                [LevelChange.from_entry(e, entry) for e, entry in change.level_changes],
+            )
+            self.position = change.seq
+
+    def _moved_to(self, seen: int) -> None:
+        """Every entry up to `seen` is handed: say so to those waiting (`reach`)."""
+        self.position = max(self.position, seen)
+        self._moved.set()
+        self._moved = asyncio.Event()
 
     def _publish(self, seen: int) -> None:
         """Hand the hub every entry up to `seen` not handed yet."""
@@ -168,6 +224,4 @@ class Follower:
         except StoreError:
             log.exception("reading the change log failed")
             return
-        self.position = max(self.position, seen)
-        self._moved.set()
-        self._moved = asyncio.Event()
+        self._moved_to(seen)

@@ -140,7 +140,8 @@ async def _events_added(info: Info, flt: EventFilter) -> AsyncGenerator[Event, N
         while True:
             updates, dropped = await inbox.take()
             ids = [i for u in updates for i in u.created]
-            for node in matching_events(context.store, flt, ids):
+            # (in a worker thread on a server's store: the loop serves others meanwhile)
+            for node in await context.read(matching_events, context.store, flt, ids):
                 _forget(context)
                 yield Event.of(node)
             if dropped:
@@ -176,7 +177,7 @@ class Subscription:
         self, info: Info, filter: EventFilterInput | None = None
     ) -> AsyncGenerator[Event, None]:
         flt = await to_filter(info, filter)
-        check_filter(info.context.store, flt)
+        await info.context.read(check_filter, info.context.store, flt)
         return _events_added(info, flt)
 
     @strawberry.subscription(
@@ -187,7 +188,7 @@ class Subscription:
         self, info: Info, event_id: strawberry.ID | None = None
     ) -> AsyncGenerator[ConfidenceChange, None]:
         if event_id is not None:
-            found = info.context.store.get_nodes([event_id]).get(event_id)
+            found = await info.context.nodes.load(str(event_id))
             if found is None or found.label is not Label.EVENT:
                 raise UserError(f"no event with id '{event_id}'")
         return _confidence_changes(info, event_id)

@@ -56,7 +56,7 @@ class PlacesMutation:
         "Editors and admins.",
         permission_classes=[EDITORS],
     )
-    def correct_location(
+    async def correct_location(
         self,
         info: Info,
         event_id: strawberry.ID,
@@ -66,8 +66,10 @@ class PlacesMutation:
     ) -> CorrectedLocation:
         corrections = Corrections(info.context.store)
         by = info.context.actor.name
-        event, entry = corrections.correct_location(str(event_id), place, country, reason, by)
-        wrote(info)
+        event, entry = await info.context.call(
+            corrections.correct_location, str(event_id), place, country, reason, by
+        )
+        await wrote(info)
         return CorrectedLocation(event=Event.of(event), edit=entry_of(entry))
 
 

@@ -24,7 +24,8 @@ as soon as a committed write changes something it read (docs/site.md).
   the answer the query would get now, and a page is never stale after a write.
 - **Bounded**: by the bytes of the bodies kept (`AppConfig.response_cache_bytes`, cachetools'
   LRU with a size function), the least recently used dropped first. Hits, misses, answers
-  stored, evictions and invalidations are counted (`/metrics`, `ResponseCache.stats`).
+  stored, evictions and invalidations are counted (`/metrics`:
+  `newsgraph_response_cache_total{outcome}`).
 
 Each process of `serve --workers` has a cache of its own and follows the log itself.
 """
@@ -191,15 +192,6 @@ class _Entries(LRUCache[str, Entry]):
         return key, entry
 
 
-@dataclass(slots=True)
-class Stats:
-    hits: int = 0
-    misses: int = 0
-    stored: int = 0
-    evictions: int = 0
-    invalidations: int = 0
-
-
 class ResponseCache:
     """Kept answers by key, the change log entry up to which they were checked (`position`),
     and which node ids each one read."""
@@ -207,7 +199,6 @@ class ResponseCache:
     def __init__(self, store: GraphStore, max_bytes: int, metrics: Metrics | None = None) -> None:
         self.store = store
         self.metrics = metrics
-        self.stats = Stats()
         self._entries = _Entries(max_bytes, self._evicted)
         self._by_id: dict[Read, set[str]] = {}
         self._wide: set[str] = set()
@@ -243,7 +234,11 @@ class ResponseCache:
             if at is None:
                 self._apply(head, lambda after: [])
             else:
-                found = await asyncio.to_thread(self._read_changes, at)
+                try:
+                    found = await asyncio.to_thread(self._read_changes, at)
+                except ChangeLogTruncated:
+                    self._restart(head)
+                    return head
                 self._apply(head, lambda after: [c for c in found if c.seq > after])
         return head
 
@@ -263,8 +258,7 @@ class ResponseCache:
         try:
             changes = read(self.position)
         except ChangeLogTruncated:
-            self.clear()
-            self.position = head
+            self._restart(head)
             return
         for change in changes:
             if change.seq <= self.position:
@@ -275,10 +269,17 @@ class ResponseCache:
             self.position = change.seq
         self.position = max(self.position, head)
 
+    def _restart(self, head: int) -> None:
+        """The log no longer holds the entries after `position` (truncated while this process
+        looked at nothing, `GraphStore.changes`): what they changed is unknown, so every kept
+        answer goes, and the cache goes on from `head`, as a reader that far behind reads the
+        store afresh."""
+        self._drop(None)
+        self.position = head if self.position is None else max(self.position, head)
+
     def _drop(self, ids: Iterable[Read] | None) -> None:
         """Drop the kept answers that read any of `ids` (None: all), and the wide ones."""
         if ids is None:
-            self.stats.invalidations += len(self._entries)
             self._count("invalidation", len(self._entries))
             self.clear()
             return
@@ -291,7 +292,6 @@ class ResponseCache:
             if entry is not None:
                 self._forget(key, entry)
                 dropped += 1
-        self.stats.invalidations += dropped
         self._count("invalidation", dropped)
 
     def clear(self) -> None:
@@ -305,10 +305,8 @@ class ResponseCache:
     def get(self, key: str) -> Entry | None:
         entry = self._entries.get(key)
         if entry is None:
-            self.stats.misses += 1
             self._count("miss")
         else:
-            self.stats.hits += 1
             self._count("hit")
         return entry
 
@@ -334,13 +332,11 @@ class ResponseCache:
         else:
             for node_id in entry.ids:
                 self._by_id.setdefault(node_id, set()).add(key)
-        self.stats.stored += 1
         self._count("stored")
         return True
 
     def _evicted(self, key: str, entry: Entry) -> None:
         self._forget(key, entry)
-        self.stats.evictions += 1
         self._count("eviction")
 
     def _forget(self, key: str, entry: Entry) -> None:

@@ -1,6 +1,7 @@
-"""A Bolt server that goes away and comes back while the API serves from it: pages answer a
-clear GraphQL error (not a 500, not "Unexpected error."), `/ready` says unavailable, and both
-recover by themselves once the server is back, with no restart of the app. The server is an
+"""A Bolt server that goes away and comes back while the API serves from it: pages and
+mutations answer a clear GraphQL error (not a 500, not "Unexpected error."), `/ready` says
+unavailable, and all recover by themselves once the server is back, with no restart of the
+app. The server is an
 ArcadeDB that the test stops and starts again on the same port and files
 (`tools.arcadedb.RestartableArcadeDB`)."""
 
@@ -48,6 +49,16 @@ async def _page(client: httpx.AsyncClient, event_id: str) -> tuple[int, dict[str
     return response.status_code, body
 
 
+async def _submit(client: httpx.AsyncClient, event_id: str, url: str) -> tuple[int, dict[str, Any]]:
+    query = """mutation($e: ID!, $u: String!) {
+      submitSource(eventId: $e, url: $u, outletName: "Example") { id status } }"""
+    response = await client.post(
+        "/graphql", json={"query": query, "variables": {"e": event_id, "u": url}}
+    )
+    body: dict[str, Any] = response.json()
+    return response.status_code, body
+
+
 async def _ready(client: httpx.AsyncClient) -> int:
     return (await client.get("/ready")).status_code
 
@@ -79,6 +90,11 @@ def test_a_bolt_outage_answers_a_clear_error_and_recovers(
                 assert "cannot be reached" in error["message"], error
                 assert "127.0.0.1" not in error["message"]  # no host for the public
                 assert await _ready(client) == 503
+                # an editor's mutation (here a reader's submission: open to anyone) too
+                status, refused = await _submit(client, event_id, "https://example.org/down")
+                assert status == 200, refused
+                (error,) = refused["errors"]
+                assert "cannot be reached" in error["message"], error
 
                 server.start()  # same port, same files
                 loop = asyncio.get_running_loop()
@@ -88,6 +104,8 @@ def test_a_bolt_outage_answers_a_clear_error_and_recovers(
                     await asyncio.sleep(0.2)
                 status, after = await _page(client, event_id)
                 assert status == 200 and after == before
+                status, taken = await _submit(client, event_id, "https://example.org/back")
+                assert status == 200 and "errors" not in taken, taken
 
         asyncio.run(scenario())
     finally:

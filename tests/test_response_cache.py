@@ -12,12 +12,13 @@ from typing import Any
 import httpx
 import pytest
 
+import graph.store
 from api.app import create_app
 from api.config import AppConfig
 from api.response_cache import CACHE_HEADER, Entry, ResponseCache, node_read
 from api.tokens import Tokens
 from graph.model import EdgeWrite, Label, NodeWrite, PropertyWrite, Rel, WriteBatch
-from graph.store import GraphStore
+from graph.store import ChangeLogTruncated, GraphStore
 from tests.conftest import EXTRACTOR, load_file, load_outlets, shared_file
 from tests.support.graphql import PAGE_QUERY, GraphQLClient, bearer
 
@@ -219,3 +220,36 @@ def test_a_persisted_query_is_answered_from_the_cache(site: Client) -> None:
     short = site.get({"variables": variables, "extensions": persisted})
     assert short.headers[CACHE_HEADER] == "hit"
     assert short.content == first.content
+
+
+def test_a_truncated_change_log_drops_what_was_kept_and_the_cache_goes_on(
+    site: Client, store: GraphStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Writes the cache never looked at (no request came) until the log truncated them: it
+    cannot know what they changed, so it drops everything kept, answers afresh and keeps
+    answers again from the log's head."""
+    monkeypatch.setattr(graph.store, "CHANGE_LOG_KEEP", 5)
+    event_id = _event(site, "Witkoff")
+    site.page(event_id)
+    assert site.page(event_id).headers[CACHE_HEADER] == "hit"
+    entity = next(e["entity"] for e in site.page(event_id).json()["data"]["event"]["entities"])
+    seen = store.last_change()
+    for n in range(20):  # the log keeps the latest 5: the entries after `seen` go
+        renamed = PropertyWrite(set={"name": f"Renamed {n}"})
+        store.write(WriteBatch(nodes=[NodeWrite(entity["id"], Label.ENTITY, renamed)]))
+    with pytest.raises(ChangeLogTruncated):
+        store.changes(seen)
+    after = site.page(event_id)
+    assert after.headers[CACHE_HEADER] == "miss"
+    names = [e["entity"]["name"] for e in after.json()["data"]["event"]["entities"]]
+    assert "Renamed 19" in names
+    assert site.page(event_id).headers[CACHE_HEADER] == "hit"  # kept again
+    # and it follows the log from there: the next write makes the page fresh again
+    renamed = PropertyWrite(set={"name": "Renamed last"})
+    store.write(WriteBatch(nodes=[NodeWrite(entity["id"], Label.ENTITY, renamed)]))
+    fresh = site.page(event_id)
+    assert fresh.headers[CACHE_HEADER] == "miss"
+    assert "Renamed last" in [
+        e["entity"]["name"] for e in fresh.json()["data"]["event"]["entities"]
+    ]
+    assert site.page(event_id).headers[CACHE_HEADER] == "hit"

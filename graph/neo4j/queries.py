@@ -38,7 +38,10 @@ ID = "id"  # node identity property
 KEY = "key"  # relationship key (parallel relationships)
 UID = "_uid"  # relationship identity: json [src, dst, key], unique per relationship type
 NULLS = "_nulls"  # names of the properties whose value is null
-NODE_HIDDEN = frozenset({ID, NULLS})
+# An event's coordinates (`geo_lat`, `geo_lon`) as a WGS-84 point, kept by every write that
+# sets them, on a server with Neo4j's spatial type (`Capabilities.points`), for its POINT index
+GEO = "_geo"
+NODE_HIDDEN = frozenset({ID, NULLS, GEO})
 EDGE_HIDDEN = frozenset({KEY, UID, NULLS})
 
 KEY_LABEL = "Key"
@@ -143,6 +146,50 @@ EVENT_INDEXES = tuple(
     for name in ("category", "last_extracted_at", "level_since")
 )
 AWAIT_INDEXES = "CALL db.awaitIndexes(300)"
+
+# -- the spatial type (Neo4j 5; ArcadeDB's Bolt server answers it too) ---------------------------
+#
+# Whether the server has points: a point inside a box, and one degree of latitude (111.2 km).
+POINTS_CHECK = (
+    "RETURN point.withinBBox(point({latitude: 1.0, longitude: 2.0}), "
+    "point({latitude: 0.0, longitude: 1.0}), point({latitude: 2.0, longitude: 3.0})) AS inside, "
+    "point.distance(point({latitude: 0.0, longitude: 0.0}), "
+    "point({latitude: 1.0, longitude: 0.0})) AS metres"
+)
+EVENT_POINT_INDEX_NAME = "newsgraph_event_geo"
+EVENT_POINT_INDEX = (
+    f"CREATE POINT INDEX {EVENT_POINT_INDEX_NAME} IF NOT EXISTS "
+    f"FOR (n:{quote(Label.EVENT.value)}) ON (n.{GEO})"
+)
+# the type the server gave it: POINT on Neo4j (a spatial index its planner seeks); ArcadeDB
+# keeps it as a RANGE index, which answers no spatial condition
+SHOW_INDEX_TYPES = "SHOW INDEXES YIELD name, type"
+# an event's point: null without numbers in range (Neo4j refuses a latitude past 90)
+_POINT_OF = (
+    "CASE WHEN n.geo_lat >= -90 AND n.geo_lat <= 90 AND n.geo_lon >= -180 AND n.geo_lon <= 180"
+    " THEN point({latitude: n.geo_lat, longitude: n.geo_lon}) END"
+)
+# rows: the ids of events a write may have moved: their point follows their numbers
+SET_EVENT_POINTS = (
+    f"UNWIND $ids AS id MATCH (n:{quote(Label.EVENT.value)} {{{ID}: id}}) SET n.{GEO} = {_POINT_OF}"
+)
+# events written before the store kept points (or by a server without them), a page at a time
+FILL_EVENT_POINTS = (
+    f"MATCH (n:{quote(Label.EVENT.value)}) WHERE n.{GEO} IS NULL AND ({_POINT_OF}) IS NOT NULL "
+    f"WITH n LIMIT $limit SET n.{GEO} = {_POINT_OF} RETURN count(n) AS count"
+)
+# The spatial conditions of `events_query`: what the POINT index answers, a superset of what
+# the plain numbers' conditions admit (those still decide, so both stores answer alike): the
+# box as is, the circle a little wider ($near_m: Neo4j's distance takes the Earth's radius as
+# 6,378.14 km, graph.store.haversine_km 6,371.0088 km)
+BOX_POINTS = (
+    f"point.withinBBox(n.{GEO}, point({{latitude: $south, longitude: $west}}), "
+    "point({latitude: $north, longitude: $east}))"
+)
+NEAR_POINTS = (
+    f"point.distance(n.{GEO}, point({{latitude: $near_lat, longitude: $near_lon}})) <= $near_m"
+)
+NEAR_MARGIN = 1.01
 SHOW_CONSTRAINTS = "SHOW CONSTRAINTS YIELD name, labelsOrTypes, properties"
 SERVER_PROBE = "RETURN 1 AS ok"
 
@@ -293,11 +340,18 @@ def count_edges(rel: Rel) -> str:
 
 @lru_cache(maxsize=64)
 def events_query(
-    newest_first: bool, entity: Label | None, outlet: Label | None, order_by: str = "occurred_on"
+    newest_first: bool,
+    entity: Label | None,
+    outlet: Label | None,
+    order_by: str = "occurred_on",
+    box_points: bool = False,
+    near_points: bool = False,
 ) -> str:
     """A page of events; `entity`/`outlet` are the labels of the filter's nodes, when given;
     `order_by` one of `EVENT_ORDERS` (an event without a string value of it is not listed,
-    but for `occurred_on`, where it sorts as '')."""
+    but for `occurred_on`, where it sorts as ''); `box_points`, `near_points`: the box or the
+    circle asked for is also sought by the events' points (`BOX_POINTS`, `NEAR_POINTS`), the
+    conditions a POINT index answers."""
     if order_by not in EVENT_ORDERS:
         raise ValueError(f"events are not ordered by {order_by!r}")
     lines: list[str] = []
@@ -353,6 +407,10 @@ def events_query(
         " * cos(radians(n.geo_lat)) * sin(radians(n.geo_lon - $near_lon) / 2) ^ 2))"
         " <= $near_km))",
     ]
+    if box_points:
+        conditions.append(BOX_POINTS)
+    if near_points:
+        conditions.append(NEAR_POINTS)
     if order_by == "occurred_on":
         key = "coalesce(n.occurred_on, '')"
     else:
@@ -375,18 +433,24 @@ def events_query(
 
 
 @lru_cache(maxsize=16)
-def count_events_query(entity: Label | None, outlet: Label | None) -> str:
+def count_events_query(
+    entity: Label | None, outlet: Label | None, box_points: bool = False, near_points: bool = False
+) -> str:
     """How many events match: the page's MATCH and WHERE (`$after_on` null), up to `$cap`."""
-    head = events_query(True, entity, outlet).split("\nWITH DISTINCT n\n")[0]
+    head = events_query(True, entity, outlet, "occurred_on", box_points, near_points)
+    head = head.split("\nWITH DISTINCT n\n")[0]
     return head + "\nWITH DISTINCT n LIMIT $cap\nRETURN count(n) AS count"
 
 
 @lru_cache(maxsize=16)
-def tally_events_query(entity: Label | None, outlet: Label | None) -> str:
+def tally_events_query(
+    entity: Label | None, outlet: Label | None, box_points: bool = False, near_points: bool = False
+) -> str:
     """The matching events counted by `graph.store.tally_key`'s parts: the page's MATCH and
     WHERE (`$after_on` null), the oldest `$cap` by (occurred_on, id); `capped` when more
     matched (one row with a null day when none did)."""
-    head = events_query(True, entity, outlet).split("\nWITH DISTINCT n\n")[0]
+    head = events_query(True, entity, outlet, "occurred_on", box_points, near_points)
+    head = head.split("\nWITH DISTINCT n\n")[0]
     return (
         head
         + """

@@ -117,6 +117,11 @@ class Capabilities:
     agent: str
     relationship_uniqueness: bool  # CREATE CONSTRAINT ... FOR ()-[r:T]-() REQUIRE r.p IS UNIQUE
     await_indexes: bool  # CALL db.awaitIndexes()
+    # point(), point.withinBBox and point.distance answer right and the POINT index on events'
+    # `_geo` is a spatial one (Neo4j 5; not ArcadeDB's, unless asked for): events keep their
+    # point (queries.SET_EVENT_POINTS) and the box and circle filters are sought by it too
+    # (queries.BOX_POINTS; docs/neo4j.md)
+    points: bool = False
 
 
 def is_uri(spec: str) -> bool:
@@ -140,6 +145,7 @@ class Neo4jStore:
         pool_size: int | None = None,
         read_timeout: float | None = None,
         write_timeout: float | None = None,
+        points: bool | None = None,
     ) -> None:
         if not is_uri(uri):
             raise StoreError(
@@ -153,6 +159,10 @@ class Neo4jStore:
         self.pool_size = pool_size or DEFAULT_POOL_SIZE
         self.read_timeout = read_timeout or DEFAULT_READ_TIMEOUT
         self.write_timeout = write_timeout or DEFAULT_WRITE_TIMEOUT
+        # events' points (`Capabilities.points`): None, where the server keeps a spatial index
+        # of them; True, wherever its point functions answer (the tests, on ArcadeDB); False,
+        # never
+        self.want_points = points
         # Transactions begun (reads, writes), for tests and benchmarks: a read transaction is
         # at least one round trip to the server.
         self._counted = threading.Lock()
@@ -234,6 +244,7 @@ class Neo4jStore:
             self._run(statement)
         for statement in q.SEARCH_SCHEMA:
             self._run(statement)
+        points = self._points()
         relationship_uniqueness = True
         for rel in q.RELS:
             try:
@@ -250,9 +261,47 @@ class Neo4jStore:
         except (ClientError, DatabaseError):
             await_indexes = False  # ArcadeDB: no db.awaitIndexes; its indexes are built at once
         self._fill_search_index()
-        capabilities = Capabilities(agent, relationship_uniqueness, await_indexes)
+        if points:
+            self._fill_event_points()
+        capabilities = Capabilities(agent, relationship_uniqueness, await_indexes, points)
         log.info("connected to %r: %s", self, capabilities)
         return capabilities
+
+    def _points(self) -> bool:
+        """Whether events keep points: the server has Neo4j's spatial type (its functions
+        answer right), took the POINT index of events' `_geo`, and keeps it as a spatial
+        index (or `points=True` asked for them anyway). Otherwise the box and circle filters
+        read the plain numbers only, as before: on ArcadeDB, whose POINT index is a range
+        index, the points would only add work to the same scan (and a statement to writes)."""
+        if self.want_points is False:
+            return False
+        try:
+            record = self._read(lambda tx: tx.run(q.POINTS_CHECK).single(strict=True).data())
+            works = record["inside"] is True and abs(float(record["metres"]) - 111_195) < 1_000
+            if not works:
+                log.info("%r answers point functions wrongly: filters read numbers", self)
+                return False
+            self._run(q.EVENT_POINT_INDEX)
+            types = self._read(
+                lambda tx: {str(r["name"]): str(r["type"]) for r in tx.run(q.SHOW_INDEX_TYPES)}
+            )
+        except (ClientError, DatabaseError, TypeError, ValueError) as exc:
+            log.info("no spatial points on %r (%s): filters read numbers", self, exc)
+            return False
+        if types.get(q.EVENT_POINT_INDEX_NAME, "").upper() == "POINT" or self.want_points:
+            return True
+        log.info("%r keeps no spatial index: box and circle filters read numbers", self)
+        return False
+
+    def _fill_event_points(self) -> None:
+        """Give events written before the store kept points (or while the server had none)
+        their `_geo`, a page at a time (once: later writes keep it)."""
+        while True:
+            count = self._write(
+                lambda tx: tx.run(q.FILL_EVENT_POINTS, limit=10_000).single(strict=True)["count"]
+            )
+            if not count:
+                return
 
     def _fill_key_prefixes(self) -> None:
         """Give the matching keys of a graph written before `Key.prefix` existed their prefix
@@ -339,6 +388,7 @@ class Neo4jStore:
             return
         plan = StatementPlan.of(batch)
         create_edges = self.capabilities is not None and self.capabilities.relationship_uniqueness
+        points = self.capabilities is not None and self.capabilities.points
 
         def work(tx: neo4j.ManagedTransaction) -> None:
             owners: dict[str, str] = {}
@@ -352,6 +402,7 @@ class Neo4jStore:
                 changed=changed,
             )
             announced, levels = list(batch.created), list(batch.level_changes)
+            located = _located_events(batch) if points else []
             if derive is not None:
                 # Read after this transaction's own writes took their locks (Neo4j) or before
                 # its optimistic commit is checked (ArcadeDB): a concurrent writer's reports
@@ -364,6 +415,11 @@ class Neo4jStore:
                     )
                 announced += derived.created
                 levels += derived.level_changes
+                if points:
+                    located = [*located, *_located_events(derived)]
+            if located:
+                # (not in the change log: a copy of `geo_lat` and `geo_lon`, which are)
+                tx.run(q.SET_EVENT_POINTS, ids=list(dict.fromkeys(located))).consume()
             if changed:
                 index.update(tx, _search_ids(changed))
                 # Last, so the head's lock is held only from here to the commit.
@@ -455,7 +511,9 @@ class Neo4jStore:
             labels = _end_labels(tx, flt)
             if labels is None:
                 return EventPage([], has_next=False)
-            cypher = q.events_query(query.newest_first, *labels, query.order_by)
+            cypher = q.events_query(
+                query.newest_first, *labels, query.order_by, *self._sought_by_points(flt)
+            )
             after_on, after_id = query.after if query.after is not None else (None, None)
             records = tx.run(
                 cypher,
@@ -477,7 +535,7 @@ class Neo4jStore:
             if labels is None:
                 return 0
             record = tx.run(
-                q.count_events_query(*labels),
+                q.count_events_query(*labels, *self._sought_by_points(flt)),
                 **_filter_parameters(flt, tx),
                 after_on=None,
                 after_id=None,
@@ -497,7 +555,7 @@ class Neo4jStore:
             if labels is None:
                 return port.EventTallies(counts, 0, capped=False)
             records = tx.run(
-                q.tally_events_query(*labels),
+                q.tally_events_query(*labels, *self._sought_by_points(flt)),
                 **_filter_parameters(flt, tx),
                 after_on=None,
                 after_id=None,
@@ -521,6 +579,15 @@ class Neo4jStore:
             return port.EventTallies(counts, events, capped)
 
         return self._read(work)
+
+    def _sought_by_points(self, flt: EventFilter) -> tuple[bool, bool]:
+        """Whether the filter's box and its circle are sought by points too: where events
+        keep them, a box that does not cross 180° (Neo4j's and ArcadeDB's boxes across it
+        agree, but the plain numbers' condition covers that rare box alone) and any circle."""
+        if self.capabilities is None or not self.capabilities.points:
+            return False, False
+        box = flt.box is not None and flt.box[1] <= flt.box[3]
+        return box, flt.near is not None
 
     def track_records(
         self, outlet_ids: Sequence[str], months: port.Months = port.ALL_MONTHS
@@ -746,4 +813,22 @@ def _filter_parameters(flt: EventFilter, tx: neo4j.ManagedTransaction) -> dict[s
         "near_lat": near_lat,
         "near_lon": near_lon,
         "near_km": near_km,
+        "near_m": near_km * 1000 * q.NEAR_MARGIN + 1 if near_km is not None else None,
     }
+
+
+# The properties an event's point is made of (queries.SET_EVENT_POINTS).
+_COORDINATES = frozenset({"geo_lat", "geo_lon"})
+
+
+def _located_events(batch: WriteBatch) -> list[str]:
+    """The events whose coordinates `batch` writes (by any rule): their points follow."""
+    found = []
+    for write in batch.nodes:
+        if write.label is not Label.EVENT:
+            continue
+        change = write.change
+        rules = (change.set, change.create, change.first, change.last)
+        if any(not _COORDINATES.isdisjoint(rule) for rule in (*rules, change.minimum)):
+            found.append(write.id)
+    return found
