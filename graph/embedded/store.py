@@ -924,6 +924,12 @@ class EmbeddedStore:
         tallied = self._tally.count(filter)
         if tallied is not None:
             return min(tallied, cap)
+        if filter.entity is not None and filter == EventFilter(entity=filter.entity):
+            # one entity's events, counted without sorting them (the loader weighs the two
+            # sides of a merge so: `services.resolve`)
+            attrs = self._graph._node
+            near = self._graph._pred.get(filter.entity, {})
+            return min(sum(1 for i in near if attrs[i].get("label") is Label.EVENT), cap)
         count = 0
         for _ in self._matching(filter):
             count += 1
