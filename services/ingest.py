@@ -31,7 +31,7 @@ from graph.model import (
     WriteBatch,
     timestamp,
 )
-from graph.store import MATCH, GraphReader, GraphStore
+from graph.store import MATCH, EventFilter, GraphReader, GraphStore
 from loaders.records import Record, Retraction
 from services.conflicts import checked, resolving_again
 from services.matching import (
@@ -52,6 +52,9 @@ from services.replacement import MARKS, Hiding, mark, replaced
 from services.resolve import Resolver
 
 Outcome = Literal["created", "merged"]
+
+# Counted up to: past it, two entities weigh the same and the first owned key decides.
+INVOLVEMENTS_CAP = 1 << 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +141,7 @@ class Ingestor:
         now = timestamp(self._now())
         # The identity keys of each record's entity mentions, in order: asked for four times.
         mentions = [_mention_keys(record) for _, record in records]
-        names = Resolver(self.store.lookup_keys(_name_keys(records, mentions)))
+        names = Resolver(self.store.lookup_keys(_name_keys(records, mentions)), self._involvements)
         names.merged.update(merge or {})
         # Every mention first, so merges it reveals are known before events are fingerprinted.
         for identities in mentions:
@@ -267,6 +270,10 @@ class Ingestor:
         self.possible_duplicates += len(matcher.queued)
         self.changes += changes
         return final
+
+    def _involvements(self, ids: Sequence[str]) -> dict[str, int]:
+        """How many stored events involve each of `ids`: what merging it away would move."""
+        return {i: self.store.count_events(EventFilter(entity=i), INVOLVEMENTS_CAP) for i in ids}
 
     def _stored(self, merged: dict[str, str]) -> list[str]:
         """The merged-away nodes that exist in the store (not just in this batch)."""

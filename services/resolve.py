@@ -6,9 +6,12 @@ is owned by at most one node.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from graph import keys
+
+# The stored weight of each of some nodes (`Resolver`'s `weigh`): what merging it away moves.
+Weigh = Callable[[Sequence[str]], Mapping[str, int]]
 
 
 class Resolver:
@@ -18,13 +21,20 @@ class Resolver:
     of one batch naming the same new entity resolve to one node. When one thing's keys are
     owned by two nodes, the two are one: the owner of its first owned key survives and the
     other is recorded in `merged` (ids resolve through `find`).
+
+    With `weigh` (entities: how many events each involves), the heaviest of the owners
+    survives instead, and the owner of the first owned key only among equals: a merge moves
+    the lighter node's relationships, never a popular entity's thousands into a newcomer
+    (docs/identity.md, "Which node survives").
     """
 
-    def __init__(self, owners: dict[str, str]) -> None:
+    def __init__(self, owners: dict[str, str], weigh: Weigh | None = None) -> None:
         self.owners = owners
         self.claims: dict[str, str] = {}
         self.created: set[str] = set()
         self.merged: dict[str, str] = {}
+        self._weigh = weigh
+        self._weights: dict[str, int] = {}  # node -> its weight, with what merged into it
 
     def find(self, node: str) -> str:
         """The node `node` now is, following merges."""
@@ -43,10 +53,10 @@ class Resolver:
         if current is not None:
             found.append(self.find(current))
         if found:
-            survivor = found[0]
-            for other in found[1:]:
-                if other != survivor:
-                    self.merged[other] = survivor
+            survivor = self._survivor(found)
+            for other in found:
+                if other != survivor and self.find(other) != survivor:
+                    self._absorb(other, survivor)
         else:
             survivor = keys.node_id(prefix, identity[0])
             self.created.add(survivor)
@@ -54,6 +64,24 @@ class Resolver:
             if key not in self.owners and key not in self.claims:
                 self.claims[key] = survivor
         return survivor
+
+    def _survivor(self, found: Sequence[str]) -> str:
+        """The first of `found`, or with `weigh` the heaviest (the first among equals)."""
+        distinct = list(dict.fromkeys(found))
+        if len(distinct) == 1 or self._weigh is None:
+            return distinct[0]
+        unknown = [node for node in distinct if node not in self._weights]
+        if unknown:
+            weights = self._weigh(unknown)
+            for node in unknown:
+                self._weights[node] = weights.get(node, 0)
+        # max keeps the first of equals
+        return max(distinct, key=self._weights.__getitem__)
+
+    def _absorb(self, other: str, survivor: str) -> None:
+        self.merged[other] = survivor
+        if self._weigh is not None:
+            self._weights[survivor] = self._weights.get(survivor, 0) + self._weights.get(other, 0)
 
     def final_claims(self) -> dict[str, str]:
         return {k: self.find(o) for k, o in self.claims.items()}

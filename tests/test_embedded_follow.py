@@ -95,6 +95,38 @@ def test_readers_following_random_writes_from_two_writers_match_the_file(tmp_pat
             store.close()
 
 
+def test_entries_read_again_after_writing_or_applying_them_are_the_files(
+    tmp_path: Path,
+) -> None:
+    """A process keeps the latest entries it wrote or read decoded (`changelog.Recent`):
+    what `changes` gives from them is what a process reading the file gives."""
+    directory = tmp_path / "store"
+    writers = [_open(directory), _open(directory)]
+    reader = _open(directory, read_only=True)
+    file = _open(directory, read_only=True)  # reads the log from the file: it applies nothing
+    rng = random.Random(7)
+    known: list[str] = []
+    try:
+        for step in range(60):
+            writer = writers[rng.randint(0, 1)]
+            try:
+                writer.write(_random_batch(rng, step, known))
+            except StoreError:
+                continue
+            if rng.random() < 0.5:
+                reader.apply_changes(reader.fetch_changes())
+            for store in (writer, reader):
+                position = store.read_position()
+                for after in {0, max(0, position - rng.randint(1, 20)), position - 1, position}:
+                    if after < 0:
+                        continue
+                    limit = rng.choice([1, 3, 1000])
+                    assert store.changes(after, limit) == file.changes(after, limit), (step, after)
+    finally:
+        for store in (*writers, reader, file):
+            store.close()
+
+
 def test_the_log_has_each_committed_write_once_with_what_it_changed(tmp_path: Path) -> None:
     directory = tmp_path / "store"
     writer = _open(directory)

@@ -38,6 +38,10 @@ TABLE = (
     "(seq INTEGER PRIMARY KEY, at TEXT NOT NULL, entry BLOB NOT NULL)"
 )
 
+# Entries kept decoded after they were written or read (`Recent`): a bulk batch's is about a
+# megabyte, and a follower reads its entries again right after applying them.
+RECENT = 16
+
 # Truncation runs once in this many appends (or `CHANGE_LOG_KEEP`, if fewer): a range delete
 # at the log's old end.
 TRUNCATE_EVERY = 100
@@ -98,13 +102,15 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
-def append(db: sqlite3.Connection, seq: int, entry: Entry) -> None:
+def append(db: sqlite3.Connection, seq: int, entry: Entry) -> str:
     """Append `entry` as `seq`, inside the open write transaction; every `TRUNCATE_EVERY`
-    entries, drop those older than the latest `CHANGE_LOG_KEEP`."""
-    db.execute("INSERT INTO changes (seq, at, entry) VALUES (?, ?, ?)", (seq, now(), _pack(entry)))
+    entries, drop those older than the latest `CHANGE_LOG_KEEP`. Its time (`at`)."""
+    at = now()
+    db.execute("INSERT INTO changes (seq, at, entry) VALUES (?, ?, ?)", (seq, at, _pack(entry)))
     keep = port.CHANGE_LOG_KEEP
     if seq % min(TRUNCATE_EVERY, keep) == 0:
         db.execute("DELETE FROM changes WHERE seq <= ?", (seq - keep,))
+    return at
 
 
 def last_seq(db: sqlite3.Connection) -> int:
@@ -144,10 +150,55 @@ def change_of(seq: int, at: str, entry: Entry) -> Change:
     )
 
 
-def read(db: sqlite3.Connection, after: int, limit: int) -> list[Change]:
-    """Up to `limit` entries after `after`, oldest first (`GraphStore.changes`)."""
+class Recent:
+    """The latest entries this process wrote or read (`fetch`), kept so that reading them
+    again (`GraphStore.changes`: live updates, the response cache) right after applying them
+    neither reads nor decodes them on the event loop. An entry this process wrote is kept as
+    written and made a `Change` when first asked for (a bulk load never asks)."""
+
+    def __init__(self, size: int = RECENT) -> None:
+        self.size = size
+        self._kept: dict[int, Change | tuple[str, Entry]] = {}
+
+    def wrote(self, seq: int, at: str, entry: Entry) -> None:
+        self._keep(seq, (at, entry))
+
+    def read(self, changes: Sequence[Change]) -> None:
+        for change in changes[-self.size :]:
+            self._keep(change.seq, change)
+
+    def _keep(self, seq: int, kept: Change | tuple[str, Entry]) -> None:
+        self._kept[seq] = kept
+        while len(self._kept) > self.size:
+            del self._kept[next(iter(self._kept))]
+
+    def clear(self) -> None:
+        self._kept.clear()
+
+    def span(self, after: int, last: int) -> list[Change] | None:
+        """The entries after `after` up to `last`, if every one is kept."""
+        found: list[Change] = []
+        for seq in range(after + 1, last + 1):
+            kept = self._kept.get(seq)
+            if kept is None:
+                return None
+            if not isinstance(kept, Change):
+                kept = self._kept[seq] = change_of(seq, *kept)
+            found.append(kept)
+        return found
+
+
+def read(
+    db: sqlite3.Connection, after: int, limit: int, recent: Recent | None = None
+) -> list[Change]:
+    """Up to `limit` entries after `after`, oldest first (`GraphStore.changes`); from
+    `recent` when it holds them all."""
     with snapshot(db):
-        _check_held(db, after)
+        latest = _check_held(db, after)
+        if recent is not None and latest > after:
+            kept = recent.span(after, min(latest, after + limit))
+            if kept is not None:
+                return kept
         found = db.execute(
             "SELECT seq, at, entry FROM changes WHERE seq > ? ORDER BY seq LIMIT ?",
             (after, limit),
@@ -163,6 +214,8 @@ class Pending:
 
     base: int
     last: int
+    # the entries themselves, as the port gives them (`GraphStore.changes`)
+    changes: list[Change] = field(default_factory=list)
     deleted_nodes: list[str] = field(default_factory=list)
     deleted_edges: list[EdgeId] = field(default_factory=list)
     deleted_keys: list[str] = field(default_factory=list)
@@ -216,15 +269,18 @@ def fetch(db: sqlite3.Connection, after: int) -> Pending:
             # not the file this process read (replaced since), or truncated past `after`
             return Pending(base=after, last=latest, rebuild=True)
         found = db.execute(
-            "SELECT entry FROM changes WHERE seq > ? ORDER BY seq", (after,)
+            "SELECT seq, at, entry FROM changes WHERE seq > ? ORDER BY seq", (after,)
         ).fetchall()
         pending = Pending(base=after, last=latest)
         node_rows: set[int] = set()
         edge_rows: set[int] = set()
         key_rows: set[int] = set()
         names: set[str] = set()
-        for (text,) in found:
+        keep_from = len(found) - RECENT
+        for i, (seq, at, text) in enumerate(found):
             entry = _decode(text)
+            if i >= keep_from:  # what `Recent` keeps of them, made here, off the event loop
+                pending.changes.append(change_of(seq, at, entry))
             pending.deleted_nodes += entry.dn
             pending.deleted_edges += [(s, Rel(t), d, k) for s, t, d, k in entry.de]
             pending.deleted_keys += entry.dk

@@ -208,7 +208,9 @@ class OutletTracks:
                 self._records.pop(outlet, None)
             else:
                 self._records[outlet] = record
-            months = self._months.setdefault(outlet, SortedDict())
+            months = self._months.get(outlet)
+            if months is None:
+                months = self._months[outlet] = SortedDict()
             record = months.get(month, NO_RECORD).plus(flags, sign)
             if record == NO_RECORD:
                 months.pop(month, None)

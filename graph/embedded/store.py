@@ -163,6 +163,8 @@ class EmbeddedStore:
         # rowid -> the properties of a relationship the open write decoded or wrote, so that
         # its `derive` and later staging read them without decoding their JSON again
         self._fresh: dict[int, dict[str, Value]] = {}
+        # the latest change log entries, decoded (`changes` right after applying them)
+        self._recent = changelog.Recent()
 
     def __repr__(self) -> str:
         if self.read_only:
@@ -213,6 +215,7 @@ class EmbeddedStore:
         self._directory = Directory()
         self._tally, self._orders, self._tracks = EventTally(), EventOrders(), OutletTracks()
         self._key_rows = {}
+        self._recent.clear()
         self._changed()
         self._located = None
 
@@ -221,6 +224,7 @@ class EmbeddedStore:
         entry it is at, in one snapshot."""
         self._changed()
         self._located = None
+        self._recent.clear()
         self.version += 1
         db = self._conn()
         with changelog.snapshot(db):
@@ -288,7 +292,8 @@ class EmbeddedStore:
             if changed:
                 rows.write_dirty(db, dirty, self._graph._node)
                 index.update(db, self._search_docs(dirty))
-                changelog.append(db, self._seq + 1, changelog.entry_of(dirty, created, levels))
+                entry = changelog.entry_of(dirty, created, levels)
+                at = changelog.append(db, self._seq + 1, entry)
             db.execute("COMMIT")
         except sqlite3.Error as exc:  # a full disk, an I/O error
             self._roll_back(db, dirty)
@@ -305,6 +310,7 @@ class EmbeddedStore:
                 self.version += 1
         if changed:
             self._seq += 1
+            self._recent.wrote(self._seq, at, entry)
         big = len(dirty.new_nodes) + len(dirty.new_edges) >= FREEZE_AFTER
         if changed and big and gc.isenabled():
             # What a bulk write added lives as long as the store: keep the collector off it
@@ -372,11 +378,12 @@ class EmbeddedStore:
         return self._seq
 
     def changes(self, after: int, limit: int = 1000) -> list[Change]:
-        return changelog.read(self._conn(), after, limit)
+        return changelog.read(self._conn(), after, limit, self._recent)
 
     def _absorb(self, pending: Pending) -> None:
         """Apply what the file holds and memory lacks (`changelog.fetch`, or the rows a failed
         write touched, `changelog.restore`): removals first, then the rows as they are."""
+        self._recent.read(pending.changes)
         if pending.rebuild:
             log.warning(
                 "%s: this process fell behind the change log's retention; reading the store again",
@@ -933,6 +940,12 @@ class EmbeddedStore:
         tallied = self._tally.count(filter)
         if tallied is not None:
             return min(tallied, cap)
+        if filter.entity is not None and filter == EventFilter(entity=filter.entity):
+            # one entity's events, counted without sorting them (the loader weighs the two
+            # sides of a merge so: `services.resolve`)
+            attrs = self._graph._node
+            near = self._graph._pred.get(filter.entity, {})
+            return min(sum(1 for i in near if attrs[i].get("label") is Label.EVENT), cap)
         count = 0
         for _ in self._matching(filter):
             count += 1
