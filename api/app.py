@@ -404,12 +404,13 @@ class GraphQLApp(GraphQL[RequestContext, None]):
         try:
             fast = self.services.config.fast_lane and actor is ANONYMOUS
             if fast and fastlane.takes(scope, headers):
-                body = await _body(receive)
+                body = await _body(receive) if scope["method"] == "POST" else None
                 follower = self._follower()
                 async with follower.reading():
                     if await fastlane.answer(self, scope, body, self._stamped(send, follower)):
                         return
-                receive = _replay(body)
+                if body is not None:
+                    receive = _replay(body)
             if self.analyst is not None and scope["method"] == "GET":
                 params = QueryParams(scope.get("query_string", b""))
                 heavy = asks_heavy(params.get("query"), params.get("operationName"))

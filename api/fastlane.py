@@ -18,7 +18,7 @@ response (`GraphQLApp.process_result`, `create_response`). Everything around it 
 compression, CORS, the response cache, media types, the change header) is the same ASGI stack.
 
 What could make the answer differ goes the slow way, with the request as it came:
-- anything but an anonymous POST of `application/json` with `query`, `variables` and
+- anything but an anonymous POST of `application/json`, or GET, with `query`, `variables` and
   `operationName` only (persisted queries, batches, streaming `Accept`s, tokens);
 - variables over the limits, an operation over its cost budget, or one whose analytics cost
   its client's budget cannot pay for now (the whole way refuses it, saying how long to wait;
@@ -48,7 +48,7 @@ from graphql import (
     visit,
 )
 from graphql import ExecutionResult as CoreResult
-from starlette.datastructures import Headers
+from starlette.datastructures import Headers, QueryParams
 from starlette.requests import Request
 from starlette.responses import Response
 from strawberry.execution.is_awaitable import optimized_is_awaitable
@@ -191,22 +191,41 @@ def _request(body: object) -> tuple[str, dict[str, Any] | None, str | None] | No
 
 
 def takes(scope: Any, headers: Headers) -> bool:
-    """Whether a request may be the fast lane's, from its method and headers alone."""
-    if scope["method"] != "POST":
-        return False
-    media = headers.get("content-type", "").split(";", 1)[0].strip().lower()
-    if media != "application/json":
-        return False
+    """Whether a request may be the fast lane's, from its method and headers alone: a POST of
+    JSON, or a GET with a query string (a browser asking for GraphiQL sends none)."""
+    method = scope["method"]
+    if method == "GET":
+        if not scope.get("query_string"):
+            return False
+    else:
+        media = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+        if method != "POST" or media != "application/json":
+            return False
     accept = headers.get("accept", "")
     return not any(stream in accept for stream in _STREAMS)
 
 
-async def answer(app: View, scope: Any, body: bytes, send: Send) -> bool:
-    """Answer the request with `body` here, if the fast lane can; False when the slow path
-    must (nothing was sent then)."""
+def _parameters(app: View, scope: Any) -> object:
+    """A GET's query string as strawberry reads it (variables parsed as JSON), or None when
+    the whole way must read it (a name given twice, empty variables: its errors)."""
+    params = QueryParams(scope.get("query_string", b""))
+    if len(params.multi_items()) != len(params):
+        return None
+    fields: dict[str, object] = dict(params)
+    text = params.get("variables")
+    if text is not None:
+        if not text:
+            return None
+        fields["variables"] = app.parse_json(text)
+    return fields
+
+
+async def answer(app: View, scope: Any, body: bytes | None, send: Send) -> bool:
+    """Answer the request (a POST's `body`, or a GET's query string) here, if the fast lane
+    can; False when the whole way must (nothing was sent then)."""
     try:
-        parsed = app.parse_json(body)
-    except Exception:  # the slow path answers a bad body with its own error
+        parsed = app.parse_json(body) if body is not None else _parameters(app, scope)
+    except Exception:  # the whole way answers a bad body with its own error
         return False
     request_data = _request(parsed)
     if request_data is None:

@@ -4,7 +4,7 @@ Two apps serve one loaded store: one with the fast lane (the default), one with 
 request goes to the second, then twice to the first (the whole way's answer teaches the fast
 lane the document: the documents known are the process's), then to the second again; status,
 body and headers must be equal each time, and the tests check which requests the fast lane answered:
-an anonymous POST of a document answered before, and nothing else (tokens, GETs, other media
+an anonymous POST or GET of a document answered before, and nothing else (tokens, other media
 types, persisted queries, errors, refusals by the variables' limits or the cost budget).
 """
 
@@ -193,17 +193,26 @@ def test_only_anonymous_json_posts_take_the_fast_lane(lanes: tuple[Client, Clien
     ids = _events(lanes)
     page = {"query": PAGE_QUERY, "variables": {"id": ids[0]}}
     _both(lanes, page)  # learnt
-    # what strawberry alone handles: tokens, GETs, persisted queries, batches, other bodies
+    # what strawberry alone handles: tokens, persisted queries, batches, other bodies, GETs
+    # with empty variables or a name given twice, mutations
     for method, body, headers in (
         ("POST", page, bearer(EDITOR)),
-        ("GET", page, {}),
+        ("GET", page, bearer(EDITOR)),
         ("POST", {**page, "extensions": {}}, {}),
+        ("GET", {**page, "extensions": {}}, {}),
+        ("GET", {**page, "variables": ""}, {}),
+        ("GET", {"query": "mutation { __typename }"}, {}),
         ("POST", [page], {}),
         ("POST", json.dumps(page).encode(), {"content-type": "text/plain"}),
         ("POST", page, {"accept": "text/event-stream"}),
     ):
         (status, _, answer), fast = _both(lanes, body, method=method, headers=headers)
         assert fast == 0, (method, headers, answer)
+    # a GET of a known document (as a CDN-cached page asks): the fast lane's, its ETag and
+    # Cache-Control from the same middleware
+    (status, answered, _), fast = _both(lanes, page, method="GET")
+    assert status == 200 and fast == 2
+    assert answered["etag"] and answered["cache-control"].startswith("public")
     # the media type asked for is answered by the same middleware on both lanes
     (_, answered, _), fast = _both(
         lanes, page, headers={"accept": "application/graphql-response+json"}
