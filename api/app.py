@@ -39,7 +39,7 @@ from api import fastlane
 from api.audit import AuditLog, AuditRecord
 from api.audit import now as audit_now
 from api.auth import RateLimiter
-from api.config import AppConfig
+from api.config import MAX_JSON_DEPTH, AppConfig
 from api.context import RequestContext, Services
 from api.delivery import Cacheable, PersistedQueries, PersistedQueryError
 from api.exports import counts_endpoint, export_endpoint
@@ -81,9 +81,6 @@ from loaders.records import nested_deeper_than
 
 log = logging.getLogger(__name__)
 
-# How deep the arrays and objects of a request's JSON may nest (an `ingest` of records needs 9):
-# deeper, Python's parser would recurse until RecursionError, a crash.
-MAX_JSON_DEPTH = 64
 # Seconds between two looks at whether an open WebSocket's token was revoked.
 REVOCATION_CHECK = 1.0
 

@@ -57,6 +57,11 @@ DEFAULT_PERSISTED_QUERIES = 1000
 DEFAULT_RESPONSE_CACHE_BYTES = 64 * 1024 * 1024
 
 
+# How deep the arrays and objects of a request's JSON may nest (an `ingest` of records needs 9):
+# deeper, Python's parser would recurse until RecursionError, a crash. Not a setting.
+MAX_JSON_DEPTH = 64
+
+
 @dataclass(frozen=True, slots=True)
 class AppConfig:
     """What the app is configured with, besides the store and the tokens."""

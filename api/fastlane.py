@@ -60,6 +60,7 @@ from api.context import RequestContext
 from api.cost import cached_cost, client_budget
 from api.forward import asks_heavy
 from api.limits import check_variables, config_of
+from api.response_cache import POSTED
 from api.tokens import ANONYMOUS
 
 if TYPE_CHECKING:
@@ -223,8 +224,14 @@ def _parameters(app: View, scope: Any) -> object:
 async def answer(app: View, scope: Any, body: bytes | None, send: Send) -> bool:
     """Answer the request (a POST's `body`, or a GET's query string) here, if the fast lane
     can; False when the whole way must (nothing was sent then)."""
+    kept = scope.get("state", {}).get(POSTED)  # the response cache parsed it already
     try:
-        parsed = app.parse_json(body) if body is not None else _parameters(app, scope)
+        if body is None:
+            parsed = _parameters(app, scope)
+        elif kept is not None and kept[0] == body:
+            parsed = kept[1]
+        else:
+            parsed = app.parse_json(body)
     except Exception:  # the whole way answers a bad body with its own error
         return False
     request_data = _request(parsed)

@@ -42,6 +42,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.types import ExecutionResult
 
+from api.config import MAX_JSON_DEPTH
 from api.forward import Writer, is_mutation
 from loaders.records import nested_deeper_than
 
@@ -56,8 +57,6 @@ OUTCOME = "newsgraph.metrics_outcome"
 INTERNAL = "Unexpected error."
 # Query texts longer than this are parsed again rather than kept (as api.limits' caches).
 _CACHED_QUERY_LENGTH = 10_000
-# JSON nested deeper is not parsed (api.app.MAX_JSON_DEPTH: Python's parser would recurse).
-_JSON_DEPTH = 64
 
 # Request errors that are a limit's refusal, by the limit's own message.
 _LIMITS = [
@@ -257,7 +256,7 @@ def _asks_mutation(body: bytes) -> bool:
         text = body.decode("utf-8")
     except UnicodeDecodeError:
         return False
-    return not nested_deeper_than(text, _JSON_DEPTH) and is_mutation(body)
+    return not nested_deeper_than(text, MAX_JSON_DEPTH) and is_mutation(body)
 
 
 class Counted:

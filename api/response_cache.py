@@ -44,6 +44,7 @@ from cachetools import LRUCache
 from starlette.datastructures import Headers, QueryParams
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.config import MAX_JSON_DEPTH
 from api.forward import CHANGE_HEADER, asks_heavy, asks_mutation
 from api.metrics import Metrics, operation_of
 from graph.model import Direction, Edge, Node, Rel
@@ -62,14 +63,14 @@ from loaders.records import nested_deeper_than
 READS = "newsgraph.response_cache_reads"
 # The scope's state key under which `api.delivery.Cacheable` notes the `read_position` it read.
 POSITION = "newsgraph.read_position"
+# A POST's body and its JSON, parsed here (the scope state's key)
+POSTED = "newsgraph.posted"
 # The header naming whether the answer came from the cache ("hit") or was made ("miss").
 CACHE_HEADER = "x-newsgraph-cache"
 # Requests remembered byte for byte, so that asking again parses nothing (`Cached._alias`).
 ALIASES = 100_000
 # Change log entries remembered, for answers made while writes committed (`ResponseCache.keep`).
 RECENT = 512
-# JSON nested deeper is not looked at here (the app refuses it, `api.app.MAX_JSON_DEPTH`).
-_JSON_DEPTH = 64
 # Headers of an answer not kept: they belong to one request.
 _PER_REQUEST = frozenset({b"set-cookie", CACHE_HEADER.encode(), CHANGE_HEADER.encode()})
 
@@ -473,6 +474,8 @@ class Cached:
             return None, receive
         if not isinstance(posted, dict):
             return None, receive
+        # parsed as the app parses it (api.fastlane reads it rather than parse it again)
+        scope.setdefault("state", {})[POSTED] = (body, posted)
         return self._keep_alias(b"P", body, accept, self._keyed(posted, accept)), receive
 
     def _alias(self, method: bytes, raw: bytes, accept: str | None) -> str | None:
@@ -513,7 +516,7 @@ def _raw_key(method: bytes, raw: bytes, accept: str | None) -> str:
 
 
 def _json(text: str) -> Any:
-    if nested_deeper_than(text, _JSON_DEPTH):
+    if nested_deeper_than(text, MAX_JSON_DEPTH):
         raise ValueError("nested too deep")
     return json.loads(text)
 
