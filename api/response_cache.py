@@ -200,6 +200,7 @@ class ResponseCache:
     def __init__(self, store: GraphStore, max_bytes: int, metrics: Metrics | None = None) -> None:
         self.store = store
         self.metrics = metrics
+        self._counters: dict[str, Any] = {}  # each outcome's counter (prometheus' `labels`)
         self._entries = _Entries(max_bytes, self._evicted)
         self._by_id: dict[Read, set[str]] = {}
         self._wide: set[str] = set()
@@ -353,7 +354,10 @@ class ResponseCache:
 
     def _count(self, outcome: str, n: int = 1) -> None:
         if self.metrics is not None and n:
-            self.metrics.response_cache.labels(outcome).inc(n)
+            counter = self._counters.get(outcome)
+            if counter is None:
+                counter = self._counters[outcome] = self.metrics.response_cache.labels(outcome)
+            counter.inc(n)
 
 
 def _overlap(touched: frozenset[Read] | None, read: frozenset[Read] | None) -> bool:
