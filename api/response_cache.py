@@ -40,6 +40,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
+import msgspec
 from cachetools import LRUCache
 from starlette.datastructures import Headers, QueryParams
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -369,10 +370,13 @@ def _overlap(touched: frozenset[Read] | None, read: frozenset[Read] | None) -> b
 # -- the ASGI layer ---------------------------------------------------------------------------
 
 
+# The JSON a key is the digest of: objects' keys sorted, so that equal requests give one key.
+_KEY_TEXT = msgspec.json.Encoder(order="sorted").encode
+
+
 def request_key(query: str, variables: object, operation: object, accept: str | None) -> str:
     """The key of an answer: what decides it, for the anonymous."""
-    text = json.dumps([query, variables, operation, accept or ""], sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()
+    return hashlib.sha256(_KEY_TEXT([query, variables, operation, accept or ""])).hexdigest()
 
 
 class Cached:
