@@ -135,3 +135,60 @@ def point(text: str) -> tuple[float, float]:
 def text_rank(text: str) -> tuple[str, str]:
     """The order an event's kept texts are chosen in (by digest: the same ones in any order)."""
     return digest(text), text
+
+
+# a day a story's words state: "June 15th 2017", "15 June 2017", "27/06/2017" (day first, as
+# outside the US), or "yesterday" / "today" (from the day the story was published)
+_MONTHS = (
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+)
+_MONTH = "(" + "|".join(_MONTHS) + ")"
+_ORDINAL = r"(\d{1,2})(?:st|nd|rd|th)?"
+_SAID_DATES = (
+    # June 15th 2017, June 18/19th 2017, June 15, 2017 (the first day of a range)
+    (re.compile(rf"\b{_MONTH}\s+{_ORDINAL}(?:\s*[/-]\s*\d{{1,2}}(?:st|nd|rd|th)?)?,?\s+(\d{{4}})\b", re.I), (3, 1, 2)),
+    # 15 June 2017, 15th of June, 2017
+    (re.compile(rf"\b{_ORDINAL}\s+(?:of\s+)?{_MONTH},?\s+(\d{{4}})\b", re.I), (3, 2, 1)),
+    # 27/06/2017, 27.06.2017
+    (re.compile(r"(?<![\d/.])(\d{1,2})([/.])(\d{1,2})\2(\d{4})(?![\d/.])"), (4, 3, 1)),
+)  # fmt: skip
+_YESTERDAY = re.compile(r"\byesterday\b", re.I)
+_TODAY = re.compile(r"\b(?:today|tonight|this morning)\b", re.I)
+
+
+def said_day(texts: tuple[str, ...], published: int | None) -> int | None:
+    """The day (as `day_number`) the first of `texts` to state one states: a written date, or
+    "yesterday" / "today" counted from `published` (the story's day, when known). None when
+    none does. A headline's "yesterday" is the day before it was published: a record giving
+    a later day for its event is a late report."""
+    for text in texts:
+        for pattern, (y, m, d) in _SAID_DATES:
+            for found in pattern.finditer(text):
+                groups = found.groups()
+                month_text = groups[m - 1]
+                month = (
+                    _MONTHS.index(month_text.casefold()) + 1
+                    if not month_text.isdigit()
+                    else int(month_text)
+                )
+                try:
+                    return date(int(groups[y - 1]), month, int(groups[d - 1])).toordinal()
+                except ValueError:  # 31 June, 13/13/2017
+                    continue
+        if published is not None:
+            if _YESTERDAY.search(text):
+                return published - 1
+            if _TODAY.search(text):
+                return published
+    return None
