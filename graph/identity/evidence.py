@@ -22,8 +22,6 @@ from graph.identity.normalise import (
 )
 from graph.identity.profile import EventProfile
 
-PUBLISHED_WEEK = 7.0  # days between two stories' publication that count as far apart (1.0)
-
 # -- evidence ----------------------------------------------------------------------------------
 
 FEATURES: tuple[str, ...] = (
@@ -41,10 +39,6 @@ FEATURES: tuple[str, ...] = (
     "off_day_again",  # off the main day, and another record already gave that day
     "dated_late",  # a day after the main day, but its story was published by the main day
     "dated_early",  # a day before the main day, and a story of the event was published by then
-    "said_event_day",  # off the main day, and its words state one of the event's days
-    "said_other_day",  # its words state a day that is none of the event's days
-    "published_same_day",  # a story of the event was published the day the record's story was
-    "published_apart",  # days between its story's publication and the event's nearest, /7, <= 1
     "crowded",  # no place to compare, other candidates look as alike (same sides): how many, 0..1
     "same_outlet",  # an outlet of the record already reported the event
     "event_size",  # how many records the event has: log(1 + n) / log(11), at most 1
@@ -54,22 +48,6 @@ FEATURES: tuple[str, ...] = (
 def _day_gaps(m: Mention, p: EventProfile) -> tuple[int, int]:
     gaps = [abs(m._day - day_number(d)) for d, _ in p.days]
     return (min(gaps), max(gaps)) if gaps else (0, 0)
-
-
-def _day_numbers(p: EventProfile) -> tuple[int, ...]:
-    return tuple(day_number(d) for d, _ in p.days)
-
-
-def _published(m: Mention, p: EventProfile) -> tuple[float, float]:
-    """`published_same_day` and `published_apart`: whether a story of the event was published
-    the day the record's story was, else how many days lie between the record's story and the
-    event's nearest (a week or more: 1). Reports of one event are published together, or over
-    the days it lasts; reports of two events of one day and place mostly apart. (0, 0) when
-    either day is unknown."""
-    if m._published is None or not p.published_days:
-        return 0.0, 0.0
-    gap = min(abs(m._published - day_number(d)) for d in p.published_days)
-    return (1.0, 0.0) if gap == 0 else (0.0, min(1.0, gap / PUBLISHED_WEEK))
 
 
 def in_window(m: Mention, p: EventProfile) -> bool:
@@ -200,9 +178,6 @@ def evidence(m: Mention, p: EventProfile, *, words: bool = True) -> tuple[list[f
         1.0 if again else 0.0,
         1.0 if m._day > main and m._published is not None and m._published <= main else 0.0,
         1.0 if m._day < main and p.published and day_number(p.published) <= m._day else 0.0,
-        1.0 if m._said is not None and m._day != main and m._said in _day_numbers(p) else 0.0,
-        1.0 if m._said is not None and m._said not in _day_numbers(p) else 0.0,
-        *_published(m, p),
         0.0,  # crowded: set by `crowd` once every candidate is known
         0.0 if m._outlets.isdisjoint(p.outlets) else 1.0,
         min(1.0, math.log1p(len(p.records)) / math.log(11.0)),

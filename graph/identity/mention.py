@@ -15,7 +15,6 @@ from graph.identity.normalise import (
     name_key,
     place_key,
     point_text,
-    said_day,
     story_day,
     text_key,
 )
@@ -64,7 +63,6 @@ class Mention:
     _entity_keys: frozenset[str] = field(init=False, repr=False, compare=False)
     _all_names: frozenset[str] = field(init=False, repr=False, compare=False)
     _published: int | None = field(init=False, repr=False, compare=False)
-    _said: int | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -86,8 +84,6 @@ class Mention:
         set_(self, "_texts", tuple(dict.fromkeys(t for t in map(text_key, texts) if t)))
         set_(self, "_record", self._record_key())
         set_(self, "_published", day_number(self.published) if self.published else None)
-        # the day its words state ("June 15th 2017", "yesterday"), if any
-        set_(self, "_said", said_day(texts, self._published))
 
     @property
     def has_point(self) -> bool:

@@ -37,8 +37,6 @@ class EventProfile:
     dated: frozenset[str] = frozenset()
     # the earliest day one of its records' stories was published (`Mention.published`), if known
     published: str | None = None
-    # every day one of its records' stories was published (stored as `identity_published`)
-    published_days: frozenset[str] = frozenset()
 
     @classmethod
     def of(cls, mention: Mention) -> EventProfile:
@@ -81,9 +79,6 @@ class EventProfile:
             entities=self.entities.union(m._entity_keys),
             dated=self.dated | {dated},
             published=_earliest(self.published, m.published),
-            published_days=self.published_days | {m.published}
-            if m.published
-            else self.published_days,
         )
 
     def merged(self, other: EventProfile) -> EventProfile:
@@ -106,7 +101,6 @@ class EventProfile:
             self.entities | other.entities,
             dated,
             _earliest(self.published, other.published),
-            self.published_days | other.published_days,
         )
 
     def keys(self) -> frozenset[str]:
@@ -158,7 +152,7 @@ class EventProfile:
             "identity_records": sorted(self.records),
             "identity_entities": sorted(self.entities),
             "identity_dated": sorted(self.dated),
-            "identity_published": sorted(self.published_days),
+            "identity_published": [self.published] if self.published else [],
         }
 
     @classmethod
@@ -169,10 +163,6 @@ class EventProfile:
             value = props.get(name) or []
             return frozenset(str(v) for v in value)
 
-        # events stored before the days were kept: the dates in their stories' slugs
-        published_days = texts("identity_published") or frozenset(
-            filter(None, map(story_day, texts("identity_stories")))
-        )
         return cls(
             days=days_of(texts("identity_dated")),
             categories=texts("identity_categories"),
@@ -185,8 +175,9 @@ class EventProfile:
             records=texts("identity_records"),
             entities=texts("identity_entities"),
             dated=texts("identity_dated"),
-            published=min(published_days, default=None),
-            published_days=published_days,
+            # events stored before the day was kept: the earliest date in their stories' slugs
+            published=min(texts("identity_published"), default=None)
+            or min(filter(None, map(story_day, texts("identity_stories"))), default=None),
         )
 
 
