@@ -67,6 +67,7 @@ EXTRA_GENERATED = "2:10000"  # generated records teaching the weights without a 
 QUEUE_PRECISION = 0.1  # the review band: at least one pair in ten worth merging
 GRID = [x / 4 for x in range(-12, 9)]  # merge thresholds tried: -3 .. 2 in quarter steps
 REVIEW_GRID = [x / 4 for x in range(-32, 9)]  # review thresholds tried: -8 .. 2
+DROPPED: set[str] = set()  # features left out (weight 0): `--drop`, to measure what one adds
 
 
 @dataclass
@@ -102,6 +103,8 @@ def candidate_pairs(items: Sequence[Item], truth: Sequence[str]) -> Pairs:
             index[key].add(true)
         profiles[true] = after
     x = np.array(rows, dtype=np.float64).reshape(-1, len(FEATURES))
+    for name in DROPPED:
+        x[:, FEATURES.index(name)] = 0.0
     return Pairs(x, np.array(labels, dtype=np.float64), len(items), missed)
 
 
@@ -294,7 +297,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         "place to compare are used, for the weights without a place; '' for none "
         f"[{EXTRA_GENERATED}: another seed than the one measured]",
     )
+    parser.add_argument(
+        "--drop",
+        default="",
+        help="features to leave out (weight 0), comma-separated: to measure what each adds",
+    )
     args = parser.parse_args(argv)
+    unknown = set(filter(None, args.drop.split(","))) - set(FEATURES)
+    if unknown:
+        parser.error(f"--drop: unknown features {sorted(unknown)}")
+    DROPPED.clear()
+    DROPPED.update(filter(None, args.drop.split(",")))
     items = [Item(i.mention, None, i.raw) for i in read_records(args.records)]
     truth = read_truth(args.truth)
     fold = folds_of(items, truth, args.folds)

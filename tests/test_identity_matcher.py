@@ -114,6 +114,23 @@ def test_a_round_up_shared_by_two_events_does_not_merge_them() -> None:
     assert any("this story left out" in note for note in decision.notes), decision.notes
 
 
+def test_a_big_event_does_not_draw_a_record_by_its_size() -> None:
+    # An event that took a wrong record is bigger, and a score rising with the size would make
+    # it draw the next look-alike too (the June 2017 Raqqa events grew to 15 records of 5-7
+    # true events): only what the records say counts, not how many there are.
+    small = EventProfile.of(clash())
+    big = small
+    for n in range(8):
+        big = big.with_mention(clash(story=f"observatory/clashes-khan-shaykhun-{n}"))
+    m = clash(story="observatory/khan-shaykhun-later")
+    weights = default_weights()
+    alone = decide(m, [("small", small)], weights)
+    assert decide(m, [("big", big)], weights).score == alone.score
+    # between the two, the tie goes to the smaller id, whichever is bigger
+    assert decide(m, [("a", big), ("b", small)], weights).event == "a"
+    assert decide(m, [("a", small), ("b", big)], weights).event == "a"
+
+
 def test_the_three_outcomes_are_reachable() -> None:
     weights = default_weights()
     profile = EventProfile.of(clash())

@@ -1,11 +1,10 @@
 """The evidence that compares a record with an event: `evidence(mention, profile)` gives one
 value per name in `FEATURES` (nearness, place names, shared sides, words, category, days, the
-crowd of look-alikes, the outlet, the event's size)."""
+crowd of look-alikes, the outlet)."""
 
 from __future__ import annotations
 
 import functools
-import math
 
 from rapidfuzz import fuzz
 
@@ -41,7 +40,6 @@ FEATURES: tuple[str, ...] = (
     "dated_early",  # a day before the main day, and a story of the event was published by then
     "crowded",  # no place to compare, other candidates look as alike (same sides): how many, 0..1
     "same_outlet",  # an outlet of the record already reported the event
-    "event_size",  # how many records the event has: log(1 + n) / log(11), at most 1
 )
 
 
@@ -180,7 +178,6 @@ def evidence(m: Mention, p: EventProfile, *, words: bool = True) -> tuple[list[f
         1.0 if m._day < main and p.published and day_number(p.published) <= m._day else 0.0,
         0.0,  # crowded: set by `crowd` once every candidate is known
         0.0 if m._outlets.isdisjoint(p.outlets) else 1.0,
-        min(1.0, math.log1p(len(p.records)) / math.log(11.0)),
     ]
     return values, notes
 
