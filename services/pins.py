@@ -26,6 +26,7 @@ from services.places import CORRECTED, records_place
 PINS: Final = "pins"
 # What an editor may correct: the event's own properties (`correctEvent`'s arguments).
 PINNABLE = ("summary", "category", "occurred_on")
+ALIASES: Final = "alternate_names"  # of a Place the gazetteer knows (services.places)
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +164,8 @@ def corrected_profile(
 ) -> EventProfile | None:
     """`profile` (the matcher's profile of `event`, made from its records) as an editor
     corrected it (docs/editorial.md, "Corrections and the matcher"): a corrected place is
-    its only place (the names of its Place, the record's spelling and the gazetteer's) and
+    its only place (the names of its Place: a record's spelling, the gazetteer's name and its
+    other names, so a record at "Raqqa" names the place an editor gave as "Ar Raqqah") and
     point (the Place's coordinates, if known): the records' are what was wrong; a corrected
     day is each record's day; a corrected category is its only category. The records' sides,
     words, outlets and stories stay. An event with none of these pins keeps `profile`."""
@@ -175,8 +177,8 @@ def corrected_profile(
         target = event.text(CORRECTED)
         place = graph.get_nodes([target]).get(target) if target else None
         if place is not None:
-            names = {place.text("name"), place.text("canonical_name")} - {""}
-            changes["places"] = frozenset(place_key(n) for n in names if place_key(n))
+            names = {place.text("name"), place.text("canonical_name"), *place.texts(ALIASES)}
+            changes["places"] = frozenset(filter(None, map(place_key, names - {""})))
             lat, lon = place.props.get("lat"), place.props.get("lon")
             located = isinstance(lat, int | float) and isinstance(lon, int | float)
             point = (round(float(lat), 5), round(float(lon), 5)) if located else None  # type: ignore[arg-type]
