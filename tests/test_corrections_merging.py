@@ -138,8 +138,10 @@ def test_a_record_is_matched_against_the_corrected_place(store: GraphStore, tmp_
     (event,) = store.find_nodes(Label.EVENT, {}, "occurred_on", 10)
     corrections = Corrections(store)
     corrections.correct_event(event.id, {"place": "Raqqa"}, "it was Raqqa", "alice")
-    profile = event_of(store, event.id)
-    assert "homs" not in profile.texts("identity_places")
+    corrected = event_of(store, event.id)
+    assert "homs" not in corrected.texts("identity_places")
+    # the map shows the corrected place, not the records' point at Homs
+    assert (corrected.props["geo_lat"], corrected.props["geo_lon"]) == (35.95283, 39.00788)
 
     load(store, tmp_path, [FIRST])  # Raqqa, the same sides and day: the corrected event
     assert stories_of(store, event_of(store, event.id)) == ["a-1", "w-1"]
