@@ -12,12 +12,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from graph.model import Label, Node, Rel
+from graph.history import Why
+from graph.model import Label, Node, Rel, WriteBatch
 from graph.snapshot import INGEST_CLOCKS, canonical
 from graph.store import GraphStore
 from services.corrections import CORRECTED, Corrections
 from services.event_editing import EventEditing
-from services.pins import pins_of
+from services.merging import merge_nodes
+from services.pins import pins_of, repin
 from tests.test_event_editing import by_stories
 from tests.test_event_matching import ELSEWHERE, FIRST, load, record, stories_of
 
@@ -131,6 +133,37 @@ def test_the_merged_away_events_place_pin_applies_where_the_survivor_has_none(
     assert event_of(store, entry.id).text("pins_dropped") in ("", "[]")
     editing.undo(entry.id, "carol")
     assert graph_of(store) == before
+
+
+def test_the_loaders_merge_of_corrected_events_follows_the_same_rule(
+    store: GraphStore, tmp_path: Path
+) -> None:
+    """`merge_nodes` as the loader calls it (a record shows two stored events are one), then
+    its transaction re-applying the pins (`repin`), as `ingest`'s does."""
+    load(store, tmp_path, [FIRST, ELSEWHERE])
+    raqqa, homs = by_stories(store, ["a-1"]), by_stories(store, ["c-1"])
+    corrections = Corrections(store)
+    corrections.correct_event(raqqa.id, {"summary": "Fighting in Raqqa"}, "the town", "alice")
+    corrections.correct_event(
+        homs.id, {"summary": "Fighting in Homs", "category": "humanitarian"}, "why", "bob"
+    )
+    batch = WriteBatch()
+    why = Why("report", "line 1: Outlet X story x-1", "cli")
+    merge_nodes(store, batch, [homs.id], Label.EVENT, lambda n: raqqa.id, set(), why, "2017-03-09")
+    store.write(batch, derive=lambda graph: WriteBatch(nodes=repin(graph, [raqqa.id])))
+
+    merged = event_of(store, raqqa.id)
+    assert {p: pin.by for p, pin in pins_of(merged).items()} == {
+        "summary": "alice",
+        "category": "bob",
+    }
+    assert (merged.text("summary"), merged.text("category")) == (
+        "Fighting in Raqqa",
+        "humanitarian",
+    )
+    (entry,) = store.find_nodes(Label.EDIT, {"action": "merge", "merged": homs.id}, "at", 5)
+    dropped = json.loads(entry.text("pins_dropped"))
+    assert [(d["prop"], d["value"]) for d in dropped] == [("summary", "Fighting in Homs")]
 
 
 def test_a_record_is_matched_against_the_corrected_place(store: GraphStore, tmp_path: Path) -> None:
