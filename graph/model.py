@@ -107,7 +107,7 @@ EditorialProp: TypeAlias = Literal[
     "reviewed_at", "reviewed_by", "review_note", "duplicate_of", "action", "at", "subject",
     "cause", "detail", "by", "label", "merged", "merged_state", "survivor_state", "split_at",
     "split_by", "other", "score", "evidence", "undone_at", "undone_by", "undid", "apart_before",
-    "created", "resolved", "report", "before", "pins",
+    "created", "resolved", "report", "before", "pins", "pins_dropped",
 ]  # fmt: skip
 EdgeProp: TypeAlias = Literal[
     "roles", "names", "stories", "story", "claim_texts", "claim_tones", "first_reported",

@@ -38,6 +38,7 @@ from loaders.records import Location, parse_moment
 from services.conflicts import checked, resolving_again
 from services.editing import MAX_REASON, EditorialError, EditorialWork, events_still_there
 from services.ingest import moment_text, retraction
+from services.matching import reprofile
 from services.pins import PINNABLE, PINS, Pin, pins_of
 from services.places import CORRECTED as PLACE_CORRECTED
 from services.places import (
@@ -328,6 +329,12 @@ class Corrections(EditorialWork):
         def derive(graph: GraphReader) -> WriteBatch:
             guard(graph)
             derived = rate(graph)
+            # the matcher compares later records with the event as corrected (or as its
+            # records describe it again, unpinned)
+            profiles = reprofile(graph, [event_id])
+            derived.nodes += profiles.nodes
+            derived.keys.update(profiles.keys)
+            derived.rekeys.update(profiles.rekeys)
             if any(w.type is Rel.OCCURRED_IN for w in batch.edges) or any(
                 u[1] is Rel.OCCURRED_IN for u in batch.unlinks
             ):  # the place corrected or unpinned: the event's places follow its locations

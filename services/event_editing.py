@@ -40,8 +40,8 @@ from services.corrections import Corrections
 from services.editing import EditorialError, EditorialWork, events_still_there
 from services.matching import KEPT_APART, PROFILE_PROPS, reprofile
 from services.merging import merge_nodes
-from services.pins import repin
-from services.places import place_events
+from services.pins import PINS, Pin, repin
+from services.places import CORRECTED, place_events
 from services.rating import rating
 from services.replacement import FIRSTS, MARKS, firsts_of, marked_story
 
@@ -294,7 +294,9 @@ class EventEditing(EditorialWork):
         was: dict[str, Value] = before["props"]
         restored = {k: v for k, v in old_props.items() if k not in PROFILE_PROPS}
         batch.nodes.append(NodeWrite(old, Label.EVENT, PropertyWrite(create=restored)))
-        batch.nodes.append(_set(survivor, _unmerged_props(kept.props, old_props, was, old)))
+        unmerged = _unmerged_props(kept.props, old_props, was, old)
+        unmerged.update(_unmerged_pins(kept.props, old_props, was))
+        batch.nodes.append(_set(survivor, unmerged))
         # Relationships: `old`'s come back to it; those both had get the survivor's again.
         swap = _to(old, survivor)
         theirs = {(swap(s), Rel(r), swap(d), str(k)) for s, r, d, k, _ in merged["edges"]}
@@ -546,4 +548,29 @@ def _unmerged_props(current: Props, old: Props, before: Props, old_id: str) -> d
     apart = props.get(KEPT_APART, strings(current, KEPT_APART))
     if isinstance(apart, list) and old_id in apart:
         props[KEPT_APART] = [e for e in apart if e != old_id]
+    return props
+
+
+def _unmerged_pins(current: Props, old: Props, before: Props) -> dict[str, Value]:
+    """The survivor's pins once `old` is taken out of it again: the corrections `old` brought
+    go (with the value they gave, back to the survivor's before the merge), the survivor's own
+    are as they were before it (what their records said), those made since stay."""
+    mine = [Pin.of(e) for e in strings(before, PINS)]
+    brought = [
+        p for p in map(Pin.of, strings(old, PINS)) if not any(p.same_correction(m) for m in mine)
+    ]
+    if not brought and not mine:
+        return {}
+    left: list[str] = []
+    for entry in strings(current, PINS):
+        pin = Pin.of(entry)
+        if any(pin.same_correction(b) for b in brought):
+            continue
+        was = next((m for m in mine if pin.same_correction(m)), None)
+        left.append(was.to_entry() if was is not None else entry)
+    props: dict[str, Value] = {PINS: sorted(left) if left or PINS in before else None}
+    still = {Pin.of(e).prop for e in left}
+    for prop in sorted({b.prop for b in brought} - still):
+        name = CORRECTED if prop == "place" else prop
+        props[name] = before.get(name)
     return props

@@ -57,6 +57,7 @@ from services.mentions import (
     record_keys,
     stored_profile,
 )
+from services.pins import PINS, corrected_profile
 
 IDENTITY: Final = "identity"  # on DESCRIBES: the matcher's decision for the record, JSON
 KEPT_APART: Final = "kept_apart"  # on Event: events editors said are other events
@@ -385,6 +386,10 @@ def reprofile(
             mentions = [m for e in described.get(event_id, ()) for m in mentions_of_edge(e)]
             profile = profile_of(mentions)
             before = stored_profile(node.props)
+        if node.props.get(PINS):  # an editor's corrections: the matcher reads them
+            fixed = corrected_profile(graph, node, profile)
+            if fixed != profile:
+                profile, plan = fixed, None  # (not grown from `before`: every key compared)
         if profile is None and before is None:
             continue
         if plan is not None:  # grown from `before` by the batch's mentions: keys only added

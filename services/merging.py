@@ -28,6 +28,8 @@ from graph.model import (
     strings,
 )
 from graph.store import GraphStore
+from services.pins import PINS, MergedPins, dropped_text, merge_pins
+from services.places import CORRECTED, EDITOR_LOCATION
 
 
 def merge_nodes(
@@ -53,6 +55,7 @@ def merge_nodes(
     nodes = store.get_nodes(list(olds))
     for old, node in nodes.items():
         batch.nodes.append(NodeWrite(find(old), label, as_property_write(label, node.props)))
+    pinned = _merge_pins(store, batch, nodes, find) if label is Label.EVENT else {}
     moved: dict[tuple[str, Rel, str, str], list[Props]] = {}
     kept: dict[str, list[list[object]]] = {old: [] for old in olds}
     for rel in Rel:
@@ -60,12 +63,14 @@ def merge_nodes(
             for old, edges in store.edges(list(olds), rel, direction).items():
                 for e in edges:
                     kept[old].append([e.src, rel.value, e.dst, e.discriminator, dict(e.props)])
+                    if _gives_way(e.src, rel, e.discriminator, pinned.get(find(old))):
+                        continue  # an editor's location of a place pin that gave way
                     src = find(e.src) if e.src in olds else e.src
                     dst = find(e.dst) if e.dst in olds else e.dst
                     moved.setdefault((src, rel, dst, e.discriminator), []).append(e.props)
     survivors = sorted({find(o) for o in olds})
     if why is not None:
-        _log_merges(store, batch, nodes, kept, label, find, why, at)
+        _log_merges(store, batch, nodes, kept, label, find, why, at, pinned)
     directions: tuple[Direction, ...] = ("out", "in")
     for direction in directions:
         for edges in store.edges(survivors, Rel.REPORTS, direction).values():
@@ -98,8 +103,11 @@ def _log_merges(
     find: Callable[[str], str],
     why: Why,
     at: str,
+    pinned: Mapping[str, MergedPins],
 ) -> None:
-    """One `merge` entry of the editorial log per merged-away node (see `merge_nodes`)."""
+    """One `merge` entry of the editorial log per merged-away node (see `merge_nodes`); an
+    event's names the editors' corrections of it that gave way to the survivor's
+    (`pins_dropped`, and in its detail)."""
     survivors = sorted({find(o) for o in olds})
     before = store.get_nodes(survivors)
     survivor_keys = store.keys_of(survivors)
@@ -118,20 +126,67 @@ def _log_merges(
             "keys": survivor_keys.get(survivor, []),
             "involved_in": [e.src for e in involved.get(survivor, [])],
         }
+        extra: dict[str, str] = {}
+        logged = why
         if label is Label.EVENT:
             into["edges"] = own.get(survivor, [])
+            dropped = pinned[survivor].dropped.get(old, []) if survivor in pinned else []
+            if dropped:
+                data = [json.loads(p.to_entry()) for p in dropped]
+                extra["pins_dropped"] = json.dumps(data, ensure_ascii=False, sort_keys=True)
+                kept_for = f"corrections of {old} dropped for {survivor}'s"
+                logged = Why(
+                    why.cause, f"{why.detail}; {kept_for}: {dropped_text(dropped)}", why.by
+                )
         batch.nodes.append(
             edit(
                 "merge",
                 at,
-                why,
+                logged,
                 survivor,
                 label=label.value,
                 merged=old,
                 merged_state=json.dumps(merged, ensure_ascii=False, sort_keys=True),
                 survivor_state=json.dumps(into, ensure_ascii=False, sort_keys=True),
+                **extra,
             )
         )
+
+
+def _merge_pins(
+    store: GraphStore, batch: WriteBatch, olds: Mapping[str, Node], find: Callable[[str], str]
+) -> dict[str, MergedPins]:
+    """Appends to `batch` the pins of each survivor of events `olds` (`services.pins.merge_pins`:
+    the survivor's win, property by property) and the corrected place they keep; returns them
+    by survivor. Events no editor corrected are left to the merge rules."""
+    groups: dict[str, list[Node]] = {}
+    for old, node in sorted(olds.items()):
+        groups.setdefault(find(old), []).append(node)
+    survivors = store.get_nodes(sorted(groups))
+    found: dict[str, MergedPins] = {}
+    for survivor, merging in sorted(groups.items()):
+        kept = survivors.get(survivor)
+        events = [n for n in (kept, *merging) if n is not None]
+        if not any(n.props.get(PINS) for n in events):
+            continue
+        merged = found[survivor] = merge_pins(kept, merging)
+        chosen = {n.id: n for n in events}.get(merged.place_from or "")
+        values: dict[str, Value] = {PINS: merged.entries}
+        if any(n.props.get(CORRECTED) for n in events):
+            values[CORRECTED] = chosen.text(CORRECTED) or None if chosen is not None else None
+        batch.nodes.append(NodeWrite(survivor, Label.EVENT, PropertyWrite(set=values)))
+    return found
+
+
+def _gives_way(src: str, rel: Rel, key: str, pinned: MergedPins | None) -> bool:
+    """Whether an editor's location of merged-away event `src` stays behind (the survivor
+    keeps another event's corrected place, or none)."""
+    return (
+        pinned is not None
+        and rel is Rel.OCCURRED_IN
+        and key == EDITOR_LOCATION
+        and pinned.place_from != src
+    )
 
 
 def _edges_of(store: GraphStore, ids: Sequence[str]) -> dict[str, list[list[object]]]:

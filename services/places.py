@@ -299,7 +299,8 @@ def choose(
         place, "suggestion"
     )
     lat, lon = _num(event, "lat"), _num(event, "lon")
-    if lat is None or lon is None:
+    # an editor's place: its own point (the records' is of the place they got wrong)
+    if corrected == chosen.dst or lat is None or lon is None:
         lat, lon = _num(place, "lat"), _num(place, "lon")
     return Placed(
         chosen.dst,

@@ -36,6 +36,9 @@ UNPIN = """mutation($id: ID!, $p: [String!]) { unpinEvent(id: $id, properties: $
 RAQQA_SUMMARY = "Clashes between the army and IS in Raqqa"
 # The same story as SAME, extracted earlier: the earliest extraction's summary wins.
 EARLIER = {**SAME, "extracted_at": "2017-03-01T08:00:00Z"}
+# The same, dated the day an editor corrects the event to: the matcher compares a record with
+# the event as corrected (docs/editorial.md, "Corrections and the matcher").
+EARLIER_ON_28 = {**EARLIER, "event": {**EARLIER["event"], "occurred_on": "2017-02-28"}}
 # Another story of the same event, extracted earlier still.
 EARLIEST = {
     **SAME,
@@ -82,12 +85,13 @@ def test_a_correction_is_pinned_until_unpinned(store: GraphStore, tmp_path: Path
         assert public["data"] is None or public["data"]["event"] is None
         assert public["errors"][0]["message"].startswith("corrections needs the editor")
 
-        # a reload changes nothing; an earlier extraction joining the event would win the
-        # summary, but the pin stands, and the page says what the records say now
+        # a reload changes nothing; an earlier extraction joining the event (of the corrected
+        # day) would win the summary, but the pin stands, and the page says what the records
+        # say now
         before = canonical(store)
         load(store, tmp_path, [FIRST])
         assert canonical(store) == before
-        load(store, tmp_path, [EARLIER])
+        load(store, tmp_path, [EARLIER_ON_28])
         assert by_stories(store, ["a-1", "b-1"]).id == event.id
         page = call(PAGE, id=event.id)["event"]
         assert page["summary"] == "Clashes near Raqqa"
