@@ -35,6 +35,12 @@ if __package__ in (None, ""):  # run as a file: python bench/geo_queries.py
 from bench.common import arguments, built_store, dataset, log, snapshot_store
 
 
+def _row(name: str, found: int, times: list[float]) -> tuple[str, int, float, float]:
+    """A query's row: its name, the events its page found, the p50 and p99 of its `times`."""
+    times.sort()
+    return name, found, statistics.median(times), times[int(len(times) * 0.99)]
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = arguments(__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=200, help="reads per query [200]")
@@ -70,8 +76,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 started = time.perf_counter()
                 store.query_events(query)
                 times.append((time.perf_counter() - started) * 1000)
-            times.sort()
-            rows.append((name, found, statistics.median(times), times[int(len(times) * 0.99)]))
+            rows.append(_row(name, found, times))
         rng = random.Random(args.seed)
         events = built.meta["sample_events"]
         after = {f"{name.split(' ')[0]}, after a write": flt for name, flt in queries.items()}
@@ -85,10 +90,7 @@ def main(argv: Sequence[str] | None = None) -> None:
                 started = time.perf_counter()
                 found_after[name] = len(store.query_events(EventQuery(flt, first=50)).events)
                 times_after[name].append((time.perf_counter() - started) * 1000)
-        for name, times in times_after.items():
-            times.sort()
-            p99 = times[int(len(times) * 0.99)]
-            rows.append((name, found_after[name], statistics.median(times), p99))
+        rows += [_row(name, found_after[name], times) for name, times in times_after.items()]
     finally:
         store.close()
         scratch.cleanup()

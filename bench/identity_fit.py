@@ -303,11 +303,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="features to leave out (weight 0), comma-separated: to measure what each adds",
     )
     args = parser.parse_args(argv)
-    unknown = set(filter(None, args.drop.split(","))) - set(FEATURES)
-    if unknown:
+    dropped = set(filter(None, args.drop.split(",")))
+    if unknown := dropped - set(FEATURES):
         parser.error(f"--drop: unknown features {sorted(unknown)}")
     DROPPED.clear()
-    DROPPED.update(filter(None, args.drop.split(",")))
+    DROPPED.update(dropped)
     items = [Item(i.mention, None, i.raw) for i in read_records(args.records)]
     truth = read_truth(args.truth)
     fold = folds_of(items, truth, args.folds)

@@ -91,6 +91,11 @@ def figures(batches: Sequence[dict[str, float]], name: str) -> dict[str, float]:
     }
 
 
+def _shown(figure: str, value: float, unit: str) -> Row:
+    """A row of the table shown for what it is: no baseline, no target."""
+    return Row(figure, value, unit, None, "", "-", None)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     import argparse
 
@@ -123,8 +128,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     writer_seconds = sum(b["write_ms"] for b in batches) / 1000
     apply = steps["apply_ms"]
     table = [
-        Row("reader's apply a batch, p50 (CPU)", apply["p50"], "ms", None, "", "-", None),
-        Row("reader's apply a batch, p99 (CPU)", apply["p99"], "ms", None, "", "-", None),
+        _shown("reader's apply a batch, p50 (CPU)", apply["p50"], "ms"),
+        _shown("reader's apply a batch, p99 (CPU)", apply["p99"], "ms"),
         Row(
             "reader's apply a batch, max (CPU): pages wait at least this",
             apply["max"],
@@ -134,59 +139,19 @@ def main(argv: Sequence[str] | None = None) -> None:
             "< 100 ms",
             apply["max"] < 100,
         ),
-        Row(
-            "reader's fetch a batch, p50 (CPU, a worker thread)",
-            steps["fetch_ms"]["p50"],
-            "ms",
-            None,
-            "",
-            "-",
-            None,
+        _shown(
+            "reader's fetch a batch, p50 (CPU, a worker thread)", steps["fetch_ms"]["p50"], "ms"
         ),
-        Row(
-            "entries read again for live updates, p50 (CPU)",
-            steps["read_again_ms"]["p50"],
-            "ms",
-            None,
-            "",
-            "-",
-            None,
+        _shown(
+            "entries read again for live updates, p50 (CPU)", steps["read_again_ms"]["p50"], "ms"
         ),
-        Row(
-            "relationship rows a batch writes, p50",
-            rows_written["p50"],
-            "rows",
-            None,
-            "",
-            "-",
-            None,
-        ),
-        Row(
-            "relationship rows a batch removes, p50",
-            rows_removed["p50"],
-            "rows",
-            None,
-            "",
-            "-",
-            None,
-        ),
-        Row(
-            "relationship rows a batch removes, max",
-            rows_removed["max"],
-            "rows",
-            None,
-            "",
-            "-",
-            None,
-        ),
-        Row(
+        _shown("relationship rows a batch writes, p50", rows_written["p50"], "rows"),
+        _shown("relationship rows a batch removes, p50", rows_removed["p50"], "rows"),
+        _shown("relationship rows a batch removes, max", rows_removed["max"], "rows"),
+        _shown(
             "writer's CPU a batch, p50 (store write: apply, rows, index, log)",
             steps["write_ms"]["p50"],
             "ms",
-            None,
-            "",
-            "-",
-            None,
         ),
     ]
     print_table(

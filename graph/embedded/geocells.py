@@ -156,20 +156,20 @@ class GeoCells:
     def moved(self, old_key: EventKey, old: Props, new_key: EventKey, new: Props) -> None:
         """An event the store wrote again: followed when its key (its day) or its point
         changed."""
-        if old_key != new_key or _point(old) != _point(new):
+        if old_key != new_key or point(old) != point(new):
             self._note(-1, old_key, old)
             self._note(1, new_key, new)
 
     def _note(self, sign: int, key: EventKey, props: Props) -> None:
-        point = _point(props)
-        if point is None:
+        at = point(props)
+        if at is None:
             return  # not in any cell, before or after
         with self._lock:
             if self.stale:
                 return
             if self._areas:
                 self._areas.clear()  # their merges read the cells as they were
-            self._pending.append((sign, key, *point))
+            self._pending.append((sign, key, *at))
             if len(self._pending) > max(_FOLLOWED, self._size // 4):
                 # a bulk write: building anew reads each event once, where following would
                 # merge every cell's list again
@@ -308,9 +308,9 @@ _FOLLOWED = 4096
 _ONE_BY_ONE = 16
 
 
-def _point(props: Props) -> tuple[float, float] | None:
+def point(props: Props) -> tuple[float, float] | None:
     """An event's point, as the cells hold it (finite coordinates only: no filter admits
-    another)."""
+    another): what they are built from (`EmbeddedStore._geo_cells`) and follow."""
     lat, lon = props.get("geo_lat"), props.get("geo_lon")
     if (
         isinstance(lat, int | float)

@@ -46,6 +46,7 @@ from graph.embedded.directory import (
     sorted_positions,
 )
 from graph.embedded.geocells import GeoCells
+from graph.embedded.geocells import point as geo_point
 from graph.embedded.memory import (
     EdgeData,
     EventKey,
@@ -1020,11 +1021,9 @@ class EmbeddedStore:
         if self._located is None or self._located.stale:
             attrs = self._graph._node
             located = (
-                (key, lat, lon)
+                (key, *at)
                 for key in self._events.irange()
-                for props in (attrs[key[1]]["props"],)
-                if isinstance(lat := props.get("geo_lat"), int | float)
-                and isinstance(lon := props.get("geo_lon"), int | float)
+                if (at := geo_point(attrs[key[1]]["props"])) is not None
             )
             self._located = GeoCells(located)
         return self._located

@@ -828,7 +828,15 @@ def _located_events(batch: WriteBatch) -> list[str]:
         if write.label is not Label.EVENT:
             continue
         change = write.change
-        rules = (change.set, change.create, change.first, change.last)
-        if any(not _COORDINATES.isdisjoint(rule) for rule in (*rules, change.minimum)):
+        rules: tuple[Mapping[str, object], ...] = (
+            change.set,
+            change.create,
+            change.first,
+            change.last,
+            change.union,
+            change.minimum,
+            change.maximum,
+        )
+        if any(not _COORDINATES.isdisjoint(rule) for rule in rules):
             found.append(write.id)
     return found
