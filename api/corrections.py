@@ -19,7 +19,7 @@ from api.editorial import (
     entry_of,
     log_cursor,
     log_page_info,
-    wrote,
+    write,
 )
 from api.nodes import Entity, Event, IdentityDecision, IdentityEvidence
 from api.paging import PageInfo, encode_cursor, page_size
@@ -194,8 +194,7 @@ class CorrectionsMutation:
             entry = editorial.merge_entities(old, into, by)
             return entry, store.get_nodes([into])[into]
 
-        entry, node = await info.context.call(merge)
-        await wrote(info)
+        entry, node = await write(info, merge)
         return EntityMerge(
             entity=Entity.of(node), merge=LogEntry(id=strawberry.ID(entry.id), node=entry)
         )
@@ -232,8 +231,7 @@ class CorrectionsMutation:
             entry = editing.merge_events(old, into, by)
             return entry, store.get_nodes([into])[into]
 
-        entry, node = await info.context.call(merge)
-        await wrote(info)
+        entry, node = await write(info, merge)
         return EventMerge(event=Event.of(node), edit=entry_of(entry))
 
     @strawberry.mutation(
@@ -246,10 +244,13 @@ class CorrectionsMutation:
         self, info: Info, event_id: strawberry.ID, story_ids: list[strawberry.ID]
     ) -> EventSplit:
         editing = EventEditing(info.context.store)
-        kept, split, entry = await info.context.call(
-            editing.split_event, event_id, [str(s) for s in story_ids], info.context.actor.name
+        kept, split, entry = await write(
+            info,
+            editing.split_event,
+            event_id,
+            [str(s) for s in story_ids],
+            info.context.actor.name,
         )
-        await wrote(info)
         return EventSplit(event=Event.of(kept), split=Event.of(split), edit=entry_of(entry))
 
     @strawberry.mutation(
@@ -282,8 +283,7 @@ class CorrectionsMutation:
     )
     async def undo_edit(self, info: Info, edit_id: strawberry.ID) -> UndoneEdit:
         editing = EventEditing(info.context.store)
-        entry, events = await info.context.call(editing.undo, edit_id, info.context.actor.name)
-        await wrote(info)
+        entry, events = await write(info, editing.undo, edit_id, info.context.actor.name)
         return UndoneEdit(edit=entry_of(entry), events=[Event.of(n) for n in events])
 
     @strawberry.mutation(
@@ -297,10 +297,9 @@ class CorrectionsMutation:
     ) -> Retracted:
         corrections = Corrections(info.context.store)
         by = info.context.actor.name
-        event, entry = await info.context.call(
-            corrections.retract_report, report_id, reason, retracted_on, by
+        event, entry = await write(
+            info, corrections.retract_report, report_id, reason, retracted_on, by
         )
-        await wrote(info)
         return Retracted(event=Event.of(event), edit=entry_of(entry))
 
     @strawberry.mutation(
@@ -331,10 +330,9 @@ class CorrectionsMutation:
             "place": place,
             "country": country,
         }
-        event, entry = await info.context.call(
-            corrections.correct_event, id, values, reason, info.context.actor.name
+        event, entry = await write(
+            info, corrections.correct_event, id, values, reason, info.context.actor.name
         )
-        await wrote(info)
         return Corrected(event=Event.of(event), edit=entry_of(entry))
 
     @strawberry.mutation(
@@ -349,10 +347,9 @@ class CorrectionsMutation:
         names = {v: k for k, v in ARGUMENTS.items()}
         props = [names.get(p, p) for p in properties or []]
         corrections = Corrections(info.context.store)
-        event, entry = await info.context.call(
-            corrections.unpin_event, id, props, info.context.actor.name
+        event, entry = await write(
+            info, corrections.unpin_event, id, props, info.context.actor.name
         )
-        await wrote(info)
         return Corrected(event=Event.of(event), edit=entry_of(entry))
 
     @strawberry.mutation(
@@ -365,8 +362,7 @@ class CorrectionsMutation:
     )
     async def takedown(self, info: Info, target: strawberry.ID, reason: str) -> TakenDown:
         takedowns = Takedowns(info.context.store)
-        entry, events = await info.context.call(
-            takedowns.takedown, target, reason, info.context.actor.name
+        entry, events = await write(
+            info, takedowns.takedown, target, reason, info.context.actor.name
         )
-        await wrote(info)
         return TakenDown(edit=entry_of(entry), events=[Event.of(n) for n in events])

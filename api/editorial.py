@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from datetime import timedelta
 from enum import Enum
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import strawberry
 from strawberry.scalars import JSON
@@ -32,6 +33,8 @@ from graph.store import StoreError
 from loaders.records import Rejection, validate
 from services.editorial import Editorial, SubmissionLimits
 from services.ingest import Ingestor
+
+T = TypeVar("T")
 
 MAX_INGEST = 1000  # records per `ingest` call
 
@@ -249,6 +252,14 @@ async def wrote(info: Info) -> None:
     await info.context.services.wrote()
 
 
+async def write(info: Info, work: Callable[..., T], *args: Any) -> T:
+    """`work(*args)`, a use case that commits a write (`RequestContext.call`), then `wrote`:
+    the mutation answers once live subscribers have heard of it."""
+    done = await info.context.call(work, *args)
+    await wrote(info)
+    return done
+
+
 def _submissions(
     nodes: list[Node], first: int, has_next: bool, after: str | None
 ) -> SubmissionConnection:
@@ -372,8 +383,7 @@ class EditorialMutation:
         self, info: Info, id: strawberry.ID, note: str | None = None
     ) -> Approval:
         editorial = editorial_of(info)
-        review = await info.context.call(editorial.approve, id, info.context.actor.name, note)
-        await wrote(info)
+        review = await write(info, editorial.approve, id, info.context.actor.name, note)
         if review.duplicate_of is not None:
             message = f"duplicate of {review.duplicate_of}: nothing changed"
         else:
@@ -408,8 +418,7 @@ class EditorialMutation:
         editorial = editorial_of(info)
         change = {"tier": tier.value if tier else None, "group": group, "aliases": aliases}
         by = info.context.actor.name
-        node = await info.context.call(editorial.update_outlet, id, change, by)
-        await wrote(info)
+        node = await write(info, editorial.update_outlet, id, change, by)
         return Outlet.of(node)
 
     @strawberry.mutation(
@@ -426,8 +435,7 @@ class EditorialMutation:
     ) -> Outlet:
         editorial = editorial_of(info)
         by = info.context.actor.name
-        node = await info.context.call(editorial.merge_outlets, old, into, by)
-        await wrote(info)
+        node = await write(info, editorial.merge_outlets, old, into, by)
         return Outlet.of(node)
 
     @strawberry.mutation(

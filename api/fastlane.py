@@ -116,9 +116,12 @@ class Counts:
     answered = 0
 
 
-# Known documents by (schema, query text), as many as the parser cache keeps
-# (`api.schema`), the most recently used kept.
-KNOWN: LRUCache[tuple[int, str], Known] = LRUCache(256)
+# Known documents by (schema, the longest literal string its validation let through, query
+# text), as many as the parser cache keeps (`api.schema`), the most recently used kept. The
+# apps of a process share the schema; that limit is the one part of a document's validation
+# an app's config decides (`api.limits.string_length_rule`), so an app with another limit
+# knows the document only once it validated it itself.
+KNOWN: LRUCache[tuple[int, int, str], Known] = LRUCache(256)
 
 
 def _introspects(document: DocumentNode) -> bool:
@@ -159,10 +162,11 @@ class Learn(SchemaExtension):
         request = context.context
         if not isinstance(request, RequestContext) or request.actor != ANONYMOUS:
             return
-        if len(query) > config_of(context).max_cached_query_length:
+        config = config_of(context)
+        if len(query) > config.max_cached_query_length:
             return
         schema = context.schema._schema
-        key = (id(schema), query)
+        key = (id(schema), config.max_string_length, query)
         known = KNOWN.get(key)
         if known is not None and known.document is not document:
             return  # parsed again (a text too long for the parser cache): not kept
@@ -241,13 +245,13 @@ async def answer(app: View, scope: Any, body: bytes | None, send: Send) -> bool:
     schema: GraphQLSchema = cast(
         "Any", app.schema
     )._schema  # strawberry's, as the extensions read it
-    known = KNOWN.get((id(schema), query))
+    config = app.services.config
+    known = KNOWN.get((id(schema), config.max_string_length, query))
     if known is None:
         return False
     operation = get_operation_ast(known.document, name)  # as graphql-core picks it
     if operation is None or id(operation) not in known.operations:
         return False
-    config = app.services.config
     if check_variables(schema, known.document, variables, config) is not None:
         return False
     cost = cached_cost(schema, query, known.document, variables, name)

@@ -180,21 +180,9 @@ class Metrics:
         """Count a GraphQL answer: its errors, a limit's refusal, and note its operation type
         for the request's count."""
         state = request.scope.setdefault("state", {})
-        if isinstance(state.get(OUTCOME), _Outcome):
-            pass  # noted already (a query of the fast lane, api.fastlane): nothing to parse
-        elif request.method == "GET":
-            params = request.query_params
-            operation = operation_of(params.get("query"), params.get("operationName"))
-            state[OUTCOME] = _Outcome(operation)
-        else:
-            operation = "unknown"
-            try:
-                data: Any = json.loads(await request.body())  # read once already: kept
-            except (ValueError, RuntimeError):
-                data = None
-            if isinstance(data, dict):
-                operation = operation_of(data.get("query"), data.get("operationName"))
-            state[OUTCOME] = _Outcome(operation)
+        # noted already for a query of the fast lane (api.fastlane): nothing to parse
+        if not isinstance(state.get(OUTCOME), _Outcome):
+            state[OUTCOME] = _Outcome(await _operation_asked(request))
         kinds: set[str] = set()
         limits: set[str] = set()
         for error in result.errors or ():
@@ -247,6 +235,20 @@ def process_gone(pid: int) -> None:
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
+
+
+async def _operation_asked(request: Request) -> str:
+    """The type of the operation a GraphQL request asks for (`operation_of`)."""
+    if request.method == "GET":
+        params = request.query_params
+        return operation_of(params.get("query"), params.get("operationName"))
+    try:
+        data: Any = json.loads(await request.body())  # read once already: kept
+    except (ValueError, RuntimeError):
+        return "unknown"
+    if not isinstance(data, dict):
+        return "unknown"
+    return operation_of(data.get("query"), data.get("operationName"))
 
 
 def _asks_mutation(body: bytes) -> bool:

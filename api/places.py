@@ -13,7 +13,7 @@ from api import heavy
 from api.bounds import Bound, bounds_of
 from api.context import Info
 from api.dataloaders import at_once
-from api.editorial import EDITORS, LogEntry, entry_of, wrote
+from api.editorial import EDITORS, LogEntry, entry_of, write
 from api.errors import UserError
 from api.filters import EventFilterInput, to_filter
 from api.nodes import Event, EventConnection, Place, event_page
@@ -66,10 +66,9 @@ class PlacesMutation:
     ) -> CorrectedLocation:
         corrections = Corrections(info.context.store)
         by = info.context.actor.name
-        event, entry = await info.context.call(
-            corrections.correct_location, str(event_id), place, country, reason, by
+        event, entry = await write(
+            info, corrections.correct_location, str(event_id), place, country, reason, by
         )
-        await wrote(info)
         return CorrectedLocation(event=Event.of(event), edit=entry_of(entry))
 
 

@@ -12,8 +12,8 @@ connection while it holds more than one more than the least busy worker hands th
 to that worker before reading anything from it: the socket itself, sent over a Unix datagram
 socket with SCM_RIGHTS, which the other worker adopts as if it had accepted
 it. A connection moves only towards a worker holding fewer, so none moves twice. A worker that
-cannot be reached (restarting) keeps the connection. A WebSocket stops counting when it
-upgrades (few, and long-lived: they are capped per client, api.sockets).
+cannot be reached (restarting), or whose inbox is full, keeps the connection. A WebSocket
+stops counting when it upgrades (few, and long-lived: they are capped per client, api.sockets).
 """
 
 from __future__ import annotations
@@ -82,8 +82,11 @@ class Balance:
         return least if counts[self.index] > counts[least] + 1 else None
 
     def hand_off(self, fd: int, index: int) -> bool:
-        """Send the connection `fd` to worker `index`; False when it cannot be reached."""
+        """Send the connection `fd` to worker `index`; False when it cannot be reached, or
+        its inbox is full (a worker too busy to adopt what it was handed already: a blocking
+        send would hold this worker's event loop until that one reads)."""
         with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sender:
+            sender.setblocking(False)
             try:
                 # (socket.send_fds leaves its address out before Python 3.12)
                 rights = [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array("i", [fd]))]

@@ -227,3 +227,26 @@ def test_bad_bodies_are_refused_alike(lanes: tuple[Client, Client]) -> None:
     for body in (b"{", b"[]", b'{"query": 5}', b'{"query": "{ event(id: \\"x\\") { id } }", '):
         (status, _, answer), fast = _both(lanes, body, headers={"content-type": "application/json"})
         assert fast == 0 and status == 400, (body, answer)
+
+
+def test_a_document_learnt_under_looser_limits_is_refused_alike(loaded: GraphStore) -> None:
+    # The apps of one process share the schema, and so its documents known: one learnt by an
+    # app whose literal strings may be longer is still refused by the validation of an app
+    # whose may not (api.limits.string_length_rule).
+    KNOWN.clear()
+    loose = _client(loaded, True)
+    strict, strict_whole = (_client(loaded, fast, max_string_length=8) for fast in (True, False))
+    try:
+        event_id = _events((loose, loose))[0]
+        assert len(event_id) > 8
+        body = {"query": f'{{ event(id: "{event_id}") {{ id summary }} }}'}
+        for _ in range(2):
+            assert "errors" not in loose.send("POST", body, {}).json()
+        before = Counts.answered
+        expected = _answer(strict_whole.send("POST", body, {}))
+        assert "longer than 8 characters" in expected[2]["errors"][0]["message"]
+        assert _answer(strict.send("POST", body, {})) == expected
+        assert Counts.answered == before
+    finally:
+        for client in (loose, strict, strict_whole):
+            client.close()

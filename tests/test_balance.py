@@ -1,0 +1,80 @@
+"""Connections handed between the reader workers of `serve --workers` (newsgraph.balance)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from pathlib import Path
+
+from newsgraph.balance import Balance, prepare
+
+
+def _inbox(directory: Path, index: int) -> socket.socket:
+    """A bound inbox of worker `index` that nobody reads (a worker too busy to)."""
+    inbox = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    inbox.bind(str(directory / f"worker-{index}.sock"))
+    return inbox
+
+
+def test_counts_and_the_target(tmp_path: Path) -> None:
+    prepare(tmp_path, 2)
+    first, second = Balance(tmp_path, 0, 2), Balance(tmp_path, 1, 2)
+    first.opened()
+    first.opened()
+    assert first.counts() == second.counts() == [2, 0]
+    assert first.target() == 1 and second.target() is None
+    first.closed()
+    assert first.target() is None
+    Balance(tmp_path, 0, 2)  # worker 0 started again: it holds nothing
+    assert second.counts() == [0, 0]
+
+
+def test_a_connection_handed_is_adopted_there(tmp_path: Path) -> None:
+    prepare(tmp_path, 2)
+    sender, receiver = Balance(tmp_path, 0, 2), Balance(tmp_path, 1, 2)
+    ours, theirs = socket.socketpair()
+
+    async def hand() -> socket.socket:
+        adopted: asyncio.Future[socket.socket] = asyncio.get_running_loop().create_future()
+        receiver.receive(adopted.set_result)
+        try:
+            assert sender.hand_off(theirs.fileno(), 1)
+            return await asyncio.wait_for(adopted, 5)
+        finally:
+            receiver.close()
+
+    with ours, theirs, asyncio.run(hand()) as adopted:
+        theirs.close()  # the sender's descriptor: the connection lives on in the adopted one
+        adopted.sendall(b"hello")
+        assert ours.recv(5) == b"hello"
+    assert sender.handed == 1
+
+
+def test_a_worker_that_cannot_be_reached_keeps_the_connection(tmp_path: Path) -> None:
+    prepare(tmp_path, 2)
+    sender = Balance(tmp_path, 0, 2)
+    with socket.socket() as connection:
+        assert not sender.hand_off(connection.fileno(), 1)  # no inbox at all
+    assert sender.handed == 0
+
+
+def test_a_full_inbox_never_holds_the_sender(tmp_path: Path) -> None:
+    # Each handed connection waits in the other worker's inbox until its event loop reads it
+    # (at most /proc/sys/net/unix/max_dgram_qlen, 10 by default); past that, a blocking send
+    # would hold the sending worker's event loop as long as the other's is busy.
+    prepare(tmp_path, 2)
+    sender = Balance(tmp_path, 0, 2)
+    results: list[bool] = []
+    with _inbox(tmp_path, 1), socket.socket() as connection:
+
+        def hand_many() -> None:
+            for _ in range(100):
+                results.append(sender.hand_off(connection.fileno(), 1))
+
+        thread = threading.Thread(target=hand_many, daemon=True)
+        thread.start()
+        thread.join(5)
+        assert not thread.is_alive(), f"held after {len(results)} hand-offs"
+    assert len(results) == 100 and results[0] and not results[-1]
+    assert sender.handed == results.count(True)
