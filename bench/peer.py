@@ -98,7 +98,11 @@ def latency(
 
 
 def medians(rounds: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    figures: dict[str, Any] = {k: statistics.median(r[k] for r in rounds) for k in KEYS}
+    figures: dict[str, Any] = {
+        k: statistics.median(r[k] for r in rounds)
+        for k in KEYS
+        if all(k in r for r in rounds)  # bench.site_cache's rounds have no server CPU
+    }
     figures["max_ms"] = max(r["max_ms"] for r in rounds)
     figures["errors"] = sum(r["errors"] for r in rounds)
     figures["range_throughput_rps"] = [
