@@ -20,6 +20,7 @@ import pytest
 from api.app import create_app
 from api.config import AppConfig
 from api.fastlane import KNOWN, Counts
+from api.response_cache import CACHE_HEADER
 from api.tokens import Tokens
 from graph.store import GraphStore
 from tests.conftest import EXTRACTOR, load_file, load_outlets, shared_file
@@ -57,7 +58,7 @@ class Client(GraphQLClient):
 
 def _client(store: GraphStore, fast: bool, **config: Any) -> Client:
     tokens = Tokens.configured(f"editor:alice:{EDITOR}")
-    settings = AppConfig(response_cache_bytes=0, fast_lane=fast, **config)
+    settings = AppConfig(**{"response_cache_bytes": 0, "fast_lane": fast, **config})
     return Client(create_app(store, tokens, settings))
 
 
@@ -250,3 +251,34 @@ def test_a_document_learnt_under_looser_limits_is_refused_alike(loaded: GraphSto
     finally:
         for client in (loose, strict, strict_whole):
             client.close()
+
+
+def test_with_the_response_cache_the_lane_answers_misses_the_cache_keeps(
+    loaded: GraphStore,
+) -> None:
+    """The response cache on (the default size) in both apps: a page asked for the first time
+    is a miss the fast lane answers (the whole way's first answer taught it the document),
+    kept by the cache like the whole way's; asked again, both answer it from the cache, the
+    same bytes and headers."""
+    size = 8 * 1024 * 1024
+    fast, whole = (
+        _client(loaded, True, response_cache_bytes=size),
+        _client(loaded, False, response_cache_bytes=size),
+    )
+    try:
+        lanes = (fast, whole)
+        ids = _events(lanes)
+        for event_id in ids:
+            page = {"query": PAGE_QUERY, "variables": {"id": event_id}}
+            expected = _answer(whole.send("POST", page, {}))
+            before = Counts.answered
+            first = _answer(fast.send("POST", page, {}))
+            assert Counts.answered - before == 1  # a miss: the fast lane's
+            assert first == expected and first[1][CACHE_HEADER] == "miss"
+            again = _answer(fast.send("POST", page, {}))
+            assert Counts.answered - before == 1  # a hit: the cache's
+            assert again[1][CACHE_HEADER] == "hit"
+            assert again[2] == expected[2] == _answer(whole.send("POST", page, {}))[2]
+    finally:
+        fast.close()
+        whole.close()
