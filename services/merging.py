@@ -28,7 +28,7 @@ from graph.model import (
     strings,
 )
 from graph.store import GraphStore
-from services.pins import PINS, MergedPins, dropped_text, merge_pins
+from services.pins import PINS, MergedPins, as_recorded, dropped_text, merge_pins
 from services.places import CORRECTED, EDITOR_LOCATION
 
 
@@ -54,8 +54,14 @@ def merge_nodes(
         return
     nodes = store.get_nodes(list(olds))
     for old, node in nodes.items():
-        batch.nodes.append(NodeWrite(find(old), label, as_property_write(label, node.props)))
-    pinned = _merge_pins(store, batch, nodes, find) if label is Label.EVENT else {}
+        # an event's pinned properties merge as its records say them: its pins follow the
+        # survivor's (`_merge_pins`)
+        props = as_recorded(node) if label is Label.EVENT else node.props
+        batch.nodes.append(NodeWrite(find(old), label, as_property_write(label, props)))
+    survivors = sorted({find(o) for o in olds})
+    # the survivors as they were: what the pins follow and the log keeps (one read for both)
+    states = store.get_nodes(survivors) if label is Label.EVENT or why is not None else {}
+    pinned = _merge_pins(batch, nodes, states, find) if label is Label.EVENT else {}
     moved: dict[tuple[str, Rel, str, str], list[Props]] = {}
     kept: dict[str, list[list[object]]] = {old: [] for old in olds}
     for rel in Rel:
@@ -68,9 +74,8 @@ def merge_nodes(
                     src = find(e.src) if e.src in olds else e.src
                     dst = find(e.dst) if e.dst in olds else e.dst
                     moved.setdefault((src, rel, dst, e.discriminator), []).append(e.props)
-    survivors = sorted({find(o) for o in olds})
     if why is not None:
-        _log_merges(store, batch, nodes, kept, label, find, why, at, pinned)
+        _log_merges(store, batch, nodes, states, kept, label, find, why, at, pinned)
     directions: tuple[Direction, ...] = ("out", "in")
     for direction in directions:
         for edges in store.edges(survivors, Rel.REPORTS, direction).values():
@@ -98,6 +103,7 @@ def _log_merges(
     store: GraphStore,
     batch: WriteBatch,
     olds: Mapping[str, Node],
+    before: Mapping[str, Node],
     kept: Mapping[str, list[list[object]]],
     label: Label,
     find: Callable[[str], str],
@@ -107,9 +113,8 @@ def _log_merges(
 ) -> None:
     """One `merge` entry of the editorial log per merged-away node (see `merge_nodes`); an
     event's names the editors' corrections of it that gave way to the survivor's
-    (`pins_dropped`, and in its detail)."""
+    (`pins_dropped`, and in its detail). `before`: the survivors before the merge."""
     survivors = sorted({find(o) for o in olds})
-    before = store.get_nodes(survivors)
     survivor_keys = store.keys_of(survivors)
     old_keys = store.keys_of(list(olds))
     involved = store.edges(survivors, Rel.INVOLVES, "in") if label is Label.ENTITY else {}
@@ -154,15 +159,18 @@ def _log_merges(
 
 
 def _merge_pins(
-    store: GraphStore, batch: WriteBatch, olds: Mapping[str, Node], find: Callable[[str], str]
+    batch: WriteBatch,
+    olds: Mapping[str, Node],
+    survivors: Mapping[str, Node],
+    find: Callable[[str], str],
 ) -> dict[str, MergedPins]:
     """Appends to `batch` the pins of each survivor of events `olds` (`services.pins.merge_pins`:
     the survivor's win, property by property) and the corrected place they keep; returns them
-    by survivor. Events no editor corrected are left to the merge rules."""
+    by survivor (`survivors`: those stored, as they were). Events no editor corrected are left
+    to the merge rules."""
     groups: dict[str, list[Node]] = {}
     for old, node in sorted(olds.items()):
         groups.setdefault(find(old), []).append(node)
-    survivors = store.get_nodes(sorted(groups))
     found: dict[str, MergedPins] = {}
     for survivor, merging in sorted(groups.items()):
         kept = survivors.get(survivor)
@@ -173,7 +181,7 @@ def _merge_pins(
         chosen = {n.id: n for n in events}.get(merged.place_from or "")
         values: dict[str, Value] = {PINS: merged.entries}
         if any(n.props.get(CORRECTED) for n in events):
-            values[CORRECTED] = chosen.text(CORRECTED) or None if chosen is not None else None
+            values[CORRECTED] = (chosen.text(CORRECTED) if chosen is not None else "") or None
         batch.nodes.append(NodeWrite(survivor, Label.EVENT, PropertyWrite(set=values)))
     return found
 

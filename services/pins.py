@@ -19,7 +19,7 @@ from typing import Any, Final
 from graph.identity import EventProfile
 from graph.identity.normalise import place_key
 from graph.identity.profile import days_of
-from graph.model import Label, Node, NodeWrite, PropertyWrite, Value
+from graph.model import Label, Node, NodeWrite, PropertyWrite, Props, Value
 from graph.store import GraphReader
 from services.places import CORRECTED, records_place
 
@@ -149,6 +149,18 @@ def merge_pins(survivor: Node | None, olds: Sequence[Node]) -> MergedPins:
         if lost:
             dropped[event.id] = lost
     return MergedPins(sorted(entries), owner.get("place"), dropped)
+
+
+def as_recorded(event: Node) -> Props:
+    """`event`'s properties as its records say them: each pinned property's "corrected from"
+    in place of the editor's value (what a merge moves into the survivor by the merge rules;
+    the pins in force are applied again after it, `repin`)."""
+    said = {p: pin.was for p, pin in pins_of(event).items() if p in PINNABLE}
+    if not said:
+        return event.props
+    props = {k: v for k, v in event.props.items() if k not in said}
+    props.update({p: was for p, was in said.items() if was is not None})
+    return props
 
 
 def dropped_text(pins: Sequence[Pin]) -> str:

@@ -205,3 +205,33 @@ def test_a_record_is_matched_against_the_corrected_day(store: GraphStore, tmp_pa
     EventEditing(store).undo(fix.id, "alice")
     dated = event_of(store, event.id).texts("identity_dated")
     assert sorted(d.partition("|")[0] for d in dated) == ["2017-03-01", "2017-03-05"]
+
+
+def test_a_pin_that_gave_way_is_not_what_the_records_say(store: GraphStore, tmp_path: Path) -> None:
+    """The merged-away event's records are the earlier: its records' summary, not the
+    correction of it that gave way, is what the merged event's records say (the survivor's
+    pin's "corrected from", and its summary once unpinned)."""
+    early_homs = {**ELSEWHERE, "extracted_at": "2017-03-01T08:00:00Z"}
+    load(store, tmp_path, [FIRST, early_homs])
+    raqqa, homs = by_stories(store, ["a-1"]), by_stories(store, ["c-1"])
+    corrections = Corrections(store)
+    corrections.correct_event(raqqa.id, {"summary": "Fighting in Raqqa"}, "the town", "alice")
+    corrections.correct_event(
+        homs.id, {"summary": "Fighting in Homs", "category": "humanitarian"}, "why", "bob"
+    )
+    before = graph_of(store)
+    editing = EventEditing(store)
+
+    entry = editing.merge_events(homs.id, raqqa.id, "carol")
+
+    pins = pins_of(event_of(store, raqqa.id))
+    assert {p: (pin.value, pin.was) for p, pin in pins.items()} == {
+        "summary": ("Fighting in Raqqa", ELSEWHERE["event"]["summary"]),
+        "category": ("humanitarian", "military"),
+    }
+    editing.undo(entry.id, "carol")
+    assert graph_of(store) == before
+
+    editing.merge_events(homs.id, raqqa.id, "carol")
+    corrections.unpin_event(raqqa.id, ["summary"], "alice")
+    assert event_of(store, raqqa.id).text("summary") == ELSEWHERE["event"]["summary"]
