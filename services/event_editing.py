@@ -336,6 +336,7 @@ class EventEditing(EditorialWork):
             if node_id not in current:
                 raise EditorialError(f"editId: event {node_id} is gone since{self._gone(node_id)}")
         self._nothing_since(entry, [event_id, new_id])
+        self._not_corrected_since(entry, new_id)
         at = self._stamp()
         why = Why("merge", f"split {entry.id} undone: event {new_id} merged back", by)
         batch = WriteBatch()
@@ -395,6 +396,20 @@ class EventEditing(EditorialWork):
                         f"editId: event {event_id} was edited since ({later.text('action')} "
                         f"{later.id}): undo that first"
                     )
+
+    def _not_corrected_since(self, entry: Node, event_id: str) -> None:
+        """Refuse to merge the event a split made back while a correction made on it since
+        the split stands (not undone): merged back, its pins could give way to the event's
+        without a log entry saying so (docs/editorial.md), so the editor undoes it first (an
+        unpinned correction can be undone too: it changes nothing then)."""
+        where = {"action": "correct", "subject": event_id}
+        for later in self.store.find_nodes(Label.EDIT, where, "at", 1000):
+            if later.text("undone_at") or later.text("at") <= entry.text("at"):
+                continue
+            raise EditorialError(
+                f"editId: event {event_id} was corrected since the split (correct "
+                f"{later.id}): undo that first"
+            )
 
     def _edits_about(self, event_id: str) -> list[Node]:
         found: list[Node] = []

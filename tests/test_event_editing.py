@@ -15,6 +15,7 @@ from graph.history import Why, edit, history
 from graph.model import Label, Node, Rel, WriteBatch
 from graph.snapshot import INGEST_CLOCKS, canonical
 from graph.store import GraphStore
+from services.corrections import Corrections
 from services.editing import EditorialError
 from services.event_editing import EventEditing
 from tests.support.graphql import GraphQLClient
@@ -300,3 +301,25 @@ def test_editors_merge_split_keep_apart_and_undo_over_graphql(
         assert answer["errors"][0]["message"].startswith("undoEdit needs the editor or admin role")
     finally:
         client.close()
+
+
+def test_a_split_is_not_undone_over_a_correction_of_the_new_event(
+    store: GraphStore, tmp_path: Path
+) -> None:
+    """A correction of the event a split made, standing, refuses the split's undo (merged back,
+    its pins could give way unlogged); once the correction is undone, the split's undo runs."""
+    load(store, tmp_path, [FIRST, SAME, ELSEWHERE])
+    raqqa = by_stories(store, ["a-1", "b-1"])
+    editing = EventEditing(store)
+    _, split, entry = editing.split_event(raqqa.id, [story_ids(store, raqqa.id)["b-1"]], "alice")
+    corrections = Corrections(store)
+    _, correction = corrections.correct_event(
+        split.id, {"summary": "Shelling of Raqqa"}, "wire copy", "carol"
+    )
+    with pytest.raises(EditorialError, match=f"corrected since the split .*{correction.id}"):
+        editing.undo(entry.id, "bob")
+    assert split.id in store.get_nodes([split.id])  # nothing changed
+    corrections.undo(store.get_nodes([correction.id])[correction.id], "carol")
+    editing.undo(entry.id, "bob")
+    assert split.id not in store.get_nodes([split.id])
+    assert seen(store)[raqqa.id][0] == ["a-1", "b-1"]
