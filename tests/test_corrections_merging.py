@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from graph.history import Why
 from graph.model import Label, Node, Rel, WriteBatch
@@ -54,6 +55,22 @@ def correction_edges(store: GraphStore, event_id: str) -> list[str]:
 def place_name(store: GraphStore, event_id: str) -> str:
     place = event_of(store, event_id).text("place_id")
     return store.get_nodes([place])[place].text("name")
+
+
+def corrected_pair(
+    store: GraphStore, tmp_path: Path, records: list[dict[str, Any]]
+) -> tuple[Node, Node]:
+    """`records` loaded, then the Raqqa (story a-1) and Homs (story c-1) events each with its
+    summary corrected (alice's and bob's, Homs's category too); the two events as read before
+    the corrections (their ids are what the tests use)."""
+    load(store, tmp_path, records)
+    raqqa, homs = by_stories(store, ["a-1"]), by_stories(store, ["c-1"])
+    corrections = Corrections(store)
+    corrections.correct_event(raqqa.id, {"summary": "Fighting in Raqqa"}, "the town", "alice")
+    corrections.correct_event(
+        homs.id, {"summary": "Fighting in Homs", "category": "humanitarian"}, "why", "bob"
+    )
+    return raqqa, homs
 
 
 def test_merging_corrected_events_keeps_the_survivors_pins_and_undo_restores_both(
@@ -140,13 +157,7 @@ def test_the_loaders_merge_of_corrected_events_follows_the_same_rule(
 ) -> None:
     """`merge_nodes` as the loader calls it (a record shows two stored events are one), then
     its transaction re-applying the pins (`repin`), as `ingest`'s does."""
-    load(store, tmp_path, [FIRST, ELSEWHERE])
-    raqqa, homs = by_stories(store, ["a-1"]), by_stories(store, ["c-1"])
-    corrections = Corrections(store)
-    corrections.correct_event(raqqa.id, {"summary": "Fighting in Raqqa"}, "the town", "alice")
-    corrections.correct_event(
-        homs.id, {"summary": "Fighting in Homs", "category": "humanitarian"}, "why", "bob"
-    )
+    raqqa, homs = corrected_pair(store, tmp_path, [FIRST, ELSEWHERE])
     batch = WriteBatch()
     why = Why("report", "line 1: Outlet X story x-1", "cli")
     merge_nodes(store, batch, [homs.id], Label.EVENT, lambda n: raqqa.id, set(), why, "2017-03-09")
@@ -212,13 +223,7 @@ def test_a_pin_that_gave_way_is_not_what_the_records_say(store: GraphStore, tmp_
     correction of it that gave way, is what the merged event's records say (the survivor's
     pin's "corrected from", and its summary once unpinned)."""
     early_homs = {**ELSEWHERE, "extracted_at": "2017-03-01T08:00:00Z"}
-    load(store, tmp_path, [FIRST, early_homs])
-    raqqa, homs = by_stories(store, ["a-1"]), by_stories(store, ["c-1"])
-    corrections = Corrections(store)
-    corrections.correct_event(raqqa.id, {"summary": "Fighting in Raqqa"}, "the town", "alice")
-    corrections.correct_event(
-        homs.id, {"summary": "Fighting in Homs", "category": "humanitarian"}, "why", "bob"
-    )
+    raqqa, homs = corrected_pair(store, tmp_path, [FIRST, early_homs])
     before = graph_of(store)
     editing = EventEditing(store)
 
@@ -233,5 +238,5 @@ def test_a_pin_that_gave_way_is_not_what_the_records_say(store: GraphStore, tmp_
     assert graph_of(store) == before
 
     editing.merge_events(homs.id, raqqa.id, "carol")
-    corrections.unpin_event(raqqa.id, ["summary"], "alice")
+    Corrections(store).unpin_event(raqqa.id, ["summary"], "alice")
     assert event_of(store, raqqa.id).text("summary") == ELSEWHERE["event"]["summary"]
