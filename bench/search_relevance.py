@@ -1,8 +1,8 @@
-"""The search relevance score: the 50 labelled queries of `bench/search_relevance.jsonl` over
-the bundled samples and generated events, and how many put the intended result in the top 3
-(target: 45).
+"""The search relevance score: the 50 labelled queries of `bench/search_relevance.jsonl` (or
+of the held-out `bench/search_relevance_heldout.jsonl`, with `--set`) over the bundled samples
+and generated events, and how many put the intended result in the top 3 (target: 45).
 
-    python -m bench.search_relevance [--events 300] [--seed 1] [--verbose]
+    python -m bench.search_relevance [--set PATH] [--events 300] [--seed 1] [--verbose]
 
 Builds an embedded store in a temporary directory (the set's generated names are those of
 `--events 300 --seed 1`, its default), prints each miss and the score; exits 1 under target.
@@ -25,6 +25,9 @@ from tools import relevance
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--set", type=Path, default=relevance.CASES, help="the labelled queries (JSON Lines)"
+    )
     parser.add_argument("--events", type=int, default=relevance.EVENTS)
     parser.add_argument("--seed", type=int, default=relevance.SEED)
     parser.add_argument("--verbose", action="store_true", help="print every query, not only misses")
@@ -34,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         store.setup()
         try:
             relevance.load(store, args.events, args.seed)
-            outcomes = relevance.score(store)
+            outcomes = relevance.score(store, relevance.cases(args.set))
         finally:
             store.close()
     by_kind: Counter[str] = Counter()
