@@ -31,6 +31,7 @@ from typing import Final, Protocol, TypeAlias
 
 from anyascii import anyascii
 from rapidfuzz import fuzz, process
+from snowballstemmer import stemmer  # type: ignore[import-untyped]  # no type hints
 
 from graph.errors import DomainError
 from graph.model import Label
@@ -44,6 +45,18 @@ VOCABULARY = 300  # terms listed per prefix, for fuzzy variants and prefix expan
 FUZZY_SCORE = 80.0  # rapidfuzz ratio (0-100) a term needs to count as a variant of a word
 FUZZY_VARIANTS = 3  # variants kept per word
 PREFIX_MIN = 2  # the last word is a prefix from this many letters on
+STEM_VARIANTS = 3  # other forms of a word's stem kept ("talks": "talk", "talked", ...)
+RESPELL_MIN = 5  # letters of a word found by nothing that is looked for with its start respelt
+# Function words: a query's word among them is not required, looked up or scored (only the
+# phrase and exact-name bonuses see it), unless every word is one or it is the word being typed.
+# From the Snowball English stop list, less words that are also names or acronyms (who, us, it,
+# may, will, ...).
+_STOP_LIST = (
+    "a an and are as at be been but by can could did do does for from had has have he her his "
+    "if in into is its of on or our she should so than that the their them then there these "
+    "they this those to was we were what when where which with would"
+)
+STOP_WORDS: Final = frozenset(_STOP_LIST.split())
 
 _WORD = re.compile(r"[a-z0-9]+")
 _ORIGINAL_WORD = re.compile(r"\w+")
@@ -54,7 +67,12 @@ _AVG_NAMES, _AVG_BODY = 4.0, 60.0
 _NAMES_WEIGHT = 3.0  # a word in a name or alias counts three times one in a summary or claim
 _DOCS = 1_000_000  # the document count in idf: a constant, so idf only ranks rarer terms higher
 _PREFIX_WEIGHT = 0.8  # a word completed by prefix ("put" -> "putin")
+_STEM_WEIGHT = 0.9  # another form of the word's stem ("talks" -> "talk")
 _FUZZY_WEIGHT = 0.7  # times the similarity (0.8 to 1) of a fuzzy variant
+_STEMMER = stemmer("english")
+# Cyrillic soft and hard signs, and an apostrophe between Cyrillic letters: anyascii writes
+# them as an apostrophe ("Зеленський" is "Zelens'kiy"), which would split the word in two.
+_SIGNS = re.compile(r"[ьЬъЪ]|(?<=[\u0400-\u04ff])['\u2019\u02bc](?=[\u0400-\u04ff])")
 _LABEL_CODE: Final = {Label.EVENT: 1, Label.ENTITY: 2, Label.PLACE: 3, Label.OUTLET: 4}
 _HASH_BITS = 39
 
@@ -273,6 +291,7 @@ class _Word:
     variants: dict[str, float]
     # a prefix whose every indexed term is among `variants` (its listing was not cut short)
     listed: bool = False
+    stop: bool = False  # a function word (`STOP_WORDS`): neither required nor scored
 
 
 def search(index: SearchIndex, query: SearchQuery) -> SearchPage:
@@ -285,19 +304,22 @@ def search(index: SearchIndex, query: SearchQuery) -> SearchPage:
     lookups: list[Lookup] = []
     # the documents holding every word (each as spelt, or its closest variant), then those
     # holding each word or variant: the newest events and most popular names of each
-    spelt = [_spelling(w) for w in words]
-    last = [spelt.pop()] if words[-1].prefix else []
+    required = [w for w in words if not w.stop]
+    spelt = [_spelling(w) for w in required]
+    last = [spelt.pop()] if required[-1].prefix else []
     # rarest first: a store may read the documents of the first term and check the others
     every = tuple(sorted(spelt, key=lambda t: (dfs.get(t, 0), t)) + last)
     for label in types:
-        if len(words) > 1 and all(every):
-            lookups.append((label, every, words[-1].prefix))
-        for word in words:
-            if word.prefix:
+        if len(required) > 1 and all(every):
+            lookups.append((label, every, required[-1].prefix))
+        for word in required:
+            if word.prefix:  # its lookup finds the terms it starts
                 lookups.append((label, (word.text,), True))
-            lookups += [(label, (t,), False) for t in word.variants if not t.startswith(word.text)]
-            if not word.prefix and word.text in word.variants:
-                lookups.append((label, (word.text,), False))
+            lookups += [
+                (label, (t,), False)
+                for t in word.variants
+                if not (word.prefix and t.startswith(word.text))
+            ]
     lookups = list(dict.fromkeys(lookups))
     found = index.search_postings(lookups, POSTINGS)
     ids = list(dict.fromkeys(i for lookup in lookups for i in found.get(lookup, [])))
@@ -326,17 +348,21 @@ def _words(index: SearchIndex, text: str) -> tuple[list[_Word], dict[str, int]]:
     """The query's words with their variants: the word itself when indexed, fuzzy variants
     among indexed terms, and for the last word (unless the text ends with a space) every
     indexed term it starts; and the document frequencies of the terms listed."""
-    found = list(dict.fromkeys(terms(text)))[:MAX_WORDS]
+    found = list(dict.fromkeys(terms(_joined(text))))[:MAX_WORDS]
     if not found:
         return [], {}
     typing = not text[-1:].isspace()
     # fuzzy variants are looked for among the terms sharing a word's first three letters and
-    # its first two (a listing each, in term order)
+    # its first two (a listing each, in term order); other forms of its stem among the terms
+    # starting with the stem (less a last e, i or y: "strik" lists "strike" and "striking")
     pools = {w: [w[:3], w[:2]] if len(w) >= 4 else [] for w in found}
-    listed_prefixes = {p for ps in pools.values() for p in ps} | set(found)
+    stems = {w: _stem(w) for w in found if len(w) >= 4}
+    roots = {w: _root(s) for w, s in stems.items()}
+    listed_prefixes = {p for ps in pools.values() for p in ps} | set(found) | set(roots.values())
     vocabulary = index.search_vocabulary(sorted(listed_prefixes), VOCABULARY)
     words: list[_Word] = []
     dfs: dict[str, int] = {}
+    all_stop = all(w in STOP_WORDS for w in found)
     for position, word in enumerate(found):
         prefix = typing and position == len(found) - 1 and len(word) >= PREFIX_MIN
         listed = dict(vocabulary.get(word, []))
@@ -349,19 +375,96 @@ def _words(index: SearchIndex, text: str) -> tuple[list[_Word], dict[str, int]]:
         if prefix:
             for term, _ in vocabulary.get(word, []):
                 variants.setdefault(term, _PREFIX_WEIGHT)
+        if word in stems:
+            forms = vocabulary.get(roots[word], [])
+            dfs.update(forms)
+            _add(variants, _stem_forms(word, stems[word], forms), _STEM_WEIGHT)
         if len(word) >= 4 and word not in listed:  # an indexed word is taken as spelt
-            close = process.extract(
-                word,
-                [t for t in listed if t != word and abs(len(t) - len(word)) <= 2],
-                scorer=fuzz.ratio,
-                score_cutoff=FUZZY_SCORE,
-                limit=FUZZY_VARIANTS,
-            )
-            for term, score, _ in sorted(close, key=lambda c: (-c[1], c[0])):
-                variants.setdefault(term, _FUZZY_WEIGHT * score / 100)
+            _add(variants, _fuzzy(word, prefix and not vocabulary.get(word), listed), 1.0)
         listed_all = prefix and len(vocabulary.get(word, [])) < VOCABULARY
-        words.append(_Word(word, prefix, variants, listed_all))
+        stop = word in STOP_WORDS and not prefix and not all_stop
+        words.append(_Word(word, prefix, variants, listed_all, stop))
+    _respell(index, [w for w in words if not w.variants and len(w.text) >= RESPELL_MIN], dfs)
     return words, dfs
+
+
+def _joined(text: str) -> str:
+    """`text` without the Cyrillic signs anyascii would turn into a word break."""
+    return _SIGNS.sub("", text)
+
+
+@lru_cache(maxsize=65536)
+def _stem(term: str) -> str:
+    return str(_STEMMER.stemWord(term))
+
+
+def _root(stem: str) -> str:
+    """The prefix the other forms of a stem start with: the stem less a last e, i or y (Snowball
+    stems "strike" and "striking" to "strike", "study" and "studies" to "studi")."""
+    return stem[:-1] if len(stem) > 3 and stem[-1] in "eiy" else stem
+
+
+def _stem_forms(word: str, stem: str, listed: Sequence[tuple[str, int]]) -> list[tuple[str, float]]:
+    """The listed terms (term, documents) other than `word` with its stem, most used first."""
+    forms = [
+        (t, n) for t, n in listed if t != word and len(t) <= len(word) + 4 and _stem(t) == stem
+    ]
+    forms.sort(key=lambda f: (-f[1], f[0]))
+    return [(t, 1.0) for t, _ in forms[:STEM_VARIANTS]]
+
+
+def _fuzzy(word: str, prefix: bool, listed: Iterable[str]) -> list[tuple[str, float]]:
+    """The terms of `listed` closest to `word` (rapidfuzz ratio at least `FUZZY_SCORE`), each
+    with its weight; for a prefix being typed that no term starts, also the terms whose start
+    is close to it ("lukashan" is like the start of "lukashenko")."""
+    candidates = [t for t in listed if t != word]
+    whole = process.extract(
+        word,
+        [t for t in candidates if abs(len(t) - len(word)) <= 2],
+        scorer=fuzz.ratio,
+        score_cutoff=FUZZY_SCORE,
+        limit=FUZZY_VARIANTS,
+    )
+    found = [(term, _FUZZY_WEIGHT * score / 100) for term, score, _ in whole]
+    if prefix:
+        starts = {t: t[: len(word)] for t in candidates if len(t) > len(word)}
+        close = process.extract(
+            word, starts, scorer=fuzz.ratio, score_cutoff=FUZZY_SCORE, limit=FUZZY_VARIANTS
+        )
+        weight = _PREFIX_WEIGHT * _FUZZY_WEIGHT
+        found += [(term, weight * score / 100) for _, score, term in close]
+    found.sort(key=lambda c: (-c[1], c[0]))
+    return found
+
+
+def _add(variants: dict[str, float], found: Iterable[tuple[str, float]], weight: float) -> None:
+    for term, score in found:
+        variants.setdefault(term, weight * score)
+
+
+def _respell(index: SearchIndex, words: list[_Word], dfs: dict[str, int]) -> None:
+    """Fuzzy variants of `words` (found by nothing: no term, completion or variant) among the
+    terms whose first four letters differ from theirs in the first or second letter, or by those
+    two swapped ("vitkoff" is "witkoff", "rideov" "rydeov"): a second, rarer listing."""
+    starts: dict[str, list[str]] = {}
+    for word in words:
+        head = word.text[:4]
+        options = {head[1] + head[0] + head[2:]}
+        for at in (0, 1):
+            options |= {head[:at] + c + head[at + 1 :] for c in _LETTERS}
+        options.discard(head)
+        starts[word.text] = sorted(options)
+    if not starts:
+        return
+    vocabulary = index.search_vocabulary(sorted({p for ps in starts.values() for p in ps}), 50)
+    for word in words:
+        listed = dict(item for p in starts[word.text] for item in vocabulary.get(p, []))
+        found = _fuzzy(word.text, word.prefix, listed)
+        dfs.update((term, listed[term]) for term, _ in found)
+        _add(word.variants, found, 1.0)
+
+
+_LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
 
 def _idf(term: str, dfs: Mapping[str, int]) -> float:
@@ -418,21 +521,22 @@ def _rank(
     newest = max((d.day for d in docs if d.label is Label.EVENT and d.day), default="")
     newest_day = _ordinal(newest)
     phrase = " ".join(w.text for w in words)
+    required = [w for w in words if not w.stop]
     scored: list[tuple[float, IndexedDoc]] = []
     for doc in docs:
         names, body = doc.terms_names.split(), doc.terms_body.split()
         held = {*names, *body}
-        parts = [_word_score(w, names, body, held, dfs) for w in words]
+        parts = [_word_score(w, names, body, held, dfs) for w in required]
         matched = sum(1 for p in parts if p > 0)
         if not matched:
             continue
-        score = sum(parts) * (matched / len(words)) ** 2
+        score = sum(parts) * (matched / len(required)) ** 2
         if len(words) > 1 and (
             (phrase in doc.terms_names and f" {phrase} " in f" {doc.terms_names} ")
             or (phrase in doc.terms_body and f" {phrase} " in f" {doc.terms_body} ")
         ):
             score *= 1.5
-        if any(" ".join(terms(n)) == phrase for n in doc.names):
+        if any(" ".join(terms(_joined(n))) == phrase for n in doc.names):
             score *= 2.0
         if doc.label is Label.EVENT:
             if newest_day and doc.day:
