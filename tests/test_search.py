@@ -77,6 +77,74 @@ def test_words_anywhere_in_a_summary_find_the_event(samples: GraphStore) -> None
     assert found and "Lukashenko" in found[0].body[0] and "Putin" in found[0].body[0]
 
 
+def test_another_form_of_a_word_finds_the_event(store: GraphStore) -> None:
+    # Snowball stems: "talks", "talked" and "talking" are "talk"; "strike" finds "striking"
+    store.write(
+        WriteBatch(
+            nodes=[
+                _event("ev_talk", "Ministers talked about grain exports", "2025-01-02"),
+                _event("ev_strike", "Drones striking a substation", "2025-01-03"),
+                _event("ev_other", "Ministers signed a grain deal", "2025-01-04"),
+            ]
+        )
+    )
+    assert ids(store, "grain talks", Label.EVENT)[0] == "ev_talk"
+    assert ids(store, "talking ", Label.EVENT) == ["ev_talk"]
+    assert ids(store, "drone strike", Label.EVENT) == ["ev_strike"]
+    (hit,) = search(store, SearchQuery("drone strike", (Label.EVENT,))).hits
+    (summary,) = hit.highlights
+    assert [summary.text[a:b] for a, b in summary.spans] == ["Drones", "striking"]
+
+
+def test_function_words_are_not_required(store: GraphStore) -> None:
+    store.write(
+        WriteBatch(
+            nodes=[
+                _event("ev_bases", "Russian military bases permitted, Belarus says", "2025-01-02"),
+                _event("ev_in", "Troops stationed in the region", "2025-01-03"),
+            ]
+        )
+    )
+    # the second event holds only "in" of the query: it is not a result
+    assert ids(store, "military bases in Belarus", Label.EVENT) == ["ev_bases"]
+    # a text of function words alone is searched as it is; one being typed is a prefix
+    assert ids(store, "in the ", Label.EVENT) == ["ev_in"]
+    assert set(ids(store, "Belarus in", Label.EVENT)) == {"ev_bases", "ev_in"}
+
+
+def test_a_misspelt_first_or_second_letter_is_forgiven(store: GraphStore) -> None:
+    store.write(
+        WriteBatch(
+            nodes=[
+                _entity("en_witkoff", "Steve Witkoff", ["Witkoff"]),
+                _entity("en_rydeov", "Wanda Rydeov"),
+                _entity("en_zelensky", "Volodymyr Zelensky"),
+            ]
+        )
+    )
+    assert ids(store, "Vitkoff")[:1] == ["en_witkoff"]  # the first letter
+    assert ids(store, "Rideov ")[:1] == ["en_rydeov"]  # the second
+    assert ids(store, "iWtkoff")[:1] == ["en_witkoff"]  # the two swapped
+    # a word found as it is typed is not respelt: "Vitk" is no prefix of an indexed term and is
+    # too short for a guess
+    assert ids(store, "Vitk") == []
+    # a variant of a word that is not the last is looked up by itself too
+    assert set(ids(store, "Witkof Zelensky")) >= {"en_witkoff", "en_zelensky"}
+
+
+def test_a_misspelt_prefix_finds_what_it_would_complete(store: GraphStore) -> None:
+    store.write(WriteBatch(nodes=[_entity("en_luk", "Alexander Lukashenko")]))
+    assert ids(store, "Lukashan") == ["en_luk"]
+    assert ids(store, "Lukashan ") == []  # a whole word, too far from "lukashenko"
+
+
+def test_a_cyrillic_soft_sign_does_not_split_a_query_word(store: GraphStore) -> None:
+    store.write(WriteBatch(nodes=[_entity("en_zel", "Volodymyr Zelensky", ["Zelenskyy"])]))
+    # anyascii writes "Зеленський" as "Zelens'kiy": without the sign it is "zelenskiy"
+    assert ids(store, "Зеленський") == ["en_zel"]
+    assert ids(store, "Зеленьский Володимир") == ["en_zel"]
+
+
 def test_claims_are_searched_and_highlighted(samples: GraphStore) -> None:
     page = search(samples, SearchQuery("Kremlin said", (Label.EVENT,), 3))
     assert page.hits
