@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -69,7 +70,7 @@ _DOCS = 1_000_000  # the document count in idf: a constant, so idf only ranks ra
 _PREFIX_WEIGHT = 0.8  # a word completed by prefix ("put" -> "putin")
 _STEM_WEIGHT = 0.9  # another form of the word's stem ("talks" -> "talk")
 _FUZZY_WEIGHT = 0.7  # times the similarity (0.8 to 1) of a fuzzy variant
-_STEMMER = stemmer("english")
+_STEMMERS = threading.local()  # a Snowball stemmer keeps the word it stems: one per thread
 # Cyrillic soft and hard signs, and an apostrophe between Cyrillic letters: anyascii writes
 # them as an apostrophe ("Зеленський" is "Zelens'kiy"), which would split the word in two.
 _SIGNS = re.compile(r"[ьЬъЪ]|(?<=[\u0400-\u04ff])['\u2019\u02bc](?=[\u0400-\u04ff])")
@@ -395,7 +396,10 @@ def _joined(text: str) -> str:
 
 @lru_cache(maxsize=65536)
 def _stem(term: str) -> str:
-    return str(_STEMMER.stemWord(term))
+    english = getattr(_STEMMERS, "english", None)
+    if english is None:
+        english = _STEMMERS.english = stemmer("english")
+    return str(english.stemWord(term))
 
 
 def _root(stem: str) -> str:
@@ -595,7 +599,7 @@ def _highlights(doc: IndexedDoc, words: list[_Word]) -> tuple[Highlight, ...]:
         fields = [("summary" if i == 0 else "claim", t) for i, t in enumerate(doc.body)]
     else:
         fields = [("name" if i == 0 else "alias", t) for i, t in enumerate(doc.names)]
-    matches = _Matcher(words)
+    matches = _Matcher([w for w in words if not w.stop])
     found: list[Highlight] = []
     for field, text in fields:
         highlight = _highlight(field, text, matches)

@@ -107,6 +107,9 @@ def test_function_words_are_not_required(store: GraphStore) -> None:
     )
     # the second event holds only "in" of the query: it is not a result
     assert ids(store, "military bases in Belarus", Label.EVENT) == ["ev_bases"]
+    (hit,) = search(store, SearchQuery("Troops in region", (Label.EVENT,))).hits
+    (summary,) = hit.highlights
+    assert [summary.text[a:b] for a, b in summary.spans] == ["Troops", "region"]  # not "in"
     # a text of function words alone is searched as it is; one being typed is a prefix
     assert ids(store, "in the ", Label.EVENT) == ["ev_in"]
     assert set(ids(store, "Belarus in", Label.EVENT)) == {"ev_bases", "ev_in"}
