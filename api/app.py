@@ -44,7 +44,7 @@ from api.context import RequestContext, Services
 from api.delivery import Cacheable, PersistedQueries, PersistedQueryError
 from api.exports import counts_endpoint, export_endpoint
 from api.feeds import feed_endpoint
-from api.follow import Follower
+from api.follow import ApplyTurns, Follower
 from api.forward import (
     CATCH_UP_TIMEOUT,
     CHANGE_HEADER,
@@ -765,6 +765,7 @@ def create_app(
     analyst: Analyst | None = None,
     follows_log: bool | None = None,
     sockets: SocketCount | None = None,
+    turns: ApplyTurns | None = None,
 ) -> Starlette:
     """The app serving `store`; the lifespan calls `store.setup()` and `store.close()`, and
     follows the store's change log meanwhile (`api.follow`).
@@ -773,7 +774,8 @@ def create_app(
     `newsgraph serve --workers` gets `writer` (mutations go there) and `analyst` (queries
     selecting heavy fields go there); the writer process, `behind_workers`; the analyst
     process, `behind_workers` and `follows_log` (it reads, as a worker does). The workers
-    share `sockets`, the count of open WebSockets (api.sockets); else the app counts its own."""
+    share `sockets`, the count of open WebSockets (api.sockets); else the app counts its own;
+    and `turns`, how they take turns to apply the change log (api.follow)."""
     tokens = tokens if tokens is not None else Tokens()
     config = config if config is not None else AppConfig()
     audit = (
@@ -790,7 +792,7 @@ def create_app(
         store.setup()
         if on_startup is not None:
             on_startup()
-        follower = services.follower = Follower(store, services.hub)
+        follower = services.follower = Follower(store, services.hub, turns=turns)
         follower.start(ticking=graphql.follows_log)
         try:
             yield

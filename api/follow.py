@@ -8,6 +8,10 @@ and hands each new change log entry to the hub (`api.hub`). A page reads one sta
 hold a shared lease on a readers-writer lock while they run (`reading`), and memory changes
 only under the exclusive side, between pages. The store's entries are applied whole, so a
 page never shows part of a write. docs/changes.md has the guarantees and the figures.
+
+Under `serve --workers`, the workers take turns to apply (`ApplyTurns`), and a worker hands
+its connections between requests to one that is not applying just before its memory changes:
+pages asked meanwhile are answered there instead of waiting (newsgraph.balance).
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import Protocol
 
 import aiorwlock
 
@@ -32,16 +37,42 @@ INTERVAL = 0.05
 PAGE = 500
 
 
+class ApplyTurns(Protocol):
+    """How the workers of one server keep out of each other's way when they apply."""
+
+    def at(self, position: int) -> None:
+        """This process's memory shows every change log entry up to `position`."""
+
+    async def begin(self) -> None:
+        """Wait (a bounded time) until this process may apply: no other is applying."""
+
+    def hand(self) -> None:
+        """Memory is about to change (no page is running here): send the pages that would be
+        asked here meanwhile to a process that is not applying."""
+
+    def end(self) -> None:
+        """The apply is over."""
+
+
 class Follower:
     """Keeps `store` (already set up) at the latest commit and publishes each entry to `hub`."""
 
-    def __init__(self, store: GraphStore, hub: Hub, interval: float = INTERVAL) -> None:
+    def __init__(
+        self,
+        store: GraphStore,
+        hub: Hub,
+        interval: float = INTERVAL,
+        turns: ApplyTurns | None = None,
+    ) -> None:
         self.store = store
         self.hub = hub
         self.interval = interval
+        self.turns = turns
         # the latest entry published (and applied: reads see everything up to it); entries
         # before the follower starts are not published (nobody subscribed yet)
         self.position = store.catch_up()
+        if turns is not None:
+            turns.at(self.position)
         # the store, when it reads from memory and can read what was committed in another
         # thread (checked once: a Protocol's isinstance is slow)
         self._prefetching: Prefetching | None = store if isinstance(store, Prefetching) else None
@@ -140,11 +171,21 @@ class Follower:
             # Read and decode in a worker thread; memory changes only between pages, applying
             # what was read (a bulk batch: milliseconds).
             pending = await asyncio.to_thread(prefetching.fetch_changes)
+            turns = self.turns
             if pending.last == pending.base:
                 seen = pending.base
-            else:
+            elif turns is None:
                 async with self._lock.writer_lock:
                     seen = prefetching.apply_changes(pending)
+            else:
+                await turns.begin()
+                try:
+                    async with self._lock.writer_lock:
+                        turns.hand()
+                        seen = prefetching.apply_changes(pending)
+                        turns.at(seen)
+                finally:
+                    turns.end()
         elif store.reads_from_memory:
             async with self._lock.writer_lock:
                 seen = store.catch_up()

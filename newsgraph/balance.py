@@ -14,6 +14,19 @@ socket with SCM_RIGHTS, which the other worker adopts as if it had accepted
 it. A connection moves only towards a worker holding fewer, so none moves twice. A worker that
 cannot be reached (restarting), or whose inbox is full, keeps the connection. A WebSocket
 stops counting when it upgrades (few, and long-lived: they are capped per client, api.sockets).
+
+A worker applying a batch of the change log holds every page it is asked meanwhile (memory
+changes whole, between pages, `api.follow`): tens of milliseconds of CPU, stretched in wall
+time when the loader and the other workers share the cores. So the workers take **turns** to
+apply (an exclusive lock on a file beside the counts, waited for at most `TURN_WAIT`), each
+says in the shared file while it applies, and just before it changes memory it hands every
+kept-alive connection that is between requests to the least busy worker that is not applying
+(`ApplyTurns`, `newsgraph.http`): the pages asked on them meanwhile are answered there.
+Connections also move back, one at a time as each answer ends, from a worker holding more than
+one more than the least busy one that is not applying, so the spread is even again after each
+apply. A connection in the middle of a request stays where it is (it waits for the apply). A
+connection moves only to a worker whose memory is not behind the one it leaves (each says in
+the file which change log entry it shows), so a client's answers never go back in time.
 """
 
 from __future__ import annotations
@@ -21,11 +34,13 @@ from __future__ import annotations
 import array
 import asyncio
 import contextlib
+import fcntl
 import logging
 import mmap
 import os
 import socket
 import struct
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -33,11 +48,19 @@ log = logging.getLogger(__name__)
 
 _SLOT = struct.Struct("<q")
 COUNTS = "counts"
+_ARRAYS = 3  # connections, applying, position: one slot a worker each
+TURN = "apply.lock"
+# How long a worker waits for its turn to apply before applying anyway (a worker reading the
+# whole store again, having fallen behind the log's retention, holds its turn for seconds:
+# the others' lag matters more than where a few pages wait), and how often it looks.
+TURN_WAIT = 0.5
+TURN_POLL = 0.002
 
 
 def prepare(directory: str | Path, workers: int) -> None:
-    """Create the shared counts for `workers` workers in `directory` (by `serve`)."""
-    (Path(directory) / COUNTS).write_bytes(bytes(_SLOT.size * workers))
+    """Create the shared counts for `workers` workers in `directory` (by `serve`): each one's
+    open connections, whether each is applying, and the change log entry its memory shows."""
+    (Path(directory) / COUNTS).write_bytes(bytes(_SLOT.size * workers * _ARRAYS))
 
 
 def _address(directory: Path, index: int) -> str:
@@ -53,10 +76,14 @@ class Balance:
         self.index = index
         self.workers = workers
         with open(self.directory / COUNTS, "r+b") as file:
-            self._counts = mmap.mmap(file.fileno(), _SLOT.size * workers)
+            self._counts = mmap.mmap(file.fileno(), _SLOT.size * workers * _ARRAYS)
         self._set(0)  # a worker started again holds nothing yet
+        self._flag(False)  # nor applies anything yet
+        self.at(0)  # nor shows anything yet (its follower says what, once it starts)
         self.handed = 0  # connections this worker gave to others (tests and logs)
+        self.applying = False  # this worker's turn to apply (`take_turn`)
         self._inbox: socket.socket | None = None
+        self._turn = os.open(self.directory / TURN, os.O_RDWR | os.O_CREAT, 0o600)
 
     def _get(self, index: int) -> int:
         value: int = _SLOT.unpack_from(self._counts, index * _SLOT.size)[0]
@@ -64,6 +91,22 @@ class Balance:
 
     def _set(self, value: int) -> None:
         _SLOT.pack_into(self._counts, self.index * _SLOT.size, value)
+
+    def _flag(self, applying: bool) -> None:
+        _SLOT.pack_into(self._counts, (self.workers + self.index) * _SLOT.size, int(applying))
+
+    def _applies(self, index: int) -> bool:
+        flag: int = _SLOT.unpack_from(self._counts, (self.workers + index) * _SLOT.size)[0]
+        return flag != 0
+
+    def _position(self, index: int) -> int:
+        value: int = _SLOT.unpack_from(self._counts, (2 * self.workers + index) * _SLOT.size)[0]
+        return value
+
+    def at(self, position: int) -> None:
+        """This worker's memory shows every change log entry up to `position`."""
+        offset = (2 * self.workers + self.index) * _SLOT.size
+        _SLOT.pack_into(self._counts, offset, position)
 
     def opened(self) -> None:
         self._set(self._get(self.index) + 1)
@@ -75,11 +118,49 @@ class Balance:
         return [self._get(i) for i in range(self.workers)]
 
     def target(self) -> int | None:
-        """The worker to hand a connection just counted here to: the least busy, when this
-        one holds more than one more than it; else None (kept here)."""
+        """The worker to hand a connection counted here to: the least busy of the others
+        that are not applying and whose memory is not behind this one's (a client's answers
+        never go back in time), when this one is applying or holds more than one more than
+        it; else None (kept here)."""
         counts = self.counts()
-        least = min(range(self.workers), key=counts.__getitem__)
-        return least if counts[self.index] > counts[least] + 1 else None
+        here = self._position(self.index)
+        others = [
+            i
+            for i in range(self.workers)
+            if i != self.index and not self._applies(i) and self._position(i) >= here
+        ]
+        if not others:
+            return None
+        least = min(others, key=counts.__getitem__)
+        if self.applying or counts[self.index] > counts[least] + 1:
+            return least
+        return None
+
+    async def take_turn(self) -> bool:
+        """Wait (on the running loop, at most `TURN_WAIT`) until no other worker applies, and
+        say that this one does; False when the wait ran out (it applies anyway, saying so
+        too: nobody hands it connections meanwhile)."""
+        deadline = time.monotonic() + TURN_WAIT
+        taken = False
+        while True:
+            try:
+                fcntl.flock(self._turn, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                taken = True
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    break
+                await asyncio.sleep(TURN_POLL)
+        self.applying = True
+        self._flag(True)
+        return taken
+
+    def give_turn(self) -> None:
+        """This worker's apply is over (whether or not it had the turn)."""
+        self.applying = False
+        self._flag(False)
+        with contextlib.suppress(OSError):
+            fcntl.flock(self._turn, fcntl.LOCK_UN)
 
     def hand_off(self, fd: int, index: int) -> bool:
         """Send the connection `fd` to worker `index`; False when it cannot be reached, or
@@ -127,3 +208,4 @@ class Balance:
             self._inbox.close()
             self._inbox = None
         self._set(0)
+        self.give_turn()

@@ -9,16 +9,24 @@ bytes on the wire are the same. Nothing else changes: what uvicorn writes whole 
 answers, `100 Continue`, which a client waits for before it sends a body) goes out at once; an
 answer that ends with no body write (a HEAD) sends its head as it ends, and closing the
 connection sends what is held first; a WebSocket gets the transport itself.
+
+Under `serve --workers`, it also moves kept-alive connections between the workers while they
+are between requests (`newsgraph.balance`): all of them away from a worker about to apply a
+batch of the change log (`ApplyTurns`), and back, one as each answer ends, to even the spread.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import logging
+from typing import TYPE_CHECKING, Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from newsgraph.balance import Balance
+
+if TYPE_CHECKING:
+    from prometheus_client import Counter
 
 _STATUS_LINE = b"HTTP/1.1 "
 _INTERIM = b"HTTP/1.1 1"  # 100 Continue and other 1xx: the client waits for them
@@ -60,13 +68,36 @@ class HeldHeaders:
         return getattr(self._transport, name)
 
 
+log = logging.getLogger(__name__)
+_handed: Counter | None = None
+
+
+def _count_handed(reason: str) -> None:
+    global _handed
+    if _handed is None:
+        # made on first use: after `serve` set the metrics' directory (api.metrics)
+        from prometheus_client import Counter
+
+        _handed = Counter(
+            "newsgraph_connections_handed",
+            "Connections a worker handed to another (serve --workers): when accepted or as an "
+            "answer ended, to spread them evenly (spread); before applying a batch of the "
+            "change log (apply)",
+            ["reason"],
+        )
+    _handed.labels(reason).inc()
+
+
 class HeldHeadersProtocol(HttpToolsProtocol):
     """uvicorn's httptools protocol over `HeldHeaders` (`uvicorn.Config(http=...)`); under
     `serve --workers`, its connections counted and spread over the workers (`balance`)."""
 
     # the worker's share of the spreading of connections (newsgraph.balance), if any
     balance: Balance | None = None
+    # this worker's counted connections (those a worker about to apply hands away)
+    live: set[HeldHeadersProtocol] = set()
     _counted = False
+    _in_message = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -77,15 +108,48 @@ class HeldHeadersProtocol(HttpToolsProtocol):
             return
         balance.opened()
         self._counted = True
+        HeldHeadersProtocol.live.add(self)
         target = balance.target()
-        sock = transport.get_extra_info("socket")
-        if target is None or sock is None:
-            return
-        transport.pause_reading()  # nothing of it read here: the other worker reads it all
-        if balance.hand_off(sock.fileno(), target):
-            transport.abort()  # this process's descriptor only: the connection lives on there
-        else:
-            transport.resume_reading()
+        if target is not None:
+            self.hand_to(target, "spread")
+
+    def between_requests(self) -> bool:
+        """Whether nothing of a request is read or answered here: the connection can move."""
+        cycle = self.cycle
+        return (
+            self._counted
+            and not self._in_message
+            and (cycle is None or cycle.response_complete)
+            and not self.pipeline
+            and not self._raw.is_closing()
+            and self._raw.get_write_buffer_size() == 0
+        )
+
+    def hand_to(self, target: int, reason: str) -> bool:
+        """Hand this connection (between requests) to worker `target`; False when it stays."""
+        balance = self.balance
+        sock = self._raw.get_extra_info("socket")
+        if balance is None or sock is None:
+            return False
+        self._raw.pause_reading()  # nothing more read here: the other worker reads the rest
+        if not balance.hand_off(sock.fileno(), target):
+            self._raw.resume_reading()
+            return False
+        _count_handed(reason)
+        self._uncount()
+        if self.timeout_keep_alive_task is not None:
+            self.timeout_keep_alive_task.cancel()
+            self.timeout_keep_alive_task = None
+        self._raw.abort()  # this process's descriptor only: the connection lives on there
+        return True
+
+    def on_message_begin(self) -> None:
+        self._in_message = True
+        super().on_message_begin()
+
+    def on_message_complete(self) -> None:
+        self._in_message = False
+        super().on_message_complete()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._uncount()
@@ -95,12 +159,18 @@ class HeldHeadersProtocol(HttpToolsProtocol):
         if self._counted and self.balance is not None:
             self._counted = False
             self.balance.closed()
+        HeldHeadersProtocol.live.discard(self)
 
     def on_response_complete(self) -> None:
         transport = self.transport
         if isinstance(transport, HeldHeaders):
             transport.flush()
         super().on_response_complete()
+        balance = self.balance
+        if balance is not None and self.between_requests():
+            target = balance.target()
+            if target is not None:
+                self.hand_to(target, "spread")
 
     def handle_websocket_upgrade(self) -> None:
         # the WebSocket protocol takes the connection over with the transport itself (and
@@ -108,3 +178,32 @@ class HeldHeadersProtocol(HttpToolsProtocol):
         self._uncount()
         self.transport = self._raw
         super().handle_websocket_upgrade()
+
+
+class ApplyTurns:
+    """`api.follow.ApplyTurns` for a worker of `serve --workers`: its turn to apply taken
+    from the others, and its connections between requests handed to a worker that is not
+    applying just before its memory changes (`newsgraph.balance`)."""
+
+    def __init__(self, balance: Balance) -> None:
+        self.balance = balance
+
+    def at(self, position: int) -> None:
+        self.balance.at(position)
+
+    async def begin(self) -> None:
+        if not await self.balance.take_turn():
+            log.info("applying without the turn: another worker held it too long")
+
+    def hand(self) -> None:
+        balance = self.balance
+        for connection in list(HeldHeadersProtocol.live):
+            if not connection.between_requests():
+                continue
+            target = balance.target()
+            if target is None:
+                return
+            connection.hand_to(target, "apply")
+
+    def end(self) -> None:
+        self.balance.give_turn()

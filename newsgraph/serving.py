@@ -48,7 +48,7 @@ from api.tokens import Tokens
 from graph.store import GraphStore
 from newsgraph import balance, logs
 from newsgraph.balance import Balance
-from newsgraph.http import HeldHeadersProtocol
+from newsgraph.http import ApplyTurns, HeldHeadersProtocol
 from newsgraph.settings import Settings, load_settings
 from newsgraph.wiring import app_arguments, make_store, prepare, reads_only
 
@@ -281,7 +281,13 @@ def worker(
     writer = Writer(writer_socket, queue) if writer_socket is not None else None
     analyst = Analyst(analyst_socket, settings.analyst_queue) if analyst_socket else None
     shared = SharedSockets(sockets) if sockets is not None else None
-    app = create_app(store, tokens, config, writer=writer, analyst=analyst, sockets=shared)
+    spread = Balance(*balance) if balance is not None else None
+    # the workers take turns to apply the change log, out of each other's way (when they
+    # read from memory: the embedded store)
+    turns = ApplyTurns(spread) if spread is not None and spread.workers > 1 else None
+    app = create_app(
+        store, tokens, config, writer=writer, analyst=analyst, sockets=shared, turns=turns
+    )
     # X-Forwarded-For is the app's to read, from NEWSGRAPH_TRUSTED_PROXIES only (uvicorn's own
     # proxy headers are off); a WebSocket message is held to the largest body a request may
     # have (the app holds each to its actor's limit).
@@ -294,9 +300,8 @@ def worker(
         log_config=logs.config(),
     )
     server = _WorkerServer(server_config)
-    if balance is not None:
-        directory, index, count = balance
-        server.balance = HeldHeadersProtocol.balance = Balance(directory, index, count)
+    if spread is not None:
+        server.balance = HeldHeadersProtocol.balance = spread
     server.run(sockets=[listen(host, port)])
 
 

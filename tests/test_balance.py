@@ -6,7 +6,9 @@ import asyncio
 import socket
 import threading
 from pathlib import Path
+from typing import Any
 
+from newsgraph import balance as balance_module
 from newsgraph.balance import Balance, prepare
 
 
@@ -78,3 +80,75 @@ def test_a_full_inbox_never_holds_the_sender(tmp_path: Path) -> None:
         assert not thread.is_alive(), f"held after {len(results)} hand-offs"
     assert len(results) == 100 and results[0] and not results[-1]
     assert sender.handed == results.count(True)
+
+
+def test_a_worker_applying_hands_to_one_that_is_not(tmp_path: Path) -> None:
+    prepare(tmp_path, 3)
+    first, second, third = (Balance(tmp_path, i, 3) for i in range(3))
+    for balance in (first, second, third):
+        balance.at(5)
+    first.opened()
+    second.opened()
+    second.opened()
+    assert first.target() is None  # even enough, and nobody applies
+
+    async def turns() -> None:
+        assert await first.take_turn()
+        # while it applies, it hands what it holds to the least busy other worker, and
+        # nobody hands anything to it
+        assert first.target() == 2
+        third.opened()
+        third.opened()
+        third.opened()
+        assert second.target() is None  # 2 against 3 and the one applying: stays
+        first.give_turn()
+        assert second.target() is None and third.target() == 0
+
+    asyncio.run(turns())
+
+
+def test_a_connection_never_moves_to_a_worker_behind(tmp_path: Path) -> None:
+    """A client's answers never go back in time: a worker whose memory shows fewer change
+    log entries gets nothing from one that shows more."""
+    prepare(tmp_path, 2)
+    first, second = Balance(tmp_path, 0, 2), Balance(tmp_path, 1, 2)
+    first.at(8)
+    second.at(7)
+    for _ in range(3):
+        first.opened()
+    assert first.target() is None
+    second.at(8)
+    assert first.target() == 1
+
+
+def test_one_worker_applies_at_a_time(tmp_path: Path) -> None:
+    prepare(tmp_path, 2)
+    first, second = Balance(tmp_path, 0, 2), Balance(tmp_path, 1, 2)
+
+    async def turns() -> None:
+        assert await first.take_turn()
+        waiting = asyncio.create_task(second.take_turn())
+        await asyncio.sleep(0.05)
+        assert not waiting.done()  # the other waits for the turn
+        first.give_turn()
+        assert await waiting  # and takes it once given
+        second.give_turn()
+
+    asyncio.run(turns())
+
+
+def test_a_turn_held_too_long_is_not_waited_for(tmp_path: Path, monkeypatch: Any) -> None:
+    """A worker reading the whole store again holds its turn for seconds: the others apply
+    anyway after `TURN_WAIT` (their lag matters more), without handing anything to it."""
+    monkeypatch.setattr(balance_module, "TURN_WAIT", 0.05)
+    prepare(tmp_path, 2)
+    first, second = Balance(tmp_path, 0, 2), Balance(tmp_path, 1, 2)
+
+    async def turns() -> None:
+        assert await first.take_turn()
+        assert not await second.take_turn()  # waited, then applies without it
+        assert second.applying and second.target() is None  # the other applies too
+        second.give_turn()
+        first.give_turn()
+
+    asyncio.run(turns())

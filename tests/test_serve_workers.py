@@ -455,3 +455,82 @@ def test_connections_are_spread_evenly_over_the_workers(served: tuple[str, Path]
             counts = _established(pids, int(port))
             assert sum(counts.values()) == len(clients), counts
             assert max(counts.values()) - min(counts.values()) <= 1, counts
+
+
+class _KeptAlive:
+    """One kept-alive HTTP/1.1 connection to the server, asked the same request again and
+    again: each answer's status, change log entry (`x-newsgraph-change`) and JSON body."""
+
+    def __init__(self, stack: contextlib.ExitStack, address: str, request: bytes) -> None:
+        host, port = address.split(":")
+        self.client = stack.enter_context(socket.create_connection((host, int(port)), WAIT))
+        self.answers = stack.enter_context(self.client.makefile("rb"))
+        self.request = request
+
+    def ask(self) -> tuple[bytes, int, Any]:
+        self.client.sendall(self.request)
+        status = self.answers.readline()
+        length, change = 0, -1
+        while (line := self.answers.readline()) not in (b"\r\n", b""):
+            name, _, value = line.decode().partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+            elif name.lower() == "x-newsgraph-change":
+                change = int(value)
+        return status, change, json.loads(self.answers.read(length))
+
+
+def _handed(address: str) -> dict[str, float]:
+    """The connections the workers handed to each other so far, by reason (/metrics)."""
+    text = httpx.get(f"http://{address}/metrics", timeout=WAIT).text
+    found: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("newsgraph_connections_handed_total{"):
+            labels, _, value = line.rpartition(" ")
+            found[labels.split('reason="')[1].split('"')[0]] = float(value)
+    return found
+
+
+def test_pages_during_a_load_are_answered_while_workers_apply_in_turns(
+    served: tuple[str, Path], tmp_path: Path
+) -> None:
+    """While the CLI loads batch after batch beside the server, pages asked on eight kept-alive
+    connections are all answered, each connection's answers never go back in time (a
+    connection moves only to a worker whose memory is not behind), and connections were handed
+    away from a worker about to apply a batch (so that its pages did not wait for it)."""
+    address, directory = served
+    before = _handed(address).get("apply", 0.0)
+    tag = uuid.uuid4().hex[:8]
+    records = tmp_path / "records.jsonl"
+    with records.open("w", encoding="utf-8") as out:
+        for n in range(240):
+            summary = f"Turns {tag} event {n} was reported"
+            line = record(f"turns-{tag}-{n}", "political", "Reuters", summary)
+            out.write(json.dumps(line) + "\n")
+    body = json.dumps({"query": EVENTS}).encode()
+    request = (
+        f"POST /graphql HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+    command = [str(NEWSGRAPH), "load", str(records), "--store", str(directory)]
+    command += ["--rejects", str(tmp_path / "rejects.jsonl")]
+    with contextlib.ExitStack() as stack:
+        connections = [_KeptAlive(stack, address, request) for _ in range(8)]
+        seen = [-1] * len(connections)
+        said = stack.enter_context((tmp_path / "load.out").open("wb"))
+        load = subprocess.Popen(
+            [*command, "--batch-size", "8"], stdout=said, stderr=subprocess.STDOUT
+        )
+        asked = 0
+        while load.poll() is None or asked < 200:
+            for n, connection in enumerate(connections):
+                status, change, answer = connection.ask()
+                assert status.startswith(b"HTTP/1.1 200"), status
+                assert "errors" not in answer and len(answer["data"]["events"]["edges"]) > 0
+                assert change >= seen[n], f"connection {n} went back from {seen[n]} to {change}"
+                seen[n] = change
+                asked += 1
+        assert load.returncode == 0, (tmp_path / "load.out").read_text()
+    assert _handed(address).get("apply", 0.0) > before
+    response = _post(address, '{ search(text: "Turns") { __typename } }')
+    assert response.status_code == 200
