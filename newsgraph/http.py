@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -69,6 +70,10 @@ class HeldHeaders:
 
 
 log = logging.getLogger(__name__)
+# How long a worker about to apply waits for the answers in flight on its connections (each
+# handed to another worker as it ends), and how often it looks.
+DRAIN_WAIT = 0.05
+DRAIN_POLL = 0.001
 _handed: Counter | None = None
 
 
@@ -194,6 +199,15 @@ class ApplyTurns:
     async def begin(self) -> None:
         if not await self.balance.take_turn():
             log.info("applying without the turn: another worker held it too long")
+        # Hand over what is between requests now, and each other connection as its answer
+        # ends (`on_response_complete`, this worker applying), then wait (a bounded time) for
+        # those answers: a request that came in after the apply was queued would wait for it.
+        self.hand()
+        deadline = time.monotonic() + DRAIN_WAIT
+        while time.monotonic() < deadline and any(
+            not connection.between_requests() for connection in HeldHeadersProtocol.live
+        ):
+            await asyncio.sleep(DRAIN_POLL)
 
     def hand(self) -> None:
         balance = self.balance
