@@ -222,14 +222,15 @@ def main(argv: Sequence[str] | None = None) -> None:
             check_same_pages(specs, ids[:25])
             figures: dict[str, dict[int, dict[int, WrkResult]]] = {}
             cores: dict[str, dict[int, dict[int, float]]] = {}
-            for workers in args.workers:
-                for name, spec in specs.items():
-                    if name == "embedded" and workers > 1:
-                        continue  # one writer and readers of its directory: bench/serving.py
-                    log(f"{name}, {workers} process(es)")
-                    results, busy = measure(spec, workers, bodies, args.duration, args.repeat)
-                    figures.setdefault(name, {})[workers] = results
-                    cores.setdefault(name, {})[workers] = busy
+            # the embedded store in one process, the baseline (its workers share one writer
+            # and read its directory: bench/serving.py), and Neo4j with each --workers value
+            runs = [("embedded", 1)] + [("neo4j", workers) for workers in args.workers]
+            for name, workers in runs:
+                spec = specs[name]
+                log(f"{name}, {workers} process(es)")
+                results, busy = measure(spec, workers, bodies, args.duration, args.repeat)
+                figures.setdefault(name, {})[workers] = results
+                cores.setdefault(name, {})[workers] = busy
     embedded, neo4j = figures["embedded"][1], figures["neo4j"]
     rows = [
         Row("round trips per page (Neo4j)", one, "", loaders, "the loaders alone", "≤ 2", one <= 2)
