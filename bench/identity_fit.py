@@ -60,6 +60,7 @@ from bench.identity import (
 )
 from graph.identity import FEATURES, EventProfile, Mention, Weights, lookup_keys
 from graph.identity.evidence import crowd, evidence, in_window
+from graph.identity.places import use_gazetteer
 
 WEIGHTS_FILE = Path(__file__).resolve().parents[1] / "graph" / "identity" / "weights.json"
 L2 = 0.3  # regularisation strength (sum of squared weights, against the summed log-loss)
@@ -302,7 +303,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         default="",
         help="features to leave out (weight 0), comma-separated: to measure what each adds",
     )
+    parser.add_argument(
+        "--no-gazetteer",
+        action="store_true",
+        help="no anchors: records without a point are not given their place's gazetteer point "
+        "(to measure what anchors add; drop anchor_near,anchor_far too)",
+    )
     args = parser.parse_args(argv)
+    use_gazetteer(not args.no_gazetteer)
     dropped = set(filter(None, args.drop.split(",")))
     if unknown := dropped - set(FEATURES):
         parser.error(f"--drop: unknown features {sorted(unknown)}")

@@ -10,6 +10,8 @@ from rapidfuzz import fuzz
 
 from graph.identity.mention import Mention
 from graph.identity.normalise import (
+    ANCHOR_FAR_KM,
+    ANCHOR_NEAR_KM,
     FAR_KM,
     MAX_SPAN_DAYS,
     NEAR_KM,
@@ -26,6 +28,8 @@ from graph.identity.profile import EventProfile
 FEATURES: tuple[str, ...] = (
     "near",  # both have coordinates: 1 within NEAR_KM, falling to 0 at FAR_KM
     "far",  # both have coordinates, more than FAR_KM apart
+    "anchor_near",  # no two reported points, but a gazetteer point: 1 within ANCHOR_NEAR_KM ..
+    "anchor_far",  # .. falling to 0 at ANCHOR_FAR_KM; anchor_far: more than ANCHOR_FAR_KM apart
     "same_place_name",  # place names alike after normalisation (similarity, 0 below 0.85)
     "other_place_name",  # both name a place, unlike names, and no coordinates say otherwise
     "no_place",  # neither both points nor both place names: nothing to say where, for or against
@@ -101,6 +105,19 @@ def distance_km(m: Mention, p: EventProfile) -> float | None:
     return min(haversine_km(m.lat, m.lon, lat, lon) for lat, lon in p.points)
 
 
+def anchor_km(m: Mention, p: EventProfile) -> float | None:
+    """Without two reported points to compare (`distance_km` None): the distance from the
+    record's point or anchor to the event's nearest point or anchor, one of the two at least a
+    gazetteer point (`graph.identity.places`); None when either side has neither."""
+    mine = (m.lat, m.lon) if m.lat is not None and m.lon is not None else m._anchor
+    if mine is None:
+        return None
+    theirs = p.points | p.anchors if p.anchors else p.points
+    if not theirs:
+        return None
+    return min(haversine_km(mine[0], mine[1], lat, lon) for lat, lon in theirs)
+
+
 def place_similarity(m: Mention, p: EventProfile) -> float | None:
     """The best similarity (0..1) of the record's place name with the event's, if both have."""
     if not m._place or not p.places:
@@ -144,6 +161,17 @@ def evidence(m: Mention, p: EventProfile, *, words: bool = True) -> tuple[list[f
     else:
         near = 1.0 if km <= NEAR_KM else max(0.0, (FAR_KM - km) / (FAR_KM - NEAR_KM))
         far = 1.0 if km > FAR_KM else 0.0
+    anchored = anchor_km(m, p) if km is None else None
+    if anchored is None:
+        anchor_near = anchor_far = 0.0
+    else:
+        anchor_near = (
+            1.0
+            if anchored <= ANCHOR_NEAR_KM
+            else max(0.0, (ANCHOR_FAR_KM - anchored) / (ANCHOR_FAR_KM - ANCHOR_NEAR_KM))
+        )
+        anchor_far = 1.0 if anchored > ANCHOR_FAR_KM else 0.0
+        notes.append("compared by the gazetteer's point of a place")
     similarity = place_similarity(m, p)
     if similarity is None:
         same_name = other_name = 0.0
@@ -160,10 +188,12 @@ def evidence(m: Mention, p: EventProfile, *, words: bool = True) -> tuple[list[f
     text = text_similarity(m, p) if words else 0.0
     main = day_number(p.main_day()) if p.days else m._day
     again = main != m._day and any(d == m.day for d, _ in p.days)
-    no_place = 1.0 if km is None and similarity is None else 0.0
+    no_place = 1.0 if km is None and similarity is None and anchored is None else 0.0
     values = [
         near,
         far,
+        anchor_near,
+        anchor_far,
         same_name,
         other_name,
         no_place,
