@@ -128,6 +128,37 @@ def logistic(pairs: Pairs, l2: float) -> tuple[float, list[float]]:
     return float(theta[0]), [float(w) for w in theta[1:]]
 
 
+def no_sides(pairs: Pairs) -> np.ndarray[Any, np.dtype[np.bool_]]:
+    """The pairs with a place to compare but no entities to compare (either side names none)."""
+    x = pairs.x
+    keep: np.ndarray[Any, np.dtype[np.bool_]] = (
+        (x[:, FEATURES.index("shared_entities")] == 0.0)
+        & (x[:, FEATURES.index("no_shared_entity")] == 0.0)
+        & (x[:, FEATURES.index("no_place")] == 0.0)
+    )
+    return keep
+
+
+def fit_one(pairs: Pairs, bias: float, weights: Sequence[float], feature: str, l2: float) -> float:
+    """The weight of one feature, fitted on `pairs` with the bias and every other weight kept
+    as they are (L2-regularised logistic regression with an offset)."""
+    at = FEATURES.index(feature)
+    fixed = np.array(weights, dtype=np.float64)
+    fixed[at] = 0.0
+    offset = bias + pairs.x @ fixed
+    column, y = pairs.x[:, at], pairs.y
+
+    def loss(theta: np.ndarray[Any, np.dtype[np.float64]]) -> tuple[float, Any]:
+        z = offset + theta[0] * column
+        value = float(np.sum(np.logaddexp(0.0, z) - y * z)) + l2 * float(theta[0] ** 2)
+        p = 1.0 / (1.0 + np.exp(-z))
+        return value, np.array([float(column @ (p - y)) + 2 * l2 * float(theta[0])])
+
+    if not len(y):
+        return 0.0
+    return float(minimize(loss, np.zeros(1), jac=True, method="L-BFGS-B").x[0])
+
+
 def thresholds(
     items: Sequence[Item],
     truth: Sequence[str],
@@ -234,14 +265,21 @@ def fit(
     for candidates with no place to compare, fitted the same way on `items` with their places
     hidden (the same bar: the floor's precision on `items` as they are)."""
     bias, weights = logistic(candidate_pairs(items, truth), l2)
+    more = candidate_pairs(*extra) if extra[0] else None
+    if more is not None and "words_without_sides" not in DROPPED:
+        # real reporting (Syria) always names the sides: what words are worth without them is
+        # learnt from the extra records' pairs with no entities to compare, the rest kept
+        keep = no_sides(more)
+        sideless = Pairs(more.x[keep], more.y[keep], more.records, more.blocked_out)
+        at = FEATURES.index("words_without_sides")
+        weights[at] = fit_one(sideless, bias, weights, "words_without_sides", l2)
     floor = quality(floor_rule(items), truth)
     hidden_q: Quality | None = None
     hidden_bias, hidden_weights = 0.0, tuple(0.0 for _ in FEATURES)
     if place_hidden:
         hidden = without_place(items)
         pairs = candidate_pairs(hidden, truth)
-        if extra[0]:  # the extra records' candidate pairs without a place to compare
-            more = candidate_pairs(*extra)
+        if more is not None:  # the extra records' candidate pairs without a place to compare
             keep = more.x[:, FEATURES.index("no_place")] >= 1.0
             pairs = Pairs(
                 np.vstack([pairs.x, more.x[keep]]),

@@ -5,6 +5,7 @@ crowd of look-alikes, the outlet)."""
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 
 from rapidfuzz import fuzz
 
@@ -36,6 +37,7 @@ FEATURES: tuple[str, ...] = (
     "shared_entities",  # entities shared, counted against the side naming fewer
     "no_shared_entity",  # both name entities and none is shared
     "similar_text",  # best word-set overlap of the record's texts with the event's
+    "words_without_sides",  # the same overlap when there are no entities to compare, else 0
     "other_category",  # the record's category is not the event's
     "day_after",  # the record's day is the day after the event's main day (a late report?)
     "day_before",  # the record's day is the day before the event's main day
@@ -200,6 +202,7 @@ def evidence(m: Mention, p: EventProfile, *, words: bool = True) -> tuple[list[f
         shared,
         none_shared,
         text,
+        text if not (m._names and p.names) else 0.0,
         0.0 if m.category in p.categories else 1.0,
         1.0 if m._day > main else 0.0,
         1.0 if m._day < main else 0.0,
@@ -210,6 +213,28 @@ def evidence(m: Mention, p: EventProfile, *, words: bool = True) -> tuple[list[f
         0.0 if m._outlets.isdisjoint(p.outlets) else 1.0,
     ]
     return values, notes
+
+
+_TEXT = FEATURES.index("similar_text")
+_WORDS_WITHOUT_SIDES = FEATURES.index("words_without_sides")
+
+
+def add_words(m: Mention, p: EventProfile, values: list[float], weights: Sequence[float]) -> float:
+    """Compare the words (left out by `evidence(..., words=False)`): set `similar_text` (and
+    `words_without_sides` when there are no entities to compare) in `values`, and return what
+    they add to the score under `weights`."""
+    text = text_similarity(m, p)
+    values[_TEXT] = text
+    added = weights[_TEXT] * text
+    if not (m._names and p.names):
+        values[_WORDS_WITHOUT_SIDES] = text
+        added += weights[_WORDS_WITHOUT_SIDES] * text
+    return added
+
+
+def words_bound(weights: Sequence[float]) -> float:
+    """The most the words can add to a score under `weights`."""
+    return max(0.0, weights[_TEXT]) + max(0.0, weights[_WORDS_WITHOUT_SIDES])
 
 
 def alike(values: list[float]) -> bool:
