@@ -21,10 +21,11 @@ from graph.identity import (
     decide,
     default_weights,
 )
-from graph.identity.normalise import cell, haversine_km
+from graph.identity.normalise import cell, haversine_km, point_text
 from graph.identity.places import anchor, use_gazetteer
 from graph.model import Rel
 from graph.store import EventFilter, EventQuery, GraphStore
+from services.corrections import Corrections
 from tests.conftest import load_file
 
 RAQQA = (35.95283, 39.00788)  # the gazetteer's Raqqa
@@ -215,3 +216,20 @@ def test_the_store_keeps_an_events_anchor_and_a_later_record_meets_it_by_its_cel
     assert later["candidate"] == anchored.id
     evidence = {e["feature"]: e["value"] for e in later["evidence"]}
     assert evidence["anchor_near"] == 1.0 and evidence["near"] == 0.0
+
+
+def test_an_editors_corrected_place_replaces_the_records_anchors(
+    store: GraphStore, tmp_path: Path
+) -> None:
+    path = tmp_path / "records.jsonl"
+    wrong = record("Outlet W", "w-1", {"place": "Homs", "country": "Syria"}, "Army and IS fight")
+    path.write_text(json.dumps(wrong) + "\n", "utf-8")
+    load_file(store, path)
+    (event,) = store.query_events(EventQuery(EventFilter(), first=10)).events
+    homs = anchor("Homs", "Syria")
+    assert homs is not None
+    assert event.props["identity_anchors"] == [point_text(*homs)]
+    Corrections(store).correct_event(event.id, {"place": "Raqqa"}, "it was Raqqa", "alice")
+    corrected = store.get_nodes([event.id])[event.id]
+    assert not corrected.props.get("identity_anchors")  # Homs's point is what was wrong
+    assert corrected.props["identity_points"] == [point_text(*RAQQA)]
