@@ -114,10 +114,10 @@ def anchor_km(m: Mention, p: EventProfile) -> float | None:
     mine = (m.lat, m.lon) if m.lat is not None and m.lon is not None else m._anchor
     if mine is None:
         return None
-    theirs = p.points | p.anchors if p.anchors else p.points
-    if not theirs:
+    if not p.points and not p.anchors:
         return None
-    return min(haversine_km(mine[0], mine[1], lat, lon) for lat, lon in theirs)
+    lat0, lon0 = mine
+    return min(haversine_km(lat0, lon0, lat, lon) for lat, lon in (*p.points, *p.anchors))
 
 
 def place_similarity(m: Mention, p: EventProfile) -> float | None:
@@ -232,9 +232,12 @@ def add_words(m: Mention, p: EventProfile, values: list[float], weights: Sequenc
     return added
 
 
-def words_bound(weights: Sequence[float]) -> float:
-    """The most the words can add to a score under `weights`."""
-    return max(0.0, weights[_TEXT]) + max(0.0, weights[_WORDS_WITHOUT_SIDES])
+def words_bound(m: Mention, p: EventProfile, weights: Sequence[float]) -> float:
+    """The most the words can add to the score of `m` against `p` under `weights`."""
+    bound = max(0.0, weights[_TEXT])
+    if not (m._names and p.names):
+        bound += max(0.0, weights[_WORDS_WITHOUT_SIDES])
+    return bound
 
 
 def alike(values: list[float]) -> bool:
