@@ -9,7 +9,9 @@
   the others. A record whose true event is not among its candidates is a miss of the blocking
   (counted, not learnt from).
 - **Weights**: L2-regularised logistic regression on those pairs (scipy's L-BFGS, the bias not
-  regularised). Few features, one regularisation strength, no feature selection.
+  regularised). Few features, one regularisation strength, no feature selection. Real
+  reporting always names the sides, so `words_without_sides` is then fitted alone on the extra
+  records' pairs with a place and no entities to compare, every other weight kept (`fit_one`).
 - **Merge threshold**: the matcher is run on the training records as a load would run it (its
   own decisions, not the truth), for each threshold of a grid; the one with the best pairwise F1
   whose precision is not below the floor's on the same records is kept.
