@@ -1,6 +1,6 @@
 """The evidence that compares a record with an event: `evidence(mention, profile)` gives one
-value per name in `FEATURES` (nearness, place names, shared sides, words, category, days, the
-crowd of look-alikes, the outlet)."""
+value per name in `FEATURES` (nearness of reported points, nearness of a gazetteer anchor,
+place names, shared sides, words, category, days, the crowd of look-alikes, the outlet)."""
 
 from __future__ import annotations
 

@@ -238,9 +238,8 @@ def decide(
     for event_id, profile, values, notes in scored:
         used = weights.scoring(values)
         total = used.total(values)
-        if (
-            total + words_bound(m, profile, used.weights) >= used.review_at
-        ):  # words are the slow part
+        # the words are the slow part: compared only where they could reach the review band
+        if total + words_bound(m, profile, used.weights) >= used.review_at:
             total += add_words(m, profile, values, used.weights)
         if best is None or total > best[0] or (total == best[0] and event_id < best[1]):
             best = (total, event_id, profile, values, notes, used)

@@ -30,10 +30,6 @@ def use_gazetteer(enabled: bool) -> None:
     _enabled = enabled
 
 
-def gazetteer_enabled() -> bool:
-    return _enabled
-
-
 def anchor(place: str | None, country: str | None) -> tuple[float, float] | None:
     """The gazetteer's point (lat, lon, 5 decimals) of the city `place` names in `country`,
     or None: no place, not resolved, a country, or anchors turned off."""
