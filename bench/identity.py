@@ -34,6 +34,7 @@ if __package__ in (None, ""):  # run as a file: python bench/identity.py
 
 from graph.identity import Matcher, Mention, Weights
 from graph.identity.normalise import day_text, haversine_km, place_key
+from graph.identity.places import use_gazetteer
 from graph.keys import digest, normalise
 
 # -- data -------------------------------------------------------------------------------------
@@ -368,7 +369,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--truth", type=Path, required=True, help="JSON list: line i's event")
     parser.add_argument("--weights", type=Path, help="weights.json [graph/identity/weights.json]")
     parser.add_argument("--strip-ids", action="store_true", help="ignore event.id (match all)")
+    parser.add_argument(
+        "--no-gazetteer",
+        action="store_true",
+        help="no anchors: records without a point are not given their place's gazetteer point",
+    )
     args = parser.parse_args(argv)
+    use_gazetteer(not args.no_gazetteer)
     items = read_records(args.records)
     if args.strip_ids:
         items = [Item(i.mention, None, i.raw) for i in items]

@@ -9,7 +9,9 @@
   the others. A record whose true event is not among its candidates is a miss of the blocking
   (counted, not learnt from).
 - **Weights**: L2-regularised logistic regression on those pairs (scipy's L-BFGS, the bias not
-  regularised). Few features, one regularisation strength, no feature selection.
+  regularised). Few features, one regularisation strength, no feature selection. Real
+  reporting always names the sides, so `words_without_sides` is then fitted alone on the extra
+  records' pairs with a place and no entities to compare, every other weight kept (`fit_one`).
 - **Merge threshold**: the matcher is run on the training records as a load would run it (its
   own decisions, not the truth), for each threshold of a grid; the one with the best pairwise F1
   whose precision is not below the floor's on the same records is kept.
@@ -60,6 +62,7 @@ from bench.identity import (
 )
 from graph.identity import FEATURES, EventProfile, Mention, Weights, lookup_keys
 from graph.identity.evidence import crowd, evidence, in_window
+from graph.identity.places import use_gazetteer
 
 WEIGHTS_FILE = Path(__file__).resolve().parents[1] / "graph" / "identity" / "weights.json"
 L2 = 0.3  # regularisation strength (sum of squared weights, against the summed log-loss)
@@ -125,6 +128,37 @@ def logistic(pairs: Pairs, l2: float) -> tuple[float, list[float]]:
     result = minimize(loss, np.zeros(design.shape[1]), jac=True, method="L-BFGS-B")
     theta = result.x
     return float(theta[0]), [float(w) for w in theta[1:]]
+
+
+def no_sides(pairs: Pairs) -> np.ndarray[Any, np.dtype[np.bool_]]:
+    """The pairs with a place to compare but no entities to compare (either side names none)."""
+    x = pairs.x
+    keep: np.ndarray[Any, np.dtype[np.bool_]] = (
+        (x[:, FEATURES.index("shared_entities")] == 0.0)
+        & (x[:, FEATURES.index("no_shared_entity")] == 0.0)
+        & (x[:, FEATURES.index("no_place")] == 0.0)
+    )
+    return keep
+
+
+def fit_one(pairs: Pairs, bias: float, weights: Sequence[float], feature: str, l2: float) -> float:
+    """The weight of one feature, fitted on `pairs` with the bias and every other weight kept
+    as they are (L2-regularised logistic regression with an offset)."""
+    at = FEATURES.index(feature)
+    fixed = np.array(weights, dtype=np.float64)
+    fixed[at] = 0.0
+    offset = bias + pairs.x @ fixed
+    column, y = pairs.x[:, at], pairs.y
+
+    def loss(theta: np.ndarray[Any, np.dtype[np.float64]]) -> tuple[float, Any]:
+        z = offset + theta[0] * column
+        value = float(np.sum(np.logaddexp(0.0, z) - y * z)) + l2 * float(theta[0] ** 2)
+        p = 1.0 / (1.0 + np.exp(-z))
+        return value, np.array([float(column @ (p - y)) + 2 * l2 * float(theta[0])])
+
+    if not len(y):
+        return 0.0
+    return float(minimize(loss, np.zeros(1), jac=True, method="L-BFGS-B").x[0])
 
 
 def thresholds(
@@ -233,14 +267,21 @@ def fit(
     for candidates with no place to compare, fitted the same way on `items` with their places
     hidden (the same bar: the floor's precision on `items` as they are)."""
     bias, weights = logistic(candidate_pairs(items, truth), l2)
+    more = candidate_pairs(*extra) if extra[0] else None
+    if more is not None and "words_without_sides" not in DROPPED:
+        # real reporting (Syria) always names the sides: what words are worth without them is
+        # learnt from the extra records' pairs with no entities to compare, the rest kept
+        keep = no_sides(more)
+        sideless = Pairs(more.x[keep], more.y[keep], more.records, more.blocked_out)
+        at = FEATURES.index("words_without_sides")
+        weights[at] = fit_one(sideless, bias, weights, "words_without_sides", l2)
     floor = quality(floor_rule(items), truth)
     hidden_q: Quality | None = None
     hidden_bias, hidden_weights = 0.0, tuple(0.0 for _ in FEATURES)
     if place_hidden:
         hidden = without_place(items)
         pairs = candidate_pairs(hidden, truth)
-        if extra[0]:  # the extra records' candidate pairs without a place to compare
-            more = candidate_pairs(*extra)
+        if more is not None:  # the extra records' candidate pairs without a place to compare
             keep = more.x[:, FEATURES.index("no_place")] >= 1.0
             pairs = Pairs(
                 np.vstack([pairs.x, more.x[keep]]),
@@ -302,7 +343,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         default="",
         help="features to leave out (weight 0), comma-separated: to measure what each adds",
     )
+    parser.add_argument(
+        "--no-gazetteer",
+        action="store_true",
+        help="no anchors: records without a point are not given their place's gazetteer point "
+        "(to measure what anchors add; drop anchor_near,anchor_far too)",
+    )
     args = parser.parse_args(argv)
+    use_gazetteer(not args.no_gazetteer)
     dropped = set(filter(None, args.drop.split(",")))
     if unknown := dropped - set(FEATURES):
         parser.error(f"--drop: unknown features {sorted(unknown)}")

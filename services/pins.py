@@ -195,6 +195,7 @@ def corrected_profile(
             located = isinstance(lat, int | float) and isinstance(lon, int | float)
             point = (round(float(lat), 5), round(float(lon), 5)) if located else None  # type: ignore[arg-type]
             changes["points"] = frozenset([point] if point is not None else [])
+            changes["anchors"] = frozenset()  # the gazetteer's points of the records' places
     day = pinned["occurred_on"].value if "occurred_on" in pinned else None
     if isinstance(day, str) and day:
         day = day[:10]

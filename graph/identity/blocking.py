@@ -26,7 +26,8 @@ def mention_keys(m: Mention) -> frozenset[str]:
 def lookup_keys(m: Mention) -> list[str]:
     """The keys to look candidate events up by: the mention's day and a day either side, with
     its place name, and either the 3x3 geographic cells around its point or, when it has no
-    point, each of its entity names; and its record key (the same record loaded again). A
+    point, each of its entity names and the cells around its anchor (the gazetteer's point of
+    its place, if any); and its record key (the same record loaded again). A
     record with a point does not look events up by its sides: the sides' other events that
     day are elsewhere (beyond the cells: more than 10 km away) or at a place of the same name."""
     found = [f"r|{m._record}"]
@@ -35,8 +36,12 @@ def lookup_keys(m: Mention) -> list[str]:
     if m.lat is not None and m.lon is not None:
         ci, cj = cell(m.lat, m.lon)
         cells = [(ci + di, cj + dj) for di in (-1, 0, 1) for dj in (-1, 0, 1)]
-    elif m._names:
-        names = sorted(set().union(*m._names))
+    else:
+        if m._anchor is not None:
+            ci, cj = cell(*m._anchor)
+            cells = [(ci + di, cj + dj) for di in (-1, 0, 1) for dj in (-1, 0, 1)]
+        if m._names:
+            names = sorted(set().union(*m._names))
     for offset in range(-WINDOW_DAYS, WINDOW_DAYS + 1):
         day = day_text(m._day + offset)
         found.extend(f"e|{day}|{n}" for n in names)

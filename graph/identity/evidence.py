@@ -1,15 +1,18 @@
 """The evidence that compares a record with an event: `evidence(mention, profile)` gives one
-value per name in `FEATURES` (nearness, place names, shared sides, words, category, days, the
-crowd of look-alikes, the outlet)."""
+value per name in `FEATURES` (nearness of reported points, nearness of a gazetteer anchor,
+place names, shared sides, words, category, days, the crowd of look-alikes, the outlet)."""
 
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 
 from rapidfuzz import fuzz
 
 from graph.identity.mention import Mention
 from graph.identity.normalise import (
+    ANCHOR_FAR_KM,
+    ANCHOR_NEAR_KM,
     FAR_KM,
     MAX_SPAN_DAYS,
     NEAR_KM,
@@ -26,12 +29,15 @@ from graph.identity.profile import EventProfile
 FEATURES: tuple[str, ...] = (
     "near",  # both have coordinates: 1 within NEAR_KM, falling to 0 at FAR_KM
     "far",  # both have coordinates, more than FAR_KM apart
+    "anchor_near",  # no two reported points, but a gazetteer point: 1 within ANCHOR_NEAR_KM ..
+    "anchor_far",  # .. falling to 0 at ANCHOR_FAR_KM; anchor_far: more than ANCHOR_FAR_KM apart
     "same_place_name",  # place names alike after normalisation (similarity, 0 below 0.85)
     "other_place_name",  # both name a place, unlike names, and no coordinates say otherwise
     "no_place",  # neither both points nor both place names: nothing to say where, for or against
     "shared_entities",  # entities shared, counted against the side naming fewer
     "no_shared_entity",  # both name entities and none is shared
     "similar_text",  # best word-set overlap of the record's texts with the event's
+    "words_without_sides",  # the same overlap when there are no entities to compare, else 0
     "other_category",  # the record's category is not the event's
     "day_after",  # the record's day is the day after the event's main day (a late report?)
     "day_before",  # the record's day is the day before the event's main day
@@ -101,6 +107,19 @@ def distance_km(m: Mention, p: EventProfile) -> float | None:
     return min(haversine_km(m.lat, m.lon, lat, lon) for lat, lon in p.points)
 
 
+def anchor_km(m: Mention, p: EventProfile) -> float | None:
+    """Without two reported points to compare (`distance_km` None): the distance from the
+    record's point or anchor to the event's nearest point or anchor, one of the two at least a
+    gazetteer point (`graph.identity.places`); None when either side has neither."""
+    mine = (m.lat, m.lon) if m.lat is not None and m.lon is not None else m._anchor
+    if mine is None:
+        return None
+    if not p.points and not p.anchors:
+        return None
+    lat0, lon0 = mine
+    return min(haversine_km(lat0, lon0, lat, lon) for lat, lon in (*p.points, *p.anchors))
+
+
 def place_similarity(m: Mention, p: EventProfile) -> float | None:
     """The best similarity (0..1) of the record's place name with the event's, if both have."""
     if not m._place or not p.places:
@@ -144,6 +163,17 @@ def evidence(m: Mention, p: EventProfile, *, words: bool = True) -> tuple[list[f
     else:
         near = 1.0 if km <= NEAR_KM else max(0.0, (FAR_KM - km) / (FAR_KM - NEAR_KM))
         far = 1.0 if km > FAR_KM else 0.0
+    anchored = anchor_km(m, p) if km is None else None
+    if anchored is None:
+        anchor_near = anchor_far = 0.0
+    else:
+        anchor_near = (
+            1.0
+            if anchored <= ANCHOR_NEAR_KM
+            else max(0.0, (ANCHOR_FAR_KM - anchored) / (ANCHOR_FAR_KM - ANCHOR_NEAR_KM))
+        )
+        anchor_far = 1.0 if anchored > ANCHOR_FAR_KM else 0.0
+        notes.append("compared by the gazetteer's point of a place")
     similarity = place_similarity(m, p)
     if similarity is None:
         same_name = other_name = 0.0
@@ -160,16 +190,19 @@ def evidence(m: Mention, p: EventProfile, *, words: bool = True) -> tuple[list[f
     text = text_similarity(m, p) if words else 0.0
     main = day_number(p.main_day()) if p.days else m._day
     again = main != m._day and any(d == m.day for d, _ in p.days)
-    no_place = 1.0 if km is None and similarity is None else 0.0
+    no_place = 1.0 if km is None and similarity is None and anchored is None else 0.0
     values = [
         near,
         far,
+        anchor_near,
+        anchor_far,
         same_name,
         other_name,
         no_place,
         shared,
         none_shared,
         text,
+        text if not (m._names and p.names) else 0.0,
         0.0 if m.category in p.categories else 1.0,
         1.0 if m._day > main else 0.0,
         1.0 if m._day < main else 0.0,
@@ -180,6 +213,31 @@ def evidence(m: Mention, p: EventProfile, *, words: bool = True) -> tuple[list[f
         0.0 if m._outlets.isdisjoint(p.outlets) else 1.0,
     ]
     return values, notes
+
+
+_TEXT = FEATURES.index("similar_text")
+_WORDS_WITHOUT_SIDES = FEATURES.index("words_without_sides")
+
+
+def add_words(m: Mention, p: EventProfile, values: list[float], weights: Sequence[float]) -> float:
+    """Compare the words (left out by `evidence(..., words=False)`): set `similar_text` (and
+    `words_without_sides` when there are no entities to compare) in `values`, and return what
+    they add to the score under `weights`."""
+    text = text_similarity(m, p)
+    values[_TEXT] = text
+    added = weights[_TEXT] * text
+    if not (m._names and p.names):
+        values[_WORDS_WITHOUT_SIDES] = text
+        added += weights[_WORDS_WITHOUT_SIDES] * text
+    return added
+
+
+def words_bound(m: Mention, p: EventProfile, weights: Sequence[float]) -> float:
+    """The most the words can add to the score of `m` against `p` under `weights`."""
+    bound = max(0.0, weights[_TEXT])
+    if not (m._names and p.names):
+        bound += max(0.0, weights[_WORDS_WITHOUT_SIDES])
+    return bound
 
 
 def alike(values: list[float]) -> bool:

@@ -24,7 +24,14 @@ from pathlib import Path
 from typing import Any, Literal, TypeAlias
 
 from graph.identity.blocking import lookup_keys
-from graph.identity.evidence import FEATURES, crowd, evidence, in_window, text_similarity
+from graph.identity.evidence import (
+    FEATURES,
+    add_words,
+    crowd,
+    evidence,
+    in_window,
+    words_bound,
+)
 from graph.identity.mention import Mention
 from graph.identity.profile import EventProfile
 
@@ -231,16 +238,15 @@ def decide(
     for event_id, profile, values, notes in scored:
         used = weights.scoring(values)
         total = used.total(values)
-        if total + max(0.0, used.weights[text_at]) >= used.review_at:  # words are the slow part
-            values[text_at] = text_similarity(m, profile)
-            total += used.weights[text_at] * values[text_at]
+        # the words are the slow part: compared only where they could reach the review band
+        if total + words_bound(m, profile, used.weights) >= used.review_at:
+            total += add_words(m, profile, values, used.weights)
         if best is None or total > best[0] or (total == best[0] and event_id < best[1]):
             best = (total, event_id, profile, values, notes, used)
     assert best is not None
     total, event_id, profile, values, notes, used = best
     if values[text_at] == 0.0 and total < used.review_at:  # for the explanation
-        values[text_at] = text_similarity(m, profile)
-        total += used.weights[text_at] * values[text_at]
+        total += add_words(m, profile, values, used.weights)
     outcome: Outcome = (
         "merge"
         if total >= used.merge_at

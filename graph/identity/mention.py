@@ -18,6 +18,7 @@ from graph.identity.normalise import (
     story_day,
     text_key,
 )
+from graph.identity.places import anchor
 from graph.keys import digest
 
 # -- a record's mention of its event -----------------------------------------------------------
@@ -63,6 +64,8 @@ class Mention:
     _entity_keys: frozenset[str] = field(init=False, repr=False, compare=False)
     _all_names: frozenset[str] = field(init=False, repr=False, compare=False)
     _published: int | None = field(init=False, repr=False, compare=False)
+    # without a point: the gazetteer's point of its place (`graph.identity.places`), if any
+    _anchor: tuple[float, float] | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -84,6 +87,8 @@ class Mention:
         set_(self, "_texts", tuple(dict.fromkeys(t for t in map(text_key, texts) if t)))
         set_(self, "_record", self._record_key())
         set_(self, "_published", day_number(self.published) if self.published else None)
+        located = self.lat is not None and self.lon is not None
+        set_(self, "_anchor", None if located or not place else anchor(self.place, self.country))
 
     @property
     def has_point(self) -> bool:

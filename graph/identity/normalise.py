@@ -40,6 +40,11 @@ MAX_SPAN_DAYS = 1  # an event's days are at most this far apart (so: one day, or
 CELL_DEGREES = 0.1  # geographic cells: 0.1 degree (11 km north-south); a lookup takes the 3x3
 NEAR_KM = 3.0  # within this distance two reports are at one place
 FAR_KM = 10.0  # beyond this distance two reports are at two places
+# a gazetteer point (a city's centre, for a record naming the place without a point) this near
+# a point says "the same place", falling to nothing at ANCHOR_FAR_KM; beyond it, "elsewhere"
+# (25 km: the gazetteer's own radius for "at this city", graph.gazetteer.NEAR_KM)
+ANCHOR_NEAR_KM = 5.0
+ANCHOR_FAR_KM = 25.0
 PLACE_SIMILAR = 0.85  # place names at least this similar (after normalisation) name one place
 PLACE_OTHER = 0.6  # place names less similar than this name two places
 MAX_TEXTS = 8  # texts an event keeps to compare words with (the same 8 in any order)

@@ -37,6 +37,8 @@ class EventProfile:
     dated: frozenset[str] = frozenset()
     # the earliest day one of its records' stories was published (`Mention.published`), if known
     published: str | None = None
+    # the gazetteer's points of its records that give a place but no point (`Mention._anchor`)
+    anchors: frozenset[tuple[float, float]] = frozenset()
 
     @classmethod
     def of(cls, mention: Mention) -> EventProfile:
@@ -79,6 +81,7 @@ class EventProfile:
             entities=self.entities.union(m._entity_keys),
             dated=self.dated | {dated},
             published=_earliest(self.published, m.published),
+            anchors=self.anchors | {m._anchor} if m._anchor else self.anchors,
         )
 
     def merged(self, other: EventProfile) -> EventProfile:
@@ -101,16 +104,21 @@ class EventProfile:
             self.entities | other.entities,
             dated,
             _earliest(self.published, other.published),
+            self.anchors | other.anchors,
         )
 
     def keys(self) -> frozenset[str]:
         """The blocking keys this event is indexed by: each of its days with each of its entity
-        names, place names and geographic cells, and its records' keys."""
+        names, place names and geographic cells (of its points and its anchors), and its records'
+        keys."""
         found = {f"r|{r}" for r in self.records}
+        cells = {cell(*pt) for pt in self.points}
+        if self.anchors:
+            cells.update(cell(*pt) for pt in self.anchors)
         for day, _ in self.days:
             found.update(f"e|{day}|{n}" for n in self.names)
             found.update(f"p|{day}|{p}" for p in self.places)
-            found.update(f"c|{day}|{i}|{j}" for i, j in {cell(*pt) for pt in self.points})
+            found.update(f"c|{day}|{i}|{j}" for i, j in cells)
         return frozenset(found)
 
     def keys_added(self, before: EventProfile | None) -> frozenset[str]:
@@ -121,9 +129,10 @@ class EventProfile:
         found = {f"r|{r}" for r in self.records - before.records}
         names, places = self.names - before.names, self.places - before.places
         cells: set[tuple[int, int]] = set()
-        if self.points != before.points:
-            cells = {cell(*pt) for pt in self.points - before.points}
-            cells -= {cell(*pt) for pt in before.points}
+        located, located_before = self.points | self.anchors, before.points | before.anchors
+        if located != located_before:
+            cells = {cell(*pt) for pt in located - located_before}
+            cells -= {cell(*pt) for pt in located_before}
         known = {day for day, _ in before.days}
         all_cells: set[tuple[int, int]] | None = None
         for day, _ in self.days:
@@ -131,7 +140,7 @@ class EventProfile:
                 day_names, day_places, day_cells = names, places, cells
             else:
                 if all_cells is None:
-                    all_cells = {cell(*pt) for pt in self.points}
+                    all_cells = {cell(*pt) for pt in located}
                 day_names, day_places, day_cells = self.names, self.places, all_cells
             found.update(f"e|{day}|{n}" for n in day_names)
             found.update(f"p|{day}|{p}" for p in day_places)
@@ -153,6 +162,7 @@ class EventProfile:
             "identity_entities": sorted(self.entities),
             "identity_dated": sorted(self.dated),
             "identity_published": [self.published] if self.published else [],
+            "identity_anchors": sorted(point_text(*p) for p in self.anchors),
         }
 
     @classmethod
@@ -178,6 +188,7 @@ class EventProfile:
             # events stored before the day was kept: the earliest date in their stories' slugs
             published=min(texts("identity_published"), default=None)
             or min(filter(None, map(story_day, texts("identity_stories"))), default=None),
+            anchors=frozenset(point(p) for p in texts("identity_anchors")),
         )
 
 
