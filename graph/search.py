@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import math
 import re
+import string
 import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -455,7 +456,7 @@ def _respell(index: SearchIndex, words: list[_Word], dfs: dict[str, int]) -> Non
         head = word.text[:4]
         options = {head[1] + head[0] + head[2:]}
         for at in (0, 1):
-            options |= {head[:at] + c + head[at + 1 :] for c in _LETTERS}
+            options |= {head[:at] + c + head[at + 1 :] for c in string.ascii_lowercase}
         options.discard(head)
         starts[word.text] = sorted(options)
     if not starts:
@@ -466,9 +467,6 @@ def _respell(index: SearchIndex, words: list[_Word], dfs: dict[str, int]) -> Non
         found = _fuzzy(word.text, word.prefix, listed)
         dfs.update((term, listed[term]) for term, _ in found)
         _add(word.variants, found, 1.0)
-
-
-_LETTERS = "abcdefghijklmnopqrstuvwxyz"
 
 
 def _idf(term: str, dfs: Mapping[str, int]) -> float:

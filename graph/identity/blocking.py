@@ -33,15 +33,12 @@ def lookup_keys(m: Mention) -> list[str]:
     found = [f"r|{m._record}"]
     cells: list[tuple[int, int]] = []
     names: list[str] = []
-    if m.lat is not None and m.lon is not None:
-        ci, cj = cell(m.lat, m.lon)
+    centre = m.where()
+    if centre is not None:
+        ci, cj = cell(*centre)
         cells = [(ci + di, cj + dj) for di in (-1, 0, 1) for dj in (-1, 0, 1)]
-    else:
-        if m._anchor is not None:
-            ci, cj = cell(*m._anchor)
-            cells = [(ci + di, cj + dj) for di in (-1, 0, 1) for dj in (-1, 0, 1)]
-        if m._names:
-            names = sorted(set().union(*m._names))
+    if not m.has_point and m._names:
+        names = sorted(set().union(*m._names))
     for offset in range(-WINDOW_DAYS, WINDOW_DAYS + 1):
         day = day_text(m._day + offset)
         found.extend(f"e|{day}|{n}" for n in names)

@@ -111,10 +111,8 @@ def anchor_km(m: Mention, p: EventProfile) -> float | None:
     """Without two reported points to compare (`distance_km` None): the distance from the
     record's point or anchor to the event's nearest point or anchor, one of the two at least a
     gazetteer point (`graph.identity.places`); None when either side has neither."""
-    mine = (m.lat, m.lon) if m.lat is not None and m.lon is not None else m._anchor
-    if mine is None:
-        return None
-    if not p.points and not p.anchors:
+    mine = m.where()
+    if mine is None or (not p.points and not p.anchors):
         return None
     lat0, lon0 = mine
     return min(haversine_km(lat0, lon0, lat, lon) for lat, lon in (*p.points, *p.anchors))
@@ -152,27 +150,31 @@ def text_similarity(m: Mention, p: EventProfile) -> float:
     return best
 
 
+def _nearness(km: float | None, near_km: float, far_km: float) -> tuple[float, float]:
+    """(near, far) for a distance: near 1 within `near_km`, falling to 0 at `far_km`; far 1
+    beyond `far_km`; both 0 without a distance."""
+    if km is None:
+        return 0.0, 0.0
+    near = 1.0 if km <= near_km else max(0.0, (far_km - km) / (far_km - near_km))
+    return near, 1.0 if km > far_km else 0.0
+
+
+def _sides(m: Mention, p: EventProfile) -> bool:
+    """Whether there are entities to compare: both the record and the event name some."""
+    return bool(m._names and p.names)
+
+
 def evidence(m: Mention, p: EventProfile, *, words: bool = True) -> tuple[list[float], list[str]]:
     """The value of each feature of `FEATURES` for `m` against `p`, and notes on what was
     missing. With `words=False` the text similarity is not computed (left at 0)."""
     notes: list[str] = []
     km = distance_km(m, p)
+    near, far = _nearness(km, NEAR_KM, FAR_KM)
     if km is None:
-        near = far = 0.0
         notes.append("no coordinates to compare")
-    else:
-        near = 1.0 if km <= NEAR_KM else max(0.0, (FAR_KM - km) / (FAR_KM - NEAR_KM))
-        far = 1.0 if km > FAR_KM else 0.0
     anchored = anchor_km(m, p) if km is None else None
-    if anchored is None:
-        anchor_near = anchor_far = 0.0
-    else:
-        anchor_near = (
-            1.0
-            if anchored <= ANCHOR_NEAR_KM
-            else max(0.0, (ANCHOR_FAR_KM - anchored) / (ANCHOR_FAR_KM - ANCHOR_NEAR_KM))
-        )
-        anchor_far = 1.0 if anchored > ANCHOR_FAR_KM else 0.0
+    anchor_near, anchor_far = _nearness(anchored, ANCHOR_NEAR_KM, ANCHOR_FAR_KM)
+    if anchored is not None:
         notes.append("compared by the gazetteer's point of a place")
     similarity = place_similarity(m, p)
     if similarity is None:
@@ -181,7 +183,8 @@ def evidence(m: Mention, p: EventProfile, *, words: bool = True) -> tuple[list[f
     else:
         same_name = similarity if similarity >= PLACE_SIMILAR else 0.0
         other_name = 1.0 if similarity < PLACE_OTHER and near == 0.0 and far == 0.0 else 0.0
-    if m._names and p.names:
+    sides = _sides(m, p)
+    if sides:
         shared = entity_overlap(m, p)
         none_shared = 1.0 if shared == 0.0 else 0.0
     else:
@@ -202,7 +205,7 @@ def evidence(m: Mention, p: EventProfile, *, words: bool = True) -> tuple[list[f
         shared,
         none_shared,
         text,
-        text if not (m._names and p.names) else 0.0,
+        0.0 if sides else text,
         0.0 if m.category in p.categories else 1.0,
         1.0 if m._day > main else 0.0,
         1.0 if m._day < main else 0.0,
@@ -226,7 +229,7 @@ def add_words(m: Mention, p: EventProfile, values: list[float], weights: Sequenc
     text = text_similarity(m, p)
     values[_TEXT] = text
     added = weights[_TEXT] * text
-    if not (m._names and p.names):
+    if not _sides(m, p):
         values[_WORDS_WITHOUT_SIDES] = text
         added += weights[_WORDS_WITHOUT_SIDES] * text
     return added
@@ -235,7 +238,7 @@ def add_words(m: Mention, p: EventProfile, values: list[float], weights: Sequenc
 def words_bound(m: Mention, p: EventProfile, weights: Sequence[float]) -> float:
     """The most the words can add to the score of `m` against `p` under `weights`."""
     bound = max(0.0, weights[_TEXT])
-    if not (m._names and p.names):
+    if not _sides(m, p):
         bound += max(0.0, weights[_WORDS_WITHOUT_SIDES])
     return bound
 

@@ -87,12 +87,18 @@ class Mention:
         set_(self, "_texts", tuple(dict.fromkeys(t for t in map(text_key, texts) if t)))
         set_(self, "_record", self._record_key())
         set_(self, "_published", day_number(self.published) if self.published else None)
-        located = self.lat is not None and self.lon is not None
+        located = self.has_point
         set_(self, "_anchor", None if located or not place else anchor(self.place, self.country))
 
     @property
     def has_point(self) -> bool:
         return self.lat is not None and self.lon is not None
+
+    def where(self) -> tuple[float, float] | None:
+        """Its point, else its anchor (the gazetteer's point of its place), else None."""
+        if self.lat is not None and self.lon is not None:
+            return (self.lat, self.lon)
+        return self._anchor
 
     def record_key(self) -> str:
         """The same record loaded again has the same key (a reload joins its event again)."""

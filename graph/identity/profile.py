@@ -112,9 +112,7 @@ class EventProfile:
         names, place names and geographic cells (of its points and its anchors), and its records'
         keys."""
         found = {f"r|{r}" for r in self.records}
-        cells = {cell(*pt) for pt in self.points}
-        if self.anchors:
-            cells.update(cell(*pt) for pt in self.anchors)
+        cells = {cell(*pt) for pt in self.points | self.anchors}
         for day, _ in self.days:
             found.update(f"e|{day}|{n}" for n in self.names)
             found.update(f"p|{day}|{p}" for p in self.places)
