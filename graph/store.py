@@ -478,6 +478,11 @@ class PendingChanges(Protocol):
     def last(self) -> int:
         """The latest entry they bring memory to (`base` when nothing was new)."""
 
+    @property
+    def rows(self) -> int:
+        """How many rows (nodes, relationships, keys, removals) applying them writes to
+        memory: what the apply costs follows it."""
+
 
 @runtime_checkable
 class Prefetching(Protocol):

@@ -503,7 +503,7 @@ def test_pages_during_a_load_are_answered_while_workers_apply_in_turns(
     tag = uuid.uuid4().hex[:8]
     records = tmp_path / "records.jsonl"
     with records.open("w", encoding="utf-8") as out:
-        for n in range(240):
+        for n in range(800):
             summary = f"Turns {tag} event {n} was reported"
             line = record(f"turns-{tag}-{n}", "political", "Reuters", summary)
             out.write(json.dumps(line) + "\n")
@@ -519,7 +519,7 @@ def test_pages_during_a_load_are_answered_while_workers_apply_in_turns(
         seen = [-1] * len(connections)
         said = stack.enter_context((tmp_path / "load.out").open("wb"))
         load = subprocess.Popen(
-            [*command, "--batch-size", "8"], stdout=said, stderr=subprocess.STDOUT
+            [*command, "--batch-size", "200"], stdout=said, stderr=subprocess.STDOUT
         )
         asked = 0
         while load.poll() is None or asked < 200:

@@ -229,6 +229,17 @@ class Pending:
     top_key: int = 0
     rebuild: bool = False
 
+    @property
+    def rows(self) -> int:
+        return (
+            len(self.deleted_nodes)
+            + len(self.deleted_edges)
+            + len(self.deleted_keys)
+            + len(self.nodes)
+            + len(self.edges)
+            + len(self.keys)
+        )
+
     def touches(self) -> bool:
         """Whether applying it changes memory at all."""
         return bool(
