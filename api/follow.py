@@ -181,6 +181,8 @@ class Follower:
             elif turns is None or pending.rows < HAND_OVER_ROWS:
                 async with self._lock.writer_lock:
                     seen = prefetching.apply_changes(pending)
+                    if turns is not None:
+                        turns.at(seen)
             else:
                 await turns.begin()
                 try:
