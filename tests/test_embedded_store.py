@@ -7,20 +7,27 @@ from __future__ import annotations
 
 import gc
 import io
+import json
+import sqlite3
 import weakref
 from collections.abc import Sequence
 from pathlib import Path
 
+import pytest
+
 import loaders
 from graph.embedded import EmbeddedStore
+from graph.embedded import store as store_module
 from graph.embedded.store import FREEZE_AFTER
 from graph.model import CATEGORIES, Label, Node, NodeWrite, PropertyWrite, WriteBatch
+from graph.search import SearchQuery, search
 from graph.store import EVENT_ORDERS, EventFilter, EventQuery, Months
 from loaders.jsonl import RejectSink
 from loaders.records import Record
 from services.ingest import Ingested, Ingestor
 from services.load import load_streams
 from tests.conftest import EXTRACTOR, load_file, load_outlets
+from tests.test_live import record
 
 
 class Cycle:
@@ -194,3 +201,50 @@ def test_indexes_kept_as_events_are_rewritten_equal_indexes_built_from_the_file(
         assert _indexed(store) == kept
     finally:
         store.close()
+
+
+def _search_segments(directory: Path) -> list[tuple[int, bytes]]:
+    db = sqlite3.connect(directory / "graph.sqlite3")
+    try:
+        return db.execute("SELECT id, block FROM search_fts_data ORDER BY id").fetchall()
+    finally:
+        db.close()
+
+
+def _optimized_again(directory: Path) -> bool:
+    """Whether FTS5's 'optimize' still had work to do (the index was in several segments)."""
+    before = _search_segments(directory)
+    db = sqlite3.connect(directory / "graph.sqlite3")
+    try:
+        db.execute("INSERT INTO search_fts (search_fts) VALUES ('optimize')")
+        db.commit()
+    finally:
+        db.close()
+    return _search_segments(directory) != before
+
+
+@pytest.mark.parametrize("bulk", [True, False])
+def test_a_bulk_load_leaves_the_search_index_in_one_segment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bulk: bool
+) -> None:
+    """A writer that indexed many documents (a bulk load) merges the search index as it
+    closes, so each term's postings are one b-tree to read; a few writes leave it as FTS5
+    merges it on its own."""
+    monkeypatch.setattr(store_module, "TIDY_AFTER", 20 if bulk else 10**9)
+    directory = tmp_path / "store"
+    store = EmbeddedStore(directory)
+    store.setup()
+    lines = [
+        json.dumps(record(f"tidy-{n}", "political", "Reuters", f"Tidy event {n} was reported"))
+        for n in range(60)
+    ]
+    load_streams(store, [("a", io.BytesIO("\n".join(lines).encode()))], RejectSink(None), 10)
+    store.close()
+    assert _optimized_again(directory) is not bulk
+    reopened = EmbeddedStore(directory, read_only=True)
+    reopened.setup()
+    try:
+        hits = search(reopened, SearchQuery("tidy event 42", first=5)).hits
+        assert hits and "Tidy event 42" in str(hits[0])
+    finally:
+        reopened.close()
