@@ -199,7 +199,7 @@ def paced(response: httpx.Response) -> bool:
     """Whether the answer is the slow-down's 429, past its bound."""
     if response.status_code != 429 or "retry-after" not in response.headers:
         return False
-    return response.json()["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
+    return bool(response.json()["errors"][0]["extensions"]["code"] == "RATE_LIMITED")
 
 
 def test_a_client_over_its_refusal_rate_is_held_back_not_others(paced_server: str) -> None:
