@@ -184,6 +184,8 @@ async def _relayed(answer: Answer, scope: Any, send: Send) -> None:
 
 def _refused(body: bytes) -> bool:
     """Whether a GraphQL answer is a request error: errors, none of a field, no data."""
+    if b'"errors"' not in body:
+        return False
     try:
         decoded = msgspec.json.decode(body)
     except msgspec.DecodeError:
