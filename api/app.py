@@ -35,7 +35,7 @@ from strawberry.subscriptions.protocols.graphql_transport_ws.types import (
 )
 from strawberry.types import ExecutionResult
 
-from api import fastlane
+from api import fastlane, introspection
 from api.audit import AuditLog, AuditRecord
 from api.audit import now as audit_now
 from api.auth import RateLimiter
@@ -61,10 +61,11 @@ from api.forward import (
     is_heavy,
     is_mutation,
 )
-from api.media import Negotiated, answer
+from api.media import Negotiated, answer, is_request_error
 from api.metrics import Counted, Metrics
 from api.response_cache import POSITION, READS, Cached, ResponseCache, recording
 from api.schema import schema
+from api.slowdown import INTROSPECTED, REFUSED, Paced, SlowDown
 from api.sockets import LocalSockets, SocketCount
 from api.tokens import (
     ANONYMOUS,
@@ -166,12 +167,37 @@ async def _busy(waiting: str, scope: Any, send: Send) -> None:
     await _refusal(429, message, {"Retry-After": str(RETRY_AFTER)})(scope, _empty, send)
 
 
+# Relayed answers at most this long are looked at for a refusal (refusals are short).
+_REFUSAL_BYTES = 16 * 1024
+
+
 async def _relayed(answer: Answer, scope: Any, send: Send) -> None:
-    """Another process's answer, as it gave it."""
+    """Another process's answer, as it gave it; a GraphQL refusal among them marked for the
+    client's pace (`api.slowdown`), which this worker applies."""
+    if answer.status == 200 and len(answer.body) <= _REFUSAL_BYTES and _refused(answer.body):
+        scope.setdefault("state", {})[REFUSED] = True
     response = Response(answer.body, status_code=answer.status)
     for name, value in answer.headers:
         response.headers.append(name, value)
     await response(scope, _empty, send)
+
+
+def _refused(body: bytes) -> bool:
+    """Whether a GraphQL answer is a request error: errors, none of a field, no data."""
+    if b'"errors"' not in body:
+        return False
+    try:
+        decoded = msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        return False
+    if not isinstance(decoded, dict) or decoded.get("data") is not None:
+        return False
+    errors = decoded.get("errors")
+    return (
+        isinstance(errors, list)
+        and bool(errors)
+        and all(isinstance(e, dict) and e.get("path") is None for e in errors)
+    )
 
 
 def _refusal(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
@@ -672,8 +698,17 @@ class GraphQLApp(GraphQL[RequestContext, None]):
     ) -> GraphQLHTTPResponse:
         # GraphQL over HTTP: the answer as the client's Accept asks (api.media), counted.
         response = answer(request, await super().process_result(request, result), result)
-        reads = request.scope.get("state", {}).get(READS)
-        if reads is not None:  # an answer with errors is not kept (api.response_cache)
+        state = request.scope.setdefault("state", {})
+        # held to the client's pace (api.slowdown): a refusal, an introspection answer
+        if is_request_error(result):
+            state[REFUSED] = True
+        introspected = introspection.asked()
+        if introspected:
+            state[INTROSPECTED] = True
+        reads = state.get(READS)
+        # an answer with errors is not kept (api.response_cache), nor an introspection answer:
+        # served from the cache it would pass no pace (its result is kept by api.introspection)
+        if reads is not None and not introspected:
             reads.answered = True
             reads.errors = bool(result.errors)
         await self.metrics.answered(request, result)
@@ -728,10 +763,14 @@ class GraphQLApp(GraphQL[RequestContext, None]):
         return self._cached[1]
 
 
-def _middleware(config: AppConfig, metrics: Metrics) -> list[Middleware]:
-    """Counting, compression (starlette's GZipMiddleware: answers over `gzip_minimum_size`
-    bytes to clients that accept gzip) and, for a site on other origins, CORS."""
+def _middleware(config: AppConfig, metrics: Metrics, slowdown: SlowDown | None) -> list[Middleware]:
+    """Counting, the clients' pace (`api.slowdown`: in a process answering clients),
+    compression (starlette's GZipMiddleware: answers over `gzip_minimum_size` bytes to clients
+    that accept it) and, for a site on other origins, CORS."""
     stack = [Middleware(Counted, metrics=metrics)]
+    if slowdown is not None and slowdown.active:
+        # inside the count: its time and the 429 it may answer are what the client saw
+        stack.append(Middleware(Paced, slowdown=slowdown))
     if config.cors_origins:
         stack.append(
             Middleware(
@@ -845,7 +884,10 @@ def create_app(
         store, tokens, services, writer, behind_workers, analyst, follows_log, sockets
     )
     services.process = graphql.role
-    return Starlette(
+    # The clients' pace, applied where clients connect: not in the writer or the analyst
+    # process, whose callers are workers (each refusal they answer is paced by the worker).
+    slowdown = SlowDown(config) if not behind_workers else None
+    app = Starlette(
         routes=[
             # GraphQL over HTTP: the answer's media type and status from Accept (api.media)
             # GET answers with validators and cache headers (api.delivery)
@@ -874,6 +916,8 @@ def create_app(
                 methods=["GET"],
             ),
         ],
-        middleware=_middleware(config, graphql.metrics),
+        middleware=_middleware(config, graphql.metrics, slowdown),
         lifespan=lifespan,
     )
+    app.state.slowdown = slowdown  # what it did, for tests
+    return app

@@ -5,6 +5,7 @@ Who the caller is comes from `api.tokens`."""
 from __future__ import annotations
 
 import functools
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -87,3 +88,11 @@ class RateLimiter:
     def hit(self, client: str) -> bool:
         """True if `client` may go ahead (the hit is counted); False once it is over the rate."""
         return self._limiter.hit(self._item, client)
+
+    def free_in(self, client: str) -> float:
+        """Seconds until `client`'s window allows one more hit (0: it does now): when the
+        oldest hit of a full window leaves it."""
+        stats = self._limiter.get_window_stats(self._item, client)
+        if stats.remaining > 0:
+            return 0.0
+        return max(0.0, stats.reset_time - time.time())

@@ -44,6 +44,15 @@ DEFAULT_MAX_PENDING_PER_CLIENT = 10
 # Days after which a pending submission expires (no longer listed, reviewed or counted).
 DEFAULT_SUBMISSION_TTL_DAYS = 30
 
+# -- The slow-down of what an abusive client repeats (issue 16: api.slowdown) -------------------
+# Refused requests (a 4xx, or a GraphQL request error) one client may have answered at once; past
+# it each further refusal waits (asleep) until the client's window allows it. Empty: no pace.
+DEFAULT_REFUSAL_RATE = "20/second"
+# Introspection answers one client may have at once (a tool introspects once when it loads).
+DEFAULT_INTROSPECTION_RATE = "5/second"
+# The longest such a wait; an answer still not allowed then is a 429 with Retry-After.
+DEFAULT_SLOWDOWN_MAX_DELAY = 5.0
+
 # -- The audit record (issue 16: api.audit, docs/security.md) ----------------------------------
 DEFAULT_AUDIT_DAYS = 90
 DEFAULT_AUDIT_MAX_REFUSALS = 100_000
@@ -102,6 +111,13 @@ class AppConfig:
     max_pending_per_event: int = DEFAULT_MAX_PENDING_PER_EVENT
     max_pending_per_client: int = DEFAULT_MAX_PENDING_PER_CLIENT
     submission_ttl_days: int = DEFAULT_SUBMISSION_TTL_DAYS
+    # -- The slow-down (issue 16: api.slowdown, docs/security.md) --
+    # A client's refusals, and its introspection answers, beyond these `limits` rates wait
+    # (asleep) until its window allows them, at most `slowdown_max_delay` seconds (then 429);
+    # "" for none.
+    refusal_rate: str = DEFAULT_REFUSAL_RATE
+    introspection_rate: str = DEFAULT_INTROSPECTION_RATE
+    slowdown_max_delay: float = DEFAULT_SLOWDOWN_MAX_DELAY
     # -- The audit record (issue 16: api.audit) --
     # Its SQLite file, which every process of the server appends to (None: no record kept);
     # the days a record is kept, and the most refusals of callers without a token kept.

@@ -7,16 +7,29 @@ time; it is executed once and its result served from then on (`IntrospectionCach
 
 With `AppConfig.introspection` off, graphql-core's own `NoSchemaIntrospectionCustomRule`
 refuses `__schema` and `__type` at validation (`__typename` stays, as clients need it).
+
+An operation selecting `__schema` or `__type` at its root (with other fields too, or through a
+fragment) is noted for the app (`asked`), which holds its answer to the client's introspection
+rate (`api.slowdown`).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextvars import ContextVar
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from graphql import ExecutionResult, FieldNode, OperationDefinitionNode
+from graphql import (
+    ExecutionResult,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    InlineFragmentNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+)
 from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry.extensions import SchemaExtension
 from strawberry.types import ExecutionContext
@@ -25,6 +38,12 @@ from api.limits import config_of
 
 _INTROSPECTION_FIELDS = frozenset({"__schema", "__type", "__typename"})
 MAX_ANSWERS = 16  # distinct introspection operations kept, per schema
+
+_SCHEMA_FIELDS = frozenset({"__schema", "__type"})
+
+# Whether the operation the current request ran selected `__schema` or `__type` (set by the
+# extension, read once by the app in the same task: `asked`).
+_ASKED: ContextVar[bool] = ContextVar("newsgraph_introspection_asked", default=False)
 
 _Key = tuple[str, str | None, str]
 # Per schema (tests build more than one), the answers by query text, operation and variables.
@@ -36,6 +55,38 @@ def _operation(document: Any, name: str | None) -> OperationDefinitionNode | Non
     if name is None:
         return found[0] if len(found) == 1 else None
     return next((d for d in found if d.name is not None and d.name.value == name), None)
+
+
+def asked() -> bool:
+    """Whether the operation this request ran (in this task) selected `__schema` or `__type`;
+    forgotten once read."""
+    if not _ASKED.get():
+        return False
+    _ASKED.set(False)
+    return True
+
+
+def _selects_schema(document: Any, selection_set: SelectionSetNode, depth: int = 0) -> bool:
+    """Whether a root selection set asks for `__schema` or `__type`, fragments followed."""
+    if depth > 10:  # fragments spreading each other are refused by validation already
+        return False
+    for selection in selection_set.selections:
+        if isinstance(selection, FieldNode):
+            if selection.name.value in _SCHEMA_FIELDS:
+                return True
+        elif isinstance(selection, InlineFragmentNode):
+            if _selects_schema(document, selection.selection_set, depth + 1):
+                return True
+        elif isinstance(selection, FragmentSpreadNode):
+            name = selection.name.value
+            for definition in document.definitions:
+                if (
+                    isinstance(definition, FragmentDefinitionNode)
+                    and definition.name.value == name
+                    and _selects_schema(document, definition.selection_set, depth + 1)
+                ):
+                    return True
+    return False
 
 
 def _key(context: ExecutionContext) -> _Key | None:
@@ -72,6 +123,12 @@ class IntrospectionCache(SchemaExtension):
 
     def on_execute(self) -> Iterator[None]:
         context = self.execution_context
+        if config_of(context).introspection and context.graphql_document is not None:
+            operation = _operation(context.graphql_document, context.operation_name)
+            if operation is not None and _selects_schema(
+                context.graphql_document, operation.selection_set
+            ):
+                _ASKED.set(True)
         key = _key(context) if config_of(context).introspection else None
         if key is None:
             yield

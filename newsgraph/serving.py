@@ -56,8 +56,10 @@ log = logging.getLogger(__name__)
 
 # A worker that exits is started again, but not more often than this (seconds).
 RESTART_PAUSE = 1.0
-# The analyst's niceness: the workers serving pages come first for the CPU.
-ANALYST_NICENESS = 10
+# The analyst's niceness: the workers serving pages come first for the CPU. The lowest priority
+# (19, a CPU weight of 15 against a worker's 1,024; 10 is 110): its analytics have time budgets
+# and answer `complete: false` when starved, pages have none (docs/security.md).
+ANALYST_NICENESS = 19
 
 
 def _socket(host: str, port: int, reuse_port: bool) -> socket.socket:

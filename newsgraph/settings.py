@@ -29,6 +29,9 @@
 | `NEWSGRAPH_MAX_PENDING_PER_EVENT` | pending submissions one event may have | 50 |
 | `NEWSGRAPH_MAX_PENDING_PER_CLIENT` | pending submissions one client may have | 10 |
 | `NEWSGRAPH_SUBMISSION_TTL_DAYS` | days after which a pending submission expires | 30 |
+| `NEWSGRAPH_REFUSAL_RATE` | refused requests (4xx, GraphQL request errors) one client is answered at once, e.g. `20/second`; past it each waits for its window (docs/security.md); empty for none | `20/second` |
+| `NEWSGRAPH_INTROSPECTION_RATE` | introspection answers one client is given at once; past it each waits the same way; empty for none | `5/second` |
+| `NEWSGRAPH_SLOWDOWN_MAX_DELAY` | the longest such a wait, in seconds; an answer still not allowed then is a 429 with `Retry-After` | 5 |
 | `NEWSGRAPH_CORS_ORIGINS` | comma-separated origins a browser may call the API from (CORS), e.g. `https://site.example` | none |
 | `NEWSGRAPH_CACHE_MAX_AGE` | seconds a cache may serve an anonymous GET answer before revalidating its `ETag` (docs/site.md) | 5 |
 | `NEWSGRAPH_GZIP_MINIMUM_SIZE` | answers at least this many bytes are gzipped for clients that accept it | 1000 |
@@ -61,6 +64,7 @@ from api.config import (
     DEFAULT_GZIP_MINIMUM_SIZE,
     DEFAULT_HEAVY_SECONDS,
     DEFAULT_HEAVY_THREADS,
+    DEFAULT_INTROSPECTION_RATE,
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_MAX_BODY_BYTES_WITH_TOKEN,
     DEFAULT_MAX_CACHED_QUERY_LENGTH,
@@ -70,7 +74,9 @@ from api.config import (
     DEFAULT_MAX_STRING_LENGTH,
     DEFAULT_MAX_VARIABLES,
     DEFAULT_PERSISTED_QUERIES,
+    DEFAULT_REFUSAL_RATE,
     DEFAULT_RESPONSE_CACHE_BYTES,
+    DEFAULT_SLOWDOWN_MAX_DELAY,
     DEFAULT_SUBMISSION_TTL_DAYS,
     DEFAULT_SUBMIT_RATE,
     DEFAULT_WS_MAX_OPERATIONS,
@@ -122,6 +128,10 @@ class Settings(BaseSettings):
     max_pending_per_event: PositiveInt = DEFAULT_MAX_PENDING_PER_EVENT
     max_pending_per_client: PositiveInt = DEFAULT_MAX_PENDING_PER_CLIENT
     submission_ttl_days: PositiveInt = DEFAULT_SUBMISSION_TTL_DAYS
+    # -- The slow-down of a client's refusals and introspection (api.slowdown); "" for none --
+    refusal_rate: str = DEFAULT_REFUSAL_RATE
+    introspection_rate: str = DEFAULT_INTROSPECTION_RATE
+    slowdown_max_delay: PositiveFloat = DEFAULT_SLOWDOWN_MAX_DELAY
     # -- The audit record (issue 16: api.audit) --
     # Its SQLite file; unset: `audit.sqlite3` in the embedded store's directory, or
     # `newsgraph-audit.sqlite3` in the working directory beside a Neo4j store; "" keeps none.
@@ -145,7 +155,7 @@ class Settings(BaseSettings):
         parse_networks(value)  # a bad address stops `newsgraph serve` at start
         return value
 
-    @field_validator("client_cost_rate")
+    @field_validator("client_cost_rate", "refusal_rate", "introspection_rate")
     @classmethod
     def _cost_rate(cls, value: str) -> str:
         return _check_rate(value) if value.strip() else ""

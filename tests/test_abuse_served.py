@@ -29,7 +29,12 @@ PAGE = "{ events(first: 1) { edges { node { id summary } } } }"
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     directory = tmp_path_factory.mktemp("abuse") / "store"
     port = free_port()
-    env = {"NEWSGRAPH_TOKENS": f"loader:extractor:{LOADER}"}
+    env = {
+        "NEWSGRAPH_TOKENS": f"loader:extractor:{LOADER}",
+        # 50 introspections at once are answered at the default 5/second too, in 9 s; the
+        # pace itself is tested on `paced_server` below
+        "NEWSGRAPH_INTROSPECTION_RATE": "1000/second",
+    }
     process = start_server(directory, port, samples=True, env=env)
     try:
         yield f"http://127.0.0.1:{port}"
@@ -38,8 +43,36 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         assert "Traceback" not in output, output
 
 
-def post(url: str, body: dict[str, Any] | bytes, token: str | None = None) -> httpx.Response:
+@pytest.fixture(scope="module")
+def paced_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A server whose refusal and introspection rates are 1/hour, with a bound of 0.2 s, behind
+    a trusted proxy (the test, on 127.0.0.1): each test's clients are X-Forwarded-For
+    addresses of its own."""
+    directory = tmp_path_factory.mktemp("paced") / "store"
+    port = free_port()
+    env = {
+        "NEWSGRAPH_TRUSTED_PROXIES": "127.0.0.1",
+        "NEWSGRAPH_REFUSAL_RATE": "1/hour",
+        "NEWSGRAPH_INTROSPECTION_RATE": "1/hour",
+        "NEWSGRAPH_SLOWDOWN_MAX_DELAY": "0.2",
+    }
+    process = start_server(directory, port, samples=True, env=env)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        output = stop_server(process)
+        assert "Traceback" not in output, output
+
+
+def post(
+    url: str,
+    body: dict[str, Any] | bytes,
+    token: str | None = None,
+    client: str | None = None,
+) -> httpx.Response:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
+    if client is not None:  # through the trusted proxy (`paced_server`)
+        headers["X-Forwarded-For"] = client
     if isinstance(body, bytes):
         headers["content-type"] = "application/json"
         return httpx.post(f"{url}/graphql", content=body, headers=headers, timeout=60)
@@ -157,3 +190,56 @@ def test_a_malformed_body_and_a_bad_token_are_4xx(server: str) -> None:
     assert post(server, b"{not json").status_code == 400
     assert post(server, {"query": PAGE}, token="not-a-token").status_code == 401
     assert post(server, b'{"query": 42}').status_code == 400
+
+
+# -- the slow-down of a client's refusals and introspection (api/slowdown.py) -----------------
+
+
+def paced(response: httpx.Response) -> bool:
+    """Whether the answer is the slow-down's 429, past its bound."""
+    if response.status_code != 429 or "retry-after" not in response.headers:
+        return False
+    return bool(response.json()["errors"][0]["extensions"]["code"] == "RATE_LIMITED")
+
+
+def test_a_client_over_its_refusal_rate_is_held_back_not_others(paced_server: str) -> None:
+    # bodies over 64 KiB: refused by their Content-Length, before they are read
+    slowed, other = "198.51.100.10", "198.51.100.11"
+    too_big = post(paced_server, b"{}" + b" " * 70_000, client=slowed)
+    assert too_big.status_code == 413
+    again = post(paced_server, b"{}" + b" " * 70_000, client=slowed)
+    assert paced(again), again.text
+    assert int(again.headers["retry-after"]) > 3000
+    assert "refused requests" in again.json()["errors"][0]["message"]
+    # another client behind the same proxy gets its own answer, and so do the slowed
+    # client's pages
+    assert post(paced_server, b"{}" + b" " * 70_000, client=other).status_code == 413
+    page = post(paced_server, {"query": PAGE}, client=slowed)
+    assert page.status_code == 200 and not messages(page)
+
+
+def test_a_refusal_answered_by_the_analyst_is_held_back_by_the_worker(
+    paced_server: str,
+) -> None:
+    # heavy fields go to the analyst process, which refuses this by its cost; the worker
+    # paces the client it relays the refusal to
+    deep = (
+        "{ events(first: 100) { edges { node { neighbours(first: 100) { edges { node { "
+        "__typename } } } } } } }"
+    )
+    client = "198.51.100.12"
+    first = post(paced_server, {"query": deep}, client=client)
+    assert any("cost" in m for m in messages(first))
+    assert first.headers.get("x-newsgraph-process") == "analyst"
+    assert paced(post(paced_server, {"query": deep}, client=client))
+
+
+def test_introspection_over_its_rate_is_held_back(paced_server: str) -> None:
+    client = "198.51.100.13"
+    body = {"query": get_introspection_query()}
+    first = post(paced_server, body, client=client)
+    assert first.status_code == 200 and "__schema" in first.json()["data"]
+    again = post(paced_server, body, client=client)
+    assert paced(again) and "introspection" in again.text
+    page = post(paced_server, {"query": PAGE}, client=client)
+    assert page.status_code == 200 and not messages(page)

@@ -1,0 +1,197 @@
+"""The slow-down of what an abusive client repeats (api/slowdown.py, docs/security.md), in
+process: a client's refusals and introspection answers past their rates wait for its window,
+or past the bound are a 429 with Retry-After; other clients and its pages are not held back;
+empty rates turn it off. The same against a real `newsgraph serve`: tests/test_abuse_served.py.
+
+No assertion on time: a wait is seen in what the pace counted (`SlowDown.delayed`), and the
+bound in the 429 that replaces an answer still not allowed (a rate of 1/hour, a bound of a
+tenth of a second)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from graphql import get_introspection_query
+from starlette.applications import Starlette
+
+from api.app import create_app
+from api.config import AppConfig
+from api.slowdown import SlowDown
+from graph.embedded import EmbeddedStore
+from newsgraph.settings import Settings, SettingsError, load_settings
+from newsgraph.wiring import app_arguments
+
+PROXY = "198.51.100.1"  # the trusted proxy the requests come through
+PAGE = {"query": "{ events(first: 1) { edges { node { id } } } }"}
+INTROSPECTION = {"query": get_introspection_query()}
+# a GraphQL refusal answered 200 with the legacy media type: the variables' limit
+_NAMES = [f"v{i}" for i in range(51)]
+TOO_MANY_VARIABLES = {
+    "query": "query("
+    + ", ".join(f"${n}: ID!" for n in _NAMES)
+    + ") { events(filter: {entities: ["
+    + ", ".join(f"${n}" for n in _NAMES)
+    + "]}) { edges { node { id } } } }",
+    "variables": {n: "x" for n in _NAMES},
+}
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[EmbeddedStore]:
+    store = EmbeddedStore(tmp_path / "store")
+    store.setup()
+    yield store
+    store.close()
+
+
+def make_app(store: EmbeddedStore, **options: Any) -> Starlette:
+    config = AppConfig(trusted_proxies=(PROXY,), **{"slowdown_max_delay": 0.1, **options})
+    return create_app(store, config=config)
+
+
+def slowdown_of(app: Starlette) -> SlowDown:
+    slowdown = app.state.slowdown
+    assert isinstance(slowdown, SlowDown)
+    return slowdown
+
+
+def send(app: Starlette, requests: list[tuple[str, Any]]) -> list[httpx.Response]:
+    """Each (client address, body) in turn, through the trusted proxy: a dict is posted as
+    JSON, bytes as they are."""
+
+    async def scenario() -> list[httpx.Response]:
+        transport = httpx.ASGITransport(app=app, client=(PROXY, 1234))
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+            answers = []
+            for client, body in requests:
+                headers = {"X-Forwarded-For": client, "content-type": "application/json"}
+                content = body if isinstance(body, bytes) else json.dumps(body).encode()
+                answers.append(await http.post("/graphql", content=content, headers=headers))
+            return answers
+
+    return asyncio.run(scenario())
+
+
+def refused_for_the_pace(response: httpx.Response) -> bool:
+    if response.status_code != 429:
+        return False
+    error = response.json()["errors"][0]
+    return error["extensions"]["code"] == "RATE_LIMITED" and "try again in" in error["message"]
+
+
+@pytest.mark.parametrize("body", [b"not json", TOO_MANY_VARIABLES], ids=["400", "graphql"])
+def test_refusals_past_the_rate_and_the_bound_are_a_429_with_retry_after(
+    store: EmbeddedStore, body: Any
+) -> None:
+    app = make_app(store, refusal_rate="1/hour")
+    first, second = send(app, [("203.0.113.1", body), ("203.0.113.1", body)])
+    assert not refused_for_the_pace(first)
+    assert first.status_code == 400 or "51 variables" in first.text
+    assert refused_for_the_pace(second), second.text
+    assert "refused requests" in second.text and "1/hour" in second.text
+    assert 3000 < int(second.headers["retry-after"]) <= 3600
+    assert slowdown_of(app).turned_away["refusal"] == 1
+
+
+def test_a_body_over_the_limit_is_held_back_before_its_413(store: EmbeddedStore) -> None:
+    app = make_app(store, refusal_rate="1/hour", max_body_bytes=1000)
+    big = b'{"query": "' + b"x" * 2000 + b'"}'
+    first, second = send(app, [("203.0.113.1", big), ("203.0.113.1", big)])
+    assert first.status_code == 413
+    assert refused_for_the_pace(second)
+
+
+def test_a_refusal_past_the_rate_waits_for_its_window_then_gets_its_own_answer(
+    store: EmbeddedStore,
+) -> None:
+    # the second refusal comes well within 2 s of the first: it waits until the window has
+    # room again (within the bound of 5 s), then is answered as it would have been
+    app = make_app(store, refusal_rate="1 per 2 seconds", slowdown_max_delay=5.0)
+    first, second = send(app, [("203.0.113.1", b"not json"), ("203.0.113.1", b"not json")])
+    assert first.status_code == second.status_code == 400
+    assert "not JSON" in second.text
+    slowdown = slowdown_of(app)
+    assert (slowdown.delayed["refusal"], slowdown.turned_away["refusal"]) == (1, 0)
+
+
+def test_other_clients_and_the_pages_of_a_slowed_client_are_not_held_back(
+    store: EmbeddedStore,
+) -> None:
+    app = make_app(store, refusal_rate="1/hour")
+    slowed, other = "203.0.113.1", "203.0.113.2"
+    answers = send(
+        app,
+        [
+            (slowed, b"not json"),
+            (slowed, b"not json"),  # over its rate: 429
+            (slowed, PAGE),
+            (slowed, PAGE),
+            (other, b"not json"),  # another client behind the same proxy: its own answer
+            (slowed, PAGE),
+        ],
+    )
+    assert [a.status_code for a in answers] == [400, 429, 200, 200, 400, 200]
+    assert all("errors" not in a.json() for a in answers[2:4] + answers[5:])
+    slowdown = slowdown_of(app)
+    assert slowdown.turned_away == {"refusal": 1}
+    assert not slowdown.delayed
+
+
+def test_introspection_past_its_rate_is_held_back(store: EmbeddedStore) -> None:
+    app = make_app(store, introspection_rate="1/hour")
+    # introspecting beside other fields is introspection too (and is not kept by the
+    # response cache, which would answer it past the pace)
+    mixed = {"query": '{ __type(name: "Event") { name } events(first: 1) { edges { cursor } } }'}
+    client = "203.0.113.1"
+    answers = send(
+        app,
+        [
+            (client, INTROSPECTION),
+            (client, INTROSPECTION),
+            (client, mixed),
+            (client, PAGE),
+            ("203.0.113.2", INTROSPECTION),
+        ],
+    )
+    assert answers[0].status_code == 200 and "__schema" in answers[0].json()["data"]
+    assert refused_for_the_pace(answers[1]) and "introspection queries" in answers[1].text
+    assert refused_for_the_pace(answers[2])
+    assert answers[3].status_code == 200 and "errors" not in answers[3].json()
+    assert answers[4].status_code == 200 and "__schema" in answers[4].json()["data"]
+    assert slowdown_of(app).turned_away == {"introspection": 2}
+
+
+def test_introspection_past_its_rate_waits_then_is_answered(store: EmbeddedStore) -> None:
+    app = make_app(store, introspection_rate="1 per 2 seconds", slowdown_max_delay=5.0)
+    answers = send(app, [("203.0.113.1", INTROSPECTION)] * 2)
+    assert all(a.status_code == 200 and "__schema" in a.json()["data"] for a in answers)
+    assert slowdown_of(app).delayed == {"introspection": 1}
+
+
+def test_empty_rates_turn_the_slow_down_off(store: EmbeddedStore) -> None:
+    app = make_app(store, refusal_rate="", introspection_rate="")
+    answers = send(app, [("203.0.113.1", b"not json")] * 25 + [("203.0.113.1", INTROSPECTION)] * 8)
+    assert [a.status_code for a in answers] == [400] * 25 + [200] * 8
+    assert not slowdown_of(app).active
+
+
+def test_the_rates_are_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("REFUSAL_RATE", "INTROSPECTION_RATE", "SLOWDOWN_MAX_DELAY"):
+        monkeypatch.delenv(f"NEWSGRAPH_{name}", raising=False)
+    defaults = Settings()
+    assert (defaults.refusal_rate, defaults.introspection_rate) == ("20/second", "5/second")
+    monkeypatch.setenv("NEWSGRAPH_REFUSAL_RATE", "3/minute")
+    monkeypatch.setenv("NEWSGRAPH_INTROSPECTION_RATE", "")
+    monkeypatch.setenv("NEWSGRAPH_SLOWDOWN_MAX_DELAY", "2.5")
+    config = app_arguments(load_settings()).config
+    assert (config.refusal_rate, config.introspection_rate) == ("3/minute", "")
+    assert config.slowdown_max_delay == 2.5
+    monkeypatch.setenv("NEWSGRAPH_REFUSAL_RATE", "often")
+    with pytest.raises(SettingsError, match="NEWSGRAPH_REFUSAL_RATE"):
+        load_settings()
