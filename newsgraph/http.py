@@ -103,6 +103,9 @@ class HeldHeadersProtocol(HttpToolsProtocol):
     live: set[HeldHeadersProtocol] = set()
     _counted = False
     _in_message = False
+    # handed by another worker (not accepted here): not handed on before its first answer here,
+    # so that a connection never bounces between two workers while both are busy
+    adopted = False
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -114,6 +117,8 @@ class HeldHeadersProtocol(HttpToolsProtocol):
         balance.opened()
         self._counted = True
         HeldHeadersProtocol.live.add(self)
+        if self.adopted:
+            return  # handed here just now: it moves again only once it was answered here
         target = balance.target()
         if target is not None:
             self.hand_to(target, "spread")

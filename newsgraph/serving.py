@@ -325,6 +325,8 @@ class _WorkerServer(uvicorn.Server):
             made: asyncio.Protocol = config.http_protocol_class(  # type: ignore[call-arg]
                 config=config, server_state=self.server_state, app_state=self.lifespan.state
             )
+            if isinstance(made, HeldHeadersProtocol):
+                made.adopted = True
             return made
 
         def adopt(sock: socket.socket) -> None:
