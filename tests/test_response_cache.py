@@ -201,7 +201,7 @@ def test_an_answer_made_while_a_write_committed_is_kept_only_if_untouched(
     head = store.read_position()
 
     def entry(*ids: str) -> Entry:
-        return Entry(200, (), b"{}", frozenset(node_read(i) for i in ids))
+        return Entry(200, (), b"{}", tuple(node_read(i) for i in ids))
 
     cache._apply(head, cache._read_changes)
     assert not cache.keep("read-a", entry("en_a"), seen=0)
