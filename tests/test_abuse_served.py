@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -28,19 +29,13 @@ PAGE = "{ events(first: 1) { edges { node { id summary } } } }"
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     directory = tmp_path_factory.mktemp("abuse") / "store"
-    port = free_port()
     env = {
         "NEWSGRAPH_TOKENS": f"loader:extractor:{LOADER}",
         # 50 introspections at once are answered at the default 5/second too, in 9 s; the
         # pace itself is tested on `paced_server` below
         "NEWSGRAPH_INTROSPECTION_RATE": "1000/second",
     }
-    process = start_server(directory, port, samples=True, env=env)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        output = stop_server(process)
-        assert "Traceback" not in output, output
+    yield from _served(directory, env)
 
 
 @pytest.fixture(scope="module")
@@ -49,13 +44,19 @@ def paced_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     a trusted proxy (the test, on 127.0.0.1): each test's clients are X-Forwarded-For
     addresses of its own."""
     directory = tmp_path_factory.mktemp("paced") / "store"
-    port = free_port()
     env = {
         "NEWSGRAPH_TRUSTED_PROXIES": "127.0.0.1",
         "NEWSGRAPH_REFUSAL_RATE": "1/hour",
         "NEWSGRAPH_INTROSPECTION_RATE": "1/hour",
         "NEWSGRAPH_SLOWDOWN_MAX_DELAY": "0.2",
     }
+    yield from _served(directory, env)
+
+
+def _served(directory: Path, env: dict[str, str]) -> Iterator[str]:
+    """A real `newsgraph serve` of the samples on a free port with `env`, until the module's
+    tests are done; it must stop without a traceback."""
+    port = free_port()
     process = start_server(directory, port, samples=True, env=env)
     try:
         yield f"http://127.0.0.1:{port}"
