@@ -72,9 +72,9 @@ from api.tokens import (
     Actor,
     AuthError,
     Tokens,
-    client_address,
     client_key,
     parse_networks,
+    request_address,
 )
 from graph.confidence import POLICY_SETTING, Policy
 from graph.store import GraphStore, StoreError, StoreUnavailable
@@ -580,11 +580,7 @@ class GraphQLApp(GraphQL[RequestContext, None]):
     def _address(self, scope: Any) -> str | None:
         """The client's address: the connection's, or, from a trusted proxy
         (`NEWSGRAPH_TRUSTED_PROXIES`), what its X-Forwarded-For says."""
-        peer = scope["client"][0] if scope.get("client") else None
-        if not self._trusted:
-            return peer
-        forwarded = Headers(scope=scope).get("x-forwarded-for")
-        return client_address(peer, forwarded, self._trusted)
+        return request_address(scope, self._trusted)
 
     async def writer_ready(self) -> str | None:
         """Why this worker is not ready to serve (the writer process is not, or this worker's

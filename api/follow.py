@@ -231,13 +231,16 @@ class Follower:
     def _hand(self, changes: list[Change]) -> None:
         """Hand the hub each of `changes` not handed yet (another look may have, meanwhile)."""
         for change in changes:
-            if change.seq <= self.position:
-                continue
-            self.hub.publish(
-                change.created,
-                [LevelChange.from_entry(e, entry) for e, entry in change.level_changes],
-            )
-            self.position = change.seq
+            if change.seq > self.position:
+                self._hand_one(change)
+
+    def _hand_one(self, change: Change) -> None:
+        """Hand the hub `change` (the next entry after `position`)."""
+        self.hub.publish(
+            change.created,
+            [LevelChange.from_entry(e, entry) for e, entry in change.level_changes],
+        )
+        self.position = change.seq
 
     def _moved_to(self, seen: int) -> None:
         """Every entry up to `seen` is handed: say so to those waiting (`reach`)."""
@@ -258,11 +261,7 @@ class Follower:
                 for change in changes:
                     if change.seq > seen:
                         break
-                    self.hub.publish(
-                        change.created,
-                        [LevelChange.from_entry(e, entry) for e, entry in change.level_changes],
-                    )
-                    self.position = change.seq
+                    self._hand_one(change)
                 if changes[-1].seq >= seen:
                     break
         except ChangeLogTruncated:

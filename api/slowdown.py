@@ -27,12 +27,11 @@ import time
 from collections import Counter
 from typing import Any
 
-from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import RateLimiter
 from api.config import AppConfig
-from api.tokens import ANONYMOUS, Actor, client_address, client_key, parse_networks
+from api.tokens import ANONYMOUS, Actor, client_key, parse_networks, request_address
 
 # The scope's state keys under which the GraphQL app marks an answer (`api.app`).
 REFUSED = "newsgraph.refused"
@@ -93,11 +92,7 @@ class SlowDown:
         """The key of the request's client: its token's name (as the GraphQL app found it),
         else its address."""
         actor: Any = scope.get("state", {}).get("actor")
-        peer = scope["client"][0] if scope.get("client") else None
-        address = peer
-        if self.trusted:
-            forwarded = Headers(scope=scope).get("x-forwarded-for")
-            address = client_address(peer, forwarded, self.trusted)
+        address = request_address(scope, self.trusted)
         return client_key(actor if isinstance(actor, Actor) else ANONYMOUS, address)
 
     def pace_of(self, scope: Scope, status: int) -> tuple[str, Pace] | None:

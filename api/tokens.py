@@ -13,7 +13,7 @@ import os
 import secrets
 import stat
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -420,6 +420,19 @@ def client_address(
         if not _trusted(hop, trusted):
             return hop
     return hops[0] or peer
+
+
+def request_address(scope: Mapping[str, Any], trusted: Sequence[Network]) -> str | None:
+    """The address of an ASGI request's client: the connection's, or, from a trusted proxy,
+    what its X-Forwarded-For says (`client_address`)."""
+    peer = scope["client"][0] if scope.get("client") else None
+    if not trusted:
+        return peer
+    forwarded = next(
+        (value.decode("latin-1") for name, value in scope["headers"] if name == b"x-forwarded-for"),
+        None,
+    )
+    return client_address(peer, forwarded, trusted)
 
 
 def _trusted(address: str, trusted: Sequence[Network]) -> bool:
