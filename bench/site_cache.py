@@ -165,21 +165,21 @@ class Writer:
             thread.join()
         self._threads = []
 
-    def _next(self) -> tuple[float, str, str, str] | None:
-        """The next write's due time, event and slug (None: no record for the event drawn)."""
+    def _next(self) -> tuple[float, str, str, str]:
+        """The next write's due time, event and slug: an event drawn again until it is one
+        with a record to write (a draw without one takes no slot of the rate)."""
         with self._lock:
             due = self._began + self._due / self.rate
             self._due += 1
             ours, key = self._hot_event()
+            while key not in self.mix.records:
+                ours, key = self._hot_event()
             slug = f"bench-write-{self.side}-{next(self._count)}"
-        return (due, ours, key, slug) if key in self.mix.records else None
+        return due, ours, key, slug
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            planned = self._next()
-            if planned is None:
-                continue
-            due, ours, key, slug = planned
+            due, ours, key, slug = self._next()
             wait = due - time.perf_counter()
             if wait > 0 and self._stop.wait(wait):
                 break
