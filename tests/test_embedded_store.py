@@ -21,7 +21,7 @@ from graph.embedded import store as store_module
 from graph.embedded.store import FREEZE_AFTER
 from graph.model import CATEGORIES, Label, Node, NodeWrite, PropertyWrite, WriteBatch
 from graph.search import SearchQuery, search
-from graph.store import EVENT_ORDERS, EventFilter, EventQuery, Months
+from graph.store import EVENT_ORDERS, EventFilter, EventQuery, Months, NodeQuery
 from loaders.jsonl import RejectSink
 from loaders.records import Record
 from services.ingest import Ingested, Ingestor
@@ -69,6 +69,29 @@ def test_small_writes_leave_old_garbage_collectable(tmp_path: Path) -> None:
         assert garbage() is None
         store.write(entities(FREEZE_AFTER, start=100))  # a loader's batch
         assert gc.get_freeze_count() > frozen
+    finally:
+        store.close()
+        gc.unfreeze()
+
+
+def test_what_opening_builds_is_frozen_with_what_it_read(tmp_path: Path) -> None:
+    """The indices built from the rows on opening (directories, orders, track records) live
+    as long as the store: a full collection must not walk them (their sorted lists hold an
+    entry per node), so they are frozen with the rows."""
+    store = EmbeddedStore(tmp_path / "store")
+    store.setup()
+    store.write(entities(50))
+    store.close()
+    gc.collect()
+    store = EmbeddedStore(tmp_path / "store")
+    try:
+        store.setup()
+        walked = {id(o) for o in gc.get_objects()}  # what the collector still walks
+        held = [store._directory, store._tally, store._orders, store._tracks, store._graph]
+        assert not [o for o in held if id(o) in walked]
+        assert not [o for o in gc.get_referents(*held) if id(o) in walked]
+        store.write(entities(1, start=50))  # still kept current when written to
+        assert store.count_nodes(NodeQuery(Label.ENTITY, "name", 100)) == 51
     finally:
         store.close()
         gc.unfreeze()

@@ -5,7 +5,6 @@ relationship and key (`graph.embedded.fileformat`, format 2)."""
 
 from __future__ import annotations
 
-import gc
 import sqlite3
 import sys
 from dataclasses import dataclass
@@ -49,86 +48,79 @@ def read_all(db: sqlite3.Connection) -> Contents:
     dictionaries are filled directly (as `add_node` and `add_edge` would fill them); node
     ids, keys and property names are interned, so each is one string however many
     relationships name it; a relationship keeps its properties as their JSON text, decoded
-    when read (`edges`, `dump`, writes). The cyclic garbage collector is off meanwhile and
-    then leaves these objects alone for good (`gc.freeze`): they live as long as the store,
-    hold no cycles, and a collection over them would cost seconds at every full pass.
+    when read (`edges`, `dump`, writes). The caller keeps the cyclic garbage collector off
+    meanwhile and then has it leave these objects alone for good (`gc.freeze`;
+    `EmbeddedStore._read_all`, which freezes the indices built from them too).
     Every node and relationship keeps its row's rowid (`row`), as the key table's rows do
     (`key_rows`): writes name their rows by it.
     """
     graph = new_graph()
     intern = sys.intern
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        attrs, succ, pred = graph._node, graph._succ, graph._pred
-        labels = {str(label): label for label in Label}
-        events: list[EventKey] = []
-        records = new_record_index()
-        last = 0
-        for row, node_id, label, text in db.execute("SELECT rowid, id, label, props FROM nodes"):
-            node_id = intern(node_id)
-            props = intern_keys(decode_props(text))
-            kind = labels.get(label) or Label(label)
-            if node_id not in attrs:
-                succ[node_id], pred[node_id] = {}, {}
-            attrs[node_id] = {"label": kind, "props": props, "row": row}
-            last = row
-            if kind is Label.EVENT:
-                events.append((props.get("occurred_on") or "", node_id))
-            elif kind in records:
-                records[kind].add(node_id)
-        next_node = last + 1
-        rels = {str(rel): rel for rel in Rel}
-        last = 0
-        for row, src, kind, dst, key, text in db.execute(
-            "SELECT rowid, src, type, dst, key, props FROM edges"
-        ):
-            last = row
-            rel = rels.get(kind) or Rel(kind)
-            src, dst = intern(src), intern(dst)
-            if key:
-                key = intern(key)
-                name = f"{rel}\x1f{key}"
-            else:
-                name = EDGE_NAMES[rel]
-            data: EdgeData = {"type": rel, "rkey": key, "json": text, "row": row}
-            try:
-                out, into = succ[src], pred[dst]
-            except KeyError:  # an end that is not a node becomes one, as in add_edge
-                graph.add_edge(src, dst, name, **data)
-                continue
-            parallel = out.get(dst)
-            if parallel is None:
-                parallel = out[dst] = into[src] = {}
-            parallel[name] = data
-        next_edge = last + 1
-        keys: dict[str, str] = {}
-        key_rows: dict[str, int] = {}
-        last = 0
-        for row, key, node in db.execute("SELECT rowid, key, node FROM keys"):
+    attrs, succ, pred = graph._node, graph._succ, graph._pred
+    labels = {str(label): label for label in Label}
+    events: list[EventKey] = []
+    records = new_record_index()
+    last = 0
+    for row, node_id, label, text in db.execute("SELECT rowid, id, label, props FROM nodes"):
+        node_id = intern(node_id)
+        props = intern_keys(decode_props(text))
+        kind = labels.get(label) or Label(label)
+        if node_id not in attrs:
+            succ[node_id], pred[node_id] = {}, {}
+        attrs[node_id] = {"label": kind, "props": props, "row": row}
+        last = row
+        if kind is Label.EVENT:
+            events.append((props.get("occurred_on") or "", node_id))
+        elif kind in records:
+            records[kind].add(node_id)
+    next_node = last + 1
+    rels = {str(rel): rel for rel in Rel}
+    last = 0
+    for row, src, kind, dst, key, text in db.execute(
+        "SELECT rowid, src, type, dst, key, props FROM edges"
+    ):
+        last = row
+        rel = rels.get(kind) or Rel(kind)
+        src, dst = intern(src), intern(dst)
+        if key:
             key = intern(key)
-            keys[key] = intern(node)
-            key_rows[key] = last = row
-        owned: dict[str, set[str]] = {}
-        for key, owner in keys.items():
-            owned.setdefault(owner, set()).add(key)
-        settings = dict(db.execute("SELECT name, value FROM settings"))
-        contents = Contents(
-            graph=graph,
-            events=new_event_index(events),
-            records=records,
-            keys=keys,
-            key_rows=key_rows,
-            owned=owned,
-            settings=settings,
-            next_node=next_node,
-            next_edge=next_edge,
-            next_key=last + 1,
-        )
-    finally:
-        if enabled:
-            gc.enable()
-    gc.freeze()
+            name = f"{rel}\x1f{key}"
+        else:
+            name = EDGE_NAMES[rel]
+        data: EdgeData = {"type": rel, "rkey": key, "json": text, "row": row}
+        try:
+            out, into = succ[src], pred[dst]
+        except KeyError:  # an end that is not a node becomes one, as in add_edge
+            graph.add_edge(src, dst, name, **data)
+            continue
+        parallel = out.get(dst)
+        if parallel is None:
+            parallel = out[dst] = into[src] = {}
+        parallel[name] = data
+    next_edge = last + 1
+    keys: dict[str, str] = {}
+    key_rows: dict[str, int] = {}
+    last = 0
+    for row, key, node in db.execute("SELECT rowid, key, node FROM keys"):
+        key = intern(key)
+        keys[key] = intern(node)
+        key_rows[key] = last = row
+    owned: dict[str, set[str]] = {}
+    for key, owner in keys.items():
+        owned.setdefault(owner, set()).add(key)
+    settings = dict(db.execute("SELECT name, value FROM settings"))
+    contents = Contents(
+        graph=graph,
+        events=new_event_index(events),
+        records=records,
+        keys=keys,
+        key_rows=key_rows,
+        owned=owned,
+        settings=settings,
+        next_node=next_node,
+        next_edge=next_edge,
+        next_key=last + 1,
+    )
     return contents
 
 

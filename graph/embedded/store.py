@@ -250,6 +250,22 @@ class EmbeddedStore:
         self._recent.clear()
         self.version += 1
         db = self._conn()
+        # The collector stays off while millions of objects are made, then leaves them alone
+        # for good (`gc.freeze`): they live as long as the store and hold no cycles. The
+        # indices built from the rows (directories, orders, track records) are frozen with
+        # them: left to the collector, a full collection walked every entry of their sorted
+        # lists (330,000 at 100k events: 20 ms a collection, every second or so, in every
+        # worker; docs/benchmarks.md).
+        enabled = gc.isenabled()
+        gc.disable()
+        try:
+            self._read_indexed(db)
+        finally:
+            if enabled:
+                gc.enable()
+        gc.freeze()
+
+    def _read_indexed(self, db: sqlite3.Connection) -> None:
         with changelog.snapshot(db):
             contents = rows.read_all(db)
             self._seq = changelog.last_seq(db)
