@@ -77,9 +77,9 @@ _PER_REQUEST = frozenset({b"set-cookie", CACHE_HEADER.encode(), CHANGE_HEADER.en
 
 
 # What an answer read: a node's properties (its id), or a node's relationships of one type in
-# one direction ((id, type, direction)); tuples and plain ids, not formatted strings: an event
-# page notes about a hundred.
-Read = str | tuple[str, str, str]
+# one direction (id, type and direction in one string). Strings only: a dictionary whose keys
+# and values the collector does not track is not tracked itself (`ResponseCache._by_id`).
+Read = str
 _REL_NAMES: dict[Rel | str, str] = {rel: rel.value for rel in Rel}
 
 
@@ -90,7 +90,11 @@ def node_read(node_id: str) -> Read:
 
 def edges_read(node_id: str, rel: Rel | str, direction: str) -> Read:
     """What reading a node's `rel` relationships in `direction` reads (see `touched`)."""
-    return (node_id, _REL_NAMES.get(rel) or str(rel), direction)
+    return node_id + _edges_suffix(rel, direction)
+
+
+def _edges_suffix(rel: Rel | str, direction: str) -> str:
+    return f"\x1f{_REL_NAMES.get(rel) or rel}\x1f{direction}"
 
 
 @dataclass(slots=True)
@@ -118,8 +122,8 @@ class Recording:
         return self._store.get_nodes(ids)
 
     def edges(self, ids: Sequence[str], rel: Rel, direction: Direction) -> dict[str, list[Edge]]:
-        name = _REL_NAMES.get(rel) or str(rel)
-        self._reads.ids.update([(i, name, direction) for i in ids])  # edges_read
+        suffix = _edges_suffix(rel, direction)
+        self._reads.ids.update([i + suffix for i in ids])  # edges_read
         return self._store.edges(ids, rel, direction)
 
     def __getattr__(self, name: str) -> Any:
@@ -180,11 +184,11 @@ class Entry(NamedTuple):
         return len(self.body) + 200  # the body and about what the rest takes
 
 
-# What the LRU keeps of an `Entry`: the plain tuple, and in `ResponseCache._by_id` dicts of keys
-# rather than sets. Plain tuples of bytes and strings, and dicts of strings to None, are not
-# tracked by the cyclic garbage collector, whose full collections otherwise walked every kept
-# answer (a worker holding ~5,000 answers: 130,000 tracked objects, 80-155 ms a collection,
-# every second or so; 20,000 and 35-60 ms with the sets gone; docs/benchmarks.md).
+# What the LRU keeps of an `Entry`: the plain tuple, and in `ResponseCache._by_id` the keys
+# that read each id in a bytearray (`_Readers`). Plain tuples of bytes and strings, and
+# bytearrays, are not tracked by the cyclic garbage collector, whose full collections otherwise
+# walked every kept answer (a worker holding ~5,000 answers: 130,000 tracked objects, 80-155 ms
+# a collection, every second or so; 20,000 and 35-60 ms with the sets gone; docs/benchmarks.md).
 _Kept = tuple[int, tuple[tuple[bytes, bytes], ...], bytes, tuple[Read, ...] | None]
 
 
@@ -210,7 +214,10 @@ class ResponseCache:
         self.metrics = metrics
         self._counters: dict[str, Any] = {}  # each outcome's counter (prometheus' `labels`)
         self._entries = _Entries(max_bytes, self._evicted)
-        self._by_id: dict[Read, dict[str, None]] = {}  # the keys that read each id
+        # the keys that read each id, as `_Readers`: a bytearray, which the collector does not
+        # track, so this dictionary is not tracked either (with a container per id, every full
+        # collection visited each of them: 70,000 ids, about 7 ms, every second or so)
+        self._by_id: dict[Read, bytearray] = {}
         self._wide: set[str] = set()
         # the entry up to which kept answers were checked; None before the first look (no I/O
         # before the app runs)
@@ -295,7 +302,9 @@ class ResponseCache:
             return
         keys = set(self._wide)
         for node_id in ids:
-            keys.update(self._by_id.pop(node_id, ()))
+            readers = self._by_id.pop(node_id, None)
+            if readers is not None:
+                keys.update(_Readers.keys(readers))
         dropped = 0
         for key in keys:
             kept = self._entries.pop(key, None)
@@ -331,7 +340,7 @@ class ResponseCache:
             for seq, ids in self._recent:
                 if seq > seen and _overlap(ids, entry.ids):
                     return False
-        if entry.size > self._entries.maxsize:
+        if entry.size > self._entries.maxsize or _Readers.SEPARATOR in key:
             return False
         old = self._entries.pop(key, None)
         if old is not None:
@@ -340,8 +349,14 @@ class ResponseCache:
         if entry.ids is None:
             self._wide.add(key)
         else:
+            framed = _Readers.framed(key)
+            by_id = self._by_id
             for node_id in entry.ids:
-                self._by_id.setdefault(node_id, {})[key] = None
+                readers = by_id.get(node_id)
+                if readers is None:
+                    by_id[node_id] = _Readers.new(framed)
+                else:
+                    readers += framed[1:]
         self._count("stored")
         return True
 
@@ -353,12 +368,11 @@ class ResponseCache:
         if entry.ids is None:
             self._wide.discard(key)
             return
+        framed = _Readers.framed(key)
         for node_id in entry.ids:
-            keys = self._by_id.get(node_id)
-            if keys is not None:
-                keys.pop(key, None)
-                if not keys:
-                    del self._by_id[node_id]
+            readers = self._by_id.get(node_id)
+            if readers is not None and not _Readers.remove(readers, framed):
+                del self._by_id[node_id]
 
     def _count(self, outcome: str, n: int = 1) -> None:
         if self.metrics is not None and n:
@@ -366,6 +380,33 @@ class ResponseCache:
             if counter is None:
                 counter = self._counters[outcome] = self.metrics.response_cache.labels(outcome)
             counter.inc(n)
+
+
+class _Readers:
+    """The keys of the answers that read one id, in a bytearray: a newline, then each key
+    followed by a newline, so that a key is found whole (keys are digests: no newline)."""
+
+    SEPARATOR = "\n"
+
+    @staticmethod
+    def framed(key: str) -> bytes:
+        return f"\n{key}\n".encode()
+
+    @staticmethod
+    def new(framed: bytes) -> bytearray:
+        return bytearray(framed)
+
+    @staticmethod
+    def remove(readers: bytearray, framed: bytes) -> bool:
+        """Remove one key (`framed`); False when no key is left."""
+        at = readers.find(framed)
+        if at >= 0:
+            del readers[at + 1 : at + len(framed)]
+        return len(readers) > 1
+
+    @staticmethod
+    def keys(readers: bytearray) -> list[str]:
+        return readers[1:-1].decode().split("\n") if len(readers) > 1 else []
 
 
 def _overlap(touched: frozenset[Read] | None, read: tuple[Read, ...] | None) -> bool:

@@ -4,6 +4,7 @@ next read fresh; an editor's answer is never kept or served from it; room is bou
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 from collections.abc import Iterator
@@ -15,7 +16,7 @@ import pytest
 import graph.store
 from api.app import create_app
 from api.config import AppConfig
-from api.response_cache import CACHE_HEADER, Entry, ResponseCache, node_read
+from api.response_cache import CACHE_HEADER, Entry, ResponseCache, edges_read, node_read
 from api.tokens import Tokens
 from graph.model import EdgeWrite, Label, NodeWrite, PropertyWrite, Rel, WriteBatch
 from graph.store import ChangeLogTruncated, GraphStore
@@ -253,3 +254,31 @@ def test_a_truncated_change_log_drops_what_was_kept_and_the_cache_goes_on(
         e["entity"]["name"] for e in fresh.json()["data"]["event"]["entities"]
     ]
     assert site.page(event_id).headers[CACHE_HEADER] == "hit"
+
+
+def test_answers_sharing_what_they_read_are_dropped_and_forgotten_one_by_one(
+    store: GraphStore,
+) -> None:
+    """Three answers read one node, two of them a relationship list too: replacing one
+    forgets only its own reads, a change to the relationships drops the two that read them,
+    a change to the node the last one; and the index of readers stays out of the collector's
+    walks (a bytearray of keys per id)."""
+    cache = ResponseCache(store, 1_000_000)
+    cache.position = 0
+    shared = node_read("en_a")
+    listed = edges_read("en_a", Rel.INVOLVES, "in")
+
+    def entry(*reads: str) -> Entry:
+        return Entry(200, (), b"{}", reads)
+
+    for key, reads in [("k1", (shared, listed)), ("k2", (shared, listed)), ("k3", (shared,))]:
+        assert cache.keep(key, entry(*reads), seen=0)
+    assert cache.keep("k2", entry(shared, listed), seen=0)  # made again: kept once
+    assert not cache.keep("bad\nkey", entry(shared), seen=0)
+    gc.collect()
+    assert not gc.is_tracked(cache._by_id)
+    cache._drop([edges_read("en_a", Rel.INVOLVES, "in")])
+    assert [k for k in ("k1", "k2", "k3") if cache.get(k) is not None] == ["k3"]
+    cache._drop([node_read("en_a")])
+    assert cache.get("k3") is None
+    assert not cache._by_id  # nothing left that names a key no longer kept
