@@ -243,7 +243,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         during = summary(load_run.samples, load_run.seconds)
         log(
             f"load beside the server: exit {load_run.status} after {load_run.seconds:.1f} s; "
-            f"{during['requests']:,} pages meanwhile, p99 {during['p99_ms']:.2f} ms"
+            f"{during['requests']:,} pages meanwhile, p99 {during['p99_ms']:.2f} ms, "
+            f"max {during['max_ms']:.1f} ms"
         )
         if load_run.status not in (0, 3):
             refused(args, idle, load_run, workers)
