@@ -42,6 +42,7 @@ from typing import Any
 from cachetools import LRUCache
 from graphql import (
     DirectiveNode,
+    ExecutionResult,
     FieldNode,
     GraphQLEnumType,
     GraphQLField,
@@ -49,6 +50,7 @@ from graphql import (
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
+    GraphQLResolveInfoHelpers,
     GraphQLScalarType,
     GraphQLSchema,
     Node,
@@ -176,6 +178,14 @@ def _plannable(operation: OperationDefinitionNode, fragments: Iterable[Node]) ->
     return True
 
 
+def _over(*_: Any) -> Any:
+    raise RuntimeError("the operation this executor ran is over")
+
+
+# What an executor's `async_helpers` become once its answer is built (`build_response`).
+_DETACHED = GraphQLResolveInfoHelpers(gather=_over, track=_over)
+
+
 class PlannedExecutor(StrawberryGraphQLCoreExecutionContext):
     """Strawberry's executor, running a query by its plan where it can (module docstring)."""
 
@@ -195,6 +205,19 @@ class PlannedExecutor(StrawberryGraphQLCoreExecutionContext):
                 root_type, root_value, grouped_field_set, serially, new_defer_usages
             )
         return self._run_root(plan, root_value, grouped_field_set, new_defer_usages)
+
+    def build_response(self, data: dict[str, Any] | None) -> Any:
+        """graphql-core's answer; then the executor lets go of itself. Its `async_helpers`
+        hold its own bound methods, a reference cycle through which everything a request made
+        (the context, its loaders' memos, the nodes read, the answer) could only be freed by
+        the cyclic collector: 150 objects a request, kept until a collection, promoted to the
+        oldest generation when a request was in flight at a young one, so that full
+        collections came every second or so. Not for an incremental answer (`@defer`,
+        `@stream`), whose later parts still run on the executor."""
+        response = super().build_response(data)
+        if isinstance(response, ExecutionResult):
+            self.async_helpers = _DETACHED
+        return response
 
     def _plan(self, root_type: GraphQLObjectType, grouped_field_set: Any) -> _Plan | None:
         manager = self.middleware_manager
