@@ -71,6 +71,26 @@ class Directory:
                 if not found:
                     del self._slices[key]
 
+    def replace(self, node_id: str, label: Label, old: Props, new: Props) -> None:
+        """A listed node's properties went from `old` to `new`: only the positions that
+        changed move (a load rewrites an entity or an outlet for each record naming it, and
+        its name, the orders' key, seldom changes)."""
+        before = set(self._keys(node_id, label, old))
+        after = set(self._keys(node_id, label, new))
+        if before == after:
+            return
+        for key, position in before - after:
+            found = self._slices.get(key)
+            if found is not None:
+                found.discard(position)
+                if not found:
+                    del self._slices[key]
+        for key, position in after - before:
+            found = self._slices.get(key)
+            if found is None:
+                found = self._slices[key] = SortedList()
+            found.add(position)
+
     def fill(
         self,
         nodes: Iterable[tuple[str, Label, Props]],

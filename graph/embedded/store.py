@@ -751,8 +751,7 @@ class EmbeddedStore:
         else:
             if label is Label.EVENT:
                 self._reindex_event(node_id, data["props"], props)
-            self._directory.discard(node_id, label, data["props"])
-            self._directory.add(node_id, label, props)
+            self._directory.replace(node_id, label, data["props"], props)
             data["props"] = props
             if row is None:
                 row = data["row"]
