@@ -883,6 +883,8 @@ def create_app(
     # The clients' pace, applied where clients connect: not in the writer or the analyst
     # process, whose callers are workers (each refusal they answer is paced by the worker).
     slowdown = SlowDown(config) if not behind_workers else None
+    if slowdown is not None:  # what a persisted query's hash asks for, when it is paced
+        slowdown.persisted = graphql.persisted.kept
     app = Starlette(
         routes=[
             # GraphQL over HTTP: the answer's media type and status from Accept (api.media)

@@ -52,6 +52,12 @@ DEFAULT_REFUSAL_RATE = "20/second"
 DEFAULT_INTROSPECTION_RATE = "5/second"
 # The longest such a wait; an answer still not allowed then is a 429 with Retry-After.
 DEFAULT_SLOWDOWN_MAX_DELAY = 5.0
+# An anonymous client's analytics time (operations selecting `api.forward.ANALYTICS_FIELDS`):
+# seconds of answering them per second, sustained (a quarter of a core), and the seconds it may
+# take at once beyond that (a person's two rankings of 5 s back to back); past them its next
+# analytics operation waits (asleep) before it runs. 0: no pace.
+DEFAULT_ANALYTICS_TIME_RATE = 0.25
+DEFAULT_ANALYTICS_TIME_BURST = 5.0
 
 # -- The audit record (issue 16: api.audit, docs/security.md) ----------------------------------
 DEFAULT_AUDIT_DAYS = 90
@@ -118,6 +124,9 @@ class AppConfig:
     refusal_rate: str = DEFAULT_REFUSAL_RATE
     introspection_rate: str = DEFAULT_INTROSPECTION_RATE
     slowdown_max_delay: float = DEFAULT_SLOWDOWN_MAX_DELAY
+    # An anonymous client's analytics time: seconds a second (0: no pace), and its burst.
+    analytics_time_rate: float = DEFAULT_ANALYTICS_TIME_RATE
+    analytics_time_burst: float = DEFAULT_ANALYTICS_TIME_BURST
     # -- The audit record (issue 16: api.audit) --
     # Its SQLite file, which every process of the server appends to (None: no record kept);
     # the days a record is kept, and the most refusals of callers without a token kept.
