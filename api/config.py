@@ -52,12 +52,13 @@ DEFAULT_REFUSAL_RATE = "20/second"
 DEFAULT_INTROSPECTION_RATE = "5/second"
 # The longest such a wait; an answer still not allowed then is a 429 with Retry-After.
 DEFAULT_SLOWDOWN_MAX_DELAY = 5.0
-# An anonymous client's analytics time (operations selecting `api.forward.ANALYTICS_FIELDS`):
-# seconds of answering them per second, sustained (a quarter of a core), and the seconds it may
-# take at once beyond that (a person's two rankings of 5 s back to back); past them its next
-# analytics operation waits (asleep) before it runs. 0: no pace.
+# An anonymous client's analytics time (operations selecting `api.forward.ANALYTICS_FIELDS`,
+# charged the CPU seconds their reads take, 10 ms at least): seconds a second, sustained (a
+# quarter of a core), and the seconds it may take at once beyond that (a rankings over 20,000
+# events reads for 0.5 s, a timeline for 30 ms); past them its next analytics operation waits
+# (asleep) before it runs. 0: no pace.
 DEFAULT_ANALYTICS_TIME_RATE = 0.25
-DEFAULT_ANALYTICS_TIME_BURST = 5.0
+DEFAULT_ANALYTICS_TIME_BURST = 2.0
 
 # -- The audit record (issue 16: api.audit, docs/security.md) ----------------------------------
 DEFAULT_AUDIT_DAYS = 90

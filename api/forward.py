@@ -39,6 +39,9 @@ CHANGE_HEADER = "x-newsgraph-change"
 # Every GraphQL answer over HTTP names the process that answered it: "writer", "analyst" or
 # "reader" (a worker, or a server of one process).
 PROCESS_HEADER = "x-newsgraph-process"
+# The analyst's answer says the CPU seconds its heavy reads took (`api.heavy`), which the worker
+# charges to its client's analytics time (`api.slowdown`); not passed on to the client.
+READ_SECONDS_HEADER = "x-newsgraph-read-seconds"
 # The writer trusts the client key a worker sends (it listens only on a private socket).
 CLIENT_HEADER = "x-newsgraph-client"
 # How long a worker waits for the writer's answer, and then for its own memory to show it.
@@ -277,4 +280,11 @@ class Analyst(Upstream):
 
 # What a worker passes on to the other processes, and back.
 _PASSED = {"authorization", "content-type", "accept"}
-_RETURNED = {"content-type", "www-authenticate", "retry-after", CHANGE_HEADER, PROCESS_HEADER}
+_RETURNED = {
+    "content-type",
+    "www-authenticate",
+    "retry-after",
+    CHANGE_HEADER,
+    PROCESS_HEADER,
+    READ_SECONDS_HEADER,
+}

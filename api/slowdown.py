@@ -21,12 +21,14 @@ connections.
 An anonymous client's analytics are paced by what they cost, in seconds (`AnalyticsTime`, a
 token bucket per client address: `AppConfig.analytics_time_rate` seconds a second, and a burst
 of `analytics_time_burst`): each operation selecting a field of `api.forward.ANALYTICS_FIELDS`
-(the heavy fields, `search`, `find`, `eventCounts`) is charged, as its answer starts, the
-seconds it took here (the analyst's work included, since the worker waits for it), at least
-`ANALYTICS_FLOOR` (an answer from the response cache too). A client in debt has its next such
-operation wait, asleep, before it runs (nothing was computed for it yet), until the debt is
-paid, at most `slowdown_max_delay` seconds; then a 429 with Retry-After. Other requests of the
-client, pages among them, never wait. A request with an Authorization header is a token
+(the heavy fields, `search`, `find`, `eventCounts`) is charged, as its answer starts, the CPU
+seconds its reads of the store took in their threads (`api.heavy`: in this process, or in the
+analyst's, whose answer says it), at least `ANALYTICS_FLOOR` (an answer from the response
+cache too). An algorithm's computation in a heavy process (at the lowest priority, and within
+its own time budget) is not charged: it takes no time from pages (docs/security.md). A client
+in debt has its next such operation wait, asleep, before it runs (nothing was computed for it
+yet), until the debt is paid, at most `slowdown_max_delay` seconds; then a 429 with
+Retry-After. Other requests of the client, pages among them, never wait. A request with an Authorization header is a token
 holder's, accountable, and not paced by its analytics time."""
 
 from __future__ import annotations
@@ -55,6 +57,9 @@ INTROSPECTED = "newsgraph.introspected"
 # A sleep is this much past the moment `limits` frees the window, which counts a hit still
 # inside it at that very moment.
 _MARGIN = 0.001
+# The scope's state key of the CPU seconds a request's heavy reads took (`api.heavy`, in this
+# process, or in the analyst's, as its answer says): what its analytics operation is charged.
+ANALYTICS_SECONDS = "newsgraph.analytics_seconds"
 # The least an analytics operation is charged (seconds), however fast it was answered (from
 # the response cache, or refused): with the default rate, 25 such answers a second.
 ANALYTICS_FLOOR = 0.01
@@ -261,13 +266,11 @@ class Paced:
             return
         timed = _timed(slowdown, scope)
         client = ""
-        started = 0.0
         posted = scope["method"] == "POST"
         body: list[bytes | None] = [None]  # the POST body, once read whole (within max_body)
         if timed is not None:
             client = slowdown.client(scope)
-            started = time.monotonic()
-            if timed.owed(client, started) > 0:
+            if timed.owed(client, time.monotonic()) > 0:
                 # in debt: what the request asks must be known before it runs
                 if posted:
                     body[0], receive = await _read(receive, scope, slowdown.max_body)
@@ -281,7 +284,6 @@ class Paced:
                         return
                     if waited:
                         slowdown.delayed["analytics"] += 1
-                    started = time.monotonic()
             elif posted:
                 receive = _keeping(receive, body, slowdown.max_body)
         replaced = False
@@ -293,8 +295,9 @@ class Paced:
             if message["type"] == "http.response.start":
                 whole = body[0] is not None or not posted
                 if timed is not None and whole and slowdown.asks_analytics(scope, body[0]):
-                    now = time.monotonic()
-                    timed.charge(client, now - started, now)
+                    spent = scope.get("state", {}).get(ANALYTICS_SECONDS)
+                    seconds = spent[0] if isinstance(spent, list) else 0.0
+                    timed.charge(client, seconds, time.monotonic())
                 found = slowdown.pace_of(scope, message["status"])
                 if found is not None:
                     kind, pace = found

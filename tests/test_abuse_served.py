@@ -289,3 +289,5 @@ def test_a_client_past_its_analytics_time_waits_before_they_run_not_its_pages(
     held = post(timed_server, {"query": heavy}, token=LOADER, client=slowed)
     assert held.status_code == 200 and not messages(held)
     assert held.headers.get("x-newsgraph-process") == "analyst"
+    # the analyst tells the worker what its reads took, not the client
+    assert "x-newsgraph-read-seconds" not in held.headers
