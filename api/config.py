@@ -58,7 +58,7 @@ DEFAULT_SLOWDOWN_MAX_DELAY = 5.0
 # events reads for 0.5 s, a timeline for 30 ms); past them its next analytics operation waits
 # (asleep) before it runs. 0: no pace.
 DEFAULT_ANALYTICS_TIME_RATE = 0.25
-DEFAULT_ANALYTICS_TIME_BURST = 2.0
+DEFAULT_ANALYTICS_TIME_BURST = 1.0
 
 # -- The audit record (issue 16: api.audit, docs/security.md) ----------------------------------
 DEFAULT_AUDIT_DAYS = 90

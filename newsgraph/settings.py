@@ -33,7 +33,7 @@
 | `NEWSGRAPH_INTROSPECTION_RATE` | introspection answers one client is given at once; past it each waits the same way; empty for none | `5/second` |
 | `NEWSGRAPH_SLOWDOWN_MAX_DELAY` | the longest such a wait, in seconds; an answer still not allowed then is a 429 with `Retry-After` | 5 |
 | `NEWSGRAPH_ANALYTICS_TIME_RATE` | seconds of analytics (operations selecting `rankings`, `paths`, `neighbourhood`, `neighbours`, `coOccurring`, `timelineBuckets`, `search`, `find`, `eventCounts`) an anonymous client may take per second, sustained, each charged the CPU seconds its reads of the store took (0.01 at least); past it and its burst, its next one waits before it runs, up to the delay above, then 429 (docs/security.md); 0 for none | 0.25 |
-| `NEWSGRAPH_ANALYTICS_TIME_BURST` | the seconds of analytics such a client may take at once beyond that rate | 2 |
+| `NEWSGRAPH_ANALYTICS_TIME_BURST` | the seconds of analytics such a client may take at once beyond that rate | 1 |
 | `NEWSGRAPH_CORS_ORIGINS` | comma-separated origins a browser may call the API from (CORS), e.g. `https://site.example` | none |
 | `NEWSGRAPH_CACHE_MAX_AGE` | seconds a cache may serve an anonymous GET answer before revalidating its `ETag` (docs/site.md) | 5 |
 | `NEWSGRAPH_GZIP_MINIMUM_SIZE` | answers at least this many bytes are gzipped for clients that accept it | 1000 |
