@@ -28,8 +28,8 @@ cache too). An algorithm's computation in a heavy process (at the lowest priorit
 its own time budget) is not charged: it takes no time from pages (docs/security.md). A client
 in debt has its next such operation wait, asleep, before it runs (nothing was computed for it
 yet), until the debt is paid, at most `slowdown_max_delay` seconds; then a 429 with
-Retry-After. Other requests of the client, pages among them, never wait. A request with an Authorization header is a token
-holder's, accountable, and not paced by its analytics time."""
+Retry-After. Other requests of the client, pages among them, never wait. A request with an
+Authorization header is a token holder's, accountable, and not paced by its analytics time."""
 
 from __future__ import annotations
 
