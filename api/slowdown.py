@@ -36,7 +36,6 @@ from __future__ import annotations
 import asyncio
 import json
 import math
-import re
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -68,10 +67,15 @@ ANALYTICS_CLIENTS = 100_000
 # The path of the GraphQL endpoint, where analytics are asked for.
 GRAPHQL_PATH = "/graphql"
 # A request that names none of these (nor a persisted query) selects no analytics field: found
-# without parsing its JSON, so that pages pay a scan of their bytes at most.
-_MAY_ASK = re.compile(
-    "|".join(sorted(ANALYTICS_FIELDS) + ["persistedQuery"]).encode(), flags=re.ASCII
-)
+# without parsing its JSON, so that pages pay a few scans of their bytes at most.
+_MAY_ASK = tuple(name.encode() for name in sorted(ANALYTICS_FIELDS)) + (b"persistedQuery",)
+# Anonymous clients' keys remembered by (peer, X-Forwarded-For), so that a page does not parse
+# addresses again; forgotten all at once past this many.
+_KEYS = 10_000
+
+
+def _may_ask(raw: bytes) -> bool:
+    return any(name in raw for name in _MAY_ASK)
 
 
 class AnalyticsTime:
@@ -165,6 +169,7 @@ class SlowDown:
         # the query kept under a persisted query's hash (the GraphQL app's, `api.delivery`)
         self.persisted: Callable[[str], str | None] = lambda _digest: None
         self.trusted = parse_networks(config.trusted_proxies)
+        self._keys: dict[tuple[str | None, bytes | None], str] = {}
         # answers held back and let through, and answered 429 past the bound, by kind
         # (refusal, introspection): what tests and logs look at
         self.delayed: Counter[str] = Counter()
@@ -183,7 +188,7 @@ class SlowDown:
         string) asks for an operation selecting a field of `ANALYTICS_FIELDS`."""
         if body is None:
             raw = scope.get("query_string", b"")
-            if not _MAY_ASK.search(raw):
+            if not _may_ask(raw):
                 return False
             fields: Any = dict(parse_qsl(raw.decode("latin-1")))
             extensions = fields.get("extensions")
@@ -193,7 +198,7 @@ class SlowDown:
                 except ValueError:
                     return False
         else:
-            if not _MAY_ASK.search(body):
+            if not _may_ask(body):
                 return False
             try:
                 fields = json.loads(body)
@@ -214,6 +219,21 @@ class SlowDown:
         actor: Any = scope.get("state", {}).get("actor")
         address = request_address(scope, self.trusted)
         return client_key(actor if isinstance(actor, Actor) else ANONYMOUS, address)
+
+    def anonymous_client(self, scope: Scope) -> str:
+        """The key of a request's client without a token (its address), remembered."""
+        peer = scope["client"][0] if scope.get("client") else None
+        forwarded = None
+        if self.trusted:
+            headers = scope.get("headers", ())
+            forwarded = next((v for name, v in headers if name == b"x-forwarded-for"), None)
+        key = self._keys.get((peer, forwarded))
+        if key is None:
+            if len(self._keys) >= _KEYS:
+                self._keys.clear()
+            address = request_address(scope, self.trusted)
+            key = self._keys[(peer, forwarded)] = client_key(ANONYMOUS, address)
+        return key
 
     def pace_of(self, scope: Scope, status: int) -> tuple[str, Pace] | None:
         """Which pace an answer of `status` to this request is held to, if any."""
@@ -269,7 +289,7 @@ class Paced:
         posted = scope["method"] == "POST"
         body: list[bytes | None] = [None]  # the POST body, once read whole (within max_body)
         if timed is not None:
-            client = slowdown.client(scope)
+            client = slowdown.anonymous_client(scope)
             if timed.owed(client, time.monotonic()) > 0:
                 # in debt: what the request asks must be known before it runs
                 if posted:
