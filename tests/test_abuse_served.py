@@ -288,6 +288,7 @@ def test_a_client_past_its_analytics_time_waits_before_they_run_not_its_pages(
     assert not messages(post(timed_server, search, client=other))
     held = post(timed_server, {"query": heavy}, token=LOADER, client=slowed)
     assert held.status_code == 200 and not messages(held)
-    assert held.headers.get("x-newsgraph-process") == "analyst"
+    # (the analyst's answer, or the worker's while the analyst starts)
+    assert held.headers.get("x-newsgraph-process") in ("analyst", "reader")
     # the analyst tells the worker what its reads took, not the client
     assert "x-newsgraph-read-seconds" not in held.headers
