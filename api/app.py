@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -50,6 +51,7 @@ from api.forward import (
     CHANGE_HEADER,
     CLIENT_HEADER,
     PROCESS_HEADER,
+    READ_SECONDS_HEADER,
     RETRY_AFTER,
     Analyst,
     Answer,
@@ -65,7 +67,7 @@ from api.media import Negotiated, answer, is_request_error
 from api.metrics import Counted, Metrics
 from api.response_cache import POSITION, READS, Cached, ResponseCache, recording
 from api.schema import schema
-from api.slowdown import INTROSPECTED, REFUSED, Paced, SlowDown
+from api.slowdown import ANALYTICS_SECONDS, INTROSPECTED, REFUSED, Paced, SlowDown
 from api.sockets import LocalSockets, SocketCount
 from api.tokens import (
     ANONYMOUS,
@@ -173,11 +175,19 @@ _REFUSAL_BYTES = 16 * 1024
 
 async def _relayed(answer: Answer, scope: Any, send: Send) -> None:
     """Another process's answer, as it gave it; a GraphQL refusal among them marked for the
-    client's pace (`api.slowdown`), which this worker applies."""
+    client's pace (`api.slowdown`), which this worker applies, and the seconds its heavy reads
+    took noted for the client's analytics time."""
+    state = scope.setdefault("state", {})
     if answer.status == 200 and len(answer.body) <= _REFUSAL_BYTES and _refused(answer.body):
-        scope.setdefault("state", {})[REFUSED] = True
+        state[REFUSED] = True
     response = Response(answer.body, status_code=answer.status)
     for name, value in answer.headers:
+        if name.lower() == READ_SECONDS_HEADER:
+            with contextlib.suppress(ValueError):
+                seconds = float(value)
+                if math.isfinite(seconds) and seconds > 0:
+                    state[ANALYTICS_SECONDS] = [seconds]
+            continue
         response.headers.append(name, value)
     await response(scope, _empty, send)
 
@@ -430,7 +440,8 @@ class GraphQLApp(GraphQL[RequestContext, None]):
                 body = await _body(receive) if scope["method"] == "POST" else None
                 follower = self._follower()
                 async with follower.reading():
-                    if await fastlane.answer(self, scope, body, self._stamped(send, follower)):
+                    stamped = self._stamped(scope, send, follower)
+                    if await fastlane.answer(self, scope, body, stamped):
                         return
                 if body is not None:
                     receive = _replay(body)
@@ -450,7 +461,7 @@ class GraphQLApp(GraphQL[RequestContext, None]):
                 receive = _replay(body)
             follower = self._follower()
             async with follower.reading():
-                await super().__call__(scope, receive, self._stamped(send, follower))
+                await super().__call__(scope, receive, self._stamped(scope, send, follower))
         except Refused as exc:  # raised while reading the request: nothing was sent yet
             await _refusal(exc.status, str(exc))(scope, receive, send)
         except PersistedQueryError as exc:
@@ -603,9 +614,10 @@ class GraphQLApp(GraphQL[RequestContext, None]):
             follower.start(ticking=self.follows_log)
         return follower
 
-    def _stamped(self, send: Send, follower: Follower) -> Send:
+    def _stamped(self, scope: Any, send: Send, follower: Follower) -> Send:
         """`send`, adding to the answer the change log entry it includes (`CHANGE_HEADER`):
-        the writer process names the latest commit (its own write's or later)."""
+        the writer process names the latest commit (its own write's or later); the analyst's,
+        the CPU seconds its heavy reads took (`READ_SECONDS_HEADER`), for the worker."""
 
         async def stamped(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -613,6 +625,9 @@ class GraphQLApp(GraphQL[RequestContext, None]):
                 headers = list(message.get("headers", []))
                 headers.append((CHANGE_HEADER.encode(), str(seq).encode()))
                 headers.append((PROCESS_HEADER.encode(), self.role.encode()))
+                spent = scope.get("state", {}).get(ANALYTICS_SECONDS)
+                if self.behind_workers and isinstance(spent, list) and spent[0] > 0:
+                    headers.append((READ_SECONDS_HEADER.encode(), f"{spent[0]:.6f}".encode()))
                 message = {**message, "headers": headers}
             await send(message)
 
@@ -739,7 +754,10 @@ class GraphQLApp(GraphQL[RequestContext, None]):
         reads = request.scope.get("state", {}).get(READS)
         if reads is not None:  # an answer the response cache may keep: its reads noted
             store = recording(store, reads)
-        return RequestContext(store, policy, actor=actor, client=client, services=self.services)
+        context = RequestContext(store, policy, actor=actor, client=client, services=self.services)
+        # what its heavy reads take, charged to its client's analytics time (api.slowdown)
+        request.scope.setdefault("state", {})[ANALYTICS_SECONDS] = context.read_seconds
+        return context
 
     def policy(self) -> Policy:
         """The store's policy, parsed again only when its stored text changes."""
@@ -883,6 +901,8 @@ def create_app(
     # The clients' pace, applied where clients connect: not in the writer or the analyst
     # process, whose callers are workers (each refusal they answer is paced by the worker).
     slowdown = SlowDown(config) if not behind_workers else None
+    if slowdown is not None:  # what a persisted query's hash asks for, when it is paced
+        slowdown.persisted = graphql.persisted.kept
     app = Starlette(
         routes=[
             # GraphQL over HTTP: the answer's media type and status from Accept (api.media)

@@ -52,6 +52,13 @@ DEFAULT_REFUSAL_RATE = "20/second"
 DEFAULT_INTROSPECTION_RATE = "5/second"
 # The longest such a wait; an answer still not allowed then is a 429 with Retry-After.
 DEFAULT_SLOWDOWN_MAX_DELAY = 5.0
+# An anonymous client's analytics time (operations selecting `api.forward.ANALYTICS_FIELDS`,
+# charged the CPU seconds their reads take, 10 ms at least): seconds a second, sustained (a
+# quarter of a core), and the seconds it may take at once beyond that (a rankings over 20,000
+# events reads for 0.5 s, a timeline for 30 ms); past them its next analytics operation waits
+# (asleep) before it runs. 0: no pace.
+DEFAULT_ANALYTICS_TIME_RATE = 0.25
+DEFAULT_ANALYTICS_TIME_BURST = 1.0
 
 # -- The audit record (issue 16: api.audit, docs/security.md) ----------------------------------
 DEFAULT_AUDIT_DAYS = 90
@@ -118,6 +125,9 @@ class AppConfig:
     refusal_rate: str = DEFAULT_REFUSAL_RATE
     introspection_rate: str = DEFAULT_INTROSPECTION_RATE
     slowdown_max_delay: float = DEFAULT_SLOWDOWN_MAX_DELAY
+    # An anonymous client's analytics time: seconds a second (0: no pace), and its burst.
+    analytics_time_rate: float = DEFAULT_ANALYTICS_TIME_RATE
+    analytics_time_burst: float = DEFAULT_ANALYTICS_TIME_BURST
     # -- The audit record (issue 16: api.audit) --
     # Its SQLite file, which every process of the server appends to (None: no record kept);
     # the days a record is kept, and the most refusals of callers without a token kept.

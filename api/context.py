@@ -73,6 +73,10 @@ class RequestContext:
     immediate: bool = field(init=False, default=False)
     # when the request began: the time budget of its heavy fields counts from here (api.heavy)
     started: float = field(init=False, default_factory=time.monotonic)
+    # the CPU seconds its heavy fields' reads took in their threads (api.heavy), one figure
+    # shared with the request's scope (`api.slowdown.ANALYTICS_SECONDS`): what a client's
+    # analytics time is charged
+    read_seconds: list[float] = field(default_factory=lambda: [0.0])
 
     def __post_init__(self) -> None:
         store = self.store

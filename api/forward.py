@@ -39,6 +39,9 @@ CHANGE_HEADER = "x-newsgraph-change"
 # Every GraphQL answer over HTTP names the process that answered it: "writer", "analyst" or
 # "reader" (a worker, or a server of one process).
 PROCESS_HEADER = "x-newsgraph-process"
+# The analyst's answer says the CPU seconds its heavy reads took (`api.heavy`), which the worker
+# charges to its client's analytics time (`api.slowdown`); not passed on to the client.
+READ_SECONDS_HEADER = "x-newsgraph-read-seconds"
 # The writer trusts the client key a worker sends (it listens only on a private socket).
 CLIENT_HEADER = "x-newsgraph-client"
 # How long a worker waits for the writer's answer, and then for its own memory to show it.
@@ -56,6 +59,10 @@ RETRY_AFTER = 1
 HEAVY_FIELDS = frozenset(
     {"rankings", "paths", "neighbourhood", "neighbours", "coOccurring", "timelineBuckets"}
 )
+# The fields whose operations an anonymous client's analytics time pays for (`api.slowdown`):
+# the heavy fields, and those that search the index or count events (`api.cost.SCAN_COST`
+# but the event lists, which pages use).
+ANALYTICS_FIELDS = HEAVY_FIELDS | {"search", "find", "eventCounts"}
 # The longest document looked at (a longer one is refused by the app's limits anyway).
 MAX_DOCUMENT = 100_000
 
@@ -80,15 +87,19 @@ class Answer:
 class _Operation:
     kind: OperationType
     heavy: bool  # selects a field of HEAVY_FIELDS, at any depth, fragments included
+    analytics: bool  # selects a field of ANALYTICS_FIELDS, the same way
 
 
 @lru_cache(maxsize=256)
 def _operations(query: str) -> dict[str | None, _Operation]:
     """Each operation of a document by name (None: the one anonymous operation)."""
     document = parse(query, max_tokens=20_000)
+    fragments = _fragments(document)
     return {
         (op.name.value if op.name is not None else None): _Operation(
-            op.operation, _selects_heavy(op.selection_set, _fragments(document), set())
+            op.operation,
+            _selects(op.selection_set, fragments, set(), HEAVY_FIELDS),
+            _selects(op.selection_set, fragments, set(), ANALYTICS_FIELDS),
         )
         for op in document.definitions
         if isinstance(op, OperationDefinitionNode)
@@ -99,27 +110,29 @@ def _fragments(document: DocumentNode) -> dict[str, FragmentDefinitionNode]:
     return {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
 
 
-def _selects_heavy(
+def _selects(
     selections: SelectionSetNode | None,
     fragments: dict[str, FragmentDefinitionNode],
     seen: set[str],
+    fields: frozenset[str],
 ) -> bool:
+    """Whether `selections` select a field named in `fields`, at any depth."""
     if selections is None:
         return False
     for node in selections.selections:
         if isinstance(node, FieldNode):
-            if node.name.value in HEAVY_FIELDS:
+            if node.name.value in fields:
                 return True
-            if _selects_heavy(node.selection_set, fragments, seen):
+            if _selects(node.selection_set, fragments, seen, fields):
                 return True
         elif isinstance(node, InlineFragmentNode):
-            if _selects_heavy(node.selection_set, fragments, seen):
+            if _selects(node.selection_set, fragments, seen, fields):
                 return True
         elif isinstance(node, FragmentSpreadNode):
             name = node.name.value
             if name not in seen and name in fragments:
                 seen.add(name)  # a fragment spread in a cycle is refused by validation later
-                if _selects_heavy(fragments[name].selection_set, fragments, seen):
+                if _selects(fragments[name].selection_set, fragments, seen, fields):
                     return True
     return False
 
@@ -174,6 +187,13 @@ def asks_heavy(query: object, name: object) -> bool:
     return (
         operation is not None and operation.heavy and operation.kind is not OperationType.MUTATION
     )
+
+
+def asks_analytics(query: object, name: object) -> bool:
+    """Whether the operation `name` (or the one operation) of `query` is a query selecting a
+    field of `ANALYTICS_FIELDS`, at any depth."""
+    operation = _operation(query, name)
+    return operation is not None and operation.analytics and operation.kind is OperationType.QUERY
 
 
 class Upstream:
@@ -260,4 +280,11 @@ class Analyst(Upstream):
 
 # What a worker passes on to the other processes, and back.
 _PASSED = {"authorization", "content-type", "accept"}
-_RETURNED = {"content-type", "www-authenticate", "retry-after", CHANGE_HEADER, PROCESS_HEADER}
+_RETURNED = {
+    "content-type",
+    "www-authenticate",
+    "retry-after",
+    CHANGE_HEADER,
+    PROCESS_HEADER,
+    READ_SECONDS_HEADER,
+}

@@ -67,14 +67,17 @@ def deadline(info: Info) -> analytics.Deadline:
     return analytics.Deadline(seconds, start=info.context.started)
 
 
-def _retrying(fn: Callable[[], T]) -> Callable[[], T]:
+def _retrying(fn: Callable[[], T], spent: list[float]) -> Callable[[], T]:
     def run() -> T:
+        began = time.thread_time()
         try:
             return fn()
         except RuntimeError as exc:  # memory written by the event loop while it read
             if "changed size during iteration" not in str(exc):
                 raise
             return fn()
+        finally:
+            spent[0] += time.thread_time() - began  # the thread's CPU, not its waits
 
     return run
 
@@ -82,9 +85,10 @@ def _retrying(fn: Callable[[], T]) -> Callable[[], T]:
 async def read(info: Info, fn: Callable[[], T]) -> T:
     """`fn()`, which reads the store and keeps to its own deadline, in a heavy thread; waits
     for it to end. Stores that are not read from memory (Neo4j) are read the same way: their
-    calls block on the network."""
+    calls block on the network. The CPU seconds it took are added to the request's
+    `read_seconds` (what its client's analytics time is charged: `api.slowdown`)."""
     pool = _pool(info.context.services.config.heavy_threads)
-    return await asyncio.wrap_future(pool.submit(_retrying(fn)))
+    return await asyncio.wrap_future(pool.submit(_retrying(fn, info.context.read_seconds)))
 
 
 async def compute(

@@ -16,7 +16,20 @@ the scope's state (`REFUSED`: a request error, what `application/graphql-respons
 the submission limit keys it (`api.tokens.client_key`: its token's name, else its address,
 from a trusted proxy's X-Forwarded-For). The windows are `limits`' moving windows in this
 process's memory (`api.auth.RateLimiter`): each worker of `serve --workers` paces its own
-connections."""
+connections.
+
+An anonymous client's analytics are paced by what they cost, in seconds (`AnalyticsTime`, a
+token bucket per client address: `AppConfig.analytics_time_rate` seconds a second, and a burst
+of `analytics_time_burst`): each operation selecting a field of `api.forward.ANALYTICS_FIELDS`
+(the heavy fields, `search`, `find`, `eventCounts`) is charged, as its answer starts, the CPU
+seconds its reads of the store took in their threads (`api.heavy`: in this process, or in the
+analyst's, whose answer says it), at least `ANALYTICS_FLOOR` (an answer from the response
+cache too). An algorithm's computation in a heavy process (at the lowest priority, and within
+its own time budget) is not charged: it takes no time from pages (docs/security.md). A client
+in debt has its next such operation wait, asleep, before it runs (nothing was computed for it
+yet), until the debt is paid, at most `slowdown_max_delay` seconds; then a 429 with
+Retry-After. Other requests of the client, pages among them, never wait. A request with an
+Authorization header is a token holder's, accountable, and not paced by its analytics time."""
 
 from __future__ import annotations
 
@@ -25,12 +38,16 @@ import json
 import math
 import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
+from urllib.parse import parse_qsl
 
+from cachetools import LRUCache
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import RateLimiter
 from api.config import AppConfig
+from api.forward import ANALYTICS_FIELDS, asks_analytics
 from api.tokens import ANONYMOUS, Actor, client_key, parse_networks, request_address
 
 # The scope's state keys under which the GraphQL app marks an answer (`api.app`).
@@ -39,6 +56,66 @@ INTROSPECTED = "newsgraph.introspected"
 # A sleep is this much past the moment `limits` frees the window, which counts a hit still
 # inside it at that very moment.
 _MARGIN = 0.001
+# The scope's state key of the CPU seconds a request's heavy reads took (`api.heavy`, in this
+# process, or in the analyst's, as its answer says): what its analytics operation is charged.
+ANALYTICS_SECONDS = "newsgraph.analytics_seconds"
+# The least an analytics operation is charged (seconds), however fast it was answered (from
+# the response cache, or refused): with the default rate, 25 such answers a second.
+ANALYTICS_FLOOR = 0.01
+# Clients whose analytics time is remembered (the least recently seen forgotten first).
+ANALYTICS_CLIENTS = 100_000
+# The path of the GraphQL endpoint, where analytics are asked for.
+GRAPHQL_PATH = "/graphql"
+# A request that names none of these (nor a persisted query) selects no analytics field: found
+# without parsing its JSON, so that pages pay a few scans of their bytes at most.
+_MAY_ASK = tuple(name.encode() for name in sorted(ANALYTICS_FIELDS)) + (b"persistedQuery",)
+# Anonymous clients' keys remembered by (peer, X-Forwarded-For), so that a page does not parse
+# addresses again; forgotten all at once past this many.
+_KEYS = 10_000
+
+
+def _may_ask(raw: bytes) -> bool:
+    return any(name in raw for name in _MAY_ASK)
+
+
+class AnalyticsTime:
+    """An anonymous client's analytics time: a token bucket per client of `rate` seconds a
+    second and `burst` seconds, kept as the moment its charges are paid off at that rate (the
+    generic cell rate algorithm: one float per client). An operation is charged after it ran
+    (`charge`); a client may start one when what it owes is within its burst (`owed`)."""
+
+    def __init__(self, rate: float, burst: float, max_delay: float) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.max_delay = max_delay
+        self._paid_at: LRUCache[str, float] = LRUCache(maxsize=ANALYTICS_CLIENTS)
+
+    def owed(self, client: str, now: float) -> float:
+        """Seconds until `client` may start another analytics operation (0: now)."""
+        paid_at = self._paid_at.get(client)
+        if paid_at is None:
+            return 0.0
+        return max(0.0, paid_at - now - self.burst / self.rate)
+
+    def charge(self, client: str, seconds: float, now: float) -> None:
+        """Charge `client` an operation that took `seconds` (at least `ANALYTICS_FLOOR`)."""
+        paid_at = max(self._paid_at.get(client, now), now)
+        self._paid_at[client] = paid_at + max(seconds, ANALYTICS_FLOOR) / self.rate
+
+    async def wait(self, client: str) -> tuple[bool, float | None]:
+        """Wait until `client` may start an analytics operation: whether it waited, and None
+        when it may go or, after `max_delay` seconds, the seconds it still owes (Retry-After)."""
+        deadline = time.monotonic() + self.max_delay
+        waited = False
+        while (owed := self.owed(client, time.monotonic())) > 0:
+            waited = True
+            left = deadline - time.monotonic()
+            if owed > left:
+                if left > 0:
+                    await asyncio.sleep(left)  # so that a closed loop still slows
+                return True, max(owed - left, 0.0)
+            await asyncio.sleep(owed + _MARGIN)  # another operation may have been charged since
+        return waited, None
 
 
 class Pace:
@@ -78,7 +155,21 @@ class SlowDown:
         self.introspection = (
             Pace(config.introspection_rate, delay) if config.introspection_rate else None
         )
+        self.analytics = (
+            AnalyticsTime(
+                config.analytics_time_rate,
+                config.analytics_time_burst,
+                config.slowdown_max_delay,
+            )
+            if config.analytics_time_rate > 0
+            else None
+        )
+        # the largest body looked at for the analytics it asks for: an anonymous client's
+        self.max_body = config.max_body_bytes
+        # the query kept under a persisted query's hash (the GraphQL app's, `api.delivery`)
+        self.persisted: Callable[[str], str | None] = lambda _digest: None
         self.trusted = parse_networks(config.trusted_proxies)
+        self._keys: dict[tuple[str | None, bytes | None], str] = {}
         # answers held back and let through, and answered 429 past the bound, by kind
         # (refusal, introspection): what tests and logs look at
         self.delayed: Counter[str] = Counter()
@@ -86,7 +177,41 @@ class SlowDown:
 
     @property
     def active(self) -> bool:
-        return self.refusals is not None or self.introspection is not None
+        return (
+            self.refusals is not None
+            or self.introspection is not None
+            or self.analytics is not None
+        )
+
+    def asks_analytics(self, scope: Scope, body: bytes | None) -> bool:
+        """Whether a request to the GraphQL endpoint (its POST `body`, or else its query
+        string) asks for an operation selecting a field of `ANALYTICS_FIELDS`."""
+        if body is None:
+            raw = scope.get("query_string", b"")
+            if not _may_ask(raw):
+                return False
+            fields: Any = dict(parse_qsl(raw.decode("latin-1")))
+            extensions = fields.get("extensions")
+            if isinstance(extensions, str):
+                try:
+                    fields["extensions"] = json.loads(extensions)
+                except ValueError:
+                    return False
+        else:
+            if not _may_ask(body):
+                return False
+            try:
+                fields = json.loads(body)
+            except ValueError:  # not JSON, not UTF-8: refused by the app
+                return False
+        if not isinstance(fields, dict):
+            return False  # a batch, or not a request: refused by the app
+        query = fields.get("query")
+        if query is None:
+            persisted = (fields.get("extensions") or {}).get("persistedQuery")
+            digest = persisted.get("sha256Hash") if isinstance(persisted, dict) else None
+            query = self.persisted(digest.lower()) if isinstance(digest, str) else None
+        return asks_analytics(query, fields.get("operationName"))
 
     def client(self, scope: Scope) -> str:
         """The key of the request's client: its token's name (as the GraphQL app found it),
@@ -94,6 +219,21 @@ class SlowDown:
         actor: Any = scope.get("state", {}).get("actor")
         address = request_address(scope, self.trusted)
         return client_key(actor if isinstance(actor, Actor) else ANONYMOUS, address)
+
+    def anonymous_client(self, scope: Scope) -> str:
+        """The key of a request's client without a token (its address), remembered."""
+        peer = scope["client"][0] if scope.get("client") else None
+        forwarded = None
+        if self.trusted:
+            headers = scope.get("headers", ())
+            forwarded = next((v for name, v in headers if name == b"x-forwarded-for"), None)
+        key = self._keys.get((peer, forwarded))
+        if key is None:
+            if len(self._keys) >= _KEYS:
+                self._keys.clear()
+            address = request_address(scope, self.trusted)
+            key = self._keys[(peer, forwarded)] = client_key(ANONYMOUS, address)
+        return key
 
     def pace_of(self, scope: Scope, status: int) -> tuple[str, Pace] | None:
         """Which pace an answer of `status` to this request is held to, if any."""
@@ -105,11 +245,15 @@ class SlowDown:
         return None
 
 
-def _too_many(kind: str, pace: Pace, retry_after: float) -> tuple[Message, Message]:
+def _too_many(kind: str, rate: str, retry_after: float) -> tuple[Message, Message]:
     """The 429 answered instead of an answer past the bound: GraphQL's error shape."""
     seconds = max(1, math.ceil(retry_after))
-    what = "refused requests" if kind == "refusal" else "introspection queries"
-    message = f"too many {what} from this client (more than {pace.rate}): try again in {seconds} s"
+    what = {
+        "refusal": "refused requests",
+        "introspection": "introspection queries",
+        "analytics": "analytics",
+    }[kind]
+    message = f"too many {what} from this client (more than {rate}): try again in {seconds} s"
     error = {"message": message, "extensions": {"code": "RATE_LIMITED"}}
     body = json.dumps({"data": None, "errors": [error]}).encode()
     start: Message = {
@@ -127,7 +271,9 @@ def _too_many(kind: str, pace: Pace, retry_after: float) -> tuple[Message, Messa
 
 class Paced:
     """Middleware: each answer held to its client's pace (`SlowDown.pace_of`) before it is
-    sent; past the bound, a 429 sent instead of it."""
+    sent; past the bound, a 429 sent instead of it. An anonymous client's analytics operation
+    waits before it runs while the client owes analytics time (`AnalyticsTime`), and is
+    charged as its answer starts."""
 
     def __init__(self, app: ASGIApp, slowdown: SlowDown) -> None:
         self.app = app
@@ -138,6 +284,28 @@ class Paced:
         if scope["type"] != "http" or not slowdown.active:
             await self.app(scope, receive, send)
             return
+        timed = _timed(slowdown, scope)
+        client = ""
+        posted = scope["method"] == "POST"
+        body: list[bytes | None] = [None]  # the POST body, once read whole (within max_body)
+        if timed is not None:
+            client = slowdown.anonymous_client(scope)
+            if timed.owed(client, time.monotonic()) > 0:
+                # in debt: what the request asks must be known before it runs
+                if posted:
+                    body[0], receive = await _read(receive, scope, slowdown.max_body)
+                if (body[0] is not None or not posted) and slowdown.asks_analytics(scope, body[0]):
+                    waited, retry_after = await timed.wait(client)
+                    if retry_after is not None:
+                        slowdown.turned_away["analytics"] += 1
+                        rate = f"{timed.rate:g} s of analytics a second"
+                        for message in _too_many("analytics", rate, retry_after):
+                            await send(message)
+                        return
+                    if waited:
+                        slowdown.delayed["analytics"] += 1
+            elif posted:
+                receive = _keeping(receive, body, slowdown.max_body)
         replaced = False
 
         async def paced(message: Message) -> None:
@@ -145,6 +313,11 @@ class Paced:
             if replaced:
                 return  # the body of an answer a 429 replaced
             if message["type"] == "http.response.start":
+                whole = body[0] is not None or not posted
+                if timed is not None and whole and slowdown.asks_analytics(scope, body[0]):
+                    spent = scope.get("state", {}).get(ANALYTICS_SECONDS)
+                    seconds = spent[0] if isinstance(spent, list) else 0.0
+                    timed.charge(client, seconds, time.monotonic())
                 found = slowdown.pace_of(scope, message["status"])
                 if found is not None:
                     kind, pace = found
@@ -152,12 +325,71 @@ class Paced:
                     if retry_after is not None:
                         slowdown.turned_away[kind] += 1
                         replaced = True
-                        start, body = _too_many(kind, pace, retry_after)
+                        start, end = _too_many(kind, pace.rate, retry_after)
                         await send(start)
-                        await send(body)
+                        await send(end)
                         return
                     if waited:
                         slowdown.delayed[kind] += 1
             await send(message)
 
         await self.app(scope, receive, paced)
+
+
+def _timed(slowdown: SlowDown, scope: Scope) -> AnalyticsTime | None:
+    """The analytics time a request is paced by: an anonymous request (no Authorization
+    header) to the GraphQL endpoint, when the pace is on."""
+    timed = slowdown.analytics
+    if timed is None or scope.get("path") != GRAPHQL_PATH:
+        return None
+    if scope["method"] not in ("GET", "POST"):
+        return None
+    if any(name == b"authorization" for name, _ in scope.get("headers", ())):
+        return None
+    return timed
+
+
+async def _read(receive: Receive, scope: Scope, limit: int) -> tuple[bytes | None, Receive]:
+    """The request's body, if at most `limit` bytes (None if longer, or declared longer:
+    refused by the app, unread), and a `receive` giving what was read again, then the rest."""
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length" and value.isdigit() and int(value) > limit:
+            return None, receive
+    read: list[Message] = []
+    size = 0
+    while True:
+        message = await receive()
+        read.append(message)
+        if message["type"] != "http.request":
+            break
+        size += len(message.get("body", b""))
+        if size > limit or not message.get("more_body", False):
+            break
+    body = b"".join(m.get("body", b"") for m in read if m["type"] == "http.request")
+    whole = read[-1]["type"] == "http.request" and not read[-1].get("more_body", False)
+
+    async def again() -> Message:
+        if read:
+            return read.pop(0)
+        return await receive()
+
+    return (body if whole and size <= limit else None), again
+
+
+def _keeping(receive: Receive, body: list[bytes | None], limit: int) -> Receive:
+    """`receive`, keeping in `body[0]` the request's body once read whole (within `limit`)."""
+    chunks: list[bytes] = []
+    size = 0
+
+    async def keeping() -> Message:
+        nonlocal size
+        message = await receive()
+        if message["type"] == "http.request" and size <= limit:
+            chunk = message.get("body", b"")
+            chunks.append(chunk)
+            size += len(chunk)
+            if not message.get("more_body", False) and size <= limit:
+                body[0] = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        return message
+
+    return keeping

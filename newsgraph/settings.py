@@ -32,6 +32,8 @@
 | `NEWSGRAPH_REFUSAL_RATE` | refused requests (4xx, GraphQL request errors) one client is answered at once, e.g. `20/second`; past it each waits for its window (docs/security.md); empty for none | `20/second` |
 | `NEWSGRAPH_INTROSPECTION_RATE` | introspection answers one client is given at once; past it each waits the same way; empty for none | `5/second` |
 | `NEWSGRAPH_SLOWDOWN_MAX_DELAY` | the longest such a wait, in seconds; an answer still not allowed then is a 429 with `Retry-After` | 5 |
+| `NEWSGRAPH_ANALYTICS_TIME_RATE` | seconds of analytics (operations selecting `rankings`, `paths`, `neighbourhood`, `neighbours`, `coOccurring`, `timelineBuckets`, `search`, `find`, `eventCounts`) an anonymous client may take per second, sustained, each charged the CPU seconds its reads of the store took (0.01 at least); past it and its burst, its next one waits before it runs, up to the delay above, then 429 (docs/security.md); 0 for none | 0.25 |
+| `NEWSGRAPH_ANALYTICS_TIME_BURST` | the seconds of analytics such a client may take at once beyond that rate | 1 |
 | `NEWSGRAPH_CORS_ORIGINS` | comma-separated origins a browser may call the API from (CORS), e.g. `https://site.example` | none |
 | `NEWSGRAPH_CACHE_MAX_AGE` | seconds a cache may serve an anonymous GET answer before revalidating its `ETag` (docs/site.md) | 5 |
 | `NEWSGRAPH_GZIP_MINIMUM_SIZE` | answers at least this many bytes are gzipped for clients that accept it | 1000 |
@@ -47,6 +49,7 @@ from pathlib import Path
 
 import limits
 from pydantic import (
+    NonNegativeFloat,
     NonNegativeInt,
     PositiveFloat,
     PositiveInt,
@@ -57,6 +60,8 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from api.config import (
+    DEFAULT_ANALYTICS_TIME_BURST,
+    DEFAULT_ANALYTICS_TIME_RATE,
     DEFAULT_AUDIT_DAYS,
     DEFAULT_AUDIT_MAX_REFUSALS,
     DEFAULT_CACHE_MAX_AGE,
@@ -132,6 +137,10 @@ class Settings(BaseSettings):
     refusal_rate: str = DEFAULT_REFUSAL_RATE
     introspection_rate: str = DEFAULT_INTROSPECTION_RATE
     slowdown_max_delay: PositiveFloat = DEFAULT_SLOWDOWN_MAX_DELAY
+    # -- An anonymous client's analytics time (api.slowdown): seconds a second (0: no pace),
+    # and the seconds it may take at once beyond that --
+    analytics_time_rate: NonNegativeFloat = DEFAULT_ANALYTICS_TIME_RATE
+    analytics_time_burst: PositiveFloat = DEFAULT_ANALYTICS_TIME_BURST
     # -- The audit record (issue 16: api.audit) --
     # Its SQLite file; unset: `audit.sqlite3` in the embedded store's directory, or
     # `newsgraph-audit.sqlite3` in the working directory beside a Neo4j store; "" keeps none.

@@ -53,6 +53,22 @@ def paced_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     yield from _served(directory, env)
 
 
+@pytest.fixture(scope="module")
+def timed_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A server whose anonymous clients may take 1 ms of analytics a second and 30 ms at
+    once (each operation is charged 10 ms at least: three fit), with a bound of 0.2 s, behind
+    a trusted proxy (each test's clients are X-Forwarded-For addresses of its own)."""
+    directory = tmp_path_factory.mktemp("timed") / "store"
+    env = {
+        "NEWSGRAPH_TOKENS": f"loader:extractor:{LOADER}",
+        "NEWSGRAPH_TRUSTED_PROXIES": "127.0.0.1",
+        "NEWSGRAPH_ANALYTICS_TIME_RATE": "0.001",
+        "NEWSGRAPH_ANALYTICS_TIME_BURST": "0.03",
+        "NEWSGRAPH_SLOWDOWN_MAX_DELAY": "0.2",
+    }
+    yield from _served(directory, env)
+
+
 def _served(directory: Path, env: dict[str, str]) -> Iterator[str]:
     """A real `newsgraph serve` of the samples on a free port with `env`, until the module's
     tests are done; it must stop without a traceback."""
@@ -244,3 +260,35 @@ def test_introspection_over_its_rate_is_held_back(paced_server: str) -> None:
     assert paced(again) and "introspection" in again.text
     page = post(paced_server, {"query": PAGE}, client=client)
     assert page.status_code == 200 and not messages(page)
+
+
+# -- an anonymous client's analytics time (api/slowdown.py) ------------------------------------
+
+
+def test_a_client_past_its_analytics_time_waits_before_they_run_not_its_pages(
+    timed_server: str,
+) -> None:
+    # the same search again and again: answered from the response cache after the first,
+    # and charged all the same (10 ms each at least)
+    search = {"query": '{ search(text: "a", first: 100) { __typename } }'}
+    slowed, other = "198.51.100.20", "198.51.100.21"
+    answers = [post(timed_server, search, client=slowed) for _ in range(5)]
+    assert answers[0].status_code == 200 and not messages(answers[0])
+    turned = answers[-1]
+    assert paced(turned), turned.text
+    assert "too many analytics from this client" in turned.json()["errors"][0]["message"]
+    assert int(turned.headers["retry-after"]) >= 1
+    # refused before it ran: neither this worker nor the analyst answered it
+    heavy = """{ entity(name: "Steve Witkoff") { coOccurring(first: 5) { totalCount } } }"""
+    refused = post(timed_server, {"query": heavy}, client=slowed)
+    assert paced(refused) and "x-newsgraph-process" not in refused.headers
+    # its pages, another client's analytics and a token holder's are answered
+    page = post(timed_server, {"query": PAGE}, client=slowed)
+    assert page.status_code == 200 and not messages(page)
+    assert not messages(post(timed_server, search, client=other))
+    held = post(timed_server, {"query": heavy}, token=LOADER, client=slowed)
+    assert held.status_code == 200 and not messages(held)
+    # (the analyst's answer, or the worker's while the analyst starts)
+    assert held.headers.get("x-newsgraph-process") in ("analyst", "reader")
+    # the analyst tells the worker what its reads took, not the client
+    assert "x-newsgraph-read-seconds" not in held.headers

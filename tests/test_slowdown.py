@@ -10,6 +10,7 @@ tenth of a second)."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +23,7 @@ from starlette.applications import Starlette
 
 from api.app import create_app
 from api.config import AppConfig
-from api.slowdown import SlowDown
+from api.slowdown import ANALYTICS_FLOOR, AnalyticsTime, SlowDown
 from graph.embedded import EmbeddedStore
 from newsgraph.settings import Settings, SettingsError, load_settings
 from newsgraph.wiring import app_arguments
@@ -175,10 +176,85 @@ def test_introspection_past_its_rate_waits_then_is_answered(store: EmbeddedStore
 
 
 def test_empty_rates_turn_the_slow_down_off(store: EmbeddedStore) -> None:
-    app = make_app(store, refusal_rate="", introspection_rate="")
+    app = make_app(store, refusal_rate="", introspection_rate="", analytics_time_rate=0)
     answers = send(app, [("203.0.113.1", b"not json")] * 25 + [("203.0.113.1", INTROSPECTION)] * 8)
     assert [a.status_code for a in answers] == [400] * 25 + [200] * 8
     assert not slowdown_of(app).active
+
+
+SEARCH = {"query": '{ search(text: "a", first: 5) { __typename } }'}
+TIMELINE = {
+    "query": "{ entities(first: 1) { edges { node { timelineBuckets(interval: YEAR, "
+    'from: "2000-01-01", to: "2030-01-01") { total } } } } }'
+}
+
+
+def test_a_clients_analytics_time_is_a_token_bucket_of_seconds() -> None:
+    # 0.5 s of analytics a second, 1 s at once: the moments are given, nothing sleeps
+    bucket = AnalyticsTime(rate=0.5, burst=1.0, max_delay=5.0)
+    assert bucket.owed("a", 100.0) == 0
+    bucket.charge("a", 0.8, 100.0)  # within the burst
+    assert bucket.owed("a", 100.0) == 0
+    bucket.charge("a", 0.7, 100.0)  # 1.5 s taken: 0.5 s over the burst, paid in 1 s
+    assert bucket.owed("a", 100.0) == pytest.approx(1.0)
+    assert bucket.owed("a", 100.6) == pytest.approx(0.4)
+    assert bucket.owed("a", 101.0) == 0
+    assert bucket.owed("b", 100.0) == 0  # each client its own
+    # an answer however fast (from the response cache) is charged the floor
+    bucket.charge("c", 0.0, 100.0)
+    for _ in range(int(1.0 / ANALYTICS_FLOOR)):
+        bucket.charge("c", 0.0, 100.0)
+    assert bucket.owed("c", 100.0) == pytest.approx(ANALYTICS_FLOOR / 0.5)
+
+
+def test_a_client_past_its_analytics_time_waits_before_they_run_not_its_pages(
+    store: EmbeddedStore,
+) -> None:
+    # each analytics operation costs 10 s of a rate of 1 ms a second at least (the floor):
+    # the burst of 15 s lets one or two through (as fast as they were), never three: then the
+    # client owes more than the bound
+    app = make_app(store, analytics_time_rate=0.001, analytics_time_burst=0.015)
+    slowed, other = "203.0.113.1", "203.0.113.2"
+    answers = send(
+        app,
+        [(slowed, SEARCH)] * 3
+        + [(slowed, TIMELINE), (slowed, PAGE), (other, SEARCH), (slowed, PAGE)],
+    )
+    codes = [a.status_code for a in answers]
+    assert codes[0] == 200 and codes[2:] == [429, 429, 200, 200, 200], codes
+    turned = [a for a in answers if a.status_code == 429]
+    for answer in turned:
+        assert refused_for_the_pace(answer)
+        assert "too many analytics from this client (more than 0.001 s" in answer.text
+        assert int(answer.headers["retry-after"]) >= 4
+    assert all("errors" not in a.json() for a in answers if a.status_code == 200)
+    assert slowdown_of(app).turned_away == {"analytics": len(turned)}
+
+
+def test_a_persisted_analytics_query_is_paced_by_its_hash(store: EmbeddedStore) -> None:
+    # three operations at most fit in the burst: the hash alone is paced as its query is
+    app = make_app(store, analytics_time_rate=0.001, analytics_time_burst=0.03)
+    query = SEARCH["query"]
+    digest = hashlib.sha256(query.encode()).hexdigest()
+    extensions = {"persistedQuery": {"version": 1, "sha256Hash": digest}}
+    client = "203.0.113.3"
+    answers = send(
+        app,
+        [(client, {"query": query, "extensions": extensions})]
+        + [(client, {"extensions": extensions})] * 4,
+    )
+    assert answers[0].status_code == 200 and "errors" not in answers[0].json()
+    assert refused_for_the_pace(answers[-1]) and "analytics" in answers[-1].text
+
+
+def test_analytics_past_the_time_wait_then_are_answered(store: EmbeddedStore) -> None:
+    # 10 ms at least each, 0.1 s a second, a burst of 5 ms: the second waits about 50 ms,
+    # within the bound, then runs as it would have
+    app = make_app(store, analytics_time_rate=0.1, analytics_time_burst=0.005, slowdown_max_delay=5)
+    answers = send(app, [("203.0.113.4", SEARCH)] * 2)
+    assert [a.status_code for a in answers] == [200, 200]
+    assert all("errors" not in a.json() for a in answers)
+    assert slowdown_of(app).delayed == {"analytics": 1}
 
 
 def test_the_rates_are_settings(monkeypatch: pytest.MonkeyPatch) -> None:
