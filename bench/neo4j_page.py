@@ -29,6 +29,7 @@ import statistics
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -167,31 +168,54 @@ def check_same_pages(specs: dict[str, str], ids: Sequence[str]) -> None:
     log(f"same pages on both stores for {len(ids)} events")
 
 
+@dataclass(frozen=True)
+class Busy:
+    """CPU the servers used at one concurrency: the API's processes and the database server
+    (when this run started it), over the runs' wall seconds and per page answered."""
+
+    api_seconds: float
+    database_seconds: float
+    wall_seconds: float
+    pages: int
+
+    @property
+    def cores(self) -> float:
+        return (self.api_seconds + self.database_seconds) / self.wall_seconds
+
+    def per_page_ms(self, seconds: float) -> float:
+        return seconds / self.pages * 1000 if self.pages else float("nan")
+
+
 def measure(
     spec: str, workers: int, bodies: Sequence[str], duration: float, repeat: int
-) -> tuple[dict[int, WrkResult], dict[int, float]]:
+) -> tuple[dict[int, WrkResult], dict[int, Busy]]:
     """wrk at 1 and at 8 connections against one `newsgraph serve`; medians of `repeat`; and
-    at each, the cores its servers kept busy (the API's processes and, when this run started
-    it, the database server: CPU seconds over the runs' seconds)."""
+    at each, the CPU its servers used (the API's processes and, when this run started it, the
+    database server)."""
     port = free_port()
     results: dict[int, WrkResult] = {}
-    busy: dict[int, float] = {}
+    busy: dict[int, Busy] = {}
     with running(
         serve_with_workers(spec, port, workers), port, (GRAPHQL, json.loads(bodies[0]))
     ) as server:
         url = f"http://127.0.0.1:{port}"
         wrk(url, GRAPHQL, bodies, 8, 2)  # warm-up
         for connections in (1, 8):
-            before = server.cpu_seconds() + (server_cpu() or 0.0)
+            api, database = server.cpu_seconds(), server_cpu() or 0.0
             runs = [wrk(url, GRAPHQL, bodies, connections, duration) for _ in range(repeat)]
-            used = server.cpu_seconds() + (server_cpu() or 0.0) - before
-            busy[connections] = used / sum(r.seconds for r in runs)
+            busy[connections] = b = Busy(
+                server.cpu_seconds() - api,
+                (server_cpu() or 0.0) - database,
+                sum(r.seconds for r in runs),
+                sum(r.requests for r in runs),
+            )
             results[connections] = median_result(runs)
             r = results[connections]
             log(
                 f"  c={connections}: {r.throughput:,.0f} req/s, p50 {r.p50_ms:.2f} ms, "
-                f"p99 {r.p99_ms:.2f} ms, errors {r.errors}, servers busy "
-                f"{busy[connections]:.2f} cores"
+                f"p99 {r.p99_ms:.2f} ms, errors {r.errors}, servers busy {b.cores:.2f} cores; "
+                f"CPU per page: API {b.per_page_ms(b.api_seconds):.2f} ms, database "
+                f"{b.per_page_ms(b.database_seconds):.2f} ms"
             )
     return results, busy
 
@@ -221,7 +245,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         with credentials(user, password, database):
             check_same_pages(specs, ids[:25])
             figures: dict[str, dict[int, dict[int, WrkResult]]] = {}
-            cores: dict[str, dict[int, dict[int, float]]] = {}
+            cores: dict[str, dict[int, dict[int, Busy]]] = {}
             # the embedded store in one process, the baseline (its workers share one writer
             # and read its directory: bench/serving.py), and Neo4j with each --workers value
             runs = [("embedded", 1)] + [("neo4j", workers) for workers in args.workers]
@@ -254,11 +278,19 @@ def main(argv: Sequence[str] | None = None) -> None:
         ]  # fmt: skip
         # What the machine allows: c=8 can go past c=1 only by the cores c=1 leaves idle.
         busy = cores["neo4j"][workers]
-        ceiling = (os.cpu_count() or 1) / busy[1] if busy[1] > 0 else float("inf")
+        one_page = busy[1].per_page_ms(busy[1].api_seconds + busy[1].database_seconds)
+        cpus = os.cpu_count() or 1
+        ceiling = cpus * 1000 / one_page / neo[1].throughput if one_page > 0 else float("inf")
         rows += [
-            Row(f"{tag}: cores busy, API + database, c=1", busy[1], "cores", busy[8],
-                f"at c=8; so c=8 can reach at most {ceiling:.1f}x c=1 on "
-                f"{os.cpu_count()} cores", "-", None),
+            Row(f"{tag}: cores busy, API + database, c=1", busy[1].cores, "cores", busy[8].cores,
+                f"at c=8; so c=8 can reach at most {ceiling:.1f}x c=1 on {cpus} cores", "-",
+                None),
+            Row(f"{tag}: CPU per page at c=1, API", busy[1].per_page_ms(busy[1].api_seconds),
+                "ms", busy[1].per_page_ms(busy[1].database_seconds), "the database's", "-",
+                None),
+            Row(f"{tag}: CPU per page at c=8, API", busy[8].per_page_ms(busy[8].api_seconds),
+                "ms", busy[8].per_page_ms(busy[8].database_seconds), "the database's", "-",
+                None),
         ]  # fmt: skip
     print_table(
         f"Event page, Neo4j store ({uri.split('://')[0]}) against embedded: {built.events:,} "
@@ -274,6 +306,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             "figures": {
                 name: {w: {c: r.__dict__ for c, r in by.items()} for w, by in runs.items()}
                 for name, runs in figures.items()
+            },
+            "cpu": {
+                name: {w: {c: b.__dict__ for c, b in by.items()} for w, by in runs.items()}
+                for name, runs in cores.items()
             },
         },
     )
