@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import statistics
 import sys
 from collections.abc import Iterator, Sequence
@@ -51,7 +52,7 @@ from bench.common import (
     save_results,
     wrk,
 )
-from bench.load_neo4j import bolt_server, empty, server_cpu
+from bench.load_neo4j import ENV, bolt_server, empty, server_cpu
 from bench.serving import serve_with_workers
 
 GRAPHQL = "/graphql"
@@ -177,6 +178,10 @@ class Busy:
     database_seconds: float
     wall_seconds: float
     pages: int
+    # the database server's GC pauses meanwhile (ArcadeDB started here: its -Xlog:gc): how
+    # many, and the longest, in ms
+    database_pauses: int = 0
+    database_longest_pause_ms: float = 0.0
 
     @property
     def cores(self) -> float:
@@ -186,12 +191,37 @@ class Busy:
         return seconds / self.pages * 1000 if self.pages else float("nan")
 
 
+# The ArcadeDB this run starts: its heap at full size from the start (-Xms as -Xmx), so that G1
+# does not start a concurrent cycle, with its remark pause, every few seconds on a heap it
+# keeps at ~200 MB (76 young and 25 remark pauses over 13,000 page reads, against 11 and 2);
+# and its GC pauses logged, to be counted beside the figures. docs/neo4j.md, "Pauses".
+JAVA_OPTIONS = ("-Xms1g",)
+GC_LOG = "gc.log"
+_PAUSE = re.compile(r"Pause .* ([0-9.]+)ms$")
+
+
+def pauses(log_file: Path | None, offset: int) -> tuple[list[float], int]:
+    """The GC pauses (ms) the JVM logged in `log_file` after `offset`, and the offset now."""
+    if log_file is None or not log_file.exists():
+        return [], offset
+    with log_file.open("rb") as handle:
+        handle.seek(offset)
+        text = handle.read().decode("utf-8", "replace")
+        offset = handle.tell()
+    return [float(m.group(1)) for m in map(_PAUSE.search, text.splitlines()) if m], offset
+
+
 def measure(
-    spec: str, workers: int, bodies: Sequence[str], duration: float, repeat: int
+    spec: str,
+    workers: int,
+    bodies: Sequence[str],
+    duration: float,
+    repeat: int,
+    gc_log: Path | None = None,
 ) -> tuple[dict[int, WrkResult], dict[int, Busy]]:
     """wrk at 1 and at 8 connections against one `newsgraph serve`; medians of `repeat`; and
     at each, the CPU its servers used (the API's processes and, when this run started it, the
-    database server)."""
+    database server) and the database's GC pauses (`gc_log`)."""
     port = free_port()
     results: dict[int, WrkResult] = {}
     busy: dict[int, Busy] = {}
@@ -199,15 +229,20 @@ def measure(
         serve_with_workers(spec, port, workers), port, (GRAPHQL, json.loads(bodies[0]))
     ) as server:
         url = f"http://127.0.0.1:{port}"
-        wrk(url, GRAPHQL, bodies, 8, 2)  # warm-up
+        # warm-up (a database started by this run compiles its hot paths meanwhile)
+        wrk(url, GRAPHQL, bodies, 8, max(2, duration))
+        _, offset = pauses(gc_log, 0)
         for connections in (1, 8):
             api, database = server.cpu_seconds(), server_cpu() or 0.0
             runs = [wrk(url, GRAPHQL, bodies, connections, duration) for _ in range(repeat)]
+            paused, offset = pauses(gc_log, offset)
             busy[connections] = b = Busy(
                 server.cpu_seconds() - api,
                 (server_cpu() or 0.0) - database,
                 sum(r.seconds for r in runs),
                 sum(r.requests for r in runs),
+                len(paused),
+                max(paused, default=0.0),
             )
             results[connections] = median_result(runs)
             r = results[connections]
@@ -215,7 +250,8 @@ def measure(
                 f"  c={connections}: {r.throughput:,.0f} req/s, p50 {r.p50_ms:.2f} ms, "
                 f"p99 {r.p99_ms:.2f} ms, errors {r.errors}, servers busy {b.cores:.2f} cores; "
                 f"CPU per page: API {b.per_page_ms(b.api_seconds):.2f} ms, database "
-                f"{b.per_page_ms(b.database_seconds):.2f} ms"
+                f"{b.per_page_ms(b.database_seconds):.2f} ms; database GC pauses "
+                f"{b.database_pauses} (longest {b.database_longest_pause_ms:.1f} ms)"
             )
     return results, busy
 
@@ -236,7 +272,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     built = built_store(args.workdir, data)
     ids: list[str] = built.meta["sample_events"]
     bodies = [json.dumps(page_body(i)) for i in ids]
-    with bolt_server(args.workdir / "bolt") as (uri, user, password, database):
+    bolt = args.workdir / "bolt"
+    gc_log = None if os.environ.get(ENV + "URI") else bolt / GC_LOG
+    if gc_log is not None and gc_log.exists():
+        gc_log.unlink()
+    options = (*JAVA_OPTIONS, f"-Xlog:gc:file={gc_log}") if gc_log is not None else ()
+    with bolt_server(bolt, options) as (uri, user, password, database):
         log(f"copying {built.events:,} events to {uri}")
         copied(built.directory, uri, user, password, database)
         one, loaders = round_trips(uri, user, password, database, ids[:COUNTED_PAGES])
@@ -252,7 +293,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             for name, workers in runs:
                 spec = specs[name]
                 log(f"{name}, {workers} process(es)")
-                results, busy = measure(spec, workers, bodies, args.duration, args.repeat)
+                log_file = gc_log if name == "neo4j" else None
+                results, busy = measure(spec, workers, bodies, args.duration, args.repeat, log_file)
                 figures.setdefault(name, {})[workers] = results
                 cores.setdefault(name, {})[workers] = busy
     embedded, neo4j = figures["embedded"][1], figures["neo4j"]
@@ -291,6 +333,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             Row(f"{tag}: CPU per page at c=8, API", busy[8].per_page_ms(busy[8].api_seconds),
                 "ms", busy[8].per_page_ms(busy[8].database_seconds), "the database's", "-",
                 None),
+            Row(f"{tag}: database GC pauses, c=1", busy[1].database_pauses, "",
+                busy[8].database_pauses,
+                f"at c=8; longest {busy[1].database_longest_pause_ms:.1f} and "
+                f"{busy[8].database_longest_pause_ms:.1f} ms", "-", None),
         ]  # fmt: skip
     print_table(
         f"Event page, Neo4j store ({uri.split('://')[0]}) against embedded: {built.events:,} "
