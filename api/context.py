@@ -140,10 +140,7 @@ class RequestContext:
         """Let go of what this request read, once it is answered: its nodes and relationships
         are then freed at once, not when the collector next looks (the executor that ran the
         request holds this context in a reference cycle; docs/neo4j.md, "Pauses")."""
-        self._edges.clear()
-        self._windows.clear()
-        if not self.immediate:
-            self.__post_init__()
+        self.clear()
 
     def track_records_in(self, months: Months) -> Loader[str, TrackRecord]:
         """The loader of outlets' track records over a window of months, many per read."""
