@@ -465,7 +465,9 @@ class Neo4jStore:
     # -- the change log ----------------------------------------------------------------------
 
     def last_change(self) -> int:
-        return self._read(lambda tx: changelog.read(tx, 0, 0)).latest
+        # One statement on its own (the follower asks every 50 ms): one round trip, not three.
+        head = self._fetch(q.CHANGE_LOG_HEAD, {"head": q.CHANGE_HEAD})
+        return int(head["seq"]) if head is not None else 0
 
     def read_position(self) -> int:
         return self.last_change()
