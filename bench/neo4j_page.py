@@ -11,7 +11,10 @@ query alike, then measures:
   the follower's look at the change log every 50 ms is not counted), with the page's
   one-statement read (`api.prefetch`) and without it (the loaders alone);
 - `newsgraph serve` on each store (one process, and `--workers N` too where asked), asked for
-  the seed page of sampled events by wrk with 1 and with 8 connections: throughput, p50, p99.
+  the seed page of sampled events by wrk with 1 and with 8 connections: throughput, p50, p99;
+  and the CPU per page of the API's processes and of the database server (/proc), from which
+  it prints the most c=8 can give over c=1 on this machine's cores; with the ArcadeDB it starts
+  (`-Xms1g`, its GC logged to WORKDIR/bolt/gc.log), the database's GC pauses in each run.
 
 Both measure the page itself: the response cache is off (the sampled pages repeat, so it would
 answer nearly every request; `bench.site_cache` measures it).
