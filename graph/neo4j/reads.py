@@ -179,7 +179,8 @@ def event_neighbourhood(
         nested: list[Any] = []
         for item in items:
             other, labels, props, raw = item[:4]
-            nodes.setdefault(other, codec.node(other, labels, props))
+            if other not in nodes:  # an outlet comes once per report and once per story
+                nodes[other] = codec.node(other, labels, props)
             key, edge_props = codec.edge_props(raw)
             src, dst = (node_id, other) if direction == "out" else (other, node_id)
             found.append(Edge(src, rel, dst, key, edge_props))
