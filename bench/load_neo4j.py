@@ -36,7 +36,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO, cast
 
@@ -48,8 +48,11 @@ ENV = "NEWSGRAPH_TEST_NEO4J_"
 
 
 @contextlib.contextmanager
-def bolt_server(workdir: Path) -> Iterator[tuple[str, str, str, str | None]]:
-    """(uri, user, password, database) of the external server, or of an ArcadeDB started here."""
+def bolt_server(
+    workdir: Path, java_options: Sequence[str] = ()
+) -> Iterator[tuple[str, str, str, str | None]]:
+    """(uri, user, password, database) of the external server, or of an ArcadeDB started here
+    (with `java_options`)."""
     uri = os.environ.get(ENV + "URI")
     if uri:
         yield (
@@ -61,7 +64,7 @@ def bolt_server(workdir: Path) -> Iterator[tuple[str, str, str, str | None]]:
         return
     from tools.arcadedb import start_arcadedb
 
-    with start_arcadedb(workdir) as server:
+    with start_arcadedb(workdir, java_options=java_options) as server:
         yield server.uri, server.user, server.password, server.database
 
 

@@ -11,7 +11,10 @@ query alike, then measures:
   the follower's look at the change log every 50 ms is not counted), with the page's
   one-statement read (`api.prefetch`) and without it (the loaders alone);
 - `newsgraph serve` on each store (one process, and `--workers N` too where asked), asked for
-  the seed page of sampled events by wrk with 1 and with 8 connections: throughput, p50, p99.
+  the seed page of sampled events by wrk with 1 and with 8 connections: throughput, p50, p99;
+  and the CPU per page of the API's processes and of the database server (/proc), from which
+  it prints the most c=8 can give over c=1 on this machine's cores; with the ArcadeDB it starts
+  (`-Xms1g`, its GC logged to WORKDIR/bolt/gc.log), the database's GC pauses in each run.
 
 Both measure the page itself: the response cache is off (the sampled pages repeat, so it would
 answer nearly every request; `bench.site_cache` measures it).
@@ -25,10 +28,12 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import statistics
 import sys
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +55,7 @@ from bench.common import (
     save_results,
     wrk,
 )
-from bench.load_neo4j import bolt_server, empty, server_cpu
+from bench.load_neo4j import ENV, bolt_server, empty, server_cpu
 from bench.serving import serve_with_workers
 
 GRAPHQL = "/graphql"
@@ -167,31 +172,89 @@ def check_same_pages(specs: dict[str, str], ids: Sequence[str]) -> None:
     log(f"same pages on both stores for {len(ids)} events")
 
 
+@dataclass(frozen=True)
+class Busy:
+    """CPU the servers used at one concurrency: the API's processes and the database server
+    (when this run started it), over the runs' wall seconds and per page answered."""
+
+    api_seconds: float
+    database_seconds: float
+    wall_seconds: float
+    pages: int
+    # the database server's GC pauses meanwhile (ArcadeDB started here: its -Xlog:gc): how
+    # many, and the longest, in ms
+    database_pauses: int = 0
+    database_longest_pause_ms: float = 0.0
+
+    @property
+    def cores(self) -> float:
+        return (self.api_seconds + self.database_seconds) / self.wall_seconds
+
+    def per_page_ms(self, seconds: float) -> float:
+        return seconds / self.pages * 1000 if self.pages else float("nan")
+
+
+# The ArcadeDB this run starts: its heap at full size from the start (-Xms as -Xmx), so that G1
+# does not start a concurrent cycle, with its remark pause, every few seconds on a heap it
+# keeps at ~200 MB (76 young and 25 remark pauses over 13,000 page reads, against 11 and 2);
+# and its GC pauses logged, to be counted beside the figures. docs/neo4j.md, "Pauses".
+JAVA_OPTIONS = ("-Xms1g",)
+GC_LOG = "gc.log"
+_PAUSE = re.compile(r"Pause .* ([0-9.]+)ms$")
+
+
+def pauses(log_file: Path | None, offset: int) -> tuple[list[float], int]:
+    """The GC pauses (ms) the JVM logged in `log_file` after `offset`, and the offset now."""
+    if log_file is None or not log_file.exists():
+        return [], offset
+    with log_file.open("rb") as handle:
+        handle.seek(offset)
+        text = handle.read().decode("utf-8", "replace")
+        offset = handle.tell()
+    return [float(m.group(1)) for m in map(_PAUSE.search, text.splitlines()) if m], offset
+
+
 def measure(
-    spec: str, workers: int, bodies: Sequence[str], duration: float, repeat: int
-) -> tuple[dict[int, WrkResult], dict[int, float]]:
+    spec: str,
+    workers: int,
+    bodies: Sequence[str],
+    duration: float,
+    repeat: int,
+    gc_log: Path | None = None,
+) -> tuple[dict[int, WrkResult], dict[int, Busy]]:
     """wrk at 1 and at 8 connections against one `newsgraph serve`; medians of `repeat`; and
-    at each, the cores its servers kept busy (the API's processes and, when this run started
-    it, the database server: CPU seconds over the runs' seconds)."""
+    at each, the CPU its servers used (the API's processes and, when this run started it, the
+    database server) and the database's GC pauses (`gc_log`)."""
     port = free_port()
     results: dict[int, WrkResult] = {}
-    busy: dict[int, float] = {}
+    busy: dict[int, Busy] = {}
     with running(
         serve_with_workers(spec, port, workers), port, (GRAPHQL, json.loads(bodies[0]))
     ) as server:
         url = f"http://127.0.0.1:{port}"
-        wrk(url, GRAPHQL, bodies, 8, 2)  # warm-up
+        # warm-up (a database started by this run compiles its hot paths meanwhile)
+        wrk(url, GRAPHQL, bodies, 8, max(2, duration))
+        _, offset = pauses(gc_log, 0)
         for connections in (1, 8):
-            before = server.cpu_seconds() + (server_cpu() or 0.0)
+            api, database = server.cpu_seconds(), server_cpu() or 0.0
             runs = [wrk(url, GRAPHQL, bodies, connections, duration) for _ in range(repeat)]
-            used = server.cpu_seconds() + (server_cpu() or 0.0) - before
-            busy[connections] = used / sum(r.seconds for r in runs)
+            paused, offset = pauses(gc_log, offset)
+            busy[connections] = b = Busy(
+                server.cpu_seconds() - api,
+                (server_cpu() or 0.0) - database,
+                sum(r.seconds for r in runs),
+                sum(r.requests for r in runs),
+                len(paused),
+                max(paused, default=0.0),
+            )
             results[connections] = median_result(runs)
             r = results[connections]
             log(
                 f"  c={connections}: {r.throughput:,.0f} req/s, p50 {r.p50_ms:.2f} ms, "
-                f"p99 {r.p99_ms:.2f} ms, errors {r.errors}, servers busy "
-                f"{busy[connections]:.2f} cores"
+                f"p99 {r.p99_ms:.2f} ms, errors {r.errors}, servers busy {b.cores:.2f} cores; "
+                f"CPU per page: API {b.per_page_ms(b.api_seconds):.2f} ms, database "
+                f"{b.per_page_ms(b.database_seconds):.2f} ms; database GC pauses "
+                f"{b.database_pauses} (longest {b.database_longest_pause_ms:.1f} ms)"
             )
     return results, busy
 
@@ -212,7 +275,12 @@ def main(argv: Sequence[str] | None = None) -> None:
     built = built_store(args.workdir, data)
     ids: list[str] = built.meta["sample_events"]
     bodies = [json.dumps(page_body(i)) for i in ids]
-    with bolt_server(args.workdir / "bolt") as (uri, user, password, database):
+    bolt = args.workdir / "bolt"
+    gc_log = None if os.environ.get(ENV + "URI") else bolt / GC_LOG
+    if gc_log is not None and gc_log.exists():
+        gc_log.unlink()
+    options = (*JAVA_OPTIONS, f"-Xlog:gc:file={gc_log}") if gc_log is not None else ()
+    with bolt_server(bolt, options) as (uri, user, password, database):
         log(f"copying {built.events:,} events to {uri}")
         copied(built.directory, uri, user, password, database)
         one, loaders = round_trips(uri, user, password, database, ids[:COUNTED_PAGES])
@@ -221,14 +289,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         with credentials(user, password, database):
             check_same_pages(specs, ids[:25])
             figures: dict[str, dict[int, dict[int, WrkResult]]] = {}
-            cores: dict[str, dict[int, dict[int, float]]] = {}
+            cores: dict[str, dict[int, dict[int, Busy]]] = {}
             # the embedded store in one process, the baseline (its workers share one writer
             # and read its directory: bench/serving.py), and Neo4j with each --workers value
             runs = [("embedded", 1)] + [("neo4j", workers) for workers in args.workers]
             for name, workers in runs:
                 spec = specs[name]
                 log(f"{name}, {workers} process(es)")
-                results, busy = measure(spec, workers, bodies, args.duration, args.repeat)
+                log_file = gc_log if name == "neo4j" else None
+                results, busy = measure(spec, workers, bodies, args.duration, args.repeat, log_file)
                 figures.setdefault(name, {})[workers] = results
                 cores.setdefault(name, {})[workers] = busy
     embedded, neo4j = figures["embedded"][1], figures["neo4j"]
@@ -254,11 +323,23 @@ def main(argv: Sequence[str] | None = None) -> None:
         ]  # fmt: skip
         # What the machine allows: c=8 can go past c=1 only by the cores c=1 leaves idle.
         busy = cores["neo4j"][workers]
-        ceiling = (os.cpu_count() or 1) / busy[1] if busy[1] > 0 else float("inf")
+        one_page = busy[1].per_page_ms(busy[1].api_seconds + busy[1].database_seconds)
+        cpus = os.cpu_count() or 1
+        ceiling = cpus * 1000 / one_page / neo[1].throughput if one_page > 0 else float("inf")
         rows += [
-            Row(f"{tag}: cores busy, API + database, c=1", busy[1], "cores", busy[8],
-                f"at c=8; so c=8 can reach at most {ceiling:.1f}x c=1 on "
-                f"{os.cpu_count()} cores", "-", None),
+            Row(f"{tag}: cores busy, API + database, c=1", busy[1].cores, "cores", busy[8].cores,
+                f"at c=8; so c=8 can reach at most {ceiling:.1f}x c=1 on {cpus} cores", "-",
+                None),
+            Row(f"{tag}: CPU per page at c=1, API", busy[1].per_page_ms(busy[1].api_seconds),
+                "ms", busy[1].per_page_ms(busy[1].database_seconds), "the database's", "-",
+                None),
+            Row(f"{tag}: CPU per page at c=8, API", busy[8].per_page_ms(busy[8].api_seconds),
+                "ms", busy[8].per_page_ms(busy[8].database_seconds), "the database's", "-",
+                None),
+            Row(f"{tag}: database GC pauses, c=1", busy[1].database_pauses, "",
+                busy[8].database_pauses,
+                f"at c=8; longest {busy[1].database_longest_pause_ms:.1f} and "
+                f"{busy[8].database_longest_pause_ms:.1f} ms", "-", None),
         ]  # fmt: skip
     print_table(
         f"Event page, Neo4j store ({uri.split('://')[0]}) against embedded: {built.events:,} "
@@ -274,6 +355,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             "figures": {
                 name: {w: {c: r.__dict__ for c, r in by.items()} for w, by in runs.items()}
                 for name, runs in figures.items()
+            },
+            "cpu": {
+                name: {w: {c: b.__dict__ for c, b in by.items()} for w, by in runs.items()}
+                for name, runs in cores.items()
             },
         },
     )

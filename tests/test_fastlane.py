@@ -10,6 +10,7 @@ types, persisted queries, errors, refusals by the variables' limits or the cost 
 
 from __future__ import annotations
 
+import gc
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -22,6 +23,7 @@ from api.config import AppConfig
 from api.fastlane import KNOWN, Counts
 from api.response_cache import CACHE_HEADER
 from api.tokens import Tokens
+from graph.model import Edge, Node
 from graph.store import GraphStore
 from tests.conftest import EXTRACTOR, load_file, load_outlets, shared_file
 from tests.support.graphql import PAGE_QUERY, GraphQLClient, bearer
@@ -145,6 +147,34 @@ def test_every_page_answers_the_same_in_the_fast_lane(lanes: tuple[Client, Clien
     # the whole one once more for the list of events)
     counted, whole_counted = (_counts(client) for client in lanes)
     assert counted["query", "200"] == whole_counted["query", "200"] - 1 == 2 * len(ids)
+
+
+def test_a_page_answered_leaves_nothing_it_read_to_the_collector(
+    lanes: tuple[Client, Client],
+) -> None:
+    """Once the fast lane has answered pages, the nodes and relationships they read are freed
+    at once, not left in reference cycles for the collector to find: it walks what cycles
+    hold, and on Neo4j (a page's nodes are read for it) those walks were the slowest pages'
+    pauses (docs/neo4j.md, "Pauses")."""
+    fast, _ = lanes
+    ids = _events(lanes)[:10]
+    for event_id in ids:  # the whole way's answers teach the fast lane the document
+        fast.data(PAGE_QUERY, {"id": event_id})
+    gc.collect()
+    gc.disable()
+    try:
+        before = Counts.answered
+        for event_id in ids:
+            assert fast.data(PAGE_QUERY, {"id": event_id})["event"]["id"] == event_id
+        assert Counts.answered - before == len(ids)
+        gc.set_debug(gc.DEBUG_SAVEALL)  # what the collector finds is kept, to be looked at
+        gc.collect()
+        left = [o for o in gc.garbage if isinstance(o, Node | Edge)]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert not left, left[:3]
 
 
 def test_listings_aliases_and_operations_by_name(lanes: tuple[Client, Client]) -> None:

@@ -36,7 +36,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
@@ -169,6 +169,7 @@ def _command(
     http_port: int,
     bolt_port: int,
     heap: str,
+    java_options: Sequence[str] = (),
 ) -> list[str]:
     settings = {
         "arcadedb.server.rootPath": str(root),
@@ -183,6 +184,7 @@ def _command(
     return [
         str(install.java),
         f"-Xmx{heap}",
+        *java_options,
         "-Djava.awt.headless=true",
         "-Dfile.encoding=UTF-8",
         "--add-modules=jdk.incubator.vector",
@@ -293,6 +295,7 @@ def _running(
     startup_timeout: float,
     stop_timeout: float,
     heap: str,
+    java_options: Sequence[str] = (),
 ) -> Iterator[tuple[BoltServer, subprocess.Popen[bytes]]]:
     install = find_arcadedb()
     root, password, password_file = _new_root(workdir)
@@ -300,7 +303,7 @@ def _running(
 
     for attempt in range(1, _PORT_ATTEMPTS + 1):
         http_port, bolt_port = _free_ports(2)
-        command = _command(install, root, password_file, http_port, bolt_port, heap)
+        command = _command(install, root, password_file, http_port, bolt_port, heap, java_options)
         process, offset = _spawn(command, root, log)
         try:
             failure = _wait_ready(process, log, offset, http_port, bolt_port, startup_timeout)
@@ -338,6 +341,7 @@ def start_arcadedb(
     startup_timeout: float = 60.0,
     stop_timeout: float = 15.0,
     heap: str = "1g",
+    java_options: Sequence[str] = (),
 ) -> Iterator[BoltServer]:
     """Run an ArcadeDB server with Bolt on 127.0.0.1 for the duration of the block.
 
@@ -346,9 +350,14 @@ def start_arcadedb(
     password is random for each start. Raises ArcadeDBError, with the tail of the
     server's output, if the server exits or is not ready within ``startup_timeout``.
     On exit the server gets SIGTERM, then SIGKILL after ``stop_timeout`` seconds.
+    ``java_options`` go to the JVM after ``-Xmx`` (a benchmark's GC settings and log).
     """
     with _running(
-        workdir, startup_timeout=startup_timeout, stop_timeout=stop_timeout, heap=heap
+        workdir,
+        startup_timeout=startup_timeout,
+        stop_timeout=stop_timeout,
+        heap=heap,
+        java_options=java_options,
     ) as (server, _process):
         yield server
 

@@ -269,16 +269,26 @@ _PART_PATTERNS = {
 
 @lru_cache(maxsize=32)
 def event_neighbourhood(parts: frozenset[str]) -> str:
-    """The change log's head as the statement began (`before`: `$head` names it), the event
-    `$id` (properties `event`) and one column per part of `parts` (in
-    `graph.store.PAGE_PARTS`), named after it: its items as above."""
-    columns = ["before", f"properties(e) AS {quote('event')}"]
+    """The change log's head as the statement began (`before`: `$head` names it) and as it
+    ended (`after`), and `page`: a map of the event `$id`'s properties (`event`) and one list
+    per part of `parts` (in `graph.store.PAGE_PARTS`), named after it, its items as above. No
+    record when there is no such event.
+
+    One statement, sent on its own (an auto-commit transaction: one round trip, where BEGIN,
+    the page, a second statement reading the head and COMMIT made four). The page is read
+    inside an aggregation (`collect`), which is eager: the whole page is read before the
+    clause after it runs, so `after` is read once the page has been, on any planner."""
+    entries = [f"{quote('event')}: properties(e)"]
     for part, (pattern, nested) in _PART_PATTERNS.items():
         if part in parts:
-            columns.append(f"[{pattern} | {_END.format(m='m', r='r')}{nested}]] AS {part}")
+            entries.append(f"{part}: [{pattern} | {_END.format(m='m', r='r')}{nested}]]")
+    head = f"(h:{CHANGE_LOG_LABEL} {{id: $head}})"
     return (
-        f"OPTIONAL MATCH (h:{CHANGE_LOG_LABEL} {{id: $head}}) WITH coalesce(h.seq, 0) AS before\n"
-        f"MATCH (e:{quote(Label.EVENT.value)} {{{ID}: $id}})\nRETURN " + ",\n  ".join(columns)
+        f"OPTIONAL MATCH {head} WITH coalesce(h.seq, 0) AS before\n"
+        f"MATCH (e:{quote(Label.EVENT.value)} {{{ID}: $id}})\n"
+        "WITH before, collect({" + ",\n  ".join(entries) + "}) AS page\n"
+        f"OPTIONAL MATCH {head}\n"
+        "RETURN before, coalesce(h.seq, 0) AS after, page[0] AS page"
     )
 
 

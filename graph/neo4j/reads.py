@@ -4,7 +4,7 @@ reader of a `derive` step (`graph.neo4j.transaction`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import neo4j
@@ -147,28 +147,31 @@ _PARTS: dict[PagePart, tuple[Rel, Direction, tuple[Rel, Direction] | None]] = {
 # it is (a page of an event written without pause).
 TORN_RETRIES = 5
 
+# Runs one read statement with its parameters and gives its one record, or None.
+Fetch = Callable[[str, Mapping[str, Any]], "neo4j.Record | None"]
+
 
 def event_neighbourhood(
-    tx: neo4j.ManagedTransaction, event_id: str, parts: frozenset[PagePart]
+    fetch: Fetch, event_id: str, parts: frozenset[PagePart]
 ) -> EventNeighbourhood:
     """An event page's neighbourhood of `event_id` in one statement
-    (`queries.event_neighbourhood`)."""
+    (`queries.event_neighbourhood`), run by `fetch`."""
     wanted = frozenset(p for p in PAGE_PARTS if p in parts)
     statement = q.event_neighbourhood(wanted)
     # Neo4j reads committed data, statement by statement: a write committing while the
     # statement reads could show half of it. Every write moves the change log's head, so the
-    # head read before the statement and again after it says whether one did; then the page
-    # is read again (rarely: a second round trip in all, the head's, otherwise).
+    # head read before the page and again after it (in the same statement) says whether one
+    # did; then the page is read again (rarely: only while the event is being written).
     record: neo4j.Record | None = None
     for _ in range(TORN_RETRIES):
-        record = tx.run(statement, id=event_id, head=q.CHANGE_HEAD).single()
+        record = fetch(statement, {"id": event_id, "head": q.CHANGE_HEAD})
         if record is None:
             return EventNeighbourhood({}, {})
-        after = tx.run(q.CHANGE_LOG_HEAD, head=q.CHANGE_HEAD).single()
-        if record["before"] == (after["seq"] if after is not None else 0):
+        if record["before"] == record["after"]:
             break
     assert record is not None
-    nodes: dict[str, Node] = {event_id: codec.node(event_id, [Label.EVENT.value], record["event"])}
+    page = record["page"]
+    nodes: dict[str, Node] = {event_id: codec.node(event_id, [Label.EVENT.value], page["event"])}
     edges: dict[tuple[str, Rel, Direction], list[Edge]] = {}
 
     def add(node_id: str, rel: Rel, direction: Direction, items: list[list[Any]]) -> list[Any]:
@@ -176,7 +179,8 @@ def event_neighbourhood(
         nested: list[Any] = []
         for item in items:
             other, labels, props, raw = item[:4]
-            nodes.setdefault(other, codec.node(other, labels, props))
+            if other not in nodes:  # an outlet comes once per report and once per story
+                nodes[other] = codec.node(other, labels, props)
             key, edge_props = codec.edge_props(raw)
             src, dst = (node_id, other) if direction == "out" else (other, node_id)
             found.append(Edge(src, rel, dst, key, edge_props))
@@ -189,7 +193,7 @@ def event_neighbourhood(
         if part not in wanted:
             continue
         rel, direction, second = _PARTS[part]
-        nested = add(event_id, rel, direction, record[part])
+        nested = add(event_id, rel, direction, page[part])
         if second is not None:
             for other, items in dict(nested).items():
                 add(other, second[0], second[1], items)

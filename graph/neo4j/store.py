@@ -21,7 +21,9 @@ back.
 from __future__ import annotations
 
 import logging
+import random
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -47,7 +49,7 @@ from graph.neo4j import queries as q
 from graph.neo4j import search as index
 from graph.neo4j.changelog import Changed
 from graph.neo4j.plan import StatementPlan, key_prefix
-from graph.neo4j.retry import WriteRetry
+from graph.neo4j.retry import WriteRetry, retryable
 from graph.neo4j.transaction import Created, InTransaction
 from graph.search import SEARCHABLE, IndexedDoc, Lookup
 from graph.store import (
@@ -108,6 +110,9 @@ DEFAULT_WRITE_TIMEOUT = 120.0
 # long enough to replace a pooled connection the server closed (it restarted), short enough
 # that a page answers quickly while the server is down.
 READ_RETRY_SECONDS = 1.0
+# The pause before an auto-commit read is tried again (`_fetch`), jittered: a connection the
+# server closed is replaced at once, a server restarting is given a moment.
+READ_RETRY_PAUSE = (0.05, 0.2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -365,6 +370,36 @@ class Neo4jStore:
                 "try again shortly"
             ) from exc
 
+    def _fetch(self, statement: str, parameters: Mapping[str, Any]) -> neo4j.Record | None:
+        """One read statement on its own, with the read timeout: its one record, or None.
+
+        An auto-commit transaction: one round trip, where a managed transaction (`_read`)
+        sends BEGIN and COMMIT in round trips of their own. For a statement that reads all it
+        needs at once (the event page). A lost connection or a transient error is retried for
+        up to `READ_RETRY_SECONDS`, as `_read`'s driver does; then a lost server is a
+        `StoreUnavailable`."""
+        with self._counted:
+            self.read_transactions += 1
+        query = neo4j.Query(statement, timeout=self.read_timeout)
+        deadline = time.monotonic() + READ_RETRY_SECONDS
+        while True:
+            try:
+                with self._driver_or_fail().session(
+                    database=self.database, default_access_mode=neo4j.READ_ACCESS
+                ) as session:
+                    return session.run(query, dict(parameters)).single()
+            except (DriverError, Neo4jError, OSError) as exc:
+                if (retryable(exc) or isinstance(exc, OSError)) and time.monotonic() < deadline:
+                    time.sleep(random.uniform(*READ_RETRY_PAUSE))
+                    continue
+                if not isinstance(exc, ServiceUnavailable | SessionExpired | OSError):
+                    raise
+                log.warning("lost the connection to %r: %s", self, exc)
+                raise StoreUnavailable(
+                    f"the graph database cannot be reached now ({type(exc).__name__}); "
+                    "try again shortly"
+                ) from exc
+
     def _write(self, work: Callable[[neo4j.ManagedTransaction], T]) -> T:
         """`work` in a managed write transaction, retried by `graph.neo4j.retry` (not by the
         driver: its sessions here have `max_transaction_retry_time=0`)."""
@@ -430,7 +465,9 @@ class Neo4jStore:
     # -- the change log ----------------------------------------------------------------------
 
     def last_change(self) -> int:
-        return self._read(lambda tx: changelog.read(tx, 0, 0)).latest
+        # One statement on its own (the follower asks every 50 ms): one round trip, not three.
+        head = self._fetch(q.CHANGE_LOG_HEAD, {"head": q.CHANGE_HEAD})
+        return int(head["seq"]) if head is not None else 0
 
     def read_position(self) -> int:
         return self.last_change()
@@ -502,7 +539,7 @@ class Neo4jStore:
         """An event page's neighbourhood in one statement, one transaction (`PageReading`):
         one round trip and one consistent read of the page, where the loaders made one
         transaction per level and kind of relationship."""
-        return self._read(lambda tx: reads.event_neighbourhood(tx, event_id, parts))
+        return reads.event_neighbourhood(self._fetch, event_id, parts)
 
     def query_events(self, query: EventQuery) -> EventPage:
         flt = query.filter
