@@ -184,11 +184,11 @@ class Entry(NamedTuple):
         return len(self.body) + 200  # the body and about what the rest takes
 
 
-# What the LRU keeps of an `Entry`: the plain tuple, and in `ResponseCache._by_id` the keys
-# that read each id in a bytearray (`_Readers`). Plain tuples of bytes and strings, and
-# bytearrays, are not tracked by the cyclic garbage collector, whose full collections otherwise
-# walked every kept answer (a worker holding ~5,000 answers: 130,000 tracked objects, 80-155 ms
-# a collection, every second or so; 20,000 and 35-60 ms with the sets gone; docs/benchmarks.md).
+# What the LRU keeps of an `Entry`: the plain tuple, and in `ResponseCache._by_id` dicts of keys
+# rather than sets. Plain tuples of bytes and strings, and dicts of strings to None, are not
+# tracked by the cyclic garbage collector, whose full collections otherwise walked every kept
+# answer (a worker holding ~5,000 answers: 130,000 tracked objects, 80-155 ms a collection,
+# every second or so; 20,000 and 35-60 ms with the sets gone; docs/benchmarks.md).
 _Kept = tuple[int, tuple[tuple[bytes, bytes], ...], bytes, tuple[Read, ...] | None]
 
 
@@ -214,10 +214,7 @@ class ResponseCache:
         self.metrics = metrics
         self._counters: dict[str, Any] = {}  # each outcome's counter (prometheus' `labels`)
         self._entries = _Entries(max_bytes, self._evicted)
-        # the keys that read each id, as `_Readers`: a bytearray, which the collector does not
-        # track, so this dictionary is not tracked either (with a container per id, every full
-        # collection visited each of them: 70,000 ids, about 7 ms, every second or so)
-        self._by_id: dict[Read, bytearray] = {}
+        self._by_id: dict[Read, dict[str, None]] = {}  # the keys that read each id
         self._wide: set[str] = set()
         # the entry up to which kept answers were checked; None before the first look (no I/O
         # before the app runs)
@@ -302,14 +299,25 @@ class ResponseCache:
             return
         keys = set(self._wide)
         for node_id in ids:
-            readers = self._by_id.pop(node_id, None)
-            if readers is not None:
-                keys.update(_Readers.keys(readers))
+            keys.update(self._by_id.pop(node_id, ()))
+        entries = self._entries
+        if len(keys) * 2 >= len(entries):
+            # Most of what is kept goes (a batch touching what every page reads): keep the
+            # rest again rather than forget each one dropped id by id (an answer reads about a
+            # hundred ids: 11,000 answers forgotten one by one held a worker's loop 390 ms).
+            kept = [(k, Entry._make(v)) for k, v in entries.items() if k not in keys]
+            self._count("invalidation", len(entries) - len(kept))
+            self._entries.clear()
+            self._by_id.clear()
+            self._wide.clear()
+            for key, entry in kept:
+                self._store(key, entry)
+            return
         dropped = 0
         for key in keys:
-            kept = self._entries.pop(key, None)
-            if kept is not None:
-                self._forget(key, Entry._make(kept))
+            found = entries.pop(key, None)
+            if found is not None:
+                self._forget(key, Entry._make(found))
                 dropped += 1
         self._count("invalidation", dropped)
 
@@ -340,25 +348,27 @@ class ResponseCache:
             for seq, ids in self._recent:
                 if seq > seen and _overlap(ids, entry.ids):
                     return False
-        if entry.size > self._entries.maxsize or _Readers.SEPARATOR in key:
+        if entry.size > self._entries.maxsize:
             return False
         old = self._entries.pop(key, None)
         if old is not None:
             self._forget(key, Entry._make(old))
+        self._store(key, entry)
+        self._count("stored")
+        return True
+
+    def _store(self, key: str, entry: Entry) -> None:
         self._entries[key] = tuple(entry)  # type: ignore[assignment]
         if entry.ids is None:
             self._wide.add(key)
         else:
-            framed = _Readers.framed(key)
             by_id = self._by_id
             for node_id in entry.ids:
                 readers = by_id.get(node_id)
                 if readers is None:
-                    by_id[node_id] = _Readers.new(framed)
+                    by_id[node_id] = {key: None}
                 else:
-                    readers += framed[1:]
-        self._count("stored")
-        return True
+                    readers[key] = None
 
     def _evicted(self, key: str, entry: Entry) -> None:
         self._forget(key, entry)
@@ -368,11 +378,12 @@ class ResponseCache:
         if entry.ids is None:
             self._wide.discard(key)
             return
-        framed = _Readers.framed(key)
         for node_id in entry.ids:
             readers = self._by_id.get(node_id)
-            if readers is not None and not _Readers.remove(readers, framed):
-                del self._by_id[node_id]
+            if readers is not None:
+                readers.pop(key, None)
+                if not readers:
+                    del self._by_id[node_id]
 
     def _count(self, outcome: str, n: int = 1) -> None:
         if self.metrics is not None and n:
@@ -380,33 +391,6 @@ class ResponseCache:
             if counter is None:
                 counter = self._counters[outcome] = self.metrics.response_cache.labels(outcome)
             counter.inc(n)
-
-
-class _Readers:
-    """The keys of the answers that read one id, in a bytearray: a newline, then each key
-    followed by a newline, so that a key is found whole (keys are digests: no newline)."""
-
-    SEPARATOR = "\n"
-
-    @staticmethod
-    def framed(key: str) -> bytes:
-        return f"\n{key}\n".encode()
-
-    @staticmethod
-    def new(framed: bytes) -> bytearray:
-        return bytearray(framed)
-
-    @staticmethod
-    def remove(readers: bytearray, framed: bytes) -> bool:
-        """Remove one key (`framed`); False when no key is left."""
-        at = readers.find(framed)
-        if at >= 0:
-            del readers[at + 1 : at + len(framed)]
-        return len(readers) > 1
-
-    @staticmethod
-    def keys(readers: bytearray) -> list[str]:
-        return readers[1:-1].decode().split("\n") if len(readers) > 1 else []
 
 
 def _overlap(touched: frozenset[Read] | None, read: tuple[Read, ...] | None) -> bool:
