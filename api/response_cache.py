@@ -298,18 +298,20 @@ class ResponseCache:
             self.clear()
             return
         keys = set(self._wide)
+        entries = self._entries
         for node_id in ids:
             keys.update(self._by_id.pop(node_id, ()))
-        entries = self._entries
+            if len(keys) >= len(entries):  # all of it: the rest of `ids` need not be looked at
+                self._count("invalidation", len(entries))
+                self._clear_kept()
+                return
         if len(keys) * 2 >= len(entries):
             # Most of what is kept goes (a batch touching what every page reads): keep the
             # rest again rather than forget each one dropped id by id (an answer reads about a
             # hundred ids: 11,000 answers forgotten one by one held a worker's loop 390 ms).
             kept = [(k, Entry._make(v)) for k, v in entries.items() if k not in keys]
             self._count("invalidation", len(entries) - len(kept))
-            self._entries.clear()
-            self._by_id.clear()
-            self._wide.clear()
+            self._clear_kept()
             for key, entry in kept:
                 self._store(key, entry)
             return
@@ -322,10 +324,13 @@ class ResponseCache:
         self._count("invalidation", dropped)
 
     def clear(self) -> None:
+        self._clear_kept()
+        self._recent.clear()
+
+    def _clear_kept(self) -> None:
         self._entries.clear()
         self._by_id.clear()
         self._wide.clear()
-        self._recent.clear()
 
     # -- answers ----------------------------------------------------------------------------
 
