@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Protocol
 
 import aiorwlock
@@ -35,10 +35,12 @@ log = logging.getLogger(__name__)
 INTERVAL = 0.05
 # Entries read from the log per call.
 PAGE = 500
-# Under `serve --workers`, an apply of fewer rows than this (about 3 ms of CPU: an editor's
-# write, a mutation's few records) is made at once, without taking a turn and handing the
-# connections over (which costs more than the wait it saves); a bulk load's batch takes turns.
-HAND_OVER_ROWS = 1000
+# Under `serve --workers`, change log entries smaller than this (stored bytes: a bulk load's
+# entries take 17-19 bytes a row to apply, so about 1,000 rows, 3 ms of CPU; an editor's write
+# or a mutation's few records take hundreds) are read and applied at once, without taking a
+# turn and handing the connections over (which costs more than the wait it saves); a bulk
+# load's batch (100 KB and more at 500 records) is read and applied in turn.
+HAND_OVER_BYTES = 18_000
 
 
 class ApplyTurns(Protocol):
@@ -174,24 +176,22 @@ class Follower:
         if prefetching is not None:
             # Read and decode in a worker thread; memory changes only between pages, applying
             # what was read (a bulk batch: milliseconds).
-            pending = await asyncio.to_thread(prefetching.fetch_changes)
             turns = self.turns
-            if pending.last == pending.base:
-                seen = pending.base
-            elif turns is None or pending.rows < HAND_OVER_ROWS:
-                async with self._lock.writer_lock:
-                    seen = prefetching.apply_changes(pending)
-                    if turns is not None:
-                        turns.at(seen)
+            if turns is not None and (
+                await asyncio.to_thread(prefetching.pending_bytes) >= HAND_OVER_BYTES
+            ):
+                seen = await self._apply_in_turn(prefetching, turns)
             else:
-                await turns.begin()
-                try:
+                pending = await asyncio.to_thread(prefetching.fetch_changes)
+                if pending.last == pending.base:
+                    seen = pending.base
+                else:
                     async with self._lock.writer_lock:
-                        turns.hand()
                         seen = prefetching.apply_changes(pending)
-                        turns.at(seen)
-                finally:
-                    turns.end()
+                        if turns is not None:
+                            turns.at(seen)
+                    self._publish(seen, pending.changes)
+                    return
         elif store.reads_from_memory:
             async with self._lock.writer_lock:
                 seen = store.catch_up()
@@ -200,6 +200,24 @@ class Follower:
             await self._publish_read(seen)
             return
         self._publish(seen)
+
+    async def _apply_in_turn(self, prefetching: Prefetching, turns: ApplyTurns) -> int:
+        """A bulk batch under `serve --workers`: wait for this worker's turn, hand its
+        connections to a worker that is not applying, then read the batch and apply it. Read in
+        the turn too, not before it: reading is CPU in a thread of this process, which the
+        pages asked here would wait on (both workers read each batch, and when both read it
+        at once, beside the writer, every page waited)."""
+        await turns.begin()
+        try:
+            pending = await asyncio.to_thread(prefetching.fetch_changes)
+            async with self._lock.writer_lock:
+                turns.hand()  # the connections that came while it read
+                seen = prefetching.apply_changes(pending)
+                turns.at(seen)
+        finally:
+            turns.end()
+        self._publish(seen, pending.changes)
+        return seen
 
     async def _publish_read(self, seen: int) -> None:
         """`_publish`, the entries read in a worker thread (a server's log: round trips)."""
@@ -248,9 +266,21 @@ class Follower:
         self._moved.set()
         self._moved = asyncio.Event()
 
-    def _publish(self, seen: int) -> None:
-        """Hand the hub every entry up to `seen` not handed yet."""
+    def _publish(self, seen: int, read: Sequence[Change] = ()) -> None:
+        """Hand the hub every entry up to `seen` not handed yet: from `read` (entries read in
+        a worker thread, off the event loop) when they are all there, else read here."""
         if seen <= self.position:
+            return
+        if (
+            read
+            and read[0].seq <= self.position + 1
+            and read[-1].seq >= seen
+            and read[-1].seq - read[0].seq == len(read) - 1  # none missing between
+        ):
+            for change in read:
+                if self.position < change.seq <= seen:
+                    self._hand_one(change)
+            self._moved_to(seen)
             return
         store = self.store
         try:

@@ -479,9 +479,9 @@ class PendingChanges(Protocol):
         """The latest entry they bring memory to (`base` when nothing was new)."""
 
     @property
-    def rows(self) -> int:
-        """How many rows (nodes, relationships, keys, removals) applying them writes to
-        memory: what the apply costs follows it."""
+    def changes(self) -> Sequence[Change]:
+        """The latest of their entries, decoded, oldest first (a few: all of a bulk load's
+        batch), for publishing without reading the log again."""
 
 
 @runtime_checkable
@@ -489,6 +489,11 @@ class Prefetching(Protocol):
     """A store that reads from memory and can split `catch_up` in two: reading what was
     committed (I/O and decoding, in any thread, memory untouched) and applying it (quick,
     between reads). The API reads in a worker thread and applies between pages."""
+
+    def pending_bytes(self) -> int:
+        """The size of the change log entries committed after what memory shows, as stored
+        (nothing read but their lengths): 0 when memory is current; about what reading and
+        applying them costs follows it."""
 
     def fetch_changes(self) -> PendingChanges: ...
 

@@ -127,6 +127,39 @@ def test_entries_read_again_after_writing_or_applying_them_are_the_files(
             store.close()
 
 
+def test_a_reader_knows_how_much_it_lacks_before_reading_it(tmp_path: Path) -> None:
+    """`pending_bytes` (what decides whether a worker of `serve --workers` takes its turn and
+    hands its connections away before reading a batch): nothing when current, more for a
+    bigger batch, nothing again once applied."""
+    directory = tmp_path / "store"
+    writer = _open(directory)
+    reader = _open(directory, read_only=True)
+    try:
+        assert reader.pending_bytes() == 0
+        writer.write(_batch(1))
+        small = reader.pending_bytes()
+        assert small > 0
+        reader.apply_changes(reader.fetch_changes())
+        assert reader.pending_bytes() == 0
+        writer.write(_batch(100, start=1))
+        assert reader.pending_bytes() > 2 * small
+        reader.apply_changes(reader.fetch_changes())
+        assert reader.pending_bytes() == 0
+        assert len(reader.find_nodes(Label.ENTITY, {}, "name", 1000)) == 101
+    finally:
+        writer.close()
+        reader.close()
+
+
+def _batch(count: int, start: int = 0) -> WriteBatch:
+    return WriteBatch(
+        nodes=[
+            NodeWrite(f"en_{i}", Label.ENTITY, PropertyWrite(create={"name": f"E{i}"}))
+            for i in range(start, start + count)
+        ]
+    )
+
+
 def test_the_log_has_each_committed_write_once_with_what_it_changed(tmp_path: Path) -> None:
     directory = tmp_path / "store"
     writer = _open(directory)

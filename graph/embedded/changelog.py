@@ -117,6 +117,14 @@ def last_seq(db: sqlite3.Connection) -> int:
     return _bounds(db)[1]
 
 
+def pending_bytes(db: sqlite3.Connection, after: int) -> int:
+    """The stored size of the entries after `after` (their lengths only: nothing decoded)."""
+    (size,) = db.execute(
+        "SELECT coalesce(sum(length(entry)), 0) FROM changes WHERE seq > ?", (after,)
+    ).fetchone()
+    return int(size)
+
+
 def _bounds(db: sqlite3.Connection) -> tuple[int | None, int]:
     """The oldest entry the log holds (None: none) and the latest (0: none ever)."""
     oldest, latest = db.execute("SELECT min(seq), max(seq) FROM changes").fetchone()
@@ -228,17 +236,6 @@ class Pending:
     top_edge: int = 0
     top_key: int = 0
     rebuild: bool = False
-
-    @property
-    def rows(self) -> int:
-        return (
-            len(self.deleted_nodes)
-            + len(self.deleted_edges)
-            + len(self.deleted_keys)
-            + len(self.nodes)
-            + len(self.edges)
-            + len(self.keys)
-        )
 
     def touches(self) -> bool:
         """Whether applying it changes memory at all."""

@@ -400,11 +400,18 @@ class EmbeddedStore:
         self._absorb(changelog.fetch(self._conn(), self._seq))
         return self._seq
 
+    def pending_bytes(self) -> int:
+        return changelog.pending_bytes(self._fetching(), self._seq)
+
     def fetch_changes(self) -> Pending:
+        return changelog.fetch(self._fetching(), self._seq)
+
+    def _fetching(self) -> sqlite3.Connection:
+        """The connection the follower's thread reads the change log with."""
         self._conn()
         if self._fetch_db is None:
             self._fetch_db = fileformat.connect(self.directory, read_only=True, any_thread=True)
-        return changelog.fetch(self._fetch_db, self._seq)
+        return self._fetch_db
 
     def apply_changes(self, pending: PendingChanges) -> int:
         if not isinstance(pending, Pending) or pending.base != self._seq:
