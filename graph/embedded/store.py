@@ -256,13 +256,8 @@ class EmbeddedStore:
         # them: left to the collector, a full collection walked every entry of their sorted
         # lists (330,000 at 100k events: 20 ms a collection, every second or so, in every
         # worker; docs/benchmarks.md).
-        enabled = gc.isenabled()
-        gc.disable()
-        try:
+        with _collector_off():
             self._read_indexed(db)
-        finally:
-            if enabled:
-                gc.enable()
         gc.freeze()
 
     def _read_indexed(self, db: sqlite3.Connection) -> None:
@@ -443,15 +438,10 @@ class EmbeddedStore:
             self._seq = max(self._seq, pending.last)
             return
         # The collector stays off meanwhile (a bulk batch makes tens of thousands of objects,
-        # each allocation counting toward a collection), as in `rows.read_all`: a quarter
-        # of the time of applying a batch of a load that merged popular entities.
-        enabled = gc.isenabled()
-        gc.disable()
-        try:
+        # each allocation counting toward a collection), as in `_read_all`: a quarter of the
+        # time of applying a batch of a load that merged popular entities.
+        with _collector_off() as enabled:
             self._apply_pending(pending)
-        finally:
-            if enabled:
-                gc.enable()
         if len(pending.nodes) + len(pending.edges) >= FREEZE_AFTER and enabled:
             gc.collect(1)  # as after a bulk write (`write`)
             gc.freeze()
@@ -1347,3 +1337,15 @@ def _ends(flt: EventFilter) -> list[tuple[str, Direction]]:
     if flt.outlet is not None:
         ends.append((flt.outlet, "out"))
     return ends
+
+
+@contextlib.contextmanager
+def _collector_off() -> Iterator[bool]:
+    """The cyclic garbage collector off meanwhile (as it was after); whether it was on."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield enabled
+    finally:
+        if enabled:
+            gc.enable()
