@@ -59,6 +59,10 @@ DEFAULT_SLOWDOWN_MAX_DELAY = 5.0
 # (asleep) before it runs. 0: no pace.
 DEFAULT_ANALYTICS_TIME_RATE = 0.25
 DEFAULT_ANALYTICS_TIME_BURST = 1.0
+# An anonymous client's bytes of request bodies over `api.slowdown.PACED_BODY` (a page's body is
+# about 1 KiB): a second's worth and a burst.
+DEFAULT_BODY_RATE = 256 * 1024
+DEFAULT_BODY_BURST = 2 * 1024 * 1024
 
 # -- The audit record (issue 16: api.audit, docs/security.md) ----------------------------------
 DEFAULT_AUDIT_DAYS = 90
@@ -128,6 +132,8 @@ class AppConfig:
     # An anonymous client's analytics time: seconds a second (0: no pace), and its burst.
     analytics_time_rate: float = DEFAULT_ANALYTICS_TIME_RATE
     analytics_time_burst: float = DEFAULT_ANALYTICS_TIME_BURST
+    body_rate: float = DEFAULT_BODY_RATE
+    body_burst: float = DEFAULT_BODY_BURST
     # -- The audit record (issue 16: api.audit) --
     # Its SQLite file, which every process of the server appends to (None: no record kept);
     # the days a record is kept, and the most refusals of callers without a token kept.

@@ -34,6 +34,8 @@
 | `NEWSGRAPH_SLOWDOWN_MAX_DELAY` | the longest such a wait, in seconds; an answer still not allowed then is a 429 with `Retry-After` | 5 |
 | `NEWSGRAPH_ANALYTICS_TIME_RATE` | seconds of analytics (operations selecting `rankings`, `paths`, `neighbourhood`, `neighbours`, `coOccurring`, `timelineBuckets`, `search`, `find`, `eventCounts`) an anonymous client may take per second, sustained, each charged the CPU seconds its reads of the store took (0.01 at least); past it and its burst, its next one waits before it runs, up to the delay above, then 429 (docs/security.md); 0 for none | 0.25 |
 | `NEWSGRAPH_ANALYTICS_TIME_BURST` | the seconds of analytics such a client may take at once beyond that rate | 1 |
+| `NEWSGRAPH_BODY_RATE` | bytes a second of an anonymous client's request bodies over 16 KiB (a page's is about 1 KiB), sustained; past it and its burst, its next such request waits before it is read further, up to the delay above, then 429; 0 for none | 262144 |
+| `NEWSGRAPH_BODY_BURST` | the bytes of such bodies a client may send at once beyond that rate | 2097152 |
 | `NEWSGRAPH_CORS_ORIGINS` | comma-separated origins a browser may call the API from (CORS), e.g. `https://site.example` | none |
 | `NEWSGRAPH_CACHE_MAX_AGE` | seconds a cache may serve an anonymous GET answer before revalidating its `ETag` (docs/site.md) | 5 |
 | `NEWSGRAPH_GZIP_MINIMUM_SIZE` | answers at least this many bytes are gzipped for clients that accept it | 1000 |
@@ -64,6 +66,8 @@ from api.config import (
     DEFAULT_ANALYTICS_TIME_RATE,
     DEFAULT_AUDIT_DAYS,
     DEFAULT_AUDIT_MAX_REFUSALS,
+    DEFAULT_BODY_BURST,
+    DEFAULT_BODY_RATE,
     DEFAULT_CACHE_MAX_AGE,
     DEFAULT_CLIENT_COST_RATE,
     DEFAULT_GZIP_MINIMUM_SIZE,
@@ -141,6 +145,8 @@ class Settings(BaseSettings):
     # and the seconds it may take at once beyond that --
     analytics_time_rate: NonNegativeFloat = DEFAULT_ANALYTICS_TIME_RATE
     analytics_time_burst: PositiveFloat = DEFAULT_ANALYTICS_TIME_BURST
+    body_rate: NonNegativeFloat = DEFAULT_BODY_RATE
+    body_burst: PositiveFloat = DEFAULT_BODY_BURST
     # -- The audit record (issue 16: api.audit) --
     # Its SQLite file; unset: `audit.sqlite3` in the embedded store's directory, or
     # `newsgraph-audit.sqlite3` in the working directory beside a Neo4j store; "" keeps none.

@@ -176,7 +176,9 @@ def test_introspection_past_its_rate_waits_then_is_answered(store: EmbeddedStore
 
 
 def test_empty_rates_turn_the_slow_down_off(store: EmbeddedStore) -> None:
-    app = make_app(store, refusal_rate="", introspection_rate="", analytics_time_rate=0)
+    app = make_app(
+        store, refusal_rate="", introspection_rate="", analytics_time_rate=0, body_rate=0
+    )
     answers = send(app, [("203.0.113.1", b"not json")] * 25 + [("203.0.113.1", INTROSPECTION)] * 8)
     assert [a.status_code for a in answers] == [400] * 25 + [200] * 8
     assert not slowdown_of(app).active
@@ -255,6 +257,38 @@ def test_analytics_past_the_time_wait_then_are_answered(store: EmbeddedStore) ->
     assert [a.status_code for a in answers] == [200, 200]
     assert all("errors" not in a.json() for a in answers)
     assert slowdown_of(app).delayed == {"analytics": 1}
+
+
+def _big(padding: int) -> bytes:
+    """A page's query made big with a comment (a valid operation of `padding` more bytes)."""
+    return json.dumps({"query": "# " + "x" * padding + "\n" + PAGE["query"]}).encode()
+
+
+def test_an_anonymous_clients_big_bodies_are_paced_by_their_bytes(store: EmbeddedStore) -> None:
+    """Bodies over 16 KiB cost their size from a bucket of bytes (here 40 KiB at once, then
+    next to nothing a second): past it, the client's next big body waits, then is a 429 with
+    Retry-After, read by nothing; its small bodies (pages), another client's big ones and a
+    token holder's are answered."""
+    app = make_app(store, body_rate=1, body_burst=40_000)
+    big = _big(20_000)
+    answers = send(
+        app,
+        [("203.0.113.7", big)] * 3
+        + [("203.0.113.7", PAGE), ("203.0.113.8", big), ("203.0.113.7", big)],
+    )
+    assert [a.status_code for a in answers] == [200, 200, 429, 200, 200, 429]
+    assert refused_for_the_pace(answers[2])
+    assert "large request bodies" in answers[2].json()["errors"][0]["message"]
+    assert int(answers[2].headers["retry-after"]) >= 1
+    assert all("errors" not in a.json() for a in answers[:2] + answers[3:5])
+    assert slowdown_of(app).turned_away["bodies"] == 2
+
+
+def test_a_big_body_past_the_pace_waits_then_is_answered(store: EmbeddedStore) -> None:
+    app = make_app(store, body_rate=20_000, body_burst=30_000, slowdown_max_delay=5)
+    answers = send(app, [("203.0.113.9", _big(20_000))] * 3)
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    assert slowdown_of(app).delayed["bodies"] >= 1
 
 
 def test_the_rates_are_settings(monkeypatch: pytest.MonkeyPatch) -> None:
