@@ -140,12 +140,6 @@ class RequestContext:
         self._windows.clear()
         self.__post_init__()
 
-    def release(self) -> None:
-        """Let go of what this request read, once it is answered: its nodes and relationships
-        are then freed at once, not when the collector next looks (the executor that ran the
-        request holds this context in a reference cycle; docs/neo4j.md, "Pauses")."""
-        self.clear()
-
     def track_records_in(self, months: Months) -> Loader[str, TrackRecord]:
         """The loader of outlets' track records over a window of months, many per read."""
         if months.whole:

@@ -277,7 +277,6 @@ async def answer(app: View, scope: Any, body: bytes | None, send: Send) -> bool:
         operation_extensions=None,
     )
     result = executed if isinstance(executed, CoreResult) else await executed
-    context.release()
     if result.errors or result.data is None:
         return False
     if budget is not None and budget.take(context.client, cost.analytics) is not None:

@@ -77,8 +77,7 @@ _PER_REQUEST = frozenset({b"set-cookie", CACHE_HEADER.encode(), CHANGE_HEADER.en
 
 
 # What an answer read: a node's properties (its id), or a node's relationships of one type in
-# one direction (id, type and direction in one string). Strings only: a dictionary whose keys
-# and values the collector does not track is not tracked itself (`ResponseCache._by_id`).
+# one direction (id, type and direction in one string, `edges_read`).
 Read = str
 _REL_NAMES: dict[Rel | str, str] = {rel: rel.value for rel in Rel}
 

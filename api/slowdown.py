@@ -18,7 +18,7 @@ from a trusted proxy's X-Forwarded-For). The windows are `limits`' moving window
 process's memory (`api.auth.RateLimiter`): each worker of `serve --workers` paces its own
 connections.
 
-An anonymous client's analytics are paced by what they cost, in seconds (`AnalyticsTime`, a
+An anonymous client's analytics are paced by what they cost, in seconds (`TokenBucket`, a
 token bucket per client address: `AppConfig.analytics_time_rate` seconds a second, and a burst
 of `analytics_time_burst`): each operation selecting a field of `api.forward.ANALYTICS_FIELDS`
 (the heavy fields, `search`, `find`, `eventCounts`) is charged, as its answer starts, the CPU
@@ -87,11 +87,12 @@ def _may_ask(raw: bytes) -> bool:
     return any(name in raw for name in _MAY_ASK)
 
 
-class AnalyticsTime:
-    """An anonymous client's analytics time: a token bucket per client of `rate` seconds a
-    second and `burst` seconds, kept as the moment its charges are paid off at that rate (the
-    generic cell rate algorithm: one float per client). An operation is charged after it ran
-    (`charge`); a client may start one when what it owes is within its burst (`owed`)."""
+class TokenBucket:
+    """A token bucket per client of `rate` units a second and `burst` units (an anonymous
+    client's seconds of analytics, or bytes of big bodies), kept as the moment its charges are
+    paid off at that rate (the generic cell rate algorithm: one float per client). A request
+    is charged what it took (`charge`); a client may start one when what it owes is within its
+    burst (`owed`)."""
 
     def __init__(
         self, rate: float, burst: float, max_delay: float, floor: float = ANALYTICS_FLOOR
@@ -103,20 +104,21 @@ class AnalyticsTime:
         self._paid_at: LRUCache[str, float] = LRUCache(maxsize=ANALYTICS_CLIENTS)
 
     def owed(self, client: str, now: float) -> float:
-        """Seconds until `client` may start another analytics operation (0: now)."""
+        """Seconds until `client` may start another request this bucket pays for (0: now)."""
         paid_at = self._paid_at.get(client)
         if paid_at is None:
             return 0.0
         return max(0.0, paid_at - now - self.burst / self.rate)
 
-    def charge(self, client: str, seconds: float, now: float) -> None:
-        """Charge `client` an operation that took `seconds` (at least `floor`)."""
+    def charge(self, client: str, units: float, now: float) -> None:
+        """Charge `client` a request that took `units` (at least `floor`)."""
         paid_at = max(self._paid_at.get(client, now), now)
-        self._paid_at[client] = paid_at + max(seconds, self.floor) / self.rate
+        self._paid_at[client] = paid_at + max(units, self.floor) / self.rate
 
     async def wait(self, client: str) -> tuple[bool, float | None]:
-        """Wait until `client` may start an analytics operation: whether it waited, and None
-        when it may go or, after `max_delay` seconds, the seconds it still owes (Retry-After)."""
+        """Wait until `client` may start a request this bucket pays for: whether it waited,
+        and None when it may go or, after `max_delay` seconds, the seconds it still owes
+        (Retry-After)."""
         deadline = time.monotonic() + self.max_delay
         waited = False
         while (owed := self.owed(client, time.monotonic())) > 0:
@@ -168,7 +170,7 @@ class SlowDown:
             Pace(config.introspection_rate, delay) if config.introspection_rate else None
         )
         self.analytics = (
-            AnalyticsTime(
+            TokenBucket(
                 config.analytics_time_rate,
                 config.analytics_time_burst,
                 config.slowdown_max_delay,
@@ -178,7 +180,7 @@ class SlowDown:
         )
         # an anonymous client's bytes of bodies over `PACED_BODY`: the same bucket, of bytes
         self.bodies = (
-            AnalyticsTime(config.body_rate, config.body_burst, config.slowdown_max_delay, 0.0)
+            TokenBucket(config.body_rate, config.body_burst, config.slowdown_max_delay, 0.0)
             if config.body_rate > 0
             else None
         )
@@ -292,7 +294,7 @@ def _too_many(kind: str, rate: str, retry_after: float) -> tuple[Message, Messag
 class Paced:
     """Middleware: each answer held to its client's pace (`SlowDown.pace_of`) before it is
     sent; past the bound, a 429 sent instead of it. An anonymous client's analytics operation
-    waits before it runs while the client owes analytics time (`AnalyticsTime`), and is
+    waits before it runs while the client owes analytics time (`TokenBucket`), and is
     charged as its answer starts."""
 
     def __init__(self, app: ASGIApp, slowdown: SlowDown) -> None:
@@ -304,23 +306,17 @@ class Paced:
         if scope["type"] != "http" or not slowdown.active:
             await self.app(scope, receive, send)
             return
-        size = _paced_body(slowdown, scope)
-        if size:
+        anonymous = _anonymous_graphql(scope)
+        bodies = slowdown.bodies if anonymous else None
+        size = _declared_size(scope) if bodies is not None else 0
+        if bodies is not None and size > PACED_BODY:
             # a big anonymous body: paid for, in bytes, before it is read further
-            bodies = slowdown.bodies
-            assert bodies is not None
             sender = slowdown.anonymous_client(scope)
-            waited, retry_after = await bodies.wait(sender)
-            if retry_after is not None:
-                slowdown.turned_away["bodies"] += 1
-                rate = f"{bodies.rate:g} bytes a second of bodies over {PACED_BODY:,} bytes"
-                for message in _too_many("bodies", rate, retry_after):
-                    await send(message)
+            rate = f"{bodies.rate:g} bytes a second of bodies over {PACED_BODY:,} bytes"
+            if not await _held(slowdown, "bodies", bodies, sender, rate, send):
                 return
-            if waited:
-                slowdown.delayed["bodies"] += 1
             bodies.charge(sender, size, time.monotonic())
-        timed = _timed(slowdown, scope)
+        timed = slowdown.analytics if anonymous else None
         client = ""
         posted = scope["method"] == "POST"
         body: list[bytes | None] = [None]  # the POST body, once read whole (within max_body)
@@ -331,15 +327,9 @@ class Paced:
                 if posted:
                     body[0], receive = await _read(receive, scope, slowdown.max_body)
                 if (body[0] is not None or not posted) and slowdown.asks_analytics(scope, body[0]):
-                    waited, retry_after = await timed.wait(client)
-                    if retry_after is not None:
-                        slowdown.turned_away["analytics"] += 1
-                        rate = f"{timed.rate:g} s of analytics a second"
-                        for message in _too_many("analytics", rate, retry_after):
-                            await send(message)
+                    rate = f"{timed.rate:g} s of analytics a second"
+                    if not await _held(slowdown, "analytics", timed, client, rate, send):
                         return
-                    if waited:
-                        slowdown.delayed["analytics"] += 1
             elif posted:
                 receive = _keeping(receive, body, slowdown.max_body)
         replaced = False
@@ -372,39 +362,43 @@ class Paced:
         await self.app(scope, receive, paced)
 
 
-def _paced_body(slowdown: SlowDown, scope: Scope) -> int:
-    """The declared size of an anonymous request's body to the GraphQL endpoint, when it is
-    over `PACED_BODY` and bodies are paced; else 0."""
-    if slowdown.bodies is None or scope.get("path") != GRAPHQL_PATH:
-        return 0
-    size = 0
+async def _held(
+    slowdown: SlowDown, kind: str, bucket: TokenBucket, client: str, rate: str, send: Send
+) -> bool:
+    """Hold a request while `client` owes `bucket`: True when it may go on; False when a 429
+    with Retry-After was sent instead (past the longest wait)."""
+    waited, retry_after = await bucket.wait(client)
+    if retry_after is not None:
+        slowdown.turned_away[kind] += 1
+        for message in _too_many(kind, rate, retry_after):
+            await send(message)
+        return False
+    if waited:
+        slowdown.delayed[kind] += 1
+    return True
+
+
+def _anonymous_graphql(scope: Scope) -> bool:
+    """Whether a request is a GET or POST to the GraphQL endpoint without an Authorization
+    header (a token holder's is accountable, and not paced by its analytics or bodies)."""
+    if scope.get("path") != GRAPHQL_PATH or scope["method"] not in ("GET", "POST"):
+        return False
+    return not any(name == b"authorization" for name, _ in scope.get("headers", ()))
+
+
+def _declared_size(scope: Scope) -> int:
+    """The request body's size as its Content-Length declares it (0: none declared)."""
     for name, value in scope.get("headers", ()):
-        if name == b"authorization":
-            return 0
         if name == b"content-length" and value.isdigit():
-            size = int(value)
-    return size if size > PACED_BODY else 0
-
-
-def _timed(slowdown: SlowDown, scope: Scope) -> AnalyticsTime | None:
-    """The analytics time a request is paced by: an anonymous request (no Authorization
-    header) to the GraphQL endpoint, when the pace is on."""
-    timed = slowdown.analytics
-    if timed is None or scope.get("path") != GRAPHQL_PATH:
-        return None
-    if scope["method"] not in ("GET", "POST"):
-        return None
-    if any(name == b"authorization" for name, _ in scope.get("headers", ())):
-        return None
-    return timed
+            return int(value)
+    return 0
 
 
 async def _read(receive: Receive, scope: Scope, limit: int) -> tuple[bytes | None, Receive]:
     """The request's body, if at most `limit` bytes (None if longer, or declared longer:
     refused by the app, unread), and a `receive` giving what was read again, then the rest."""
-    for name, value in scope.get("headers", ()):
-        if name == b"content-length" and value.isdigit() and int(value) > limit:
-            return None, receive
+    if _declared_size(scope) > limit:
+        return None, receive
     read: list[Message] = []
     size = 0
     while True:

@@ -23,7 +23,7 @@ from starlette.applications import Starlette
 
 from api.app import create_app
 from api.config import AppConfig
-from api.slowdown import ANALYTICS_FLOOR, AnalyticsTime, SlowDown
+from api.slowdown import ANALYTICS_FLOOR, SlowDown, TokenBucket
 from graph.embedded import EmbeddedStore
 from newsgraph.settings import Settings, SettingsError, load_settings
 from newsgraph.wiring import app_arguments
@@ -193,7 +193,7 @@ TIMELINE = {
 
 def test_a_clients_analytics_time_is_a_token_bucket_of_seconds() -> None:
     # 0.5 s of analytics a second, 1 s at once: the moments are given, nothing sleeps
-    bucket = AnalyticsTime(rate=0.5, burst=1.0, max_delay=5.0)
+    bucket = TokenBucket(rate=0.5, burst=1.0, max_delay=5.0)
     assert bucket.owed("a", 100.0) == 0
     bucket.charge("a", 0.8, 100.0)  # within the burst
     assert bucket.owed("a", 100.0) == 0

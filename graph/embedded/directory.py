@@ -58,18 +58,11 @@ class Directory:
 
     def add(self, node_id: str, label: Label, props: Props) -> None:
         for key, position in self._keys(node_id, label, props):
-            found = self._slices.get(key)
-            if found is None:
-                found = self._slices[key] = SortedList()
-            found.add(position)
+            self._insert(key, position)
 
     def discard(self, node_id: str, label: Label, props: Props) -> None:
         for key, position in self._keys(node_id, label, props):
-            found = self._slices.get(key)
-            if found is not None:
-                found.discard(position)
-                if not found:
-                    del self._slices[key]
+            self._remove(key, position)
 
     def replace(self, node_id: str, label: Label, old: Props, new: Props) -> None:
         """A listed node's properties went from `old` to `new`: only the positions that
@@ -77,19 +70,23 @@ class Directory:
         its name, the orders' key, seldom changes)."""
         before = set(self._keys(node_id, label, old))
         after = set(self._keys(node_id, label, new))
-        if before == after:
-            return
         for key, position in before - after:
-            found = self._slices.get(key)
-            if found is not None:
-                found.discard(position)
-                if not found:
-                    del self._slices[key]
+            self._remove(key, position)
         for key, position in after - before:
-            found = self._slices.get(key)
-            if found is None:
-                found = self._slices[key] = SortedList()
-            found.add(position)
+            self._insert(key, position)
+
+    def _insert(self, key: Slice, position: Position) -> None:
+        found = self._slices.get(key)
+        if found is None:
+            found = self._slices[key] = SortedList()
+        found.add(position)
+
+    def _remove(self, key: Slice, position: Position) -> None:
+        found = self._slices.get(key)
+        if found is not None:
+            found.discard(position)
+            if not found:
+                del self._slices[key]
 
     def fill(
         self,

@@ -103,11 +103,7 @@ class WriteRetry:
                 f"{lost} tries: {exc.message or exc}"
             ) from exc
         except (ServiceUnavailable, SessionExpired, OSError) as exc:
-            log.warning("lost the connection to %r: %s", self._target, exc)
-            raise StoreUnavailable(
-                f"the graph database cannot be reached now ({type(exc).__name__}); "
-                "try again shortly"
-            ) from exc
+            raise unavailable(self._target, exc) from exc
 
     def _count(self, state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome is not None else None
@@ -122,3 +118,12 @@ class WriteRetry:
 def _retry_if_retryable(state: RetryCallState) -> bool:
     exc = state.outcome.exception() if state.outcome is not None else None
     return exc is not None and retryable(exc)
+
+
+def unavailable(target: object, exc: Exception) -> StoreUnavailable:
+    """A lost server, logged, as the store's error: the API answers it as such, and the next
+    read or write tries again (the driver reconnects by itself)."""
+    log.warning("lost the connection to %r: %s", target, exc)
+    return StoreUnavailable(
+        f"the graph database cannot be reached now ({type(exc).__name__}); try again shortly"
+    )

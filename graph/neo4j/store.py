@@ -49,7 +49,7 @@ from graph.neo4j import queries as q
 from graph.neo4j import search as index
 from graph.neo4j.changelog import Changed
 from graph.neo4j.plan import StatementPlan, key_prefix
-from graph.neo4j.retry import WriteRetry, retryable
+from graph.neo4j.retry import WriteRetry, retryable, unavailable
 from graph.neo4j.transaction import Created, InTransaction
 from graph.search import SEARCHABLE, IndexedDoc, Lookup
 from graph.store import (
@@ -64,7 +64,6 @@ from graph.store import (
     NodeQuery,
     PagePart,
     StoreError,
-    StoreUnavailable,
 )
 
 log = logging.getLogger(__name__)
@@ -364,11 +363,7 @@ class Neo4jStore:
             ) as session:
                 return session.execute_read(neo4j.unit_of_work(timeout=self.read_timeout)(work))
         except (ServiceUnavailable, SessionExpired, OSError) as exc:
-            log.warning("lost the connection to %r: %s", self, exc)
-            raise StoreUnavailable(
-                f"the graph database cannot be reached now ({type(exc).__name__}); "
-                "try again shortly"
-            ) from exc
+            raise unavailable(self, exc) from exc
 
     def _fetch(self, statement: str, parameters: Mapping[str, Any]) -> neo4j.Record | None:
         """One read statement on its own, with the read timeout: its one record, or None.
@@ -394,11 +389,7 @@ class Neo4jStore:
                     continue
                 if not isinstance(exc, ServiceUnavailable | SessionExpired | OSError):
                     raise
-                log.warning("lost the connection to %r: %s", self, exc)
-                raise StoreUnavailable(
-                    f"the graph database cannot be reached now ({type(exc).__name__}); "
-                    "try again shortly"
-                ) from exc
+                raise unavailable(self, exc) from exc
 
     def _write(self, work: Callable[[neo4j.ManagedTransaction], T]) -> T:
         """`work` in a managed write transaction, retried by `graph.neo4j.retry` (not by the
