@@ -1,7 +1,8 @@
 """Page latency while `newsgraph load` runs beside `newsgraph serve` on one store (issue 14).
 
     python -m bench.serve_while_loading [--events 100000] [--workers N] [--concurrency 8]
-                                        [--idle-requests 4000] [--workdir /tmp/newsgraph-bench]
+                                        [--idle-requests 4000] [--niceness N]
+                                        [--workdir /tmp/newsgraph-bench]
 
 A store preloaded with `generate.py --seed 1` (N events: the same cached store `bench.peer`
 builds) is copied, and `newsgraph serve` (with `--workers N` when N > 1) runs on the copy.
@@ -9,12 +10,14 @@ Eight clients (the bare HTTP/1.1 client of the peer's `latency.py --client raw`,
 ask for the seed page of the preloaded events: first idle, the baseline; then on and on while
 `newsgraph load` puts a second generated file (seed 2, another N events) into the same store,
 each request's latency kept with its wall-clock time and the response's `X-Newsgraph-Change`
-header. Reported: p50, p99 and max during the load against the idle figures (targets: p99 ≤ 3x
-idle p99, no page over 100 ms); the load's rate (records over the whole `newsgraph load`
-process) beside the same load into another copy of the preloaded store with no server (target
-≥ 0.9x); and the lag from a batch's commit to the readers (target p99 ≤ 1 s): per response, its
-arrival time minus the commit time (`at`) of the oldest change log entry committed by then that
-it does not show (0 when it shows the latest), read from the store's `changes` table read-only.
+header (the load at its default niceness, 5, or `--niceness N`); the slowest pages are printed
+with when they were asked. Reported: p50, p99 and max during the load against the idle
+figures (targets: p99 ≤ 3x idle p99, no page over 100 ms); the load's rate (records over the
+whole `newsgraph load` process) beside the same load into another copy of the preloaded store
+with no server (target ≥ 0.9x); and the lag from a batch's commit to the readers (target p99
+≤ 1 s): per response, its arrival time minus the commit time (`at`) of the oldest change log
+entry committed by then that it does not show (0 when it shows the latest), read from the
+store's `changes` table read-only.
 
 Until the embedded store lets a writer in beside a server, `newsgraph load` refuses ("the store
 is in use by another newsgraph process"): the benchmark then stops saying so, after the idle
@@ -198,6 +201,13 @@ def lag_figures(run: LoadRun) -> tuple[dict[str, Any], str | None]:
     }, None
 
 
+def slowest(run: LoadRun, n: int = 8) -> str:
+    """The `n` slowest pages of the load, each with when it was asked (seconds after the load
+    started): where the tail is (the load's start, its batches, its end)."""
+    worst = sorted(run.samples, key=lambda s: s.ms, reverse=True)[:n]
+    return ", ".join(f"{s.ms:.0f} ms at +{s.sent - run.started:.1f} s" for s in worst)
+
+
 def text_row(figure: str, value: str, target: str) -> None:
     print(f"| {figure} | {value} | - | - | {target} | - |")
 
@@ -210,7 +220,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         "--batch-size", type=int, default=None, help="newsgraph load --batch-size [its default]"
     )
     parser.add_argument(
-        "--nice", type=int, default=None, help="run the load beside the server under nice -n N"
+        "--niceness",
+        type=int,
+        default=None,
+        help="newsgraph load --niceness N beside the server [its default, 5]",
     )
     args, workers = parse_serving(parser, argv)
 
@@ -241,8 +254,8 @@ def main(argv: Sequence[str] | None = None) -> None:
                 f"errors {idle['errors']}"
             )
             load = [str(NEWSGRAPH), "load", str(second.records), "--store", str(served)]
-            if args.nice is not None:
-                load = ["nice", "-n", str(args.nice), *load]
+            if args.niceness is not None:
+                load += ["--niceness", str(args.niceness)]
             load += ["--rejects", str(args.workdir / "swl-rejects.jsonl")]
             if args.batch_size is not None:
                 load += ["--batch-size", str(args.batch_size)]
@@ -254,6 +267,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"{during['requests']:,} pages meanwhile, p99 {during['p99_ms']:.2f} ms, "
             f"max {during['max_ms']:.1f} ms"
         )
+        log(f"slowest pages (seconds after the load started): {slowest(load_run)}")
         if load_run.status not in (0, 3):
             refused(args, idle, load_run, workers)
         copy_store(preloaded.directory, alone)

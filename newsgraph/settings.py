@@ -40,6 +40,7 @@
 | `NEWSGRAPH_CACHE_MAX_AGE` | seconds a cache may serve an anonymous GET answer before revalidating its `ETag` (docs/site.md) | 5 |
 | `NEWSGRAPH_GZIP_MINIMUM_SIZE` | answers at least this many bytes are gzipped for clients that accept it | 1000 |
 | `NEWSGRAPH_PERSISTED_QUERIES` | automatic persisted queries kept per process (least recently used forgotten) | 1000 |
+| `NEWSGRAPH_LOAD_NICENESS` | the niceness `newsgraph load` runs at (0-19, as `nice -n`): a bulk load yields the CPU to the pages a server beside it answers, and takes it all when nothing else wants it (docs/operations.md) | 5 |
 | `NEWSGRAPH_RESPONSE_CACHE_BYTES` | bytes of anonymous answers each process keeps in memory, dropped by the writes that change them (docs/site.md); 0 turns the cache off | 67108864 |
 
 docs/security.md says what each limit guards.
@@ -51,6 +52,7 @@ from pathlib import Path
 
 import limits
 from pydantic import (
+    Field,
     NonNegativeFloat,
     NonNegativeInt,
     PositiveFloat,
@@ -94,6 +96,8 @@ from api.config import (
 from api.tokens import parse_networks
 
 DEFAULT_STORE = "./newsgraph-data"
+# `newsgraph load`'s niceness (docs/operations.md, "Loading while serving")
+DEFAULT_LOAD_NICENESS = 5
 DEFAULT_NEO4J_USER = "neo4j"
 
 
@@ -108,6 +112,8 @@ class Settings(BaseSettings):
     neo4j_pool_size: PositiveInt | None = None
     neo4j_read_timeout: PositiveFloat | None = None
     neo4j_write_timeout: PositiveFloat | None = None
+    # `newsgraph load` runs at this niceness: pages come first for the CPU
+    load_niceness: int = Field(DEFAULT_LOAD_NICENESS, ge=0, le=19)
     # Plain tokens, for containers: hashed as soon as read (api.tokens.Tokens), never logged.
     tokens: SecretStr | None = None
     tokens_file: Path | None = None
