@@ -198,6 +198,13 @@ def lag_figures(run: LoadRun) -> tuple[dict[str, Any], str | None]:
     }, None
 
 
+def slowest(run: LoadRun, n: int = 8) -> str:
+    """The `n` slowest pages of the load, each with when it was asked (seconds after the load
+    started): where the tail is (the load's start, its batches, its end)."""
+    worst = sorted(run.samples, key=lambda s: s.ms, reverse=True)[:n]
+    return ", ".join(f"{s.ms:.0f} ms at +{s.sent - run.started:.1f} s" for s in worst)
+
+
 def text_row(figure: str, value: str, target: str) -> None:
     print(f"| {figure} | {value} | - | - | {target} | - |")
 
@@ -254,6 +261,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             f"{during['requests']:,} pages meanwhile, p99 {during['p99_ms']:.2f} ms, "
             f"max {during['max_ms']:.1f} ms"
         )
+        log(f"slowest pages (seconds after the load started): {slowest(load_run)}")
         if load_run.status not in (0, 3):
             refused(args, idle, load_run, workers)
         copy_store(preloaded.directory, alone)
