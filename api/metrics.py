@@ -15,8 +15,9 @@
   limits by name (`depth`, `aliases`, `tokens`, `string_length`, `variables`,
   `introspection`, `dates`, `cost`);
 - `newsgraph_response_cache_total{outcome}`: anonymous queries answered from the response cache
-  (`hit`) or made (`miss`), answers `stored`, dropped for room (`eviction`) and dropped by a
-  write that changed what they read (`invalidation`) (api.response_cache);
+  (`hit`) or made (`miss`), of those made the ones asked for the first time and so not kept
+  (`first`), answers `stored`, dropped for room (`eviction`) and dropped by a write that
+  changed what they read (`invalidation`) (api.response_cache);
 - `newsgraph_write_queue`: mutations a reader worker has waiting on the writer process
   (`api.forward.Writer.waiting`), summed over the live workers.
 
@@ -151,8 +152,9 @@ class Metrics:
         )
         self.response_cache = prom.Counter(
             "newsgraph_response_cache",
-            "Anonymous queries answered from the response cache (hit) or made (miss); answers "
-            "stored, evicted for room, and dropped by a write (invalidation)",
+            "Anonymous queries answered from the response cache (hit) or made (miss), made and "
+            "not kept as asked for the first time (first); answers stored, evicted for room, "
+            "and dropped by a write (invalidation)",
             ["outcome"],
             registry=registry,
         )

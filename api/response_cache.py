@@ -22,6 +22,21 @@ as soon as a committed write changes something it read (docs/site.md).
   showing that outlet's name. An answer made while a write committed is kept
   only if the entries it might have missed touch nothing it read. So a kept answer is always
   the answer the query would get now, and a page is never stale after a write.
+- **Kept from the second time it is asked, when kept answers are not asked again**: of the
+  kept answers that ended (dropped by a write, evicted for room, made again), the cache counts
+  the share that were answered from it at least once (over a window of about `USEFUL_WINDOW`
+  ended answers). While that share is `USEFUL_SHARE` or more (or too few ended to tell), every
+  answer is kept from its first asking. Below it, kept answers are mostly pages asked once in a
+  long while (the tail of a large site's traffic, a crawler, 100,000 pages asked in turn):
+  keeping each of them cost a tenth more CPU than answering it (parsing the request for its
+  key, noting its reads, copying its body, indexing it), and each write then had them to drop,
+  for hits that never came. Then a request whose bytes (its body or query string, and its
+  Accept header) are asked for the first time passes by the cache as if there were none
+  (nothing parsed, its reads not noted, its answer not kept, no cache header, counted
+  `first`), and is kept from its second asking (CDNs admit so: "cache on second hit";
+  TinyLFU's doorkeeper). The digests asked are remembered up to `SEEN` of them (then
+  forgotten all at once), and a kept answer dropped by a write is kept again at its next miss
+  (its request's key is remembered among the aliases).
 - **Bounded**: by the bytes of the bodies kept (`AppConfig.response_cache_bytes`, cachetools'
   LRU with a size function), the least recently used dropped first. Hits, misses, answers
   stored, evictions and invalidations are counted (`/metrics`:
@@ -70,10 +85,20 @@ POSTED = "newsgraph.posted"
 CACHE_HEADER = "x-newsgraph-cache"
 # Requests remembered byte for byte, so that asking again parses nothing (`Cached._alias`).
 ALIASES = 100_000
+# Requests (their bytes' digests) remembered as asked (`ResponseCache.admit`); forgotten all at
+# once past this many.
+SEEN = 200_000
+# Kept answers ended (dropped, evicted, made again) over which the share answered from the
+# cache is counted (halved past it), the fewest from which it decides, and the share below
+# which an answer is kept only from its second asking (`ResponseCache.admit`).
+USEFUL_WINDOW = 2_000
+USEFUL_MIN = 200
+USEFUL_SHARE = 0.1
 # Change log entries remembered, for answers made while writes committed (`ResponseCache.keep`).
 RECENT = 512
 # Headers of an answer not kept: they belong to one request.
 _PER_REQUEST = frozenset({b"set-cookie", CACHE_HEADER.encode(), CHANGE_HEADER.encode()})
+_MISS = (CACHE_HEADER.encode(), b"miss")
 
 
 # What an answer read: a node's properties (its id), or a node's relationships of one type in
@@ -220,6 +245,10 @@ class ResponseCache:
         self.position: int | None = None
         # (seq, the ids it touched or None for all) of the latest entries checked
         self._recent: deque[tuple[int, frozenset[Read] | None]] = deque(maxlen=RECENT)
+        self._seen: dict[str, None] = {}  # requests' digests asked before (`admit`)
+        self._hit: set[str] = set()  # kept answers answered from here since they were kept
+        self._ended = 0.0  # kept answers that ended, over the window (`_end`)
+        self._useful = 0.0  # of those, the ones answered from here at least once
 
     @property
     def size(self) -> int:
@@ -294,6 +323,7 @@ class ResponseCache:
         """Drop the kept answers that read any of `ids` (None: all), and the wide ones."""
         if ids is None:
             self._count("invalidation", len(self._entries))
+            self._end(len(self._entries), len(self._hit))
             self.clear()
             return
         keys = set(self._wide)
@@ -302,6 +332,7 @@ class ResponseCache:
             keys.update(self._by_id.pop(node_id, ()))
             if len(keys) >= len(entries):  # all of it: the rest of `ids` need not be looked at
                 self._count("invalidation", len(entries))
+                self._end(len(entries), len(self._hit))
                 self._clear_kept()
                 return
         if len(keys) * 2 >= len(entries):
@@ -310,7 +341,11 @@ class ResponseCache:
             # hundred ids: 11,000 answers forgotten one by one held a worker's loop 390 ms).
             kept = [(k, Entry._make(v)) for k, v in entries.items() if k not in keys]
             self._count("invalidation", len(entries) - len(kept))
+            hit = self._hit
+            still = {key for key, _ in kept if key in hit}
+            self._end(len(entries) - len(kept), len(hit) - len(still))
             self._clear_kept()
+            self._hit = still
             for key, entry in kept:
                 self._store(key, entry)
             return
@@ -330,6 +365,7 @@ class ResponseCache:
         self._entries.clear()
         self._by_id.clear()
         self._wide.clear()
+        self._hit.clear()
 
     # -- answers ----------------------------------------------------------------------------
 
@@ -339,7 +375,31 @@ class ResponseCache:
             self._count("miss")
             return None
         self._count("hit")
+        self._hit.add(key)
         return Entry._make(kept)
+
+    def admit(self, alias: str) -> bool:
+        """Whether a request whose bytes digest to `alias` is to be looked up (and its answer
+        kept): while kept answers are asked again, always; else not the first time its bytes
+        are asked (module docstring), which is counted (`first`)."""
+        seen = self._seen
+        if alias in seen:
+            return True
+        if len(seen) >= SEEN:
+            seen.clear()
+        seen[alias] = None
+        if self._ended < USEFUL_MIN or self._useful >= USEFUL_SHARE * self._ended:
+            return True
+        self._count("first")
+        return False
+
+    def _end(self, ended: int, useful: int) -> None:
+        """`ended` kept answers ended, `useful` of them answered from here at least once."""
+        self._ended += ended
+        self._useful += useful
+        if self._ended >= USEFUL_WINDOW:  # the older half of the window forgotten
+            self._ended /= 2
+            self._useful /= 2
 
     def keep(self, key: str, entry: Entry, seen: int) -> bool:
         """Keep an answer whose reads include the change log entry `seen`, unless an entry
@@ -379,6 +439,13 @@ class ResponseCache:
         self._count("eviction")
 
     def _forget(self, key: str, entry: Entry) -> None:
+        """What indexes a kept answer that ended (dropped, evicted, replaced)."""
+        hit = self._hit
+        if key in hit:
+            hit.discard(key)
+            self._end(1, 1)
+        else:
+            self._end(1, 0)
         if entry.ids is None:
             self._wide.discard(key)
             return
@@ -464,7 +531,7 @@ class Cached:
             nonlocal start
             if message["type"] == "http.response.start":
                 start = message
-                headers = [*message.get("headers", []), (CACHE_HEADER.encode(), b"miss")]
+                headers = [*message.get("headers", []), _MISS]
                 message = {**message, "headers": headers}
             elif message["type"] == "http.response.body":
                 chunks.append(message.get("body", b""))
@@ -486,9 +553,12 @@ class Cached:
         accept = headers.get("accept")
         if scope["method"] == "GET":
             raw = scope.get("query_string", b"")
-            known = self._alias(b"G", raw, accept)
+            alias = _raw_key(b"G", raw, accept)
+            known = self._aliases.get(alias)
             if known is not None:
                 return known, receive
+            if not self.cache.admit(alias):
+                return None, receive
             params = QueryParams(raw)
             fields: dict[str, Any] = {k: params.get(k) for k in ("query", "operationName")}
             try:
@@ -497,7 +567,7 @@ class Cached:
                     fields[name] = _json(text) if text is not None else None
             except ValueError:
                 return None, receive
-            return self._keep_alias(b"G", raw, accept, self._keyed(fields, accept)), receive
+            return self._keep_alias(alias, self._keyed(fields, accept)), receive
         if scope["method"] != "POST":
             return None, receive
         media = (headers.get("content-type") or "").split(";")[0].strip().lower()
@@ -509,9 +579,12 @@ class Cached:
         body, receive = await _read(receive, self.max_body)
         if body is None:
             return None, receive
-        known = self._alias(b"P", body, accept)
+        alias = _raw_key(b"P", body, accept)
+        known = self._aliases.get(alias)
         if known is not None:
             return known, receive
+        if not self.cache.admit(alias):
+            return None, receive
         try:
             posted = _json(body.decode("utf-8"))
         except ValueError:
@@ -520,18 +593,13 @@ class Cached:
             return None, receive
         # parsed as the app parses it (api.fastlane reads it rather than parse it again)
         scope.setdefault("state", {})[POSTED] = (body, posted)
-        return self._keep_alias(b"P", body, accept, self._keyed(posted, accept)), receive
+        return self._keep_alias(alias, self._keyed(posted, accept)), receive
 
-    def _alias(self, method: bytes, raw: bytes, accept: str | None) -> str | None:
-        """The key of a request seen before byte for byte (its body or query string), so that
-        a hit parses nothing: the same bytes always come to the same key."""
-        return self._aliases.get(_raw_key(method, raw, accept))
-
-    def _keep_alias(
-        self, method: bytes, raw: bytes, accept: str | None, key: str | None
-    ) -> str | None:
+    def _keep_alias(self, alias: str, key: str | None) -> str | None:
+        """Remember that the request whose bytes (body or query string) and Accept header
+        digest to `alias` has `key`, so that asking again parses nothing."""
         if key is not None:
-            self._aliases[_raw_key(method, raw, accept)] = key
+            self._aliases[alias] = key
         return key
 
     def _keyed(self, fields: dict[str, Any], accept: str | None) -> str | None:

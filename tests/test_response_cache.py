@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+import api.response_cache as response_cache
 import graph.store
 from api.app import create_app
 from api.config import AppConfig
@@ -68,6 +69,13 @@ def site(store: GraphStore) -> Iterator[Client]:
 def _event(site: Client, summary: str) -> str:
     edges = site.data(EVENTS)["events"]["edges"]
     return str(next(e["node"]["id"] for e in edges if summary in e["node"]["summary"]))
+
+
+def _counted(site: Client, outcome: str) -> float:
+    """The response cache's count of `outcome` in /metrics (0 before the first)."""
+    name = f'newsgraph_response_cache_total{{outcome="{outcome}"}} '
+    lines = [line for line in site.metrics().splitlines() if line.startswith(name)]
+    return float(lines[0].removeprefix(name)) if lines else 0.0
 
 
 def _sources(answer: httpx.Response) -> list[str]:
@@ -186,6 +194,37 @@ def test_room_is_bounded_and_evictions_counted(store: GraphStore) -> None:
             site.page(event_id)
         assert 'newsgraph_response_cache_total{outcome="eviction"}' in site.metrics()
         assert site.page(ids[-1]).headers[CACHE_HEADER] == "hit"  # the latest stays
+    finally:
+        site.close()
+
+
+def test_when_kept_answers_go_unasked_a_page_is_kept_from_its_second_asking(
+    store: GraphStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pages asked once each (a crawler), in a cache with room for about two: the kept ones are
+    evicted without ever being asked again, so from then on a page asked for the first time
+    passes by the cache (no cache header, counted `first`) and is kept from its second
+    asking."""
+    monkeypatch.setattr(response_cache, "USEFUL_MIN", 3)
+    load_outlets(store)
+    load_file(store, shared_file(EXTRACTOR / "samples.jsonl"))
+    site = _app(store, size=6000)
+    try:
+        ids = [e["node"]["id"] for e in site.data(EVENTS)["events"]["edges"]]
+        for n in range(6):  # six requests of one page, each its own key (its text)
+            variant = {"query": PAGE_QUERY + " " * n, "variables": {"id": ids[0]}}
+            assert site.post(variant).status_code == 200
+        assert 'newsgraph_response_cache_total{outcome="eviction"}' in site.metrics()
+        passed_by = _counted(site, "first")
+        last = ids[-1]
+        first = site.page(last)
+        assert CACHE_HEADER not in first.headers
+        kept = site.page(last)
+        assert kept.headers[CACHE_HEADER] == "miss"
+        again = site.page(last)
+        assert again.headers[CACHE_HEADER] == "hit"
+        assert again.content == kept.content == first.content
+        assert _counted(site, "first") == passed_by + 1
     finally:
         site.close()
 
