@@ -172,10 +172,13 @@ _WRITTEN_DATES = (
     # 15/06/2017, 15.06.2017
     (re.compile(r"(?<![\d/.])(\d{1,2})([/.])(\d{1,2})\2(\d{4})(?![\d/.])"), (4, 3, 1)),
 )  # fmt: skip
+_YEAR = re.compile(r"\d{4}")
 
 
 def written_day(text: str) -> int | None:
     """The first date written in `text` (as `day_number`), or None."""
+    if not _YEAR.search(text):  # every written date has its year: most texts have none
+        return None
     for pattern, (y, m, d) in _WRITTEN_DATES:
         for found in pattern.finditer(text):
             groups = found.groups()
