@@ -13,8 +13,6 @@ from graph.identity.mention import Mention
 from graph.identity.normalise import (
     ANCHOR_FAR_KM,
     ANCHOR_NEAR_KM,
-    CODES_APART,
-    CODES_NEAR,
     FAR_KM,
     MAX_SPAN_DAYS,
     NEAR_KM,
@@ -22,7 +20,6 @@ from graph.identity.normalise import (
     PLACE_SIMILAR,
     day_number,
     haversine_km,
-    identifiers,
     name_tokens,
 )
 from graph.identity.profile import EventProfile
@@ -50,8 +47,6 @@ FEATURES: tuple[str, ...] = (
     "dated_early",  # a day before the main day, and a story of the event was published by then
     "crowded",  # no place to compare, other candidates look as alike (same sides): how many, 0..1
     "same_outlet",  # an outlet of the record already reported the event
-    "codes_near",  # both write reference codes of one series ("S931"), at most CODES_NEAR apart
-    "codes_apart",  # .. 0 at CODES_NEAR apart, rising to 1 at CODES_APART or more
 )
 
 
@@ -156,20 +151,6 @@ def text_similarity(m: Mention, p: EventProfile) -> float:
     return best
 
 
-def code_gap(m: Mention, p: EventProfile) -> int | None:
-    """The smallest gap between a reference code in the record's texts and one of the same
-    series in the event's kept texts ("S931" and "S929": 2), if both write any."""
-    mine = [c for text in m._texts for c in identifiers(text)]
-    if not mine:
-        return None
-    theirs: dict[str, list[int]] = {}
-    for text in p.texts:
-        for series, number in identifiers(text):
-            theirs.setdefault(series, []).append(number)
-    gaps = [abs(number - n) for series, number in mine for n in theirs.get(series, ())]
-    return min(gaps) if gaps else None
-
-
 def _nearness(km: float | None, near_km: float, far_km: float) -> tuple[float, float]:
     """(near, far) for a distance: near 1 within `near_km`, falling to 0 at `far_km`; far 1
     beyond `far_km`; both 0 without a distance."""
@@ -216,7 +197,6 @@ def evidence(m: Mention, p: EventProfile, *, words: bool = True) -> tuple[list[f
     main = day_number(p.main_day()) if p.days else m._day
     again = main != m._day and any(d == m.matched_day for d, _ in p.days)
     no_place = 1.0 if km is None and similarity is None and anchored is None else 0.0
-    gap = code_gap(m, p)
     values = [
         near,
         far,
@@ -238,8 +218,6 @@ def evidence(m: Mention, p: EventProfile, *, words: bool = True) -> tuple[list[f
         1.0 if m._day < main and p.published and day_number(p.published) <= m._day else 0.0,
         0.0,  # crowded: set by `crowd` once every candidate is known
         0.0 if m._outlets.isdisjoint(p.outlets) else 1.0,
-        0.0 if gap is None else 1.0 if gap <= CODES_NEAR else 0.0,
-        0.0 if gap is None else min(1.0, max(0, gap - CODES_NEAR) / (CODES_APART - CODES_NEAR)),
     ]
     return values, notes
 

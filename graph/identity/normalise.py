@@ -193,16 +193,3 @@ def written_day(text: str) -> int | None:
             except ValueError:  # 31 June, 13/13/2017
                 continue
     return None
-
-
-# An outlet's reference code in its words ("(S931)", "S950a": one strike of a numbered series),
-# read from a `text_key`: a few letters then three or more digits, maybe a letter after.
-_IDENTIFIER = re.compile(r"\b([a-z]{1,3})(\d{3,6})[a-z]?\b")
-CODES_NEAR = 2  # codes of one series at most this far apart: filed together (one event?)
-CODES_APART = 6  # at least this far apart: filed as other strikes
-
-
-@functools.lru_cache(maxsize=1 << 14)
-def identifiers(key: str) -> frozenset[tuple[str, int]]:
-    """The reference codes in a text (as `text_key` gives it): (series letters, number)."""
-    return frozenset((m.group(1), int(m.group(2))) for m in _IDENTIFIER.finditer(key))
