@@ -38,7 +38,6 @@ FEATURES: tuple[str, ...] = (
     "no_shared_entity",  # both name entities and none is shared
     "sides_partly",  # both name entities, some shared and some not (overlap above 0, below 1)
     "similar_text",  # best word-set overlap of the record's texts with the event's
-    "text_ratio",  # best character similarity (rapidfuzz ratio, 0..1) of the same texts
     "words_without_sides",  # the same overlap when there are no entities to compare, else 0
     "other_category",  # the record's category is not the event's
     "day_after",  # the record's day is the day after the event's main day (a late report?)
@@ -152,18 +151,6 @@ def text_similarity(m: Mention, p: EventProfile) -> float:
     return best
 
 
-def text_ratio(m: Mention, p: EventProfile) -> float:
-    """The best character-level similarity (rapidfuzz's ratio, 0..1) of one of the record's
-    texts with one of the event's."""
-    best = 0.0
-    for text in m._texts:
-        for other in p.texts:
-            r = fuzz.ratio(text, other)
-            if r > best:
-                best = r
-    return best / 100.0
-
-
 def _nearness(km: float | None, near_km: float, far_km: float) -> tuple[float, float]:
     """(near, far) for a distance: near 1 within `near_km`, falling to 0 at `far_km`; far 1
     beyond `far_km`; both 0 without a distance."""
@@ -222,7 +209,6 @@ def evidence(m: Mention, p: EventProfile, *, words: bool = True) -> tuple[list[f
         none_shared,
         1.0 if 0.0 < shared < 1.0 else 0.0,
         text,
-        text_ratio(m, p) if words else 0.0,
         0.0 if sides else text,
         0.0 if m.category in p.categories else 1.0,
         1.0 if m._day > main else 0.0,
@@ -237,7 +223,6 @@ def evidence(m: Mention, p: EventProfile, *, words: bool = True) -> tuple[list[f
 
 
 _TEXT = FEATURES.index("similar_text")
-_RATIO = FEATURES.index("text_ratio")
 _WORDS_WITHOUT_SIDES = FEATURES.index("words_without_sides")
 
 
@@ -247,9 +232,7 @@ def add_words(m: Mention, p: EventProfile, values: list[float], weights: Sequenc
     they add to the score under `weights`."""
     text = text_similarity(m, p)
     values[_TEXT] = text
-    ratio = text_ratio(m, p)
-    values[_RATIO] = ratio
-    added = weights[_TEXT] * text + weights[_RATIO] * ratio
+    added = weights[_TEXT] * text
     if not _sides(m, p):
         values[_WORDS_WITHOUT_SIDES] = text
         added += weights[_WORDS_WITHOUT_SIDES] * text
@@ -258,7 +241,7 @@ def add_words(m: Mention, p: EventProfile, values: list[float], weights: Sequenc
 
 def words_bound(m: Mention, p: EventProfile, weights: Sequence[float]) -> float:
     """The most the words can add to the score of `m` against `p` under `weights`."""
-    bound = max(0.0, weights[_TEXT]) + max(0.0, weights[_RATIO])
+    bound = max(0.0, weights[_TEXT])
     if not _sides(m, p):
         bound += max(0.0, weights[_WORDS_WITHOUT_SIDES])
     return bound
