@@ -155,7 +155,7 @@ def _matched_day(day: int, texts: tuple[str, ...]) -> int:
     """The day a record is matched by: its day, unless the first of its texts to write a date
     writes the day before (a late report: "June 23rd 2017: ..." in a record of 24 June). A
     later written day is not taken: an event of several days is dated by its first."""
-    for text in texts[:MAX_MENTION_TEXTS]:
+    for text in dict.fromkeys(texts[:MAX_MENTION_TEXTS]):  # a claim often repeats the summary
         said = written_day(text)
         if said is not None:
             return said if said == day - 1 else day
