@@ -433,3 +433,6 @@ def test_a_record_a_day_late_joins_when_its_words_write_the_events_day() -> None
     assert matcher.profiles[first].main_day() == "2017-02-07"
     second, decision = matcher.add(clash())
     assert second == first and decision.outcome == "merge", decision.explain()
+    # the decision says which day a record was matched by
+    _, decision = matcher.add(replace(late, story="wire/y", outlets=("Wire",)))
+    assert "matched by the day its words write, 2017-02-07, not 2017-02-08" in decision.explain()

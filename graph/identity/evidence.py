@@ -169,6 +169,8 @@ def evidence(m: Mention, p: EventProfile, *, words: bool = True) -> tuple[list[f
     """The value of each feature of `FEATURES` for `m` against `p`, and notes on what was
     missing. With `words=False` the text similarity is not computed (left at 0)."""
     notes: list[str] = []
+    if m.matched_day != m.day:
+        notes.append(f"matched by the day its words write, {m.matched_day}, not {m.day}")
     km = distance_km(m, p)
     near, far = _nearness(km, NEAR_KM, FAR_KM)
     if km is None:
