@@ -47,8 +47,6 @@ FEATURES: tuple[str, ...] = (
     "dated_early",  # a day before the main day, and a story of the event was published by then
     "crowded",  # no place to compare, other candidates look as alike (same sides): how many, 0..1
     "same_outlet",  # an outlet of the record already reported the event
-    "off_day_alike",  # a day off the main day, and alike on place and all sides
-    "same_outlet_alike",  # an outlet of the record already reported it, and alike
 )
 
 
@@ -222,12 +220,7 @@ def evidence(m: Mention, p: EventProfile, *, words: bool = True) -> tuple[list[f
         1.0 if m._day < main and p.published and day_number(p.published) <= m._day else 0.0,
         0.0,  # crowded: set by `crowd` once every candidate is known
         0.0 if m._outlets.isdisjoint(p.outlets) else 1.0,
-        0.0,  # off_day_alike
-        0.0,  # same_outlet_alike
     ]
-    if alike(values):
-        values[-2] = 1.0 if m._day != main else 0.0
-        values[-1] = values[FEATURES.index("same_outlet")]
     return values, notes
 
 
