@@ -33,7 +33,7 @@ if __package__ in (None, ""):  # run as a file: python bench/identity.py
     sys.path.insert(0, str(Path(__file__).absolute().parents[1]))
 
 from graph.identity import Matcher, Mention, Weights
-from graph.identity.normalise import day_text, haversine_km, place_key
+from graph.identity.normalise import day_number, day_text, haversine_km, place_key
 from graph.identity.places import use_gazetteer
 from graph.keys import digest, normalise
 
@@ -197,7 +197,7 @@ def floor_rule(items: Sequence[Item], window: int = 0) -> list[str]:
         sides = tuple(sorted({entities.find(k) for k, _ in found}))
         place = place_key(m.place) if m.place else ""
         point = (m.lat, m.lon) if m.lat is not None and m.lon is not None else None
-        day = m._day
+        day = day_number(m.day)  # the day it gives (the issue's floor reads no words)
         chosen: int | None = None
         for offset in range(-window, window + 1):
             for event, other_place, other_point in index[(day + offset, sides)]:
@@ -220,7 +220,7 @@ def _true_days(items: Sequence[Item], truth: Sequence[str]) -> dict[str, int]:
     """Each true event's day: the earliest its records give (a late report gives the day after)."""
     days: dict[str, int] = {}
     for item, true in zip(items, truth, strict=True):
-        day = item.mention._day
+        day = day_number(item.mention.day)
         days[true] = min(days.get(true, day), day)
     return days
 

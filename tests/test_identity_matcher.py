@@ -21,7 +21,7 @@ from graph.identity import (
     lookup_keys,
 )
 from graph.identity.mention import published_day
-from graph.identity.normalise import story_day
+from graph.identity.normalise import day_text, story_day, written_day
 from tests.conftest import EXTRACTOR, shared_file
 
 GOVERNMENT = EntityName("Government of Syria", "organization")
@@ -392,3 +392,47 @@ def test_an_event_made_by_a_late_record_takes_the_records_of_its_true_day() -> N
     on_time, decision = matcher.add(clash(story="observatory/x", outlets=("Observatory",)))
     assert on_time == first, decision.explain()
     assert dict((e.name, e.value) for e in decision.evidence)["dated_early"] == 1.0
+
+
+def test_a_written_date_is_read_from_the_words() -> None:
+    for text, day in (
+        ("June 23rd 2017: (S931) Raqqa, Raqqa governorate, Syria", "2017-06-23"),
+        ("Strikes on 15 June 2017 near the river", "2017-06-15"),
+        ("Report of 2017-06-15: shelling", "2017-06-15"),
+        ("Shelling on 27/06/2017 in the old city", "2017-06-27"),
+        ("June 18/19th 2017: strikes", "2017-06-18"),  # a range: its first day
+    ):
+        found = written_day(text)
+        assert found is not None and day_text(found) == day, text
+    assert written_day("31 June 2017 and 13/13/2017 are no days") is None
+    assert written_day("115 were killed yesterday, including 25 members") is None
+
+
+def test_a_record_a_day_late_joins_when_its_words_write_the_events_day() -> None:
+    """A record dated a day after the event whose headline writes the event's day ("June 23rd
+    2017: ...") is a late report: it is matched by the day its words write, and joins. A
+    headline writing its own day, or a later day (an event of several days is dated by its
+    first), leaves it a day off, kept apart as before."""
+    for headline, day, joins in (
+        ("February 7th 2017: clashes at Khan Shaykhun", "2017-02-08", True),
+        ("February 8th 2017: clashes at Khan Shaykhun", "2017-02-08", False),
+        ("February 8th 2017: clashes at Khan Shaykhun", "2017-02-07", True),  # on the day
+        ("February 9th 2017: clashes at Khan Shaykhun", "2017-02-08", False),
+    ):
+        matcher = Matcher()
+        first, _ = matcher.add(clash())
+        late = clash(day=day, summary=headline, claims=(), outlets=("Wire",), story="wire/x")
+        second, decision = matcher.add(late)
+        assert (second == first) is joins, (headline, day, decision.explain())
+        assert late.day == day  # the record's own day is kept: only matching reads the words
+    # the late record first: its event is dated by the day its words write, and the record of
+    # that day joins it
+    matcher = Matcher()
+    late = clash(day="2017-02-08", summary="February 7th 2017: clashes at Khan Shaykhun")
+    first, _ = matcher.add(replace(late, story="wire/x", outlets=("Wire",)))
+    assert matcher.profiles[first].main_day() == "2017-02-07"
+    second, decision = matcher.add(clash())
+    assert second == first and decision.outcome == "merge", decision.explain()
+    # the decision says which day a record was matched by
+    _, decision = matcher.add(replace(late, story="wire/y", outlets=("Wire",)))
+    assert "matched by the day its words write, 2017-02-07, not 2017-02-08" in decision.explain()

@@ -206,8 +206,9 @@ def bad_location(day: int, slug: str, location: dict[str, Any]) -> str:
     record["source_story"]["slug"] = slug
     record["event"]["summary"] = f"An event in {slug}"
     record["event"]["location"] = location
-    # a day each, so the event matcher keeps them apart
-    record["event"]["occurred_on"] = f"2025-03-{day:02d}"
+    # two days apart, so the event matcher never compares them (a day apart, the same place,
+    # sides, words and outlet are close to a late report of one event)
+    record["event"]["occurred_on"] = f"2025-03-{2 * day:02d}"
     return json.dumps(record)
 
 

@@ -31,11 +31,12 @@ FEATURES: tuple[str, ...] = (
     "far",  # both have coordinates, more than FAR_KM apart
     "anchor_near",  # no two reported points, but a gazetteer point: 1 within ANCHOR_NEAR_KM ..
     "anchor_far",  # .. falling to 0 at ANCHOR_FAR_KM; anchor_far: more than ANCHOR_FAR_KM apart
-    "same_place_name",  # place names alike after normalisation (similarity, 0 below 0.85)
+    "same_place_name",  # place names alike (similarity, 0 below 0.85 or with points far apart)
     "other_place_name",  # both name a place, unlike names, and no coordinates say otherwise
     "no_place",  # neither both points nor both place names: nothing to say where, for or against
     "shared_entities",  # entities shared, counted against the side naming fewer
     "no_shared_entity",  # both name entities and none is shared
+    "sides_partly",  # both name entities, some shared and some not (overlap above 0, below 1)
     "similar_text",  # best word-set overlap of the record's texts with the event's
     "words_without_sides",  # the same overlap when there are no entities to compare, else 0
     "other_category",  # the record's category is not the event's
@@ -168,6 +169,8 @@ def evidence(m: Mention, p: EventProfile, *, words: bool = True) -> tuple[list[f
     """The value of each feature of `FEATURES` for `m` against `p`, and notes on what was
     missing. With `words=False` the text similarity is not computed (left at 0)."""
     notes: list[str] = []
+    if m.matched_day != m.day:
+        notes.append(f"matched by the day its words write, {m.matched_day}, not {m.day}")
     km = distance_km(m, p)
     near, far = _nearness(km, NEAR_KM, FAR_KM)
     if km is None:
@@ -181,7 +184,9 @@ def evidence(m: Mention, p: EventProfile, *, words: bool = True) -> tuple[list[f
         same_name = other_name = 0.0
         notes.append("no place name to compare")
     else:
-        same_name = similarity if similarity >= PLACE_SIMILAR else 0.0
+        # one name at two points far apart is two places (a homonym; on the Syria file 0 of
+        # the 43 candidate pairs with a like name and far points are one event)
+        same_name = similarity if similarity >= PLACE_SIMILAR and far == 0.0 else 0.0
         other_name = 1.0 if similarity < PLACE_OTHER and near == 0.0 and far == 0.0 else 0.0
     sides = _sides(m, p)
     if sides:
@@ -192,7 +197,7 @@ def evidence(m: Mention, p: EventProfile, *, words: bool = True) -> tuple[list[f
         notes.append("no entities to compare")
     text = text_similarity(m, p) if words else 0.0
     main = day_number(p.main_day()) if p.days else m._day
-    again = main != m._day and any(d == m.day for d, _ in p.days)
+    again = main != m._day and any(d == m.matched_day for d, _ in p.days)
     no_place = 1.0 if km is None and similarity is None and anchored is None else 0.0
     values = [
         near,
@@ -204,6 +209,7 @@ def evidence(m: Mention, p: EventProfile, *, words: bool = True) -> tuple[list[f
         no_place,
         shared,
         none_shared,
+        1.0 if 0.0 < shared < 1.0 else 0.0,
         text,
         0.0 if sides else text,
         0.0 if m.category in p.categories else 1.0,

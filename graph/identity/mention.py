@@ -12,11 +12,13 @@ from typing import Any
 from graph.identity.normalise import (
     MAX_MENTION_TEXTS,
     day_number,
+    day_text,
     name_key,
     place_key,
     point_text,
     story_day,
     text_key,
+    written_day,
 )
 from graph.identity.places import anchor
 from graph.keys import digest
@@ -69,7 +71,7 @@ class Mention:
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
-        set_(self, "_day", day_number(self.day))
+        set_(self, "_day", _matched_day(day_number(self.day), (self.summary, *self.claims)))
         place = place_key(self.place) if self.place else ""
         if place and self.country and place == place_key(self.country):
             place = ""  # "Syria, Syria": a country, not a place
@@ -89,6 +91,12 @@ class Mention:
         set_(self, "_published", day_number(self.published) if self.published else None)
         located = self.has_point
         set_(self, "_anchor", None if located or not place else anchor(self.place, self.country))
+
+    @property
+    def matched_day(self) -> str:
+        """The day it is matched by (`_day`): its day, or the day before when its words state
+        that day (`_matched_day`)."""
+        return day_text(self._day)
 
     @property
     def has_point(self) -> bool:
@@ -141,6 +149,17 @@ class Mention:
             story=story_key(str(story["outlet"]), str(story["slug"])),
             published=published_day(story.get("published_on"), story.get("url"), story["slug"]),
         )
+
+
+def _matched_day(day: int, texts: tuple[str, ...]) -> int:
+    """The day a record is matched by: its day, unless the first of its texts to write a date
+    writes the day before (a late report: "June 23rd 2017: ..." in a record of 24 June). A
+    later written day is not taken: an event of several days is dated by its first."""
+    for text in dict.fromkeys(texts[:MAX_MENTION_TEXTS]):  # a claim often repeats the summary
+        said = written_day(text)
+        if said is not None:
+            return said if said == day - 1 else day
+    return day
 
 
 def add_days(

@@ -140,3 +140,56 @@ def point(text: str) -> tuple[float, float]:
 def text_rank(text: str) -> tuple[str, str]:
     """The order an event's kept texts are chosen in (by digest: the same ones in any order)."""
     return digest(text), text
+
+
+# The day a record's words state, as a written date: "June 15th 2017", "15 June 2017",
+# "2017-06-15", "15/06/2017" (day first, as outside the US). Relative words ("yesterday") are
+# not read: counted from a story's day they were wrong too often on real reporting.
+_MONTHS = (
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+)
+_MONTH = "(" + "|".join(_MONTHS) + ")"
+_ORDINAL = r"(\d{1,2})(?:st|nd|rd|th)?"
+_RANGE_END = r"(?:\s*[/-]\s*\d{1,2}(?:st|nd|rd|th)?)"
+_WRITTEN_DATES = (
+    # June 15th 2017, June 18/19th 2017, June 15, 2017 (the first day of a range)
+    (re.compile(rf"\b{_MONTH}\s+{_ORDINAL}{_RANGE_END}?,?\s+(\d{{4}})\b", re.I), (3, 1, 2)),
+    # 15 June 2017, 15th of June, 2017
+    (re.compile(rf"\b{_ORDINAL}\s+(?:of\s+)?{_MONTH},?\s+(\d{{4}})\b", re.I), (3, 2, 1)),
+    # 2017-06-15
+    (re.compile(r"(?<![\d/.-])(\d{4})-(\d{1,2})-(\d{1,2})(?![\d/.-])"), (1, 2, 3)),
+    # 15/06/2017, 15.06.2017
+    (re.compile(r"(?<![\d/.])(\d{1,2})([/.])(\d{1,2})\2(\d{4})(?![\d/.])"), (4, 3, 1)),
+)  # fmt: skip
+_YEAR = re.compile(r"\d{4}")
+
+
+def written_day(text: str) -> int | None:
+    """The first date written in `text` (as `day_number`), or None."""
+    if not _YEAR.search(text):  # every written date has its year: most texts have none
+        return None
+    for pattern, (y, m, d) in _WRITTEN_DATES:
+        for found in pattern.finditer(text):
+            groups = found.groups()
+            month_text = groups[m - 1]
+            month = (
+                int(month_text)
+                if month_text.isdigit()
+                else _MONTHS.index(month_text.casefold()) + 1
+            )
+            try:
+                return date(int(groups[y - 1]), month, int(groups[d - 1])).toordinal()
+            except ValueError:  # 31 June, 13/13/2017
+                continue
+    return None

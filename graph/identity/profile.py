@@ -67,9 +67,10 @@ class EventProfile:
         texts = self.texts | set(m._texts)
         if len(texts) > MAX_TEXTS:
             texts = frozenset(sorted(texts, key=text_rank)[:MAX_TEXTS])
-        dated = f"{m.day}|{m._record}"
+        day = m.matched_day
+        dated = f"{day}|{m._record}"
         return EventProfile(
-            days=self.days if dated in self.dated else add_days(self.days, ((m.day, 1),)),
+            days=self.days if dated in self.dated else add_days(self.days, ((day, 1),)),
             categories=self.categories | {m.category},
             places=self.places | {m._place} if m._place else self.places,
             points=points,
