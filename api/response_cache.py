@@ -362,7 +362,10 @@ class ResponseCache:
         self._recent.clear()
 
     def _clear_kept(self) -> None:
-        self._entries.clear()
+        # A new LRU rather than `clear()`, which pops the answers one by one through
+        # `popitem`, each forgotten read by read and counted as an eviction: 10,000 answers
+        # held a worker's loop 450 ms when a load's batch dropped them all.
+        self._entries = _Entries(self._entries.maxsize, self._evicted)
         self._by_id.clear()
         self._wide.clear()
         self._hit.clear()

@@ -282,6 +282,9 @@ def test_a_truncated_change_log_drops_what_was_kept_and_the_cache_goes_on(
     assert after.headers[CACHE_HEADER] == "miss"
     names = [e["entity"]["name"] for e in after.json()["data"]["event"]["entities"]]
     assert "Renamed 19" in names
+    # dropped as invalidated, all at once: none of it counted as evicted for room
+    assert _counted(site, "invalidation") >= 2
+    assert _counted(site, "eviction") == 0
     assert site.page(event_id).headers[CACHE_HEADER] == "hit"  # kept again
     # and it follows the log from there: the next write makes the page fresh again
     renamed = PropertyWrite(set={"name": "Renamed last"})
