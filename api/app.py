@@ -611,8 +611,14 @@ class GraphQLApp(GraphQL[RequestContext, None]):
         follower = self.services.follower
         if follower is None or not follower.runs_here():
             follower = self.services.follower = Follower(self.store, self.services.hub)
+            self.listen(follower)
             follower.start(ticking=self.follows_log)
         return follower
+
+    def listen(self, follower: Follower) -> None:
+        """Have `follower` tell this app's response cache what it applies."""
+        if self.response_cache is not None:
+            follower.listeners.append(self.response_cache.absorb)
 
     def _stamped(self, scope: Any, send: Send, follower: Follower) -> Send:
         """`send`, adding to the answer the change log entry it includes (`CHANGE_HEADER`):
@@ -846,6 +852,7 @@ def create_app(
         if on_startup is not None:
             on_startup()
         follower = services.follower = Follower(store, services.hub, turns=turns)
+        graphql.listen(follower)
         follower.start(ticking=graphql.follows_log)
         try:
             yield

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Protocol
 
 import aiorwlock
@@ -87,6 +87,10 @@ class Follower:
         self._moved = asyncio.Event()  # set (and replaced) each time `position` moves
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        # Called with each run of consecutive entries published here, as read in a worker
+        # thread, before any request sees them: the response cache drops what they changed
+        # without reading and decoding the log again on the event loop.
+        self.listeners: list[Callable[[Sequence[Change]], None]] = []
 
     @contextlib.asynccontextmanager
     async def reading(self) -> AsyncIterator[None]:
@@ -233,7 +237,12 @@ class Follower:
             return
         else:
             self._hand(changes)
+            self._tell(changes)
         self._moved_to(seen)
+
+    def _tell(self, changes: Sequence[Change]) -> None:
+        for listener in self.listeners:
+            listener(changes)
 
     def _entries(self, after: int, seen: int) -> list[Change]:
         """The log's entries after `after` up to `seen`, oldest first."""
@@ -280,6 +289,7 @@ class Follower:
             for change in read:
                 if self.position < change.seq <= seen:
                     self._hand_one(change)
+            self._tell(read)
             self._moved_to(seen)
             return
         store = self.store

@@ -284,6 +284,17 @@ class ResponseCache:
                 self._apply(head, lambda after: [c for c in found if c.seq > after])
         return head
 
+    def absorb(self, changes: Sequence[Change]) -> None:
+        """Consecutive entries this process's memory shows from now on, decoded already (the
+        follower's, `api.follow`): checked as `follow` would, without reading the log again
+        on the event loop (a load's batch, read and decoded there, held a worker 300-400 ms
+        beside the load). A run that does not follow `position` is left to `follow`."""
+        position = self.position
+        if position is None or not changes or changes[0].seq > position + 1:
+            return
+        if changes[-1].seq > position:
+            self._apply(changes[-1].seq, lambda after: [c for c in changes if c.seq > after])
+
     def _read_changes(self, after: int) -> list[Change]:
         found: list[Change] = []
         while True:
@@ -365,7 +376,7 @@ class ResponseCache:
         # A new LRU rather than `clear()`, which pops the answers one by one through
         # `popitem`, each forgotten read by read and counted as an eviction: 10,000 answers
         # held a worker's loop 450 ms when a load's batch dropped them all.
-        self._entries = _Entries(self._entries.maxsize, self._evicted)
+        self._entries = _Entries(int(self._entries.maxsize), self._evicted)
         self._by_id.clear()
         self._wide.clear()
         self._hit.clear()

@@ -4,9 +4,11 @@ next read fresh; an editor's answer is never kept or served from it; room is bou
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -16,8 +18,11 @@ import api.response_cache as response_cache
 import graph.store
 from api.app import create_app
 from api.config import AppConfig
+from api.follow import Follower
+from api.hub import Hub
 from api.response_cache import CACHE_HEADER, Entry, ResponseCache, edges_read, node_read
 from api.tokens import Tokens
+from graph.embedded import EmbeddedStore
 from graph.model import EdgeWrite, Label, NodeWrite, PropertyWrite, Rel, WriteBatch
 from graph.store import ChangeLogTruncated, GraphStore
 from tests.conftest import EXTRACTOR, load_file, load_outlets, shared_file
@@ -327,3 +332,38 @@ def test_answers_sharing_what_they_read_are_dropped_and_forgotten(store: GraphSt
     cache._drop([alone])
     assert len(cache) == 0
     assert not cache._by_id  # nothing left that names a key no longer kept
+
+
+def test_the_follower_tells_the_cache_what_it_applied(tmp_path: Path) -> None:
+    """Another process's batch, read and decoded by this process's follower (in its thread),
+    drops the kept answers that read what it changed as it is applied, before any request
+    comes: the cache has checked up to it and has nothing left to read on the event loop."""
+    writer = EmbeddedStore(tmp_path)
+    writer.setup()
+    first = WriteBatch(
+        nodes=[NodeWrite(i, Label.ENTITY, PropertyWrite(set={"name": i})) for i in "ab"]
+    )
+    writer.write(first)
+    reader = EmbeddedStore(tmp_path, read_only=True)
+    reader.setup()
+
+    async def run() -> None:
+        follower = Follower(reader, Hub())
+        cache = ResponseCache(reader, 1_000_000)
+        follower.listeners.append(cache.absorb)
+        seen = await cache.follow()
+        for key in "ab":
+            assert cache.keep(key, Entry(200, (), b"{}", (node_read(key),)), seen)
+        renamed = PropertyWrite(set={"name": "A2"})
+        writer.write(WriteBatch(nodes=[NodeWrite("a", Label.ENTITY, renamed)]))
+        await follower.tick()
+        assert follower.position == writer.last_change()
+        assert cache.position == follower.position  # told, not read
+        assert cache.get("a") is None
+        assert cache.get("b") is not None
+
+    try:
+        asyncio.run(run())
+    finally:
+        reader.close()
+        writer.close()
