@@ -63,6 +63,24 @@ RESTART_PAUSE = 1.0
 ANALYST_NICENESS = 19
 
 
+# Memory-backed storage for the files every worker writes on every request (the metrics'
+# memory maps, the connection counts): on a disk-backed /tmp, a write to such a page could wait
+# for the file system's journal while a load beside the server syncs its batches (gunicorn
+# keeps its workers' heartbeat files there for the same reason).
+SHARED_MEMORY = "/dev/shm"
+
+
+def _runtime_dir() -> str:
+    """A new private directory for the server's runtime files: in shared memory where the
+    system has it, else in the temporary directory."""
+    shm = (
+        SHARED_MEMORY
+        if os.path.isdir(SHARED_MEMORY) and os.access(SHARED_MEMORY, os.W_OK)
+        else None
+    )
+    return tempfile.mkdtemp(prefix="newsgraph-", dir=shm)
+
+
 def _socket(host: str, port: int, reuse_port: bool) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -165,7 +183,7 @@ def serve(
     bundled samples for an empty store)."""
     logs.configure()
     # Every process writes its metrics here; /metrics, on any worker, adds them up (api.metrics).
-    metrics = None if os.environ.get(MULTIPROCESS_DIR) else tempfile.mkdtemp(prefix="newsgraph-")
+    metrics = None if os.environ.get(MULTIPROCESS_DIR) else _runtime_dir()
     if metrics is not None:
         os.environ[MULTIPROCESS_DIR] = metrics
     settings = load_settings()
@@ -173,7 +191,7 @@ def serve(
     held = reserve(host, port)
     port = held.getsockname()[1]
     store = make_store(spec, settings)
-    private = tempfile.mkdtemp(prefix="newsgraph-")
+    private = _runtime_dir()
     writer_socket = os.path.join(private, "writer.sock")
     analyst_socket = os.path.join(private, "analyst.sock") if settings.analyst else None
     with_writer = reads_only(spec) is not None

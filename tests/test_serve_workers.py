@@ -534,3 +534,18 @@ def test_pages_during_a_load_are_answered_while_workers_apply_in_turns(
     assert _handed(address).get("apply", 0.0) > before
     response = _post(address, '{ search(text: "Turns") { __typename } }')
     assert response.status_code == 200
+
+
+def test_the_servers_runtime_files_are_in_shared_memory() -> None:
+    """The files every worker writes on every request (the metrics' memory maps, the
+    connection counts) live where no disk journal can hold a write up: /dev/shm on Linux."""
+    from newsgraph.serving import SHARED_MEMORY, _runtime_dir
+
+    made = Path(_runtime_dir())
+    try:
+        assert made.is_dir()
+        assert made.stat().st_mode & 0o777 == 0o700  # private to the server's user
+        if os.path.isdir(SHARED_MEMORY):
+            assert made.parent == Path(SHARED_MEMORY)
+    finally:
+        made.rmdir()
