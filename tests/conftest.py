@@ -34,6 +34,11 @@ from services.registry import load_registry
 from tools.arcadedb import ArcadeDBError, BoltServer, find_arcadedb, start_arcadedb
 from tools.bolt import empty_database
 
+# `newsgraph load` lowers its own CPU priority (niceness 5, newsgraph.cli): the CLI tests that
+# run it in this process would lower the test runner's. Loads here run at the niceness they are
+# started at; tests/test_load_niceness.py runs them without this.
+os.environ.setdefault("NEWSGRAPH_LOAD_NICENESS", "0")
+
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
 EXTRACTOR = SHARED / "extractor"

@@ -12,6 +12,11 @@ from tests.conftest import EXTRACTOR, shared_file
 from tests.test_embedded_durability import NEWSGRAPH
 
 
+def _without_setting() -> dict[str, str]:
+    """The environment without the tests' own NEWSGRAPH_LOAD_NICENESS (tests/conftest.py)."""
+    return {k: v for k, v in os.environ.items() if k != "NEWSGRAPH_LOAD_NICENESS"}
+
+
 def _niceness_while_loading(tmp_path: Path, *extra: str, env: dict[str, str]) -> int:
     """The niceness of a `newsgraph load` reading stdin, seen once it opened the store (it
     waits on stdin then); the load then completes."""
@@ -25,7 +30,7 @@ def _niceness_while_loading(tmp_path: Path, *extra: str, env: dict[str, str]) ->
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env={**os.environ, **env},
+        env={**_without_setting(), **env},
     )
     assert loading.stdin is not None
     try:
@@ -67,7 +72,7 @@ def test_a_bad_niceness_is_refused_naming_it(tmp_path: Path) -> None:
     flag = subprocess.run([*args, "--niceness", "20"], capture_output=True, timeout=60)
     assert flag.returncode == 2
     assert "--niceness" in flag.stderr.decode()
-    env = {**os.environ, "NEWSGRAPH_LOAD_NICENESS": "high"}
+    env = {**_without_setting(), "NEWSGRAPH_LOAD_NICENESS": "high"}
     setting = subprocess.run(args, capture_output=True, timeout=60, env=env)
     assert setting.returncode == 2
     assert "NEWSGRAPH_LOAD_NICENESS" in setting.stderr.decode()
