@@ -289,7 +289,7 @@ class Follower:
             for change in read:
                 if self.position < change.seq <= seen:
                     self._hand_one(change)
-            self._tell(read)
+            self._tell([change for change in read if change.seq <= seen])
             self._moved_to(seen)
             return
         store = self.store
