@@ -83,7 +83,7 @@ POSITION = "newsgraph.read_position"
 POSTED = "newsgraph.posted"
 # The header naming whether the answer came from the cache ("hit") or was made ("miss").
 CACHE_HEADER = "x-newsgraph-cache"
-# Requests remembered byte for byte, so that asking again parses nothing (`Cached._alias`).
+# Requests remembered byte for byte, so that asking again parses nothing (`Cached._lookup`).
 ALIASES = 100_000
 # Requests (their bytes' digests) remembered as asked (`ResponseCache.admit`); forgotten all at
 # once past this many.
@@ -333,32 +333,29 @@ class ResponseCache:
     def _drop(self, ids: Iterable[Read] | None) -> None:
         """Drop the kept answers that read any of `ids` (None: all), and the wide ones."""
         if ids is None:
-            self._count("invalidation", len(self._entries))
-            self._end(len(self._entries), len(self._hit))
-            self.clear()
+            self._drop_all()
+            self._recent.clear()
             return
         keys = set(self._wide)
         entries = self._entries
         for node_id in ids:
             keys.update(self._by_id.pop(node_id, ()))
             if len(keys) >= len(entries):  # all of it: the rest of `ids` need not be looked at
-                self._count("invalidation", len(entries))
-                self._end(len(entries), len(self._hit))
-                self._clear_kept()
+                self._drop_all()
                 return
         if len(keys) * 2 >= len(entries):
             # Most of what is kept goes (a batch touching what every page reads): keep the
             # rest again rather than forget each one dropped id by id (an answer reads about a
             # hundred ids: 11,000 answers forgotten one by one held a worker's loop 390 ms).
-            kept = [(k, Entry._make(v)) for k, v in entries.items() if k not in keys]
+            kept = [(k, v) for k, v in entries.items() if k not in keys]
             self._count("invalidation", len(entries) - len(kept))
             hit = self._hit
             still = {key for key, _ in kept if key in hit}
             self._end(len(entries) - len(kept), len(hit) - len(still))
             self._clear_kept()
             self._hit = still
-            for key, entry in kept:
-                self._store(key, entry)
+            for key, value in kept:
+                self._store(key, value)
             return
         dropped = 0
         for key in keys:
@@ -371,6 +368,13 @@ class ResponseCache:
     def clear(self) -> None:
         self._clear_kept()
         self._recent.clear()
+
+    def _drop_all(self) -> None:
+        """Every kept answer dropped by a write (counted so, and as ended for `admit`)."""
+        dropped = len(self._entries)
+        self._count("invalidation", dropped)
+        self._end(dropped, len(self._hit))
+        self._clear_kept()
 
     def _clear_kept(self) -> None:
         # A new LRU rather than `clear()`, which pops the answers one by one through
@@ -431,17 +435,19 @@ class ResponseCache:
         old = self._entries.pop(key, None)
         if old is not None:
             self._forget(key, Entry._make(old))
-        self._store(key, entry)
+        self._store(key, tuple(entry))  # type: ignore[arg-type]
         self._count("stored")
         return True
 
-    def _store(self, key: str, entry: Entry) -> None:
-        self._entries[key] = tuple(entry)  # type: ignore[assignment]
-        if entry.ids is None:
+    def _store(self, key: str, kept: _Kept) -> None:
+        """Keep `kept` (an `Entry` as a plain tuple) and index it by what it read."""
+        self._entries[key] = kept
+        ids = kept[3]
+        if ids is None:
             self._wide.add(key)
         else:
             by_id = self._by_id
-            for node_id in entry.ids:
+            for node_id in ids:
                 readers = by_id.get(node_id)
                 if readers is None:
                     by_id[node_id] = {key: None}
@@ -567,12 +573,9 @@ class Cached:
         accept = headers.get("accept")
         if scope["method"] == "GET":
             raw = scope.get("query_string", b"")
-            alias = _raw_key(b"G", raw, accept)
-            known = self._aliases.get(alias)
-            if known is not None:
+            alias, known = self._lookup(b"G", raw, accept)
+            if known is not None or alias is None:
                 return known, receive
-            if not self.cache.admit(alias):
-                return None, receive
             params = QueryParams(raw)
             fields: dict[str, Any] = {k: params.get(k) for k in ("query", "operationName")}
             try:
@@ -593,12 +596,9 @@ class Cached:
         body, receive = await _read(receive, self.max_body)
         if body is None:
             return None, receive
-        alias = _raw_key(b"P", body, accept)
-        known = self._aliases.get(alias)
-        if known is not None:
+        alias, known = self._lookup(b"P", body, accept)
+        if known is not None or alias is None:
             return known, receive
-        if not self.cache.admit(alias):
-            return None, receive
         try:
             posted = _json(body.decode("utf-8"))
         except ValueError:
@@ -608,6 +608,18 @@ class Cached:
         # parsed as the app parses it (api.fastlane reads it rather than parse it again)
         scope.setdefault("state", {})[POSTED] = (body, posted)
         return self._keep_alias(alias, self._keyed(posted, accept)), receive
+
+    def _lookup(
+        self, method: bytes, raw: bytes, accept: str | None
+    ) -> tuple[str | None, str | None]:
+        """(the digest of a request's bytes, and its key when they were seen before, so that
+        a hit parses nothing); the digest is None when the cache passes the request by (its
+        bytes asked for the first time while kept answers are not asked again: `admit`)."""
+        alias = _raw_key(method, raw, accept)
+        known = self._aliases.get(alias)
+        if known is None and not self.cache.admit(alias):
+            return None, None
+        return alias, known
 
     def _keep_alias(self, alias: str, key: str | None) -> str | None:
         """Remember that the request whose bytes (body or query string) and Accept header

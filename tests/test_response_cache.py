@@ -8,7 +8,6 @@ import asyncio
 import hashlib
 import json
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -334,18 +333,21 @@ def test_answers_sharing_what_they_read_are_dropped_and_forgotten(store: GraphSt
     assert not cache._by_id  # nothing left that names a key no longer kept
 
 
-def test_the_follower_tells_the_cache_what_it_applied(tmp_path: Path) -> None:
+def test_the_follower_tells_the_cache_what_it_applied(store: GraphStore) -> None:
     """Another process's batch, read and decoded by this process's follower (in its thread),
     drops the kept answers that read what it changed as it is applied, before any request
-    comes: the cache has checked up to it and has nothing left to read on the event loop."""
-    writer = EmbeddedStore(tmp_path)
-    writer.setup()
+    comes: the cache has checked up to it and has nothing left to read on the event loop. On
+    the embedded store the reader is a read-only store on the writer's directory; on Neo4j,
+    the follower reads the server's log."""
+    writer = store
     first = WriteBatch(
         nodes=[NodeWrite(i, Label.ENTITY, PropertyWrite(set={"name": i})) for i in "ab"]
     )
     writer.write(first)
-    reader = EmbeddedStore(tmp_path, read_only=True)
-    reader.setup()
+    reader = store
+    if isinstance(store, EmbeddedStore):
+        reader = EmbeddedStore(store.directory, read_only=True)
+        reader.setup()
 
     async def run() -> None:
         follower = Follower(reader, Hub())
@@ -365,5 +367,5 @@ def test_the_follower_tells_the_cache_what_it_applied(tmp_path: Path) -> None:
     try:
         asyncio.run(run())
     finally:
-        reader.close()
-        writer.close()
+        if reader is not writer:
+            reader.close()
