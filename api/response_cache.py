@@ -13,17 +13,25 @@ as soon as a committed write changes something it read (docs/site.md).
   a type and direction it read (`edges`, an event page's neighbourhood). Any other read (a
   listing, a total, a key lookup, a search, a track record: what a write to any node may
   change) makes the answer *wide*.
-- **Dropped exactly by the change log**: the cache follows the store's change log
+- **Dropped exactly by the change log**: the cache reads the store's change log
   (`GraphStore.changes`) up to what this process's reads include (`read_position`) before it
-  answers anything. An entry drops every kept answer that read the properties of a node it
-  wrote or deleted, or the relationships (of that type, that way) of an end of a relationship
-  it wrote or removed, and every wide answer; one that writes a setting (the policy) drops
-  them all. So a new report by an outlet drops the page of the event reported, not every page
-  showing that outlet's name. An answer made while a write committed is kept
-  only if the entries it might have missed touch nothing it read. So a kept answer is always
-  the answer the query would get now, and a page is never stale after a write.
+  answers anything, and notes, for each thing read, the latest entry that changed it: an entry
+  changes the properties of a node it wrote or deleted, and the relationships (of that type,
+  that way) of an end of a relationship it wrote or removed; a wide answer is changed by any
+  entry, and one that writes a setting (the policy) changes everything. A kept answer carries
+  the entry its reads include; when it is asked, it is answered only if no later entry changed
+  anything it read (a look-up per thing read, skipped when no entry came since it was last
+  checked), else dropped then and made again. So a new report by an outlet drops the page of
+  the event reported, not every page showing that outlet's name; a write costs a look-up per
+  thing it touched however many answers read it; and a load's batch touching every kept page
+  frees nothing at once (its answers go when next asked, or to make room: dropping 10,000
+  answers as the batch came held a worker's loop over 100 ms). An answer made while a write
+  committed is kept only if the entries it might have missed touch nothing it read. So a kept
+  answer is always the answer the query would get now, and a page is never stale after a
+  write. Things read are remembered with their entry up to `CHANGED` of them; past that they
+  are forgotten at once and the answers seen before are made again.
 - **Kept from the second time it is asked, when kept answers are not asked again**: of the
-  kept answers that ended (dropped by a write, evicted for room, made again), the cache counts
+  kept answers that ended (found changed when asked, evicted for room, made again), the cache counts
   the share that were answered from it at least once (over a window of about `USEFUL_WINDOW`
   ended answers). While that share is `USEFUL_SHARE` or more (or too few ended to tell), every
   answer is kept from its first asking. Below it, kept answers are mostly pages asked once in a
@@ -50,9 +58,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from itertools import repeat
 from typing import Any, NamedTuple, cast
 
 import msgspec
@@ -94,8 +102,10 @@ SEEN = 200_000
 USEFUL_WINDOW = 2_000
 USEFUL_MIN = 200
 USEFUL_SHARE = 0.1
-# Change log entries remembered, for answers made while writes committed (`ResponseCache.keep`).
-RECENT = 512
+# Things read remembered with the latest change log entry touching each
+# (`ResponseCache._changed`); past this many they are forgotten at once, and the answers seen
+# before are made again.
+CHANGED = 250_000
 # Headers of an answer not kept: they belong to one request.
 _PER_REQUEST = frozenset({b"set-cookie", CACHE_HEADER.encode(), CHANGE_HEADER.encode()})
 _MISS = (CACHE_HEADER.encode(), b"miss")
@@ -208,43 +218,45 @@ class Entry(NamedTuple):
         return len(self.body) + 200  # the body and about what the rest takes
 
 
-# What the LRU keeps of an `Entry`: the plain tuple, and in `ResponseCache._by_id` dicts of keys
-# rather than sets. Plain tuples of bytes and strings, and dicts of strings to None, are not
-# tracked by the cyclic garbage collector, whose full collections otherwise walked every kept
-# answer (a worker holding ~5,000 answers: 130,000 tracked objects, 80-155 ms a collection,
-# every second or so; 20,000 and 35-60 ms with the sets gone; docs/benchmarks.md).
-_Kept = tuple[int, tuple[tuple[bytes, bytes], ...], bytes, tuple[Read, ...] | None]
+# What the LRU keeps of an `Entry`: the plain tuple and the change log entry up to which it is
+# known to be the answer (`seen`, then the latest entry it was checked against). Plain tuples of
+# bytes, strings and ints are not tracked by the cyclic garbage collector, whose full
+# collections otherwise walked every kept answer (docs/benchmarks.md, session 10).
+_Kept = tuple[int, tuple[tuple[bytes, bytes], ...], bytes, tuple[Read, ...] | None, int]
 
 
 class _Entries(LRUCache[str, _Kept]):
     """The LRU of kept answers, calling `evicted` for each one dropped to make room."""
 
-    def __init__(self, maxsize: int, evicted: Callable[[str, Entry], None]) -> None:
+    def __init__(self, maxsize: int, evicted: Callable[[str], None]) -> None:
         super().__init__(maxsize=maxsize, getsizeof=lambda kept: len(kept[2]) + 200)
         self._evicted = evicted
 
     def popitem(self) -> tuple[str, _Kept]:
         key, kept = super().popitem()
-        self._evicted(key, Entry._make(kept))
+        self._evicted(key)
         return key, kept
 
 
 class ResponseCache:
-    """Kept answers by key, the change log entry up to which they were checked (`position`),
-    and which node ids each one read."""
+    """Kept answers by key, each with the change log entry up to which it is known to be the
+    answer; the change log entry up to which the log was read (`position`); and, for each
+    thing read, the latest entry that changed it (`_changed`), against which an answer is
+    checked when it is asked (module docstring)."""
 
     def __init__(self, store: GraphStore, max_bytes: int, metrics: Metrics | None = None) -> None:
         self.store = store
         self.metrics = metrics
         self._counters: dict[str, Any] = {}  # each outcome's counter (prometheus' `labels`)
         self._entries = _Entries(max_bytes, self._evicted)
-        self._by_id: dict[Read, dict[str, None]] = {}  # the keys that read each id
-        self._wide: set[str] = set()
-        # the entry up to which kept answers were checked; None before the first look (no I/O
-        # before the app runs)
+        # the entry up to which the log was read; None before the first look (no I/O before
+        # the app runs)
         self.position: int | None = None
-        # (seq, the ids it touched or None for all) of the latest entries checked
-        self._recent: deque[tuple[int, frozenset[Read] | None]] = deque(maxlen=RECENT)
+        self._changed: dict[Read, int] = {}  # each thing read -> the latest entry touching it
+        self._latest = 0  # the latest entry read (an answer seen up to it needs no check)
+        # answers seen before this entry cannot be checked (an entry touching everything, or
+        # `_changed` forgotten past CHANGED): they are made again
+        self._floor = 0
         self._seen: dict[str, None] = {}  # requests' digests asked before (`admit`)
         self._hit: set[str] = set()  # kept answers answered from here since they were kept
         self._ended = 0.0  # kept answers that ended, over the window (`_end`)
@@ -261,8 +273,8 @@ class ResponseCache:
     # -- following the change log -----------------------------------------------------------
 
     async def follow(self, head: int | None = None) -> int:
-        """Check the kept answers against every entry up to what this process's reads
-        include (`head`, when the caller read it already), and return that entry."""
+        """Read the change log up to what this process's reads include (`head`, when the
+        caller read it already), and return that entry."""
         store = self.store
         if store.reads_from_memory:
             head = store.read_position() if head is None else head
@@ -286,7 +298,7 @@ class ResponseCache:
 
     def absorb(self, changes: Sequence[Change]) -> None:
         """Consecutive entries this process's memory shows from now on, decoded already (the
-        follower's, `api.follow`): checked as `follow` would, without reading the log again
+        follower's, `api.follow`): noted as `follow` would, without reading the log again
         on the event loop (a load's batch, read and decoded there, held a worker 300-400 ms
         beside the load). A run that does not follow `position` is left to `follow`."""
         position = self.position
@@ -306,7 +318,7 @@ class ResponseCache:
 
     def _apply(self, head: int, read: Callable[[int], list[Change]]) -> None:
         if self.position is None:
-            self.position = head  # nothing kept yet: nothing to check
+            self.position = self._latest = self._floor = head  # nothing kept yet
             return
         try:
             changes = read(self.position)
@@ -314,87 +326,86 @@ class ResponseCache:
             self._restart(head)
             return
         for change in changes:
-            if change.seq <= self.position:
-                continue
-            ids = touched(change)
-            self._recent.append((change.seq, ids))
-            self._drop(ids)
-            self.position = change.seq
+            if change.seq > self.position:
+                self._note(change.seq, touched(change))
+                self.position = change.seq
         self.position = max(self.position, head)
+
+    def _note(self, seq: int, ids: Iterable[Read] | None) -> None:
+        """Entry `seq` touched `ids` (None: everything). A look-up per thing touched, however
+        many answers read it: a batch touching every kept page frees nothing here (its
+        answers go when next asked, or to make room), so it never holds the event loop for
+        the answers it ends."""
+        self._latest = seq
+        changed = self._changed
+        if ids is None or len(changed) >= CHANGED:
+            # everything, or more things than remembered: no answer seen before can be checked
+            self._floor = seq
+            changed.clear()
+            return
+        for read in ids:
+            changed[read] = seq
 
     def _restart(self, head: int) -> None:
         """The log no longer holds the entries after `position` (truncated while this process
         looked at nothing, `GraphStore.changes`): what they changed is unknown, so every kept
         answer goes, and the cache goes on from `head`, as a reader that far behind reads the
         store afresh."""
-        self._drop(None)
+        self._drop_all()
         self.position = head if self.position is None else max(self.position, head)
-
-    def _drop(self, ids: Iterable[Read] | None) -> None:
-        """Drop the kept answers that read any of `ids` (None: all), and the wide ones."""
-        if ids is None:
-            self._drop_all()
-            self._recent.clear()
-            return
-        keys = set(self._wide)
-        entries = self._entries
-        for node_id in ids:
-            keys.update(self._by_id.pop(node_id, ()))
-            if len(keys) >= len(entries):  # all of it: the rest of `ids` need not be looked at
-                self._drop_all()
-                return
-        if len(keys) * 2 >= len(entries):
-            # Most of what is kept goes (a batch touching what every page reads): keep the
-            # rest again rather than forget each one dropped id by id (an answer reads about a
-            # hundred ids: 11,000 answers forgotten one by one held a worker's loop 390 ms).
-            kept = [(k, v) for k, v in entries.items() if k not in keys]
-            self._count("invalidation", len(entries) - len(kept))
-            hit = self._hit
-            still = {key for key, _ in kept if key in hit}
-            self._end(len(entries) - len(kept), len(hit) - len(still))
-            self._clear_kept()
-            self._hit = still
-            for key, value in kept:
-                self._store(key, value)
-            return
-        dropped = 0
-        for key in keys:
-            found = entries.pop(key, None)
-            if found is not None:
-                self._forget(key, Entry._make(found))
-                dropped += 1
-        self._count("invalidation", dropped)
+        self._latest = self._floor = self.position
+        self._changed.clear()
 
     def clear(self) -> None:
         self._clear_kept()
-        self._recent.clear()
 
     def _drop_all(self) -> None:
-        """Every kept answer dropped by a write (counted so, and as ended for `admit`)."""
+        """Every kept answer dropped at once (counted as invalidated, and as ended for
+        `admit`)."""
         dropped = len(self._entries)
         self._count("invalidation", dropped)
         self._end(dropped, len(self._hit))
         self._clear_kept()
 
     def _clear_kept(self) -> None:
-        # A new LRU rather than `clear()`, which pops the answers one by one through
-        # `popitem`, each forgotten read by read and counted as an eviction: 10,000 answers
-        # held a worker's loop 450 ms when a load's batch dropped them all.
+        # A new LRU rather than `clear()`, which pops the answers one by one through `popitem`
+        # (each counted as an eviction).
         self._entries = _Entries(int(self._entries.maxsize), self._evicted)
-        self._by_id.clear()
-        self._wide.clear()
         self._hit.clear()
+
+    def _current(self, kept: _Kept) -> bool:
+        """Whether a kept answer is still the answer: no entry after the one it was seen at
+        touched anything it read."""
+        seen = kept[4]
+        if seen >= self._latest:
+            return True
+        if seen < self._floor:
+            return False
+        reads = kept[3]
+        if reads is None:  # it read what any write may change
+            return False
+        # the latest entry touching any of its reads (map and max loop in C: a page reads ~100)
+        return max(map(self._changed.get, reads, repeat(0)), default=0) <= seen
 
     # -- answers ----------------------------------------------------------------------------
 
     def get(self, key: str) -> Entry | None:
-        kept = self._entries.get(key)
+        entries = self._entries
+        kept = entries.get(key)
+        if kept is not None and kept[4] < self._latest:
+            if not self._current(kept):
+                del entries[key]
+                self._forget(key)
+                self._count("invalidation")
+                kept = None
+            else:  # checked up to the latest entry: the next asking needs no look-up
+                kept = entries[key] = (*kept[:4], self._latest)
         if kept is None:
             self._count("miss")
             return None
         self._count("hit")
         self._hit.add(key)
-        return Entry._make(kept)
+        return Entry._make(kept[:4])
 
     def admit(self, alias: str) -> bool:
         """Whether a request whose bytes digest to `alias` is to be looked up (and its answer
@@ -421,60 +432,31 @@ class ResponseCache:
 
     def keep(self, key: str, entry: Entry, seen: int) -> bool:
         """Keep an answer whose reads include the change log entry `seen`, unless an entry
-        after it that was checked already touched what it read (or is too far back to tell)."""
+        after it that was read already touched what it read (or is too far back to tell)."""
         if self.position is None or seen > self.position:
-            return False  # not checked up to its reads: made again next time
-        if seen < self.position:
-            if not self._recent or self._recent[0][0] > seen + 1:
-                return False
-            for seq, ids in self._recent:
-                if seq > seen and _overlap(ids, entry.ids):
-                    return False
-        if entry.size > self._entries.maxsize:
+            return False  # the log not read up to its reads: made again next time
+        kept: _Kept = (*entry, seen)
+        if not self._current(kept) or entry.size > self._entries.maxsize:
             return False
-        old = self._entries.pop(key, None)
-        if old is not None:
-            self._forget(key, Entry._make(old))
-        self._store(key, tuple(entry))  # type: ignore[arg-type]
+        entries = self._entries
+        if entries.pop(key, None) is not None:
+            self._forget(key)
+        entries[key] = kept
         self._count("stored")
         return True
 
-    def _store(self, key: str, kept: _Kept) -> None:
-        """Keep `kept` (an `Entry` as a plain tuple) and index it by what it read."""
-        self._entries[key] = kept
-        ids = kept[3]
-        if ids is None:
-            self._wide.add(key)
-        else:
-            by_id = self._by_id
-            for node_id in ids:
-                readers = by_id.get(node_id)
-                if readers is None:
-                    by_id[node_id] = {key: None}
-                else:
-                    readers[key] = None
-
-    def _evicted(self, key: str, entry: Entry) -> None:
-        self._forget(key, entry)
+    def _evicted(self, key: str) -> None:
+        self._forget(key)
         self._count("eviction")
 
-    def _forget(self, key: str, entry: Entry) -> None:
-        """What indexes a kept answer that ended (dropped, evicted, replaced)."""
+    def _forget(self, key: str) -> None:
+        """A kept answer ended (dropped, evicted, replaced): whether it was of use."""
         hit = self._hit
         if key in hit:
             hit.discard(key)
             self._end(1, 1)
         else:
             self._end(1, 0)
-        if entry.ids is None:
-            self._wide.discard(key)
-            return
-        for node_id in entry.ids:
-            readers = self._by_id.get(node_id)
-            if readers is not None:
-                readers.pop(key, None)
-                if not readers:
-                    del self._by_id[node_id]
 
     def _count(self, outcome: str, n: int = 1) -> None:
         if self.metrics is not None and n:
@@ -482,12 +464,6 @@ class ResponseCache:
             if counter is None:
                 counter = self._counters[outcome] = self.metrics.response_cache.labels(outcome)
             counter.inc(n)
-
-
-def _overlap(touched: frozenset[Read] | None, read: tuple[Read, ...] | None) -> bool:
-    """Whether an entry that touched `touched` may change an answer that read `read` (None:
-    everything)."""
-    return touched is None or read is None or not touched.isdisjoint(read)
 
 
 # -- the ASGI layer ---------------------------------------------------------------------------

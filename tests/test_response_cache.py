@@ -301,10 +301,12 @@ def test_a_truncated_change_log_drops_what_was_kept_and_the_cache_goes_on(
     assert site.page(event_id).headers[CACHE_HEADER] == "hit"
 
 
-def test_answers_sharing_what_they_read_are_dropped_and_forgotten(store: GraphStore) -> None:
-    """Answers reading one node, some a relationship list too: replacing one forgets only
-    its own reads; a change dropping most of what is kept keeps the rest whole (and still
-    dropped by what they read); a change dropping a few forgets them one by one."""
+def test_an_entry_drops_exactly_the_answers_that_read_what_it_touched(store: GraphStore) -> None:
+    """Answers reading one node, some a relationship list too: an entry touching the list
+    drops the answers that read it and no other; one touching the node drops every answer
+    reading it; an answer checked once is not dropped again by an entry it was checked
+    against; an answer made again is kept once; a wide answer goes with any entry, and an
+    entry touching everything (a setting) drops them all."""
     cache = ResponseCache(store, 1_000_000)
     cache.position = 0
     shared = node_read("en_a")
@@ -314,23 +316,39 @@ def test_answers_sharing_what_they_read_are_dropped_and_forgotten(store: GraphSt
     def entry(*reads: str) -> Entry:
         return Entry(200, (), b"{}", reads)
 
+    def note(seq: int, *reads: str) -> None:
+        cache._note(seq, reads)
+        cache.position = seq
+
     kept = {"k1": (shared, listed), "k2": (shared, listed), "k3": (shared,), "k4": (alone,)}
     for key, reads in kept.items():
         assert cache.keep(key, entry(*reads), seen=0)
     assert cache.keep("k2", entry(shared, listed), seen=0)  # made again: kept once
-    cache._drop([listed])  # two of four: most of what is kept
+    assert len(cache) == 4
+    assert cache.keep("wide", Entry(200, (), b"{}", None), seen=0)
+    note(1, listed)
     assert [k for k in kept if cache.get(k) is not None] == ["k3", "k4"]
+    assert cache.get("wide") is None
+    assert len(cache) == 2  # the changed ones dropped as they were asked
     others = [f"o{i}" for i in range(4)]
     for key in others:
-        assert cache.keep(key, entry(alone, node_read(key)), seen=0)
-    cache._drop([shared])  # one of six: forgotten by its reads
+        assert cache.keep(key, entry(alone, node_read(key)), seen=1)
+    note(2, shared)
     assert [k for k in kept if cache.get(k) is not None] == ["k4"]
-    assert len(cache) == 5
-    cache._drop([node_read("o0")])
-    assert len(cache) == 4
-    cache._drop([alone])
-    assert len(cache) == 0
-    assert not cache._by_id  # nothing left that names a key no longer kept
+    assert [k for k in others if cache.get(k) is not None] == others
+    note(3, node_read("o0"))
+    assert [k for k in others if cache.get(k) is not None] == others[1:]
+    assert cache.get("k4") is not None  # checked up to entry 3 ...
+    note(4, node_read("unrelated"))
+    assert cache.get("k4") is not None  # ... and against entry 4 only
+    note(5, alone)
+    assert cache.get("k4") is None
+    assert not any(cache.get(k) is not None for k in others)
+    assert cache.keep("k4", entry(alone), seen=5)
+    cache._note(6, None)  # a setting: everything
+    cache.position = 6
+    assert cache.get("k4") is None
+    assert not cache.keep("late", entry(alone), seen=5)  # made before it: not kept
 
 
 def test_the_follower_tells_the_cache_what_it_applied(store: GraphStore) -> None:
@@ -369,3 +387,26 @@ def test_the_follower_tells_the_cache_what_it_applied(store: GraphStore) -> None
     finally:
         if reader is not writer:
             reader.close()
+
+
+def test_past_the_things_it_remembers_the_answers_seen_before_are_made_again(
+    store: GraphStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The cache remembers the latest entry of at most `CHANGED` things read: a write touching
+    more forgets them all at once, and the answers it can no longer check are made again
+    (never answered stale); answers seen after it are kept and checked as before."""
+    monkeypatch.setattr(response_cache, "CHANGED", 3)
+    cache = ResponseCache(store, 1_000_000)
+    cache.position = 0
+    assert cache.keep("old", Entry(200, (), b"{}", (node_read("x"),)), seen=0)
+    cache._note(1, [node_read(f"n{i}") for i in range(3)])
+    cache._note(2, [node_read("y")])  # one more than it remembers
+    cache.position = 2
+    assert cache.get("old") is None  # x untouched, but nothing can say so any more
+    assert cache.keep("new", Entry(200, (), b"{}", (node_read("x"),)), seen=2)
+    cache._note(3, [node_read("z")])
+    cache.position = 3
+    assert cache.get("new") is not None
+    cache._note(4, [node_read("x")])
+    cache.position = 4
+    assert cache.get("new") is None
