@@ -218,9 +218,11 @@ class Follower:
                 turns.hand()  # the connections that came while it read
                 seen = prefetching.apply_changes(pending)
                 turns.at(seen)
+            # published in the turn too: the response cache notes what each entry touched
+            # (a look-up per thing touched, tens of thousands for a bulk batch)
+            self._publish(seen, pending.changes)
         finally:
             turns.end()
-        self._publish(seen, pending.changes)
         return seen
 
     async def _publish_read(self, seen: int) -> None:

@@ -103,6 +103,14 @@ def reserve(host: str, port: int) -> socket.socket:
     return _socket(host, port, reuse_port=True)
 
 
+# How long a worker's thread may hold the interpreter while another waits for it (Python's
+# default: 5 ms). The follower reads and decodes a load's batch in a thread of its own (tens of
+# ms of Python); meanwhile the event loop, after each socket read or write, waited up to the
+# whole interval to run again, a page's few such waits adding up while pages queued: a loop
+# held 163 ms in one socket write beside a 94 ms decode (docs/benchmarks.md, session 11).
+SWITCH_INTERVAL = 0.0005
+
+
 def settle() -> None:
     """Leave what the process built to start (modules, the schema, the store's memory, the
     driver) out of the collector's later passes: called once a server process listens.
@@ -311,6 +319,7 @@ def worker(
     connections spread with theirs (`balance`: the directory of newsgraph.balance, this
     worker's index and the number of workers)."""
     settings, tokens, config, store = _reader(spec, writer_socket)
+    sys.setswitchinterval(SWITCH_INTERVAL)
     queue = settings.write_queue
     writer = Writer(writer_socket, queue) if writer_socket is not None else None
     analyst = Analyst(analyst_socket, settings.analyst_queue) if analyst_socket else None
