@@ -67,6 +67,7 @@ from api.media import Negotiated, answer, is_request_error
 from api.metrics import Counted, Metrics
 from api.response_cache import POSITION, READS, Cached, ResponseCache, recording
 from api.schema import schema
+from api.shared_answers import SharedAnswers
 from api.slowdown import ANALYTICS_SECONDS, INTROSPECTED, REFUSED, Paced, SlowDown
 from api.sockets import LocalSockets, SocketCount
 from api.tokens import (
@@ -366,6 +367,7 @@ class GraphQLApp(GraphQL[RequestContext, None]):
         analyst: Analyst | None = None,
         follows_log: bool | None = None,
         sockets: SocketCount | None = None,
+        shared: SharedAnswers | None = None,
     ) -> None:
         # GraphiQL for a browser's GET, unless the config turns it off (then 404). WebSockets
         # speak graphql-transport-ws only (`_TransportWS`); the legacy graphql-ws protocol is
@@ -404,7 +406,9 @@ class GraphQLApp(GraphQL[RequestContext, None]):
         # which answers only mutations
         size = services.config.response_cache_bytes
         self.response_cache = (
-            ResponseCache(store, size, self.metrics) if size and self.role != "writer" else None
+            ResponseCache(store, size, self.metrics, shared)
+            if size and self.role != "writer"
+            else None
         )
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
@@ -825,6 +829,7 @@ def create_app(
     follows_log: bool | None = None,
     sockets: SocketCount | None = None,
     turns: ApplyTurns | None = None,
+    shared_answers: SharedAnswers | None = None,
 ) -> Starlette:
     """The app serving `store`; the lifespan calls `store.setup()` and `store.close()`, and
     follows the store's change log meanwhile (`api.follow`).
@@ -834,7 +839,8 @@ def create_app(
     selecting heavy fields go there); the writer process, `behind_workers`; the analyst
     process, `behind_workers` and `follows_log` (it reads, as a worker does). The workers
     share `sockets`, the count of open WebSockets (api.sockets); else the app counts its own;
-    and `turns`, how they take turns to apply the change log (api.follow)."""
+    `turns`, how they take turns to apply the change log (api.follow), and the answers their
+    response caches share, `shared_answers` (api.shared_answers; closed with the app)."""
     tokens = tokens if tokens is not None else Tokens()
     config = config if config is not None else AppConfig()
     audit = (
@@ -865,6 +871,8 @@ def create_app(
                 await analyst.close()
             if audit is not None:
                 await asyncio.to_thread(audit.close)
+            if shared is not None:
+                shared.close()
             store.close()
 
     async def health(request: Request) -> Response:
@@ -901,8 +909,9 @@ def create_app(
                 return JSONResponse({"status": "unavailable", "reason": reason}, status_code=503)
         return JSONResponse({"status": "ready"})
 
+    shared = shared_answers
     graphql = GraphQLApp(
-        store, tokens, services, writer, behind_workers, analyst, follows_log, sockets
+        store, tokens, services, writer, behind_workers, analyst, follows_log, sockets, shared
     )
     services.process = graphql.role
     # The clients' pace, applied where clients connect: not in the writer or the analyst

@@ -71,6 +71,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.config import MAX_JSON_DEPTH
 from api.forward import CHANGE_HEADER, asks_heavy, asks_mutation
 from api.metrics import Metrics, operation_of
+from api.shared_answers import SharedAnswers
 from graph.model import Direction, Edge, Node, Rel
 from graph.store import (
     Change,
@@ -244,9 +245,17 @@ class ResponseCache:
     thing read, the latest entry that changed it (`_changed`), against which an answer is
     checked when it is asked (module docstring)."""
 
-    def __init__(self, store: GraphStore, max_bytes: int, metrics: Metrics | None = None) -> None:
+    def __init__(
+        self,
+        store: GraphStore,
+        max_bytes: int,
+        metrics: Metrics | None = None,
+        shared: SharedAnswers | None = None,
+    ) -> None:
         self.store = store
         self.metrics = metrics
+        # the answers the workers of `serve --workers` share (api.shared_answers), if any
+        self.shared = shared
         self._counters: dict[str, Any] = {}  # each outcome's counter (prometheus' `labels`)
         self._entries = _Entries(max_bytes, self._evicted)
         # the entry up to which the log was read; None before the first look (no I/O before
@@ -400,12 +409,32 @@ class ResponseCache:
                 kept = None
             else:  # checked up to the latest entry: the next asking needs no look-up
                 kept = entries[key] = (*kept[:4], self._latest)
+        if kept is None and self.shared is not None:
+            kept = self._from_shared(key)
         if kept is None:
             self._count("miss")
             return None
         self._count("hit")
         self._hit.add(key)
         return Entry._make(kept[:4])
+
+    def _from_shared(self, key: str) -> _Kept | None:
+        """An answer another worker made (or this one, before its memory dropped it), if it
+        is the answer here now: made at an entry this process's reads include, and checked
+        as this process's own are. Kept here from then on."""
+        assert self.shared is not None
+        found = self.shared.get(key)
+        position = self.position
+        if found is None or position is None or found[4] > position:
+            return None
+        if not self._current(found):
+            return None
+        kept: _Kept = (*found[:4], max(found[4], self._latest))
+        if len(kept[2]) + 200 > self._entries.maxsize:
+            return None
+        self._entries[key] = kept
+        self._count("shared")
+        return kept
 
     def admit(self, alias: str) -> bool:
         """Whether a request whose bytes digest to `alias` is to be looked up (and its answer
@@ -443,6 +472,8 @@ class ResponseCache:
             self._forget(key)
         entries[key] = kept
         self._count("stored")
+        if self.shared is not None:
+            self.shared.put(key, kept)
         return True
 
     def _evicted(self, key: str) -> None:

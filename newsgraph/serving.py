@@ -44,6 +44,7 @@ from api.app import create_app
 from api.config import AppConfig
 from api.forward import Analyst, Writer
 from api.metrics import MULTIPROCESS_DIR, process_gone
+from api.shared_answers import SharedAnswers
 from api.sockets import SharedSockets
 from api.tokens import Tokens
 from graph.store import GraphStore
@@ -207,11 +208,15 @@ def serve(
     sockets = os.path.join(private, "sockets.sqlite")
     # the workers' open connections, spread evenly (newsgraph.balance)
     balance.prepare(private, workers)
+    # the answers their response caches share (api.shared_answers)
+    answers = os.path.join(private, "answers")
 
     def command(index: int) -> list[str]:
         args = [sys.executable, "-m", "newsgraph.serving", "--host", host, "--port", str(port)]
         args += ["--store", spec, "--sockets", sockets]
         args += ["--balance", private, str(index), str(workers)]
+        if workers > 1:
+            args += ["--shared-answers", answers]
         if with_writer:
             args += ["--writer", writer_socket]
         if analyst_socket is not None:
@@ -311,13 +316,15 @@ def worker(
     analyst_socket: str | None,
     sockets: str | None = None,
     balance: tuple[str, int, int] | None = None,
+    shared_answers: str | None = None,
 ) -> None:
     """One reader worker: the app on the server's port (a socket of its own, listening once
     its store is read), its store read-only when a writer process takes the mutations; the
     queries selecting heavy fields go to the analyst process, if there is one; open
     WebSockets counted with the other workers' in the file `sockets` (api.sockets); its
     connections spread with theirs (`balance`: the directory of newsgraph.balance, this
-    worker's index and the number of workers)."""
+    worker's index and the number of workers); answers kept in the directory `shared_answers`
+    with the other workers (api.shared_answers)."""
     settings, tokens, config, store = _reader(spec, writer_socket)
     sys.setswitchinterval(SWITCH_INTERVAL)
     queue = settings.write_queue
@@ -329,7 +336,18 @@ def worker(
     # read from memory: the embedded store)
     turns = ApplyTurns(spread) if spread is not None and spread.workers > 1 else None
     app = create_app(
-        store, tokens, config, writer=writer, analyst=analyst, sockets=shared, turns=turns
+        store,
+        tokens,
+        config,
+        writer=writer,
+        analyst=analyst,
+        sockets=shared,
+        turns=turns,
+        shared_answers=(
+            SharedAnswers.beside(shared_answers, config.response_cache_bytes)
+            if shared_answers is not None and config.response_cache_bytes
+            else None
+        ),
     )
     # X-Forwarded-For is the app's to read, from NEWSGRAPH_TRUSTED_PROXIES only (uvicorn's own
     # proxy headers are off); a WebSocket message is held to the largest body a request may
@@ -443,6 +461,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--analyst", default=None, help="the analyst's socket (for a worker)")
     parser.add_argument("--serve-analyst", default=None, help="be the analyst, on this socket")
     parser.add_argument("--sockets", default=None, help="the workers' shared WebSocket count")
+    parser.add_argument("--shared-answers", default=None, help="the workers' shared answers")
     parser.add_argument(
         "--balance",
         nargs=3,
@@ -460,7 +479,16 @@ def main(argv: list[str] | None = None) -> None:
     if args.balance is not None:
         directory, index, count = args.balance
         balance = (directory, int(index), int(count))
-    worker(args.host, args.port, args.store, args.writer, args.analyst, args.sockets, balance)
+    worker(
+        args.host,
+        args.port,
+        args.store,
+        args.writer,
+        args.analyst,
+        args.sockets,
+        balance,
+        args.shared_answers,
+    )
 
 
 if __name__ == "__main__":

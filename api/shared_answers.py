@@ -1,0 +1,97 @@
+"""Answers the workers of one `newsgraph serve --workers` share: the response cache's second
+level (api.response_cache).
+
+Each worker keeps its answers in its own memory, and the connections move between the workers
+(newsgraph.balance): without a shared level every page was made once per worker, and a
+Zipf-drawn site's traffic missed twice as often as one cache would (docs/benchmarks.md, issue
+17). Here a worker puts each answer it made and kept, with what it read and the change log
+entry its reads include, and looks here before it makes a page its own memory lacks. What it
+finds is checked exactly as its own kept answers are (`ResponseCache._current`: no entry after
+the answer's own touched anything it read, by this worker's reading of the change log), so
+an answer another worker made is served only if it is the answer this worker would make now:
+the workers need not tell each other what to drop.
+
+The store is LMDB (py-lmdb) in the server's private runtime directory, in shared memory where
+the system has it (`newsgraph.serving`): memory-mapped, so a look-up copies one answer and
+takes no lock; one writer at a time, a put holding the lock for microseconds; no sync to disk
+(the answers are made again after a restart). Bounded by its map size: when full, everything
+in it is dropped at once and it fills again (counted `shared_full`). An answer is kept as
+`marshal` bytes of the plain tuple the local LRU keeps: only this server's own workers write
+the directory (0700).
+"""
+
+from __future__ import annotations
+
+import logging
+import marshal
+from typing import Any
+
+import lmdb
+
+log = logging.getLogger(__name__)
+
+# The answers the workers share take up to this many times the bytes each worker's own response
+# cache keeps: the workers' answers together, and room for the stale ones a write leaves here
+# until they are asked again or it fills.
+SIZE = 2
+
+# (status, headers, body, what it read or None for wide, the change log entry its reads include)
+Kept = tuple[int, tuple[tuple[bytes, bytes], ...], bytes, tuple[str, ...] | None, int]
+
+
+class SharedAnswers:
+    """The answers kept in the directory `path`, at most `max_bytes` of them."""
+
+    def __init__(self, path: str, max_bytes: int) -> None:
+        self.path = path
+        # writemap and no sync: the pages are written in place in shared memory, never
+        # flushed (nothing here outlives the server); no readahead: look-ups are random
+        self._env = lmdb.open(
+            path,
+            map_size=max(max_bytes, 1 << 20),
+            sync=False,
+            metasync=False,
+            writemap=True,
+            readahead=False,
+            meminit=False,
+            max_readers=512,
+        )
+        self.fulls = 0  # how many times it filled and was emptied
+        self._largest = max_bytes // 8  # an answer larger is not kept here
+
+    @classmethod
+    def beside(cls, path: str, cache_bytes: int) -> SharedAnswers:
+        """The level shared by workers whose own caches keep `cache_bytes` each."""
+        return cls(path, SIZE * cache_bytes)
+
+    def get(self, key: str) -> Kept | None:
+        with self._env.begin(buffers=True) as txn:
+            raw: Any = txn.get(key.encode())
+            if raw is None:
+                return None
+            kept: Kept = marshal.loads(raw)
+        return kept
+
+    def put(self, key: str, kept: Kept) -> None:
+        data = marshal.dumps(kept)
+        if len(data) > self._largest:
+            return
+        try:
+            with self._env.begin(write=True) as txn:
+                txn.put(key.encode(), data)
+        except lmdb.MapFullError:
+            # full: drop everything, then keep this one (the workers' own memories keep their
+            # answers; this level fills again from their next pages). Pages dropped are free
+            # once the dropping commits, and once no reader still looks at them.
+            self.fulls += 1
+            self._env.reader_check()  # readers of workers that died hold nothing any more
+            with self._env.begin(write=True) as txn:
+                txn.drop(self._env.open_db(), delete=False)
+            try:
+                with self._env.begin(write=True) as txn:
+                    txn.put(key.encode(), data)
+            except lmdb.MapFullError:  # a reader still holds the old pages: not kept here
+                log.info("the shared answers are full and held by a reader: %s", self.path)
+
+    def close(self) -> None:
+        self._env.close()
