@@ -50,7 +50,9 @@ as soon as a committed write changes something it read (docs/site.md).
   stored, evictions and invalidations are counted (`/metrics`:
   `newsgraph_response_cache_total{outcome}`).
 
-Each process of `serve --workers` has a cache of its own and follows the log itself.
+Each process of `serve --workers` has a cache of its own and follows the log itself; the
+workers also share the answers they keep (`api.shared_answers`), each checking what it finds
+there as it checks its own.
 """
 
 from __future__ import annotations

@@ -110,15 +110,32 @@ def test_an_answer_made_ahead_waits_for_the_worker_to_reach_it(
     assert elsewhere.get("page") is None
 
 
-def test_when_full_it_starts_again(tmp_path: Path) -> None:
+def test_past_its_size_it_starts_again(tmp_path: Path) -> None:
     shared = SharedAnswers(str(tmp_path / "answers"), 1 << 20)
     body = b"x" * 50_000
-    for n in range(60):  # 3 MB into 1 MB
+    for n in range(400):  # 20 MB through 1 MB: emptied again and again, never failing
         shared.put(f"k{n}", (200, (), body, (node_read("a"),), n))
-    assert shared.fulls >= 1
-    assert shared.get("k59") == (200, (), body, (node_read("a"),), 59)
+    assert shared.fulls >= 10
+    assert shared.get("k399") == (200, (), body, (node_read("a"),), 399)
     assert shared.get("k0") is None
+    assert shared._used() <= 2 * shared.max_bytes
     big = b"y" * (1 << 20)
     shared.put("big", (200, (), big, None, 1))  # larger than it keeps: passed by
     assert shared.get("big") is None
-    assert shared.get("k59") is not None
+    assert shared.get("k399") is not None
+
+
+def test_a_shared_level_that_fails_never_fails_a_page(
+    workers: tuple[GraphQLClient, GraphQLClient], store: GraphStore, tmp_path: Path
+) -> None:
+    one, _ = workers
+    edges = one.data(EVENTS)["events"]["edges"]
+    event_id = next(e["node"]["id"] for e in edges if "Witkoff" in e["node"]["summary"])
+    broken = SharedAnswers(str(tmp_path / "broken"), 1 << 20)
+    broken.close()  # every look-up and put now raises inside
+    client = GraphQLClient(create_app(store, config=AppConfig(), shared_answers=broken))
+    try:
+        assert _page(client, event_id)[0] == "miss"
+        assert _page(client, event_id)[0] == "hit"  # its own memory still keeps it
+    finally:
+        client.close()
