@@ -49,15 +49,15 @@ class SharedAnswers:
         self.max_bytes = max(max_bytes, 1 << 20)
         # The map is four times the bytes kept: LMDB reuses the pages an emptying freed only
         # from a later write on, and a map that fills cannot commit even the emptying. A
-        # sparse file: only the pages written take memory. writemap and no sync: pages
-        # written in place, never flushed (nothing here outlives the server); no readahead:
-        # look-ups are random.
+        # sparse file: only the pages written take memory. Written with write(), not through
+        # the map: a full /dev/shm is then an error here, not a SIGBUS. No sync: nothing here
+        # outlives the server. No readahead: look-ups are random.
         self._env = lmdb.open(
             path,
             map_size=4 * self.max_bytes,
             sync=False,
             metasync=False,
-            writemap=True,
+            writemap=False,
             readahead=False,
             meminit=False,
             max_readers=512,
