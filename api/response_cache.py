@@ -338,7 +338,10 @@ class ResponseCache:
             return
         for change in changes:
             if change.seq > self.position:
-                self._note(change.seq, touched(change))
+                # nothing kept: nothing to check later (an answer being made now, seen
+                # before it, is made again), so nothing noted (a load beside a server no
+                # page was asked of: what each batch touched was a look-up per row)
+                self._note(change.seq, touched(change) if self._entries else None)
                 self.position = change.seq
         self.position = max(self.position, head)
 

@@ -238,19 +238,28 @@ def test_an_answer_made_while_a_write_committed_is_kept_only_if_untouched(
 ) -> None:
     cache = ResponseCache(store, 1_000_000)
     cache.position = 0
-    batch = WriteBatch(nodes=[NodeWrite("en_a", Label.ENTITY, PropertyWrite(set={"name": "A"}))])
-    store.write(batch)
-    store.catch_up()
-    head = store.read_position()
 
     def entry(*ids: str) -> Entry:
         return Entry(200, (), b"{}", tuple(node_read(i) for i in ids))
 
+    assert cache.keep("kept", entry("en_c"), seen=0)
+    batch = WriteBatch(nodes=[NodeWrite("en_a", Label.ENTITY, PropertyWrite(set={"name": "A"}))])
+    store.write(batch)
+    store.catch_up()
+    head = store.read_position()
     cache._apply(head, cache._read_changes)
     assert not cache.keep("read-a", entry("en_a"), seen=0)
     assert not cache.keep("wide", Entry(200, (), b"{}", None), seen=0)
     assert cache.keep("read-b", entry("en_b"), seen=0)
     assert cache.keep("read-a-after", entry("en_a"), seen=head)
+    # a cache holding nothing notes nothing: what was made before the write is made again
+    empty = ResponseCache(store, 1_000_000)
+    empty.position = 0
+    store.write(WriteBatch(nodes=[NodeWrite("en_d", Label.ENTITY, PropertyWrite(set={"n": 1}))]))
+    store.catch_up()
+    empty._apply(store.read_position(), empty._read_changes)
+    assert not empty.keep("read-b", entry("en_b"), seen=0)
+    assert empty.keep("read-b", entry("en_b"), seen=store.read_position())
 
 
 def test_a_persisted_query_is_answered_from_the_cache(site: Client) -> None:
