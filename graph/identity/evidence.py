@@ -38,7 +38,6 @@ FEATURES: tuple[str, ...] = (
     "no_shared_entity",  # both name entities and none is shared
     "sides_partly",  # both name entities, some shared and some not (overlap above 0, below 1)
     "similar_text",  # best word-set overlap of the record's texts with the event's
-    "text_over_half",  # how far that overlap is above half: 0 at half the words, 1 at all
     "words_without_sides",  # the same overlap when there are no entities to compare, else 0
     "other_category",  # the record's category is not the event's
     "day_after",  # the record's day is the day after the event's main day (a late report?)
@@ -212,7 +211,6 @@ def evidence(m: Mention, p: EventProfile, *, words: bool = True) -> tuple[list[f
         none_shared,
         1.0 if 0.0 < shared < 1.0 else 0.0,
         text,
-        over_half(text),
         0.0 if sides else text,
         0.0 if m.category in p.categories else 1.0,
         1.0 if m._day > main else 0.0,
@@ -227,16 +225,6 @@ def evidence(m: Mention, p: EventProfile, *, words: bool = True) -> tuple[list[f
 
 
 _TEXT = FEATURES.index("similar_text")
-_OVER_HALF = FEATURES.index("text_over_half")
-TEXT_KNOT = 0.5  # the overlap above which `text_over_half` rises
-
-
-def over_half(text: float) -> float:
-    """The word overlap's part above `TEXT_KNOT`, scaled to 0..1: with `similar_text` a
-    piecewise-linear basis, so the regression can weigh an overlap of most words otherwise than
-    a few shared words (on Syria, same-day look-alike pairs are one event in about half the
-    pairs up to an overlap of 0.6, in about 0.7 above)."""
-    return max(0.0, text - TEXT_KNOT) / (1.0 - TEXT_KNOT)
 _WORDS_WITHOUT_SIDES = FEATURES.index("words_without_sides")
 
 
@@ -246,8 +234,7 @@ def add_words(m: Mention, p: EventProfile, values: list[float], weights: Sequenc
     they add to the score under `weights`."""
     text = text_similarity(m, p)
     values[_TEXT] = text
-    values[_OVER_HALF] = over_half(text)
-    added = weights[_TEXT] * text + weights[_OVER_HALF] * values[_OVER_HALF]
+    added = weights[_TEXT] * text
     if not _sides(m, p):
         values[_WORDS_WITHOUT_SIDES] = text
         added += weights[_WORDS_WITHOUT_SIDES] * text
@@ -256,9 +243,7 @@ def add_words(m: Mention, p: EventProfile, values: list[float], weights: Sequenc
 
 def words_bound(m: Mention, p: EventProfile, weights: Sequence[float]) -> float:
     """The most the words can add to the score of `m` against `p` under `weights`."""
-    # piecewise linear in the overlap: its largest value is at 0, at the knot or at 1
-    at_knot = weights[_TEXT] * TEXT_KNOT
-    bound = max(0.0, at_knot, weights[_TEXT] + weights[_OVER_HALF])
+    bound = max(0.0, weights[_TEXT])
     if not _sides(m, p):
         bound += max(0.0, weights[_WORDS_WITHOUT_SIDES])
     return bound
