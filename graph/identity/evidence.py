@@ -43,7 +43,6 @@ FEATURES: tuple[str, ...] = (
     "day_after",  # the record's day is the day after the event's main day (a late report?)
     "day_before",  # the record's day is the day before the event's main day
     "off_day_again",  # off the main day, and another record already gave that day
-    "two_days",  # the event's records already give two days
     "dated_late",  # a day after the main day, but its story was published by the main day
     "dated_early",  # a day before the main day, and a story of the event was published by then
     "crowded",  # no place to compare, other candidates look as alike (same sides): how many, 0..1
@@ -217,7 +216,6 @@ def evidence(m: Mention, p: EventProfile, *, words: bool = True) -> tuple[list[f
         1.0 if m._day > main else 0.0,
         1.0 if m._day < main else 0.0,
         1.0 if again else 0.0,
-        1.0 if len(p.days) > 1 else 0.0,
         1.0 if m._day > main and m._published is not None and m._published <= main else 0.0,
         1.0 if m._day < main and p.published and day_number(p.published) <= m._day else 0.0,
         0.0,  # crowded: set by `crowd` once every candidate is known
