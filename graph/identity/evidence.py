@@ -47,7 +47,6 @@ FEATURES: tuple[str, ...] = (
     "dated_early",  # a day before the main day, and a story of the event was published by then
     "crowded",  # no place to compare, other candidates look as alike (same sides): how many, 0..1
     "same_outlet",  # an outlet of the record already reported the event
-    "outlet_stories",  # how many of the event's stories are the record's outlet's: 1/3 .. 1 for 3+
 )
 
 
@@ -161,15 +160,6 @@ def _nearness(km: float | None, near_km: float, far_km: float) -> tuple[float, f
     return near, 1.0 if km > far_km else 0.0
 
 
-def outlet_stories(m: Mention, p: EventProfile) -> float:
-    """How many of the event's stories are of one of the record's outlets (a story is keyed
-    `outlet/slug`), 0 to 3 or more, as 0..1."""
-    if m._outlets.isdisjoint(p.outlets):
-        return 0.0
-    count = sum(1 for story in p.stories if story.partition("/")[0] in m._outlets)
-    return min(3, count) / 3.0
-
-
 def _sides(m: Mention, p: EventProfile) -> bool:
     """Whether there are entities to compare: both the record and the event name some."""
     return bool(m._names and p.names)
@@ -230,7 +220,6 @@ def evidence(m: Mention, p: EventProfile, *, words: bool = True) -> tuple[list[f
         1.0 if m._day < main and p.published and day_number(p.published) <= m._day else 0.0,
         0.0,  # crowded: set by `crowd` once every candidate is known
         0.0 if m._outlets.isdisjoint(p.outlets) else 1.0,
-        outlet_stories(m, p),
     ]
     return values, notes
 
