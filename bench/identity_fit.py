@@ -80,9 +80,6 @@ class Pairs:
     y: np.ndarray[Any, np.dtype[np.float64]]
     records: int
     blocked_out: int  # records whose true event existed but was not among the candidates
-    # each pair's record (its number among the records with candidates), for the conditional
-    # fit; None when not kept
-    group: np.ndarray[Any, np.dtype[np.int64]] | None = None
 
 
 def candidate_pairs(items: Sequence[Item], truth: Sequence[str]) -> Pairs:
@@ -91,23 +88,19 @@ def candidate_pairs(items: Sequence[Item], truth: Sequence[str]) -> Pairs:
     index: dict[str, set[str]] = defaultdict(set)
     rows: list[list[float]] = []
     labels: list[float] = []
-    groups: list[int] = []
     missed = 0
-    for number, (item, true) in enumerate(zip(items, truth, strict=True)):
+    for item, true in zip(items, truth, strict=True):
         m = item.mention
         found: set[str] = set()
         for key in lookup_keys(m):
             found |= index.get(key, set())
         candidates = [e for e in sorted(found) if in_window(m, profiles[e])]
-        blocked = true in profiles and true not in candidates
-        if blocked:
+        if true in profiles and true not in candidates:
             missed += 1
         found_rows = [evidence(m, profiles[event])[0] for event in candidates]
         crowd(found_rows)
         rows.extend(found_rows)
         labels.extend(1.0 if event == true else 0.0 for event in candidates)
-        # a record whose true event the blocking missed has no right choice: -1, left out
-        groups.extend((-1 if blocked else number) for _ in candidates)
         before = profiles.get(true)
         after = EventProfile.of(m) if before is None else before.with_mention(m)
         for key in after.keys() - (before.keys() if before else frozenset()):
@@ -116,9 +109,7 @@ def candidate_pairs(items: Sequence[Item], truth: Sequence[str]) -> Pairs:
     x = np.array(rows, dtype=np.float64).reshape(-1, len(FEATURES))
     for name in DROPPED:
         x[:, FEATURES.index(name)] = 0.0
-    return Pairs(
-        x, np.array(labels, dtype=np.float64), len(items), missed, np.array(groups, np.int64)
-    )
+    return Pairs(x, np.array(labels, dtype=np.float64), len(items), missed)
 
 
 def logistic(pairs: Pairs, l2: float) -> tuple[float, list[float]]:
@@ -132,32 +123,6 @@ def logistic(pairs: Pairs, l2: float) -> tuple[float, list[float]]:
         value = float(np.sum(np.logaddexp(0.0, z) - y * z)) + l2 * float(theta[1:] @ theta[1:])
         p = 1.0 / (1.0 + np.exp(-z))
         grad = design.T @ (p - y)
-        grad[1:] += 2 * l2 * theta[1:]
-        return value, grad
-
-    result = minimize(loss, np.zeros(design.shape[1]), jac=True, method="L-BFGS-B")
-    theta = result.x
-    return float(theta[0]), [float(w) for w in theta[1:]]
-
-
-def conditional(pairs: Pairs, l2: float) -> tuple[float, list[float]]:
-    """Bias and weights of an L2-regularised conditional logit: each record chooses among its
-    candidate events and a new event (score 0; the bias is a candidate's score against it),
-    fitted as that choice (the true candidate, or a new event when its true event is not yet
-    made). Records whose true event the blocking missed are left out."""
-    assert pairs.group is not None
-    keep = pairs.group >= 0
-    x, y, group = pairs.x[keep], pairs.y[keep], pairs.group[keep]
-    _, group = np.unique(group, return_inverse=True)
-    count = int(group.max()) + 1 if len(group) else 0
-    design = np.hstack([np.ones((len(x), 1)), x])
-
-    def loss(theta: np.ndarray[Any, np.dtype[np.float64]]) -> tuple[float, Any]:
-        z = design @ theta
-        e = np.exp(np.minimum(z, 50.0))
-        total = 1.0 + np.bincount(group, weights=e, minlength=count)  # the new event's 1
-        value = float(np.sum(np.log(total)) - y @ z) + l2 * float(theta[1:] @ theta[1:])
-        grad = design.T @ (e / total[group] - y)
         grad[1:] += 2 * l2 * theta[1:]
         return value, grad
 
@@ -307,7 +272,7 @@ def fit(
     reporting: the floor's precision there is the bar). With `place_hidden`, also the weights
     for candidates with no place to compare, fitted the same way on `items` with their places
     hidden (the same bar: the floor's precision on `items` as they are)."""
-    bias, weights = conditional(candidate_pairs(items, truth), l2)
+    bias, weights = logistic(candidate_pairs(items, truth), l2)
     more = candidate_pairs(*extra) if extra[0] else None
     if more is not None and "words_without_sides" not in DROPPED:
         # real reporting (Syria) always names the sides: what words are worth without them is
