@@ -13,9 +13,8 @@
   reporting always names the sides, so `words_without_sides` is then fitted alone on the extra
   records' pairs with a place and no entities to compare, every other weight kept (`fit_one`).
 - **Merge threshold**: the matcher is run on the training records as a load would run it (its
-  own decisions, not the truth), for each threshold of a grid; among those whose precision is
-  not below the floor's on the same records, the one with the best pairwise F1 averaged with
-  its two neighbours on the grid is kept (a plateau, not a lone peak: session 12).
+  own decisions, not the truth), for each threshold of a grid; the one with the best pairwise F1
+  whose precision is not below the floor's on the same records is kept.
 - **Review threshold**: possible duplicates do not change the grouping, only the editors'
   queue: the lowest score (grid -8 .. merge threshold) above which at least `--queue-precision`
   (0.1: a pair in ten worth merging) of the pairs the matcher keeps apart are true.
@@ -169,21 +168,16 @@ def thresholds(
     floor_precision: float,
     queue_precision: float,
 ) -> tuple[float, float, Quality]:
-    """The merge threshold (best F1 over it and its grid neighbours, with precision at least
-    the floor's) and the review threshold (lowest score whose queue is at least
-    `queue_precision` true), on `items`; `make(merge_at, review_at)` gives the weights to run
-    with."""
+    """The merge threshold (best F1 with precision at least the floor's) and the review
+    threshold (lowest score whose queue is at least `queue_precision` true), on `items`;
+    `make(merge_at, review_at)` gives the weights to run with."""
     best: tuple[float, float, Quality] | None = None
-    runs = [quality(run_matcher(items, make(t, min(GRID))).labels, truth) for t in GRID]
-    for at, (merge_at, q) in enumerate(zip(GRID, runs, strict=True)):
+    for merge_at in GRID:
+        q = quality(run_matcher(items, make(merge_at, min(GRID))).labels, truth)
         if q.precision < floor_precision:
             continue
-        # the F1 of the threshold and its two neighbours on the grid: a threshold on a
-        # plateau, not a lone peak that one week's records more or less would move
-        near = [r.f1 for r in runs[max(0, at - 1) : at + 2]]
-        smoothed = sum(near) / len(near)
-        if best is None or smoothed > best[1]:
-            best = (merge_at, smoothed, q)
+        if best is None or q.f1 > best[2].f1:
+            best = (merge_at, q.f1, q)
     if best is None:  # nothing as precise as the floor: the most precise threshold
         merge_at = max(GRID)
         q = quality(run_matcher(items, make(merge_at, merge_at)).labels, truth)
