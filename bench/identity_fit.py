@@ -14,9 +14,7 @@
   records' pairs with a place and no entities to compare, every other weight kept (`fit_one`).
 - **Merge threshold**: the matcher is run on the training records as a load would run it (its
   own decisions, not the truth), for each threshold of a grid; the one with the best pairwise F1
-  whose precision is not below the floor's on the same records is kept, among those that also
-  keep generated `--hard` records (`--generated-hard`: another seed than the one measured) at
-  the issue's targets there, precision 0.97 and recall 0.95 (session 12).
+  whose precision is not below the floor's on the same records is kept.
 - **Review threshold**: possible duplicates do not change the grouping, only the editors'
   queue: the lowest score (grid -8 .. merge threshold) above which at least `--queue-precision`
   (0.1: a pair in ten worth merging) of the pairs the matcher keeps apart are true.
@@ -69,9 +67,6 @@ from graph.identity.places import use_gazetteer
 WEIGHTS_FILE = Path(__file__).resolve().parents[1] / "graph" / "identity" / "weights.json"
 L2 = 0.3  # regularisation strength (sum of squared weights, against the summed log-loss)
 EXTRA_GENERATED = "2:10000"  # generated records teaching the weights without a place
-GENERATED_HARD = "2:2000"  # generated --hard records the merge threshold must keep at the targets
-GENERATED_PRECISION = 0.97  # the issue's targets on generated records
-GENERATED_RECALL = 0.95
 QUEUE_PRECISION = 0.1  # the review band: at least one pair in ten worth merging
 GRID = [x / 4 for x in range(-12, 9)]  # merge thresholds tried: -3 .. 2 in quarter steps
 REVIEW_GRID = [x / 4 for x in range(-32, 9)]  # review thresholds tried: -8 .. 2
@@ -172,24 +167,15 @@ def thresholds(
     make: Callable[[float, float], Weights],
     floor_precision: float,
     queue_precision: float,
-    hard: tuple[Sequence[Item], Sequence[str]] | None = None,
 ) -> tuple[float, float, Quality]:
-    """The merge threshold (best F1 with precision at least the floor's, and the `hard`
-    generated records, if given, at `GENERATED_PRECISION` and `GENERATED_RECALL`) and the
-    review threshold (lowest score whose queue is at least `queue_precision` true), on `items`;
+    """The merge threshold (best F1 with precision at least the floor's) and the review
+    threshold (lowest score whose queue is at least `queue_precision` true), on `items`;
     `make(merge_at, review_at)` gives the weights to run with."""
     best: tuple[float, float, Quality] | None = None
     for merge_at in GRID:
         q = quality(run_matcher(items, make(merge_at, min(GRID))).labels, truth)
         if q.precision < floor_precision:
             continue
-        if hard is not None:
-            # the matcher must also hold on what the generator's hard cases are (one event
-            # re-worded a day late, crowds of look-alikes): fitted weights whose threshold
-            # buys Syria's F1 with their recall are not kept
-            g = quality(run_matcher(hard[0], make(merge_at, min(GRID))).labels, hard[1])
-            if g.precision < GENERATED_PRECISION or g.recall < GENERATED_RECALL:
-                continue
         if best is None or q.f1 > best[2].f1:
             best = (merge_at, q.f1, q)
     if best is None:  # nothing as precise as the floor: the most precise threshold
@@ -275,7 +261,6 @@ def fit(
     l2: float,
     extra: tuple[list[Item], list[str]] = ([], []),
     place_hidden: bool = True,
-    hard: tuple[list[Item], list[str]] | None = None,
 ) -> Fit:
     """Weights from the pairs of `items` and `extra`; thresholds on `items` alone (real
     reporting: the floor's precision there is the bar). With `place_hidden`, also the weights
@@ -315,7 +300,7 @@ def fit(
         inner = Weights(hidden_bias, hidden_weights, merge_at, review_at) if place_hidden else None
         return Weights(bias, tuple(weights), merge_at, review_at, inner)
 
-    merge_at, review_at, q = thresholds(items, truth, make, floor.precision, queue_precision, hard)
+    merge_at, review_at, q = thresholds(items, truth, make, floor.precision, queue_precision)
     if place_hidden:
         hidden_q = quality(
             run_matcher(without_place(items), make(merge_at, review_at)).labels, truth
@@ -354,14 +339,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"[{EXTRA_GENERATED}: another seed than the one measured]",
     )
     parser.add_argument(
-        "--generated-hard",
-        metavar="SEED:EVENTS",
-        default=GENERATED_HARD,
-        help="generated --hard records (this seed and number of events) on which the merge "
-        f"threshold must keep precision {GENERATED_PRECISION} and recall {GENERATED_RECALL}; "
-        f"'' for none [{GENERATED_HARD}: another seed than the one measured]",
-    )
-    parser.add_argument(
         "--drop",
         default="",
         help="features to leave out (weight 0), comma-separated: to measure what each adds",
@@ -395,22 +372,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         made = [Mention.from_record(json.loads(text)) for text in lines]
         extra = ([Item(m, None, {}) for m in made], [f"extra:{t}" for t in generator.truth])
         extra_name = f"bench/generate.py --seed {seed} --events {events}"
-    hard: tuple[list[Item], list[str]] | None = None
-    hard_name = None
-    if args.generated_hard:
-        seed, events = (int(x) for x in args.generated_hard.split(":"))
-        made_hard = Generator(seed, events, hard=True)
-        lines = made_hard.generate()
-        made = [Mention.from_record(json.loads(text)) for text in lines]
-        hard = ([Item(m, None, {}) for m in made], [f"hard:{t}" for t in made_hard.truth])
-        hard_name = f"bench/generate.py --hard --seed {seed} --events {events}"
     print(f"{len(items)} records, {len(set(truth))} true events, {args.folds} folds of weeks")
     parts: dict[str, list[Quality]] = defaultdict(list)
     queued = true = 0
     for k in range(0 if args.whole else args.folds):
         train = subset(items, truth, [f != k for f in fold])
         test = subset(items, truth, [f == k for f in fold])
-        fitted = fit(*train, args.queue_precision, args.l2, extra, hard=hard)
+        fitted = fit(*train, args.queue_precision, args.l2, extra)
         w = fitted.weights
         run = run_matcher(test[0], w)
         q = quality(run.labels, test[1])
@@ -441,7 +409,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(line(label, cv[name]))
     print(f"possible duplicates queued {queued}, of them true pairs {true}")
 
-    final = fit(items, truth, args.queue_precision, args.l2, extra, hard=hard)
+    final = fit(items, truth, args.queue_precision, args.l2, extra)
     pairs = candidate_pairs(items, truth)
     print(
         f"all records: {len(pairs.y)} candidate pairs ({int(pairs.y.sum())} true), "
@@ -486,7 +454,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         "by": "bench/identity_fit.py",
         "records": args.records.name,
         "extra_records": extra_name,
-        "generated_hard": hard_name,
         "l2": args.l2,
         "folds": f"{args.folds} blocks of consecutive weeks",
         "queue_precision": args.queue_precision,

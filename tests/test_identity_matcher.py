@@ -65,21 +65,6 @@ def test_same_sides_same_day_30_km_apart_are_two_events() -> None:
     assert decision.event is None or dict((e.name, e.value) for e in decision.evidence)["far"]
 
 
-def test_a_town_and_the_governorate_named_after_it_are_two_places() -> None:
-    # UCDP names a governorate or district after its chief town: one name, two places. A name
-    # that does not say its kind ("Idlib") is either, and says nothing against.
-    governorate = EventProfile.of(clash(place="Idlib governorate", lat=None, lon=None))
-    town = clash(place="Idlib city", lat=None, lon=None, outlets=("Other",), story="other/idlib")
-    bare = replace(town, place="Idlib")
-    at_town = dict(zip(FEATURES, evidence(town, governorate)[0], strict=True))
-    assert at_town["same_place_name"] == 1.0 and at_town["other_place_kind"] == 1.0
-    assert dict(zip(FEATURES, evidence(bare, governorate)[0], strict=True))["other_place_kind"] == 0
-    weights = default_weights()
-    assert weights.weights[FEATURES.index("other_place_kind")] < 0
-    kinds = EventProfile.of(clash(place="Idlib city")).to_props()["identity_place_kinds"]
-    assert kinds == ["idlib|city"]
-
-
 def test_a_record_with_a_short_name_and_no_town_joins_the_event_and_a_day_late_does_not() -> None:
     matcher = Matcher()
     first, _ = matcher.add(clash())

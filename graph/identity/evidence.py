@@ -33,7 +33,6 @@ FEATURES: tuple[str, ...] = (
     "anchor_far",  # .. falling to 0 at ANCHOR_FAR_KM; anchor_far: more than ANCHOR_FAR_KM apart
     "same_place_name",  # place names alike (similarity, 0 below 0.85 or with points far apart)
     "other_place_name",  # both name a place, unlike names, and no coordinates say otherwise
-    "other_place_kind",  # one place name, but a town on one side and a governorate on the other
     "no_place",  # neither both points nor both place names: nothing to say where, for or against
     "shared_entities",  # entities shared, counted against the side naming fewer
     "no_shared_entity",  # both name entities and none is shared
@@ -161,17 +160,6 @@ def _nearness(km: float | None, near_km: float, far_km: float) -> tuple[float, f
     return near, 1.0 if km > far_km else 0.0
 
 
-def other_kind(m: Mention, p: EventProfile) -> float:
-    """1 when the record's place names its kind ("Ar Raqqah town") and the event's records name
-    the same place only as another kind ("Ar Raqqah governorate"): a town and the area named
-    after it are two places. 0 when either side does not say the kind."""
-    if not m._place_kind:
-        return 0.0
-    place, _, _ = m._place_kind.partition("|")
-    kinds = [k for k in p.place_kinds if k.partition("|")[0] == place]
-    return 1.0 if kinds and m._place_kind not in kinds else 0.0
-
-
 def _sides(m: Mention, p: EventProfile) -> bool:
     """Whether there are entities to compare: both the record and the event name some."""
     return bool(m._names and p.names)
@@ -218,7 +206,6 @@ def evidence(m: Mention, p: EventProfile, *, words: bool = True) -> tuple[list[f
         anchor_far,
         same_name,
         other_name,
-        other_kind(m, p),
         no_place,
         shared,
         none_shared,

@@ -15,7 +15,6 @@ from graph.identity.normalise import (
     day_text,
     name_key,
     place_key,
-    place_kind,
     point_text,
     story_day,
     text_key,
@@ -60,8 +59,6 @@ class Mention:
     # derived once, when the mention is made
     _day: int = field(init=False, repr=False, compare=False)
     _place: str = field(init=False, repr=False, compare=False)
-    # its place as "place key|generic word" when the name ends with one ("khan shaykhun|town")
-    _place_kind: str = field(init=False, repr=False, compare=False)
     _names: tuple[frozenset[str], ...] = field(init=False, repr=False, compare=False)
     _outlets: frozenset[str] = field(init=False, repr=False, compare=False)
     _texts: tuple[str, ...] = field(init=False, repr=False, compare=False)
@@ -79,8 +76,6 @@ class Mention:
         if place and self.country and place == place_key(self.country):
             place = ""  # "Syria, Syria": a country, not a place
         set_(self, "_place", place)
-        kind = place_kind(self.place) if place and self.place else ""
-        set_(self, "_place_kind", f"{place}|{kind}" if kind else "")
         names = []
         for entity in self.entities:
             keys = frozenset(k for k in map(name_key, (entity.name, *entity.aliases)) if k)

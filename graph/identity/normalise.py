@@ -74,13 +74,6 @@ def place_key(place: str) -> str:
 
 
 @functools.lru_cache(maxsize=1 << 16)
-def place_kind(place: str) -> str:
-    """The generic word a place name ends with ("town" of "Khan Shaykhun town"), or ""."""
-    words = name_key(place).split()
-    return words[-1] if len(words) > 1 and words[-1] in GENERIC_PLACE_WORDS else ""
-
-
-@functools.lru_cache(maxsize=1 << 16)
 def name_tokens(key: str) -> frozenset[str]:
     return frozenset(w for w in key.split() if w not in _NAME_STOPWORDS)
 

@@ -39,8 +39,6 @@ class EventProfile:
     published: str | None = None
     # the gazetteer's points of its records that give a place but no point (`Mention._anchor`)
     anchors: frozenset[tuple[float, float]] = frozenset()
-    # its records' places with their generic word, "place key|word" ("ar raqqah|town")
-    place_kinds: frozenset[str] = frozenset()
 
     @classmethod
     def of(cls, mention: Mention) -> EventProfile:
@@ -85,7 +83,6 @@ class EventProfile:
             dated=self.dated | {dated},
             published=_earliest(self.published, m.published),
             anchors=self.anchors | {m._anchor} if m._anchor else self.anchors,
-            place_kinds=self.place_kinds | {m._place_kind} if m._place_kind else self.place_kinds,
         )
 
     def merged(self, other: EventProfile) -> EventProfile:
@@ -109,7 +106,6 @@ class EventProfile:
             dated,
             _earliest(self.published, other.published),
             self.anchors | other.anchors,
-            self.place_kinds | other.place_kinds,
         )
 
     def keys(self) -> frozenset[str]:
@@ -166,7 +162,6 @@ class EventProfile:
             "identity_dated": sorted(self.dated),
             "identity_published": [self.published] if self.published else [],
             "identity_anchors": sorted(point_text(*p) for p in self.anchors),
-            "identity_place_kinds": sorted(self.place_kinds),
         }
 
     @classmethod
@@ -193,7 +188,6 @@ class EventProfile:
             published=min(texts("identity_published"), default=None)
             or min(filter(None, map(story_day, texts("identity_stories"))), default=None),
             anchors=frozenset(point(p) for p in texts("identity_anchors")),
-            place_kinds=texts("identity_place_kinds"),
         )
 
 
