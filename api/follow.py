@@ -35,12 +35,14 @@ log = logging.getLogger(__name__)
 INTERVAL = 0.05
 # Entries read from the log per call.
 PAGE = 500
-# Under `serve --workers`, change log entries smaller than this (stored bytes: a bulk load's
-# entries take 17-19 bytes a row to apply, so about 1,000 rows, 3 ms of CPU; an editor's write
-# or a mutation's few records take hundreds) are read and applied at once, without taking a
-# turn and handing the connections over (which costs more than the wait it saves); a bulk
-# load's batch (100 KB and more at 500 records) is read and applied in turn.
-HAND_OVER_BYTES = 18_000
+# Under `serve --workers`, change log entries of at most this many stored bytes are read and
+# applied at once, without taking a turn and handing the connections over; the rest in turn.
+# 0: every entry in turn (nothing pending, no turn). At 18,000 (about 1,000 rows, 3 ms of CPU
+# to apply: meant for an editor's write or a mutation's few records) both workers applied the
+# small entries at the same moment, and once or twice a load every page in flight stalled
+# 150-260 ms at once (bench.serve_while_loading, four runs); with every entry in turn the
+# slowest page was 52 ms (docs/benchmarks.md, session 12).
+HAND_OVER_BYTES = 0
 
 
 class ApplyTurns(Protocol):
@@ -182,7 +184,7 @@ class Follower:
             # what was read (a bulk batch: milliseconds).
             turns = self.turns
             if turns is not None and (
-                await asyncio.to_thread(prefetching.pending_bytes) >= HAND_OVER_BYTES
+                await asyncio.to_thread(prefetching.pending_bytes) > HAND_OVER_BYTES
             ):
                 seen = await self._apply_in_turn(prefetching, turns)
             else:
