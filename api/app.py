@@ -871,8 +871,8 @@ def create_app(
                 await analyst.close()
             if audit is not None:
                 await asyncio.to_thread(audit.close)
-            if shared is not None:
-                shared.close()
+            if shared_answers is not None:
+                shared_answers.close()
             store.close()
 
     async def health(request: Request) -> Response:
@@ -909,9 +909,16 @@ def create_app(
                 return JSONResponse({"status": "unavailable", "reason": reason}, status_code=503)
         return JSONResponse({"status": "ready"})
 
-    shared = shared_answers
     graphql = GraphQLApp(
-        store, tokens, services, writer, behind_workers, analyst, follows_log, sockets, shared
+        store,
+        tokens,
+        services,
+        writer,
+        behind_workers,
+        analyst,
+        follows_log,
+        sockets,
+        shared_answers,
     )
     services.process = graphql.role
     # The clients' pace, applied where clients connect: not in the writer or the analyst

@@ -218,7 +218,7 @@ class Entry(NamedTuple):
 
     @property
     def size(self) -> int:
-        return len(self.body) + 200  # the body and about what the rest takes
+        return _size(self)
 
 
 # What the LRU keeps of an `Entry`: the plain tuple and the change log entry up to which it is
@@ -228,11 +228,16 @@ class Entry(NamedTuple):
 _Kept = tuple[int, tuple[tuple[bytes, bytes], ...], bytes, tuple[Read, ...] | None, int]
 
 
+def _size(kept: Entry | _Kept) -> int:
+    """The bytes an answer counts for in the LRU: its body and about what the rest takes."""
+    return len(kept[2]) + 200
+
+
 class _Entries(LRUCache[str, _Kept]):
     """The LRU of kept answers, calling `evicted` for each one dropped to make room."""
 
     def __init__(self, maxsize: int, evicted: Callable[[str], None]) -> None:
-        super().__init__(maxsize=maxsize, getsizeof=lambda kept: len(kept[2]) + 200)
+        super().__init__(maxsize=maxsize, getsizeof=_size)
         self._evicted = evicted
 
     def popitem(self) -> tuple[str, _Kept]:
@@ -388,9 +393,12 @@ class ResponseCache:
         self._hit.clear()
 
     def _current(self, kept: _Kept) -> bool:
-        """Whether a kept answer is still the answer: no entry after the one it was seen at
-        touched anything it read."""
+        """Whether a kept answer is the answer here now: seen at an entry this process's reads
+        include (one made by another worker may be ahead), and no entry after it touched
+        anything it read."""
         seen = kept[4]
+        if self.position is None or seen > self.position:
+            return False
         if seen >= self._latest:
             return True
         if seen < self._floor:
@@ -429,14 +437,9 @@ class ResponseCache:
         as this process's own are. Kept here from then on."""
         assert self.shared is not None
         found = self.shared.get(key)
-        position = self.position
-        if found is None or position is None or found[4] > position:
-            return None
-        if not self._current(found):
+        if found is None or not self._current(found) or _size(found) > self._entries.maxsize:
             return None
         kept: _Kept = (*found[:4], max(found[4], self._latest))
-        if len(kept[2]) + 200 > self._entries.maxsize:
-            return None
         self._entries[key] = kept
         self._count("shared")
         return kept
@@ -467,9 +470,8 @@ class ResponseCache:
     def keep(self, key: str, entry: Entry, seen: int) -> bool:
         """Keep an answer whose reads include the change log entry `seen`, unless an entry
         after it that was read already touched what it read (or is too far back to tell)."""
-        if self.position is None or seen > self.position:
-            return False  # the log not read up to its reads: made again next time
         kept: _Kept = (*entry, seen)
+        # not kept when the log is not read up to its reads yet (made again next time)
         if not self._current(kept) or entry.size > self._entries.maxsize:
             return False
         entries = self._entries
