@@ -35,14 +35,6 @@ log = logging.getLogger(__name__)
 INTERVAL = 0.05
 # Entries read from the log per call.
 PAGE = 500
-# Under `serve --workers`, change log entries of at most this many stored bytes are read and
-# applied at once, without taking a turn and handing the connections over; the rest in turn.
-# 0: every entry in turn (nothing pending, no turn). At 18,000 (about 1,000 rows, 3 ms of CPU
-# to apply: meant for an editor's write or a mutation's few records) both workers applied the
-# small entries at the same moment, and once or twice a load every page in flight stalled
-# 150-260 ms at once (bench.serve_while_loading, four runs); with every entry in turn the
-# slowest page was 52 ms (docs/benchmarks.md, session 12).
-HAND_OVER_BYTES = 0
 
 
 class ApplyTurns(Protocol):
@@ -180,24 +172,29 @@ class Follower:
         store = self.store
         prefetching = self._prefetching
         if prefetching is not None:
-            # Read and decode in a worker thread; memory changes only between pages, applying
-            # what was read (a bulk batch: milliseconds).
             turns = self.turns
-            if turns is not None and (
-                await asyncio.to_thread(prefetching.pending_bytes) > HAND_OVER_BYTES
-            ):
+            if turns is not None:
+                # Under `serve --workers` every entry is applied in turn, read in the turn too
+                # (`_apply_in_turn`). Only the entries' size is read before the turn (nothing
+                # decoded); an entry committed after it waits for the next look, never applied
+                # outside the turn: two workers applying at once held every page in flight,
+                # those a worker had just handed to the other included (150-260 ms;
+                # docs/benchmarks.md, sessions 12 and 13).
+                if await asyncio.to_thread(prefetching.pending_bytes) == 0:
+                    self._publish(store.read_position())
+                    return
                 seen = await self._apply_in_turn(prefetching, turns)
             else:
+                # Read and decode in a worker thread; memory changes only between pages,
+                # applying what was read (a bulk batch: milliseconds).
                 pending = await asyncio.to_thread(prefetching.fetch_changes)
                 if pending.last == pending.base:
-                    seen = pending.base
-                else:
-                    async with self._lock.writer_lock:
-                        seen = prefetching.apply_changes(pending)
-                        if turns is not None:
-                            turns.at(seen)
-                    self._publish(seen, pending.changes)
+                    self._publish(pending.base)
                     return
+                async with self._lock.writer_lock:
+                    seen = prefetching.apply_changes(pending)
+                self._publish(seen, pending.changes)
+                return
         elif store.reads_from_memory:
             async with self._lock.writer_lock:
                 seen = store.catch_up()
@@ -208,8 +205,8 @@ class Follower:
         self._publish(seen)
 
     async def _apply_in_turn(self, prefetching: Prefetching, turns: ApplyTurns) -> int:
-        """A bulk batch under `serve --workers`: wait for this worker's turn, hand its
-        connections to a worker that is not applying, then read the batch and apply it. Read in
+        """Change log entries under `serve --workers`: wait for this worker's turn, hand its
+        connections to a worker that is not applying, then read the entries and apply them. Read in
         the turn too, not before it: reading is CPU in a thread of this process, which the
         pages asked here would wait on (both workers read each batch, and when both read it
         at once, beside the writer, every page waited)."""

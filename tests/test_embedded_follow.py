@@ -366,3 +366,79 @@ def test_two_loads_at_once_end_where_one_after_the_other_ends(tmp_path: Path) ->
     finally:
         one.close()
         other.close()
+
+
+class _Turns:
+    """`api.follow.ApplyTurns` as a worker of `serve --workers` takes them, recording when."""
+
+    def __init__(self) -> None:
+        self.held = False
+        self.turns = 0
+
+    def at(self, position: int) -> None:
+        pass
+
+    async def begin(self) -> None:
+        self.held = True
+        self.turns += 1
+
+    def hand(self) -> None:
+        pass
+
+    def end(self) -> None:
+        self.held = False
+
+
+def test_a_worker_changes_memory_only_in_its_turn_even_for_an_entry_committed_as_it_looked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under `serve --workers` the workers apply in turns (the other serves the pages
+    meanwhile). An entry committed just after a worker read what was pending used to be read
+    and applied at once, outside the turn: both workers then applied it at the same moment and
+    every page in flight waited (session 13: 140-176 ms, the slowest pages of a load)."""
+    import asyncio
+
+    from api.follow import Follower
+    from api.hub import Hub
+
+    directory = tmp_path / "store"
+    _open(directory).close()
+    reader = _open(directory, read_only=True)
+    turns = _Turns()
+    applied_in_turn: list[bool] = []
+    apply = reader.apply_changes
+
+    def recorded(pending: port.PendingChanges) -> int:
+        applied_in_turn.append(turns.held)
+        return apply(pending)
+
+    monkeypatch.setattr(reader, "apply_changes", recorded)
+    measure = reader.pending_bytes
+
+    def racing() -> int:  # in the follower's thread
+        size = measure()
+        other = _open(directory)  # another process, as the writer of `serve --workers` is
+        try:
+            other.write(_batch(1))  # committed right after its size was read
+        finally:
+            other.close()
+        return size
+
+    async def run() -> None:
+        follower = Follower(reader, Hub(), turns=turns)
+        monkeypatch.setattr(reader, "pending_bytes", racing)
+        await follower.tick()
+        monkeypatch.setattr(reader, "pending_bytes", measure)
+        assert applied_in_turn == []
+        assert reader.find_nodes(Label.ENTITY, {}, "name", 10) == []
+        await follower.tick()  # the next look takes the turn
+        assert applied_in_turn == [True] and turns.turns == 1 and not turns.held
+        assert [n.id for n in reader.find_nodes(Label.ENTITY, {}, "name", 10)] == ["en_0"]
+        assert follower.position == reader.read_position() == reader.last_change()
+        await follower.tick()  # nothing pending: no turn taken
+        assert turns.turns == 1
+
+    try:
+        asyncio.run(run())
+    finally:
+        reader.close()
