@@ -35,6 +35,14 @@ log = logging.getLogger(__name__)
 INTERVAL = 0.05
 # Entries read from the log per call.
 PAGE = 500
+# Under `serve --workers`, a worker applies every entry in its turn (never two at once), and
+# hands its connections to the other workers meanwhile when the entries pending are more than
+# this many stored bytes (about 1,000 rows, 3 ms of CPU to apply: a load's batch). A smaller
+# entry (an editor's write, an `ingest` of a few records) is applied with the connections kept:
+# handing each away and back cost more than the pages wait (bench.site_cache's mix, one
+# `ingest` per 100 pages: 20 against 14 ms of CPU a write over the server's processes, and the
+# write answered in 65 against 12 ms; docs/benchmarks.md, session 13).
+HAND_OVER_BYTES = 18_000
 
 
 class ApplyTurns(Protocol):
@@ -43,8 +51,10 @@ class ApplyTurns(Protocol):
     def at(self, position: int) -> None:
         """This process's memory shows every change log entry up to `position`."""
 
-    async def begin(self) -> None:
-        """Wait (a bounded time) until this process may apply: no other is applying."""
+    async def begin(self, hand: bool = True) -> None:
+        """Wait (a bounded time) until this process may apply: no other is applying. `hand`:
+        send its connections between requests to a process that is not applying, and wait
+        (a bounded time) for the answers in flight here, each connection handed as it ends."""
 
     def hand(self) -> None:
         """Memory is about to change (no page is running here): send the pages that would be
@@ -180,10 +190,11 @@ class Follower:
                 # outside the turn: two workers applying at once held every page in flight,
                 # those a worker had just handed to the other included (150-260 ms;
                 # docs/benchmarks.md, sessions 12 and 13).
-                if await asyncio.to_thread(prefetching.pending_bytes) == 0:
+                size = await asyncio.to_thread(prefetching.pending_bytes)
+                if size == 0:
                     self._publish(store.read_position())
                     return
-                seen = await self._apply_in_turn(prefetching, turns)
+                seen = await self._apply_in_turn(prefetching, turns, size > HAND_OVER_BYTES)
             else:
                 # Read and decode in a worker thread; memory changes only between pages,
                 # applying what was read (a bulk batch: milliseconds).
@@ -204,17 +215,20 @@ class Follower:
             return
         self._publish(seen)
 
-    async def _apply_in_turn(self, prefetching: Prefetching, turns: ApplyTurns) -> int:
+    async def _apply_in_turn(
+        self, prefetching: Prefetching, turns: ApplyTurns, hand: bool = True
+    ) -> int:
         """Change log entries under `serve --workers`: wait for this worker's turn, hand its
-        connections to a worker that is not applying, then read the entries and apply them. Read in
-        the turn too, not before it: reading is CPU in a thread of this process, which the
-        pages asked here would wait on (both workers read each batch, and when both read it
-        at once, beside the writer, every page waited)."""
-        await turns.begin()
+        connections to a worker that is not applying (`hand`: a load's batch), then read the
+        entries and apply them. Read in the turn too, not before it: reading is CPU in a
+        thread of this process, which the pages asked here would wait on (both workers read
+        each batch, and when both read it at once, beside the writer, every page waited)."""
+        await turns.begin(hand)
         try:
             pending = await asyncio.to_thread(prefetching.fetch_changes)
             async with self._lock.writer_lock:
-                turns.hand()  # the connections that came while it read
+                if hand:
+                    turns.hand()  # the connections that came while it read
                 seen = prefetching.apply_changes(pending)
                 turns.at(seen)
             # published in the turn too: the response cache notes what each entry touched

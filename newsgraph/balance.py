@@ -82,6 +82,7 @@ class Balance:
         self.at(0)  # nor shows anything yet (its follower says what, once it starts)
         self.handed = 0  # connections this worker gave to others (tests and logs)
         self.applying = False  # this worker's turn to apply (`take_turn`)
+        self.handing = False  # and it hands its connections away meanwhile
         self._inbox: socket.socket | None = None
         self._turn = os.open(self.directory / TURN, os.O_RDWR | os.O_CREAT, 0o600)
 
@@ -120,8 +121,8 @@ class Balance:
     def target(self) -> int | None:
         """The worker to hand a connection counted here to: the least busy of the others
         that are not applying and whose memory is not behind this one's (a client's answers
-        never go back in time), when this one is applying or holds more than one more than
-        it; else None (kept here)."""
+        never go back in time), when this one is applying and handing its connections away
+        (`take_turn`) or holds more than one more than it; else None (kept here)."""
         counts = self.counts()
         here = self._position(self.index)
         others = [
@@ -132,14 +133,16 @@ class Balance:
         if not others:
             return None
         least = min(others, key=counts.__getitem__)
-        if self.applying or counts[self.index] > counts[least] + 1:
+        if self.handing or counts[self.index] > counts[least] + 1:
             return least
         return None
 
-    async def take_turn(self) -> bool:
+    async def take_turn(self, hand_away: bool = True) -> bool:
         """Wait (on the running loop, at most `TURN_WAIT`) until no other worker applies, and
         say that this one does; False when the wait ran out (it applies anyway, saying so
-        too: nobody hands it connections meanwhile)."""
+        too: nobody hands it connections meanwhile). `hand_away`: its connections go to the
+        others meanwhile, each as its answer ends (`target`); else they stay (an apply of a
+        few milliseconds costs the pages less than moving every connection twice)."""
         deadline = time.monotonic() + TURN_WAIT
         taken = False
         while True:
@@ -152,12 +155,13 @@ class Balance:
                     break
                 await asyncio.sleep(TURN_POLL)
         self.applying = True
+        self.handing = hand_away
         self._flag(True)
         return taken
 
     def give_turn(self) -> None:
         """This worker's apply is over (whether or not it had the turn)."""
-        self.applying = False
+        self.applying = self.handing = False
         self._flag(False)
         with contextlib.suppress(OSError):
             fcntl.flock(self._turn, fcntl.LOCK_UN)

@@ -201,9 +201,11 @@ class ApplyTurns:
     def at(self, position: int) -> None:
         self.balance.at(position)
 
-    async def begin(self) -> None:
-        if not await self.balance.take_turn():
+    async def begin(self, hand: bool = True) -> None:
+        if not await self.balance.take_turn(hand):
             log.info("applying without the turn: another worker held it too long")
+        if not hand:
+            return
         # Hand over what is between requests now, and each other connection as its answer
         # ends (`on_response_complete`, this worker applying), then wait (a bounded time) for
         # those answers: a request that came in after the apply was queued would wait for it.

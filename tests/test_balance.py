@@ -107,6 +107,34 @@ def test_a_worker_applying_hands_to_one_that_is_not(tmp_path: Path) -> None:
     asyncio.run(turns())
 
 
+def test_a_worker_applying_a_small_entry_keeps_its_connections(tmp_path: Path) -> None:
+    """An editor's write or an `ingest` of a few records is applied in milliseconds: the
+    worker takes its turn (never two apply at once) but keeps its connections, and the others
+    still hand nothing to it meanwhile."""
+    prepare(tmp_path, 2)
+    first, second = Balance(tmp_path, 0, 2), Balance(tmp_path, 1, 2)
+    for balance in (first, second):
+        balance.at(5)
+    first.opened()
+    first.opened()
+    for _ in range(4):
+        second.opened()
+
+    async def turns() -> None:
+        assert await first.take_turn(hand_away=False)
+        assert first.applying and not first.handing
+        assert first.target() is None  # kept
+        assert second.target() is None  # 4 against 2, but the other applies
+        first.give_turn()
+        assert second.target() == 0
+        assert await first.take_turn()
+        assert first.handing and first.target() == 1
+        first.give_turn()
+        assert not first.applying and not first.handing
+
+    asyncio.run(turns())
+
+
 def test_a_connection_never_moves_to_a_worker_behind(tmp_path: Path) -> None:
     """A client's answers never go back in time: a worker whose memory shows fewer change
     log entries gets nothing from one that shows more."""

@@ -374,16 +374,19 @@ class _Turns:
     def __init__(self) -> None:
         self.held = False
         self.turns = 0
+        self.handing: list[bool] = []  # each turn's: whether its connections were handed
+        self.handed = 0  # `hand` called
 
     def at(self, position: int) -> None:
         pass
 
-    async def begin(self) -> None:
+    async def begin(self, hand: bool = True) -> None:
         self.held = True
         self.turns += 1
+        self.handing.append(hand)
 
     def hand(self) -> None:
-        pass
+        self.handed += 1
 
     def end(self) -> None:
         self.held = False
@@ -437,6 +440,18 @@ def test_a_worker_changes_memory_only_in_its_turn_even_for_an_entry_committed_as
         assert follower.position == reader.read_position() == reader.last_change()
         await follower.tick()  # nothing pending: no turn taken
         assert turns.turns == 1
+        # a small entry keeps the connections (applied in milliseconds), a load's batch hands
+        # them to the other workers first
+        assert turns.handing == [False] and turns.handed == 0
+        other = _open(directory)
+        try:
+            other.write(_batch(10_000, start=1))
+        finally:
+            other.close()
+        await follower.tick()
+        assert turns.handing == [False, True] and turns.handed == 1
+        assert applied_in_turn == [True, True]
+        assert len(reader.find_nodes(Label.ENTITY, {}, "name", 20_000)) == 10_001
 
     try:
         asyncio.run(run())

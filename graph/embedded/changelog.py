@@ -127,7 +127,10 @@ def pending_bytes(db: sqlite3.Connection, after: int) -> int:
 
 def _bounds(db: sqlite3.Connection) -> tuple[int | None, int]:
     """The oldest entry the log holds (None: none) and the latest (0: none ever)."""
-    oldest, latest = db.execute("SELECT min(seq), max(seq) FROM changes").fetchone()
+    # two subqueries: with min() and max() in one SELECT, SQLite scans the whole table
+    oldest, latest = db.execute(
+        "SELECT (SELECT min(seq) FROM changes), (SELECT max(seq) FROM changes)"
+    ).fetchone()
     return (None if oldest is None else int(oldest)), (0 if latest is None else int(latest))
 
 
