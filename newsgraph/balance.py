@@ -19,9 +19,11 @@ A worker applying a batch of the change log holds every page it is asked meanwhi
 changes whole, between pages, `api.follow`): tens of milliseconds of CPU, stretched in wall
 time when the loader and the other workers share the cores. So the workers take **turns** to
 apply (an exclusive lock on a file beside the counts, waited for at most `TURN_WAIT`), each
-says in the shared file while it applies, and just before it changes memory it hands every
-kept-alive connection that is between requests to the least busy worker that is not applying
-(`ApplyTurns`, `newsgraph.http`): the pages asked on them meanwhile are answered there.
+says in the shared file while it applies, and, for a load's batch, just before it changes
+memory it hands every kept-alive connection that is between requests to the least busy worker
+that is not applying (`ApplyTurns`, `newsgraph.http`): the pages asked on them meanwhile are
+answered there. A small entry (an editor's write, an `ingest`: 1-3 ms to apply) is applied in
+the turn with the connections kept (`api.follow.HAND_OVER_BYTES`).
 Connections also move back, one at a time as each answer ends, from a worker holding more than
 one more than the least busy one that is not applying, so the spread is even again after each
 apply. A connection in the middle of a request stays where it is (it waits for the apply). A
