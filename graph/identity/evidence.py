@@ -45,7 +45,6 @@ FEATURES: tuple[str, ...] = (
     "off_day_again",  # off the main day, and another record already gave that day
     "dated_late",  # a day after the main day, but its story was published by the main day
     "dated_early",  # a day before the main day, and a story of the event was published by then
-    "said_late",  # a day after the main day, and its words say the main day ("yesterday")
     "crowded",  # no place to compare, other candidates look as alike (same sides): how many, 0..1
     "same_outlet",  # an outlet of the record already reported the event
 )
@@ -219,7 +218,6 @@ def evidence(m: Mention, p: EventProfile, *, words: bool = True) -> tuple[list[f
         1.0 if again else 0.0,
         1.0 if m._day > main and m._published is not None and m._published <= main else 0.0,
         1.0 if m._day < main and p.published and day_number(p.published) <= m._day else 0.0,
-        1.0 if m._day > main and m._said == main else 0.0,
         0.0,  # crowded: set by `crowd` once every candidate is known
         0.0 if m._outlets.isdisjoint(p.outlets) else 1.0,
     ]

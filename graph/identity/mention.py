@@ -16,7 +16,6 @@ from graph.identity.normalise import (
     name_key,
     place_key,
     point_text,
-    said_day,
     story_day,
     text_key,
     written_day,
@@ -67,8 +66,6 @@ class Mention:
     _entity_keys: frozenset[str] = field(init=False, repr=False, compare=False)
     _all_names: frozenset[str] = field(init=False, repr=False, compare=False)
     _published: int | None = field(init=False, repr=False, compare=False)
-    # the day its words say relative to its story's day ("yesterday"), if both are known
-    _said: int | None = field(init=False, repr=False, compare=False)
     # without a point: the gazetteer's point of its place (`graph.identity.places`), if any
     _anchor: tuple[float, float] | None = field(init=False, repr=False, compare=False)
 
@@ -92,7 +89,6 @@ class Mention:
         set_(self, "_texts", tuple(dict.fromkeys(t for t in map(text_key, texts) if t)))
         set_(self, "_record", self._record_key())
         set_(self, "_published", day_number(self.published) if self.published else None)
-        set_(self, "_said", said_day((self.summary, *self.claims)[:MAX_MENTION_TEXTS], self._published))
         located = self.has_point
         set_(self, "_anchor", None if located or not place else anchor(self.place, self.country))
 

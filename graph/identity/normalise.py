@@ -193,28 +193,3 @@ def written_day(text: str) -> int | None:
             except ValueError:  # 31 June, 13/13/2017
                 continue
     return None
-
-
-# The day a record's words say relative to its story's day ("killed yesterday" in a story of
-# 21 March: 20 March). Read only where the story's day is known (`Mention.published`), and only
-# as evidence with a fitted weight (`said_late`), never as the day the record is matched by.
-_RELATIVE_DAYS = (
-    (re.compile(r"\b(?:yesterday|last night|overnight)\b", re.I), -1),
-    (re.compile(r"\b(?:today|tonight|this (?:morning|evening|afternoon)|since dawn)\b", re.I), 0),
-)
-
-
-def said_day(texts: tuple[str, ...], published: int | None) -> int | None:
-    """The day the first of `texts` to use a relative day word says (as `day_number`), counted
-    from `published` (the story's day), or None (no such word, or the story's day unknown)."""
-    if published is None:
-        return None
-    for text in texts:
-        best: tuple[int, int] | None = None
-        for pattern, offset in _RELATIVE_DAYS:
-            found = pattern.search(text)
-            if found is not None and (best is None or found.start() < best[0]):
-                best = (found.start(), offset)
-        if best is not None:
-            return published + best[1]
-    return None
