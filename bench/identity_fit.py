@@ -61,14 +61,7 @@ from bench.identity import (
     true_queued,
 )
 from graph.identity import FEATURES, EventProfile, Mention, Weights, lookup_keys
-from graph.identity.evidence import (
-    WordFrequencies,
-    crowd,
-    evidence,
-    in_window,
-    use_word_frequencies,
-    word_frequencies,
-)
+from graph.identity.evidence import crowd, evidence, in_window
 from graph.identity.places import use_gazetteer
 
 WEIGHTS_FILE = Path(__file__).resolve().parents[1] / "graph" / "identity" / "weights.json"
@@ -273,8 +266,6 @@ def fit(
     reporting: the floor's precision there is the bar). With `place_hidden`, also the weights
     for candidates with no place to compare, fitted the same way on `items` with their places
     hidden (the same bar: the floor's precision on `items` as they are)."""
-    # how rare each word is: counted on these records only (in CV, the training weeks)
-    use_word_frequencies(WordFrequencies.of(i.mention._texts for i in items))
     bias, weights = logistic(candidate_pairs(items, truth), l2)
     more = candidate_pairs(*extra) if extra[0] else None
     if more is not None and "words_without_sides" not in DROPPED:
@@ -315,14 +306,6 @@ def fit(
             run_matcher(without_place(items), make(merge_at, review_at)).labels, truth
         )
     return Fit(make(merge_at, review_at), q, hidden_q)
-
-
-def words_file(weights: Path) -> Path:
-    """Where the document frequencies fitted with `weights` go: `words.json` beside the shipped
-    weights, else `<name>-words.json` beside the weights file."""
-    if weights.resolve() == WEIGHTS_FILE:
-        return WEIGHTS_FILE.with_name("words.json")
-    return weights.with_name(f"{weights.stem}-words.json")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -479,9 +462,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     args.output.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {args.output}")
-    words = words_file(args.output)
-    words.write_text(json.dumps(word_frequencies().to_dict()) + "\n", encoding="utf-8")
-    print(f"wrote {words}")
     return 0
 
 
