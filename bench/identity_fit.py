@@ -61,14 +61,7 @@ from bench.identity import (
     true_queued,
 )
 from graph.identity import FEATURES, EventProfile, Mention, Weights, lookup_keys
-from graph.identity.evidence import (
-    WordFrequencies,
-    crowd,
-    evidence,
-    in_window,
-    use_word_frequencies,
-    word_frequencies,
-)
+from graph.identity.evidence import crowd, evidence, in_window
 from graph.identity.places import use_gazetteer
 
 WEIGHTS_FILE = Path(__file__).resolve().parents[1] / "graph" / "identity" / "weights.json"
@@ -78,9 +71,6 @@ QUEUE_PRECISION = 0.1  # the review band: at least one pair in ten worth merging
 GRID = [x / 4 for x in range(-12, 9)]  # merge thresholds tried: -3 .. 2 in quarter steps
 REVIEW_GRID = [x / 4 for x in range(-32, 9)]  # review thresholds tried: -8 .. 2
 DROPPED: set[str] = set()  # features left out (weight 0): `--drop`, to measure what one adds
-# `--inner-folds`: the merge threshold chosen out of sample by this many blocks of the training
-# weeks (0: on the training records themselves)
-INNER_FOLDS = [0]
 
 
 @dataclass
@@ -257,57 +247,6 @@ def subset(
     )
 
 
-def main_weights(
-    items: Sequence[Item], truth: Sequence[str], l2: float, more: Pairs | None
-) -> tuple[float, list[float]]:
-    """The bias and weights for candidates with a place to compare, fitted on `items` (and
-    `words_without_sides` on the extra records' pairs `more`)."""
-    # how rare each word is: counted on these records only (in CV, the training weeks)
-    use_word_frequencies(WordFrequencies.of(i.mention._texts for i in items))
-    bias, weights = logistic(candidate_pairs(items, truth), l2)
-    if more is not None and "words_without_sides" not in DROPPED:
-        # real reporting (Syria) always names the sides: what words are worth without them is
-        # learnt from the extra records' pairs with no entities to compare, the rest kept
-        keep = no_sides(more)
-        sideless = Pairs(more.x[keep], more.y[keep], more.records, more.blocked_out)
-        at = FEATURES.index("words_without_sides")
-        weights[at] = fit_one(sideless, bias, weights, "words_without_sides", l2)
-    return bias, weights
-
-
-def inner_threshold(
-    items: Sequence[Item],
-    truth: Sequence[str],
-    l2: float,
-    more: Pairs | None,
-    outer: Weights,
-    folds: int,
-) -> float:
-    """The merge threshold chosen out of sample: the records split into `folds` blocks of
-    weeks, each block's records run with the weights fitted on the other blocks at every
-    threshold of the grid; the threshold with the best pairwise F1 over the blocks (pair counts
-    added up) whose precision is not below the floor's on the same blocks. (The weights for
-    candidates without a place are `outer`'s, fitted on all of `items`.)"""
-    fold = folds_of(items, truth, folds)
-    runs: dict[float, list[Quality]] = defaultdict(list)
-    floors: list[Quality] = []
-    for k in range(folds):
-        train = subset(items, truth, [f != k for f in fold])
-        test = subset(items, truth, [f == k for f in fold])
-        bias, weights = main_weights(*train, l2, more)
-        floors.append(quality(floor_rule(test[0]), test[1]))
-        for merge_at in GRID:
-            w = Weights(bias, tuple(weights), merge_at, min(GRID), outer.without_place)
-            runs[merge_at].append(quality(run_matcher(test[0], w).labels, test[1]))
-    floor = add_up(floors).precision
-    best: tuple[float, float] | None = None
-    for merge_at in GRID:
-        q = add_up(runs[merge_at])
-        if q.precision >= floor and (best is None or q.f1 > best[1]):
-            best = (merge_at, q.f1)
-    return max(GRID) if best is None else best[0]
-
-
 @dataclass
 class Fit:
     weights: Weights
@@ -327,9 +266,15 @@ def fit(
     reporting: the floor's precision there is the bar). With `place_hidden`, also the weights
     for candidates with no place to compare, fitted the same way on `items` with their places
     hidden (the same bar: the floor's precision on `items` as they are)."""
-    use_word_frequencies(WordFrequencies.of(i.mention._texts for i in items))
+    bias, weights = logistic(candidate_pairs(items, truth), l2)
     more = candidate_pairs(*extra) if extra[0] else None
-    bias, weights = main_weights(items, truth, l2, more)
+    if more is not None and "words_without_sides" not in DROPPED:
+        # real reporting (Syria) always names the sides: what words are worth without them is
+        # learnt from the extra records' pairs with no entities to compare, the rest kept
+        keep = no_sides(more)
+        sideless = Pairs(more.x[keep], more.y[keep], more.records, more.blocked_out)
+        at = FEATURES.index("words_without_sides")
+        weights[at] = fit_one(sideless, bias, weights, "words_without_sides", l2)
     floor = quality(floor_rule(items), truth)
     hidden_q: Quality | None = None
     hidden_bias, hidden_weights = 0.0, tuple(0.0 for _ in FEATURES)
@@ -355,14 +300,7 @@ def fit(
         inner = Weights(hidden_bias, hidden_weights, merge_at, review_at) if place_hidden else None
         return Weights(bias, tuple(weights), merge_at, review_at, inner)
 
-    if INNER_FOLDS[0]:
-        merge_at = inner_threshold(items, truth, l2, more, make(0.0, 0.0), INNER_FOLDS[0])
-        use_word_frequencies(WordFrequencies.of(i.mention._texts for i in items))
-        widest = make(merge_at, min(REVIEW_GRID))
-        review_at = review_threshold(items, truth, widest, queue_precision)
-        q = quality(run_matcher(items, make(merge_at, review_at)).labels, truth)
-    else:
-        merge_at, review_at, q = thresholds(items, truth, make, floor.precision, queue_precision)
+    merge_at, review_at, q = thresholds(items, truth, make, floor.precision, queue_precision)
     if place_hidden:
         hidden_q = quality(
             run_matcher(without_place(items), make(merge_at, review_at)).labels, truth
@@ -411,15 +349,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="no anchors: records without a point are not given their place's gazetteer point "
         "(to measure what anchors add; drop anchor_near,anchor_far too)",
     )
-    parser.add_argument(
-        "--inner-folds",
-        type=int,
-        default=0,
-        help="choose the merge threshold out of sample, by this many folds of the training "
-        "weeks (0: on the training records in sample) [0]",
-    )
     args = parser.parse_args(argv)
-    INNER_FOLDS[0] = args.inner_folds
     use_gazetteer(not args.no_gazetteer)
     dropped = set(filter(None, args.drop.split(",")))
     if unknown := dropped - set(FEATURES):
@@ -532,8 +462,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     }
     args.output.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {args.output}")
-    words = args.output.with_name(f"{args.output.stem}-words.json")
-    words.write_text(json.dumps(word_frequencies().to_dict()) + "\n", encoding="utf-8")
     return 0
 
 

@@ -5,12 +5,7 @@ place names, shared sides, words, category, days, the crowd of look-alikes, the 
 from __future__ import annotations
 
 import functools
-import json
-import math
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from importlib import resources
-from typing import Any
+from collections.abc import Sequence
 
 from rapidfuzz import fuzz
 
@@ -43,7 +38,6 @@ FEATURES: tuple[str, ...] = (
     "no_shared_entity",  # both name entities and none is shared
     "sides_partly",  # both name entities, some shared and some not (overlap above 0, below 1)
     "similar_text",  # best word-set overlap of the record's texts with the event's
-    "rare_words",  # the same overlap with each word weighed by its rarity (IDF, `words.json`)
     "words_without_sides",  # the same overlap when there are no entities to compare, else 0
     "other_category",  # the record's category is not the event's
     "day_after",  # the record's day is the day after the event's main day (a late report?)
@@ -157,83 +151,6 @@ def text_similarity(m: Mention, p: EventProfile) -> float:
     return best
 
 
-# -- how rare a word is: document frequencies fitted beside the weights ------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class WordFrequencies:
-    """In how many of `documents` records' texts each word occurs (`words.json`, fitted by
-    `bench/identity_fit.py` on the training records only): a word's weight is its inverse
-    document frequency, log((documents + 1) / (frequency + 1)) + 1, so a word never seen weighs
-    most."""
-
-    documents: int
-    frequency: Mapping[str, int]
-
-    def idf(self, word: str) -> float:
-        return math.log((self.documents + 1) / (self.frequency.get(word, 0) + 1)) + 1.0
-
-    @classmethod
-    def of(cls, texts: Iterable[Sequence[str]]) -> WordFrequencies:
-        """Counted over records, each given as its texts (as `text_key`)."""
-        counts: dict[str, int] = {}
-        documents = 0
-        for record in texts:
-            documents += 1
-            for word in frozenset().union(*map(_words, record)):
-                counts[word] = counts.get(word, 0) + 1
-        return cls(documents, counts)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"documents": self.documents, "frequency": dict(sorted(self.frequency.items()))}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> WordFrequencies:
-        return cls(int(data["documents"]), {str(k): int(v) for k, v in data["frequency"].items()})
-
-
-_FREQUENCIES: list[WordFrequencies] = []
-
-
-def use_word_frequencies(frequencies: WordFrequencies | None) -> None:
-    """The document frequencies `rare_words` uses (None: the shipped `words.json`)."""
-    _FREQUENCIES[:] = [] if frequencies is None else [frequencies]
-    _idf_words.cache_clear()
-
-
-def word_frequencies() -> WordFrequencies:
-    if not _FREQUENCIES:
-        text = resources.files("graph.identity").joinpath("words.json").read_text("utf-8")
-        _FREQUENCIES.append(WordFrequencies.from_dict(json.loads(text)))
-    return _FREQUENCIES[0]
-
-
-@functools.lru_cache(maxsize=1 << 14)
-def _idf_words(text: str) -> tuple[dict[str, float], float]:
-    idf = word_frequencies().idf
-    weights = {w: idf(w) for w in _words(text)}
-    return weights, sum(weights.values())
-
-
-def rare_word_similarity(m: Mention, p: EventProfile) -> float:
-    """The best overlap of one of the record's texts with one of the event's, each word
-    weighed by its inverse document frequency: the weight of the shared words over the weight
-    of the lighter text's words."""
-    best = 0.0
-    for text in m._texts:
-        mine, my_total = _idf_words(text)
-        if not mine:
-            continue
-        for other in p.texts:
-            theirs, their_total = _idf_words(other)
-            if theirs:
-                shared = sum(v for w, v in mine.items() if w in theirs)
-                value = shared / min(my_total, their_total)
-                if value > best:
-                    best = value
-    return best
-
-
 def _nearness(km: float | None, near_km: float, far_km: float) -> tuple[float, float]:
     """(near, far) for a distance: near 1 within `near_km`, falling to 0 at `far_km`; far 1
     beyond `far_km`; both 0 without a distance."""
@@ -294,7 +211,6 @@ def evidence(m: Mention, p: EventProfile, *, words: bool = True) -> tuple[list[f
         none_shared,
         1.0 if 0.0 < shared < 1.0 else 0.0,
         text,
-        rare_word_similarity(m, p) if words else 0.0,
         0.0 if sides else text,
         0.0 if m.category in p.categories else 1.0,
         1.0 if m._day > main else 0.0,
@@ -309,7 +225,6 @@ def evidence(m: Mention, p: EventProfile, *, words: bool = True) -> tuple[list[f
 
 
 _TEXT = FEATURES.index("similar_text")
-_RARE = FEATURES.index("rare_words")
 _WORDS_WITHOUT_SIDES = FEATURES.index("words_without_sides")
 
 
@@ -319,9 +234,7 @@ def add_words(m: Mention, p: EventProfile, values: list[float], weights: Sequenc
     they add to the score under `weights`."""
     text = text_similarity(m, p)
     values[_TEXT] = text
-    rare = rare_word_similarity(m, p)
-    values[_RARE] = rare
-    added = weights[_TEXT] * text + weights[_RARE] * rare
+    added = weights[_TEXT] * text
     if not _sides(m, p):
         values[_WORDS_WITHOUT_SIDES] = text
         added += weights[_WORDS_WITHOUT_SIDES] * text
@@ -330,7 +243,7 @@ def add_words(m: Mention, p: EventProfile, values: list[float], weights: Sequenc
 
 def words_bound(m: Mention, p: EventProfile, weights: Sequence[float]) -> float:
     """The most the words can add to the score of `m` against `p` under `weights`."""
-    bound = max(0.0, weights[_TEXT]) + max(0.0, weights[_RARE])
+    bound = max(0.0, weights[_TEXT])
     if not _sides(m, p):
         bound += max(0.0, weights[_WORDS_WITHOUT_SIDES])
     return bound
