@@ -79,7 +79,7 @@ from api.tokens import (
     parse_networks,
     request_address,
 )
-from graph.confidence import POLICY_SETTING, Policy
+from graph.confidence import POLICY_SETTING, Policy, policy_of
 from graph.store import GraphStore, StoreError, StoreUnavailable
 from loaders.records import nested_deeper_than
 
@@ -392,7 +392,7 @@ class GraphQLApp(GraphQL[RequestContext, None]):
         # or writes it (the writer process)
         self.follows_log = not behind_workers if follows_log is None else follows_log
         self.role = "writer" if not self.follows_log else "analyst" if behind_workers else "reader"
-        self._cached: tuple[str | None, Policy] | None = None
+        self._last_policy: Policy | None = None  # the policy last read (`_policy`)
         self._policy_at: int | None = None  # the change log entry it was read at (Neo4j)
         self._trusted = parse_networks(services.config.trusted_proxies)
         # open WebSockets by client key (`_Socket.client`): this process's, or shared by the
@@ -756,8 +756,8 @@ class GraphQLApp(GraphQL[RequestContext, None]):
                 # an answer the response cache may keep: its policy must include every entry
                 # its reads do (the follower may not have looked at the log since)
                 at = kept_at
-            if at is not None and at == self._policy_at and self._cached is not None:
-                policy = self._cached[1]
+            if at is not None and at == self._policy_at and self._last_policy is not None:
+                policy = self._last_policy
             else:
                 policy = await asyncio.to_thread(self._policy)
                 self._policy_at = at
@@ -774,17 +774,15 @@ class GraphQLApp(GraphQL[RequestContext, None]):
         return self._policy()
 
     def _policy(self) -> Policy:
-        """The store's policy, parsed again only when its stored text changes."""
+        """The store's policy (parsed again only when its stored text changes: `policy_of`)."""
         try:
             stored = self.store.get_setting(POLICY_SETTING)
         except StoreUnavailable:
             # The server is down: the policy last read (the default before any), so that the
             # request reaches its fields, which answer the outage as a GraphQL error.
-            return self._cached[1] if self._cached is not None else Policy.default()
-        if self._cached is None or self._cached[0] != stored:
-            policy = Policy.from_json(stored) if stored is not None else Policy.default()
-            self._cached = (stored, policy)
-        return self._cached[1]
+            return self._last_policy if self._last_policy is not None else policy_of(None)
+        self._last_policy = policy_of(stored)
+        return self._last_policy
 
 
 def _middleware(config: AppConfig, metrics: Metrics, slowdown: SlowDown | None) -> list[Middleware]:

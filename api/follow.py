@@ -215,9 +215,7 @@ class Follower:
             return
         self._publish(seen)
 
-    async def _apply_in_turn(
-        self, prefetching: Prefetching, turns: ApplyTurns, hand: bool = True
-    ) -> int:
+    async def _apply_in_turn(self, prefetching: Prefetching, turns: ApplyTurns, hand: bool) -> int:
         """Change log entries under `serve --workers`: wait for this worker's turn, hand its
         connections to a worker that is not applying (`hand`: a load's batch), then read the
         entries and apply them. Read in the turn too, not before it: reading is CPU in a

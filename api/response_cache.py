@@ -73,7 +73,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from api.config import MAX_JSON_DEPTH
 from api.forward import CHANGE_HEADER, asks_heavy, asks_mutation
 from api.metrics import Metrics, operation_of
-from api.shared_answers import SharedAnswers
+from api.shared_answers import Kept, SharedAnswers
 from graph.model import Direction, Edge, Node, Rel
 from graph.store import (
     Change,
@@ -221,11 +221,12 @@ class Entry(NamedTuple):
         return _size(self)
 
 
-# What the LRU keeps of an `Entry`: the plain tuple and the change log entry up to which it is
-# known to be the answer (`seen`, then the latest entry it was checked against). Plain tuples of
-# bytes, strings and ints are not tracked by the cyclic garbage collector, whose full
-# collections otherwise walked every kept answer (docs/benchmarks.md, session 10).
-_Kept = tuple[int, tuple[tuple[bytes, bytes], ...], bytes, tuple[Read, ...] | None, int]
+# What the LRU keeps of an `Entry` (`api.shared_answers.Kept`, as the workers share it): the
+# plain tuple and the change log entry up to which it is known to be the answer (`seen`, then
+# the latest entry it was checked against). Plain tuples of bytes, strings and ints are not
+# tracked by the cyclic garbage collector, whose full collections otherwise walked every kept
+# answer (docs/benchmarks.md, session 10).
+_Kept = Kept
 
 
 def _size(kept: Entry | _Kept) -> int:

@@ -52,7 +52,7 @@ class Policy(_Frozen):
     @classmethod
     def default(cls) -> Policy:
         """The site's default policy, shipped with the package."""
-        return _default()
+        return policy_of(None)
 
     @classmethod
     def from_json(cls, text: str) -> Policy:
@@ -192,18 +192,15 @@ def _sources(n: int) -> str:
 
 def current_policy(store: GraphStore) -> Policy:
     """The policy editors keep in `store`, or the default one when they have not set one."""
-    stored = store.get_setting(POLICY_SETTING)
-    return _parsed(stored) if stored is not None else _default()
+    return policy_of(store.get_setting(POLICY_SETTING))
 
 
-# A policy is frozen, so one parsed is shared: every write reads the current policy (each
-# `ingest` read and validated the packaged file again: 0.3 ms of the writer's 6 ms a record).
-@functools.cache
-def _default() -> Policy:
-    text = resources.files("graph").joinpath("policy.json").read_text(encoding="utf-8")
-    return Policy.model_validate_json(text)
-
-
+# A policy is frozen, so one parsed is shared: every write and every page reads the current
+# policy (each `ingest` read and validated the packaged file again: 0.3 ms of the writer's 6 ms
+# a record).
 @functools.lru_cache(maxsize=8)
-def _parsed(text: str) -> Policy:
-    return Policy.model_validate_json(text)
+def policy_of(stored: str | None) -> Policy:
+    """The policy stored as `stored` (a setting's text), or the default one for None."""
+    if stored is None:
+        stored = resources.files("graph").joinpath("policy.json").read_text(encoding="utf-8")
+    return Policy.model_validate_json(stored)

@@ -3,6 +3,7 @@ log, and memory that never runs ahead of the file (issue 14)."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 import signal
 import sqlite3
@@ -12,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from api.follow import Follower
+from api.hub import Hub
 from graph import store as port
 from graph.embedded import EmbeddedStore, changelog
 from graph.model import EdgeWrite, Label, Node, NodeWrite, PropertyWrite, Rel, WriteBatch
@@ -399,11 +402,6 @@ def test_a_worker_changes_memory_only_in_its_turn_even_for_an_entry_committed_as
     meanwhile). An entry committed just after a worker read what was pending used to be read
     and applied at once, outside the turn: both workers then applied it at the same moment and
     every page in flight waited (session 13: 140-176 ms, the slowest pages of a load)."""
-    import asyncio
-
-    from api.follow import Follower
-    from api.hub import Hub
-
     directory = tmp_path / "store"
     _open(directory).close()
     reader = _open(directory, read_only=True)
