@@ -12,15 +12,22 @@
 
 A worker keeps at most `queue` requests waiting on each; past that it refuses at once with 429
 and `Retry-After`, so a burst never turns into an unbounded wait.
+
+The hop is HTTP/1.1 spoken by h11 over asyncio's Unix streams, on connections kept open between
+requests (`Upstream`). It was httpx: its client (URL model, auth, redirects, cookies, anyio
+streams) cost a worker about 2 ms of CPU a forwarded write, half of all the worker spent on it
+(1.3 ms less with h11; httpcore alone saved 0.35 ms). docs/benchmarks.md, issue 17.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from dataclasses import dataclass
 from functools import lru_cache
 
-import httpx
+import h11
 from graphql import (
     DocumentNode,
     FieldNode,
@@ -51,6 +58,11 @@ CATCH_UP_TIMEOUT = 10.0
 ANALYST_TIMEOUT = 120.0
 # Seconds a refused client is told to wait.
 RETRY_AFTER = 1
+# A connection to another process unused this long is closed rather than used again; the other
+# process keeps an idle connection open longer (`KEEP_ALIVE`), so a request is never sent on a
+# connection the other end is closing.
+IDLE_SECONDS = 30.0
+KEEP_ALIVE = 120
 
 
 # The fields whose resolvers scan the graph or run a graph algorithm (each reads through
@@ -197,7 +209,8 @@ def asks_analytics(query: object, name: object) -> bool:
 
 
 class Upstream:
-    """Another process of the server, as a worker reaches it over its Unix socket."""
+    """Another process of the server, as a worker reaches it over its Unix socket: HTTP/1.1
+    spoken by h11 over asyncio's streams, on connections kept open between requests."""
 
     name = "upstream"
     timeout = WRITER_TIMEOUT
@@ -206,31 +219,21 @@ class Upstream:
         self.socket = socket
         self.queue = queue
         self.waiting = 0
-        self._client: httpx.AsyncClient | None = None
-
-    def client(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = httpx.AsyncClient(
-                transport=httpx.AsyncHTTPTransport(uds=self.socket),
-                base_url=f"http://{self.name}",
-                timeout=self.timeout,
-            )
-        return self._client
+        self._idle: list[_Connection] = []  # connections between requests, the latest last
 
     async def close(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        while self._idle:
+            self._idle.pop().close()
 
     async def ready(self) -> int | None:
         """The process's latest commit when it is ready, else None."""
         try:
-            response = await self.client().get("/ready", timeout=5.0)
-        except httpx.TransportError:
+            status, _, content = await self._exchange("GET", "/ready", [], None, 5.0)
+        except UpstreamUnavailable:
             return None
-        if response.status_code != 200:
+        if status != 200:
             return None
-        change = response.json().get("change")
+        change = json.loads(content).get("change")
         return change if isinstance(change, int) else None
 
     async def send(
@@ -250,19 +253,122 @@ class Upstream:
             sent = [(k, v) for k, v in headers if k.lower() in _PASSED]
             sent.append((CLIENT_HEADER, client))
             if body is None:
-                url = "/graphql?" + query_string.decode("latin-1")
-                response = await self.client().get(url, headers=sent)
+                target = "/graphql?" + query_string.decode("latin-1")
+                status, got, content = await self._exchange("GET", target, sent, None, self.timeout)
             else:
-                response = await self.client().post("/graphql", content=body, headers=sent)
-        except httpx.TransportError as exc:
-            raise UpstreamUnavailable(str(exc) or type(exc).__name__) from exc
+                status, got, content = await self._exchange(
+                    "POST", "/graphql", sent, body, self.timeout
+                )
         finally:
             self.waiting -= 1
-        kept = [(k, v) for k, v in response.headers.items() if k.lower() in _RETURNED]
-        seq = response.headers.get(CHANGE_HEADER, "0")
-        return Answer(
-            response.status_code, kept, response.content, int(seq) if seq.isdigit() else 0
-        )
+        kept = []
+        seq = "0"
+        for k, v in got:
+            key = k.decode("latin-1")
+            if key in _RETURNED:
+                kept.append((key, v.decode("latin-1")))
+                if key == CHANGE_HEADER:
+                    seq = v.decode("latin-1")
+        return Answer(status, kept, content, int(seq) if seq.isdigit() else 0)
+
+    async def _exchange(
+        self,
+        method: str,
+        target: str,
+        headers: list[tuple[str, str]],
+        body: bytes | None,
+        timeout: float,
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        """(status, headers, body) of one request, on an idle connection or a new one; a
+        connection is used again only once its exchange ended cleanly."""
+        connection = None
+        try:
+            async with asyncio.timeout(timeout):
+                connection = await self._connection()
+                status, got, content = await connection.exchange(method, target, headers, body)
+        except (OSError, h11.ProtocolError, TimeoutError, _Closed) as exc:
+            if connection is not None:
+                connection.close()
+            raise UpstreamUnavailable(str(exc) or type(exc).__name__) from exc
+        except BaseException:
+            if connection is not None:
+                connection.close()
+            raise
+        if connection.reusable():
+            self._idle.append(connection)
+        else:
+            connection.close()
+        return status, got, content
+
+    async def _connection(self) -> _Connection:
+        now = time.monotonic()
+        while self._idle:
+            connection = self._idle.pop()
+            if connection.open() and now - connection.since < IDLE_SECONDS:
+                return connection
+            connection.close()
+        reader, writer = await asyncio.open_unix_connection(self.socket)
+        return _Connection(reader, writer, self.name)
+
+
+class _Closed(Exception):
+    """The other process closed the connection before it answered."""
+
+
+class _Connection:
+    """One HTTP/1.1 connection to another process."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: str):
+        self.reader = reader
+        self.writer = writer
+        self.host = host
+        self.http = h11.Connection(h11.CLIENT)
+        self.since = time.monotonic()  # when its last exchange ended
+
+    async def exchange(
+        self, method: str, target: str, headers: list[tuple[str, str]], body: bytes | None
+    ) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+        http = self.http
+        sent = [("host", self.host), *headers]
+        if body is not None:
+            sent.append(("content-length", str(len(body))))
+        data = http.send(h11.Request(method=method, target=target, headers=sent))
+        if body:
+            data += http.send(h11.Data(data=body))
+        data += http.send(h11.EndOfMessage())
+        self.writer.write(data)
+        status = 0
+        got: list[tuple[bytes, bytes]] = []
+        chunks: list[bytes] = []
+        while True:
+            event = http.next_event()
+            if event is h11.NEED_DATA:
+                data = await self.reader.read(65536)
+                http.receive_data(data)
+                continue
+            if isinstance(event, h11.Response):
+                status, got = event.status_code, list(event.headers)
+            elif isinstance(event, h11.Data):
+                chunks.append(bytes(event.data))
+            elif isinstance(event, h11.EndOfMessage):
+                return status, got, b"".join(chunks)
+            elif isinstance(event, h11.ConnectionClosed):
+                raise _Closed("the connection was closed before the answer ended")
+
+    def reusable(self) -> bool:
+        """Whether the exchange ended cleanly (then the connection is ready for the next)."""
+        if self.http.our_state is h11.DONE and self.http.their_state is h11.DONE:
+            self.http.start_next_cycle()
+            self.since = time.monotonic()
+            return True
+        return False
+
+    def open(self) -> bool:
+        """Whether the other end has not closed it (a process restarted meanwhile)."""
+        return not self.reader.at_eof() and not self.writer.is_closing()
+
+    def close(self) -> None:
+        self.writer.close()
 
 
 class Writer(Upstream):

@@ -42,7 +42,7 @@ import uvicorn
 
 from api.app import create_app
 from api.config import AppConfig
-from api.forward import Analyst, Writer
+from api.forward import KEEP_ALIVE, Analyst, Writer
 from api.metrics import MULTIPROCESS_DIR, process_gone
 from api.shared_answers import SharedAnswers
 from api.sockets import SharedSockets
@@ -255,6 +255,7 @@ def serve(
         writer_config = uvicorn.Config(
             app,
             uds=writer_socket,
+            timeout_keep_alive=KEEP_ALIVE,  # longer than a worker keeps one idle
             log_level="warning",
             proxy_headers=False,
             log_config=logs.config(),
@@ -415,6 +416,7 @@ def analyst(socket_path: str, spec: str, writer_socket: str | None) -> None:
         uvicorn.Config(
             app,
             uds=socket_path,
+            timeout_keep_alive=KEEP_ALIVE,  # longer than a worker keeps one idle
             log_level="warning",
             proxy_headers=False,
             log_config=logs.config(),
