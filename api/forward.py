@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -219,6 +220,8 @@ class Upstream:
         self.socket = socket
         self.queue = queue
         self.waiting = 0
+        # told each time `waiting` changes (the write queue's gauge, api.metrics)
+        self.watchers: list[Callable[[int], None]] = []
         self._idle: list[_Connection] = []  # connections between requests, the latest last
 
     async def close(self) -> None:
@@ -248,7 +251,7 @@ class Upstream:
         already, `UpstreamUnavailable` when the process cannot be reached."""
         if self.waiting >= self.queue:
             raise UpstreamBusy
-        self.waiting += 1
+        self._wait(1)
         try:
             sent = [(k, v) for k, v in headers if k.lower() in _PASSED]
             sent.append((CLIENT_HEADER, client))
@@ -260,7 +263,7 @@ class Upstream:
                     "POST", "/graphql", sent, body, self.timeout
                 )
         finally:
-            self.waiting -= 1
+            self._wait(-1)
         kept = []
         seq = "0"
         for k, v in got:
@@ -270,6 +273,11 @@ class Upstream:
                 if key == CHANGE_HEADER:
                     seq = v.decode("latin-1")
         return Answer(status, kept, content, int(seq) if seq.isdigit() else 0)
+
+    def _wait(self, change: int) -> None:
+        self.waiting += change
+        for watcher in self.watchers:
+            watcher(self.waiting)
 
     async def _exchange(
         self,

@@ -39,8 +39,10 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from http.client import HTTPConnection, HTTPException
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -216,20 +218,33 @@ class Writer:
 
 
 def newsgraph_sender(url: str) -> Any:
-    local = threading.local()  # a client a sending thread
+    """Our writes: an `ingest` of one record, POSTed on a keep-alive connection of the sending
+    thread's own. The standard library's client, not httpx: the writes' client runs on the
+    machine it measures, and httpx cost 1.5 ms of CPU a write (the peer's writes cost its
+    client a line on a pipe); `http.client` about a fifth of that."""
+    parts = urlsplit(url)
+    local = threading.local()  # a connection a sending thread
+    headers = {"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"}
 
     def send(record: dict[str, Any]) -> None:
-        client = getattr(local, "client", None)
-        if client is None:
-            headers = {"Authorization": f"Bearer {TOKEN}"}
-            client = local.client = httpx.Client(timeout=60, headers=headers)
-        answer = client.post(url, json={"query": INGEST, "variables": {"r": [record]}})
-        body = answer.json()
-        if answer.status_code != 200 or "errors" in body:
-            raise RuntimeError(answer.text[:300])
-        done = body["data"]["ingest"]
-        if done["rejected"]:
-            raise RuntimeError(f"rejected: {done}")
+        body = json.dumps({"query": INGEST, "variables": {"r": [record]}}).encode()
+        connection = getattr(local, "connection", None)
+        if connection is None:
+            connection = local.connection = HTTPConnection(parts.netloc, timeout=60)
+        try:
+            connection.request("POST", parts.path, body=body, headers=headers)
+            answer = connection.getresponse()
+            text = answer.read()
+        except (OSError, HTTPException):
+            connection.close()  # a new connection for the next write
+            local.connection = None
+            raise
+        done = json.loads(text)
+        if answer.status != 200 or "errors" in done:
+            raise RuntimeError(text[:300].decode(errors="replace"))
+        counts = done["data"]["ingest"]
+        if counts["rejected"]:
+            raise RuntimeError(f"rejected: {counts}")
 
     return send
 
