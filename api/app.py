@@ -63,6 +63,7 @@ from api.forward import (
     is_heavy,
     is_mutation,
 )
+from api.hit_lane import HitLane
 from api.media import Negotiated, answer, is_request_error
 from api.metrics import Counted, Metrics
 from api.response_cache import POSITION, READS, Cached, ResponseCache, recording
@@ -785,11 +786,25 @@ class GraphQLApp(GraphQL[RequestContext, None]):
         return self._last_policy
 
 
-def _middleware(config: AppConfig, metrics: Metrics, slowdown: SlowDown | None) -> list[Middleware]:
-    """Counting, the clients' pace (`api.slowdown`: in a process answering clients),
-    compression (starlette's GZipMiddleware: answers over `gzip_minimum_size` bytes to clients
-    that accept it) and, for a site on other origins, CORS."""
-    stack = [Middleware(Counted, metrics=metrics)]
+def _middleware(
+    config: AppConfig, metrics: Metrics, slowdown: SlowDown | None, cached: Cached | None
+) -> list[Middleware]:
+    """In front, the response cache's answers as the layers below made them (`api.hit_lane`,
+    with the fast lane); counting, the clients' pace (`api.slowdown`: in a process answering
+    clients), compression (starlette's GZipMiddleware: answers over `gzip_minimum_size` bytes
+    to clients that accept it) and, for a site on other origins, CORS."""
+    stack = []
+    if cached is not None and config.fast_lane:
+        lane = Middleware(
+            HitLane,
+            cached=cached,
+            metrics=metrics,
+            slowdown=slowdown,
+            cors=bool(config.cors_origins),
+            size=config.response_cache_bytes // 4,
+        )
+        stack.append(lane)
+    stack.append(Middleware(Counted, metrics=metrics))
     if slowdown is not None and slowdown.active:
         # inside the count: its time and the 429 it may answer are what the client saw
         stack.append(Middleware(Paced, slowdown=slowdown))
@@ -808,11 +823,11 @@ def _middleware(config: AppConfig, metrics: Metrics, slowdown: SlowDown | None) 
     return stack
 
 
-def _cached(graphql: GraphQLApp, app: ASGIApp) -> ASGIApp:
-    """`app`, in front of it the response cache when `graphql` has one."""
+def _cached(graphql: GraphQLApp, app: ASGIApp) -> Cached | None:
+    """`app`, in front of it the response cache, when `graphql` has one."""
     cache = graphql.response_cache
     if cache is None:
-        return app
+        return None
     return Cached(app, cache, graphql.persisted.kept, graphql.services.config.max_body_bytes)
 
 
@@ -924,6 +939,8 @@ def create_app(
     slowdown = SlowDown(config) if not behind_workers else None
     if slowdown is not None:  # what a persisted query's hash asks for, when it is paced
         slowdown.persisted = graphql.persisted.kept
+    negotiated = Negotiated(graphql)
+    cached = _cached(graphql, negotiated)
     app = Starlette(
         routes=[
             # GraphQL over HTTP: the answer's media type and status from Accept (api.media)
@@ -932,7 +949,7 @@ def create_app(
             # (api.response_cache)
             Route(
                 "/graphql",
-                Cacheable(_cached(graphql, Negotiated(graphql)), store, config.cache_max_age),
+                Cacheable(cached or negotiated, store, config.cache_max_age),
                 methods=["GET", "POST"],
             ),
             WebSocketRoute("/graphql", graphql),
@@ -953,7 +970,7 @@ def create_app(
                 methods=["GET"],
             ),
         ],
-        middleware=_middleware(config, graphql.metrics, slowdown),
+        middleware=_middleware(config, graphql.metrics, slowdown, cached),
         lifespan=lifespan,
     )
     app.state.slowdown = slowdown  # what it did, for tests

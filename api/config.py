@@ -152,5 +152,7 @@ class AppConfig:
     # The bytes of anonymous answers kept in memory, per process (0: no response cache).
     response_cache_bytes: int = DEFAULT_RESPONSE_CACHE_BYTES
     # Whether a query document answered before is run without strawberry's HTTP view
-    # (api.fastlane: the same answer, less CPU); off: every request takes the whole way.
+    # (api.fastlane), and an answer the response cache holds is sent as the app's layers
+    # made it before (api.hit_lane): the same answer, less CPU; off: every request takes the
+    # whole way.
     fast_lane: bool = True

@@ -110,7 +110,10 @@ USEFUL_SHARE = 0.1
 # before are made again.
 CHANGED = 250_000
 # Headers of an answer not kept: they belong to one request.
-_PER_REQUEST = frozenset({b"set-cookie", CACHE_HEADER.encode(), CHANGE_HEADER.encode()})
+PER_REQUEST = frozenset({b"set-cookie", CACHE_HEADER.encode(), CHANGE_HEADER.encode()})
+# The scope's state key under which `Cached` notes the body of the kept answer it answered
+# with (`api.hit_lane` records what the app made of it).
+HIT_BODY = "newsgraph.response_cache_hit"
 _MISS = (CACHE_HEADER.encode(), b"miss")
 
 
@@ -413,24 +416,43 @@ class ResponseCache:
     # -- answers ----------------------------------------------------------------------------
 
     def get(self, key: str) -> Entry | None:
-        entries = self._entries
-        kept = entries.get(key)
-        if kept is not None and kept[4] < self._latest:
-            if not self._current(kept):
-                del entries[key]
-                self._forget(key)
-                self._count("invalidation")
-                kept = None
-            else:  # checked up to the latest entry: the next asking needs no look-up
-                kept = entries[key] = (*kept[:4], self._latest)
+        """The answer to `key` if one kept here or by another worker is the answer now
+        (counted a hit), else None (counted a miss; one a write changed is dropped)."""
+        kept = self._checked(key, drop=True)
         if kept is None and self.shared is not None:
             kept = self._from_shared(key)
         if kept is None:
             self._count("miss")
             return None
+        self.answered(key)
+        return Entry._make(kept[:4])
+
+    def current(self, key: str) -> Entry | None:
+        """The answer kept here for `key` if it is the answer now, nothing counted or dropped
+        (`answered` counts it once it is used; `get` drops it when it is not current)."""
+        kept = self._checked(key, drop=False)
+        return None if kept is None else Entry._make(kept[:4])
+
+    def answered(self, key: str) -> None:
+        """The answer kept for `key` was answered from here."""
         self._count("hit")
         self._hit.add(key)
-        return Entry._make(kept[:4])
+
+    def _checked(self, key: str, drop: bool) -> _Kept | None:
+        """The answer kept here for `key` if it is current; one that is not, dropped when
+        `drop` (and counted an invalidation)."""
+        entries = self._entries
+        kept = entries.get(key)
+        if kept is None or kept[4] >= self._latest:
+            return kept
+        if self._current(kept):  # checked up to the latest entry: the next asking needs none
+            kept = entries[key] = (*kept[:4], self._latest)
+            return kept
+        if drop:
+            del entries[key]
+            self._forget(key)
+            self._count("invalidation")
+        return None
 
     def _from_shared(self, key: str) -> _Kept | None:
         """An answer another worker made (or this one, before its memory dropped it), if it
@@ -552,6 +574,7 @@ class Cached:
         if entry is not None:
             await _answer(entry, cache.position or seen, send)
             state = scope.setdefault("state", {})
+            state[HIT_BODY] = entry.body
             if cache.metrics is not None:
                 cache.metrics.note(state, "query")
             return
@@ -575,9 +598,7 @@ class Cached:
         await self.app(scope, receive, keeping)
         if start is None or start["status"] != 200 or not reads.answered or reads.errors:
             return
-        headers = tuple(
-            (k, v) for k, v in start.get("headers", []) if k.lower() not in _PER_REQUEST
-        )
+        headers = tuple((k, v) for k, v in start.get("headers", []) if k.lower() not in PER_REQUEST)
         ids = None if reads.wide else tuple(reads.ids)
         cache.keep(asked, Entry(200, headers, b"".join(chunks), ids), seen)
 
@@ -608,7 +629,7 @@ class Cached:
         declared = headers.get("content-length", "")
         if not declared.isdigit() or int(declared) > self.max_body:
             return None, receive
-        body, receive = await _read(receive, self.max_body)
+        body, receive = await read_body(receive, self.max_body)
         if body is None:
             return None, receive
         alias, known = self._lookup(b"P", body, accept)
@@ -624,13 +645,18 @@ class Cached:
         scope.setdefault("state", {})[POSTED] = (body, posted)
         return self._keep_alias(alias, self._keyed(posted, accept)), receive
 
+    def known(self, alias: str) -> str | None:
+        """The key of the request whose bytes and Accept header digest to `alias`
+        (`raw_key`), if it was keyed before."""
+        return self._aliases.get(alias)
+
     def _lookup(
         self, method: bytes, raw: bytes, accept: str | None
     ) -> tuple[str | None, str | None]:
         """(the digest of a request's bytes, and its key when they were seen before, so that
         a hit parses nothing); the digest is None when the cache passes the request by (its
         bytes asked for the first time while kept answers are not asked again: `admit`)."""
-        alias = _raw_key(method, raw, accept)
+        alias = raw_key(method, raw, accept)
         known = self._aliases.get(alias)
         if known is None and not self.cache.admit(alias):
             return None, None
@@ -661,7 +687,9 @@ class Cached:
         return request_key(query, variables or {}, operation, accept)
 
 
-def _raw_key(method: bytes, raw: bytes, accept: str | None) -> str:
+def raw_key(method: bytes, raw: bytes, accept: str | None) -> str:
+    """The digest of a request's bytes (`method` b"P" and its body, or b"G" and its query
+    string) and its Accept header: its alias."""
     digest = hashlib.sha256(method)
     digest.update(raw)
     digest.update(b"\x1f" + (accept or "").encode())
@@ -674,7 +702,7 @@ def _json(text: str) -> Any:
     return json.loads(text)
 
 
-async def _read(receive: Receive, limit: int) -> tuple[bytes | None, Receive]:
+async def read_body(receive: Receive, limit: int) -> tuple[bytes | None, Receive]:
     """The request's body, if at most `limit` bytes, and a `receive` giving it again (then
     what follows); None and a `receive` giving what was read, then the rest, when longer."""
     chunks: list[bytes] = []

@@ -167,7 +167,8 @@ class Settings(BaseSettings):
     persisted_queries: PositiveInt = DEFAULT_PERSISTED_QUERIES
     # bytes of anonymous answers each process keeps (api.response_cache); 0 turns it off
     response_cache_bytes: NonNegativeInt = DEFAULT_RESPONSE_CACHE_BYTES
-    # a query document answered before runs without strawberry's HTTP view (api.fastlane)
+    # a query document answered before runs without strawberry's HTTP view (api.fastlane),
+    # a cached answer is sent as the app's layers made it before (api.hit_lane)
     fast_lane: bool = True
 
     @field_validator("trusted_proxies")
