@@ -47,7 +47,6 @@ FEATURES: tuple[str, ...] = (
     "dated_early",  # a day before the main day, and a story of the event was published by then
     "crowded",  # no place to compare, other candidates look as alike (same sides): how many, 0..1
     "same_outlet",  # an outlet of the record already reported the event
-    "lone_off_day",  # alike on place and sides, a day off, and no other candidate looks alike
 )
 
 
@@ -221,7 +220,6 @@ def evidence(m: Mention, p: EventProfile, *, words: bool = True) -> tuple[list[f
         1.0 if m._day < main and p.published and day_number(p.published) <= m._day else 0.0,
         0.0,  # crowded: set by `crowd` once every candidate is known
         0.0 if m._outlets.isdisjoint(p.outlets) else 1.0,
-        0.0,  # lone_off_day: set by `crowd` once every candidate is known
     ]
     return values, notes
 
@@ -280,18 +278,10 @@ def crowd(rows: list[list[float]]) -> None:
     about which one a record is; when they have one, it says much. With a place to compare it
     stays 0: the place tells the sides' events apart as far as the records can, and a crowd of
     look-alikes at one place is still best met by merging with the likeliest (measured on the
-    Syria file, cross-validated: F1 0.59 with it, 0.65 without).
-
-    Set `lone_off_day` too: a candidate alike on place and sides, a day off the record's day,
-    and no other candidate alike (on Syria, truth-grouped, such a lone look-alike a day off is
-    the record's event in 72 of 410 pairs, with another look-alike around in 34 of 1,373)."""
+    Syria file, cross-validated: F1 0.59 with it, 0.65 without)."""
     at = FEATURES.index("crowded")
-    lone = FEATURES.index("lone_off_day")
     no_place = FEATURES.index("no_place")
-    after, before = FEATURES.index("day_after"), FEATURES.index("day_before")
     flags = [alike(v) for v in rows]
     total = sum(flags)
     for values, flag in zip(rows, flags, strict=True):
         values[at] = min(3, total - flag) / 3.0 if values[no_place] >= 1.0 else 0.0
-        off = values[after] >= 1.0 or values[before] >= 1.0
-        values[lone] = 1.0 if flag and total == 1 and off and values[no_place] == 0.0 else 0.0
