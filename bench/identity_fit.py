@@ -70,7 +70,6 @@ EXTRA_GENERATED = "2:10000"  # generated records teaching the weights without a 
 QUEUE_PRECISION = 0.1  # the review band: at least one pair in ten worth merging
 GRID = [x / 4 for x in range(-12, 9)]  # merge thresholds tried: -3 .. 2 in quarter steps
 REVIEW_GRID = [x / 4 for x in range(-32, 9)]  # review thresholds tried: -8 .. 2
-FLOOR_GRID = [x / 4 for x in range(-24, 9)]  # the floor's pairs' thresholds tried: -6 .. 2
 DROPPED: set[str] = set()  # features left out (weight 0): `--drop`, to measure what one adds
 
 
@@ -165,47 +164,27 @@ def fit_one(pairs: Pairs, bias: float, weights: Sequence[float], feature: str, l
 def thresholds(
     items: Sequence[Item],
     truth: Sequence[str],
-    make: Callable[..., Weights],
+    make: Callable[[float, float], Weights],
     floor_precision: float,
     queue_precision: float,
-    floor: bool = False,
-) -> tuple[float, float, Quality, float | None]:
+) -> tuple[float, float, Quality]:
     """The merge threshold (best F1 with precision at least the floor's) and the review
     threshold (lowest score whose queue is at least `queue_precision` true), on `items`;
-    `make(merge_at, review_at, floor_at)` gives the weights to run with. With `floor`, the
-    floor's pairs get a threshold of their own (`floor_at`), chosen with `merge_at` by turns:
-    one threshold for all first, then `merge_at` with `floor_at` kept, then `floor_at` with
-    `merge_at` kept, until neither moves."""
-
-    def run(merge_at: float, floor_at: float | None) -> Quality:
-        low = min(GRID) if floor_at is None else min(min(GRID), floor_at)
-        return quality(run_matcher(items, make(merge_at, low, floor_at)).labels, truth)
-
-    def best_of(tries: Sequence[tuple[float, float | None]]) -> tuple[float, float | None, Quality]:
-        best: tuple[float, float | None, Quality] | None = None
-        for merge_at, floor_at in tries:
-            q = run(merge_at, floor_at)
-            if q.precision < floor_precision:
-                continue
-            if best is None or q.f1 > best[2].f1:
-                best = (merge_at, floor_at, q)
-        if best is None:  # nothing as precise as the floor: the most precise threshold
-            return max(GRID), None, run(max(GRID), None)
-        return best
-
-    merge_at, floor_at, q = best_of([(m, None) for m in GRID])
-    if floor:
-        floor_at = merge_at
-        for _ in range(4):
-            before = (merge_at, floor_at)
-            merge_at, _, q = best_of([(m, floor_at) for m in GRID])
-            _, floor_at, q = best_of([(merge_at, f) for f in FLOOR_GRID])
-            if (merge_at, floor_at) == before:
-                break
-    lowest = merge_at if floor_at is None else min(merge_at, floor_at)
-    widest = make(merge_at, min(REVIEW_GRID), floor_at)
-    review_at = min(lowest, review_threshold(items, truth, widest, queue_precision))
-    return merge_at, review_at, q, floor_at
+    `make(merge_at, review_at)` gives the weights to run with."""
+    best: tuple[float, float, Quality] | None = None
+    for merge_at in GRID:
+        q = quality(run_matcher(items, make(merge_at, min(GRID))).labels, truth)
+        if q.precision < floor_precision:
+            continue
+        if best is None or q.f1 > best[2].f1:
+            best = (merge_at, q.f1, q)
+    if best is None:  # nothing as precise as the floor: the most precise threshold
+        merge_at = max(GRID)
+        q = quality(run_matcher(items, make(merge_at, merge_at)).labels, truth)
+        best = (merge_at, q.f1, q)
+    merge_at, _, q = best
+    widest = make(merge_at, min(REVIEW_GRID))
+    return merge_at, review_threshold(items, truth, widest, queue_precision), q
 
 
 def review_threshold(
@@ -220,12 +199,11 @@ def review_threshold(
     for label, true in zip(run.labels, truth, strict=True):
         members[label].add(true)
     pairs = [(score, truth[number] in members[event]) for number, event, score in run.queue_scores]
-    top = weights.merge_at if weights.floor_at is None else min(weights.merge_at, weights.floor_at)
-    for candidate in sorted(g for g in REVIEW_GRID if g < top):
+    for candidate in sorted(g for g in REVIEW_GRID if g < weights.merge_at):
         band = [is_true for score, is_true in pairs if score >= candidate]
         if band and sum(band) / len(band) >= queue_precision:
             return candidate
-    return top
+    return weights.merge_at
 
 
 def without_place(items: Sequence[Item]) -> list[Item]:
@@ -283,7 +261,6 @@ def fit(
     l2: float,
     extra: tuple[list[Item], list[str]] = ([], []),
     place_hidden: bool = True,
-    floor: bool = False,
 ) -> Fit:
     """Weights from the pairs of `items` and `extra`; thresholds on `items` alone (real
     reporting: the floor's precision there is the bar). With `place_hidden`, also the weights
@@ -298,7 +275,7 @@ def fit(
         sideless = Pairs(more.x[keep], more.y[keep], more.records, more.blocked_out)
         at = FEATURES.index("words_without_sides")
         weights[at] = fit_one(sideless, bias, weights, "words_without_sides", l2)
-    floor_rule_q = quality(floor_rule(items), truth)
+    floor = quality(floor_rule(items), truth)
     hidden_q: Quality | None = None
     hidden_bias, hidden_weights = 0.0, tuple(0.0 for _ in FEATURES)
     if place_hidden:
@@ -315,22 +292,20 @@ def fit(
         h_bias, h_weights = logistic(pairs, l2)
         hidden_bias, hidden_weights = h_bias, tuple(h_weights)
 
-    def make(merge_at: float, review_at: float, floor_at: float | None = None) -> Weights:
+    def make(merge_at: float, review_at: float) -> Weights:
         # both scores are log-odds of one thing (the record describes the event), fitted the
         # same way: the same thresholds. (Fitted on records with their places hidden, no
         # threshold reaches the floor's precision: one conflict's sides fight in many places a
         # day, which the `crowded` evidence, not a threshold, must tell apart.)
         inner = Weights(hidden_bias, hidden_weights, merge_at, review_at) if place_hidden else None
-        return Weights(bias, tuple(weights), merge_at, review_at, inner, floor_at)
+        return Weights(bias, tuple(weights), merge_at, review_at, inner)
 
-    merge_at, review_at, q, floor_at = thresholds(
-        items, truth, make, floor_rule_q.precision, queue_precision, floor
-    )
+    merge_at, review_at, q = thresholds(items, truth, make, floor.precision, queue_precision)
     if place_hidden:
         hidden_q = quality(
-            run_matcher(without_place(items), make(merge_at, review_at, floor_at)).labels, truth
+            run_matcher(without_place(items), make(merge_at, review_at)).labels, truth
         )
-    return Fit(make(merge_at, review_at, floor_at), q, hidden_q)
+    return Fit(make(merge_at, review_at), q, hidden_q)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -369,12 +344,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="features to leave out (weight 0), comma-separated: to measure what each adds",
     )
     parser.add_argument(
-        "--floor",
-        action="store_true",
-        help="give the floor's pairs (same day, all sides, same place) a merge threshold of "
-        "their own (floor_at), chosen with merge_at",
-    )
-    parser.add_argument(
         "--no-gazetteer",
         action="store_true",
         help="no anchors: records without a point are not given their place's gazetteer point "
@@ -409,7 +378,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     for k in range(0 if args.whole else args.folds):
         train = subset(items, truth, [f != k for f in fold])
         test = subset(items, truth, [f == k for f in fold])
-        fitted = fit(*train, args.queue_precision, args.l2, extra, floor=args.floor)
+        fitted = fit(*train, args.queue_precision, args.l2, extra)
         w = fitted.weights
         run = run_matcher(test[0], w)
         q = quality(run.labels, test[1])
@@ -421,9 +390,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         true += true_queued(run, test[1])
         print(
             f"fold {k}: {len(test[0])} records; merge_at {w.merge_at:+.2f} review_at "
-            f"{w.review_at:+.2f}"
-            + ("" if w.floor_at is None else f" floor_at {w.floor_at:+.2f}")
-            + f"; test P {q.precision:.3f} R {q.recall:.3f} F1 {q.f1:.3f} "
+            f"{w.review_at:+.2f}; test P {q.precision:.3f} R {q.recall:.3f} F1 {q.f1:.3f} "
             f"(floor P {parts['floor'][-1].precision:.3f} R {parts['floor'][-1].recall:.3f})"
         )
     print("cross-validated (pair counts added up over the test folds):")
@@ -442,7 +409,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(line(label, cv[name]))
     print(f"possible duplicates queued {queued}, of them true pairs {true}")
 
-    final = fit(items, truth, args.queue_precision, args.l2, extra, floor=args.floor)
+    final = fit(items, truth, args.queue_precision, args.l2, extra)
     pairs = candidate_pairs(items, truth)
     print(
         f"all records: {len(pairs.y)} candidate pairs ({int(pairs.y.sum())} true), "
@@ -452,7 +419,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(
         f"fitted on all records: bias {fw.bias:+.3f}, merge_at {fw.merge_at:+.2f}, "
         f"review_at {fw.review_at:+.2f}"
-        + ("" if fw.floor_at is None else f", floor_at {fw.floor_at:+.2f}")
         + (
             ""
             if hw is None

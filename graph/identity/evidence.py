@@ -249,21 +249,6 @@ def words_bound(m: Mention, p: EventProfile, weights: Sequence[float]) -> float:
     return bound
 
 
-def floor_pair(values: Sequence[float]) -> bool:
-    """Whether the issue's floor would join the record and the event: the same day (the
-    event's main day), all sides shared, within NEAR_KM or the same place name."""
-    at = _AT
-    return (
-        values[at["shared_entities"]] >= 1.0
-        and values[at["day_after"]] == 0.0
-        and values[at["day_before"]] == 0.0
-        and (values[at["near"]] >= 1.0 or values[at["same_place_name"]] >= 1.0)
-    )
-
-
-_AT = {name: number for number, name in enumerate(FEATURES)}
-
-
 def alike(values: list[float]) -> bool:
     """Whether a candidate looks like the record's event on place and sides alone."""
     at = FEATURES.index

@@ -29,7 +29,6 @@ from graph.identity.evidence import (
     add_words,
     crowd,
     evidence,
-    floor_pair,
     in_window,
     words_bound,
 )
@@ -53,18 +52,12 @@ class Weights:
     merge_at: float
     review_at: float
     without_place: Weights | None = None
-    # the floor's own merge threshold: a candidate the issue's floor would join (the same day,
-    # all sides shared, within NEAR_KM or the same place name) merges at this score, any other
-    # at `merge_at` (None: `merge_at` for all)
-    floor_at: float | None = None
 
     def __post_init__(self) -> None:
         if len(self.weights) != len(FEATURES):
             raise ValueError(f"{len(self.weights)} weights for {len(FEATURES)} features")
         if self.review_at > self.merge_at:
             raise ValueError("review_at must not be above merge_at")
-        if self.floor_at is not None and self.review_at > self.floor_at:
-            raise ValueError("review_at must not be above floor_at")
         if self.without_place is not None and self.without_place.without_place is not None:
             raise ValueError("without_place weights have no without_place of their own")
 
@@ -84,7 +77,6 @@ class Weights:
             merge_at=float(data["merge_at"]),
             review_at=float(data["review_at"]),
             without_place=None if other is None else cls.from_dict(other),
-            floor_at=None if data.get("floor_at") is None else float(data["floor_at"]),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -94,8 +86,6 @@ class Weights:
             "merge_at": self.merge_at,
             "review_at": self.review_at,
         }
-        if self.floor_at is not None:
-            data["floor_at"] = self.floor_at
         if self.without_place is not None:
             data["without_place"] = self.without_place.to_dict()
         return data
@@ -106,13 +96,6 @@ class Weights:
         if self.without_place is not None and values[_NO_PLACE] >= 1.0:
             return self.without_place
         return self
-
-    def merge_threshold(self, values: Sequence[float]) -> float:
-        """The score at which a candidate with these feature values merges: `floor_at` when the
-        issue's floor would join them (`floor_pair`) and it is given, else `merge_at`."""
-        if self.floor_at is not None and floor_pair(values):
-            return self.floor_at
-        return self.merge_at
 
     def total(self, values: Sequence[float]) -> float:
         """The bias plus each value times its weight."""
@@ -252,7 +235,6 @@ def decide(
     crowd([values for _, _, values, _ in scored])
     text_at = FEATURES.index("similar_text")
     best: tuple[float, str, EventProfile, list[float], list[str], Weights] | None = None
-    joins: tuple[float, str, EventProfile, list[float], list[str], Weights] | None = None
     for event_id, profile, values, notes in scored:
         used = weights.scoring(values)
         total = used.total(values)
@@ -261,18 +243,16 @@ def decide(
             total += add_words(m, profile, values, used.weights)
         if best is None or total > best[0] or (total == best[0] and event_id < best[1]):
             best = (total, event_id, profile, values, notes, used)
-        if total >= used.merge_threshold(values) and (
-            joins is None or total > joins[0] or (total == joins[0] and event_id < joins[1])
-        ):
-            joins = (total, event_id, profile, values, notes, used)
     assert best is not None
-    # the best-scoring candidate the record may join (its score at or above its threshold),
-    # else the best-scoring one (kept apart, or queued)
-    total, event_id, profile, values, notes, used = joins or best
+    total, event_id, profile, values, notes, used = best
     if values[text_at] == 0.0 and total < used.review_at:  # for the explanation
         total += add_words(m, profile, values, used.weights)
     outcome: Outcome = (
-        "merge" if joins is not None else "possible_duplicate" if total >= used.review_at else "new"
+        "merge"
+        if total >= used.merge_at
+        else "possible_duplicate"
+        if total >= used.review_at
+        else "new"
     )
     if used is not weights:
         notes = [*notes, WITHOUT_PLACE_NOTE]
