@@ -181,12 +181,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--iterations", type=int, default=300)
     parser.add_argument("--min-leaf", type=int, default=40)
     parser.add_argument("--only", default="trees,logistic")
-    parser.add_argument(
-        "--oracle",
-        action="store_true",
-        help="also the best test F1 over the threshold grid (reads the test truth: a ceiling of "
-        "what a better threshold rule could give, not a figure of the matcher)",
-    )
     args = parser.parse_args(argv)
     matcher_module.decide = decide  # type: ignore[assignment]
     items = [Item(i.mention, None, i.raw) for i in read_records(args.records)]
@@ -224,16 +218,6 @@ def main(argv: Sequence[str] | None = None) -> int:
             chosen = choose(model, *train, floor)
             q = quality(run_matcher(test[0], chosen).labels, test[1])  # type: ignore[arg-type]
             parts[name].append(q)
-            if args.oracle:
-                best = max(
-                    (
-                        (quality(run_matcher(test[0], model.at(t)).labels, test[1]), t)  # type: ignore[arg-type]
-                        for t in GRID
-                    ),
-                    key=lambda found: found[0].f1,
-                )
-                parts[f"{name} oracle"].append(best[0])
-                print(f"fold {k} {name} oracle: merge_at {best[1]:+.3f} F1 {best[0].f1:.3f}")
             print(
                 f"fold {k} {name:<8}: merge_at {chosen.merge_at:+.3f}; test P {q.precision:.3f} "
                 f"R {q.recall:.3f} F1 {q.f1:.3f}; pair AUC {auc(s, test_pairs.y):.3f}, "
