@@ -115,6 +115,7 @@ class HitLane:
         ):
             await self.app(scope, receive, send)
             return
+        start = time.perf_counter()  # as `Counted` times it: from the request's arrival
         # the headers the layers read, each as starlette reads it (the first of its name)
         accept = encoding = media = length = None
         for name, value in scope["headers"]:
@@ -144,7 +145,6 @@ class HitLane:
             if slowdown.analytics.owed(client, time.monotonic()) > 0:
                 await self.app(scope, receive, send)  # its pace decides, the whole way
                 return
-        start = time.perf_counter()
         body, receive = await read_body(receive, cached.max_body)
         if body is None:
             await self.app(scope, receive, send)

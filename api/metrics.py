@@ -123,7 +123,6 @@ class Metrics:
         import prometheus_client as prom  # here: after PROMETHEUS_MULTIPROC_DIR is set
 
         self.clients = clients
-        self.writer = writer
         self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self.registry = registry = prom.CollectorRegistry()
         self.requests = prom.Counter(
@@ -165,8 +164,8 @@ class Metrics:
             multiprocess_mode="livesum",
         )
         if writer is not None:
-            # set as it changes, not read at each request (a gauge's set is a write to its
-            # process's file: a tenth of the CPU of a cached page, twice a request)
+            # set as it changes, not read twice a request (a gauge's set is a write to its
+            # process's file) for a value that only writes change
             self.write_queue.set(writer.waiting)
             writer.watchers.append(self.write_queue.set)
 
