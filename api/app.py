@@ -824,7 +824,7 @@ def _middleware(
 
 
 def _cached(graphql: GraphQLApp, app: ASGIApp) -> Cached | None:
-    """`app`, in front of it the response cache, when `graphql` has one."""
+    """The response cache in front of `app`, when `graphql` has one (else None)."""
     cache = graphql.response_cache
     if cache is None:
         return None

@@ -294,13 +294,11 @@ class Upstream:
             async with asyncio.timeout(timeout):
                 connection = await self._connection()
                 status, got, content = await connection.exchange(method, target, headers, body)
-        except (OSError, h11.ProtocolError, TimeoutError, _Closed) as exc:
+        except BaseException as exc:  # the connection is in an unknown state: not used again
             if connection is not None:
                 connection.close()
-            raise UpstreamUnavailable(str(exc) or type(exc).__name__) from exc
-        except BaseException:
-            if connection is not None:
-                connection.close()
+            if isinstance(exc, (OSError, h11.ProtocolError, TimeoutError, _Closed)):
+                raise UpstreamUnavailable(str(exc) or type(exc).__name__) from exc
             raise
         if connection.reusable():
             self._idle.append(connection)

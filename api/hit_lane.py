@@ -67,8 +67,7 @@ class Recorded:
     it was made from (the very object: an answer made again is another)."""
 
     source: bytes
-    status: int
-    headers: tuple[tuple[bytes, bytes], ...]  # without the per-request ones
+    headers: tuple[tuple[bytes, bytes], ...]  # without the per-request ones (the status: 200)
     body: bytes
 
 
@@ -89,7 +88,7 @@ class HitLane:
     def __init__(
         self,
         app: ASGIApp,
-        cached: Cached | None,
+        cached: Cached,
         metrics: Metrics,
         slowdown: SlowDown | None,
         cors: bool,
@@ -107,12 +106,7 @@ class HitLane:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         cached = self.cached
-        if (
-            cached is None
-            or scope["type"] != "http"
-            or scope["method"] != "POST"
-            or scope["path"] != GRAPHQL_PATH
-        ):
+        if scope["type"] != "http" or scope["method"] != "POST" or scope["path"] != GRAPHQL_PATH:
             await self.app(scope, receive, send)
             return
         start = time.perf_counter()  # as `Counted` times it: from the request's arrival
@@ -178,7 +172,7 @@ class HitLane:
         cache.answered(key)
         position = str(cache.position or seen).encode()
         headers = [*recorded.headers, (_CHANGE, position), _HIT]
-        await send({"type": "http.response.start", "status": recorded.status, "headers": headers})
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": recorded.body})
         return True
 
@@ -213,6 +207,6 @@ class HitLane:
         if slowdown is not None and slowdown.asks_analytics(scope, body):
             return  # charged by its pace when answered
         headers = tuple((k, v) for k, v in start.get("headers", []) if k.lower() not in PER_REQUEST)
-        recorded = Recorded(source, 200, headers, end.get("body", b""))
+        recorded = Recorded(source, headers, end.get("body", b""))
         if _size(recorded) <= self.recorded.maxsize:
             self.recorded[at] = recorded

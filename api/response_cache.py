@@ -229,22 +229,21 @@ class Entry(NamedTuple):
 # the latest entry it was checked against). Plain tuples of bytes, strings and ints are not
 # tracked by the cyclic garbage collector, whose full collections otherwise walked every kept
 # answer (docs/benchmarks.md, session 10).
-_Kept = Kept
 
 
-def _size(kept: Entry | _Kept) -> int:
+def _size(kept: Entry | Kept) -> int:
     """The bytes an answer counts for in the LRU: its body and about what the rest takes."""
     return len(kept[2]) + 200
 
 
-class _Entries(LRUCache[str, _Kept]):
+class _Entries(LRUCache[str, Kept]):
     """The LRU of kept answers, calling `evicted` for each one dropped to make room."""
 
     def __init__(self, maxsize: int, evicted: Callable[[str], None]) -> None:
         super().__init__(maxsize=maxsize, getsizeof=_size)
         self._evicted = evicted
 
-    def popitem(self) -> tuple[str, _Kept]:
+    def popitem(self) -> tuple[str, Kept]:
         key, kept = super().popitem()
         self._evicted(key)
         return key, kept
@@ -396,7 +395,7 @@ class ResponseCache:
         self._entries = _Entries(int(self._entries.maxsize), self._evicted)
         self._hit.clear()
 
-    def _current(self, kept: _Kept) -> bool:
+    def _current(self, kept: Kept) -> bool:
         """Whether a kept answer is the answer here now: seen at an entry this process's reads
         include (one made by another worker may be ahead), and no entry after it touched
         anything it read."""
@@ -438,7 +437,7 @@ class ResponseCache:
         self._count("hit")
         self._hit.add(key)
 
-    def _checked(self, key: str, drop: bool) -> _Kept | None:
+    def _checked(self, key: str, drop: bool) -> Kept | None:
         """The answer kept here for `key` if it is current; one that is not, dropped when
         `drop` (and counted an invalidation)."""
         entries = self._entries
@@ -454,7 +453,7 @@ class ResponseCache:
             self._count("invalidation")
         return None
 
-    def _from_shared(self, key: str) -> _Kept | None:
+    def _from_shared(self, key: str) -> Kept | None:
         """An answer another worker made (or this one, before its memory dropped it), if it
         is the answer here now: made at an entry this process's reads include, and checked
         as this process's own are. Kept here from then on."""
@@ -462,7 +461,7 @@ class ResponseCache:
         found = self.shared.get(key)
         if found is None or not self._current(found) or _size(found) > self._entries.maxsize:
             return None
-        kept: _Kept = (*found[:4], max(found[4], self._latest))
+        kept: Kept = (*found[:4], max(found[4], self._latest))
         self._entries[key] = kept
         self._count("shared")
         return kept
@@ -493,7 +492,7 @@ class ResponseCache:
     def keep(self, key: str, entry: Entry, seen: int) -> bool:
         """Keep an answer whose reads include the change log entry `seen`, unless an entry
         after it that was read already touched what it read (or is too far back to tell)."""
-        kept: _Kept = (*entry, seen)
+        kept: Kept = (*entry, seen)
         # not kept when the log is not read up to its reads yet (made again next time)
         if not self._current(kept) or entry.size > self._entries.maxsize:
             return False

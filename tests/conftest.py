@@ -197,6 +197,14 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[GraphStore
         opened.close()
 
 
+@pytest.fixture
+def sampled(store: GraphStore) -> GraphStore:
+    """A store of each kind holding the outlet registry and the extractor's sample records."""
+    load_outlets(store)
+    load_file(store, shared_file(EXTRACTOR / "samples.jsonl"))
+    return store
+
+
 def load_outlets(store: GraphStore, path: Path | None = None) -> None:
     path = path or shared_file(EXTRACTOR / "outlets.json")
     load_registry(store, parse_registry(path.read_text("utf-8")), now=lambda: FIXED_NOW)

@@ -25,7 +25,6 @@ from api.response_cache import CACHE_HEADER
 from api.tokens import Tokens
 from graph.model import Edge, Node
 from graph.store import GraphStore
-from tests.conftest import EXTRACTOR, load_file, load_outlets, shared_file
 from tests.support.graphql import PAGE_QUERY, GraphQLClient, bearer
 
 EDITOR = "editor-token-0123456789abcdefghijklmnop"
@@ -65,16 +64,9 @@ def _client(store: GraphStore, fast: bool, **config: Any) -> Client:
 
 
 @pytest.fixture
-def loaded(store: GraphStore) -> GraphStore:
-    load_outlets(store)
-    load_file(store, shared_file(EXTRACTOR / "samples.jsonl"))
-    return store
-
-
-@pytest.fixture
-def lanes(loaded: GraphStore) -> Iterator[tuple[Client, Client]]:
+def lanes(sampled: GraphStore) -> Iterator[tuple[Client, Client]]:
     KNOWN.clear()
-    fast, whole = _client(loaded, True), _client(loaded, False)
+    fast, whole = _client(sampled, True), _client(sampled, False)
     try:
         yield fast, whole
     finally:
@@ -206,8 +198,8 @@ def test_errors_and_unknown_ids_take_the_whole_way(lanes: tuple[Client, Client])
         assert fast == 0 and answer["errors"], variables
 
 
-def test_the_cost_budget_holds_in_the_fast_lane(loaded: GraphStore) -> None:
-    fast, whole = _client(loaded, True, max_cost=400), _client(loaded, False, max_cost=400)
+def test_the_cost_budget_holds_in_the_fast_lane(sampled: GraphStore) -> None:
+    fast, whole = _client(sampled, True, max_cost=400), _client(sampled, False, max_cost=400)
     try:
         lanes = (fast, whole)
         (_, _, answer), taken = _both(lanes, {"query": EVENTS, "variables": {"first": 2}})
@@ -260,13 +252,13 @@ def test_bad_bodies_are_refused_alike(lanes: tuple[Client, Client]) -> None:
         assert fast == 0 and status == 400, (body, answer)
 
 
-def test_a_document_learnt_under_looser_limits_is_refused_alike(loaded: GraphStore) -> None:
+def test_a_document_learnt_under_looser_limits_is_refused_alike(sampled: GraphStore) -> None:
     # The apps of one process share the schema, and so its documents known: one learnt by an
     # app whose literal strings may be longer is still refused by the validation of an app
     # whose may not (api.limits.string_length_rule).
     KNOWN.clear()
-    loose = _client(loaded, True)
-    strict, strict_whole = (_client(loaded, fast, max_string_length=8) for fast in (True, False))
+    loose = _client(sampled, True)
+    strict, strict_whole = (_client(sampled, fast, max_string_length=8) for fast in (True, False))
     try:
         event_id = _events((loose, loose))[0]
         assert len(event_id) > 8
@@ -284,7 +276,7 @@ def test_a_document_learnt_under_looser_limits_is_refused_alike(loaded: GraphSto
 
 
 def test_with_the_response_cache_the_lane_answers_misses_the_cache_keeps(
-    loaded: GraphStore,
+    sampled: GraphStore,
 ) -> None:
     """The response cache on (the default size) in both apps: a page asked for the first time
     is a miss the fast lane answers (the whole way's first answer taught it the document),
@@ -292,8 +284,8 @@ def test_with_the_response_cache_the_lane_answers_misses_the_cache_keeps(
     same bytes and headers."""
     size = 8 * 1024 * 1024
     fast, whole = (
-        _client(loaded, True, response_cache_bytes=size),
-        _client(loaded, False, response_cache_bytes=size),
+        _client(sampled, True, response_cache_bytes=size),
+        _client(sampled, False, response_cache_bytes=size),
     )
     try:
         lanes = (fast, whole)

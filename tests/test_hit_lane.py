@@ -23,7 +23,6 @@ from api.response_cache import CACHE_HEADER
 from api.tokens import Tokens
 from graph.model import Label, NodeWrite, PropertyWrite, WriteBatch
 from graph.store import GraphStore
-from tests.conftest import EXTRACTOR, load_file, load_outlets, shared_file
 from tests.support.graphql import PAGE_QUERY, GraphQLClient
 
 EDITOR = "editor-token-0123456789abcdefghijklmnop"
@@ -50,15 +49,8 @@ def _client(store: GraphStore, lanes: bool, **config: Any) -> Client:
 
 
 @pytest.fixture
-def loaded(store: GraphStore) -> GraphStore:
-    load_outlets(store)
-    load_file(store, shared_file(EXTRACTOR / "samples.jsonl"))
-    return store
-
-
-@pytest.fixture
-def lanes(loaded: GraphStore) -> Iterator[tuple[Client, Client]]:
-    lane, whole = _client(loaded, True), _client(loaded, False)
+def lanes(sampled: GraphStore) -> Iterator[tuple[Client, Client]]:
+    lane, whole = _client(sampled, True), _client(sampled, False)
     try:
         yield lane, whole
     finally:
@@ -129,14 +121,14 @@ def test_a_compressed_answer_is_answered_compressed(lanes: tuple[Client, Client]
 
 
 def test_a_write_drops_what_the_lane_recorded(
-    lanes: tuple[Client, Client], loaded: GraphStore
+    lanes: tuple[Client, Client], sampled: GraphStore
 ) -> None:
     lane, whole = lanes
     event_id = _events(lanes)[0]
     _thrice(lanes, _page(event_id))
     entity = lane.data(PAGE_QUERY, {"id": event_id})["event"]["entities"][0]["entity"]
     renamed = PropertyWrite(set={"name": "Renamed Person"})
-    loaded.write(WriteBatch(nodes=[NodeWrite(entity["id"], Label.ENTITY, renamed)]))
+    sampled.write(WriteBatch(nodes=[NodeWrite(entity["id"], Label.ENTITY, renamed)]))
     before = Counts.answered
     after = lane.ask(_page(event_id), {})
     assert after.headers[CACHE_HEADER] == "miss"
@@ -167,11 +159,11 @@ def test_only_anonymous_posts_without_analytics_take_the_lane(
     assert (outcomes, answered) == (["miss", "hit", "hit"], 0)
 
 
-def test_a_cors_request_goes_the_whole_way(loaded: GraphStore) -> None:
+def test_a_cors_request_goes_the_whole_way(sampled: GraphStore) -> None:
     site = "https://site.example"
     lanes = (
-        _client(loaded, True, cors_origins=(site,)),
-        _client(loaded, False, cors_origins=(site,)),
+        _client(sampled, True, cors_origins=(site,)),
+        _client(sampled, False, cors_origins=(site,)),
     )
     try:
         event_id = _events(lanes)[0]

@@ -136,27 +136,20 @@ def test_a_waiting_subscriber_wakes_on_publish() -> None:
 # -- the filter matcher, against the store's own filter ----------------------------------------
 
 
-@pytest.fixture
-def loaded(store: GraphStore) -> GraphStore:
-    load_outlets(store)
-    load_file(store, EXTRACTOR / "samples.jsonl")
-    return store
-
-
 def _ids_of(store: GraphStore, label: Label, name: str) -> str:
     (node,) = [n for n in find(store, name, [label], 100) if n.names[0] == name]
     return node.id
 
 
-def test_the_matcher_agrees_with_query_events(loaded: GraphStore) -> None:
-    everything = loaded.query_events(EventQuery(EventFilter(), first=100)).events
+def test_the_matcher_agrees_with_query_events(sampled: GraphStore) -> None:
+    everything = sampled.query_events(EventQuery(EventFilter(), first=100)).events
     ids = [e.id for e in everything]
     assert len(ids) >= 3
-    policy = current_policy(loaded)
-    russia = _ids_of(loaded, Label.ENTITY, "Russia")
-    tass = _ids_of(loaded, Label.OUTLET, "TASS")
-    moscow = find(loaded, "Moscow", [Label.PLACE], 100)
-    ukraine = _ids_of(loaded, Label.PLACE, "Ukraine")
+    policy = current_policy(sampled)
+    russia = _ids_of(sampled, Label.ENTITY, "Russia")
+    tass = _ids_of(sampled, Label.OUTLET, "TASS")
+    moscow = find(sampled, "Moscow", [Label.PLACE], 100)
+    ukraine = _ids_of(sampled, Label.PLACE, "Ukraine")
     filters = [
         EventFilter(),
         EventFilter(categories=("military",)),
@@ -173,26 +166,26 @@ def test_the_matcher_agrees_with_query_events(loaded: GraphStore) -> None:
         *(EventFilter(place=p.id) for p in moscow),
     ]
     for flt in filters:
-        expected = {e.id for e in loaded.query_events(EventQuery(flt, first=100)).events}
-        assert {e.id for e in matching_events(loaded, flt, ids)} == expected, flt
+        expected = {e.id for e in sampled.query_events(EventQuery(flt, first=100)).events}
+        assert {e.id for e in matching_events(sampled, flt, ids)} == expected, flt
     # Some filter keeps some and drops some, or the comparison above proves little.
-    assert 0 < len(matching_events(loaded, EventFilter(outlet=tass), ids)) < len(ids)
+    assert 0 < len(matching_events(sampled, EventFilter(outlet=tass), ids)) < len(ids)
 
 
-def test_the_matcher_skips_unknown_ids_and_keeps_order(loaded: GraphStore) -> None:
-    ids = [e.id for e in loaded.query_events(EventQuery(EventFilter(), first=100)).events]
-    given = [*reversed(ids), "ev_missing", ids[0], _ids_of(loaded, Label.OUTLET, "TASS")]
-    assert [e.id for e in matching_events(loaded, EventFilter(), given)] == list(reversed(ids))
+def test_the_matcher_skips_unknown_ids_and_keeps_order(sampled: GraphStore) -> None:
+    ids = [e.id for e in sampled.query_events(EventQuery(EventFilter(), first=100)).events]
+    given = [*reversed(ids), "ev_missing", ids[0], _ids_of(sampled, Label.OUTLET, "TASS")]
+    assert [e.id for e in matching_events(sampled, EventFilter(), given)] == list(reversed(ids))
 
 
-def test_a_filter_naming_a_missing_or_wrong_node_is_refused(loaded: GraphStore) -> None:
-    tass = _ids_of(loaded, Label.OUTLET, "TASS")
-    russia = _ids_of(loaded, Label.ENTITY, "Russia")
-    check_filter(loaded, EventFilter(entity=russia, outlet=tass))
+def test_a_filter_naming_a_missing_or_wrong_node_is_refused(sampled: GraphStore) -> None:
+    tass = _ids_of(sampled, Label.OUTLET, "TASS")
+    russia = _ids_of(sampled, Label.ENTITY, "Russia")
+    check_filter(sampled, EventFilter(entity=russia, outlet=tass))
     with pytest.raises(UserError, match="filter.entity: no entity with id 'nope'"):
-        check_filter(loaded, EventFilter(entity="nope"))
+        check_filter(sampled, EventFilter(entity="nope"))
     with pytest.raises(UserError, match=f"filter.place: no place with id '{tass}'"):
-        check_filter(loaded, EventFilter(place=tass))
+        check_filter(sampled, EventFilter(place=tass))
 
 
 # -- subscriptions over a WebSocket, in this process -------------------------------------------
