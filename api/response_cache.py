@@ -280,6 +280,9 @@ class ResponseCache:
         self._hit: set[str] = set()  # kept answers answered from here since they were kept
         self._ended = 0.0  # kept answers that ended, over the window (`_end`)
         self._useful = 0.0  # of those, the ones answered from here at least once
+        # told of each kept answer that ends (its key; None: all of them), for what is kept
+        # beside the answers (`api.hit_lane`'s records)
+        self.ended: Callable[[str | None], None] | None = None
 
     @property
     def size(self) -> int:
@@ -394,6 +397,8 @@ class ResponseCache:
         # (each counted as an eviction).
         self._entries = _Entries(int(self._entries.maxsize), self._evicted)
         self._hit.clear()
+        if self.ended is not None:
+            self.ended(None)
 
     def _current(self, kept: Kept) -> bool:
         """Whether a kept answer is the answer here now: seen at an entry this process's reads
@@ -511,6 +516,8 @@ class ResponseCache:
 
     def _forget(self, key: str) -> None:
         """A kept answer ended (dropped, evicted, replaced): whether it was of use."""
+        if self.ended is not None:
+            self.ended(key)
         hit = self._hit
         if key in hit:
             hit.discard(key)
