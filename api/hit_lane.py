@@ -21,8 +21,7 @@ answer read makes the cache drop it, and the request goes the whole way again; a
 cache evicts takes its records with it. A record of an uncompressed answer shares the kept
 answer's bytes, so only its headers count against the lane's bound (a quarter of the cache's):
 counted again, the lane held a quarter of the pages the cache did, and on a site with more
-pages than that the rest went the whole way at every hit (3,700 against 4,300 pages a second
-in `bench.site_cache`'s mix, docs/benchmarks.md).
+pages than that the rest went the whole way at every hit.
 
 What could make an answer differ goes the whole way, as it came:
 - anything but an anonymous POST to /graphql of `application/json` (a GET's validators depend
