@@ -274,7 +274,6 @@ def serve(
         prepare(spec)
         analysts.start()
         pool.start()
-        yield_to_pages(settings.writer_niceness)
         server.run()
     finally:
         pool.stop()
@@ -284,20 +283,6 @@ def serve(
             shutil.rmtree(private)
         if metrics is not None:
             shutil.rmtree(metrics, ignore_errors=True)
-
-
-def yield_to_pages(niceness: int) -> None:
-    """Run this thread, the writer's (its event loop, and the threads it starts from now on),
-    at `niceness` unless it runs at a higher one already: the pages the workers answer come
-    first for the CPU, and a write takes whatever they leave (docs/operations.md, "Writes
-    while serving"). Only this thread: Linux sets a niceness per thread, so the threads that
-    started the workers and start them again keep theirs, and so do the workers. Elsewhere
-    (one niceness per process) nothing changes."""
-    if not sys.platform.startswith("linux") or niceness <= 0:
-        return
-    thread = threading.get_native_id()
-    if niceness > os.getpriority(os.PRIO_PROCESS, thread):
-        os.setpriority(os.PRIO_PROCESS, thread, niceness)
 
 
 class _WriterServer(uvicorn.Server):

@@ -41,7 +41,6 @@
 | `NEWSGRAPH_GZIP_MINIMUM_SIZE` | answers at least this many bytes are gzipped for clients that accept it | 1000 |
 | `NEWSGRAPH_PERSISTED_QUERIES` | automatic persisted queries kept per process (least recently used forgotten) | 1000 |
 | `NEWSGRAPH_LOAD_NICENESS` | the niceness `newsgraph load` runs at (0-19, as `nice -n`): a bulk load yields the CPU to the pages a server beside it answers, and takes it all when nothing else wants it (docs/operations.md) | 5 |
-| `NEWSGRAPH_WRITER_NICENESS` | under `serve --workers` on the embedded store, the niceness of the writer process's threads (0-19): the writes a server takes (`ingest`, editorial mutations) yield the CPU to the pages its workers answer, and take it all when nothing else wants it (docs/operations.md) | 10 |
 | `NEWSGRAPH_RESPONSE_CACHE_BYTES` | bytes of anonymous answers each process keeps in memory, dropped by the writes that change them (docs/site.md); 0 turns the cache off | 67108864 |
 
 docs/security.md says what each limit guards.
@@ -99,9 +98,6 @@ from api.tokens import parse_networks
 DEFAULT_STORE = "./newsgraph-data"
 # `newsgraph load`'s niceness (docs/operations.md, "Loading while serving")
 DEFAULT_LOAD_NICENESS = 5
-# the writer process's niceness under `serve --workers` (docs/operations.md, "Writes while
-# serving")
-DEFAULT_WRITER_NICENESS = 10
 DEFAULT_NEO4J_USER = "neo4j"
 
 
@@ -136,8 +132,6 @@ class Settings(BaseSettings):
     heavy_threads: PositiveInt = DEFAULT_HEAVY_THREADS
     # `serve --workers`: the mutations one worker keeps waiting on the writer (429 past it)
     write_queue: PositiveInt = 16
-    # `serve --workers`: the writer process's threads run at this niceness (pages first)
-    writer_niceness: int = Field(DEFAULT_WRITER_NICENESS, ge=0, le=19)
     # `serve`: queries selecting heavy fields go to an analyst process (docs/security.md), and
     # one worker keeps at most this many of them waiting on it (429 past it)
     analyst: bool = True

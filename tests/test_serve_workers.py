@@ -177,44 +177,6 @@ def test_a_worker_killed_is_started_again_and_catches_up(served: tuple[str, Path
     _every_worker_shows(address, everything)
 
 
-def _niceness(pid: int, thread: int | None = None) -> int:
-    """A thread's niceness (the process's main thread when None), from /proc."""
-    stat = Path(f"/proc/{pid}/task/{thread or pid}/stat").read_text()
-    return int(stat.rsplit(")", 1)[1].split()[16])  # field 19 of stat(5)
-
-
-def test_writes_yield_the_cpu_to_the_pages(served: tuple[str, Path]) -> None:
-    # The writer's loop runs at NEWSGRAPH_WRITER_NICENESS (10); the workers (a restarted one
-    # too) at the server's own, as started (the analyst at its own 19, ANALYST_NICENESS).
-    address, directory = served
-    (writer,) = _processes(f"newsgraph serve --store {directory}")
-    base = _niceness(os.getpid())
-    assert base < 10
-    assert _niceness(writer) == 10
-    # a write still goes through, answered by the niced loop
-    records = [record(f"nice-{uuid.uuid4().hex[:8]}", "cyber", "Reuters", "Niced write.")]
-    bearer = {"Authorization": f"Bearer {TOKEN}"}
-    answer = _post(address, INGEST, {"records": records}, bearer)
-    assert _process(answer) == "writer"
-    assert answer.json()["data"]["ingest"]["results"][0]["status"] == "LOADED"
-    for reader in _workers(directory):
-        assert _niceness(reader) == base
-    victim = _workers(directory)[0]
-    os.kill(victim, signal.SIGKILL)
-    _until(lambda: len(_workers(directory)) == WORKERS and victim not in _workers(directory), 30)
-
-    def answers() -> bool:
-        try:
-            return _post(address, EVENTS).status_code == 200
-        except httpx.TransportError:  # as a client retries a connection reset or refused
-            return False
-
-    _until(answers, 30)
-    _every_worker_shows(address, _event_ids(address))  # serving again
-    for reader in _workers(directory):
-        assert _niceness(reader) == base
-
-
 def test_a_cli_load_reaches_a_live_subscriber(served: tuple[str, Path]) -> None:
     address, directory = served
     tag = uuid.uuid4().hex[:8]
