@@ -83,7 +83,7 @@ class Counts:
 
 def _size(recorded: Recorded) -> int:
     # An identity answer's body is the kept answer's own bytes, counted by the cache, and its
-    # record goes when the kept answer does (`HitLane._ended`): only its headers count here.
+    # record goes when the kept answer does (`HitLane._dropped`): only its headers count here.
     body = 0 if recorded.body is recorded.source else len(recorded.body)
     return body + 64 * (len(recorded.headers) + 2)
 
@@ -113,9 +113,9 @@ class HitLane:
         )
         # the records made from each kept answer (by the cache's key), dropped when it ends
         self._made: dict[str, set[tuple[str, bool]]] = {}
-        cached.cache.ended = self._ended
+        cached.cache.on_end = self._dropped
 
-    def _ended(self, key: str | None) -> None:
+    def _dropped(self, key: str | None) -> None:
         """The cache no longer keeps the answer to `key` (None: any answer): its records go
         too, so that none holds bytes the cache let go of."""
         if key is None:

@@ -282,7 +282,7 @@ class ResponseCache:
         self._useful = 0.0  # of those, the ones answered from here at least once
         # told of each kept answer that ends (its key; None: all of them), for what is kept
         # beside the answers (`api.hit_lane`'s records)
-        self.ended: Callable[[str | None], None] | None = None
+        self.on_end: Callable[[str | None], None] | None = None
 
     @property
     def size(self) -> int:
@@ -397,8 +397,8 @@ class ResponseCache:
         # (each counted as an eviction).
         self._entries = _Entries(int(self._entries.maxsize), self._evicted)
         self._hit.clear()
-        if self.ended is not None:
-            self.ended(None)
+        if self.on_end is not None:
+            self.on_end(None)
 
     def _current(self, kept: Kept) -> bool:
         """Whether a kept answer is the answer here now: seen at an entry this process's reads
@@ -516,8 +516,8 @@ class ResponseCache:
 
     def _forget(self, key: str) -> None:
         """A kept answer ended (dropped, evicted, replaced): whether it was of use."""
-        if self.ended is not None:
-            self.ended(key)
+        if self.on_end is not None:
+            self.on_end(key)
         hit = self._hit
         if key in hit:
             hit.discard(key)
