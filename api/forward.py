@@ -300,7 +300,7 @@ class Upstream:
             if isinstance(exc, (OSError, h11.ProtocolError, TimeoutError, _Closed)):
                 raise UpstreamUnavailable(str(exc) or type(exc).__name__) from exc
             raise
-        if connection.reusable():
+        if connection.ready_for_next():
             self._idle.append(connection)
         else:
             connection.close()
@@ -361,8 +361,9 @@ class _Connection:
             elif isinstance(event, h11.ConnectionClosed):
                 raise _Closed("the connection was closed before the answer ended")
 
-    def reusable(self) -> bool:
-        """Whether the exchange ended cleanly (then the connection is ready for the next)."""
+    def ready_for_next(self) -> bool:
+        """Whether the exchange ended cleanly; if so the connection is made ready for the next
+        (h11's next cycle, its idle time counted from now)."""
         if self.http.our_state is h11.DONE and self.http.their_state is h11.DONE:
             self.http.start_next_cycle()
             self.since = time.monotonic()

@@ -106,8 +106,7 @@ class HitLane:
         self.metrics = metrics
         self.slowdown = slowdown if slowdown is not None and slowdown.active else None
         self.cors = cors
-        # bounded in bytes: the compressed bodies and every record's headers (an identity
-        # answer's body is the cache's own bytes, counted there)
+        # bounded in bytes as `_size` counts them
         self.recorded: LRUCache[tuple[str, bool], Recorded] = LRUCache(
             maxsize=max(size, 1), getsizeof=_size
         )

@@ -44,9 +44,13 @@ class Client(GraphQLClient):
         return self._runner.run(self._http.get("/metrics")).text
 
 
-def _client(store: GraphStore, lanes: bool, **config: Any) -> Client:
+def _app(store: GraphStore, lanes: bool, **config: Any) -> Starlette:
     tokens = Tokens.configured(f"editor:alice:{EDITOR}")
-    return Client(create_app(store, tokens, AppConfig(fast_lane=lanes, **config)))
+    return create_app(store, tokens, AppConfig(fast_lane=lanes, **config))
+
+
+def _client(store: GraphStore, lanes: bool, **config: Any) -> Client:
+    return Client(_app(store, lanes, **config))
 
 
 @pytest.fixture
@@ -247,9 +251,7 @@ def test_a_record_goes_when_the_cache_drops_its_answer(sampled: GraphStore) -> N
         sizes = [len(probe.ask(_page(event_id), plain).content) for event_id in ids]
     finally:
         probe.close()
-    tokens = Tokens.configured(f"editor:alice:{EDITOR}")
-    room = sum(sorted(sizes)[-2:]) + 600
-    app = create_app(sampled, tokens, AppConfig(response_cache_bytes=room))
+    app = _app(sampled, True, response_cache_bytes=sum(sorted(sizes)[-2:]) + 600)
     lane = Client(app)
     try:
         for event_id in ids:
