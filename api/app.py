@@ -65,6 +65,7 @@ from api.forward import (
 )
 from api.hit_lane import HitLane
 from api.media import Negotiated, answer, is_request_error
+from api.memo import Fragments
 from api.metrics import Counted, Metrics
 from api.response_cache import POSITION, READS, Cached, ResponseCache, recording
 from api.schema import schema
@@ -862,7 +863,11 @@ def create_app(
         else None
     )
     services = Services(
-        submissions=RateLimiter(config.submit_rate), config=config, tokens=tokens, audit=audit
+        submissions=RateLimiter(config.submit_rate),
+        config=config,
+        tokens=tokens,
+        audit=audit,
+        fragments=Fragments(config.kept_fragments) if config.kept_fragments else None,
     )
 
     @contextlib.asynccontextmanager
@@ -974,4 +979,5 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.slowdown = slowdown  # what it did, for tests
+    app.state.fragments = services.fragments  # what it kept, for tests
     return app

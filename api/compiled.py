@@ -65,9 +65,10 @@ from graphql.execution.values import get_argument_values
 from graphql.language import Visitor
 from graphql.pyutils import Path, is_iterable
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
-from strawberry.schema.schema_converter import CustomGraphQLEnumType
+from strawberry.schema.schema_converter import CustomGraphQLEnumType, GraphQLCoreConverter
 
 from api.direct import IGNORE_INFO, definition_of
+from api.memo import Fragment, Read, is_loader_only, is_memoised
 
 # A completion: the executor, the field's info, the value's path, the value; the answer.
 Complete = Callable[["PlannedExecutor", Any, Path, Any], Any]
@@ -122,13 +123,17 @@ class _Planned:
 
 
 class _Selection:
-    """The fields selected on one object type, in response order."""
+    """The fields selected on one object type, in response order; whether it and the
+    selections below it take no argument and select only `loader_only` types (`pure`), and
+    whether its answers may be kept (`memo`: a pure selection on a memoised type, `api.memo`)."""
 
-    __slots__ = ("fields", "type")
+    __slots__ = ("fields", "memo", "pure", "type")
 
     def __init__(self, parent: GraphQLObjectType) -> None:
         self.type = parent
         self.fields: list[_Planned] = []
+        self.pure = False
+        self.memo = False
 
 
 class _Plan:
@@ -304,34 +309,77 @@ class PlannedExecutor(StrawberryGraphQLCoreExecutionContext):
             results[planned.key] = planned.complete(self, info, field_path, value)
         return results
 
+    def run_kept(self, selection: _Selection, source: Any, path: Path) -> dict[str, Any]:
+        """`run_fields` of a selection whose answers may be kept (`api.memo`): the kept answer
+        when its object and every read it made are as they were, else made and kept."""
+        context = self.context_value
+        fragments = context.fragments
+        if fragments is None:
+            return self.run_fields(selection, source, path)
+        identity, version = source.memo_key()
+        key = (selection, identity)
+        kept = fragments.get(key)
+        if kept is not None:
+            if kept.version == version and _still(context, kept.reads):
+                fragments.reused += 1
+                return kept.answer  # type: ignore[no-any-return]
+            fragments.drop(key)
+        tape = context.tape
+        outer, foreign = tape.entries, tape.foreign
+        reads: list[Read] = []
+        tape.entries, tape.foreign = reads, False
+        try:
+            answer = self.run_fields(selection, source, path)
+        finally:
+            went_around = tape.foreign
+            tape.entries, tape.foreign = outer, foreign or went_around
+            if outer is not None:
+                outer.extend(reads)  # what a fragment read, the one around it read too
+        if not went_around:
+            fragments.keep(key, Fragment(version, answer, tuple(reads)))
+            fragments.made += 1
+        return answer
+
     # Building a plan: graphql-core's own collection of fields, once per operation.
 
     def _selection(self, parent: GraphQLObjectType, grouped_field_set: Any) -> _Selection | None:
         selection = _Selection(parent)
+        origin = _origin(parent)
+        selection.pure = is_loader_only(origin)
+        below: list[_Selection] = []
         for key, details in grouped_field_set.items():
             first = details[0].node
             field = self.schema.get_field(parent, first.name.value)
             if field is None or (parent is not self.schema.query_type and _waits(field)):
                 return None
-            complete = self._completion(field.type, details)
+            complete = self._completion(field.type, details, below)
             if complete is None:
                 return None
             resolve = field.resolve or self.field_resolver
             leaf = isinstance(get_named_type(field.type), GraphQLScalarType | GraphQLEnumType)
-            selection.fields.append(_Planned(key, field, details, resolve, complete, leaf))
+            planned = _Planned(key, field, details, resolve, complete, leaf)
+            selection.fields.append(planned)
+            selection.pure = selection.pure and not planned.args
+        selection.pure = selection.pure and all(s.pure for s in below)
+        selection.memo = selection.pure and is_memoised(origin)
         return selection
 
     def _completion(
-        self, return_type: GraphQLOutputType, details: Sequence[FieldDetails]
+        self,
+        return_type: GraphQLOutputType,
+        details: Sequence[FieldDetails],
+        below: list[_Selection],
     ) -> Complete | None:
+        """How a value of `return_type` is completed; the selections it makes on object types
+        are added to `below`."""
         if isinstance(return_type, GraphQLNonNull):
             coerce = _coercion(return_type.of_type)
             if coerce is not None:  # a non-null leaf: one completion, not two
                 return _non_null_leaf(coerce)
-            inner = self._completion(return_type.of_type, details)
+            inner = self._completion(return_type.of_type, details, below)
             return None if inner is None else _non_null(inner)
         if isinstance(return_type, GraphQLList):
-            item = self._completion(return_type.of_type, details)
+            item = self._completion(return_type.of_type, details, below)
             return None if item is None else _list(item)
         coerce = _coercion(return_type)
         if coerce is not None:
@@ -350,7 +398,10 @@ class PlannedExecutor(StrawberryGraphQLCoreExecutionContext):
             if defers:
                 return None
             selection = self._selection(return_type, grouped)
-            return None if selection is None else _object(return_type, selection)
+            if selection is None:
+                return None
+            below.append(selection)
+            return _object(return_type, selection)
         return None  # an interface or a union: decided per value
 
 
@@ -382,6 +433,19 @@ def _enum_names(enum: CustomGraphQLEnumType) -> Callable[[Any], Any]:
         return coerce(value)  # anything else as strawberry has it (and its errors)
 
     return coerced
+
+
+def _origin(parent: GraphQLObjectType) -> object:
+    """The Python type strawberry made a GraphQL object type from (None: not strawberry's)."""
+    definition = (parent.extensions or {}).get(GraphQLCoreConverter.DEFINITION_BACKREF)
+    return getattr(definition, "origin", None)
+
+
+def _still(context: Any, reads: Sequence[Read]) -> bool:
+    """Whether each of a kept fragment's reads, made again through this request's loaders,
+    finds what it found then (and so notes it where this request's reads are noted)."""
+    loader_of = context.loader_of
+    return all(loader_of(kind).get(key) == value for kind, key, value in reads)
 
 
 def _waits(field: GraphQLField) -> bool:
@@ -497,6 +561,8 @@ def _object(parent: GraphQLObjectType, selection: _Selection) -> Complete:
             matches = is_type_of(value, info)
             if not matches or executor.is_awaitable(matches):
                 raise Unplanned
+        if selection.memo:
+            return executor.run_kept(selection, value, path)
         return executor.run_fields(selection, value, path)
 
     return complete

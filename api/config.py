@@ -75,6 +75,7 @@ DEFAULT_GZIP_MINIMUM_SIZE = 1000
 DEFAULT_PERSISTED_QUERIES = 1000
 # The bytes of answers the response cache keeps per process (api.response_cache); 0: none.
 DEFAULT_RESPONSE_CACHE_BYTES = 64 * 1024 * 1024
+DEFAULT_KEPT_FRAGMENTS = 10_000
 
 
 # How deep the arrays and objects of a request's JSON may nest (an `ingest` of records needs 9):
@@ -151,6 +152,9 @@ class AppConfig:
     persisted_queries: int = DEFAULT_PERSISTED_QUERIES
     # The bytes of anonymous answers kept in memory, per process (0: no response cache).
     response_cache_bytes: int = DEFAULT_RESPONSE_CACHE_BYTES
+    # Answers to selections on single objects (a report on the event page) kept per process
+    # and reused while what they read is unchanged (api.memo; 0: none kept).
+    kept_fragments: int = DEFAULT_KEPT_FRAGMENTS
     # Whether a query document answered before is run without strawberry's HTTP view
     # (api.fastlane), and an answer the response cache holds is sent as the app's layers
     # made it before (api.hit_lane): the same answer, less CPU; off: every request takes the

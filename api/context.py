@@ -18,6 +18,7 @@ from api.config import DEFAULT_SUBMIT_RATE, AppConfig
 from api.dataloaders import Immediate, Loader, Primed
 from api.follow import Follower
 from api.hub import Hub
+from api.memo import Fragments, Tape
 from api.tokens import ANONYMOUS, Actor, Role, Tokens
 from graph.confidence import Policy
 from graph.model import Direction, Edge, Node, Rel
@@ -37,6 +38,8 @@ class Services:
     follower: Follower | None = None
     # the clients' budgets of analytics cost over time (`api.cost`; made by its first request)
     cost_budget: object | None = None
+    # the answers to selections on single objects, kept across requests (api.memo)
+    fragments: Fragments | None = field(default_factory=Fragments)
     # the API's tokens: who may still use a socket, and the roles the public history shows
     tokens: Tokens = field(default_factory=Tokens)
     # the audit record (api.audit; None: kept nowhere), and which process of the server this
@@ -71,6 +74,12 @@ class RequestContext:
     # track records over a window of months, a loader per window
     _windows: dict[Months, Loader[str, TrackRecord]] = field(init=False, default_factory=dict)
     immediate: bool = field(init=False, default=False)
+    # the reads made through the loaders while a kept fragment is made (api.memo), and the
+    # loaders by their kind
+    tape: Tape = field(init=False, default_factory=Tape)
+    _kinds: dict[tuple[Any, ...], Immediate[Any, Any]] = field(
+        init=False, default_factory=dict, repr=False
+    )
     # when the request began: the time budget of its heavy fields counts from here (api.heavy)
     started: float = field(init=False, default_factory=time.monotonic)
     # the CPU seconds its heavy fields' reads took in their threads (api.heavy), one figure
@@ -82,8 +91,9 @@ class RequestContext:
         store = self.store
         self.immediate = store.reads_from_memory
         if self.immediate:
-            self.nodes = Immediate(store.get_nodes, _none)
-            self.track_records = Immediate(store.track_records, TrackRecord)
+            tape = self.tape
+            self.nodes = Immediate(store.get_nodes, _none, tape, ("nodes",))
+            self.track_records = Immediate(store.track_records, TrackRecord, tape, ("tracks", None))
             return
 
         # A store that reads from a server (Neo4j) is read in worker threads: a round trip
@@ -104,6 +114,34 @@ class RequestContext:
     def hub(self) -> Hub:
         return self.services.hub
 
+    @property
+    def fragments(self) -> Fragments | None:
+        """The kept fragments this request may use (`api.memo`): an anonymous request's, on a
+        store that reads from memory; None for any other."""
+        if self.immediate and self.actor is ANONYMOUS:
+            return self.services.fragments
+        return None
+
+    def loader_of(self, kind: tuple[Any, ...]) -> Immediate[Any, Any]:
+        """The loader of `kind`, as its `Immediate` notes its reads (`api.memo`)."""
+        known = self._kinds.get(kind)
+        if known is not None:
+            return known
+        loader: object = None
+        match kind:
+            case ("nodes",):
+                loader = self.nodes
+            case ("tracks", None):
+                loader = self.track_records
+            case ("tracks", months):
+                loader = self.track_records_in(months)
+            case ("edges", rel, direction):
+                loader = self.edges(rel, direction)
+        if not isinstance(loader, Immediate):
+            raise ValueError(f"no immediate loader of kind {kind!r}")
+        self._kinds[kind] = loader
+        return loader
+
     def shown_actor(self, name: str, cause: str) -> str:
         """Who made a change, as this caller may see it: editors and admins see the token's
         name; everyone else its role (a name may be an email), from the tokens configured
@@ -120,6 +158,7 @@ class RequestContext:
         in a worker thread, so that a round trip to the server never holds the event loop (a
         resolver awaiting it under `at_once` still runs to completion at once on the embedded
         store)."""
+        self.tape.went_around()
         if self.immediate:
             return read(*args)
         return await asyncio.to_thread(read, *args)
@@ -129,6 +168,7 @@ class RequestContext:
         mutation's): at once when the store reads from memory (its writes apply there, one
         at a time, as before), else in a worker thread, so that the round trips of a write
         never hold the event loop either (docs/neo4j.md)."""
+        self.tape.went_around()
         if self.immediate:
             return work(*args)
         return await asyncio.to_thread(work, *args)
@@ -138,6 +178,7 @@ class RequestContext:
         connection, and the graph changes meanwhile)."""
         self._edges.clear()
         self._windows.clear()
+        self._kinds.clear()
         self.__post_init__()
 
     def track_records_in(self, months: Months) -> Loader[str, TrackRecord]:
@@ -152,7 +193,9 @@ class RequestContext:
                 def fetch(ids: list[str]) -> Mapping[str, TrackRecord]:
                     return store.track_records(ids, months)
 
-                loader = self._windows[months] = Immediate(fetch, TrackRecord)
+                loader = self._windows[months] = Immediate(
+                    fetch, TrackRecord, self.tape, ("tracks", months)
+                )
                 return loader
 
             async def load(ids: Sequence[str]) -> list[TrackRecord]:
@@ -172,7 +215,9 @@ class RequestContext:
                 def fetch(ids: list[str]) -> Mapping[str, list[Edge]]:
                     return store.edges(ids, rel, direction)
 
-                loader = self._edges[(rel, direction)] = Immediate(fetch, list)
+                loader = self._edges[(rel, direction)] = Immediate(
+                    fetch, list, self.tape, ("edges", rel, direction)
+                )
                 return loader
 
             async def load(ids: Sequence[str]) -> list[list[Edge]]:

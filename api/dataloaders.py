@@ -27,7 +27,10 @@ from collections.abc import (
     Mapping,
     Sequence,
 )
+from itertools import repeat
 from typing import Any, Generic, ParamSpec, Protocol, TypeVar
+
+from api.memo import Tape
 
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
@@ -58,20 +61,34 @@ class Ready(Generic[V]):
 
 
 class Immediate(Generic[K, V]):
-    """A loader answering at once from a store that reads from memory, memoised per request."""
+    """A loader answering at once from a store that reads from memory, memoised per request.
+    With a `tape`, each value it gives is noted there under the loader's `kind` while a kept
+    fragment is being made (`api.memo`)."""
 
-    __slots__ = ("_fetch", "_memo", "_missing")
+    __slots__ = ("_fetch", "_memo", "_missing", "_tape", "kind")
 
-    def __init__(self, fetch: Callable[[list[K]], Mapping[K, V]], missing: Callable[[], V]) -> None:
+    def __init__(
+        self,
+        fetch: Callable[[list[K]], Mapping[K, V]],
+        missing: Callable[[], V],
+        tape: Tape | None = None,
+        kind: Hashable = None,
+    ) -> None:
         self._fetch = fetch
         self._memo: dict[K, V] = {}
         self._missing = missing
+        self._tape = tape
+        self.kind = kind
 
     def get(self, key: K) -> V:
         memo = self._memo
         if key in memo:
-            return memo[key]
-        value = memo[key] = self._fetch([key]).get(key, self._missing())
+            value = memo[key]
+        else:
+            value = memo[key] = self._fetch([key]).get(key, self._missing())
+        tape = self._tape
+        if tape is not None and tape.entries is not None:
+            tape.entries.append((self.kind, key, value))
         return value
 
     def get_many(self, keys: Sequence[K]) -> list[V]:
@@ -81,7 +98,11 @@ class Immediate(Generic[K, V]):
             found = self._fetch(wanted)
             for key in wanted:
                 memo[key] = found.get(key, self._missing())
-        return [memo[k] for k in keys]
+        values = [memo[k] for k in keys]
+        tape = self._tape
+        if tape is not None and tape.entries is not None:
+            tape.entries.extend(zip(repeat(self.kind), keys, values))
+        return values
 
     def load(self, key: K) -> Ready[V]:
         return Ready(self.get(key))

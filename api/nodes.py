@@ -27,6 +27,7 @@ from api.dataloaders import at_once
 from api.errors import UserError
 from api.filters import EventFilterInput, to_filter
 from api.labels import found
+from api.memo import loader_only, memoised
 from api.order import report_order
 from api.paging import (
     DEFAULT_PAGE,
@@ -89,6 +90,7 @@ class GraphNode:
         return await neighbours(info, self.node, first, after)
 
 
+@loader_only
 @strawberry.type
 class Claim:
     id: strawberry.ID = strawberry.field(
@@ -98,6 +100,7 @@ class Claim:
     tone: Tone
 
 
+@loader_only
 @strawberry.type(
     description="Its outlet withdrew the report: shown, no longer counted as a source."
 )
@@ -110,9 +113,14 @@ class Retraction:
     )
 
 
+@memoised
 @strawberry.type(description="What one outlet says about an event, through one story.")
 class Report:
     edge: strawberry.Private[Edge]
+
+    def memo_key(self) -> tuple[str, object]:
+        """Its id, and the properties it was read with (`api.memo`)."""
+        return report_id(self.edge), self.edge.props
 
     @strawberry.field(
         description="Its stable id (REPORTS:<outlet>:<event>:<story>), which `retractReport` takes."
@@ -588,6 +596,7 @@ class Entity(GraphNode):
         )
 
 
+@loader_only
 @strawberry.type(
     description="A news outlet, think tank or other source, from the registry or seen in records."
 )
@@ -773,8 +782,13 @@ class Place(GraphNode):
         return await event_page(info, flt, first, after, order)
 
 
+@memoised
 @strawberry.type(description="A source story the extractor read.")
 class Story(GraphNode):
+    def memo_key(self) -> tuple[str, object]:
+        """Its id, and what it was read with and as (`api.memo`)."""
+        return self.id, (self.node, self.redirected_from)
+
     @strawberry.field
     def slug(self) -> str:
         return self.node.text("slug")

@@ -76,6 +76,7 @@ from api.config import (
     DEFAULT_HEAVY_SECONDS,
     DEFAULT_HEAVY_THREADS,
     DEFAULT_INTROSPECTION_RATE,
+    DEFAULT_KEPT_FRAGMENTS,
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_MAX_BODY_BYTES_WITH_TOKEN,
     DEFAULT_MAX_CACHED_QUERY_LENGTH,
@@ -167,6 +168,9 @@ class Settings(BaseSettings):
     persisted_queries: PositiveInt = DEFAULT_PERSISTED_QUERIES
     # bytes of anonymous answers each process keeps (api.response_cache); 0 turns it off
     response_cache_bytes: NonNegativeInt = DEFAULT_RESPONSE_CACHE_BYTES
+    # answers to selections on single objects each process keeps and reuses while what they
+    # read is unchanged (api.memo); 0 keeps none
+    kept_fragments: NonNegativeInt = DEFAULT_KEPT_FRAGMENTS
     # a query document answered before runs without strawberry's HTTP view (api.fastlane),
     # a cached answer is sent as the app's layers made it before (api.hit_lane)
     fast_lane: bool = True

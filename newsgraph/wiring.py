@@ -128,6 +128,7 @@ def app_arguments(settings: Settings, spec: str | None = None) -> AppArguments:
         gzip_minimum_size=settings.gzip_minimum_size,
         persisted_queries=settings.persisted_queries,
         response_cache_bytes=settings.response_cache_bytes,
+        kept_fragments=settings.kept_fragments,
         fast_lane=settings.fast_lane,
         audit_file=audit_file(settings, spec),
         audit_days=settings.audit_days,
