@@ -37,7 +37,7 @@ from graph.embedded import changelog, fileformat, rates, rows
 from graph.embedded import search as index
 from graph.embedded.around import InMemory
 from graph.embedded.changelog import Pending
-from graph.embedded.codec import decode_props, encode_props
+from graph.embedded.codec import Decoded, decode_props, encode_props
 from graph.embedded.directory import (
     Directory,
     EventOrders,
@@ -109,6 +109,10 @@ _NEAR_LIMIT = 2_000_000
 # A write adding this many nodes and relationships (a loader's batch) moves what the store holds
 # out of the garbage collector's sight; smaller writes leave the collector alone.
 FREEZE_AFTER = 1000
+# Relationships' properties `edges` keeps decoded, by their JSON text; past this many all are
+# forgotten at once (about 1 KB each: the reports of the pages asked most, made again after
+# each write to them).
+DECODED_EDGES = 20_000
 # A writer that indexed this many search documents since it opened (a bulk load) merges the
 # search index into one segment as it closes: FTS5's 'optimize', 0.7 s at 100k events; a
 # query then reads one b-tree per term instead of one per segment (docs/search.md).
@@ -170,6 +174,9 @@ class EmbeddedStore:
         # rowid -> the properties of a relationship the open write decoded or wrote, so that
         # its `derive` and later staging read them without decoding their JSON again
         self._fresh: dict[int, dict[str, Value]] = {}
+        # relationships' properties decoded by `edges`, by their JSON text: a page made again
+        # reads the same hundreds of reports (shared by every reader: `Props` is read-only)
+        self._decoded_edges: dict[str, Decoded] = {}
         # the latest change log entries, decoded (`changes` right after applying them)
         self._recent = changelog.Recent()
 
@@ -837,6 +844,7 @@ class EmbeddedStore:
         graph = self._graph
         adjacency = graph._succ if direction == "out" else graph._pred
         fresh = self._fresh
+        decoded_edges = self._decoded_edges
         result: dict[str, list[Edge]] = {}
         for node_id in ids:
             found: list[tuple[str, str, EdgeData]] = []
@@ -845,10 +853,18 @@ class EmbeddedStore:
                     if data["type"] is rel or data["type"] == rel:
                         found.append((other, data["rkey"], data))
             found.sort(key=lambda item: item[:2])
-            if fresh:
-                props = [fresh.get(d["row"]) or decode_props(d["json"]) for _, _, d in found]
-            else:
-                props = [decode_props(d["json"]) for _, _, d in found]
+            props: list[Decoded] = []
+            for _, _, d in found:
+                text = d["json"]
+                decoded = fresh.get(d["row"]) if fresh else None
+                if decoded is None:
+                    decoded = decoded_edges.get(text)
+                    if decoded is None:
+                        decoded = decode_props(text)
+                        if len(decoded_edges) >= DECODED_EDGES:
+                            decoded_edges.clear()
+                        decoded_edges[text] = decoded
+                props.append(decoded)
             if direction == "out":
                 edges = [
                     Edge(node_id, rel, o, k, p) for (o, k, _), p in zip(found, props, strict=True)
