@@ -324,6 +324,8 @@ class PlannedExecutor(StrawberryGraphQLCoreExecutionContext):
                 fragments.reused += 1
                 return kept.answer  # type: ignore[no-any-return]
             fragments.drop(key)
+        elif not fragments.admit(key):
+            return self.run_fields(selection, source, path)
         tape = context.tape
         outer, foreign = tape.entries, tape.foreign
         reads: list[Read] = []

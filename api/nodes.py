@@ -118,9 +118,11 @@ class Retraction:
 class Report:
     edge: strawberry.Private[Edge]
 
-    def memo_key(self) -> tuple[str, object]:
-        """Its id, and the properties it was read with (`api.memo`)."""
-        return report_id(self.edge), self.edge.props
+    def memo_key(self) -> tuple[tuple[str, str, str], object]:
+        """Its ends and story (what its id is made of), and the properties it was read with
+        (`api.memo`)."""
+        edge = self.edge
+        return (edge.src, edge.dst, edge.discriminator), edge.props
 
     @strawberry.field(
         description="Its stable id (REPORTS:<outlet>:<event>:<story>), which `retractReport` takes."

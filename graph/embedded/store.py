@@ -109,10 +109,13 @@ _NEAR_LIMIT = 2_000_000
 # A write adding this many nodes and relationships (a loader's batch) moves what the store holds
 # out of the garbage collector's sight; smaller writes leave the collector alone.
 FREEZE_AFTER = 1000
-# Relationships' properties `edges` keeps decoded, by their JSON text; past this many all are
-# forgotten at once (about 1 KB each: the reports of the pages asked most, made again after
-# each write to them).
+# Relationships' properties `edges` keeps decoded, by their JSON text, from the second time
+# they are read; past this many all are forgotten at once (about 1 KB each: the reports of the
+# pages made again after each write to them). Kept from the first reading, pages asked once
+# (a crawl, the tail) filled it for nothing: +13% CPU a page and 40 times the collector's
+# pauses over 6,000 pages each asked once. The hashes of texts read once: up to DECODED_SEEN.
 DECODED_EDGES = 20_000
+DECODED_SEEN = 100_000
 # A writer that indexed this many search documents since it opened (a bulk load) merges the
 # search index into one segment as it closes: FTS5's 'optimize', 0.7 s at 100k events; a
 # query then reads one b-tree per term instead of one per segment (docs/search.md).
@@ -175,8 +178,10 @@ class EmbeddedStore:
         # its `derive` and later staging read them without decoding their JSON again
         self._fresh: dict[int, dict[str, Value]] = {}
         # relationships' properties decoded by `edges`, by their JSON text: a page made again
-        # reads the same hundreds of reports (shared by every reader: `Props` is read-only)
+        # reads the same hundreds of reports (shared by every reader: `Props` is read-only);
+        # and the hashes of the texts read once (`DECODED_EDGES`)
         self._decoded_edges: dict[str, Decoded] = {}
+        self._decoded_seen: set[int] = set()
         # the latest change log entries, decoded (`changes` right after applying them)
         self._recent = changelog.Recent()
 
@@ -861,9 +866,7 @@ class EmbeddedStore:
                     decoded = decoded_edges.get(text)
                     if decoded is None:
                         decoded = decode_props(text)
-                        if len(decoded_edges) >= DECODED_EDGES:
-                            decoded_edges.clear()
-                        decoded_edges[text] = decoded
+                        self._keep_decoded(text, decoded)
                 props.append(decoded)
             if direction == "out":
                 edges = [
@@ -875,6 +878,21 @@ class EmbeddedStore:
                 ]
             result[node_id] = edges
         return result
+
+    def _keep_decoded(self, text: str, decoded: Decoded) -> None:
+        """Keep a relationship's properties decoded from the second time they are read (see
+        `DECODED_EDGES`)."""
+        seen = self._decoded_seen
+        key = hash(text)  # a str keeps its hash: the text's own, read from the graph's memory
+        if key not in seen:
+            if len(seen) >= DECODED_SEEN:
+                seen.clear()
+            seen.add(key)
+            return
+        kept = self._decoded_edges
+        if len(kept) >= DECODED_EDGES:
+            kept.clear()
+        kept[text] = decoded
 
     def query_events(self, query: EventQuery) -> EventPage:
         """Walks the events in order from the cursor, and stops one past the page: all events,
