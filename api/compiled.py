@@ -194,6 +194,10 @@ _DETACHED = GraphQLResolveInfoHelpers(gather=_over, track=_over)
 class PlannedExecutor(StrawberryGraphQLCoreExecutionContext):
     """Strawberry's executor, running a query by its plan where it can (module docstring)."""
 
+    # whether the value being completed is in a list of at least KEEP_FROM items (or below
+    # one): only there are the answers of memoised types kept (`api.memo`)
+    long_list = False
+
     def execute_collected_root_fields(
         self,
         root_type: GraphQLObjectType,
@@ -476,6 +480,11 @@ def _at_once(awaitable: Any) -> Any:
     raise Waited
 
 
+# The shortest list whose memoised items' answers are kept (`api.memo`): a page of a few
+# reports is made whole in well under a millisecond, and keeping the fragments of every such
+# page churned the store of kept fragments (and the collector) for pages asked once.
+KEEP_FROM = 20
+
 # Values that are never awaitable: a leaf's attribute is one of these but for enums.
 _PLAIN_TYPES = frozenset({str, int, float, bool, type(None)})
 
@@ -528,10 +537,15 @@ def _list(item: Complete) -> Complete:
             raise Unplanned
         is_awaitable = executor.is_awaitable
         answers = []
-        for index, each in enumerate(value):
-            if is_awaitable(each):
-                each = _at_once(each)
-            answers.append(item(executor, info, Path(path, index, None), each))
+        around = executor.long_list
+        executor.long_list = isinstance(value, list) and len(value) >= KEEP_FROM
+        try:
+            for index, each in enumerate(value):
+                if is_awaitable(each):
+                    each = _at_once(each)
+                answers.append(item(executor, info, Path(path, index, None), each))
+        finally:
+            executor.long_list = around
         return answers
 
     return complete
@@ -563,7 +577,7 @@ def _object(parent: GraphQLObjectType, selection: _Selection) -> Complete:
             matches = is_type_of(value, info)
             if not matches or executor.is_awaitable(matches):
                 raise Unplanned
-        if selection.memo:
+        if selection.memo and executor.long_list:
             return executor.run_kept(selection, value, path)
         return executor.run_fields(selection, value, path)
 

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from api.app import create_app
+from api.compiled import KEEP_FROM
 from api.config import AppConfig
 from api.memo import Fragment, Fragments
 from api.response_cache import CACHE_HEADER
@@ -64,12 +65,27 @@ class Site:
         return kept["data"]["event"]
 
 
+def _add_report(store: EmbeddedStore, event: str, outlet: str, story: str) -> None:
+    claims: dict[str, Value] = {"claim_texts": [f"Said in {story}"], "claim_tones": ["claimed"]}
+    _write(
+        store,
+        NodeWrite(story, Label.STORY, PropertyWrite(set={"slug": story})),
+        EdgeWrite(outlet, Rel.PUBLISHED, story, "", PropertyWrite()),
+        EdgeWrite(outlet, Rel.REPORTS, event, story, PropertyWrite(set=claims)),
+    )
+
+
 @pytest.fixture
 def store(tmp_path: Path) -> Iterator[EmbeddedStore]:
     opened = EmbeddedStore(tmp_path / "store")
     opened.setup()
     load_outlets(opened)
     load_file(opened, shared_file(EXTRACTOR / "samples.jsonl"))
+    # the busiest sample event made as big as the pages fragments are kept for
+    event = _busiest(opened)
+    outlets = sorted(n.id for n in opened.dump() if isinstance(n, Node) and n.label is Label.OUTLET)
+    for n in range(KEEP_FROM):
+        _add_report(opened, event, outlets[n % len(outlets)], f"st-big-{n}")
     try:
         yield opened
     finally:
@@ -85,11 +101,15 @@ def site(store: EmbeddedStore) -> Iterator[Site]:
         made.close()
 
 
-def _busiest(store: EmbeddedStore) -> str:
-    """The sample event with the most reports."""
+def _by_reports(store: EmbeddedStore) -> list[str]:
+    """The events, the most reported first."""
     events = [n.id for n in store.dump() if isinstance(n, Node) and n.label is Label.EVENT]
     reports = store.edges(events, Rel.REPORTS, "in")
-    return max(events, key=lambda e: (len(reports[e]), e))
+    return sorted(events, key=lambda e: (len(reports[e]), e), reverse=True)
+
+
+def _busiest(store: EmbeddedStore) -> str:
+    return _by_reports(store)[0]
 
 
 def _write(store: EmbeddedStore, *writes: NodeWrite | EdgeWrite) -> None:
@@ -119,14 +139,12 @@ def test_a_page_made_again_answers_its_reports_from_what_it_kept(
     assert site.fragments.reused - reused >= len(first["reports"])
 
 
-def _add_report(store: EmbeddedStore, event: str, outlet: str, story: str) -> None:
-    claims: dict[str, Value] = {"claim_texts": [f"Said in {story}"], "claim_tones": ["claimed"]}
-    _write(
-        store,
-        NodeWrite(story, Label.STORY, PropertyWrite(set={"slug": story})),
-        EdgeWrite(outlet, Rel.PUBLISHED, story, "", PropertyWrite()),
-        EdgeWrite(outlet, Rel.REPORTS, event, story, PropertyWrite(set=claims)),
-    )
+def test_a_page_of_few_reports_keeps_none(site: Site, store: EmbeddedStore) -> None:
+    """Made whole in well under a millisecond: keeping its fragments would cost more."""
+    smallest = _by_reports(store)[-1]
+    assert len(site.page(smallest)["reports"]) < KEEP_FROM
+    assert site.page(smallest) == site.page(smallest)
+    assert (site.fragments.made, site.fragments.reused) == (0, 0)
 
 
 def test_each_write_to_what_a_fragment_read_makes_it_again(
