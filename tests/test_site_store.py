@@ -118,6 +118,32 @@ def test_the_directories_follow_writes_and_deletes(store: GraphStore) -> None:
     assert store.count_nodes(groups) == 1
 
 
+def test_an_outlets_stories_follow_writes(store: GraphStore) -> None:
+    """Listed and counted after each write, in either order and from a cursor (the embedded
+    store keeps the sorted listing until the graph changes)."""
+    _graph(store)
+    newest = NodeQuery(Label.STORY, "published_on", 10, near="ou_1", descending=True)
+    assert _ids(store, newest) == ["st_2", "st_1"]
+    store.write(
+        WriteBatch(
+            nodes=[
+                _node("st_4", Label.STORY, slug="d-story", published_on="2026-01-04"),
+                _node("st_1", Label.STORY, slug="b-story", published_on="2026-01-05"),
+            ],
+            edges=[EdgeWrite("ou_1", Rel.PUBLISHED, "st_4", "", PropertyWrite())],
+        )
+    )
+    assert _ids(store, newest) == ["st_1", "st_4", "st_2"]
+    assert store.count_nodes(newest) == 3
+    after = NodeQuery(
+        Label.STORY, "published_on", 1, near="ou_1", descending=True, after=("2026-01-05", "st_1")
+    )
+    assert _ids(store, after) == ["st_4"]
+    store.write(WriteBatch(deletes=["st_4"]))
+    assert _ids(store, newest) == ["st_1", "st_2"]
+    assert store.count_nodes(NodeQuery(Label.STORY, "slug", 1, near="ou_1")) == 3
+
+
 def test_a_query_naming_what_is_not_listed_is_refused(store: GraphStore) -> None:
     with pytest.raises(StoreError):
         store.list_nodes(NodeQuery(Label.ENTITY, "summary", 10))

@@ -4,7 +4,9 @@ its cursor and a count (`count_nodes`) is a length, whatever the label's size.""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+import bisect
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 from sortedcontainers import SortedDict, SortedList
 
@@ -152,23 +154,19 @@ class Directory:
         return sum(1 for _, node_id in found if query.admits(nodes[node_id]["props"]))
 
 
-def near_page(query: NodeQuery, candidates: Iterable[tuple[str, Props]]) -> list[Node]:
-    """`query`'s page among the nodes linked to its `near` node (as many as that node's
-    relationships of the kind: sorted here)."""
-    positions = sorted(
-        (str(props[query.order_by]), node_id, props)
-        for node_id, props in candidates
-        if query.admits(props)
-    )
-    if query.descending:
-        positions.reverse()
+def near_page(
+    query: NodeQuery, positions: Sequence[tuple[str, str]], attrs: Mapping[str, Any]
+) -> list[Node]:
+    """`query`'s page among the nodes linked to its `near` node: `positions`, their (order
+    value, id) sorted ascending (`EmbeddedStore._near_listing`), found by bisection."""
     after = query.after
-    if after is not None:
-        if query.descending:
-            positions = [p for p in positions if p[:2] < after]
-        else:
-            positions = [p for p in positions if p[:2] > after]
-    return [Node(node_id, query.label, props) for _, node_id, props in positions[: query.first]]
+    if query.descending:
+        end = len(positions) if after is None else bisect.bisect_left(positions, after)
+        page = positions[max(0, end - query.first) : end][::-1]
+    else:
+        start = 0 if after is None else bisect.bisect_right(positions, after)
+        page = positions[start : start + query.first]
+    return [Node(node_id, query.label, attrs[node_id]["props"]) for _, node_id in page]
 
 
 class EventTally:

@@ -165,6 +165,8 @@ class EmbeddedStore:
         # (node id, "in" | "out") -> the sorted (occurred_on, id) of its adjacent events, built
         # by `query_events` on demand. Every change to the graph empties it (`_changed`).
         self._near: dict[tuple[str, Direction], list[EventKey]] = {}
+        # directory listings near a node, sorted (`_near_listing`); both count to `_near_size`
+        self._near_listings: dict[tuple[str, Label, str, object], list[tuple[str, str]]] = {}
         self._near_size = 0
         # the events with coordinates by cell (`GeoCells`): what a box or near filter reads
         # (built on first use, then told of every event indexed, moved or unindexed)
@@ -661,6 +663,7 @@ class EmbeddedStore:
     def _changed(self) -> None:
         """Forget what was derived from the graph: call before any change to it."""
         self._near.clear()
+        self._near_listings.clear()
         self._near_size = 0
         self._graph.__networkx_cache__.clear()
 
@@ -1146,13 +1149,31 @@ class EmbeddedStore:
         query.check()
         if query.near is None:
             return self._directory.page(query, self._graph._node)
-        return near_page(query, self._near_nodes(query))
+        return near_page(query, self._near_listing(query), self._graph._node)
 
     def count_nodes(self, query: NodeQuery) -> int:
         query.check()
         if query.near is None:
             return self._directory.count(query, self._graph._node)
-        return sum(1 for _, props in self._near_nodes(query) if query.admits(props))
+        return len(self._near_listing(query))
+
+    def _near_listing(self, query: NodeQuery) -> list[tuple[str, str]]:
+        """The (order value, id) of the nodes `query` lists near its node, sorted; kept until
+        the graph changes, as `_near_events` keeps events (an outlet's stories at 100,000
+        events: thousands, walked and sorted at each asking before)."""
+        key = (query.near or "", query.label, query.order_by, query.where)
+        found = self._near_listings.get(key)
+        if found is None:
+            found = sorted(
+                (str(props[query.order_by]), node_id)
+                for node_id, props in self._near_nodes(query)
+                if query.admits(props)
+            )
+            if self._near_size + len(found) > _NEAR_LIMIT:
+                self._changed()
+            self._near_listings[key] = found
+            self._near_size += len(found)
+        return found
 
     def _near_nodes(self, query: NodeQuery) -> Iterator[tuple[str, Props]]:
         """The nodes of `query.label` linked to `query.near` by the label's `DIRECTORY_NEAR`
