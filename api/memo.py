@@ -22,10 +22,13 @@ selection on the same object from it when it is still the answer:
   not kept; a type is memoised only when its fields read nothing else of the request (the
   policy, a time budget, the store directly).
 
+Only what a page made again gains from is kept: an object in a list of at least
+`api.compiled.KEEP_FROM` (a page of a few reports is made whole in well under a millisecond),
+from the second time its fragment is made (`Fragments.admit`: a page asked once keeps nothing).
 A kept answer is shared by every response that uses it and is never changed afterwards (the
 executor builds new dicts around it; the answer is encoded, not edited). The store holds up to
 `FRAGMENTS` answers, the least recently used dropped first: the hot pages, made again after
-each write, keep theirs; a page made once brings its fragments and loses them to the others.
+each write, keep theirs.
 `tests/test_memo.py` compares answers made with kept fragments to answers made afresh, after
 writes to what they read.
 """
@@ -34,7 +37,9 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Hashable
-from typing import Any, NamedTuple, Protocol, TypeVar
+from typing import Any, NamedTuple, TypeVar
+
+from graph.seen import SeenBefore
 
 # How many fragments a process keeps by default (`AppConfig.kept_fragments`): about 1.7 KB
 # each, measured with what their reads hold (docs/changes.md).
@@ -50,12 +55,6 @@ T = TypeVar("T")
 
 _MEMOISED: set[type] = set()
 _LOADER_ONLY: set[type] = set()
-
-
-class Memoisable(Protocol):
-    def memo_key(self) -> tuple[Hashable, object]:
-        """The object's identity, and what it was built from (compared by equality)."""
-        ...
 
 
 def loader_only(cls: type[T]) -> type[T]:
@@ -114,7 +113,7 @@ class Fragments:
     def __init__(self, size: int = FRAGMENTS) -> None:
         self._kept: OrderedDict[tuple[object, Hashable], Fragment] = OrderedDict()
         self._size = size
-        self._seen: set[int] = set()
+        self._seen = SeenBefore(SEEN)
         self.reused = 0
         self.made = 0
 
@@ -122,14 +121,7 @@ class Fragments:
         """Whether a fragment made now is to be kept: from the second time it is made (pages
         made once, a crawl or the tail, would churn the store for nothing: +9% CPU a page and
         twice the collector's pauses, 6,000 pages each asked once)."""
-        seen = self._seen
-        digest = hash(key)
-        if digest in seen:
-            return True
-        if len(seen) >= SEEN:
-            seen.clear()
-        seen.add(digest)
-        return False
+        return self._seen.again(hash(key))  # its hash: no selection held alive by it
 
     def get(self, key: tuple[object, Hashable]) -> Fragment | None:
         found = self._kept.get(key)

@@ -75,6 +75,7 @@ from api.forward import CHANGE_HEADER, asks_heavy, asks_mutation
 from api.metrics import Metrics, operation_of
 from api.shared_answers import Kept, SharedAnswers
 from graph.model import Direction, Edge, Node, Rel
+from graph.seen import SeenBefore
 from graph.store import (
     Change,
     ChangeLogTruncated,
@@ -276,7 +277,7 @@ class ResponseCache:
         # answers seen before this entry cannot be checked (an entry touching everything, or
         # `_changed` forgotten past CHANGED): they are made again
         self._floor = 0
-        self._seen: dict[str, None] = {}  # requests' digests asked before (`admit`)
+        self._seen = SeenBefore(SEEN)  # requests' digests asked before (`admit`)
         self._hit: set[str] = set()  # kept answers answered from here since they were kept
         self._ended = 0.0  # kept answers that ended, over the window (`_end`)
         self._useful = 0.0  # of those, the ones answered from here at least once
@@ -475,12 +476,8 @@ class ResponseCache:
         """Whether a request whose bytes digest to `alias` is to be looked up (and its answer
         kept): while kept answers are asked again, always; else not the first time its bytes
         are asked (module docstring), which is counted (`first`)."""
-        seen = self._seen
-        if alias in seen:
+        if self._seen.again(alias):
             return True
-        if len(seen) >= SEEN:
-            seen.clear()
-        seen[alias] = None
         if self._ended < USEFUL_MIN or self._useful >= USEFUL_SHARE * self._ended:
             return True
         self._count("first")

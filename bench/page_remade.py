@@ -15,9 +15,9 @@ writes and the median milliseconds either way, and their ratio.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import json
-import os
 import statistics
 import sys
 import time
@@ -28,9 +28,13 @@ from typing import Any
 if __package__ in (None, ""):  # run as a file: python bench/page_remade.py
     sys.path.insert(0, str(Path(__file__).absolute().parents[1]))
 
+from api.app import create_app
+from api.config import AppConfig
+from api.tokens import Tokens
 from bench.common import DEFAULT_WORKDIR, Row, copy_store, log, page_body, print_table
 from bench.serving import PEER_DIR, newsgraph_store, peer_data, registry_file, run_main
 from bench.site_cache import INGEST, zipf_mix
+from graph.embedded import EmbeddedStore
 
 TOKEN = "page-remade-bench-token-0123456789abcdef"
 
@@ -119,8 +123,6 @@ async def _measure(
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    import argparse
-
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workdir", type=Path, default=DEFAULT_WORKDIR)
     parser.add_argument("--events", type=int, default=100_000, help="events [100000]")
@@ -133,13 +135,6 @@ def main(argv: Sequence[str] | None = None) -> None:
     cached = newsgraph_store(args.workdir, data, registry_file(args.peer_dir))
     mix = zipf_mix(args.workdir, cached.ids, cached.peer_ids, data.records, 10_000, 1.1)
     directory = copy_store(cached.directory, args.workdir / "page-remade-store")
-    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(args.workdir / "page-remade-metrics"))
-    Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).mkdir(parents=True, exist_ok=True)
-
-    from api.app import create_app
-    from api.config import AppConfig
-    from api.tokens import Tokens
-    from graph.embedded import EmbeddedStore
 
     store = EmbeddedStore(directory)
     store.setup()

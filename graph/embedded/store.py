@@ -77,6 +77,7 @@ from graph.model import (
     timestamp,
 )
 from graph.search import SEARCHABLE, IndexedDoc, Lookup, document
+from graph.seen import SeenBefore
 from graph.store import (
     ALL_MONTHS,
     DIRECTORY_NEAR,
@@ -183,7 +184,7 @@ class EmbeddedStore:
         # reads the same hundreds of reports (shared by every reader: `Props` is read-only);
         # and the hashes of the texts read once (`DECODED_EDGES`)
         self._decoded_edges: dict[str, Decoded] = {}
-        self._decoded_seen: set[int] = set()
+        self._decoded_seen = SeenBefore(DECODED_SEEN)
         # the latest change log entries, decoded (`changes` right after applying them)
         self._recent = changelog.Recent()
 
@@ -885,12 +886,8 @@ class EmbeddedStore:
     def _keep_decoded(self, text: str, decoded: Decoded) -> None:
         """Keep a relationship's properties decoded from the second time they are read (see
         `DECODED_EDGES`)."""
-        seen = self._decoded_seen
-        key = hash(text)  # a str keeps its hash: the text's own, read from the graph's memory
-        if key not in seen:
-            if len(seen) >= DECODED_SEEN:
-                seen.clear()
-            seen.add(key)
+        # by its hash (kept by the str, the graph's own text): no text held alive by it
+        if not self._decoded_seen.again(hash(text)):
             return
         kept = self._decoded_edges
         if len(kept) >= DECODED_EDGES:
