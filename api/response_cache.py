@@ -163,9 +163,16 @@ class Recording:
         return self._store.get_nodes(ids)
 
     def edges(self, ids: Sequence[str], rel: Rel, direction: Direction) -> dict[str, list[Edge]]:
+        self._note_edges(ids, rel, direction)
+        return self._store.edges(ids, rel, direction)
+
+    def linked(self, ids: Sequence[str], rel: Rel, direction: Direction) -> dict[str, list[str]]:
+        self._note_edges(ids, rel, direction)  # the other ends of the same relationships
+        return self._store.linked(ids, rel, direction)
+
+    def _note_edges(self, ids: Sequence[str], rel: Rel, direction: Direction) -> None:
         suffix = _edges_suffix(rel, direction)
         self._reads.ids.update([i + suffix for i in ids])  # edges_read
-        return self._store.edges(ids, rel, direction)
 
     def __getattr__(self, name: str) -> Any:
         found = getattr(self._store, name)

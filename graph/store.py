@@ -648,6 +648,12 @@ class GraphStore(Protocol):
         """The `rel` relationships leaving (`out`) or entering (`in`) each node, in
         (type, other end, key) order. Every requested id is in the result."""
 
+    def linked(self, ids: Sequence[str], rel: Rel, direction: Direction) -> dict[str, list[str]]:
+        """The ids at the other end of each node's `rel` relationships leaving (`out`) or
+        entering (`in`) it, sorted and distinct (parallel relationships count once). Every
+        requested id is in the result. No properties are read: `edges` where only the other
+        ends matter (related events read the entities and places of tens of candidates)."""
+
     def query_events(self, query: EventQuery) -> EventPage:
         """A page of events matching `query.filter`, ordered by (occurred_on, id)."""
 

@@ -80,6 +80,23 @@ def test_parallel_relationships_are_kept_apart_by_key(store: GraphStore) -> None
     assert [e.src for e in involved] == ["ev_001", "ev_003"]
 
 
+def test_linked_gives_the_other_ends_once_each_without_properties(store: GraphStore) -> None:
+    _graph(store)
+    assert store.linked(["ev_003", "ev_001", "nope"], Rel.REPORTS, "in") == {
+        "ev_003": ["ou_x"],  # two reports by one outlet: the outlet once
+        "ev_001": [],
+        "nope": [],
+    }
+    assert store.linked(["en_a"], Rel.INVOLVES, "in") == {"en_a": ["ev_001", "ev_003"]}
+    assert store.linked(["ev_001", "ev_003"], Rel.INVOLVES, "out") == {
+        "ev_001": ["en_a"],
+        "ev_003": ["en_a"],
+    }
+    assert store.linked(["ou_x"], Rel.INVOLVES, "out") == {"ou_x": []}  # another type
+    store.write(WriteBatch(unlinks=[("ev_001", Rel.INVOLVES, "en_a", "")]))
+    assert store.linked(["en_a"], Rel.INVOLVES, "in") == {"en_a": ["ev_003"]}
+
+
 def test_merge_rules(store: GraphStore) -> None:
     def write(rank: str, name: str, alias: str, when: str) -> None:
         merge = PropertyWrite(

@@ -48,8 +48,8 @@ def related_events(store: GraphStore, event_id: str, first: int) -> list[Related
     event = store.get_nodes([event_id]).get(event_id)
     if event is None or event.label is not Label.EVENT:
         return []
-    entities = {e.dst for e in store.edges([event_id], Rel.INVOLVES, "out")[event_id]}
-    places = {e.dst for e in store.edges([event_id], Rel.OCCURRED_IN, "out")[event_id]}
+    entities = set(store.linked([event_id], Rel.INVOLVES, "out")[event_id])
+    places = set(store.linked([event_id], Rel.OCCURRED_IN, "out")[event_id])
     day = _day(event.props.get("occurred_on"))
     ends = (sorted(entities) + sorted(places))[:MAX_ENDS]
     candidates: dict[str, object] = {}
@@ -62,12 +62,12 @@ def related_events(store: GraphStore, event_id: str, first: int) -> list[Related
     if not candidates:
         return []
     ids = sorted(candidates)
-    involves = store.edges(ids, Rel.INVOLVES, "out")
-    occurred = store.edges(ids, Rel.OCCURRED_IN, "out")
+    involves = store.linked(ids, Rel.INVOLVES, "out")
+    occurred = store.linked(ids, Rel.OCCURRED_IN, "out")
     found: list[Related] = []
     for other in ids:
-        shared = tuple(sorted({e.dst for e in involves[other]} & entities))
-        at = tuple(sorted({e.dst for e in occurred[other]} & places))
+        shared = tuple(e for e in involves[other] if e in entities)
+        at = tuple(p for p in occurred[other] if p in places)
         if not shared and not at:
             continue
         other_day = _day(candidates[other])

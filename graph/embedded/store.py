@@ -49,6 +49,7 @@ from graph.embedded.directory import (
 from graph.embedded.geocells import GeoCells
 from graph.embedded.geocells import point as geo_point
 from graph.embedded.memory import (
+    EDGE_NAMES,
     EdgeData,
     EventKey,
     Neighbours,
@@ -58,6 +59,7 @@ from graph.embedded.memory import (
     new_graph,
     new_record_index,
 )
+from graph.embedded.near import NearListings
 from graph.embedded.rows import Dirty
 from graph.embedded.views import Without
 from graph.model import (
@@ -103,9 +105,6 @@ from graph.store import (
 )
 
 log = logging.getLogger(__name__)
-
-# At most this many (occurred_on, id) pairs are kept in the adjacency cache of `query_events`.
-_NEAR_LIMIT = 2_000_000
 
 # A write adding this many nodes and relationships (a loader's batch) moves what the store holds
 # out of the garbage collector's sight; smaller writes leave the collector alone.
@@ -155,6 +154,9 @@ class EmbeddedStore:
         self._settings: dict[str, str] = {}
         # (occurred_on, id) of every event: listings walk it in order from a cursor.
         self._events = new_event_index()
+        # each event's key in `_events`, the same tuple: a listing near a node built from it
+        # reads one small table where the events' own properties are scattered over memory
+        self._event_keys: dict[str, EventKey] = {}
         # The ids of the editorial records (submissions, the log), which `find_nodes` lists:
         # few among hundreds of thousands of nodes.
         self._records = new_record_index()
@@ -163,12 +165,9 @@ class EmbeddedStore:
         self._tally = EventTally()  # events by (category, confidence rank)
         self._orders = EventOrders()  # events in each order but occurred_on
         self._tracks = OutletTracks()  # outlets' track records, from the events' `track`
-        # (node id, "in" | "out") -> the sorted (occurred_on, id) of its adjacent events, built
-        # by `query_events` on demand. Every change to the graph empties it (`_changed`).
-        self._near: dict[tuple[str, Direction], list[EventKey]] = {}
-        # directory listings near a node, sorted (`_near_listing`); both count to `_near_size`
-        self._near_listings: dict[tuple[str, Label, str, object], list[tuple[str, str]]] = {}
-        self._near_size = 0
+        # the events adjacent to a node, sorted (`_near_events`), and directory listings near a
+        # node (`_near_listing`): built on demand, forgotten by the changes that touch them
+        self._near = NearListings()
         # the events with coordinates by cell (`GeoCells`): what a box or near filter reads
         # (built on first use, then told of every event indexed, moved or unindexed)
         self._located: GeoCells | None = None
@@ -234,6 +233,7 @@ class EmbeddedStore:
         self._graph.clear()
         self._graph = new_graph()
         self._keys, self._owned, self._settings, self._events = {}, {}, {}, new_event_index()
+        self._event_keys = {}
         self._match = {}
         self._records = new_record_index()
         self._directory = Directory()
@@ -284,6 +284,7 @@ class EmbeddedStore:
             contents.events,
             contents.records,
         )
+        self._event_keys = {key[1]: key for key in self._events.irange()}
         self._keys, self._key_rows, self._owned = contents.keys, contents.key_rows, contents.owned
         self._match = {}
         for key, owner in self._keys.items():
@@ -397,6 +398,7 @@ class EmbeddedStore:
             return
         try:
             self._absorb(changelog.restore(db, dirty, self._seq))
+            self._changed()  # rare: every listing kept near a node built again, not reasoned
         except Exception:
             log.exception("reading back the rows of a failed write failed; reading the store again")
             try:
@@ -462,10 +464,21 @@ class EmbeddedStore:
             gc.freeze()
 
     def _apply_pending(self, pending: Pending) -> None:
-        self._changed()
         self.version += 1
         graph = self._graph
         attrs, succ, pred = graph._node, graph._succ, graph._pred
+        new_edges = {(src, kind, dst, key): None for _, src, kind, dst, key, _ in pending.edges}
+        self._forget_near(
+            {
+                *pending.deleted_nodes,
+                *(end for e in pending.deleted_edges for end in (e[0], e[2])),
+                *_new_edge_ends(new_edges, succ),
+            },
+            [
+                *((i, None, {}) for i in pending.deleted_nodes),
+                *((i, label, props) for _, i, label, props in pending.nodes),
+            ],
+        )
         # networkx's dictionaries are changed directly, as `add_edge` and `remove_node` would
         # change them but without their checks: a bulk batch names tens of thousands of
         # relationships (an entity merged away moves all of its involvements), and every
@@ -560,7 +573,10 @@ class EmbeddedStore:
         if not (gone or unlinked or nodes or edges or keys or settings):
             return False
         self._mutated = True
-        self._changed()
+        self._forget_near(
+            {*gone, *(end for u in unlinked for end in (u[0], u[2])), *_new_edge_ends(edges, succ)},
+            [*((i, None, {}) for i in gone), *((i, *node) for i, node in nodes.items())],
+        )
         for node_id in gone:
             old = attrs[node_id]
             self._unindex(node_id, old)
@@ -659,14 +675,40 @@ class EmbeddedStore:
     def _reload(self) -> None:
         self._graph.clear()
         self._graph, self._events = new_graph(), new_event_index()
+        self._event_keys = {}
         self._read_all()
 
     def _changed(self) -> None:
-        """Forget what was derived from the graph: call before any change to it."""
+        """Forget what was derived from the graph: call before replacing it (a reload); a
+        change to it calls `_forget_near`."""
         self._near.clear()
-        self._near_listings.clear()
-        self._near_size = 0
         self._graph.__networkx_cache__.clear()
+
+    def _forget_near(
+        self, ends: Iterable[str], moved: Iterable[tuple[str, Label | None, Mapping[str, Value]]]
+    ) -> None:
+        """Before a change to the graph: forget the listings kept near nodes that it may make
+        wrong (`graph.embedded.near`): those of `ends`, whose relationships it adds or removes,
+        and those near each node of `moved` (id, label, new properties; label None when it
+        goes) whose place in them may change: a node that goes, an event whose day changes, a
+        node of a directory listed near another."""
+        self._graph.__networkx_cache__.clear()
+        near = self._near
+        near.forget(ends)
+        graph = self._graph
+        attrs, succ, pred = graph._node, graph._succ, graph._pred
+        for node_id, label, props in moved:
+            old = attrs.get(node_id)
+            if old is None:
+                continue  # a new node: in no listing but through its relationships (`ends`)
+            old_label = old.get("label")
+            if label is None or label is not old_label:
+                near.forget((node_id, *succ.get(node_id, ()), *pred.get(node_id, ())))
+            elif label is Label.EVENT:
+                if old["props"].get("occurred_on") != props.get("occurred_on"):
+                    near.forget((*succ.get(node_id, ()), *pred.get(node_id, ())))
+            elif (listed := DIRECTORY_NEAR.get(label)) is not None:
+                near.forget((succ if listed[1] == "out" else pred).get(node_id, ()))
 
     def _stage_nodes(
         self, writes: Sequence[NodeWrite], gone: set[str]
@@ -777,6 +819,7 @@ class EmbeddedStore:
         """An event into the indexes kept beside the graph: by day, the tally, the other
         orders and the outlets' track records."""
         self._events.add(key := (props.get("occurred_on") or "", node_id))
+        self._event_keys[node_id] = key
         self._tally.add(props)
         self._orders.add(node_id, props)
         self._tracks.add(props)
@@ -789,7 +832,8 @@ class EmbeddedStore:
         before, after = str(old.get("occurred_on") or ""), str(new.get("occurred_on") or "")
         if before != after:
             self._events.discard((before, node_id))
-            self._events.add((after, node_id))
+            self._events.add(key := (new.get("occurred_on") or "", node_id))
+            self._event_keys[node_id] = key
         if old.get("category") != new.get("category") or old.get("confidence_rank") != new.get(
             "confidence_rank"
         ):
@@ -805,6 +849,7 @@ class EmbeddedStore:
     def _unindex_event(self, node_id: str, props: Props) -> None:
         """An event with these properties out of the indexes `_index_event` put it in."""
         self._events.discard(key := (props.get("occurred_on") or "", node_id))
+        self._event_keys.pop(node_id, None)
         self._tally.discard(props)
         self._orders.discard(node_id, props)
         self._tracks.discard(props)
@@ -881,6 +926,25 @@ class EmbeddedStore:
                     Edge(o, rel, node_id, k, p) for (o, k, _), p in zip(found, props, strict=True)
                 ]
             result[node_id] = edges
+        return result
+
+    def linked(self, ids: Sequence[str], rel: Rel, direction: Direction) -> dict[str, list[str]]:
+        adjacency = self._graph._succ if direction == "out" else self._graph._pred
+        rel = Rel(rel)  # the graph holds the members: compared by identity
+        unkeyed = EDGE_NAMES[rel]  # the name of a relationship without a key
+        result: dict[str, list[str]] = {}
+        for node_id in ids:
+            found: list[str] = []
+            for other, parallel in adjacency.get(node_id, {}).items():
+                if unkeyed in parallel:
+                    found.append(other)
+                    continue
+                for data in parallel.values():
+                    if data["type"] is rel:
+                        found.append(other)
+                        break
+            found.sort()
+            result[node_id] = found
         return result
 
     def _keep_decoded(self, text: str, decoded: Decoded) -> None:
@@ -1100,22 +1164,16 @@ class EmbeddedStore:
 
     def _near_events(self, ends: list[tuple[str, Direction]]) -> list[list[EventKey]]:
         """For each (node, "in" | "out"), the (occurred_on, id) of the events at the other end
-        of its incoming or outgoing relationships, sorted; kept until the graph changes."""
+        of its incoming or outgoing relationships, sorted; kept until a change may make it
+        wrong (`_forget_near`)."""
         found: list[list[EventKey]] = []
-        attrs = self._graph._node
+        keys = self._event_keys
         for node, direction in ends:
-            near = self._near.get((node, direction))
+            near = self._near.events(node, direction)
             if near is None:
                 adjacency = self._graph._pred if direction == "in" else self._graph._succ
-                near = sorted(
-                    (attrs[i]["props"].get("occurred_on") or "", i)
-                    for i in adjacency.get(node, ())
-                    if attrs[i]["label"] is Label.EVENT
-                )
-                if self._near_size + len(near) > _NEAR_LIMIT:
-                    self._changed()
-                self._near[(node, direction)] = near
-                self._near_size += len(near)
+                near = sorted(k for i in adjacency.get(node, ()) if (k := keys.get(i)) is not None)
+                self._near.keep_events(node, direction, near)
             found.append(near)
         return found
 
@@ -1159,17 +1217,14 @@ class EmbeddedStore:
         the graph changes, as `_near_events` keeps events (an outlet's stories at 100,000
         events: thousands, walked and sorted at each asking before)."""
         key = (query.near or "", query.label, query.order_by, query.where)
-        found = self._near_listings.get(key)
+        found = self._near.listing(key)
         if found is None:
             found = sorted(
                 (str(props[query.order_by]), node_id)
                 for node_id, props in self._near_nodes(query)
                 if query.admits(props)
             )
-            if self._near_size + len(found) > _NEAR_LIMIT:
-                self._changed()
-            self._near_listings[key] = found
-            self._near_size += len(found)
+            self._near.keep_listing(key, found)
         return found
 
     def _near_nodes(self, query: NodeQuery) -> Iterator[tuple[str, Props]]:
@@ -1401,3 +1456,14 @@ def _collector_off() -> Iterator[bool]:
     finally:
         if enabled:
             gc.enable()
+
+
+def _new_edge_ends(
+    edges: Mapping[tuple[str, Rel, str, str], object], succ: Mapping[str, Neighbours]
+) -> Iterator[str]:
+    """The ends of the relationships among `edges` (src, type, dst, key) that do not exist yet:
+    a relationship written again changes its properties, never who is near whom."""
+    for src, kind, dst, key in edges:
+        if edge_name(kind, key) not in succ.get(src, {}).get(dst, {}):
+            yield src
+            yield dst

@@ -224,6 +224,13 @@ def edges_query(rel: Rel, direction: str) -> str:
     )
 
 
+def linked_query(rel: Rel, direction: str) -> str:
+    """The other ends of each node's `rel` relationships: rows [id, other end's id], once each
+    (`GraphStore.linked`)."""
+    arrow = f"-[:{quote(rel.value)}]->" if direction == "out" else f"<-[:{quote(rel.value)}]-"
+    return _find_nodes("n") + f"MATCH (n){arrow}(m)\nRETURN collect(DISTINCT [id, m.id]) AS rows"
+
+
 def get_nodes_of(label: Label) -> str:
     """The nodes of `label` among `$ids`: rows [id, properties]."""
     return (

@@ -127,6 +127,20 @@ def get_edges(
     return result
 
 
+def get_linked(
+    tx: neo4j.ManagedTransaction, ids: Sequence[str], rel: Rel, direction: Direction
+) -> dict[str, list[str]]:
+    """The other ends of each node's `rel` relationships, sorted (`GraphStore.linked`)."""
+    result: dict[str, list[str]] = {i: [] for i in ids}
+    wanted = list(dict.fromkeys(ids))
+    if wanted:
+        for node_id, other in codec.rows(tx.run(q.linked_query(rel, direction), ids=wanted)):
+            result[node_id].append(other)
+    for others in result.values():
+        others.sort()
+    return result
+
+
 def in_order(node_id: str, edges: list[Edge]) -> list[Edge]:
     """`edges` of `node_id` in the order every store gives them: by the other end, then key."""
     edges.sort(key=lambda e: (e.other(node_id), e.discriminator))

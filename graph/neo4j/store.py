@@ -524,6 +524,11 @@ class Neo4jStore:
             return {}
         return self._read(lambda tx: reads.get_edges(tx, ids, rel, direction))
 
+    def linked(self, ids: Sequence[str], rel: Rel, direction: Direction) -> dict[str, list[str]]:
+        if not ids:
+            return {}
+        return self._read(lambda tx: reads.get_linked(tx, ids, rel, direction))
+
     def read_event_neighbourhood(
         self, event_id: str, parts: frozenset[PagePart]
     ) -> EventNeighbourhood:
