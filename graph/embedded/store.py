@@ -1039,7 +1039,7 @@ class EmbeddedStore:
         """`_page` for the events of the cells a box or near filter covers (`GeoCells.walk`):
         one known to be inside the area is checked by the rest of the filter only."""
         attrs = self._graph._node
-        rest = replace(flt, box=None, near=None)
+        rest = replace(flt, box=None, near=None) if flt.box or flt.near else flt
         page: list[Node] = []
         around = InMemory(self._graph, self._fresh, flt) if flt.around else None
         for (_, event_id), inside in walk:
