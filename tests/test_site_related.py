@@ -8,6 +8,9 @@ from typing import Any
 
 import pytest
 
+from graph.analytics.related import related_events
+from graph.model import EdgeWrite, Label, NodeWrite, PropertyWrite, Rel, WriteBatch
+from graph.store import GraphStore
 from tests.conftest import EXTRACTOR, STORE_KINDS, fresh_store, shared_file
 from tests.support.graphql import GraphQLClient
 from tests.support.served import served
@@ -92,3 +95,60 @@ def test_first_out_of_range_is_refused_naming_it(site: GraphQLClient, first: int
     answer = site.query(RELATED, {"id": _event(site, "Kyiv"), "first": first}).json()
     assert answer["data"] is None or answer["data"]["event"] is None
     assert "first must be between 1 and 20" in answer["errors"][0]["message"]
+
+
+def _ranked(store: GraphStore, event_id: str) -> list[tuple[str, tuple[str, ...], tuple[str, ...]]]:
+    return [(r.event_id, r.entities, r.places) for r in related_events(store, event_id, 5)]
+
+
+def test_related_events_follow_every_kind_of_write(store: GraphStore) -> None:
+    """Asked before each write (the embedded store keeps the listings it read), then after: a
+    new event, one moved out of the window, a relationship removed, an event deleted."""
+
+    def event(event_id: str, day: str) -> NodeWrite:
+        return NodeWrite(event_id, Label.EVENT, PropertyWrite(set={"occurred_on": day}))
+
+    def link(src: str, rel: Rel, dst: str) -> EdgeWrite:
+        return EdgeWrite(src, rel, dst, "", PropertyWrite())
+
+    store.write(
+        WriteBatch(
+            nodes=[
+                event("ev_a", "2025-03-10"),
+                event("ev_b", "2025-03-10"),
+                event("ev_c", "2025-03-20"),
+                NodeWrite("en_x", Label.ENTITY, PropertyWrite(set={"name": "X"})),
+                NodeWrite("en_y", Label.ENTITY, PropertyWrite(set={"name": "Y"})),
+                NodeWrite("pl_m", Label.PLACE, PropertyWrite(set={"name": "M"})),
+            ],
+            edges=[
+                link("ev_a", Rel.INVOLVES, "en_x"),
+                link("ev_a", Rel.INVOLVES, "en_y"),
+                link("ev_a", Rel.OCCURRED_IN, "pl_m"),
+                link("ev_b", Rel.INVOLVES, "en_x"),
+                link("ev_c", Rel.INVOLVES, "en_y"),
+                link("ev_c", Rel.OCCURRED_IN, "pl_m"),
+            ],
+        )
+    )
+    both = ("en_x", "en_y")
+    assert _ranked(store, "ev_a") == [("ev_c", ("en_y",), ("pl_m",)), ("ev_b", ("en_x",), ())]
+    store.write(
+        WriteBatch(
+            nodes=[event("ev_d", "2025-03-11")],
+            edges=[link("ev_d", Rel.INVOLVES, "en_x"), link("ev_d", Rel.INVOLVES, "en_y")],
+        )
+    )
+    assert _ranked(store, "ev_a") == [
+        ("ev_d", both, ()),
+        ("ev_c", ("en_y",), ("pl_m",)),
+        ("ev_b", ("en_x",), ()),
+    ]
+    store.write(WriteBatch(nodes=[event("ev_c", "2025-06-01")]))  # out of the 30 days
+    assert _ranked(store, "ev_a") == [("ev_d", both, ()), ("ev_b", ("en_x",), ())]
+    store.write(WriteBatch(unlinks=[("ev_b", Rel.INVOLVES, "en_x", "")]))
+    assert _ranked(store, "ev_a") == [("ev_d", both, ())]
+    store.write(WriteBatch(deletes=["ev_d"]))
+    assert _ranked(store, "ev_a") == []
+    store.write(WriteBatch(nodes=[event("ev_c", "2025-03-09")]))  # back, the day before
+    assert _ranked(store, "ev_a") == [("ev_c", ("en_y",), ("pl_m",))]
