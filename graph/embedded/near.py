@@ -36,6 +36,10 @@ class NearListings:
         self._listings_of: dict[str, set[ListingKey]] = {}  # near node -> its listings' keys
         self.size = 0
 
+    def __bool__(self) -> bool:
+        """Whether any listing is kept (an empty one too)."""
+        return bool(self._events or self._listings)
+
     def events(self, node: str, direction: Direction) -> list[EventKey] | None:
         return self._events.get((node, direction))
 

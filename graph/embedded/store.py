@@ -106,6 +106,11 @@ from graph.store import (
 
 log = logging.getLogger(__name__)
 
+# A change writing or removing this many nodes and relationships (a loader's batch, an entity
+# merged away) forgets every listing kept near a node rather than reasoning about each
+# (`_forget_near`): a bulk batch touches most hubs anyway.
+FORGET_ALL_FROM = 2000
+
 # A write adding this many nodes and relationships (a loader's batch) moves what the store holds
 # out of the garbage collector's sight; smaller writes leave the collector alone.
 FREEZE_AFTER = 1000
@@ -467,18 +472,20 @@ class EmbeddedStore:
         self.version += 1
         graph = self._graph
         attrs, succ, pred = graph._node, graph._succ, graph._pred
-        new_edges = {(src, kind, dst, key): None for _, src, kind, dst, key, _ in pending.edges}
-        self._forget_near(
-            {
-                *pending.deleted_nodes,
-                *(end for e in pending.deleted_edges for end in (e[0], e[2])),
-                *_new_edge_ends(new_edges, succ),
-            },
-            [
-                *((i, None, {}) for i in pending.deleted_nodes),
-                *((i, label, props) for _, i, label, props in pending.nodes),
-            ],
-        )
+        size = len(pending.nodes) + len(pending.edges)
+        if self._near_to_reason(size + len(pending.deleted_nodes) + len(pending.deleted_edges)):
+            new = {(src, kind, dst, key): None for _, src, kind, dst, key, _ in pending.edges}
+            self._forget_near(
+                {
+                    *pending.deleted_nodes,
+                    *(end for e in pending.deleted_edges for end in (e[0], e[2])),
+                    *_new_edge_ends(new, succ),
+                },
+                [
+                    *((i, None, {}) for i in pending.deleted_nodes),
+                    *((i, label, props) for _, i, label, props in pending.nodes),
+                ],
+            )
         # networkx's dictionaries are changed directly, as `add_edge` and `remove_node` would
         # change them but without their checks: a bulk batch names tens of thousands of
         # relationships (an entity merged away moves all of its involvements), and every
@@ -573,10 +580,15 @@ class EmbeddedStore:
         if not (gone or unlinked or nodes or edges or keys or settings):
             return False
         self._mutated = True
-        self._forget_near(
-            {*gone, *(end for u in unlinked for end in (u[0], u[2])), *_new_edge_ends(edges, succ)},
-            [*((i, None, {}) for i in gone), *((i, *node) for i, node in nodes.items())],
-        )
+        if self._near_to_reason(len(gone) + len(unlinked) + len(nodes) + len(edges)):
+            self._forget_near(
+                {
+                    *gone,
+                    *(end for u in unlinked for end in (u[0], u[2])),
+                    *_new_edge_ends(edges, succ),
+                },
+                [*((i, None, {}) for i in gone), *((i, *node) for i, node in nodes.items())],
+            )
         for node_id in gone:
             old = attrs[node_id]
             self._unindex(node_id, old)
@@ -684,6 +696,19 @@ class EmbeddedStore:
         self._near.clear()
         self._graph.__networkx_cache__.clear()
 
+    def _near_to_reason(self, size: int) -> bool:
+        """Before a change to the graph writing or removing `size` nodes and relationships:
+        whether `_forget_near` must reason about it. Not when nothing is kept near a node (a
+        process serving event pages only); not past `FORGET_ALL_FROM`, when everything kept
+        is forgotten at once."""
+        self._graph.__networkx_cache__.clear()
+        if not self._near:
+            return False
+        if size >= FORGET_ALL_FROM:
+            self._near.clear()
+            return False
+        return True
+
     def _forget_near(
         self, ends: Iterable[str], moved: Iterable[tuple[str, Label | None, Mapping[str, Value]]]
     ) -> None:
@@ -691,8 +716,7 @@ class EmbeddedStore:
         wrong (`graph.embedded.near`): those of `ends`, whose relationships it adds or removes,
         and those near each node of `moved` (id, label, new properties; label None when it
         goes) whose place in them may change: a node that goes, an event whose day changes, a
-        node of a directory listed near another."""
-        self._graph.__networkx_cache__.clear()
+        node of a directory listed near another (after `_near_to_reason`)."""
         near = self._near
         near.forget(ends)
         graph = self._graph
@@ -1214,8 +1238,9 @@ class EmbeddedStore:
 
     def _near_listing(self, query: NodeQuery) -> list[tuple[str, str]]:
         """The (order value, id) of the nodes `query` lists near its node, sorted; kept until
-        the graph changes, as `_near_events` keeps events (an outlet's stories at 100,000
-        events: thousands, walked and sorted at each asking before)."""
+        a change may make it wrong (`_forget_near`), as `_near_events` keeps events (an
+        outlet's stories at 100,000 events: thousands, walked and sorted at each asking
+        before)."""
         key = (query.near or "", query.label, query.order_by, query.where)
         found = self._near.listing(key)
         if found is None:
