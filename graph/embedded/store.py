@@ -472,20 +472,22 @@ class EmbeddedStore:
         self.version += 1
         graph = self._graph
         attrs, succ, pred = graph._node, graph._succ, graph._pred
-        size = len(pending.nodes) + len(pending.edges)
-        if self._near_to_reason(size + len(pending.deleted_nodes) + len(pending.deleted_edges)):
-            new = {(src, kind, dst, key): None for _, src, kind, dst, key, _ in pending.edges}
-            self._forget_near(
-                {
-                    *pending.deleted_nodes,
-                    *(end for e in pending.deleted_edges for end in (e[0], e[2])),
-                    *_new_edge_ends(new, succ),
-                },
-                [
-                    *((i, None, {}) for i in pending.deleted_nodes),
-                    *((i, label, props) for _, i, label, props in pending.nodes),
-                ],
-            )
+        written = ((src, kind, dst, key) for _, src, kind, dst, key, _ in pending.edges)
+        self._forget_near(
+            len(pending.nodes)
+            + len(pending.edges)
+            + len(pending.deleted_nodes)
+            + len(pending.deleted_edges),
+            itertools.chain(
+                pending.deleted_nodes,
+                (end for e in pending.deleted_edges for end in (e[0], e[2])),
+                _new_edge_ends(written, succ),
+            ),
+            itertools.chain(
+                ((i, None, {}) for i in pending.deleted_nodes),
+                ((i, label, props) for _, i, label, props in pending.nodes),
+            ),
+        )
         # networkx's dictionaries are changed directly, as `add_edge` and `remove_node` would
         # change them but without their checks: a bulk batch names tens of thousands of
         # relationships (an entity merged away moves all of its involvements), and every
@@ -580,15 +582,17 @@ class EmbeddedStore:
         if not (gone or unlinked or nodes or edges or keys or settings):
             return False
         self._mutated = True
-        if self._near_to_reason(len(gone) + len(unlinked) + len(nodes) + len(edges)):
-            self._forget_near(
-                {
-                    *gone,
-                    *(end for u in unlinked for end in (u[0], u[2])),
-                    *_new_edge_ends(edges, succ),
-                },
-                [*((i, None, {}) for i in gone), *((i, *node) for i, node in nodes.items())],
-            )
+        self._forget_near(
+            len(gone) + len(unlinked) + len(nodes) + len(edges),
+            itertools.chain(
+                gone,
+                (end for u in unlinked for end in (u[0], u[2])),
+                _new_edge_ends(edges, succ),
+            ),
+            itertools.chain(
+                ((i, None, {}) for i in gone), ((i, *node) for i, node in nodes.items())
+            ),
+        )
         for node_id in gone:
             old = attrs[node_id]
             self._unindex(node_id, old)
@@ -696,28 +700,27 @@ class EmbeddedStore:
         self._near.clear()
         self._graph.__networkx_cache__.clear()
 
-    def _near_to_reason(self, size: int) -> bool:
-        """Before a change to the graph writing or removing `size` nodes and relationships:
-        whether `_forget_near` must reason about it. Not when nothing is kept near a node (a
-        process serving event pages only); not past `FORGET_ALL_FROM`, when everything kept
-        is forgotten at once."""
-        self._graph.__networkx_cache__.clear()
-        if not self._near:
-            return False
-        if size >= FORGET_ALL_FROM:
-            self._near.clear()
-            return False
-        return True
-
     def _forget_near(
-        self, ends: Iterable[str], moved: Iterable[tuple[str, Label | None, Mapping[str, Value]]]
+        self,
+        size: int,
+        ends: Iterable[str],
+        moved: Iterable[tuple[str, Label | None, Mapping[str, Value]]],
     ) -> None:
-        """Before a change to the graph: forget the listings kept near nodes that it may make
-        wrong (`graph.embedded.near`): those of `ends`, whose relationships it adds or removes,
-        and those near each node of `moved` (id, label, new properties; label None when it
-        goes) whose place in them may change: a node that goes, an event whose day changes, a
-        node of a directory listed near another (after `_near_to_reason`)."""
+        """Before a change to the graph writing or removing `size` nodes and relationships:
+        forget the listings kept near nodes that it may make wrong (`graph.embedded.near`):
+        those of `ends`, whose relationships it adds or removes, and those near each node of
+        `moved` (id, label, new properties; label None when it goes) whose place in them may
+        change: a node that goes, an event whose day changes, a node of a directory listed near
+        another. `ends` and `moved` are read only when some listing is kept (a process serving
+        event pages keeps none) and the change is under `FORGET_ALL_FROM` (past it, all are
+        forgotten at once)."""
+        self._graph.__networkx_cache__.clear()
         near = self._near
+        if not near:
+            return
+        if size >= FORGET_ALL_FROM:
+            near.clear()
+            return
         near.forget(ends)
         graph = self._graph
         attrs, succ, pred = graph._node, graph._succ, graph._pred
@@ -1483,9 +1486,7 @@ def _collector_off() -> Iterator[bool]:
             gc.enable()
 
 
-def _new_edge_ends(
-    edges: Mapping[tuple[str, Rel, str, str], object], succ: Mapping[str, Neighbours]
-) -> Iterator[str]:
+def _new_edge_ends(edges: Iterable[EdgeId], succ: Mapping[str, Neighbours]) -> Iterator[str]:
     """The ends of the relationships among `edges` (src, type, dst, key) that do not exist yet:
     a relationship written again changes its properties, never who is near whom."""
     for src, kind, dst, key in edges:
